@@ -1,0 +1,110 @@
+//! mDNS discovery with mdns-sd: announce this device on the LAN and report other devices of
+//! the same org. Discovery never grants trust: what it finds is only dialed, and the roster
+//! gate decides whether the connection lives.
+
+use std::net::IpAddr;
+
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
+use mdns_sd::{ServiceDaemon, ServiceEvent, ServiceInfo};
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+use crate::identity::OrgId;
+
+pub const SERVICE_TYPE: &str = "_majlis._tcp.local.";
+/// TXT format version, so later releases can change what they announce.
+pub const TXT_VERSION: &str = "1";
+
+/// A device of our org seen on the LAN, with the addresses it announced.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub peer: PeerId,
+    pub addrs: Vec<Multiaddr>,
+}
+
+pub struct Discovery {
+    daemon: ServiceDaemon,
+    fullname: String,
+}
+
+impl Discovery {
+    /// Announce `me` listening on TCP `port` on every interface, and browse for the org.
+    pub fn start(org: &OrgId, me: PeerId, port: u16, tx: mpsc::UnboundedSender<Found>) -> Result<Discovery> {
+        let daemon = ServiceDaemon::new().map_err(|e| Error::Net(format!("mDNS could not start: {e}; use --no-mdns and --peer")))?;
+        let tag = org.discovery_tag();
+        let me_str = me.to_string();
+        let host = format!("majlis-{}.local.", &me_str[me_str.len() - 12..]);
+        let info = ServiceInfo::new(
+            SERVICE_TYPE,
+            &me_str,
+            &host,
+            "",
+            port,
+            &[("v", TXT_VERSION), ("org", tag.as_str()), ("dev", me_str.as_str())][..],
+        )
+        .map_err(|e| Error::Net(format!("mDNS service info: {e}")))?
+        .enable_addr_auto();
+        let fullname = info.get_fullname().to_string();
+        daemon
+            .register(info)
+            .map_err(|e| Error::Net(format!("mDNS register: {e}")))?;
+        let events = daemon
+            .browse(SERVICE_TYPE)
+            .map_err(|e| Error::Net(format!("mDNS browse: {e}")))?;
+        // mdns-sd delivers on a blocking channel; one small thread forwards to the node task.
+        std::thread::Builder::new()
+            .name("majlis-mdns".into())
+            .spawn(move || {
+                while let Ok(ev) = events.recv() {
+                    if let ServiceEvent::ServiceResolved(svc) = ev {
+                        if svc.get_property_val_str("org") != Some(tag.as_str())
+                            || svc.get_property_val_str("v") != Some(TXT_VERSION)
+                        {
+                            continue;
+                        }
+                        let Some(peer) = svc.get_property_val_str("dev").and_then(|d| d.parse::<PeerId>().ok()) else {
+                            continue;
+                        };
+                        if peer == me {
+                            continue;
+                        }
+                        let addrs = addrs_for(svc.get_addresses().iter().map(|a| a.to_ip_addr()), svc.get_port(), peer);
+                        if !addrs.is_empty() && tx.send(Found { peer, addrs }).is_err() {
+                            break;
+                        }
+                    }
+                }
+            })
+            .map_err(|e| Error::Net(format!("mDNS thread: {e}")))?;
+        Ok(Discovery { daemon, fullname })
+    }
+
+    /// Say goodbye on the LAN and stop the mDNS daemon.
+    pub fn shutdown(self) {
+        if let Ok(rx) = self.daemon.unregister(&self.fullname) {
+            let _ = rx.recv_timeout(std::time::Duration::from_millis(500));
+        }
+        let _ = self.daemon.shutdown();
+    }
+}
+
+/// Dialable addresses, non-loopback first (loopback only helps nodes on the same host).
+fn addrs_for(ips: impl Iterator<Item = IpAddr>, port: u16, peer: PeerId) -> Vec<Multiaddr> {
+    let mut ips: Vec<IpAddr> = ips
+        .filter(|ip| !ip.is_unspecified() && !ip.is_multicast())
+        // Link-local IPv6 needs a scope id that a multiaddr cannot carry.
+        .filter(|ip| !matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80)).collect();
+    ips.sort_by_key(|ip| (ip.is_loopback(), ip.is_ipv6()));
+    ips.into_iter()
+        .map(|ip| {
+            Multiaddr::empty()
+                .with(match ip {
+                    IpAddr::V4(v4) => Protocol::Ip4(v4),
+                    IpAddr::V6(v6) => Protocol::Ip6(v6),
+                })
+                .with(Protocol::Tcp(port))
+                .with(Protocol::P2p(peer))
+        })
+        .collect()
+}

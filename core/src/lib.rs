@@ -1,0 +1,43 @@
+//! Majlis core: everything a Majlis node is, with no user interface.
+//!
+//! The front door is [`Node`]: start it with a [`Config`], send it commands through its
+//! methods and read what happens from its [`Event`] stream. The desktop app and `majlisd`
+//! both drive this one type, so they cannot drift apart.
+//!
+//! The modules are split so that the rules (who may sign a roster, which envelope is valid)
+//! are pure functions, testable without a disk or a network:
+//!
+//! - [`identity`]: device keys (which are also libp2p identities) and the org root key.
+//! - [`roster`]: the admin-signed membership document and its acceptance rules.
+//! - [`message`]: the signed message envelope and its validation.
+//! - [`store`]: sled-backed history, rosters and outbox.
+//! - [`profile`]: a data directory: the operations that need a disk but no network.
+//! - [`discovery`]: mDNS announce and browse.
+//! - [`net`]: the libp2p behaviour, the roster gate and the roster exchange protocol.
+//! - [`node`]: the swarm event loop behind the [`Node`] handle.
+
+pub mod discovery;
+pub mod error;
+pub mod identity;
+pub mod message;
+pub mod net;
+pub mod node;
+pub mod profile;
+pub mod roster;
+pub mod store;
+
+pub use error::{Error, Result};
+pub use identity::{DeviceId, DeviceKey, OrgId, OrgKey};
+pub use message::{Envelope, MessageId};
+pub use node::{Config, Event, Node, PeerInfo};
+pub use profile::Profile;
+pub use roster::{Role, Roster, RosterChange};
+pub use store::StoredMessage;
+
+/// Milliseconds since the Unix epoch, from the local clock.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,197 @@
+//! The libp2p side: one behaviour made of the roster gate, gossipsub, identify and the roster
+//! exchange protocol.
+//!
+//! The gate is what makes a Majlis network private: a connection from (or to) a device that
+//! is not on the roster is denied the moment the noise handshake has authenticated it, before
+//! any other protocol sees the connection. The one exception is bootstrap (see
+//! docs/protocol.md): a node that holds no roster listing itself lets connections through so
+//! that a peer which *does* list it can hand it the roster.
+
+use std::collections::{HashSet, VecDeque};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use libp2p::core::transport::PortUse;
+use libp2p::core::Endpoint;
+use libp2p::swarm::{
+    dummy, CloseConnection, ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler,
+    THandlerInEvent, THandlerOutEvent, ToSwarm,
+};
+use libp2p::{gossipsub, identify, request_response, Multiaddr, PeerId, StreamProtocol};
+use serde::{Deserialize, Serialize};
+
+pub const ROSTER_PROTOCOL: &str = "/majlis/roster/1";
+pub const IDENTIFY_PROTOCOL: &str = "/majlis/id/1";
+
+/// Roster exchange request: "I hold this version with this hash; send what I lack."
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum RosterRequest {
+    Have { version: u64, hash: [u8; 32] },
+}
+
+/// The versions the requester lacks, from `min(theirs, ours)` on, as signed roster wires.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RosterResponse {
+    pub versions: Vec<serde_bytes::ByteBuf>,
+}
+
+#[derive(Debug)]
+struct NotOnRoster(PeerId);
+
+impl std::fmt::Display for NotOnRoster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "device {} is not on the org roster", self.0)
+    }
+}
+impl std::error::Error for NotOnRoster {}
+
+/// Connection gate driven by the roster.
+#[derive(Default)]
+pub struct Gate {
+    allowed: HashSet<PeerId>,
+    open: bool,
+    to_close: VecDeque<PeerId>,
+    connected: HashSet<PeerId>,
+    waker: Option<Waker>,
+    pub denied: u64,
+}
+
+impl Gate {
+    /// Replace the allowed set; close connections to devices that are no longer on it.
+    pub fn set_allowed(&mut self, allowed: HashSet<PeerId>, open: bool) {
+        self.allowed = allowed;
+        self.open = open;
+        if !open {
+            for p in &self.connected {
+                if !self.allowed.contains(p) {
+                    self.to_close.push_back(*p);
+                }
+            }
+        }
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+
+    pub fn allows(&self, peer: &PeerId) -> bool {
+        self.open || self.allowed.contains(peer)
+    }
+
+    fn enforce(&mut self, peer: &PeerId) -> Result<(), ConnectionDenied> {
+        if self.allows(peer) {
+            Ok(())
+        } else {
+            self.denied += 1;
+            Err(ConnectionDenied::new(NotOnRoster(*peer)))
+        }
+    }
+}
+
+impl NetworkBehaviour for Gate {
+    type ConnectionHandler = dummy::ConnectionHandler;
+    type ToSwarm = std::convert::Infallible;
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        _: ConnectionId,
+        peer: PeerId,
+        _: &Multiaddr,
+        _: &Multiaddr,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.enforce(&peer)?;
+        Ok(dummy::ConnectionHandler)
+    }
+
+    fn handle_pending_outbound_connection(
+        &mut self,
+        _: ConnectionId,
+        peer: Option<PeerId>,
+        _: &[Multiaddr],
+        _: Endpoint,
+    ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
+        if let Some(peer) = peer {
+            self.enforce(&peer)?;
+        }
+        Ok(vec![])
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        _: ConnectionId,
+        peer: PeerId,
+        _: &Multiaddr,
+        _: Endpoint,
+        _: PortUse,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.enforce(&peer)?;
+        Ok(dummy::ConnectionHandler)
+    }
+
+    fn on_swarm_event(&mut self, event: FromSwarm) {
+        match event {
+            FromSwarm::ConnectionEstablished(e) => {
+                self.connected.insert(e.peer_id);
+            }
+            FromSwarm::ConnectionClosed(e) if e.remaining_established == 0 => {
+                self.connected.remove(&e.peer_id);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_connection_handler_event(&mut self, _: PeerId, _: ConnectionId, event: THandlerOutEvent<Self>) {
+        match event {}
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+        if let Some(peer) = self.to_close.pop_front() {
+            return Poll::Ready(ToSwarm::CloseConnection {
+                peer_id: peer,
+                connection: CloseConnection::All,
+            });
+        }
+        self.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    // First, so a denied connection never reaches the others.
+    pub gate: Gate,
+    pub gossipsub: gossipsub::Behaviour,
+    pub identify: identify::Behaviour,
+    pub roster: request_response::cbor::Behaviour<RosterRequest, RosterResponse>,
+}
+
+impl Behaviour {
+    pub fn new(key: &libp2p::identity::Keypair) -> Behaviour {
+        let gossip_config = gossipsub::ConfigBuilder::default()
+            // Our envelopes carry their own device signature; a second gossipsub signature
+            // would halve verification throughput for no added security.
+            .validation_mode(gossipsub::ValidationMode::Anonymous)
+            // The application checks signature and roster before a message is forwarded.
+            .validate_messages()
+            // Content-addressed: the same envelope from two paths is one message.
+            .message_id_fn(|m: &gossipsub::Message| {
+                gossipsub::MessageId::from(&blake3::hash(&m.data).as_bytes()[..20])
+            })
+            .max_transmit_size(crate::message::MAX_WIRE_BYTES + 4096)
+            .heartbeat_interval(Duration::from_secs(1))
+            .build()
+            .expect("valid gossipsub config");
+        let gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)
+            .expect("valid gossipsub behaviour");
+        let identify = identify::Behaviour::new(identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public()));
+        let roster = request_response::cbor::Behaviour::new(
+            [(StreamProtocol::new(ROSTER_PROTOCOL), request_response::ProtocolSupport::Full)],
+            request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
+        );
+        Behaviour {
+            gate: Gate::default(),
+            gossipsub,
+            identify,
+            roster,
+        }
+    }
+}

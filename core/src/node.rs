@@ -1,0 +1,746 @@
+//! The [`Node`] handle and the one task that owns the libp2p swarm.
+//!
+//! Commands come in over a channel, events go out over a broadcast channel; the swarm, the
+//! roster chain and all protocol state live in the task and nowhere else. The store is shared
+//! (sled is a concurrent database) so that history reads do not queue behind the network.
+//!
+//! Durability uses group commit: writes made while a flush is in flight wait for the next
+//! flush, and every waiter is acknowledged when its flush completes. A `send` therefore
+//! returns only once its message is on disk, and a received message is shown only once it is.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{gossipsub, request_response, Multiaddr, PeerId, Swarm};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::discovery::{Discovery, Found};
+use crate::error::{Error, Result};
+use crate::identity::DeviceId;
+use crate::message::{self, Envelope, MessageId};
+use crate::net::{Behaviour, BehaviourEvent, RosterRequest, RosterResponse};
+use crate::profile::Profile;
+use crate::roster::{Roster, RosterChain, RosterChange, VerifiedRoster};
+use crate::store::{StoredMessage, Store};
+
+/// How a node runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: Vec<Multiaddr>,
+    /// Static peers, for networks where multicast does not reach.
+    pub peers: Vec<Multiaddr>,
+    pub mdns: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: vec!["/ip4/0.0.0.0/tcp/0".parse().expect("valid multiaddr")],
+            peers: Vec::new(),
+            mdns: true,
+        }
+    }
+}
+
+/// What a node reports.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Listening(Multiaddr),
+    /// A message is stored durably and may be shown (ours or a peer's).
+    Message(StoredMessage),
+    RosterChanged { version: u64 },
+    PeerConnected { device: DeviceId, name: String },
+    PeerDisconnected { device: DeviceId },
+    /// Input from the network was refused; `kind` is a stable counter label.
+    Rejected { kind: String, reason: String },
+}
+
+/// A connected device of the org.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    pub device: DeviceId,
+    pub name: String,
+    pub addr: String,
+}
+
+/// Counters of refused input, for tests, diagnostics and benchmarks.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Stats {
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub rejected: HashMap<String, u64>,
+    pub denied_connections: u64,
+    pub roster_version: u64,
+}
+
+enum Command {
+    Send { channel: String, text: String, reply: oneshot::Sender<Result<MessageId>> },
+    Peers { reply: oneshot::Sender<Vec<PeerInfo>> },
+    Roster { reply: oneshot::Sender<Option<Roster>> },
+    ChangeRoster { change: RosterChange, reply: oneshot::Sender<Result<u64>> },
+    ListenAddrs { reply: oneshot::Sender<Vec<Multiaddr>> },
+    Stats { reply: oneshot::Sender<Stats> },
+    Dial { addr: Multiaddr },
+    Shutdown { reply: oneshot::Sender<()> },
+}
+
+/// The front door to a running node. Cheap to clone.
+#[derive(Clone)]
+pub struct Node {
+    cmd: mpsc::Sender<Command>,
+    events: broadcast::Sender<Event>,
+    store: Store,
+    device: DeviceId,
+}
+
+impl Node {
+    /// Start a node on `profile`'s data directory. Returns once it is listening.
+    pub async fn start(profile: Profile, config: Config) -> Result<Node> {
+        let org = profile.require_org()?;
+        let chain = profile.chain()?;
+        let key = profile.key().libp2p_keypair();
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+            .with_tokio()
+            .with_tcp(
+                libp2p::tcp::Config::default().nodelay(true),
+                libp2p::noise::Config::new,
+                libp2p::yamux::Config::default,
+            )
+            .map_err(|e| Error::Net(e.to_string()))?
+            .with_behaviour(|k| Behaviour::new(k))
+            .map_err(|e| Error::Net(e.to_string()))?
+            // Gossipsub only keeps connections alive while a peer is in a mesh; an org's
+            // devices should stay connected regardless.
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+            .build();
+        for addr in &config.listen {
+            swarm.listen_on(addr.clone()).map_err(|e| {
+                Error::Invalid(format!("cannot listen on {addr}: {e}; pick another --listen address"))
+            })?;
+        }
+        // Wait for the first concrete address: callers (and mDNS) need the port.
+        let mut listen_addrs = Vec::new();
+        let deadline = tokio::time::sleep(Duration::from_secs(5));
+        tokio::pin!(deadline);
+        while listen_addrs.is_empty() {
+            tokio::select! {
+                ev = swarm.select_next_some() => match ev {
+                    SwarmEvent::NewListenAddr { address, .. } => listen_addrs.push(address),
+                    SwarmEvent::ListenerError { error, .. } => return Err(Error::Net(format!("listen failed: {error}"))),
+                    SwarmEvent::ListenerClosed { reason: Err(error), .. } => return Err(Error::Net(format!("listen failed: {error}"))),
+                    _ => {}
+                },
+                _ = &mut deadline => return Err(Error::Net("no listen address after 5 s; check --listen".into())),
+            }
+        }
+        let (disc_tx, disc_rx) = mpsc::unbounded_channel();
+        let discovery = if config.mdns {
+            let port = listen_addrs
+                .iter()
+                .find_map(|a| {
+                    a.iter().find_map(|p| match p {
+                        libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+                        _ => None,
+                    })
+                })
+                .unwrap_or(0);
+            Some(Discovery::start(&org, *swarm.local_peer_id(), port, disc_tx.clone())?)
+        } else {
+            None
+        };
+        let (cmd_tx, cmd_rx) = mpsc::channel(1024);
+        let (ev_tx, _) = broadcast::channel(16 * 1024);
+        let node = Node {
+            cmd: cmd_tx,
+            events: ev_tx.clone(),
+            store: profile.store().clone(),
+            device: profile.device_id(),
+        };
+        let mut runner = Runner {
+            me: profile.device_id(),
+            topic_prefix: format!("majlis/1/{}/", org.discovery_tag()),
+            profile,
+            chain,
+            swarm,
+            events: ev_tx,
+            listen_addrs,
+            discovery,
+            _disc_tx: disc_tx,
+            known: HashMap::new(),
+            static_peers: config.peers.iter().map(|a| (a.clone(), None)).collect(),
+            connections: HashMap::new(),
+            topics: HashMap::new(),
+            have_in_flight: HashSet::new(),
+            pending: Vec::new(),
+            flushing: None,
+            stats: Stats::default(),
+        };
+        runner.on_roster_changed(false);
+        for addr in config.peers {
+            runner.dial_addr(addr);
+        }
+        tokio::spawn(runner.run(cmd_rx, disc_rx));
+        Ok(node)
+    }
+
+    pub fn device_id(&self) -> DeviceId {
+        self.device
+    }
+
+    /// Events from now on. Slow readers lose the oldest events (and are told so by
+    /// `RecvError::Lagged`), never block the node.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd.send(make(tx)).await.map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)
+    }
+
+    /// Sign, store durably, then publish. Returns the message id once it is on disk; delivery
+    /// happens as soon as peers are reachable.
+    pub async fn send(&self, channel: &str, text: &str) -> Result<MessageId> {
+        let (channel, text) = (channel.to_string(), text.to_string());
+        self.ask(|reply| Command::Send { channel, text, reply }).await?
+    }
+
+    /// The last `limit` messages of `channel`, oldest first.
+    pub fn history(&self, channel: &str, limit: usize) -> Result<Vec<StoredMessage>> {
+        self.store.history(channel, limit)
+    }
+
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>> {
+        self.ask(|reply| Command::Peers { reply }).await
+    }
+
+    pub async fn roster(&self) -> Result<Option<Roster>> {
+        self.ask(|reply| Command::Roster { reply }).await
+    }
+
+    /// Sign and spread a new roster version; returns its version number.
+    pub async fn change_roster(&self, change: RosterChange) -> Result<u64> {
+        self.ask(|reply| Command::ChangeRoster { change, reply }).await?
+    }
+
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>> {
+        self.ask(|reply| Command::ListenAddrs { reply }).await
+    }
+
+    pub async fn stats(&self) -> Result<Stats> {
+        self.ask(|reply| Command::Stats { reply }).await
+    }
+
+    pub async fn dial(&self, addr: Multiaddr) -> Result<()> {
+        self.cmd.send(Command::Dial { addr }).await.map_err(|_| Error::Stopped)
+    }
+
+    /// Flush, say goodbye on mDNS and stop.
+    pub async fn shutdown(&self) -> Result<()> {
+        self.ask(|reply| Command::Shutdown { reply }).await
+    }
+}
+
+/// Work waiting for the next flush.
+enum Pending {
+    Sent { env: Envelope, sender: String, reply: oneshot::Sender<Result<MessageId>> },
+    Received(StoredMessage),
+}
+
+struct Runner {
+    me: DeviceId,
+    topic_prefix: String,
+    profile: Profile,
+    chain: RosterChain,
+    swarm: Swarm<Behaviour>,
+    events: broadcast::Sender<Event>,
+    listen_addrs: Vec<Multiaddr>,
+    discovery: Option<Discovery>,
+    _disc_tx: mpsc::UnboundedSender<Found>,
+    /// Addresses learned from mDNS, redialed while the peer is allowed but not connected.
+    known: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Static peer address -> the peer it turned out to be.
+    static_peers: HashMap<Multiaddr, Option<PeerId>>,
+    connections: HashMap<PeerId, Multiaddr>,
+    topics: HashMap<gossipsub::TopicHash, String>,
+    have_in_flight: HashSet<(PeerId, u64, [u8; 32])>,
+    pending: Vec<Pending>,
+    flushing: Option<(tokio::task::JoinHandle<Result<()>>, Vec<Pending>)>,
+    stats: Stats,
+}
+
+impl Runner {
+    async fn run(mut self, mut cmds: mpsc::Receiver<Command>, mut found: mpsc::UnboundedReceiver<Found>) {
+        for a in self.listen_addrs.clone() {
+            let _ = self.events.send(Event::Listening(a));
+        }
+        let mut redial = tokio::time::interval(Duration::from_secs(3));
+        redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
+                cmd = cmds.recv() => match cmd {
+                    Some(Command::Shutdown { reply }) => {
+                        self.finish_flush().await;
+                        self.start_flush();
+                        self.finish_flush().await;
+                        if let Some(d) = self.discovery.take() {
+                            let _ = tokio::task::spawn_blocking(move || d.shutdown()).await;
+                        }
+                        let _ = reply.send(());
+                        return;
+                    }
+                    Some(cmd) => self.on_command(cmd),
+                    None => {
+                        self.finish_flush().await;
+                        self.start_flush();
+                        self.finish_flush().await;
+                        if let Some(d) = self.discovery.take() {
+                            d.shutdown();
+                        }
+                        return;
+                    }
+                },
+                Some(f) = found.recv() => self.on_found(f),
+                res = async { (&mut self.flushing.as_mut().expect("guarded").0).await }, if self.flushing.is_some() => {
+                    let (_, done) = self.flushing.take().expect("guarded");
+                    self.complete(done, res.unwrap_or_else(|e| Err(Error::Net(format!("flush task: {e}")))));
+                    self.start_flush();
+                }
+                _ = redial.tick() => self.redial(),
+            }
+        }
+    }
+
+    fn emit(&self, ev: Event) {
+        let _ = self.events.send(ev);
+    }
+
+    // ---- durability -------------------------------------------------------------------
+
+    fn start_flush(&mut self) {
+        if self.flushing.is_some() || self.pending.is_empty() {
+            return;
+        }
+        let store = self.profile.store().clone();
+        let batch = std::mem::take(&mut self.pending);
+        let handle = tokio::task::spawn_blocking(move || store.flush());
+        self.flushing = Some((handle, batch));
+    }
+
+    async fn finish_flush(&mut self) {
+        if let Some((h, done)) = self.flushing.take() {
+            let res = h.await.unwrap_or_else(|e| Err(Error::Net(format!("flush task: {e}"))));
+            self.complete(done, res);
+        }
+    }
+
+    fn complete(&mut self, done: Vec<Pending>, res: Result<()>) {
+        if let Err(e) = &res {
+            tracing::error!("flush failed: {e}");
+        }
+        for p in done {
+            match p {
+                Pending::Sent { env, sender, reply } => {
+                    if let Err(e) = &res {
+                        let _ = reply.send(Err(Error::Invalid(format!("message not saved: {e}"))));
+                        continue;
+                    }
+                    let _ = reply.send(Ok(env.id));
+                    self.publish(&env);
+                    self.emit(Event::Message(stored(&env, sender)));
+                }
+                Pending::Received(m) => {
+                    if res.is_ok() {
+                        self.emit(Event::Message(m));
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- commands ---------------------------------------------------------------------
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Send { channel, text, reply } => match self.profile.compose(&self.chain, &channel, &text) {
+                Ok(env) => {
+                    let sender = self
+                        .chain
+                        .head()
+                        .and_then(|h| h.member_of_device(&self.me))
+                        .map(|m| m.name.clone())
+                        .unwrap_or_default();
+                    self.pending.push(Pending::Sent { env, sender, reply });
+                    self.start_flush();
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::Peers { reply } => {
+                let head = self.chain.head();
+                let mut peers: Vec<PeerInfo> = self
+                    .connections
+                    .iter()
+                    .filter_map(|(p, addr)| {
+                        let dev = DeviceId::from_peer_id(p)?;
+                        let m = head?.member_of_device(&dev)?;
+                        Some(PeerInfo { device: dev, name: m.name.clone(), addr: addr.to_string() })
+                    })
+                    .collect();
+                peers.sort_by(|a, b| a.name.cmp(&b.name));
+                let _ = reply.send(peers);
+            }
+            Command::Roster { reply } => {
+                let _ = reply.send(self.chain.head().map(|h| h.roster.clone()));
+            }
+            Command::ChangeRoster { change, reply } => {
+                let res = self.profile.change_roster(&mut self.chain, &change).map(|r| r.version());
+                if res.is_ok() {
+                    self.on_roster_changed(true);
+                }
+                let _ = reply.send(res);
+            }
+            Command::ListenAddrs { reply } => {
+                let _ = reply.send(self.listen_addrs.clone());
+            }
+            Command::Stats { reply } => {
+                let mut s = self.stats.clone();
+                s.denied_connections = self.swarm.behaviour().gate.denied;
+                s.roster_version = self.chain.version();
+                let _ = reply.send(s);
+            }
+            Command::Dial { addr } => self.dial_addr(addr),
+            Command::Shutdown { .. } => unreachable!("handled in run"),
+        }
+    }
+
+    // ---- roster -----------------------------------------------------------------------
+
+    /// Bring the gate, subscriptions and peers in line with the head roster.
+    fn on_roster_changed(&mut self, announce: bool) {
+        let head = self.chain.head();
+        let me_member = head.and_then(|h| h.member_of_device(&self.me)).cloned();
+        let allowed: HashSet<PeerId> = head
+            .map(|h| h.devices().filter(|d| **d != self.me).map(|d| d.peer_id()).collect())
+            .unwrap_or_default();
+        // Bootstrap exception: with no roster that lists us, connections stay open so a peer
+        // that lists us can hand us the roster. We hold nothing to leak and post nothing.
+        let open = me_member.is_none();
+        self.swarm.behaviour_mut().gate.set_allowed(allowed, open);
+
+        let wanted: HashSet<String> = match (head, &me_member) {
+            (Some(h), Some(m)) => h
+                .roster
+                .channels
+                .iter()
+                .filter(|c| h.roster.may_read(m, &c.name))
+                .map(|c| c.name.clone())
+                .collect(),
+            _ => HashSet::new(),
+        };
+        let current: HashSet<String> = self.topics.values().cloned().collect();
+        for ch in current.difference(&wanted) {
+            let t = self.topic(ch);
+            self.swarm.behaviour_mut().gossipsub.unsubscribe(&t);
+            self.topics.remove(&t.hash());
+        }
+        for ch in wanted.difference(&current) {
+            let t = self.topic(ch);
+            if let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(&t) {
+                tracing::warn!("subscribe {ch}: {e}");
+            }
+            self.topics.insert(t.hash(), ch.clone());
+        }
+        if announce {
+            let peers: Vec<PeerId> = self.connections.keys().copied().collect();
+            for p in peers {
+                self.send_have(p);
+            }
+            self.emit(Event::RosterChanged { version: self.chain.version() });
+        }
+        self.redial();
+    }
+
+    fn topic(&self, channel: &str) -> gossipsub::IdentTopic {
+        gossipsub::IdentTopic::new(format!("{}{channel}", self.topic_prefix))
+    }
+
+    fn send_have(&mut self, peer: PeerId) {
+        let (version, hash) = self.chain.head().map(|h| (h.version(), h.hash)).unwrap_or((0, [0; 32]));
+        if self.have_in_flight.insert((peer, version, hash)) {
+            self.swarm
+                .behaviour_mut()
+                .roster
+                .send_request(&peer, RosterRequest::Have { version, hash });
+        }
+    }
+
+    fn on_roster_event(&mut self, ev: request_response::Event<RosterRequest, RosterResponse>) {
+        use request_response::{Event as E, Message as M};
+        match ev {
+            E::Message { peer, message: M::Request { request: RosterRequest::Have { version, hash }, channel, .. }, .. } => {
+                let dev = DeviceId::from_peer_id(&peer);
+                let listed = dev.is_some_and(|d| self.chain.head().is_some_and(|h| h.member_of_device(&d).is_some()));
+                // Only devices on our roster learn its contents.
+                let versions = if listed && self.chain.version() > 0 {
+                    self.chain
+                        .suffix_for(version)
+                        .iter()
+                        .filter(|r| !(r.version() == version && r.hash == hash))
+                        .map(|r| serde_bytes::ByteBuf::from(r.wire.clone()))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let _ = self.swarm.behaviour_mut().roster.send_response(channel, RosterResponse { versions });
+                let ours = self.chain.get(version).map(|r| r.hash);
+                if version > self.chain.version() || (version > 0 && ours != Some(hash)) {
+                    self.send_have(peer);
+                }
+            }
+            E::Message { peer, message: M::Response { response, .. }, .. } => {
+                self.have_in_flight.retain(|(p, _, _)| *p != peer);
+                let mut incoming = Vec::new();
+                for w in response.versions.iter().take(10_000) {
+                    match VerifiedRoster::decode(w) {
+                        Ok(r) => incoming.push(r),
+                        Err(e) => self.reject("roster", format!("from {peer}: {e}")),
+                    }
+                }
+                if incoming.is_empty() {
+                    return;
+                }
+                match self.profile.apply_rosters(&mut self.chain, incoming) {
+                    Ok(rep) => {
+                        if let Some(e) = rep.error {
+                            self.reject("roster", format!("from {peer}: {e}"));
+                        }
+                        if rep.changed_from.is_some() {
+                            tracing::info!("roster now at version {}", self.chain.version());
+                            self.on_roster_changed(true);
+                        }
+                    }
+                    Err(e) => tracing::error!("storing roster: {e}"),
+                }
+            }
+            E::OutboundFailure { peer, .. } => {
+                self.have_in_flight.retain(|(p, _, _)| *p != peer);
+            }
+            _ => {}
+        }
+    }
+
+    fn reject(&mut self, kind: &str, reason: String) {
+        tracing::warn!("rejected {kind}: {reason}");
+        *self.stats.rejected.entry(kind.to_string()).or_default() += 1;
+        self.emit(Event::Rejected { kind: kind.to_string(), reason });
+    }
+
+    // ---- messages ---------------------------------------------------------------------
+
+    fn publish(&mut self, env: &Envelope) {
+        let topic = self.topic(&env.unsigned.channel);
+        match self.swarm.behaviour_mut().gossipsub.publish(topic, env.wire.clone()) {
+            Ok(_) | Err(gossipsub::PublishError::Duplicate) => {
+                if let Err(e) = self.profile.store().outbox_remove(&env.id) {
+                    tracing::warn!("outbox: {e}");
+                }
+            }
+            // Nobody reachable yet: it stays in the outbox and goes out when a peer subscribes.
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
+            Err(e) => tracing::warn!("publish {}: {e}; kept in the outbox", env.id),
+        }
+    }
+
+    fn flush_outbox(&mut self, channel: &str) {
+        let ids = match self.profile.store().outbox() {
+            Ok(ids) => ids,
+            Err(e) => return tracing::warn!("outbox: {e}"),
+        };
+        for id in ids {
+            match self.profile.store().message_wire(&id) {
+                Ok(Some(w)) => match Envelope::decode_unverified(&w) {
+                    Ok(env) if env.unsigned.channel == channel => self.publish(&env),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("outbox entry {id} damaged: {e}"),
+                },
+                Ok(None) => {
+                    let _ = self.profile.store().outbox_remove(&id);
+                }
+                Err(e) => tracing::warn!("outbox: {e}"),
+            }
+        }
+    }
+
+    fn on_gossip(&mut self, source: PeerId, id: gossipsub::MessageId, msg: gossipsub::Message) {
+        let verdict = self.check_gossip(&msg);
+        let acceptance = match verdict {
+            Ok(Some((env, sender))) => match self.profile.store().insert_message(&env, &sender, false) {
+                Ok(true) => {
+                    self.stats.accepted += 1;
+                    self.pending.push(Pending::Received(stored(&env, sender)));
+                    self.start_flush();
+                    gossipsub::MessageAcceptance::Accept
+                }
+                Ok(false) => {
+                    self.stats.duplicates += 1;
+                    gossipsub::MessageAcceptance::Ignore
+                }
+                Err(e) => {
+                    // Disk trouble: do not forward what we could not keep; a peer will resend.
+                    tracing::error!("storing message: {e}");
+                    gossipsub::MessageAcceptance::Ignore
+                }
+            },
+            Ok(None) => {
+                self.stats.duplicates += 1;
+                gossipsub::MessageAcceptance::Ignore
+            }
+            Err(r) => {
+                self.reject(r.kind(), format!("from {source}: {r}"));
+                gossipsub::MessageAcceptance::Reject
+            }
+        };
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(&id, &source, acceptance);
+    }
+
+    /// `Ok(None)`: already stored.
+    fn check_gossip(&self, msg: &gossipsub::Message) -> Result<Option<(Envelope, String)>, message::Reject> {
+        let head = self.chain.head().ok_or(message::Reject::UnknownDevice(DeviceId([0; 32])))?;
+        let env = Envelope::decode_unverified(&msg.data)?;
+        if self.profile.store().has_message(&env.id).unwrap_or(false) {
+            return Ok(None);
+        }
+        // The topic must be the envelope's channel, or a private channel's message could be
+        // smuggled to non-members through a public topic.
+        if self.topics.get(&msg.topic) != Some(&env.unsigned.channel) {
+            return Err(message::Reject::UnknownChannel(env.unsigned.channel));
+        }
+        let (env, name) = message::validate(&msg.data, head, crate::now_ms())?;
+        Ok(Some((env, name)))
+    }
+
+    // ---- connections ------------------------------------------------------------------
+
+    fn on_found(&mut self, f: Found) {
+        self.known.insert(f.peer, f.addrs.clone());
+        self.dial_peer(f.peer);
+    }
+
+    fn dial_peer(&mut self, peer: PeerId) {
+        if self.connections.contains_key(&peer) || !self.swarm.behaviour().gate.allows(&peer) {
+            return;
+        }
+        let Some(addrs) = self.known.get(&peer) else { return };
+        let opts = DialOpts::peer_id(peer)
+            .addresses(addrs.clone())
+            .condition(PeerCondition::DisconnectedAndNotDialing)
+            .build();
+        let _ = self.swarm.dial(opts);
+    }
+
+    fn dial_addr(&mut self, addr: Multiaddr) {
+        self.static_peers.entry(addr.clone()).or_insert(None);
+        if let Err(e) = self.swarm.dial(addr.clone()) {
+            tracing::debug!("dial {addr}: {e}");
+        }
+    }
+
+    fn redial(&mut self) {
+        let peers: Vec<PeerId> = self.known.keys().copied().collect();
+        for p in peers {
+            self.dial_peer(p);
+        }
+        let statics: Vec<Multiaddr> = self
+            .static_peers
+            .iter()
+            .filter(|(_, p)| p.is_none_or(|p| !self.connections.contains_key(&p)))
+            .map(|(a, _)| a.clone())
+            .collect();
+        for a in statics {
+            let _ = self.swarm.dial(a);
+        }
+    }
+
+    fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        match ev {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                self.listen_addrs.push(address.clone());
+                self.emit(Event::Listening(address));
+            }
+            SwarmEvent::ConnectionEstablished { peer_id, endpoint, num_established, .. } => {
+                let addr = endpoint.get_remote_address().clone();
+                if endpoint.is_dialer() {
+                    let bare: Multiaddr = addr
+                        .iter()
+                        .filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
+                        .collect();
+                    for (a, p) in self.static_peers.iter_mut() {
+                        let a_bare: Multiaddr =
+                            a.iter().filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_))).collect();
+                        if a_bare == bare {
+                            *p = Some(peer_id);
+                        }
+                    }
+                }
+                self.connections.insert(peer_id, addr);
+                if num_established.get() == 1 {
+                    self.send_have(peer_id);
+                    if let Some(dev) = DeviceId::from_peer_id(&peer_id) {
+                        if let Some(m) = self.chain.head().and_then(|h| h.member_of_device(&dev)) {
+                            let name = m.name.clone();
+                            self.emit(Event::PeerConnected { device: dev, name });
+                        }
+                    }
+                }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                self.connections.remove(&peer_id);
+                self.have_in_flight.retain(|(p, _, _)| *p != peer_id);
+                if let Some(dev) = DeviceId::from_peer_id(&peer_id) {
+                    self.emit(Event::PeerDisconnected { device: dev });
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(ev)) => match ev {
+                gossipsub::Event::Message { propagation_source, message_id, message } => {
+                    self.on_gossip(propagation_source, message_id, message)
+                }
+                gossipsub::Event::Subscribed { topic, .. } => {
+                    if let Some(ch) = self.topics.get(&topic).cloned() {
+                        self.flush_outbox(&ch);
+                    }
+                }
+                _ => {}
+            },
+            SwarmEvent::Behaviour(BehaviourEvent::Roster(ev)) => self.on_roster_event(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(_)) => {}
+            SwarmEvent::Behaviour(BehaviourEvent::Gate(ev)) => match ev {},
+            SwarmEvent::IncomingConnectionError { error, .. } => tracing::debug!("incoming: {error}"),
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                tracing::debug!("dial {peer_id:?}: {error}")
+            }
+            _ => {}
+        }
+    }
+}
+
+fn stored(env: &Envelope, sender: String) -> StoredMessage {
+    StoredMessage {
+        id: env.id,
+        channel: env.unsigned.channel.clone(),
+        sender,
+        device: env.unsigned.author,
+        sent_at: env.unsigned.sent_at,
+        text: env.unsigned.body.clone(),
+    }
+}

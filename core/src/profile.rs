@@ -1,0 +1,292 @@
+//! A data directory: this device's key, the org it belongs to and its store, with the
+//! operations that need a disk but no network. `majlisd` uses these directly when no node is
+//! running; the node uses the same functions, so both paths follow the same rules.
+//!
+//! Layout of a data directory (mode 0700):
+//! - `device.key`: this device's ed25519 seed (0600).
+//! - `org-root.key`: the org root seed, only on the device that founded the org or where an
+//!   admin restored it (0600). Back it up offline.
+//! - `db/`: the sled database.
+//! - `majlisd.sock`: the local API of a running node (0600).
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::identity::{DeviceId, DeviceKey, OrgId, OrgKey};
+use crate::message::{Envelope, Unsigned, MESSAGE_FORMAT};
+use crate::roster::{ApplyReport, Roster, RosterChain, RosterChange, RosterSigner, VerifiedRoster};
+use crate::store::Store;
+
+pub const DEVICE_KEY: &str = "device.key";
+pub const ROOT_KEY: &str = "org-root.key";
+pub const SOCKET: &str = "majlisd.sock";
+
+pub struct Profile {
+    dir: PathBuf,
+    key: DeviceKey,
+    store: Store,
+}
+
+fn make_private_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(dir, e))?;
+    }
+    Ok(())
+}
+
+impl Profile {
+    /// Create a new device identity in `dir`.
+    pub fn init(dir: &Path, name: &str) -> Result<Profile> {
+        crate::roster::valid_name("member", name)?;
+        make_private_dir(dir)?;
+        let key_path = dir.join(DEVICE_KEY);
+        if key_path.exists() {
+            return Err(Error::Invalid(format!(
+                "{} already has a device identity; use another --data directory for a second device",
+                dir.display()
+            )));
+        }
+        let key = DeviceKey::create(&key_path)?;
+        let store = Store::open(&dir.join("db"))?;
+        store.set_meta("name", name.as_bytes())?;
+        store.flush()?;
+        Ok(Profile { dir: dir.to_path_buf(), key, store })
+    }
+
+    pub fn open(dir: &Path) -> Result<Profile> {
+        let key_path = dir.join(DEVICE_KEY);
+        if !key_path.exists() {
+            return Err(Error::NotReady(format!(
+                "no device identity in {}; run `majlisd init --name NAME` first (or pass the right --data)",
+                dir.display()
+            )));
+        }
+        let key = DeviceKey::load(&key_path)?;
+        let store = Store::open(&dir.join("db"))?;
+        Ok(Profile { dir: dir.to_path_buf(), key, store })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn key(&self) -> &DeviceKey {
+        &self.key
+    }
+    pub fn device_id(&self) -> DeviceId {
+        self.key.id()
+    }
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+    pub fn socket_path(&self) -> PathBuf {
+        self.dir.join(SOCKET)
+    }
+
+    /// The name given at `init`.
+    pub fn name(&self) -> Result<String> {
+        Ok(self
+            .store
+            .get_meta("name")?
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .unwrap_or_default())
+    }
+
+    pub fn org(&self) -> Result<Option<OrgId>> {
+        self.store.org()
+    }
+
+    pub fn require_org(&self) -> Result<OrgId> {
+        self.org()?.ok_or_else(|| {
+            Error::NotReady("this device is in no organization yet; run `majlisd org create --name ORG` or `majlisd org join ORG_ID`".into())
+        })
+    }
+
+    /// Found an organization: a fresh root key, and version 1 of the roster with this device
+    /// as its first admin and `general` open to everyone.
+    pub fn org_create(&self, org_name: &str) -> Result<OrgId> {
+        if let Some(org) = self.org()? {
+            return Err(Error::Invalid(format!("this device already belongs to org {org}")));
+        }
+        let root = OrgKey::create(&self.dir.join(ROOT_KEY))?;
+        let genesis = Roster::genesis(&root, org_name, &self.name()?, self.device_id(), crate::now_ms());
+        let v1 = VerifiedRoster::sign(genesis, RosterSigner::Root(&root));
+        self.store.set_meta("org", &root.org_id().0)?;
+        self.store.put_rosters(1, &[v1])?;
+        self.store.flush()?;
+        Ok(root.org_id())
+    }
+
+    /// Belong to `org`: from now on only rosters of that org are accepted.
+    pub fn org_join(&self, org: OrgId) -> Result<()> {
+        match self.org()? {
+            Some(o) if o == org => Ok(()),
+            Some(o) => Err(Error::Invalid(format!(
+                "this device already belongs to org {o}; use a new --data directory to join another"
+            ))),
+            None => {
+                self.store.set_meta("org", &org.0)?;
+                self.store.flush()?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The stored roster chain, re-verified. A damaged version truncates the chain there
+    /// (peers will resend what follows).
+    pub fn chain(&self) -> Result<RosterChain> {
+        let org = self.require_org()?;
+        let mut chain = RosterChain::new(org);
+        let mut versions = Vec::new();
+        for wire in self.store.rosters()? {
+            match VerifiedRoster::decode(&wire) {
+                Ok(v) => versions.push(v),
+                Err(e) => {
+                    tracing::warn!("stored roster damaged ({e}); dropping it and later versions");
+                    break;
+                }
+            }
+        }
+        let rep = chain.apply(versions);
+        if let Some(e) = rep.error {
+            tracing::warn!("stored roster chain stops early: {e}");
+        }
+        Ok(chain)
+    }
+
+    /// Apply received versions and persist what changed.
+    pub fn apply_rosters(&self, chain: &mut RosterChain, incoming: Vec<VerifiedRoster>) -> Result<ApplyReport> {
+        let rep = chain.apply(incoming);
+        if let Some(from) = rep.changed_from {
+            self.store.put_rosters(from, chain.versions())?;
+            self.store.flush()?;
+        }
+        Ok(rep)
+    }
+
+    /// Make, sign and apply the next roster version. Signed with this device's key if it is
+    /// an admin, else with the org root key if this data directory holds it.
+    pub fn change_roster(&self, chain: &mut RosterChain, change: &RosterChange) -> Result<VerifiedRoster> {
+        let head = chain.head().ok_or_else(|| {
+            Error::NotReady("no roster yet; wait until a peer sends it (is this device on the roster?)".into())
+        })?;
+        let next = head.roster.next(head.hash, change, crate::now_ms())?;
+        let root_path = self.dir.join(ROOT_KEY);
+        let signed = if head.is_admin_key(&self.device_id().0) {
+            VerifiedRoster::sign(next, RosterSigner::Device(&self.key))
+        } else if root_path.exists() {
+            let root = OrgKey::load(&root_path)?;
+            if root.public() != head.roster.root_key {
+                return Err(Error::Denied(format!("{} is the root key of another org", root_path.display())));
+            }
+            VerifiedRoster::sign(next, RosterSigner::Root(&root))
+        } else {
+            return Err(Error::Denied(
+                "only admins can change the roster; ask an admin (see `majlisd roster show`)".into(),
+            ));
+        };
+        let rep = self.apply_rosters(chain, vec![signed.clone()])?;
+        if let Some(e) = rep.error {
+            return Err(e.into());
+        }
+        Ok(signed)
+    }
+
+    /// Sign a new message in `channel`, store it and queue it in the outbox. The caller
+    /// flushes (group commit) before acknowledging.
+    pub fn compose(&self, chain: &RosterChain, channel: &str, text: &str) -> Result<Envelope> {
+        let roster = chain.head().ok_or_else(|| {
+            Error::NotReady("no roster yet: this device cannot post until an admin adds it and a peer sends the roster".into())
+        })?;
+        let me = roster.member_of_device(&self.device_id()).ok_or_else(|| {
+            Error::Denied("this device is not on the org roster; give `majlisd id` to an admin".into())
+        })?;
+        if roster.roster.channel(channel).is_none() {
+            let known: Vec<_> = roster.roster.channels.iter().map(|c| c.name.as_str()).collect();
+            return Err(Error::Invalid(format!(
+                "no channel '{channel}'; channels: {}",
+                known.join(", ")
+            )));
+        }
+        if !roster.roster.may_post(me, channel) {
+            return Err(Error::Denied(format!("'{}' may not post in '{channel}'", me.name)));
+        }
+        if text.len() > crate::message::MAX_BODY_BYTES {
+            return Err(Error::Invalid(format!(
+                "message is {} bytes; the limit is {} (send large content as a file)",
+                text.len(),
+                crate::message::MAX_BODY_BYTES
+            )));
+        }
+        let (seq, prev) = self.store.own_head(channel)?;
+        let env = Envelope::sign(
+            &self.key,
+            Unsigned {
+                format: MESSAGE_FORMAT,
+                author: self.device_id(),
+                channel: channel.to_string(),
+                sent_at: crate::now_ms(),
+                seq: seq + 1,
+                prev,
+                body: text.to_string(),
+            },
+        );
+        self.store.insert_message(&env, &me.name, true)?;
+        self.store.outbox_add(&env.id)?;
+        Ok(env)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_org_add_member_and_post() {
+        let d = tempfile::tempdir().unwrap();
+        let p = Profile::init(&d.path().join("a"), "amina").unwrap();
+        let org = p.org_create("acme").unwrap();
+        let mut chain = p.chain().unwrap();
+        assert_eq!(chain.version(), 1);
+        let other = DeviceKey::generate().id();
+        p.change_roster(
+            &mut chain,
+            &RosterChange::AddMember { name: "bilal".into(), device: other, role: None },
+        )
+        .unwrap();
+        assert_eq!(chain.version(), 2);
+        let env = p.compose(&chain, "general", "salam").unwrap();
+        assert!(p.compose(&chain, "nope", "x").is_err());
+        p.store().flush().unwrap();
+        drop(p);
+        // Everything survives reopening.
+        let p = Profile::open(&d.path().join("a")).unwrap();
+        assert_eq!(p.org().unwrap(), Some(org));
+        assert_eq!(p.chain().unwrap().version(), 2);
+        let h = p.store().history("general", 10).unwrap();
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].id, env.id);
+        assert_eq!(h[0].sender, "amina");
+        assert_eq!(p.store().own_head("general").unwrap(), (1, Some(env.id)));
+    }
+
+    #[test]
+    fn non_admin_cannot_change_roster() {
+        let d = tempfile::tempdir().unwrap();
+        let a = Profile::init(&d.path().join("a"), "amina").unwrap();
+        a.org_create("acme").unwrap();
+        let b = Profile::init(&d.path().join("b"), "bilal").unwrap();
+        let mut ca = a.chain().unwrap();
+        a.change_roster(&mut ca, &RosterChange::AddMember { name: "bilal".into(), device: b.device_id(), role: None })
+            .unwrap();
+        b.org_join(ca.org()).unwrap();
+        let mut cb = b.chain().unwrap();
+        b.apply_rosters(&mut cb, ca.versions().to_vec()).unwrap();
+        let err = b
+            .change_roster(&mut cb, &RosterChange::CreateChannel { name: "x".into(), members: None })
+            .unwrap_err();
+        assert!(matches!(err, Error::Denied(_)), "{err}");
+    }
+}
