@@ -1,0 +1,186 @@
+//! In-process multi-node tests: real swarms over loopback TCP with static peers (no mDNS, so
+//! no multicast leaves the test).
+
+use std::path::Path;
+use std::time::Duration;
+
+use majlis_core::{Config, Event, Node, Profile, RosterChange};
+use tokio::sync::broadcast;
+
+fn config(peers: Vec<libp2p::Multiaddr>) -> Config {
+    Config {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        peers,
+        mdns: false,
+    }
+}
+
+async fn wait_for<T>(rx: &mut broadcast::Receiver<Event>, what: &str, mut f: impl FnMut(&Event) -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Ok(ev)) => {
+                if let Some(t) = f(&ev) {
+                    return t;
+                }
+            }
+            Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(e)) => panic!("event stream ended while waiting for {what}: {e}"),
+            Err(_) => panic!("timed out waiting for {what}"),
+        }
+    }
+}
+
+async fn wait_until(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !f().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+struct Org {
+    admin: Profile,
+}
+
+fn founder(dir: &Path) -> Org {
+    let admin = Profile::init(&dir.join("amina"), "amina").unwrap();
+    admin.org_create("acme").unwrap();
+    Org { admin }
+}
+
+fn joiner(dir: &Path, name: &str, org: &Org, add: bool) -> Profile {
+    let p = Profile::init(&dir.join(name), name).unwrap();
+    p.org_join(org.admin.org().unwrap().unwrap()).unwrap();
+    if add {
+        let mut chain = org.admin.chain().unwrap();
+        org.admin
+            .change_roster(&mut chain, &RosterChange::AddMember { name: name.into(), device: p.device_id(), role: None })
+            .unwrap();
+    }
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_bootstrap_roster_and_agree_on_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let org = founder(dir.path());
+    let b = joiner(dir.path(), "bilal", &org, true);
+    let c = joiner(dir.path(), "chen", &org, true);
+    let outsider = joiner(dir.path(), "dana", &org, false);
+    let (b_id, c_id, d_id) = (b.device_id(), c.device_id(), outsider.device_id());
+
+    let a = Node::start(org.admin, config(vec![])).await.unwrap();
+    let a_addr = a.listen_addrs().await.unwrap()[0].clone();
+    let mut a_ev = a.subscribe();
+    let b = Node::start(b, config(vec![a_addr.clone()])).await.unwrap();
+    let c = Node::start(c, config(vec![a_addr.clone()])).await.unwrap();
+    let d = Node::start(outsider, config(vec![a_addr.clone()])).await.unwrap();
+
+    // B and C had no roster: they fetch it from A (bootstrap exception) and get connected.
+    for n in [&b, &c] {
+        wait_until("roster bootstrap", async || n.stats().await.unwrap().roster_version == 2 + 1).await;
+    }
+    wait_until("A sees both members", async || a.peers().await.unwrap().len() == 2).await;
+    let names: Vec<String> = a.peers().await.unwrap().into_iter().map(|p| p.name).collect();
+    assert_eq!(names, ["bilal", "chen"]);
+    assert!(a.peers().await.unwrap().iter().all(|p| p.device == b_id || p.device == c_id));
+
+    // The outsider is refused: it gets no roster and cannot post.
+    wait_until("outsider refused", async || a.stats().await.unwrap().denied_connections > 0).await;
+    assert_eq!(d.stats().await.unwrap().roster_version, 0);
+    assert!(d.send("general", "let me in").await.is_err());
+
+    // Messages from every node reach every node, once, in the same order.
+    let mut b_ev = b.subscribe();
+    let mut c_ev = c.subscribe();
+    // Wait until gossip meshes exist (publishes before that go via the outbox anyway).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut sent = Vec::new();
+    for (i, n) in [&a, &b, &c, &a, &b, &c].iter().enumerate() {
+        sent.push(n.send("general", &format!("message {i}")).await.unwrap());
+    }
+    for (ev, who) in [(&mut a_ev, "A"), (&mut b_ev, "B"), (&mut c_ev, "C")] {
+        let mut seen = std::collections::HashSet::new();
+        while seen.len() < sent.len() {
+            let id = wait_for(ev, &format!("messages at {who}"), |e| match e {
+                Event::Message(m) => Some(m.id),
+                _ => None,
+            })
+            .await;
+            seen.insert(id);
+        }
+    }
+    let ha = a.history("general", 100).unwrap();
+    let hb = b.history("general", 100).unwrap();
+    let hc = c.history("general", 100).unwrap();
+    assert_eq!(ha.len(), 6);
+    assert_eq!(ha, hb);
+    assert_eq!(ha, hc);
+    let mut ids: Vec<_> = ha.iter().map(|m| m.id).collect();
+    ids.sort();
+    sent.sort();
+    assert_eq!(ids, sent);
+    assert_eq!(ha.iter().filter(|m| m.sender == "bilal").count(), 2);
+    assert!(d.history("general", 100).unwrap().is_empty());
+    assert!(a.stats().await.unwrap().rejected.is_empty());
+
+    // A roster change made while running reaches the others; they may use it at once.
+    a.change_roster(RosterChange::CreateChannel { name: "ops".into(), members: Some(vec!["amina".into(), "bilal".into()]) })
+        .await
+        .unwrap();
+    wait_until("roster v4 at B", async || b.stats().await.unwrap().roster_version == 4).await;
+    wait_until("roster v4 at C", async || c.stats().await.unwrap().roster_version == 4).await;
+    b.send("ops", "private").await.unwrap();
+    assert!(c.send("ops", "not a member").await.is_err());
+    wait_for(&mut a_ev, "ops message at A", |e| match e {
+        Event::Message(m) if m.channel == "ops" => Some(()),
+        _ => None,
+    })
+    .await;
+    // C is not in "ops": it neither received the message nor holds it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(c.history("ops", 10).unwrap().is_empty());
+    assert_eq!(b.history("ops", 10).unwrap().len(), 1);
+    let _ = d_id;
+    for n in [&a, &b, &c, &d] {
+        n.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sent_while_alone_is_delivered_later_and_history_survives_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let org = founder(dir.path());
+    let b = joiner(dir.path(), "bilal", &org, true);
+    let b_dir = b.dir().to_path_buf();
+    // B has the roster already (as after an earlier session).
+    {
+        let mut chain = b.chain().unwrap();
+        b.apply_rosters(&mut chain, org.admin.chain().unwrap().versions().to_vec()).unwrap();
+    }
+    let a = Node::start(org.admin, config(vec![])).await.unwrap();
+    let id1 = a.send("general", "before anyone listens").await.unwrap();
+    let a_addr = a.listen_addrs().await.unwrap()[0].clone();
+
+    let b = Node::start(b, config(vec![a_addr.clone()])).await.unwrap();
+    let mut b_ev = b.subscribe();
+    wait_until("outbox delivered", async || b.history("general", 10).unwrap().len() == 1).await;
+    let id2 = a.send("general", "second").await.unwrap();
+    wait_for(&mut b_ev, "second message", |e| match e {
+        Event::Message(m) if m.id == id2 => Some(()),
+        _ => None,
+    })
+    .await;
+    b.shutdown().await.unwrap();
+    drop(b);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let b = Node::start(Profile::open(&b_dir).unwrap(), config(vec![a_addr])).await.unwrap();
+    let h: Vec<_> = b.history("general", 10).unwrap().into_iter().map(|m| m.id).collect();
+    let mut want = vec![id1, id2];
+    want.sort_by_key(|id| a.history("general", 10).unwrap().iter().position(|m| m.id == *id));
+    assert_eq!(h, want);
+    b.shutdown().await.unwrap();
+    a.shutdown().await.unwrap();
+}
