@@ -172,20 +172,25 @@ impl Profile {
         let head = chain.head().ok_or_else(|| {
             Error::NotReady("no roster yet; wait until a peer sends it (is this device on the roster?)".into())
         })?;
-        let next = head.roster.next(head.hash, change, crate::now_ms())?;
+        // Authority first: a non-admin learns that, not some detail of the change.
         let root_path = self.dir.join(ROOT_KEY);
-        let signed = if head.is_admin_key(&self.device_id().0) {
-            VerifiedRoster::sign(next, RosterSigner::Device(&self.key))
+        let root = if head.is_admin_key(&self.device_id().0) {
+            None
         } else if root_path.exists() {
             let root = OrgKey::load(&root_path)?;
             if root.public() != head.roster.root_key {
                 return Err(Error::Denied(format!("{} is the root key of another org", root_path.display())));
             }
-            VerifiedRoster::sign(next, RosterSigner::Root(&root))
+            Some(root)
         } else {
             return Err(Error::Denied(
                 "only admins can change the roster; ask an admin (see `majlisd roster show`)".into(),
             ));
+        };
+        let next = head.roster.next(head.hash, change, crate::now_ms())?;
+        let signed = match &root {
+            None => VerifiedRoster::sign(next, RosterSigner::Device(&self.key)),
+            Some(root) => VerifiedRoster::sign(next, RosterSigner::Root(root)),
         };
         let rep = self.apply_rosters(chain, vec![signed.clone()])?;
         if let Some(e) = rep.error {

@@ -1,0 +1,350 @@
+//! `majlisd`: the headless Majlis node and its command line.
+//!
+//! Every command takes `--data DIR`. While `majlisd run` is running for a directory, the other
+//! commands talk to it over its local socket (so roster changes spread at once and the
+//! database has one owner); otherwise they open the directory directly.
+
+pub mod api;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Parser, Subcommand};
+use majlis_core::{Config, DeviceId, Multiaddr, Event, Node, OrgId, Profile, Role, Roster, RosterChange, StoredMessage};
+
+use api::{Request, Response};
+
+#[derive(Parser, Debug)]
+#[command(name = "majlisd", version, about = "Majlis: a serverless messenger for the local network (headless node and CLI)")]
+pub struct Cli {
+    /// Data directory of this device [default: the platform's data dir]
+    #[arg(long, global = true, env = "MAJLIS_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create this device's identity; prints the device id last
+    Init {
+        #[arg(long)]
+        name: String,
+    },
+    /// Print this device's id
+    Id,
+    /// Found or join an organization
+    #[command(subcommand)]
+    Org(OrgCmd),
+    /// Show or change the org roster (changes need an admin)
+    #[command(subcommand)]
+    Roster(RosterCmd),
+    /// Manage channels
+    #[command(subcommand)]
+    Channel(ChannelCmd),
+    /// Run the node in the foreground until SIGINT/SIGTERM
+    Run {
+        /// Address to listen on (repeatable) [default: /ip4/0.0.0.0/tcp/0]
+        #[arg(long, value_name = "MULTIADDR")]
+        listen: Vec<Multiaddr>,
+        /// Static peer to dial, for networks without multicast (repeatable)
+        #[arg(long, value_name = "MULTIADDR")]
+        peer: Vec<Multiaddr>,
+        /// Do not use mDNS discovery
+        #[arg(long)]
+        no_mdns: bool,
+    },
+    /// Send a message; prints the message id last
+    Send { channel: String, text: String },
+    /// Show a channel's history, oldest first
+    History {
+        channel: String,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Connected devices of the org
+    Peers {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Counters of accepted and rejected input (running node only)
+    Stats,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OrgCmd {
+    /// Found an org; this device becomes its first admin. Prints the org id last
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// Belong to ORG_ID; only its rosters will be accepted
+    Join { org_id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RosterCmd {
+    /// Add a member, or a device to an existing member
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        device: String,
+        #[arg(long, value_parser = ["admin", "member", "relay"])]
+        role: Option<String>,
+    },
+    /// Remove a member and all their devices
+    Remove {
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke one device
+    Revoke {
+        #[arg(long)]
+        device: String,
+    },
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ChannelCmd {
+    /// Create a channel; without --members it is open to everyone
+    Create {
+        name: String,
+        #[arg(long, value_delimiter = ',')]
+        members: Option<Vec<String>>,
+    },
+}
+
+/// Entry point of the `majlisd` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match run_cli(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MAJLIS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,majlis_core=info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+pub fn default_data_dir() -> Result<PathBuf> {
+    directories::ProjectDirs::from("org", "Majlis", "majlis")
+        .map(|d| d.data_dir().to_path_buf())
+        .ok_or_else(|| anyhow!("cannot find a home directory; pass --data DIR"))
+}
+
+pub fn run_cli(cli: Cli) -> Result<()> {
+    let dir = match cli.data {
+        Some(d) => d,
+        None => default_data_dir()?,
+    };
+    let socket = dir.join(majlis_core::profile::SOCKET);
+    // Commands a running node should carry out.
+    let remote_req = match &cli.command {
+        Command::Send { channel, text } => Some(Request::Send { channel: channel.clone(), text: text.clone() }),
+        Command::History { channel, limit, .. } => Some(Request::History { channel: channel.clone(), limit: *limit }),
+        Command::Peers { .. } => Some(Request::Peers),
+        Command::Stats => Some(Request::Stats),
+        Command::Roster(RosterCmd::Show { .. }) => Some(Request::Roster),
+        Command::Roster(_) | Command::Channel(_) => Some(Request::ChangeRoster { change: roster_change(&cli.command)? }),
+        _ => None,
+    };
+    if let (Some(req), Some(stream)) = (remote_req, api::connect(&socket)) {
+        let resp = api::call(stream, &req)?;
+        return print_response(&cli.command, resp);
+    }
+    match cli.command {
+        Command::Init { name } => {
+            let p = Profile::init(&dir, &name)?;
+            println!("initialized device '{name}' in {}", dir.display());
+            println!("{}", p.device_id());
+        }
+        Command::Id => println!("{}", Profile::open(&dir)?.device_id()),
+        Command::Org(OrgCmd::Create { name }) => {
+            let p = Profile::open(&dir)?;
+            let org = p.org_create(&name)?;
+            println!("founded org '{name}'; you are its first admin");
+            println!(
+                "the org root key is {}: back it up offline (see docs/ARCHITECTURE.md)",
+                dir.join(majlis_core::profile::ROOT_KEY).display()
+            );
+            println!("{org}");
+        }
+        Command::Org(OrgCmd::Join { org_id }) => {
+            let org: OrgId = org_id.parse()?;
+            let p = Profile::open(&dir)?;
+            p.org_join(org)?;
+            println!("joined org {org}; give this device id to an admin, then run `majlisd run`:");
+            println!("{}", p.device_id());
+        }
+        Command::Run { listen, peer, no_mdns } => run_node(dir, listen, peer, no_mdns)?,
+        Command::Send { channel, text } => {
+            let p = Profile::open(&dir)?;
+            let env = p.compose(&p.chain()?, &channel, &text)?;
+            p.store().flush()?;
+            eprintln!("stored; it will be delivered when `majlisd run` reaches a peer");
+            println!("{}", env.id);
+        }
+        cmd @ (Command::History { .. } | Command::Peers { .. } | Command::Stats | Command::Roster(_) | Command::Channel(_)) => {
+            let p = Profile::open(&dir)?;
+            let resp = match &cmd {
+                Command::History { channel, limit, .. } => {
+                    p.require_org()?;
+                    Response::History { messages: p.store().history(channel, *limit)? }
+                }
+                Command::Peers { .. } => Response::Peers { peers: vec![] },
+                Command::Stats => bail!("majlisd is not running for {}; start it with `majlisd run`", dir.display()),
+                Command::Roster(RosterCmd::Show { .. }) => Response::Roster { roster: p.chain()?.head().map(|h| h.roster.clone()) },
+                _ => {
+                    let mut chain = p.chain()?;
+                    let v = p.change_roster(&mut chain, &roster_change(&cmd)?)?;
+                    Response::RosterChanged { version: v.version() }
+                }
+            };
+            print_response(&cmd, resp)?;
+        }
+    }
+    Ok(())
+}
+
+fn roster_change(cmd: &Command) -> Result<RosterChange> {
+    Ok(match cmd {
+        Command::Roster(RosterCmd::Add { name, device, role }) => RosterChange::AddMember {
+            name: name.clone(),
+            device: device.parse::<DeviceId>()?,
+            role: role.as_deref().map(str::parse::<Role>).transpose()?,
+        },
+        Command::Roster(RosterCmd::Remove { name }) => RosterChange::RemoveMember { name: name.clone() },
+        Command::Roster(RosterCmd::Revoke { device }) => RosterChange::RevokeDevice { device: device.parse()? },
+        Command::Channel(ChannelCmd::Create { name, members }) => RosterChange::CreateChannel {
+            name: name.clone(),
+            members: members.clone(),
+        },
+        _ => bail!("not a roster change"),
+    })
+}
+
+fn print_response(cmd: &Command, resp: Response) -> Result<()> {
+    let json = matches!(cmd, Command::History { json: true, .. } | Command::Peers { json: true } | Command::Roster(RosterCmd::Show { json: true }));
+    match resp {
+        Response::Sent { id } => println!("{id}"),
+        Response::History { messages } => {
+            for m in messages {
+                if json {
+                    println!("{}", serde_json::to_string(&m)?);
+                } else {
+                    println!("{}", format_message(&m));
+                }
+            }
+        }
+        Response::Peers { peers } => {
+            for p in peers {
+                if json {
+                    println!("{}", serde_json::to_string(&p)?);
+                } else {
+                    println!("{}\t{}\t{}", p.name, p.device, p.addr);
+                }
+            }
+        }
+        Response::Roster { roster: None } => bail!("no roster yet: an admin must add this device and a peer must send it"),
+        Response::Roster { roster: Some(r) } => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print_roster(&r);
+            }
+        }
+        Response::RosterChanged { version } => println!("roster is now at version {version}"),
+        Response::Stats { stats } => println!("{}", serde_json::to_string(&stats)?),
+        Response::Error { message } => bail!(message),
+    }
+    Ok(())
+}
+
+pub fn format_message(m: &StoredMessage) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(m.sent_at);
+    format!("[{}] {}: {}", humantime::format_rfc3339_seconds(t), m.sender, m.text)
+}
+
+fn print_roster(r: &Roster) {
+    println!("org {} ({}), roster version {}", r.name, r.org, r.version);
+    println!("members:");
+    for m in &r.members {
+        let devs: Vec<String> = m.devices.iter().map(|d| d.to_string()).collect();
+        println!("  {:<16} {:<7} {}", m.name, m.role.to_string(), devs.join(" "));
+    }
+    println!("channels:");
+    for c in &r.channels {
+        let who = c.members.as_ref().map_or("everyone".to_string(), |m| m.join(", "));
+        println!("  {:<16} {}", c.name, who);
+    }
+}
+
+fn run_node(dir: PathBuf, listen: Vec<Multiaddr>, peers: Vec<Multiaddr>, no_mdns: bool) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        let profile = Profile::open(&dir)?;
+        let socket = profile.socket_path();
+        let mut config = Config { peers, mdns: !no_mdns, ..Config::default() };
+        if !listen.is_empty() {
+            config.listen = listen;
+        }
+        let node = Node::start(profile, config).await?;
+        // A leftover socket from a killed node: nobody answers on it, so replace it.
+        let _ = std::fs::remove_file(&socket);
+        let listener = tokio::net::UnixListener::bind(&socket)
+            .with_context(|| format!("cannot create the local API socket {}", socket.display()))?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
+        }
+        tokio::spawn(api::serve(listener, node.clone()));
+        let mut events = node.subscribe();
+        println!("device {} running", node.device_id());
+        for a in node.listen_addrs().await? {
+            println!("listening on {a}");
+        }
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = term.recv() => break,
+                ev = events.recv() => match ev {
+                    Ok(Event::Message(m)) => println!("#{} {}", m.channel, format_message(&m)),
+                    Ok(Event::PeerConnected { name, device }) => println!("connected to {name} ({device})"),
+                    Ok(Event::PeerDisconnected { device }) => println!("disconnected from {device}"),
+                    Ok(Event::RosterChanged { version }) => println!("roster is now at version {version}"),
+                    Ok(Event::Listening(a)) => tracing::debug!("listening on {a}"),
+                    Ok(Event::Rejected { .. }) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => tracing::warn!("event printer lagged by {n}"),
+                    Err(_) => break,
+                }
+            }
+        }
+        println!("shutting down");
+        node.shutdown().await?;
+        let _ = std::fs::remove_file(&socket);
+        Ok(())
+    })
+}

@@ -1,0 +1,95 @@
+//! The local API of a running node: JSON lines over a Unix socket in the data directory.
+//!
+//! The socket is created with owner-only permissions inside the owner-only data directory, so
+//! only the user who runs the node can drive it. One request per line, one response per line.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+
+use anyhow::{anyhow, Context, Result};
+use majlis_core::node::Stats;
+use majlis_core::{MessageId, Node, PeerInfo, RosterChange, StoredMessage};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Request {
+    Send { channel: String, text: String },
+    History { channel: String, limit: usize },
+    Peers,
+    Roster,
+    ChangeRoster { change: RosterChange },
+    Stats,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    Sent { id: MessageId },
+    History { messages: Vec<StoredMessage> },
+    Peers { peers: Vec<PeerInfo> },
+    Roster { roster: Option<majlis_core::Roster> },
+    RosterChanged { version: u64 },
+    Stats { stats: Stats },
+    Error { message: String },
+}
+
+/// Connect to the node running for `dir`, if there is one.
+pub fn connect(socket: &Path) -> Option<std::os::unix::net::UnixStream> {
+    std::os::unix::net::UnixStream::connect(socket).ok()
+}
+
+pub fn call(stream: std::os::unix::net::UnixStream, req: &Request) -> Result<Response> {
+    let mut w = stream.try_clone()?;
+    let mut line = serde_json::to_string(req)?;
+    line.push('\n');
+    w.write_all(line.as_bytes())?;
+    let mut resp = String::new();
+    BufReader::new(stream).read_line(&mut resp).context("reading from majlisd")?;
+    if resp.is_empty() {
+        return Err(anyhow!("majlisd closed the connection; is it shutting down?"));
+    }
+    match serde_json::from_str(&resp)? {
+        Response::Error { message } => Err(anyhow!(message)),
+        r => Ok(r),
+    }
+}
+
+/// Serve the API until the listener is dropped.
+pub async fn serve(listener: tokio::net::UnixListener, node: Node) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let node = node.clone();
+        tokio::spawn(async move {
+            let (r, mut w) = stream.into_split();
+            let mut lines = tokio::io::BufReader::new(r).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let resp = match serde_json::from_str::<Request>(&line) {
+                    Ok(req) => handle(&node, req).await,
+                    Err(e) => Response::Error { message: format!("bad request: {e}") },
+                };
+                let mut out = serde_json::to_string(&resp).unwrap_or_else(|e| format!("{{\"error\":{{\"message\":\"{e}\"}}}}"));
+                out.push('\n');
+                if w.write_all(out.as_bytes()).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+async fn handle(node: &Node, req: Request) -> Response {
+    let res: majlis_core::Result<Response> = async {
+        Ok(match req {
+            Request::Send { channel, text } => Response::Sent { id: node.send(&channel, &text).await? },
+            Request::History { channel, limit } => Response::History { messages: node.history(&channel, limit)? },
+            Request::Peers => Response::Peers { peers: node.peers().await? },
+            Request::Roster => Response::Roster { roster: node.roster().await? },
+            Request::ChangeRoster { change } => Response::RosterChanged { version: node.change_roster(change).await? },
+            Request::Stats => Response::Stats { stats: node.stats().await? },
+        })
+    }
+    .await;
+    res.unwrap_or_else(|e| Response::Error { message: e.to_string() })
+}
