@@ -1,0 +1,229 @@
+//! Helpers for multi-host tests on one machine: a private virtual LAN made of network
+//! namespaces, and real `majlisd` processes running inside it.
+//!
+//! Layout: one namespace holds a bridge (the switch); each host is a namespace with `lo` and
+//! an `eth0` veth whose peer is a port on the bridge. Multicast (mDNS) stays inside. Cutting a
+//! host off is taking its bridge port down. Everything is deleted on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+/// Whether this process may create namespaces. If not, say so loudly; when
+/// `MAJLIS_REQUIRE_NETNS=1` (as in CI) a missing capability is a failure, not a skip.
+pub fn netns_available(test: &str) -> bool {
+    let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+    let ip = Command::new("ip").arg("-V").output().is_ok();
+    if root && ip {
+        return true;
+    }
+    let why = if !ip { "the `ip` command (iproute2) is missing" } else { "it is not running as root" };
+    if std::env::var("MAJLIS_REQUIRE_NETNS").as_deref() == Ok("1") {
+        panic!("{test}: cannot build the namespace LAN because {why}, and MAJLIS_REQUIRE_NETNS=1");
+    }
+    eprintln!("\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
+    eprintln!("!!! SKIPPED {test}: it needs network namespaces but {why}.");
+    eprintln!("!!! Run `sudo -E cargo test -p majlis-tests` (CI runs it as root).");
+    eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n");
+    false
+}
+
+fn ip(args: &[&str]) -> Result<()> {
+    let out = Command::new("ip").args(args).output().context("running ip")?;
+    if !out.status.success() {
+        bail!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+/// A private LAN of `n` hosts at 10.77.X.1..n/24.
+pub struct Lan {
+    prefix: String,
+    pub hosts: Vec<String>,
+    pub addrs: Vec<String>,
+}
+
+impl Lan {
+    pub fn new(tag: &str, n: usize) -> Result<Lan> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let prefix = format!("mj{}{tag}{k}", std::process::id());
+        let subnet = 1 + (std::process::id() + k * 7) % 250;
+        let sw = format!("{prefix}sw");
+        let mut lan = Lan { prefix: prefix.clone(), hosts: Vec::new(), addrs: Vec::new() };
+        ip(&["netns", "add", &sw])?;
+        ip(&["-n", &sw, "link", "add", "br0", "type", "bridge"])?;
+        ip(&["-n", &sw, "link", "set", "br0", "up"])?;
+        for i in 0..n {
+            let h = format!("{prefix}h{i}");
+            let port = format!("p{i}");
+            let addr = format!("10.77.{subnet}.{}", i + 1);
+            ip(&["netns", "add", &h])?;
+            lan.hosts.push(h.clone());
+            ip(&["-n", &h, "link", "add", "eth0", "type", "veth", "peer", "name", &port, "netns", &sw])?;
+            ip(&["-n", &sw, "link", "set", &port, "master", "br0", "up"])?;
+            ip(&["-n", &h, "addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
+            ip(&["-n", &h, "link", "set", "lo", "up"])?;
+            ip(&["-n", &h, "link", "set", "eth0", "up"])?;
+            lan.addrs.push(addr);
+        }
+        Ok(lan)
+    }
+
+    /// Take host `i` off the LAN (its switch port goes down) or put it back.
+    pub fn set_link(&self, i: usize, up: bool) -> Result<()> {
+        ip(&["-n", &format!("{}sw", self.prefix), "link", "set", &format!("p{i}"), if up { "up" } else { "down" }])
+    }
+
+    /// A command that runs inside host `i`.
+    pub fn command(&self, i: usize, program: &Path) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.hosts[i]]).arg(program);
+        c
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        for h in &self.hosts {
+            let _ = ip(&["netns", "del", h]);
+        }
+        let _ = ip(&["netns", "del", &format!("{}sw", self.prefix)]);
+    }
+}
+
+/// One device: a data directory, and a running `majlisd run` when started.
+pub struct Daemon {
+    pub bin: PathBuf,
+    pub dir: PathBuf,
+    pub name: String,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Daemon {
+    pub fn new(bin: &Path, root: &Path, name: &str) -> Daemon {
+        Daemon {
+            bin: bin.to_path_buf(),
+            dir: root.join(name),
+            name: name.to_string(),
+            child: None,
+            log: root.join(format!("{name}.log")),
+        }
+    }
+
+    /// Run a CLI command for this device (outside any namespace: the API is a Unix socket).
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(&self.bin)
+            .arg("--data")
+            .arg(&self.dir)
+            .args(args)
+            .output()
+            .expect("majlisd runs")
+    }
+
+    /// Run a CLI command that must succeed; returns its last stdout line.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "{}: majlisd {} failed: {}",
+            self.name,
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_string()
+    }
+
+    /// Start `majlisd run` inside host `host` of `lan`, and wait for its API socket.
+    pub fn start(&mut self, lan: &Lan, host: usize, extra: &[&str]) {
+        assert!(self.child.is_none(), "{} already running", self.name);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let child = lan
+            .command(host, &self.bin)
+            .arg("--data")
+            .arg(&self.dir)
+            .arg("run")
+            .args(extra)
+            .env("MAJLIS_LOG", "warn,majlis_core=debug")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn majlisd run");
+        self.child = Some(child);
+        let sock = self.dir.join("majlisd.sock");
+        let t = Instant::now();
+        while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+            assert!(t.elapsed() < Duration::from_secs(15), "{} did not start; log:\n{}", self.name, self.log_text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM and wait; returns whether it exited cleanly.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else { return true };
+        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        let t = Instant::now();
+        loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                return st.success();
+            }
+            if t.elapsed() > Duration::from_secs(10) {
+                let _ = c.kill();
+                let _ = c.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `history CHANNEL --json` as parsed objects.
+    pub fn history(&self, channel: &str) -> Vec<serde_json::Value> {
+        let out = self.cli(&["history", channel, "--json", "--limit", "100000"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    pub fn peers(&self) -> Vec<serde_json::Value> {
+        let out = self.cli(&["peers", "--json"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    pub fn stats(&self) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["stats"])).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Poll `f` until it returns true or `secs` pass.
+pub fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < Duration::from_secs(secs), "timed out after {secs}s waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
