@@ -30,8 +30,17 @@ pub struct Discovery {
 
 impl Discovery {
     /// Announce `me` listening on TCP `port` on every interface, and browse for the org.
-    pub fn start(org: &OrgId, me: PeerId, port: u16, tx: mpsc::UnboundedSender<Found>) -> Result<Discovery> {
-        let daemon = ServiceDaemon::new().map_err(|e| Error::Net(format!("mDNS could not start: {e}; use --no-mdns and --peer")))?;
+    pub fn start(
+        org: &OrgId,
+        me: PeerId,
+        port: u16,
+        tx: mpsc::UnboundedSender<Found>,
+    ) -> Result<Discovery> {
+        let daemon = ServiceDaemon::new().map_err(|e| {
+            Error::Net(format!(
+                "mDNS could not start: {e}; use --no-mdns and --peer"
+            ))
+        })?;
         let tag = org.discovery_tag();
         let me_str = me.to_string();
         let host = format!("majlis-{}.local.", &me_str[me_str.len() - 12..]);
@@ -41,7 +50,11 @@ impl Discovery {
             &host,
             "",
             port,
-            &[("v", TXT_VERSION), ("org", tag.as_str()), ("dev", me_str.as_str())][..],
+            &[
+                ("v", TXT_VERSION),
+                ("org", tag.as_str()),
+                ("dev", me_str.as_str()),
+            ][..],
         )
         .map_err(|e| Error::Net(format!("mDNS service info: {e}")))?
         .enable_addr_auto();
@@ -63,13 +76,20 @@ impl Discovery {
                         {
                             continue;
                         }
-                        let Some(peer) = svc.get_property_val_str("dev").and_then(|d| d.parse::<PeerId>().ok()) else {
+                        let Some(peer) = svc
+                            .get_property_val_str("dev")
+                            .and_then(|d| d.parse::<PeerId>().ok())
+                        else {
                             continue;
                         };
                         if peer == me {
                             continue;
                         }
-                        let addrs = addrs_for(svc.get_addresses().iter().map(|a| a.to_ip_addr()), svc.get_port(), peer);
+                        let addrs = addrs_for(
+                            svc.get_addresses().iter().map(|a| a.to_ip_addr()),
+                            svc.get_port(),
+                            peer,
+                        );
                         if !addrs.is_empty() && tx.send(Found { peer, addrs }).is_err() {
                             break;
                         }
@@ -94,7 +114,8 @@ fn addrs_for(ips: impl Iterator<Item = IpAddr>, port: u16, peer: PeerId) -> Vec<
     let mut ips: Vec<IpAddr> = ips
         .filter(|ip| !ip.is_unspecified() && !ip.is_multicast())
         // Link-local IPv6 needs a scope id that a multiaddr cannot carry.
-        .filter(|ip| !matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80)).collect();
+        .filter(|ip| !matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80))
+        .collect();
     ips.sort_by_key(|ip| (ip.is_loopback(), ip.is_ipv6()));
     ips.into_iter()
         .map(|ip| {

@@ -60,7 +60,11 @@ impl fmt::Debug for DeviceId {
 impl FromStr for DeviceId {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        let bad = || Error::Invalid(format!("'{s}' is not a device id; run `majlisd id` on the device to get it"));
+        let bad = || {
+            Error::Invalid(format!(
+                "'{s}' is not a device id; run `majlisd id` on the device to get it"
+            ))
+        };
         let peer = PeerId::from_str(s.trim()).map_err(|_| bad())?;
         DeviceId::from_peer_id(&peer).ok_or_else(bad)
     }
@@ -101,7 +105,11 @@ impl fmt::Debug for OrgId {
 impl FromStr for OrgId {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        let bad = || Error::Invalid(format!("'{s}' is not an org id; ask an admin for the id printed by `majlisd org create`"));
+        let bad = || {
+            Error::Invalid(format!(
+                "'{s}' is not an org id; ask an admin for the id printed by `majlisd org create`"
+            ))
+        };
         let v = bs58::decode(s.trim()).into_vec().map_err(|_| bad())?;
         Ok(OrgId(v.try_into().map_err(|_| bad())?))
     }
@@ -111,7 +119,10 @@ impl FromStr for OrgId {
 macro_rules! key_serde {
     ($t:ident) => {
         impl Serialize for $t {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
                 if s.is_human_readable() {
                     s.collect_str(self)
                 } else {
@@ -120,7 +131,9 @@ macro_rules! key_serde {
             }
         }
         impl<'de> Deserialize<'de> for $t {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+            fn deserialize<D: serde::Deserializer<'de>>(
+                d: D,
+            ) -> std::result::Result<Self, D::Error> {
                 if d.is_human_readable() {
                     let s = String::deserialize(d)?;
                     s.parse().map_err(serde::de::Error::custom)

@@ -27,8 +27,8 @@ pub mod roster;
 pub mod store;
 
 pub use error::{Error, Result};
-pub use libp2p::Multiaddr;
 pub use identity::{DeviceId, DeviceKey, OrgId, OrgKey};
+pub use libp2p::Multiaddr;
 pub use message::{Envelope, MessageId};
 pub use node::{Config, Event, Node, PeerInfo};
 pub use profile::Profile;

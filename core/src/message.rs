@@ -41,7 +41,9 @@ impl Serialize for MessageId {
 impl<'de> Deserialize<'de> for MessageId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         if d.is_human_readable() {
-            String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+            String::deserialize(d)?
+                .parse()
+                .map_err(serde::de::Error::custom)
         } else {
             Ok(MessageId(<[u8; 32]>::deserialize(d)?))
         }
@@ -72,7 +74,8 @@ impl std::str::FromStr for MessageId {
         }
         let mut out = [0u8; 32];
         for (i, o) in out.iter_mut().enumerate() {
-            *o = u8::from_str_radix(s.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16).map_err(|_| bad())?;
+            *o = u8::from_str_radix(s.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16)
+                .map_err(|_| bad())?;
         }
         Ok(MessageId(out))
     }
@@ -187,10 +190,12 @@ impl Envelope {
         if unsigned_bytes[0] != MESSAGE_FORMAT {
             return Err(Reject::Format(unsigned_bytes[0]));
         }
-        let (unsigned, rest): (Unsigned, &[u8]) =
-            postcard::take_from_bytes(unsigned_bytes).map_err(|e| Reject::Malformed(e.to_string()))?;
+        let (unsigned, rest): (Unsigned, &[u8]) = postcard::take_from_bytes(unsigned_bytes)
+            .map_err(|e| Reject::Malformed(e.to_string()))?;
         if !rest.is_empty() {
-            return Err(Reject::Malformed("trailing bytes before the signature".into()));
+            return Err(Reject::Malformed(
+                "trailing bytes before the signature".into(),
+            ));
         }
         if unsigned.body.len() > MAX_BODY_BYTES {
             return Err(Reject::TooLarge(unsigned.body.len()));
@@ -211,12 +216,21 @@ impl Envelope {
 
 /// Roster and clock rules for an envelope whose signature has been checked. Returns the
 /// author's member entry.
-pub fn check_rules<'r>(env: &Envelope, roster: &'r VerifiedRoster, now_ms: u64) -> Result<&'r Member, Reject> {
+pub fn check_rules<'r>(
+    env: &Envelope,
+    roster: &'r VerifiedRoster,
+    now_ms: u64,
+) -> Result<&'r Member, Reject> {
     let u = &env.unsigned;
     if u.sent_at > now_ms.saturating_add(MAX_FUTURE_SKEW_MS) || u.sent_at < MIN_SENT_AT_MS {
-        return Err(Reject::Clock { sent_at: u.sent_at, now: now_ms });
+        return Err(Reject::Clock {
+            sent_at: u.sent_at,
+            now: now_ms,
+        });
     }
-    let member = roster.member_of_device(&u.author).ok_or(Reject::UnknownDevice(u.author))?;
+    let member = roster
+        .member_of_device(&u.author)
+        .ok_or(Reject::UnknownDevice(u.author))?;
     if roster.roster.channel(&u.channel).is_none() {
         return Err(Reject::UnknownChannel(u.channel.clone()));
     }
@@ -230,7 +244,11 @@ pub fn check_rules<'r>(env: &Envelope, roster: &'r VerifiedRoster, now_ms: u64) 
 }
 
 /// Everything a node checks before storing or showing a message.
-pub fn validate(wire: &[u8], roster: &VerifiedRoster, now_ms: u64) -> Result<(Envelope, String), Reject> {
+pub fn validate(
+    wire: &[u8],
+    roster: &VerifiedRoster,
+    now_ms: u64,
+) -> Result<(Envelope, String), Reject> {
     let env = Envelope::decode(wire)?;
     let name = check_rules(&env, roster, now_ms)?.name.clone();
     Ok((env, name))
@@ -241,17 +259,26 @@ pub fn validate(wire: &[u8], roster: &VerifiedRoster, now_ms: u64) -> Result<(En
 pub fn verify_batch(envs: &[Envelope]) -> Vec<bool> {
     use ed25519_dalek::{Signature, VerifyingKey};
     let parts: Vec<_> = envs.iter().map(|e| e.signed_parts()).collect();
-    let keys: Option<Vec<VerifyingKey>> = parts.iter().map(|(_, _, k)| VerifyingKey::from_bytes(k).ok()).collect();
+    let keys: Option<Vec<VerifyingKey>> = parts
+        .iter()
+        .map(|(_, _, k)| VerifyingKey::from_bytes(k).ok())
+        .collect();
     if let Some(keys) = keys {
         let msgs: Vec<&[u8]> = parts.iter().map(|(m, _, _)| m.as_slice()).collect();
-        let sigs: Vec<Signature> = parts.iter().map(|(_, s, _)| Signature::from_bytes(s)).collect();
+        let sigs: Vec<Signature> = parts
+            .iter()
+            .map(|(_, s, _)| Signature::from_bytes(s))
+            .collect();
         // Batch verification is not strict about small-order keys; roster keys are real
         // device keys, and we still require strict single verification below on failure.
         if ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok() {
             return vec![true; envs.len()];
         }
     }
-    parts.iter().map(|(m, s, k)| identity::verify(k, m, s)).collect()
+    parts
+        .iter()
+        .map(|(m, s, k)| identity::verify(k, m, s))
+        .collect()
 }
 
 #[cfg(test)]
@@ -265,10 +292,20 @@ mod tests {
     fn setup() -> (DeviceKey, VerifiedRoster) {
         let root = OrgKey::generate();
         let dev = DeviceKey::generate();
-        let g = VerifiedRoster::sign(Roster::genesis(&root, "acme", "amina", dev.id(), NOW), RosterSigner::Root(&root));
+        let g = VerifiedRoster::sign(
+            Roster::genesis(&root, "acme", "amina", dev.id(), NOW),
+            RosterSigner::Root(&root),
+        );
         let r = g
             .roster
-            .next(g.hash, &RosterChange::CreateChannel { name: "hr".into(), members: Some(vec![]) }, NOW)
+            .next(
+                g.hash,
+                &RosterChange::CreateChannel {
+                    name: "hr".into(),
+                    members: Some(vec![]),
+                },
+                NOW,
+            )
             .unwrap();
         (dev, VerifiedRoster::sign(r, RosterSigner::Root(&root)))
     }
@@ -306,7 +343,10 @@ mod tests {
             for flip in [0x01u8, 0x80, 0xff] {
                 let mut w = m.wire.clone();
                 w[i] ^= flip;
-                assert!(validate(&w, &roster, NOW).is_err(), "byte {i} flip {flip:#x} accepted");
+                assert!(
+                    validate(&w, &roster, NOW).is_err(),
+                    "byte {i} flip {flip:#x} accepted"
+                );
             }
         }
         for n in 0..m.wire.len() {
@@ -331,22 +371,34 @@ mod tests {
             Err(Reject::NotAllowed { .. })
         ));
         assert!(matches!(
-            validate(&msg(&dev, "general", "x", NOW + MAX_FUTURE_SKEW_MS + 1).wire, &roster, NOW),
+            validate(
+                &msg(&dev, "general", "x", NOW + MAX_FUTURE_SKEW_MS + 1).wire,
+                &roster,
+                NOW
+            ),
             Err(Reject::Clock { .. })
         ));
         // author field says one device, signature by another.
         let mut u = msg(&dev, "general", "x", NOW).unsigned;
         u.author = stranger.id();
         let forged = Envelope::sign(&dev, u);
-        assert_eq!(validate(&forged.wire, &roster, NOW).unwrap_err(), Reject::BadSignature);
+        assert_eq!(
+            validate(&forged.wire, &roster, NOW).unwrap_err(),
+            Reject::BadSignature
+        );
         let big = "x".repeat(MAX_BODY_BYTES + 1);
-        assert!(matches!(validate(&msg(&dev, "general", &big, NOW).wire, &roster, NOW), Err(Reject::TooLarge(_))));
+        assert!(matches!(
+            validate(&msg(&dev, "general", &big, NOW).wire, &roster, NOW),
+            Err(Reject::TooLarge(_))
+        ));
     }
 
     #[test]
     fn batch_verify_finds_the_forgery() {
         let (dev, _) = setup();
-        let mut envs: Vec<_> = (0..10).map(|i| msg(&dev, "general", &format!("{i}"), NOW)).collect();
+        let mut envs: Vec<_> = (0..10)
+            .map(|i| msg(&dev, "general", &format!("{i}"), NOW))
+            .collect();
         assert!(verify_batch(&envs).iter().all(|&ok| ok));
         let n = envs[3].wire.len();
         envs[3].wire[n - 1] ^= 1; // corrupt one signature

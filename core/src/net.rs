@@ -139,11 +139,19 @@ impl NetworkBehaviour for Gate {
         }
     }
 
-    fn on_connection_handler_event(&mut self, _: PeerId, _: ConnectionId, event: THandlerOutEvent<Self>) {
+    fn on_connection_handler_event(
+        &mut self,
+        _: PeerId,
+        _: ConnectionId,
+        event: THandlerOutEvent<Self>,
+    ) {
         match event {}
     }
 
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
         if let Some(peer) = self.to_close.pop_front() {
             return Poll::Ready(ToSwarm::CloseConnection {
                 peer_id: peer,
@@ -180,11 +188,18 @@ impl Behaviour {
             .heartbeat_interval(Duration::from_secs(1))
             .build()
             .expect("valid gossipsub config");
-        let gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)
-            .expect("valid gossipsub behaviour");
-        let identify = identify::Behaviour::new(identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public()));
+        let gossipsub =
+            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)
+                .expect("valid gossipsub behaviour");
+        let identify = identify::Behaviour::new(identify::Config::new(
+            IDENTIFY_PROTOCOL.into(),
+            key.public(),
+        ));
         let roster = request_response::cbor::Behaviour::new(
-            [(StreamProtocol::new(ROSTER_PROTOCOL), request_response::ProtocolSupport::Full)],
+            [(
+                StreamProtocol::new(ROSTER_PROTOCOL),
+                request_response::ProtocolSupport::Full,
+            )],
             request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
         );
         Behaviour {

@@ -25,7 +25,7 @@ use crate::message::{self, Envelope, MessageId};
 use crate::net::{Behaviour, BehaviourEvent, RosterRequest, RosterResponse};
 use crate::profile::Profile;
 use crate::roster::{Roster, RosterChain, RosterChange, VerifiedRoster};
-use crate::store::{StoredMessage, Store};
+use crate::store::{Store, StoredMessage};
 
 /// How a node runs.
 #[derive(Debug, Clone)]
@@ -52,11 +52,21 @@ pub enum Event {
     Listening(Multiaddr),
     /// A message is stored durably and may be shown (ours or a peer's).
     Message(StoredMessage),
-    RosterChanged { version: u64 },
-    PeerConnected { device: DeviceId, name: String },
-    PeerDisconnected { device: DeviceId },
+    RosterChanged {
+        version: u64,
+    },
+    PeerConnected {
+        device: DeviceId,
+        name: String,
+    },
+    PeerDisconnected {
+        device: DeviceId,
+    },
     /// Input from the network was refused; `kind` is a stable counter label.
-    Rejected { kind: String, reason: String },
+    Rejected {
+        kind: String,
+        reason: String,
+    },
 }
 
 /// A connected device of the org.
@@ -78,14 +88,33 @@ pub struct Stats {
 }
 
 enum Command {
-    Send { channel: String, text: String, reply: oneshot::Sender<Result<MessageId>> },
-    Peers { reply: oneshot::Sender<Vec<PeerInfo>> },
-    Roster { reply: oneshot::Sender<Option<Roster>> },
-    ChangeRoster { change: RosterChange, reply: oneshot::Sender<Result<u64>> },
-    ListenAddrs { reply: oneshot::Sender<Vec<Multiaddr>> },
-    Stats { reply: oneshot::Sender<Stats> },
-    Dial { addr: Multiaddr },
-    Shutdown { reply: oneshot::Sender<()> },
+    Send {
+        channel: String,
+        text: String,
+        reply: oneshot::Sender<Result<MessageId>>,
+    },
+    Peers {
+        reply: oneshot::Sender<Vec<PeerInfo>>,
+    },
+    Roster {
+        reply: oneshot::Sender<Option<Roster>>,
+    },
+    ChangeRoster {
+        change: RosterChange,
+        reply: oneshot::Sender<Result<u64>>,
+    },
+    ListenAddrs {
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
+    Stats {
+        reply: oneshot::Sender<Stats>,
+    },
+    Dial {
+        addr: Multiaddr,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// The front door to a running node. Cheap to clone.
@@ -111,7 +140,7 @@ impl Node {
                 libp2p::yamux::Config::default,
             )
             .map_err(|e| Error::Net(e.to_string()))?
-            .with_behaviour(|k| Behaviour::new(k))
+            .with_behaviour(Behaviour::new)
             .map_err(|e| Error::Net(e.to_string()))?
             // Gossipsub only keeps connections alive while a peer is in a mesh; an org's
             // devices should stay connected regardless.
@@ -119,7 +148,9 @@ impl Node {
             .build();
         for addr in &config.listen {
             swarm.listen_on(addr.clone()).map_err(|e| {
-                Error::Invalid(format!("cannot listen on {addr}: {e}; pick another --listen address"))
+                Error::Invalid(format!(
+                    "cannot listen on {addr}: {e}; pick another --listen address"
+                ))
             })?;
         }
         // Wait for the first concrete address: callers (and mDNS) need the port.
@@ -148,7 +179,12 @@ impl Node {
                     })
                 })
                 .unwrap_or(0);
-            Some(Discovery::start(&org, *swarm.local_peer_id(), port, disc_tx.clone())?)
+            Some(Discovery::start(
+                &org,
+                *swarm.local_peer_id(),
+                port,
+                disc_tx.clone(),
+            )?)
         } else {
             None
         };
@@ -207,7 +243,12 @@ impl Node {
     /// happens as soon as peers are reachable.
     pub async fn send(&self, channel: &str, text: &str) -> Result<MessageId> {
         let (channel, text) = (channel.to_string(), text.to_string());
-        self.ask(|reply| Command::Send { channel, text, reply }).await?
+        self.ask(|reply| Command::Send {
+            channel,
+            text,
+            reply,
+        })
+        .await?
     }
 
     /// The last `limit` messages of `channel`, oldest first.
@@ -225,7 +266,8 @@ impl Node {
 
     /// Sign and spread a new roster version; returns its version number.
     pub async fn change_roster(&self, change: RosterChange) -> Result<u64> {
-        self.ask(|reply| Command::ChangeRoster { change, reply }).await?
+        self.ask(|reply| Command::ChangeRoster { change, reply })
+            .await?
     }
 
     pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>> {
@@ -237,7 +279,10 @@ impl Node {
     }
 
     pub async fn dial(&self, addr: Multiaddr) -> Result<()> {
-        self.cmd.send(Command::Dial { addr }).await.map_err(|_| Error::Stopped)
+        self.cmd
+            .send(Command::Dial { addr })
+            .await
+            .map_err(|_| Error::Stopped)
     }
 
     /// Flush, say goodbye on mDNS and stop.
@@ -248,7 +293,11 @@ impl Node {
 
 /// Work waiting for the next flush.
 enum Pending {
-    Sent { env: Envelope, sender: String, reply: oneshot::Sender<Result<MessageId>> },
+    Sent {
+        env: Envelope,
+        sender: String,
+        reply: oneshot::Sender<Result<MessageId>>,
+    },
     Received(StoredMessage),
 }
 
@@ -275,7 +324,11 @@ struct Runner {
 }
 
 impl Runner {
-    async fn run(mut self, mut cmds: mpsc::Receiver<Command>, mut found: mpsc::UnboundedReceiver<Found>) {
+    async fn run(
+        mut self,
+        mut cmds: mpsc::Receiver<Command>,
+        mut found: mpsc::UnboundedReceiver<Found>,
+    ) {
         for a in self.listen_addrs.clone() {
             let _ = self.events.send(Event::Listening(a));
         }
@@ -335,7 +388,9 @@ impl Runner {
 
     async fn finish_flush(&mut self) {
         if let Some((h, done)) = self.flushing.take() {
-            let res = h.await.unwrap_or_else(|e| Err(Error::Net(format!("flush task: {e}"))));
+            let res = h
+                .await
+                .unwrap_or_else(|e| Err(Error::Net(format!("flush task: {e}"))));
             self.complete(done, res);
         }
     }
@@ -368,7 +423,11 @@ impl Runner {
 
     fn on_command(&mut self, cmd: Command) {
         match cmd {
-            Command::Send { channel, text, reply } => match self.profile.compose(&self.chain, &channel, &text) {
+            Command::Send {
+                channel,
+                text,
+                reply,
+            } => match self.profile.compose(&self.chain, &channel, &text) {
                 Ok(env) => {
                     let sender = self
                         .chain
@@ -391,7 +450,11 @@ impl Runner {
                     .filter_map(|(p, addr)| {
                         let dev = DeviceId::from_peer_id(p)?;
                         let m = head?.member_of_device(&dev)?;
-                        Some(PeerInfo { device: dev, name: m.name.clone(), addr: addr.to_string() })
+                        Some(PeerInfo {
+                            device: dev,
+                            name: m.name.clone(),
+                            addr: addr.to_string(),
+                        })
                     })
                     .collect();
                 peers.sort_by(|a, b| a.name.cmp(&b.name));
@@ -401,7 +464,10 @@ impl Runner {
                 let _ = reply.send(self.chain.head().map(|h| h.roster.clone()));
             }
             Command::ChangeRoster { change, reply } => {
-                let res = self.profile.change_roster(&mut self.chain, &change).map(|r| r.version());
+                let res = self
+                    .profile
+                    .change_roster(&mut self.chain, &change)
+                    .map(|r| r.version());
                 if res.is_ok() {
                     self.on_roster_changed(true);
                 }
@@ -428,7 +494,12 @@ impl Runner {
         let head = self.chain.head();
         let me_member = head.and_then(|h| h.member_of_device(&self.me)).cloned();
         let allowed: HashSet<PeerId> = head
-            .map(|h| h.devices().filter(|d| **d != self.me).map(|d| d.peer_id()).collect())
+            .map(|h| {
+                h.devices()
+                    .filter(|d| **d != self.me)
+                    .map(|d| d.peer_id())
+                    .collect()
+            })
             .unwrap_or_default();
         // Bootstrap exception: with no roster that lists us, connections stay open so a peer
         // that lists us can hand us the roster. We hold nothing to leak and post nothing.
@@ -463,7 +534,9 @@ impl Runner {
             for p in peers {
                 self.send_have(p);
             }
-            self.emit(Event::RosterChanged { version: self.chain.version() });
+            self.emit(Event::RosterChanged {
+                version: self.chain.version(),
+            });
         }
         self.redial();
     }
@@ -473,7 +546,11 @@ impl Runner {
     }
 
     fn send_have(&mut self, peer: PeerId) {
-        let (version, hash) = self.chain.head().map(|h| (h.version(), h.hash)).unwrap_or((0, [0; 32]));
+        let (version, hash) = self
+            .chain
+            .head()
+            .map(|h| (h.version(), h.hash))
+            .unwrap_or((0, [0; 32]));
         if self.have_in_flight.insert((peer, version, hash)) {
             self.swarm
                 .behaviour_mut()
@@ -485,9 +562,22 @@ impl Runner {
     fn on_roster_event(&mut self, ev: request_response::Event<RosterRequest, RosterResponse>) {
         use request_response::{Event as E, Message as M};
         match ev {
-            E::Message { peer, message: M::Request { request: RosterRequest::Have { version, hash }, channel, .. }, .. } => {
+            E::Message {
+                peer,
+                message:
+                    M::Request {
+                        request: RosterRequest::Have { version, hash },
+                        channel,
+                        ..
+                    },
+                ..
+            } => {
                 let dev = DeviceId::from_peer_id(&peer);
-                let listed = dev.is_some_and(|d| self.chain.head().is_some_and(|h| h.member_of_device(&d).is_some()));
+                let listed = dev.is_some_and(|d| {
+                    self.chain
+                        .head()
+                        .is_some_and(|h| h.member_of_device(&d).is_some())
+                });
                 // Only devices on our roster learn its contents.
                 let versions = if listed && self.chain.version() > 0 {
                     self.chain
@@ -499,13 +589,21 @@ impl Runner {
                 } else {
                     Vec::new()
                 };
-                let _ = self.swarm.behaviour_mut().roster.send_response(channel, RosterResponse { versions });
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .roster
+                    .send_response(channel, RosterResponse { versions });
                 let ours = self.chain.get(version).map(|r| r.hash);
                 if version > self.chain.version() || (version > 0 && ours != Some(hash)) {
                     self.send_have(peer);
                 }
             }
-            E::Message { peer, message: M::Response { response, .. }, .. } => {
+            E::Message {
+                peer,
+                message: M::Response { response, .. },
+                ..
+            } => {
                 self.have_in_flight.retain(|(p, _, _)| *p != peer);
                 let mut incoming = Vec::new();
                 for w in response.versions.iter().take(10_000) {
@@ -540,14 +638,22 @@ impl Runner {
     fn reject(&mut self, kind: &str, reason: String) {
         tracing::warn!("rejected {kind}: {reason}");
         *self.stats.rejected.entry(kind.to_string()).or_default() += 1;
-        self.emit(Event::Rejected { kind: kind.to_string(), reason });
+        self.emit(Event::Rejected {
+            kind: kind.to_string(),
+            reason,
+        });
     }
 
     // ---- messages ---------------------------------------------------------------------
 
     fn publish(&mut self, env: &Envelope) {
         let topic = self.topic(&env.unsigned.channel);
-        match self.swarm.behaviour_mut().gossipsub.publish(topic, env.wire.clone()) {
+        match self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(topic, env.wire.clone())
+        {
             Ok(_) | Err(gossipsub::PublishError::Duplicate) => {
                 if let Err(e) = self.profile.store().outbox_remove(&env.id) {
                     tracing::warn!("outbox: {e}");
@@ -582,23 +688,25 @@ impl Runner {
     fn on_gossip(&mut self, source: PeerId, id: gossipsub::MessageId, msg: gossipsub::Message) {
         let verdict = self.check_gossip(&msg);
         let acceptance = match verdict {
-            Ok(Some((env, sender))) => match self.profile.store().insert_message(&env, &sender, false) {
-                Ok(true) => {
-                    self.stats.accepted += 1;
-                    self.pending.push(Pending::Received(stored(&env, sender)));
-                    self.start_flush();
-                    gossipsub::MessageAcceptance::Accept
+            Ok(Some((env, sender))) => {
+                match self.profile.store().insert_message(&env, &sender, false) {
+                    Ok(true) => {
+                        self.stats.accepted += 1;
+                        self.pending.push(Pending::Received(stored(&env, sender)));
+                        self.start_flush();
+                        gossipsub::MessageAcceptance::Accept
+                    }
+                    Ok(false) => {
+                        self.stats.duplicates += 1;
+                        gossipsub::MessageAcceptance::Ignore
+                    }
+                    Err(e) => {
+                        // Disk trouble: do not forward what we could not keep; a peer will resend.
+                        tracing::error!("storing message: {e}");
+                        gossipsub::MessageAcceptance::Ignore
+                    }
                 }
-                Ok(false) => {
-                    self.stats.duplicates += 1;
-                    gossipsub::MessageAcceptance::Ignore
-                }
-                Err(e) => {
-                    // Disk trouble: do not forward what we could not keep; a peer will resend.
-                    tracing::error!("storing message: {e}");
-                    gossipsub::MessageAcceptance::Ignore
-                }
-            },
+            }
             Ok(None) => {
                 self.stats.duplicates += 1;
                 gossipsub::MessageAcceptance::Ignore
@@ -615,8 +723,14 @@ impl Runner {
     }
 
     /// `Ok(None)`: already stored.
-    fn check_gossip(&self, msg: &gossipsub::Message) -> Result<Option<(Envelope, String)>, message::Reject> {
-        let head = self.chain.head().ok_or(message::Reject::UnknownDevice(DeviceId([0; 32])))?;
+    fn check_gossip(
+        &self,
+        msg: &gossipsub::Message,
+    ) -> Result<Option<(Envelope, String)>, message::Reject> {
+        let head = self
+            .chain
+            .head()
+            .ok_or(message::Reject::UnknownDevice(DeviceId([0; 32])))?;
         let env = Envelope::decode_unverified(&msg.data)?;
         if self.profile.store().has_message(&env.id).unwrap_or(false) {
             return Ok(None);
@@ -641,7 +755,9 @@ impl Runner {
         if self.connections.contains_key(&peer) || !self.swarm.behaviour().gate.allows(&peer) {
             return;
         }
-        let Some(addrs) = self.known.get(&peer) else { return };
+        let Some(addrs) = self.known.get(&peer) else {
+            return;
+        };
         let opts = DialOpts::peer_id(peer)
             .addresses(addrs.clone())
             .condition(PeerCondition::DisconnectedAndNotDialing)
@@ -678,7 +794,12 @@ impl Runner {
                 self.listen_addrs.push(address.clone());
                 self.emit(Event::Listening(address));
             }
-            SwarmEvent::ConnectionEstablished { peer_id, endpoint, num_established, .. } => {
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
                 let addr = endpoint.get_remote_address().clone();
                 if endpoint.is_dialer() {
                     let bare: Multiaddr = addr
@@ -686,8 +807,10 @@ impl Runner {
                         .filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
                         .collect();
                     for (a, p) in self.static_peers.iter_mut() {
-                        let a_bare: Multiaddr =
-                            a.iter().filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_))).collect();
+                        let a_bare: Multiaddr = a
+                            .iter()
+                            .filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
+                            .collect();
                         if a_bare == bare {
                             *p = Some(peer_id);
                         }
@@ -704,7 +827,11 @@ impl Runner {
                     }
                 }
             }
-            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
                 self.connections.remove(&peer_id);
                 self.have_in_flight.retain(|(p, _, _)| *p != peer_id);
                 if let Some(dev) = DeviceId::from_peer_id(&peer_id) {
@@ -712,9 +839,11 @@ impl Runner {
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(ev)) => match ev {
-                gossipsub::Event::Message { propagation_source, message_id, message } => {
-                    self.on_gossip(propagation_source, message_id, message)
-                }
+                gossipsub::Event::Message {
+                    propagation_source,
+                    message_id,
+                    message,
+                } => self.on_gossip(propagation_source, message_id, message),
                 gossipsub::Event::Subscribed { topic, .. } => {
                     if let Some(ch) = self.topics.get(&topic).cloned() {
                         self.flush_outbox(&ch);
@@ -725,7 +854,9 @@ impl Runner {
             SwarmEvent::Behaviour(BehaviourEvent::Roster(ev)) => self.on_roster_event(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(_)) => {}
             SwarmEvent::Behaviour(BehaviourEvent::Gate(ev)) => match ev {},
-            SwarmEvent::IncomingConnectionError { error, .. } => tracing::debug!("incoming: {error}"),
+            SwarmEvent::IncomingConnectionError { error, .. } => {
+                tracing::debug!("incoming: {error}")
+            }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 tracing::debug!("dial {peer_id:?}: {error}")
             }

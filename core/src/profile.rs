@@ -32,7 +32,8 @@ fn make_private_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(dir, e))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| Error::io(dir, e))?;
     }
     Ok(())
 }
@@ -53,7 +54,11 @@ impl Profile {
         let store = Store::open(&dir.join("db"))?;
         store.set_meta("name", name.as_bytes())?;
         store.flush()?;
-        Ok(Profile { dir: dir.to_path_buf(), key, store })
+        Ok(Profile {
+            dir: dir.to_path_buf(),
+            key,
+            store,
+        })
     }
 
     pub fn open(dir: &Path) -> Result<Profile> {
@@ -66,7 +71,11 @@ impl Profile {
         }
         let key = DeviceKey::load(&key_path)?;
         let store = Store::open(&dir.join("db"))?;
-        Ok(Profile { dir: dir.to_path_buf(), key, store })
+        Ok(Profile {
+            dir: dir.to_path_buf(),
+            key,
+            store,
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -108,10 +117,18 @@ impl Profile {
     /// as its first admin and `general` open to everyone.
     pub fn org_create(&self, org_name: &str) -> Result<OrgId> {
         if let Some(org) = self.org()? {
-            return Err(Error::Invalid(format!("this device already belongs to org {org}")));
+            return Err(Error::Invalid(format!(
+                "this device already belongs to org {org}"
+            )));
         }
         let root = OrgKey::create(&self.dir.join(ROOT_KEY))?;
-        let genesis = Roster::genesis(&root, org_name, &self.name()?, self.device_id(), crate::now_ms());
+        let genesis = Roster::genesis(
+            &root,
+            org_name,
+            &self.name()?,
+            self.device_id(),
+            crate::now_ms(),
+        );
         let v1 = VerifiedRoster::sign(genesis, RosterSigner::Root(&root));
         self.store.set_meta("org", &root.org_id().0)?;
         self.store.put_rosters(1, &[v1])?;
@@ -157,7 +174,11 @@ impl Profile {
     }
 
     /// Apply received versions and persist what changed.
-    pub fn apply_rosters(&self, chain: &mut RosterChain, incoming: Vec<VerifiedRoster>) -> Result<ApplyReport> {
+    pub fn apply_rosters(
+        &self,
+        chain: &mut RosterChain,
+        incoming: Vec<VerifiedRoster>,
+    ) -> Result<ApplyReport> {
         let rep = chain.apply(incoming);
         if let Some(from) = rep.changed_from {
             self.store.put_rosters(from, chain.versions())?;
@@ -168,9 +189,15 @@ impl Profile {
 
     /// Make, sign and apply the next roster version. Signed with this device's key if it is
     /// an admin, else with the org root key if this data directory holds it.
-    pub fn change_roster(&self, chain: &mut RosterChain, change: &RosterChange) -> Result<VerifiedRoster> {
+    pub fn change_roster(
+        &self,
+        chain: &mut RosterChain,
+        change: &RosterChange,
+    ) -> Result<VerifiedRoster> {
         let head = chain.head().ok_or_else(|| {
-            Error::NotReady("no roster yet; wait until a peer sends it (is this device on the roster?)".into())
+            Error::NotReady(
+                "no roster yet; wait until a peer sends it (is this device on the roster?)".into(),
+            )
         })?;
         // Authority first: a non-admin learns that, not some detail of the change.
         let root_path = self.dir.join(ROOT_KEY);
@@ -179,12 +206,16 @@ impl Profile {
         } else if root_path.exists() {
             let root = OrgKey::load(&root_path)?;
             if root.public() != head.roster.root_key {
-                return Err(Error::Denied(format!("{} is the root key of another org", root_path.display())));
+                return Err(Error::Denied(format!(
+                    "{} is the root key of another org",
+                    root_path.display()
+                )));
             }
             Some(root)
         } else {
             return Err(Error::Denied(
-                "only admins can change the roster; ask an admin (see `majlisd roster show`)".into(),
+                "only admins can change the roster; ask an admin (see `majlisd roster show`)"
+                    .into(),
             ));
         };
         let next = head.roster.next(head.hash, change, crate::now_ms())?;
@@ -206,17 +237,27 @@ impl Profile {
             Error::NotReady("no roster yet: this device cannot post until an admin adds it and a peer sends the roster".into())
         })?;
         let me = roster.member_of_device(&self.device_id()).ok_or_else(|| {
-            Error::Denied("this device is not on the org roster; give `majlisd id` to an admin".into())
+            Error::Denied(
+                "this device is not on the org roster; give `majlisd id` to an admin".into(),
+            )
         })?;
         if roster.roster.channel(channel).is_none() {
-            let known: Vec<_> = roster.roster.channels.iter().map(|c| c.name.as_str()).collect();
+            let known: Vec<_> = roster
+                .roster
+                .channels
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect();
             return Err(Error::Invalid(format!(
                 "no channel '{channel}'; channels: {}",
                 known.join(", ")
             )));
         }
         if !roster.roster.may_post(me, channel) {
-            return Err(Error::Denied(format!("'{}' may not post in '{channel}'", me.name)));
+            return Err(Error::Denied(format!(
+                "'{}' may not post in '{channel}'",
+                me.name
+            )));
         }
         if text.len() > crate::message::MAX_BODY_BYTES {
             return Err(Error::Invalid(format!(
@@ -258,7 +299,11 @@ mod tests {
         let other = DeviceKey::generate().id();
         p.change_roster(
             &mut chain,
-            &RosterChange::AddMember { name: "bilal".into(), device: other, role: None },
+            &RosterChange::AddMember {
+                name: "bilal".into(),
+                device: other,
+                role: None,
+            },
         )
         .unwrap();
         assert_eq!(chain.version(), 2);
@@ -284,13 +329,26 @@ mod tests {
         a.org_create("acme").unwrap();
         let b = Profile::init(&d.path().join("b"), "bilal").unwrap();
         let mut ca = a.chain().unwrap();
-        a.change_roster(&mut ca, &RosterChange::AddMember { name: "bilal".into(), device: b.device_id(), role: None })
-            .unwrap();
+        a.change_roster(
+            &mut ca,
+            &RosterChange::AddMember {
+                name: "bilal".into(),
+                device: b.device_id(),
+                role: None,
+            },
+        )
+        .unwrap();
         b.org_join(ca.org()).unwrap();
         let mut cb = b.chain().unwrap();
         b.apply_rosters(&mut cb, ca.versions().to_vec()).unwrap();
         let err = b
-            .change_roster(&mut cb, &RosterChange::CreateChannel { name: "x".into(), members: None })
+            .change_roster(
+                &mut cb,
+                &RosterChange::CreateChannel {
+                    name: "x".into(),
+                    members: None,
+                },
+            )
             .unwrap_err();
         assert!(matches!(err, Error::Denied(_)), "{err}");
     }

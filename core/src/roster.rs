@@ -147,7 +147,13 @@ pub fn valid_name(kind: &str, name: &str) -> Result<(), RosterError> {
 impl Roster {
     /// Version 1 of a new org: the founding device is its first admin, and `general` is open
     /// to everyone.
-    pub fn genesis(org: &OrgKey, org_name: &str, admin_name: &str, admin_device: DeviceId, now: u64) -> Roster {
+    pub fn genesis(
+        org: &OrgKey,
+        org_name: &str,
+        admin_name: &str,
+        admin_device: DeviceId,
+        now: u64,
+    ) -> Roster {
         Roster {
             org: org.org_id(),
             name: org_name.to_string(),
@@ -197,7 +203,9 @@ impl Roster {
     /// Structural rules every version must satisfy, whoever signed it.
     pub fn check_well_formed(&self) -> Result<(), RosterError> {
         if self.version == 0 || (self.version == 1) != self.prev.is_none() {
-            return Err(RosterError::Rule("version 1 and only version 1 has no predecessor".into()));
+            return Err(RosterError::Rule(
+                "version 1 and only version 1 has no predecessor".into(),
+            ));
         }
         if OrgId::from_root_key(&self.root_key) != self.org {
             return Err(RosterError::WrongOrg);
@@ -207,15 +215,24 @@ impl Roster {
         for m in &self.members {
             valid_name("member", &m.name)?;
             if !names.insert(m.name.as_str()) {
-                return Err(RosterError::Rule(format!("member '{}' is listed twice", m.name)));
+                return Err(RosterError::Rule(format!(
+                    "member '{}' is listed twice",
+                    m.name
+                )));
             }
             for d in &m.devices {
                 if !devices.insert(*d) {
-                    return Err(RosterError::Rule(format!("device {d} belongs to two members")));
+                    return Err(RosterError::Rule(format!(
+                        "device {d} belongs to two members"
+                    )));
                 }
             }
         }
-        if !self.members.iter().any(|m| m.role == Role::Admin && !m.devices.is_empty()) {
+        if !self
+            .members
+            .iter()
+            .any(|m| m.role == Role::Admin && !m.devices.is_empty())
+        {
             return Err(RosterError::Rule(
                 "the roster must keep at least one admin with a device".into(),
             ));
@@ -224,7 +241,10 @@ impl Roster {
         for c in &self.channels {
             valid_name("channel", &c.name)?;
             if !chans.insert(c.name.as_str()) {
-                return Err(RosterError::Rule(format!("channel '{}' exists twice", c.name)));
+                return Err(RosterError::Rule(format!(
+                    "channel '{}' exists twice",
+                    c.name
+                )));
             }
             for n in c.members.iter().flatten() {
                 if !names.contains(n.as_str()) {
@@ -239,7 +259,12 @@ impl Roster {
     }
 
     /// The next version with `change` applied. Pure: signing and acceptance are separate.
-    pub fn next(&self, prev_hash: [u8; 32], change: &RosterChange, now: u64) -> Result<Roster, RosterError> {
+    pub fn next(
+        &self,
+        prev_hash: [u8; 32],
+        change: &RosterChange,
+        now: u64,
+    ) -> Result<Roster, RosterError> {
         let mut r = self.clone();
         r.version = self.version + 1;
         r.prev = Some(prev_hash);
@@ -292,13 +317,17 @@ impl Roster {
                     .members
                     .iter_mut()
                     .find(|m| m.devices.contains(device))
-                    .ok_or_else(|| RosterError::Rule(format!("device {device} is not on the roster")))?;
+                    .ok_or_else(|| {
+                        RosterError::Rule(format!("device {device} is not on the roster"))
+                    })?;
                 m.devices.retain(|d| d != device);
             }
             RosterChange::CreateChannel { name, members } => {
                 valid_name("channel", name)?;
                 if r.channel(name).is_some() {
-                    return Err(RosterError::Rule(format!("channel '{name}' already exists")));
+                    return Err(RosterError::Rule(format!(
+                        "channel '{name}' already exists"
+                    )));
                 }
                 r.channels.push(Channel {
                     name: name.clone(),
@@ -359,26 +388,35 @@ impl VerifiedRoster {
     /// Decode and check the signature. Never panics on any input.
     pub fn decode(wire: &[u8]) -> Result<VerifiedRoster, RosterError> {
         if wire.len() > MAX_ROSTER_BYTES {
-            return Err(RosterError::Malformed(format!("{} bytes is over the limit", wire.len())));
+            return Err(RosterError::Malformed(format!(
+                "{} bytes is over the limit",
+                wire.len()
+            )));
         }
         if let Some(&f) = wire.first() {
             if f != ROSTER_FORMAT {
                 return Err(RosterError::Format(f));
             }
         }
-        let w: SignedWire = postcard::from_bytes(wire).map_err(|e| RosterError::Malformed(e.to_string()))?;
+        let w: SignedWire =
+            postcard::from_bytes(wire).map_err(|e| RosterError::Malformed(e.to_string()))?;
         // Only the canonical encoding is accepted, so one document has exactly one hash.
         let again = postcard::to_stdvec(&w).map_err(|e| RosterError::Malformed(e.to_string()))?;
         if again != wire {
             return Err(RosterError::Malformed("non-canonical encoding".into()));
         }
-        let sig: [u8; 64] = w.signature.as_slice().try_into().map_err(|_| RosterError::BadSignature)?;
+        let sig: [u8; 64] = w
+            .signature
+            .as_slice()
+            .try_into()
+            .map_err(|_| RosterError::BadSignature)?;
         let mut msg = DOMAIN.to_vec();
         msg.extend_from_slice(&w.body);
         if !identity::verify(&w.signer, &msg, &sig) {
             return Err(RosterError::BadSignature);
         }
-        let roster: Roster = postcard::from_bytes(&w.body).map_err(|e| RosterError::Malformed(e.to_string()))?;
+        let roster: Roster =
+            postcard::from_bytes(&w.body).map_err(|e| RosterError::Malformed(e.to_string()))?;
         if postcard::to_stdvec(&roster).ok().as_deref() != Some(&w.body[..]) {
             return Err(RosterError::Malformed("non-canonical roster body".into()));
         }
@@ -435,7 +473,10 @@ pub fn authorize(cand: &VerifiedRoster, prev: Option<&VerifiedRoster>) -> Result
     match prev {
         None => {
             if v != 1 || cand.signer != cand.roster.root_key {
-                return Err(RosterError::NotAuthorized { version: v, prev: 0 });
+                return Err(RosterError::NotAuthorized {
+                    version: v,
+                    prev: 0,
+                });
             }
         }
         Some(p) => {
@@ -443,10 +484,16 @@ pub fn authorize(cand: &VerifiedRoster, prev: Option<&VerifiedRoster>) -> Result
                 return Err(RosterError::WrongOrg);
             }
             if v != p.version() + 1 || cand.roster.prev != Some(p.hash) {
-                return Err(RosterError::BrokenChain { version: v, prev: p.version() });
+                return Err(RosterError::BrokenChain {
+                    version: v,
+                    prev: p.version(),
+                });
             }
             if cand.signer != p.roster.root_key && !p.is_admin_key(&cand.signer) {
-                return Err(RosterError::NotAuthorized { version: v, prev: p.version() });
+                return Err(RosterError::NotAuthorized {
+                    version: v,
+                    prev: p.version(),
+                });
             }
         }
     }
@@ -473,7 +520,10 @@ pub struct RosterChain {
 
 impl RosterChain {
     pub fn new(org: OrgId) -> RosterChain {
-        RosterChain { org, chain: Vec::new() }
+        RosterChain {
+            org,
+            chain: Vec::new(),
+        }
     }
 
     pub fn org(&self) -> OrgId {
@@ -489,7 +539,9 @@ impl RosterChain {
     }
 
     pub fn get(&self, version: u64) -> Option<&VerifiedRoster> {
-        version.checked_sub(1).and_then(|i| self.chain.get(i as usize))
+        version
+            .checked_sub(1)
+            .and_then(|i| self.chain.get(i as usize))
     }
 
     pub fn versions(&self) -> &[VerifiedRoster] {
@@ -526,11 +578,13 @@ impl RosterChain {
                 }
                 // A different document at a version we hold: a fork, or a forged rollback.
                 if let Err(e) = authorize(&cand, self.get(v - 1)) {
-                    report.error = Some(if v < held && matches!(e, RosterError::NotAuthorized { .. }) {
-                        RosterError::Stale { version: v, held }
-                    } else {
-                        e
-                    });
+                    report.error = Some(
+                        if v < held && matches!(e, RosterError::NotAuthorized { .. }) {
+                            RosterError::Stale { version: v, held }
+                        } else {
+                            e
+                        },
+                    );
                     break;
                 }
                 if cand.hash < ours.hash {
@@ -570,7 +624,10 @@ mod tests {
     fn org() -> Org {
         let root = OrgKey::generate();
         let admin = DeviceKey::generate();
-        let g = VerifiedRoster::sign(Roster::genesis(&root, "acme", "amina", admin.id(), 1), RosterSigner::Root(&root));
+        let g = VerifiedRoster::sign(
+            Roster::genesis(&root, "acme", "amina", admin.id(), 1),
+            RosterSigner::Root(&root),
+        );
         let mut chain = RosterChain::new(root.org_id());
         let rep = chain.apply(vec![g]);
         assert_eq!(rep.error, None);
@@ -584,7 +641,11 @@ mod tests {
     }
 
     fn add(name: &str) -> RosterChange {
-        RosterChange::AddMember { name: name.into(), device: DeviceKey::generate().id(), role: None }
+        RosterChange::AddMember {
+            name: name.into(),
+            device: DeviceKey::generate().id(),
+            role: None,
+        }
     }
 
     #[test]
@@ -592,7 +653,13 @@ mod tests {
         let mut o = org();
         let v2 = next(&o.chain, add("bilal"), RosterSigner::Device(&o.admin));
         let rep = o.chain.apply(vec![v2]);
-        assert_eq!(rep, ApplyReport { changed_from: Some(2), ..Default::default() });
+        assert_eq!(
+            rep,
+            ApplyReport {
+                changed_from: Some(2),
+                ..Default::default()
+            }
+        );
         assert!(o.chain.head().unwrap().roster.member("bilal").is_some());
     }
 
@@ -609,17 +676,31 @@ mod tests {
         let member = DeviceKey::generate();
         let v2 = next(
             &o.chain,
-            RosterChange::AddMember { name: "bilal".into(), device: member.id(), role: None },
+            RosterChange::AddMember {
+                name: "bilal".into(),
+                device: member.id(),
+                role: None,
+            },
             RosterSigner::Device(&o.admin),
         );
         o.chain.apply(vec![v2]);
         // bilal is a member, not an admin: he may not sign version 3.
         let v3 = next(&o.chain, add("chen"), RosterSigner::Device(&member));
         let rep = o.chain.apply(vec![v3]);
-        assert_eq!(rep.error, Some(RosterError::NotAuthorized { version: 3, prev: 2 }));
+        assert_eq!(
+            rep.error,
+            Some(RosterError::NotAuthorized {
+                version: 3,
+                prev: 2
+            })
+        );
         assert_eq!(o.chain.version(), 2);
         // Nor may a stranger.
-        let v3 = next(&o.chain, add("chen"), RosterSigner::Device(&DeviceKey::generate()));
+        let v3 = next(
+            &o.chain,
+            add("chen"),
+            RosterSigner::Device(&DeviceKey::generate()),
+        );
         assert!(o.chain.apply(vec![v3]).error.is_some());
     }
 
@@ -634,7 +715,10 @@ mod tests {
         let mut r = head.roster.next(head.hash, &add("x"), 3).unwrap();
         r.root_key = other.root.public();
         let forged = VerifiedRoster::sign(r, RosterSigner::Root(&other.root));
-        assert_eq!(o.chain.apply(vec![forged]).error, Some(RosterError::WrongOrg));
+        assert_eq!(
+            o.chain.apply(vec![forged]).error,
+            Some(RosterError::WrongOrg)
+        );
     }
 
     #[test]
@@ -666,7 +750,11 @@ mod tests {
         let mut base = o.chain.clone();
         base.apply(vec![next(
             &base,
-            RosterChange::AddMember { name: "bashir".into(), device: second.id(), role: Some(Role::Admin) },
+            RosterChange::AddMember {
+                name: "bashir".into(),
+                device: second.id(),
+                role: Some(Role::Admin),
+            },
             RosterSigner::Device(&o.admin),
         )]);
         let a = next(&base, add("x"), RosterSigner::Device(&o.admin));
@@ -698,7 +786,13 @@ mod tests {
         let head = o.chain.head().unwrap();
         let err = head
             .roster
-            .next(head.hash, &RosterChange::RemoveMember { name: "amina".into() }, 3)
+            .next(
+                head.hash,
+                &RosterChange::RemoveMember {
+                    name: "amina".into(),
+                },
+                3,
+            )
             .unwrap_err();
         assert!(matches!(err, RosterError::Rule(_)));
     }
@@ -709,12 +803,19 @@ mod tests {
         let b = DeviceKey::generate();
         o.chain.apply(vec![next(
             &o.chain,
-            RosterChange::AddMember { name: "b".into(), device: b.id(), role: None },
+            RosterChange::AddMember {
+                name: "b".into(),
+                device: b.id(),
+                role: None,
+            },
             RosterSigner::Device(&o.admin),
         )]);
         o.chain.apply(vec![next(
             &o.chain,
-            RosterChange::CreateChannel { name: "hr".into(), members: Some(vec!["amina".into()]) },
+            RosterChange::CreateChannel {
+                name: "hr".into(),
+                members: Some(vec!["amina".into()]),
+            },
             RosterSigner::Device(&o.admin),
         )]);
         let r = &o.chain.head().unwrap().roster;

@@ -166,7 +166,8 @@ impl Store {
         let Some(v) = self.messages.get(msg_key(&id))? else {
             return Ok(None);
         };
-        let rec: Record = postcard::from_bytes(&v).map_err(|e| Error::Corrupt(format!("stored message {id} is damaged: {e}")))?;
+        let rec: Record = postcard::from_bytes(&v)
+            .map_err(|e| Error::Corrupt(format!("stored message {id} is damaged: {e}")))?;
         let env = Envelope::decode_unverified(&rec.wire)
             .map_err(|e| Error::Corrupt(format!("stored message {id} is damaged: {e}")))?;
         Ok(Some(StoredMessage {
@@ -186,7 +187,9 @@ impl Store {
         let mut out = Vec::new();
         for kv in self.messages.scan_prefix(&prefix).keys().rev().take(limit) {
             let k = kv?;
-            let id: [u8; 32] = k[k.len() - 32..].try_into().expect("index key ends with an id");
+            let id: [u8; 32] = k[k.len() - 32..]
+                .try_into()
+                .expect("index key ends with an id");
             match self.load(MessageId(id)) {
                 Ok(Some(m)) => out.push(m),
                 Ok(None) => tracing::warn!("index entry without message {}", MessageId(id)),
@@ -215,7 +218,11 @@ impl Store {
     }
 
     pub fn rosters(&self) -> Result<Vec<Vec<u8>>> {
-        self.rosters.iter().values().map(|v| Ok(v?.to_vec())).collect()
+        self.rosters
+            .iter()
+            .values()
+            .map(|v| Ok(v?.to_vec()))
+            .collect()
     }
 
     pub fn outbox_add(&self, id: &MessageId) -> Result<()> {
@@ -234,7 +241,11 @@ impl Store {
             .keys()
             .map(|k| {
                 let k = k?;
-                Ok(MessageId(k.as_ref().try_into().map_err(|_| Error::Corrupt("outbox key".into()))?))
+                Ok(MessageId(
+                    k.as_ref()
+                        .try_into()
+                        .map_err(|_| Error::Corrupt("outbox key".into()))?,
+                ))
             })
             .collect()
     }

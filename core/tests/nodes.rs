@@ -15,7 +15,11 @@ fn config(peers: Vec<libp2p::Multiaddr>) -> Config {
     }
 }
 
-async fn wait_for<T>(rx: &mut broadcast::Receiver<Event>, what: &str, mut f: impl FnMut(&Event) -> Option<T>) -> T {
+async fn wait_for<T>(
+    rx: &mut broadcast::Receiver<Event>,
+    what: &str,
+    mut f: impl FnMut(&Event) -> Option<T>,
+) -> T {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -34,7 +38,10 @@ async fn wait_for<T>(rx: &mut broadcast::Receiver<Event>, what: &str, mut f: imp
 async fn wait_until(what: &str, mut f: impl AsyncFnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !f().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -55,7 +62,14 @@ fn joiner(dir: &Path, name: &str, org: &Org, add: bool) -> Profile {
     if add {
         let mut chain = org.admin.chain().unwrap();
         org.admin
-            .change_roster(&mut chain, &RosterChange::AddMember { name: name.into(), device: p.device_id(), role: None })
+            .change_roster(
+                &mut chain,
+                &RosterChange::AddMember {
+                    name: name.into(),
+                    device: p.device_id(),
+                    role: None,
+                },
+            )
             .unwrap();
     }
     p
@@ -75,19 +89,41 @@ async fn three_nodes_bootstrap_roster_and_agree_on_history() {
     let mut a_ev = a.subscribe();
     let b = Node::start(b, config(vec![a_addr.clone()])).await.unwrap();
     let c = Node::start(c, config(vec![a_addr.clone()])).await.unwrap();
-    let d = Node::start(outsider, config(vec![a_addr.clone()])).await.unwrap();
+    let d = Node::start(outsider, config(vec![a_addr.clone()]))
+        .await
+        .unwrap();
 
     // B and C had no roster: they fetch it from A (bootstrap exception) and get connected.
     for n in [&b, &c] {
-        wait_until("roster bootstrap", async || n.stats().await.unwrap().roster_version == 2 + 1).await;
+        wait_until("roster bootstrap", async || {
+            n.stats().await.unwrap().roster_version == 2 + 1
+        })
+        .await;
     }
-    wait_until("A sees both members", async || a.peers().await.unwrap().len() == 2).await;
-    let names: Vec<String> = a.peers().await.unwrap().into_iter().map(|p| p.name).collect();
+    wait_until("A sees both members", async || {
+        a.peers().await.unwrap().len() == 2
+    })
+    .await;
+    let names: Vec<String> = a
+        .peers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
     assert_eq!(names, ["bilal", "chen"]);
-    assert!(a.peers().await.unwrap().iter().all(|p| p.device == b_id || p.device == c_id));
+    assert!(a
+        .peers()
+        .await
+        .unwrap()
+        .iter()
+        .all(|p| p.device == b_id || p.device == c_id));
 
     // The outsider is refused: it gets no roster and cannot post.
-    wait_until("outsider refused", async || a.stats().await.unwrap().denied_connections > 0).await;
+    wait_until("outsider refused", async || {
+        a.stats().await.unwrap().denied_connections > 0
+    })
+    .await;
     assert_eq!(d.stats().await.unwrap().roster_version, 0);
     assert!(d.send("general", "let me in").await.is_err());
 
@@ -126,11 +162,20 @@ async fn three_nodes_bootstrap_roster_and_agree_on_history() {
     assert!(a.stats().await.unwrap().rejected.is_empty());
 
     // A roster change made while running reaches the others; they may use it at once.
-    a.change_roster(RosterChange::CreateChannel { name: "ops".into(), members: Some(vec!["amina".into(), "bilal".into()]) })
-        .await
-        .unwrap();
-    wait_until("roster v4 at B", async || b.stats().await.unwrap().roster_version == 4).await;
-    wait_until("roster v4 at C", async || c.stats().await.unwrap().roster_version == 4).await;
+    a.change_roster(RosterChange::CreateChannel {
+        name: "ops".into(),
+        members: Some(vec!["amina".into(), "bilal".into()]),
+    })
+    .await
+    .unwrap();
+    wait_until("roster v4 at B", async || {
+        b.stats().await.unwrap().roster_version == 4
+    })
+    .await;
+    wait_until("roster v4 at C", async || {
+        c.stats().await.unwrap().roster_version == 4
+    })
+    .await;
     b.send("ops", "private").await.unwrap();
     assert!(c.send("ops", "not a member").await.is_err());
     wait_for(&mut a_ev, "ops message at A", |e| match e {
@@ -157,7 +202,8 @@ async fn sent_while_alone_is_delivered_later_and_history_survives_restart() {
     // B has the roster already (as after an earlier session).
     {
         let mut chain = b.chain().unwrap();
-        b.apply_rosters(&mut chain, org.admin.chain().unwrap().versions().to_vec()).unwrap();
+        b.apply_rosters(&mut chain, org.admin.chain().unwrap().versions().to_vec())
+            .unwrap();
     }
     let a = Node::start(org.admin, config(vec![])).await.unwrap();
     let id1 = a.send("general", "before anyone listens").await.unwrap();
@@ -165,7 +211,10 @@ async fn sent_while_alone_is_delivered_later_and_history_survives_restart() {
 
     let b = Node::start(b, config(vec![a_addr.clone()])).await.unwrap();
     let mut b_ev = b.subscribe();
-    wait_until("outbox delivered", async || b.history("general", 10).unwrap().len() == 1).await;
+    wait_until("outbox delivered", async || {
+        b.history("general", 10).unwrap().len() == 1
+    })
+    .await;
     let id2 = a.send("general", "second").await.unwrap();
     wait_for(&mut b_ev, "second message", |e| match e {
         Event::Message(m) if m.id == id2 => Some(()),
@@ -176,10 +225,22 @@ async fn sent_while_alone_is_delivered_later_and_history_survives_restart() {
     drop(b);
     tokio::time::sleep(Duration::from_millis(100)).await;
 
-    let b = Node::start(Profile::open(&b_dir).unwrap(), config(vec![a_addr])).await.unwrap();
-    let h: Vec<_> = b.history("general", 10).unwrap().into_iter().map(|m| m.id).collect();
+    let b = Node::start(Profile::open(&b_dir).unwrap(), config(vec![a_addr]))
+        .await
+        .unwrap();
+    let h: Vec<_> = b
+        .history("general", 10)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
     let mut want = vec![id1, id2];
-    want.sort_by_key(|id| a.history("general", 10).unwrap().iter().position(|m| m.id == *id));
+    want.sort_by_key(|id| {
+        a.history("general", 10)
+            .unwrap()
+            .iter()
+            .position(|m| m.id == *id)
+    });
     assert_eq!(h, want);
     b.shutdown().await.unwrap();
     a.shutdown().await.unwrap();

@@ -46,9 +46,13 @@ pub fn call(stream: std::os::unix::net::UnixStream, req: &Request) -> Result<Res
     line.push('\n');
     w.write_all(line.as_bytes())?;
     let mut resp = String::new();
-    BufReader::new(stream).read_line(&mut resp).context("reading from majlisd")?;
+    BufReader::new(stream)
+        .read_line(&mut resp)
+        .context("reading from majlisd")?;
     if resp.is_empty() {
-        return Err(anyhow!("majlisd closed the connection; is it shutting down?"));
+        return Err(anyhow!(
+            "majlisd closed the connection; is it shutting down?"
+        ));
     }
     match serde_json::from_str(&resp)? {
         Response::Error { message } => Err(anyhow!(message)),
@@ -59,7 +63,9 @@ pub fn call(stream: std::os::unix::net::UnixStream, req: &Request) -> Result<Res
 /// Serve the API until the listener is dropped.
 pub async fn serve(listener: tokio::net::UnixListener, node: Node) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let node = node.clone();
         tokio::spawn(async move {
             let (r, mut w) = stream.into_split();
@@ -67,9 +73,12 @@ pub async fn serve(listener: tokio::net::UnixListener, node: Node) {
             while let Ok(Some(line)) = lines.next_line().await {
                 let resp = match serde_json::from_str::<Request>(&line) {
                     Ok(req) => handle(&node, req).await,
-                    Err(e) => Response::Error { message: format!("bad request: {e}") },
+                    Err(e) => Response::Error {
+                        message: format!("bad request: {e}"),
+                    },
                 };
-                let mut out = serde_json::to_string(&resp).unwrap_or_else(|e| format!("{{\"error\":{{\"message\":\"{e}\"}}}}"));
+                let mut out = serde_json::to_string(&resp)
+                    .unwrap_or_else(|e| format!("{{\"error\":{{\"message\":\"{e}\"}}}}"));
                 out.push('\n');
                 if w.write_all(out.as_bytes()).await.is_err() {
                     break;
@@ -82,14 +91,28 @@ pub async fn serve(listener: tokio::net::UnixListener, node: Node) {
 async fn handle(node: &Node, req: Request) -> Response {
     let res: majlis_core::Result<Response> = async {
         Ok(match req {
-            Request::Send { channel, text } => Response::Sent { id: node.send(&channel, &text).await? },
-            Request::History { channel, limit } => Response::History { messages: node.history(&channel, limit)? },
-            Request::Peers => Response::Peers { peers: node.peers().await? },
-            Request::Roster => Response::Roster { roster: node.roster().await? },
-            Request::ChangeRoster { change } => Response::RosterChanged { version: node.change_roster(change).await? },
-            Request::Stats => Response::Stats { stats: node.stats().await? },
+            Request::Send { channel, text } => Response::Sent {
+                id: node.send(&channel, &text).await?,
+            },
+            Request::History { channel, limit } => Response::History {
+                messages: node.history(&channel, limit)?,
+            },
+            Request::Peers => Response::Peers {
+                peers: node.peers().await?,
+            },
+            Request::Roster => Response::Roster {
+                roster: node.roster().await?,
+            },
+            Request::ChangeRoster { change } => Response::RosterChanged {
+                version: node.change_roster(change).await?,
+            },
+            Request::Stats => Response::Stats {
+                stats: node.stats().await?,
+            },
         })
     }
     .await;
-    res.unwrap_or_else(|e| Response::Error { message: e.to_string() })
+    res.unwrap_or_else(|e| Response::Error {
+        message: e.to_string(),
+    })
 }

@@ -12,12 +12,19 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
-use majlis_core::{Config, DeviceId, Multiaddr, Event, Node, OrgId, Profile, Role, Roster, RosterChange, StoredMessage};
+use majlis_core::{
+    Config, DeviceId, Event, Multiaddr, Node, OrgId, Profile, Role, Roster, RosterChange,
+    StoredMessage,
+};
 
 use api::{Request, Response};
 
 #[derive(Parser, Debug)]
-#[command(name = "majlisd", version, about = "Majlis: a serverless messenger for the local network (headless node and CLI)")]
+#[command(
+    name = "majlisd",
+    version,
+    about = "Majlis: a serverless messenger for the local network (headless node and CLI)"
+)]
 pub struct Cli {
     /// Data directory of this device [default: the platform's data dir]
     #[arg(long, global = true, env = "MAJLIS_DATA", value_name = "DIR")]
@@ -139,7 +146,9 @@ pub fn main() -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MAJLIS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,majlis_core=info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
@@ -158,12 +167,20 @@ pub fn run_cli(cli: Cli) -> Result<()> {
     let socket = dir.join(majlis_core::profile::SOCKET);
     // Commands a running node should carry out.
     let remote_req = match &cli.command {
-        Command::Send { channel, text } => Some(Request::Send { channel: channel.clone(), text: text.clone() }),
-        Command::History { channel, limit, .. } => Some(Request::History { channel: channel.clone(), limit: *limit }),
+        Command::Send { channel, text } => Some(Request::Send {
+            channel: channel.clone(),
+            text: text.clone(),
+        }),
+        Command::History { channel, limit, .. } => Some(Request::History {
+            channel: channel.clone(),
+            limit: *limit,
+        }),
         Command::Peers { .. } => Some(Request::Peers),
         Command::Stats => Some(Request::Stats),
         Command::Roster(RosterCmd::Show { .. }) => Some(Request::Roster),
-        Command::Roster(_) | Command::Channel(_) => Some(Request::ChangeRoster { change: roster_change(&cli.command)? }),
+        Command::Roster(_) | Command::Channel(_) => Some(Request::ChangeRoster {
+            change: roster_change(&cli.command)?,
+        }),
         _ => None,
     };
     if let (Some(req), Some(stream)) = (remote_req, api::connect(&socket)) {
@@ -194,7 +211,11 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             println!("joined org {org}; give this device id to an admin, then run `majlisd run`:");
             println!("{}", p.device_id());
         }
-        Command::Run { listen, peer, no_mdns } => run_node(dir, listen, peer, no_mdns)?,
+        Command::Run {
+            listen,
+            peer,
+            no_mdns,
+        } => run_node(dir, listen, peer, no_mdns)?,
         Command::Send { channel, text } => {
             let p = Profile::open(&dir)?;
             let env = p.compose(&p.chain()?, &channel, &text)?;
@@ -202,20 +223,33 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             eprintln!("stored; it will be delivered when `majlisd run` reaches a peer");
             println!("{}", env.id);
         }
-        cmd @ (Command::History { .. } | Command::Peers { .. } | Command::Stats | Command::Roster(_) | Command::Channel(_)) => {
+        cmd @ (Command::History { .. }
+        | Command::Peers { .. }
+        | Command::Stats
+        | Command::Roster(_)
+        | Command::Channel(_)) => {
             let p = Profile::open(&dir)?;
             let resp = match &cmd {
                 Command::History { channel, limit, .. } => {
                     p.require_org()?;
-                    Response::History { messages: p.store().history(channel, *limit)? }
+                    Response::History {
+                        messages: p.store().history(channel, *limit)?,
+                    }
                 }
                 Command::Peers { .. } => Response::Peers { peers: vec![] },
-                Command::Stats => bail!("majlisd is not running for {}; start it with `majlisd run`", dir.display()),
-                Command::Roster(RosterCmd::Show { .. }) => Response::Roster { roster: p.chain()?.head().map(|h| h.roster.clone()) },
+                Command::Stats => bail!(
+                    "majlisd is not running for {}; start it with `majlisd run`",
+                    dir.display()
+                ),
+                Command::Roster(RosterCmd::Show { .. }) => Response::Roster {
+                    roster: p.chain()?.head().map(|h| h.roster.clone()),
+                },
                 _ => {
                     let mut chain = p.chain()?;
                     let v = p.change_roster(&mut chain, &roster_change(&cmd)?)?;
-                    Response::RosterChanged { version: v.version() }
+                    Response::RosterChanged {
+                        version: v.version(),
+                    }
                 }
             };
             print_response(&cmd, resp)?;
@@ -231,8 +265,12 @@ fn roster_change(cmd: &Command) -> Result<RosterChange> {
             device: device.parse::<DeviceId>()?,
             role: role.as_deref().map(str::parse::<Role>).transpose()?,
         },
-        Command::Roster(RosterCmd::Remove { name }) => RosterChange::RemoveMember { name: name.clone() },
-        Command::Roster(RosterCmd::Revoke { device }) => RosterChange::RevokeDevice { device: device.parse()? },
+        Command::Roster(RosterCmd::Remove { name }) => {
+            RosterChange::RemoveMember { name: name.clone() }
+        }
+        Command::Roster(RosterCmd::Revoke { device }) => RosterChange::RevokeDevice {
+            device: device.parse()?,
+        },
         Command::Channel(ChannelCmd::Create { name, members }) => RosterChange::CreateChannel {
             name: name.clone(),
             members: members.clone(),
@@ -242,7 +280,12 @@ fn roster_change(cmd: &Command) -> Result<RosterChange> {
 }
 
 fn print_response(cmd: &Command, resp: Response) -> Result<()> {
-    let json = matches!(cmd, Command::History { json: true, .. } | Command::Peers { json: true } | Command::Roster(RosterCmd::Show { json: true }));
+    let json = matches!(
+        cmd,
+        Command::History { json: true, .. }
+            | Command::Peers { json: true }
+            | Command::Roster(RosterCmd::Show { json: true })
+    );
     match resp {
         Response::Sent { id } => println!("{id}"),
         Response::History { messages } => {
@@ -263,7 +306,9 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                 }
             }
         }
-        Response::Roster { roster: None } => bail!("no roster yet: an admin must add this device and a peer must send it"),
+        Response::Roster { roster: None } => {
+            bail!("no roster yet: an admin must add this device and a peer must send it")
+        }
         Response::Roster { roster: Some(r) } => {
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
@@ -280,7 +325,12 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
 
 pub fn format_message(m: &StoredMessage) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(m.sent_at);
-    format!("[{}] {}: {}", humantime::format_rfc3339_seconds(t), m.sender, m.text)
+    format!(
+        "[{}] {}: {}",
+        humantime::format_rfc3339_seconds(t),
+        m.sender,
+        m.text
+    )
 }
 
 fn print_roster(r: &Roster) {
@@ -288,16 +338,29 @@ fn print_roster(r: &Roster) {
     println!("members:");
     for m in &r.members {
         let devs: Vec<String> = m.devices.iter().map(|d| d.to_string()).collect();
-        println!("  {:<16} {:<7} {}", m.name, m.role.to_string(), devs.join(" "));
+        println!(
+            "  {:<16} {:<7} {}",
+            m.name,
+            m.role.to_string(),
+            devs.join(" ")
+        );
     }
     println!("channels:");
     for c in &r.channels {
-        let who = c.members.as_ref().map_or("everyone".to_string(), |m| m.join(", "));
+        let who = c
+            .members
+            .as_ref()
+            .map_or("everyone".to_string(), |m| m.join(", "));
         println!("  {:<16} {}", c.name, who);
     }
 }
 
-fn run_node(dir: PathBuf, listen: Vec<Multiaddr>, peers: Vec<Multiaddr>, no_mdns: bool) -> Result<()> {
+fn run_node(
+    dir: PathBuf,
+    listen: Vec<Multiaddr>,
+    peers: Vec<Multiaddr>,
+    no_mdns: bool,
+) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

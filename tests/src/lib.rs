@@ -14,12 +14,20 @@ use anyhow::{bail, Context, Result};
 /// Whether this process may create namespaces. If not, say so loudly; when
 /// `MAJLIS_REQUIRE_NETNS=1` (as in CI) a missing capability is a failure, not a skip.
 pub fn netns_available(test: &str) -> bool {
-    let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
     let ip = Command::new("ip").arg("-V").output().is_ok();
     if root && ip {
         return true;
     }
-    let why = if !ip { "the `ip` command (iproute2) is missing" } else { "it is not running as root" };
+    let why = if !ip {
+        "the `ip` command (iproute2) is missing"
+    } else {
+        "it is not running as root"
+    };
     if std::env::var("MAJLIS_REQUIRE_NETNS").as_deref() == Ok("1") {
         panic!("{test}: cannot build the namespace LAN because {why}, and MAJLIS_REQUIRE_NETNS=1");
     }
@@ -31,9 +39,16 @@ pub fn netns_available(test: &str) -> bool {
 }
 
 fn ip(args: &[&str]) -> Result<()> {
-    let out = Command::new("ip").args(args).output().context("running ip")?;
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .context("running ip")?;
     if !out.status.success() {
-        bail!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(())
 }
@@ -52,7 +67,11 @@ impl Lan {
         let prefix = format!("mj{}{tag}{k}", std::process::id());
         let subnet = 1 + (std::process::id() + k * 7) % 250;
         let sw = format!("{prefix}sw");
-        let mut lan = Lan { prefix: prefix.clone(), hosts: Vec::new(), addrs: Vec::new() };
+        let mut lan = Lan {
+            prefix: prefix.clone(),
+            hosts: Vec::new(),
+            addrs: Vec::new(),
+        };
         ip(&["netns", "add", &sw])?;
         ip(&["-n", &sw, "link", "add", "br0", "type", "bridge"])?;
         ip(&["-n", &sw, "link", "set", "br0", "up"])?;
@@ -62,9 +81,20 @@ impl Lan {
             let addr = format!("10.77.{subnet}.{}", i + 1);
             ip(&["netns", "add", &h])?;
             lan.hosts.push(h.clone());
-            ip(&["-n", &h, "link", "add", "eth0", "type", "veth", "peer", "name", &port, "netns", &sw])?;
+            ip(&[
+                "-n", &h, "link", "add", "eth0", "type", "veth", "peer", "name", &port, "netns",
+                &sw,
+            ])?;
             ip(&["-n", &sw, "link", "set", &port, "master", "br0", "up"])?;
-            ip(&["-n", &h, "addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
+            ip(&[
+                "-n",
+                &h,
+                "addr",
+                "add",
+                &format!("{addr}/24"),
+                "dev",
+                "eth0",
+            ])?;
             ip(&["-n", &h, "link", "set", "lo", "up"])?;
             ip(&["-n", &h, "link", "set", "eth0", "up"])?;
             lan.addrs.push(addr);
@@ -74,7 +104,14 @@ impl Lan {
 
     /// Take host `i` off the LAN (its switch port goes down) or put it back.
     pub fn set_link(&self, i: usize, up: bool) -> Result<()> {
-        ip(&["-n", &format!("{}sw", self.prefix), "link", "set", &format!("p{i}"), if up { "up" } else { "down" }])
+        ip(&[
+            "-n",
+            &format!("{}sw", self.prefix),
+            "link",
+            "set",
+            &format!("p{i}"),
+            if up { "up" } else { "down" },
+        ])
     }
 
     /// A command that runs inside host `i`.
@@ -134,13 +171,21 @@ impl Daemon {
             args.join(" "),
             String::from_utf8_lossy(&out.stderr)
         );
-        String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_string()
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// Start `majlisd run` inside host `host` of `lan`, and wait for its API socket.
     pub fn start(&mut self, lan: &Lan, host: usize, extra: &[&str]) {
         assert!(self.child.is_none(), "{} already running", self.name);
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
         let child = lan
             .command(host, &self.bin)
             .arg("--data")
@@ -157,15 +202,25 @@ impl Daemon {
         let sock = self.dir.join("majlisd.sock");
         let t = Instant::now();
         while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-            assert!(t.elapsed() < Duration::from_secs(15), "{} did not start; log:\n{}", self.name, self.log_text());
+            assert!(
+                t.elapsed() < Duration::from_secs(15),
+                "{} did not start; log:\n{}",
+                self.name,
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     /// SIGTERM and wait; returns whether it exited cleanly.
     pub fn stop(&mut self) -> bool {
-        let Some(mut c) = self.child.take() else { return true };
-        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        let Some(mut c) = self.child.take() else {
+            return true;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
         let t = Instant::now();
         loop {
             if let Some(st) = c.try_wait().unwrap() {
@@ -223,7 +278,10 @@ impl Drop for Daemon {
 pub fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     let t = Instant::now();
     while !f() {
-        assert!(t.elapsed() < Duration::from_secs(secs), "timed out after {secs}s waiting for {what}");
+        assert!(
+            t.elapsed() < Duration::from_secs(secs),
+            "timed out after {secs}s waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -4,7 +4,9 @@
 use majlis_tests::{netns_available, wait_until, Daemon, Lan};
 
 fn ids(h: &[serde_json::Value]) -> Vec<String> {
-    h.iter().map(|m| m["id"].as_str().unwrap().to_string()).collect()
+    h.iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -35,13 +37,21 @@ fn mdns_lan_delivers_to_members_only_in_one_order_and_survives_restart() {
     }
     // Discovery over mDNS; B and C fetch their first roster from A.
     wait_until("A connected to B and C", 30, || a.peers().len() == 2);
-    wait_until("B has the roster", 30, || b.cli(&["roster", "show"]).status.success());
-    wait_until("C has the roster", 30, || c.cli(&["roster", "show"]).status.success());
+    wait_until("B has the roster", 30, || {
+        b.cli(&["roster", "show"]).status.success()
+    });
+    wait_until("C has the roster", 30, || {
+        c.cli(&["roster", "show"]).status.success()
+    });
     // A device that is not an admin cannot change the roster.
     let out = b.cli(&["channel", "create", "secret"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("only admins"));
-    let names: Vec<_> = a.peers().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
+    let names: Vec<_> = a
+        .peers()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(names, ["bilal", "chen"]);
 
     let mut sent = Vec::new();
@@ -53,9 +63,15 @@ fn mdns_lan_delivers_to_members_only_in_one_order_and_survives_restart() {
     // The outsider can neither post nor read.
     assert!(!d.cli(&["send", "general", "let me in"]).status.success());
     for n in [&a, &b, &c] {
-        wait_until(&format!("{} has all 9 messages", n.name), 30, || n.history("general").len() == 9);
+        wait_until(&format!("{} has all 9 messages", n.name), 30, || {
+            n.history("general").len() == 9
+        });
     }
-    let (ha, hb, hc) = (a.history("general"), b.history("general"), c.history("general"));
+    let (ha, hb, hc) = (
+        a.history("general"),
+        b.history("general"),
+        c.history("general"),
+    );
     assert_eq!(ha, hb, "A and B disagree");
     assert_eq!(ha, hc, "A and C disagree");
     let mut got = ids(&ha);
@@ -67,24 +83,43 @@ fn mdns_lan_delivers_to_members_only_in_one_order_and_survives_restart() {
             assert!(m.get(key).is_some(), "history --json lacks {key}");
         }
     }
-    assert!(d.history("general").is_empty(), "the outsider received messages");
+    assert!(
+        d.history("general").is_empty(),
+        "the outsider received messages"
+    );
     assert!(a.peers().iter().all(|p| p["name"] != "dana"));
     let denied = a.stats()["denied_connections"].as_u64().unwrap();
     assert!(denied > 0, "A never refused the outsider's connection");
     for n in [&a, &b, &c] {
-        assert_eq!(n.stats()["rejected"], serde_json::json!({}), "{} rejected input", n.name);
+        assert_eq!(
+            n.stats()["rejected"],
+            serde_json::json!({}),
+            "{} rejected input",
+            n.name
+        );
     }
     println!("outsider connections refused by A: {denied}");
 
     // Restart B: history is still there, and new messages still arrive.
     assert!(b.stop(), "B did not exit cleanly on SIGTERM");
-    assert_eq!(b.history("general"), ha, "B's history changed across the restart");
+    assert_eq!(
+        b.history("general"),
+        ha,
+        "B's history changed across the restart"
+    );
     b.start(&lan, 1, &[]);
     assert_eq!(b.history("general"), ha);
     wait_until("B reconnected", 30, || b.peers().len() >= 2);
     let id = a.ok(&["send", "general", "after restart"]);
-    wait_until("B got the new message", 30, || ids(&b.history("general")).contains(&id));
+    wait_until("B got the new message", 30, || {
+        ids(&b.history("general")).contains(&id)
+    });
     for n in [&mut a, &mut b, &mut c, &mut d] {
-        assert!(n.stop(), "{} did not exit cleanly:\n{}", n.name, n.log_text());
+        assert!(
+            n.stop(),
+            "{} did not exit cleanly:\n{}",
+            n.name,
+            n.log_text()
+        );
     }
 }
