@@ -1,0 +1,340 @@
+//! The multi-node benchmark: real nodes in network namespaces, each figure next to a baseline
+//! measured in the same run. Needs root. Run with:
+//!
+//!     cargo run --release -p majlis-tests --bin lanbench
+//!
+//! Internally it re-executes itself inside the namespaces (`lanbench node …`,
+//! `lanbench echo-server …`, `lanbench echo-client …`).
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use majlis_core::{Config, Event, Node, Profile, RosterChange};
+use majlis_tests::Lan;
+
+fn now_ns() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None => orchestrate(),
+        Some("echo-server") => echo_server(&args[1]),
+        Some("echo-client") => echo_client(&args[1], args[2].parse()?),
+        Some("node") => {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            rt.block_on(node_role(&args[1..]))
+        }
+        Some(other) => bail!("unknown mode {other}"),
+    }
+}
+
+// ---- raw TCP baseline ------------------------------------------------------------------
+
+fn echo_server(addr: &str) -> Result<()> {
+    let l = std::net::TcpListener::bind(addr)?;
+    println!("ready");
+    std::io::stdout().flush()?;
+    let (mut s, _) = l.accept()?;
+    s.set_nodelay(true)?;
+    let mut buf = [0u8; 100];
+    while s.read_exact(&mut buf).is_ok() {
+        s.write_all(&buf)?;
+    }
+    Ok(())
+}
+
+fn echo_client(addr: &str, n: usize) -> Result<()> {
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_nodelay(true)?;
+    let mut buf = [7u8; 100];
+    let mut rtts = Vec::with_capacity(n);
+    for i in 0..n + 100 {
+        let t = Instant::now();
+        s.write_all(&buf)?;
+        s.read_exact(&mut buf)?;
+        if i >= 100 {
+            rtts.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    println!("{}", serde_json::json!({"p50_us": pct(&mut rtts, 0.5), "p99_us": pct(&mut rtts, 0.99)}));
+    Ok(())
+}
+
+// ---- one node inside a namespace ---------------------------------------------------------
+
+/// `node DIR send COUNT INTERVAL_US PEERS INFLIGHT` or `node DIR recv COUNT TIMEOUT_S`.
+async fn node_role(args: &[String]) -> Result<()> {
+    let dir = PathBuf::from(&args[0]);
+    let node = Node::start(Profile::open(&dir)?, Config::default()).await?;
+    let mut events = node.subscribe();
+    match args[1].as_str() {
+        "send" => {
+            let count: usize = args[2].parse()?;
+            let interval_us: u64 = args[3].parse()?;
+            let peers: usize = args[4].parse()?;
+            let inflight: usize = args[5].parse()?;
+            let t = Instant::now();
+            while node.peers().await?.len() < peers {
+                if t.elapsed() > Duration::from_secs(30) {
+                    bail!("only {} of {peers} peers after 30 s", node.peers().await?.len());
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            // Let the receivers' subscriptions arrive (the outbox would cover it, but the
+            // latency figures should not include the wait).
+            if peers > 0 {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            let start = Instant::now();
+            let mut set = tokio::task::JoinSet::new();
+            for i in 0..count {
+                if interval_us > 0 {
+                    let due = start + Duration::from_micros(interval_us * i as u64);
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                while set.len() >= inflight {
+                    set.join_next().await.unwrap()??;
+                }
+                let n = node.clone();
+                set.spawn(async move { n.send("general", &format!("t={} i={i}", now_ns())).await });
+            }
+            while let Some(r) = set.join_next().await {
+                r??;
+            }
+            let secs = start.elapsed().as_secs_f64();
+            println!("{}", serde_json::json!({"sent": count, "secs": secs}));
+            // Stay up so late joiners and slow receivers get everything gossiped.
+            tokio::time::sleep(Duration::from_secs(args.get(6).map_or(Ok(2), |s| s.parse())?)).await;
+        }
+        "recv" => {
+            let count: usize = args[2].parse()?;
+            let timeout = Duration::from_secs(args[3].parse()?);
+            let mut lat = Vec::with_capacity(count);
+            let (mut first, mut last) = (0u128, 0u128);
+            let deadline = tokio::time::Instant::now() + timeout;
+            while lat.len() < count {
+                match tokio::time::timeout_at(deadline, events.recv()).await {
+                    Ok(Ok(Event::Message(m))) => {
+                        let now = now_ns();
+                        let t: u128 = m.text.split_whitespace().next().and_then(|s| s.strip_prefix("t=")).and_then(|s| s.parse().ok()).unwrap_or(now);
+                        if first == 0 {
+                            first = now;
+                        }
+                        last = now;
+                        lat.push((now - t) as f64 / 1e3);
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(n))) => bail!("receiver lagged by {n} events"),
+                    Ok(Err(e)) => bail!("{e}"),
+                    Err(_) => break,
+                }
+            }
+            let n = lat.len();
+            println!(
+                "{}",
+                serde_json::json!({"received": n, "p50_us": pct(&mut lat, 0.5), "p99_us": pct(&mut lat, 0.99),
+                    "first_ns": first.to_string(), "last_ns": last.to_string(),
+                    "rate": if n > 1 { (n - 1) as f64 / ((last - first) as f64 / 1e9) } else { 0.0 }})
+            );
+        }
+        r => bail!("unknown role {r}"),
+    }
+    node.shutdown().await?;
+    Ok(())
+}
+
+// ---- the orchestrator --------------------------------------------------------------------
+
+struct Bench {
+    lan: Lan,
+    exe: PathBuf,
+    root: tempfile::TempDir,
+    dirs: Vec<PathBuf>,
+}
+
+impl Bench {
+    /// A fresh org whose `n` devices all already hold the full roster.
+    fn org(&mut self, n: usize) -> Result<()> {
+        let base = self.root.path().join(format!("org{}", now_ns()));
+        let admin = Profile::init(&base.join("d0"), "d0")?;
+        admin.org_create("bench")?;
+        let mut chain = admin.chain()?;
+        let mut others = Vec::new();
+        for i in 1..n {
+            let p = Profile::init(&base.join(format!("d{i}")), &format!("d{i}"))?;
+            p.org_join(chain.org())?;
+            admin.change_roster(&mut chain, &RosterChange::AddMember { name: format!("d{i}"), device: p.device_id(), role: None })?;
+            others.push(p);
+        }
+        for p in &others {
+            let mut c = p.chain()?;
+            p.apply_rosters(&mut c, chain.versions().to_vec())?;
+        }
+        self.dirs = (0..n).map(|i| base.join(format!("d{i}"))).collect();
+        Ok(())
+    }
+
+    fn spawn(&self, host: usize, args: &[String]) -> Result<std::process::Child> {
+        Ok(self.lan.command(host, &self.exe).args(args).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn()?)
+    }
+
+    fn node_args(&self, i: usize, rest: &[&str]) -> Vec<String> {
+        let mut v = vec!["node".to_string(), self.dirs[i].display().to_string()];
+        v.extend(rest.iter().map(|s| s.to_string()));
+        v
+    }
+}
+
+fn output_json(child: std::process::Child) -> Result<serde_json::Value> {
+    let out = child.wait_with_output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().context("no output")?;
+    Ok(serde_json::from_str(line)?)
+}
+
+fn orchestrate() -> Result<()> {
+    if !majlis_tests::netns_available("lanbench") {
+        bail!("lanbench needs root for its namespace LAN");
+    }
+    let exe = std::env::current_exe()?;
+    let mut b = Bench { lan: Lan::new("b", 5)?, exe: exe.clone(), root: tempfile::tempdir()?, dirs: vec![] };
+    let mut report = Vec::new();
+
+    // Crypto baseline: one core, single and batched ed25519 verification of real envelopes.
+    let (single, batch) = verify_rates();
+    report.push(format!("ed25519 verify, one core: {single:.0}/s single, {batch:.0}/s in batches of 64"));
+
+    // Raw TCP echo RTT between two hosts.
+    let addr = format!("{}:7000", b.lan.addrs[0]);
+    let mut srv = b.lan.command(0, &exe).args(["echo-server", &addr]).stdout(Stdio::piped()).spawn()?;
+    let mut ready = [0u8; 6];
+    srv.stdout.as_mut().unwrap().read_exact(&mut ready)?;
+    let tcp = output_json(b.lan.command(1, &exe).args(["echo-client", &addr, "5000"]).stdout(Stdio::piped()).spawn()?)?;
+    let _ = srv.kill();
+    let tcp_p50 = tcp["p50_us"].as_f64().unwrap();
+    report.push(format!("raw TCP echo RTT (100 B): p50 {:.0} µs, p99 {:.0} µs", tcp_p50, tcp["p99_us"].as_f64().unwrap()));
+
+    // Delivery latency, 2 and 5 nodes.
+    for n in [2usize, 5] {
+        b.org(n)?;
+        let recvs: Vec<_> = (1..n).map(|i| b.spawn(i, &b.node_args(i, &["recv", "500", "60"]))).collect::<Result<_>>()?;
+        let send = b.spawn(0, &b.node_args(0, &["send", "500", "5000", &(n - 1).to_string(), "1"]))?;
+        output_json(send)?;
+        let mut p50s = Vec::new();
+        let mut p99s = Vec::new();
+        for r in recvs {
+            let j = output_json(r)?;
+            if j["received"].as_u64() != Some(500) {
+                bail!("latency run with {n} nodes: a receiver got {} of 500", j["received"]);
+            }
+            p50s.push(j["p50_us"].as_f64().unwrap());
+            p99s.push(j["p99_us"].as_f64().unwrap());
+        }
+        let p50 = pct(&mut p50s, 0.5);
+        let p99 = pct(&mut p99s, 1.0);
+        report.push(format!(
+            "delivery latency, {n} nodes (send → verified + durable at receiver, 500 msgs at 200/s): p50 {p50:.0} µs ({:.1}× raw TCP RTT), p99 {p99:.0} µs (worst receiver)",
+            p50 / tcp_p50
+        ));
+    }
+
+    // Sustained throughput, one sender to one receiver.
+    b.org(2)?;
+    let count = 20_000;
+    let recv = b.spawn(1, &b.node_args(1, &["recv", &count.to_string(), "120"]))?;
+    let send = b.spawn(0, &b.node_args(0, &["send", &count.to_string(), "0", "1", "512"]))?;
+    let s = output_json(send)?;
+    let r = output_json(recv)?;
+    let rate = r["rate"].as_f64().unwrap();
+    report.push(format!(
+        "sustained 1→1: {} of {count} received, {rate:.0} msg/s verified + durably stored ({:.0}% of the single-core verify rate); sender acknowledged {:.0} msg/s",
+        r["received"], 100.0 * rate / single, count as f64 / s["secs"].as_f64().unwrap()
+    ));
+
+    // Start to first delivery: both nodes start together; the sender posts at once.
+    let mut starts = Vec::new();
+    for _ in 0..5 {
+        b.org(2)?;
+        let t0 = now_ns();
+        let recv = b.spawn(1, &b.node_args(1, &["recv", "1", "20"]))?;
+        let send = b.spawn(0, &b.node_args(0, &["send", "1", "0", "0", "1", "3"]))?;
+        let r = output_json(recv)?;
+        let _ = output_json(send);
+        let first: u128 = r["first_ns"].as_str().unwrap().parse()?;
+        starts.push((first.saturating_sub(t0)) as f64 / 1e6);
+    }
+    report.push(format!("start → first delivery (mDNS, both start together; 5 runs): median {:.0} ms, max {:.0} ms", pct(&mut starts, 0.5), pct(&mut starts, 1.0)));
+
+    // Late joiner: a sender already running publishes every 5 ms; a node starts and we time
+    // its first delivery.
+    let mut lates = Vec::new();
+    for _ in 0..5 {
+        b.org(2)?;
+        let send = b.spawn(0, &b.node_args(0, &["send", "1000", "5000", "0", "1", "1"]))?;
+        std::thread::sleep(Duration::from_millis(1500));
+        let t0 = now_ns();
+        let recv = b.spawn(1, &b.node_args(1, &["recv", "1", "20"]))?;
+        let r = output_json(recv)?;
+        let _ = output_json(send);
+        let first: u128 = r["first_ns"].as_str().unwrap().parse()?;
+        lates.push((first.saturating_sub(t0)) as f64 / 1e6);
+    }
+    report.push(format!("late joiner → first delivery (5 runs): median {:.0} ms, max {:.0} ms", pct(&mut lates, 0.5), pct(&mut lates, 1.0)));
+
+    // Idle RSS of majlisd run.
+    b.org(2)?;
+    let majlisd = exe.with_file_name("majlisd-e2e");
+    let mut d = b.lan.command(0, &majlisd).arg("--data").arg(&b.dirs[0]).arg("run").stdout(Stdio::null()).spawn()?;
+    std::thread::sleep(Duration::from_secs(5));
+    let rss = rss_kb(d.id()).unwrap_or(0);
+    let _ = Command::new("kill").arg("-TERM").arg(d.id().to_string()).status();
+    let _ = d.wait();
+    report.push(format!("idle majlisd RSS after 5 s: {:.1} MB", rss as f64 / 1024.0));
+
+    println!("\n== lanbench results");
+    for l in &report {
+        println!("- {l}");
+    }
+    Ok(())
+}
+
+/// RSS of the majlisd process: the `ip netns exec` wrapper execs it, so the pid is the same.
+fn rss_kb(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn verify_rates() -> (f64, f64) {
+    use majlis_core::message::{Envelope, Unsigned, MESSAGE_FORMAT};
+    let key = majlis_core::DeviceKey::generate();
+    let envs: Vec<Envelope> = (0..6400)
+        .map(|i| {
+            Envelope::sign(&key, Unsigned { format: MESSAGE_FORMAT, author: key.id(), channel: "general".into(), sent_at: 1_800_000_000_000, seq: i, prev: None, body: format!("t={i} benchmark body") })
+        })
+        .collect();
+    let parts: Vec<_> = envs.iter().map(|e| e.signed_parts()).collect();
+    let t = Instant::now();
+    for (m, s, k) in &parts {
+        assert!(majlis_core::identity::verify(k, m, s));
+    }
+    let single = parts.len() as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for chunk in envs.chunks(64) {
+        assert!(majlis_core::message::verify_batch(chunk).iter().all(|&x| x));
+    }
+    let batch = envs.len() as f64 / t.elapsed().as_secs_f64();
+    (single, batch)
+}
