@@ -85,6 +85,9 @@ pub struct Stats {
     pub rejected: HashMap<String, u64>,
     pub denied_connections: u64,
     pub roster_version: u64,
+    /// Group commits done, and the writes they covered (writes per flush = batching).
+    pub flushes: u64,
+    pub flushed_writes: u64,
 }
 
 enum Command {
@@ -382,6 +385,8 @@ impl Runner {
         }
         let store = self.profile.store().clone();
         let batch = std::mem::take(&mut self.pending);
+        self.stats.flushes += 1;
+        self.stats.flushed_writes += batch.len() as u64;
         let handle = tokio::task::spawn_blocking(move || store.flush());
         self.flushing = Some((handle, batch));
     }

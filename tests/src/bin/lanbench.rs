@@ -16,7 +16,10 @@ use majlis_core::{Config, Event, Node, Profile, RosterChange};
 use majlis_tests::Lan;
 
 fn now_ns() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -34,7 +37,10 @@ fn main() -> Result<()> {
         Some("echo-server") => echo_server(&args[1]),
         Some("echo-client") => echo_client(&args[1], args[2].parse()?),
         Some("node") => {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
             rt.block_on(node_role(&args[1..]))
         }
         Some(other) => bail!("unknown mode {other}"),
@@ -69,7 +75,10 @@ fn echo_client(addr: &str, n: usize) -> Result<()> {
             rtts.push(t.elapsed().as_secs_f64() * 1e6);
         }
     }
-    println!("{}", serde_json::json!({"p50_us": pct(&mut rtts, 0.5), "p99_us": pct(&mut rtts, 0.99)}));
+    println!(
+        "{}",
+        serde_json::json!({"p50_us": pct(&mut rtts, 0.5), "p99_us": pct(&mut rtts, 0.99)})
+    );
     Ok(())
 }
 
@@ -89,7 +98,10 @@ async fn node_role(args: &[String]) -> Result<()> {
             let t = Instant::now();
             while node.peers().await?.len() < peers {
                 if t.elapsed() > Duration::from_secs(30) {
-                    bail!("only {} of {peers} peers after 30 s", node.peers().await?.len());
+                    bail!(
+                        "only {} of {peers} peers after 30 s",
+                        node.peers().await?.len()
+                    );
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
@@ -117,7 +129,10 @@ async fn node_role(args: &[String]) -> Result<()> {
             let secs = start.elapsed().as_secs_f64();
             println!("{}", serde_json::json!({"sent": count, "secs": secs}));
             // Stay up so late joiners and slow receivers get everything gossiped.
-            tokio::time::sleep(Duration::from_secs(args.get(6).map_or(Ok(2), |s| s.parse())?)).await;
+            tokio::time::sleep(Duration::from_secs(
+                args.get(6).map_or(Ok(2), |s| s.parse())?,
+            ))
+            .await;
         }
         "recv" => {
             let count: usize = args[2].parse()?;
@@ -129,7 +144,13 @@ async fn node_role(args: &[String]) -> Result<()> {
                 match tokio::time::timeout_at(deadline, events.recv()).await {
                     Ok(Ok(Event::Message(m))) => {
                         let now = now_ns();
-                        let t: u128 = m.text.split_whitespace().next().and_then(|s| s.strip_prefix("t=")).and_then(|s| s.parse().ok()).unwrap_or(now);
+                        let t: u128 = m
+                            .text
+                            .split_whitespace()
+                            .next()
+                            .and_then(|s| s.strip_prefix("t="))
+                            .and_then(|s| s.parse().ok())
+                            .unwrap_or(now);
                         if first == 0 {
                             first = now;
                         }
@@ -137,7 +158,9 @@ async fn node_role(args: &[String]) -> Result<()> {
                         lat.push((now - t) as f64 / 1e3);
                     }
                     Ok(Ok(_)) => {}
-                    Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(n))) => bail!("receiver lagged by {n} events"),
+                    Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(n))) => {
+                        bail!("receiver lagged by {n} events")
+                    }
                     Ok(Err(e)) => bail!("{e}"),
                     Err(_) => break,
                 }
@@ -176,7 +199,14 @@ impl Bench {
         for i in 1..n {
             let p = Profile::init(&base.join(format!("d{i}")), &format!("d{i}"))?;
             p.org_join(chain.org())?;
-            admin.change_roster(&mut chain, &RosterChange::AddMember { name: format!("d{i}"), device: p.device_id(), role: None })?;
+            admin.change_roster(
+                &mut chain,
+                &RosterChange::AddMember {
+                    name: format!("d{i}"),
+                    device: p.device_id(),
+                    role: None,
+                },
+            )?;
             others.push(p);
         }
         for p in &others {
@@ -188,7 +218,13 @@ impl Bench {
     }
 
     fn spawn(&self, host: usize, args: &[String]) -> Result<std::process::Child> {
-        Ok(self.lan.command(host, &self.exe).args(args).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn()?)
+        Ok(self
+            .lan
+            .command(host, &self.exe)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?)
     }
 
     fn node_args(&self, i: usize, rest: &[&str]) -> Vec<String> {
@@ -210,35 +246,65 @@ fn orchestrate() -> Result<()> {
         bail!("lanbench needs root for its namespace LAN");
     }
     let exe = std::env::current_exe()?;
-    let mut b = Bench { lan: Lan::new("b", 5)?, exe: exe.clone(), root: tempfile::tempdir()?, dirs: vec![] };
+    let mut b = Bench {
+        lan: Lan::new("b", 5)?,
+        exe: exe.clone(),
+        root: tempfile::tempdir()?,
+        dirs: vec![],
+    };
     let mut report = Vec::new();
 
     // Crypto baseline: one core, single and batched ed25519 verification of real envelopes.
     let (single, batch) = verify_rates();
-    report.push(format!("ed25519 verify, one core: {single:.0}/s single, {batch:.0}/s in batches of 64"));
+    report.push(format!(
+        "ed25519 verify, one core: {single:.0}/s single, {batch:.0}/s in batches of 64"
+    ));
 
     // Raw TCP echo RTT between two hosts.
     let addr = format!("{}:7000", b.lan.addrs[0]);
-    let mut srv = b.lan.command(0, &exe).args(["echo-server", &addr]).stdout(Stdio::piped()).spawn()?;
+    let mut srv = b
+        .lan
+        .command(0, &exe)
+        .args(["echo-server", &addr])
+        .stdout(Stdio::piped())
+        .spawn()?;
     let mut ready = [0u8; 6];
     srv.stdout.as_mut().unwrap().read_exact(&mut ready)?;
-    let tcp = output_json(b.lan.command(1, &exe).args(["echo-client", &addr, "5000"]).stdout(Stdio::piped()).spawn()?)?;
+    let tcp = output_json(
+        b.lan
+            .command(1, &exe)
+            .args(["echo-client", &addr, "5000"])
+            .stdout(Stdio::piped())
+            .spawn()?,
+    )?;
     let _ = srv.kill();
     let tcp_p50 = tcp["p50_us"].as_f64().unwrap();
-    report.push(format!("raw TCP echo RTT (100 B): p50 {:.0} µs, p99 {:.0} µs", tcp_p50, tcp["p99_us"].as_f64().unwrap()));
+    report.push(format!(
+        "raw TCP echo RTT (100 B): p50 {:.0} µs, p99 {:.0} µs",
+        tcp_p50,
+        tcp["p99_us"].as_f64().unwrap()
+    ));
 
     // Delivery latency, 2 and 5 nodes.
     for n in [2usize, 5] {
         b.org(n)?;
-        let recvs: Vec<_> = (1..n).map(|i| b.spawn(i, &b.node_args(i, &["recv", "500", "60"]))).collect::<Result<_>>()?;
-        let send = b.spawn(0, &b.node_args(0, &["send", "500", "5000", &(n - 1).to_string(), "1"]))?;
+        let recvs: Vec<_> = (1..n)
+            .map(|i| b.spawn(i, &b.node_args(i, &["recv", "500", "60"])))
+            .collect::<Result<_>>()?;
+        let send = b.spawn(
+            0,
+            &b.node_args(0, &["send", "500", "5000", &(n - 1).to_string(), "1"]),
+        )?;
         output_json(send)?;
         let mut p50s = Vec::new();
         let mut p99s = Vec::new();
         for r in recvs {
             let j = output_json(r)?;
             if j["received"].as_u64() != Some(500) {
-                bail!("latency run with {n} nodes: a receiver got {} of 500", j["received"]);
+                bail!(
+                    "latency run with {n} nodes: a receiver got {} of 500",
+                    j["received"]
+                );
             }
             p50s.push(j["p50_us"].as_f64().unwrap());
             p99s.push(j["p99_us"].as_f64().unwrap());
@@ -255,7 +321,10 @@ fn orchestrate() -> Result<()> {
     b.org(2)?;
     let count = 20_000;
     let recv = b.spawn(1, &b.node_args(1, &["recv", &count.to_string(), "120"]))?;
-    let send = b.spawn(0, &b.node_args(0, &["send", &count.to_string(), "0", "1", "512"]))?;
+    let send = b.spawn(
+        0,
+        &b.node_args(0, &["send", &count.to_string(), "0", "1", "512"]),
+    )?;
     let s = output_json(send)?;
     let r = output_json(recv)?;
     let rate = r["rate"].as_f64().unwrap();
@@ -276,7 +345,11 @@ fn orchestrate() -> Result<()> {
         let first: u128 = r["first_ns"].as_str().unwrap().parse()?;
         starts.push((first.saturating_sub(t0)) as f64 / 1e6);
     }
-    report.push(format!("start → first delivery (mDNS, both start together; 5 runs): median {:.0} ms, max {:.0} ms", pct(&mut starts, 0.5), pct(&mut starts, 1.0)));
+    report.push(format!(
+        "start → first delivery (mDNS, both start together; 5 runs): median {:.0} ms, max {:.0} ms",
+        pct(&mut starts, 0.5),
+        pct(&mut starts, 1.0)
+    ));
 
     // Late joiner: a sender already running publishes every 5 ms; a node starts and we time
     // its first delivery.
@@ -292,17 +365,34 @@ fn orchestrate() -> Result<()> {
         let first: u128 = r["first_ns"].as_str().unwrap().parse()?;
         lates.push((first.saturating_sub(t0)) as f64 / 1e6);
     }
-    report.push(format!("late joiner → first delivery (5 runs): median {:.0} ms, max {:.0} ms", pct(&mut lates, 0.5), pct(&mut lates, 1.0)));
+    report.push(format!(
+        "late joiner → first delivery (5 runs): median {:.0} ms, max {:.0} ms",
+        pct(&mut lates, 0.5),
+        pct(&mut lates, 1.0)
+    ));
 
     // Idle RSS of majlisd run.
     b.org(2)?;
     let majlisd = exe.with_file_name("majlisd-e2e");
-    let mut d = b.lan.command(0, &majlisd).arg("--data").arg(&b.dirs[0]).arg("run").stdout(Stdio::null()).spawn()?;
+    let mut d = b
+        .lan
+        .command(0, &majlisd)
+        .arg("--data")
+        .arg(&b.dirs[0])
+        .arg("run")
+        .stdout(Stdio::null())
+        .spawn()?;
     std::thread::sleep(Duration::from_secs(5));
     let rss = rss_kb(d.id()).unwrap_or(0);
-    let _ = Command::new("kill").arg("-TERM").arg(d.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(d.id().to_string())
+        .status();
     let _ = d.wait();
-    report.push(format!("idle majlisd RSS after 5 s: {:.1} MB", rss as f64 / 1024.0));
+    report.push(format!(
+        "idle majlisd RSS after 5 s: {:.1} MB",
+        rss as f64 / 1024.0
+    ));
 
     println!("\n== lanbench results");
     for l in &report {
@@ -314,7 +404,12 @@ fn orchestrate() -> Result<()> {
 /// RSS of the majlisd process: the `ip netns exec` wrapper execs it, so the pid is the same.
 fn rss_kb(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 fn verify_rates() -> (f64, f64) {
@@ -322,7 +417,18 @@ fn verify_rates() -> (f64, f64) {
     let key = majlis_core::DeviceKey::generate();
     let envs: Vec<Envelope> = (0..6400)
         .map(|i| {
-            Envelope::sign(&key, Unsigned { format: MESSAGE_FORMAT, author: key.id(), channel: "general".into(), sent_at: 1_800_000_000_000, seq: i, prev: None, body: format!("t={i} benchmark body") })
+            Envelope::sign(
+                &key,
+                Unsigned {
+                    format: MESSAGE_FORMAT,
+                    author: key.id(),
+                    channel: "general".into(),
+                    sent_at: 1_800_000_000_000,
+                    seq: i,
+                    prev: None,
+                    body: format!("t={i} benchmark body"),
+                },
+            )
         })
         .collect();
     let parts: Vec<_> = envs.iter().map(|e| e.signed_parts()).collect();
