@@ -320,7 +320,7 @@ fn orchestrate() -> Result<()> {
     // Sustained throughput, one sender to one receiver.
     b.org(2)?;
     let count = 20_000;
-    let recv = b.spawn(1, &b.node_args(1, &["recv", &count.to_string(), "120"]))?;
+    let recv = b.spawn(1, &b.node_args(1, &["recv", &count.to_string(), "30"]))?;
     let send = b.spawn(
         0,
         &b.node_args(0, &["send", &count.to_string(), "0", "1", "512"]),
@@ -351,17 +351,19 @@ fn orchestrate() -> Result<()> {
         pct(&mut starts, 1.0)
     ));
 
-    // Late joiner: a sender already running publishes every 5 ms; a node starts and we time
-    // its first delivery.
+    // Late joiner: a network is running (a sender posting every 5 ms to a member already
+    // connected); a third node starts and we time its first delivery.
     let mut lates = Vec::new();
     for _ in 0..5 {
-        b.org(2)?;
-        let send = b.spawn(0, &b.node_args(0, &["send", "1000", "5000", "0", "1", "1"]))?;
-        std::thread::sleep(Duration::from_millis(1500));
+        b.org(3)?;
+        let existing = b.spawn(1, &b.node_args(1, &["recv", "1000", "20"]))?;
+        let send = b.spawn(0, &b.node_args(0, &["send", "1000", "5000", "1", "1", "1"]))?;
+        std::thread::sleep(Duration::from_millis(2000));
         let t0 = now_ns();
-        let recv = b.spawn(1, &b.node_args(1, &["recv", "1", "20"]))?;
+        let recv = b.spawn(2, &b.node_args(2, &["recv", "1", "20"]))?;
         let r = output_json(recv)?;
         let _ = output_json(send);
+        let _ = output_json(existing);
         let first: u128 = r["first_ns"].as_str().unwrap().parse()?;
         lates.push((first.saturating_sub(t0)) as f64 / 1e6);
     }
