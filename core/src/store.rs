@@ -187,9 +187,14 @@ impl Store {
         let mut out = Vec::new();
         for kv in self.messages.scan_prefix(&prefix).keys().rev().take(limit) {
             let k = kv?;
-            let id: [u8; 32] = k[k.len() - 32..]
-                .try_into()
-                .expect("index key ends with an id");
+            let Some(id) = k
+                .len()
+                .checked_sub(32)
+                .and_then(|at| <[u8; 32]>::try_from(&k[at..]).ok())
+            else {
+                tracing::warn!("damaged index entry in channel {channel}; skipped");
+                continue;
+            };
             match self.load(MessageId(id)) {
                 Ok(Some(m)) => out.push(m),
                 Ok(None) => tracing::warn!("index entry without message {}", MessageId(id)),
