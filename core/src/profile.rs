@@ -352,4 +352,30 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, Error::Denied(_)), "{err}");
     }
+
+    #[test]
+    fn corrupt_database_is_a_clear_error_not_a_panic() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("a");
+        let p = Profile::init(&dir, "amina").unwrap();
+        p.org_create("acme").unwrap();
+        let chain = p.chain().unwrap();
+        p.compose(&chain, "general", "hi").unwrap();
+        p.store().flush().unwrap();
+        drop((p, chain));
+        let db = dir.join("db").join("db");
+        let mut bytes = std::fs::read(&db).unwrap();
+        for b in bytes.iter_mut().skip(100).take(200) {
+            *b ^= 0x5a;
+        }
+        std::fs::write(&db, bytes).unwrap();
+        match Profile::open(&dir) {
+            Err(e) => assert!(e.to_string().contains("corrupt"), "{e}"),
+            Ok(p) => {
+                // sled may recover by truncating the damaged tail: then nothing may panic.
+                let _ = p.chain();
+                let _ = p.store().history("general", 10);
+            }
+        }
+    }
 }
