@@ -1,0 +1,69 @@
+//! Which sled write patterns are cheap to flush: `cargo run --release -p majlis-core --example sledprobe`.
+use std::time::Instant;
+
+fn run(name: &str, f: impl Fn(&sled::Db, u64)) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::Config::new()
+        .path(dir.path())
+        .flush_every_ms(None)
+        .open()
+        .unwrap();
+    // warm: 20k existing entries
+    for i in 0..20_000u64 {
+        f(&db, i);
+    }
+    db.flush().unwrap();
+    let t = Instant::now();
+    for i in 20_000..25_000u64 {
+        f(&db, i);
+    }
+    let ins = t.elapsed();
+    let t = Instant::now();
+    db.flush().unwrap();
+    let fl = t.elapsed();
+    let t = Instant::now();
+    for i in 25_000..25_500u64 {
+        f(&db, i);
+        if i % 10 == 0 {
+            db.flush().unwrap();
+        }
+    }
+    let grp = t.elapsed();
+    println!(
+        "{name:<28} insert 5000: {:>6.1} ms  flush: {:>6.1} ms   500 with flush/10: {:>6.1} ms",
+        ins.as_secs_f64() * 1e3,
+        fl.as_secs_f64() * 1e3,
+        grp.as_secs_f64() * 1e3
+    );
+}
+
+fn main() {
+    let val = vec![7u8; 250];
+    let rand_key = |i: u64| *blake3::hash(&i.to_le_bytes()).as_bytes();
+    run("1 random key", |db, i| {
+        db.insert(rand_key(i), val.clone()).unwrap();
+    });
+    run("1 sequential key", |db, i| {
+        db.insert(i.to_be_bytes(), val.clone()).unwrap();
+    });
+    run("seq record + random 32B idx", |db, i| {
+        let mut b = sled::Batch::default();
+        b.insert(&i.to_be_bytes(), val.clone());
+        b.insert(&rand_key(i), &i.to_be_bytes());
+        db.apply_batch(b).unwrap();
+    });
+    run("current: 3 keys + outbox", |db, i| {
+        let mut b = sled::Batch::default();
+        b.insert(&rand_key(i), val.clone());
+        let mut k = b"cgeneral\0".to_vec();
+        k.extend_from_slice(&i.to_be_bytes());
+        k.extend_from_slice(&rand_key(i));
+        b.insert(k, &[][..]);
+        b.insert(&b"hgeneral"[..], &i.to_be_bytes());
+        db.apply_batch(b).unwrap();
+        db.open_tree("outbox")
+            .unwrap()
+            .insert(rand_key(i), &[][..])
+            .unwrap();
+    });
+}
