@@ -14,6 +14,7 @@
 //! - [`profile`]: a data directory: the operations that need a disk but no network.
 //! - [`discovery`]: mDNS announce and browse.
 //! - [`net`]: the libp2p behaviour, the roster gate and the roster exchange protocol.
+//! - [`sync`]: catch-up over per-author logs (pure planning and checks).
 //! - [`node`]: the swarm event loop behind the [`Node`] handle.
 
 pub mod discovery;
@@ -25,6 +26,7 @@ pub mod node;
 pub mod profile;
 pub mod roster;
 pub mod store;
+pub mod sync;
 
 pub use error::{Error, Result};
 pub use identity::{DeviceId, DeviceKey, OrgId, OrgKey};

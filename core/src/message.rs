@@ -119,6 +119,8 @@ pub enum Reject {
     UnknownChannel(String),
     #[error("'{member}' may not post in '{channel}'")]
     NotAllowed { member: String, channel: String },
+    #[error("per-author chain broken: {0}")]
+    Chain(String),
     #[error("sent_at {sent_at} is implausible for local clock {now} (more than 5 min ahead or before 2020)")]
     Clock { sent_at: u64, now: u64 },
 }
@@ -135,6 +137,7 @@ impl Reject {
             Reject::UnknownChannel(_) => "unknown_channel",
             Reject::NotAllowed { .. } => "not_allowed",
             Reject::Clock { .. } => "clock",
+            Reject::Chain(_) => "chain",
         }
     }
 }

@@ -22,6 +22,23 @@ use serde::{Deserialize, Serialize};
 
 pub const ROSTER_PROTOCOL: &str = "/majlis/roster/1";
 pub const IDENTIFY_PROTOCOL: &str = "/majlis/id/1";
+pub const SYNC_PROTOCOL: &str = "/majlis/sync/1";
+/// A sync response stops adding messages past this many bytes (the codec's cap is 10 MiB).
+pub const SYNC_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
+/// Catch-up request: "in `channel` I hold each author's log up to this seq; send what follows."
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SyncRequest {
+    pub channel: String,
+    pub have: Vec<(crate::DeviceId, u64)>,
+}
+
+/// Up to [`crate::sync::MAX_BATCH`] envelopes, oldest first per author; `more` if truncated.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SyncResponse {
+    pub messages: Vec<serde_bytes::ByteBuf>,
+    pub more: bool,
+}
 
 /// Roster exchange request: "I hold this version with this hash; send what I lack."
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -170,6 +187,7 @@ pub struct Behaviour {
     pub gossipsub: gossipsub::Behaviour,
     pub identify: identify::Behaviour,
     pub roster: request_response::cbor::Behaviour<RosterRequest, RosterResponse>,
+    pub sync: request_response::cbor::Behaviour<SyncRequest, SyncResponse>,
 }
 
 impl Behaviour {
@@ -202,11 +220,19 @@ impl Behaviour {
             )],
             request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
         );
+        let sync = request_response::cbor::Behaviour::new(
+            [(
+                StreamProtocol::new(SYNC_PROTOCOL),
+                request_response::ProtocolSupport::Full,
+            )],
+            request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
+        );
         Behaviour {
             gate: Gate::default(),
             gossipsub,
             identify,
             roster,
+            sync,
         }
     }
 }

@@ -22,10 +22,16 @@ use crate::discovery::{Discovery, Found};
 use crate::error::{Error, Result};
 use crate::identity::DeviceId;
 use crate::message::{self, Envelope, MessageId};
-use crate::net::{Behaviour, BehaviourEvent, RosterRequest, RosterResponse};
+use crate::net::{
+    Behaviour, BehaviourEvent, RosterRequest, RosterResponse, SyncRequest, SyncResponse,
+};
 use crate::profile::Profile;
 use crate::roster::{Roster, RosterChain, RosterChange, VerifiedRoster};
 use crate::store::{Store, StoredMessage};
+use crate::sync::{self, Link, Vector};
+
+/// How often every connected peer is asked for what we lack.
+pub const SYNC_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How a node runs.
 #[derive(Debug, Clone)]
@@ -87,6 +93,8 @@ pub struct Stats {
     pub roster_version: u64,
     /// Group commits done, and the writes they covered (writes per flush = batching).
     pub flushes: u64,
+    /// Messages obtained by catch-up sync (included in `accepted`).
+    pub synced: u64,
     pub flushed_writes: u64,
 }
 
@@ -214,6 +222,7 @@ impl Node {
             connections: HashMap::new(),
             topics: HashMap::new(),
             have_in_flight: HashSet::new(),
+            sync_pending: HashMap::new(),
             pending: Vec::new(),
             flushing: None,
             stats: Stats::default(),
@@ -321,6 +330,8 @@ struct Runner {
     connections: HashMap<PeerId, Multiaddr>,
     topics: HashMap<gossipsub::TopicHash, String>,
     have_in_flight: HashSet<(PeerId, u64, [u8; 32])>,
+    /// Catch-up requests in flight: what was asked, so the answer can be checked against it.
+    sync_pending: HashMap<request_response::OutboundRequestId, (PeerId, String, Vector)>,
     pending: Vec<Pending>,
     flushing: Option<(tokio::task::JoinHandle<Result<()>>, Vec<Pending>)>,
     stats: Stats,
@@ -337,6 +348,10 @@ impl Runner {
         }
         let mut redial = tokio::time::interval(Duration::from_secs(3));
         redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Catch-up also runs periodically: gossip drops under overload, and a partition can
+        // heal without a reconnect.
+        let mut resync = tokio::time::interval(SYNC_INTERVAL);
+        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
@@ -369,6 +384,12 @@ impl Runner {
                     self.start_flush();
                 }
                 _ = redial.tick() => self.redial(),
+                _ = resync.tick() => {
+                    let peers: Vec<PeerId> = self.connections.keys().copied().collect();
+                    for p in peers {
+                        self.start_sync(p);
+                    }
+                }
             }
         }
     }
@@ -538,6 +559,7 @@ impl Runner {
             let peers: Vec<PeerId> = self.connections.keys().copied().collect();
             for p in peers {
                 self.send_have(p);
+                self.start_sync(p);
             }
             self.emit(Event::RosterChanged {
                 version: self.chain.version(),
@@ -694,7 +716,7 @@ impl Runner {
         let verdict = self.check_gossip(&msg);
         let acceptance = match verdict {
             Ok(Some((env, sender))) => {
-                match self.profile.store().insert_message(&env, &sender, false) {
+                match self.profile.store().insert_message(&env, &sender) {
                     Ok(true) => {
                         self.stats.accepted += 1;
                         self.pending.push(Pending::Received(stored(&env, sender)));
@@ -746,7 +768,240 @@ impl Runner {
             return Err(message::Reject::UnknownChannel(env.unsigned.channel));
         }
         let (env, name) = message::validate(&msg.data, head, crate::now_ms())?;
+        self.check_chain(&env)?;
         Ok(Some((env, name)))
+    }
+
+    /// Per-author chain rules against what is stored: no second message at a held
+    /// (author, seq), and `prev` matches a held predecessor.
+    fn check_chain(&self, env: &Envelope) -> Result<(), message::Reject> {
+        let u = &env.unsigned;
+        let store = self.profile.store();
+        if let Ok(Some(other)) = store.log_entry(&u.channel, &u.author, u.seq) {
+            if other != env.id {
+                return Err(message::Reject::Chain(format!(
+                    "{} signed two different messages with seq {} in '{}'",
+                    u.author, u.seq, u.channel
+                )));
+            }
+        }
+        let pred = match u.seq {
+            0 | 1 => None,
+            s => store.log_entry(&u.channel, &u.author, s - 1).ok().flatten(),
+        };
+        if !sync::chain_ok(&link_of(env), pred) {
+            return Err(message::Reject::Chain(format!(
+                "seq {} of {} does not follow its predecessor",
+                u.seq, u.author
+            )));
+        }
+        Ok(())
+    }
+
+    // ---- catch-up sync ----------------------------------------------------------------
+
+    /// Ask `peer` for what we lack in every channel we both may read.
+    fn start_sync(&mut self, peer: PeerId) {
+        let Some(head) = self.chain.head() else {
+            return;
+        };
+        if head.member_of_device(&self.me).is_none() {
+            return;
+        }
+        let Some(their) = DeviceId::from_peer_id(&peer).and_then(|d| head.member_of_device(&d))
+        else {
+            return;
+        };
+        let channels: Vec<String> = self
+            .topics
+            .values()
+            .filter(|c| head.roster.may_read(their, c))
+            .cloned()
+            .collect();
+        for ch in channels {
+            self.sync_channel(peer, ch, &Vector::new());
+        }
+    }
+
+    /// `sent`: per author, the last seq this peer sent in the current session.
+    fn sync_channel(&mut self, peer: PeerId, channel: String, sent: &Vector) {
+        if self
+            .sync_pending
+            .values()
+            .any(|(p, c, _)| *p == peer && *c == channel)
+        {
+            return;
+        }
+        let heads = match self.profile.store().heads(&channel) {
+            Ok(h) => h,
+            Err(e) => return tracing::warn!("sync: {e}"),
+        };
+        let asked = sync::continue_from(&heads, sent);
+        let req = SyncRequest {
+            channel: channel.clone(),
+            have: asked.iter().map(|(a, s)| (*a, *s)).collect(),
+        };
+        let id = self.swarm.behaviour_mut().sync.send_request(&peer, req);
+        self.sync_pending.insert(id, (peer, channel, asked));
+    }
+
+    fn on_sync_event(&mut self, ev: request_response::Event<SyncRequest, SyncResponse>) {
+        use request_response::{Event as E, Message as M};
+        match ev {
+            E::Message {
+                peer,
+                message: M::Request {
+                    request, channel, ..
+                },
+                ..
+            } => {
+                let resp = self.answer_sync(peer, request).unwrap_or_else(|e| {
+                    tracing::warn!("answering sync: {e}");
+                    SyncResponse::default()
+                });
+                let _ = self.swarm.behaviour_mut().sync.send_response(channel, resp);
+            }
+            E::Message {
+                peer,
+                message:
+                    M::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if let Some((_, channel, asked)) = self.sync_pending.remove(&request_id) {
+                    self.on_sync_response(peer, channel, asked, response);
+                }
+            }
+            E::OutboundFailure { request_id, .. } => {
+                self.sync_pending.remove(&request_id);
+            }
+            _ => {}
+        }
+    }
+
+    /// Only to devices on our roster that may read the channel; only messages whose authors
+    /// are still on our roster (the requester would reject the others).
+    fn answer_sync(&self, peer: PeerId, req: SyncRequest) -> Result<SyncResponse> {
+        let mut resp = SyncResponse::default();
+        let Some(head) = self.chain.head() else {
+            return Ok(resp);
+        };
+        let Some(member) = DeviceId::from_peer_id(&peer).and_then(|d| head.member_of_device(&d))
+        else {
+            return Ok(resp);
+        };
+        if !head.roster.may_read(member, &req.channel) || req.have.len() > sync::MAX_AUTHORS {
+            return Ok(resp);
+        }
+        let theirs: Vector = req.have.into_iter().collect();
+        let store = self.profile.store();
+        let mut bytes = 0;
+        'authors: for (author, from) in sync::plan(&theirs, &store.heads(&req.channel)?) {
+            if head.member_of_device(&author).is_none() {
+                continue;
+            }
+            let room = sync::MAX_BATCH - resp.messages.len();
+            let wires = store.log_from(&req.channel, &author, from, room + 1)?;
+            for w in wires {
+                if resp.messages.len() == sync::MAX_BATCH
+                    || bytes + w.len() > crate::net::SYNC_RESPONSE_BYTES
+                {
+                    resp.more = true;
+                    break 'authors;
+                }
+                bytes += w.len();
+                resp.messages.push(serde_bytes::ByteBuf::from(w));
+            }
+        }
+        Ok(resp)
+    }
+
+    /// A response is checked whole before anything is stored: messages that were not asked
+    /// for, break an author's chain or carry a bad signature make us drop it and the peer.
+    fn on_sync_response(
+        &mut self,
+        peer: PeerId,
+        channel: String,
+        asked: Vector,
+        resp: SyncResponse,
+    ) {
+        let mut envs = Vec::with_capacity(resp.messages.len());
+        for w in &resp.messages {
+            match Envelope::decode_unverified(w) {
+                Ok(e) => envs.push(e),
+                Err(e) => return self.bad_peer(peer, format!("sync response: {e}")),
+            }
+        }
+        let links: Vec<(String, Link)> = envs
+            .iter()
+            .map(|e| (e.unsigned.channel.clone(), link_of(e)))
+            .collect();
+        let store = self.profile.store().clone();
+        if let Err(e) = sync::check_response(&asked, &links, &channel, |a, s| {
+            store.log_entry(&channel, &a, s).ok().flatten()
+        }) {
+            return self.bad_peer(peer, format!("sync response: {e}"));
+        }
+        if message::verify_batch(&envs).iter().any(|ok| !ok) {
+            return self.bad_peer(peer, "sync response: bad signature".into());
+        }
+        let Some(head) = self.chain.head().cloned() else {
+            return;
+        };
+        let head = &head;
+        let mut sent = asked.clone();
+        for (_, l) in &links {
+            let e = sent.entry(l.author).or_insert(0);
+            *e = (*e).max(l.seq);
+        }
+        let now = crate::now_ms();
+        let mut inserted = 0;
+        for env in envs {
+            if store.has_message(&env.id).unwrap_or(false) {
+                continue;
+            }
+            let sender = match message::check_rules(&env, head, now) {
+                Ok(m) => m.name.clone(),
+                Err(r) => {
+                    // Honest peers can hold messages our roster no longer admits: skip them.
+                    *self
+                        .stats
+                        .rejected
+                        .entry(format!("sync_{}", r.kind()))
+                        .or_default() += 1;
+                    continue;
+                }
+            };
+            if let Err(r) = self.check_chain(&env) {
+                self.reject(r.kind(), format!("from {peer} (sync): {r}"));
+                continue;
+            }
+            match store.insert_message(&env, &sender) {
+                Ok(true) => {
+                    inserted += 1;
+                    self.stats.accepted += 1;
+                    self.stats.synced += 1;
+                    self.pending.push(Pending::Received(stored(&env, sender)));
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!("storing synced message: {e}");
+                    break;
+                }
+            }
+        }
+        self.start_flush();
+        let _ = inserted;
+        if resp.more {
+            self.sync_channel(peer, channel, &sent);
+        }
+    }
+
+    fn bad_peer(&mut self, peer: PeerId, reason: String) {
+        self.reject("sync", format!("from {peer}: {reason}; disconnecting"));
+        let _ = self.swarm.disconnect_peer_id(peer);
     }
 
     // ---- connections ------------------------------------------------------------------
@@ -824,6 +1079,7 @@ impl Runner {
                 self.connections.insert(peer_id, addr);
                 if num_established.get() == 1 {
                     self.send_have(peer_id);
+                    self.start_sync(peer_id);
                     if let Some(dev) = DeviceId::from_peer_id(&peer_id) {
                         if let Some(m) = self.chain.head().and_then(|h| h.member_of_device(&dev)) {
                             let name = m.name.clone();
@@ -857,6 +1113,7 @@ impl Runner {
                 _ => {}
             },
             SwarmEvent::Behaviour(BehaviourEvent::Roster(ev)) => self.on_roster_event(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(ev)) => self.on_sync_event(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(_)) => {}
             SwarmEvent::Behaviour(BehaviourEvent::Gate(ev)) => match ev {},
             SwarmEvent::IncomingConnectionError { error, .. } => {
@@ -867,6 +1124,15 @@ impl Runner {
             }
             _ => {}
         }
+    }
+}
+
+fn link_of(env: &Envelope) -> Link {
+    Link {
+        author: env.unsigned.author,
+        seq: env.unsigned.seq,
+        id: env.id,
+        prev: env.unsigned.prev,
     }
 }
 

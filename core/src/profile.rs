@@ -266,7 +266,7 @@ impl Profile {
                 crate::message::MAX_BODY_BYTES
             )));
         }
-        let (seq, prev) = self.store.own_head(channel)?;
+        let (seq, prev) = self.store.own_head(channel, &self.device_id())?;
         let env = Envelope::sign(
             &self.key,
             Unsigned {
@@ -279,7 +279,7 @@ impl Profile {
                 body: text.to_string(),
             },
         );
-        self.store.insert_message(&env, &me.name, true)?;
+        self.store.insert_message(&env, &me.name)?;
         self.store.outbox_add(&env.id)?;
         Ok(env)
     }
@@ -319,7 +319,10 @@ mod tests {
         assert_eq!(h.len(), 1);
         assert_eq!(h[0].id, env.id);
         assert_eq!(h[0].sender, "amina");
-        assert_eq!(p.store().own_head("general").unwrap(), (1, Some(env.id)));
+        assert_eq!(
+            p.store().own_head("general", &p.device_id()).unwrap(),
+            (1, Some(env.id))
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! next flush ~100× more expensive per write (measured with `examples/sledprobe.rs`). Instead
 //! the writes of one message are ordered so that every prefix a crash can leave is valid and
 //! a retry is idempotent: the history record first (its key is derived from the message, so
-//! writing it twice is harmless), then the id lookup, then the own-chain entry.
+//! writing it twice is harmless), then the id lookup, then the author-log entry, then the
+//! author's head (recomputed from the log, so a lost head update heals on the next insert).
 //! Nothing here flushes: callers group-commit (write many, flush once, acknowledge all).
 
 use std::path::Path;
@@ -16,11 +17,13 @@ use crate::error::{Error, Result};
 use crate::identity::{DeviceId, OrgId};
 use crate::message::{Envelope, MessageId};
 use crate::roster::VerifiedRoster;
+use crate::sync::Heads;
 
 // Key spaces of the `messages` tree.
 const IDX: u8 = b'c'; // c | channel | 0 | sent_at(be) | id -> Record   (the history)
 const MSG: u8 = b'm'; // m | id -> the `c` key                         (dedupe, lookup by id)
-const OWN: u8 = b'o'; // o | channel | 0 | seq(be) -> id               (this device's chain)
+const LOG: u8 = b'a'; // a | channel | 0 | author | seq(be) -> id      (per-author logs)
+const HEADS: u8 = b'v'; // v | channel | 0 | author -> contiguous(be) | max(be)
 
 /// A message as the user sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +58,29 @@ fn prefix(space: u8, channel: &str) -> Vec<u8> {
     k.extend_from_slice(channel.as_bytes());
     k.push(0);
     k
+}
+
+fn head_key(channel: &str, author: &DeviceId) -> Vec<u8> {
+    let mut k = prefix(HEADS, channel);
+    k.extend_from_slice(&author.0);
+    k
+}
+
+fn log_key(channel: &str, author: &DeviceId, seq: u64) -> Vec<u8> {
+    let mut k = prefix(LOG, channel);
+    k.extend_from_slice(&author.0);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn decode_head(v: &[u8]) -> (u64, u64) {
+    match (v.get(..8), v.get(8..16)) {
+        (Some(c), Some(m)) => (
+            u64::from_be_bytes(c.try_into().unwrap_or_default()),
+            u64::from_be_bytes(m.try_into().unwrap_or_default()),
+        ),
+        _ => (0, 0),
+    }
 }
 
 fn msg_key(id: &MessageId) -> [u8; 33] {
@@ -115,8 +141,8 @@ impl Store {
     }
 
     /// Store a validated message. Returns `false` if it was already stored (replays are
-    /// stored and shown once). `own` also records it in this device's chain.
-    pub fn insert_message(&self, env: &Envelope, sender: &str, own: bool) -> Result<bool> {
+    /// stored and shown once). Chain rules are the caller's (see [`crate::sync`]).
+    pub fn insert_message(&self, env: &Envelope, sender: &str) -> Result<bool> {
         let mkey = msg_key(&env.id);
         if self.messages.contains_key(mkey)? {
             return Ok(false);
@@ -132,25 +158,82 @@ impl Store {
         idx.extend_from_slice(&env.id.0);
         self.messages.insert(&idx, rec)?;
         self.messages.insert(mkey, idx)?;
-        if own {
-            let mut o = prefix(OWN, &u.channel);
-            o.extend_from_slice(&u.seq.to_be_bytes());
-            self.messages.insert(o, &env.id.0[..])?;
-        }
+        self.messages
+            .insert(log_key(&u.channel, &u.author, u.seq), &env.id.0[..])?;
+        let (c, max) = self.head(&u.channel, &u.author)?;
+        let c = crate::sync::advance(c, |s| {
+            self.messages
+                .contains_key(log_key(&u.channel, &u.author, s))
+                .unwrap_or(false)
+        });
+        let mut v = c.to_be_bytes().to_vec();
+        v.extend_from_slice(&max.max(u.seq).to_be_bytes());
+        self.messages.insert(head_key(&u.channel, &u.author), v)?;
         Ok(true)
     }
 
-    /// This device's last (sequence number, id) in `channel`.
-    pub fn own_head(&self, channel: &str) -> Result<(u64, Option<MessageId>)> {
-        let p = prefix(OWN, channel);
-        Ok(match self.messages.scan_prefix(&p).next_back() {
-            Some(kv) => {
-                let (k, v) = kv?;
-                let seq = k[p.len()..].try_into().map(u64::from_be_bytes).unwrap_or(0);
-                (seq, <[u8; 32]>::try_from(v.as_ref()).ok().map(MessageId))
+    /// (contiguous prefix, highest seq) held of `author`'s log in `channel`.
+    pub fn head(&self, channel: &str, author: &DeviceId) -> Result<(u64, u64)> {
+        Ok(self
+            .messages
+            .get(head_key(channel, author))?
+            .map(|v| decode_head(&v))
+            .unwrap_or((0, 0)))
+    }
+
+    /// Every author's head in `channel`.
+    pub fn heads(&self, channel: &str) -> Result<Heads> {
+        let p = prefix(HEADS, channel);
+        let mut out = Heads::new();
+        for kv in self.messages.scan_prefix(&p) {
+            let (k, v) = kv?;
+            if let Ok(a) = <[u8; 32]>::try_from(&k[p.len()..]) {
+                out.insert(DeviceId(a), decode_head(&v));
             }
-            None => (0, None),
-        })
+        }
+        Ok(out)
+    }
+
+    /// The id of (author, seq) in `channel`, if held.
+    pub fn log_entry(
+        &self,
+        channel: &str,
+        author: &DeviceId,
+        seq: u64,
+    ) -> Result<Option<MessageId>> {
+        Ok(self
+            .messages
+            .get(log_key(channel, author, seq))?
+            .and_then(|v| <[u8; 32]>::try_from(v.as_ref()).ok())
+            .map(MessageId))
+    }
+
+    /// Up to `limit` wires of `author`'s log in `channel` from `from_seq` on, oldest first.
+    pub fn log_from(
+        &self,
+        channel: &str,
+        author: &DeviceId,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>> {
+        let start = log_key(channel, author, from_seq);
+        let end = log_key(channel, author, u64::MAX);
+        let mut out = Vec::new();
+        for kv in self.messages.range(start..=end).take(limit) {
+            let (_, v) = kv?;
+            if let Ok(id) = <[u8; 32]>::try_from(v.as_ref()) {
+                if let Some(w) = self.message_wire(&MessageId(id))? {
+                    out.push(w);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// `author`'s last (sequence number, id) in `channel`: where its next message chains.
+    pub fn own_head(&self, channel: &str, author: &DeviceId) -> Result<(u64, Option<MessageId>)> {
+        let (_, max) = self.head(channel, author)?;
+        Ok((max, self.log_entry(channel, author, max)?))
     }
 
     pub fn has_message(&self, id: &MessageId) -> Result<bool> {

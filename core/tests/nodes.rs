@@ -245,3 +245,136 @@ async fn sent_while_alone_is_delivered_later_and_history_survives_restart() {
     b.shutdown().await.unwrap();
     a.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_member_and_new_device_catch_up_from_a_relay() {
+    use majlis_core::Role;
+    let dir = tempfile::tempdir().unwrap();
+    let org = founder(dir.path());
+    let add = |p: &Profile, name: &str, role: Option<Role>| {
+        let mut chain = org.admin.chain().unwrap();
+        org.admin
+            .change_roster(
+                &mut chain,
+                &RosterChange::AddMember {
+                    name: name.into(),
+                    device: p.device_id(),
+                    role,
+                },
+            )
+            .unwrap();
+    };
+    let mk = |name: &str| {
+        let p = Profile::init(&dir.path().join(name), name).unwrap();
+        p.org_join(org.admin.org().unwrap().unwrap()).unwrap();
+        p
+    };
+    let relay = mk("relay");
+    let b = mk("bilal");
+    let b2 = mk("bilal-laptop");
+    add(&relay, "relay", Some(Role::Relay));
+    add(&b, "bilal", None);
+    add(&b2, "bilal", None); // a second device of the same member
+    {
+        let mut chain = org.admin.chain().unwrap();
+        org.admin
+            .change_roster(
+                &mut chain,
+                &RosterChange::CreateChannel {
+                    name: "ops".into(),
+                    members: Some(vec!["amina".into()]),
+                },
+            )
+            .unwrap();
+    }
+    let full = org.admin.chain().unwrap().versions().to_vec();
+    for p in [&relay, &b, &b2] {
+        let mut c = p.chain().unwrap();
+        p.apply_rosters(&mut c, full.clone()).unwrap();
+    }
+
+    let r = Node::start(relay, config(vec![])).await.unwrap();
+    let r_addr = r.listen_addrs().await.unwrap()[0].clone();
+    assert!(r.send("general", "relays never post").await.is_err());
+    // B is online first, posts, and goes offline.
+    let bn = Node::start(b, config(vec![r_addr.clone()])).await.unwrap();
+    wait_until("B connected to the relay", async || {
+        bn.peers().await.unwrap().len() == 1
+    })
+    .await;
+    let b_msg = bn
+        .send("general", "from bilal before going offline")
+        .await
+        .unwrap();
+    wait_until("relay has B's message", async || {
+        r.history("general", 10)
+            .unwrap()
+            .iter()
+            .any(|m| m.id == b_msg)
+    })
+    .await;
+    let b_dir = dir.path().join("bilal");
+    bn.shutdown().await.unwrap();
+    drop(bn);
+
+    // A posts while B is away, then A goes away too.
+    let a = Node::start(org.admin, config(vec![r_addr.clone()]))
+        .await
+        .unwrap();
+    wait_until("A connected to the relay", async || {
+        a.peers().await.unwrap().len() == 1
+    })
+    .await;
+    for i in 0..30 {
+        a.send("general", &format!("while bilal is away {i}"))
+            .await
+            .unwrap();
+    }
+    for i in 0..5 {
+        a.send("ops", &format!("ops only {i}")).await.unwrap();
+    }
+    wait_until("relay has everything", async || {
+        r.history("general", 100).unwrap().len() == 31 && r.history("ops", 100).unwrap().len() == 5
+    })
+    .await;
+    a.shutdown().await.unwrap();
+    drop(a);
+
+    // B comes back with only the relay reachable: catch-up brings all of general, in order.
+    let bn = Node::start(Profile::open(&b_dir).unwrap(), config(vec![r_addr.clone()]))
+        .await
+        .unwrap();
+    wait_until("B caught up", async || {
+        bn.history("general", 100).unwrap().len() == 31
+    })
+    .await;
+    assert_eq!(
+        bn.history("general", 100).unwrap(),
+        r.history("general", 100).unwrap()
+    );
+    assert!(
+        bn.history("ops", 100).unwrap().is_empty(),
+        "a private channel leaked to a non-member"
+    );
+    assert!(bn.stats().await.unwrap().synced >= 30);
+
+    // A brand-new device of bilal gets the member's full history of the channels it may read.
+    let b2n = Node::start(b2, config(vec![r_addr])).await.unwrap();
+    wait_until("new device caught up", async || {
+        b2n.history("general", 100).unwrap().len() == 31
+    })
+    .await;
+    assert_eq!(
+        b2n.history("general", 100).unwrap(),
+        r.history("general", 100).unwrap()
+    );
+    assert!(b2n.history("ops", 100).unwrap().is_empty());
+    for n in [&bn, &b2n, &r] {
+        assert!(
+            n.stats().await.unwrap().rejected.is_empty(),
+            "{:?}",
+            n.stats().await.unwrap().rejected
+        );
+        n.shutdown().await.unwrap();
+    }
+}
