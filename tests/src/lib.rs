@@ -180,14 +180,24 @@ impl Daemon {
 
     /// Start `majlisd run` inside host `host` of `lan`, and wait for its API socket.
     pub fn start(&mut self, lan: &Lan, host: usize, extra: &[&str]) {
+        let cmd = lan.command(host, &self.bin);
+        self.spawn(cmd, extra);
+    }
+
+    /// Start `majlisd run` in this network namespace (use `--no-mdns` and loopback).
+    pub fn start_local(&mut self, extra: &[&str]) {
+        let cmd = Command::new(&self.bin);
+        self.spawn(cmd, extra);
+    }
+
+    fn spawn(&mut self, mut cmd: Command, extra: &[&str]) {
         assert!(self.child.is_none(), "{} already running", self.name);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = lan
-            .command(host, &self.bin)
+        let child = cmd
             .arg("--data")
             .arg(&self.dir)
             .arg("run")
@@ -235,6 +245,11 @@ impl Daemon {
         }
     }
 
+    /// The pid of the running node, if any.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
@@ -272,6 +287,17 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A TCP port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A cheap pseudo-random number (tests need variety, not quality).
+pub fn jitter(max: u64) -> u64 {
+    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64;
+    (n ^ (n >> 7).wrapping_mul(0x9E37_79B9)) % max.max(1)
 }
 
 /// Poll `f` until it returns true or `secs` pass.
