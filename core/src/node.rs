@@ -93,8 +93,10 @@ pub struct Stats {
     pub roster_version: u64,
     /// Group commits done, and the writes they covered (writes per flush = batching).
     pub flushes: u64,
-    /// Messages obtained by catch-up sync (included in `accepted`).
+    /// Messages obtained by catch-up sync (included in `accepted`), and the sync requests
+    /// (round trips) this node made.
     pub synced: u64,
+    pub sync_requests: u64,
     pub flushed_writes: u64,
 }
 
@@ -223,6 +225,7 @@ impl Node {
             topics: HashMap::new(),
             have_in_flight: HashSet::new(),
             sync_pending: HashMap::new(),
+            sync_retries: HashMap::new(),
             pending: Vec::new(),
             flushing: None,
             stats: Stats::default(),
@@ -332,6 +335,7 @@ struct Runner {
     have_in_flight: HashSet<(PeerId, u64, [u8; 32])>,
     /// Catch-up requests in flight: what was asked, so the answer can be checked against it.
     sync_pending: HashMap<request_response::OutboundRequestId, (PeerId, String, Vector)>,
+    sync_retries: HashMap<PeerId, u32>,
     pending: Vec<Pending>,
     flushing: Option<(tokio::task::JoinHandle<Result<()>>, Vec<Pending>)>,
     stats: Stats,
@@ -841,6 +845,7 @@ impl Runner {
             channel: channel.clone(),
             have: asked.iter().map(|(a, s)| (*a, *s)).collect(),
         };
+        self.stats.sync_requests += 1;
         let id = self.swarm.behaviour_mut().sync.send_request(&peer, req);
         self.sync_pending.insert(id, (peer, channel, asked));
     }
@@ -871,11 +876,27 @@ impl Runner {
                 ..
             } => {
                 if let Some((_, channel, asked)) = self.sync_pending.remove(&request_id) {
+                    self.sync_retries.remove(&peer);
                     self.on_sync_response(peer, channel, asked, response);
                 }
             }
-            E::OutboundFailure { request_id, .. } => {
-                self.sync_pending.remove(&request_id);
+            E::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                // Typically a duplicate connection (both sides dialed) closing under the
+                // request: ask again at once on the surviving one rather than waiting for
+                // the next periodic round, a few times per peer.
+                if let Some((_, channel, _)) = self.sync_pending.remove(&request_id) {
+                    tracing::debug!("sync request to {peer} failed: {error}");
+                    let retries = self.sync_retries.entry(peer).or_default();
+                    if *retries < 3 && self.connections.contains_key(&peer) {
+                        *retries += 1;
+                        self.sync_channel(peer, channel, &Vector::new());
+                    }
+                }
             }
             _ => {}
         }
@@ -956,6 +977,10 @@ impl Runner {
             let e = sent.entry(l.author).or_insert(0);
             *e = (*e).max(l.seq);
         }
+        // Ask for the next batch before storing this one, so the peer reads while we write.
+        if resp.more {
+            self.sync_channel(peer, channel.clone(), &sent);
+        }
         let now = crate::now_ms();
         let mut inserted = 0;
         for env in envs {
@@ -993,10 +1018,7 @@ impl Runner {
             }
         }
         self.start_flush();
-        let _ = inserted;
-        if resp.more {
-            self.sync_channel(peer, channel, &sent);
-        }
+        tracing::debug!("sync from {peer}: {inserted} new in '{channel}'");
     }
 
     fn bad_peer(&mut self, peer: PeerId, reason: String) {

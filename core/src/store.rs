@@ -317,6 +317,12 @@ impl Store {
         Ok(())
     }
 
+    /// Forget every pending publish (catch-up sync still delivers the messages).
+    pub fn outbox_clear(&self) -> Result<()> {
+        self.outbox.clear()?;
+        Ok(())
+    }
+
     pub fn outbox(&self) -> Result<Vec<MessageId>> {
         self.outbox
             .iter()

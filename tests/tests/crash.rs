@@ -31,16 +31,30 @@ fn sigkill_loop_loses_no_acknowledged_message() {
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut kills = 0;
     for cycle in 0..CYCLES {
-        c.lock().unwrap().start_local(&["--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--peer", &a_addr]);
+        c.lock().unwrap().start_local(&[
+            "--no-mdns",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--peer",
+            &a_addr,
+        ]);
         let stop = Arc::new(AtomicBool::new(false));
         let sender = {
-            let (stop, acked, c) = (stop.clone(), acked.clone(), Daemon::new(&bin, tmp.path(), "chen"));
+            let (stop, acked, c) = (
+                stop.clone(),
+                acked.clone(),
+                Daemon::new(&bin, tmp.path(), "chen"),
+            );
             std::thread::spawn(move || {
                 let mut k = 0;
                 while !stop.load(Ordering::SeqCst) {
                     let out = c.cli(&["send", "general", &format!("chen {cycle}.{k}")]);
                     if out.status.success() {
-                        let id = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_string();
+                        let id = String::from_utf8_lossy(&out.stdout)
+                            .lines()
+                            .last()
+                            .unwrap_or_default()
+                            .to_string();
                         acked.lock().unwrap().push(id);
                     }
                     k += 1;
@@ -52,7 +66,11 @@ fn sigkill_loop_loses_no_acknowledged_message() {
         acked.lock().unwrap().push(id);
         std::thread::sleep(Duration::from_millis(50 + jitter(400)));
         let pid = c.lock().unwrap().pid().unwrap();
-        assert!(std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap().success());
+        assert!(std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success());
         kills += 1;
         stop.store(true, Ordering::SeqCst);
         sender.join().unwrap();
@@ -61,18 +79,39 @@ fn sigkill_loop_loses_no_acknowledged_message() {
 
     // After the last crash the node starts (its store opens) and resumes sync by itself.
     let mut c = Arc::try_unwrap(c).ok().unwrap().into_inner().unwrap();
-    c.start_local(&["--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--peer", &a_addr]);
+    c.start_local(&[
+        "--no-mdns",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--peer",
+        &a_addr,
+    ]);
     let acked = acked.lock().unwrap().clone();
     let has_all = |d: &Daemon| {
-        let ids: std::collections::HashSet<String> =
-            d.history("general").iter().map(|m| m["id"].as_str().unwrap().to_string()).collect();
+        let ids: std::collections::HashSet<String> = d
+            .history("general")
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .collect();
         acked.iter().filter(|id| !ids.contains(*id)).count()
     };
-    wait_until("both nodes hold every acknowledged message", 60, || has_all(&a) == 0 && has_all(&c) == 0);
+    wait_until("both nodes hold every acknowledged message", 60, || {
+        has_all(&a) == 0 && has_all(&c) == 0
+    });
     let lost = has_all(&a) + has_all(&c);
-    println!("crash loop: cycles={CYCLES} kills={kills} acknowledged={} lost={lost}", acked.len());
+    println!(
+        "crash loop: cycles={CYCLES} kills={kills} acknowledged={} lost={lost}",
+        acked.len()
+    );
     assert_eq!(lost, 0);
-    assert_eq!(a.history("general"), c.history("general"), "histories differ after the crash loop");
-    assert!(acked.len() > CYCLES, "too few messages were sent to mean anything");
+    assert_eq!(
+        a.history("general"),
+        c.history("general"),
+        "histories differ after the crash loop"
+    );
+    assert!(
+        acked.len() > CYCLES,
+        "too few messages were sent to mean anything"
+    );
     assert!(c.stop() && a.stop());
 }

@@ -1,6 +1,8 @@
 //! End to end on a private namespace LAN: real `majlisd` processes, mDNS discovery, no
 //! addresses given. Needs root (CI runs it as root with MAJLIS_REQUIRE_NETNS=1).
 
+use std::time::{Duration, Instant};
+
 use majlis_tests::{netns_available, wait_until, Daemon, Lan};
 
 fn ids(h: &[serde_json::Value]) -> Vec<String> {
@@ -121,5 +123,136 @@ fn mdns_lan_delivers_to_members_only_in_one_order_and_survives_restart() {
             n.name,
             n.log_text()
         );
+    }
+}
+
+/// Set up an org of `names` (the first is the admin; `relay` gets the relay role), all on the
+/// roster, none started.
+fn org(bin: &std::path::Path, root: &std::path::Path, names: &[&str]) -> Vec<Daemon> {
+    let ds: Vec<Daemon> = names.iter().map(|n| Daemon::new(bin, root, n)).collect();
+    ds[0].ok(&["init", "--name", names[0]]);
+    let org = ds[0].ok(&["org", "create", "--name", "acme"]);
+    for d in &ds[1..] {
+        let id = d.ok(&["init", "--name", &d.name]);
+        d.ok(&["org", "join", &org]);
+        let mut args = vec!["roster", "add", "--name", &d.name, "--device", &id];
+        if d.name == "relay" {
+            args.extend(["--role", "relay"]);
+        }
+        ds[0].ok(&args);
+    }
+    ds
+}
+
+#[test]
+fn partition_heals_and_every_host_ends_with_the_same_history() {
+    if !netns_available("partition") {
+        return;
+    }
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let lan = Lan::new("p", 3).unwrap();
+    let mut ds = org(&bin, tmp.path(), &["amina", "bilal", "chen"]);
+    for (i, d) in ds.iter_mut().enumerate() {
+        d.start(&lan, i, &[]);
+    }
+    for d in &ds {
+        wait_until(&format!("{} connected to both others", d.name), 30, || {
+            d.peers().len() == 2
+        });
+    }
+    for d in &ds {
+        d.ok(&["send", "general", &format!("{} before the split", d.name)]);
+    }
+    for d in &ds {
+        wait_until("3 messages everywhere", 30, || {
+            d.history("general").len() == 3
+        });
+    }
+
+    lan.set_link(2, false).unwrap(); // chen is cut off
+    let mut sent = Vec::new();
+    for round in 0..5 {
+        for d in &ds {
+            sent.push(d.ok(&[
+                "send",
+                "general",
+                &format!("{} during the split {round}", d.name),
+            ]));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        ds[2].history("general").len() < 18,
+        "chen got messages through a cut link"
+    );
+    lan.set_link(2, true).unwrap();
+    let t = Instant::now();
+    for d in &ds {
+        wait_until(&format!("{} converged", d.name), 90, || {
+            d.history("general").len() == 18
+        });
+    }
+    println!(
+        "converged {:.1} s after the partition healed",
+        t.elapsed().as_secs_f64()
+    );
+    let h0 = ds[0].history("general");
+    for d in &ds[1..] {
+        assert_eq!(d.history("general"), h0, "{} disagrees", d.name);
+    }
+    let got: std::collections::HashSet<_> = ids(&h0).into_iter().collect();
+    assert!(
+        sent.iter().all(|id| got.contains(id)),
+        "a message sent during the split is missing"
+    );
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+}
+
+#[test]
+fn offline_member_gets_everything_from_the_relay_while_the_author_is_offline() {
+    if !netns_available("relay") {
+        return;
+    }
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let lan = Lan::new("r", 3).unwrap();
+    let mut ds = org(&bin, tmp.path(), &["amina", "relay", "bilal"]);
+    for (i, d) in ds.iter_mut().enumerate() {
+        d.start(&lan, i, &[]);
+    }
+    wait_until("everyone connected", 30, || {
+        ds.iter().all(|d| d.peers().len() == 2)
+    });
+    let first = ds[2].ok(&["send", "general", "bilal, before going home"]);
+    wait_until("relay has it", 30, || {
+        ids(&ds[1].history("general")).contains(&first)
+    });
+    assert!(!ds[1]
+        .cli(&["send", "general", "relays never post"])
+        .status
+        .success());
+
+    assert!(ds[2].stop()); // bilal goes offline
+    let mut sent = vec![first];
+    for i in 0..20 {
+        sent.push(ds[0].ok(&["send", "general", &format!("amina while bilal is away {i}")]));
+    }
+    wait_until("relay has everything", 30, || {
+        ds[1].history("general").len() == 21
+    });
+    assert!(ds[0].stop()); // the author goes offline too
+
+    ds[2].start(&lan, 2, &[]);
+    wait_until("bilal caught up from the relay", 30, || {
+        ds[2].history("general").len() == 21
+    });
+    assert_eq!(ds[2].history("general"), ds[1].history("general"));
+    let synced = ds[2].stats()["synced"].as_u64().unwrap();
+    assert!(synced >= 20, "bilal's messages came by sync: {synced}");
+    for d in &mut ds {
+        assert!(d.stop());
     }
 }

@@ -34,6 +34,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         None => orchestrate(),
+        Some("sync") => sync_bench(args.get(1).map_or(Ok(1_000_000), |s| s.parse())?),
         Some("echo-server") => echo_server(&args[1]),
         Some("echo-client") => echo_client(&args[1], args[2].parse()?),
         Some("node") => {
@@ -138,7 +139,8 @@ async fn node_role(args: &[String]) -> Result<()> {
             let count: usize = args[2].parse()?;
             let timeout = Duration::from_secs(args[3].parse()?);
             let mut lat = Vec::with_capacity(count);
-            let (mut first, mut last) = (0u128, 0u128);
+            let (mut first, mut last, mut connected) = (0u128, 0u128, 0u128);
+            let started = now_ns();
             let deadline = tokio::time::Instant::now() + timeout;
             while lat.len() < count {
                 match tokio::time::timeout_at(deadline, events.recv()).await {
@@ -157,6 +159,7 @@ async fn node_role(args: &[String]) -> Result<()> {
                         last = now;
                         lat.push((now - t) as f64 / 1e3);
                     }
+                    Ok(Ok(Event::PeerConnected { .. })) if connected == 0 => connected = now_ns(),
                     Ok(Ok(_)) => {}
                     Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(n))) => {
                         bail!("receiver lagged by {n} events")
@@ -166,11 +169,14 @@ async fn node_role(args: &[String]) -> Result<()> {
                 }
             }
             let n = lat.len();
+            let st = node.stats().await?;
             println!(
                 "{}",
                 serde_json::json!({"received": n, "p50_us": pct(&mut lat, 0.5), "p99_us": pct(&mut lat, 0.99),
                     "first_ns": first.to_string(), "last_ns": last.to_string(),
-                    "rate": if n > 1 { (n - 1) as f64 / ((last - first) as f64 / 1e9) } else { 0.0 }})
+                    "rate": if n > 1 { (n - 1) as f64 / ((last - first) as f64 / 1e9) } else { 0.0 },
+                    "synced": st.synced, "sync_requests": st.sync_requests,
+                    "started_ns": started.to_string(), "connected_ns": connected.to_string()})
             );
         }
         r => bail!("unknown role {r}"),
@@ -445,4 +451,189 @@ fn verify_rates() -> (f64, f64) {
     }
     let batch = envs.len() as f64 / t.elapsed().as_secs_f64();
     (single, batch)
+}
+
+// ---- catch-up sync ------------------------------------------------------------------------
+
+/// Bytes through host `i`'s interface (both directions), from its namespace's sysfs.
+fn iface_bytes(lan: &Lan, i: usize) -> Result<u64> {
+    let mut total = 0;
+    for dir in ["rx_bytes", "tx_bytes"] {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &lan.hosts[i],
+                "cat",
+                &format!("/sys/class/net/eth0/statistics/{dir}"),
+            ])
+            .output()?;
+        total += String::from_utf8_lossy(&out.stdout).trim().parse::<u64>()?;
+    }
+    Ok(total)
+}
+
+/// An org with a seed author holding `n` messages in `general`, and two more devices `r`
+/// and `b` on the roster. Returns (dir of seed, r, b, payload bytes, wires).
+fn seeded_org(
+    root: &std::path::Path,
+    n: usize,
+) -> Result<(PathBuf, PathBuf, PathBuf, Vec<Vec<u8>>)> {
+    let base = root.join(format!("sync{}", now_ns()));
+    let seed = Profile::init(&base.join("seed"), "seed")?;
+    seed.org_create("bench")?;
+    let mut chain = seed.chain()?;
+    let mut others = Vec::new();
+    for name in ["r", "b"] {
+        let p = Profile::init(&base.join(name), name)?;
+        p.org_join(chain.org())?;
+        seed.change_roster(
+            &mut chain,
+            &RosterChange::AddMember {
+                name: name.into(),
+                device: p.device_id(),
+                role: None,
+            },
+        )?;
+        others.push(p);
+    }
+    for p in &others {
+        let mut c = p.chain()?;
+        p.apply_rosters(&mut c, chain.versions().to_vec())?;
+    }
+    drop(others);
+    let mut wires = Vec::with_capacity(n);
+    let t = Instant::now();
+    for i in 0..n {
+        let env = seed.compose(
+            &chain,
+            "general",
+            &format!("t=0 seeded message number {i} with a typical short text"),
+        )?;
+        wires.push(env.wire);
+        if i % 20_000 == 19_999 {
+            seed.store().flush()?;
+        }
+    }
+    seed.store().flush()?;
+    eprintln!("seeded {n} messages in {:.1} s", t.elapsed().as_secs_f64());
+    Ok((base.join("seed"), base.join("r"), base.join("b"), wires))
+}
+
+/// Replace `to`'s database with a copy of `from`'s, keeping `to`'s own name.
+fn copy_db(from: &std::path::Path, to: &std::path::Path, name: &str) -> Result<()> {
+    let _ = std::fs::remove_dir_all(to.join("db"));
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(from.join("db"))
+        .arg(to.join("db"))
+        .status()?;
+    if !st.success() {
+        bail!("copying the database failed");
+    }
+    let p = Profile::open(to)?;
+    p.store().set_meta("name", name.as_bytes())?;
+    // The seed's unpublished messages are not this device's to publish.
+    p.store().outbox_clear()?;
+    p.store().flush()?;
+    Ok(())
+}
+
+fn sync_bench(big: usize) -> Result<()> {
+    if !majlis_tests::netns_available("lanbench sync") {
+        bail!("lanbench needs root for its namespace LAN");
+    }
+    let exe = std::env::current_exe()?;
+    let lan = Lan::new("s", 2)?;
+    let root = tempfile::tempdir()?;
+    let mut report = Vec::new();
+    let node = |dir: &std::path::Path, rest: &[&str]| {
+        let mut v = vec!["node".to_string(), dir.display().to_string()];
+        v.extend(rest.iter().map(|s| s.to_string()));
+        v
+    };
+    let spawn = |i: usize, args: Vec<String>| -> Result<std::process::Child> {
+        Ok(lan
+            .command(i, &exe)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?)
+    };
+
+    // 1. A node that missed 100 000 messages catches up from a peer that has them.
+    let n = 100_000;
+    let (seed, r, b, wires) = seeded_org(root.path(), n)?;
+    copy_db(&seed, &r, "r")?;
+    let payload: usize = wires.iter().map(Vec::len).sum();
+    let t = Instant::now();
+    let envs: Vec<_> = wires
+        .iter()
+        .map(|w| majlis_core::Envelope::decode_unverified(w).unwrap())
+        .collect();
+    for chunk in envs.chunks(majlis_core::sync::MAX_BATCH) {
+        assert!(majlis_core::message::verify_batch(chunk)
+            .iter()
+            .all(|&ok| ok));
+    }
+    let verify_secs = t.elapsed().as_secs_f64();
+    drop(envs);
+    let bytes0 = iface_bytes(&lan, 1)?;
+    let t0 = now_ns();
+    let mut server = spawn(0, node(&r, &["send", "0", "0", "0", "1", "600"]))?;
+    let j = output_json(spawn(1, node(&b, &["recv", &n.to_string(), "600"]))?)?;
+    let bytes = iface_bytes(&lan, 1)? - bytes0;
+    let _ = server.kill();
+    let _ = server.wait();
+    let last: u128 = j["last_ns"].as_str().unwrap().parse()?;
+    let wall = (last - t0) as f64 / 1e9;
+    report.push(format!(
+        "catch-up of {n} missed messages: {} received in {wall:.2} s from process start ({:.2}× the {verify_secs:.2} s batch-verify time of the same messages); {bytes} bytes on the wire for {payload} payload bytes ({:.2}×); {} sync round trips",
+        j["received"], wall / verify_secs, bytes as f64 / payload as f64, j["sync_requests"]
+    ));
+
+    // 2. Both hold `big` messages; 10 are missing on one side.
+    let (seed, r, b, _) = seeded_org(root.path(), big)?;
+    copy_db(&seed, &r, "r")?;
+    copy_db(&seed, &b, "b")?;
+    {
+        let p = Profile::open(&r)?;
+        let chain = p.chain()?;
+        for i in 0..10 {
+            p.compose(&chain, "general", &format!("t=0 new {i}"))?;
+        }
+        p.store().flush()?;
+    }
+    let bytes0 = iface_bytes(&lan, 1)?;
+    let t0 = now_ns();
+    let mut server = spawn(0, node(&r, &["send", "0", "0", "0", "1", "600"]))?;
+    let j = output_json(spawn(1, node(&b, &["recv", "10", "120"]))?)?;
+    let bytes = iface_bytes(&lan, 1)? - bytes0;
+    let _ = server.kill();
+    let _ = server.wait();
+    let last: u128 = j["last_ns"].as_str().unwrap().parse()?;
+    let at = |k: &str| {
+        j[k].as_str()
+            .unwrap()
+            .parse::<u128>()
+            .unwrap_or(0)
+            .saturating_sub(t0) as f64
+            / 1e6
+    };
+    eprintln!(
+        "node up {:.0} ms, connected {:.0} ms, last message {:.0} ms",
+        at("started_ns"),
+        at("connected_ns"),
+        at("last_ns")
+    );
+    report.push(format!(
+        "catch-up when 10 of {big} stored messages are missing: {} received, {bytes} bytes on the wire in total (connection set-up included), {} sync round trips, {:.0} ms from process start",
+        j["received"], j["sync_requests"], (last - t0) as f64 / 1e6
+    ));
+
+    println!("\n== lanbench sync results");
+    for l in &report {
+        println!("- {l}");
+    }
+    Ok(())
 }
