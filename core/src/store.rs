@@ -231,9 +231,22 @@ impl Store {
     }
 
     /// `author`'s last (sequence number, id) in `channel`: where its next message chains.
+    /// Read from the log itself, not the head, so a crash between the two writes cannot make
+    /// the next message reuse a sequence number.
     pub fn own_head(&self, channel: &str, author: &DeviceId) -> Result<(u64, Option<MessageId>)> {
-        let (_, max) = self.head(channel, author)?;
-        Ok((max, self.log_entry(channel, author, max)?))
+        let start = log_key(channel, author, 0);
+        let end = log_key(channel, author, u64::MAX);
+        Ok(match self.messages.range(start..=end).next_back() {
+            Some(kv) => {
+                let (k, v) = kv?;
+                let seq = k[k.len() - 8..]
+                    .try_into()
+                    .map(u64::from_be_bytes)
+                    .unwrap_or(0);
+                (seq, <[u8; 32]>::try_from(v.as_ref()).ok().map(MessageId))
+            }
+            None => (0, None),
+        })
     }
 
     pub fn has_message(&self, id: &MessageId) -> Result<bool> {
