@@ -26,7 +26,7 @@ use crate::net::{
     Behaviour, BehaviourEvent, RosterRequest, RosterResponse, SyncRequest, SyncResponse,
 };
 use crate::profile::Profile;
-use crate::roster::{Roster, RosterChain, RosterChange, VerifiedRoster};
+use crate::roster::{AuditEntry, Roster, RosterChain, RosterChange, VerifiedRoster};
 use crate::store::{Store, StoredMessage};
 use crate::sync::{self, Link, Vector};
 
@@ -111,6 +111,9 @@ enum Command {
     },
     Roster {
         reply: oneshot::Sender<Option<Roster>>,
+    },
+    Audit {
+        reply: oneshot::Sender<Vec<AuditEntry>>,
     },
     ChangeRoster {
         change: RosterChange,
@@ -278,6 +281,11 @@ impl Node {
 
     pub async fn roster(&self) -> Result<Option<Roster>> {
         self.ask(|reply| Command::Roster { reply }).await
+    }
+
+    /// Every roster version: who signed it and what changed.
+    pub async fn audit(&self) -> Result<Vec<AuditEntry>> {
+        self.ask(|reply| Command::Audit { reply }).await
     }
 
     /// Sign and spread a new roster version; returns its version number.
@@ -496,6 +504,9 @@ impl Runner {
                     .collect();
                 peers.sort_by(|a, b| a.name.cmp(&b.name));
                 let _ = reply.send(peers);
+            }
+            Command::Audit { reply } => {
+                let _ = reply.send(self.chain.audit());
             }
             Command::Roster { reply } => {
                 let _ = reply.send(self.chain.head().map(|h| h.roster.clone()));

@@ -340,6 +340,87 @@ impl Roster {
     }
 }
 
+/// One change between two roster versions, for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum AuditChange {
+    OrgCreated { name: String },
+    MemberAdded { name: String, role: Role },
+    MemberRemoved { name: String },
+    RoleChanged { name: String, from: Role, to: Role },
+    DeviceAdded { name: String, device: DeviceId },
+    DeviceRevoked { name: String, device: DeviceId },
+    ChannelCreated { name: String, members: Option<Vec<String>> },
+    ChannelChanged { name: String, members: Option<Vec<String>> },
+    ChannelRemoved { name: String },
+}
+
+/// One roster version as the audit log shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub version: u64,
+    pub issued_at: u64,
+    /// The admin (member name) or "org root key" that signed it.
+    pub signed_by: String,
+    pub hash: String,
+    pub prev: Option<String>,
+    pub changes: Vec<AuditChange>,
+}
+
+fn hex(b: &[u8; 32]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// What changed from `prev` to `next`. Pure.
+pub fn diff(prev: Option<&Roster>, next: &Roster) -> Vec<AuditChange> {
+    let mut out = Vec::new();
+    let empty = Roster { members: vec![], channels: vec![], ..next.clone() };
+    let prev = match prev {
+        Some(p) => p,
+        None => {
+            out.push(AuditChange::OrgCreated { name: next.name.clone() });
+            &empty
+        }
+    };
+    for m in &next.members {
+        match prev.member(&m.name) {
+            None => {
+                out.push(AuditChange::MemberAdded { name: m.name.clone(), role: m.role });
+                for d in &m.devices {
+                    out.push(AuditChange::DeviceAdded { name: m.name.clone(), device: *d });
+                }
+            }
+            Some(p) => {
+                if p.role != m.role {
+                    out.push(AuditChange::RoleChanged { name: m.name.clone(), from: p.role, to: m.role });
+                }
+                for d in m.devices.iter().filter(|d| !p.devices.contains(d)) {
+                    out.push(AuditChange::DeviceAdded { name: m.name.clone(), device: *d });
+                }
+                for d in p.devices.iter().filter(|d| !m.devices.contains(d)) {
+                    out.push(AuditChange::DeviceRevoked { name: m.name.clone(), device: *d });
+                }
+            }
+        }
+    }
+    for p in prev.members.iter().filter(|p| next.member(&p.name).is_none()) {
+        out.push(AuditChange::MemberRemoved { name: p.name.clone() });
+    }
+    for c in &next.channels {
+        match prev.channel(&c.name) {
+            None => out.push(AuditChange::ChannelCreated { name: c.name.clone(), members: c.members.clone() }),
+            Some(p) if p.members != c.members => {
+                out.push(AuditChange::ChannelChanged { name: c.name.clone(), members: c.members.clone() })
+            }
+            Some(_) => {}
+        }
+    }
+    for p in prev.channels.iter().filter(|p| next.channel(&p.name).is_none()) {
+        out.push(AuditChange::ChannelRemoved { name: p.name.clone() });
+    }
+    out
+}
+
 /// Who signs a roster version.
 pub enum RosterSigner<'a> {
     Root(&'a OrgKey),
@@ -453,6 +534,14 @@ impl VerifiedRoster {
         self.by_device.keys()
     }
 
+    /// The member name of `key`'s device in this version, or the key itself.
+    pub fn signer_name_for(&self, key: &[u8; 32]) -> String {
+        match self.member_of_device(&DeviceId(*key)) {
+            Some(m) => m.name.clone(),
+            None => DeviceId(*key).to_string(),
+        }
+    }
+
     /// Which key signed this version, as a name for logs and audit.
     pub fn signer_name(&self) -> String {
         if self.signer == self.roster.root_key {
@@ -546,6 +635,31 @@ impl RosterChain {
 
     pub fn versions(&self) -> &[VerifiedRoster] {
         &self.chain
+    }
+
+    /// Every version with who signed it and what changed; the hash chain is what `apply`
+    /// verified, shown so an auditor can compare it across nodes.
+    pub fn audit(&self) -> Vec<AuditEntry> {
+        let mut prev: Option<&VerifiedRoster> = None;
+        let mut out = Vec::new();
+        for v in &self.chain {
+            // The signer is named from the version it was authorized by.
+            let signer_name = match prev {
+                Some(p) if v.signer != v.roster.root_key => p.signer_name_for(&v.signer),
+                _ if v.signer == v.roster.root_key => "org root key".to_string(),
+                _ => DeviceId(v.signer).to_string(),
+            };
+            out.push(AuditEntry {
+                version: v.version(),
+                issued_at: v.roster.issued_at,
+                signed_by: signer_name,
+                hash: hex(&v.hash),
+                prev: v.roster.prev.as_ref().map(hex),
+                changes: diff(prev.map(|p| &p.roster), &v.roster),
+            });
+            prev = Some(v);
+        }
+        out
     }
 
     /// Versions a peer holding `their_version` should receive: from `min(theirs, ours)`
@@ -778,6 +892,32 @@ mod tests {
         let s2 = n2.suffix_for(n1.version()).to_vec();
         n1.apply(s2);
         assert_eq!(n1.head().unwrap().hash, n2.head().unwrap().hash);
+    }
+
+    #[test]
+    fn audit_lists_every_change_with_its_signer() {
+        let mut o = org();
+        let b = DeviceKey::generate();
+        o.chain.apply(vec![next(
+            &o.chain,
+            RosterChange::AddMember { name: "bilal".into(), device: b.id(), role: None },
+            RosterSigner::Device(&o.admin),
+        )]);
+        o.chain.apply(vec![next(&o.chain, RosterChange::RevokeDevice { device: b.id() }, RosterSigner::Root(&o.root))]);
+        let a = o.chain.audit();
+        assert_eq!(a.len(), 3);
+        assert_eq!(a[0].signed_by, "org root key");
+        assert!(matches!(a[0].changes[0], AuditChange::OrgCreated { .. }));
+        assert_eq!(a[1].signed_by, "amina");
+        assert_eq!(
+            a[1].changes,
+            vec![
+                AuditChange::MemberAdded { name: "bilal".into(), role: Role::Member },
+                AuditChange::DeviceAdded { name: "bilal".into(), device: b.id() }
+            ]
+        );
+        assert_eq!(a[2].changes, vec![AuditChange::DeviceRevoked { name: "bilal".into(), device: b.id() }]);
+        assert_eq!(a[2].prev.as_deref(), Some(a[1].hash.as_str()));
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub enum Request {
     History { channel: String, limit: usize },
     Peers,
     Roster,
+    Audit,
     ChangeRoster { change: RosterChange },
     Stats,
 }
@@ -30,6 +31,7 @@ pub enum Response {
     History { messages: Vec<StoredMessage> },
     Peers { peers: Vec<PeerInfo> },
     Roster { roster: Option<majlis_core::Roster> },
+    Audit { entries: Vec<majlis_core::roster::AuditEntry> },
     RosterChanged { version: u64 },
     Stats { stats: Stats },
     Error { message: String },
@@ -100,6 +102,7 @@ async fn handle(node: &Node, req: Request) -> Response {
             Request::Peers => Response::Peers {
                 peers: node.peers().await?,
             },
+            Request::Audit => Response::Audit { entries: node.audit().await? },
             Request::Roster => Response::Roster {
                 roster: node.roster().await?,
             },

@@ -80,6 +80,11 @@ pub enum Command {
     },
     /// Counters of accepted and rejected input (running node only)
     Stats,
+    /// Every roster change: version, time, signing admin, what changed
+    Audit {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -177,6 +182,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
         }),
         Command::Peers { .. } => Some(Request::Peers),
         Command::Stats => Some(Request::Stats),
+        Command::Audit { .. } => Some(Request::Audit),
         Command::Roster(RosterCmd::Show { .. }) => Some(Request::Roster),
         Command::Roster(_) | Command::Channel(_) => Some(Request::ChangeRoster {
             change: roster_change(&cli.command)?,
@@ -226,6 +232,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
         cmd @ (Command::History { .. }
         | Command::Peers { .. }
         | Command::Stats
+        | Command::Audit { .. }
         | Command::Roster(_)
         | Command::Channel(_)) => {
             let p = Profile::open(&dir)?;
@@ -237,6 +244,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
                     }
                 }
                 Command::Peers { .. } => Response::Peers { peers: vec![] },
+                Command::Audit { .. } => Response::Audit { entries: p.chain()?.audit() },
                 Command::Stats => bail!(
                     "majlisd is not running for {}; start it with `majlisd run`",
                     dir.display()
@@ -285,6 +293,7 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
         Command::History { json: true, .. }
             | Command::Peers { json: true }
             | Command::Roster(RosterCmd::Show { json: true })
+            | Command::Audit { json: true }
     );
     match resp {
         Response::Sent { id } => println!("{id}"),
@@ -317,6 +326,24 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             }
         }
         Response::RosterChanged { version } => println!("roster is now at version {version}"),
+        Response::Audit { entries } => {
+            for e in entries {
+                if json {
+                    println!("{}", serde_json::to_string(&e)?);
+                } else {
+                    let t = UNIX_EPOCH + Duration::from_millis(e.issued_at);
+                    let changes: Vec<String> = e.changes.iter().map(|c| serde_json::to_string(c).unwrap_or_default()).collect();
+                    println!(
+                        "v{} {} signed by {} [{}…]: {}",
+                        e.version,
+                        humantime::format_rfc3339_seconds(t),
+                        e.signed_by,
+                        &e.hash[..12],
+                        changes.join(" ")
+                    );
+                }
+            }
+        }
         Response::Stats { stats } => println!("{}", serde_json::to_string(&stats)?),
         Response::Error { message } => bail!(message),
     }
