@@ -43,7 +43,15 @@ pub struct SyncResponse {
 /// Roster exchange request: "I hold this version with this hash; send what I lack."
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum RosterRequest {
-    Have { version: u64, hash: [u8; 32] },
+    Have {
+        version: u64,
+        hash: [u8; 32],
+    },
+    /// Sent to a device that a new version removes, just before the connection is closed, so
+    /// that it learns of its removal (and wipes itself). Answered with an empty response.
+    Push {
+        versions: Vec<serde_bytes::ByteBuf>,
+    },
 }
 
 /// The versions the requester lacks, from `min(theirs, ours)` on, as signed roster wires.
@@ -75,12 +83,14 @@ pub struct Gate {
 
 impl Gate {
     /// Replace the allowed set; close connections to devices that are no longer on it.
-    pub fn set_allowed(&mut self, allowed: HashSet<PeerId>, open: bool) {
+    /// `grace`: no longer allowed, but their open connections are closed by the caller a
+    /// moment later (after telling them why).
+    pub fn set_allowed(&mut self, allowed: HashSet<PeerId>, open: bool, grace: &HashSet<PeerId>) {
         self.allowed = allowed;
         self.open = open;
         if !open {
             for p in &self.connected {
-                if !self.allowed.contains(p) {
+                if !self.allowed.contains(p) && !grace.contains(p) {
                     self.to_close.push_back(*p);
                 }
             }
@@ -88,6 +98,10 @@ impl Gate {
         if let Some(w) = self.waker.take() {
             w.wake();
         }
+    }
+
+    pub fn allowed(&self) -> &HashSet<PeerId> {
+        &self.allowed
     }
 
     pub fn allows(&self, peer: &PeerId) -> bool {

@@ -30,6 +30,9 @@ use crate::roster::{AuditEntry, Roster, RosterChain, RosterChange, VerifiedRoste
 use crate::store::{Store, StoredMessage};
 use crate::sync::{self, Link, Vector};
 
+/// How long a removed device keeps its connection after being told of its removal.
+pub const REMOVAL_GRACE: Duration = Duration::from_millis(300);
+
 /// How often every connected peer is asked for what we lack.
 pub const SYNC_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -67,6 +70,12 @@ pub enum Event {
     },
     PeerDisconnected {
         device: DeviceId,
+    },
+    /// A roster version removed this device: its keys and local history were erased (or the
+    /// error that prevented it) and the node stopped.
+    Wiped {
+        version: u64,
+        erased: std::result::Result<(), String>,
     },
     /// Input from the network was refused; `kind` is a stable counter label.
     Rejected {
@@ -230,6 +239,11 @@ impl Node {
             sync_pending: HashMap::new(),
             sync_retries: HashMap::new(),
             to_validate: Vec::new(),
+            closing: Vec::new(),
+            close_at: None,
+            listed: false,
+            wipe: false,
+            last_version: 0,
             pending: Vec::new(),
             flushing: None,
             stats: Stats::default(),
@@ -345,6 +359,14 @@ struct Runner {
     /// Catch-up requests in flight: what was asked, so the answer can be checked against it.
     sync_pending: HashMap<request_response::OutboundRequestId, (PeerId, String, Vector)>,
     sync_retries: HashMap<PeerId, u32>,
+    /// Removed devices whose connections close at `close_at`.
+    closing: Vec<PeerId>,
+    close_at: Option<tokio::time::Instant>,
+    /// Whether the head roster lists this device, and the version last acted upon.
+    listed: bool,
+    last_version: u64,
+    /// Set when a new roster removed this device: erase keys and history, then stop.
+    wipe: bool,
     /// Gossip frames waiting for batch verification.
     to_validate: Vec<(PeerId, gossipsub::MessageId, gossipsub::Message)>,
     pending: Vec<Pending>,
@@ -408,9 +430,35 @@ impl Runner {
                     }
                 }
                 ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
+                _ = tokio::time::sleep_until(self.close_at.unwrap_or_else(tokio::time::Instant::now)), if self.close_at.is_some() => {
+                    self.close_at = None;
+                    for p in std::mem::take(&mut self.closing) {
+                        if !self.swarm.behaviour().gate.allows(&p) {
+                            let _ = self.swarm.disconnect_peer_id(p);
+                        }
+                    }
+                }
                 _ = std::future::ready(()), if !self.to_validate.is_empty() => self.validate_gossip(),
             }
+            if self.wipe {
+                self.remote_wipe().await;
+                return;
+            }
         }
+    }
+
+    /// This device was removed from the roster: erase its keys and history, say so, stop.
+    async fn remote_wipe(&mut self) {
+        let version = self.chain.version();
+        tracing::warn!("this device was removed from the org roster (version {version}); erasing its keys and history");
+        if let Some(d) = self.discovery.take() {
+            let _ = tokio::task::spawn_blocking(move || d.shutdown()).await;
+        }
+        let erased = self.profile.wipe();
+        let _ = self.events.send(Event::Wiped {
+            version,
+            erased: erased.map_err(|e| e.to_string()),
+        });
     }
 
     fn emit(&self, ev: Event) {
@@ -552,7 +600,45 @@ impl Runner {
         // Bootstrap exception: with no roster that lists us, connections stay open so a peer
         // that lists us can hand us the roster. We hold nothing to leak and post nothing.
         let open = me_member.is_none();
-        self.swarm.behaviour_mut().gate.set_allowed(allowed, open);
+        // Devices this version removes: stop gossiping to them now, tell them, close shortly.
+        let removed: HashSet<PeerId> = self
+            .swarm
+            .behaviour()
+            .gate
+            .allowed()
+            .iter()
+            .filter(|p| !allowed.contains(p) && self.connections.contains_key(p))
+            .copied()
+            .collect();
+        if !open && !removed.is_empty() {
+            let versions: Vec<serde_bytes::ByteBuf> = self
+                .chain
+                .suffix_for(self.last_version)
+                .iter()
+                .map(|r| serde_bytes::ByteBuf::from(r.wire.clone()))
+                .collect();
+            for p in &removed {
+                self.swarm.behaviour_mut().gossipsub.blacklist_peer(p);
+                self.swarm.behaviour_mut().roster.send_request(
+                    p,
+                    RosterRequest::Push {
+                        versions: versions.clone(),
+                    },
+                );
+                self.closing.push(*p);
+            }
+            self.close_at = Some(tokio::time::Instant::now() + REMOVAL_GRACE);
+        }
+        self.swarm
+            .behaviour_mut()
+            .gate
+            .set_allowed(allowed, open, &removed);
+        // A device that was on the roster and is no longer: remote wipe.
+        if self.listed && me_member.is_none() && self.chain.version() > 0 {
+            self.wipe = true;
+        }
+        self.listed = me_member.is_some();
+        self.last_version = self.chain.version();
 
         let wanted: HashSet<String> = match (head, &me_member) {
             (Some(h), Some(m)) => h
@@ -650,37 +736,59 @@ impl Runner {
             }
             E::Message {
                 peer,
+                message:
+                    M::Request {
+                        request: RosterRequest::Push { versions },
+                        channel,
+                        ..
+                    },
+                ..
+            } => {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .roster
+                    .send_response(channel, RosterResponse::default());
+                self.apply_roster_wires(peer, &versions);
+            }
+            E::Message {
+                peer,
                 message: M::Response { response, .. },
                 ..
             } => {
                 self.have_in_flight.retain(|(p, _, _)| *p != peer);
-                let mut incoming = Vec::new();
-                for w in response.versions.iter().take(10_000) {
-                    match VerifiedRoster::decode(w) {
-                        Ok(r) => incoming.push(r),
-                        Err(e) => self.reject("roster", format!("from {peer}: {e}")),
-                    }
-                }
-                if incoming.is_empty() {
-                    return;
-                }
-                match self.profile.apply_rosters(&mut self.chain, incoming) {
-                    Ok(rep) => {
-                        if let Some(e) = rep.error {
-                            self.reject("roster", format!("from {peer}: {e}"));
-                        }
-                        if rep.changed_from.is_some() {
-                            tracing::info!("roster now at version {}", self.chain.version());
-                            self.on_roster_changed(true);
-                        }
-                    }
-                    Err(e) => tracing::error!("storing roster: {e}"),
-                }
+                self.apply_roster_wires(peer, &response.versions);
             }
             E::OutboundFailure { peer, .. } => {
                 self.have_in_flight.retain(|(p, _, _)| *p != peer);
             }
             _ => {}
+        }
+    }
+
+    /// Verify and apply roster versions a peer sent (as a response or a removal notice).
+    fn apply_roster_wires(&mut self, peer: PeerId, wires: &[serde_bytes::ByteBuf]) {
+        let mut incoming = Vec::new();
+        for w in wires.iter().take(10_000) {
+            match VerifiedRoster::decode(w) {
+                Ok(r) => incoming.push(r),
+                Err(e) => self.reject("roster", format!("from {peer}: {e}")),
+            }
+        }
+        if incoming.is_empty() {
+            return;
+        }
+        match self.profile.apply_rosters(&mut self.chain, incoming) {
+            Ok(rep) => {
+                if let Some(e) = rep.error {
+                    self.reject("roster", format!("from {peer}: {e}"));
+                }
+                if rep.changed_from.is_some() {
+                    tracing::info!("roster now at version {}", self.chain.version());
+                    self.on_roster_changed(true);
+                }
+            }
+            Err(e) => tracing::error!("storing roster: {e}"),
         }
     }
 
@@ -808,7 +916,10 @@ impl Runner {
     }
 
     /// Decode, dedupe and topic check; `Ok(None)`: already stored.
-    fn precheck_gossip(&self, msg: &gossipsub::Message) -> Result<Option<Envelope>, message::Reject> {
+    fn precheck_gossip(
+        &self,
+        msg: &gossipsub::Message,
+    ) -> Result<Option<Envelope>, message::Reject> {
         let env = Envelope::decode_unverified(&msg.data)?;
         if self.profile.store().has_message(&env.id).unwrap_or(false) {
             return Ok(None);

@@ -94,6 +94,23 @@ impl Profile {
         self.dir.join(SOCKET)
     }
 
+    /// Remote wipe: erase the device key, the org root key if present, and the database.
+    /// The open database handle keeps working on unlinked files until the process exits.
+    pub fn wipe(&self) -> Result<()> {
+        for f in [DEVICE_KEY, ROOT_KEY] {
+            let p = self.dir.join(f);
+            if p.exists() {
+                // Overwrite before unlinking, so the key is not left in the file's old blocks
+                // (best effort: SSDs and copy-on-write file systems may still keep a copy).
+                let _ = std::fs::write(&p, [0u8; 32]);
+                std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+            }
+        }
+        let db = self.dir.join("db");
+        std::fs::remove_dir_all(&db).map_err(|e| Error::io(&db, e))?;
+        Ok(())
+    }
+
     /// The name given at `init`.
     pub fn name(&self) -> Result<String> {
         Ok(self

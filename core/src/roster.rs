@@ -344,15 +344,40 @@ impl Roster {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum AuditChange {
-    OrgCreated { name: String },
-    MemberAdded { name: String, role: Role },
-    MemberRemoved { name: String },
-    RoleChanged { name: String, from: Role, to: Role },
-    DeviceAdded { name: String, device: DeviceId },
-    DeviceRevoked { name: String, device: DeviceId },
-    ChannelCreated { name: String, members: Option<Vec<String>> },
-    ChannelChanged { name: String, members: Option<Vec<String>> },
-    ChannelRemoved { name: String },
+    OrgCreated {
+        name: String,
+    },
+    MemberAdded {
+        name: String,
+        role: Role,
+    },
+    MemberRemoved {
+        name: String,
+    },
+    RoleChanged {
+        name: String,
+        from: Role,
+        to: Role,
+    },
+    DeviceAdded {
+        name: String,
+        device: DeviceId,
+    },
+    DeviceRevoked {
+        name: String,
+        device: DeviceId,
+    },
+    ChannelCreated {
+        name: String,
+        members: Option<Vec<String>>,
+    },
+    ChannelChanged {
+        name: String,
+        members: Option<Vec<String>>,
+    },
+    ChannelRemoved {
+        name: String,
+    },
 }
 
 /// One roster version as the audit log shows it.
@@ -374,49 +399,87 @@ fn hex(b: &[u8; 32]) -> String {
 /// What changed from `prev` to `next`. Pure.
 pub fn diff(prev: Option<&Roster>, next: &Roster) -> Vec<AuditChange> {
     let mut out = Vec::new();
-    let empty = Roster { members: vec![], channels: vec![], ..next.clone() };
+    let empty = Roster {
+        members: vec![],
+        channels: vec![],
+        ..next.clone()
+    };
     let prev = match prev {
         Some(p) => p,
         None => {
-            out.push(AuditChange::OrgCreated { name: next.name.clone() });
+            out.push(AuditChange::OrgCreated {
+                name: next.name.clone(),
+            });
             &empty
         }
     };
     for m in &next.members {
         match prev.member(&m.name) {
             None => {
-                out.push(AuditChange::MemberAdded { name: m.name.clone(), role: m.role });
+                out.push(AuditChange::MemberAdded {
+                    name: m.name.clone(),
+                    role: m.role,
+                });
                 for d in &m.devices {
-                    out.push(AuditChange::DeviceAdded { name: m.name.clone(), device: *d });
+                    out.push(AuditChange::DeviceAdded {
+                        name: m.name.clone(),
+                        device: *d,
+                    });
                 }
             }
             Some(p) => {
                 if p.role != m.role {
-                    out.push(AuditChange::RoleChanged { name: m.name.clone(), from: p.role, to: m.role });
+                    out.push(AuditChange::RoleChanged {
+                        name: m.name.clone(),
+                        from: p.role,
+                        to: m.role,
+                    });
                 }
                 for d in m.devices.iter().filter(|d| !p.devices.contains(d)) {
-                    out.push(AuditChange::DeviceAdded { name: m.name.clone(), device: *d });
+                    out.push(AuditChange::DeviceAdded {
+                        name: m.name.clone(),
+                        device: *d,
+                    });
                 }
                 for d in p.devices.iter().filter(|d| !m.devices.contains(d)) {
-                    out.push(AuditChange::DeviceRevoked { name: m.name.clone(), device: *d });
+                    out.push(AuditChange::DeviceRevoked {
+                        name: m.name.clone(),
+                        device: *d,
+                    });
                 }
             }
         }
     }
-    for p in prev.members.iter().filter(|p| next.member(&p.name).is_none()) {
-        out.push(AuditChange::MemberRemoved { name: p.name.clone() });
+    for p in prev
+        .members
+        .iter()
+        .filter(|p| next.member(&p.name).is_none())
+    {
+        out.push(AuditChange::MemberRemoved {
+            name: p.name.clone(),
+        });
     }
     for c in &next.channels {
         match prev.channel(&c.name) {
-            None => out.push(AuditChange::ChannelCreated { name: c.name.clone(), members: c.members.clone() }),
-            Some(p) if p.members != c.members => {
-                out.push(AuditChange::ChannelChanged { name: c.name.clone(), members: c.members.clone() })
-            }
+            None => out.push(AuditChange::ChannelCreated {
+                name: c.name.clone(),
+                members: c.members.clone(),
+            }),
+            Some(p) if p.members != c.members => out.push(AuditChange::ChannelChanged {
+                name: c.name.clone(),
+                members: c.members.clone(),
+            }),
             Some(_) => {}
         }
     }
-    for p in prev.channels.iter().filter(|p| next.channel(&p.name).is_none()) {
-        out.push(AuditChange::ChannelRemoved { name: p.name.clone() });
+    for p in prev
+        .channels
+        .iter()
+        .filter(|p| next.channel(&p.name).is_none())
+    {
+        out.push(AuditChange::ChannelRemoved {
+            name: p.name.clone(),
+        });
     }
     out
 }
@@ -900,10 +963,18 @@ mod tests {
         let b = DeviceKey::generate();
         o.chain.apply(vec![next(
             &o.chain,
-            RosterChange::AddMember { name: "bilal".into(), device: b.id(), role: None },
+            RosterChange::AddMember {
+                name: "bilal".into(),
+                device: b.id(),
+                role: None,
+            },
             RosterSigner::Device(&o.admin),
         )]);
-        o.chain.apply(vec![next(&o.chain, RosterChange::RevokeDevice { device: b.id() }, RosterSigner::Root(&o.root))]);
+        o.chain.apply(vec![next(
+            &o.chain,
+            RosterChange::RevokeDevice { device: b.id() },
+            RosterSigner::Root(&o.root),
+        )]);
         let a = o.chain.audit();
         assert_eq!(a.len(), 3);
         assert_eq!(a[0].signed_by, "org root key");
@@ -912,11 +983,23 @@ mod tests {
         assert_eq!(
             a[1].changes,
             vec![
-                AuditChange::MemberAdded { name: "bilal".into(), role: Role::Member },
-                AuditChange::DeviceAdded { name: "bilal".into(), device: b.id() }
+                AuditChange::MemberAdded {
+                    name: "bilal".into(),
+                    role: Role::Member
+                },
+                AuditChange::DeviceAdded {
+                    name: "bilal".into(),
+                    device: b.id()
+                }
             ]
         );
-        assert_eq!(a[2].changes, vec![AuditChange::DeviceRevoked { name: "bilal".into(), device: b.id() }]);
+        assert_eq!(
+            a[2].changes,
+            vec![AuditChange::DeviceRevoked {
+                name: "bilal".into(),
+                device: b.id()
+            }]
+        );
         assert_eq!(a[2].prev.as_deref(), Some(a[1].hash.as_str()));
     }
 

@@ -378,3 +378,68 @@ async fn offline_member_and_new_device_catch_up_from_a_relay() {
         n.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removed_member_is_cut_off_at_once_and_wipes_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let org = founder(dir.path());
+    let b = joiner(dir.path(), "bilal", &org, true);
+    let c = joiner(dir.path(), "chen", &org, true);
+    let b_dir = b.dir().to_path_buf();
+    let b_id = b.device_id();
+    let a = Node::start(org.admin, config(vec![])).await.unwrap();
+    let a_addr = a.listen_addrs().await.unwrap()[0].clone();
+    let bn = Node::start(b, config(vec![a_addr.clone()])).await.unwrap();
+    let cn = Node::start(c, config(vec![a_addr.clone()])).await.unwrap();
+    let mut b_ev = bn.subscribe();
+    wait_until("A sees both", async || a.peers().await.unwrap().len() == 2).await;
+    wait_until("B has the roster", async || {
+        bn.stats().await.unwrap().roster_version == 3
+    })
+    .await;
+
+    let t = std::time::Instant::now();
+    a.change_roster(RosterChange::RemoveMember {
+        name: "bilal".into(),
+    })
+    .await
+    .unwrap();
+    wait_until("A dropped B", async || {
+        a.peers().await.unwrap().iter().all(|p| p.device != b_id)
+    })
+    .await;
+    let cut = t.elapsed();
+    let (version, erased) = wait_for(&mut b_ev, "B wiped", |e| match e {
+        Event::Wiped { version, erased } => Some((*version, erased.clone())),
+        _ => None,
+    })
+    .await;
+    println!(
+        "removal → A refuses B: {cut:?}; B wiped itself at version {version} after {:?}",
+        t.elapsed()
+    );
+    assert!(cut < Duration::from_secs(2));
+    assert_eq!(version, 4);
+    assert_eq!(erased, Ok(()));
+    assert!(
+        !b_dir.join("device.key").exists(),
+        "device key survived the wipe"
+    );
+    assert!(!b_dir.join("db").exists(), "history survived the wipe");
+    assert!(bn.send("general", "still here?").await.is_err());
+
+    // Others carry on; C, still a member, gets new messages.
+    let mut c_ev = cn.subscribe();
+    wait_until("C has version 4", async || {
+        cn.stats().await.unwrap().roster_version == 4
+    })
+    .await;
+    let id = a.send("general", "after the removal").await.unwrap();
+    wait_for(&mut c_ev, "C gets it", |e| {
+        matches!(e, Event::Message(m) if m.id == id).then_some(())
+    })
+    .await;
+    for n in [&a, &cn] {
+        n.shutdown().await.unwrap();
+    }
+}

@@ -27,14 +27,30 @@ pub enum Request {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Response {
-    Sent { id: MessageId },
-    History { messages: Vec<StoredMessage> },
-    Peers { peers: Vec<PeerInfo> },
-    Roster { roster: Option<majlis_core::Roster> },
-    Audit { entries: Vec<majlis_core::roster::AuditEntry> },
-    RosterChanged { version: u64 },
-    Stats { stats: Stats },
-    Error { message: String },
+    Sent {
+        id: MessageId,
+    },
+    History {
+        messages: Vec<StoredMessage>,
+    },
+    Peers {
+        peers: Vec<PeerInfo>,
+    },
+    Roster {
+        roster: Option<majlis_core::Roster>,
+    },
+    Audit {
+        entries: Vec<majlis_core::roster::AuditEntry>,
+    },
+    RosterChanged {
+        version: u64,
+    },
+    Stats {
+        stats: Stats,
+    },
+    Error {
+        message: String,
+    },
 }
 
 /// Connect to the node running for `dir`, if there is one.
@@ -102,7 +118,9 @@ async fn handle(node: &Node, req: Request) -> Response {
             Request::Peers => Response::Peers {
                 peers: node.peers().await?,
             },
-            Request::Audit => Response::Audit { entries: node.audit().await? },
+            Request::Audit => Response::Audit {
+                entries: node.audit().await?,
+            },
             Request::Roster => Response::Roster {
                 roster: node.roster().await?,
             },

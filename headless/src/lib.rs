@@ -244,7 +244,9 @@ pub fn run_cli(cli: Cli) -> Result<()> {
                     }
                 }
                 Command::Peers { .. } => Response::Peers { peers: vec![] },
-                Command::Audit { .. } => Response::Audit { entries: p.chain()?.audit() },
+                Command::Audit { .. } => Response::Audit {
+                    entries: p.chain()?.audit(),
+                },
                 Command::Stats => bail!(
                     "majlisd is not running for {}; start it with `majlisd run`",
                     dir.display()
@@ -332,7 +334,11 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                     println!("{}", serde_json::to_string(&e)?);
                 } else {
                     let t = UNIX_EPOCH + Duration::from_millis(e.issued_at);
-                    let changes: Vec<String> = e.changes.iter().map(|c| serde_json::to_string(c).unwrap_or_default()).collect();
+                    let changes: Vec<String> = e
+                        .changes
+                        .iter()
+                        .map(|c| serde_json::to_string(c).unwrap_or_default())
+                        .collect();
                     println!(
                         "v{} {} signed by {} [{}…]: {}",
                         e.version,
@@ -427,6 +433,14 @@ fn run_node(
                     Ok(Event::RosterChanged { version }) => println!("roster is now at version {version}"),
                     Ok(Event::Listening(a)) => tracing::debug!("listening on {a}"),
                     Ok(Event::Rejected { .. }) => {}
+                    Ok(Event::Wiped { version, erased }) => {
+                        match erased {
+                            Ok(()) => println!("this device was removed from the org roster (version {version}); its keys and local history have been erased"),
+                            Err(e) => eprintln!("this device was removed from the org roster (version {version}), but erasing its data failed: {e}"),
+                        }
+                        let _ = std::fs::remove_file(&socket);
+                        return Ok(());
+                    }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => tracing::warn!("event printer lagged by {n}"),
                     Err(_) => break,
                 }
