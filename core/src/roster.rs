@@ -1004,6 +1004,42 @@ mod tests {
     }
 
     #[test]
+    fn a_thousand_member_channel_works() {
+        let o = org();
+        let mut r = o.chain.head().unwrap().roster.clone();
+        for i in 0..999 {
+            r.members.push(Member {
+                name: format!("m{i}"),
+                role: Role::Member,
+                devices: vec![DeviceKey::generate().id()],
+            });
+        }
+        let head = o.chain.head().unwrap();
+        r.version = 2;
+        r.prev = Some(head.hash);
+        let names: Vec<String> = r
+            .members
+            .iter()
+            .filter(|m| m.name != "m998")
+            .map(|m| m.name.clone())
+            .collect();
+        r.channels.push(Channel {
+            name: "all-hands".into(),
+            members: Some(names),
+        });
+        let mut chain = o.chain.clone();
+        let rep = chain.apply(vec![VerifiedRoster::sign(
+            r,
+            RosterSigner::Device(&o.admin),
+        )]);
+        assert_eq!(rep.error, None);
+        let r = &chain.head().unwrap().roster;
+        assert_eq!(r.members.len(), 1000);
+        assert!(r.may_post(r.member("m997").unwrap(), "all-hands"));
+        assert!(!r.may_read(r.member("m998").unwrap(), "all-hands"));
+    }
+
+    #[test]
     fn last_admin_cannot_be_removed() {
         let o = org();
         let head = o.chain.head().unwrap();
