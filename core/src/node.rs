@@ -100,6 +100,8 @@ pub struct Stats {
     pub rejected: HashMap<String, u64>,
     pub denied_connections: u64,
     pub roster_version: u64,
+    /// Hex hash of the head roster: equal on every node that agrees on the roster.
+    pub roster_hash: String,
     /// Group commits done, and the writes they covered (writes per flush = batching).
     pub flushes: u64,
     /// Messages obtained by catch-up sync (included in `accepted`), and the sync requests
@@ -576,6 +578,11 @@ impl Runner {
                 let mut s = self.stats.clone();
                 s.denied_connections = self.swarm.behaviour().gate.denied;
                 s.roster_version = self.chain.version();
+                s.roster_hash = self
+                    .chain
+                    .head()
+                    .map(|h| h.hash.iter().map(|b| format!("{b:02x}")).collect())
+                    .unwrap_or_default();
                 let _ = reply.send(s);
             }
             Command::Dial { addr } => self.dial_addr(addr),

@@ -443,3 +443,70 @@ async fn removed_member_is_cut_off_at_once_and_wipes_itself() {
         n.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_admins_signing_one_version_converge_everywhere() {
+    use majlis_core::Role;
+    let dir = tempfile::tempdir().unwrap();
+    let org = founder(dir.path());
+    let a2 = Profile::init(&dir.path().join("bashir"), "bashir").unwrap();
+    a2.org_join(org.admin.org().unwrap().unwrap()).unwrap();
+    {
+        let mut chain = org.admin.chain().unwrap();
+        org.admin
+            .change_roster(
+                &mut chain,
+                &RosterChange::AddMember {
+                    name: "bashir".into(),
+                    device: a2.device_id(),
+                    role: Some(Role::Admin),
+                },
+            )
+            .unwrap();
+    }
+    let c = joiner(dir.path(), "chen", &org, true);
+    let full = org.admin.chain().unwrap().versions().to_vec();
+    for p in [&a2, &c] {
+        let mut ch = p.chain().unwrap();
+        p.apply_rosters(&mut ch, full.clone()).unwrap();
+    }
+    // Apart, both admins sign version 4.
+    let a = Node::start(org.admin, config(vec![])).await.unwrap();
+    let b = Node::start(a2, config(vec![])).await.unwrap();
+    a.change_roster(RosterChange::CreateChannel {
+        name: "from-amina".into(),
+        members: None,
+    })
+    .await
+    .unwrap();
+    b.change_roster(RosterChange::CreateChannel {
+        name: "from-bashir".into(),
+        members: None,
+    })
+    .await
+    .unwrap();
+    let (ha, hb) = (
+        a.stats().await.unwrap().roster_hash,
+        b.stats().await.unwrap().roster_hash,
+    );
+    assert_ne!(ha, hb);
+    let winner = ha.clone().min(hb.clone());
+    // Now they meet, with C in the middle.
+    let a_addr = a.listen_addrs().await.unwrap()[0].clone();
+    let b_addr = b.listen_addrs().await.unwrap()[0].clone();
+    let cn = Node::start(c, config(vec![a_addr, b_addr])).await.unwrap();
+    for (n, who) in [(&a, "amina"), (&b, "bashir"), (&cn, "chen")] {
+        wait_until(&format!("{who} on the winning roster"), async || {
+            n.stats().await.unwrap().roster_hash == winner
+        })
+        .await;
+    }
+    println!(
+        "fork at version 4 resolved to {}… (the smaller hash) on all 3 nodes",
+        &winner[..12]
+    );
+    for n in [&a, &b, &cn] {
+        assert_eq!(n.stats().await.unwrap().roster_version, 4);
+        n.shutdown().await.unwrap();
+    }
+}

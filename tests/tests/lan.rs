@@ -256,3 +256,47 @@ fn offline_member_gets_everything_from_the_relay_while_the_author_is_offline() {
         assert!(d.stop());
     }
 }
+
+#[test]
+fn removal_cuts_the_device_off_everywhere_within_two_seconds() {
+    if !netns_available("removal") {
+        return;
+    }
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let lan = Lan::new("x", 3).unwrap();
+    let mut ds = org(&bin, tmp.path(), &["amina", "bilal", "chen"]);
+    for (i, d) in ds.iter_mut().enumerate() {
+        d.start(&lan, i, &[]);
+    }
+    for d in &ds {
+        wait_until(&format!("{} connected to both others", d.name), 30, || {
+            d.peers().len() == 2
+        });
+    }
+    let t = Instant::now();
+    ds[0].ok(&["roster", "remove", "--name", "bilal"]);
+    let refused = |d: &Daemon| d.peers().iter().all(|p| p["name"] != "bilal");
+    wait_until("amina and chen refuse bilal", 10, || {
+        refused(&ds[0]) && refused(&ds[2])
+    });
+    let cut = t.elapsed();
+    wait_until("bilal wiped itself and exited", 10, || {
+        !ds[1].dir.join("device.key").exists()
+    });
+    let wiped = t.elapsed();
+    println!("roster remove → last node refusing: {cut:?}; removed device wiped: {wiped:?}");
+    assert!(cut < Duration::from_secs(2), "took {cut:?}");
+    assert!(!ds[1].dir.join("db").exists());
+    assert!(
+        ds[1].log_text().contains("erased"),
+        "bilal did not say it was wiped:\n{}",
+        ds[1].log_text()
+    );
+    let id = ds[0].ok(&["send", "general", "after bilal left"]);
+    wait_until("chen still gets messages", 30, || {
+        ids(&ds[2].history("general")).contains(&id)
+    });
+    assert!(ds[0].stop());
+    assert!(ds[2].stop());
+}
