@@ -99,11 +99,25 @@ fn decode_record(id: MessageId, v: &[u8]) -> Result<(Record, Envelope)> {
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(path)
             // Flushing is ours (group commit); sled's background flusher would add latency.
-            .flush_every_ms(None)
-            .open()
+            .flush_every_ms(None);
+        // The lock of a handle that was just dropped (or a process that is just exiting) can
+        // linger for a moment: retry briefly before calling the directory busy.
+        let mut tries = 0;
+        let opened = loop {
+            match config.open() {
+                Err(sled::Error::Io(io))
+                    if io.kind() == std::io::ErrorKind::WouldBlock && tries < 50 =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => break other,
+            }
+        };
+        let db = opened
             .map_err(|e| match e {
                 sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => Error::Invalid(format!(
                     "{} is in use by another Majlis process; stop it or talk to it through `majlisd` commands",
