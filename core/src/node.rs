@@ -1247,16 +1247,9 @@ impl Runner {
             } => {
                 let addr = endpoint.get_remote_address().clone();
                 if endpoint.is_dialer() {
-                    let bare: Multiaddr = addr
-                        .iter()
-                        .filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
-                        .collect();
+                    let bare = without_p2p(&addr);
                     for (a, p) in self.static_peers.iter_mut() {
-                        let a_bare: Multiaddr = a
-                            .iter()
-                            .filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
-                            .collect();
-                        if a_bare == bare {
+                        if without_p2p(a) == bare {
                             *p = Some(peer_id);
                         }
                     }
@@ -1310,6 +1303,13 @@ impl Runner {
             _ => {}
         }
     }
+}
+
+/// The address without its `/p2p/<id>` part, to match a static peer given with or without it.
+fn without_p2p(addr: &Multiaddr) -> Multiaddr {
+    addr.iter()
+        .filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
+        .collect()
 }
 
 fn link_of(env: &Envelope) -> Link {

@@ -309,10 +309,6 @@ impl Store {
         Ok(out)
     }
 
-    pub fn count(&self, channel: &str) -> usize {
-        self.messages.scan_prefix(prefix(IDX, channel)).count()
-    }
-
     /// Replace the stored roster chain from `from` on with `versions`.
     pub fn put_rosters(&self, from: u64, versions: &[VerifiedRoster]) -> Result<()> {
         let mut batch = sled::Batch::default();
