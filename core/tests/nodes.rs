@@ -75,6 +75,15 @@ fn joiner(dir: &Path, name: &str, org: &Org, add: bool) -> Profile {
     p
 }
 
+/// Give these devices the admin's current roster chain, as if they had synced before.
+fn share_roster(org: &Org, to: &[&Profile]) {
+    let full = org.admin.chain().unwrap().versions().to_vec();
+    for p in to {
+        let mut chain = p.chain().unwrap();
+        p.apply_rosters(&mut chain, full.clone()).unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_bootstrap_roster_and_agree_on_history() {
     let dir = tempfile::tempdir().unwrap();
@@ -82,7 +91,7 @@ async fn three_nodes_bootstrap_roster_and_agree_on_history() {
     let b = joiner(dir.path(), "bilal", &org, true);
     let c = joiner(dir.path(), "chen", &org, true);
     let outsider = joiner(dir.path(), "dana", &org, false);
-    let (b_id, c_id, d_id) = (b.device_id(), c.device_id(), outsider.device_id());
+    let (b_id, c_id) = (b.device_id(), c.device_id());
 
     let a = Node::start(org.admin, config(vec![])).await.unwrap();
     let a_addr = a.listen_addrs().await.unwrap()[0].clone();
@@ -187,7 +196,6 @@ async fn three_nodes_bootstrap_roster_and_agree_on_history() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(c.history("ops", 10).unwrap().is_empty());
     assert_eq!(b.history("ops", 10).unwrap().len(), 1);
-    let _ = d_id;
     for n in [&a, &b, &c, &d] {
         n.shutdown().await.unwrap();
     }
@@ -200,11 +208,7 @@ async fn sent_while_alone_is_delivered_later_and_history_survives_restart() {
     let b = joiner(dir.path(), "bilal", &org, true);
     let b_dir = b.dir().to_path_buf();
     // B has the roster already (as after an earlier session).
-    {
-        let mut chain = b.chain().unwrap();
-        b.apply_rosters(&mut chain, org.admin.chain().unwrap().versions().to_vec())
-            .unwrap();
-    }
+    share_roster(&org, &[&b]);
     let a = Node::start(org.admin, config(vec![])).await.unwrap();
     let id1 = a.send("general", "before anyone listens").await.unwrap();
     let a_addr = a.listen_addrs().await.unwrap()[0].clone();
@@ -287,11 +291,7 @@ async fn offline_member_and_new_device_catch_up_from_a_relay() {
             )
             .unwrap();
     }
-    let full = org.admin.chain().unwrap().versions().to_vec();
-    for p in [&relay, &b, &b2] {
-        let mut c = p.chain().unwrap();
-        p.apply_rosters(&mut c, full.clone()).unwrap();
-    }
+    share_roster(&org, &[&relay, &b, &b2]);
 
     let r = Node::start(relay, config(vec![])).await.unwrap();
     let r_addr = r.listen_addrs().await.unwrap()[0].clone();
@@ -465,11 +465,7 @@ async fn two_admins_signing_one_version_converge_everywhere() {
             .unwrap();
     }
     let c = joiner(dir.path(), "chen", &org, true);
-    let full = org.admin.chain().unwrap().versions().to_vec();
-    for p in [&a2, &c] {
-        let mut ch = p.chain().unwrap();
-        p.apply_rosters(&mut ch, full.clone()).unwrap();
-    }
+    share_roster(&org, &[&a2, &c]);
     // Apart, both admins sign version 4.
     let a = Node::start(org.admin, config(vec![])).await.unwrap();
     let b = Node::start(a2, config(vec![])).await.unwrap();

@@ -144,18 +144,24 @@ fn org(bin: &std::path::Path, root: &std::path::Path, names: &[&str]) -> Vec<Dae
     ds
 }
 
+/// A fresh LAN with one host per name, the org set up, and every node started.
+fn started_org(tag: &str, names: &[&str]) -> (tempfile::TempDir, Lan, Vec<Daemon>) {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let lan = Lan::new(tag, names.len()).unwrap();
+    let mut ds = org(&bin, tmp.path(), names);
+    for (i, d) in ds.iter_mut().enumerate() {
+        d.start(&lan, i, &[]);
+    }
+    (tmp, lan, ds)
+}
+
 #[test]
 fn partition_heals_and_every_host_ends_with_the_same_history() {
     if !netns_available("partition") {
         return;
     }
-    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
-    let tmp = tempfile::tempdir().unwrap();
-    let lan = Lan::new("p", 3).unwrap();
-    let mut ds = org(&bin, tmp.path(), &["amina", "bilal", "chen"]);
-    for (i, d) in ds.iter_mut().enumerate() {
-        d.start(&lan, i, &[]);
-    }
+    let (_tmp, lan, mut ds) = started_org("p", &["amina", "bilal", "chen"]);
     for d in &ds {
         wait_until(&format!("{} connected to both others", d.name), 30, || {
             d.peers().len() == 2
@@ -216,13 +222,7 @@ fn offline_member_gets_everything_from_the_relay_while_the_author_is_offline() {
     if !netns_available("relay") {
         return;
     }
-    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
-    let tmp = tempfile::tempdir().unwrap();
-    let lan = Lan::new("r", 3).unwrap();
-    let mut ds = org(&bin, tmp.path(), &["amina", "relay", "bilal"]);
-    for (i, d) in ds.iter_mut().enumerate() {
-        d.start(&lan, i, &[]);
-    }
+    let (_tmp, lan, mut ds) = started_org("r", &["amina", "relay", "bilal"]);
     wait_until("everyone connected", 30, || {
         ds.iter().all(|d| d.peers().len() == 2)
     });
@@ -262,13 +262,7 @@ fn removal_cuts_the_device_off_everywhere_within_two_seconds() {
     if !netns_available("removal") {
         return;
     }
-    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
-    let tmp = tempfile::tempdir().unwrap();
-    let lan = Lan::new("x", 3).unwrap();
-    let mut ds = org(&bin, tmp.path(), &["amina", "bilal", "chen"]);
-    for (i, d) in ds.iter_mut().enumerate() {
-        d.start(&lan, i, &[]);
-    }
+    let (_tmp, _lan, mut ds) = started_org("x", &["amina", "bilal", "chen"]);
     for d in &ds {
         wait_until(&format!("{} connected to both others", d.name), 30, || {
             d.peers().len() == 2

@@ -198,27 +198,9 @@ impl Bench {
     /// A fresh org whose `n` devices all already hold the full roster.
     fn org(&mut self, n: usize) -> Result<()> {
         let base = self.root.path().join(format!("org{}", now_ns()));
-        let admin = Profile::init(&base.join("d0"), "d0")?;
-        admin.org_create("bench")?;
-        let mut chain = admin.chain()?;
-        let mut others = Vec::new();
-        for i in 1..n {
-            let p = Profile::init(&base.join(format!("d{i}")), &format!("d{i}"))?;
-            p.org_join(chain.org())?;
-            admin.change_roster(
-                &mut chain,
-                &RosterChange::AddMember {
-                    name: format!("d{i}"),
-                    device: p.device_id(),
-                    role: None,
-                },
-            )?;
-            others.push(p);
-        }
-        for p in &others {
-            let mut c = p.chain()?;
-            p.apply_rosters(&mut c, chain.versions().to_vec())?;
-        }
+        let names: Vec<String> = (0..n).map(|i| format!("d{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        make_org(&base, &names)?;
         self.dirs = (0..n).map(|i| base.join(format!("d{i}"))).collect();
         Ok(())
     }
@@ -480,28 +462,7 @@ fn seeded_org(
     n: usize,
 ) -> Result<(PathBuf, PathBuf, PathBuf, Vec<Vec<u8>>)> {
     let base = root.join(format!("sync{}", now_ns()));
-    let seed = Profile::init(&base.join("seed"), "seed")?;
-    seed.org_create("bench")?;
-    let mut chain = seed.chain()?;
-    let mut others = Vec::new();
-    for name in ["r", "b"] {
-        let p = Profile::init(&base.join(name), name)?;
-        p.org_join(chain.org())?;
-        seed.change_roster(
-            &mut chain,
-            &RosterChange::AddMember {
-                name: name.into(),
-                device: p.device_id(),
-                role: None,
-            },
-        )?;
-        others.push(p);
-    }
-    for p in &others {
-        let mut c = p.chain()?;
-        p.apply_rosters(&mut c, chain.versions().to_vec())?;
-    }
-    drop(others);
+    let (seed, chain) = make_org(&base, &["seed", "r", "b"])?;
     let mut wires = Vec::with_capacity(n);
     let t = Instant::now();
     for i in 0..n {
@@ -518,6 +479,36 @@ fn seeded_org(
     seed.store().flush()?;
     eprintln!("seeded {n} messages in {:.1} s", t.elapsed().as_secs_f64());
     Ok((base.join("seed"), base.join("r"), base.join("b"), wires))
+}
+
+/// A fresh org under `base`: `names[0]` founds it, the others join and are added as members,
+/// and everyone already holds the full roster. Returns the founder and the chain.
+fn make_org(
+    base: &std::path::Path,
+    names: &[&str],
+) -> Result<(Profile, majlis_core::roster::RosterChain)> {
+    let admin = Profile::init(&base.join(names[0]), names[0])?;
+    admin.org_create("bench")?;
+    let mut chain = admin.chain()?;
+    let mut others = Vec::new();
+    for name in &names[1..] {
+        let p = Profile::init(&base.join(name), name)?;
+        p.org_join(chain.org())?;
+        admin.change_roster(
+            &mut chain,
+            &RosterChange::AddMember {
+                name: name.to_string(),
+                device: p.device_id(),
+                role: None,
+            },
+        )?;
+        others.push(p);
+    }
+    for p in &others {
+        let mut c = p.chain()?;
+        p.apply_rosters(&mut c, chain.versions().to_vec())?;
+    }
+    Ok((admin, chain))
 }
 
 /// Replace `to`'s database with a copy of `from`'s, keeping `to`'s own name.
