@@ -234,7 +234,7 @@ pub fn check_rules<'r>(
     let member = roster
         .member_of_device(&u.author)
         .ok_or(Reject::UnknownDevice(u.author))?;
-    if roster.roster.channel(&u.channel).is_none() {
+    if !roster.roster.channel_exists(&u.channel) {
         return Err(Reject::UnknownChannel(u.channel.clone()));
     }
     if !roster.roster.may_post(member, &u.channel) {

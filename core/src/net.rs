@@ -38,7 +38,16 @@ pub struct SyncRequest {
 pub struct SyncResponse {
     pub messages: Vec<serde_bytes::ByteBuf>,
     pub more: bool,
+    /// Only in answer to a [`DM_LIST`] request: the direct-message channels the responder
+    /// holds that the requester may read.
+    pub channels: Vec<String>,
 }
+
+/// The `channel` of a sync request that asks which direct-message channels the peer holds
+/// (the roster does not list them). Not a valid channel or DM name.
+pub const DM_LIST: &str = "@";
+/// At most this many channels in one [`DM_LIST`] answer.
+pub const MAX_DM_LIST: usize = 4096;
 
 /// Roster exchange request: "I hold this version with this hash; send what I lack."
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -213,8 +222,14 @@ impl Behaviour {
             // The application checks signature and roster before a message is forwarded.
             .validate_messages()
             // Content-addressed: the same envelope from two paths is one message.
+            // Content hash, with the topic: a direct message goes to two inbox topics, and
+            // the second publish must not be taken for a duplicate of the first.
             .message_id_fn(|m: &gossipsub::Message| {
-                gossipsub::MessageId::from(&blake3::hash(&m.data).as_bytes()[..20])
+                let mut h = blake3::Hasher::new();
+                h.update(m.topic.as_str().as_bytes());
+                h.update(&[0]);
+                h.update(&m.data);
+                gossipsub::MessageId::from(&h.finalize().as_bytes()[..20])
             })
             .max_transmit_size(crate::message::MAX_WIRE_BYTES + 4096)
             .heartbeat_interval(Duration::from_secs(1))

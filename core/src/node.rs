@@ -9,6 +9,7 @@
 //! returns only once its message is on disk, and a received message is shown only once it is.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -16,17 +17,19 @@ use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{gossipsub, request_response, Multiaddr, PeerId, Swarm};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::discovery::{Discovery, Found};
 use crate::error::{Error, Result};
 use crate::identity::DeviceId;
 use crate::message::{self, Envelope, MessageId};
 use crate::net::{
-    Behaviour, BehaviourEvent, RosterRequest, RosterResponse, SyncRequest, SyncResponse,
+    Behaviour, BehaviourEvent, RosterRequest, RosterResponse, SyncRequest, SyncResponse, DM_LIST,
 };
 use crate::profile::Profile;
-use crate::roster::{AuditEntry, Roster, RosterChain, RosterChange, VerifiedRoster};
+use crate::roster::{
+    dm_parties, AuditEntry, Role, Roster, RosterChain, RosterChange, VerifiedRoster,
+};
 use crate::store::{Store, StoredMessage};
 use crate::sync::{self, Link, Vector};
 
@@ -151,6 +154,9 @@ pub struct Node {
     events: broadcast::Sender<Event>,
     store: Store,
     device: DeviceId,
+    /// The head roster, published by the node task on every change, so that readers (the
+    /// GUI each frame, `history @NAME`) need no round trip.
+    roster: watch::Receiver<Option<Arc<VerifiedRoster>>>,
 }
 
 impl Node {
@@ -217,11 +223,13 @@ impl Node {
         };
         let (cmd_tx, cmd_rx) = mpsc::channel(1024);
         let (ev_tx, _) = broadcast::channel(16 * 1024);
+        let (roster_tx, roster_rx) = watch::channel(None);
         let node = Node {
             cmd: cmd_tx,
             events: ev_tx.clone(),
             store: profile.store().clone(),
             device: profile.device_id(),
+            roster: roster_rx,
         };
         let mut runner = Runner {
             me: profile.device_id(),
@@ -230,6 +238,7 @@ impl Node {
             chain,
             swarm,
             events: ev_tx,
+            roster_tx,
             listen_addrs,
             discovery,
             _disc_tx: disc_tx,
@@ -286,9 +295,36 @@ impl Node {
         .await?
     }
 
-    /// The last `limit` messages of `channel`, oldest first.
+    /// The last `limit` messages of `channel` (or `@NAME`: the direct messages with NAME),
+    /// oldest first.
     pub fn history(&self, channel: &str, limit: usize) -> Result<Vec<StoredMessage>> {
-        self.store.history(channel, limit)
+        self.store.history(&self.resolve(channel)?, limit)
+    }
+
+    /// The channel `target` names: `@NAME` becomes this member's DM channel with NAME.
+    pub fn resolve(&self, target: &str) -> Result<String> {
+        match self.roster.borrow().as_deref() {
+            Some(r) => Ok(r.resolve_channel(&self.device, target)?),
+            None if target.starts_with('@') => Err(Error::NotReady(
+                "no roster yet, so no direct messages; wait until an admin adds this device".into(),
+            )),
+            None => Ok(target.to_string()),
+        }
+    }
+
+    /// The head roster as of now (cheap: shared, updated by the node task).
+    pub fn roster_now(&self) -> Option<Arc<VerifiedRoster>> {
+        self.roster.borrow().clone()
+    }
+
+    /// The direct-message channels that hold messages, e.g. `@amina,bilal`.
+    pub fn dm_channels(&self) -> Result<Vec<String>> {
+        self.store.channels_starting_with("@")
+    }
+
+    /// Direct access to the message store, for paging through history.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     pub async fn peers(&self) -> Result<Vec<PeerInfo>> {
@@ -348,6 +384,7 @@ struct Runner {
     chain: RosterChain,
     swarm: Swarm<Behaviour>,
     events: broadcast::Sender<Event>,
+    roster_tx: watch::Sender<Option<Arc<VerifiedRoster>>>,
     listen_addrs: Vec<Multiaddr>,
     discovery: Option<Discovery>,
     _disc_tx: mpsc::UnboundedSender<Found>,
@@ -647,16 +684,32 @@ impl Runner {
         self.listed = me_member.is_some();
         self.last_version = self.chain.version();
 
+        // Topics: one per readable channel, and direct-message inboxes (`@NAME`): our own,
+        // or, for a relay, everyone's.
         let wanted: HashSet<String> = match (head, &me_member) {
-            (Some(h), Some(m)) => h
-                .roster
-                .channels
-                .iter()
-                .filter(|c| h.roster.may_read(m, &c.name))
-                .map(|c| c.name.clone())
-                .collect(),
+            (Some(h), Some(m)) => {
+                let r = &h.roster;
+                let inboxes = r
+                    .members
+                    .iter()
+                    .filter(|o| {
+                        if m.role == Role::Relay {
+                            r.members.iter().any(|x| r.dm_allowed(o, x))
+                        } else {
+                            o.name == m.name && r.members.iter().any(|x| r.dm_allowed(m, x))
+                        }
+                    })
+                    .map(|o| format!("@{}", o.name));
+                r.channels
+                    .iter()
+                    .filter(|c| r.may_read(m, &c.name))
+                    .map(|c| c.name.clone())
+                    .chain(inboxes)
+                    .collect()
+            }
             _ => HashSet::new(),
         };
+        let _ = self.roster_tx.send(head.map(|h| Arc::new(h.clone())));
         let current: HashSet<String> = self.topics.values().cloned().collect();
         for ch in current.difference(&wanted) {
             let t = self.topic(ch);
@@ -811,13 +864,23 @@ impl Runner {
     // ---- messages ---------------------------------------------------------------------
 
     fn publish(&mut self, env: &Envelope) {
-        let topic = self.topic(&env.unsigned.channel);
-        match self
-            .swarm
-            .behaviour_mut()
-            .gossipsub
-            .publish(topic, env.wire.clone())
-        {
+        let topics = match dm_parties(&env.unsigned.channel) {
+            // Both members' inboxes: the recipient's, and ours for our other devices.
+            Some((a, b)) => vec![self.topic(&format!("@{a}")), self.topic(&format!("@{b}"))],
+            None => vec![self.topic(&env.unsigned.channel)],
+        };
+        let mut result = Err(gossipsub::PublishError::NoPeersSubscribedToTopic);
+        for topic in topics {
+            let r = self
+                .swarm
+                .behaviour_mut()
+                .gossipsub
+                .publish(topic, env.wire.clone());
+            if result.is_err() {
+                result = r;
+            }
+        }
+        match result {
             Ok(_) | Err(gossipsub::PublishError::Duplicate) => {
                 if let Err(e) = self.profile.store().outbox_remove(&env.id) {
                     tracing::warn!("outbox: {e}");
@@ -931,9 +994,17 @@ impl Runner {
         if self.profile.store().has_message(&env.id).unwrap_or(false) {
             return Ok(None);
         }
-        // The topic must be the envelope's channel, or a private channel's message could be
-        // smuggled to non-members through a public topic.
-        if self.topics.get(&msg.topic) != Some(&env.unsigned.channel) {
+        // The topic must be the envelope's channel (for a direct message: the inbox of one
+        // of its two members), or a private channel's message could be smuggled to
+        // non-members through a public topic.
+        let topic = self.topics.get(&msg.topic).map(String::as_str);
+        let ok = match dm_parties(&env.unsigned.channel) {
+            Some((a, b)) => topic
+                .and_then(|t| t.strip_prefix('@'))
+                .is_some_and(|t| t == a || t == b),
+            None => topic == Some(env.unsigned.channel.as_str()),
+        };
+        if !ok {
             return Err(message::Reject::UnknownChannel(env.unsigned.channel));
         }
         Ok(Some(env))
@@ -982,11 +1053,16 @@ impl Runner {
         let channels: Vec<String> = self
             .topics
             .values()
-            .filter(|c| head.roster.may_read(their, c))
+            .filter(|c| !c.starts_with('@') && head.roster.may_read(their, c))
             .cloned()
             .collect();
+        let dms = self.topics.values().any(|c| c.starts_with('@'));
         for ch in channels {
             self.sync_channel(peer, ch, &Vector::new());
+        }
+        // Direct-message channels are not in the roster: ask which ones the peer holds.
+        if dms {
+            self.sync_channel(peer, DM_LIST.to_string(), &Vector::new());
         }
     }
 
@@ -1000,7 +1076,8 @@ impl Runner {
             return;
         }
         let heads = match self.profile.store().heads(&channel) {
-            Ok(h) => h,
+            Ok(h) if channel != DM_LIST => h,
+            Ok(_) => Default::default(),
             Err(e) => return tracing::warn!("sync: {e}"),
         };
         let asked = sync::continue_from(&heads, sent);
@@ -1076,6 +1153,16 @@ impl Runner {
         else {
             return Ok(resp);
         };
+        if req.channel == DM_LIST {
+            let store = self.profile.store();
+            resp.channels = store
+                .channels_starting_with("@")?
+                .into_iter()
+                .filter(|c| head.roster.may_read(member, c))
+                .take(crate::net::MAX_DM_LIST)
+                .collect();
+            return Ok(resp);
+        }
         if !head.roster.may_read(member, &req.channel) || req.have.len() > sync::MAX_AUTHORS {
             return Ok(resp);
         }
@@ -1111,6 +1198,9 @@ impl Runner {
         asked: Vector,
         resp: SyncResponse,
     ) {
+        if channel == DM_LIST {
+            return self.on_dm_list(peer, resp);
+        }
         let mut envs = Vec::with_capacity(resp.messages.len());
         for w in &resp.messages {
             match Envelope::decode_unverified(w) {
@@ -1182,6 +1272,34 @@ impl Runner {
         }
         self.start_flush();
         tracing::debug!("sync from {peer}: {inserted} new in '{channel}'");
+    }
+
+    /// Catch up on the direct-message channels a peer listed that both of us may read.
+    fn on_dm_list(&mut self, peer: PeerId, resp: SyncResponse) {
+        if resp.channels.len() > crate::net::MAX_DM_LIST || !resp.messages.is_empty() {
+            return self.bad_peer(peer, "oversized or malformed DM list".into());
+        }
+        let Some(head) = self.chain.head() else {
+            return;
+        };
+        let (Some(me), Some(their)) = (
+            head.member_of_device(&self.me),
+            DeviceId::from_peer_id(&peer).and_then(|d| head.member_of_device(&d)),
+        ) else {
+            return;
+        };
+        let wanted: Vec<String> = resp
+            .channels
+            .into_iter()
+            .filter(|c| {
+                dm_parties(c).is_some()
+                    && head.roster.may_read(me, c)
+                    && head.roster.may_read(their, c)
+            })
+            .collect();
+        for ch in wanted {
+            self.sync_channel(peer, ch, &Vector::new());
+        }
     }
 
     fn bad_peer(&mut self, peer: PeerId, reason: String) {

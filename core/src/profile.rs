@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::identity::{DeviceId, DeviceKey, OrgId, OrgKey};
 use crate::message::{Envelope, Unsigned, MESSAGE_FORMAT};
-use crate::roster::{ApplyReport, Roster, RosterChain, RosterChange, RosterSigner, VerifiedRoster};
+use crate::roster::{
+    ApplyReport, Role, Roster, RosterChain, RosterChange, RosterSigner, VerifiedRoster,
+};
 use crate::store::Store;
 
 pub const DEVICE_KEY: &str = "device.key";
@@ -218,7 +220,12 @@ impl Profile {
         })?;
         // Authority first: a non-admin learns that, not some detail of the change.
         let root_path = self.dir.join(ROOT_KEY);
-        let root = if head.is_admin_key(&self.device_id().0) {
+        let member_may_create = matches!(change, RosterChange::CreateChannel { .. })
+            && head.roster.policy.members_create_channels
+            && head
+                .member_of_device(&self.device_id())
+                .is_some_and(|m| matches!(m.role, Role::Member));
+        let root = if head.is_admin_key(&self.device_id().0) || member_may_create {
             None
         } else if root_path.exists() {
             let root = OrgKey::load(&root_path)?;
@@ -231,7 +238,7 @@ impl Profile {
             Some(root)
         } else {
             return Err(Error::Denied(
-                "only admins can change the roster; ask an admin (see `majlisd roster show`)"
+                "only admins can change the roster (members may create channels if the org policy allows); ask an admin (see `majlisd roster show`)"
                     .into(),
             ));
         };
@@ -258,7 +265,8 @@ impl Profile {
                 "this device is not on the org roster; give `majlisd id` to an admin".into(),
             )
         })?;
-        if roster.roster.channel(channel).is_none() {
+        let channel = &roster.resolve_channel(&self.device_id(), channel)?;
+        if !roster.roster.channel_exists(channel) {
             let known: Vec<_> = roster
                 .roster
                 .channels
@@ -266,7 +274,7 @@ impl Profile {
                 .map(|c| c.name.as_str())
                 .collect();
             return Err(Error::Invalid(format!(
-                "no channel '{channel}'; channels: {}",
+                "no channel '{channel}'; channels: {} (or @NAME for a direct message)",
                 known.join(", ")
             )));
         }

@@ -3,10 +3,12 @@
 //!
 //! Every version names the hash of the one before it, so the history is a hash chain. A node
 //! accepts version `n + 1` only if it is signed by the org root key or by a device of an admin
-//! in version `n`. Two different documents at the same version (a fork: two admins signing
-//! concurrently) are resolved by one total rule that every node applies identically: **the
-//! document with the smaller hash wins**, and whatever was built on the loser is dropped.
-//! Stale copies (rollback) change nothing.
+//! in version `n` (or, when the policy allows, by a member whose version only adds channels).
+//! Two different documents at the same version (a fork: two admins signing concurrently) are
+//! resolved by one total rule that every node applies identically: a branch that has since
+//! removed the other branch's signer wins, otherwise **the document with the smaller hash
+//! wins**, and whatever was built on the loser is dropped. Stale copies (rollback) change
+//! nothing.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -41,7 +43,9 @@ pub enum RosterError {
     Gap { have: u64, got: u64 },
     #[error("version {version} is older than held version {held} (rollback ignored)")]
     Stale { version: u64, held: u64 },
-    #[error("fork at version {version}: kept the held document (it has the smaller hash)")]
+    #[error(
+        "fork at version {version}: kept the held branch (see the fork rule in docs/protocol.md)"
+    )]
     ForkLost { version: u64 },
     #[error("{0}")]
     Rule(String),
@@ -54,6 +58,9 @@ pub enum Role {
     Member,
     /// A headless server that stores and forwards; it never posts.
     Relay,
+    /// An outsider (a contractor, a client): reads and posts only in channels that list them
+    /// by name, and takes part in direct messages only if the policy says so.
+    Guest,
 }
 
 impl FromStr for Role {
@@ -63,8 +70,9 @@ impl FromStr for Role {
             "admin" => Ok(Role::Admin),
             "member" => Ok(Role::Member),
             "relay" => Ok(Role::Relay),
+            "guest" => Ok(Role::Guest),
             _ => Err(crate::Error::Invalid(format!(
-                "unknown role '{s}'; use admin, member or relay"
+                "unknown role '{s}'; use admin, member, guest or relay"
             ))),
         }
     }
@@ -76,6 +84,7 @@ impl std::fmt::Display for Role {
             Role::Admin => "admin",
             Role::Member => "member",
             Role::Relay => "relay",
+            Role::Guest => "guest",
         })
     }
 }
@@ -94,6 +103,57 @@ pub struct Channel {
     pub members: Option<Vec<String>>,
 }
 
+/// Who may talk to whom beyond what channel lists say. Part of the signed roster, so every
+/// node enforces the same rules.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    /// `false` (default): only admins create channels. `true`: any member (not guests or
+    /// relays) may sign a roster version whose only change is new channels.
+    pub members_create_channels: bool,
+    pub dms: DmPolicy,
+}
+
+/// Whether direct messages are allowed, and between whom.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DmPolicy {
+    /// No direct messages.
+    Off,
+    /// Between admins and members (the default); guests only in channels.
+    #[default]
+    Members,
+    /// Guests too.
+    All,
+}
+
+impl FromStr for DmPolicy {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<DmPolicy> {
+        match s {
+            "off" => Ok(DmPolicy::Off),
+            "members" => Ok(DmPolicy::Members),
+            "all" => Ok(DmPolicy::All),
+            _ => Err(crate::Error::Invalid(format!(
+                "unknown DM policy '{s}'; use off, members or all"
+            ))),
+        }
+    }
+}
+
+/// The channel that carries direct messages between members `a` and `b`: `@a,b` with the
+/// names in byte order. Member names cannot start with `@` or contain a comma, so this never
+/// collides with a channel name and parses back unambiguously.
+pub fn dm_channel(a: &str, b: &str) -> String {
+    let (x, y) = if a <= b { (a, b) } else { (b, a) };
+    format!("@{x},{y}")
+}
+
+/// The two member names of a direct-message channel, if `channel` is one (canonical form).
+pub fn dm_parties(channel: &str) -> Option<(&str, &str)> {
+    let (a, b) = channel.strip_prefix('@')?.split_once(',')?;
+    (a < b && !b.contains(',')).then_some((a, b))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Roster {
     pub org: OrgId,
@@ -106,6 +166,7 @@ pub struct Roster {
     pub issued_at: u64,
     pub members: Vec<Member>,
     pub channels: Vec<Channel>,
+    pub policy: Policy,
 }
 
 /// A change an admin makes; turned into the next roster version by [`Roster::next`].
@@ -126,6 +187,9 @@ pub enum RosterChange {
     CreateChannel {
         name: String,
         members: Option<Vec<String>>,
+    },
+    SetPolicy {
+        policy: Policy,
     },
 }
 
@@ -170,6 +234,7 @@ impl Roster {
                 name: "general".into(),
                 members: None,
             }],
+            policy: Policy::default(),
         }
     }
 
@@ -185,14 +250,40 @@ impl Roster {
         self.members.iter().find(|m| m.devices.contains(device))
     }
 
+    /// Whether members `a` and `b` may exchange direct messages under the policy.
+    pub fn dm_allowed(&self, a: &Member, b: &Member) -> bool {
+        let guest_ok = self.policy.dms == DmPolicy::All;
+        a.name != b.name
+            && self.policy.dms != DmPolicy::Off
+            && [a, b]
+                .iter()
+                .all(|m| m.role != Role::Relay && (m.role != Role::Guest || guest_ok))
+    }
+
+    /// The two members of a direct-message channel, if it is one whose DMs are allowed.
+    fn dm(&self, channel: &str) -> Option<(&Member, &Member)> {
+        let (a, b) = dm_parties(channel)?;
+        let (a, b) = (self.member(a)?, self.member(b)?);
+        self.dm_allowed(a, b).then_some((a, b))
+    }
+
+    /// A channel messages may be posted in: a listed channel, or an allowed DM pair.
+    pub fn channel_exists(&self, channel: &str) -> bool {
+        self.channel(channel).is_some() || self.dm(channel).is_some()
+    }
+
     pub fn may_read(&self, member: &Member, channel: &str) -> bool {
+        if let Some((a, b)) = self.dm(channel) {
+            return member.role == Role::Relay || member.name == a.name || member.name == b.name;
+        }
         match self.channel(channel) {
             None => false,
             Some(_) if member.role == Role::Relay => true,
-            Some(c) => c
-                .members
-                .as_ref()
-                .is_none_or(|list| list.iter().any(|n| n == &member.name)),
+            // Guests see only channels that name them.
+            Some(c) => match &c.members {
+                None => member.role != Role::Guest,
+                Some(list) => list.iter().any(|n| n == &member.name),
+            },
         }
     }
 
@@ -334,6 +425,14 @@ impl Roster {
                     members: members.clone(),
                 });
             }
+            RosterChange::SetPolicy { policy } => {
+                if *policy == r.policy {
+                    return Err(RosterError::Rule(
+                        "the policy is already set that way; nothing to change".into(),
+                    ));
+                }
+                r.policy = *policy;
+            }
         }
         r.check_well_formed()?;
         Ok(r)
@@ -377,6 +476,9 @@ pub enum AuditChange {
     },
     ChannelRemoved {
         name: String,
+    },
+    PolicyChanged {
+        policy: Policy,
     },
 }
 
@@ -479,6 +581,11 @@ pub fn diff(prev: Option<&Roster>, next: &Roster) -> Vec<AuditChange> {
     {
         out.push(AuditChange::ChannelRemoved {
             name: p.name.clone(),
+        });
+    }
+    if prev.policy != next.policy {
+        out.push(AuditChange::PolicyChanged {
+            policy: next.policy,
         });
     }
     out
@@ -588,6 +695,36 @@ impl VerifiedRoster {
         self.by_device.get(device).map(|&i| &self.roster.members[i])
     }
 
+    /// The channel `target` names for this device: `@NAME` is the direct-message channel
+    /// between this device's member and NAME; anything else is a channel name as is.
+    pub fn resolve_channel(&self, me: &DeviceId, target: &str) -> Result<String, RosterError> {
+        let Some(other) = target.strip_prefix('@').filter(|t| !t.contains(',')) else {
+            return Ok(target.to_string());
+        };
+        let me = self.member_of_device(me).ok_or_else(|| {
+            RosterError::Rule(
+                "this device is not on the roster, so it has no direct messages".into(),
+            )
+        })?;
+        let other = self.roster.member(other).ok_or_else(|| {
+            RosterError::Rule(format!(
+                "no member named '{other}' (see `majlisd roster show`)"
+            ))
+        })?;
+        if !self.roster.dm_allowed(me, other) {
+            return Err(RosterError::Rule(format!(
+                "direct messages between '{}' ({}) and '{}' ({}) are not allowed by the org policy (dms: {:?})",
+                me.name, me.role, other.name, other.role, self.roster.policy.dms
+            )));
+        }
+        Ok(dm_channel(&me.name, &other.name))
+    }
+
+    /// Whether `key` may sign any next version: the org root key or an admin's device.
+    pub fn trusts(&self, key: &[u8; 32]) -> bool {
+        *key == self.roster.root_key || self.is_admin_key(key)
+    }
+
     pub fn is_admin_key(&self, key: &[u8; 32]) -> bool {
         self.member_of_device(&DeviceId(*key))
             .is_some_and(|m| m.role == Role::Admin)
@@ -618,6 +755,21 @@ impl VerifiedRoster {
     }
 }
 
+/// Whether `cand` is a version that a plain member of `prev` may sign: the policy lets
+/// members create channels, and new channels are the only difference.
+fn member_created_channels(cand: &VerifiedRoster, prev: &VerifiedRoster) -> bool {
+    let (c, p) = (&cand.roster, &prev.roster);
+    p.policy.members_create_channels
+        && prev
+            .member_of_device(&DeviceId(cand.signer))
+            .is_some_and(|m| matches!(m.role, Role::Member | Role::Admin))
+        && c.name == p.name
+        && c.members == p.members
+        && c.policy == p.policy
+        && c.channels.len() > p.channels.len()
+        && c.channels.starts_with(&p.channels)
+}
+
 /// Check that `cand` may follow `prev` (or start the chain when `prev` is `None`).
 pub fn authorize(cand: &VerifiedRoster, prev: Option<&VerifiedRoster>) -> Result<(), RosterError> {
     cand.roster.check_well_formed()?;
@@ -641,7 +793,7 @@ pub fn authorize(cand: &VerifiedRoster, prev: Option<&VerifiedRoster>) -> Result
                     prev: p.version(),
                 });
             }
-            if cand.signer != p.roster.root_key && !p.is_admin_key(&cand.signer) {
+            if !p.trusts(&cand.signer) && !member_created_channels(cand, p) {
                 return Err(RosterError::NotAuthorized {
                     version: v,
                     prev: p.version(),
@@ -733,10 +885,18 @@ impl RosterChain {
     }
 
     /// Apply versions received from a peer or made locally. Pure: no I/O.
+    ///
+    /// A fork (a different document at a version we hold) is settled between the two
+    /// branches from that version on: a branch whose later versions no longer trust the key
+    /// that signed the other branch's first version wins (so an admin removed since cannot
+    /// undo the removal by forking an earlier version with a ground-down hash); otherwise the
+    /// smaller hash wins. Peers send their whole branch (see [`Self::suffix_for`]), so every
+    /// node compares the same two branches and ends on the same one.
     pub fn apply(&mut self, mut incoming: Vec<VerifiedRoster>) -> ApplyReport {
         incoming.sort_by_key(|r| r.version());
         let mut report = ApplyReport::default();
-        for cand in incoming {
+        let mut incoming = incoming.into_iter().peekable();
+        while let Some(cand) = incoming.next() {
             let v = cand.version();
             if cand.roster.org != self.org {
                 report.error = Some(RosterError::WrongOrg);
@@ -764,9 +924,25 @@ impl RosterChain {
                     );
                     break;
                 }
-                if cand.hash < ours.hash {
+                let mut branch = vec![cand];
+                while let Some(next) = incoming.next_if(|n| {
+                    let last = branch.last().expect("non-empty");
+                    n.version() == last.version() + 1 && authorize(n, Some(last)).is_ok()
+                }) {
+                    branch.push(next);
+                }
+                let (our_head, their_head) =
+                    (self.head().expect("held > 0"), &branch[branch.len() - 1]);
+                let theirs_untrusted = !our_head.trusts(&branch[0].signer);
+                let ours_untrusted = !their_head.trusts(&ours.signer);
+                let theirs_wins = match (theirs_untrusted, ours_untrusted) {
+                    (true, false) => false,
+                    (false, true) => true,
+                    _ => branch[0].hash < ours.hash,
+                };
+                if theirs_wins {
                     self.chain.truncate((v - 1) as usize);
-                    self.chain.push(cand);
+                    self.chain.extend(branch);
                     report.changed_from = Some(report.changed_from.map_or(v, |c| c.min(v)));
                 } else {
                     report.error = Some(RosterError::ForkLost { version: v });
@@ -955,6 +1131,156 @@ mod tests {
         let s2 = n2.suffix_for(n1.version()).to_vec();
         n1.apply(s2);
         assert_eq!(n1.head().unwrap().hash, n2.head().unwrap().hash);
+    }
+
+    #[test]
+    fn a_removed_admin_cannot_undo_the_removal_by_forking_an_earlier_version() {
+        let o = org();
+        let bashir = DeviceKey::generate();
+        let mut base = o.chain.clone();
+        base.apply(vec![next(
+            &base,
+            RosterChange::AddMember {
+                name: "bashir".into(),
+                device: bashir.id(),
+                role: Some(Role::Admin),
+            },
+            RosterSigner::Device(&o.admin),
+        )]);
+        let mut honest = base.clone();
+        let v3 = next(&honest, add("x"), RosterSigner::Device(&o.admin));
+        honest.apply(vec![v3.clone()]);
+        let v4 = next(
+            &honest,
+            RosterChange::RemoveMember {
+                name: "bashir".into(),
+            },
+            RosterSigner::Device(&o.admin),
+        );
+        assert_eq!(honest.apply(vec![v4]).error, None);
+        // Bashir grinds a version 3 whose hash beats the honest one (half of all tries do).
+        let forged = (0..200)
+            .map(|i| next(&base, add(&format!("y{i}")), RosterSigner::Device(&bashir)))
+            .find(|f| f.hash < v3.hash)
+            .expect("a smaller hash within 200 tries");
+        let head = honest.head().unwrap().hash;
+        let rep = honest.apply(vec![forged.clone()]);
+        assert_eq!(rep.error, Some(RosterError::ForkLost { version: 3 }));
+        assert_eq!(honest.head().unwrap().hash, head);
+        // A node that took the forgery first moves to the honest branch when it hears it.
+        let mut fooled = base.clone();
+        fooled.apply(vec![forged]);
+        let rep = fooled.apply(honest.suffix_for(3).to_vec());
+        assert_eq!(rep.error, None);
+        assert_eq!(fooled.head().unwrap().hash, head);
+    }
+
+    #[test]
+    fn guests_see_only_channels_that_name_them_and_dms_follow_policy() {
+        let mut o = org();
+        for c in [
+            RosterChange::AddMember {
+                name: "gita".into(),
+                device: DeviceKey::generate().id(),
+                role: Some(Role::Guest),
+            },
+            add("bilal"),
+            RosterChange::CreateChannel {
+                name: "project".into(),
+                members: Some(vec!["gita".into(), "amina".into()]),
+            },
+        ] {
+            let v = next(&o.chain, c, RosterSigner::Device(&o.admin));
+            assert_eq!(o.chain.apply(vec![v]).error, None);
+        }
+        let r = &o.chain.head().unwrap().roster;
+        let (gita, bilal, amina) = (
+            r.member("gita").unwrap(),
+            r.member("bilal").unwrap(),
+            r.member("amina").unwrap(),
+        );
+        assert!(!r.may_read(gita, "general"));
+        assert!(r.may_post(gita, "project"));
+        assert!(!r.may_read(bilal, "project"));
+        // DMs: members by default, guests not; the channel name is canonical.
+        assert_eq!(dm_channel("bilal", "amina"), "@amina,bilal");
+        assert_eq!(dm_parties("@amina,bilal"), Some(("amina", "bilal")));
+        assert_eq!(dm_parties("@bilal,amina"), None);
+        assert!(r.may_post(bilal, "@amina,bilal"));
+        assert!(!r.may_read(gita, "@amina,bilal"));
+        assert!(!r.channel_exists("@amina,gita"));
+        assert!(!r.may_post(amina, "@amina,amina"));
+        let all = next(
+            &o.chain,
+            RosterChange::SetPolicy {
+                policy: Policy {
+                    dms: DmPolicy::All,
+                    ..Policy::default()
+                },
+            },
+            RosterSigner::Device(&o.admin),
+        );
+        o.chain.apply(vec![all]);
+        let r = &o.chain.head().unwrap().roster;
+        assert!(r.may_post(r.member("gita").unwrap(), "@amina,gita"));
+        let off = Roster {
+            policy: Policy {
+                dms: DmPolicy::Off,
+                ..Policy::default()
+            },
+            ..r.clone()
+        };
+        assert!(!off.channel_exists("@amina,bilal"));
+        let audit = o.chain.audit();
+        assert!(matches!(
+            audit.last().unwrap().changes[..],
+            [AuditChange::PolicyChanged { .. }]
+        ));
+    }
+
+    #[test]
+    fn members_create_channels_only_when_policy_allows_and_change_nothing_else() {
+        let mut o = org();
+        let bilal = DeviceKey::generate();
+        let v2 = next(
+            &o.chain,
+            RosterChange::AddMember {
+                name: "bilal".into(),
+                device: bilal.id(),
+                role: None,
+            },
+            RosterSigner::Device(&o.admin),
+        );
+        o.chain.apply(vec![v2]);
+        let chan = RosterChange::CreateChannel {
+            name: "lunch".into(),
+            members: None,
+        };
+        let denied = next(&o.chain, chan.clone(), RosterSigner::Device(&bilal));
+        assert!(matches!(
+            o.chain.clone().apply(vec![denied]).error,
+            Some(RosterError::NotAuthorized { .. })
+        ));
+        let open = next(
+            &o.chain,
+            RosterChange::SetPolicy {
+                policy: Policy {
+                    members_create_channels: true,
+                    ..Policy::default()
+                },
+            },
+            RosterSigner::Device(&o.admin),
+        );
+        o.chain.apply(vec![open]);
+        // Anything beyond new channels still needs an admin.
+        let sneaky = next(&o.chain, add("friend"), RosterSigner::Device(&bilal));
+        assert!(matches!(
+            o.chain.clone().apply(vec![sneaky]).error,
+            Some(RosterError::NotAuthorized { .. })
+        ));
+        let ok = next(&o.chain, chan, RosterSigner::Device(&bilal));
+        assert_eq!(o.chain.apply(vec![ok]).error, None);
+        assert_eq!(o.chain.audit().last().unwrap().signed_by, "bilal");
     }
 
     #[test]

@@ -195,6 +195,30 @@ impl Store {
             .unwrap_or((0, 0)))
     }
 
+    /// Names of the channels that start with `start` and hold at least one message; used to
+    /// list direct-message channels (`@`), which the roster does not enumerate. One seek per
+    /// channel, not per message.
+    pub fn channels_starting_with(&self, start: &str) -> Result<Vec<String>> {
+        let mut from = vec![HEADS];
+        from.extend_from_slice(start.as_bytes());
+        let pfx = from.clone();
+        let mut out = Vec::new();
+        while let Some(kv) = self.messages.range(from.clone()..).next() {
+            let (k, _) = kv?;
+            let Some(nul) = k
+                .iter()
+                .position(|&b| b == 0)
+                .filter(|_| k.starts_with(&pfx))
+            else {
+                break;
+            };
+            out.push(String::from_utf8_lossy(&k[1..nul]).into_owned());
+            from = k[..nul].to_vec();
+            from.push(1);
+        }
+        Ok(out)
+    }
+
     /// Every author's head in `channel`.
     pub fn heads(&self, channel: &str) -> Result<Heads> {
         let p = prefix(HEADS, channel);

@@ -506,3 +506,111 @@ async fn two_admins_signing_one_version_converge_everywhere() {
         n.shutdown().await.unwrap();
     }
 }
+
+fn add_with_role(org: &Org, name: &str, p: &Profile, role: majlis_core::Role) {
+    let mut chain = org.admin.chain().unwrap();
+    org.admin
+        .change_roster(
+            &mut chain,
+            &RosterChange::AddMember {
+                name: name.into(),
+                device: p.device_id(),
+                role: Some(role),
+            },
+        )
+        .unwrap();
+}
+
+/// Direct messages reach both members' devices (the sender's other device too, and the
+/// recipient by catch-up when it comes online later) and the relay; another member and a
+/// guest never receive them, and the guest may not send one under the default policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_messages_reach_both_members_devices_and_nobody_else() {
+    use majlis_core::Role;
+    let dir = tempfile::tempdir().unwrap();
+    let org = founder(dir.path());
+    let bilal = joiner(dir.path(), "bilal", &org, true);
+    let chen = joiner(dir.path(), "chen", &org, true);
+    let amina2 = joiner(dir.path(), "amina2", &org, false);
+    add_with_role(&org, "amina", &amina2, Role::Admin);
+    let gita = joiner(dir.path(), "gita", &org, false);
+    add_with_role(&org, "gita", &gita, Role::Guest);
+    let vault = joiner(dir.path(), "vault", &org, false);
+    add_with_role(&org, "vault", &vault, Role::Relay);
+    share_roster(&org, &[&bilal, &chen, &amina2, &gita, &vault]);
+
+    let a1 = Node::start(org.admin, config(vec![])).await.unwrap();
+    let addr = a1.listen_addrs().await.unwrap()[0].clone();
+    let others: Vec<Node> = {
+        let mut v = Vec::new();
+        for p in [amina2, chen, gita, vault] {
+            v.push(Node::start(p, config(vec![addr.clone()])).await.unwrap());
+        }
+        v
+    };
+    let [a2, chen, gita, vault] = &others[..] else {
+        unreachable!()
+    };
+    wait_until("all connected to amina", async || {
+        a1.peers().await.unwrap().len() == 4
+    })
+    .await;
+
+    // Bilal is offline: amina's DM waits for him.
+    a1.send("@bilal", "salam bilal, the invoice is ready")
+        .await
+        .unwrap();
+    let count = |n: &Node, who: &'static str| n.history(who, 100).unwrap().len();
+    wait_until("amina's other device has it", async || {
+        count(a2, "@bilal") == 1
+    })
+    .await;
+    wait_until("the relay has it", async || {
+        count(vault, "@amina,bilal") == 1
+    })
+    .await;
+
+    let bilal = Node::start(bilal, config(vec![addr.clone()]))
+        .await
+        .unwrap();
+    wait_until("bilal caught up", async || count(&bilal, "@amina") == 1).await;
+    bilal.send("@amina", "thanks, paying today").await.unwrap();
+    for (n, who) in [(&a1, "a1"), (a2, "a2")] {
+        wait_until(who, async || count(n, "@bilal") == 2).await;
+    }
+    let texts: Vec<String> = a2
+        .history("@bilal", 10)
+        .unwrap()
+        .into_iter()
+        .map(|m| format!("{}: {}", m.sender, m.text))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "amina: salam bilal, the invoice is ready",
+            "bilal: thanks, paying today"
+        ]
+    );
+
+    // A general message sent after the DMs reaches chen; by then, and
+    // after a full catch-up round, neither chen nor the guest holds any direct message.
+    assert!(gita.send("@amina", "hello?").await.is_err());
+    a1.send("general", "barrier").await.unwrap();
+    wait_until("chen got the barrier", async || count(chen, "general") == 1).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(chen.dm_channels().unwrap(), Vec::<String>::new());
+    assert_eq!(gita.dm_channels().unwrap(), Vec::<String>::new());
+    assert_eq!(count(chen, "@amina,bilal"), 0);
+    assert_eq!(
+        count(gita, "general"),
+        0,
+        "a guest does not read org-wide channels"
+    );
+    println!(
+        "DMs: amina devices {} + {}, bilal {}, relay {}, chen 0, guest 0",
+        count(&a1, "@bilal"),
+        count(a2, "@bilal"),
+        count(&bilal, "@amina"),
+        count(vault, "@amina,bilal")
+    );
+}

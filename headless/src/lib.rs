@@ -13,8 +13,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 use majlis_core::{
-    Config, DeviceId, Event, Multiaddr, Node, OrgId, Profile, Role, Roster, RosterChange,
-    StoredMessage,
+    roster::Policy, Config, DeviceId, Event, Multiaddr, Node, OrgId, Profile, Role, Roster,
+    RosterChange, StoredMessage,
 };
 
 use api::{Request, Response};
@@ -63,9 +63,9 @@ pub enum Command {
         #[arg(long)]
         no_mdns: bool,
     },
-    /// Send a message; prints the message id last
+    /// Send a message to CHANNEL, or to @NAME (a direct message); prints the message id last
     Send { channel: String, text: String },
-    /// Show a channel's history, oldest first
+    /// Show the history of CHANNEL or of the direct messages with @NAME, oldest first
     History {
         channel: String,
         #[arg(long)]
@@ -106,7 +106,7 @@ pub enum RosterCmd {
         name: String,
         #[arg(long)]
         device: String,
-        #[arg(long, value_parser = ["admin", "member", "relay"])]
+        #[arg(long, value_parser = ["admin", "member", "guest", "relay"])]
         role: Option<String>,
     },
     /// Remove a member and all their devices
@@ -122,6 +122,15 @@ pub enum RosterCmd {
     Show {
         #[arg(long)]
         json: bool,
+    },
+    /// Set the org policy: who creates channels, and who may send direct messages
+    Policy {
+        /// Who may create channels
+        #[arg(long, value_parser = ["admins", "members"], default_value = "admins")]
+        channels: String,
+        /// Direct messages: off, between members (not guests), or all
+        #[arg(long, value_parser = ["off", "members", "all"], default_value = "members")]
+        dms: String,
     },
 }
 
@@ -239,8 +248,12 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             let resp = match &cmd {
                 Command::History { channel, limit, .. } => {
                     p.require_org()?;
+                    let channel = match p.chain()?.head() {
+                        Some(h) => h.resolve_channel(&p.device_id(), channel)?,
+                        None => channel.clone(),
+                    };
                     Response::History {
-                        messages: p.store().history(channel, *limit)?,
+                        messages: p.store().history(&channel, *limit)?,
                     }
                 }
                 Command::Peers { .. } => Response::Peers { peers: vec![] },
@@ -280,6 +293,12 @@ fn roster_change(cmd: &Command) -> Result<RosterChange> {
         }
         Command::Roster(RosterCmd::Revoke { device }) => RosterChange::RevokeDevice {
             device: device.parse()?,
+        },
+        Command::Roster(RosterCmd::Policy { channels, dms }) => RosterChange::SetPolicy {
+            policy: Policy {
+                members_create_channels: channels == "members",
+                dms: dms.parse()?,
+            },
         },
         Command::Channel(ChannelCmd::Create { name, members }) => RosterChange::CreateChannel {
             name: name.clone(),
@@ -378,6 +397,19 @@ fn print_roster(r: &Roster) {
             devs.join(" ")
         );
     }
+    println!(
+        "policy: channels created by {}, direct messages {}",
+        if r.policy.members_create_channels {
+            "members"
+        } else {
+            "admins"
+        },
+        match r.policy.dms {
+            majlis_core::roster::DmPolicy::Off => "off",
+            majlis_core::roster::DmPolicy::Members => "between members",
+            majlis_core::roster::DmPolicy::All => "for everyone incl. guests",
+        }
+    );
     println!("channels:");
     for c in &r.channels {
         let who = c
