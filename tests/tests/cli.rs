@@ -1,0 +1,109 @@
+//! The `majlisd` command line as an admin and members use it, with real processes on
+//! loopback (no namespaces needed): roles and policy, direct messages with `@NAME`, and clear
+//! errors (non-zero exit, a message saying what to do) for wrong arguments and refused
+//! actions.
+
+use majlis_tests::{free_port, wait_until, Daemon};
+
+fn err(d: &Daemon, args: &[&str]) -> String {
+    let out = d.cli(args);
+    assert!(
+        !out.status.success(),
+        "majlisd {} should have failed",
+        args.join(" ")
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn admin_sets_policy_and_members_exchange_direct_messages() {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut amina = Daemon::new(&bin, tmp.path(), "amina");
+    let mut bilal = Daemon::new(&bin, tmp.path(), "bilal");
+    let gita = Daemon::new(&bin, tmp.path(), "gita");
+    amina.ok(&["init", "--name", "amina"]);
+    let org = amina.ok(&["org", "create", "--name", "acme"]);
+    for (d, role) in [(&bilal, "member"), (&gita, "guest")] {
+        let id = d.ok(&["init", "--name", &d.name]);
+        d.ok(&["org", "join", &org]);
+        amina.ok(&[
+            "roster", "add", "--name", &d.name, "--device", &id, "--role", role,
+        ]);
+    }
+
+    // Wrong arguments and refused actions: a clear error, nothing changed.
+    let e = err(
+        &amina,
+        &["roster", "add", "--name", "x", "--device", "nope"],
+    );
+    assert!(e.contains("device"), "{e}");
+    let e = err(
+        &amina,
+        &[
+            "roster", "add", "--name", "x", "--device", "y", "--role", "boss",
+        ],
+    );
+    assert!(e.contains("possible values"), "{e}");
+    let e = err(&amina, &["send", "random", "hi"]);
+    assert!(
+        e.contains("no channel 'random'") && e.contains("general"),
+        "{e}"
+    );
+    let e = err(&amina, &["send", "@nobody", "hi"]);
+    assert!(e.contains("no member named 'nobody'"), "{e}");
+    let e = err(&amina, &["send", "@gita", "hi"]);
+    assert!(e.contains("not allowed by the org policy"), "{e}");
+    let e = err(&amina, &["roster", "policy", "--dms", "sometimes"]);
+    assert!(e.contains("possible values"), "{e}");
+    assert!(amina.ok(&["roster", "show"]).contains("general"));
+
+    // Policy: DMs off, then on for everyone (guests too); the audit log shows both.
+    amina.ok(&["roster", "policy", "--dms", "off"]);
+    let e = err(&amina, &["send", "@bilal", "hi"]);
+    assert!(e.contains("not allowed"), "{e}");
+    amina.ok(&["roster", "policy", "--dms", "all"]);
+    let audit = amina.cli(&["audit", "--json"]);
+    let audit = String::from_utf8_lossy(&audit.stdout);
+    assert_eq!(audit.matches("policy_changed").count(), 2, "{audit}");
+
+    // Bilal needs the roster: he gets it when he connects (bootstrap exception).
+    let port = free_port();
+    let addr = format!("/ip4/127.0.0.1/tcp/{port}");
+    amina.start_local(&["--no-mdns", "--listen", &addr]);
+    bilal.start_local(&[
+        "--no-mdns",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--peer",
+        &addr,
+    ]);
+    wait_until("bilal connected", 20, || amina.peers().len() == 1);
+    amina.ok(&["send", "@bilal", "salam"]);
+    amina.ok(&["send", "@gita", "welcome, contractor"]);
+    wait_until("bilal got the DM", 20, || {
+        bilal.history("@amina").len() == 1
+    });
+    bilal.ok(&["send", "@amina", "wa alaykum"]);
+    wait_until("amina got the reply", 20, || {
+        amina.history("@bilal").len() == 2
+    });
+    let texts: Vec<String> = amina
+        .history("@bilal")
+        .iter()
+        .map(|m| {
+            format!(
+                "{}: {}",
+                m["sender"].as_str().unwrap(),
+                m["text"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(texts, ["amina: salam", "bilal: wa alaykum"]);
+    // The DM with the guest is amina's and gita's only.
+    assert_eq!(bilal.history("@amina,gita").len(), 0);
+    assert_eq!(amina.history("@gita").len(), 1);
+    assert!(amina.stop() && bilal.stop());
+    // Offline, history @NAME reads the local store.
+    assert_eq!(bilal.history("@amina").len(), 2);
+}
