@@ -221,8 +221,8 @@ impl Behaviour {
             .validation_mode(gossipsub::ValidationMode::Anonymous)
             // The application checks signature and roster before a message is forwarded.
             .validate_messages()
-            // Content-addressed: the same envelope from two paths is one message.
-            // Content hash, with the topic: a direct message goes to two inbox topics, and
+            // Content-addressed: the same envelope from two paths is one message. The topic
+            // is hashed in too: a direct message goes to two inbox topics, and
             // the second publish must not be taken for a duplicate of the first.
             .message_id_fn(|m: &gossipsub::Message| {
                 let mut h = blake3::Hasher::new();

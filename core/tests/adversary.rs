@@ -1,173 +1,17 @@
 //! Adversarial tests: a misbehaving peer speaking the real protocol (our own libp2p
 //! behaviour, driven by hand) against a real node. Each test prints its counts.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use futures::StreamExt;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{gossipsub, Multiaddr, PeerId, Swarm};
 use majlis_core::message::{Envelope, Unsigned, MESSAGE_FORMAT};
-use majlis_core::net::{Behaviour, BehaviourEvent, RosterRequest};
+use majlis_core::net::{BehaviourEvent, RosterRequest, SyncResponse, DM_LIST, MAX_DM_LIST};
 use majlis_core::roster::{RosterSigner, VerifiedRoster};
-use majlis_core::{Config, DeviceKey, Node, OrgId, Profile, RosterChange};
+use majlis_core::{DeviceKey, Node, Profile, RosterChange};
 
-fn config() -> Config {
-    Config {
-        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-        peers: vec![],
-        mdns: false,
-    }
-}
-
-/// A hand-driven peer with a given device key.
-struct Rogue {
-    swarm: Swarm<Behaviour>,
-    key: DeviceKey,
-    topic: gossipsub::IdentTopic,
-}
-
-impl Rogue {
-    fn new(key: DeviceKey, org: &OrgId) -> Rogue {
-        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key.libp2p_keypair())
-            .with_tokio()
-            .with_tcp(
-                Default::default(),
-                libp2p::noise::Config::new,
-                libp2p::yamux::Config::default,
-            )
-            .unwrap()
-            .with_behaviour(Behaviour::new)
-            .unwrap()
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-            .build();
-        swarm
-            .behaviour_mut()
-            .gate
-            .set_allowed(HashSet::new(), true, &HashSet::new());
-        let topic = gossipsub::IdentTopic::new(format!("majlis/1/{}/general", org.discovery_tag()));
-        swarm.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
-        Rogue { swarm, key, topic }
-    }
-
-    /// Dial and drive the swarm until `done` says so or `secs` pass; returns whether done.
-    async fn run_until(
-        &mut self,
-        secs: u64,
-        mut done: impl FnMut(&SwarmEvent<BehaviourEvent>) -> bool,
-    ) -> bool {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-        loop {
-            match tokio::time::timeout_at(deadline, self.swarm.select_next_some()).await {
-                Ok(ev) => {
-                    if done(&ev) {
-                        return true;
-                    }
-                }
-                Err(_) => return false,
-            }
-        }
-    }
-
-    /// Drive the swarm for a while (to flush what we queued).
-    async fn pump(&mut self, ms: u64) {
-        let _ = tokio::time::timeout(Duration::from_millis(ms), async {
-            loop {
-                self.swarm.select_next_some().await;
-            }
-        })
-        .await;
-    }
-
-    async fn connect(&mut self, addr: &Multiaddr, victim: PeerId) -> bool {
-        self.swarm.dial(addr.clone()).unwrap();
-        self.run_until(10, |ev| {
-            matches!(ev, SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, .. })) if *peer_id == victim)
-        })
-        .await
-    }
-
-    fn envelope(&self, seq: u64, body: &str) -> Envelope {
-        Envelope::sign(
-            &self.key,
-            Unsigned {
-                format: MESSAGE_FORMAT,
-                author: self.key.id(),
-                channel: "general".into(),
-                sent_at: majlis_core::now_ms(),
-                seq,
-                prev: None,
-                body: body.into(),
-            },
-        )
-    }
-
-    fn publish(&mut self, data: Vec<u8>) -> bool {
-        self.swarm
-            .behaviour_mut()
-            .gossipsub
-            .publish(self.topic.clone(), data)
-            .is_ok()
-    }
-
-    /// Publish; when the send queue is full, drive the swarm and report failure (gossipsub
-    /// has then already marked this frame as seen, so the caller sends a fresh one).
-    async fn try_publish(&mut self, data: Vec<u8>) -> bool {
-        match self
-            .swarm
-            .behaviour_mut()
-            .gossipsub
-            .publish(self.topic.clone(), data)
-        {
-            Ok(_) => true,
-            Err(_) => {
-                self.pump(20).await;
-                false
-            }
-        }
-    }
-}
-
-struct Setup {
-    _dir: tempfile::TempDir,
-    victim: Node,
-    addr: Multiaddr,
-    org: OrgId,
-    member: DeviceKey,
-}
-
-/// A running admin node ("victim") whose roster lists `member` (returned) as "mallory".
-async fn setup() -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let admin = Profile::init(&dir.path().join("amina"), "amina").unwrap();
-    let org = admin.org_create("acme").unwrap();
-    let member = DeviceKey::generate();
-    let mut chain = admin.chain().unwrap();
-    admin
-        .change_roster(
-            &mut chain,
-            &RosterChange::AddMember {
-                name: "mallory".into(),
-                device: member.id(),
-                role: None,
-            },
-        )
-        .unwrap();
-    let victim = Node::start(admin, config()).await.unwrap();
-    let addr = victim.listen_addrs().await.unwrap()[0].clone();
-    Setup {
-        _dir: dir,
-        victim,
-        addr,
-        org,
-        member,
-    }
-}
-
-async fn settle(node: &Node) -> majlis_core::node::Stats {
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    node.stats().await.unwrap()
-}
+mod common;
+use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_not_on_the_roster_is_refused() {
@@ -381,4 +225,120 @@ async fn stale_and_unauthorized_rosters_change_nothing() {
     assert_eq!(st.roster_version, 2);
     assert_eq!(s.victim.roster().await.unwrap().unwrap(), head);
     assert!(st.rejected.get("roster").copied().unwrap_or(0) >= 3);
+}
+
+/// One way a sync peer can lie in its answer to a request for `channel`.
+fn lie(kind: usize, key: &DeviceKey, channel: &str) -> SyncResponse {
+    let env = |seq: u64, prev, ch: &str| {
+        Envelope::sign(
+            key,
+            Unsigned {
+                format: MESSAGE_FORMAT,
+                author: key.id(),
+                channel: ch.into(),
+                sent_at: majlis_core::now_ms(),
+                seq,
+                prev,
+                body: format!("lie {kind}.{seq}"),
+            },
+        )
+    };
+    let bytes = |w: Vec<u8>| serde_bytes::ByteBuf::from(w);
+    let mut resp = SyncResponse::default();
+    if channel == DM_LIST {
+        // Kind 5 floods the direct-message list; the others answer it honestly (empty).
+        if kind == 5 {
+            resp.channels = (0..MAX_DM_LIST + 1)
+                .map(|i| format!("@a{i},b{i}"))
+                .collect();
+        }
+        return resp;
+    }
+    resp.messages = match kind {
+        0 => vec![bytes(vec![0xff; 100])],
+        1 => {
+            let mut w = env(1, None, channel).wire;
+            *w.last_mut().unwrap() ^= 1;
+            vec![bytes(w)]
+        }
+        2 => {
+            let first = env(1, None, channel);
+            vec![
+                bytes(first.wire),
+                bytes(env(2, Some(majlis_core::MessageId([7; 32])), channel).wire),
+            ]
+        }
+        3 => vec![bytes(env(1, None, "hr").wire)],
+        4 => {
+            let mut out = Vec::new();
+            let mut prev = None;
+            for seq in 1..=(majlis_core::sync::MAX_BATCH as u64 + 1) {
+                let e = env(seq, prev, channel);
+                prev = Some(e.id);
+                out.push(bytes(e.wire));
+            }
+            out
+        }
+        _ => vec![],
+    };
+    resp
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_sync_peer_stores_nothing_and_is_disconnected() {
+    use libp2p::request_response::{Event as Rr, Message};
+    let s = setup().await;
+    let victim = s.victim.device_id().peer_id();
+    let kinds = [
+        "garbage bytes",
+        "bad signature",
+        "broken chain",
+        "wrong channel",
+        "too many messages",
+        "oversized DM list",
+    ];
+    let mut cut = 0;
+    for (kind, what) in kinds.iter().enumerate() {
+        let mut m = Rogue::new(s.member.clone(), &s.org);
+        m.swarm.dial(s.addr.clone()).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        let mut lies = 0;
+        loop {
+            let ev = tokio::time::timeout_at(deadline, m.swarm.select_next_some())
+                .await
+                .unwrap_or_else(|_| panic!("{what}: the victim kept the liar connected"));
+            match ev {
+                SwarmEvent::Behaviour(BehaviourEvent::Sync(Rr::Message {
+                    message:
+                        Message::Request {
+                            request, channel, ..
+                        },
+                    ..
+                })) => {
+                    let resp = lie(kind, &m.key, &request.channel);
+                    lies += usize::from(!resp.messages.is_empty() || !resp.channels.is_empty());
+                    let _ = m.swarm.behaviour_mut().sync.send_response(channel, resp);
+                }
+                SwarmEvent::ConnectionClosed {
+                    peer_id,
+                    num_established: 0,
+                    ..
+                } if peer_id == victim && lies > 0 => break,
+                _ => {}
+            }
+        }
+        cut += 1;
+    }
+    let st = settle(&s.victim).await;
+    println!(
+        "lying sync peer: {} kinds of lie, disconnected {cut} times, accepted {}, rejected {:?}",
+        kinds.len(),
+        st.accepted,
+        st.rejected
+    );
+    assert_eq!(cut, kinds.len());
+    assert_eq!(st.accepted, 0);
+    assert!(st.rejected.get("sync").copied().unwrap_or(0) >= kinds.len() as u64);
+    assert!(s.victim.history("general", 10).unwrap().is_empty());
+    assert!(s.victim.dm_channels().unwrap().is_empty());
 }

@@ -1,0 +1,171 @@
+//! The misbehaving peer and the victim node shared by the adversarial suites.
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{gossipsub, Multiaddr, PeerId, Swarm};
+use majlis_core::message::{Envelope, Unsigned, MESSAGE_FORMAT};
+use majlis_core::net::{Behaviour, BehaviourEvent};
+use majlis_core::{Config, DeviceKey, Node, OrgId, Profile, RosterChange};
+
+pub fn config() -> Config {
+    Config {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        peers: vec![],
+        mdns: false,
+    }
+}
+
+/// A hand-driven peer with a given device key.
+pub struct Rogue {
+    pub swarm: Swarm<Behaviour>,
+    pub key: DeviceKey,
+    pub topic: gossipsub::IdentTopic,
+}
+
+impl Rogue {
+    pub fn new(key: DeviceKey, org: &OrgId) -> Rogue {
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key.libp2p_keypair())
+            .with_tokio()
+            .with_tcp(
+                Default::default(),
+                libp2p::noise::Config::new,
+                libp2p::yamux::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(Behaviour::new)
+            .unwrap()
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build();
+        swarm
+            .behaviour_mut()
+            .gate
+            .set_allowed(HashSet::new(), true, &HashSet::new());
+        let topic = gossipsub::IdentTopic::new(format!("majlis/1/{}/general", org.discovery_tag()));
+        swarm.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
+        Rogue { swarm, key, topic }
+    }
+
+    /// Dial and drive the swarm until `done` says so or `secs` pass; returns whether done.
+    pub async fn run_until(
+        &mut self,
+        secs: u64,
+        mut done: impl FnMut(&SwarmEvent<BehaviourEvent>) -> bool,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            match tokio::time::timeout_at(deadline, self.swarm.select_next_some()).await {
+                Ok(ev) => {
+                    if done(&ev) {
+                        return true;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Drive the swarm for a while (to flush what we queued).
+    pub async fn pump(&mut self, ms: u64) {
+        let _ = tokio::time::timeout(Duration::from_millis(ms), async {
+            loop {
+                self.swarm.select_next_some().await;
+            }
+        })
+        .await;
+    }
+
+    /// Dial and wait until the victim's subscription to `general` is known.
+    pub async fn connect(&mut self, addr: &Multiaddr, victim: PeerId) -> bool {
+        self.swarm.dial(addr.clone()).unwrap();
+        let general = self.topic.hash();
+        self.run_until(10, |ev| {
+            matches!(ev, SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic })) if *peer_id == victim && *topic == general)
+        })
+        .await
+    }
+
+    pub fn envelope(&self, seq: u64, body: &str) -> Envelope {
+        Envelope::sign(
+            &self.key,
+            Unsigned {
+                format: MESSAGE_FORMAT,
+                author: self.key.id(),
+                channel: "general".into(),
+                sent_at: majlis_core::now_ms(),
+                seq,
+                prev: None,
+                body: body.into(),
+            },
+        )
+    }
+
+    pub fn publish(&mut self, data: Vec<u8>) -> bool {
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(self.topic.clone(), data)
+            .is_ok()
+    }
+
+    /// Publish; when the send queue is full, drive the swarm and report failure (gossipsub
+    /// has then already marked this frame as seen, so the caller sends a fresh one).
+    pub async fn try_publish(&mut self, data: Vec<u8>) -> bool {
+        match self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(self.topic.clone(), data)
+        {
+            Ok(_) => true,
+            Err(_) => {
+                self.pump(20).await;
+                false
+            }
+        }
+    }
+}
+
+pub struct Setup {
+    pub _dir: tempfile::TempDir,
+    pub victim: Node,
+    pub addr: Multiaddr,
+    pub org: OrgId,
+    pub member: DeviceKey,
+}
+
+/// A running admin node ("victim") whose roster lists `member` (returned) as "mallory".
+pub async fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = Profile::init(&dir.path().join("amina"), "amina").unwrap();
+    let org = admin.org_create("acme").unwrap();
+    let member = DeviceKey::generate();
+    let mut chain = admin.chain().unwrap();
+    admin
+        .change_roster(
+            &mut chain,
+            &RosterChange::AddMember {
+                name: "mallory".into(),
+                device: member.id(),
+                role: None,
+            },
+        )
+        .unwrap();
+    let victim = Node::start(admin, config()).await.unwrap();
+    let addr = victim.listen_addrs().await.unwrap()[0].clone();
+    Setup {
+        _dir: dir,
+        victim,
+        addr,
+        org,
+        member,
+    }
+}
+
+pub async fn settle(node: &Node) -> majlis_core::node::Stats {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    node.stats().await.unwrap()
+}
