@@ -19,6 +19,7 @@
 
 pub mod discovery;
 pub mod error;
+pub mod fuzz;
 pub mod identity;
 pub mod message;
 pub mod net;

@@ -1027,7 +1027,7 @@ impl Runner {
             0 | 1 => None,
             s => store.log_entry(&u.channel, &u.author, s - 1).ok().flatten(),
         };
-        if !sync::chain_ok(&link_of(env), pred) {
+        if !sync::chain_ok(&Link::of(env), pred) {
             return Err(message::Reject::Chain(format!(
                 "seq {} of {} does not follow its predecessor",
                 u.seq, u.author
@@ -1210,7 +1210,7 @@ impl Runner {
         }
         let links: Vec<(String, Link)> = envs
             .iter()
-            .map(|e| (e.unsigned.channel.clone(), link_of(e)))
+            .map(|e| (e.unsigned.channel.clone(), Link::of(e)))
             .collect();
         let store = self.profile.store().clone();
         if let Err(e) = sync::check_response(&asked, &links, &channel, |a, s| {
@@ -1428,15 +1428,6 @@ fn without_p2p(addr: &Multiaddr) -> Multiaddr {
     addr.iter()
         .filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
         .collect()
-}
-
-fn link_of(env: &Envelope) -> Link {
-    Link {
-        author: env.unsigned.author,
-        seq: env.unsigned.seq,
-        id: env.id,
-        prev: env.unsigned.prev,
-    }
 }
 
 fn stored(env: &Envelope, sender: String) -> StoredMessage {

@@ -97,6 +97,11 @@ fn decode_record(id: MessageId, v: &[u8]) -> Result<(Record, Envelope)> {
     Ok((rec, env))
 }
 
+/// Decode a stored record as read from disk (for the fuzz entry points).
+pub fn decode_stored(v: &[u8]) -> Result<(String, Envelope)> {
+    decode_record(MessageId([0; 32]), v).map(|(rec, env)| (rec.sender, env))
+}
+
 impl Store {
     pub fn open(path: &Path) -> Result<Store> {
         let config = sled::Config::new()

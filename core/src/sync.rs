@@ -77,6 +77,17 @@ pub struct Link {
     pub prev: Option<MessageId>,
 }
 
+impl Link {
+    pub fn of(env: &crate::message::Envelope) -> Link {
+        Link {
+            author: env.unsigned.author,
+            seq: env.unsigned.seq,
+            id: env.id,
+            prev: env.unsigned.prev,
+        }
+    }
+}
+
 /// Check a response against the request it answers, before any state changes: every message
 /// is in the asked channel, beyond what the requester said it held, and the messages of each
 /// author chain to each other (and to `held`, the requester's own copy of the predecessor).
