@@ -93,6 +93,9 @@ pub struct PeerInfo {
     pub device: DeviceId,
     pub name: String,
     pub addr: String,
+    /// The roster version this peer last said it holds (diagnostics: "is it up to date?").
+    #[serde(default)]
+    pub roster_version: Option<u64>,
 }
 
 /// Counters of refused input, for tests, diagnostics and benchmarks.
@@ -245,6 +248,7 @@ impl Node {
             known: HashMap::new(),
             static_peers: config.peers.iter().map(|a| (a.clone(), None)).collect(),
             connections: HashMap::new(),
+            peer_versions: HashMap::new(),
             topics: HashMap::new(),
             have_in_flight: HashSet::new(),
             sync_pending: HashMap::new(),
@@ -393,6 +397,8 @@ struct Runner {
     /// Static peer address -> the peer it turned out to be.
     static_peers: HashMap<Multiaddr, Option<PeerId>>,
     connections: HashMap<PeerId, Multiaddr>,
+    /// The roster version each peer last announced.
+    peer_versions: HashMap<PeerId, u64>,
     topics: HashMap<gossipsub::TopicHash, String>,
     have_in_flight: HashSet<(PeerId, u64, [u8; 32])>,
     /// Catch-up requests in flight: what was asked, so the answer can be checked against it.
@@ -586,6 +592,7 @@ impl Runner {
                             device: dev,
                             name: m.name.clone(),
                             addr: addr.to_string(),
+                            roster_version: self.peer_versions.get(p).copied(),
                         })
                     })
                     .collect();
@@ -767,6 +774,7 @@ impl Runner {
                     },
                 ..
             } => {
+                self.peer_versions.insert(peer, version);
                 let dev = DeviceId::from_peer_id(&peer);
                 let listed = dev.is_some_and(|d| {
                     self.chain

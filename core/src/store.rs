@@ -309,22 +309,45 @@ impl Store {
     /// The last `limit` messages of a channel, oldest first, in the total order every node
     /// agrees on: (sent_at, id).
     pub fn history(&self, channel: &str, limit: usize) -> Result<Vec<StoredMessage>> {
+        self.history_before(channel, None, limit)
+    }
+
+    /// Up to `limit` messages of `channel` older than `before` (its `(sent_at, id)`; `None`:
+    /// the newest), oldest first. Pages backwards through a long history without reading it
+    /// all: the GUI loads a channel of 100 000 messages a page at a time.
+    pub fn history_before(
+        &self,
+        channel: &str,
+        before: Option<(u64, MessageId)>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>> {
         let p = prefix(IDX, channel);
+        let end = match before {
+            Some((ts, id)) => {
+                let mut k = p.clone();
+                k.extend_from_slice(&ts.to_be_bytes());
+                k.extend_from_slice(&id.0);
+                k
+            }
+            None => {
+                let mut k = p.clone();
+                k.extend_from_slice(&[0xff; 41]);
+                k
+            }
+        };
         let mut out = Vec::new();
-        for kv in self.messages.scan_prefix(&p).rev().take(limit) {
+        for kv in self.messages.range(p.clone()..end).rev().take(limit) {
             let (k, v) = kv?;
             let Some(id) = k
                 .len()
                 .checked_sub(32)
                 .and_then(|at| <[u8; 32]>::try_from(&k[at..]).ok())
             else {
-                tracing::warn!("damaged index entry in channel {channel}; skipped");
                 continue;
             };
-            let id = MessageId(id);
-            match decode_record(id, &v) {
+            match decode_record(MessageId(id), &v) {
                 Ok((rec, env)) => out.push(StoredMessage {
-                    id,
+                    id: MessageId(id),
                     channel: env.unsigned.channel,
                     sender: rec.sender,
                     device: env.unsigned.author,
@@ -336,6 +359,31 @@ impl Store {
         }
         out.reverse();
         Ok(out)
+    }
+
+    /// How many messages of `channel` were sent after `after_ms` and not by `except`,
+    /// counting at most `cap` (an unread badge shows "99+", not an exact huge number).
+    pub fn count_after(
+        &self,
+        channel: &str,
+        after_ms: u64,
+        except: &DeviceId,
+        cap: usize,
+    ) -> Result<usize> {
+        let p = prefix(IDX, channel);
+        let mut start = p.clone();
+        start.extend_from_slice(&after_ms.saturating_add(1).to_be_bytes());
+        let mut n = 0;
+        for kv in self.messages.range(start..) {
+            let (k, v) = kv?;
+            if !k.starts_with(&p) || n >= cap {
+                break;
+            }
+            let mine = decode_record(MessageId([0; 32]), &v)
+                .is_ok_and(|(_, env)| env.unsigned.author == *except);
+            n += usize::from(!mine);
+        }
+        Ok(n)
     }
 
     /// Replace the stored roster chain from `from` on with `versions`.

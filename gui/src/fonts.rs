@@ -1,0 +1,107 @@
+//! A system font for Arabic, Persian and Hebrew, found at run time.
+//!
+//! egui's bundled fonts have no Arabic or Hebrew glyphs, and we do not ship font files. The
+//! shaping in [`crate::text`] produces Arabic presentation forms, so the font must map those
+//! code points. We look for well-known fonts by file name first (cheap: no file is read),
+//! then check candidates' character maps with `ttf-parser`, and add the first that covers
+//! what we need as a fallback after egui's own fonts.
+
+use std::path::{Path, PathBuf};
+
+use eframe::egui;
+
+/// Code points a usable font must map: beh, beh initial form, lam-alef ligature, alef
+/// (Arabic); peh final form (Persian); alef (Hebrew).
+const REQUIRED: [char; 5] = ['\u{0628}', '\u{FE91}', '\u{FEFB}', '\u{0627}', '\u{05D0}'];
+
+/// Preferred files, best first.
+const PREFERRED: [&str; 8] = [
+    "DejaVuSans.ttf",
+    "NotoSansArabic-Regular.ttf",
+    "NotoNaskhArabic-Regular.ttf",
+    "FreeSans.ttf",
+    "arial.ttf",
+    "Arial.ttf",
+    "tahoma.ttf",
+    "segoeui.ttf",
+];
+
+fn font_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = [
+        "/usr/share/fonts",
+        "/usr/local/share/fonts",
+        "/System/Library/Fonts",
+        "/Library/Fonts",
+        "C:\\Windows\\Fonts",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .collect();
+    if let Some(home) = std::env::var_os("HOME") {
+        let home = PathBuf::from(home);
+        dirs.push(home.join(".local/share/fonts"));
+        dirs.push(home.join(".fonts"));
+    }
+    dirs
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() && depth < 6 {
+            walk(&p, out, depth + 1);
+        } else if p
+            .extension()
+            .and_then(|x| x.to_str())
+            .is_some_and(|x| x.eq_ignore_ascii_case("ttf") || x.eq_ignore_ascii_case("otf"))
+        {
+            out.push(p);
+        }
+    }
+}
+
+/// Whether the font data maps every required code point.
+pub fn covers_rtl(data: &[u8]) -> bool {
+    ttf_parser::Face::parse(data, 0)
+        .is_ok_and(|f| REQUIRED.iter().all(|c| f.glyph_index(*c).is_some()))
+}
+
+/// The path and bytes of the best system font covering Arabic and Hebrew, if any.
+pub fn find_rtl_font() -> Option<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    for d in font_dirs() {
+        walk(&d, &mut files, 0);
+    }
+    let rank = |p: &PathBuf| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        PREFERRED.iter().position(|f| *f == name).unwrap_or(
+            PREFERRED.len() + usize::from(name.contains("Bold") || name.contains("Italic")),
+        )
+    };
+    files.sort_by_key(rank);
+    // Read at most a few dozen files: a system with thousands of fonts must still start fast.
+    files.into_iter().take(64).find_map(|p| {
+        let data = std::fs::read(&p).ok()?;
+        covers_rtl(&data).then_some((p, data))
+    })
+}
+
+/// Add the RTL font as a fallback to every family. Returns the file used, or `None` (then
+/// Arabic shows as boxes, and the diagnostics view says which package to install).
+pub fn install(ctx: &egui::Context) -> Option<PathBuf> {
+    let (path, data) = find_rtl_font()?;
+    let mut fonts = egui::FontDefinitions::default();
+    fonts.font_data.insert(
+        "rtl".into(),
+        std::sync::Arc::new(egui::FontData::from_owned(data)),
+    );
+    for family in fonts.families.values_mut() {
+        family.push("rtl".into());
+    }
+    ctx.set_fonts(fonts);
+    tracing::info!("font for Arabic and Hebrew: {}", path.display());
+    Some(path)
+}

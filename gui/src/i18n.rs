@@ -1,0 +1,110 @@
+//! The UI in English and Arabic. English strings are the keys; a missing translation shows
+//! the English text (never an empty label). In Arabic the layout mirrors: see `app.rs`.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Lang {
+    #[default]
+    En,
+    Ar,
+}
+
+impl Lang {
+    pub fn rtl(self) -> bool {
+        self == Lang::Ar
+    }
+
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s {
+            "en" => Some(Lang::En),
+            "ar" => Some(Lang::Ar),
+            _ => None,
+        }
+    }
+}
+
+const AR: &[(&str, &str)] = &[
+    ("Welcome to Majlis", "مرحبا بك في مجلس"),
+    ("Your name", "اسمك"),
+    ("Create an organization", "إنشاء مؤسسة"),
+    ("Organization name", "اسم المؤسسة"),
+    ("Create", "إنشاء"),
+    ("Join an organization", "الانضمام إلى مؤسسة"),
+    ("Organization id", "معرف المؤسسة"),
+    ("Join", "انضمام"),
+    ("This device's id", "معرف هذا الجهاز"),
+    ("Copy", "نسخ"),
+    ("Copied", "تم النسخ"),
+    (
+        "Waiting for an admin to add this device to the roster. Give them the id above.",
+        "في انتظار أن يضيف المسؤول هذا الجهاز إلى القائمة. أعطه المعرف أعلاه.",
+    ),
+    ("Channels", "القنوات"),
+    ("Direct messages", "الرسائل المباشرة"),
+    ("Conversations", "المحادثات"),
+    ("People", "الأشخاص"),
+    ("Network", "الشبكة"),
+    ("Admin", "الإدارة"),
+    ("Message", "رسالة"),
+    ("Send", "إرسال"),
+    ("You", "أنت"),
+    ("sending…", "جار الإرسال…"),
+    ("sent", "أرسلت"),
+    ("Today", "اليوم"),
+    ("Yesterday", "أمس"),
+    ("online", "متصل"),
+    ("offline", "غير متصل"),
+    ("last seen", "آخر ظهور"),
+    ("never seen", "لم يظهر بعد"),
+    ("devices", "الأجهزة"),
+    ("Members", "الأعضاء"),
+    ("Add a member", "إضافة عضو"),
+    ("Name", "الاسم"),
+    ("Device id", "معرف الجهاز"),
+    ("Role", "الدور"),
+    ("Add", "إضافة"),
+    ("Add a device", "إضافة جهاز"),
+    ("Member", "العضو"),
+    ("Revoke", "إبطال"),
+    ("Remove", "إزالة"),
+    ("Confirm", "تأكيد"),
+    ("Cancel", "إلغاء"),
+    ("Create a channel", "إنشاء قناة"),
+    ("Channel name", "اسم القناة"),
+    ("Everyone", "الجميع"),
+    ("Policy", "السياسة"),
+    ("Members may create channels", "يمكن للأعضاء إنشاء القنوات"),
+    ("Direct messages:", "الرسائل المباشرة:"),
+    ("Audit log", "سجل التدقيق"),
+    ("Language", "اللغة"),
+    ("Diagnostics", "التشخيص"),
+    ("Load older messages", "تحميل رسائل أقدم"),
+    ("No messages yet.", "لا توجد رسائل بعد."),
+    ("Connected peers", "الأجهزة المتصلة"),
+    ("Roster version", "إصدار القائمة"),
+];
+
+/// `en` in `lang`.
+pub fn tr(lang: Lang, en: &'static str) -> &'static str {
+    match lang {
+        Lang::En => en,
+        Lang::Ar => AR.iter().find(|(k, _)| *k == en).map_or(en, |(_, v)| v),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_arabic_entry_is_arabic_and_unique() {
+        let mut keys = std::collections::HashSet::new();
+        for (en, ar) in AR {
+            assert!(keys.insert(en), "{en} twice");
+            assert!(crate::text::has_rtl(ar), "{en} has no Arabic translation");
+        }
+        assert_eq!(tr(Lang::Ar, "Send"), "إرسال");
+        assert_eq!(tr(Lang::Ar, "not translated"), "not translated");
+    }
+}

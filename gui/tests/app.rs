@@ -1,0 +1,364 @@
+//! Interaction tests of the desktop app with egui_kittest: no display, no GPU. The app runs
+//! its real embedded node; the other side of each conversation is a real in-process node on
+//! loopback. Each test asserts what a user would see (labels in the accessibility tree).
+
+use std::path::Path;
+use std::time::Duration;
+
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use majlis_core::{Config, Node, Profile, RosterChange};
+use majlis_gui::{Lang, MajlisApp, Options, State};
+
+type H = Harness<'static, Option<MajlisApp>>;
+
+fn opts(dir: &Path, peers: Vec<majlis_core::Multiaddr>) -> Options {
+    Options {
+        data: dir.to_path_buf(),
+        config: Config {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            peers,
+            mdns: false,
+        },
+        open: None,
+        lang: None,
+    }
+}
+
+fn harness(o: Options) -> H {
+    Harness::builder()
+        .with_size(eframe::egui::vec2(1000.0, 700.0))
+        .build_ui_state(
+            move |ui, app: &mut Option<MajlisApp>| {
+                app.get_or_insert_with(|| MajlisApp::new(ui.ctx(), o.clone(), State::default()))
+                    .frame(ui);
+            },
+            None,
+        )
+}
+
+/// Step frames until `f` holds (the node works in the background).
+fn until(h: &mut H, what: &str, f: impl Fn(&H) -> bool) {
+    for _ in 0..400 {
+        h.step();
+        if f(h) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+fn has(h: &H, label: &str) -> bool {
+    h.query_all_by_label_contains(label).next().is_some()
+}
+
+/// A founder's profile ("amina", org "acme") in `dir/amina`, plus members added by it.
+fn org(dir: &Path, members: &[(&str, &Profile)]) -> Profile {
+    let admin = Profile::init(&dir.join("amina"), "amina").unwrap();
+    admin.org_create("acme").unwrap();
+    for (name, p) in members {
+        p.org_join(admin.org().unwrap().unwrap()).unwrap();
+        let mut chain = admin.chain().unwrap();
+        admin
+            .change_roster(
+                &mut chain,
+                &RosterChange::AddMember {
+                    name: name.to_string(),
+                    device: p.device_id(),
+                    role: None,
+                },
+            )
+            .unwrap();
+        let mut theirs = p.chain().unwrap();
+        p.apply_rosters(&mut theirs, chain.versions().to_vec())
+            .unwrap();
+    }
+    admin
+}
+
+/// amina's node on loopback, in its own runtime (the app has its own).
+fn start(rt: &tokio::runtime::Runtime, p: Profile) -> (Node, majlis_core::Multiaddr) {
+    rt.block_on(async {
+        let n = Node::start(p, opts(Path::new("/unused"), vec![]).config)
+            .await
+            .unwrap();
+        let a = n.listen_addrs().await.unwrap()[0].clone();
+        (n, a)
+    })
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn onboarding_create_an_org_lands_in_general_as_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(opts(&dir.path().join("me"), vec![]));
+    h.run_steps(2);
+    h.get_by_label("Your name").focus();
+    h.step();
+    h.get_by_label("Your name").type_text("amina");
+    h.get_by_label("Organization name").focus();
+    h.step();
+    h.get_by_label("Organization name").type_text("acme");
+    h.step();
+    h.get_by_label("Create").click();
+    until(&mut h, "the main window", |h| has(h, "# general"));
+    assert!(has(&h, "Admin"), "the founder is an admin");
+    assert!(has(&h, "acme"));
+}
+
+#[test]
+fn onboarding_join_waits_for_the_roster_then_enters() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let admin = org(dir.path(), &[]);
+    let org_id = admin.org().unwrap().unwrap().to_string();
+    let (amina, addr) = start(&rt, admin);
+    let mut h = harness(opts(&dir.path().join("bilal"), vec![addr]));
+    h.run_steps(2);
+    h.get_by_label("Your name").focus();
+    h.step();
+    h.get_by_label("Your name").type_text("bilal");
+    h.get_by_label("Organization id").focus();
+    h.step();
+    h.get_by_label("Organization id").type_text(&org_id);
+    h.step();
+    h.get_by_label("Join").click();
+    until(&mut h, "the waiting screen", |h| {
+        has(h, "Waiting for an admin")
+    });
+    let id = h.state().as_ref().unwrap().node().unwrap().device_id();
+    assert!(has(&h, &id.to_string()), "the device id is shown");
+    h.get_by_label("Copy").click();
+    until(&mut h, "copied", |h| has(h, "Copied"));
+    rt.block_on(amina.change_roster(RosterChange::AddMember {
+        name: "bilal".into(),
+        device: id,
+        role: None,
+    }))
+    .unwrap();
+    until(&mut h, "general after being added", |h| has(h, "# general"));
+    assert!(!has(&h, "Admin"), "a member has no admin panel");
+}
+
+/// Bilal's GUI and amina's node: a message typed and sent with Enter reaches amina; her reply
+/// shows in the GUI after it, in order; Shift+Enter makes a new line.
+#[test]
+fn a_message_sent_from_the_gui_arrives_and_the_reply_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let bilal = Profile::init(&dir.path().join("bilal"), "bilal").unwrap();
+    let admin = org(dir.path(), &[("bilal", &bilal)]);
+    drop(bilal);
+    let (amina, addr) = start(&rt, admin);
+    let mut h = harness(opts(&dir.path().join("bilal"), vec![addr]));
+    until(&mut h, "connected", |h| has(h, "# general"));
+    h.get_by_label("Message").focus();
+    h.step();
+    h.get_by_label("Message").type_text("salam amina");
+    h.step();
+    h.key_press_modifiers(eframe::egui::Modifiers::SHIFT, eframe::egui::Key::Enter);
+    h.step();
+    h.get_by_label("Message").type_text("second line");
+    h.step();
+    h.key_press(eframe::egui::Key::Enter);
+    h.step();
+    let got = || amina.history("general", 10).unwrap();
+    for _ in 0..400 {
+        h.step();
+        if !got().is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let texts: Vec<String> = got().into_iter().map(|m| m.text).collect();
+    assert_eq!(texts, ["salam amina\nsecond line"]);
+    assert_eq!(h.get_by_label("Message").value().unwrap_or_default(), "");
+    rt.block_on(amina.send("general", "wa alaykum as-salam"))
+        .unwrap();
+    until(&mut h, "the reply", |h| has(h, "wa alaykum as-salam"));
+    let mine = h.get_by_label_contains("salam amina").rect();
+    let reply = h.get_by_label("wa alaykum as-salam").rect();
+    assert!(
+        mine.top() < reply.top(),
+        "the reply shows below the message"
+    );
+}
+
+#[test]
+fn unread_count_rises_and_clears() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let bilal = Profile::init(&dir.path().join("bilal"), "bilal").unwrap();
+    let admin = org(dir.path(), &[("bilal", &bilal)]);
+    drop(bilal);
+    let (amina, addr) = start(&rt, admin);
+    let mut h = harness(opts(&dir.path().join("bilal"), vec![addr]));
+    until(&mut h, "connected", |h| has(h, "# general"));
+    until(&mut h, "peer", |h| {
+        let n = h.state().as_ref().unwrap().node().unwrap().clone();
+        rt.block_on(n.peers()).unwrap().len() == 1
+    });
+    rt.block_on(amina.send("@bilal", "one")).unwrap();
+    rt.block_on(amina.send("@bilal", "two")).unwrap();
+    until(&mut h, "two unread", |h| has(h, "@ amina (2)"));
+    h.get_by_label("@ amina (2)").click();
+    until(&mut h, "read", |h| has(h, "two") && !has(h, "(2)"));
+    assert!(h.query_all_by_label("@ amina").next().is_some());
+}
+
+#[test]
+fn admin_adds_a_member_from_the_admin_panel() {
+    let dir = tempfile::tempdir().unwrap();
+    org(dir.path(), &[]);
+    let mut o = opts(&dir.path().join("amina"), vec![]);
+    o.open = Some("admin".into());
+    let mut h = harness(o);
+    until(&mut h, "admin panel", |h| has(h, "Add a member"));
+    h.get_by_label("Add a member").click();
+    h.run_steps(2);
+    let device = majlis_core::DeviceKey::generate().id();
+    h.get_by_label("Name").focus();
+    h.step();
+    h.get_by_label("Name").type_text("chen");
+    h.get_by_label("Device id").focus();
+    h.step();
+    h.get_by_label("Device id").type_text(&device.to_string());
+    h.step();
+    h.get_by_label("Add").click();
+    until(&mut h, "chen on the roster", |h| {
+        h.state()
+            .as_ref()
+            .and_then(|a| a.node()?.roster_now())
+            .is_some_and(|r| {
+                r.member_of_device(&device)
+                    .is_some_and(|m| m.name == "chen")
+            })
+    });
+    until(&mut h, "the audit log shows it", |h| {
+        has(h, "added chen (member)")
+    });
+}
+
+#[test]
+fn a_member_sees_no_admin_panel_even_when_asked_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let bilal = Profile::init(&dir.path().join("bilal"), "bilal").unwrap();
+    org(dir.path(), &[("bilal", &bilal)]);
+    drop(bilal);
+    let mut o = opts(&dir.path().join("bilal"), vec![]);
+    o.open = Some("admin".into());
+    let mut h = harness(o);
+    until(&mut h, "main window", |h| has(h, "# general"));
+    assert!(h.query_by_label("Admin").is_none());
+    assert!(h.query_by_label_contains("Add a member").is_none());
+}
+
+/// An Arabic message in the Arabic UI: its letters are joined (presentation forms) and laid
+/// out in visual order — the glyph of the last logical letter is leftmost — and the paragraph
+/// is right-aligned; the UI itself is in Arabic and mirrored (channel list on the right).
+#[test]
+fn arabic_is_shaped_and_laid_out_right_to_left() {
+    let dir = tempfile::tempdir().unwrap();
+    org(dir.path(), &[]);
+    let mut o = opts(&dir.path().join("amina"), vec![]);
+    o.lang = Some(Lang::Ar);
+    let mut h = harness(o);
+    until(&mut h, "main window", |h| has(h, "# general"));
+    let app = h.state().as_ref().unwrap();
+    assert!(
+        app.rtl_font.is_some(),
+        "no system font with Arabic glyphs; install fonts-dejavu-core"
+    );
+    let node = app.node().unwrap().clone();
+    let rt = rt();
+    rt.block_on(node.send("general", "سلام")).unwrap();
+    rt.block_on(node.send("general", "فاتورة INV-42 جاهزة"))
+        .unwrap();
+    // Visual order, left to right: meem (isolated), lam-alef (final), seen (initial).
+    let visual = "\u{FEE1}\u{FEFC}\u{FEB3}";
+    let label = majlis_gui::text::for_egui("سلام").into_owned();
+    until(&mut h, "the Arabic message", |h| {
+        h.query_by_label(&label).is_some()
+    });
+    let layout = |h: &H, s: &str| {
+        h.ctx.fonts_mut(|f| {
+            f.layout_no_wrap(
+                s.to_string(),
+                eframe::egui::FontId::proportional(14.0),
+                eframe::egui::Color32::WHITE,
+            )
+        })
+    };
+    // Visible glyphs only: egui adds zero-width continuation glyphs so that glyphs and chars
+    // stay one to one.
+    let galley = layout(&h, &label);
+    let glyphs: Vec<(char, f32)> = galley.rows[0]
+        .glyphs
+        .iter()
+        .filter(|g| g.advance_width > 0.0)
+        .map(|g| (g.chr, g.pos.x))
+        .collect();
+    assert_eq!(
+        glyphs.iter().map(|g| g.0).collect::<String>(),
+        visual,
+        "glyph order is visual right-to-left"
+    );
+    assert!(glyphs.windows(2).all(|w| w[0].1 < w[1].1));
+    assert!(
+        glyphs.iter().all(|g| g.0 != '\u{0633}'),
+        "letters are shaped"
+    );
+    // Right-aligned message, channel list on the right, Arabic UI strings.
+    // Mixed text: the first logical word (فاتورة) is rightmost, the Latin part between the
+    // two Arabic words, and the Latin reads left to right.
+    let mixed = majlis_gui::text::for_egui("فاتورة INV-42 جاهزة").into_owned();
+    let g = layout(&h, &mixed);
+    let x_of = |pred: &dyn Fn(char) -> bool| -> Vec<f32> {
+        g.rows[0]
+            .glyphs
+            .iter()
+            .filter(|gl| gl.advance_width > 0.0 && pred(gl.chr))
+            .map(|gl| gl.pos.x)
+            .collect()
+    };
+    let (i, n) = (x_of(&|c| c == 'I')[0], x_of(&|c| c == 'N')[0]);
+    assert!(i < n, "Latin reads left to right");
+    let teh_marbuta = x_of(&|c| ('\u{FE93}'..='\u{FE94}').contains(&c));
+    assert_eq!(
+        teh_marbuta.len(),
+        2,
+        "both words end in a final teh marbuta: {mixed}"
+    );
+    // فاتورة ends in a teh marbuta after reh: isolated form (FE93), on the right of the Latin;
+    // جاهزة ends after zain: also isolated. Both Arabic words sit on either side of "INV-42".
+    assert!(teh_marbuta.iter().any(|x| *x > n) && teh_marbuta.iter().any(|x| *x < i));
+    until(&mut h, "the mixed message, as laid out here", |h| {
+        h.query_by_label(&mixed).is_some()
+    });
+    let msg = h.get_by_label(&label).rect();
+    let right_most = h
+        .query_all_by_label_contains("# general")
+        .map(|n| n.rect().left())
+        .fold(0.0, f32::max);
+    assert!(
+        right_most > 700.0,
+        "the channel list is on the right: {right_most}"
+    );
+    assert!(
+        msg.right() > 500.0,
+        "the RTL message is right-aligned: {msg:?}"
+    );
+    let send = majlis_gui::text::for_egui("إرسال").into_owned();
+    assert!(
+        h.query_by_label(&send).is_some(),
+        "the Send button is in Arabic"
+    );
+}
