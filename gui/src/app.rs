@@ -452,6 +452,14 @@ impl MajlisApp {
         }
     }
 
+    /// How many messages of the open conversation are loaded (history is paged in lazily).
+    pub fn loaded_rows(&self) -> usize {
+        match &self.phase {
+            Phase::Running(r) => r.conv.as_ref().map_or(0, |c| c.rows.len()),
+            _ => 0,
+        }
+    }
+
     /// Persist the remembered state (eframe calls this periodically and on exit).
     pub fn save_state(&self) -> State {
         self.state.clone()
@@ -604,12 +612,16 @@ impl MajlisApp {
             if run.view == View::Chat {
                 self.draw_sidebar(ui, &mut run);
             }
-            egui::CentralPanel::default().show(ui, |ui| match run.view {
-                View::Chat => self.draw_chat(ui, &mut run),
-                View::People => self.draw_people(ui, &run),
-                View::Network => self.draw_network(ui, &run),
-                View::Admin => self.draw_admin(ui, &mut run),
-            });
+            // The chat view lays out its own panels (composer at the bottom, then the rest).
+            if run.view == View::Chat {
+                self.draw_chat(ui, &mut run);
+            } else {
+                egui::CentralPanel::default().show(ui, |ui| match run.view {
+                    View::People => self.draw_people(ui, &run),
+                    View::Network => self.draw_network(ui, &run),
+                    _ => self.draw_admin(ui, &mut run),
+                });
+            }
         } else {
             self.draw_waiting(ui, &mut run);
         }
@@ -823,56 +835,60 @@ impl MajlisApp {
         // Composer at the bottom.
         let draft = self.state.drafts.entry(channel.clone()).or_default();
         let mut send = false;
-        egui::Panel::bottom("composer").show(ui, |ui| {
-            ui.add_space(4.0);
-            let id = ui.make_persistent_id(("composer", &channel));
-            let focused = ui.memory(|m| m.has_focus(id));
-            // Enter sends; Shift+Enter is left to the editor (a new line).
-            if focused
-                && ui.input_mut(|i| {
-                    !i.modifiers.shift && i.consume_key(egui::Modifiers::NONE, egui::Key::Enter)
-                })
-            {
-                send = true;
-            }
-            let layout = if rtl_ui {
-                Layout::right_to_left(Align::Center)
-            } else {
-                Layout::left_to_right(Align::Center)
-            };
-            ui.with_layout(layout, |ui| {
-                if ui.button(send_label.as_str()).clicked() {
+        // A fixed height: a centred row would otherwise take all the height the panel had last
+        // frame, and the panel would grow a little every frame.
+        egui::Panel::bottom("composer")
+            .exact_size(64.0)
+            .show(ui, |ui| {
+                ui.add_space(4.0);
+                let id = ui.make_persistent_id(("composer", &channel));
+                let focused = ui.memory(|m| m.has_focus(id));
+                // Enter sends; Shift+Enter is left to the editor (a new line).
+                if focused
+                    && ui.input_mut(|i| {
+                        !i.modifiers.shift && i.consume_key(egui::Modifiers::NONE, egui::Key::Enter)
+                    })
+                {
                     send = true;
                 }
-                let mut layouter = |ui: &egui::Ui, buf: &dyn egui::TextBuffer, wrap: f32| {
-                    let shown = text::for_egui(buf.as_str()).into_owned();
-                    let mut job = egui::text::LayoutJob::simple(
-                        shown,
-                        egui::TextStyle::Body.resolve(ui.style()),
-                        ui.visuals().text_color(),
-                        wrap,
-                    );
-                    if text::is_rtl_paragraph(buf.as_str()) {
-                        job.halign = Align::RIGHT;
-                    }
-                    ui.fonts_mut(|f| f.layout_job(job))
+                let layout = if rtl_ui {
+                    Layout::right_to_left(Align::Center)
+                } else {
+                    Layout::left_to_right(Align::Center)
                 };
-                let te = egui::TextEdit::multiline(draft)
-                    .id(id)
-                    .hint_text(hint.as_str())
-                    .desired_rows(2)
-                    .desired_width(f32::INFINITY)
-                    .layouter(&mut layouter);
-                let resp = ui.add(te);
-                resp.widget_info(|| {
-                    egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Message")
+                ui.with_layout(layout, |ui| {
+                    if ui.button(send_label.as_str()).clicked() {
+                        send = true;
+                    }
+                    let mut layouter = |ui: &egui::Ui, buf: &dyn egui::TextBuffer, wrap: f32| {
+                        let shown = text::for_egui(buf.as_str()).into_owned();
+                        let mut job = egui::text::LayoutJob::simple(
+                            shown,
+                            egui::TextStyle::Body.resolve(ui.style()),
+                            ui.visuals().text_color(),
+                            wrap,
+                        );
+                        if text::is_rtl_paragraph(buf.as_str()) {
+                            job.halign = Align::RIGHT;
+                        }
+                        ui.fonts_mut(|f| f.layout_job(job))
+                    };
+                    let te = egui::TextEdit::multiline(draft)
+                        .id(id)
+                        .hint_text(hint.as_str())
+                        .desired_rows(2)
+                        .desired_width(f32::INFINITY)
+                        .layouter(&mut layouter);
+                    let resp = ui.add(te);
+                    resp.widget_info(|| {
+                        egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Message")
+                    });
+                    if send {
+                        resp.request_focus();
+                    }
                 });
-                if send {
-                    resp.request_focus();
-                }
+                ui.add_space(4.0);
             });
-            ui.add_space(4.0);
-        });
         if send && !draft.trim().is_empty() {
             let text = std::mem::take(draft).trim_end().to_string();
             let local = run.next_local;
@@ -892,17 +908,19 @@ impl MajlisApp {
                 }
             });
         }
-        ui.heading(title);
-        ui.separator();
         let me = run.me;
         let pending: Vec<&PendingSend> = run
             .pending
             .iter()
             .filter(|p| p.channel == channel)
             .collect();
-        if let Some(conv) = &mut run.conv {
-            conv.show(ui, &run.node, me, &pending, &strings);
-        }
+        egui::CentralPanel::default().show(ui, |ui| {
+            ui.heading(title);
+            ui.separator();
+            if let Some(conv) = &mut run.conv {
+                conv.show(ui, &run.node, me, &pending, &strings);
+            }
+        });
     }
 
     fn draw_people(&mut self, ui: &mut egui::Ui, run: &Running) {
@@ -1109,7 +1127,12 @@ impl MajlisApp {
                         }
                     });
                     if !m.devices.contains(&run.me)
-                        && ui.button(format!("{} {}", t("Remove"), m.name)).clicked()
+                        && ui
+                            .button(
+                                text::for_egui(&format!("{} {}", tr(lang, "Remove"), m.name))
+                                    .into_owned(),
+                            )
+                            .clicked()
                     {
                         f.confirm = Some((
                             format!("Remove {} and all their devices?", m.name),
@@ -1174,13 +1197,14 @@ impl MajlisApp {
             ui.label(RichText::new(t("Audit log")).strong());
             for e in run.audit.iter().rev() {
                 let changes: Vec<String> = e.changes.iter().map(audit_text).collect();
-                ui.label(format!(
+                let line = format!(
                     "v{} · {} · {} · {}",
                     e.version,
                     format_time(e.issued_at, true),
                     e.signed_by,
                     changes.join("; ")
-                ));
+                );
+                ui.label(text::for_egui(&line).into_owned());
             }
         });
         // Confirmation for destructive changes.

@@ -1,0 +1,283 @@
+//! Shared by the Xvfb smoke test and the GUI benchmark: a seeded organization on disk, a
+//! private X server, and the real `majlis` binary running on it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use majlis_core::{Profile, Role, RosterChange};
+
+/// An org "Acme Trading" founded by amina in `root/amina` (returned), with members bilal,
+/// chen and ليلى (a guest), channels `general`, `ops` and `مبيعات` (sales, Arabic), a
+/// conversation in English and one in Arabic, and `filler` more messages in `general`.
+pub fn seed(root: &Path, filler: usize) -> PathBuf {
+    let dir = root.join("amina");
+    let admin = Profile::init(&dir, "amina").unwrap();
+    admin.org_create("Acme Trading").unwrap();
+    let org = admin.org().unwrap().unwrap();
+    let mut chain = admin.chain().unwrap();
+    let mut others = Vec::new();
+    for (name, role) in [
+        ("bilal", Role::Member),
+        ("chen", Role::Member),
+        ("ليلى", Role::Guest),
+    ] {
+        let p = Profile::init(&root.join(format!("m{}", others.len())), name).unwrap();
+        p.org_join(org).unwrap();
+        admin
+            .change_roster(
+                &mut chain,
+                &RosterChange::AddMember {
+                    name: name.into(),
+                    device: p.device_id(),
+                    role: Some(role),
+                },
+            )
+            .unwrap();
+        others.push((name, p));
+    }
+    for (name, members) in [
+        ("ops", None),
+        (
+            "مبيعات",
+            Some(vec!["amina".to_string(), "bilal".into(), "ليلى".into()]),
+        ),
+    ] {
+        admin
+            .change_roster(
+                &mut chain,
+                &RosterChange::CreateChannel {
+                    name: name.into(),
+                    members,
+                },
+            )
+            .unwrap();
+    }
+    for (_, p) in &others {
+        let mut c = p.chain().unwrap();
+        p.apply_rosters(&mut c, chain.versions().to_vec()).unwrap();
+    }
+    let say = |who: usize, channel: &str, text: &str| {
+        if who == 0 {
+            admin.compose(&chain, channel, text).unwrap();
+        } else {
+            let (name, p) = &others[who - 1];
+            let env = p.compose(&p.chain().unwrap(), channel, text).unwrap();
+            admin.store().insert_message(&env, name).unwrap();
+        }
+    };
+    for i in 0..filler {
+        say(
+            0,
+            "general",
+            &format!("archived note {i}: stock count for aisle {}", i % 40),
+        );
+    }
+    say(
+        0,
+        "general",
+        "Good morning team! The Al Noor delivery arrives at 10:00.",
+    );
+    say(
+        1,
+        "general",
+        "I'll take it. Invoice INV-2041 is ready for signing.",
+    );
+    say(
+        2,
+        "general",
+        "Thanks. Stand-up moved to 14:30 in room 2, @amina.",
+    );
+    say(0, "general", "Perfect, see you there.");
+    say(0, "مبيعات", "صباح الخير يا فريق، وصلت طلبية النور.");
+    say(1, "مبيعات", "الفاتورة INV-2041 جاهزة للتوقيع.");
+    say(3, "مبيعات", "شكرا! سأرسل التصميم الساعة 14:30");
+    say(0, "مبيعات", "ممتاز، شكرا للجميع!");
+    admin.store().outbox_clear().unwrap();
+    admin.store().flush().unwrap();
+    dir
+}
+
+/// A private X server (Xvfb) on a free display number, killed on drop.
+pub struct Xvfb {
+    child: Child,
+    pub display: String,
+}
+
+impl Xvfb {
+    /// `None` if Xvfb is not installed.
+    pub fn start() -> Option<Xvfb> {
+        if Command::new("Xvfb")
+            .arg("-help")
+            .stderr(Stdio::null())
+            .status()
+            .is_err()
+        {
+            return None;
+        }
+        let n = (90..200)
+            .find(|n| {
+                !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                    && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+            })
+            .expect("a free X display number");
+        let child = Command::new("Xvfb")
+            .args([
+                format!(":{n}").as_str(),
+                "-screen",
+                "0",
+                "1000x680x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb starts");
+        let t = Instant::now();
+        while !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "Xvfb did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(Xvfb {
+            child,
+            display: format!(":{n}"),
+        })
+    }
+
+    /// A screenshot of the whole screen as (width, height, RGB bytes), via ImageMagick's
+    /// `import`; also written to `png` if given.
+    pub fn screenshot(&self, png: Option<&Path>) -> (usize, usize, Vec<u8>) {
+        if let Some(p) = png {
+            let ok = Command::new("import")
+                .args(["-display", &self.display, "-window", "root"])
+                .arg(p)
+                .status()
+                .expect("ImageMagick's import runs");
+            assert!(ok.success(), "import failed");
+        }
+        let out = Command::new("import")
+            .args(["-display", &self.display, "-window", "root", "ppm:-"])
+            .output()
+            .expect("ImageMagick's import runs");
+        assert!(
+            out.status.success(),
+            "import failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        parse_ppm(&out.stdout).expect("a P6 image")
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn parse_ppm(data: &[u8]) -> Option<(usize, usize, Vec<u8>)> {
+    // "P6" <ws> width <ws> height <ws> maxval <one ws> pixels
+    let mut fields = Vec::new();
+    let mut i = 0;
+    while fields.len() < 4 {
+        while data.get(i)?.is_ascii_whitespace() {
+            i += 1;
+        }
+        let start = i;
+        while !data.get(i)?.is_ascii_whitespace() {
+            i += 1;
+        }
+        fields.push(std::str::from_utf8(&data[start..i]).ok()?.to_string());
+    }
+    if fields[0] != "P6" {
+        return None;
+    }
+    let (w, h): (usize, usize) = (fields[1].parse().ok()?, fields[2].parse().ok()?);
+    let px = data.get(i + 1..i + 1 + w * h * 3)?.to_vec();
+    Some((w, h, px))
+}
+
+/// Distinct colours in an RGB buffer (a blank or black screen has one or two).
+pub fn distinct_colors(rgb: &[u8]) -> usize {
+    rgb.chunks_exact(3)
+        .map(|p| u32::from_be_bytes([0, p[0], p[1], p[2]]))
+        .collect::<std::collections::HashSet<_>>()
+        .len()
+}
+
+/// The real `majlis` binary on `display`, until it reports its first frame.
+pub struct App {
+    pub child: Child,
+    pub first_frame_ms: u64,
+}
+
+impl App {
+    pub fn start(bin: &Path, display: &str, data: &Path, extra: &[&str]) -> App {
+        let mut child = Command::new(bin)
+            .arg("--data")
+            .arg(data)
+            .args(["--no-mdns", "--report-startup"])
+            .args(extra)
+            .env("DISPLAY", display)
+            .env_remove("WAYLAND_DISPLAY")
+            .env("LIBGL_ALWAYS_SOFTWARE", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("majlis starts");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut log = String::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(ms) = line
+                    .strip_prefix("first frame after ")
+                    .and_then(|r| r.strip_suffix(" ms"))
+                {
+                    let _ = tx.send(Ok(ms.parse::<u64>().unwrap_or(0)));
+                }
+                log.push_str(&line);
+                log.push('\n');
+            }
+            let _ = tx.send(Err(log));
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Ok(ms)) => App {
+                child,
+                first_frame_ms: ms,
+            },
+            Ok(Err(log)) => panic!("majlis exited before its first frame:\n{log}"),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("majlis showed no frame within 60 s")
+            }
+        }
+    }
+
+    /// CPU time used (user + system), in seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+        ticks as f64 / 100.0
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
