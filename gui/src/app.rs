@@ -124,6 +124,17 @@ struct Running {
     copied: Option<Instant>,
 }
 
+impl Running {
+    /// This device's member entry in the head roster.
+    fn me_member(&self) -> Option<&majlis_core::roster::Member> {
+        self.roster.as_ref()?.member_of_device(&self.me)
+    }
+
+    fn my_name(&self) -> String {
+        self.me_member().map(|m| m.name.clone()).unwrap_or_default()
+    }
+}
+
 enum Phase {
     Onboarding(Onboarding),
     Running(Box<Running>),
@@ -430,12 +441,7 @@ impl MajlisApp {
             *run.unread.entry(m.channel.clone()).or_default() += 1;
         }
         if !mine && !self.focused {
-            let my_name = run
-                .roster
-                .as_ref()
-                .and_then(|r| r.member_of_device(&run.me))
-                .map(|m| m.name.clone())
-                .unwrap_or_default();
+            let my_name = run.my_name();
             let dm = dm_parties(&m.channel).is_some();
             let mention = !my_name.is_empty() && m.text.contains(&format!("@{my_name}"));
             if dm || mention {
@@ -665,22 +671,13 @@ impl MajlisApp {
 
     fn draw_top_bar(&mut self, ui: &mut egui::Ui, run: &mut Running) {
         let rtl = self.state.lang.rtl();
-        let is_admin = run
-            .roster
-            .as_ref()
-            .and_then(|r| r.member_of_device(&run.me))
-            .is_some_and(|m| m.role == Role::Admin);
+        let is_admin = run.me_member().is_some_and(|m| m.role == Role::Admin);
         let org = run
             .roster
             .as_ref()
             .map(|r| r.roster.name.clone())
             .unwrap_or_default();
-        let me = run
-            .roster
-            .as_ref()
-            .and_then(|r| r.member_of_device(&run.me))
-            .map(|m| m.name.clone())
-            .unwrap_or_default();
+        let me = run.my_name();
         let mut tabs = vec![
             (View::Chat, self.t("Conversations")),
             (View::People, self.t("People")),
@@ -735,12 +732,7 @@ impl MajlisApp {
     fn channel_label(&self, run: &Running, key: &str) -> String {
         match dm_parties(key) {
             Some((a, b)) => {
-                let me = run
-                    .roster
-                    .as_ref()
-                    .and_then(|r| r.member_of_device(&run.me))
-                    .map(|m| m.name.clone())
-                    .unwrap_or_default();
+                let me = run.my_name();
                 let other = if a == me { b } else { a };
                 format!("@ {}", text::for_egui(other))
             }

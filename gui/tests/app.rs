@@ -96,18 +96,32 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// Bilal (a member) in the GUI, connected to amina's node, which is returned.
+fn bilal_with_amina(dir: &Path, rt: &tokio::runtime::Runtime) -> (Node, H) {
+    let bilal = Profile::init(&dir.join("bilal"), "bilal").unwrap();
+    let admin = org(dir, &[("bilal", &bilal)]);
+    drop(bilal);
+    let (amina, addr) = start(rt, admin);
+    let mut h = harness(opts(&dir.join("bilal"), vec![addr]));
+    until(&mut h, "connected", |h| has(h, "# general"));
+    (amina, h)
+}
+
+/// Focus the input labelled `label` and type into it.
+fn type_into(h: &mut H, label: &str, text: &str) {
+    h.get_by_label(label).focus();
+    h.step();
+    h.get_by_label(label).type_text(text);
+    h.step();
+}
+
 #[test]
 fn onboarding_create_an_org_lands_in_general_as_admin() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = harness(opts(&dir.path().join("me"), vec![]));
     h.run_steps(2);
-    h.get_by_label("Your name").focus();
-    h.step();
-    h.get_by_label("Your name").type_text("amina");
-    h.get_by_label("Organization name").focus();
-    h.step();
-    h.get_by_label("Organization name").type_text("acme");
-    h.step();
+    type_into(&mut h, "Your name", "amina");
+    type_into(&mut h, "Organization name", "acme");
     h.get_by_label("Create").click();
     until(&mut h, "the main window", |h| has(h, "# general"));
     assert!(has(&h, "Admin"), "the founder is an admin");
@@ -123,13 +137,8 @@ fn onboarding_join_waits_for_the_roster_then_enters() {
     let (amina, addr) = start(&rt, admin);
     let mut h = harness(opts(&dir.path().join("bilal"), vec![addr]));
     h.run_steps(2);
-    h.get_by_label("Your name").focus();
-    h.step();
-    h.get_by_label("Your name").type_text("bilal");
-    h.get_by_label("Organization id").focus();
-    h.step();
-    h.get_by_label("Organization id").type_text(&org_id);
-    h.step();
+    type_into(&mut h, "Your name", "bilal");
+    type_into(&mut h, "Organization id", &org_id);
     h.get_by_label("Join").click();
     until(&mut h, "the waiting screen", |h| {
         has(h, "Waiting for an admin")
@@ -154,16 +163,8 @@ fn onboarding_join_waits_for_the_roster_then_enters() {
 fn a_message_sent_from_the_gui_arrives_and_the_reply_shows() {
     let dir = tempfile::tempdir().unwrap();
     let rt = rt();
-    let bilal = Profile::init(&dir.path().join("bilal"), "bilal").unwrap();
-    let admin = org(dir.path(), &[("bilal", &bilal)]);
-    drop(bilal);
-    let (amina, addr) = start(&rt, admin);
-    let mut h = harness(opts(&dir.path().join("bilal"), vec![addr]));
-    until(&mut h, "connected", |h| has(h, "# general"));
-    h.get_by_label("Message").focus();
-    h.step();
-    h.get_by_label("Message").type_text("salam amina");
-    h.step();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    type_into(&mut h, "Message", "salam amina");
     h.key_press_modifiers(eframe::egui::Modifiers::SHIFT, eframe::egui::Key::Enter);
     h.step();
     h.get_by_label("Message").type_text("second line");
@@ -196,12 +197,7 @@ fn a_message_sent_from_the_gui_arrives_and_the_reply_shows() {
 fn unread_count_rises_and_clears() {
     let dir = tempfile::tempdir().unwrap();
     let rt = rt();
-    let bilal = Profile::init(&dir.path().join("bilal"), "bilal").unwrap();
-    let admin = org(dir.path(), &[("bilal", &bilal)]);
-    drop(bilal);
-    let (amina, addr) = start(&rt, admin);
-    let mut h = harness(opts(&dir.path().join("bilal"), vec![addr]));
-    until(&mut h, "connected", |h| has(h, "# general"));
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
     until(&mut h, "peer", |h| {
         let n = h.state().as_ref().unwrap().node().unwrap().clone();
         rt.block_on(n.peers()).unwrap().len() == 1
@@ -225,13 +221,8 @@ fn admin_adds_a_member_from_the_admin_panel() {
     h.get_by_label("Add a member").click();
     h.run_steps(2);
     let device = majlis_core::DeviceKey::generate().id();
-    h.get_by_label("Name").focus();
-    h.step();
-    h.get_by_label("Name").type_text("chen");
-    h.get_by_label("Device id").focus();
-    h.step();
-    h.get_by_label("Device id").type_text(&device.to_string());
-    h.step();
+    type_into(&mut h, "Name", "chen");
+    type_into(&mut h, "Device id", &device.to_string());
     h.get_by_label("Add").click();
     until(&mut h, "chen on the roster", |h| {
         h.state()
