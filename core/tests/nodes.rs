@@ -60,19 +60,24 @@ fn joiner(dir: &Path, name: &str, org: &Org, add: bool) -> Profile {
     let p = Profile::init(&dir.join(name), name).unwrap();
     p.org_join(org.admin.org().unwrap().unwrap()).unwrap();
     if add {
-        let mut chain = org.admin.chain().unwrap();
-        org.admin
-            .change_roster(
-                &mut chain,
-                &RosterChange::AddMember {
-                    name: name.into(),
-                    device: p.device_id(),
-                    role: None,
-                },
-            )
-            .unwrap();
+        add_device(org, name, &p, None);
     }
     p
+}
+
+/// The admin adds `p`'s device to member `name` (creating the member, with `role`).
+fn add_device(org: &Org, name: &str, p: &Profile, role: Option<majlis_core::Role>) {
+    let mut chain = org.admin.chain().unwrap();
+    org.admin
+        .change_roster(
+            &mut chain,
+            &RosterChange::AddMember {
+                name: name.into(),
+                device: p.device_id(),
+                role,
+            },
+        )
+        .unwrap();
 }
 
 /// Give these devices the admin's current roster chain, as if they had synced before.
@@ -255,30 +260,12 @@ async fn offline_member_and_new_device_catch_up_from_a_relay() {
     use majlis_core::Role;
     let dir = tempfile::tempdir().unwrap();
     let org = founder(dir.path());
-    let add = |p: &Profile, name: &str, role: Option<Role>| {
-        let mut chain = org.admin.chain().unwrap();
-        org.admin
-            .change_roster(
-                &mut chain,
-                &RosterChange::AddMember {
-                    name: name.into(),
-                    device: p.device_id(),
-                    role,
-                },
-            )
-            .unwrap();
-    };
-    let mk = |name: &str| {
-        let p = Profile::init(&dir.path().join(name), name).unwrap();
-        p.org_join(org.admin.org().unwrap().unwrap()).unwrap();
-        p
-    };
-    let relay = mk("relay");
-    let b = mk("bilal");
-    let b2 = mk("bilal-laptop");
-    add(&relay, "relay", Some(Role::Relay));
-    add(&b, "bilal", None);
-    add(&b2, "bilal", None); // a second device of the same member
+    let relay = joiner(dir.path(), "relay", &org, false);
+    let b = joiner(dir.path(), "bilal", &org, false);
+    let b2 = joiner(dir.path(), "bilal-laptop", &org, false);
+    add_device(&org, "relay", &relay, Some(Role::Relay));
+    add_device(&org, "bilal", &b, None);
+    add_device(&org, "bilal", &b2, None); // a second device of the same member
     {
         let mut chain = org.admin.chain().unwrap();
         org.admin
@@ -449,21 +436,8 @@ async fn two_admins_signing_one_version_converge_everywhere() {
     use majlis_core::Role;
     let dir = tempfile::tempdir().unwrap();
     let org = founder(dir.path());
-    let a2 = Profile::init(&dir.path().join("bashir"), "bashir").unwrap();
-    a2.org_join(org.admin.org().unwrap().unwrap()).unwrap();
-    {
-        let mut chain = org.admin.chain().unwrap();
-        org.admin
-            .change_roster(
-                &mut chain,
-                &RosterChange::AddMember {
-                    name: "bashir".into(),
-                    device: a2.device_id(),
-                    role: Some(Role::Admin),
-                },
-            )
-            .unwrap();
-    }
+    let a2 = joiner(dir.path(), "bashir", &org, false);
+    add_device(&org, "bashir", &a2, Some(Role::Admin));
     let c = joiner(dir.path(), "chen", &org, true);
     share_roster(&org, &[&a2, &c]);
     // Apart, both admins sign version 4.
@@ -507,20 +481,6 @@ async fn two_admins_signing_one_version_converge_everywhere() {
     }
 }
 
-fn add_with_role(org: &Org, name: &str, p: &Profile, role: majlis_core::Role) {
-    let mut chain = org.admin.chain().unwrap();
-    org.admin
-        .change_roster(
-            &mut chain,
-            &RosterChange::AddMember {
-                name: name.into(),
-                device: p.device_id(),
-                role: Some(role),
-            },
-        )
-        .unwrap();
-}
-
 /// Direct messages reach both members' devices (the sender's other device too, and the
 /// recipient by catch-up when it comes online later) and the relay; another member and a
 /// guest never receive them, and the guest may not send one under the default policy.
@@ -532,11 +492,11 @@ async fn direct_messages_reach_both_members_devices_and_nobody_else() {
     let bilal = joiner(dir.path(), "bilal", &org, true);
     let chen = joiner(dir.path(), "chen", &org, true);
     let amina2 = joiner(dir.path(), "amina2", &org, false);
-    add_with_role(&org, "amina", &amina2, Role::Admin);
+    add_device(&org, "amina", &amina2, Some(Role::Admin));
     let gita = joiner(dir.path(), "gita", &org, false);
-    add_with_role(&org, "gita", &gita, Role::Guest);
+    add_device(&org, "gita", &gita, Some(Role::Guest));
     let vault = joiner(dir.path(), "vault", &org, false);
-    add_with_role(&org, "vault", &vault, Role::Relay);
+    add_device(&org, "vault", &vault, Some(Role::Relay));
     share_roster(&org, &[&bilal, &chen, &amina2, &gita, &vault]);
 
     let a1 = Node::start(org.admin, config(vec![])).await.unwrap();
