@@ -139,6 +139,8 @@ enum Phase {
     Onboarding(Onboarding),
     Running(Box<Running>),
     Failed(String),
+    /// The running state is borrowed out for the current frame (see `take_running`).
+    Busy,
 }
 
 pub struct MajlisApp {
@@ -377,7 +379,7 @@ impl MajlisApp {
 
     /// Borrow the running state out for a frame (so drawing can use `&mut self` too).
     fn take_running(&mut self) -> Option<Box<Running>> {
-        match std::mem::replace(&mut self.phase, Phase::Failed(String::new())) {
+        match std::mem::replace(&mut self.phase, Phase::Busy) {
             Phase::Running(run) => Some(run),
             other => {
                 self.phase = other;
@@ -388,7 +390,7 @@ impl MajlisApp {
 
     /// Put it back, unless the frame moved to another phase (e.g. this device was wiped).
     fn put_running(&mut self, run: Box<Running>) {
-        if matches!(&self.phase, Phase::Failed(s) if s.is_empty()) {
+        if matches!(self.phase, Phase::Busy) {
             self.phase = Phase::Running(run);
         }
     }
@@ -398,9 +400,9 @@ impl MajlisApp {
         let Some(r) = run.roster.clone() else {
             return;
         };
-        let Some(me) = r.member_of_device(&run.me) else {
+        if r.member_of_device(&run.me).is_none() {
             return;
-        };
+        }
         if self.state.selected.is_none() {
             self.state.selected = Some("general".into());
         }
@@ -415,7 +417,6 @@ impl MajlisApp {
                 run.unread.insert(ch, n);
             }
         }
-        let _ = me;
     }
 
     fn on_message(&mut self, run: &mut Running, m: StoredMessage) {
@@ -494,6 +495,7 @@ impl MajlisApp {
                 });
             }
             Phase::Running(_) => self.draw_running(ui),
+            Phase::Busy => {}
         }
     }
 
@@ -528,21 +530,18 @@ impl MajlisApp {
                 }
                 ui.add_space(12.0);
                 if !ob.has_profile {
-                    let l = ui.label(t("Your name"));
-                    ui.text_edit_singleline(&mut ob.name).labelled_by(l.id);
+                    labelled_field(ui, &t("Your name"), &mut ob.name);
                     ui.add_space(8.0);
                 }
                 ui.separator();
                 ui.label(RichText::new(t("Create an organization")).strong());
-                let l = ui.label(t("Organization name"));
-                ui.text_edit_singleline(&mut ob.org_name).labelled_by(l.id);
+                labelled_field(ui, &t("Organization name"), &mut ob.org_name);
                 if ui.button(t("Create")).clicked() {
                     action = Some(true);
                 }
                 ui.separator();
                 ui.label(RichText::new(t("Join an organization")).strong());
-                let l = ui.label(t("Organization id"));
-                ui.text_edit_singleline(&mut ob.org_id).labelled_by(l.id);
+                labelled_field(ui, &t("Organization id"), &mut ob.org_id);
                 if ui.button(t("Join")).clicked() {
                     action = Some(false);
                 }
@@ -1043,10 +1042,8 @@ impl MajlisApp {
                 }
             }
             ui.collapsing(t("Add a member"), |ui| {
-                let l = ui.label(t("Name"));
-                ui.text_edit_singleline(&mut f.name).labelled_by(l.id);
-                let l = ui.label(t("Device id"));
-                ui.text_edit_singleline(&mut f.device).labelled_by(l.id);
+                labelled_field(ui, &t("Name"), &mut f.name);
+                labelled_field(ui, &t("Device id"), &mut f.device);
                 ui.horizontal(|ui| {
                     ui.label(t("Role"));
                     for (role, label) in [
@@ -1074,10 +1071,8 @@ impl MajlisApp {
                 }
             });
             ui.collapsing(t("Add a device"), |ui| {
-                let l = ui.label(t("Member"));
-                ui.text_edit_singleline(&mut f.dev_member).labelled_by(l.id);
-                let l = ui.label(t("Device id"));
-                ui.text_edit_singleline(&mut f.dev_id).labelled_by(l.id);
+                labelled_field(ui, &t("Member"), &mut f.dev_member);
+                labelled_field(ui, &t("Device id"), &mut f.dev_id);
                 if ui.button(t("Add")).clicked() {
                     match f.dev_id.trim().parse::<DeviceId>() {
                         Ok(device) => {
@@ -1138,8 +1133,7 @@ impl MajlisApp {
             });
             ui.separator();
             ui.collapsing(t("Create a channel"), |ui| {
-                let l = ui.label(t("Channel name"));
-                ui.text_edit_singleline(&mut f.channel).labelled_by(l.id);
+                labelled_field(ui, &t("Channel name"), &mut f.channel);
                 ui.label(t("Members"));
                 for m in &r.roster.members {
                     let mut on = f.channel_members.contains(&m.name);
@@ -1221,6 +1215,12 @@ impl MajlisApp {
             self.spawn_change(&run.node, c);
         }
     }
+}
+
+/// A label and a one-line text field named by it (screen readers and tests find it by name).
+fn labelled_field(ui: &mut egui::Ui, label: &str, value: &mut String) {
+    let l = ui.label(label);
+    ui.text_edit_singleline(value).labelled_by(l.id);
 }
 
 /// Channels and DM channels device `me` may read, in display order.
