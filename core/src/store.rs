@@ -113,8 +113,11 @@ impl Store {
         let mut tries = 0;
         let opened = loop {
             match config.open() {
+                // sled reports the lock either as WouldBlock or wrapped in an `Other` error.
                 Err(sled::Error::Io(io))
-                    if io.kind() == std::io::ErrorKind::WouldBlock && tries < 50 =>
+                    if tries < 50
+                        && (io.kind() == std::io::ErrorKind::WouldBlock
+                            || io.to_string().contains("could not acquire lock")) =>
                 {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(20));
