@@ -43,6 +43,13 @@ impl DeviceId {
     pub fn verifying_key(&self) -> Option<VerifyingKey> {
         VerifyingKey::from_bytes(&self.0).ok()
     }
+
+    /// The device's X25519 public key for sealing keys to it: the Montgomery form of its
+    /// ed25519 key (the map libsodium's `crypto_sign_ed25519_pk_to_curve25519` and age's
+    /// ssh-ed25519 recipients use), so the roster's one key per device serves both.
+    pub fn x25519_public(&self) -> Option<[u8; 32]> {
+        Some(self.verifying_key()?.to_montgomery().to_bytes())
+    }
 }
 
 impl fmt::Display for DeviceId {
@@ -233,6 +240,10 @@ impl DeviceKey {
     }
     pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
         self.signing.sign(msg).to_bytes()
+    }
+    /// The X25519 secret matching [`DeviceId::x25519_public`]: the ed25519 secret scalar.
+    pub fn x25519_secret(&self) -> [u8; 32] {
+        self.signing.to_scalar_bytes()
     }
     /// The same key as a libp2p identity, so noise authenticates the device id.
     pub fn libp2p_keypair(&self) -> libp2p::identity::Keypair {

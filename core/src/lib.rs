@@ -10,6 +10,7 @@
 //! - [`identity`]: device keys (which are also libp2p identities) and the org root key.
 //! - [`roster`]: the admin-signed membership document and its acceptance rules.
 //! - [`message`]: the signed message envelope and its validation.
+//! - [`e2e`]: end-to-end encryption of bodies (sender keys sealed to reader devices).
 //! - [`store`]: sled-backed history, rosters and outbox.
 //! - [`profile`]: a data directory: the operations that need a disk but no network.
 //! - [`discovery`]: mDNS announce and browse.
@@ -18,6 +19,7 @@
 //! - [`node`]: the swarm event loop behind the [`Node`] handle.
 
 pub mod discovery;
+pub mod e2e;
 pub mod error;
 pub mod fuzz;
 pub mod identity;

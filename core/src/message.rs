@@ -10,10 +10,15 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::e2e;
 use crate::identity::{self, DeviceId, DeviceKey};
 use crate::roster::{Member, VerifiedRoster};
 
-pub const MESSAGE_FORMAT: u8 = 1;
+/// Format 2: the body is an [`e2e::Content`] (sealed text or key grants).
+pub const MESSAGE_FORMAT: u8 = 2;
+/// Format 1: the body is plaintext UTF-8. Written by releases before end-to-end encryption;
+/// still read (old history, old peers), never written.
+pub const PLAINTEXT_FORMAT: u8 = 1;
 const DOMAIN: &[u8] = b"majlis/msg/v1\0";
 /// Text bodies are capped well below gossipsub's 64 KiB frame (and its silent-drop band just
 /// under it); files travel another way.
@@ -92,7 +97,10 @@ pub struct Unsigned {
     /// message there: a per-author chain that lets catch-up sync detect gaps and forks.
     pub seq: u64,
     pub prev: Option<MessageId>,
-    pub body: String,
+    /// Format 2: `postcard(e2e::Content)`; format 1: UTF-8 text. Same wire shape (a
+    /// length-prefixed byte string) in both.
+    #[serde(with = "serde_bytes")]
+    pub body: Vec<u8>,
 }
 
 /// A decoded, signature-checked message.
@@ -190,7 +198,7 @@ impl Envelope {
     /// signatures at once and then calls [`Envelope::signed_parts`].
     pub fn decode_unverified(wire: &[u8]) -> Result<Envelope, Reject> {
         let (unsigned_bytes, _) = Self::split(wire)?;
-        if unsigned_bytes[0] != MESSAGE_FORMAT {
+        if unsigned_bytes[0] != MESSAGE_FORMAT && unsigned_bytes[0] != PLAINTEXT_FORMAT {
             return Err(Reject::Format(unsigned_bytes[0]));
         }
         let (unsigned, rest): (Unsigned, &[u8]) = postcard::take_from_bytes(unsigned_bytes)
@@ -203,11 +211,29 @@ impl Envelope {
         if unsigned.body.len() > MAX_BODY_BYTES {
             return Err(Reject::TooLarge(unsigned.body.len()));
         }
+        if unsigned.format == PLAINTEXT_FORMAT {
+            std::str::from_utf8(&unsigned.body)
+                .map_err(|_| Reject::Malformed("format-1 body is not UTF-8".into()))?;
+        } else {
+            e2e::Content::decode(&unsigned.body).map_err(|e| Reject::Malformed(e.to_string()))?;
+        }
         Ok(Envelope {
             id: id_of(unsigned_bytes),
             unsigned,
             wire: wire.to_vec(),
         })
+    }
+
+    /// The body's content (format 2); `None` for a format-1 plaintext body.
+    pub fn content(&self) -> Option<e2e::Content> {
+        (self.unsigned.format == MESSAGE_FORMAT)
+            .then(|| e2e::Content::decode(&self.unsigned.body).ok())
+            .flatten()
+    }
+
+    /// Whether this message hands out keys rather than saying something.
+    pub fn is_keys(&self) -> bool {
+        matches!(self.content(), Some(e2e::Content::Keys(_)))
     }
 
     /// (message that was signed, signature, author key) for batch verification.
@@ -317,7 +343,7 @@ mod tests {
         Envelope::sign(
             dev,
             Unsigned {
-                format: MESSAGE_FORMAT,
+                format: PLAINTEXT_FORMAT,
                 author: dev.id(),
                 channel: channel.into(),
                 sent_at,
@@ -335,7 +361,7 @@ mod tests {
         let (env, name) = validate(&m.wire, &roster, NOW).unwrap();
         assert_eq!(env.id, m.id);
         assert_eq!(name, "amina");
-        assert_eq!(env.unsigned.body, "salam");
+        assert_eq!(env.unsigned.body, b"salam");
     }
 
     #[test]

@@ -27,9 +27,7 @@ use crate::net::{
     Behaviour, BehaviourEvent, RosterRequest, RosterResponse, SyncRequest, SyncResponse, DM_LIST,
 };
 use crate::profile::Profile;
-use crate::roster::{
-    dm_parties, AuditEntry, Role, Roster, RosterChain, RosterChange, VerifiedRoster,
-};
+use crate::roster::{dm_parties, AuditEntry, Roster, RosterChain, RosterChange, VerifiedRoster};
 use crate::store::{Store, StoredMessage};
 use crate::sync::{self, Link, Vector};
 
@@ -79,6 +77,10 @@ pub enum Event {
     Wiped {
         version: u64,
         erased: std::result::Result<(), String>,
+    },
+    /// New keys for `channel` arrived: messages shown as locked there may open now (reload).
+    KeysReceived {
+        channel: String,
     },
     /// Input from the network was refused; `kind` is a stable counter label.
     Rejected {
@@ -250,6 +252,8 @@ impl Node {
             connections: HashMap::new(),
             peer_versions: HashMap::new(),
             topics: HashMap::new(),
+            roster_topics: HashMap::new(),
+            suspects: HashSet::new(),
             have_in_flight: HashSet::new(),
             sync_pending: HashMap::new(),
             sync_retries: HashMap::new(),
@@ -373,10 +377,11 @@ impl Node {
 
 /// Work waiting for the next flush.
 enum Pending {
+    /// Our own messages: key grants first, then (when a user sent something) the text,
+    /// which is the last envelope and whose id the reply carries.
     Sent {
-        env: Envelope,
-        sender: String,
-        reply: oneshot::Sender<Result<MessageId>>,
+        envs: Vec<Envelope>,
+        reply: Option<oneshot::Sender<Result<MessageId>>>,
     },
     Received(StoredMessage),
 }
@@ -400,6 +405,11 @@ struct Runner {
     /// The roster version each peer last announced.
     peer_versions: HashMap<PeerId, u64>,
     topics: HashMap<gossipsub::TopicHash, String>,
+    /// Every channel and inbox topic of the head roster, by hash.
+    roster_topics: HashMap<gossipsub::TopicHash, String>,
+    /// Peers seen subscribing to a topic they may not read; disconnected at the next sweep
+    /// if they still are.
+    suspects: HashSet<PeerId>,
     have_in_flight: HashSet<(PeerId, u64, [u8; 32])>,
     /// Catch-up requests in flight: what was asked, so the answer can be checked against it.
     sync_pending: HashMap<request_response::OutboundRequestId, (PeerId, String, Vector)>,
@@ -467,7 +477,10 @@ impl Runner {
                     self.complete(done, res.unwrap_or_else(|e| Err(Error::Net(format!("flush task: {e}")))));
                     self.start_flush();
                 }
-                _ = redial.tick() => self.redial(),
+                _ = redial.tick() => {
+                    self.police();
+                    self.redial();
+                }
                 _ = resync.tick() => {
                     let peers: Vec<PeerId> = self.connections.keys().copied().collect();
                     for p in peers {
@@ -539,14 +552,24 @@ impl Runner {
         }
         for p in done {
             match p {
-                Pending::Sent { env, sender, reply } => {
+                Pending::Sent { envs, reply } => {
                     if let Err(e) = &res {
-                        let _ = reply.send(Err(Error::Invalid(format!("message not saved: {e}"))));
+                        if let Some(reply) = reply {
+                            let _ =
+                                reply.send(Err(Error::Invalid(format!("message not saved: {e}"))));
+                        }
                         continue;
                     }
-                    let _ = reply.send(Ok(env.id));
-                    self.publish(&env);
-                    self.emit(Event::Message(stored(&env, sender)));
+                    for env in &envs {
+                        self.publish(env);
+                    }
+                    if let Some(reply) = reply {
+                        let last = envs.last().expect("a send makes a message");
+                        let _ = reply.send(Ok(last.id));
+                        if let Some(m) = self.profile.store().message(&last.id).ok().flatten() {
+                            self.emit(Event::Message(m));
+                        }
+                    }
                 }
                 Pending::Received(m) => {
                     if res.is_ok() {
@@ -566,14 +589,11 @@ impl Runner {
                 text,
                 reply,
             } => match self.profile.compose(&self.chain, &channel, &text) {
-                Ok(env) => {
-                    let sender = self
-                        .chain
-                        .head()
-                        .and_then(|h| h.member_of_device(&self.me))
-                        .map(|m| m.name.clone())
-                        .unwrap_or_default();
-                    self.pending.push(Pending::Sent { env, sender, reply });
+                Ok(envs) => {
+                    self.pending.push(Pending::Sent {
+                        envs,
+                        reply: Some(reply),
+                    });
                     self.start_flush();
                 }
                 Err(e) => {
@@ -700,7 +720,7 @@ impl Runner {
                     .members
                     .iter()
                     .filter(|o| {
-                        if m.role == Role::Relay {
+                        if m.role.stores_all() {
                             r.members.iter().any(|x| r.dm_allowed(o, x))
                         } else {
                             o.name == m.name && r.members.iter().any(|x| r.dm_allowed(m, x))
@@ -716,6 +736,18 @@ impl Runner {
             }
             _ => HashSet::new(),
         };
+        // Every topic of the roster (channels and inboxes), to police subscriptions.
+        self.roster_topics = head
+            .map(|h| {
+                let r = &h.roster;
+                r.channels
+                    .iter()
+                    .map(|c| c.name.clone())
+                    .chain(r.members.iter().map(|m| format!("@{}", m.name)))
+                    .map(|name| (self.topic(&name).hash(), name))
+                    .collect()
+            })
+            .unwrap_or_default();
         let _ = self.roster_tx.send(head.map(|h| Arc::new(h.clone())));
         let current: HashSet<String> = self.topics.values().cloned().collect();
         for ch in current.difference(&wanted) {
@@ -730,6 +762,7 @@ impl Runner {
             }
             self.topics.insert(t.hash(), ch.clone());
         }
+        self.share_keys();
         if announce {
             let peers: Vec<PeerId> = self.connections.keys().copied().collect();
             for p in peers {
@@ -741,6 +774,88 @@ impl Runner {
             });
         }
         self.redial();
+    }
+
+    /// Give the key holders that appeared with this roster version the keys they lack
+    /// (rotation on removal happens before our next message, see `Profile::share_keys`).
+    fn share_keys(&mut self) {
+        let Some(head) = self.chain.head().cloned() else {
+            return;
+        };
+        let Some(me) = head.member_of_device(&self.me) else {
+            return;
+        };
+        let dms = self
+            .profile
+            .store()
+            .channels_starting_with("@")
+            .unwrap_or_default();
+        let channels: Vec<String> = head
+            .roster
+            .channels
+            .iter()
+            .map(|c| c.name.clone())
+            .chain(dms)
+            .filter(|c| head.roster.may_post(me, c))
+            .collect();
+        let mut envs = Vec::new();
+        for ch in channels {
+            match self.profile.share_keys(&head, &ch, false) {
+                Ok(e) => envs.extend(e),
+                Err(e) => tracing::error!("sharing keys of '{ch}': {e}"),
+            }
+        }
+        if !envs.is_empty() {
+            self.pending.push(Pending::Sent { envs, reply: None });
+            self.start_flush();
+        }
+    }
+
+    /// A peer subscribed to `topic`. Subscribing to a channel or an inbox the peer's device
+    /// may not read is what a modified client does to eavesdrop: bodies are sealed anyway,
+    /// but we also stop forwarding to it. As the two rosters may briefly differ, the peer is
+    /// first sent our roster and disconnected only if it still holds the subscription at the
+    /// next sweep (`police`).
+    fn on_subscribed(&mut self, peer: PeerId, topic: &gossipsub::TopicHash) {
+        if self.forbidden(&peer, topic) {
+            self.suspects.insert(peer);
+            self.send_have(peer);
+        }
+    }
+
+    fn forbidden(&self, peer: &PeerId, topic: &gossipsub::TopicHash) -> bool {
+        let (Some(head), Some(name)) = (self.chain.head(), self.roster_topics.get(topic)) else {
+            return false;
+        };
+        match DeviceId::from_peer_id(peer).and_then(|d| head.member_of_device(&d)) {
+            Some(m) => !head.roster.may_subscribe(m, name),
+            None => true,
+        }
+    }
+
+    fn police(&mut self) {
+        if self.suspects.is_empty() {
+            return;
+        }
+        let suspects = std::mem::take(&mut self.suspects);
+        let guilty: Vec<(PeerId, String)> = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .filter(|(p, _)| suspects.contains(p))
+            .filter_map(|(p, topics)| {
+                let t = topics.into_iter().find(|t| self.forbidden(p, t))?;
+                Some((*p, self.roster_topics.get(t).cloned().unwrap_or_default()))
+            })
+            .collect();
+        for (p, name) in guilty {
+            self.reject(
+                "subscription",
+                format!("{p} subscribed to the topic of '{name}', which its device may not read; disconnecting"),
+            );
+            let _ = self.swarm.disconnect_peer_id(p);
+        }
     }
 
     fn topic(&self, channel: &str) -> gossipsub::IdentTopic {
@@ -964,7 +1079,7 @@ impl Runner {
                 Ok(sender) => match self.profile.store().insert_message(&env, &sender) {
                     Ok(true) => {
                         self.stats.accepted += 1;
-                        self.pending.push(Pending::Received(stored(&env, sender)));
+                        self.accepted(&env, sender);
                         A::Accept
                     }
                     Ok(false) => {
@@ -1269,7 +1384,7 @@ impl Runner {
                     inserted += 1;
                     self.stats.accepted += 1;
                     self.stats.synced += 1;
-                    self.pending.push(Pending::Received(stored(&env, sender)));
+                    self.accepted(&env, sender);
                 }
                 Ok(false) => {}
                 Err(e) => {
@@ -1307,6 +1422,21 @@ impl Runner {
             .collect();
         for ch in wanted {
             self.sync_channel(peer, ch, &Vector::new());
+        }
+    }
+
+    /// A peer's message was stored (gossip or sync alike): take the keys it grants us, and
+    /// show it once flushed if it is something to show.
+    fn accepted(&mut self, env: &Envelope, sender: String) {
+        match self.profile.absorb(env) {
+            Ok(0) => {}
+            Ok(_) => self.emit(Event::KeysReceived {
+                channel: env.unsigned.channel.clone(),
+            }),
+            Err(e) => tracing::error!("storing a received key: {e}"),
+        }
+        if let Some(m) = self.profile.store().render(env, sender) {
+            self.pending.push(Pending::Received(m));
         }
     }
 
@@ -1409,7 +1539,8 @@ impl Runner {
                     message_id,
                     message,
                 } => self.on_gossip(propagation_source, message_id, message),
-                gossipsub::Event::Subscribed { topic, .. } => {
+                gossipsub::Event::Subscribed { peer_id, topic } => {
+                    self.on_subscribed(peer_id, &topic);
                     if let Some(ch) = self.topics.get(&topic).cloned() {
                         self.flush_outbox(&ch);
                     }
@@ -1436,15 +1567,4 @@ fn without_p2p(addr: &Multiaddr) -> Multiaddr {
     addr.iter()
         .filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
         .collect()
-}
-
-fn stored(env: &Envelope, sender: String) -> StoredMessage {
-    StoredMessage {
-        id: env.id,
-        channel: env.unsigned.channel.clone(),
-        sender,
-        device: env.unsigned.author,
-        sent_at: env.unsigned.sent_at,
-        text: env.unsigned.body.clone(),
-    }
 }

@@ -11,6 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::e2e::{self, ChannelKey, Content, Plain};
 use crate::error::{Error, Result};
 use crate::identity::{DeviceId, DeviceKey, OrgId, OrgKey};
 use crate::message::{Envelope, Unsigned, MESSAGE_FORMAT};
@@ -255,8 +256,10 @@ impl Profile {
     }
 
     /// Sign a new message in `channel`, store it and queue it in the outbox. The caller
-    /// flushes (group commit) before acknowledging.
-    pub fn compose(&self, chain: &RosterChain, channel: &str, text: &str) -> Result<Envelope> {
+    /// flushes (group commit) before acknowledging. The body is sealed under this device's
+    /// current key for the channel; key grants the readers still lack come first in the
+    /// returned list (each is a message of its own), the text message last.
+    pub fn compose(&self, chain: &RosterChain, channel: &str, text: &str) -> Result<Vec<Envelope>> {
         let roster = chain.head().ok_or_else(|| {
             Error::NotReady("no roster yet: this device cannot post until an admin adds it and a peer sends the roster".into())
         })?;
@@ -291,6 +294,22 @@ impl Profile {
                 crate::message::MAX_BODY_BYTES
             )));
         }
+        let mut out = self.share_keys(roster, channel, true)?;
+        let st = self.store.sender_state(channel)?;
+        let key = st
+            .mine
+            .last()
+            .and_then(|id| self.store.key(channel, id).ok().flatten())
+            .ok_or_else(|| {
+                Error::Corrupt(format!("this device's key for '{channel}' is missing"))
+            })?;
+        let sealed = e2e::seal(&key, channel, &self.device_id(), &Plain::Text(text.into()));
+        out.push(self.append(channel, &me.name, sealed)?);
+        Ok(out)
+    }
+
+    /// Sign `content` as this device's next message in `channel`, store it, queue it.
+    fn append(&self, channel: &str, sender: &str, content: Content) -> Result<Envelope> {
         let (seq, prev) = self.store.own_head(channel, &self.device_id())?;
         let env = Envelope::sign(
             &self.key,
@@ -301,13 +320,117 @@ impl Profile {
                 sent_at: crate::now_ms(),
                 seq: seq + 1,
                 prev,
-                body: text.to_string(),
+                body: content.encode(),
             },
         );
-        self.store.insert_message(&env, &me.name)?;
+        self.store.insert_message(&env, sender)?;
         self.store.outbox_add(&env.id)?;
         Ok(env)
     }
+
+    /// Bring the key holders of `channel` up to date and return the grant messages made.
+    ///
+    /// - A device that may now hold the channel's keys and was not given ours gets every key
+    ///   this device made for the channel (readers read the channel's history); a new device
+    ///   of this device's own member gets every key held for it, whoever made it, so a
+    ///   replacement laptop reads what its member could.
+    /// - With `rotate` (before sending): if a device we gave our key to may no longer hold it
+    ///   (removed, revoked, left the channel), a new key is made and granted to the current
+    ///   holders only, so nothing sent from now on opens with what the removed device had.
+    ///   Also makes the first key.
+    pub fn share_keys(
+        &self,
+        roster: &VerifiedRoster,
+        channel: &str,
+        rotate: bool,
+    ) -> Result<Vec<Envelope>> {
+        let me = self.device_id();
+        let Some(member) = roster.member_of_device(&me) else {
+            return Ok(Vec::new());
+        };
+        if !roster.roster.may_post(member, channel) {
+            return Ok(Vec::new());
+        }
+        let holders: Vec<DeviceId> = roster
+            .roster
+            .key_holders(channel)
+            .into_iter()
+            .filter(|d| *d != me)
+            .collect();
+        let mut st = self.store.sender_state(channel)?;
+        let gone = st.shared.iter().any(|d| holders.binary_search(d).is_err());
+        let mut contents = Vec::new();
+        let mut kept = Vec::new();
+        if rotate && (st.mine.is_empty() || gone) {
+            let key = ChannelKey::generate();
+            self.store.put_key(channel, &key)?;
+            st.mine.push(key.id());
+            let stay: Vec<DeviceId> = st
+                .shared
+                .iter()
+                .filter(|d| holders.binary_search(d).is_ok())
+                .copied()
+                .collect();
+            contents.extend(e2e::grant_all(&[key], channel, &stay).map_err(e2e_err)?);
+            kept = stay;
+        } else {
+            kept.clone_from(&st.shared);
+        }
+        let fresh: Vec<DeviceId> = holders
+            .iter()
+            .filter(|d| !st.shared.contains(d))
+            .copied()
+            .collect();
+        if !fresh.is_empty() {
+            let (siblings, others): (Vec<DeviceId>, Vec<DeviceId>) =
+                fresh.iter().partition(|d| member.devices.contains(d));
+            if !siblings.is_empty() {
+                let all = self.store.keys_of(channel)?;
+                contents.extend(e2e::grant_all(&all, channel, &siblings).map_err(e2e_err)?);
+            }
+            if !others.is_empty() && !st.mine.is_empty() {
+                let mine: Vec<ChannelKey> = st
+                    .mine
+                    .iter()
+                    .filter_map(|id| self.store.key(channel, id).ok().flatten())
+                    .collect();
+                contents.extend(e2e::grant_all(&mine, channel, &others).map_err(e2e_err)?);
+            }
+        }
+        // Devices that got nothing because there was nothing to give still count as served:
+        // every key made later is granted to all current holders.
+        kept.extend(fresh);
+        kept.sort();
+        kept.dedup();
+        st.shared = kept;
+        self.store.set_sender_state(channel, &st)?;
+        contents
+            .into_iter()
+            .map(|c| self.append(channel, &member.name, c))
+            .collect()
+    }
+
+    /// Take the keys an accepted message grants to this device. Returns how many were new.
+    pub fn absorb(&self, env: &Envelope) -> Result<usize> {
+        let Some(Content::Keys(bundles)) = env.content() else {
+            return Ok(0);
+        };
+        let me = self.device_id();
+        let hint = e2e::hint(&me);
+        let mut new = 0;
+        for b in &bundles {
+            for g in b.grants.iter().filter(|g| g.hint == hint) {
+                if let Some(k) = e2e::accept_grant(&self.key, &env.unsigned.channel, &b.key, g) {
+                    new += usize::from(self.store.put_key(&env.unsigned.channel, &k)?);
+                }
+            }
+        }
+        Ok(new)
+    }
+}
+
+fn e2e_err(e: e2e::E2eError) -> Error {
+    Error::Invalid(format!("cannot seal a key: {e}"))
 }
 
 #[cfg(test)]
@@ -332,7 +455,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(chain.version(), 2);
-        let env = p.compose(&chain, "general", "salam").unwrap();
+        // A key grant for bilal's device, then the message itself.
+        let envs = p.compose(&chain, "general", "salam").unwrap();
+        assert_eq!(envs.len(), 2);
+        assert!(envs[0].is_keys());
+        let env_id = envs.last().unwrap().id;
         assert!(p.compose(&chain, "nope", "x").is_err());
         p.store().flush().unwrap();
         drop(p);
@@ -342,11 +469,12 @@ mod tests {
         assert_eq!(p.chain().unwrap().version(), 2);
         let h = p.store().history("general", 10).unwrap();
         assert_eq!(h.len(), 1);
-        assert_eq!(h[0].id, env.id);
+        assert_eq!(h[0].id, env_id);
         assert_eq!(h[0].sender, "amina");
+        assert_eq!(h[0].text, "salam");
         assert_eq!(
             p.store().own_head("general", &p.device_id()).unwrap(),
-            (1, Some(env.id))
+            (2, Some(env_id))
         );
     }
 

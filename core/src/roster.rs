@@ -61,6 +61,17 @@ pub enum Role {
     /// An outsider (a contractor, a client): reads and posts only in channels that list them
     /// by name, and takes part in direct messages only if the policy says so.
     Guest,
+    /// A relay with the org's compliance grant: besides storing everything, it is given the
+    /// keys of every channel and DM, so the org can hold and search its records. Every member
+    /// sees that the org has one (`majlisd roster show`, the app's People view).
+    Archive,
+}
+
+impl Role {
+    /// Relays and archives store and serve everything and never post.
+    pub fn stores_all(self) -> bool {
+        matches!(self, Role::Relay | Role::Archive)
+    }
 }
 
 impl FromStr for Role {
@@ -71,8 +82,9 @@ impl FromStr for Role {
             "member" => Ok(Role::Member),
             "relay" => Ok(Role::Relay),
             "guest" => Ok(Role::Guest),
+            "archive" => Ok(Role::Archive),
             _ => Err(crate::Error::Invalid(format!(
-                "unknown role '{s}'; use admin, member, guest or relay"
+                "unknown role '{s}'; use admin, member, guest, relay or archive"
             ))),
         }
     }
@@ -85,6 +97,7 @@ impl std::fmt::Display for Role {
             Role::Member => "member",
             Role::Relay => "relay",
             Role::Guest => "guest",
+            Role::Archive => "archive",
         })
     }
 }
@@ -257,7 +270,7 @@ impl Roster {
             && self.policy.dms != DmPolicy::Off
             && [a, b]
                 .iter()
-                .all(|m| m.role != Role::Relay && (m.role != Role::Guest || guest_ok))
+                .all(|m| !m.role.stores_all() && (m.role != Role::Guest || guest_ok))
     }
 
     /// The two members of a direct-message channel, if it is one whose DMs are allowed.
@@ -274,11 +287,11 @@ impl Roster {
 
     pub fn may_read(&self, member: &Member, channel: &str) -> bool {
         if let Some((a, b)) = self.dm(channel) {
-            return member.role == Role::Relay || member.name == a.name || member.name == b.name;
+            return member.role.stores_all() || member.name == a.name || member.name == b.name;
         }
         match self.channel(channel) {
             None => false,
-            Some(_) if member.role == Role::Relay => true,
+            Some(_) if member.role.stores_all() => true,
             // Guests see only channels that name them.
             Some(c) => match &c.members {
                 None => member.role != Role::Guest,
@@ -288,7 +301,40 @@ impl Roster {
     }
 
     pub fn may_post(&self, member: &Member, channel: &str) -> bool {
+        !member.role.stores_all() && self.may_read(member, channel)
+    }
+
+    /// Whether `member` may hold the keys of `channel`: its readers, except plain relays,
+    /// which store and serve ciphertext only. An archive holds every key.
+    pub fn may_decrypt(&self, member: &Member, channel: &str) -> bool {
         member.role != Role::Relay && self.may_read(member, channel)
+    }
+
+    /// Every device that may hold the keys of `channel`, sorted: whom a sender grants its
+    /// key to.
+    pub fn key_holders(&self, channel: &str) -> Vec<DeviceId> {
+        let mut out: Vec<DeviceId> = self
+            .members
+            .iter()
+            .filter(|m| self.may_decrypt(m, channel))
+            .flat_map(|m| m.devices.iter().copied())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The archive members (compliance copies), if the org has any.
+    pub fn archives(&self) -> impl Iterator<Item = &Member> {
+        self.members.iter().filter(|m| m.role == Role::Archive)
+    }
+
+    /// Whether a device of `member` may subscribe to the gossip topic of `channel` (a
+    /// channel name, or `@NAME` for a member's DM inbox).
+    pub fn may_subscribe(&self, member: &Member, topic: &str) -> bool {
+        match topic.strip_prefix('@') {
+            Some(owner) => member.role.stores_all() || member.name == owner,
+            None => self.may_read(member, topic),
+        }
     }
 
     /// Structural rules every version must satisfy, whoever signed it.

@@ -13,9 +13,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::e2e::{self, ChannelKey, Content, KeyId, Plain};
 use crate::error::{Error, Result};
 use crate::identity::{DeviceId, OrgId};
-use crate::message::{Envelope, MessageId};
+use crate::message::{Envelope, MessageId, PLAINTEXT_FORMAT};
 use crate::roster::VerifiedRoster;
 use crate::sync::Heads;
 
@@ -24,6 +25,23 @@ const IDX: u8 = b'c'; // c | channel | 0 | sent_at(be) | id -> Record   (the his
 const MSG: u8 = b'm'; // m | id -> the `c` key                         (dedupe, lookup by id)
 const LOG: u8 = b'a'; // a | channel | 0 | author | seq(be) -> id      (per-author logs)
 const HEADS: u8 = b'v'; // v | channel | 0 | author -> contiguous(be) | max(be)
+
+// Key spaces of the `e2e` tree.
+const KEY: u8 = b'k'; // k | channel | 0 | key id -> sender key (32 bytes)
+const SENDER: u8 = b's'; // s | channel -> postcard(SenderState)
+
+/// What the user sees in place of a message whose key has not arrived (yet).
+pub const LOCKED_TEXT: &str = "[encrypted: waiting for the key to this message]";
+
+/// This device's sender keys in one channel, and who has been given them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SenderState {
+    /// Ids of this device's keys for the channel, oldest first; the last is current.
+    pub mine: Vec<KeyId>,
+    /// Devices that were granted every key in `mine`. A device in here that is no longer
+    /// allowed to hold the channel's keys forces a new key before the next message.
+    pub shared: Vec<DeviceId>,
+}
 
 /// A message as the user sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +53,9 @@ pub struct StoredMessage {
     pub device: DeviceId,
     pub sent_at: u64,
     pub text: String,
+    /// The body is sealed and this device holds no key for it (yet): `text` is a placeholder.
+    #[serde(default)]
+    pub locked: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -50,6 +71,7 @@ pub struct Store {
     messages: sled::Tree,
     rosters: sled::Tree,
     outbox: sled::Tree,
+    e2e: sled::Tree,
 }
 
 fn prefix(space: u8, channel: &str) -> Vec<u8> {
@@ -142,6 +164,7 @@ impl Store {
             messages: db.open_tree("messages")?,
             rosters: db.open_tree("rosters")?,
             outbox: db.open_tree("outbox")?,
+            e2e: db.open_tree("e2e")?,
             db,
         })
     }
@@ -339,7 +362,10 @@ impl Store {
             }
         };
         let mut out = Vec::new();
-        for kv in self.messages.range(p.clone()..end).rev().take(limit) {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        for kv in self.messages.range(p.clone()..end).rev() {
             let (k, v) = kv?;
             let Some(id) = k
                 .len()
@@ -349,14 +375,14 @@ impl Store {
                 continue;
             };
             match decode_record(MessageId(id), &v) {
-                Ok((rec, env)) => out.push(StoredMessage {
-                    id: MessageId(id),
-                    channel: env.unsigned.channel,
-                    sender: rec.sender,
-                    device: env.unsigned.author,
-                    sent_at: env.unsigned.sent_at,
-                    text: env.unsigned.body,
-                }),
+                Ok((rec, env)) => {
+                    if let Some(m) = self.render(&env, rec.sender) {
+                        out.push(m);
+                        if out.len() == limit {
+                            break;
+                        }
+                    }
+                }
                 Err(e) => tracing::warn!("{e}; skipped"),
             }
         }
@@ -382,9 +408,9 @@ impl Store {
             if !k.starts_with(&p) || n >= cap {
                 break;
             }
-            let mine = decode_record(MessageId([0; 32]), &v)
-                .is_ok_and(|(_, env)| env.unsigned.author == *except);
-            n += usize::from(!mine);
+            let counts = decode_record(MessageId([0; 32]), &v)
+                .is_ok_and(|(_, env)| env.unsigned.author != *except && !env.is_keys());
+            n += usize::from(counts);
         }
         Ok(n)
     }
@@ -439,6 +465,104 @@ impl Store {
                 ))
             })
             .collect()
+    }
+
+    // ---- end-to-end keys --------------------------------------------------------------
+
+    /// What the user sees of a stored envelope: `None` for key grants (not a message),
+    /// the text when it opens, a locked placeholder when its key is not held.
+    pub fn render(&self, env: &Envelope, sender: String) -> Option<StoredMessage> {
+        let u = &env.unsigned;
+        let (text, locked) = if u.format == PLAINTEXT_FORMAT {
+            (String::from_utf8_lossy(&u.body).into_owned(), false)
+        } else {
+            match env.content()? {
+                Content::Keys(_) => return None,
+                Content::Sealed {
+                    key,
+                    nonce,
+                    ciphertext,
+                } => match self
+                    .key(&u.channel, &key)
+                    .ok()
+                    .flatten()
+                    .and_then(|k| e2e::open(&k, &u.channel, &u.author, &nonce, &ciphertext))
+                {
+                    Some(Plain::Text(t)) => (t, false),
+                    None => (LOCKED_TEXT.to_string(), true),
+                },
+            }
+        };
+        Some(StoredMessage {
+            id: env.id,
+            channel: u.channel.clone(),
+            sender,
+            device: u.author,
+            sent_at: u.sent_at,
+            text,
+            locked,
+        })
+    }
+
+    /// A stored message as the user sees it, by id.
+    pub fn message(&self, id: &MessageId) -> Result<Option<StoredMessage>> {
+        let Some(idx) = self.messages.get(msg_key(id))? else {
+            return Ok(None);
+        };
+        let Some(v) = self.messages.get(idx)? else {
+            return Ok(None);
+        };
+        let (rec, env) = decode_record(*id, &v)?;
+        Ok(self.render(&env, rec.sender))
+    }
+
+    fn key_key(channel: &str, id: &KeyId) -> Vec<u8> {
+        let mut k = prefix(KEY, channel);
+        k.extend_from_slice(&id.0);
+        k
+    }
+
+    /// Keep a sender key of `channel`. Returns `false` if it was already held.
+    pub fn put_key(&self, channel: &str, key: &ChannelKey) -> Result<bool> {
+        let k = Self::key_key(channel, &key.id());
+        Ok(self.e2e.insert(k, &key.0[..])?.is_none())
+    }
+
+    pub fn key(&self, channel: &str, id: &KeyId) -> Result<Option<ChannelKey>> {
+        Ok(self
+            .e2e
+            .get(Self::key_key(channel, id))?
+            .and_then(|v| <[u8; 32]>::try_from(v.as_ref()).ok())
+            .map(ChannelKey))
+    }
+
+    /// Every key held for `channel`.
+    pub fn keys_of(&self, channel: &str) -> Result<Vec<ChannelKey>> {
+        let mut out = Vec::new();
+        for kv in self.e2e.scan_prefix(prefix(KEY, channel)) {
+            if let Ok(k) = <[u8; 32]>::try_from(kv?.1.as_ref()) {
+                out.push(ChannelKey(k));
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn sender_state(&self, channel: &str) -> Result<SenderState> {
+        let mut k = vec![SENDER];
+        k.extend_from_slice(channel.as_bytes());
+        match self.e2e.get(k)? {
+            None => Ok(SenderState::default()),
+            Some(v) => postcard::from_bytes(&v)
+                .map_err(|e| Error::Corrupt(format!("key state of '{channel}' is damaged: {e}"))),
+        }
+    }
+
+    pub fn set_sender_state(&self, channel: &str, st: &SenderState) -> Result<()> {
+        let mut k = vec![SENDER];
+        k.extend_from_slice(channel.as_bytes());
+        self.e2e
+            .insert(k, postcard::to_stdvec(st).expect("state serializes"))?;
+        Ok(())
     }
 
     /// Make everything written so far durable.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use libp2p::swarm::SwarmEvent;
-use majlis_core::message::{Envelope, Unsigned, MESSAGE_FORMAT};
+use majlis_core::message::{Envelope, Unsigned, PLAINTEXT_FORMAT};
 use majlis_core::net::{BehaviourEvent, RosterRequest, SyncResponse, DM_LIST, MAX_DM_LIST};
 use majlis_core::roster::{RosterSigner, VerifiedRoster};
 use majlis_core::{DeviceKey, Node, Profile, RosterChange};
@@ -53,13 +53,13 @@ async fn ten_thousand_forged_envelopes_are_all_rejected() {
             2 => {
                 let mut u = valid.unsigned.clone();
                 u.author = other.id();
-                u.body = format!("stranger {i}");
+                u.body = format!("stranger {i}").into();
                 Envelope::sign(&other, u).wire
             }
             // author field says mallory, signature by someone else
             _ => {
                 let mut u = valid.unsigned.clone();
-                u.body = format!("forged {i}");
+                u.body = format!("forged {i}").into();
                 Envelope::sign(&other, u).wire
             }
         };
@@ -233,13 +233,13 @@ fn lie(kind: usize, key: &DeviceKey, channel: &str) -> SyncResponse {
         Envelope::sign(
             key,
             Unsigned {
-                format: MESSAGE_FORMAT,
+                format: PLAINTEXT_FORMAT,
                 author: key.id(),
                 channel: ch.into(),
                 sent_at: majlis_core::now_ms(),
                 seq,
                 prev,
-                body: format!("lie {kind}.{seq}"),
+                body: format!("lie {kind}.{seq}").into(),
             },
         )
     };

@@ -10,7 +10,7 @@ use futures::executor::block_on;
 use libp2p::request_response::{cbor, Codec};
 use libp2p::StreamProtocol;
 use majlis_core::fuzz;
-use majlis_core::message::{Envelope, Unsigned, MESSAGE_FORMAT};
+use majlis_core::message::{Envelope, Unsigned, PLAINTEXT_FORMAT};
 use majlis_core::net::{RosterRequest, SyncRequest, SyncResponse, ROSTER_PROTOCOL, SYNC_PROTOCOL};
 use majlis_core::roster::{Roster, RosterSigner, VerifiedRoster};
 use majlis_core::{DeviceKey, OrgKey};
@@ -34,13 +34,13 @@ fn seeds() -> &'static Seeds {
             Envelope::sign(
                 &key,
                 Unsigned {
-                    format: MESSAGE_FORMAT,
+                    format: PLAINTEXT_FORMAT,
                     author: key.id(),
                     channel: "general".into(),
                     sent_at: majlis_core::now_ms(),
                     seq,
                     prev,
-                    body: format!("message {seq} سلام"),
+                    body: format!("message {seq} سلام").into(),
                 },
             )
         };

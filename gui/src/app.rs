@@ -319,6 +319,12 @@ impl MajlisApp {
             match ev {
                 Event::Message(m) => self.on_message(&mut run, m),
                 Event::RosterChanged { .. } => roster_changed = true,
+                // Messages shown locked in the open conversation may open now.
+                Event::KeysReceived { channel }
+                    if run.conv.as_ref().is_some_and(|c| c.channel == channel) =>
+                {
+                    run.conv = Some(Conversation::open(&run.node, &channel));
+                }
                 Event::PeerConnected { device, .. } => {
                     run.online.insert(device);
                     self.state.last_seen.insert(device.to_string(), now_ms());
@@ -927,6 +933,21 @@ impl MajlisApp {
             self.t("devices"),
         );
         ui.heading(self.t("People"));
+        let archives: Vec<&str> = r.roster.archives().map(|m| m.name.as_str()).collect();
+        if archives.is_empty() {
+            ui.label(self.t(
+                "Messages are end-to-end encrypted: only the members of a channel or conversation can read them.",
+            ));
+        } else {
+            ui.colored_label(
+                egui::Color32::from_rgb(230, 160, 60),
+                format!(
+                    "{} {}",
+                    self.t("This organization archives all messages. Archive devices that can read every channel and conversation:"),
+                    archives.join(", ")
+                ),
+            );
+        }
         egui::ScrollArea::vertical().show(ui, |ui| {
             egui::Grid::new("people")
                 .striped(true)

@@ -44,6 +44,18 @@ const AR: &[(&str, &str)] = &[
     ("Direct messages", "الرسائل المباشرة"),
     ("Conversations", "المحادثات"),
     ("People", "الأشخاص"),
+    (
+        "Messages are end-to-end encrypted: only the members of a channel or conversation can read them.",
+        "الرسائل مشفرة من طرف إلى طرف: لا يقرؤها إلا أعضاء القناة أو المحادثة.",
+    ),
+    (
+        "This organization archives all messages. Archive devices that can read every channel and conversation:",
+        "هذه المؤسسة تؤرشف كل الرسائل. أجهزة الأرشيف التي تقرأ كل القنوات والمحادثات:",
+    ),
+    (
+        "[encrypted: waiting for the key to this message]",
+        "[مشفرة: في انتظار مفتاح هذه الرسالة]",
+    ),
     ("Network", "الشبكة"),
     ("Admin", "الإدارة"),
     ("Message", "رسالة"),

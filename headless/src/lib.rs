@@ -62,6 +62,10 @@ pub enum Command {
         /// Do not use mDNS discovery
         #[arg(long)]
         no_mdns: bool,
+        /// Print every message received (bodies included) on stdout. Off by default: a
+        /// server's output goes to logs, and logs must not carry what people wrote.
+        #[arg(long)]
+        print_messages: bool,
     },
     /// Send a message to CHANNEL, or to @NAME (a direct message); prints the message id last
     Send { channel: String, text: String },
@@ -106,7 +110,7 @@ pub enum RosterCmd {
         name: String,
         #[arg(long)]
         device: String,
-        #[arg(long, value_parser = ["admin", "member", "guest", "relay"])]
+        #[arg(long, value_parser = ["admin", "member", "guest", "relay", "archive"])]
         role: Option<String>,
     },
     /// Remove a member and all their devices
@@ -230,13 +234,16 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             listen,
             peer,
             no_mdns,
-        } => run_node(dir, listen, peer, no_mdns)?,
+            print_messages,
+        } => run_node(dir, listen, peer, no_mdns, print_messages)?,
         Command::Send { channel, text } => {
             let p = Profile::open(&dir)?;
-            let env = p.compose(&p.chain()?, &channel, &text)?;
+            let envs = p.compose(&p.chain()?, &channel, &text)?;
             p.store().flush()?;
             eprintln!("stored; it will be delivered when `majlisd run` reaches a peer");
-            println!("{}", env.id);
+            if let Some(env) = envs.last() {
+                println!("{}", env.id);
+            }
         }
         cmd @ (Command::History { .. }
         | Command::Peers { .. }
@@ -387,6 +394,17 @@ pub fn format_message(m: &StoredMessage) -> String {
 
 fn print_roster(r: &Roster) {
     println!("org {} ({}), roster version {}", r.name, r.org, r.version);
+    let archives: Vec<&str> = r.archives().map(|m| m.name.as_str()).collect();
+    if archives.is_empty() {
+        println!(
+            "messages are end-to-end encrypted: only the members of a channel or DM can read it"
+        );
+    } else {
+        println!(
+            "messages are end-to-end encrypted, and this org ARCHIVES them: {} can read every channel and DM",
+            archives.join(", ")
+        );
+    }
     println!("members:");
     for m in &r.members {
         let devs: Vec<String> = m.devices.iter().map(|d| d.to_string()).collect();
@@ -425,6 +443,7 @@ fn run_node(
     listen: Vec<Multiaddr>,
     peers: Vec<Multiaddr>,
     no_mdns: bool,
+    print_messages: bool,
 ) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -459,7 +478,8 @@ fn run_node(
                 _ = tokio::signal::ctrl_c() => break,
                 _ = term.recv() => break,
                 ev = events.recv() => match ev {
-                    Ok(Event::Message(m)) => println!("#{} {}", m.channel, format_message(&m)),
+                    Ok(Event::Message(m)) if print_messages => println!("#{} {}", m.channel, format_message(&m)),
+                    Ok(Event::Message(_) | Event::KeysReceived { .. }) => {}
                     Ok(Event::PeerConnected { name, device }) => println!("connected to {name} ({device})"),
                     Ok(Event::PeerDisconnected { device }) => println!("disconnected from {device}"),
                     Ok(Event::RosterChanged { version }) => println!("roster is now at version {version}"),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{gossipsub, Multiaddr, PeerId, Swarm};
-use majlis_core::message::{Envelope, Unsigned, MESSAGE_FORMAT};
+use majlis_core::message::{Envelope, Unsigned, PLAINTEXT_FORMAT};
 use majlis_core::net::{Behaviour, BehaviourEvent};
 use majlis_core::{Config, DeviceKey, Node, OrgId, Profile, RosterChange};
 
@@ -92,7 +92,7 @@ impl Rogue {
         Envelope::sign(
             &self.key,
             Unsigned {
-                format: MESSAGE_FORMAT,
+                format: PLAINTEXT_FORMAT,
                 author: self.key.id(),
                 channel: "general".into(),
                 sent_at: majlis_core::now_ms(),

@@ -64,8 +64,10 @@ pub fn seed(root: &Path, filler: usize) -> PathBuf {
             admin.compose(&chain, channel, text).unwrap();
         } else {
             let (name, p) = &others[who - 1];
-            let env = p.compose(&p.chain().unwrap(), channel, text).unwrap();
-            admin.store().insert_message(&env, name).unwrap();
+            for env in p.compose(&p.chain().unwrap(), channel, text).unwrap() {
+                admin.store().insert_message(&env, name).unwrap();
+                admin.absorb(&env).unwrap();
+            }
         }
     };
     for i in 0..filler {

@@ -403,20 +403,20 @@ fn rss_kb(pid: u32) -> Option<u64> {
 }
 
 fn verify_rates() -> (f64, f64) {
-    use majlis_core::message::{Envelope, Unsigned, MESSAGE_FORMAT};
+    use majlis_core::message::{Envelope, Unsigned, PLAINTEXT_FORMAT};
     let key = majlis_core::DeviceKey::generate();
     let envs: Vec<Envelope> = (0..6400)
         .map(|i| {
             Envelope::sign(
                 &key,
                 Unsigned {
-                    format: MESSAGE_FORMAT,
+                    format: PLAINTEXT_FORMAT,
                     author: key.id(),
                     channel: "general".into(),
                     sent_at: 1_800_000_000_000,
                     seq: i,
                     prev: None,
-                    body: format!("t={i} benchmark body"),
+                    body: format!("t={i} benchmark body").into(),
                 },
             )
         })
@@ -466,12 +466,12 @@ fn seeded_org(
     let mut wires = Vec::with_capacity(n);
     let t = Instant::now();
     for i in 0..n {
-        let env = seed.compose(
+        let envs = seed.compose(
             &chain,
             "general",
             &format!("t=0 seeded message number {i} with a typical short text"),
         )?;
-        wires.push(env.wire);
+        wires.extend(envs.into_iter().map(|e| e.wire));
         if i % 20_000 == 19_999 {
             seed.store().flush()?;
         }

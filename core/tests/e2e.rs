@@ -1,0 +1,369 @@
+//! Private means private, tried as an insider would: a device that IS on the roster (as a
+//! guest, then as a member) runs a modified client that subscribes by name to private channel
+//! topics and other members' DM inboxes and asks for them over sync; a relay that keeps every
+//! ciphertext colludes with a removed member. Real swarms over loopback.
+
+use std::path::Path;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{gossipsub, request_response};
+use majlis_core::e2e::{self, ChannelKey, Content};
+use majlis_core::message::Envelope;
+use majlis_core::net::{BehaviourEvent, SyncRequest, DM_LIST};
+use majlis_core::{DeviceKey, Node, Profile, Role, RosterChange};
+
+mod common;
+use common::*;
+
+const SECRET: &str = "the merger closes on the 14th";
+
+async fn wait_until(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !f().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn change(p: &Profile, c: RosterChange) {
+    let mut chain = p.chain().unwrap();
+    p.change_roster(&mut chain, &c).unwrap();
+}
+
+fn add(admin: &Profile, name: &str, device: majlis_core::DeviceId, role: Option<Role>) {
+    change(
+        admin,
+        RosterChange::AddMember {
+            name: name.into(),
+            device,
+            role,
+        },
+    );
+}
+
+fn member(dir: &Path, admin: &Profile, name: &str, role: Option<Role>) -> Profile {
+    let p = Profile::init(&dir.join(name), name).unwrap();
+    p.org_join(admin.org().unwrap().unwrap()).unwrap();
+    add(admin, name, p.device_id(), role);
+    p
+}
+
+fn share_roster(admin: &Profile, to: &[&Profile]) {
+    let full = admin.chain().unwrap().versions().to_vec();
+    for p in to {
+        let mut chain = p.chain().unwrap();
+        p.apply_rosters(&mut chain, full.clone()).unwrap();
+    }
+}
+
+/// Whether `bytes` contain `SECRET` in the clear.
+fn leaks(bytes: &[u8]) -> bool {
+    bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes())
+}
+
+/// Every byte of every file under `dir`.
+fn scan_dir(dir: &Path) -> bool {
+    let mut leaked = false;
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            leaked |= scan_dir(&p);
+        } else if let Ok(b) = std::fs::read(&p) {
+            if leaks(&b) {
+                println!("plaintext found in {}", p.display());
+                leaked = true;
+            }
+        }
+    }
+    leaked
+}
+
+/// The insider connects to amina's node, asks over sync for `hr` (private to amina and
+/// bilal), their DM, and the DM list, and subscribes to those topics and to both DM inboxes.
+/// Returns (messages it received by gossip and sync, whether it was disconnected).
+async fn eavesdrop(
+    key: DeviceKey,
+    org: &majlis_core::OrgId,
+    a: &Node,
+    b: &Node,
+    addr: &libp2p::Multiaddr,
+) -> (Vec<Vec<u8>>, bool) {
+    let mut rogue = Rogue::new(key, org);
+    let victim = a.device_id().peer_id();
+    assert!(
+        rogue.connect(addr, victim).await,
+        "the insider could not connect"
+    );
+    let tag = org.discovery_tag();
+    for name in ["hr", "@amina", "@bilal"] {
+        let t = gossipsub::IdentTopic::new(format!("majlis/1/{tag}/{name}"));
+        rogue.swarm.behaviour_mut().gossipsub.subscribe(&t).unwrap();
+    }
+    for channel in ["hr", "@amina,bilal", DM_LIST] {
+        rogue.swarm.behaviour_mut().sync.send_request(
+            &victim,
+            SyncRequest {
+                channel: channel.into(),
+                have: vec![],
+            },
+        );
+    }
+    // Live traffic while the insider listens.
+    let (a2, b2) = (a.clone(), b.clone());
+    let talk = tokio::spawn(async move {
+        for i in 0..5 {
+            a2.send("hr", &format!("{SECRET} ({i})")).await.unwrap();
+            b2.send("@amina", &format!("{SECRET} [dm {i}]"))
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let mut got = Vec::new();
+    let mut cut = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(12);
+    while let Ok(ev) = tokio::time::timeout_at(deadline, rogue.swarm.select_next_some()).await {
+        match ev {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                message,
+                ..
+            })) => got.push(message.data),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message {
+                message: request_response::Message::Response { response, .. },
+                ..
+            })) => {
+                got.extend(response.messages.into_iter().map(|b| b.into_vec()));
+                assert!(response.channels.is_empty(), "the DM list leaked");
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } if peer_id == victim => {
+                cut = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    talk.await.unwrap();
+    (got, cut)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insider_eavesdropping_on_private_topics_reads_nothing_and_is_cut_off() {
+    for role in [Role::Guest, Role::Member] {
+        let dir = tempfile::tempdir().unwrap();
+        let admin = Profile::init(&dir.path().join("amina"), "amina").unwrap();
+        let org = admin.org_create("acme").unwrap();
+        let bilal = member(dir.path(), &admin, "bilal", None);
+        let insider = DeviceKey::generate();
+        add(&admin, "mallory", insider.id(), Some(role));
+        // The guest sees `general` only if it names them; the member sees `general`.
+        change(
+            &admin,
+            RosterChange::CreateChannel {
+                name: "hr".into(),
+                members: Some(vec!["amina".into(), "bilal".into()]),
+            },
+        );
+        change(
+            &admin,
+            RosterChange::CreateChannel {
+                name: "lobby".into(),
+                members: Some(vec!["amina".into(), "bilal".into(), "mallory".into()]),
+            },
+        );
+        share_roster(&admin, &[&bilal]);
+        let (a_dir, b_dir) = (admin.dir().to_path_buf(), bilal.dir().to_path_buf());
+        let a = Node::start(admin, config()).await.unwrap();
+        let addr = a.listen_addrs().await.unwrap()[0].clone();
+        let b = Node::start(
+            bilal,
+            majlis_core::Config {
+                peers: vec![addr.clone()],
+                ..config()
+            },
+        )
+        .await
+        .unwrap();
+        wait_until("bilal connected", async || {
+            a.peers().await.unwrap().len() == 1
+        })
+        .await;
+        // History that sync could hand over.
+        a.send("hr", &format!("{SECRET} (history)")).await.unwrap();
+        b.send("@amina", &format!("{SECRET} [dm history]"))
+            .await
+            .unwrap();
+        a.send("lobby", "the insider may read this").await.unwrap();
+        wait_until("bilal has the history", async || {
+            b.history("hr", 10).unwrap().len() == 1
+        })
+        .await;
+
+        let (got, cut) = eavesdrop(insider.clone(), &org, &a, &b, &addr).await;
+        let plaintext = got.iter().filter(|m| leaks(m)).count();
+        // Anything that did arrive (ciphertext forwarded before the cut) must not open with
+        // any key the insider was granted.
+        let mut opened = 0;
+        for w in &got {
+            let Ok(env) = Envelope::decode(w) else {
+                continue;
+            };
+            if let Some(Content::Keys(bundles)) = env.content() {
+                for bn in &bundles {
+                    for g in &bn.grants {
+                        opened += usize::from(
+                            e2e::accept_grant(&insider, &env.unsigned.channel, &bn.key, g)
+                                .is_some(),
+                        );
+                    }
+                }
+            }
+        }
+        let st = a.stats().await.unwrap();
+        println!(
+            "insider as {role}: received {} frames, {plaintext} with plaintext, {opened} keys opened, disconnected: {cut}, victim rejected {:?}",
+            got.len(),
+            st.rejected
+        );
+        assert_eq!(plaintext, 0, "the insider read private plaintext");
+        assert_eq!(
+            opened, 0,
+            "the insider was given a key to a private conversation"
+        );
+        assert!(cut, "the insider kept its connection");
+        assert!(st.rejected.get("subscription").copied().unwrap_or(0) >= 1);
+        // Members still see everything, in the clear for them.
+        wait_until("bilal has the live messages", async || {
+            b.history("hr", 10).unwrap().len() == 6
+        })
+        .await;
+        assert!(b
+            .history("hr", 10)
+            .unwrap()
+            .iter()
+            .all(|m| !m.locked && m.text.starts_with(SECRET)));
+        assert_eq!(a.history("@bilal", 10).unwrap().len(), 6);
+        // At rest: the phrase is in no file of either data directory.
+        a.shutdown().await.unwrap();
+        b.shutdown().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            !scan_dir(&a_dir),
+            "plaintext at rest in amina's data directory"
+        );
+        assert!(
+            !scan_dir(&b_dir),
+            "plaintext at rest in bilal's data directory"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_member_colluding_with_a_relay_reads_nothing_sent_after_the_removal() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = Profile::init(&dir.path().join("amina"), "amina").unwrap();
+    admin.org_create("acme").unwrap();
+    let bilal = member(dir.path(), &admin, "bilal", None);
+    let chen = member(dir.path(), &admin, "chen", None);
+    let relay = member(dir.path(), &admin, "relay", Some(Role::Relay));
+    share_roster(&admin, &[&bilal, &chen, &relay]);
+    let r = Node::start(relay, config()).await.unwrap();
+    let addr = r.listen_addrs().await.unwrap()[0].clone();
+    let with_relay = || majlis_core::Config {
+        peers: vec![addr.clone()],
+        ..config()
+    };
+    let a = Node::start(admin, with_relay()).await.unwrap();
+    let b = Node::start(bilal, with_relay()).await.unwrap();
+    let c = Node::start(chen, with_relay()).await.unwrap();
+    wait_until("all connected to the relay", async || {
+        r.peers().await.unwrap().len() == 3
+    })
+    .await;
+    let mut before = Vec::new();
+    for i in 0..5 {
+        before.push(a.send("general", &format!("before {i}")).await.unwrap());
+        before.push(b.send("general", &format!("before b {i}")).await.unwrap());
+    }
+    wait_until("chen read everything before", async || {
+        let h = c.history("general", 100).unwrap();
+        h.len() == 10 && h.iter().all(|m| !m.locked)
+    })
+    .await;
+    // Everything chen's device holds, kept by a modified client that ignores the wipe.
+    let stolen: Vec<ChannelKey> = c.store().keys_of("general").unwrap();
+    assert_eq!(stolen.len(), 2, "amina's and bilal's keys");
+
+    a.change_roster(RosterChange::RemoveMember {
+        name: "chen".into(),
+    })
+    .await
+    .unwrap();
+    wait_until("everyone holds the removal", async || {
+        b.roster().await.unwrap().unwrap().member("chen").is_none()
+            && r.roster().await.unwrap().unwrap().member("chen").is_none()
+    })
+    .await;
+    let mut after = Vec::new();
+    for i in 0..5 {
+        after.push(a.send("general", &format!("after {i}")).await.unwrap());
+        after.push(b.send("general", &format!("after b {i}")).await.unwrap());
+    }
+    wait_until("the relay holds everything", async || {
+        r.history("general", 100).unwrap().len() == 20
+    })
+    .await;
+    wait_until("bilal reads everything", async || {
+        let h = b.history("general", 100).unwrap();
+        h.len() == 20 && h.iter().all(|m| !m.locked)
+    })
+    .await;
+
+    // The colluding relay hands over every ciphertext it stores.
+    let open_with_stolen = |id| {
+        let w = r.store().message_wire(id).unwrap().unwrap();
+        let env = Envelope::decode(&w).unwrap();
+        let Some(Content::Sealed {
+            key,
+            nonce,
+            ciphertext,
+        }) = env.content()
+        else {
+            panic!("not a sealed message")
+        };
+        stolen
+            .iter()
+            .filter(|k| k.id() == key)
+            .any(|k| e2e::open(k, "general", &env.unsigned.author, &nonce, &ciphertext).is_some())
+    };
+    let opened_before = before.iter().filter(|id| open_with_stolen(id)).count();
+    let opened_after = after.iter().filter(|id| open_with_stolen(id)).count();
+    println!(
+        "colluding relay: {} keys stolen; opened {opened_before}/{} before the removal, {opened_after}/{} after",
+        stolen.len(),
+        before.len(),
+        after.len()
+    );
+    assert_eq!(
+        opened_before,
+        before.len(),
+        "the stolen keys should open the old messages"
+    );
+    assert_eq!(
+        opened_after, 0,
+        "a removed device read a message sent after its removal"
+    );
+    assert!(r.history("general", 100).unwrap().iter().all(|m| m.locked));
+    for n in [&a, &b, &r] {
+        n.shutdown().await.unwrap();
+    }
+    let _ = c.shutdown().await;
+}
