@@ -87,6 +87,10 @@ pub struct Gate {
     to_close: VecDeque<PeerId>,
     connected: HashSet<PeerId>,
     waker: Option<Waker>,
+    /// Devices that were on an earlier roster version and are not any more. Their inbound
+    /// connections are admitted for one purpose: a lost laptop switched on again learns of
+    /// its removal (the node answers only its roster `Have`, up to the removal, and closes).
+    departed: HashSet<PeerId>,
     pub denied: u64,
 }
 
@@ -111,6 +115,14 @@ impl Gate {
 
     pub fn allowed(&self) -> &HashSet<PeerId> {
         &self.allowed
+    }
+
+    pub fn set_departed(&mut self, departed: HashSet<PeerId>) {
+        self.departed = departed;
+    }
+
+    pub fn departed(&self, peer: &PeerId) -> bool {
+        !self.allows(peer) && self.departed.contains(peer)
     }
 
     pub fn allows(&self, peer: &PeerId) -> bool {
@@ -138,7 +150,9 @@ impl NetworkBehaviour for Gate {
         _: &Multiaddr,
         _: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        self.enforce(&peer)?;
+        if !self.departed(&peer) {
+            self.enforce(&peer)?;
+        }
         Ok(dummy::ConnectionHandler)
     }
 

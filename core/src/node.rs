@@ -110,6 +110,10 @@ pub struct Stats {
     pub roster_version: u64,
     /// Hex hash of the head roster: equal on every node that agrees on the roster.
     pub roster_hash: String,
+    /// Set when two roster branches each removed the other's signer (from this version on):
+    /// this node keeps the branch it saw first until the org root key settles it.
+    #[serde(default)]
+    pub roster_contested: Option<u64>,
     /// Group commits done, and the writes they covered (writes per flush = batching).
     pub flushes: u64,
     /// Messages obtained by catch-up sync (included in `accepted`), and the sync requests
@@ -262,6 +266,7 @@ impl Node {
             close_at: None,
             listed: false,
             wipe: false,
+            contested: None,
             last_version: 0,
             pending: Vec::new(),
             flushing: None,
@@ -422,6 +427,8 @@ struct Runner {
     last_version: u64,
     /// Set when a new roster removed this device: erase keys and history, then stop.
     wipe: bool,
+    /// A contested roster fork (see `Stats::roster_contested`).
+    contested: Option<u64>,
     /// Gossip frames waiting for batch verification.
     to_validate: Vec<(PeerId, gossipsub::MessageId, gossipsub::Message)>,
     pending: Vec<Pending>,
@@ -642,6 +649,7 @@ impl Runner {
                 let mut s = self.stats.clone();
                 s.denied_connections = self.swarm.behaviour().gate.denied;
                 s.roster_version = self.chain.version();
+                s.roster_contested = self.contested;
                 s.roster_hash = self
                     .chain
                     .head()
@@ -704,10 +712,34 @@ impl Runner {
             .behaviour_mut()
             .gate
             .set_allowed(allowed, open, &removed);
-        // A device that was on the roster and is no longer: remote wipe.
-        if self.listed && me_member.is_none() && self.chain.version() > 0 {
+        // A device that was on the roster and is no longer: remote wipe. Decided from the
+        // stored chain, not from what this run saw, so a wipe that was due when the process
+        // died (between saving the roster and erasing) happens at the next start.
+        let me_dev = self.me;
+        if me_member.is_none()
+            && self
+                .chain
+                .versions()
+                .iter()
+                .any(|v| v.member_of_device(&me_dev).is_some())
+        {
             self.wipe = true;
         }
+        // Devices removed at any time: admitted only to learn of their removal.
+        let departed: HashSet<PeerId> = self
+            .chain
+            .versions()
+            .iter()
+            .flat_map(|v| v.devices())
+            .map(|d| d.peer_id())
+            .filter(|p| {
+                !self.swarm.behaviour().gate.allowed().contains(p) && *p != self.me.peer_id()
+            })
+            .collect();
+        for p in &departed {
+            self.swarm.behaviour_mut().gossipsub.blacklist_peer(p);
+        }
+        self.swarm.behaviour_mut().gate.set_departed(departed);
         self.listed = me_member.is_some();
         self.last_version = self.chain.version();
 
@@ -896,16 +928,29 @@ impl Runner {
                         .head()
                         .is_some_and(|h| h.member_of_device(&d).is_some())
                 });
-                // Only devices on our roster learn its contents.
-                let versions = if listed && self.chain.version() > 0 {
-                    self.chain
+                // Only devices on our roster learn its contents; a removed device learns the
+                // versions up to the one that removed it, and nothing after.
+                let until = match (listed, dev) {
+                    (true, _) => Some(u64::MAX),
+                    (false, Some(d)) if self.swarm.behaviour().gate.departed(&peer) => self
+                        .chain
+                        .versions()
+                        .iter()
+                        .skip_while(|v| v.member_of_device(&d).is_none())
+                        .find(|v| v.member_of_device(&d).is_none())
+                        .map(|v| v.version()),
+                    _ => None,
+                };
+                let versions = match until {
+                    Some(until) if self.chain.version() > 0 => self
+                        .chain
                         .suffix_for(version)
                         .iter()
                         .filter(|r| !(r.version() == version && r.hash == hash))
+                        .take_while(|r| r.version() <= until)
                         .map(|r| serde_bytes::ByteBuf::from(r.wire.clone()))
-                        .collect()
-                } else {
-                    Vec::new()
+                        .collect(),
+                    _ => Vec::new(),
                 };
                 let _ = self
                     .swarm
@@ -932,7 +977,15 @@ impl Runner {
                     .behaviour_mut()
                     .roster
                     .send_response(channel, RosterResponse::default());
-                self.apply_roster_wires(peer, &versions);
+                // Pushes (removal notices) only from devices on our roster.
+                if self.swarm.behaviour().gate.allowed().contains(&peer) {
+                    self.apply_roster_wires(peer, &versions);
+                } else {
+                    self.reject(
+                        "roster",
+                        format!("push from {peer}, which is not on our roster; ignored"),
+                    );
+                }
             }
             E::Message {
                 peer,
@@ -940,7 +993,11 @@ impl Runner {
                 ..
             } => {
                 self.have_in_flight.retain(|(p, _, _)| *p != peer);
-                self.apply_roster_wires(peer, &response.versions);
+                // While bootstrapping anyone may hand us the chain (it is verified from
+                // version 1 against the org id); after that only roster devices.
+                if !self.listed || self.swarm.behaviour().gate.allowed().contains(&peer) {
+                    self.apply_roster_wires(peer, &response.versions);
+                }
             }
             E::OutboundFailure { peer, .. } => {
                 self.have_in_flight.retain(|(p, _, _)| *p != peer);
@@ -963,6 +1020,14 @@ impl Runner {
         }
         match self.profile.apply_rosters(&mut self.chain, incoming) {
             Ok(rep) => {
+                if rep.contested.is_some() {
+                    self.contested = rep.contested;
+                } else if rep
+                    .changed_from
+                    .is_some_and(|v| self.contested.is_some_and(|c| v <= c))
+                {
+                    self.contested = None; // the root key settled it
+                }
                 if let Some(e) = rep.error {
                     self.reject("roster", format!("from {peer}: {e}"));
                 }
@@ -1509,6 +1574,14 @@ impl Runner {
                             *p = Some(peer_id);
                         }
                     }
+                }
+                if self.swarm.behaviour().gate.departed(&peer_id) {
+                    // A removed device came back: it asks for the roster (answered up to its
+                    // removal) and is closed after the grace period. Nothing else.
+                    tracing::info!("removed device {peer_id} connected; telling it of its removal");
+                    self.closing.push(peer_id);
+                    self.close_at = Some(tokio::time::Instant::now() + REMOVAL_GRACE);
+                    return;
                 }
                 self.connections.insert(peer_id, addr);
                 if num_established.get() == 1 {

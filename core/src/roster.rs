@@ -47,6 +47,8 @@ pub enum RosterError {
         "fork at version {version}: kept the held branch (see the fork rule in docs/protocol.md)"
     )]
     ForkLost { version: u64 },
+    #[error("contested roster at version {version}: two branches each removed the other's signer; keeping the branch this node saw first until the org root key signs a version that settles it")]
+    Contested { version: u64 },
     #[error("{0}")]
     Rule(String),
 }
@@ -771,6 +773,17 @@ impl VerifiedRoster {
         *key == self.roster.root_key || self.is_admin_key(key)
     }
 
+    /// Whether this version would let `v`'s signer sign anything at all: the root key, an
+    /// admin, or (when the policy lets members create channels) a member. A fork candidate
+    /// signed by anyone else was signed by someone this node has since removed.
+    pub fn accepts_signer_of(&self, v: &VerifiedRoster) -> bool {
+        self.trusts(&v.signer)
+            || (self.roster.policy.members_create_channels
+                && self
+                    .member_of_device(&DeviceId(v.signer))
+                    .is_some_and(|m| matches!(m.role, Role::Member | Role::Admin)))
+    }
+
     pub fn is_admin_key(&self, key: &[u8; 32]) -> bool {
         self.member_of_device(&DeviceId(*key))
             .is_some_and(|m| m.role == Role::Admin)
@@ -859,6 +872,8 @@ pub struct ApplyReport {
     pub already_held: u64,
     /// Why processing stopped early, if it did. Earlier valid versions stay applied.
     pub error: Option<RosterError>,
+    /// A fork where each branch removed the other's signer was seen at this version.
+    pub contested: Option<u64>,
 }
 
 /// The roster history a node holds: versions `1..=head`, each authorized by its predecessor.
@@ -979,12 +994,31 @@ impl RosterChain {
                 }
                 let (our_head, their_head) =
                     (self.head().expect("held > 0"), &branch[branch.len() - 1]);
-                let theirs_untrusted = !our_head.trusts(&branch[0].signer);
-                let ours_untrusted = !their_head.trusts(&ours.signer);
-                let theirs_wins = match (theirs_untrusted, ours_untrusted) {
-                    (true, false) => false,
-                    (false, true) => true,
-                    _ => branch[0].hash < ours.hash,
+                let by_root =
+                    |b: &[VerifiedRoster]| b.iter().any(|r| r.signer == r.roster.root_key);
+                let (ours_root, theirs_root) =
+                    (by_root(&self.chain[(v - 1) as usize..]), by_root(&branch));
+                let theirs_trusted = our_head.accepts_signer_of(&branch[0]);
+                let ours_trusted = their_head.accepts_signer_of(ours);
+                let theirs_wins = if ours_root != theirs_root {
+                    // The org root key has spoken on one branch only: it decides.
+                    theirs_root
+                } else if !theirs_trusted {
+                    // Signed by someone our branch has removed: ignored. If their branch
+                    // also removed our signer, the fork is contested: keep what we saw first.
+                    if !ours_trusted {
+                        report.contested = Some(v);
+                        report.error = Some(RosterError::Contested { version: v });
+                        break;
+                    }
+                    false
+                } else if !ours_trusted {
+                    // Their branch removed the signer of ours (and not vice versa): theirs.
+                    true
+                } else {
+                    // Two trusted signers at one version (two admins at once): the smaller
+                    // hash, so every node ends on the same one.
+                    branch[0].hash < ours.hash
                 };
                 if theirs_wins {
                     self.chain.truncate((v - 1) as usize);
@@ -1219,6 +1253,101 @@ mod tests {
         let rep = fooled.apply(honest.suffix_for(3).to_vec());
         assert_eq!(rep.error, None);
         assert_eq!(fooled.head().unwrap().hash, head);
+    }
+
+    /// Admins amina and bashir remove each other in concurrent versions: no hash settles it.
+    #[test]
+    fn mutual_removal_is_contested_until_the_root_key_decides() {
+        let o = org();
+        let bashir = DeviceKey::generate();
+        let mut base = o.chain.clone();
+        base.apply(vec![next(
+            &base,
+            RosterChange::AddMember {
+                name: "bashir".into(),
+                device: bashir.id(),
+                role: Some(Role::Admin),
+            },
+            RosterSigner::Device(&o.admin),
+        )]);
+        let rm = |name: &str| RosterChange::RemoveMember { name: name.into() };
+        let by_amina = next(&base, rm("bashir"), RosterSigner::Device(&o.admin));
+        // Bashir grinds for a smaller hash: it must not matter.
+        let by_bashir = (0..200)
+            .map(|_| next(&base, rm("amina"), RosterSigner::Device(&bashir)))
+            .find(|f| f.hash < by_amina.hash)
+            .expect("a smaller hash within 200 tries");
+        let (mut n1, mut n2) = (base.clone(), base.clone());
+        n1.apply(vec![by_amina.clone()]);
+        n2.apply(vec![by_bashir.clone()]);
+        let rep = n1.apply(vec![by_bashir.clone()]);
+        assert_eq!(rep.contested, Some(3));
+        assert_eq!(
+            n1.head().unwrap().hash,
+            by_amina.hash,
+            "kept what it saw first"
+        );
+        assert_eq!(n2.apply(vec![by_amina.clone()]).contested, Some(3));
+        assert_eq!(n2.head().unwrap().hash, by_bashir.hash);
+        // The root key signs on amina's branch: every node moves there.
+        let settled = next(&n1, add("x"), RosterSigner::Root(&o.root));
+        n1.apply(vec![settled.clone()]);
+        let rep = n2.apply(n1.suffix_for(3).to_vec());
+        assert_eq!(rep.error, None);
+        assert_eq!(n2.head().unwrap().hash, settled.hash);
+    }
+
+    /// Under `members_create_channels`, a removed member forks the removal with a channel
+    /// creation (and a ground-down hash): nobody adopts it, and a node that did moves back.
+    #[test]
+    fn a_removed_member_cannot_fork_the_removal_with_a_channel() {
+        let mut o = org();
+        let mallory = DeviceKey::generate();
+        for change in [
+            RosterChange::AddMember {
+                name: "mallory".into(),
+                device: mallory.id(),
+                role: None,
+            },
+            RosterChange::SetPolicy {
+                policy: Policy {
+                    members_create_channels: true,
+                    dms: DmPolicy::Members,
+                },
+            },
+        ] {
+            let v = next(&o.chain, change, RosterSigner::Device(&o.admin));
+            assert_eq!(o.chain.apply(vec![v]).error, None);
+        }
+        let base = o.chain.clone();
+        let removal = next(
+            &base,
+            RosterChange::RemoveMember {
+                name: "mallory".into(),
+            },
+            RosterSigner::Device(&o.admin),
+        );
+        let forged = (0..200)
+            .map(|i| {
+                next(
+                    &base,
+                    RosterChange::CreateChannel {
+                        name: format!("c{i}"),
+                        members: None,
+                    },
+                    RosterSigner::Device(&mallory),
+                )
+            })
+            .find(|f| f.hash < removal.hash)
+            .expect("a smaller hash within 200 tries");
+        let mut honest = base.clone();
+        honest.apply(vec![removal.clone()]);
+        assert!(honest.apply(vec![forged.clone()]).error.is_some());
+        assert_eq!(honest.head().unwrap().hash, removal.hash);
+        let mut fooled = base.clone();
+        fooled.apply(vec![forged]);
+        assert_eq!(fooled.apply(vec![removal.clone()]).error, None);
+        assert_eq!(fooled.head().unwrap().hash, removal.hash);
     }
 
     #[test]

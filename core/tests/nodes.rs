@@ -578,3 +578,79 @@ async fn direct_messages_reach_both_members_devices_and_nobody_else() {
         count(vault, "@amina,bilal")
     );
 }
+
+/// A laptop lost while offline is removed; when it is switched on and reaches a peer, it
+/// learns of its removal (and nothing else) and wipes itself. A wipe that was due when the
+/// process died (roster saved, nothing erased yet) happens at the next start, with no peer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_removed_while_offline_wipes_when_it_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let org = founder(dir.path());
+    let b = joiner(dir.path(), "bilal", &org, true);
+    let c = joiner(dir.path(), "chen", &org, true);
+    let (b_dir, c_dir) = (b.dir().to_path_buf(), c.dir().to_path_buf());
+
+    // Chen's node died after saving the roster that removes it, before erasing anything.
+    let mut chain = org.admin.chain().unwrap();
+    org.admin
+        .change_roster(
+            &mut chain,
+            &RosterChange::RemoveMember {
+                name: "chen".into(),
+            },
+        )
+        .unwrap();
+    share_roster(&org, &[&b, &c]);
+    drop(c);
+    let cn = Node::start(Profile::open(&c_dir).unwrap(), config(vec![]))
+        .await
+        .unwrap();
+    wait_until("the due wipe happened on restart", async || {
+        !c_dir.join("device.key").exists() && !c_dir.join("db").exists()
+    })
+    .await;
+    assert!(cn.send("general", "still here?").await.is_err());
+
+    let a = Node::start(org.admin, config(vec![])).await.unwrap();
+    let a_addr = a.listen_addrs().await.unwrap()[0].clone();
+    let bn = Node::start(b, config(vec![a_addr.clone()])).await.unwrap();
+    wait_until("B connected", async || a.peers().await.unwrap().len() == 1).await;
+    a.send("general", "before the laptop was lost")
+        .await
+        .unwrap();
+    wait_until("B has it", async || {
+        bn.history("general", 10).unwrap().len() == 1
+    })
+    .await;
+    bn.shutdown().await.unwrap();
+    drop(bn);
+
+    // Bilal's laptop is lost while off; the admin removes him.
+    a.change_roster(RosterChange::RemoveMember {
+        name: "bilal".into(),
+    })
+    .await
+    .unwrap();
+    a.send("general", "after the removal").await.unwrap();
+
+    // The laptop is switched on and reaches the office.
+    let t = std::time::Instant::now();
+    let bn = Node::start(Profile::open(&b_dir).unwrap(), config(vec![a_addr.clone()]))
+        .await
+        .unwrap();
+    wait_until("the lost laptop wiped itself", async || {
+        !b_dir.join("device.key").exists()
+    })
+    .await;
+    let took = t.elapsed();
+    println!("lost laptop back online → wiped after {took:?}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert!(!b_dir.join("db").exists(), "history survived the wipe");
+    assert!(bn.send("general", "still here?").await.is_err());
+    wait_until("A closed the connection", async || {
+        a.peers().await.unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(a.stats().await.unwrap().accepted, 0);
+    a.shutdown().await.unwrap();
+}
