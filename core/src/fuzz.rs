@@ -50,7 +50,13 @@ pub fn sync_frame(data: &[u8]) {
             .iter()
             .map(|e| (e.unsigned.channel.clone(), sync::Link::of(e)))
             .collect();
-        let _ = sync::check_response(&Vector::new(), &links, "general", |_, _| None);
+        let _ = sync::check_response(
+            &Vector::new(),
+            &Default::default(),
+            &links,
+            "general",
+            |_, _| None,
+        );
         let _ = message::verify_batch(&envs);
     }
 }

@@ -129,6 +129,8 @@ pub enum Reject {
     NotAllowed { member: String, channel: String },
     #[error("per-author chain broken: {0}")]
     Chain(String),
+    #[error("seq {seq} is more than {} past the {held} messages held of its author; it is taken once the gap fills", crate::sync::MAX_GAP)]
+    Gap { seq: u64, held: u64 },
     #[error("sent_at {sent_at} is implausible for local clock {now} (more than 5 min ahead or before 2020)")]
     Clock { sent_at: u64, now: u64 },
 }
@@ -146,6 +148,7 @@ impl Reject {
             Reject::NotAllowed { .. } => "not_allowed",
             Reject::Clock { .. } => "clock",
             Reject::Chain(_) => "chain",
+            Reject::Gap { .. } => "gap",
         }
     }
 }

@@ -31,6 +31,10 @@ pub const SYNC_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 pub struct SyncRequest {
     pub channel: String,
     pub have: Vec<(crate::DeviceId, u64)>,
+    /// Seq ranges (author, first, last) held beyond `have`, so they are not sent again.
+    /// Absent from older peers' requests (then the tail after a gap is resent).
+    #[serde(default)]
+    pub held: Vec<(crate::DeviceId, u64, u64)>,
 }
 
 /// Up to [`crate::sync::MAX_BATCH`] envelopes, oldest first per author; `more` if truncated.

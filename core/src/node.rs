@@ -417,7 +417,8 @@ struct Runner {
     suspects: HashSet<PeerId>,
     have_in_flight: HashSet<(PeerId, u64, [u8; 32])>,
     /// Catch-up requests in flight: what was asked, so the answer can be checked against it.
-    sync_pending: HashMap<request_response::OutboundRequestId, (PeerId, String, Vector)>,
+    sync_pending:
+        HashMap<request_response::OutboundRequestId, (PeerId, String, Vector, sync::Ranges)>,
     sync_retries: HashMap<PeerId, u32>,
     /// Removed devices whose connections close at `close_at`.
     closing: Vec<PeerId>,
@@ -1157,6 +1158,11 @@ impl Runner {
                         A::Ignore
                     }
                 },
+                // Too far ahead of what we hold is not the forwarder's fault: drop quietly.
+                Err(r @ message::Reject::Gap { .. }) => {
+                    *self.stats.rejected.entry(r.kind().into()).or_default() += 1;
+                    A::Ignore
+                }
                 Err(r) => {
                     self.reject(r.kind(), format!("from {source}: {r}"));
                     A::Reject
@@ -1211,6 +1217,10 @@ impl Runner {
                 )));
             }
         }
+        let held = store.head(&u.channel, &u.author).map(|h| h.0).unwrap_or(0);
+        if u.seq > held.saturating_add(sync::MAX_GAP) {
+            return Err(message::Reject::Gap { seq: u.seq, held });
+        }
         let pred = match u.seq {
             0 | 1 => None,
             s => store.log_entry(&u.channel, &u.author, s - 1).ok().flatten(),
@@ -1259,7 +1269,7 @@ impl Runner {
         if self
             .sync_pending
             .values()
-            .any(|(p, c, _)| *p == peer && *c == channel)
+            .any(|(p, c, _, _)| *p == peer && *c == channel)
         {
             return;
         }
@@ -1269,13 +1279,36 @@ impl Runner {
             Err(e) => return tracing::warn!("sync: {e}"),
         };
         let asked = sync::continue_from(&heads, sent);
+        // What we hold beyond a gap, so the peer sends only what is missing.
+        let mut held = sync::Ranges::new();
+        for (a, (_, max)) in &heads {
+            let have = asked.get(a).copied().unwrap_or(0);
+            if *max > have {
+                let to = have.saturating_add(sync::MAX_GAP).min(*max);
+                match self
+                    .profile
+                    .store()
+                    .held_ranges(&channel, a, have + 1, to, sync::MAX_RANGES)
+                {
+                    Ok(r) if !r.is_empty() => {
+                        held.insert(*a, r);
+                    }
+                    Ok(_) => {}
+                    Err(e) => return tracing::warn!("sync: {e}"),
+                }
+            }
+        }
         let req = SyncRequest {
             channel: channel.clone(),
             have: asked.iter().map(|(a, s)| (*a, *s)).collect(),
+            held: held
+                .iter()
+                .flat_map(|(a, r)| r.iter().map(|(x, y)| (*a, *x, *y)))
+                .collect(),
         };
         self.stats.sync_requests += 1;
         let id = self.swarm.behaviour_mut().sync.send_request(&peer, req);
-        self.sync_pending.insert(id, (peer, channel, asked));
+        self.sync_pending.insert(id, (peer, channel, asked, held));
     }
 
     fn on_sync_event(&mut self, ev: request_response::Event<SyncRequest, SyncResponse>) {
@@ -1303,9 +1336,9 @@ impl Runner {
                     },
                 ..
             } => {
-                if let Some((_, channel, asked)) = self.sync_pending.remove(&request_id) {
+                if let Some((_, channel, asked, held)) = self.sync_pending.remove(&request_id) {
                     self.sync_retries.remove(&peer);
-                    self.on_sync_response(peer, channel, asked, response);
+                    self.on_sync_response(peer, channel, (asked, held), response);
                 }
             }
             E::OutboundFailure {
@@ -1317,7 +1350,7 @@ impl Runner {
                 // Typically a duplicate connection (both sides dialed) closing under the
                 // request: ask again at once on the surviving one rather than waiting for
                 // the next periodic round, a few times per peer.
-                if let Some((_, channel, _)) = self.sync_pending.remove(&request_id) {
+                if let Some((_, channel, _, _)) = self.sync_pending.remove(&request_id) {
                     tracing::debug!("sync request to {peer} failed: {error}");
                     let retries = self.sync_retries.entry(peer).or_default();
                     if *retries < 3 && self.connections.contains_key(&peer) {
@@ -1351,10 +1384,17 @@ impl Runner {
                 .collect();
             return Ok(resp);
         }
-        if !head.roster.may_read(member, &req.channel) || req.have.len() > sync::MAX_AUTHORS {
+        if !head.roster.may_read(member, &req.channel)
+            || req.have.len() > sync::MAX_AUTHORS
+            || req.held.len() > sync::MAX_AUTHORS
+        {
             return Ok(resp);
         }
         let theirs: Vector = req.have.into_iter().collect();
+        let mut held = sync::Ranges::new();
+        for (a, x, y) in req.held {
+            held.entry(a).or_default().push((x, y));
+        }
         let store = self.profile.store();
         let mut bytes = 0;
         'authors: for (author, from) in sync::plan(&theirs, &store.heads(&req.channel)?) {
@@ -1362,7 +1402,26 @@ impl Runner {
                 continue;
             }
             let room = sync::MAX_BATCH - resp.messages.len();
-            let wires = store.log_from(&req.channel, &author, from, room + 1)?;
+            let have = from - 1;
+            // Skip what they hold beyond a gap and what lies past the gap limit.
+            let mut wires = Vec::new();
+            let mut next = from;
+            while wires.len() <= room {
+                let page = store.log_from_seq(&req.channel, &author, next, room + 1)?;
+                let Some(last) = page.last().map(|(s, _)| *s) else {
+                    break;
+                };
+                let full = page.len() == room + 1;
+                wires.extend(
+                    page.into_iter()
+                        .filter(|(s, _)| sync::wanted(have, &held, &author, *s))
+                        .map(|(_, w)| w),
+                );
+                if !full || last >= have.saturating_add(sync::MAX_GAP) {
+                    break;
+                }
+                next = last + 1;
+            }
             for w in wires {
                 if resp.messages.len() == sync::MAX_BATCH
                     || bytes + w.len() > crate::net::SYNC_RESPONSE_BYTES
@@ -1383,7 +1442,7 @@ impl Runner {
         &mut self,
         peer: PeerId,
         channel: String,
-        asked: Vector,
+        (asked, held): (Vector, sync::Ranges),
         resp: SyncResponse,
     ) {
         if channel == DM_LIST {
@@ -1401,7 +1460,7 @@ impl Runner {
             .map(|e| (e.unsigned.channel.clone(), Link::of(e)))
             .collect();
         let store = self.profile.store().clone();
-        if let Err(e) = sync::check_response(&asked, &links, &channel, |a, s| {
+        if let Err(e) = sync::check_response(&asked, &held, &links, &channel, |a, s| {
             store.log_entry(&channel, &a, s).ok().flatten()
         }) {
             return self.bad_peer(peer, format!("sync response: {e}"));

@@ -1272,9 +1272,13 @@ mod tests {
         )]);
         let rm = |name: &str| RosterChange::RemoveMember { name: name.into() };
         let by_amina = next(&base, rm("bashir"), RosterSigner::Device(&o.admin));
-        // Bashir grinds for a smaller hash: it must not matter.
+        // Bashir grinds `issued_at` for a smaller hash: it must not matter.
+        let h = base.head().unwrap();
         let by_bashir = (0..200)
-            .map(|_| next(&base, rm("amina"), RosterSigner::Device(&bashir)))
+            .map(|i| {
+                let r = h.roster.next(h.hash, &rm("amina"), 3 + i).unwrap();
+                VerifiedRoster::sign(r, RosterSigner::Device(&bashir))
+            })
             .find(|f| f.hash < by_amina.hash)
             .expect("a smaller hash within 200 tries");
         let (mut n1, mut n2) = (base.clone(), base.clone());

@@ -299,6 +299,57 @@ impl Store {
         Ok(out)
     }
 
+    /// Up to `limit` (seq, wire) of `author`'s log in `channel` from `from_seq` on.
+    pub fn log_from_seq(
+        &self,
+        channel: &str,
+        author: &DeviceId,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>> {
+        let start = log_key(channel, author, from_seq);
+        let end = log_key(channel, author, u64::MAX);
+        let mut out = Vec::new();
+        for kv in self.messages.range(start..=end).take(limit) {
+            let (k, v) = kv?;
+            let seq = k[k.len() - 8..]
+                .try_into()
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            if let Ok(id) = <[u8; 32]>::try_from(v.as_ref()) {
+                if let Some(w) = self.message_wire(&MessageId(id))? {
+                    out.push((seq, w));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The seqs of `author` held in `channel` from `from_seq` to `to_seq`, as at most
+    /// `max` ranges (for sync requests after a gap).
+    pub fn held_ranges(
+        &self,
+        channel: &str,
+        author: &DeviceId,
+        from_seq: u64,
+        to_seq: u64,
+        max: usize,
+    ) -> Result<Vec<(u64, u64)>> {
+        let start = log_key(channel, author, from_seq);
+        let end = log_key(channel, author, to_seq);
+        let mut seqs = Vec::new();
+        for kv in self.messages.range(start..=end) {
+            let (k, _) = kv?;
+            seqs.push(
+                k[k.len() - 8..]
+                    .try_into()
+                    .map(u64::from_be_bytes)
+                    .unwrap_or(0),
+            );
+        }
+        Ok(crate::sync::ranges_of(seqs, max))
+    }
+
     /// `author`'s last (sequence number, id) in `channel`: where its next message chains.
     /// Read from the log itself, not the head, so a crash between the two writes cannot make
     /// the next message reuse a sequence number.

@@ -23,6 +23,38 @@ pub const MAX_BATCH: usize = 512;
 /// Sync requests list at most this many authors (devices) per channel.
 pub const MAX_AUTHORS: usize = 100_000;
 
+/// How far beyond its contiguous prefix a node takes an author's messages. Anything further
+/// is neither accepted nor sent: a member who posts seq 2…N without seq 1 costs its peers at
+/// most this many stored messages, not an unbounded tail.
+pub const MAX_GAP: u64 = 1024;
+/// Held ranges listed per author in a request (beyond that the peer may resend a few).
+pub const MAX_RANGES: usize = 64;
+
+/// Per author: the seq ranges (inclusive) held beyond the contiguous prefix, so a responder
+/// does not resend them: a gap costs the missing messages, not the tail after it.
+pub type Ranges = BTreeMap<DeviceId, Vec<(u64, u64)>>;
+
+/// Whether `seq` of `author` is in one of `ranges`.
+pub fn in_ranges(ranges: &Ranges, author: &DeviceId, seq: u64) -> bool {
+    ranges
+        .get(author)
+        .is_some_and(|r| r.iter().any(|(a, b)| (*a..=*b).contains(&seq)))
+}
+
+/// Compress ascending seqs into at most `max` inclusive ranges.
+pub fn ranges_of(seqs: impl IntoIterator<Item = u64>, max: usize) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for s in seqs {
+        let n = out.len();
+        match out.last_mut() {
+            Some((_, b)) if *b + 1 == s => *b = s,
+            _ if n == max => break,
+            _ => out.push((s, s)),
+        }
+    }
+    out
+}
+
 /// Per author: (contiguous prefix length, highest seq held).
 pub type Heads = BTreeMap<DeviceId, (u64, u64)>;
 
@@ -54,6 +86,12 @@ pub fn plan(theirs: &Vector, ours: &Heads) -> Vec<(DeviceId, u64)> {
             (*max > have).then_some((*a, have + 1))
         })
         .collect()
+}
+
+/// Whether a responder sends (author, seq) to a requester that asked from `have` and holds
+/// `held`: not what it holds, not beyond the gap limit it would refuse anyway.
+pub fn wanted(have: u64, held: &Ranges, author: &DeviceId, seq: u64) -> bool {
+    seq > have && seq <= have.saturating_add(MAX_GAP) && !in_ranges(held, author, seq)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -93,6 +131,7 @@ impl Link {
 /// author chain to each other (and to `held`, the requester's own copy of the predecessor).
 pub fn check_response(
     asked: &Vector,
+    held_ranges: &Ranges,
     links: &[(String, Link)],
     channel: &str,
     held: impl Fn(DeviceId, u64) -> Option<MessageId>,
@@ -105,7 +144,9 @@ pub fn check_response(
         if ch != channel {
             return Err(SyncError::WrongChannel(ch.clone()));
         }
-        if l.seq <= asked.get(&l.author).copied().unwrap_or(0) {
+        if l.seq <= asked.get(&l.author).copied().unwrap_or(0)
+            || in_ranges(held_ranges, &l.author, l.seq)
+        {
             return Err(SyncError::NotAskedFor {
                 author: l.author,
                 seq: l.seq,
@@ -273,6 +314,7 @@ mod tests {
         assert_eq!(
             check_response(
                 &asked,
+                &Ranges::new(),
                 &[link(1, 3, 3, Some(2)), link(1, 4, 4, Some(3))],
                 "general",
                 held
@@ -280,16 +322,29 @@ mod tests {
             Ok(())
         );
         assert!(matches!(
-            check_response(&asked, &[link(1, 2, 2, Some(1))], "general", held),
+            check_response(
+                &asked,
+                &Ranges::new(),
+                &[link(1, 2, 2, Some(1))],
+                "general",
+                held
+            ),
             Err(SyncError::NotAskedFor { .. })
         ));
         assert!(matches!(
-            check_response(&asked, &[link(1, 3, 3, Some(9))], "general", held),
+            check_response(
+                &asked,
+                &Ranges::new(),
+                &[link(1, 3, 3, Some(9))],
+                "general",
+                held
+            ),
             Err(SyncError::BrokenChain { .. })
         ));
         assert!(matches!(
             check_response(
                 &asked,
+                &Ranges::new(),
                 &[link(1, 3, 3, Some(2)), link(1, 4, 4, Some(7))],
                 "general",
                 held
@@ -297,19 +352,47 @@ mod tests {
             Err(SyncError::BrokenChain { .. })
         ));
         assert!(matches!(
-            check_response(&asked, &[link(2, 1, 5, Some(1))], "general", held),
+            check_response(
+                &asked,
+                &Ranges::new(),
+                &[link(2, 1, 5, Some(1))],
+                "general",
+                held
+            ),
             Err(SyncError::BrokenChain { .. })
         ));
         assert!(matches!(
-            check_response(&asked, &[link(2, 1, 5, None)], "ops", held),
+            check_response(&asked, &Ranges::new(), &[link(2, 1, 5, None)], "ops", held),
             Err(SyncError::WrongChannel(_))
         ));
         let many: Vec<_> = (1..=MAX_BATCH as u64 + 1)
             .map(|s| link(3, s, 1, None))
             .collect();
         assert!(matches!(
-            check_response(&asked, &many, "general", held),
+            check_response(&asked, &Ranges::new(), &many, "general", held),
             Err(SyncError::TooMany(_))
         ));
+        // A held range is not asked for either.
+        let held_r: Ranges = [(dev(1), vec![(5, 9)])].into_iter().collect();
+        assert!(matches!(
+            check_response(&asked, &held_r, &[link(1, 6, 6, Some(5))], "general", held),
+            Err(SyncError::NotAskedFor { .. })
+        ));
+    }
+
+    #[test]
+    fn ranges_compress_and_a_gap_costs_only_what_is_missing() {
+        assert_eq!(
+            ranges_of([2, 3, 4, 7, 9, 10], 8),
+            vec![(2, 4), (7, 7), (9, 10)]
+        );
+        assert_eq!(ranges_of([1, 3, 5, 7], 2), vec![(1, 1), (3, 3)]);
+        let a = dev(1);
+        let held: Ranges = [(a, ranges_of(2..=2000, MAX_RANGES))].into_iter().collect();
+        // The requester holds 2..2000 without 1; the responder holds 1..2000.
+        let sent = (1..=2000).filter(|s| wanted(0, &held, &a, *s)).count();
+        assert_eq!(sent, 1);
+        // Nothing beyond the gap limit is sent to one who lacks the start.
+        assert!(!wanted(0, &Ranges::new(), &a, MAX_GAP + 1));
     }
 }

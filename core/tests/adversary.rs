@@ -342,3 +342,98 @@ async fn a_lying_sync_peer_stores_nothing_and_is_disconnected() {
     assert!(s.victim.history("general", 10).unwrap().is_empty());
     assert!(s.victim.dm_channels().unwrap().is_empty());
 }
+
+/// A member posts seq 2…2 000 of its log without seq 1. Nodes keep at most `MAX_GAP` of it,
+/// and catch-up does not resend that tail every round: requests list the ranges held, so a
+/// gap costs the one missing message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_in_an_authors_log_costs_at_most_one_message_per_sync_round() {
+    use libp2p::request_response::{Event as Rr, Message};
+    use majlis_core::message::MessageId;
+    use majlis_core::net::SyncRequest;
+    use majlis_core::sync::MAX_GAP;
+    let s = setup().await;
+    let victim = s.victim.device_id().peer_id();
+    let mut m = Rogue::new(s.member.clone(), &s.org);
+    assert!(m.connect(&s.addr, victim).await);
+    let mut prev = Some(MessageId([7; 32])); // seq 1 never exists
+    let mut published = 0;
+    for seq in 2..=2000u64 {
+        let mut u = m.envelope(seq, &format!("gap {seq}")).unsigned;
+        u.prev = prev;
+        let e = Envelope::sign(&m.key, u);
+        prev = Some(e.id);
+        while !m.try_publish(e.wire.clone()).await {}
+        published += 1;
+        if seq % 100 == 0 {
+            m.pump(20).await;
+        }
+    }
+    m.pump(1500).await;
+    let st = settle(&s.victim).await;
+    let me = s.member.id();
+    let held = s.victim.store().heads("general").unwrap()[&me];
+    println!(
+        "gap attack: published {published}, victim holds (contiguous, max) = {held:?}, rejected {:?}",
+        st.rejected
+    );
+    assert_eq!(
+        held,
+        (0, MAX_GAP),
+        "the victim kept more than the gap limit"
+    );
+
+    // Ask the victim as a peer that holds the same messages would, and as an old peer that
+    // states only its prefix.
+    let ask = |held: Vec<(majlis_core::DeviceId, u64, u64)>| SyncRequest {
+        channel: "general".into(),
+        have: vec![(me, 0)],
+        held,
+    };
+    m.swarm
+        .behaviour_mut()
+        .sync
+        .send_request(&victim, ask(vec![(me, 2, MAX_GAP)]));
+    m.swarm
+        .behaviour_mut()
+        .sync
+        .send_request(&victim, ask(vec![]));
+    let mut answers = Vec::new();
+    let mut victim_asked = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while answers.len() < 2 || victim_asked.is_none() {
+        let ev = tokio::time::timeout_at(deadline, m.swarm.select_next_some())
+            .await
+            .expect("no answers");
+        match ev {
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(Rr::Message {
+                message: Message::Response { response, .. },
+                ..
+            })) => answers.push(response.messages.len()),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(Rr::Message {
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            })) => {
+                if request.channel == "general" {
+                    victim_asked = Some(request.held.clone());
+                }
+                let _ = m
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, SyncResponse::default());
+            }
+            _ => {}
+        }
+    }
+    println!(
+        "gap attack: a peer stating its held ranges gets {} messages, one stating only its prefix {}; the victim's own request lists {:?}",
+        answers[0], answers[1], victim_asked
+    );
+    assert!(answers[0] <= 1, "the tail was resent: {}", answers[0]);
+    assert!(answers[1] > 1, "the comparison should resend the tail");
+    assert_eq!(victim_asked.unwrap(), vec![(me, 2, MAX_GAP)]);
+}

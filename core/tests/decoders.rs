@@ -59,6 +59,7 @@ fn seeds() -> &'static Seeds {
             SyncRequest {
                 channel: "general".into(),
                 have: vec![(key.id(), 3)],
+                held: vec![(key.id(), 5, 9)],
             },
         ))
         .unwrap();

@@ -110,6 +110,7 @@ async fn eavesdrop(
             SyncRequest {
                 channel: channel.into(),
                 have: vec![],
+                held: vec![],
             },
         );
     }

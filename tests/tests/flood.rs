@@ -84,6 +84,7 @@ async fn a_flooding_peer_leaves_memory_bounded_and_the_node_responsive() {
                 SyncRequest {
                     channel: "general".into(),
                     have: vec![],
+                    held: vec![],
                 },
             );
             flooded += 64;
@@ -106,6 +107,7 @@ async fn a_flooding_peer_leaves_memory_bounded_and_the_node_responsive() {
             SyncRequest {
                 channel: "general".into(),
                 have,
+                held: vec![],
             },
         );
         m.swarm.behaviour_mut().roster.send_request(
