@@ -17,6 +17,7 @@ use libp2p::PeerId;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::seal::DataKey;
 
 /// A device id: the device's ed25519 public key. Shown as its libp2p `PeerId` string.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -165,13 +166,49 @@ pub fn verify(key: &[u8; 32], msg: &[u8], sig: &[u8; 64]) -> bool {
     }
 }
 
-/// An ed25519 secret stored as its 32-byte seed in an owner-only file.
+/// How a key file is protected at rest.
+#[derive(Clone, Copy)]
+pub enum KeyLock<'a> {
+    /// Sealed under the data directory's data key (see [`crate::seal`]).
+    Data(&'a DataKey),
+    /// Sealed under a passphrase (argon2id): the org root key, usable only by whoever
+    /// knows it, wherever the file is copied.
+    Passphrase(&'a [u8]),
+}
+
+impl KeyLock<'_> {
+    fn seal(self, aad: &[u8], seed: &[u8; 32]) -> Result<Vec<u8>> {
+        match self {
+            KeyLock::Data(k) => Ok(k.seal(aad, seed)),
+            KeyLock::Passphrase(p) => crate::seal::seal_with_passphrase(p, aad, seed),
+        }
+    }
+
+    fn open(self, aad: &[u8], bytes: &[u8], path: &Path) -> Result<[u8; 32]> {
+        let plain = match self {
+            KeyLock::Data(k) => k.open(aad, bytes).map_err(|e| {
+                Error::Corrupt(format!(
+                    "key file {}: {e}; restore it (and its data key) from your backup",
+                    path.display()
+                ))
+            })?,
+            KeyLock::Passphrase(p) => crate::seal::open_with_passphrase(p, aad, bytes)?,
+        };
+        plain.try_into().map_err(|_| {
+            Error::Corrupt(format!("key file {} holds no 32-byte seed", path.display()))
+        })
+    }
+}
+
+/// An ed25519 seed in an owner-only file, sealed by a [`KeyLock`]. A bare 32-byte file is a
+/// seed written by a release before sealing: still read, and re-sealed by the caller.
 struct SecretFile;
 
 impl SecretFile {
-    fn create(path: &Path) -> Result<SigningKey> {
+    fn create(path: &Path, lock: KeyLock<'_>, aad: &[u8]) -> Result<SigningKey> {
         let mut seed = [0u8; 32];
         getrandom(&mut seed)?;
+        let sealed = lock.seal(aad, &seed)?;
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create_new(true);
         #[cfg(unix)]
@@ -189,22 +226,29 @@ impl SecretFile {
                 Error::io(path, e)
             }
         })?;
-        f.write_all(&seed).map_err(|e| Error::io(path, e))?;
+        f.write_all(&sealed).map_err(|e| Error::io(path, e))?;
         f.sync_all().map_err(|e| Error::io(path, e))?;
         Ok(SigningKey::from_bytes(&seed))
     }
 
-    fn load(path: &Path) -> Result<SigningKey> {
+    /// The key, and whether the file was a legacy plaintext seed.
+    fn load(path: &Path, lock: KeyLock<'_>, aad: &[u8]) -> Result<(SigningKey, bool)> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let seed: [u8; 32] = bytes.try_into().map_err(|_| {
-            Error::Corrupt(format!(
-                "key file {} is not a 32-byte ed25519 seed; restore it from your backup",
-                path.display()
-            ))
-        })?;
-        Ok(SigningKey::from_bytes(&seed))
+        if let Ok(seed) = <[u8; 32]>::try_from(bytes.as_slice()) {
+            return Ok((SigningKey::from_bytes(&seed), true));
+        }
+        let seed = lock.open(aad, &bytes, path)?;
+        Ok((SigningKey::from_bytes(&seed), false))
+    }
+
+    /// Replace the file with `key` sealed by `lock` (atomically).
+    fn store(path: &Path, key: &SigningKey, lock: KeyLock<'_>, aad: &[u8]) -> Result<()> {
+        crate::seal::write_private(path, &lock.seal(aad, &key.to_bytes())?)
     }
 }
+
+const DEVICE_AAD: &[u8] = b"majlis/device-key/v1";
+const ROOT_AAD: &[u8] = b"majlis/org-root-key/v1";
 
 fn getrandom(buf: &mut [u8]) -> Result<()> {
     getrandom::getrandom(buf)
@@ -225,15 +269,18 @@ impl DeviceKey {
             signing: SigningKey::from_bytes(&seed),
         }
     }
-    pub fn create(path: &Path) -> Result<DeviceKey> {
+    pub fn create(path: &Path, lock: KeyLock<'_>) -> Result<DeviceKey> {
         Ok(DeviceKey {
-            signing: SecretFile::create(path)?,
+            signing: SecretFile::create(path, lock, DEVICE_AAD)?,
         })
     }
-    pub fn load(path: &Path) -> Result<DeviceKey> {
-        Ok(DeviceKey {
-            signing: SecretFile::load(path)?,
-        })
+    /// The key, and whether its file was a legacy plaintext seed (re-seal it with `store`).
+    pub fn load(path: &Path, lock: KeyLock<'_>) -> Result<(DeviceKey, bool)> {
+        let (signing, legacy) = SecretFile::load(path, lock, DEVICE_AAD)?;
+        Ok((DeviceKey { signing }, legacy))
+    }
+    pub fn store(&self, path: &Path, lock: KeyLock<'_>) -> Result<()> {
+        SecretFile::store(path, &self.signing, lock, DEVICE_AAD)
     }
     pub fn id(&self) -> DeviceId {
         DeviceId(self.signing.verifying_key().to_bytes())
@@ -264,15 +311,18 @@ impl OrgKey {
             signing: DeviceKey::generate().signing,
         }
     }
-    pub fn create(path: &Path) -> Result<OrgKey> {
+    pub fn create(path: &Path, lock: KeyLock<'_>) -> Result<OrgKey> {
         Ok(OrgKey {
-            signing: SecretFile::create(path)?,
+            signing: SecretFile::create(path, lock, ROOT_AAD)?,
         })
     }
-    pub fn load(path: &Path) -> Result<OrgKey> {
-        Ok(OrgKey {
-            signing: SecretFile::load(path)?,
-        })
+    /// The key, and whether its file was a legacy plaintext seed.
+    pub fn load(path: &Path, lock: KeyLock<'_>) -> Result<(OrgKey, bool)> {
+        let (signing, legacy) = SecretFile::load(path, lock, ROOT_AAD)?;
+        Ok((OrgKey { signing }, legacy))
+    }
+    pub fn store(&self, path: &Path, lock: KeyLock<'_>) -> Result<()> {
+        SecretFile::store(path, &self.signing, lock, ROOT_AAD)
     }
     pub fn public(&self) -> [u8; 32] {
         self.signing.verifying_key().to_bytes()
@@ -310,16 +360,43 @@ mod tests {
     fn key_file_is_owner_only_and_not_overwritten() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("device.key");
-        let k = DeviceKey::create(&p).unwrap();
+        let dk = DataKey::generate();
+        let lock = KeyLock::Data(&dk);
+        let k = DeviceKey::create(&p, lock).unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&p).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        assert!(DeviceKey::create(&p).is_err());
-        assert_eq!(DeviceKey::load(&p).unwrap().id(), k.id());
+        assert!(DeviceKey::create(&p, lock).is_err());
+        let (loaded, legacy) = DeviceKey::load(&p, lock).unwrap();
+        assert_eq!((loaded.id(), legacy), (k.id(), false));
+        // The seed is not in the file; another data key does not open it.
+        assert!(std::fs::read(&p).unwrap().len() > 32);
+        let other = DataKey::generate();
+        assert!(matches!(
+            DeviceKey::load(&p, KeyLock::Data(&other)),
+            Err(Error::Corrupt(_))
+        ));
         std::fs::write(&p, b"short").unwrap();
-        assert!(matches!(DeviceKey::load(&p), Err(Error::Corrupt(_))));
+        assert!(matches!(DeviceKey::load(&p, lock), Err(Error::Corrupt(_))));
+        // A legacy plaintext seed is read and reported, so the caller re-seals it.
+        std::fs::write(&p, [7u8; 32]).unwrap();
+        assert!(DeviceKey::load(&p, lock).unwrap().1);
+        // The root key under a passphrase.
+        let r = dir.path().join("org-root.key");
+        let root = OrgKey::create(&r, KeyLock::Passphrase(b"pw")).unwrap();
+        assert_eq!(
+            OrgKey::load(&r, KeyLock::Passphrase(b"pw"))
+                .unwrap()
+                .0
+                .public(),
+            root.public()
+        );
+        assert!(matches!(
+            OrgKey::load(&r, KeyLock::Passphrase(b"no")),
+            Err(Error::Denied(_))
+        ));
     }
 }

@@ -12,6 +12,7 @@
 //! - [`message`]: the signed message envelope and its validation.
 //! - [`e2e`]: end-to-end encryption of bodies (sender keys sealed to reader devices).
 //! - [`store`]: sled-backed history, rosters and outbox.
+//! - [`seal`]: the data key that seals the data directory at rest.
 //! - [`profile`]: a data directory: the operations that need a disk but no network.
 //! - [`discovery`]: mDNS announce and browse.
 //! - [`net`]: the libp2p behaviour, the roster gate and the roster exchange protocol.
@@ -28,6 +29,7 @@ pub mod net;
 pub mod node;
 pub mod profile;
 pub mod roster;
+pub mod seal;
 pub mod store;
 pub mod sync;
 

@@ -13,21 +13,45 @@ use std::path::{Path, PathBuf};
 
 use crate::e2e::{self, ChannelKey, Content, Plain};
 use crate::error::{Error, Result};
-use crate::identity::{DeviceId, DeviceKey, OrgId, OrgKey};
+use crate::identity::{DeviceId, DeviceKey, KeyLock, OrgId, OrgKey};
 use crate::message::{Envelope, Unsigned, MESSAGE_FORMAT};
 use crate::roster::{
     ApplyReport, Role, Roster, RosterChain, RosterChange, RosterSigner, VerifiedRoster,
 };
+use crate::seal::{self, DataKey, Sealing, Unlock};
 use crate::store::Store;
 
 pub const DEVICE_KEY: &str = "device.key";
 pub const ROOT_KEY: &str = "org-root.key";
 pub const SOCKET: &str = "majlisd.sock";
+/// Where the desktop app's window settings live (nothing private: drafts are sealed in the
+/// store).
+pub const GUI_STATE: &str = "gui-state.ron";
 
 pub struct Profile {
     dir: PathBuf,
     key: DeviceKey,
     store: Store,
+    dk: DataKey,
+    sealing: Sealing,
+    /// The org root key's passphrase, when this directory keeps the root key sealed by one
+    /// (`MAJLIS_ROOT_PASSPHRASE_FILE`); without it the root key is not used.
+    root_pass: Option<Vec<u8>>,
+}
+
+/// The data key of `dir`: opened if set up, else made (a store written before sealing
+/// gets one on its first open).
+fn data_key(dir: &Path, how: &Unlock) -> Result<(DataKey, Sealing)> {
+    match seal::sealing_of(dir)? {
+        Some(s) => Ok((seal::open(dir, s, how)?, s)),
+        None => seal::create(dir, how),
+    }
+}
+
+fn root_pass_from_env() -> Result<Option<Vec<u8>>> {
+    std::env::var_os("MAJLIS_ROOT_PASSPHRASE_FILE")
+        .map(|p| seal::read_passphrase(Path::new(&p)))
+        .transpose()
 }
 
 fn make_private_dir(dir: &Path) -> Result<()> {
@@ -42,8 +66,13 @@ fn make_private_dir(dir: &Path) -> Result<()> {
 }
 
 impl Profile {
-    /// Create a new device identity in `dir`.
+    /// Create a new device identity in `dir`, sealed as the environment says
+    /// ([`Unlock::from_env`]).
     pub fn init(dir: &Path, name: &str) -> Result<Profile> {
+        Self::init_with(dir, name, &Unlock::from_env())
+    }
+
+    pub fn init_with(dir: &Path, name: &str, how: &Unlock) -> Result<Profile> {
         crate::roster::valid_name("member", name)?;
         make_private_dir(dir)?;
         let key_path = dir.join(DEVICE_KEY);
@@ -53,18 +82,31 @@ impl Profile {
                 dir.display()
             )));
         }
-        let key = DeviceKey::create(&key_path)?;
-        let store = Store::open(&dir.join("db"))?;
+        let (dk, sealing) = data_key(dir, how)?;
+        let key = DeviceKey::create(&key_path, KeyLock::Data(&dk))?;
+        let store = Store::open(&dir.join("db"), dk.clone())?;
         store.set_meta("name", name.as_bytes())?;
+        store.set_meta("sealed", b"1")?;
         store.flush()?;
         Ok(Profile {
             dir: dir.to_path_buf(),
             key,
             store,
+            dk,
+            sealing,
+            root_pass: root_pass_from_env()?,
         })
     }
 
+    /// Open `dir`, unlocked as the environment says ([`Unlock::from_env`]).
     pub fn open(dir: &Path) -> Result<Profile> {
+        Self::open_with(dir, &Unlock::from_env())
+    }
+
+    /// Open `dir`. A data directory written before sealing existed is sealed on the way:
+    /// a data key is made, and the device key, the root key, message records and end-to-end
+    /// keys are re-written under it (idempotently, so a crash part-way finishes next time).
+    pub fn open_with(dir: &Path, how: &Unlock) -> Result<Profile> {
         let key_path = dir.join(DEVICE_KEY);
         if !key_path.exists() {
             return Err(Error::NotReady(format!(
@@ -72,13 +114,39 @@ impl Profile {
                 dir.display()
             )));
         }
-        let key = DeviceKey::load(&key_path)?;
-        let store = Store::open(&dir.join("db"))?;
+        let (dk, sealing) = data_key(dir, how)?;
+        let (key, legacy) = DeviceKey::load(&key_path, KeyLock::Data(&dk))?;
+        if legacy {
+            key.store(&key_path, KeyLock::Data(&dk))?;
+        }
+        let root_path = dir.join(ROOT_KEY);
+        if std::fs::metadata(&root_path).is_ok_and(|m| m.len() == 32) {
+            let (root, _) = OrgKey::load(&root_path, KeyLock::Data(&dk))?;
+            root.store(&root_path, KeyLock::Data(&dk))?;
+        }
+        let db = dir.join("db");
+        Store::finish_migration(&db)?;
+        let mut store = Store::open(&db, dk.clone())?;
+        if !store.is_sealed()? {
+            drop(store);
+            let n = Store::migrate_to_sealed(&db, &dk)?;
+            tracing::info!("sealed {n} stored values written by an earlier release");
+            store = Store::open(&db, dk.clone())?;
+        }
         Ok(Profile {
             dir: dir.to_path_buf(),
             key,
             store,
+            dk,
+            sealing,
+            root_pass: root_pass_from_env()?,
         })
+    }
+
+    /// Where this directory's data key lives; `Sealing::File` means not sealed against a
+    /// copy of the directory.
+    pub fn sealing(&self) -> Sealing {
+        self.sealing
     }
 
     pub fn dir(&self) -> &Path {
@@ -100,18 +168,81 @@ impl Profile {
     /// Remote wipe: erase the device key, the org root key if present, and the database.
     /// The open database handle keeps working on unlinked files until the process exits.
     pub fn wipe(&self) -> Result<()> {
-        for f in [DEVICE_KEY, ROOT_KEY] {
-            let p = self.dir.join(f);
-            if p.exists() {
-                // Overwrite before unlinking, so the key is not left in the file's old blocks
-                // (best effort: SSDs and copy-on-write file systems may still keep a copy).
-                let _ = std::fs::write(&p, [0u8; 32]);
-                std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
-            }
+        // Crypto-erase first: without the data key, whatever copies of the database and the
+        // key files the disk keeps are noise.
+        seal::destroy(&self.dir)?;
+        for f in [DEVICE_KEY, ROOT_KEY, GUI_STATE] {
+            // Overwritten before unlinking (best effort: SSDs and copy-on-write file systems
+            // may still keep the old blocks; they hold only sealed bytes).
+            seal::shred(&self.dir.join(f))?;
         }
         let db = self.dir.join("db");
         std::fs::remove_dir_all(&db).map_err(|e| Error::io(&db, e))?;
         Ok(())
+    }
+
+    /// Use `pass` to open an org root key kept sealed by a passphrase.
+    pub fn set_root_passphrase(&mut self, pass: Option<Vec<u8>>) {
+        self.root_pass = pass;
+    }
+
+    /// The org root key kept in this directory, if any and if it can be opened: sealed by the
+    /// data key (usable here), or by its own passphrase (only with that passphrase).
+    fn root_key(&self) -> Result<Option<OrgKey>> {
+        let p = self.dir.join(ROOT_KEY);
+        let Ok(bytes) = std::fs::read(&p) else {
+            return Ok(None);
+        };
+        let lock = if seal::is_sealed(&bytes) || bytes.len() == 32 {
+            KeyLock::Data(&self.dk)
+        } else {
+            match &self.root_pass {
+                Some(pass) => KeyLock::Passphrase(pass),
+                None => {
+                    return Err(Error::Denied(format!(
+                        "the org root key in {} is sealed by its passphrase; set MAJLIS_ROOT_PASSPHRASE_FILE to a file holding it",
+                        p.display()
+                    )))
+                }
+            }
+        };
+        Ok(Some(OrgKey::load(&p, lock)?.0))
+    }
+
+    /// Write the org root key to `out`, sealed by `pass` (argon2id), for offline storage;
+    /// unless `keep`, it is then erased from this directory, so this laptop can no longer
+    /// sign as the org. Restore with [`Profile::import_root_key`].
+    pub fn export_root_key(&self, out: &Path, pass: &[u8], keep: bool) -> Result<()> {
+        let root = self
+            .root_key()?
+            .ok_or_else(|| Error::NotReady(format!("no org root key in {}", self.dir.display())))?;
+        if out.exists() {
+            return Err(Error::Invalid(format!(
+                "{} exists; refusing to overwrite it",
+                out.display()
+            )));
+        }
+        root.store(out, KeyLock::Passphrase(pass))?;
+        if !keep {
+            seal::shred(&self.dir.join(ROOT_KEY))?;
+        }
+        Ok(())
+    }
+
+    /// Bring an exported root key into this directory. It stays sealed by its passphrase:
+    /// roster changes use it only when `MAJLIS_ROOT_PASSPHRASE_FILE` is given.
+    pub fn import_root_key(&self, from: &Path, pass: &[u8]) -> Result<OrgId> {
+        let (root, _) = OrgKey::load(from, KeyLock::Passphrase(pass))?;
+        let org = self.require_org()?;
+        if root.org_id() != org {
+            return Err(Error::Invalid(format!(
+                "{} is the root key of org {}, not of this device's org {org}",
+                from.display(),
+                root.org_id()
+            )));
+        }
+        root.store(&self.dir.join(ROOT_KEY), KeyLock::Passphrase(pass))?;
+        Ok(org)
     }
 
     /// The name given at `init`.
@@ -141,7 +272,12 @@ impl Profile {
                 "this device already belongs to org {org}"
             )));
         }
-        let root = OrgKey::create(&self.dir.join(ROOT_KEY))?;
+        // Sealed by its own passphrase if one is given (then unusable without it), else by
+        // the data key; `majlisd org root-key export` moves it off the laptop.
+        let root = match &self.root_pass {
+            Some(pass) => OrgKey::create(&self.dir.join(ROOT_KEY), KeyLock::Passphrase(pass))?,
+            None => OrgKey::create(&self.dir.join(ROOT_KEY), KeyLock::Data(&self.dk))?,
+        };
         let genesis = Roster::genesis(
             &root,
             org_name,
@@ -220,7 +356,6 @@ impl Profile {
             )
         })?;
         // Authority first: a non-admin learns that, not some detail of the change.
-        let root_path = self.dir.join(ROOT_KEY);
         let member_may_create = matches!(change, RosterChange::CreateChannel { .. })
             && head.roster.policy.members_create_channels
             && head
@@ -228,12 +363,11 @@ impl Profile {
                 .is_some_and(|m| matches!(m.role, Role::Member));
         let root = if head.is_admin_key(&self.device_id().0) || member_may_create {
             None
-        } else if root_path.exists() {
-            let root = OrgKey::load(&root_path)?;
+        } else if let Some(root) = self.root_key()? {
             if root.public() != head.roster.root_key {
                 return Err(Error::Denied(format!(
                     "{} is the root key of another org",
-                    root_path.display()
+                    self.dir.join(ROOT_KEY).display()
                 )));
             }
             Some(root)

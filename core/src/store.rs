@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::identity::{DeviceId, OrgId};
 use crate::message::{Envelope, MessageId, PLAINTEXT_FORMAT};
 use crate::roster::VerifiedRoster;
+use crate::seal::{self, DataKey};
 use crate::sync::Heads;
 
 // Key spaces of the `messages` tree.
@@ -72,6 +73,8 @@ pub struct Store {
     rosters: sled::Tree,
     outbox: sled::Tree,
     e2e: sled::Tree,
+    /// Seals message records, end-to-end keys and app state (see [`crate::seal`]).
+    dk: std::sync::Arc<DataKey>,
 }
 
 fn prefix(space: u8, channel: &str) -> Vec<u8> {
@@ -125,7 +128,8 @@ pub fn decode_stored(v: &[u8]) -> Result<(String, Envelope)> {
 }
 
 impl Store {
-    pub fn open(path: &Path) -> Result<Store> {
+    /// Open the database at `path`, sealing and opening values with `dk`.
+    pub fn open(path: &Path, dk: DataKey) -> Result<Store> {
         let config = sled::Config::new()
             .path(path)
             // Flushing is ours (group commit); sled's background flusher would add latency.
@@ -165,6 +169,7 @@ impl Store {
             rosters: db.open_tree("rosters")?,
             outbox: db.open_tree("outbox")?,
             e2e: db.open_tree("e2e")?,
+            dk: std::sync::Arc::new(dk),
             db,
         })
     }
@@ -201,7 +206,7 @@ impl Store {
         let mut idx = prefix(IDX, &u.channel);
         idx.extend_from_slice(&u.sent_at.to_be_bytes());
         idx.extend_from_slice(&env.id.0);
-        self.messages.insert(&idx, rec)?;
+        self.messages.insert(&idx, self.dk.seal(&idx, &rec))?;
         self.messages.insert(mkey, idx)?;
         self.messages
             .insert(log_key(&u.channel, &u.author, u.seq), &env.id.0[..])?;
@@ -377,8 +382,8 @@ impl Store {
         let Some(idx) = self.messages.get(msg_key(id))? else {
             return Ok(None);
         };
-        match self.messages.get(idx)? {
-            Some(v) => Ok(Some(decode_record(*id, &v)?.0.wire)),
+        match self.messages.get(&idx)? {
+            Some(v) => Ok(Some(self.decode_record(&idx, *id, &v)?.0.wire)),
             None => Ok(None),
         }
     }
@@ -425,7 +430,7 @@ impl Store {
             else {
                 continue;
             };
-            match decode_record(MessageId(id), &v) {
+            match self.decode_record(&k, MessageId(id), &v) {
                 Ok((rec, env)) => {
                     if let Some(m) = self.render(&env, rec.sender) {
                         out.push(m);
@@ -459,7 +464,8 @@ impl Store {
             if !k.starts_with(&p) || n >= cap {
                 break;
             }
-            let counts = decode_record(MessageId([0; 32]), &v)
+            let counts = self
+                .decode_record(&k, MessageId([0; 32]), &v)
                 .is_ok_and(|(_, env)| env.unsigned.author != *except && !env.is_keys());
             n += usize::from(counts);
         }
@@ -518,6 +524,119 @@ impl Store {
             .collect()
     }
 
+    // ---- sealing ----------------------------------------------------------------------
+
+    /// Open a value stored at `key`; a value written before sealing is returned as it is.
+    fn unseal(&self, key: &[u8], v: &[u8]) -> Result<Vec<u8>> {
+        if seal::is_sealed(v) {
+            self.dk.open(key, v).map_err(|e| {
+                Error::Corrupt(format!(
+                    "a stored value does not open ({e}); restore the data directory from a backup or re-sync from a relay"
+                ))
+            })
+        } else {
+            Ok(v.to_vec())
+        }
+    }
+
+    fn decode_record(&self, key: &[u8], id: MessageId, v: &[u8]) -> Result<(Record, Envelope)> {
+        decode_record(id, &self.unseal(key, v)?)
+    }
+
+    /// App state (drafts and the like), sealed.
+    pub fn set_private(&self, name: &str, value: &[u8]) -> Result<()> {
+        let k = format!("private/{name}");
+        self.meta
+            .insert(k.as_bytes(), self.dk.seal(k.as_bytes(), value))?;
+        Ok(())
+    }
+
+    pub fn get_private(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let k = format!("private/{name}");
+        self.meta
+            .get(k.as_bytes())?
+            .map(|v| self.unseal(k.as_bytes(), &v))
+            .transpose()
+    }
+
+    /// Whether this database was written sealed (or has been migrated).
+    pub fn is_sealed(&self) -> Result<bool> {
+        Ok(self.get_meta("sealed")?.is_some())
+    }
+
+    /// Migrate a database written before sealing: copy it into a fresh database with every
+    /// message record and end-to-end key sealed, swap the two, and shred the old files.
+    /// Rewriting values in place would not do: sled is log-structured, and the plaintext
+    /// would stay in old segments. Each step is resumable (see [`Store::finish_migration`]).
+    pub fn migrate_to_sealed(path: &Path, dk: &DataKey) -> Result<usize> {
+        let next = path.with_extension("sealing");
+        if next.exists() {
+            std::fs::remove_dir_all(&next).map_err(|e| Error::io(&next, e))?;
+        }
+        let mut n = 0;
+        {
+            let old = Store::open(path, dk.clone())?;
+            let new = sled::Config::new()
+                .path(&next)
+                .flush_every_ms(None)
+                .open()?;
+            for name in old.db.tree_names() {
+                let (from, to) = (old.db.open_tree(&name)?, new.open_tree(&name)?);
+                let seal_all = name.as_ref() == b"e2e";
+                let seal_idx = name.as_ref() == b"messages";
+                for kv in from.iter() {
+                    let (k, v) = kv?;
+                    let plain =
+                        !seal::is_sealed(&v) && (seal_all || (seal_idx && k.first() == Some(&IDX)));
+                    if plain {
+                        to.insert(&k, dk.seal(&k, &v))?;
+                        n += 1;
+                    } else {
+                        to.insert(&k, v)?;
+                    }
+                }
+            }
+            new.open_tree("meta")?.insert("sealed", b"1")?;
+            new.flush()?;
+        }
+        let old = path.with_extension("plain-old");
+        std::fs::rename(path, &old).map_err(|e| Error::io(path, e))?;
+        std::fs::rename(&next, path).map_err(|e| Error::io(&next, e))?;
+        Self::finish_migration(path)?;
+        Ok(n)
+    }
+
+    /// Complete a migration a crash interrupted: the sealed copy is moved in place if the
+    /// swap was cut short, and the old plaintext files are shredded.
+    pub fn finish_migration(path: &Path) -> Result<()> {
+        let (next, old) = (
+            path.with_extension("sealing"),
+            path.with_extension("plain-old"),
+        );
+        if !path.exists() && next.exists() {
+            std::fs::rename(&next, path).map_err(|e| Error::io(&next, e))?;
+        }
+        if old.exists() {
+            fn shred_all(dir: &Path) -> Result<()> {
+                for e in std::fs::read_dir(dir)
+                    .map_err(|e| Error::io(dir, e))?
+                    .flatten()
+                {
+                    let p = e.path();
+                    if p.is_dir() {
+                        shred_all(&p)?;
+                    } else {
+                        seal::shred(&p)?;
+                    }
+                }
+                Ok(())
+            }
+            shred_all(&old)?;
+            std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+        }
+        Ok(())
+    }
+
     // ---- end-to-end keys --------------------------------------------------------------
 
     /// What the user sees of a stored envelope: `None` for key grants (not a message),
@@ -560,10 +679,10 @@ impl Store {
         let Some(idx) = self.messages.get(msg_key(id))? else {
             return Ok(None);
         };
-        let Some(v) = self.messages.get(idx)? else {
+        let Some(v) = self.messages.get(&idx)? else {
             return Ok(None);
         };
-        let (rec, env) = decode_record(*id, &v)?;
+        let (rec, env) = self.decode_record(&idx, *id, &v)?;
         Ok(self.render(&env, rec.sender))
     }
 
@@ -576,22 +695,29 @@ impl Store {
     /// Keep a sender key of `channel`. Returns `false` if it was already held.
     pub fn put_key(&self, channel: &str, key: &ChannelKey) -> Result<bool> {
         let k = Self::key_key(channel, &key.id());
-        Ok(self.e2e.insert(k, &key.0[..])?.is_none())
+        if self.e2e.contains_key(&k)? {
+            return Ok(false);
+        }
+        self.e2e.insert(&k, self.dk.seal(&k, &key.0))?;
+        Ok(true)
     }
 
     pub fn key(&self, channel: &str, id: &KeyId) -> Result<Option<ChannelKey>> {
-        Ok(self
-            .e2e
-            .get(Self::key_key(channel, id))?
-            .and_then(|v| <[u8; 32]>::try_from(v.as_ref()).ok())
-            .map(ChannelKey))
+        let k = Self::key_key(channel, id);
+        Ok(match self.e2e.get(&k)? {
+            Some(v) => <[u8; 32]>::try_from(self.unseal(&k, &v)?.as_slice())
+                .ok()
+                .map(ChannelKey),
+            None => None,
+        })
     }
 
     /// Every key held for `channel`.
     pub fn keys_of(&self, channel: &str) -> Result<Vec<ChannelKey>> {
         let mut out = Vec::new();
         for kv in self.e2e.scan_prefix(prefix(KEY, channel)) {
-            if let Ok(k) = <[u8; 32]>::try_from(kv?.1.as_ref()) {
+            let (k, v) = kv?;
+            if let Ok(k) = <[u8; 32]>::try_from(self.unseal(&k, &v)?.as_slice()) {
                 out.push(ChannelKey(k));
             }
         }
@@ -601,9 +727,9 @@ impl Store {
     pub fn sender_state(&self, channel: &str) -> Result<SenderState> {
         let mut k = vec![SENDER];
         k.extend_from_slice(channel.as_bytes());
-        match self.e2e.get(k)? {
+        match self.e2e.get(&k)? {
             None => Ok(SenderState::default()),
-            Some(v) => postcard::from_bytes(&v)
+            Some(v) => postcard::from_bytes(&self.unseal(&k, &v)?)
                 .map_err(|e| Error::Corrupt(format!("key state of '{channel}' is damaged: {e}"))),
         }
     }
@@ -611,8 +737,10 @@ impl Store {
     pub fn set_sender_state(&self, channel: &str, st: &SenderState) -> Result<()> {
         let mut k = vec![SENDER];
         k.extend_from_slice(channel.as_bytes());
-        self.e2e
-            .insert(k, postcard::to_stdvec(st).expect("state serializes"))?;
+        let v = self
+            .dk
+            .seal(&k, &postcard::to_stdvec(st).expect("state serializes"));
+        self.e2e.insert(k, v)?;
         Ok(())
     }
 

@@ -251,7 +251,10 @@ async fn an_insider_eavesdropping_on_private_topics_reads_nothing_and_is_cut_off
             .unwrap()
             .iter()
             .all(|m| !m.locked && m.text.starts_with(SECRET)));
-        assert_eq!(a.history("@bilal", 10).unwrap().len(), 6);
+        wait_until("amina has the DMs", async || {
+            a.history("@bilal", 10).unwrap().len() == 6
+        })
+        .await;
         // At rest: the phrase is in no file of either data directory.
         a.shutdown().await.unwrap();
         b.shutdown().await.unwrap();

@@ -212,6 +212,7 @@ impl MajlisApp {
                 ))
             }
         };
+        self.load_private_state(&node);
         let (tx, events) = mpsc::channel();
         let mut sub = node.subscribe();
         let ctx = self.ctx.clone();
@@ -473,9 +474,48 @@ impl MajlisApp {
         }
     }
 
-    /// Persist the remembered state (eframe calls this periodically and on exit).
+    /// Persist the remembered state (eframe calls this periodically and on exit). Drafts,
+    /// read marks and the like are sealed in the node's store; eframe's own file (plain
+    /// text) gets only the language.
     pub fn save_state(&self) -> State {
-        self.state.clone()
+        if let Phase::Running(run) = &self.phase {
+            let private = serde_json::to_vec(&self.state).expect("state serializes");
+            let store = run.node.store();
+            if let Err(e) = store
+                .set_private("gui-state", &private)
+                .and_then(|_| store.flush())
+            {
+                tracing::warn!("saving the app state: {e}");
+            }
+        }
+        State {
+            lang: self.state.lang,
+            ..State::default()
+        }
+    }
+
+    /// Take the state sealed in the store (what an earlier `save_state` kept there); what
+    /// eframe's file still holds from a release before sealing is kept and sealed next save.
+    fn load_private_state(&mut self, node: &Node) {
+        let Ok(Some(bytes)) = node.store().get_private("gui-state") else {
+            return;
+        };
+        let Ok(saved) = serde_json::from_slice::<State>(&bytes) else {
+            return;
+        };
+        let s = &mut self.state;
+        for (k, v) in saved.drafts {
+            s.drafts.entry(k).or_insert(v);
+        }
+        for (k, v) in saved.last_read {
+            s.last_read.entry(k).or_insert(v);
+        }
+        for (k, v) in saved.last_seen {
+            s.last_seen.entry(k).or_insert(v);
+        }
+        if s.selected.is_none() {
+            s.selected = saved.selected;
+        }
     }
 
     // ---- draw --------------------------------------------------------------------------

@@ -64,6 +64,12 @@ impl eframe::App for EframeApp {
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, eframe::APP_KEY, &self.app.save_state());
     }
+
+    /// egui's memory holds text-edit state (undo history included): drafts in plain text.
+    /// It is not worth persisting that in eframe's unsealed file.
+    fn persist_egui_memory(&self) -> bool {
+        false
+    }
 }
 
 /// Run the desktop app until its window closes.
@@ -88,7 +94,7 @@ pub fn run(cli: Cli) -> Result<()> {
             .with_title("Majlis")
             .with_inner_size([1000.0, 680.0]),
         // Per data directory, like the node: two devices on one machine keep their own drafts.
-        persistence_path: Some(data.join("gui-state.ron")),
+        persistence_path: Some(data.join(majlis_core::profile::GUI_STATE)),
         ..Default::default()
     };
     let report_startup = cli.report_startup;

@@ -353,3 +353,52 @@ fn arabic_is_shaped_and_laid_out_right_to_left() {
         "the Send button is in Arabic"
     );
 }
+
+/// A draft is kept between runs, sealed in the store: eframe's own file (plain text) gets the
+/// language only, and no file under the data directory holds the draft's text.
+#[test]
+fn drafts_are_kept_sealed_not_in_plain_files() {
+    const DRAFT: &str = "DRAFT-PHRASE the layoffs list";
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (_amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    type_into(&mut h, "Message", DRAFT);
+    h.run_steps(2);
+    let saved = h.state().as_ref().unwrap().save_state();
+    assert!(
+        saved.drafts.is_empty(),
+        "drafts went to eframe's plain file"
+    );
+    let ron = ron_like(&saved);
+    assert!(!ron.contains("DRAFT-PHRASE"));
+    drop(h);
+    std::thread::sleep(Duration::from_millis(300));
+    let bilal_dir = dir.path().join("bilal");
+    let mut leaked = Vec::new();
+    let mut stack = vec![bilal_dir.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if std::fs::read(&p)
+                .unwrap()
+                .windows(DRAFT.len())
+                .any(|w| w == DRAFT.as_bytes())
+            {
+                leaked.push(p);
+            }
+        }
+    }
+    assert!(
+        leaked.is_empty(),
+        "the draft is in plain text in {leaked:?}"
+    );
+    let p = Profile::open(&bilal_dir).unwrap();
+    let kept = String::from_utf8(p.store().get_private("gui-state").unwrap().unwrap()).unwrap();
+    assert!(kept.contains(DRAFT), "the draft was not kept");
+}
+
+fn ron_like(s: &State) -> String {
+    format!("{s:?}")
+}

@@ -29,6 +29,19 @@ pub struct Cli {
     /// Data directory of this device [default: the platform's data dir]
     #[arg(long, global = true, env = "MAJLIS_DATA", value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// Seal the data directory with the passphrase on this file's first line (servers);
+    /// also the systemd credential `majlis-passphrase` [default: the OS keyring, else a
+    /// 0600 key file beside the data, with a warning]
+    #[arg(
+        long,
+        global = true,
+        env = "MAJLIS_PASSPHRASE_FILE",
+        value_name = "FILE"
+    )]
+    pub passphrase_file: Option<PathBuf>,
+    /// Refuse to create or open a data directory that would not be sealed
+    #[arg(long, global = true, env = "MAJLIS_REQUIRE_SEALED")]
+    pub require_sealed: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -100,6 +113,32 @@ pub enum OrgCmd {
     },
     /// Belong to ORG_ID; only its rosters will be accepted
     Join { org_id: String },
+    /// Move the org root key off this laptop, or bring it back
+    #[command(subcommand)]
+    RootKey(RootKeyCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RootKeyCmd {
+    /// Write the root key to FILE sealed by a passphrase (argon2id), then erase it here
+    Export {
+        /// Where to write it (e.g. a USB key that goes into a safe)
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The passphrase that will seal it, on this file's first line
+        #[arg(long, value_name = "FILE")]
+        root_passphrase_file: PathBuf,
+        /// Keep a copy here too
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Bring an exported root key back (it stays sealed by its passphrase; roster commands
+    /// use it only with MAJLIS_ROOT_PASSPHRASE_FILE)
+    Import {
+        file: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        root_passphrase_file: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -182,6 +221,16 @@ pub fn run_cli(cli: Cli) -> Result<()> {
         Some(d) => d,
         None => default_data_dir()?,
     };
+    let mut unlock = majlis_core::seal::Unlock::from_env();
+    if cli.passphrase_file.is_some() {
+        unlock.passphrase_file = cli.passphrase_file.clone();
+    }
+    unlock.require_sealed |= cli.require_sealed;
+    let open = |dir: &std::path::Path| -> Result<Profile> {
+        let p = Profile::open_with(dir, &unlock)?;
+        warn_if_unsealed(&p);
+        Ok(p)
+    };
     let socket = dir.join(majlis_core::profile::SOCKET);
     // Commands a running node should carry out.
     let remote_req = match &cli.command {
@@ -208,24 +257,52 @@ pub fn run_cli(cli: Cli) -> Result<()> {
     }
     match cli.command {
         Command::Init { name } => {
-            let p = Profile::init(&dir, &name)?;
+            let p = Profile::init_with(&dir, &name, &unlock)?;
+            warn_if_unsealed(&p);
             println!("initialized device '{name}' in {}", dir.display());
             println!("{}", p.device_id());
         }
-        Command::Id => println!("{}", Profile::open(&dir)?.device_id()),
+        Command::Id => println!("{}", open(&dir)?.device_id()),
         Command::Org(OrgCmd::Create { name }) => {
-            let p = Profile::open(&dir)?;
+            let p = open(&dir)?;
             let org = p.org_create(&name)?;
             println!("founded org '{name}'; you are its first admin");
             println!(
-                "the org root key is {}: back it up offline (see docs/ARCHITECTURE.md)",
+                "the org root key is sealed in {}; move it offline with `majlisd org root-key export` (see docs/security.md)",
                 dir.join(majlis_core::profile::ROOT_KEY).display()
             );
             println!("{org}");
         }
+        Command::Org(OrgCmd::RootKey(RootKeyCmd::Export {
+            out,
+            root_passphrase_file,
+            keep,
+        })) => {
+            let p = open(&dir)?;
+            let pass = majlis_core::seal::read_passphrase(&root_passphrase_file)?;
+            p.export_root_key(&out, &pass, keep)?;
+            println!(
+                "the org root key is in {} sealed by its passphrase{}",
+                out.display(),
+                if keep {
+                    "; a copy stays here"
+                } else {
+                    "; it was erased from this device"
+                }
+            );
+        }
+        Command::Org(OrgCmd::RootKey(RootKeyCmd::Import {
+            file,
+            root_passphrase_file,
+        })) => {
+            let p = open(&dir)?;
+            let pass = majlis_core::seal::read_passphrase(&root_passphrase_file)?;
+            let org = p.import_root_key(&file, &pass)?;
+            println!("the root key of org {org} is back, sealed by its passphrase");
+        }
         Command::Org(OrgCmd::Join { org_id }) => {
             let org: OrgId = org_id.parse()?;
-            let p = Profile::open(&dir)?;
+            let p = open(&dir)?;
             p.org_join(org)?;
             println!("joined org {org}; give this device id to an admin, then run `majlisd run`:");
             println!("{}", p.device_id());
@@ -235,9 +312,9 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             peer,
             no_mdns,
             print_messages,
-        } => run_node(dir, listen, peer, no_mdns, print_messages)?,
+        } => run_node(open(&dir)?, listen, peer, no_mdns, print_messages)?,
         Command::Send { channel, text } => {
-            let p = Profile::open(&dir)?;
+            let p = open(&dir)?;
             let envs = p.compose(&p.chain()?, &channel, &text)?;
             p.store().flush()?;
             eprintln!("stored; it will be delivered when `majlisd run` reaches a peer");
@@ -251,7 +328,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
         | Command::Audit { .. }
         | Command::Roster(_)
         | Command::Channel(_)) => {
-            let p = Profile::open(&dir)?;
+            let p = open(&dir)?;
             let resp = match &cmd {
                 Command::History { channel, limit, .. } => {
                     p.require_org()?;
@@ -382,6 +459,16 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
     Ok(())
 }
 
+/// Said at every start of a directory whose data key sits in a plain file beside the data.
+fn warn_if_unsealed(p: &Profile) {
+    if !p.sealing().is_sealed() {
+        eprintln!(
+            "warning: {} is NOT sealed: its data key is in a file beside the data (no OS keyring and no passphrase); give --passphrase-file or use --require-sealed to refuse",
+            p.dir().display()
+        );
+    }
+}
+
 pub fn format_message(m: &StoredMessage) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(m.sent_at);
     format!(
@@ -439,7 +526,7 @@ fn print_roster(r: &Roster) {
 }
 
 fn run_node(
-    dir: PathBuf,
+    profile: Profile,
     listen: Vec<Multiaddr>,
     peers: Vec<Multiaddr>,
     no_mdns: bool,
@@ -451,7 +538,6 @@ fn run_node(
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
-        let profile = Profile::open(&dir)?;
         let socket = profile.socket_path();
         let mut config = Config { peers, mdns: !no_mdns, ..Config::default() };
         if !listen.is_empty() {

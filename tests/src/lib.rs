@@ -138,6 +138,10 @@ pub struct Daemon {
     pub name: String,
     child: Option<Child>,
     log: PathBuf,
+    /// `MAJLIS_LOG` of `majlisd run`.
+    pub log_filter: String,
+    /// Arguments put before every command (e.g. `--passphrase-file F`).
+    pub global: Vec<String>,
 }
 
 impl Daemon {
@@ -148,6 +152,8 @@ impl Daemon {
             name: name.to_string(),
             child: None,
             log: root.join(format!("{name}.log")),
+            log_filter: "warn,majlis_core=debug".into(),
+            global: Vec::new(),
         }
     }
 
@@ -156,6 +162,7 @@ impl Daemon {
         Command::new(&self.bin)
             .arg("--data")
             .arg(&self.dir)
+            .args(&self.global)
             .args(args)
             .output()
             .expect("majlisd runs")
@@ -200,9 +207,10 @@ impl Daemon {
         let child = cmd
             .arg("--data")
             .arg(&self.dir)
+            .args(&self.global)
             .arg("run")
             .args(extra)
-            .env("MAJLIS_LOG", "warn,majlis_core=debug")
+            .env("MAJLIS_LOG", &self.log_filter)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .stdin(Stdio::null())
