@@ -267,6 +267,7 @@ impl Node {
             listed: false,
             wipe: false,
             contested: None,
+            bench_plaintext: std::env::var("MAJLIS_BENCH_PLAINTEXT").is_ok_and(|v| v == "1"),
             last_version: 0,
             pending: Vec::new(),
             flushing: None,
@@ -386,7 +387,7 @@ enum Pending {
     /// which is the last envelope and whose id the reply carries.
     Sent {
         envs: Vec<Envelope>,
-        reply: Option<oneshot::Sender<Result<MessageId>>>,
+        reply: Option<(oneshot::Sender<Result<MessageId>>, StoredMessage)>,
     },
     Received(StoredMessage),
 }
@@ -430,6 +431,8 @@ struct Runner {
     wipe: bool,
     /// A contested roster fork (see `Stats::roster_contested`).
     contested: Option<u64>,
+    /// `MAJLIS_BENCH_PLAINTEXT=1`: send format-1 plaintext, to measure what sealing costs.
+    bench_plaintext: bool,
     /// Gossip frames waiting for batch verification.
     to_validate: Vec<(PeerId, gossipsub::MessageId, gossipsub::Message)>,
     pending: Vec<Pending>,
@@ -562,7 +565,7 @@ impl Runner {
             match p {
                 Pending::Sent { envs, reply } => {
                     if let Err(e) = &res {
-                        if let Some(reply) = reply {
+                        if let Some((reply, _)) = reply {
                             let _ =
                                 reply.send(Err(Error::Invalid(format!("message not saved: {e}"))));
                         }
@@ -571,12 +574,9 @@ impl Runner {
                     for env in &envs {
                         self.publish(env);
                     }
-                    if let Some(reply) = reply {
-                        let last = envs.last().expect("a send makes a message");
-                        let _ = reply.send(Ok(last.id));
-                        if let Some(m) = self.profile.store().message(&last.id).ok().flatten() {
-                            self.emit(Event::Message(m));
-                        }
+                    if let Some((reply, shown)) = reply {
+                        let _ = reply.send(Ok(shown.id));
+                        self.emit(Event::Message(shown));
                     }
                 }
                 Pending::Received(m) => {
@@ -596,11 +596,30 @@ impl Runner {
                 channel,
                 text,
                 reply,
-            } => match self.profile.compose(&self.chain, &channel, &text) {
+            } => match self
+                .profile
+                .compose_as(&self.chain, &channel, &text, !self.bench_plaintext)
+            {
                 Ok(envs) => {
+                    // What the user sees of it, from what they typed (no need to open it).
+                    let last = &envs.last().expect("a send makes a message").unsigned;
+                    let shown = StoredMessage {
+                        id: envs.last().expect("non-empty").id,
+                        channel: last.channel.clone(),
+                        sender: self
+                            .chain
+                            .head()
+                            .and_then(|h| h.member_of_device(&self.me))
+                            .map(|m| m.name.clone())
+                            .unwrap_or_default(),
+                        device: self.me,
+                        sent_at: last.sent_at,
+                        text,
+                        locked: false,
+                    };
                     self.pending.push(Pending::Sent {
                         envs,
-                        reply: Some(reply),
+                        reply: Some((reply, shown)),
                     });
                     self.start_flush();
                 }

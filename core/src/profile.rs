@@ -37,6 +37,9 @@ pub struct Profile {
     /// The org root key's passphrase, when this directory keeps the root key sealed by one
     /// (`MAJLIS_ROOT_PASSPHRASE_FILE`); without it the root key is not used.
     root_pass: Option<Vec<u8>>,
+    /// Per channel: the roster hash at which this device's keys were last brought up to date,
+    /// and its current key, so an unchanged channel costs no key bookkeeping per message.
+    sending: std::sync::Mutex<std::collections::HashMap<String, ([u8; 32], ChannelKey)>>,
 }
 
 /// The data key of `dir`: opened if set up, else made (a store written before sealing
@@ -95,6 +98,7 @@ impl Profile {
             dk,
             sealing,
             root_pass: root_pass_from_env()?,
+            sending: Default::default(),
         })
     }
 
@@ -140,6 +144,7 @@ impl Profile {
             dk,
             sealing,
             root_pass: root_pass_from_env()?,
+            sending: Default::default(),
         })
     }
 
@@ -394,6 +399,20 @@ impl Profile {
     /// current key for the channel; key grants the readers still lack come first in the
     /// returned list (each is a message of its own), the text message last.
     pub fn compose(&self, chain: &RosterChain, channel: &str, text: &str) -> Result<Vec<Envelope>> {
+        self.compose_as(chain, channel, text, true)
+    }
+
+    /// `compose`, with `seal: false` writing a format-1 plaintext body as releases before
+    /// end-to-end encryption did. Only for benchmarks that measure what sealing costs
+    /// (`lanbench`, with `MAJLIS_BENCH_PLAINTEXT=1`); nothing else uses it.
+    #[doc(hidden)]
+    pub fn compose_as(
+        &self,
+        chain: &RosterChain,
+        channel: &str,
+        text: &str,
+        seal: bool,
+    ) -> Result<Vec<Envelope>> {
         let roster = chain.head().ok_or_else(|| {
             Error::NotReady("no roster yet: this device cannot post until an admin adds it and a peer sends the roster".into())
         })?;
@@ -428,15 +447,35 @@ impl Profile {
                 crate::message::MAX_BODY_BYTES
             )));
         }
-        let mut out = self.share_keys(roster, channel, true)?;
-        let st = self.store.sender_state(channel)?;
-        let key = st
-            .mine
-            .last()
-            .and_then(|id| self.store.key(channel, id).ok().flatten())
-            .ok_or_else(|| {
-                Error::Corrupt(format!("this device's key for '{channel}' is missing"))
-            })?;
+        if !seal {
+            return Ok(vec![self.append_plain(channel, &me.name, text)?]);
+        }
+        let cached = self
+            .sending
+            .lock()
+            .expect("not poisoned")
+            .get(channel)
+            .filter(|(hash, _)| *hash == roster.hash)
+            .map(|(_, k)| k.clone());
+        let (mut out, key) = match cached {
+            Some(key) => (Vec::new(), key),
+            None => {
+                let out = self.share_keys(roster, channel, true)?;
+                let st = self.store.sender_state(channel)?;
+                let key = st
+                    .mine
+                    .last()
+                    .and_then(|id| self.store.key(channel, id).ok().flatten())
+                    .ok_or_else(|| {
+                        Error::Corrupt(format!("this device's key for '{channel}' is missing"))
+                    })?;
+                self.sending
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(channel.to_string(), (roster.hash, key.clone()));
+                (out, key)
+            }
+        };
         let sealed = e2e::seal(&key, channel, &self.device_id(), &Plain::Text(text.into()));
         out.push(self.append(channel, &me.name, sealed)?);
         Ok(out)
@@ -444,17 +483,32 @@ impl Profile {
 
     /// Sign `content` as this device's next message in `channel`, store it, queue it.
     fn append(&self, channel: &str, sender: &str, content: Content) -> Result<Envelope> {
+        self.append_body(channel, sender, MESSAGE_FORMAT, content.encode())
+    }
+
+    fn append_plain(&self, channel: &str, sender: &str, text: &str) -> Result<Envelope> {
+        let format = crate::message::PLAINTEXT_FORMAT;
+        self.append_body(channel, sender, format, text.as_bytes().to_vec())
+    }
+
+    fn append_body(
+        &self,
+        channel: &str,
+        sender: &str,
+        format: u8,
+        body: Vec<u8>,
+    ) -> Result<Envelope> {
         let (seq, prev) = self.store.own_head(channel, &self.device_id())?;
         let env = Envelope::sign(
             &self.key,
             Unsigned {
-                format: MESSAGE_FORMAT,
+                format,
                 author: self.device_id(),
                 channel: channel.to_string(),
                 sent_at: crate::now_ms(),
                 seq: seq + 1,
                 prev,
-                body: content.encode(),
+                body,
             },
         );
         self.store.insert_message(&env, sender)?;
@@ -492,6 +546,7 @@ impl Profile {
             .filter(|d| *d != me)
             .collect();
         let mut st = self.store.sender_state(channel)?;
+        let before = (st.mine.len(), st.shared.clone());
         let gone = st.shared.iter().any(|d| holders.binary_search(d).is_err());
         let mut contents = Vec::new();
         let mut kept = Vec::new();
@@ -537,7 +592,10 @@ impl Profile {
         kept.sort();
         kept.dedup();
         st.shared = kept;
-        self.store.set_sender_state(channel, &st)?;
+        // Written only when it changed: at 1 000 members it is 32 KB.
+        if (st.mine.len(), &st.shared) != (before.0, &before.1) {
+            self.store.set_sender_state(channel, &st)?;
+        }
         contents
             .into_iter()
             .map(|c| self.append(channel, &member.name, c))

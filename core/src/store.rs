@@ -75,6 +75,8 @@ pub struct Store {
     e2e: sled::Tree,
     /// Seals message records, end-to-end keys and app state (see [`crate::seal`]).
     dk: std::sync::Arc<DataKey>,
+    /// End-to-end keys already opened, by tree key: every shown message needs one.
+    key_cache: std::sync::Arc<std::sync::RwLock<std::collections::HashMap<Vec<u8>, ChannelKey>>>,
 }
 
 fn prefix(space: u8, channel: &str) -> Vec<u8> {
@@ -170,6 +172,7 @@ impl Store {
             outbox: db.open_tree("outbox")?,
             e2e: db.open_tree("e2e")?,
             dk: std::sync::Arc::new(dk),
+            key_cache: Default::default(),
             db,
         })
     }
@@ -704,12 +707,22 @@ impl Store {
 
     pub fn key(&self, channel: &str, id: &KeyId) -> Result<Option<ChannelKey>> {
         let k = Self::key_key(channel, id);
-        Ok(match self.e2e.get(&k)? {
+        if let Some(key) = self.key_cache.read().expect("not poisoned").get(&k) {
+            return Ok(Some(key.clone()));
+        }
+        let key = match self.e2e.get(&k)? {
             Some(v) => <[u8; 32]>::try_from(self.unseal(&k, &v)?.as_slice())
                 .ok()
                 .map(ChannelKey),
             None => None,
-        })
+        };
+        if let Some(key) = &key {
+            self.key_cache
+                .write()
+                .expect("not poisoned")
+                .insert(k, key.clone());
+        }
+        Ok(key)
     }
 
     /// Every key held for `channel`.

@@ -192,6 +192,9 @@ struct Bench {
     exe: PathBuf,
     root: tempfile::TempDir,
     dirs: Vec<PathBuf>,
+    /// Senders write format-1 plaintext (`MAJLIS_BENCH_PLAINTEXT=1`): the baseline that
+    /// shows what end-to-end encryption costs.
+    plaintext: bool,
 }
 
 impl Bench {
@@ -210,6 +213,10 @@ impl Bench {
             .lan
             .command(host, &self.exe)
             .args(args)
+            .env(
+                "MAJLIS_BENCH_PLAINTEXT",
+                if self.plaintext { "1" } else { "0" },
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?)
@@ -239,6 +246,7 @@ fn orchestrate() -> Result<()> {
         exe: exe.clone(),
         root: tempfile::tempdir()?,
         dirs: vec![],
+        plaintext: false,
     };
     let mut report = Vec::new();
 
@@ -273,8 +281,10 @@ fn orchestrate() -> Result<()> {
         tcp["p99_us"].as_f64().unwrap()
     ));
 
-    // Delivery latency, 2 and 5 nodes.
-    for n in [2usize, 5] {
+    // Delivery latency, 2 and 5 nodes, sealed end to end; and 2 nodes with plaintext bodies
+    // (what releases before encryption sent) as the baseline for its cost.
+    for (n, plaintext) in [(2usize, false), (2, true), (5, false)] {
+        b.plaintext = plaintext;
         b.org(n)?;
         let recvs: Vec<_> = (1..n)
             .map(|i| b.spawn(i, &b.node_args(i, &["recv", "500", "60"])))
@@ -300,26 +310,32 @@ fn orchestrate() -> Result<()> {
         let p50 = pct(&mut p50s, 0.5);
         let p99 = pct(&mut p99s, 1.0);
         report.push(format!(
-            "delivery latency, {n} nodes (send → verified + durable at receiver, 500 msgs at 200/s): p50 {p50:.0} µs ({:.1}× raw TCP RTT), p99 {p99:.0} µs (worst receiver)",
+            "delivery latency, {n} nodes{} (send → verified + durable at receiver, 500 msgs at 200/s): p50 {p50:.0} µs ({:.1}× raw TCP RTT), p99 {p99:.0} µs (worst receiver)",
+            if plaintext { ", PLAINTEXT baseline" } else { ", sealed" },
             p50 / tcp_p50
         ));
     }
 
-    // Sustained throughput, one sender to one receiver.
-    b.org(2)?;
-    let count = 20_000;
-    let recv = b.spawn(1, &b.node_args(1, &["recv", &count.to_string(), "30"]))?;
-    let send = b.spawn(
-        0,
-        &b.node_args(0, &["send", &count.to_string(), "0", "1", "512"]),
-    )?;
-    let s = output_json(send)?;
-    let r = output_json(recv)?;
-    let rate = r["rate"].as_f64().unwrap();
-    report.push(format!(
-        "sustained 1→1: {} of {count} received, {rate:.0} msg/s verified + durably stored ({:.0}% of the single-core verify rate); sender acknowledged {:.0} msg/s",
+    // Sustained throughput, one sender to one receiver: plaintext baseline, then sealed.
+    for plaintext in [true, false] {
+        b.plaintext = plaintext;
+        b.org(2)?;
+        let count = 20_000;
+        let recv = b.spawn(1, &b.node_args(1, &["recv", &count.to_string(), "30"]))?;
+        let send = b.spawn(
+            0,
+            &b.node_args(0, &["send", &count.to_string(), "0", "1", "512"]),
+        )?;
+        let s = output_json(send)?;
+        let r = output_json(recv)?;
+        let rate = r["rate"].as_f64().unwrap();
+        report.push(format!(
+        "sustained 1→1{}: {} of {count} received, {rate:.0} msg/s verified + durably stored ({:.0}% of the single-core verify rate); sender acknowledged {:.0} msg/s",
+        if plaintext { ", PLAINTEXT baseline" } else { ", sealed" },
         r["received"], 100.0 * rate / single, count as f64 / s["secs"].as_f64().unwrap()
     ));
+    }
+    b.plaintext = false;
 
     // Start to first delivery: both nodes start together; the sender posts at once.
     let mut starts = Vec::new();
