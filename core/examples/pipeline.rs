@@ -12,9 +12,7 @@ use majlis_core::{Config, Event, Node, Profile, RosterChange};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let count: usize = std::env::args()
-        .nth(1)
-        .map_or(Ok(20_000), |s| s.parse())?;
+    let count: usize = std::env::args().nth(1).map_or(Ok(20_000), |s| s.parse())?;
     let dir = tempfile::tempdir()?;
     let a = Profile::init(&dir.path().join("a"), "a")?;
     a.org_create("bench")?;
@@ -51,10 +49,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tokio::task::JoinSet::new();
         for i in 0..count {
             while set.len() >= 512 {
-                set.join_next().await.expect("task").expect("join").expect("sent");
+                set.join_next()
+                    .await
+                    .expect("task")
+                    .expect("join")
+                    .expect("sent");
             }
             let n = sender.clone();
-            set.spawn(async move { n.send("general", &format!("message {i} of the benchmark")).await });
+            set.spawn(async move {
+                n.send("general", &format!("message {i} of the benchmark"))
+                    .await
+            });
         }
         while let Some(r) = set.join_next().await {
             r.expect("join").expect("sent");

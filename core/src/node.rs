@@ -852,7 +852,7 @@ impl Runner {
             .collect();
         let mut envs = Vec::new();
         for ch in channels {
-            match self.profile.share_keys(&head, &ch, false) {
+            match self.profile.share_keys(&self.chain, &ch, false) {
                 Ok(e) => envs.extend(e),
                 Err(e) => tracing::error!("sharing keys of '{ch}': {e}"),
             }

@@ -460,7 +460,7 @@ impl Profile {
         let (mut out, key) = match cached {
             Some(key) => (Vec::new(), key),
             None => {
-                let out = self.share_keys(roster, channel, true)?;
+                let out = self.share_keys(chain, channel, true)?;
                 let st = self.store.sender_state(channel)?;
                 let key = st
                     .mine
@@ -526,12 +526,19 @@ impl Profile {
     ///   (removed, revoked, left the channel), a new key is made and granted to the current
     ///   holders only, so nothing sent from now on opens with what the removed device had.
     ///   Also makes the first key.
+    ///
+    /// In a direct-message channel, a new device of the other member gets only the keys made
+    /// since that member has been on the roster without a break: a newcomer given a removed
+    /// member's name does not read the removed member's conversations.
     pub fn share_keys(
         &self,
-        roster: &VerifiedRoster,
+        chain: &RosterChain,
         channel: &str,
         rotate: bool,
     ) -> Result<Vec<Envelope>> {
+        let Some(roster) = chain.head() else {
+            return Ok(Vec::new());
+        };
         let me = self.device_id();
         let Some(member) = roster.member_of_device(&me) else {
             return Ok(Vec::new());
@@ -554,6 +561,8 @@ impl Profile {
             let key = ChannelKey::generate();
             self.store.put_key(channel, &key)?;
             st.mine.push(key.id());
+            st.made.resize(st.mine.len() - 1, 0);
+            st.made.push(roster.version());
             let stay: Vec<DeviceId> = st
                 .shared
                 .iter()
@@ -578,12 +587,31 @@ impl Profile {
                 contents.extend(e2e::grant_all(&all, channel, &siblings).map_err(e2e_err)?);
             }
             if !others.is_empty() && !st.mine.is_empty() {
-                let mine: Vec<ChannelKey> = st
-                    .mine
-                    .iter()
-                    .filter_map(|id| self.store.key(channel, id).ok().flatten())
-                    .collect();
-                contents.extend(e2e::grant_all(&mine, channel, &others).map_err(e2e_err)?);
+                let mine = |since: u64| -> Vec<ChannelKey> {
+                    st.mine
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| st.made.get(*i).copied().unwrap_or(0) >= since)
+                        .filter_map(|(_, id)| self.store.key(channel, id).ok().flatten())
+                        .collect()
+                };
+                if crate::roster::dm_parties(channel).is_some() {
+                    // Per member: only keys made since it joined (see above).
+                    let mut by_member: std::collections::BTreeMap<&str, Vec<DeviceId>> =
+                        Default::default();
+                    for d in &others {
+                        if let Some(m) = roster.member_of_device(d) {
+                            by_member.entry(m.name.as_str()).or_default().push(*d);
+                        }
+                    }
+                    for (name, devs) in by_member {
+                        let since = chain.member_since(name).unwrap_or(u64::MAX);
+                        let keys = mine(since);
+                        contents.extend(e2e::grant_all(&keys, channel, &devs).map_err(e2e_err)?);
+                    }
+                } else {
+                    contents.extend(e2e::grant_all(&mine(0), channel, &others).map_err(e2e_err)?);
+                }
             }
         }
         // Devices that got nothing because there was nothing to give still count as served:

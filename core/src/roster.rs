@@ -938,6 +938,20 @@ impl RosterChain {
         out
     }
 
+    /// The version since which member `name` has been on the roster without a break: a
+    /// removed member whose name is given to someone new is a different member from then on
+    /// (see `Profile::share_keys`: direct-message history is not handed to the newcomer).
+    pub fn member_since(&self, name: &str) -> Option<u64> {
+        let mut since = None;
+        for v in self.chain.iter().rev() {
+            if v.roster.member(name).is_none() {
+                break;
+            }
+            since = Some(v.version());
+        }
+        since
+    }
+
     /// Versions a peer holding `their_version` should receive: from `min(theirs, ours)`
     /// inclusive, so that a fork at their head becomes visible to them.
     pub fn suffix_for(&self, their_version: u64) -> &[VerifiedRoster] {

@@ -42,6 +42,8 @@ pub struct SenderState {
     /// Devices that were granted every key in `mine`. A device in here that is no longer
     /// allowed to hold the channel's keys forces a new key before the next message.
     pub shared: Vec<DeviceId>,
+    /// The roster version at which each key in `mine` was made (same order).
+    pub made: Vec<u64>,
 }
 
 /// A message as the user sees it.

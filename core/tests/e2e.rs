@@ -371,3 +371,81 @@ async fn a_removed_member_colluding_with_a_relay_reads_nothing_sent_after_the_re
     }
     let _ = c.shutdown().await;
 }
+
+/// A direct message's history goes to a new device of the same member, never to a newcomer
+/// given a removed member's name.
+#[test]
+fn dm_history_reaches_a_members_new_device_but_not_a_newcomer_with_the_same_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = Profile::init(&dir.path().join("amina"), "amina").unwrap();
+    admin.org_create("acme").unwrap();
+    let bilal = member(dir.path(), &admin, "bilal", None);
+    // Deliver every message `from` stored in `ch` to `to` (as gossip or sync would).
+    let deliver = |from: &Profile, to: &Profile, ch: &str| {
+        let mut chain = to.chain().unwrap();
+        to.apply_rosters(&mut chain, admin.chain().unwrap().versions().to_vec())
+            .unwrap();
+        let heads = from.store().heads(ch).unwrap();
+        for (author, (_, max)) in heads {
+            for w in from.store().log_from(ch, &author, 1, max as usize).unwrap() {
+                let env = Envelope::decode(&w).unwrap();
+                to.store().insert_message(&env, "x").unwrap();
+                to.absorb(&env).unwrap();
+            }
+        }
+    };
+    let dm = "@amina,bilal";
+    admin
+        .compose(
+            &admin.chain().unwrap(),
+            "@bilal",
+            "OLD-DM the contract terms",
+        )
+        .unwrap();
+    deliver(&admin, &bilal, dm);
+    assert_eq!(
+        bilal.store().history(dm, 10).unwrap()[0].text,
+        "OLD-DM the contract terms"
+    );
+
+    // Bilal's replacement laptop: amina's node hands it the DM history.
+    let laptop = Profile::init(&dir.path().join("bilal-laptop"), "bilal").unwrap();
+    laptop.org_join(admin.org().unwrap().unwrap()).unwrap();
+    add(&admin, "bilal", laptop.device_id(), None);
+    admin
+        .share_keys(&admin.chain().unwrap(), dm, false)
+        .unwrap();
+    deliver(&admin, &laptop, dm);
+    let h = laptop.store().history(dm, 10).unwrap();
+    assert_eq!(h.len(), 1);
+    assert!(
+        !h[0].locked,
+        "a member's new device could not read its DM history"
+    );
+
+    // Bilal leaves; later someone else is given the name "bilal".
+    change(
+        &admin,
+        RosterChange::RemoveMember {
+            name: "bilal".into(),
+        },
+    );
+    let newcomer = Profile::init(&dir.path().join("bilal2"), "bilal").unwrap();
+    newcomer.org_join(admin.org().unwrap().unwrap()).unwrap();
+    add(&admin, "bilal", newcomer.device_id(), None);
+    admin
+        .share_keys(&admin.chain().unwrap(), dm, false)
+        .unwrap();
+    admin
+        .compose(&admin.chain().unwrap(), "@bilal", "NEW-DM welcome aboard")
+        .unwrap();
+    deliver(&admin, &newcomer, dm);
+    let h = newcomer.store().history(dm, 10).unwrap();
+    println!(
+        "newcomer with a reused name sees: {:?}",
+        h.iter().map(|m| (&m.text, m.locked)).collect::<Vec<_>>()
+    );
+    assert_eq!(h.len(), 2);
+    assert!(h[0].locked, "the newcomer read the old member's DM");
+    assert_eq!(h[1].text, "NEW-DM welcome aboard");
+}
