@@ -234,9 +234,10 @@ impl Envelope {
             .flatten()
     }
 
-    /// Whether this message hands out keys rather than saying something.
+    /// Whether this message hands out keys rather than saying something. A peek at the
+    /// content's variant tag (postcard: `Sealed` = 0, `Keys` = 1), which decoding checked.
     pub fn is_keys(&self) -> bool {
-        matches!(self.content(), Some(e2e::Content::Keys(_)))
+        self.unsigned.format == MESSAGE_FORMAT && self.unsigned.body.first() == Some(&1)
     }
 
     /// (message that was signed, signature, author key) for batch verification.
@@ -289,8 +290,14 @@ pub fn validate(
 /// Verify many envelopes' signatures in one batch (about twice as fast per signature as
 /// one by one). On failure, falls back to single checks to find the bad ones.
 pub fn verify_batch(envs: &[Envelope]) -> Vec<bool> {
+    verify_batch_of(envs.iter())
+}
+
+/// [`verify_batch`] over borrowed envelopes (no copies on the gossip path).
+pub fn verify_batch_of<'a>(envs: impl ExactSizeIterator<Item = &'a Envelope>) -> Vec<bool> {
     use ed25519_dalek::{Signature, VerifyingKey};
-    let parts: Vec<_> = envs.iter().map(|e| e.signed_parts()).collect();
+    let n = envs.len();
+    let parts: Vec<_> = envs.map(|e| e.signed_parts()).collect();
     let keys: Option<Vec<VerifyingKey>> = parts
         .iter()
         .map(|(_, _, k)| VerifyingKey::from_bytes(k).ok())
@@ -304,7 +311,7 @@ pub fn verify_batch(envs: &[Envelope]) -> Vec<bool> {
         // Batch verification is not strict about small-order keys; roster keys are real
         // device keys, and we still require strict single verification below on failure.
         if ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok() {
-            return vec![true; envs.len()];
+            return vec![true; n];
         }
     }
     parts

@@ -1147,8 +1147,7 @@ impl Runner {
                 }
             }
         }
-        let envs: Vec<Envelope> = candidates.iter().map(|(_, _, e)| e.clone()).collect();
-        let sig_ok = message::verify_batch(&envs);
+        let sig_ok = message::verify_batch_of(candidates.iter().map(|(_, _, e)| e));
         let now = crate::now_ms();
         for ((source, id, env), ok) in candidates.into_iter().zip(sig_ok) {
             let verdict = if !ok {

@@ -632,6 +632,9 @@ impl Profile {
 
     /// Take the keys an accepted message grants to this device. Returns how many were new.
     pub fn absorb(&self, env: &Envelope) -> Result<usize> {
+        if !env.is_keys() {
+            return Ok(0);
+        }
         let Some(Content::Keys(bundles)) = env.content() else {
             return Ok(0);
         };

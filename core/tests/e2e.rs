@@ -449,3 +449,70 @@ fn dm_history_reaches_a_members_new_device_but_not_a_newcomer_with_the_same_name
     assert!(h[0].locked, "the newcomer read the old member's DM");
     assert_eq!(h[1].text, "NEW-DM welcome aboard");
 }
+
+/// An org that names an archive device: it reads every channel and DM (for the org's
+/// records), while a plain relay beside it reads none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_reads_everything_a_relay_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = Profile::init(&dir.path().join("amina"), "amina").unwrap();
+    admin.org_create("acme").unwrap();
+    let bilal = member(dir.path(), &admin, "bilal", None);
+    let archive = member(dir.path(), &admin, "vault", Some(Role::Archive));
+    let relay = member(dir.path(), &admin, "relay", Some(Role::Relay));
+    change(
+        &admin,
+        RosterChange::CreateChannel {
+            name: "hr".into(),
+            members: Some(vec!["amina".into(), "bilal".into()]),
+        },
+    );
+    share_roster(&admin, &[&bilal, &archive, &relay]);
+    assert_eq!(
+        admin
+            .chain()
+            .unwrap()
+            .head()
+            .unwrap()
+            .roster
+            .archives()
+            .map(|m| m.name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["vault"]
+    );
+    let r = Node::start(relay, config()).await.unwrap();
+    let addr = r.listen_addrs().await.unwrap()[0].clone();
+    let cfg = || majlis_core::Config {
+        peers: vec![addr.clone()],
+        ..config()
+    };
+    let a = Node::start(admin, cfg()).await.unwrap();
+    let b = Node::start(bilal, cfg()).await.unwrap();
+    let v = Node::start(archive, cfg()).await.unwrap();
+    wait_until("all connected", async || {
+        r.peers().await.unwrap().len() == 3
+    })
+    .await;
+    a.send("hr", "salary bands for 2027").await.unwrap();
+    b.send("@amina", "about my review").await.unwrap();
+    a.send("general", "all hands at ten").await.unwrap();
+    for (ch, n) in [("hr", 1), ("@amina,bilal", 1), ("general", 1)] {
+        wait_until("the archive reads it", async || {
+            let h = v.store().history(ch, 10).unwrap();
+            h.len() == n && h.iter().all(|m| !m.locked)
+        })
+        .await;
+        wait_until("the relay stores it", async || {
+            r.store().history(ch, 10).unwrap().len() == n
+        })
+        .await;
+        assert!(
+            r.store().history(ch, 10).unwrap().iter().all(|m| m.locked),
+            "the relay read '{ch}'"
+        );
+    }
+    assert!(v.send("general", "archives never post").await.is_err());
+    for n in [&a, &b, &v, &r] {
+        n.shutdown().await.unwrap();
+    }
+}
