@@ -166,6 +166,7 @@ pub struct Node {
     /// The head roster, published by the node task on every change, so that readers (the
     /// GUI each frame, `history @NAME`) need no round trip.
     roster: watch::Receiver<Option<Arc<VerifiedRoster>>>,
+    sealing: crate::seal::Sealing,
 }
 
 impl Node {
@@ -239,6 +240,7 @@ impl Node {
             store: profile.store().clone(),
             device: profile.device_id(),
             roster: roster_rx,
+            sealing: profile.sealing(),
         };
         let mut runner = Runner {
             me: profile.device_id(),
@@ -283,6 +285,11 @@ impl Node {
 
     pub fn device_id(&self) -> DeviceId {
         self.device
+    }
+
+    /// Where this node's data key lives (`Sealing::File`: not sealed; say so to the user).
+    pub fn sealing(&self) -> crate::seal::Sealing {
+        self.sealing
     }
 
     /// Events from now on. Slow readers lose the oldest events (and are told so by

@@ -57,7 +57,8 @@ enum Reply {
         local: u64,
         result: Result<MessageId, String>,
     },
-    Peers(Vec<PeerInfo>),
+    /// Connected peers, and the version from which the roster is contested, if it is.
+    Peers(Vec<PeerInfo>, Option<u64>),
     Audit(Vec<AuditEntry>),
     RosterChanged(Result<u64, String>),
     Listen(Vec<majlis_core::Multiaddr>),
@@ -116,6 +117,7 @@ struct Running {
     pending: Vec<PendingSend>,
     next_local: u64,
     peers: Vec<PeerInfo>,
+    contested: Option<u64>,
     online: HashSet<DeviceId>,
     audit: Vec<AuditEntry>,
     listen: Vec<majlis_core::Multiaddr>,
@@ -242,6 +244,7 @@ impl MajlisApp {
             pending: Vec::new(),
             next_local: 0,
             peers: Vec::new(),
+            contested: None,
             online: HashSet::new(),
             audit: Vec::new(),
             listen: Vec::new(),
@@ -286,7 +289,10 @@ impl MajlisApp {
 
     fn spawn_peers(&self, node: &Node) {
         let n = node.clone();
-        self.spawn(async move { Reply::Peers(n.peers().await.unwrap_or_default()) });
+        self.spawn(async move {
+            let contested = n.stats().await.ok().and_then(|s| s.roster_contested);
+            Reply::Peers(n.peers().await.unwrap_or_default(), contested)
+        });
     }
 
     fn spawn_audit(&self, node: &Node) {
@@ -355,7 +361,8 @@ impl MajlisApp {
                         }
                     }
                 },
-                Reply::Peers(p) => {
+                Reply::Peers(p, contested) => {
+                    run.contested = contested;
                     run.online = p.iter().map(|p| p.device).collect();
                     for p in &p {
                         self.state.last_seen.insert(p.device.to_string(), now_ms());
@@ -973,6 +980,12 @@ impl MajlisApp {
             self.t("devices"),
         );
         ui.heading(self.t("People"));
+        if !run.node.sealing().is_sealed() {
+            ui.colored_label(
+                egui::Color32::from_rgb(230, 160, 60),
+                self.t("This device's data is NOT sealed: no OS keyring was found, so its data key is in a file beside the data."),
+            );
+        }
         let archives: Vec<&str> = r.roster.archives().map(|m| m.name.as_str()).collect();
         if archives.is_empty() {
             ui.label(self.t(
@@ -1036,6 +1049,12 @@ impl MajlisApp {
     fn draw_network(&mut self, ui: &mut egui::Ui, run: &Running) {
         let cfg = &self.opts.config;
         ui.heading(self.t("Diagnostics"));
+        if run.contested.is_some() {
+            ui.colored_label(
+                egui::Color32::from_rgb(230, 90, 60),
+                self.t("The roster is contested: two admins removed each other. This device keeps the version it saw first until the org root key settles it."),
+            );
+        }
         let version = run.roster.as_ref().map_or(0, |r| r.version());
         egui::ScrollArea::vertical().show(ui, |ui| {
             ui.label(format!("this device: {}", run.me));

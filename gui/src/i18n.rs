@@ -53,6 +53,14 @@ const AR: &[(&str, &str)] = &[
         "هذه المؤسسة تؤرشف كل الرسائل. أجهزة الأرشيف التي تقرأ كل القنوات والمحادثات:",
     ),
     (
+        "This device's data is NOT sealed: no OS keyring was found, so its data key is in a file beside the data.",
+        "بيانات هذا الجهاز غير مختومة: لم يُعثر على حافظة مفاتيح النظام، فمفتاح البيانات في ملف بجانبها.",
+    ),
+    (
+        "The roster is contested: two admins removed each other. This device keeps the version it saw first until the org root key settles it.",
+        "قائمة الأعضاء متنازع عليها: أزال مسؤولان كل منهما الآخر. يحتفظ هذا الجهاز بما رآه أولاً حتى يحسمه مفتاح المؤسسة الجذري.",
+    ),
+    (
         "[encrypted: waiting for the key to this message]",
         "[مشفرة: في انتظار مفتاح هذه الرسالة]",
     ),
