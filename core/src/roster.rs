@@ -1087,6 +1087,22 @@ mod tests {
         VerifiedRoster::sign(r, signer)
     }
 
+    /// The org with a second admin, "bashir": his key and the chain.
+    fn second_admin(o: &Org) -> (DeviceKey, RosterChain) {
+        let bashir = DeviceKey::generate();
+        let mut base = o.chain.clone();
+        base.apply(vec![next(
+            &base,
+            RosterChange::AddMember {
+                name: "bashir".into(),
+                device: bashir.id(),
+                role: Some(Role::Admin),
+            },
+            RosterSigner::Device(&o.admin),
+        )]);
+        (bashir, base)
+    }
+
     fn add(name: &str) -> RosterChange {
         RosterChange::AddMember {
             name: name.into(),
@@ -1230,17 +1246,7 @@ mod tests {
     #[test]
     fn a_removed_admin_cannot_undo_the_removal_by_forking_an_earlier_version() {
         let o = org();
-        let bashir = DeviceKey::generate();
-        let mut base = o.chain.clone();
-        base.apply(vec![next(
-            &base,
-            RosterChange::AddMember {
-                name: "bashir".into(),
-                device: bashir.id(),
-                role: Some(Role::Admin),
-            },
-            RosterSigner::Device(&o.admin),
-        )]);
+        let (bashir, base) = second_admin(&o);
         let mut honest = base.clone();
         let v3 = next(&honest, add("x"), RosterSigner::Device(&o.admin));
         honest.apply(vec![v3.clone()]);
@@ -1273,17 +1279,7 @@ mod tests {
     #[test]
     fn mutual_removal_is_contested_until_the_root_key_decides() {
         let o = org();
-        let bashir = DeviceKey::generate();
-        let mut base = o.chain.clone();
-        base.apply(vec![next(
-            &base,
-            RosterChange::AddMember {
-                name: "bashir".into(),
-                device: bashir.id(),
-                role: Some(Role::Admin),
-            },
-            RosterSigner::Device(&o.admin),
-        )]);
+        let (bashir, base) = second_admin(&o);
         let rm = |name: &str| RosterChange::RemoveMember { name: name.into() };
         let by_amina = next(&base, rm("bashir"), RosterSigner::Device(&o.admin));
         // Bashir grinds `issued_at` for a smaller hash: it must not matter.

@@ -19,17 +19,6 @@ use common::*;
 
 const SECRET: &str = "the merger closes on the 14th";
 
-async fn wait_until(what: &str, mut f: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !f().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn change(p: &Profile, c: RosterChange) {
     let mut chain = p.chain().unwrap();
     p.change_roster(&mut chain, &c).unwrap();

@@ -165,6 +165,18 @@ pub async fn setup() -> Setup {
     }
 }
 
+/// Poll `f` every 50 ms until it holds; fail the test after 20 s.
+pub async fn wait_until(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !f().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 pub async fn settle(node: &Node) -> majlis_core::node::Stats {
     tokio::time::sleep(Duration::from_millis(300)).await;
     node.stats().await.unwrap()
