@@ -1156,6 +1156,9 @@ impl Runner {
         }
         let sig_ok = message::verify_batch_of(candidates.iter().map(|(_, _, e)| e));
         let now = crate::now_ms();
+        // (peer, channel) where a message arrived past a gap: gossip dropped something (an
+        // overloaded queue, a partition); ask that peer at once instead of at the next round.
+        let mut gaps: HashSet<(PeerId, String)> = HashSet::new();
         for ((source, id, env), ok) in candidates.into_iter().zip(sig_ok) {
             let verdict = if !ok {
                 Err(message::Reject::BadSignature)
@@ -1170,6 +1173,11 @@ impl Runner {
                 Ok(sender) => match self.profile.store().insert_message(&env, &sender) {
                     Ok(true) => {
                         self.stats.accepted += 1;
+                        let u = &env.unsigned;
+                        let held = self.profile.store().head(&u.channel, &u.author);
+                        if held.is_ok_and(|(contiguous, _)| contiguous < u.seq) {
+                            gaps.insert((source, u.channel.clone()));
+                        }
                         self.accepted(&env, sender);
                         A::Accept
                     }
@@ -1201,6 +1209,11 @@ impl Runner {
                 .behaviour_mut()
                 .gossipsub
                 .report_message_validation_result(&id, &source, acceptance);
+        }
+        for (peer, channel) in gaps {
+            if self.connections.contains_key(&peer) {
+                self.sync_channel(peer, channel, &Vector::new());
+            }
         }
     }
 
