@@ -303,3 +303,49 @@ fn removal_cuts_the_device_off_everywhere_within_two_seconds() {
     assert!(ds[0].stop());
     assert!(ds[2].stop());
 }
+
+/// A laptop is lost while switched off and the admin removes it. When it is switched on
+/// again on the office LAN (mDNS only), it finds the others, learns of its removal — and
+/// nothing else — and wipes itself; the others never accept it.
+#[test]
+fn a_laptop_removed_while_off_wipes_itself_when_it_comes_back() {
+    if !netns_available("lost laptop") {
+        return;
+    }
+    let (_tmp, lan, mut ds) = started_org("l", &["amina", "bilal", "chen"]);
+    for d in &ds {
+        wait_until(&format!("{} connected to both others", d.name), 30, || {
+            d.peers().len() == 2
+        });
+    }
+    let before = ds[0].ok(&["send", "general", "before the laptop was lost"]);
+    wait_until("bilal has it", 30, || {
+        ids(&ds[1].history("general")).contains(&before)
+    });
+    assert!(ds[1].stop()); // switched off, then lost
+    ds[0].ok(&["roster", "remove", "--name", "bilal"]);
+    let after = ds[0].ok(&["send", "general", "after the laptop was lost"]);
+    wait_until("chen has it", 30, || {
+        ids(&ds[2].history("general")).contains(&after)
+    });
+
+    let t = Instant::now();
+    ds[1].start(&lan, 1, &[]);
+    wait_until("the lost laptop wiped itself", 30, || {
+        !ds[1].dir.join("device.key").exists()
+    });
+    let wiped = t.elapsed();
+    println!("lost laptop switched on → wiped after {wiped:?} (mDNS discovery included)");
+    assert!(!ds[1].dir.join("db").exists(), "its history survived");
+    assert!(
+        ds[1].log_text().contains("erased"),
+        "the laptop did not say it was wiped:\n{}",
+        ds[1].log_text()
+    );
+    assert!(wiped < Duration::from_secs(5), "took {wiped:?}");
+    for d in [&ds[0], &ds[2]] {
+        assert!(d.peers().iter().all(|p| p["name"] != "bilal"));
+    }
+    assert!(ds[0].stop());
+    assert!(ds[2].stop());
+}
