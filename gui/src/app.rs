@@ -875,6 +875,7 @@ impl MajlisApp {
             today: self.t("Today"),
             yesterday: self.t("Yesterday"),
             empty: self.t("No messages yet."),
+            locked: self.t(majlis_core::store::LOCKED_TEXT),
         };
         // Composer at the bottom.
         let draft = self.state.drafts.entry(channel.clone()).or_default();
@@ -1431,6 +1432,8 @@ struct RowStrings {
     today: String,
     yesterday: String,
     empty: String,
+    /// Shown for a message whose key has not arrived.
+    locked: String,
 }
 
 impl Conversation {
@@ -1668,12 +1671,12 @@ impl Conversation {
                             .small()
                             .weak(),
                     );
-                    let g = Self::body_galley(
-                        ui,
-                        &m.text,
-                        rect.width() - 12.0,
-                        ui.visuals().text_color(),
-                    );
+                    let (body, color) = if m.locked {
+                        (&s.locked, ui.visuals().weak_text_color())
+                    } else {
+                        (&m.text, ui.visuals().text_color())
+                    };
+                    let g = Self::body_galley(ui, body, rect.width() - 12.0, color);
                     ui.add(egui::Label::new(g));
                 });
             });
