@@ -186,11 +186,6 @@ impl Profile {
         Ok(())
     }
 
-    /// Use `pass` to open an org root key kept sealed by a passphrase.
-    pub fn set_root_passphrase(&mut self, pass: Option<Vec<u8>>) {
-        self.root_pass = pass;
-    }
-
     /// The org root key kept in this directory, if any and if it can be opened: sealed by the
     /// data key (usable here), or by its own passphrase (only with that passphrase).
     fn root_key(&self) -> Result<Option<OrgKey>> {

@@ -102,6 +102,15 @@ fn log_key(channel: &str, author: &DeviceId, seq: u64) -> Vec<u8> {
     k
 }
 
+/// The sequence number a [`log_key`] ends with.
+fn seq_of(log_key: &[u8]) -> u64 {
+    log_key
+        .len()
+        .checked_sub(8)
+        .and_then(|at| log_key[at..].try_into().ok())
+        .map_or(0, u64::from_be_bytes)
+}
+
 fn decode_head(v: &[u8]) -> (u64, u64) {
     match (v.get(..8), v.get(8..16)) {
         (Some(c), Some(m)) => (
@@ -295,18 +304,11 @@ impl Store {
         from_seq: u64,
         limit: usize,
     ) -> Result<Vec<Vec<u8>>> {
-        let start = log_key(channel, author, from_seq);
-        let end = log_key(channel, author, u64::MAX);
-        let mut out = Vec::new();
-        for kv in self.messages.range(start..=end).take(limit) {
-            let (_, v) = kv?;
-            if let Ok(id) = <[u8; 32]>::try_from(v.as_ref()) {
-                if let Some(w) = self.message_wire(&MessageId(id))? {
-                    out.push(w);
-                }
-            }
-        }
-        Ok(out)
+        Ok(self
+            .log_from_seq(channel, author, from_seq, limit)?
+            .into_iter()
+            .map(|(_, w)| w)
+            .collect())
     }
 
     /// Up to `limit` (seq, wire) of `author`'s log in `channel` from `from_seq` on.
@@ -322,10 +324,7 @@ impl Store {
         let mut out = Vec::new();
         for kv in self.messages.range(start..=end).take(limit) {
             let (k, v) = kv?;
-            let seq = k[k.len() - 8..]
-                .try_into()
-                .map(u64::from_be_bytes)
-                .unwrap_or(0);
+            let seq = seq_of(&k);
             if let Ok(id) = <[u8; 32]>::try_from(v.as_ref()) {
                 if let Some(w) = self.message_wire(&MessageId(id))? {
                     out.push((seq, w));
@@ -350,12 +349,7 @@ impl Store {
         let mut seqs = Vec::new();
         for kv in self.messages.range(start..=end) {
             let (k, _) = kv?;
-            seqs.push(
-                k[k.len() - 8..]
-                    .try_into()
-                    .map(u64::from_be_bytes)
-                    .unwrap_or(0),
-            );
+            seqs.push(seq_of(&k));
         }
         Ok(crate::sync::ranges_of(seqs, max))
     }
@@ -369,11 +363,10 @@ impl Store {
         Ok(match self.messages.range(start..=end).next_back() {
             Some(kv) => {
                 let (k, v) = kv?;
-                let seq = k[k.len() - 8..]
-                    .try_into()
-                    .map(u64::from_be_bytes)
-                    .unwrap_or(0);
-                (seq, <[u8; 32]>::try_from(v.as_ref()).ok().map(MessageId))
+                (
+                    seq_of(&k),
+                    <[u8; 32]>::try_from(v.as_ref()).ok().map(MessageId),
+                )
             }
             None => (0, None),
         })
@@ -677,18 +670,6 @@ impl Store {
             text,
             locked,
         })
-    }
-
-    /// A stored message as the user sees it, by id.
-    pub fn message(&self, id: &MessageId) -> Result<Option<StoredMessage>> {
-        let Some(idx) = self.messages.get(msg_key(id))? else {
-            return Ok(None);
-        };
-        let Some(v) = self.messages.get(&idx)? else {
-            return Ok(None);
-        };
-        let (rec, env) = self.decode_record(&idx, *id, &v)?;
-        Ok(self.render(&env, rec.sender))
     }
 
     fn key_key(channel: &str, id: &KeyId) -> Vec<u8> {
