@@ -752,16 +752,19 @@ impl Runner {
         {
             self.wipe = true;
         }
-        // Devices removed at any time: admitted only to learn of their removal.
-        let departed: HashSet<PeerId> = self
+        // Devices removed at any time: admitted only to learn of their removal. (Distinct
+        // device ids first: a `PeerId` costs an encoding, and a chain repeats its devices.)
+        let ever: HashSet<DeviceId> = self
             .chain
             .versions()
             .iter()
             .flat_map(|v| v.devices())
+            .copied()
+            .collect();
+        let departed: HashSet<PeerId> = ever
+            .into_iter()
+            .filter(|d| *d != self.me && head.is_none_or(|h| h.member_of_device(d).is_none()))
             .map(|d| d.peer_id())
-            .filter(|p| {
-                !self.swarm.behaviour().gate.allowed().contains(p) && *p != self.me.peer_id()
-            })
             .collect();
         for p in &departed {
             self.swarm.behaviour_mut().gossipsub.blacklist_peer(p);
@@ -838,12 +841,10 @@ impl Runner {
     /// Give the key holders that appeared with this roster version the keys they lack
     /// (rotation on removal happens before our next message, see `Profile::share_keys`).
     fn share_keys(&mut self) {
-        let Some(head) = self.chain.head().cloned() else {
+        let Some(head) = self.chain.head() else {
             return;
         };
-        let Some(me) = head.member_of_device(&self.me) else {
-            return;
-        };
+        // `Profile::share_keys` skips channels this device may not post in.
         let dms = self
             .profile
             .store()
@@ -855,7 +856,6 @@ impl Runner {
             .iter()
             .map(|c| c.name.clone())
             .chain(dms)
-            .filter(|c| head.roster.may_post(me, c))
             .collect();
         let mut envs = Vec::new();
         for ch in channels {
@@ -1167,16 +1167,15 @@ impl Runner {
                     Some(head) => message::check_rules(&env, head, now).map(|m| m.name.clone()),
                     None => Err(message::Reject::UnknownDevice(env.unsigned.author)),
                 }
-                .and_then(|name| self.check_chain(&env).map(|_| name))
+                .and_then(|name| self.check_chain(&env).map(|held| (name, held)))
             };
             let acceptance = match verdict {
-                Ok(sender) => match self.profile.store().insert_message(&env, &sender) {
+                Ok((sender, held)) => match self.profile.store().insert_message(&env, &sender) {
                     Ok(true) => {
                         self.stats.accepted += 1;
-                        let u = &env.unsigned;
-                        let held = self.profile.store().head(&u.channel, &u.author);
-                        if held.is_ok_and(|(contiguous, _)| contiguous < u.seq) {
-                            gaps.insert((source, u.channel.clone()));
+                        // Its predecessor (or one before) is missing.
+                        if held + 1 < env.unsigned.seq {
+                            gaps.insert((source, env.unsigned.channel.clone()));
                         }
                         self.accepted(&env, sender);
                         A::Accept
@@ -1244,7 +1243,8 @@ impl Runner {
 
     /// Per-author chain rules against what is stored: no second message at a held
     /// (author, seq), and `prev` matches a held predecessor.
-    fn check_chain(&self, env: &Envelope) -> Result<(), message::Reject> {
+    /// Returns the author's contiguous prefix held before this message.
+    fn check_chain(&self, env: &Envelope) -> Result<u64, message::Reject> {
         let u = &env.unsigned;
         let store = self.profile.store();
         if let Ok(Some(other)) = store.log_entry(&u.channel, &u.author, u.seq) {
@@ -1269,7 +1269,7 @@ impl Runner {
                 u.seq, u.author
             )));
         }
-        Ok(())
+        Ok(held)
     }
 
     // ---- catch-up sync ----------------------------------------------------------------
