@@ -6,12 +6,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use futures::StreamExt;
-use libp2p::swarm::SwarmEvent;
-use libp2p::{gossipsub, request_response};
 use majlis_core::e2e::{self, ChannelKey, Content};
 use majlis_core::message::Envelope;
-use majlis_core::net::{BehaviourEvent, SyncRequest, DM_LIST};
+use majlis_core::net::DM_LIST;
 use majlis_core::{DeviceKey, Node, Profile, Role, RosterChange};
 
 mod common;
@@ -88,21 +85,12 @@ async fn eavesdrop(
         rogue.connect(addr, victim).await,
         "the insider could not connect"
     );
-    let tag = org.discovery_tag();
-    for name in ["hr", "@amina", "@bilal"] {
-        let t = gossipsub::IdentTopic::new(format!("majlis/1/{tag}/{name}"));
-        rogue.swarm.behaviour_mut().gossipsub.subscribe(&t).unwrap();
-    }
-    for channel in ["hr", "@amina,bilal", DM_LIST] {
-        rogue.swarm.behaviour_mut().sync.send_request(
-            &victim,
-            SyncRequest {
-                channel: channel.into(),
-                have: vec![],
-                held: vec![],
-            },
-        );
-    }
+    rogue.pry(
+        org,
+        &victim,
+        &["hr", "@amina", "@bilal"],
+        &["hr", "@amina,bilal", DM_LIST],
+    );
     // Live traffic while the insider listens.
     let (a2, b2) = (a.clone(), b.clone());
     let talk = tokio::spawn(async move {
@@ -114,33 +102,7 @@ async fn eavesdrop(
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
-    let mut got = Vec::new();
-    let mut cut = false;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(12);
-    while let Ok(ev) = tokio::time::timeout_at(deadline, rogue.swarm.select_next_some()).await {
-        match ev {
-            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
-                message,
-                ..
-            })) => got.push(message.data),
-            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message {
-                message: request_response::Message::Response { response, .. },
-                ..
-            })) => {
-                got.extend(response.messages.into_iter().map(|b| b.into_vec()));
-                assert!(response.channels.is_empty(), "the DM list leaked");
-            }
-            SwarmEvent::ConnectionClosed {
-                peer_id,
-                num_established: 0,
-                ..
-            } if peer_id == victim => {
-                cut = true;
-                break;
-            }
-            _ => {}
-        }
-    }
+    let (got, cut) = rogue.collect_until_cut(&victim, 12).await;
     talk.await.unwrap();
     (got, cut)
 }

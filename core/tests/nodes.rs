@@ -7,6 +7,9 @@ use std::time::Duration;
 use majlis_core::{Config, Event, Node, Profile, RosterChange};
 use tokio::sync::broadcast;
 
+mod common;
+use common::wait_until;
+
 fn config(peers: Vec<libp2p::Multiaddr>) -> Config {
     Config {
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
@@ -32,17 +35,6 @@ async fn wait_for<T>(
             Ok(Err(e)) => panic!("event stream ended while waiting for {what}: {e}"),
             Err(_) => panic!("timed out waiting for {what}"),
         }
-    }
-}
-
-async fn wait_until(what: &str, mut f: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !f().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -10,10 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::Rogue;
-use futures::StreamExt;
-use libp2p::swarm::SwarmEvent;
-use libp2p::{gossipsub, request_response};
-use majlis_core::net::{BehaviourEvent, SyncRequest, DM_LIST};
+use majlis_core::net::DM_LIST;
 use majlis_core::{DeviceId, DeviceKey};
 use majlis_tests::{free_port, wait_until, Daemon};
 
@@ -59,21 +56,12 @@ async fn a_guest_with_a_modified_client_reads_no_private_channel_or_dm_of_real_n
         rogue.connect(&addr, victim).await,
         "the insider could not connect"
     );
-    let tag = org.discovery_tag();
-    for name in ["hr", "@amina", "@bilal"] {
-        let t = gossipsub::IdentTopic::new(format!("majlis/1/{tag}/{name}"));
-        rogue.swarm.behaviour_mut().gossipsub.subscribe(&t).unwrap();
-    }
-    for channel in ["hr", "@amina,bilal", DM_LIST] {
-        rogue.swarm.behaviour_mut().sync.send_request(
-            &victim,
-            SyncRequest {
-                channel: channel.into(),
-                have: vec![],
-                held: vec![],
-            },
-        );
-    }
+    rogue.pry(
+        &org,
+        &victim,
+        &["hr", "@amina", "@bilal"],
+        &["hr", "@amina,bilal", DM_LIST],
+    );
     // Live traffic from the real CLI while the insider listens.
     let (ad, bd) = (amina.dir.clone(), bilal.dir.clone());
     let talk = std::thread::spawn(move || {
@@ -93,33 +81,7 @@ async fn a_guest_with_a_modified_client_reads_no_private_channel_or_dm_of_real_n
             std::thread::sleep(Duration::from_millis(100));
         }
     });
-    let mut got: Vec<Vec<u8>> = Vec::new();
-    let mut cut = false;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while let Ok(ev) = tokio::time::timeout_at(deadline, rogue.swarm.select_next_some()).await {
-        match ev {
-            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
-                message,
-                ..
-            })) => got.push(message.data),
-            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message {
-                message: request_response::Message::Response { response, .. },
-                ..
-            })) => {
-                assert!(response.channels.is_empty(), "the DM list leaked");
-                got.extend(response.messages.into_iter().map(|b| b.into_vec()));
-            }
-            SwarmEvent::ConnectionClosed {
-                peer_id,
-                num_established: 0,
-                ..
-            } if peer_id == victim => {
-                cut = true;
-                break;
-            }
-            _ => {}
-        }
-    }
+    let (got, cut) = rogue.collect_until_cut(&victim, 15).await;
     talk.join().unwrap();
     let plaintext = got
         .iter()

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{gossipsub, Multiaddr, PeerId, Swarm};
+use libp2p::{gossipsub, request_response, Multiaddr, PeerId, Swarm};
 use majlis_core::message::{Envelope, Unsigned, PLAINTEXT_FORMAT};
-use majlis_core::net::{Behaviour, BehaviourEvent};
+use majlis_core::net::{Behaviour, BehaviourEvent, SyncRequest};
 use majlis_core::{Config, DeviceKey, Node, OrgId, Profile, RosterChange};
 
 pub fn config() -> Config {
@@ -101,6 +101,56 @@ impl Rogue {
                 body: body.into(),
             },
         )
+    }
+
+    /// What an eavesdropping insider does: subscribe by name to `topics` (channel names or
+    /// `@NAME` inboxes) of `org`, and ask `victim` over sync for `channels`.
+    pub fn pry(&mut self, org: &OrgId, victim: &PeerId, topics: &[&str], channels: &[&str]) {
+        let tag = org.discovery_tag();
+        for name in topics {
+            let t = gossipsub::IdentTopic::new(format!("majlis/1/{tag}/{name}"));
+            self.swarm.behaviour_mut().gossipsub.subscribe(&t).unwrap();
+        }
+        for channel in channels {
+            self.swarm.behaviour_mut().sync.send_request(
+                victim,
+                SyncRequest {
+                    channel: channel.to_string(),
+                    have: vec![],
+                    held: vec![],
+                },
+            );
+        }
+    }
+
+    /// Drive the swarm until `victim` closes the connection or `secs` pass. Returns every
+    /// envelope received (gossip and sync responses) and whether the connection was cut. A
+    /// sync response listing DM channels fails the test.
+    pub async fn collect_until_cut(&mut self, victim: &PeerId, secs: u64) -> (Vec<Vec<u8>>, bool) {
+        let mut got = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        while let Ok(ev) = tokio::time::timeout_at(deadline, self.swarm.select_next_some()).await {
+            match ev {
+                SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                    message,
+                    ..
+                })) => got.push(message.data),
+                SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message {
+                    message: request_response::Message::Response { response, .. },
+                    ..
+                })) => {
+                    assert!(response.channels.is_empty(), "the DM list leaked");
+                    got.extend(response.messages.into_iter().map(|b| b.into_vec()));
+                }
+                SwarmEvent::ConnectionClosed {
+                    peer_id,
+                    num_established: 0,
+                    ..
+                } if peer_id == *victim => return (got, true),
+                _ => {}
+            }
+        }
+        (got, false)
     }
 
     pub fn publish(&mut self, data: Vec<u8>) -> bool {
