@@ -179,7 +179,7 @@ impl Profile {
         for f in [DEVICE_KEY, ROOT_KEY, GUI_STATE] {
             // Overwritten before unlinking (best effort: SSDs and copy-on-write file systems
             // may still keep the old blocks; they hold only sealed bytes).
-            seal::shred(&self.dir.join(f))?;
+            seal::shred_written(&self.dir.join(f))?;
         }
         let db = self.dir.join("db");
         std::fs::remove_dir_all(&db).map_err(|e| Error::io(&db, e))?;

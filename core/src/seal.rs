@@ -243,7 +243,7 @@ fn keyring_entry(dir: &Path) -> Option<keyring::Entry> {
 /// Write a file readable by its owner only, atomically (temp file, fsync, rename).
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let tmp = path.with_extension("tmp");
+    let tmp = temp_of(path);
     {
         let mut o = std::fs::OpenOptions::new();
         o.write(true).create(true).truncate(true);
@@ -257,6 +257,17 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         f.sync_all().map_err(|e| Error::io(&tmp, e))?;
     }
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// The temporary file [`write_private`] writes `path` through; a crash can leave it behind.
+fn temp_of(path: &Path) -> PathBuf {
+    path.with_extension("tmp")
+}
+
+/// Shred `path` and any temporary copy of it a crash left behind.
+pub fn shred_written(path: &Path) -> Result<()> {
+    shred(&temp_of(path))?;
+    shred(path)
 }
 
 /// Overwrite, then delete (best effort against the file's old blocks).
@@ -375,9 +386,9 @@ pub fn destroy(dir: &Path) -> Result<()> {
             let _ = e.delete_credential();
         }
     }
-    shred(&dir.join(DATA_KEY_FILE))?;
-    shred(&dir.join(SEALED_DATA_KEY_FILE))?;
-    shred(&dir.join(SEALING_FILE))
+    shred_written(&dir.join(DATA_KEY_FILE))?;
+    shred_written(&dir.join(SEALED_DATA_KEY_FILE))?;
+    shred_written(&dir.join(SEALING_FILE))
 }
 
 #[cfg(test)]
@@ -432,8 +443,12 @@ mod tests {
         assert_eq!(sealing_of(&b).unwrap(), Some(Sealing::File));
         assert_eq!(open(&b, s, &Unlock::default()).unwrap().0, k.0);
         assert!(matches!(open(&b, s, &strict), Err(Error::Denied(_))));
+        // A copy of the key a crash left mid-write goes too.
+        let leftover = temp_of(&b.join(DATA_KEY_FILE));
+        std::fs::write(&leftover, k.0).unwrap();
         destroy(&b).unwrap();
         assert!(!b.join(DATA_KEY_FILE).exists());
+        assert!(!leftover.exists());
         assert_eq!(sealing_of(&b).unwrap(), None);
     }
 }
