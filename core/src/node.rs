@@ -1431,7 +1431,13 @@ impl Runner {
         let theirs: Vector = req.have.into_iter().collect();
         let mut held = sync::Ranges::new();
         for (a, x, y) in req.held {
-            held.entry(a).or_default().push((x, y));
+            let r = held.entry(a).or_default();
+            // Honest requesters list at most MAX_RANGES per author; more would make every
+            // message checked against an attacker-sized list.
+            if r.len() == sync::MAX_RANGES {
+                return Ok(resp);
+            }
+            r.push((x, y));
         }
         let store = self.profile.store();
         let mut bytes = 0;

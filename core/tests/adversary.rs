@@ -351,7 +351,7 @@ async fn a_gap_in_an_authors_log_costs_at_most_one_message_per_sync_round() {
     use libp2p::request_response::{Event as Rr, Message};
     use majlis_core::message::MessageId;
     use majlis_core::net::SyncRequest;
-    use majlis_core::sync::MAX_GAP;
+    use majlis_core::sync::{self, MAX_GAP};
     let s = setup().await;
     let victim = s.victim.device_id().peer_id();
     let mut m = Rogue::new(s.member.clone(), &s.org);
@@ -390,26 +390,38 @@ async fn a_gap_in_an_authors_log_costs_at_most_one_message_per_sync_round() {
         have: vec![(me, 0)],
         held,
     };
-    m.swarm
-        .behaviour_mut()
-        .sync
-        .send_request(&victim, ask(vec![(me, 2, MAX_GAP)]));
-    m.swarm
-        .behaviour_mut()
-        .sync
-        .send_request(&victim, ask(vec![]));
-    let mut answers = Vec::new();
+    // An oversized list of held ranges (bogus ones, far beyond) is refused, not scanned.
+    let bogus = (0..=sync::MAX_RANGES as u64).map(|i| (me, 5000 + 2 * i, 5000 + 2 * i));
+    let asks: Vec<_> = [vec![(me, 2, MAX_GAP)], vec![], bogus.collect()]
+        .into_iter()
+        .map(|held| {
+            m.swarm
+                .behaviour_mut()
+                .sync
+                .send_request(&victim, ask(held))
+        })
+        .collect();
+    // Answers may come back in any order: one stream each.
+    let mut answers = [usize::MAX; 3];
     let mut victim_asked = None;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while answers.len() < 2 || victim_asked.is_none() {
+    while answers.contains(&usize::MAX) || victim_asked.is_none() {
         let ev = tokio::time::timeout_at(deadline, m.swarm.select_next_some())
             .await
             .expect("no answers");
         match ev {
             SwarmEvent::Behaviour(BehaviourEvent::Sync(Rr::Message {
-                message: Message::Response { response, .. },
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
                 ..
-            })) => answers.push(response.messages.len()),
+            })) => {
+                if let Some(i) = asks.iter().position(|a| *a == request_id) {
+                    answers[i] = response.messages.len();
+                }
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(Rr::Message {
                 message:
                     Message::Request {
@@ -435,5 +447,6 @@ async fn a_gap_in_an_authors_log_costs_at_most_one_message_per_sync_round() {
     );
     assert!(answers[0] <= 1, "the tail was resent: {}", answers[0]);
     assert!(answers[1] > 1, "the comparison should resend the tail");
+    assert_eq!(answers[2], 0, "an oversized range list was answered");
     assert_eq!(victim_asked.unwrap(), vec![(me, 2, MAX_GAP)]);
 }
