@@ -450,3 +450,110 @@ async fn a_gap_in_an_authors_log_costs_at_most_one_message_per_sync_round() {
     assert_eq!(answers[2], 0, "an oversized range list was answered");
     assert_eq!(victim_asked.unwrap(), vec![(me, 2, MAX_GAP)]);
 }
+
+/// A removed member's device comes back running a modified client. It may connect (so that
+/// an honest lost laptop learns of its removal), but learns the roster only up to its
+/// removal, gets nothing by sync or gossip, has its roster pushes ignored, and is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_device_that_comes_back_learns_its_removal_and_nothing_else() {
+    use libp2p::request_response::{Event as Rr, Message};
+    use majlis_core::net::{RosterResponse, SyncRequest};
+    let s = setup().await;
+    let victim = s.victim.device_id().peer_id();
+    s.victim
+        .change_roster(RosterChange::RemoveMember {
+            name: "mallory".into(),
+        })
+        .await
+        .unwrap();
+    // After the removal: a new channel and a message, neither for mallory.
+    s.victim
+        .change_roster(RosterChange::CreateChannel {
+            name: "plans".into(),
+            members: None,
+        })
+        .await
+        .unwrap();
+    s.victim
+        .send("general", "after mallory left")
+        .await
+        .unwrap();
+    let mut ev = s.victim.subscribe();
+
+    let mut m = Rogue::new(s.member.clone(), &s.org);
+    m.swarm.dial(s.addr.clone()).unwrap();
+    let mut roster_versions = None;
+    let mut synced = None;
+    let mut cut = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while let Ok(e) = tokio::time::timeout_at(deadline, m.swarm.select_next_some()).await {
+        match e {
+            SwarmEvent::ConnectionEstablished { peer_id, .. } if peer_id == victim => {
+                let b = m.swarm.behaviour_mut();
+                b.roster.send_request(
+                    &victim,
+                    RosterRequest::Have {
+                        version: 0,
+                        hash: [0; 32],
+                    },
+                );
+                b.sync.send_request(
+                    &victim,
+                    SyncRequest {
+                        channel: "general".into(),
+                        have: vec![],
+                        held: vec![],
+                    },
+                );
+                b.roster.send_request(
+                    &victim,
+                    RosterRequest::Push {
+                        versions: vec![serde_bytes::ByteBuf::from(vec![1, 2, 3])],
+                    },
+                );
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Roster(Rr::Message {
+                message:
+                    Message::Response {
+                        response: RosterResponse { versions },
+                        ..
+                    },
+                ..
+            })) if roster_versions.is_none() => roster_versions = Some(versions.len()),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(Rr::Message {
+                message: Message::Response { response, .. },
+                ..
+            })) => synced = Some(response.messages.len()),
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } if peer_id == victim => {
+                cut = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    let mut push_refused = false;
+    while let Ok(e) = ev.try_recv() {
+        if let majlis_core::Event::Rejected { reason, .. } = e {
+            push_refused |= reason.contains("not on our roster");
+        }
+    }
+    println!(
+        "removed device back: roster versions learned {roster_versions:?} (removal at 3, head 4), sync messages {synced:?}, push refused {push_refused}, disconnected {cut}"
+    );
+    assert_eq!(
+        roster_versions,
+        Some(3),
+        "it should learn versions 1..=3, not 4"
+    );
+    assert_eq!(synced.unwrap_or(0), 0, "it got history by sync");
+    assert!(
+        push_refused,
+        "its roster push was not refused as coming from a non-member"
+    );
+    assert!(cut, "it kept its connection");
+    assert_eq!(s.victim.stats().await.unwrap().roster_version, 4);
+}
