@@ -269,6 +269,13 @@ impl DeviceKey {
             signing: SigningKey::from_bytes(&seed),
         }
     }
+    /// A key from a fixed seed, so a seeded simulation is the same run every time. Never
+    /// for a real device: its secret is whatever the seed is.
+    pub fn from_seed(seed: [u8; 32]) -> DeviceKey {
+        DeviceKey {
+            signing: SigningKey::from_bytes(&seed),
+        }
+    }
     pub fn create(path: &Path, lock: KeyLock<'_>) -> Result<DeviceKey> {
         Ok(DeviceKey {
             signing: SecretFile::create(path, lock, DEVICE_AAD)?,
@@ -309,6 +316,12 @@ impl OrgKey {
     pub fn generate() -> OrgKey {
         OrgKey {
             signing: DeviceKey::generate().signing,
+        }
+    }
+    /// See [`DeviceKey::from_seed`]: simulations only.
+    pub fn from_seed(seed: [u8; 32]) -> OrgKey {
+        OrgKey {
+            signing: SigningKey::from_bytes(&seed),
         }
     }
     pub fn create(path: &Path, lock: KeyLock<'_>) -> Result<OrgKey> {

@@ -17,7 +17,9 @@
 //! - [`discovery`]: mDNS announce and browse.
 //! - [`net`]: the libp2p behaviour, the roster gate and the roster exchange protocol.
 //! - [`sync`]: catch-up over per-author logs (pure planning and checks).
+//! - [`proto`]: the protocol core without I/O: intake, catch-up, membership decisions.
 //! - [`node`]: the swarm event loop behind the [`Node`] handle.
+//! - [`sim`]: a seeded simulator of a whole org over [`proto`], no sockets.
 
 pub mod discovery;
 pub mod e2e;
@@ -28,8 +30,10 @@ pub mod message;
 pub mod net;
 pub mod node;
 pub mod profile;
+pub mod proto;
 pub mod roster;
 pub mod seal;
+pub mod sim;
 pub mod store;
 pub mod sync;
 

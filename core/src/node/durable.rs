@@ -1,0 +1,76 @@
+//! Group commit: writes made while a flush is in flight wait for the next flush, and every
+//! waiter is acknowledged when its flush completes. A `send` therefore returns only once its
+//! message is on disk, and a received message is shown only once it is.
+
+use tokio::sync::oneshot;
+
+use super::runner::Runner;
+use super::Event;
+use crate::error::{Error, Result};
+use crate::message::{Envelope, MessageId};
+use crate::store::StoredMessage;
+
+/// Work waiting for the next flush.
+pub(super) enum Pending {
+    /// Our own messages: key grants first, then (when a user sent something) the text,
+    /// which is the last envelope and whose id the reply carries.
+    Sent {
+        envs: Vec<Envelope>,
+        reply: Option<(oneshot::Sender<Result<MessageId>>, StoredMessage)>,
+    },
+    Received(StoredMessage),
+}
+
+impl Runner {
+    pub(super) fn start_flush(&mut self) {
+        if self.flushing.is_some() || self.pending.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        let batch = std::mem::take(&mut self.pending);
+        self.flushes += 1;
+        self.flushed_writes += batch.len() as u64;
+        let handle = tokio::task::spawn_blocking(move || store.flush());
+        self.flushing = Some((handle, batch));
+    }
+
+    pub(super) async fn finish_flush(&mut self) {
+        if let Some((h, done)) = self.flushing.take() {
+            let res = h
+                .await
+                .unwrap_or_else(|e| Err(Error::Net(format!("flush task: {e}"))));
+            self.complete(done, res);
+        }
+    }
+
+    pub(super) fn complete(&mut self, done: Vec<Pending>, res: Result<()>) {
+        if let Err(e) = &res {
+            tracing::error!("flush failed: {e}");
+        }
+        for p in done {
+            match p {
+                Pending::Sent { envs, reply } => {
+                    if let Err(e) = &res {
+                        if let Some((reply, _)) = reply {
+                            let _ =
+                                reply.send(Err(Error::Invalid(format!("message not saved: {e}"))));
+                        }
+                        continue;
+                    }
+                    for env in &envs {
+                        self.publish(env);
+                    }
+                    if let Some((reply, shown)) = reply {
+                        let _ = reply.send(Ok(shown.id));
+                        self.emit(Event::Message(shown));
+                    }
+                }
+                Pending::Received(m) => {
+                    if res.is_ok() {
+                        self.emit(Event::Message(m));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! Messages in and out of the swarm: publishing our own, and feeding gossip frames and
+//! catch-up answers into the one intake pipeline ([`crate::proto::intake`]). What differs by
+//! origin is only the framing check before it (the gossip topic; the catch-up request) and
+//! what a verdict means for the peer after it.
+
+use std::collections::HashSet;
+
+use libp2p::{gossipsub, request_response, PeerId};
+
+use super::durable::Pending;
+use super::runner::Runner;
+use super::Event;
+use crate::identity::DeviceId;
+use crate::message::{Envelope, Reject};
+use crate::net::{SyncRequest, SyncResponse, DM_LIST};
+use crate::proto::catchup::{self, Asked};
+use crate::proto::{intake, Origin, Verdict};
+use crate::roster::dm_parties;
+use crate::sync::Vector;
+
+impl Runner {
+    // ---- out ---------------------------------------------------------------------------
+
+    pub(super) fn publish(&mut self, env: &Envelope) {
+        let topics = match dm_parties(&env.unsigned.channel) {
+            // Both members' inboxes: the recipient's, and ours for our other devices.
+            Some((a, b)) => vec![self.topic(&format!("@{a}")), self.topic(&format!("@{b}"))],
+            None => vec![self.topic(&env.unsigned.channel)],
+        };
+        let mut result = Err(gossipsub::PublishError::NoPeersSubscribedToTopic);
+        for topic in topics {
+            let r = self
+                .swarm
+                .behaviour_mut()
+                .gossipsub
+                .publish(topic, env.wire.clone());
+            if result.is_err() {
+                result = r;
+            }
+        }
+        match result {
+            Ok(_) | Err(gossipsub::PublishError::Duplicate) => {
+                if let Err(e) = self.store.outbox_remove(&env.id) {
+                    tracing::warn!("outbox: {e}");
+                }
+            }
+            // Nobody reachable yet: it stays in the outbox and goes out when a peer subscribes.
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
+            Err(e) => tracing::warn!("publish {}: {e}; kept in the outbox", env.id),
+        }
+    }
+
+    pub(super) fn flush_outbox(&mut self, channel: &str) {
+        let ids = match self.store.outbox() {
+            Ok(ids) => ids,
+            Err(e) => return tracing::warn!("outbox: {e}"),
+        };
+        for id in ids {
+            match self.store.message_wire(&id) {
+                Ok(Some(w)) => match Envelope::decode_unverified(&w) {
+                    Ok(env) if env.unsigned.channel == channel => self.publish(&env),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("outbox entry {id} damaged: {e}"),
+                },
+                Ok(None) => {
+                    let _ = self.store.outbox_remove(&id);
+                }
+                Err(e) => tracing::warn!("outbox: {e}"),
+            }
+        }
+    }
+
+    // ---- gossip ------------------------------------------------------------------------
+
+    pub(super) fn on_gossip(
+        &mut self,
+        source: PeerId,
+        id: gossipsub::MessageId,
+        msg: gossipsub::Message,
+    ) {
+        self.to_validate.push((source, id, msg));
+        if self.to_validate.len() >= 128 {
+            self.validate_gossip();
+        }
+    }
+
+    /// Run queued gossip frames through intake as one batch, then tell gossipsub which to
+    /// forward (accepted), drop quietly (duplicates, gaps, disk trouble) or penalize.
+    pub(super) fn validate_gossip(&mut self) {
+        use gossipsub::MessageAcceptance as A;
+        let queued = std::mem::take(&mut self.to_validate);
+        let mut framing = Vec::with_capacity(queued.len());
+        let mut batch = Vec::with_capacity(queued.len());
+        for (source, id, msg) in queued {
+            match self.frame_ok(&msg) {
+                Ok(env) => {
+                    batch.push(env);
+                    framing.push((source, id, None));
+                }
+                Err(r) => framing.push((source, id, Some(r))),
+            }
+        }
+        let verdicts = intake::accept(
+            &mut self.store,
+            self.chain.head(),
+            &batch,
+            Origin::Gossip,
+            crate::now_ms(),
+        );
+        let mut results = batch.into_iter().zip(verdicts);
+        // (peer, channel) where a message arrived past a gap: gossip dropped something (an
+        // overloaded queue, a partition); ask that peer at once instead of at the next round.
+        let mut gaps: HashSet<(PeerId, String)> = HashSet::new();
+        let mut acceptance = Vec::with_capacity(framing.len());
+        for (source, id, bad_frame) in framing {
+            let (env, verdict) = match bad_frame {
+                Some(r) => (None, Verdict::Rejected(r)),
+                None => {
+                    let (env, v) = results.next().expect("one verdict per envelope");
+                    (Some(env), v)
+                }
+            };
+            let a = match &verdict {
+                Verdict::Accepted { .. } => A::Accept,
+                Verdict::Rejected(Reject::Gap { .. })
+                | Verdict::Duplicate
+                | Verdict::NotStored(_) => A::Ignore,
+                Verdict::Rejected(_) => A::Reject,
+            };
+            if let (Some(env), Verdict::Accepted { gap: true, .. }) = (&env, &verdict) {
+                gaps.insert((source, env.unsigned.channel.clone()));
+            }
+            self.settle(source, env.as_ref(), verdict, Origin::Gossip);
+            acceptance.push((source, id, a));
+        }
+        self.start_flush();
+        for (source, id, a) in acceptance {
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_message_validation_result(&id, &source, a);
+        }
+        for (peer, channel) in gaps {
+            if self.connections.contains_key(&peer) {
+                self.sync_channel(peer, channel, &Vector::new());
+            }
+        }
+    }
+
+    /// The gossip framing check: the topic must be the envelope's channel (for a direct
+    /// message: the inbox of one of its two members), or a private channel's message could
+    /// be smuggled to non-members through a public topic.
+    fn frame_ok(&self, msg: &gossipsub::Message) -> Result<Envelope, Reject> {
+        let env = Envelope::decode_unverified(&msg.data)?;
+        let topic = self.topics.get(&msg.topic).map(String::as_str);
+        let ok = match dm_parties(&env.unsigned.channel) {
+            Some((a, b)) => topic
+                .and_then(|t| t.strip_prefix('@'))
+                .is_some_and(|t| t == a || t == b),
+            None => topic == Some(env.unsigned.channel.as_str()),
+        };
+        if !ok {
+            return Err(Reject::UnknownChannel(env.unsigned.channel));
+        }
+        Ok(env)
+    }
+
+    /// Account for one verdict (the same for every origin) and act on an accepted message:
+    /// take the keys it grants us, show it once flushed if it is something to show.
+    fn settle(&mut self, peer: PeerId, env: Option<&Envelope>, verdict: Verdict, origin: Origin) {
+        self.tally.record(&verdict, origin);
+        match verdict {
+            Verdict::Accepted { sender, .. } => {
+                let env = env.expect("accepted envelopes exist");
+                match self.profile.absorb(env) {
+                    Ok(0) => {}
+                    Ok(_) => self.emit(Event::KeysReceived {
+                        channel: env.unsigned.channel.clone(),
+                    }),
+                    Err(e) => tracing::error!("storing a received key: {e}"),
+                }
+                if let Some(m) = self.store.render(env, sender) {
+                    self.pending.push(Pending::Received(m));
+                }
+            }
+            ref v @ Verdict::Rejected(ref r) => {
+                if v.is_loud(origin) {
+                    let how = if origin == Origin::Sync {
+                        " (sync)"
+                    } else {
+                        ""
+                    };
+                    let reason = format!("from {peer}{how}: {r}");
+                    tracing::warn!("rejected {}: {reason}", r.kind());
+                    self.emit(Event::Rejected {
+                        kind: r.kind().to_string(),
+                        reason,
+                    });
+                }
+            }
+            Verdict::NotStored(e) => tracing::error!("storing a message from {peer}: {e}"),
+            Verdict::Duplicate => {}
+        }
+    }
+
+    // ---- catch-up ----------------------------------------------------------------------
+
+    /// Ask `peer` for what we lack in every channel we both may read.
+    pub(super) fn start_sync(&mut self, peer: PeerId) {
+        let Some(head) = self.chain.head() else {
+            return;
+        };
+        if !self.listed {
+            return;
+        }
+        let Some(their) = DeviceId::from_peer_id(&peer).and_then(|d| head.member_of_device(&d))
+        else {
+            return;
+        };
+        for ch in catchup::channels_for(head, self.topics.values(), their) {
+            self.sync_channel(peer, ch, &Vector::new());
+        }
+    }
+
+    /// `sent`: per author, the last seq this peer sent in the current session.
+    pub(super) fn sync_channel(&mut self, peer: PeerId, channel: String, sent: &Vector) {
+        match self.catchup.request(&self.store, peer, &channel, sent) {
+            Ok(Some((req, asked))) => {
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, req);
+                self.catchup.sent(id, peer, asked);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!("sync: {e}"),
+        }
+    }
+
+    pub(super) fn on_sync_event(&mut self, ev: request_response::Event<SyncRequest, SyncResponse>) {
+        use request_response::{Event as E, Message as M};
+        match ev {
+            E::Message {
+                peer,
+                message: M::Request {
+                    request, channel, ..
+                },
+                ..
+            } => {
+                let resp = match DeviceId::from_peer_id(&peer) {
+                    Some(d) => catchup::answer(&self.store, self.chain.head(), &d, request)
+                        .unwrap_or_else(|e| {
+                            tracing::warn!("answering sync: {e}");
+                            SyncResponse::default()
+                        }),
+                    None => SyncResponse::default(),
+                };
+                let _ = self.swarm.behaviour_mut().sync.send_response(channel, resp);
+            }
+            E::Message {
+                message:
+                    M::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if let Some((peer, asked)) = self.catchup.answered(&request_id) {
+                    self.on_sync_response(peer, asked, response);
+                }
+            }
+            E::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                // Typically a duplicate connection (both sides dialed) closing under the
+                // request: ask again at once on the surviving one.
+                tracing::debug!("sync request to {peer} failed: {error}");
+                let connected = self.connections.contains_key(&peer);
+                if let Some((peer, channel)) = self.catchup.failed(&request_id, connected) {
+                    self.sync_channel(peer, channel, &Vector::new());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// An answer is checked whole before anything is stored: messages that were not asked
+    /// for, break an author's chain or carry a bad signature make us drop it and the peer.
+    fn on_sync_response(&mut self, peer: PeerId, asked: Asked, resp: SyncResponse) {
+        if asked.channel == DM_LIST {
+            return self.on_dm_list(peer, resp);
+        }
+        let checked = match catchup::check(&self.store, &asked, &resp) {
+            Ok(c) => c,
+            Err(e) => return self.bad_peer(peer, format!("sync response: {e}")),
+        };
+        // Ask for the next batch before storing this one, so the peer reads while we write.
+        if let Some(next) = &checked.next {
+            self.sync_channel(peer, asked.channel.clone(), next);
+        }
+        let verdicts = intake::accept(
+            &mut self.store,
+            self.chain.head(),
+            &checked.envs,
+            Origin::Sync,
+            crate::now_ms(),
+        );
+        if verdicts.contains(&Verdict::Rejected(Reject::BadSignature)) {
+            return self.bad_peer(peer, "sync response: bad signature".into());
+        }
+        let mut inserted = 0;
+        for (env, verdict) in checked.envs.iter().zip(verdicts) {
+            inserted += matches!(verdict, Verdict::Accepted { .. }) as usize;
+            self.settle(peer, Some(env), verdict, Origin::Sync);
+        }
+        self.start_flush();
+        tracing::debug!("sync from {peer}: {inserted} new in '{}'", asked.channel);
+    }
+
+    /// Catch up on the direct-message channels a peer listed that both of us may read.
+    fn on_dm_list(&mut self, peer: PeerId, resp: SyncResponse) {
+        let Some(head) = self.chain.head() else {
+            return;
+        };
+        let (Some(me), Some(their)) = (
+            head.member_of_device(&self.me),
+            DeviceId::from_peer_id(&peer).and_then(|d| head.member_of_device(&d)),
+        ) else {
+            return;
+        };
+        match catchup::dm_wanted(head, me, their, resp) {
+            Ok(wanted) => {
+                for ch in wanted {
+                    self.sync_channel(peer, ch, &Vector::new());
+                }
+            }
+            Err(e) => self.bad_peer(peer, e),
+        }
+    }
+
+    fn bad_peer(&mut self, peer: PeerId, reason: String) {
+        self.reject("sync", format!("from {peer}: {reason}; disconnecting"));
+        let _ = self.swarm.disconnect_peer_id(peer);
+    }
+}

@@ -1,0 +1,300 @@
+//! Roster exchange and what a roster change does to the swarm: the gate, removal notices,
+//! subscriptions, subscription policing and key sharing. The decisions are
+//! [`crate::proto::membership`]'s; this file applies them.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use libp2p::{gossipsub, request_response, PeerId};
+
+use super::durable::Pending;
+use super::runner::Runner;
+use super::{Event, REMOVAL_GRACE};
+use crate::identity::DeviceId;
+use crate::net::{RosterRequest, RosterResponse};
+use crate::proto::membership::{self, Membership};
+use crate::roster::VerifiedRoster;
+
+impl Runner {
+    /// Bring the gate, subscriptions and peers in line with the head roster.
+    pub(super) fn on_roster_changed(&mut self, announce: bool) {
+        let plan = Membership::of(&self.chain, &self.me);
+        let allowed: HashSet<PeerId> = plan.allowed.iter().map(|d| d.peer_id()).collect();
+        // Devices this version removes: stop gossiping to them now, tell them, close shortly.
+        let removed: HashSet<PeerId> = self
+            .swarm
+            .behaviour()
+            .gate
+            .allowed()
+            .iter()
+            .filter(|p| !allowed.contains(p) && self.connections.contains_key(p))
+            .copied()
+            .collect();
+        if plan.listed && !removed.is_empty() {
+            let versions: Vec<serde_bytes::ByteBuf> = self
+                .chain
+                .suffix_for(self.last_version)
+                .iter()
+                .map(|r| serde_bytes::ByteBuf::from(r.wire.clone()))
+                .collect();
+            for p in &removed {
+                self.swarm.behaviour_mut().gossipsub.blacklist_peer(p);
+                self.swarm.behaviour_mut().roster.send_request(
+                    p,
+                    RosterRequest::Push {
+                        versions: versions.clone(),
+                    },
+                );
+                self.closing.push(*p);
+            }
+            self.close_at = Some(tokio::time::Instant::now() + REMOVAL_GRACE);
+        }
+        self.swarm
+            .behaviour_mut()
+            .gate
+            .set_allowed(allowed, !plan.listed, &removed);
+        if plan.wipe {
+            self.wipe = true;
+        }
+        let departed: HashSet<PeerId> = plan.departed.iter().map(|d| d.peer_id()).collect();
+        for p in &departed {
+            self.swarm.behaviour_mut().gossipsub.blacklist_peer(p);
+        }
+        self.swarm.behaviour_mut().gate.set_departed(departed);
+        self.listed = plan.listed;
+        self.last_version = self.chain.version();
+        self.roster_topics = plan
+            .policed
+            .iter()
+            .map(|name| (self.topic(name).hash(), name.clone()))
+            .collect();
+        let head = self.chain.head();
+        let _ = self.roster_tx.send(head.map(|h| Arc::new(h.clone())));
+        let current: HashSet<String> = self.topics.values().cloned().collect();
+        for ch in current.difference(&plan.topics) {
+            let t = self.topic(ch);
+            self.swarm.behaviour_mut().gossipsub.unsubscribe(&t);
+            self.topics.remove(&t.hash());
+        }
+        for ch in plan.topics.difference(&current) {
+            let t = self.topic(ch);
+            if let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(&t) {
+                tracing::warn!("subscribe {ch}: {e}");
+            }
+            self.topics.insert(t.hash(), ch.clone());
+        }
+        self.share_keys();
+        if announce {
+            let peers: Vec<PeerId> = self.connections.keys().copied().collect();
+            for p in peers {
+                self.send_have(p);
+                self.start_sync(p);
+            }
+            self.emit(Event::RosterChanged {
+                version: self.chain.version(),
+            });
+        }
+        self.redial();
+    }
+
+    /// Give the key holders that appeared with this roster version the keys they lack
+    /// (rotation on removal happens before our next message, see `Profile::share_keys`).
+    fn share_keys(&mut self) {
+        let Some(head) = self.chain.head() else {
+            return;
+        };
+        // `Profile::share_keys` skips channels this device may not post in.
+        let dms = self.store.channels_starting_with("@").unwrap_or_default();
+        let channels: Vec<String> = head
+            .roster
+            .channels
+            .iter()
+            .map(|c| c.name.clone())
+            .chain(dms)
+            .collect();
+        let mut envs = Vec::new();
+        for ch in channels {
+            match self.profile.share_keys(&self.chain, &ch, false) {
+                Ok(e) => envs.extend(e),
+                Err(e) => tracing::error!("sharing keys of '{ch}': {e}"),
+            }
+        }
+        if !envs.is_empty() {
+            self.pending.push(Pending::Sent { envs, reply: None });
+            self.start_flush();
+        }
+    }
+
+    /// A peer subscribed to `topic`. Subscribing to a channel or an inbox the peer's device
+    /// may not read is what a modified client does to eavesdrop: bodies are sealed anyway,
+    /// but we also stop forwarding to it. As the two rosters may briefly differ, the peer is
+    /// first sent our roster and disconnected only if it still holds the subscription at the
+    /// next sweep (`police`).
+    pub(super) fn on_subscribed(&mut self, peer: PeerId, topic: &gossipsub::TopicHash) {
+        if self.forbidden(&peer, topic) {
+            self.suspects.insert(peer);
+            self.send_have(peer);
+        }
+    }
+
+    fn forbidden(&self, peer: &PeerId, topic: &gossipsub::TopicHash) -> bool {
+        let (Some(head), Some(name)) = (self.chain.head(), self.roster_topics.get(topic)) else {
+            return false;
+        };
+        DeviceId::from_peer_id(peer).is_none_or(|d| !membership::may_subscribe(head, &d, name))
+    }
+
+    pub(super) fn police(&mut self) {
+        if self.suspects.is_empty() {
+            return;
+        }
+        let suspects = std::mem::take(&mut self.suspects);
+        let guilty: Vec<(PeerId, String)> = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .filter(|(p, _)| suspects.contains(p))
+            .filter_map(|(p, topics)| {
+                let t = topics.into_iter().find(|t| self.forbidden(p, t))?;
+                Some((*p, self.roster_topics.get(t).cloned().unwrap_or_default()))
+            })
+            .collect();
+        for (p, name) in guilty {
+            self.reject(
+                "subscription",
+                format!("{p} subscribed to the topic of '{name}', which its device may not read; disconnecting"),
+            );
+            let _ = self.swarm.disconnect_peer_id(p);
+        }
+    }
+
+    pub(super) fn topic(&self, channel: &str) -> gossipsub::IdentTopic {
+        gossipsub::IdentTopic::new(format!("{}{channel}", self.topic_prefix))
+    }
+
+    pub(super) fn send_have(&mut self, peer: PeerId) {
+        let (version, hash) = self
+            .chain
+            .head()
+            .map(|h| (h.version(), h.hash))
+            .unwrap_or((0, [0; 32]));
+        if self.have_in_flight.insert((peer, version, hash)) {
+            self.swarm
+                .behaviour_mut()
+                .roster
+                .send_request(&peer, RosterRequest::Have { version, hash });
+        }
+    }
+
+    pub(super) fn on_roster_event(
+        &mut self,
+        ev: request_response::Event<RosterRequest, RosterResponse>,
+    ) {
+        use request_response::{Event as E, Message as M};
+        match ev {
+            E::Message {
+                peer,
+                message:
+                    M::Request {
+                        request: RosterRequest::Have { version, hash },
+                        channel,
+                        ..
+                    },
+                ..
+            } => {
+                self.peer_versions.insert(peer, version);
+                let dev = DeviceId::from_peer_id(&peer);
+                let departed = self.swarm.behaviour().gate.departed(&peer);
+                let versions =
+                    membership::roster_answer(&self.chain, dev.as_ref(), departed, version, hash)
+                        .into_iter()
+                        .map(|r| serde_bytes::ByteBuf::from(r.wire.clone()))
+                        .collect();
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .roster
+                    .send_response(channel, RosterResponse { versions });
+                if membership::peer_is_ahead(&self.chain, version, hash) {
+                    self.send_have(peer);
+                }
+            }
+            E::Message {
+                peer,
+                message:
+                    M::Request {
+                        request: RosterRequest::Push { versions },
+                        channel,
+                        ..
+                    },
+                ..
+            } => {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .roster
+                    .send_response(channel, RosterResponse::default());
+                // Pushes (removal notices) only from devices on our roster.
+                if self.swarm.behaviour().gate.allowed().contains(&peer) {
+                    self.apply_roster_wires(peer, &versions);
+                } else {
+                    self.reject(
+                        "roster",
+                        format!("push from {peer}, which is not on our roster; ignored"),
+                    );
+                }
+            }
+            E::Message {
+                peer,
+                message: M::Response { response, .. },
+                ..
+            } => {
+                self.have_in_flight.retain(|(p, _, _)| *p != peer);
+                // While bootstrapping anyone may hand us the chain (it is verified from
+                // version 1 against the org id); after that only roster devices.
+                if !self.listed || self.swarm.behaviour().gate.allowed().contains(&peer) {
+                    self.apply_roster_wires(peer, &response.versions);
+                }
+            }
+            E::OutboundFailure { peer, .. } => {
+                self.have_in_flight.retain(|(p, _, _)| *p != peer);
+            }
+            _ => {}
+        }
+    }
+
+    /// Verify and apply roster versions a peer sent (as a response or a removal notice).
+    fn apply_roster_wires(&mut self, peer: PeerId, wires: &[serde_bytes::ByteBuf]) {
+        let mut incoming = Vec::new();
+        for w in wires.iter().take(10_000) {
+            match VerifiedRoster::decode(w) {
+                Ok(r) => incoming.push(r),
+                Err(e) => self.reject("roster", format!("from {peer}: {e}")),
+            }
+        }
+        if incoming.is_empty() {
+            return;
+        }
+        match self.profile.apply_rosters(&mut self.chain, incoming) {
+            Ok(rep) => {
+                if rep.contested.is_some() {
+                    self.contested = rep.contested;
+                } else if rep
+                    .changed_from
+                    .is_some_and(|v| self.contested.is_some_and(|c| v <= c))
+                {
+                    self.contested = None; // the root key settled it
+                }
+                if let Some(e) = rep.error {
+                    self.reject("roster", format!("from {peer}: {e}"));
+                }
+                if rep.changed_from.is_some() {
+                    tracing::info!("roster now at version {}", self.chain.version());
+                    self.on_roster_changed(true);
+                }
+            }
+            Err(e) => tracing::error!("storing roster: {e}"),
+        }
+    }
+}

@@ -1,0 +1,393 @@
+//! The [`Node`] handle: commands in, an event stream out.
+//!
+//! The swarm, the roster chain and all protocol state live in one task
+//! ([`runner`]) and nowhere else; the handle talks to it over channels. The store is shared
+//! (sled is a concurrent database) so that history reads do not queue behind the network.
+//!
+//! Where things live: [`runner`] (the event loop, commands, connections), [`durable`]
+//! (group commit), [`members`] (roster exchange, gate, topics), [`intake`] (gossip and
+//! catch-up into the intake pipeline). The decisions they perform are in [`crate::proto`].
+
+mod durable;
+mod intake;
+mod members;
+mod runner;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::swarm::SwarmEvent;
+use libp2p::Multiaddr;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use crate::discovery::Discovery;
+use crate::error::{Error, Result};
+use crate::identity::DeviceId;
+use crate::message::MessageId;
+use crate::net::Behaviour;
+use crate::profile::Profile;
+use crate::roster::{AuditEntry, Roster, RosterChange, VerifiedRoster};
+use crate::store::{Store, StoredMessage};
+use runner::Runner;
+
+/// How long a removed device keeps its connection after being told of its removal.
+pub const REMOVAL_GRACE: Duration = Duration::from_millis(300);
+
+/// How often every connected peer is asked for what we lack.
+pub const SYNC_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How a node runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: Vec<Multiaddr>,
+    /// Static peers, for networks where multicast does not reach.
+    pub peers: Vec<Multiaddr>,
+    pub mdns: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: vec!["/ip4/0.0.0.0/tcp/0".parse().expect("valid multiaddr")],
+            peers: Vec::new(),
+            mdns: true,
+        }
+    }
+}
+
+/// What a node reports.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Listening(Multiaddr),
+    /// A message is stored durably and may be shown (ours or a peer's).
+    Message(StoredMessage),
+    RosterChanged {
+        version: u64,
+    },
+    PeerConnected {
+        device: DeviceId,
+        name: String,
+    },
+    PeerDisconnected {
+        device: DeviceId,
+    },
+    /// A roster version removed this device: its keys and local history were erased (or the
+    /// error that prevented it) and the node stopped.
+    Wiped {
+        version: u64,
+        erased: std::result::Result<(), String>,
+    },
+    /// New keys for `channel` arrived: messages shown as locked there may open now (reload).
+    KeysReceived {
+        channel: String,
+    },
+    /// Input from the network was refused; `kind` is a stable counter label.
+    Rejected {
+        kind: String,
+        reason: String,
+    },
+}
+
+/// A connected device of the org.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    pub device: DeviceId,
+    pub name: String,
+    pub addr: String,
+    /// The roster version this peer last said it holds (diagnostics: "is it up to date?").
+    #[serde(default)]
+    pub roster_version: Option<u64>,
+}
+
+/// Counters of refused input, for tests, diagnostics and benchmarks.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Stats {
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub rejected: HashMap<String, u64>,
+    pub denied_connections: u64,
+    pub roster_version: u64,
+    /// Hex hash of the head roster: equal on every node that agrees on the roster.
+    pub roster_hash: String,
+    /// Set when two roster branches each removed the other's signer (from this version on):
+    /// this node keeps the branch it saw first until the org root key settles it.
+    #[serde(default)]
+    pub roster_contested: Option<u64>,
+    /// Group commits done, and the writes they covered (writes per flush = batching).
+    pub flushes: u64,
+    /// Messages obtained by catch-up sync (included in `accepted`), and the sync requests
+    /// (round trips) this node made.
+    pub synced: u64,
+    pub sync_requests: u64,
+    pub flushed_writes: u64,
+}
+
+pub(crate) enum Command {
+    Send {
+        channel: String,
+        text: String,
+        reply: oneshot::Sender<Result<MessageId>>,
+    },
+    Peers {
+        reply: oneshot::Sender<Vec<PeerInfo>>,
+    },
+    Roster {
+        reply: oneshot::Sender<Option<Roster>>,
+    },
+    Audit {
+        reply: oneshot::Sender<Vec<AuditEntry>>,
+    },
+    ChangeRoster {
+        change: RosterChange,
+        reply: oneshot::Sender<Result<u64>>,
+    },
+    ListenAddrs {
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
+    Stats {
+        reply: oneshot::Sender<Stats>,
+    },
+    Dial {
+        addr: Multiaddr,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// The front door to a running node. Cheap to clone.
+#[derive(Clone)]
+pub struct Node {
+    cmd: mpsc::Sender<Command>,
+    events: broadcast::Sender<Event>,
+    store: Store,
+    device: DeviceId,
+    /// The head roster, published by the node task on every change, so that readers (the
+    /// GUI each frame, `history @NAME`) need no round trip.
+    roster: watch::Receiver<Option<Arc<VerifiedRoster>>>,
+    sealing: crate::seal::Sealing,
+}
+
+impl Node {
+    /// Start a node on `profile`'s data directory. Returns once it is listening.
+    pub async fn start(profile: Profile, config: Config) -> Result<Node> {
+        let org = profile.require_org()?;
+        let chain = profile.chain()?;
+        let key = profile.key().libp2p_keypair();
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+            .with_tokio()
+            .with_tcp(
+                libp2p::tcp::Config::default().nodelay(true),
+                libp2p::noise::Config::new,
+                libp2p::yamux::Config::default,
+            )
+            .map_err(|e| Error::Net(e.to_string()))?
+            .with_behaviour(Behaviour::new)
+            .map_err(|e| Error::Net(e.to_string()))?
+            // Gossipsub only keeps connections alive while a peer is in a mesh; an org's
+            // devices should stay connected regardless.
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+            .build();
+        for addr in &config.listen {
+            swarm.listen_on(addr.clone()).map_err(|e| {
+                Error::Invalid(format!(
+                    "cannot listen on {addr}: {e}; pick another --listen address"
+                ))
+            })?;
+        }
+        // Wait for the first concrete address: callers (and mDNS) need the port.
+        let mut listen_addrs = Vec::new();
+        let deadline = tokio::time::sleep(Duration::from_secs(5));
+        tokio::pin!(deadline);
+        while listen_addrs.is_empty() {
+            tokio::select! {
+                ev = swarm.select_next_some() => match ev {
+                    SwarmEvent::NewListenAddr { address, .. } => listen_addrs.push(address),
+                    SwarmEvent::ListenerError { error, .. } => return Err(Error::Net(format!("listen failed: {error}"))),
+                    SwarmEvent::ListenerClosed { reason: Err(error), .. } => return Err(Error::Net(format!("listen failed: {error}"))),
+                    _ => {}
+                },
+                _ = &mut deadline => return Err(Error::Net("no listen address after 5 s; check --listen".into())),
+            }
+        }
+        let (disc_tx, disc_rx) = mpsc::unbounded_channel();
+        let discovery = if config.mdns {
+            let port = listen_addrs
+                .iter()
+                .find_map(|a| {
+                    a.iter().find_map(|p| match p {
+                        libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+                        _ => None,
+                    })
+                })
+                .unwrap_or(0);
+            Some(Discovery::start(
+                &org,
+                *swarm.local_peer_id(),
+                port,
+                disc_tx.clone(),
+            )?)
+        } else {
+            None
+        };
+        let (cmd_tx, cmd_rx) = mpsc::channel(1024);
+        let (ev_tx, _) = broadcast::channel(16 * 1024);
+        let (roster_tx, roster_rx) = watch::channel(None);
+        let node = Node {
+            cmd: cmd_tx,
+            events: ev_tx.clone(),
+            store: profile.store().clone(),
+            device: profile.device_id(),
+            roster: roster_rx,
+            sealing: profile.sealing(),
+        };
+        let mut runner = Runner {
+            me: profile.device_id(),
+            store: profile.store().clone(),
+            topic_prefix: format!("majlis/1/{}/", org.discovery_tag()),
+            profile,
+            chain,
+            swarm,
+            events: ev_tx,
+            roster_tx,
+            listen_addrs,
+            discovery,
+            _disc_tx: disc_tx,
+            known: HashMap::new(),
+            static_peers: config.peers.iter().map(|a| (a.clone(), None)).collect(),
+            connections: HashMap::new(),
+            peer_versions: HashMap::new(),
+            topics: HashMap::new(),
+            roster_topics: HashMap::new(),
+            suspects: HashSet::new(),
+            have_in_flight: HashSet::new(),
+            catchup: Default::default(),
+            to_validate: Vec::new(),
+            closing: Vec::new(),
+            close_at: None,
+            listed: false,
+            wipe: false,
+            contested: None,
+            bench_plaintext: std::env::var("MAJLIS_BENCH_PLAINTEXT").is_ok_and(|v| v == "1"),
+            last_version: 0,
+            pending: Vec::new(),
+            flushing: None,
+            tally: Default::default(),
+            flushes: 0,
+            flushed_writes: 0,
+        };
+        runner.on_roster_changed(false);
+        for addr in config.peers {
+            runner.dial_addr(addr);
+        }
+        tokio::spawn(runner.run(cmd_rx, disc_rx));
+        Ok(node)
+    }
+
+    pub fn device_id(&self) -> DeviceId {
+        self.device
+    }
+
+    /// Where this node's data key lives (`Sealing::File`: not sealed; say so to the user).
+    pub fn sealing(&self) -> crate::seal::Sealing {
+        self.sealing
+    }
+
+    /// Events from now on. Slow readers lose the oldest events (and are told so by
+    /// `RecvError::Lagged`), never block the node.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd.send(make(tx)).await.map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)
+    }
+
+    /// Sign, store durably, then publish. Returns the message id once it is on disk; delivery
+    /// happens as soon as peers are reachable.
+    pub async fn send(&self, channel: &str, text: &str) -> Result<MessageId> {
+        let (channel, text) = (channel.to_string(), text.to_string());
+        self.ask(|reply| Command::Send {
+            channel,
+            text,
+            reply,
+        })
+        .await?
+    }
+
+    /// The last `limit` messages of `channel` (or `@NAME`: the direct messages with NAME),
+    /// oldest first.
+    pub fn history(&self, channel: &str, limit: usize) -> Result<Vec<StoredMessage>> {
+        self.store.history(&self.resolve(channel)?, limit)
+    }
+
+    /// The channel `target` names: `@NAME` becomes this member's DM channel with NAME.
+    pub fn resolve(&self, target: &str) -> Result<String> {
+        match self.roster.borrow().as_deref() {
+            Some(r) => Ok(r.resolve_channel(&self.device, target)?),
+            None if target.starts_with('@') => Err(Error::NotReady(
+                "no roster yet, so no direct messages; wait until an admin adds this device".into(),
+            )),
+            None => Ok(target.to_string()),
+        }
+    }
+
+    /// The head roster as of now (cheap: shared, updated by the node task).
+    pub fn roster_now(&self) -> Option<Arc<VerifiedRoster>> {
+        self.roster.borrow().clone()
+    }
+
+    /// The direct-message channels that hold messages, e.g. `@amina,bilal`.
+    pub fn dm_channels(&self) -> Result<Vec<String>> {
+        self.store.channels_starting_with("@")
+    }
+
+    /// Direct access to the message store, for paging through history.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>> {
+        self.ask(|reply| Command::Peers { reply }).await
+    }
+
+    pub async fn roster(&self) -> Result<Option<Roster>> {
+        self.ask(|reply| Command::Roster { reply }).await
+    }
+
+    /// Every roster version: who signed it and what changed.
+    pub async fn audit(&self) -> Result<Vec<AuditEntry>> {
+        self.ask(|reply| Command::Audit { reply }).await
+    }
+
+    /// Sign and spread a new roster version; returns its version number.
+    pub async fn change_roster(&self, change: RosterChange) -> Result<u64> {
+        self.ask(|reply| Command::ChangeRoster { change, reply })
+            .await?
+    }
+
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>> {
+        self.ask(|reply| Command::ListenAddrs { reply }).await
+    }
+
+    pub async fn stats(&self) -> Result<Stats> {
+        self.ask(|reply| Command::Stats { reply }).await
+    }
+
+    pub async fn dial(&self, addr: Multiaddr) -> Result<()> {
+        self.cmd
+            .send(Command::Dial { addr })
+            .await
+            .map_err(|_| Error::Stopped)
+    }
+
+    /// Flush, say goodbye on mDNS and stop.
+    pub async fn shutdown(&self) -> Result<()> {
+        self.ask(|reply| Command::Shutdown { reply }).await
+    }
+}

@@ -1,0 +1,415 @@
+//! The swarm task: one event loop that owns the swarm, the roster chain and all protocol
+//! state, and performs what the [`crate::proto`] decisions say. Its jobs are in sibling
+//! files: [`super::durable`] (group commit), [`super::members`] (roster exchange, gate,
+//! topics), [`super::intake`] (gossip and catch-up into the one intake pipeline).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{gossipsub, request_response, Multiaddr, PeerId, Swarm};
+use tokio::sync::{broadcast, mpsc, watch};
+
+use super::durable::Pending;
+use super::{Command, Event, PeerInfo, Stats, REMOVAL_GRACE, SYNC_INTERVAL};
+use crate::discovery::{Discovery, Found};
+use crate::identity::DeviceId;
+use crate::net::{Behaviour, BehaviourEvent};
+use crate::profile::Profile;
+use crate::proto::catchup::Catchup;
+use crate::proto::Tally;
+use crate::roster::{RosterChain, VerifiedRoster};
+use crate::store::{Store, StoredMessage};
+
+pub(super) struct Runner {
+    pub(super) me: DeviceId,
+    pub(super) topic_prefix: String,
+    pub(super) profile: Profile,
+    /// The profile's store, owned here so intake can write through [`crate::proto::Log`].
+    pub(super) store: Store,
+    pub(super) chain: RosterChain,
+    pub(super) swarm: Swarm<Behaviour>,
+    pub(super) events: broadcast::Sender<Event>,
+    pub(super) roster_tx: watch::Sender<Option<Arc<VerifiedRoster>>>,
+    pub(super) listen_addrs: Vec<Multiaddr>,
+    pub(super) discovery: Option<Discovery>,
+    pub(super) _disc_tx: mpsc::UnboundedSender<Found>,
+    /// Addresses learned from mDNS, redialed while the peer is allowed but not connected.
+    pub(super) known: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Static peer address -> the peer it turned out to be.
+    pub(super) static_peers: HashMap<Multiaddr, Option<PeerId>>,
+    pub(super) connections: HashMap<PeerId, Multiaddr>,
+    /// The roster version each peer last announced.
+    pub(super) peer_versions: HashMap<PeerId, u64>,
+    /// Topics we subscribe to, by hash.
+    pub(super) topics: HashMap<gossipsub::TopicHash, String>,
+    /// Every channel and inbox topic of the head roster, by hash.
+    pub(super) roster_topics: HashMap<gossipsub::TopicHash, String>,
+    /// Peers seen subscribing to a topic they may not read; disconnected at the next sweep
+    /// if they still are.
+    pub(super) suspects: HashSet<PeerId>,
+    pub(super) have_in_flight: HashSet<(PeerId, u64, [u8; 32])>,
+    pub(super) catchup: Catchup<request_response::OutboundRequestId, PeerId>,
+    /// Removed devices whose connections close at `close_at`.
+    pub(super) closing: Vec<PeerId>,
+    pub(super) close_at: Option<tokio::time::Instant>,
+    /// Whether the head roster lists this device, and the version last acted upon.
+    pub(super) listed: bool,
+    pub(super) last_version: u64,
+    /// Set when a new roster removed this device: erase keys and history, then stop.
+    pub(super) wipe: bool,
+    /// A contested roster fork (see `Stats::roster_contested`).
+    pub(super) contested: Option<u64>,
+    /// `MAJLIS_BENCH_PLAINTEXT=1`: send format-1 plaintext, to measure what sealing costs.
+    pub(super) bench_plaintext: bool,
+    /// Gossip frames waiting for batch verification.
+    pub(super) to_validate: Vec<(PeerId, gossipsub::MessageId, gossipsub::Message)>,
+    pub(super) pending: Vec<Pending>,
+    pub(super) flushing: Option<(tokio::task::JoinHandle<crate::Result<()>>, Vec<Pending>)>,
+    pub(super) tally: Tally,
+    pub(super) flushes: u64,
+    pub(super) flushed_writes: u64,
+}
+
+impl Runner {
+    pub(super) async fn run(
+        mut self,
+        mut cmds: mpsc::Receiver<Command>,
+        mut found: mpsc::UnboundedReceiver<Found>,
+    ) {
+        for a in self.listen_addrs.clone() {
+            let _ = self.events.send(Event::Listening(a));
+        }
+        let mut redial = tokio::time::interval(Duration::from_secs(3));
+        redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Catch-up also runs periodically: gossip drops under overload, and a partition can
+        // heal without a reconnect.
+        let mut resync = tokio::time::interval(SYNC_INTERVAL);
+        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                // Biased: gossip frames queue up while the swarm has more ready, and are
+                // verified as one batch (1.7x cheaper per signature) once it has none.
+                biased;
+                cmd = cmds.recv() => match cmd {
+                    Some(Command::Shutdown { reply }) => {
+                        self.stop().await;
+                        let _ = reply.send(());
+                        return;
+                    }
+                    Some(cmd) => self.on_command(cmd),
+                    None => return self.stop().await,
+                },
+                Some(f) = found.recv() => self.on_found(f),
+                res = async { (&mut self.flushing.as_mut().expect("guarded").0).await }, if self.flushing.is_some() => {
+                    let (_, done) = self.flushing.take().expect("guarded");
+                    self.complete(done, res.unwrap_or_else(|e| Err(crate::Error::Net(format!("flush task: {e}")))));
+                    self.start_flush();
+                }
+                _ = redial.tick() => {
+                    self.police();
+                    self.redial();
+                }
+                _ = resync.tick() => {
+                    let peers: Vec<PeerId> = self.connections.keys().copied().collect();
+                    for p in peers {
+                        self.start_sync(p);
+                    }
+                }
+                ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
+                _ = tokio::time::sleep_until(self.close_at.unwrap_or_else(tokio::time::Instant::now)), if self.close_at.is_some() => {
+                    self.close_at = None;
+                    for p in std::mem::take(&mut self.closing) {
+                        if !self.swarm.behaviour().gate.allows(&p) {
+                            let _ = self.swarm.disconnect_peer_id(p);
+                        }
+                    }
+                }
+                _ = std::future::ready(()), if !self.to_validate.is_empty() => self.validate_gossip(),
+            }
+            if self.wipe {
+                self.remote_wipe().await;
+                return;
+            }
+        }
+    }
+
+    /// Flush everything, say goodbye on mDNS.
+    async fn stop(&mut self) {
+        self.finish_flush().await;
+        self.start_flush();
+        self.finish_flush().await;
+        if let Some(d) = self.discovery.take() {
+            let _ = tokio::task::spawn_blocking(move || d.shutdown()).await;
+        }
+    }
+
+    /// This device was removed from the roster: erase its keys and history, say so, stop.
+    async fn remote_wipe(&mut self) {
+        let version = self.chain.version();
+        tracing::warn!("this device was removed from the org roster (version {version}); erasing its keys and history");
+        if let Some(d) = self.discovery.take() {
+            let _ = tokio::task::spawn_blocking(move || d.shutdown()).await;
+        }
+        let erased = self.profile.wipe();
+        let _ = self.events.send(Event::Wiped {
+            version,
+            erased: erased.map_err(|e| e.to_string()),
+        });
+    }
+
+    pub(super) fn emit(&self, ev: Event) {
+        let _ = self.events.send(ev);
+    }
+
+    /// Refused input: counted by `kind`, logged, and reported as an event.
+    pub(super) fn reject(&mut self, kind: &str, reason: String) {
+        tracing::warn!("rejected {kind}: {reason}");
+        self.tally.count(kind);
+        self.emit(Event::Rejected {
+            kind: kind.to_string(),
+            reason,
+        });
+    }
+
+    // ---- commands ---------------------------------------------------------------------
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Send {
+                channel,
+                text,
+                reply,
+            } => match self
+                .profile
+                .compose_as(&self.chain, &channel, &text, !self.bench_plaintext)
+            {
+                Ok(envs) => {
+                    // What the user sees of it, from what they typed (no need to open it).
+                    let last = &envs.last().expect("a send makes a message").unsigned;
+                    let shown = StoredMessage {
+                        id: envs.last().expect("non-empty").id,
+                        channel: last.channel.clone(),
+                        sender: self
+                            .chain
+                            .head()
+                            .and_then(|h| h.member_of_device(&self.me))
+                            .map(|m| m.name.clone())
+                            .unwrap_or_default(),
+                        device: self.me,
+                        sent_at: last.sent_at,
+                        text,
+                        locked: false,
+                    };
+                    self.pending.push(Pending::Sent {
+                        envs,
+                        reply: Some((reply, shown)),
+                    });
+                    self.start_flush();
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::Peers { reply } => {
+                let head = self.chain.head();
+                let mut peers: Vec<PeerInfo> = self
+                    .connections
+                    .iter()
+                    .filter_map(|(p, addr)| {
+                        let dev = DeviceId::from_peer_id(p)?;
+                        let m = head?.member_of_device(&dev)?;
+                        Some(PeerInfo {
+                            device: dev,
+                            name: m.name.clone(),
+                            addr: addr.to_string(),
+                            roster_version: self.peer_versions.get(p).copied(),
+                        })
+                    })
+                    .collect();
+                peers.sort_by(|a, b| a.name.cmp(&b.name));
+                let _ = reply.send(peers);
+            }
+            Command::Audit { reply } => {
+                let _ = reply.send(self.chain.audit());
+            }
+            Command::Roster { reply } => {
+                let _ = reply.send(self.chain.head().map(|h| h.roster.clone()));
+            }
+            Command::ChangeRoster { change, reply } => {
+                let res = self
+                    .profile
+                    .change_roster(&mut self.chain, &change)
+                    .map(|r| r.version());
+                if res.is_ok() {
+                    self.on_roster_changed(true);
+                }
+                let _ = reply.send(res);
+            }
+            Command::ListenAddrs { reply } => {
+                let _ = reply.send(self.listen_addrs.clone());
+            }
+            Command::Stats { reply } => {
+                let _ = reply.send(self.stats());
+            }
+            Command::Dial { addr } => self.dial_addr(addr),
+            Command::Shutdown { .. } => unreachable!("handled in run"),
+        }
+    }
+
+    fn stats(&self) -> Stats {
+        Stats {
+            accepted: self.tally.accepted,
+            duplicates: self.tally.duplicates,
+            rejected: self.tally.rejected.clone(),
+            denied_connections: self.swarm.behaviour().gate.denied,
+            roster_version: self.chain.version(),
+            roster_hash: self
+                .chain
+                .head()
+                .map(|h| h.hash.iter().map(|b| format!("{b:02x}")).collect())
+                .unwrap_or_default(),
+            roster_contested: self.contested,
+            flushes: self.flushes,
+            synced: self.tally.synced,
+            sync_requests: self.catchup.requests,
+            flushed_writes: self.flushed_writes,
+        }
+    }
+
+    // ---- connections ------------------------------------------------------------------
+
+    fn on_found(&mut self, f: Found) {
+        self.known.insert(f.peer, f.addrs.clone());
+        self.dial_peer(f.peer);
+    }
+
+    fn dial_peer(&mut self, peer: PeerId) {
+        if self.connections.contains_key(&peer) || !self.swarm.behaviour().gate.allows(&peer) {
+            return;
+        }
+        let Some(addrs) = self.known.get(&peer) else {
+            return;
+        };
+        let opts = DialOpts::peer_id(peer)
+            .addresses(addrs.clone())
+            .condition(PeerCondition::DisconnectedAndNotDialing)
+            .build();
+        let _ = self.swarm.dial(opts);
+    }
+
+    pub(super) fn dial_addr(&mut self, addr: Multiaddr) {
+        self.static_peers.entry(addr.clone()).or_insert(None);
+        if let Err(e) = self.swarm.dial(addr.clone()) {
+            tracing::debug!("dial {addr}: {e}");
+        }
+    }
+
+    pub(super) fn redial(&mut self) {
+        let peers: Vec<PeerId> = self.known.keys().copied().collect();
+        for p in peers {
+            self.dial_peer(p);
+        }
+        let statics: Vec<Multiaddr> = self
+            .static_peers
+            .iter()
+            .filter(|(_, p)| p.is_none_or(|p| !self.connections.contains_key(&p)))
+            .map(|(a, _)| a.clone())
+            .collect();
+        for a in statics {
+            let _ = self.swarm.dial(a);
+        }
+    }
+
+    fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        match ev {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                self.listen_addrs.push(address.clone());
+                self.emit(Event::Listening(address));
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                let addr = endpoint.get_remote_address().clone();
+                if endpoint.is_dialer() {
+                    let bare = without_p2p(&addr);
+                    for (a, p) in self.static_peers.iter_mut() {
+                        if without_p2p(a) == bare {
+                            *p = Some(peer_id);
+                        }
+                    }
+                }
+                if self.swarm.behaviour().gate.departed(&peer_id) {
+                    // A removed device came back: it asks for the roster (answered up to its
+                    // removal) and is closed after the grace period. Nothing else.
+                    tracing::info!("removed device {peer_id} connected; telling it of its removal");
+                    self.closing.push(peer_id);
+                    self.close_at = Some(tokio::time::Instant::now() + REMOVAL_GRACE);
+                    return;
+                }
+                self.connections.insert(peer_id, addr);
+                if num_established.get() == 1 {
+                    self.send_have(peer_id);
+                    self.start_sync(peer_id);
+                    if let Some(dev) = DeviceId::from_peer_id(&peer_id) {
+                        if let Some(m) = self.chain.head().and_then(|h| h.member_of_device(&dev)) {
+                            let name = m.name.clone();
+                            self.emit(Event::PeerConnected { device: dev, name });
+                        }
+                    }
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                self.have_in_flight.retain(|(p, _, _)| *p != peer_id);
+                // A departed device never got a `PeerConnected`: no disconnect either.
+                if self.connections.remove(&peer_id).is_some() {
+                    if let Some(dev) = DeviceId::from_peer_id(&peer_id) {
+                        self.emit(Event::PeerDisconnected { device: dev });
+                    }
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(ev)) => match ev {
+                gossipsub::Event::Message {
+                    propagation_source,
+                    message_id,
+                    message,
+                } => self.on_gossip(propagation_source, message_id, message),
+                gossipsub::Event::Subscribed { peer_id, topic } => {
+                    self.on_subscribed(peer_id, &topic);
+                    if let Some(ch) = self.topics.get(&topic).cloned() {
+                        self.flush_outbox(&ch);
+                    }
+                }
+                _ => {}
+            },
+            SwarmEvent::Behaviour(BehaviourEvent::Roster(ev)) => self.on_roster_event(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(ev)) => self.on_sync_event(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(_)) => {}
+            SwarmEvent::Behaviour(BehaviourEvent::Gate(ev)) => match ev {},
+            SwarmEvent::IncomingConnectionError { error, .. } => {
+                tracing::debug!("incoming: {error}")
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                tracing::debug!("dial {peer_id:?}: {error}")
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The address without its `/p2p/<id>` part, to match a static peer given with or without it.
+fn without_p2p(addr: &Multiaddr) -> Multiaddr {
+    addr.iter()
+        .filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
+        .collect()
+}

@@ -1,0 +1,291 @@
+//! Catch-up as a state machine: what to ask a peer, what to answer, whether an answer is
+//! acceptable, and when to ask again. The planning rules themselves (version vectors, gap
+//! ranges, chain checks) are in [`crate::sync`]; this module holds the requests in flight.
+//!
+//! `K` names a request in flight (libp2p's request id in a node, a counter in the
+//! simulator) and `P` a peer.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+use super::log::Log;
+use crate::error::Result;
+use crate::identity::DeviceId;
+use crate::message::Envelope;
+use crate::net::{SyncRequest, SyncResponse, DM_LIST, MAX_DM_LIST, SYNC_RESPONSE_BYTES};
+use crate::roster::{dm_parties, Member, VerifiedRoster};
+use crate::sync::{self, Link, Ranges, Vector};
+
+/// Attempts after a failed request (typically a duplicate connection closing under it)
+/// before waiting for the next periodic round.
+pub const MAX_RETRIES: u32 = 3;
+
+/// What a request asked for: the answer is checked against it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Asked {
+    pub channel: String,
+    /// Per author, the prefix we said we hold.
+    pub have: Vector,
+    /// Per author, the ranges beyond it we said we hold.
+    pub held: Ranges,
+}
+
+/// An answer that passed [`check`].
+#[derive(Debug)]
+pub struct Checked {
+    /// The envelopes, signatures not yet verified (intake does that, in one batch).
+    pub envs: Vec<Envelope>,
+    /// Set when the peer has more: the session vector to ask from next.
+    pub next: Option<Vector>,
+}
+
+/// Requests in flight and retry counts.
+#[derive(Debug)]
+pub struct Catchup<K, P> {
+    pending: HashMap<K, (P, Asked)>,
+    retries: HashMap<P, u32>,
+    /// Requests made (round trips), for the stats.
+    pub requests: u64,
+}
+
+impl<K: Hash + Eq, P: Hash + Eq + Copy> Default for Catchup<K, P> {
+    fn default() -> Self {
+        Catchup {
+            pending: HashMap::new(),
+            retries: HashMap::new(),
+            requests: 0,
+        }
+    }
+}
+
+impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
+    /// The request for `channel` to `peer`, or `None` if one is in flight. `sent`: per
+    /// author, the last seq this peer sent in the current session.
+    pub fn request<L: Log>(
+        &self,
+        log: &L,
+        peer: P,
+        channel: &str,
+        sent: &Vector,
+    ) -> Result<Option<(SyncRequest, Asked)>> {
+        if self
+            .pending
+            .values()
+            .any(|(p, a)| *p == peer && a.channel == channel)
+        {
+            return Ok(None);
+        }
+        let heads = if channel == DM_LIST {
+            Default::default()
+        } else {
+            log.heads(channel)?
+        };
+        let have = sync::continue_from(&heads, sent);
+        // What we hold beyond a gap, so the peer sends only what is missing.
+        let mut held = Ranges::new();
+        for (a, (_, max)) in &heads {
+            let from = have.get(a).copied().unwrap_or(0);
+            if *max > from {
+                let to = from.saturating_add(sync::MAX_GAP).min(*max);
+                let r = log.held_ranges(channel, a, from + 1, to, sync::MAX_RANGES)?;
+                if !r.is_empty() {
+                    held.insert(*a, r);
+                }
+            }
+        }
+        let req = SyncRequest {
+            channel: channel.to_string(),
+            have: have.iter().map(|(a, s)| (*a, *s)).collect(),
+            held: held
+                .iter()
+                .flat_map(|(a, r)| r.iter().map(|(x, y)| (*a, *x, *y)))
+                .collect(),
+        };
+        Ok(Some((
+            req,
+            Asked {
+                channel: channel.to_string(),
+                have,
+                held,
+            },
+        )))
+    }
+
+    /// The request went out as `key`.
+    pub fn sent(&mut self, key: K, peer: P, asked: Asked) {
+        self.requests += 1;
+        self.pending.insert(key, (peer, asked));
+    }
+
+    /// The answer to `key` arrived: what it had asked (`None`: not ours, or too late).
+    pub fn answered(&mut self, key: &K) -> Option<(P, Asked)> {
+        let (peer, asked) = self.pending.remove(key)?;
+        self.retries.remove(&peer);
+        Some((peer, asked))
+    }
+
+    /// Request `key` failed. Returns the channel to ask again at once, a few times per
+    /// peer while it is `connected`, rather than waiting for the next periodic round.
+    pub fn failed(&mut self, key: &K, connected: bool) -> Option<(P, String)> {
+        let (peer, asked) = self.pending.remove(key)?;
+        let retries = self.retries.entry(peer).or_default();
+        (connected && *retries < MAX_RETRIES).then(|| {
+            *retries += 1;
+            (peer, asked.channel)
+        })
+    }
+}
+
+/// Check an answer whole before anything is stored: every message decodes, was asked
+/// for, is in the asked channel and chains to its author's previous one. An error means
+/// the peer lied: drop it.
+pub fn check<L: Log>(
+    log: &L,
+    asked: &Asked,
+    resp: &SyncResponse,
+) -> std::result::Result<Checked, String> {
+    let mut envs = Vec::with_capacity(resp.messages.len());
+    for w in &resp.messages {
+        envs.push(Envelope::decode_unverified(w).map_err(|e| e.to_string())?);
+    }
+    let links: Vec<(String, Link)> = envs
+        .iter()
+        .map(|e| (e.unsigned.channel.clone(), Link::of(e)))
+        .collect();
+    sync::check_response(&asked.have, &asked.held, &links, &asked.channel, |a, s| {
+        log.entry(&asked.channel, &a, s).ok().flatten()
+    })
+    .map_err(|e| e.to_string())?;
+    let next = resp.more.then(|| {
+        let mut sent = asked.have.clone();
+        for (_, l) in &links {
+            let e = sent.entry(l.author).or_insert(0);
+            *e = (*e).max(l.seq);
+        }
+        sent
+    });
+    Ok(Checked { envs, next })
+}
+
+/// The channels to ask a peer of member `their` about: each of our `topics` that it may
+/// read too, and the DM list if we hold inboxes (DM channels are not in the roster).
+pub fn channels_for<'t>(
+    head: &VerifiedRoster,
+    topics: impl IntoIterator<Item = &'t String>,
+    their: &Member,
+) -> Vec<String> {
+    let mut dms = false;
+    let mut out = Vec::new();
+    for t in topics {
+        if t.starts_with('@') {
+            dms = true;
+        } else if head.roster.may_read(their, t) {
+            out.push(t.clone());
+        }
+    }
+    out.sort();
+    if dms {
+        out.push(DM_LIST.to_string());
+    }
+    out
+}
+
+/// Answer a catch-up request from `requester`: only to a device on our roster that may read
+/// the channel, and only messages whose authors are still on our roster (the requester would
+/// refuse the others). Bounded in messages, bytes and the work a request can cause.
+pub fn answer<L: Log>(
+    log: &L,
+    head: Option<&VerifiedRoster>,
+    requester: &DeviceId,
+    req: SyncRequest,
+) -> Result<SyncResponse> {
+    let mut resp = SyncResponse::default();
+    let Some(head) = head else {
+        return Ok(resp);
+    };
+    let Some(member) = head.member_of_device(requester) else {
+        return Ok(resp);
+    };
+    if req.channel == DM_LIST {
+        resp.channels = log
+            .dm_channels()?
+            .into_iter()
+            .filter(|c| head.roster.may_read(member, c))
+            .take(MAX_DM_LIST)
+            .collect();
+        return Ok(resp);
+    }
+    if !head.roster.may_read(member, &req.channel)
+        || req.have.len() > sync::MAX_AUTHORS
+        || req.held.len() > sync::MAX_AUTHORS
+    {
+        return Ok(resp);
+    }
+    let theirs: Vector = req.have.into_iter().collect();
+    let mut held = Ranges::new();
+    for (a, x, y) in req.held {
+        let r = held.entry(a).or_default();
+        // Honest requesters list at most MAX_RANGES per author; more would make every
+        // message checked against an attacker-sized list.
+        if r.len() == sync::MAX_RANGES {
+            return Ok(resp);
+        }
+        r.push((x, y));
+    }
+    let mut bytes = 0;
+    'authors: for (author, from) in sync::plan(&theirs, &log.heads(&req.channel)?) {
+        if head.member_of_device(&author).is_none() {
+            continue;
+        }
+        let room = sync::MAX_BATCH - resp.messages.len();
+        let have = from - 1;
+        // Skip what they hold beyond a gap and what lies past the gap limit.
+        let mut wires = Vec::new();
+        let mut next = from;
+        while wires.len() <= room {
+            let page = log.page(&req.channel, &author, next, room + 1)?;
+            let Some(last) = page.last().map(|(s, _)| *s) else {
+                break;
+            };
+            let full = page.len() == room + 1;
+            wires.extend(
+                page.into_iter()
+                    .filter(|(s, _)| sync::wanted(have, &held, &author, *s))
+                    .map(|(_, w)| w),
+            );
+            if !full || last >= have.saturating_add(sync::MAX_GAP) {
+                break;
+            }
+            next = last + 1;
+        }
+        for w in wires {
+            if resp.messages.len() == sync::MAX_BATCH || bytes + w.len() > SYNC_RESPONSE_BYTES {
+                resp.more = true;
+                break 'authors;
+            }
+            bytes += w.len();
+            resp.messages.push(serde_bytes::ByteBuf::from(w));
+        }
+    }
+    Ok(resp)
+}
+
+/// The direct-message channels of a peer's DM list to catch up on: those both `me` and
+/// `their` may read. An oversized or malformed list is a lie.
+pub fn dm_wanted(
+    head: &VerifiedRoster,
+    me: &Member,
+    their: &Member,
+    resp: SyncResponse,
+) -> std::result::Result<Vec<String>, String> {
+    if resp.channels.len() > MAX_DM_LIST || !resp.messages.is_empty() {
+        return Err("oversized or malformed DM list".into());
+    }
+    Ok(resp
+        .channels
+        .into_iter()
+        .filter(|c| {
+            dm_parties(c).is_some() && head.roster.may_read(me, c) && head.roster.may_read(their, c)
+        })
+        .collect())
+}

@@ -1,0 +1,197 @@
+//! The one intake pipeline: every envelope from the network, by gossip or by catch-up, is
+//! accepted or refused here, in this order:
+//!
+//! 1. **dedupe**: already stored, or the same frame twice in the batch →
+//!    [`Verdict::Duplicate`];
+//! 2. **signature**: one batch verification for the whole batch;
+//! 3. **roster rules** ([`message::check_rules`]): the author's device is on the head roster,
+//!    the channel exists, the member may post there, the clock is plausible;
+//! 4. **chain rules** ([`check_chain`]): no second message at a held (author, seq), `prev`
+//!    matches the held predecessor, not more than [`sync::MAX_GAP`] past the held prefix;
+//! 5. **store**.
+//!
+//! "Why was my message rejected?" is answered by the [`Verdict`] and its [`Reject::kind`],
+//! which [`Tally`] counts by reason. What a verdict means for the peer that sent it (gossip
+//! acceptance, dropping a catch-up peer) is the caller's, by [`Origin`].
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::log::Log;
+use crate::message::{self, Envelope, Reject};
+use crate::roster::VerifiedRoster;
+use crate::sync::{self, Link};
+
+/// How a batch reached us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Forwarded by gossip: each envelope stands alone.
+    Gossip,
+    /// A catch-up answer: one unit, already checked against the request
+    /// ([`super::catchup::check`]). One forged signature and nothing of it is
+    /// stored.
+    Sync,
+}
+
+/// What became of one envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Stored. `sender`: the author's member name. `gap`: a predecessor is still missing
+    /// (ask the sender's peer at once rather than at the next round).
+    Accepted {
+        sender: String,
+        gap: bool,
+    },
+    /// Already held.
+    Duplicate,
+    Rejected(Reject),
+    /// The disk refused it: neither kept nor forwarded; catch-up retries it later.
+    NotStored(String),
+}
+
+impl Verdict {
+    /// Whether the refusal is worth a warning and an [`crate::Event::Rejected`]: input no
+    /// honest peer sends. An author the roster no longer admits is normal in a catch-up
+    /// answer from a peer whose roster is behind, and a message past a gap is not the
+    /// forwarder's fault; those are only counted.
+    pub fn is_loud(&self, origin: Origin) -> bool {
+        match self {
+            Verdict::Rejected(Reject::Gap { .. }) => false,
+            Verdict::Rejected(Reject::Chain(_) | Reject::BadSignature) => true,
+            Verdict::Rejected(_) => origin == Origin::Gossip,
+            _ => false,
+        }
+    }
+}
+
+/// What intake decided, counted by reason: the one place reject accounting happens.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Tally {
+    pub accepted: u64,
+    pub duplicates: u64,
+    /// Accepted from catch-up answers (included in `accepted`).
+    pub synced: u64,
+    /// Refusals by [`Reject::kind`], and other refused input by its own label
+    /// (`"sync"`, `"roster"`, `"subscription"`).
+    pub rejected: HashMap<String, u64>,
+}
+
+impl Tally {
+    pub fn record(&mut self, verdict: &Verdict, origin: Origin) {
+        match verdict {
+            Verdict::Accepted { .. } => {
+                self.accepted += 1;
+                if origin == Origin::Sync {
+                    self.synced += 1;
+                }
+            }
+            Verdict::Duplicate => self.duplicates += 1,
+            Verdict::Rejected(r) => self.count(r.kind()),
+            Verdict::NotStored(_) => self.count("storage"),
+        }
+    }
+
+    pub fn count(&mut self, kind: &str) {
+        *self.rejected.entry(kind.to_string()).or_default() += 1;
+    }
+}
+
+/// Run `batch` through the pipeline against the head roster `head` and the clock `now_ms`.
+/// Returns one verdict per envelope, in order. Envelopes are stored in order, so a batch
+/// may carry an author's consecutive messages.
+pub fn accept<L: Log>(
+    log: &mut L,
+    head: Option<&VerifiedRoster>,
+    batch: &[Envelope],
+    origin: Origin,
+    now_ms: u64,
+) -> Vec<Verdict> {
+    let mut verdicts: Vec<Option<Verdict>> = Vec::with_capacity(batch.len());
+    // Exact copies in one batch are verified once. Only exact copies: a frame with a valid
+    // message's id and a broken signature must not shadow the valid one.
+    let mut seen: HashSet<&[u8]> = HashSet::with_capacity(batch.len());
+    for env in batch {
+        let dup = !seen.insert(&env.wire) || log.has(&env.id).unwrap_or(false);
+        verdicts.push(dup.then_some(Verdict::Duplicate));
+    }
+    let fresh: Vec<&Envelope> = batch
+        .iter()
+        .zip(&verdicts)
+        .filter(|(_, v)| v.is_none())
+        .map(|(e, _)| e)
+        .collect();
+    let sig_ok = message::verify_batch_of(fresh.iter().copied());
+    let forged = origin == Origin::Sync && sig_ok.contains(&false);
+    let mut sig_ok = sig_ok.into_iter();
+    for (env, verdict) in batch.iter().zip(verdicts.iter_mut()) {
+        if verdict.is_some() {
+            continue;
+        }
+        let ok = sig_ok.next().unwrap_or(false) && !forged;
+        *verdict = Some(if ok {
+            admit(log, head, env, now_ms)
+        } else {
+            Verdict::Rejected(Reject::BadSignature)
+        });
+    }
+    verdicts
+        .into_iter()
+        .map(|v| v.expect("set above"))
+        .collect()
+}
+
+/// Steps 3 to 5 for one envelope whose signature holds.
+fn admit<L: Log>(
+    log: &mut L,
+    head: Option<&VerifiedRoster>,
+    env: &Envelope,
+    now_ms: u64,
+) -> Verdict {
+    let rules = match head {
+        Some(head) => message::check_rules(env, head, now_ms).map(|m| m.name.clone()),
+        None => Err(Reject::UnknownDevice(env.unsigned.author)),
+    };
+    let (sender, held) = match rules.and_then(|s| Ok((s, check_chain(log, env)?))) {
+        Ok(x) => x,
+        Err(r) => return Verdict::Rejected(r),
+    };
+    match log.insert(env, &sender) {
+        Ok(true) => Verdict::Accepted {
+            sender,
+            gap: held + 1 < env.unsigned.seq,
+        },
+        Ok(false) => Verdict::Duplicate,
+        Err(e) => Verdict::NotStored(e.to_string()),
+    }
+}
+
+/// Per-author chain rules against what is stored: no second message at a held
+/// (author, seq), `prev` matches a held predecessor, and not too far past the held prefix.
+/// Returns the author's contiguous prefix held before this message.
+pub fn check_chain<L: Log>(log: &L, env: &Envelope) -> Result<u64, Reject> {
+    let u = &env.unsigned;
+    if let Ok(Some(other)) = log.entry(&u.channel, &u.author, u.seq) {
+        if other != env.id {
+            return Err(Reject::Chain(format!(
+                "{} signed two different messages with seq {} in '{}'",
+                u.author, u.seq, u.channel
+            )));
+        }
+    }
+    let held = log.head(&u.channel, &u.author).map(|h| h.0).unwrap_or(0);
+    if u.seq > held.saturating_add(sync::MAX_GAP) {
+        return Err(Reject::Gap { seq: u.seq, held });
+    }
+    let pred = match u.seq {
+        0 | 1 => None,
+        s => log.entry(&u.channel, &u.author, s - 1).ok().flatten(),
+    };
+    if !sync::chain_ok(&Link::of(env), pred) {
+        return Err(Reject::Chain(format!(
+            "seq {} of {} does not follow its predecessor",
+            u.seq, u.author
+        )));
+    }
+    Ok(held)
+}

@@ -1,0 +1,207 @@
+//! What the protocol core needs of message storage, and an in-memory implementation.
+//!
+//! The node stores history in sled ([`crate::store::Store`]); the simulator and unit tests
+//! keep it in memory ([`MemLog`]). Both answer the same questions, so the decisions in
+//! [`super::intake`] and [`super::catchup`] are the same code in production and in a run of
+//! a thousand simulated nodes.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::error::Result;
+use crate::identity::DeviceId;
+use crate::message::{Envelope, MessageId};
+use crate::store::Store;
+use crate::sync::{self, Heads};
+
+/// Per-author message logs of every channel this node holds.
+pub trait Log {
+    /// Whether the message is stored (dedupe).
+    fn has(&self, id: &MessageId) -> Result<bool>;
+    /// The id stored at (`channel`, `author`, `seq`), if any.
+    fn entry(&self, channel: &str, author: &DeviceId, seq: u64) -> Result<Option<MessageId>>;
+    /// (contiguous prefix, highest seq) held of `author` in `channel`.
+    fn head(&self, channel: &str, author: &DeviceId) -> Result<(u64, u64)>;
+    /// Every author's head in `channel`.
+    fn heads(&self, channel: &str) -> Result<Heads>;
+    /// Store a checked message; `false` if it was already stored.
+    fn insert(&mut self, env: &Envelope, sender: &str) -> Result<bool>;
+    /// Up to `limit` (seq, wire) of `author`'s log in `channel` from `from` on, oldest first.
+    fn page(
+        &self,
+        channel: &str,
+        author: &DeviceId,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>>;
+    /// The seqs of `author` held from `from` to `to`, as at most `max` ranges.
+    fn held_ranges(
+        &self,
+        channel: &str,
+        author: &DeviceId,
+        from: u64,
+        to: u64,
+        max: usize,
+    ) -> Result<Vec<(u64, u64)>>;
+    /// The direct-message channels holding messages (the roster does not list them).
+    fn dm_channels(&self) -> Result<Vec<String>>;
+}
+
+impl Log for Store {
+    fn has(&self, id: &MessageId) -> Result<bool> {
+        self.has_message(id)
+    }
+    fn entry(&self, channel: &str, author: &DeviceId, seq: u64) -> Result<Option<MessageId>> {
+        self.log_entry(channel, author, seq)
+    }
+    fn head(&self, channel: &str, author: &DeviceId) -> Result<(u64, u64)> {
+        Store::head(self, channel, author)
+    }
+    fn heads(&self, channel: &str) -> Result<Heads> {
+        Store::heads(self, channel)
+    }
+    fn insert(&mut self, env: &Envelope, sender: &str) -> Result<bool> {
+        self.insert_message(env, sender)
+    }
+    fn page(
+        &self,
+        channel: &str,
+        author: &DeviceId,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>> {
+        self.log_from_seq(channel, author, from, limit)
+    }
+    fn held_ranges(
+        &self,
+        channel: &str,
+        author: &DeviceId,
+        from: u64,
+        to: u64,
+        max: usize,
+    ) -> Result<Vec<(u64, u64)>> {
+        Store::held_ranges(self, channel, author, from, to, max)
+    }
+    fn dm_channels(&self) -> Result<Vec<String>> {
+        self.channels_starting_with("@")
+    }
+}
+
+/// History in memory: what a simulated node holds.
+#[derive(Debug, Default, Clone)]
+pub struct MemLog {
+    /// Message id -> (channel, sender name, wire).
+    messages: HashMap<MessageId, (String, String, Vec<u8>)>,
+    /// channel -> author -> seq -> id.
+    logs: BTreeMap<String, BTreeMap<DeviceId, BTreeMap<u64, MessageId>>>,
+    /// channel -> author -> (contiguous prefix, highest seq), kept up to date on insert.
+    heads: HashMap<String, BTreeMap<DeviceId, (u64, u64)>>,
+}
+
+impl MemLog {
+    /// Ids of every stored message.
+    pub fn ids(&self) -> impl Iterator<Item = &MessageId> {
+        self.messages.keys()
+    }
+
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+}
+
+impl Log for MemLog {
+    fn has(&self, id: &MessageId) -> Result<bool> {
+        Ok(self.messages.contains_key(id))
+    }
+
+    fn entry(&self, channel: &str, author: &DeviceId, seq: u64) -> Result<Option<MessageId>> {
+        Ok(self
+            .logs
+            .get(channel)
+            .and_then(|a| a.get(author))
+            .and_then(|l| l.get(&seq))
+            .copied())
+    }
+
+    fn head(&self, channel: &str, author: &DeviceId) -> Result<(u64, u64)> {
+        Ok(self
+            .heads
+            .get(channel)
+            .and_then(|h| h.get(author))
+            .copied()
+            .unwrap_or((0, 0)))
+    }
+
+    fn heads(&self, channel: &str) -> Result<Heads> {
+        Ok(self.heads.get(channel).cloned().unwrap_or_default())
+    }
+
+    fn insert(&mut self, env: &Envelope, sender: &str) -> Result<bool> {
+        if self.messages.contains_key(&env.id) {
+            return Ok(false);
+        }
+        let u = &env.unsigned;
+        self.messages.insert(
+            env.id,
+            (u.channel.clone(), sender.to_string(), env.wire.clone()),
+        );
+        let log = self
+            .logs
+            .entry(u.channel.clone())
+            .or_default()
+            .entry(u.author)
+            .or_default();
+        log.insert(u.seq, env.id);
+        let head = self
+            .heads
+            .entry(u.channel.clone())
+            .or_default()
+            .entry(u.author)
+            .or_default();
+        head.0 = sync::advance(head.0, |s| log.contains_key(&s));
+        head.1 = head.1.max(u.seq);
+        Ok(true)
+    }
+
+    fn page(
+        &self,
+        channel: &str,
+        author: &DeviceId,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>> {
+        let Some(l) = self.logs.get(channel).and_then(|a| a.get(author)) else {
+            return Ok(Vec::new());
+        };
+        Ok(l.range(from..)
+            .take(limit)
+            .filter_map(|(s, id)| Some((*s, self.messages.get(id)?.2.clone())))
+            .collect())
+    }
+
+    fn held_ranges(
+        &self,
+        channel: &str,
+        author: &DeviceId,
+        from: u64,
+        to: u64,
+        max: usize,
+    ) -> Result<Vec<(u64, u64)>> {
+        let Some(l) = self.logs.get(channel).and_then(|a| a.get(author)) else {
+            return Ok(Vec::new());
+        };
+        Ok(sync::ranges_of(l.range(from..=to).map(|(s, _)| *s), max))
+    }
+
+    fn dm_channels(&self) -> Result<Vec<String>> {
+        Ok(self
+            .logs
+            .keys()
+            .filter(|c| c.starts_with('@'))
+            .cloned()
+            .collect())
+    }
+}

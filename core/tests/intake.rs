@@ -1,0 +1,161 @@
+//! The intake pipeline on its own: no network, no disk (an in-memory log).
+
+use majlis_core::message::{Envelope, Reject, Unsigned, PLAINTEXT_FORMAT};
+use majlis_core::proto::{accept, MemLog, Origin, Verdict};
+use majlis_core::roster::{RosterChain, RosterSigner, VerifiedRoster};
+use majlis_core::{DeviceKey, OrgKey, Roster};
+
+const NOW: u64 = 1_800_000_000_000;
+
+fn org() -> (DeviceKey, RosterChain) {
+    let root = OrgKey::generate();
+    let admin = DeviceKey::generate();
+    let roster = Roster::genesis(&root, "o", "amina", admin.id(), NOW);
+    let mut chain = RosterChain::new(root.org_id());
+    chain.apply(vec![VerifiedRoster::sign(
+        roster,
+        RosterSigner::Root(&root),
+    )]);
+    (admin, chain)
+}
+
+fn msg(key: &DeviceKey, seq: u64, prev: Option<&Envelope>, text: &str) -> Envelope {
+    Envelope::sign(
+        key,
+        Unsigned {
+            format: PLAINTEXT_FORMAT,
+            author: key.id(),
+            channel: "general".into(),
+            sent_at: NOW,
+            seq,
+            prev: prev.map(|p| p.id),
+            body: text.as_bytes().to_vec(),
+        },
+    )
+}
+
+/// The same message with one signature byte flipped (same id, broken signature).
+fn forged(env: &Envelope) -> Envelope {
+    let mut w = env.wire.clone();
+    let at = w.len() - 1;
+    w[at] ^= 1;
+    Envelope::decode_unverified(&w).expect("still decodes")
+}
+
+#[test]
+fn a_message_is_stored_once_and_a_replay_is_a_duplicate() {
+    let (key, chain) = org();
+    let mut log = MemLog::default();
+    let m = msg(&key, 1, None, "hi");
+    let v = accept(
+        &mut log,
+        chain.head(),
+        &[m.clone(), m.clone()],
+        Origin::Gossip,
+        NOW,
+    );
+    assert!(
+        matches!(v[0], Verdict::Accepted { gap: false, .. }),
+        "{v:?}"
+    );
+    assert_eq!(v[1], Verdict::Duplicate);
+    let v = accept(&mut log, chain.head(), &[m], Origin::Sync, NOW);
+    assert_eq!(v, vec![Verdict::Duplicate]);
+    assert_eq!(log.len(), 1);
+}
+
+#[test]
+fn a_forged_copy_ahead_of_the_real_message_does_not_shadow_it() {
+    let (key, chain) = org();
+    let mut log = MemLog::default();
+    let m = msg(&key, 1, None, "real");
+    let f = forged(&m);
+    assert_eq!(f.id, m.id, "the forgery claims the real message's id");
+    let v = accept(&mut log, chain.head(), &[f, m], Origin::Gossip, NOW);
+    assert_eq!(v[0], Verdict::Rejected(Reject::BadSignature));
+    assert!(matches!(v[1], Verdict::Accepted { .. }), "{v:?}");
+}
+
+#[test]
+fn one_forged_signature_in_a_catch_up_answer_stores_none_of_it() {
+    let (key, chain) = org();
+    let mut log = MemLog::default();
+    let a = msg(&key, 1, None, "one");
+    let b = msg(&key, 2, Some(&a), "two");
+    let v = accept(
+        &mut log,
+        chain.head(),
+        &[a.clone(), forged(&b)],
+        Origin::Sync,
+        NOW,
+    );
+    assert!(
+        v.iter()
+            .all(|v| *v == Verdict::Rejected(Reject::BadSignature)),
+        "{v:?}"
+    );
+    assert!(log.is_empty());
+    // By gossip each stands alone.
+    let v = accept(
+        &mut log,
+        chain.head(),
+        &[a, forged(&b)],
+        Origin::Gossip,
+        NOW,
+    );
+    assert!(matches!(v[0], Verdict::Accepted { .. }));
+    assert_eq!(v[1], Verdict::Rejected(Reject::BadSignature));
+}
+
+#[test]
+fn chain_rules_refuse_a_second_message_at_a_seq_and_flag_gaps() {
+    let (key, chain) = org();
+    let mut log = MemLog::default();
+    let a = msg(&key, 1, None, "one");
+    let a2 = msg(&key, 1, None, "one, again, different");
+    let c = msg(&key, 3, Some(&a), "three, after a gap");
+    let far = msg(&key, 5000, Some(&a), "far beyond the gap limit");
+    let v = accept(
+        &mut log,
+        chain.head(),
+        &[a, a2, c, far],
+        Origin::Gossip,
+        NOW,
+    );
+    assert!(matches!(v[0], Verdict::Accepted { gap: false, .. }));
+    assert!(matches!(v[1], Verdict::Rejected(Reject::Chain(_))), "{v:?}");
+    assert!(matches!(v[2], Verdict::Accepted { gap: true, .. }), "{v:?}");
+    assert!(
+        matches!(v[3], Verdict::Rejected(Reject::Gap { .. })),
+        "{v:?}"
+    );
+    // A gap is counted, not shouted; a chain break is shouted.
+    assert!(!v[3].is_loud(Origin::Gossip));
+    assert!(v[1].is_loud(Origin::Sync));
+}
+
+#[test]
+fn an_author_off_the_roster_is_refused_loudly_by_gossip_quietly_in_catch_up() {
+    let (_, chain) = org();
+    let stranger = DeviceKey::generate();
+    let mut log = MemLog::default();
+    let m = msg(&stranger, 1, None, "let me in");
+    let v = accept(
+        &mut log,
+        chain.head(),
+        std::slice::from_ref(&m),
+        Origin::Gossip,
+        NOW,
+    );
+    assert_eq!(
+        v[0],
+        Verdict::Rejected(Reject::UnknownDevice(stranger.id()))
+    );
+    assert!(v[0].is_loud(Origin::Gossip));
+    // A peer whose roster is behind ours may still hold such messages: not a lie.
+    assert!(!v[0].is_loud(Origin::Sync));
+    // Nor is anything accepted before the roster arrives.
+    let v = accept(&mut log, None, &[m], Origin::Gossip, NOW);
+    assert!(matches!(v[0], Verdict::Rejected(Reject::UnknownDevice(_))));
+    assert!(log.is_empty());
+}
