@@ -36,11 +36,7 @@ impl Discovery {
         port: u16,
         tx: mpsc::UnboundedSender<Found>,
     ) -> Result<Discovery> {
-        let daemon = ServiceDaemon::new().map_err(|e| {
-            Error::Net(format!(
-                "mDNS could not start: {e}; use --no-mdns and --peer"
-            ))
-        })?;
+        let daemon = ServiceDaemon::new().map_err(|e| Error::Mdns(e.to_string()))?;
         let tag = org.discovery_tag();
         let me_str = me.to_string();
         let host = format!("majlis-{}.local.", &me_str[me_str.len() - 12..]);

@@ -1,10 +1,16 @@
-//! The one error type of `majlis-core`. Every message says what to do next.
+//! The one error type of `majlis-core`.
+//!
+//! Variants say *what* went wrong, with the facts a front end needs; they do not quote
+//! command-line flags or buttons. Each front end writes its own advice from the variant
+//! (`majlisd` names its flags, the app its screens); [`Error::hint`] is the advice that
+//! holds for every front end.
 
 use std::path::Path;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// Bad input from a user or a caller: a wrong id, an unknown channel, a missing argument.
     #[error("{0}")]
@@ -24,16 +30,49 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("database error: {0}; if the disk is full free space and retry, if it is corrupt restore the data directory from a backup or re-sync from a relay")]
+    /// Another process (a running node, or the app) has the data directory open.
+    #[error("{path} is in use by another Majlis process")]
+    Busy { path: String },
+    /// The database refused an operation (a full disk, an I/O error, damage).
+    #[error("database error: {0}")]
     Db(#[from] sled::Error),
+    /// No device identity has been made in this data directory.
+    #[error("no device identity in {dir}")]
+    NoIdentity { dir: String },
+    /// The data directory already holds a device identity.
+    #[error("{dir} already has a device identity")]
+    HasIdentity { dir: String },
+    /// The device belongs to no organization yet.
+    #[error("this device is in no organization yet")]
+    NoOrg,
+    /// The device already belongs to organization `org`.
+    #[error("this device already belongs to org {org}")]
+    InOrg { org: String },
+    /// The head roster does not list this device.
+    #[error("this device is not on the org roster")]
+    NotOnRoster,
+    /// The data directory is sealed by a passphrase and none was given.
+    #[error("{dir} is sealed by a passphrase and none was given")]
+    NeedPassphrase { dir: String },
+    /// Sealing at rest is required, and neither a passphrase nor an OS keyring is available.
+    #[error(
+        "{dir} would not be sealed (no passphrase and no OS keyring), and sealing is required"
+    )]
+    SealingUnavailable { dir: String },
+    /// The node could not listen on an address.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: String, reason: String },
+    /// Multicast DNS could not start (no multicast-capable interface, or not permitted).
+    #[error("mDNS could not start: {0}")]
+    Mdns(String),
     #[error("roster rejected: {0}")]
     Roster(#[from] crate::roster::RosterError),
     #[error("message rejected: {0}")]
     Message(#[from] crate::message::Reject),
     #[error("network: {0}")]
     Net(String),
-    /// The node task has stopped (shut down or crashed); restart the node.
-    #[error("the node has stopped; restart it")]
+    /// The node task has stopped (shut down or crashed).
+    #[error("the node has stopped")]
     Stopped,
 }
 
@@ -43,5 +82,21 @@ impl Error {
             path: path.display().to_string(),
             source,
         }
+    }
+
+    /// What to do next, where it is the same for every front end.
+    pub fn hint(&self) -> Option<&'static str> {
+        Some(match self {
+            Error::Busy { .. } => {
+                "stop the other process, or let the running node carry out the command"
+            }
+            Error::Db(_) => "if the disk is full free space and retry; if the database is damaged, restore the data directory from a backup or re-sync it from a relay",
+            Error::Io { .. } => "check that the disk has space and the directory is writable",
+            Error::Corrupt(_) => "restore the data directory from a backup, or re-sync it from a relay",
+            Error::NotOnRoster => "give this device's id to an admin, who adds it to the roster",
+            Error::NoOrg => "found an organization, or join one with the org id an admin gives you",
+            Error::Stopped => "restart the node",
+            _ => return None,
+        })
     }
 }

@@ -70,7 +70,7 @@ impl FromStr for DeviceId {
     fn from_str(s: &str) -> Result<Self> {
         let bad = || {
             Error::Invalid(format!(
-                "'{s}' is not a device id; run `majlisd id` on the device to get it"
+                "'{s}' is not a device id (the device shows its id in its settings)"
             ))
         };
         let peer = PeerId::from_str(s.trim()).map_err(|_| bad())?;
@@ -115,7 +115,7 @@ impl FromStr for OrgId {
     fn from_str(s: &str) -> Result<Self> {
         let bad = || {
             Error::Invalid(format!(
-                "'{s}' is not an org id; ask an admin for the id printed by `majlisd org create`"
+                "'{s}' is not an org id (an admin of the org can show it)"
             ))
         };
         let v = bs58::decode(s.trim()).into_vec().map_err(|_| bad())?;

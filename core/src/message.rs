@@ -261,16 +261,27 @@ pub fn check_rules<'r>(
             now: now_ms,
         });
     }
+    may_author(roster, &u.author, &u.channel)
+}
+
+/// Whether `author`'s device may post in `channel` under `roster`: on the roster, the
+/// channel exists, its member may post there. Receivers check it in [`check_rules`]; a
+/// sender checks it before signing, so it never keeps a message its peers would refuse.
+pub fn may_author<'r>(
+    roster: &'r VerifiedRoster,
+    author: &DeviceId,
+    channel: &str,
+) -> Result<&'r Member, Reject> {
     let member = roster
-        .member_of_device(&u.author)
-        .ok_or(Reject::UnknownDevice(u.author))?;
-    if !roster.roster.channel_exists(&u.channel) {
-        return Err(Reject::UnknownChannel(u.channel.clone()));
+        .member_of_device(author)
+        .ok_or(Reject::UnknownDevice(*author))?;
+    if !roster.roster.channel_exists(channel) {
+        return Err(Reject::UnknownChannel(channel.to_string()));
     }
-    if !roster.roster.may_post(member, &u.channel) {
+    if !roster.roster.may_post(member, channel) {
         return Err(Reject::NotAllowed {
             member: member.name.clone(),
-            channel: u.channel.clone(),
+            channel: channel.to_string(),
         });
     }
     Ok(member)

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use crate::e2e::{self, ChannelKey, Content, Plain};
 use crate::error::{Error, Result};
 use crate::identity::{DeviceId, DeviceKey, KeyLock, OrgId, OrgKey};
-use crate::message::{Envelope, Unsigned, MESSAGE_FORMAT};
+use crate::message::{Envelope, Reject, Unsigned, MESSAGE_FORMAT};
 use crate::roster::{
     ApplyReport, Role, Roster, RosterChain, RosterChange, RosterSigner, VerifiedRoster,
 };
@@ -27,6 +27,12 @@ pub const SOCKET: &str = "majlisd.sock";
 /// Where the desktop app's window settings live (nothing private: drafts are sealed in the
 /// store).
 pub const GUI_STATE: &str = "gui-state.ron";
+
+/// Where a user's data directory is when none is given: the platform's data directory
+/// (`~/.local/share/majlis` on Linux). `None` without a home directory.
+pub fn default_data_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("org", "Majlis", "majlis").map(|d| d.data_dir().to_path_buf())
+}
 
 pub struct Profile {
     dir: PathBuf,
@@ -80,10 +86,9 @@ impl Profile {
         make_private_dir(dir)?;
         let key_path = dir.join(DEVICE_KEY);
         if key_path.exists() {
-            return Err(Error::Invalid(format!(
-                "{} already has a device identity; use another --data directory for a second device",
-                dir.display()
-            )));
+            return Err(Error::HasIdentity {
+                dir: dir.display().to_string(),
+            });
         }
         let (dk, sealing) = data_key(dir, how)?;
         let key = DeviceKey::create(&key_path, KeyLock::Data(&dk))?;
@@ -113,10 +118,9 @@ impl Profile {
     pub fn open_with(dir: &Path, how: &Unlock) -> Result<Profile> {
         let key_path = dir.join(DEVICE_KEY);
         if !key_path.exists() {
-            return Err(Error::NotReady(format!(
-                "no device identity in {}; run `majlisd init --name NAME` first (or pass the right --data)",
-                dir.display()
-            )));
+            return Err(Error::NoIdentity {
+                dir: dir.display().to_string(),
+            });
         }
         let (dk, sealing) = data_key(dir, how)?;
         let (key, legacy) = DeviceKey::load(&key_path, KeyLock::Data(&dk))?;
@@ -130,7 +134,8 @@ impl Profile {
         }
         let db = dir.join("db");
         Store::finish_migration(&db)?;
-        let mut store = Store::open(&db, dk.clone())?;
+        let wait = how.lock_wait.unwrap_or(std::time::Duration::from_secs(1));
+        let mut store = Store::open_waiting(&db, dk.clone(), wait)?;
         if !store.is_sealed()? {
             drop(store);
             let n = Store::migrate_to_sealed(&db, &dk)?;
@@ -259,18 +264,16 @@ impl Profile {
     }
 
     pub fn require_org(&self) -> Result<OrgId> {
-        self.org()?.ok_or_else(|| {
-            Error::NotReady("this device is in no organization yet; run `majlisd org create --name ORG` or `majlisd org join ORG_ID`".into())
-        })
+        self.org()?.ok_or(Error::NoOrg)
     }
 
     /// Found an organization: a fresh root key, and version 1 of the roster with this device
     /// as its first admin and `general` open to everyone.
     pub fn org_create(&self, org_name: &str) -> Result<OrgId> {
         if let Some(org) = self.org()? {
-            return Err(Error::Invalid(format!(
-                "this device already belongs to org {org}"
-            )));
+            return Err(Error::InOrg {
+                org: org.to_string(),
+            });
         }
         // Sealed by its own passphrase if one is given (then unusable without it), else by
         // the data key; `majlisd org root-key export` moves it off the laptop.
@@ -296,9 +299,7 @@ impl Profile {
     pub fn org_join(&self, org: OrgId) -> Result<()> {
         match self.org()? {
             Some(o) if o == org => Ok(()),
-            Some(o) => Err(Error::Invalid(format!(
-                "this device already belongs to org {o}; use a new --data directory to join another"
-            ))),
+            Some(o) => Err(Error::InOrg { org: o.to_string() }),
             None => {
                 self.store.set_meta("org", &org.0)?;
                 self.store.flush()?;
@@ -373,7 +374,7 @@ impl Profile {
             Some(root)
         } else {
             return Err(Error::Denied(
-                "only admins can change the roster (members may create channels if the org policy allows); ask an admin (see `majlisd roster show`)"
+                "only admins can change the roster (members may create channels if the org policy allows); ask an admin"
                     .into(),
             ));
         };
@@ -411,30 +412,29 @@ impl Profile {
         let roster = chain.head().ok_or_else(|| {
             Error::NotReady("no roster yet: this device cannot post until an admin adds it and a peer sends the roster".into())
         })?;
-        let me = roster.member_of_device(&self.device_id()).ok_or_else(|| {
-            Error::Denied(
-                "this device is not on the org roster; give `majlisd id` to an admin".into(),
-            )
-        })?;
+        if roster.member_of_device(&self.device_id()).is_none() {
+            return Err(Error::NotOnRoster);
+        }
         let channel = &roster.resolve_channel(&self.device_id(), channel)?;
-        if !roster.roster.channel_exists(channel) {
-            let known: Vec<_> = roster
-                .roster
-                .channels
-                .iter()
-                .map(|c| c.name.as_str())
-                .collect();
-            return Err(Error::Invalid(format!(
-                "no channel '{channel}'; channels: {} (or @NAME for a direct message)",
-                known.join(", ")
-            )));
-        }
-        if !roster.roster.may_post(me, channel) {
-            return Err(Error::Denied(format!(
-                "'{}' may not post in '{channel}'",
-                me.name
-            )));
-        }
+        // The rule every receiver applies, so what we keep is what peers accept.
+        let me = crate::message::may_author(roster, &self.device_id(), channel).map_err(
+            |r| match r {
+                Reject::UnknownDevice(_) => Error::NotOnRoster,
+                Reject::UnknownChannel(_) => {
+                    let known: Vec<_> = roster
+                        .roster
+                        .channels
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect();
+                    Error::Invalid(format!(
+                        "no channel '{channel}'; channels: {} (or @NAME for a direct message)",
+                        known.join(", ")
+                    ))
+                }
+                r => Error::Denied(r.to_string()),
+            },
+        )?;
         if text.len() > crate::message::MAX_BODY_BYTES {
             return Err(Error::Invalid(format!(
                 "message is {} bytes; the limit is {} (send large content as a file)",

@@ -801,9 +801,7 @@ impl VerifiedRoster {
             )
         })?;
         let other = self.roster.member(other).ok_or_else(|| {
-            RosterError::Rule(format!(
-                "no member named '{other}' (see `majlisd roster show`)"
-            ))
+            RosterError::Rule(format!("no member named '{other}' (see the roster)"))
         })?;
         if !self.roster.dm_allowed(me, other) {
             return Err(RosterError::Rule(format!(

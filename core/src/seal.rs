@@ -134,6 +134,10 @@ pub struct Unlock {
     pub require_sealed: bool,
     /// Try the OS keyring when there is no passphrase (desktops).
     pub keyring: bool,
+    /// How long to wait for another process to let go of the database (`None`: a second).
+    /// A starting node waits longer: a command run just before it holds the directory for
+    /// a moment.
+    pub lock_wait: Option<std::time::Duration>,
 }
 
 impl Unlock {
@@ -151,6 +155,7 @@ impl Unlock {
             passphrase_file,
             require_sealed: std::env::var("MAJLIS_REQUIRE_SEALED").is_ok_and(|v| v == "1"),
             keyring: std::env::var("MAJLIS_KEYRING").map_or(true, |v| v != "off"),
+            lock_wait: None,
         }
     }
 
@@ -318,9 +323,9 @@ pub fn create(dir: &Path, how: &Unlock) -> Result<(DataKey, Sealing)> {
     };
     if sealing == Sealing::File {
         if how.require_sealed {
-            return Err(Error::Denied(
-                "no passphrase source and no OS keyring: the store would not be sealed, and sealing is required; give --passphrase-file (or MAJLIS_PASSPHRASE_FILE, or the systemd credential majlis-passphrase)".into(),
-            ));
+            return Err(Error::SealingUnavailable {
+                dir: dir.display().to_string(),
+            });
         }
         write_private(&dir.join(DATA_KEY_FILE), &key.0)?;
     }
@@ -346,11 +351,8 @@ pub fn open(dir: &Path, sealing: Sealing, how: &Unlock) -> Result<DataKey> {
             Ok(DataKey(k))
         }
         Sealing::Passphrase => {
-            let pass = how.passphrase()?.ok_or_else(|| {
-                Error::NotReady(format!(
-                    "{} is sealed by a passphrase; give --passphrase-file (or MAJLIS_PASSPHRASE_FILE, or the systemd credential majlis-passphrase)",
-                    dir.display()
-                ))
+            let pass = how.passphrase()?.ok_or_else(|| Error::NeedPassphrase {
+                dir: dir.display().to_string(),
             })?;
             let p = dir.join(SEALED_DATA_KEY_FILE);
             let b = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
@@ -428,7 +430,7 @@ mod tests {
         assert!(matches!(open(&a, s, &how), Err(Error::Denied(_))));
         assert!(matches!(
             open(&a, s, &Unlock::default()),
-            Err(Error::NotReady(_))
+            Err(Error::NeedPassphrase { .. })
         ));
 
         let b = d.path().join("b");
@@ -437,7 +439,10 @@ mod tests {
             require_sealed: true,
             ..Default::default()
         };
-        assert!(matches!(create(&b, &strict), Err(Error::Denied(_))));
+        assert!(matches!(
+            create(&b, &strict),
+            Err(Error::SealingUnavailable { .. })
+        ));
         let (k, s) = create(&b, &Unlock::default()).unwrap();
         assert_eq!(s, Sealing::File);
         assert_eq!(sealing_of(&b).unwrap(), Some(Sealing::File));

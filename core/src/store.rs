@@ -143,22 +143,26 @@ pub fn decode_stored(v: &[u8]) -> Result<(String, Envelope)> {
 impl Store {
     /// Open the database at `path`, sealing and opening values with `dk`.
     pub fn open(path: &Path, dk: DataKey) -> Result<Store> {
+        Self::open_waiting(path, dk, std::time::Duration::from_secs(1))
+    }
+
+    /// [`Store::open`], waiting up to `wait` for another process to let go of it.
+    pub fn open_waiting(path: &Path, dk: DataKey, wait: std::time::Duration) -> Result<Store> {
         let config = sled::Config::new()
             .path(path)
             // Flushing is ours (group commit); sled's background flusher would add latency.
             .flush_every_ms(None);
         // The lock of a handle that was just dropped (or a process that is just exiting) can
         // linger for a moment: retry briefly before calling the directory busy.
-        let mut tries = 0;
+        let deadline = std::time::Instant::now() + wait;
         let opened = loop {
             match config.open() {
                 // sled reports the lock either as WouldBlock or wrapped in an `Other` error.
                 Err(sled::Error::Io(io))
-                    if tries < 50
+                    if std::time::Instant::now() < deadline
                         && (io.kind() == std::io::ErrorKind::WouldBlock
                             || io.to_string().contains("could not acquire lock")) =>
                 {
-                    tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
                 other => break other,
@@ -166,10 +170,15 @@ impl Store {
         };
         let db = opened
             .map_err(|e| match e {
-                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => Error::Invalid(format!(
-                    "{} is in use by another Majlis process; stop it or talk to it through `majlisd` commands",
-                    path.display()
-                )),
+                // A live process holds the lock: never report that as a full or damaged disk.
+                sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("could not acquire lock") =>
+                {
+                    Error::Busy {
+                        path: path.parent().unwrap_or(path).display().to_string(),
+                    }
+                }
                 sled::Error::Corruption { .. } | sled::Error::Unsupported(_) => Error::Corrupt(format!(
                     "the database at {} is corrupt ({e}); move it away and restore from a backup or re-sync from a relay",
                     path.display()

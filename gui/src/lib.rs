@@ -76,7 +76,8 @@ impl eframe::App for EframeApp {
 pub fn run(cli: Cli) -> Result<()> {
     let data = match cli.data {
         Some(d) => d,
-        None => majlis_headless::default_data_dir()?,
+        None => majlis_core::profile::default_data_dir()
+            .ok_or_else(|| anyhow::anyhow!("cannot find a home directory; pass --data DIR"))?,
     };
     std::fs::create_dir_all(&data)?;
     let opts = Options {

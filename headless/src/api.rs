@@ -134,6 +134,9 @@ async fn handle(node: &Node, req: Request) -> Response {
     }
     .await;
     res.unwrap_or_else(|e| Response::Error {
-        message: e.to_string(),
+        message: match crate::advice(&e) {
+            Some(a) => format!("{e}; {a}"),
+            None => e.to_string(),
+        },
     })
 }

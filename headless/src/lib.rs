@@ -194,10 +194,75 @@ pub fn main() -> ExitCode {
     match run_cli(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", explain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error, and what to do about it in `majlisd`'s own terms (core errors say what went
+/// wrong; the advice, with flags, is the front end's).
+pub fn explain(e: &anyhow::Error) -> String {
+    let what = format!("{e:#}");
+    match e
+        .chain()
+        .find_map(|c| c.downcast_ref::<majlis_core::Error>())
+    {
+        Some(ce) => match advice(ce) {
+            Some(a) => format!("{what}; {a}"),
+            None => what,
+        },
+        None => what,
+    }
+}
+
+/// What a `majlisd` user does about a core error.
+pub fn advice(e: &majlis_core::Error) -> Option<String> {
+    use majlis_core::Error as E;
+    const PASS: &str = "give --passphrase-file FILE (or MAJLIS_PASSPHRASE_FILE, or the systemd credential majlis-passphrase)";
+    Some(match e {
+        E::NoIdentity { .. } => {
+            "run `majlisd init --name NAME` first, or pass the right --data DIR".into()
+        }
+        E::HasIdentity { .. } => "use another --data directory for a second device".into(),
+        E::NoOrg => {
+            "run `majlisd org create --name ORG`, or `majlisd org join ORG_ID` with the id an admin gives you".into()
+        }
+        E::InOrg { .. } => "use a new --data directory to join another org".into(),
+        E::NotOnRoster => "give the output of `majlisd id` to an admin, who adds this device".into(),
+        E::NeedPassphrase { .. } => PASS.into(),
+        E::SealingUnavailable { .. } => format!("{PASS}, or drop --require-sealed"),
+        E::Listen { .. } => "pick another --listen address".into(),
+        E::Mdns(_) => "use --no-mdns and give peers with --peer ADDR".into(),
+        E::Busy { .. } => {
+            "a majlisd (or the app) has it open; a running majlisd carries out send, history, peers, stats, audit and roster commands itself, stop it for the others".into()
+        }
+        other => other.hint()?.into(),
+    })
+}
+
+/// Whether `e` says another process holds the data directory.
+fn is_busy(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<majlis_core::Error>(),
+        Some(majlis_core::Error::Busy { .. })
+    )
+}
+
+/// How long a command waits for a node that is starting (it holds the store before its
+/// local API socket exists: `majlisd run &` then `majlisd send` at once).
+const STARTING_NODE_WAIT: Duration = Duration::from_secs(15);
+
+/// Wait for the socket of a node that holds `dir` to answer.
+fn wait_for_node(socket: &std::path::Path) -> Option<std::os::unix::net::UnixStream> {
+    let deadline = std::time::Instant::now() + STARTING_NODE_WAIT;
+    while std::time::Instant::now() < deadline {
+        if let Some(s) = api::connect(socket) {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
 }
 
 fn init_tracing() {
@@ -211,8 +276,7 @@ fn init_tracing() {
 }
 
 pub fn default_data_dir() -> Result<PathBuf> {
-    directories::ProjectDirs::from("org", "Majlis", "majlis")
-        .map(|d| d.data_dir().to_path_buf())
+    majlis_core::profile::default_data_dir()
         .ok_or_else(|| anyhow!("cannot find a home directory; pass --data DIR"))
 }
 
@@ -226,6 +290,11 @@ pub fn run_cli(cli: Cli) -> Result<()> {
         unlock.passphrase_file = cli.passphrase_file.clone();
     }
     unlock.require_sealed |= cli.require_sealed;
+    if matches!(cli.command, Command::Run { .. }) {
+        // A command run just before (`majlisd send` while the node starts) holds the
+        // directory for a moment: wait for it rather than fail.
+        unlock.lock_wait = Some(Duration::from_secs(10));
+    }
     let open = |dir: &std::path::Path| -> Result<Profile> {
         let p = Profile::open_with(dir, &unlock)?;
         warn_if_unsealed(&p);
@@ -251,9 +320,19 @@ pub fn run_cli(cli: Cli) -> Result<()> {
         }),
         _ => None,
     };
-    if let (Some(req), Some(stream)) = (remote_req, api::connect(&socket)) {
-        let resp = api::call(stream, &req)?;
-        return print_response(&cli.command, resp);
+    if let Some(req) = remote_req {
+        let stream = match api::connect(&socket) {
+            Some(s) => Some(s),
+            // No node answers. If one holds the directory it is starting: wait for it.
+            None => match open(&dir) {
+                Err(e) if is_busy(&e) => Some(wait_for_node(&socket).ok_or(e)?),
+                _ => None,
+            },
+        };
+        if let Some(stream) = stream {
+            let resp = api::call(stream, &req)?;
+            return print_response(&cli.command, resp);
+        }
     }
     match cli.command {
         Command::Init { name } => {

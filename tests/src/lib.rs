@@ -197,7 +197,32 @@ impl Daemon {
         self.spawn(cmd, extra);
     }
 
-    fn spawn(&mut self, mut cmd: Command, extra: &[&str]) {
+    /// Start `majlisd run` here and return at once, as `majlisd run &` in a script does.
+    pub fn launch(&mut self, extra: &[&str]) {
+        self.spawn_child(Command::new(&self.bin), extra);
+    }
+
+    fn spawn(&mut self, cmd: Command, extra: &[&str]) {
+        self.spawn_child(cmd, extra);
+        self.wait_api();
+    }
+
+    /// Wait until the running node's local API answers.
+    pub fn wait_api(&self) {
+        let sock = self.dir.join("majlisd.sock");
+        let t = Instant::now();
+        while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+            assert!(
+                t.elapsed() < Duration::from_secs(15),
+                "{} did not start; log:\n{}",
+                self.name,
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn spawn_child(&mut self, mut cmd: Command, extra: &[&str]) {
         assert!(self.child.is_none(), "{} already running", self.name);
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -217,17 +242,6 @@ impl Daemon {
             .spawn()
             .expect("spawn majlisd run");
         self.child = Some(child);
-        let sock = self.dir.join("majlisd.sock");
-        let t = Instant::now();
-        while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-            assert!(
-                t.elapsed() < Duration::from_secs(15),
-                "{} did not start; log:\n{}",
-                self.name,
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
     }
 
     /// SIGTERM and wait; returns whether it exited cleanly.

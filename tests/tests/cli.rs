@@ -107,3 +107,38 @@ fn admin_sets_policy_and_members_exchange_direct_messages() {
     // Offline, history @NAME reads the local store.
     assert_eq!(bilal.history("@amina").len(), 2);
 }
+
+/// The quick start as a new user scripts it: `majlisd run &` and, at once, `majlisd send`.
+/// The starting node holds the data directory before its local API answers; the command
+/// waits for it instead of failing, and a directory held by a live node is never reported
+/// as a full or damaged disk.
+#[test]
+fn a_command_right_after_run_waits_for_the_starting_node() {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut amina = Daemon::new(&bin, tmp.path(), "amina");
+    amina.ok(&["init", "--name", "amina"]);
+    amina.ok(&["org", "create", "--name", "acme"]);
+    for i in 0..3 {
+        amina.launch(&["--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"]);
+        let out = amina.cli(&["send", "general", &format!("hi {i}")]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "send right after run failed: {stderr}"
+        );
+        assert!(!stderr.contains("disk"), "{stderr}");
+        wait_until("the message is in history", 15, || {
+            amina
+                .history("general")
+                .iter()
+                .any(|m| m["text"] == format!("hi {i}"))
+        });
+        // A command only a stopped node can run says who holds the directory.
+        amina.wait_api();
+        let e = err(&amina, &["org", "create", "--name", "other"]);
+        assert!(e.contains("in use") && !e.contains("disk"), "{e}");
+        assert!(amina.stop());
+    }
+    assert_eq!(amina.history("general").len(), 3);
+}

@@ -192,10 +192,9 @@ impl Node {
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
             .build();
         for addr in &config.listen {
-            swarm.listen_on(addr.clone()).map_err(|e| {
-                Error::Invalid(format!(
-                    "cannot listen on {addr}: {e}; pick another --listen address"
-                ))
+            swarm.listen_on(addr.clone()).map_err(|e| Error::Listen {
+                addr: addr.to_string(),
+                reason: e.to_string(),
             })?;
         }
         // Wait for the first concrete address: callers (and mDNS) need the port.
@@ -206,11 +205,11 @@ impl Node {
             tokio::select! {
                 ev = swarm.select_next_some() => match ev {
                     SwarmEvent::NewListenAddr { address, .. } => listen_addrs.push(address),
-                    SwarmEvent::ListenerError { error, .. } => return Err(Error::Net(format!("listen failed: {error}"))),
-                    SwarmEvent::ListenerClosed { reason: Err(error), .. } => return Err(Error::Net(format!("listen failed: {error}"))),
+                    SwarmEvent::ListenerError { error, .. } => return Err(Error::Listen { addr: listen_list(&config.listen), reason: error.to_string() }),
+                    SwarmEvent::ListenerClosed { reason: Err(error), .. } => return Err(Error::Listen { addr: listen_list(&config.listen), reason: error.to_string() }),
                     _ => {}
                 },
-                _ = &mut deadline => return Err(Error::Net("no listen address after 5 s; check --listen".into())),
+                _ = &mut deadline => return Err(Error::Listen { addr: listen_list(&config.listen), reason: "no address after 5 s".into() }),
             }
         }
         let (disc_tx, disc_rx) = mpsc::unbounded_channel();
@@ -347,7 +346,37 @@ impl Node {
         self.store.channels_starting_with("@")
     }
 
-    /// Direct access to the message store, for paging through history.
+    /// Up to `limit` messages of `channel` older than `before` (a message's
+    /// `(sent_at, id)`; `None`: the newest), oldest first: a long history a page at a time.
+    pub fn history_before(
+        &self,
+        channel: &str,
+        before: Option<(u64, MessageId)>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>> {
+        self.store
+            .history_before(&self.resolve(channel)?, before, limit)
+    }
+
+    /// Messages of `channel` sent after `after_ms` by others, counted up to `cap` (an unread
+    /// badge).
+    pub fn unread(&self, channel: &str, after_ms: u64, cap: usize) -> Result<usize> {
+        self.store.count_after(channel, after_ms, &self.device, cap)
+    }
+
+    /// Keep a front end's private state (drafts, read marks) sealed in the store, durably.
+    pub fn save_private(&self, name: &str, value: &[u8]) -> Result<()> {
+        self.store.set_private(name, value)?;
+        self.store.flush()
+    }
+
+    /// What [`Node::save_private`] kept under `name`.
+    pub fn load_private(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.store.get_private(name)
+    }
+
+    /// The message store itself, for tests and tools that inspect what a node holds. Front
+    /// ends read through the methods above.
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -390,4 +419,12 @@ impl Node {
     pub async fn shutdown(&self) -> Result<()> {
         self.ask(|reply| Command::Shutdown { reply }).await
     }
+}
+
+fn listen_list(addrs: &[Multiaddr]) -> String {
+    addrs
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -1,0 +1,233 @@
+//! The admin view: roster changes behind a confirmation, and the audit log.
+
+use super::*;
+
+impl MajlisApp {
+    pub(super) fn draw_admin(&mut self, ui: &mut egui::Ui, run: &mut Running) {
+        let Some(r) = run.roster.clone() else {
+            return;
+        };
+        let is_admin = r
+            .member_of_device(&run.me)
+            .is_some_and(|m| m.role == Role::Admin);
+        if !is_admin {
+            run.view = View::Chat;
+            return;
+        }
+        let lang = self.state.lang;
+        let t = |en| text::for_egui(tr(lang, en)).into_owned();
+        let mut change: Option<RosterChange> = None;
+        let f = &mut run.admin;
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            ui.heading(t("Admin"));
+            if let Some((n, at)) = &run.notice {
+                if at.elapsed() < Duration::from_secs(8) {
+                    ui.label(RichText::new(n.as_str()).italics());
+                }
+            }
+            ui.collapsing(t("Add a member"), |ui| {
+                labelled_field(ui, &t("Name"), &mut f.name);
+                labelled_field(ui, &t("Device id"), &mut f.device);
+                ui.horizontal(|ui| {
+                    ui.label(t("Role"));
+                    for (role, label) in [
+                        (None, "member"),
+                        (Some(Role::Admin), "admin"),
+                        (Some(Role::Guest), "guest"),
+                        (Some(Role::Relay), "relay"),
+                    ] {
+                        ui.radio_value(&mut f.role, role, label);
+                    }
+                });
+                if ui.button(t("Add")).clicked() {
+                    match f.device.trim().parse::<DeviceId>() {
+                        Ok(device) => {
+                            change = Some(RosterChange::AddMember {
+                                name: f.name.trim().to_string(),
+                                device,
+                                role: f.role,
+                            });
+                            f.name.clear();
+                            f.device.clear();
+                        }
+                        Err(e) => run.notice = Some((e.to_string(), Instant::now())),
+                    }
+                }
+            });
+            ui.collapsing(t("Add a device"), |ui| {
+                labelled_field(ui, &t("Member"), &mut f.dev_member);
+                labelled_field(ui, &t("Device id"), &mut f.dev_id);
+                if ui.button(t("Add")).clicked() {
+                    match f.dev_id.trim().parse::<DeviceId>() {
+                        Ok(device) => {
+                            change = Some(RosterChange::AddMember {
+                                name: f.dev_member.trim().to_string(),
+                                device,
+                                role: None,
+                            })
+                        }
+                        Err(e) => run.notice = Some((e.to_string(), Instant::now())),
+                    }
+                }
+            });
+            ui.separator();
+            ui.label(RichText::new(t("Members")).strong());
+            egui::Grid::new("members").striped(true).show(ui, |ui| {
+                for m in &r.roster.members {
+                    ui.label(text::for_egui(&m.name).into_owned());
+                    ui.label(m.role.to_string());
+                    ui.vertical(|ui| {
+                        for d in &m.devices {
+                            ui.horizontal(|ui| {
+                                ui.monospace(short(&d.to_string()));
+                                if *d != run.me
+                                    && ui
+                                        .button(format!(
+                                            "{} {}",
+                                            t("Revoke"),
+                                            short(&d.to_string())
+                                        ))
+                                        .clicked()
+                                {
+                                    f.confirm = Some((
+                                        format!("Revoke device {d} of {}?", m.name),
+                                        RosterChange::RevokeDevice { device: *d },
+                                    ));
+                                }
+                            });
+                        }
+                    });
+                    if !m.devices.contains(&run.me)
+                        && ui
+                            .button(
+                                text::for_egui(&format!("{} {}", tr(lang, "Remove"), m.name))
+                                    .into_owned(),
+                            )
+                            .clicked()
+                    {
+                        f.confirm = Some((
+                            format!("Remove {} and all their devices?", m.name),
+                            RosterChange::RemoveMember {
+                                name: m.name.clone(),
+                            },
+                        ));
+                    }
+                    ui.end_row();
+                }
+            });
+            ui.separator();
+            ui.collapsing(t("Create a channel"), |ui| {
+                labelled_field(ui, &t("Channel name"), &mut f.channel);
+                ui.label(t("Members"));
+                for m in &r.roster.members {
+                    let mut on = f.channel_members.contains(&m.name);
+                    if ui.checkbox(&mut on, m.name.as_str()).changed() {
+                        if on {
+                            f.channel_members.insert(m.name.clone());
+                        } else {
+                            f.channel_members.remove(&m.name);
+                        }
+                    }
+                }
+                ui.label(format!("({}: {})", t("Everyone"), "none ticked"));
+                if ui.button(t("Create")).clicked() {
+                    let members = (!f.channel_members.is_empty()).then(|| {
+                        let mut v: Vec<String> = f.channel_members.iter().cloned().collect();
+                        v.sort();
+                        v
+                    });
+                    change = Some(RosterChange::CreateChannel {
+                        name: f.channel.trim().to_string(),
+                        members,
+                    });
+                    f.channel.clear();
+                    f.channel_members.clear();
+                }
+            });
+            ui.collapsing(t("Policy"), |ui| {
+                let mut p = r.roster.policy;
+                let before = p;
+                ui.checkbox(
+                    &mut p.members_create_channels,
+                    t("Members may create channels"),
+                );
+                ui.horizontal(|ui| {
+                    ui.label(t("Direct messages:"));
+                    ui.radio_value(&mut p.dms, DmPolicy::Off, "off");
+                    ui.radio_value(&mut p.dms, DmPolicy::Members, "members");
+                    ui.radio_value(&mut p.dms, DmPolicy::All, "all");
+                });
+                if p != before {
+                    change = Some(RosterChange::SetPolicy {
+                        policy: Policy { ..p },
+                    });
+                }
+            });
+            ui.separator();
+            ui.label(RichText::new(t("Audit log")).strong());
+            for e in run.audit.iter().rev() {
+                let changes: Vec<String> = e.changes.iter().map(audit_text).collect();
+                let line = format!(
+                    "v{} · {} · {} · {}",
+                    e.version,
+                    format_time(e.issued_at, true),
+                    e.signed_by,
+                    changes.join("; ")
+                );
+                ui.label(text::for_egui(&line).into_owned());
+            }
+        });
+        // Confirmation for destructive changes.
+        if let Some((question, ch)) = f.confirm.clone() {
+            let modal = egui::Modal::new(egui::Id::unique("majlis-confirm")).show(ui.ctx(), |ui| {
+                ui.label(question);
+                ui.horizontal(|ui| {
+                    if ui.button(t("Confirm")).clicked() {
+                        change = Some(ch.clone());
+                        f.confirm = None;
+                    }
+                    if ui.button(t("Cancel")).clicked() {
+                        f.confirm = None;
+                    }
+                });
+            });
+            if modal.should_close() {
+                f.confirm = None;
+            }
+        }
+        if let Some(c) = change {
+            run.actions.push(Action::ChangeRoster(c));
+        }
+    }
+}
+
+pub(super) fn audit_text(c: &majlis_core::roster::AuditChange) -> String {
+    use majlis_core::roster::AuditChange as A;
+    match c {
+        A::OrgCreated { name } => format!("org '{name}' created"),
+        A::MemberAdded { name, role } => format!("added {name} ({role})"),
+        A::MemberRemoved { name } => format!("removed {name}"),
+        A::RoleChanged { name, from, to } => format!("{name}: {from} → {to}"),
+        A::DeviceAdded { name, device } => {
+            format!("device {} for {name}", short(&device.to_string()))
+        }
+        A::DeviceRevoked { name, device } => {
+            format!("revoked device {} of {name}", short(&device.to_string()))
+        }
+        A::ChannelCreated { name, members } => match members {
+            None => format!("channel #{name} for everyone"),
+            Some(m) => format!("channel #{name} for {}", m.join(", ")),
+        },
+        A::ChannelChanged { name, .. } => format!("channel #{name} changed"),
+        A::ChannelRemoved { name } => format!("channel #{name} removed"),
+        A::PolicyChanged { policy } => format!(
+            "policy: channels by {}, DMs {:?}",
+            if policy.members_create_channels {
+                "members"
+            } else {
+                "admins"
+            },
+            policy.dms
+        ),
+    }
+}

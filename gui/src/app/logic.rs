@@ -1,0 +1,220 @@
+//! The app's logic: background commands, and draining node events and their replies
+//! each frame without blocking.
+
+use super::*;
+
+impl MajlisApp {
+    /// Carry out what a view asked for: the one place the views' commands start.
+    pub(super) fn execute(&mut self, run: &mut Running, action: Action) {
+        match action {
+            Action::Send { channel, text } => {
+                let local = run.next_local;
+                run.next_local += 1;
+                run.pending.push(PendingSend {
+                    local,
+                    channel: channel.clone(),
+                    text: text.clone(),
+                    failed: None,
+                });
+                let n = run.node.clone();
+                // The node acknowledges after a durable write; the UI never waits for it.
+                self.spawn(async move {
+                    Reply::Sent {
+                        local,
+                        result: n.send(&channel, &text).await.map_err(|e| e.to_string()),
+                    }
+                });
+            }
+            Action::ChangeRoster(c) => self.spawn_change(&run.node, c),
+            Action::RefreshAudit => self.spawn_audit(&run.node),
+        }
+    }
+
+    // ---- background commands ----------------------------------------------------------
+
+    pub(super) fn spawn<F>(&self, fut: F)
+    where
+        F: std::future::Future<Output = Reply> + Send + 'static,
+    {
+        let tx = self.replies_tx.clone();
+        let ctx = self.ctx.clone();
+        self.rt.spawn(async move {
+            let _ = tx.send(fut.await);
+            ctx.request_repaint();
+        });
+    }
+
+    pub(super) fn spawn_peers(&self, node: &Node) {
+        let n = node.clone();
+        self.spawn(async move {
+            let contested = n.stats().await.ok().and_then(|s| s.roster_contested);
+            Reply::Peers(n.peers().await.unwrap_or_default(), contested)
+        });
+    }
+
+    pub(super) fn spawn_audit(&self, node: &Node) {
+        let n = node.clone();
+        self.spawn(async move { Reply::Audit(n.audit().await.unwrap_or_default()) });
+    }
+
+    pub(super) fn spawn_listen(&self, node: &Node) {
+        let n = node.clone();
+        self.spawn(async move { Reply::Listen(n.listen_addrs().await.unwrap_or_default()) });
+    }
+
+    pub(super) fn spawn_change(&self, node: &Node, change: RosterChange) {
+        let n = node.clone();
+        self.spawn(async move {
+            Reply::RosterChanged(n.change_roster(change).await.map_err(|e| e.to_string()))
+        });
+    }
+
+    // ---- logic: drain, never block ----------------------------------------------------
+
+    /// Apply node events and command results. Cheap when nothing happened.
+    pub fn logic(&mut self, ctx: &egui::Context) {
+        self.focused = ctx.input(|i| i.viewport().focused.unwrap_or(true));
+        let Some(mut run) = self.take_running() else {
+            return;
+        };
+        let mut roster_changed = false;
+        let mut peers_changed = false;
+        while let Ok(ev) = run.events.try_recv() {
+            match ev {
+                Event::Message(m) => self.on_message(&mut run, m),
+                Event::RosterChanged { .. } => roster_changed = true,
+                // Messages shown locked in the open conversation may open now.
+                Event::KeysReceived { channel }
+                    if run.conv.as_ref().is_some_and(|c| c.channel == channel) =>
+                {
+                    run.conv = Some(Conversation::open(&run.node, &channel));
+                }
+                Event::PeerConnected { device, .. } => {
+                    run.online.insert(device);
+                    self.state.last_seen.insert(device.to_string(), now_ms());
+                    peers_changed = true;
+                }
+                Event::PeerDisconnected { device } => {
+                    run.online.remove(&device);
+                    self.state.last_seen.insert(device.to_string(), now_ms());
+                    peers_changed = true;
+                }
+                Event::Wiped { .. } => {
+                    self.phase = Phase::Failed(
+                        "This device was removed from the organization; its keys and history have been erased.".into(),
+                    );
+                    return;
+                }
+                _ => {}
+            }
+        }
+        while let Ok(r) = self.replies.try_recv() {
+            match r {
+                Reply::Sent { local, result } => match result {
+                    Ok(_) => run.pending.retain(|p| p.local != local),
+                    Err(e) => {
+                        if let Some(p) = run.pending.iter_mut().find(|p| p.local == local) {
+                            p.failed = Some(e);
+                        }
+                    }
+                },
+                Reply::Peers(p, contested) => {
+                    run.contested = contested;
+                    run.online = p.iter().map(|p| p.device).collect();
+                    for p in &p {
+                        self.state.last_seen.insert(p.device.to_string(), now_ms());
+                    }
+                    run.peers = p;
+                }
+                Reply::Audit(a) => run.audit = a,
+                Reply::Listen(l) => run.listen = l,
+                Reply::RosterChanged(r) => {
+                    let text = match r {
+                        Ok(v) => format!("roster is now at version {v}"),
+                        Err(e) => e,
+                    };
+                    run.notice = Some((text, Instant::now()));
+                    roster_changed = true;
+                }
+            }
+        }
+        if roster_changed {
+            self.on_roster(&mut run);
+            self.spawn_audit(&run.node);
+        }
+        if peers_changed || roster_changed {
+            self.spawn_peers(&run.node);
+        }
+        self.put_running(run);
+    }
+
+    /// Borrow the running state out for a frame (so drawing can use `&mut self` too).
+    pub(super) fn take_running(&mut self) -> Option<Box<Running>> {
+        match std::mem::replace(&mut self.phase, Phase::Busy) {
+            Phase::Running(run) => Some(run),
+            other => {
+                self.phase = other;
+                None
+            }
+        }
+    }
+
+    /// Put it back, unless the frame moved to another phase (e.g. this device was wiped).
+    pub(super) fn put_running(&mut self, run: Box<Running>) {
+        if matches!(self.phase, Phase::Busy) {
+            self.phase = Phase::Running(run);
+        }
+    }
+
+    pub(super) fn on_roster(&mut self, run: &mut Running) {
+        run.roster = run.node.roster_now();
+        let Some(r) = run.roster.clone() else {
+            return;
+        };
+        if r.member_of_device(&run.me).is_none() {
+            return;
+        }
+        if self.state.selected.is_none() {
+            self.state.selected = Some("general".into());
+        }
+        for ch in channel_keys(&r, run.me) {
+            let after = self.state.last_read.get(&ch).copied().unwrap_or(0);
+            if !run.unread.contains_key(&ch) {
+                let n = run.node.unread(&ch, after, 100).unwrap_or(0);
+                run.unread.insert(ch, n);
+            }
+        }
+    }
+
+    pub(super) fn on_message(&mut self, run: &mut Running, m: StoredMessage) {
+        let mine = m.device == run.me;
+        if mine {
+            if let Some(i) = run
+                .pending
+                .iter()
+                .position(|p| p.channel == m.channel && p.text == m.text)
+            {
+                run.pending.remove(i);
+            }
+        }
+        let open =
+            self.state.selected.as_deref() == Some(m.channel.as_str()) && run.view == View::Chat;
+        if open {
+            if let Some(c) = &mut run.conv {
+                c.insert(m.clone());
+            }
+            let lr = self.state.last_read.entry(m.channel.clone()).or_default();
+            *lr = (*lr).max(m.sent_at);
+        } else if !mine {
+            *run.unread.entry(m.channel.clone()).or_default() += 1;
+        }
+        if !mine && !self.focused {
+            let my_name = run.my_name();
+            let dm = dm_parties(&m.channel).is_some();
+            let mention = !my_name.is_empty() && m.text.contains(&format!("@{my_name}"));
+            if dm || mention {
+                crate::notify::show(&format!("Majlis: {}", m.sender), &m.text);
+            }
+        }
+    }
+}

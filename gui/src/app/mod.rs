@@ -1,0 +1,381 @@
+//! The app: `logic` drains node events and command replies without blocking; `draw` only
+//! draws and emits commands, which run on the tokio runtime and report back through a
+//! channel. Background events wake the UI with `request_repaint`, so an idle window costs
+//! nothing.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use eframe::egui::{self, Align, Color32, Layout, RichText};
+use majlis_core::roster::{dm_channel, dm_parties, AuditEntry, DmPolicy, Policy, VerifiedRoster};
+use majlis_core::{
+    Config, DeviceId, Event, MessageId, Node, OrgId, PeerInfo, Profile, Role, RosterChange,
+    StoredMessage,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::i18n::{tr, Lang};
+use crate::text;
+
+mod admin;
+mod chat;
+mod format;
+mod logic;
+mod network;
+mod onboarding;
+mod people;
+mod sidebar;
+
+use format::*;
+use sidebar::channel_keys;
+
+/// How the app was started.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub data: PathBuf,
+    pub config: Config,
+    /// Open this view at start: `#CHANNEL`, `@NAME`, `people`, `network` or `admin`.
+    pub open: Option<String>,
+    pub lang: Option<Lang>,
+}
+
+/// What the app remembers between runs (persisted by eframe next to the data directory).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct State {
+    pub lang: Lang,
+    /// Unsent text per channel.
+    pub drafts: HashMap<String, String>,
+    /// Per channel, the `sent_at` of the newest message the user has seen.
+    pub last_read: HashMap<String, u64>,
+    /// Per device id, when it was last connected (ms since the epoch).
+    pub last_seen: HashMap<String, u64>,
+    pub selected: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Chat,
+    People,
+    Network,
+    Admin,
+}
+
+/// What a view asks for. Views only draw and return actions; `logic.rs` executes them in
+/// one place after the frame is drawn.
+enum Action {
+    Send { channel: String, text: String },
+    ChangeRoster(RosterChange),
+    RefreshAudit,
+}
+
+/// Results of commands that ran in the background.
+enum Reply {
+    Sent {
+        local: u64,
+        result: Result<MessageId, String>,
+    },
+    /// Connected peers, and the version from which the roster is contested, if it is.
+    Peers(Vec<PeerInfo>, Option<u64>),
+    Audit(Vec<AuditEntry>),
+    RosterChanged(Result<u64, String>),
+    Listen(Vec<majlis_core::Multiaddr>),
+}
+
+#[derive(Default)]
+struct Onboarding {
+    has_profile: bool,
+    name: String,
+    org_name: String,
+    org_id: String,
+    error: Option<String>,
+}
+
+/// A message typed here and not yet acknowledged by the node (durably stored).
+struct PendingSend {
+    local: u64,
+    channel: String,
+    text: String,
+    failed: Option<String>,
+}
+
+/// The loaded window of one channel's history: newest pages first, older pages on demand.
+struct Conversation {
+    channel: String,
+    rows: Vec<StoredMessage>,
+    ids: HashSet<MessageId>,
+    heights: Vec<Option<f32>>,
+    width: f32,
+    has_older: bool,
+    scroll_fix: Option<f32>,
+}
+
+const PAGE: usize = 200;
+
+#[derive(Default)]
+struct AdminForm {
+    name: String,
+    device: String,
+    role: Option<Role>,
+    dev_member: String,
+    dev_id: String,
+    channel: String,
+    channel_members: HashSet<String>,
+    confirm: Option<(String, RosterChange)>,
+}
+
+struct Running {
+    node: Node,
+    me: DeviceId,
+    events: mpsc::Receiver<Event>,
+    roster: Option<Arc<VerifiedRoster>>,
+    view: View,
+    conv: Option<Conversation>,
+    unread: HashMap<String, usize>,
+    pending: Vec<PendingSend>,
+    next_local: u64,
+    peers: Vec<PeerInfo>,
+    contested: Option<u64>,
+    online: HashSet<DeviceId>,
+    audit: Vec<AuditEntry>,
+    listen: Vec<majlis_core::Multiaddr>,
+    admin: AdminForm,
+    notice: Option<(String, Instant)>,
+    copied: Option<Instant>,
+    /// Actions the views asked for during this frame.
+    actions: Vec<Action>,
+}
+
+impl Running {
+    /// This device's member entry in the head roster.
+    fn me_member(&self) -> Option<&majlis_core::roster::Member> {
+        self.roster.as_ref()?.member_of_device(&self.me)
+    }
+
+    fn my_name(&self) -> String {
+        self.me_member().map(|m| m.name.clone()).unwrap_or_default()
+    }
+}
+
+enum Phase {
+    Onboarding(Onboarding),
+    Running(Box<Running>),
+    Failed(String),
+    /// The running state is borrowed out for the current frame (see `take_running`).
+    Busy,
+}
+
+pub struct MajlisApp {
+    pub state: State,
+    opts: Options,
+    phase: Phase,
+    rt: tokio::runtime::Runtime,
+    ctx: egui::Context,
+    replies_tx: mpsc::Sender<Reply>,
+    replies: mpsc::Receiver<Reply>,
+    /// The system font used for Arabic and Hebrew, if one was found.
+    pub rtl_font: Option<PathBuf>,
+    focused: bool,
+    /// When the app was created, for the cold-start figure.
+    pub started: Instant,
+}
+
+fn now_ms() -> u64 {
+    majlis_core::now_ms()
+}
+
+impl MajlisApp {
+    /// Build the app; `state` is what eframe restored (or the default).
+    pub fn new(ctx: &egui::Context, opts: Options, mut state: State) -> MajlisApp {
+        let started = Instant::now();
+        let rtl_font = crate::fonts::install(ctx);
+        if let Some(l) = opts.lang {
+            state.lang = l;
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let (replies_tx, replies) = mpsc::channel();
+        let mut app = MajlisApp {
+            state,
+            phase: Phase::Onboarding(Onboarding::default()),
+            rt,
+            ctx: ctx.clone(),
+            replies_tx,
+            replies,
+            rtl_font,
+            focused: true,
+            started,
+            opts,
+        };
+        app.phase = match Profile::open(&app.opts.data) {
+            Ok(p) if p.org().ok().flatten().is_some() => app.start_node(p),
+            Ok(_) => Phase::Onboarding(Onboarding {
+                has_profile: true,
+                ..Default::default()
+            }),
+            Err(_) => Phase::Onboarding(Onboarding::default()),
+        };
+        app
+    }
+
+    fn start_node(&mut self, profile: Profile) -> Phase {
+        let node = match self
+            .rt
+            .block_on(Node::start(profile, self.opts.config.clone()))
+        {
+            Ok(n) => n,
+            Err(e) => {
+                return Phase::Failed(format!(
+                    "could not start the node for {}: {e}",
+                    self.opts.data.display()
+                ))
+            }
+        };
+        self.load_private_state(&node);
+        let (tx, events) = mpsc::channel();
+        let mut sub = node.subscribe();
+        let ctx = self.ctx.clone();
+        self.rt.spawn(async move {
+            loop {
+                match sub.recv().await {
+                    Ok(ev) => {
+                        if tx.send(ev).is_err() {
+                            break;
+                        }
+                        ctx.request_repaint();
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => break,
+                }
+            }
+        });
+        let me = node.device_id();
+        let mut run = Running {
+            node,
+            me,
+            events,
+            roster: None,
+            view: View::Chat,
+            conv: None,
+            unread: HashMap::new(),
+            pending: Vec::new(),
+            next_local: 0,
+            peers: Vec::new(),
+            contested: None,
+            online: HashSet::new(),
+            audit: Vec::new(),
+            listen: Vec::new(),
+            admin: AdminForm::default(),
+            notice: None,
+            copied: None,
+            actions: Vec::new(),
+        };
+        self.spawn_listen(&run.node);
+        self.spawn_peers(&run.node);
+        self.on_roster(&mut run);
+        match self.opts.open.clone().as_deref() {
+            Some("people") => run.view = View::People,
+            Some("network") => run.view = View::Network,
+            Some("admin") => run.view = View::Admin,
+            Some(ch) => {
+                let ch = ch.trim_start_matches('#');
+                if let Ok(c) = run.node.resolve(ch) {
+                    self.state.selected = Some(c);
+                }
+            }
+            None => {}
+        }
+        if run.view == View::Admin {
+            self.spawn_audit(&run.node);
+        }
+        Phase::Running(Box::new(run))
+    }
+
+    /// The embedded node, once this device belongs to an organization.
+    pub fn node(&self) -> Option<&Node> {
+        match &self.phase {
+            Phase::Running(r) => Some(&r.node),
+            _ => None,
+        }
+    }
+
+    /// How many messages of the open conversation are loaded (history is paged in lazily).
+    pub fn loaded_rows(&self) -> usize {
+        match &self.phase {
+            Phase::Running(r) => r.conv.as_ref().map_or(0, |c| c.rows.len()),
+            _ => 0,
+        }
+    }
+
+    /// Persist the remembered state (eframe calls this periodically and on exit). Drafts,
+    /// read marks and the like are sealed in the node's store; eframe's own file (plain
+    /// text) gets only the language.
+    pub fn save_state(&self) -> State {
+        if let Phase::Running(run) = &self.phase {
+            let private = serde_json::to_vec(&self.state).expect("state serializes");
+            if let Err(e) = run.node.save_private("gui-state", &private) {
+                tracing::warn!("saving the app state: {e}");
+            }
+        }
+        State {
+            lang: self.state.lang,
+            ..State::default()
+        }
+    }
+
+    /// Take the state sealed in the store (what an earlier `save_state` kept there); what
+    /// eframe's file still holds from a release before sealing is kept and sealed next save.
+    fn load_private_state(&mut self, node: &Node) {
+        let Ok(Some(bytes)) = node.load_private("gui-state") else {
+            return;
+        };
+        let Ok(saved) = serde_json::from_slice::<State>(&bytes) else {
+            return;
+        };
+        let s = &mut self.state;
+        for (k, v) in saved.drafts {
+            s.drafts.entry(k).or_insert(v);
+        }
+        for (k, v) in saved.last_read {
+            s.last_read.entry(k).or_insert(v);
+        }
+        for (k, v) in saved.last_seen {
+            s.last_seen.entry(k).or_insert(v);
+        }
+        if s.selected.is_none() {
+            s.selected = saved.selected;
+        }
+    }
+
+    // ---- draw --------------------------------------------------------------------------
+
+    fn t(&self, en: &'static str) -> String {
+        text::for_egui(tr(self.state.lang, en)).into_owned()
+    }
+
+    /// One frame: logic, then drawing.
+    pub fn frame(&mut self, ui: &mut egui::Ui) {
+        self.logic(&ui.ctx().clone());
+        self.draw(ui);
+    }
+
+    pub fn draw(&mut self, ui: &mut egui::Ui) {
+        match &self.phase {
+            Phase::Onboarding(_) => self.draw_onboarding(ui),
+            Phase::Failed(msg) => {
+                let msg = msg.clone();
+                egui::CentralPanel::default().show(ui, |ui| {
+                    ui.heading("Majlis");
+                    ui.label(msg);
+                });
+            }
+            Phase::Running(_) => self.draw_running(ui),
+            Phase::Busy => {}
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The network view: connections, addresses, and answers to "why can't I see X?".
+
+use super::*;
+
+impl MajlisApp {
+    pub(super) fn draw_network(&mut self, ui: &mut egui::Ui, run: &Running) {
+        let cfg = &self.opts.config;
+        ui.heading(self.t("Diagnostics"));
+        if run.contested.is_some() {
+            ui.colored_label(
+                egui::Color32::from_rgb(230, 90, 60),
+                self.t("The roster is contested: two admins removed each other. This device keeps the version it saw first until the org root key settles it."),
+            );
+        }
+        let version = run.roster.as_ref().map_or(0, |r| r.version());
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            ui.label(format!("this device: {}", run.me));
+            ui.label(format!("data directory: {}", self.opts.data.display()));
+            ui.label(format!(
+                "mDNS discovery: {}",
+                if cfg.mdns {
+                    "on (_majlis._tcp.local.)"
+                } else {
+                    "off"
+                }
+            ));
+            ui.label("listening on (interfaces and addresses):");
+            for a in &run.listen {
+                ui.monospace(format!("  {a}"));
+            }
+            ui.label(format!("static peers: {}", cfg.peers.len()));
+            for p in &cfg.peers {
+                ui.monospace(format!("  {p}"));
+            }
+            ui.label(format!("{}: {version}", self.t("Roster version")));
+            ui.separator();
+            ui.label(format!(
+                "{} ({}):",
+                self.t("Connected peers"),
+                run.peers.len()
+            ));
+            for p in &run.peers {
+                ui.monospace(format!(
+                    "  {} {} at {} — roster version {}",
+                    p.name,
+                    short(&p.device.to_string()),
+                    p.addr,
+                    p.roster_version.map_or("?".into(), |v| v.to_string())
+                ));
+            }
+            ui.separator();
+            ui.label(RichText::new("Why can't I see …?").strong());
+            for hint in diagnose(run, cfg, self.rtl_font.is_some()) {
+                ui.label(format!("• {hint}"));
+            }
+        });
+    }
+}
+
+/// Answers to "why can't I see X?", from what this node knows.
+pub(super) fn diagnose(run: &Running, cfg: &Config, rtl_font: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    if run.peers.is_empty() {
+        out.push(if cfg.mdns {
+            "No peer is connected. Devices of this organization on the same network appear within a second over mDNS; if none do, multicast may be blocked there: start with --peer /ip4/ADDRESS/tcp/PORT.".to_string()
+        } else {
+            "No peer is connected and mDNS is off: give peers with --peer /ip4/ADDRESS/tcp/PORT.".to_string()
+        });
+    }
+    if let Some(r) = &run.roster {
+        if let Some(me) = r.member_of_device(&run.me) {
+            for c in &r.roster.channels {
+                if !r.roster.may_read(me, &c.name) {
+                    out.push(format!(
+                        "#{} is private and does not list you; ask an admin to add you.",
+                        c.name
+                    ));
+                }
+            }
+            if r.roster.policy.dms == DmPolicy::Off {
+                out.push("Direct messages are turned off by the organization's policy.".into());
+            }
+        }
+        for p in &run.peers {
+            if p.roster_version.is_some_and(|v| v < r.version()) {
+                out.push(format!(
+                    "{} holds an older roster (version {} < {}); it updates on its own while connected.",
+                    p.name,
+                    p.roster_version.unwrap_or(0),
+                    r.version()
+                ));
+            }
+        }
+    }
+    if !rtl_font {
+        out.push("No system font with Arabic or Hebrew was found: install one (e.g. fonts-dejavu-core or fonts-noto-core).".into());
+    }
+    if out.is_empty() {
+        out.push("Nothing looks wrong: connected, on the roster, up to date.".into());
+    }
+    out
+}

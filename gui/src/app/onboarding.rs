@@ -1,0 +1,110 @@
+//! The first run: make this device's identity, then found or join an organization.
+
+use super::*;
+
+impl MajlisApp {
+    pub(super) fn draw_onboarding(&mut self, ui: &mut egui::Ui) {
+        let lang = self.state.lang;
+        let t = |en| text::for_egui(tr(lang, en)).into_owned();
+        let mut action: Option<bool> = None; // Some(true): create, Some(false): join
+        let mut switch_lang = false;
+        egui::CentralPanel::default().show(ui, |ui| {
+            let Phase::Onboarding(ob) = &mut self.phase else {
+                return;
+            };
+            let layout = if lang.rtl() {
+                Layout::top_down(Align::Max)
+            } else {
+                Layout::top_down(Align::Min)
+            };
+            ui.with_layout(layout, |ui| {
+                ui.heading(t("Welcome to Majlis"));
+                if ui
+                    .button(
+                        if lang.rtl() {
+                            "English"
+                        } else {
+                            "العربية"
+                        }
+                        .to_string(),
+                    )
+                    .clicked()
+                {
+                    switch_lang = true;
+                }
+                ui.add_space(12.0);
+                if !ob.has_profile {
+                    labelled_field(ui, &t("Your name"), &mut ob.name);
+                    ui.add_space(8.0);
+                }
+                ui.separator();
+                ui.label(RichText::new(t("Create an organization")).strong());
+                labelled_field(ui, &t("Organization name"), &mut ob.org_name);
+                if ui.button(t("Create")).clicked() {
+                    action = Some(true);
+                }
+                ui.separator();
+                ui.label(RichText::new(t("Join an organization")).strong());
+                labelled_field(ui, &t("Organization id"), &mut ob.org_id);
+                if ui.button(t("Join")).clicked() {
+                    action = Some(false);
+                }
+                if let Some(e) = &ob.error {
+                    ui.colored_label(Color32::from_rgb(200, 60, 60), e.as_str());
+                }
+            });
+        });
+        if switch_lang {
+            self.toggle_lang();
+        }
+        if let Some(create) = action {
+            if let Err(e) = self.finish_onboarding(create) {
+                if let Phase::Onboarding(ob) = &mut self.phase {
+                    ob.error = Some(e);
+                }
+            }
+        }
+    }
+
+    pub(super) fn toggle_lang(&mut self) {
+        self.state.lang = if self.state.lang.rtl() {
+            Lang::En
+        } else {
+            Lang::Ar
+        };
+    }
+
+    pub(super) fn finish_onboarding(&mut self, create: bool) -> Result<(), String> {
+        let Phase::Onboarding(ob) = &self.phase else {
+            return Ok(());
+        };
+        let (name, org_name, org_id, has_profile) = (
+            ob.name.trim().to_string(),
+            ob.org_name.trim().to_string(),
+            ob.org_id.trim().to_string(),
+            ob.has_profile,
+        );
+        let dir = self.opts.data.clone();
+        let profile = if has_profile {
+            Profile::open(&dir).map_err(|e| e.to_string())?
+        } else {
+            if name.is_empty() {
+                return Err("Enter your name first.".into());
+            }
+            Profile::init(&dir, &name).map_err(|e| e.to_string())?
+        };
+        if create {
+            if org_name.is_empty() {
+                return Err("Enter the organization's name.".into());
+            }
+            profile.org_create(&org_name).map_err(|e| e.to_string())?;
+        } else {
+            let org: OrgId = org_id
+                .parse()
+                .map_err(|e: majlis_core::Error| e.to_string())?;
+            profile.org_join(org).map_err(|e| e.to_string())?;
+        }
+        self.phase = self.start_node(profile);
+        Ok(())
+    }
+}

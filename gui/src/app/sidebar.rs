@@ -1,0 +1,218 @@
+//! The frame around every view: the top bar, the channel list, the waiting screen.
+
+use super::*;
+
+impl MajlisApp {
+    pub(super) fn draw_running(&mut self, ui: &mut egui::Ui) {
+        let Some(mut run) = self.take_running() else {
+            return;
+        };
+        let listed = run
+            .roster
+            .as_ref()
+            .is_some_and(|r| r.member_of_device(&run.me).is_some());
+        if listed {
+            self.draw_top_bar(ui, &mut run);
+            if run.view == View::Chat {
+                self.draw_sidebar(ui, &mut run);
+            }
+            // The chat view lays out its own panels (composer at the bottom, then the rest).
+            if run.view == View::Chat {
+                self.draw_chat(ui, &mut run);
+            } else {
+                egui::CentralPanel::default().show(ui, |ui| match run.view {
+                    View::People => self.draw_people(ui, &run),
+                    View::Network => self.draw_network(ui, &run),
+                    _ => self.draw_admin(ui, &mut run),
+                });
+            }
+        } else {
+            self.draw_waiting(ui, &mut run);
+        }
+        for a in std::mem::take(&mut run.actions) {
+            self.execute(&mut run, a);
+        }
+        self.put_running(run);
+    }
+
+    pub(super) fn draw_waiting(&mut self, ui: &mut egui::Ui, run: &mut Running) {
+        let id = run.me.to_string();
+        let rtl = self.state.lang.rtl();
+        let (label, copy, copied, wait) = (
+            self.t("This device's id"),
+            self.t("Copy"),
+            self.t("Copied"),
+            self.t(
+                "Waiting for an admin to add this device to the roster. Give them the id above.",
+            ),
+        );
+        egui::CentralPanel::default().show(ui, |ui| {
+            let layout = if rtl {
+                Layout::top_down(Align::Max)
+            } else {
+                Layout::top_down(Align::Min)
+            };
+            ui.with_layout(layout, |ui| {
+                ui.heading("Majlis");
+                ui.label(label);
+                ui.monospace(&id);
+                let shown = run
+                    .copied
+                    .is_some_and(|t| t.elapsed() < Duration::from_secs(2));
+                if ui.button(if shown { copied } else { copy }).clicked() {
+                    ui.ctx().copy_text(id.clone());
+                    run.copied = Some(Instant::now());
+                }
+                ui.add_space(12.0);
+                ui.spinner();
+                ui.label(wait);
+            });
+        });
+    }
+
+    pub(super) fn draw_top_bar(&mut self, ui: &mut egui::Ui, run: &mut Running) {
+        let rtl = self.state.lang.rtl();
+        let is_admin = run.me_member().is_some_and(|m| m.role == Role::Admin);
+        let org = run
+            .roster
+            .as_ref()
+            .map(|r| r.roster.name.clone())
+            .unwrap_or_default();
+        let me = run.my_name();
+        let mut tabs = vec![
+            (View::Chat, self.t("Conversations")),
+            (View::People, self.t("People")),
+            (View::Network, self.t("Network")),
+        ];
+        if is_admin {
+            tabs.push((View::Admin, self.t("Admin")));
+        }
+        let mut switch_lang = false;
+        let mut open_admin = false;
+        egui::Panel::top("top").show(ui, |ui| {
+            let layout = if rtl {
+                Layout::right_to_left(Align::Center)
+            } else {
+                Layout::left_to_right(Align::Center)
+            };
+            ui.with_layout(layout, |ui| {
+                ui.strong(text::for_egui(&org).into_owned());
+                ui.label(format!("· {}", text::for_egui(&me)));
+                ui.separator();
+                for (v, label) in &tabs {
+                    if ui
+                        .selectable_label(run.view == *v, label.as_str())
+                        .clicked()
+                    {
+                        if *v == View::Admin {
+                            open_admin = true;
+                        }
+                        run.view = *v;
+                        if *v == View::Chat {
+                            run.conv = None;
+                        }
+                    }
+                }
+                ui.separator();
+                if ui
+                    .button(if rtl { "English" } else { "العربية" }.to_string())
+                    .clicked()
+                {
+                    switch_lang = true;
+                }
+            });
+        });
+        if open_admin {
+            run.actions.push(Action::RefreshAudit);
+        }
+        if switch_lang {
+            self.toggle_lang();
+        }
+    }
+
+    pub(super) fn channel_label(&self, run: &Running, key: &str) -> String {
+        match dm_parties(key) {
+            Some((a, b)) => {
+                let me = run.my_name();
+                let other = if a == me { b } else { a };
+                format!("@ {}", text::for_egui(other))
+            }
+            None => format!("# {}", text::for_egui(key)),
+        }
+    }
+
+    pub(super) fn draw_sidebar(&mut self, ui: &mut egui::Ui, run: &mut Running) {
+        let Some(r) = run.roster.clone() else {
+            return;
+        };
+        let keys = channel_keys(&r, run.me);
+        let (chans, dms): (Vec<String>, Vec<String>) =
+            keys.into_iter().partition(|k| dm_parties(k).is_none());
+        let rtl = self.state.lang.rtl();
+        let panel = if rtl {
+            egui::Panel::right("channels")
+        } else {
+            egui::Panel::left("channels")
+        };
+        let (h_chan, h_dm) = (self.t("Channels"), self.t("Direct messages"));
+        let mut clicked = None;
+        panel.default_size(200.0).show(ui, |ui| {
+            let layout = if rtl {
+                Layout::top_down_justified(Align::Max)
+            } else {
+                Layout::top_down_justified(Align::Min)
+            };
+            ui.with_layout(layout, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    for (heading, list) in [(h_chan, &chans), (h_dm, &dms)] {
+                        ui.add_space(6.0);
+                        ui.label(RichText::new(heading).strong());
+                        for k in list {
+                            let n = run.unread.get(k).copied().unwrap_or(0);
+                            let mut label = self.channel_label(run, k);
+                            if n > 0 {
+                                label = format!(
+                                    "{label} ({})",
+                                    if n >= 100 {
+                                        "99+".into()
+                                    } else {
+                                        n.to_string()
+                                    }
+                                );
+                            }
+                            let sel = self.state.selected.as_deref() == Some(k.as_str());
+                            let text = if n > 0 {
+                                RichText::new(label).strong()
+                            } else {
+                                RichText::new(label)
+                            };
+                            if ui.selectable_label(sel, text).clicked() {
+                                clicked = Some(k.clone());
+                            }
+                        }
+                    }
+                });
+            });
+        });
+        if let Some(k) = clicked {
+            self.state.selected = Some(k);
+            run.conv = None;
+        }
+    }
+}
+
+/// Channels and DM channels device `me` may read, in display order.
+pub(super) fn channel_keys(r: &VerifiedRoster, me: DeviceId) -> Vec<String> {
+    let Some(me) = r.member_of_device(&me) else {
+        return vec![];
+    };
+    r.roster
+        .readable(me)
+        .map(|c| c.name.clone())
+        .chain(
+            r.roster
+                .dm_partners(me)
+                .map(|o| dm_channel(&me.name, &o.name)),
+        )
+        .collect()
+}
