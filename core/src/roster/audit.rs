@@ -1,0 +1,155 @@
+//! What changed between two versions, for the audit log.
+
+use super::*;
+
+/// One change between two roster versions, for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum AuditChange {
+    OrgCreated {
+        name: String,
+    },
+    MemberAdded {
+        name: String,
+        role: Role,
+    },
+    MemberRemoved {
+        name: String,
+    },
+    RoleChanged {
+        name: String,
+        from: Role,
+        to: Role,
+    },
+    DeviceAdded {
+        name: String,
+        device: DeviceId,
+    },
+    DeviceRevoked {
+        name: String,
+        device: DeviceId,
+    },
+    ChannelCreated {
+        name: String,
+        members: Option<Vec<String>>,
+    },
+    ChannelChanged {
+        name: String,
+        members: Option<Vec<String>>,
+    },
+    ChannelRemoved {
+        name: String,
+    },
+    PolicyChanged {
+        policy: Policy,
+    },
+}
+
+/// One roster version as the audit log shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub version: u64,
+    pub issued_at: u64,
+    /// The admin (member name) or "org root key" that signed it.
+    pub signed_by: String,
+    pub hash: String,
+    pub prev: Option<String>,
+    pub changes: Vec<AuditChange>,
+}
+
+pub(super) fn hex(b: &[u8; 32]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// What changed from `prev` to `next`. Pure.
+pub fn diff(prev: Option<&Roster>, next: &Roster) -> Vec<AuditChange> {
+    let mut out = Vec::new();
+    let empty = Roster {
+        members: vec![],
+        channels: vec![],
+        ..next.clone()
+    };
+    let prev = match prev {
+        Some(p) => p,
+        None => {
+            out.push(AuditChange::OrgCreated {
+                name: next.name.clone(),
+            });
+            &empty
+        }
+    };
+    for m in &next.members {
+        match prev.member(&m.name) {
+            None => {
+                out.push(AuditChange::MemberAdded {
+                    name: m.name.clone(),
+                    role: m.role,
+                });
+                for d in &m.devices {
+                    out.push(AuditChange::DeviceAdded {
+                        name: m.name.clone(),
+                        device: *d,
+                    });
+                }
+            }
+            Some(p) => {
+                if p.role != m.role {
+                    out.push(AuditChange::RoleChanged {
+                        name: m.name.clone(),
+                        from: p.role,
+                        to: m.role,
+                    });
+                }
+                for d in m.devices.iter().filter(|d| !p.devices.contains(d)) {
+                    out.push(AuditChange::DeviceAdded {
+                        name: m.name.clone(),
+                        device: *d,
+                    });
+                }
+                for d in p.devices.iter().filter(|d| !m.devices.contains(d)) {
+                    out.push(AuditChange::DeviceRevoked {
+                        name: m.name.clone(),
+                        device: *d,
+                    });
+                }
+            }
+        }
+    }
+    for p in prev
+        .members
+        .iter()
+        .filter(|p| next.member(&p.name).is_none())
+    {
+        out.push(AuditChange::MemberRemoved {
+            name: p.name.clone(),
+        });
+    }
+    for c in &next.channels {
+        match prev.channel(&c.name) {
+            None => out.push(AuditChange::ChannelCreated {
+                name: c.name.clone(),
+                members: c.members.clone(),
+            }),
+            Some(p) if p.members != c.members => out.push(AuditChange::ChannelChanged {
+                name: c.name.clone(),
+                members: c.members.clone(),
+            }),
+            Some(_) => {}
+        }
+    }
+    for p in prev
+        .channels
+        .iter()
+        .filter(|p| next.channel(&p.name).is_none())
+    {
+        out.push(AuditChange::ChannelRemoved {
+            name: p.name.clone(),
+        });
+    }
+    if prev.policy != next.policy {
+        out.push(AuditChange::PolicyChanged {
+            policy: next.policy,
+        });
+    }
+    out
+}

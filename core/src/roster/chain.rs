@@ -1,0 +1,421 @@
+//! Signed versions and the chain of them a node holds: who may sign the next version,
+//! rollback, and the fork rule.
+
+use super::*;
+
+/// Who signs a roster version.
+pub enum RosterSigner<'a> {
+    Root(&'a OrgKey),
+    Device(&'a DeviceKey),
+}
+
+#[derive(Serialize, Deserialize)]
+struct SignedWire {
+    format: u8,
+    body: Vec<u8>,
+    signer: [u8; 32],
+    signature: Vec<u8>,
+}
+
+/// A roster whose encoding and signature have been checked (not yet its authority: that
+/// needs the previous version, see [`RosterChain`]).
+#[derive(Debug, Clone)]
+pub struct VerifiedRoster {
+    pub roster: Roster,
+    pub signer: [u8; 32],
+    /// blake3 of the canonical wire bytes; names this version in the hash chain.
+    pub hash: [u8; 32],
+    pub wire: Vec<u8>,
+    by_device: HashMap<DeviceId, usize>,
+}
+
+impl VerifiedRoster {
+    pub fn sign(roster: Roster, signer: RosterSigner<'_>) -> VerifiedRoster {
+        let body = postcard::to_stdvec(&roster).expect("roster serializes");
+        let mut msg = DOMAIN.to_vec();
+        msg.extend_from_slice(&body);
+        let (signer, sig) = match signer {
+            RosterSigner::Root(k) => (k.public(), k.sign(&msg)),
+            RosterSigner::Device(k) => (k.id().0, k.sign(&msg)),
+        };
+        let wire = postcard::to_stdvec(&SignedWire {
+            format: ROSTER_FORMAT,
+            body,
+            signer,
+            signature: sig.to_vec(),
+        })
+        .expect("roster serializes");
+        Self::decode(&wire).expect("a roster we just signed decodes")
+    }
+
+    /// Decode and check the signature. Never panics on any input.
+    pub fn decode(wire: &[u8]) -> Result<VerifiedRoster, RosterError> {
+        if wire.len() > MAX_ROSTER_BYTES {
+            return Err(RosterError::Malformed(format!(
+                "{} bytes is over the limit",
+                wire.len()
+            )));
+        }
+        if let Some(&f) = wire.first() {
+            if f != ROSTER_FORMAT {
+                return Err(RosterError::Format(f));
+            }
+        }
+        let w: SignedWire =
+            postcard::from_bytes(wire).map_err(|e| RosterError::Malformed(e.to_string()))?;
+        // Only the canonical encoding is accepted, so one document has exactly one hash.
+        let again = postcard::to_stdvec(&w).map_err(|e| RosterError::Malformed(e.to_string()))?;
+        if again != wire {
+            return Err(RosterError::Malformed("non-canonical encoding".into()));
+        }
+        let sig: [u8; 64] = w
+            .signature
+            .as_slice()
+            .try_into()
+            .map_err(|_| RosterError::BadSignature)?;
+        let mut msg = DOMAIN.to_vec();
+        msg.extend_from_slice(&w.body);
+        if !identity::verify(&w.signer, &msg, &sig) {
+            return Err(RosterError::BadSignature);
+        }
+        let roster: Roster =
+            postcard::from_bytes(&w.body).map_err(|e| RosterError::Malformed(e.to_string()))?;
+        if postcard::to_stdvec(&roster).ok().as_deref() != Some(&w.body[..]) {
+            return Err(RosterError::Malformed("non-canonical roster body".into()));
+        }
+        let mut by_device = HashMap::new();
+        for (i, m) in roster.members.iter().enumerate() {
+            for d in &m.devices {
+                by_device.insert(*d, i);
+            }
+        }
+        Ok(VerifiedRoster {
+            hash: *blake3::hash(wire).as_bytes(),
+            wire: wire.to_vec(),
+            roster,
+            signer: w.signer,
+            by_device,
+        })
+    }
+
+    pub fn version(&self) -> u64 {
+        self.roster.version
+    }
+
+    /// O(1) lookup: this is on the path of every received message.
+    pub fn member_of_device(&self, device: &DeviceId) -> Option<&Member> {
+        self.by_device.get(device).map(|&i| &self.roster.members[i])
+    }
+
+    /// The channel `target` names for this device: `@NAME` is the direct-message channel
+    /// between this device's member and NAME; anything else is a channel name as is.
+    pub fn resolve_channel(&self, me: &DeviceId, target: &str) -> Result<String, RosterError> {
+        let Some(other) = target.strip_prefix('@').filter(|t| !t.contains(',')) else {
+            return Ok(target.to_string());
+        };
+        let me = self.member_of_device(me).ok_or_else(|| {
+            RosterError::Rule(
+                "this device is not on the roster, so it has no direct messages".into(),
+            )
+        })?;
+        let other = self.roster.member(other).ok_or_else(|| {
+            RosterError::Rule(format!("no member named '{other}' (see the roster)"))
+        })?;
+        if !self.roster.dm_allowed(me, other) {
+            return Err(RosterError::Rule(format!(
+                "direct messages between '{}' ({}) and '{}' ({}) are not allowed by the org policy (dms: {:?})",
+                me.name, me.role, other.name, other.role, self.roster.policy.dms
+            )));
+        }
+        Ok(dm_channel(&me.name, &other.name))
+    }
+
+    /// Whether `key` may sign any next version: the org root key or an admin's device.
+    pub fn trusts(&self, key: &[u8; 32]) -> bool {
+        *key == self.roster.root_key || self.is_admin_key(key)
+    }
+
+    /// Whether this version would let `v`'s signer sign anything at all: the root key, an
+    /// admin, or (when the policy lets members create channels) a member. A fork candidate
+    /// signed by anyone else was signed by someone this node has since removed.
+    pub fn accepts_signer_of(&self, v: &VerifiedRoster) -> bool {
+        self.trusts(&v.signer)
+            || (self.roster.policy.members_create_channels
+                && self
+                    .member_of_device(&DeviceId(v.signer))
+                    .is_some_and(|m| matches!(m.role, Role::Member | Role::Admin)))
+    }
+
+    pub fn is_admin_key(&self, key: &[u8; 32]) -> bool {
+        self.member_of_device(&DeviceId(*key))
+            .is_some_and(|m| m.role == Role::Admin)
+    }
+
+    pub fn devices(&self) -> impl Iterator<Item = &DeviceId> {
+        self.by_device.keys()
+    }
+
+    /// The member name of `key`'s device in this version, or the key itself.
+    pub fn signer_name_for(&self, key: &[u8; 32]) -> String {
+        match self.member_of_device(&DeviceId(*key)) {
+            Some(m) => m.name.clone(),
+            None => DeviceId(*key).to_string(),
+        }
+    }
+
+    /// Which key signed this version, as a name for logs and audit.
+    pub fn signer_name(&self) -> String {
+        if self.signer == self.roster.root_key {
+            "org root key".into()
+        } else {
+            match self.member_of_device(&DeviceId(self.signer)) {
+                Some(m) => m.name.clone(),
+                None => DeviceId(self.signer).to_string(),
+            }
+        }
+    }
+}
+
+/// Whether `cand` is a version that a plain member of `prev` may sign: the policy lets
+/// members create channels, and new channels are the only difference.
+fn member_created_channels(cand: &VerifiedRoster, prev: &VerifiedRoster) -> bool {
+    let (c, p) = (&cand.roster, &prev.roster);
+    p.policy.members_create_channels
+        && prev
+            .member_of_device(&DeviceId(cand.signer))
+            .is_some_and(|m| matches!(m.role, Role::Member | Role::Admin))
+        && c.name == p.name
+        && c.members == p.members
+        && c.policy == p.policy
+        && c.channels.len() > p.channels.len()
+        && c.channels.starts_with(&p.channels)
+}
+
+/// Check that `cand` may follow `prev` (or start the chain when `prev` is `None`).
+pub fn authorize(cand: &VerifiedRoster, prev: Option<&VerifiedRoster>) -> Result<(), RosterError> {
+    cand.roster.check_well_formed()?;
+    let v = cand.version();
+    match prev {
+        None => {
+            if v != 1 || cand.signer != cand.roster.root_key {
+                return Err(RosterError::NotAuthorized {
+                    version: v,
+                    prev: 0,
+                });
+            }
+        }
+        Some(p) => {
+            if cand.roster.root_key != p.roster.root_key || cand.roster.org != p.roster.org {
+                return Err(RosterError::WrongOrg);
+            }
+            if v != p.version() + 1 || cand.roster.prev != Some(p.hash) {
+                return Err(RosterError::BrokenChain {
+                    version: v,
+                    prev: p.version(),
+                });
+            }
+            if !p.trusts(&cand.signer) && !member_created_channels(cand, p) {
+                return Err(RosterError::NotAuthorized {
+                    version: v,
+                    prev: p.version(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What [`RosterChain::apply`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// The lowest version that changed; everything from it on must be persisted anew.
+    pub changed_from: Option<u64>,
+    /// Versions seen that were already held (harmless repeats and stale rebroadcasts).
+    pub already_held: u64,
+    /// Why processing stopped early, if it did. Earlier valid versions stay applied.
+    pub error: Option<RosterError>,
+    /// A fork where each branch removed the other's signer was seen at this version.
+    pub contested: Option<u64>,
+}
+
+/// The roster history a node holds: versions `1..=head`, each authorized by its predecessor.
+#[derive(Debug, Clone)]
+pub struct RosterChain {
+    org: OrgId,
+    chain: Vec<VerifiedRoster>,
+}
+
+impl RosterChain {
+    pub fn new(org: OrgId) -> RosterChain {
+        RosterChain {
+            org,
+            chain: Vec::new(),
+        }
+    }
+
+    pub fn org(&self) -> OrgId {
+        self.org
+    }
+
+    pub fn head(&self) -> Option<&VerifiedRoster> {
+        self.chain.last()
+    }
+
+    pub fn version(&self) -> u64 {
+        self.chain.len() as u64
+    }
+
+    pub fn get(&self, version: u64) -> Option<&VerifiedRoster> {
+        version
+            .checked_sub(1)
+            .and_then(|i| self.chain.get(i as usize))
+    }
+
+    pub fn versions(&self) -> &[VerifiedRoster] {
+        &self.chain
+    }
+
+    /// Every version with who signed it and what changed; the hash chain is what `apply`
+    /// verified, shown so an auditor can compare it across nodes.
+    pub fn audit(&self) -> Vec<AuditEntry> {
+        let mut prev: Option<&VerifiedRoster> = None;
+        let mut out = Vec::new();
+        for v in &self.chain {
+            // The signer is named from the version it was authorized by.
+            let signer_name = match prev {
+                Some(p) if v.signer != v.roster.root_key => p.signer_name_for(&v.signer),
+                _ if v.signer == v.roster.root_key => "org root key".to_string(),
+                _ => DeviceId(v.signer).to_string(),
+            };
+            out.push(AuditEntry {
+                version: v.version(),
+                issued_at: v.roster.issued_at,
+                signed_by: signer_name,
+                hash: hex(&v.hash),
+                prev: v.roster.prev.as_ref().map(hex),
+                changes: diff(prev.map(|p| &p.roster), &v.roster),
+            });
+            prev = Some(v);
+        }
+        out
+    }
+
+    /// The version since which member `name` has been on the roster without a break: a
+    /// removed member whose name is given to someone new is a different member from then on
+    /// (see `Profile::share_keys`: direct-message history is not handed to the newcomer).
+    pub fn member_since(&self, name: &str) -> Option<u64> {
+        let mut since = None;
+        for v in self.chain.iter().rev() {
+            if v.roster.member(name).is_none() {
+                break;
+            }
+            since = Some(v.version());
+        }
+        since
+    }
+
+    /// Versions a peer holding `their_version` should receive: from `min(theirs, ours)`
+    /// inclusive, so that a fork at their head becomes visible to them.
+    pub fn suffix_for(&self, their_version: u64) -> &[VerifiedRoster] {
+        let from = their_version.clamp(1, self.version().max(1));
+        &self.chain[(from - 1) as usize..]
+    }
+
+    /// Apply versions received from a peer or made locally. Pure: no I/O.
+    ///
+    /// A fork (a different document at a version we hold) is settled between the two
+    /// branches from that version on: a branch whose later versions no longer trust the key
+    /// that signed the other branch's first version wins (so an admin removed since cannot
+    /// undo the removal by forking an earlier version with a ground-down hash); otherwise the
+    /// smaller hash wins. Peers send their whole branch (see [`Self::suffix_for`]), so every
+    /// node compares the same two branches and ends on the same one.
+    pub fn apply(&mut self, mut incoming: Vec<VerifiedRoster>) -> ApplyReport {
+        incoming.sort_by_key(|r| r.version());
+        let mut report = ApplyReport::default();
+        let mut incoming = incoming.into_iter().peekable();
+        while let Some(cand) = incoming.next() {
+            let v = cand.version();
+            if cand.roster.org != self.org {
+                report.error = Some(RosterError::WrongOrg);
+                break;
+            }
+            let held = self.version();
+            if v == 0 {
+                report.error = Some(RosterError::Malformed("version 0".into()));
+                break;
+            }
+            if v <= held {
+                let ours = &self.chain[(v - 1) as usize];
+                if ours.hash == cand.hash {
+                    report.already_held += 1;
+                    continue;
+                }
+                // A different document at a version we hold: a fork, or a forged rollback.
+                if let Err(e) = authorize(&cand, self.get(v - 1)) {
+                    report.error = Some(
+                        if v < held && matches!(e, RosterError::NotAuthorized { .. }) {
+                            RosterError::Stale { version: v, held }
+                        } else {
+                            e
+                        },
+                    );
+                    break;
+                }
+                let mut branch = vec![cand];
+                while let Some(next) = incoming.next_if(|n| {
+                    let last = branch.last().expect("non-empty");
+                    n.version() == last.version() + 1 && authorize(n, Some(last)).is_ok()
+                }) {
+                    branch.push(next);
+                }
+                let (our_head, their_head) =
+                    (self.head().expect("held > 0"), &branch[branch.len() - 1]);
+                let by_root =
+                    |b: &[VerifiedRoster]| b.iter().any(|r| r.signer == r.roster.root_key);
+                let (ours_root, theirs_root) =
+                    (by_root(&self.chain[(v - 1) as usize..]), by_root(&branch));
+                let theirs_trusted = our_head.accepts_signer_of(&branch[0]);
+                let ours_trusted = their_head.accepts_signer_of(ours);
+                let theirs_wins = if ours_root != theirs_root {
+                    // The org root key has spoken on one branch only: it decides.
+                    theirs_root
+                } else if !theirs_trusted {
+                    // Signed by someone our branch has removed: ignored. If their branch
+                    // also removed our signer, the fork is contested: keep what we saw first.
+                    if !ours_trusted {
+                        report.contested = Some(v);
+                        report.error = Some(RosterError::Contested { version: v });
+                        break;
+                    }
+                    false
+                } else if !ours_trusted {
+                    // Their branch removed the signer of ours (and not vice versa): theirs.
+                    true
+                } else {
+                    // Two trusted signers at one version (two admins at once): the smaller
+                    // hash, so every node ends on the same one.
+                    branch[0].hash < ours.hash
+                };
+                if theirs_wins {
+                    self.chain.truncate((v - 1) as usize);
+                    self.chain.extend(branch);
+                    report.changed_from = Some(report.changed_from.map_or(v, |c| c.min(v)));
+                } else {
+                    report.error = Some(RosterError::ForkLost { version: v });
+                    break;
+                }
+            } else if v == held + 1 {
+                if let Err(e) = authorize(&cand, self.head()) {
+                    report.error = Some(e);
+                    break;
+                }
+                self.chain.push(cand);
+                report.changed_from = Some(report.changed_from.unwrap_or(v));
+            } else {
+                report.error = Some(RosterError::Gap { have: held, got: v });
+                break;
+            }
+        }
+        report
+    }
+}

@@ -1,0 +1,234 @@
+//! The roster: the organization's admin-signed, versioned membership document, and the pure
+//! rules that decide which roster a node holds.
+//!
+//! Every version names the hash of the one before it, so the history is a hash chain. A node
+//! accepts version `n + 1` only if it is signed by the org root key or by a device of an admin
+//! in version `n` (or, when the policy allows, by a member whose version only adds channels).
+//! Two different documents at the same version (a fork: two admins signing concurrently) are
+//! resolved by one total rule that every node applies identically: a branch that has since
+//! removed the other branch's signer wins, otherwise **the document with the smaller hash
+//! wins**, and whatever was built on the loser is dropped. Stale copies (rollback) change
+//! nothing.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::{self, DeviceId, DeviceKey, OrgId, OrgKey};
+
+mod audit;
+mod chain;
+mod rules;
+#[cfg(test)]
+mod tests;
+
+use audit::hex;
+pub use audit::{diff, AuditChange, AuditEntry};
+pub use chain::{authorize, ApplyReport, RosterChain, RosterSigner, VerifiedRoster};
+
+/// Wire format version of [`SignedRoster`]; bump on any incompatible change.
+pub const ROSTER_FORMAT: u8 = 1;
+/// Domain separation so a roster signature can never be replayed as a message signature.
+const DOMAIN: &[u8] = b"majlis/roster/v1\0";
+/// Hard cap on one encoded roster (a 1 000-member roster is ~70 KiB).
+pub const MAX_ROSTER_BYTES: usize = 4 * 1024 * 1024;
+pub const MAX_NAME_BYTES: usize = 64;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RosterError {
+    #[error("malformed roster: {0}")]
+    Malformed(String),
+    #[error("unsupported roster format {0}; upgrade Majlis")]
+    Format(u8),
+    #[error("bad signature")]
+    BadSignature,
+    #[error("roster is for another organization")]
+    WrongOrg,
+    #[error("version {version} is signed by a key that is neither the org root nor an admin of version {prev}")]
+    NotAuthorized { version: u64, prev: u64 },
+    #[error("version {version} does not follow the held version {prev} (hash chain broken)")]
+    BrokenChain { version: u64, prev: u64 },
+    #[error("received version {got} but the chain stops at {have}; missing versions in between")]
+    Gap { have: u64, got: u64 },
+    #[error("version {version} is older than held version {held} (rollback ignored)")]
+    Stale { version: u64, held: u64 },
+    #[error(
+        "fork at version {version}: kept the held branch (see the fork rule in docs/protocol.md)"
+    )]
+    ForkLost { version: u64 },
+    #[error("contested roster at version {version}: two branches each removed the other's signer; keeping the branch this node saw first until the org root key signs a version that settles it")]
+    Contested { version: u64 },
+    #[error("{0}")]
+    Rule(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Member,
+    /// A headless server that stores and forwards; it never posts.
+    Relay,
+    /// An outsider (a contractor, a client): reads and posts only in channels that list them
+    /// by name, and takes part in direct messages only if the policy says so.
+    Guest,
+    /// A relay with the org's compliance grant: besides storing everything, it is given the
+    /// keys of every channel and DM, so the org can hold and search its records. Every member
+    /// sees that the org has one (`majlisd roster show`, the app's People view).
+    Archive,
+}
+
+impl Role {
+    /// Relays and archives store and serve everything and never post.
+    pub fn stores_all(self) -> bool {
+        matches!(self, Role::Relay | Role::Archive)
+    }
+}
+
+impl FromStr for Role {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Role> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "member" => Ok(Role::Member),
+            "relay" => Ok(Role::Relay),
+            "guest" => Ok(Role::Guest),
+            "archive" => Ok(Role::Archive),
+            _ => Err(crate::Error::Invalid(format!(
+                "unknown role '{s}'; use admin, member, guest, relay or archive"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+            Role::Relay => "relay",
+            Role::Guest => "guest",
+            Role::Archive => "archive",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub name: String,
+    pub role: Role,
+    pub devices: Vec<DeviceId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Channel {
+    pub name: String,
+    /// `None`: every member. `Some(names)`: only these members (relays always read).
+    pub members: Option<Vec<String>>,
+}
+
+/// Who may talk to whom beyond what channel lists say. Part of the signed roster, so every
+/// node enforces the same rules.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    /// `false` (default): only admins create channels. `true`: any member (not guests or
+    /// relays) may sign a roster version whose only change is new channels.
+    pub members_create_channels: bool,
+    pub dms: DmPolicy,
+}
+
+/// Whether direct messages are allowed, and between whom.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DmPolicy {
+    /// No direct messages.
+    Off,
+    /// Between admins and members (the default); guests only in channels.
+    #[default]
+    Members,
+    /// Guests too.
+    All,
+}
+
+impl FromStr for DmPolicy {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<DmPolicy> {
+        match s {
+            "off" => Ok(DmPolicy::Off),
+            "members" => Ok(DmPolicy::Members),
+            "all" => Ok(DmPolicy::All),
+            _ => Err(crate::Error::Invalid(format!(
+                "unknown DM policy '{s}'; use off, members or all"
+            ))),
+        }
+    }
+}
+
+/// The channel that carries direct messages between members `a` and `b`: `@a,b` with the
+/// names in byte order. Member names cannot start with `@` or contain a comma, so this never
+/// collides with a channel name and parses back unambiguously.
+pub fn dm_channel(a: &str, b: &str) -> String {
+    let (x, y) = if a <= b { (a, b) } else { (b, a) };
+    format!("@{x},{y}")
+}
+
+/// The two member names of a direct-message channel, if `channel` is one (canonical form).
+pub fn dm_parties(channel: &str) -> Option<(&str, &str)> {
+    let (a, b) = channel.strip_prefix('@')?.split_once(',')?;
+    (a < b && !b.contains(',')).then_some((a, b))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Roster {
+    pub org: OrgId,
+    /// The organization's display name.
+    pub name: String,
+    pub root_key: [u8; 32],
+    pub version: u64,
+    /// Hash of the previous signed version; `None` only for version 1.
+    pub prev: Option<[u8; 32]>,
+    pub issued_at: u64,
+    pub members: Vec<Member>,
+    pub channels: Vec<Channel>,
+    pub policy: Policy,
+}
+
+/// A change an admin makes; turned into the next roster version by [`Roster::next`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RosterChange {
+    /// Add a member, or add a device (and optionally change the role) of an existing one.
+    AddMember {
+        name: String,
+        device: DeviceId,
+        role: Option<Role>,
+    },
+    RemoveMember {
+        name: String,
+    },
+    RevokeDevice {
+        device: DeviceId,
+    },
+    CreateChannel {
+        name: String,
+        members: Option<Vec<String>>,
+    },
+    SetPolicy {
+        policy: Policy,
+    },
+}
+
+pub fn valid_name(kind: &str, name: &str) -> Result<(), RosterError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME_BYTES
+        && !name.starts_with('@')
+        && !name.contains(',')
+        && !name.chars().any(|c| c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(RosterError::Rule(format!(
+            "'{name}' is not a valid {kind} name: 1-{MAX_NAME_BYTES} bytes, no commas, no control characters, not starting with '@'"
+        )))
+    }
+}

@@ -1,0 +1,314 @@
+//! The rules of one roster document: who may read, post, subscribe and hold keys, and how
+//! the next version follows from an admin's change.
+
+use super::*;
+
+impl Roster {
+    /// Version 1 of a new org: the founding device is its first admin, and `general` is open
+    /// to everyone.
+    pub fn genesis(
+        org: &OrgKey,
+        org_name: &str,
+        admin_name: &str,
+        admin_device: DeviceId,
+        now: u64,
+    ) -> Roster {
+        Roster {
+            org: org.org_id(),
+            name: org_name.to_string(),
+            root_key: org.public(),
+            version: 1,
+            prev: None,
+            issued_at: now,
+            members: vec![Member {
+                name: admin_name.to_string(),
+                role: Role::Admin,
+                devices: vec![admin_device],
+            }],
+            channels: vec![Channel {
+                name: "general".into(),
+                members: None,
+            }],
+            policy: Policy::default(),
+        }
+    }
+
+    pub fn member(&self, name: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.name == name)
+    }
+
+    pub fn channel(&self, name: &str) -> Option<&Channel> {
+        self.channels.iter().find(|c| c.name == name)
+    }
+
+    pub fn member_of_device(&self, device: &DeviceId) -> Option<&Member> {
+        self.members.iter().find(|m| m.devices.contains(device))
+    }
+
+    /// Whether members `a` and `b` may exchange direct messages under the policy.
+    pub fn dm_allowed(&self, a: &Member, b: &Member) -> bool {
+        let guest_ok = self.policy.dms == DmPolicy::All;
+        a.name != b.name
+            && self.policy.dms != DmPolicy::Off
+            && [a, b]
+                .iter()
+                .all(|m| !m.role.stores_all() && (m.role != Role::Guest || guest_ok))
+    }
+
+    /// The two members of a direct-message channel, if it is one whose DMs are allowed.
+    fn dm(&self, channel: &str) -> Option<(&Member, &Member)> {
+        let (a, b) = dm_parties(channel)?;
+        let (a, b) = (self.member(a)?, self.member(b)?);
+        self.dm_allowed(a, b).then_some((a, b))
+    }
+
+    /// A channel messages may be posted in: a listed channel, or an allowed DM pair.
+    pub fn channel_exists(&self, channel: &str) -> bool {
+        self.channel(channel).is_some() || self.dm(channel).is_some()
+    }
+
+    pub fn may_read(&self, member: &Member, channel: &str) -> bool {
+        if let Some((a, b)) = self.dm(channel) {
+            return member.role.stores_all() || member.name == a.name || member.name == b.name;
+        }
+        match self.channel(channel) {
+            None => false,
+            Some(_) if member.role.stores_all() => true,
+            // Guests see only channels that name them.
+            Some(c) => match &c.members {
+                None => member.role != Role::Guest,
+                Some(list) => list.iter().any(|n| n == &member.name),
+            },
+        }
+    }
+
+    pub fn may_post(&self, member: &Member, channel: &str) -> bool {
+        !member.role.stores_all() && self.may_read(member, channel)
+    }
+
+    /// Whether `member` may hold the keys of `channel`: its readers, except plain relays,
+    /// which store and serve ciphertext only. An archive holds every key.
+    pub fn may_decrypt(&self, member: &Member, channel: &str) -> bool {
+        member.role != Role::Relay && self.may_read(member, channel)
+    }
+
+    /// Every device that may hold the keys of `channel`, sorted: whom a sender grants its
+    /// key to.
+    pub fn key_holders(&self, channel: &str) -> Vec<DeviceId> {
+        let mut out: Vec<DeviceId> = self
+            .members
+            .iter()
+            .filter(|m| self.may_decrypt(m, channel))
+            .flat_map(|m| m.devices.iter().copied())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The archive members (compliance copies), if the org has any.
+    pub fn archives(&self) -> impl Iterator<Item = &Member> {
+        self.members.iter().filter(|m| m.role == Role::Archive)
+    }
+
+    /// The channels `member` may read, in roster order.
+    pub fn readable<'a>(&'a self, member: &'a Member) -> impl Iterator<Item = &'a Channel> {
+        self.channels
+            .iter()
+            .filter(move |c| self.may_read(member, &c.name))
+    }
+
+    /// The members `member` may exchange direct messages with.
+    pub fn dm_partners<'a>(&'a self, member: &'a Member) -> impl Iterator<Item = &'a Member> {
+        self.members
+            .iter()
+            .filter(move |o| self.dm_allowed(member, o))
+    }
+
+    /// The direct-message inboxes (`@NAME`) a device of `member` listens on: its member's
+    /// own if it has anyone to write with; for a relay or an archive, every such inbox.
+    pub fn inboxes(&self, member: &Member) -> Vec<String> {
+        self.members
+            .iter()
+            .filter(|o| {
+                (member.role.stores_all() || o.name == member.name)
+                    && self.dm_partners(o).next().is_some()
+            })
+            .map(|o| format!("@{}", o.name))
+            .collect()
+    }
+
+    /// Every gossip topic a device of `member` subscribes to: the channels it may read and
+    /// its inboxes.
+    pub fn topics_of(&self, member: &Member) -> Vec<String> {
+        self.readable(member)
+            .map(|c| c.name.clone())
+            .chain(self.inboxes(member))
+            .collect()
+    }
+
+    /// Every topic of this roster, channels and every member's inbox: the ones whose
+    /// subscriptions are policed ([`Roster::may_subscribe`]).
+    pub fn all_topics(&self) -> Vec<String> {
+        self.channels
+            .iter()
+            .map(|c| c.name.clone())
+            .chain(self.members.iter().map(|m| format!("@{}", m.name)))
+            .collect()
+    }
+
+    /// Whether a device of `member` may subscribe to the gossip topic of `channel` (a
+    /// channel name, or `@NAME` for a member's DM inbox).
+    pub fn may_subscribe(&self, member: &Member, topic: &str) -> bool {
+        match topic.strip_prefix('@') {
+            Some(owner) => member.role.stores_all() || member.name == owner,
+            None => self.may_read(member, topic),
+        }
+    }
+
+    /// Structural rules every version must satisfy, whoever signed it.
+    pub fn check_well_formed(&self) -> Result<(), RosterError> {
+        if self.version == 0 || (self.version == 1) != self.prev.is_none() {
+            return Err(RosterError::Rule(
+                "version 1 and only version 1 has no predecessor".into(),
+            ));
+        }
+        if OrgId::from_root_key(&self.root_key) != self.org {
+            return Err(RosterError::WrongOrg);
+        }
+        let mut names = std::collections::HashSet::new();
+        let mut devices = std::collections::HashSet::new();
+        for m in &self.members {
+            valid_name("member", &m.name)?;
+            if !names.insert(m.name.as_str()) {
+                return Err(RosterError::Rule(format!(
+                    "member '{}' is listed twice",
+                    m.name
+                )));
+            }
+            for d in &m.devices {
+                if !devices.insert(*d) {
+                    return Err(RosterError::Rule(format!(
+                        "device {d} belongs to two members"
+                    )));
+                }
+            }
+        }
+        if !self
+            .members
+            .iter()
+            .any(|m| m.role == Role::Admin && !m.devices.is_empty())
+        {
+            return Err(RosterError::Rule(
+                "the roster must keep at least one admin with a device".into(),
+            ));
+        }
+        let mut chans = std::collections::HashSet::new();
+        for c in &self.channels {
+            valid_name("channel", &c.name)?;
+            if !chans.insert(c.name.as_str()) {
+                return Err(RosterError::Rule(format!(
+                    "channel '{}' exists twice",
+                    c.name
+                )));
+            }
+            for n in c.members.iter().flatten() {
+                if !names.contains(n.as_str()) {
+                    return Err(RosterError::Rule(format!(
+                        "channel '{}' lists '{n}', who is not a member",
+                        c.name
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The next version with `change` applied. Pure: signing and acceptance are separate.
+    pub fn next(
+        &self,
+        prev_hash: [u8; 32],
+        change: &RosterChange,
+        now: u64,
+    ) -> Result<Roster, RosterError> {
+        let mut r = self.clone();
+        r.version = self.version + 1;
+        r.prev = Some(prev_hash);
+        r.issued_at = now.max(self.issued_at);
+        match change {
+            RosterChange::AddMember { name, device, role } => {
+                valid_name("member", name)?;
+                if let Some(owner) = r.member_of_device(device) {
+                    if &owner.name != name {
+                        return Err(RosterError::Rule(format!(
+                            "device {device} already belongs to '{}'",
+                            owner.name
+                        )));
+                    }
+                }
+                match r.members.iter_mut().find(|m| &m.name == name) {
+                    Some(m) => {
+                        if !m.devices.contains(device) {
+                            m.devices.push(*device);
+                        } else if role.is_none_or(|r| r == m.role) {
+                            return Err(RosterError::Rule(format!(
+                                "'{name}' already has device {device}; nothing to change"
+                            )));
+                        }
+                        if let Some(role) = role {
+                            m.role = *role;
+                        }
+                    }
+                    None => r.members.push(Member {
+                        name: name.clone(),
+                        role: role.unwrap_or(Role::Member),
+                        devices: vec![*device],
+                    }),
+                }
+            }
+            RosterChange::RemoveMember { name } => {
+                let before = r.members.len();
+                r.members.retain(|m| &m.name != name);
+                if r.members.len() == before {
+                    return Err(RosterError::Rule(format!("no member named '{name}'")));
+                }
+                for c in &mut r.channels {
+                    if let Some(list) = &mut c.members {
+                        list.retain(|n| n != name);
+                    }
+                }
+            }
+            RosterChange::RevokeDevice { device } => {
+                let m = r
+                    .members
+                    .iter_mut()
+                    .find(|m| m.devices.contains(device))
+                    .ok_or_else(|| {
+                        RosterError::Rule(format!("device {device} is not on the roster"))
+                    })?;
+                m.devices.retain(|d| d != device);
+            }
+            RosterChange::CreateChannel { name, members } => {
+                valid_name("channel", name)?;
+                if r.channel(name).is_some() {
+                    return Err(RosterError::Rule(format!(
+                        "channel '{name}' already exists"
+                    )));
+                }
+                r.channels.push(Channel {
+                    name: name.clone(),
+                    members: members.clone(),
+                });
+            }
+            RosterChange::SetPolicy { policy } => {
+                if *policy == r.policy {
+                    return Err(RosterError::Rule(
+                        "the policy is already set that way; nothing to change".into(),
+                    ));
+                }
+                r.policy = *policy;
+            }
+        }
+        r.check_well_formed()?;
+        Ok(r)
+    }
+}

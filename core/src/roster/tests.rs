@@ -1,0 +1,572 @@
+use super::*;
+
+struct Org {
+    root: OrgKey,
+    admin: DeviceKey,
+    chain: RosterChain,
+}
+
+fn org() -> Org {
+    let root = OrgKey::generate();
+    let admin = DeviceKey::generate();
+    let g = VerifiedRoster::sign(
+        Roster::genesis(&root, "acme", "amina", admin.id(), 1),
+        RosterSigner::Root(&root),
+    );
+    let mut chain = RosterChain::new(root.org_id());
+    let rep = chain.apply(vec![g]);
+    assert_eq!(rep.error, None);
+    Org { root, admin, chain }
+}
+
+fn next(chain: &RosterChain, change: RosterChange, signer: RosterSigner<'_>) -> VerifiedRoster {
+    let head = chain.head().unwrap();
+    let r = head.roster.next(head.hash, &change, 2).unwrap();
+    VerifiedRoster::sign(r, signer)
+}
+
+/// The org with a second admin, "bashir": his key and the chain.
+fn second_admin(o: &Org) -> (DeviceKey, RosterChain) {
+    let bashir = DeviceKey::generate();
+    let mut base = o.chain.clone();
+    base.apply(vec![next(
+        &base,
+        RosterChange::AddMember {
+            name: "bashir".into(),
+            device: bashir.id(),
+            role: Some(Role::Admin),
+        },
+        RosterSigner::Device(&o.admin),
+    )]);
+    (bashir, base)
+}
+
+fn add(name: &str) -> RosterChange {
+    RosterChange::AddMember {
+        name: name.into(),
+        device: DeviceKey::generate().id(),
+        role: None,
+    }
+}
+
+#[test]
+fn newer_version_signed_by_admin_is_accepted() {
+    let mut o = org();
+    let v2 = next(&o.chain, add("bilal"), RosterSigner::Device(&o.admin));
+    let rep = o.chain.apply(vec![v2]);
+    assert_eq!(
+        rep,
+        ApplyReport {
+            changed_from: Some(2),
+            ..Default::default()
+        }
+    );
+    assert!(o.chain.head().unwrap().roster.member("bilal").is_some());
+}
+
+#[test]
+fn root_key_may_sign_any_version() {
+    let mut o = org();
+    let v2 = next(&o.chain, add("bilal"), RosterSigner::Root(&o.root));
+    assert_eq!(o.chain.apply(vec![v2]).error, None);
+}
+
+#[test]
+fn non_admin_signer_is_rejected() {
+    let mut o = org();
+    let member = DeviceKey::generate();
+    let v2 = next(
+        &o.chain,
+        RosterChange::AddMember {
+            name: "bilal".into(),
+            device: member.id(),
+            role: None,
+        },
+        RosterSigner::Device(&o.admin),
+    );
+    o.chain.apply(vec![v2]);
+    // bilal is a member, not an admin: he may not sign version 3.
+    let v3 = next(&o.chain, add("chen"), RosterSigner::Device(&member));
+    let rep = o.chain.apply(vec![v3]);
+    assert_eq!(
+        rep.error,
+        Some(RosterError::NotAuthorized {
+            version: 3,
+            prev: 2
+        })
+    );
+    assert_eq!(o.chain.version(), 2);
+    // Nor may a stranger.
+    let v3 = next(
+        &o.chain,
+        add("chen"),
+        RosterSigner::Device(&DeviceKey::generate()),
+    );
+    assert!(o.chain.apply(vec![v3]).error.is_some());
+}
+
+#[test]
+fn wrong_org_is_rejected() {
+    let mut o = org();
+    let other = org();
+    let v2 = next(&other.chain, add("x"), RosterSigner::Root(&other.root));
+    assert_eq!(o.chain.apply(vec![v2]).error, Some(RosterError::WrongOrg));
+    // A document claiming our org id but carrying another root key fails well-formedness.
+    let head = o.chain.head().unwrap();
+    let mut r = head.roster.next(head.hash, &add("x"), 3).unwrap();
+    r.root_key = other.root.public();
+    let forged = VerifiedRoster::sign(r, RosterSigner::Root(&other.root));
+    assert_eq!(
+        o.chain.apply(vec![forged]).error,
+        Some(RosterError::WrongOrg)
+    );
+}
+
+#[test]
+fn rollback_is_ignored_and_gap_reported() {
+    let mut o = org();
+    let v2 = next(&o.chain, add("b"), RosterSigner::Device(&o.admin));
+    o.chain.apply(vec![v2.clone()]);
+    let v3 = next(&o.chain, add("c"), RosterSigner::Device(&o.admin));
+    o.chain.apply(vec![v3]);
+    let rep = o.chain.apply(vec![v2]);
+    assert_eq!(rep.already_held, 1);
+    assert_eq!(rep.changed_from, None);
+    assert_eq!(o.chain.version(), 3);
+
+    let mut fresh = RosterChain::new(o.chain.org());
+    let rep = fresh.apply(vec![o.chain.get(3).unwrap().clone()]);
+    assert!(rep.error.is_some());
+    assert_eq!(fresh.version(), 0);
+    // The whole chain bootstraps a fresh node.
+    let rep = fresh.apply(o.chain.versions().to_vec());
+    assert_eq!(rep.error, None);
+    assert_eq!(fresh.head().unwrap().hash, o.chain.head().unwrap().hash);
+}
+
+#[test]
+fn forks_resolve_to_the_smaller_hash_in_any_order() {
+    let o = org();
+    let second = DeviceKey::generate();
+    let mut base = o.chain.clone();
+    base.apply(vec![next(
+        &base,
+        RosterChange::AddMember {
+            name: "bashir".into(),
+            device: second.id(),
+            role: Some(Role::Admin),
+        },
+        RosterSigner::Device(&o.admin),
+    )]);
+    let a = next(&base, add("x"), RosterSigner::Device(&o.admin));
+    let b = next(&base, add("y"), RosterSigner::Device(&second));
+    let winner = if a.hash < b.hash { a.hash } else { b.hash };
+
+    let mut n1 = base.clone();
+    n1.apply(vec![a.clone()]);
+    // n1 builds on its branch, then hears of the other one.
+    let a2 = next(&n1, add("z"), RosterSigner::Device(&o.admin));
+    n1.apply(vec![a2]);
+    n1.apply(vec![b.clone()]);
+    let mut n2 = base.clone();
+    n2.apply(vec![b]);
+    n2.apply(n1.suffix_for(3).to_vec());
+    assert_eq!(n1.get(3).unwrap().hash, winner);
+    assert_eq!(n2.get(3).unwrap().hash, winner);
+    // After exchanging suffixes both hold the same chain.
+    let s1 = n1.suffix_for(n2.version()).to_vec();
+    n2.apply(s1);
+    let s2 = n2.suffix_for(n1.version()).to_vec();
+    n1.apply(s2);
+    assert_eq!(n1.head().unwrap().hash, n2.head().unwrap().hash);
+}
+
+#[test]
+fn a_removed_admin_cannot_undo_the_removal_by_forking_an_earlier_version() {
+    let o = org();
+    let (bashir, base) = second_admin(&o);
+    let mut honest = base.clone();
+    // An honest version 3 whose hash is not tiny, so a forgery that beats it is quick to
+    // find (otherwise this test fails on an unlucky hash, about once in 500 runs).
+    let v3 = (0..)
+        .map(|i| {
+            next(
+                &honest,
+                add(&format!("x{i}")),
+                RosterSigner::Device(&o.admin),
+            )
+        })
+        .find(|v| v.hash[0] >= 0x40)
+        .expect("an unbounded search ends");
+    honest.apply(vec![v3.clone()]);
+    let v4 = next(
+        &honest,
+        RosterChange::RemoveMember {
+            name: "bashir".into(),
+        },
+        RosterSigner::Device(&o.admin),
+    );
+    assert_eq!(honest.apply(vec![v4]).error, None);
+    // Bashir grinds a version 3 whose hash beats the honest one (half of all tries do).
+    let forged = (0..200)
+        .map(|i| next(&base, add(&format!("y{i}")), RosterSigner::Device(&bashir)))
+        .find(|f| f.hash < v3.hash)
+        .expect("a smaller hash within 200 tries");
+    let head = honest.head().unwrap().hash;
+    let rep = honest.apply(vec![forged.clone()]);
+    assert_eq!(rep.error, Some(RosterError::ForkLost { version: 3 }));
+    assert_eq!(honest.head().unwrap().hash, head);
+    // A node that took the forgery first moves to the honest branch when it hears it.
+    let mut fooled = base.clone();
+    fooled.apply(vec![forged]);
+    let rep = fooled.apply(honest.suffix_for(3).to_vec());
+    assert_eq!(rep.error, None);
+    assert_eq!(fooled.head().unwrap().hash, head);
+}
+
+/// Admins amina and bashir remove each other in concurrent versions: no hash settles it.
+#[test]
+fn mutual_removal_is_contested_until_the_root_key_decides() {
+    let o = org();
+    let (bashir, base) = second_admin(&o);
+    let rm = |name: &str| RosterChange::RemoveMember { name: name.into() };
+    let by_amina = next(&base, rm("bashir"), RosterSigner::Device(&o.admin));
+    // Bashir grinds `issued_at` for a smaller hash: it must not matter.
+    let h = base.head().unwrap();
+    let by_bashir = (0..200)
+        .map(|i| {
+            let r = h.roster.next(h.hash, &rm("amina"), 3 + i).unwrap();
+            VerifiedRoster::sign(r, RosterSigner::Device(&bashir))
+        })
+        .find(|f| f.hash < by_amina.hash)
+        .expect("a smaller hash within 200 tries");
+    let (mut n1, mut n2) = (base.clone(), base.clone());
+    n1.apply(vec![by_amina.clone()]);
+    n2.apply(vec![by_bashir.clone()]);
+    let rep = n1.apply(vec![by_bashir.clone()]);
+    assert_eq!(rep.contested, Some(3));
+    assert_eq!(
+        n1.head().unwrap().hash,
+        by_amina.hash,
+        "kept what it saw first"
+    );
+    assert_eq!(n2.apply(vec![by_amina.clone()]).contested, Some(3));
+    assert_eq!(n2.head().unwrap().hash, by_bashir.hash);
+    // The root key signs on amina's branch: every node moves there.
+    let settled = next(&n1, add("x"), RosterSigner::Root(&o.root));
+    n1.apply(vec![settled.clone()]);
+    let rep = n2.apply(n1.suffix_for(3).to_vec());
+    assert_eq!(rep.error, None);
+    assert_eq!(n2.head().unwrap().hash, settled.hash);
+}
+
+/// Under `members_create_channels`, a removed member forks the removal with a channel
+/// creation (and a ground-down hash): nobody adopts it, and a node that did moves back.
+#[test]
+fn a_removed_member_cannot_fork_the_removal_with_a_channel() {
+    let mut o = org();
+    let mallory = DeviceKey::generate();
+    for change in [
+        RosterChange::AddMember {
+            name: "mallory".into(),
+            device: mallory.id(),
+            role: None,
+        },
+        RosterChange::SetPolicy {
+            policy: Policy {
+                members_create_channels: true,
+                dms: DmPolicy::Members,
+            },
+        },
+    ] {
+        let v = next(&o.chain, change, RosterSigner::Device(&o.admin));
+        assert_eq!(o.chain.apply(vec![v]).error, None);
+    }
+    let base = o.chain.clone();
+    let removal = next(
+        &base,
+        RosterChange::RemoveMember {
+            name: "mallory".into(),
+        },
+        RosterSigner::Device(&o.admin),
+    );
+    let forged = (0..200)
+        .map(|i| {
+            next(
+                &base,
+                RosterChange::CreateChannel {
+                    name: format!("c{i}"),
+                    members: None,
+                },
+                RosterSigner::Device(&mallory),
+            )
+        })
+        .find(|f| f.hash < removal.hash)
+        .expect("a smaller hash within 200 tries");
+    let mut honest = base.clone();
+    honest.apply(vec![removal.clone()]);
+    assert!(honest.apply(vec![forged.clone()]).error.is_some());
+    assert_eq!(honest.head().unwrap().hash, removal.hash);
+    let mut fooled = base.clone();
+    fooled.apply(vec![forged]);
+    assert_eq!(fooled.apply(vec![removal.clone()]).error, None);
+    assert_eq!(fooled.head().unwrap().hash, removal.hash);
+}
+
+#[test]
+fn guests_see_only_channels_that_name_them_and_dms_follow_policy() {
+    let mut o = org();
+    for c in [
+        RosterChange::AddMember {
+            name: "gita".into(),
+            device: DeviceKey::generate().id(),
+            role: Some(Role::Guest),
+        },
+        add("bilal"),
+        RosterChange::CreateChannel {
+            name: "project".into(),
+            members: Some(vec!["gita".into(), "amina".into()]),
+        },
+    ] {
+        let v = next(&o.chain, c, RosterSigner::Device(&o.admin));
+        assert_eq!(o.chain.apply(vec![v]).error, None);
+    }
+    let r = &o.chain.head().unwrap().roster;
+    let (gita, bilal, amina) = (
+        r.member("gita").unwrap(),
+        r.member("bilal").unwrap(),
+        r.member("amina").unwrap(),
+    );
+    assert!(!r.may_read(gita, "general"));
+    assert!(r.may_post(gita, "project"));
+    assert!(!r.may_read(bilal, "project"));
+    // DMs: members by default, guests not; the channel name is canonical.
+    assert_eq!(dm_channel("bilal", "amina"), "@amina,bilal");
+    assert_eq!(dm_parties("@amina,bilal"), Some(("amina", "bilal")));
+    assert_eq!(dm_parties("@bilal,amina"), None);
+    assert!(r.may_post(bilal, "@amina,bilal"));
+    assert!(!r.may_read(gita, "@amina,bilal"));
+    assert!(!r.channel_exists("@amina,gita"));
+    assert!(!r.may_post(amina, "@amina,amina"));
+    let all = next(
+        &o.chain,
+        RosterChange::SetPolicy {
+            policy: Policy {
+                dms: DmPolicy::All,
+                ..Policy::default()
+            },
+        },
+        RosterSigner::Device(&o.admin),
+    );
+    o.chain.apply(vec![all]);
+    let r = &o.chain.head().unwrap().roster;
+    assert!(r.may_post(r.member("gita").unwrap(), "@amina,gita"));
+    let off = Roster {
+        policy: Policy {
+            dms: DmPolicy::Off,
+            ..Policy::default()
+        },
+        ..r.clone()
+    };
+    assert!(!off.channel_exists("@amina,bilal"));
+    let audit = o.chain.audit();
+    assert!(matches!(
+        audit.last().unwrap().changes[..],
+        [AuditChange::PolicyChanged { .. }]
+    ));
+}
+
+#[test]
+fn members_create_channels_only_when_policy_allows_and_change_nothing_else() {
+    let mut o = org();
+    let bilal = DeviceKey::generate();
+    let v2 = next(
+        &o.chain,
+        RosterChange::AddMember {
+            name: "bilal".into(),
+            device: bilal.id(),
+            role: None,
+        },
+        RosterSigner::Device(&o.admin),
+    );
+    o.chain.apply(vec![v2]);
+    let chan = RosterChange::CreateChannel {
+        name: "lunch".into(),
+        members: None,
+    };
+    let denied = next(&o.chain, chan.clone(), RosterSigner::Device(&bilal));
+    assert!(matches!(
+        o.chain.clone().apply(vec![denied]).error,
+        Some(RosterError::NotAuthorized { .. })
+    ));
+    let open = next(
+        &o.chain,
+        RosterChange::SetPolicy {
+            policy: Policy {
+                members_create_channels: true,
+                ..Policy::default()
+            },
+        },
+        RosterSigner::Device(&o.admin),
+    );
+    o.chain.apply(vec![open]);
+    // Anything beyond new channels still needs an admin.
+    let sneaky = next(&o.chain, add("friend"), RosterSigner::Device(&bilal));
+    assert!(matches!(
+        o.chain.clone().apply(vec![sneaky]).error,
+        Some(RosterError::NotAuthorized { .. })
+    ));
+    let ok = next(&o.chain, chan, RosterSigner::Device(&bilal));
+    assert_eq!(o.chain.apply(vec![ok]).error, None);
+    assert_eq!(o.chain.audit().last().unwrap().signed_by, "bilal");
+}
+
+#[test]
+fn audit_lists_every_change_with_its_signer() {
+    let mut o = org();
+    let b = DeviceKey::generate();
+    o.chain.apply(vec![next(
+        &o.chain,
+        RosterChange::AddMember {
+            name: "bilal".into(),
+            device: b.id(),
+            role: None,
+        },
+        RosterSigner::Device(&o.admin),
+    )]);
+    o.chain.apply(vec![next(
+        &o.chain,
+        RosterChange::RevokeDevice { device: b.id() },
+        RosterSigner::Root(&o.root),
+    )]);
+    let a = o.chain.audit();
+    assert_eq!(a.len(), 3);
+    assert_eq!(a[0].signed_by, "org root key");
+    assert!(matches!(a[0].changes[0], AuditChange::OrgCreated { .. }));
+    assert_eq!(a[1].signed_by, "amina");
+    assert_eq!(
+        a[1].changes,
+        vec![
+            AuditChange::MemberAdded {
+                name: "bilal".into(),
+                role: Role::Member
+            },
+            AuditChange::DeviceAdded {
+                name: "bilal".into(),
+                device: b.id()
+            }
+        ]
+    );
+    assert_eq!(
+        a[2].changes,
+        vec![AuditChange::DeviceRevoked {
+            name: "bilal".into(),
+            device: b.id()
+        }]
+    );
+    assert_eq!(a[2].prev.as_deref(), Some(a[1].hash.as_str()));
+}
+
+#[test]
+fn a_thousand_member_channel_works() {
+    let o = org();
+    let mut r = o.chain.head().unwrap().roster.clone();
+    for i in 0..999 {
+        r.members.push(Member {
+            name: format!("m{i}"),
+            role: Role::Member,
+            devices: vec![DeviceKey::generate().id()],
+        });
+    }
+    let head = o.chain.head().unwrap();
+    r.version = 2;
+    r.prev = Some(head.hash);
+    let names: Vec<String> = r
+        .members
+        .iter()
+        .filter(|m| m.name != "m998")
+        .map(|m| m.name.clone())
+        .collect();
+    r.channels.push(Channel {
+        name: "all-hands".into(),
+        members: Some(names),
+    });
+    let mut chain = o.chain.clone();
+    let rep = chain.apply(vec![VerifiedRoster::sign(
+        r,
+        RosterSigner::Device(&o.admin),
+    )]);
+    assert_eq!(rep.error, None);
+    let r = &chain.head().unwrap().roster;
+    assert_eq!(r.members.len(), 1000);
+    assert!(r.may_post(r.member("m997").unwrap(), "all-hands"));
+    assert!(!r.may_read(r.member("m998").unwrap(), "all-hands"));
+}
+
+#[test]
+fn last_admin_cannot_be_removed() {
+    let o = org();
+    let head = o.chain.head().unwrap();
+    let err = head
+        .roster
+        .next(
+            head.hash,
+            &RosterChange::RemoveMember {
+                name: "amina".into(),
+            },
+            3,
+        )
+        .unwrap_err();
+    assert!(matches!(err, RosterError::Rule(_)));
+}
+
+#[test]
+fn private_channel_rules() {
+    let mut o = org();
+    let b = DeviceKey::generate();
+    o.chain.apply(vec![next(
+        &o.chain,
+        RosterChange::AddMember {
+            name: "b".into(),
+            device: b.id(),
+            role: None,
+        },
+        RosterSigner::Device(&o.admin),
+    )]);
+    o.chain.apply(vec![next(
+        &o.chain,
+        RosterChange::CreateChannel {
+            name: "hr".into(),
+            members: Some(vec!["amina".into()]),
+        },
+        RosterSigner::Device(&o.admin),
+    )]);
+    let r = &o.chain.head().unwrap().roster;
+    let amina = r.member("amina").unwrap();
+    let bm = r.member("b").unwrap();
+    assert!(r.may_post(amina, "hr"));
+    assert!(!r.may_read(bm, "hr"));
+    assert!(r.may_post(bm, "general"));
+    assert!(!r.may_read(bm, "nope"));
+}
+
+#[test]
+fn corrupted_wire_never_panics_and_is_rejected() {
+    let o = org();
+    let wire = o.chain.head().unwrap().wire.clone();
+    for i in 0..wire.len() {
+        let mut w = wire.clone();
+        w[i] ^= 0x41;
+        assert!(VerifiedRoster::decode(&w).is_err(), "byte {i}");
+    }
+    for n in 0..wire.len() {
+        assert!(VerifiedRoster::decode(&wire[..n]).is_err());
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+        let _ = VerifiedRoster::decode(&bytes);
+    }
+}
