@@ -1,0 +1,294 @@
+//! The protocol core's decisions, without a network or a disk: catch-up (what to ask, what
+//! to answer, whether an answer holds, when to retry) and membership (whom to admit, what a
+//! removed device may still learn, when to wipe).
+
+use majlis_core::message::{Envelope, Unsigned, PLAINTEXT_FORMAT};
+use majlis_core::net::{SyncRequest, SyncResponse, DM_LIST};
+use majlis_core::proto::catchup::{self, Catchup, MAX_RETRIES};
+use majlis_core::proto::membership::{self, Membership};
+use majlis_core::proto::{accept, MemLog, Origin};
+use majlis_core::roster::{DmPolicy, RosterChain, RosterSigner, VerifiedRoster};
+use majlis_core::sync::{self, Vector};
+use majlis_core::{DeviceKey, OrgKey, Roster, RosterChange};
+
+const NOW: u64 = 1_800_000_000_000;
+
+struct Org {
+    root: OrgKey,
+    chain: RosterChain,
+    amina: DeviceKey,
+    bilal: DeviceKey,
+    gita: DeviceKey,
+}
+
+/// amina (admin), bilal (member), gita (guest); `ops` for amina only; DMs for all.
+fn org() -> Org {
+    let root = OrgKey::generate();
+    let (amina, bilal, gita) = (
+        DeviceKey::generate(),
+        DeviceKey::generate(),
+        DeviceKey::generate(),
+    );
+    let mut r = Roster::genesis(&root, "o", "amina", amina.id(), NOW);
+    r.policy.dms = DmPolicy::All;
+    let mut chain = RosterChain::new(root.org_id());
+    chain.apply(vec![VerifiedRoster::sign(r, RosterSigner::Root(&root))]);
+    let mut o = Org {
+        root,
+        chain,
+        amina,
+        bilal,
+        gita,
+    };
+    let (b, g) = (o.bilal.id(), o.gita.id());
+    o.change(RosterChange::AddMember {
+        name: "bilal".into(),
+        device: b,
+        role: None,
+    });
+    o.change(RosterChange::AddMember {
+        name: "gita".into(),
+        device: g,
+        role: Some(majlis_core::Role::Guest),
+    });
+    o.change(RosterChange::CreateChannel {
+        name: "ops".into(),
+        members: Some(vec!["amina".into()]),
+    });
+    o
+}
+
+impl Org {
+    fn change(&mut self, c: RosterChange) {
+        let h = self.chain.head().unwrap();
+        let next = h.roster.next(h.hash, &c, NOW).unwrap();
+        let rep = self.chain.apply(vec![VerifiedRoster::sign(
+            next,
+            RosterSigner::Root(&self.root),
+        )]);
+        assert_eq!(rep.error, None);
+    }
+}
+
+fn msgs(key: &DeviceKey, channel: &str, n: u64) -> Vec<Envelope> {
+    let mut out: Vec<Envelope> = Vec::new();
+    for seq in 1..=n {
+        let env = Envelope::sign(
+            key,
+            Unsigned {
+                format: PLAINTEXT_FORMAT,
+                author: key.id(),
+                channel: channel.into(),
+                sent_at: NOW,
+                seq,
+                prev: out.last().map(|p| p.id),
+                body: format!("{seq}").into_bytes(),
+            },
+        );
+        out.push(env);
+    }
+    out
+}
+
+fn request(channel: &str, have: &[(majlis_core::DeviceId, u64)]) -> SyncRequest {
+    SyncRequest {
+        channel: channel.into(),
+        have: have.to_vec(),
+        held: Vec::new(),
+    }
+}
+
+#[test]
+fn answers_only_what_the_requester_may_read_and_lacks() {
+    let o = org();
+    let mut log = MemLog::default();
+    let general = msgs(&o.amina, "general", 5);
+    let ops = msgs(&o.amina, "ops", 2);
+    let all: Vec<Envelope> = general.iter().chain(&ops).cloned().collect();
+    accept(&mut log, o.chain.head(), &all, Origin::Gossip, NOW);
+    let head = o.chain.head();
+    let a = o.amina.id();
+    // bilal lacks general 3..5.
+    let r = catchup::answer(&log, head, &o.bilal.id(), request("general", &[(a, 2)])).unwrap();
+    assert_eq!(r.messages.len(), 3);
+    // ops is amina's alone; a guest does not read general; a stranger reads nothing.
+    let r = catchup::answer(&log, head, &o.bilal.id(), request("ops", &[])).unwrap();
+    assert!(r.messages.is_empty());
+    let r = catchup::answer(&log, head, &o.gita.id(), request("general", &[])).unwrap();
+    assert!(r.messages.is_empty());
+    let stranger = DeviceKey::generate().id();
+    let r = catchup::answer(&log, head, &stranger, request("general", &[])).unwrap();
+    assert!(r.messages.is_empty());
+    // A request that lists more held ranges per author than honest nodes do gets nothing.
+    let mut req = request("general", &[]);
+    req.held = (0..=sync::MAX_RANGES as u64)
+        .map(|i| (a, 10 + 2 * i, 10 + 2 * i))
+        .collect();
+    let r = catchup::answer(&log, head, &o.bilal.id(), req).unwrap();
+    assert!(r.messages.is_empty());
+}
+
+#[test]
+fn the_dm_list_names_only_dms_the_requester_may_read() {
+    let o = org();
+    let mut log = MemLog::default();
+    let ab = msgs(&o.amina, "@amina,bilal", 1);
+    let ag = msgs(&o.amina, "@amina,gita", 1);
+    accept(
+        &mut log,
+        o.chain.head(),
+        &[ab[0].clone(), ag[0].clone()],
+        Origin::Gossip,
+        NOW,
+    );
+    let r = catchup::answer(&log, o.chain.head(), &o.bilal.id(), request(DM_LIST, &[])).unwrap();
+    assert_eq!(r.channels, vec!["@amina,bilal".to_string()]);
+    // And a DM list that names others' DMs is filtered on the way in.
+    let head = o.chain.head().unwrap();
+    let (bilal, amina) = (
+        head.member_of_device(&o.bilal.id()).unwrap(),
+        head.member_of_device(&o.amina.id()).unwrap(),
+    );
+    let lie = SyncResponse {
+        channels: vec![
+            "@amina,bilal".into(),
+            "@amina,gita".into(),
+            "general".into(),
+        ],
+        ..Default::default()
+    };
+    let wanted = catchup::dm_wanted(head, bilal, amina, lie).unwrap();
+    assert_eq!(wanted, vec!["@amina,bilal".to_string()]);
+}
+
+#[test]
+fn an_answer_is_checked_against_its_request() {
+    let o = org();
+    let general = msgs(&o.amina, "general", 4);
+    let mut theirs = MemLog::default();
+    accept(&mut theirs, o.chain.head(), &general, Origin::Gossip, NOW);
+    let mut ours = MemLog::default();
+    accept(
+        &mut ours,
+        o.chain.head(),
+        &general[..1],
+        Origin::Gossip,
+        NOW,
+    );
+    let cu: Catchup<u32, u32> = Catchup::default();
+    let (req, asked) = cu
+        .request(&ours, 7, "general", &Vector::new())
+        .unwrap()
+        .unwrap();
+    let resp = catchup::answer(&theirs, o.chain.head(), &o.bilal.id(), req).unwrap();
+    let checked = catchup::check(&ours, &asked, &resp).unwrap();
+    assert_eq!(checked.envs.len(), 3);
+    assert!(checked.next.is_none());
+    // Sending what we said we hold, or another channel's message, is a lie.
+    let mut bad = resp.clone();
+    bad.messages
+        .insert(0, serde_bytes::ByteBuf::from(general[0].wire.clone()));
+    assert!(catchup::check(&ours, &asked, &bad).is_err());
+    let mut bad = resp;
+    bad.messages = vec![serde_bytes::ByteBuf::from(
+        msgs(&o.amina, "ops", 1)[0].wire.clone(),
+    )];
+    assert!(catchup::check(&ours, &asked, &bad).is_err());
+}
+
+#[test]
+fn one_request_per_peer_and_channel_and_a_few_retries() {
+    let log = MemLog::default();
+    let mut cu: Catchup<u32, u32> = Catchup::default();
+    let (_, asked) = cu
+        .request(&log, 1, "general", &Vector::new())
+        .unwrap()
+        .unwrap();
+    cu.sent(10, 1, asked);
+    assert!(cu
+        .request(&log, 1, "general", &Vector::new())
+        .unwrap()
+        .is_none());
+    assert!(cu
+        .request(&log, 2, "general", &Vector::new())
+        .unwrap()
+        .is_some());
+    // A failure on a live connection is retried MAX_RETRIES times, then left to the round.
+    let mut key = 10;
+    for _ in 0..MAX_RETRIES {
+        let (peer, ch) = cu.failed(&key, true).expect("retried");
+        let (_, asked) = cu
+            .request(&log, peer, &ch, &Vector::new())
+            .unwrap()
+            .unwrap();
+        key += 1;
+        cu.sent(key, peer, asked);
+    }
+    assert!(cu.failed(&key, true).is_none());
+    // An answer resets the count; a dead connection is not retried.
+    let (_, asked) = cu
+        .request(&log, 1, "general", &Vector::new())
+        .unwrap()
+        .unwrap();
+    cu.sent(20, 1, asked);
+    assert!(cu.answered(&20).is_some());
+    assert!(cu.answered(&20).is_none(), "an answer is taken once");
+    let (_, asked) = cu
+        .request(&log, 1, "general", &Vector::new())
+        .unwrap()
+        .unwrap();
+    cu.sent(21, 1, asked);
+    assert!(cu.failed(&21, false).is_none());
+    assert_eq!(cu.requests, 6);
+}
+
+#[test]
+fn membership_follows_the_roster_and_a_removed_device_learns_only_its_removal() {
+    let mut o = org();
+    let me = o.bilal.id();
+    let m = Membership::of(&o.chain, &me);
+    assert!(m.listed && !m.wipe);
+    assert!(m.allowed.contains(&o.amina.id()) && !m.allowed.contains(&me));
+    let mut topics: Vec<&String> = m.topics.iter().collect();
+    topics.sort();
+    assert_eq!(topics, ["@bilal", "general"]);
+    assert!(m.policed.contains("ops") && m.policed.contains("@gita"));
+    let head = o.chain.head().unwrap();
+    assert!(!membership::may_subscribe(head, &me, "ops"));
+    assert!(!membership::may_subscribe(head, &me, "@amina"));
+    assert!(membership::may_subscribe(head, &me, "@bilal"));
+
+    let before = o.chain.version();
+    let held = o.chain.head().unwrap().hash;
+    o.change(RosterChange::RemoveMember {
+        name: "gita".into(),
+    });
+    o.change(RosterChange::CreateChannel {
+        name: "after".into(),
+        members: None,
+    });
+    let m = Membership::of(&o.chain, &me);
+    assert!(m.departed.contains(&o.gita.id()));
+    assert!(!m.allowed.contains(&o.gita.id()));
+    // gita hears of the version that removed her and nothing after it.
+    let told = membership::roster_answer(&o.chain, Some(&o.gita.id()), true, before, held);
+    assert_eq!(
+        told.iter().map(|v| v.version()).collect::<Vec<_>>(),
+        [before + 1]
+    );
+    // A listed peer gets everything after what it holds; a stranger nothing.
+    assert_eq!(
+        membership::roster_answer(&o.chain, Some(&me), false, before, held).len(),
+        2
+    );
+    let stranger = DeviceKey::generate().id();
+    assert!(membership::roster_answer(&o.chain, Some(&stranger), false, 0, [0; 32]).is_empty());
+    assert!(membership::peer_is_ahead(
+        &o.chain,
+        o.chain.version() + 1,
+        [1; 32]
+    ));
+    assert!(!membership::peer_is_ahead(&o.chain, before, held));
+    // On her own chain, gita's removal means: erase.
+    assert!(Membership::of(&o.chain, &o.gita.id()).wipe);
+}
