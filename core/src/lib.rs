@@ -15,12 +15,14 @@
 //! - [`seal`]: the data key that seals the data directory at rest.
 //! - [`profile`]: a data directory: the operations that need a disk but no network.
 //! - [`discovery`]: mDNS announce and browse.
+//! - [`diagnose`]: what a node knows about its reachability, and what looks wrong.
 //! - [`net`]: the libp2p behaviour, the roster gate and the roster exchange protocol.
 //! - [`sync`]: catch-up over per-author logs (pure planning and checks).
 //! - [`proto`]: the protocol core without I/O: intake, catch-up, membership decisions.
 //! - [`node`]: the swarm event loop behind the [`Node`] handle.
 //! - [`sim`]: a seeded simulator of a whole org over [`proto`], no sockets.
 
+pub mod diagnose;
 pub mod discovery;
 pub mod e2e;
 pub mod error;

@@ -22,6 +22,7 @@ pub enum Request {
     Audit,
     ChangeRoster { change: RosterChange },
     Stats,
+    Diagnose,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -47,6 +48,9 @@ pub enum Response {
     },
     Stats {
         stats: Stats,
+    },
+    Diagnosis {
+        report: majlis_core::diagnose::Report,
     },
     Error {
         message: String,
@@ -129,6 +133,9 @@ async fn handle(node: &Node, req: Request) -> Response {
             },
             Request::Stats => Response::Stats {
                 stats: node.stats().await?,
+            },
+            Request::Diagnose => Response::Diagnosis {
+                report: node.diagnose().await?,
             },
         })
     }

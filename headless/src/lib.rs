@@ -102,6 +102,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Why can't I see X? Checks interfaces, mDNS, listen addresses, static peers and every
+    /// roster device (seen? connected? last error). Exits non-zero when something is wrong
+    Doctor {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -313,6 +319,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
         }),
         Command::Peers { .. } => Some(Request::Peers),
         Command::Stats => Some(Request::Stats),
+        Command::Doctor { .. } => Some(Request::Diagnose),
         Command::Audit { .. } => Some(Request::Audit),
         Command::Roster(RosterCmd::Show { .. }) => Some(Request::Roster),
         Command::Roster(_) | Command::Channel(_) => Some(Request::ChangeRoster {
@@ -401,6 +408,33 @@ pub fn run_cli(cli: Cli) -> Result<()> {
                 println!("{}", env.id);
             }
         }
+        Command::Doctor { .. } => {
+            // No node answers for this directory: that is the first problem.
+            let p = open(&dir)?;
+            let chain = p.chain()?;
+            let listed = chain
+                .head()
+                .and_then(|h| h.member_of_device(&p.device_id()))
+                .map(|m| m.name.clone());
+            println!(
+                "device {} ({}), roster version {}",
+                p.device_id(),
+                listed.as_deref().unwrap_or("not on the roster"),
+                chain.version()
+            );
+            if p.org()?.is_none() {
+                println!("PROBLEM: this device is in no organization yet (`majlisd org create` or `majlisd org join`)");
+            } else if listed.is_none() {
+                println!(
+                    "PROBLEM: this device is not on the org roster: give `majlisd id` to an admin"
+                );
+            }
+            println!("PROBLEM: no node is running for {}", dir.display());
+            bail!(
+                "majlisd is not running for {}; start it with `majlisd run`, then run doctor again",
+                dir.display()
+            );
+        }
         cmd @ (Command::History { .. }
         | Command::Peers { .. }
         | Command::Stats
@@ -478,6 +512,7 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             | Command::Peers { json: true }
             | Command::Roster(RosterCmd::Show { json: true })
             | Command::Audit { json: true }
+            | Command::Doctor { json: true }
     );
     match resp {
         Response::Sent { id } => println!("{id}"),
@@ -533,7 +568,80 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             }
         }
         Response::Stats { stats } => println!("{}", serde_json::to_string(&stats)?),
+        Response::Diagnosis { report } => return print_diagnosis(&report, json),
         Response::Error { message } => bail!(message),
+    }
+    Ok(())
+}
+
+/// `majlisd doctor`: the report, then the findings; an error (non-zero exit) if any is a
+/// problem.
+fn print_diagnosis(r: &majlis_core::diagnose::Report, json: bool) -> Result<()> {
+    use majlis_core::diagnose::Level;
+    let findings = r.findings();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "report": r, "findings": findings })
+        );
+    } else {
+        println!(
+            "device {} ({}), roster version {}",
+            r.device,
+            r.member.as_deref().unwrap_or("not on the roster"),
+            r.roster_version
+        );
+        println!("mDNS: {}", if r.mdns { "on" } else { "off (--no-mdns)" });
+        for i in &r.interfaces {
+            println!(
+                "interface {} {}{}{}",
+                i.name,
+                i.addr,
+                if i.loopback { " (loopback)" } else { "" },
+                if i.up { "" } else { " (down)" }
+            );
+        }
+        for a in &r.listen {
+            println!("listening on {a}");
+        }
+        for p in &r.static_peers {
+            let state = match (&p.connected, &p.last_error) {
+                (Some(d), _) => format!("connected ({d})"),
+                (None, Some(e)) => format!("not connected: {e}"),
+                (None, None) => "not connected".into(),
+            };
+            println!("static peer {}: {state}", p.addr);
+        }
+        for d in &r.devices {
+            let state = match (&d.connected, &d.last_error) {
+                (Some(a), _) => format!(
+                    "connected at {a}, roster version {}",
+                    d.roster_version.map_or("?".into(), |v| v.to_string())
+                ),
+                (None, Some(e)) => format!("not connected: {e}"),
+                (None, None) if d.seen_at.is_empty() => "not seen".into(),
+                (None, None) => format!("seen at {}, not connected", d.seen_at.join(", ")),
+            };
+            println!("{} {}: {state}", d.member, d.device);
+        }
+        println!();
+        for f in &findings {
+            let tag = match f.level {
+                Level::Problem => "PROBLEM",
+                Level::Note => "note",
+            };
+            println!("{tag}: {}", f.text);
+        }
+    }
+    let n = findings
+        .iter()
+        .filter(|f| f.level == Level::Problem)
+        .count();
+    if n > 0 {
+        bail!("{n} problem(s) found; see above (static peers: --peer ADDR; no multicast: --no-mdns with --peer)");
+    }
+    if !json {
+        println!("nothing looks wrong");
     }
     Ok(())
 }

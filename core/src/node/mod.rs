@@ -153,6 +153,9 @@ pub(crate) enum Command {
     Dial {
         addr: Multiaddr,
     },
+    Diagnose {
+        reply: oneshot::Sender<crate::diagnose::Report>,
+    },
     Shutdown {
         reply: oneshot::Sender<()>,
     },
@@ -256,6 +259,8 @@ impl Node {
             discovery,
             _disc_tx: disc_tx,
             known: HashMap::new(),
+            last_error: HashMap::new(),
+            dial_errors: HashMap::new(),
             static_peers: config.peers.iter().map(|a| (a.clone(), None)).collect(),
             connections: HashMap::new(),
             peer_versions: HashMap::new(),
@@ -406,6 +411,12 @@ impl Node {
 
     pub async fn stats(&self) -> Result<Stats> {
         self.ask(|reply| Command::Stats { reply }).await
+    }
+
+    /// What this node knows about its reachability; [`crate::diagnose::Report::findings`]
+    /// says what looks wrong.
+    pub async fn diagnose(&self) -> Result<crate::diagnose::Report> {
+        self.ask(|reply| Command::Diagnose { reply }).await
     }
 
     pub async fn dial(&self, addr: Multiaddr) -> Result<()> {

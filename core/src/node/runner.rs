@@ -39,6 +39,9 @@ pub(super) struct Runner {
     pub(super) _disc_tx: mpsc::UnboundedSender<Found>,
     /// Addresses learned from mDNS, redialed while the peer is allowed but not connected.
     pub(super) known: HashMap<PeerId, Vec<Multiaddr>>,
+    /// The last failed dial or connection per peer, and per address dialed (diagnostics).
+    pub(super) last_error: HashMap<PeerId, String>,
+    pub(super) dial_errors: HashMap<Multiaddr, String>,
     /// Static peer address -> the peer it turned out to be.
     pub(super) static_peers: HashMap<Multiaddr, Option<PeerId>>,
     pub(super) connections: HashMap<PeerId, Multiaddr>,
@@ -256,6 +259,9 @@ impl Runner {
                 let _ = reply.send(self.stats());
             }
             Command::Dial { addr } => self.dial_addr(addr),
+            Command::Diagnose { reply } => {
+                let _ = reply.send(self.diagnose());
+            }
             Command::Shutdown { .. } => unreachable!("handled in run"),
         }
     }
@@ -277,6 +283,74 @@ impl Runner {
             synced: self.tally.synced,
             sync_requests: self.catchup.requests,
             flushed_writes: self.flushed_writes,
+        }
+    }
+
+    fn diagnose(&self) -> crate::diagnose::Report {
+        use crate::diagnose::{DeviceState, Report, StaticPeer};
+        let head = self.chain.head();
+        let devices = head
+            .map(|h| {
+                h.roster
+                    .members
+                    .iter()
+                    .flat_map(|m| m.devices.iter().map(move |d| (m, d)))
+                    .filter(|(_, d)| **d != self.me)
+                    .map(|(m, d)| {
+                        let p = d.peer_id();
+                        let mut seen_at: Vec<String> = self
+                            .known
+                            .get(&p)
+                            .into_iter()
+                            .flatten()
+                            .map(|a| a.to_string())
+                            .collect();
+                        seen_at.extend(
+                            self.static_peers
+                                .iter()
+                                .filter(|(_, s)| **s == Some(p))
+                                .map(|(a, _)| a.to_string()),
+                        );
+                        DeviceState {
+                            member: m.name.clone(),
+                            device: *d,
+                            seen_at,
+                            connected: self.connections.get(&p).map(|a| a.to_string()),
+                            roster_version: self.peer_versions.get(&p).copied(),
+                            last_error: self.last_error.get(&p).cloned(),
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut static_peers: Vec<StaticPeer> = self
+            .static_peers
+            .iter()
+            .map(|(a, p)| StaticPeer {
+                addr: a.to_string(),
+                connected: p
+                    .filter(|p| self.connections.contains_key(p))
+                    .and_then(|p| DeviceId::from_peer_id(&p)),
+                last_error: self
+                    .dial_errors
+                    .get(&without_p2p(a))
+                    .or_else(|| p.and_then(|p| self.last_error.get(&p)))
+                    .cloned(),
+            })
+            .collect();
+        static_peers.sort_by(|a, b| a.addr.cmp(&b.addr));
+        Report {
+            device: self.me,
+            member: head
+                .and_then(|h| h.member_of_device(&self.me))
+                .map(|m| m.name.clone()),
+            roster_version: self.chain.version(),
+            contested: self.contested,
+            mdns: self.discovery.is_some(),
+            interfaces: crate::diagnose::interfaces(),
+            listen: self.listen_addrs.iter().map(|a| a.to_string()).collect(),
+            static_peers,
+            devices,
         }
     }
 
@@ -353,6 +427,8 @@ impl Runner {
                     self.close_at = Some(tokio::time::Instant::now() + REMOVAL_GRACE);
                     return;
                 }
+                self.last_error.remove(&peer_id);
+                self.dial_errors.remove(&without_p2p(&addr));
                 self.connections.insert(peer_id, addr);
                 if num_established.get() == 1 {
                     self.send_have(peer_id);
@@ -400,7 +476,16 @@ impl Runner {
                 tracing::debug!("incoming: {error}")
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
-                tracing::debug!("dial {peer_id:?}: {error}")
+                tracing::debug!("dial {peer_id:?}: {error}");
+                let text = error.to_string();
+                if let libp2p::swarm::DialError::Transport(addrs) = &error {
+                    for (a, _) in addrs {
+                        self.dial_errors.insert(without_p2p(a), text.clone());
+                    }
+                }
+                if let Some(p) = peer_id {
+                    self.last_error.insert(p, text);
+                }
             }
             _ => {}
         }

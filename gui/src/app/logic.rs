@@ -50,6 +50,13 @@ impl MajlisApp {
             let contested = n.stats().await.ok().and_then(|s| s.roster_contested);
             Reply::Peers(n.peers().await.unwrap_or_default(), contested)
         });
+        let n = node.clone();
+        self.spawn(async move {
+            match n.diagnose().await {
+                Ok(r) => Reply::Diagnosis(r),
+                Err(_) => Reply::Listen(Vec::new()),
+            }
+        });
     }
 
     pub(super) fn spawn_audit(&self, node: &Node) {
@@ -127,6 +134,7 @@ impl MajlisApp {
                     run.peers = p;
                 }
                 Reply::Audit(a) => run.audit = a,
+                Reply::Diagnosis(d) => run.diagnosis = Some(d),
                 Reply::Listen(l) => run.listen = l,
                 Reply::RosterChanged(r) => {
                     let text = match r {

@@ -79,6 +79,8 @@ enum Reply {
     },
     /// Connected peers, and the version from which the roster is contested, if it is.
     Peers(Vec<PeerInfo>, Option<u64>),
+    /// What the node knows about its reachability (the network view).
+    Diagnosis(majlis_core::diagnose::Report),
     Audit(Vec<AuditEntry>),
     RosterChanged(Result<u64, String>),
     Listen(Vec<majlis_core::Multiaddr>),
@@ -146,6 +148,7 @@ struct Running {
     copied: Option<Instant>,
     /// Actions the views asked for during this frame.
     actions: Vec<Action>,
+    diagnosis: Option<majlis_core::diagnose::Report>,
 }
 
 impl Running {
@@ -274,6 +277,7 @@ impl MajlisApp {
             notice: None,
             copied: None,
             actions: Vec::new(),
+            diagnosis: None,
         };
         self.spawn_listen(&run.node);
         self.spawn_peers(&run.node);

@@ -57,14 +57,19 @@ impl MajlisApp {
     }
 }
 
-/// Answers to "why can't I see X?", from what this node knows.
+/// Answers to "why can't I see X?": the node's findings (the same as `majlisd doctor`), then
+/// what only the app knows.
 pub(super) fn diagnose(run: &Running, cfg: &Config, rtl_font: bool) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out: Vec<String> = run
+        .diagnosis
+        .as_ref()
+        .map(|d| d.findings().into_iter().map(|f| f.text).collect())
+        .unwrap_or_default();
     if run.peers.is_empty() {
         out.push(if cfg.mdns {
-            "No peer is connected. Devices of this organization on the same network appear within a second over mDNS; if none do, multicast may be blocked there: start with --peer /ip4/ADDRESS/tcp/PORT.".to_string()
+            "To give peers by address, start the app with --peer /ip4/ADDRESS/tcp/PORT.".to_string()
         } else {
-            "No peer is connected and mDNS is off: give peers with --peer /ip4/ADDRESS/tcp/PORT.".to_string()
+            "mDNS is off: give peers with --peer /ip4/ADDRESS/tcp/PORT.".to_string()
         });
     }
     if let Some(r) = &run.roster {
@@ -79,16 +84,6 @@ pub(super) fn diagnose(run: &Running, cfg: &Config, rtl_font: bool) -> Vec<Strin
             }
             if r.roster.policy.dms == DmPolicy::Off {
                 out.push("Direct messages are turned off by the organization's policy.".into());
-            }
-        }
-        for p in &run.peers {
-            if p.roster_version.is_some_and(|v| v < r.version()) {
-                out.push(format!(
-                    "{} holds an older roster (version {} < {}); it updates on its own while connected.",
-                    p.name,
-                    p.roster_version.unwrap_or(0),
-                    r.version()
-                ));
             }
         }
     }

@@ -1,0 +1,78 @@
+//! `majlisd doctor` answers "why can't I see X?" from the CLI, with real processes on a
+//! namespace LAN (mDNS on). Needs root (CI runs it as root with MAJLIS_REQUIRE_NETNS=1).
+
+use majlis_tests::{netns_available, wait_until, Daemon, Lan};
+
+fn doctor(d: &Daemon, json: bool) -> (bool, String, String) {
+    let args: &[&str] = if json {
+        &["doctor", "--json"]
+    } else {
+        &["doctor"]
+    };
+    let out = d.cli(args);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn doctor_says_who_is_connected_and_why_the_others_are_not() {
+    if !netns_available("doctor") {
+        return;
+    }
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let lan = Lan::new("d", 2).unwrap();
+    let mut a = Daemon::new(&bin, tmp.path(), "amina");
+    let mut b = Daemon::new(&bin, tmp.path(), "bilal");
+    a.ok(&["init", "--name", "amina"]);
+    let org = a.ok(&["org", "create", "--name", "acme"]);
+    let id = b.ok(&["init", "--name", "bilal"]);
+    b.ok(&["org", "join", &org]);
+    a.ok(&["roster", "add", "--name", "bilal", "--device", &id]);
+
+    // No node running: that is the answer, and it is an error.
+    let (ok, _, err) = doctor(&a, false);
+    assert!(!ok && err.contains("not running"), "{err}");
+
+    // Bilal is also given a static peer nobody listens on.
+    let dead = format!("/ip4/{}/tcp/9", lan.addrs[0]);
+    a.start(&lan, 0, &[]);
+    b.start(&lan, 1, &["--peer", &dead]);
+    wait_until("amina and bilal connected over mDNS", 30, || {
+        a.peers().len() == 1
+    });
+
+    let (ok, out, err) = doctor(&a, false);
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains("bilal") && out.contains("connected at"),
+        "{out}"
+    );
+    assert!(
+        out.contains("interface eth0") && out.contains("mDNS: on"),
+        "{out}"
+    );
+    assert!(out.contains("nothing looks wrong"), "{out}");
+
+    wait_until("bilal's doctor names the refused static peer", 20, || {
+        let (ok, out, _) = doctor(&b, false);
+        !ok && out.contains(&format!("PROBLEM: static peer {dead} is not connected"))
+            && out.to_lowercase().contains("refused")
+    });
+
+    let (_, out, _) = doctor(&a, true);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["report"]["devices"][0]["member"], "bilal");
+    assert!(v["report"]["devices"][0]["connected"].is_string(), "{v}");
+
+    // Bilal goes away: nobody is connected, which is a problem, with the reason.
+    assert!(b.stop());
+    wait_until("amina's doctor says no device is connected", 20, || {
+        let (ok, out, _) = doctor(&a, false);
+        !ok && out.contains("PROBLEM: no device of the org is connected") && out.contains("bilal")
+    });
+    assert!(a.stop());
+}
