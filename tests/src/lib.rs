@@ -114,6 +114,62 @@ impl Lan {
         ])
     }
 
+    /// Make host `i`'s link lossy: drop `percent` % of the packets it sends and of those it
+    /// receives (nftables `numgen random`; loopback untouched). This kernel has no netem, so
+    /// loss is all a test can add at the packet level; delay and reordering live in the
+    /// simulator (`majlis_core::sim`).
+    pub fn set_loss(&self, i: usize, percent: u32) -> Result<()> {
+        let rules = format!(
+            "table inet majlis_loss {{\n\
+               chain inbound {{ type filter hook input priority 0; iifname \"lo\" accept; numgen random mod 100 < {percent} counter drop; }}\n\
+               chain outbound {{ type filter hook output priority 0; oifname \"lo\" accept; numgen random mod 100 < {percent} counter drop; }}\n\
+             }}\n"
+        );
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.hosts[i], "nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("running nft (install nftables)")?;
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(rules.as_bytes())?;
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            bail!(
+                "nft failed on host {i}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+
+    /// Packets host `i`'s loss rules dropped so far (both directions).
+    pub fn dropped(&self, i: usize) -> u64 {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.hosts[i],
+                "nft",
+                "list",
+                "table",
+                "inet",
+                "majlis_loss",
+            ])
+            .output();
+        let text = out
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        text.split("packets ")
+            .skip(1)
+            .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
+    }
+
     /// A command that runs inside host `i`.
     pub fn command(&self, i: usize, program: &Path) -> Command {
         let mut c = Command::new("ip");

@@ -355,3 +355,126 @@ fn a_laptop_removed_while_off_wipes_itself_when_it_comes_back() {
     assert!(ds[0].stop());
     assert!(ds[2].stop());
 }
+
+/// A lossy LAN: every host drops 5 % of the packets it sends and 5 % of those it receives
+/// (about one in ten per hop). Discovery, the roster, gossip and catch-up must still bring
+/// every member every message, once, in the same order everywhere.
+#[test]
+fn a_lossy_lan_converges_with_every_message_once_in_one_order() {
+    if !netns_available("lossy_lan") {
+        return;
+    }
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let lan = Lan::new("l", 4).unwrap();
+    let names = ["amina", "bilal", "chen", "dana"];
+    let mut nodes: Vec<Daemon> = names
+        .iter()
+        .map(|n| Daemon::new(&bin, tmp.path(), n))
+        .collect();
+    nodes[0].ok(&["init", "--name", "amina"]);
+    let org = nodes[0].ok(&["org", "create", "--name", "acme"]);
+    for i in 1..4 {
+        let id = nodes[i].ok(&["init", "--name", names[i]]);
+        nodes[i].ok(&["org", "join", &org]);
+        nodes[0].ok(&["roster", "add", "--name", names[i], "--device", &id]);
+    }
+    for i in 0..4 {
+        lan.set_loss(i, 5).expect("nftables (CI installs it)");
+    }
+    let t0 = Instant::now();
+    for (i, n) in nodes.iter_mut().enumerate() {
+        n.start(&lan, i, &[]);
+    }
+    for n in &nodes[1..] {
+        wait_until(&format!("{} has the roster", n.name), 60, || {
+            n.cli(&["roster", "show"]).status.success()
+        });
+    }
+    let per_node = 25;
+    let mut sent = Vec::new();
+    for k in 0..per_node {
+        for n in &nodes {
+            sent.push(n.ok(&["send", "general", &format!("{} #{k}", n.name)]));
+        }
+    }
+    let t_sent = Instant::now();
+    for n in &nodes {
+        wait_until(&format!("{} has all messages", n.name), 90, || {
+            n.history("general").len() == sent.len()
+        });
+    }
+    let converge = t_sent.elapsed();
+    let first = ids(&nodes[0].history("general"));
+    for n in &nodes[1..] {
+        assert_eq!(ids(&n.history("general")), first, "{} disagrees", n.name);
+    }
+    let mut got = first.clone();
+    got.sort();
+    got.dedup();
+    sent.sort();
+    assert_eq!(got, sent, "every message exactly once");
+    let dropped: u64 = (0..4).map(|i| lan.dropped(i)).sum();
+    assert!(
+        dropped > 0,
+        "the loss rules dropped nothing: the link was not lossy"
+    );
+    println!(
+        "lossy LAN (5 % each way per host, 4 nodes, {} messages, {dropped} packets dropped): all converged {:.2} s after the last send ({:.1} s from start)",
+        sent.len(),
+        converge.as_secs_f64(),
+        t0.elapsed().as_secs_f64()
+    );
+    for n in &mut nodes {
+        n.stop();
+    }
+}
+
+/// A terminal server: two users run their own nodes on one host (own data directory, port
+/// and socket), a third is on another host. All find each other over mDNS and talk.
+#[test]
+fn several_users_on_one_host_find_each_other_and_other_hosts() {
+    if !netns_available("shared_host") {
+        return;
+    }
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let lan = Lan::new("u", 2).unwrap();
+    let mut a = Daemon::new(&bin, tmp.path(), "amina");
+    let mut b = Daemon::new(&bin, tmp.path(), "bilal");
+    let mut c = Daemon::new(&bin, tmp.path(), "chen");
+    a.ok(&["init", "--name", "amina"]);
+    let org = a.ok(&["org", "create", "--name", "acme"]);
+    for n in [&b, &c] {
+        let id = n.ok(&["init", "--name", &n.name]);
+        n.ok(&["org", "join", &org]);
+        a.ok(&["roster", "add", "--name", &n.name, "--device", &id]);
+    }
+    // amina and bilal share host 0; chen is on host 1.
+    a.start(&lan, 0, &[]);
+    b.start(&lan, 0, &[]);
+    c.start(&lan, 1, &[]);
+    for n in [&a, &b, &c] {
+        wait_until(&format!("{} connected to both others", n.name), 30, || {
+            n.peers().len() == 2
+        });
+    }
+    let id = b.ok(&["send", "general", "from the shared host"]);
+    for n in [&a, &c] {
+        wait_until(&format!("{} got bilal's message", n.name), 20, || {
+            n.history("general").iter().any(|m| m["id"] == id)
+        });
+    }
+    let id = c.ok(&["send", "general", "from the other host"]);
+    for n in [&a, &b] {
+        wait_until(&format!("{} got chen's message", n.name), 20, || {
+            n.history("general").iter().any(|m| m["id"] == id)
+        });
+    }
+    // Each node has its own socket: bilal's commands reach bilal's node.
+    assert_eq!(b.stats()["roster_version"], a.stats()["roster_version"]);
+    assert_ne!(a.dir.join("majlisd.sock"), b.dir.join("majlisd.sock"));
+    for n in [&mut a, &mut b, &mut c] {
+        assert!(n.stop());
+    }
+}
