@@ -65,12 +65,41 @@ pub enum RosterRequest {
     Push {
         versions: Vec<serde_bytes::ByteBuf>,
     },
+    /// "Where can I reach the other devices of our org?" (peer exchange): answered with the
+    /// listen addresses of the roster devices the responder is connected to, so that sites
+    /// whose multicast does not meet find each other through a relay. Older nodes do not
+    /// know this request and drop it; nothing else changes.
+    Addrs,
 }
 
-/// The versions the requester lacks, from `min(theirs, ours)` on, as signed roster wires.
+/// The versions the requester lacks, from `min(theirs, ours)` on, as signed roster wires;
+/// or, in answer to [`RosterRequest::Addrs`], where other roster devices listen.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RosterResponse {
     pub versions: Vec<serde_bytes::ByteBuf>,
+    #[serde(default)]
+    pub addrs: Vec<PeerAddrs>,
+}
+
+/// Where one device listens, as a peer reported it (its own identify listen addresses).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerAddrs {
+    pub device: crate::DeviceId,
+    pub addrs: Vec<String>,
+}
+
+/// Peer exchange bounds: devices per answer, addresses per device.
+pub const MAX_PEX_DEVICES: usize = 4096;
+pub const MAX_PEX_ADDRS: usize = 8;
+
+/// Whether an address is worth telling another host: not loopback, not unspecified.
+pub fn routable(addr: &Multiaddr) -> bool {
+    use libp2p::multiaddr::Protocol;
+    match addr.iter().next() {
+        Some(Protocol::Ip4(ip)) => !ip.is_loopback() && !ip.is_unspecified(),
+        Some(Protocol::Ip6(ip)) => !ip.is_loopback() && !ip.is_unspecified(),
+        _ => false,
+    }
 }
 
 #[derive(Debug)]

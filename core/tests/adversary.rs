@@ -515,7 +515,7 @@ async fn a_removed_device_that_comes_back_learns_its_removal_and_nothing_else() 
             SwarmEvent::Behaviour(BehaviourEvent::Roster(Rr::Message {
                 message:
                     Message::Response {
-                        response: RosterResponse { versions },
+                        response: RosterResponse { versions, .. },
                         ..
                     },
                 ..

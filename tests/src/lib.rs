@@ -102,6 +102,107 @@ impl Lan {
         Ok(lan)
     }
 
+    /// Sites that multicast does not join: one bridge and subnet per site (10.77.S.x for the
+    /// first, 10.78.S.x for the second, …), and a router namespace with a leg in each that
+    /// forwards unicast between them (hosts route through it). mDNS stays inside a site.
+    /// Hosts are numbered across sites in order.
+    pub fn sites(tag: &str, sizes: &[usize]) -> Result<Lan> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let prefix = format!("mj{}{tag}s{k}", std::process::id());
+        let subnet = 1 + (std::process::id() + k * 11) % 250;
+        let sw = format!("{prefix}sw");
+        let router = format!("{prefix}r");
+        let mut lan = Lan {
+            prefix: prefix.clone(),
+            hosts: Vec::new(),
+            addrs: Vec::new(),
+        };
+        ip(&["netns", "add", &sw])?;
+        ip(&["netns", "add", &router])?;
+        // The router's namespace is deleted with the hosts (Drop deletes `hosts` and `sw`).
+        lan.hosts.push(router.clone());
+        lan.addrs.push(String::new());
+        ip(&["-n", &router, "link", "set", "lo", "up"])?;
+        let fwd = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &router,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+            ])
+            .status()?;
+        if !fwd.success() {
+            bail!("cannot enable forwarding in the router namespace");
+        }
+        let mut i = 0;
+        for (s, n) in sizes.iter().enumerate() {
+            let net = format!("10.{}.{subnet}", 77 + s);
+            let br = format!("br{s}");
+            ip(&["-n", &sw, "link", "add", &br, "type", "bridge"])?;
+            ip(&["-n", &sw, "link", "set", &br, "up"])?;
+            let leg = format!("eth{s}");
+            let rport = format!("r{s}");
+            ip(&[
+                "-n", &router, "link", "add", &leg, "type", "veth", "peer", "name", &rport,
+                "netns", &sw,
+            ])?;
+            ip(&["-n", &sw, "link", "set", &rport, "master", &br, "up"])?;
+            ip(&[
+                "-n",
+                &router,
+                "addr",
+                "add",
+                &format!("{net}.254/24"),
+                "dev",
+                &leg,
+            ])?;
+            ip(&["-n", &router, "link", "set", &leg, "up"])?;
+            for _ in 0..*n {
+                let h = format!("{prefix}h{i}");
+                let port = format!("p{i}");
+                let addr = format!("{net}.{}", i + 1);
+                ip(&["netns", "add", &h])?;
+                lan.hosts.push(h.clone());
+                ip(&[
+                    "-n", &h, "link", "add", "eth0", "type", "veth", "peer", "name", &port,
+                    "netns", &sw,
+                ])?;
+                ip(&["-n", &sw, "link", "set", &port, "master", &br, "up"])?;
+                ip(&[
+                    "-n",
+                    &h,
+                    "addr",
+                    "add",
+                    &format!("{addr}/24"),
+                    "dev",
+                    "eth0",
+                ])?;
+                ip(&["-n", &h, "link", "set", "lo", "up"])?;
+                ip(&["-n", &h, "link", "set", "eth0", "up"])?;
+                ip(&[
+                    "-n",
+                    &h,
+                    "route",
+                    "add",
+                    "default",
+                    "via",
+                    &format!("{net}.254"),
+                ])?;
+                lan.addrs.push(addr);
+                i += 1;
+            }
+        }
+        // Host i is hosts[i + 1] (hosts[0] is the router): keep the public numbering.
+        let router_ns = lan.hosts.remove(0);
+        lan.addrs.remove(0);
+        lan.hosts.push(router_ns);
+        lan.addrs.push(String::new());
+        Ok(lan)
+    }
+
     /// Take host `i` off the LAN (its switch port goes down) or put it back.
     pub fn set_link(&self, i: usize, up: bool) -> Result<()> {
         ip(&[

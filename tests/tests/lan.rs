@@ -478,3 +478,69 @@ fn several_users_on_one_host_find_each_other_and_other_hosts() {
         assert!(n.stop());
     }
 }
+
+/// Two sites whose multicast does not meet (two subnets joined by a router). Only the two
+/// relays are given an address (each other's); members give none. Through peer exchange
+/// (roster devices tell each other where the others listen) the members of one site connect
+/// directly to those of the other, and talk.
+#[test]
+fn two_sites_find_each_other_through_their_relays_with_no_addresses_on_members() {
+    if !netns_available("two_sites") {
+        return;
+    }
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    // Site A: relay-a (0), amina (1). Site B: relay-b (2), bilal (3).
+    let lan = Lan::sites("x", &[2, 2]).unwrap();
+    let mut amina = Daemon::new(&bin, tmp.path(), "amina");
+    let mut relay_a = Daemon::new(&bin, tmp.path(), "relay-a");
+    let mut relay_b = Daemon::new(&bin, tmp.path(), "relay-b");
+    let mut bilal = Daemon::new(&bin, tmp.path(), "bilal");
+    amina.ok(&["init", "--name", "amina"]);
+    let org = amina.ok(&["org", "create", "--name", "acme"]);
+    for (d, role) in [(&relay_a, "relay"), (&relay_b, "relay"), (&bilal, "member")] {
+        let id = d.ok(&["init", "--name", &d.name]);
+        d.ok(&["org", "join", &org]);
+        amina.ok(&[
+            "roster", "add", "--name", &d.name, "--device", &id, "--role", role,
+        ]);
+    }
+    let relay_b_addr = format!("/ip4/{}/tcp/7441", lan.addrs[2]);
+    relay_b.start(&lan, 2, &["--listen", "/ip4/0.0.0.0/tcp/7441"]);
+    relay_a.start(
+        &lan,
+        0,
+        &["--listen", "/ip4/0.0.0.0/tcp/7441", "--peer", &relay_b_addr],
+    );
+    amina.start(&lan, 1, &[]);
+    bilal.start(&lan, 3, &[]);
+    let names = |d: &Daemon| -> Vec<String> {
+        d.peers()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    wait_until(
+        "amina connected directly to bilal, across the router",
+        60,
+        || names(&amina).contains(&"bilal".to_string()),
+    );
+    wait_until("bilal connected directly to amina", 30, || {
+        names(&bilal).contains(&"amina".to_string())
+    });
+    let id = amina.ok(&["send", "@bilal", "salam from site A"]);
+    wait_until("bilal got amina's DM", 20, || {
+        bilal.history("@amina").iter().any(|m| m["id"] == id)
+    });
+    // The path was direct: bilal's doctor names amina's connection at a site-A address.
+    let doc = String::from_utf8_lossy(&bilal.cli(&["doctor"]).stdout).into_owned();
+    let site_a = lan.addrs[1].clone();
+    assert!(
+        doc.lines()
+            .any(|l| l.starts_with("amina ") && l.contains(&format!("connected at /ip4/{site_a}"))),
+        "{doc}"
+    );
+    for d in [&mut amina, &mut relay_a, &mut relay_b, &mut bilal] {
+        assert!(d.stop());
+    }
+}

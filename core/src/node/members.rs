@@ -187,6 +187,71 @@ impl Runner {
         }
     }
 
+    /// Ask a roster peer where the other roster devices listen (peer exchange).
+    pub(super) fn ask_addrs(&mut self, peer: PeerId) {
+        if self.listed && self.swarm.behaviour().gate.allowed().contains(&peer) {
+            self.swarm
+                .behaviour_mut()
+                .roster
+                .send_request(&peer, RosterRequest::Addrs);
+        }
+    }
+
+    /// Where the roster devices we are connected to listen, for `peer` (a roster device).
+    fn addrs_for(&self, peer: &PeerId) -> Vec<crate::net::PeerAddrs> {
+        if !self.swarm.behaviour().gate.allowed().contains(peer) {
+            return Vec::new();
+        }
+        self.connections
+            .keys()
+            .filter(|p| *p != peer && self.swarm.behaviour().gate.allowed().contains(p))
+            .filter_map(|p| {
+                let addrs = self.listen_of.get(p).filter(|a| !a.is_empty())?;
+                Some(crate::net::PeerAddrs {
+                    device: DeviceId::from_peer_id(p)?,
+                    addrs: addrs.iter().map(|a| a.to_string()).collect(),
+                })
+            })
+            .take(crate::net::MAX_PEX_DEVICES)
+            .collect()
+    }
+
+    /// Addresses a roster peer reported for other roster devices: dial those we are not
+    /// connected to (the noise handshake proves who answers, so a wrong address costs a
+    /// failed dial, nothing more).
+    fn on_addrs(&mut self, from: PeerId, list: Vec<crate::net::PeerAddrs>) {
+        if !self.listed || !self.swarm.behaviour().gate.allowed().contains(&from) {
+            return;
+        }
+        for pa in list.into_iter().take(crate::net::MAX_PEX_DEVICES) {
+            let p = pa.device.peer_id();
+            if pa.device == self.me
+                || self.connections.contains_key(&p)
+                || !self.swarm.behaviour().gate.allowed().contains(&p)
+            {
+                continue;
+            }
+            let addrs: Vec<libp2p::Multiaddr> = pa
+                .addrs
+                .iter()
+                .take(crate::net::MAX_PEX_ADDRS)
+                .filter_map(|a| a.parse().ok())
+                .filter(crate::net::routable)
+                .collect();
+            if addrs.is_empty() {
+                continue;
+            }
+            let known = self.known.entry(p).or_default();
+            for a in addrs {
+                if !known.contains(&a) {
+                    known.push(a);
+                }
+            }
+            known.truncate(2 * crate::net::MAX_PEX_ADDRS);
+            self.dial_peer(p);
+        }
+    }
+
     pub(super) fn on_roster_event(
         &mut self,
         ev: request_response::Event<RosterRequest, RosterResponse>,
@@ -211,11 +276,13 @@ impl Runner {
                         .into_iter()
                         .map(|r| serde_bytes::ByteBuf::from(r.wire.clone()))
                         .collect();
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .roster
-                    .send_response(channel, RosterResponse { versions });
+                let _ = self.swarm.behaviour_mut().roster.send_response(
+                    channel,
+                    RosterResponse {
+                        versions,
+                        addrs: Vec::new(),
+                    },
+                );
                 if membership::peer_is_ahead(&self.chain, version, hash) {
                     self.send_have(peer);
                 }
@@ -245,6 +312,30 @@ impl Runner {
                     );
                 }
             }
+            E::Message {
+                peer,
+                message:
+                    M::Request {
+                        request: RosterRequest::Addrs,
+                        channel,
+                        ..
+                    },
+                ..
+            } => {
+                let addrs = self.addrs_for(&peer);
+                let _ = self.swarm.behaviour_mut().roster.send_response(
+                    channel,
+                    RosterResponse {
+                        versions: Vec::new(),
+                        addrs,
+                    },
+                );
+            }
+            E::Message {
+                peer,
+                message: M::Response { response, .. },
+                ..
+            } if !response.addrs.is_empty() => self.on_addrs(peer, response.addrs),
             E::Message {
                 peer,
                 message: M::Response { response, .. },

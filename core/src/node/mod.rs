@@ -259,6 +259,7 @@ impl Node {
             discovery,
             _disc_tx: disc_tx,
             known: HashMap::new(),
+            listen_of: HashMap::new(),
             last_error: HashMap::new(),
             dial_errors: HashMap::new(),
             static_peers: config.peers.iter().map(|a| (a.clone(), None)).collect(),

@@ -42,6 +42,9 @@ pub(super) struct Runner {
     /// The last failed dial or connection per peer, and per address dialed (diagnostics).
     pub(super) last_error: HashMap<PeerId, String>,
     pub(super) dial_errors: HashMap<Multiaddr, String>,
+    /// Where each connected peer listens (its identify report, routable addresses only): what
+    /// peer exchange tells other roster devices.
+    pub(super) listen_of: HashMap<PeerId, Vec<Multiaddr>>,
     /// Static peer address -> the peer it turned out to be.
     pub(super) static_peers: HashMap<Multiaddr, Option<PeerId>>,
     pub(super) connections: HashMap<PeerId, Multiaddr>,
@@ -120,6 +123,7 @@ impl Runner {
                     let peers: Vec<PeerId> = self.connections.keys().copied().collect();
                     for p in peers {
                         self.start_sync(p);
+                        self.ask_addrs(p);
                     }
                 }
                 ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
@@ -361,7 +365,7 @@ impl Runner {
         self.dial_peer(f.peer);
     }
 
-    fn dial_peer(&mut self, peer: PeerId) {
+    pub(super) fn dial_peer(&mut self, peer: PeerId) {
         if self.connections.contains_key(&peer) || !self.swarm.behaviour().gate.allows(&peer) {
             return;
         }
@@ -432,6 +436,7 @@ impl Runner {
                 self.connections.insert(peer_id, addr);
                 if num_established.get() == 1 {
                     self.send_have(peer_id);
+                    self.ask_addrs(peer_id);
                     self.start_sync(peer_id);
                     if let Some(dev) = DeviceId::from_peer_id(&peer_id) {
                         if let Some(m) = self.chain.head().and_then(|h| h.member_of_device(&dev)) {
@@ -447,6 +452,7 @@ impl Runner {
                 ..
             } => {
                 self.have_in_flight.retain(|(p, _, _)| *p != peer_id);
+                self.listen_of.remove(&peer_id);
                 // A departed device never got a `PeerConnected`: no disconnect either.
                 if self.connections.remove(&peer_id).is_some() {
                     if let Some(dev) = DeviceId::from_peer_id(&peer_id) {
@@ -470,6 +476,17 @@ impl Runner {
             },
             SwarmEvent::Behaviour(BehaviourEvent::Roster(ev)) => self.on_roster_event(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(ev)) => self.on_sync_event(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(
+                libp2p::identify::Event::Received { peer_id, info, .. },
+            )) => {
+                let addrs: Vec<Multiaddr> = info
+                    .listen_addrs
+                    .into_iter()
+                    .filter(crate::net::routable)
+                    .take(crate::net::MAX_PEX_ADDRS)
+                    .collect();
+                self.listen_of.insert(peer_id, addrs);
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(_)) => {}
             SwarmEvent::Behaviour(BehaviourEvent::Gate(ev)) => match ev {},
             SwarmEvent::IncomingConnectionError { error, .. } => {
