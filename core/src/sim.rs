@@ -181,6 +181,7 @@ struct Node {
     wiped: bool,
     tally: Tally,
     last_stored_ms: u64,
+    rounds: u64,
 }
 
 struct Sim {
@@ -264,6 +265,7 @@ impl Sim {
                     wiped: false,
                     tally: Tally::default(),
                     last_stored_ms: 0,
+                    rounds: 0,
                 };
                 node.plan = Membership::of(&node.chain, &node.key.id());
                 node
@@ -391,7 +393,7 @@ impl Sim {
         match ev {
             Ev::Tick(n) => {
                 if self.nodes[n].online {
-                    self.round(n);
+                    self.periodic(n);
                 }
                 let next = self.now + self.cfg.sync_interval_ms;
                 self.at(next, Ev::Tick(n));
@@ -505,7 +507,37 @@ impl Sim {
         }
     }
 
-    /// A node's periodic round with each connected neighbour: roster `Have`, then catch-up.
+    /// A node's periodic round, as a node's resync timer does it: roster `Have` to every
+    /// neighbour, catch-up per [`catchup::round_plan`] (one peer per channel, in turn).
+    fn periodic(&mut self, n: usize) {
+        let connected: Vec<usize> = self.links[n]
+            .iter()
+            .copied()
+            .filter(|&p| self.connected(n, p))
+            .collect();
+        for &p in &connected {
+            self.send_have(n, p);
+        }
+        let node = &self.nodes[n];
+        if !node.plan.listed {
+            return;
+        }
+        let Some(head) = node.chain.head() else {
+            return;
+        };
+        let peers: Vec<(usize, &crate::roster::Member)> = connected
+            .iter()
+            .filter_map(|&p| Some((p, head.member_of_device(&self.dev(p))?)))
+            .collect();
+        let plan = catchup::round_plan(head, node.plan.topics.iter(), &peers, node.rounds);
+        self.nodes[n].rounds += 1;
+        for (p, ch) in plan {
+            self.sync_channel(n, p, &ch, &Vector::new());
+        }
+    }
+
+    /// What a node does with each neighbour it (re)connects to: roster `Have`, then a full
+    /// catch-up with it.
     fn round(&mut self, n: usize) {
         for p in self.links[n].clone() {
             if self.connected(n, p) {

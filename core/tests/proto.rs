@@ -292,3 +292,42 @@ fn membership_follows_the_roster_and_a_removed_device_learns_only_its_removal() 
     // On her own chain, gita's removal means: erase.
     assert!(Membership::of(&o.chain, &o.gita.id()).wipe);
 }
+
+#[test]
+fn a_periodic_round_asks_one_reader_per_channel_in_turn_and_everyone_for_dms() {
+    let o = org();
+    let head = o.chain.head().unwrap();
+    let m = |d: &DeviceKey| head.member_of_device(&d.id()).unwrap();
+    // Seen from a relay-like node holding general, ops and inboxes; peers 1 = amina,
+    // 2 = bilal, 3 = gita (a guest: reads neither general nor ops).
+    let peers = [(1u8, m(&o.amina)), (2, m(&o.bilal)), (3, m(&o.gita))];
+    let topics: Vec<String> = ["general", "ops", "@amina", "@bilal"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut asked_general = std::collections::BTreeSet::new();
+    for round in 0..4 {
+        let plan = catchup::round_plan(head, &topics, &peers, round);
+        let general: Vec<u8> = plan
+            .iter()
+            .filter(|(_, c)| c == "general")
+            .map(|(p, _)| *p)
+            .collect();
+        let ops: Vec<u8> = plan
+            .iter()
+            .filter(|(_, c)| c == "ops")
+            .map(|(p, _)| *p)
+            .collect();
+        let dms: Vec<u8> = plan
+            .iter()
+            .filter(|(_, c)| c == DM_LIST)
+            .map(|(p, _)| *p)
+            .collect();
+        assert_eq!(general.len(), 1, "one peer per channel per round");
+        assert_ne!(general[0], 3, "never a peer that may not read it");
+        assert_eq!(ops, vec![1], "ops: only amina reads it");
+        assert_eq!(dms, vec![1, 2, 3], "the DM list from everyone");
+        asked_general.insert(general[0]);
+    }
+    assert_eq!(asked_general.len(), 2, "the readers take turns");
+}

@@ -1,6 +1,8 @@
 //! Group commit: writes made while a flush is in flight wait for the next flush, and every
 //! waiter is acknowledged when its flush completes. A `send` therefore returns only once its
-//! message is on disk, and a received message is shown only once it is.
+//! message is on disk. A received message is shown as soon as it is verified and written,
+//! before its flush: if the process dies before the flush, catch-up fetches it again from
+//! the peers that hold it, and its fsync stays off the delivery path.
 
 use tokio::sync::oneshot;
 
@@ -18,7 +20,8 @@ pub(super) enum Pending {
         envs: Vec<Envelope>,
         reply: Option<(oneshot::Sender<Result<MessageId>>, StoredMessage)>,
     },
-    Received(StoredMessage),
+    /// A received message, already shown: only its flush is waited for.
+    Received,
 }
 
 impl Runner {
@@ -65,11 +68,7 @@ impl Runner {
                         self.emit(Event::Message(shown));
                     }
                 }
-                Pending::Received(m) => {
-                    if res.is_ok() {
-                        self.emit(Event::Message(m));
-                    }
-                }
+                Pending::Received => {}
             }
         }
     }

@@ -180,8 +180,9 @@ impl Runner {
                     Err(e) => tracing::error!("storing a received key: {e}"),
                 }
                 if let Some(m) = self.store.render(env, sender) {
-                    self.pending.push(Pending::Received(m));
+                    self.emit(Event::Message(m));
                 }
+                self.pending.push(Pending::Received);
             }
             ref v @ Verdict::Rejected(ref r) => {
                 if v.is_loud(origin) {
@@ -219,6 +220,30 @@ impl Runner {
         };
         for ch in catchup::channels_for(head, self.topics.values(), their) {
             self.sync_channel(peer, ch, &Vector::new());
+        }
+    }
+
+    /// The periodic round: per channel one peer in turn, the DM list from all
+    /// ([`catchup::round_plan`]).
+    pub(super) fn resync_round(&mut self) {
+        let Some(head) = self.chain.head() else {
+            return;
+        };
+        if !self.listed {
+            return;
+        }
+        let peers: Vec<(PeerId, &crate::roster::Member)> = self
+            .connections
+            .keys()
+            .filter_map(|p| {
+                let m = DeviceId::from_peer_id(p).and_then(|d| head.member_of_device(&d))?;
+                Some((*p, m))
+            })
+            .collect();
+        let plan = catchup::round_plan(head, self.topics.values(), &peers, self.rounds);
+        self.rounds += 1;
+        for (p, ch) in plan {
+            self.sync_channel(p, ch, &Vector::new());
         }
     }
 

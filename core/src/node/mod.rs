@@ -62,7 +62,8 @@ impl Default for Config {
 #[derive(Debug, Clone)]
 pub enum Event {
     Listening(Multiaddr),
-    /// A message is stored durably and may be shown (ours or a peer's).
+    /// A message may be shown: ours once it is on disk; a peer's once it is verified and
+    /// written (its flush follows; catch-up repairs a crash in between).
     Message(StoredMessage),
     RosterChanged {
         version: u64,
@@ -270,6 +271,7 @@ impl Node {
             suspects: HashSet::new(),
             have_in_flight: HashSet::new(),
             catchup: Default::default(),
+            rounds: 0,
             to_validate: Vec::new(),
             closing: Vec::new(),
             close_at: None,

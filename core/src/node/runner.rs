@@ -59,6 +59,8 @@ pub(super) struct Runner {
     pub(super) suspects: HashSet<PeerId>,
     pub(super) have_in_flight: HashSet<(PeerId, u64, [u8; 32])>,
     pub(super) catchup: Catchup<request_response::OutboundRequestId, PeerId>,
+    /// Periodic catch-up rounds so far (which peer is asked about which channel rotates).
+    pub(super) rounds: u64,
     /// Removed devices whose connections close at `close_at`.
     pub(super) closing: Vec<PeerId>,
     pub(super) close_at: Option<tokio::time::Instant>,
@@ -120,9 +122,9 @@ impl Runner {
                     self.redial();
                 }
                 _ = resync.tick() => {
+                    self.resync_round();
                     let peers: Vec<PeerId> = self.connections.keys().copied().collect();
                     for p in peers {
-                        self.start_sync(p);
                         self.ask_addrs(p);
                     }
                 }

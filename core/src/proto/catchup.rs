@@ -190,6 +190,46 @@ pub fn channels_for<'t>(
     out
 }
 
+/// The periodic catch-up round (gossip drops under load; a partition can heal without a
+/// reconnect). Asking every peer about every channel costs peers × channels requests per
+/// round, and a node that missed something gets the same messages from every peer at once.
+/// So each round asks, per channel, **one** peer that may read it, taking them in turn
+/// (`round` counts rounds): a message most peers hold is repaired within a round, one only
+/// a few hold within a few. The DM list is asked of every peer (DM channels are held by few,
+/// and the list is small). A new connection and a gap still sync with that peer at once.
+pub fn round_plan<'t, P: Copy + Ord>(
+    head: &VerifiedRoster,
+    topics: impl IntoIterator<Item = &'t String>,
+    peers: &[(P, &Member)],
+    round: u64,
+) -> Vec<(P, String)> {
+    let mut peers: Vec<(P, &Member)> = peers.to_vec();
+    peers.sort_by_key(|p| p.0);
+    let mut topics: Vec<&String> = topics.into_iter().collect();
+    topics.sort();
+    let mut out = Vec::new();
+    let mut dms = false;
+    for (i, t) in topics.iter().enumerate() {
+        if t.starts_with('@') {
+            dms = true;
+            continue;
+        }
+        let readers: Vec<P> = peers
+            .iter()
+            .filter(|(_, m)| head.roster.may_read(m, t))
+            .map(|(p, _)| *p)
+            .collect();
+        if !readers.is_empty() {
+            let k = (round as usize).wrapping_add(i) % readers.len();
+            out.push((readers[k], (*t).clone()));
+        }
+    }
+    if dms {
+        out.extend(peers.iter().map(|(p, _)| (*p, DM_LIST.to_string())));
+    }
+    out
+}
+
 /// Answer a catch-up request from `requester`: only to a device on our roster that may read
 /// the channel, and only messages whose authors are still on our roster (the requester would
 /// refuse the others). Bounded in messages, bytes and the work a request can cause.

@@ -27,6 +27,10 @@ impl MajlisApp {
             }
             Action::ChangeRoster(c) => self.spawn_change(&run.node, c),
             Action::RefreshAudit => self.spawn_audit(&run.node),
+            Action::RefreshNetwork => {
+                run.refreshed = Instant::now();
+                self.spawn_peers(&run.node);
+            }
         }
     }
 

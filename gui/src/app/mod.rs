@@ -66,9 +66,14 @@ pub enum View {
 /// What a view asks for. Views only draw and return actions; `logic.rs` executes them in
 /// one place after the frame is drawn.
 enum Action {
-    Send { channel: String, text: String },
+    Send {
+        channel: String,
+        text: String,
+    },
     ChangeRoster(RosterChange),
     RefreshAudit,
+    /// Peers and the node's diagnosis, again (the Network view's live facts).
+    RefreshNetwork,
 }
 
 /// Results of commands that ran in the background.
@@ -149,7 +154,12 @@ struct Running {
     /// Actions the views asked for during this frame.
     actions: Vec<Action>,
     diagnosis: Option<majlis_core::diagnose::Report>,
+    /// When peers and the diagnosis were last asked for.
+    refreshed: Instant,
 }
+
+/// How often the Network view asks the node for fresh facts.
+const NETWORK_REFRESH: Duration = Duration::from_secs(2);
 
 impl Running {
     /// This device's member entry in the head roster.
@@ -278,6 +288,7 @@ impl MajlisApp {
             copied: None,
             actions: Vec::new(),
             diagnosis: None,
+            refreshed: Instant::now(),
         };
         self.spawn_listen(&run.node);
         self.spawn_peers(&run.node);

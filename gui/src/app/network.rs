@@ -3,7 +3,13 @@
 use super::*;
 
 impl MajlisApp {
-    pub(super) fn draw_network(&mut self, ui: &mut egui::Ui, run: &Running) {
+    pub(super) fn draw_network(&mut self, ui: &mut egui::Ui, run: &mut Running) {
+        // Facts go stale (a peer's roster version, addresses that come and go): ask again
+        // every 2 s while the view is open.
+        if run.refreshed.elapsed() >= NETWORK_REFRESH {
+            run.actions.push(Action::RefreshNetwork);
+        }
+        ui.ctx().request_repaint_after(NETWORK_REFRESH);
         let cfg = &self.opts.config;
         ui.heading(self.t("Diagnostics"));
         if run.contested.is_some() {
@@ -25,7 +31,13 @@ impl MajlisApp {
                 }
             ));
             ui.label("listening on (interfaces and addresses):");
-            for a in &run.listen {
+            // Live: the node's report (refreshed every 2 s while this view is open), or what
+            // was known at start.
+            let live: Vec<String> = match &run.diagnosis {
+                Some(d) => d.listen.clone(),
+                None => run.listen.iter().map(|a| a.to_string()).collect(),
+            };
+            for a in &live {
                 ui.monospace(format!("  {a}"));
             }
             ui.label(format!("static peers: {}", cfg.peers.len()));

@@ -22,7 +22,7 @@ impl MajlisApp {
             } else {
                 egui::CentralPanel::default().show(ui, |ui| match run.view {
                     View::People => self.draw_people(ui, &run),
-                    View::Network => self.draw_network(ui, &run),
+                    View::Network => self.draw_network(ui, &mut run),
                     _ => self.draw_admin(ui, &mut run),
                 });
             }

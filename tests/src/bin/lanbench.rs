@@ -310,7 +310,7 @@ fn orchestrate() -> Result<()> {
         let p50 = pct(&mut p50s, 0.5);
         let p99 = pct(&mut p99s, 1.0);
         report.push(format!(
-            "delivery latency, {n} nodes{} (send → verified + durable at receiver, 500 msgs at 200/s): p50 {p50:.0} µs ({:.1}× raw TCP RTT), p99 {p99:.0} µs (worst receiver)",
+            "delivery latency, {n} nodes{} (send → verified + stored at receiver, its fsync after; 500 msgs at 200/s): p50 {p50:.0} µs ({:.1}× raw TCP RTT), p99 {p99:.0} µs (worst receiver)",
             if plaintext { ", PLAINTEXT baseline" } else { ", sealed" },
             p50 / tcp_p50
         ));
@@ -330,7 +330,7 @@ fn orchestrate() -> Result<()> {
         let r = output_json(recv)?;
         let rate = r["rate"].as_f64().unwrap();
         report.push(format!(
-        "sustained 1→1{}: {} of {count} received, {rate:.0} msg/s verified + durably stored ({:.0}% of the single-core verify rate); sender acknowledged {:.0} msg/s",
+        "sustained 1→1{}: {} of {count} received, {rate:.0} msg/s verified + stored, fsync batched behind ({:.0}% of the single-core verify rate); sender acknowledged {:.0} msg/s",
         if plaintext { ", PLAINTEXT baseline" } else { ", sealed" },
         r["received"], 100.0 * rate / single, count as f64 / s["secs"].as_f64().unwrap()
     ));
