@@ -434,6 +434,10 @@ impl Sim {
             Ev::SyncReq { to, from, key, req } => {
                 if !self.connected(to, from) {
                     self.nodes[from].catchup.failed(&key, false);
+                    let waiting = self.nodes[from].catchup.waiting_channels();
+                    for ch in waiting {
+                        self.next_turn(from, &ch);
+                    }
                     return;
                 }
                 let node = &self.nodes[to];
@@ -459,9 +463,11 @@ impl Sim {
                 let Some((_, asked)) = self.nodes[to].catchup.answered(&key) else {
                     return;
                 };
+                let channel = asked.channel.clone();
                 if self.connected(to, from) {
                     self.on_sync_response(to, from, asked, resp);
                 }
+                self.next_turn(to, &channel);
             }
             Ev::Have {
                 to,
@@ -507,17 +513,15 @@ impl Sim {
         }
     }
 
-    /// A node's periodic round, as a node's resync timer does it: roster `Have` to every
-    /// neighbour, catch-up per [`catchup::round_plan`] (one peer per channel, in turn).
+    /// A node's periodic round, as a node's resync timer does it: catch-up per
+    /// [`catchup::round_plan`] (one peer per channel, in turn). Roster `Have`s go out on
+    /// (re)connection and roster changes only ([`Sim::round`]), as on a node.
     fn periodic(&mut self, n: usize) {
         let connected: Vec<usize> = self.links[n]
             .iter()
             .copied()
             .filter(|&p| self.connected(n, p))
             .collect();
-        for &p in &connected {
-            self.send_have(n, p);
-        }
         let node = &self.nodes[n];
         if !node.plan.listed {
             return;
@@ -532,7 +536,7 @@ impl Sim {
         let plan = catchup::round_plan(head, node.plan.topics.iter(), &peers, node.rounds);
         self.nodes[n].rounds += 1;
         for (p, ch) in plan {
-            self.sync_channel(n, p, &ch, &Vector::new());
+            self.sync_turn(n, p, &ch);
         }
     }
 
@@ -577,7 +581,26 @@ impl Sim {
             return;
         };
         for ch in catchup::channels_for(head, node.plan.topics.iter(), their) {
-            self.sync_channel(n, peer, &ch, &Vector::new());
+            self.sync_turn(n, peer, &ch);
+        }
+    }
+
+    /// Catch up `channel` from `peer` now, or when its turn comes (as a node does).
+    fn sync_turn(&mut self, n: usize, peer: usize, channel: &str) {
+        if !self.nodes[n].catchup.queue_behind(peer, channel) {
+            self.sync_channel(n, peer, channel, &Vector::new());
+        }
+    }
+
+    /// A session for `channel` ended at node `n`: the next queued peer's turn.
+    fn next_turn(&mut self, n: usize, channel: &str) {
+        while !self.nodes[n].catchup.in_flight(channel) {
+            let Some(p) = self.nodes[n].catchup.next_queued(channel) else {
+                return;
+            };
+            if self.connected(n, p) {
+                self.sync_channel(n, p, channel, &Vector::new());
+            }
         }
     }
 
@@ -623,7 +646,7 @@ impl Sim {
             };
             let wanted = catchup::dm_wanted(head, me, their, resp).expect("honest peers");
             for ch in wanted {
-                self.sync_channel(n, peer, &ch, &Vector::new());
+                self.sync_turn(n, peer, &ch);
             }
             return;
         }

@@ -331,3 +331,28 @@ fn a_periodic_round_asks_one_reader_per_channel_in_turn_and_everyone_for_dms() {
     }
     assert_eq!(asked_general.len(), 2, "the readers take turns");
 }
+
+#[test]
+fn a_channel_is_caught_up_from_one_peer_at_a_time() {
+    let log = MemLog::default();
+    let mut cu: Catchup<u32, u32> = Catchup::default();
+    // Three peers connect at once (a partition heals): the first is asked, the others wait.
+    assert!(!cu.queue_behind(1, "general"));
+    let (_, asked) = cu
+        .request(&log, 1, "general", &Vector::new())
+        .unwrap()
+        .unwrap();
+    cu.sent(10, 1, asked);
+    assert!(cu.queue_behind(2, "general"));
+    assert!(cu.queue_behind(3, "general"));
+    assert!(cu.queue_behind(3, "general"), "queued once");
+    assert!(!cu.queue_behind(2, "ops"), "other channels are not held up");
+    assert!(cu.in_flight("general"));
+    // The session ends: the next in line, in order, then nobody.
+    cu.answered(&10).unwrap();
+    assert!(!cu.in_flight("general"));
+    assert_eq!(cu.next_queued("general"), Some(2));
+    assert_eq!(cu.next_queued("general"), Some(3));
+    assert_eq!(cu.next_queued("general"), None);
+    assert!(cu.waiting_channels().is_empty());
+}

@@ -219,7 +219,27 @@ impl Runner {
             return;
         };
         for ch in catchup::channels_for(head, self.topics.values(), their) {
-            self.sync_channel(peer, ch, &Vector::new());
+            self.sync_turn(peer, ch);
+        }
+    }
+
+    /// Catch up `channel` from `peer` now, or after the session in flight with another peer
+    /// ends (one peer at a time per channel).
+    fn sync_turn(&mut self, peer: PeerId, channel: String) {
+        if !self.catchup.queue_behind(peer, &channel) {
+            self.sync_channel(peer, channel, &Vector::new());
+        }
+    }
+
+    /// A session for `channel` ended: start the next queued peer's turn.
+    fn next_turn(&mut self, channel: &str) {
+        while !self.catchup.in_flight(channel) {
+            let Some(p) = self.catchup.next_queued(channel) else {
+                return;
+            };
+            if self.connections.contains_key(&p) {
+                self.sync_channel(p, channel.to_string(), &Vector::new());
+            }
         }
     }
 
@@ -243,7 +263,7 @@ impl Runner {
         let plan = catchup::round_plan(head, self.topics.values(), &peers, self.rounds);
         self.rounds += 1;
         for (p, ch) in plan {
-            self.sync_channel(p, ch, &Vector::new());
+            self.sync_turn(p, ch);
         }
     }
 
@@ -288,7 +308,9 @@ impl Runner {
                 ..
             } => {
                 if let Some((peer, asked)) = self.catchup.answered(&request_id) {
+                    let channel = asked.channel.clone();
                     self.on_sync_response(peer, asked, response);
+                    self.next_turn(&channel);
                 }
             }
             E::OutboundFailure {
@@ -301,8 +323,15 @@ impl Runner {
                 // request: ask again at once on the surviving one.
                 tracing::debug!("sync request to {peer} failed: {error}");
                 let connected = self.connections.contains_key(&peer);
-                if let Some((peer, channel)) = self.catchup.failed(&request_id, connected) {
-                    self.sync_channel(peer, channel, &Vector::new());
+                match self.catchup.failed(&request_id, connected) {
+                    Some((peer, channel)) => self.sync_channel(peer, channel, &Vector::new()),
+                    None => {
+                        // The turn passes on: for every channel with nothing in flight.
+                        let waiting: Vec<String> = self.catchup.waiting_channels();
+                        for ch in waiting {
+                            self.next_turn(&ch);
+                        }
+                    }
                 }
             }
             _ => {}
@@ -356,7 +385,7 @@ impl Runner {
         match catchup::dm_wanted(head, me, their, resp) {
             Ok(wanted) => {
                 for ch in wanted {
-                    self.sync_channel(peer, ch, &Vector::new());
+                    self.sync_turn(peer, ch);
                 }
             }
             Err(e) => self.bad_peer(peer, e),

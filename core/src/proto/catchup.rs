@@ -44,6 +44,9 @@ pub struct Checked {
 pub struct Catchup<K, P> {
     pending: HashMap<K, (P, Asked)>,
     retries: HashMap<P, u32>,
+    /// Per channel, peers waiting for their turn: a channel is caught up from one peer at a
+    /// time, so a node that missed something gets it once, not once per peer.
+    queued: HashMap<String, std::collections::VecDeque<P>>,
     /// Requests made (round trips), for the stats.
     pub requests: u64,
 }
@@ -53,6 +56,7 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Default for Catchup<K, P> {
         Catchup {
             pending: HashMap::new(),
             retries: HashMap::new(),
+            queued: HashMap::new(),
             requests: 0,
         }
     }
@@ -109,6 +113,43 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
                 held,
             },
         )))
+    }
+
+    /// Whether `channel` is being caught up from another peer; if so, `peer` waits its turn
+    /// ([`Catchup::next_queued`]) instead of being asked now. A node that reconnects to many
+    /// peers at once (a partition heals) used to get every missing message from each of them.
+    pub fn queue_behind(&mut self, peer: P, channel: &str) -> bool {
+        let busy = self
+            .pending
+            .values()
+            .any(|(p, a)| a.channel == channel && *p != peer);
+        if busy {
+            let q = self.queued.entry(channel.to_string()).or_default();
+            if !q.contains(&peer) {
+                q.push_back(peer);
+            }
+        }
+        busy
+    }
+
+    /// Channels with peers waiting for their turn.
+    pub fn waiting_channels(&self) -> Vec<String> {
+        self.queued.keys().cloned().collect()
+    }
+
+    /// Whether a request for `channel` is in flight to any peer.
+    pub fn in_flight(&self, channel: &str) -> bool {
+        self.pending.values().any(|(_, a)| a.channel == channel)
+    }
+
+    /// A session for `channel` ended: the next peer whose turn it is, if any.
+    pub fn next_queued(&mut self, channel: &str) -> Option<P> {
+        let q = self.queued.get_mut(channel)?;
+        let next = q.pop_front();
+        if q.is_empty() {
+            self.queued.remove(channel);
+        }
+        next
     }
 
     /// The request went out as `key`.
