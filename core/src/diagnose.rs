@@ -54,6 +54,13 @@ pub struct Report {
     pub static_peers: Vec<StaticPeer>,
     /// Every other device of the head roster.
     pub devices: Vec<DeviceState>,
+    /// Refused input so far, by reason (`Stats::rejected`): some reasons name a cause a
+    /// user can fix (a wrong clock, rosters that disagree).
+    #[serde(default)]
+    pub rejected: std::collections::BTreeMap<String, u64>,
+    /// Connections refused by the roster gate (devices not on our roster, other orgs).
+    #[serde(default)]
+    pub denied_connections: u64,
 }
 
 /// How bad a finding is.
@@ -162,7 +169,103 @@ impl Report {
                 )),
             });
         }
+        let count = |k: &str| self.rejected.get(k).copied().unwrap_or(0);
+        if count("clock") > 0 {
+            out.push(problem(format!(
+                "{} message(s) were refused because their time was more than the allowed skew ahead of this device's clock (or before 2020): a sender's clock, or this one, is wrong; set both right (NTP)",
+                count("clock")
+            )));
+        }
+        if count("unknown_device") + count("not_allowed") > 0 {
+            out.push(note(format!(
+                "{} message(s) came from devices this roster does not list or does not allow in that channel: a removed device, or a peer whose roster differs from this one (compare roster versions)",
+                count("unknown_device") + count("not_allowed")
+            )));
+        }
+        if self.denied_connections > 0 {
+            out.push(note(format!(
+                "{} connection(s) from devices not on this roster were refused (a device not yet added, a removed one, or another organization on this network)",
+                self.denied_connections
+            )));
+        }
         out.sort_by_key(|f| f.level != Level::Problem);
+        out
+    }
+
+    /// A text to paste into a ticket: the facts and findings, device ids shortened, no
+    /// message content (the report holds none).
+    pub fn shareable(&self) -> String {
+        let short = |d: &DeviceId| {
+            let s = d.to_string();
+            format!("{}…", &s[..s.len().min(8)])
+        };
+        let mut out = String::new();
+        let mut line = |s: String| {
+            out.push_str(&s);
+            out.push('\n');
+        };
+        line(format!(
+            "majlis diagnostics: device {} ({}), roster version {}{}",
+            short(&self.device),
+            self.member.as_deref().unwrap_or("not on the roster"),
+            self.roster_version,
+            self.contested
+                .map_or(String::new(), |v| format!(", contested from {v}"))
+        ));
+        line(format!(
+            "mDNS {}; listening on {}",
+            if self.mdns { "on" } else { "off" },
+            self.listen.join(", ")
+        ));
+        for i in &self.interfaces {
+            line(format!(
+                "interface {} {}{}",
+                i.name,
+                i.addr,
+                if i.up { "" } else { " (down)" }
+            ));
+        }
+        for p in &self.static_peers {
+            line(format!(
+                "static peer {}: {}",
+                p.addr,
+                match (&p.connected, &p.last_error) {
+                    (Some(d), _) => format!("connected ({})", short(d)),
+                    (None, Some(e)) => format!("not connected: {e}"),
+                    (None, None) => "not connected".into(),
+                }
+            ));
+        }
+        for d in &self.devices {
+            line(format!(
+                "{} {}: {}",
+                d.member,
+                short(&d.device),
+                match (&d.connected, &d.last_error) {
+                    (Some(a), _) => format!(
+                        "connected at {a}, roster {}",
+                        d.roster_version.map_or("?".into(), |v| v.to_string())
+                    ),
+                    (None, Some(e)) => format!("not connected: {e}"),
+                    (None, None) if d.seen_at.is_empty() => "not seen".into(),
+                    (None, None) => format!("seen at {}", d.seen_at.join(", ")),
+                }
+            ));
+        }
+        if !self.rejected.is_empty() {
+            line(format!("refused: {:?}", self.rejected));
+        }
+        for f in self.findings() {
+            line(format!(
+                "{}: {}",
+                if f.level == Level::Problem {
+                    "PROBLEM"
+                } else {
+                    "note"
+                },
+                f.text
+            ));
+        }
         out
     }
 
@@ -186,4 +289,97 @@ pub fn interfaces() -> Vec<Interface> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fine() -> Report {
+        let dev = crate::DeviceKey::generate().id();
+        Report {
+            device: crate::DeviceKey::generate().id(),
+            member: Some("amina".into()),
+            roster_version: 3,
+            contested: None,
+            mdns: true,
+            interfaces: vec![Interface {
+                name: "eth0".into(),
+                addr: "10.0.0.2".into(),
+                loopback: false,
+                up: true,
+            }],
+            listen: vec!["/ip4/10.0.0.2/tcp/7441".into()],
+            static_peers: vec![],
+            devices: vec![DeviceState {
+                member: "bilal".into(),
+                device: dev,
+                seen_at: vec!["/ip4/10.0.0.3/tcp/7441".into()],
+                connected: Some("/ip4/10.0.0.3/tcp/7441".into()),
+                roster_version: Some(3),
+                last_error: None,
+            }],
+            rejected: Default::default(),
+            denied_connections: 0,
+        }
+    }
+
+    #[test]
+    fn nothing_fires_when_all_is_well() {
+        assert!(fine().findings().is_empty());
+        assert!(!fine().has_problems());
+    }
+
+    #[test]
+    fn each_failure_names_itself() {
+        let mut r = fine();
+        r.rejected.insert("clock".into(), 2);
+        let f = r.findings();
+        assert!(
+            f[0].level == Level::Problem && f[0].text.contains("clock"),
+            "{f:?}"
+        );
+
+        let mut r = fine();
+        r.devices[0].roster_version = Some(1);
+        assert!(r.findings()[0]
+            .text
+            .contains("older roster (version 1 < 3)"));
+
+        let mut r = fine();
+        r.member = None;
+        assert!(r.has_problems());
+
+        let mut r = fine();
+        r.devices[0].connected = None;
+        r.devices[0].last_error = Some("Connection refused".into());
+        let f = r.findings();
+        assert!(f
+            .iter()
+            .any(|f| f.text.contains("no device of the org is connected")));
+        assert!(f
+            .iter()
+            .any(|f| f.text.contains("cannot be reached: Connection refused")));
+
+        let mut r = fine();
+        r.interfaces[0].up = false;
+        assert!(r.findings()[0].text.contains("no network interface"));
+
+        let mut r = fine();
+        r.denied_connections = 4;
+        let f = r.findings();
+        assert!(f.iter().all(|f| f.level == Level::Note) && f[0].text.contains("4 connection(s)"));
+    }
+
+    #[test]
+    fn the_shareable_text_shortens_ids() {
+        let r = fine();
+        let text = r.shareable();
+        assert!(!text.contains(&r.device.to_string()), "{text}");
+        assert!(!text.contains(&r.devices[0].device.to_string()), "{text}");
+        assert!(
+            text.contains("bilal") && text.contains("connected at"),
+            "{text}"
+        );
+    }
 }

@@ -99,6 +99,7 @@ const AR: &[(&str, &str)] = &[
     ("Audit log", "سجل التدقيق"),
     ("Language", "اللغة"),
     ("Diagnostics", "التشخيص"),
+    ("Copy diagnostics", "نسخ التشخيص"),
     ("Load older messages", "تحميل رسائل أقدم"),
     ("No messages yet.", "لا توجد رسائل بعد."),
     ("Connected peers", "الأجهزة المتصلة"),

@@ -107,6 +107,9 @@ pub enum Command {
     Doctor {
         #[arg(long)]
         json: bool,
+        /// Print a text to paste into a ticket: device ids shortened, no message content
+        #[arg(long, conflicts_with = "json")]
+        report: bool,
     },
 }
 
@@ -512,7 +515,7 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             | Command::Peers { json: true }
             | Command::Roster(RosterCmd::Show { json: true })
             | Command::Audit { json: true }
-            | Command::Doctor { json: true }
+            | Command::Doctor { json: true, .. }
     );
     match resp {
         Response::Sent { id } => println!("{id}"),
@@ -568,7 +571,16 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             }
         }
         Response::Stats { stats } => println!("{}", serde_json::to_string(&stats)?),
-        Response::Diagnosis { report } => return print_diagnosis(&report, json),
+        Response::Diagnosis { report } => {
+            if matches!(cmd, Command::Doctor { report: true, .. }) {
+                print!("{}", report.shareable());
+                if report.has_problems() {
+                    bail!("problems found; see above");
+                }
+                return Ok(());
+            }
+            return print_diagnosis(&report, json);
+        }
         Response::Error { message } => bail!(message),
     }
     Ok(())

@@ -248,6 +248,35 @@ impl Lan {
         Ok(())
     }
 
+    /// Block multicast DNS on host `i` (a firewall dropping UDP port 5353 both ways), as
+    /// some office networks do.
+    pub fn block_mdns(&self, i: usize) -> Result<()> {
+        let rules = "table inet majlis_mdns {\n\
+             chain inbound { type filter hook input priority 0; udp dport 5353 drop; }\n\
+             chain outbound { type filter hook output priority 0; udp dport 5353 drop; }\n\
+             }\n";
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.hosts[i], "nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("running nft (install nftables)")?;
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(rules.as_bytes())?;
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            bail!(
+                "nft failed on host {i}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+
     /// Packets host `i`'s loss rules dropped so far (both directions).
     pub fn dropped(&self, i: usize) -> u64 {
         let out = Command::new("ip")

@@ -68,6 +68,17 @@ fn doctor_says_who_is_connected_and_why_the_others_are_not() {
     assert_eq!(v["report"]["devices"][0]["member"], "bilal");
     assert!(v["report"]["devices"][0]["connected"].is_string(), "{v}");
 
+    // A text for a ticket: shortened ids, the findings, and it says who is connected.
+    let out = a.cli(&["doctor", "--report"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.starts_with("majlis diagnostics: device"), "{text}");
+    assert!(
+        text.contains("bilal ") && text.contains("connected at"),
+        "{text}"
+    );
+    assert!(!text.contains(&id), "full device ids are shortened: {text}");
+
     // Bilal goes away: nobody is connected, which is a problem, with the reason.
     assert!(b.stop());
     wait_until("amina's doctor says no device is connected", 20, || {
@@ -75,4 +86,49 @@ fn doctor_says_who_is_connected_and_why_the_others_are_not() {
         !ok && out.contains("PROBLEM: no device of the org is connected") && out.contains("bilal")
     });
     assert!(a.stop());
+}
+
+/// A firewall drops multicast DNS: nobody is found, and the doctor says that multicast may
+/// be blocked (and, once a peer is given by address, that all is well).
+#[test]
+fn doctor_names_blocked_multicast() {
+    if !netns_available("doctor_mdns") {
+        return;
+    }
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let lan = Lan::new("b", 2).unwrap();
+    let mut a = Daemon::new(&bin, tmp.path(), "amina");
+    let mut b = Daemon::new(&bin, tmp.path(), "bilal");
+    a.ok(&["init", "--name", "amina"]);
+    let org = a.ok(&["org", "create", "--name", "acme"]);
+    let id = b.ok(&["init", "--name", "bilal"]);
+    b.ok(&["org", "join", &org]);
+    a.ok(&["roster", "add", "--name", "bilal", "--device", &id]);
+    for i in 0..2 {
+        lan.block_mdns(i).expect("nftables (CI installs it)");
+    }
+    a.start(&lan, 0, &["--listen", "/ip4/0.0.0.0/tcp/7441"]);
+    b.start(&lan, 1, &[]);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (ok, out, _) = doctor(&a, false);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("PROBLEM: no device of the org is connected")
+            && out.contains("multicast may be blocked"),
+        "{out}"
+    );
+    assert!(
+        out.contains("bilal") && out.contains("has not been seen"),
+        "{out}"
+    );
+    // Given by address, it connects, and the doctor is content.
+    b.stop();
+    b.start(
+        &lan,
+        1,
+        &["--peer", &format!("/ip4/{}/tcp/7441", lan.addrs[0])],
+    );
+    wait_until("amina's doctor is content", 30, || doctor(&a, false).0);
+    assert!(a.stop() && b.stop());
 }

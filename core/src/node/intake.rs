@@ -50,15 +50,19 @@ impl Runner {
         }
     }
 
+    /// Publish what waited for a subscriber of `channel`, in the order it was written (the
+    /// outbox is keyed by message id, which is random): a key grant goes out before the
+    /// message it unlocks.
     pub(super) fn flush_outbox(&mut self, channel: &str) {
         let ids = match self.store.outbox() {
             Ok(ids) => ids,
             Err(e) => return tracing::warn!("outbox: {e}"),
         };
+        let mut waiting = Vec::new();
         for id in ids {
             match self.store.message_wire(&id) {
                 Ok(Some(w)) => match Envelope::decode_unverified(&w) {
-                    Ok(env) if env.unsigned.channel == channel => self.publish(&env),
+                    Ok(env) if env.unsigned.channel == channel => waiting.push(env),
                     Ok(_) => {}
                     Err(e) => tracing::warn!("outbox entry {id} damaged: {e}"),
                 },
@@ -67,6 +71,10 @@ impl Runner {
                 }
                 Err(e) => tracing::warn!("outbox: {e}"),
             }
+        }
+        waiting.sort_by_key(|e| e.unsigned.seq);
+        for env in &waiting {
+            self.publish(env);
         }
     }
 

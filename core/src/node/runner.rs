@@ -357,6 +357,13 @@ impl Runner {
             listen: self.listen_addrs.iter().map(|a| a.to_string()).collect(),
             static_peers,
             devices,
+            rejected: self
+                .tally
+                .rejected
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+            denied_connections: self.swarm.behaviour().gate.denied,
         }
     }
 

@@ -62,8 +62,22 @@ impl MajlisApp {
             }
             ui.separator();
             ui.label(RichText::new("Why can't I see …?").strong());
-            for hint in diagnose(run, cfg, self.rtl_font.is_some()) {
+            let hints = diagnose(run, cfg, self.rtl_font.is_some());
+            for hint in &hints {
                 ui.label(format!("• {hint}"));
+            }
+            // A text for a ticket: the node's report (ids shortened, no message content)
+            // and what the app adds.
+            if ui.button(self.t("Copy diagnostics")).clicked() {
+                let mut text = run
+                    .diagnosis
+                    .as_ref()
+                    .map(|d| d.shareable())
+                    .unwrap_or_default();
+                for h in &hints {
+                    text.push_str(&format!("app: {h}\n"));
+                }
+                ui.ctx().copy_text(text);
             }
         });
     }
