@@ -485,18 +485,20 @@ async fn a_removed_device_that_comes_back_learns_its_removal_and_nothing_else() 
     let mut roster_versions = None;
     let mut synced = None;
     let mut cut = false;
+    // Responses come back in any order: count the answer to the `Have`, not the push's.
+    let mut have_id = None;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while let Ok(e) = tokio::time::timeout_at(deadline, m.swarm.select_next_some()).await {
         match e {
             SwarmEvent::ConnectionEstablished { peer_id, .. } if peer_id == victim => {
                 let b = m.swarm.behaviour_mut();
-                b.roster.send_request(
+                have_id = Some(b.roster.send_request(
                     &victim,
                     RosterRequest::Have {
                         version: 0,
                         hash: [0; 32],
                     },
-                );
+                ));
                 b.sync.send_request(
                     &victim,
                     SyncRequest {
@@ -515,11 +517,11 @@ async fn a_removed_device_that_comes_back_learns_its_removal_and_nothing_else() 
             SwarmEvent::Behaviour(BehaviourEvent::Roster(Rr::Message {
                 message:
                     Message::Response {
+                        request_id,
                         response: RosterResponse { versions, .. },
-                        ..
                     },
                 ..
-            })) if roster_versions.is_none() => roster_versions = Some(versions.len()),
+            })) if Some(request_id) == have_id => roster_versions = Some(versions.len()),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(Rr::Message {
                 message: Message::Response { response, .. },
                 ..
