@@ -192,12 +192,27 @@ impl Report {
         out
     }
 
+    /// Whether anything keeps messages from flowing.
+    pub fn has_problems(&self) -> bool {
+        self.findings().iter().any(|f| f.level == Level::Problem)
+    }
+
     /// A text to paste into a ticket: the facts and findings, device ids shortened, no
     /// message content (the report holds none).
     pub fn shareable(&self) -> String {
-        let short = |d: &DeviceId| {
+        self.render(true)
+    }
+
+    /// The facts, then the findings, one per line (what `majlisd doctor` prints; with
+    /// `short_ids`, what goes into a ticket).
+    pub fn render(&self, short_ids: bool) -> String {
+        let id = |d: &DeviceId| {
             let s = d.to_string();
-            format!("{}…", &s[..s.len().min(8)])
+            if short_ids {
+                format!("{}…", &s[..s.len().min(8)])
+            } else {
+                s
+            }
         };
         let mut out = String::new();
         let mut line = |s: String| {
@@ -206,31 +221,31 @@ impl Report {
         };
         line(format!(
             "majlis diagnostics: device {} ({}), roster version {}{}",
-            short(&self.device),
+            id(&self.device),
             self.member.as_deref().unwrap_or("not on the roster"),
             self.roster_version,
             self.contested
                 .map_or(String::new(), |v| format!(", contested from {v}"))
         ));
-        line(format!(
-            "mDNS {}; listening on {}",
-            if self.mdns { "on" } else { "off" },
-            self.listen.join(", ")
-        ));
+        line(format!("mDNS: {}", if self.mdns { "on" } else { "off" }));
         for i in &self.interfaces {
             line(format!(
-                "interface {} {}{}",
+                "interface {} {}{}{}",
                 i.name,
                 i.addr,
+                if i.loopback { " (loopback)" } else { "" },
                 if i.up { "" } else { " (down)" }
             ));
+        }
+        for a in &self.listen {
+            line(format!("listening on {a}"));
         }
         for p in &self.static_peers {
             line(format!(
                 "static peer {}: {}",
                 p.addr,
                 match (&p.connected, &p.last_error) {
-                    (Some(d), _) => format!("connected ({})", short(d)),
+                    (Some(d), _) => format!("connected ({})", id(d)),
                     (None, Some(e)) => format!("not connected: {e}"),
                     (None, None) => "not connected".into(),
                 }
@@ -240,15 +255,15 @@ impl Report {
             line(format!(
                 "{} {}: {}",
                 d.member,
-                short(&d.device),
+                id(&d.device),
                 match (&d.connected, &d.last_error) {
                     (Some(a), _) => format!(
-                        "connected at {a}, roster {}",
+                        "connected at {a}, roster version {}",
                         d.roster_version.map_or("?".into(), |v| v.to_string())
                     ),
                     (None, Some(e)) => format!("not connected: {e}"),
                     (None, None) if d.seen_at.is_empty() => "not seen".into(),
-                    (None, None) => format!("seen at {}", d.seen_at.join(", ")),
+                    (None, None) => format!("seen at {}, not connected", d.seen_at.join(", ")),
                 }
             ));
         }
@@ -267,11 +282,6 @@ impl Report {
             ));
         }
         out
-    }
-
-    /// Whether anything keeps messages from flowing.
-    pub fn has_problems(&self) -> bool {
-        self.findings().iter().any(|f| f.level == Level::Problem)
     }
 }
 

@@ -669,18 +669,23 @@ impl Sim {
         }
     }
 
-    fn on_gossip(&mut self, n: usize, from: usize, env: Envelope) {
+    /// One envelope through node `n`'s intake, as a gossip frame.
+    fn accept_one(&mut self, n: usize, env: &Envelope) -> Verdict {
         let now = self.clock();
         let node = &mut self.nodes[n];
-        let v = intake::accept(
+        intake::accept(
             &mut node.log,
             node.chain.head(),
-            std::slice::from_ref(&env),
+            std::slice::from_ref(env),
             Origin::Gossip,
             now,
         )
         .pop()
-        .expect("one verdict");
+        .expect("one verdict")
+    }
+
+    fn on_gossip(&mut self, n: usize, from: usize, env: Envelope) {
+        let v = self.accept_one(n, &env);
         if v == Verdict::Duplicate {
             self.report.gossip_duplicates += 1;
         }
@@ -804,17 +809,9 @@ impl Sim {
             },
         );
         // Our own message goes through the same rules as everyone's.
-        let now = self.clock();
-        let node = &mut self.nodes[n];
-        let v = intake::accept(
-            &mut node.log,
-            node.chain.head(),
-            std::slice::from_ref(&env),
-            Origin::Gossip,
-            now,
-        );
+        let v = self.accept_one(n, &env);
         assert!(
-            matches!(v[0], Verdict::Accepted { .. }),
+            matches!(v, Verdict::Accepted { .. }),
             "own message refused: {v:?}"
         );
         self.sent.push((env.id, channel, env.unsigned.author));

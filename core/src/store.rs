@@ -111,6 +111,12 @@ fn seq_of(log_key: &[u8]) -> u64 {
         .map_or(0, u64::from_be_bytes)
 }
 
+/// Whether sled failed to open because another process holds the database's lock (sled
+/// reports it either as `WouldBlock` or wrapped in an `Other` error).
+fn held_by_another(io: &std::io::Error) -> bool {
+    io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock")
+}
+
 fn decode_head(v: &[u8]) -> (u64, u64) {
     match (v.get(..8), v.get(8..16)) {
         (Some(c), Some(m)) => (
@@ -157,11 +163,8 @@ impl Store {
         let deadline = std::time::Instant::now() + wait;
         let opened = loop {
             match config.open() {
-                // sled reports the lock either as WouldBlock or wrapped in an `Other` error.
                 Err(sled::Error::Io(io))
-                    if std::time::Instant::now() < deadline
-                        && (io.kind() == std::io::ErrorKind::WouldBlock
-                            || io.to_string().contains("could not acquire lock")) =>
+                    if std::time::Instant::now() < deadline && held_by_another(&io) =>
                 {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
@@ -171,10 +174,7 @@ impl Store {
         let db = opened
             .map_err(|e| match e {
                 // A live process holds the lock: never report that as a full or damaged disk.
-                sled::Error::Io(io)
-                    if io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.to_string().contains("could not acquire lock") =>
-                {
+                sled::Error::Io(io) if held_by_another(&io) => {
                     Error::Busy {
                         path: path.parent().unwrap_or(path).display().to_string(),
                     }

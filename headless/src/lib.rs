@@ -572,23 +572,17 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
         }
         Response::Stats { stats } => println!("{}", serde_json::to_string(&stats)?),
         Response::Diagnosis { report } => {
-            if matches!(cmd, Command::Doctor { report: true, .. }) {
-                print!("{}", report.shareable());
-                if report.has_problems() {
-                    bail!("problems found; see above");
-                }
-                return Ok(());
-            }
-            return print_diagnosis(&report, json);
+            let short = matches!(cmd, Command::Doctor { report: true, .. });
+            return print_diagnosis(&report, json, short);
         }
         Response::Error { message } => bail!(message),
     }
     Ok(())
 }
 
-/// `majlisd doctor`: the report, then the findings; an error (non-zero exit) if any is a
-/// problem.
-fn print_diagnosis(r: &majlis_core::diagnose::Report, json: bool) -> Result<()> {
+/// `majlisd doctor`: the facts and findings (as JSON for scripts; with shortened ids for a
+/// ticket); an error (non-zero exit) if any finding is a problem.
+fn print_diagnosis(r: &majlis_core::diagnose::Report, json: bool, short_ids: bool) -> Result<()> {
     use majlis_core::diagnose::Level;
     let findings = r.findings();
     if json {
@@ -597,53 +591,7 @@ fn print_diagnosis(r: &majlis_core::diagnose::Report, json: bool) -> Result<()> 
             serde_json::json!({ "report": r, "findings": findings })
         );
     } else {
-        println!(
-            "device {} ({}), roster version {}",
-            r.device,
-            r.member.as_deref().unwrap_or("not on the roster"),
-            r.roster_version
-        );
-        println!("mDNS: {}", if r.mdns { "on" } else { "off (--no-mdns)" });
-        for i in &r.interfaces {
-            println!(
-                "interface {} {}{}{}",
-                i.name,
-                i.addr,
-                if i.loopback { " (loopback)" } else { "" },
-                if i.up { "" } else { " (down)" }
-            );
-        }
-        for a in &r.listen {
-            println!("listening on {a}");
-        }
-        for p in &r.static_peers {
-            let state = match (&p.connected, &p.last_error) {
-                (Some(d), _) => format!("connected ({d})"),
-                (None, Some(e)) => format!("not connected: {e}"),
-                (None, None) => "not connected".into(),
-            };
-            println!("static peer {}: {state}", p.addr);
-        }
-        for d in &r.devices {
-            let state = match (&d.connected, &d.last_error) {
-                (Some(a), _) => format!(
-                    "connected at {a}, roster version {}",
-                    d.roster_version.map_or("?".into(), |v| v.to_string())
-                ),
-                (None, Some(e)) => format!("not connected: {e}"),
-                (None, None) if d.seen_at.is_empty() => "not seen".into(),
-                (None, None) => format!("seen at {}, not connected", d.seen_at.join(", ")),
-            };
-            println!("{} {}: {state}", d.member, d.device);
-        }
-        println!();
-        for f in &findings {
-            let tag = match f.level {
-                Level::Problem => "PROBLEM",
-                Level::Note => "note",
-            };
-            println!("{tag}: {}", f.text);
-        }
+        print!("{}", r.render(short_ids));
     }
     let n = findings
         .iter()

@@ -58,6 +58,8 @@ pub struct Lan {
     prefix: String,
     pub hosts: Vec<String>,
     pub addrs: Vec<String>,
+    /// Namespaces that are not hosts (a router), deleted with the LAN.
+    others: Vec<String>,
 }
 
 impl Lan {
@@ -71,33 +73,13 @@ impl Lan {
             prefix: prefix.clone(),
             hosts: Vec::new(),
             addrs: Vec::new(),
+            others: Vec::new(),
         };
         ip(&["netns", "add", &sw])?;
         ip(&["-n", &sw, "link", "add", "br0", "type", "bridge"])?;
         ip(&["-n", &sw, "link", "set", "br0", "up"])?;
         for i in 0..n {
-            let h = format!("{prefix}h{i}");
-            let port = format!("p{i}");
-            let addr = format!("10.77.{subnet}.{}", i + 1);
-            ip(&["netns", "add", &h])?;
-            lan.hosts.push(h.clone());
-            ip(&[
-                "-n", &h, "link", "add", "eth0", "type", "veth", "peer", "name", &port, "netns",
-                &sw,
-            ])?;
-            ip(&["-n", &sw, "link", "set", &port, "master", "br0", "up"])?;
-            ip(&[
-                "-n",
-                &h,
-                "addr",
-                "add",
-                &format!("{addr}/24"),
-                "dev",
-                "eth0",
-            ])?;
-            ip(&["-n", &h, "link", "set", "lo", "up"])?;
-            ip(&["-n", &h, "link", "set", "eth0", "up"])?;
-            lan.addrs.push(addr);
+            lan.add_host(i, "br0", &format!("10.77.{subnet}"), None)?;
         }
         Ok(lan)
     }
@@ -117,12 +99,11 @@ impl Lan {
             prefix: prefix.clone(),
             hosts: Vec::new(),
             addrs: Vec::new(),
+            others: Vec::new(),
         };
         ip(&["netns", "add", &sw])?;
         ip(&["netns", "add", &router])?;
-        // The router's namespace is deleted with the hosts (Drop deletes `hosts` and `sw`).
-        lan.hosts.push(router.clone());
-        lan.addrs.push(String::new());
+        lan.others.push(router.clone());
         ip(&["-n", &router, "link", "set", "lo", "up"])?;
         let fwd = Command::new("ip")
             .args([
@@ -161,46 +142,42 @@ impl Lan {
             ])?;
             ip(&["-n", &router, "link", "set", &leg, "up"])?;
             for _ in 0..*n {
-                let h = format!("{prefix}h{i}");
-                let port = format!("p{i}");
-                let addr = format!("{net}.{}", i + 1);
-                ip(&["netns", "add", &h])?;
-                lan.hosts.push(h.clone());
-                ip(&[
-                    "-n", &h, "link", "add", "eth0", "type", "veth", "peer", "name", &port,
-                    "netns", &sw,
-                ])?;
-                ip(&["-n", &sw, "link", "set", &port, "master", &br, "up"])?;
-                ip(&[
-                    "-n",
-                    &h,
-                    "addr",
-                    "add",
-                    &format!("{addr}/24"),
-                    "dev",
-                    "eth0",
-                ])?;
-                ip(&["-n", &h, "link", "set", "lo", "up"])?;
-                ip(&["-n", &h, "link", "set", "eth0", "up"])?;
-                ip(&[
-                    "-n",
-                    &h,
-                    "route",
-                    "add",
-                    "default",
-                    "via",
-                    &format!("{net}.254"),
-                ])?;
-                lan.addrs.push(addr);
+                lan.add_host(i, &br, &net, Some(&format!("{net}.254")))?;
                 i += 1;
             }
         }
-        // Host i is hosts[i + 1] (hosts[0] is the router): keep the public numbering.
-        let router_ns = lan.hosts.remove(0);
-        lan.addrs.remove(0);
-        lan.hosts.push(router_ns);
-        lan.addrs.push(String::new());
         Ok(lan)
+    }
+
+    /// Host `i`: a namespace at `{net}.{i + 1}/24` whose `eth0` is a port of bridge `br`,
+    /// routing through `gateway` if given.
+    fn add_host(&mut self, i: usize, br: &str, net: &str, gateway: Option<&str>) -> Result<()> {
+        let sw = format!("{}sw", self.prefix);
+        let h = format!("{}h{i}", self.prefix);
+        let port = format!("p{i}");
+        let addr = format!("{net}.{}", i + 1);
+        ip(&["netns", "add", &h])?;
+        self.hosts.push(h.clone());
+        ip(&[
+            "-n", &h, "link", "add", "eth0", "type", "veth", "peer", "name", &port, "netns", &sw,
+        ])?;
+        ip(&["-n", &sw, "link", "set", &port, "master", br, "up"])?;
+        ip(&[
+            "-n",
+            &h,
+            "addr",
+            "add",
+            &format!("{addr}/24"),
+            "dev",
+            "eth0",
+        ])?;
+        ip(&["-n", &h, "link", "set", "lo", "up"])?;
+        ip(&["-n", &h, "link", "set", "eth0", "up"])?;
+        if let Some(gw) = gateway {
+            ip(&["-n", &h, "route", "add", "default", "via", gw])?;
+        }
+        self.addrs.push(addr);
+        Ok(())
     }
 
     /// Take host `i` off the LAN (its switch port goes down) or put it back.
@@ -226,26 +203,7 @@ impl Lan {
                chain outbound {{ type filter hook output priority 0; oifname \"lo\" accept; numgen random mod 100 < {percent} counter drop; }}\n\
              }}\n"
         );
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.hosts[i], "nft", "-f", "-"])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("running nft (install nftables)")?;
-        use std::io::Write as _;
-        child
-            .stdin
-            .take()
-            .expect("piped")
-            .write_all(rules.as_bytes())?;
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            bail!(
-                "nft failed on host {i}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(())
+        self.nft(i, &rules)
     }
 
     /// Block multicast DNS on host `i` (a firewall dropping UDP port 5353 both ways), as
@@ -255,6 +213,11 @@ impl Lan {
              chain inbound { type filter hook input priority 0; udp dport 5353 drop; }\n\
              chain outbound { type filter hook output priority 0; udp dport 5353 drop; }\n\
              }\n";
+        self.nft(i, rules)
+    }
+
+    /// Load an nftables ruleset into host `i`.
+    fn nft(&self, i: usize, rules: &str) -> Result<()> {
         let mut child = Command::new("ip")
             .args(["netns", "exec", &self.hosts[i], "nft", "-f", "-"])
             .stdin(Stdio::piped())
@@ -310,7 +273,7 @@ impl Lan {
 
 impl Drop for Lan {
     fn drop(&mut self) {
-        for h in &self.hosts {
+        for h in self.hosts.iter().chain(&self.others) {
             let _ = ip(&["netns", "del", h]);
         }
         let _ = ip(&["netns", "del", &format!("{}sw", self.prefix)]);

@@ -17,6 +17,18 @@ fn doctor(d: &Daemon, json: bool) -> (bool, String, String) {
     )
 }
 
+/// amina (admin) and bilal (member) of one org; returns bilal's device id too.
+fn org_of_two(bin: &std::path::Path, root: &std::path::Path) -> (Daemon, Daemon, String) {
+    let a = Daemon::new(bin, root, "amina");
+    let b = Daemon::new(bin, root, "bilal");
+    a.ok(&["init", "--name", "amina"]);
+    let org = a.ok(&["org", "create", "--name", "acme"]);
+    let id = b.ok(&["init", "--name", "bilal"]);
+    b.ok(&["org", "join", &org]);
+    a.ok(&["roster", "add", "--name", "bilal", "--device", &id]);
+    (a, b, id)
+}
+
 #[test]
 fn doctor_says_who_is_connected_and_why_the_others_are_not() {
     if !netns_available("doctor") {
@@ -25,13 +37,7 @@ fn doctor_says_who_is_connected_and_why_the_others_are_not() {
     let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
     let tmp = tempfile::tempdir().unwrap();
     let lan = Lan::new("d", 2).unwrap();
-    let mut a = Daemon::new(&bin, tmp.path(), "amina");
-    let mut b = Daemon::new(&bin, tmp.path(), "bilal");
-    a.ok(&["init", "--name", "amina"]);
-    let org = a.ok(&["org", "create", "--name", "acme"]);
-    let id = b.ok(&["init", "--name", "bilal"]);
-    b.ok(&["org", "join", &org]);
-    a.ok(&["roster", "add", "--name", "bilal", "--device", &id]);
+    let (mut a, mut b, id) = org_of_two(&bin, tmp.path());
 
     // No node running: that is the answer, and it is an error.
     let (ok, _, err) = doctor(&a, false);
@@ -98,13 +104,7 @@ fn doctor_names_blocked_multicast() {
     let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
     let tmp = tempfile::tempdir().unwrap();
     let lan = Lan::new("b", 2).unwrap();
-    let mut a = Daemon::new(&bin, tmp.path(), "amina");
-    let mut b = Daemon::new(&bin, tmp.path(), "bilal");
-    a.ok(&["init", "--name", "amina"]);
-    let org = a.ok(&["org", "create", "--name", "acme"]);
-    let id = b.ok(&["init", "--name", "bilal"]);
-    b.ok(&["org", "join", &org]);
-    a.ok(&["roster", "add", "--name", "bilal", "--device", &id]);
+    let (mut a, mut b, _) = org_of_two(&bin, tmp.path());
     for i in 0..2 {
         lan.block_mdns(i).expect("nftables (CI installs it)");
     }

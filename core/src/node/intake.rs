@@ -199,12 +199,7 @@ impl Runner {
                     } else {
                         ""
                     };
-                    let reason = format!("from {peer}{how}: {r}");
-                    tracing::warn!("rejected {}: {reason}", r.kind());
-                    self.emit(Event::Rejected {
-                        kind: r.kind().to_string(),
-                        reason,
-                    });
+                    self.report_rejected(r.kind(), format!("from {peer}{how}: {r}"));
                 }
             }
             Verdict::NotStored(e) => tracing::error!("storing a message from {peer}: {e}"),

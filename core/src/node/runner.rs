@@ -176,8 +176,13 @@ impl Runner {
 
     /// Refused input: counted by `kind`, logged, and reported as an event.
     pub(super) fn reject(&mut self, kind: &str, reason: String) {
-        tracing::warn!("rejected {kind}: {reason}");
         self.tally.count(kind);
+        self.report_rejected(kind, reason);
+    }
+
+    /// Log a refusal that was already counted, and report it as an event.
+    pub(super) fn report_rejected(&self, kind: &str, reason: String) {
+        tracing::warn!("rejected {kind}: {reason}");
         self.emit(Event::Rejected {
             kind: kind.to_string(),
             reason,
