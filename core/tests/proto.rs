@@ -356,3 +356,20 @@ fn a_channel_is_caught_up_from_one_peer_at_a_time() {
     assert_eq!(cu.next_queued("general"), None);
     assert!(cu.waiting_channels().is_empty());
 }
+
+#[test]
+fn an_empty_answer_that_claims_more_ends_the_session() {
+    // A modified client answering "more" with nothing would otherwise be asked again forever,
+    // holding up the peers queued behind it for the channel.
+    let log = MemLog::default();
+    let cu: Catchup<u32, u32> = Catchup::default();
+    let (_, asked) = cu
+        .request(&log, 1, "general", &Vector::new())
+        .unwrap()
+        .unwrap();
+    let lie = SyncResponse {
+        more: true,
+        ..Default::default()
+    };
+    assert!(catchup::check(&log, &asked, &lie).unwrap().next.is_none());
+}

@@ -197,7 +197,10 @@ pub fn check<L: Log>(
         log.entry(&asked.channel, &a, s).ok().flatten()
     })
     .map_err(|e| e.to_string())?;
-    let next = resp.more.then(|| {
+    // An honest responder says `more` only when it stopped at a limit, so with messages. An
+    // empty "more" would have us ask it again forever while the peers queued behind it for
+    // this channel never got their turn: it ends the session.
+    let next = (resp.more && !links.is_empty()).then(|| {
         let mut sent = asked.have.clone();
         for (_, l) in &links {
             let e = sent.entry(l.author).or_insert(0);
