@@ -52,6 +52,9 @@ fn no_plaintext_in_data_directories_or_logs_and_unsealed_stores_are_called_out()
     ]);
     bilal.start_local(&["--no-mdns", "--peer", &format!("/ip4/127.0.0.1/tcp/{port}")]);
     wait_until("connected", 30, || amina.peers().len() == 1);
+    // Bilal lists amina only once he holds the roster she hands him; before that he may
+    // not post (a CI run sent too early).
+    wait_until("bilal has the roster", 30, || bilal.peers().len() == 1);
     amina.ok(&["send", "hr", &format!("{PHRASE} (hr)")]);
     bilal.ok(&["send", "@amina", &format!("{PHRASE} (dm)")]);
     wait_until("bilal reads hr", 30, || {
