@@ -214,8 +214,17 @@ impl Report {
                 s
             }
         };
+        // Error texts from the network name peers by their full ids: shorten those too.
+        let ids: Vec<DeviceId> = std::iter::once(self.device)
+            .chain(self.devices.iter().map(|d| d.device))
+            .collect();
         let mut out = String::new();
-        let mut line = |s: String| {
+        let mut line = |mut s: String| {
+            if short_ids {
+                for d in &ids {
+                    s = s.replace(&d.to_string(), &id(d));
+                }
+            }
             out.push_str(&s);
             out.push('\n');
         };
