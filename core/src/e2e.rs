@@ -69,6 +69,15 @@ pub enum Content {
     },
     /// Sender keys for reader devices.
     Keys(Vec<Bundle>),
+    /// A shared file: which blob (in the clear, so that relays can store and serve it) and
+    /// a [`Plain::File`] sealed under the sender key `key` (name, size, file key, caption).
+    File {
+        blob: crate::files::BlobRef,
+        key: KeyId,
+        nonce: [u8; 24],
+        #[serde(with = "serde_bytes")]
+        ciphertext: Vec<u8>,
+    },
 }
 
 /// One key, sealed to each of several devices.
@@ -97,6 +106,7 @@ pub const MAX_GRANTS_PER_MESSAGE: usize = 320;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Plain {
     Text(String),
+    File(crate::files::FileInfo),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -121,6 +131,9 @@ impl Content {
             postcard::take_from_bytes(body).map_err(|e| bad(e.to_string()))?;
         if !rest.is_empty() {
             return Err(bad("trailing bytes".into()));
+        }
+        if let Content::File { blob, .. } = &c {
+            blob.check().map_err(bad)?;
         }
         if let Content::Keys(bundles) = &c {
             let n: usize = bundles.iter().map(|b| b.grants.len()).sum();
@@ -170,6 +183,29 @@ pub fn seal(key: &ChannelKey, channel: &str, author: &DeviceId, plain: &Plain) -
         key: key.id(),
         nonce,
         ciphertext,
+    }
+}
+
+/// A shared file's message body: the blob in the clear, what it is sealed like text.
+pub fn seal_file(
+    key: &ChannelKey,
+    channel: &str,
+    author: &DeviceId,
+    blob: crate::files::BlobRef,
+    info: crate::files::FileInfo,
+) -> Content {
+    match seal(key, channel, author, &Plain::File(info)) {
+        Content::Sealed {
+            key,
+            nonce,
+            ciphertext,
+        } => Content::File {
+            blob,
+            key,
+            nonce,
+            ciphertext,
+        },
+        _ => unreachable!("seal makes a sealed body"),
     }
 }
 

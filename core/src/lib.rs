@@ -11,6 +11,7 @@
 //! - [`roster`]: the admin-signed membership document and its acceptance rules.
 //! - [`message`]: the signed message envelope and its validation.
 //! - [`e2e`]: end-to-end encryption of bodies (sender keys sealed to reader devices).
+//! - [`files`]: shared files: encrypted, chunked, verified blobs and multi-source fetch.
 //! - [`store`]: sled-backed history, rosters and outbox.
 //! - [`seal`]: the data key that seals the data directory at rest.
 //! - [`profile`]: a data directory: the operations that need a disk but no network.
@@ -26,6 +27,7 @@ pub mod diagnose;
 pub mod discovery;
 pub mod e2e;
 pub mod error;
+pub mod files;
 pub mod fuzz;
 pub mod identity;
 pub mod message;

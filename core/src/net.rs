@@ -26,6 +26,30 @@ pub const SYNC_PROTOCOL: &str = "/majlis/sync/1";
 /// A sync response stops adding messages past this many bytes (the codec's cap is 10 MiB).
 pub const SYNC_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
+pub const BLOB_PROTOCOL: &str = "/majlis/blob/1";
+
+/// "Send me this part of the blob that a message in `channel` shares." The channel is how
+/// the responder decides: it serves only blobs that a message it holds in `channel` names,
+/// and only to devices that may read `channel`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BlobRequest {
+    pub channel: String,
+    pub blob: crate::files::BlobId,
+    pub part: crate::files::fetch::Part,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum BlobResponse {
+    /// The hash list: 32 bytes per chunk.
+    Hashes(serde_bytes::ByteBuf),
+    /// The chunks asked for, in order; an empty one is a chunk the responder does not hold.
+    Chunks(Vec<serde_bytes::ByteBuf>),
+    /// The responder holds no such blob (yet).
+    Lacking,
+    /// The requester may not read the channel, or the blob is not in it.
+    Denied,
+}
+
 /// Catch-up request: "in `channel` I hold each author's log up to this seq; send what follows."
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SyncRequest {
@@ -258,6 +282,7 @@ pub struct Behaviour {
     pub identify: identify::Behaviour,
     pub roster: request_response::cbor::Behaviour<RosterRequest, RosterResponse>,
     pub sync: request_response::cbor::Behaviour<SyncRequest, SyncResponse>,
+    pub blob: request_response::cbor::Behaviour<BlobRequest, BlobResponse>,
 }
 
 impl Behaviour {
@@ -303,12 +328,27 @@ impl Behaviour {
             )],
             request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
         );
+        // A chunk answer carries up to 1 MiB, or one chunk of up to 16 MiB; a request is small.
+        let blob_codec = request_response::cbor::codec::Codec::default()
+            .set_request_size_maximum(4 * 1024)
+            .set_response_size_maximum(crate::files::MAX_CHUNK as u64 + 64 * 1024);
+        let blob = request_response::cbor::Behaviour::with_codec(
+            blob_codec,
+            [(
+                StreamProtocol::new(BLOB_PROTOCOL),
+                request_response::ProtocolSupport::Full,
+            )],
+            request_response::Config::default()
+                .with_request_timeout(Duration::from_secs(30))
+                .with_max_concurrent_streams(256),
+        );
         Behaviour {
             gate: Gate::default(),
             gossipsub,
             identify,
             roster,
             sync,
+            blob,
         }
     }
 }

@@ -24,6 +24,15 @@ use crate::store::Store;
 pub const DEVICE_KEY: &str = "device.key";
 pub const ROOT_KEY: &str = "org-root.key";
 pub const SOCKET: &str = "majlisd.sock";
+/// What a message says: text, or a shared file.
+enum Outgoing<'a> {
+    Text(&'a str),
+    File {
+        blob: crate::files::BlobRef,
+        info: crate::files::FileInfo,
+    },
+}
+
 /// Where the desktop app's window settings live (nothing private: drafts are sealed in the
 /// store).
 pub const GUI_STATE: &str = "gui-state.ron";
@@ -188,6 +197,11 @@ impl Profile {
         }
         let db = self.dir.join("db");
         std::fs::remove_dir_all(&db).map_err(|e| Error::io(&db, e))?;
+        // Shared files: encrypted under keys that were in the database, removed anyway.
+        let blobs = self.dir.join("blobs");
+        if blobs.exists() {
+            std::fs::remove_dir_all(&blobs).map_err(|e| Error::io(&blobs, e))?;
+        }
         Ok(())
     }
 
@@ -409,6 +423,27 @@ impl Profile {
         text: &str,
         seal: bool,
     ) -> Result<Vec<Envelope>> {
+        self.compose_what(chain, channel, Outgoing::Text(text), seal)
+    }
+
+    /// Sign a shared file's message (its blob is already in the blob store).
+    pub fn compose_file(
+        &self,
+        chain: &RosterChain,
+        channel: &str,
+        blob: crate::files::BlobRef,
+        info: crate::files::FileInfo,
+    ) -> Result<Vec<Envelope>> {
+        self.compose_what(chain, channel, Outgoing::File { blob, info }, true)
+    }
+
+    fn compose_what(
+        &self,
+        chain: &RosterChain,
+        channel: &str,
+        what: Outgoing<'_>,
+        seal: bool,
+    ) -> Result<Vec<Envelope>> {
         let roster = chain.head().ok_or_else(|| {
             Error::NotReady("no roster yet: this device cannot post until an admin adds it and a peer sends the roster".into())
         })?;
@@ -435,6 +470,10 @@ impl Profile {
                 r => Error::Denied(r.to_string()),
             },
         )?;
+        let text = match &what {
+            Outgoing::Text(t) => t,
+            Outgoing::File { info, .. } => info.caption.as_str(),
+        };
         if text.len() > crate::message::MAX_BODY_BYTES {
             return Err(Error::Invalid(format!(
                 "message is {} bytes; the limit is {} (send large content as a file)",
@@ -443,6 +482,9 @@ impl Profile {
             )));
         }
         if !seal {
+            let Outgoing::Text(text) = what else {
+                return Err(Error::Invalid("files are always sealed".into()));
+            };
             return Ok(vec![self.append_plain(channel, &me.name, text)?]);
         }
         let cached = self
@@ -471,7 +513,14 @@ impl Profile {
                 (out, key)
             }
         };
-        let sealed = e2e::seal(&key, channel, &self.device_id(), &Plain::Text(text.into()));
+        let sealed = match what {
+            Outgoing::Text(text) => {
+                e2e::seal(&key, channel, &self.device_id(), &Plain::Text(text.into()))
+            }
+            Outgoing::File { blob, info } => {
+                e2e::seal_file(&key, channel, &self.device_id(), blob, info)
+            }
+        };
         out.push(self.append(channel, &me.name, sealed)?);
         Ok(out)
     }

@@ -59,6 +59,18 @@ pub struct StoredMessage {
     /// The body is sealed and this device holds no key for it (yet): `text` is a placeholder.
     #[serde(default)]
     pub locked: bool,
+    /// A shared file (then `text` is its caption).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileView>,
+}
+
+/// What a reader sees of a shared file (never its key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileView {
+    pub blob: crate::files::BlobId,
+    pub name: String,
+    pub mime: String,
+    pub size: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -650,24 +662,58 @@ impl Store {
     /// the text when it opens, a locked placeholder when its key is not held.
     pub fn render(&self, env: &Envelope, sender: String) -> Option<StoredMessage> {
         let u = &env.unsigned;
+        let mut file = None;
         let (text, locked) = if u.format == PLAINTEXT_FORMAT {
             (String::from_utf8_lossy(&u.body).into_owned(), false)
         } else {
-            match env.content()? {
+            let (key, nonce, ciphertext) = match env.content()? {
                 Content::Keys(_) => return None,
                 Content::Sealed {
                     key,
                     nonce,
                     ciphertext,
-                } => match self
-                    .key(&u.channel, &key)
-                    .ok()
-                    .flatten()
-                    .and_then(|k| e2e::open(&k, &u.channel, &u.author, &nonce, &ciphertext))
-                {
-                    Some(Plain::Text(t)) => (t, false),
-                    None => (LOCKED_TEXT.to_string(), true),
+                }
+                | Content::File {
+                    key,
+                    nonce,
+                    ciphertext,
+                    ..
+                } => (key, nonce, ciphertext),
+            };
+            match self
+                .key(&u.channel, &key)
+                .ok()
+                .flatten()
+                .and_then(|k| e2e::open(&k, &u.channel, &u.author, &nonce, &ciphertext))
+            {
+                Some(Plain::Text(t)) => (t, false),
+                Some(Plain::File(info)) => match env.content() {
+                    Some(Content::File { blob, .. }) if blob.size == info.size => {
+                        file = Some(FileView {
+                            blob: blob.id,
+                            name: crate::files::safe_name(&info.name),
+                            mime: info.mime.clone(),
+                            size: info.size,
+                        });
+                        (info.caption.clone(), false)
+                    }
+                    // A file's description without its blob, or sizes that disagree: the
+                    // author's client is broken; show that rather than a file that can't be.
+                    _ => ("[a file this app cannot show]".to_string(), false),
                 },
+                None => {
+                    // A file whose key is not here (yet): its blob is still known, so that a
+                    // relay can list what it stores; name and type stay sealed.
+                    if let Some(Content::File { blob, .. }) = env.content() {
+                        file = Some(FileView {
+                            blob: blob.id,
+                            name: String::new(),
+                            mime: String::new(),
+                            size: blob.size,
+                        });
+                    }
+                    (LOCKED_TEXT.to_string(), true)
+                }
             }
         };
         Some(StoredMessage {
@@ -678,7 +724,42 @@ impl Store {
             sent_at: u.sent_at,
             text,
             locked,
+            file,
         })
+    }
+
+    /// The blob and the opened description (with its key) of a stored file message.
+    pub fn file_of(
+        &self,
+        id: &MessageId,
+    ) -> Result<Option<(crate::files::BlobRef, crate::files::FileInfo, String)>> {
+        let Some(wire) = self.message_wire(id)? else {
+            return Ok(None);
+        };
+        let env = Envelope::decode_unverified(&wire)
+            .map_err(|e| Error::Corrupt(format!("stored message {id} is damaged: {e}")))?;
+        let u = &env.unsigned;
+        let Some(Content::File {
+            blob,
+            key,
+            nonce,
+            ciphertext,
+        }) = env.content()
+        else {
+            return Ok(None);
+        };
+        let Some(k) = self.key(&u.channel, &key)? else {
+            return Err(Error::NotReady(format!(
+                "this device has no key for '{}' yet; the file opens once a reader's device sends it",
+                u.channel
+            )));
+        };
+        match e2e::open(&k, &u.channel, &u.author, &nonce, &ciphertext) {
+            Some(Plain::File(info)) if info.size == blob.size => {
+                Ok(Some((blob, info, u.channel.clone())))
+            }
+            _ => Ok(None),
+        }
     }
 
     fn key_key(channel: &str, id: &KeyId) -> Vec<u8> {
@@ -750,6 +831,12 @@ impl Store {
     }
 
     /// Make everything written so far durable.
+    /// Another tree of the same database (files keep their index beside the messages, so
+    /// one group commit covers both).
+    pub fn tree(&self, name: &str) -> Result<sled::Tree> {
+        Ok(self.db.open_tree(name)?)
+    }
+
     pub fn flush(&self) -> Result<()> {
         self.db.flush()?;
         Ok(())

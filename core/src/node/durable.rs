@@ -18,7 +18,7 @@ pub(super) enum Pending {
     /// which is the last envelope and whose id the reply carries.
     Sent {
         envs: Vec<Envelope>,
-        reply: Option<(oneshot::Sender<Result<MessageId>>, StoredMessage)>,
+        reply: Option<(oneshot::Sender<Result<MessageId>>, Box<StoredMessage>)>,
     },
     /// A received message, already shown: only its flush is waited for.
     Received,
@@ -65,7 +65,7 @@ impl Runner {
                     }
                     if let Some((reply, shown)) = reply {
                         let _ = reply.send(Ok(shown.id));
-                        self.emit(Event::Message(shown));
+                        self.emit(Event::Message(*shown));
                     }
                 }
                 Pending::Received => {}

@@ -190,6 +190,7 @@ impl Runner {
                 if let Some(m) = self.store.render(env, sender) {
                     self.emit(Event::Message(m));
                 }
+                self.on_file_message(env);
                 self.pending.push(Pending::Received);
             }
             ref v @ Verdict::Rejected(ref r) => {

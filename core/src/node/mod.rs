@@ -9,6 +9,7 @@
 //! catch-up into the intake pipeline). The decisions they perform are in [`crate::proto`].
 
 mod durable;
+mod files;
 mod intake;
 mod members;
 mod runner;
@@ -32,6 +33,8 @@ use crate::profile::Profile;
 use crate::roster::{AuditEntry, Roster, RosterChange, VerifiedRoster};
 use crate::store::{Store, StoredMessage};
 use runner::Runner;
+
+pub use files::{FileStatus, AUTO_FETCH_BYTES};
 
 /// How long a removed device keeps its connection after being told of its removal.
 pub const REMOVAL_GRACE: Duration = Duration::from_millis(300);
@@ -85,6 +88,10 @@ pub enum Event {
     KeysReceived {
         channel: String,
     },
+    /// A shared file finished downloading (every chunk verified and on disk).
+    FileReady {
+        blob: crate::files::BlobId,
+    },
     /// Input from the network was refused; `kind` is a stable counter label.
     Rejected {
         kind: String,
@@ -124,6 +131,11 @@ pub struct Stats {
     pub synced: u64,
     pub sync_requests: u64,
     pub flushed_writes: u64,
+    /// File chunks served to peers, and file chunks received (verified) from them.
+    #[serde(default)]
+    pub chunks_served: u64,
+    #[serde(default)]
+    pub chunks_received: u64,
 }
 
 pub(crate) enum Command {
@@ -134,6 +146,21 @@ pub(crate) enum Command {
     },
     Peers {
         reply: oneshot::Sender<Vec<PeerInfo>>,
+    },
+    ShareFile {
+        channel: String,
+        prepared: crate::files::Prepared,
+        name: String,
+        mime: String,
+        caption: String,
+        reply: oneshot::Sender<Result<MessageId>>,
+    },
+    WantFile {
+        blob: crate::files::BlobId,
+        reply: oneshot::Sender<Result<FileStatus>>,
+    },
+    Files {
+        reply: oneshot::Sender<Result<Vec<FileStatus>>>,
     },
     Roster {
         reply: oneshot::Sender<Option<Roster>>,
@@ -173,6 +200,7 @@ pub struct Node {
     /// GUI each frame, `history @NAME`) need no round trip.
     roster: watch::Receiver<Option<Arc<VerifiedRoster>>>,
     sealing: crate::seal::Sealing,
+    blobs: crate::files::blobs::Blobs,
 }
 
 impl Node {
@@ -236,6 +264,11 @@ impl Node {
         } else {
             None
         };
+        let blobs = crate::files::blobs::Blobs::open(
+            &profile.dir().join("blobs"),
+            profile.store().tree("blobs")?,
+        )?;
+        let (file_tx, file_rx) = mpsc::unbounded_channel();
         let (cmd_tx, cmd_rx) = mpsc::channel(1024);
         let (ev_tx, _) = broadcast::channel(16 * 1024);
         let (roster_tx, roster_rx) = watch::channel(None);
@@ -246,6 +279,7 @@ impl Node {
             device: profile.device_id(),
             roster: roster_rx,
             sealing: profile.sealing(),
+            blobs: blobs.clone(),
         };
         let mut runner = Runner {
             me: profile.device_id(),
@@ -285,12 +319,16 @@ impl Node {
             tally: Default::default(),
             flushes: 0,
             flushed_writes: 0,
+            blobs,
+            files: Default::default(),
+            file_tx,
         };
         runner.on_roster_changed(false);
+        runner.resume_files();
         for addr in config.peers {
             runner.dial_addr(addr);
         }
-        tokio::spawn(runner.run(cmd_rx, disc_rx));
+        tokio::spawn(runner.run(cmd_rx, disc_rx, file_rx));
         Ok(node)
     }
 
@@ -325,6 +363,67 @@ impl Node {
             reply,
         })
         .await?
+    }
+
+    /// Share the file at `path` in `channel` (or `@NAME`): encrypt it into the blob store
+    /// (streaming; any size the layout allows), then sign and send its message. Returns the
+    /// message id once the message is on disk; peers fetch the bytes from here (and from
+    /// whoever fetched them already).
+    pub async fn share_file(
+        &self,
+        channel: &str,
+        path: &std::path::Path,
+        caption: &str,
+    ) -> Result<MessageId> {
+        let channel = self.resolve(channel)?;
+        if let Some(r) = self.roster.borrow().as_deref() {
+            crate::message::may_author(r, &self.device, &channel)
+                .map_err(|e| Error::Denied(e.to_string()))?;
+        }
+        let name = crate::files::safe_name(
+            &path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
+        let mime = crate::files::guess_mime(&name).to_string();
+        let (src, dir) = (path.to_path_buf(), self.blobs.dir().to_path_buf());
+        let prepared = tokio::task::spawn_blocking(move || crate::files::prepare(&src, &dir))
+            .await
+            .map_err(|e| Error::Net(format!("file task: {e}")))??;
+        let caption = caption.to_string();
+        self.ask(|reply| Command::ShareFile {
+            channel,
+            prepared,
+            name,
+            mime,
+            caption,
+            reply,
+        })
+        .await?
+    }
+
+    /// Fetch a shared file (by its blob id) from every peer that may hold it; returns at
+    /// once with its state. Fetching goes on after restarts until it is complete.
+    pub async fn fetch_file(&self, blob: crate::files::BlobId) -> Result<FileStatus> {
+        self.ask(|reply| Command::WantFile { blob, reply }).await?
+    }
+
+    /// Every file this node knows of, with its progress.
+    pub async fn files(&self) -> Result<Vec<FileStatus>> {
+        self.ask(|reply| Command::Files { reply }).await?
+    }
+
+    /// Decrypt the file that message `id` shares into `dest` (a file path). The file must
+    /// be complete ([`Node::fetch_file`] first).
+    pub async fn save_file(&self, id: &MessageId, dest: &std::path::Path) -> Result<()> {
+        let (blob, info, _) = self.store.file_of(id)?.ok_or_else(|| {
+            Error::Invalid(format!("message {id} is not a file this device can open"))
+        })?;
+        let (blobs, dest) = (self.blobs.clone(), dest.to_path_buf());
+        tokio::task::spawn_blocking(move || blobs.export(&blob, &info, &dest))
+            .await
+            .map_err(|e| Error::Net(format!("file task: {e}")))?
     }
 
     /// The last `limit` messages of `channel` (or `@NAME`: the direct messages with NAME),

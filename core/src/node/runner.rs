@@ -80,6 +80,9 @@ pub(super) struct Runner {
     pub(super) tally: Tally,
     pub(super) flushes: u64,
     pub(super) flushed_writes: u64,
+    pub(super) blobs: crate::files::blobs::Blobs,
+    pub(super) files: super::files::Files,
+    pub(super) file_tx: mpsc::UnboundedSender<super::files::FileDone>,
 }
 
 impl Runner {
@@ -87,6 +90,7 @@ impl Runner {
         mut self,
         mut cmds: mpsc::Receiver<Command>,
         mut found: mpsc::UnboundedReceiver<Found>,
+        mut file_done: mpsc::UnboundedReceiver<super::files::FileDone>,
     ) {
         for a in self.listen_addrs.clone() {
             let _ = self.events.send(Event::Listening(a));
@@ -97,6 +101,8 @@ impl Runner {
         // heal without a reconnect.
         let mut resync = tokio::time::interval(SYNC_INTERVAL);
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut file_tick = tokio::time::interval(Duration::from_secs(1));
+        file_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 // Biased: gossip frames queue up while the swarm has more ready, and are
@@ -112,6 +118,8 @@ impl Runner {
                     None => return self.stop().await,
                 },
                 Some(f) = found.recv() => self.on_found(f),
+                Some(d) = file_done.recv() => self.on_file_done(d),
+                _ = file_tick.tick(), if !self.files.fetches.is_empty() => self.commit_files(),
                 res = async { (&mut self.flushing.as_mut().expect("guarded").0).await }, if self.flushing.is_some() => {
                     let (_, done) = self.flushing.take().expect("guarded");
                     self.complete(done, res.unwrap_or_else(|e| Err(crate::Error::Net(format!("flush task: {e}")))));
@@ -148,6 +156,7 @@ impl Runner {
 
     /// Flush everything, say goodbye on mDNS.
     async fn stop(&mut self) {
+        self.save_file_progress();
         self.finish_flush().await;
         self.start_flush();
         self.finish_flush().await;
@@ -207,20 +216,16 @@ impl Runner {
                     let shown = StoredMessage {
                         id: envs.last().expect("non-empty").id,
                         channel: last.channel.clone(),
-                        sender: self
-                            .chain
-                            .head()
-                            .and_then(|h| h.member_of_device(&self.me))
-                            .map(|m| m.name.clone())
-                            .unwrap_or_default(),
+                        sender: self.my_name(),
                         device: self.me,
                         sent_at: last.sent_at,
                         text,
                         locked: false,
+                        file: None,
                     };
                     self.pending.push(Pending::Sent {
                         envs,
-                        reply: Some((reply, shown)),
+                        reply: Some((reply, Box::new(shown))),
                     });
                     self.start_flush();
                 }
@@ -228,6 +233,62 @@ impl Runner {
                     let _ = reply.send(Err(e));
                 }
             },
+            Command::ShareFile {
+                channel,
+                prepared,
+                name,
+                mime,
+                caption,
+                reply,
+            } => {
+                let blob = prepared.blob;
+                let info = crate::files::FileInfo {
+                    name: name.clone(),
+                    mime: mime.clone(),
+                    size: blob.size,
+                    caption: caption.clone(),
+                    key: prepared.key,
+                };
+                let res = self
+                    .blobs
+                    .adopt(&prepared, &channel)
+                    .and_then(|()| self.profile.compose_file(&self.chain, &channel, blob, info));
+                match res {
+                    Ok(envs) => {
+                        let last = &envs.last().expect("a share makes a message").unsigned;
+                        let shown = StoredMessage {
+                            id: envs.last().expect("non-empty").id,
+                            channel: last.channel.clone(),
+                            sender: self.my_name(),
+                            device: self.me,
+                            sent_at: last.sent_at,
+                            text: caption,
+                            locked: false,
+                            file: Some(crate::store::FileView {
+                                blob: blob.id,
+                                name,
+                                mime,
+                                size: blob.size,
+                            }),
+                        };
+                        self.pending.push(Pending::Sent {
+                            envs,
+                            reply: Some((reply, Box::new(shown))),
+                        });
+                        self.start_flush();
+                    }
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&prepared.path);
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Command::WantFile { blob, reply } => {
+                let _ = reply.send(self.want(&blob));
+            }
+            Command::Files { reply } => {
+                let _ = reply.send(self.file_statuses());
+            }
             Command::Peers { reply } => {
                 let head = self.chain.head();
                 let mut peers: Vec<PeerInfo> = self
@@ -277,6 +338,14 @@ impl Runner {
         }
     }
 
+    fn my_name(&self) -> String {
+        self.chain
+            .head()
+            .and_then(|h| h.member_of_device(&self.me))
+            .map(|m| m.name.clone())
+            .unwrap_or_default()
+    }
+
     fn stats(&self) -> Stats {
         Stats {
             accepted: self.tally.accepted,
@@ -294,6 +363,8 @@ impl Runner {
             synced: self.tally.synced,
             sync_requests: self.catchup.requests,
             flushed_writes: self.flushed_writes,
+            chunks_served: self.files.served,
+            chunks_received: self.files.received,
         }
     }
 
@@ -452,6 +523,7 @@ impl Runner {
                     self.send_have(peer_id);
                     self.ask_addrs(peer_id);
                     self.start_sync(peer_id);
+                    self.pump_all();
                     if let Some(dev) = DeviceId::from_peer_id(&peer_id) {
                         if let Some(m) = self.chain.head().and_then(|h| h.member_of_device(&dev)) {
                             let name = m.name.clone();
@@ -490,6 +562,7 @@ impl Runner {
             },
             SwarmEvent::Behaviour(BehaviourEvent::Roster(ev)) => self.on_roster_event(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(ev)) => self.on_sync_event(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Blob(ev)) => self.on_blob_event(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(
                 libp2p::identify::Event::Received { peer_id, info, .. },
             )) => {

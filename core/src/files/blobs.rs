@@ -1,0 +1,314 @@
+//! Blobs on disk: `blobs/<id>` when complete, `blobs/<id>.part` while chunks arrive, and
+//! `blobs/<id>.hashes` (the verified hash list). What is known of each blob (its reference,
+//! the channels whose messages name it, whether it is wanted) and the bitmap of chunks that
+//! are verified **and** synced to disk live in a sled tree beside the messages.
+//!
+//! A partial blob is resumable because the bitmap is only written after the data it covers
+//! was fsynced: after a crash, every chunk the bitmap claims is on disk and was verified;
+//! anything newer is fetched again. A blob is renamed to its final name only once every chunk
+//! is in, so a partial file is never shown as complete.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{BlobId, BlobRef, FileInfo, Prepared};
+use crate::error::{Error, Result};
+
+/// What this node knows of one blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobMeta {
+    pub blob: BlobRef,
+    /// Channels with a message that shares it: whose readers it may be served to.
+    pub channels: Vec<String>,
+    pub complete: bool,
+    /// Fetch it (asked for, small enough to fetch at once, or this node stores everything).
+    pub wanted: bool,
+}
+
+/// A set of chunk indexes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bitmap(pub Vec<u8>);
+
+impl Bitmap {
+    pub fn new(n: u32) -> Bitmap {
+        Bitmap(vec![0; (n as usize).div_ceil(8)])
+    }
+    pub fn full(n: u32) -> Bitmap {
+        let mut b = Bitmap::new(n);
+        for i in 0..n {
+            b.set(i);
+        }
+        b
+    }
+    pub fn get(&self, i: u32) -> bool {
+        self.0
+            .get(i as usize / 8)
+            .is_some_and(|b| b & (1 << (i % 8)) != 0)
+    }
+    pub fn set(&mut self, i: u32) {
+        if let Some(b) = self.0.get_mut(i as usize / 8) {
+            *b |= 1 << (i % 8);
+        }
+    }
+    pub fn count(&self) -> u32 {
+        self.0.iter().map(|b| b.count_ones()).sum()
+    }
+}
+
+const META: u8 = b'm';
+const HAVE: u8 = b'h';
+
+fn key(space: u8, id: &BlobId) -> [u8; 33] {
+    let mut k = [0u8; 33];
+    k[0] = space;
+    k[1..].copy_from_slice(&id.0);
+    k
+}
+
+/// The blob directory and its index. Cheap to clone.
+#[derive(Clone)]
+pub struct Blobs {
+    dir: PathBuf,
+    tree: sled::Tree,
+}
+
+impl Blobs {
+    pub fn open(dir: &Path, tree: sled::Tree) -> Result<Blobs> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        // Shares interrupted before their message was signed: nothing names them.
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with("new-") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        Ok(Blobs {
+            dir: dir.to_path_buf(),
+            tree,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path(&self, id: &BlobId, complete: bool) -> PathBuf {
+        self.dir.join(if complete {
+            id.to_string()
+        } else {
+            format!("{id}.part")
+        })
+    }
+
+    fn hashes_path(&self, id: &BlobId) -> PathBuf {
+        self.dir.join(format!("{id}.hashes"))
+    }
+
+    pub fn meta(&self, id: &BlobId) -> Result<Option<BlobMeta>> {
+        match self.tree.get(key(META, id))? {
+            None => Ok(None),
+            Some(v) => postcard::from_bytes(&v)
+                .map(Some)
+                .map_err(|e| Error::Corrupt(format!("file record {id} is damaged: {e}"))),
+        }
+    }
+
+    fn put_meta(&self, m: &BlobMeta) -> Result<()> {
+        let v = postcard::to_stdvec(m).expect("meta serializes");
+        self.tree.insert(key(META, &m.blob.id), v)?;
+        Ok(())
+    }
+
+    pub fn list(&self) -> Result<Vec<BlobMeta>> {
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix([META]) {
+            let (_, v) = kv?;
+            if let Ok(m) = postcard::from_bytes(&v) {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A message in `channel` names `blob`: remember it (and that the channel's readers may
+    /// have it). Returns the record.
+    pub fn note(&self, blob: &BlobRef, channel: &str) -> Result<BlobMeta> {
+        let mut m = self.meta(&blob.id)?.unwrap_or(BlobMeta {
+            blob: *blob,
+            channels: Vec::new(),
+            complete: false,
+            wanted: false,
+        });
+        if m.blob != *blob {
+            // Same id, other layout: impossible for an honest author (the id hashes the
+            // layout); keep the first.
+            return Ok(m);
+        }
+        if !m.channels.iter().any(|c| c == channel) {
+            m.channels.push(channel.to_string());
+            self.put_meta(&m)?;
+        }
+        Ok(m)
+    }
+
+    pub fn set_wanted(&self, id: &BlobId, wanted: bool) -> Result<Option<BlobMeta>> {
+        let Some(mut m) = self.meta(id)? else {
+            return Ok(None);
+        };
+        if m.wanted != wanted {
+            m.wanted = wanted;
+            self.put_meta(&m)?;
+        }
+        Ok(Some(m))
+    }
+
+    /// Take in a blob this device just encrypted: it is complete from the start.
+    pub fn adopt(&self, p: &Prepared, channel: &str) -> Result<()> {
+        let to = self.path(&p.blob.id, true);
+        std::fs::rename(&p.path, &to).map_err(|e| Error::io(&to, e))?;
+        self.put_hashes(&p.blob.id, &p.hashes)?;
+        let mut m = self.note(&p.blob, channel)?;
+        m.complete = true;
+        m.wanted = true;
+        self.put_meta(&m)?;
+        self.tree.flush()?;
+        Ok(())
+    }
+
+    pub fn hashes(&self, blob: &BlobRef) -> Result<Option<Vec<[u8; 32]>>> {
+        let p = self.hashes_path(&blob.id);
+        let bytes = match std::fs::read(&p) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&p, e)),
+        };
+        let list: Vec<[u8; 32]> = bytes
+            .chunks_exact(32)
+            .map(|c| c.try_into().expect("32 bytes"))
+            .collect();
+        // Checked on every load: a damaged list is fetched again, never trusted.
+        Ok(blob.verify_hashes(&list).then_some(list))
+    }
+
+    pub fn put_hashes(&self, id: &BlobId, hashes: &[[u8; 32]]) -> Result<()> {
+        let p = self.hashes_path(id);
+        let bytes: Vec<u8> = hashes.iter().flatten().copied().collect();
+        write_synced(&p, &bytes)
+    }
+
+    /// The chunks held: all of a complete blob, the committed bitmap of a partial one.
+    pub fn have(&self, m: &BlobMeta) -> Result<Bitmap> {
+        if m.complete {
+            return Ok(Bitmap::full(m.blob.chunks()));
+        }
+        Ok(match self.tree.get(key(HAVE, &m.blob.id))? {
+            Some(v) if v.len() == Bitmap::new(m.blob.chunks()).0.len() => Bitmap(v.to_vec()),
+            _ => Bitmap::new(m.blob.chunks()),
+        })
+    }
+
+    /// Write verified chunk `i` of a partial blob (not yet durable: see [`Blobs::commit`]).
+    pub fn write_chunk(&self, blob: &BlobRef, i: u32, data: &[u8]) -> Result<()> {
+        let p = self.path(&blob.id, false);
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(|e| Error::io(&p, e))?;
+        f.seek(SeekFrom::Start(blob.offset(i)))
+            .and_then(|_| f.write_all(data))
+            .map_err(|e| Error::io(&p, e))
+    }
+
+    /// Make the chunks in `have` durable: fsync the data, then record the bitmap.
+    pub fn commit(&self, blob: &BlobRef, have: &Bitmap) -> Result<()> {
+        let p = self.path(&blob.id, false);
+        if let Ok(f) = std::fs::File::open(&p) {
+            f.sync_data().map_err(|e| Error::io(&p, e))?;
+        }
+        self.tree.insert(key(HAVE, &blob.id), have.0.as_slice())?;
+        self.tree.flush()?;
+        Ok(())
+    }
+
+    /// Every chunk is in: sync, move to the final name, mark complete.
+    pub fn finish(&self, blob: &BlobRef) -> Result<()> {
+        let from = self.path(&blob.id, false);
+        let to = self.path(&blob.id, true);
+        let f = std::fs::File::open(&from).map_err(|e| Error::io(&from, e))?;
+        f.sync_all().map_err(|e| Error::io(&from, e))?;
+        std::fs::rename(&from, &to).map_err(|e| Error::io(&to, e))?;
+        if let Some(mut m) = self.meta(&blob.id)? {
+            m.complete = true;
+            self.put_meta(&m)?;
+        }
+        self.tree.remove(key(HAVE, &blob.id))?;
+        self.tree.flush()?;
+        Ok(())
+    }
+
+    /// Read stored chunk `i` (complete or partial blob).
+    pub fn read_chunk(&self, m: &BlobMeta, i: u32) -> Result<Vec<u8>> {
+        let p = self.path(&m.blob.id, m.complete);
+        let mut f = std::fs::File::open(&p).map_err(|e| Error::io(&p, e))?;
+        let mut buf = vec![0u8; m.blob.cipher_len(i)];
+        f.seek(SeekFrom::Start(m.blob.offset(i)))
+            .and_then(|_| f.read_exact(&mut buf))
+            .map_err(|e| Error::io(&p, e))?;
+        Ok(buf)
+    }
+
+    /// Decrypt a complete blob into `dest` (written beside it, then renamed: a reader never
+    /// sees half a file). Each chunk is checked against its hash again: the disk may lie.
+    pub fn export(&self, blob: &BlobRef, info: &FileInfo, dest: &Path) -> Result<()> {
+        let m = self
+            .meta(&blob.id)?
+            .filter(|m| m.complete)
+            .ok_or_else(|| Error::NotReady(format!("file {} is not downloaded yet", blob.id)))?;
+        let hashes = self.hashes(blob)?.ok_or_else(|| {
+            Error::Corrupt(format!("the hash list of file {} is missing", blob.id))
+        })?;
+        let tmp = dest.with_extension("majlis-part");
+        let out = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+        let src = self.path(&blob.id, true);
+        let mut f = std::io::BufReader::with_capacity(
+            1 << 20,
+            std::fs::File::open(&src).map_err(|e| Error::io(&src, e))?,
+        );
+        let mut buf = Vec::new();
+        for i in 0..m.blob.chunks() {
+            buf.resize(m.blob.cipher_len(i), 0);
+            f.read_exact(&mut buf).map_err(|e| Error::io(&src, e))?;
+            if super::chunk_hash(&buf) != hashes[i as usize] {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(Error::Corrupt(format!(
+                    "chunk {i} of file {} changed on disk; remove {} and fetch it again",
+                    blob.id,
+                    src.display()
+                )));
+            }
+            super::open_chunk(blob, &info.key, i, &mut buf)?;
+            out.write_all(&buf).map_err(|e| Error::io(&tmp, e))?;
+        }
+        let out = out
+            .into_inner()
+            .map_err(|e| Error::io(&tmp, e.into_error()))?;
+        out.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;
+        Ok(())
+    }
+}
+
+fn write_synced(p: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = p.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, p).map_err(|e| Error::io(p, e))
+}

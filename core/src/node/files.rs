@@ -1,0 +1,476 @@
+//! Shared files in the event loop: noting blobs that accepted messages name, fetching the
+//! wanted ones from every peer that may hold them (planned by [`crate::files::fetch`]),
+//! serving blobs to devices that may read their channel, and making progress durable.
+
+use std::collections::HashMap;
+
+use libp2p::{request_response, PeerId};
+
+use super::runner::Runner;
+use super::Event;
+use crate::e2e::Content;
+use crate::files::blobs::{Bitmap, BlobMeta};
+use crate::files::fetch::{Fetch, Part, REQUEST_BYTES};
+use crate::files::{BlobId, BlobRef};
+use crate::identity::DeviceId;
+use crate::message::{Envelope, MESSAGE_FORMAT};
+use crate::net::{BlobRequest, BlobResponse};
+
+/// Files up to this size are fetched as soon as their message arrives (the rest when a user
+/// asks). Relays and archives fetch everything.
+pub const AUTO_FETCH_BYTES: u64 = 8 * 1024 * 1024;
+
+/// A file's state, for the app and the CLI.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileStatus {
+    pub blob: BlobId,
+    pub size: u64,
+    pub chunks: u32,
+    pub have: u32,
+    pub complete: bool,
+    pub wanted: bool,
+    pub channels: Vec<String>,
+    /// Connected peers being asked for it right now.
+    pub sources: usize,
+}
+
+/// Fetch state the loop keeps beside the plan.
+#[derive(Default)]
+pub(super) struct Files {
+    pub(super) fetches: HashMap<BlobId, (Fetch<PeerId>, Vec<String>)>,
+    pub(super) requests: HashMap<request_response::OutboundRequestId, (BlobId, PeerId, Part)>,
+    /// Chunks counted in the last commit, per blob; blobs whose commit or finish runs.
+    pub(super) committed: HashMap<BlobId, u32>,
+    pub(super) busy: std::collections::HashSet<BlobId>,
+    pub(super) served: u64,
+    pub(super) received: u64,
+}
+
+/// What a background file task reports back to the loop.
+pub(super) enum FileDone {
+    Committed(BlobId, crate::Result<()>),
+    Finished(BlobId, crate::Result<()>),
+}
+
+impl Runner {
+    fn stores_all(&self) -> bool {
+        self.chain
+            .head()
+            .and_then(|h| h.member_of_device(&self.me))
+            .is_some_and(|m| m.role.stores_all())
+    }
+
+    /// An accepted (or sent) message: if it shares a file, note the blob and fetch it if it
+    /// is small or this node stores everything.
+    pub(super) fn on_file_message(&mut self, env: &Envelope) {
+        let u = &env.unsigned;
+        // Postcard's variant tag: `Content::File` is 2. Only such bodies are decoded here.
+        if u.format != MESSAGE_FORMAT || u.body.first() != Some(&2) {
+            return;
+        }
+        let Some(Content::File { blob, .. }) = env.content() else {
+            return;
+        };
+        let meta = match self.blobs.note(&blob, &u.channel) {
+            Ok(m) => m,
+            Err(e) => return tracing::error!("noting file {}: {e}", blob.id),
+        };
+        if let Some((_, channels)) = self.files.fetches.get_mut(&blob.id) {
+            if !channels.contains(&u.channel) {
+                channels.push(u.channel.clone());
+            }
+        }
+        if !meta.complete && (meta.wanted || self.stores_all() || blob.size <= AUTO_FETCH_BYTES) {
+            if let Err(e) = self.want(&blob.id) {
+                tracing::error!("fetching file {}: {e}", blob.id);
+            }
+        }
+    }
+
+    /// Fetch `id` (known from a message) until it is complete, also after restarts.
+    pub(super) fn want(&mut self, id: &BlobId) -> crate::Result<FileStatus> {
+        let meta = self.blobs.set_wanted(id, true)?.ok_or_else(|| {
+            crate::Error::Invalid(format!(
+                "no message here shares file {id}; wait for catch-up or check the id"
+            ))
+        })?;
+        if !meta.complete && !self.files.fetches.contains_key(id) {
+            let hashes = self.blobs.hashes(&meta.blob)?;
+            let have = self.blobs.have(&meta)?;
+            self.files.committed.insert(*id, have.count());
+            let fetch = Fetch::new(meta.blob, hashes, have);
+            self.files
+                .fetches
+                .insert(*id, (fetch, meta.channels.clone()));
+            self.pump(id);
+        }
+        Ok(self.file_status(&meta))
+    }
+
+    /// Resume every wanted, incomplete blob (at start).
+    pub(super) fn resume_files(&mut self) {
+        match self.blobs.list() {
+            Ok(list) => {
+                for m in list.into_iter().filter(|m| m.wanted && !m.complete) {
+                    let _ = self.want(&m.blob.id);
+                }
+            }
+            Err(e) => tracing::error!("reading the file index: {e}"),
+        }
+    }
+
+    pub(super) fn file_status(&self, m: &BlobMeta) -> FileStatus {
+        let (have, sources) = match self.files.fetches.get(&m.blob.id) {
+            Some((f, channels)) => (f.have.count(), self.sources(channels).len()),
+            None if m.complete => (m.blob.chunks(), 0),
+            None => (self.blobs.have(m).map(|h| h.count()).unwrap_or(0), 0),
+        };
+        FileStatus {
+            blob: m.blob.id,
+            size: m.blob.size,
+            chunks: m.blob.chunks(),
+            have,
+            complete: m.complete,
+            wanted: m.wanted,
+            channels: m.channels.clone(),
+            sources,
+        }
+    }
+
+    pub(super) fn file_statuses(&self) -> crate::Result<Vec<FileStatus>> {
+        Ok(self
+            .blobs
+            .list()?
+            .iter()
+            .map(|m| self.file_status(m))
+            .collect())
+    }
+
+    /// Connected roster devices that may read one of `channels`: who may hold the blob.
+    fn sources(&self, channels: &[String]) -> Vec<PeerId> {
+        let Some(head) = self.chain.head() else {
+            return Vec::new();
+        };
+        let mut out: Vec<PeerId> = self
+            .connections
+            .keys()
+            .filter(|p| {
+                DeviceId::from_peer_id(p)
+                    .and_then(|d| head.member_of_device(&d))
+                    .is_some_and(|m| channels.iter().any(|c| head.roster.may_read(m, c)))
+            })
+            .copied()
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Ask every source for what it can give next.
+    pub(super) fn pump(&mut self, id: &BlobId) {
+        let Some((_, channels)) = self.files.fetches.get(id) else {
+            return;
+        };
+        let channels = channels.clone();
+        let sources = self.sources(&channels);
+        let now = crate::now_ms();
+        let head = self.chain.head().cloned();
+        for peer in sources {
+            // Ask under a channel the peer may read (all sources read at least one).
+            let Some(channel) = head.as_ref().and_then(|h| {
+                let m = h.member_of_device(&DeviceId::from_peer_id(&peer)?)?;
+                channels.iter().find(|c| h.roster.may_read(m, c)).cloned()
+            }) else {
+                continue;
+            };
+            loop {
+                let Some((fetch, _)) = self.files.fetches.get_mut(id) else {
+                    return;
+                };
+                let Some(part) = fetch.next(peer, now) else {
+                    break;
+                };
+                let rid = self.swarm.behaviour_mut().blob.send_request(
+                    &peer,
+                    BlobRequest {
+                        channel: channel.clone(),
+                        blob: *id,
+                        part,
+                    },
+                );
+                self.files.requests.insert(rid, (*id, peer, part));
+            }
+        }
+    }
+
+    pub(super) fn pump_all(&mut self) {
+        let ids: Vec<BlobId> = self.files.fetches.keys().copied().collect();
+        for id in ids {
+            self.pump(&id);
+        }
+    }
+
+    pub(super) fn on_blob_event(&mut self, ev: request_response::Event<BlobRequest, BlobResponse>) {
+        use request_response::{Event as E, Message};
+        match ev {
+            E::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let resp = self.serve(peer, &request);
+                let _ = self.swarm.behaviour_mut().blob.send_response(channel, resp);
+            }
+            E::Message {
+                peer,
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if let Some((id, _, part)) = self.files.requests.remove(&request_id) {
+                    self.on_blob_response(peer, id, part, response);
+                }
+            }
+            E::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                if let Some((id, _, part)) = self.files.requests.remove(&request_id) {
+                    tracing::debug!("file {id:?} request to {peer}: {error}");
+                    if let Some((f, _)) = self.files.fetches.get_mut(&id) {
+                        f.on_failed(peer, part);
+                    }
+                    self.pump(&id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Serve a blob request: only blobs a message in the named channel shares, only to a
+    /// device whose member may read that channel (a modified client asking for a file of a
+    /// channel it may not read gets `Denied`, whatever it knows of the blob).
+    fn serve(&mut self, peer: PeerId, req: &BlobRequest) -> BlobResponse {
+        let head = self.chain.head();
+        let member = DeviceId::from_peer_id(&peer).and_then(|d| head?.member_of_device(&d));
+        let (Some(head), Some(member)) = (head, member) else {
+            return BlobResponse::Denied;
+        };
+        if !head.roster.may_read(member, &req.channel) {
+            self.reject(
+                "file_denied",
+                format!(
+                    "{} asked for a file of '{}', which it may not read",
+                    member.name, req.channel
+                ),
+            );
+            return BlobResponse::Denied;
+        }
+        let meta = match self.blobs.meta(&req.blob) {
+            Ok(Some(m)) if m.channels.contains(&req.channel) => m,
+            Ok(Some(_)) => {
+                self.reject(
+                    "file_denied",
+                    format!(
+                        "{} asked for a file under '{}', which no message there shares",
+                        member.name, req.channel
+                    ),
+                );
+                return BlobResponse::Denied;
+            }
+            _ => return BlobResponse::Lacking,
+        };
+        match req.part {
+            Part::Hashes => match self.blobs.hashes(&meta.blob) {
+                Ok(Some(h)) => BlobResponse::Hashes(serde_bytes::ByteBuf::from(
+                    h.iter().flatten().copied().collect::<Vec<u8>>(),
+                )),
+                _ => BlobResponse::Lacking,
+            },
+            Part::Chunks { first, count } => {
+                let per = (REQUEST_BYTES / meta.blob.chunk as u64).max(1) as u32;
+                if count == 0 || count > per || first.saturating_add(count) > meta.blob.chunks() {
+                    return BlobResponse::Denied;
+                }
+                let live;
+                let have: &Bitmap = match self.files.fetches.get(&req.blob) {
+                    Some((f, _)) => &f.have,
+                    None => {
+                        live = self.blobs.have(&meta).unwrap_or_default();
+                        &live
+                    }
+                };
+                if (first..first + count).all(|i| !have.get(i)) {
+                    return BlobResponse::Lacking;
+                }
+                let chunks: Vec<serde_bytes::ByteBuf> = (first..first + count)
+                    .map(|i| {
+                        let data = if have.get(i) {
+                            self.blobs.read_chunk(&meta, i).unwrap_or_default()
+                        } else {
+                            Vec::new()
+                        };
+                        serde_bytes::ByteBuf::from(data)
+                    })
+                    .collect();
+                self.files.served += chunks
+                    .iter()
+                    .filter(|c: &&serde_bytes::ByteBuf| !c.is_empty())
+                    .count() as u64;
+                BlobResponse::Chunks(chunks)
+            }
+        }
+    }
+
+    fn on_blob_response(&mut self, peer: PeerId, id: BlobId, part: Part, resp: BlobResponse) {
+        let now = crate::now_ms();
+        let Some((fetch, _)) = self.files.fetches.get_mut(&id) else {
+            return;
+        };
+        let blob = fetch.blob;
+        let fault = match (part, resp) {
+            (Part::Hashes, BlobResponse::Hashes(bytes)) => {
+                let list: Vec<[u8; 32]> = bytes
+                    .chunks_exact(32)
+                    .map(|c| c.try_into().expect("32 bytes"))
+                    .collect();
+                match fetch.on_hashes(peer, list) {
+                    Ok(()) => {
+                        let hashes = fetch.hashes.clone().unwrap_or_default();
+                        if let Err(e) = self.blobs.put_hashes(&id, &hashes) {
+                            tracing::error!("storing the hash list of {id:?}: {e}");
+                        }
+                        None
+                    }
+                    Err(f) => Some(f.to_string()),
+                }
+            }
+            (part @ Part::Chunks { .. }, BlobResponse::Chunks(chunks)) => {
+                let (ok, fault) = fetch.on_chunks(
+                    peer,
+                    part,
+                    chunks.into_iter().map(|b| b.into_vec()).collect(),
+                    now,
+                );
+                self.files.received += ok.len() as u64;
+                for (i, data) in ok {
+                    if let Err(e) = self.blobs.write_chunk(&blob, i, &data) {
+                        tracing::error!("writing file {id:?}: {e}");
+                        if let Some((f, _)) = self.files.fetches.get_mut(&id) {
+                            f.unhave(i);
+                        }
+                    }
+                }
+                fault.map(|f| f.to_string())
+            }
+            (part, BlobResponse::Lacking | BlobResponse::Denied) => {
+                fetch.on_lacking(peer, part, now);
+                None
+            }
+            (part, _) => {
+                fetch.on_failed(peer, part);
+                Some("an answer of the wrong kind".into())
+            }
+        };
+        if let Some(f) = fault {
+            let who = DeviceId::from_peer_id(&peer)
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| peer.to_string());
+            self.reject(
+                "bad_chunk",
+                format!("device {who} sent file {id}: {f}; it is not asked for this file again"),
+            );
+        }
+        if self.files.fetches.get(&id).is_some_and(|(f, _)| f.done()) {
+            self.finish_blob(blob);
+        } else {
+            self.pump(&id);
+        }
+    }
+
+    fn finish_blob(&mut self, blob: BlobRef) {
+        if !self.files.busy.insert(blob.id) {
+            return;
+        }
+        let blobs = self.blobs.clone();
+        let tx = self.file_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let _ = tx.send(FileDone::Finished(blob.id, blobs.finish(&blob)));
+        });
+    }
+
+    /// Make fetched chunks durable (called every second): fsync, then the bitmap.
+    pub(super) fn commit_files(&mut self) {
+        let mut jobs = Vec::new();
+        for (id, (f, _)) in &self.files.fetches {
+            let n = f.have.count();
+            if f.done() || self.files.busy.contains(id) || self.files.committed.get(id) == Some(&n)
+            {
+                continue;
+            }
+            jobs.push((f.blob, f.have.clone(), n));
+        }
+        for (blob, have, n) in jobs {
+            self.files.busy.insert(blob.id);
+            self.files.committed.insert(blob.id, n);
+            let blobs = self.blobs.clone();
+            let tx = self.file_tx.clone();
+            tokio::task::spawn_blocking(move || {
+                let _ = tx.send(FileDone::Committed(blob.id, blobs.commit(&blob, &have)));
+            });
+        }
+        self.pump_all();
+    }
+
+    /// At shutdown: make what was fetched durable, in this task (the runtime may be going).
+    pub(super) fn save_file_progress(&mut self) {
+        for (f, _) in self.files.fetches.values() {
+            if !f.done() {
+                if let Err(e) = self.blobs.commit(&f.blob, &f.have) {
+                    tracing::error!("saving progress of file {:?}: {e}", f.blob.id);
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_file_done(&mut self, done: FileDone) {
+        match done {
+            FileDone::Committed(id, res) => {
+                self.files.busy.remove(&id);
+                if let Err(e) = res {
+                    tracing::error!("saving progress of file {id:?}: {e}");
+                    self.files.committed.remove(&id);
+                }
+                if self.files.fetches.get(&id).is_some_and(|(f, _)| f.done()) {
+                    if let Some(blob) = self.files.fetches.get(&id).map(|(f, _)| f.blob) {
+                        self.finish_blob(blob);
+                    }
+                }
+            }
+            FileDone::Finished(id, res) => {
+                self.files.busy.remove(&id);
+                match res {
+                    Ok(()) => {
+                        self.files.fetches.remove(&id);
+                        self.files.committed.remove(&id);
+                        self.emit(Event::FileReady { blob: id });
+                    }
+                    Err(e) => {
+                        tracing::error!("completing file {id:?}: {e}");
+                        self.emit(Event::Rejected {
+                            kind: "file_io".into(),
+                            reason: format!("file {id} could not be completed: {e}"),
+                        });
+                    }
+                }
+            }
+        }
+    }
+}

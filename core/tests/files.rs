@@ -1,0 +1,462 @@
+//! Shared files between real in-process nodes over loopback TCP (static peers, no mDNS):
+//! delivery and decryption, relays serving when the sender is gone, several sources at once,
+//! resuming after a restart, and an insider that asks for what it may not read or serves
+//! bytes that do not match.
+
+use std::path::Path;
+use std::time::Duration;
+
+use libp2p::swarm::SwarmEvent;
+use libp2p::{request_response, Multiaddr};
+use majlis_core::files::fetch::Part;
+use majlis_core::files::BlobId;
+use majlis_core::net::{BehaviourEvent, BlobRequest, BlobResponse};
+use majlis_core::{Config, DeviceKey, Event, MessageId, Node, Profile, Role, RosterChange};
+
+mod common;
+use common::{wait_until, Rogue};
+
+fn config(peers: Vec<Multiaddr>) -> Config {
+    Config {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        peers,
+        mdns: false,
+    }
+}
+
+/// amina (admin) with bilal and carol (members), a relay, a private channel `hr` (amina and
+/// bilal), all holding the roster already.
+fn org(dir: &Path) -> (Profile, Vec<Profile>) {
+    let admin = Profile::init(&dir.join("amina"), "amina").unwrap();
+    let org = admin.org_create("acme").unwrap();
+    let mut others = Vec::new();
+    let mut chain = admin.chain().unwrap();
+    for (name, role) in [
+        ("bilal", None),
+        ("carol", None),
+        ("relay", Some(Role::Relay)),
+    ] {
+        let p = Profile::init(&dir.join(name), name).unwrap();
+        p.org_join(org).unwrap();
+        admin
+            .change_roster(
+                &mut chain,
+                &RosterChange::AddMember {
+                    name: name.into(),
+                    device: p.device_id(),
+                    role,
+                },
+            )
+            .unwrap();
+        others.push(p);
+    }
+    admin
+        .change_roster(
+            &mut chain,
+            &RosterChange::CreateChannel {
+                name: "hr".into(),
+                members: Some(vec!["amina".into(), "bilal".into()]),
+            },
+        )
+        .unwrap();
+    for p in &others {
+        let mut c = p.chain().unwrap();
+        p.apply_rosters(&mut c, chain.versions().to_vec()).unwrap();
+    }
+    (admin, others)
+}
+
+fn random_file(dir: &Path, name: &str, len: usize) -> (std::path::PathBuf, Vec<u8>) {
+    let mut data = vec![0u8; len];
+    let mut x: u64 = len as u64 ^ 0x9e37_79b9_7f4a_7c15;
+    for b in data.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    let p = dir.join(name);
+    std::fs::write(&p, &data).unwrap();
+    (p, data)
+}
+
+async fn blob_of(node: &Node, channel: &str, id: MessageId) -> BlobId {
+    let mut blob = None;
+    wait_until("the file message", async || {
+        blob = node
+            .history(channel, 100)
+            .unwrap()
+            .into_iter()
+            .find(|m| m.id == id)
+            .and_then(|m| m.file)
+            .map(|f| f.blob);
+        blob.is_some()
+    })
+    .await;
+    blob.unwrap()
+}
+
+async fn complete(node: &Node, blob: BlobId, secs: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let files = node.files().await.unwrap();
+        if files.iter().any(|f| f.blob == blob && f.complete) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "file not complete after {secs} s: {files:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_reaches_readers_verified_and_the_relay_serves_it_when_the_sender_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (admin, mut others) = org(dir.path());
+    let relay = others.pop().unwrap();
+    let carol = others.pop().unwrap();
+    let bilal = others.pop().unwrap();
+    let (small, small_data) = random_file(dir.path(), "plan.pdf", 3 * 1024 * 1024 + 17);
+    let (big, big_data) = random_file(dir.path(), "site-scan.iso", 24 * 1024 * 1024 + 5);
+
+    let a = Node::start(admin, config(vec![])).await.unwrap();
+    let a_addr = a.listen_addrs().await.unwrap()[0].clone();
+    let r = Node::start(relay, config(vec![a_addr.clone()]))
+        .await
+        .unwrap();
+    let r_addr = r.listen_addrs().await.unwrap()[0].clone();
+    let b = Node::start(bilal, config(vec![a_addr.clone()]))
+        .await
+        .unwrap();
+    wait_until("connected", async || a.peers().await.unwrap().len() == 2).await;
+    let mut b_ev = b.subscribe();
+
+    // A small file in a private channel: fetched at once by its reader and by the relay.
+    let small_msg = a.share_file("hr", &small, "the Q3 plan").await.unwrap();
+    let small_blob = blob_of(&b, "hr", small_msg).await;
+    let shown = b
+        .history("hr", 10)
+        .unwrap()
+        .into_iter()
+        .find(|m| m.id == small_msg)
+        .unwrap();
+    assert_eq!(shown.text, "the Q3 plan");
+    let f = shown.file.unwrap();
+    assert_eq!(
+        (f.name.as_str(), f.size),
+        ("plan.pdf", small_data.len() as u64)
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match tokio::time::timeout_at(deadline, b_ev.recv()).await {
+            Ok(Ok(Event::FileReady { blob })) if blob == small_blob => break,
+            Ok(_) => {}
+            Err(_) => panic!("no FileReady at bilal"),
+        }
+    }
+    let out = dir.path().join("bilal-plan.pdf");
+    b.save_file(&small_msg, &out).await.unwrap();
+    assert_eq!(std::fs::read(&out).unwrap(), small_data);
+    complete(&r, small_blob, 20).await;
+    // The relay holds it but cannot open it: it has no key of `hr`.
+    assert!(r
+        .save_file(&small_msg, &dir.path().join("x"))
+        .await
+        .is_err());
+
+    // A big file is not fetched by members until asked; the relay stores it anyway.
+    let big_msg = a.share_file("general", &big, "").await.unwrap();
+    let big_blob = blob_of(&b, "general", big_msg).await;
+    complete(&r, big_blob, 60).await;
+    let st = b.files().await.unwrap();
+    let at_b = st.iter().find(|f| f.blob == big_blob).unwrap();
+    assert!(!at_b.complete && !at_b.wanted && at_b.have == 0, "{at_b:?}");
+    assert!(b
+        .save_file(&big_msg, &dir.path().join("early"))
+        .await
+        .is_err());
+
+    // The sender goes away; carol (new, never met amina) fetches everything from the relay.
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    let c = Node::start(carol, config(vec![r_addr.clone()]))
+        .await
+        .unwrap();
+    let big_blob_c = blob_of(&c, "general", big_msg).await;
+    assert_eq!(big_blob_c, big_blob);
+    c.fetch_file(big_blob).await.unwrap();
+    complete(&c, big_blob, 60).await;
+    let out = dir.path().join("carol-scan.iso");
+    c.save_file(&big_msg, &out).await.unwrap();
+    assert!(
+        std::fs::read(&out).unwrap() == big_data,
+        "carol's copy differs"
+    );
+    // carol may not read `hr`: she never got its message, and the relay would not serve it.
+    assert!(c.history("hr", 10).unwrap().is_empty());
+    assert!(c.fetch_file(small_blob).await.is_err());
+    assert!(c.stats().await.unwrap().rejected.is_empty());
+    for n in [&r, &c] {
+        n.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_uses_every_source_and_resumes_after_a_restart_without_refetching() {
+    let dir = tempfile::tempdir().unwrap();
+    let (admin, mut others) = org(dir.path());
+    let relay = others.pop().unwrap();
+    let carol = others.pop().unwrap();
+    let carol_dir = carol.dir().to_path_buf();
+    let (big, big_data) = random_file(dir.path(), "video.mp4", 48 * 1024 * 1024);
+
+    let a = Node::start(admin, config(vec![])).await.unwrap();
+    let a_addr = a.listen_addrs().await.unwrap()[0].clone();
+    let r = Node::start(relay, config(vec![a_addr.clone()]))
+        .await
+        .unwrap();
+    let r_addr = r.listen_addrs().await.unwrap()[0].clone();
+    wait_until("relay connected", async || {
+        a.peers().await.unwrap().len() == 1
+    })
+    .await;
+    let msg = a.share_file("general", &big, "site visit").await.unwrap();
+    let blob = blob_of(&r, "general", msg).await;
+    complete(&r, blob, 60).await;
+
+    let peers = vec![a_addr.clone(), r_addr.clone()];
+    let c = Node::start(carol, config(peers.clone())).await.unwrap();
+    wait_until("carol connected", async || {
+        c.peers().await.unwrap().len() == 2
+    })
+    .await;
+    blob_of(&c, "general", msg).await;
+    let st = c.fetch_file(blob).await.unwrap();
+    let chunks = st.chunks as u64;
+    // Stop carol a third of the way in.
+    let mut at_stop = 0;
+    wait_until("a third fetched", async || {
+        let f = c.files().await.unwrap();
+        at_stop = f.iter().find(|f| f.blob == blob).map_or(0, |f| f.have);
+        at_stop as u64 >= chunks / 3
+    })
+    .await;
+    c.shutdown().await.unwrap();
+    drop(c);
+    let served_before =
+        a.stats().await.unwrap().chunks_served + r.stats().await.unwrap().chunks_served;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let carol = Profile::open(&carol_dir).unwrap();
+    let c = Node::start(carol, config(peers)).await.unwrap();
+    let resumed = c
+        .files()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.blob == blob)
+        .unwrap();
+    assert!(resumed.wanted, "the fetch goes on after a restart");
+    assert!(
+        resumed.have >= at_stop.saturating_sub(8),
+        "progress was kept: {} of {at_stop}",
+        resumed.have
+    );
+    complete(&c, blob, 60).await;
+    let (sa, sr) = (
+        a.stats().await.unwrap().chunks_served,
+        r.stats().await.unwrap().chunks_served,
+    );
+    assert!(
+        sa > 0 && sr > 0,
+        "both sources served: amina {sa}, relay {sr}"
+    );
+    let after = sa + sr - served_before;
+    assert!(
+        after <= chunks - resumed.have as u64 + 24,
+        "after the restart {after} chunks were fetched for {} missing",
+        chunks - resumed.have as u64
+    );
+    let out = dir.path().join("out.mp4");
+    c.save_file(&msg, &out).await.unwrap();
+    assert!(std::fs::read(&out).unwrap() == big_data);
+    // No partial file is left, and the blob on disk is not the plaintext.
+    let blobs: Vec<String> = std::fs::read_dir(carol_dir.join("blobs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!blobs.iter().any(|n| n.ends_with(".part")), "{blobs:?}");
+    let stored = std::fs::read(carol_dir.join("blobs").join(blob.to_string())).unwrap();
+    assert_ne!(&stored[..4096], &big_data[..4096]);
+    for n in [&a, &r, &c] {
+        n.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insider_gets_no_file_of_a_private_channel_and_its_bad_chunks_are_not_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let (admin, mut others) = org(dir.path());
+    let _relay = others.pop().unwrap();
+    let carol = others.pop().unwrap();
+    let bilal = others.pop().unwrap();
+    // mallory is a member (reads `general`, not `hr`) running a modified client.
+    let mallory = DeviceKey::generate();
+    let mut chain = admin.chain().unwrap();
+    admin
+        .change_roster(
+            &mut chain,
+            &RosterChange::AddMember {
+                name: "mallory".into(),
+                device: mallory.id(),
+                role: None,
+            },
+        )
+        .unwrap();
+    for p in [&bilal, &carol] {
+        let mut c = p.chain().unwrap();
+        p.apply_rosters(&mut c, chain.versions().to_vec()).unwrap();
+    }
+    let org_id = admin.org().unwrap().unwrap();
+    let (secret, _) = random_file(dir.path(), "salaries.xlsx", 600 * 1024);
+    let (open_file, open_data) = random_file(dir.path(), "menu.pdf", 12 * 1024 * 1024);
+
+    let a = Node::start(admin, config(vec![])).await.unwrap();
+    let a_addr = a.listen_addrs().await.unwrap()[0].clone();
+    let b = Node::start(bilal, config(vec![a_addr.clone()]))
+        .await
+        .unwrap();
+    wait_until("bilal connected", async || {
+        a.peers().await.unwrap().len() == 1
+    })
+    .await;
+    let secret_msg = a.share_file("hr", &secret, "").await.unwrap();
+    let secret_blob = blob_of(&b, "hr", secret_msg).await;
+
+    // The insider learns the blob id (say, from a screenshot) and asks for it under every
+    // name it can think of.
+    let mut rogue = Rogue::new(mallory.clone(), &org_id);
+    let victim = a.device_id().peer_id();
+    assert!(rogue.connect(&a_addr, victim).await);
+    let mut asked = Vec::new();
+    for channel in ["hr", "general", "@amina,bilal"] {
+        for part in [Part::Hashes, Part::Chunks { first: 0, count: 1 }] {
+            asked.push(rogue.swarm.behaviour_mut().blob.send_request(
+                &victim,
+                BlobRequest {
+                    channel: channel.into(),
+                    blob: secret_blob,
+                    part,
+                },
+            ));
+        }
+    }
+    let mut answers = Vec::new();
+    rogue
+        .run_until(10, |ev| {
+            if let SwarmEvent::Behaviour(BehaviourEvent::Blob(request_response::Event::Message {
+                message: request_response::Message::Response { response, .. },
+                ..
+            })) = ev
+            {
+                answers.push(format!("{response:?}"));
+            }
+            answers.len() == asked.len()
+        })
+        .await;
+    assert_eq!(answers.len(), asked.len(), "every request is answered");
+    assert!(
+        answers.iter().all(|a| a == "Denied"),
+        "the insider got something: {answers:?}"
+    );
+    assert!(a.stats().await.unwrap().rejected["file_denied"] >= 6);
+
+    // Now mallory serves a file of `general` to carol, with bytes that do not match. carol
+    // takes nothing from it and completes from amina.
+    let open_msg = a.share_file("general", &open_file, "").await.unwrap();
+    let c = Node::start(carol, config(vec![a_addr.clone()]))
+        .await
+        .unwrap();
+    let c_addr = c.listen_addrs().await.unwrap()[0].clone();
+    let carol_peer = c.device_id().peer_id();
+    rogue.swarm.dial(c_addr).unwrap();
+    rogue
+        .run_until(10, |ev| {
+            matches!(ev, SwarmEvent::ConnectionEstablished { peer_id, .. } if *peer_id == carol_peer)
+        })
+        .await;
+    let open_blob = blob_of(&c, "general", open_msg).await;
+    // Over the auto-fetch size: fetched when carol asks, with both sources connected.
+    wait_until("mallory connected to carol", async || {
+        c.peers().await.unwrap().iter().any(|p| p.name == "mallory")
+    })
+    .await;
+    c.fetch_file(open_blob).await.unwrap();
+    let mut lies = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let done = c
+            .files()
+            .await
+            .unwrap()
+            .iter()
+            .any(|f| f.blob == open_blob && f.complete);
+        if done {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "carol did not complete"
+        );
+        let _ = tokio::time::timeout(Duration::from_millis(50), async {
+            if let SwarmEvent::Behaviour(BehaviourEvent::Blob(request_response::Event::Message {
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            })) = futures::StreamExt::select_next_some(&mut rogue.swarm).await
+            {
+                let resp = match request.part {
+                    Part::Hashes => BlobResponse::Hashes(vec![7u8; 32 * 20].into()),
+                    Part::Chunks { count, .. } => BlobResponse::Chunks(
+                        (0..count)
+                            .map(|_| vec![0xAB; 256 * 1024 + 16].into())
+                            .collect(),
+                    ),
+                };
+                lies += 1;
+                let _ = rogue
+                    .swarm
+                    .behaviour_mut()
+                    .blob
+                    .send_response(channel, resp);
+            }
+        })
+        .await;
+    }
+    let out = dir.path().join("menu-copy.pdf");
+    c.save_file(&open_msg, &out).await.unwrap();
+    assert!(std::fs::read(&out).unwrap() == open_data);
+    assert!(lies >= 1, "the rogue was never asked");
+    assert!(
+        c.stats()
+            .await
+            .unwrap()
+            .rejected
+            .get("bad_chunk")
+            .copied()
+            .unwrap_or(0)
+            >= 1,
+        "the lie was not noticed"
+    );
+    assert!(
+        lies <= 1 + majlis_core::files::fetch::WINDOW,
+        "a peer caught lying was asked again ({lies} times)"
+    );
+    for n in [&a, &b, &c] {
+        n.shutdown().await.unwrap();
+    }
+}
