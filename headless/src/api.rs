@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
-use majlis_core::node::Stats;
+use majlis_core::node::{FileStatus, Stats};
 use majlis_core::{MessageId, Node, PeerInfo, RosterChange, StoredMessage};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
@@ -15,14 +15,38 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
 pub enum Request {
-    Send { channel: String, text: String },
-    History { channel: String, limit: usize },
+    Send {
+        channel: String,
+        text: String,
+    },
+    History {
+        channel: String,
+        limit: usize,
+    },
     Peers,
     Roster,
     Audit,
-    ChangeRoster { change: RosterChange },
+    ChangeRoster {
+        change: RosterChange,
+    },
     Stats,
     Diagnose,
+    /// Share the file at `path` (absolute: the daemon's working directory is not the CLI's).
+    Share {
+        channel: String,
+        path: std::path::PathBuf,
+        caption: String,
+    },
+    Files,
+    /// Start fetching the file that message `message` shares.
+    Fetch {
+        message: MessageId,
+    },
+    /// Decrypt the (complete) file of `message` into `out`.
+    Save {
+        message: MessageId,
+        out: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -51,6 +75,15 @@ pub enum Response {
     },
     Diagnosis {
         report: majlis_core::diagnose::Report,
+    },
+    Files {
+        files: Vec<FileStatus>,
+    },
+    File {
+        file: FileStatus,
+    },
+    Saved {
+        path: std::path::PathBuf,
     },
     Error {
         message: String,
@@ -137,6 +170,30 @@ async fn handle(node: &Node, req: Request) -> Response {
             Request::Diagnose => Response::Diagnosis {
                 report: node.diagnose().await?,
             },
+            Request::Share {
+                channel,
+                path,
+                caption,
+            } => Response::Sent {
+                id: node.share_file(&channel, &path, &caption).await?,
+            },
+            Request::Files => Response::Files {
+                files: node.files().await?,
+            },
+            Request::Fetch { message } => {
+                let (blob, _, _) = node.store().file_of(&message)?.ok_or_else(|| {
+                    majlis_core::Error::Invalid(format!(
+                        "message {message} is not a file this device can open"
+                    ))
+                })?;
+                Response::File {
+                    file: node.fetch_file(blob.id).await?,
+                }
+            }
+            Request::Save { message, out } => {
+                node.save_file(&message, &out).await?;
+                Response::Saved { path: out }
+            }
         })
     }
     .await;

@@ -82,6 +82,29 @@ pub enum Command {
     },
     /// Send a message to CHANNEL, or to @NAME (a direct message); prints the message id last
     Send { channel: String, text: String },
+    /// Share a file in CHANNEL or with @NAME (any size; readers fetch it from every peer that
+    /// has it); prints the message id last. Needs `majlisd run`
+    Share {
+        channel: String,
+        path: PathBuf,
+        #[arg(long, default_value = "")]
+        caption: String,
+    },
+    /// Shared files this node knows of, with download progress
+    Files {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download the file a message shares and save it to --out (waits, showing progress)
+    Get {
+        /// The id of the message that shares the file (`history --json` shows it)
+        message: majlis_core::MessageId,
+        #[arg(long, value_name = "PATH")]
+        out: PathBuf,
+        /// Give up after this many seconds
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
+    },
     /// Show the history of CHANNEL or of the direct messages with @NAME, oldest first
     History {
         channel: String,
@@ -322,6 +345,26 @@ pub fn run_cli(cli: Cli) -> Result<()> {
         }),
         Command::Peers { .. } => Some(Request::Peers),
         Command::Stats => Some(Request::Stats),
+        Command::Share {
+            channel,
+            path,
+            caption,
+        } => Some(Request::Share {
+            channel: channel.clone(),
+            path: std::path::absolute(path)
+                .with_context(|| format!("{} is not a usable path", path.display()))?,
+            caption: caption.clone(),
+        }),
+        Command::Files { .. } => Some(Request::Files),
+        Command::Get {
+            message,
+            out,
+            timeout,
+        } => {
+            let out = std::path::absolute(out)
+                .with_context(|| format!("{} is not a usable path", out.display()))?;
+            return get_file(&socket, &dir, *message, &out, *timeout);
+        }
         Command::Doctor { .. } => Some(Request::Diagnose),
         Command::Audit { .. } => Some(Request::Audit),
         Command::Roster(RosterCmd::Show { .. }) => Some(Request::Roster),
@@ -411,6 +454,10 @@ pub fn run_cli(cli: Cli) -> Result<()> {
                 println!("{}", env.id);
             }
         }
+        Command::Share { .. } | Command::Files { .. } | Command::Get { .. } => bail!(
+            "files move between running nodes: start `majlisd run` for {}, then try again",
+            dir.display()
+        ),
         Command::Doctor { .. } => {
             // No node answers for this directory: that is the first problem.
             let p = open(&dir)?;
@@ -571,6 +618,23 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             }
         }
         Response::Stats { stats } => println!("{}", serde_json::to_string(&stats)?),
+        Response::Files { files } => {
+            for f in files {
+                if matches!(cmd, Command::Files { json: true }) {
+                    println!("{}", serde_json::to_string(&f)?);
+                } else {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        f.blob,
+                        human_size(f.size),
+                        file_state(&f),
+                        f.channels.join(",")
+                    );
+                }
+            }
+        }
+        Response::File { file } => println!("{}\t{}", file.blob, file_state(&file)),
+        Response::Saved { path } => println!("{}", path.display()),
         Response::Diagnosis { report } => {
             let short = matches!(cmd, Command::Doctor { report: true, .. });
             return print_diagnosis(&report, json, short);
@@ -618,12 +682,109 @@ fn warn_if_unsealed(p: &Profile) {
 
 pub fn format_message(m: &StoredMessage) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(m.sent_at);
+    let file = match &m.file {
+        Some(f) if !m.locked => format!("[file {} ({})] ", f.name, human_size(f.size)),
+        _ => String::new(),
+    };
     format!(
-        "[{}] {}: {}",
+        "[{}] {}: {file}{}",
         humantime::format_rfc3339_seconds(t),
         m.sender,
         m.text
     )
+}
+
+fn human_size(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn file_state(f: &majlis_core::node::FileStatus) -> String {
+    if f.complete {
+        "complete".into()
+    } else if f.wanted {
+        format!(
+            "downloading {}% from {} peer(s)",
+            f.have as u64 * 100 / f.chunks.max(1) as u64,
+            f.sources
+        )
+    } else {
+        "not downloaded (majlisd get MESSAGE_ID --out PATH)".into()
+    }
+}
+
+/// `majlisd get`: ask the running node to fetch, show progress until complete, then save.
+fn get_file(
+    socket: &std::path::Path,
+    dir: &std::path::Path,
+    message: majlis_core::MessageId,
+    out: &std::path::Path,
+    timeout: u64,
+) -> Result<()> {
+    let call = |req: &Request| -> Result<Response> {
+        let stream = api::connect(socket).ok_or_else(|| {
+            anyhow!(
+                "files move between running nodes: start `majlisd run` for {}, then try again",
+                dir.display()
+            )
+        })?;
+        api::call(stream, req)
+    };
+    let Response::File { file } = call(&Request::Fetch { message })? else {
+        bail!("unexpected answer from majlisd");
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(timeout);
+    let bar = indicatif::ProgressBar::new(file.size);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    loop {
+        let Response::Files { files } = call(&Request::Files)? else {
+            bail!("unexpected answer from majlisd");
+        };
+        let f = files
+            .into_iter()
+            .find(|f| f.blob == file.blob)
+            .ok_or_else(|| anyhow!("majlisd forgot file {}", file.blob))?;
+        let done = (f.have as u64 * file.size / f.chunks.max(1) as u64).min(file.size);
+        bar.set_position(done);
+        bar.set_message(format!("from {} peer(s)", f.sources));
+        if f.complete {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            bar.abandon();
+            bail!(
+                "file {} is not complete after {timeout} s ({} of {} chunks, {} peer(s) have it now); it keeps downloading while majlisd runs: run `majlisd get` again later",
+                f.blob, f.have, f.chunks, f.sources
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    bar.finish_and_clear();
+    let Response::Saved { path } = call(&Request::Save {
+        message,
+        out: out.to_path_buf(),
+    })?
+    else {
+        bail!("unexpected answer from majlisd");
+    };
+    eprintln!("saved");
+    println!("{}", path.display());
+    Ok(())
 }
 
 fn print_roster(r: &Roster) {
@@ -718,6 +879,7 @@ fn run_node(
                     Ok(Event::RosterChanged { version }) => println!("roster is now at version {version}"),
                     Ok(Event::Listening(a)) => tracing::debug!("listening on {a}"),
                     Ok(Event::Rejected { .. }) => {}
+                    Ok(Event::FileReady { blob }) => tracing::info!("file {blob} is complete"),
                     Ok(Event::Wiped { version, erased }) => {
                         match erased {
                             Ok(()) => println!("this device was removed from the org roster (version {version}); its keys and local history have been erased"),

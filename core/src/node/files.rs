@@ -20,6 +20,9 @@ use crate::net::{BlobRequest, BlobResponse};
 /// asks). Relays and archives fetch everything.
 pub const AUTO_FETCH_BYTES: u64 = 8 * 1024 * 1024;
 
+/// Verified progress made durable at least this often (besides every second).
+pub const COMMIT_BYTES: u64 = 4 * 1024 * 1024;
+
 /// A file's state, for the app and the CLI.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileStatus {
@@ -243,7 +246,7 @@ impl Runner {
                 ..
             } => {
                 if let Some((id, _, part)) = self.files.requests.remove(&request_id) {
-                    tracing::debug!("file {id:?} request to {peer}: {error}");
+                    tracing::debug!("file {id:?} request {part:?} to {peer} failed: {error}");
                     if let Some((f, _)) = self.files.fetches.get_mut(&id) {
                         f.on_failed(peer, part);
                     }
@@ -370,7 +373,8 @@ impl Runner {
                 }
                 fault.map(|f| f.to_string())
             }
-            (part, BlobResponse::Lacking | BlobResponse::Denied) => {
+            (part, r @ (BlobResponse::Lacking | BlobResponse::Denied)) => {
+                tracing::debug!("file {id:?}: {peer} answered {r:?} for {part:?}");
                 fetch.on_lacking(peer, part, now);
                 None
             }
@@ -391,6 +395,8 @@ impl Runner {
         if self.files.fetches.get(&id).is_some_and(|(f, _)| f.done()) {
             self.finish_blob(blob);
         } else {
+            let every = (COMMIT_BYTES / blob.chunk as u64).max(1) as u32;
+            self.commit_where(|f, last| f.blob.id == id && f.have.count() >= last + every);
             self.pump(&id);
         }
     }
@@ -406,13 +412,19 @@ impl Runner {
         });
     }
 
-    /// Make fetched chunks durable (called every second): fsync, then the bitmap.
+    /// Make fetched chunks durable (every second, and every [`COMMIT_BYTES`] of a fetch):
+    /// fsync, then the bitmap. A SIGKILL loses at most that much verified progress.
     pub(super) fn commit_files(&mut self) {
+        self.commit_where(|_, _| true);
+        self.pump_all();
+    }
+
+    fn commit_where(&mut self, pick: impl Fn(&Fetch<PeerId>, u32) -> bool) {
         let mut jobs = Vec::new();
         for (id, (f, _)) in &self.files.fetches {
             let n = f.have.count();
-            if f.done() || self.files.busy.contains(id) || self.files.committed.get(id) == Some(&n)
-            {
+            let last = self.files.committed.get(id).copied().unwrap_or(0);
+            if f.done() || self.files.busy.contains(id) || last == n || !pick(f, last) {
                 continue;
             }
             jobs.push((f.blob, f.have.clone(), n));
@@ -426,7 +438,6 @@ impl Runner {
                 let _ = tx.send(FileDone::Committed(blob.id, blobs.commit(&blob, &have)));
             });
         }
-        self.pump_all();
     }
 
     /// At shutdown: make what was fetched durable, in this task (the runtime may be going).
