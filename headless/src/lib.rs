@@ -207,6 +207,44 @@ pub enum RosterCmd {
         #[arg(long, value_parser = ["off", "members", "all"], default_value = "members")]
         dms: String,
     },
+    /// Set the file policy: largest file, what downloads at once, which types are allowed
+    Files {
+        /// Largest file (e.g. 2G, 500M); `none` for no cap
+        #[arg(long, default_value = "none")]
+        max_size: String,
+        /// Files up to this size download as soon as they are shared (e.g. 8M)
+        #[arg(long, default_value = "8M", value_parser = parse_size)]
+        auto_download: u64,
+        /// Allowed media types, comma-separated (e.g. image/*,application/pdf); empty: any
+        #[arg(long, value_delimiter = ',')]
+        types: Vec<String>,
+    },
+}
+
+/// `12`, `500K`, `20M`, `2G`, `1T` (powers of 1024; a trailing `B` or `iB` is allowed).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim().trim_end_matches(['B', 'b']).trim_end_matches('i');
+    let (num, mult) = match t.chars().last() {
+        Some('K' | 'k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('M' | 'm') => (&t[..t.len() - 1], 1 << 20),
+        Some('G' | 'g') => (&t[..t.len() - 1], 1 << 30),
+        Some('T' | 't') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    num.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n >= 0.0)
+        .map(|n| (n * mult as f64) as u64)
+        .ok_or_else(|| format!("'{s}' is not a size; write e.g. 500M or 2G"))
+}
+
+fn parse_size_or_none(s: &str) -> Result<Option<u64>, String> {
+    if s.eq_ignore_ascii_case("none") {
+        Ok(None)
+    } else {
+        parse_size(s).map(Some)
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -547,6 +585,21 @@ fn roster_change(cmd: &Command) -> Result<RosterChange> {
                 dms: dms.parse()?,
             },
         },
+        Command::Roster(RosterCmd::Files {
+            max_size,
+            auto_download,
+            types,
+        }) => RosterChange::SetFilePolicy {
+            files: majlis_core::roster::FilePolicy {
+                max_bytes: parse_size_or_none(max_size).map_err(|e| anyhow!(e))?,
+                auto_fetch_bytes: *auto_download,
+                types: types
+                    .iter()
+                    .map(|t| t.trim().to_string())
+                    .filter(|t| !t.is_empty())
+                    .collect(),
+            },
+        },
         Command::Channel(ChannelCmd::Create { name, members }) => RosterChange::CreateChannel {
             name: name.clone(),
             members: members.clone(),
@@ -821,6 +874,16 @@ fn print_roster(r: &Roster) {
             majlis_core::roster::DmPolicy::Off => "off",
             majlis_core::roster::DmPolicy::Members => "between members",
             majlis_core::roster::DmPolicy::All => "for everyone incl. guests",
+        }
+    );
+    println!(
+        "files: up to {}, downloaded at once up to {}, types: {}",
+        r.files.max_bytes.map_or("any size".into(), human_size),
+        human_size(r.files.auto_fetch_bytes),
+        if r.files.types.is_empty() {
+            "any".to_string()
+        } else {
+            r.files.types.join(", ")
         }
     );
     println!("channels:");

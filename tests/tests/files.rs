@@ -79,7 +79,11 @@ fn a_file_survives_a_killed_receiver_and_comes_from_the_relay_when_the_sender_is
     let mut blob = String::new();
     wait_until("bilal sees the file message", 30, || {
         let h = bilal.history("general");
-        match h.iter().find(|m| m["id"] == msg.as_str()) {
+        // (Shown locked until its key grant is in; keys and message may arrive in any order.)
+        match h
+            .iter()
+            .find(|m| m["id"] == msg.as_str() && m["locked"] == false)
+        {
             Some(m) => {
                 assert_eq!(m["text"], "site survey");
                 assert_eq!(m["file"]["name"], "survey scan.iso");
@@ -158,6 +162,43 @@ fn a_file_survives_a_killed_receiver_and_comes_from_the_relay_when_the_sender_is
     let missing = bilal.cli(&["share", "general", "/nonexistent/file.pdf"]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/file.pdf"));
+    // The org's file policy: the relay (not an admin) cannot set it; bilal's node refuses
+    // to share what it forbids, before reading the file.
+    assert!(!relay
+        .cli(&["roster", "files", "--max-size", "1M"])
+        .status
+        .success());
+    let bad_size = bilal.cli(&["roster", "files", "--max-size", "lots"]);
+    assert!(String::from_utf8_lossy(&bad_size.stderr).contains("is not a size"));
     std::thread::sleep(Duration::from_millis(100));
     assert!(bilal.stop() && relay.stop());
+    amina.start_local(&["--no-mdns", "--listen", &a_addr]);
+    bilal.start_local(&["--no-mdns", "--peer", &a_addr]);
+    amina.ok(&[
+        "roster",
+        "files",
+        "--max-size",
+        "1M",
+        "--types",
+        "image/*,application/pdf",
+    ]);
+    wait_until("bilal has the file policy", 30, || {
+        String::from_utf8_lossy(&bilal.cli(&["roster", "show"]).stdout)
+            .contains("files: up to 1.0 MiB")
+    });
+    let refused = bilal.cli(&["share", "general", src.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("allows files up to"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let png = tmp.path().join("photo.png");
+    std::fs::write(&png, b"not really a png, but small").unwrap();
+    bilal.ok(&["share", "general", png.to_str().unwrap()]);
+    let zip = tmp.path().join("notes.zip");
+    std::fs::write(&zip, b"small").unwrap();
+    let refused = bilal.cli(&["share", "general", zip.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("only these file types"));
+    assert!(amina.stop() && bilal.stop());
 }

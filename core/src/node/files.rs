@@ -16,10 +16,6 @@ use crate::identity::DeviceId;
 use crate::message::{Envelope, MESSAGE_FORMAT};
 use crate::net::{BlobRequest, BlobResponse};
 
-/// Files up to this size are fetched as soon as their message arrives (the rest when a user
-/// asks). Relays and archives fetch everything.
-pub const AUTO_FETCH_BYTES: u64 = 8 * 1024 * 1024;
-
 /// Verified progress made durable at least this often (besides every second).
 pub const COMMIT_BYTES: u64 = 4 * 1024 * 1024;
 
@@ -83,15 +79,33 @@ impl Runner {
                 channels.push(u.channel.clone());
             }
         }
-        if !meta.complete && (meta.wanted || self.stores_all() || blob.size <= AUTO_FETCH_BYTES) {
+        let policy = self.file_policy();
+        if !policy.allows_size(blob.size) {
+            return;
+        }
+        if !meta.complete
+            && (meta.wanted || self.stores_all() || blob.size <= policy.auto_fetch_bytes)
+        {
             if let Err(e) = self.want(&blob.id) {
                 tracing::error!("fetching file {}: {e}", blob.id);
             }
         }
     }
 
+    fn file_policy(&self) -> crate::roster::FilePolicy {
+        self.chain
+            .head()
+            .map(|h| h.roster.files.clone())
+            .unwrap_or_default()
+    }
+
     /// Fetch `id` (known from a message) until it is complete, also after restarts.
     pub(super) fn want(&mut self, id: &BlobId) -> crate::Result<FileStatus> {
+        if let Some(m) = self.blobs.meta(id)? {
+            if let Some(why) = self.file_policy().refuse(m.blob.size, "") {
+                return Err(crate::Error::Denied(why));
+            }
+        }
         let meta = self.blobs.set_wanted(id, true)?.ok_or_else(|| {
             crate::Error::Invalid(format!(
                 "no message here shares file {id}; wait for catch-up or check the id"
@@ -290,6 +304,9 @@ impl Runner {
             }
             _ => return BlobResponse::Lacking,
         };
+        if !head.roster.files.allows_size(meta.blob.size) {
+            return BlobResponse::Denied;
+        }
         match req.part {
             Part::Hashes => match self.blobs.hashes(&meta.blob) {
                 Ok(Some(h)) => BlobResponse::Hashes(serde_bytes::ByteBuf::from(

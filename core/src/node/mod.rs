@@ -34,7 +34,7 @@ use crate::roster::{AuditEntry, Roster, RosterChange, VerifiedRoster};
 use crate::store::{Store, StoredMessage};
 use runner::Runner;
 
-pub use files::{FileStatus, AUTO_FETCH_BYTES};
+pub use files::FileStatus;
 
 /// How long a removed device keeps its connection after being told of its removal.
 pub const REMOVAL_GRACE: Duration = Duration::from_millis(300);
@@ -376,10 +376,6 @@ impl Node {
         caption: &str,
     ) -> Result<MessageId> {
         let channel = self.resolve(channel)?;
-        if let Some(r) = self.roster.borrow().as_deref() {
-            crate::message::may_author(r, &self.device, &channel)
-                .map_err(|e| Error::Denied(e.to_string()))?;
-        }
         let name = crate::files::safe_name(
             &path
                 .file_name()
@@ -387,6 +383,16 @@ impl Node {
                 .unwrap_or_default(),
         );
         let mime = crate::files::guess_mime(&name).to_string();
+        let size = std::fs::metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .len();
+        if let Some(r) = self.roster.borrow().as_deref() {
+            crate::message::may_author(r, &self.device, &channel)
+                .map_err(|e| Error::Denied(e.to_string()))?;
+            if let Some(why) = r.roster.files.refuse(size, &mime) {
+                return Err(Error::Denied(why));
+            }
+        }
         let (src, dir) = (path.to_path_buf(), self.blobs.dir().to_path_buf());
         let prepared = tokio::task::spawn_blocking(move || crate::files::prepare(&src, &dir))
             .await
@@ -420,6 +426,15 @@ impl Node {
         let (blob, info, _) = self.store.file_of(id)?.ok_or_else(|| {
             Error::Invalid(format!("message {id} is not a file this device can open"))
         })?;
+        if let Some(r) = self.roster.borrow().as_deref() {
+            if !r.roster.files.allows_type(&info.mime) {
+                return Err(Error::Denied(format!(
+                    "the org does not allow {} files (allowed: {})",
+                    info.mime,
+                    r.roster.files.types.join(", ")
+                )));
+            }
+        }
         let (blobs, dest) = (self.blobs.clone(), dest.to_path_buf());
         tokio::task::spawn_blocking(move || blobs.export(&blob, &info, &dest))
             .await

@@ -29,6 +29,21 @@ pub struct VerifiedRoster {
     by_device: HashMap<DeviceId, usize>,
 }
 
+/// A roster body, canonical, in the current layout or the first release's.
+fn decode_body(body: &[u8]) -> Result<Roster, RosterError> {
+    let canonical = |r: &dyn Fn() -> Option<Vec<u8>>| r().as_deref() == Some(body);
+    match postcard::from_bytes::<Roster>(body) {
+        Ok(r) if canonical(&|| postcard::to_stdvec(&r).ok()) => Ok(r),
+        current => match postcard::from_bytes::<super::LegacyRoster>(body) {
+            Ok(l) if canonical(&|| postcard::to_stdvec(&l).ok()) => Ok(l.into()),
+            _ => Err(RosterError::Malformed(match current {
+                Err(e) => e.to_string(),
+                Ok(_) => "non-canonical roster body".into(),
+            })),
+        },
+    }
+}
+
 impl VerifiedRoster {
     pub fn sign(roster: Roster, signer: RosterSigner<'_>) -> VerifiedRoster {
         let body = postcard::to_stdvec(&roster).expect("roster serializes");
@@ -78,11 +93,7 @@ impl VerifiedRoster {
         if !identity::verify(&w.signer, &msg, &sig) {
             return Err(RosterError::BadSignature);
         }
-        let roster: Roster =
-            postcard::from_bytes(&w.body).map_err(|e| RosterError::Malformed(e.to_string()))?;
-        if postcard::to_stdvec(&roster).ok().as_deref() != Some(&w.body[..]) {
-            return Err(RosterError::Malformed("non-canonical roster body".into()));
-        }
+        let roster = decode_body(&w.body)?;
         let mut by_device = HashMap::new();
         for (i, m) in roster.members.iter().enumerate() {
             for d in &m.devices {

@@ -192,6 +192,96 @@ pub struct Roster {
     pub members: Vec<Member>,
     pub channels: Vec<Channel>,
     pub policy: Policy,
+    /// Added after the first release: a body written before it (see [`LegacyRoster`]) reads
+    /// as the default policy.
+    pub files: FilePolicy,
+}
+
+/// The roster body as the first release wrote it (no file policy). Still read, never written.
+#[derive(Deserialize, Serialize)]
+pub(crate) struct LegacyRoster {
+    org: OrgId,
+    name: String,
+    root_key: [u8; 32],
+    version: u64,
+    prev: Option<[u8; 32]>,
+    issued_at: u64,
+    members: Vec<Member>,
+    channels: Vec<Channel>,
+    policy: Policy,
+}
+
+impl From<LegacyRoster> for Roster {
+    fn from(l: LegacyRoster) -> Roster {
+        Roster {
+            org: l.org,
+            name: l.name,
+            root_key: l.root_key,
+            version: l.version,
+            prev: l.prev,
+            issued_at: l.issued_at,
+            members: l.members,
+            channels: l.channels,
+            policy: l.policy,
+            files: FilePolicy::default(),
+        }
+    }
+}
+
+/// What the org allows for shared files. Every honest node applies it: a sender's app
+/// refuses to share what it forbids, and no node fetches or serves a blob over the size cap.
+/// (The media type is sealed with the file's name, so relays cannot check it; readers do,
+/// and refuse to save a forbidden type.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilePolicy {
+    /// Largest file in bytes; `None`: no cap.
+    pub max_bytes: Option<u64>,
+    /// Files up to this size are downloaded as soon as their message arrives; bigger ones
+    /// when a user asks. Relays and archives download everything.
+    pub auto_fetch_bytes: u64,
+    /// Allowed media types (`image/*`, `application/pdf`); empty: any.
+    pub types: Vec<String>,
+}
+
+impl Default for FilePolicy {
+    fn default() -> FilePolicy {
+        FilePolicy {
+            max_bytes: None,
+            auto_fetch_bytes: 8 * 1024 * 1024,
+            types: Vec::new(),
+        }
+    }
+}
+
+impl FilePolicy {
+    pub fn allows_size(&self, size: u64) -> bool {
+        self.max_bytes.is_none_or(|m| size <= m)
+    }
+
+    pub fn allows_type(&self, mime: &str) -> bool {
+        self.types.is_empty()
+            || self.types.iter().any(|t| match t.strip_suffix("/*") {
+                Some(major) => mime.split('/').next() == Some(major),
+                None => t.eq_ignore_ascii_case(mime),
+            })
+    }
+
+    /// Why a file may not be shared, if it may not.
+    pub fn refuse(&self, size: u64, mime: &str) -> Option<String> {
+        if !self.allows_size(size) {
+            return Some(format!(
+                "the org allows files up to {} bytes; this one is {size}",
+                self.max_bytes.unwrap_or(0)
+            ));
+        }
+        if !self.allows_type(mime) {
+            return Some(format!(
+                "the org allows only these file types: {}; this one is {mime}",
+                self.types.join(", ")
+            ));
+        }
+        None
+    }
 }
 
 /// A change an admin makes; turned into the next roster version by [`Roster::next`].
@@ -215,6 +305,9 @@ pub enum RosterChange {
     },
     SetPolicy {
         policy: Policy,
+    },
+    SetFilePolicy {
+        files: FilePolicy,
     },
 }
 

@@ -30,6 +30,7 @@ impl Roster {
                 members: None,
             }],
             policy: Policy::default(),
+            files: FilePolicy::default(),
         }
     }
 
@@ -306,6 +307,25 @@ impl Roster {
                     ));
                 }
                 r.policy = *policy;
+            }
+            RosterChange::SetFilePolicy { files } => {
+                if *files == r.files {
+                    return Err(RosterError::Rule(
+                        "the file policy is already set that way; nothing to change".into(),
+                    ));
+                }
+                if files.types.len() > 64
+                    || files
+                        .types
+                        .iter()
+                        .any(|t| t.len() > 127 || !t.contains('/'))
+                {
+                    return Err(RosterError::Rule(
+                        "file types are media types like image/* or application/pdf (at most 64)"
+                            .into(),
+                    ));
+                }
+                r.files = files.clone();
             }
         }
         r.check_well_formed()?;

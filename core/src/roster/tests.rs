@@ -570,3 +570,55 @@ proptest::proptest! {
         let _ = VerifiedRoster::decode(&bytes);
     }
 }
+
+#[test]
+fn file_policy_matches_types_and_sizes() {
+    let p = FilePolicy {
+        max_bytes: Some(1000),
+        auto_fetch_bytes: 10,
+        types: vec!["image/*".into(), "application/pdf".into()],
+    };
+    assert!(p.allows_type("image/png") && p.allows_type("application/PDF"));
+    assert!(!p.allows_type("application/zip") && !p.allows_type("imagex/png"));
+    assert!(p.refuse(1000, "image/jpeg").is_none());
+    assert!(p.refuse(1001, "image/jpeg").unwrap().contains("up to 1000"));
+    assert!(FilePolicy::default().refuse(u64::MAX, "x/y").is_none());
+}
+
+#[test]
+fn a_roster_body_of_the_first_release_still_decodes() {
+    let org = OrgKey::generate();
+    let dev = DeviceKey::generate();
+    let r = Roster::genesis(&org, "acme", "amina", dev.id(), 1_700_000_000_000);
+    let legacy = LegacyRoster {
+        org: r.org,
+        name: r.name.clone(),
+        root_key: r.root_key,
+        version: r.version,
+        prev: r.prev,
+        issued_at: r.issued_at,
+        members: r.members.clone(),
+        channels: r.channels.clone(),
+        policy: r.policy,
+    };
+    let body = postcard::to_stdvec(&legacy).unwrap();
+    let mut msg = DOMAIN.to_vec();
+    msg.extend_from_slice(&body);
+    #[derive(serde::Serialize)]
+    struct Wire {
+        format: u8,
+        body: Vec<u8>,
+        signer: [u8; 32],
+        signature: Vec<u8>,
+    }
+    let wire = postcard::to_stdvec(&Wire {
+        format: ROSTER_FORMAT,
+        body,
+        signer: org.public(),
+        signature: org.sign(&msg).to_vec(),
+    })
+    .unwrap();
+    let v = VerifiedRoster::decode(&wire).expect("an old roster opens");
+    assert_eq!(v.roster, r, "read with the default file policy");
+    assert_eq!(v.wire, wire, "and keeps its bytes (and so its hash)");
+}
