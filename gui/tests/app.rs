@@ -402,3 +402,57 @@ fn drafts_are_kept_sealed_not_in_plain_files() {
 fn ron_like(s: &State) -> String {
     format!("{s:?}")
 }
+
+/// A file shared from bilal's app reaches amina's node and opens there; a file amina shares
+/// shows in the app with a Download button, downloads, and is saved into Downloads.
+#[test]
+fn a_file_is_shared_from_the_app_and_one_from_a_peer_is_downloaded_and_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let downloads = dir.path().join("Downloads");
+    // The app saves into XDG_DOWNLOAD_DIR (this test's own folder).
+    std::env::set_var("XDG_DOWNLOAD_DIR", &downloads);
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    let plan = dir.path().join("plan.pdf");
+    std::fs::write(&plan, b"%PDF-1.7 the site plan").unwrap();
+    h.get_by_label("Attach file").click();
+    h.run_steps(3);
+    type_into(&mut h, "File path", plan.to_str().unwrap());
+    h.get_by_label("Share").click();
+    let mut got = None;
+    for _ in 0..400 {
+        h.step();
+        got = amina
+            .history("general", 10)
+            .unwrap()
+            .into_iter()
+            .find(|m| m.file.is_some());
+        if got.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let got = got.expect("the shared file reached amina");
+    assert_eq!(got.file.as_ref().unwrap().name, "plan.pdf");
+    let out = dir.path().join("at-amina.pdf");
+    for _ in 0..400 {
+        if rt.block_on(amina.save_file(&got.id, &out)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(std::fs::read(&out).unwrap(), b"%PDF-1.7 the site plan");
+
+    // A file over the auto-download size waits for a click.
+    let big = dir.path().join("scan.iso");
+    std::fs::write(&big, vec![42u8; 9 * 1024 * 1024]).unwrap();
+    rt.block_on(amina.share_file("general", &big, "the scan"))
+        .unwrap();
+    until(&mut h, "the file card", |h| has(h, "Download scan.iso"));
+    h.get_by_label("Download scan.iso").click();
+    until(&mut h, "downloaded", |h| has(h, "Save scan.iso"));
+    h.get_by_label("Save scan.iso").click();
+    until(&mut h, "saved", |h| has(h, "saved to"));
+    let saved = std::fs::read(downloads.join("scan.iso")).unwrap();
+    assert!(saved.len() == 9 * 1024 * 1024 && saved.iter().all(|b| *b == 42));
+}

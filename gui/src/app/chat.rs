@@ -29,15 +29,51 @@ impl MajlisApp {
             empty: self.t("No messages yet."),
             locked: self.t(majlis_core::store::LOCKED_TEXT),
         };
+        // A file dropped on the window is shared in the open conversation.
+        let dropped: Vec<PathBuf> = ui.ctx().input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .collect()
+        });
+        for path in dropped {
+            run.actions.push(Action::ShareFile {
+                channel: channel.clone(),
+                path,
+            });
+        }
+        let (attach_label, share_label, path_label) =
+            (self.t("Attach file"), self.t("Share"), self.t("File path"));
         // Composer at the bottom.
         let draft = self.state.drafts.entry(channel.clone()).or_default();
         let mut send = false;
+        let mut toggle_attach = false;
+        let mut share: Option<PathBuf> = None;
+        let attach = &mut run.attach;
         // A fixed height: a centred row would otherwise take all the height the panel had last
         // frame, and the panel would grow a little every frame.
         egui::Panel::bottom("composer")
-            .exact_size(64.0)
+            .exact_size(if attach.is_some() { 96.0 } else { 64.0 })
             .show(ui, |ui| {
                 ui.add_space(4.0);
+                if let Some(path) = attach.as_mut() {
+                    ui.horizontal(|ui| {
+                        let l = ui.label(path_label.as_str());
+                        let r = ui.add(
+                            egui::TextEdit::singleline(path)
+                                .hint_text("/home/me/Documents/plan.pdf")
+                                .desired_width(ui.available_width() - 80.0),
+                        );
+                        let r = r.labelled_by(l.id);
+                        let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                        if (ui.button(share_label.as_str()).clicked() || enter)
+                            && !path.trim().is_empty()
+                        {
+                            share = Some(PathBuf::from(path.trim()));
+                        }
+                    });
+                }
                 let id = ui.make_persistent_id(("composer", &channel));
                 let focused = ui.memory(|m| m.has_focus(id));
                 // Enter sends; Shift+Enter is left to the editor (a new line).
@@ -56,6 +92,9 @@ impl MajlisApp {
                 ui.with_layout(layout, |ui| {
                     if ui.button(send_label.as_str()).clicked() {
                         send = true;
+                    }
+                    if ui.button(attach_label.as_str()).clicked() {
+                        toggle_attach = true;
                     }
                     let mut layouter = |ui: &egui::Ui, buf: &dyn egui::TextBuffer, wrap: f32| {
                         let shown = text::for_egui(buf.as_str()).into_owned();
@@ -86,6 +125,19 @@ impl MajlisApp {
                 });
                 ui.add_space(4.0);
             });
+        if toggle_attach {
+            run.attach = match run.attach {
+                Some(_) => None,
+                None => Some(String::new()),
+            };
+        }
+        if let Some(path) = share {
+            run.attach = None;
+            run.actions.push(Action::ShareFile {
+                channel: channel.clone(),
+                path,
+            });
+        }
         if send && !draft.trim().is_empty() {
             let text = std::mem::take(draft).trim_end().to_string();
             run.actions.push(Action::Send {
@@ -99,14 +151,33 @@ impl MajlisApp {
             .iter()
             .filter(|p| p.channel == channel)
             .collect();
+        let notice = run
+            .notice
+            .as_ref()
+            .filter(|(_, at)| at.elapsed() < Duration::from_secs(8))
+            .map(|(n, _)| n.clone());
         egui::CentralPanel::default().show(ui, |ui| {
             ui.heading(title);
+            // What became of a file shared or saved from here.
+            if let Some(n) = notice {
+                ui.label(RichText::new(n).italics());
+            }
             ui.separator();
             if let Some(conv) = &mut run.conv {
-                conv.show(ui, &run.node, me, &pending, &strings);
+                let mut files = Files {
+                    status: &run.files,
+                    actions: &mut run.actions,
+                };
+                conv.show(ui, &run.node, me, &pending, &strings, &mut files);
             }
         });
     }
+}
+
+/// What rows need to show shared files: their download state, and where to ask for more.
+pub(super) struct Files<'a> {
+    status: &'a HashMap<majlis_core::files::BlobId, majlis_core::node::FileStatus>,
+    actions: &'a mut Vec<Action>,
 }
 
 pub(super) struct RowStrings {
@@ -206,10 +277,20 @@ impl Conversation {
     pub(super) fn row_height(&self, ui: &egui::Ui, i: usize, width: f32) -> f32 {
         let head = ui.text_style_height(&egui::TextStyle::Small) + 2.0;
         let day = if self.day_break(i) { head + 10.0 } else { 0.0 };
-        let body = Self::body_galley(ui, &self.rows[i].text, width, Color32::WHITE)
-            .size()
-            .y;
-        day + head + body + 12.0
+        let m = &self.rows[i];
+        let body = if m.text.is_empty() && m.file.is_some() {
+            0.0
+        } else {
+            Self::body_galley(ui, &m.text, width, Color32::WHITE)
+                .size()
+                .y
+        };
+        let card = if m.file.is_some() && !m.locked {
+            ui.spacing().interact_size.y + 8.0
+        } else {
+            0.0
+        };
+        day + head + body + card + 12.0
     }
 
     pub(super) fn show(
@@ -219,6 +300,7 @@ impl Conversation {
         me: DeviceId,
         pending: &[&PendingSend],
         s: &RowStrings,
+        files: &mut Files<'_>,
     ) {
         let width = ui.available_width() - 16.0;
         if (width - self.width).abs() > 0.5 {
@@ -256,7 +338,7 @@ impl Conversation {
                         egui::pos2(ui.max_rect().left(), top + y),
                         egui::vec2(width, h),
                     );
-                    self.draw_row(ui, i, rect, me, s);
+                    self.draw_row(ui, i, rect, me, s, files);
                 }
                 y += h;
             }
@@ -306,6 +388,7 @@ impl Conversation {
         rect: egui::Rect,
         me: DeviceId,
         s: &RowStrings,
+        files: &mut Files<'_>,
     ) {
         let m = &self.rows[i];
         let mine = m.device == me;
@@ -361,10 +444,52 @@ impl Conversation {
                     } else {
                         (&m.text, ui.visuals().text_color())
                     };
-                    let g = Self::body_galley(ui, body, rect.width() - 12.0, color);
-                    ui.add(egui::Label::new(g));
+                    if !body.is_empty() {
+                        let g = Self::body_galley(ui, body, rect.width() - 12.0, color);
+                        ui.add(egui::Label::new(g));
+                    }
+                    if let (Some(f), false) = (&m.file, m.locked) {
+                        file_card(ui, m.id, f, files);
+                    }
                 });
             });
         });
     }
+}
+
+/// A shared file in a message: its name and size, and what can be done with it now.
+fn file_card(ui: &mut egui::Ui, message: MessageId, f: &FileView, files: &mut Files<'_>) {
+    let st = files.status.get(&f.blob);
+    ui.horizontal(|ui| {
+        ui.label(RichText::new(format!("{} · {}", text::for_egui(&f.name), size(f.size))).strong());
+        match st {
+            Some(st) if st.complete => {
+                let save = format!("Save {}", f.name);
+                let b = ui.button("Save");
+                b.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &save));
+                if b.clicked() {
+                    files.actions.push(Action::SaveFile {
+                        message,
+                        name: f.name.clone(),
+                    });
+                }
+            }
+            Some(st) if st.wanted => {
+                let frac = st.have as f32 / st.chunks.max(1) as f32;
+                ui.add(
+                    egui::ProgressBar::new(frac)
+                        .desired_width(160.0)
+                        .text(format!("{:.0}% · {} source(s)", frac * 100.0, st.sources)),
+                );
+            }
+            _ => {
+                let label = format!("Download {}", f.name);
+                let b = ui.button("Download");
+                b.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
+                if b.clicked() {
+                    files.actions.push(Action::FetchFile(f.blob));
+                }
+            }
+        }
+    });
 }

@@ -3,6 +3,27 @@
 
 use super::*;
 
+/// A free path for `name` in the user's Downloads folder (`name (2).ext` if taken).
+fn downloads_path(name: &str) -> PathBuf {
+    let dir = std::env::var_os("XDG_DOWNLOAD_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join("Downloads")))
+        .unwrap_or_else(std::env::temp_dir);
+    let _ = std::fs::create_dir_all(&dir);
+    let name = majlis_core::files::safe_name(name);
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((s, e)) if !s.is_empty() => (s.to_string(), format!(".{e}")),
+        _ => (name.clone(), String::new()),
+    };
+    let mut p = dir.join(&name);
+    let mut n = 2;
+    while p.exists() {
+        p = dir.join(format!("{stem} ({n}){ext}"));
+        n += 1;
+    }
+    p
+}
+
 impl MajlisApp {
     /// Carry out what a view asked for: the one place the views' commands start.
     pub(super) fn execute(&mut self, run: &mut Running, action: Action) {
@@ -31,7 +52,42 @@ impl MajlisApp {
                 run.refreshed = Instant::now();
                 self.spawn_peers(&run.node);
             }
+            Action::ShareFile { channel, path } => {
+                let n = run.node.clone();
+                run.notice = Some((format!("sharing {}…", path.display()), Instant::now()));
+                self.spawn(async move {
+                    Reply::Shared(
+                        n.share_file(&channel, &path, "")
+                            .await
+                            .map_err(|e| e.to_string()),
+                    )
+                });
+            }
+            Action::FetchFile(blob) => {
+                let n = run.node.clone();
+                self.spawn(async move {
+                    let _ = n.fetch_file(blob).await;
+                    Reply::Files(n.files().await.unwrap_or_default())
+                });
+            }
+            Action::SaveFile { message, name } => {
+                let n = run.node.clone();
+                self.spawn(async move {
+                    let dest = downloads_path(&name);
+                    Reply::Saved(
+                        n.save_file(&message, &dest)
+                            .await
+                            .map(|()| dest)
+                            .map_err(|e| e.to_string()),
+                    )
+                });
+            }
         }
+    }
+
+    pub(super) fn spawn_files(&self, node: &Node) {
+        let n = node.clone();
+        self.spawn(async move { Reply::Files(n.files().await.unwrap_or_default()) });
     }
 
     // ---- background commands ----------------------------------------------------------
@@ -110,6 +166,7 @@ impl MajlisApp {
                     self.state.last_seen.insert(device.to_string(), now_ms());
                     peers_changed = true;
                 }
+                Event::FileReady { .. } => self.spawn_files(&run.node),
                 Event::Wiped { .. } => {
                     self.phase = Phase::Failed(
                         "This device was removed from the organization; its keys and history have been erased.".into(),
@@ -140,6 +197,19 @@ impl MajlisApp {
                 Reply::Audit(a) => run.audit = a,
                 Reply::Diagnosis(d) => run.diagnosis = Some(d),
                 Reply::Listen(l) => run.listen = l,
+                Reply::Shared(r) => {
+                    run.notice = r
+                        .err()
+                        .map(|e| (format!("not shared: {e}"), Instant::now()));
+                }
+                Reply::Files(f) => run.files = f.into_iter().map(|f| (f.blob, f)).collect(),
+                Reply::Saved(r) => {
+                    let text = match r {
+                        Ok(p) => format!("saved to {}", p.display()),
+                        Err(e) => format!("not saved: {e}"),
+                    };
+                    run.notice = Some((text, Instant::now()));
+                }
                 Reply::RosterChanged(r) => {
                     let text = match r {
                         Ok(v) => format!("roster is now at version {v}"),
@@ -156,6 +226,14 @@ impl MajlisApp {
         }
         if peers_changed || roster_changed {
             self.spawn_peers(&run.node);
+        }
+        // Downloads in progress: their bars move once a second.
+        if run.files.values().any(|f| f.wanted && !f.complete)
+            && run.files_asked.elapsed() >= Duration::from_secs(1)
+        {
+            run.files_asked = Instant::now();
+            self.spawn_files(&run.node);
+            ctx.request_repaint_after(Duration::from_secs(1));
         }
         self.put_running(run);
     }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use eframe::egui::{self, Align, Color32, Layout, RichText};
 use majlis_core::roster::{dm_channel, dm_parties, AuditEntry, DmPolicy, Policy, VerifiedRoster};
+use majlis_core::store::FileView;
 use majlis_core::{
     Config, DeviceId, Event, MessageId, Node, OrgId, PeerInfo, Profile, Role, RosterChange,
     StoredMessage,
@@ -74,6 +75,18 @@ enum Action {
     RefreshAudit,
     /// Peers and the node's diagnosis, again (the Network view's live facts).
     RefreshNetwork,
+    /// Share the file at this path in the channel.
+    ShareFile {
+        channel: String,
+        path: PathBuf,
+    },
+    /// Download a shared file (its blob).
+    FetchFile(majlis_core::files::BlobId),
+    /// Save a downloaded file into the Downloads folder.
+    SaveFile {
+        message: MessageId,
+        name: String,
+    },
 }
 
 /// Results of commands that ran in the background.
@@ -89,6 +102,11 @@ enum Reply {
     Audit(Vec<AuditEntry>),
     RosterChanged(Result<u64, String>),
     Listen(Vec<majlis_core::Multiaddr>),
+    /// A file share finished (or failed) encrypting and sending.
+    Shared(Result<MessageId, String>),
+    Files(Vec<majlis_core::node::FileStatus>),
+    /// Where a file was saved, or why not.
+    Saved(Result<PathBuf, String>),
 }
 
 #[derive(Default)]
@@ -156,6 +174,11 @@ struct Running {
     diagnosis: Option<majlis_core::diagnose::Report>,
     /// When peers and the diagnosis were last asked for.
     refreshed: Instant,
+    /// Shared files the node knows of, by blob, and when they were last asked for.
+    files: HashMap<majlis_core::files::BlobId, majlis_core::node::FileStatus>,
+    files_asked: Instant,
+    /// The composer's "attach a file" field, when open.
+    attach: Option<String>,
 }
 
 /// How often the Network view asks the node for fresh facts.
@@ -289,7 +312,11 @@ impl MajlisApp {
             actions: Vec::new(),
             diagnosis: None,
             refreshed: Instant::now(),
+            files: HashMap::new(),
+            files_asked: Instant::now(),
+            attach: None,
         };
+        self.spawn_files(&run.node);
         self.spawn_listen(&run.node);
         self.spawn_peers(&run.node);
         self.on_roster(&mut run);
