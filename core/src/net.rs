@@ -136,13 +136,62 @@ impl std::fmt::Display for NotOnRoster {
 }
 impl std::error::Error for NotOnRoster {}
 
-/// Connection gate driven by the roster.
+/// Connections not yet authenticated (TCP accepted, noise under way), per remote IP and in
+/// all: a host that opens thousands of sockets holds at most this many handshakes.
+pub const MAX_PENDING_PER_IP: usize = 16;
+pub const MAX_PENDING: usize = 512;
+/// Established connections per device: honest nodes need one or two (simultaneous dials).
+pub const MAX_PER_PEER: usize = 4;
+/// Devices not on the roster let in while bootstrapping (a node that holds no roster listing
+/// itself admits anyone who might hand it one): at most this many at once, this many per IP,
+/// and each for at most [`STRANGER_TTL`].
+pub const MAX_STRANGERS: usize = 8;
+pub const MAX_STRANGERS_PER_IP: usize = 2;
+pub const STRANGER_TTL: Duration = Duration::from_secs(30);
+
+/// Who is calling, for per-source limits: the IPv4 address, or the IPv6 /64 (one host can
+/// use a whole /64).
+fn ip_of(addr: &Multiaddr) -> Option<std::net::IpAddr> {
+    use libp2p::multiaddr::Protocol;
+    addr.iter().find_map(|p| match p {
+        Protocol::Ip4(ip) => Some(ip.into()),
+        Protocol::Ip6(ip) => {
+            let net = u128::from(ip) & !((1u128 << 64) - 1);
+            Some(std::net::Ipv6Addr::from(net).into())
+        }
+        _ => None,
+    })
+}
+
+#[derive(Debug)]
+struct OverLimit(&'static str);
+
+impl std::fmt::Display for OverLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "connection limit: {}", self.0)
+    }
+}
+impl std::error::Error for OverLimit {}
+
+/// Connection gate driven by the roster, with limits for whoever is not (yet) on it.
 #[derive(Default)]
 pub struct Gate {
     allowed: HashSet<PeerId>,
     open: bool,
     to_close: VecDeque<PeerId>,
     connected: HashSet<PeerId>,
+    /// Inbound connections before the handshake, by remote IP.
+    pending: std::collections::HashMap<ConnectionId, Option<std::net::IpAddr>>,
+    /// Established connections per device.
+    per_peer: std::collections::HashMap<PeerId, usize>,
+    /// Strangers let in by the bootstrap exception: when, from where.
+    strangers: std::collections::HashMap<
+        ConnectionId,
+        (PeerId, Option<std::net::IpAddr>, std::time::Instant),
+    >,
+    close_one: VecDeque<(PeerId, ConnectionId)>,
+    /// Connections refused by a limit (not by the roster), for diagnostics.
+    pub limited: u64,
     waker: Option<Waker>,
     /// Devices that were on an earlier roster version and are not any more. Their inbound
     /// connections are admitted for one purpose: a lost laptop switched on again learns of
@@ -187,11 +236,55 @@ impl Gate {
     }
 
     fn enforce(&mut self, peer: &PeerId) -> Result<(), ConnectionDenied> {
-        if self.allows(peer) {
-            Ok(())
-        } else {
+        if !self.allows(peer) {
             self.denied += 1;
-            Err(ConnectionDenied::new(NotOnRoster(*peer)))
+            return Err(ConnectionDenied::new(NotOnRoster(*peer)));
+        }
+        if self.per_peer.get(peer).copied().unwrap_or(0) >= MAX_PER_PEER {
+            return self.limit("too many connections from one device");
+        }
+        Ok(())
+    }
+
+    fn limit(&mut self, why: &'static str) -> Result<(), ConnectionDenied> {
+        self.limited += 1;
+        Err(ConnectionDenied::new(OverLimit(why)))
+    }
+
+    /// A stranger admitted by the bootstrap exception: bounded in number, per IP and in time.
+    fn admit_stranger(
+        &mut self,
+        id: ConnectionId,
+        peer: PeerId,
+        remote: &Multiaddr,
+    ) -> Result<(), ConnectionDenied> {
+        let ip = ip_of(remote);
+        let from_ip = self.strangers.values().filter(|s| s.1 == ip).count();
+        if self.strangers.len() >= MAX_STRANGERS || from_ip >= MAX_STRANGERS_PER_IP {
+            return self.limit("too many devices not on the roster");
+        }
+        self.strangers
+            .insert(id, (peer, ip, std::time::Instant::now()));
+        Ok(())
+    }
+
+    /// Close strangers' connections older than [`STRANGER_TTL`] (called on a timer): the
+    /// bootstrap exception is for fetching a roster, not for staying.
+    pub fn expire_strangers(&mut self) {
+        let old: Vec<(ConnectionId, PeerId)> = self
+            .strangers
+            .iter()
+            .filter(|(_, s)| s.2.elapsed() > STRANGER_TTL)
+            .map(|(id, s)| (*id, s.0))
+            .collect();
+        for (id, peer) in old {
+            self.strangers.remove(&id);
+            self.close_one.push_back((peer, id));
+        }
+        if !self.close_one.is_empty() {
+            if let Some(w) = self.waker.take() {
+                w.wake();
+            }
         }
     }
 }
@@ -200,15 +293,38 @@ impl NetworkBehaviour for Gate {
     type ConnectionHandler = dummy::ConnectionHandler;
     type ToSwarm = std::convert::Infallible;
 
+    fn handle_pending_inbound_connection(
+        &mut self,
+        id: ConnectionId,
+        _: &Multiaddr,
+        remote: &Multiaddr,
+    ) -> Result<(), ConnectionDenied> {
+        let ip = ip_of(remote);
+        let from_ip = self.pending.values().filter(|p| **p == ip).count();
+        if self.pending.len() >= MAX_PENDING || from_ip >= MAX_PENDING_PER_IP {
+            return self.limit("too many handshakes under way");
+        }
+        self.pending.insert(id, ip);
+        Ok(())
+    }
+
     fn handle_established_inbound_connection(
         &mut self,
-        _: ConnectionId,
+        id: ConnectionId,
         peer: PeerId,
         _: &Multiaddr,
-        _: &Multiaddr,
+        remote: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        if !self.departed(&peer) {
-            self.enforce(&peer)?;
+        self.pending.remove(&id);
+        if self.departed(&peer) {
+            if self.per_peer.get(&peer).copied().unwrap_or(0) >= MAX_PER_PEER {
+                self.limit("too many connections from one device")?;
+            }
+            return Ok(dummy::ConnectionHandler);
+        }
+        self.enforce(&peer)?;
+        if !self.allowed.contains(&peer) {
+            self.admit_stranger(id, peer, remote)?;
         }
         Ok(dummy::ConnectionHandler)
     }
@@ -228,12 +344,15 @@ impl NetworkBehaviour for Gate {
 
     fn handle_established_outbound_connection(
         &mut self,
-        _: ConnectionId,
+        id: ConnectionId,
         peer: PeerId,
-        _: &Multiaddr,
+        remote: &Multiaddr,
         _: Endpoint,
         _: PortUse,
     ) -> Result<THandler<Self>, ConnectionDenied> {
+        // Outbound: we chose to dial it (a static peer, or an mDNS record, bounded by the
+        // node); strangers' limits are for who calls us.
+        let _ = (id, remote);
         self.enforce(&peer)?;
         Ok(dummy::ConnectionHandler)
     }
@@ -242,9 +361,22 @@ impl NetworkBehaviour for Gate {
         match event {
             FromSwarm::ConnectionEstablished(e) => {
                 self.connected.insert(e.peer_id);
+                *self.per_peer.entry(e.peer_id).or_default() += 1;
             }
-            FromSwarm::ConnectionClosed(e) if e.remaining_established == 0 => {
-                self.connected.remove(&e.peer_id);
+            FromSwarm::ConnectionClosed(e) => {
+                self.strangers.remove(&e.connection_id);
+                if let Some(n) = self.per_peer.get_mut(&e.peer_id) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        self.per_peer.remove(&e.peer_id);
+                    }
+                }
+                if e.remaining_established == 0 {
+                    self.connected.remove(&e.peer_id);
+                }
+            }
+            FromSwarm::ListenFailure(e) => {
+                self.pending.remove(&e.connection_id);
             }
             _ => {}
         }
@@ -267,6 +399,12 @@ impl NetworkBehaviour for Gate {
             return Poll::Ready(ToSwarm::CloseConnection {
                 peer_id: peer,
                 connection: CloseConnection::All,
+            });
+        }
+        if let Some((peer, id)) = self.close_one.pop_front() {
+            return Poll::Ready(ToSwarm::CloseConnection {
+                peer_id: peer,
+                connection: CloseConnection::One(id),
             });
         }
         self.waker = Some(cx.waker().clone());

@@ -460,3 +460,39 @@ async fn an_insider_gets_no_file_of_a_private_channel_and_its_bad_chunks_are_not
         n.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_was_away_fetches_many_files_within_its_request_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let (admin, mut others) = org(dir.path());
+    let relay = others.pop().unwrap();
+    let a = Node::start(admin, config(vec![])).await.unwrap();
+    let a_addr = a.listen_addrs().await.unwrap()[0].clone();
+    let mut shared = Vec::new();
+    for i in 0..30 {
+        let (p, data) = random_file(dir.path(), &format!("scan-{i}.png"), 300 * 1024 + i);
+        let id = a.share_file("general", &p, "").await.unwrap();
+        shared.push((id, data));
+    }
+    let r = Node::start(relay, config(vec![a_addr])).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let files = r.files().await.unwrap();
+        let done = files.iter().filter(|f| f.complete).count();
+        if done == shared.len() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the relay has {done} of {} files",
+            shared.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let st = r.stats().await.unwrap();
+    // 30 files of 2 chunks each, and no chunk twice.
+    assert_eq!(st.chunks_received, 60, "{st:?}");
+    for n in [&a, &r] {
+        n.shutdown().await.unwrap();
+    }
+}

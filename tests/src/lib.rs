@@ -180,6 +180,30 @@ impl Lan {
         Ok(())
     }
 
+    /// Make the LAN IPv6-only, as a field router that hands out a ULA prefix does: every
+    /// host loses its IPv4 address and gets `fd77:S::{i+1}/64` (no duplicate-address wait).
+    /// Hosts keep their `fe80::` link-local addresses. `addrs` become the IPv6 ones.
+    pub fn ipv6_only(&mut self) -> Result<()> {
+        let subnet = 1 + std::process::id() % 250;
+        for (i, h) in self.hosts.iter().enumerate() {
+            ip(&["-n", h, "-4", "addr", "flush", "dev", "eth0"])?;
+            let a = format!("fd77:{subnet:x}::{:x}", i + 1);
+            ip(&[
+                "-n",
+                h,
+                "-6",
+                "addr",
+                "add",
+                &format!("{a}/64"),
+                "dev",
+                "eth0",
+                "nodad",
+            ])?;
+            self.addrs[i] = a;
+        }
+        Ok(())
+    }
+
     /// Take host `i` off the LAN (its switch port goes down) or put it back.
     pub fn set_link(&self, i: usize, up: bool) -> Result<()> {
         ip(&[

@@ -544,3 +544,52 @@ fn two_sites_find_each_other_through_their_relays_with_no_addresses_on_members()
         assert!(d.stop());
     }
 }
+
+/// A field team on a router that hands out only an IPv6 ULA prefix: no IPv4 at all, mDNS
+/// only, default listen addresses. Everyone finds everyone and every message arrives.
+#[test]
+fn an_ipv6_only_lan_works_with_the_defaults() {
+    if !netns_available("ipv6 only") {
+        return;
+    }
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut lan = Lan::new("v6", 3).unwrap();
+    lan.ipv6_only().unwrap();
+    let mut ds = org(&bin, tmp.path(), &["amina", "bilal", "chen"]);
+    let t = Instant::now();
+    for (i, d) in ds.iter_mut().enumerate() {
+        d.start(&lan, i, &[]);
+    }
+    for d in &ds {
+        wait_until(&format!("{} connected to both others", d.name), 30, || {
+            d.peers().len() == 2
+        });
+    }
+    println!(
+        "IPv6 only: all connected {:.2} s after start",
+        t.elapsed().as_secs_f64()
+    );
+    for p in ds[0].peers() {
+        assert!(
+            p["addr"].as_str().unwrap_or("").starts_with("/ip6/fd77:"),
+            "connected over IPv6: {p}"
+        );
+    }
+    let t = Instant::now();
+    for d in &ds {
+        d.ok(&["send", "general", &format!("{} over IPv6", d.name)]);
+    }
+    for d in &ds {
+        wait_until("3 messages everywhere", 30, || {
+            d.history("general").len() == 3
+        });
+    }
+    println!(
+        "IPv6 only: delivered everywhere in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+}

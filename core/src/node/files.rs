@@ -43,7 +43,13 @@ pub(super) struct Files {
     pub(super) busy: std::collections::HashSet<BlobId>,
     pub(super) served: u64,
     pub(super) received: u64,
+    /// Blob requests in flight per peer, over all blobs: a relay catching up on a thousand
+    /// file messages must not put six thousand requests on one connection.
+    pub(super) per_peer: HashMap<PeerId, u32>,
 }
+
+/// Blob requests in flight to one peer, over all blobs.
+pub const PEER_WINDOW: u32 = 12;
 
 /// What a background file task reports back to the loop.
 pub(super) enum FileDone {
@@ -200,6 +206,9 @@ impl Runner {
                 continue;
             };
             loop {
+                if self.files.per_peer.get(&peer).copied().unwrap_or(0) >= PEER_WINDOW {
+                    break;
+                }
                 let Some((fetch, _)) = self.files.fetches.get_mut(id) else {
                     return;
                 };
@@ -215,13 +224,32 @@ impl Runner {
                     },
                 );
                 self.files.requests.insert(rid, (*id, peer, part));
+                *self.files.per_peer.entry(peer).or_default() += 1;
             }
         }
     }
 
+    fn landed(&mut self, peer: PeerId) {
+        if let Some(n) = self.files.per_peer.get_mut(&peer) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.files.per_peer.remove(&peer);
+            }
+        }
+    }
+
+    /// Pump every fetch, smallest file first (what users wait for with the file open), until
+    /// the per-peer windows are full.
     pub(super) fn pump_all(&mut self) {
-        let ids: Vec<BlobId> = self.files.fetches.keys().copied().collect();
-        for id in ids {
+        let mut ids: Vec<(u64, BlobId)> = self
+            .files
+            .fetches
+            .iter()
+            .filter(|(_, (f, _))| !f.done())
+            .map(|(id, (f, _))| (f.blob.size, *id))
+            .collect();
+        ids.sort();
+        for (_, id) in ids {
             self.pump(&id);
         }
     }
@@ -250,7 +278,10 @@ impl Runner {
                 ..
             } => {
                 if let Some((id, _, part)) = self.files.requests.remove(&request_id) {
+                    self.landed(peer);
                     self.on_blob_response(peer, id, part, response);
+                    // The window has room again: other blobs may use it.
+                    self.pump_all();
                 }
             }
             E::OutboundFailure {
@@ -260,6 +291,7 @@ impl Runner {
                 ..
             } => {
                 if let Some((id, _, part)) = self.files.requests.remove(&request_id) {
+                    self.landed(peer);
                     tracing::debug!("file {id:?} request {part:?} to {peer} failed: {error}");
                     if let Some((f, _)) = self.files.fetches.get_mut(&id) {
                         f.on_failed(peer, part);

@@ -61,6 +61,45 @@ impl Default for Config {
     }
 }
 
+/// Dual stack: for each IPv4 wildcard listen address (`/ip4/0.0.0.0/tcp/P`), the IPv6
+/// wildcard on the same port (the one the IPv4 listener got, if P was 0), so that one mDNS
+/// record (one port) covers both families and an IPv6-only network works with the defaults.
+/// Nothing is added when the caller listed an IPv6 address itself.
+fn ipv6_companions(asked: &[Multiaddr], bound: &[Multiaddr]) -> Vec<Multiaddr> {
+    use libp2p::multiaddr::Protocol;
+    fn first(a: &Multiaddr) -> Option<Protocol<'_>> {
+        a.iter().next()
+    }
+    if asked
+        .iter()
+        .any(|a| matches!(first(a), Some(Protocol::Ip6(_))))
+    {
+        return Vec::new();
+    }
+    let tcp_port = |a: &Multiaddr| {
+        a.iter().find_map(|p| match p {
+            Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+    };
+    let bound_port = bound.iter().find_map(tcp_port);
+    asked
+        .iter()
+        .filter(|a| matches!(first(a), Some(Protocol::Ip4(ip)) if ip.is_unspecified()))
+        .filter_map(|a| {
+            let port = match tcp_port(a)? {
+                0 => bound_port?,
+                p => p,
+            };
+            Some(
+                Multiaddr::empty()
+                    .with(Protocol::Ip6(std::net::Ipv6Addr::UNSPECIFIED))
+                    .with(Protocol::Tcp(port)),
+            )
+        })
+        .collect()
+}
+
 /// What a node reports.
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -131,6 +170,10 @@ pub struct Stats {
     pub synced: u64,
     pub sync_requests: u64,
     pub flushed_writes: u64,
+    /// Connections refused by a limit (handshakes per IP, connections per device, strangers
+    /// while bootstrapping), not by the roster.
+    #[serde(default)]
+    pub limited_connections: u64,
     /// File chunks served to peers, and file chunks received (verified) from them.
     #[serde(default)]
     pub chunks_served: u64,
@@ -244,6 +287,12 @@ impl Node {
                 _ = &mut deadline => return Err(Error::Listen { addr: listen_list(&config.listen), reason: "no address after 5 s".into() }),
             }
         }
+        for v6 in ipv6_companions(&config.listen, &listen_addrs) {
+            // Best effort: a host without IPv6 still runs on IPv4.
+            if let Err(e) = swarm.listen_on(v6.clone()) {
+                tracing::warn!("not listening on {v6} (IPv6): {e}");
+            }
+        }
         let (disc_tx, disc_rx) = mpsc::unbounded_channel();
         let discovery = if config.mdns {
             let port = listen_addrs
@@ -299,6 +348,7 @@ impl Node {
             dial_errors: HashMap::new(),
             static_peers: config.peers.iter().map(|a| (a.clone(), None)).collect(),
             connections: HashMap::new(),
+            last_good: HashMap::new(),
             peer_versions: HashMap::new(),
             topics: HashMap::new(),
             roster_topics: HashMap::new(),
@@ -555,4 +605,34 @@ fn listen_list(addrs: &[Multiaddr]) -> String {
         .map(|a| a.to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ipv6_companions;
+    use libp2p::Multiaddr;
+
+    fn m(s: &str) -> Multiaddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn ipv4_wildcards_get_an_ipv6_twin_on_the_same_port() {
+        let bound = [m("/ip4/10.0.0.2/tcp/40123")];
+        assert_eq!(
+            ipv6_companions(&[m("/ip4/0.0.0.0/tcp/0")], &bound),
+            [m("/ip6/::/tcp/40123")]
+        );
+        assert_eq!(
+            ipv6_companions(&[m("/ip4/0.0.0.0/tcp/7441")], &bound),
+            [m("/ip6/::/tcp/7441")]
+        );
+        // A specific IPv4 address, or an IPv6 address given explicitly: nothing added.
+        assert!(ipv6_companions(&[m("/ip4/127.0.0.1/tcp/0")], &bound).is_empty());
+        assert!(ipv6_companions(
+            &[m("/ip4/0.0.0.0/tcp/0"), m("/ip6/fd77::1/tcp/7441")],
+            &bound
+        )
+        .is_empty());
+    }
 }

@@ -48,6 +48,8 @@ pub(super) struct Runner {
     /// Static peer address -> the peer it turned out to be.
     pub(super) static_peers: HashMap<Multiaddr, Option<PeerId>>,
     pub(super) connections: HashMap<PeerId, Multiaddr>,
+    /// The address of the last connection we dialed to each peer (the handshake proved it).
+    pub(super) last_good: HashMap<PeerId, Multiaddr>,
     /// The roster version each peer last announced.
     pub(super) peer_versions: HashMap<PeerId, u64>,
     /// Topics we subscribe to, by hash.
@@ -126,6 +128,7 @@ impl Runner {
                     self.start_flush();
                 }
                 _ = redial.tick() => {
+                    self.swarm.behaviour_mut().gate.expire_strangers();
                     self.police();
                     self.redial();
                 }
@@ -363,6 +366,7 @@ impl Runner {
             synced: self.tally.synced,
             sync_requests: self.catchup.requests,
             flushed_writes: self.flushed_writes,
+            limited_connections: self.swarm.behaviour().gate.limited,
             chunks_served: self.files.served,
             chunks_received: self.files.received,
         }
@@ -445,8 +449,42 @@ impl Runner {
 
     // ---- connections ------------------------------------------------------------------
 
+    /// An mDNS record for `f.peer`. Records are unauthenticated (any LAN host can claim any
+    /// device id), so a record only *adds* addresses to try: the noise handshake proves who
+    /// answers (a dial to a spoofed address fails as a wrong peer), and addresses that
+    /// worked are kept in front. Memory is bounded: a few addresses per device, and records
+    /// for devices not on the roster are kept only while the gate is open (bootstrap), up to
+    /// a cap.
     fn on_found(&mut self, f: Found) {
-        self.known.insert(f.peer, f.addrs.clone());
+        const MAX_ADDRS: usize = 8;
+        const MAX_STRANGERS: usize = 64;
+        let gate = &self.swarm.behaviour().gate;
+        // Not on our roster (yet: a device added elsewhere, or bootstrap): kept, bounded.
+        if !gate.allowed().contains(&f.peer) && !self.known.contains_key(&f.peer) {
+            let strangers = self
+                .known
+                .keys()
+                .filter(|p| !gate.allowed().contains(p))
+                .count();
+            if strangers >= MAX_STRANGERS {
+                return;
+            }
+        }
+        let entry = self.known.entry(f.peer).or_default();
+        let mut merged: Vec<Multiaddr> = Vec::with_capacity(MAX_ADDRS);
+        // Proven addresses first (a live connection, the last dial that reached the device),
+        // then the new record's, then what was known before.
+        let proven = self
+            .connections
+            .get(&f.peer)
+            .into_iter()
+            .chain(self.last_good.get(&f.peer));
+        for a in proven.chain(f.addrs.iter()).chain(entry.iter()) {
+            if merged.len() < MAX_ADDRS && !merged.iter().any(|m| same_host_port(m, a)) {
+                merged.push(a.clone());
+            }
+        }
+        *entry = merged;
         self.dial_peer(f.peer);
     }
 
@@ -501,6 +539,7 @@ impl Runner {
             } => {
                 let addr = endpoint.get_remote_address().clone();
                 if endpoint.is_dialer() {
+                    self.last_good.insert(peer_id, addr.clone());
                     let bare = without_p2p(&addr);
                     for (a, p) in self.static_peers.iter_mut() {
                         if without_p2p(a) == bare {
@@ -594,6 +633,11 @@ impl Runner {
             _ => {}
         }
     }
+}
+
+/// Whether two addresses name the same IP and port (one may carry `/p2p/…`).
+fn same_host_port(a: &Multiaddr, b: &Multiaddr) -> bool {
+    without_p2p(a) == without_p2p(b)
 }
 
 /// The address without its `/p2p/<id>` part, to match a static peer given with or without it.

@@ -1,0 +1,127 @@
+//! A hostile host on the namespace LAN (needs root; CI runs it) that is on no roster attacks
+//! with connections: 5 000 TCP sockets held open without a handshake against a member node
+//! and against a node that is still bootstrapping (it holds no roster, so it admits strangers
+//! who might hand it one), and 20 handshaking strangers against the bootstrapping node.
+//! Members still connect and talk; the nodes' memory and open files stay bounded; the
+//! refusals are counted. Each figure is printed.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use majlis_tests::{netns_available, wait_until, Daemon, Lan};
+
+fn status_kb(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse().ok())
+        .unwrap_or(0)
+}
+
+fn open_files(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+#[test]
+fn socket_floods_and_strangers_do_not_keep_members_apart() {
+    if !netns_available("hostile host") {
+        return;
+    }
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let hostile = std::path::PathBuf::from(env!("CARGO_BIN_EXE_hostile"));
+    let tmp = tempfile::tempdir().unwrap();
+    let lan = Lan::new("hs", 3).unwrap();
+    let mut amina = Daemon::new(&bin, tmp.path(), "amina");
+    let mut bilal = Daemon::new(&bin, tmp.path(), "bilal");
+    amina.ok(&["init", "--name", "amina"]);
+    let org = amina.ok(&["org", "create", "--name", "acme"]);
+    let id = bilal.ok(&["init", "--name", "bilal"]);
+    bilal.ok(&["org", "join", &org]);
+    amina.ok(&["roster", "add", "--name", "bilal", "--device", &id]);
+    let a_addr = format!("/ip4/{}/tcp/7441", lan.addrs[0]);
+    let b_addr = format!("/ip4/{}/tcp/7441", lan.addrs[1]);
+
+    // bilal starts first: amina is not up yet, so it waits with its bootstrap gate open.
+    bilal.start(
+        &lan,
+        1,
+        &["--no-mdns", "--listen", &b_addr, "--peer", &a_addr],
+    );
+    let bpid = bilal.pid().unwrap();
+    let (b_rss0, b_fd0) = (status_kb(bpid, "VmRSS:"), open_files(bpid));
+    let attack = |args: &[&str]| {
+        lan.command(2, &hostile)
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let b_sock = format!("{}:7441", lan.addrs[1]);
+    let a_sock = format!("{}:7441", lan.addrs[0]);
+    let sockets_b = attack(&["sockets", &b_sock, "5000", "25"]);
+    let strangers = attack(&["strangers", &b_addr, "20", "12"]);
+    std::thread::sleep(Duration::from_secs(4));
+    let (b_rss, b_fd) = (status_kb(bpid, "VmRSS:"), open_files(bpid));
+    println!(
+        "bootstrapping node under 5000 sockets + 20 strangers: RSS {b_rss0} -> {b_rss} kB, open files {b_fd0} -> {b_fd}"
+    );
+
+    // amina comes up and is flooded too; bilal must still reach her and get the roster.
+    amina.start(&lan, 0, &["--no-mdns", "--listen", &a_addr]);
+    let apid = amina.pid().unwrap();
+    let (a_rss0, a_fd0) = (status_kb(apid, "VmRSS:"), open_files(apid));
+    let sockets_a = attack(&["sockets", &a_sock, "5000", "20"]);
+    let t = Instant::now();
+    wait_until("bilal holds the roster and both are connected", 30, || {
+        amina.peers().len() == 1 && bilal.peers().len() == 1
+    });
+    println!(
+        "bilal bootstrapped and connected {:.2} s after amina started, under the flood",
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    amina.ok(&["send", "general", "salam under fire"]);
+    bilal.ok(&["send", "general", "wa alaykum"]);
+    wait_until("both messages both ways", 30, || {
+        amina.history("general").len() == 2 && bilal.history("general").len() == 2
+    });
+    println!(
+        "members talked under the flood: both messages both ways in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let (a_rss, a_fd) = (status_kb(apid, "VmRSS:"), open_files(apid));
+    println!(
+        "member node under 5000 sockets: RSS {a_rss0} -> {a_rss} kB, open files {a_fd0} -> {a_fd}"
+    );
+    let out = |c: std::process::Child| -> serde_json::Value {
+        let o = c.wait_with_output().unwrap();
+        serde_json::from_slice(&o.stdout).unwrap_or_default()
+    };
+    let (sa, sb) = (amina.stats(), bilal.stats());
+    let st = out(strangers);
+    println!(
+        "refused by a limit: member {}, bootstrapping {}; strangers {}",
+        sa["limited_connections"], sb["limited_connections"], st
+    );
+    println!(
+        "socket floods: at bilal {}, at amina {}",
+        out(sockets_b),
+        out(sockets_a)
+    );
+    assert!(sa["limited_connections"].as_u64().unwrap() > 1000);
+    assert!(sb["limited_connections"].as_u64().unwrap() > 1000);
+    assert_eq!(
+        st["still_connected"], 0,
+        "strangers stayed connected after the roster arrived"
+    );
+    // Bounded: no file descriptor per flooding socket, and no runaway memory.
+    assert!(
+        a_fd < a_fd0 + 100 && b_fd < b_fd0 + 100,
+        "open files grew with the flood"
+    );
+    assert!(a_rss < a_rss0 + 64 * 1024 && b_rss < b_rss0 + 64 * 1024);
+    assert!(amina.stop() && bilal.stop());
+}
