@@ -125,3 +125,49 @@ fn socket_floods_and_strangers_do_not_keep_members_apart() {
     assert!(a_rss < a_rss0 + 64 * 1024 && b_rss < b_rss0 + 64 * 1024);
     assert!(amina.stop() && bilal.stop());
 }
+
+/// A LAN host announces 1 000 mDNS records of the org that claim to be amina's and bilal's
+/// devices, at its own address and at ports where nothing listens, before and while they
+/// start. They still find each other over mDNS alone and talk.
+#[test]
+fn spoofed_mdns_records_for_real_devices_do_not_keep_members_apart() {
+    if !netns_available("mDNS spoofing") {
+        return;
+    }
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let hostile = std::path::PathBuf::from(env!("CARGO_BIN_EXE_hostile"));
+    let tmp = tempfile::tempdir().unwrap();
+    let lan = Lan::new("sp", 3).unwrap();
+    let mut amina = Daemon::new(&bin, tmp.path(), "amina");
+    let mut bilal = Daemon::new(&bin, tmp.path(), "bilal");
+    let a_id = amina.ok(&["init", "--name", "amina"]);
+    let org = amina.ok(&["org", "create", "--name", "acme"]);
+    let b_id = bilal.ok(&["init", "--name", "bilal"]);
+    bilal.ok(&["org", "join", &org]);
+    amina.ok(&["roster", "add", "--name", "bilal", "--device", &b_id]);
+    let spoofer = lan
+        .command(2, &hostile)
+        .args(["mdns", &org, "1000", "30", &a_id, &b_id])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let t = Instant::now();
+    amina.start(&lan, 0, &[]);
+    bilal.start(&lan, 1, &[]);
+    wait_until("amina and bilal connected over mDNS", 30, || {
+        amina.peers().len() == 1 && bilal.peers().len() == 1
+    });
+    println!(
+        "found each other among 1000 spoofed records in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+    amina.ok(&["send", "general", "still here"]);
+    wait_until("the message", 30, || bilal.history("general").len() == 1);
+    let rss = status_kb(amina.pid().unwrap(), "VmRSS:");
+    println!("amina RSS under the spoofing: {rss} kB");
+    assert!(rss < 200 * 1024);
+    let o = spoofer.wait_with_output().unwrap();
+    println!("spoofer: {}", String::from_utf8_lossy(&o.stdout).trim());
+    assert!(amina.stop() && bilal.stop());
+}

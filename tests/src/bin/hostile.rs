@@ -1,7 +1,9 @@
 //! A hostile host on the test LAN (run inside a namespace by the tests; never aimed outside
 //! it): `hostile sockets ADDR:PORT N HOLD_S` opens N TCP connections and holds them without
 //! a handshake; `hostile strangers MULTIADDR N HOLD_S` connects N libp2p identities that are
-//! on no roster and reports how many stayed connected. Prints one JSON line.
+//! on no roster and reports how many stayed connected; `hostile mdns ORG_ID N HOLD_S DEV…`
+//! announces N mDNS records of the org that claim to be the given devices, at this host's
+//! addresses and ports where nothing listens. Prints one JSON line.
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +19,7 @@ async fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("sockets") => sockets(&args[1], n, hold).await,
         Some("strangers") => strangers(args[1].parse()?, n, hold).await,
+        Some("mdns") => spoof_mdns(&args[1], n, hold, &args[4..]).await,
         _ => bail!("usage: hostile sockets|strangers ADDR N HOLD_S"),
     }
 }
@@ -84,5 +87,42 @@ async fn strangers(addr: libp2p::Multiaddr, n: usize, hold: Duration) -> Result<
         "{}",
         serde_json::json!({"strangers": n, "still_connected": still})
     );
+    Ok(())
+}
+
+async fn spoof_mdns(org: &str, n: usize, hold: Duration, devices: &[String]) -> Result<()> {
+    let org: majlis_core::OrgId = org.parse()?;
+    let tag = org.discovery_tag();
+    let daemon = mdns_sd::ServiceDaemon::new()?;
+    let mut registered = 0;
+    for i in 0..n {
+        let dev = &devices[i % devices.len().max(1)];
+        let info = mdns_sd::ServiceInfo::new(
+            majlis_core::discovery::SERVICE_TYPE,
+            &format!("spoof{i}"),
+            &format!("spoof{i}.local."),
+            "",
+            20000 + (i % 40000) as u16,
+            &[
+                ("v", majlis_core::discovery::TXT_VERSION),
+                ("org", tag.as_str()),
+                ("dev", dev.as_str()),
+            ][..],
+        )?
+        .enable_addr_auto();
+        // The daemon's command queue is bounded: wait for room rather than drop records.
+        for _ in 0..200 {
+            match daemon.register(info.clone()) {
+                Ok(()) => {
+                    registered += 1;
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+    }
+    tokio::time::sleep(hold).await;
+    let _ = daemon.shutdown();
+    println!("{}", serde_json::json!({"records": registered}));
     Ok(())
 }
