@@ -17,7 +17,7 @@ use libp2p::swarm::{
     dummy, CloseConnection, ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler,
     THandlerInEvent, THandlerOutEvent, ToSwarm,
 };
-use libp2p::{gossipsub, identify, request_response, Multiaddr, PeerId, StreamProtocol};
+use libp2p::{gossipsub, identify, ping, request_response, Multiaddr, PeerId, StreamProtocol};
 use serde::{Deserialize, Serialize};
 
 pub const ROSTER_PROTOCOL: &str = "/majlis/roster/1";
@@ -59,6 +59,11 @@ pub struct SyncRequest {
     /// Absent from older peers' requests (then the tail after a gap is resent).
     #[serde(default)]
     pub held: Vec<(crate::DeviceId, u64, u64)>,
+    /// Stop adding messages past about this many bytes (at least one is always sent): the
+    /// requester sizes answers to its link, so that a slow radio link does not time out on
+    /// an 8 MiB answer. Absent from older peers' requests (then [`SYNC_RESPONSE_BYTES`]).
+    #[serde(default)]
+    pub max_bytes: Option<u32>,
 }
 
 /// Up to [`crate::sync::MAX_BATCH`] envelopes, oldest first per author; `more` if truncated.
@@ -421,7 +426,17 @@ pub struct Behaviour {
     pub roster: request_response::cbor::Behaviour<RosterRequest, RosterResponse>,
     pub sync: request_response::cbor::Behaviour<SyncRequest, SyncResponse>,
     pub blob: request_response::cbor::Behaviour<BlobRequest, BlobResponse>,
+    /// Liveness: a connection whose peer has gone (its cable pulled, its laptop moved to
+    /// another network) carries no traffic and TCP alone would keep it for many minutes.
+    /// A failed ping closes it (in the node), so both sides redial at once.
+    pub ping: ping::Behaviour,
 }
+
+/// One ping per connection per interval (~100 bytes each way with framing). libp2p-ping
+/// reports only the second failure in a row, so a dead link is noticed within about
+/// 2 × (interval + timeout) = 20 s.
+pub const PING_INTERVAL: Duration = Duration::from_secs(5);
+pub const PING_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Behaviour {
     pub fn new(key: &libp2p::identity::Keypair) -> Behaviour {
@@ -442,6 +457,11 @@ impl Behaviour {
                 gossipsub::MessageId::from(&h.finalize().as_bytes()[..20])
             })
             .max_transmit_size(crate::message::MAX_WIRE_BYTES + 4096)
+            // On a slow link a published message may wait behind catch-up traffic: keep it
+            // queued rather than drop it after gossipsub's default 5 s (catch-up would bring
+            // it, but only after everything its author wrote before). Forwards likewise.
+            .publish_queue_duration(Duration::from_secs(60))
+            .forward_queue_duration(Duration::from_secs(10))
             .heartbeat_interval(Duration::from_secs(1))
             .build()
             .expect("valid gossipsub config");
@@ -487,6 +507,11 @@ impl Behaviour {
             roster,
             sync,
             blob,
+            ping: ping::Behaviour::new(
+                ping::Config::new()
+                    .with_interval(PING_INTERVAL)
+                    .with_timeout(PING_TIMEOUT),
+            ),
         }
     }
 }

@@ -60,6 +60,7 @@ fn seeds() -> &'static Seeds {
                 channel: "general".into(),
                 have: vec![(key.id(), 3)],
                 held: vec![(key.id(), 5, 9)],
+                max_bytes: None,
             },
         ))
         .unwrap();

@@ -95,6 +95,7 @@ fn request(channel: &str, have: &[(majlis_core::DeviceId, u64)]) -> SyncRequest 
         channel: channel.into(),
         have: have.to_vec(),
         held: Vec::new(),
+        max_bytes: None,
     }
 }
 

@@ -204,6 +204,48 @@ impl Lan {
         Ok(())
     }
 
+    /// Limit host `i`'s link to `kbit` kbit/s each way (a token bucket on both ends of its
+    /// cable), as a slow radio link. This kernel has tbf but no netem: no added delay.
+    pub fn set_rate(&self, i: usize, kbit: u32) -> Result<()> {
+        let rate = format!("{kbit}kbit");
+        let tc = |ns: &str, dev: &str| -> Result<()> {
+            let st = Command::new("ip")
+                .args(["netns", "exec", ns, "tc", "qdisc", "replace", "dev", dev])
+                .args([
+                    "root", "tbf", "rate", &rate, "burst", "4kb", "latency", "2s",
+                ])
+                .status()?;
+            if !st.success() {
+                bail!("tc tbf on {ns}/{dev} failed");
+            }
+            Ok(())
+        };
+        tc(&self.hosts[i], "eth0")?;
+        tc(&format!("{}sw", self.prefix), &format!("p{i}"))
+    }
+
+    /// Move host `i` to another IPv4 address on the same LAN (`net.{octet}`), as a laptop
+    /// that joins another network: its old address is removed. Returns the new address.
+    pub fn move_host(&mut self, i: usize, octet: u8) -> Result<String> {
+        let net = self.addrs[i]
+            .rsplit_once('.')
+            .map(|(n, _)| n.to_string())
+            .context("an IPv4 host")?;
+        let new = format!("{net}.{octet}");
+        ip(&["-n", &self.hosts[i], "-4", "addr", "flush", "dev", "eth0"])?;
+        ip(&[
+            "-n",
+            &self.hosts[i],
+            "addr",
+            "add",
+            &format!("{new}/24"),
+            "dev",
+            "eth0",
+        ])?;
+        self.addrs[i] = new.clone();
+        Ok(new)
+    }
+
     /// Take host `i` off the LAN (its switch port goes down) or put it back.
     pub fn set_link(&self, i: usize, up: bool) -> Result<()> {
         ip(&[

@@ -85,6 +85,7 @@ async fn a_flooding_peer_leaves_memory_bounded_and_the_node_responsive() {
                     channel: "general".into(),
                     have: vec![],
                     held: vec![],
+                    max_bytes: None,
                 },
             );
             flooded += 64;
@@ -108,6 +109,7 @@ async fn a_flooding_peer_leaves_memory_bounded_and_the_node_responsive() {
                 channel: "general".into(),
                 have,
                 held: vec![],
+                max_bytes: None,
             },
         );
         m.swarm.behaviour_mut().roster.send_request(

@@ -274,7 +274,8 @@ impl Runner {
     /// `sent`: per author, the last seq this peer sent in the current session.
     pub(super) fn sync_channel(&mut self, peer: PeerId, channel: String, sent: &Vector) {
         match self.catchup.request(&self.store, peer, &channel, sent) {
-            Ok(Some((req, asked))) => {
+            Ok(Some((req, mut asked))) => {
+                asked.sent_ms = crate::now_ms();
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, req);
                 self.catchup.sent(id, peer, asked);
             }
@@ -312,6 +313,9 @@ impl Runner {
                 ..
             } => {
                 if let Some((peer, asked)) = self.catchup.answered(&request_id) {
+                    let bytes: usize = response.messages.iter().map(|m| m.len()).sum();
+                    let elapsed = crate::now_ms().saturating_sub(asked.sent_ms);
+                    self.catchup.measured(peer, bytes, elapsed);
                     let channel = asked.channel.clone();
                     self.on_sync_response(peer, asked, response);
                     self.next_turn(&channel);

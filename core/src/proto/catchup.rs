@@ -20,6 +20,14 @@ use crate::sync::{self, Link, Ranges, Vector};
 /// before waiting for the next periodic round.
 pub const MAX_RETRIES: u32 = 3;
 
+/// Answer size bounds: the first answer from a peer is small (4 s at 64 kbit/s, well under a
+/// millisecond on a LAN, where quick answers let the budget grow fourfold each time); later
+/// ones aim at [`ANSWER_SECS`] of the measured rate, so that on a slow link live messages
+/// never queue behind more than about a second of catch-up.
+pub const FIRST_ANSWER_BYTES: u32 = 32 * 1024;
+pub const MIN_ANSWER_BYTES: u32 = 4 * 1024;
+pub const ANSWER_SECS: u64 = 1;
+
 /// What a request asked for: the answer is checked against it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Asked {
@@ -28,6 +36,8 @@ pub struct Asked {
     pub have: Vector,
     /// Per author, the ranges beyond it we said we hold.
     pub held: Ranges,
+    /// When it was sent (ms; set by the caller), to measure the peer's rate.
+    pub sent_ms: u64,
 }
 
 /// An answer that passed [`check`].
@@ -49,6 +59,8 @@ pub struct Catchup<K, P> {
     queued: HashMap<String, std::collections::VecDeque<P>>,
     /// Requests made (round trips), for the stats.
     pub requests: u64,
+    /// Per peer, how many bytes to ask for in one answer (see [`Catchup::measured`]).
+    budget: HashMap<P, u32>,
 }
 
 impl<K: Hash + Eq, P: Hash + Eq + Copy> Default for Catchup<K, P> {
@@ -58,6 +70,7 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Default for Catchup<K, P> {
             retries: HashMap::new(),
             queued: HashMap::new(),
             requests: 0,
+            budget: HashMap::new(),
         }
     }
 }
@@ -104,6 +117,7 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
                 .iter()
                 .flat_map(|(a, r)| r.iter().map(|(x, y)| (*a, *x, *y)))
                 .collect(),
+            max_bytes: Some(self.budget_for(&peer)),
         };
         Ok(Some((
             req,
@@ -111,8 +125,31 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
                 channel: channel.to_string(),
                 have,
                 held,
+                sent_ms: 0,
             },
         )))
+    }
+
+    /// How many bytes to ask `peer` for in one answer.
+    pub fn budget_for(&self, peer: &P) -> u32 {
+        self.budget.get(peer).copied().unwrap_or(FIRST_ANSWER_BYTES)
+    }
+
+    /// An answer of `bytes` came `elapsed_ms` after its request: size the next ones to the
+    /// link (about [`ANSWER_SECS`] each). Quick answers say little about the rate (they
+    /// are latency), so they only let the budget grow.
+    pub fn measured(&mut self, peer: P, bytes: usize, elapsed_ms: u64) {
+        let cur = self.budget_for(&peer);
+        let next = if elapsed_ms < 250 {
+            cur.saturating_mul(4)
+        } else {
+            let rate = bytes as u64 * 1000 / elapsed_ms.max(1);
+            (rate * ANSWER_SECS).min(u32::MAX as u64) as u32
+        };
+        self.budget.insert(
+            peer,
+            next.clamp(MIN_ANSWER_BYTES, SYNC_RESPONSE_BYTES as u32),
+        );
     }
 
     /// Whether `channel` is being caught up from another peer; if so, `peer` waits its turn
@@ -169,6 +206,9 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
     /// peer while it is `connected`, rather than waiting for the next periodic round.
     pub fn failed(&mut self, key: &K, connected: bool) -> Option<(P, String)> {
         let (peer, asked) = self.pending.remove(key)?;
+        // A timeout on a slow link: ask for much less next time.
+        let smaller = (self.budget_for(&peer) / 4).max(MIN_ANSWER_BYTES);
+        self.budget.insert(peer, smaller);
         let retries = self.retries.entry(peer).or_default();
         (connected && *retries < MAX_RETRIES).then(|| {
             *retries += 1;
@@ -316,6 +356,9 @@ pub fn answer<L: Log>(
         }
         r.push((x, y));
     }
+    let limit = req.max_bytes.map_or(SYNC_RESPONSE_BYTES, |m| {
+        (m as usize).min(SYNC_RESPONSE_BYTES)
+    });
     let mut bytes = 0;
     'authors: for (author, from) in sync::plan(&theirs, &log.heads(&req.channel)?) {
         if head.member_of_device(&author).is_none() {
@@ -343,7 +386,9 @@ pub fn answer<L: Log>(
             next = last + 1;
         }
         for w in wires {
-            if resp.messages.len() == sync::MAX_BATCH || bytes + w.len() > SYNC_RESPONSE_BYTES {
+            if resp.messages.len() == sync::MAX_BATCH
+                || (!resp.messages.is_empty() && bytes + w.len() > limit)
+            {
                 resp.more = true;
                 break 'authors;
             }

@@ -118,6 +118,7 @@ impl Rogue {
                     channel: channel.to_string(),
                     have: vec![],
                     held: vec![],
+                    max_bytes: None,
                 },
             );
         }

@@ -1,0 +1,206 @@
+//! Field teams (namespace LANs built by the tests; need root, CI runs them): a slow radio
+//! link with a catch-up during live chat, a courier between sites that never meet, and a
+//! laptop whose address changes mid-run. Each prints its times.
+
+use std::time::{Duration, Instant};
+
+use majlis_core::Profile;
+use majlis_tests::{netns_available, wait_until, Daemon, Lan};
+
+fn org(bin: &std::path::Path, root: &std::path::Path, names: &[&str]) -> Vec<Daemon> {
+    let ds: Vec<Daemon> = names.iter().map(|n| Daemon::new(bin, root, n)).collect();
+    ds[0].ok(&["init", "--name", names[0]]);
+    let org = ds[0].ok(&["org", "create", "--name", "acme"]);
+    for d in &ds[1..] {
+        let id = d.ok(&["init", "--name", &d.name]);
+        d.ok(&["org", "join", &org]);
+        ds[0].ok(&["roster", "add", "--name", &d.name, "--device", &id]);
+    }
+    ds
+}
+
+fn texts(d: &Daemon) -> Vec<String> {
+    d.history("general")
+        .iter()
+        .map(|m| m["text"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// bilal is on a 64 kbit/s link and was away while amina wrote 1 000 messages. When he comes
+/// back, catch-up runs while amina keeps chatting: every message arrives, the live ones
+/// while the backlog is still coming, in order.
+#[test]
+fn a_slow_link_catches_up_a_thousand_messages_during_live_chat() {
+    if !netns_available("slow link") {
+        return;
+    }
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let lan = Lan::new("sl", 2).unwrap();
+    let mut ds = org(&bin, tmp.path(), &["amina", "bilal"]);
+    // bilal holds the roster already (he was here before).
+    ds[0].start(&lan, 0, &[]);
+    ds[1].start(&lan, 1, &[]);
+    wait_until("connected", 30, || ds[0].peers().len() == 1);
+    assert!(ds[1].stop());
+    assert!(ds[0].stop());
+    {
+        let p = Profile::open(&ds[0].dir).unwrap();
+        let chain = p.chain().unwrap();
+        for i in 0..1000 {
+            p.compose(&chain, "general", &format!("backlog {i:04}"))
+                .unwrap();
+        }
+        // Others were online when amina wrote: nothing waits in her outbox, the backlog is
+        // history that bilal lacks (catch-up), not 1 000 unsent messages (gossip).
+        p.store().outbox_clear().unwrap();
+        p.store().flush().unwrap();
+    }
+    lan.set_rate(1, 64).unwrap();
+    ds[0].start(&lan, 0, &[]);
+    let t = Instant::now();
+    ds[1].start(&lan, 1, &[]);
+    let mut live_latency = Vec::new();
+    let mut backlog_at_live = Vec::new();
+    for i in 0..8 {
+        let text = format!("live {i}");
+        let sent = Instant::now();
+        ds[0].ok(&["send", "general", &text]);
+        wait_until("the live message", 60, || texts(&ds[1]).contains(&text));
+        live_latency.push(sent.elapsed().as_secs_f64());
+        backlog_at_live.push(
+            texts(&ds[1])
+                .iter()
+                .filter(|t| t.starts_with("backlog"))
+                .count(),
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    wait_until("the whole backlog", 240, || {
+        ds[1].history("general").len() >= 1008
+    });
+    let total = t.elapsed().as_secs_f64();
+    println!(
+        "64 kbit/s: 1 000-message catch-up done {total:.1} s after bilal started; live messages arrived in {:?} s with {:?} backlog messages in by then",
+        live_latency
+            .iter()
+            .map(|l| (l * 100.0).round() / 100.0)
+            .collect::<Vec<_>>(),
+        backlog_at_live
+    );
+    let h = texts(&ds[1]);
+    let live: Vec<&String> = h.iter().filter(|t| t.starts_with("live")).collect();
+    assert_eq!(live.len(), 8);
+    let backlog: std::collections::HashSet<&String> =
+        h.iter().filter(|t| t.starts_with("backlog")).collect();
+    assert_eq!(backlog.len(), 1000, "every backlog message");
+    assert_eq!(h.len(), 1008, "each once");
+    assert_eq!(h, texts(&ds[0]), "in the same order as at the sender");
+    assert!(
+        backlog_at_live[0] < 1000,
+        "live messages were not held behind the whole backlog"
+    );
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+}
+
+/// Sites that never meet: bilal is with amina, then walks over to chen. chen gets amina's
+/// messages and her roster change from bilal, and amina gets chen's when bilal returns.
+#[test]
+fn a_courier_carries_messages_and_roster_changes_between_sites_that_never_meet() {
+    if !netns_available("courier") {
+        return;
+    }
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let lan = Lan::new("cr", 3).unwrap();
+    let mut ds = org(&bin, tmp.path(), &["amina", "bilal", "chen"]);
+    for (i, d) in ds.iter_mut().enumerate() {
+        d.start(&lan, i, &[]);
+    }
+    for d in &ds {
+        wait_until("everyone connected once", 30, || d.peers().len() == 2);
+    }
+    // Site A (amina) and site B (chen) part; bilal stays with amina.
+    lan.set_link(2, false).unwrap();
+    wait_until("chen gone", 40, || ds[0].peers().len() == 1);
+    ds[0].ok(&["send", "general", "from site A"]);
+    ds[0].ok(&["channel", "create", "field-ops"]);
+    let v = ds[0].stats()["roster_version"].as_u64().unwrap();
+    wait_until("bilal carries it", 30, || {
+        texts(&ds[1]).contains(&"from site A".to_string())
+            && ds[1].stats()["roster_version"].as_u64() == Some(v)
+    });
+    // bilal walks to site B.
+    lan.set_link(0, false).unwrap();
+    lan.set_link(2, true).unwrap();
+    let t = Instant::now();
+    wait_until("chen has site A's message and roster", 60, || {
+        texts(&ds[2]).contains(&"from site A".to_string())
+            && ds[2].stats()["roster_version"].as_u64() == Some(v)
+    });
+    println!(
+        "courier: site B had site A's message and roster {:.2} s after bilal arrived",
+        t.elapsed().as_secs_f64()
+    );
+    ds[2].ok(&["send", "field-ops", "from site B"]);
+    wait_until("bilal has chen's reply", 30, || {
+        ds[1].history("field-ops").len() == 1
+    });
+    // bilal walks back.
+    lan.set_link(2, false).unwrap();
+    lan.set_link(0, true).unwrap();
+    let t = Instant::now();
+    wait_until("amina has site B's reply", 60, || {
+        ds[0].history("field-ops").len() == 1
+    });
+    println!(
+        "courier: site A had site B's reply {:.2} s after bilal returned",
+        t.elapsed().as_secs_f64()
+    );
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+}
+
+/// bilal's laptop moves to another address (a new network) without a restart: he is found
+/// again and messages flow both ways.
+#[test]
+fn a_laptop_that_changes_address_is_found_again_without_a_restart() {
+    if !netns_available("address change") {
+        return;
+    }
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut lan = Lan::new("ac", 2).unwrap();
+    let mut ds = org(&bin, tmp.path(), &["amina", "bilal"]);
+    for (i, d) in ds.iter_mut().enumerate() {
+        d.start(&lan, i, &[]);
+    }
+    wait_until("connected", 30, || ds[0].peers().len() == 1);
+    ds[0].ok(&["send", "general", "before the move"]);
+    wait_until("first message", 30, || ds[1].history("general").len() == 1);
+    let old = lan.addrs[1].clone();
+    let new = lan.move_host(1, 100).unwrap();
+    println!("bilal moved from {old} to {new}");
+    let t = Instant::now();
+    wait_until("connected again at the new address", 90, || {
+        ds[0]
+            .peers()
+            .iter()
+            .any(|p| p["addr"].as_str().unwrap_or("").contains(&new))
+    });
+    println!(
+        "found again at the new address {:.2} s after the move",
+        t.elapsed().as_secs_f64()
+    );
+    ds[1].ok(&["send", "general", "after the move"]);
+    ds[0].ok(&["send", "general", "welcome back"]);
+    wait_until("both ways", 30, || {
+        ds[0].history("general").len() == 3 && ds[1].history("general").len() == 3
+    });
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+}
