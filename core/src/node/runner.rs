@@ -614,16 +614,14 @@ impl Runner {
                 self.listen_of.insert(peer_id, addrs);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(_)) => {}
+            // A peer that does not speak ping (another client) is not dead.
             SwarmEvent::Behaviour(BehaviourEvent::Ping(libp2p::ping::Event {
                 peer,
                 connection,
                 result: Err(e),
-            })) => {
-                // A peer that does not speak ping (another client) is not dead.
-                if !matches!(e, libp2p::ping::Failure::Unsupported) {
-                    tracing::info!("connection to {peer} is dead ({e}); closing it to redial");
-                    self.swarm.close_connection(connection);
-                }
+            })) if !matches!(e, libp2p::ping::Failure::Unsupported) => {
+                tracing::info!("connection to {peer} is dead ({e}); closing it to redial");
+                self.swarm.close_connection(connection);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Ping(_)) => {}
             SwarmEvent::Behaviour(BehaviourEvent::Gate(ev)) => match ev {},
