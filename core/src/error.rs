@@ -33,6 +33,14 @@ pub enum Error {
     /// Another process (a running node, or the app) has the data directory open.
     #[error("{path} is in use by another Majlis process")]
     Busy { path: String },
+    /// The disk is (nearly) full: nothing was written. Majlis keeps a margin free so that the
+    /// database itself never runs out mid-write, and carries on by itself once there is room.
+    #[error("the disk holding {path} is full ({free} bytes free; Majlis keeps {margin} free): nothing was written")]
+    DiskFull {
+        path: String,
+        free: u64,
+        margin: u64,
+    },
     /// The database refused an operation (a full disk, an I/O error, damage).
     #[error("database error: {0}")]
     Db(#[from] sled::Error),
@@ -92,6 +100,7 @@ impl Error {
             }
             Error::Db(_) => "if the disk is full free space and retry; if the database is damaged, restore the data directory from a backup or re-sync it from a relay",
             Error::Io { .. } => "check that the disk has space and the directory is writable",
+            Error::DiskFull { .. } => "free space on that disk; Majlis carries on by itself once there is room (no restart needed), and what peers sent meanwhile comes back by catch-up",
             Error::Corrupt(_) => "restore the data directory from a backup, or re-sync it from a relay",
             Error::NotOnRoster => "give this device's id to an admin, who adds it to the roster",
             Error::NoOrg => "found an organization, or join one with the org id an admin gives you",

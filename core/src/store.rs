@@ -89,8 +89,19 @@ pub struct Store {
     e2e: sled::Tree,
     /// Seals message records, end-to-end keys and app state (see [`crate::seal`]).
     dk: std::sync::Arc<DataKey>,
+    /// The database directory (see [`Store::ensure_space`]).
+    dir: std::sync::Arc<std::path::PathBuf>,
     /// End-to-end keys already opened, by tree key: every shown message needs one.
     key_cache: std::sync::Arc<std::sync::RwLock<std::collections::HashMap<Vec<u8>, ChannelKey>>>,
+}
+
+/// Bytes kept free on the database's disk: `MAJLIS_MIN_FREE_MB` (default 4 MiB, several of
+/// sled's 512 KiB segments).
+pub fn min_free() -> u64 {
+    std::env::var("MAJLIS_MIN_FREE_MB")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(4 << 20, |mb| mb << 20)
 }
 
 fn prefix(space: u8, channel: &str) -> Vec<u8> {
@@ -205,6 +216,7 @@ impl Store {
             e2e: db.open_tree("e2e")?,
             dk: std::sync::Arc::new(dk),
             key_cache: Default::default(),
+            dir: std::sync::Arc::new(path.to_path_buf()),
             db,
         })
     }
@@ -232,6 +244,7 @@ impl Store {
         if self.messages.contains_key(mkey)? {
             return Ok(false);
         }
+        self.ensure_space(env.wire.len() as u64 * 4)?;
         let u = &env.unsigned;
         let rec = postcard::to_stdvec(&Record {
             sender: sender.to_string(),
@@ -831,6 +844,16 @@ impl Store {
     }
 
     /// Make everything written so far durable.
+    /// Refuse to write when fewer than `need` bytes plus [`min_free`] are free on the
+    /// database's disk. sled fails for good after one write hits a full disk (its error is
+    /// sticky until the database is reopened), so a node must never get there: with this
+    /// guard a full disk refuses new writes with a clear error, and writing resumes by
+    /// itself once there is room. One `statvfs` per write (about a microsecond): a cached
+    /// reading let a file that filled the disk in between slip past.
+    pub fn ensure_space(&self, need: u64) -> Result<()> {
+        crate::files::blobs::ensure_space(self.dir.as_path(), need)
+    }
+
     /// Another tree of the same database (files keep their index beside the messages, so
     /// one group commit covers both).
     pub fn tree(&self, name: &str) -> Result<sled::Tree> {

@@ -211,8 +211,10 @@ impl Blobs {
     }
 
     /// Write verified chunk `i` of a partial blob (not yet durable: see [`Blobs::commit`]).
+    /// Refused when the disk is nearly full (the database shares it, and must not run out).
     pub fn write_chunk(&self, blob: &BlobRef, i: u32, data: &[u8]) -> Result<()> {
         let p = self.path(&blob.id, false);
+        ensure_space(&self.dir, data.len() as u64)?;
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -302,6 +304,21 @@ impl Blobs {
         std::fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;
         Ok(())
     }
+}
+
+/// [`crate::store::Store::ensure_space`] for files beside the database.
+pub fn ensure_space(dir: &Path, need: u64) -> Result<()> {
+    let margin = crate::store::min_free();
+    // Not measurable (an odd file system): do not block on it.
+    let free = fs2::available_space(dir).unwrap_or(u64::MAX);
+    if free < margin.saturating_add(need) {
+        return Err(Error::DiskFull {
+            path: dir.display().to_string(),
+            free,
+            margin,
+        });
+    }
+    Ok(())
 }
 
 fn write_synced(p: &Path, bytes: &[u8]) -> Result<()> {

@@ -260,6 +260,8 @@ pub fn prepare(src: &Path, dir: &Path) -> Result<Prepared> {
     getrandom::getrandom(&mut key).expect("OS RNG");
     let c = cipher(&key);
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    // The encrypted copy needs the file's size again, and the database must keep its margin.
+    blobs::ensure_space(dir, blob_shape.stored_len())?;
     let mut rnd = [0u8; 8];
     getrandom::getrandom(&mut rnd).expect("OS RNG");
     let path = dir.join(format!(
