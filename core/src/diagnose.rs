@@ -176,6 +176,12 @@ impl Report {
                 count("clock")
             )));
         }
+        if count("backdated") > 0 {
+            out.push(note(format!(
+                "{} message(s) were refused as backdated (dated more than 5 min before their author's previous message): a member's client, or clock, is not to be trusted",
+                count("backdated")
+            )));
+        }
         if count("unknown_device") + count("not_allowed") > 0 {
             out.push(note(format!(
                 "{} message(s) came from devices this roster does not list or does not allow in that channel: a removed device, or a peer whose roster differs from this one (compare roster versions)",

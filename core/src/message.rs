@@ -133,6 +133,10 @@ pub enum Reject {
     Gap { seq: u64, held: u64 },
     #[error("sent_at {sent_at} is implausible for local clock {now} (more than 5 min ahead or before 2020)")]
     Clock { sent_at: u64, now: u64 },
+    /// Dated more than the allowed skew before its author's previous message in the channel
+    /// (or after the next one): a member slipping a message into the past of a conversation.
+    #[error("sent_at {sent_at} is out of order with its author's neighbouring message ({neighbour}) by more than 5 min (backdated)")]
+    Backdated { sent_at: u64, neighbour: u64 },
 }
 
 impl Reject {
@@ -147,6 +151,7 @@ impl Reject {
             Reject::UnknownChannel(_) => "unknown_channel",
             Reject::NotAllowed { .. } => "not_allowed",
             Reject::Clock { .. } => "clock",
+            Reject::Backdated { .. } => "backdated",
             Reject::Chain(_) => "chain",
             Reject::Gap { .. } => "gap",
         }

@@ -543,13 +543,19 @@ impl Profile {
         body: Vec<u8>,
     ) -> Result<Envelope> {
         let (seq, prev) = self.store.own_head(channel, &self.device_id())?;
+        // Never date a message before our previous one (a clock set back): receivers refuse
+        // a message dated well before its author's previous one as backdated.
+        let last = match &prev {
+            Some(p) => self.store.sent_at_of(p)?.unwrap_or(0),
+            None => 0,
+        };
         let env = Envelope::sign(
             &self.key,
             Unsigned {
                 format,
                 author: self.device_id(),
                 channel: channel.to_string(),
-                sent_at: crate::now_ms(),
+                sent_at: crate::now_ms().max(last),
                 seq: seq + 1,
                 prev,
                 body,

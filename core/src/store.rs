@@ -410,6 +410,19 @@ impl Store {
         Ok(self.messages.contains_key(msg_key(id))?)
     }
 
+    /// A stored message's `sent_at`, from its history key (no record to open).
+    pub fn sent_at_of(&self, id: &MessageId) -> Result<Option<u64>> {
+        let Some(idx) = self.messages.get(msg_key(id))? else {
+            return Ok(None);
+        };
+        Ok(idx
+            .len()
+            .checked_sub(40)
+            .and_then(|at| idx.get(at..at + 8))
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_be_bytes))
+    }
+
     pub fn message_wire(&self, id: &MessageId) -> Result<Option<Vec<u8>>> {
         let Some(idx) = self.messages.get(msg_key(id))? else {
             return Ok(None);

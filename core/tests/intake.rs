@@ -159,3 +159,68 @@ fn an_author_off_the_roster_is_refused_loudly_by_gossip_quietly_in_catch_up() {
     assert!(matches!(v[0], Verdict::Rejected(Reject::UnknownDevice(_))));
     assert!(log.is_empty());
 }
+
+fn dated(key: &DeviceKey, seq: u64, prev: Option<&Envelope>, sent_at: u64) -> Envelope {
+    Envelope::sign(
+        key,
+        Unsigned {
+            format: PLAINTEXT_FORMAT,
+            author: key.id(),
+            channel: "general".into(),
+            sent_at,
+            seq,
+            prev: prev.map(|p| p.id),
+            body: format!("at {sent_at}").into_bytes(),
+        },
+    )
+}
+
+/// A member (a modified client) dates a message well before its previous one, to slip it
+/// into the past of the conversation: refused as backdated, whichever neighbour is held;
+/// a clock a little behind (NTP steps) is not.
+#[test]
+fn a_backdated_message_is_refused_against_either_neighbour() {
+    let (key, chain) = org();
+    let min = 60_000;
+    let mut log = MemLog::default();
+    let m1 = dated(&key, 1, None, NOW - 60 * min);
+    let m2 = dated(&key, 2, Some(&m1), NOW - 61 * min);
+    let m3 = dated(&key, 3, Some(&m2), NOW - 24 * 60 * min);
+    let v = accept(
+        &mut log,
+        chain.head(),
+        &[m1, m2.clone()],
+        Origin::Gossip,
+        NOW,
+    );
+    assert!(
+        v.iter().all(|v| matches!(v, Verdict::Accepted { .. })),
+        "{v:?}"
+    );
+    let v = accept(&mut log, chain.head(), &[m3], Origin::Gossip, NOW);
+    assert!(
+        matches!(v[0], Verdict::Rejected(Reject::Backdated { .. })),
+        "{v:?}"
+    );
+    if let Verdict::Rejected(r) = &v[0] {
+        assert_eq!(r.kind(), "backdated");
+    }
+
+    // The successor held first (a gap filled later): the late predecessor, dated after it,
+    // is the one that cannot be true.
+    let (key, chain) = org();
+    let mut log = MemLog::default();
+    let a1 = dated(&key, 1, None, NOW - 60 * min);
+    let a2 = dated(&key, 2, Some(&a1), NOW - 10 * min);
+    let a3 = dated(&key, 3, Some(&a2), NOW - 30 * min);
+    let v = accept(&mut log, chain.head(), &[a1, a3], Origin::Sync, NOW);
+    assert!(
+        v.iter().all(|v| matches!(v, Verdict::Accepted { .. })),
+        "{v:?}"
+    );
+    let v = accept(&mut log, chain.head(), &[a2], Origin::Sync, NOW);
+    assert!(
+        matches!(v[0], Verdict::Rejected(Reject::Backdated { .. })),
+        "{v:?}"
+    );
+}

@@ -130,7 +130,7 @@ impl Runner {
             };
             let a = match &verdict {
                 Verdict::Accepted { .. } => A::Accept,
-                Verdict::Rejected(Reject::Gap { .. })
+                Verdict::Rejected(Reject::Gap { .. } | Reject::Backdated { .. })
                 | Verdict::Duplicate
                 | Verdict::NotStored(_) => A::Ignore,
                 Verdict::Rejected(_) => A::Reject,

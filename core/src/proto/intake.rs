@@ -58,6 +58,8 @@ impl Verdict {
     pub fn is_loud(&self, origin: Origin) -> bool {
         match self {
             Verdict::Rejected(Reject::Gap { .. }) => false,
+            // Counted and reported, but a forwarder that lacked the neighbour could not tell.
+            Verdict::Rejected(Reject::Backdated { .. }) => true,
             Verdict::Rejected(Reject::Chain(_) | Reject::BadSignature) => true,
             Verdict::Rejected(_) => origin == Origin::Gossip,
             _ => false,
@@ -192,6 +194,28 @@ pub fn check_chain<L: Log>(log: &L, env: &Envelope) -> Result<u64, Reject> {
             "seq {} of {} does not follow its predecessor",
             u.seq, u.author
         )));
+    }
+    // An author's clock runs forward within a channel (honest senders never date a message
+    // before their previous one: `Profile` clamps), so a message cannot be slipped into the
+    // past of a conversation. Checked against whichever neighbour is held.
+    let skew = crate::message::MAX_FUTURE_SKEW_MS;
+    let before = pred.and_then(|p| log.sent_at(&p).ok().flatten());
+    if let Some(t) = before.filter(|t| u.sent_at.saturating_add(skew) < *t) {
+        return Err(Reject::Backdated {
+            sent_at: u.sent_at,
+            neighbour: t,
+        });
+    }
+    let next = log
+        .entry(&u.channel, &u.author, u.seq.saturating_add(1))
+        .ok()
+        .flatten()
+        .and_then(|n| log.sent_at(&n).ok().flatten());
+    if let Some(t) = next.filter(|t| t.saturating_add(skew) < u.sent_at) {
+        return Err(Reject::Backdated {
+            sent_at: u.sent_at,
+            neighbour: t,
+        });
     }
     Ok(held)
 }

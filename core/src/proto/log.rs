@@ -44,11 +44,16 @@ pub trait Log {
     ) -> Result<Vec<(u64, u64)>>;
     /// The direct-message channels holding messages (the roster does not list them).
     fn dm_channels(&self) -> Result<Vec<String>>;
+    /// The `sent_at` of a stored message.
+    fn sent_at(&self, id: &MessageId) -> Result<Option<u64>>;
 }
 
 impl Log for Store {
     fn has(&self, id: &MessageId) -> Result<bool> {
         self.has_message(id)
+    }
+    fn sent_at(&self, id: &MessageId) -> Result<Option<u64>> {
+        self.sent_at_of(id)
     }
     fn entry(&self, channel: &str, author: &DeviceId, seq: u64) -> Result<Option<MessageId>> {
         self.log_entry(channel, author, seq)
@@ -115,6 +120,14 @@ impl MemLog {
 impl Log for MemLog {
     fn has(&self, id: &MessageId) -> Result<bool> {
         Ok(self.messages.contains_key(id))
+    }
+
+    fn sent_at(&self, id: &MessageId) -> Result<Option<u64>> {
+        Ok(self
+            .messages
+            .get(id)
+            .and_then(|(_, _, w)| Envelope::decode_unverified(w).ok())
+            .map(|e| e.unsigned.sent_at))
     }
 
     fn entry(&self, channel: &str, author: &DeviceId, seq: u64) -> Result<Option<MessageId>> {
