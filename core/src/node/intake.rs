@@ -179,6 +179,7 @@ impl Runner {
         self.tally.record(&verdict, origin);
         match verdict {
             Verdict::Accepted { sender, .. } => {
+                self.active();
                 let env = env.expect("accepted envelopes exist");
                 match self.profile.absorb(env) {
                     Ok(0) => {}

@@ -18,6 +18,7 @@ use crate::roster::VerifiedRoster;
 impl Runner {
     /// Bring the gate, subscriptions and peers in line with the head roster.
     pub(super) fn on_roster_changed(&mut self, announce: bool) {
+        self.active();
         let plan = Membership::of(&self.chain, &self.me);
         let allowed: HashSet<PeerId> = plan.allowed.iter().map(|d| d.peer_id()).collect();
         // Devices this version removes: stop gossiping to them now, tell them, close shortly.

@@ -356,6 +356,8 @@ impl Node {
             have_in_flight: HashSet::new(),
             catchup: Default::default(),
             rounds: 0,
+            ticks: 0,
+            last_activity: std::time::Instant::now(),
             to_validate: Vec::new(),
             closing: Vec::new(),
             close_at: None,

@@ -63,6 +63,10 @@ pub(super) struct Runner {
     pub(super) catchup: Catchup<request_response::OutboundRequestId, PeerId>,
     /// Periodic catch-up rounds so far (which peer is asked about which channel rotates).
     pub(super) rounds: u64,
+    /// Periodic ticks so far, and when something last happened (a message in or out, a
+    /// connection, a roster change): quiet nodes run the periodic round less often.
+    pub(super) ticks: u64,
+    pub(super) last_activity: std::time::Instant,
     /// Removed devices whose connections close at `close_at`.
     pub(super) closing: Vec<PeerId>,
     pub(super) close_at: Option<tokio::time::Instant>,
@@ -87,7 +91,17 @@ pub(super) struct Runner {
     pub(super) file_tx: mpsc::UnboundedSender<super::files::FileDone>,
 }
 
+/// Quiet for this long, a node runs the periodic catch-up round and peer exchange every
+/// [`QUIET_EVERY`] ticks of [`SYNC_INTERVAL`] instead of every tick.
+const QUIET_AFTER: Duration = Duration::from_secs(30);
+const QUIET_EVERY: u64 = 6;
+
 impl Runner {
+    /// Something happened: periodic rounds run at full pace for a while.
+    pub(super) fn active(&mut self) {
+        self.last_activity = std::time::Instant::now();
+    }
+
     pub(super) async fn run(
         mut self,
         mut cmds: mpsc::Receiver<Command>,
@@ -133,10 +147,17 @@ impl Runner {
                     self.redial();
                 }
                 _ = resync.tick() => {
-                    self.resync_round();
-                    let peers: Vec<PeerId> = self.connections.keys().copied().collect();
-                    for p in peers {
-                        self.ask_addrs(p);
+                    // Every 5 s while anything happens; every 30 s once all has been quiet
+                    // for 30 s (an idle laptop on a radio link: a round costs every peer a
+                    // request and an answer).
+                    self.ticks += 1;
+                    let quiet = self.last_activity.elapsed() > QUIET_AFTER;
+                    if !quiet || self.ticks % QUIET_EVERY == 0 {
+                        self.resync_round();
+                        let peers: Vec<PeerId> = self.connections.keys().copied().collect();
+                        for p in peers {
+                            self.ask_addrs(p);
+                        }
                     }
                 }
                 ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
@@ -204,6 +225,12 @@ impl Runner {
     // ---- commands ---------------------------------------------------------------------
 
     fn on_command(&mut self, cmd: Command) {
+        if matches!(
+            cmd,
+            Command::Send { .. } | Command::ShareFile { .. } | Command::ChangeRoster { .. }
+        ) {
+            self.active();
+        }
         match cmd {
             Command::Send {
                 channel,
@@ -555,6 +582,7 @@ impl Runner {
                     self.close_at = Some(tokio::time::Instant::now() + REMOVAL_GRACE);
                     return;
                 }
+                self.active();
                 self.last_error.remove(&peer_id);
                 self.dial_errors.remove(&without_p2p(&addr));
                 self.connections.insert(peer_id, addr);
