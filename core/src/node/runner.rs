@@ -152,7 +152,7 @@ impl Runner {
                     // request and an answer).
                     self.ticks += 1;
                     let quiet = self.last_activity.elapsed() > QUIET_AFTER;
-                    if !quiet || self.ticks % QUIET_EVERY == 0 {
+                    if !quiet || self.ticks.is_multiple_of(QUIET_EVERY) {
                         self.resync_round();
                         let peers: Vec<PeerId> = self.connections.keys().copied().collect();
                         for p in peers {
