@@ -783,6 +783,37 @@ mod tests {
     }
 
     #[test]
+    fn a_store_from_a_newer_release_is_refused_and_left_unchanged() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("a");
+        let p = Profile::init(&dir, "amina").unwrap();
+        p.org_create("acme").unwrap();
+        assert_eq!(
+            p.store().get_meta("store_format").unwrap().as_deref(),
+            Some(&crate::store::STORE_FORMAT.to_be_bytes()[..])
+        );
+        // As a later release would leave it.
+        p.store()
+            .set_meta(
+                "store_format",
+                &(crate::store::STORE_FORMAT + 1).to_be_bytes(),
+            )
+            .unwrap();
+        p.store().flush().unwrap();
+        drop(p);
+        let err = match Profile::open(&dir) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("a newer store was opened"),
+        };
+        assert!(
+            err.contains("newer Majlis") && err.contains("upgrade"),
+            "{err}"
+        );
+        // Still refused (nothing was rewritten).
+        assert!(Profile::open(&dir).is_err());
+    }
+
+    #[test]
     fn corrupt_database_is_a_clear_error_not_a_panic() {
         let d = tempfile::tempdir().unwrap();
         let dir = d.path().join("a");

@@ -95,6 +95,11 @@ pub struct Store {
     key_cache: std::sync::Arc<std::sync::RwLock<std::collections::HashMap<Vec<u8>, ChannelKey>>>,
 }
 
+/// The store's layout version, kept in `meta` and checked at every open: 2 since files
+/// (the `blobs` tree). Stores written before it carry none and read as older.
+pub const STORE_FORMAT: u32 = 2;
+const STORE_FORMAT_KEY: &str = "store_format";
+
 /// Bytes kept free on the database's disk: `MAJLIS_MIN_FREE_MB` (default 4 MiB, several of
 /// sled's 512 KiB segments).
 pub fn min_free() -> u64 {
@@ -208,8 +213,27 @@ impl Store {
                 )),
                 other => Error::Db(other),
             })?;
+        let meta = db.open_tree("meta")?;
+        // A store written by a newer release may hold what this one cannot read right (new
+        // trees, new record layouts): refuse it rather than write into it.
+        if let Some(v) = meta.get(STORE_FORMAT_KEY)? {
+            let theirs = v
+                .as_ref()
+                .try_into()
+                .map(u32::from_be_bytes)
+                .unwrap_or(u32::MAX);
+            if theirs > STORE_FORMAT {
+                return Err(Error::Corrupt(format!(
+                    "the database at {} was written by a newer Majlis (store format {theirs}; this release reads up to {STORE_FORMAT}): upgrade Majlis; nothing was changed",
+                    path.display()
+                )));
+            }
+        }
+        if meta.get(STORE_FORMAT_KEY)?.as_deref() != Some(&STORE_FORMAT.to_be_bytes()[..]) {
+            meta.insert(STORE_FORMAT_KEY, &STORE_FORMAT.to_be_bytes())?;
+        }
         Ok(Store {
-            meta: db.open_tree("meta")?,
+            meta,
             messages: db.open_tree("messages")?,
             rosters: db.open_tree("rosters")?,
             outbox: db.open_tree("outbox")?,
