@@ -18,6 +18,7 @@ use majlis_core::{
 };
 
 use api::{Request, Response};
+use majlis_core::files::human_size;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -745,21 +746,6 @@ pub fn format_message(m: &StoredMessage) -> String {
         m.sender,
         m.text
     )
-}
-
-fn human_size(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
 }
 
 fn file_state(f: &majlis_core::node::FileStatus) -> String {

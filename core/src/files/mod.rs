@@ -326,6 +326,22 @@ pub fn safe_name(name: &str) -> String {
     }
 }
 
+/// Bytes as people read them (`3.1 MiB`): the app and the CLI say sizes the same way.
+pub fn human_size(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
 /// A media type from a file name's extension: what the app needs to decide "image".
 pub fn guess_mime(name: &str) -> &'static str {
     let ext = name.rsplit('.').next().unwrap_or("").to_ascii_lowercase();

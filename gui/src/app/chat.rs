@@ -461,7 +461,14 @@ impl Conversation {
 fn file_card(ui: &mut egui::Ui, message: MessageId, f: &FileView, files: &mut Files<'_>) {
     let st = files.status.get(&f.blob);
     ui.horizontal(|ui| {
-        ui.label(RichText::new(format!("{} · {}", text::for_egui(&f.name), size(f.size))).strong());
+        ui.label(
+            RichText::new(format!(
+                "{} · {}",
+                text::for_egui(&f.name),
+                majlis_core::files::human_size(f.size)
+            ))
+            .strong(),
+        );
         match st {
             Some(st) if st.complete => {
                 let save = format!("Save {}", f.name);

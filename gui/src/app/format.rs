@@ -31,19 +31,3 @@ pub(super) fn labelled_field(ui: &mut egui::Ui, label: &str, value: &mut String)
     let l = ui.label(label);
     ui.text_edit_singleline(value).labelled_by(l.id);
 }
-
-/// Bytes as people read them: `3.1 MiB`.
-pub(super) fn size(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
