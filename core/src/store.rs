@@ -716,19 +716,20 @@ impl Store {
         let (text, locked) = if u.format == PLAINTEXT_FORMAT {
             (String::from_utf8_lossy(&u.body).into_owned(), false)
         } else {
-            let (key, nonce, ciphertext) = match env.content()? {
+            // Decoded once: the blob reference (if any) is needed below whatever opens.
+            let (key, nonce, ciphertext, blob) = match env.content()? {
                 Content::Keys(_) => return None,
                 Content::Sealed {
                     key,
                     nonce,
                     ciphertext,
-                }
-                | Content::File {
+                } => (key, nonce, ciphertext, None),
+                Content::File {
+                    blob,
                     key,
                     nonce,
                     ciphertext,
-                    ..
-                } => (key, nonce, ciphertext),
+                } => (key, nonce, ciphertext, Some(blob)),
             };
             match self
                 .key(&u.channel, &key)
@@ -737,8 +738,8 @@ impl Store {
                 .and_then(|k| e2e::open(&k, &u.channel, &u.author, &nonce, &ciphertext))
             {
                 Some(Plain::Text(t)) => (t, false),
-                Some(Plain::File(info)) => match env.content() {
-                    Some(Content::File { blob, .. }) if blob.size == info.size => {
+                Some(Plain::File(info)) => match blob {
+                    Some(blob) if blob.size == info.size => {
                         file = Some(FileView {
                             blob: blob.id,
                             name: crate::files::safe_name(&info.name),
@@ -754,7 +755,7 @@ impl Store {
                 None => {
                     // A file whose key is not here (yet): its blob is still known, so that a
                     // relay can list what it stores; name and type stay sealed.
-                    if let Some(Content::File { blob, .. }) = env.content() {
+                    if let Some(blob) = blob {
                         file = Some(FileView {
                             blob: blob.id,
                             name: String::new(),

@@ -441,12 +441,12 @@ impl Runner {
                 format!("device {who} sent file {id}: {f}; it is not asked for this file again"),
             );
         }
+        // Asking for more is left to the caller's `pump_all` (the window has room again).
         if self.files.fetches.get(&id).is_some_and(|(f, _)| f.done()) {
             self.finish_blob(blob);
         } else {
             let every = (COMMIT_BYTES / blob.chunk as u64).max(1) as u32;
             self.commit_where(|f, last| f.blob.id == id && f.have.count() >= last + every);
-            self.pump(&id);
         }
     }
 

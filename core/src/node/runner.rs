@@ -240,25 +240,7 @@ impl Runner {
                 .profile
                 .compose_as(&self.chain, &channel, &text, !self.bench_plaintext)
             {
-                Ok(envs) => {
-                    // What the user sees of it, from what they typed (no need to open it).
-                    let last = &envs.last().expect("a send makes a message").unsigned;
-                    let shown = StoredMessage {
-                        id: envs.last().expect("non-empty").id,
-                        channel: last.channel.clone(),
-                        sender: self.my_name(),
-                        device: self.me,
-                        sent_at: last.sent_at,
-                        text,
-                        locked: false,
-                        file: None,
-                    };
-                    self.pending.push(Pending::Sent {
-                        envs,
-                        reply: Some((reply, Box::new(shown))),
-                    });
-                    self.start_flush();
-                }
+                Ok(envs) => self.queue_sent(envs, text, None, reply),
                 Err(e) => {
                     let _ = reply.send(Err(e));
                 }
@@ -285,27 +267,13 @@ impl Runner {
                     .and_then(|()| self.profile.compose_file(&self.chain, &channel, blob, info));
                 match res {
                     Ok(envs) => {
-                        let last = &envs.last().expect("a share makes a message").unsigned;
-                        let shown = StoredMessage {
-                            id: envs.last().expect("non-empty").id,
-                            channel: last.channel.clone(),
-                            sender: self.my_name(),
-                            device: self.me,
-                            sent_at: last.sent_at,
-                            text: caption,
-                            locked: false,
-                            file: Some(crate::store::FileView {
-                                blob: blob.id,
-                                name,
-                                mime,
-                                size: blob.size,
-                            }),
+                        let file = crate::store::FileView {
+                            blob: blob.id,
+                            name,
+                            mime,
+                            size: blob.size,
                         };
-                        self.pending.push(Pending::Sent {
-                            envs,
-                            reply: Some((reply, Box::new(shown))),
-                        });
-                        self.start_flush();
+                        self.queue_sent(envs, caption, Some(file), reply);
                     }
                     Err(e) => {
                         let _ = std::fs::remove_file(&prepared.path);
@@ -366,6 +334,33 @@ impl Runner {
             }
             Command::Shutdown { .. } => unreachable!("handled in run"),
         }
+    }
+
+    /// Our just-signed messages wait for the next flush; once durable they are published and
+    /// the user is shown the last one, from what they typed (no need to open it).
+    fn queue_sent(
+        &mut self,
+        envs: Vec<crate::message::Envelope>,
+        text: String,
+        file: Option<crate::store::FileView>,
+        reply: tokio::sync::oneshot::Sender<crate::Result<crate::message::MessageId>>,
+    ) {
+        let last = envs.last().expect("a send makes a message");
+        let shown = StoredMessage {
+            id: last.id,
+            channel: last.unsigned.channel.clone(),
+            sender: self.my_name(),
+            device: self.me,
+            sent_at: last.unsigned.sent_at,
+            text,
+            locked: false,
+            file,
+        };
+        self.pending.push(Pending::Sent {
+            envs,
+            reply: Some((reply, Box::new(shown))),
+        });
+        self.start_flush();
     }
 
     fn my_name(&self) -> String {
