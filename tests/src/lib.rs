@@ -246,6 +246,19 @@ impl Lan {
         Ok(new)
     }
 
+    /// Bytes host `i`'s `eth0` has received plus sent (whole frames).
+    pub fn iface_bytes(&self, i: usize) -> Result<u64> {
+        let mut total = 0;
+        for dir in ["rx_bytes", "tx_bytes"] {
+            let out = Command::new("ip")
+                .args(["netns", "exec", &self.hosts[i], "cat"])
+                .arg(format!("/sys/class/net/eth0/statistics/{dir}"))
+                .output()?;
+            total += String::from_utf8_lossy(&out.stdout).trim().parse::<u64>()?;
+        }
+        Ok(total)
+    }
+
     /// Take host `i` off the LAN (its switch port goes down) or put it back.
     pub fn set_link(&self, i: usize, up: bool) -> Result<()> {
         ip(&[
@@ -527,6 +540,24 @@ impl Drop for Daemon {
 }
 
 /// A TCP port that was free a moment ago on 127.0.0.1.
+/// An org of `names` set up through the CLI: the first founds it and is its admin, the others
+/// join and are added (`relay` gets the relay role). None is started.
+pub fn org(bin: &Path, root: &Path, names: &[&str]) -> Vec<Daemon> {
+    let ds: Vec<Daemon> = names.iter().map(|n| Daemon::new(bin, root, n)).collect();
+    ds[0].ok(&["init", "--name", names[0]]);
+    let org = ds[0].ok(&["org", "create", "--name", "acme"]);
+    for d in &ds[1..] {
+        let id = d.ok(&["init", "--name", &d.name]);
+        d.ok(&["org", "join", &org]);
+        let mut args = vec!["roster", "add", "--name", &d.name, "--device", &id];
+        if d.name == "relay" {
+            args.extend(["--role", "relay"]);
+        }
+        ds[0].ok(&args);
+    }
+    ds
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

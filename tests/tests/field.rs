@@ -5,19 +5,7 @@
 use std::time::{Duration, Instant};
 
 use majlis_core::Profile;
-use majlis_tests::{netns_available, wait_until, Daemon, Lan};
-
-fn org(bin: &std::path::Path, root: &std::path::Path, names: &[&str]) -> Vec<Daemon> {
-    let ds: Vec<Daemon> = names.iter().map(|n| Daemon::new(bin, root, n)).collect();
-    ds[0].ok(&["init", "--name", names[0]]);
-    let org = ds[0].ok(&["org", "create", "--name", "acme"]);
-    for d in &ds[1..] {
-        let id = d.ok(&["init", "--name", &d.name]);
-        d.ok(&["org", "join", &org]);
-        ds[0].ok(&["roster", "add", "--name", &d.name, "--device", &id]);
-    }
-    ds
-}
+use majlis_tests::{netns_available, org, wait_until, Daemon, Lan};
 
 fn texts(d: &Daemon) -> Vec<String> {
     d.history("general")
@@ -205,23 +193,6 @@ fn a_laptop_that_changes_address_is_found_again_without_a_restart() {
     }
 }
 
-fn iface_bytes(lan: &Lan, i: usize) -> u64 {
-    ["rx_bytes", "tx_bytes"]
-        .iter()
-        .map(|dir| {
-            let out = std::process::Command::new("ip")
-                .args(["netns", "exec", &lan.hosts[i], "cat"])
-                .arg(format!("/sys/class/net/eth0/statistics/{dir}"))
-                .output()
-                .unwrap();
-            String::from_utf8_lossy(&out.stdout)
-                .trim()
-                .parse::<u64>()
-                .unwrap_or(0)
-        })
-        .sum()
-}
-
 /// Context switches (≈ wakeups) and CPU ticks of a process, all threads.
 fn wakeups_and_ticks(pid: u32) -> (u64, u64) {
     let mut switches = 0;
@@ -270,10 +241,10 @@ fn an_idle_node_sends_little_and_wakes_rarely() {
     // Let start-up traffic settle and the nodes notice they are quiet (30 s).
     std::thread::sleep(Duration::from_secs(32));
     let pid = ds[1].pid().unwrap();
-    let (b0, (w0, t0)) = (iface_bytes(&lan, 1), wakeups_and_ticks(pid));
+    let (b0, (w0, t0)) = (lan.iface_bytes(1).unwrap(), wakeups_and_ticks(pid));
     let secs = 30;
     std::thread::sleep(Duration::from_secs(secs));
-    let (b1, (w1, t1)) = (iface_bytes(&lan, 1), wakeups_and_ticks(pid));
+    let (b1, (w1, t1)) = (lan.iface_bytes(1).unwrap(), wakeups_and_ticks(pid));
     let per_min = |x: u64| x * 60 / secs;
     let bytes_per_peer_min = per_min(b1 - b0) / 2;
     println!(

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use majlis_tests::{netns_available, wait_until, Daemon, Lan};
+use majlis_tests::{netns_available, org, wait_until, Daemon, Lan};
 
 fn ids(h: &[serde_json::Value]) -> Vec<String> {
     h.iter()
@@ -124,24 +124,6 @@ fn mdns_lan_delivers_to_members_only_in_one_order_and_survives_restart() {
             n.log_text()
         );
     }
-}
-
-/// Set up an org of `names` (the first is the admin; `relay` gets the relay role), all on the
-/// roster, none started.
-fn org(bin: &std::path::Path, root: &std::path::Path, names: &[&str]) -> Vec<Daemon> {
-    let ds: Vec<Daemon> = names.iter().map(|n| Daemon::new(bin, root, n)).collect();
-    ds[0].ok(&["init", "--name", names[0]]);
-    let org = ds[0].ok(&["org", "create", "--name", "acme"]);
-    for d in &ds[1..] {
-        let id = d.ok(&["init", "--name", &d.name]);
-        d.ok(&["org", "join", &org]);
-        let mut args = vec!["roster", "add", "--name", &d.name, "--device", &id];
-        if d.name == "relay" {
-            args.extend(["--role", "relay"]);
-        }
-        ds[0].ok(&args);
-    }
-    ds
 }
 
 /// A fresh LAN with one host per name, the org set up, and every node started.

@@ -454,23 +454,6 @@ fn verify_rates() -> (f64, f64) {
 // ---- catch-up sync ------------------------------------------------------------------------
 
 /// Bytes through host `i`'s interface (both directions), from its namespace's sysfs.
-fn iface_bytes(lan: &Lan, i: usize) -> Result<u64> {
-    let mut total = 0;
-    for dir in ["rx_bytes", "tx_bytes"] {
-        let out = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &lan.hosts[i],
-                "cat",
-                &format!("/sys/class/net/eth0/statistics/{dir}"),
-            ])
-            .output()?;
-        total += String::from_utf8_lossy(&out.stdout).trim().parse::<u64>()?;
-    }
-    Ok(total)
-}
-
 /// An org with a seed author holding `n` messages in `general`, and two more devices `r`
 /// and `b` on the roster. Returns (dir of seed, r, b, payload bytes, wires).
 fn seeded_org(
@@ -585,11 +568,11 @@ fn sync_bench(big: usize) -> Result<()> {
     }
     let verify_secs = t.elapsed().as_secs_f64();
     drop(envs);
-    let bytes0 = iface_bytes(&lan, 1)?;
+    let bytes0 = lan.iface_bytes(1)?;
     let t0 = now_ns();
     let mut server = spawn(0, node(&r, &["send", "0", "0", "0", "1", "600"]))?;
     let j = output_json(spawn(1, node(&b, &["recv", &n.to_string(), "600"]))?)?;
-    let bytes = iface_bytes(&lan, 1)? - bytes0;
+    let bytes = lan.iface_bytes(1)? - bytes0;
     let _ = server.kill();
     let _ = server.wait();
     let last: u128 = j["last_ns"].as_str().unwrap().parse()?;
@@ -611,11 +594,11 @@ fn sync_bench(big: usize) -> Result<()> {
         }
         p.store().flush()?;
     }
-    let bytes0 = iface_bytes(&lan, 1)?;
+    let bytes0 = lan.iface_bytes(1)?;
     let t0 = now_ns();
     let mut server = spawn(0, node(&r, &["send", "0", "0", "0", "1", "600"]))?;
     let j = output_json(spawn(1, node(&b, &["recv", "10", "120"]))?)?;
-    let bytes = iface_bytes(&lan, 1)? - bytes0;
+    let bytes = lan.iface_bytes(1)? - bytes0;
     let _ = server.kill();
     let _ = server.wait();
     let last: u128 = j["last_ns"].as_str().unwrap().parse()?;
