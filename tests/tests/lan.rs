@@ -279,6 +279,10 @@ fn removal_cuts_the_device_off_everywhere_within_two_seconds() {
     println!("roster remove → last node refusing: {cut:?}; removed device wiped: {wiped:?}");
     assert!(cut < Duration::from_secs(2), "took {cut:?}");
     assert!(!ds[1].dir.join("db").exists());
+    // The node prints its notice after the erase has finished: give it that moment.
+    wait_until("bilal says it was wiped", 10, || {
+        ds[1].log_text().contains("erased")
+    });
     assert!(
         ds[1].log_text().contains("erased"),
         "bilal did not say it was wiped:\n{}",
