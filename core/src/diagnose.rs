@@ -36,8 +36,45 @@ pub struct DeviceState {
     pub connected: Option<String>,
     /// The roster version it said it holds.
     pub roster_version: Option<u64>,
-    /// The last failed dial or connection to it.
+    /// The last failed dial or connection to it, in plain words.
     pub last_error: Option<String>,
+    /// How it was found: "mDNS", "address" (a static peer), "peer exchange".
+    #[serde(default)]
+    pub found_by: Vec<String>,
+    /// When it was first and last found (unix ms).
+    #[serde(default)]
+    pub first_seen: Option<u64>,
+    #[serde(default)]
+    pub last_seen: Option<u64>,
+    /// Connected since (unix ms).
+    #[serde(default)]
+    pub connected_since: Option<u64>,
+    /// The hash of the roster version it holds (hex, first 8 bytes).
+    #[serde(default)]
+    pub roster_hash: Option<String>,
+    /// Its clock minus ours, measured when it last told us its roster (ms; transit time is
+    /// not subtracted, so a few ms are noise).
+    #[serde(default)]
+    pub clock_offset_ms: Option<i64>,
+    /// When a message it wrote last reached this node (unix ms).
+    #[serde(default)]
+    pub last_message: Option<u64>,
+    /// Catch-up requests to it still unanswered (the history it has that we are fetching).
+    #[serde(default)]
+    pub catching_up: u32,
+}
+
+/// A device that is not on this roster but showed up: announced itself over mDNS, or tried
+/// to connect and was turned away by the roster gate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stranger {
+    pub device: String,
+    pub addrs: Vec<String>,
+    /// It announces this org over mDNS (joined with this org's invitation).
+    pub this_org: bool,
+    /// When the gate last turned it away (unix ms), and whether it was calling us.
+    pub turned_away: Option<u64>,
+    pub inbound: bool,
 }
 
 /// What a running node knows about its reachability.
@@ -61,6 +98,39 @@ pub struct Report {
     /// Connections refused by the roster gate (devices not on our roster, other orgs).
     #[serde(default)]
     pub denied_connections: u64,
+    /// When this report was made (unix ms), and how long the node has been running (s).
+    #[serde(default)]
+    pub at: u64,
+    #[serde(default)]
+    pub uptime_secs: u64,
+    /// The hash of this node's roster version (hex, first 8 bytes).
+    #[serde(default)]
+    pub roster_hash: String,
+    /// Records received over mDNS from other devices of this org: none for a while, with
+    /// devices connected by other means, says multicast does not get through.
+    #[serde(default)]
+    pub mdns_records: u64,
+    /// Devices not on this roster that showed up (this org's and others').
+    #[serde(default)]
+    pub strangers: Vec<Stranger>,
+    /// Addresses, not this host's, from which this device's own id is announced: a copy of
+    /// this data directory runs there.
+    #[serde(default)]
+    pub identity_elsewhere: Vec<String>,
+}
+
+/// A clock this far off is worth a note; past [`crate::message::MAX_FUTURE_SKEW_MS`]
+/// messages are refused.
+pub const CLOCK_NOTE_MS: i64 = 60_000;
+
+/// "12 min", "40 s": durations in findings.
+fn span(ms: u64) -> String {
+    let s = (ms + 500) / 1000;
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min", (s + 30) / 60),
+        _ => format!("{} h", (s + 1800) / 3600),
+    }
 }
 
 /// How bad a finding is.
@@ -151,7 +221,11 @@ impl Report {
                 continue;
             }
             out.push(match (&d.last_error, d.seen_at.is_empty()) {
-                (Some(e), _) => problem(format!(
+                (Some(e), true) => problem(format!(
+                    "{}'s device {} cannot be reached: {e}",
+                    d.member, d.device
+                )),
+                (Some(e), false) => problem(format!(
                     "{}'s device {} was seen at {} but cannot be reached: {e}",
                     d.member,
                     d.device,
@@ -168,6 +242,81 @@ impl Report {
                     d.member, d.device
                 )),
             });
+        }
+        for d in &self.devices {
+            let Some(off) = d.clock_offset_ms.filter(|o| o.abs() >= CLOCK_NOTE_MS) else {
+                continue;
+            };
+            let text = format!(
+                "{}'s clock is {} {} this device's: messages dated more than {} ahead of a receiver's clock are refused, so one of the two clocks is wrong; set both right (NTP)",
+                d.member,
+                span(off.unsigned_abs()),
+                if off > 0 { "ahead of" } else { "behind" },
+                span(crate::message::MAX_FUTURE_SKEW_MS),
+            );
+            out.push(if off.unsigned_abs() > crate::message::MAX_FUTURE_SKEW_MS {
+                problem(text)
+            } else {
+                note(text)
+            });
+        }
+        if let Some(a) = self.identity_elsewhere.first() {
+            out.push(problem(format!(
+                "this device's identity ({}) is also announced from {a}: a copy of this data directory runs there. Two nodes with one identity take each other's connections; stop the copy and give that computer its own identity (`majlisd init` in a fresh data directory, then have an admin add it)",
+                self.device
+            )));
+        }
+        let ahead = self
+            .devices
+            .iter()
+            .filter(|d| d.connected.is_some())
+            .any(|d| d.roster_version.is_some_and(|v| v > self.roster_version));
+        for s in self.strangers.iter().filter(|s| s.this_org) {
+            let at = if s.addrs.is_empty() {
+                String::new()
+            } else {
+                format!(" at {}", s.addrs.join(", "))
+            };
+            let seen = if s.turned_away.is_some() && s.inbound {
+                "tried to connect and was turned away"
+            } else if s.turned_away.is_some() {
+                "answered at an address given to this node and was turned away"
+            } else {
+                "announces itself"
+            };
+            out.push(problem(if ahead {
+                format!(
+                    "device {}{at} is of this org but not on this roster (version {}); it {seen}. A connected device holds a newer roster, which arrives in a moment",
+                    s.device, self.roster_version
+                )
+            } else {
+                format!(
+                    "device {}{at} is of this org but not on this roster (version {}); it {seen}. If an admin has added it, this device's roster is out of date and cannot update: no connected device holds a newer one. Connect this device to one that does (an admin's device or a relay, e.g. with --peer). Otherwise an admin adds it (`majlisd roster add --device {}`)",
+                    s.device, self.roster_version, s.device
+                )
+            }));
+        }
+        let others: Vec<&Stranger> = self.strangers.iter().filter(|s| !s.this_org).collect();
+        if !others.is_empty() {
+            let addrs: Vec<String> = others
+                .iter()
+                .flat_map(|s| s.addrs.first().cloned())
+                .take(3)
+                .collect();
+            out.push(note(format!(
+                "{} device(s) of another Majlis organization (or a newer release) are on this network (at {}): they are never shown here. If a colleague's device is among them, it joined another org: it must join this one with this org's invitation (`majlisd org join`)",
+                others.len(),
+                addrs.join(", ")
+            )));
+        }
+        if self.mdns
+            && self.mdns_records == 0
+            && self.uptime_secs >= 15
+            && self.devices.iter().any(|d| d.connected.is_some())
+        {
+            out.push(note(
+                "every connected device was found by address or peer exchange, none over mDNS in this node's first 15 s: multicast does not get through here (a firewall, or a network that drops it), so devices new to this network need an address (--peer)".into(),
+            ));
         }
         let count = |k: &str| self.rejected.get(k).copied().unwrap_or(0);
         if count("clock") > 0 {
@@ -188,12 +337,6 @@ impl Report {
                 count("unknown_device") + count("not_allowed")
             )));
         }
-        if self.denied_connections > 0 {
-            out.push(note(format!(
-                "{} connection(s) from devices not on this roster were refused (a device not yet added, a removed one, or another organization on this network)",
-                self.denied_connections
-            )));
-        }
         out.sort_by_key(|f| f.level != Level::Problem);
         out
     }
@@ -201,6 +344,75 @@ impl Report {
     /// Whether anything keeps messages from flowing.
     pub fn has_problems(&self) -> bool {
         self.findings().iter().any(|f| f.level == Level::Problem)
+    }
+
+    /// One line per roster device (connected or why not, how it was found, its roster,
+    /// clock and last message), then devices not on the roster that showed up: the facts
+    /// the app's Network view lists and `majlisd doctor` prints.
+    pub fn device_lines(&self, short_ids: bool) -> Vec<String> {
+        let id = |d: &DeviceId| short(&d.to_string(), short_ids);
+        let mut out = Vec::new();
+        let ago = |t: u64| span(self.at.saturating_sub(t));
+        for d in &self.devices {
+            let mut facts = match (&d.connected, &d.last_error) {
+                (Some(a), _) => format!(
+                    "connected at {a}{}, roster version {}{}",
+                    d.connected_since
+                        .map_or(String::new(), |t| format!(" for {}", ago(t))),
+                    d.roster_version.map_or("?".into(), |v| v.to_string()),
+                    d.roster_hash
+                        .as_ref()
+                        .map_or(String::new(), |h| format!(" ({h})")),
+                ),
+                (None, Some(e)) => format!("not connected: {e}"),
+                (None, None) if d.seen_at.is_empty() => "not seen".into(),
+                (None, None) => format!("seen at {}, not connected", d.seen_at.join(", ")),
+            };
+            if !d.found_by.is_empty() {
+                facts.push_str(&format!(
+                    "; found by {}{}",
+                    d.found_by.join(" and "),
+                    d.last_seen
+                        .map_or(String::new(), |t| format!(", last {} ago", ago(t)))
+                ));
+            }
+            if let Some(o) = d.clock_offset_ms {
+                facts.push_str(&format!(
+                    "; clock {}{}",
+                    if o < 0 { "-" } else { "+" },
+                    span(o.unsigned_abs())
+                ));
+            }
+            if let Some(t) = d.last_message {
+                facts.push_str(&format!("; last message {} ago", ago(t)));
+            }
+            if d.catching_up > 0 {
+                facts.push_str(&format!("; catching up ({} requests)", d.catching_up));
+            }
+            out.push(format!("{} {}: {facts}", d.member, id(&d.device)));
+        }
+        for s in &self.strangers {
+            out.push(format!(
+                "not on the roster: {} {}{}{}",
+                short(&s.device, short_ids),
+                if s.this_org {
+                    "(this org)"
+                } else {
+                    "(another org)"
+                },
+                if s.addrs.is_empty() {
+                    String::new()
+                } else {
+                    format!(" at {}", s.addrs.join(", "))
+                },
+                s.turned_away
+                    .map_or(String::new(), |t| format!(", turned away {} ago", ago(t)))
+            ));
+        }
+        for a in &self.identity_elsewhere {
+            out.push(format!("this device's identity is also announced from {a}"));
+        }
+        out
     }
 
     /// A text to paste into a ticket: the facts and findings, device ids shortened, no
@@ -212,37 +424,38 @@ impl Report {
     /// The facts, then the findings, one per line (what `majlisd doctor` prints; with
     /// `short_ids`, what goes into a ticket).
     pub fn render(&self, short_ids: bool) -> String {
-        let id = |d: &DeviceId| {
-            let s = d.to_string();
-            if short_ids {
-                format!("{}…", &s[..s.len().min(8)])
-            } else {
-                s
-            }
-        };
-        // Error texts from the network name peers by their full ids: shorten those too.
-        let ids: Vec<DeviceId> = std::iter::once(self.device)
+        let id = |d: &DeviceId| short(&d.to_string(), short_ids);
+        // Findings and error texts name devices by their full ids: shorten those too.
+        let ids: Vec<String> = std::iter::once(self.device)
             .chain(self.devices.iter().map(|d| d.device))
+            .map(|d| d.to_string())
+            .chain(self.strangers.iter().map(|s| s.device.clone()))
             .collect();
         let mut out = String::new();
         let mut line = |mut s: String| {
             if short_ids {
                 for d in &ids {
-                    s = s.replace(&d.to_string(), &id(d));
+                    s = s.replace(d, &short(d, true));
                 }
             }
             out.push_str(&s);
             out.push('\n');
         };
         line(format!(
-            "majlis diagnostics: device {} ({}), roster version {}{}",
+            "majlis diagnostics: device {} ({}), roster version {} ({}){}",
             id(&self.device),
             self.member.as_deref().unwrap_or("not on the roster"),
             self.roster_version,
+            self.roster_hash,
             self.contested
                 .map_or(String::new(), |v| format!(", contested from {v}"))
         ));
-        line(format!("mDNS: {}", if self.mdns { "on" } else { "off" }));
+        line(format!(
+            "mDNS: {} ({} record(s) from other devices of this org); up {}",
+            if self.mdns { "on" } else { "off" },
+            self.mdns_records,
+            span(self.uptime_secs * 1000)
+        ));
         for i in &self.interfaces {
             line(format!(
                 "interface {} {}{}{}",
@@ -266,24 +479,17 @@ impl Report {
                 }
             ));
         }
-        for d in &self.devices {
-            line(format!(
-                "{} {}: {}",
-                d.member,
-                id(&d.device),
-                match (&d.connected, &d.last_error) {
-                    (Some(a), _) => format!(
-                        "connected at {a}, roster version {}",
-                        d.roster_version.map_or("?".into(), |v| v.to_string())
-                    ),
-                    (None, Some(e)) => format!("not connected: {e}"),
-                    (None, None) if d.seen_at.is_empty() => "not seen".into(),
-                    (None, None) => format!("seen at {}, not connected", d.seen_at.join(", ")),
-                }
-            ));
+        for l in self.device_lines(short_ids) {
+            line(l);
         }
         if !self.rejected.is_empty() {
             line(format!("refused: {:?}", self.rejected));
+        }
+        if self.denied_connections > 0 {
+            line(format!(
+                "connections refused by the roster gate since start: {}",
+                self.denied_connections
+            ));
         }
         for f in self.findings() {
             line(format!(
@@ -297,6 +503,15 @@ impl Report {
             ));
         }
         out
+    }
+}
+
+/// A device id, shortened for a ticket.
+fn short(id: &str, short_ids: bool) -> String {
+    if short_ids {
+        format!("{}…", &id[..id.len().min(8)])
+    } else {
+        id.to_string()
     }
 }
 
@@ -343,10 +558,94 @@ mod tests {
                 connected: Some("/ip4/10.0.0.3/tcp/7441".into()),
                 roster_version: Some(3),
                 last_error: None,
+                found_by: vec!["mDNS".into()],
+                first_seen: Some(1_000),
+                last_seen: Some(1_000),
+                connected_since: Some(2_000),
+                roster_hash: Some("00112233aabbccdd".into()),
+                clock_offset_ms: Some(3),
+                last_message: Some(50_000),
+                catching_up: 0,
             }],
             rejected: Default::default(),
             denied_connections: 0,
+            at: 62_000,
+            uptime_secs: 61,
+            roster_hash: "00112233aabbccdd".into(),
+            mdns_records: 1,
+            strangers: vec![],
+            identity_elsewhere: vec![],
         }
+    }
+
+    fn stranger(this_org: bool) -> Stranger {
+        Stranger {
+            device: crate::DeviceKey::generate().id().to_string(),
+            addrs: vec!["/ip4/10.0.0.9/tcp/7441".into()],
+            this_org,
+            turned_away: Some(60_000),
+            inbound: true,
+        }
+    }
+
+    #[test]
+    fn clocks_strangers_and_copies_are_named() {
+        let mut r = fine();
+        r.devices[0].clock_offset_ms = Some(10 * 60 * 1000);
+        let f = r.findings();
+        assert!(
+            f[0].level == Level::Problem
+                && f[0]
+                    .text
+                    .contains("bilal's clock is 10 min ahead of this device's"),
+            "{f:?}"
+        );
+        r.devices[0].clock_offset_ms = Some(-90_000);
+        let f = r.findings();
+        assert!(
+            f[0].level == Level::Note && f[0].text.contains("90 s behind"),
+            "{f:?}"
+        );
+
+        let mut r = fine();
+        r.identity_elsewhere = vec!["/ip4/10.0.0.7/tcp/7441".into()];
+        assert!(r.findings()[0]
+            .text
+            .contains("a copy of this data directory runs there"));
+
+        // A device of this org not on our roster, and nobody connected has a newer roster:
+        // ours cannot update.
+        let mut r = fine();
+        r.strangers = vec![stranger(true)];
+        let f = r.findings();
+        assert!(
+            f[0].level == Level::Problem
+                && f[0].text.contains("not on this roster (version 3)")
+                && f[0].text.contains("cannot update"),
+            "{f:?}"
+        );
+        // A connected peer holds a newer one: it is on its way.
+        r.devices[0].roster_version = Some(4);
+        assert!(r.findings()[0].text.contains("arrives in a moment"));
+
+        let mut r = fine();
+        r.strangers = vec![stranger(false)];
+        let f = r.findings();
+        assert!(
+            f.len() == 1
+                && f[0].level == Level::Note
+                && f[0].text.contains("another Majlis organization"),
+            "{f:?}"
+        );
+
+        let mut r = fine();
+        r.mdns_records = 0;
+        assert!(r.findings()[0].text.contains("none over mDNS"));
+        r.uptime_secs = 3;
+        assert!(
+            r.findings().is_empty(),
+            "not yet: mDNS answers take a moment"
+        );
     }
 
     #[test]
@@ -390,10 +689,11 @@ mod tests {
         r.interfaces[0].up = false;
         assert!(r.findings()[0].text.contains("no network interface"));
 
+        // Turned-away devices are named one by one (strangers), not as a count that
+        // outlives them.
         let mut r = fine();
         r.denied_connections = 4;
-        let f = r.findings();
-        assert!(f.iter().all(|f| f.level == Level::Note) && f[0].text.contains("4 connection(s)"));
+        assert!(r.findings().is_empty());
     }
 
     #[test]

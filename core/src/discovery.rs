@@ -16,11 +16,25 @@ pub const SERVICE_TYPE: &str = "_majlis._tcp.local.";
 /// TXT format version, so later releases can change what they announce.
 pub const TXT_VERSION: &str = "1";
 
-/// A device of our org seen on the LAN, with the addresses it announced.
+/// A Majlis device seen on the LAN, with the addresses it announced.
 #[derive(Debug, Clone)]
 pub struct Found {
     pub peer: PeerId,
     pub addrs: Vec<Multiaddr>,
+    pub kind: Record,
+}
+
+/// Whose record it is. Only [`Record::Ours`] is dialed; the others feed diagnostics ("a
+/// colleague joined another org", "this identity runs twice").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Record {
+    /// A device announcing our org.
+    Ours,
+    /// A device announcing another org (or a TXT format we do not know).
+    OtherOrg,
+    /// This device's own id: our own announcement, or a copy of this data directory
+    /// running elsewhere (the node tells them apart by address).
+    Myself,
 }
 
 pub struct Discovery {
@@ -67,26 +81,27 @@ impl Discovery {
             .spawn(move || {
                 while let Ok(ev) = events.recv() {
                     if let ServiceEvent::ServiceResolved(svc) = ev {
-                        if svc.get_property_val_str("org") != Some(tag.as_str())
-                            || svc.get_property_val_str("v") != Some(TXT_VERSION)
-                        {
-                            continue;
-                        }
                         let Some(peer) = svc
                             .get_property_val_str("dev")
                             .and_then(|d| d.parse::<PeerId>().ok())
                         else {
                             continue;
                         };
-                        if peer == me {
-                            continue;
-                        }
+                        let kind = if svc.get_property_val_str("org") != Some(tag.as_str())
+                            || svc.get_property_val_str("v") != Some(TXT_VERSION)
+                        {
+                            Record::OtherOrg
+                        } else if peer == me {
+                            Record::Myself
+                        } else {
+                            Record::Ours
+                        };
                         let addrs = addrs_for(
                             svc.get_addresses().iter().map(|a| a.to_ip_addr()),
                             svc.get_port(),
                             peer,
                         );
-                        if !addrs.is_empty() && tx.send(Found { peer, addrs }).is_err() {
+                        if !addrs.is_empty() && tx.send(Found { peer, addrs, kind }).is_err() {
                             break;
                         }
                     }

@@ -88,12 +88,14 @@ pub enum RosterRequest {
     Have {
         version: u64,
         hash: [u8; 32],
+        /// The sender's clock (unix milliseconds) when it sent this: lets a peer see a
+        /// clock skew before messages are refused over it. Absent from nodes before 0.6.
+        #[serde(default)]
+        now: Option<u64>,
     },
     /// Sent to a device that a new version removes, just before the connection is closed, so
     /// that it learns of its removal (and wipes itself). Answered with an empty response.
-    Push {
-        versions: Vec<serde_bytes::ByteBuf>,
-    },
+    Push { versions: Vec<serde_bytes::ByteBuf> },
     /// "Where can I reach the other devices of our org?" (peer exchange): answered with the
     /// listen addresses of the roster devices the responder is connected to, so that sites
     /// whose multicast does not meet find each other through a relay. Older nodes do not
@@ -132,7 +134,7 @@ pub fn routable(addr: &Multiaddr) -> bool {
 }
 
 #[derive(Debug)]
-struct NotOnRoster(PeerId);
+pub(crate) struct NotOnRoster(PeerId);
 
 impl std::fmt::Display for NotOnRoster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -203,6 +205,23 @@ pub struct Gate {
     /// its removal (the node answers only its roster `Have`, up to the removal, and closes).
     departed: HashSet<PeerId>,
     pub denied: u64,
+    /// The last devices turned away for not being on the roster (newest last, one entry
+    /// per device, at most [`MAX_TURNED_AWAY`]): "why can't bilal's new laptop connect?"
+    pub turned_away: VecDeque<TurnedAway>,
+}
+
+/// How many turned-away devices diagnostics remember.
+pub const MAX_TURNED_AWAY: usize = 16;
+
+/// A device the roster gate refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnedAway {
+    pub peer: PeerId,
+    /// Where it called from (inbound) or where we dialed it.
+    pub addr: Option<Multiaddr>,
+    /// Unix milliseconds.
+    pub at: u64,
+    pub inbound: bool,
 }
 
 impl Gate {
@@ -240,9 +259,24 @@ impl Gate {
         self.open || self.allowed.contains(peer)
     }
 
-    fn enforce(&mut self, peer: &PeerId) -> Result<(), ConnectionDenied> {
+    fn enforce(
+        &mut self,
+        peer: &PeerId,
+        addr: Option<&Multiaddr>,
+        inbound: bool,
+    ) -> Result<(), ConnectionDenied> {
         if !self.allows(peer) {
             self.denied += 1;
+            self.turned_away.retain(|t| t.peer != *peer);
+            if self.turned_away.len() >= MAX_TURNED_AWAY {
+                self.turned_away.pop_front();
+            }
+            self.turned_away.push_back(TurnedAway {
+                peer: *peer,
+                addr: addr.cloned(),
+                at: crate::now_ms(),
+                inbound,
+            });
             return Err(ConnectionDenied::new(NotOnRoster(*peer)));
         }
         if self.per_peer.get(peer).copied().unwrap_or(0) >= MAX_PER_PEER {
@@ -327,7 +361,7 @@ impl NetworkBehaviour for Gate {
             }
             return Ok(dummy::ConnectionHandler);
         }
-        self.enforce(&peer)?;
+        self.enforce(&peer, Some(remote), true)?;
         if !self.allowed.contains(&peer) {
             self.admit_stranger(id, peer, remote)?;
         }
@@ -338,11 +372,11 @@ impl NetworkBehaviour for Gate {
         &mut self,
         _: ConnectionId,
         peer: Option<PeerId>,
-        _: &[Multiaddr],
+        addrs: &[Multiaddr],
         _: Endpoint,
     ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
         if let Some(peer) = peer {
-            self.enforce(&peer)?;
+            self.enforce(&peer, addrs.first(), false)?;
         }
         Ok(vec![])
     }
@@ -357,8 +391,8 @@ impl NetworkBehaviour for Gate {
     ) -> Result<THandler<Self>, ConnectionDenied> {
         // Outbound: we chose to dial it (a static peer, or an mDNS record, bounded by the
         // node); strangers' limits are for who calls us.
-        let _ = (id, remote);
-        self.enforce(&peer)?;
+        let _ = id;
+        self.enforce(&peer, Some(remote), false)?;
         Ok(dummy::ConnectionHandler)
     }
 

@@ -498,6 +498,7 @@ async fn a_removed_device_that_comes_back_learns_its_removal_and_nothing_else() 
                     RosterRequest::Have {
                         version: 0,
                         hash: [0; 32],
+                        now: None,
                     },
                 ));
                 b.sync.send_request(

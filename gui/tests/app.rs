@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::Harness;
 use majlis_core::{Config, Node, Profile, RosterChange};
 use majlis_gui::{Lang, MajlisApp, Options, State};
@@ -46,7 +46,17 @@ fn until(h: &mut H, what: &str, f: impl Fn(&H) -> bool) {
         }
         std::thread::sleep(Duration::from_millis(25));
     }
-    panic!("timed out waiting for: {what}");
+    let labels: Vec<String> = h
+        .query_all_by_label_contains("")
+        .filter_map(|n| text_of(&n))
+        .collect();
+    panic!("timed out waiting for: {what}; on screen: {labels:#?}");
+}
+
+/// What a node shows: a label's text is its accesskit value, a button's its label.
+fn text_of<'t>(n: &impl NodeT<'t>) -> Option<String> {
+    let a = n.accesskit_node();
+    a.label().or_else(|| a.value())
 }
 
 fn has(h: &H, label: &str) -> bool {
@@ -455,4 +465,41 @@ fn a_file_is_shared_from_the_app_and_one_from_a_peer_is_downloaded_and_saved() {
     until(&mut h, "saved", |h| has(h, "saved to"));
     let saved = std::fs::read(downloads.join("scan.iso")).unwrap();
     assert!(saved.len() == 9 * 1024 * 1024 && saved.iter().all(|b| *b == 42));
+}
+
+#[test]
+fn the_network_view_shows_live_facts_and_says_why_a_peer_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let bilal = Profile::init(&dir.path().join("bilal"), "bilal").unwrap();
+    let admin = org(dir.path(), &[("bilal", &bilal)]);
+    drop(bilal);
+    let (amina, addr) = start(&rt, admin);
+    let mut o = opts(&dir.path().join("bilal"), vec![addr]);
+    o.open = Some("network".into());
+    let mut h = harness(o);
+    let line = |h: &H, what: &str| {
+        h.query_all_by_label_contains(what)
+            .any(|n| text_of(&n).is_some_and(|l| l.starts_with("  amina ")))
+    };
+    until(&mut h, "amina's line: connected, roster version 2", |h| {
+        line(h, "connected at") && line(h, "roster version 2 (")
+    });
+    assert!(has(&h, "Nothing looks wrong"));
+
+    // Amina's roster moves on: her line follows at the next refresh (every 2 s).
+    rt.block_on(amina.change_roster(RosterChange::CreateChannel {
+        name: "sales".into(),
+        members: None,
+    }))
+    .unwrap();
+    until(&mut h, "amina's line: roster version 3", |h| {
+        line(h, "roster version 3 (")
+    });
+
+    // Amina goes away: her line and the hints say so.
+    rt.block_on(amina.shutdown()).unwrap();
+    until(&mut h, "amina not connected, and a hint", |h| {
+        line(h, "not connected") && has(h, "no device of the org is connected")
+    });
 }

@@ -719,7 +719,11 @@ fn print_diagnosis(r: &majlis_core::diagnose::Report, json: bool, short_ids: boo
         bail!("{n} problem(s) found; see above (static peers: --peer ADDR; no multicast: --no-mdns with --peer)");
     }
     if !json {
-        println!("nothing looks wrong");
+        if findings.is_empty() {
+            println!("nothing looks wrong");
+        } else {
+            println!("no problems; {} note(s) above", findings.len());
+        }
     }
     Ok(())
 }

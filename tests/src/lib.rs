@@ -419,6 +419,14 @@ impl Daemon {
         self.spawn(cmd, extra);
     }
 
+    /// Start `majlisd run` inside host `host` of `lan` under a wrapper program (e.g.
+    /// `faketime -f +10m` for a wrong clock), and wait for its API socket.
+    pub fn start_wrapped(&mut self, lan: &Lan, host: usize, wrapper: &[&str], extra: &[&str]) {
+        let mut cmd = lan.command(host, Path::new(wrapper[0]));
+        cmd.args(&wrapper[1..]).arg(&self.bin);
+        self.spawn(cmd, extra);
+    }
+
     /// Start `majlisd run` in this network namespace (use `--no-mdns` and loopback).
     pub fn start_local(&mut self, extra: &[&str]) {
         let cmd = Command::new(&self.bin);

@@ -181,6 +181,7 @@ impl Runner {
             Verdict::Accepted { sender, .. } => {
                 self.active();
                 let env = env.expect("accepted envelopes exist");
+                self.facts.message_from(env.unsigned.author);
                 match self.profile.absorb(env) {
                     Ok(0) => {}
                     Ok(_) => self.emit(Event::KeysReceived {

@@ -181,10 +181,14 @@ impl Runner {
             .map(|h| (h.version(), h.hash))
             .unwrap_or((0, [0; 32]));
         if self.have_in_flight.insert((peer, version, hash)) {
-            self.swarm
-                .behaviour_mut()
-                .roster
-                .send_request(&peer, RosterRequest::Have { version, hash });
+            self.swarm.behaviour_mut().roster.send_request(
+                &peer,
+                RosterRequest::Have {
+                    version,
+                    hash,
+                    now: Some(crate::now_ms()),
+                },
+            );
         }
     }
 
@@ -242,6 +246,7 @@ impl Runner {
             if addrs.is_empty() {
                 continue;
             }
+            self.facts.seen(p, super::facts::Via::Exchange);
             let known = self.known.entry(p).or_default();
             for a in addrs {
                 if !known.contains(&a) {
@@ -263,13 +268,14 @@ impl Runner {
                 peer,
                 message:
                     M::Request {
-                        request: RosterRequest::Have { version, hash },
+                        request: RosterRequest::Have { version, hash, now },
                         channel,
                         ..
                     },
                 ..
             } => {
                 self.peer_versions.insert(peer, version);
+                self.facts.heard(peer, hash, now);
                 let dev = DeviceId::from_peer_id(&peer);
                 let departed = self.swarm.behaviour().gate.departed(&peer);
                 let versions =
@@ -342,6 +348,7 @@ impl Runner {
                 message: M::Response { response, .. },
                 ..
             } => {
+                self.facts.spoke(peer);
                 self.have_in_flight.retain(|(p, _, _)| *p != peer);
                 // While bootstrapping anyone may hand us the chain (it is verified from
                 // version 1 against the org id); after that only roster devices.

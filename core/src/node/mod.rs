@@ -9,6 +9,7 @@
 //! catch-up into the intake pipeline). The decisions they perform are in [`crate::proto`].
 
 mod durable;
+mod facts;
 mod files;
 mod intake;
 mod members;
@@ -374,6 +375,7 @@ impl Node {
             blobs,
             files: Default::default(),
             file_tx,
+            facts: Default::default(),
         };
         runner.on_roster_changed(false);
         runner.resume_files();

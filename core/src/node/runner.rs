@@ -89,6 +89,8 @@ pub(super) struct Runner {
     pub(super) blobs: crate::files::blobs::Blobs,
     pub(super) files: super::files::Files,
     pub(super) file_tx: mpsc::UnboundedSender<super::files::FileDone>,
+    /// What diagnostics report (see [`super::facts`]).
+    pub(super) facts: super::facts::Facts,
 }
 
 /// Quiet for this long, a node runs the periodic catch-up round and peer exchange every
@@ -394,81 +396,6 @@ impl Runner {
         }
     }
 
-    fn diagnose(&self) -> crate::diagnose::Report {
-        use crate::diagnose::{DeviceState, Report, StaticPeer};
-        let head = self.chain.head();
-        let devices = head
-            .map(|h| {
-                h.roster
-                    .members
-                    .iter()
-                    .flat_map(|m| m.devices.iter().map(move |d| (m, d)))
-                    .filter(|(_, d)| **d != self.me)
-                    .map(|(m, d)| {
-                        let p = d.peer_id();
-                        let mut seen_at: Vec<String> = self
-                            .known
-                            .get(&p)
-                            .into_iter()
-                            .flatten()
-                            .map(|a| a.to_string())
-                            .collect();
-                        seen_at.extend(
-                            self.static_peers
-                                .iter()
-                                .filter(|(_, s)| **s == Some(p))
-                                .map(|(a, _)| a.to_string()),
-                        );
-                        DeviceState {
-                            member: m.name.clone(),
-                            device: *d,
-                            seen_at,
-                            connected: self.connections.get(&p).map(|a| a.to_string()),
-                            roster_version: self.peer_versions.get(&p).copied(),
-                            last_error: self.last_error.get(&p).cloned(),
-                        }
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut static_peers: Vec<StaticPeer> = self
-            .static_peers
-            .iter()
-            .map(|(a, p)| StaticPeer {
-                addr: a.to_string(),
-                connected: p
-                    .filter(|p| self.connections.contains_key(p))
-                    .and_then(|p| DeviceId::from_peer_id(&p)),
-                last_error: self
-                    .dial_errors
-                    .get(&without_p2p(a))
-                    .or_else(|| p.and_then(|p| self.last_error.get(&p)))
-                    .cloned(),
-            })
-            .collect();
-        static_peers.sort_by(|a, b| a.addr.cmp(&b.addr));
-        Report {
-            device: self.me,
-            member: head
-                .and_then(|h| h.member_of_device(&self.me))
-                .map(|m| m.name.clone()),
-            roster_version: self.chain.version(),
-            contested: self.contested,
-            mdns: self.discovery.is_some(),
-            interfaces: crate::diagnose::interfaces(),
-            listen: self.listen_addrs.iter().map(|a| a.to_string()).collect(),
-            static_peers,
-            devices,
-            rejected: self
-                .tally
-                .rejected
-                .iter()
-                .map(|(k, v)| (k.clone(), *v))
-                .collect(),
-            denied_connections: self.swarm.behaviour().gate.denied,
-        }
-    }
-
     // ---- connections ------------------------------------------------------------------
 
     /// An mDNS record for `f.peer`. Records are unauthenticated (any LAN host can claim any
@@ -480,6 +407,10 @@ impl Runner {
     fn on_found(&mut self, f: Found) {
         const MAX_ADDRS: usize = 8;
         const MAX_STRANGERS: usize = 64;
+        let on_roster = self.swarm.behaviour().gate.allowed().contains(&f.peer);
+        if !self.facts.record(&f, on_roster) {
+            return;
+        }
         let gate = &self.swarm.behaviour().gate;
         // Not on our roster (yet: a device added elsewhere, or bootstrap): kept, bounded.
         if !gate.allowed().contains(&f.peer) && !self.known.contains_key(&f.peer) {
@@ -553,6 +484,10 @@ impl Runner {
                 self.listen_addrs.push(address.clone());
                 self.emit(Event::Listening(address));
             }
+            // An interface went away (a laptop left a network): not listening there now.
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs.retain(|a| *a != address);
+            }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 endpoint,
@@ -566,6 +501,7 @@ impl Runner {
                     for (a, p) in self.static_peers.iter_mut() {
                         if without_p2p(a) == bare {
                             *p = Some(peer_id);
+                            self.facts.seen(peer_id, super::facts::Via::Address);
                         }
                     }
                 }
@@ -581,6 +517,7 @@ impl Runner {
                 self.last_error.remove(&peer_id);
                 self.dial_errors.remove(&without_p2p(&addr));
                 self.connections.insert(peer_id, addr);
+                self.facts.connected(peer_id);
                 if num_established.get() == 1 {
                     self.send_have(peer_id);
                     self.ask_addrs(peer_id);
@@ -597,9 +534,13 @@ impl Runner {
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 num_established: 0,
+                cause,
                 ..
             } => {
                 self.have_in_flight.retain(|(p, _, _)| *p != peer_id);
+                if let Some(why) = self.facts.closed(peer_id, cause.as_ref()) {
+                    self.last_error.insert(peer_id, why);
+                }
                 self.listen_of.remove(&peer_id);
                 // A departed device never got a `PeerConnected`: no disconnect either.
                 if self.connections.remove(&peer_id).is_some() {
@@ -653,10 +594,11 @@ impl Runner {
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 tracing::debug!("dial {peer_id:?}: {error}");
-                let text = error.to_string();
+                let text = super::facts::dial_error(&error);
                 if let libp2p::swarm::DialError::Transport(addrs) = &error {
-                    for (a, _) in addrs {
-                        self.dial_errors.insert(without_p2p(a), text.clone());
+                    for (a, e) in addrs {
+                        self.dial_errors
+                            .insert(without_p2p(a), super::facts::transport_error(a, e));
                     }
                 }
                 if let Some(p) = peer_id {

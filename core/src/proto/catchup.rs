@@ -189,6 +189,11 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
         next
     }
 
+    /// Requests to `peer` still unanswered (diagnostics: "catching up").
+    pub fn in_flight_to(&self, peer: &P) -> u32 {
+        self.pending.values().filter(|(p, _)| p == peer).count() as u32
+    }
+
     /// The request went out as `key`.
     pub fn sent(&mut self, key: K, peer: P, asked: Asked) {
         self.requests += 1;

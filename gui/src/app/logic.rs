@@ -113,7 +113,7 @@ impl MajlisApp {
         let n = node.clone();
         self.spawn(async move {
             match n.diagnose().await {
-                Ok(r) => Reply::Diagnosis(r),
+                Ok(r) => Reply::Diagnosis(Box::new(r)),
                 Err(_) => Reply::Listen(Vec::new()),
             }
         });
@@ -195,7 +195,7 @@ impl MajlisApp {
                     run.peers = p;
                 }
                 Reply::Audit(a) => run.audit = a,
-                Reply::Diagnosis(d) => run.diagnosis = Some(d),
+                Reply::Diagnosis(d) => run.diagnosis = Some(*d),
                 Reply::Listen(l) => run.listen = l,
                 Reply::Shared(r) => {
                     run.notice = r

@@ -98,7 +98,7 @@ enum Reply {
     /// Connected peers, and the version from which the roster is contested, if it is.
     Peers(Vec<PeerInfo>, Option<u64>),
     /// What the node knows about its reachability (the network view).
-    Diagnosis(majlis_core::diagnose::Report),
+    Diagnosis(Box<majlis_core::diagnose::Report>),
     Audit(Vec<AuditEntry>),
     RosterChanged(Result<u64, String>),
     Listen(Vec<majlis_core::Multiaddr>),

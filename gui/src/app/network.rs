@@ -51,14 +51,25 @@ impl MajlisApp {
                 self.t("Connected peers"),
                 run.peers.len()
             ));
-            for p in &run.peers {
-                ui.monospace(format!(
-                    "  {} {} at {} — roster version {}",
-                    p.name,
-                    short(&p.device.to_string()),
-                    p.addr,
-                    p.roster_version.map_or("?".into(), |v| v.to_string())
-                ));
+            // Every roster device and every stranger that showed up, as the node sees it
+            // now (the same lines `majlisd doctor` prints).
+            match &run.diagnosis {
+                Some(d) => {
+                    for l in d.device_lines(false) {
+                        ui.monospace(format!("  {l}"));
+                    }
+                }
+                None => {
+                    for p in &run.peers {
+                        ui.monospace(format!(
+                            "  {} {} at {} — roster version {}",
+                            p.name,
+                            short(&p.device.to_string()),
+                            p.addr,
+                            p.roster_version.map_or("?".into(), |v| v.to_string())
+                        ));
+                    }
+                }
             }
             ui.separator();
             ui.label(RichText::new("Why can't I see …?").strong());

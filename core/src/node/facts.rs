@@ -1,0 +1,448 @@
+//! Diagnostics facts, kept as things happen, and the [`Report`] made of them on request.
+//! A diagnostic that is stale or guessed is worse than none (people act on it), so every
+//! fact here is recorded at the event that makes it true: who was found how and when, who
+//! connected since when, each peer's roster and clock as it last said, and devices not on
+//! the roster that showed up. Memory is bounded: entries are per roster device, plus at
+//! most [`MAX_STRANGERS`] others.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::Instant;
+
+use libp2p::swarm::{ConnectionError, DialError};
+use libp2p::{Multiaddr, PeerId};
+
+use super::runner::Runner;
+use crate::diagnose::{DeviceState, Report, StaticPeer, Stranger};
+use crate::discovery::{Found, Record};
+use crate::identity::DeviceId;
+
+/// Devices not on the roster remembered for diagnostics, and for how long.
+const MAX_STRANGERS: usize = 32;
+const STRANGER_TTL_MS: u64 = 30 * 60 * 1000;
+/// A connection the peer closes this soon, before it said anything, was refused by its gate.
+const REFUSED_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// How a device was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Via {
+    Mdns,
+    Address,
+    Exchange,
+}
+
+impl Via {
+    fn name(self) -> &'static str {
+        match self {
+            Via::Mdns => "mDNS",
+            Via::Address => "address",
+            Via::Exchange => "peer exchange",
+        }
+    }
+}
+
+struct Sighting {
+    first: u64,
+    last: u64,
+    by: BTreeSet<Via>,
+}
+
+struct Seen {
+    addrs: Vec<Multiaddr>,
+    this_org: bool,
+    last: u64,
+}
+
+pub(super) struct Facts {
+    started: Instant,
+    found: HashMap<PeerId, Sighting>,
+    /// Connected since (unix ms), and whether the peer has spoken on this connection.
+    since: HashMap<PeerId, (u64, Instant)>,
+    heard: HashSet<PeerId>,
+    hashes: HashMap<PeerId, [u8; 32]>,
+    clocks: HashMap<PeerId, i64>,
+    last_message: HashMap<DeviceId, u64>,
+    strangers: HashMap<PeerId, Seen>,
+    myself: Vec<Multiaddr>,
+    mdns_records: u64,
+}
+
+impl Default for Facts {
+    fn default() -> Self {
+        Facts {
+            started: Instant::now(),
+            found: HashMap::new(),
+            since: HashMap::new(),
+            heard: HashSet::new(),
+            hashes: HashMap::new(),
+            clocks: HashMap::new(),
+            last_message: HashMap::new(),
+            strangers: HashMap::new(),
+            myself: Vec::new(),
+            mdns_records: 0,
+        }
+    }
+}
+
+impl Facts {
+    pub(super) fn seen(&mut self, peer: PeerId, via: Via) {
+        let now = crate::now_ms();
+        let s = self.found.entry(peer).or_insert_with(|| Sighting {
+            first: now,
+            last: now,
+            by: BTreeSet::new(),
+        });
+        s.last = now;
+        s.by.insert(via);
+    }
+
+    /// An mDNS record. Returns whether it is one to dial (a device of our org).
+    pub(super) fn record(&mut self, f: &Found, on_roster: bool) -> bool {
+        match f.kind {
+            Record::Myself => {
+                for a in &f.addrs {
+                    if !self.myself.contains(a) && self.myself.len() < 16 {
+                        self.myself.push(a.clone());
+                    }
+                }
+                false
+            }
+            Record::Ours if on_roster => {
+                self.mdns_records += 1;
+                self.seen(f.peer, Via::Mdns);
+                true
+            }
+            Record::Ours => {
+                self.stranger(f.peer, &f.addrs, true);
+                true
+            }
+            Record::OtherOrg => {
+                self.stranger(f.peer, &f.addrs, false);
+                false
+            }
+        }
+    }
+
+    fn stranger(&mut self, peer: PeerId, addrs: &[Multiaddr], this_org: bool) {
+        let now = crate::now_ms();
+        self.strangers
+            .retain(|_, s| now.saturating_sub(s.last) < STRANGER_TTL_MS);
+        if self.strangers.len() >= MAX_STRANGERS && !self.strangers.contains_key(&peer) {
+            return;
+        }
+        let addrs = addrs.iter().take(4).map(without_p2p).collect();
+        self.strangers.insert(
+            peer,
+            Seen {
+                addrs,
+                this_org,
+                last: now,
+            },
+        );
+    }
+
+    pub(super) fn connected(&mut self, peer: PeerId) {
+        self.since
+            .entry(peer)
+            .or_insert((crate::now_ms(), Instant::now()));
+    }
+
+    /// The last connection to `peer` closed. Returns why, in plain words, when the reason
+    /// is one a user should see.
+    pub(super) fn closed(
+        &mut self,
+        peer: PeerId,
+        cause: Option<&ConnectionError>,
+    ) -> Option<String> {
+        let heard = self.heard.remove(&peer);
+        let (_, at) = self.since.remove(&peer)?;
+        if !heard && at.elapsed() < REFUSED_WITHIN {
+            return Some(
+                "it closes the connection right after the handshake: its roster does not list this device (it holds an older roster than the one that added this device, or this device was removed there)".into(),
+            );
+        }
+        cause.map(|c| format!("connection lost: {}", plain(&chain(c))))
+    }
+
+    /// The peer told us its roster (a `Have`), and its clock if it sent one.
+    pub(super) fn heard(&mut self, peer: PeerId, hash: [u8; 32], now: Option<u64>) {
+        self.heard.insert(peer);
+        self.hashes.insert(peer, hash);
+        if let Some(t) = now {
+            let offset = t as i128 - crate::now_ms() as i128;
+            self.clocks.insert(
+                peer,
+                offset.clamp(i64::MIN as i128, i64::MAX as i128) as i64,
+            );
+        }
+    }
+
+    pub(super) fn spoke(&mut self, peer: PeerId) {
+        self.heard.insert(peer);
+    }
+
+    pub(super) fn message_from(&mut self, author: DeviceId) {
+        self.last_message.insert(author, crate::now_ms());
+    }
+}
+
+/// The address without its `/p2p/<id>` part.
+fn without_p2p(addr: &Multiaddr) -> Multiaddr {
+    addr.iter()
+        .filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
+        .collect()
+}
+
+/// An error and its causes, as one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// An I/O or handshake failure in words a user can act on; unknown ones verbatim.
+fn plain(text: &str) -> String {
+    let t = text.to_lowercase();
+    let what = if t.contains("connection refused") {
+        "refused: nothing listens on that port there (the node is not running, or listens on another port)"
+    } else if t.contains("timed out") || t.contains("timeout") {
+        "timed out: the host does not answer (switched off, a firewall drops the traffic, or it is on a network this one does not reach)"
+    } else if t.contains("no route") || t.contains("unreachable") {
+        "no route to that host from here (another network, or the link is down)"
+    } else if t.contains("reset") || t.contains("broken pipe") || t.contains("eof") {
+        "the other side closed the connection"
+    } else if t.contains("noise") || t.contains("multistream") || t.contains("negotiat") {
+        "the handshake failed: what answers there is not a Majlis node of a compatible release"
+    } else {
+        return text.to_string();
+    };
+    format!("{what} [{text}]")
+}
+
+/// A failed dial in plain words.
+pub(super) fn dial_error(e: &DialError) -> String {
+    match e {
+        DialError::Denied { cause } => match cause.downcast_ref::<crate::net::NotOnRoster>() {
+            Some(_) => "denied by this node: the device that answers there is not on this roster (another org's device, or one not added yet)".into(),
+            None => format!("denied by this node: {cause}"),
+        },
+        DialError::WrongPeerId { obtained, address } => format!(
+            "another device ({obtained}) answers at {address}: the address now belongs to someone else"
+        ),
+        DialError::LocalPeerId { .. } => "that address is this device itself".into(),
+        DialError::Transport(errors) => errors
+            .iter()
+            .map(|(a, e)| transport_error(a, e))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
+
+/// A failed dial of one address, in plain words.
+pub(super) fn transport_error(
+    addr: &Multiaddr,
+    e: &libp2p::TransportError<std::io::Error>,
+) -> String {
+    format!("{}: {}", without_p2p(addr), plain(&chain(e)))
+}
+
+impl Runner {
+    pub(super) fn diagnose(&self) -> Report {
+        let head = self.chain.head();
+        let f = &self.facts;
+        let now = crate::now_ms();
+        let hex8 = |h: &[u8; 32]| {
+            h[..8]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        let devices = head
+            .map(|h| {
+                h.roster
+                    .members
+                    .iter()
+                    .flat_map(|m| m.devices.iter().map(move |d| (m, d)))
+                    .filter(|(_, d)| **d != self.me)
+                    .map(|(m, d)| {
+                        let p = d.peer_id();
+                        let mut seen_at: Vec<String> = self
+                            .known
+                            .get(&p)
+                            .into_iter()
+                            .flatten()
+                            .map(|a| without_p2p(a).to_string())
+                            .collect();
+                        seen_at.extend(
+                            self.static_peers
+                                .iter()
+                                .filter(|(_, s)| **s == Some(p))
+                                .map(|(a, _)| a.to_string()),
+                        );
+                        let sighting = f.found.get(&p);
+                        let connected = self.connections.get(&p);
+                        DeviceState {
+                            member: m.name.clone(),
+                            device: *d,
+                            seen_at,
+                            connected: connected.map(|a| a.to_string()),
+                            roster_version: self.peer_versions.get(&p).copied(),
+                            last_error: self.last_error.get(&p).cloned(),
+                            found_by: sighting
+                                .map(|s| s.by.iter().map(|v| v.name().to_string()).collect())
+                                .unwrap_or_default(),
+                            first_seen: sighting.map(|s| s.first),
+                            last_seen: sighting.map(|s| s.last),
+                            connected_since: f.since.get(&p).map(|s| s.0),
+                            roster_hash: f.hashes.get(&p).map(hex8),
+                            clock_offset_ms: connected.and(f.clocks.get(&p).copied()),
+                            last_message: f.last_message.get(d).copied(),
+                            catching_up: self.catchup.in_flight_to(&p),
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut static_peers: Vec<StaticPeer> = self
+            .static_peers
+            .iter()
+            .map(|(a, p)| StaticPeer {
+                addr: a.to_string(),
+                connected: p
+                    .filter(|p| self.connections.contains_key(p))
+                    .and_then(|p| DeviceId::from_peer_id(&p)),
+                last_error: self
+                    .dial_errors
+                    .get(&without_p2p(a))
+                    .or_else(|| p.and_then(|p| self.last_error.get(&p)))
+                    .cloned(),
+            })
+            .collect();
+        static_peers.sort_by(|a, b| a.addr.cmp(&b.addr));
+        let gate = &self.swarm.behaviour().gate;
+        let mut strangers: Vec<Stranger> = f
+            .strangers
+            .iter()
+            .filter(|(p, s)| {
+                !gate.allowed().contains(p) && now.saturating_sub(s.last) < STRANGER_TTL_MS
+            })
+            .map(|(p, s)| Stranger {
+                device: p.to_string(),
+                addrs: s.addrs.iter().map(|a| a.to_string()).collect(),
+                this_org: s.this_org,
+                turned_away: None,
+                inbound: false,
+            })
+            .collect();
+        for t in &gate.turned_away {
+            if gate.allowed().contains(&t.peer) || now.saturating_sub(t.at) > STRANGER_TTL_MS {
+                continue;
+            }
+            let id = t.peer.to_string();
+            let i = match strangers.iter().position(|s| s.device == id) {
+                Some(i) => i,
+                None => {
+                    strangers.push(Stranger {
+                        device: id,
+                        addrs: Vec::new(),
+                        // Only devices with this org's invitation know where to find us
+                        // (mDNS records of our org, or an address an admin gave).
+                        this_org: true,
+                        turned_away: None,
+                        inbound: false,
+                    });
+                    strangers.len() - 1
+                }
+            };
+            let s = &mut strangers[i];
+            s.turned_away = Some(t.at);
+            s.inbound = t.inbound;
+            if let Some(a) = t.addr.as_ref().map(without_p2p) {
+                let a = a.to_string();
+                if !s.addrs.contains(&a) {
+                    s.addrs.insert(0, a);
+                }
+            }
+        }
+        strangers.sort_by(|a, b| a.device.cmp(&b.device));
+        // Our own record, from an address that is not this host's: a copy runs there.
+        let mine: HashSet<String> = crate::diagnose::interfaces()
+            .into_iter()
+            .map(|i| i.addr)
+            .collect();
+        let identity_elsewhere = f
+            .myself
+            .iter()
+            .map(without_p2p)
+            .filter(|a| {
+                a.iter().next().is_some_and(|p| match p {
+                    libp2p::multiaddr::Protocol::Ip4(ip) => !mine.contains(&ip.to_string()),
+                    libp2p::multiaddr::Protocol::Ip6(ip) => !mine.contains(&ip.to_string()),
+                    _ => false,
+                })
+            })
+            .map(|a| a.to_string())
+            .collect();
+        Report {
+            device: self.me,
+            member: head
+                .and_then(|h| h.member_of_device(&self.me))
+                .map(|m| m.name.clone()),
+            roster_version: self.chain.version(),
+            contested: self.contested,
+            mdns: self.discovery.is_some(),
+            interfaces: crate::diagnose::interfaces(),
+            listen: self.listen_addrs.iter().map(|a| a.to_string()).collect(),
+            static_peers,
+            devices,
+            rejected: self
+                .tally
+                .rejected
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+            denied_connections: gate.denied,
+            at: now,
+            uptime_secs: f.started.elapsed().as_secs(),
+            roster_hash: head.map(|h| hex8(&h.hash)).unwrap_or_default(),
+            mdns_records: f.mdns_records,
+            strangers,
+            identity_elsewhere,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_read_as_what_to_do() {
+        assert!(plain("Connection refused (os error 111)").starts_with("refused: nothing listens"));
+        assert!(plain("connection timed out").starts_with("timed out"));
+        assert!(plain("No route to host (os error 113)").starts_with("no route"));
+        assert_eq!(plain("something new"), "something new");
+    }
+
+    #[test]
+    fn a_connection_closed_at_once_by_a_silent_peer_means_its_gate_refused_us() {
+        let mut f = Facts::default();
+        let p = PeerId::random();
+        f.connected(p);
+        assert!(f
+            .closed(p, None)
+            .unwrap()
+            .contains("roster does not list this device"));
+        // One that spoke first is not refused (closed for another reason, or none).
+        f.connected(p);
+        f.spoke(p);
+        assert_eq!(f.closed(p, None), None);
+        // Never connected: nothing to say.
+        assert_eq!(f.closed(p, None), None);
+    }
+}
