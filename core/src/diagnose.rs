@@ -62,6 +62,9 @@ pub struct DeviceState {
     /// Catch-up requests to it still unanswered (the history it has that we are fetching).
     #[serde(default)]
     pub catching_up: u32,
+    /// Dials to it since this node started (redials every 3 s while it is not connected).
+    #[serde(default)]
+    pub dial_attempts: u64,
 }
 
 /// A device that is not on this roster but showed up: announced itself over mDNS, or tried
@@ -364,9 +367,13 @@ impl Report {
                         .as_ref()
                         .map_or(String::new(), |h| format!(" ({h})")),
                 ),
-                (None, Some(e)) => format!("not connected: {e}"),
+                (None, Some(e)) => format!("not connected ({} dial(s)): {e}", d.dial_attempts),
                 (None, None) if d.seen_at.is_empty() => "not seen".into(),
-                (None, None) => format!("seen at {}, not connected", d.seen_at.join(", ")),
+                (None, None) => format!(
+                    "seen at {}, not connected ({} dial(s))",
+                    d.seen_at.join(", "),
+                    d.dial_attempts
+                ),
             };
             if !d.found_by.is_empty() {
                 facts.push_str(&format!(
@@ -566,6 +573,7 @@ mod tests {
                 clock_offset_ms: Some(3),
                 last_message: Some(50_000),
                 catching_up: 0,
+                dial_attempts: 1,
             }],
             rejected: Default::default(),
             denied_connections: 0,

@@ -133,6 +133,13 @@ fn doctor_names_blocked_multicast() {
         &["--peer", &format!("/ip4/{}/tcp/7441", lan.addrs[0])],
     );
     wait_until("amina's doctor is content", 30, || doctor(&a, false).0);
+    // ... and notes that nothing came over mDNS, so new devices here need addresses.
+    wait_doctor(
+        &a,
+        "amina's doctor notes that mDNS finds nobody",
+        30,
+        |ok, out| ok && out.contains("note: every connected device was found by address"),
+    );
     assert!(a.stop() && b.stop());
 }
 

@@ -183,6 +183,13 @@ fn a_laptop_that_changes_address_is_found_again_without_a_restart() {
         "found again at the new address {:.2} s after the move",
         t.elapsed().as_secs_f64()
     );
+    // Bilal's diagnostics list where it listens now, not where it used to.
+    wait_until("bilal's doctor lists the new address only", 10, || {
+        let out = ds[1].cli(&["doctor", "--json"]);
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let listen = r["report"]["listen"].to_string();
+        listen.contains(&format!("/ip4/{new}/")) && !listen.contains(&format!("/ip4/{old}/"))
+    });
     ds[1].ok(&["send", "general", "after the move"]);
     ds[0].ok(&["send", "general", "welcome back"]);
     wait_until("both ways", 30, || {

@@ -61,6 +61,7 @@ pub(super) struct Facts {
     hashes: HashMap<PeerId, [u8; 32]>,
     clocks: HashMap<PeerId, i64>,
     last_message: HashMap<DeviceId, u64>,
+    dials: HashMap<PeerId, u64>,
     strangers: HashMap<PeerId, Seen>,
     myself: Vec<Multiaddr>,
     mdns_records: u64,
@@ -76,6 +77,7 @@ impl Default for Facts {
             hashes: HashMap::new(),
             clocks: HashMap::new(),
             last_message: HashMap::new(),
+            dials: HashMap::new(),
             strangers: HashMap::new(),
             myself: Vec::new(),
             mdns_records: 0,
@@ -178,6 +180,10 @@ impl Facts {
 
     pub(super) fn spoke(&mut self, peer: PeerId) {
         self.heard.insert(peer);
+    }
+
+    pub(super) fn dialed(&mut self, peer: PeerId) {
+        *self.dials.entry(peer).or_default() += 1;
     }
 
     pub(super) fn message_from(&mut self, author: DeviceId) {
@@ -303,6 +309,7 @@ impl Runner {
                             clock_offset_ms: connected.and(f.clocks.get(&p).copied()),
                             last_message: f.last_message.get(d).copied(),
                             catching_up: self.catchup.in_flight_to(&p),
+                            dial_attempts: f.dials.get(&p).copied().unwrap_or(0),
                         }
                     })
                     .collect()

@@ -452,7 +452,9 @@ impl Runner {
             .addresses(addrs.clone())
             .condition(PeerCondition::DisconnectedAndNotDialing)
             .build();
-        let _ = self.swarm.dial(opts);
+        if self.swarm.dial(opts).is_ok() {
+            self.facts.dialed(peer);
+        }
     }
 
     pub(super) fn dial_addr(&mut self, addr: Multiaddr) {
