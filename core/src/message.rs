@@ -26,6 +26,11 @@ pub const MAX_BODY_BYTES: usize = 32 * 1024;
 pub const MAX_WIRE_BYTES: usize = MAX_BODY_BYTES + 512;
 /// How far in the future a message's clock may be: laptops drift, but not by hours.
 pub const MAX_FUTURE_SKEW_MS: u64 = 5 * 60 * 1000;
+/// How long before its device was first listed on the roster a message may be dated. The
+/// bound keeps an author's *first* message in a channel (which has no neighbour to be
+/// checked against) from being dated into years of history; the slack absorbs an admin's
+/// clock that runs ahead (its time stamps the roster), and honest senders clamp to it.
+pub const BEFORE_LISTED_MS: u64 = 60 * 60 * 1000;
 /// 2020-01-01: anything earlier is a broken clock or a forgery.
 pub const MIN_SENT_AT_MS: u64 = 1_577_836_800_000;
 
@@ -135,7 +140,7 @@ pub enum Reject {
     Clock { sent_at: u64, now: u64 },
     /// Dated more than the allowed skew before its author's previous message in the channel
     /// (or after the next one): a member slipping a message into the past of a conversation.
-    #[error("sent_at {sent_at} is out of order with its author's neighbouring message ({neighbour}) by more than 5 min (backdated)")]
+    #[error("sent_at {sent_at} is out of order with its author's neighbouring message, or dated over an hour before its device joined the roster ({neighbour}) (backdated)")]
     Backdated { sent_at: u64, neighbour: u64 },
 }
 
@@ -264,6 +269,15 @@ pub fn check_rules<'r>(
         return Err(Reject::Clock {
             sent_at: u.sent_at,
             now: now_ms,
+        });
+    }
+    if let Some(since) = roster
+        .listed_since(&u.author)
+        .filter(|t| u.sent_at.saturating_add(BEFORE_LISTED_MS) < *t)
+    {
+        return Err(Reject::Backdated {
+            sent_at: u.sent_at,
+            neighbour: since,
         });
     }
     may_author(roster, &u.author, &u.channel)

@@ -485,7 +485,7 @@ impl Profile {
             let Outgoing::Text(text) = what else {
                 return Err(Error::Invalid("files are always sealed".into()));
             };
-            return Ok(vec![self.append_plain(channel, &me.name, text)?]);
+            return Ok(vec![self.append_plain(chain, channel, &me.name, text)?]);
         }
         let cached = self
             .sending
@@ -521,34 +521,53 @@ impl Profile {
                 e2e::seal_file(&key, channel, &self.device_id(), blob, info)
             }
         };
-        out.push(self.append(channel, &me.name, sealed)?);
+        out.push(self.append(chain, channel, &me.name, sealed)?);
         Ok(out)
     }
 
     /// Sign `content` as this device's next message in `channel`, store it, queue it.
-    fn append(&self, channel: &str, sender: &str, content: Content) -> Result<Envelope> {
-        self.append_body(channel, sender, MESSAGE_FORMAT, content.encode())
+    fn append(
+        &self,
+        chain: &RosterChain,
+        channel: &str,
+        sender: &str,
+        content: Content,
+    ) -> Result<Envelope> {
+        self.append_body(chain, channel, sender, MESSAGE_FORMAT, content.encode())
     }
 
-    fn append_plain(&self, channel: &str, sender: &str, text: &str) -> Result<Envelope> {
+    fn append_plain(
+        &self,
+        chain: &RosterChain,
+        channel: &str,
+        sender: &str,
+        text: &str,
+    ) -> Result<Envelope> {
         let format = crate::message::PLAINTEXT_FORMAT;
-        self.append_body(channel, sender, format, text.as_bytes().to_vec())
+        self.append_body(chain, channel, sender, format, text.as_bytes().to_vec())
     }
 
     fn append_body(
         &self,
+        chain: &RosterChain,
         channel: &str,
         sender: &str,
         format: u8,
         body: Vec<u8>,
     ) -> Result<Envelope> {
         let (seq, prev) = self.store.own_head(channel, &self.device_id())?;
-        // Never date a message before our previous one (a clock set back): receivers refuse
-        // a message dated well before its author's previous one as backdated.
+        // Never date a message before our previous one (a clock set back), nor over an hour
+        // before this device joined the roster (an admin's clock ahead of ours): receivers
+        // refuse both as backdated.
         let last = match &prev {
             Some(p) => self.store.sent_at_of(p)?.unwrap_or(0),
             None => 0,
         };
+        let joined = chain
+            .head()
+            .and_then(|h| h.listed_since(&self.device_id()))
+            .map_or(0, |t| t.saturating_sub(crate::message::BEFORE_LISTED_MS));
+        let last = last.max(joined);
         let env = Envelope::sign(
             &self.key,
             Unsigned {
@@ -676,7 +695,7 @@ impl Profile {
         }
         contents
             .into_iter()
-            .map(|c| self.append(channel, &member.name, c))
+            .map(|c| self.append(chain, channel, &member.name, c))
             .collect()
     }
 

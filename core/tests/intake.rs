@@ -6,11 +6,13 @@ use majlis_core::roster::{RosterChain, RosterSigner, VerifiedRoster};
 use majlis_core::{DeviceKey, OrgKey, Roster};
 
 const NOW: u64 = 1_800_000_000_000;
+const DAY: u64 = 24 * 60 * 60 * 1000;
 
 fn org() -> (DeviceKey, RosterChain) {
     let root = OrgKey::generate();
     let admin = DeviceKey::generate();
-    let roster = Roster::genesis(&root, "o", "amina", admin.id(), NOW);
+    // Founded a week before the messages: they may be dated anywhere after it.
+    let roster = Roster::genesis(&root, "o", "amina", admin.id(), NOW - 7 * DAY);
     let mut chain = RosterChain::new(root.org_id());
     chain.apply(vec![VerifiedRoster::sign(
         roster,
@@ -223,4 +225,49 @@ fn a_backdated_message_is_refused_against_either_neighbour() {
         matches!(v[0], Verdict::Rejected(Reject::Backdated { .. })),
         "{v:?}"
     );
+}
+
+/// An author's first message in a channel has no neighbour to be checked against; it may
+/// still not be dated more than an hour before its device joined the roster (slipped into
+/// history from before it was a member). Within the hour it is taken (an admin's clock a
+/// little ahead), and the sender's own client clamps to that bound.
+#[test]
+fn a_first_message_cannot_be_dated_before_its_device_joined() {
+    let root = OrgKey::generate();
+    let key = DeviceKey::generate();
+    let joined = NOW - DAY;
+    let roster = Roster::genesis(&root, "o", "amina", key.id(), joined);
+    let mut chain = RosterChain::new(root.org_id());
+    chain.apply(vec![VerifiedRoster::sign(
+        roster,
+        RosterSigner::Root(&root),
+    )]);
+    assert_eq!(chain.head().unwrap().listed_since(&key.id()), Some(joined));
+    let mut log = MemLog::default();
+    let min = 60_000;
+    let old = dated(&key, 1, None, joined - 365 * DAY);
+    let v = accept(&mut log, chain.head(), &[old], Origin::Gossip, NOW);
+    assert!(
+        matches!(v[0], Verdict::Rejected(Reject::Backdated { .. })),
+        "{v:?}"
+    );
+    let v = accept(
+        &mut log,
+        chain.head(),
+        &[dated(&key, 1, None, joined - 61 * min)],
+        Origin::Sync,
+        NOW,
+    );
+    assert!(
+        matches!(v[0], Verdict::Rejected(Reject::Backdated { .. })),
+        "{v:?}"
+    );
+    let v = accept(
+        &mut log,
+        chain.head(),
+        &[dated(&key, 1, None, joined - 59 * min)],
+        Origin::Gossip,
+        NOW,
+    );
+    assert!(matches!(v[0], Verdict::Accepted { .. }), "{v:?}");
 }

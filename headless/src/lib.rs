@@ -366,7 +366,13 @@ pub fn run_cli(cli: Cli) -> Result<()> {
         // directory for a moment: wait for it rather than fail.
         unlock.lock_wait = Some(Duration::from_secs(10));
     }
+    // A directory opened to find out whether a node holds it is kept for the command
+    // itself: opening it a second time could lose a race with a `majlisd run` starting.
+    let probed: std::cell::RefCell<Option<Profile>> = std::cell::RefCell::new(None);
     let open = |dir: &std::path::Path| -> Result<Profile> {
+        if let Some(p) = probed.borrow_mut().take() {
+            return Ok(p);
+        }
         let p = Profile::open_with(dir, &unlock)?;
         warn_if_unsealed(&p);
         Ok(p)
@@ -418,7 +424,11 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             // No node answers. If one holds the directory it is starting: wait for it.
             None => match open(&dir) {
                 Err(e) if is_busy(&e) => Some(wait_for_node(&socket).ok_or(e)?),
-                _ => None,
+                Ok(p) => {
+                    *probed.borrow_mut() = Some(p);
+                    None
+                }
+                Err(_) => None,
             },
         };
         if let Some(stream) = stream {

@@ -27,6 +27,10 @@ pub struct VerifiedRoster {
     pub hash: [u8; 32],
     pub wire: Vec<u8>,
     by_device: HashMap<DeviceId, usize>,
+    /// On a chain's head only: when each device was first listed on that chain (the
+    /// `issued_at` of the first version naming it). Bounds how far back its messages may be
+    /// dated ([`crate::message::check_rules`]).
+    listed_since: Option<std::sync::Arc<HashMap<DeviceId, u64>>>,
 }
 
 /// A roster body, canonical, in the current layout or the first release's.
@@ -106,11 +110,18 @@ impl VerifiedRoster {
             roster,
             signer: w.signer,
             by_device,
+            listed_since: None,
         })
     }
 
     pub fn version(&self) -> u64 {
         self.roster.version
+    }
+
+    /// When `device` was first listed on the chain whose head this is (`None` on other
+    /// versions, or for a device never listed).
+    pub fn listed_since(&self, device: &DeviceId) -> Option<u64> {
+        self.listed_since.as_ref()?.get(device).copied()
     }
 
     /// O(1) lookup: this is on the path of every received message.
@@ -427,6 +438,24 @@ impl RosterChain {
                 break;
             }
         }
+        if report.changed_from.is_some() {
+            self.index_listed_since();
+        }
         report
+    }
+
+    /// Recompute the head's `listed_since` (O(devices over all versions), on roster changes
+    /// only).
+    fn index_listed_since(&mut self) {
+        let mut since: HashMap<DeviceId, u64> = HashMap::new();
+        for v in &mut self.chain {
+            v.listed_since = None;
+            for d in v.by_device.keys() {
+                since.entry(*d).or_insert(v.roster.issued_at);
+            }
+        }
+        if let Some(h) = self.chain.last_mut() {
+            h.listed_since = Some(std::sync::Arc::new(since));
+        }
     }
 }
