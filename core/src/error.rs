@@ -82,6 +82,9 @@ pub enum Error {
     /// The node task has stopped (shut down or crashed).
     #[error("the node has stopped")]
     Stopped,
+    /// The node stopped because the disk failed under its store.
+    #[error("not saved: the node stopped because the disk failed ({0}); every acknowledged message is on disk")]
+    DiskFailed(String),
 }
 
 impl Error {
@@ -105,6 +108,7 @@ impl Error {
             Error::NotOnRoster => "give this device's id to an admin, who adds it to the roster",
             Error::NoOrg => "found an organization, or join one with the org id an admin gives you",
             Error::Stopped => "restart the node",
+            Error::DiskFailed(_) => "check the disk (dmesg, smartctl), then start the node again",
             _ => return None,
         })
     }

@@ -90,3 +90,73 @@ fn a_plaintext_store_of_the_previous_release_is_sealed_on_first_open() {
     let err = Profile::open_with(&dir, &Unlock::default()).err().unwrap();
     assert!(err.to_string().contains("passphrase"), "{err}");
 }
+
+/// A data directory written by the previous release (commit 41b4ca7, through its CLI:
+/// `core/tests/fixtures/make-release-fixture.sh`) opens in this one with everything in it:
+/// the roster chain with its private channel and file policy, messages in a channel, a DM
+/// and a private channel, and a shared file whose blob is complete. It keeps working: a new
+/// message is written, and it reopens.
+#[test]
+fn a_data_directory_of_the_previous_release_opens_with_everything_in_it() {
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release-41b4ca7/amina");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("amina");
+    copy_dir(&fixture, &dir);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let pass = tmp.path().join("pass");
+    std::fs::write(&pass, "fixture passphrase\n").unwrap();
+    let how = Unlock {
+        passphrase_file: Some(pass),
+        ..Default::default()
+    };
+    let p = Profile::open_with(&dir, &how).unwrap();
+    assert_eq!(p.sealing(), Sealing::Passphrase);
+
+    let chain = p.chain().unwrap();
+    let head = chain.head().unwrap();
+    assert_eq!(
+        chain.version(),
+        4,
+        "genesis, bilal, #sales, the file policy"
+    );
+    assert!(head.roster.members.iter().any(|m| m.name == "bilal"));
+    assert_eq!(head.roster.files.max_bytes, Some(100 << 20));
+    assert_eq!(head.roster.files.auto_fetch_bytes, 1 << 20);
+    assert!(head.roster.channel_exists("sales"));
+    // Device ids of the previous release bound message dates from when they joined.
+    assert!(head.listed_since(&p.device_id()).is_some());
+
+    let general = p.store().history("general", 10).unwrap();
+    assert_eq!(general.len(), 2, "{general:?}");
+    assert_eq!(general[0].text, "PREVIOUS-RELEASE in general");
+    let file = general[1].file.as_ref().expect("the shared file");
+    assert_eq!(file.name, "report.txt");
+    assert_eq!(general[1].text, "PREVIOUS-RELEASE file");
+    let (blob, info, _) = p.store().file_of(&general[1].id).unwrap().unwrap();
+    assert_eq!(info.size, file.size);
+    let on_disk = dir.join("blobs").join(blob.id.to_string());
+    assert!(
+        on_disk.metadata().is_ok_and(|m| m.len() >= info.size),
+        "the blob is complete at {}",
+        on_disk.display()
+    );
+    let dms = p.store().channels_starting_with("@").unwrap();
+    assert_eq!(dms.len(), 1, "{dms:?}");
+    let dm = p.store().history(&dms[0], 10).unwrap();
+    assert_eq!(dm[0].text, "PREVIOUS-RELEASE in a DM");
+    let sales = p.store().history("sales", 10).unwrap();
+    assert_eq!(sales[0].text, "PREVIOUS-RELEASE in sales");
+    assert!(general.iter().chain(&dm).chain(&sales).all(|m| !m.locked));
+
+    // It keeps working.
+    p.compose(&chain, "general", "after the upgrade").unwrap();
+    p.store().flush().unwrap();
+    drop((p, chain));
+    let p = Profile::open_with(&dir, &how).unwrap();
+    assert_eq!(p.store().history("general", 10).unwrap().len(), 3);
+}

@@ -896,6 +896,24 @@ fn print_roster(r: &Roster) {
     }
 }
 
+/// `println!` for a long-running node: stdout may be a pipe that closed or a log file on a
+/// failing disk, and a status line that cannot be written must not bring the node down
+/// (`println!` panics then).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `eprintln!` that never panics (see [`say!`]).
+macro_rules! say_err {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 fn run_node(
     profile: Profile,
     listen: Vec<Multiaddr>,
@@ -910,6 +928,7 @@ fn run_node(
         .context("starting the async runtime")?;
     rt.block_on(async move {
         let socket = profile.socket_path();
+        let dir = profile.dir().to_path_buf();
         let mut config = Config { peers, mdns: !no_mdns, ..Config::default() };
         if !listen.is_empty() {
             config.listen = listen;
@@ -925,9 +944,9 @@ fn run_node(
         }
         tokio::spawn(api::serve(listener, node.clone()));
         let mut events = node.subscribe();
-        println!("device {} running", node.device_id());
+        say!("device {} running", node.device_id());
         for a in node.listen_addrs().await? {
-            println!("listening on {a}");
+            say!("listening on {a}");
         }
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         loop {
@@ -935,28 +954,35 @@ fn run_node(
                 _ = tokio::signal::ctrl_c() => break,
                 _ = term.recv() => break,
                 ev = events.recv() => match ev {
-                    Ok(Event::Message(m)) if print_messages => println!("#{} {}", m.channel, format_message(&m)),
+                    Ok(Event::Message(m)) if print_messages => say!("#{} {}", m.channel, format_message(&m)),
                     Ok(Event::Message(_) | Event::KeysReceived { .. }) => {}
-                    Ok(Event::PeerConnected { name, device }) => println!("connected to {name} ({device})"),
-                    Ok(Event::PeerDisconnected { device }) => println!("disconnected from {device}"),
-                    Ok(Event::RosterChanged { version }) => println!("roster is now at version {version}"),
+                    Ok(Event::PeerConnected { name, device }) => say!("connected to {name} ({device})"),
+                    Ok(Event::PeerDisconnected { device }) => say!("disconnected from {device}"),
+                    Ok(Event::RosterChanged { version }) => say!("roster is now at version {version}"),
                     Ok(Event::Listening(a)) => tracing::debug!("listening on {a}"),
                     Ok(Event::Rejected { .. }) => {}
                     Ok(Event::FileReady { blob }) => tracing::info!("file {blob} is complete"),
                     Ok(Event::Wiped { version, erased }) => {
                         match erased {
-                            Ok(()) => println!("this device was removed from the org roster (version {version}); its keys and local history have been erased"),
-                            Err(e) => eprintln!("this device was removed from the org roster (version {version}), but erasing its data failed: {e}"),
+                            Ok(()) => say!("this device was removed from the org roster (version {version}); its keys and local history have been erased"),
+                            Err(e) => say_err!("this device was removed from the org roster (version {version}), but erasing its data failed: {e}"),
                         }
                         let _ = std::fs::remove_file(&socket);
                         return Ok(());
+                    }
+                    Ok(Event::StoreFailed { error }) => {
+                        // Commands in flight already have their answers ("not saved"):
+                        // let the API tasks write them before the process goes.
+                        let _ = std::fs::remove_file(&socket);
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        bail!("the disk failed under {} ({error}). The node stopped so that nothing more is lost: every acknowledged message is on disk, a send that failed was not saved. Check the disk (dmesg, smartctl), then start majlisd again (as a service it is restarted by itself)", dir.display());
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => tracing::warn!("event printer lagged by {n}"),
                     Err(_) => break,
                 }
             }
         }
-        println!("shutting down");
+        say!("shutting down");
         node.shutdown().await?;
         let _ = std::fs::remove_file(&socket);
         Ok(())

@@ -370,6 +370,8 @@ pub struct Daemon {
     pub log_filter: String,
     /// Arguments put before every command (e.g. `--passphrase-file F`).
     pub global: Vec<String>,
+    /// Extra environment of `majlisd run` (e.g. a fault injector in `LD_PRELOAD`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Daemon {
@@ -382,6 +384,7 @@ impl Daemon {
             log: root.join(format!("{name}.log")),
             log_filter: "warn,majlis_core=debug".into(),
             global: Vec::new(),
+            env: Vec::new(),
         }
     }
 
@@ -472,6 +475,7 @@ impl Daemon {
             .arg("run")
             .args(extra)
             .env("MAJLIS_LOG", &self.log_filter)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .stdin(Stdio::null())
@@ -501,6 +505,13 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Whether the running node exited by itself, and how (reaped if so).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        let st = self.child.as_mut()?.try_wait().ok().flatten()?;
+        self.child = None;
+        Some(st)
     }
 
     /// The pid of the running node, if any.

@@ -1,6 +1,7 @@
-//! Crash safety with real processes on loopback (no namespaces needed): a node that is sending
-//! and receiving is SIGKILLed at random moments, over and over. Afterwards every message whose
-//! `send` was acknowledged is present everywhere, and the store always reopened.
+//! Crash safety with real processes on loopback (no namespaces needed): a node that is
+//! sending, receiving, catching up and taking roster changes is SIGKILLed at random moments,
+//! 200 times. Afterwards every message whose `send` was acknowledged is present everywhere,
+//! both hold the same roster, and the store always reopened.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use majlis_tests::{free_port, jitter, wait_until, Daemon};
 
-const CYCLES: usize = 50;
+const CYCLES: usize = 200;
 
 #[test]
 fn sigkill_loop_loses_no_acknowledged_message() {
@@ -31,6 +32,15 @@ fn sigkill_loop_loses_no_acknowledged_message() {
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut kills = 0;
     for cycle in 0..CYCLES {
+        // Every 10th cycle, while chen is down: a backlog for it to catch up on when it
+        // starts (and dies during), and a roster change for it to take.
+        if cycle % 10 == 5 {
+            for k in 0..10 {
+                let id = a.ok(&["send", "general", &format!("amina backlog {cycle}.{k}")]);
+                acked.lock().unwrap().push(id);
+            }
+            a.ok(&["channel", "create", &format!("room{cycle}")]);
+        }
         c.lock().unwrap().start_local(&[
             "--no-mdns",
             "--listen",
@@ -117,6 +127,19 @@ fn sigkill_loop_loses_no_acknowledged_message() {
     assert!(
         acked.len() > CYCLES,
         "too few messages were sent to mean anything"
+    );
+    let version = |d: &Daemon| {
+        let out = d.cli(&["roster", "show", "--json"]);
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        r["version"].as_u64().unwrap_or(0)
+    };
+    wait_until("both hold the same roster", 30, || {
+        version(&a) == version(&c)
+    });
+    assert_eq!(
+        version(&c),
+        2 + CYCLES as u64 / 10,
+        "every roster change arrived"
     );
     assert!(c.stop() && a.stop());
 }

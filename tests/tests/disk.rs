@@ -112,3 +112,139 @@ fn a_full_disk_refuses_clearly_loses_nothing_and_recovers_without_a_restart() {
     assert!(amina.stop() && bilal.stop());
     drop(disk);
 }
+
+/// The fault injector (tests/faults/eio.c), built with the system C compiler.
+fn injector(out: &std::path::Path) -> std::path::PathBuf {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("faults/eio.c");
+    let lib = out.join("libeio.so");
+    let st = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .arg(&lib)
+        .arg(&src)
+        .arg("-ldl")
+        .status()
+        .expect("a C compiler (cc) builds the fault injector; Rust needs one to link anyway");
+    assert!(st.success(), "building {}", src.display());
+    lib
+}
+
+/// The disk under bilal's node starts failing every write with EIO (an LD_PRELOAD fault
+/// injector on its data directory): the send that hits it gets a clear error, the node
+/// stops by itself and says why (the database takes no writes after an I/O error, and
+/// carrying on would lose more), nothing acknowledged is lost, and once the disk is back a
+/// plain restart (what systemd's `Restart=on-failure` does) has everything: its own
+/// acknowledged messages, and what amina sent meanwhile, by catch-up. The failed send is
+/// nowhere.
+#[test]
+fn a_failing_disk_stops_the_node_clearly_and_a_restart_loses_nothing_acknowledged() {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = injector(tmp.path());
+    let mut ds = majlis_tests::org(&bin, tmp.path(), &["amina", "bilal"]);
+    let flag = tmp.path().join("disk-fails");
+    let port = free_port();
+    let a_addr = format!("/ip4/127.0.0.1/tcp/{port}");
+    ds[0].start_local(&["--no-mdns", "--listen", &a_addr]);
+    let b_args = [
+        "--no-mdns",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--peer",
+        a_addr.as_str(),
+    ];
+    ds[1].env = vec![
+        ("LD_PRELOAD".into(), lib.display().to_string()),
+        ("MAJLIS_FAULT_DIR".into(), ds[1].dir.display().to_string()),
+        ("MAJLIS_FAULT_FLAG".into(), flag.display().to_string()),
+    ];
+    ds[1].start_local(&b_args);
+    // Bilal lists amina once it holds the roster (fetched from her).
+    wait_until("connected, roster held", 30, || ds[1].peers().len() == 1);
+    let mut acked = Vec::new();
+    for i in 0..5 {
+        acked.push(ds[1].ok(&["send", "general", &format!("bilal {i}")]));
+        acked.push(ds[0].ok(&["send", "general", &format!("amina {i}")]));
+    }
+    wait_until("bilal holds all 10", 30, || {
+        ds[1].history("general").len() == 10
+    });
+
+    std::fs::write(&flag, "w").unwrap();
+    let out = ds[1].cli(&["send", "general", "lost to the disk"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Whether this send's own write hit the disk first, or another write the node made a
+    // moment earlier: "not saved", and why.
+    assert!(
+        !out.status.success() && err.contains("not saved") && err.contains("Input/output error"),
+        "{err}\nbilal's log:\n{}",
+        ds[1].log_text()
+    );
+    let t = Instant::now();
+    let status = loop {
+        if let Some(st) = ds[1].exited() {
+            break st;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "the node kept running on a failing disk"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = ds[1].log_text();
+    assert!(!status.success(), "a failed disk is a failure exit");
+    assert!(
+        log.contains("the disk failed under")
+            && log.contains("every acknowledged message is on disk"),
+        "{log}"
+    );
+    assert!(!log.contains("panicked"), "{log}");
+    println!(
+        "failing disk: node stopped {:.2} s after the first failed write",
+        t.elapsed().as_secs_f64()
+    );
+    // Amina carries on meanwhile.
+    for i in 5..8 {
+        acked.push(ds[0].ok(&["send", "general", &format!("amina {i}")]));
+    }
+
+    // The disk is back; the service manager starts the node again.
+    std::fs::remove_file(&flag).unwrap();
+    let t = Instant::now();
+    ds[1].start_local(&b_args);
+    let ids = |d: &Daemon| -> Vec<String> {
+        d.history("general")
+            .iter()
+            .map(|m| m["id"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    wait_until("bilal holds every acknowledged message again", 30, || {
+        let held = ids(&ds[1]);
+        acked.iter().all(|id| held.contains(id))
+    });
+    println!(
+        "failing disk: after the restart bilal held all {} acknowledged messages in {:.2} s",
+        acked.len(),
+        t.elapsed().as_secs_f64()
+    );
+    for d in &ds {
+        let texts: Vec<String> = d
+            .history("general")
+            .iter()
+            .map(|m| m["text"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert!(
+            !texts.iter().any(|t| t == "lost to the disk"),
+            "{}: {texts:?}",
+            d.name
+        );
+        assert_eq!(texts.len(), acked.len(), "{}: {texts:?}", d.name);
+    }
+    // And it works as before.
+    ds[1].ok(&["send", "general", "back"]);
+    wait_until("amina gets it", 30, || {
+        ds[0].history("general").len() == acked.len() + 1
+    });
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+}

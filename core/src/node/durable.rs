@@ -49,6 +49,11 @@ impl Runner {
     pub(super) fn complete(&mut self, done: Vec<Pending>, res: Result<()>) {
         if let Err(e) = &res {
             tracing::error!("flush failed: {e}");
+            // A full disk is caught before writing (`Store::ensure_space`) and leaves the
+            // database working; anything else the database reports is the disk failing.
+            if matches!(e, Error::Db(_) | Error::Io { .. }) {
+                self.failed = Some(e.to_string());
+            }
         }
         for p in done {
             match p {

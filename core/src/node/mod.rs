@@ -132,6 +132,13 @@ pub enum Event {
     FileReady {
         blob: crate::files::BlobId,
     },
+    /// The disk failed under the store (an I/O error on a write or a flush). The database
+    /// takes no writes after one, so the node stopped: what was acknowledged is on disk,
+    /// what came after it was not acknowledged (a sender got an error; catch-up fetches
+    /// received messages again). Start the node again once the disk is fixed.
+    StoreFailed {
+        error: String,
+    },
     /// Input from the network was refused; `kind` is a stable counter label.
     Rejected {
         kind: String,
@@ -245,6 +252,9 @@ pub struct Node {
     roster: watch::Receiver<Option<Arc<VerifiedRoster>>>,
     sealing: crate::seal::Sealing,
     blobs: crate::files::blobs::Blobs,
+    /// Why the node task stopped, when it was not asked to (the disk failed): commands sent
+    /// after it say that, not only that the node is gone.
+    stopped: Arc<std::sync::OnceLock<String>>,
 }
 
 impl Node {
@@ -330,6 +340,7 @@ impl Node {
             roster: roster_rx,
             sealing: profile.sealing(),
             blobs: blobs.clone(),
+            stopped: Arc::default(),
         };
         let mut runner = Runner {
             me: profile.device_id(),
@@ -376,6 +387,8 @@ impl Node {
             files: Default::default(),
             file_tx,
             facts: Default::default(),
+            failed: None,
+            stopped: node.stopped.clone(),
         };
         runner.on_roster_changed(false);
         runner.resume_files();
@@ -403,8 +416,18 @@ impl Node {
 
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T> {
         let (tx, rx) = oneshot::channel();
-        self.cmd.send(make(tx)).await.map_err(|_| Error::Stopped)?;
-        rx.await.map_err(|_| Error::Stopped)
+        self.cmd
+            .send(make(tx))
+            .await
+            .map_err(|_| self.stopped_error())?;
+        rx.await.map_err(|_| self.stopped_error())
+    }
+
+    fn stopped_error(&self) -> Error {
+        match self.stopped.get() {
+            Some(why) => Error::DiskFailed(why.clone()),
+            None => Error::Stopped,
+        }
     }
 
     /// Sign, store durably, then publish. Returns the message id once it is on disk; delivery
@@ -594,7 +617,7 @@ impl Node {
         self.cmd
             .send(Command::Dial { addr })
             .await
-            .map_err(|_| Error::Stopped)
+            .map_err(|_| self.stopped_error())
     }
 
     /// Flush, say goodbye on mDNS and stop.

@@ -91,6 +91,10 @@ pub(super) struct Runner {
     pub(super) file_tx: mpsc::UnboundedSender<super::files::FileDone>,
     /// What diagnostics report (see [`super::facts`]).
     pub(super) facts: super::facts::Facts,
+    /// The store failed (an I/O error): the node stops at the end of this turn.
+    pub(super) failed: Option<String>,
+    /// Shared with the handle: why the node stopped on its own.
+    pub(super) stopped: Arc<std::sync::OnceLock<String>>,
 }
 
 /// Quiet for this long, a node runs the periodic catch-up round and peer exchange every
@@ -177,6 +181,10 @@ impl Runner {
                 self.remote_wipe().await;
                 return;
             }
+            if let Some(error) = self.failed.take() {
+                self.store_failed(error).await;
+                return;
+            }
         }
     }
 
@@ -203,6 +211,18 @@ impl Runner {
             version,
             erased: erased.map_err(|e| e.to_string()),
         });
+    }
+
+    /// The disk failed under the store: stop taking anything in, say so, stop. Nothing is
+    /// flushed on the way out (the database refuses writes after an I/O error; what was
+    /// acknowledged is already on disk).
+    async fn store_failed(&mut self, error: String) {
+        tracing::error!("the store failed ({error}); stopping the node");
+        let _ = self.stopped.set(error.clone());
+        if let Some(d) = self.discovery.take() {
+            let _ = tokio::task::spawn_blocking(move || d.shutdown()).await;
+        }
+        let _ = self.events.send(Event::StoreFailed { error });
     }
 
     pub(super) fn emit(&self, ev: Event) {

@@ -167,6 +167,12 @@ impl MajlisApp {
                     peers_changed = true;
                 }
                 Event::FileReady { .. } => self.spawn_files(&run.node),
+                Event::StoreFailed { error } => {
+                    self.phase = Phase::Failed(format!(
+                        "The disk failed under Majlis's data ({error}). Majlis stopped so that nothing more is lost: every message it confirmed is saved. Check the disk, then start Majlis again."
+                    ));
+                    return;
+                }
                 Event::Wiped { .. } => {
                     self.phase = Phase::Failed(
                         "This device was removed from the organization; its keys and history have been erased.".into(),
