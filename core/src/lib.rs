@@ -13,6 +13,7 @@
 //! - [`e2e`]: end-to-end encryption of bodies (sender keys sealed to reader devices).
 //! - [`files`]: shared files: encrypted, chunked, verified blobs and multi-source fetch.
 //! - [`store`]: sled-backed history, rosters and outbox.
+//! - [`search`]: Arabic- and English-aware full-text search over what this node can read.
 //! - [`seal`]: the data key that seals the data directory at rest.
 //! - [`profile`]: a data directory: the operations that need a disk but no network.
 //! - [`discovery`]: mDNS announce and browse.
@@ -37,6 +38,7 @@ pub mod profile;
 pub mod proto;
 pub mod roster;
 pub mod seal;
+pub mod search;
 pub mod sim;
 pub mod store;
 pub mod sync;

@@ -23,6 +23,11 @@ pub enum Request {
         channel: String,
         limit: usize,
     },
+    Search {
+        query: String,
+        limit: usize,
+        relevance: bool,
+    },
     Peers,
     Roster,
     Audit,
@@ -49,6 +54,23 @@ pub enum Request {
     },
 }
 
+/// A search result: the message as history shows it, and the text around the match with
+/// the matches in [brackets].
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub message: StoredMessage,
+    pub snippet: String,
+}
+
+impl From<majlis_core::search::Hit> for SearchHit {
+    fn from(h: majlis_core::search::Hit) -> Self {
+        SearchHit {
+            snippet: h.marked("[", "]"),
+            message: h.message,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Response {
@@ -57,6 +79,9 @@ pub enum Response {
     },
     History {
         messages: Vec<StoredMessage>,
+    },
+    Search {
+        hits: Vec<SearchHit>,
     },
     Peers {
         peers: Vec<PeerInfo>,
@@ -148,6 +173,18 @@ async fn handle(node: &Node, req: Request) -> Response {
         Ok(match req {
             Request::Send { channel, text } => Response::Sent {
                 id: node.send(&channel, &text).await?,
+            },
+            Request::Search {
+                query,
+                limit,
+                relevance,
+            } => Response::Search {
+                hits: node
+                    .search(&query, crate::search_order(relevance), limit)
+                    .await?
+                    .into_iter()
+                    .map(SearchHit::from)
+                    .collect(),
             },
             Request::History { channel, limit } => Response::History {
                 messages: node.history(&channel, limit)?,

@@ -17,7 +17,7 @@ use majlis_core::{
     RosterChange, StoredMessage,
 };
 
-use api::{Request, Response};
+use api::{Request, Response, SearchHit};
 use majlis_core::files::human_size;
 
 #[derive(Parser, Debug)]
@@ -113,6 +113,20 @@ pub enum Command {
         json: bool,
         #[arg(long, default_value_t = 100)]
         limit: usize,
+    },
+    /// Search every message this device can read. Words and "phrases", with from:NAME,
+    /// in:#channel or in:@name, has:file, has:link, before:/after:/on:YYYY-MM-DD, mentions:me.
+    /// Arabic and English, mixed; newest first
+    Search {
+        query: String,
+        /// JSON lines with the fields of `history --json`, plus `snippet`
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Best match first instead of newest first
+        #[arg(long)]
+        relevance: bool,
     },
     /// Connected devices of the org
     Peers {
@@ -384,6 +398,16 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             channel: channel.clone(),
             text: text.clone(),
         }),
+        Command::Search {
+            query,
+            limit,
+            relevance,
+            ..
+        } => Some(Request::Search {
+            query: query.clone(),
+            limit: *limit,
+            relevance: *relevance,
+        }),
         Command::History { channel, limit, .. } => Some(Request::History {
             channel: channel.clone(),
             limit: *limit,
@@ -534,6 +558,39 @@ pub fn run_cli(cli: Cli) -> Result<()> {
                 dir.display()
             );
         }
+        cmd @ Command::Search { .. } => {
+            let Command::Search {
+                query,
+                limit,
+                relevance,
+                ..
+            } = &cmd
+            else {
+                unreachable!("matched above")
+            };
+            let (limit, relevance) = (*limit, *relevance);
+            // No node running: index what the store holds, then search it.
+            let p = open(&dir)?;
+            p.require_org()?;
+            let mut ix = majlis_core::search::SearchIndex::new()?;
+            majlis_core::search::index_store(&mut ix, p.store(), "")?;
+            ix.commit()?;
+            let chain = p.chain()?;
+            let hits = majlis_core::search::query(
+                &ix,
+                query,
+                chain.head(),
+                &p.device_id(),
+                search_order(relevance),
+                limit,
+            )?;
+            print_response(
+                &cmd,
+                Response::Search {
+                    hits: hits.into_iter().map(SearchHit::from).collect(),
+                },
+            )?;
+        }
         cmd @ (Command::History { .. }
         | Command::Peers { .. }
         | Command::Stats
@@ -623,6 +680,7 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
     let json = matches!(
         cmd,
         Command::History { json: true, .. }
+            | Command::Search { json: true, .. }
             | Command::Peers { json: true }
             | Command::Roster(RosterCmd::Show { json: true })
             | Command::Audit { json: true }
@@ -636,6 +694,27 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                     println!("{}", serde_json::to_string(&m)?);
                 } else {
                     println!("{}", format_message(&m));
+                }
+            }
+        }
+        Response::Search { hits } => {
+            if hits.is_empty() && !json {
+                println!("no messages found");
+            }
+            for h in hits {
+                if json {
+                    let mut v = serde_json::to_value(&h.message)?;
+                    v["snippet"] = serde_json::Value::String(h.snippet);
+                    println!("{}", serde_json::to_string(&v)?);
+                } else {
+                    let t = UNIX_EPOCH + Duration::from_millis(h.message.sent_at);
+                    println!(
+                        "{} [{}] {}: {}",
+                        h.message.channel,
+                        humantime::format_rfc3339_seconds(t),
+                        h.message.sender,
+                        h.snippet.replace('\n', " ")
+                    );
                 }
             }
         }
@@ -745,6 +824,15 @@ fn warn_if_unsealed(p: &Profile) {
             "warning: {} is NOT sealed: its data key is in a file beside the data (no OS keyring and no passphrase); give --passphrase-file or use --require-sealed to refuse",
             p.dir().display()
         );
+    }
+}
+
+/// `--relevance` or newest first.
+pub(crate) fn search_order(relevance: bool) -> majlis_core::search::Order {
+    if relevance {
+        majlis_core::search::Order::Relevance
+    } else {
+        majlis_core::search::Order::Newest
     }
 }
 

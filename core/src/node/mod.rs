@@ -14,6 +14,7 @@ mod files;
 mod intake;
 mod members;
 mod runner;
+mod search;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -255,6 +256,8 @@ pub struct Node {
     /// Why the node task stopped, when it was not asked to (the disk failed): commands sent
     /// after it say that, not only that the node is gone.
     stopped: Arc<std::sync::OnceLock<String>>,
+    /// The search index's thread (see [`search`]).
+    search: std::sync::mpsc::Sender<search::Job>,
 }
 
 impl Node {
@@ -337,10 +340,16 @@ impl Node {
             events: ev_tx.clone(),
             store: profile.store().clone(),
             device: profile.device_id(),
-            roster: roster_rx,
+            roster: roster_rx.clone(),
             sealing: profile.sealing(),
             blobs: blobs.clone(),
             stopped: Arc::default(),
+            search: search::spawn(
+                profile.store().clone(),
+                roster_rx.clone(),
+                profile.device_id(),
+                ev_tx.subscribe(),
+            ),
         };
         let mut runner = Runner {
             me: profile.device_id(),
@@ -618,6 +627,27 @@ impl Node {
             .send(Command::Dial { addr })
             .await
             .map_err(|_| self.stopped_error())
+    }
+
+    /// Search every message this node can read (see [`crate::search`] for the query
+    /// language): newest first or by relevance, at most `limit` hits, each with a snippet.
+    pub async fn search(
+        &self,
+        query: &str,
+        order: crate::search::Order,
+        limit: usize,
+    ) -> Result<Vec<crate::search::Hit>> {
+        let (reply, rx) = oneshot::channel();
+        self.search
+            .send(search::Job::Query {
+                text: query.to_string(),
+                order,
+                limit,
+                reply,
+            })
+            .map_err(|_| Error::Invalid("search is not running".into()))?;
+        rx.await
+            .map_err(|_| Error::Invalid("search is not running".into()))?
     }
 
     /// Flush, say goodbye on mDNS and stop.

@@ -1,0 +1,127 @@
+//! The search index's own thread: built from the store when the node starts, fed every
+//! message the node shows (and channels whose keys just arrived), asked over a channel. It
+//! owns the index, so nothing is shared; indexing never stalls the swarm's event loop.
+
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{broadcast, oneshot, watch};
+
+use super::Event;
+use crate::error::{Error, Result};
+use crate::identity::DeviceId;
+use crate::roster::VerifiedRoster;
+use crate::search::{self, Hit, Order, SearchIndex};
+use crate::store::Store;
+
+pub(super) enum Job {
+    Event(Event),
+    Query {
+        text: String,
+        order: Order,
+        limit: usize,
+        reply: oneshot::Sender<Result<Vec<Hit>>>,
+    },
+}
+
+/// How long new messages wait to become searchable, at most (one commit per batch).
+const COMMIT_EVERY: Duration = Duration::from_millis(200);
+
+/// Start the thread; it ends when the node's event stream does.
+pub(super) fn spawn(
+    store: Store,
+    roster: watch::Receiver<Option<Arc<VerifiedRoster>>>,
+    me: DeviceId,
+    mut events: broadcast::Receiver<Event>,
+) -> std_mpsc::Sender<Job> {
+    let (tx, rx) = std_mpsc::channel();
+    let fwd = tx.clone();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(ev @ (Event::Message(_) | Event::KeysReceived { .. })) => {
+                    if fwd.send(Job::Event(ev)).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                // Missed events: a reindex from the store catches up.
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    let _ = fwd.send(Job::Event(Event::KeysReceived {
+                        channel: String::new(),
+                    }));
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    let _ = std::thread::Builder::new()
+        .name("majlis-search".into())
+        .spawn(move || run(store, roster, me, rx));
+    tx
+}
+
+fn run(
+    store: Store,
+    roster: watch::Receiver<Option<Arc<VerifiedRoster>>>,
+    me: DeviceId,
+    rx: std_mpsc::Receiver<Job>,
+) {
+    let mut ix = match SearchIndex::new() {
+        Ok(ix) => ix,
+        Err(e) => {
+            tracing::error!("search is off: {e}");
+            // Answer every query with the reason.
+            while let Ok(job) = rx.recv() {
+                if let Job::Query { reply, .. } = job {
+                    let _ = reply.send(Err(Error::Invalid(format!("search is off: {e}"))));
+                }
+            }
+            return;
+        }
+    };
+    let t = Instant::now();
+    match search::index_store(&mut ix, &store, "").and_then(|n| ix.commit().map(|_| n)) {
+        Ok(n) => tracing::info!(
+            "search index built: {n} messages in {:.2} s",
+            t.elapsed().as_secs_f64()
+        ),
+        Err(e) => tracing::error!("building the search index: {e}"),
+    }
+    loop {
+        let job = match rx.recv_timeout(COMMIT_EVERY) {
+            Ok(job) => job,
+            Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                if let Err(e) = ix.commit() {
+                    tracing::error!("search index: {e}");
+                }
+                continue;
+            }
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+        };
+        let res = match job {
+            Job::Event(Event::Message(m)) => ix.add(&m),
+            Job::Event(Event::KeysReceived { channel }) => {
+                search::index_store(&mut ix, &store, &channel).map(|_| ())
+            }
+            Job::Event(_) => Ok(()),
+            Job::Query {
+                text,
+                order,
+                limit,
+                reply,
+            } => {
+                let answer = ix.commit().and_then(|_| {
+                    let head = roster.borrow().clone();
+                    search::query(&ix, &text, head.as_deref(), &me, order, limit)
+                });
+                let _ = reply.send(answer);
+                Ok(())
+            }
+        };
+        if let Err(e) = res {
+            tracing::error!("search index: {e}");
+        }
+    }
+}

@@ -1,0 +1,433 @@
+//! Full-text search over every message this node can read (their text, file names and
+//! captions), with tantivy. The index is derived: built from the store at start, updated as
+//! messages arrive, never the source of truth. It is kept in memory, not on disk: a search
+//! index holds the words of every message in the clear, and the data directory is sealed
+//! (docs/security.md), so an on-disk index would undo that. The cost is a rebuild at every
+//! start (measured in docs/benchmarks.md); the gain is that a crash can never leave it wrong.
+//!
+//! A node indexes what it can read: messages it holds no key for (another member's private
+//! channel) are never indexed, so they never appear in results.
+
+pub mod query;
+pub mod text;
+
+use std::ops::Bound;
+
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, Occur, PhraseQuery, Query as TQuery, RangeQuery, TermQuery};
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, INDEXED, STORED,
+    STRING,
+};
+use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
+use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+use crate::error::{Error, Result};
+use crate::message::MessageId;
+use crate::store::StoredMessage;
+
+pub use query::{parse, In, Query};
+
+/// The analyzer's name in the index.
+const ANALYZER: &str = "majlis";
+
+/// Words as [`text::words`] makes them, for tantivy.
+#[derive(Clone, Default)]
+struct Analyzer;
+
+struct Words {
+    tokens: Vec<Token>,
+    at: usize,
+}
+
+impl Tokenizer for Analyzer {
+    type TokenStream<'a> = Words;
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> Words {
+        let tokens = text::words(text)
+            .into_iter()
+            .enumerate()
+            .map(|(position, w)| Token {
+                offset_from: w.from,
+                offset_to: w.to,
+                position,
+                text: w.term,
+                position_length: 1,
+            })
+            .collect();
+        Words { tokens, at: 0 }
+    }
+}
+
+impl TokenStream for Words {
+    fn advance(&mut self) -> bool {
+        self.at += 1;
+        self.at <= self.tokens.len()
+    }
+    fn token(&self) -> &Token {
+        &self.tokens[self.at - 1]
+    }
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.tokens[self.at - 1]
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Fields {
+    id: Field,
+    channel: Field,
+    sender: Field,
+    text: Field,
+    sent_at: Field,
+    has: Field,
+    mention: Field,
+    /// The message as shown (JSON), so a hit needs no trip to the store.
+    msg: Field,
+}
+
+/// Newest first, or best match first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    #[default]
+    Newest,
+    Relevance,
+}
+
+/// One result: the message, and a piece of its text around the match with the matched
+/// byte ranges of that piece.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub id: MessageId,
+    /// The message as history shows it.
+    pub message: StoredMessage,
+    pub snippet: String,
+    pub highlights: Vec<(usize, usize)>,
+}
+
+impl Hit {
+    /// The snippet with matches marked by `open` and `close` (e.g. `[`/`]` in a terminal).
+    pub fn marked(&self, open: &str, close: &str) -> String {
+        let mut out = String::new();
+        let mut at = 0;
+        for &(a, b) in &self.highlights {
+            out.push_str(&self.snippet[at..a]);
+            out.push_str(open);
+            out.push_str(&self.snippet[a..b]);
+            out.push_str(close);
+            at = b;
+        }
+        out.push_str(&self.snippet[at..]);
+        out
+    }
+}
+
+/// How `in:@name` and `mentions:me` are resolved: the caller knows the roster.
+pub struct Context<'a> {
+    /// The DM channel with a member (`@amina,bilal`), if there is one.
+    pub dm_channel: &'a dyn Fn(&str) -> Option<String>,
+    /// This device's member name.
+    pub me: &'a str,
+}
+
+pub struct SearchIndex {
+    _index: Index,
+    writer: IndexWriter,
+    reader: IndexReader,
+    f: Fields,
+    dirty: bool,
+    docs: u64,
+}
+
+fn err(e: impl std::fmt::Display) -> Error {
+    Error::Invalid(format!("search index: {e}"))
+}
+
+impl SearchIndex {
+    /// An empty index in memory.
+    pub fn new() -> Result<SearchIndex> {
+        let mut b = Schema::builder();
+        let text_opts = TextOptions::default()
+            .set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(ANALYZER)
+                    .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+            )
+            .set_stored();
+        let f = Fields {
+            id: b.add_text_field("id", STRING | STORED),
+            channel: b.add_text_field("channel", STRING),
+            sender: b.add_text_field("sender", STRING),
+            text: b.add_text_field("text", text_opts),
+            sent_at: b.add_u64_field("sent_at", INDEXED | FAST),
+            has: b.add_text_field("has", STRING),
+            mention: b.add_text_field("mention", STRING),
+            msg: b.add_bytes_field("msg", STORED),
+        };
+        let index = Index::create_in_ram(b.build());
+        index.tokenizers().register(ANALYZER, Analyzer);
+        // One indexing thread and a small arena: messages are small, and a node is not a
+        // search server.
+        let writer = index.writer_with_num_threads(1, 15_000_000).map_err(err)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(err)?;
+        Ok(SearchIndex {
+            _index: index,
+            writer,
+            reader,
+            f,
+            dirty: false,
+            docs: 0,
+        })
+    }
+
+    /// Index a message (skipped if this node cannot read it). Searchable after [`Self::commit`].
+    pub fn add(&mut self, m: &StoredMessage) -> Result<()> {
+        if m.locked {
+            return Ok(());
+        }
+        let f = self.f;
+        let mut body = m.text.clone();
+        if let Some(file) = &m.file {
+            body.push('\n');
+            body.push_str(&file.name);
+        }
+        let mut d = doc!(
+            f.id => m.id.to_string(),
+            f.channel => m.channel.clone(),
+            f.sender => text::normalize(&m.sender),
+            f.text => body,
+            f.sent_at => m.sent_at,
+            f.msg => serde_json::to_vec(m).map_err(err)?,
+        );
+        if m.file.is_some() {
+            d.add_text(f.has, "file");
+        }
+        if text::has_link(&m.text) {
+            d.add_text(f.has, "link");
+        }
+        for name in text::mentions(&m.text) {
+            d.add_text(f.mention, name);
+        }
+        // A message indexed again (a channel re-read once its keys arrived) replaces itself.
+        self.writer
+            .delete_term(Term::from_field_text(f.id, &m.id.to_string()));
+        self.writer.add_document(d).map_err(err)?;
+        self.dirty = true;
+        self.docs += 1;
+        Ok(())
+    }
+
+    /// Make what was added searchable.
+    pub fn commit(&mut self) -> Result<()> {
+        if self.dirty {
+            self.writer.commit().map_err(err)?;
+            self.reader.reload().map_err(err)?;
+            self.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Messages added so far (counting re-adds).
+    pub fn added(&self) -> u64 {
+        self.docs
+    }
+
+    fn build(&self, q: &Query, cx: &Context) -> Result<Box<dyn TQuery>> {
+        let f = self.f;
+        let mut must: Vec<Box<dyn TQuery>> = Vec::new();
+        let term_q = |field: Field, t: &str| -> Box<dyn TQuery> {
+            Box::new(TermQuery::new(
+                Term::from_field_text(field, t),
+                IndexRecordOption::WithFreqs,
+            ))
+        };
+        for w in &q.words {
+            for t in text::terms(w) {
+                must.push(term_q(f.text, &t));
+            }
+        }
+        for p in &q.phrases {
+            let terms: Vec<Term> = text::terms(p)
+                .iter()
+                .map(|t| Term::from_field_text(f.text, t))
+                .collect();
+            match terms.len() {
+                0 => {}
+                1 => must.push(Box::new(TermQuery::new(
+                    terms[0].clone(),
+                    IndexRecordOption::WithFreqs,
+                ))),
+                _ => must.push(Box::new(PhraseQuery::new(terms))),
+            }
+        }
+        let text_clauses = must.len();
+        if let Some(name) = &q.from {
+            must.push(term_q(f.sender, &text::normalize(name)));
+        }
+        match &q.r#in {
+            Some(In::Channel(c)) => must.push(term_q(f.channel, c)),
+            Some(In::Dm(name)) => {
+                let ch = (cx.dm_channel)(name).ok_or_else(|| {
+                    Error::Invalid(format!("in:@{name}: no direct messages with '{name}'"))
+                })?;
+                must.push(term_q(f.channel, &ch));
+            }
+            None => {}
+        }
+        if q.has_file {
+            must.push(term_q(f.has, "file"));
+        }
+        if q.has_link {
+            must.push(term_q(f.has, "link"));
+        }
+        if let Some(who) = &q.mentions {
+            let who = if who.eq_ignore_ascii_case("me") {
+                cx.me
+            } else {
+                who
+            };
+            must.push(term_q(f.mention, &text::normalize(who)));
+        }
+        if q.after.is_some() || q.before.is_some() {
+            let bound = |b: Option<u64>, inclusive: bool| match b {
+                Some(t) if inclusive => Bound::Included(Term::from_field_u64(f.sent_at, t)),
+                Some(t) => Bound::Excluded(Term::from_field_u64(f.sent_at, t)),
+                None => Bound::Unbounded,
+            };
+            must.push(Box::new(RangeQuery::new(
+                bound(q.after, true),
+                bound(q.before, false),
+            )));
+        }
+        if must.is_empty() {
+            return Err(Error::Invalid(
+                if text_clauses == 0 && !q.words.is_empty() {
+                    "nothing to search for in that query (only punctuation)".into()
+                } else {
+                    "type words to search for, or a filter such as from:NAME".into()
+                },
+            ));
+        }
+        Ok(Box::new(BooleanQuery::new(
+            must.into_iter().map(|q| (Occur::Must, q)).collect(),
+        )))
+    }
+
+    /// Search; results newest first or by relevance, at most `limit`.
+    pub fn search(&self, q: &Query, cx: &Context, order: Order, limit: usize) -> Result<Vec<Hit>> {
+        let query = self.build(q, cx)?;
+        let searcher = self.reader.searcher();
+        let limit = limit.clamp(1, 10_000);
+        let addrs: Vec<tantivy::DocAddress> = match order {
+            Order::Newest => searcher
+                .search(
+                    &*query,
+                    &TopDocs::with_limit(limit)
+                        .order_by_fast_field::<u64>("sent_at", tantivy::Order::Desc),
+                )
+                .map_err(err)?
+                .into_iter()
+                .map(|(_, a)| a)
+                .collect(),
+            Order::Relevance => searcher
+                .search(&*query, &TopDocs::with_limit(limit))
+                .map_err(err)?
+                .into_iter()
+                .map(|(_, a)| a)
+                .collect(),
+        };
+        let mut snippets =
+            tantivy::snippet::SnippetGenerator::create(&searcher, &*query, self.f.text)
+                .map_err(err)?;
+        snippets.set_max_num_chars(160);
+        let mut out = Vec::with_capacity(addrs.len());
+        for a in addrs {
+            let d: TantivyDocument = searcher.doc(a).map_err(err)?;
+            let Some(message) = d
+                .get_first(self.f.msg)
+                .and_then(|v| v.as_bytes())
+                .and_then(|b| serde_json::from_slice::<StoredMessage>(b).ok())
+            else {
+                continue;
+            };
+            let s = snippets.snippet_from_doc(&d);
+            let (snippet, highlights) = if s.fragment().is_empty() {
+                // Only filters matched: the start of the text.
+                let t = d
+                    .get_first(self.f.text)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default();
+                let end = t.char_indices().nth(160).map_or(t.len(), |(i, _)| i);
+                (t[..end].to_string(), Vec::new())
+            } else {
+                (
+                    s.fragment().to_string(),
+                    s.highlighted().iter().map(|r| (r.start, r.end)).collect(),
+                )
+            };
+            out.push(Hit {
+                id: message.id,
+                message,
+                snippet,
+                highlights,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Index every message of `channel` (every channel if empty) that `store` can show.
+pub fn index_store(
+    ix: &mut SearchIndex,
+    store: &crate::store::Store,
+    channel: &str,
+) -> Result<usize> {
+    let channels = if channel.is_empty() {
+        store.channels_starting_with("")?
+    } else {
+        vec![channel.to_string()]
+    };
+    let mut n = 0;
+    for c in channels {
+        for m in store.history(&c, usize::MAX)? {
+            ix.add(&m)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Parse `text` and search, resolving `in:@name` and `mentions:me` against `head` as the
+/// device `me` sees it.
+pub fn query(
+    ix: &SearchIndex,
+    text: &str,
+    head: Option<&crate::roster::VerifiedRoster>,
+    me: &crate::DeviceId,
+    order: Order,
+    limit: usize,
+) -> Result<Vec<Hit>> {
+    let q = parse(text).map_err(Error::Invalid)?;
+    let me_name = head
+        .and_then(|h| h.member_of_device(me))
+        .map(|m| m.name.clone())
+        .unwrap_or_default();
+    let dm = |name: &str| {
+        head.and_then(|h| h.resolve_channel(me, &format!("@{name}")).ok())
+            .filter(|c| c.starts_with('@'))
+    };
+    ix.search(
+        &q,
+        &Context {
+            dm_channel: &dm,
+            me: &me_name,
+        },
+        order,
+        limit,
+    )
+}
+
+#[cfg(test)]
+mod tests;

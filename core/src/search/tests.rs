@@ -1,0 +1,202 @@
+//! The query table: real queries in Arabic and English, and the messages they must (and
+//! must not) find.
+
+use super::*;
+use crate::store::FileView;
+
+const DAY: u64 = 24 * 60 * 60 * 1000;
+/// 2026-03-10 00:00 UTC.
+const T0: u64 = 1_773_100_800_000;
+
+fn msg(n: u8, channel: &str, sender: &str, day: u64, text: &str) -> StoredMessage {
+    StoredMessage {
+        id: MessageId([n; 32]),
+        channel: channel.into(),
+        sender: sender.into(),
+        device: crate::DeviceKey::generate().id(),
+        sent_at: T0 + day * DAY + n as u64 * 1000,
+        text: text.into(),
+        locked: false,
+        file: None,
+    }
+}
+
+fn corpus() -> Vec<StoredMessage> {
+    let mut file = msg(9, "sales", "bilal", 3, "the signed contract");
+    file.file = Some(FileView {
+        blob: crate::files::BlobId([9; 32]),
+        name: "عقد-الشركة.pdf".into(),
+        mime: "application/pdf".into(),
+        size: 1000,
+    });
+    let mut locked = msg(10, "board", "amina", 1, "salaries for next year");
+    locked.locked = true;
+    vec![
+        msg(1, "general", "amina", 0, "اجتماعُ الإدارة غداً في المدرسة"),
+        msg(
+            2,
+            "general",
+            "bilal",
+            1,
+            "The quarterly reports are ready for review",
+        ),
+        msg(
+            3,
+            "sales",
+            "أمينة",
+            2,
+            "تم إرسال التقارير إلى العميل، see https://crm.example/deal/42",
+        ),
+        msg(
+            4,
+            "general",
+            "chen",
+            4,
+            "Meeting moved to ١٠:٣٠ — @bilal please confirm",
+        ),
+        msg(5, "@amina,bilal", "amina", 5, "هل وصلت الفاتورة؟"),
+        msg(6, "general", "bilal", 6, "مستشفى المدينة يحتاج الى تقرير"),
+        msg(
+            7,
+            "sales",
+            "chen",
+            7,
+            "report for the hospital attached later",
+        ),
+        msg(
+            8,
+            "general",
+            "amina",
+            8,
+            "Reporting is hard; the meeting ran long",
+        ),
+        file,
+        locked,
+    ]
+}
+
+fn index() -> SearchIndex {
+    let mut ix = SearchIndex::new().unwrap();
+    for m in corpus() {
+        ix.add(&m).unwrap();
+    }
+    ix.commit().unwrap();
+    ix
+}
+
+fn find(ix: &SearchIndex, q: &str) -> Vec<u8> {
+    let dm = |name: &str| (name == "bilal").then(|| "@amina,bilal".to_string());
+    let cx = Context {
+        dm_channel: &dm,
+        me: "bilal",
+    };
+    let q = parse(q).unwrap_or_else(|e| panic!("{q}: {e}"));
+    let mut ids: Vec<u8> = ix
+        .search(&q, &cx, Order::Newest, 50)
+        .unwrap()
+        .into_iter()
+        .map(|h| h.id.0[0])
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn the_query_table() {
+    let ix = index();
+    let table: &[(&str, &[u8])] = &[
+        // Arabic: hamza and tashkeel forms, ta marbuta, the article, plurals.
+        ("اجتماع", &[1]),
+        ("الاداره", &[1]),
+        ("إدارة", &[1]),
+        ("مدرسة", &[1]),
+        ("غدا", &[1]),
+        // A light stemmer joins affixes, not broken plurals (تقرير / تقارير).
+        ("تقرير", &[6]),
+        ("التقارير", &[3]),
+        ("تقارير", &[3]),
+        ("مستشفي", &[6]),
+        ("فاتوره", &[5]),
+        // English: stems.
+        ("report", &[2, 7, 8]),
+        ("reports", &[2, 7, 8]),
+        ("meetings", &[4, 8]),
+        ("quarterly reports", &[2]),
+        // Phrases, in both languages.
+        ("\"quarterly reports\"", &[2]),
+        ("\"reports quarterly\"", &[]),
+        ("«اجتماع الادارة»", &[1]),
+        // Mixed text, digits folded.
+        ("تقارير crm", &[3]),
+        ("10:30", &[4]),
+        // File names are searched, and has:file.
+        ("عقد", &[9]),
+        ("has:file", &[9]),
+        ("contract has:file", &[9]),
+        ("has:link", &[3]),
+        // Who, where, when.
+        ("from:bilal", &[2, 6, 9]),
+        ("from:امينه", &[3]),
+        ("report from:chen", &[7]),
+        ("in:#sales", &[3, 7, 9]),
+        ("in:@bilal", &[5]),
+        ("mentions:me", &[4]),
+        ("on:2026-03-12", &[3]),
+        ("after:2026-03-16", &[7, 8]),
+        ("before:2026-03-11", &[1]),
+        ("report after:2026-03-11 before:2026-03-18", &[7]),
+        // What this node cannot read is not there.
+        ("salaries", &[]),
+        ("in:#board", &[]),
+    ];
+    let mut failed = Vec::new();
+    for (q, want) in table {
+        let got = find(&ix, q);
+        if got != *want {
+            failed.push(format!("{q}: got {got:?}, want {want:?}"));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
+#[test]
+fn results_are_newest_first_with_marked_snippets() {
+    let ix = index();
+    let cx = Context {
+        dm_channel: &|_| None,
+        me: "amina",
+    };
+    let hits = ix
+        .search(&parse("report").unwrap(), &cx, Order::Newest, 10)
+        .unwrap();
+    let ids: Vec<u8> = hits.iter().map(|h| h.id.0[0]).collect();
+    assert_eq!(ids, [8, 7, 2]);
+    assert_eq!(
+        hits[1].marked("[", "]"),
+        "[report] for the hospital attached later"
+    );
+    let hits = ix
+        .search(&parse("التقارير").unwrap(), &cx, Order::Relevance, 10)
+        .unwrap();
+    assert!(
+        hits.iter()
+            .any(|h| h.marked("[", "]").contains("[التقارير]")),
+        "{hits:?}"
+    );
+    assert!(ix
+        .search(&parse("").unwrap(), &cx, Order::Newest, 10)
+        .unwrap_err()
+        .to_string()
+        .contains("type words"));
+}
+
+#[test]
+fn indexing_a_message_again_replaces_it() {
+    let mut ix = index();
+    let mut m = corpus()[1].clone();
+    m.text = "now about budgets".into();
+    ix.add(&m).unwrap();
+    ix.commit().unwrap();
+    assert_eq!(find(&ix, "budget"), [2]);
+    assert_eq!(find(&ix, "quarterly"), Vec::<u8>::new());
+}
