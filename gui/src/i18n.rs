@@ -107,6 +107,12 @@ const AR: &[(&str, &str)] = &[
     ("No messages yet.", "لا توجد رسائل بعد."),
     ("Connected peers", "الأجهزة المتصلة"),
     ("Roster version", "إصدار القائمة"),
+    ("Search", "بحث"),
+    ("No messages found.", "لم يُعثر على رسائل."),
+    (
+        "words, \"a phrase\", from:name in:#channel has:file after:2026-01-31",
+        "كلمات، \"عبارة\"، from:الاسم in:#القناة has:file after:2026-01-31",
+    ),
 ];
 
 /// `en` in `lang`.

@@ -503,3 +503,39 @@ fn the_network_view_shows_live_facts_and_says_why_a_peer_is_gone() {
         line(h, "not connected") && has(h, "no device of the org is connected")
     });
 }
+
+#[test]
+fn search_finds_a_message_and_opens_its_conversation_at_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    // The message sits under 250 newer ones: more than one page of history back.
+    rt.block_on(async {
+        amina
+            .send("general", "the budget for the hospital")
+            .await
+            .unwrap();
+        for i in 0..250 {
+            amina.send("general", &format!("filler {i}")).await.unwrap();
+        }
+    });
+    until(&mut h, "the last filler arrived", |h| has(h, "filler 249"));
+    h.get_by_label("Search").click();
+    h.step();
+    type_into(&mut h, "Search messages", "hospital");
+    until(&mut h, "a result with its snippet", |h| {
+        has(h, "Result: the budget for the hospital")
+    });
+    h.get_by_label_contains("Result: the budget").click();
+    until(&mut h, "the message shown in its conversation", |h| {
+        h.query_all_by_label("the budget for the hospital")
+            .next()
+            .is_some()
+            && h.state().as_ref().is_some_and(|a| a.loaded_rows() > 200)
+    });
+    // A query that finds nothing says so; a wrong filter says what to write.
+    h.get_by_label("Search messages").focus();
+    h.get_by_label("Search messages")
+        .type_text(" nothingmatches");
+    until(&mut h, "no results", |h| has(h, "No messages found."));
+}

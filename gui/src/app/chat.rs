@@ -202,7 +202,26 @@ impl Conversation {
             rows,
             width: 0.0,
             scroll_fix: None,
+            jump: None,
+            mark: None,
         }
+    }
+
+    /// The conversation around message `id` (a search result): pages are loaded back until
+    /// it is in (at most 50 pages), then it is scrolled to and marked.
+    pub(super) fn open_at(node: &Node, channel: &str, id: MessageId) -> Conversation {
+        let mut c = Conversation::open(node, channel);
+        for _ in 0..50 {
+            if c.ids.contains(&id) || !c.has_older {
+                break;
+            }
+            c.load_older(node);
+        }
+        if c.ids.contains(&id) {
+            c.jump = Some(id);
+            c.mark = Some((id, Instant::now()));
+        }
+        c
     }
 
     /// A live message: placed in (sent_at, id) order, once.
@@ -311,8 +330,35 @@ impl Conversation {
             ui.label(s.empty.as_str());
             return;
         }
+        if let Some(id) = self.jump.take() {
+            // Scroll so that the message sits a little below the top, its context above.
+            let mut y = 0.0;
+            for i in 0..self.rows.len() {
+                let h = match self.heights[i] {
+                    Some(h) => h,
+                    None => {
+                        let h = self.row_height(ui, i, width);
+                        self.heights[i] = Some(h);
+                        h
+                    }
+                };
+                if self.rows[i].id == id {
+                    break;
+                }
+                y += h;
+            }
+            self.scroll_fix = Some((y - 120.0).max(0.0));
+        }
+        let marking = self
+            .mark
+            .is_some_and(|(_, t)| t.elapsed() < super::search::MARK_FOR);
+        if !marking {
+            self.mark = None;
+        } else {
+            ui.ctx().request_repaint_after(super::search::MARK_FOR);
+        }
         let mut area = egui::ScrollArea::vertical()
-            .stick_to_bottom(true)
+            .stick_to_bottom(!marking)
             .auto_shrink([false, false]);
         if let Some(y) = self.scroll_fix.take() {
             area = area.vertical_scroll_offset(y);
@@ -408,9 +454,15 @@ impl Conversation {
                 ui.add_space(4.0);
             }
             let rtl = text::is_rtl_paragraph(&m.text);
+            let marked = self.mark.is_some_and(|(id, _)| id == m.id);
             let frame = egui::Frame::new()
                 .inner_margin(egui::Margin::symmetric(6, 3))
                 .corner_radius(6.0)
+                .stroke(if marked {
+                    egui::Stroke::new(2.0, ui.visuals().selection.stroke.color)
+                } else {
+                    egui::Stroke::NONE
+                })
                 .fill(if mine {
                     ui.visuals().selection.bg_fill.gamma_multiply(0.35)
                 } else {

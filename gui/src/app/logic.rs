@@ -47,6 +47,16 @@ impl MajlisApp {
                 });
             }
             Action::ChangeRoster(c) => self.spawn_change(&run.node, c),
+            Action::Search(query) => {
+                let n = run.node.clone();
+                self.spawn(async move {
+                    let result = n
+                        .search(&query, majlis_core::search::Order::Newest, 50)
+                        .await
+                        .map_err(|e| e.to_string());
+                    Reply::Search { query, result }
+                });
+            }
             Action::RefreshAudit => self.spawn_audit(&run.node),
             Action::RefreshNetwork => {
                 run.refreshed = Instant::now();
@@ -201,6 +211,21 @@ impl MajlisApp {
                     run.peers = p;
                 }
                 Reply::Audit(a) => run.audit = a,
+                // Answers to a query typed over since are dropped.
+                Reply::Search { query, result } => {
+                    if let Some(sb) = run.search.as_mut().filter(|sb| sb.asked == query) {
+                        match result {
+                            Ok(hits) => {
+                                sb.hits = hits;
+                                sb.error = None;
+                            }
+                            Err(e) => {
+                                sb.hits.clear();
+                                sb.error = Some(e);
+                            }
+                        }
+                    }
+                }
                 Reply::Diagnosis(d) => run.diagnosis = Some(*d),
                 Reply::Listen(l) => run.listen = l,
                 Reply::Shared(r) => {

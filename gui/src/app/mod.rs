@@ -27,6 +27,7 @@ mod logic;
 mod network;
 mod onboarding;
 mod people;
+mod search;
 mod sidebar;
 
 use format::*;
@@ -87,6 +88,8 @@ enum Action {
         message: MessageId,
         name: String,
     },
+    /// Ask the node's search index.
+    Search(String),
 }
 
 /// Results of commands that ran in the background.
@@ -107,6 +110,11 @@ enum Reply {
     Files(Vec<majlis_core::node::FileStatus>),
     /// Where a file was saved, or why not.
     Saved(Result<PathBuf, String>),
+    /// What a search found (for `query`).
+    Search {
+        query: String,
+        result: Result<Vec<majlis_core::search::Hit>, String>,
+    },
 }
 
 #[derive(Default)]
@@ -135,6 +143,9 @@ struct Conversation {
     width: f32,
     has_older: bool,
     scroll_fix: Option<f32>,
+    /// A message to scroll to (a search result opened), and the one marked since when.
+    jump: Option<MessageId>,
+    mark: Option<(MessageId, Instant)>,
 }
 
 const PAGE: usize = 200;
@@ -179,6 +190,8 @@ struct Running {
     files_asked: Instant,
     /// The composer's "attach a file" field, when open.
     attach: Option<String>,
+    /// The search box, when open.
+    search: Option<search::SearchBox>,
 }
 
 /// How often the Network view asks the node for fresh facts.
@@ -315,6 +328,7 @@ impl MajlisApp {
             files: HashMap::new(),
             files_asked: Instant::now(),
             attach: None,
+            search: None,
         };
         self.spawn_files(&run.node);
         self.spawn_listen(&run.node);

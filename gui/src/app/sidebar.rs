@@ -12,9 +12,11 @@ impl MajlisApp {
             .as_ref()
             .is_some_and(|r| r.member_of_device(&run.me).is_some());
         if listed {
+            self.search_keys(ui, &mut run);
             self.draw_top_bar(ui, &mut run);
             if run.view == View::Chat {
                 self.draw_sidebar(ui, &mut run);
+                self.draw_search(ui, &mut run);
             }
             // The chat view lays out its own panels (composer at the bottom, then the rest).
             if run.view == View::Chat {
@@ -89,6 +91,8 @@ impl MajlisApp {
         }
         let mut switch_lang = false;
         let mut open_admin = false;
+        let mut open_search = false;
+        let search_label = self.t("Search");
         egui::Panel::top("top").show(ui, |ui| {
             let layout = if rtl {
                 Layout::right_to_left(Align::Center)
@@ -120,10 +124,21 @@ impl MajlisApp {
                 {
                     switch_lang = true;
                 }
+                if ui
+                    .button(search_label.as_str())
+                    .on_hover_text("Ctrl+K")
+                    .clicked()
+                {
+                    open_search = true;
+                }
             });
         });
         if open_admin {
             run.actions.push(Action::RefreshAudit);
+        }
+        if open_search {
+            run.view = View::Chat;
+            run.search.get_or_insert_with(Default::default).focus = true;
         }
         if switch_lang {
             self.toggle_lang();

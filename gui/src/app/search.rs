@@ -1,0 +1,156 @@
+//! The search box (Ctrl+K or Ctrl+F, or the Search button): what the node's index finds,
+//! newest first, each with its snippet; a result opens its conversation at that message,
+//! with the messages around it, and marks it for a moment.
+
+use super::*;
+use majlis_core::search::Hit;
+
+#[derive(Default)]
+pub(super) struct SearchBox {
+    pub query: String,
+    /// The query whose results are shown (or asked for).
+    pub asked: String,
+    pub hits: Vec<Hit>,
+    pub error: Option<String>,
+    /// Give the field focus on the next frame.
+    pub focus: bool,
+}
+
+/// How long an opened result stays marked in its conversation.
+pub(super) const MARK_FOR: Duration = Duration::from_secs(5);
+
+impl MajlisApp {
+    /// Open the box on Ctrl+K / Ctrl+F (Cmd on macOS); Escape closes it.
+    pub(super) fn search_keys(&mut self, ui: &egui::Ui, run: &mut Running) {
+        let open = ui.ctx().input_mut(|i| {
+            i.consume_shortcut(&egui::KeyboardShortcut::new(
+                egui::Modifiers::COMMAND,
+                egui::Key::K,
+            )) || i.consume_shortcut(&egui::KeyboardShortcut::new(
+                egui::Modifiers::COMMAND,
+                egui::Key::F,
+            ))
+        });
+        if open {
+            run.view = View::Chat;
+            run.search.get_or_insert_with(SearchBox::default).focus = true;
+        }
+        if run.search.is_some() && ui.ctx().input(|i| i.key_pressed(egui::Key::Escape)) {
+            run.search = None;
+        }
+    }
+
+    pub(super) fn draw_search(&mut self, ui: &mut egui::Ui, run: &mut Running) {
+        let (hint, none) = (
+            self.t("words, \"a phrase\", from:name in:#channel has:file after:2026-01-31"),
+            self.t("No messages found."),
+        );
+        let rtl = self.state.lang.rtl();
+        let Some(sb) = run.search.as_mut() else {
+            return;
+        };
+        let mut open: Option<(String, MessageId)> = None;
+        let mut close = false;
+        let panel = if rtl {
+            egui::Panel::left("search")
+        } else {
+            egui::Panel::right("search")
+        };
+        panel.default_size(360.0).show(ui, |ui| {
+            ui.horizontal(|ui| {
+                let r = ui.add(
+                    egui::TextEdit::singleline(&mut sb.query)
+                        .hint_text(hint.as_str())
+                        .desired_width(ui.available_width() - 30.0),
+                );
+                r.widget_info(|| {
+                    egui::WidgetInfo::labeled(egui::Role::SearchInput, true, "Search messages")
+                });
+                if std::mem::take(&mut sb.focus) {
+                    r.request_focus();
+                }
+                if ui.button("✕").clicked() {
+                    close = true;
+                }
+            });
+            ui.separator();
+            if let Some(e) = &sb.error {
+                ui.colored_label(Color32::from_rgb(230, 90, 60), e);
+            } else if sb.hits.is_empty() && !sb.asked.trim().is_empty() {
+                ui.label(none.as_str());
+            }
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                for h in &sb.hits {
+                    let m = &h.message;
+                    let place = match dm_parties(&m.channel) {
+                        Some(_) => "@".to_string() + &m.sender,
+                        None => format!("#{}", m.channel),
+                    };
+                    let head = format!(
+                        "{} · {} · {}",
+                        text::for_egui(&place),
+                        text::for_egui(&m.sender),
+                        format_time(m.sent_at, true)
+                    );
+                    let r = ui
+                        .add(egui::Button::new(snippet_job(ui, h)).frame(false).wrap())
+                        .on_hover_text(head.as_str());
+                    let plain = h.snippet.clone();
+                    r.widget_info(|| {
+                        egui::WidgetInfo::labeled(
+                            egui::Role::Button,
+                            true,
+                            format!("Result: {plain}"),
+                        )
+                    });
+                    ui.label(RichText::new(head).small().weak());
+                    if r.clicked() {
+                        open = Some((m.channel.clone(), m.id));
+                    }
+                    ui.separator();
+                }
+            });
+        });
+        if sb.query != sb.asked {
+            sb.asked = sb.query.clone();
+            if sb.query.trim().is_empty() {
+                sb.hits.clear();
+                sb.error = None;
+            } else {
+                run.actions.push(Action::Search(sb.query.clone()));
+            }
+        }
+        if close {
+            run.search = None;
+        }
+        if let Some((channel, id)) = open {
+            self.state.selected = Some(channel.clone());
+            run.view = View::Chat;
+            run.conv = Some(Conversation::open_at(&run.node, &channel, id));
+        }
+    }
+}
+
+/// The snippet with its matches in bold and the accent colour.
+fn snippet_job(ui: &egui::Ui, h: &Hit) -> egui::text::LayoutJob {
+    let font = egui::TextStyle::Body.resolve(ui.style());
+    let normal = egui::TextFormat::simple(font.clone(), ui.visuals().text_color());
+    let mut strong = egui::TextFormat::simple(font, ui.visuals().strong_text_color());
+    strong.background = ui.visuals().selection.bg_fill.gamma_multiply(0.5);
+    let mut job = egui::text::LayoutJob::default();
+    let s = &h.snippet;
+    let mut at = 0;
+    for &(a, b) in &h.highlights {
+        if a < at || b > s.len() || !s.is_char_boundary(a) || !s.is_char_boundary(b) {
+            continue;
+        }
+        job.append(&text::for_egui(&s[at..a]), 0.0, normal.clone());
+        job.append(&text::for_egui(&s[a..b]), 0.0, strong.clone());
+        at = b;
+    }
+    job.append(&text::for_egui(&s[at..]), 0.0, normal);
+    if text::is_rtl_paragraph(s) {
+        job.halign = Align::RIGHT;
+    }
+    job
+}
