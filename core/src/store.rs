@@ -447,6 +447,20 @@ impl Store {
             .map(u64::from_be_bytes))
     }
 
+    /// One stored message as history shows it.
+    pub fn message(&self, id: &MessageId) -> Result<Option<StoredMessage>> {
+        let Some(idx) = self.messages.get(msg_key(id))? else {
+            return Ok(None);
+        };
+        match self.messages.get(&idx)? {
+            Some(v) => {
+                let (rec, env) = self.decode_record(&idx, *id, &v)?;
+                Ok(self.render(&env, rec.sender))
+            }
+            None => Ok(None),
+        }
+    }
+
     pub fn message_wire(&self, id: &MessageId) -> Result<Option<Vec<u8>>> {
         let Some(idx) = self.messages.get(msg_key(id))? else {
             return Ok(None);

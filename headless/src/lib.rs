@@ -578,6 +578,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             let chain = p.chain()?;
             let hits = majlis_core::search::query(
                 &ix,
+                p.store(),
                 query,
                 chain.head(),
                 &p.device_id(),

@@ -114,7 +114,7 @@ fn run(
             } => {
                 let answer = ix.commit().and_then(|_| {
                     let head = roster.borrow().clone();
-                    search::query(&ix, &text, head.as_deref(), &me, order, limit)
+                    search::query(&ix, &store, &text, head.as_deref(), &me, order, limit)
                 });
                 let _ = reply.send(answer);
                 Ok(())

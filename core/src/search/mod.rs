@@ -80,8 +80,6 @@ struct Fields {
     sent_at: Field,
     has: Field,
     mention: Field,
-    /// The message as shown (JSON), so a hit needs no trip to the store.
-    msg: Field,
 }
 
 /// Newest first, or best match first.
@@ -120,8 +118,19 @@ impl Hit {
     }
 }
 
-/// How `in:@name` and `mentions:me` are resolved: the caller knows the roster.
+/// What is indexed of a message: its text (a file's caption) and its file's name.
+fn body_of(m: &StoredMessage) -> String {
+    match &m.file {
+        Some(f) => format!("{}\n{}", m.text, f.name),
+        None => m.text.clone(),
+    }
+}
+
+/// How `in:@name` and `mentions:me` are resolved, and where hits' messages come from: the
+/// caller knows the roster and holds the store.
 pub struct Context<'a> {
+    /// A message by id, as history shows it.
+    pub message: &'a dyn Fn(&MessageId) -> Option<StoredMessage>,
     /// The DM channel with a member (`@amina,bilal`), if there is one.
     pub dm_channel: &'a dyn Fn(&str) -> Option<String>,
     /// This device's member name.
@@ -145,13 +154,13 @@ impl SearchIndex {
     /// An empty index in memory.
     pub fn new() -> Result<SearchIndex> {
         let mut b = Schema::builder();
-        let text_opts = TextOptions::default()
-            .set_indexing_options(
-                TextFieldIndexing::default()
-                    .set_tokenizer(ANALYZER)
-                    .set_index_option(IndexRecordOption::WithFreqsAndPositions),
-            )
-            .set_stored();
+        // Only ids are stored: a hit's message (and the text its snippet is cut from) comes
+        // from the store, which keeps the index small.
+        let text_opts = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(ANALYZER)
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+        );
         let f = Fields {
             id: b.add_text_field("id", STRING | STORED),
             channel: b.add_text_field("channel", STRING),
@@ -160,7 +169,6 @@ impl SearchIndex {
             sent_at: b.add_u64_field("sent_at", INDEXED | FAST),
             has: b.add_text_field("has", STRING),
             mention: b.add_text_field("mention", STRING),
-            msg: b.add_bytes_field("msg", STORED),
         };
         let index = Index::create_in_ram(b.build());
         index.tokenizers().register(ANALYZER, Analyzer);
@@ -188,18 +196,12 @@ impl SearchIndex {
             return Ok(());
         }
         let f = self.f;
-        let mut body = m.text.clone();
-        if let Some(file) = &m.file {
-            body.push('\n');
-            body.push_str(&file.name);
-        }
         let mut d = doc!(
             f.id => m.id.to_string(),
             f.channel => m.channel.clone(),
             f.sender => text::normalize(&m.sender),
-            f.text => body,
+            f.text => body_of(m),
             f.sent_at => m.sent_at,
-            f.msg => serde_json::to_vec(m).map_err(err)?,
         );
         if m.file.is_some() {
             d.add_text(f.has, "file");
@@ -227,6 +229,16 @@ impl SearchIndex {
             self.dirty = false;
         }
         Ok(())
+    }
+
+    /// Bytes the index's segments take (what the searcher reads; the writer's arena and the
+    /// allocator's slack come on top).
+    pub fn size_bytes(&self) -> u64 {
+        self.reader
+            .searcher()
+            .space_usage()
+            .map(|u| u.total().get_bytes())
+            .unwrap_or(0)
     }
 
     /// Messages added so far (counting re-adds).
@@ -345,22 +357,21 @@ impl SearchIndex {
         let mut out = Vec::with_capacity(addrs.len());
         for a in addrs {
             let d: TantivyDocument = searcher.doc(a).map_err(err)?;
+            // Gone from the store since (erased): not a result.
             let Some(message) = d
-                .get_first(self.f.msg)
-                .and_then(|v| v.as_bytes())
-                .and_then(|b| serde_json::from_slice::<StoredMessage>(b).ok())
+                .get_first(self.f.id)
+                .and_then(|v| v.as_str())
+                .and_then(|s| s.parse::<MessageId>().ok())
+                .and_then(|id| (cx.message)(&id))
             else {
                 continue;
             };
-            let s = snippets.snippet_from_doc(&d);
+            let body = body_of(&message);
+            let s = snippets.snippet(&body);
             let (snippet, highlights) = if s.fragment().is_empty() {
                 // Only filters matched: the start of the text.
-                let t = d
-                    .get_first(self.f.text)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default();
-                let end = t.char_indices().nth(160).map_or(t.len(), |(i, _)| i);
-                (t[..end].to_string(), Vec::new())
+                let end = body.char_indices().nth(160).map_or(body.len(), |(i, _)| i);
+                (body[..end].to_string(), Vec::new())
             } else {
                 (
                     s.fragment().to_string(),
@@ -403,6 +414,7 @@ pub fn index_store(
 /// device `me` sees it.
 pub fn query(
     ix: &SearchIndex,
+    store: &crate::store::Store,
     text: &str,
     head: Option<&crate::roster::VerifiedRoster>,
     me: &crate::DeviceId,
@@ -418,9 +430,11 @@ pub fn query(
         head.and_then(|h| h.resolve_channel(me, &format!("@{name}")).ok())
             .filter(|c| c.starts_with('@'))
     };
+    let message = |id: &MessageId| store.message(id).ok().flatten();
     ix.search(
         &q,
         &Context {
+            message: &message,
             dm_channel: &dm,
             me: &me_name,
         },

@@ -84,9 +84,14 @@ fn index() -> SearchIndex {
     ix
 }
 
+fn lookup(id: &MessageId) -> Option<StoredMessage> {
+    corpus().into_iter().find(|m| m.id == *id)
+}
+
 fn find(ix: &SearchIndex, q: &str) -> Vec<u8> {
     let dm = |name: &str| (name == "bilal").then(|| "@amina,bilal".to_string());
     let cx = Context {
+        message: &lookup,
         dm_channel: &dm,
         me: "bilal",
     };
@@ -163,6 +168,7 @@ fn the_query_table() {
 fn results_are_newest_first_with_marked_snippets() {
     let ix = index();
     let cx = Context {
+        message: &lookup,
         dm_channel: &|_| None,
         me: "amina",
     };
@@ -197,6 +203,18 @@ fn indexing_a_message_again_replaces_it() {
     m.text = "now about budgets".into();
     ix.add(&m).unwrap();
     ix.commit().unwrap();
-    assert_eq!(find(&ix, "budget"), [2]);
-    assert_eq!(find(&ix, "quarterly"), Vec::<u8>::new());
+    let cx = Context {
+        message: &|id| (*id == m.id).then(|| m.clone()).or_else(|| lookup(id)),
+        dm_channel: &|_| None,
+        me: "amina",
+    };
+    let ids = |q: &str| -> Vec<u8> {
+        ix.search(&parse(q).unwrap(), &cx, Order::Newest, 10)
+            .unwrap()
+            .iter()
+            .map(|h| h.id.0[0])
+            .collect()
+    };
+    assert_eq!(ids("budget"), [2]);
+    assert_eq!(ids("quarterly"), Vec::<u8>::new());
 }

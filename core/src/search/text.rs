@@ -83,11 +83,19 @@ pub fn words(text: &str) -> Vec<Word> {
     thread_local! {
         static STEMMERS: (Stemmer, Stemmer) =
             (Stemmer::create(Algorithm::Arabic), Stemmer::create(Algorithm::English));
+        /// Words recur (Zipf): a word's term is computed once. Bounded; cleared when full.
+        static TERMS: std::cell::RefCell<std::collections::HashMap<String, String>> =
+            Default::default();
     }
+    const MAX_CACHED: usize = 200_000;
     let mut out = Vec::new();
     let mut start = None;
     let push = |from: usize, to: usize, out: &mut Vec<Word>| {
         let raw = &text[from..to];
+        if let Some(term) = TERMS.with(|t| t.borrow().get(raw).cloned()) {
+            out.push(Word { from, to, term });
+            return;
+        }
         let norm = normalize(raw);
         if norm.is_empty() {
             return;
@@ -110,6 +118,13 @@ pub fn words(text: &str) -> Vec<Word> {
             } else {
                 norm.clone()
             }
+        });
+        TERMS.with(|t| {
+            let mut t = t.borrow_mut();
+            if t.len() >= MAX_CACHED {
+                t.clear();
+            }
+            t.insert(raw.to_string(), term.clone());
         });
         out.push(Word { from, to, term });
     };
