@@ -28,6 +28,9 @@ use crate::store::StoredMessage;
 
 pub use query::{parse, In, Query};
 
+/// During a long build, commit every this many messages (see [`SearchIndex::add`]).
+const COMMIT_DOCS: u64 = 200_000;
+
 /// The analyzer's name in the index.
 const ANALYZER: &str = "majlis";
 
@@ -218,6 +221,11 @@ impl SearchIndex {
         self.writer.add_document(d).map_err(err)?;
         self.dirty = true;
         self.docs += 1;
+        // An in-memory directory frees segments that merges replaced only at a commit:
+        // a long build commits now and then, or it holds every intermediate segment.
+        if self.docs.is_multiple_of(COMMIT_DOCS) {
+            self.commit()?;
+        }
         Ok(())
     }
 
