@@ -40,28 +40,38 @@ fn files_with_phrase(dir: &Path) -> Vec<String> {
     out
 }
 
-#[test]
-fn a_plaintext_store_of_the_previous_release_is_sealed_on_first_open() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/legacy-3b465f7/amina");
+/// A copy of fixture `name`'s `amina` directory (owner-only, as a node makes it), and how to
+/// unlock it with `passphrase`.
+fn fixture(name: &str, passphrase: &str) -> (tempfile::TempDir, std::path::PathBuf, Unlock) {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .join("amina");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("amina");
-    copy_dir(&fixture, &dir);
+    copy_dir(&from, &dir);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     }
+    let pass = tmp.path().join("pass");
+    std::fs::write(&pass, format!("{passphrase}\n")).unwrap();
+    let how = Unlock {
+        passphrase_file: Some(pass),
+        ..Default::default()
+    };
+    (tmp, dir, how)
+}
+
+#[test]
+fn a_plaintext_store_of_the_previous_release_is_sealed_on_first_open() {
+    let (_tmp, dir, how) = fixture("legacy-3b465f7", "a server passphrase");
     assert!(
         !files_with_phrase(&dir).is_empty(),
         "the fixture should hold the phrase in plain text"
     );
     assert_eq!(std::fs::read(dir.join("device.key")).unwrap().len(), 32);
-    let pass = tmp.path().join("pass");
-    std::fs::write(&pass, "a server passphrase\n").unwrap();
-    let how = Unlock {
-        passphrase_file: Some(pass),
-        ..Default::default()
-    };
 
     let p = Profile::open_with(&dir, &how).unwrap();
     assert_eq!(p.sealing(), Sealing::Passphrase);
@@ -98,22 +108,7 @@ fn a_plaintext_store_of_the_previous_release_is_sealed_on_first_open() {
 /// message is written, and it reopens.
 #[test]
 fn a_data_directory_of_the_previous_release_opens_with_everything_in_it() {
-    let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release-41b4ca7/amina");
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("amina");
-    copy_dir(&fixture, &dir);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-    }
-    let pass = tmp.path().join("pass");
-    std::fs::write(&pass, "fixture passphrase\n").unwrap();
-    let how = Unlock {
-        passphrase_file: Some(pass),
-        ..Default::default()
-    };
+    let (_tmp, dir, how) = fixture("release-41b4ca7", "fixture passphrase");
     let p = Profile::open_with(&dir, &how).unwrap();
     assert_eq!(p.sealing(), Sealing::Passphrase);
 
