@@ -102,6 +102,40 @@ fn search_finds_what_a_member_may_read_in_arabic_and_english() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown filter 'frm:'"));
 
+    // Killed mid-flight and started again, the index (rebuilt from the store) gives the
+    // same answers as before.
+    let queries = [
+        "report",
+        "from:amina",
+        "الاداره",
+        "hospital",
+        "in:@amina",
+        "has:link",
+    ];
+    let ids = |d: &Daemon| -> Vec<Vec<String>> {
+        queries
+            .iter()
+            .map(|q| {
+                search(d, q)
+                    .iter()
+                    .map(|h| h["id"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .collect()
+    };
+    let before = ids(&ds[1]);
+    ds[1].kill();
+    ds[1].start_local(&[
+        "--no-mdns",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--peer",
+        &a_addr,
+    ]);
+    wait_until("the rebuilt index answers as before", 15, || {
+        ids(&ds[1]) == before
+    });
+
     // Offline, from the store.
     assert!(ds[1].stop());
     let b = &ds[1];
