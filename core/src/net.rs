@@ -89,7 +89,7 @@ pub enum RosterRequest {
         version: u64,
         hash: [u8; 32],
         /// The sender's clock (unix milliseconds) when it sent this: lets a peer see a
-        /// clock skew before messages are refused over it. Absent from nodes before 0.6.
+        /// clock skew before messages are refused over it. Older nodes omit it (and ignore it).
         #[serde(default)]
         now: Option<u64>,
     },
