@@ -11,7 +11,7 @@ use std::time::Instant;
 use libp2p::swarm::{ConnectionError, DialError};
 use libp2p::{Multiaddr, PeerId};
 
-use super::runner::Runner;
+use super::runner::{without_p2p, Runner};
 use crate::diagnose::{DeviceState, Report, StaticPeer, Stranger};
 use crate::discovery::{Found, Record};
 use crate::identity::DeviceId;
@@ -189,13 +189,6 @@ impl Facts {
     pub(super) fn message_from(&mut self, author: DeviceId) {
         self.last_message.insert(author, crate::now_ms());
     }
-}
-
-/// The address without its `/p2p/<id>` part.
-fn without_p2p(addr: &Multiaddr) -> Multiaddr {
-    addr.iter()
-        .filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
-        .collect()
 }
 
 /// An error and its causes, as one line.

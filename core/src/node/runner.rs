@@ -638,7 +638,7 @@ fn same_host_port(a: &Multiaddr, b: &Multiaddr) -> bool {
 }
 
 /// The address without its `/p2p/<id>` part, to match a static peer given with or without it.
-fn without_p2p(addr: &Multiaddr) -> Multiaddr {
+pub(super) fn without_p2p(addr: &Multiaddr) -> Multiaddr {
     addr.iter()
         .filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
         .collect()
