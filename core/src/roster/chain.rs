@@ -4,6 +4,7 @@
 use super::*;
 
 /// Who signs a roster version.
+#[derive(Clone, Copy)]
 pub enum RosterSigner<'a> {
     Root(&'a OrgKey),
     Device(&'a DeviceKey),
