@@ -6,11 +6,12 @@ use std::net::IpAddr;
 
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
-use mdns_sd::{ServiceDaemon, ServiceEvent, ServiceInfo};
+use mdns_sd::{ScopedIp, ServiceDaemon, ServiceEvent, ServiceInfo};
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::identity::OrgId;
+use crate::net::scoped;
 
 pub const SERVICE_TYPE: &str = "_majlis._tcp.local.";
 /// TXT format version, so later releases can change what they announce.
@@ -97,7 +98,17 @@ impl Discovery {
                             Record::Ours
                         };
                         let addrs = addrs_for(
-                            svc.get_addresses().iter().map(|a| a.to_ip_addr()),
+                            svc.get_addresses().iter().map(|a| match a {
+                                ScopedIp::V6(v6) => {
+                                    let zone = v6.scope_id();
+                                    let zone = match zone.name.is_empty() {
+                                        true if zone.index != 0 => zone.index.to_string(),
+                                        _ => zone.name.clone(),
+                                    };
+                                    (IpAddr::V6(*v6.addr()), zone)
+                                }
+                                other => (other.to_ip_addr(), String::new()),
+                            }),
                             svc.get_port(),
                             peer,
                         );
@@ -120,23 +131,63 @@ impl Discovery {
     }
 }
 
-/// Dialable addresses, non-loopback first (loopback only helps nodes on the same host).
-fn addrs_for(ips: impl Iterator<Item = IpAddr>, port: u16, peer: PeerId) -> Vec<Multiaddr> {
-    let mut ips: Vec<IpAddr> = ips
-        .filter(|ip| !ip.is_unspecified() && !ip.is_multicast())
-        // Link-local IPv6 needs a scope id that a multiaddr cannot carry.
-        .filter(|ip| !matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80))
+/// Dialable addresses, best first: routable before link-local (a link-local address only
+/// works on the link the answer came in on, named by its zone; see `net::scoped`), IPv4
+/// before IPv6, loopback last (it only helps nodes on the same host).
+fn addrs_for(
+    ips: impl Iterator<Item = (IpAddr, String)>,
+    port: u16,
+    peer: PeerId,
+) -> Vec<Multiaddr> {
+    let mut ips: Vec<(IpAddr, String)> = ips
+        .filter(|(ip, _)| !ip.is_unspecified() && !ip.is_multicast())
         .collect();
-    ips.sort_by_key(|ip| (ip.is_loopback(), ip.is_ipv6()));
+    ips.sort_by_key(|(ip, _)| {
+        let link_local = matches!(ip, IpAddr::V6(v6) if scoped::is_link_local(v6));
+        (ip.is_loopback(), link_local, ip.is_ipv6())
+    });
+    ips.dedup();
     ips.into_iter()
-        .map(|ip| {
-            Multiaddr::empty()
-                .with(match ip {
-                    IpAddr::V4(v4) => Protocol::Ip4(v4),
-                    IpAddr::V6(v6) => Protocol::Ip6(v6),
-                })
-                .with(Protocol::Tcp(port))
-                .with(Protocol::P2p(peer))
+        .filter_map(|(ip, zone)| match ip {
+            IpAddr::V4(v4) => Some(Multiaddr::empty().with(Protocol::Ip4(v4))),
+            IpAddr::V6(v6) => scoped::zoned(v6, &zone),
         })
+        .map(|a| a.with(Protocol::Tcp(port)).with(Protocol::P2p(peer)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_local_addresses_keep_their_zone_and_come_after_routable_ones() {
+        let peer = PeerId::random();
+        let got = addrs_for(
+            [
+                ("fe80::1".parse().unwrap(), "veth0".to_string()),
+                ("fe80::2".parse().unwrap(), String::new()),
+                ("127.0.0.1".parse().unwrap(), String::new()),
+                ("fd77::5".parse().unwrap(), "veth0".to_string()),
+                ("10.0.0.5".parse().unwrap(), String::new()),
+            ]
+            .into_iter(),
+            4001,
+            peer,
+        );
+        let got: Vec<String> = got
+            .iter()
+            .map(|a| a.to_string().replace(&format!("/p2p/{peer}"), ""))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "/ip4/10.0.0.5/tcp/4001",
+                "/ip6/fd77::5/tcp/4001",
+                "/ip6zone/veth0/ip6/fe80::1/tcp/4001",
+                "/ip4/127.0.0.1/tcp/4001",
+            ],
+            "a link-local address without its zone cannot be dialed and is dropped"
+        );
+    }
 }

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+pub mod radio;
+
 /// Whether this process may create namespaces. If not, say so loudly; when
 /// `MAJLIS_REQUIRE_NETNS=1` (as in CI) a missing capability is a failure, not a skip.
 pub fn netns_available(test: &str) -> bool {
@@ -60,6 +62,8 @@ pub struct Lan {
     pub addrs: Vec<String>,
     /// Namespaces that are not hosts (a router), deleted with the LAN.
     others: Vec<String>,
+    /// Emulated radio links (see [`Lan::set_radio`]).
+    radios: Vec<radio::Radio>,
 }
 
 impl Lan {
@@ -74,6 +78,7 @@ impl Lan {
             hosts: Vec::new(),
             addrs: Vec::new(),
             others: Vec::new(),
+            radios: Vec::new(),
         };
         ip(&["netns", "add", &sw])?;
         ip(&["-n", &sw, "link", "add", "br0", "type", "bridge"])?;
@@ -100,6 +105,7 @@ impl Lan {
             hosts: Vec::new(),
             addrs: Vec::new(),
             others: Vec::new(),
+            radios: Vec::new(),
         };
         ip(&["netns", "add", &sw])?;
         ip(&["netns", "add", &router])?;
@@ -182,7 +188,8 @@ impl Lan {
 
     /// Make the LAN IPv6-only, as a field router that hands out a ULA prefix does: every
     /// host loses its IPv4 address and gets `fd77:S::{i+1}/64` (no duplicate-address wait).
-    /// Hosts keep their `fe80::` link-local addresses. `addrs` become the IPv6 ones.
+    /// Their `fe80::` addresses are removed, so only the ULA ones can carry anything. `addrs`
+    /// become the IPv6 ones.
     pub fn ipv6_only(&mut self) -> Result<()> {
         let subnet = 1 + std::process::id() % 250;
         for (i, h) in self.hosts.iter().enumerate() {
@@ -199,29 +206,109 @@ impl Lan {
                 "eth0",
                 "nodad",
             ])?;
+            ip(&[
+                "-n", h, "-6", "addr", "flush", "dev", "eth0", "scope", "link",
+            ])?;
             self.addrs[i] = a;
         }
         Ok(())
     }
 
-    /// Limit host `i`'s link to `kbit` kbit/s each way (a token bucket on both ends of its
-    /// cable), as a slow radio link. This kernel has tbf but no netem: no added delay.
-    pub fn set_rate(&self, i: usize, kbit: u32) -> Result<()> {
-        let rate = format!("{kbit}kbit");
-        let tc = |ns: &str, dev: &str| -> Result<()> {
-            let st = Command::new("ip")
-                .args(["netns", "exec", ns, "tc", "qdisc", "replace", "dev", dev])
-                .args([
-                    "root", "tbf", "rate", &rate, "burst", "4kb", "latency", "2s",
-                ])
-                .status()?;
-            if !st.success() {
-                bail!("tc tbf on {ns}/{dev} failed");
-            }
-            Ok(())
-        };
-        tc(&self.hosts[i], "eth0")?;
-        tc(&format!("{}sw", self.prefix), &format!("p{i}"))
+    /// Give every host only an IPv4 link-local address (`169.254.S.{i+1}/16`), as two laptops
+    /// on a cable do when no DHCP server answers.
+    pub fn ipv4_link_local(&mut self) -> Result<()> {
+        let subnet = 1 + std::process::id() % 250;
+        for (i, h) in self.hosts.iter().enumerate() {
+            ip(&["-n", h, "-4", "addr", "flush", "dev", "eth0"])?;
+            let a = format!("169.254.{subnet}.{}", i + 1);
+            ip(&["-n", h, "addr", "add", &format!("{a}/16"), "dev", "eth0"])?;
+            self.addrs[i] = a;
+        }
+        Ok(())
+    }
+
+    /// Leave every host only the `fe80::` address its interface gave itself: no IPv4, no
+    /// IPv6 prefix (a cable or an ad-hoc Wi-Fi with nothing that assigns addresses). Waits
+    /// until the kernel has finished duplicate-address detection. `addrs` become those.
+    pub fn link_local_only(&mut self) -> Result<()> {
+        for (i, h) in self.hosts.iter().enumerate() {
+            ip(&["-n", h, "-4", "addr", "flush", "dev", "eth0"])?;
+            let deadline = Instant::now() + Duration::from_secs(15);
+            self.addrs[i] = loop {
+                let out = Command::new("ip")
+                    .args([
+                        "-n", h, "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link",
+                    ])
+                    .output()?;
+                let text = String::from_utf8_lossy(&out.stdout);
+                let ready = text
+                    .lines()
+                    .find(|l| !l.contains("tentative"))
+                    .and_then(|l| {
+                        let a = l.split_whitespace().skip_while(|w| *w != "inet6").nth(1)?;
+                        Some(a.split('/').next()?.to_string())
+                    });
+                if let Some(a) = ready {
+                    break a;
+                }
+                if Instant::now() > deadline {
+                    bail!("{h}: no usable fe80:: address after 15 s: {text}");
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            };
+        }
+        Ok(())
+    }
+
+    /// Add a ULA address (`fd78:S::{i+1}/64`) next to each host's IPv4 one: dual stack.
+    pub fn dual_stack(&mut self) -> Result<()> {
+        let subnet = 1 + std::process::id() % 250;
+        for (i, h) in self.hosts.iter().enumerate() {
+            let a = format!("fd78:{subnet:x}::{:x}/64", i + 1);
+            ip(&["-n", h, "-6", "addr", "add", &a, "dev", "eth0", "nodad"])?;
+        }
+        Ok(())
+    }
+
+    /// Replace host `i`'s cable by an emulated radio link (see [`radio`]): `link.kbit`
+    /// each way, `link.delay` one way, its buffer and loss. The host keeps its address.
+    pub fn set_radio(&mut self, i: usize, link: radio::Link) -> Result<()> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let (h, sw) = (&self.hosts[i], format!("{}sw", self.prefix));
+        let port = format!("p{i}");
+        let shown = Command::new("ip")
+            .args(["-n", &sw, "-o", "link", "show", &port])
+            .output()?;
+        let shown = String::from_utf8_lossy(&shown.stdout);
+        let bridge = shown
+            .split_whitespace()
+            .skip_while(|w| *w != "master")
+            .nth(1)
+            .context("the host's switch port has a bridge")?
+            .to_string();
+        ip(&["-n", h, "link", "del", "eth0"])?;
+        let tag = format!("mjr{}x{k}", std::process::id() % 100_000);
+        let (host_end, switch_end) = (format!("{tag}a"), format!("{tag}b"));
+        let a = radio::open_tap(&host_end)?;
+        let b = radio::open_tap(&switch_end)?;
+        ip(&["link", "set", &host_end, "netns", h])?;
+        ip(&["-n", h, "link", "set", &host_end, "name", "eth0"])?;
+        ip(&[
+            "-n",
+            h,
+            "addr",
+            "add",
+            &format!("{}/24", self.addrs[i]),
+            "dev",
+            "eth0",
+        ])?;
+        ip(&["-n", h, "link", "set", "eth0", "up"])?;
+        ip(&["link", "set", &switch_end, "netns", &sw])?;
+        ip(&["-n", &sw, "link", "set", &switch_end, "name", &port])?;
+        ip(&["-n", &sw, "link", "set", &port, "master", &bridge, "up"])?;
+        self.radios.push(radio::Radio::start(a, b, link));
+        Ok(())
     }
 
     /// Move host `i` to another IPv4 address on the same LAN (`net.{octet}`), as a laptop
@@ -352,6 +439,7 @@ impl Lan {
 
 impl Drop for Lan {
     fn drop(&mut self) {
+        self.radios.clear();
         for h in self.hosts.iter().chain(&self.others) {
             let _ = ip(&["netns", "del", h]);
         }

@@ -532,50 +532,106 @@ fn two_sites_find_each_other_through_their_relays_with_no_addresses_on_members()
 }
 
 /// A field team on a router that hands out only an IPv6 ULA prefix: no IPv4 at all, mDNS
-/// only, default listen addresses. Everyone finds everyone and every message arrives.
+/// only, default listen addresses. Everyone finds everyone and every message arrives. (The
+/// hosts' `fe80::` addresses are removed, so this proves the ULA path alone; the link-local
+/// test proves the other.)
 #[test]
 fn an_ipv6_only_lan_works_with_the_defaults() {
-    if !netns_available("ipv6 only") {
-        return;
+    field_addressing("ipv6 only", "v6", |lan| lan.ipv6_only(), "/ip6/fd77:");
+}
+
+/// Two laptops on a cable and a third on the same switch, with nothing that assigns
+/// addresses: each has only its interface's `fe80::` address. The zone travels from the mDNS
+/// answer to the dial.
+#[test]
+fn a_link_local_only_lan_works_with_the_defaults() {
+    let addrs = field_addressing(
+        "link-local only",
+        "ll",
+        |lan| lan.link_local_only(),
+        "/ip6/fe80:",
+    );
+    assert!(
+        addrs
+            .iter()
+            .any(|a| a.starts_with("/ip6zone/eth0/ip6/fe80:")),
+        "some connection was dialed with its zone: {addrs:?}"
+    );
+}
+
+/// No DHCP server, IPv4 only: the hosts picked 169.254/16 addresses.
+#[test]
+fn an_ipv4_link_local_lan_works_with_the_defaults() {
+    field_addressing(
+        "ipv4 link-local",
+        "v4ll",
+        |lan| lan.ipv4_link_local(),
+        "/ip4/169.254.",
+    );
+}
+
+/// IPv4 and an IPv6 prefix on the same LAN (and link-local addresses): nothing breaks with
+/// all three; whichever answers first carries the connection.
+#[test]
+fn a_dual_stack_lan_works_with_the_defaults() {
+    field_addressing("dual stack", "ds", |lan| lan.dual_stack(), "/ip");
+}
+
+/// Three hosts on `lan` set up by `addressing`, mDNS only, default listen addresses: all
+/// connect (every connection's address contains `via`), and every message reaches everyone.
+/// Prints the times; returns the connections' addresses as the nodes saw them.
+fn field_addressing(
+    what: &str,
+    tag: &str,
+    addressing: impl FnOnce(&mut Lan) -> anyhow::Result<()>,
+    via: &str,
+) -> Vec<String> {
+    if !netns_available(what) {
+        return Vec::new();
     }
     let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
     let tmp = tempfile::tempdir().unwrap();
-    let mut lan = Lan::new("v6", 3).unwrap();
-    lan.ipv6_only().unwrap();
+    let mut lan = Lan::new(tag, 3).unwrap();
+    addressing(&mut lan).unwrap();
     let mut ds = org(&bin, tmp.path(), &["amina", "bilal", "chen"]);
     let t = Instant::now();
     for (i, d) in ds.iter_mut().enumerate() {
         d.start(&lan, i, &[]);
     }
     for d in &ds {
-        wait_until(&format!("{} connected to both others", d.name), 30, || {
-            d.peers().len() == 2
-        });
+        wait_until(
+            &format!("{what}: {} connected to both others", d.name),
+            30,
+            || d.peers().len() == 2,
+        );
     }
     println!(
-        "IPv6 only: all connected {:.2} s after start",
+        "{what}: all connected {:.2} s after start",
         t.elapsed().as_secs_f64()
     );
-    for p in ds[0].peers() {
-        assert!(
-            p["addr"].as_str().unwrap_or("").starts_with("/ip6/fd77:"),
-            "connected over IPv6: {p}"
-        );
+    let addrs: Vec<String> = ds
+        .iter()
+        .flat_map(|d| d.peers())
+        .map(|p| p["addr"].as_str().unwrap_or("").to_string())
+        .collect();
+    for a in &addrs {
+        assert!(a.contains(via), "{what}: connected over {via}: {a}");
     }
     let t = Instant::now();
     for d in &ds {
-        d.ok(&["send", "general", &format!("{} over IPv6", d.name)]);
+        d.ok(&["send", "general", &format!("{} on a {what} LAN", d.name)]);
     }
     for d in &ds {
-        wait_until("3 messages everywhere", 30, || {
+        wait_until(&format!("{what}: 3 messages everywhere"), 30, || {
             d.history("general").len() == 3
         });
     }
     println!(
-        "IPv6 only: delivered everywhere in {:.2} s",
+        "{what}: delivered everywhere in {:.2} s",
         t.elapsed().as_secs_f64()
     );
     for d in &mut ds {
         assert!(d.stop());
     }
+    addrs
 }

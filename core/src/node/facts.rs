@@ -380,11 +380,14 @@ impl Runner {
             .iter()
             .map(without_p2p)
             .filter(|a| {
-                a.iter().next().is_some_and(|p| match p {
-                    libp2p::multiaddr::Protocol::Ip4(ip) => !mine.contains(&ip.to_string()),
-                    libp2p::multiaddr::Protocol::Ip6(ip) => !mine.contains(&ip.to_string()),
-                    _ => false,
-                })
+                // A link-local record starts with its zone; the address follows.
+                a.iter()
+                    .find(|p| !matches!(p, libp2p::multiaddr::Protocol::Ip6zone(_)))
+                    .is_some_and(|p| match p {
+                        libp2p::multiaddr::Protocol::Ip4(ip) => !mine.contains(&ip.to_string()),
+                        libp2p::multiaddr::Protocol::Ip6(ip) => !mine.contains(&ip.to_string()),
+                        _ => false,
+                    })
             })
             .map(|a| a.to_string())
             .collect();

@@ -318,6 +318,11 @@ impl Runner {
                     let bytes: usize = response.messages.iter().map(|m| m.len()).sum();
                     let elapsed = crate::now_ms().saturating_sub(asked.sent_ms);
                     self.catchup.measured(peer, bytes, elapsed);
+                    tracing::debug!(
+                        "catch-up answer from {peer}: {} messages, {bytes} B in {elapsed} ms (next: {} B)",
+                        response.messages.len(),
+                        self.catchup.budget_for(&peer)
+                    );
                     let channel = asked.channel.clone();
                     self.on_sync_response(peer, asked, response);
                     self.next_turn(&channel);

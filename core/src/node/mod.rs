@@ -266,20 +266,28 @@ impl Node {
         let org = profile.require_org()?;
         let chain = profile.chain()?;
         let key = profile.key().libp2p_keypair();
-        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
-            .with_tokio()
-            .with_tcp(
-                libp2p::tcp::Config::default().nodelay(true),
-                libp2p::noise::Config::new,
-                libp2p::yamux::Config::default,
-            )
-            .map_err(|e| Error::Net(e.to_string()))?
-            .with_behaviour(Behaviour::new)
-            .map_err(|e| Error::Net(e.to_string()))?
-            // Gossipsub only keeps connections alive while a peer is in a mesh; an org's
-            // devices should stay connected regardless.
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
-            .build();
+        let mut swarm =
+            libp2p::SwarmBuilder::with_existing_identity(key)
+                .with_tokio()
+                // TCP, plus link-local IPv6 dialing (see `net::scoped`), with noise and yamux.
+                .with_other_transport(|key| {
+                    use libp2p::core::{upgrade::Version, Transport};
+                    let noise = libp2p::noise::Config::new(key)
+                        .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+                    Ok(crate::net::scoped::ScopedTcp::new(
+                        libp2p::tcp::Config::default().nodelay(true),
+                    )
+                    .upgrade(Version::V1)
+                    .authenticate(noise)
+                    .multiplex(libp2p::yamux::Config::default()))
+                })
+                .map_err(|e| Error::Net(e.to_string()))?
+                .with_behaviour(Behaviour::new)
+                .map_err(|e| Error::Net(e.to_string()))?
+                // Gossipsub only keeps connections alive while a peer is in a mesh; an org's
+                // devices should stay connected regardless.
+                .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+                .build();
         for addr in &config.listen {
             swarm.listen_on(addr.clone()).map_err(|e| Error::Listen {
                 addr: addr.to_string(),

@@ -609,6 +609,11 @@ impl Runner {
                 tracing::info!("connection to {peer} is dead ({e}); closing it to redial");
                 self.swarm.close_connection(connection);
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(libp2p::ping::Event {
+                peer,
+                result: Ok(rtt),
+                ..
+            })) => self.catchup.round_trip(peer, rtt.as_millis() as u64),
             SwarmEvent::Behaviour(BehaviourEvent::Ping(_)) => {}
             SwarmEvent::Behaviour(BehaviourEvent::Gate(ev)) => match ev {},
             SwarmEvent::IncomingConnectionError { error, .. } => {

@@ -20,6 +20,8 @@ use libp2p::swarm::{
 use libp2p::{gossipsub, identify, ping, request_response, Multiaddr, PeerId, StreamProtocol};
 use serde::{Deserialize, Serialize};
 
+pub mod scoped;
+
 pub const ROSTER_PROTOCOL: &str = "/majlis/roster/1";
 pub const IDENTIFY_PROTOCOL: &str = "/majlis/id/1";
 pub const SYNC_PROTOCOL: &str = "/majlis/sync/1";
@@ -123,12 +125,15 @@ pub struct PeerAddrs {
 pub const MAX_PEX_DEVICES: usize = 4096;
 pub const MAX_PEX_ADDRS: usize = 8;
 
-/// Whether an address is worth telling another host: not loopback, not unspecified.
+/// Whether an address is worth telling another host: not loopback, not unspecified, not
+/// link-local (meaningless without the zone, which only names an interface of this host).
 pub fn routable(addr: &Multiaddr) -> bool {
     use libp2p::multiaddr::Protocol;
     match addr.iter().next() {
         Some(Protocol::Ip4(ip)) => !ip.is_loopback() && !ip.is_unspecified(),
-        Some(Protocol::Ip6(ip)) => !ip.is_loopback() && !ip.is_unspecified(),
+        Some(Protocol::Ip6(ip)) => {
+            !ip.is_loopback() && !ip.is_unspecified() && !scoped::is_link_local(&ip)
+        }
         _ => false,
     }
 }
@@ -156,12 +161,19 @@ pub const MAX_STRANGERS: usize = 8;
 pub const MAX_STRANGERS_PER_IP: usize = 2;
 pub const STRANGER_TTL: Duration = Duration::from_secs(30);
 
-/// Who is calling, for per-source limits: the IPv4 address, or the IPv6 /64 (one host can
-/// use a whole /64).
+/// Who is calling, for per-source limits: the IPv4 address, or the IPv6 /64 of a global
+/// address (one host on the internet can use a whole /64). Link-local (`fe80::/10`) and
+/// unique-local (`fc00::/7`) addresses count one by one: every host on a LAN shares that
+/// /64, so grouping them would let one noisy host lock out the whole site.
 fn ip_of(addr: &Multiaddr) -> Option<std::net::IpAddr> {
     use libp2p::multiaddr::Protocol;
     addr.iter().find_map(|p| match p {
         Protocol::Ip4(ip) => Some(ip.into()),
+        Protocol::Ip6(ip)
+            if scoped::is_link_local(&ip) || (ip.segments()[0] & 0xfe00) == 0xfc00 =>
+        {
+            Some(ip.into())
+        }
         Protocol::Ip6(ip) => {
             let net = u128::from(ip) & !((1u128 << 64) - 1);
             Some(std::net::Ipv6Addr::from(net).into())
