@@ -89,17 +89,31 @@ fn run(
         ),
         Err(e) => tracing::error!("building the search index: {e}"),
     }
+    // Whether something was added since the last commit. An idle node's search thread
+    // sleeps until the next job instead of waking five times a second (laptops on battery).
+    let mut dirty = false;
     loop {
-        let job = match rx.recv_timeout(COMMIT_EVERY) {
+        let next = match dirty {
+            true => rx.recv_timeout(COMMIT_EVERY),
+            false => rx
+                .recv()
+                .map_err(|_| std_mpsc::RecvTimeoutError::Disconnected),
+        };
+        let job = match next {
             Ok(job) => job,
             Err(std_mpsc::RecvTimeoutError::Timeout) => {
                 if let Err(e) = ix.commit() {
                     tracing::error!("search index: {e}");
                 }
+                dirty = false;
                 continue;
             }
             Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
         };
+        dirty |= matches!(
+            job,
+            Job::Event(Event::Message(_)) | Job::Event(Event::KeysReceived { .. })
+        );
         let res = match job {
             Job::Event(Event::Message(m)) => ix.add(&m),
             Job::Event(Event::KeysReceived { channel }) => {
@@ -112,6 +126,7 @@ fn run(
                 limit,
                 reply,
             } => {
+                dirty = false;
                 let answer = ix.commit().and_then(|_| {
                     let head = roster.borrow().clone();
                     search::query(&ix, &store, &text, head.as_deref(), &me, order, limit)
