@@ -311,6 +311,14 @@ impl Lan {
         Ok(())
     }
 
+    /// Frames the LAN's radio links lost and duplicated so far.
+    pub fn radio_counts(&self) -> (u64, u64) {
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        self.radios.iter().fold((0, 0), |(l, d), r| {
+            (l + load(&r.lost), d + load(&r.duplicated))
+        })
+    }
+
     /// Move host `i` to another IPv4 address on the same LAN (`net.{octet}`), as a laptop
     /// that joins another network: its old address is removed. Returns the new address.
     pub fn move_host(&mut self, i: usize, octet: u8) -> Result<String> {

@@ -50,7 +50,9 @@ fn a_slow_link_catches_up_a_thousand_messages_during_live_chat() {
         Link {
             kbit: 64,
             delay: Duration::from_millis(300),
+            jitter: Duration::ZERO,
             loss: 0.0,
+            duplicate: 0.0,
             queue: Duration::from_secs(2),
         },
     )

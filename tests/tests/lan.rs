@@ -350,9 +350,68 @@ fn a_lossy_lan_converges_with_every_message_once_in_one_order() {
     if !netns_available("lossy_lan") {
         return;
     }
+    let lan = Lan::new("l", 4).unwrap();
+    for i in 0..4 {
+        lan.set_loss(i, 5).expect("nftables (CI installs it)");
+    }
+    converges_on(&lan, "lossy LAN (nftables, 5 % each way per host)");
+    let dropped: u64 = (0..4).map(|i| lan.dropped(i)).sum();
+    assert!(
+        dropped > 0,
+        "the loss rules dropped nothing: the link was not lossy"
+    );
+}
+
+/// Radio-like links on every host (see `majlis_tests::radio`): 5 ms ± 2 ms each way (frames
+/// overtake each other), 1 % of frames lost and 1 % duplicated on each host's link (a packet
+/// crosses two). Every member converges with every message, once, in one order.
+#[test]
+fn a_jittery_lan_that_loses_and_duplicates_one_percent_converges() {
+    jittery_lan(0.01, "jl1");
+}
+
+/// As above with 5 % lost on each host's link (about one packet in ten end to end).
+#[test]
+fn a_jittery_lan_that_loses_five_percent_and_duplicates_one_converges() {
+    jittery_lan(0.05, "jl5");
+}
+
+fn jittery_lan(loss: f64, tag: &str) {
+    if !netns_available("jittery lan") {
+        return;
+    }
+    let mut lan = Lan::new(tag, 4).unwrap();
+    for i in 0..4 {
+        lan.set_radio(
+            i,
+            majlis_tests::radio::Link {
+                kbit: 100_000,
+                delay: Duration::from_millis(5),
+                jitter: Duration::from_millis(2),
+                loss,
+                duplicate: 0.01,
+                queue: Duration::from_millis(200),
+            },
+        )
+        .unwrap();
+    }
+    converges_on(
+        &lan,
+        &format!(
+            "jittery LAN (5 ± 2 ms, {:.0} % lost and 1 % duplicated per host link)",
+            loss * 100.0
+        ),
+    );
+    let (lost, duplicated) = lan.radio_counts();
+    println!("  the radios lost {lost} frames and duplicated {duplicated}");
+    assert!(lost > 0 && duplicated > 0, "the links were not lossy");
+}
+
+/// Four members on `lan` (set up by the caller), 100 messages sent through the CLI (25 per
+/// node, interleaved): every node holds all of them, once, in one order. Prints the times.
+fn converges_on(lan: &Lan, what: &str) {
     let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
     let tmp = tempfile::tempdir().unwrap();
-    let lan = Lan::new("l", 4).unwrap();
     let names = ["amina", "bilal", "chen", "dana"];
     let mut nodes: Vec<Daemon> = names
         .iter()
@@ -365,12 +424,9 @@ fn a_lossy_lan_converges_with_every_message_once_in_one_order() {
         nodes[i].ok(&["org", "join", &org]);
         nodes[0].ok(&["roster", "add", "--name", names[i], "--device", &id]);
     }
-    for i in 0..4 {
-        lan.set_loss(i, 5).expect("nftables (CI installs it)");
-    }
     let t0 = Instant::now();
     for (i, n) in nodes.iter_mut().enumerate() {
-        n.start(&lan, i, &[]);
+        n.start(lan, i, &[]);
     }
     for n in &nodes[1..] {
         wait_until(&format!("{} has the roster", n.name), 60, || {
@@ -400,13 +456,8 @@ fn a_lossy_lan_converges_with_every_message_once_in_one_order() {
     got.dedup();
     sent.sort();
     assert_eq!(got, sent, "every message exactly once");
-    let dropped: u64 = (0..4).map(|i| lan.dropped(i)).sum();
-    assert!(
-        dropped > 0,
-        "the loss rules dropped nothing: the link was not lossy"
-    );
     println!(
-        "lossy LAN (5 % each way per host, 4 nodes, {} messages, {dropped} packets dropped): all converged {:.2} s after the last send ({:.1} s from start)",
+        "{what}, 4 nodes, {} messages: all converged {:.2} s after the last send ({:.1} s from start)",
         sent.len(),
         converge.as_secs_f64(),
         t0.elapsed().as_secs_f64()
