@@ -5,6 +5,7 @@
 //! database has one owner); otherwise they open the directory directly.
 
 pub mod api;
+pub mod http;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,7 +81,15 @@ pub enum Command {
         /// server's output goes to logs, and logs must not carry what people wrote.
         #[arg(long)]
         print_messages: bool,
+        /// Serve the HTTP API (docs/api.md) on ADDR [default when given alone:
+        /// 127.0.0.1:7480]. Anything but loopback exposes it to the network: tokens guard it,
+        /// but the traffic is plain HTTP
+        #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:7480")]
+        http: Option<std::net::SocketAddr>,
     },
+    /// Tokens for the HTTP API (`majlisd run --http`)
+    #[command(subcommand)]
+    Api(ApiCmd),
     /// Send a message to CHANNEL, or to @NAME (a direct message); prints the message id last
     Send { channel: String, text: String },
     /// Share a file in CHANNEL or with @NAME (any size; readers fetch it from every peer that
@@ -149,6 +158,33 @@ pub enum Command {
         #[arg(long, conflicts_with = "json")]
         report: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ApiCmd {
+    /// Per-integration tokens
+    #[command(subcommand)]
+    Token(TokenCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCmd {
+    /// Create a token; prints it last (it is shown once and never stored)
+    Create {
+        /// What the token is for, e.g. `ci-bot`; unique
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: read (messages, search, channels, roster, events), send (post)
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<http::tokens::Scope>,
+    },
+    /// The tokens that exist (names, ids, scopes; never the secrets)
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by name or id; takes effect at once, also in a running node
+    Revoke { name: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -517,7 +553,63 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             peer,
             no_mdns,
             print_messages,
-        } => run_node(open(&dir)?, listen, peer, no_mdns, print_messages)?,
+            http,
+        } => run_node(open(&dir)?, listen, peer, no_mdns, print_messages, http)?,
+        Command::Api(ApiCmd::Token(cmd)) => {
+            if !dir.is_dir() {
+                bail!(
+                    "{} is not a data directory; run `majlisd init` first or give --data DIR",
+                    dir.display()
+                );
+            }
+            let tokens = http::tokens::Tokens::new(&dir);
+            match cmd {
+                TokenCmd::Create { name, scopes } => {
+                    let (info, token) = tokens.create(&name, &scopes)?;
+                    let scopes: Vec<String> = info.scopes.iter().map(|s| s.to_string()).collect();
+                    eprintln!(
+                        "token {:?} (id {}) with scopes {}; it is shown only now, keep it secret:",
+                        info.name,
+                        info.id,
+                        scopes.join(",")
+                    );
+                    println!("{token}");
+                }
+                TokenCmd::List { json } => {
+                    let list = tokens.list()?;
+                    if json {
+                        for t in &list {
+                            println!(
+                                "{}",
+                                serde_json::to_string(&serde_json::json!({
+                                    "id": t.id, "name": t.name, "scopes": t.scopes, "created_at": t.created_at,
+                                }))?
+                            );
+                        }
+                    } else if list.is_empty() {
+                        println!("no API tokens; `majlisd api token create --name N --scopes read,send` makes one");
+                    } else {
+                        for t in &list {
+                            let scopes: Vec<String> =
+                                t.scopes.iter().map(|s| s.to_string()).collect();
+                            println!(
+                                "{}  {}  {}  created {}",
+                                t.id,
+                                t.name,
+                                scopes.join(","),
+                                humantime::format_rfc3339_seconds(
+                                    UNIX_EPOCH + Duration::from_millis(t.created_at)
+                                )
+                            );
+                        }
+                    }
+                }
+                TokenCmd::Revoke { name } => {
+                    let gone = tokens.revoke(&name)?;
+                    println!("revoked token {:?} (id {})", gone.name, gone.id);
+                }
+            }
+        }
         Command::Send { channel, text } => {
             let p = open(&dir)?;
             let envs = p.compose(&p.chain()?, &channel, &text)?;
@@ -1009,6 +1101,7 @@ fn run_node(
     peers: Vec<Multiaddr>,
     no_mdns: bool,
     print_messages: bool,
+    http: Option<std::net::SocketAddr>,
 ) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -1032,6 +1125,17 @@ fn run_node(
             std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
         }
         tokio::spawn(api::serve(listener, node.clone()));
+        if let Some(addr) = http {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot serve the HTTP API on {addr}; pick another --http address"))?;
+            say!("HTTP API on http://{}", l.local_addr()?);
+            if !addr.ip().is_loopback() {
+                say_err!("warning: the HTTP API on {addr} is reachable from the network in plain HTTP; tokens guard it, but anyone on the path can read the traffic");
+            }
+            let (node, dir) = (node.clone(), dir.clone());
+            tokio::spawn(async move { http::serve(l, node, &dir).await });
+        }
         let mut events = node.subscribe();
         say!("device {} running", node.device_id());
         for a in node.listen_addrs().await? {

@@ -1,0 +1,266 @@
+//! The API's event stream and metrics, fed by the node's events.
+//!
+//! One task owns a numbered log of the last [`KEEP`] API events. A client of
+//! `GET /v1/events` subscribes through a channel to that task and gets, in one answer, the
+//! events after the id it last saw (SSE `Last-Event-ID`, or `?after=`) and a receiver for the
+//! ones after those: nothing is lost or repeated between the two. A client that was away
+//! longer than the log reaches gets a `gap` event first (read the history to fill it).
+
+use std::collections::{HashMap, VecDeque};
+
+use majlis_core::{Event, Node, StoredMessage};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// Events kept for clients that resume.
+pub const KEEP: usize = 4096;
+/// Messages waiting for their key, per channel, at most.
+const MAX_LOCKED: usize = 4096;
+
+/// What the stream carries (SSE `event:` is the `type`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ApiEvent {
+    /// A message that may be shown (ours once on disk, a peer's once verified).
+    Message {
+        #[schema(value_type = super::ApiMessage)]
+        message: StoredMessage,
+    },
+    /// The roster changed.
+    Roster { version: u64 },
+    /// A device of the org connected.
+    PeerConnected { device: String, name: String },
+    /// A device of the org disconnected.
+    PeerDisconnected { device: String },
+    /// Events between the client's last id and this one were dropped from the log: read
+    /// the history to fill the gap.
+    Gap { from: u64 },
+}
+
+impl ApiEvent {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ApiEvent::Message { .. } => "message",
+            ApiEvent::Roster { .. } => "roster",
+            ApiEvent::PeerConnected { .. } => "peer_connected",
+            ApiEvent::PeerDisconnected { .. } => "peer_disconnected",
+            ApiEvent::Gap { .. } => "gap",
+        }
+    }
+}
+
+/// A subscription: events after the asked id, then live ones.
+pub struct Subscription {
+    pub backlog: Vec<(u64, ApiEvent)>,
+    pub live: broadcast::Receiver<(u64, ApiEvent)>,
+}
+
+type Subscribe = (Option<u64>, oneshot::Sender<Subscription>);
+
+/// Handle to the event task.
+#[derive(Clone)]
+pub struct Events {
+    subscribe: mpsc::Sender<Subscribe>,
+}
+
+impl Events {
+    /// Subscribe from after `after` (`None`: only new events).
+    pub async fn subscribe(&self, after: Option<u64>) -> Option<Subscription> {
+        let (tx, rx) = oneshot::channel();
+        self.subscribe.send((after, tx)).await.ok()?;
+        rx.await.ok()
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabel {
+    pub status: u16,
+}
+
+/// The Prometheus metrics (`GET /metrics`).
+#[derive(Default)]
+pub struct Metrics {
+    /// Set at each scrape from the node (connections made before the API started count).
+    pub peers: Gauge,
+    pub roster_version: Gauge,
+    pub messages_in: Counter,
+    pub messages_out: Counter,
+    pub rejected: Family<KindLabel, Counter>,
+    pub http: Family<StatusLabel, Counter>,
+    pub stream_clients: Gauge,
+}
+
+impl Metrics {
+    pub fn register(&self, r: &mut Registry) {
+        r.register(
+            "majlis_peers_connected",
+            "Devices of the org connected now",
+            self.peers.clone(),
+        );
+        r.register(
+            "majlis_roster_version",
+            "The roster version this node holds",
+            self.roster_version.clone(),
+        );
+        r.register(
+            "majlis_messages_received",
+            "Messages from other devices, verified and stored",
+            self.messages_in.clone(),
+        );
+        r.register(
+            "majlis_messages_sent",
+            "Messages this device wrote",
+            self.messages_out.clone(),
+        );
+        r.register(
+            "majlis_rejected",
+            "Input from the network refused, by reason",
+            self.rejected.clone(),
+        );
+        r.register(
+            "majlis_http_requests",
+            "HTTP API requests answered, by status",
+            self.http.clone(),
+        );
+        r.register(
+            "majlis_event_stream_clients",
+            "Clients on the event stream now",
+            self.stream_clients.clone(),
+        );
+    }
+}
+
+/// The numbered log and the live channel after it.
+struct Log {
+    entries: VecDeque<(u64, ApiEvent)>,
+    next_id: u64,
+    live: broadcast::Sender<(u64, ApiEvent)>,
+}
+
+impl Log {
+    fn new() -> Log {
+        Log {
+            entries: VecDeque::with_capacity(KEEP),
+            // Ids grow across restarts too (they start from the clock), so a client resuming
+            // with an id from an earlier run gets a `gap`, not a silent skip.
+            next_id: majlis_core::now_ms().saturating_mul(1000),
+            live: broadcast::channel(1024).0,
+        }
+    }
+
+    fn push(&mut self, ev: ApiEvent) {
+        let id = self.next_id;
+        self.next_id += 1;
+        if self.entries.len() == KEEP {
+            self.entries.pop_front();
+        }
+        self.entries.push_back((id, ev.clone()));
+        let _ = self.live.send((id, ev));
+    }
+
+    /// What a client that last saw `after` gets: the kept events after it (a `gap` first if
+    /// some are no longer kept), then live ones.
+    fn subscribe(&self, after: Option<u64>) -> Subscription {
+        let oldest = self.entries.front().map_or(self.next_id, |(id, _)| *id);
+        let mut backlog = Vec::new();
+        if let Some(after) = after {
+            if after + 1 < oldest {
+                backlog.push((oldest - 1, ApiEvent::Gap { from: after + 1 }));
+            }
+            backlog.extend(self.entries.iter().filter(|(id, _)| *id > after).cloned());
+        }
+        Subscription {
+            backlog,
+            live: self.live.subscribe(),
+        }
+    }
+}
+
+/// Start the event task for `node`; it ends when the node's event stream does.
+pub fn start(node: &Node, metrics: std::sync::Arc<Metrics>) -> Events {
+    let (tx, mut rx) = mpsc::channel::<Subscribe>(64);
+    let mut node_events = node.subscribe();
+    let me = node.device_id();
+    let node = node.clone();
+    if let Some(r) = node.roster_now() {
+        metrics.roster_version.set(r.version() as i64);
+    }
+    tokio::spawn(async move {
+        let mut log = Log::new();
+        // Messages that arrived before their key, per channel: an integration gets a message
+        // once it can be read, never the "encrypted" placeholder.
+        let mut locked: HashMap<String, Vec<majlis_core::MessageId>> = HashMap::new();
+        loop {
+            tokio::select! {
+                sub = rx.recv() => {
+                    let Some((after, reply)) = sub else { return };
+                    let _ = reply.send(log.subscribe(after));
+                }
+                ev = node_events.recv() => {
+                    let ev = match ev {
+                        Ok(ev) => ev,
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::warn!("API event stream lagged by {n} node events");
+                            continue;
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    };
+                    let api = match ev {
+                        Event::Message(m) if m.locked => {
+                            let ids = locked.entry(m.channel.clone()).or_default();
+                            if ids.len() < MAX_LOCKED {
+                                ids.push(m.id);
+                            }
+                            continue;
+                        }
+                        Event::KeysReceived { channel } => {
+                            for id in locked.remove(&channel).unwrap_or_default() {
+                                match node.store().message(&id) {
+                                    Ok(Some(m)) if !m.locked => log.push(ApiEvent::Message { message: m }),
+                                    Ok(Some(m)) => locked.entry(channel.clone()).or_default().push(m.id),
+                                    _ => {}
+                                }
+                            }
+                            continue;
+                        }
+                        Event::Message(m) => {
+                            if m.device == me {
+                                metrics.messages_out.inc();
+                            } else {
+                                metrics.messages_in.inc();
+                            }
+                            ApiEvent::Message { message: m }
+                        }
+                        Event::RosterChanged { version } => {
+                            metrics.roster_version.set(version as i64);
+                            ApiEvent::Roster { version }
+                        }
+                        Event::PeerConnected { device, name } => {
+                            ApiEvent::PeerConnected { device: device.to_string(), name }
+                        }
+                        Event::PeerDisconnected { device } => {
+                            ApiEvent::PeerDisconnected { device: device.to_string() }
+                        }
+                        Event::Rejected { kind, .. } => {
+                            metrics.rejected.get_or_create(&KindLabel { kind }).inc();
+                            continue;
+                        }
+                        _ => continue,
+                    };
+                    log.push(api);
+                }
+            }
+        }
+    });
+    Events { subscribe: tx }
+}

@@ -1,0 +1,570 @@
+//! The local HTTP API of `majlisd run --http ADDR` (docs/api.md): versioned JSON under
+//! `/v1/`, per-integration bearer tokens with scopes ([`tokens`]), Server-Sent Events
+//! ([`events`]), Prometheus metrics at `/metrics` and the OpenAPI document at
+//! `/openapi.json`, generated from these handlers by utoipa.
+//!
+//! The API acts as this node's device: it reads what the device may read and posts where
+//! its member may post; the roster decides, exactly as for the app and the CLI. It is a thin
+//! edge over [`Node`]: every handler checks the token, calls the node, maps the answer.
+//! axum because it is tokio's own HTTP framework (the node already runs on tokio), utoipa
+//! because it derives the OpenAPI document from the handlers, so the two cannot drift.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures::StreamExt;
+use majlis_core::{MessageId, Node};
+use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
+use utoipa::OpenApi;
+
+pub mod events;
+pub mod tokens;
+
+use events::{ApiEvent, Events, Metrics, StatusLabel};
+use tokens::{Scope, Tokens};
+
+/// Request bodies larger than this are refused (413) before they are read: a message is at
+/// most 32 KiB of text.
+pub const MAX_BODY: usize = 64 * 1024;
+/// At most this many messages or hits per answer.
+pub const MAX_LIMIT: usize = 1000;
+
+#[derive(Clone)]
+struct AppState {
+    node: Node,
+    tokens: Arc<Mutex<Tokens>>,
+    events: Events,
+    metrics: Arc<Metrics>,
+    registry: Arc<Registry>,
+}
+
+/// Serve the API on `listener` until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, node: Node, dir: &std::path::Path) {
+    let metrics = Arc::new(Metrics::default());
+    let mut registry = Registry::default();
+    metrics.register(&mut registry);
+    let state = AppState {
+        events: events::start(&node, metrics.clone()),
+        node,
+        tokens: Arc::new(Mutex::new(Tokens::new(dir))),
+        metrics,
+        registry: Arc::new(registry),
+    };
+    let app = router(state);
+    if let Err(e) = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+    {
+        tracing::error!("HTTP API stopped: {e}");
+    }
+}
+
+fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/channels", get(channels))
+        .route(
+            "/v1/channels/{channel}/messages",
+            get(messages).post(post_message),
+        )
+        .route("/v1/search", get(search))
+        .route("/v1/roster", get(roster))
+        .route("/v1/peers", get(peers))
+        .route("/v1/events", get(stream))
+        .route("/openapi.json", get(openapi))
+        .route("/metrics", get(metrics))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no such endpoint; GET /openapi.json lists them",
+            )
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_status,
+        ))
+        .with_state(state)
+}
+
+async fn count_status(
+    State(s): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let resp = next.run(req).await;
+    s.metrics
+        .http
+        .get_or_create(&StatusLabel {
+            status: resp.status().as_u16(),
+        })
+        .inc();
+    resp
+}
+
+/// An error answer: `{"error": "what went wrong and what to do"}` with its status.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl ApiError {
+    fn new(status: StatusCode, msg: impl Into<String>) -> ApiError {
+        ApiError(status, msg.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(ErrorBody { error: self.1 })).into_response()
+    }
+}
+
+impl From<majlis_core::Error> for ApiError {
+    fn from(e: majlis_core::Error) -> ApiError {
+        use majlis_core::Error as E;
+        let status = match &e {
+            E::Invalid(_) => StatusCode::BAD_REQUEST,
+            E::Denied(_) | E::NotOnRoster => StatusCode::FORBIDDEN,
+            E::NotReady(_) => StatusCode::CONFLICT,
+            E::DiskFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
+            E::DiskFailed(_) | E::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let msg = match crate::advice(&e) {
+            Some(a) => format!("{e}; {a}"),
+            None => e.to_string(),
+        };
+        ApiError(status, msg)
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> ApiError {
+        let status = match &r {
+            JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            JsonRejection::BytesRejection(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError(status, format!("bad request body: {}", r.body_text()))
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> ApiError {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("bad query: {}", r.body_text()),
+        )
+    }
+}
+
+/// The token's holder, if `headers` carry a live token with `scope`.
+fn auth(s: &AppState, headers: &HeaderMap, scope: Scope) -> Result<tokens::TokenInfo, ApiError> {
+    let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, m);
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| {
+            unauthorized(
+                "no token: send Authorization: Bearer TOKEN (`majlisd api token create` makes one)",
+            )
+        })?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| unauthorized("the Authorization header is not `Bearer TOKEN`"))?;
+    let info = s
+        .tokens
+        .lock()
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "token store poisoned"))?
+        .check(token.trim())
+        .ok_or_else(|| unauthorized("unknown or revoked token"))?;
+    if !info.scopes.contains(&scope) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "token {:?} lacks the {scope} scope; create one with --scopes {scope}",
+                info.name
+            ),
+        ));
+    }
+    Ok(info)
+}
+
+/// A message as `majlisd history --json` shows it.
+#[derive(Serialize, utoipa::ToSchema)]
+#[allow(dead_code)] // the schema of `StoredMessage`'s JSON, for the OpenAPI document
+pub struct ApiMessage {
+    /// Message id (hex).
+    id: String,
+    /// `general`, or a direct-message channel `@amina,bilal`.
+    channel: String,
+    /// The author's member name.
+    sender: String,
+    /// The author's device id.
+    device: String,
+    /// Unix milliseconds, the sender's clock.
+    sent_at: u64,
+    text: String,
+    /// This device holds no key for the message (yet): `text` is a placeholder.
+    locked: bool,
+    /// A shared file: blob, name, mime, size.
+    #[schema(value_type = Option<Object>)]
+    file: Option<()>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Messages {
+    /// Oldest first.
+    #[schema(value_type = Vec<ApiMessage>)]
+    messages: Vec<majlis_core::StoredMessage>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct MessagesQuery {
+    /// At most this many (default 50, at most 1000).
+    limit: Option<usize>,
+    /// Only messages older than the message with this id (the next page back).
+    before: Option<String>,
+}
+
+/// Messages of a channel, newest page first, each page oldest first.
+#[utoipa::path(get, path = "/v1/channels/{channel}/messages",
+    params(("channel" = String, Path, description = "`general`, or `@NAME` for direct messages with NAME"), MessagesQuery),
+    responses((status = 200, body = Messages), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("token" = ["read"])))]
+async fn messages(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(channel): Path<String>,
+    q: Result<Query<MessagesQuery>, QueryRejection>,
+) -> Result<Json<Messages>, ApiError> {
+    auth(&s, &headers, Scope::Read)?;
+    let Query(q) = q?;
+    check_readable(&s, &channel)?;
+    let limit = q.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
+    let before = match q.before {
+        None => None,
+        Some(id) => {
+            let id: MessageId = id.parse().map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("before={id} is not a message id"),
+                )
+            })?;
+            let m = s.node.store().message(&id)?.ok_or_else(|| {
+                ApiError::new(StatusCode::NOT_FOUND, format!("no message {id} here"))
+            })?;
+            Some((m.sent_at, m.id))
+        }
+    };
+    let messages = s.node.history_before(&channel, before, limit)?;
+    Ok(Json(Messages { messages }))
+}
+
+/// Refuse a channel this device may not read (the store would only have locked records of
+/// it, or nothing): a clear 403 instead of an empty list.
+fn check_readable(s: &AppState, channel: &str) -> Result<(), ApiError> {
+    let roster = s.node.roster_now().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "no roster yet: wait until an admin adds this device",
+        )
+    })?;
+    let resolved = s.node.resolve(channel)?;
+    let me = roster
+        .member_of_device(&s.node.device_id())
+        .ok_or_else(|| ApiError::from(majlis_core::Error::NotOnRoster))?;
+    if !roster.roster.may_read(me, &resolved) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("{} may not read {channel}", me.name),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct NewMessage {
+    /// The message text (at most 32 KiB).
+    text: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Posted {
+    /// The new message's id.
+    id: String,
+}
+
+/// Post a message as this device's member.
+#[utoipa::path(post, path = "/v1/channels/{channel}/messages",
+    params(("channel" = String, Path, description = "`general`, or `@NAME` for a direct message to NAME")),
+    request_body = NewMessage,
+    responses((status = 201, body = Posted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)),
+    security(("token" = ["send"])))]
+async fn post_message(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(channel): Path<String>,
+    body: Result<Json<NewMessage>, JsonRejection>,
+) -> Result<(StatusCode, Json<Posted>), ApiError> {
+    auth(&s, &headers, Scope::Send)?;
+    let Json(body) = body?;
+    let id = s.node.send(&channel, &body.text).await?;
+    Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ChannelInfo {
+    name: String,
+    /// Listed members only (`None`: everyone in the org).
+    members: Option<Vec<String>>,
+    direct: bool,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Channels {
+    channels: Vec<ChannelInfo>,
+}
+
+/// Channels this device's member may read, and the direct-message channels it holds.
+#[utoipa::path(get, path = "/v1/channels",
+    responses((status = 200, body = Channels), (status = 401, body = ErrorBody)),
+    security(("token" = ["read"])))]
+async fn channels(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Channels>, ApiError> {
+    auth(&s, &headers, Scope::Read)?;
+    let mut out = Vec::new();
+    if let Some(r) = s.node.roster_now() {
+        if let Some(me) = r.member_of_device(&s.node.device_id()) {
+            for c in &r.roster.channels {
+                if r.roster.may_read(me, &c.name) {
+                    out.push(ChannelInfo {
+                        name: c.name.clone(),
+                        members: c.members.clone(),
+                        direct: false,
+                    });
+                }
+            }
+            for d in s.node.dm_channels()? {
+                if r.roster.may_read(me, &d) {
+                    out.push(ChannelInfo {
+                        name: d,
+                        members: None,
+                        direct: true,
+                    });
+                }
+            }
+        }
+    }
+    Ok(Json(Channels { channels: out }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct SearchQuery {
+    /// The query: words, "phrases", from:NAME, in:#channel, in:@name, has:file, has:link,
+    /// before:/after:/on:YYYY-MM-DD, mentions:me.
+    q: String,
+    /// At most this many hits (default 20, at most 1000).
+    limit: Option<usize>,
+    /// `newest` (default) or `relevance`.
+    order: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Hit {
+    #[schema(value_type = ApiMessage)]
+    message: majlis_core::StoredMessage,
+    /// The text around the match, matches in [brackets].
+    snippet: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Hits {
+    hits: Vec<Hit>,
+}
+
+/// Search every message this device can read.
+#[utoipa::path(get, path = "/v1/search", params(SearchQuery),
+    responses((status = 200, body = Hits), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("token" = ["read"])))]
+async fn search(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    q: Result<Query<SearchQuery>, QueryRejection>,
+) -> Result<Json<Hits>, ApiError> {
+    auth(&s, &headers, Scope::Read)?;
+    let Query(q) = q?;
+    let relevance = match q.order.as_deref() {
+        None | Some("newest") => false,
+        Some("relevance") => true,
+        Some(o) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("order={o}: use newest or relevance"),
+            ))
+        }
+    };
+    let hits = s
+        .node
+        .search(
+            &q.q,
+            crate::search_order(relevance),
+            q.limit.unwrap_or(20).clamp(1, MAX_LIMIT),
+        )
+        .await?;
+    Ok(Json(Hits {
+        hits: hits
+            .into_iter()
+            .map(|h| Hit {
+                snippet: h.marked("[", "]"),
+                message: h.message,
+            })
+            .collect(),
+    }))
+}
+
+/// The org roster this node holds (members, devices, channels, policy).
+#[utoipa::path(get, path = "/v1/roster",
+    responses((status = 200, description = "The roster, or null before this device has one", body = Object), (status = 401, body = ErrorBody)),
+    security(("token" = ["read"])))]
+async fn roster(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    auth(&s, &headers, Scope::Read)?;
+    Ok(Json(s.node.roster().await?).into_response())
+}
+
+/// Devices of the org connected now.
+#[utoipa::path(get, path = "/v1/peers",
+    responses((status = 200, description = "device, name, addr, roster_version of each", body = Object), (status = 401, body = ErrorBody)),
+    security(("token" = ["read"])))]
+async fn peers(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    auth(&s, &headers, Scope::Read)?;
+    Ok(Json(serde_json::json!({ "peers": s.node.peers().await? })).into_response())
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct EventsQuery {
+    /// Resume after this event id (as `Last-Event-ID` does).
+    after: Option<u64>,
+}
+
+/// Server-Sent Events: `message`, `roster`, `peer_connected`, `peer_disconnected`, and
+/// `gap` when events since the given id are no longer kept. Each has an `id`; reconnect
+/// with `Last-Event-ID` (or `?after=`) to resume.
+#[utoipa::path(get, path = "/v1/events", params(EventsQuery),
+    responses((status = 200, description = "text/event-stream; each data is an ApiEvent", content_type = "text/event-stream", body = ApiEvent), (status = 401, body = ErrorBody)),
+    security(("token" = ["read"])))]
+async fn stream(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    q: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    auth(&s, &headers, Scope::Read)?;
+    let Query(q) = q?;
+    let after = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+        .or(q.after);
+    let sub =
+        s.events.subscribe(after).await.ok_or_else(|| {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the node is stopping")
+        })?;
+    /// Counts the client while its stream lives.
+    struct Client(Arc<Metrics>);
+    impl Drop for Client {
+        fn drop(&mut self) {
+            self.0.stream_clients.dec();
+        }
+    }
+    s.metrics.stream_clients.inc();
+    let client = Client(s.metrics.clone());
+    let live = futures::stream::unfold((sub.live, client), |(mut rx, client)| async move {
+        use tokio::sync::broadcast::error::RecvError;
+        let item = match rx.recv().await {
+            Ok(x) => x,
+            // Too slow to keep up: say what was skipped rather than skip it silently.
+            Err(RecvError::Lagged(n)) => (0, ApiEvent::Gap { from: n }),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((item, (rx, client)))
+    });
+    let events = futures::stream::iter(sub.backlog)
+        .chain(live)
+        .map(|(id, ev)| {
+            let e = SseEvent::default().event(ev.kind());
+            let e = if id > 0 { e.id(id.to_string()) } else { e };
+            Ok::<_, std::convert::Infallible>(e.json_data(&ev).unwrap_or_default())
+        });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// Prometheus metrics. Open from loopback; from elsewhere a `read` token is needed.
+#[utoipa::path(get, path = "/metrics",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+async fn metrics(
+    State(s): State<AppState>,
+    ConnectInfo(from): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if !from.ip().is_loopback() {
+        auth(&s, &headers, Scope::Read)?;
+    }
+    if let Ok(p) = s.node.peers().await {
+        s.metrics.peers.set(p.len() as i64);
+    }
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &s.registry)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Majlis local API", description = "The HTTP API of `majlisd run --http`. See docs/api.md."),
+    paths(messages, post_message, channels, search, roster, peers, stream, metrics),
+    components(schemas(ErrorBody, ApiMessage, Messages, NewMessage, Posted, ChannelInfo, Channels, Hit, Hits, ApiEvent)),
+    modifiers(&BearerToken)
+)]
+pub struct ApiDoc;
+
+struct BearerToken;
+
+impl utoipa::Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "token",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
+    }
+}
+
+/// The OpenAPI 3 document of this API (no token needed).
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,383 @@
+//! The HTTP API of `majlisd run --http`, driven with curl (a third-party client) against
+//! real nodes on loopback: tokens and scopes, every endpoint, bad input, the event stream
+//! from another node and its resumption.
+
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use majlis_tests::{free_port, org, wait_until, Daemon};
+use serde_json::Value;
+
+/// `curl` a request; returns the status and the body parsed as JSON (or as a string).
+fn curl(url: &str, token: Option<&str>, extra: &[&str]) -> (u16, Value) {
+    let mut c = Command::new("curl");
+    c.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "--max-time", "10"]);
+    if let Some(t) = token {
+        c.args(["-H", &format!("Authorization: Bearer {t}")]);
+    }
+    let out = c
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("curl (CI installs it)");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    let code = code
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("curl {url}: {text} {out:?}"));
+    let body = serde_json::from_str(body).unwrap_or(Value::String(body.to_string()));
+    (code, body)
+}
+
+fn post(url: &str, token: &str, json: &str) -> (u16, Value) {
+    curl(
+        url,
+        Some(token),
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            json,
+        ],
+    )
+}
+
+/// amina (admin, serving the API) and bilal, connected on loopback. Returns the API base URL.
+fn two_nodes(tmp: &std::path::Path) -> (Vec<Daemon>, String) {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let mut ds = org(&bin, tmp, &["amina", "bilal"]);
+    ds[0].ok(&["channel", "create", "hr", "--members", "bilal"]);
+    let addr = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+    ds[0].start_local(&["--no-mdns", "--listen", &addr, "--http", "127.0.0.1:0"]);
+    ds[1].start_local(&[
+        "--no-mdns",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--peer",
+        &addr,
+    ]);
+    wait_until("connected", 20, || ds[0].peers().len() == 1);
+    let log = ds[0].log_text();
+    let base = log
+        .lines()
+        .find_map(|l| l.split("HTTP API on ").nth(1))
+        .unwrap_or_else(|| panic!("no HTTP API line in the log:\n{log}"))
+        .trim()
+        .to_string();
+    (ds, base)
+}
+
+#[test]
+fn every_endpoint_needs_the_right_token_and_bad_input_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut ds, base) = two_nodes(tmp.path());
+    let token = |name: &str, scopes: &str| {
+        ds[0]
+            .ok(&["api", "token", "create", "--name", name, "--scopes", scopes])
+            .trim()
+            .to_string()
+    };
+    let (reader, sender, both) = (
+        token("reader", "read"),
+        token("poster", "send"),
+        token("bot", "read,send"),
+    );
+    let list =
+        String::from_utf8_lossy(&ds[0].cli(&["api", "token", "list", "--json"]).stdout).to_string();
+    assert_eq!(list.lines().count(), 3, "{list}");
+    assert!(!list.contains(&reader[9..]), "list never shows secrets");
+    let url = |p: &str| format!("{base}{p}");
+
+    // Reading: no token, a wrong one, one without the scope, the right one.
+    for path in [
+        "/v1/channels",
+        "/v1/channels/general/messages",
+        "/v1/search?q=x",
+        "/v1/roster",
+        "/v1/peers",
+    ] {
+        let (code, body) = curl(&url(path), None, &[]);
+        assert_eq!(code, 401, "{path}: {body}");
+        assert!(body["error"].as_str().unwrap().contains("Bearer"), "{body}");
+        assert_eq!(
+            curl(&url(path), Some("mjt_00000000_nope"), &[]).0,
+            401,
+            "{path}"
+        );
+        assert_eq!(
+            curl(&url(path), Some(&sender), &[]).0,
+            403,
+            "{path}: send is not read"
+        );
+        assert_eq!(curl(&url(path), Some(&reader), &[]).0, 200, "{path}");
+    }
+    let (_, chans) = curl(&url("/v1/channels"), Some(&reader), &[]);
+    let names: Vec<&str> = chans["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"general") && !names.contains(&"hr"),
+        "{chans}"
+    );
+    // A private channel amina is not in: refused, not an empty page.
+    let (code, body) = curl(&url("/v1/channels/hr/messages"), Some(&reader), &[]);
+    assert_eq!(code, 403, "{body}");
+
+    // Posting: only with the send scope; the message reaches the other node.
+    let msgs = url("/v1/channels/general/messages");
+    assert_eq!(post(&msgs, &reader, r#"{"text":"no"}"#).0, 403);
+    let (code, body) = post(&msgs, &sender, r#"{"text":"from the API"}"#);
+    assert_eq!(code, 201, "{body}");
+    let id = body["id"].as_str().unwrap().to_string();
+    wait_until("bilal has it", 20, || {
+        ds[1]
+            .history("general")
+            .iter()
+            .any(|m| m["id"] == id.as_str())
+    });
+    let (code, _) = post(
+        &url("/v1/channels/@bilal/messages"),
+        &both,
+        r#"{"text":"a DM from a bot"}"#,
+    );
+    assert_eq!(code, 201);
+    wait_until("bilal has the DM", 20, || {
+        ds[1].history("@amina").len() == 1
+    });
+    assert_eq!(
+        post(&url("/v1/channels/hr/messages"), &both, r#"{"text":"x"}"#).0,
+        403
+    );
+
+    // Bad input: clear JSON errors, nothing written.
+    let before = ds[0].history("general").len();
+    let huge = format!(r#"{{"text":"{}"}}"#, "x".repeat(100_000));
+    for (body, want) in [
+        ("{not json", 400),
+        (r#"{"text": 5}"#, 400),
+        (r#"{"words":"hi"}"#, 400),
+        (huge.as_str(), 413),
+    ] {
+        let (code, resp) = post(&msgs, &both, body);
+        assert_eq!(code, want, "{body:.40}: {resp}");
+        assert!(resp["error"].is_string(), "{resp}");
+    }
+    let (code, resp) = curl(
+        &msgs,
+        Some(&both),
+        &["-X", "POST", "--data-binary", r#"{"text":"hi"}"#],
+    );
+    assert_eq!(code, 415, "no JSON content type: {resp}");
+    let (code, resp) = post(
+        &url("/v1/channels/nosuch/messages"),
+        &both,
+        r#"{"text":"hi"}"#,
+    );
+    assert!(code == 400 || code == 403, "{code} {resp}");
+    assert_eq!(curl(&url("/v1/nothing"), Some(&both), &[]).0, 404);
+    assert_eq!(
+        curl(&url("/v1/search?q=x&order=sideways"), Some(&both), &[]).0,
+        400
+    );
+    assert_eq!(
+        curl(
+            &url("/v1/channels/general/messages?limit=many"),
+            Some(&both),
+            &[]
+        )
+        .0,
+        400
+    );
+    assert_eq!(
+        ds[0].history("general").len(),
+        before,
+        "bad requests wrote nothing"
+    );
+
+    // Reading back: pages, search.
+    for i in 0..5 {
+        post(&msgs, &sender, &format!(r#"{{"text":"page test {i}"}}"#));
+    }
+    let (_, page) = curl(
+        &url("/v1/channels/general/messages?limit=3"),
+        Some(&reader),
+        &[],
+    );
+    let page = page["messages"].as_array().unwrap().clone();
+    assert_eq!(page.len(), 3);
+    assert_eq!(page[2]["text"], "page test 4", "oldest first, newest page");
+    let first = page[0]["id"].as_str().unwrap();
+    let (_, older) = curl(
+        &url(&format!(
+            "/v1/channels/general/messages?limit=3&before={first}"
+        )),
+        Some(&reader),
+        &[],
+    );
+    let older: Vec<&str> = older["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(older, ["from the API", "page test 0", "page test 1"]);
+    let (_, hits) = curl(
+        &url("/v1/search?q=%22page%20test%203%22"),
+        Some(&reader),
+        &[],
+    );
+    assert_eq!(hits["hits"].as_array().unwrap().len(), 1, "{hits}");
+    assert!(
+        hits["hits"][0]["snippet"].as_str().unwrap().contains('['),
+        "{hits}"
+    );
+    let (_, roster) = curl(&url("/v1/roster"), Some(&reader), &[]);
+    assert!(roster["members"].as_array().unwrap().len() == 2, "{roster}");
+    let (_, peers) = curl(&url("/v1/peers"), Some(&reader), &[]);
+    assert_eq!(peers["peers"][0]["name"], "bilal");
+
+    // The OpenAPI document and the metrics need no token on loopback.
+    let (code, doc) = curl(&url("/openapi.json"), None, &[]);
+    assert_eq!(code, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    for p in [
+        "/v1/channels/{channel}/messages",
+        "/v1/search",
+        "/v1/events",
+        "/v1/roster",
+    ] {
+        assert!(
+            doc["paths"][p].is_object(),
+            "{p} missing from the OpenAPI document"
+        );
+    }
+    let (code, text) = curl(&url("/metrics"), None, &[]);
+    let text = text.as_str().unwrap_or_default().to_string();
+    assert_eq!(code, 200);
+    assert!(text.contains("majlis_messages_sent_total 7"), "{text}");
+    assert!(text.contains("majlis_peers_connected 1"), "{text}");
+    assert!(
+        text.contains("majlis_http_requests_total{status=\"401\"}"),
+        "{text}"
+    );
+
+    // Revoked: refused at once, by the running node.
+    ds[0].ok(&["api", "token", "revoke", "reader"]);
+    assert_eq!(curl(&url("/v1/channels"), Some(&reader), &[]).0, 401);
+    assert_eq!(curl(&url("/v1/channels"), Some(&both), &[]).0, 200);
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+}
+
+/// Lines of an SSE stream read by curl, as they come.
+fn sse(
+    url: &str,
+    token: &str,
+    last_id: Option<&str>,
+) -> (std::process::Child, mpsc::Receiver<String>) {
+    let mut c = Command::new("curl");
+    c.args(["-sS", "-N", "-H", &format!("Authorization: Bearer {token}")]);
+    if let Some(id) = last_id {
+        c.args(["-H", &format!("Last-Event-ID: {id}")]);
+    }
+    let mut child = c.arg(url).stdout(Stdio::piped()).spawn().expect("curl");
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// The next `message` event's (id, text), skipping other events.
+fn next_message(rx: &mpsc::Receiver<String>, within: Duration) -> Option<(String, String)> {
+    let deadline = Instant::now() + within;
+    let (mut id, mut kind) = (String::new(), String::new());
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        if let Some(v) = line.strip_prefix("id:") {
+            id = v.trim().to_string();
+        } else if let Some(v) = line.strip_prefix("event:") {
+            kind = v.trim().to_string();
+        } else if let Some(v) = line.strip_prefix("data:") {
+            if kind == "message" {
+                let ev: Value = serde_json::from_str(v.trim()).unwrap();
+                return Some((id, ev["message"]["text"].as_str().unwrap().to_string()));
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn the_event_stream_delivers_another_nodes_message_and_resumes_after_a_break() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut ds, base) = two_nodes(tmp.path());
+    let token = ds[0].ok(&[
+        "api", "token", "create", "--name", "stream", "--scopes", "read",
+    ]);
+    let url = format!("{base}/v1/events");
+    let (mut child, rx) = sse(&url, token.trim(), None);
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    ds[1].ok(&["send", "general", "hello stream"]);
+    let (id, text) = next_message(&rx, Duration::from_secs(10)).expect("the message event");
+    println!(
+        "bilal's message on amina's event stream {:.0} ms after his send returned",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+    assert_eq!(text, "hello stream");
+    child.kill().unwrap();
+    let _ = child.wait();
+    // Away: two messages go by. Resuming from the last id brings exactly those, in order.
+    ds[1].ok(&["send", "general", "while away 1"]);
+    ds[1].ok(&["send", "general", "while away 2"]);
+    wait_until("amina has them", 20, || ds[0].history("general").len() == 3);
+    let (mut child, rx) = sse(&url, token.trim(), Some(&id));
+    let a = next_message(&rx, Duration::from_secs(10)).expect("first missed");
+    let b = next_message(&rx, Duration::from_secs(10)).expect("second missed");
+    assert_eq!(
+        (a.1.as_str(), b.1.as_str()),
+        ("while away 1", "while away 2")
+    );
+    let n = |s: &str| s.parse::<u64>().unwrap();
+    assert!(
+        n(&a.0) > n(&id) && n(&b.0) > n(&a.0),
+        "ids grow: {id} {} {}",
+        a.0,
+        b.0
+    );
+    assert!(
+        next_message(&rx, Duration::from_millis(500)).is_none(),
+        "nothing twice"
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+    // An id from long ago (another run): a gap event says to read the history.
+    let (mut child, rx) = sse(&url, token.trim(), Some("5"));
+    let first: Vec<String> = (0..3)
+        .filter_map(|_| rx.recv_timeout(Duration::from_secs(5)).ok())
+        .collect();
+    assert!(
+        first.iter().any(|l| l == "event: gap" || l == "event:gap"),
+        "{first:?}"
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+}
