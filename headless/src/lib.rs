@@ -165,6 +165,21 @@ pub enum ApiCmd {
     /// Per-integration tokens
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Incoming webhooks: URLs that post into one channel
+    #[command(subcommand)]
+    Hook(HookCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HookCmd {
+    /// Create an incoming webhook for CHANNEL; prints its URL path last (POST {"text": …}
+    /// to it; shown once, never stored). `api token list` lists it, `api token revoke` ends it
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        channel: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -555,6 +570,20 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             print_messages,
             http,
         } => run_node(open(&dir)?, listen, peer, no_mdns, print_messages, http)?,
+        Command::Api(ApiCmd::Hook(HookCmd::Create { name, channel })) => {
+            if !dir.is_dir() {
+                bail!(
+                    "{} is not a data directory; run `majlisd init` first or give --data DIR",
+                    dir.display()
+                );
+            }
+            let (info, token) = http::tokens::Tokens::new(&dir).create_hook(&name, &channel)?;
+            eprintln!(
+                "webhook {:?} (id {}) posts into {channel}: POST {{\"text\": …}} to this path on the --http address; it is shown only now, keep it secret:",
+                info.name, info.id
+            );
+            println!("/v1/hooks/{token}");
+        }
         Command::Api(ApiCmd::Token(cmd)) => {
             if !dir.is_dir() {
                 bail!(
@@ -582,7 +611,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
                             println!(
                                 "{}",
                                 serde_json::to_string(&serde_json::json!({
-                                    "id": t.id, "name": t.name, "scopes": t.scopes, "created_at": t.created_at,
+                                    "id": t.id, "name": t.name, "scopes": t.scopes, "channel": t.channel, "created_at": t.created_at,
                                 }))?
                             );
                         }

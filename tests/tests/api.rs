@@ -381,3 +381,71 @@ fn the_event_stream_delivers_another_nodes_message_and_resumes_after_a_break() {
         assert!(d.stop());
     }
 }
+
+#[test]
+fn an_incoming_webhook_posts_into_its_channel_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut ds, base) = two_nodes(tmp.path());
+    let path = ds[0].ok(&[
+        "api",
+        "hook",
+        "create",
+        "--name",
+        "builds",
+        "--channel",
+        "general",
+    ]);
+    assert!(path.starts_with("/v1/hooks/mjt_"), "{path}");
+    let url = format!("{base}{path}");
+    let (code, body) = post_plain(&url, r#"{"text":"build 1432 is green"}"#);
+    assert_eq!(code, 201, "{body}");
+    wait_until("bilal has it", 20, || {
+        ds[1]
+            .history("general")
+            .iter()
+            .any(|m| m["text"] == "build 1432 is green")
+    });
+    // The hook's token is not an API token: it reads nothing and posts nowhere else.
+    let token = path.trim_start_matches("/v1/hooks/");
+    assert_eq!(
+        curl(&format!("{base}/v1/channels"), Some(token), &[]).0,
+        403
+    );
+    assert_eq!(
+        post(
+            &format!("{base}/v1/channels/general/messages"),
+            token,
+            r#"{"text":"x"}"#
+        )
+        .0,
+        403
+    );
+    // A hook into a channel this member may not post in is refused when used.
+    let hr = ds[0].ok(&["api", "hook", "create", "--name", "hr", "--channel", "hr"]);
+    assert_eq!(post_plain(&format!("{base}{hr}"), r#"{"text":"x"}"#).0, 403);
+    // A wrong or revoked hook: 401, nothing written.
+    let mut wrong = url.clone();
+    wrong.pop();
+    assert_eq!(post_plain(&wrong, r#"{"text":"x"}"#).0, 401);
+    ds[0].ok(&["api", "token", "revoke", "builds"]);
+    assert_eq!(post_plain(&url, r#"{"text":"after revoke"}"#).0, 401);
+    assert_eq!(ds[0].history("general").len(), 1, "only the one good post");
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+}
+
+fn post_plain(url: &str, json: &str) -> (u16, Value) {
+    curl(
+        url,
+        None,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            json,
+        ],
+    )
+}

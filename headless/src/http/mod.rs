@@ -77,6 +77,7 @@ fn router(state: AppState) -> Router {
             get(messages).post(post_message),
         )
         .route("/v1/search", get(search))
+        .route("/v1/hooks/{token}", axum::routing::post(hook))
         .route("/v1/roster", get(roster))
         .route("/v1/peers", get(peers))
         .route("/v1/events", get(stream))
@@ -307,6 +308,30 @@ pub struct NewMessage {
 pub struct Posted {
     /// The new message's id.
     id: String,
+}
+
+/// An incoming webhook: post into the hook's channel. The token is the URL (as Slack's
+/// incoming webhooks), so a build server or a form can post with a plain URL and no header.
+#[utoipa::path(post, path = "/v1/hooks/{token}",
+    params(("token" = String, Path, description = "The token `majlisd api hook create` printed")),
+    request_body = NewMessage,
+    responses((status = 201, body = Posted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn hook(
+    State(s): State<AppState>,
+    Path(token): Path<String>,
+    body: Result<Json<NewMessage>, JsonRejection>,
+) -> Result<(StatusCode, Json<Posted>), ApiError> {
+    let info = s
+        .tokens
+        .lock()
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "token store poisoned"))?
+        .check(&token)
+        .filter(|t| t.scopes.contains(&Scope::Hook))
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unknown or revoked webhook"))?;
+    let Json(body) = body?;
+    let channel = info.channel.unwrap_or_default();
+    let id = s.node.send(&channel, &body.text).await?;
+    Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
 }
 
 /// Post a message as this device's member.
@@ -543,7 +568,7 @@ async fn metrics(
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Majlis local API", description = "The HTTP API of `majlisd run --http`. See docs/api.md."),
-    paths(messages, post_message, channels, search, roster, peers, stream, metrics),
+    paths(messages, post_message, hook, channels, search, roster, peers, stream, metrics),
     components(schemas(ErrorBody, ApiMessage, Messages, NewMessage, Posted, ChannelInfo, Channels, Hit, Hits, ApiEvent)),
     modifiers(&BearerToken)
 )]

@@ -23,6 +23,8 @@ pub enum Scope {
     Read,
     /// Post messages.
     Send,
+    /// An incoming webhook: post into its one channel through `POST /v1/hooks/{token}`.
+    Hook,
 }
 
 impl std::str::FromStr for Scope {
@@ -31,7 +33,7 @@ impl std::str::FromStr for Scope {
         match s {
             "read" => Ok(Scope::Read),
             "send" => Ok(Scope::Send),
-            other => bail!("unknown scope {other:?}: the scopes are read and send"),
+            other => bail!("unknown scope {other:?}: the scopes are read and send (`api hook create` makes webhook tokens)"),
         }
     }
 }
@@ -41,6 +43,7 @@ impl std::fmt::Display for Scope {
         f.write_str(match self {
             Scope::Read => "read",
             Scope::Send => "send",
+            Scope::Hook => "hook",
         })
     }
 }
@@ -51,6 +54,9 @@ pub struct TokenInfo {
     pub id: String,
     pub name: String,
     pub scopes: Vec<Scope>,
+    /// The one channel an incoming-webhook token posts into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
     /// Unix milliseconds.
     pub created_at: u64,
     /// Hex BLAKE3 of the whole token.
@@ -86,6 +92,26 @@ impl Tokens {
 
     /// Create a token named `name` with `scopes`; returns it (shown once, never stored).
     pub fn create(&self, name: &str, scopes: &[Scope]) -> Result<(TokenInfo, String)> {
+        if scopes.contains(&Scope::Hook) {
+            bail!("webhook tokens come from `majlisd api hook create --name N --channel C`");
+        }
+        self.create_with(name, scopes, None)
+    }
+
+    /// Create an incoming webhook for `channel`: a token that can only post there.
+    pub fn create_hook(&self, name: &str, channel: &str) -> Result<(TokenInfo, String)> {
+        if channel.is_empty() {
+            bail!("give the channel the webhook posts into: --channel NAME");
+        }
+        self.create_with(name, &[Scope::Hook], Some(channel.to_string()))
+    }
+
+    fn create_with(
+        &self,
+        name: &str,
+        scopes: &[Scope],
+        channel: Option<String>,
+    ) -> Result<(TokenInfo, String)> {
         if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
             bail!("a token name is 1 to 64 printable characters");
         }
@@ -109,6 +135,7 @@ impl Tokens {
             id,
             name: name.to_string(),
             scopes,
+            channel,
             created_at: majlis_core::now_ms(),
             hash: blake3::hash(token.as_bytes()).to_hex().to_string(),
         };
