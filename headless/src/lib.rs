@@ -168,6 +168,35 @@ pub enum ApiCmd {
     /// Incoming webhooks: URLs that post into one channel
     #[command(subcommand)]
     Hook(HookCmd),
+    /// Outgoing webhooks: every message of a channel POSTed (signed) to a URL
+    #[command(subcommand)]
+    Webhook(WebhookCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WebhookCmd {
+    /// POST every message of CHANNEL to URL (http://), signed with a secret printed last
+    /// (shown once; stored sealed). Takes effect in a running node at once
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        channel: String,
+        #[arg(long)]
+        url: String,
+    },
+    /// The outgoing webhooks (never their secrets)
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a webhook by name or id
+    Remove { name: String },
+    /// Deliveries that failed every retry (webhook, message id, attempts, last error)
+    Dead {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -569,7 +598,76 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             no_mdns,
             print_messages,
             http,
-        } => run_node(open(&dir)?, listen, peer, no_mdns, print_messages, http)?,
+        } => {
+            // The webhook secrets are sealed with the directory's key: unlock it once here.
+            let http = match http {
+                Some(addr) => Some((addr, http::webhooks::Sealer::for_dir(&dir, &unlock)?)),
+                None => None,
+            };
+            run_node(open(&dir)?, listen, peer, no_mdns, print_messages, http)?
+        }
+        Command::Api(ApiCmd::Webhook(cmd)) => {
+            if !dir.is_dir() {
+                bail!(
+                    "{} is not a data directory; run `majlisd init` first or give --data DIR",
+                    dir.display()
+                );
+            }
+            let hooks = http::webhooks::Webhooks::new(&dir);
+            match cmd {
+                WebhookCmd::Add { name, channel, url } => {
+                    let sealer = http::webhooks::Sealer::for_dir(&dir, &unlock)?;
+                    let (w, secret) = hooks.add(&sealer, &name, &channel, &url)?;
+                    eprintln!(
+                        "webhook {:?} (id {}) sends every message of {} to {}; check X-Majlis-Signature with this secret (shown only now):",
+                        w.name, w.id, w.channel, w.url
+                    );
+                    println!("{secret}");
+                }
+                WebhookCmd::List { json } => {
+                    let list = hooks.list()?;
+                    if list.is_empty() && !json {
+                        println!("no outgoing webhooks; `majlisd api webhook add --name N --channel C --url URL` adds one");
+                    }
+                    for w in list {
+                        if json {
+                            println!(
+                                "{}",
+                                serde_json::json!({"id": w.id, "name": w.name, "channel": w.channel, "url": w.url, "created_at": w.created_at})
+                            );
+                        } else {
+                            println!("{}  {}  {} -> {}", w.id, w.name, w.channel, w.url);
+                        }
+                    }
+                }
+                WebhookCmd::Remove { name } => {
+                    let gone = hooks.remove(&name)?;
+                    println!("removed webhook {:?} (id {})", gone.name, gone.id);
+                }
+                WebhookCmd::Dead { json } => {
+                    let dead = hooks.dead()?;
+                    if dead.is_empty() && !json {
+                        println!("no failed deliveries");
+                    }
+                    for d in dead {
+                        if json {
+                            println!("{}", serde_json::to_string(&d)?);
+                        } else {
+                            println!(
+                                "{}  {}  message {}  {} attempts: {}",
+                                humantime::format_rfc3339_seconds(
+                                    UNIX_EPOCH + Duration::from_millis(d.at)
+                                ),
+                                d.webhook,
+                                d.message,
+                                d.attempts,
+                                d.reason
+                            );
+                        }
+                    }
+                }
+            }
+        }
         Command::Api(ApiCmd::Hook(HookCmd::Create { name, channel })) => {
             if !dir.is_dir() {
                 bail!(
@@ -1130,7 +1228,7 @@ fn run_node(
     peers: Vec<Multiaddr>,
     no_mdns: bool,
     print_messages: bool,
-    http: Option<std::net::SocketAddr>,
+    http: Option<(std::net::SocketAddr, http::webhooks::Sealer)>,
 ) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -1154,7 +1252,7 @@ fn run_node(
             std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
         }
         tokio::spawn(api::serve(listener, node.clone()));
-        if let Some(addr) = http {
+        if let Some((addr, sealer)) = http {
             let l = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("cannot serve the HTTP API on {addr}; pick another --http address"))?;
@@ -1163,7 +1261,7 @@ fn run_node(
                 say_err!("warning: the HTTP API on {addr} is reachable from the network in plain HTTP; tokens guard it, but anyone on the path can read the traffic");
             }
             let (node, dir) = (node.clone(), dir.clone());
-            tokio::spawn(async move { http::serve(l, node, &dir).await });
+            tokio::spawn(async move { http::serve(l, node, &dir, sealer).await });
         }
         let mut events = node.subscribe();
         say!("device {} running", node.device_id());

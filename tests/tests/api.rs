@@ -53,6 +53,10 @@ fn two_nodes(tmp: &std::path::Path) -> (Vec<Daemon>, String) {
     let mut ds = org(&bin, tmp, &["amina", "bilal"]);
     ds[0].ok(&["channel", "create", "hr", "--members", "bilal"]);
     let addr = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+    // Webhook retries after 1, 5, 30, 120, 600 ms instead of seconds.
+    ds[0]
+        .env
+        .push(("MAJLIS_WEBHOOK_BACKOFF_MS".into(), "1".into()));
     ds[0].start_local(&["--no-mdns", "--listen", &addr, "--http", "127.0.0.1:0"]);
     ds[1].start_local(&[
         "--no-mdns",
@@ -448,4 +452,204 @@ fn post_plain(url: &str, json: &str) -> (u16, Value) {
             json,
         ],
     )
+}
+
+/// A request as the receiver saw it: headers (names lower-cased) and body.
+type Seen = (Vec<(String, String)>, Vec<u8>);
+
+/// A webhook receiver: records each request (headers, body) and answers with the next status
+/// of `script` (the last one from then on).
+struct Receiver {
+    url: String,
+    got: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
+}
+
+impl Receiver {
+    fn start(script: &'static [u16]) -> Receiver {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", l.local_addr().unwrap());
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let g = got.clone();
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(mut c) = conn else { break };
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (head, body) = loop {
+                    let Ok(n) = c.read(&mut chunk) else {
+                        break (String::new(), Vec::new());
+                    };
+                    if n == 0 {
+                        break (String::new(), Vec::new());
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..i]).to_string();
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        while buf.len() < i + 4 + len {
+                            let Ok(n) = c.read(&mut chunk) else { break };
+                            if n == 0 {
+                                break;
+                            }
+                            buf.extend_from_slice(&chunk[..n]);
+                        }
+                        break (head, buf[i + 4..].to_vec());
+                    }
+                };
+                let headers = head
+                    .lines()
+                    .skip(1)
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                    .collect();
+                let status = {
+                    let mut g = g.lock().unwrap();
+                    g.push((headers, body));
+                    script[(g.len() - 1).min(script.len() - 1)]
+                };
+                let _ = c.write_all(
+                    format!(
+                        "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    )
+                    .as_bytes(),
+                );
+            }
+        });
+        Receiver { url, got }
+    }
+
+    fn count(&self) -> usize {
+        self.got.lock().unwrap().len()
+    }
+}
+
+fn header<'a>(h: &'a [(String, String)], k: &str) -> &'a str {
+    h.iter()
+        .find(|(n, _)| n == k)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default()
+}
+
+#[test]
+fn outgoing_webhooks_are_signed_retried_and_dead_lettered() {
+    use hmac::Mac;
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut ds, _) = two_nodes(tmp.path());
+    let flaky = Receiver::start(&[500, 200]);
+    let down = Receiver::start(&[500]);
+    let secret = ds[0].ok(&[
+        "api",
+        "webhook",
+        "add",
+        "--name",
+        "ci",
+        "--channel",
+        "general",
+        "--url",
+        &flaky.url,
+    ]);
+    ds[0].ok(&[
+        "api",
+        "webhook",
+        "add",
+        "--name",
+        "down",
+        "--channel",
+        "general",
+        "--url",
+        &down.url,
+    ]);
+    let stored = std::fs::read_to_string(ds[0].dir.join("api-webhooks.json")).unwrap();
+    assert!(!stored.contains(&secret), "the secret is sealed on disk");
+    let t = Instant::now();
+    let id = ds[1].ok(&["send", "general", "deploy done"]);
+    wait_until("the flaky receiver got the retry", 20, || {
+        flaky.count() == 2
+    });
+    println!(
+        "webhook delivered (after one 500) {:.0} ms after bilal's send",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+    let got = flaky.got.lock().unwrap().clone();
+    for (h, body) in &got {
+        let ts = header(h, "x-majlis-timestamp");
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{ts}.").as_bytes());
+        mac.update(body);
+        let want: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            header(h, "x-majlis-signature"),
+            format!("sha256={want}"),
+            "signed"
+        );
+        let ev: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(ev["type"], "message");
+        assert_eq!(ev["message"]["text"], "deploy done");
+        assert_eq!(ev["message"]["id"], id.as_str());
+    }
+    assert_eq!(
+        header(&got[0].0, "x-majlis-event-id"),
+        header(&got[1].0, "x-majlis-event-id"),
+        "a retry is the same event"
+    );
+    // The receiver that never accepts: 6 attempts, then the dead-letter list says so.
+    wait_until("the dead letter", 20, || {
+        ds[0]
+            .ok(&["api", "webhook", "dead", "--json"])
+            .contains(&id)
+    });
+    assert_eq!(down.count(), 6, "the first try and five retries");
+    let dead: Value =
+        serde_json::from_str(&ds[0].ok(&["api", "webhook", "dead", "--json"])).unwrap();
+    assert_eq!(
+        (dead["webhook"].as_str(), dead["attempts"].as_u64()),
+        (Some("down"), Some(6))
+    );
+    assert!(dead["reason"].as_str().unwrap().contains("500"), "{dead}");
+    // Only the channel's messages; a removed webhook gets nothing more.
+    ds[1].ok(&["send", "@amina", "not for the webhook"]);
+    wait_until("amina has the DM", 20, || {
+        ds[0].history("@bilal").len() == 1
+    });
+    ds[0].ok(&["api", "webhook", "remove", "ci"]);
+    ds[1].ok(&["send", "general", "after removal"]);
+    wait_until("amina has it", 20, || ds[0].history("general").len() == 2);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(flaky.count(), 2, "nothing for the DM or after removal");
+    let metrics = curl_metrics(&ds[0]);
+    assert!(
+        metrics.contains("majlis_webhook_deliveries_total 1"),
+        "{metrics}"
+    );
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+}
+
+fn curl_metrics(d: &Daemon) -> String {
+    let log = d.log_text();
+    let base = log
+        .lines()
+        .find_map(|l| l.split("HTTP API on ").nth(1))
+        .unwrap()
+        .trim()
+        .to_string();
+    curl(&format!("{base}/metrics"), None, &[])
+        .1
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }

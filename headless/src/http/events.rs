@@ -98,6 +98,8 @@ pub struct Metrics {
     pub rejected: Family<KindLabel, Counter>,
     pub http: Family<StatusLabel, Counter>,
     pub stream_clients: Gauge,
+    pub webhook_deliveries: Counter,
+    pub webhook_failures: Counter,
 }
 
 impl Metrics {
@@ -131,6 +133,16 @@ impl Metrics {
             "majlis_http_requests",
             "HTTP API requests answered, by status",
             self.http.clone(),
+        );
+        r.register(
+            "majlis_webhook_deliveries",
+            "Webhook POSTs the receiver accepted",
+            self.webhook_deliveries.clone(),
+        );
+        r.register(
+            "majlis_webhook_failures",
+            "Webhook attempts that failed (each retry counts)",
+            self.webhook_failures.clone(),
         );
         r.register(
             "majlis_event_stream_clients",

@@ -27,6 +27,7 @@ use utoipa::OpenApi;
 
 pub mod events;
 pub mod tokens;
+pub mod webhooks;
 
 use events::{ApiEvent, Events, Metrics, StatusLabel};
 use tokens::{Scope, Tokens};
@@ -46,13 +47,20 @@ struct AppState {
     registry: Arc<Registry>,
 }
 
-/// Serve the API on `listener` until the process ends.
-pub async fn serve(listener: tokio::net::TcpListener, node: Node, dir: &std::path::Path) {
+/// Serve the API on `listener` until the process ends, and deliver outgoing webhooks.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    node: Node,
+    dir: &std::path::Path,
+    sealer: webhooks::Sealer,
+) {
     let metrics = Arc::new(Metrics::default());
     let mut registry = Registry::default();
     metrics.register(&mut registry);
+    let events = events::start(&node, metrics.clone());
+    webhooks::start(dir, sealer, events.clone(), metrics.clone(), node.clone());
     let state = AppState {
-        events: events::start(&node, metrics.clone()),
+        events,
         node,
         tokens: Arc::new(Mutex::new(Tokens::new(dir))),
         metrics,
