@@ -653,3 +653,100 @@ fn curl_metrics(d: &Daemon) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+/// One raw HTTP/1.1 request (no client library in the way of malformed input); the status.
+fn raw_post(base: &str, path: &str, token: &str, content_type: &str, body: &[u8]) -> u16 {
+    use std::io::{Read, Write};
+    let host = base.trim_start_matches("http://");
+    let mut c = std::net::TcpStream::connect(host).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    c.write_all(head.as_bytes()).unwrap();
+    let _ = c.write_all(body);
+    let mut out = String::new();
+    let _ = c.read_to_string(&mut out);
+    out.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {out:?}"))
+}
+
+/// Hundreds of mangled request bodies (random bytes, a valid body with bytes flipped,
+/// cut short, deeply nested, wrong types) against a running node: every answer is a 4xx,
+/// nothing is written, and the node still answers a good request afterwards.
+#[test]
+fn mangled_request_bodies_get_4xx_and_write_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut ds, base) = two_nodes(tmp.path());
+    let token = ds[0].ok(&[
+        "api",
+        "token",
+        "create",
+        "--name",
+        "fuzz",
+        "--scopes",
+        "read,send",
+    ]);
+    let path = "/v1/channels/general/messages";
+    let valid = br#"{"text":"hello"}"#;
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rand = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut bodies: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"null".to_vec(),
+        b"[]".to_vec(),
+        br#"{"text":null}"#.to_vec(),
+        br#"{"text":["a"]}"#.to_vec(),
+        br#"{"text":"\ud800"}"#.to_vec(),
+        format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
+        b"\xff\xfe\x00garbage".to_vec(),
+    ];
+    for i in 0..300 {
+        let mut b = valid.to_vec();
+        match i % 3 {
+            // Flip bytes in the syntax (not inside the text, which may legitimately change).
+            0 => {
+                for _ in 0..1 + rand() % 3 {
+                    let at = [0, 1, 6, 7, 8, 15][(rand() % 6) as usize];
+                    b[at] = (rand() % 256) as u8;
+                }
+            }
+            1 => b.truncate((rand() % (valid.len() as u64 - 1)) as usize),
+            _ => b = (0..rand() % 64).map(|_| (rand() % 256) as u8).collect(),
+        }
+        // A mutation that is still the valid body (or valid JSON with a text) is not bad
+        // input: skip it.
+        if serde_json::from_slice::<Value>(&b).is_ok_and(|v| v["text"].is_string()) {
+            continue;
+        }
+        bodies.push(b);
+    }
+    let before = ds[0].history("general").len();
+    let mut codes = std::collections::BTreeMap::new();
+    for b in &bodies {
+        let code = raw_post(&base, path, token.trim(), "application/json", b);
+        assert!(
+            (400..500).contains(&code),
+            "{code} for {:?}",
+            String::from_utf8_lossy(b)
+        );
+        *codes.entry(code).or_insert(0) += 1;
+    }
+    println!("{} mangled bodies: {codes:?}", bodies.len());
+    assert_eq!(ds[0].history("general").len(), before, "nothing written");
+    assert_eq!(
+        raw_post(&base, path, token.trim(), "application/json", valid),
+        201
+    );
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+}
