@@ -76,6 +76,7 @@ const AR: &[(&str, &str)] = &[
     ("sent", "أرسلت"),
     ("Today", "اليوم"),
     ("Yesterday", "أمس"),
+    ("bot", "بوت"),
     ("online", "متصل"),
     ("offline", "غير متصل"),
     ("last seen", "آخر ظهور"),

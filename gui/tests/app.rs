@@ -539,3 +539,47 @@ fn search_finds_a_message_and_opens_its_conversation_at_it() {
         .type_text(" nothingmatches");
     until(&mut h, "no results", |h| has(h, "No messages found."));
 }
+
+#[test]
+fn a_bots_messages_are_marked_as_a_bots() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    let ci = Profile::init(&dir.path().join("ci"), "ci").unwrap();
+    ci.org_join(amina.roster_now().unwrap().roster.org).unwrap();
+    rt.block_on(amina.change_roster(RosterChange::AddMember {
+        name: "ci".into(),
+        device: ci.device_id(),
+        role: Some(majlis_core::Role::Bot),
+    }))
+    .unwrap();
+    let addr = rt.block_on(amina.listen_addrs()).unwrap()[0].clone();
+    let bot = rt.block_on(async {
+        let n = Node::start(ci, opts(Path::new("/unused"), vec![addr]).config)
+            .await
+            .unwrap();
+        for _ in 0..200 {
+            if n.roster_now().is_some_and(|r| r.version() >= 3) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        n
+    });
+    rt.block_on(bot.send("general", "build 1432 is green"))
+        .unwrap();
+    rt.block_on(amina.send("general", "thanks")).unwrap();
+    until(&mut h, "both messages", |h| {
+        has(h, "build 1432 is green") && has(h, "thanks")
+    });
+    assert!(
+        h.query_all_by_label_contains("ci [bot]").next().is_some(),
+        "the bot's message says it is a bot's"
+    );
+    assert!(
+        h.query_all_by_label_contains("amina [bot]")
+            .next()
+            .is_none(),
+        "a person's does not"
+    );
+}

@@ -276,7 +276,7 @@ pub enum RosterCmd {
         name: String,
         #[arg(long)]
         device: String,
-        #[arg(long, value_parser = ["admin", "member", "guest", "relay", "archive"])]
+        #[arg(long, value_parser = ["admin", "member", "guest", "relay", "archive", "bot"])]
         role: Option<String>,
     },
     /// Remove a member and all their devices

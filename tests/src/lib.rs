@@ -654,9 +654,8 @@ impl Drop for Daemon {
     }
 }
 
-/// A TCP port that was free a moment ago on 127.0.0.1.
 /// An org of `names` set up through the CLI: the first founds it and is its admin, the others
-/// join and are added (`relay` gets the relay role). None is started.
+/// join and are added (`relay` gets the relay role, `bot` the bot role). None is started.
 pub fn org(bin: &Path, root: &Path, names: &[&str]) -> Vec<Daemon> {
     let ds: Vec<Daemon> = names.iter().map(|n| Daemon::new(bin, root, n)).collect();
     ds[0].ok(&["init", "--name", names[0]]);
@@ -668,11 +667,15 @@ pub fn org(bin: &Path, root: &Path, names: &[&str]) -> Vec<Daemon> {
         if d.name == "relay" {
             args.extend(["--role", "relay"]);
         }
+        if d.name == "bot" {
+            args.extend(["--role", "bot"]);
+        }
         ds[0].ok(&args);
     }
     ds
 }
 
+/// A TCP port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -750,3 +750,96 @@ fn mangled_request_bodies_get_4xx_and_write_nothing() {
         assert!(d.stop());
     }
 }
+
+/// The example bot (`headless/examples/bot.rs`, built by `cargo test --workspace`) on its
+/// own device with the bot role: it answers `!ping` in a channel and in a direct message.
+#[test]
+fn the_example_bot_answers_in_a_channel_and_in_a_direct_message() {
+    let exe = std::env::current_exe().unwrap();
+    let example = exe.parent().unwrap().parent().unwrap().join("examples/bot");
+    assert!(
+        example.exists(),
+        "{} is missing: run `cargo test --workspace` (it builds the examples) or `cargo build -p majlis-headless --example bot`",
+        example.display()
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let mut ds = org(&bin, tmp.path(), &["amina", "bilal", "bot"]);
+    let addr = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+    let bot_addr = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+    ds[0].start_local(&["--no-mdns", "--listen", &addr]);
+    let http = ["--http", "127.0.0.1:0"];
+    ds[2].start_local(
+        &[
+            &["--no-mdns", "--listen", &bot_addr, "--peer", &addr][..],
+            &http,
+        ]
+        .concat(),
+    );
+    // Loopback addresses are not passed on in peer exchange: bilal is given both.
+    ds[1].start_local(&[
+        "--no-mdns",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--peer",
+        &addr,
+        "--peer",
+        &bot_addr,
+    ]);
+    wait_until("all connected", 20, || {
+        ds[0].peers().len() == 2 && ds[1].peers().len() == 2
+    });
+    let roster = String::from_utf8_lossy(&ds[0].cli(&["roster", "show"]).stdout).to_string();
+    assert!(roster.contains("bot"), "{roster}");
+    let token = ds[2].ok(&[
+        "api",
+        "token",
+        "create",
+        "--name",
+        "bot",
+        "--scopes",
+        "read,send",
+    ]);
+    let log = ds[2].log_text();
+    let api = log
+        .lines()
+        .find_map(|l| l.split("HTTP API on ").nth(1))
+        .unwrap()
+        .trim()
+        .to_string();
+    /// The bot retries for ever: kill it however the test ends.
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _bot = KillOnDrop(
+        Command::new(&example)
+            .env("MAJLIS_API", &api)
+            .env("MAJLIS_TOKEN", token.trim())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    ds[1].ok(&["send", "general", "!ping"]);
+    let pong = |ch: &str| {
+        ds[1]
+            .history(ch)
+            .iter()
+            .any(|m| m["text"] == "pong" && m["sender"] == "bot")
+    };
+    wait_until("pong in general", 20, || pong("general"));
+    println!(
+        "the bot answered in {:.0} ms",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+    ds[1].ok(&["send", "@bot", "!ping"]);
+    wait_until("pong in the DM", 20, || pong("@bot"));
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+}

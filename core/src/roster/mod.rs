@@ -77,6 +77,11 @@ pub enum Role {
     /// keys of every channel and DM, so the org can hold and search its records. Every member
     /// sees that the org has one (`majlisd roster show`, the app's People view).
     Archive,
+    /// A device run by an integration (a build server, a helpdesk bot) through the HTTP API:
+    /// reads and posts like a member, never signs roster versions (not even channel
+    /// creations), and is shown as a bot wherever its messages appear. Added after the first
+    /// release: a roster that lists a bot is not read by nodes older than this one.
+    Bot,
 }
 
 impl Role {
@@ -95,8 +100,9 @@ impl FromStr for Role {
             "relay" => Ok(Role::Relay),
             "guest" => Ok(Role::Guest),
             "archive" => Ok(Role::Archive),
+            "bot" => Ok(Role::Bot),
             _ => Err(crate::Error::Invalid(format!(
-                "unknown role '{s}'; use admin, member, guest, relay or archive"
+                "unknown role '{s}'; use admin, member, guest, relay, archive or bot"
             ))),
         }
     }
@@ -110,6 +116,7 @@ impl std::fmt::Display for Role {
             Role::Relay => "relay",
             Role::Guest => "guest",
             Role::Archive => "archive",
+            Role::Bot => "bot",
         })
     }
 }

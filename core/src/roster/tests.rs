@@ -640,3 +640,56 @@ fn a_roster_body_of_the_first_release_still_decodes() {
     assert_eq!(v.roster, r, "read with the default file policy");
     assert_eq!(v.wire, wire, "and keeps its bytes (and so its hash)");
 }
+
+/// A bot reads and posts like a member (open channels, and private ones that list it), is
+/// never a channel's reader otherwise, and signs no roster version, not even a channel
+/// creation when members may create channels.
+#[test]
+fn a_bot_posts_like_a_member_and_signs_nothing() {
+    let mut o = org();
+    let bot = DeviceKey::generate();
+    for change in [
+        RosterChange::AddMember {
+            name: "ci".into(),
+            device: bot.id(),
+            role: Some(Role::Bot),
+        },
+        RosterChange::CreateChannel {
+            name: "board".into(),
+            members: Some(vec!["amina".into()]),
+        },
+        RosterChange::CreateChannel {
+            name: "builds".into(),
+            members: Some(vec!["amina".into(), "ci".into()]),
+        },
+        RosterChange::SetPolicy {
+            policy: Policy {
+                members_create_channels: true,
+                ..Policy::default()
+            },
+        },
+    ] {
+        let v = next(&o.chain, change, RosterSigner::Device(&o.admin));
+        assert_eq!(o.chain.apply(vec![v]).error, None);
+    }
+    let head = o.chain.head().unwrap();
+    let ci = head.member_of_device(&bot.id()).unwrap();
+    assert_eq!(ci.role.to_string(), "bot");
+    assert_eq!("bot".parse::<Role>().unwrap(), Role::Bot);
+    assert!(head.roster.may_post(ci, "general"));
+    assert!(head.roster.may_post(ci, "builds"));
+    assert!(!head.roster.may_read(ci, "board"));
+    assert!(head.roster.key_holders("builds").contains(&bot.id()));
+    let chan = next(
+        &o.chain,
+        RosterChange::CreateChannel {
+            name: "bots".into(),
+            members: None,
+        },
+        RosterSigner::Device(&bot),
+    );
+    assert!(matches!(
+        o.chain.clone().apply(vec![chan]).error,
+        Some(RosterError::NotAuthorized { .. })
+    ));
+}

@@ -35,6 +35,7 @@ impl MajlisApp {
                         (Some(Role::Admin), "admin"),
                         (Some(Role::Guest), "guest"),
                         (Some(Role::Relay), "relay"),
+                        (Some(Role::Bot), "bot"),
                     ] {
                         ui.radio_value(&mut f.role, role, label);
                     }

@@ -28,6 +28,19 @@ impl MajlisApp {
             yesterday: self.t("Yesterday"),
             empty: self.t("No messages yet."),
             locked: self.t(majlis_core::store::LOCKED_TEXT),
+            bot: self.t("bot"),
+            bots: run
+                .node
+                .roster_now()
+                .map(|r| {
+                    r.roster
+                        .members
+                        .iter()
+                        .filter(|m| m.role == majlis_core::Role::Bot)
+                        .flat_map(|m| m.devices.iter().copied())
+                        .collect()
+                })
+                .unwrap_or_default(),
         };
         // A file dropped on the window is shared in the open conversation.
         let dropped: Vec<PathBuf> = ui.ctx().input(|i| {
@@ -189,6 +202,10 @@ pub(super) struct RowStrings {
     empty: String,
     /// Shown for a message whose key has not arrived.
     locked: String,
+    /// The tag after a bot's name, and the devices of the roster's bots: people should know
+    /// when a program wrote what they read.
+    bot: String,
+    bots: std::collections::HashSet<DeviceId>,
 }
 
 impl Conversation {
@@ -478,6 +495,8 @@ impl Conversation {
                 ui.with_layout(layout, |ui| {
                     let who = if mine {
                         s.you.clone()
+                    } else if s.bots.contains(&m.device) {
+                        format!("{} [{}]", text::for_egui(&m.sender), s.bot)
                     } else {
                         text::for_egui(&m.sender).into_owned()
                     };
