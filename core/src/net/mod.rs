@@ -243,6 +243,11 @@ impl Gate {
     pub fn set_allowed(&mut self, allowed: HashSet<PeerId>, open: bool, grace: &HashSet<PeerId>) {
         self.allowed = allowed;
         self.open = open;
+        // A stranger the roster now lists is a stranger no more: its connection must not be
+        // closed when the bootstrap exception's time runs out (it was, 30 s after a new
+        // device got its roster from the admin who added it).
+        let allowed = &self.allowed;
+        self.strangers.retain(|_, s| !allowed.contains(&s.0));
         if !open {
             for p in &self.connected {
                 if !self.allowed.contains(p) && !grace.contains(p) {
@@ -559,5 +564,41 @@ impl Behaviour {
                     .with_timeout(PING_TIMEOUT),
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bootstrapping node lets a stranger in; then a roster listing that stranger arrives.
+    /// The connection is a roster peer's from then on, not a stranger's on a timer.
+    #[test]
+    fn a_stranger_the_roster_then_lists_is_no_longer_on_the_strangers_clock() {
+        let mut g = Gate::default();
+        g.set_allowed(HashSet::new(), true, &HashSet::new());
+        let (bilal, other) = (PeerId::random(), PeerId::random());
+        let a: Multiaddr = "/ip4/10.0.0.1/tcp/4001".parse().unwrap();
+        for (i, (p, ip)) in [(bilal, "10.0.0.2"), (other, "10.0.0.3")]
+            .iter()
+            .enumerate()
+        {
+            let remote: Multiaddr = format!("/ip4/{ip}/tcp/5000").parse().unwrap();
+            g.handle_established_inbound_connection(
+                ConnectionId::new_unchecked(i),
+                *p,
+                &a,
+                &remote,
+            )
+            .unwrap();
+        }
+        assert_eq!(g.strangers.len(), 2);
+        g.set_allowed([bilal].into_iter().collect(), false, &HashSet::new());
+        let left: Vec<PeerId> = g.strangers.values().map(|s| s.0).collect();
+        assert_eq!(
+            left,
+            [other],
+            "only the one still not on the roster is timed"
+        );
     }
 }
