@@ -473,6 +473,16 @@ impl Store {
 
     /// The last `limit` messages of a channel, oldest first, in the total order every node
     /// agrees on: (sent_at, id).
+    /// Bytes the database takes on disk (sled's own count).
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+
+    /// Message records held (every channel, readable or not).
+    pub fn message_count(&self) -> usize {
+        self.messages.len()
+    }
+
     pub fn history(&self, channel: &str, limit: usize) -> Result<Vec<StoredMessage>> {
         self.history_before(channel, None, limit)
     }

@@ -35,6 +35,7 @@ pub enum Request {
         change: RosterChange,
     },
     Stats,
+    Status,
     Diagnose,
     /// Share the file at `path` (absolute: the daemon's working directory is not the CLI's).
     Share {
@@ -52,6 +53,24 @@ pub enum Request {
         message: MessageId,
         out: std::path::PathBuf,
     },
+}
+
+/// `majlisd status`: the node at a glance.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Status {
+    pub running: bool,
+    pub device: String,
+    pub member: Option<String>,
+    pub roster_version: u64,
+    pub uptime_secs: u64,
+    /// Names of the connected devices' members.
+    pub peers: Vec<String>,
+    pub listen: Vec<String>,
+    pub accepted: u64,
+    pub rejected: u64,
+    /// Message records held, every channel's (key grants included).
+    pub records: usize,
+    pub store_bytes: u64,
 }
 
 /// A search result: the message as history shows it, and the text around the match with
@@ -97,6 +116,9 @@ pub enum Response {
     },
     Stats {
         stats: Stats,
+    },
+    Status {
+        status: Status,
     },
     Diagnosis {
         report: majlis_core::diagnose::Report,
@@ -204,6 +226,24 @@ async fn handle(node: &Node, req: Request) -> Response {
             Request::Stats => Response::Stats {
                 stats: node.stats().await?,
             },
+            Request::Status => {
+                let (report, stats) = (node.diagnose().await?, node.stats().await?);
+                Response::Status {
+                    status: Status {
+                        running: true,
+                        device: report.device.to_string(),
+                        member: report.member.clone(),
+                        roster_version: report.roster_version,
+                        uptime_secs: report.uptime_secs,
+                        peers: node.peers().await?.into_iter().map(|p| p.name).collect(),
+                        listen: report.listen.clone(),
+                        accepted: stats.accepted,
+                        rejected: stats.rejected.values().sum(),
+                        records: node.store().message_count(),
+                        store_bytes: node.store().size_on_disk(),
+                    },
+                }
+            }
             Request::Diagnose => Response::Diagnosis {
                 report: node.diagnose().await?,
             },

@@ -144,6 +144,12 @@ pub enum Command {
     },
     /// Counters of accepted and rejected input (running node only)
     Stats,
+    /// The node at a glance: running or not, member, roster version, peers, records held,
+    /// store size
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
     /// Every roster change: version, time, signing admin, what changed
     Audit {
         #[arg(long)]
@@ -494,6 +500,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
         }),
         Command::Peers { .. } => Some(Request::Peers),
         Command::Stats => Some(Request::Stats),
+        Command::Status { .. } => Some(Request::Status),
         Command::Share {
             channel,
             path,
@@ -811,6 +818,27 @@ pub fn run_cli(cli: Cli) -> Result<()> {
                 },
             )?;
         }
+        Command::Status { json } => {
+            let p = open(&dir)?;
+            let chain = p.chain()?;
+            let status = api::Status {
+                running: false,
+                device: p.device_id().to_string(),
+                member: chain
+                    .head()
+                    .and_then(|h| h.member_of_device(&p.device_id()))
+                    .map(|m| m.name.clone()),
+                roster_version: chain.version(),
+                uptime_secs: 0,
+                peers: Vec::new(),
+                listen: Vec::new(),
+                accepted: 0,
+                rejected: 0,
+                records: p.store().message_count(),
+                store_bytes: p.store().size_on_disk(),
+            };
+            print_response(&Command::Status { json }, Response::Status { status })?;
+        }
         cmd @ (Command::History { .. }
         | Command::Peers { .. }
         | Command::Stats
@@ -905,9 +933,40 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             | Command::Roster(RosterCmd::Show { json: true })
             | Command::Audit { json: true }
             | Command::Doctor { json: true, .. }
+            | Command::Status { json: true }
     );
     match resp {
         Response::Sent { id } => println!("{id}"),
+        Response::Status { status } if json => println!("{}", serde_json::to_string(&status)?),
+        Response::Status { status: s } => {
+            let who = s.member.as_deref().unwrap_or("not on the roster yet");
+            println!(
+                "device {} ({who}), roster version {}",
+                s.device, s.roster_version
+            );
+            if s.running {
+                println!(
+                    "running for {}, listening on {}",
+                    humantime::format_duration(Duration::from_secs(s.uptime_secs)),
+                    s.listen.join(", ")
+                );
+                match s.peers.is_empty() {
+                    true => println!("connected to nobody"),
+                    false => println!("connected to {} ({})", s.peers.len(), s.peers.join(", ")),
+                }
+                println!(
+                    "{} messages taken since start, {} refused (`majlisd stats`)",
+                    s.accepted, s.rejected
+                );
+            } else {
+                println!("not running (`majlisd run` starts it)");
+            }
+            println!(
+                "{} records held (messages and key grants), {} on disk",
+                s.records,
+                human_size(s.store_bytes)
+            );
+        }
         Response::History { messages } => {
             for m in messages {
                 if json {

@@ -451,9 +451,22 @@ fn an_incoming_webhook_posts_into_its_channel_only() {
     ds[0].ok(&["api", "token", "revoke", "builds"]);
     assert_eq!(post_plain(&url, r#"{"text":"after revoke"}"#).0, 401);
     assert_eq!(ds[0].history("general").len(), 1, "only the one good post");
+    // `majlisd status`, running and not.
+    let st: Value = serde_json::from_str(&ds[0].ok(&["status", "--json"])).unwrap();
+    assert_eq!(st["running"], true);
+    assert_eq!(st["member"], "amina");
+    assert_eq!(st["peers"], serde_json::json!(["bilal"]));
+    assert!(st["records"].as_u64().unwrap() >= 1, "{st}");
+    let text = String::from_utf8_lossy(&ds[0].cli(&["status"]).stdout).to_string();
+    assert!(text.contains("connected to 1 (bilal)"), "{text}");
     for d in &mut ds {
         assert!(d.stop());
     }
+    let text = String::from_utf8_lossy(&ds[0].cli(&["status"]).stdout).to_string();
+    assert!(
+        text.contains("not running") && text.contains("records held"),
+        "{text}"
+    );
 }
 
 fn post_plain(url: &str, json: &str) -> (u16, Value) {
