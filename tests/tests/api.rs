@@ -268,6 +268,7 @@ fn every_endpoint_needs_the_right_token_and_bad_input_writes_nothing() {
     assert_eq!(code, 200);
     assert!(text.contains("majlis_messages_sent_total 7"), "{text}");
     assert!(text.contains("majlis_peers_connected 1"), "{text}");
+    assert!(text.contains("majlis_store_bytes "), "{text}");
     assert!(
         text.contains("majlis_http_requests_total{status=\"401\"}"),
         "{text}"

@@ -100,6 +100,9 @@ pub struct Metrics {
     pub stream_clients: Gauge,
     pub webhook_deliveries: Counter,
     pub webhook_failures: Counter,
+    /// Set at each scrape.
+    pub store_bytes: Gauge,
+    pub records: Gauge,
 }
 
 impl Metrics {
@@ -143,6 +146,16 @@ impl Metrics {
             "majlis_webhook_failures",
             "Webhook attempts that failed (each retry counts)",
             self.webhook_failures.clone(),
+        );
+        r.register(
+            "majlis_store_bytes",
+            "Bytes the database takes on disk",
+            self.store_bytes.clone(),
+        );
+        r.register(
+            "majlis_records",
+            "Message records held (every channel, key grants included)",
+            self.records.clone(),
         );
         r.register(
             "majlis_event_stream_clients",

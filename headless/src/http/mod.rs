@@ -560,6 +560,10 @@ async fn metrics(
     if let Ok(p) = s.node.peers().await {
         s.metrics.peers.set(p.len() as i64);
     }
+    s.metrics
+        .store_bytes
+        .set(s.node.store().size_on_disk() as i64);
+    s.metrics.records.set(s.node.store().message_count() as i64);
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &s.registry)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
