@@ -874,3 +874,95 @@ fn the_example_bot_answers_in_a_channel_and_in_a_direct_message() {
         assert!(d.stop());
     }
 }
+
+/// Files through the API: an upload reaches the other node as a shared file; a file another
+/// node shared is fetched on the first request (202) and then served whole (200), bytes equal.
+#[test]
+fn files_are_uploaded_and_downloaded_through_the_api() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut ds, base) = two_nodes(tmp.path());
+    let token = ds[0].ok(&[
+        "api",
+        "token",
+        "create",
+        "--name",
+        "files",
+        "--scopes",
+        "read,send",
+    ]);
+    let token = token.trim();
+    let small: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let src = tmp.path().join("q3.bin");
+    std::fs::write(&src, &small).unwrap();
+    let (code, body) = curl(
+        &format!("{base}/v1/channels/general/files?name=q3%20report.bin&caption=Q3"),
+        Some(token),
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/octet-stream",
+            "--data-binary",
+            &format!("@{}", src.display()),
+        ],
+    );
+    assert_eq!(code, 201, "{body}");
+    let id = body["id"].as_str().unwrap().to_string();
+    wait_until("bilal sees the file", 20, || {
+        ds[1]
+            .history("general")
+            .iter()
+            .any(|m| m["id"] == id.as_str() && m["file"]["name"] == "q3 report.bin")
+    });
+    assert!(
+        !ds[0]
+            .dir
+            .join("api-uploads")
+            .read_dir()
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false),
+        "no plaintext left behind"
+    );
+    let (code, list) = curl(&format!("{base}/v1/files"), Some(token), &[]);
+    assert_eq!(code, 200);
+    assert_eq!(list["files"].as_array().unwrap().len(), 1, "{list}");
+    // bilal shares 9 MiB (above the 8 MiB auto-download): amina's API fetches it on demand.
+    let big: Vec<u8> = (0..9 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
+    let bsrc = tmp.path().join("big.bin");
+    std::fs::write(&bsrc, &big).unwrap();
+    let bid = ds[1].ok(&["share", "general", bsrc.to_str().unwrap()]);
+    wait_until("amina has the message", 20, || {
+        ds[0]
+            .history("general")
+            .iter()
+            .any(|m| m["id"] == bid.as_str())
+    });
+    let out = tmp.path().join("got.bin");
+    let url = format!("{base}/v1/messages/{bid}/file");
+    let get = || {
+        let o = Command::new("curl")
+            .args(["-sS", "-o", out.to_str().unwrap(), "-w", "%{http_code}"])
+            .args(["-H", &format!("Authorization: Bearer {token}"), &url])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .parse::<u16>()
+            .unwrap()
+    };
+    assert_eq!(get(), 202, "the first ask starts the download");
+    wait_until("the file is served", 60, || get() == 200);
+    assert!(
+        std::fs::read(&out).unwrap() == big,
+        "the bytes are the shared ones"
+    );
+    // Reading a file needs read; sharing needs send; a bad id is a 400.
+    assert_eq!(curl(&url, None, &[]).0, 401);
+    assert_eq!(
+        curl(&format!("{base}/v1/messages/nope/file"), Some(token), &[]).0,
+        400
+    );
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+}

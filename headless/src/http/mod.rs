@@ -45,6 +45,8 @@ struct AppState {
     events: Events,
     metrics: Arc<Metrics>,
     registry: Arc<Registry>,
+    /// The data directory (uploads pass through a private folder in it).
+    dir: std::path::PathBuf,
 }
 
 /// Serve the API on `listener` until the process ends, and deliver outgoing webhooks.
@@ -54,6 +56,8 @@ pub async fn serve(
     dir: &std::path::Path,
     sealer: webhooks::Sealer,
 ) {
+    // Uploads left behind by a crash (plaintext on its way into the blob store): gone.
+    let _ = std::fs::remove_dir_all(dir.join("api-uploads"));
     let metrics = Arc::new(Metrics::default());
     let mut registry = Registry::default();
     metrics.register(&mut registry);
@@ -65,6 +69,7 @@ pub async fn serve(
         tokens: Arc::new(Mutex::new(Tokens::new(dir))),
         metrics,
         registry: Arc::new(registry),
+        dir: dir.to_path_buf(),
     };
     let app = router(state);
     if let Err(e) = axum::serve(
@@ -85,6 +90,12 @@ fn router(state: AppState) -> Router {
             get(messages).post(post_message),
         )
         .route("/v1/search", get(search))
+        .route("/v1/files", get(files))
+        .route(
+            "/v1/channels/{channel}/files",
+            axum::routing::post(upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/v1/messages/{id}/file", get(download))
         .route("/v1/hooks/{token}", axum::routing::post(hook))
         .route("/v1/roster", get(roster))
         .route("/v1/peers", get(peers))
@@ -361,6 +372,178 @@ async fn post_message(
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+pub struct FilesList {
+    /// blob, size, chunks, have, complete, wanted, channels, sources of each file this node
+    /// knows of.
+    #[schema(value_type = Vec<Object>)]
+    files: Vec<majlis_core::node::FileStatus>,
+}
+
+/// Shared files this node knows of, with download progress.
+#[utoipa::path(get, path = "/v1/files",
+    responses((status = 200, body = FilesList), (status = 401, body = ErrorBody)),
+    security(("token" = ["read"])))]
+async fn files(State(s): State<AppState>, headers: HeaderMap) -> Result<Json<FilesList>, ApiError> {
+    auth(&s, &headers, Scope::Read)?;
+    Ok(Json(FilesList {
+        files: s.node.files().await?,
+    }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct UploadQuery {
+    /// The file's name as readers will see it.
+    name: String,
+    /// A caption shown with it.
+    caption: Option<String>,
+}
+
+/// Share a file: the request body is the file's bytes (any size the org's file policy
+/// allows); readers fetch it from every peer that has it.
+#[utoipa::path(post, path = "/v1/channels/{channel}/files",
+    params(("channel" = String, Path, description = "`general`, or `@NAME`"), UploadQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = Posted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("token" = ["send"])))]
+async fn upload(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(channel): Path<String>,
+    q: Result<Query<UploadQuery>, QueryRejection>,
+    body: axum::body::Body,
+) -> Result<(StatusCode, Json<Posted>), ApiError> {
+    use tokio::io::AsyncWriteExt;
+    auth(&s, &headers, Scope::Send)?;
+    let Query(q) = q?;
+    let name = majlis_core::files::safe_name(&q.name);
+    if name.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "name= is the file's name, e.g. name=report.pdf",
+        ));
+    }
+    // Check the right to post before taking any bytes.
+    check_postable(&s, &channel)?;
+    // The bytes go to a private temporary folder in the data directory, are shared (which
+    // encrypts them into the blob store) and are removed at once.
+    let tmp = Temp::new(&s.dir.join("api-uploads"))?;
+    let path = tmp.0.join(&name);
+    let mut f = tokio::fs::File::create(&path)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("upload: {e}")))?;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, format!("upload cut short: {e}"))
+        })?;
+        f.write_all(&chunk)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INSUFFICIENT_STORAGE, format!("upload: {e}")))?;
+    }
+    f.flush().await.ok();
+    drop(f);
+    let id = s
+        .node
+        .share_file(&channel, &path, q.caption.as_deref().unwrap_or(""))
+        .await?;
+    Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
+}
+
+/// A folder removed (with what is in it) when dropped.
+struct Temp(std::path::PathBuf);
+
+impl Temp {
+    fn new(parent: &std::path::Path) -> Result<Temp, ApiError> {
+        let mut r = [0u8; 8];
+        let _ = getrandom::getrandom(&mut r);
+        let dir = parent.join(webhooks::hex(&r));
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("upload: {e}"))
+        })?;
+        Ok(Temp(dir))
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn check_postable(s: &AppState, channel: &str) -> Result<(), ApiError> {
+    let roster = s.node.roster_now().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "no roster yet: wait until an admin adds this device",
+        )
+    })?;
+    let resolved = s.node.resolve(channel)?;
+    let me = roster
+        .member_of_device(&s.node.device_id())
+        .ok_or_else(|| ApiError::from(majlis_core::Error::NotOnRoster))?;
+    if !roster.roster.may_post(me, &resolved) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("{} may not post in {channel}", me.name),
+        ));
+    }
+    Ok(())
+}
+
+/// The file a message shares. When this node has all of it: the bytes (decrypted), with its
+/// type and name. Otherwise the download starts (from every peer that has it) and the answer
+/// is 202 with the progress: ask again.
+#[utoipa::path(get, path = "/v1/messages/{id}/file",
+    params(("id" = String, Path, description = "The id of the message that shares the file")),
+    responses((status = 200, description = "the file's bytes", content_type = "application/octet-stream"), (status = 202, body = Object), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("token" = ["read"])))]
+async fn download(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    auth(&s, &headers, Scope::Read)?;
+    let id: MessageId = id
+        .parse()
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("{id} is not a message id")))?;
+    let Some((blob, info, _)) = s.node.store().file_of(&id)? else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("message {id} shares no file this device can open"),
+        ));
+    };
+    let status = s.node.fetch_file(blob.id).await?;
+    if !status.complete {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "file": status, "hint": "fetching; ask again" })),
+        )
+            .into_response());
+    }
+    let tmp = Temp::new(&s.dir.join("api-uploads"))?;
+    let path = tmp.0.join("out");
+    s.node.save_file(&id, &path).await?;
+    // Open, then remove: the open handle streams the bytes, nothing stays on disk.
+    let f = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("download: {e}")))?;
+    drop(tmp);
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(f));
+    let disposition = format!(
+        "attachment; filename=\"{}\"",
+        info.name.replace(['"', '\\'], "_")
+    );
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, info.mime.clone()),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ChannelInfo {
     name: String,
     /// Listed members only (`None`: everyone in the org).
@@ -580,7 +763,7 @@ async fn metrics(
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Majlis local API", description = "The HTTP API of `majlisd run --http`. See docs/api.md."),
-    paths(messages, post_message, hook, channels, search, roster, peers, stream, metrics),
+    paths(messages, post_message, hook, channels, search, files, upload, download, roster, peers, stream, metrics),
     components(schemas(ErrorBody, ApiMessage, Messages, NewMessage, Posted, ChannelInfo, Channels, Hit, Hits, ApiEvent)),
     modifiers(&BearerToken)
 )]
