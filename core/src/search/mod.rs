@@ -195,6 +195,16 @@ impl SearchIndex {
 
     /// Index a message (skipped if this node cannot read it). Searchable after [`Self::commit`].
     pub fn add(&mut self, m: &StoredMessage) -> Result<()> {
+        self.add_doc(m, true)
+    }
+
+    /// Index a message known not to be in the index yet (a build into an empty index): no
+    /// delete of an earlier copy, which tantivy would otherwise apply at every commit.
+    pub fn add_new(&mut self, m: &StoredMessage) -> Result<()> {
+        self.add_doc(m, false)
+    }
+
+    fn add_doc(&mut self, m: &StoredMessage, replace: bool) -> Result<()> {
         if m.locked {
             return Ok(());
         }
@@ -216,8 +226,10 @@ impl SearchIndex {
             d.add_text(f.mention, name);
         }
         // A message indexed again (a channel re-read once its keys arrived) replaces itself.
-        self.writer
-            .delete_term(Term::from_field_text(f.id, &m.id.to_string()));
+        if replace {
+            self.writer
+                .delete_term(Term::from_field_text(f.id, &m.id.to_string()));
+        }
         self.writer.add_document(d).map_err(err)?;
         self.dirty = true;
         self.docs += 1;
@@ -397,12 +409,16 @@ impl SearchIndex {
     }
 }
 
-/// Index every message of `channel` (every channel if empty) that `store` can show.
+/// Index every message of `channel` (every channel if empty) that `store` can show. Reads a
+/// page at a time (a channel of a million messages read at once held them all in memory
+/// during a rebuild). Into an empty index (`ix.is_empty()`) nothing needs replacing.
 pub fn index_store(
     ix: &mut SearchIndex,
     store: &crate::store::Store,
     channel: &str,
 ) -> Result<usize> {
+    const PAGE: usize = 4096;
+    let fresh = ix.docs == 0;
     let channels = if channel.is_empty() {
         store.channels_starting_with("")?
     } else {
@@ -410,9 +426,23 @@ pub fn index_store(
     };
     let mut n = 0;
     for c in channels {
-        for m in store.history(&c, usize::MAX)? {
-            ix.add(&m)?;
-            n += 1;
+        let mut before = None;
+        loop {
+            // Newest page first, each page oldest first.
+            let page = store.history_before(&c, before, PAGE)?;
+            let Some(first) = page.first() else { break };
+            before = Some((first.sent_at, first.id));
+            let full = page.len() == PAGE;
+            for m in &page {
+                match fresh {
+                    true => ix.add_new(m)?,
+                    false => ix.add(m)?,
+                }
+                n += 1;
+            }
+            if !full {
+                break;
+            }
         }
     }
     Ok(n)
