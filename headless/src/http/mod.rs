@@ -274,7 +274,7 @@ async fn messages(
 ) -> Result<Json<Messages>, ApiError> {
     auth(&s, &headers, Scope::Read)?;
     let Query(q) = q?;
-    check_readable(&s, &channel)?;
+    check_channel(&s, &channel, Right::Read)?;
     let limit = q.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
     let before = match q.before {
         None => None,
@@ -295,9 +295,16 @@ async fn messages(
     Ok(Json(Messages { messages }))
 }
 
-/// Refuse a channel this device may not read (the store would only have locked records of
-/// it, or nothing): a clear 403 instead of an empty list.
-fn check_readable(s: &AppState, channel: &str) -> Result<(), ApiError> {
+/// What a request wants to do in a channel.
+#[derive(Clone, Copy, PartialEq)]
+enum Right {
+    Read,
+    Post,
+}
+
+/// Refuse a channel this device's member may not read or post in: a clear 403 (reading: the
+/// store would have only locked records, or nothing, and an empty list would mislead).
+fn check_channel(s: &AppState, channel: &str, right: Right) -> Result<(), ApiError> {
     let roster = s.node.roster_now().ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
@@ -308,10 +315,14 @@ fn check_readable(s: &AppState, channel: &str) -> Result<(), ApiError> {
     let me = roster
         .member_of_device(&s.node.device_id())
         .ok_or_else(|| ApiError::from(majlis_core::Error::NotOnRoster))?;
-    if !roster.roster.may_read(me, &resolved) {
+    let (ok, verb) = match right {
+        Right::Read => (roster.roster.may_read(me, &resolved), "read"),
+        Right::Post => (roster.roster.may_post(me, &resolved), "post in"),
+    };
+    if !ok {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            format!("{} may not read {channel}", me.name),
+            format!("{} may not {verb} {channel}", me.name),
         ));
     }
     Ok(())
@@ -423,7 +434,7 @@ async fn upload(
         ));
     }
     // Check the right to post before taking any bytes.
-    check_postable(&s, &channel)?;
+    check_channel(&s, &channel, Right::Post)?;
     // The bytes go to a private temporary folder in the data directory, are shared (which
     // encrypts them into the blob store) and are removed at once.
     let tmp = Temp::new(&s.dir.join("api-uploads"))?;
@@ -449,6 +460,25 @@ async fn upload(
     Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
 }
 
+/// Write `bytes` to `path` atomically, readable by the owner only.
+pub(crate) fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
 /// A folder removed (with what is in it) when dropped.
 struct Temp(std::path::PathBuf);
 
@@ -468,26 +498,6 @@ impl Drop for Temp {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn check_postable(s: &AppState, channel: &str) -> Result<(), ApiError> {
-    let roster = s.node.roster_now().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            "no roster yet: wait until an admin adds this device",
-        )
-    })?;
-    let resolved = s.node.resolve(channel)?;
-    let me = roster
-        .member_of_device(&s.node.device_id())
-        .ok_or_else(|| ApiError::from(majlis_core::Error::NotOnRoster))?;
-    if !roster.roster.may_post(me, &resolved) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!("{} may not post in {channel}", me.name),
-        ));
-    }
-    Ok(())
 }
 
 /// The file a message shares. When this node has all of it: the bytes (decrypted), with its

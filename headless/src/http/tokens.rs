@@ -193,24 +193,8 @@ impl Tokens {
         }
     }
 
-    /// Write atomically (a temporary file renamed over the old one), readable by the owner
-    /// only.
     fn write(&self, file: &TokenFile) -> Result<()> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let tmp = self.path.with_extension("json.tmp");
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        f.write_all(&serde_json::to_vec_pretty(file)?)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &self.path)
-            .with_context(|| format!("writing {}", self.path.display()))?;
-        Ok(())
+        super::write_private(&self.path, &serde_json::to_vec_pretty(file)?)
     }
 }
 

@@ -204,7 +204,7 @@ impl Webhooks {
             text.push_str(&serde_json::to_string(d)?);
             text.push('\n');
         }
-        write_private(&self.dir.join(DEAD_FILE), text.as_bytes())
+        super::write_private(&self.dir.join(DEAD_FILE), text.as_bytes())
     }
 
     fn read(&self) -> Result<WebhookFile> {
@@ -218,26 +218,8 @@ impl Webhooks {
     }
 
     fn write(&self, file: &WebhookFile) -> Result<()> {
-        write_private(&self.dir.join(FILE), &serde_json::to_vec_pretty(file)?)
+        super::write_private(&self.dir.join(FILE), &serde_json::to_vec_pretty(file)?)
     }
-}
-
-/// Write `bytes` to `path` atomically, readable by the owner only.
-pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
 }
 
 /// The signature header's value for `body` sent at `timestamp`.
