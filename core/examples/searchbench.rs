@@ -178,8 +178,9 @@ fn main() -> majlis_core::Result<()> {
     let rss0 = rss_kb();
     let t = Instant::now();
     let mut ix = SearchIndex::new()?;
+    // As a node's rebuild at start: into an empty index, nothing to replace.
     for m in &msgs {
-        ix.add(m)?;
+        ix.add_new(m)?;
     }
     ix.commit()?;
     let build = t.elapsed().as_secs_f64();
