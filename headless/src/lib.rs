@@ -1301,6 +1301,8 @@ fn run_node(
         if !listen.is_empty() {
             config.listen = listen;
         }
+        // Uploads a crash left behind (plaintext on its way into the blob store): gone.
+        let _ = std::fs::remove_dir_all(dir.join(http::UPLOADS));
         let node = Node::start(profile, config).await?;
         // A leftover socket from a killed node: nobody answers on it, so replace it.
         let _ = std::fs::remove_file(&socket);

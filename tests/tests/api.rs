@@ -66,26 +66,32 @@ fn two_nodes(tmp: &std::path::Path) -> (Vec<Daemon>, String) {
         &addr,
     ]);
     wait_until("connected", 20, || ds[0].peers().len() == 1);
-    let log = ds[0].log_text();
-    let base = log
-        .lines()
+    let base = api_base(&ds[0]);
+    (ds, base)
+}
+
+/// The base URL a node serving `--http` printed.
+fn api_base(d: &Daemon) -> String {
+    let log = d.log_text();
+    log.lines()
         .find_map(|l| l.split("HTTP API on ").nth(1))
         .unwrap_or_else(|| panic!("no HTTP API line in the log:\n{log}"))
         .trim()
-        .to_string();
-    (ds, base)
+        .to_string()
+}
+
+/// A new API token of `d`'s data directory.
+fn api_token(d: &Daemon, name: &str, scopes: &str) -> String {
+    d.ok(&["api", "token", "create", "--name", name, "--scopes", scopes])
+        .trim()
+        .to_string()
 }
 
 #[test]
 fn every_endpoint_needs_the_right_token_and_bad_input_writes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let (mut ds, base) = two_nodes(tmp.path());
-    let token = |name: &str, scopes: &str| {
-        ds[0]
-            .ok(&["api", "token", "create", "--name", name, "--scopes", scopes])
-            .trim()
-            .to_string()
-    };
+    let token = |name: &str, scopes: &str| api_token(&ds[0], name, scopes);
     let (reader, sender, both) = (
         token("reader", "read"),
         token("poster", "send"),
@@ -331,11 +337,9 @@ fn next_message(rx: &mpsc::Receiver<String>, within: Duration) -> Option<(String
 fn the_event_stream_delivers_another_nodes_message_and_resumes_after_a_break() {
     let tmp = tempfile::tempdir().unwrap();
     let (mut ds, base) = two_nodes(tmp.path());
-    let token = ds[0].ok(&[
-        "api", "token", "create", "--name", "stream", "--scopes", "read",
-    ]);
+    let token = api_token(&ds[0], "stream", "read");
     let url = format!("{base}/v1/events");
-    let (mut child, rx) = sse(&url, token.trim(), None);
+    let (mut child, rx) = sse(&url, &token, None);
     std::thread::sleep(Duration::from_millis(300));
     ds[1].ok(&["send", "general", "hello stream"]);
     let (id, text) = next_message(&rx, Duration::from_secs(10)).expect("the message event");
@@ -368,7 +372,7 @@ fn the_event_stream_delivers_another_nodes_message_and_resumes_after_a_break() {
     wait_until("amina has them", 20, || {
         ds[0].history("general").len() == 23
     });
-    let (mut child, rx) = sse(&url, token.trim(), Some(&id));
+    let (mut child, rx) = sse(&url, &token, Some(&id));
     let a = next_message(&rx, Duration::from_secs(10)).expect("first missed");
     let b = next_message(&rx, Duration::from_secs(10)).expect("second missed");
     assert_eq!(
@@ -389,7 +393,7 @@ fn the_event_stream_delivers_another_nodes_message_and_resumes_after_a_break() {
     child.kill().unwrap();
     let _ = child.wait();
     // An id from long ago (another run): a gap event says to read the history.
-    let (mut child, rx) = sse(&url, token.trim(), Some("5"));
+    let (mut child, rx) = sse(&url, &token, Some("5"));
     let first: Vec<String> = (0..3)
         .filter_map(|_| rx.recv_timeout(Duration::from_secs(5)).ok())
         .collect();
@@ -671,13 +675,7 @@ fn outgoing_webhooks_are_signed_retried_and_dead_lettered() {
 }
 
 fn curl_metrics(d: &Daemon) -> String {
-    let log = d.log_text();
-    let base = log
-        .lines()
-        .find_map(|l| l.split("HTTP API on ").nth(1))
-        .unwrap()
-        .trim()
-        .to_string();
+    let base = api_base(d);
     curl(&format!("{base}/metrics"), None, &[])
         .1
         .as_str()
@@ -712,15 +710,7 @@ fn raw_post(base: &str, path: &str, token: &str, content_type: &str, body: &[u8]
 fn mangled_request_bodies_get_4xx_and_write_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let (mut ds, base) = two_nodes(tmp.path());
-    let token = ds[0].ok(&[
-        "api",
-        "token",
-        "create",
-        "--name",
-        "fuzz",
-        "--scopes",
-        "read,send",
-    ]);
+    let token = api_token(&ds[0], "fuzz", "read,send");
     let path = "/v1/channels/general/messages";
     let valid = br#"{"text":"hello"}"#;
     let mut seed = 0x2545_f491_4f6c_dd1du64;
@@ -763,7 +753,7 @@ fn mangled_request_bodies_get_4xx_and_write_nothing() {
     let before = ds[0].history("general").len();
     let mut codes = std::collections::BTreeMap::new();
     for b in &bodies {
-        let code = raw_post(&base, path, token.trim(), "application/json", b);
+        let code = raw_post(&base, path, &token, "application/json", b);
         assert!(
             (400..500).contains(&code),
             "{code} for {:?}",
@@ -774,7 +764,7 @@ fn mangled_request_bodies_get_4xx_and_write_nothing() {
     println!("{} mangled bodies: {codes:?}", bodies.len());
     assert_eq!(ds[0].history("general").len(), before, "nothing written");
     assert_eq!(
-        raw_post(&base, path, token.trim(), "application/json", valid),
+        raw_post(&base, path, &token, "application/json", valid),
         201
     );
     for d in &mut ds {
@@ -822,22 +812,8 @@ fn the_example_bot_answers_in_a_channel_and_in_a_direct_message() {
     });
     let roster = String::from_utf8_lossy(&ds[0].cli(&["roster", "show"]).stdout).to_string();
     assert!(roster.contains("bot"), "{roster}");
-    let token = ds[2].ok(&[
-        "api",
-        "token",
-        "create",
-        "--name",
-        "bot",
-        "--scopes",
-        "read,send",
-    ]);
-    let log = ds[2].log_text();
-    let api = log
-        .lines()
-        .find_map(|l| l.split("HTTP API on ").nth(1))
-        .unwrap()
-        .trim()
-        .to_string();
+    let token = api_token(&ds[2], "bot", "read,send");
+    let api = api_base(&ds[2]);
     /// The bot retries for ever: kill it however the test ends.
     struct KillOnDrop(std::process::Child);
     impl Drop for KillOnDrop {
@@ -849,7 +825,7 @@ fn the_example_bot_answers_in_a_channel_and_in_a_direct_message() {
     let _bot = KillOnDrop(
         Command::new(&example)
             .env("MAJLIS_API", &api)
-            .env("MAJLIS_TOKEN", token.trim())
+            .env("MAJLIS_TOKEN", &token)
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
@@ -881,16 +857,8 @@ fn the_example_bot_answers_in_a_channel_and_in_a_direct_message() {
 fn files_are_uploaded_and_downloaded_through_the_api() {
     let tmp = tempfile::tempdir().unwrap();
     let (mut ds, base) = two_nodes(tmp.path());
-    let token = ds[0].ok(&[
-        "api",
-        "token",
-        "create",
-        "--name",
-        "files",
-        "--scopes",
-        "read,send",
-    ]);
-    let token = token.trim();
+    let token = api_token(&ds[0], "files", "read,send");
+    let token = token.as_str();
     let small: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let src = tmp.path().join("q3.bin");
     std::fs::write(&src, &small).unwrap();

@@ -35,6 +35,10 @@ use tokens::{Scope, Tokens};
 /// Request bodies larger than this are refused (413) before they are read: a message is at
 /// most 32 KiB of text.
 pub const MAX_BODY: usize = 64 * 1024;
+/// The private folder in the data directory uploads pass through on their way into the blob
+/// store (plaintext for a moment); `majlisd run` empties it at every start, with or without
+/// `--http`, so nothing a crash left there outlives the next start.
+pub const UPLOADS: &str = "api-uploads";
 /// At most this many messages or hits per answer.
 pub const MAX_LIMIT: usize = 1000;
 
@@ -56,8 +60,6 @@ pub async fn serve(
     dir: &std::path::Path,
     sealer: webhooks::Sealer,
 ) {
-    // Uploads left behind by a crash (plaintext on its way into the blob store): gone.
-    let _ = std::fs::remove_dir_all(dir.join("api-uploads"));
     let metrics = Arc::new(Metrics::default());
     let mut registry = Registry::default();
     metrics.register(&mut registry);
@@ -437,7 +439,7 @@ async fn upload(
     check_channel(&s, &channel, Right::Post)?;
     // The bytes go to a private temporary folder in the data directory, are shared (which
     // encrypts them into the blob store) and are removed at once.
-    let tmp = Temp::new(&s.dir.join("api-uploads"))?;
+    let tmp = Temp::new(&s.dir.join(UPLOADS))?;
     let path = tmp.0.join(&name);
     let mut f = tokio::fs::File::create(&path)
         .await
@@ -530,7 +532,7 @@ async fn download(
         )
             .into_response());
     }
-    let tmp = Temp::new(&s.dir.join("api-uploads"))?;
+    let tmp = Temp::new(&s.dir.join(UPLOADS))?;
     let path = tmp.0.join("out");
     s.node.save_file(&id, &path).await?;
     // Open, then remove: the open handle streams the bytes, nothing stays on disk.
