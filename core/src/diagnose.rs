@@ -62,6 +62,10 @@ pub struct DeviceState {
     /// Catch-up requests to it still unanswered (the history it has that we are fetching).
     #[serde(default)]
     pub catching_up: u32,
+    /// Messages this node holds that it still lacked after our last catch-up answer to it
+    /// (its sync lag behind this node, summed over channels); `None` until it asks.
+    #[serde(default)]
+    pub missing: Option<u64>,
     /// Dials to it since this node started (redials every 3 s while it is not connected).
     #[serde(default)]
     pub dial_attempts: u64,
@@ -396,6 +400,9 @@ impl Report {
             if d.catching_up > 0 {
                 facts.push_str(&format!("; catching up ({} requests)", d.catching_up));
             }
+            if let Some(n) = d.missing.filter(|n| *n > 0) {
+                facts.push_str(&format!("; {n} of our messages still to reach it"));
+            }
             out.push(format!("{} {}: {facts}", d.member, id(&d.device)));
         }
         for s in &self.strangers {
@@ -573,6 +580,7 @@ mod tests {
                 clock_offset_ms: Some(3),
                 last_message: Some(50_000),
                 catching_up: 0,
+                missing: None,
                 dial_attempts: 1,
             }],
             rejected: Default::default(),

@@ -47,7 +47,7 @@ pub use error::{Error, Result};
 pub use identity::{DeviceId, DeviceKey, OrgId, OrgKey};
 pub use libp2p::Multiaddr;
 pub use message::{Envelope, MessageId};
-pub use node::{Config, Event, Node, PeerInfo};
+pub use node::{Config, Event, IndexStats, Node, PeerInfo};
 pub use profile::Profile;
 pub use roster::{Role, Roster, RosterChange};
 pub use store::StoredMessage;

@@ -442,7 +442,8 @@ impl Sim {
                 }
                 let node = &self.nodes[to];
                 let resp = catchup::answer(&node.log, node.chain.head(), &self.dev(from), req)
-                    .expect("memory logs do not fail");
+                    .expect("memory logs do not fail")
+                    .response;
                 let t = self.delay();
                 self.at(
                     t,

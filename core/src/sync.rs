@@ -181,6 +181,39 @@ pub fn chain_ok(l: &Link, pred: Option<MessageId>) -> bool {
     }
 }
 
+/// How many messages of `ours` (authors for which `counted` holds) a requester holding
+/// `theirs` and `held` lacks: per author, our contiguous prefix beyond theirs, less what
+/// it said it holds there. This is a node's "sync lag" of a peer, exact for everything
+/// but what we hold beyond our own gaps (not counted: we cannot vouch for it).
+pub fn missing(
+    theirs: &Vector,
+    held: &Ranges,
+    ours: &Heads,
+    counted: impl Fn(&DeviceId) -> bool,
+) -> u64 {
+    ours.iter()
+        .filter(|(a, _)| counted(a))
+        .map(|(a, (contig, _))| {
+            let have = theirs.get(a).copied().unwrap_or(0);
+            let beyond = contig.saturating_sub(have);
+            let holds: u64 = held
+                .get(a)
+                .into_iter()
+                .flatten()
+                .map(|(x, y)| {
+                    let (x, y) = ((*x).max(have + 1), (*y).min(*contig));
+                    if y >= x {
+                        y - x + 1
+                    } else {
+                        0
+                    }
+                })
+                .sum();
+            beyond.saturating_sub(holds)
+        })
+        .sum()
+}
+
 /// Advance a contiguous prefix after `seq` was added, given which seqs are held.
 pub fn advance(contiguous: u64, held: impl Fn(u64) -> bool) -> u64 {
     let mut c = contiguous;
@@ -195,6 +228,21 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::{BTreeSet, HashMap};
+
+    #[test]
+    fn missing_counts_what_the_peer_lacks_of_our_prefix() {
+        let (a, b, c) = (DeviceId([1; 32]), DeviceId([2; 32]), DeviceId([3; 32]));
+        // We hold a 1..=10 and 12 (a gap at 11), b 1..=4, c 1..=3.
+        let ours: Heads = [(a, (10, 12)), (b, (4, 4)), (c, (3, 3))].into();
+        // They hold a 1..=2 and 5..=6 and 20 (beyond anything of ours), b 1..=9, no c.
+        let theirs: Vector = [(a, 2), (b, 9)].into();
+        let held: Ranges = [(a, vec![(5, 6), (20, 20)])].into();
+        // a: 3..=10 less 5..=6 = 6; b: nothing; c: 3. Message 12 is beyond our gap.
+        assert_eq!(missing(&theirs, &held, &ours, |_| true), 9);
+        assert_eq!(missing(&theirs, &held, &ours, |d| *d != c), 6);
+        let all: Vector = [(a, 10), (b, 4), (c, 3)].into();
+        assert_eq!(missing(&all, &Ranges::new(), &ours, |_| true), 0);
+    }
 
     /// An in-memory node: per author, the set of seqs held.
     #[derive(Default, Clone, Debug)]

@@ -639,9 +639,10 @@ async fn a_device_removed_while_offline_wipes_when_it_comes_back() {
         .unwrap();
     // The key goes first and the history a moment later (one wipe, several unlinks): wait
     // for both, then check it was prompt.
-    wait_until("the lost laptop wiped its key and its history", async || {
-        !b_dir.join("device.key").exists() && !b_dir.join("db").exists()
-    })
+    wait_until(
+        "the lost laptop wiped its key and its history",
+        async || !b_dir.join("device.key").exists() && !b_dir.join("db").exists(),
+    )
     .await;
     let took = t.elapsed();
     println!("lost laptop back online → wiped after {took:?}");

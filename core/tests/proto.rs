@@ -111,21 +111,37 @@ fn answers_only_what_the_requester_may_read_and_lacks() {
     let a = o.amina.id();
     // bilal lacks general 3..5.
     let r = catchup::answer(&log, head, &o.bilal.id(), request("general", &[(a, 2)])).unwrap();
-    assert_eq!(r.messages.len(), 3);
+    assert_eq!(r.response.messages.len(), 3);
+    assert_eq!(r.missing, Some(0), "all it lacked is in the answer");
+    // An answer cut short by the requester's byte budget leaves the rest as its lag.
+    let mut req = request("general", &[(a, 1)]);
+    req.max_bytes = Some(1);
+    let r = catchup::answer(&log, head, &o.bilal.id(), req).unwrap();
+    assert_eq!(r.response.messages.len(), 1);
+    assert!(r.response.more);
+    assert_eq!(r.missing, Some(3), "bilal still lacks general 3..=5");
     // ops is amina's alone; a guest does not read general; a stranger reads nothing.
-    let r = catchup::answer(&log, head, &o.bilal.id(), request("ops", &[])).unwrap();
+    let r = catchup::answer(&log, head, &o.bilal.id(), request("ops", &[]))
+        .unwrap()
+        .response;
     assert!(r.messages.is_empty());
-    let r = catchup::answer(&log, head, &o.gita.id(), request("general", &[])).unwrap();
+    let r = catchup::answer(&log, head, &o.gita.id(), request("general", &[]))
+        .unwrap()
+        .response;
     assert!(r.messages.is_empty());
     let stranger = DeviceKey::generate().id();
-    let r = catchup::answer(&log, head, &stranger, request("general", &[])).unwrap();
+    let r = catchup::answer(&log, head, &stranger, request("general", &[]))
+        .unwrap()
+        .response;
     assert!(r.messages.is_empty());
     // A request that lists more held ranges per author than honest nodes do gets nothing.
     let mut req = request("general", &[]);
     req.held = (0..=sync::MAX_RANGES as u64)
         .map(|i| (a, 10 + 2 * i, 10 + 2 * i))
         .collect();
-    let r = catchup::answer(&log, head, &o.bilal.id(), req).unwrap();
+    let r = catchup::answer(&log, head, &o.bilal.id(), req)
+        .unwrap()
+        .response;
     assert!(r.messages.is_empty());
 }
 
@@ -142,7 +158,9 @@ fn the_dm_list_names_only_dms_the_requester_may_read() {
         Origin::Gossip,
         NOW,
     );
-    let r = catchup::answer(&log, o.chain.head(), &o.bilal.id(), request(DM_LIST, &[])).unwrap();
+    let r = catchup::answer(&log, o.chain.head(), &o.bilal.id(), request(DM_LIST, &[]))
+        .unwrap()
+        .response;
     assert_eq!(r.channels, vec!["@amina,bilal".to_string()]);
     // And a DM list that names others' DMs is filtered on the way in.
     let head = o.chain.head().unwrap();
@@ -181,7 +199,9 @@ fn an_answer_is_checked_against_its_request() {
         .request(&ours, 7, "general", &Vector::new())
         .unwrap()
         .unwrap();
-    let resp = catchup::answer(&theirs, o.chain.head(), &o.bilal.id(), req).unwrap();
+    let resp = catchup::answer(&theirs, o.chain.head(), &o.bilal.id(), req)
+        .unwrap()
+        .response;
     let checked = catchup::check(&ours, &asked, &resp).unwrap();
     assert_eq!(checked.envs.len(), 3);
     assert!(checked.next.is_none());

@@ -71,6 +71,15 @@ pub struct Status {
     /// Message records held, every channel's (key grants included).
     pub records: usize,
     pub store_bytes: u64,
+    /// The search index (in memory while running; `None` when not running).
+    #[serde(default)]
+    pub index: Option<IndexStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IndexStatus {
+    pub messages: u64,
+    pub bytes: u64,
 }
 
 /// A search result: the message as history shows it, and the text around the match with
@@ -241,6 +250,10 @@ async fn handle(node: &Node, req: Request) -> Response {
                         rejected: stats.rejected.values().sum(),
                         records: node.store().message_count(),
                         store_bytes: node.store().size_on_disk(),
+                        index: node.search_stats().await.ok().map(|i| IndexStatus {
+                            messages: i.messages,
+                            bytes: i.bytes,
+                        }),
                     },
                 }
             }

@@ -836,6 +836,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
                 rejected: 0,
                 records: p.store().message_count(),
                 store_bytes: p.store().size_on_disk(),
+                index: None,
             };
             print_response(&Command::Status { json }, Response::Status { status })?;
         }
@@ -966,6 +967,13 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                 s.records,
                 human_size(s.store_bytes)
             );
+            if let Some(ix) = &s.index {
+                println!(
+                    "search index: {} messages, {} in memory",
+                    ix.messages,
+                    human_size(ix.bytes)
+                );
+            }
         }
         Response::History { messages } => {
             for m in messages {

@@ -275,6 +275,16 @@ fn every_endpoint_needs_the_right_token_and_bad_input_writes_nothing() {
     assert!(text.contains("majlis_messages_sent_total 7"), "{text}");
     assert!(text.contains("majlis_peers_connected 1"), "{text}");
     assert!(text.contains("majlis_store_bytes "), "{text}");
+    // Every message sent here is searchable; bilal caught up when it connected and has
+    // every message since by gossip, so its lag behind amina is known and nothing.
+    let indexed = metric(&text, "majlis_search_indexed");
+    assert!(indexed >= 7.0, "{text}");
+    assert!(metric(&text, "majlis_search_index_bytes") > 0.0, "{text}");
+    let lag = text
+        .lines()
+        .find(|l| l.starts_with("majlis_peer_sync_lag{member=\"bilal\""))
+        .unwrap_or_else(|| panic!("no lag for bilal in\n{text}"));
+    assert!(lag.ends_with(" 0"), "{lag}");
     assert!(
         text.contains("majlis_http_requests_total{status=\"401\"}"),
         "{text}"
@@ -672,6 +682,13 @@ fn outgoing_webhooks_are_signed_retried_and_dead_lettered() {
     for d in &mut ds {
         assert!(d.stop());
     }
+}
+
+/// The value of an unlabelled metric in Prometheus text.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
 }
 
 fn curl_metrics(d: &Daemon) -> String {

@@ -61,6 +61,9 @@ pub(super) struct Facts {
     hashes: HashMap<PeerId, [u8; 32]>,
     clocks: HashMap<PeerId, i64>,
     last_message: HashMap<DeviceId, u64>,
+    /// Per peer and channel: messages we hold that it still lacked after our last catch-up
+    /// answer (only roster devices asking for channels they may read get that far).
+    lag: HashMap<PeerId, HashMap<String, u64>>,
     dials: HashMap<PeerId, u64>,
     strangers: HashMap<PeerId, Seen>,
     myself: Vec<Multiaddr>,
@@ -77,6 +80,7 @@ impl Default for Facts {
             hashes: HashMap::new(),
             clocks: HashMap::new(),
             last_message: HashMap::new(),
+            lag: HashMap::new(),
             dials: HashMap::new(),
             strangers: HashMap::new(),
             myself: Vec::new(),
@@ -184,6 +188,17 @@ impl Facts {
 
     pub(super) fn dialed(&mut self, peer: PeerId) {
         *self.dials.entry(peer).or_default() += 1;
+    }
+
+    /// A peer asked to catch up on `channel`; after our answer it lacks `missing` of our
+    /// messages there.
+    pub(super) fn lagging(&mut self, peer: PeerId, channel: String, missing: u64) {
+        self.lag.entry(peer).or_default().insert(channel, missing);
+    }
+
+    /// Its lag behind us over every channel it asked about, if it asked.
+    fn lag_of(&self, peer: &PeerId) -> Option<u64> {
+        self.lag.get(peer).map(|c| c.values().sum())
     }
 
     pub(super) fn message_from(&mut self, author: DeviceId) {
@@ -302,6 +317,7 @@ impl Runner {
                             clock_offset_ms: connected.and(f.clocks.get(&p).copied()),
                             last_message: f.last_message.get(d).copied(),
                             catching_up: self.catchup.in_flight_to(&p),
+                            missing: f.lag_of(&p),
                             dial_attempts: f.dials.get(&p).copied().unwrap_or(0),
                         }
                     })

@@ -296,14 +296,19 @@ impl Runner {
                 },
                 ..
             } => {
-                let resp = match DeviceId::from_peer_id(&peer) {
+                let asked = request.channel.clone();
+                let answer = match DeviceId::from_peer_id(&peer) {
                     Some(d) => catchup::answer(&self.store, self.chain.head(), &d, request)
                         .unwrap_or_else(|e| {
                             tracing::warn!("answering sync: {e}");
-                            SyncResponse::default()
+                            Default::default()
                         }),
-                    None => SyncResponse::default(),
+                    None => Default::default(),
                 };
+                if let Some(n) = answer.missing {
+                    self.facts.lagging(peer, asked, n);
+                }
+                let resp = answer.response;
                 let _ = self.swarm.behaviour_mut().sync.send_response(channel, resp);
             }
             E::Message {

@@ -37,6 +37,7 @@ use crate::store::{Store, StoredMessage};
 use runner::Runner;
 
 pub use files::FileStatus;
+pub use search::IndexStats;
 
 /// How long a removed device keeps its connection after being told of its removal.
 pub const REMOVAL_GRACE: Duration = Duration::from_millis(300);
@@ -656,6 +657,16 @@ impl Node {
             .map_err(|_| Error::Invalid("search is not running".into()))?;
         rx.await
             .map_err(|_| Error::Invalid("search is not running".into()))?
+    }
+
+    /// How many messages the search index holds and its size in memory.
+    pub async fn search_stats(&self) -> Result<IndexStats> {
+        let (reply, rx) = oneshot::channel();
+        self.search
+            .send(search::Job::Stats { reply })
+            .map_err(|_| Error::Invalid("search is not running".into()))?;
+        rx.await
+            .map_err(|_| Error::Invalid("search is not running".into()))
     }
 
     /// Flush, say goodbye on mDNS and stop.

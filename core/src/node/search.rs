@@ -23,6 +23,19 @@ pub(super) enum Job {
         limit: usize,
         reply: oneshot::Sender<Result<Vec<Hit>>>,
     },
+    /// Its size, for metrics.
+    Stats {
+        reply: oneshot::Sender<IndexStats>,
+    },
+}
+
+/// What the search index holds, in memory.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IndexStats {
+    /// Messages indexed (a message indexed again counts again).
+    pub messages: u64,
+    /// Bytes of the index's segments.
+    pub bytes: u64,
 }
 
 /// How long new messages wait to become searchable, at most (one commit per batch).
@@ -74,8 +87,14 @@ fn run(
             tracing::error!("search is off: {e}");
             // Answer every query with the reason.
             while let Ok(job) = rx.recv() {
-                if let Job::Query { reply, .. } = job {
-                    let _ = reply.send(Err(Error::Invalid(format!("search is off: {e}"))));
+                match job {
+                    Job::Query { reply, .. } => {
+                        let _ = reply.send(Err(Error::Invalid(format!("search is off: {e}"))));
+                    }
+                    Job::Stats { reply } => {
+                        let _ = reply.send(IndexStats::default());
+                    }
+                    Job::Event(_) => {}
                 }
             }
             return;
@@ -120,6 +139,13 @@ fn run(
                 search::index_store(&mut ix, &store, &channel).map(|_| ())
             }
             Job::Event(_) => Ok(()),
+            Job::Stats { reply } => {
+                let _ = reply.send(IndexStats {
+                    messages: ix.added(),
+                    bytes: ix.size_bytes(),
+                });
+                Ok(())
+            }
             Job::Query {
                 text,
                 order,

@@ -334,6 +334,15 @@ pub fn round_plan<'t, P: Copy + Ord>(
     out
 }
 
+/// What [`answer`] sends, and what it learned on the way.
+#[derive(Debug, Default)]
+pub struct Answer {
+    pub response: SyncResponse,
+    /// Messages of the channel we hold that the requester still lacks once it has taken this
+    /// answer (its sync lag behind us); `None` for a request not answered with messages.
+    pub missing: Option<u64>,
+}
+
 /// Answer a catch-up request from `requester`: only to a device on our roster that may read
 /// the channel, and only messages whose authors are still on our roster (the requester would
 /// refuse the others). Bounded in messages, bytes and the work a request can cause.
@@ -342,13 +351,13 @@ pub fn answer<L: Log>(
     head: Option<&VerifiedRoster>,
     requester: &DeviceId,
     req: SyncRequest,
-) -> Result<SyncResponse> {
+) -> Result<Answer> {
     let mut resp = SyncResponse::default();
     let Some(head) = head else {
-        return Ok(resp);
+        return Ok(Answer::default());
     };
     let Some(member) = head.member_of_device(requester) else {
-        return Ok(resp);
+        return Ok(Answer::default());
     };
     if req.channel == DM_LIST {
         resp.channels = log
@@ -357,13 +366,16 @@ pub fn answer<L: Log>(
             .filter(|c| head.roster.may_read(member, c))
             .take(MAX_DM_LIST)
             .collect();
-        return Ok(resp);
+        return Ok(Answer {
+            response: resp,
+            missing: None,
+        });
     }
     if !head.roster.may_read(member, &req.channel)
         || req.have.len() > sync::MAX_AUTHORS
         || req.held.len() > sync::MAX_AUTHORS
     {
-        return Ok(resp);
+        return Ok(Answer::default());
     }
     let theirs: Vector = req.have.into_iter().collect();
     let mut held = Ranges::new();
@@ -372,16 +384,20 @@ pub fn answer<L: Log>(
         // Honest requesters list at most MAX_RANGES per author; more would make every
         // message checked against an attacker-sized list.
         if r.len() == sync::MAX_RANGES {
-            return Ok(resp);
+            return Ok(Answer::default());
         }
         r.push((x, y));
     }
     let limit = req.max_bytes.map_or(SYNC_RESPONSE_BYTES, |m| {
         (m as usize).min(SYNC_RESPONSE_BYTES)
     });
+    let heads = log.heads(&req.channel)?;
+    let on_roster = |a: &DeviceId| head.member_of_device(a).is_some();
+    // Counted down as messages go into the answer: what it still lacks once it has this one.
+    let mut missing = sync::missing(&theirs, &held, &heads, on_roster);
     let mut bytes = 0;
-    'authors: for (author, from) in sync::plan(&theirs, &log.heads(&req.channel)?) {
-        if head.member_of_device(&author).is_none() {
+    'authors: for (author, from) in sync::plan(&theirs, &heads) {
+        if !on_roster(&author) {
             continue;
         }
         let room = sync::MAX_BATCH - resp.messages.len();
@@ -397,15 +413,15 @@ pub fn answer<L: Log>(
             let full = page.len() == room + 1;
             wires.extend(
                 page.into_iter()
-                    .filter(|(s, _)| sync::wanted(have, &held, &author, *s))
-                    .map(|(_, w)| w),
+                    .filter(|(s, _)| sync::wanted(have, &held, &author, *s)),
             );
             if !full || last >= have.saturating_add(sync::MAX_GAP) {
                 break;
             }
             next = last + 1;
         }
-        for w in wires {
+        let contig = heads.get(&author).map_or(0, |(c, _)| *c);
+        for (seq, w) in wires {
             if resp.messages.len() == sync::MAX_BATCH
                 || (!resp.messages.is_empty() && bytes + w.len() > limit)
             {
@@ -414,9 +430,13 @@ pub fn answer<L: Log>(
             }
             bytes += w.len();
             resp.messages.push(serde_bytes::ByteBuf::from(w));
+            missing -= u64::from(seq <= contig).min(missing);
         }
     }
-    Ok(resp)
+    Ok(Answer {
+        response: resp,
+        missing: Some(missing),
+    })
 }
 
 /// The direct-message channels of a peer's DM list to catch up on: those both `me` and

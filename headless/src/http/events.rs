@@ -83,6 +83,12 @@ pub struct KindLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PeerLabel {
+    pub member: String,
+    pub device: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatusLabel {
     pub status: u16,
 }
@@ -103,6 +109,10 @@ pub struct Metrics {
     /// Set at each scrape.
     pub store_bytes: Gauge,
     pub records: Gauge,
+    pub index_bytes: Gauge,
+    pub indexed: Gauge,
+    /// Per roster device that asked to catch up: messages it still lacked after our answer.
+    pub peer_lag: Family<PeerLabel, Gauge>,
 }
 
 impl Metrics {
@@ -156,6 +166,21 @@ impl Metrics {
             "majlis_records",
             "Message records held (every channel, key grants included)",
             self.records.clone(),
+        );
+        r.register(
+            "majlis_search_index_bytes",
+            "Bytes of the search index (in memory; rebuilt from the store at each start)",
+            self.index_bytes.clone(),
+        );
+        r.register(
+            "majlis_search_indexed",
+            "Messages the search index holds",
+            self.indexed.clone(),
+        );
+        r.register(
+            "majlis_peer_sync_lag",
+            "Messages this node holds that the device still lacked after its last catch-up",
+            self.peer_lag.clone(),
         );
         r.register(
             "majlis_event_stream_clients",

@@ -759,6 +759,23 @@ async fn metrics(
         .store_bytes
         .set(s.node.store().size_on_disk() as i64);
     s.metrics.records.set(s.node.store().message_count() as i64);
+    if let Ok(ix) = s.node.search_stats().await {
+        s.metrics.index_bytes.set(ix.bytes as i64);
+        s.metrics.indexed.set(ix.messages as i64);
+    }
+    if let Ok(report) = s.node.diagnose().await {
+        // Devices that left the roster leave the metric too.
+        s.metrics.peer_lag.clear();
+        for d in report.devices {
+            if let Some(n) = d.missing {
+                let label = events::PeerLabel {
+                    member: d.member,
+                    device: d.device.to_string(),
+                };
+                s.metrics.peer_lag.get_or_create(&label).set(n as i64);
+            }
+        }
+    }
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &s.registry)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
