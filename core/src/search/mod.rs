@@ -241,6 +241,27 @@ impl SearchIndex {
         Ok(())
     }
 
+    /// A bulk build into an empty index: segments are not merged while it runs. Merging
+    /// during a rebuild took a third of its CPU on two cores (segments merged, then merged
+    /// again as they grow); [`Self::end_bulk`] merges what the build left, in the background,
+    /// once every message is searchable.
+    pub fn begin_bulk(&mut self) {
+        self.writer
+            .set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
+    }
+
+    /// Back to the usual merge policy; the next commit starts merging what the build left.
+    pub fn end_bulk(&mut self) {
+        self.writer
+            .set_merge_policy(Box::new(tantivy::indexer::LogMergePolicy::default()));
+        self.dirty = true;
+    }
+
+    /// Segments the searcher reads (fewer: faster queries).
+    pub fn segments(&self) -> usize {
+        self.reader.searcher().segment_readers().len()
+    }
+
     /// Make what was added searchable.
     pub fn commit(&mut self) -> Result<()> {
         if self.dirty {
@@ -417,13 +438,29 @@ pub fn index_store(
     store: &crate::store::Store,
     channel: &str,
 ) -> Result<usize> {
-    const PAGE: usize = 4096;
     let fresh = ix.docs == 0;
     let channels = if channel.is_empty() {
         store.channels_starting_with("")?
     } else {
         vec![channel.to_string()]
     };
+    if fresh {
+        ix.begin_bulk();
+    }
+    let n = index_channels(ix, store, channels, fresh);
+    if fresh {
+        ix.end_bulk();
+    }
+    n
+}
+
+fn index_channels(
+    ix: &mut SearchIndex,
+    store: &crate::store::Store,
+    channels: Vec<String>,
+    fresh: bool,
+) -> Result<usize> {
+    const PAGE: usize = 4096;
     let mut n = 0;
     for c in channels {
         let mut before = None;

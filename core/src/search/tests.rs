@@ -218,3 +218,32 @@ fn indexing_a_message_again_replaces_it() {
     assert_eq!(ids("budget"), [2]);
     assert_eq!(ids("quarterly"), Vec::<u8>::new());
 }
+
+/// A bulk build does not merge while it runs, and merges what it left once it ends: an
+/// index that stayed at one segment per commit would make every later query slower.
+#[test]
+fn a_bulk_build_merges_its_segments_once_it_ends() {
+    let mut ix = SearchIndex::new().unwrap();
+    ix.begin_bulk();
+    for (i, m) in corpus().iter().cycle().take(12).enumerate() {
+        let mut m = m.clone();
+        m.id.0[1] = i as u8;
+        ix.add_new(&m).unwrap();
+        ix.commit().unwrap();
+    }
+    // One segment per commit that added something (a message this node cannot read adds
+    // nothing): more than the merge policy lets stand.
+    let built = ix.segments();
+    assert!(built >= 10, "merged during the build: {built} segments");
+    let before = find(&ix, "budget");
+    assert!(!before.is_empty());
+    ix.end_bulk();
+    let t = std::time::Instant::now();
+    while ix.segments() >= built && t.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        ix.end_bulk();
+        ix.commit().unwrap();
+    }
+    assert!(ix.segments() < built, "still {built} segments");
+    assert_eq!(find(&ix, "budget"), before, "merging changed the results");
+}
