@@ -225,17 +225,15 @@ fn indexing_a_message_again_replaces_it() {
 fn a_bulk_build_merges_its_segments_once_it_ends() {
     let mut ix = SearchIndex::new().unwrap();
     ix.begin_bulk();
-    for (i, m) in corpus().iter().cycle().take(12).enumerate() {
-        let mut m = m.clone();
-        m.id.0[1] = i as u8;
+    for m in corpus() {
         ix.add_new(&m).unwrap();
         ix.commit().unwrap();
     }
     // One segment per commit that added something (a message this node cannot read adds
     // nothing): more than the merge policy lets stand.
     let built = ix.segments();
-    assert!(built >= 10, "merged during the build: {built} segments");
-    let before = find(&ix, "budget");
+    assert!(built >= 9, "merged during the build: {built} segments");
+    let before = find(&ix, "report");
     assert!(!before.is_empty());
     ix.end_bulk();
     let t = std::time::Instant::now();
@@ -245,5 +243,5 @@ fn a_bulk_build_merges_its_segments_once_it_ends() {
         ix.commit().unwrap();
     }
     assert!(ix.segments() < built, "still {built} segments");
-    assert_eq!(find(&ix, "budget"), before, "merging changed the results");
+    assert_eq!(find(&ix, "report"), before, "merging changed the results");
 }
