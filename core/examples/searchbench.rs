@@ -164,8 +164,7 @@ fn main() -> majlis_core::Result<()> {
             device,
             sent_at: start + rng.random_range(0..year),
             text,
-            locked: false,
-            file: None,
+            ..Default::default()
         });
     }
 

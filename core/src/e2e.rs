@@ -107,6 +107,25 @@ pub const MAX_GRANTS_PER_MESSAGE: usize = 320;
 pub enum Plain {
     Text(String),
     File(crate::files::FileInfo),
+    /// A reply in the thread of `to` (see [`crate::conversation`]). New kinds go last:
+    /// the variant index is the wire tag.
+    Reply {
+        to: crate::message::MessageId,
+        text: String,
+        also_channel: bool,
+    },
+    Edit {
+        of: crate::message::MessageId,
+        text: String,
+    },
+    Delete {
+        of: crate::message::MessageId,
+    },
+    React {
+        to: crate::message::MessageId,
+        emoji: String,
+        on: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

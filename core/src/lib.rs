@@ -24,6 +24,7 @@
 //! - [`node`]: the swarm event loop behind the [`Node`] handle.
 //! - [`sim`]: a seeded simulator of a whole org over [`proto`], no sockets.
 
+pub mod conversation;
 pub mod diagnose;
 pub mod discovery;
 pub mod e2e;

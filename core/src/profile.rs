@@ -27,6 +27,8 @@ pub const SOCKET: &str = "majlisd.sock";
 /// What a message says: text, or a shared file.
 enum Outgoing<'a> {
     Text(&'a str),
+    /// A reply, edit, deletion or reaction (see [`crate::conversation`]).
+    Act(Plain),
     File {
         blob: crate::files::BlobRef,
         info: crate::files::FileInfo,
@@ -426,6 +428,17 @@ impl Profile {
         self.compose_what(chain, channel, Outgoing::Text(text), seal)
     }
 
+    /// Sign a reply, edit, deletion or reaction in `channel`. The caller checked the target
+    /// (readers check again: see [`crate::conversation`]).
+    pub fn compose_act(
+        &self,
+        chain: &RosterChain,
+        channel: &str,
+        act: Plain,
+    ) -> Result<Vec<Envelope>> {
+        self.compose_what(chain, channel, Outgoing::Act(act), true)
+    }
+
     /// Sign a shared file's message (its blob is already in the blob store).
     pub fn compose_file(
         &self,
@@ -473,6 +486,8 @@ impl Profile {
         let text = match &what {
             Outgoing::Text(t) => t,
             Outgoing::File { info, .. } => info.caption.as_str(),
+            Outgoing::Act(Plain::Reply { text, .. } | Plain::Edit { text, .. }) => text.as_str(),
+            Outgoing::Act(_) => "",
         };
         if text.len() > crate::message::MAX_BODY_BYTES {
             return Err(Error::Invalid(format!(
@@ -520,6 +535,7 @@ impl Profile {
             Outgoing::File { blob, info } => {
                 e2e::seal_file(&key, channel, &self.device_id(), blob, info)
             }
+            Outgoing::Act(plain) => e2e::seal(&key, channel, &self.device_id(), &plain),
         };
         out.push(self.append(chain, channel, &me.name, sealed)?);
         Ok(out)

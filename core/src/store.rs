@@ -13,6 +13,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::conversation::{self, Act, Reaction};
 use crate::e2e::{self, ChannelKey, Content, KeyId, Plain};
 use crate::error::{Error, Result};
 use crate::identity::{DeviceId, OrgId};
@@ -26,6 +27,7 @@ const IDX: u8 = b'c'; // c | channel | 0 | sent_at(be) | id -> Record   (the his
 const MSG: u8 = b'm'; // m | id -> the `c` key                         (dedupe, lookup by id)
 const LOG: u8 = b'a'; // a | channel | 0 | author | seq(be) -> id      (per-author logs)
 const HEADS: u8 = b'v'; // v | channel | 0 | author -> contiguous(be) | max(be)
+const ANNEX: u8 = b'r'; // r | channel | 0 | target id | act id -> ()   (acts on a message)
 
 // Key spaces of the `e2e` tree.
 const KEY: u8 = b'k'; // k | channel | 0 | key id -> sender key (32 bytes)
@@ -62,6 +64,51 @@ pub struct StoredMessage {
     /// A shared file (then `text` is its caption).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<FileView>,
+    /// What this message does to another (a reply, an edit, a deletion, a reaction; see
+    /// [`crate::conversation`]); then `text` is the reply's or the edit's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Act>,
+    /// Folded in from the messages that act on this one.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub edited: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
+    /// Replies in its thread, and the last (up to) three members who replied.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub replies: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repliers: Vec<String>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl Default for StoredMessage {
+    fn default() -> Self {
+        StoredMessage {
+            id: MessageId([0; 32]),
+            channel: String::new(),
+            sender: String::new(),
+            device: DeviceId([0; 32]),
+            sent_at: 0,
+            text: String::new(),
+            locked: false,
+            file: None,
+            act: None,
+            edited: false,
+            deleted: false,
+            reactions: Vec::new(),
+            replies: 0,
+            repliers: Vec::new(),
+        }
+    }
 }
 
 /// What a reader sees of a shared file (never its key).
@@ -99,6 +146,8 @@ pub struct Store {
 /// (the `blobs` tree). Stores written before it carry none and read as older.
 pub const STORE_FORMAT: u32 = 2;
 const STORE_FORMAT_KEY: &str = "store_format";
+/// Meta key: the admins' names in the newest roster held.
+const ADMINS: &str = "admins";
 
 /// Bytes kept free on the database's disk: `MAJLIS_MIN_FREE_MB` (default 4 MiB, several of
 /// sled's 512 KiB segments).
@@ -114,6 +163,13 @@ fn prefix(space: u8, channel: &str) -> Vec<u8> {
     k.push(space);
     k.extend_from_slice(channel.as_bytes());
     k.push(0);
+    k
+}
+
+fn annex_key(channel: &str, target: &MessageId, act: &MessageId) -> Vec<u8> {
+    let mut k = prefix(ANNEX, channel);
+    k.extend_from_slice(&target.0);
+    k.extend_from_slice(&act.0);
     k
 }
 
@@ -275,6 +331,13 @@ impl Store {
             wire: env.wire.clone(),
         })
         .expect("record serializes");
+        // An act is filed under its target first: an entry whose act was then lost in a
+        // crash names nothing and is skipped; the reverse would lose the act for good (the
+        // retry finds the message stored and stops).
+        if let Some(act) = self.render(env, String::new()).and_then(|m| m.act) {
+            self.messages
+                .insert(annex_key(&u.channel, &act.target(), &env.id), &[][..])?;
+        }
         let mut idx = prefix(IDX, &u.channel);
         idx.extend_from_slice(&u.sent_at.to_be_bytes());
         idx.extend_from_slice(&env.id.0);
@@ -448,7 +511,17 @@ impl Store {
     }
 
     /// One stored message as history shows it.
+    /// A message as it shows: edits, deletion, reactions and replies folded in.
     pub fn message(&self, id: &MessageId) -> Result<Option<StoredMessage>> {
+        let Some(mut m) = self.rendered(id)? else {
+            return Ok(None);
+        };
+        self.fold(&mut m, &self.admins())?;
+        Ok(Some(m))
+    }
+
+    /// A message as stored, nothing folded in.
+    fn rendered(&self, id: &MessageId) -> Result<Option<StoredMessage>> {
         let Some(idx) = self.messages.get(msg_key(id))? else {
             return Ok(None);
         };
@@ -526,9 +599,11 @@ impl Store {
             match self.decode_record(&k, MessageId(id), &v) {
                 Ok((rec, env)) => {
                     if let Some(m) = self.render(&env, rec.sender) {
-                        out.push(m);
-                        if out.len() == limit {
-                            break;
+                        if Act::in_channel(m.act.as_ref()) {
+                            out.push(m);
+                            if out.len() == limit {
+                                break;
+                            }
                         }
                     }
                 }
@@ -536,7 +611,105 @@ impl Store {
             }
         }
         out.reverse();
+        let admins = self.admins();
+        for m in &mut out {
+            self.fold(m, &admins)?;
+        }
         Ok(out)
+    }
+
+    /// The thread of `root`: the message and its replies, oldest first, each as it shows
+    /// (edits, deletions, reactions folded in). Empty if `root` is not held.
+    pub fn thread(&self, root: &MessageId) -> Result<Vec<StoredMessage>> {
+        let Some(mut first) = self.message(root)? else {
+            return Ok(Vec::new());
+        };
+        let admins = self.admins();
+        let mut replies: Vec<StoredMessage> = self
+            .acts_on(&first.channel, root)?
+            .into_iter()
+            .filter(|m| matches!(m.act, Some(Act::Reply { .. })))
+            .collect();
+        for r in &mut replies {
+            self.fold(r, &admins)?;
+        }
+        replies.sort_by_key(|m| (m.sent_at, m.id));
+        // The root's reply count is folded from the same replies.
+        first.replies = replies.iter().filter(|r| !r.deleted).count() as u32;
+        let mut out = vec![first];
+        out.extend(replies);
+        Ok(out)
+    }
+
+    /// The stored messages that act on `target` in `channel`, as rendered (not folded).
+    fn acts_on(&self, channel: &str, target: &MessageId) -> Result<Vec<StoredMessage>> {
+        let mut p = prefix(ANNEX, channel);
+        p.extend_from_slice(&target.0);
+        let mut out = Vec::new();
+        for kv in self.messages.scan_prefix(&p) {
+            let (k, _) = kv?;
+            let Ok(id) = <[u8; 32]>::try_from(&k[p.len()..]) else {
+                continue;
+            };
+            if let Some(m) = self.rendered(&MessageId(id))? {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Fold into `m` what acts on it (see [`conversation::fold`]).
+    fn fold(&self, m: &mut StoredMessage, admins: &[String]) -> Result<()> {
+        let mut acts = self.acts_on(&m.channel.clone(), &m.id)?;
+        // A reply that was deleted is not counted in its thread.
+        let deleted = |r: &StoredMessage| -> Result<bool> {
+            let acts = self.acts_on(&r.channel, &r.id)?;
+            let mut r = r.clone();
+            conversation::fold(&mut r, acts, &|w| admins.iter().any(|a| a == w));
+            Ok(r.deleted)
+        };
+        for a in &mut acts {
+            if matches!(a.act, Some(Act::Reply { .. })) {
+                a.deleted = deleted(a)?;
+            }
+        }
+        conversation::fold(m, acts, &|w| admins.iter().any(|a| a == w));
+        Ok(())
+    }
+
+    /// The admins of the org as of the newest roster held (deletions by an admin count).
+    fn admins(&self) -> Vec<String> {
+        self.get_meta(ADMINS)
+            .ok()
+            .flatten()
+            .and_then(|v| postcard::from_bytes(&v).ok())
+            .unwrap_or_default()
+    }
+
+    /// File the acts of `channel` that could not be read when they arrived (their key came
+    /// later). Runs over the channel's history: called when keys arrive, off the event loop.
+    pub fn annex_channel(&self, channel: &str) -> Result<usize> {
+        let p = prefix(IDX, channel);
+        let mut n = 0;
+        for kv in self.messages.scan_prefix(&p) {
+            let (k, v) = kv?;
+            let Some(id) = k
+                .len()
+                .checked_sub(32)
+                .and_then(|at| <[u8; 32]>::try_from(&k[at..]).ok())
+            else {
+                continue;
+            };
+            let Ok((rec, env)) = self.decode_record(&k, MessageId(id), &v) else {
+                continue;
+            };
+            if let Some(act) = self.render(&env, rec.sender).and_then(|m| m.act) {
+                self.messages
+                    .insert(annex_key(channel, &act.target(), &env.id), &[][..])?;
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     /// How many messages of `channel` were sent after `after_ms` and not by `except`,
@@ -557,9 +730,15 @@ impl Store {
             if !k.starts_with(&p) || n >= cap {
                 break;
             }
+            // Reactions, edits and thread replies are not new messages of the channel.
             let counts = self
                 .decode_record(&k, MessageId([0; 32]), &v)
-                .is_ok_and(|(_, env)| env.unsigned.author != *except && !env.is_keys());
+                .is_ok_and(|(_, env)| {
+                    env.unsigned.author != *except
+                        && self
+                            .render(&env, String::new())
+                            .is_some_and(|m| Act::in_channel(m.act.as_ref()))
+                });
             n += usize::from(counts);
         }
         Ok(n)
@@ -575,6 +754,19 @@ impl Store {
             batch.insert(&r.version().to_be_bytes(), r.wire.clone());
         }
         self.rosters.apply_batch(batch)?;
+        if let Some(head) = versions.last() {
+            let admins: Vec<&str> = head
+                .roster
+                .members
+                .iter()
+                .filter(|m| m.role == crate::roster::Role::Admin)
+                .map(|m| m.name.as_str())
+                .collect();
+            self.set_meta(
+                ADMINS,
+                &postcard::to_stdvec(&admins).expect("names serialize"),
+            )?;
+        }
         Ok(())
     }
 
@@ -737,6 +929,7 @@ impl Store {
     pub fn render(&self, env: &Envelope, sender: String) -> Option<StoredMessage> {
         let u = &env.unsigned;
         let mut file = None;
+        let mut act = None;
         let (text, locked) = if u.format == PLAINTEXT_FORMAT {
             (String::from_utf8_lossy(&u.body).into_owned(), false)
         } else {
@@ -762,6 +955,26 @@ impl Store {
                 .and_then(|k| e2e::open(&k, &u.channel, &u.author, &nonce, &ciphertext))
             {
                 Some(Plain::Text(t)) => (t, false),
+                Some(Plain::Reply {
+                    to,
+                    text,
+                    also_channel,
+                }) => {
+                    act = Some(Act::Reply { to, also_channel });
+                    (text, false)
+                }
+                Some(Plain::Edit { of, text }) => {
+                    act = Some(Act::Edit { of });
+                    (text, false)
+                }
+                Some(Plain::Delete { of }) => {
+                    act = Some(Act::Delete { of });
+                    (String::new(), false)
+                }
+                Some(Plain::React { to, emoji, on }) => {
+                    act = Some(Act::React { to, emoji, on });
+                    (String::new(), false)
+                }
                 Some(Plain::File(info)) => match blob {
                     Some(blob) if blob.size == info.size => {
                         file = Some(FileView {
@@ -800,6 +1013,8 @@ impl Store {
             text,
             locked,
             file,
+            act,
+            ..Default::default()
         })
     }
 

@@ -89,19 +89,65 @@ pub fn find_rtl_font() -> Option<(PathBuf, Vec<u8>)> {
     })
 }
 
-/// Add the RTL font as a fallback to every family. Returns the file used, or `None` (then
-/// Arabic shows as boxes, and the diagnostics view says which package to install).
+/// Emoji fonts with outline glyphs (egui draws outlines, not the bitmaps of colour-emoji
+/// fonts), best first: Symbola (Debian/Ubuntu `fonts-symbola`), Noto Emoji, Segoe UI Emoji
+/// (Windows; its colour layers sit on outlines), OpenMoji's outline build.
+const EMOJI: [&str; 5] = [
+    "Symbola_hint.ttf",
+    "Symbola.ttf",
+    "NotoEmoji-Regular.ttf",
+    "seguiemj.ttf",
+    "OpenMoji-black-glyf.ttf",
+];
+
+/// Whether the font maps the emoji reactions use most.
+pub fn covers_emoji(data: &[u8]) -> bool {
+    ttf_parser::Face::parse(data, 0).is_ok_and(|f| {
+        ['👍', '🎉', '😂']
+            .iter()
+            .all(|c| f.glyph_index(*c).is_some())
+    })
+}
+
+/// The path and bytes of a system emoji font, if one is installed.
+pub fn find_emoji_font() -> Option<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    for d in font_dirs() {
+        walk(&d, &mut files, 0);
+    }
+    files.retain(|p| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        EMOJI.contains(&name)
+    });
+    files.sort_by_key(|p| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        EMOJI.iter().position(|f| *f == name)
+    });
+    files.into_iter().find_map(|p| {
+        let data = std::fs::read(&p).ok()?;
+        covers_emoji(&data).then_some((p, data))
+    })
+}
+
+/// Add the RTL font, then an emoji font, as fallbacks to every family. Returns the RTL font
+/// used, or `None` (then Arabic shows as boxes, and the diagnostics view says which package
+/// to install). Without an emoji font, reactions show as boxes.
 pub fn install(ctx: &egui::Context) -> Option<PathBuf> {
-    let (path, data) = find_rtl_font()?;
+    let rtl = find_rtl_font();
+    let emoji = find_emoji_font();
     let mut fonts = egui::FontDefinitions::default();
-    fonts.font_data.insert(
-        "rtl".into(),
-        std::sync::Arc::new(egui::FontData::from_owned(data)),
-    );
-    for family in fonts.families.values_mut() {
-        family.push("rtl".into());
+    for (name, found) in [("rtl", &rtl), ("emoji", &emoji)] {
+        if let Some((path, data)) = found {
+            fonts.font_data.insert(
+                name.into(),
+                std::sync::Arc::new(egui::FontData::from_owned(data.clone())),
+            );
+            for family in fonts.families.values_mut() {
+                family.push(name.into());
+            }
+            tracing::info!("font for {name}: {}", path.display());
+        }
     }
     ctx.set_fonts(fonts);
-    tracing::info!("font for Arabic and Hebrew: {}", path.display());
-    Some(path)
+    rtl.map(|(p, _)| p)
 }

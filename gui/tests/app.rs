@@ -583,3 +583,44 @@ fn a_bots_messages_are_marked_as_a_bots() {
         "a person's does not"
     );
 }
+
+#[test]
+fn edits_reactions_replies_and_deletions_show_and_a_reaction_is_sent_from_the_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    let id = rt.block_on(amina.send("general", "lunch at 1?")).unwrap();
+    until(&mut h, "the message", |h| has(h, "lunch at 1?"));
+    rt.block_on(async {
+        amina.edit(&id, "lunch at 2?").await.unwrap();
+        amina.react(&id, "👍", true).await.unwrap();
+        amina.reply(&id, "in the usual place", false).await.unwrap();
+    });
+    until(&mut h, "the edit, the reaction and the reply count", |h| {
+        has(h, "lunch at 2?")
+            && h.query_by_label_contains("· edited").is_some()
+            && has(h, "👍 1")
+            && h.query_by_label_contains("1 replies").is_some()
+    });
+    assert!(!has(&h, "lunch at 1?"), "the old text is gone");
+    assert!(
+        !has(&h, "in the usual place"),
+        "a thread reply is not a row of the channel"
+    );
+    // Bilal adds his 👍 by clicking amina's.
+    h.get_by_label("👍 1").click();
+    for _ in 0..400 {
+        h.step();
+        let m = amina.store().message(&id).unwrap().unwrap();
+        if m.reactions.first().is_some_and(|r| r.members.len() == 2) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let m = amina.store().message(&id).unwrap().unwrap();
+    assert_eq!(m.reactions[0].members, ["amina", "bilal"]);
+    until(&mut h, "both reactions", |h| has(h, "👍 2"));
+    rt.block_on(amina.delete(&id)).unwrap();
+    until(&mut h, "the deletion", |h| has(h, "message deleted"));
+    assert!(!has(&h, "lunch at 2?") && !has(&h, "👍 2"));
+}

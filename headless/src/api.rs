@@ -23,6 +23,26 @@ pub enum Request {
         channel: String,
         limit: usize,
     },
+    Reply {
+        message: MessageId,
+        text: String,
+        also_channel: bool,
+    },
+    Edit {
+        message: MessageId,
+        text: String,
+    },
+    Delete {
+        message: MessageId,
+    },
+    React {
+        message: MessageId,
+        emoji: String,
+        on: bool,
+    },
+    Thread {
+        message: MessageId,
+    },
     Search {
         query: String,
         limit: usize,
@@ -205,6 +225,31 @@ async fn handle(node: &Node, req: Request) -> Response {
             Request::Send { channel, text } => Response::Sent {
                 id: node.send(&channel, &text).await?,
             },
+            Request::Reply {
+                message,
+                text,
+                also_channel,
+            } => Response::Sent {
+                id: node.reply(&message, &text, also_channel).await?,
+            },
+            Request::Edit { message, text } => Response::Sent {
+                id: node.edit(&message, &text).await?,
+            },
+            Request::Delete { message } => Response::Sent {
+                id: node.delete(&message).await?,
+            },
+            Request::React { message, emoji, on } => Response::Sent {
+                id: node.react(&message, &emoji, on).await?,
+            },
+            Request::Thread { message } => {
+                let messages = node.thread(&message)?;
+                if messages.is_empty() {
+                    return Err(majlis_core::Error::Invalid(format!(
+                        "no message {message} on this device"
+                    )));
+                }
+                Response::History { messages }
+            }
             Request::Search {
                 query,
                 limit,

@@ -115,6 +115,36 @@ pub enum Command {
         #[arg(long, default_value_t = 3600)]
         timeout: u64,
     },
+    /// Reply to a message in its thread; prints the reply's id last. Needs `majlisd run`
+    Reply {
+        /// The message replied to (`history --json` shows ids)
+        message: majlis_core::MessageId,
+        text: String,
+        /// Show the reply in the channel too, not only in the thread
+        #[arg(long)]
+        also_channel: bool,
+    },
+    /// Change the text of one of your messages (readers see it marked edited). Needs
+    /// `majlisd run`
+    Edit {
+        message: majlis_core::MessageId,
+        text: String,
+    },
+    /// Delete one of your messages, or anyone's as an admin. Needs `majlisd run`
+    Delete { message: majlis_core::MessageId },
+    /// React to a message with an emoji (`--remove` takes it back). Needs `majlisd run`
+    React {
+        message: majlis_core::MessageId,
+        emoji: String,
+        #[arg(long)]
+        remove: bool,
+    },
+    /// Show a message and the replies in its thread, oldest first
+    Thread {
+        message: majlis_core::MessageId,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the history of CHANNEL or of the direct messages with @NAME, oldest first
     History {
         channel: String,
@@ -498,6 +528,30 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             channel: channel.clone(),
             limit: *limit,
         }),
+        Command::Reply {
+            message,
+            text,
+            also_channel,
+        } => Some(Request::Reply {
+            message: *message,
+            text: text.clone(),
+            also_channel: *also_channel,
+        }),
+        Command::Edit { message, text } => Some(Request::Edit {
+            message: *message,
+            text: text.clone(),
+        }),
+        Command::Delete { message } => Some(Request::Delete { message: *message }),
+        Command::React {
+            message,
+            emoji,
+            remove,
+        } => Some(Request::React {
+            message: *message,
+            emoji: emoji.clone(),
+            on: !remove,
+        }),
+        Command::Thread { message, .. } => Some(Request::Thread { message: *message }),
         Command::Peers { .. } => Some(Request::Peers),
         Command::Stats => Some(Request::Stats),
         Command::Status { .. } => Some(Request::Status),
@@ -753,6 +807,25 @@ pub fn run_cli(cli: Cli) -> Result<()> {
                 println!("{}", env.id);
             }
         }
+        Command::Reply { .. }
+        | Command::Edit { .. }
+        | Command::Delete { .. }
+        | Command::React { .. } => bail!(
+            "replies, edits, deletions and reactions are checked by the running node: start \
+             `majlisd run` for {}, then try again",
+            dir.display()
+        ),
+        Command::Thread { message, json } => {
+            let p = open(&dir)?;
+            let messages = p.store().thread(&message)?;
+            if messages.is_empty() {
+                bail!("no message {message} on this device");
+            }
+            print_response(
+                &Command::Thread { message, json },
+                Response::History { messages },
+            )?;
+        }
         Command::Share { .. } | Command::Files { .. } | Command::Get { .. } => bail!(
             "files move between running nodes: start `majlisd run` for {}, then try again",
             dir.display()
@@ -929,6 +1002,7 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
     let json = matches!(
         cmd,
         Command::History { json: true, .. }
+            | Command::Thread { json: true, .. }
             | Command::Search { json: true, .. }
             | Command::Peers { json: true }
             | Command::Roster(RosterCmd::Show { json: true })
@@ -1129,8 +1203,36 @@ pub fn format_message(m: &StoredMessage) -> String {
         Some(f) if !m.locked => format!("[file {} ({})] ", f.name, human_size(f.size)),
         _ => String::new(),
     };
+    let mut tail = String::new();
+    if m.deleted {
+        return format!(
+            "[{}] {}: [{}]",
+            humantime::format_rfc3339_seconds(t),
+            m.sender,
+            m.text
+        );
+    }
+    if m.edited {
+        tail.push_str(" (edited)");
+    }
+    for r in &m.reactions {
+        tail.push_str(&format!(" [{} {}]", r.emoji, r.members.len()));
+    }
+    if m.replies > 0 {
+        tail.push_str(&format!(
+            " [{} repl{} from {}; majlisd thread {}]",
+            m.replies,
+            if m.replies == 1 { "y" } else { "ies" },
+            m.repliers.join(", "),
+            m.id
+        ));
+    }
+    let reply = match m.act {
+        Some(majlis_core::conversation::Act::Reply { .. }) => "↳ ",
+        _ => "",
+    };
     format!(
-        "[{}] {}: {file}{}",
+        "[{}] {reply}{}: {file}{}{tail}",
         humantime::format_rfc3339_seconds(t),
         m.sender,
         m.text

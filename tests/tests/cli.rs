@@ -142,3 +142,77 @@ fn a_command_right_after_run_waits_for_the_starting_node() {
     }
     assert_eq!(amina.history("general").len(), 3);
 }
+
+/// Threads, edits, deletions and reactions from the command line of two real nodes: what
+/// one member does, the other's `history` and `thread` show; refused actions say why.
+#[test]
+fn replies_edits_deletions_and_reactions_from_the_command_line() {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ds = majlis_tests::org(&bin, tmp.path(), &["amina", "bilal"]);
+    let addr = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+    ds[0].start_local(&["--no-mdns", "--listen", &addr]);
+    ds[1].start_local(&[
+        "--no-mdns",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--peer",
+        &addr,
+    ]);
+    wait_until("connected", 20, || ds[0].peers().len() == 1);
+
+    let id = ds[0].ok(&["send", "general", "standup at 9"]);
+    let id = id.lines().last().unwrap().trim().to_string();
+    wait_until("bilal has it", 20, || ds[1].history("general").len() == 1);
+    ds[1].ok(&["reply", &id, "I'll be late"]);
+    ds[1].ok(&["react", &id, "👍"]);
+    ds[0].ok(&["edit", &id, "standup at 9:30"]);
+    let e = err(&ds[1], &["edit", &id, "no standup"]);
+    assert!(e.contains("only amina can edit"), "{e}");
+    let e = err(&ds[1], &["react", &id, "two words"]);
+    assert!(e.contains("not a reaction"), "{e}");
+    let e = err(&ds[1], &["delete", &"0".repeat(64)]);
+    assert!(e.contains("no message"), "{e}");
+
+    wait_until("bilal sees the edit", 20, || {
+        ds[1]
+            .history("general")
+            .first()
+            .is_some_and(|m| m["text"] == "standup at 9:30" && m["edited"] == true)
+    });
+    wait_until("amina sees the reply and the reaction", 20, || {
+        let h = ds[0].history("general");
+        h.len() == 1 && h[0]["replies"] == 1 && h[0]["reactions"][0]["emoji"] == "👍"
+    });
+    let stdout = |d: &majlis_tests::Daemon, args: &[&str]| {
+        let out = d.cli(args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = stdout(&ds[0], &["history", "general"]);
+    assert!(
+        text.contains("standup at 9:30 (edited) [👍 1] [1 reply from bilal"),
+        "{text}"
+    );
+    let thread = stdout(&ds[0], &["thread", &id, "--json"]);
+    let texts: Vec<String> = thread
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["text"].to_string())
+        .collect();
+    assert_eq!(texts, ["\"standup at 9:30\"", "\"I'll be late\""]);
+
+    // The admin deletes it; both show it deleted, and nothing more can be done to it.
+    ds[0].ok(&["delete", &id]);
+    wait_until("bilal sees it deleted", 20, || {
+        ds[1].history("general")[0]["deleted"] == true
+    });
+    let e = err(&ds[1], &["react", &id, "🎉"]);
+    assert!(e.contains("was deleted"), "{e}");
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+}

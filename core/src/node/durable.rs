@@ -70,7 +70,7 @@ impl Runner {
                     }
                     if let Some((reply, shown)) = reply {
                         let _ = reply.send(Ok(shown.id));
-                        self.emit(Event::Message(*shown));
+                        self.emit(Event::Message(shown));
                     }
                 }
                 Pending::Received => {}

@@ -184,13 +184,22 @@ impl Runner {
                 self.facts.message_from(env.unsigned.author);
                 match self.profile.absorb(env) {
                     Ok(0) => {}
-                    Ok(_) => self.emit(Event::KeysReceived {
-                        channel: env.unsigned.channel.clone(),
-                    }),
+                    Ok(_) => {
+                        // Acts (replies, edits, reactions) that arrived before their key are
+                        // filed under their targets now, then the app is told to look again.
+                        let (store, events) = (self.store.clone(), self.events.clone());
+                        let channel = env.unsigned.channel.clone();
+                        tokio::task::spawn_blocking(move || {
+                            if let Err(e) = store.annex_channel(&channel) {
+                                tracing::warn!("filing the acts of {channel}: {e}");
+                            }
+                            let _ = events.send(Event::KeysReceived { channel });
+                        });
+                    }
                     Err(e) => tracing::error!("storing a received key: {e}"),
                 }
                 if let Some(m) = self.store.render(env, sender) {
-                    self.emit(Event::Message(m));
+                    self.emit(Event::Message(Box::new(m)));
                 }
                 self.on_file_message(env);
                 self.pending.push(Pending::Received);

@@ -16,6 +16,8 @@ mod members;
 mod runner;
 mod search;
 
+use crate::conversation::Act;
+use crate::e2e::Plain;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -109,7 +111,7 @@ pub enum Event {
     Listening(Multiaddr),
     /// A message may be shown: ours once it is on disk; a peer's once it is verified and
     /// written (its flush follows; catch-up repairs a crash in between).
-    Message(StoredMessage),
+    Message(Box<StoredMessage>),
     RosterChanged {
         version: u64,
     },
@@ -195,6 +197,12 @@ pub(crate) enum Command {
     Send {
         channel: String,
         text: String,
+        reply: oneshot::Sender<Result<MessageId>>,
+    },
+    /// A reply, edit, deletion or reaction, already checked against its target.
+    Act {
+        channel: String,
+        act: crate::e2e::Plain,
         reply: oneshot::Sender<Result<MessageId>>,
     },
     Peers {
@@ -534,6 +542,135 @@ impl Node {
         tokio::task::spawn_blocking(move || blobs.export(&blob, &info, &dest))
             .await
             .map_err(|e| Error::Net(format!("file task: {e}")))?
+    }
+
+    /// Reply to `to` in its thread (the thread of its root if `to` is itself a reply); with
+    /// `also_channel` the reply is shown in the channel too. Returns the reply's id.
+    pub async fn reply(&self, to: &MessageId, text: &str, also_channel: bool) -> Result<MessageId> {
+        let target = self.target(to)?;
+        let root = match target.act {
+            Some(Act::Reply { to, .. }) => to,
+            _ => target.id,
+        };
+        if text.trim().is_empty() {
+            return Err(Error::Invalid("a reply needs some text".into()));
+        }
+        let act = Plain::Reply {
+            to: root,
+            text: text.to_string(),
+            also_channel,
+        };
+        self.act(target.channel, act).await
+    }
+
+    /// Replace the text of this member's message `id` (readers keep showing it as edited;
+    /// every version stays in the history for audit and export).
+    pub async fn edit(&self, id: &MessageId, text: &str) -> Result<MessageId> {
+        let target = self.target(id)?;
+        if target.sender != self.my_name()? {
+            return Err(Error::Denied(format!(
+                "only {} can edit this message (its author)",
+                target.sender
+            )));
+        }
+        if target.file.is_some() || text.trim().is_empty() {
+            return Err(Error::Invalid(
+                "only a text message can be edited, and not to nothing (delete it instead)".into(),
+            ));
+        }
+        let act = Plain::Edit {
+            of: target.id,
+            text: text.to_string(),
+        };
+        self.act(target.channel, act).await
+    }
+
+    /// Delete message `id`: this member's own, or anyone's for an admin. Every reader shows
+    /// "message deleted" in its place.
+    pub async fn delete(&self, id: &MessageId) -> Result<MessageId> {
+        let target = self.target(id)?;
+        let me = self.my_name()?;
+        let admin = self.roster.borrow().as_deref().is_some_and(|r| {
+            r.member_of_device(&self.device)
+                .is_some_and(|m| m.role == crate::roster::Role::Admin)
+        });
+        if target.sender != me && !admin {
+            return Err(Error::Denied(format!(
+                "only {} (its author) or an admin can delete this message",
+                target.sender
+            )));
+        }
+        self.act(target.channel, Plain::Delete { of: target.id })
+            .await
+    }
+
+    /// Add (`on`) or take back this member's reaction `emoji` to message `id`.
+    pub async fn react(&self, id: &MessageId, emoji: &str, on: bool) -> Result<MessageId> {
+        if !crate::conversation::valid_emoji(emoji) {
+            return Err(Error::Invalid(format!(
+                "'{emoji}' is not a reaction: one emoji or short symbol, no spaces"
+            )));
+        }
+        let target = self.target(id)?;
+        let act = Plain::React {
+            to: target.id,
+            emoji: emoji.to_string(),
+            on,
+        };
+        self.act(target.channel, act).await
+    }
+
+    /// The thread of `root`: the message and its replies, oldest first.
+    pub fn thread(&self, root: &MessageId) -> Result<Vec<StoredMessage>> {
+        self.store.thread(root)
+    }
+
+    /// A message that can be acted on: held, readable, a message or a reply (not an act),
+    /// not deleted.
+    fn target(&self, id: &MessageId) -> Result<StoredMessage> {
+        let m = self
+            .store
+            .message(id)?
+            .ok_or_else(|| Error::Invalid(format!("no message {id} on this device")))?;
+        if m.locked {
+            return Err(Error::NotReady(
+                "this device cannot read that message yet (its key has not arrived)".into(),
+            ));
+        }
+        if !Act::in_channel(m.act.as_ref()) && !matches!(m.act, Some(Act::Reply { .. })) {
+            return Err(Error::Invalid(format!(
+                "{id} is a reaction, edit or deletion, not a message"
+            )));
+        }
+        if m.deleted {
+            return Err(Error::Invalid(format!("message {id} was deleted")));
+        }
+        Ok(m)
+    }
+
+    fn my_name(&self) -> Result<String> {
+        self.roster
+            .borrow()
+            .as_deref()
+            .and_then(|r| r.member_of_device(&self.device))
+            .map(|m| m.name.clone())
+            .ok_or(Error::NotOnRoster)
+    }
+
+    /// Send `act` in `channel` without this client's checks, as a modified client would:
+    /// for tests that show readers hold the rules themselves.
+    #[doc(hidden)]
+    pub async fn act_unchecked(&self, channel: &str, act: Plain) -> Result<MessageId> {
+        self.act(channel.to_string(), act).await
+    }
+
+    async fn act(&self, channel: String, act: Plain) -> Result<MessageId> {
+        self.ask(|reply| Command::Act {
+            channel,
+            act,
+            reply,
+        })
+        .await?
     }
 
     /// The last `limit` messages of `channel` (or `@NAME`: the direct messages with NAME),

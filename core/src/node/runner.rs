@@ -267,6 +267,31 @@ impl Runner {
                     let _ = reply.send(Err(e));
                 }
             },
+            Command::Act {
+                channel,
+                act,
+                reply,
+            } => match self.profile.compose_act(&self.chain, &channel, act) {
+                Ok(envs) => {
+                    let last = envs.last().expect("an act makes a message");
+                    match self.store.render(last, self.my_name()) {
+                        Some(shown) => {
+                            self.pending.push(Pending::Sent {
+                                envs,
+                                reply: Some((reply, Box::new(shown))),
+                            });
+                            self.start_flush();
+                        }
+                        None => {
+                            let _ =
+                                reply.send(Err(crate::Error::Invalid("nothing to send".into())));
+                        }
+                    }
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
             Command::ShareFile {
                 channel,
                 prepared,
@@ -375,8 +400,8 @@ impl Runner {
             device: self.me,
             sent_at: last.unsigned.sent_at,
             text,
-            locked: false,
             file,
+            ..Default::default()
         };
         self.pending.push(Pending::Sent {
             envs,

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, oneshot, watch};
 
 use super::Event;
+use crate::conversation::Act;
 use crate::error::{Error, Result};
 use crate::identity::DeviceId;
 use crate::roster::VerifiedRoster;
@@ -134,7 +135,15 @@ fn run(
             Job::Event(Event::Message(_)) | Job::Event(Event::KeysReceived { .. })
         );
         let res = match job {
-            Job::Event(Event::Message(m)) => ix.add(&m),
+            Job::Event(Event::Message(m)) => match &m.act {
+                // An edit or deletion changes what its target shows: index that again.
+                Some(Act::Edit { of } | Act::Delete { of }) => match store.message(of) {
+                    Ok(Some(target)) => ix.add(&target),
+                    Ok(None) => Ok(()),
+                    Err(e) => Err(e),
+                },
+                _ => ix.add(&m),
+            },
             Job::Event(Event::KeysReceived { channel }) => {
                 search::index_store(&mut ix, &store, &channel).map(|_| ())
             }

@@ -205,10 +205,24 @@ impl SearchIndex {
     }
 
     fn add_doc(&mut self, m: &StoredMessage, replace: bool) -> Result<()> {
-        if m.locked {
+        use crate::conversation::Act;
+        // Reactions, edits and deletions are not documents: they change their target, which
+        // is indexed again as it now shows (a deleted one is removed).
+        if m.locked
+            || matches!(
+                m.act,
+                Some(Act::Edit { .. } | Act::Delete { .. } | Act::React { .. })
+            )
+        {
             return Ok(());
         }
         let f = self.f;
+        if m.deleted {
+            self.writer
+                .delete_term(Term::from_field_text(f.id, &m.id.to_string()));
+            self.dirty = true;
+            return Ok(());
+        }
         let mut d = doc!(
             f.id => m.id.to_string(),
             f.channel => m.channel.clone(),
@@ -404,6 +418,7 @@ impl SearchIndex {
                 .and_then(|v| v.as_str())
                 .and_then(|s| s.parse::<MessageId>().ok())
                 .and_then(|id| (cx.message)(&id))
+                .filter(|m| !m.deleted)
             else {
                 continue;
             };

@@ -16,8 +16,7 @@ fn msg(n: u8, channel: &str, sender: &str, day: u64, text: &str) -> StoredMessag
         device: crate::DeviceKey::generate().id(),
         sent_at: T0 + day * DAY + n as u64 * 1000,
         text: text.into(),
-        locked: false,
-        file: None,
+        ..Default::default()
     }
 }
 

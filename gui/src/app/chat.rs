@@ -41,6 +41,13 @@ impl MajlisApp {
                         .collect()
                 })
                 .unwrap_or_default(),
+            edited: self.t("edited"),
+            deleted: self.t(majlis_core::conversation::DELETED_TEXT),
+            replies: self.t("replies"),
+            me: run.my_name(),
+            admin: run
+                .me_member()
+                .is_some_and(|m| m.role == majlis_core::Role::Admin),
         };
         // A file dropped on the window is shared in the open conversation.
         let dropped: Vec<PathBuf> = ui.ctx().input(|i| {
@@ -206,6 +213,13 @@ pub(super) struct RowStrings {
     /// when a program wrote what they read.
     bot: String,
     bots: std::collections::HashSet<DeviceId>,
+    /// Shown after an edited message's time, in place of a deleted one, after a reply count.
+    edited: String,
+    deleted: String,
+    replies: String,
+    /// This member's name (is a reaction ours?) and whether it is an admin (may delete any).
+    me: String,
+    admin: bool,
 }
 
 impl Conversation {
@@ -254,6 +268,21 @@ impl Conversation {
         self.ids.insert(m.id);
         self.rows.insert(at, m);
         self.heights.insert(at, None);
+    }
+
+    /// Show message `id` again as it now folds (an edit, deletion, reaction or reply to it
+    /// arrived), if it is in the loaded window.
+    pub(super) fn refresh(&mut self, node: &Node, id: &MessageId) {
+        if !self.ids.contains(id) {
+            return;
+        }
+        if let (Some(at), Ok(Some(m))) = (
+            self.rows.iter().position(|r| r.id == *id),
+            node.store().message(id),
+        ) {
+            self.rows[at] = m;
+            self.heights[at] = None;
+        }
     }
 
     pub(super) fn load_older(&mut self, node: &Node) -> usize {
@@ -326,7 +355,12 @@ impl Conversation {
         } else {
             0.0
         };
-        day + head + body + card + 12.0
+        let meta = if !m.deleted && (!m.reactions.is_empty() || m.replies > 0) {
+            ui.spacing().interact_size.y + 4.0
+        } else {
+            0.0
+        };
+        day + head + body + card + meta + 12.0
     }
 
     pub(super) fn show(
@@ -500,11 +534,14 @@ impl Conversation {
                     } else {
                         text::for_egui(&m.sender).into_owned()
                     };
-                    let status = if mine {
+                    let mut status = if mine {
                         format!(" · ✓ {}", s.sent)
                     } else {
                         String::new()
                     };
+                    if m.edited {
+                        status.push_str(&format!(" · {}", s.edited));
+                    }
                     ui.label(
                         RichText::new(format!("{who} · {}{status}", format_time(m.sent_at, false)))
                             .small()
@@ -512,19 +549,80 @@ impl Conversation {
                     );
                     let (body, color) = if m.locked {
                         (&s.locked, ui.visuals().weak_text_color())
+                    } else if m.deleted {
+                        (&s.deleted, ui.visuals().weak_text_color())
                     } else {
                         (&m.text, ui.visuals().text_color())
                     };
                     if !body.is_empty() {
                         let g = Self::body_galley(ui, body, rect.width() - 12.0, color);
-                        ui.add(egui::Label::new(g));
+                        let label = ui.add(egui::Label::new(g).sense(egui::Sense::click()));
+                        if !m.locked && !m.deleted {
+                            label
+                                .context_menu(|ui| row_menu(ui, m, mine || s.admin, files.actions));
+                        }
                     }
-                    if let (Some(f), false) = (&m.file, m.locked) {
+                    if let (Some(f), false) = (&m.file, m.locked || m.deleted) {
                         file_card(ui, m.id, f, files);
+                    }
+                    if !m.deleted && (!m.reactions.is_empty() || m.replies > 0) {
+                        ui.horizontal(|ui| {
+                            for r in &m.reactions {
+                                let on = r.members.contains(&s.me);
+                                let b = ui
+                                    .selectable_label(
+                                        on,
+                                        format!("{} {}", r.emoji, r.members.len()),
+                                    )
+                                    .on_hover_text(r.members.join(", "));
+                                if b.clicked() {
+                                    files.actions.push(Action::React {
+                                        message: m.id,
+                                        emoji: r.emoji.clone(),
+                                        on: !on,
+                                    });
+                                }
+                            }
+                            if m.replies > 0 {
+                                ui.label(
+                                    RichText::new(format!(
+                                        "{} {} · {}",
+                                        m.replies,
+                                        s.replies,
+                                        m.repliers.join(", ")
+                                    ))
+                                    .small()
+                                    .weak(),
+                                );
+                            }
+                        });
                     }
                 });
             });
         });
+    }
+}
+
+/// Quick reactions offered on a message's menu.
+const QUICK: [&str; 4] = ["👍", "❤", "😂", "🎉"];
+
+/// What can be done to a message from its context menu (right click).
+fn row_menu(ui: &mut egui::Ui, m: &StoredMessage, may_delete: bool, actions: &mut Vec<Action>) {
+    ui.horizontal(|ui| {
+        for e in QUICK {
+            if ui.button(e).clicked() {
+                actions.push(Action::React {
+                    message: m.id,
+                    emoji: e.to_string(),
+                    on: true,
+                });
+                ui.close();
+            }
+        }
+    });
+    if may_delete && ui.button("Delete").clicked() {
+        actions.push(Action::Delete(m.id));
+        ui.close();
     }
 }
 

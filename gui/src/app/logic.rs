@@ -73,6 +73,22 @@ impl MajlisApp {
                     )
                 });
             }
+            Action::React { message, emoji, on } => {
+                let n = run.node.clone();
+                self.spawn(async move {
+                    Reply::Acted(
+                        n.react(&message, &emoji, on)
+                            .await
+                            .map_err(|e| e.to_string()),
+                    )
+                });
+            }
+            Action::Delete(message) => {
+                let n = run.node.clone();
+                self.spawn(async move {
+                    Reply::Acted(n.delete(&message).await.map_err(|e| e.to_string()))
+                });
+            }
             Action::FetchFile(blob) => {
                 let n = run.node.clone();
                 self.spawn(async move {
@@ -158,7 +174,7 @@ impl MajlisApp {
         let mut peers_changed = false;
         while let Ok(ev) = run.events.try_recv() {
             match ev {
-                Event::Message(m) => self.on_message(&mut run, m),
+                Event::Message(m) => self.on_message(&mut run, *m),
                 Event::RosterChanged { .. } => roster_changed = true,
                 // Messages shown locked in the open conversation may open now.
                 Event::KeysReceived { channel }
@@ -232,6 +248,9 @@ impl MajlisApp {
                     run.notice = r
                         .err()
                         .map(|e| (format!("not shared: {e}"), Instant::now()));
+                }
+                Reply::Acted(r) => {
+                    run.notice = r.err().map(|e| (e, Instant::now()));
                 }
                 Reply::Files(f) => run.files = f.into_iter().map(|f| (f.blob, f)).collect(),
                 Reply::Saved(r) => {
@@ -308,6 +327,16 @@ impl MajlisApp {
     }
 
     pub(super) fn on_message(&mut self, run: &mut Running, m: StoredMessage) {
+        // A reply, edit, deletion or reaction changes how its target shows; only a reply
+        // sent to the channel too is a row of its own.
+        if let Some(act) = &m.act {
+            if let Some(c) = &mut run.conv {
+                c.refresh(&run.node, &act.target());
+            }
+            if !majlis_core::conversation::Act::in_channel(Some(act)) {
+                return;
+            }
+        }
         let mine = m.device == run.me;
         if mine {
             if let Some(i) = run

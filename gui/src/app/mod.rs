@@ -90,6 +90,14 @@ enum Action {
     },
     /// Ask the node's search index.
     Search(String),
+    /// Add or take back this member's reaction to a message.
+    React {
+        message: MessageId,
+        emoji: String,
+        on: bool,
+    },
+    /// Delete a message (this member's own, or any as an admin).
+    Delete(MessageId),
 }
 
 /// Results of commands that ran in the background.
@@ -108,6 +116,8 @@ enum Reply {
     /// A file share finished (or failed) encrypting and sending.
     Shared(Result<MessageId, String>),
     Files(Vec<majlis_core::node::FileStatus>),
+    /// A reaction or deletion was sent, or why not.
+    Acted(Result<MessageId, String>),
     /// Where a file was saved, or why not.
     Saved(Result<PathBuf, String>),
     /// What a search found (for `query`).

@@ -29,7 +29,7 @@ pub enum ApiEvent {
     /// A message that may be shown (ours once on disk, a peer's once verified).
     Message {
         #[schema(value_type = super::ApiMessage)]
-        message: StoredMessage,
+        message: Box<StoredMessage>,
     },
     /// The roster changed.
     Roster { version: u64 },
@@ -276,7 +276,7 @@ pub fn start(node: &Node, metrics: std::sync::Arc<Metrics>) -> Events {
                         Event::KeysReceived { channel } => {
                             for id in locked.remove(&channel).unwrap_or_default() {
                                 match node.store().message(&id) {
-                                    Ok(Some(m)) if !m.locked => log.push(ApiEvent::Message { message: m }),
+                                    Ok(Some(m)) if !m.locked => log.push(ApiEvent::Message { message: Box::new(m) }),
                                     Ok(Some(m)) => locked.entry(channel.clone()).or_default().push(m.id),
                                     _ => {}
                                 }

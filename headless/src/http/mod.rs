@@ -246,6 +246,21 @@ pub struct ApiMessage {
     /// A shared file: blob, name, mime, size.
     #[schema(value_type = Option<Object>)]
     file: Option<()>,
+    /// What this message does to another: `{"kind": "reply", "to", "also_channel"}`,
+    /// `{"kind": "edit", "of"}` (then `text` is the new text), `{"kind": "delete", "of"}`,
+    /// `{"kind": "react", "to", "emoji", "on"}`. Absent for a plain message.
+    #[schema(value_type = Option<Object>)]
+    act: Option<()>,
+    /// Its author changed the text (absent when false).
+    edited: Option<bool>,
+    /// Deleted by its author or an admin: `text` says so (absent when false).
+    deleted: Option<bool>,
+    /// `[{"emoji": "👍", "members": ["bilal"]}]` (absent when none).
+    #[schema(value_type = Option<Vec<Object>>)]
+    reactions: Option<()>,
+    /// Replies in its thread and the last three repliers (absent when none).
+    replies: Option<u32>,
+    repliers: Option<Vec<String>>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -1,0 +1,308 @@
+//! Threads, edits, deletions and reactions: the pure part.
+//!
+//! Each is a message of its own (sealed like text, signed, checked against the roster,
+//! stored, caught up and relayed like any other), naming the message it acts on inside its
+//! sealed body. Nothing is ever rewritten in place: what a reader sees of a message is
+//! *folded* from the message and the messages that act on it, in a fixed order, so every
+//! node that holds the same messages shows the same thing whatever order they arrived in.
+//!
+//! The rules hold against a member running a modified client, because every reader applies
+//! them, not the sender: an edit counts only from the message's own member, a deletion only
+//! from its member or an admin, one reaction per member and emoji (the latest says whether
+//! it stands), and nothing acts across channels (the store looks acts up by channel).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::message::MessageId;
+use crate::store::StoredMessage;
+
+/// What a message does to another one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Act {
+    /// A reply in the thread of `to`; with `also_channel` it is shown in the channel too.
+    Reply { to: MessageId, also_channel: bool },
+    /// The author's new text for `of` (the act's text).
+    Edit { of: MessageId },
+    /// `of` is deleted.
+    Delete { of: MessageId },
+    /// A reaction to `to`, added (`on`) or taken back.
+    React {
+        to: MessageId,
+        emoji: String,
+        on: bool,
+    },
+}
+
+impl Act {
+    /// The message acted on.
+    pub fn target(&self) -> MessageId {
+        match self {
+            Act::Reply { to, .. } | Act::React { to, .. } => *to,
+            Act::Edit { of } | Act::Delete { of } => *of,
+        }
+    }
+
+    /// Whether a message with this act is a row of its channel's history (a reply sent to
+    /// the channel too); the others show only folded into their target or its thread.
+    pub fn in_channel(act: Option<&Act>) -> bool {
+        matches!(
+            act,
+            None | Some(Act::Reply {
+                also_channel: true,
+                ..
+            })
+        )
+    }
+}
+
+/// Who reacted with one emoji.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    pub emoji: String,
+    /// Member names, sorted.
+    pub members: Vec<String>,
+}
+
+/// Longest reaction accepted (bytes): one emoji with its modifiers and joiners.
+pub const MAX_EMOJI_BYTES: usize = 32;
+
+/// A reaction is one short symbol: no spaces, no control characters, at most 8 chars
+/// (a family emoji with joiners is 7).
+pub fn valid_emoji(e: &str) -> bool {
+    !e.is_empty()
+        && e.len() <= MAX_EMOJI_BYTES
+        && e.chars().count() <= 8
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// The text a deleted message shows.
+pub const DELETED_TEXT: &str = "message deleted";
+
+/// Apply `acts` (messages whose act targets `m`, in any order) to `m`. `is_admin` says
+/// whether a member is an admin of the org now. Acts that break the rules are ignored.
+pub fn fold(m: &mut StoredMessage, mut acts: Vec<StoredMessage>, is_admin: &dyn Fn(&str) -> bool) {
+    acts.retain(|a| {
+        !a.locked && a.channel == m.channel && a.act.as_ref().is_some_and(|x| x.target() == m.id)
+    });
+    acts.sort_by_key(|a| (a.sent_at, a.id));
+    // (member, emoji) -> on, the latest act winning.
+    let mut reacted: BTreeMap<(String, String), bool> = BTreeMap::new();
+    for a in &acts {
+        match a.act.as_ref().expect("retained") {
+            Act::Reply { .. } => {
+                if !a.deleted {
+                    m.replies += 1;
+                    m.repliers.retain(|r| *r != a.sender);
+                    m.repliers.push(a.sender.clone());
+                }
+            }
+            Act::Edit { .. } => {
+                if !m.deleted && a.sender == m.sender {
+                    m.text = a.text.clone();
+                    m.edited = true;
+                }
+            }
+            Act::Delete { .. } => {
+                if a.sender == m.sender || is_admin(&a.sender) {
+                    m.deleted = true;
+                }
+            }
+            Act::React { emoji, on, .. } => {
+                if valid_emoji(emoji) {
+                    reacted.insert((a.sender.clone(), emoji.clone()), *on);
+                }
+            }
+        }
+    }
+    // The last three repliers, most recent last.
+    let n = m.repliers.len();
+    m.repliers.drain(..n.saturating_sub(3));
+    let mut by_emoji: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for ((member, emoji), on) in reacted {
+        if on {
+            by_emoji.entry(emoji).or_default().push(member);
+        }
+    }
+    m.reactions = by_emoji
+        .into_iter()
+        .map(|(emoji, members)| Reaction { emoji, members })
+        .collect();
+    if m.deleted {
+        m.text = DELETED_TEXT.to_string();
+        m.file = None;
+        m.edited = false;
+        m.reactions.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::DeviceId;
+
+    fn msg(n: u8, sender: &str, at: u64, text: &str, act: Option<Act>) -> StoredMessage {
+        StoredMessage {
+            id: MessageId([n; 32]),
+            channel: "general".into(),
+            sender: sender.into(),
+            device: DeviceId([n; 32]),
+            sent_at: at,
+            text: text.into(),
+            act,
+            ..Default::default()
+        }
+    }
+
+    fn id(n: u8) -> MessageId {
+        MessageId([n; 32])
+    }
+
+    #[test]
+    fn the_latest_edit_by_its_member_wins_and_others_are_ignored() {
+        let mut m = msg(1, "amina", 10, "helo", None);
+        let acts = vec![
+            msg(3, "amina", 30, "hello all", Some(Act::Edit { of: id(1) })),
+            msg(2, "amina", 20, "hello", Some(Act::Edit { of: id(1) })),
+            // Bilal runs a modified client: his edit of amina's message is not taken.
+            msg(
+                4,
+                "bilal",
+                40,
+                "amina owes me",
+                Some(Act::Edit { of: id(1) }),
+            ),
+        ];
+        fold(&mut m, acts, &|_| false);
+        assert_eq!(m.text, "hello all");
+        assert!(m.edited);
+    }
+
+    #[test]
+    fn deletion_by_the_author_or_an_admin_only_and_it_hides_everything() {
+        let base = || {
+            let mut m = msg(1, "bilal", 10, "secret", None);
+            m.file = None;
+            m
+        };
+        let react = msg(
+            5,
+            "chen",
+            15,
+            "",
+            Some(Act::React {
+                to: id(1),
+                emoji: "👍".into(),
+                on: true,
+            }),
+        );
+        let by = |who: &str, n: u8| msg(n, who, 20, "", Some(Act::Delete { of: id(1) }));
+        let admin = |w: &str| w == "amina";
+        let mut m = base();
+        fold(&mut m, vec![by("chen", 2), react.clone()], &admin);
+        assert!(!m.deleted, "chen is neither the author nor an admin");
+        assert_eq!(m.reactions.len(), 1);
+        for who in ["bilal", "amina"] {
+            let mut m = base();
+            let edit = msg(9, "bilal", 30, "unsecret", Some(Act::Edit { of: id(1) }));
+            fold(&mut m, vec![by(who, 2), react.clone(), edit], &admin);
+            assert!(m.deleted, "{who} may delete");
+            assert_eq!(m.text, DELETED_TEXT);
+            assert!(m.reactions.is_empty() && !m.edited);
+        }
+    }
+
+    #[test]
+    fn reactions_count_once_per_member_and_can_be_taken_back() {
+        let r = |n: u8, who: &str, at: u64, e: &str, on: bool| {
+            msg(
+                n,
+                who,
+                at,
+                "",
+                Some(Act::React {
+                    to: id(1),
+                    emoji: e.into(),
+                    on,
+                }),
+            )
+        };
+        let acts = vec![
+            r(2, "bilal", 20, "👍", true),
+            r(3, "bilal", 21, "👍", true),
+            r(4, "chen", 22, "👍", true),
+            r(5, "chen", 23, "🎉", true),
+            r(6, "chen", 24, "🎉", false),
+            r(7, "gita", 25, "not an emoji at all", true),
+            r(8, "gita", 26, "", true),
+        ];
+        // Whatever order they arrive in, the same result.
+        for order in [acts.clone(), acts.iter().rev().cloned().collect()] {
+            let mut m = msg(1, "amina", 10, "lunch?", None);
+            fold(&mut m, order, &|_| false);
+            assert_eq!(
+                m.reactions,
+                vec![Reaction {
+                    emoji: "👍".into(),
+                    members: vec!["bilal".into(), "chen".into()],
+                }]
+            );
+        }
+    }
+
+    #[test]
+    fn replies_are_counted_with_the_last_repliers_and_other_targets_ignored() {
+        let reply = |n: u8, who: &str, at: u64| {
+            msg(
+                n,
+                who,
+                at,
+                "re",
+                Some(Act::Reply {
+                    to: id(1),
+                    also_channel: false,
+                }),
+            )
+        };
+        let mut elsewhere = reply(9, "gita", 99);
+        elsewhere.channel = "ops".into();
+        let mut locked = reply(10, "gita", 98);
+        locked.locked = true;
+        let other = msg(
+            11,
+            "gita",
+            97,
+            "",
+            Some(Act::Reply {
+                to: id(2),
+                also_channel: false,
+            }),
+        );
+        let mut m = msg(1, "amina", 10, "plan?", None);
+        let acts = vec![
+            reply(2, "bilal", 20),
+            reply(3, "chen", 30),
+            reply(4, "bilal", 40),
+            reply(5, "dana", 50),
+            reply(6, "erin", 60),
+            elsewhere,
+            locked,
+            other,
+        ];
+        fold(&mut m, acts, &|_| false);
+        assert_eq!(m.replies, 5);
+        assert_eq!(m.repliers, ["bilal", "dana", "erin"]);
+    }
+
+    #[test]
+    fn only_single_symbols_are_reactions() {
+        for ok in ["👍", "🎉", "👨‍👩‍👧‍👦", "+1", "✓"] {
+            assert!(valid_emoji(ok), "{ok}");
+        }
+        for bad in ["", "two words", "a\u{7}", &"x".repeat(40)] {
+            assert!(!valid_emoji(bad), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Threads, edits, deletions and reactions between real swarms on loopback: every node shows
+//! the same conversation, whatever order the acts arrived in (a node that was away catches
+//! up on them), and the rules hold against a member whose client skips them.
+
+use std::time::Duration;
+
+use majlis_core::conversation::{Act, DELETED_TEXT};
+use majlis_core::e2e::Plain;
+use majlis_core::store::StoredMessage;
+use majlis_core::{Config, MessageId, Node, Profile, RosterChange};
+
+mod common;
+use common::wait_until;
+
+fn config(peers: Vec<libp2p::Multiaddr>) -> Config {
+    Config {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        peers,
+        mdns: false,
+    }
+}
+
+/// amina (admin), bilal and chen, with the roster already shared.
+fn org(dir: &std::path::Path) -> Vec<Profile> {
+    let admin = Profile::init(&dir.join("amina"), "amina").unwrap();
+    admin.org_create("acme").unwrap();
+    let mut out = vec![admin];
+    for name in ["bilal", "chen"] {
+        let p = Profile::init(&dir.join(name), name).unwrap();
+        p.org_join(out[0].org().unwrap().unwrap()).unwrap();
+        let mut chain = out[0].chain().unwrap();
+        out[0]
+            .change_roster(
+                &mut chain,
+                &RosterChange::AddMember {
+                    name: name.into(),
+                    device: p.device_id(),
+                    role: None,
+                },
+            )
+            .unwrap();
+        out.push(p);
+    }
+    let full = out[0].chain().unwrap().versions().to_vec();
+    for p in &out[1..] {
+        let mut chain = p.chain().unwrap();
+        p.apply_rosters(&mut chain, full.clone()).unwrap();
+    }
+    out
+}
+
+fn shown(n: &Node, id: &MessageId) -> Option<StoredMessage> {
+    n.history("general", 50)
+        .unwrap()
+        .into_iter()
+        .find(|m| m.id == *id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn threads_edits_deletions_and_reactions_converge_and_hold_against_a_modified_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ps = org(dir.path());
+    let c_dir = ps[2].dir().to_path_buf();
+    let c = ps.pop().unwrap();
+    let b = ps.pop().unwrap();
+    let a = Node::start(ps.pop().unwrap(), config(vec![]))
+        .await
+        .unwrap();
+    let addr = a.listen_addrs().await.unwrap()[0].clone();
+    let b = Node::start(b, config(vec![addr.clone()])).await.unwrap();
+    let c = Node::start(c, config(vec![addr.clone()])).await.unwrap();
+    wait_until("both connected", async || {
+        a.peers().await.unwrap().len() == 2
+    })
+    .await;
+    let nodes = [&a, &b, &c];
+
+    let lunch = a.send("general", "lunch at 1?").await.unwrap();
+    wait_until("everyone has it", async || {
+        nodes.iter().all(|n| shown(n, &lunch).is_some())
+    })
+    .await;
+    let reply = b.reply(&lunch, "1 is fine", false).await.unwrap();
+    let shout = c.reply(&lunch, "I'll book", true).await.unwrap();
+    b.react(&lunch, "👍", true).await.unwrap();
+    c.react(&lunch, "👍", true).await.unwrap();
+    c.react(&lunch, "🎉", true).await.unwrap();
+    c.react(&lunch, "🎉", false).await.unwrap();
+    a.edit(&lunch, "lunch at 2?").await.unwrap();
+
+    // What an honest client refuses, a modified one sends anyway; readers do not take it.
+    assert!(c.edit(&lunch, "chen pays").await.is_err());
+    assert!(c.delete(&lunch).await.is_err());
+    c.act_unchecked(
+        "general",
+        Plain::Edit {
+            of: lunch,
+            text: "chen pays".into(),
+        },
+    )
+    .await
+    .unwrap();
+    c.act_unchecked("general", Plain::Delete { of: lunch })
+        .await
+        .unwrap();
+    c.act_unchecked(
+        "general",
+        Plain::React {
+            to: lunch,
+            emoji: "an essay, not an emoji".into(),
+            on: true,
+        },
+    )
+    .await
+    .unwrap();
+    let last = c.send("general", "marker").await.unwrap();
+
+    let expect = |m: &StoredMessage| {
+        m.text == "lunch at 2?"
+            && m.edited
+            && !m.deleted
+            && m.replies == 2
+            && m.reactions.len() == 1
+            && m.reactions[0].emoji == "👍"
+            && m.reactions[0].members == ["bilal", "chen"]
+    };
+    wait_until("every node shows the same conversation", async || {
+        nodes
+            .iter()
+            .all(|n| shown(n, &last).is_some() && shown(n, &lunch).is_some_and(|m| expect(&m)))
+    })
+    .await;
+    for n in nodes {
+        let rows: Vec<String> = n
+            .history("general", 50)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        // The channel shows messages and the reply sent to it too, not the acts.
+        assert_eq!(rows, ["lunch at 2?", "I'll book", "marker"], "{rows:?}");
+        let thread = n.thread(&lunch).unwrap();
+        let texts: Vec<&str> = thread.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts, ["lunch at 2?", "1 is fine", "I'll book"]);
+        assert_eq!(
+            thread[1].act,
+            Some(Act::Reply {
+                to: lunch,
+                also_channel: false
+            })
+        );
+        assert_eq!(thread[1].id, reply);
+        assert_eq!(thread[2].id, shout);
+        // Search finds the edited text and no longer the first.
+        wait_until("the edit is searchable", async || {
+            let new = n
+                .search("\"lunch at 2\"", Default::default(), 10)
+                .await
+                .unwrap();
+            let old = n
+                .search("\"lunch at 1\"", Default::default(), 10)
+                .await
+                .unwrap();
+            new.len() == 1 && old.is_empty()
+        })
+        .await;
+    }
+
+    // chen goes away; the admin deletes bilal's reply and then amina's own message is
+    // reacted to. chen catches up and shows the same.
+    c.shutdown().await.unwrap();
+    drop(c);
+    a.delete(&reply).await.unwrap();
+    b.react(&lunch, "👀", true).await.unwrap();
+    let c = Node::start(Profile::open(&c_dir).unwrap(), config(vec![addr.clone()]))
+        .await
+        .unwrap();
+    let nodes = [&a, &b, &c];
+    wait_until(
+        "chen caught up on the deletion and the reaction",
+        async || {
+            nodes.iter().all(|n| {
+                let t = n.thread(&lunch).unwrap();
+                t.len() == 3
+                    && t[1].deleted
+                    && t[1].text == DELETED_TEXT
+                    && t[0].replies == 1
+                    && t[0].reactions.len() == 2
+            })
+        },
+    )
+    .await;
+    assert!(
+        b.edit(&reply, "undeleted").await.is_err(),
+        "a deleted message cannot be edited"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+}
