@@ -620,6 +620,31 @@ fn edits_reactions_replies_and_deletions_show_and_a_reaction_is_sent_from_the_ap
     let m = amina.store().message(&id).unwrap().unwrap();
     assert_eq!(m.reactions[0].members, ["amina", "bilal"]);
     until(&mut h, "both reactions", |h| has(h, "👍 2"));
+    // The thread opens beside the conversation; a reply from it reaches amina.
+    h.get_by_label_contains("1 replies").click();
+    until(&mut h, "the thread", |h| has(h, "in the usual place"));
+    type_into(&mut h, "Thread reply", "see you there");
+    h.key_press(eframe::egui::Key::Enter);
+    for _ in 0..400 {
+        h.step();
+        if amina.thread(&id).unwrap().len() == 3 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let texts: Vec<String> = amina
+        .thread(&id)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(
+        texts,
+        ["lunch at 2?", "in the usual place", "see you there"]
+    );
+    until(&mut h, "the reply in the app's thread and count", |h| {
+        has(h, "see you there") && h.query_by_label_contains("2 replies").is_some()
+    });
     rt.block_on(amina.delete(&id)).unwrap();
     until(&mut h, "the deletion", |h| has(h, "message deleted"));
     assert!(!has(&h, "lunch at 2?") && !has(&h, "👍 2"));

@@ -63,6 +63,8 @@ impl MajlisApp {
                 path,
             });
         }
+        self.draw_thread(ui, run, &strings);
+        self.draw_edit_bar(ui, run);
         let (attach_label, share_label, path_label) =
             (self.t("Attach file"), self.t("Share"), self.t("File path"));
         // Composer at the bottom.
@@ -558,8 +560,9 @@ impl Conversation {
                         let g = Self::body_galley(ui, body, rect.width() - 12.0, color);
                         let label = ui.add(egui::Label::new(g).sense(egui::Sense::click()));
                         if !m.locked && !m.deleted {
-                            label
-                                .context_menu(|ui| row_menu(ui, m, mine || s.admin, files.actions));
+                            label.context_menu(|ui| {
+                                row_menu(ui, m, mine, mine || s.admin, files.actions)
+                            });
                         }
                     }
                     if let (Some(f), false) = (&m.file, m.locked || m.deleted) {
@@ -584,16 +587,18 @@ impl Conversation {
                                 }
                             }
                             if m.replies > 0 {
-                                ui.label(
+                                let open = ui.link(
                                     RichText::new(format!(
                                         "{} {} · {}",
                                         m.replies,
                                         s.replies,
                                         m.repliers.join(", ")
                                     ))
-                                    .small()
-                                    .weak(),
+                                    .small(),
                                 );
+                                if open.clicked() {
+                                    files.actions.push(Action::OpenThread(m.id));
+                                }
                             }
                         });
                     }
@@ -603,11 +608,135 @@ impl Conversation {
     }
 }
 
+impl MajlisApp {
+    /// The open thread, beside the conversation: its messages and a reply box.
+    fn draw_thread(&self, ui: &mut egui::Ui, run: &mut Running, s: &RowStrings) {
+        let Some(t) = &mut run.thread else {
+            return;
+        };
+        let (title, reply_label, close_label) =
+            (self.t("Thread"), self.t("Reply"), self.t("Close"));
+        let mut close = false;
+        let mut send = None;
+        egui::Panel::right("thread")
+            .default_size(320.0)
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    ui.heading(title.as_str());
+                    if ui.button(close_label.as_str()).clicked() {
+                        close = true;
+                    }
+                });
+                ui.separator();
+                egui::Panel::bottom("thread-reply").show(ui, |ui| {
+                    ui.add_space(4.0);
+                    let r = ui.add(
+                        egui::TextEdit::multiline(&mut t.draft)
+                            .desired_rows(2)
+                            .desired_width(f32::INFINITY),
+                    );
+                    r.widget_info(|| {
+                        egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Thread reply")
+                    });
+                    let enter = r.has_focus()
+                        && ui.input_mut(|i| {
+                            !i.modifiers.shift
+                                && i.consume_key(egui::Modifiers::NONE, egui::Key::Enter)
+                        });
+                    if (ui.button(reply_label.as_str()).clicked() || enter)
+                        && !t.draft.trim().is_empty()
+                    {
+                        send = Some(std::mem::take(&mut t.draft).trim_end().to_string());
+                    }
+                });
+                egui::ScrollArea::vertical()
+                    .stick_to_bottom(true)
+                    .show(ui, |ui| {
+                        for (i, m) in t.rows.iter().enumerate() {
+                            let who = text::for_egui(&m.sender).into_owned();
+                            let edited = if m.edited {
+                                format!(" · {}", s.edited)
+                            } else {
+                                String::new()
+                            };
+                            ui.label(
+                                RichText::new(format!(
+                                    "{who} · {}{edited}",
+                                    format_time(m.sent_at, false)
+                                ))
+                                .small()
+                                .weak(),
+                            );
+                            let body = if m.deleted { &s.deleted } else { &m.text };
+                            ui.label(text::for_egui(body).into_owned());
+                            if i == 0 {
+                                ui.separator();
+                            }
+                        }
+                    });
+            });
+        if close {
+            run.thread = None;
+        } else if let Some(text) = send {
+            let to = t.root;
+            run.actions.push(Action::Reply { to, text });
+        }
+    }
+
+    /// Editing one of our messages: the new text, Save, Cancel.
+    fn draw_edit_bar(&self, ui: &mut egui::Ui, run: &mut Running) {
+        let Some((id, text)) = &mut run.editing else {
+            return;
+        };
+        let (title, save_label, cancel_label) =
+            (self.t("Edit message"), self.t("Save"), self.t("Cancel"));
+        let (mut save, mut cancel) = (false, false);
+        egui::Panel::bottom("edit").show(ui, |ui| {
+            ui.add_space(4.0);
+            ui.label(RichText::new(title.as_str()).small().strong());
+            ui.horizontal(|ui| {
+                let r = ui.add(
+                    egui::TextEdit::singleline(text).desired_width(ui.available_width() - 140.0),
+                );
+                r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Edit"));
+                save = ui.button(save_label.as_str()).clicked()
+                    || (r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)));
+                cancel = ui.button(cancel_label.as_str()).clicked();
+            });
+            ui.add_space(4.0);
+        });
+        if save && !text.trim().is_empty() {
+            let (message, text) = (*id, text.trim().to_string());
+            run.actions.push(Action::Edit { message, text });
+            run.editing = None;
+        } else if cancel {
+            run.editing = None;
+        }
+    }
+}
+
 /// Quick reactions offered on a message's menu.
 const QUICK: [&str; 4] = ["👍", "❤", "😂", "🎉"];
 
 /// What can be done to a message from its context menu (right click).
-fn row_menu(ui: &mut egui::Ui, m: &StoredMessage, may_delete: bool, actions: &mut Vec<Action>) {
+fn row_menu(
+    ui: &mut egui::Ui,
+    m: &StoredMessage,
+    mine: bool,
+    may_delete: bool,
+    actions: &mut Vec<Action>,
+) {
+    if ui.button("Reply in thread").clicked() {
+        actions.push(Action::OpenThread(match &m.act {
+            Some(majlis_core::conversation::Act::Reply { to, .. }) => *to,
+            _ => m.id,
+        }));
+        ui.close();
+    }
+    if mine && m.file.is_none() && ui.button("Edit").clicked() {
+        actions.push(Action::StartEdit(m.id, m.text.clone()));
+        ui.close();
+    }
     ui.horizontal(|ui| {
         for e in QUICK {
             if ui.button(e).clicked() {

@@ -83,6 +83,26 @@ impl MajlisApp {
                     )
                 });
             }
+            Action::OpenThread(root) => {
+                run.thread = Some(ThreadView {
+                    root,
+                    rows: run.node.thread(&root).unwrap_or_default(),
+                    draft: String::new(),
+                });
+            }
+            Action::Reply { to, text } => {
+                let n = run.node.clone();
+                self.spawn(async move {
+                    Reply::Acted(n.reply(&to, &text, false).await.map_err(|e| e.to_string()))
+                });
+            }
+            Action::StartEdit(message, text) => run.editing = Some((message, text)),
+            Action::Edit { message, text } => {
+                let n = run.node.clone();
+                self.spawn(async move {
+                    Reply::Acted(n.edit(&message, &text).await.map_err(|e| e.to_string()))
+                });
+            }
             Action::Delete(message) => {
                 let n = run.node.clone();
                 self.spawn(async move {
@@ -329,6 +349,12 @@ impl MajlisApp {
     pub(super) fn on_message(&mut self, run: &mut Running, m: StoredMessage) {
         // A reply, edit, deletion or reaction changes how its target shows; only a reply
         // sent to the channel too is a row of its own.
+        if let Some(t) = &mut run.thread {
+            let target = m.act.as_ref().map(|a| a.target());
+            if target == Some(t.root) || t.rows.iter().any(|r| Some(r.id) == target) {
+                t.rows = run.node.thread(&t.root).unwrap_or_default();
+            }
+        }
         if let Some(act) = &m.act {
             if let Some(c) = &mut run.conv {
                 c.refresh(&run.node, &act.target());

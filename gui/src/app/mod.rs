@@ -98,6 +98,19 @@ enum Action {
     },
     /// Delete a message (this member's own, or any as an admin).
     Delete(MessageId),
+    /// Open the thread of a message beside the conversation.
+    OpenThread(MessageId),
+    /// Reply in the open thread.
+    Reply {
+        to: MessageId,
+        text: String,
+    },
+    /// Start editing one of our messages (its current text), or save the edit.
+    StartEdit(MessageId, String),
+    Edit {
+        message: MessageId,
+        text: String,
+    },
 }
 
 /// Results of commands that ran in the background.
@@ -202,6 +215,17 @@ struct Running {
     attach: Option<String>,
     /// The search box, when open.
     search: Option<search::SearchBox>,
+    /// The thread open beside the conversation: its root, its messages, the reply draft.
+    thread: Option<ThreadView>,
+    /// A message of ours being edited, and the new text.
+    editing: Option<(MessageId, String)>,
+}
+
+/// A thread shown beside its conversation.
+struct ThreadView {
+    root: MessageId,
+    rows: Vec<StoredMessage>,
+    draft: String,
 }
 
 /// How often the Network view asks the node for fresh facts.
@@ -339,6 +363,8 @@ impl MajlisApp {
             files_asked: Instant::now(),
             attach: None,
             search: None,
+            thread: None,
+            editing: None,
         };
         self.spawn_files(&run.node);
         self.spawn_listen(&run.node);
