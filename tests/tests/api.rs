@@ -951,3 +951,82 @@ fn files_are_uploaded_and_downloaded_through_the_api() {
         assert!(d.stop());
     }
 }
+
+/// Threads, reactions, edits and deletions over the API: what an integration does, bilal's
+/// node shows; a read-only token cannot do them; unknown ids are 404, malformed ones 400.
+#[test]
+fn replies_reactions_edits_and_deletions_over_the_api() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut ds, base) = two_nodes(tmp.path());
+    let url = |p: &str| format!("{base}{p}");
+    let (rw, ro) = (
+        api_token(&ds[0], "rw", "read,send"),
+        api_token(&ds[0], "ro", "read"),
+    );
+    let (code, v) = post(
+        &url("/v1/channels/general/messages"),
+        &rw,
+        r#"{"text":"deploy at 5?"}"#,
+    );
+    assert_eq!(code, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let msg = |p: &str| url(&format!("/v1/messages/{id}{p}"));
+
+    assert_eq!(post(&msg("/reactions"), &ro, r#"{"emoji":"👍"}"#).0, 403);
+    assert_eq!(post(&msg("/reactions"), &rw, r#"{"emoji":"👍"}"#).0, 201);
+    assert_eq!(
+        post(&msg("/reactions"), &rw, r#"{"emoji":"two words"}"#).0,
+        400
+    );
+    let (code, v) = post(&msg("/replies"), &rw, r#"{"text":"after lunch"}"#);
+    assert_eq!(code, 201, "{v}");
+    let json = ["-H", "Content-Type: application/json", "--data-binary"];
+    let (code, v) = curl(
+        &msg(""),
+        Some(&rw),
+        &[
+            &["-X", "PATCH"][..],
+            &json[..],
+            &[r#"{"text":"deploy at 6?"}"#],
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 201, "{v}");
+    let (code, m) = curl(&msg(""), Some(&ro), &[]);
+    assert_eq!(code, 200, "{m}");
+    assert_eq!(m["text"], "deploy at 6?");
+    assert_eq!(m["edited"], true);
+    assert_eq!(m["replies"], 1);
+    assert_eq!(m["reactions"][0]["members"][0], "amina");
+    let (_, t) = curl(&msg("/thread"), Some(&ro), &[]);
+    assert_eq!(t["messages"].as_array().unwrap().len(), 2, "{t}");
+    assert_eq!(t["messages"][1]["text"], "after lunch");
+    // Taken back, then deleted; bilal's node shows the same.
+    let thumbs = "%F0%9F%91%8D";
+    assert_eq!(
+        curl(
+            &msg(&format!("/reactions/{thumbs}")),
+            Some(&rw),
+            &["-X", "DELETE"]
+        )
+        .0,
+        201
+    );
+    assert_eq!(curl(&msg(""), Some(&rw), &["-X", "DELETE"]).0, 201);
+    wait_until("bilal shows it deleted", 20, || {
+        ds[1]
+            .history("general")
+            .iter()
+            .any(|m| m["id"] == id.as_str() && m["deleted"] == true && m.get("reactions").is_none())
+    });
+    // Unknown and malformed ids.
+    let none = "0".repeat(64);
+    assert_eq!(
+        curl(&url(&format!("/v1/messages/{none}")), Some(&ro), &[]).0,
+        404
+    );
+    assert_eq!(curl(&url("/v1/messages/xyz"), Some(&ro), &[]).0, 400);
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+}

@@ -98,6 +98,14 @@ fn router(state: AppState) -> Router {
             axum::routing::post(upload).layer(DefaultBodyLimit::disable()),
         )
         .route("/v1/messages/{id}/file", get(download))
+        .route("/v1/messages/{id}", get(message).patch(edit).delete(delete))
+        .route("/v1/messages/{id}/thread", get(thread))
+        .route("/v1/messages/{id}/replies", axum::routing::post(reply))
+        .route("/v1/messages/{id}/reactions", axum::routing::post(react))
+        .route(
+            "/v1/messages/{id}/reactions/{emoji}",
+            axum::routing::delete(unreact),
+        )
         .route("/v1/hooks/{token}", axum::routing::post(hook))
         .route("/v1/roster", get(roster))
         .route("/v1/peers", get(peers))
@@ -396,6 +404,155 @@ async fn post_message(
     auth(&s, &headers, Scope::Send)?;
     let Json(body) = body?;
     let id = s.node.send(&channel, &body.text).await?;
+    Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
+}
+
+/// A message this device holds and the token's member may read (404 otherwise, so a token
+/// cannot probe which ids exist in channels it may not read).
+fn held(s: &AppState, id: &str) -> Result<majlis_core::StoredMessage, ApiError> {
+    let gone = || ApiError::new(StatusCode::NOT_FOUND, format!("no message {id} here"));
+    let id: MessageId = id
+        .parse()
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("{id} is not a message id")))?;
+    let m = s.node.store().message(&id)?.ok_or_else(gone)?;
+    check_channel(s, &m.channel, Right::Read).map_err(|_| gone())?;
+    Ok(m)
+}
+
+/// One message as it shows now (edits, deletion, reactions and replies folded in).
+#[utoipa::path(get, path = "/v1/messages/{id}",
+    params(("id" = String, Path, description = "Message id (hex)")),
+    responses((status = 200, body = ApiMessage), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("token" = ["read"])))]
+async fn message(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<majlis_core::StoredMessage>, ApiError> {
+    auth(&s, &headers, Scope::Read)?;
+    Ok(Json(held(&s, &id)?))
+}
+
+/// A message and the replies in its thread, oldest first.
+#[utoipa::path(get, path = "/v1/messages/{id}/thread",
+    params(("id" = String, Path, description = "The thread's first message")),
+    responses((status = 200, body = Messages), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("token" = ["read"])))]
+async fn thread(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Messages>, ApiError> {
+    auth(&s, &headers, Scope::Read)?;
+    let m = held(&s, &id)?;
+    Ok(Json(Messages {
+        messages: s.node.thread(&m.id)?,
+    }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct NewReply {
+    text: String,
+    /// Show the reply in the channel too (default: only in the thread).
+    #[serde(default)]
+    also_channel: bool,
+}
+
+/// Reply in a message's thread.
+#[utoipa::path(post, path = "/v1/messages/{id}/replies",
+    params(("id" = String, Path, description = "The message replied to")),
+    request_body = NewReply,
+    responses((status = 201, body = Posted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("token" = ["send"])))]
+async fn reply(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<NewReply>, JsonRejection>,
+) -> Result<(StatusCode, Json<Posted>), ApiError> {
+    auth(&s, &headers, Scope::Send)?;
+    let Json(body) = body?;
+    let m = held(&s, &id)?;
+    check_channel(&s, &m.channel, Right::Post)?;
+    let id = s.node.reply(&m.id, &body.text, body.also_channel).await?;
+    Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
+}
+
+/// Change the text of one of this member's messages.
+#[utoipa::path(patch, path = "/v1/messages/{id}",
+    params(("id" = String, Path, description = "Message id (hex)")),
+    request_body = NewMessage,
+    responses((status = 201, body = Posted, description = "The edit's own message id"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("token" = ["send"])))]
+async fn edit(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<NewMessage>, JsonRejection>,
+) -> Result<(StatusCode, Json<Posted>), ApiError> {
+    auth(&s, &headers, Scope::Send)?;
+    let Json(body) = body?;
+    let m = held(&s, &id)?;
+    let id = s.node.edit(&m.id, &body.text).await?;
+    Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
+}
+
+/// Delete a message: this member's own, or any as an admin.
+#[utoipa::path(delete, path = "/v1/messages/{id}",
+    params(("id" = String, Path, description = "Message id (hex)")),
+    responses((status = 201, body = Posted, description = "The deletion's own message id"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("token" = ["send"])))]
+async fn delete(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Posted>), ApiError> {
+    auth(&s, &headers, Scope::Send)?;
+    let m = held(&s, &id)?;
+    let id = s.node.delete(&m.id).await?;
+    Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct NewReaction {
+    /// One emoji or short symbol.
+    emoji: String,
+}
+
+/// React to a message.
+#[utoipa::path(post, path = "/v1/messages/{id}/reactions",
+    params(("id" = String, Path, description = "Message id (hex)")),
+    request_body = NewReaction,
+    responses((status = 201, body = Posted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("token" = ["send"])))]
+async fn react(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<NewReaction>, JsonRejection>,
+) -> Result<(StatusCode, Json<Posted>), ApiError> {
+    auth(&s, &headers, Scope::Send)?;
+    let Json(body) = body?;
+    let m = held(&s, &id)?;
+    check_channel(&s, &m.channel, Right::Post)?;
+    let id = s.node.react(&m.id, &body.emoji, true).await?;
+    Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
+}
+
+/// Take back this member's reaction `emoji` (URL-encoded) to a message.
+#[utoipa::path(delete, path = "/v1/messages/{id}/reactions/{emoji}",
+    params(("id" = String, Path, description = "Message id (hex)"), ("emoji" = String, Path, description = "The emoji, URL-encoded")),
+    responses((status = 201, body = Posted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("token" = ["send"])))]
+async fn unreact(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((id, emoji)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<Posted>), ApiError> {
+    auth(&s, &headers, Scope::Send)?;
+    let m = held(&s, &id)?;
+    check_channel(&s, &m.channel, Right::Post)?;
+    let id = s.node.react(&m.id, &emoji, false).await?;
     Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
 }
 
@@ -807,8 +964,8 @@ async fn metrics(
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Majlis local API", description = "The HTTP API of `majlisd run --http`. See docs/api.md."),
-    paths(messages, post_message, hook, channels, search, files, upload, download, roster, peers, stream, metrics),
-    components(schemas(ErrorBody, ApiMessage, Messages, NewMessage, Posted, ChannelInfo, Channels, Hit, Hits, ApiEvent)),
+    paths(messages, post_message, message, thread, reply, edit, delete, react, unreact, hook, channels, search, files, upload, download, roster, peers, stream, metrics),
+    components(schemas(ErrorBody, ApiMessage, Messages, NewMessage, NewReply, NewReaction, Posted, ChannelInfo, Channels, Hit, Hits, ApiEvent)),
     modifiers(&BearerToken)
 )]
 pub struct ApiDoc;
