@@ -296,6 +296,44 @@ mod tests {
         assert_eq!(m.repliers, ["bilal", "dana", "erin"]);
     }
 
+    proptest::proptest! {
+        /// Every node folds the same acts to the same result, whatever order they arrived
+        /// in (gossip, catch-up after a partition, a relay): the fold is a function of the
+        /// set of acts.
+        #[test]
+        fn the_fold_does_not_depend_on_arrival_order(
+            acts in proptest::collection::vec((0u8..4, 0u8..3, 0u64..50, 0u8..3, proptest::bool::ANY), 0..40),
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            use rand::{seq::SliceRandom, SeedableRng};
+            let who = ["amina", "bilal", "chen"];
+            let emoji = ["👍", "🎉", "x y"];
+            let acts: Vec<StoredMessage> = acts
+                .iter()
+                .enumerate()
+                .map(|(i, (kind, w, at, e, on))| {
+                    let act = match kind {
+                        0 => Act::Edit { of: id(1) },
+                        1 => Act::Delete { of: id(1) },
+                        2 => Act::Reply { to: id(1), also_channel: *on },
+                        _ => Act::React { to: id(1), emoji: emoji[*e as usize].into(), on: *on },
+                    };
+                    let mut m = msg(10 + i as u8, who[*w as usize], 10 + at, &format!("v{i}"), Some(act));
+                    m.id.0[1] = i as u8;
+                    m
+                })
+                .collect();
+            let admin = |w: &str| w == "chen";
+            let mut first = msg(1, "amina", 5, "original", None);
+            fold(&mut first, acts.clone(), &admin);
+            let mut shuffled = acts;
+            shuffled.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+            let mut second = msg(1, "amina", 5, "original", None);
+            fold(&mut second, shuffled, &admin);
+            proptest::prop_assert_eq!(first, second);
+        }
+    }
+
     #[test]
     fn only_single_symbols_are_reactions() {
         for ok in ["👍", "🎉", "👨‍👩‍👧‍👦", "+1", "✓"] {
