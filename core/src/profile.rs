@@ -367,13 +367,28 @@ impl Profile {
         chain: &mut RosterChain,
         change: &RosterChange,
     ) -> Result<VerifiedRoster> {
+        self.change_roster_all(chain, std::slice::from_ref(change))
+    }
+
+    /// [`Profile::change_roster`] with several changes in one new version (adding a whole
+    /// team at once).
+    pub fn change_roster_all(
+        &self,
+        chain: &mut RosterChain,
+        changes: &[RosterChange],
+    ) -> Result<VerifiedRoster> {
+        if changes.is_empty() {
+            return Err(Error::Invalid("no roster change given".into()));
+        }
         let head = chain.head().ok_or_else(|| {
             Error::NotReady(
                 "no roster yet; wait until a peer sends it (is this device on the roster?)".into(),
             )
         })?;
         // Authority first: a non-admin learns that, not some detail of the change.
-        let member_may_create = matches!(change, RosterChange::CreateChannel { .. })
+        let member_may_create = changes
+            .iter()
+            .all(|c| matches!(c, RosterChange::CreateChannel { .. }))
             && head.roster.policy.members_create_channels
             && head
                 .member_of_device(&self.device_id())
@@ -394,7 +409,7 @@ impl Profile {
                     .into(),
             ));
         };
-        let next = head.roster.next(head.hash, change, crate::now_ms())?;
+        let next = head.roster.next_all(head.hash, changes, crate::now_ms())?;
         let signed = match &root {
             None => VerifiedRoster::sign(next, RosterSigner::Device(&self.key)),
             Some(root) => VerifiedRoster::sign(next, RosterSigner::Root(root)),

@@ -3,7 +3,7 @@
 //! loopback. Each test asserts what a user would see (labels in the accessibility tree).
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::Harness;
@@ -648,4 +648,55 @@ fn edits_reactions_replies_and_deletions_show_and_a_reaction_is_sent_from_the_ap
     rt.block_on(amina.delete(&id)).unwrap();
     until(&mut h, "the deletion", |h| has(h, "message deleted"));
     assert!(!has(&h, "lunch at 2?") && !has(&h, "👍 2"));
+}
+
+/// A thousand members: the sidebar lists channels and the DMs that exist, not a thousand
+/// DMs; the quick switcher (the search box) opens a DM with anyone; frames stay quick.
+#[test]
+fn a_thousand_members_keep_the_sidebar_short_and_frames_quick() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = Profile::init(&dir.path().join("amina"), "amina").unwrap();
+    admin.org_create("acme").unwrap();
+    let mut chain = admin.chain().unwrap();
+    let t = Instant::now();
+    let team: Vec<RosterChange> = (0..1000)
+        .map(|i| RosterChange::AddMember {
+            name: format!("member{i:04}"),
+            device: majlis_core::DeviceKey::generate().id(),
+            role: None,
+        })
+        .collect();
+    admin.change_roster_all(&mut chain, &team).unwrap();
+    println!("1 000 members added in {:?}", t.elapsed());
+    drop(admin);
+    let mut h = harness(opts(&dir.path().join("amina"), vec![]));
+    until(&mut h, "running", |h| has(h, "# general"));
+    let mut frames = Vec::new();
+    for _ in 0..60 {
+        let t = Instant::now();
+        h.step();
+        frames.push(t.elapsed());
+    }
+    frames.sort();
+    let (p50, p95) = (frames[30], frames[57]);
+    println!("frame time with 1 000 members: p50 {p50:?}, p95 {p95:?}");
+    assert!(
+        h.query_all_by_label_contains("@ member").next().is_none(),
+        "no DM is listed before it exists"
+    );
+    // Ctrl+K, a name: the member is offered; opening it starts the DM.
+    h.key_press_modifiers(eframe::egui::Modifiers::COMMAND, eframe::egui::Key::K);
+    h.step();
+    h.get_by_label("Search messages").type_text("member0777");
+    until(&mut h, "the member offered", |h| {
+        h.query_by_label("Go to @ member0777").is_some()
+    });
+    h.get_by_label("Go to @ member0777").click();
+    until(&mut h, "the DM open and listed", |h| {
+        h.query_all_by_label_contains("@ member0777").count() >= 1
+            && h.query_by_label("Search messages").is_none()
+    });
+    // Generous (a debug build on a shared CI machine): it catches work per member per
+    // frame, which took seconds here at this size.
+    assert!(p50 < Duration::from_millis(200), "p50 frame {p50:?}");
 }

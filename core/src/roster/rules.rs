@@ -224,6 +224,23 @@ impl Roster {
         Ok(())
     }
 
+    /// The next version with every change of `changes` applied in order (one version: a
+    /// bulk import of members is one signature and one roster to send, not hundreds).
+    pub fn next_all(
+        &self,
+        prev_hash: [u8; 32],
+        changes: &[RosterChange],
+        now: u64,
+    ) -> Result<Roster, RosterError> {
+        let mut r = self.clone();
+        for c in changes {
+            r = r.next(prev_hash, c, now)?;
+        }
+        r.version = self.version + 1;
+        r.prev = Some(prev_hash);
+        Ok(r)
+    }
+
     /// The next version with `change` applied. Pure: signing and acceptance are separate.
     pub fn next(
         &self,

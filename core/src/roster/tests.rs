@@ -693,3 +693,26 @@ fn a_bot_posts_like_a_member_and_signs_nothing() {
         Some(RosterError::NotAuthorized { .. })
     ));
 }
+
+/// Many changes in one version: one signature, the next version number, every change in, and
+/// a bad change anywhere refuses the whole batch.
+#[test]
+fn a_batch_of_changes_is_one_version() {
+    let mut o = org();
+    let head = o.chain.head().unwrap().clone();
+    let team: Vec<RosterChange> = (0..50).map(|i| add(&format!("m{i}"))).collect();
+    let r = head.roster.next_all(head.hash, &team, 2).unwrap();
+    assert_eq!(r.version, head.roster.version + 1);
+    assert_eq!(r.prev, Some(head.hash));
+    assert_eq!(r.members.len(), head.roster.members.len() + 50);
+    let rep = o.chain.apply(vec![VerifiedRoster::sign(
+        r,
+        RosterSigner::Device(&o.admin),
+    )]);
+    assert!(rep.error.is_none(), "{:?}", rep.error);
+    let mut bad = team.clone();
+    bad.push(RosterChange::RemoveMember {
+        name: "nobody".into(),
+    });
+    assert!(head.roster.next_all(head.hash, &bad, 2).is_err());
+}

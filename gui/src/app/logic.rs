@@ -337,7 +337,8 @@ impl MajlisApp {
         if self.state.selected.is_none() {
             self.state.selected = Some("general".into());
         }
-        for ch in channel_keys(&r, run.me) {
+        self.refresh_sidebar(run);
+        for ch in run.sidebar.clone() {
             let after = self.state.last_read.get(&ch).copied().unwrap_or(0);
             if !run.unread.contains_key(&ch) {
                 let n = run.node.unread(&ch, after, 100).unwrap_or(0);
@@ -346,7 +347,19 @@ impl MajlisApp {
         }
     }
 
+    /// Make the sidebar's list again (the roster, the DMs held or the selection changed).
+    pub(super) fn refresh_sidebar(&self, run: &mut Running) {
+        let Some(r) = run.roster.clone() else {
+            return;
+        };
+        let held = run.node.dm_channels().unwrap_or_default();
+        run.sidebar = sidebar_keys(&r, run.me, &held, self.state.selected.as_deref());
+    }
+
     pub(super) fn on_message(&mut self, run: &mut Running, m: StoredMessage) {
+        if !run.sidebar.contains(&m.channel) {
+            self.refresh_sidebar(run);
+        }
         // A reply, edit, deletion or reaction changes how its target shows; only a reply
         // sent to the channel too is a row of its own.
         if let Some(t) = &mut run.thread {

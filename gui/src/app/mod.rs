@@ -31,7 +31,7 @@ mod search;
 mod sidebar;
 
 use format::*;
-use sidebar::channel_keys;
+use sidebar::sidebar_keys;
 
 /// How the app was started.
 #[derive(Debug, Clone)]
@@ -219,6 +219,8 @@ struct Running {
     thread: Option<ThreadView>,
     /// A message of ours being edited, and the new text.
     editing: Option<(MessageId, String)>,
+    /// The sidebar's conversations (see `sidebar::sidebar_keys`).
+    sidebar: Vec<String>,
 }
 
 /// A thread shown beside its conversation.
@@ -365,6 +367,7 @@ impl MajlisApp {
             search: None,
             thread: None,
             editing: None,
+            sidebar: Vec::new(),
         };
         self.spawn_files(&run.node);
         self.spawn_listen(&run.node);

@@ -1,6 +1,8 @@
-//! The search box (Ctrl+K or Ctrl+F, or the Search button): what the node's index finds,
-//! newest first, each with its snippet; a result opens its conversation at that message,
-//! with the messages around it, and marks it for a moment.
+//! The search box (Ctrl+K or Ctrl+F, or the Search button), which is also the quick
+//! switcher: channels and members whose names match come first (open the channel, or the
+//! direct messages with that member), then what the node's index finds, newest first, each
+//! with its snippet; a result opens its conversation at that message, with the messages
+//! around it, and marks it for a moment.
 
 use super::*;
 use majlis_core::search::Hit;
@@ -14,6 +16,35 @@ pub(super) struct SearchBox {
     pub error: Option<String>,
     /// Give the field focus on the next frame.
     pub focus: bool,
+    /// Channels and members whose names match: the quick switcher (label, channel key).
+    pub goto: Vec<(String, String)>,
+}
+
+/// Jump targets shown above the search results.
+const GOTO_MAX: usize = 8;
+
+/// Channels `me` may read and members it may message whose names contain `query`
+/// (case-insensitive), channels first: what the quick switcher offers. Runs when the query
+/// changes, not per frame.
+pub(super) fn goto_targets(r: &VerifiedRoster, me: DeviceId, query: &str) -> Vec<(String, String)> {
+    let q = query.trim().trim_start_matches(['#', '@']).to_lowercase();
+    let Some(me) = r.member_of_device(&me) else {
+        return Vec::new();
+    };
+    if q.is_empty() || q.contains(':') {
+        return Vec::new();
+    }
+    let channels = r
+        .roster
+        .readable(me)
+        .filter(|c| c.name.to_lowercase().contains(&q))
+        .map(|c| (format!("# {}", c.name), c.name.clone()));
+    let members = r
+        .roster
+        .dm_partners(me)
+        .filter(|m| m.name.to_lowercase().contains(&q))
+        .map(|m| (format!("@ {}", m.name), dm_channel(&me.name, &m.name)));
+    channels.chain(members).take(GOTO_MAX).collect()
 }
 
 /// How long an opened result stays marked in its conversation.
@@ -50,6 +81,7 @@ impl MajlisApp {
             return;
         };
         let mut open: Option<(String, MessageId)> = None;
+        let mut jump: Option<String> = None;
         let mut close = false;
         let panel = if rtl {
             egui::Panel::left("search")
@@ -74,6 +106,17 @@ impl MajlisApp {
                 }
             });
             ui.separator();
+            for (label, key) in &sb.goto {
+                let b = ui.add(egui::Button::new(text::for_egui(label).into_owned()).frame(false));
+                let go = format!("Go to {label}");
+                b.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &go));
+                if b.clicked() {
+                    jump = Some(key.clone());
+                }
+            }
+            if !sb.goto.is_empty() {
+                ui.separator();
+            }
             if let Some(e) = &sb.error {
                 ui.colored_label(Color32::from_rgb(230, 90, 60), e);
             } else if sb.hits.is_empty() && !sb.asked.trim().is_empty() {
@@ -113,6 +156,11 @@ impl MajlisApp {
         });
         if sb.query != sb.asked {
             sb.asked = sb.query.clone();
+            sb.goto = run
+                .roster
+                .as_ref()
+                .map(|r| goto_targets(r, run.me, &sb.query))
+                .unwrap_or_default();
             if sb.query.trim().is_empty() {
                 sb.hits.clear();
                 sb.error = None;
@@ -122,6 +170,13 @@ impl MajlisApp {
         }
         if close {
             run.search = None;
+        }
+        if let Some(key) = jump {
+            run.search = None;
+            self.state.selected = Some(key);
+            run.view = View::Chat;
+            run.conv = None;
+            self.refresh_sidebar(run);
         }
         if let Some((channel, id)) = open {
             self.state.selected = Some(channel.clone());

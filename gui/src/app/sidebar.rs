@@ -157,12 +157,10 @@ impl MajlisApp {
     }
 
     pub(super) fn draw_sidebar(&mut self, ui: &mut egui::Ui, run: &mut Running) {
-        let Some(r) = run.roster.clone() else {
-            return;
-        };
-        let keys = channel_keys(&r, run.me);
-        let (chans, dms): (Vec<String>, Vec<String>) =
-            keys.into_iter().partition(|k| dm_parties(k).is_none());
+        // The list is made when the roster or the set of conversations changes, not per
+        // frame: with a thousand members there are a thousand possible DMs.
+        let (chans, dms): (Vec<&String>, Vec<&String>) =
+            run.sidebar.iter().partition(|k| dm_parties(k).is_none());
         let rtl = self.state.lang.rtl();
         let panel = if rtl {
             egui::Panel::right("channels")
@@ -182,7 +180,7 @@ impl MajlisApp {
                     for (heading, list) in [(h_chan, &chans), (h_dm, &dms)] {
                         ui.add_space(6.0);
                         ui.label(RichText::new(heading).strong());
-                        for k in list {
+                        for k in list.iter().copied() {
                             let n = run.unread.get(k).copied().unwrap_or(0);
                             let mut label = self.channel_label(run, k);
                             if n > 0 {
@@ -216,18 +214,27 @@ impl MajlisApp {
     }
 }
 
-/// Channels and DM channels device `me` may read, in display order.
-pub(super) fn channel_keys(r: &VerifiedRoster, me: DeviceId) -> Vec<String> {
+/// What the sidebar lists: every channel `me` may read, then the direct-message channels
+/// that hold messages (or are open), not one per member: `O(channels + DMs held)`.
+pub(super) fn sidebar_keys(
+    r: &VerifiedRoster,
+    me: DeviceId,
+    held_dms: &[String],
+    selected: Option<&str>,
+) -> Vec<String> {
     let Some(me) = r.member_of_device(&me) else {
         return vec![];
     };
-    r.roster
-        .readable(me)
-        .map(|c| c.name.clone())
-        .chain(
-            r.roster
-                .dm_partners(me)
-                .map(|o| dm_channel(&me.name, &o.name)),
-        )
-        .collect()
+    let mut keys: Vec<String> = r.roster.readable(me).map(|c| c.name.clone()).collect();
+    let mut dms: Vec<String> = held_dms
+        .iter()
+        .map(String::as_str)
+        .chain(selected)
+        .filter(|c| r.roster.may_read(me, c) && dm_parties(c).is_some())
+        .map(str::to_string)
+        .collect();
+    dms.sort();
+    dms.dedup();
+    keys.extend(dms);
+    keys
 }
