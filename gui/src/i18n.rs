@@ -81,6 +81,7 @@ const AR: &[(&str, &str)] = &[
     ("message deleted", "رسالة محذوفة"),
     ("replies", "ردود"),
     ("Delete", "حذف"),
+    ("Mentions", "الإشارات"),
     ("Thread", "سلسلة الردود"),
     ("Reply", "رد"),
     ("Close", "إغلاق"),

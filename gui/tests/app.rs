@@ -700,3 +700,52 @@ fn a_thousand_members_keep_the_sidebar_short_and_frames_quick() {
     // frame, which took seconds here at this size.
     assert!(p50 < Duration::from_millis(200), "p50 frame {p50:?}");
 }
+
+#[test]
+fn a_mention_is_completed_in_the_composer_and_raises_the_mentions_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    type_into(&mut h, "Message", "@am");
+    until(&mut h, "amina offered", |h| {
+        h.query_by_label("Mention amina").is_some()
+    });
+    h.get_by_label("Mention amina").click();
+    h.step();
+    h.step();
+    assert_eq!(
+        h.get_by_label("Message").value().unwrap_or_default(),
+        "@amina "
+    );
+    h.get_by_label("Message").focus();
+    h.step();
+    h.get_by_label("Message").type_text("lunch?");
+    h.step();
+    h.key_press(eframe::egui::Key::Enter);
+    for _ in 0..400 {
+        h.step();
+        if !amina.history("general", 10).unwrap().is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(
+        amina.history("general", 10).unwrap()[0].text,
+        "@amina lunch?"
+    );
+
+    // Mentioned in a conversation that is not open: the count rises; the view lists it.
+    assert!(!has(&h, "Mentions ("));
+    rt.block_on(amina.send("@bilal", "@bilal are you there?"))
+        .unwrap();
+    until(&mut h, "the mentions count", |h| has(h, "Mentions (1)"));
+    h.get_by_label("Mentions (1)").click();
+    until(&mut h, "the mention listed", |h| {
+        h.query_by_label_contains("Result: @bilal are you there")
+            .is_some()
+    });
+    assert!(
+        !has(&h, "Mentions (1)"),
+        "opening the view clears the count"
+    );
+}

@@ -350,12 +350,18 @@ impl SearchIndex {
             must.push(term_q(f.has, "link"));
         }
         if let Some(who) = &q.mentions {
-            let who = if who.eq_ignore_ascii_case("me") {
-                cx.me
-            } else {
-                who
-            };
-            must.push(term_q(f.mention, &text::normalize(who)));
+            let me = who.eq_ignore_ascii_case("me");
+            let who = if me { cx.me } else { who };
+            let named = term_q(f.mention, &text::normalize(who));
+            // `@channel` and `@here` mention everyone who reads the channel.
+            must.push(match me {
+                true => Box::new(BooleanQuery::new(vec![
+                    (Occur::Should, named),
+                    (Occur::Should, term_q(f.mention, "channel")),
+                    (Occur::Should, term_q(f.mention, "here")),
+                ])),
+                false => named,
+            });
         }
         if q.after.is_some() || q.before.is_some() {
             let bound = |b: Option<u64>, inclusive: bool| match b {

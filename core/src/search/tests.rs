@@ -69,6 +69,7 @@ fn corpus() -> Vec<StoredMessage> {
             8,
             "Reporting is hard; the meeting ran long",
         ),
+        msg(11, "general", "chen", 8, "@here the printer is fixed"),
         file,
         locked,
     ]
@@ -144,9 +145,11 @@ fn the_query_table() {
         ("report from:chen", &[7]),
         ("in:#sales", &[3, 7, 9]),
         ("in:@bilal", &[5]),
-        ("mentions:me", &[4]),
+        // @here and @channel mention everyone in the channel.
+        ("mentions:me", &[4, 11]),
+        ("mentions:bilal", &[4]),
         ("on:2026-03-12", &[3]),
-        ("after:2026-03-16", &[7, 8]),
+        ("after:2026-03-16", &[7, 8, 11]),
         ("before:2026-03-11", &[1]),
         ("report after:2026-03-11 before:2026-03-18", &[7]),
         // What this node cannot read is not there.

@@ -69,6 +69,14 @@ impl MajlisApp {
             (self.t("Attach file"), self.t("Share"), self.t("File path"));
         // Composer at the bottom.
         let draft = self.state.drafts.entry(channel.clone()).or_default();
+        // Typing `@na…` offers the members whose names start so (and @channel, @here).
+        let suggest = run
+            .roster
+            .as_ref()
+            .map(|r| mention_suggestions(r, draft))
+            .unwrap_or_default();
+        let mut complete: Option<String> = None;
+        let mut composer_id = None;
         let mut send = false;
         let mut toggle_attach = false;
         let mut share: Option<PathBuf> = None;
@@ -76,9 +84,26 @@ impl MajlisApp {
         // A fixed height: a centred row would otherwise take all the height the panel had last
         // frame, and the panel would grow a little every frame.
         egui::Panel::bottom("composer")
-            .exact_size(if attach.is_some() { 96.0 } else { 64.0 })
+            .exact_size(
+                if attach.is_some() { 96.0 } else { 64.0 }
+                    + if suggest.is_empty() { 0.0 } else { 28.0 },
+            )
             .show(ui, |ui| {
                 ui.add_space(4.0);
+                if !suggest.is_empty() {
+                    ui.horizontal(|ui| {
+                        for name in &suggest {
+                            let b = ui.button(format!("@{}", text::for_egui(name)));
+                            let label = format!("Mention {name}");
+                            b.widget_info(|| {
+                                egui::WidgetInfo::labeled(egui::Role::Button, true, &label)
+                            });
+                            if b.clicked() {
+                                complete = Some(name.clone());
+                            }
+                        }
+                    });
+                }
                 if let Some(path) = attach.as_mut() {
                     ui.horizontal(|ui| {
                         let l = ui.label(path_label.as_str());
@@ -97,6 +122,7 @@ impl MajlisApp {
                     });
                 }
                 let id = ui.make_persistent_id(("composer", &channel));
+                composer_id = Some(id);
                 let focused = ui.memory(|m| m.has_focus(id));
                 // Enter sends; Shift+Enter is left to the editor (a new line).
                 if focused
@@ -147,6 +173,19 @@ impl MajlisApp {
                 });
                 ui.add_space(4.0);
             });
+        if let (Some(name), Some(id)) = (complete, composer_id) {
+            if let Some(at) = draft.rfind('@') {
+                draft.truncate(at);
+                draft.push_str(&format!("@{name} "));
+                // Back to the composer, the cursor after the name.
+                let mut st = egui::TextEdit::load_state(ui.ctx(), id).unwrap_or_default();
+                let end = egui::text::CCursor::new(draft.chars().count());
+                st.cursor
+                    .set_char_range(Some(egui::text::CCursorRange::one(end)));
+                st.store(ui.ctx(), id);
+                ui.memory_mut(|m| m.request_focus(id));
+            }
+        }
         if toggle_attach {
             run.attach = match run.attach {
                 Some(_) => None,
@@ -713,6 +752,25 @@ impl MajlisApp {
             run.editing = None;
         }
     }
+}
+
+/// Members (and `channel`, `here`) whose names start with the `@word` the draft ends in.
+fn mention_suggestions(r: &VerifiedRoster, draft: &str) -> Vec<String> {
+    let Some(word) = draft
+        .rsplit(char::is_whitespace)
+        .next()
+        .and_then(|w| w.strip_prefix('@'))
+    else {
+        return Vec::new();
+    };
+    let w = word.to_lowercase();
+    ["channel", "here"]
+        .into_iter()
+        .map(str::to_string)
+        .chain(r.roster.members.iter().map(|m| m.name.clone()))
+        .filter(|n| n.to_lowercase().starts_with(&w) && n.len() > w.len())
+        .take(6)
+        .collect()
 }
 
 /// Quick reactions offered on a message's menu.

@@ -397,13 +397,29 @@ impl MajlisApp {
         } else if !mine {
             *run.unread.entry(m.channel.clone()).or_default() += 1;
         }
-        if !mine && !self.focused {
-            let my_name = run.my_name();
-            let dm = dm_parties(&m.channel).is_some();
-            let mention = !my_name.is_empty() && m.text.contains(&format!("@{my_name}"));
-            if dm || mention {
-                crate::notify::show(&format!("Majlis: {}", m.sender), &m.text);
+        if mine {
+            return;
+        }
+        let dm = dm_parties(&m.channel).is_some();
+        if mentions(&m.text, &run.my_name()) {
+            // Counted until the mentions view is opened, unless it is read as it arrives.
+            if !(open && self.focused) {
+                run.mentions += 1;
             }
         }
+        if (dm || mentions(&m.text, &run.my_name())) && !self.focused {
+            crate::notify::show(&format!("Majlis: {}", m.sender), &m.text);
+        }
     }
+}
+
+/// Whether `text` mentions member `me`: `@me`, `@channel` or `@here` (names compared as
+/// search compares them: Arabic forms and case folded).
+pub(super) fn mentions(text: &str, me: &str) -> bool {
+    use majlis_core::search::text::{mentions, normalize};
+    let me = normalize(me);
+    !me.is_empty()
+        && mentions(text)
+            .iter()
+            .any(|n| *n == me || n == "channel" || n == "here")
 }

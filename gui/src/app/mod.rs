@@ -221,6 +221,8 @@ struct Running {
     editing: Option<(MessageId, String)>,
     /// The sidebar's conversations (see `sidebar::sidebar_keys`).
     sidebar: Vec<String>,
+    /// Messages that mentioned this member since the mentions view was last opened.
+    mentions: usize,
 }
 
 /// A thread shown beside its conversation.
@@ -368,6 +370,7 @@ impl MajlisApp {
             thread: None,
             editing: None,
             sidebar: Vec::new(),
+            mentions: 0,
         };
         self.spawn_files(&run.node);
         self.spawn_listen(&run.node);

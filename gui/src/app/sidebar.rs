@@ -168,6 +168,11 @@ impl MajlisApp {
             egui::Panel::left("channels")
         };
         let (h_chan, h_dm) = (self.t("Channels"), self.t("Direct messages"));
+        let mentions_label = match run.mentions {
+            0 => self.t("Mentions"),
+            n => format!("{} ({n})", self.t("Mentions")),
+        };
+        let mut open_mentions = false;
         let mut clicked = None;
         panel.default_size(200.0).show(ui, |ui| {
             let layout = if rtl {
@@ -176,6 +181,13 @@ impl MajlisApp {
                 Layout::top_down_justified(Align::Min)
             };
             ui.with_layout(layout, |ui| {
+                let text = match run.mentions {
+                    0 => RichText::new(mentions_label.as_str()),
+                    _ => RichText::new(mentions_label.as_str()).strong(),
+                };
+                if ui.selectable_label(false, text).clicked() {
+                    open_mentions = true;
+                }
                 egui::ScrollArea::vertical().show(ui, |ui| {
                     for (heading, list) in [(h_chan, &chans), (h_dm, &dms)] {
                         ui.add_space(6.0);
@@ -210,6 +222,13 @@ impl MajlisApp {
         if let Some(k) = clicked {
             self.state.selected = Some(k);
             run.conv = None;
+        }
+        // The mentions view is a search for what mentions this member.
+        if open_mentions {
+            run.mentions = 0;
+            let sb = run.search.get_or_insert_with(Default::default);
+            sb.query = "mentions:me".into();
+            sb.focus = true;
         }
     }
 }
