@@ -199,3 +199,102 @@ async fn threads_edits_deletions_and_reactions_converge_and_hold_against_a_modif
         n.shutdown().await.unwrap();
     }
 }
+
+/// Typing and away are ephemeral signals to directly connected devices (here chen and bilal
+/// each know only amina's address): typing in a private channel reaches its readers and
+/// nobody else; a member's modified client claiming to type where it may not post is not
+/// shown; away reaches devices connected now and those that connect later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_reaches_the_channels_readers_only_and_away_reaches_everyone() {
+    use majlis_core::net::Signal;
+    use majlis_core::Event;
+    let dir = tempfile::tempdir().unwrap();
+    let mut ps = org(dir.path());
+    let mut chain = ps[0].chain().unwrap();
+    ps[0]
+        .change_roster(
+            &mut chain,
+            &RosterChange::CreateChannel {
+                name: "board".into(),
+                members: Some(vec!["amina".into(), "bilal".into()]),
+            },
+        )
+        .unwrap();
+    let full = ps[0].chain().unwrap().versions().to_vec();
+    for p in &ps[1..] {
+        let mut c = p.chain().unwrap();
+        p.apply_rosters(&mut c, full.clone()).unwrap();
+    }
+    let c = ps.pop().unwrap();
+    let b = ps.pop().unwrap();
+    let a = Node::start(ps.pop().unwrap(), config(vec![]))
+        .await
+        .unwrap();
+    let addr = a.listen_addrs().await.unwrap()[0].clone();
+    let b = Node::start(b, config(vec![addr.clone()])).await.unwrap();
+    wait_until("bilal connected", async || {
+        a.peers().await.unwrap().len() == 1
+    })
+    .await;
+    let c_dir = dir.path().join("chen");
+    drop(c);
+
+    // Away, said before chen is even running: chen hears it when he connects.
+    a.set_away(true).await.unwrap();
+    let c = Node::start(Profile::open(&c_dir).unwrap(), config(vec![addr.clone()]))
+        .await
+        .unwrap();
+    let (mut a_ev, mut b_ev, mut c_ev) = (a.subscribe(), b.subscribe(), c.subscribe());
+    wait_until("chen connected", async || {
+        a.peers().await.unwrap().len() == 2
+    })
+    .await;
+    // Chen's client claims to type in #board (he may not post there) and in general.
+    c.signal_unchecked(Signal::Typing {
+        channel: "board".into(),
+    })
+    .await
+    .unwrap();
+    a.typing("board").await.unwrap();
+    c.typing("general").await.unwrap();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    let (mut at_a, mut at_b, mut at_c) = (Vec::new(), Vec::new(), Vec::new());
+    while tokio::time::Instant::now() < deadline {
+        for (rx, out) in [
+            (&mut a_ev, &mut at_a),
+            (&mut b_ev, &mut at_b),
+            (&mut c_ev, &mut at_c),
+        ] {
+            while let Ok(ev) = rx.try_recv() {
+                match ev {
+                    Event::Typing { channel, member } => out.push(format!("{member} in {channel}")),
+                    Event::Away { member, away, .. } => out.push(format!("{member} away {away}")),
+                    _ => {}
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let has = |v: &[String], e: &str| v.iter().any(|x| x == e);
+    assert!(has(&at_a, "chen in general"), "amina: {at_a:?}");
+    assert!(!has(&at_a, "chen in board"), "amina: {at_a:?}");
+    assert!(has(&at_b, "amina in board"), "bilal: {at_b:?}");
+    assert!(!has(&at_b, "chen in board"), "bilal: {at_b:?}");
+    assert!(has(&at_c, "amina away true"), "chen: {at_c:?}");
+    assert!(!at_c.iter().any(|e| e.contains("board")), "chen: {at_c:?}");
+    assert!(
+        a.stats()
+            .await
+            .unwrap()
+            .rejected
+            .get("signal")
+            .copied()
+            .unwrap_or(0)
+            >= 1,
+        "the false claim is counted"
+    );
+    for n in [&a, &b, &c] {
+        n.shutdown().await.unwrap();
+    }
+}

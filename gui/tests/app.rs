@@ -748,4 +748,10 @@ fn a_mention_is_completed_in_the_composer_and_raises_the_mentions_count() {
         !has(&h, "Mentions (1)"),
         "opening the view clears the count"
     );
+
+    // Typing: shown in the conversation while it lasts.
+    h.get_by_label("✕").click();
+    h.step();
+    rt.block_on(amina.typing("general")).unwrap();
+    until(&mut h, "amina typing", |h| has(h, "amina is typing…"));
 }

@@ -30,6 +30,24 @@ pub const SYNC_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
 pub const BLOB_PROTOCOL: &str = "/majlis/blob/1";
 
+/// Ephemeral signals between connected devices: "typing in this channel", "away". Never
+/// stored, never relayed, never caught up (a stale one is worse than none), so they travel
+/// directly to each connected device that may see them, not over gossip.
+pub const SIGNAL_PROTOCOL: &str = "/majlis/signal/1";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Signal {
+    /// The sender's member is typing in `channel` (sent at most every few seconds while the
+    /// composer changes).
+    Typing { channel: String },
+    /// The sender's member is away (idle) or back.
+    Away(bool),
+}
+
+/// The answer to a signal: nothing but that it arrived.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack;
+
 /// "Send me this part of the blob that a message in `channel` shares." The channel is how
 /// the responder decides: it serves only blobs that a message it holds in `channel` names,
 /// and only to devices that may read `channel`.
@@ -477,6 +495,7 @@ pub struct Behaviour {
     pub roster: request_response::cbor::Behaviour<RosterRequest, RosterResponse>,
     pub sync: request_response::cbor::Behaviour<SyncRequest, SyncResponse>,
     pub blob: request_response::cbor::Behaviour<BlobRequest, BlobResponse>,
+    pub signal: request_response::cbor::Behaviour<Signal, Ack>,
     /// Liveness: a connection whose peer has gone (its cable pulled, its laptop moved to
     /// another network) carries no traffic and TCP alone would keep it for many minutes.
     /// A failed ping closes it (in the node), so both sides redial at once.
@@ -551,6 +570,17 @@ impl Behaviour {
                 .with_request_timeout(Duration::from_secs(30))
                 .with_max_concurrent_streams(256),
         );
+        let signal_codec = request_response::cbor::codec::Codec::default()
+            .set_request_size_maximum(1024)
+            .set_response_size_maximum(64);
+        let signal = request_response::cbor::Behaviour::with_codec(
+            signal_codec,
+            [(
+                StreamProtocol::new(SIGNAL_PROTOCOL),
+                request_response::ProtocolSupport::Full,
+            )],
+            request_response::Config::default().with_request_timeout(Duration::from_secs(5)),
+        );
         Behaviour {
             gate: Gate::default(),
             gossipsub,
@@ -558,6 +588,7 @@ impl Behaviour {
             roster,
             sync,
             blob,
+            signal,
             ping: ping::Behaviour::new(
                 ping::Config::new()
                     .with_interval(PING_INTERVAL)

@@ -15,6 +15,7 @@ mod intake;
 mod members;
 mod runner;
 mod search;
+mod signals;
 
 use crate::conversation::Act;
 use crate::e2e::Plain;
@@ -132,6 +133,17 @@ pub enum Event {
     KeysReceived {
         channel: String,
     },
+    /// `member` is typing in `channel` (show it for a few seconds; repeated while it lasts).
+    Typing {
+        channel: String,
+        member: String,
+    },
+    /// A device of `member` says its member is away (idle) or back.
+    Away {
+        member: String,
+        device: DeviceId,
+        away: bool,
+    },
     /// A shared file finished downloading (every chunk verified and on disk).
     FileReady {
         blob: crate::files::BlobId,
@@ -198,6 +210,11 @@ pub(crate) enum Command {
         channel: String,
         text: String,
         reply: oneshot::Sender<Result<MessageId>>,
+    },
+    /// An ephemeral signal to the connected devices that may see it (unless not `checked`).
+    Signal {
+        signal: crate::net::Signal,
+        checked: bool,
     },
     /// A reply, edit, deletion or reaction, already checked against its target.
     Act {
@@ -403,6 +420,8 @@ impl Node {
             wipe: false,
             contested: None,
             bench_plaintext: std::env::var("MAJLIS_BENCH_PLAINTEXT").is_ok_and(|v| v == "1"),
+            away: false,
+            signal_seen: HashMap::new(),
             last_version: 0,
             pending: Vec::new(),
             flushing: None,
@@ -618,6 +637,35 @@ impl Node {
             on,
         };
         self.act(target.channel, act).await
+    }
+
+    /// Tell the readers of `channel` (or `@NAME`) connected now that this member is typing
+    /// there. Call it while the composer changes; receivers show it for a few seconds, so
+    /// every 3 s is enough. Nothing is stored.
+    pub async fn typing(&self, channel: &str) -> Result<()> {
+        let channel = self.resolve(channel)?;
+        self.signal(crate::net::Signal::Typing { channel }, true)
+            .await
+    }
+
+    /// Tell connected devices (and those that connect later) that this member is away, or
+    /// back.
+    pub async fn set_away(&self, away: bool) -> Result<()> {
+        self.signal(crate::net::Signal::Away(away), true).await
+    }
+
+    /// Send `signal` to every connected device without this client's checks, as a modified
+    /// client would: for tests that show receivers hold the rules.
+    #[doc(hidden)]
+    pub async fn signal_unchecked(&self, signal: crate::net::Signal) -> Result<()> {
+        self.signal(signal, false).await
+    }
+
+    async fn signal(&self, signal: crate::net::Signal, checked: bool) -> Result<()> {
+        self.cmd
+            .send(Command::Signal { signal, checked })
+            .await
+            .map_err(|_| self.stopped_error())
     }
 
     /// The thread of `root`: the message and its replies, oldest first.

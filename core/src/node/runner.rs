@@ -79,6 +79,10 @@ pub(super) struct Runner {
     pub(super) contested: Option<u64>,
     /// `MAJLIS_BENCH_PLAINTEXT=1`: send format-1 plaintext, to measure what sealing costs.
     pub(super) bench_plaintext: bool,
+    /// This member is away (see [`super::signals`]), and when each (peer, channel) last
+    /// signalled.
+    pub(super) away: bool,
+    pub(super) signal_seen: HashMap<(PeerId, String), std::time::Instant>,
     /// Gossip frames waiting for batch verification.
     pub(super) to_validate: Vec<(PeerId, gossipsub::MessageId, gossipsub::Message)>,
     pub(super) pending: Vec<Pending>,
@@ -267,6 +271,7 @@ impl Runner {
                     let _ = reply.send(Err(e));
                 }
             },
+            Command::Signal { signal, checked } => self.send_signal(signal, checked),
             Command::Act {
                 channel,
                 act,
@@ -552,6 +557,9 @@ impl Runner {
                         }
                     }
                 }
+                if num_established.get() == 1 {
+                    self.signal_on_connect(peer_id);
+                }
                 if self.swarm.behaviour().gate.departed(&peer_id) {
                     // A removed device came back: it asks for the roster (answered up to its
                     // removal) and is closed after the grace period. Nothing else.
@@ -613,6 +621,7 @@ impl Runner {
             SwarmEvent::Behaviour(BehaviourEvent::Roster(ev)) => self.on_roster_event(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(ev)) => self.on_sync_event(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Blob(ev)) => self.on_blob_event(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Signal(ev)) => self.on_signal_event(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(
                 libp2p::identify::Event::Received { peer_id, info, .. },
             )) => {

@@ -77,6 +77,7 @@ impl MajlisApp {
             .unwrap_or_default();
         let mut complete: Option<String> = None;
         let mut composer_id = None;
+        let mut typed = false;
         let mut send = false;
         let mut toggle_attach = false;
         let mut share: Option<PathBuf> = None;
@@ -167,6 +168,7 @@ impl MajlisApp {
                     resp.widget_info(|| {
                         egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Message")
                     });
+                    typed = resp.changed();
                     if send {
                         resp.request_focus();
                     }
@@ -184,6 +186,20 @@ impl MajlisApp {
                     .set_char_range(Some(egui::text::CCursorRange::one(end)));
                 st.store(ui.ctx(), id);
                 ui.memory_mut(|m| m.request_focus(id));
+            }
+        }
+        // Tell the channel's readers, now and then, while the draft changes.
+        if typed && !draft.trim().is_empty() {
+            let due = run
+                .typing_sent
+                .as_ref()
+                .is_none_or(|(c, t)| *c != channel || t.elapsed() >= TYPING_EVERY);
+            if due {
+                run.typing_sent = Some((channel.clone(), Instant::now()));
+                let (n, c) = (run.node.clone(), channel.clone());
+                self.rt.spawn(async move {
+                    let _ = n.typing(&c).await;
+                });
             }
         }
         if toggle_attach {
@@ -217,8 +233,24 @@ impl MajlisApp {
             .as_ref()
             .filter(|(_, at)| at.elapsed() < Duration::from_secs(8))
             .map(|(n, _)| n.clone());
+        run.typing.retain(|_, t| t.elapsed() < TYPING_SHOWN);
+        let mut typing: Vec<&str> = run
+            .typing
+            .keys()
+            .filter(|(c, _)| *c == channel)
+            .map(|(_, m)| m.as_str())
+            .collect();
+        typing.sort();
+        let typing = match typing.len() {
+            0 => None,
+            1 => Some(format!("{} {}", typing[0], self.t("is typing…"))),
+            _ => Some(format!("{} {}", typing.join(", "), self.t("are typing…"))),
+        };
         egui::CentralPanel::default().show(ui, |ui| {
             ui.heading(title);
+            if let Some(t) = typing {
+                ui.label(RichText::new(t).small().italics());
+            }
             // What became of a file shared or saved from here.
             if let Some(n) = notice {
                 ui.label(RichText::new(n).italics());

@@ -190,6 +190,23 @@ impl MajlisApp {
         let Some(mut run) = self.take_running() else {
             return;
         };
+        // Away after a while without input; back at the first input.
+        let input = ctx.input(|i| !i.events.is_empty() || i.pointer.is_moving());
+        if input {
+            run.last_input = Instant::now();
+        }
+        let idle = run.last_input.elapsed() >= AWAY_AFTER;
+        if !idle {
+            // Wake once to notice the user went away (nothing else may repaint until then).
+            ctx.request_repaint_after(AWAY_AFTER);
+        }
+        if idle != run.idle {
+            run.idle = idle;
+            let n = run.node.clone();
+            self.rt.spawn(async move {
+                let _ = n.set_away(idle).await;
+            });
+        }
         let mut roster_changed = false;
         let mut peers_changed = false;
         while let Ok(ev) = run.events.try_recv() {
@@ -213,6 +230,16 @@ impl MajlisApp {
                     peers_changed = true;
                 }
                 Event::FileReady { .. } => self.spawn_files(&run.node),
+                Event::Typing { channel, member } => {
+                    run.typing.insert((channel, member), Instant::now());
+                    ctx.request_repaint_after(TYPING_SHOWN);
+                }
+                Event::Away { device, away, .. } => {
+                    match away {
+                        true => run.away.insert(device),
+                        false => run.away.remove(&device),
+                    };
+                }
                 Event::StoreFailed { error } => {
                     self.phase = Phase::Failed(format!(
                         "The disk failed under Majlis's data ({error}). Majlis stopped so that nothing more is lost: every message it confirmed is saved. Check the disk, then start Majlis again."

@@ -223,7 +223,22 @@ struct Running {
     sidebar: Vec<String>,
     /// Messages that mentioned this member since the mentions view was last opened.
     mentions: usize,
+    /// Who was last said to be typing where, and when; when this member last said so.
+    typing: HashMap<(String, String), Instant>,
+    typing_sent: Option<(String, Instant)>,
+    /// Devices whose member said it is away.
+    away: HashSet<DeviceId>,
+    /// When the user last touched the app, and whether we told peers we are away.
+    last_input: Instant,
+    idle: bool,
 }
+
+/// Without input for this long, this member is away.
+const AWAY_AFTER: Duration = Duration::from_secs(5 * 60);
+
+/// How long "typing…" stays after the last signal, and how often we send ours.
+const TYPING_SHOWN: Duration = Duration::from_secs(6);
+const TYPING_EVERY: Duration = Duration::from_secs(3);
 
 /// A thread shown beside its conversation.
 struct ThreadView {
@@ -371,6 +386,11 @@ impl MajlisApp {
             editing: None,
             sidebar: Vec::new(),
             mentions: 0,
+            typing: HashMap::new(),
+            typing_sent: None,
+            away: HashSet::new(),
+            last_input: Instant::now(),
+            idle: false,
         };
         self.spawn_files(&run.node);
         self.spawn_listen(&run.node);

@@ -8,6 +8,7 @@ impl MajlisApp {
             return;
         };
         let rtl = self.state.lang.rtl();
+        let away = self.t("away");
         let (online, offline, last, never, devices) = (
             self.t("online"),
             self.t("offline"),
@@ -54,7 +55,11 @@ impl MajlisApp {
                                 .filter_map(|d| self.state.last_seen.get(&d.to_string()))
                                 .max()
                                 .copied();
-                            let status = if on {
+                            let idle = m.devices.iter().any(|d| run.away.contains(d))
+                                || (m.devices.contains(&run.me) && run.idle);
+                            let status = if on && idle {
+                                away.clone()
+                            } else if on {
                                 online.clone()
                             } else if let Some(t) = seen {
                                 format!("{offline}, {last} {}", format_time(t, true))
