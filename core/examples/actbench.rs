@@ -60,10 +60,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let mut text_bytes = 0;
     for _ in 0..n {
-        text_bytes = p.compose(&chain, "general", "ok")?.last().expect("msg").wire.len();
+        text_bytes = p
+            .compose(&chain, "general", "ok")?
+            .last()
+            .expect("msg")
+            .wire
+            .len();
     }
     let text_rate = n as f64 / t.elapsed().as_secs_f64();
-    println!("baseline: text \"ok\": {text_bytes} B on the wire, {text_rate:.0}/s signed and stored");
+    println!(
+        "baseline: text \"ok\": {text_bytes} B on the wire, {text_rate:.0}/s signed and stored"
+    );
     let mut reaction_bytes = 0;
     for (name, make) in &kinds {
         let t = Instant::now();
@@ -97,7 +104,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let chain2 = p2.chain()?;
     let mut ids = Vec::new();
     for i in 0..50 {
-        ids.push(p2.compose(&chain2, "general", &format!("m{i}"))?.last().expect("m").id);
+        ids.push(
+            p2.compose(&chain2, "general", &format!("m{i}"))?
+                .last()
+                .expect("m")
+                .id,
+        );
     }
     let page = |p: &Profile| -> Result<(usize, f64), Box<dyn std::error::Error>> {
         let t = Instant::now();

@@ -27,7 +27,8 @@ const IDX: u8 = b'c'; // c | channel | 0 | sent_at(be) | id -> Record   (the his
 const MSG: u8 = b'm'; // m | id -> the `c` key                         (dedupe, lookup by id)
 const LOG: u8 = b'a'; // a | channel | 0 | author | seq(be) -> id      (per-author logs)
 const HEADS: u8 = b'v'; // v | channel | 0 | author -> contiguous(be) | max(be)
-const ANNEX: u8 = b'r'; // r | channel | 0 | target id | act id -> ()   (acts on a message)
+const ANNEX: u8 = b'r'; // r | channel | 0 | target id | act id -> sealed summary (acts on a message)
+const ACT: u8 = b'x'; // x | act id -> ()   (this message is an act: not a row of its channel)
 
 // Key spaces of the `e2e` tree.
 const KEY: u8 = b'k'; // k | channel | 0 | key id -> sender key (32 bytes)
@@ -120,6 +121,16 @@ pub struct FileView {
     pub size: u64,
 }
 
+/// What folding needs of an act, filed under its target (see `Store::file_act`).
+#[derive(Serialize, Deserialize)]
+struct ActSummary {
+    sender: String,
+    device: DeviceId,
+    sent_at: u64,
+    act: Act,
+    text: String,
+}
+
 #[derive(Serialize, Deserialize)]
 struct Record {
     sender: String,
@@ -163,6 +174,12 @@ fn prefix(space: u8, channel: &str) -> Vec<u8> {
     k.push(space);
     k.extend_from_slice(channel.as_bytes());
     k.push(0);
+    k
+}
+
+fn act_key(id: &MessageId) -> [u8; 33] {
+    let mut k = [ACT; 33];
+    k[1..].copy_from_slice(&id.0);
     k
 }
 
@@ -334,9 +351,8 @@ impl Store {
         // An act is filed under its target first: an entry whose act was then lost in a
         // crash names nothing and is skipped; the reverse would lose the act for good (the
         // retry finds the message stored and stops).
-        if let Some(act) = self.render(env, String::new()).and_then(|m| m.act) {
-            self.messages
-                .insert(annex_key(&u.channel, &act.target(), &env.id), &[][..])?;
+        if let Some(m) = self.render(env, sender.to_string()) {
+            self.file_act(&m)?;
         }
         let mut idx = prefix(IDX, &u.channel);
         idx.extend_from_slice(&u.sent_at.to_be_bytes());
@@ -596,6 +612,11 @@ impl Store {
             else {
                 continue;
             };
+            // Acts are known by a marker: a channel with many reactions is not opened and
+            // decrypted act by act to find its rows. (A reply sent to the channel too is a row.)
+            if self.messages.contains_key(act_key(&MessageId(id)))? {
+                continue;
+            }
             match self.decode_record(&k, MessageId(id), &v) {
                 Ok((rec, env)) => {
                     if let Some(m) = self.render(&env, rec.sender) {
@@ -650,18 +671,58 @@ impl Store {
         Ok(out)
     }
 
-    /// The stored messages that act on `target` in `channel`, as rendered (not folded).
+    /// If `m` acts on another message, file it under that one, with what folding needs
+    /// (sealed like a record), so showing a message reads its acts from one place instead of
+    /// opening each act's message. Returns whether it was an act.
+    fn file_act(&self, m: &StoredMessage) -> Result<bool> {
+        let Some(act) = &m.act else {
+            return Ok(false);
+        };
+        let k = annex_key(&m.channel, &act.target(), &m.id);
+        let summary = ActSummary {
+            sender: m.sender.clone(),
+            device: m.device,
+            sent_at: m.sent_at,
+            act: act.clone(),
+            text: m.text.clone(),
+        };
+        // JSON: `Act` is an internally tagged enum, which postcard cannot read back.
+        let v = serde_json::to_vec(&summary).expect("summary serializes");
+        self.messages.insert(&k, self.dk.seal(&k, &v))?;
+        if !Act::in_channel(Some(act)) {
+            self.messages.insert(act_key(&m.id), &[][..])?;
+        }
+        Ok(true)
+    }
+
+    /// The messages that act on `target` in `channel` (not folded themselves).
     fn acts_on(&self, channel: &str, target: &MessageId) -> Result<Vec<StoredMessage>> {
         let mut p = prefix(ANNEX, channel);
         p.extend_from_slice(&target.0);
         let mut out = Vec::new();
         for kv in self.messages.scan_prefix(&p) {
-            let (k, _) = kv?;
+            let (k, v) = kv?;
             let Ok(id) = <[u8; 32]>::try_from(&k[p.len()..]) else {
                 continue;
             };
-            if let Some(m) = self.rendered(&MessageId(id))? {
-                out.push(m);
+            let id = MessageId(id);
+            let summary = self
+                .unseal(&k, &v)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<ActSummary>(&b).ok());
+            match summary {
+                Some(a) => out.push(StoredMessage {
+                    id,
+                    channel: channel.to_string(),
+                    sender: a.sender,
+                    device: a.device,
+                    sent_at: a.sent_at,
+                    text: a.text,
+                    act: Some(a.act),
+                    ..Default::default()
+                }),
+                // Damaged: read the act's own message instead.
+                None => out.extend(self.rendered(&id)?),
             }
         }
         Ok(out)
@@ -712,10 +773,8 @@ impl Store {
             let Ok((rec, env)) = self.decode_record(&k, MessageId(id), &v) else {
                 continue;
             };
-            if let Some(act) = self.render(&env, rec.sender).and_then(|m| m.act) {
-                self.messages
-                    .insert(annex_key(channel, &act.target(), &env.id), &[][..])?;
-                n += 1;
+            if let Some(m) = self.render(&env, rec.sender) {
+                n += usize::from(self.file_act(&m)?);
             }
         }
         Ok(n)
@@ -740,6 +799,14 @@ impl Store {
                 break;
             }
             // Reactions, edits and thread replies are not new messages of the channel.
+            let id = k
+                .len()
+                .checked_sub(32)
+                .and_then(|at| <[u8; 32]>::try_from(&k[at..]).ok())
+                .map(MessageId);
+            if id.is_some_and(|id| self.messages.contains_key(act_key(&id)).unwrap_or(false)) {
+                continue;
+            }
             let counts = self
                 .decode_record(&k, MessageId([0; 32]), &v)
                 .is_ok_and(|(_, env)| {
