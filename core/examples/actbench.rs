@@ -31,31 +31,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let target = first.last().expect("a message").id;
 
     let n = 5_000;
-    let kinds: Vec<(&str, Box<dyn Fn(usize) -> Plain>)> = vec![
+    let kinds: Vec<(&str, Plain)> = vec![
         (
             "reaction 👍",
-            Box::new(move |_| Plain::React {
+            Plain::React {
                 to: target,
                 emoji: "👍".into(),
                 on: true,
-            }),
+            },
         ),
         (
             "reply (\"on my way\")",
-            Box::new(move |_| Plain::Reply {
+            Plain::Reply {
                 to: target,
                 text: "on my way".into(),
                 also_channel: false,
-            }),
+            },
         ),
         (
             "edit (\"on my way\")",
-            Box::new(move |_| Plain::Edit {
+            Plain::Edit {
                 of: target,
                 text: "on my way".into(),
-            }),
+            },
         ),
-        ("deletion", Box::new(move |_| Plain::Delete { of: target })),
+        ("deletion", Plain::Delete { of: target }),
     ];
     let t = Instant::now();
     let mut text_bytes = 0;
@@ -72,12 +72,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "baseline: text \"ok\": {text_bytes} B on the wire, {text_rate:.0}/s signed and stored"
     );
     let mut reaction_bytes = 0;
-    for (name, make) in &kinds {
+    for (name, act) in &kinds {
         let t = Instant::now();
         let mut bytes = 0;
-        for i in 0..n {
+        for _ in 0..n {
             bytes = p
-                .compose_act(&chain, "general", make(i))?
+                .compose_act(&chain, "general", act.clone())?
                 .last()
                 .expect("msg")
                 .wire
