@@ -34,13 +34,21 @@ pub enum Act {
         emoji: String,
         on: bool,
     },
+    /// Its member has read the channel up to `upto` (a read receipt; DMs and small
+    /// channels only, see [`RECEIPTS_UP_TO`]).
+    Read { upto: MessageId },
 }
+
+/// Read receipts are sent in DMs and in channels with at most this many readers: beyond,
+/// "read by 40 people" says little and costs a message per reader per read.
+pub const RECEIPTS_UP_TO: usize = 20;
 
 impl Act {
     /// The message acted on.
     pub fn target(&self) -> MessageId {
         match self {
             Act::Reply { to, .. } | Act::React { to, .. } => *to,
+            Act::Read { upto } => *upto,
             Act::Edit { of } | Act::Delete { of } => *of,
         }
     }
@@ -115,6 +123,8 @@ pub fn fold(m: &mut StoredMessage, mut acts: Vec<StoredMessage>, is_admin: &dyn 
                     reacted.insert((a.sender.clone(), emoji.clone()), *on);
                 }
             }
+            // Receipts are kept per channel and member (`Store::read_marks`), not per message.
+            Act::Read { .. } => {}
         }
     }
     // The last three repliers, most recent last.

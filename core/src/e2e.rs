@@ -126,6 +126,9 @@ pub enum Plain {
         emoji: String,
         on: bool,
     },
+    Read {
+        upto: crate::message::MessageId,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -29,6 +29,7 @@ const LOG: u8 = b'a'; // a | channel | 0 | author | seq(be) -> id      (per-auth
 const HEADS: u8 = b'v'; // v | channel | 0 | author -> contiguous(be) | max(be)
 const ANNEX: u8 = b'r'; // r | channel | 0 | target id | act id -> sealed summary (acts on a message)
 const ACT: u8 = b'x'; // x | act id -> ()   (this message is an act: not a row of its channel)
+const READ: u8 = b'q'; // q | channel | 0 | member -> sealed (sent_at read up to)  (receipts)
 
 // Key spaces of the `e2e` tree.
 const KEY: u8 = b'k'; // k | channel | 0 | key id -> sender key (32 bytes)
@@ -692,7 +693,44 @@ impl Store {
         if !Act::in_channel(Some(act)) {
             self.messages.insert(act_key(&m.id), &[][..])?;
         }
+        if let Act::Read { upto } = act {
+            // Up to the message named if it is here, else up to when the receipt was sent.
+            let at = self.sent_at_of(upto)?.unwrap_or(m.sent_at);
+            let mut k = prefix(READ, &m.channel);
+            k.extend_from_slice(m.sender.as_bytes());
+            let held = self.read_mark(&k)?;
+            if held.is_none_or(|h| h < at) {
+                self.messages
+                    .insert(&k, self.dk.seal(&k, &at.to_be_bytes()))?;
+            }
+        }
         Ok(true)
+    }
+
+    fn read_mark(&self, k: &[u8]) -> Result<Option<u64>> {
+        Ok(match self.messages.get(k)? {
+            Some(v) => self
+                .unseal(k, &v)
+                .ok()
+                .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+                .map(u64::from_be_bytes),
+            None => None,
+        })
+    }
+
+    /// Read receipts of `channel`: each member that sent one, and the time of the newest
+    /// message it has read there (every message of the channel sent at or before it).
+    pub fn read_marks(&self, channel: &str) -> Result<Vec<(String, u64)>> {
+        let p = prefix(READ, channel);
+        let mut out = Vec::new();
+        for kv in self.messages.scan_prefix(&p) {
+            let (k, _) = kv?;
+            let member = String::from_utf8_lossy(&k[p.len()..]).into_owned();
+            if let Some(at) = self.read_mark(&k)? {
+                out.push((member, at));
+            }
+        }
+        Ok(out)
     }
 
     /// The messages that act on `target` in `channel` (not folded themselves).
@@ -1049,6 +1087,10 @@ impl Store {
                 }
                 Some(Plain::React { to, emoji, on }) => {
                     act = Some(Act::React { to, emoji, on });
+                    (String::new(), false)
+                }
+                Some(Plain::Read { upto }) => {
+                    act = Some(Act::Read { upto });
                     (String::new(), false)
                 }
                 Some(Plain::File(info)) => match blob {

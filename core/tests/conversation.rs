@@ -298,3 +298,43 @@ async fn typing_reaches_the_channels_readers_only_and_away_reaches_everyone() {
         n.shutdown().await.unwrap();
     }
 }
+
+/// Read receipts: bilal reads amina's direct message; amina's node learns up to when, once;
+/// the receipt is no row of the conversation and no unread message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_receipt_reaches_the_sender_once_and_shows_as_no_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ps = org(dir.path());
+    drop(ps.pop());
+    let b = ps.pop().unwrap();
+    let a = Node::start(ps.pop().unwrap(), config(vec![]))
+        .await
+        .unwrap();
+    let addr = a.listen_addrs().await.unwrap()[0].clone();
+    let b = Node::start(b, config(vec![addr])).await.unwrap();
+    wait_until("connected", async || a.peers().await.unwrap().len() == 1).await;
+    let hi = a.send("@bilal", "are you coming?").await.unwrap();
+    wait_until("bilal has it", async || {
+        b.history("@amina", 10).unwrap().len() == 1
+    })
+    .await;
+    let at = b.history("@amina", 10).unwrap()[0].sent_at;
+    assert!(b.mark_read("@amina", &hi).await.unwrap().is_some());
+    assert!(
+        b.mark_read("@amina", &hi).await.unwrap().is_none(),
+        "no second receipt for the same message"
+    );
+    wait_until("amina learns bilal read it", async || {
+        a.read_marks("@bilal")
+            .unwrap()
+            .iter()
+            .any(|(m, t)| m == "bilal" && *t >= at)
+    })
+    .await;
+    let rows = a.history("@bilal", 10).unwrap();
+    assert_eq!(rows.len(), 1, "the receipt is not a message: {rows:?}");
+    assert_eq!(a.unread("@bilal", 0, 10).unwrap(), 0);
+    for n in [&a, &b] {
+        n.shutdown().await.unwrap();
+    }
+}

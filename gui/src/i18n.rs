@@ -82,6 +82,8 @@ const AR: &[(&str, &str)] = &[
     ("replies", "ردود"),
     ("Delete", "حذف"),
     ("Mentions", "الإشارات"),
+    ("read", "قُرئت"),
+    ("read by", "قرأها"),
     ("is typing…", "يكتب…"),
     ("are typing…", "يكتبون…"),
     ("away", "غير متواجد"),

@@ -755,3 +755,65 @@ fn a_mention_is_completed_in_the_composer_and_raises_the_mentions_count() {
     rt.block_on(amina.typing("general")).unwrap();
     until(&mut h, "amina typing", |h| has(h, "amina is typing…"));
 }
+
+#[test]
+fn read_receipts_go_out_when_the_app_shows_a_message_and_come_back_on_ours() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    let hi = rt
+        .block_on(amina.send("@bilal", "are you coming?"))
+        .unwrap();
+    until(&mut h, "the DM listed", |h| has(h, "@ amina"));
+    assert!(
+        amina.read_marks("@bilal").unwrap().is_empty(),
+        "not read yet"
+    );
+    h.get_by_label_contains("@ amina").click();
+    until(&mut h, "the DM open", |h| has(h, "are you coming?"));
+    let at = amina.store().message(&hi).unwrap().unwrap().sent_at;
+    for _ in 0..400 {
+        h.step();
+        if amina
+            .read_marks("@bilal")
+            .unwrap()
+            .iter()
+            .any(|(m, t)| m == "bilal" && *t >= at)
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(
+        amina
+            .read_marks("@bilal")
+            .unwrap()
+            .iter()
+            .any(|(m, t)| m == "bilal" && *t >= at),
+        "showing the message sent a receipt"
+    );
+    // Bilal answers; when amina reads it, his app says so.
+    type_into(&mut h, "Message", "yes, 5 min");
+    h.key_press(eframe::egui::Key::Enter);
+    let mut answer = None;
+    for _ in 0..400 {
+        h.step();
+        answer = amina
+            .history("@bilal", 10)
+            .unwrap()
+            .into_iter()
+            .find(|m| m.text == "yes, 5 min");
+        if answer.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let answer = answer.expect("the answer arrived");
+    until(&mut h, "sent", |h| {
+        h.query_by_label_contains("✓ sent").is_some()
+    });
+    rt.block_on(amina.mark_read("@bilal", &answer.id)).unwrap();
+    until(&mut h, "read", |h| {
+        h.query_by_label_contains("✓✓ read").is_some()
+    });
+}

@@ -668,6 +668,43 @@ impl Node {
             .map_err(|_| self.stopped_error())
     }
 
+    /// Tell `channel`'s readers that this member has read it up to message `upto` (a read
+    /// receipt, itself a message). Only in DMs and channels with at most
+    /// [`crate::conversation::RECEIPTS_UP_TO`] readers, and only when it moves this member's
+    /// mark forward: otherwise nothing is sent and `None` is returned.
+    pub async fn mark_read(&self, channel: &str, upto: &MessageId) -> Result<Option<MessageId>> {
+        let channel = self.resolve(channel)?;
+        let small = self.roster.borrow().as_deref().is_some_and(|r| {
+            crate::roster::dm_parties(&channel).is_some()
+                || r.roster
+                    .members
+                    .iter()
+                    .filter(|m| r.roster.may_read(m, &channel))
+                    .count()
+                    <= crate::conversation::RECEIPTS_UP_TO
+        });
+        let Some(at) = self.store.sent_at_of(upto)? else {
+            return Err(Error::Invalid(format!("no message {upto} on this device")));
+        };
+        let me = self.my_name()?;
+        let marked = self
+            .store
+            .read_marks(&channel)?
+            .into_iter()
+            .any(|(m, t)| m == me && t >= at);
+        if !small || marked {
+            return Ok(None);
+        }
+        let id = self.act(channel, Plain::Read { upto: *upto }).await?;
+        Ok(Some(id))
+    }
+
+    /// Read receipts of `channel` (or `@NAME`): each member that sent one and the time of
+    /// the newest message it has read there.
+    pub fn read_marks(&self, channel: &str) -> Result<Vec<(String, u64)>> {
+        self.store.read_marks(&self.resolve(channel)?)
+    }
+
     /// The thread of `root`: the message and its replies, oldest first.
     pub fn thread(&self, root: &MessageId) -> Result<Vec<StoredMessage>> {
         self.store.thread(root)

@@ -211,7 +211,7 @@ impl SearchIndex {
         if m.locked
             || matches!(
                 m.act,
-                Some(Act::Edit { .. } | Act::Delete { .. } | Act::React { .. })
+                Some(Act::Edit { .. } | Act::Delete { .. } | Act::React { .. } | Act::Read { .. })
             )
         {
             return Ok(());

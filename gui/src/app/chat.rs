@@ -42,6 +42,8 @@ impl MajlisApp {
                 })
                 .unwrap_or_default(),
             edited: self.t("edited"),
+            read: self.t("read"),
+            read_by: self.t("read by"),
             deleted: self.t(majlis_core::conversation::DELETED_TEXT),
             replies: self.t("replies"),
             me: run.my_name(),
@@ -246,6 +248,22 @@ impl MajlisApp {
             1 => Some(format!("{} {}", typing[0], self.t("is typing…"))),
             _ => Some(format!("{} {}", typing.join(", "), self.t("are typing…"))),
         };
+        // Shown to a present user: say so (DMs and small channels; the node decides).
+        let newest = run
+            .conv
+            .as_ref()
+            .and_then(|c| c.rows.last())
+            .filter(|m| m.device != run.me && !m.locked)
+            .map(|m| m.id);
+        if let (Some(id), true) = (newest, self.focused && !run.idle) {
+            if run.read_sent.get(&channel) != Some(&id) {
+                run.read_sent.insert(channel.clone(), id);
+                let (n, c) = (run.node.clone(), channel.clone());
+                self.rt.spawn(async move {
+                    let _ = n.mark_read(&c, &id).await;
+                });
+            }
+        }
         egui::CentralPanel::default().show(ui, |ui| {
             ui.heading(title);
             if let Some(t) = typing {
@@ -293,6 +311,9 @@ pub(super) struct RowStrings {
     /// This member's name (is a reaction ours?) and whether it is an admin (may delete any).
     me: String,
     admin: bool,
+    /// "read", "read by" (receipts on our messages).
+    read: String,
+    read_by: String,
 }
 
 impl Conversation {
@@ -308,6 +329,7 @@ impl Conversation {
             scroll_fix: None,
             jump: None,
             mark: None,
+            read: node.read_marks(channel).unwrap_or_default(),
         }
     }
 
@@ -607,10 +629,19 @@ impl Conversation {
                     } else {
                         text::for_egui(&m.sender).into_owned()
                     };
-                    let mut status = if mine {
-                        format!(" · ✓ {}", s.sent)
-                    } else {
-                        String::new()
+                    // Our message: read by whom (receipts), else sent.
+                    let readers = self
+                        .read
+                        .iter()
+                        .filter(|(who, at)| *who != s.me && *at >= m.sent_at)
+                        .count();
+                    let mut status = match (mine, readers) {
+                        (false, _) => String::new(),
+                        (true, 0) => format!(" · ✓ {}", s.sent),
+                        (true, _) if dm_parties(&m.channel).is_some() => {
+                            format!(" · ✓✓ {}", s.read)
+                        }
+                        (true, n) => format!(" · ✓✓ {} {n}", s.read_by),
                     };
                     if m.edited {
                         status.push_str(&format!(" · {}", s.edited));

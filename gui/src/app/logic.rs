@@ -398,6 +398,12 @@ impl MajlisApp {
         if let Some(act) = &m.act {
             if let Some(c) = &mut run.conv {
                 c.refresh(&run.node, &act.target());
+                if matches!(act, majlis_core::conversation::Act::Read { .. })
+                    && c.channel == m.channel
+                {
+                    c.read = run.node.read_marks(&m.channel).unwrap_or_default();
+                    c.heights.iter_mut().for_each(|h| *h = None);
+                }
             }
             if !majlis_core::conversation::Act::in_channel(Some(act)) {
                 return;

@@ -169,6 +169,8 @@ struct Conversation {
     /// A message to scroll to (a search result opened), and the one marked since when.
     jump: Option<MessageId>,
     mark: Option<(MessageId, Instant)>,
+    /// Read receipts: who has read up to when (see `Node::read_marks`).
+    read: Vec<(String, u64)>,
 }
 
 const PAGE: usize = 200;
@@ -228,6 +230,8 @@ struct Running {
     typing_sent: Option<(String, Instant)>,
     /// Devices whose member said it is away.
     away: HashSet<DeviceId>,
+    /// The last message this member's receipt named, per channel.
+    read_sent: HashMap<String, MessageId>,
     /// When the user last touched the app, and whether we told peers we are away.
     last_input: Instant,
     idle: bool,
@@ -389,6 +393,7 @@ impl MajlisApp {
             typing: HashMap::new(),
             typing_sent: None,
             away: HashSet::new(),
+            read_sent: HashMap::new(),
             last_input: Instant::now(),
             idle: false,
         };
