@@ -56,6 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
         ),
         ("deletion", Plain::Delete { of: target }),
+        ("read receipt", Plain::Read { upto: target }),
     ];
     let t = Instant::now();
     let mut text_bytes = 0;
