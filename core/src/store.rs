@@ -178,6 +178,13 @@ fn prefix(space: u8, channel: &str) -> Vec<u8> {
     k
 }
 
+/// The message id a history key ends with.
+fn id_at_end(k: &[u8]) -> Option<[u8; 32]> {
+    k.len()
+        .checked_sub(32)
+        .and_then(|at| <[u8; 32]>::try_from(&k[at..]).ok())
+}
+
 fn act_key(id: &MessageId) -> [u8; 33] {
     let mut k = [ACT; 33];
     k[1..].copy_from_slice(&id.0);
@@ -606,11 +613,7 @@ impl Store {
         }
         for kv in self.messages.range(p.clone()..end).rev() {
             let (k, v) = kv?;
-            let Some(id) = k
-                .len()
-                .checked_sub(32)
-                .and_then(|at| <[u8; 32]>::try_from(&k[at..]).ok())
-            else {
+            let Some(id) = id_at_end(&k) else {
                 continue;
             };
             // Acts are known by a marker: a channel with many reactions is not opened and
@@ -801,11 +804,7 @@ impl Store {
         let mut n = 0;
         for kv in self.messages.scan_prefix(&p) {
             let (k, v) = kv?;
-            let Some(id) = k
-                .len()
-                .checked_sub(32)
-                .and_then(|at| <[u8; 32]>::try_from(&k[at..]).ok())
-            else {
+            let Some(id) = id_at_end(&k) else {
                 continue;
             };
             let Ok((rec, env)) = self.decode_record(&k, MessageId(id), &v) else {
@@ -837,12 +836,11 @@ impl Store {
                 break;
             }
             // Reactions, edits and thread replies are not new messages of the channel.
-            let id = k
-                .len()
-                .checked_sub(32)
-                .and_then(|at| <[u8; 32]>::try_from(&k[at..]).ok())
-                .map(MessageId);
-            if id.is_some_and(|id| self.messages.contains_key(act_key(&id)).unwrap_or(false)) {
+            if id_at_end(&k).is_some_and(|id| {
+                self.messages
+                    .contains_key(act_key(&MessageId(id)))
+                    .unwrap_or(false)
+            }) {
                 continue;
             }
             let counts = self

@@ -675,6 +675,23 @@ pub fn org(bin: &Path, root: &Path, names: &[&str]) -> Vec<Daemon> {
     ds
 }
 
+/// Start `ds[0]` on loopback (no mDNS; `first_extra` added to its arguments) and `ds[1]`
+/// pointed at it, and wait until they are connected.
+pub fn start_pair_local(ds: &mut [Daemon], first_extra: &[&str]) {
+    let addr = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+    let mut args = vec!["--no-mdns", "--listen", &addr];
+    args.extend_from_slice(first_extra);
+    ds[0].start_local(&args);
+    ds[1].start_local(&[
+        "--no-mdns",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--peer",
+        &addr,
+    ]);
+    wait_until("connected", 20, || ds[0].peers().len() == 1);
+}
+
 /// A TCP port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

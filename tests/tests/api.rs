@@ -52,20 +52,11 @@ fn two_nodes(tmp: &std::path::Path) -> (Vec<Daemon>, String) {
     let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
     let mut ds = org(&bin, tmp, &["amina", "bilal"]);
     ds[0].ok(&["channel", "create", "hr", "--members", "bilal"]);
-    let addr = format!("/ip4/127.0.0.1/tcp/{}", free_port());
     // Webhook retries after 1, 5, 30, 120, 600 ms instead of seconds.
     ds[0]
         .env
         .push(("MAJLIS_WEBHOOK_BACKOFF_MS".into(), "1".into()));
-    ds[0].start_local(&["--no-mdns", "--listen", &addr, "--http", "127.0.0.1:0"]);
-    ds[1].start_local(&[
-        "--no-mdns",
-        "--listen",
-        "/ip4/127.0.0.1/tcp/0",
-        "--peer",
-        &addr,
-    ]);
-    wait_until("connected", 20, || ds[0].peers().len() == 1);
+    majlis_tests::start_pair_local(&mut ds, &["--http", "127.0.0.1:0"]);
     let base = api_base(&ds[0]);
     (ds, base)
 }

@@ -150,16 +150,7 @@ fn replies_edits_deletions_and_reactions_from_the_command_line() {
     let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
     let tmp = tempfile::tempdir().unwrap();
     let mut ds = majlis_tests::org(&bin, tmp.path(), &["amina", "bilal"]);
-    let addr = format!("/ip4/127.0.0.1/tcp/{}", free_port());
-    ds[0].start_local(&["--no-mdns", "--listen", &addr]);
-    ds[1].start_local(&[
-        "--no-mdns",
-        "--listen",
-        "/ip4/127.0.0.1/tcp/0",
-        "--peer",
-        &addr,
-    ]);
-    wait_until("connected", 20, || ds[0].peers().len() == 1);
+    majlis_tests::start_pair_local(&mut ds, &[]);
 
     let id = ds[0].ok(&["send", "general", "standup at 9"]);
     let id = id.lines().last().unwrap().trim().to_string();
