@@ -381,13 +381,15 @@ async fn an_insider_gets_no_file_of_a_private_channel_and_its_bad_chunks_are_not
         .unwrap();
     let c_addr = c.listen_addrs().await.unwrap()[0].clone();
     let carol_peer = c.device_id().peer_id();
+    // Carol has the message from amina first: the rogue's swarm is only driven when the test
+    // drives it, so a catch-up request carol sent it would wait for its timeout.
+    let open_blob = blob_of(&c, "general", open_msg).await;
     rogue.swarm.dial(c_addr).unwrap();
     rogue
         .run_until(10, |ev| {
             matches!(ev, SwarmEvent::ConnectionEstablished { peer_id, .. } if *peer_id == carol_peer)
         })
         .await;
-    let open_blob = blob_of(&c, "general", open_msg).await;
     // Over the auto-fetch size: fetched when carol asks, with both sources connected.
     wait_until("mallory connected to carol", async || {
         c.peers().await.unwrap().iter().any(|p| p.name == "mallory")
