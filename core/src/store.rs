@@ -845,12 +845,7 @@ impl Store {
             }
             let counts = self
                 .decode_record(&k, MessageId([0; 32]), &v)
-                .is_ok_and(|(_, env)| {
-                    env.unsigned.author != *except
-                        && self
-                            .render(&env, String::new())
-                            .is_some_and(|m| Act::in_channel(m.act.as_ref()))
-                });
+                .is_ok_and(|(_, env)| env.unsigned.author != *except && !env.is_keys());
             n += usize::from(counts);
         }
         Ok(n)

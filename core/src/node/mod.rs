@@ -722,7 +722,10 @@ impl Node {
                 "this device cannot read that message yet (its key has not arrived)".into(),
             ));
         }
-        if !Act::in_channel(m.act.as_ref()) && !matches!(m.act, Some(Act::Reply { .. })) {
+        if matches!(
+            m.act,
+            Some(Act::Edit { .. } | Act::Delete { .. } | Act::React { .. } | Act::Read { .. })
+        ) {
             return Err(Error::Invalid(format!(
                 "{id} is a reaction, edit or deletion, not a message"
             )));

@@ -402,7 +402,6 @@ impl MajlisApp {
                     && c.channel == m.channel
                 {
                     c.read = run.node.read_marks(&m.channel).unwrap_or_default();
-                    c.heights.iter_mut().for_each(|h| *h = None);
                 }
             }
             if !majlis_core::conversation::Act::in_channel(Some(act)) {
