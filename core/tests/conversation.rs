@@ -20,8 +20,9 @@ fn config(peers: Vec<libp2p::Multiaddr>) -> Config {
     }
 }
 
-/// amina (admin), bilal and chen, with the roster already shared.
-fn org(dir: &std::path::Path) -> Vec<Profile> {
+/// amina (admin), bilal and chen, then `more` changes by amina, with the roster already
+/// shared.
+fn org(dir: &std::path::Path, more: &[RosterChange]) -> Vec<Profile> {
     let admin = Profile::init(&dir.join("amina"), "amina").unwrap();
     admin.org_create("acme").unwrap();
     let mut out = vec![admin];
@@ -41,6 +42,10 @@ fn org(dir: &std::path::Path) -> Vec<Profile> {
             .unwrap();
         out.push(p);
     }
+    if !more.is_empty() {
+        let mut chain = out[0].chain().unwrap();
+        out[0].change_roster_all(&mut chain, more).unwrap();
+    }
     let full = out[0].chain().unwrap().versions().to_vec();
     for p in &out[1..] {
         let mut chain = p.chain().unwrap();
@@ -59,7 +64,7 @@ fn shown(n: &Node, id: &MessageId) -> Option<StoredMessage> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn threads_edits_deletions_and_reactions_converge_and_hold_against_a_modified_client() {
     let dir = tempfile::tempdir().unwrap();
-    let mut ps = org(dir.path());
+    let mut ps = org(dir.path(), &[]);
     let c_dir = ps[2].dir().to_path_buf();
     let c = ps.pop().unwrap();
     let b = ps.pop().unwrap();
@@ -209,22 +214,13 @@ async fn typing_reaches_the_channels_readers_only_and_away_reaches_everyone() {
     use majlis_core::net::Signal;
     use majlis_core::Event;
     let dir = tempfile::tempdir().unwrap();
-    let mut ps = org(dir.path());
-    let mut chain = ps[0].chain().unwrap();
-    ps[0]
-        .change_roster(
-            &mut chain,
-            &RosterChange::CreateChannel {
-                name: "board".into(),
-                members: Some(vec!["amina".into(), "bilal".into()]),
-            },
-        )
-        .unwrap();
-    let full = ps[0].chain().unwrap().versions().to_vec();
-    for p in &ps[1..] {
-        let mut c = p.chain().unwrap();
-        p.apply_rosters(&mut c, full.clone()).unwrap();
-    }
+    let mut ps = org(
+        dir.path(),
+        &[RosterChange::CreateChannel {
+            name: "board".into(),
+            members: Some(vec!["amina".into(), "bilal".into()]),
+        }],
+    );
     let c = ps.pop().unwrap();
     let b = ps.pop().unwrap();
     let a = Node::start(ps.pop().unwrap(), config(vec![]))
@@ -304,7 +300,7 @@ async fn typing_reaches_the_channels_readers_only_and_away_reaches_everyone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_receipt_reaches_the_sender_once_and_shows_as_no_message() {
     let dir = tempfile::tempdir().unwrap();
-    let mut ps = org(dir.path());
+    let mut ps = org(dir.path(), &[]);
     drop(ps.pop());
     let b = ps.pop().unwrap();
     let a = Node::start(ps.pop().unwrap(), config(vec![]))
