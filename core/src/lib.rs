@@ -29,8 +29,10 @@ pub mod diagnose;
 pub mod discovery;
 pub mod e2e;
 pub mod error;
+pub mod export;
 pub mod files;
 pub mod fuzz;
+pub mod governance;
 pub mod identity;
 pub mod message;
 pub mod net;
@@ -53,10 +55,21 @@ pub use profile::Profile;
 pub use roster::{Role, Roster, RosterChange};
 pub use store::StoredMessage;
 
-/// Milliseconds since the Unix epoch, from the local clock.
+static CLOCK_OFFSET_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// Milliseconds since the Unix epoch, from the local clock (moved by
+/// [`set_clock_offset_ms`]).
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
+    let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+        .unwrap_or(0);
+    t.saturating_add_signed(CLOCK_OFFSET_MS.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Move this process's clock by `ms`: the injected clock that tests and the simulator use to
+/// see what a node does days from now (retention) without sleeping. Every node in the
+/// process sees the same clock, as every node on one machine does.
+pub fn set_clock_offset_ms(ms: i64) {
+    CLOCK_OFFSET_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
 }

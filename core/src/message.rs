@@ -142,6 +142,12 @@ pub enum Reject {
     /// (or after the next one): a member slipping a message into the past of a conversation.
     #[error("sent_at {sent_at} is out of order with its author's neighbouring message, or dated over an hour before its device joined the roster ({neighbour}) (backdated)")]
     Backdated { sent_at: u64, neighbour: u64 },
+    /// Past its channel's retention: not taken (not an error of the peer that offered it).
+    #[error("older than the retention of '{0}' allows; not taken")]
+    Expired(String),
+    /// Its author's data was erased by an admin's request: not taken.
+    #[error("its author's messages up to then were erased by request {0}; not taken")]
+    Erased(u64),
 }
 
 impl Reject {
@@ -159,6 +165,8 @@ impl Reject {
             Reject::Backdated { .. } => "backdated",
             Reject::Chain(_) => "chain",
             Reject::Gap { .. } => "gap",
+            Reject::Expired(_) => "expired",
+            Reject::Erased(_) => "erased",
         }
     }
 }

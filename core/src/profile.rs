@@ -279,6 +279,50 @@ impl Profile {
         self.store.org()
     }
 
+    /// Write an export (see [`crate::export`]) with no node running, and record it in the
+    /// device's signed action log.
+    pub fn export(&self, spec: &crate::export::Spec) -> Result<crate::export::Manifest> {
+        let chain = self.chain()?;
+        let head = chain
+            .head()
+            .ok_or_else(|| Error::Invalid("no roster yet; nothing to export".into()))?;
+        let member = crate::export::allowed(head, &self.device_id(), &spec.scope)?;
+        let blobs = self.blobs()?;
+        let by = crate::export::By {
+            device: self.device_id().to_string(),
+            member: &member,
+            org: head.roster.org.to_string(),
+        };
+        let m = crate::export::export(&self.store, Some(&blobs), &chain.audit(), &by, spec)?;
+        self.store.record_action(
+            &self.key,
+            &member,
+            "export",
+            crate::export::action_detail(spec, &m),
+        )?;
+        Ok(m)
+    }
+
+    /// Apply the roster's retention and erasure requests with no node running.
+    pub fn sweep(&self) -> Result<crate::store::Swept> {
+        let chain = self.chain()?;
+        let Some(head) = chain.head() else {
+            return Ok(Default::default());
+        };
+        let s = self.store.sweep(&head.roster.governance, crate::now_ms())?;
+        let blobs = self.blobs()?;
+        for b in &s.files {
+            blobs.remove(b)?;
+        }
+        self.store.flush()?;
+        Ok(s)
+    }
+
+    /// The shared-file store beside the database.
+    pub fn blobs(&self) -> Result<crate::files::blobs::Blobs> {
+        crate::files::blobs::Blobs::open(&self.dir.join("blobs"), self.store.tree("blobs")?)
+    }
+
     pub fn require_org(&self) -> Result<OrgId> {
         self.org()?.ok_or(Error::NoOrg)
     }

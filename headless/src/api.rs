@@ -57,6 +57,11 @@ pub enum Request {
     Stats,
     Status,
     Diagnose,
+    /// Apply retention and erasure now.
+    Sweep,
+    Export {
+        spec: majlis_core::export::Spec,
+    },
     /// Share the file at `path` (absolute: the daemon's working directory is not the CLI's).
     Share {
         channel: String,
@@ -139,6 +144,15 @@ pub enum Response {
     },
     Audit {
         entries: Vec<majlis_core::roster::AuditEntry>,
+        /// This device's signed action log (exports).
+        #[serde(default)]
+        actions: Vec<majlis_core::store::LoggedAction>,
+    },
+    Swept {
+        report: majlis_core::node::SweepReport,
+    },
+    Exported {
+        manifest: Box<majlis_core::export::Manifest>,
     },
     RosterChanged {
         version: u64,
@@ -270,6 +284,13 @@ async fn handle(node: &Node, req: Request) -> Response {
             },
             Request::Audit => Response::Audit {
                 entries: node.audit().await?,
+                actions: node.actions()?,
+            },
+            Request::Sweep => Response::Swept {
+                report: node.sweep().await?,
+            },
+            Request::Export { spec } => Response::Exported {
+                manifest: Box::new(node.export(spec).await?),
             },
             Request::Roster => Response::Roster {
                 roster: node.roster().await?,

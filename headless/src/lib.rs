@@ -14,8 +14,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 use majlis_core::{
-    roster::Policy, Config, DeviceId, Event, Multiaddr, Node, OrgId, Profile, Role, Roster,
-    RosterChange, StoredMessage,
+    roster::{Keep, Policy, Scope},
+    Config, DeviceId, Event, Multiaddr, Node, OrgId, Profile, Role, Roster, RosterChange,
+    StoredMessage,
 };
 
 use api::{Request, Response, SearchHit};
@@ -180,7 +181,45 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Every roster change: version, time, signing admin, what changed
+    /// How long messages and files are kept (setting it needs an admin)
+    #[command(subcommand)]
+    Retention(RetentionCmd),
+    /// Legal holds: what a hold covers is kept, whatever retention or erasure say (admins)
+    #[command(subcommand)]
+    Hold(HoldCmd),
+    /// Erase everything a member wrote, on every node, leaving tombstones (an admin's answer
+    /// to a GDPR erasure request); a legal hold wins until released
+    Erase {
+        #[arg(long)]
+        member: String,
+    },
+    /// Export a member's data, a channel, or everything this device holds, with a manifest
+    /// of BLAKE3 hashes (DIR/manifest.json)
+    #[command(group(clap::ArgGroup::new("scope").required(true).args(["member", "channel", "all"])))]
+    Export {
+        /// A member's data (yours; anyone's takes an admin)
+        #[arg(long)]
+        member: Option<String>,
+        /// One channel (or @NAME for a DM)
+        #[arg(long)]
+        channel: Option<String>,
+        /// Everything this device holds (admins and the archive)
+        #[arg(long)]
+        all: bool,
+        /// Messages sent on or after this date (2026-01-31 or RFC 3339)
+        #[arg(long, value_parser = parse_date)]
+        from: Option<u64>,
+        /// Messages sent before this date
+        #[arg(long, value_parser = parse_date)]
+        to: Option<u64>,
+        #[arg(long, value_parser = ["json", "csv", "eml"], default_value = "json")]
+        format: String,
+        /// A new (or empty) directory
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Every roster change (version, time, signing admin, what changed), then this device's
+    /// own signed action log (exports)
     Audit {
         #[arg(long)]
         json: bool,
@@ -376,6 +415,81 @@ fn parse_size_or_none(s: &str) -> Result<Option<u64>, String> {
     } else {
         parse_size(s).map(Some)
     }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RetentionCmd {
+    /// Keep messages N days (or forever) for the org, one channel, or direct messages
+    Set {
+        /// Days, or `forever`
+        #[arg(long, value_parser = parse_days)]
+        days: Days,
+        /// Files: days, or `forever` (never longer than their messages)
+        #[arg(long, value_parser = parse_days)]
+        files_days: Option<Days>,
+        #[arg(long, conflicts_with = "dms")]
+        channel: Option<String>,
+        /// The rule for direct messages
+        #[arg(long)]
+        dms: bool,
+    },
+    /// The rules, holds and erasure requests in force
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply the rules now (a node also does every minute and whenever they change)
+    Sweep,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HoldCmd {
+    /// Place a hold on members and/or channels
+    Add {
+        #[arg(long, value_delimiter = ',')]
+        member: Vec<String>,
+        #[arg(long, value_delimiter = ',')]
+        channel: Vec<String>,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Release hold ID (retention and erasure apply again to what it covered)
+    Release { id: u64 },
+    /// The holds in force
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A number of days, or forever (`None`).
+#[derive(Debug, Clone, Copy)]
+pub struct Days(pub Option<u32>);
+
+fn parse_days(s: &str) -> Result<Days, String> {
+    if s.eq_ignore_ascii_case("forever") {
+        return Ok(Days(None));
+    }
+    match s.parse::<u32>() {
+        Ok(n) if n > 0 => Ok(Days(Some(n))),
+        _ => Err(format!(
+            "'{s}' is not a number of days (1 or more) or `forever`"
+        )),
+    }
+}
+
+/// `2026-01-31` (midnight UTC) or an RFC 3339 time, as ms since the epoch.
+fn parse_date(s: &str) -> Result<u64, String> {
+    let full = if s.len() == 10 {
+        format!("{s}T00:00:00Z")
+    } else {
+        s.to_string()
+    };
+    humantime::parse_rfc3339_weak(&full)
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as u64)
+        .ok_or_else(|| format!("'{s}' is not a date; write 2026-01-31 or 2026-01-31T09:00:00Z"))
 }
 
 #[derive(Subcommand, Debug)]
@@ -578,8 +692,19 @@ pub fn run_cli(cli: Cli) -> Result<()> {
         Command::Doctor { .. } => Some(Request::Diagnose),
         Command::Audit { .. } => Some(Request::Audit),
         Command::Roster(RosterCmd::Show { .. }) => Some(Request::Roster),
-        Command::Roster(_) | Command::Channel(_) => Some(Request::ChangeRoster {
+        Command::Roster(_)
+        | Command::Channel(_)
+        | Command::Retention(RetentionCmd::Set { .. })
+        | Command::Hold(HoldCmd::Add { .. } | HoldCmd::Release { .. })
+        | Command::Erase { .. } => Some(Request::ChangeRoster {
             change: roster_change(&cli.command)?,
+        }),
+        Command::Retention(RetentionCmd::Show { .. }) | Command::Hold(HoldCmd::List { .. }) => {
+            Some(Request::Roster)
+        }
+        Command::Retention(RetentionCmd::Sweep) => Some(Request::Sweep),
+        Command::Export { .. } => Some(Request::Export {
+            spec: export_spec(&cli.command)?,
         }),
         _ => None,
     };
@@ -598,7 +723,15 @@ pub fn run_cli(cli: Cli) -> Result<()> {
         };
         if let Some(stream) = stream {
             let resp = api::call(stream, &req)?;
-            return print_response(&cli.command, resp);
+            print_response(&cli.command, resp)?;
+            if let Command::Erase { member } = &cli.command {
+                if let Some(Response::Roster { roster: Some(r) }) =
+                    api::connect(&socket).and_then(|s| api::call(s, &Request::Roster).ok())
+                {
+                    erase_note(&r, member);
+                }
+            }
+            return Ok(());
         }
     }
     match cli.command {
@@ -913,12 +1046,39 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             };
             print_response(&Command::Status { json }, Response::Status { status })?;
         }
+        Command::Retention(RetentionCmd::Sweep) => {
+            let s = open(&dir)?.sweep()?;
+            print_response(
+                &cli_sweep(),
+                Response::Swept {
+                    report: majlis_core::node::SweepReport {
+                        expired: s.expired.len(),
+                        erased: s.erased.len(),
+                        files: s.files.len(),
+                        scanned: s.scanned,
+                        millis: 0,
+                    },
+                },
+            )?;
+        }
+        cmd @ Command::Export { .. } => {
+            let m = open(&dir)?.export(&export_spec(&cmd)?)?;
+            print_response(
+                &cmd,
+                Response::Exported {
+                    manifest: Box::new(m),
+                },
+            )?;
+        }
         cmd @ (Command::History { .. }
         | Command::Peers { .. }
         | Command::Stats
         | Command::Audit { .. }
         | Command::Roster(_)
-        | Command::Channel(_)) => {
+        | Command::Channel(_)
+        | Command::Retention(_)
+        | Command::Hold(_)
+        | Command::Erase { .. }) => {
             let p = open(&dir)?;
             let resp = match &cmd {
                 Command::History { channel, limit, .. } => {
@@ -934,12 +1094,15 @@ pub fn run_cli(cli: Cli) -> Result<()> {
                 Command::Peers { .. } => Response::Peers { peers: vec![] },
                 Command::Audit { .. } => Response::Audit {
                     entries: p.chain()?.audit(),
+                    actions: p.store().actions()?,
                 },
                 Command::Stats => bail!(
                     "majlisd is not running for {}; start it with `majlisd run`",
                     dir.display()
                 ),
-                Command::Roster(RosterCmd::Show { .. }) => Response::Roster {
+                Command::Roster(RosterCmd::Show { .. })
+                | Command::Retention(RetentionCmd::Show { .. })
+                | Command::Hold(HoldCmd::List { .. }) => Response::Roster {
                     roster: p.chain()?.head().map(|h| h.roster.clone()),
                 },
                 _ => {
@@ -951,6 +1114,11 @@ pub fn run_cli(cli: Cli) -> Result<()> {
                 }
             };
             print_response(&cmd, resp)?;
+            if let Command::Erase { member } = &cmd {
+                if let Some(h) = p.chain()?.head() {
+                    erase_note(&h.roster, member);
+                }
+            }
         }
     }
     Ok(())
@@ -994,8 +1162,132 @@ fn roster_change(cmd: &Command) -> Result<RosterChange> {
             name: name.clone(),
             members: members.clone(),
         },
+        Command::Retention(RetentionCmd::Set {
+            days,
+            files_days,
+            channel,
+            dms,
+        }) => RosterChange::SetRetention {
+            scope: match (channel, dms) {
+                (Some(c), _) => Scope::Channel(c.clone()),
+                (None, true) => Scope::Dms,
+                (None, false) => Scope::Org,
+            },
+            keep: Keep {
+                days: days.0,
+                files_days: files_days.and_then(|d| d.0),
+            },
+        },
+        Command::Hold(HoldCmd::Add {
+            member,
+            channel,
+            reason,
+        }) => RosterChange::PlaceHold {
+            members: member.clone(),
+            channels: channel.clone(),
+            reason: reason.clone(),
+        },
+        Command::Hold(HoldCmd::Release { id }) => RosterChange::ReleaseHold { id: *id },
+        Command::Erase { member } => RosterChange::Erase {
+            member: member.clone(),
+        },
         _ => bail!("not a roster change"),
     })
+}
+
+/// What `majlisd export` asks for.
+fn export_spec(cmd: &Command) -> Result<majlis_core::export::Spec> {
+    let Command::Export {
+        member,
+        channel,
+        all,
+        from,
+        to,
+        format,
+        out,
+    } = cmd
+    else {
+        bail!("not an export");
+    };
+    use majlis_core::export::Scope as S;
+    let scope = match (member, channel, all) {
+        (Some(m), _, _) => S::Member(m.clone()),
+        (_, Some(c), _) => S::Channel(c.clone()),
+        _ => S::All,
+    };
+    Ok(majlis_core::export::Spec {
+        scope,
+        from: *from,
+        to: *to,
+        format: format.parse()?,
+        out: std::path::absolute(out)
+            .with_context(|| format!("{} is not a usable path", out.display()))?,
+    })
+}
+
+fn cli_sweep() -> Command {
+    Command::Retention(RetentionCmd::Sweep)
+}
+
+/// Holds win over erasure: say so when one covers the member just erased.
+fn erase_note(r: &Roster, member: &str) {
+    let holds: Vec<String> = r
+        .governance
+        .holds
+        .iter()
+        .filter(|h| h.members.iter().any(|m| m == member) || !h.channels.is_empty())
+        .map(|h| format!("hold {} ({})", h.id, h.describe()))
+        .collect();
+    if holds.is_empty() {
+        println!("{member}'s messages are erased on every node as it gets this roster version (offline nodes when they return)");
+    } else {
+        println!(
+            "NOTE: legal holds win over erasure: what {} covers stays until released (`majlisd hold release ID`); everything else of {member}'s is erased now",
+            holds.join(", ")
+        );
+    }
+}
+
+fn print_governance(cmd: &Command, r: &Roster) -> Result<()> {
+    let g = &r.governance;
+    match cmd {
+        Command::Hold(HoldCmd::List { json: true }) => {
+            println!("{}", serde_json::to_string_pretty(&g.holds)?)
+        }
+        Command::Hold(_) => {
+            if g.holds.is_empty() {
+                println!("no legal holds (`majlisd hold add --member NAME` places one)");
+            }
+            for h in &g.holds {
+                let t = UNIX_EPOCH + Duration::from_millis(h.placed_at);
+                println!(
+                    "hold {}: {} (placed {})",
+                    h.id,
+                    h.describe(),
+                    humantime::format_rfc3339_seconds(t)
+                );
+            }
+        }
+        Command::Retention(RetentionCmd::Show { json: true }) => {
+            println!("{}", serde_json::to_string_pretty(g)?)
+        }
+        _ => {
+            println!("retention: {}", g.retention.describe());
+            for h in &g.holds {
+                println!("hold {}: {}", h.id, h.describe());
+            }
+            for e in &g.erasures {
+                let t = UNIX_EPOCH + Duration::from_millis(e.before);
+                println!(
+                    "erasure {}: everything {} wrote up to {}",
+                    e.id,
+                    e.member,
+                    humantime::format_rfc3339_seconds(t)
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn print_response(cmd: &Command, resp: Response) -> Result<()> {
@@ -1091,6 +1383,11 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
         Response::Roster { roster: None } => {
             bail!("no roster yet: an admin must add this device and a peer must send it")
         }
+        Response::Roster { roster: Some(r) }
+            if matches!(cmd, Command::Retention(_) | Command::Hold(_)) =>
+        {
+            print_governance(cmd, &r)?
+        }
         Response::Roster { roster: Some(r) } => {
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
@@ -1099,7 +1396,25 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             }
         }
         Response::RosterChanged { version } => println!("roster is now at version {version}"),
-        Response::Audit { entries } => {
+        Response::Swept { report: r } => println!(
+            "{} messages expired, {} erased, {} files removed ({} looked at)",
+            r.expired, r.erased, r.files, r.scanned
+        ),
+        Response::Exported { manifest: m } => {
+            let c = &m.counts;
+            println!(
+                "exported {} messages from {} channel(s), {} files and {} roster versions; manifest with BLAKE3 hashes: {}",
+                c.messages,
+                c.channels,
+                c.files,
+                c.roster_versions,
+                match cmd {
+                    Command::Export { out, .. } => out.join("manifest.json").display().to_string(),
+                    _ => "manifest.json".into(),
+                }
+            );
+        }
+        Response::Audit { entries, actions } => {
             for e in entries {
                 if json {
                     println!("{}", serde_json::to_string(&e)?);
@@ -1117,6 +1432,28 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                         e.signed_by,
                         &e.hash[..12],
                         changes.join(" ")
+                    );
+                }
+            }
+            // Then what this device did alone (exports), from its own signed log.
+            for a in actions {
+                if json {
+                    println!("{}", serde_json::to_string(&a)?);
+                } else {
+                    let t = UNIX_EPOCH + Duration::from_millis(a.action.at);
+                    println!(
+                        "action {} {} by {} on this device [{}…]{}: {} {}",
+                        a.action.seq,
+                        humantime::format_rfc3339_seconds(t),
+                        a.action.member,
+                        &a.hash[..12],
+                        if a.verified {
+                            ""
+                        } else {
+                            " TAMPERED: hash, signature or chain does not hold"
+                        },
+                        a.action.action,
+                        a.action.detail
                     );
                 }
             }
@@ -1452,6 +1789,7 @@ fn run_node(
                     Ok(Event::RosterChanged { version }) => say!("roster is now at version {version}"),
                     Ok(Event::Listening(a)) => tracing::debug!("listening on {a}"),
                     Ok(Event::Rejected { .. }) => {}
+                    Ok(Event::Swept { expired, erased, .. }) => say!("retention removed {expired} expired messages; erasure requests removed {erased}"),
                     Ok(Event::FileReady { blob }) => tracing::info!("file {blob} is complete"),
                     Ok(Event::Wiped { version, erased }) => {
                         match erased {

@@ -253,6 +253,23 @@ impl Blobs {
         Ok(())
     }
 
+    /// Forget a blob and delete its bytes (its retention ended, or its message was erased).
+    pub fn remove(&self, id: &BlobId) -> Result<()> {
+        for p in [
+            self.path(id, true),
+            self.path(id, false),
+            self.hashes_path(id),
+        ] {
+            match std::fs::remove_file(&p) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(&p, e)),
+                _ => {}
+            }
+        }
+        self.tree.remove(key(META, id))?;
+        self.tree.remove(key(HAVE, id))?;
+        Ok(())
+    }
+
     /// Read stored chunk `i` (complete or partial blob).
     pub fn read_chunk(&self, m: &BlobMeta, i: u32) -> Result<Vec<u8>> {
         let p = self.path(&m.blob.id, m.complete);

@@ -71,6 +71,9 @@ impl Runner {
             .collect();
         let head = self.chain.head();
         let _ = self.roster_tx.send(head.map(|h| Arc::new(h.clone())));
+        // A new retention rule, hold or erasure applies at once (the sweep skips the work
+        // when governance did not change and no time has passed).
+        self.sweep(None);
         let current: HashSet<String> = self.topics.values().cloned().collect();
         for ch in current.difference(&plan.topics) {
             let t = self.topic(ch);

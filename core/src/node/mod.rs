@@ -11,6 +11,7 @@
 mod durable;
 mod facts;
 mod files;
+mod governance;
 mod intake;
 mod members;
 mod runner;
@@ -40,6 +41,7 @@ use crate::store::{Store, StoredMessage};
 use runner::Runner;
 
 pub use files::FileStatus;
+pub use governance::{SweepReport, SWEEP_EVERY};
 pub use search::IndexStats;
 
 /// How long a removed device keeps its connection after being told of its removal.
@@ -155,6 +157,13 @@ pub enum Event {
     StoreFailed {
         error: String,
     },
+    /// Retention or an erasure request removed these messages (and their files): drop
+    /// them from whatever shows or indexes them.
+    Swept {
+        ids: Arc<[MessageId]>,
+        expired: usize,
+        erased: usize,
+    },
     /// Input from the network was refused; `kind` is a stable counter label.
     Rejected {
         kind: String,
@@ -249,6 +258,16 @@ pub(crate) enum Command {
     ChangeRoster {
         change: RosterChange,
         reply: oneshot::Sender<Result<u64>>,
+    },
+    /// Append to this device's signed action log.
+    Record {
+        action: String,
+        detail: serde_json::Value,
+        reply: oneshot::Sender<Result<crate::store::Action>>,
+    },
+    /// Apply retention and erasure now.
+    Sweep {
+        reply: oneshot::Sender<Result<SweepReport>>,
     },
     ListenAddrs {
         reply: oneshot::Sender<Vec<Multiaddr>>,
@@ -429,6 +448,7 @@ impl Node {
             flushes: 0,
             flushed_writes: 0,
             blobs,
+            sweeping: Default::default(),
             files: Default::default(),
             file_tx,
             facts: Default::default(),
@@ -840,6 +860,49 @@ impl Node {
     pub async fn change_roster(&self, change: RosterChange) -> Result<u64> {
         self.ask(|reply| Command::ChangeRoster { change, reply })
             .await?
+    }
+
+    /// Apply the roster's retention rules and erasure requests now (a node also does it
+    /// every [`SWEEP_EVERY`] and whenever they change), and say what went.
+    pub async fn sweep(&self) -> Result<SweepReport> {
+        self.ask(|reply| Command::Sweep { reply }).await?
+    }
+
+    /// Write an export (see [`crate::export`]) and record it in this device's signed
+    /// action log. Runs off the event loop.
+    pub async fn export(&self, spec: crate::export::Spec) -> Result<crate::export::Manifest> {
+        let head = self
+            .roster
+            .borrow()
+            .clone()
+            .ok_or_else(|| Error::Invalid("no roster yet; nothing to export".into()))?;
+        let member = crate::export::allowed(&head, &self.device, &spec.scope)?;
+        let audit = self.audit().await?;
+        let (store, blobs, s) = (self.store.clone(), self.blobs.clone(), spec.clone());
+        let by = (self.device.to_string(), head.roster.org.to_string());
+        let manifest = tokio::task::spawn_blocking(move || {
+            let by = crate::export::By {
+                device: by.0,
+                member: &member,
+                org: by.1,
+            };
+            crate::export::export(&store, Some(&blobs), &audit, &by, &s)
+        })
+        .await
+        .map_err(|e| Error::Invalid(format!("export task: {e}")))??;
+        let detail = crate::export::action_detail(&spec, &manifest);
+        self.ask(|reply| Command::Record {
+            action: "export".into(),
+            detail,
+            reply,
+        })
+        .await??;
+        Ok(manifest)
+    }
+
+    /// This device's signed action log (exports), each entry checked.
+    pub fn actions(&self) -> Result<Vec<crate::store::LoggedAction>> {
+        self.store.actions()
     }
 
     pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>> {

@@ -91,6 +91,7 @@ pub(super) struct Runner {
     pub(super) flushes: u64,
     pub(super) flushed_writes: u64,
     pub(super) blobs: crate::files::blobs::Blobs,
+    pub(super) sweeping: super::governance::Sweeping,
     pub(super) files: super::files::Files,
     pub(super) file_tx: mpsc::UnboundedSender<super::files::FileDone>,
     /// What diagnostics report (see [`super::facts`]).
@@ -162,6 +163,9 @@ impl Runner {
                     // request and an answer).
                     self.ticks += 1;
                     let quiet = self.last_activity.elapsed() > QUIET_AFTER;
+                    if self.ticks % (super::SWEEP_EVERY.as_secs() / SYNC_INTERVAL.as_secs()).max(1) == 1 {
+                        self.sweep(None);
+                    }
                     if !quiet || self.ticks.is_multiple_of(QUIET_EVERY) {
                         self.resync_round();
                         let peers: Vec<PeerId> = self.connections.keys().copied().collect();
@@ -272,6 +276,19 @@ impl Runner {
                 }
             },
             Command::Signal { signal, checked } => self.send_signal(signal, checked),
+            Command::Sweep { reply } => self.sweep(Some(reply)),
+            Command::Record {
+                action,
+                detail,
+                reply,
+            } => {
+                let me = self.my_name();
+                let _ =
+                    reply.send(
+                        self.store
+                            .record_action(self.profile.key(), &me, &action, detail),
+                    );
+            }
             Command::Act {
                 channel,
                 act,

@@ -54,7 +54,7 @@ pub(super) fn spawn(
     tokio::spawn(async move {
         loop {
             match events.recv().await {
-                Ok(ev @ (Event::Message(_) | Event::KeysReceived { .. })) => {
+                Ok(ev @ (Event::Message(_) | Event::KeysReceived { .. } | Event::Swept { .. })) => {
                     if fwd.send(Job::Event(ev)).is_err() {
                         return;
                     }
@@ -132,7 +132,9 @@ fn run(
         };
         dirty |= matches!(
             job,
-            Job::Event(Event::Message(_)) | Job::Event(Event::KeysReceived { .. })
+            Job::Event(Event::Message(_))
+                | Job::Event(Event::KeysReceived { .. })
+                | Job::Event(Event::Swept { .. })
         );
         let res = match job {
             Job::Event(Event::Message(m)) => match &m.act {
@@ -144,6 +146,10 @@ fn run(
                 },
                 _ => ix.add(&m),
             },
+            Job::Event(Event::Swept { ids, .. }) => {
+                ix.remove(&ids);
+                Ok(())
+            }
             Job::Event(Event::KeysReceived { channel }) => {
                 search::index_store(&mut ix, &store, &channel).map(|_| ())
             }

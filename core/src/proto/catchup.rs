@@ -394,7 +394,16 @@ pub fn answer<L: Log>(
     let heads = log.heads(&req.channel)?;
     let on_roster = |a: &DeviceId| head.member_of_device(a).is_some();
     // Counted down as messages go into the answer: what it still lacks once it has this one.
-    let mut missing = sync::missing(&theirs, &held, &heads, on_roster);
+    // What retention or an erasure swept is not offered, so not counted either.
+    let mut floored = theirs.clone();
+    for a in heads.keys() {
+        let f = log.floor(&req.channel, a)?;
+        if f > 0 {
+            let e = floored.entry(*a).or_insert(0);
+            *e = (*e).max(f);
+        }
+    }
+    let mut missing = sync::missing(&floored, &held, &heads, on_roster);
     let mut bytes = 0;
     'authors: for (author, from) in sync::plan(&theirs, &heads) {
         if !on_roster(&author) {
@@ -402,6 +411,13 @@ pub fn answer<L: Log>(
         }
         let room = sync::MAX_BATCH - resp.messages.len();
         let have = from - 1;
+        // Where retention or an erasure may have left holes, the requester takes messages
+        // past any gap (see `intake`): no gap limit here either.
+        let gap =
+            match crate::governance::gaps_allowed(&head.roster.governance, &req.channel, &author) {
+                true => u64::MAX,
+                false => sync::MAX_GAP,
+            };
         // Skip what they hold beyond a gap and what lies past the gap limit.
         let mut wires = Vec::new();
         let mut next = from;
@@ -411,11 +427,11 @@ pub fn answer<L: Log>(
                 break;
             };
             let full = page.len() == room + 1;
-            wires.extend(
-                page.into_iter()
-                    .filter(|(s, _)| sync::wanted(have, &held, &author, *s)),
-            );
-            if !full || last >= have.saturating_add(sync::MAX_GAP) {
+            wires.extend(page.into_iter().filter(|(s, _)| {
+                *s <= have.saturating_add(gap) && sync::wanted(have, &held, &author, *s)
+                    || gap == u64::MAX && *s > have && !sync::in_ranges(&held, &author, *s)
+            }));
+            if !full || last >= have.saturating_add(gap) {
                 break;
             }
             next = last + 1;

@@ -19,6 +19,7 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use super::log::Log;
+use crate::governance;
 use crate::message::{self, Envelope, Reject};
 use crate::roster::VerifiedRoster;
 use crate::sync::{self, Link};
@@ -57,7 +58,7 @@ impl Verdict {
     /// forwarder's fault; those are only counted.
     pub fn is_loud(&self, origin: Origin) -> bool {
         match self {
-            Verdict::Rejected(Reject::Gap { .. }) => false,
+            Verdict::Rejected(Reject::Gap { .. } | Reject::Expired(_) | Reject::Erased(_)) => false,
             // Counted and reported, but a forwarder that lacked the neighbour could not tell.
             Verdict::Rejected(Reject::Backdated { .. }) => true,
             Verdict::Rejected(Reject::Chain(_) | Reject::BadSignature) => true,
@@ -154,7 +155,40 @@ fn admit<L: Log>(
         Some(head) => message::check_rules(env, head, now_ms).map(|m| m.name.clone()),
         None => Err(Reject::UnknownDevice(env.unsigned.author)),
     };
-    let (sender, held) = match rules.and_then(|s| Ok((s, check_chain(log, env)?))) {
+    let rules = rules.and_then(|s| {
+        let g = &head.expect("rules passed").roster.governance;
+        let facts = governance::Facts {
+            channel: &env.unsigned.channel,
+            author: &env.unsigned.author,
+            member: &s,
+            sent_at: env.unsigned.sent_at,
+        };
+        // Key grants are kept whatever their age (see `store::sweep`).
+        let fate = match env.is_keys() {
+            true => governance::Fate::Keep,
+            false => governance::fate(g, facts, now_ms),
+        };
+        match fate {
+            governance::Fate::Keep => Ok(s),
+            governance::Fate::Expired => Err(Reject::Expired(env.unsigned.channel.clone())),
+            governance::Fate::Erased => Err(Reject::Erased(
+                g.erasures
+                    .iter()
+                    .find(|e| e.devices.contains(&env.unsigned.author))
+                    .map_or(0, |e| e.id),
+            )),
+        }
+    });
+    // Where retention or an erasure swept an author's early messages, a device that never
+    // held them starts that author's log past a gap of any size.
+    let lenient = head.is_some_and(|h| {
+        governance::gaps_allowed(
+            &h.roster.governance,
+            &env.unsigned.channel,
+            &env.unsigned.author,
+        )
+    });
+    let (sender, held) = match rules.and_then(|s| Ok((s, check_chain(log, env, lenient)?))) {
         Ok(x) => x,
         Err(r) => return Verdict::Rejected(r),
     };
@@ -171,7 +205,7 @@ fn admit<L: Log>(
 /// Per-author chain rules against what is stored: no second message at a held
 /// (author, seq), `prev` matches a held predecessor, and not too far past the held prefix.
 /// Returns the author's contiguous prefix held before this message.
-pub fn check_chain<L: Log>(log: &L, env: &Envelope) -> Result<u64, Reject> {
+pub fn check_chain<L: Log>(log: &L, env: &Envelope, lenient: bool) -> Result<u64, Reject> {
     let u = &env.unsigned;
     if let Ok(Some(other)) = log.entry(&u.channel, &u.author, u.seq) {
         if other != env.id {
@@ -182,7 +216,7 @@ pub fn check_chain<L: Log>(log: &L, env: &Envelope) -> Result<u64, Reject> {
         }
     }
     let held = log.head(&u.channel, &u.author).map(|h| h.0).unwrap_or(0);
-    if u.seq > held.saturating_add(sync::MAX_GAP) {
+    if u.seq > held.saturating_add(sync::MAX_GAP) && !lenient {
         return Err(Reject::Gap { seq: u.seq, held });
     }
     let pred = match u.seq {

@@ -46,6 +46,11 @@ pub trait Log {
     fn dm_channels(&self) -> Result<Vec<String>>;
     /// The `sent_at` of a stored message.
     fn sent_at(&self, id: &MessageId) -> Result<Option<u64>>;
+    /// The seq up to which `author`'s log in `channel` was swept by retention or erasure
+    /// (nothing at or below it is offered to peers).
+    fn floor(&self, _channel: &str, _author: &DeviceId) -> Result<u64> {
+        Ok(0)
+    }
 }
 
 impl Log for Store {
@@ -88,6 +93,9 @@ impl Log for Store {
     }
     fn dm_channels(&self) -> Result<Vec<String>> {
         self.channels_starting_with("@")
+    }
+    fn floor(&self, channel: &str, author: &DeviceId) -> Result<u64> {
+        Store::floor(self, channel, author)
     }
 }
 

@@ -43,6 +43,22 @@ pub enum AuditChange {
     PolicyChanged {
         policy: Policy,
     },
+    FilePolicyChanged {
+        files: FilePolicy,
+    },
+    RetentionChanged {
+        retention: Retention,
+    },
+    HoldPlaced {
+        hold: Hold,
+    },
+    HoldReleased {
+        id: u64,
+    },
+    ErasureRequested {
+        id: u64,
+        member: String,
+    },
 }
 
 /// One roster version as the audit log shows it.
@@ -149,6 +165,33 @@ pub fn diff(prev: Option<&Roster>, next: &Roster) -> Vec<AuditChange> {
     if prev.policy != next.policy {
         out.push(AuditChange::PolicyChanged {
             policy: next.policy,
+        });
+    }
+    if prev.files != next.files {
+        out.push(AuditChange::FilePolicyChanged {
+            files: next.files.clone(),
+        });
+    }
+    let (p, n) = (&prev.governance, &next.governance);
+    if p.retention != n.retention {
+        out.push(AuditChange::RetentionChanged {
+            retention: n.retention.clone(),
+        });
+    }
+    for h in n.holds.iter().filter(|h| !p.holds.contains(h)) {
+        out.push(AuditChange::HoldPlaced { hold: h.clone() });
+    }
+    for h in p
+        .holds
+        .iter()
+        .filter(|h| !n.holds.iter().any(|x| x.id == h.id))
+    {
+        out.push(AuditChange::HoldReleased { id: h.id });
+    }
+    for e in n.erasures.iter().filter(|e| !p.erasures.contains(e)) {
+        out.push(AuditChange::ErasureRequested {
+            id: e.id,
+            member: e.member.clone(),
         });
     }
     out

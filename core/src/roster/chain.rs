@@ -38,20 +38,23 @@ pub struct VerifiedRoster {
 fn decode_body(body: &[u8]) -> Result<Roster, RosterError> {
     let canonical = |r: &dyn Fn() -> Option<Vec<u8>>| r().as_deref() == Some(body);
     match postcard::from_bytes::<Roster>(body) {
-        Ok(r) if canonical(&|| postcard::to_stdvec(&r).ok()) => Ok(r),
-        current => match postcard::from_bytes::<super::LegacyRoster>(body) {
+        Ok(r) if canonical(&|| Some(r.encode_body())) => Ok(r),
+        current => match postcard::from_bytes::<super::RosterV2>(body) {
             Ok(l) if canonical(&|| postcard::to_stdvec(&l).ok()) => Ok(l.into()),
-            _ => Err(RosterError::Malformed(match current {
-                Err(e) => e.to_string(),
-                Ok(_) => "non-canonical roster body".into(),
-            })),
+            _ => match postcard::from_bytes::<super::LegacyRoster>(body) {
+                Ok(l) if canonical(&|| postcard::to_stdvec(&l).ok()) => Ok(l.into()),
+                _ => Err(RosterError::Malformed(match current {
+                    Err(e) => e.to_string(),
+                    Ok(_) => "non-canonical roster body".into(),
+                })),
+            },
         },
     }
 }
 
 impl VerifiedRoster {
     pub fn sign(roster: Roster, signer: RosterSigner<'_>) -> VerifiedRoster {
-        let body = postcard::to_stdvec(&roster).expect("roster serializes");
+        let body = roster.encode_body();
         let mut msg = DOMAIN.to_vec();
         msg.extend_from_slice(&body);
         let (signer, sig) = match signer {
@@ -210,6 +213,8 @@ fn member_created_channels(cand: &VerifiedRoster, prev: &VerifiedRoster) -> bool
         && c.name == p.name
         && c.members == p.members
         && c.policy == p.policy
+        && c.files == p.files
+        && c.governance == p.governance
         && c.channels.len() > p.channels.len()
         && c.channels.starts_with(&p.channels)
 }

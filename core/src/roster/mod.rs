@@ -202,6 +202,68 @@ pub struct Roster {
     /// Added after the first release: a body written before it (see [`LegacyRoster`]) reads
     /// as the default policy.
     pub files: FilePolicy,
+    /// Added in the second wave: retention, legal holds and erasure requests. A roster whose
+    /// governance is the default is written in the earlier layout ([`RosterV2`]), so nodes
+    /// of earlier releases keep reading it until an admin sets a rule.
+    pub governance: Governance,
+}
+
+/// The roster body as the release with file policies wrote it (no governance). Still
+/// written while governance is the default, so older nodes read it.
+#[derive(Deserialize, Serialize)]
+pub(crate) struct RosterV2 {
+    org: OrgId,
+    name: String,
+    root_key: [u8; 32],
+    version: u64,
+    prev: Option<[u8; 32]>,
+    issued_at: u64,
+    members: Vec<Member>,
+    channels: Vec<Channel>,
+    policy: Policy,
+    files: FilePolicy,
+}
+
+impl From<RosterV2> for Roster {
+    fn from(l: RosterV2) -> Roster {
+        Roster {
+            org: l.org,
+            name: l.name,
+            root_key: l.root_key,
+            version: l.version,
+            prev: l.prev,
+            issued_at: l.issued_at,
+            members: l.members,
+            channels: l.channels,
+            policy: l.policy,
+            files: l.files,
+            governance: Governance::default(),
+        }
+    }
+}
+
+impl Roster {
+    /// The canonical body: the earlier layout while governance is the default.
+    pub(crate) fn encode_body(&self) -> Vec<u8> {
+        if self.governance == Governance::default() {
+            let r = self.clone();
+            postcard::to_stdvec(&RosterV2 {
+                org: r.org,
+                name: r.name,
+                root_key: r.root_key,
+                version: r.version,
+                prev: r.prev,
+                issued_at: r.issued_at,
+                members: r.members,
+                channels: r.channels,
+                policy: r.policy,
+                files: r.files,
+            })
+        } else {
+            postcard::to_stdvec(self)
+        }
+        .expect("roster serializes")
+    }
 }
 
 /// The roster body as the first release wrote it (no file policy). Still read, never written.
@@ -231,6 +293,7 @@ impl From<LegacyRoster> for Roster {
             channels: l.channels,
             policy: l.policy,
             files: FilePolicy::default(),
+            governance: Governance::default(),
         }
     }
 }
@@ -291,6 +354,107 @@ impl FilePolicy {
     }
 }
 
+/// How long messages and files are kept, legal holds and erasure requests: the org's data
+/// governance, admin-signed like the rest of the roster so that every node (desktops,
+/// relays, the archive) applies the same rules, and the roster's hash chain is their audit
+/// trail. The pure rules are in [`crate::governance`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Governance {
+    pub retention: Retention,
+    pub holds: Vec<Hold>,
+    pub erasures: Vec<Erasure>,
+}
+
+/// How long to keep messages and files. `None` days: forever.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Keep {
+    pub days: Option<u32>,
+    pub files_days: Option<u32>,
+}
+
+/// Retention for the org, overridden for direct messages and per channel.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    pub org: Keep,
+    pub dms: Option<Keep>,
+    pub channels: Vec<(String, Keep)>,
+}
+
+/// A legal hold: what it covers is kept, whatever retention or erasure say, until released.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// The roster version that placed it: unique, and what `hold release` names.
+    pub id: u64,
+    /// Messages written by these members (in any channel).
+    pub members: Vec<String>,
+    /// Every message in these channels.
+    pub channels: Vec<String>,
+    pub reason: String,
+    pub placed_at: u64,
+}
+
+/// An erasure request (GDPR art. 17): the bodies of everything `member` wrote up to
+/// `before` are removed on every node, except what a hold covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Erasure {
+    /// The roster version that made the request.
+    pub id: u64,
+    pub member: String,
+    /// The member's devices when it was made (a member removed later is still erased).
+    pub devices: Vec<DeviceId>,
+    pub before: u64,
+}
+
+impl Keep {
+    pub fn describe(&self) -> String {
+        let d = |x: Option<u32>| x.map_or("forever".to_string(), |n| format!("{n} days"));
+        match self.files_days {
+            None => format!("messages {}", d(self.days)),
+            f => format!("messages {}, files {}", d(self.days), d(f)),
+        }
+    }
+}
+
+impl Retention {
+    /// One line: "org: messages 30 days; #legal: messages forever; DMs: ...".
+    pub fn describe(&self) -> String {
+        let mut parts = vec![format!("org: {}", self.org.describe())];
+        if let Some(k) = &self.dms {
+            parts.push(format!("DMs: {}", k.describe()));
+        }
+        for (c, k) in &self.channels {
+            parts.push(format!("#{c}: {}", k.describe()));
+        }
+        parts.join("; ")
+    }
+}
+
+impl Hold {
+    /// What it covers: "members amina, bilal; channels legal".
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.members.is_empty() {
+            parts.push(format!("members {}", self.members.join(", ")));
+        }
+        if !self.channels.is_empty() {
+            parts.push(format!("channels {}", self.channels.join(", ")));
+        }
+        let mut s = parts.join("; ");
+        if !self.reason.is_empty() {
+            s.push_str(&format!(" ({})", self.reason));
+        }
+        s
+    }
+}
+
+/// Where a retention rule applies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Scope {
+    Org,
+    Dms,
+    Channel(String),
+}
+
 /// A change an admin makes; turned into the next roster version by [`Roster::next`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RosterChange {
@@ -315,6 +479,21 @@ pub enum RosterChange {
     },
     SetFilePolicy {
         files: FilePolicy,
+    },
+    SetRetention {
+        scope: Scope,
+        keep: Keep,
+    },
+    PlaceHold {
+        members: Vec<String>,
+        channels: Vec<String>,
+        reason: String,
+    },
+    ReleaseHold {
+        id: u64,
+    },
+    Erase {
+        member: String,
     },
 }
 

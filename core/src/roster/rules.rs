@@ -31,6 +31,7 @@ impl Roster {
             }],
             policy: Policy::default(),
             files: FilePolicy::default(),
+            governance: Governance::default(),
         }
     }
 
@@ -343,6 +344,97 @@ impl Roster {
                     ));
                 }
                 r.files = files.clone();
+            }
+            RosterChange::SetRetention { scope, keep } => {
+                let ret = &mut r.governance.retention;
+                if keep.days == Some(0) || keep.files_days == Some(0) {
+                    return Err(RosterError::Rule(
+                        "retention is at least one day; leave it out to keep forever".into(),
+                    ));
+                }
+                let slot = match scope {
+                    Scope::Org => Some(&mut ret.org),
+                    Scope::Dms => ret.dms.as_mut(),
+                    Scope::Channel(c) => {
+                        if self.channel(c).is_none() {
+                            return Err(RosterError::Rule(format!("no channel named '{c}'")));
+                        }
+                        ret.channels
+                            .iter_mut()
+                            .find(|(n, _)| n == c)
+                            .map(|(_, k)| k)
+                    }
+                };
+                match slot {
+                    Some(k) if k == keep => {
+                        return Err(RosterError::Rule(
+                            "retention is already set that way; nothing to change".into(),
+                        ))
+                    }
+                    Some(k) => *k = *keep,
+                    None => match scope {
+                        Scope::Dms => ret.dms = Some(*keep),
+                        Scope::Channel(c) => ret.channels.push((c.clone(), *keep)),
+                        Scope::Org => unreachable!("the org rule always exists"),
+                    },
+                }
+            }
+            RosterChange::PlaceHold {
+                members,
+                channels,
+                reason,
+            } => {
+                if members.is_empty() && channels.is_empty() {
+                    return Err(RosterError::Rule(
+                        "a hold names at least one member or channel".into(),
+                    ));
+                }
+                if let Some(m) = members.iter().find(|m| self.member(m).is_none()) {
+                    return Err(RosterError::Rule(format!("no member named '{m}'")));
+                }
+                if let Some(c) = channels
+                    .iter()
+                    .find(|c| self.channel(c).is_none() && dm_parties(c).is_none())
+                {
+                    return Err(RosterError::Rule(format!("no channel named '{c}'")));
+                }
+                if reason.len() > 500 {
+                    return Err(RosterError::Rule(
+                        "a hold's reason is at most 500 bytes".into(),
+                    ));
+                }
+                r.governance.holds.push(Hold {
+                    id: r.version,
+                    members: members.clone(),
+                    channels: channels.clone(),
+                    reason: reason.clone(),
+                    placed_at: r.issued_at,
+                });
+            }
+            RosterChange::ReleaseHold { id } => {
+                let before = r.governance.holds.len();
+                r.governance.holds.retain(|h| h.id != *id);
+                if r.governance.holds.len() == before {
+                    return Err(RosterError::Rule(format!(
+                        "no hold {id}; `majlisd hold list` shows the holds in force"
+                    )));
+                }
+            }
+            RosterChange::Erase { member } => {
+                let devices = match self.member(member) {
+                    Some(m) => m.devices.clone(),
+                    None => {
+                        return Err(RosterError::Rule(format!(
+                            "no member named '{member}'; erase a member before removing them"
+                        )))
+                    }
+                };
+                r.governance.erasures.push(Erasure {
+                    id: r.version,
+                    member: member.clone(),
+                    devices,
+                    before: r.issued_at,
+                });
             }
         }
         r.check_well_formed()?;

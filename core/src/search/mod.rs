@@ -255,6 +255,15 @@ impl SearchIndex {
         Ok(())
     }
 
+    /// Drop messages from the index (retention or erasure removed them).
+    pub fn remove(&mut self, ids: &[crate::MessageId]) {
+        for id in ids {
+            self.writer
+                .delete_term(Term::from_field_text(self.f.id, &id.to_string()));
+        }
+        self.dirty |= !ids.is_empty();
+    }
+
     /// A bulk build into an empty index: segments are not merged while it runs. Merging
     /// during a rebuild took a third of its CPU on two cores (segments merged, then merged
     /// again as they grow); [`Self::end_bulk`] merges what the build left, in the background,

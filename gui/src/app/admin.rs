@@ -230,5 +230,13 @@ pub(super) fn audit_text(c: &majlis_core::roster::AuditChange) -> String {
             },
             policy.dms
         ),
+        A::FilePolicyChanged { files } => match files.max_bytes {
+            Some(m) => format!("file policy: up to {}", majlis_core::files::human_size(m)),
+            None => "file policy changed".into(),
+        },
+        A::RetentionChanged { retention } => format!("retention: {}", retention.describe()),
+        A::HoldPlaced { hold } => format!("legal hold {} placed: {}", hold.id, hold.describe()),
+        A::HoldReleased { id } => format!("legal hold {id} released"),
+        A::ErasureRequested { id, member } => format!("erasure {id} of {member}'s data"),
     }
 }

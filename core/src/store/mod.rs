@@ -22,6 +22,11 @@ use crate::roster::VerifiedRoster;
 use crate::seal::{self, DataKey};
 use crate::sync::Heads;
 
+mod actions;
+mod sweep;
+pub use actions::{Action, LoggedAction};
+pub use sweep::Swept;
+
 // Key spaces of the `messages` tree.
 const IDX: u8 = b'c'; // c | channel | 0 | sent_at(be) | id -> Record   (the history)
 const MSG: u8 = b'm'; // m | id -> the `c` key                         (dedupe, lookup by id)
@@ -467,12 +472,16 @@ impl Store {
         let start = log_key(channel, author, from_seq);
         let end = log_key(channel, author, u64::MAX);
         let mut out = Vec::new();
-        for kv in self.messages.range(start..=end).take(limit) {
+        // Swept messages (tombstones) are skipped, not counted against `limit`.
+        for kv in self.messages.range(start..=end) {
             let (k, v) = kv?;
             let seq = seq_of(&k);
             if let Ok(id) = <[u8; 32]>::try_from(v.as_ref()) {
                 if let Some(w) = self.message_wire(&MessageId(id))? {
                     out.push((seq, w));
+                    if out.len() == limit {
+                        break;
+                    }
                 }
             }
         }
@@ -650,6 +659,37 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Every message of `channel` sent in `[from, to)`, oldest first, acts included, each
+    /// as it was sent (nothing folded in): what an export writes.
+    pub fn each_message(
+        &self,
+        channel: &str,
+        from: u64,
+        to: u64,
+        mut f: impl FnMut(StoredMessage) -> Result<()>,
+    ) -> Result<()> {
+        let p = prefix(IDX, channel);
+        let mut start = p.clone();
+        start.extend_from_slice(&from.to_be_bytes());
+        let mut end = p.clone();
+        end.extend_from_slice(&to.to_be_bytes());
+        for kv in self.messages.range(start..end) {
+            let (k, v) = kv?;
+            let Some(id) = id_at_end(&k) else {
+                continue;
+            };
+            match self.decode_record(&k, MessageId(id), &v) {
+                Ok((rec, env)) => {
+                    if let Some(m) = self.render(&env, rec.sender) {
+                        f(m)?;
+                    }
+                }
+                Err(e) => tracing::warn!("{e}; skipped"),
+            }
+        }
+        Ok(())
     }
 
     /// The thread of `root`: the message and its replies, oldest first, each as it shows

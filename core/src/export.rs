@@ -1,0 +1,574 @@
+//! Exports: a person's data (GDPR art. 15 and 20) or a compliance export, written as JSON,
+//! CSV or one EML file per message, with the files those messages share, the roster
+//! history of the period, and a `manifest.json` that counts what was written and gives the
+//! BLAKE3 hash of every file, so a recipient can show that nothing was changed since.
+//!
+//! An export holds what this device can read. Edits, deletions and reactions are exported
+//! as records of their own (the conversation's full history, not only how it shows now).
+//! The JSON layout is described by `docs/export.schema.json`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::conversation::Act;
+use crate::error::{Error, Result};
+use crate::files::blobs::Blobs;
+use crate::roster::AuditEntry;
+use crate::store::{Store, StoredMessage};
+
+/// The layout version of an export (`manifest.json` and the records).
+pub const EXPORT_FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Everything a member wrote.
+    Member(String),
+    /// Everything in one channel (or DM, `@a,b`).
+    Channel(String),
+    /// Everything this device holds.
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Json,
+    Csv,
+    Eml,
+}
+
+impl std::str::FromStr for Format {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Format> {
+        match s {
+            "json" => Ok(Format::Json),
+            "csv" => Ok(Format::Csv),
+            "eml" => Ok(Format::Eml),
+            _ => Err(Error::Invalid(format!(
+                "unknown export format '{s}'; use json, csv or eml"
+            ))),
+        }
+    }
+}
+
+/// What to export, and where.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Spec {
+    pub scope: Scope,
+    /// Messages sent at or after this time (ms), before `to`.
+    pub from: Option<u64>,
+    pub to: Option<u64>,
+    pub format: Format,
+    pub out: PathBuf,
+}
+
+/// One message as exported (JSON object, CSV row, EML headers).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    pub channel: String,
+    pub sender: String,
+    pub device: String,
+    pub sent_at: u64,
+    pub sent_at_utc: String,
+    /// message, reply, edit, delete, reaction or read.
+    pub kind: String,
+    /// The message a reply, edit, deletion, reaction or receipt is about.
+    pub target: Option<String>,
+    pub text: String,
+    /// This device holds no key for it: `text` is a placeholder.
+    pub locked: bool,
+    pub file: Option<FileRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub name: String,
+    pub mime: String,
+    pub size: u64,
+    /// Where the file was written, relative to the export directory; `None` if this device
+    /// does not hold it (not downloaded, or past its retention).
+    pub saved_as: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Written {
+    pub path: String,
+    pub bytes: u64,
+    pub blake3: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Counts {
+    pub messages: u64,
+    pub channels: u64,
+    pub files: u64,
+    pub roster_versions: u64,
+}
+
+/// `manifest.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub export_format: u32,
+    pub created_at: u64,
+    pub created_at_utc: String,
+    /// The device and member that made it.
+    pub device: String,
+    pub member: String,
+    pub org: String,
+    pub scope: Scope,
+    pub from: Option<u64>,
+    pub to: Option<u64>,
+    pub format: Format,
+    pub counts: Counts,
+    /// Every file written, with its BLAKE3 hash (the manifest itself excepted).
+    pub files: Vec<Written>,
+}
+
+/// Who is exporting, for the manifest.
+pub struct By<'a> {
+    pub device: String,
+    pub member: &'a str,
+    pub org: String,
+}
+
+fn utc(ms: u64) -> String {
+    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+        .to_string()
+}
+
+fn io(p: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::io(p, e)
+}
+
+fn kind_of(m: &StoredMessage) -> (&'static str, Option<String>) {
+    match &m.act {
+        None if m.file.is_some() => ("file", None),
+        None => ("message", None),
+        Some(a) => (
+            match a {
+                Act::Reply { .. } => "reply",
+                Act::Edit { .. } => "edit",
+                Act::Delete { .. } => "delete",
+                Act::React { .. } => "reaction",
+                Act::Read { .. } => "read",
+            },
+            Some(a.target().to_string()),
+        ),
+    }
+}
+
+/// A file name that is safe in any file system, from any text.
+fn safe(s: &str) -> String {
+    let t: String = s
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(60)
+        .collect();
+    if t.is_empty() {
+        "_".into()
+    } else {
+        t
+    }
+}
+
+/// Write the export `spec` asks for. `audit`: the roster history (entries outside the
+/// period are left out). Fails rather than overwrite: `spec.out` must not exist or be empty.
+pub fn export(
+    store: &Store,
+    blobs: Option<&Blobs>,
+    audit: &[AuditEntry],
+    by: &By<'_>,
+    spec: &Spec,
+) -> Result<Manifest> {
+    let out = &spec.out;
+    if out.exists() && std::fs::read_dir(out).map_err(io(out))?.next().is_some() {
+        return Err(Error::Invalid(format!(
+            "{} is not empty; export into a new directory",
+            out.display()
+        )));
+    }
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let mut w = Writer::new(out, spec.format)?;
+    let (from, to) = (spec.from.unwrap_or(0), spec.to.unwrap_or(u64::MAX));
+    let mut channels = 0;
+    for channel in store.channels_starting_with("")? {
+        if let Scope::Channel(c) = &spec.scope {
+            if c != &channel {
+                continue;
+            }
+        }
+        let mut any = false;
+        store.each_message(&channel, from, to, |m| {
+            if let Scope::Member(name) = &spec.scope {
+                if &m.sender != name {
+                    return Ok(());
+                }
+            }
+            any = true;
+            let file = match &m.file {
+                Some(f) if !m.locked => {
+                    let saved_as = match blobs {
+                        Some(b) => w.save_file(store, b, &m)?,
+                        None => None,
+                    };
+                    Some(FileRecord {
+                        name: f.name.clone(),
+                        mime: f.mime.clone(),
+                        size: f.size,
+                        saved_as,
+                    })
+                }
+                _ => None,
+            };
+            let (kind, target) = kind_of(&m);
+            w.record(
+                &Record {
+                    id: m.id.to_string(),
+                    channel: m.channel.clone(),
+                    sender: m.sender.clone(),
+                    device: m.device.to_string(),
+                    sent_at: m.sent_at,
+                    sent_at_utc: utc(m.sent_at),
+                    kind: kind.into(),
+                    target,
+                    text: m.text.clone(),
+                    locked: m.locked,
+                    file,
+                },
+                &m,
+            )
+        })?;
+        channels += u64::from(any);
+    }
+    let roster: Vec<&AuditEntry> = audit
+        .iter()
+        .filter(|e| (from..to).contains(&e.issued_at))
+        .collect();
+    let mut counts = w.finish()?;
+    counts.channels = channels;
+    counts.roster_versions = roster.len() as u64;
+    let mut files = w.written;
+    files.push(write_hashed(
+        out,
+        "roster.json",
+        &serde_json::to_vec_pretty(&roster).expect("audit serializes"),
+    )?);
+    let now = crate::now_ms();
+    let manifest = Manifest {
+        export_format: EXPORT_FORMAT,
+        created_at: now,
+        created_at_utc: utc(now),
+        device: by.device.clone(),
+        member: by.member.to_string(),
+        org: by.org.clone(),
+        scope: spec.scope.clone(),
+        from: spec.from,
+        to: spec.to,
+        format: spec.format,
+        counts,
+        files,
+    };
+    let p = out.join("manifest.json");
+    let bytes = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
+    std::fs::write(&p, bytes).map_err(io(&p))?;
+    Ok(manifest)
+}
+
+fn write_hashed(dir: &Path, rel: &str, bytes: &[u8]) -> Result<Written> {
+    let p = dir.join(rel);
+    std::fs::write(&p, bytes).map_err(io(&p))?;
+    Ok(Written {
+        path: rel.into(),
+        bytes: bytes.len() as u64,
+        blake3: blake3::hash(bytes).to_hex().to_string(),
+    })
+}
+
+/// A file being written and hashed as it goes.
+struct Hashed {
+    rel: String,
+    file: std::io::BufWriter<std::fs::File>,
+    hash: blake3::Hasher,
+    bytes: u64,
+    path: PathBuf,
+}
+
+impl Hashed {
+    fn create(dir: &Path, rel: &str) -> Result<Hashed> {
+        let path = dir.join(rel);
+        let f = std::fs::File::create(&path).map_err(io(&path))?;
+        Ok(Hashed {
+            rel: rel.into(),
+            file: std::io::BufWriter::with_capacity(1 << 20, f),
+            hash: blake3::Hasher::new(),
+            bytes: 0,
+            path,
+        })
+    }
+
+    fn finish(mut self) -> Result<Written> {
+        self.file.flush().map_err(io(&self.path))?;
+        self.file.get_ref().sync_all().map_err(io(&self.path))?;
+        Ok(Written {
+            path: self.rel,
+            bytes: self.bytes,
+            blake3: self.hash.finalize().to_hex().to_string(),
+        })
+    }
+}
+
+impl Write for Hashed {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+struct Writer<'a> {
+    dir: &'a Path,
+    format: Format,
+    json: Option<Hashed>,
+    csv: Option<csv::Writer<Hashed>>,
+    written: Vec<Written>,
+    messages: u64,
+    files: u64,
+}
+
+impl<'a> Writer<'a> {
+    fn new(dir: &'a Path, format: Format) -> Result<Writer<'a>> {
+        let mut w = Writer {
+            dir,
+            format,
+            json: None,
+            csv: None,
+            written: Vec::new(),
+            messages: 0,
+            files: 0,
+        };
+        match format {
+            Format::Json => {
+                let mut h = Hashed::create(dir, "messages.json")?;
+                write!(h, "{{\"export_format\":{EXPORT_FORMAT},\"messages\":[").map_err(io(dir))?;
+                w.json = Some(h);
+            }
+            Format::Csv => {
+                let mut c = csv::Writer::from_writer(Hashed::create(dir, "messages.csv")?);
+                c.write_record([
+                    "id",
+                    "channel",
+                    "sender",
+                    "device",
+                    "sent_at_utc",
+                    "sent_at_ms",
+                    "kind",
+                    "target",
+                    "text",
+                    "locked",
+                    "file_name",
+                    "file_size",
+                    "file_saved_as",
+                ])
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+                w.csv = Some(c);
+            }
+            Format::Eml => {
+                let p = dir.join("eml");
+                std::fs::create_dir_all(&p).map_err(io(&p))?;
+            }
+        }
+        Ok(w)
+    }
+
+    fn record(&mut self, r: &Record, m: &StoredMessage) -> Result<()> {
+        let dir = self.dir;
+        match self.format {
+            Format::Json => {
+                let h = self.json.as_mut().expect("json export");
+                if self.messages > 0 {
+                    h.write_all(b",").map_err(io(dir))?;
+                }
+                h.write_all(b"\n").map_err(io(dir))?;
+                serde_json::to_writer(&mut *h, r).map_err(|e| Error::Invalid(e.to_string()))?;
+            }
+            Format::Csv => {
+                let c = self.csv.as_mut().expect("csv export");
+                let f = r.file.as_ref();
+                c.write_record([
+                    r.id.as_str(),
+                    &r.channel,
+                    &r.sender,
+                    &r.device,
+                    &r.sent_at_utc,
+                    &r.sent_at.to_string(),
+                    &r.kind,
+                    r.target.as_deref().unwrap_or(""),
+                    &r.text,
+                    if r.locked { "true" } else { "false" },
+                    f.map_or("", |f| f.name.as_str()),
+                    &f.map_or(String::new(), |f| f.size.to_string()),
+                    f.and_then(|f| f.saved_as.as_deref()).unwrap_or(""),
+                ])
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            }
+            Format::Eml => {
+                let sub = format!("eml/{}", safe(&r.channel));
+                let d = dir.join(&sub);
+                std::fs::create_dir_all(&d).map_err(io(&d))?;
+                let rel = format!("{sub}/{}-{}.eml", r.sent_at, &r.id[..16]);
+                let mut h = Hashed::create(dir, &rel)?;
+                eml(r, m).write_to(&mut h).map_err(io(dir))?;
+                self.written.push(h.finish()?);
+            }
+        }
+        self.messages += 1;
+        Ok(())
+    }
+
+    /// Decrypt the file `m` shares into `files/`, if this device holds it whole.
+    fn save_file(
+        &mut self,
+        store: &Store,
+        blobs: &Blobs,
+        m: &StoredMessage,
+    ) -> Result<Option<String>> {
+        let Ok(Some((blob, info, _))) = store.file_of(&m.id) else {
+            return Ok(None);
+        };
+        if !blobs.meta(&blob.id)?.is_some_and(|b| b.complete) {
+            return Ok(None);
+        }
+        let d = self.dir.join("files");
+        std::fs::create_dir_all(&d).map_err(io(&d))?;
+        let rel = format!(
+            "files/{}-{}",
+            &m.id.to_string()[..16],
+            crate::files::safe_name(&info.name)
+        );
+        let p = self.dir.join(&rel);
+        blobs.export(&blob, &info, &p)?;
+        let mut hash = blake3::Hasher::new();
+        let mut f = std::fs::File::open(&p).map_err(io(&p))?;
+        std::io::copy(&mut f, &mut hash).map_err(io(&p))?;
+        let bytes = std::fs::metadata(&p).map_err(io(&p))?.len();
+        self.written.push(Written {
+            path: rel.clone(),
+            bytes,
+            blake3: hash.finalize().to_hex().to_string(),
+        });
+        self.files += 1;
+        Ok(Some(rel))
+    }
+
+    fn finish(&mut self) -> Result<Counts> {
+        if let Some(mut h) = self.json.take() {
+            h.write_all(b"\n]}\n").map_err(io(self.dir))?;
+            self.written.insert(0, h.finish()?);
+        }
+        if let Some(c) = self.csv.take() {
+            let h = c.into_inner().map_err(|e| Error::Invalid(e.to_string()))?;
+            self.written.insert(0, h.finish()?);
+        }
+        Ok(Counts {
+            messages: self.messages,
+            files: self.files,
+            ..Counts::default()
+        })
+    }
+}
+
+/// One message as an RFC 5322 e-mail: the sender as From (its device as the address, in
+/// the reserved `.invalid` domain), the channel as the subject, replies threaded.
+fn eml<'x>(r: &'x Record, m: &'x StoredMessage) -> mail_builder::MessageBuilder<'x> {
+    let mut b = mail_builder::MessageBuilder::new()
+        .from((r.sender.clone(), format!("{}@majlis.invalid", r.device)))
+        .to(("", "export@majlis.invalid"))
+        .subject(match crate::roster::dm_parties(&r.channel) {
+            Some((a, b)) => format!("DM {a}, {b} ({})", r.kind),
+            None => format!("#{} ({})", r.channel, r.kind),
+        })
+        .date((m.sent_at / 1000) as i64)
+        .message_id(format!("{}@majlis.invalid", r.id))
+        .header(
+            "X-Majlis-Channel",
+            mail_builder::headers::text::Text::new(r.channel.clone()),
+        )
+        .text_body(r.text.as_str());
+    if let Some(t) = &r.target {
+        b = b.in_reply_to(format!("{t}@majlis.invalid"));
+    }
+    b
+}
+
+/// Whether the device `me` may make this export, by the roster `head`: anyone their own
+/// data and the channels they read; everyone's data (a member's or all) takes an admin or
+/// the archive. Returns the exporting member's name. (A rule of honest clients: a device
+/// can always copy what it can read; see docs/compliance.md.)
+pub fn allowed(
+    head: &crate::roster::VerifiedRoster,
+    me: &crate::DeviceId,
+    scope: &Scope,
+) -> Result<String> {
+    use crate::roster::Role;
+    let m = head.member_of_device(me).ok_or_else(|| {
+        Error::Invalid("this device is not on the org roster; it exports nothing".into())
+    })?;
+    let officer = matches!(m.role, Role::Admin | Role::Archive);
+    let ok = match scope {
+        Scope::Member(name) => name == &m.name || officer,
+        Scope::Channel(c) => officer || head.roster.may_read(m, c),
+        Scope::All => officer,
+    };
+    if !ok {
+        return Err(Error::Invalid(match scope {
+            Scope::Channel(c) => format!("'{}' may not read '{c}'", m.name),
+            _ => format!(
+                "only an admin or the archive exports others' data; export your own with --member {}",
+                m.name
+            ),
+        }));
+    }
+    if let Scope::Member(name) = scope {
+        if head.roster.member(name).is_none()
+            && !head
+                .roster
+                .governance
+                .erasures
+                .iter()
+                .any(|e| &e.member == name)
+        {
+            return Err(Error::Invalid(format!("no member named '{name}'")));
+        }
+    }
+    Ok(m.name.clone())
+}
+
+/// What the action log keeps of an export: scope, period, format, counts, and the hash of
+/// its manifest's file list (not the content).
+pub fn action_detail(spec: &Spec, m: &Manifest) -> serde_json::Value {
+    let list = serde_json::to_vec(&m.files).expect("files serialize");
+    serde_json::json!({
+        "scope": spec.scope,
+        "from": spec.from,
+        "to": spec.to,
+        "format": spec.format,
+        "out": spec.out,
+        "messages": m.counts.messages,
+        "files": m.counts.files,
+        "files_hash": blake3::hash(&list).to_hex().to_string(),
+    })
+}
