@@ -716,3 +716,121 @@ fn a_batch_of_changes_is_one_version() {
     });
     assert!(head.roster.next_all(head.hash, &bad, 2).is_err());
 }
+
+/// Governance rides in the roster: only admins change it (a member's channel-only version
+/// that also sneaks in a retention rule or drops a hold is refused), an unchanged governance
+/// keeps the earlier body layout (older nodes still read the roster), and the audit log
+/// names every governance change.
+#[test]
+fn governance_is_admin_signed_audited_and_keeps_the_old_layout_until_set() {
+    let mut o = org();
+    let bilal = DeviceKey::generate();
+    for change in [
+        RosterChange::AddMember {
+            name: "bilal".into(),
+            device: bilal.id(),
+            role: None,
+        },
+        RosterChange::SetPolicy {
+            policy: Policy {
+                members_create_channels: true,
+                ..Policy::default()
+            },
+        },
+    ] {
+        let v = next(&o.chain, change, RosterSigner::Device(&o.admin));
+        assert_eq!(o.chain.apply(vec![v]).error, None);
+    }
+    let head = o.chain.head().unwrap();
+    assert!(
+        postcard::from_bytes::<RosterV2>(&head.roster.encode_body()).is_ok(),
+        "default governance: written in the earlier layout"
+    );
+    // A member signs a version that adds a channel and, quietly, a retention rule.
+    let mut sneaky = head
+        .roster
+        .next(
+            head.hash,
+            &RosterChange::CreateChannel {
+                name: "lunch".into(),
+                members: None,
+            },
+            2,
+        )
+        .unwrap();
+    sneaky.governance.retention.org.days = Some(1);
+    let sneaky = VerifiedRoster::sign(sneaky, RosterSigner::Device(&bilal));
+    assert!(matches!(
+        o.chain.clone().apply(vec![sneaky]).error,
+        Some(RosterError::NotAuthorized { .. })
+    ));
+    // The admin sets retention, a hold and an erasure.
+    for change in [
+        RosterChange::SetRetention {
+            scope: Scope::Org,
+            keep: Keep {
+                days: Some(30),
+                files_days: Some(7),
+            },
+        },
+        RosterChange::PlaceHold {
+            members: vec!["bilal".into()],
+            channels: vec![],
+            reason: "case 17".into(),
+        },
+        RosterChange::Erase {
+            member: "bilal".into(),
+        },
+    ] {
+        let v = next(&o.chain, change, RosterSigner::Device(&o.admin));
+        assert_eq!(o.chain.apply(vec![v]).error, None);
+    }
+    let head = o.chain.head().unwrap();
+    let again = VerifiedRoster::decode(&head.wire).unwrap();
+    assert_eq!(again.roster.governance, head.roster.governance, "round trip");
+    assert_eq!(head.roster.governance.erasures[0].devices, vec![bilal.id()]);
+    let hold = head.roster.governance.holds[0].id;
+    let v = next(
+        &o.chain,
+        RosterChange::ReleaseHold { id: hold },
+        RosterSigner::Device(&o.admin),
+    );
+    assert_eq!(o.chain.apply(vec![v]).error, None);
+    let changes: Vec<AuditChange> = o
+        .chain
+        .audit()
+        .into_iter()
+        .flat_map(|e| e.changes)
+        .collect();
+    assert!(changes.iter().any(|c| matches!(c, AuditChange::RetentionChanged { .. })));
+    assert!(changes.iter().any(|c| matches!(c, AuditChange::HoldPlaced { .. })));
+    assert!(changes.iter().any(|c| matches!(c, AuditChange::ErasureRequested { member, .. } if member == "bilal")));
+    assert!(changes.iter().any(|c| matches!(c, AuditChange::HoldReleased { id } if *id == hold)));
+    // Rules refuse nonsense with a clear error.
+    let r = &o.chain.head().unwrap().roster;
+    let h = o.chain.head().unwrap().hash;
+    for bad in [
+        RosterChange::SetRetention {
+            scope: Scope::Channel("nope".into()),
+            keep: Keep::default(),
+        },
+        RosterChange::SetRetention {
+            scope: Scope::Org,
+            keep: Keep {
+                days: Some(0),
+                files_days: None,
+            },
+        },
+        RosterChange::ReleaseHold { id: 999 },
+        RosterChange::Erase {
+            member: "nobody".into(),
+        },
+        RosterChange::PlaceHold {
+            members: vec![],
+            channels: vec![],
+            reason: String::new(),
+        },
+    ] {
+        assert!(matches!(r.next(h, &bad, 3), Err(RosterError::Rule(_))), "{bad:?}");
+    }
+}
