@@ -817,3 +817,56 @@ fn read_receipts_go_out_when_the_app_shows_a_message_and_come_back_on_ours() {
         h.query_by_label_contains("✓✓ read").is_some()
     });
 }
+
+/// An erasure request removes the erased member's messages from the conversation on screen
+/// (not only from the disk), and "Export my data" writes this member's own data with a
+/// manifest; the org's retention is shown to every member.
+#[test]
+fn an_erasure_clears_the_open_conversation_and_a_member_exports_their_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    rt.block_on(amina.send("general", "amina's words to erase"))
+        .unwrap();
+    until(&mut h, "amina's message", |h| {
+        has(h, "amina's words to erase")
+    });
+    type_into(&mut h, "Message", "bilal's own words");
+    h.key_press(eframe::egui::Key::Enter);
+    until(&mut h, "bilal's message reached amina", |_| {
+        amina
+            .history("general", 10)
+            .unwrap()
+            .iter()
+            .any(|m| m.text == "bilal's own words")
+    });
+    rt.block_on(amina.change_roster(RosterChange::Erase {
+        member: "amina".into(),
+    }))
+    .unwrap();
+    until(&mut h, "the erased message left the screen", |h| {
+        !has(h, "amina's words to erase") && has(h, "bilal's own words")
+    });
+
+    h.get_by_label("People").click();
+    until(&mut h, "the retention line", |h| {
+        has(h, "This organization keeps: org: messages forever")
+    });
+    h.get_by_label("Export my data").click();
+    until(&mut h, "exported", |h| has(h, "saved to"));
+    let notice = h
+        .query_all_by_label_contains("saved to ")
+        .filter_map(|n| text_of(&n))
+        .next()
+        .unwrap();
+    let out = std::path::PathBuf::from(notice.trim_start_matches("saved to ").trim());
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let messages = std::fs::read_to_string(out.join("messages.json")).unwrap();
+    let _ = std::fs::remove_dir_all(&out);
+    assert_eq!(manifest["member"], "bilal");
+    // His message, and the read receipt his app sent for amina's.
+    assert_eq!(manifest["counts"]["messages"], 2, "{manifest}");
+    assert!(messages.contains("bilal's own words") && messages.contains("\"kind\":\"read\""));
+    assert!(!messages.contains("amina's words"), "only his own data");
+}

@@ -103,7 +103,11 @@ fn retention_holds_erasure_and_exports_from_the_command_line() {
     majlis_tests::start_pair_local(&mut ds, &[]);
 
     ds[0].ok(&["send", "general", "صباح الخير، الاجتماع في العاشرة"]);
-    ds[0].ok(&["send", "general", "Good morning, \"the meeting\" is at ten,\nroom 2"]);
+    ds[0].ok(&[
+        "send",
+        "general",
+        "Good morning, \"the meeting\" is at ten,\nroom 2",
+    ]);
     let src = tmp.path().join("agenda.txt");
     std::fs::write(&src, "1. budget\n2. hiring\n").unwrap();
     let file_id = ds[0].ok(&["share", "general", src.to_str().unwrap()]);
@@ -129,7 +133,14 @@ fn retention_holds_erasure_and_exports_from_the_command_line() {
 
     // The admin sets retention and a hold, then an erasure that the hold holds back.
     ds[0].ok(&["retention", "set", "--days", "365", "--files-days", "30"]);
-    ds[0].ok(&["retention", "set", "--days", "forever", "--channel", "general"]);
+    ds[0].ok(&[
+        "retention",
+        "set",
+        "--days",
+        "forever",
+        "--channel",
+        "general",
+    ]);
     ds[0].ok(&["hold", "add", "--member", "bilal", "--reason", "case 17"]);
     let said = ds[0].ok(&["erase", "--member", "bilal"]);
     assert!(said.contains("legal holds win over erasure"), "{said}");
@@ -138,21 +149,49 @@ fn retention_holds_erasure_and_exports_from_the_command_line() {
         shown.contains("org: messages 365 days, files 30 days; #general: messages forever"),
         "{shown}"
     );
-    assert!(shown.contains("hold ") && shown.contains("case 17"), "{shown}");
-    assert!(shown.contains("erasure ") && shown.contains("everything bilal wrote"), "{shown}");
+    assert!(
+        shown.contains("hold ") && shown.contains("case 17"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("erasure ") && shown.contains("everything bilal wrote"),
+        "{shown}"
+    );
     wait_until("bilal's node has the rules", 20, || {
         all(&ds[1], &["hold", "list"]).contains("members bilal")
     });
     let sweep = ds[1].ok(&["retention", "sweep"]);
-    assert!(sweep.contains("0 messages expired, 0 erased"), "held: {sweep}");
-    assert_eq!(ds[1].history("general").len(), 4, "a hold keeps bilal's message");
+    assert!(
+        sweep.contains("0 messages expired, 0 erased"),
+        "held: {sweep}"
+    );
+    assert_eq!(
+        ds[1].history("general").len(),
+        4,
+        "a hold keeps bilal's message"
+    );
 
     // Exports: a member their own data; the admin everything, in three formats.
     let out = tmp.path().join("bilal-export");
-    ds[1].ok(&["export", "--member", "bilal", "--out", out.to_str().unwrap()]);
+    ds[1].ok(&[
+        "export",
+        "--member",
+        "bilal",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let m = check_manifest(&out);
     assert_eq!(m["counts"]["messages"], 1);
-    let e = err(&ds[1], &["export", "--member", "bilal", "--out", out.to_str().unwrap()]);
+    let e = err(
+        &ds[1],
+        &[
+            "export",
+            "--member",
+            "bilal",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
     assert!(e.contains("not empty"), "{e}");
 
     let json = tmp.path().join("json");
@@ -173,7 +212,19 @@ fn retention_holds_erasure_and_exports_from_the_command_line() {
         assert_eq!(m["counts"]["files"], 1, "{fmt}: the shared file is in it");
         assert!(m["counts"]["roster_versions"].as_u64().unwrap() >= 6);
         assert_eq!(
-            std::fs::read(dir.join(m["files"].as_array().unwrap().iter().find(|f| f["path"].as_str().unwrap().starts_with("files/")).unwrap()["path"].as_str().unwrap())).unwrap(),
+            std::fs::read(
+                dir.join(
+                    m["files"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|f| f["path"].as_str().unwrap().starts_with("files/"))
+                        .unwrap()["path"]
+                        .as_str()
+                        .unwrap()
+                )
+            )
+            .unwrap(),
             b"1. budget\n2. hiring\n"
         );
     }
@@ -205,8 +256,7 @@ print(len(rows)); print(rows[1]["text"]); print(rows[0]["sender"])
         &[&csv],
     );
     assert_eq!(
-        v,
-        "4\nGood morning, \"the meeting\" is at ten,\nroom 2\namina\n",
+        v, "4\nGood morning, \"the meeting\" is at ten,\nroom 2\namina\n",
         "{v}"
     );
     // EML: Python's email package parses every message; the Arabic subject and body decode.
@@ -232,14 +282,16 @@ print("|".join(out))
     let id = holds[0]["id"].as_u64().unwrap().to_string();
     ds[0].ok(&["hold", "release", &id]);
     wait_until("bilal's message is erased on both", 20, || {
-        ds.iter().all(|d| {
-            d.history("general")
-                .iter()
-                .all(|m| m["sender"] != "bilal")
-        })
+        ds.iter()
+            .all(|d| d.history("general").iter().all(|m| m["sender"] != "bilal"))
     });
     let audit = all(&ds[0], &["audit"]);
-    for what in ["retention_changed", "hold_placed", "erasure_requested", "hold_released"] {
+    for what in [
+        "retention_changed",
+        "hold_placed",
+        "erasure_requested",
+        "hold_released",
+    ] {
         assert!(audit.contains(what), "{what}: {audit}");
     }
     assert!(

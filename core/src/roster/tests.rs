@@ -787,7 +787,10 @@ fn governance_is_admin_signed_audited_and_keeps_the_old_layout_until_set() {
     }
     let head = o.chain.head().unwrap();
     let again = VerifiedRoster::decode(&head.wire).unwrap();
-    assert_eq!(again.roster.governance, head.roster.governance, "round trip");
+    assert_eq!(
+        again.roster.governance, head.roster.governance,
+        "round trip"
+    );
     assert_eq!(head.roster.governance.erasures[0].devices, vec![bilal.id()]);
     let hold = head.roster.governance.holds[0].id;
     let v = next(
@@ -802,10 +805,18 @@ fn governance_is_admin_signed_audited_and_keeps_the_old_layout_until_set() {
         .into_iter()
         .flat_map(|e| e.changes)
         .collect();
-    assert!(changes.iter().any(|c| matches!(c, AuditChange::RetentionChanged { .. })));
-    assert!(changes.iter().any(|c| matches!(c, AuditChange::HoldPlaced { .. })));
-    assert!(changes.iter().any(|c| matches!(c, AuditChange::ErasureRequested { member, .. } if member == "bilal")));
-    assert!(changes.iter().any(|c| matches!(c, AuditChange::HoldReleased { id } if *id == hold)));
+    assert!(changes
+        .iter()
+        .any(|c| matches!(c, AuditChange::RetentionChanged { .. })));
+    assert!(changes
+        .iter()
+        .any(|c| matches!(c, AuditChange::HoldPlaced { .. })));
+    assert!(changes
+        .iter()
+        .any(|c| matches!(c, AuditChange::ErasureRequested { member, .. } if member == "bilal")));
+    assert!(changes
+        .iter()
+        .any(|c| matches!(c, AuditChange::HoldReleased { id } if *id == hold)));
     // Rules refuse nonsense with a clear error.
     let r = &o.chain.head().unwrap().roster;
     let h = o.chain.head().unwrap().hash;
@@ -831,6 +842,9 @@ fn governance_is_admin_signed_audited_and_keeps_the_old_layout_until_set() {
             reason: String::new(),
         },
     ] {
-        assert!(matches!(r.next(h, &bad, 3), Err(RosterError::Rule(_))), "{bad:?}");
+        assert!(
+            matches!(r.next(h, &bad, 3), Err(RosterError::Rule(_))),
+            "{bad:?}"
+        );
     }
 }

@@ -164,6 +164,76 @@ impl MajlisApp {
                     });
                 }
             });
+            ui.collapsing(t("Data governance"), |ui| {
+                let g = &r.roster.governance;
+                ui.label(format!("{} {}", t("Retention:"), g.retention.describe()));
+                ui.horizontal(|ui| {
+                    labelled_field(ui, &t("Keep messages (days, or forever)"), &mut f.retention_days);
+                    if ui.button(t("Set")).clicked() {
+                        let v = f.retention_days.trim();
+                        let days = match v {
+                            "" | "forever" => Ok(None),
+                            d => d.parse::<u32>().map(Some).map_err(|_| {
+                                format!("'{d}' is not a number of days; write 30, or forever")
+                            }),
+                        };
+                        match days {
+                            Ok(days) => {
+                                change = Some(RosterChange::SetRetention {
+                                    scope: majlis_core::roster::Scope::Org,
+                                    keep: majlis_core::roster::Keep {
+                                        days,
+                                        files_days: g.retention.org.files_days,
+                                    },
+                                })
+                            }
+                            Err(e) => run.notice = Some((e, Instant::now())),
+                        }
+                    }
+                });
+                for h in &g.holds {
+                    ui.horizontal(|ui| {
+                        ui.label(format!("{} {}: {}", t("Legal hold"), h.id, h.describe()));
+                        if ui.button(t("Release")).clicked() {
+                            f.confirm = Some((
+                                format!("Release legal hold {}? Retention and erasure then apply to what it covered.", h.id),
+                                RosterChange::ReleaseHold { id: h.id },
+                            ));
+                        }
+                    });
+                }
+                for e in &g.erasures {
+                    ui.label(format!(
+                        "{} {}: {} ({})",
+                        t("Erasure"),
+                        e.id,
+                        e.member,
+                        format_time(e.before, true)
+                    ));
+                }
+                labelled_field(ui, &t("Member"), &mut f.gov_member);
+                labelled_field(ui, &t("Reason"), &mut f.hold_reason);
+                ui.horizontal(|ui| {
+                    let who = f.gov_member.trim().to_string();
+                    if ui.button(t("Place a legal hold")).clicked() && !who.is_empty() {
+                        change = Some(RosterChange::PlaceHold {
+                            members: vec![who.clone()],
+                            channels: vec![],
+                            reason: f.hold_reason.trim().to_string(),
+                        });
+                    }
+                    if ui.button(t("Erase their data")).clicked() && !who.is_empty() {
+                        let held = g.holds.iter().any(|h| h.members.contains(&who));
+                        f.confirm = Some((
+                            format!(
+                                "Erase everything {who} wrote, on every device?{}",
+                                if held { " A legal hold covers them: it wins until released." } else { "" }
+                            ),
+                            RosterChange::Erase { member: who },
+                        ));
+                    }
+                });
+            });
             ui.separator();
             ui.label(RichText::new(t("Audit log")).strong());
             for e in run.audit.iter().rev() {

@@ -116,6 +116,22 @@ impl MajlisApp {
                     Reply::Files(n.files().await.unwrap_or_default())
                 });
             }
+            Action::ExportMine => {
+                let n = run.node.clone();
+                let me = run.my_name();
+                run.notice = Some(("exporting your data…".into(), Instant::now()));
+                self.spawn(async move {
+                    let out = downloads_path(&format!("majlis-export-{me}"));
+                    let spec = majlis_core::export::Spec {
+                        scope: majlis_core::export::Scope::Member(me),
+                        from: None,
+                        to: None,
+                        format: majlis_core::export::Format::Json,
+                        out: out.clone(),
+                    };
+                    Reply::Saved(n.export(spec).await.map(|_| out).map_err(|e| e.to_string()))
+                });
+            }
             Action::SaveFile { message, name } => {
                 let n = run.node.clone();
                 self.spawn(async move {
@@ -230,6 +246,20 @@ impl MajlisApp {
                     peers_changed = true;
                 }
                 Event::FileReady { .. } => self.spawn_files(&run.node),
+                // Retention or an erasure removed messages: nothing shown may keep them.
+                Event::Swept { ids, .. } => {
+                    if let Some(c) = &run.conv {
+                        let channel = c.channel.clone();
+                        run.conv = Some(Conversation::open(&run.node, &channel));
+                    }
+                    if run.thread.as_ref().is_some_and(|t| ids.contains(&t.root)) {
+                        run.thread = None;
+                    }
+                    if let Some(sb) = &mut run.search {
+                        sb.hits.retain(|h| !ids.contains(&h.message.id));
+                    }
+                    self.spawn_files(&run.node);
+                }
                 Event::Typing { channel, member } => {
                     run.typing.insert((channel, member), Instant::now());
                     ctx.request_repaint_after(TYPING_SHOWN);

@@ -98,6 +98,8 @@ enum Action {
     },
     /// Delete a message (this member's own, or any as an admin).
     Delete(MessageId),
+    /// Export this member's own data (JSON, with its files and a manifest) to Downloads.
+    ExportMine,
     /// Open the thread of a message beside the conversation.
     OpenThread(MessageId),
     /// Reply in the open thread.
@@ -185,6 +187,11 @@ struct AdminForm {
     channel: String,
     channel_members: HashSet<String>,
     confirm: Option<(String, RosterChange)>,
+    /// Data governance: retention days for the org ("" or "forever": keep), the member a
+    /// hold or an erasure is about, a hold's reason.
+    retention_days: String,
+    gov_member: String,
+    hold_reason: String,
 }
 
 struct Running {

@@ -3,8 +3,8 @@
 use super::*;
 
 impl MajlisApp {
-    pub(super) fn draw_people(&mut self, ui: &mut egui::Ui, run: &Running) {
-        let Some(r) = &run.roster else {
+    pub(super) fn draw_people(&mut self, ui: &mut egui::Ui, run: &mut Running) {
+        let Some(r) = run.roster.clone() else {
             return;
         };
         let rtl = self.state.lang.rtl();
@@ -22,6 +22,22 @@ impl MajlisApp {
                 egui::Color32::from_rgb(230, 160, 60),
                 self.t("This device's data is NOT sealed: no OS keyring was found, so its data key is in a file beside the data."),
             );
+        }
+        // What the org keeps, and a copy of one's own data (GDPR art. 15 and 20).
+        ui.horizontal_wrapped(|ui| {
+            ui.label(format!(
+                "{} {}",
+                self.t("This organization keeps:"),
+                r.roster.governance.retention.describe()
+            ));
+            if ui.button(self.t("Export my data")).clicked() {
+                run.actions.push(Action::ExportMine);
+            }
+        });
+        if let Some((n, at)) = &run.notice {
+            if at.elapsed() < Duration::from_secs(8) {
+                ui.label(RichText::new(n.as_str()).italics());
+            }
         }
         let archives: Vec<&str> = r.roster.archives().map(|m| m.name.as_str()).collect();
         if archives.is_empty() {

@@ -23,7 +23,7 @@ impl MajlisApp {
                 self.draw_chat(ui, &mut run);
             } else {
                 egui::CentralPanel::default().show(ui, |ui| match run.view {
-                    View::People => self.draw_people(ui, &run),
+                    View::People => self.draw_people(ui, &mut run),
                     View::Network => self.draw_network(ui, &mut run),
                     _ => self.draw_admin(ui, &mut run),
                 });
