@@ -130,6 +130,7 @@ const AR: &[(&str, &str)] = &[
     ("Erase their data", "محو بياناته"),
     ("This organization keeps:", "تحتفظ هذه المؤسسة بـ:"),
     ("Export my data", "تصدير بياناتي"),
+    ("this device", "هذا الجهاز"),
     ("Language", "اللغة"),
     ("Diagnostics", "التشخيص"),
     ("Copy diagnostics", "نسخ التشخيص"),

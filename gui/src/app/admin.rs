@@ -247,6 +247,17 @@ impl MajlisApp {
                 );
                 ui.label(text::for_egui(&line).into_owned());
             }
+            for a in run.actions_log.iter().rev() {
+                let line = format!(
+                    "{} · {} · {} · {} {}",
+                    format_time(a.action.at, true),
+                    a.action.member,
+                    if a.verified { t("this device") } else { "TAMPERED".into() },
+                    a.action.action,
+                    a.action.detail["scope"]
+                );
+                ui.label(text::for_egui(&line).into_owned());
+            }
         });
         // Confirmation for destructive changes.
         if let Some((question, ch)) = f.confirm.clone() {

@@ -183,7 +183,12 @@ impl MajlisApp {
 
     pub(super) fn spawn_audit(&self, node: &Node) {
         let n = node.clone();
-        self.spawn(async move { Reply::Audit(n.audit().await.unwrap_or_default()) });
+        self.spawn(async move {
+            Reply::Audit(
+                n.audit().await.unwrap_or_default(),
+                n.actions().unwrap_or_default(),
+            )
+        });
     }
 
     pub(super) fn spawn_listen(&self, node: &Node) {
@@ -303,7 +308,10 @@ impl MajlisApp {
                     }
                     run.peers = p;
                 }
-                Reply::Audit(a) => run.audit = a,
+                Reply::Audit(a, actions) => {
+                    run.audit = a;
+                    run.actions_log = actions;
+                }
                 // Answers to a query typed over since are dropped.
                 Reply::Search { query, result } => {
                     if let Some(sb) = run.search.as_mut().filter(|sb| sb.asked == query) {

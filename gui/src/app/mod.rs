@@ -125,7 +125,8 @@ enum Reply {
     Peers(Vec<PeerInfo>, Option<u64>),
     /// What the node knows about its reachability (the network view).
     Diagnosis(Box<majlis_core::diagnose::Report>),
-    Audit(Vec<AuditEntry>),
+    /// The roster's audit log, and this device's own signed action log (exports).
+    Audit(Vec<AuditEntry>, Vec<majlis_core::store::LoggedAction>),
     RosterChanged(Result<u64, String>),
     Listen(Vec<majlis_core::Multiaddr>),
     /// A file share finished (or failed) encrypting and sending.
@@ -208,6 +209,7 @@ struct Running {
     contested: Option<u64>,
     online: HashSet<DeviceId>,
     audit: Vec<AuditEntry>,
+    actions_log: Vec<majlis_core::store::LoggedAction>,
     listen: Vec<majlis_core::Multiaddr>,
     admin: AdminForm,
     notice: Option<(String, Instant)>,
@@ -382,6 +384,7 @@ impl MajlisApp {
             contested: None,
             online: HashSet::new(),
             audit: Vec::new(),
+            actions_log: Vec::new(),
             listen: Vec::new(),
             admin: AdminForm::default(),
             notice: None,
