@@ -286,6 +286,11 @@ impl Profile {
         let head = chain
             .head()
             .ok_or_else(|| Error::Invalid("no roster yet; nothing to export".into()))?;
+        let mut spec = spec.clone();
+        if let crate::export::Scope::Channel(c) = &spec.scope {
+            spec.scope = crate::export::Scope::Channel(head.resolve_channel(&self.device_id(), c)?);
+        }
+        let spec = &spec;
         let member = crate::export::allowed(head, &self.device_id(), &spec.scope)?;
         let blobs = self.blobs()?;
         let by = crate::export::By {

@@ -876,6 +876,10 @@ impl Node {
             .borrow()
             .clone()
             .ok_or_else(|| Error::Invalid("no roster yet; nothing to export".into()))?;
+        let mut spec = spec;
+        if let crate::export::Scope::Channel(c) = &spec.scope {
+            spec.scope = crate::export::Scope::Channel(head.resolve_channel(&self.device, c)?);
+        }
         let member = crate::export::allowed(&head, &self.device, &spec.scope)?;
         let audit = self.audit().await?;
         let (store, blobs, s) = (self.store.clone(), self.blobs.clone(), spec.clone());
