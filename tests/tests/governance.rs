@@ -1,4 +1,5 @@
-//! Data governance from the command line of real `majlisd` processes: an admin sets
+//! Data governance from the command line of real `majlisd` processes (the second test on the
+//! namespace LAN, needs root; CI runs it with MAJLIS_REQUIRE_NETNS=1): an admin sets
 //! retention, places and releases holds and requests an erasure (a member may not); a
 //! member exports their own data and the admin anyone's; the exports are read by third-party
 //! parsers (Python's json + jsonschema against `docs/`, csv and email packages), and every
@@ -7,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use majlis_tests::{wait_until, Daemon};
+use majlis_tests::{netns_available, wait_until, Daemon, Lan};
 
 fn err(d: &Daemon, args: &[&str]) -> String {
     let out = d.cli(args);
@@ -297,6 +298,89 @@ print("|".join(out))
     assert!(
         audit.contains("on this device") && audit.contains("export") && !audit.contains("TAMPERED"),
         "{audit}"
+    );
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+}
+
+/// Retention with the clock moved forward (libfaketime, +2 days; no sleeping) on the
+/// namespace LAN over mDNS: the admin and the relay delete the expired messages as soon as the
+/// rule is signed; a member whose node was off during all of it comes back holding them, takes
+/// the rule, deletes them too, and none of them reaches anyone again.
+#[test]
+fn retention_with_the_clock_moved_on_the_namespace_lan() {
+    if !netns_available("governance") {
+        return;
+    }
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let lan = Lan::new("gv", 3).unwrap();
+    let mut ds = majlis_tests::org(&bin, tmp.path(), &["amina", "bilal", "relay"]);
+    for (i, d) in ds.iter_mut().enumerate() {
+        d.start(&lan, i, &[]);
+    }
+    wait_until("all connected over mDNS", 30, || ds[0].peers().len() == 2);
+    wait_until("bilal has the roster", 30, || {
+        ds[1].cli(&["roster", "show"]).status.success()
+    });
+    ds[0].ok(&["send", "general", "old from amina"]);
+    ds[1].ok(&["send", "general", "old from bilal"]);
+    wait_until("all three hold both", 30, || {
+        ds.iter().all(|d| d.history("general").len() == 2)
+    });
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+
+    // Two days later (for amina and the relay; bilal stays off).
+    let lib = std::fs::read_dir("/usr/lib")
+        .unwrap()
+        .flatten()
+        .map(|d| d.path().join("faketime/libfaketimeMT.so.1"))
+        .find(|p| p.exists())
+        .expect("libfaketime (apt-get install faketime; .ci/run does)");
+    let preload = format!("LD_PRELOAD={}", lib.display());
+    let later = ["env", preload.as_str(), "FAKETIME=+2d"];
+    ds[0].start_wrapped(&lan, 0, &later, &[]);
+    ds[2].start_wrapped(&lan, 2, &later, &[]);
+    ds[0].ok(&["retention", "set", "--days", "1"]);
+    wait_until("amina and the relay swept", 30, || {
+        ds[0].history("general").is_empty() && ds[2].history("general").is_empty()
+    });
+    ds[0].ok(&["send", "general", "new from amina"]);
+    wait_until("the relay has the new one", 30, || {
+        ds[2].history("general").len() == 1
+    });
+
+    // bilal comes back with both old messages on disk and the old roster.
+    ds[1].start_wrapped(&lan, 1, &later, &[]);
+    wait_until("bilal took the rule, swept and caught up", 30, || {
+        let h = ds[1].history("general");
+        h.len() == 1 && h[0]["text"] == "new from amina"
+    });
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let texts = |d: &Daemon| -> Vec<String> {
+        d.history("general")
+            .iter()
+            .map(|m| m["text"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(
+        texts(&ds[0]),
+        ["new from amina"],
+        "nothing came back to amina"
+    );
+    assert_eq!(texts(&ds[1]), ["new from amina"]);
+    assert_eq!(
+        ds[2].history("general").len(),
+        1,
+        "nothing came back to the relay"
+    );
+    let stats = ds[0].stats();
+    assert!(
+        stats["rejected"]["expired"].as_u64().unwrap_or(0) <= 2,
+        "at most bilal's two old messages were offered and not taken: {stats}"
     );
     for d in &mut ds {
         assert!(d.stop());

@@ -109,6 +109,8 @@ impl Store {
         let mut end = p.clone();
         end.extend_from_slice(&upto.to_be_bytes());
         let mut authors = BTreeSet::new();
+        // Unsent messages are rare; one look instead of one per message.
+        let outbox = !self.outbox.is_empty();
         for kv in self.messages.range(start..end) {
             let (k, v) = kv?;
             let Some(id) = id_at_end(&k).map(MessageId) else {
@@ -165,7 +167,9 @@ impl Store {
             tomb.extend_from_slice(&id.0);
             self.messages.insert(msg_key(&id), tomb)?;
             self.messages.remove(&k)?;
-            self.outbox_remove(&id)?;
+            if outbox {
+                self.outbox_remove(&id)?;
+            }
             authors.insert(u.author);
         }
         for a in authors {
