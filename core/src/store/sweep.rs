@@ -12,8 +12,6 @@
 //! been decided under the governance it was decided with (its hash in `meta`). A new rule,
 //! hold or erasure resets the watermarks; time alone only moves the scan forward.
 
-use std::collections::BTreeSet;
-
 use super::*;
 use crate::governance::{self, Facts, Fate};
 use crate::roster::Governance;
@@ -23,6 +21,19 @@ use crate::roster::Governance;
 const TOMBSTONE: u8 = 0xff;
 const FLOOR: u8 = b'f'; // f | channel | 0 | author -> seq(be): everything up to it is gone
 const GOV_HASH: &str = "governance_hash";
+/// Removals applied together (bounds the memory of a sweep over a long history).
+const CHUNK: usize = 20_000;
+
+/// A message a sweep removes.
+struct Gone {
+    key: Vec<u8>,
+    id: MessageId,
+    author: DeviceId,
+    seq: u64,
+    sent_at: u64,
+    /// What it acts on, and whether it is also a row of its channel.
+    act: Option<(MessageId, bool)>,
+}
 
 /// What one sweep removed.
 #[derive(Debug, Default, Clone)]
@@ -93,7 +104,7 @@ impl Store {
         Ok(out)
     }
 
-    /// Decide every message of `channel` sent in `[from, upto)`.
+    /// Decide every message of `channel` sent in `[from, upto)`, removing in chunks.
     fn sweep_channel(
         &self,
         g: &Governance,
@@ -108,9 +119,7 @@ impl Store {
         start.extend_from_slice(&from.to_be_bytes());
         let mut end = p.clone();
         end.extend_from_slice(&upto.to_be_bytes());
-        let mut authors = BTreeSet::new();
-        // Unsent messages are rare; one look instead of one per message.
-        let outbox = !self.outbox.is_empty();
+        let mut chunk = Vec::new();
         for kv in self.messages.range(start..end) {
             let (k, v) = kv?;
             let Some(id) = id_at_end(&k).map(MessageId) else {
@@ -133,7 +142,6 @@ impl Store {
                 true => Fate::Keep,
                 false => governance::fate(g, facts, now),
             };
-            let shown = self.render(&env, rec.sender.clone());
             // From the envelope, not the rendered message: a relay cannot open the body but
             // stores the blob it names.
             let file = match env.content() {
@@ -151,29 +159,98 @@ impl Store {
                 Fate::Erased => out.erased.push(id),
             }
             out.files.extend(file);
-            // Unfile it from its target, and what acts on it.
-            if let Some(act) = shown.as_ref().and_then(|m| m.act.as_ref()) {
-                self.messages
-                    .remove(annex_key(channel, &act.target(), &id))?;
+            let act = self
+                .render(&env, rec.sender)
+                .and_then(|m| m.act)
+                .map(|a| (a.target(), Act::in_channel(Some(&a))));
+            chunk.push(Gone {
+                key: k.to_vec(),
+                id,
+                author: u.author,
+                seq: u.seq,
+                sent_at: u.sent_at,
+                act,
+            });
+            if chunk.len() == CHUNK {
+                self.remove_chunk(channel, std::mem::take(&mut chunk))?;
             }
-            self.messages.remove(act_key(&id))?;
-            let mut annex = prefix(ANNEX, channel);
-            annex.extend_from_slice(&id.0);
-            for kv in self.messages.scan_prefix(&annex) {
-                self.messages.remove(kv?.0)?;
-            }
-            let mut tomb = vec![TOMBSTONE];
-            tomb.extend_from_slice(&u.sent_at.to_be_bytes());
-            tomb.extend_from_slice(&id.0);
-            self.messages.insert(msg_key(&id), tomb)?;
-            self.messages.remove(&k)?;
-            if outbox {
-                self.outbox_remove(&id)?;
-            }
-            authors.insert(u.author);
         }
-        for a in authors {
-            self.raise_floor(channel, &a)?;
+        self.remove_chunk(channel, chunk)
+    }
+
+    /// Remove what a sweep decided: records, what acts on them, and their log entries below
+    /// each author's new floor; tombstones for the rest.
+    fn remove_chunk(&self, channel: &str, chunk: Vec<Gone>) -> Result<()> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        // Unsent messages and acts are rare; one look each instead of one per message.
+        let outbox = !self.outbox.is_empty();
+        let annexed = self
+            .messages
+            .scan_prefix(prefix(ANNEX, channel))
+            .next()
+            .is_some();
+        let mut by_author: std::collections::BTreeMap<DeviceId, Vec<&Gone>> = Default::default();
+        for g in &chunk {
+            self.messages.remove(&g.key)?;
+            if let Some((target, in_channel)) = g.act {
+                self.messages.remove(annex_key(channel, &target, &g.id))?;
+                if !in_channel {
+                    self.messages.remove(act_key(&g.id))?;
+                }
+            }
+            if annexed {
+                let mut annex = prefix(ANNEX, channel);
+                annex.extend_from_slice(&g.id.0);
+                for kv in self.messages.scan_prefix(&annex) {
+                    self.messages.remove(kv?.0)?;
+                }
+            }
+            if outbox {
+                self.outbox_remove(&g.id)?;
+            }
+            by_author.entry(g.author).or_default().push(g);
+        }
+        for (author, gone) in by_author {
+            let seqs: std::collections::HashMap<u64, &Gone> =
+                gone.iter().map(|g| (g.seq, *g)).collect();
+            let old = self.floor(channel, &author)?;
+            // Over what this chunk removes, earlier tombstones and kept key grants.
+            let mut floor = old;
+            let mut below = Vec::new();
+            let start = log_key(channel, &author, old.saturating_add(1));
+            let end = log_key(channel, &author, u64::MAX);
+            for kv in self.messages.range(start..=end) {
+                let (k, v) = kv?;
+                let seq = seq_of(&k);
+                if seq != floor + 1 {
+                    break;
+                }
+                if seqs.contains_key(&seq) || self.is_tombstone(&v)? {
+                    below.push((seq, v));
+                } else if !self.is_grant(&v)? {
+                    break;
+                }
+                floor = seq;
+            }
+            // Below the floor: gone entirely (the entry at the floor stays, a tombstone).
+            for (seq, v) in below.into_iter().filter(|(s, _)| *s != floor) {
+                if let Ok(id) = <[u8; 32]>::try_from(v.as_ref()) {
+                    self.messages.remove(msg_key(&MessageId(id)))?;
+                }
+                self.messages.remove(log_key(channel, &author, seq))?;
+            }
+            for g in gone.iter().filter(|g| g.seq >= floor || g.seq == 0) {
+                let mut tomb = vec![TOMBSTONE];
+                tomb.extend_from_slice(&g.sent_at.to_be_bytes());
+                tomb.extend_from_slice(&g.id.0);
+                self.messages.insert(msg_key(&g.id), tomb)?;
+            }
+            if floor > old {
+                self.messages
+                    .insert(floor_key(channel, &author), &floor.to_be_bytes())?;
+            }
         }
         Ok(())
     }
@@ -198,43 +275,6 @@ impl Store {
             .message_wire(&MessageId(id))?
             .and_then(|w| Envelope::decode_unverified(&w).ok())
             .is_some_and(|e| e.is_keys()))
-    }
-
-    /// Move `author`'s floor in `channel` over the tombstones at the start of its log, and
-    /// drop the entries below it (the one at it stays: the next message chains to it).
-    fn raise_floor(&self, channel: &str, author: &DeviceId) -> Result<()> {
-        let old = self.floor(channel, author)?;
-        let mut floor = old;
-        let start = log_key(channel, author, old.saturating_add(1));
-        let end = log_key(channel, author, u64::MAX);
-        let mut gone = Vec::new();
-        for kv in self.messages.range(start..=end) {
-            let (k, v) = kv?;
-            let seq = seq_of(&k);
-            if seq != floor + 1 {
-                break;
-            }
-            if self.is_tombstone(&v)? {
-                gone.push(seq);
-            } else if !self.is_grant(&v)? {
-                break;
-            }
-            floor = seq;
-        }
-        if floor == old {
-            return Ok(());
-        }
-        // Key grants below the floor stay (a device that never held them needs them); the
-        // tombstones go, except the one at the floor.
-        for seq in gone.into_iter().filter(|s| *s != floor) {
-            if let Some(id) = self.log_entry(channel, author, seq)? {
-                self.messages.remove(msg_key(&id))?;
-            }
-            self.messages.remove(log_key(channel, author, seq))?;
-        }
-        self.messages
-            .insert(floor_key(channel, author), &floor.to_be_bytes())?;
-        Ok(())
     }
 
     /// The seq up to which `author`'s log in `channel` was swept away (0: none).
