@@ -1395,7 +1395,19 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                 print_roster(&r);
             }
         }
-        Response::RosterChanged { version } => println!("roster is now at version {version}"),
+        Response::RosterChanged { version } => match cmd {
+            Command::Hold(HoldCmd::Add { .. }) => println!(
+                "placed legal hold {version} (roster version {version}); `majlisd hold release {version}` releases it"
+            ),
+            Command::Hold(HoldCmd::Release { id }) => {
+                println!("released legal hold {id} (roster version {version})")
+            }
+            Command::Erase { member } => {
+                println!("erasure {version} of {member}'s data requested (roster version {version})")
+            }
+            Command::Retention(_) => println!("retention set (roster version {version})"),
+            _ => println!("roster is now at version {version}"),
+        },
         Response::Swept { report: r } => println!(
             "{} messages expired, {} erased, {} files removed ({} looked at)",
             r.expired, r.erased, r.files, r.scanned

@@ -142,7 +142,8 @@ fn retention_holds_erasure_and_exports_from_the_command_line() {
         "--channel",
         "general",
     ]);
-    ds[0].ok(&["hold", "add", "--member", "bilal", "--reason", "case 17"]);
+    let placed = ds[0].ok(&["hold", "add", "--member", "bilal", "--reason", "case 17"]);
+    assert!(placed.starts_with("placed legal hold "), "{placed}");
     let said = ds[0].ok(&["erase", "--member", "bilal"]);
     assert!(said.contains("legal holds win over erasure"), "{said}");
     let shown = all(&ds[0], &["retention", "show"]);
