@@ -23,35 +23,14 @@ fn config(peers: Vec<libp2p::Multiaddr>) -> Config {
 /// amina (admin), bilal and chen, then `more` changes by amina, with the roster already
 /// shared.
 fn org(dir: &std::path::Path, more: &[RosterChange]) -> Vec<Profile> {
-    let admin = Profile::init(&dir.join("amina"), "amina").unwrap();
-    admin.org_create("acme").unwrap();
-    let mut out = vec![admin];
-    for name in ["bilal", "chen"] {
-        let p = Profile::init(&dir.join(name), name).unwrap();
-        p.org_join(out[0].org().unwrap().unwrap()).unwrap();
-        let mut chain = out[0].chain().unwrap();
-        out[0]
-            .change_roster(
-                &mut chain,
-                &RosterChange::AddMember {
-                    name: name.into(),
-                    device: p.device_id(),
-                    role: None,
-                },
-            )
-            .unwrap();
-        out.push(p);
-    }
-    if !more.is_empty() {
-        let mut chain = out[0].chain().unwrap();
-        out[0].change_roster_all(&mut chain, more).unwrap();
-    }
-    let full = out[0].chain().unwrap().versions().to_vec();
-    for p in &out[1..] {
-        let mut chain = p.chain().unwrap();
-        p.apply_rosters(&mut chain, full.clone()).unwrap();
-    }
-    out
+    common::org_with(
+        dir,
+        &[
+            ("bilal", majlis_core::Role::Member),
+            ("chen", majlis_core::Role::Member),
+        ],
+        more,
+    )
 }
 
 fn shown(n: &Node, id: &MessageId) -> Option<StoredMessage> {

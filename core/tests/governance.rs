@@ -26,33 +26,8 @@ fn config(peers: Vec<libp2p::Multiaddr>) -> Config {
     }
 }
 
-/// amina (admin) and `others` (name, role), with the roster shared.
 fn org(dir: &Path, others: &[(&str, Role)]) -> Vec<Profile> {
-    let admin = Profile::init(&dir.join("amina"), "amina").unwrap();
-    admin.org_create("acme").unwrap();
-    let mut out = vec![admin];
-    for (name, role) in others {
-        let p = Profile::init(&dir.join(name), name).unwrap();
-        p.org_join(out[0].org().unwrap().unwrap()).unwrap();
-        let mut chain = out[0].chain().unwrap();
-        out[0]
-            .change_roster(
-                &mut chain,
-                &RosterChange::AddMember {
-                    name: name.to_string(),
-                    device: p.device_id(),
-                    role: Some(*role),
-                },
-            )
-            .unwrap();
-        out.push(p);
-    }
-    let full = out[0].chain().unwrap().versions().to_vec();
-    for p in &out[1..] {
-        let mut chain = p.chain().unwrap();
-        p.apply_rosters(&mut chain, full.clone()).unwrap();
-    }
-    out
+    common::org_with(dir, others, &[])
 }
 
 fn texts(n: &Node, channel: &str) -> Vec<String> {

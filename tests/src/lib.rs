@@ -721,3 +721,16 @@ pub fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// `LD_PRELOAD=…/libfaketimeMT.so.1`, for `Daemon::start_wrapped(…, &["env", &preload,
+/// "FAKETIME=+2d"], …)` (`env` execs, so a stop signal reaches majlisd). Fails the test when
+/// libfaketime is missing (CI installs it).
+pub fn faketime_preload() -> String {
+    let lib = std::fs::read_dir("/usr/lib")
+        .expect("/usr/lib")
+        .flatten()
+        .map(|d| d.path().join("faketime/libfaketimeMT.so.1"))
+        .find(|p| p.exists())
+        .expect("libfaketime (apt-get install faketime; .ci/run does)");
+    format!("LD_PRELOAD={}", lib.display())
+}

@@ -274,14 +274,7 @@ fn doctor_names_another_org_a_wrong_clock_and_a_copied_identity() {
     z.ok(&["org", "create", "--name", "elsewhere"]);
 
     a.start(&lan, 0, &[]);
-    // libfaketime, preloaded with `env` (which execs: a stop signal reaches majlisd).
-    let lib = std::fs::read_dir("/usr/lib")
-        .unwrap()
-        .flatten()
-        .map(|d| d.path().join("faketime/libfaketimeMT.so.1"))
-        .find(|p| p.exists())
-        .expect("libfaketime (apt-get install faketime; .ci/run does)");
-    let preload = format!("LD_PRELOAD={}", lib.display());
+    let preload = majlis_tests::faketime_preload();
     b.start_wrapped(&lan, 1, &["env", &preload, "FAKETIME=+10m"], &[]);
     z.start(&lan, 2, &[]);
     wait_doctor(

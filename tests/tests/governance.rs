@@ -335,13 +335,7 @@ fn retention_with_the_clock_moved_on_the_namespace_lan() {
     }
 
     // Two days later (for amina and the relay; bilal stays off).
-    let lib = std::fs::read_dir("/usr/lib")
-        .unwrap()
-        .flatten()
-        .map(|d| d.path().join("faketime/libfaketimeMT.so.1"))
-        .find(|p| p.exists())
-        .expect("libfaketime (apt-get install faketime; .ci/run does)");
-    let preload = format!("LD_PRELOAD={}", lib.display());
+    let preload = majlis_tests::faketime_preload();
     let later = ["env", preload.as_str(), "FAKETIME=+2d"];
     ds[0].start_wrapped(&lan, 0, &later, &[]);
     ds[2].start_wrapped(&lan, 2, &later, &[]);

@@ -232,3 +232,41 @@ pub async fn settle(node: &Node) -> majlis_core::node::Stats {
     tokio::time::sleep(Duration::from_millis(300)).await;
     node.stats().await.unwrap()
 }
+
+/// amina (admin, founder of "acme") and `others` (name, role), then `more` changes by amina,
+/// with the whole roster already given to everyone. Returns the profiles, amina first.
+pub fn org_with(
+    dir: &std::path::Path,
+    others: &[(&str, majlis_core::Role)],
+    more: &[RosterChange],
+) -> Vec<Profile> {
+    let admin = Profile::init(&dir.join("amina"), "amina").unwrap();
+    admin.org_create("acme").unwrap();
+    let mut out = vec![admin];
+    for (name, role) in others {
+        let p = Profile::init(&dir.join(name), name).unwrap();
+        p.org_join(out[0].org().unwrap().unwrap()).unwrap();
+        let mut chain = out[0].chain().unwrap();
+        out[0]
+            .change_roster(
+                &mut chain,
+                &RosterChange::AddMember {
+                    name: name.to_string(),
+                    device: p.device_id(),
+                    role: Some(*role),
+                },
+            )
+            .unwrap();
+        out.push(p);
+    }
+    if !more.is_empty() {
+        let mut chain = out[0].chain().unwrap();
+        out[0].change_roster_all(&mut chain, more).unwrap();
+    }
+    let full = out[0].chain().unwrap().versions().to_vec();
+    for p in &out[1..] {
+        let mut chain = p.chain().unwrap();
+        p.apply_rosters(&mut chain, full.clone()).unwrap();
+    }
+    out
+}
