@@ -386,10 +386,7 @@ impl<'a> Writer<'a> {
                 .map_err(|e| Error::Invalid(e.to_string()))?;
                 w.csv = Some(c);
             }
-            Format::Eml => {
-                let p = dir.join("eml");
-                std::fs::create_dir_all(&p).map_err(io(&p))?;
-            }
+            Format::Eml => {}
         }
         Ok(w)
     }
@@ -426,10 +423,8 @@ impl<'a> Writer<'a> {
                 .map_err(|e| Error::Invalid(e.to_string()))?;
             }
             Format::Eml => {
-                let sub = format!("eml/{}", safe(&r.channel));
-                let d = dir.join(&sub);
-                std::fs::create_dir_all(&d).map_err(io(&d))?;
-                let rel = format!("{sub}/{}-{}.eml", r.sent_at, &r.id[..16]);
+                // Flat, in time order within a channel: any mail tool opens the folder.
+                let rel = format!("{}-{}-{}.eml", safe(&r.channel), r.sent_at, &r.id[..16]);
                 let mut h = Hashed::create(dir, &rel)?;
                 eml(r, m).write_to(&mut h).map_err(io(dir))?;
                 self.written.push(h.finish()?);

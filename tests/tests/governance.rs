@@ -267,7 +267,7 @@ print(len(rows)); print(rows[1]["text"]); print(rows[0]["sender"])
 import sys, pathlib, email
 from email import policy
 out = []
-for p in sorted(pathlib.Path(sys.argv[1], "eml").rglob("*.eml")):
+for p in sorted(pathlib.Path(sys.argv[1]).glob("*.eml")):
     m = email.message_from_bytes(p.read_bytes(), policy=policy.default)
     assert m["Message-ID"] and m["Date"] and m["From"], p
     out.append(str(m["From"].addresses[0].display_name) + ">" + m.get_body(preferencelist=("plain",)).get_content().strip())
