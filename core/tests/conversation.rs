@@ -277,7 +277,7 @@ async fn typing_reaches_the_channels_readers_only_and_away_reaches_everyone() {
 /// Read receipts: bilal reads amina's direct message; amina's node learns up to when, once;
 /// the receipt is no row of the conversation and no unread message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_read_receipt_reaches_the_sender_once_and_shows_as_no_message() {
+async fn delivered_then_a_read_receipt_reach_the_sender_once_and_show_as_no_message() {
     let dir = tempfile::tempdir().unwrap();
     let mut ps = org(dir.path(), &[]);
     drop(ps.pop());
@@ -294,6 +294,19 @@ async fn a_read_receipt_reaches_the_sender_once_and_shows_as_no_message() {
     })
     .await;
     let at = b.history("@amina", 10).unwrap()[0].sent_at;
+    // Delivered before read: bilal's node says in its catch-up requests that it holds it.
+    assert!(a.read_marks("@bilal").unwrap().is_empty());
+    wait_until("amina learns bilal's device holds it", async || {
+        a.delivered_marks("@bilal")
+            .unwrap()
+            .iter()
+            .any(|(m, t)| m == "bilal" && *t >= at)
+    })
+    .await;
+    assert!(
+        b.delivered_marks("@amina").unwrap().is_empty(),
+        "bilal sent nothing, so nothing of his is delivered"
+    );
     assert!(b.mark_read("@amina", &hi).await.unwrap().is_some());
     assert!(
         b.mark_read("@amina", &hi).await.unwrap().is_none(),

@@ -84,6 +84,8 @@ const AR: &[(&str, &str)] = &[
     ("Mentions", "الإشارات"),
     ("read", "قُرئت"),
     ("read by", "قرأها"),
+    ("delivered", "وصلت"),
+    ("delivered to", "وصلت إلى"),
     ("is typing…", "يكتب…"),
     ("are typing…", "يكتبون…"),
     ("away", "غير متواجد"),

@@ -306,6 +306,12 @@ impl Runner {
                 ..
             } => {
                 let asked = request.channel.clone();
+                if let Some(d) = DeviceId::from_peer_id(&peer) {
+                    let held = request.have.iter().find(|(a, _)| *a == self.me);
+                    if let Some((_, n)) = held.filter(|(_, n)| *n > 0) {
+                        self.note_delivered(&d, &asked, *n);
+                    }
+                }
                 let answer = match DeviceId::from_peer_id(&peer) {
                     Some(d) => catchup::answer(&self.store, self.chain.head(), &d, request)
                         .unwrap_or_else(|e| {
@@ -424,5 +430,43 @@ impl Runner {
     fn bad_peer(&mut self, peer: PeerId, reason: String) {
         self.reject("sync", format!("from {peer}: {reason}; disconnecting"));
         let _ = self.swarm.disconnect_peer_id(peer);
+    }
+}
+
+impl Runner {
+    /// A device's catch-up request says it holds our first `n` messages of `channel`: the
+    /// "delivered" state of what we sent, for its member (DMs and small channels; relays and
+    /// the archive are not a person it was delivered to). A client may claim more than it
+    /// holds; the claim only colours our own ticks.
+    fn note_delivered(&mut self, requester: &DeviceId, channel: &str, n: u64) {
+        let Some(head) = self.chain.head() else {
+            return;
+        };
+        let Some(member) = head.member_of_device(requester) else {
+            return;
+        };
+        let me = head.member_of_device(&self.me).map(|m| m.name.as_str());
+        if member.role.stores_all()
+            || Some(member.name.as_str()) == me
+            || !super::Node::receipts_in(head, channel)
+        {
+            return;
+        }
+        let at = self
+            .store
+            .log_entry(channel, &self.me, n)
+            .ok()
+            .flatten()
+            .and_then(|id| self.store.sent_at_of(&id).ok().flatten());
+        let Some(at) = at else {
+            return;
+        };
+        if let Ok(true) = self.store.mark_delivered(channel, &member.name, at) {
+            let name = member.name.clone();
+            tracing::debug!("{name} holds our messages of {channel} up to {at}");
+            self.emit(Event::Delivered {
+                channel: channel.to_string(),
+            });
+        }
     }
 }

@@ -164,6 +164,11 @@ pub enum Event {
         expired: usize,
         erased: usize,
     },
+    /// A member's device now holds more of this device's messages in `channel` (the
+    /// "delivered" state; see [`Node::delivered_marks`]).
+    Delivered {
+        channel: String,
+    },
     /// Input from the network was refused; `kind` is a stable counter label.
     Rejected {
         kind: String,
@@ -694,15 +699,11 @@ impl Node {
     /// mark forward: otherwise nothing is sent and `None` is returned.
     pub async fn mark_read(&self, channel: &str, upto: &MessageId) -> Result<Option<MessageId>> {
         let channel = self.resolve(channel)?;
-        let small = self.roster.borrow().as_deref().is_some_and(|r| {
-            crate::roster::dm_parties(&channel).is_some()
-                || r.roster
-                    .members
-                    .iter()
-                    .filter(|m| r.roster.may_read(m, &channel))
-                    .count()
-                    <= crate::conversation::RECEIPTS_UP_TO
-        });
+        let small = self
+            .roster
+            .borrow()
+            .as_deref()
+            .is_some_and(|r| Node::receipts_in(r, &channel));
         let Some(at) = self.store.sent_at_of(upto)? else {
             return Err(Error::Invalid(format!("no message {upto} on this device")));
         };
@@ -717,6 +718,26 @@ impl Node {
         }
         let id = self.act(channel, Plain::Read { upto: *upto }).await?;
         Ok(Some(id))
+    }
+
+    /// Delivery of this device's messages in `channel` (or `@NAME`): each member whose
+    /// device holds them, up to the `sent_at` of the newest it holds. Learned from that
+    /// device's catch-up requests (they state what it holds), in DMs and small channels.
+    pub fn delivered_marks(&self, channel: &str) -> Result<Vec<(String, u64)>> {
+        self.store.delivered_marks(&self.resolve(channel)?)
+    }
+
+    /// Whether receipts (read and delivered) are kept in `channel`: DMs, and channels with
+    /// at most [`crate::conversation::RECEIPTS_UP_TO`] readers.
+    pub(crate) fn receipts_in(head: &VerifiedRoster, channel: &str) -> bool {
+        crate::roster::dm_parties(channel).is_some()
+            || head
+                .roster
+                .members
+                .iter()
+                .filter(|m| head.roster.may_read(m, channel))
+                .count()
+                <= crate::conversation::RECEIPTS_UP_TO
     }
 
     /// Read receipts of `channel` (or `@NAME`): each member that sent one and the time of

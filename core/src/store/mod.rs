@@ -35,6 +35,7 @@ const HEADS: u8 = b'v'; // v | channel | 0 | author -> contiguous(be) | max(be)
 const ANNEX: u8 = b'r'; // r | channel | 0 | target id | act id -> sealed summary (acts on a message)
 const ACT: u8 = b'x'; // x | act id -> ()   (this message is an act: not a row of its channel)
 const READ: u8 = b'q'; // q | channel | 0 | member -> sealed (sent_at read up to)  (receipts)
+const DELIVERED: u8 = b'y'; // y | channel | 0 | member -> sealed (sent_at of ours it holds up to)
 
 // Key spaces of the `e2e` tree.
 const KEY: u8 = b'k'; // k | channel | 0 | key id -> sender key (32 bytes)
@@ -761,10 +762,26 @@ impl Store {
         })
     }
 
-    /// Read receipts of `channel`: each member that sent one, and the time of the newest
-    /// message it has read there (every message of the channel sent at or before it).
-    pub fn read_marks(&self, channel: &str) -> Result<Vec<(String, u64)>> {
-        let p = prefix(READ, channel);
+    /// `member`'s devices hold this device's messages of `channel` up to the one sent at
+    /// `at` (they said so in a catch-up request). Returns whether the mark moved.
+    pub fn mark_delivered(&self, channel: &str, member: &str, at: u64) -> Result<bool> {
+        let mut k = prefix(DELIVERED, channel);
+        k.extend_from_slice(member.as_bytes());
+        if self.read_mark(&k)?.is_some_and(|held| held >= at) {
+            return Ok(false);
+        }
+        self.messages
+            .insert(&k, self.dk.seal(&k, &at.to_be_bytes()))?;
+        Ok(true)
+    }
+
+    /// Who holds this device's messages of `channel`, and up to which `sent_at`.
+    pub fn delivered_marks(&self, channel: &str) -> Result<Vec<(String, u64)>> {
+        self.marks(DELIVERED, channel)
+    }
+
+    fn marks(&self, space: u8, channel: &str) -> Result<Vec<(String, u64)>> {
+        let p = prefix(space, channel);
         let mut out = Vec::new();
         for kv in self.messages.scan_prefix(&p) {
             let (k, _) = kv?;
@@ -774,6 +791,12 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Read receipts of `channel`: each member that sent one, and the time of the newest
+    /// message it has read there (every message of the channel sent at or before it).
+    pub fn read_marks(&self, channel: &str) -> Result<Vec<(String, u64)>> {
+        self.marks(READ, channel)
     }
 
     /// The messages that act on `target` in `channel` (not folded themselves).

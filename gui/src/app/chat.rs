@@ -44,6 +44,8 @@ impl MajlisApp {
             edited: self.t("edited"),
             read: self.t("read"),
             read_by: self.t("read by"),
+            delivered: self.t("delivered"),
+            delivered_to: self.t("delivered to"),
             deleted: self.t(majlis_core::conversation::DELETED_TEXT),
             replies: self.t("replies"),
             me: run.my_name(),
@@ -314,6 +316,8 @@ pub(super) struct RowStrings {
     /// "read", "read by" (receipts on our messages).
     read: String,
     read_by: String,
+    delivered: String,
+    delivered_to: String,
 }
 
 impl Conversation {
@@ -330,6 +334,7 @@ impl Conversation {
             jump: None,
             mark: None,
             read: node.read_marks(channel).unwrap_or_default(),
+            delivered: node.delivered_marks(channel).unwrap_or_default(),
         }
     }
 
@@ -635,9 +640,19 @@ impl Conversation {
                         .iter()
                         .filter(|(who, at)| *who != s.me && *at >= m.sent_at)
                         .count();
+                    // Not read yet: delivered (a device of theirs holds it), else sent.
+                    let holders = self
+                        .delivered
+                        .iter()
+                        .filter(|(who, at)| *who != s.me && *at >= m.sent_at)
+                        .count();
                     let mut status = match (mine, readers) {
                         (false, _) => String::new(),
-                        (true, 0) => format!(" · ✓ {}", s.sent),
+                        (true, 0) if holders == 0 => format!(" · ✓ {}", s.sent),
+                        (true, 0) if dm_parties(&m.channel).is_some() => {
+                            format!(" · ✓✓ {}", s.delivered)
+                        }
+                        (true, 0) => format!(" · ✓✓ {} {holders}", s.delivered_to),
                         (true, _) if dm_parties(&m.channel).is_some() => {
                             format!(" · ✓✓ {}", s.read)
                         }

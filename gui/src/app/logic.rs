@@ -251,6 +251,11 @@ impl MajlisApp {
                     peers_changed = true;
                 }
                 Event::FileReady { .. } => self.spawn_files(&run.node),
+                Event::Delivered { channel } => {
+                    if let Some(c) = run.conv.as_mut().filter(|c| c.channel == channel) {
+                        c.delivered = run.node.delivered_marks(&channel).unwrap_or_default();
+                    }
+                }
                 // Retention or an erasure removed messages: nothing shown may keep them.
                 Event::Swept { ids, .. } => {
                     if let Some(c) = &run.conv {

@@ -174,6 +174,8 @@ struct Conversation {
     mark: Option<(MessageId, Instant)>,
     /// Read receipts: who has read up to when (see `Node::read_marks`).
     read: Vec<(String, u64)>,
+    /// Whose devices hold our messages up to when (see `Node::delivered_marks`).
+    delivered: Vec<(String, u64)>,
 }
 
 const PAGE: usize = 200;
