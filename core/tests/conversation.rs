@@ -322,6 +322,25 @@ async fn delivered_then_a_read_receipt_reach_the_sender_once_and_show_as_no_mess
     let rows = a.history("@bilal", 10).unwrap();
     assert_eq!(rows.len(), 1, "the receipt is not a message: {rows:?}");
     assert_eq!(a.unread("@bilal", 0, 10).unwrap(), 0);
+    // The org turns read receipts off: bilal's node sends none any more.
+    a.change_roster(RosterChange::SetReadReceipts {
+        receipts: majlis_core::roster::ReadReceipts::Off,
+    })
+    .await
+    .unwrap();
+    wait_until("bilal has the policy", async || {
+        b.roster()
+            .await
+            .unwrap()
+            .is_some_and(|r| r.governance.read_receipts == majlis_core::roster::ReadReceipts::Off)
+    })
+    .await;
+    let again = a.send("@bilal", "and now?").await.unwrap();
+    wait_until("bilal has it", async || {
+        b.history("@amina", 10).unwrap().len() == 2
+    })
+    .await;
+    assert!(b.mark_read("@amina", &again).await.unwrap().is_none());
     for n in [&a, &b] {
         n.shutdown().await.unwrap();
     }

@@ -132,6 +132,7 @@ const AR: &[(&str, &str)] = &[
     ("Erase their data", "محو بياناته"),
     ("This organization keeps:", "تحتفظ هذه المؤسسة بـ:"),
     ("Export my data", "تصدير بياناتي"),
+    ("Members' apps send read receipts", "ترسل تطبيقات الأعضاء إشعارات القراءة"),
     ("this device", "هذا الجهاز"),
     ("Language", "اللغة"),
     ("Diagnostics", "التشخيص"),

@@ -377,6 +377,11 @@ pub enum RosterCmd {
         #[arg(long, value_parser = ["off", "members", "all"], default_value = "members")]
         dms: String,
     },
+    /// Whether members' apps send read receipts (on by default; delivered ticks stay)
+    Receipts {
+        #[arg(value_parser = ["on", "off"])]
+        setting: String,
+    },
     /// Set the file policy: largest file, what downloads at once, which types are allowed
     Files {
         /// Largest file (e.g. 2G, 500M); `none` for no cap
@@ -1156,6 +1161,12 @@ fn roster_change(cmd: &Command) -> Result<RosterChange> {
                     .map(|t| t.trim().to_string())
                     .filter(|t| !t.is_empty())
                     .collect(),
+            },
+        },
+        Command::Roster(RosterCmd::Receipts { setting }) => RosterChange::SetReadReceipts {
+            receipts: match setting.as_str() {
+                "off" => majlis_core::roster::ReadReceipts::Off,
+                _ => majlis_core::roster::ReadReceipts::On,
             },
         },
         Command::Channel(ChannelCmd::Create { name, members }) => RosterChange::CreateChannel {

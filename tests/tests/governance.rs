@@ -287,8 +287,12 @@ print("|".join(out))
         ds.iter()
             .all(|d| d.history("general").iter().all(|m| m["sender"] != "bilal"))
     });
+    ds[0].ok(&["roster", "receipts", "off"]);
+    let e = err(&ds[0], &["roster", "receipts", "maybe"]);
+    assert!(e.contains("possible values"), "{e}");
     let audit = all(&ds[0], &["audit"]);
     for what in [
+        "read_receipts_changed",
         "retention_changed",
         "hold_placed",
         "erasure_requested",

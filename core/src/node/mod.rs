@@ -699,11 +699,11 @@ impl Node {
     /// mark forward: otherwise nothing is sent and `None` is returned.
     pub async fn mark_read(&self, channel: &str, upto: &MessageId) -> Result<Option<MessageId>> {
         let channel = self.resolve(channel)?;
-        let small = self
-            .roster
-            .borrow()
-            .as_deref()
-            .is_some_and(|r| Node::receipts_in(r, &channel));
+        // The org may turn read receipts off (governance): then none is sent.
+        let small = self.roster.borrow().as_deref().is_some_and(|r| {
+            Node::receipts_in(r, &channel)
+                && r.roster.governance.read_receipts == crate::roster::ReadReceipts::On
+        });
         let Some(at) = self.store.sent_at_of(upto)? else {
             return Err(Error::Invalid(format!("no message {upto} on this device")));
         };

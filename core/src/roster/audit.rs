@@ -59,6 +59,9 @@ pub enum AuditChange {
         id: u64,
         member: String,
     },
+    ReadReceiptsChanged {
+        receipts: ReadReceipts,
+    },
 }
 
 /// One roster version as the audit log shows it.
@@ -187,6 +190,11 @@ pub fn diff(prev: Option<&Roster>, next: &Roster) -> Vec<AuditChange> {
         .filter(|h| !n.holds.iter().any(|x| x.id == h.id))
     {
         out.push(AuditChange::HoldReleased { id: h.id });
+    }
+    if p.read_receipts != n.read_receipts {
+        out.push(AuditChange::ReadReceiptsChanged {
+            receipts: n.read_receipts,
+        });
     }
     for e in n.erasures.iter().filter(|e| !p.erasures.contains(e)) {
         out.push(AuditChange::ErasureRequested {

@@ -363,6 +363,17 @@ pub struct Governance {
     pub retention: Retention,
     pub holds: Vec<Hold>,
     pub erasures: Vec<Erasure>,
+    /// Whether members' apps say when they have read a message (read receipts are personal
+    /// data about each reader; some orgs do not want them made).
+    pub read_receipts: ReadReceipts,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadReceipts {
+    #[default]
+    On,
+    Off,
 }
 
 /// How long to keep messages and files. `None` days: forever.
@@ -494,6 +505,9 @@ pub enum RosterChange {
     },
     Erase {
         member: String,
+    },
+    SetReadReceipts {
+        receipts: ReadReceipts,
     },
 }
 

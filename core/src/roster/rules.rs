@@ -420,6 +420,14 @@ impl Roster {
                     )));
                 }
             }
+            RosterChange::SetReadReceipts { receipts } => {
+                if *receipts == r.governance.read_receipts {
+                    return Err(RosterError::Rule(
+                        "read receipts are already set that way; nothing to change".into(),
+                    ));
+                }
+                r.governance.read_receipts = *receipts;
+            }
             RosterChange::Erase { member } => {
                 let devices = match self.member(member) {
                     Some(m) => m.devices.clone(),

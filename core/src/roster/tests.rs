@@ -817,6 +817,23 @@ fn governance_is_admin_signed_audited_and_keeps_the_old_layout_until_set() {
     assert!(changes
         .iter()
         .any(|c| matches!(c, AuditChange::HoldReleased { id } if *id == hold)));
+    let v = next(
+        &o.chain,
+        RosterChange::SetReadReceipts {
+            receipts: ReadReceipts::Off,
+        },
+        RosterSigner::Device(&o.admin),
+    );
+    assert_eq!(o.chain.apply(vec![v]).error, None);
+    assert!(o
+        .chain
+        .audit()
+        .last()
+        .unwrap()
+        .changes
+        .contains(&AuditChange::ReadReceiptsChanged {
+            receipts: ReadReceipts::Off
+        }));
     // Rules refuse nonsense with a clear error.
     let r = &o.chain.head().unwrap().roster;
     let h = o.chain.head().unwrap().hash;
@@ -833,6 +850,9 @@ fn governance_is_admin_signed_audited_and_keeps_the_old_layout_until_set() {
             },
         },
         RosterChange::ReleaseHold { id: 999 },
+        RosterChange::SetReadReceipts {
+            receipts: ReadReceipts::Off,
+        },
         RosterChange::Erase {
             member: "nobody".into(),
         },

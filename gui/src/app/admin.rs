@@ -167,6 +167,16 @@ impl MajlisApp {
             ui.collapsing(t("Data governance"), |ui| {
                 let g = &r.roster.governance;
                 ui.label(format!("{} {}", t("Retention:"), g.retention.describe()));
+                let mut on = g.read_receipts == majlis_core::roster::ReadReceipts::On;
+                if ui.checkbox(&mut on, t("Members' apps send read receipts")).changed() {
+                    change = Some(RosterChange::SetReadReceipts {
+                        receipts: if on {
+                            majlis_core::roster::ReadReceipts::On
+                        } else {
+                            majlis_core::roster::ReadReceipts::Off
+                        },
+                    });
+                }
                 ui.horizontal(|ui| {
                     labelled_field(ui, &t("Keep messages (days, or forever)"), &mut f.retention_days);
                     if ui.button(t("Set")).clicked() {
@@ -319,5 +329,6 @@ pub(super) fn audit_text(c: &majlis_core::roster::AuditChange) -> String {
         A::HoldPlaced { hold } => format!("legal hold {} placed: {}", hold.id, hold.describe()),
         A::HoldReleased { id } => format!("legal hold {id} released"),
         A::ErasureRequested { id, member } => format!("erasure {id} of {member}'s data"),
+        A::ReadReceiptsChanged { receipts } => format!("read receipts {receipts:?}").to_lowercase(),
     }
 }

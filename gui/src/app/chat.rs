@@ -45,6 +45,9 @@ impl MajlisApp {
             read: self.t("read"),
             read_by: self.t("read by"),
             delivered: self.t("delivered"),
+            receipts: run.roster.as_ref().is_none_or(|r| {
+                r.roster.governance.read_receipts == majlis_core::roster::ReadReceipts::On
+            }),
             delivered_to: self.t("delivered to"),
             deleted: self.t(majlis_core::conversation::DELETED_TEXT),
             replies: self.t("replies"),
@@ -318,6 +321,8 @@ pub(super) struct RowStrings {
     read_by: String,
     delivered: String,
     delivered_to: String,
+    /// The org lets members' apps send read receipts (else "read" is not shown).
+    receipts: bool,
 }
 
 impl Conversation {
@@ -638,7 +643,7 @@ impl Conversation {
                     let readers = self
                         .read
                         .iter()
-                        .filter(|(who, at)| *who != s.me && *at >= m.sent_at)
+                        .filter(|(who, at)| s.receipts && *who != s.me && *at >= m.sent_at)
                         .count();
                     // Not read yet: delivered (a device of theirs holds it), else sent.
                     let holders = self
