@@ -878,3 +878,28 @@ fn an_erasure_clears_the_open_conversation_and_a_member_exports_their_data() {
     assert!(messages.contains("bilal's own words") && messages.contains("\"kind\":\"read\""));
     assert!(!messages.contains("amina's words"), "only his own data");
 }
+
+/// Muting a conversation from its row's menu marks it muted (and quiet: no desktop
+/// notification; its unread count is not bold), and unmuting brings it back.
+#[test]
+fn a_conversation_is_muted_and_unmuted_from_its_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    // The sidebar's row (the conversation's header has the same name).
+    h.query_all_by_label("# general")
+        .next()
+        .unwrap()
+        .click_secondary();
+    until(&mut h, "the row's menu", |h| has(h, "Mute"));
+    h.get_by_label("Mute").click();
+    until(&mut h, "muted", |h| has(h, "# general (muted)"));
+    rt.block_on(amina.send("general", "@bilal lunch?")).unwrap();
+    until(&mut h, "the message still arrives", |h| {
+        has(h, "@bilal lunch?")
+    });
+    h.get_by_label("# general (muted)").click_secondary();
+    until(&mut h, "the row's menu", |h| has(h, "Unmute"));
+    h.get_by_label("Unmute").click();
+    until(&mut h, "unmuted", |h| !has(h, "(muted)"));
+}

@@ -482,7 +482,9 @@ impl MajlisApp {
                 run.mentions += 1;
             }
         }
-        if (dm || mentions(&m.text, &run.my_name())) && !self.focused {
+        // A muted conversation raises no notification (its mentions are still counted).
+        let muted = self.state.muted.contains(&m.channel);
+        if (dm || mentions(&m.text, &run.my_name())) && !self.focused && !muted {
             crate::notify::show(&format!("Majlis: {}", m.sender), &m.text);
         }
     }

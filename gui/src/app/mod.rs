@@ -55,6 +55,8 @@ pub struct State {
     /// Per device id, when it was last connected (ms since the epoch).
     pub last_seen: HashMap<String, u64>,
     pub selected: Option<String>,
+    /// Channels and DMs the user muted: no desktop notification, unread counts shown quietly.
+    pub muted: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -174,6 +174,9 @@ impl MajlisApp {
         };
         let mut open_mentions = false;
         let mut clicked = None;
+        let mut toggle_mute: Option<String> = None;
+        let (muted_label, mute_label, unmute_label) =
+            (self.t("muted"), self.t("Mute"), self.t("Unmute"));
         panel.default_size(200.0).show(ui, |ui| {
             let layout = if rtl {
                 Layout::top_down_justified(Align::Max)
@@ -206,14 +209,26 @@ impl MajlisApp {
                                 );
                             }
                             let sel = self.state.selected.as_deref() == Some(k.as_str());
-                            let text = if n > 0 {
-                                RichText::new(label).strong()
-                            } else {
-                                RichText::new(label)
+                            let muted = self.state.muted.contains(k);
+                            if muted {
+                                label = format!("{label} ({muted_label})");
+                            }
+                            let text = match (n > 0, muted) {
+                                (_, true) => RichText::new(label).weak(),
+                                (true, false) => RichText::new(label).strong(),
+                                (false, false) => RichText::new(label),
                             };
-                            if ui.selectable_label(sel, text).clicked() {
+                            let row = ui.selectable_label(sel, text);
+                            if row.clicked() {
                                 clicked = Some(k.clone());
                             }
+                            row.context_menu(|ui| {
+                                let what = if muted { &unmute_label } else { &mute_label };
+                                if ui.button(what.as_str()).clicked() {
+                                    toggle_mute = Some(k.clone());
+                                    ui.close();
+                                }
+                            });
                         }
                     }
                 });
@@ -222,6 +237,11 @@ impl MajlisApp {
         if let Some(k) = clicked {
             self.state.selected = Some(k);
             run.conv = None;
+        }
+        if let Some(k) = toggle_mute {
+            if !self.state.muted.remove(&k) {
+                self.state.muted.insert(k);
+            }
         }
         // The mentions view is a search for what mentions this member.
         if open_mentions {
