@@ -133,6 +133,7 @@ const AR: &[(&str, &str)] = &[
     ("This organization keeps:", "تحتفظ هذه المؤسسة بـ:"),
     ("Export my data", "تصدير بياناتي"),
     ("muted", "مكتوم"),
+    ("members", "أعضاء"),
     ("Mute", "كتم"),
     ("Unmute", "إلغاء الكتم"),
     ("Members' apps send read receipts", "ترسل تطبيقات الأعضاء إشعارات القراءة"),

@@ -880,7 +880,8 @@ fn an_erasure_clears_the_open_conversation_and_a_member_exports_their_data() {
 }
 
 /// Muting a conversation from its row's menu marks it muted (and quiet: no desktop
-/// notification; its unread count is not bold), and unmuting brings it back.
+/// notification; its unread count is not bold), and unmuting brings it back; the
+/// conversation lists who reads it and who is online.
 #[test]
 fn a_conversation_is_muted_and_unmuted_from_its_row() {
     let dir = tempfile::tempdir().unwrap();
@@ -902,4 +903,9 @@ fn a_conversation_is_muted_and_unmuted_from_its_row() {
     until(&mut h, "the row's menu", |h| has(h, "Unmute"));
     h.get_by_label("Unmute").click();
     until(&mut h, "unmuted", |h| !has(h, "(muted)"));
+    // Who reads the conversation, and who is here.
+    h.get_by_label("2 members").click();
+    until(&mut h, "the member list", |h| {
+        has(h, "amina (admin) · online") && has(h, "bilal (member) · online")
+    });
 }

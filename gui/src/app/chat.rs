@@ -19,6 +19,32 @@ impl MajlisApp {
         let rtl_ui = self.state.lang.rtl();
         let title = self.channel_label(run, &channel);
         let hint = format!("{} {}", self.t("Message"), title);
+        // Who reads this conversation, and who is here now (from the roster and the
+        // connections: nothing is asked of the network).
+        let (online_l, away_l, offline_l) = (self.t("online"), self.t("away"), self.t("offline"));
+        let readers: Vec<String> = run
+            .roster
+            .as_ref()
+            .map(|r| {
+                r.roster
+                    .members
+                    .iter()
+                    .filter(|m| r.roster.may_read(m, &channel))
+                    .map(|m| {
+                        let here = m.devices.iter().any(|d| run.online.contains(d))
+                            || m.devices.contains(&run.me);
+                        let away = m.devices.iter().all(|d| run.away.contains(d));
+                        let state = match (here, away) {
+                            (true, false) => &online_l,
+                            (true, true) => &away_l,
+                            (false, _) => &offline_l,
+                        };
+                        format!("{} ({}) · {state}", text::for_egui(&m.name), m.role)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let members_label = format!("{} {}", readers.len(), self.t("members"));
         let send_label = self.t("Send");
         let strings = RowStrings {
             you: self.t("You"),
@@ -271,6 +297,11 @@ impl MajlisApp {
         }
         egui::CentralPanel::default().show(ui, |ui| {
             ui.heading(title);
+            ui.collapsing(members_label, |ui| {
+                for r in &readers {
+                    ui.label(r.as_str());
+                }
+            });
             if let Some(t) = typing {
                 ui.label(RichText::new(t).small().italics());
             }
