@@ -3,10 +3,11 @@
 //! A swept message loses its history record (the sealed body and wire), what acts on it is
 //! unfiled, and its id lookup becomes a **tombstone** (its `sent_at`, no record), so a copy
 //! offered again is a duplicate and the author's chain still checks against its neighbours.
-//! Per author, the run of tombstones at the start of a log becomes a **floor**: the entries
-//! below it are dropped, the one at it is kept as the checkpoint the next message chains to,
-//! and catch-up answers start above it (a device that never held the expired messages is not
-//! asked to wait for them; see `proto::catchup::answer`).
+//! Per author, the run of tombstones (and kept key grants) at the start of a log becomes a
+//! **floor**: the tombstones below it are dropped, the entry at it is kept as the checkpoint
+//! the next message chains to, and a requester is not counted as lagging for what lies below
+//! it (`proto::catchup::answer`). A device that never held the swept messages takes what
+//! follows past the hole (`governance::gaps_allowed`).
 //!
 //! Sweeps are incremental: per channel, a watermark says up to which `sent_at` everything has
 //! been decided under the governance it was decided with (its hash in `meta`). A new rule,
