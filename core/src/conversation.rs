@@ -10,6 +10,9 @@
 //! them, not the sender: an edit counts only from the message's own member, a deletion only
 //! from its member or an admin, one reaction per member and emoji (the latest says whether
 //! it stands), and nothing acts across channels (the store looks acts up by channel).
+//!
+//! A channel's details (topic and description, pinned messages, who left an open channel)
+//! are acts too, filed under the channel itself ([`CHANNEL`]) and folded by [`details`].
 
 use std::collections::BTreeMap;
 
@@ -37,20 +40,44 @@ pub enum Act {
     /// Its member has read the channel up to `upto` (a read receipt; DMs and small
     /// channels only, see [`RECEIPTS_UP_TO`]).
     Read { upto: MessageId },
+    /// The channel's topic and description.
+    Topic { topic: String, description: String },
+    /// `of` pinned to the channel (`on`) or unpinned.
+    Pin { of: MessageId, on: bool },
+    /// Its member joins (`on`) or leaves an open channel.
+    Join { on: bool },
 }
+
+/// What acts on the channel itself (topic, pins, joining) is filed under this id: no
+/// message has it (ids are BLAKE3 hashes).
+pub const CHANNEL: MessageId = MessageId([0; 32]);
+
+/// Longest topic and description (characters): a line and a paragraph.
+pub const MAX_TOPIC_CHARS: usize = 250;
+pub const MAX_DESCRIPTION_CHARS: usize = 1000;
+/// Most pinned messages a channel shows (the newest pins).
+pub const MAX_PINS: usize = 50;
 
 /// Read receipts are sent in DMs and in channels with at most this many readers: beyond,
 /// "read by 40 people" says little and costs a message per reader per read.
 pub const RECEIPTS_UP_TO: usize = 20;
 
 impl Act {
-    /// The message acted on.
+    /// The message acted on, or [`CHANNEL`] for what acts on the channel itself.
     pub fn target(&self) -> MessageId {
         match self {
             Act::Reply { to, .. } | Act::React { to, .. } => *to,
             Act::Read { upto } => *upto,
             Act::Edit { of } | Act::Delete { of } => *of,
+            Act::Topic { .. } | Act::Pin { .. } | Act::Join { .. } => CHANNEL,
         }
+    }
+
+    /// Whether a message with this act is itself a message people wrote (a plain message or
+    /// a reply), which can be replied to, edited, reacted to, pinned and searched; the other
+    /// acts only change what something else shows.
+    pub fn is_message(act: Option<&Act>) -> bool {
+        matches!(act, None | Some(Act::Reply { .. }))
     }
 
     /// Whether a message with this act is a row of its channel's history (a reply sent to
@@ -123,8 +150,9 @@ pub fn fold(m: &mut StoredMessage, mut acts: Vec<StoredMessage>, is_admin: &dyn 
                     reacted.insert((a.sender.clone(), emoji.clone()), *on);
                 }
             }
-            // Receipts are kept per channel and member (`Store::read_marks`), not per message.
-            Act::Read { .. } => {}
+            // Receipts are kept per channel and member (`Store::read_marks`), not per message;
+            // channel acts are filed under the channel, never under a message.
+            Act::Read { .. } | Act::Topic { .. } | Act::Pin { .. } | Act::Join { .. } => {}
         }
     }
     // The last three repliers, most recent last.
@@ -146,6 +174,68 @@ pub fn fold(m: &mut StoredMessage, mut acts: Vec<StoredMessage>, is_admin: &dyn 
         m.edited = false;
         m.reactions.clear();
     }
+}
+
+/// What a channel shows about itself, folded from the acts filed under [`CHANNEL`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Details {
+    pub topic: String,
+    pub description: String,
+    /// Who set the topic, and when (`None`: never set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_by: Option<(String, u64)>,
+    /// Pinned messages, the most recently pinned first: the message, who pinned it, when.
+    /// The store drops pins of messages it does not hold in this channel.
+    pub pins: Vec<(MessageId, String, u64)>,
+    /// Members who left this open channel (their latest join act says so), sorted.
+    pub left: Vec<String>,
+}
+
+/// Fold the acts on a channel (any order) into its [`Details`]. The latest act of each kind
+/// stands (per pinned message, per member for joining); a topic over the limits is ignored.
+/// Who may set a topic or pin is who may post (intake refused the others' messages).
+pub fn details(mut acts: Vec<StoredMessage>) -> Details {
+    acts.retain(|a| !a.locked && a.act.as_ref().is_some_and(|x| x.target() == CHANNEL));
+    acts.sort_by_key(|a| (a.sent_at, a.id));
+    let mut d = Details::default();
+    let mut pins: BTreeMap<MessageId, Option<(String, u64, MessageId)>> = BTreeMap::new();
+    let mut joined: BTreeMap<String, bool> = BTreeMap::new();
+    for a in &acts {
+        match a.act.as_ref().expect("retained") {
+            Act::Topic { topic, description } => {
+                if topic.chars().count() <= MAX_TOPIC_CHARS
+                    && description.chars().count() <= MAX_DESCRIPTION_CHARS
+                {
+                    d.topic = topic.clone();
+                    d.description = description.clone();
+                    d.topic_by = Some((a.sender.clone(), a.sent_at));
+                }
+            }
+            Act::Pin { of, on } => {
+                pins.insert(*of, on.then(|| (a.sender.clone(), a.sent_at, a.id)));
+            }
+            Act::Join { on } => {
+                joined.insert(a.sender.clone(), *on);
+            }
+            _ => {}
+        }
+    }
+    let mut pinned: Vec<_> = pins
+        .into_iter()
+        .filter_map(|(of, by)| by.map(|(who, at, id)| (at, id, of, who)))
+        .collect();
+    pinned.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+    d.pins = pinned
+        .into_iter()
+        .take(MAX_PINS)
+        .map(|(at, _, of, who)| (of, who, at))
+        .collect();
+    d.left = joined
+        .into_iter()
+        .filter(|(_, on)| !on)
+        .map(|(m, _)| m)
+        .collect();
+    d
 }
 
 #[cfg(test)]
@@ -352,5 +442,63 @@ mod tests {
         for bad in ["", "two words", "a\u{7}", &"x".repeat(40)] {
             assert!(!valid_emoji(bad), "{bad:?}");
         }
+    }
+
+    fn topic(n: u8, who: &str, at: u64, t: &str) -> StoredMessage {
+        let act = Act::Topic {
+            topic: t.into(),
+            description: format!("about {t}"),
+        };
+        msg(n, who, at, "", Some(act))
+    }
+
+    #[test]
+    fn the_latest_topic_stands_and_one_over_the_limit_is_ignored() {
+        let long = "x".repeat(MAX_TOPIC_CHARS + 1);
+        let acts = vec![
+            topic(3, "bilal", 30, "Q4 launch"),
+            topic(1, "amina", 10, "Sales"),
+            topic(4, "chen", 40, &long),
+            // An act on a message is not a channel act.
+            msg(5, "chen", 50, "", Some(Act::Edit { of: id(1) })),
+        ];
+        let d = details(acts);
+        assert_eq!(d.topic, "Q4 launch");
+        assert_eq!(d.description, "about Q4 launch");
+        assert_eq!(d.topic_by, Some(("bilal".into(), 30)));
+    }
+
+    #[test]
+    fn pins_are_listed_newest_first_and_unpinning_removes_them() {
+        let pin = |n, who: &str, at, of, on| msg(n, who, at, "", Some(Act::Pin { of, on }));
+        let acts = vec![
+            pin(10, "amina", 10, id(1), true),
+            pin(11, "bilal", 20, id(2), true),
+            pin(12, "chen", 30, id(1), false),
+            pin(13, "chen", 40, id(3), true),
+        ];
+        let d = details(acts);
+        assert_eq!(
+            d.pins,
+            vec![(id(3), "chen".into(), 40), (id(2), "bilal".into(), 20)]
+        );
+    }
+
+    #[test]
+    fn a_member_who_left_is_listed_until_they_join_again() {
+        let join = |n, who: &str, at, on| msg(n, who, at, "", Some(Act::Join { on }));
+        let d = details(vec![
+            join(1, "bilal", 10, false),
+            join(2, "chen", 20, false),
+            join(3, "chen", 30, true),
+        ]);
+        assert_eq!(d.left, vec!["bilal".to_string()]);
+        // Any order gives the same view.
+        let d2 = details(vec![
+            join(3, "chen", 30, true),
+            join(1, "bilal", 10, false),
+            join(2, "chen", 20, false),
+        ]);
+        assert_eq!(d, d2);
     }
 }

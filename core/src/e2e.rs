@@ -129,6 +129,20 @@ pub enum Plain {
     Read {
         upto: crate::message::MessageId,
     },
+    /// The channel's topic and description (the latest one stands).
+    Topic {
+        topic: String,
+        description: String,
+    },
+    /// `of` is pinned to its channel (`on`), or unpinned.
+    Pin {
+        of: crate::message::MessageId,
+        on: bool,
+    },
+    /// The member joins (`on`) or leaves an open channel.
+    Join {
+        on: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

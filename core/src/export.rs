@@ -155,8 +155,17 @@ fn kind_of(m: &StoredMessage) -> (&'static str, Option<String>) {
                 Act::Delete { .. } => "delete",
                 Act::React { .. } => "reaction",
                 Act::Read { .. } => "read",
+                Act::Topic { .. } => "topic",
+                Act::Pin { on: true, .. } => "pin",
+                Act::Pin { on: false, .. } => "unpin",
+                Act::Join { on: true } => "join",
+                Act::Join { on: false } => "leave",
             },
-            Some(a.target().to_string()),
+            match a {
+                Act::Pin { of, .. } => Some(of.to_string()),
+                Act::Topic { .. } | Act::Join { .. } => None,
+                _ => Some(a.target().to_string()),
+            },
         ),
     }
 }

@@ -345,3 +345,114 @@ async fn delivered_then_a_read_receipt_reach_the_sender_once_and_show_as_no_mess
         n.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_pins_and_leaving_converge_and_hold_against_a_modified_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let board = RosterChange::CreateChannel {
+        name: "board".into(),
+        members: Some(vec!["amina".into(), "bilal".into()]),
+    };
+    let mut ps = org(dir.path(), &[board]);
+    let c = ps.pop().unwrap();
+    let b = ps.pop().unwrap();
+    let a = Node::start(ps.pop().unwrap(), config(vec![]))
+        .await
+        .unwrap();
+    let addr = a.listen_addrs().await.unwrap()[0].clone();
+    let b = Node::start(b, config(vec![addr.clone()])).await.unwrap();
+    let c = Node::start(c, config(vec![addr])).await.unwrap();
+    wait_until("both connected", async || {
+        a.peers().await.unwrap().len() == 2
+    })
+    .await;
+    let nodes = [&a, &b, &c];
+
+    let plan = a
+        .send("general", "Q4 plan: ship on the 12th")
+        .await
+        .unwrap();
+    let secret = a.send("board", "salaries").await.unwrap();
+    wait_until("everyone has the plan", async || {
+        nodes.iter().all(|n| shown(n, &plan).is_some())
+    })
+    .await;
+    a.set_topic("general", "Q4 launch", "Everything about the launch")
+        .await
+        .unwrap();
+    b.pin(&plan, true).await.unwrap();
+    assert!(b.pin(&plan, true).await.is_err(), "pinned twice");
+    b.join("general", false).await.unwrap();
+    assert!(b.join("general", false).await.is_err(), "left twice");
+    // A restricted channel is left by an admin changing the roster, not by an act.
+    assert!(matches!(
+        b.join("board", false).await,
+        Err(majlis_core::Error::Denied(_))
+    ));
+    assert!(c.set_topic("general", &"x".repeat(300), "").await.is_err());
+
+    // chen's modified client: a topic over the limit, and a pin of a message of a channel he
+    // cannot read (its id learned somehow). Readers take neither.
+    c.act_unchecked(
+        "general",
+        Plain::Topic {
+            topic: "x".repeat(300),
+            description: String::new(),
+        },
+    )
+    .await
+    .unwrap();
+    c.act_unchecked(
+        "general",
+        Plain::Pin {
+            of: secret,
+            on: true,
+        },
+    )
+    .await
+    .unwrap();
+    let last = c.send("general", "marker").await.unwrap();
+
+    wait_until("every node shows the same details", async || {
+        nodes.iter().all(|n| {
+            let d = n.details("general").unwrap();
+            shown(n, &last).is_some()
+                && d.topic == "Q4 launch"
+                && d.description == "Everything about the launch"
+                && d.topic_by.as_ref().is_some_and(|(w, _)| w == "amina")
+                && d.pins.len() == 1
+                && d.pins[0].0 == plan
+                && d.pins[0].1 == "bilal"
+                && d.left == ["bilal"]
+        })
+    })
+    .await;
+    for n in nodes {
+        assert_eq!(
+            n.pinned("general").unwrap()[0].text,
+            "Q4 plan: ship on the 12th"
+        );
+        // None of it is a row of the conversation.
+        let rows: Vec<String> = n
+            .history("general", 50)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        assert_eq!(rows, ["Q4 plan: ship on the 12th", "marker"]);
+    }
+
+    // Unpinned and back in: every node shows it.
+    a.pin(&plan, false).await.unwrap();
+    b.join("general", true).await.unwrap();
+    wait_until("unpinned and rejoined everywhere", async || {
+        nodes.iter().all(|n| {
+            let d = n.details("general").unwrap();
+            d.pins.is_empty() && d.left.is_empty()
+        })
+    })
+    .await;
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+}

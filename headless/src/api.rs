@@ -43,6 +43,23 @@ pub enum Request {
     Thread {
         message: MessageId,
     },
+    Pin {
+        message: MessageId,
+        on: bool,
+    },
+    Topic {
+        channel: String,
+        topic: String,
+        description: String,
+    },
+    Join {
+        channel: String,
+        on: bool,
+    },
+    /// A channel's topic, description, pinned messages and who left it.
+    Details {
+        channel: String,
+    },
     Search {
         query: String,
         limit: usize,
@@ -132,6 +149,10 @@ pub enum Response {
     },
     History {
         messages: Vec<StoredMessage>,
+    },
+    Details {
+        details: majlis_core::conversation::Details,
+        pinned: Vec<StoredMessage>,
     },
     Search {
         hits: Vec<SearchHit>,
@@ -254,6 +275,23 @@ async fn handle(node: &Node, req: Request) -> Response {
             },
             Request::React { message, emoji, on } => Response::Sent {
                 id: node.react(&message, &emoji, on).await?,
+            },
+            Request::Pin { message, on } => Response::Sent {
+                id: node.pin(&message, on).await?,
+            },
+            Request::Topic {
+                channel,
+                topic,
+                description,
+            } => Response::Sent {
+                id: node.set_topic(&channel, &topic, &description).await?,
+            },
+            Request::Join { channel, on } => Response::Sent {
+                id: node.join(&channel, on).await?,
+            },
+            Request::Details { channel } => Response::Details {
+                details: node.details(&channel)?,
+                pinned: node.pinned(&channel)?,
             },
             Request::Thread { message } => {
                 let messages = node.thread(&message)?;

@@ -140,6 +140,13 @@ pub enum Command {
         #[arg(long)]
         remove: bool,
     },
+    /// Pin a message to its channel (`--remove` unpins it); `channel show` lists the pins.
+    /// Needs `majlisd run`
+    Pin {
+        message: majlis_core::MessageId,
+        #[arg(long)]
+        remove: bool,
+    },
     /// Show a message and the replies in its thread, oldest first
     Thread {
         message: majlis_core::MessageId,
@@ -505,6 +512,25 @@ pub enum ChannelCmd {
         #[arg(long, value_delimiter = ',')]
         members: Option<Vec<String>>,
     },
+    /// Set the topic (one line) and description of CHANNEL or @NAME. Needs `majlisd run`
+    Topic {
+        channel: String,
+        topic: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// The topic, description, pinned messages and members of CHANNEL or @NAME. Needs
+    /// `majlisd run`
+    Show {
+        channel: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Leave an open channel: it leaves your list on all your devices (you may still read it
+    /// and join again). Needs `majlisd run`
+    Leave { channel: String },
+    /// Join an open channel you left. Needs `majlisd run`
+    Join { channel: String },
 }
 
 /// Entry point of the `majlisd` binary.
@@ -671,6 +697,30 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             on: !remove,
         }),
         Command::Thread { message, .. } => Some(Request::Thread { message: *message }),
+        Command::Pin { message, remove } => Some(Request::Pin {
+            message: *message,
+            on: !remove,
+        }),
+        Command::Channel(ChannelCmd::Topic {
+            channel,
+            topic,
+            description,
+        }) => Some(Request::Topic {
+            channel: channel.clone(),
+            topic: topic.clone(),
+            description: description.clone(),
+        }),
+        Command::Channel(ChannelCmd::Show { channel, .. }) => Some(Request::Details {
+            channel: channel.clone(),
+        }),
+        Command::Channel(ChannelCmd::Leave { channel }) => Some(Request::Join {
+            channel: channel.trim_start_matches('#').to_string(),
+            on: false,
+        }),
+        Command::Channel(ChannelCmd::Join { channel }) => Some(Request::Join {
+            channel: channel.trim_start_matches('#').to_string(),
+            on: true,
+        }),
         Command::Peers { .. } => Some(Request::Peers),
         Command::Stats => Some(Request::Stats),
         Command::Status { .. } => Some(Request::Status),
@@ -698,7 +748,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
         Command::Audit { .. } => Some(Request::Audit),
         Command::Roster(RosterCmd::Show { .. }) => Some(Request::Roster),
         Command::Roster(_)
-        | Command::Channel(_)
+        | Command::Channel(ChannelCmd::Create { .. })
         | Command::Retention(RetentionCmd::Set { .. })
         | Command::Hold(HoldCmd::Add { .. } | HoldCmd::Release { .. })
         | Command::Erase { .. } => Some(Request::ChangeRoster {
@@ -948,9 +998,16 @@ pub fn run_cli(cli: Cli) -> Result<()> {
         Command::Reply { .. }
         | Command::Edit { .. }
         | Command::Delete { .. }
-        | Command::React { .. } => bail!(
-            "replies, edits, deletions and reactions are checked by the running node: start \
-             `majlisd run` for {}, then try again",
+        | Command::React { .. }
+        | Command::Pin { .. }
+        | Command::Channel(
+            ChannelCmd::Topic { .. }
+            | ChannelCmd::Show { .. }
+            | ChannelCmd::Leave { .. }
+            | ChannelCmd::Join { .. },
+        ) => bail!(
+            "replies, edits, deletions, reactions, pins and channel details are checked by the \
+             running node: start `majlisd run` for {}, then try again",
             dir.display()
         ),
         Command::Thread { message, json } => {
@@ -1306,6 +1363,7 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
         cmd,
         Command::History { json: true, .. }
             | Command::Thread { json: true, .. }
+            | Command::Channel(ChannelCmd::Show { json: true, .. })
             | Command::Search { json: true, .. }
             | Command::Peers { json: true }
             | Command::Roster(RosterCmd::Show { json: true })
@@ -1359,6 +1417,30 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                 } else {
                     println!("{}", format_message(&m));
                 }
+            }
+        }
+        Response::Details { details, pinned } if json => println!(
+            "{}",
+            serde_json::json!({ "details": details, "pinned": pinned })
+        ),
+        Response::Details { details: d, pinned } => {
+            match &d.topic_by {
+                Some((who, at)) => println!(
+                    "topic: {} (set by {who}, {})",
+                    d.topic,
+                    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(*at))
+                ),
+                None => println!("topic: (none)"),
+            }
+            if !d.description.is_empty() {
+                println!("description: {}", d.description);
+            }
+            println!("pinned: {}", pinned.len());
+            for m in &pinned {
+                println!("  {}", format_message(m));
+            }
+            if !d.left.is_empty() {
+                println!("left: {}", d.left.join(", "));
             }
         }
         Response::Search { hits } => {

@@ -207,3 +207,56 @@ fn replies_edits_deletions_and_reactions_from_the_command_line() {
         assert!(d.stop());
     }
 }
+
+/// Channel details from the command line of two real nodes: a topic and a pin set on one
+/// show in the other's `channel show`; leaving an open channel shows there too; a restricted
+/// channel cannot be left by its member.
+#[test]
+fn topic_pins_and_leaving_from_the_command_line() {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ds = majlis_tests::org(&bin, tmp.path(), &["amina", "bilal"]);
+    ds[0].ok(&["channel", "create", "board", "--members", "amina,bilal"]);
+    majlis_tests::start_pair_local(&mut ds, &[]);
+
+    let id = ds[0].ok(&["send", "general", "holiday rota"]);
+    let id = id.lines().last().unwrap().trim().to_string();
+    wait_until("bilal has it", 20, || ds[1].history("general").len() == 1);
+    ds[0].ok(&[
+        "channel",
+        "topic",
+        "general",
+        "Company news",
+        "--description",
+        "Announcements for everyone",
+    ]);
+    ds[1].ok(&["pin", &id]);
+    ds[1].ok(&["channel", "leave", "#general"]);
+    let e = err(&ds[1], &["channel", "leave", "board"]);
+    assert!(e.contains("an admin adds or removes them"), "{e}");
+    let e = err(&ds[1], &["pin", &id]);
+    assert!(e.contains("already pinned"), "{e}");
+
+    wait_until("amina's node shows the pin and bilal gone", 20, || {
+        let out = ds[0].cli(&["channel", "show", "general", "--json"]);
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        v["details"]["topic"] == "Company news"
+            && v["pinned"][0]["text"] == "holiday rota"
+            && v["details"]["left"][0] == "bilal"
+    });
+    let out = ds[1].cli(&["channel", "show", "general"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("topic: Company news (set by amina")
+            && text.contains("description: Announcements for everyone")
+            && text.contains("pinned: 1")
+            && text.contains("holiday rota"),
+        "{text}"
+    );
+    // None of it is a row of the channel's history.
+    assert_eq!(ds[1].history("general").len(), 1);
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+}

@@ -664,6 +664,102 @@ impl Node {
         self.act(target.channel, act).await
     }
 
+    /// Set the topic (a line shown under the channel's name) and description of `channel`
+    /// (or `@NAME`). Anyone who may post there may; the latest one stands on every node.
+    pub async fn set_topic(
+        &self,
+        channel: &str,
+        topic: &str,
+        description: &str,
+    ) -> Result<MessageId> {
+        use crate::conversation::{MAX_DESCRIPTION_CHARS, MAX_TOPIC_CHARS};
+        let channel = self.resolve(channel)?;
+        let (topic, description) = (topic.trim(), description.trim());
+        if topic.chars().count() > MAX_TOPIC_CHARS
+            || description.chars().count() > MAX_DESCRIPTION_CHARS
+            || topic.contains('\n')
+        {
+            return Err(Error::Invalid(format!(
+                "a topic is one line of at most {MAX_TOPIC_CHARS} characters, a description at \
+                 most {MAX_DESCRIPTION_CHARS}"
+            )));
+        }
+        let act = Plain::Topic {
+            topic: topic.to_string(),
+            description: description.to_string(),
+        };
+        self.act(channel, act).await
+    }
+
+    /// Pin message `id` to its channel (`on`), or unpin it. Anyone who may post there may;
+    /// every reader lists the channel's pins.
+    pub async fn pin(&self, id: &MessageId, on: bool) -> Result<MessageId> {
+        let target = self.target(id)?;
+        let pinned = self
+            .store
+            .details(&target.channel)?
+            .pins
+            .iter()
+            .any(|p| p.0 == target.id);
+        if pinned == on {
+            return Err(Error::Invalid(format!(
+                "message {id} is {} pinned",
+                if on { "already" } else { "not" }
+            )));
+        }
+        self.act(target.channel, Plain::Pin { of: target.id, on })
+            .await
+    }
+
+    /// Join (`on`) or leave an open channel (one the roster opens to every member). Leaving
+    /// takes it out of this member's list on all their devices and out of `@channel`; it is
+    /// not access control: the roster still lets every member read an open channel, and
+    /// a restricted channel is left by an admin taking the member off its list.
+    pub async fn join(&self, channel: &str, on: bool) -> Result<MessageId> {
+        let open = self
+            .roster
+            .borrow()
+            .as_deref()
+            .and_then(|r| r.roster.channel(channel).map(|c| c.members.is_none()));
+        match open {
+            None => {
+                return Err(Error::Invalid(format!(
+                    "no channel #{channel} on the roster (direct messages cannot be left)"
+                )))
+            }
+            Some(false) => {
+                return Err(Error::Denied(format!(
+                    "#{channel} is restricted to its members: an admin adds or removes them"
+                )))
+            }
+            Some(true) => {}
+        }
+        let me = self.my_name()?;
+        let left = self.store.details(channel)?.left.contains(&me);
+        if left != on {
+            return Err(Error::Invalid(format!(
+                "you have already {} #{channel}",
+                if on { "joined" } else { "left" }
+            )));
+        }
+        self.act(channel.to_string(), Plain::Join { on }).await
+    }
+
+    /// What `channel` (or `@NAME`) shows about itself: topic, description, pins, who left.
+    pub fn details(&self, channel: &str) -> Result<crate::conversation::Details> {
+        self.store.details(&self.resolve(channel)?)
+    }
+
+    /// The pinned messages of `channel` (or `@NAME`), folded, the most recently pinned
+    /// first.
+    pub fn pinned(&self, channel: &str) -> Result<Vec<StoredMessage>> {
+        let mut out = Vec::new();
+        for (id, _, _) in self.details(channel)?.pins {
+            out.extend(self.store.message(&id)?);
+        }
+        Ok(out)
+    }
+
     /// Tell the readers of `channel` (or `@NAME`) connected now that this member is typing
     /// there. Call it while the composer changes; receivers show it for a few seconds, so
     /// every 3 s is enough. Nothing is stored.
@@ -763,12 +859,9 @@ impl Node {
                 "this device cannot read that message yet (its key has not arrived)".into(),
             ));
         }
-        if matches!(
-            m.act,
-            Some(Act::Edit { .. } | Act::Delete { .. } | Act::React { .. } | Act::Read { .. })
-        ) {
+        if !Act::is_message(m.act.as_ref()) {
             return Err(Error::Invalid(format!(
-                "{id} is a reaction, edit or deletion, not a message"
+                "{id} is a reaction, edit, deletion or channel change, not a message"
             )));
         }
         if m.deleted {

@@ -208,12 +208,7 @@ impl SearchIndex {
         use crate::conversation::Act;
         // Reactions, edits and deletions are not documents: they change their target, which
         // is indexed again as it now shows (a deleted one is removed).
-        if m.locked
-            || matches!(
-                m.act,
-                Some(Act::Edit { .. } | Act::Delete { .. } | Act::React { .. } | Act::Read { .. })
-            )
-        {
+        if m.locked || !Act::is_message(m.act.as_ref()) {
             return Ok(());
         }
         let f = self.f;

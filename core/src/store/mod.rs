@@ -799,6 +799,22 @@ impl Store {
         self.marks(READ, channel)
     }
 
+    /// What `channel` shows about itself: topic, pinned messages (only those held here, of
+    /// this channel, not deleted), who left it.
+    pub fn details(&self, channel: &str) -> Result<conversation::Details> {
+        let mut d = conversation::details(self.acts_on(channel, &conversation::CHANNEL)?);
+        let mut pins = Vec::with_capacity(d.pins.len());
+        for p in d.pins {
+            if self.message(&p.0)?.is_some_and(|m| {
+                m.channel == channel && !m.deleted && !m.locked && Act::is_message(m.act.as_ref())
+            }) {
+                pins.push(p);
+            }
+        }
+        d.pins = pins;
+        Ok(d)
+    }
+
     /// The messages that act on `target` in `channel` (not folded themselves).
     fn acts_on(&self, channel: &str, target: &MessageId) -> Result<Vec<StoredMessage>> {
         let mut p = prefix(ANNEX, channel);
@@ -1147,6 +1163,21 @@ impl Store {
                 }
                 Some(Plain::Read { upto }) => {
                     act = Some(Act::Read { upto });
+                    (String::new(), false)
+                }
+                Some(Plain::Topic { topic, description }) => {
+                    act = Some(Act::Topic {
+                        topic: topic.clone(),
+                        description,
+                    });
+                    (topic, false)
+                }
+                Some(Plain::Pin { of, on }) => {
+                    act = Some(Act::Pin { of, on });
+                    (String::new(), false)
+                }
+                Some(Plain::Join { on }) => {
+                    act = Some(Act::Join { on });
                     (String::new(), false)
                 }
                 Some(Plain::File(info)) => match blob {
