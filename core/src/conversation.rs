@@ -202,14 +202,13 @@ pub fn details(mut acts: Vec<StoredMessage>) -> Details {
     let mut joined: BTreeMap<String, bool> = BTreeMap::new();
     for a in &acts {
         match a.act.as_ref().expect("retained") {
-            Act::Topic { topic, description } => {
+            Act::Topic { topic, description }
                 if topic.chars().count() <= MAX_TOPIC_CHARS
-                    && description.chars().count() <= MAX_DESCRIPTION_CHARS
-                {
-                    d.topic = topic.clone();
-                    d.description = description.clone();
-                    d.topic_by = Some((a.sender.clone(), a.sent_at));
-                }
+                    && description.chars().count() <= MAX_DESCRIPTION_CHARS =>
+            {
+                d.topic = topic.clone();
+                d.description = description.clone();
+                d.topic_by = Some((a.sender.clone(), a.sent_at));
             }
             Act::Pin { of, on } => {
                 pins.insert(*of, on.then(|| (a.sender.clone(), a.sent_at, a.id)));
@@ -224,7 +223,7 @@ pub fn details(mut acts: Vec<StoredMessage>) -> Details {
         .into_iter()
         .filter_map(|(of, by)| by.map(|(who, at, id)| (at, id, of, who)))
         .collect();
-    pinned.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+    pinned.sort_by_key(|p| std::cmp::Reverse((p.0, p.1)));
     d.pins = pinned
         .into_iter()
         .take(MAX_PINS)
