@@ -151,6 +151,32 @@ const AR: &[(&str, &str)] = &[
         "words, \"a phrase\", from:name in:#channel has:file after:2026-01-31",
         "كلمات، \"عبارة\"، from:الاسم in:#القناة has:file after:2026-01-31",
     ),
+    ("Channels you left", "قنوات غادرتها"),
+    ("Description (optional)", "الوصف (اختياري)"),
+    ("Details", "التفاصيل"),
+    ("Edit topic", "تعديل الموضوع"),
+    ("Join channel", "الانضمام إلى القناة"),
+    ("Leave channel", "مغادرة القناة"),
+    (
+        "Leaving takes it out of your list on all your devices; you can join again.",
+        "المغادرة تزيلها من قائمتك على كل أجهزتك؛ يمكنك الانضمام مجددا.",
+    ),
+    ("Left the channel", "غادروا القناة"),
+    (
+        "No topic yet. Set one so people know what this conversation is for.",
+        "لا يوجد موضوع بعد. حدده ليعرف الجميع الغرض من هذه المحادثة.",
+    ),
+    (
+        "Nothing pinned. Right-click a message to pin it.",
+        "لا شيء مثبت. انقر بالزر الأيمن على رسالة لتثبيتها.",
+    ),
+    ("Pinned", "المثبتة"),
+    ("pinned", "مثبتة"),
+    ("Topic", "الموضوع"),
+    ("What this conversation is for", "الغرض من هذه المحادثة"),
+    ("set by", "حدده"),
+    ("Pin", "تثبيت"),
+    ("Unpin", "إلغاء التثبيت"),
 ];
 
 /// `en` in `lang`.

@@ -912,3 +912,73 @@ fn a_conversation_is_muted_and_unmuted_from_its_row() {
         has(h, "amina (admin) · online") && has(h, "bilal (member) · online")
     });
 }
+
+/// Channel details: a pin from another node shows on its message and in the details panel;
+/// a topic set in the app reaches the other node; leaving an open channel moves it to
+/// "Channels you left" (the other node lists bilal as gone) and joining brings it back; a
+/// reply of one's own is edited from the thread panel.
+#[test]
+fn topic_pins_leaving_and_a_reply_edited_from_the_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    let plan = rt.block_on(amina.send("general", "Q4 plan")).unwrap();
+    until(&mut h, "the message", |h| has(h, "Q4 plan"));
+    rt.block_on(amina.pin(&plan, true)).unwrap();
+    until(&mut h, "marked pinned", |h| {
+        h.query_by_label_contains("· pinned").is_some()
+    });
+    h.get_by_label("2 members").click();
+    until(&mut h, "the details panel", |h| {
+        has(h, "Pinned (1)") && has(h, "No topic yet") && has(h, "bilal (member) · online")
+    });
+    h.get_by_label("Edit topic").click();
+    until(&mut h, "the topic form", |h| has(h, "Channel topic"));
+    type_into(&mut h, "Channel topic", "Launch week");
+    h.get_by_label("Save").click();
+    until(&mut h, "amina's node has the topic", |_| {
+        amina.details("general").unwrap().topic == "Launch week"
+    });
+    until(&mut h, "the topic under the name", |h| {
+        has(h, "Launch week")
+    });
+
+    h.get_by_label("Leave channel").click();
+    until(&mut h, "the channel left", |h| {
+        has(h, "Channels you left") && has(h, "Join channel")
+    });
+    until(&mut h, "amina's node lists bilal as gone", |_| {
+        amina.details("general").unwrap().left == ["bilal"]
+    });
+    h.get_by_label("Join general").click();
+    until(&mut h, "back in", |h| {
+        !has(h, "Channels you left") && has(h, "Leave channel")
+    });
+
+    // A reply of bilal's, edited from the thread beside the conversation.
+    let node = h.state().as_ref().unwrap().node().unwrap().clone();
+    let reply = rt
+        .block_on(node.reply(&plan, "I'll draft it", false))
+        .unwrap();
+    until(&mut h, "the reply count", |h| {
+        h.query_by_label_contains("1 replies").is_some()
+    });
+    h.get_by_label_contains("1 replies").click();
+    until(&mut h, "the thread", |h| has(h, "I'll draft it"));
+    h.get_by_label("I'll draft it").click_secondary();
+    until(&mut h, "the reply's menu", |h| has(h, "Edit"));
+    h.get_by_label("Edit").click();
+    until(&mut h, "the edit bar", |h| has(h, "Edit message"));
+    type_into(&mut h, "Edit", " by Friday");
+    h.get_by_label("Save").click();
+    until(&mut h, "amina's node shows the edited reply", |_| {
+        amina
+            .store()
+            .message(&reply)
+            .unwrap()
+            .is_some_and(|m| m.text == "I'll draft it by Friday" && m.edited)
+    });
+    until(&mut h, "the thread shows it", |h| {
+        has(h, "I'll draft it by Friday")
+    });
+}

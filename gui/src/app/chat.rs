@@ -77,6 +77,8 @@ impl MajlisApp {
             delivered_to: self.t("delivered to"),
             deleted: self.t(majlis_core::conversation::DELETED_TEXT),
             replies: self.t("replies"),
+            pinned: self.t("pinned"),
+            lang: self.state.lang,
             me: run.my_name(),
             admin: run
                 .me_member()
@@ -97,6 +99,7 @@ impl MajlisApp {
             });
         }
         self.draw_thread(ui, run, &strings);
+        self.draw_details(ui, run, &channel, &readers);
         self.draw_edit_bar(ui, run);
         let (attach_label, share_label, path_label) =
             (self.t("Attach file"), self.t("Share"), self.t("File path"));
@@ -295,13 +298,25 @@ impl MajlisApp {
                 });
             }
         }
+        let topic = run
+            .conv
+            .as_ref()
+            .map(|c| c.details.topic.clone())
+            .unwrap_or_default();
         egui::CentralPanel::default().show(ui, |ui| {
-            ui.heading(title);
-            ui.collapsing(members_label, |ui| {
-                for r in &readers {
-                    ui.label(r.as_str());
+            ui.horizontal(|ui| {
+                ui.heading(title);
+                let b = ui.selectable_label(run.details_open, members_label.as_str());
+                if b.clicked() {
+                    run.details_open = !run.details_open;
+                    if run.details_open {
+                        run.thread = None;
+                    }
                 }
             });
+            if !topic.is_empty() {
+                ui.label(RichText::new(text::for_egui(&topic)).weak());
+            }
             if let Some(t) = typing {
                 ui.label(RichText::new(t).small().italics());
             }
@@ -354,6 +369,9 @@ pub(super) struct RowStrings {
     delivered_to: String,
     /// The org lets members' apps send read receipts (else "read" is not shown).
     receipts: bool,
+    pinned: String,
+    /// For the message menu's items.
+    lang: crate::i18n::Lang,
 }
 
 impl Conversation {
@@ -371,7 +389,15 @@ impl Conversation {
             mark: None,
             read: node.read_marks(channel).unwrap_or_default(),
             delivered: node.delivered_marks(channel).unwrap_or_default(),
+            details: node.details(channel).unwrap_or_default(),
+            pinned: node.pinned(channel).unwrap_or_default(),
         }
+    }
+
+    /// Topic, pins and who left, again (a channel act arrived, or a pinned message changed).
+    pub(super) fn reload_details(&mut self, node: &Node) {
+        self.details = node.details(&self.channel).unwrap_or_default();
+        self.pinned = node.pinned(&self.channel).unwrap_or_default();
     }
 
     /// The conversation around message `id` (a search result): pages are loaded back until
@@ -625,6 +651,7 @@ impl Conversation {
     ) {
         let m = &self.rows[i];
         let mine = m.device == me;
+        let pinned = self.details.pins.iter().any(|p| p.0 == m.id);
         let day = self.day_break(i);
         ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| {
             if day {
@@ -697,6 +724,9 @@ impl Conversation {
                     if m.edited {
                         status.push_str(&format!(" · {}", s.edited));
                     }
+                    if pinned {
+                        status.push_str(&format!(" · {}", s.pinned));
+                    }
                     ui.label(
                         RichText::new(format!("{who} · {}{status}", format_time(m.sent_at, false)))
                             .small()
@@ -714,7 +744,8 @@ impl Conversation {
                         let label = ui.add(egui::Label::new(g).sense(egui::Sense::click()));
                         if !m.locked && !m.deleted {
                             label.context_menu(|ui| {
-                                row_menu(ui, m, mine, mine || s.admin, files.actions)
+                                let may_delete = mine || s.admin;
+                                row_menu(ui, m, (mine, may_delete, pinned), s.lang, files.actions)
                             });
                         }
                     }
@@ -767,6 +798,12 @@ impl MajlisApp {
         let Some(t) = &mut run.thread else {
             return;
         };
+        let (me, actions) = (run.me, &mut run.actions);
+        let pins: Vec<MessageId> = run
+            .conv
+            .as_ref()
+            .map(|c| c.details.pins.iter().map(|p| p.0).collect())
+            .unwrap_or_default();
         let (title, reply_label, close_label) =
             (self.t("Thread"), self.t("Reply"), self.t("Close"));
         let mut close = false;
@@ -821,7 +858,24 @@ impl MajlisApp {
                                 .weak(),
                             );
                             let body = if m.deleted { &s.deleted } else { &m.text };
-                            ui.label(text::for_egui(body).into_owned());
+                            let label = ui.add(
+                                egui::Label::new(text::for_egui(body).into_owned())
+                                    .sense(egui::Sense::click()),
+                            );
+                            // Replies are edited, deleted, reacted to and pinned from here.
+                            if !m.locked && !m.deleted {
+                                let mine = m.device == me;
+                                label.context_menu(|ui| {
+                                    let pinned = pins.contains(&m.id);
+                                    row_menu(
+                                        ui,
+                                        m,
+                                        (mine, mine || s.admin, pinned),
+                                        s.lang,
+                                        actions,
+                                    )
+                                });
+                            }
                             if i == 0 {
                                 ui.separator();
                             }
@@ -832,7 +886,205 @@ impl MajlisApp {
             run.thread = None;
         } else if let Some(text) = send {
             let to = t.root;
-            run.actions.push(Action::Reply { to, text });
+            actions.push(Action::Reply { to, text });
+        }
+    }
+
+    /// The conversation's details beside it: topic and description (anyone who may post
+    /// edits them), pinned messages, who reads it and who is here, and leaving or joining
+    /// an open channel.
+    fn draw_details(
+        &self,
+        ui: &mut egui::Ui,
+        run: &mut Running,
+        channel: &str,
+        readers: &[String],
+    ) {
+        if !run.details_open || run.thread.is_some() {
+            return;
+        }
+        let Some(conv) = &mut run.conv else {
+            return;
+        };
+        let t = |en: &'static str| self.t(en);
+        let open_channel = run
+            .roster
+            .as_ref()
+            .and_then(|r| r.roster.channel(channel))
+            .is_some_and(|c| c.members.is_none());
+        let left = run.left.contains(channel);
+        let d = &conv.details;
+        let mut close = false;
+        let mut end_edit = false;
+        let mut jump = None;
+        egui::Panel::right("details")
+            .default_size(320.0)
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    ui.heading(t("Details"));
+                    if ui.button(t("Close")).clicked() {
+                        close = true;
+                    }
+                });
+                ui.separator();
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    ui.label(RichText::new(t("Topic")).strong());
+                    match &mut run.topic_edit {
+                        Some((topic, description)) => {
+                            let r = ui.add(
+                                egui::TextEdit::singleline(topic)
+                                    .hint_text(t("What this conversation is for"))
+                                    .desired_width(f32::INFINITY),
+                            );
+                            r.widget_info(|| {
+                                egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Channel topic")
+                            });
+                            let r = ui.add(
+                                egui::TextEdit::multiline(description)
+                                    .hint_text(t("Description (optional)"))
+                                    .desired_rows(3)
+                                    .desired_width(f32::INFINITY),
+                            );
+                            r.widget_info(|| {
+                                egui::WidgetInfo::labeled(
+                                    egui::Role::TextInput,
+                                    true,
+                                    "Channel description",
+                                )
+                            });
+                            ui.horizontal(|ui| {
+                                if ui.button(t("Save")).clicked() {
+                                    run.actions.push(Action::SetTopic {
+                                        channel: channel.to_string(),
+                                        topic: topic.trim().to_string(),
+                                        description: description.trim().to_string(),
+                                    });
+                                    end_edit = true;
+                                } else if ui.button(t("Cancel")).clicked() {
+                                    end_edit = true;
+                                }
+                            });
+                        }
+                        None => {
+                            if d.topic.is_empty() {
+                                ui.label(
+                                    RichText::new(t(
+                                        "No topic yet. Set one so people know what this conversation is for.",
+                                    ))
+                                    .weak(),
+                                );
+                            } else {
+                                ui.label(text::for_egui(&d.topic).into_owned());
+                            }
+                            if !d.description.is_empty() {
+                                ui.label(RichText::new(text::for_egui(&d.description)).weak());
+                            }
+                            if let Some((who, at)) = &d.topic_by {
+                                ui.label(
+                                    RichText::new(format!(
+                                        "{} {} · {}",
+                                        t("set by"),
+                                        text::for_egui(who),
+                                        format_time(*at, true)
+                                    ))
+                                    .small()
+                                    .weak(),
+                                );
+                            }
+                            if ui.button(t("Edit topic")).clicked() {
+                                run.topic_edit = Some((d.topic.clone(), d.description.clone()));
+                            }
+                        }
+                    }
+                    ui.separator();
+                    ui.label(
+                        RichText::new(format!("{} ({})", t("Pinned"), conv.pinned.len())).strong(),
+                    );
+                    if conv.pinned.is_empty() {
+                        ui.label(
+                            RichText::new(t("Nothing pinned. Right-click a message to pin it."))
+                                .weak(),
+                        );
+                    }
+                    for m in &conv.pinned {
+                        ui.label(
+                            RichText::new(format!(
+                                "{} · {}",
+                                text::for_egui(&m.sender),
+                                format_time(m.sent_at, true)
+                            ))
+                            .small()
+                            .weak(),
+                        );
+                        let short: String = m.text.chars().take(140).collect();
+                        let label = ui.add(
+                            egui::Label::new(text::for_egui(&short).into_owned())
+                                .sense(egui::Sense::click()),
+                        );
+                        if label.clicked() {
+                            jump = Some(m.id);
+                        }
+                        label.context_menu(|ui| {
+                            if ui.button(t("Unpin")).clicked() {
+                                run.actions.push(Action::Pin {
+                                    message: m.id,
+                                    on: false,
+                                });
+                                ui.close();
+                            }
+                        });
+                    }
+                    ui.separator();
+                    ui.label(
+                        RichText::new(format!("{} ({})", t("Members"), readers.len())).strong(),
+                    );
+                    for r in readers {
+                        ui.label(r.as_str());
+                    }
+                    if !d.left.is_empty() {
+                        ui.label(
+                            RichText::new(format!(
+                                "{}: {}",
+                                t("Left the channel"),
+                                d.left.join(", ")
+                            ))
+                            .weak(),
+                        );
+                    }
+                    if open_channel {
+                        ui.separator();
+                        let (label, on) = if left {
+                            (t("Join channel"), true)
+                        } else {
+                            (t("Leave channel"), false)
+                        };
+                        if ui.button(label).clicked() {
+                            run.actions.push(Action::Join {
+                                channel: channel.to_string(),
+                                on,
+                            });
+                        }
+                        if !left {
+                            ui.label(
+                                RichText::new(t(
+                                    "Leaving takes it out of your list on all your devices; you can join again.",
+                                ))
+                                .small()
+                                .weak(),
+                            );
+                        }
+                    }
+                });
+            });
+        if let Some(id) = jump {
+            conv.jump = Some(id);
+            conv.mark = Some((id, Instant::now()));
+        }
+        if close || end_edit {
+            run.topic_edit = None;
+        }
+        if close {
+            run.details_open = false;
         }
     }
 
@@ -891,21 +1143,23 @@ fn mention_suggestions(r: &VerifiedRoster, draft: &str) -> Vec<String> {
 const QUICK: [&str; 4] = ["👍", "❤", "😂", "🎉"];
 
 /// What can be done to a message from its context menu (right click).
+/// `(mine, may_delete, pinned)` say which items apply.
 fn row_menu(
     ui: &mut egui::Ui,
     m: &StoredMessage,
-    mine: bool,
-    may_delete: bool,
+    (mine, may_delete, pinned): (bool, bool, bool),
+    lang: crate::i18n::Lang,
     actions: &mut Vec<Action>,
 ) {
-    if ui.button("Reply in thread").clicked() {
+    let t = |en| text::for_egui(crate::i18n::tr(lang, en)).into_owned();
+    if ui.button(t("Reply in thread")).clicked() {
         actions.push(Action::OpenThread(match &m.act {
             Some(majlis_core::conversation::Act::Reply { to, .. }) => *to,
             _ => m.id,
         }));
         ui.close();
     }
-    if mine && m.file.is_none() && ui.button("Edit").clicked() {
+    if mine && m.file.is_none() && ui.button(t("Edit")).clicked() {
         actions.push(Action::StartEdit(m.id, m.text.clone()));
         ui.close();
     }
@@ -921,7 +1175,14 @@ fn row_menu(
             }
         }
     });
-    if may_delete && ui.button("Delete").clicked() {
+    if ui.button(t(if pinned { "Unpin" } else { "Pin" })).clicked() {
+        actions.push(Action::Pin {
+            message: m.id,
+            on: !pinned,
+        });
+        ui.close();
+    }
+    if may_delete && ui.button(t("Delete")).clicked() {
         actions.push(Action::Delete(m.id));
         ui.close();
     }

@@ -84,6 +84,7 @@ impl MajlisApp {
                 });
             }
             Action::OpenThread(root) => {
+                run.details_open = false;
                 run.thread = Some(ThreadView {
                     root,
                     rows: run.node.thread(&root).unwrap_or_default(),
@@ -101,6 +102,32 @@ impl MajlisApp {
                 let n = run.node.clone();
                 self.spawn(async move {
                     Reply::Acted(n.edit(&message, &text).await.map_err(|e| e.to_string()))
+                });
+            }
+            Action::Pin { message, on } => {
+                let n = run.node.clone();
+                self.spawn(async move {
+                    Reply::Acted(n.pin(&message, on).await.map_err(|e| e.to_string()))
+                });
+            }
+            Action::SetTopic {
+                channel,
+                topic,
+                description,
+            } => {
+                let n = run.node.clone();
+                self.spawn(async move {
+                    Reply::Acted(
+                        n.set_topic(&channel, &topic, &description)
+                            .await
+                            .map_err(|e| e.to_string()),
+                    )
+                });
+            }
+            Action::Join { channel, on } => {
+                let n = run.node.clone();
+                self.spawn(async move {
+                    Reply::Acted(n.join(&channel, on).await.map_err(|e| e.to_string()))
                 });
             }
             Action::Delete(message) => {
@@ -407,6 +434,21 @@ impl MajlisApp {
         if self.state.selected.is_none() {
             self.state.selected = Some("general".into());
         }
+        // Open channels this member left (their latest join act says so): read once here,
+        // then kept up to date as join acts arrive.
+        let me = run.my_name();
+        run.left = r
+            .roster
+            .channels
+            .iter()
+            .filter(|c| c.members.is_none())
+            .filter(|c| {
+                run.node
+                    .details(&c.name)
+                    .is_ok_and(|d| d.left.contains(&me))
+            })
+            .map(|c| c.name.clone())
+            .collect();
         self.refresh_sidebar(run);
         for ch in run.sidebar.clone() {
             let after = self.state.last_read.get(&ch).copied().unwrap_or(0);
@@ -424,11 +466,32 @@ impl MajlisApp {
         };
         let held = run.node.dm_channels().unwrap_or_default();
         run.sidebar = sidebar_keys(&r, run.me, &held, self.state.selected.as_deref());
+        run.sidebar.retain(|k| !run.left.contains(k));
     }
 
     pub(super) fn on_message(&mut self, run: &mut Running, m: StoredMessage) {
-        if !run.sidebar.contains(&m.channel) {
+        use majlis_core::conversation::{Act, CHANNEL};
+        // This member joined or left an open channel (from here or another of its devices).
+        if let (Some(Act::Join { on }), true) = (&m.act, m.sender == run.my_name()) {
+            if *on {
+                run.left.remove(&m.channel);
+            } else {
+                run.left.insert(m.channel.clone());
+            }
             self.refresh_sidebar(run);
+        }
+        if !run.sidebar.contains(&m.channel) && !run.left.contains(&m.channel) {
+            self.refresh_sidebar(run);
+        }
+        // A topic, a pin or a member leaving changes the open conversation's details; a pinned
+        // message that changes (an edit) shows so in its list.
+        if let Some(c) = &mut run.conv {
+            let target = m.act.as_ref().map(|a| a.target());
+            if c.channel == m.channel
+                && (target == Some(CHANNEL) || c.pinned.iter().any(|p| Some(p.id) == target))
+            {
+                c.reload_details(&run.node);
+            }
         }
         // A reply, edit, deletion or reaction changes how its target shows; only a reply
         // sent to the channel too is a row of its own.
@@ -469,10 +532,14 @@ impl MajlisApp {
             }
             let lr = self.state.last_read.entry(m.channel.clone()).or_default();
             *lr = (*lr).max(m.sent_at);
-        } else if !mine {
+        } else if !mine && !run.left.contains(&m.channel) {
             *run.unread.entry(m.channel.clone()).or_default() += 1;
         }
         if mine {
+            return;
+        }
+        // A channel this member left raises nothing, not even for @channel.
+        if run.left.contains(&m.channel) {
             return;
         }
         let dm = dm_parties(&m.channel).is_some();

@@ -115,6 +115,22 @@ enum Action {
         message: MessageId,
         text: String,
     },
+    /// Pin a message to its channel, or unpin it.
+    Pin {
+        message: MessageId,
+        on: bool,
+    },
+    /// Set a channel's topic and description.
+    SetTopic {
+        channel: String,
+        topic: String,
+        description: String,
+    },
+    /// Join (`on`) or leave an open channel.
+    Join {
+        channel: String,
+        on: bool,
+    },
 }
 
 /// Results of commands that ran in the background.
@@ -178,6 +194,10 @@ struct Conversation {
     read: Vec<(String, u64)>,
     /// Whose devices hold our messages up to when (see `Node::delivered_marks`).
     delivered: Vec<(String, u64)>,
+    /// Topic, description, pins and who left (see `Node::details`), and the pinned
+    /// messages themselves: loaded when opened and when a channel act arrives.
+    details: majlis_core::conversation::Details,
+    pinned: Vec<StoredMessage>,
 }
 
 const PAGE: usize = 200;
@@ -248,6 +268,11 @@ struct Running {
     /// When the user last touched the app, and whether we told peers we are away.
     last_input: Instant,
     idle: bool,
+    /// The conversation's details panel is open, and the topic being edited in it.
+    details_open: bool,
+    topic_edit: Option<(String, String)>,
+    /// Open channels this member left (not in the sidebar; listed to join again).
+    left: std::collections::BTreeSet<String>,
 }
 
 /// Without input for this long, this member is away.
@@ -410,6 +435,9 @@ impl MajlisApp {
             read_sent: HashMap::new(),
             last_input: Instant::now(),
             idle: false,
+            details_open: false,
+            topic_edit: None,
+            left: Default::default(),
         };
         self.spawn_files(&run.node);
         self.spawn_listen(&run.node);

@@ -177,6 +177,8 @@ impl MajlisApp {
         let mut toggle_mute: Option<String> = None;
         let (muted_label, mute_label, unmute_label) =
             (self.t("muted"), self.t("Mute"), self.t("Unmute"));
+        let (left_heading, join_label) = (self.t("Channels you left"), self.t("Join"));
+        let mut join: Option<String> = None;
         panel.default_size(200.0).show(ui, |ui| {
             let layout = if rtl {
                 Layout::top_down_justified(Align::Max)
@@ -231,12 +233,40 @@ impl MajlisApp {
                             });
                         }
                     }
+                    // Open channels left: still readable, one click from joining again.
+                    if !run.left.is_empty() {
+                        ui.add_space(6.0);
+                        ui.label(RichText::new(left_heading.as_str()).weak());
+                        for k in &run.left {
+                            ui.horizontal(|ui| {
+                                let sel = self.state.selected.as_deref() == Some(k.as_str());
+                                let row = ui.selectable_label(
+                                    sel,
+                                    RichText::new(self.channel_label(run, k)).weak(),
+                                );
+                                if row.clicked() {
+                                    clicked = Some(k.clone());
+                                }
+                                let b = ui.small_button(join_label.as_str());
+                                let label = format!("Join {k}");
+                                b.widget_info(|| {
+                                    egui::WidgetInfo::labeled(egui::Role::Button, true, &label)
+                                });
+                                if b.clicked() {
+                                    join = Some(k.clone());
+                                }
+                            });
+                        }
+                    }
                 });
             });
         });
         if let Some(k) = clicked {
             self.state.selected = Some(k);
             run.conv = None;
+        }
+        if let Some(channel) = join {
+            run.actions.push(Action::Join { channel, on: true });
         }
         if let Some(k) = toggle_mute {
             if !self.state.muted.remove(&k) {
