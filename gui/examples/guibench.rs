@@ -74,6 +74,7 @@ fn main() {
         },
         open: Some("#general".into()),
         lang: None,
+        theme: None,
     };
     let mut h = Harness::builder()
         .with_size(egui::vec2(1000.0, 680.0))

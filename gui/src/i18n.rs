@@ -176,6 +176,36 @@ const AR: &[(&str, &str)] = &[
     ("What this conversation is for", "الغرض من هذه المحادثة"),
     ("set by", "حدده"),
     ("Pin", "تثبيت"),
+    ("Light theme", "المظهر الفاتح"),
+    ("Direct message", "رسالة مباشرة"),
+    ("device", "جهاز"),
+    ("reply", "رد"),
+    (
+        "No messages yet. Only the two of you (and the org's archive, if it has one) can read what you write here.",
+        "لا توجد رسائل بعد. لا يقرأ ما تكتبه هنا إلا أنتما (وأرشيف المؤسسة إن وُجد).",
+    ),
+    (
+        "No messages yet. Write the first one below; everyone who reads this channel will see it.",
+        "لا توجد رسائل بعد. اكتب أول رسالة في الأسفل؛ سيراها كل من يقرأ هذه القناة.",
+    ),
+    (
+        "Messages for your organization that stay on your own network: no server, no cloud, no internet needed.",
+        "رسائل مؤسستك تبقى على شبكتك: بلا خادم ولا سحابة ولا حاجة إلى الإنترنت.",
+    ),
+    ("How your colleagues will see you.", "هكذا سيراك زملاؤك."),
+    (
+        "You become its first admin, then add colleagues by their device id.",
+        "تصبح أول مشرف فيها، ثم تضيف زملاءك بمعرفات أجهزتهم.",
+    ),
+    (
+        "Ask an admin for the organization id. Next you will see this device's id: give it to the admin, who adds it to the roster.",
+        "اطلب معرف المؤسسة من أحد المشرفين. بعدها سترى معرف هذا الجهاز: أعطه للمشرف ليضيفه إلى القائمة.",
+    ),
+    (
+        "The device id is this computer's public key. It is not a secret: an admin adds it to the organization's roster, and from then on only this device can connect with it.",
+        "معرف الجهاز هو المفتاح العام لهذا الحاسوب. ليس سرا: يضيفه المشرف إلى قائمة المؤسسة، ومن بعدها لا يتصل به إلا هذا الجهاز.",
+    ),
+    ("Dark theme", "المظهر الداكن"),
     ("Unpin", "إلغاء التثبيت"),
 ];
 

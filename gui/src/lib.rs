@@ -27,9 +27,13 @@ pub struct Cli {
     /// UI language
     #[arg(long, value_parser = ["en", "ar"])]
     pub lang: Option<String>,
-    /// Open at: #CHANNEL, @NAME, people, network or admin
+    /// Open at: #CHANNEL (#CHANNEL/details with its details beside it), @NAME, people,
+    /// network or admin
     #[arg(long, value_name = "VIEW")]
     pub open: Option<String>,
+    /// Light or dark (remembered; the button in the top bar switches it)
+    #[arg(long, value_parser = ["light", "dark"])]
+    pub theme: Option<String>,
     /// Static peer to dial, where multicast does not reach (repeatable)
     #[arg(long, value_name = "MULTIADDR")]
     pub peer: Vec<majlis_core::Multiaddr>,
@@ -88,6 +92,11 @@ pub fn run(cli: Cli) -> Result<()> {
         },
         open: cli.open,
         lang: cli.lang.as_deref().and_then(Lang::parse),
+        theme: match cli.theme.as_deref() {
+            Some("light") => Some(app::Theme::Light),
+            Some("dark") => Some(app::Theme::Dark),
+            _ => None,
+        },
         data: data.clone(),
     };
     let native = eframe::NativeOptions {

@@ -22,6 +22,7 @@ fn opts(dir: &Path, peers: Vec<majlis_core::Multiaddr>) -> Options {
         },
         open: None,
         lang: None,
+        theme: None,
     }
 }
 
@@ -603,7 +604,7 @@ fn edits_reactions_replies_and_deletions_show_and_a_reaction_is_sent_from_the_ap
         has(h, "lunch at 2?")
             && h.query_by_label_contains("· edited").is_some()
             && has(h, "👍 1")
-            && h.query_by_label_contains("1 replies").is_some()
+            && h.query_by_label_contains("1 reply").is_some()
     });
     assert!(!has(&h, "lunch at 1?"), "the old text is gone");
     assert!(
@@ -624,7 +625,7 @@ fn edits_reactions_replies_and_deletions_show_and_a_reaction_is_sent_from_the_ap
     assert_eq!(m.reactions[0].members, ["amina", "bilal"]);
     until(&mut h, "both reactions", |h| has(h, "👍 2"));
     // The thread opens beside the conversation; a reply from it reaches amina.
-    h.get_by_label_contains("1 replies").click();
+    h.get_by_label_contains("1 reply").click();
     until(&mut h, "the thread", |h| has(h, "in the usual place"));
     type_into(&mut h, "Thread reply", "see you there");
     h.key_press(eframe::egui::Key::Enter);
@@ -961,9 +962,9 @@ fn topic_pins_leaving_and_a_reply_edited_from_the_thread() {
         .block_on(node.reply(&plan, "I'll draft it", false))
         .unwrap();
     until(&mut h, "the reply count", |h| {
-        h.query_by_label_contains("1 replies").is_some()
+        h.query_by_label_contains("1 reply").is_some()
     });
-    h.get_by_label_contains("1 replies").click();
+    h.get_by_label_contains("1 reply").click();
     until(&mut h, "the thread", |h| has(h, "I'll draft it"));
     h.get_by_label("I'll draft it").click_secondary();
     until(&mut h, "the reply's menu", |h| has(h, "Edit"));
@@ -980,5 +981,36 @@ fn topic_pins_leaving_and_a_reply_edited_from_the_thread() {
     });
     until(&mut h, "the thread shows it", |h| {
         has(h, "I'll draft it by Friday")
+    });
+}
+
+/// The design pass, as a user sees it: three messages in a row from amina show her name
+/// once (one group); the theme switches from the top bar; People opens a DM with a member.
+#[test]
+fn a_run_of_messages_is_one_group_the_theme_switches_and_people_opens_a_dm() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    rt.block_on(async {
+        for t in ["one", "two", "three"] {
+            amina.send("general", t).await.unwrap();
+        }
+    });
+    until(&mut h, "the three messages", |h| {
+        has(h, "one") && has(h, "two") && has(h, "three")
+    });
+    // The group's header is "amina  HH:MM": once, not per message.
+    assert_eq!(h.query_all_by_label_contains("amina  ").count(), 1);
+
+    assert_eq!(h.ctx.theme(), eframe::egui::Theme::Dark);
+    h.get_by_label("Light theme").click();
+    until(&mut h, "the light theme", |h| has(h, "Dark theme"));
+    assert_eq!(h.ctx.theme(), eframe::egui::Theme::Light);
+
+    h.get_by_label("People").click();
+    until(&mut h, "the people view", |h| has(h, "Message amina"));
+    h.get_by_label("Message amina").click();
+    until(&mut h, "the DM with amina", |h| {
+        has(h, "Only the two of you")
     });
 }

@@ -2,8 +2,9 @@
 //! seeded organization, draws a non-blank window in English, in Arabic and with the admin
 //! panel open, and stays near 0 % CPU while idle. Needs `xvfb` and ImageMagick (`import`);
 //! `.ci/run` installs them and sets MAJLIS_REQUIRE_GUI=1, which turns a missing X server into
-//! a failure. With MAJLIS_SCREENSHOTS=DIR the three screenshots are written there (that is how
-//! docs/screenshots/ was made).
+//! a failure. It draws every view (conversation, details, people, network, admin, onboarding)
+//! in English and Arabic, and the light theme. With MAJLIS_SCREENSHOTS=DIR the screenshots are
+//! written there (that is how docs/screenshots/ was made).
 
 mod support;
 
@@ -23,19 +24,61 @@ fn the_real_app_draws_english_arabic_and_admin_views_and_idles() {
     let tmp = tempfile::tempdir().unwrap();
     let data = support::seed(tmp.path(), 0);
     let shots = std::env::var_os("MAJLIS_SCREENSHOTS").map(PathBuf::from);
-    for (name, args) in [
+    // Every view, in English and Arabic, and the light theme; the idle check on the first
+    // three (the same drawing code draws the rest).
+    let views: &[(&str, &[&str])] = &[
+        ("conversation-en", &["--open", "#general", "--lang", "en"]),
+        ("conversation-ar", &["--open", "#مبيعات", "--lang", "ar"]),
+        ("admin", &["--open", "admin", "--lang", "en"]),
+        ("admin-ar", &["--open", "admin", "--lang", "ar"]),
         (
-            "conversation-en",
-            vec!["--open", "#general", "--lang", "en"],
+            "details-en",
+            &["--open", "#general/details", "--lang", "en"],
         ),
-        ("conversation-ar", vec!["--open", "#مبيعات", "--lang", "ar"]),
-        ("admin", vec!["--open", "admin", "--lang", "en"]),
-    ] {
-        let app = support::App::start(&bin, &x.display, &data, &args);
+        ("details-ar", &["--open", "#مبيعات/details", "--lang", "ar"]),
+        ("people-en", &["--open", "people", "--lang", "en"]),
+        ("people-ar", &["--open", "people", "--lang", "ar"]),
+        ("network-en", &["--open", "network", "--lang", "en"]),
+        ("network-ar", &["--open", "network", "--lang", "ar"]),
+        (
+            "conversation-light-en",
+            &["--open", "#general", "--lang", "en", "--theme", "light"],
+        ),
+        (
+            "conversation-light-ar",
+            &["--open", "#مبيعات", "--lang", "ar", "--theme", "light"],
+        ),
+    ];
+    let fresh = tmp.path().join("fresh");
+    for (i, (name, args)) in views
+        .iter()
+        .chain(
+            [
+                ("onboarding-en", &["--lang", "en"][..]),
+                ("onboarding-ar", &["--lang", "ar"][..]),
+            ]
+            .iter(),
+        )
+        .enumerate()
+    {
+        let dir = if name.starts_with("onboarding") {
+            &fresh
+        } else {
+            &data
+        };
+        let app = support::App::start(&bin, &x.display, dir, args);
         std::thread::sleep(Duration::from_millis(1500));
         let png = shots.as_ref().map(|d| d.join(format!("{name}.png")));
         let (w, h, rgb) = x.screenshot(png.as_deref());
         let colors = support::distinct_colors(&rgb);
+        if i >= 3 {
+            println!("{name}: screenshot {w}x{h} with {colors} colours");
+            assert!(
+                colors > 50,
+                "{name}: the window looks blank ({colors} colours)"
+            );
+            continue;
+        }
         // Idle: nothing happens, so no frames should be drawn.
         let before = app.cpu_seconds();
         std::thread::sleep(Duration::from_secs(3));

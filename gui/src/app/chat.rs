@@ -52,7 +52,12 @@ impl MajlisApp {
             sent: self.t("sent"),
             today: self.t("Today"),
             yesterday: self.t("Yesterday"),
-            empty: self.t("No messages yet."),
+            // An empty conversation says what to do, and who will read it.
+            empty: if dm_parties(&channel).is_some() {
+                self.t("No messages yet. Only the two of you (and the org's archive, if it has one) can read what you write here.")
+            } else {
+                self.t("No messages yet. Write the first one below; everyone who reads this channel will see it.")
+            },
             locked: self.t(majlis_core::store::LOCKED_TEXT),
             bot: self.t("bot"),
             bots: run
@@ -77,6 +82,7 @@ impl MajlisApp {
             delivered_to: self.t("delivered to"),
             deleted: self.t(majlis_core::conversation::DELETED_TEXT),
             replies: self.t("replies"),
+            reply: self.t("reply"),
             pinned: self.t("pinned"),
             lang: self.state.lang,
             me: run.my_name(),
@@ -370,6 +376,7 @@ pub(super) struct RowStrings {
     /// The org lets members' apps send read receipts (else "read" is not shown).
     receipts: bool,
     pinned: String,
+    reply: String,
     /// For the message menu's items.
     lang: crate::i18n::Lang,
 }
@@ -391,6 +398,7 @@ impl Conversation {
             delivered: node.delivered_marks(channel).unwrap_or_default(),
             details: node.details(channel).unwrap_or_default(),
             pinned: node.pinned(channel).unwrap_or_default(),
+            me: node.device_id(),
         }
     }
 
@@ -398,6 +406,8 @@ impl Conversation {
     pub(super) fn reload_details(&mut self, node: &Node) {
         self.details = node.details(&self.channel).unwrap_or_default();
         self.pinned = node.pinned(&self.channel).unwrap_or_default();
+        // A pinned row has a line more.
+        self.heights.iter_mut().for_each(|h| *h = None);
     }
 
     /// The conversation around message `id` (a search result): pages are loaded back until
@@ -430,6 +440,10 @@ impl Conversation {
         self.ids.insert(m.id);
         self.rows.insert(at, m);
         self.heights.insert(at, None);
+        // The next row may now continue this one's group.
+        if let Some(h) = self.heights.get_mut(at + 1) {
+            *h = None;
+        }
     }
 
     /// Show message `id` again as it now folds (an edit, deletion, reaction or reply to it
@@ -501,9 +515,40 @@ impl Conversation {
         ui.fonts_mut(|f| f.layout_job(job))
     }
 
+    /// Whether row `i` continues the group of the row before: the same author, within
+    /// [`GROUP_WITHIN_MS`], the same day.
+    pub(super) fn grouped(&self, i: usize) -> bool {
+        i > 0 && !self.day_break(i) && {
+            let (a, b) = (&self.rows[i - 1], &self.rows[i]);
+            a.device == b.device && b.sent_at.saturating_sub(a.sent_at) < GROUP_WITHIN_MS
+        }
+    }
+
+    /// Whether row `i` has a line above its text: a group's first row (the author), or one
+    /// with something of its own to say (ours: the ticks; edited; pinned).
+    pub(super) fn meta_shown(&self, i: usize) -> bool {
+        let m = &self.rows[i];
+        !self.grouped(i)
+            || m.device == self.me
+            || m.edited
+            || self.details.pins.iter().any(|p| p.0 == m.id)
+    }
+
     pub(super) fn row_height(&self, ui: &egui::Ui, i: usize, width: f32) -> f32 {
-        let head = ui.text_style_height(&egui::TextStyle::Small) + 2.0;
-        let day = if self.day_break(i) { head + 10.0 } else { 0.0 };
+        let small = ui.text_style_height(&egui::TextStyle::Small) + 2.0;
+        let day = if self.day_break(i) { small + 10.0 } else { 0.0 };
+        let start = !self.grouped(i);
+        let gap = if start && i > 0 && day == 0.0 {
+            GROUP_GAP
+        } else {
+            0.0
+        };
+        let head = match (start, self.meta_shown(i)) {
+            (true, _) => ui.text_style_height(&egui::TextStyle::Body) + 2.0,
+            (false, true) => small,
+            (false, false) => 0.0,
+        };
+        let width = width - INDENT;
         let m = &self.rows[i];
         let body = if m.text.is_empty() && m.file.is_some() {
             0.0
@@ -522,7 +567,8 @@ impl Conversation {
         } else {
             0.0
         };
-        day + head + body + card + meta + 12.0
+        let row = head + body + card + meta + 12.0;
+        day + gap + if start { row.max(AVATAR + 6.0) } else { row }
     }
 
     pub(super) fn show(
@@ -667,6 +713,32 @@ impl Conversation {
                 ui.vertical_centered(|ui| ui.label(RichText::new(label).small().strong()));
                 ui.add_space(4.0);
             }
+            let start = !self.grouped(i);
+            if start && i > 0 && !day {
+                ui.add_space(GROUP_GAP);
+            }
+            // The author's initials start a group; the rows of a group line up beside them.
+            let top = ui.cursor().top();
+            let ui_rtl = s.lang.rtl();
+            if start {
+                let x = if ui_rtl {
+                    rect.right() - INDENT / 2.0
+                } else {
+                    rect.left() + INDENT / 2.0
+                };
+                avatar(ui, egui::pos2(x, top + AVATAR / 2.0 + 2.0), &m.sender);
+            }
+            let inner = if ui_rtl {
+                egui::Rect::from_min_max(
+                    egui::pos2(rect.left(), top),
+                    egui::pos2(rect.right() - INDENT, rect.bottom()),
+                )
+            } else {
+                egui::Rect::from_min_max(egui::pos2(rect.left() + INDENT, top), rect.max)
+            };
+            let mut ui = ui.new_child(egui::UiBuilder::new().max_rect(inner));
+            let ui = &mut ui;
+            let rect = inner;
             let rtl = text::is_rtl_paragraph(&m.text);
             let marked = self.mark.is_some_and(|(id, _)| id == m.id);
             let frame = egui::Frame::new()
@@ -727,11 +799,27 @@ impl Conversation {
                     if pinned {
                         status.push_str(&format!(" · {}", s.pinned));
                     }
-                    ui.label(
-                        RichText::new(format!("{who} · {}{status}", format_time(m.sent_at, false)))
-                            .small()
-                            .weak(),
-                    );
+                    // A group's first row names its author; the others only say what is
+                    // particular to them (our ticks, edited, pinned).
+                    let when = format!("{}{status}", format_time(m.sent_at, false));
+                    if start {
+                        let mut job = egui::text::LayoutJob::default();
+                        let body = egui::TextStyle::Body.resolve(ui.style());
+                        let small = egui::TextStyle::Small.resolve(ui.style());
+                        let (strong, weak) = (
+                            ui.visuals().strong_text_color(),
+                            ui.visuals().weak_text_color(),
+                        );
+                        job.append(&who, 0.0, egui::TextFormat::simple(body, strong));
+                        job.append(
+                            &format!("  {when}"),
+                            0.0,
+                            egui::TextFormat::simple(small, weak),
+                        );
+                        ui.label(job);
+                    } else if self.meta_shown(i) {
+                        ui.label(RichText::new(when).small().weak());
+                    }
                     let (body, color) = if m.locked {
                         (&s.locked, ui.visuals().weak_text_color())
                     } else if m.deleted {
@@ -775,7 +863,7 @@ impl Conversation {
                                     RichText::new(format!(
                                         "{} {} · {}",
                                         m.replies,
-                                        s.replies,
+                                        if m.replies == 1 { &s.reply } else { &s.replies },
                                         m.repliers.join(", ")
                                     ))
                                     .small(),
@@ -1230,4 +1318,40 @@ fn file_card(ui: &mut egui::Ui, message: MessageId, f: &FileView, files: &mut Fi
             }
         }
     });
+}
+
+/// The author's initials in a circle of a colour of their own (the same on every device:
+/// it is derived from the name).
+pub(super) fn avatar(ui: &egui::Ui, center: egui::Pos2, name: &str) {
+    const PALETTE: [Color32; 8] = [
+        Color32::from_rgb(0x3b, 0x82, 0xc4),
+        Color32::from_rgb(0x2e, 0x9e, 0x6a),
+        Color32::from_rgb(0xc2, 0x6a, 0x2b),
+        Color32::from_rgb(0x8e, 0x5c, 0xc2),
+        Color32::from_rgb(0xc2, 0x4a, 0x6e),
+        Color32::from_rgb(0x1f, 0x9a, 0xa8),
+        Color32::from_rgb(0x9a, 0x8a, 0x1f),
+        Color32::from_rgb(0x5a, 0x6b, 0x7d),
+    ];
+    let hash = name
+        .bytes()
+        .fold(2166136261u32, |h, b| (h ^ b as u32).wrapping_mul(16777619));
+    let p = ui.painter();
+    p.circle_filled(center, AVATAR / 2.0, PALETTE[hash as usize % PALETTE.len()]);
+    p.text(
+        center,
+        egui::Align2::CENTER_CENTER,
+        text::for_egui(&initials(name)),
+        egui::FontId::proportional(AVATAR * 0.42),
+        Color32::WHITE,
+    );
+}
+
+/// Up to two initials: of the first two words, upper case where the script has it.
+pub(super) fn initials(name: &str) -> String {
+    name.split_whitespace()
+        .take(2)
+        .filter_map(|w| w.chars().next())
+        .flat_map(char::to_uppercase)
+        .collect()
 }

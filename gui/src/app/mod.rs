@@ -41,6 +41,7 @@ pub struct Options {
     /// Open this view at start: `#CHANNEL`, `@NAME`, `people`, `network` or `admin`.
     pub open: Option<String>,
     pub lang: Option<Lang>,
+    pub theme: Option<Theme>,
 }
 
 /// What the app remembers between runs (persisted by eframe next to the data directory).
@@ -57,6 +58,47 @@ pub struct State {
     pub selected: Option<String>,
     /// Channels and DMs the user muted: no desktop notification, unread counts shown quietly.
     pub muted: std::collections::BTreeSet<String>,
+    pub theme: Theme,
+}
+
+/// Light or dark: the user's choice, kept between runs (dark by default: the app's first
+/// look, and what most people pick for a window open all day).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Theme {
+    #[default]
+    Dark,
+    Light,
+}
+
+impl Theme {
+    fn egui(self) -> egui::Theme {
+        match self {
+            Theme::Dark => egui::Theme::Dark,
+            Theme::Light => egui::Theme::Light,
+        }
+    }
+}
+
+/// The type scale and spacing of both themes: a larger heading, body text a little above
+/// egui's default for reading all day, small text for times and ticks, room between items.
+fn style(ctx: &egui::Context) {
+    use egui::{FontId, TextStyle};
+    ctx.all_styles_mut(|s| {
+        s.text_styles = [
+            (TextStyle::Heading, FontId::proportional(21.0)),
+            (TextStyle::Body, FontId::proportional(14.5)),
+            (TextStyle::Button, FontId::proportional(14.0)),
+            (TextStyle::Small, FontId::proportional(11.0)),
+            (TextStyle::Monospace, FontId::monospace(13.0)),
+        ]
+        .into();
+        s.spacing.item_spacing = egui::vec2(8.0, 5.0);
+        s.spacing.button_padding = egui::vec2(8.0, 3.0);
+        s.visuals.widgets.noninteractive.corner_radius = 6.into();
+        s.visuals.widgets.inactive.corner_radius = 6.into();
+        s.visuals.widgets.hovered.corner_radius = 6.into();
+        s.visuals.widgets.active.corner_radius = 6.into();
+    });
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,9 +240,17 @@ struct Conversation {
     /// messages themselves: loaded when opened and when a channel act arrives.
     details: majlis_core::conversation::Details,
     pinned: Vec<StoredMessage>,
+    /// This device: its rows show their ticks even inside a group.
+    me: DeviceId,
 }
 
 const PAGE: usize = 200;
+/// Consecutive messages of one author within this long are drawn as one group.
+const GROUP_WITHIN_MS: u64 = 5 * 60 * 1000;
+/// The avatar's diameter, the indent it takes, and the space between groups.
+const AVATAR: f32 = 28.0;
+const INDENT: f32 = AVATAR + 10.0;
+const GROUP_GAP: f32 = 6.0;
 
 #[derive(Default)]
 struct AdminForm {
@@ -338,6 +388,11 @@ impl MajlisApp {
         if let Some(l) = opts.lang {
             state.lang = l;
         }
+        if let Some(t) = opts.theme {
+            state.theme = t;
+        }
+        style(ctx);
+        ctx.set_theme(state.theme.egui());
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -448,6 +503,14 @@ impl MajlisApp {
             Some("network") => run.view = View::Network,
             Some("admin") => run.view = View::Admin,
             Some(ch) => {
+                // `#CHANNEL/details` opens its details panel too.
+                let ch = match ch.strip_suffix("/details") {
+                    Some(ch) => {
+                        run.details_open = true;
+                        ch
+                    }
+                    None => ch,
+                };
                 let ch = ch.trim_start_matches('#');
                 if let Ok(c) = run.node.resolve(ch) {
                     self.state.selected = Some(c);

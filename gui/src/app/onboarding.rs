@@ -17,41 +17,73 @@ impl MajlisApp {
             } else {
                 Layout::top_down(Align::Min)
             };
-            ui.with_layout(layout, |ui| {
-                ui.heading(t("Welcome to Majlis"));
-                if ui
-                    .button(
-                        if lang.rtl() {
-                            "English"
-                        } else {
-                            "العربية"
+            // One readable column in the middle of the window.
+            let width = ui.available_width().min(520.0);
+            let margin = ((ui.available_width() - width) / 2.0).max(0.0);
+            ui.add_space(24.0);
+            ui.horizontal(|ui| {
+                ui.add_space(margin);
+                ui.vertical(|ui| {
+                    ui.set_width(width);
+                    ui.with_layout(layout, |ui| {
+                        ui.horizontal(|ui| {
+                            ui.heading(t("Welcome to Majlis"));
+                            let other = if lang.rtl() { "English" } else { "العربية" };
+                            if ui.button(other.to_string()).clicked() {
+                                switch_lang = true;
+                            }
+                        });
+                        ui.label(
+                            RichText::new(t(
+                                "Messages for your organization that stay on your own network: no server, no cloud, no internet needed.",
+                            ))
+                            .weak(),
+                        );
+                        ui.add_space(12.0);
+                        if !ob.has_profile {
+                            labelled_field(ui, &t("Your name"), &mut ob.name);
+                            ui.label(
+                                RichText::new(t("How your colleagues will see you."))
+                                    .small()
+                                    .weak(),
+                            );
+                            ui.add_space(10.0);
                         }
-                        .to_string(),
-                    )
-                    .clicked()
-                {
-                    switch_lang = true;
-                }
-                ui.add_space(12.0);
-                if !ob.has_profile {
-                    labelled_field(ui, &t("Your name"), &mut ob.name);
-                    ui.add_space(8.0);
-                }
-                ui.separator();
-                ui.label(RichText::new(t("Create an organization")).strong());
-                labelled_field(ui, &t("Organization name"), &mut ob.org_name);
-                if ui.button(t("Create")).clicked() {
-                    action = Some(true);
-                }
-                ui.separator();
-                ui.label(RichText::new(t("Join an organization")).strong());
-                labelled_field(ui, &t("Organization id"), &mut ob.org_id);
-                if ui.button(t("Join")).clicked() {
-                    action = Some(false);
-                }
-                if let Some(e) = &ob.error {
-                    ui.colored_label(Color32::from_rgb(200, 60, 60), e.as_str());
-                }
+                        card(ui, |ui| {
+                            ui.label(RichText::new(t("Create an organization")).strong());
+                            ui.label(
+                                RichText::new(t(
+                                    "You become its first admin, then add colleagues by their device id.",
+                                ))
+                                .small()
+                                .weak(),
+                            );
+                            labelled_field(ui, &t("Organization name"), &mut ob.org_name);
+                            if ui.button(t("Create")).clicked() {
+                                action = Some(true);
+                            }
+                        });
+                        ui.add_space(8.0);
+                        card(ui, |ui| {
+                            ui.label(RichText::new(t("Join an organization")).strong());
+                            ui.label(
+                                RichText::new(t(
+                                    "Ask an admin for the organization id. Next you will see this device's id: give it to the admin, who adds it to the roster.",
+                                ))
+                                .small()
+                                .weak(),
+                            );
+                            labelled_field(ui, &t("Organization id"), &mut ob.org_id);
+                            if ui.button(t("Join")).clicked() {
+                                action = Some(false);
+                            }
+                        });
+                        if let Some(e) = &ob.error {
+                            ui.add_space(8.0);
+                            ui.colored_label(Color32::from_rgb(200, 60, 60), e.as_str());
+                        }
+                    });
+                });
             });
         });
         if switch_lang {
@@ -107,4 +139,15 @@ impl MajlisApp {
         self.phase = self.start_node(profile);
         Ok(())
     }
+}
+
+/// A framed group of fields (one of the two ways in).
+pub(super) fn card(ui: &mut egui::Ui, add: impl FnOnce(&mut egui::Ui)) {
+    egui::Frame::group(ui.style())
+        .inner_margin(egui::Margin::same(12))
+        .corner_radius(8.0)
+        .show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            add(ui);
+        });
 }

@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// One cell of a member's row (the row is reversed in right-to-left layouts).
+type Cell<'a> = Box<dyn FnOnce(&mut egui::Ui) + 'a>;
+
 impl MajlisApp {
     pub(super) fn draw_people(&mut self, ui: &mut egui::Ui, run: &mut Running) {
         let Some(r) = run.roster.clone() else {
@@ -54,52 +57,97 @@ impl MajlisApp {
                 ),
             );
         }
+        let (message, device, devices_n) = (self.t("Direct message"), self.t("device"), devices);
+        let mut open_dm: Option<String> = None;
+        let me_name = run.my_name();
         egui::ScrollArea::vertical().show(ui, |ui| {
             egui::Grid::new("people")
                 .striped(true)
-                .num_columns(4)
+                .num_columns(5)
+                .spacing(egui::vec2(14.0, 8.0))
                 .show(ui, |ui| {
                     for m in &r.roster.members {
-                        let cells = {
-                            let on = m
-                                .devices
-                                .iter()
-                                .any(|d| run.online.contains(d) || *d == run.me);
-                            let seen = m
-                                .devices
-                                .iter()
-                                .filter_map(|d| self.state.last_seen.get(&d.to_string()))
-                                .max()
-                                .copied();
-                            let idle = m.devices.iter().any(|d| run.away.contains(d))
-                                || (m.devices.contains(&run.me) && run.idle);
-                            let status = if on && idle {
-                                away.clone()
-                            } else if on {
-                                online.clone()
-                            } else if let Some(t) = seen {
-                                format!("{offline}, {last} {}", format_time(t, true))
-                            } else {
-                                never.clone()
-                            };
-                            [
-                                text::for_egui(&m.name).into_owned(),
-                                m.role.to_string(),
-                                format!("{} {devices}", m.devices.len()),
-                                status,
-                            ]
-                        };
-                        let cells: Vec<_> = if rtl {
-                            cells.into_iter().rev().collect()
+                        let on = m
+                            .devices
+                            .iter()
+                            .any(|d| run.online.contains(d) || *d == run.me);
+                        let seen = m
+                            .devices
+                            .iter()
+                            .filter_map(|d| self.state.last_seen.get(&d.to_string()))
+                            .max()
+                            .copied();
+                        let idle = m.devices.iter().any(|d| run.away.contains(d))
+                            || (m.devices.contains(&run.me) && run.idle);
+                        // A dot of the state's colour before it: green here, amber away.
+                        let (status, dot) = if on && idle {
+                            (away.clone(), Color32::from_rgb(0xe0, 0xa0, 0x30))
+                        } else if on {
+                            (online.clone(), Color32::from_rgb(0x3c, 0xb3, 0x71))
+                        } else if let Some(t) = seen {
+                            (
+                                format!("{offline}, {last} {}", format_time(t, true)),
+                                Color32::GRAY,
+                            )
                         } else {
-                            cells.to_vec()
+                            (never.clone(), Color32::GRAY)
                         };
+                        let n = m.devices.len();
+                        let devs = format!("{n} {}", if n == 1 { &device } else { &devices_n });
+                        let mut cells: Vec<Cell> = vec![
+                            Box::new(|ui: &mut egui::Ui| {
+                                let (rect, _) = ui.allocate_exact_size(
+                                    egui::vec2(AVATAR, AVATAR),
+                                    egui::Sense::hover(),
+                                );
+                                super::chat::avatar(ui, rect.center(), &m.name);
+                            }),
+                            Box::new(|ui: &mut egui::Ui| {
+                                ui.label(RichText::new(text::for_egui(&m.name)).strong());
+                                ui.label(RichText::new(m.role.to_string()).weak());
+                            }),
+                            Box::new(move |ui: &mut egui::Ui| {
+                                ui.label(RichText::new("●").color(dot));
+                                ui.label(status);
+                            }),
+                            Box::new(move |ui: &mut egui::Ui| {
+                                ui.label(RichText::new(devs).weak());
+                            }),
+                            Box::new(|ui: &mut egui::Ui| {
+                                // Relays and archives store; nobody writes to them.
+                                if m.name != me_name && !m.role.stores_all() {
+                                    let b = ui.small_button(message.as_str());
+                                    let label = format!("Message {}", m.name);
+                                    b.widget_info(|| {
+                                        egui::WidgetInfo::labeled(egui::Role::Button, true, &label)
+                                    });
+                                    if b.clicked() {
+                                        open_dm = Some(m.name.clone());
+                                    }
+                                }
+                            }),
+                        ];
+                        if rtl {
+                            cells.reverse();
+                        }
                         for c in cells {
-                            ui.label(c);
+                            ui.horizontal(|ui| c(ui));
                         }
                         ui.end_row();
                     }
                 });
         });
+        if let Some(name) = open_dm {
+            match run.node.resolve(&format!("@{name}")) {
+                Ok(c) => {
+                    self.state.selected = Some(c);
+                    run.view = View::Chat;
+                    run.conv = None;
+                    self.refresh_sidebar(run);
+                }
+                // The org's policy may not allow this DM: say why.
+                Err(e) => run.notice = Some((e.to_string(), Instant::now())),
+            }
+        }
     }
 }

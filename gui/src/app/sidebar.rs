@@ -40,6 +40,9 @@ impl MajlisApp {
     pub(super) fn draw_waiting(&mut self, ui: &mut egui::Ui, run: &mut Running) {
         let id = run.me.to_string();
         let rtl = self.state.lang.rtl();
+        let why = self.t(
+            "The device id is this computer's public key. It is not a secret: an admin adds it to the organization's roster, and from then on only this device can connect with it.",
+        );
         let (label, copy, copied, wait) = (
             self.t("This device's id"),
             self.t("Copy"),
@@ -56,8 +59,10 @@ impl MajlisApp {
             };
             ui.with_layout(layout, |ui| {
                 ui.heading("Majlis");
-                ui.label(label);
+                ui.add_space(8.0);
+                ui.label(RichText::new(label).strong());
                 ui.monospace(&id);
+                ui.label(RichText::new(why).small().weak());
                 let shown = run
                     .copied
                     .is_some_and(|t| t.elapsed() < Duration::from_secs(2));
@@ -90,6 +95,11 @@ impl MajlisApp {
             tabs.push((View::Admin, self.t("Admin")));
         }
         let mut switch_lang = false;
+        let mut switch_theme = false;
+        let theme_label = match self.state.theme {
+            Theme::Dark => self.t("Light theme"),
+            Theme::Light => self.t("Dark theme"),
+        };
         let mut open_admin = false;
         let mut open_search = false;
         let search_label = self.t("Search");
@@ -124,6 +134,9 @@ impl MajlisApp {
                 {
                     switch_lang = true;
                 }
+                if ui.button(theme_label.as_str()).clicked() {
+                    switch_theme = true;
+                }
                 if ui
                     .button(search_label.as_str())
                     .on_hover_text("Ctrl+K")
@@ -142,6 +155,13 @@ impl MajlisApp {
         }
         if switch_lang {
             self.toggle_lang();
+        }
+        if switch_theme {
+            self.state.theme = match self.state.theme {
+                Theme::Dark => Theme::Light,
+                Theme::Light => Theme::Dark,
+            };
+            ui.ctx().set_theme(self.state.theme.egui());
         }
     }
 

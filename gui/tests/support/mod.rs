@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use majlis_core::e2e::Plain;
 use majlis_core::{Profile, Role, RosterChange};
 
 /// An org "Acme Trading" founded by amina in `root/amina` (returned), with members bilal,
@@ -59,17 +60,22 @@ pub fn seed(root: &Path, filler: usize) -> PathBuf {
         let mut c = p.chain().unwrap();
         p.apply_rosters(&mut c, chain.versions().to_vec()).unwrap();
     }
-    let say = |who: usize, channel: &str, text: &str| {
+    // A message (or an act) by member `who` (0: amina), as amina's node would hold it.
+    let act = |who: usize, channel: &str, what: Plain| -> majlis_core::MessageId {
         if who == 0 {
-            admin.compose(&chain, channel, text).unwrap();
+            let envs = admin.compose_act(&chain, channel, what).unwrap();
+            envs.last().unwrap().id
         } else {
             let (name, p) = &others[who - 1];
-            for env in p.compose(&p.chain().unwrap(), channel, text).unwrap() {
-                admin.store().insert_message(&env, name).unwrap();
-                admin.absorb(&env).unwrap();
+            let envs = p.compose_act(&p.chain().unwrap(), channel, what).unwrap();
+            for env in &envs {
+                admin.store().insert_message(env, name).unwrap();
+                admin.absorb(env).unwrap();
             }
+            envs.last().unwrap().id
         }
     };
+    let say = |who: usize, channel: &str, text: &str| act(who, channel, Plain::Text(text.into()));
     for i in 0..filler {
         say(
             0,
@@ -77,22 +83,58 @@ pub fn seed(root: &Path, filler: usize) -> PathBuf {
             &format!("archived note {i}: stock count for aisle {}", i % 40),
         );
     }
-    say(
+    let delivery = say(
         0,
         "general",
         "Good morning team! The Al Noor delivery arrives at 10:00.",
     );
-    say(
+    let invoice = say(
         1,
         "general",
         "I'll take it. Invoice INV-2041 is ready for signing.",
     );
+    say(1, "general", "Unloading at bay 3, not 2.");
     say(
         2,
         "general",
         "Thanks. Stand-up moved to 14:30 in room 2, @amina.",
     );
     say(0, "general", "Perfect, see you there.");
+    // What the details panel and the rows show: a topic, a pin, a reaction, a thread.
+    act(
+        0,
+        "general",
+        Plain::Topic {
+            topic: "Company-wide news and the day's logistics".into(),
+            description: "Deliveries, stand-ups and anything everyone should know.".into(),
+        },
+    );
+    act(
+        0,
+        "general",
+        Plain::Pin {
+            of: delivery,
+            on: true,
+        },
+    );
+    act(
+        2,
+        "general",
+        Plain::React {
+            to: invoice,
+            emoji: "👍".into(),
+            on: true,
+        },
+    );
+    act(
+        0,
+        "general",
+        Plain::Reply {
+            to: invoice,
+            text: "Signed, thanks.".into(),
+            also_channel: false,
+        },
+    );
     say(0, "مبيعات", "صباح الخير يا فريق، وصلت طلبية النور.");
     say(1, "مبيعات", "الفاتورة INV-2041 جاهزة للتوقيع.");
     say(3, "مبيعات", "شكرا! سأرسل التصميم الساعة 14:30");
