@@ -19,32 +19,31 @@ impl MajlisApp {
         let rtl_ui = self.state.lang.rtl();
         let title = self.channel_label(run, &channel);
         let hint = format!("{} {}", self.t("Message"), title);
-        // Who reads this conversation, and who is here now (from the roster and the
-        // connections: nothing is asked of the network).
+        // Who reads this conversation (kept with it, from the roster), and, while the details
+        // are open, who is here now (the connections: nothing is asked of the network). Not
+        // per member per frame otherwise: a channel may have a thousand readers.
         let (online_l, away_l, offline_l) = (self.t("online"), self.t("away"), self.t("offline"));
-        let readers: Vec<String> = run
-            .roster
-            .as_ref()
-            .map(|r| {
-                r.roster
-                    .members
-                    .iter()
-                    .filter(|m| r.roster.may_read(m, &channel))
-                    .map(|m| {
-                        let here = m.devices.iter().any(|d| run.online.contains(d))
-                            || m.devices.contains(&run.me);
-                        let away = m.devices.iter().all(|d| run.away.contains(d));
-                        let state = match (here, away) {
-                            (true, false) => &online_l,
-                            (true, true) => &away_l,
-                            (false, _) => &offline_l,
-                        };
-                        format!("{} ({}) · {state}", text::for_egui(&m.name), m.role)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let members_label = format!("{} {}", readers.len(), self.t("members"));
+        let no_readers = Vec::new();
+        let all = run.conv.as_ref().map_or(&no_readers, |c| &c.readers);
+        let readers: Vec<String> = if run.details_open {
+            all.iter()
+                .take(SHOWN_READERS)
+                .map(|(name, role, devices)| {
+                    let here =
+                        devices.iter().any(|d| run.online.contains(d)) || devices.contains(&run.me);
+                    let away = devices.iter().all(|d| run.away.contains(d));
+                    let state = match (here, away) {
+                        (true, false) => &online_l,
+                        (true, true) => &away_l,
+                        (false, _) => &offline_l,
+                    };
+                    format!("{} ({role}) · {state}", text::for_egui(name))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let members_label = format!("{} {}", all.len(), self.t("members"));
         let send_label = self.t("Send");
         let strings = RowStrings {
             you: self.t("You"),
@@ -399,6 +398,7 @@ impl Conversation {
             details: node.details(channel).unwrap_or_default(),
             pinned: node.pinned(channel).unwrap_or_default(),
             me: node.device_id(),
+            readers: readers_of(node, channel),
         }
     }
 
@@ -1124,10 +1124,16 @@ impl MajlisApp {
                     }
                     ui.separator();
                     ui.label(
-                        RichText::new(format!("{} ({})", t("Members"), readers.len())).strong(),
+                        RichText::new(format!("{} ({})", t("Members"), conv.readers.len()))
+                            .strong(),
                     );
+                    // The first hundred; a thousand labels would be drawn every frame.
                     for r in readers {
                         ui.label(r.as_str());
+                    }
+                    if conv.readers.len() > readers.len() {
+                        let more = conv.readers.len() - readers.len();
+                        ui.label(RichText::new(format!("+{more}")).weak());
                     }
                     if !d.left.is_empty() {
                         ui.label(
@@ -1226,6 +1232,9 @@ fn mention_suggestions(r: &VerifiedRoster, draft: &str) -> Vec<String> {
         .take(6)
         .collect()
 }
+
+/// How many readers the details panel lists (People lists everyone).
+const SHOWN_READERS: usize = 100;
 
 /// Quick reactions offered on a message's menu.
 const QUICK: [&str; 4] = ["👍", "❤", "😂", "🎉"];
@@ -1354,4 +1363,21 @@ pub(super) fn initials(name: &str) -> String {
         .filter_map(|w| w.chars().next())
         .flat_map(char::to_uppercase)
         .collect()
+}
+
+/// The members who may read `channel`: name, role, devices (from the newest roster).
+pub(super) fn readers_of(
+    node: &Node,
+    channel: &str,
+) -> Vec<(String, majlis_core::Role, Vec<DeviceId>)> {
+    node.roster_now()
+        .map(|r| {
+            r.roster
+                .members
+                .iter()
+                .filter(|m| r.roster.may_read(m, channel))
+                .map(|m| (m.name.clone(), m.role, m.devices.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
 }

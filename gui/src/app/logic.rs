@@ -450,6 +450,9 @@ impl MajlisApp {
             .map(|c| c.name.clone())
             .collect();
         self.refresh_sidebar(run);
+        if let Some(c) = &mut run.conv {
+            c.readers = super::chat::readers_of(&run.node, &c.channel);
+        }
         for ch in run.sidebar.clone() {
             let after = self.state.last_read.get(&ch).copied().unwrap_or(0);
             if !run.unread.contains_key(&ch) {

@@ -242,6 +242,8 @@ struct Conversation {
     pinned: Vec<StoredMessage>,
     /// This device: its rows show their ticks even inside a group.
     me: DeviceId,
+    /// Who may read it (see `chat::readers_of`), made when it opens or the roster changes.
+    readers: Vec<(String, Role, Vec<DeviceId>)>,
 }
 
 const PAGE: usize = 200;

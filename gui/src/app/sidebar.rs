@@ -213,70 +213,95 @@ impl MajlisApp {
                 if ui.selectable_label(false, text).clicked() {
                     open_mentions = true;
                 }
-                egui::ScrollArea::vertical().show(ui, |ui| {
-                    for (heading, list) in [(h_chan, &chans), (h_dm, &dms)] {
-                        ui.add_space(6.0);
-                        ui.label(RichText::new(heading).strong());
-                        for k in list.iter().copied() {
-                            let n = run.unread.get(k).copied().unwrap_or(0);
-                            let mut label = self.channel_label(run, k);
-                            if n > 0 {
-                                label = format!(
-                                    "{label} ({})",
-                                    if n >= 100 {
-                                        "99+".into()
-                                    } else {
-                                        n.to_string()
+                // One row per item, drawn only where visible: with hundreds of channels the
+                // list is not laid out whole every frame.
+                enum Item<'a> {
+                    Heading(&'a str, bool),
+                    Row(&'a String),
+                    Left(&'a String),
+                }
+                let mut items: Vec<Item> = vec![Item::Heading(&h_chan, false)];
+                items.extend(chans.iter().copied().map(Item::Row));
+                items.push(Item::Heading(&h_dm, false));
+                items.extend(dms.iter().copied().map(Item::Row));
+                // Open channels left: still readable, one click from joining again.
+                if !run.left.is_empty() {
+                    items.push(Item::Heading(&left_heading, true));
+                    items.extend(run.left.iter().map(Item::Left));
+                }
+                let row_h = ui.spacing().interact_size.y + 4.0;
+                egui::ScrollArea::vertical().show_rows(ui, row_h, items.len(), |ui, range| {
+                    for item in &items[range] {
+                        let width = ui.available_width();
+                        ui.allocate_ui_with_layout(egui::vec2(width, row_h), layout, |ui| {
+                            ui.set_min_height(row_h);
+                            match item {
+                                Item::Heading(h, weak) => {
+                                    let t = RichText::new(*h);
+                                    ui.label(if *weak { t.weak() } else { t.strong() });
+                                }
+                                Item::Row(k) => {
+                                    let k: &String = k;
+                                    let n = run.unread.get(k).copied().unwrap_or(0);
+                                    let mut label = self.channel_label(run, k);
+                                    if n > 0 {
+                                        let n = if n >= 100 {
+                                            "99+".into()
+                                        } else {
+                                            n.to_string()
+                                        };
+                                        label = format!("{label} ({n})");
                                     }
-                                );
-                            }
-                            let sel = self.state.selected.as_deref() == Some(k.as_str());
-                            let muted = self.state.muted.contains(k);
-                            if muted {
-                                label = format!("{label} ({muted_label})");
-                            }
-                            let text = match (n > 0, muted) {
-                                (_, true) => RichText::new(label).weak(),
-                                (true, false) => RichText::new(label).strong(),
-                                (false, false) => RichText::new(label),
-                            };
-                            let row = ui.selectable_label(sel, text);
-                            if row.clicked() {
-                                clicked = Some(k.clone());
-                            }
-                            row.context_menu(|ui| {
-                                let what = if muted { &unmute_label } else { &mute_label };
-                                if ui.button(what.as_str()).clicked() {
-                                    toggle_mute = Some(k.clone());
-                                    ui.close();
+                                    let sel = self.state.selected.as_deref() == Some(k.as_str());
+                                    let muted = self.state.muted.contains(k);
+                                    if muted {
+                                        label = format!("{label} ({muted_label})");
+                                    }
+                                    let text = match (n > 0, muted) {
+                                        (_, true) => RichText::new(label).weak(),
+                                        (true, false) => RichText::new(label).strong(),
+                                        (false, false) => RichText::new(label),
+                                    };
+                                    let row = ui.selectable_label(sel, text);
+                                    if row.clicked() {
+                                        clicked = Some(k.clone());
+                                    }
+                                    row.context_menu(|ui| {
+                                        let what = if muted { &unmute_label } else { &mute_label };
+                                        if ui.button(what.as_str()).clicked() {
+                                            toggle_mute = Some(k.clone());
+                                            ui.close();
+                                        }
+                                    });
                                 }
-                            });
-                        }
-                    }
-                    // Open channels left: still readable, one click from joining again.
-                    if !run.left.is_empty() {
-                        ui.add_space(6.0);
-                        ui.label(RichText::new(left_heading.as_str()).weak());
-                        for k in &run.left {
-                            ui.horizontal(|ui| {
-                                let sel = self.state.selected.as_deref() == Some(k.as_str());
-                                let row = ui.selectable_label(
-                                    sel,
-                                    RichText::new(self.channel_label(run, k)).weak(),
-                                );
-                                if row.clicked() {
-                                    clicked = Some(k.clone());
+                                Item::Left(k) => {
+                                    let k: &String = k;
+                                    ui.horizontal(|ui| {
+                                        let sel =
+                                            self.state.selected.as_deref() == Some(k.as_str());
+                                        let row = ui.selectable_label(
+                                            sel,
+                                            RichText::new(self.channel_label(run, k)).weak(),
+                                        );
+                                        if row.clicked() {
+                                            clicked = Some(k.clone());
+                                        }
+                                        let b = ui.small_button(join_label.as_str());
+                                        let label = format!("Join {k}");
+                                        b.widget_info(|| {
+                                            egui::WidgetInfo::labeled(
+                                                egui::Role::Button,
+                                                true,
+                                                &label,
+                                            )
+                                        });
+                                        if b.clicked() {
+                                            join = Some(k.clone());
+                                        }
+                                    });
                                 }
-                                let b = ui.small_button(join_label.as_str());
-                                let label = format!("Join {k}");
-                                b.widget_info(|| {
-                                    egui::WidgetInfo::labeled(egui::Role::Button, true, &label)
-                                });
-                                if b.clicked() {
-                                    join = Some(k.clone());
-                                }
-                            });
-                        }
+                            }
+                        });
                     }
                 });
             });
