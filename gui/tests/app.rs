@@ -1038,3 +1038,73 @@ fn a_run_of_messages_is_one_group_the_theme_switches_and_people_opens_a_dm() {
         has(h, "Only the two of you")
     });
 }
+
+/// An image pasted into the app (Ctrl+V with a screenshot on the clipboard: egui's
+/// `PasteImage`) reaches the other node as a PNG file with the same pixels; bilal's data
+/// directory never holds it in the clear.
+#[test]
+fn a_pasted_image_is_shared_as_a_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    use eframe::egui::{Color32, ColorImage};
+    let mut pixels = vec![Color32::from_rgb(200, 30, 30); 12];
+    pixels[5] = Color32::from_rgb(10, 220, 40);
+    let img = ColorImage::new([4, 3], pixels);
+    h.event(eframe::egui::Event::PasteImage(std::sync::Arc::new(img)));
+    let mut got = None;
+    for _ in 0..400 {
+        h.step();
+        got = amina
+            .history("general", 10)
+            .unwrap()
+            .into_iter()
+            .find(|m| m.file.is_some());
+        if got.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let got = got.expect("the pasted image reached amina");
+    let f = got.file.as_ref().unwrap();
+    assert!(
+        f.name.starts_with("pasted-image-") && f.name.ends_with(".png"),
+        "{}",
+        f.name
+    );
+    assert_eq!(f.mime, "image/png");
+    let out = dir.path().join("at-amina.png");
+    for _ in 0..400 {
+        if rt.block_on(amina.save_file(&got.id, &out)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let png = image::open(&out).unwrap().to_rgba8();
+    assert_eq!(png.dimensions(), (4, 3));
+    assert_eq!(png.get_pixel(1, 1).0, [10, 220, 40, 255]);
+    assert_eq!(png.get_pixel(0, 0).0, [200, 30, 30, 255]);
+    // The PNG's bytes are nowhere in bilal's data directory in the clear.
+    let needle = std::fs::read(&out).unwrap();
+    for e in walk(&dir.path().join("bilal")) {
+        let data = std::fs::read(&e).unwrap_or_default();
+        assert!(
+            !data.windows(needle.len()).any(|w| w == needle.as_slice()),
+            "{} holds the image in the clear",
+            e.display()
+        );
+    }
+}
+
+fn walk(d: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -240,7 +240,6 @@ pub struct Prepared {
 /// Encrypt `src` into a new file in `dir`, hashing as it goes. Streams: memory stays at
 /// one chunk whatever the file's size.
 pub fn prepare(src: &Path, dir: &Path) -> Result<Prepared> {
-    use chacha20poly1305::aead::AeadInPlace;
     let f = std::fs::File::open(src).map_err(|e| Error::io(src, e))?;
     let size = f.metadata().map_err(|e| Error::io(src, e))?.len();
     if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
@@ -249,6 +248,14 @@ pub fn prepare(src: &Path, dir: &Path) -> Result<Prepared> {
             src.display()
         )));
     }
+    let reader = std::io::BufReader::with_capacity(1 << 20, f);
+    prepare_from(reader, size, &src.display().to_string(), dir)
+}
+
+/// [`prepare`] for `size` bytes read from `reader` (named `what` in errors): a pasted image
+/// is encrypted straight from memory, never written out in the clear.
+pub fn prepare_from(mut reader: impl Read, size: u64, what: &str, dir: &Path) -> Result<Prepared> {
+    use chacha20poly1305::aead::AeadInPlace;
     let chunk = chunk_size_for(size);
     let blob_shape = BlobRef {
         id: BlobId([0; 32]),
@@ -270,15 +277,14 @@ pub fn prepare(src: &Path, dir: &Path) -> Result<Prepared> {
     ));
     let out = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, f);
     let mut hashes = Vec::with_capacity(blob_shape.chunks() as usize);
     let mut buf = Vec::with_capacity(chunk as usize + TAG);
     for i in 0..blob_shape.chunks() {
         let len = blob_shape.plain_len(i);
         buf.resize(len, 0);
-        reader.read_exact(&mut buf).map_err(|e| {
-            Error::Invalid(format!("{} changed while it was read: {e}", src.display()))
-        })?;
+        reader
+            .read_exact(&mut buf)
+            .map_err(|e| Error::Invalid(format!("{what} changed while it was read: {e}")))?;
         c.encrypt_in_place((&nonce(i)).into(), &aad(size, i), &mut buf)
             .map_err(|_| Error::Invalid("encryption failed".into()))?;
         hashes.push(chunk_hash(&buf));

@@ -544,6 +544,48 @@ impl Node {
         let prepared = tokio::task::spawn_blocking(move || crate::files::prepare(&src, &dir))
             .await
             .map_err(|e| Error::Net(format!("file task: {e}")))??;
+        self.share_prepared(channel, prepared, name, mime, caption)
+            .await
+    }
+
+    /// Share `bytes` as a file named `name` in `channel` (a pasted image): encrypted from
+    /// memory, so the content never touches the disk unsealed.
+    pub async fn share_bytes(
+        &self,
+        channel: &str,
+        name: &str,
+        bytes: Vec<u8>,
+        caption: &str,
+    ) -> Result<MessageId> {
+        let channel = self.resolve(channel)?;
+        let name = crate::files::safe_name(name);
+        let mime = crate::files::guess_mime(&name).to_string();
+        let size = bytes.len() as u64;
+        if let Some(r) = self.roster.borrow().as_deref() {
+            crate::message::may_author(r, &self.device, &channel)
+                .map_err(|e| Error::Denied(e.to_string()))?;
+            if let Some(why) = r.roster.files.refuse(size, &mime) {
+                return Err(Error::Denied(why));
+            }
+        }
+        let (dir, what) = (self.blobs.dir().to_path_buf(), name.clone());
+        let prepared = tokio::task::spawn_blocking(move || {
+            crate::files::prepare_from(bytes.as_slice(), size, &what, &dir)
+        })
+        .await
+        .map_err(|e| Error::Net(format!("file task: {e}")))??;
+        self.share_prepared(channel, prepared, name, mime, caption)
+            .await
+    }
+
+    async fn share_prepared(
+        &self,
+        channel: String,
+        prepared: crate::files::Prepared,
+        name: String,
+        mime: String,
+        caption: &str,
+    ) -> Result<MessageId> {
         let caption = caption.to_string();
         self.ask(|reply| Command::ShareFile {
             channel,

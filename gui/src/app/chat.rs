@@ -103,6 +103,32 @@ impl MajlisApp {
                 path,
             });
         }
+        // An image pasted (Ctrl+V with a screenshot or a copied image on the clipboard) is
+        // shared in the open conversation as a PNG file.
+        let pasted: Vec<Arc<egui::ColorImage>> = ui.ctx().input(|i| {
+            i.events
+                .iter()
+                .filter_map(|e| match e {
+                    egui::Event::PasteImage(img) => Some(img.clone()),
+                    _ => None,
+                })
+                .collect()
+        });
+        for img in pasted {
+            match png_of(&img) {
+                Ok(png) => run.actions.push(Action::ShareImage {
+                    channel: channel.clone(),
+                    name: format!(
+                        "pasted-image-{}.png",
+                        local(now_ms()).format("%Y-%m-%d-%H%M%S")
+                    ),
+                    png,
+                }),
+                Err(e) => {
+                    run.notice = Some((format!("could not paste the image: {e}"), Instant::now()))
+                }
+            }
+        }
         self.draw_thread(ui, run, &strings);
         self.draw_details(ui, run, &channel, &readers);
         self.draw_edit_bar(ui, run);
@@ -1380,4 +1406,20 @@ pub(super) fn readers_of(
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A pasted image as PNG bytes (egui keeps premultiplied colour; PNG wants it straight).
+fn png_of(img: &egui::ColorImage) -> Result<Vec<u8>, String> {
+    let [w, h] = img.size;
+    let rgba: Vec<u8> = img
+        .pixels
+        .iter()
+        .flat_map(|p| p.to_srgba_unmultiplied())
+        .collect();
+    let buf = image::RgbaImage::from_raw(w as u32, h as u32, rgba)
+        .ok_or_else(|| "the image's size does not match its pixels".to_string())?;
+    let mut out = std::io::Cursor::new(Vec::new());
+    buf.write_to(&mut out, image::ImageFormat::Png)
+        .map_err(|e| e.to_string())?;
+    Ok(out.into_inner())
 }

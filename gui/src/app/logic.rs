@@ -73,6 +73,17 @@ impl MajlisApp {
                     )
                 });
             }
+            Action::ShareImage { channel, name, png } => {
+                let n = run.node.clone();
+                run.notice = Some((format!("sharing {name}…"), Instant::now()));
+                self.spawn(async move {
+                    Reply::Shared(
+                        n.share_bytes(&channel, &name, png, "")
+                            .await
+                            .map_err(|e| e.to_string()),
+                    )
+                });
+            }
             Action::React { message, emoji, on } => {
                 let n = run.node.clone();
                 self.spawn(async move {

@@ -125,6 +125,12 @@ enum Action {
         channel: String,
         path: PathBuf,
     },
+    /// Share a pasted image (PNG bytes, never written out in the clear).
+    ShareImage {
+        channel: String,
+        name: String,
+        png: Vec<u8>,
+    },
     /// Download a shared file (its blob).
     FetchFile(majlis_core::files::BlobId),
     /// Save a downloaded file into the Downloads folder.
