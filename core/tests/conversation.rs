@@ -456,3 +456,130 @@ async fn topic_pins_and_leaving_converge_and_hold_against_a_modified_client() {
         n.shutdown().await.unwrap();
     }
 }
+
+/// Typing and away cross a relay: amina, bilal and chen reach each other only through it
+/// (their loopback addresses are not exchanged, so no direct connection forms). What the
+/// relay passes on follows the same rules as a direct signal: typing in a private channel
+/// reaches its readers only, and a signal forged in another device's name is not shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_and_away_cross_a_relay_and_a_forged_one_does_not() {
+    use majlis_core::net::{Signal, SignedSignal};
+    use majlis_core::Event;
+    let dir = tempfile::tempdir().unwrap();
+    let mut ps = common::org_with(
+        dir.path(),
+        &[
+            ("bilal", majlis_core::Role::Member),
+            ("chen", majlis_core::Role::Member),
+            ("relay", majlis_core::Role::Relay),
+        ],
+        &[RosterChange::CreateChannel {
+            name: "board".into(),
+            members: Some(vec!["amina".into(), "bilal".into()]),
+        }],
+    );
+    let r = Node::start(ps.pop().unwrap(), config(vec![]))
+        .await
+        .unwrap();
+    let addr = r.listen_addrs().await.unwrap()[0].clone();
+    let c = Node::start(ps.pop().unwrap(), config(vec![addr.clone()]))
+        .await
+        .unwrap();
+    let b = Node::start(ps.pop().unwrap(), config(vec![addr.clone()]))
+        .await
+        .unwrap();
+    let a = Node::start(ps.pop().unwrap(), config(vec![addr]))
+        .await
+        .unwrap();
+    wait_until("everyone connected to the relay", async || {
+        r.peers().await.unwrap().len() == 3
+    })
+    .await;
+    let (mut a_ev, mut b_ev, mut c_ev) = (a.subscribe(), b.subscribe(), c.subscribe());
+    let bilal = b.device_id();
+
+    b.typing("general").await.unwrap();
+    a.typing("board").await.unwrap();
+    b.set_away(true).await.unwrap();
+    // Chen's modified client: bilal "typing in #board", signed with no valid signature.
+    c.signal_unchecked(Signal::Signed(SignedSignal {
+        device: bilal,
+        sent_at: majlis_core::now_ms(),
+        signal: Box::new(Signal::Typing {
+            channel: "board".into(),
+        }),
+        hops: 0,
+        sig: serde_bytes::ByteBuf::from(vec![0u8; 64]),
+    }))
+    .await
+    .unwrap();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    let (mut at_a, mut at_b, mut at_c) = (Vec::new(), Vec::new(), Vec::new());
+    while tokio::time::Instant::now() < deadline {
+        for (rx, out) in [
+            (&mut a_ev, &mut at_a),
+            (&mut b_ev, &mut at_b),
+            (&mut c_ev, &mut at_c),
+        ] {
+            while let Ok(ev) = rx.try_recv() {
+                match ev {
+                    Event::Typing { channel, member } => out.push(format!("{member} in {channel}")),
+                    Event::Away { member, away, .. } => out.push(format!("{member} away {away}")),
+                    _ => {}
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Only the relay connects them: what arrived came through it.
+    for n in [&a, &b, &c] {
+        assert_eq!(
+            n.peers().await.unwrap().len(),
+            1,
+            "connected to the relay only"
+        );
+    }
+    let has = |v: &[String], e: &str| v.iter().any(|x| x == e);
+    assert!(has(&at_a, "bilal in general"), "amina: {at_a:?}");
+    assert!(has(&at_c, "bilal in general"), "chen: {at_c:?}");
+    assert!(has(&at_b, "amina in board"), "bilal: {at_b:?}");
+    assert!(!at_c.iter().any(|e| e.contains("board")), "chen: {at_c:?}");
+    assert!(has(&at_a, "bilal away true"), "amina: {at_a:?}");
+    assert!(has(&at_c, "bilal away true"), "chen: {at_c:?}");
+    assert!(!has(&at_a, "bilal in board"), "the forgery: {at_a:?}");
+    assert!(
+        r.stats()
+            .await
+            .unwrap()
+            .rejected
+            .get("signal")
+            .copied()
+            .unwrap_or(0)
+            >= 1,
+        "the relay counts the forgery"
+    );
+    // A device that connects later hears from the relay who is away: chen restarts.
+    c.shutdown().await.unwrap();
+    drop(c);
+    let addr = r.listen_addrs().await.unwrap()[0].clone();
+    let c = Node::start(
+        Profile::open(&dir.path().join("chen")).unwrap(),
+        config(vec![addr]),
+    )
+    .await
+    .unwrap();
+    let mut c_ev = c.subscribe();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut told = false;
+    while !told && tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_millis(200), c_ev.recv()).await {
+            Ok(Ok(Event::Away { member, away, .. })) => told = member == "bilal" && away,
+            _ => continue,
+        }
+    }
+    assert!(told, "chen, back, hears from the relay that bilal is away");
+    for n in [&a, &b, &c, &r] {
+        n.shutdown().await.unwrap();
+    }
+}

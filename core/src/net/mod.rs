@@ -42,6 +42,59 @@ pub enum Signal {
     Typing { channel: String },
     /// The sender's member is away (idle) or back.
     Away(bool),
+    /// `Typing` or `Away` signed by the device it is about, so that relays can carry it to
+    /// devices that are not connected to that one (another subnet, a site joined through
+    /// relays). Sent to relays and archives; they pass it on, at most [`MAX_SIGNAL_HOPS`].
+    Signed(SignedSignal),
+}
+
+/// How many relays a signed signal crosses at most (a site's relay, then the other site's).
+pub const MAX_SIGNAL_HOPS: u8 = 2;
+
+/// A signal as its device signed it (see [`Signal::Signed`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedSignal {
+    pub device: crate::identity::DeviceId,
+    /// When it was said (ms since the epoch): receivers drop what is not fresh, and what
+    /// they already had (the same device and time).
+    pub sent_at: u64,
+    /// `Typing` or `Away`; anything else is refused.
+    pub signal: Box<Signal>,
+    /// Relays crossed so far (not signed: each relay adds one).
+    pub hops: u8,
+    pub sig: serde_bytes::ByteBuf,
+}
+
+impl SignedSignal {
+    fn signed_bytes(device: &crate::identity::DeviceId, sent_at: u64, signal: &Signal) -> Vec<u8> {
+        let mut b = b"majlis/signal/v1\0".to_vec();
+        b.extend_from_slice(&device.0);
+        b.extend_from_slice(&sent_at.to_be_bytes());
+        b.extend_from_slice(&postcard::to_stdvec(signal).expect("a signal serializes"));
+        b
+    }
+
+    pub fn sign(key: &crate::identity::DeviceKey, sent_at: u64, signal: Signal) -> SignedSignal {
+        let device = key.id();
+        let sig = key.sign(&Self::signed_bytes(&device, sent_at, &signal));
+        SignedSignal {
+            device,
+            sent_at,
+            signal: Box::new(signal),
+            hops: 0,
+            sig: serde_bytes::ByteBuf::from(sig.to_vec()),
+        }
+    }
+
+    /// The inner signal, if the signature is its device's and it is a `Typing` or `Away`.
+    pub fn verified(&self) -> Option<&Signal> {
+        if matches!(*self.signal, Signal::Signed(_)) {
+            return None;
+        }
+        let sig: [u8; 64] = self.sig.as_slice().try_into().ok()?;
+        let msg = Self::signed_bytes(&self.device, self.sent_at, &self.signal);
+        crate::identity::verify(&self.device.0, &msg, &sig).then_some(&*self.signal)
+    }
 }
 
 /// The answer to a signal: nothing but that it arrived.
@@ -601,6 +654,44 @@ impl Behaviour {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signed_signal_verifies_only_as_signed_and_never_nested() {
+        let key = crate::identity::DeviceKey::generate();
+        let typing = Signal::Typing {
+            channel: "board".into(),
+        };
+        let s = SignedSignal::sign(&key, 1_700_000_000_000, typing.clone());
+        assert_eq!(s.verified(), Some(&typing));
+        // Hops are not signed: a relay adds one and it still verifies.
+        let mut hop = s.clone();
+        hop.hops += 1;
+        assert!(hop.verified().is_some());
+        for bad in [
+            SignedSignal {
+                signal: Box::new(Signal::Typing {
+                    channel: "general".into(),
+                }),
+                ..s.clone()
+            },
+            SignedSignal {
+                sent_at: s.sent_at + 1,
+                ..s.clone()
+            },
+            SignedSignal {
+                device: crate::identity::DeviceKey::generate().id(),
+                ..s.clone()
+            },
+            SignedSignal {
+                sig: serde_bytes::ByteBuf::from(vec![0u8; 63]),
+                ..s.clone()
+            },
+        ] {
+            assert_eq!(bad.verified(), None, "{bad:?}");
+        }
+        let nested = SignedSignal::sign(&key, 1, Signal::Signed(s));
+        assert_eq!(nested.verified(), None);
+    }
 
     /// A bootstrapping node lets a stranger in; then a roster listing that stranger arrives.
     /// The connection is a roster peer's from then on, not a stranger's on a timer.

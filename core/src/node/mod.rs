@@ -446,6 +446,7 @@ impl Node {
             bench_plaintext: std::env::var("MAJLIS_BENCH_PLAINTEXT").is_ok_and(|v| v == "1"),
             away: false,
             signal_seen: HashMap::new(),
+            away_heard: HashMap::new(),
             last_version: 0,
             pending: Vec::new(),
             flushing: None,

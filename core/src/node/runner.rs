@@ -82,7 +82,10 @@ pub(super) struct Runner {
     /// This member is away (see [`super::signals`]), and when each (peer, channel) last
     /// signalled.
     pub(super) away: bool,
-    pub(super) signal_seen: HashMap<(PeerId, String), std::time::Instant>,
+    /// Per (device, channel) when a typing signal from it was last shown; per device the
+    /// newest away state heard and, on a relay, its signed form for devices that connect later.
+    pub(super) signal_seen: HashMap<(DeviceId, String), std::time::Instant>,
+    pub(super) away_heard: HashMap<DeviceId, (u64, Option<crate::net::SignedSignal>)>,
     /// Gossip frames waiting for batch verification.
     pub(super) to_validate: Vec<(PeerId, gossipsub::MessageId, gossipsub::Message)>,
     pub(super) pending: Vec<Pending>,

@@ -1,8 +1,15 @@
-//! Ephemeral signals (`/majlis/signal/1`): "typing in this channel" and "away". Sent straight
-//! to each connected device that may see them, shown for a few seconds, never stored or
-//! relayed. A modified client cannot use them to learn or claim anything: a typing signal
-//! goes only to readers of the channel, and one received is shown only if its sender may
-//! post there and this member may read it; each peer is limited to one per channel a second.
+//! Ephemeral signals (`/majlis/signal/1`): "typing in this channel" and "away". Sent to each
+//! connected device that may see them, shown for a few seconds, never stored. To relays and
+//! archives they go signed by the device they are about (`Signal::Signed`), and a relay
+//! passes them on to the devices connected to it (at most [`MAX_SIGNAL_HOPS`] relays), so
+//! members who reach each other only through relays (other subnets, sites joined by relays)
+//! see them too.
+//!
+//! A modified client cannot use them to learn or claim anything: a typing signal goes only
+//! to readers of the channel (a relay passes it on only to them), and one received is shown
+//! only if its device's member may post there and this member may read it; a signed one
+//! only if its signature is its device's and it is fresh (never shown stale) and new (a
+//! replay is dropped); each device is limited to one per channel a second.
 
 use std::time::{Duration, Instant};
 
@@ -12,16 +19,21 @@ use libp2p::PeerId;
 use super::runner::Runner;
 use super::Event;
 use crate::identity::DeviceId;
-use crate::net::{Ack, Signal};
+use crate::net::{Ack, Signal, SignedSignal, MAX_SIGNAL_HOPS};
 
-/// At most one signal per (peer, channel) shown per this long; the rest are dropped.
+/// At most one signal per (device, channel) shown per this long; the rest are dropped.
 const MIN_GAP: Duration = Duration::from_secs(1);
 /// Rate-limit entries kept before old ones are dropped.
 const MAX_TRACKED: usize = 4096;
+/// A signed typing signal older (or further ahead) than this is stale: dropped. Wider than
+/// the few seconds "typing…" shows, for clocks a little apart (`majlisd doctor` names
+/// clocks that are off).
+const FRESH_MS: u64 = 15_000;
 
 impl Runner {
     /// Send `signal` to every connected device that may see it (`checked`; else to every
-    /// connected device, as a modified client would: for tests).
+    /// connected device, as a modified client would: for tests). Relays and archives get it
+    /// signed, to pass on.
     pub(super) fn send_signal(&mut self, signal: Signal, checked: bool) {
         if let Signal::Away(a) = signal {
             self.away = a;
@@ -37,38 +49,73 @@ impl Runner {
                 return;
             }
         }
-        let to: Vec<PeerId> = self
+        let to: Vec<(PeerId, bool)> = self
             .connections
             .keys()
             .copied()
-            .filter(|p| {
-                let Some(m) = DeviceId::from_peer_id(p).and_then(|d| head.member_of_device(&d))
-                else {
-                    return false;
-                };
-                m.name != me.name
+            .filter_map(|p| {
+                let m = DeviceId::from_peer_id(&p).and_then(|d| head.member_of_device(&d))?;
+                let sees = m.name != me.name
                     && (!checked
                         || match &signal {
                             Signal::Typing { channel } => head.roster.may_read(m, channel),
-                            Signal::Away(_) => true,
-                        })
+                            Signal::Away(_) | Signal::Signed(_) => true,
+                        });
+                sees.then_some((p, m.role.stores_all()))
             })
             .collect();
-        for p in to {
-            self.swarm
-                .behaviour_mut()
-                .signal
-                .send_request(&p, signal.clone());
+        let signed = match &signal {
+            Signal::Signed(_) => None,
+            s => Some(SignedSignal::sign(
+                self.profile.key(),
+                crate::now_ms(),
+                s.clone(),
+            )),
+        };
+        for (p, relay) in to {
+            let what = match (&signed, relay) {
+                (Some(s), true) => Signal::Signed(s.clone()),
+                _ => signal.clone(),
+            };
+            self.swarm.behaviour_mut().signal.send_request(&p, what);
         }
     }
 
-    /// A device just connected: tell it this member is away, if it is.
+    /// A device just connected: tell it this member is away, if it is; a relay also tells
+    /// it who else is away, as they signed it.
     pub(super) fn signal_on_connect(&mut self, peer: PeerId) {
         if self.away {
+            let relay = self
+                .chain
+                .head()
+                .and_then(|h| {
+                    DeviceId::from_peer_id(&peer).and_then(|d| h.member_of_device(&d).cloned())
+                })
+                .is_some_and(|m| m.role.stores_all());
+            let away = Signal::Away(true);
+            let what = if relay {
+                Signal::Signed(SignedSignal::sign(
+                    self.profile.key(),
+                    crate::now_ms(),
+                    away,
+                ))
+            } else {
+                away
+            };
+            self.swarm.behaviour_mut().signal.send_request(&peer, what);
+        }
+        let held: Vec<SignedSignal> = self
+            .away_heard
+            .values()
+            .filter_map(|(_, s)| s.clone())
+            .filter(|s| DeviceId::from_peer_id(&peer) != Some(s.device))
+            .collect();
+        for mut s in held {
+            s.hops += 1;
             self.swarm
                 .behaviour_mut()
                 .signal
-                .send_request(&peer, Signal::Away(true));
+                .send_request(&peer, Signal::Signed(s));
         }
     }
 
@@ -89,34 +136,77 @@ impl Runner {
             .behaviour_mut()
             .signal
             .send_response(channel, Ack);
+        let Some(via) = DeviceId::from_peer_id(&peer) else {
+            return;
+        };
+        match request {
+            Signal::Signed(s) => {
+                let Some(inner) = s.verified().cloned() else {
+                    self.tally.count("signal");
+                    return;
+                };
+                if s.device != self.me {
+                    self.take_signal(s.device, inner, Some((peer, s)));
+                }
+            }
+            plain => self.take_signal(via, plain, None),
+        }
+    }
+
+    /// A signal about `device`'s member, straight from it or (`signed`) carried by `peer`.
+    fn take_signal(
+        &mut self,
+        device: DeviceId,
+        signal: Signal,
+        signed: Option<(PeerId, SignedSignal)>,
+    ) {
         let Some(head) = self.chain.head() else {
             return;
         };
-        let (Some(me), Some(device)) = (
-            head.member_of_device(&self.me),
-            DeviceId::from_peer_id(&peer),
-        ) else {
+        let Some(me) = head.member_of_device(&self.me).cloned() else {
             return;
         };
-        let Some(from) = head.member_of_device(&device) else {
+        let Some(from) = head.member_of_device(&device).cloned() else {
+            self.tally.count("signal");
             return;
         };
-        let key = match &request {
-            Signal::Typing { channel } => channel.clone(),
-            Signal::Away(_) => String::new(),
-        };
-        if let Signal::Typing { channel } = &request {
-            if !head.roster.may_post(from, channel) || !head.roster.may_read(me, channel) {
+        let now_ms = crate::now_ms();
+        match (&signal, &signed) {
+            (Signal::Typing { channel }, _)
+                if !head.roster.may_post(&from, channel) || !head.roster.may_read(&me, channel) =>
+            {
                 self.tally.count("signal");
                 return;
             }
+            (Signal::Typing { .. }, Some((_, s))) if s.sent_at.abs_diff(now_ms) > FRESH_MS => {
+                return;
+            }
+            (Signal::Away(_), Some((_, s))) => {
+                // The newest word from that device stands; a replay or an older one is dropped.
+                if self
+                    .away_heard
+                    .get(&device)
+                    .is_some_and(|(at, _)| *at >= s.sent_at)
+                {
+                    return;
+                }
+                let keep = me.role.stores_all() && matches!(signal, Signal::Away(true));
+                self.away_heard
+                    .insert(device, (s.sent_at, keep.then(|| s.clone())));
+            }
+            (Signal::Signed(_), _) => return,
+            _ => {}
         }
+        let key = match &signal {
+            Signal::Typing { channel } => channel.clone(),
+            _ => String::new(),
+        };
         let now = Instant::now();
-        if self
-            .signal_seen
-            .get(&(peer, key.clone()))
-            .is_some_and(|t| now.duration_since(*t) < MIN_GAP)
-            && matches!(request, Signal::Typing { .. })
+        if matches!(signal, Signal::Typing { .. })
+            && self
+                .signal_seen
+                .get(&(device, key.clone()))
+                .is_some_and(|t| now.duration_since(*t) < MIN_GAP)
         {
             return;
         }
@@ -124,15 +214,48 @@ impl Runner {
             self.signal_seen
                 .retain(|_, t| now.duration_since(*t) < MIN_GAP);
         }
-        self.signal_seen.insert((peer, key), now);
+        self.signal_seen.insert((device, key), now);
+        // A relay passes a signed signal on to the devices connected to it that may see it.
+        if let Some((via, mut s)) = signed {
+            if me.role.stores_all() && s.hops < MAX_SIGNAL_HOPS {
+                s.hops += 1;
+                let to: Vec<PeerId> = self
+                    .connections
+                    .keys()
+                    .copied()
+                    .filter(|p| *p != via)
+                    .filter(|p| {
+                        DeviceId::from_peer_id(p)
+                            .filter(|d| *d != device)
+                            .and_then(|d| head.member_of_device(&d))
+                            .is_some_and(|m| {
+                                m.name != from.name
+                                    && match &signal {
+                                        Signal::Typing { channel } => {
+                                            head.roster.may_read(m, channel)
+                                        }
+                                        _ => true,
+                                    }
+                            })
+                    })
+                    .collect();
+                for p in to {
+                    self.swarm
+                        .behaviour_mut()
+                        .signal
+                        .send_request(&p, Signal::Signed(s.clone()));
+                }
+            }
+        }
         let member = from.name.clone();
-        self.emit(match request {
+        self.emit(match signal {
             Signal::Typing { channel } => Event::Typing { channel, member },
             Signal::Away(away) => Event::Away {
                 member,
                 device,
                 away,
             },
+            Signal::Signed(_) => return,
         });
     }
 }
