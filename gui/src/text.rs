@@ -15,6 +15,9 @@
 //! through untouched.
 
 use std::borrow::Cow;
+use std::sync::Arc;
+
+use eframe::egui;
 
 use ar_reshaper::ArabicReshaper;
 use unicode_bidi::{BidiInfo, Level};
@@ -144,6 +147,156 @@ pub fn wrap_visual(
         .collect()
 }
 
+/// For the composer: `shown` is egui's layout of [`for_egui`]`(buf)`. Its glyphs are in
+/// display order, so egui's cursor (an index into `buf`, which is in logical order) would be
+/// drawn at the wrong character inside right-to-left text, and typing would land elsewhere
+/// than the cursor shows. This returns the galley with each row's glyphs put back in the
+/// order of `buf`, one per character of `buf` (a lam-alef ligature counts for its two
+/// letters), each placed where the cursor goes *before* that character: the right edge of a
+/// right-to-left letter, the left edge of a left-to-right one; the row's end is where the
+/// paragraph logically ends. The drawn text is untouched (egui paints the galley's mesh,
+/// which layout already made). So arrows move in logical order and the cursor stands where
+/// the next letter will appear. A row egui wrapped is left as it was (the mapping is per
+/// paragraph), as is anything this cannot map exactly.
+pub fn logical_galley(shown: Arc<egui::Galley>, buf: &str) -> Arc<egui::Galley> {
+    if !has_rtl(buf) {
+        return shown;
+    }
+    let paras: Vec<&str> = buf.split('\n').collect();
+    if shown.rows.len() != paras.len() {
+        return shown;
+    }
+    let mut g = (*shown).clone();
+    for (row, para) in g.rows.iter_mut().zip(&paras) {
+        match logical_row(&row.row, para) {
+            Some(r) => row.row = Arc::new(r),
+            None => return shown,
+        }
+    }
+    Arc::new(g)
+}
+
+/// One paragraph's row in logical order (see [`logical_galley`]); `None` if the glyphs are
+/// not what this paragraph shapes and reorders into.
+fn logical_row(row: &egui::epaint::text::Row, para: &str) -> Option<egui::epaint::text::Row> {
+    let logical: Vec<char> = para.chars().collect();
+    let shaped: Vec<char> = if has_rtl(para) {
+        shape(para).chars().collect()
+    } else {
+        logical.clone()
+    };
+    // Which shaped character shows each logical one (a lam-alef ligature shows two).
+    let mut of = Vec::with_capacity(logical.len());
+    let (mut i, mut j) = (0, 0);
+    while i < logical.len() {
+        let lig = shaped
+            .get(j)
+            .is_some_and(|c| ('\u{FEF5}'..='\u{FEFC}').contains(c))
+            && logical[i] == '\u{0644}'
+            && i + 1 < logical.len();
+        of.push((j, false));
+        if lig {
+            of.push((j, true));
+            i += 1;
+        }
+        i += 1;
+        j += 1;
+    }
+    if j != shaped.len() || of.len() != logical.len() {
+        return None;
+    }
+    // The display order of the shaped characters, as `visual_line` makes it.
+    let text: String = shaped.iter().collect();
+    let byte_to_char: std::collections::HashMap<usize, usize> = text
+        .char_indices()
+        .enumerate()
+        .map(|(c, (b, _))| (b, c))
+        .collect();
+    let info = BidiInfo::new(&text, None);
+    let mut order: Vec<usize> = Vec::with_capacity(shaped.len());
+    if let Some(p) = info.paragraphs.first() {
+        let (levels, runs) = info.visual_runs(p, p.range.clone());
+        for run in runs {
+            let mut idx: Vec<usize> = text[run.clone()]
+                .char_indices()
+                .filter_map(|(b, _)| byte_to_char.get(&(run.start + b)).copied())
+                .collect();
+            if levels[run.start].is_rtl() {
+                idx.reverse();
+            }
+            order.extend(idx);
+        }
+    }
+    // egui 0.37 appends zero-width copies after a right-to-left run (its cluster bookkeeping
+    // assumes clusters grow): match the glyphs to the display order and skip those.
+    let mut shown: Vec<&egui::epaint::text::Glyph> = Vec::with_capacity(order.len());
+    for gl in &row.glyphs {
+        if let Some(k) = order.get(shown.len()) {
+            let c = shaped[*k];
+            if gl.chr == c && (gl.advance_width > 0.0 || is_mark(c)) {
+                shown.push(gl);
+            }
+        }
+    }
+    if shown.len() != order.len() {
+        return None;
+    }
+    let mut at = vec![0; shaped.len()];
+    for (g, k) in order.iter().enumerate() {
+        at[*k] = g;
+    }
+    let glyphs: Vec<egui::epaint::text::Glyph> = of
+        .iter()
+        .map(|(k, second)| {
+            let mut gl = *shown[at[*k]];
+            let rtl = is_rtl_char(gl.chr);
+            // Before this character: its start edge (inside a ligature, its middle).
+            gl.pos.x += match (rtl, second) {
+                (_, true) => gl.advance_width / 2.0,
+                (true, false) => gl.advance_width,
+                (false, false) => 0.0,
+            };
+            if *second {
+                gl.advance_width = 0.0;
+            }
+            gl
+        })
+        .collect();
+    let mut out = row.clone();
+    // The end of the paragraph: after its last character in logical order.
+    if let Some((k, _)) = of.last() {
+        let gl = shown[at[*k]];
+        out.size.x = if is_rtl_char(gl.chr) {
+            gl.pos.x
+        } else {
+            gl.pos.x + gl.advance_width
+        };
+    }
+    out.glyphs = glyphs;
+    Some(out)
+}
+
+/// Arabic and Hebrew vowel marks: drawn over a letter, no advance of their own.
+fn is_mark(c: char) -> bool {
+    matches!(c as u32, 0x0591..=0x05C7 | 0x0610..=0x061A | 0x064B..=0x065F | 0x0670 | 0x06D6..=0x06ED)
+}
+
+/// The character boundary (an index into the paragraph's characters) nearest to `x` in a
+/// row made by [`logical_galley`]: where a click puts the cursor.
+pub fn boundary_at(row: &egui::epaint::text::Row, x: f32) -> usize {
+    let mut best = (f32::INFINITY, row.glyphs.len());
+    for (i, gl) in row.glyphs.iter().enumerate() {
+        let d = (gl.pos.x - x).abs();
+        if d < best.0 {
+            best = (d, i);
+        }
+    }
+    if (row.size.x - x).abs() < best.0 {
+        best.1 = row.glyphs.len();
+    }
+    best.1
+}
+
 /// The embedding level of the paragraph, for tests and alignment decisions.
 pub fn paragraph_level(text: &str) -> Level {
     BidiInfo::new(text, None)
@@ -206,5 +359,56 @@ mod tests {
         // because egui reverses a single-font RTL run itself.
         assert_eq!(for_egui("אחת שתיים"), "שתיים אחת");
         assert_eq!(for_egui("abc"), "abc");
+    }
+
+    /// What the composer's layouter makes of `buf` (see `chat.rs`).
+    fn composer_row(buf: &str) -> egui::epaint::text::Row {
+        let ctx = egui::Context::default();
+        crate::fonts::install(&ctx);
+        let mut out = ctx.run_ui(Default::default(), |_| {});
+        out.textures_delta.clear();
+        let job = egui::text::LayoutJob::simple(
+            for_egui(buf).into_owned(),
+            egui::FontId::proportional(14.0),
+            egui::Color32::WHITE,
+            f32::INFINITY,
+        );
+        let g = logical_galley(ctx.fonts_mut(|f| f.layout_job(job)), buf);
+        (*g.rows[0].row).clone()
+    }
+
+    #[test]
+    fn the_cursor_moves_through_arabic_in_reading_order() {
+        // سلام: four letters, the middle two one lam-alef ligature. In logical order the
+        // cursor moves right to left, and the end is at the left.
+        let r = composer_row("سلام");
+        assert_eq!(r.glyphs.len(), 4, "one place per letter of the text");
+        let xs: Vec<f32> = r.glyphs.iter().map(|g| g.pos.x).chain([r.size.x]).collect();
+        assert!(xs.windows(2).all(|w| w[0] > w[1]), "{xs:?}");
+        assert_eq!(
+            boundary_at(&r, xs[4] - 1.0),
+            4,
+            "a click left of it: the end"
+        );
+        assert_eq!(boundary_at(&r, xs[0] + 1.0), 0, "right of it: the start");
+    }
+
+    #[test]
+    fn latin_then_arabic_keeps_each_in_its_order() {
+        // "abc سلام" (a left-to-right paragraph): a b c space left to right, then the Arabic
+        // word to their right, its letters right to left.
+        let r = composer_row("abc سلام");
+        assert_eq!(r.glyphs.len(), 8);
+        let x: Vec<f32> = r.glyphs.iter().map(|g| g.pos.x).collect();
+        assert!(x[0] < x[1] && x[1] < x[2] && x[2] < x[3], "{x:?}");
+        assert!(
+            x[4] > x[5] && x[5] > x[6] && x[6] > x[7] && x[7] > r.size.x,
+            "{x:?}"
+        );
+        assert!(
+            r.size.x > x[3],
+            "the end is right of the space: {x:?} end {}",
+            r.size.x
+        );
     }
 }

@@ -1108,3 +1108,43 @@ fn walk(d: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// The composer in Arabic: the cursor moves in reading order and a click lands where it was
+/// made. After typing سلام, a click at the text's right end (where an Arabic word starts) puts
+/// the cursor before its first letter, so "x" goes first; two Left presses from the end
+/// put the next letter before the last two.
+#[test]
+fn the_composer_cursor_follows_arabic_reading_order() {
+    use eframe::egui::{Event, Modifiers, PointerButton};
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (_amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    type_into(&mut h, "Message", "سلام");
+    let draft = |h: &H| h.state().as_ref().unwrap().state.drafts["general"].clone();
+    assert_eq!(draft(&h), "سلام");
+    let r = h.get_by_label("Message").rect();
+    let p = eframe::egui::pos2(r.right() - 8.0, r.top() + 12.0);
+    h.event(Event::PointerMoved(p));
+    for pressed in [true, false] {
+        h.event(Event::PointerButton {
+            pos: p,
+            button: PointerButton::Primary,
+            pressed,
+            modifiers: Modifiers::NONE,
+        });
+        h.step();
+    }
+    h.get_by_label("Message").type_text("x");
+    h.step();
+    assert_eq!(
+        draft(&h),
+        "xسلام",
+        "the click put the cursor at the word's start"
+    );
+    h.key_press(eframe::egui::Key::End);
+    h.key_press(eframe::egui::Key::ArrowLeft);
+    h.key_press(eframe::egui::Key::ArrowLeft);
+    h.get_by_label("Message").type_text("ب");
+    h.step();
+    assert_eq!(draft(&h), "xسلبام");
+}

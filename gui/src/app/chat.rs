@@ -212,26 +212,16 @@ impl MajlisApp {
                     if ui.button(attach_label.as_str()).clicked() {
                         toggle_attach = true;
                     }
-                    let mut layouter = |ui: &egui::Ui, buf: &dyn egui::TextBuffer, wrap: f32| {
-                        let shown = text::for_egui(buf.as_str()).into_owned();
-                        let mut job = egui::text::LayoutJob::simple(
-                            shown,
-                            egui::TextStyle::Body.resolve(ui.style()),
-                            ui.visuals().text_color(),
-                            wrap,
-                        );
-                        if text::is_rtl_paragraph(buf.as_str()) {
-                            job.halign = Align::RIGHT;
-                        }
-                        ui.fonts_mut(|f| f.layout_job(job))
-                    };
+                    let mut layouter = rtl_layouter;
                     let te = egui::TextEdit::multiline(draft)
                         .id(id)
                         .hint_text(hint.as_str())
                         .desired_rows(2)
                         .desired_width(f32::INFINITY)
                         .layouter(&mut layouter);
-                    let resp = ui.add(te);
+                    let out = te.show(ui);
+                    fix_click(ui.ctx(), id, &out, draft);
+                    let resp = out.response;
                     resp.widget_info(|| {
                         egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Message")
                     });
@@ -934,11 +924,15 @@ impl MajlisApp {
                 ui.separator();
                 egui::Panel::bottom("thread-reply").show(ui, |ui| {
                     ui.add_space(4.0);
-                    let r = ui.add(
-                        egui::TextEdit::multiline(&mut t.draft)
-                            .desired_rows(2)
-                            .desired_width(f32::INFINITY),
-                    );
+                    let id = ui.make_persistent_id("thread-reply");
+                    let out = egui::TextEdit::multiline(&mut t.draft)
+                        .id(id)
+                        .desired_rows(2)
+                        .desired_width(f32::INFINITY)
+                        .layouter(&mut rtl_layouter)
+                        .show(ui);
+                    fix_click(ui.ctx(), id, &out, &t.draft);
+                    let r = out.response;
                     r.widget_info(|| {
                         egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Thread reply")
                     });
@@ -1220,9 +1214,14 @@ impl MajlisApp {
             ui.add_space(4.0);
             ui.label(RichText::new(title.as_str()).small().strong());
             ui.horizontal(|ui| {
-                let r = ui.add(
-                    egui::TextEdit::singleline(text).desired_width(ui.available_width() - 140.0),
-                );
+                let id = ui.make_persistent_id("edit-message");
+                let out = egui::TextEdit::singleline(text)
+                    .id(id)
+                    .desired_width(ui.available_width() - 140.0)
+                    .layouter(&mut rtl_layouter)
+                    .show(ui);
+                fix_click(ui.ctx(), id, &out, text);
+                let r = out.response;
                 r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Edit"));
                 save = ui.button(save_label.as_str()).clicked()
                     || (r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)));
@@ -1422,4 +1421,54 @@ fn png_of(img: &egui::ColorImage) -> Result<Vec<u8>, String> {
     buf.write_to(&mut out, image::ImageFormat::Png)
         .map_err(|e| e.to_string())?;
     Ok(out.into_inner())
+}
+
+/// How text fields lay out what is typed: right-to-left text shaped and ordered for display
+/// (see [`text::for_egui`]), right-aligned when its paragraph is, with the glyphs back in
+/// logical order so the cursor moves in reading order and stands where the next letter
+/// appears ([`text::logical_galley`]).
+fn rtl_layouter(ui: &egui::Ui, buf: &dyn egui::TextBuffer, wrap: f32) -> Arc<egui::Galley> {
+    let shown = text::for_egui(buf.as_str()).into_owned();
+    let mut job = egui::text::LayoutJob::simple(
+        shown,
+        egui::TextStyle::Body.resolve(ui.style()),
+        ui.visuals().text_color(),
+        wrap,
+    );
+    if text::is_rtl_paragraph(buf.as_str()) {
+        job.halign = Align::RIGHT;
+    }
+    text::logical_galley(ui.fonts_mut(|f| f.layout_job(job)), buf.as_str())
+}
+
+/// egui finds a click's character by scanning glyphs left to right; in right-to-left text
+/// (glyphs in logical order) the field's cursor is placed here instead.
+fn fix_click(ctx: &egui::Context, id: egui::Id, out: &egui::text_edit::TextEditOutput, text: &str) {
+    if out.response.clicked() && text::has_rtl(text) {
+        if let Some(p) = out.response.interact_pointer_pos() {
+            place_cursor(ctx, id, &out.galley, p - out.galley_pos.to_vec2());
+        }
+    }
+}
+
+/// Put a text field's cursor at the character boundary nearest to `p` (galley coordinates).
+fn place_cursor(ctx: &egui::Context, id: egui::Id, galley: &egui::Galley, p: egui::Pos2) {
+    let mut before = 0;
+    let row = galley
+        .rows
+        .iter()
+        .position(|r| p.y <= r.max_y())
+        .unwrap_or(galley.rows.len().saturating_sub(1));
+    for r in &galley.rows[..row] {
+        before += r.char_count_including_newline().0;
+    }
+    let Some(r) = galley.rows.get(row) else {
+        return;
+    };
+    let at = before + text::boundary_at(&r.row, p.x - r.pos.x);
+    let mut st = egui::TextEdit::load_state(ctx, id).unwrap_or_default();
+    st.cursor.set_char_range(Some(egui::text::CCursorRange::one(
+        egui::text::CCursor::new(at),
+    )));
+    st.store(ctx, id);
 }
