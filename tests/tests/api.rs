@@ -992,6 +992,39 @@ fn replies_reactions_edits_and_deletions_over_the_api() {
     let (_, t) = curl(&msg("/thread"), Some(&ro), &[]);
     assert_eq!(t["messages"].as_array().unwrap().len(), 2, "{t}");
     assert_eq!(t["messages"][1]["text"], "after lunch");
+    // Pinned and a topic set; a read-only token does neither; bilal's node shows both.
+    assert_eq!(curl(&msg("/pin"), Some(&ro), &["-X", "PUT"]).0, 403);
+    assert_eq!(curl(&msg("/pin"), Some(&rw), &["-X", "PUT"]).0, 201);
+    assert_eq!(
+        curl(&msg("/pin"), Some(&rw), &["-X", "PUT"]).0,
+        400,
+        "pinned twice"
+    );
+    let topic = |body: &str| {
+        curl(
+            &url("/v1/channels/general/topic"),
+            Some(&rw),
+            &[&["-X", "PUT"][..], &json[..], &[body]].concat(),
+        )
+    };
+    assert_eq!(
+        topic(r#"{"topic":"Deploys","description":"When and who"}"#).0,
+        201
+    );
+    assert_eq!(
+        topic(&format!(r#"{{"topic":"{}"}}"#, "x".repeat(300))).0,
+        400
+    );
+    let (code, d) = curl(&url("/v1/channels/general/details"), Some(&ro), &[]);
+    assert_eq!(code, 200, "{d}");
+    assert_eq!(d["topic"], "Deploys");
+    assert_eq!(d["pinned"][0]["id"], id.as_str());
+    wait_until("bilal's node has the topic and the pin", 20, || {
+        let out = ds[1].cli(&["channel", "show", "general", "--json"]);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        v["details"]["topic"] == "Deploys" && v["pinned"][0]["id"] == id.as_str()
+    });
+    assert_eq!(curl(&msg("/pin"), Some(&rw), &["-X", "DELETE"]).0, 201);
     // Taken back, then deleted; bilal's node shows the same.
     let thumbs = "%F0%9F%91%8D";
     assert_eq!(

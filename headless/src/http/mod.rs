@@ -100,6 +100,15 @@ fn router(state: AppState) -> Router {
         .route("/v1/messages/{id}/file", get(download))
         .route("/v1/messages/{id}", get(message).patch(edit).delete(delete))
         .route("/v1/messages/{id}/thread", get(thread))
+        .route(
+            "/v1/messages/{id}/pin",
+            axum::routing::put(pin).delete(unpin),
+        )
+        .route("/v1/channels/{channel}/details", get(details))
+        .route(
+            "/v1/channels/{channel}/topic",
+            axum::routing::put(set_topic),
+        )
         .route("/v1/messages/{id}/replies", axum::routing::post(reply))
         .route("/v1/messages/{id}/reactions", axum::routing::post(react))
         .route(
@@ -557,6 +566,113 @@ async fn unreact(
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+pub struct ChannelDetails {
+    /// One line; empty when none was set.
+    topic: String,
+    description: String,
+    /// Who set the topic and when (ms since the epoch), if anyone did.
+    #[schema(value_type = Option<Object>)]
+    topic_by: Option<(String, u64)>,
+    /// Pinned messages, the most recently pinned first.
+    #[schema(value_type = Vec<ApiMessage>)]
+    pinned: Vec<majlis_core::StoredMessage>,
+    /// Members who left this open channel.
+    left: Vec<String>,
+}
+
+/// A channel's topic, description, pinned messages and who left it.
+#[utoipa::path(get, path = "/v1/channels/{channel}/details",
+    params(("channel" = String, Path, description = "`general`, or `@NAME`")),
+    responses((status = 200, body = ChannelDetails), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("token" = ["read"])))]
+async fn details(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(channel): Path<String>,
+) -> Result<Json<ChannelDetails>, ApiError> {
+    auth(&s, &headers, Scope::Read)?;
+    check_channel(&s, &channel, Right::Read)?;
+    let d = s.node.details(&channel)?;
+    Ok(Json(ChannelDetails {
+        topic: d.topic,
+        description: d.description,
+        topic_by: d.topic_by,
+        pinned: s.node.pinned(&channel)?,
+        left: d.left,
+    }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct NewTopic {
+    /// One line, at most 250 characters.
+    topic: String,
+    /// At most 1 000 characters.
+    #[serde(default)]
+    description: String,
+}
+
+/// Set a channel's topic and description (anyone who may post there may).
+#[utoipa::path(put, path = "/v1/channels/{channel}/topic",
+    params(("channel" = String, Path, description = "`general`, or `@NAME`")),
+    request_body = NewTopic,
+    responses((status = 201, body = Posted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("token" = ["send"])))]
+async fn set_topic(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(channel): Path<String>,
+    body: Result<Json<NewTopic>, JsonRejection>,
+) -> Result<(StatusCode, Json<Posted>), ApiError> {
+    auth(&s, &headers, Scope::Send)?;
+    let Json(body) = body?;
+    check_channel(&s, &channel, Right::Post)?;
+    let id = s
+        .node
+        .set_topic(&channel, &body.topic, &body.description)
+        .await?;
+    Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
+}
+
+/// Pin a message to its channel.
+#[utoipa::path(put, path = "/v1/messages/{id}/pin",
+    params(("id" = String, Path, description = "Message id (hex)")),
+    responses((status = 201, body = Posted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("token" = ["send"])))]
+async fn pin(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Posted>), ApiError> {
+    pin_as(s, headers, id, true).await
+}
+
+/// Unpin a message.
+#[utoipa::path(delete, path = "/v1/messages/{id}/pin",
+    params(("id" = String, Path, description = "Message id (hex)")),
+    responses((status = 201, body = Posted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("token" = ["send"])))]
+async fn unpin(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Posted>), ApiError> {
+    pin_as(s, headers, id, false).await
+}
+
+async fn pin_as(
+    s: AppState,
+    headers: HeaderMap,
+    id: String,
+    on: bool,
+) -> Result<(StatusCode, Json<Posted>), ApiError> {
+    auth(&s, &headers, Scope::Send)?;
+    let m = held(&s, &id)?;
+    check_channel(&s, &m.channel, Right::Post)?;
+    let id = s.node.pin(&m.id, on).await?;
+    Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct FilesList {
     /// blob, size, chunks, have, complete, wanted, channels, sources of each file this node
     /// knows of.
@@ -964,8 +1080,8 @@ async fn metrics(
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Majlis local API", description = "The HTTP API of `majlisd run --http`. See docs/api.md."),
-    paths(messages, post_message, message, thread, reply, edit, delete, react, unreact, hook, channels, search, files, upload, download, roster, peers, stream, metrics),
-    components(schemas(ErrorBody, ApiMessage, Messages, NewMessage, NewReply, NewReaction, Posted, ChannelInfo, Channels, Hit, Hits, ApiEvent)),
+    paths(messages, post_message, message, thread, reply, edit, delete, react, unreact, pin, unpin, details, set_topic, hook, channels, search, files, upload, download, roster, peers, stream, metrics),
+    components(schemas(ErrorBody, ApiMessage, Messages, NewMessage, NewReply, NewReaction, NewTopic, ChannelDetails, Posted, ChannelInfo, Channels, Hit, Hits, ApiEvent)),
     modifiers(&BearerToken)
 )]
 pub struct ApiDoc;
