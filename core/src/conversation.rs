@@ -431,6 +431,35 @@ mod tests {
             fold(&mut second, shuffled, &admin);
             proptest::prop_assert_eq!(first, second);
         }
+
+        /// The same for a channel's details: topics, pins and leaving fold to the same view
+        /// in any order.
+        #[test]
+        fn channel_details_do_not_depend_on_arrival_order(
+            acts in proptest::collection::vec((0u8..3, 0u8..3, 0u64..50, 0u8..3, proptest::bool::ANY), 0..40),
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            use rand::{seq::SliceRandom, SeedableRng};
+            let who = ["amina", "bilal", "chen"];
+            let acts: Vec<StoredMessage> = acts
+                .iter()
+                .enumerate()
+                .map(|(i, (kind, w, at, t, on))| {
+                    let act = match kind {
+                        0 => Act::Topic { topic: format!("t{t}"), description: String::new() },
+                        1 => Act::Pin { of: id(*t), on: *on },
+                        _ => Act::Join { on: *on },
+                    };
+                    let mut m = msg(10 + i as u8, who[*w as usize], 10 + at, "", Some(act));
+                    m.id.0[1] = i as u8;
+                    m
+                })
+                .collect();
+            let first = details(acts.clone());
+            let mut shuffled = acts;
+            shuffled.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+            proptest::prop_assert_eq!(first, details(shuffled));
+        }
     }
 
     #[test]

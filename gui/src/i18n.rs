@@ -177,6 +177,7 @@ const AR: &[(&str, &str)] = &[
     ("set by", "حدده"),
     ("Pin", "تثبيت"),
     ("Light theme", "المظهر الفاتح"),
+    ("Also send to the channel", "أرسل إلى القناة أيضا"),
     ("Direct message", "رسالة مباشرة"),
     ("device", "جهاز"),
     ("reply", "رد"),

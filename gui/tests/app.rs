@@ -1006,6 +1006,21 @@ fn topic_pins_leaving_and_a_reply_edited_from_the_thread() {
     until(&mut h, "the thread shows it", |h| {
         has(h, "I'll draft it by Friday")
     });
+    // "Also send to the channel": the reply is a row of the channel too, on both nodes.
+    h.get_by_label("Also send to the channel").click();
+    type_into(&mut h, "Thread reply", "everyone: draft by Friday");
+    h.key_press(eframe::egui::Key::Enter);
+    until(&mut h, "amina's channel shows the reply", |_| {
+        amina
+            .history("general", 20)
+            .unwrap()
+            .iter()
+            .any(|m| m.text == "everyone: draft by Friday")
+    });
+    h.get_by_label("Close").click();
+    until(&mut h, "a row of bilal's channel", |h| {
+        has(h, "everyone: draft by Friday")
+    });
 }
 
 /// The design pass, as a user sees it: three messages in a row from amina show her name

@@ -908,8 +908,12 @@ impl MajlisApp {
             .as_ref()
             .map(|c| c.details.pins.iter().map(|p| p.0).collect())
             .unwrap_or_default();
-        let (title, reply_label, close_label) =
-            (self.t("Thread"), self.t("Reply"), self.t("Close"));
+        let (title, reply_label, close_label, also_label) = (
+            self.t("Thread"),
+            self.t("Reply"),
+            self.t("Close"),
+            self.t("Also send to the channel"),
+        );
         let mut close = false;
         let mut send = None;
         egui::Panel::right("thread")
@@ -941,6 +945,7 @@ impl MajlisApp {
                             !i.modifiers.shift
                                 && i.consume_key(egui::Modifiers::NONE, egui::Key::Enter)
                         });
+                    ui.checkbox(&mut t.also, also_label.as_str());
                     if (ui.button(reply_label.as_str()).clicked() || enter)
                         && !t.draft.trim().is_empty()
                     {
@@ -993,8 +998,8 @@ impl MajlisApp {
         if close {
             run.thread = None;
         } else if let Some(text) = send {
-            let to = t.root;
-            actions.push(Action::Reply { to, text });
+            let (to, also) = (t.root, t.also);
+            actions.push(Action::Reply { to, text, also });
         }
     }
 

@@ -100,12 +100,13 @@ impl MajlisApp {
                     root,
                     rows: run.node.thread(&root).unwrap_or_default(),
                     draft: String::new(),
+                    also: false,
                 });
             }
-            Action::Reply { to, text } => {
+            Action::Reply { to, text, also } => {
                 let n = run.node.clone();
                 self.spawn(async move {
-                    Reply::Acted(n.reply(&to, &text, false).await.map_err(|e| e.to_string()))
+                    Reply::Acted(n.reply(&to, &text, also).await.map_err(|e| e.to_string()))
                 });
             }
             Action::StartEdit(message, text) => run.editing = Some((message, text)),

@@ -152,10 +152,11 @@ enum Action {
     ExportMine,
     /// Open the thread of a message beside the conversation.
     OpenThread(MessageId),
-    /// Reply in the open thread.
+    /// Reply in the open thread (`also`: shown in the channel too).
     Reply {
         to: MessageId,
         text: String,
+        also: bool,
     },
     /// Start editing one of our messages (its current text), or save the edit.
     StartEdit(MessageId, String),
@@ -345,6 +346,8 @@ struct ThreadView {
     root: MessageId,
     rows: Vec<StoredMessage>,
     draft: String,
+    /// "Also send to the channel" is ticked.
+    also: bool,
 }
 
 /// How often the Network view asks the node for fresh facts.
