@@ -35,6 +35,7 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         None => orchestrate(),
         Some("sync") => sync_bench(args.get(1).map_or(Ok(1_000_000), |s| s.parse())?),
+        Some("many") => many_bench(args.get(1).map_or(Ok(100), |s| s.parse())?),
         Some("echo-server") => echo_server(&args[1]),
         Some("echo-client") => echo_client(&args[1], args[2].parse()?),
         Some("node") => {
@@ -98,9 +99,9 @@ async fn node_role(args: &[String]) -> Result<()> {
             let inflight: usize = args[5].parse()?;
             let t = Instant::now();
             while node.peers().await?.len() < peers {
-                if t.elapsed() > Duration::from_secs(30) {
+                if t.elapsed() > Duration::from_secs(180) {
                     bail!(
-                        "only {} of {peers} peers after 30 s",
+                        "only {} of {peers} peers after 180 s",
                         node.peers().await?.len()
                     );
                 }
@@ -138,6 +139,22 @@ async fn node_role(args: &[String]) -> Result<()> {
         "recv" => {
             let count: usize = args[2].parse()?;
             let timeout = Duration::from_secs(args[3].parse()?);
+            // With a peer count: also when this node was connected to that many (the
+            // many-node bench), and its UDP datagrams (mDNS: nothing else here uses UDP).
+            let want_peers: Option<usize> = args.get(4).map(|s| s.parse()).transpose()?;
+            let all_connected = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+            if let Some(want) = want_peers {
+                let (n, flag) = (node.clone(), all_connected.clone());
+                tokio::spawn(async move {
+                    loop {
+                        if n.peers().await.map(|p| p.len()).unwrap_or(0) >= want {
+                            flag.store(now_ns() as u64, std::sync::atomic::Ordering::Relaxed);
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                });
+            }
             let mut lat = Vec::with_capacity(count);
             let (mut first, mut last, mut connected) = (0u128, 0u128, 0u128);
             let started = now_ns();
@@ -169,10 +186,21 @@ async fn node_role(args: &[String]) -> Result<()> {
                 }
             }
             let n = lat.len();
+            // Stay a minute more, idle, for the mDNS traffic of a settled network.
+            let mut udp_per_min = 0u64;
+            if want_peers.is_some() {
+                let before = udp_out();
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                udp_per_min = udp_out().saturating_sub(before);
+            }
             let st = node.stats().await?;
+            let lat_max = lat.iter().cloned().fold(0.0, f64::max);
             println!(
                 "{}",
                 serde_json::json!({"received": n, "p50_us": pct(&mut lat, 0.5), "p99_us": pct(&mut lat, 0.99),
+                    "max_us": lat_max, "duplicates": st.duplicates,
+                    "all_connected_ns": all_connected.load(std::sync::atomic::Ordering::Relaxed).to_string(),
+                    "rss_kb": rss_kb(std::process::id()).unwrap_or(0), "udp_out_per_min": udp_per_min,
                     "first_ns": first.to_string(), "last_ns": last.to_string(),
                     "rate": if n > 1 { (n - 1) as f64 / ((last - first) as f64 / 1e9) } else { 0.0 },
                     "synced": st.synced, "sync_requests": st.sync_requests,
@@ -449,6 +477,110 @@ fn verify_rates() -> (f64, f64) {
     }
     let batch = envs.len() as f64 / t.elapsed().as_secs_f64();
     (single, batch)
+}
+
+/// UDP datagrams this network namespace has sent (`/proc/net/snmp`, per namespace).
+fn udp_out() -> u64 {
+    let s = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let mut lines = s.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(head), Some(vals)) = (lines.next(), lines.next()) else {
+        return 0;
+    };
+    head.split_whitespace()
+        .zip(vals.split_whitespace())
+        .find(|(k, _)| *k == "OutDatagrams")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
+// ---- many nodes ---------------------------------------------------------------------------
+
+/// `lanbench many N`: N nodes, each in its own namespace of one LAN, all started together.
+/// Figures: time until every node is connected to every other (mDNS), then 50 messages from
+/// one node at 20/s: delivery p50/p99 at each receiver and the slowest receiver's, duplicate
+/// deliveries per message, RSS per node, and mDNS datagrams sent per node per minute once
+/// the network has settled.
+fn many_bench(n: usize) -> Result<()> {
+    if !majlis_tests::netns_available("lanbench") {
+        bail!("lanbench needs root for its namespace LAN");
+    }
+    let mut b = Bench {
+        lan: Lan::new("y", n)?,
+        exe: std::env::current_exe()?,
+        root: tempfile::tempdir()?,
+        dirs: vec![],
+        plaintext: false,
+    };
+    b.org(n)?;
+    let count = 50;
+    let t0 = now_ns();
+    let recvs: Vec<_> = (1..n)
+        .map(|i| {
+            b.spawn(
+                i,
+                &b.node_args(i, &["recv", &count.to_string(), "240", &(n - 1).to_string()]),
+            )
+        })
+        .collect::<Result<_>>()?;
+    // The sender waits until it is connected to everyone, then 500 ms more.
+    let send = b.spawn(
+        0,
+        &b.node_args(
+            0,
+            &["send", &count.to_string(), "50000", &(n - 1).to_string(), "1", "70"],
+        ),
+    );
+    let send = send?;
+    let mut rows = Vec::new();
+    for r in recvs {
+        rows.push(output_json(r)?);
+    }
+    let _ = output_json(send);
+    let f = |k: &str| -> Vec<f64> { rows.iter().filter_map(|j| j[k].as_f64()).collect() };
+    let connected: Vec<f64> = rows
+        .iter()
+        .filter_map(|j| j["all_connected_ns"].as_str()?.parse::<u128>().ok())
+        .filter(|t| *t > 0)
+        .map(|t| (t.saturating_sub(t0)) as f64 / 1e9)
+        .collect();
+    let received: u64 = rows.iter().filter_map(|j| j["received"].as_u64()).sum();
+    let dups: u64 = rows.iter().filter_map(|j| j["duplicates"].as_u64()).sum();
+    let (mut p50, mut p99, mut max) = (f("p50_us"), f("p99_us"), f("max_us"));
+    let mut rss: Vec<f64> = f("rss_kb").iter().map(|k| k / 1024.0).collect();
+    let mut udp = f("udp_out_per_min");
+    println!("
+== lanbench many {n}");
+    println!(
+        "- all {} receivers connected to all {} others: {} of them, the last after {:.1} s (median {:.1} s)",
+        n - 1,
+        n - 1,
+        connected.len(),
+        connected.iter().cloned().fold(0.0, f64::max),
+        pct(&mut connected.clone(), 0.5)
+    );
+    println!(
+        "- {count} messages at 20/s from one node: {received} of {} deliveries; per receiver p50 {:.0} µs (median over receivers), p99 {:.0} µs (median), slowest receiver's p99 {:.0} µs, worst single delivery {:.0} µs",
+        count * (n - 1),
+        pct(&mut p50, 0.5),
+        pct(&mut p99.clone(), 0.5),
+        pct(&mut p99, 1.0),
+        pct(&mut max, 1.0)
+    );
+    println!(
+        "- duplicate deliveries: {:.2} per message per receiver",
+        dups as f64 / (count * (n - 1)) as f64
+    );
+    println!(
+        "- RSS per node: median {:.1} MB, max {:.1} MB",
+        pct(&mut rss.clone(), 0.5),
+        pct(&mut rss, 1.0)
+    );
+    println!(
+        "- mDNS (UDP) datagrams sent per node per minute, settled: median {:.0}, max {:.0}",
+        pct(&mut udp.clone(), 0.5),
+        pct(&mut udp, 1.0)
+    );
+    Ok(())
 }
 
 // ---- catch-up sync ------------------------------------------------------------------------
