@@ -36,6 +36,7 @@ fn main() -> Result<()> {
         None => orchestrate(),
         Some("sync") => sync_bench(args.get(1).map_or(Ok(1_000_000), |s| s.parse())?),
         Some("many") => many_bench(args.get(1).map_or(Ok(100), |s| s.parse())?),
+        Some("lossy") => lossy_bench(),
         Some("echo-server") => echo_server(&args[1]),
         Some("echo-client") => echo_client(&args[1], args[2].parse()?),
         Some("node") => {
@@ -129,7 +130,10 @@ async fn node_role(args: &[String]) -> Result<()> {
                 r??;
             }
             let secs = start.elapsed().as_secs_f64();
-            println!("{}", serde_json::json!({"sent": count, "secs": secs}));
+            println!(
+                "{}",
+                serde_json::json!({"sent": count, "secs": secs, "end_ns": now_ns().to_string()})
+            );
             // Stay up so late joiners and slow receivers get everything gossiped.
             tokio::time::sleep(Duration::from_secs(
                 args.get(6).map_or(Ok(2), |s| s.parse())?,
@@ -491,6 +495,87 @@ fn udp_out() -> u64 {
         .find(|(k, _)| *k == "OutDatagrams")
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(0)
+}
+
+// ---- lossy links ---------------------------------------------------------------------------
+
+/// `lanbench lossy`: four hosts whose links are emulated radios (`majlis_tests::radio`: 5 ms
+/// ± 2 ms each way, so frames overtake each other, 1 % duplicated, and 0, 1 or 5 % lost per
+/// host link). One node sends 200 messages at 20/s; each of the other three records when
+/// each arrived (gossip, or catch-up for what gossip lost). Figures: delivery p50/p99/max per
+/// receiver, and how long after the last send the last receiver held everything.
+fn lossy_bench() -> Result<()> {
+    if !majlis_tests::netns_available("lanbench") {
+        bail!("lanbench needs root for its namespace LAN");
+    }
+    let count = 200;
+    let mut out = Vec::new();
+    for (k, loss) in [0.0, 0.01, 0.05].into_iter().enumerate() {
+        let mut lan = Lan::new(&format!("z{k}"), 4)?;
+        for i in 0..4 {
+            lan.set_radio(
+                i,
+                majlis_tests::radio::Link {
+                    kbit: 100_000,
+                    delay: Duration::from_millis(5),
+                    jitter: Duration::from_millis(2),
+                    loss,
+                    duplicate: 0.01,
+                    queue: Duration::from_millis(200),
+                },
+            )?;
+        }
+        let mut b = Bench {
+            lan,
+            exe: std::env::current_exe()?,
+            root: tempfile::tempdir()?,
+            dirs: vec![],
+            plaintext: false,
+        };
+        b.org(4)?;
+        let recvs: Vec<_> = (1..4)
+            .map(|i| b.spawn(i, &b.node_args(i, &["recv", &count.to_string(), "90"])))
+            .collect::<Result<_>>()?;
+        let send = b.spawn(
+            0,
+            &b.node_args(0, &["send", &count.to_string(), "50000", "3", "1", "30"]),
+        )?;
+        let rows: Vec<serde_json::Value> = recvs
+            .into_iter()
+            .map(output_json)
+            .collect::<Result<_>>()?;
+        let s = output_json(send)?;
+        let end: u128 = s["end_ns"].as_str().unwrap_or("0").parse()?;
+        let last: u128 = rows
+            .iter()
+            .filter_map(|j| j["last_ns"].as_str()?.parse::<u128>().ok())
+            .max()
+            .unwrap_or(0);
+        let (lost, dup) = b.lan.radio_counts();
+        let per: Vec<String> = rows
+            .iter()
+            .map(|j| {
+                format!(
+                    "{}/{count}, p50 {:.1} ms, p99 {:.1} ms, max {:.0} ms",
+                    j["received"],
+                    j["p50_us"].as_f64().unwrap_or(0.0) / 1e3,
+                    j["p99_us"].as_f64().unwrap_or(0.0) / 1e3,
+                    j["max_us"].as_f64().unwrap_or(0.0) / 1e3
+                )
+            })
+            .collect();
+        out.push(format!(
+            "{:.0} % lost per host link ({lost} frames lost, {dup} duplicated): receivers {}; all held everything {:.2} s after the last send",
+            loss * 100.0,
+            per.join("; "),
+            last.saturating_sub(end) as f64 / 1e9
+        ));
+    }
+    println!("\n== lanbench lossy (5 ± 2 ms each way, 1 % duplicated; {count} messages at 20/s)");
+    for l in out {
+        println!("- {l}");
+    }
+    Ok(())
 }
 
 // ---- many nodes ---------------------------------------------------------------------------
