@@ -101,6 +101,20 @@ async fn node_role(args: &[String]) -> Result<()> {
             let t = Instant::now();
             while node.peers().await?.len() < peers {
                 if t.elapsed() > Duration::from_secs(180) {
+                    // Why: what this node found and what its dials said.
+                    let r = node.diagnose().await?;
+                    let mut errors: std::collections::BTreeMap<String, usize> = Default::default();
+                    for d in &r.devices {
+                        if let Some(e) = &d.last_error {
+                            *errors.entry(e.chars().take(80).collect()).or_default() += 1;
+                        }
+                    }
+                    eprintln!(
+                        "sender: {} mDNS records, {} devices found, {} connected; dial errors: {errors:?}",
+                        r.mdns_records,
+                        r.devices.iter().filter(|d| !d.found_by.is_empty()).count(),
+                        r.devices.iter().filter(|d| d.connected.is_some()).count(),
+                    );
                     bail!(
                         "only {} of {peers} peers after 180 s",
                         node.peers().await?.len()
@@ -540,10 +554,8 @@ fn lossy_bench() -> Result<()> {
             0,
             &b.node_args(0, &["send", &count.to_string(), "50000", "3", "1", "30"]),
         )?;
-        let rows: Vec<serde_json::Value> = recvs
-            .into_iter()
-            .map(output_json)
-            .collect::<Result<_>>()?;
+        let rows: Vec<serde_json::Value> =
+            recvs.into_iter().map(output_json).collect::<Result<_>>()?;
         let s = output_json(send)?;
         let end: u128 = s["end_ns"].as_str().unwrap_or("0").parse()?;
         let last: u128 = rows
@@ -603,7 +615,10 @@ fn many_bench(n: usize) -> Result<()> {
         .map(|i| {
             b.spawn(
                 i,
-                &b.node_args(i, &["recv", &count.to_string(), "240", &(n - 1).to_string()]),
+                &b.node_args(
+                    i,
+                    &["recv", &count.to_string(), "240", &(n - 1).to_string()],
+                ),
             )
         })
         .collect::<Result<_>>()?;
@@ -612,7 +627,14 @@ fn many_bench(n: usize) -> Result<()> {
         0,
         &b.node_args(
             0,
-            &["send", &count.to_string(), "50000", &(n - 1).to_string(), "1", "70"],
+            &[
+                "send",
+                &count.to_string(),
+                "50000",
+                &(n - 1).to_string(),
+                "1",
+                "70",
+            ],
         ),
     );
     let send = send?;
@@ -633,8 +655,7 @@ fn many_bench(n: usize) -> Result<()> {
     let (mut p50, mut p99, mut max) = (f("p50_us"), f("p99_us"), f("max_us"));
     let mut rss: Vec<f64> = f("rss_kb").iter().map(|k| k / 1024.0).collect();
     let mut udp = f("udp_out_per_min");
-    println!("
-== lanbench many {n}");
+    println!("\n== lanbench many {n}");
     println!(
         "- all {} receivers connected to all {} others: {} of them, the last after {:.1} s (median {:.1} s)",
         n - 1,
