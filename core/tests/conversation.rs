@@ -33,6 +33,31 @@ fn org(dir: &std::path::Path, more: &[RosterChange]) -> Vec<Profile> {
     )
 }
 
+/// What each node was told of typing and away for 3 s: "bilal in general", "amina away true".
+async fn signals_for_3s<const N: usize>(
+    rxs: [&mut tokio::sync::broadcast::Receiver<majlis_core::Event>; N],
+) -> [Vec<String>; N] {
+    use majlis_core::Event;
+    let mut out: [Vec<String>; N] = std::array::from_fn(|_| Vec::new());
+    let mut rxs = rxs;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while tokio::time::Instant::now() < deadline {
+        for (rx, seen) in rxs.iter_mut().zip(out.iter_mut()) {
+            while let Ok(ev) = rx.try_recv() {
+                match ev {
+                    Event::Typing { channel, member } => {
+                        seen.push(format!("{member} in {channel}"))
+                    }
+                    Event::Away { member, away, .. } => seen.push(format!("{member} away {away}")),
+                    _ => {}
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    out
+}
+
 fn shown(n: &Node, id: &MessageId) -> Option<StoredMessage> {
     n.history("general", 50)
         .unwrap()
@@ -191,7 +216,6 @@ async fn threads_edits_deletions_and_reactions_converge_and_hold_against_a_modif
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typing_reaches_the_channels_readers_only_and_away_reaches_everyone() {
     use majlis_core::net::Signal;
-    use majlis_core::Event;
     let dir = tempfile::tempdir().unwrap();
     let mut ps = org(
         dir.path(),
@@ -220,8 +244,9 @@ async fn typing_reaches_the_channels_readers_only_and_away_reaches_everyone() {
         .await
         .unwrap();
     let (mut a_ev, mut b_ev, mut c_ev) = (a.subscribe(), b.subscribe(), c.subscribe());
+    // Both sides: a signal goes to the connections its sender knows of.
     wait_until("chen connected", async || {
-        a.peers().await.unwrap().len() == 2
+        a.peers().await.unwrap().len() == 2 && c.peers().await.unwrap().len() == 1
     })
     .await;
     // Chen's client claims to type in #board (he may not post there) and in general.
@@ -233,24 +258,7 @@ async fn typing_reaches_the_channels_readers_only_and_away_reaches_everyone() {
     a.typing("board").await.unwrap();
     c.typing("general").await.unwrap();
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-    let (mut at_a, mut at_b, mut at_c) = (Vec::new(), Vec::new(), Vec::new());
-    while tokio::time::Instant::now() < deadline {
-        for (rx, out) in [
-            (&mut a_ev, &mut at_a),
-            (&mut b_ev, &mut at_b),
-            (&mut c_ev, &mut at_c),
-        ] {
-            while let Ok(ev) = rx.try_recv() {
-                match ev {
-                    Event::Typing { channel, member } => out.push(format!("{member} in {channel}")),
-                    Event::Away { member, away, .. } => out.push(format!("{member} away {away}")),
-                    _ => {}
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let [at_a, at_b, at_c] = signals_for_3s([&mut a_ev, &mut b_ev, &mut c_ev]).await;
     let has = |v: &[String], e: &str| v.iter().any(|x| x == e);
     assert!(has(&at_a, "chen in general"), "amina: {at_a:?}");
     assert!(!has(&at_a, "chen in board"), "amina: {at_a:?}");
@@ -493,6 +501,9 @@ async fn typing_and_away_cross_a_relay_and_a_forged_one_does_not() {
         .unwrap();
     wait_until("everyone connected to the relay", async || {
         r.peers().await.unwrap().len() == 3
+            && a.peers().await.unwrap().len() == 1
+            && b.peers().await.unwrap().len() == 1
+            && c.peers().await.unwrap().len() == 1
     })
     .await;
     let (mut a_ev, mut b_ev, mut c_ev) = (a.subscribe(), b.subscribe(), c.subscribe());
@@ -514,24 +525,7 @@ async fn typing_and_away_cross_a_relay_and_a_forged_one_does_not() {
     .await
     .unwrap();
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-    let (mut at_a, mut at_b, mut at_c) = (Vec::new(), Vec::new(), Vec::new());
-    while tokio::time::Instant::now() < deadline {
-        for (rx, out) in [
-            (&mut a_ev, &mut at_a),
-            (&mut b_ev, &mut at_b),
-            (&mut c_ev, &mut at_c),
-        ] {
-            while let Ok(ev) = rx.try_recv() {
-                match ev {
-                    Event::Typing { channel, member } => out.push(format!("{member} in {channel}")),
-                    Event::Away { member, away, .. } => out.push(format!("{member} away {away}")),
-                    _ => {}
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let [at_a, at_b, at_c] = signals_for_3s([&mut a_ev, &mut b_ev, &mut c_ev]).await;
     // Only the relay connects them: what arrived came through it.
     for n in [&a, &b, &c] {
         assert_eq!(
