@@ -289,10 +289,10 @@ async fn handle(node: &Node, req: Request) -> Response {
             Request::Join { channel, on } => Response::Sent {
                 id: node.join(&channel, on).await?,
             },
-            Request::Details { channel } => Response::Details {
-                details: node.details(&channel)?,
-                pinned: node.pinned(&channel)?,
-            },
+            Request::Details { channel } => {
+                let (details, pinned) = node.details_and_pinned(&channel)?;
+                Response::Details { details, pinned }
+            }
             Request::Thread { message } => {
                 let messages = node.thread(&message)?;
                 if messages.is_empty() {

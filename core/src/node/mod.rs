@@ -796,11 +796,15 @@ impl Node {
     /// The pinned messages of `channel` (or `@NAME`), folded, the most recently pinned
     /// first.
     pub fn pinned(&self, channel: &str) -> Result<Vec<StoredMessage>> {
-        let mut out = Vec::new();
-        for (id, _, _) in self.details(channel)?.pins {
-            out.extend(self.store.message(&id)?);
-        }
-        Ok(out)
+        Ok(self.details_and_pinned(channel)?.1)
+    }
+
+    /// [`Node::details`] and [`Node::pinned`] in one pass (what a details view shows).
+    pub fn details_and_pinned(
+        &self,
+        channel: &str,
+    ) -> Result<(crate::conversation::Details, Vec<StoredMessage>)> {
+        self.store.details_and_pinned(&self.resolve(channel)?)
     }
 
     /// Tell the readers of `channel` (or `@NAME`) connected now that this member is typing

@@ -802,17 +802,33 @@ impl Store {
     /// What `channel` shows about itself: topic, pinned messages (only those held here, of
     /// this channel, not deleted), who left it.
     pub fn details(&self, channel: &str) -> Result<conversation::Details> {
+        Ok(self.details_and_pinned(channel)?.0)
+    }
+
+    /// [`Store::details`] and the pinned messages themselves (folded, in the same order):
+    /// filtering the pins reads them anyway.
+    pub fn details_and_pinned(
+        &self,
+        channel: &str,
+    ) -> Result<(conversation::Details, Vec<StoredMessage>)> {
         let mut d = conversation::details(self.acts_on(channel, &conversation::CHANNEL)?);
-        let mut pins = Vec::with_capacity(d.pins.len());
+        let (mut pins, mut pinned) = (Vec::with_capacity(d.pins.len()), Vec::new());
         for p in d.pins {
-            if self.message(&p.0)?.is_some_and(|m| {
-                m.channel == channel && !m.deleted && !m.locked && Act::is_message(m.act.as_ref())
-            }) {
-                pins.push(p);
+            match self.message(&p.0)? {
+                Some(m)
+                    if m.channel == channel
+                        && !m.deleted
+                        && !m.locked
+                        && Act::is_message(m.act.as_ref()) =>
+                {
+                    pins.push(p);
+                    pinned.push(m);
+                }
+                _ => {}
             }
         }
         d.pins = pins;
-        Ok(d)
+        Ok((d, pinned))
     }
 
     /// The messages that act on `target` in `channel` (not folded themselves).

@@ -399,6 +399,7 @@ pub(super) struct RowStrings {
 impl Conversation {
     pub(super) fn open(node: &Node, channel: &str) -> Conversation {
         let rows = node.history_before(channel, None, PAGE).unwrap_or_default();
+        let (details, pinned) = node.details_and_pinned(channel).unwrap_or_default();
         Conversation {
             channel: channel.to_string(),
             ids: rows.iter().map(|m| m.id).collect(),
@@ -411,8 +412,8 @@ impl Conversation {
             mark: None,
             read: node.read_marks(channel).unwrap_or_default(),
             delivered: node.delivered_marks(channel).unwrap_or_default(),
-            details: node.details(channel).unwrap_or_default(),
-            pinned: node.pinned(channel).unwrap_or_default(),
+            details,
+            pinned,
             me: node.device_id(),
             readers: readers_of(node, channel),
         }
@@ -420,8 +421,7 @@ impl Conversation {
 
     /// Topic, pins and who left, again (a channel act arrived, or a pinned message changed).
     pub(super) fn reload_details(&mut self, node: &Node) {
-        self.details = node.details(&self.channel).unwrap_or_default();
-        self.pinned = node.pinned(&self.channel).unwrap_or_default();
+        (self.details, self.pinned) = node.details_and_pinned(&self.channel).unwrap_or_default();
         // A pinned row has a line more.
         self.heights.iter_mut().for_each(|h| *h = None);
     }

@@ -592,12 +592,12 @@ async fn details(
 ) -> Result<Json<ChannelDetails>, ApiError> {
     auth(&s, &headers, Scope::Read)?;
     check_channel(&s, &channel, Right::Read)?;
-    let d = s.node.details(&channel)?;
+    let (d, pinned) = s.node.details_and_pinned(&channel)?;
     Ok(Json(ChannelDetails {
         topic: d.topic,
         description: d.description,
         topic_by: d.topic_by,
-        pinned: s.node.pinned(&channel)?,
+        pinned,
         left: d.left,
     }))
 }
