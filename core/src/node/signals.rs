@@ -64,13 +64,15 @@ impl Runner {
                 sees.then_some((p, m.role.stores_all()))
             })
             .collect();
+        // Signed once, and only if a relay is among the recipients.
         let signed = match &signal {
             Signal::Signed(_) => None,
-            s => Some(SignedSignal::sign(
+            s if to.iter().any(|(_, relay)| *relay) => Some(SignedSignal::sign(
                 self.profile.key(),
                 crate::now_ms(),
                 s.clone(),
             )),
+            _ => None,
         };
         for (p, relay) in to {
             let what = match (&signed, relay) {
