@@ -207,20 +207,14 @@ fn logical_row(row: &egui::epaint::text::Row, para: &str) -> Option<egui::epaint
     }
     // The display order of the shaped characters, as `visual_line` makes it.
     let text: String = shaped.iter().collect();
-    let byte_to_char: std::collections::HashMap<usize, usize> = text
-        .char_indices()
-        .enumerate()
-        .map(|(c, (b, _))| (b, c))
-        .collect();
     let info = BidiInfo::new(&text, None);
     let mut order: Vec<usize> = Vec::with_capacity(shaped.len());
     if let Some(p) = info.paragraphs.first() {
         let (levels, runs) = info.visual_runs(p, p.range.clone());
         for run in runs {
-            let mut idx: Vec<usize> = text[run.clone()]
-                .char_indices()
-                .filter_map(|(b, _)| byte_to_char.get(&(run.start + b)).copied())
-                .collect();
+            // A run is a byte range; its characters are consecutive from the one it starts at.
+            let first = text[..run.start].chars().count();
+            let mut idx: Vec<usize> = (first..first + text[run.clone()].chars().count()).collect();
             if levels[run.start].is_rtl() {
                 idx.reverse();
             }
