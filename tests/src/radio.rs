@@ -37,6 +37,21 @@ pub struct Link {
     pub queue: Duration,
 }
 
+impl Link {
+    /// A jittery LAN link as the lossy tests and `lanbench lossy` use it: fast (100 Mbit/s),
+    /// 5 ± 2 ms each way so frames overtake each other, 1 % duplicated, `loss` lost.
+    pub fn jittery(loss: f64) -> Link {
+        Link {
+            kbit: 100_000,
+            delay: Duration::from_millis(5),
+            jitter: Duration::from_millis(2),
+            loss,
+            duplicate: 0.01,
+            queue: Duration::from_millis(200),
+        }
+    }
+}
+
 /// The running emulator of one link; stops (and closes its devices) when dropped.
 pub struct Radio {
     stop: Arc<AtomicBool>,

@@ -381,18 +381,8 @@ fn jittery_lan(loss: f64, tag: &str) {
     }
     let mut lan = Lan::new(tag, 4).unwrap();
     for i in 0..4 {
-        lan.set_radio(
-            i,
-            majlis_tests::radio::Link {
-                kbit: 100_000,
-                delay: Duration::from_millis(5),
-                jitter: Duration::from_millis(2),
-                loss,
-                duplicate: 0.01,
-                queue: Duration::from_millis(200),
-            },
-        )
-        .unwrap();
+        lan.set_radio(i, majlis_tests::radio::Link::jittery(loss))
+            .unwrap();
     }
     converges_on(
         &lan,

@@ -527,17 +527,7 @@ fn lossy_bench() -> Result<()> {
     for (k, loss) in [0.0, 0.01, 0.05].into_iter().enumerate() {
         let mut lan = Lan::new(&format!("z{k}"), 4)?;
         for i in 0..4 {
-            lan.set_radio(
-                i,
-                majlis_tests::radio::Link {
-                    kbit: 100_000,
-                    delay: Duration::from_millis(5),
-                    jitter: Duration::from_millis(2),
-                    loss,
-                    duplicate: 0.01,
-                    queue: Duration::from_millis(200),
-                },
-            )?;
+            lan.set_radio(i, majlis_tests::radio::Link::jittery(loss))?;
         }
         let mut b = Bench {
             lan,
