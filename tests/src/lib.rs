@@ -40,6 +40,33 @@ pub fn netns_available(test: &str) -> bool {
     false
 }
 
+/// Make room in the kernel's neighbour (ARP and NDP) tables for `hosts` namespaces that all
+/// talk to each other. Those tables are one per kernel, shared by every namespace, and hold
+/// 1 024 entries by default (`gc_thresh3`): past about 30 hosts all-to-all, new neighbours are
+/// refused ("neighbor table overflow"), SYNs wait in SYN-SENT and nodes never connect. A real
+/// LAN has a kernel per machine, so this is sized for the emulation only. Limits are only
+/// ever raised (other tests may be running), never lowered.
+fn size_neighbour_tables(hosts: usize) -> Result<()> {
+    // Each host learns every other host over IPv4 and IPv6 (link-local), plus slack.
+    let want = (hosts * hosts + 1024) as u64;
+    for family in ["ipv4", "ipv6"] {
+        for (knob, share) in [("gc_thresh1", 4), ("gc_thresh2", 2), ("gc_thresh3", 1)] {
+            let path = format!("/proc/sys/net/{family}/neigh/default/{knob}");
+            let now: u64 = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {path}"))?
+                .trim()
+                .parse()
+                .with_context(|| format!("parsing {path}"))?;
+            let target = want / share;
+            if now < target {
+                std::fs::write(&path, target.to_string())
+                    .with_context(|| format!("raising {path} to {target} (needs root)"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn ip(args: &[&str]) -> Result<()> {
     let out = Command::new("ip")
         .args(args)
@@ -80,6 +107,7 @@ impl Lan {
             others: Vec::new(),
             radios: Vec::new(),
         };
+        size_neighbour_tables(n)?;
         ip(&["netns", "add", &sw])?;
         ip(&["-n", &sw, "link", "add", "br0", "type", "bridge"])?;
         ip(&["-n", &sw, "link", "set", "br0", "up"])?;
@@ -107,6 +135,7 @@ impl Lan {
             others: Vec::new(),
             radios: Vec::new(),
         };
+        size_neighbour_tables(sizes.iter().sum::<usize>() + sizes.len())?;
         ip(&["netns", "add", &sw])?;
         ip(&["netns", "add", &router])?;
         lan.others.push(router.clone());
