@@ -56,6 +56,7 @@ pub fn sync_frame(data: &[u8]) {
             &links,
             "general",
             |_, _| None,
+            |_, _, _| None,
         );
         let _ = message::verify_batch(&envs);
     }

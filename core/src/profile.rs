@@ -635,7 +635,7 @@ impl Profile {
         format: u8,
         body: Vec<u8>,
     ) -> Result<Envelope> {
-        let (seq, prev) = self.store.own_head(channel, &self.device_id())?;
+        let ((seq, prev), _) = self.store.next_own(channel, &self.device_id())?;
         // Never date a message before our previous one (a clock set back), nor over an hour
         // before this device joined the roster (an admin's clock ahead of ours): receivers
         // refuse both as backdated.
@@ -655,7 +655,7 @@ impl Profile {
                 author: self.device_id(),
                 channel: channel.to_string(),
                 sent_at: crate::now_ms().max(last),
-                seq: seq + 1,
+                seq,
                 prev,
                 body,
             },

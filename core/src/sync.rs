@@ -7,9 +7,15 @@
 //! each prefix, oldest first, so the requester learns exactly what it lacks; the cost is one
 //! round trip per `limit` missing messages plus 40 bytes per author, independent of history.
 //!
-//! Chain rules: seq 1 has no `prev`; seq n > 1 names the id of seq n − 1. Two different
-//! messages with the same (author, seq) are an author fork, and a message whose `prev` does not
-//! match the held predecessor breaks the chain: both are rejected.
+//! Chain rules: seq 1 has no `prev`; seq n > 1 names the id of seq n − 1, or of an earlier
+//! message of its author there (or none, for the start) when the seqs between were reserved
+//! and never sent: a **skip**. A sender reserves seqs durably ahead so it may publish before
+//! its own write is on disk; after a crash it continues past the reservation, so a seq it may
+//! already have published is never signed twice (see `store::reserve_seq`). Two different
+//! messages with the same (author, seq) are an author fork, and a message whose `prev` names
+//! a held message that is not an earlier one of its author breaks the chain: both are
+//! rejected. A skip tells holders that the seqs it passes over hold nothing, so their
+//! contiguous prefix moves past them ([`advance`]).
 
 use std::collections::BTreeMap;
 
@@ -129,17 +135,22 @@ impl Link {
 /// Check a response against the request it answers, before any state changes: every message
 /// is in the asked channel, beyond what the requester said it held, and the messages of each
 /// author chain to each other (and to `held`, the requester's own copy of the predecessor).
+///
+/// `earlier(author, id, below)`: whether the requester holds `id` as `author`'s message in
+/// the channel at a seq below `below` (see [`chain_ok`]).
 pub fn check_response(
     asked: &Vector,
     held_ranges: &Ranges,
     links: &[(String, Link)],
     channel: &str,
     held: impl Fn(DeviceId, u64) -> Option<MessageId>,
+    earlier: impl Fn(DeviceId, MessageId, u64) -> Option<bool>,
 ) -> Result<(), SyncError> {
     if links.len() > MAX_BATCH {
         return Err(SyncError::TooMany(links.len()));
     }
     let mut last: BTreeMap<DeviceId, (u64, MessageId)> = BTreeMap::new();
+    let mut sent: BTreeMap<DeviceId, BTreeMap<MessageId, u64>> = BTreeMap::new();
     for (ch, l) in links {
         if ch != channel {
             return Err(SyncError::WrongChannel(ch.clone()));
@@ -159,25 +170,45 @@ pub fn check_response(
                 .checked_sub(1)
                 .and_then(|p| if p == 0 { None } else { held(l.author, p) }),
         };
-        if !chain_ok(l, pred) {
+        let in_batch = sent.get(&l.author);
+        let ok = chain_ok(l, pred, |p| match in_batch.and_then(|b| b.get(p)) {
+            Some(s) => Some(*s < l.seq),
+            None => earlier(l.author, *p, l.seq - 1),
+        });
+        if !ok {
             return Err(SyncError::BrokenChain {
                 author: l.author,
                 seq: l.seq,
             });
         }
         last.insert(l.author, (l.seq, l.id));
+        sent.entry(l.author).or_default().insert(l.id, l.seq);
     }
     Ok(())
 }
 
-/// `pred`: the id of (author, seq − 1) if known.
-pub fn chain_ok(l: &Link, pred: Option<MessageId>) -> bool {
-    match (l.seq, l.prev, pred) {
-        (0, _, _) => false,
-        (1, prev, _) => prev.is_none(),
-        (_, None, _) => false,
-        (_, Some(p), Some(held)) => p == held,
-        (_, Some(_), None) => true, // predecessor not held yet: checked when it arrives
+/// Whether `l` chains to its author's log. `pred`: the id held at (author, seq − 1), if any.
+/// `earlier(p)`: whether `p` is held as this author's message in the channel below seq − 1
+/// (`Some(false)`: held, but not there), or `None` if `p` is not held at all.
+pub fn chain_ok(
+    l: &Link,
+    pred: Option<MessageId>,
+    earlier: impl FnOnce(&MessageId) -> Option<bool>,
+) -> bool {
+    match (l.seq, l.prev) {
+        (0, _) => false,
+        (1, prev) => prev.is_none(),
+        // A skip from the start: a device that crashed before any of its reserved seqs was
+        // on its disk.
+        (_, None) => true,
+        (_, Some(p)) if pred == Some(p) => true,
+        (_, Some(p)) => match earlier(&p) {
+            // A skip over seqs reserved and never sent (or sent and lost in a crash).
+            Some(true) => true,
+            Some(false) => false,
+            // Neither neighbour held: checked when they arrive.
+            None => pred.is_none(),
+        },
     }
 }
 
@@ -215,12 +246,26 @@ pub fn missing(
 }
 
 /// Advance a contiguous prefix after `seq` was added, given which seqs are held.
-pub fn advance(contiguous: u64, held: impl Fn(u64) -> bool) -> u64 {
+///
+/// `skip_to(c)`: the seq of the next held message after `c` if it skips (its `prev` is a
+/// message held at or below `c`, or none), declaring the seqs between empty. A holder of
+/// messages the author lost in a crash (published, then not on its disk) passes its skip too.
+pub fn advance(
+    contiguous: u64,
+    held: impl Fn(u64) -> bool,
+    skip_to: impl Fn(u64) -> Option<u64>,
+) -> u64 {
     let mut c = contiguous;
-    while held(c + 1) {
-        c += 1;
+    loop {
+        if held(c + 1) {
+            c += 1;
+        } else {
+            match skip_to(c) {
+                Some(s) if s > c && held(s) => c = s,
+                _ => return c,
+            }
+        }
     }
-    c
 }
 
 #[cfg(test)]
@@ -256,7 +301,7 @@ mod tests {
                     (
                         *a,
                         (
-                            advance(0, |x| s.contains(&x)),
+                            advance(0, |x| s.contains(&x), |_| None),
                             s.last().copied().unwrap_or(0),
                         ),
                     )
@@ -359,13 +404,19 @@ mod tests {
     fn responses_are_checked_before_they_change_anything() {
         let asked: Vector = [(dev(1), 2)].into_iter().collect();
         let held = |_a: DeviceId, s: u64| (s == 2).then_some(MessageId([2; 32]));
+        // The requester holds [1] at seq 1, [2] at seq 2 and, beyond a gap, [5] at seq 5.
+        let earlier = |_a: DeviceId, id: MessageId, below: u64| match id.0[0] {
+            s @ (1 | 2 | 5) => Some(u64::from(s) < below),
+            _ => None,
+        };
         assert_eq!(
             check_response(
                 &asked,
                 &Ranges::new(),
                 &[link(1, 3, 3, Some(2)), link(1, 4, 4, Some(3))],
                 "general",
-                held
+                held,
+                earlier
             ),
             Ok(())
         );
@@ -375,7 +426,8 @@ mod tests {
                 &Ranges::new(),
                 &[link(1, 2, 2, Some(1))],
                 "general",
-                held
+                held,
+                earlier
             ),
             Err(SyncError::NotAskedFor { .. })
         ));
@@ -385,7 +437,8 @@ mod tests {
                 &Ranges::new(),
                 &[link(1, 3, 3, Some(9))],
                 "general",
-                held
+                held,
+                earlier
             ),
             Err(SyncError::BrokenChain { .. })
         ));
@@ -395,7 +448,8 @@ mod tests {
                 &Ranges::new(),
                 &[link(1, 3, 3, Some(2)), link(1, 4, 4, Some(7))],
                 "general",
-                held
+                held,
+                earlier
             ),
             Err(SyncError::BrokenChain { .. })
         ));
@@ -405,27 +459,76 @@ mod tests {
                 &Ranges::new(),
                 &[link(2, 1, 5, Some(1))],
                 "general",
-                held
+                held,
+                earlier
             ),
             Err(SyncError::BrokenChain { .. })
         ));
         assert!(matches!(
-            check_response(&asked, &Ranges::new(), &[link(2, 1, 5, None)], "ops", held),
+            check_response(
+                &asked,
+                &Ranges::new(),
+                &[link(2, 1, 5, None)],
+                "ops",
+                held,
+                earlier
+            ),
             Err(SyncError::WrongChannel(_))
         ));
         let many: Vec<_> = (1..=MAX_BATCH as u64 + 1)
             .map(|s| link(3, s, 1, None))
             .collect();
         assert!(matches!(
-            check_response(&asked, &Ranges::new(), &many, "general", held),
+            check_response(&asked, &Ranges::new(), &many, "general", held, earlier),
             Err(SyncError::TooMany(_))
         ));
         // A held range is not asked for either.
         let held_r: Ranges = [(dev(1), vec![(5, 9)])].into_iter().collect();
         assert!(matches!(
-            check_response(&asked, &held_r, &[link(1, 6, 6, Some(5))], "general", held),
+            check_response(
+                &asked,
+                &held_r,
+                &[link(1, 6, 6, Some(5))],
+                "general",
+                held,
+                earlier
+            ),
             Err(SyncError::NotAskedFor { .. })
         ));
+        // Skips: past seqs reserved and never sent, to a held message or one earlier in the
+        // same answer, or from the start; never to a held message that is not earlier.
+        for ok in [
+            vec![link(1, 7, 7, Some(2))],
+            vec![link(1, 3, 3, Some(2)), link(1, 9, 9, Some(3))],
+            vec![link(4, 40, 40, None)],
+        ] {
+            assert_eq!(
+                check_response(&asked, &Ranges::new(), &ok, "general", held, earlier),
+                Ok(()),
+                "{ok:?}"
+            );
+        }
+        assert!(matches!(
+            check_response(
+                &asked,
+                &Ranges::new(),
+                &[link(1, 4, 4, Some(5))],
+                "general",
+                held,
+                earlier
+            ),
+            Err(SyncError::BrokenChain { .. })
+        ));
+    }
+
+    #[test]
+    fn a_skip_moves_the_prefix_past_seqs_that_hold_nothing() {
+        // Held: 1, 2, then 9 skipping from 2 (3..=8 reserved, never sent), then 10.
+        let held = |s: u64| [1, 2, 9, 10].contains(&s);
+        assert_eq!(advance(0, held, |c| (c == 2).then_some(9)), 10);
+        // Without the skip the prefix stops at the hole; a skip to a seq not held is no skip.
+        assert_eq!(advance(0, held, |_| None), 2);
+        assert_eq!(advance(0, held, |c| (c == 2).then_some(8)), 2);
     }
 
     #[test]

@@ -115,7 +115,8 @@ fn chain_rules_refuse_a_second_message_at_a_seq_and_flag_gaps() {
     let mut log = MemLog::default();
     let a = msg(&key, 1, None, "one");
     let a2 = msg(&key, 1, None, "one, again, different");
-    let c = msg(&key, 3, Some(&a), "three, after a gap");
+    let b = msg(&key, 2, Some(&a), "two, not delivered yet");
+    let c = msg(&key, 3, Some(&b), "three, after a gap");
     let far = msg(&key, 5000, Some(&a), "far beyond the gap limit");
     let v = accept(
         &mut log,
@@ -134,6 +135,36 @@ fn chain_rules_refuse_a_second_message_at_a_seq_and_flag_gaps() {
     // A gap is counted, not shouted; a chain break is shouted.
     assert!(!v[3].is_loud(Origin::Gossip));
     assert!(v[1].is_loud(Origin::Sync));
+}
+
+#[test]
+fn a_skip_past_reserved_seqs_is_taken_and_moves_the_prefix_but_a_backward_link_is_not() {
+    let (key, chain) = org();
+    let mut log = MemLog::default();
+    let a = msg(&key, 1, None, "one");
+    // The author crashed with seqs 2..=8 reserved: its next message skips them.
+    let s = msg(&key, 9, Some(&a), "nine, after a restart");
+    let t = msg(&key, 10, Some(&s), "ten");
+    // Names a held message that is not before it: no honest client signs that.
+    let back = msg(&key, 5, Some(&s), "five, after nine?");
+    let v = accept(
+        &mut log,
+        chain.head(),
+        &[a, s, t, back],
+        Origin::Gossip,
+        NOW,
+    );
+    assert!(
+        matches!(v[1], Verdict::Accepted { gap: false, .. }),
+        "{v:?}"
+    );
+    assert!(
+        matches!(v[2], Verdict::Accepted { gap: false, .. }),
+        "{v:?}"
+    );
+    assert!(matches!(v[3], Verdict::Rejected(Reject::Chain(_))), "{v:?}");
+    use majlis_core::proto::Log;
+    assert_eq!(log.head("general", &key.id()).unwrap(), (10, 10));
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! Group commit: writes made while a flush is in flight wait for the next flush, and every
 //! waiter is acknowledged when its flush completes. A `send` therefore returns only once its
-//! message is on disk. A received message is shown as soon as it is verified and written,
-//! before its flush: if the process dies before the flush, catch-up fetches it again from
-//! the peers that hold it, and its fsync stays off the delivery path.
+//! message is on disk. Neither side's fsync is on the delivery path: a received message is
+//! shown as soon as it is verified and written, before its flush (if the process dies first,
+//! catch-up fetches it again from the peers that hold it), and our own message is published
+//! while its write is in flight, under a seq reserved on disk beforehand (see
+//! [`Runner::queue_own`] and `Store::next_own`).
 
 use tokio::sync::oneshot;
 
@@ -15,22 +17,84 @@ use crate::store::StoredMessage;
 /// Work waiting for the next flush.
 pub(super) enum Pending {
     /// Our own messages: key grants first, then (when a user sent something) the text,
-    /// which is the last envelope and whose id the reply carries.
+    /// which is the last envelope and whose id the reply carries. `published`: already
+    /// published and shown (see [`Runner::queue_own`]); only the reply waits.
     Sent {
         envs: Vec<Envelope>,
         reply: Option<(oneshot::Sender<Result<MessageId>>, Box<StoredMessage>)>,
+        published: bool,
     },
     /// A received message, already shown: only its flush is waited for.
     Received,
 }
 
 impl Runner {
+    /// Queue our just-signed messages for the next flush. They are published, and the user
+    /// is shown the message, at once when every seq they use was reserved on disk before
+    /// (`Store::next_own`: a crash can then lose them here but never sign their seqs again)
+    /// and nothing of ours still waits to be published (peers get them in send order).
+    /// Otherwise, about once per `store::RESERVE` messages, they wait for the flush that
+    /// makes their reservation durable. The reply (a `send` returning) always waits for the
+    /// flush: it promises the message is on this disk.
+    pub(super) fn queue_own(
+        &mut self,
+        envs: Vec<Envelope>,
+        reply: Option<(oneshot::Sender<Result<MessageId>>, Box<StoredMessage>)>,
+    ) {
+        let waiting = |p: &Pending| {
+            matches!(
+                p,
+                Pending::Sent {
+                    published: false,
+                    ..
+                }
+            )
+        };
+        let early = !self.pending.iter().any(waiting)
+            && !self
+                .flushing
+                .as_ref()
+                .is_some_and(|(_, b)| b.iter().any(waiting))
+            && envs.iter().all(|e| {
+                self.reserved_on_disk
+                    .get(&e.unsigned.channel)
+                    .is_some_and(|r| e.unsigned.seq <= *r)
+            });
+        if early {
+            for env in &envs {
+                self.publish(env);
+            }
+            if let Some((_, shown)) = &reply {
+                self.emit(Event::Message(shown.clone()));
+            }
+        }
+        self.pending.push(Pending::Sent {
+            envs,
+            reply,
+            published: early,
+        });
+        self.start_flush();
+    }
+
     pub(super) fn start_flush(&mut self) {
         if self.flushing.is_some() || self.pending.is_empty() {
             return;
         }
         let store = self.store.clone();
         let batch = std::mem::take(&mut self.pending);
+        // What is reserved now for the channels of this batch is on disk once it is flushed.
+        self.reserving = batch
+            .iter()
+            .filter_map(|p| match p {
+                Pending::Sent { envs, .. } => Some(envs),
+                Pending::Received => None,
+            })
+            .flatten()
+            .map(|e| e.unsigned.channel.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .filter_map(|c| Some((c.clone(), self.store.reservation(&c).ok()?.0)))
+            .collect();
         self.flushes += 1;
         self.flushed_writes += batch.len() as u64;
         let handle = tokio::task::spawn_blocking(move || store.flush());
@@ -55,22 +119,38 @@ impl Runner {
                 self.failed = Some(e.to_string());
             }
         }
+        if res.is_ok() {
+            for (channel, reserved) in std::mem::take(&mut self.reserving) {
+                let r = self.reserved_on_disk.entry(channel).or_default();
+                *r = (*r).max(reserved);
+            }
+        }
         for p in done {
             match p {
-                Pending::Sent { envs, reply } => {
+                Pending::Sent {
+                    envs,
+                    reply,
+                    published,
+                } => {
                     if let Err(e) = &res {
+                        // Published already, it lives on at the peers (and comes back by
+                        // catch-up); the promise that it is on this disk failed all the same.
                         if let Some((reply, _)) = reply {
                             let _ =
                                 reply.send(Err(Error::Invalid(format!("message not saved: {e}"))));
                         }
                         continue;
                     }
-                    for env in &envs {
-                        self.publish(env);
+                    if !published {
+                        for env in &envs {
+                            self.publish(env);
+                        }
                     }
                     if let Some((reply, shown)) = reply {
                         let _ = reply.send(Ok(shown.id));
-                        self.emit(Event::Message(shown));
+                        if !published {
+                            self.emit(Event::Message(shown));
+                        }
                     }
                 }
                 Pending::Received => {}

@@ -402,6 +402,14 @@ impl Runner {
             inserted += matches!(verdict, Verdict::Accepted { .. }) as usize;
             self.settle(peer, Some(env), verdict, Origin::Sync);
         }
+        // A whole session that asked for our own log from a crash hole's start covered it.
+        if checked.next.is_none() {
+            if let Some(have) = asked.have.get(&self.me) {
+                if let Err(e) = self.store.close_holes(&asked.channel, *have) {
+                    tracing::warn!("closing recovered holes in '{}': {e}", asked.channel);
+                }
+            }
+        }
         self.start_flush();
         tracing::debug!("sync from {peer}: {inserted} new in '{}'", asked.channel);
     }

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use libp2p::{gossipsub, request_response, PeerId};
 
-use super::durable::Pending;
 use super::runner::Runner;
 use super::{Event, REMOVAL_GRACE};
 use crate::identity::DeviceId;
@@ -124,8 +123,7 @@ impl Runner {
             }
         }
         if !envs.is_empty() {
-            self.pending.push(Pending::Sent { envs, reply: None });
-            self.start_flush();
+            self.queue_own(envs, None);
         }
     }
 

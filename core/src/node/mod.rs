@@ -315,6 +315,10 @@ impl Node {
     pub async fn start(profile: Profile, config: Config) -> Result<Node> {
         let org = profile.require_org()?;
         let chain = profile.chain()?;
+        // Seqs reserved by a run that stopped without giving them back are skipped, and
+        // that is on disk before anything of ours is published (see `Store::next_own`).
+        let reserved_on_disk = profile.store().resume_reservations(&profile.device_id())?;
+        profile.store().flush()?;
         let key = profile.key().libp2p_keypair();
         let mut swarm =
             libp2p::SwarmBuilder::with_existing_identity(key)
@@ -423,6 +427,7 @@ impl Node {
             _disc_tx: disc_tx,
             known: HashMap::new(),
             listen_of: HashMap::new(),
+            first_known: HashMap::new(),
             last_error: HashMap::new(),
             dial_errors: HashMap::new(),
             static_peers: config.peers.iter().map(|a| (a.clone(), None)).collect(),
@@ -450,6 +455,8 @@ impl Node {
             last_version: 0,
             pending: Vec::new(),
             flushing: None,
+            reserved_on_disk,
+            reserving: Vec::new(),
             tally: Default::default(),
             flushes: 0,
             flushed_writes: 0,

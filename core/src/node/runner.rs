@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
@@ -45,6 +45,8 @@ pub(super) struct Runner {
     /// Where each connected peer listens (its identify report, routable addresses only): what
     /// peer exchange tells other roster devices.
     pub(super) listen_of: HashMap<PeerId, Vec<Multiaddr>>,
+    /// When each device became dialable (see [`Runner::dial_peer`]).
+    pub(super) first_known: HashMap<PeerId, Instant>,
     /// Static peer address -> the peer it turned out to be.
     pub(super) static_peers: HashMap<Multiaddr, Option<PeerId>>,
     pub(super) connections: HashMap<PeerId, Multiaddr>,
@@ -66,7 +68,7 @@ pub(super) struct Runner {
     /// Periodic ticks so far, and when something last happened (a message in or out, a
     /// connection, a roster change): quiet nodes run the periodic round less often.
     pub(super) ticks: u64,
-    pub(super) last_activity: std::time::Instant,
+    pub(super) last_activity: Instant,
     /// Removed devices whose connections close at `close_at`.
     pub(super) closing: Vec<PeerId>,
     pub(super) close_at: Option<tokio::time::Instant>,
@@ -84,12 +86,16 @@ pub(super) struct Runner {
     pub(super) away: bool,
     /// Per (device, channel) when a typing signal from it was last shown; per device the
     /// newest away state heard and, on a relay, its signed form for devices that connect later.
-    pub(super) signal_seen: HashMap<(DeviceId, String), std::time::Instant>,
+    pub(super) signal_seen: HashMap<(DeviceId, String), Instant>,
     pub(super) away_heard: HashMap<DeviceId, (u64, Option<crate::net::SignedSignal>)>,
     /// Gossip frames waiting for batch verification.
     pub(super) to_validate: Vec<(PeerId, gossipsub::MessageId, gossipsub::Message)>,
     pub(super) pending: Vec<Pending>,
     pub(super) flushing: Option<(tokio::task::JoinHandle<crate::Result<()>>, Vec<Pending>)>,
+    /// Per channel, the highest of our seqs reserved on disk (see `Store::next_own`), and
+    /// what the flush in flight will make so.
+    pub(super) reserved_on_disk: HashMap<String, u64>,
+    pub(super) reserving: Vec<(String, u64)>,
     pub(super) tally: Tally,
     pub(super) flushes: u64,
     pub(super) flushed_writes: u64,
@@ -108,6 +114,8 @@ pub(super) struct Runner {
 /// Quiet for this long, a node runs the periodic catch-up round and peer exchange every
 /// [`QUIET_EVERY`] ticks of [`SYNC_INTERVAL`] instead of every tick.
 const QUIET_AFTER: Duration = Duration::from_secs(30);
+/// How long the larger peer id of a pair leaves the dialling to the smaller one.
+const DIAL_DEFER: Duration = Duration::from_secs(4);
 const QUIET_EVERY: u64 = 6;
 
 impl Runner {
@@ -205,6 +213,17 @@ impl Runner {
         self.finish_flush().await;
         self.start_flush();
         self.finish_flush().await;
+        // Everything of ours is on disk now: the seqs reserved and not used are given back,
+        // so the next start does not skip them.
+        if self.failed.is_none() {
+            if let Err(e) = self
+                .store
+                .release_reservations(&self.me)
+                .and_then(|_| self.store.flush())
+            {
+                tracing::warn!("releasing reserved seqs: {e}");
+            }
+        }
         if let Some(d) = self.discovery.take() {
             let _ = tokio::task::spawn_blocking(move || d.shutdown()).await;
         }
@@ -300,13 +319,7 @@ impl Runner {
                 Ok(envs) => {
                     let last = envs.last().expect("an act makes a message");
                     match self.store.render(last, self.my_name()) {
-                        Some(shown) => {
-                            self.pending.push(Pending::Sent {
-                                envs,
-                                reply: Some((reply, Box::new(shown))),
-                            });
-                            self.start_flush();
-                        }
+                        Some(shown) => self.queue_own(envs, Some((reply, Box::new(shown)))),
                         None => {
                             let _ =
                                 reply.send(Err(crate::Error::Invalid("nothing to send".into())));
@@ -428,11 +441,7 @@ impl Runner {
             file,
             ..Default::default()
         };
-        self.pending.push(Pending::Sent {
-            envs,
-            reply: Some((reply, Box::new(shown))),
-        });
-        self.start_flush();
+        self.queue_own(envs, Some((reply, Box::new(shown))));
     }
 
     fn my_name(&self) -> String {
@@ -511,6 +520,11 @@ impl Runner {
         self.dial_peer(f.peer);
     }
 
+    /// Dial a known device unless connected. Two devices on a LAN find each other at the same
+    /// moment; if both dial, both pay a handshake and keep two connections, which on a LAN of
+    /// a hundred desks is a hundred handshakes too many per device while everyone starts. So
+    /// the smaller peer id dials at once and the other waits [`DIAL_DEFER`] for it, then
+    /// dials too (the smaller may not know our address: another subnet, a missed record).
     pub(super) fn dial_peer(&mut self, peer: PeerId) {
         if self.connections.contains_key(&peer) || !self.swarm.behaviour().gate.allows(&peer) {
             return;
@@ -518,9 +532,17 @@ impl Runner {
         let Some(addrs) = self.known.get(&peer) else {
             return;
         };
+        let first = *self.first_known.entry(peer).or_insert_with(Instant::now);
+        if *self.swarm.local_peer_id() > peer && first.elapsed() < DIAL_DEFER {
+            return;
+        }
+        // A new port for each dial: with the listening port reused, two devices dialling
+        // each other at once make the same TCP four-tuple (a simultaneous open), which
+        // neither side's handshake survives; and nothing on a LAN needs the port kept.
         let opts = DialOpts::peer_id(peer)
             .addresses(addrs.clone())
             .condition(PeerCondition::DisconnectedAndNotDialing)
+            .allocate_new_port()
             .build();
         if self.swarm.dial(opts).is_ok() {
             self.facts.dialed(peer);
@@ -529,9 +551,17 @@ impl Runner {
 
     pub(super) fn dial_addr(&mut self, addr: Multiaddr) {
         self.static_peers.entry(addr.clone()).or_insert(None);
-        if let Err(e) = self.swarm.dial(addr.clone()) {
+        if let Err(e) = self.swarm.dial(Self::fresh_port(addr.clone())) {
             tracing::debug!("dial {addr}: {e}");
         }
+    }
+
+    /// A dial of a bare address from a new port (see [`Runner::dial_peer`]).
+    fn fresh_port(addr: Multiaddr) -> DialOpts {
+        DialOpts::unknown_peer_id()
+            .address(addr)
+            .allocate_new_port()
+            .build()
     }
 
     pub(super) fn redial(&mut self) {
@@ -546,7 +576,7 @@ impl Runner {
             .map(|(a, _)| a.clone())
             .collect();
         for a in statics {
-            let _ = self.swarm.dial(a);
+            let _ = self.swarm.dial(Self::fresh_port(a));
         }
     }
 

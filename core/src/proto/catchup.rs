@@ -101,7 +101,14 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
         } else {
             log.heads(channel)?
         };
-        let have = sync::continue_from(&heads, sent);
+        let mut have = sync::continue_from(&heads, sent);
+        // Our own messages a crash may have lost after publishing them: asked back from the
+        // start of the hole, within the session (`sent` moves it on).
+        if let Some((me, from)) = log.recover_from(channel)? {
+            let h = have.entry(me).or_insert(0);
+            let from = from.max(sent.get(&me).copied().unwrap_or(0));
+            *h = (*h).min(from);
+        }
         // What we hold beyond a gap, so the peer sends only what is missing.
         let mut held = Ranges::new();
         for (a, (_, max)) in &heads {
@@ -253,9 +260,14 @@ pub fn check<L: Log>(
         .iter()
         .map(|e| (e.unsigned.channel.clone(), Link::of(e)))
         .collect();
-    sync::check_response(&asked.have, &asked.held, &links, &asked.channel, |a, s| {
-        log.entry(&asked.channel, &a, s).ok().flatten()
-    })
+    sync::check_response(
+        &asked.have,
+        &asked.held,
+        &links,
+        &asked.channel,
+        |a, s| log.entry(&asked.channel, &a, s).ok().flatten(),
+        |a, id, below| log.earlier(&asked.channel, &a, &id, below).ok().flatten(),
+    )
     .map_err(|e| e.to_string())?;
     // An honest responder says `more` only when it stopped at a limit, so with messages. An
     // empty "more" would have us ask it again forever while the peers queued behind it for

@@ -7,7 +7,8 @@
 //! 3. **roster rules** ([`message::check_rules`]): the author's device is on the head roster,
 //!    the channel exists, the member may post there, the clock is plausible;
 //! 4. **chain rules** ([`check_chain`]): no second message at a held (author, seq), `prev`
-//!    matches the held predecessor, not more than [`sync::MAX_GAP`] past the held prefix;
+//!    names the held predecessor or, for a skip, an earlier held message of its author
+//!    ([`sync::chain_ok`]), not more than [`sync::MAX_GAP`] past the held prefix;
 //! 5. **store**.
 //!
 //! "Why was my message rejected?" is answered by the [`Verdict`] and its [`Reject::kind`],
@@ -195,7 +196,11 @@ fn admit<L: Log>(
     match log.insert(env, &sender) {
         Ok(true) => Verdict::Accepted {
             sender,
-            gap: held + 1 < env.unsigned.seq,
+            // A skip moves the prefix past its hole: no gap then.
+            gap: held + 1 < env.unsigned.seq
+                && log
+                    .head(&env.unsigned.channel, &env.unsigned.author)
+                    .map_or(true, |h| h.0 < env.unsigned.seq),
         },
         Ok(false) => Verdict::Duplicate,
         Err(e) => Verdict::NotStored(e.to_string()),
@@ -223,7 +228,12 @@ pub fn check_chain<L: Log>(log: &L, env: &Envelope, lenient: bool) -> Result<u64
         0 | 1 => None,
         s => log.entry(&u.channel, &u.author, s - 1).ok().flatten(),
     };
-    if !sync::chain_ok(&Link::of(env), pred) {
+    let earlier = |p: &message::MessageId| {
+        log.earlier(&u.channel, &u.author, p, u.seq - 1)
+            .ok()
+            .flatten()
+    };
+    if !sync::chain_ok(&Link::of(env), pred, earlier) {
         return Err(Reject::Chain(format!(
             "seq {} of {} does not follow its predecessor",
             u.seq, u.author

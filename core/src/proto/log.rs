@@ -19,6 +19,16 @@ pub trait Log {
     fn has(&self, id: &MessageId) -> Result<bool>;
     /// The id stored at (`channel`, `author`, `seq`), if any.
     fn entry(&self, channel: &str, author: &DeviceId, seq: u64) -> Result<Option<MessageId>>;
+    /// Whether `id` is held as `author`'s message in `channel` at a seq below `below` (at
+    /// most [`sync::MAX_GAP`] back); `Some(false)` if held but not there, `None` if not held.
+    /// A skip names such a message (see [`sync::chain_ok`]).
+    fn earlier(
+        &self,
+        channel: &str,
+        author: &DeviceId,
+        id: &MessageId,
+        below: u64,
+    ) -> Result<Option<bool>>;
     /// (contiguous prefix, highest seq) held of `author` in `channel`.
     fn head(&self, channel: &str, author: &DeviceId) -> Result<(u64, u64)>;
     /// Every author's head in `channel`.
@@ -51,6 +61,11 @@ pub trait Log {
     fn floor(&self, _channel: &str, _author: &DeviceId) -> Result<u64> {
         Ok(0)
     }
+    /// This device's own log in `channel` is asked for from this seq, below its prefix: it
+    /// may have published messages there that a crash kept off its disk.
+    fn recover_from(&self, _channel: &str) -> Result<Option<(DeviceId, u64)>> {
+        Ok(None)
+    }
 }
 
 impl Log for Store {
@@ -62,6 +77,15 @@ impl Log for Store {
     }
     fn entry(&self, channel: &str, author: &DeviceId, seq: u64) -> Result<Option<MessageId>> {
         self.log_entry(channel, author, seq)
+    }
+    fn earlier(
+        &self,
+        channel: &str,
+        author: &DeviceId,
+        id: &MessageId,
+        below: u64,
+    ) -> Result<Option<bool>> {
+        Store::earlier(self, channel, author, id, below)
     }
     fn head(&self, channel: &str, author: &DeviceId) -> Result<(u64, u64)> {
         Store::head(self, channel, author)
@@ -97,6 +121,9 @@ impl Log for Store {
     fn floor(&self, channel: &str, author: &DeviceId) -> Result<u64> {
         Store::floor(self, channel, author)
     }
+    fn recover_from(&self, channel: &str) -> Result<Option<(DeviceId, u64)>> {
+        Store::recover_from(self, channel)
+    }
 }
 
 /// History in memory: what a simulated node holds.
@@ -108,6 +135,8 @@ pub struct MemLog {
     logs: BTreeMap<String, BTreeMap<DeviceId, BTreeMap<u64, MessageId>>>,
     /// channel -> author -> (contiguous prefix, highest seq), kept up to date on insert.
     heads: HashMap<String, BTreeMap<DeviceId, (u64, u64)>>,
+    /// (channel, author, seq) -> `prev` of a message that does not name the seq before it.
+    skips: HashMap<(String, DeviceId, u64), Option<MessageId>>,
 }
 
 impl MemLog {
@@ -147,6 +176,27 @@ impl Log for MemLog {
             .copied())
     }
 
+    fn earlier(
+        &self,
+        channel: &str,
+        author: &DeviceId,
+        id: &MessageId,
+        below: u64,
+    ) -> Result<Option<bool>> {
+        if !self.messages.contains_key(id) {
+            return Ok(None);
+        }
+        Ok(Some(
+            self.logs
+                .get(channel)
+                .and_then(|a| a.get(author))
+                .is_some_and(|l| {
+                    l.range(below.saturating_sub(sync::MAX_GAP)..below)
+                        .any(|(_, held)| held == id)
+                }),
+        ))
+    }
+
     fn head(&self, channel: &str, author: &DeviceId) -> Result<(u64, u64)> {
         Ok(self
             .heads
@@ -175,14 +225,34 @@ impl Log for MemLog {
             .or_default()
             .entry(u.author)
             .or_default();
+        let skip = u.seq > 1 && log.get(&(u.seq - 1)) != u.prev.as_ref();
         log.insert(u.seq, env.id);
+        if skip {
+            self.skips
+                .insert((u.channel.clone(), u.author, u.seq), u.prev);
+        }
+        let log = &self.logs[&u.channel][&u.author];
+        let skips = &self.skips;
         let head = self
             .heads
             .entry(u.channel.clone())
             .or_default()
             .entry(u.author)
             .or_default();
-        head.0 = sync::advance(head.0, |s| log.contains_key(&s));
+        head.0 = sync::advance(
+            head.0,
+            |s| log.contains_key(&s),
+            |c| {
+                // The next held message, if its `prev` is held at or below `c` (or none).
+                let (&next, _) = log.range(c + 1..).next()?;
+                let prev = skips.get(&(u.channel.clone(), u.author, next))?;
+                let below = c.saturating_sub(sync::MAX_GAP)..=c;
+                match prev {
+                    None => Some(next),
+                    Some(p) => log.range(below).any(|(_, id)| id == p).then_some(next),
+                }
+            },
+        );
         head.1 = head.1.max(u.seq);
         Ok(true)
     }

@@ -32,6 +32,9 @@ const IDX: u8 = b'c'; // c | channel | 0 | sent_at(be) | id -> Record   (the his
 const MSG: u8 = b'm'; // m | id -> the `c` key                         (dedupe, lookup by id)
 const LOG: u8 = b'a'; // a | channel | 0 | author | seq(be) -> id      (per-author logs)
 const HEADS: u8 = b'v'; // v | channel | 0 | author -> contiguous(be) | max(be)
+const SKIP: u8 = b'j'; // j | channel | 0 | author | seq(be) -> prev id (empty: none)  (skips, `sync`)
+const HOLES: u8 = b'h'; // h | channel -> postcard((own device, [(held, reserved)]))  (crash holes, `resume_reservations`)
+const RESERVED: u8 = b'z'; // z | channel -> reserved(be) | resume after(be)   (own seqs, `next_own`)
 const ANNEX: u8 = b'r'; // r | channel | 0 | target id | act id -> sealed summary (acts on a message)
 const ACT: u8 = b'x'; // x | act id -> ()   (this message is an act: not a row of its channel)
 const READ: u8 = b'q'; // q | channel | 0 | member -> sealed (sent_at read up to)  (receipts)
@@ -210,6 +213,13 @@ fn head_key(channel: &str, author: &DeviceId) -> Vec<u8> {
     k
 }
 
+fn skip_key(channel: &str, author: &DeviceId, seq: u64) -> Vec<u8> {
+    let mut k = prefix(SKIP, channel);
+    k.extend_from_slice(&author.0);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
 fn log_key(channel: &str, author: &DeviceId, seq: u64) -> Vec<u8> {
     let mut k = prefix(LOG, channel);
     k.extend_from_slice(&author.0);
@@ -230,6 +240,31 @@ fn seq_of(log_key: &[u8]) -> u64 {
 /// reports it either as `WouldBlock` or wrapped in an `Other` error).
 fn held_by_another(io: &std::io::Error) -> bool {
     io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock")
+}
+
+/// Seqs reserved at a time (see [`Store::next_own`]): one extra flush per this many messages
+/// a device sends in a channel, and at most this many skipped after a crash.
+pub const RESERVE: u64 = 256;
+
+/// Crash holes remembered per channel (the oldest are forgotten first).
+const MAX_HOLES: usize = 64;
+
+fn holes_key(channel: &str) -> Vec<u8> {
+    let mut k = vec![HOLES];
+    k.extend_from_slice(channel.as_bytes());
+    k
+}
+
+fn reserved_key(channel: &str) -> Vec<u8> {
+    let mut k = vec![RESERVED];
+    k.extend_from_slice(channel.as_bytes());
+    k
+}
+
+fn encode_reservation(reserved: u64, resume: u64) -> Vec<u8> {
+    let mut v = reserved.to_be_bytes().to_vec();
+    v.extend_from_slice(&resume.to_be_bytes());
+    v
 }
 
 fn decode_head(v: &[u8]) -> (u64, u64) {
@@ -373,14 +408,26 @@ impl Store {
         idx.extend_from_slice(&env.id.0);
         self.messages.insert(&idx, self.dk.seal(&idx, &rec))?;
         self.messages.insert(mkey, idx)?;
+        // A message that does not name the one held just before it may be a skip (see
+        // `sync`): remembered by the message it skips from, so the prefix can pass the hole.
+        if u.seq > 1 && self.log_entry(&u.channel, &u.author, u.seq - 1)? != u.prev {
+            self.messages.insert(
+                skip_key(&u.channel, &u.author, u.seq),
+                u.prev.map_or(Vec::new(), |p| p.0.to_vec()),
+            )?;
+        }
         self.messages
             .insert(log_key(&u.channel, &u.author, u.seq), &env.id.0[..])?;
         let (c, max) = self.head(&u.channel, &u.author)?;
-        let c = crate::sync::advance(c, |s| {
-            self.messages
-                .contains_key(log_key(&u.channel, &u.author, s))
-                .unwrap_or(false)
-        });
+        let c = crate::sync::advance(
+            c,
+            |s| {
+                self.messages
+                    .contains_key(log_key(&u.channel, &u.author, s))
+                    .unwrap_or(false)
+            },
+            |c| self.skip_after(&u.channel, &u.author, c).ok().flatten(),
+        );
         let mut v = c.to_be_bytes().to_vec();
         v.extend_from_slice(&max.max(u.seq).to_be_bytes());
         self.messages.insert(head_key(&u.channel, &u.author), v)?;
@@ -525,6 +572,177 @@ impl Store {
             }
             None => (0, None),
         })
+    }
+
+    /// Whether `id` is held as `author`'s message in `channel` below seq `below` (looking at
+    /// most [`crate::sync::MAX_GAP`] back); `None` if it is not held at all.
+    pub fn earlier(
+        &self,
+        channel: &str,
+        author: &DeviceId,
+        id: &MessageId,
+        below: u64,
+    ) -> Result<Option<bool>> {
+        if !self.has_message(id)? {
+            return Ok(None);
+        }
+        let start = log_key(channel, author, below.saturating_sub(crate::sync::MAX_GAP));
+        let end = log_key(channel, author, below);
+        for kv in self.messages.range(start..end).rev() {
+            if kv?.1.as_ref() == id.0 {
+                return Ok(Some(true));
+            }
+        }
+        Ok(Some(false))
+    }
+
+    /// The first message of `author` held after seq `c` if it skips to there: its `prev` is
+    /// a message held at or below `c` (or none), so the author declared the seqs between
+    /// empty (see [`crate::sync::advance`]).
+    fn skip_after(&self, channel: &str, author: &DeviceId, c: u64) -> Result<Option<u64>> {
+        let start = log_key(channel, author, c + 1);
+        let end = log_key(channel, author, u64::MAX);
+        let Some(kv) = self.messages.range(start..=end).next() else {
+            return Ok(None);
+        };
+        let next = seq_of(&kv?.0);
+        let Some(prev) = self.messages.get(skip_key(channel, author, next))? else {
+            return Ok(None);
+        };
+        let skips = match <[u8; 32]>::try_from(prev.as_ref()) {
+            Err(_) => prev.is_empty(),
+            Ok(p) => self.earlier(channel, author, &MessageId(p), c + 1)? == Some(true),
+        };
+        Ok(skips.then_some(next))
+    }
+
+    /// The seq and `prev` of this device's next message in `channel`, and whether a new
+    /// reservation was written for it, which must be on disk before the message is
+    /// published.
+    ///
+    /// Why: a sender publishes before its own write is flushed (one fsync off the delivery
+    /// path). A crash can then lose a message peers already hold; signing another with the
+    /// same seq would be an author fork. So seqs are reserved durably ahead, [`RESERVE`] at
+    /// a time, and a node that restarts with a reservation beyond its last stored message
+    /// continues after the reservation: the next message skips (see [`crate::sync`]) from
+    /// the last one it holds, and no seq is ever signed twice.
+    pub fn next_own(
+        &self,
+        channel: &str,
+        me: &DeviceId,
+    ) -> Result<((u64, Option<MessageId>), bool)> {
+        let (held, prev) = self.own_head(channel, me)?;
+        let (reserved, resume) = self.reservation(channel)?;
+        let seq = held.max(resume) + 1;
+        if seq <= reserved {
+            return Ok(((seq, prev), false));
+        }
+        self.messages.insert(
+            reserved_key(channel),
+            encode_reservation(seq + RESERVE - 1, resume),
+        )?;
+        Ok(((seq, prev), true))
+    }
+
+    /// (highest seq reserved, seq to resume after) for this device's messages in `channel`.
+    pub fn reservation(&self, channel: &str) -> Result<(u64, u64)> {
+        Ok(self
+            .messages
+            .get(reserved_key(channel))?
+            .map(|v| decode_head(&v))
+            .unwrap_or((0, 0)))
+    }
+
+    /// At start: wherever a reservation runs past the last message this device holds (it
+    /// stopped without `release_reservations`, so messages may have been published and
+    /// lost), resume after the reservation. Returns every channel's reservation.
+    pub fn resume_reservations(
+        &self,
+        me: &DeviceId,
+    ) -> Result<std::collections::HashMap<String, u64>> {
+        let mut out = std::collections::HashMap::new();
+        for kv in self.messages.scan_prefix([RESERVED]) {
+            let (k, v) = kv?;
+            let channel = String::from_utf8_lossy(&k[1..]).into_owned();
+            let (reserved, resume) = decode_head(&v);
+            let (held, _) = self.own_head(&channel, me)?;
+            if reserved > held.max(resume) {
+                tracing::info!(
+                    "'{channel}': this device stopped with seqs {}..={reserved} reserved; \
+                     its next message there skips them",
+                    held.max(resume) + 1
+                );
+                self.messages
+                    .insert(&k, encode_reservation(reserved, reserved))?;
+                let mut holes = self.holes(&channel)?;
+                holes.push((held, reserved));
+                let extra = holes.len().saturating_sub(MAX_HOLES);
+                holes.drain(..extra);
+                self.messages.insert(
+                    holes_key(&channel),
+                    postcard::to_stdvec(&(*me, holes)).expect("holes serialize"),
+                )?;
+            }
+            out.insert(channel, reserved);
+        }
+        Ok(out)
+    }
+
+    /// This device's crash holes in `channel`: (last seq it held, last seq reserved) at each
+    /// start that skipped seqs. What it published in one and lost is asked back from peers
+    /// ([`Store::recover_from`]).
+    fn holes(&self, channel: &str) -> Result<Vec<(u64, u64)>> {
+        Ok(self
+            .messages
+            .get(holes_key(channel))?
+            .and_then(|v| postcard::from_bytes::<(DeviceId, Vec<(u64, u64)>)>(&v).ok())
+            .map(|(_, h)| h)
+            .unwrap_or_default())
+    }
+
+    /// Where catch-up should ask for this device's own log in `channel` from, below its
+    /// prefix: the start of the oldest crash hole not yet asked of a peer.
+    pub fn recover_from(&self, channel: &str) -> Result<Option<(DeviceId, u64)>> {
+        Ok(self
+            .messages
+            .get(holes_key(channel))?
+            .and_then(|v| postcard::from_bytes::<(DeviceId, Vec<(u64, u64)>)>(&v).ok())
+            .and_then(|(me, h)| Some((me, h.iter().map(|(m, _)| *m).min()?))))
+    }
+
+    /// A peer answered a whole catch-up session that asked for this device's own log in
+    /// `channel` from `have`: the holes it covered are closed.
+    pub fn close_holes(&self, channel: &str, have: u64) -> Result<()> {
+        let Some(v) = self.messages.get(holes_key(channel))? else {
+            return Ok(());
+        };
+        let Ok((me, mut holes)) = postcard::from_bytes::<(DeviceId, Vec<(u64, u64)>)>(&v) else {
+            self.messages.remove(holes_key(channel))?;
+            return Ok(());
+        };
+        holes.retain(|(m, r)| *m < have || *r > have.saturating_add(crate::sync::MAX_GAP));
+        match holes.is_empty() {
+            true => self.messages.remove(holes_key(channel))?,
+            false => self.messages.insert(
+                holes_key(channel),
+                postcard::to_stdvec(&(me, holes)).expect("holes serialize"),
+            )?,
+        };
+        Ok(())
+    }
+
+    /// At a clean stop, once everything is flushed: give back the seqs reserved and not
+    /// used, so the next start does not skip them.
+    pub fn release_reservations(&self, me: &DeviceId) -> Result<()> {
+        for kv in self.messages.scan_prefix([RESERVED]) {
+            let (k, v) = kv?;
+            let channel = String::from_utf8_lossy(&k[1..]).into_owned();
+            let (_, resume) = decode_head(&v);
+            let (held, _) = self.own_head(&channel, me)?;
+            let used = held.max(resume);
+            self.messages.insert(&k, encode_reservation(used, used))?;
+        }
+        Ok(())
     }
 
     pub fn has_message(&self, id: &MessageId) -> Result<bool> {
