@@ -428,6 +428,7 @@ impl Node {
             known: HashMap::new(),
             listen_of: HashMap::new(),
             first_known: HashMap::new(),
+            started: std::time::Instant::now(),
             last_error: HashMap::new(),
             dial_errors: HashMap::new(),
             static_peers: config.peers.iter().map(|a| (a.clone(), None)).collect(),

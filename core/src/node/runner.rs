@@ -45,8 +45,10 @@ pub(super) struct Runner {
     /// Where each connected peer listens (its identify report, routable addresses only): what
     /// peer exchange tells other roster devices.
     pub(super) listen_of: HashMap<PeerId, Vec<Multiaddr>>,
-    /// When each device became dialable (see [`Runner::dial_peer`]).
+    /// When each device became dialable, and when this node started (see
+    /// [`Runner::dial_peer`]).
     pub(super) first_known: HashMap<PeerId, Instant>,
+    pub(super) started: Instant,
     /// Static peer address -> the peer it turned out to be.
     pub(super) static_peers: HashMap<Multiaddr, Option<PeerId>>,
     pub(super) connections: HashMap<PeerId, Multiaddr>,
@@ -520,11 +522,13 @@ impl Runner {
         self.dial_peer(f.peer);
     }
 
-    /// Dial a known device unless connected. Two devices on a LAN find each other at the same
-    /// moment; if both dial, both pay a handshake and keep two connections, which on a LAN of
-    /// a hundred desks is a hundred handshakes too many per device while everyone starts. So
-    /// the smaller peer id dials at once and the other waits [`DIAL_DEFER`] for it, then
-    /// dials too (the smaller may not know our address: another subnet, a missed record).
+    /// Dial a known device unless connected. Two running devices that (re)discover each
+    /// other do so at the same moment; if both dial, both pay a handshake and keep two
+    /// connections, and on a LAN of a hundred desks every redial round repeats that. So once
+    /// this node has run for [`DIAL_DEFER`], the smaller peer id dials at once and the other
+    /// waits that long for it, then dials too (the smaller may not know our address: another
+    /// subnet, a missed record). A node that just started dials everyone it finds at once:
+    /// the others cannot know it before its own announcement, ~1 s later.
     pub(super) fn dial_peer(&mut self, peer: PeerId) {
         if self.connections.contains_key(&peer) || !self.swarm.behaviour().gate.allows(&peer) {
             return;
@@ -533,7 +537,10 @@ impl Runner {
             return;
         };
         let first = *self.first_known.entry(peer).or_insert_with(Instant::now);
-        if *self.swarm.local_peer_id() > peer && first.elapsed() < DIAL_DEFER {
+        if *self.swarm.local_peer_id() > peer
+            && first.elapsed() < DIAL_DEFER
+            && self.started.elapsed() > DIAL_DEFER
+        {
             return;
         }
         // A new port for each dial: with the listening port reused, two devices dialling
