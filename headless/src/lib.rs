@@ -988,6 +988,8 @@ pub fn run_cli(cli: Cli) -> Result<()> {
         }
         Command::Send { channel, text } => {
             let p = open(&dir)?;
+            // A node that crashed here may have published seqs it did not keep: skip them.
+            p.store().resume_reservations(&p.device_id())?;
             let envs = p.compose(&p.chain()?, &channel, &text)?;
             p.store().flush()?;
             eprintln!("stored; it will be delivered when `majlisd run` reaches a peer");

@@ -136,8 +136,11 @@ impl Runner {
                         // Published already, it lives on at the peers (and comes back by
                         // catch-up); the promise that it is on this disk failed all the same.
                         if let Some((reply, _)) = reply {
-                            let _ =
-                                reply.send(Err(Error::Invalid(format!("message not saved: {e}"))));
+                            let said = match published {
+                                true => format!("message sent, but not saved on this device: {e}"),
+                                false => format!("message not saved: {e}"),
+                            };
+                            let _ = reply.send(Err(Error::Invalid(said)));
                         }
                         continue;
                     }

@@ -318,6 +318,7 @@ impl Node {
         // Seqs reserved by a run that stopped without giving them back are skipped, and
         // that is on disk before anything of ours is published (see `Store::next_own`).
         let reserved_on_disk = profile.store().resume_reservations(&profile.device_id())?;
+        profile.store().mark_running()?;
         profile.store().flush()?;
         let key = profile.key().libp2p_keypair();
         let mut swarm =

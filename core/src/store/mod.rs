@@ -246,6 +246,9 @@ fn held_by_another(io: &std::io::Error) -> bool {
 /// a device sends in a channel, and at most this many skipped after a crash.
 pub const RESERVE: u64 = 256;
 
+/// Meta key present while a node runs on the store (see [`Store::mark_running`]).
+const RUNNING: &str = "running";
+
 /// Crash holes remembered per channel (the oldest are forgotten first).
 const MAX_HOLES: usize = 64;
 
@@ -653,20 +656,24 @@ impl Store {
             .unwrap_or((0, 0)))
     }
 
-    /// At start: wherever a reservation runs past the last message this device holds (it
-    /// stopped without `release_reservations`, so messages may have been published and
-    /// lost), resume after the reservation. Returns every channel's reservation.
+    /// Before this device signs anything: if a node ran on this store and did not stop
+    /// cleanly (`mark_running` without `release_reservations`), it may have published
+    /// messages a crash kept off the disk, so wherever a reservation runs past the last
+    /// message held, the next message resumes after the reservation (and the hole is
+    /// remembered for recovery). Without a running node nothing was published before its
+    /// flush (an offline `send`), so nothing is skipped. Returns every channel's reservation.
     pub fn resume_reservations(
         &self,
         me: &DeviceId,
     ) -> Result<std::collections::HashMap<String, u64>> {
+        let crashed = self.meta.get(RUNNING)?.is_some();
         let mut out = std::collections::HashMap::new();
         for kv in self.messages.scan_prefix([RESERVED]) {
             let (k, v) = kv?;
             let channel = String::from_utf8_lossy(&k[1..]).into_owned();
             let (reserved, resume) = decode_head(&v);
             let (held, _) = self.own_head(&channel, me)?;
-            if reserved > held.max(resume) {
+            if crashed && reserved > held.max(resume) {
                 tracing::info!(
                     "'{channel}': this device stopped with seqs {}..={reserved} reserved; \
                      its next message there skips them",
@@ -685,7 +692,15 @@ impl Store {
             }
             out.insert(channel, reserved);
         }
+        self.meta.remove(RUNNING)?;
         Ok(out)
+    }
+
+    /// A node starts publishing before its flushes: until `release_reservations`, a start
+    /// takes the reservations as possibly used.
+    pub fn mark_running(&self) -> Result<()> {
+        self.meta.insert(RUNNING, &[1u8][..])?;
+        Ok(())
     }
 
     /// This device's crash holes in `channel`: (last seq it held, last seq reserved) at each
@@ -742,6 +757,7 @@ impl Store {
             let used = held.max(resume);
             self.messages.insert(&k, encode_reservation(used, used))?;
         }
+        self.meta.remove(RUNNING)?;
         Ok(())
     }
 
@@ -1579,5 +1595,81 @@ impl Store {
     pub fn flush(&self) -> Result<()> {
         self.db.flush()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::DeviceKey;
+    use crate::message::Unsigned;
+
+    fn sign(key: &DeviceKey, seq: u64, prev: Option<MessageId>) -> Envelope {
+        Envelope::sign(
+            key,
+            Unsigned {
+                format: PLAINTEXT_FORMAT,
+                author: key.id(),
+                channel: "general".into(),
+                sent_at: 1_700_000_000_000 + seq,
+                seq,
+                prev,
+                body: format!("message {seq}").into_bytes(),
+            },
+        )
+    }
+
+    #[test]
+    fn seqs_are_reserved_ahead_skipped_after_a_crash_and_given_back_at_a_clean_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), DataKey::generate()).unwrap();
+        let key = DeviceKey::generate();
+        let me = key.id();
+        // The first message reserves 1..=RESERVE; the next ones need no new reservation.
+        let ((seq, prev), fresh) = store.next_own("general", &me).unwrap();
+        assert_eq!((seq, prev, fresh), (1, None, true));
+        let one = sign(&key, 1, None);
+        store.insert_message(&one, "amina").unwrap();
+        let ((seq, prev), fresh) = store.next_own("general", &me).unwrap();
+        assert_eq!((seq, prev, fresh), (2, Some(one.id), false));
+        assert_eq!(store.reservation("general").unwrap().0, RESERVE);
+
+        // Composed offline (no node ran): a start skips nothing.
+        store.resume_reservations(&me).unwrap();
+        assert_eq!(store.next_own("general", &me).unwrap().0 .0, 2);
+        // A start after a node crashed (it ran and did not give the reservation back): seq
+        // 2 may have been published and lost, so the next message skips the reservation.
+        store.mark_running().unwrap();
+        store.resume_reservations(&me).unwrap();
+        let ((seq, prev), fresh) = store.next_own("general", &me).unwrap();
+        assert_eq!((seq, prev, fresh), (RESERVE + 1, Some(one.id), true));
+        // ...and the hole is asked back from peers until a session covered it.
+        assert_eq!(store.recover_from("general").unwrap(), Some((me, 1)));
+        store.close_holes("general", 1).unwrap();
+        assert_eq!(store.recover_from("general").unwrap(), None);
+
+        // The skip moves the prefix past the hole, here and at any holder.
+        let skip = sign(&key, RESERVE + 1, Some(one.id));
+        store.insert_message(&skip, "amina").unwrap();
+        assert_eq!(
+            store.head("general", &me).unwrap(),
+            (RESERVE + 1, RESERVE + 1)
+        );
+        // A holder that had the lost seq 2 passes the skip too.
+        let lost = sign(&key, 2, Some(one.id));
+        let other = Store::open(&dir.path().join("other"), DataKey::generate()).unwrap();
+        for env in [&one, &lost, &skip] {
+            other.insert_message(env, "amina").unwrap();
+        }
+        assert_eq!(
+            other.head("general", &me).unwrap(),
+            (RESERVE + 1, RESERVE + 1)
+        );
+
+        // A clean stop gives the unused seqs back: the next start skips nothing.
+        store.release_reservations(&me).unwrap();
+        store.resume_reservations(&me).unwrap();
+        let ((seq, _), _) = store.next_own("general", &me).unwrap();
+        assert_eq!(seq, RESERVE + 2);
     }
 }
