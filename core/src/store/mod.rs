@@ -252,6 +252,9 @@ const RUNNING: &str = "running";
 /// Crash holes remembered per channel (the oldest are forgotten first).
 const MAX_HOLES: usize = 64;
 
+/// The device whose log it is, and its crash holes: (last seq held, last seq reserved).
+type Holes = (DeviceId, Vec<(u64, u64)>);
+
 fn holes_key(channel: &str) -> Vec<u8> {
     let mut k = vec![HOLES];
     k.extend_from_slice(channel.as_bytes());
@@ -681,14 +684,11 @@ impl Store {
                 );
                 self.messages
                     .insert(&k, encode_reservation(reserved, reserved))?;
-                let mut holes = self.holes(&channel)?;
+                let mut holes = self.holes(&channel)?.map_or(Vec::new(), |(_, h)| h);
                 holes.push((held, reserved));
                 let extra = holes.len().saturating_sub(MAX_HOLES);
                 holes.drain(..extra);
-                self.messages.insert(
-                    holes_key(&channel),
-                    postcard::to_stdvec(&(*me, holes)).expect("holes serialize"),
-                )?;
+                self.set_holes(&channel, me, &holes)?;
             }
             out.insert(channel, reserved);
         }
@@ -703,39 +703,18 @@ impl Store {
         Ok(())
     }
 
-    /// This device's crash holes in `channel`: (last seq it held, last seq reserved) at each
-    /// start that skipped seqs. What it published in one and lost is asked back from peers
-    /// ([`Store::recover_from`]).
-    fn holes(&self, channel: &str) -> Result<Vec<(u64, u64)>> {
+    /// This device (whose log they are) and its crash holes in `channel`: (last seq it
+    /// held, last seq reserved) at each start that skipped seqs. What it published in one
+    /// and lost is asked back from peers ([`Store::recover_from`]). An unreadable record
+    /// reads as none.
+    fn holes(&self, channel: &str) -> Result<Option<Holes>> {
         Ok(self
             .messages
             .get(holes_key(channel))?
-            .and_then(|v| postcard::from_bytes::<(DeviceId, Vec<(u64, u64)>)>(&v).ok())
-            .map(|(_, h)| h)
-            .unwrap_or_default())
+            .and_then(|v| postcard::from_bytes(&v).ok()))
     }
 
-    /// Where catch-up should ask for this device's own log in `channel` from, below its
-    /// prefix: the start of the oldest crash hole not yet asked of a peer.
-    pub fn recover_from(&self, channel: &str) -> Result<Option<(DeviceId, u64)>> {
-        Ok(self
-            .messages
-            .get(holes_key(channel))?
-            .and_then(|v| postcard::from_bytes::<(DeviceId, Vec<(u64, u64)>)>(&v).ok())
-            .and_then(|(me, h)| Some((me, h.iter().map(|(m, _)| *m).min()?))))
-    }
-
-    /// A peer answered a whole catch-up session that asked for this device's own log in
-    /// `channel` from `have`: the holes it covered are closed.
-    pub fn close_holes(&self, channel: &str, have: u64) -> Result<()> {
-        let Some(v) = self.messages.get(holes_key(channel))? else {
-            return Ok(());
-        };
-        let Ok((me, mut holes)) = postcard::from_bytes::<(DeviceId, Vec<(u64, u64)>)>(&v) else {
-            self.messages.remove(holes_key(channel))?;
-            return Ok(());
-        };
-        holes.retain(|(m, r)| *m < have || *r > have.saturating_add(crate::sync::MAX_GAP));
+    fn set_holes(&self, channel: &str, me: &DeviceId, holes: &[(u64, u64)]) -> Result<()> {
         match holes.is_empty() {
             true => self.messages.remove(holes_key(channel))?,
             false => self.messages.insert(
@@ -744,6 +723,27 @@ impl Store {
             )?,
         };
         Ok(())
+    }
+
+    /// Where catch-up should ask for this device's own log in `channel` from, below its
+    /// prefix: the start of the oldest crash hole not yet asked of a peer.
+    pub fn recover_from(&self, channel: &str) -> Result<Option<(DeviceId, u64)>> {
+        Ok(self
+            .holes(channel)?
+            .and_then(|(me, h)| Some((me, h.iter().map(|(m, _)| *m).min()?))))
+    }
+
+    /// A peer answered a whole catch-up session that asked for this device's own log in
+    /// `channel` from `have`: the holes it covered are closed.
+    pub fn close_holes(&self, channel: &str, have: u64) -> Result<()> {
+        match self.holes(channel)? {
+            Some((me, mut holes)) => {
+                holes.retain(|(m, r)| *m < have || *r > have.saturating_add(crate::sync::MAX_GAP));
+                self.set_holes(channel, &me, &holes)
+            }
+            // None held, or unreadable: nothing to ask for.
+            None => Ok(self.messages.remove(holes_key(channel)).map(|_| ())?),
+        }
     }
 
     /// At a clean stop, once everything is flushed: give back the seqs reserved and not
