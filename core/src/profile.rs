@@ -661,7 +661,6 @@ impl Profile {
             },
         );
         self.store.insert_message(&env, sender)?;
-        self.store.outbox_add(&env.id)?;
         Ok(env)
     }
 

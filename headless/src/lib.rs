@@ -991,6 +991,9 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             // A node that crashed here may have published seqs it did not keep: skip them.
             p.store().resume_reservations(&p.device_id())?;
             let envs = p.compose(&p.chain()?, &channel, &text)?;
+            for env in &envs {
+                p.store().outbox_add(&env.id)?;
+            }
             p.store().flush()?;
             eprintln!("stored; it will be delivered when `majlisd run` reaches a peer");
             if let Some(env) = envs.last() {

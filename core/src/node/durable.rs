@@ -62,10 +62,18 @@ impl Runner {
             });
         if early {
             for env in &envs {
-                self.publish(env);
+                self.publish(env, false);
             }
             if let Some((_, shown)) = &reply {
                 self.emit(Event::Message(shown.clone()));
+            }
+        } else {
+            // Published only after its flush: the outbox keeps it should the process stop
+            // in between, and the restart publishes it.
+            for env in &envs {
+                if let Err(e) = self.store.outbox_add(&env.id) {
+                    tracing::warn!("outbox: {e}");
+                }
             }
         }
         self.pending.push(Pending::Sent {
@@ -146,7 +154,7 @@ impl Runner {
                     }
                     if !published {
                         for env in &envs {
-                            self.publish(env);
+                            self.publish(env, true);
                         }
                     }
                     if let Some((reply, shown)) = reply {

@@ -21,7 +21,12 @@ use crate::sync::Vector;
 impl Runner {
     // ---- out ---------------------------------------------------------------------------
 
-    pub(super) fn publish(&mut self, env: &Envelope) {
+    /// Hand one of our messages to gossipsub. What no peer can take yet (nobody subscribed)
+    /// is written to the outbox and goes out when a peer subscribes; `queued`: it came from
+    /// the outbox (or was put there before its flush), which it leaves once handed over.
+    /// A message published at once never touches the outbox: two writes per message saved,
+    /// and a crash before the publish loses nothing that catch-up does not bring back.
+    pub(super) fn publish(&mut self, env: &Envelope, queued: bool) {
         let topics = match dm_parties(&env.unsigned.channel) {
             // Both members' inboxes: the recipient's, and ours for our other devices.
             Some((a, b)) => vec![self.topic(&format!("@{a}")), self.topic(&format!("@{b}"))],
@@ -38,15 +43,22 @@ impl Runner {
                 result = r;
             }
         }
-        match result {
-            Ok(_) | Err(gossipsub::PublishError::Duplicate) => {
-                if let Err(e) = self.store.outbox_remove(&env.id) {
-                    tracing::warn!("outbox: {e}");
-                }
+        let kept = match result {
+            Ok(_) | Err(gossipsub::PublishError::Duplicate) if queued => {
+                self.store.outbox_remove(&env.id)
             }
-            // Nobody reachable yet: it stays in the outbox and goes out when a peer subscribes.
-            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
-            Err(e) => tracing::warn!("publish {}: {e}; kept in the outbox", env.id),
+            Ok(_) | Err(gossipsub::PublishError::Duplicate) => Ok(()),
+            // Nobody reachable yet: it waits in the outbox and goes out when a peer subscribes.
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
+                self.store.outbox_add(&env.id)
+            }
+            Err(e) => {
+                tracing::warn!("publish {}: {e}; kept in the outbox", env.id);
+                self.store.outbox_add(&env.id)
+            }
+        };
+        if let Err(e) = kept {
+            tracing::warn!("outbox: {e}");
         }
     }
 
@@ -74,7 +86,7 @@ impl Runner {
         }
         waiting.sort_by_key(|e| e.unsigned.seq);
         for env in &waiting {
-            self.publish(env);
+            self.publish(env, true);
         }
     }
 

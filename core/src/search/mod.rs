@@ -76,7 +76,14 @@ impl TokenStream for Words {
 
 #[derive(Clone, Copy)]
 struct Fields {
+    /// The message id's 32 bytes, stored (not indexed): where a hit's message comes from.
     id: Field,
+    /// The id's first 8 bytes as a number, indexed: what replacing or removing a message
+    /// deletes by. Indexing the id itself (64 hex characters, one unique term per message)
+    /// made building the term dictionary the largest part of live indexing; a 64-bit key
+    /// costs an eighth of that. Two ids sharing it would take 2^64 tries to make, and would
+    /// only drop a message from results.
+    key: Field,
     channel: Field,
     sender: Field,
     text: Field,
@@ -149,6 +156,11 @@ pub struct SearchIndex {
     docs: u64,
 }
 
+/// A message's key in the index (see [`Fields::key`]).
+fn key_of(id: &MessageId) -> u64 {
+    u64::from_le_bytes(id.0[..8].try_into().expect("8 of 32 bytes"))
+}
+
 fn err(e: impl std::fmt::Display) -> Error {
     Error::Invalid(format!("search index: {e}"))
 }
@@ -165,7 +177,8 @@ impl SearchIndex {
                 .set_index_option(IndexRecordOption::WithFreqsAndPositions),
         );
         let f = Fields {
-            id: b.add_text_field("id", STRING | STORED),
+            id: b.add_bytes_field("id", STORED),
+            key: b.add_u64_field("key", INDEXED),
             channel: b.add_text_field("channel", STRING),
             sender: b.add_text_field("sender", STRING),
             text: b.add_text_field("text", text_opts),
@@ -198,8 +211,9 @@ impl SearchIndex {
         self.add_doc(m, true)
     }
 
-    /// Index a message known not to be in the index yet (a build into an empty index): no
-    /// delete of an earlier copy, which tantivy would otherwise apply at every commit.
+    /// Index a message known not to be in the index yet (a build into an empty index, a
+    /// message just shown): no delete of an earlier copy, which tantivy would otherwise
+    /// apply at every commit. Should it be there after all, [`Self::search`] shows it once.
     pub fn add_new(&mut self, m: &StoredMessage) -> Result<()> {
         self.add_doc(m, false)
     }
@@ -214,12 +228,13 @@ impl SearchIndex {
         let f = self.f;
         if m.deleted {
             self.writer
-                .delete_term(Term::from_field_text(f.id, &m.id.to_string()));
+                .delete_term(Term::from_field_u64(f.key, key_of(&m.id)));
             self.dirty = true;
             return Ok(());
         }
         let mut d = doc!(
-            f.id => m.id.to_string(),
+            f.id => m.id.0.as_slice(),
+            f.key => key_of(&m.id),
             f.channel => m.channel.clone(),
             f.sender => text::normalize(&m.sender),
             f.text => body_of(m),
@@ -237,7 +252,7 @@ impl SearchIndex {
         // A message indexed again (a channel re-read once its keys arrived) replaces itself.
         if replace {
             self.writer
-                .delete_term(Term::from_field_text(f.id, &m.id.to_string()));
+                .delete_term(Term::from_field_u64(f.key, key_of(&m.id)));
         }
         self.writer.add_document(d).map_err(err)?;
         self.dirty = true;
@@ -254,7 +269,7 @@ impl SearchIndex {
     pub fn remove(&mut self, ids: &[crate::MessageId]) {
         for id in ids {
             self.writer
-                .delete_term(Term::from_field_text(self.f.id, &id.to_string()));
+                .delete_term(Term::from_field_u64(self.f.key, key_of(id)));
         }
         self.dirty |= !ids.is_empty();
     }
@@ -420,13 +435,16 @@ impl SearchIndex {
                 .map_err(err)?;
         snippets.set_max_num_chars(160);
         let mut out = Vec::with_capacity(addrs.len());
+        let mut seen = std::collections::HashSet::new();
         for a in addrs {
             let d: TantivyDocument = searcher.doc(a).map_err(err)?;
-            // Gone from the store since (erased): not a result.
+            // Gone from the store since (erased): not a result. Indexed twice (see
+            // `add_new`): one result.
             let Some(message) = d
                 .get_first(self.f.id)
-                .and_then(|v| v.as_str())
-                .and_then(|s| s.parse::<MessageId>().ok())
+                .and_then(|v| v.as_bytes())
+                .and_then(|b| Some(MessageId(b.try_into().ok()?)))
+                .filter(|id| seen.insert(*id))
                 .and_then(|id| (cx.message)(&id))
                 .filter(|m| !m.deleted)
             else {

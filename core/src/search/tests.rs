@@ -221,6 +221,30 @@ fn indexing_a_message_again_replaces_it() {
     assert_eq!(ids("quarterly"), Vec::<u8>::new());
 }
 
+/// A message shown while its channel is re-read (keys arrived) can be indexed twice without
+/// a replace (`add_new`): it is still one result.
+#[test]
+fn a_message_indexed_twice_is_one_result() {
+    let mut ix = index();
+    let m = corpus()[1].clone();
+    ix.add_new(&m).unwrap();
+    ix.commit().unwrap();
+    let cx = Context {
+        message: &lookup,
+        dm_channel: &|_| None,
+        me: "amina",
+    };
+    let hits = ix
+        .search(&parse(&m.text).unwrap(), &cx, Order::Newest, 10)
+        .unwrap();
+    assert_eq!(
+        hits.iter().filter(|h| h.id == m.id).count(),
+        1,
+        "{:?}",
+        hits.iter().map(|h| h.id).collect::<Vec<_>>()
+    );
+}
+
 /// A bulk build does not merge while it runs, and merges what it left once it ends: an
 /// index that stayed at one segment per commit would make every later query slower.
 #[test]

@@ -37,6 +37,7 @@ fn main() -> Result<()> {
         Some("sync") => sync_bench(args.get(1).map_or(Ok(1_000_000), |s| s.parse())?),
         Some("many") => many_bench(args.get(1).map_or(Ok(100), |s| s.parse())?),
         Some("lossy") => lossy_bench(),
+        Some("sustained") => sustained_bench(args.get(1).map_or(Ok(3), |s| s.parse())?),
         Some("echo-server") => echo_server(&args[1]),
         Some("echo-client") => echo_client(&args[1], args[2].parse()?),
         Some("node") => {
@@ -282,6 +283,48 @@ fn output_json(child: std::process::Child) -> Result<serde_json::Value> {
     Ok(serde_json::from_str(line)?)
 }
 
+/// Sustained throughput, one sender to one receiver (sender keeps 512 sends in flight), as a
+/// report line with its ratio to one core's `verify` rate.
+fn sustained(b: &mut Bench, plaintext: bool, single: f64) -> Result<String> {
+    b.plaintext = plaintext;
+    b.org(2)?;
+    let count = 20_000;
+    let recv = b.spawn(1, &b.node_args(1, &["recv", &count.to_string(), "30"]))?;
+    let send = b.spawn(
+        0,
+        &b.node_args(0, &["send", &count.to_string(), "0", "1", "512"]),
+    )?;
+    let s = output_json(send)?;
+    let r = output_json(recv)?;
+    let rate = r["rate"].as_f64().unwrap();
+    Ok(format!(
+        "sustained 1→1{}: {} of {count} received, {rate:.0} msg/s verified + stored, fsync batched behind ({:.0}% of the single-core verify rate); sender acknowledged {:.0} msg/s",
+        if plaintext { ", PLAINTEXT baseline" } else { ", sealed" },
+        r["received"], 100.0 * rate / single, count as f64 / s["secs"].as_f64().unwrap()
+    ))
+}
+
+/// `lanbench sustained N`: only the verify baseline and N sealed sustained runs, to compare
+/// changes to the send and receive paths without the whole suite.
+fn sustained_bench(runs: usize) -> Result<()> {
+    if !majlis_tests::netns_available("lanbench") {
+        bail!("lanbench needs root for its namespace LAN");
+    }
+    let mut b = Bench {
+        lan: Lan::new("b", 2)?,
+        exe: std::env::current_exe()?,
+        root: tempfile::tempdir()?,
+        dirs: vec![],
+        plaintext: false,
+    };
+    let (single, batch) = verify_rates();
+    println!("ed25519 verify, one core: {single:.0}/s single, {batch:.0}/s in batches of 64");
+    for _ in 0..runs {
+        println!("{}", sustained(&mut b, false, single)?);
+    }
+    Ok(())
+}
+
 fn orchestrate() -> Result<()> {
     if !majlis_tests::netns_available("lanbench") {
         bail!("lanbench needs root for its namespace LAN");
@@ -362,24 +405,8 @@ fn orchestrate() -> Result<()> {
         ));
     }
 
-    // Sustained throughput, one sender to one receiver: plaintext baseline, then sealed.
     for plaintext in [true, false] {
-        b.plaintext = plaintext;
-        b.org(2)?;
-        let count = 20_000;
-        let recv = b.spawn(1, &b.node_args(1, &["recv", &count.to_string(), "30"]))?;
-        let send = b.spawn(
-            0,
-            &b.node_args(0, &["send", &count.to_string(), "0", "1", "512"]),
-        )?;
-        let s = output_json(send)?;
-        let r = output_json(recv)?;
-        let rate = r["rate"].as_f64().unwrap();
-        report.push(format!(
-        "sustained 1→1{}: {} of {count} received, {rate:.0} msg/s verified + stored, fsync batched behind ({:.0}% of the single-core verify rate); sender acknowledged {:.0} msg/s",
-        if plaintext { ", PLAINTEXT baseline" } else { ", sealed" },
-        r["received"], 100.0 * rate / single, count as f64 / s["secs"].as_f64().unwrap()
-    ));
+        report.push(sustained(&mut b, plaintext, single)?);
     }
     b.plaintext = false;
 
