@@ -90,6 +90,14 @@ fn echo_client(addr: &str, n: usize) -> Result<()> {
 
 /// `node DIR send COUNT INTERVAL_US PEERS INFLIGHT` or `node DIR recv COUNT TIMEOUT_S`.
 async fn node_role(args: &[String]) -> Result<()> {
+    // `MAJLIS_LOG=majlis_core=debug sudo -E target/release/lanbench ...`: a node's log on
+    // stderr, for a run that stalls.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("MAJLIS_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let dir = PathBuf::from(&args[0]);
     let node = Node::start(Profile::open(&dir)?, Config::default()).await?;
     let mut events = node.subscribe();
@@ -746,7 +754,17 @@ fn make_org(
     let mut chain = admin.chain()?;
     let mut others = Vec::new();
     for name in &names[1..] {
-        let p = Profile::init(&base.join(name), name)?;
+        // One data key for the whole bench org, so a database copied between these
+        // directories (`copy_db`) opens; each device still has its own identity.
+        let dir = base.join(name);
+        std::fs::create_dir_all(&dir)?;
+        for f in [
+            majlis_core::seal::DATA_KEY_FILE,
+            majlis_core::seal::SEALING_FILE,
+        ] {
+            std::fs::copy(base.join(names[0]).join(f), dir.join(f))?;
+        }
+        let p = Profile::init(&dir, name)?;
         p.org_join(chain.org())?;
         admin.change_roster(
             &mut chain,
@@ -765,7 +783,8 @@ fn make_org(
     Ok((admin, chain))
 }
 
-/// Replace `to`'s database with a copy of `from`'s, keeping `to`'s own name.
+/// Replace `to`'s database with a copy of `from`'s, keeping `to`'s own name. Both are of one
+/// `make_org`, so they share the data key the database is sealed under.
 fn copy_db(from: &std::path::Path, to: &std::path::Path, name: &str) -> Result<()> {
     let _ = std::fs::remove_dir_all(to.join("db"));
     let st = Command::new("cp")
