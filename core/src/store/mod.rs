@@ -413,7 +413,6 @@ impl Store {
         idx.extend_from_slice(&u.sent_at.to_be_bytes());
         idx.extend_from_slice(&env.id.0);
         self.messages.insert(&idx, self.dk.seal(&idx, &rec))?;
-        self.messages.insert(mkey, idx)?;
         // A message that does not name the one held just before it may be a skip (see
         // `sync`): remembered by the message it skips from, so the prefix can pass the hole.
         if u.seq > 1 && self.log_entry(&u.channel, &u.author, u.seq - 1)? != u.prev {
@@ -437,6 +436,12 @@ impl Store {
         let mut v = c.to_be_bytes().to_vec();
         v.extend_from_slice(&max.max(u.seq).to_be_bytes());
         self.messages.insert(head_key(&u.channel, &u.author), v)?;
+        // Last: the id index is what says "stored" (`has_message`, the check above). A crash
+        // keeps a prefix of these writes; written first, it made the message count as held
+        // while its log entry and head were lost, and a copy arriving again was dropped as a
+        // duplicate: the author's prefix stuck below it for good. Written last, the copy
+        // writes everything again (each write is idempotent).
+        self.messages.insert(mkey, idx)?;
         Ok(true)
     }
 
@@ -1617,6 +1622,50 @@ mod tests {
                 body: format!("message {seq}").into_bytes(),
             },
         )
+    }
+
+    /// A crash keeps a prefix of a message's writes. Whichever prefix it kept, the message
+    /// arriving again (from a peer, by catch-up) leaves it held, counted in its author's
+    /// prefix, and readable.
+    #[test]
+    fn any_prefix_of_a_messages_writes_is_completed_when_it_arrives_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let dk = DataKey::generate();
+        let store = Store::open(&dir.path().join("full"), dk.clone()).unwrap();
+        let key = DeviceKey::generate();
+        let one = sign(&key, 1, None);
+        let two = sign(&key, 2, Some(one.id));
+        store.insert_message(&one, "amina").unwrap();
+        let mut sub = store.messages.watch_prefix(Vec::<u8>::new());
+        store.insert_message(&two, "amina").unwrap();
+        let mut writes = Vec::new();
+        while let Ok(ev) = sub.next_timeout(std::time::Duration::from_millis(200)) {
+            writes.push(ev);
+        }
+        assert!(writes.len() >= 4, "{} writes", writes.len());
+        for k in 0..=writes.len() {
+            let s = Store::open(&dir.path().join(k.to_string()), dk.clone()).unwrap();
+            s.insert_message(&one, "amina").unwrap();
+            for ev in &writes[..k] {
+                match ev {
+                    sled::Event::Insert { key, value } => {
+                        s.messages.insert(key, value.clone()).unwrap();
+                    }
+                    sled::Event::Remove { key } => {
+                        s.messages.remove(key).unwrap();
+                    }
+                }
+            }
+            s.insert_message(&two, "amina").unwrap();
+            let after = format!("after {k} of {} writes", writes.len());
+            assert_eq!(s.head("general", &key.id()).unwrap(), (2, 2), "{after}");
+            assert!(s.has_message(&two.id).unwrap(), "{after}");
+            assert_eq!(
+                s.message(&two.id).unwrap().map(|m| m.id),
+                Some(two.id),
+                "{after}"
+            );
+        }
     }
 
     #[test]
