@@ -44,17 +44,20 @@ impl Runner {
             }
         }
         let kept = match result {
-            Ok(_) | Err(gossipsub::PublishError::Duplicate) if queued => {
-                self.store.outbox_remove(&env.id)
-            }
-            Ok(_) | Err(gossipsub::PublishError::Duplicate) => Ok(()),
-            // Nobody reachable yet: it waits in the outbox and goes out when a peer subscribes.
-            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
-                self.store.outbox_add(&env.id)
-            }
+            Ok(_) | Err(gossipsub::PublishError::Duplicate) => match queued {
+                true => self.store.outbox_remove(&env.id),
+                false => Ok(()),
+            },
+            // Nobody reachable yet (or gossipsub refused): it waits in the outbox and goes
+            // out when a peer subscribes. Already there, it is not written again.
             Err(e) => {
-                tracing::warn!("publish {}: {e}; kept in the outbox", env.id);
-                self.store.outbox_add(&env.id)
+                if !matches!(e, gossipsub::PublishError::NoPeersSubscribedToTopic) {
+                    tracing::warn!("publish {}: {e}; kept in the outbox", env.id);
+                }
+                match queued {
+                    true => Ok(()),
+                    false => self.store.outbox_add(&env.id),
+                }
             }
         };
         if let Err(e) = kept {
