@@ -253,6 +253,17 @@ struct Bench {
 }
 
 impl Bench {
+    /// Benchmarks on `lan`, with no org yet (see [`Bench::org`]).
+    fn on(lan: Lan) -> Result<Bench> {
+        Ok(Bench {
+            lan,
+            exe: std::env::current_exe()?,
+            root: tempfile::tempdir()?,
+            dirs: vec![],
+            plaintext: false,
+        })
+    }
+
     /// A fresh org whose `n` devices all already hold the full roster.
     fn org(&mut self, n: usize) -> Result<()> {
         let base = self.root.path().join(format!("org{}", now_ns()));
@@ -318,13 +329,7 @@ fn sustained_bench(runs: usize) -> Result<()> {
     if !majlis_tests::netns_available("lanbench") {
         bail!("lanbench needs root for its namespace LAN");
     }
-    let mut b = Bench {
-        lan: Lan::new("b", 2)?,
-        exe: std::env::current_exe()?,
-        root: tempfile::tempdir()?,
-        dirs: vec![],
-        plaintext: false,
-    };
+    let mut b = Bench::on(Lan::new("b", 2)?)?;
     let (single, batch) = verify_rates();
     println!("ed25519 verify, one core: {single:.0}/s single, {batch:.0}/s in batches of 64");
     for _ in 0..runs {
@@ -338,13 +343,7 @@ fn orchestrate() -> Result<()> {
         bail!("lanbench needs root for its namespace LAN");
     }
     let exe = std::env::current_exe()?;
-    let mut b = Bench {
-        lan: Lan::new("b", 5)?,
-        exe: exe.clone(),
-        root: tempfile::tempdir()?,
-        dirs: vec![],
-        plaintext: false,
-    };
+    let mut b = Bench::on(Lan::new("b", 5)?)?;
     let mut report = Vec::new();
 
     // Crypto baseline: one core, single and batched ed25519 verification of real envelopes.
@@ -564,13 +563,7 @@ fn lossy_bench() -> Result<()> {
         for i in 0..4 {
             lan.set_radio(i, majlis_tests::radio::Link::jittery(loss))?;
         }
-        let mut b = Bench {
-            lan,
-            exe: std::env::current_exe()?,
-            root: tempfile::tempdir()?,
-            dirs: vec![],
-            plaintext: false,
-        };
+        let mut b = Bench::on(lan)?;
         b.org(4)?;
         let recvs: Vec<_> = (1..4)
             .map(|i| b.spawn(i, &b.node_args(i, &["recv", &count.to_string(), "90"])))
@@ -626,13 +619,7 @@ fn many_bench(n: usize) -> Result<()> {
     if !majlis_tests::netns_available("lanbench") {
         bail!("lanbench needs root for its namespace LAN");
     }
-    let mut b = Bench {
-        lan: Lan::new("y", n)?,
-        exe: std::env::current_exe()?,
-        root: tempfile::tempdir()?,
-        dirs: vec![],
-        plaintext: false,
-    };
+    let mut b = Bench::on(Lan::new("y", n)?)?;
     b.org(n)?;
     let count = 50;
     let t0 = now_ns();
