@@ -18,6 +18,18 @@ use crate::proto::{intake, Origin, Verdict};
 use crate::roster::dm_parties;
 use crate::sync::Vector;
 
+/// A catch-up answer whose signatures are being checked (see [`Runner::on_verified`]).
+pub(super) struct Verifying {
+    peer: PeerId,
+    asked: Asked,
+    /// The last answer of its session.
+    last: bool,
+    /// Intake's step 1, done when it arrived.
+    dup: Vec<bool>,
+    /// Step 2 on a blocking thread: the envelopes back, and per envelope whether it holds.
+    pub(super) sigs: tokio::task::JoinHandle<(Vec<Envelope>, Vec<bool>)>,
+}
+
 impl Runner {
     // ---- out ---------------------------------------------------------------------------
 
@@ -359,8 +371,9 @@ impl Runner {
                         self.catchup.budget_for(&peer)
                     );
                     let channel = asked.channel.clone();
-                    self.on_sync_response(peer, asked, response);
-                    self.next_turn(&channel);
+                    if !self.on_sync_response(peer, asked, response) {
+                        self.next_turn(&channel);
+                    }
                 }
             }
             E::OutboundFailure {
@@ -390,43 +403,90 @@ impl Runner {
 
     /// An answer is checked whole before anything is stored: messages that were not asked
     /// for, break an author's chain or carry a bad signature make us drop it and the peer.
-    fn on_sync_response(&mut self, peer: PeerId, asked: Asked, resp: SyncResponse) {
+    /// Signatures are checked off the event loop (a 512-message answer takes ~10 ms of a
+    /// core), so the loop stores the answer before while the next one is verified; the
+    /// answer is stored in [`Runner::on_verified`]. Returns whether it went there.
+    fn on_sync_response(&mut self, peer: PeerId, asked: Asked, resp: SyncResponse) -> bool {
         if asked.channel == DM_LIST {
-            return self.on_dm_list(peer, resp);
+            self.on_dm_list(peer, resp);
+            return false;
         }
         let checked = match catchup::check(&self.store, &asked, &resp) {
             Ok(c) => c,
-            Err(e) => return self.bad_peer(peer, format!("sync response: {e}")),
+            Err(e) => {
+                self.bad_peer(peer, format!("sync response: {e}"));
+                return false;
+            }
         };
         // Ask for the next batch before storing this one, so the peer reads while we write.
         if let Some(next) = &checked.next {
             self.sync_channel(peer, asked.channel.clone(), next);
         }
-        let verdicts = intake::accept(
+        let dup = intake::duplicates(&self.store, &checked.envs);
+        let (envs, d) = (checked.envs, dup.clone());
+        let sigs = tokio::task::spawn_blocking(move || {
+            let ok = intake::signatures(&envs, &d);
+            (envs, ok)
+        });
+        self.verifying.push_back(Verifying {
+            peer,
+            asked,
+            last: checked.next.is_none(),
+            dup,
+            sigs,
+        });
+        true
+    }
+
+    /// Steps 3 to 5 of intake for a catch-up answer whose signatures were checked: the
+    /// oldest in [`Runner::verifying`].
+    pub(super) fn on_verified(
+        &mut self,
+        batch: Verifying,
+        sigs: Result<(Vec<Envelope>, Vec<bool>), tokio::task::JoinError>,
+    ) {
+        let Verifying {
+            peer,
+            asked,
+            last,
+            dup,
+            ..
+        } = batch;
+        let channel = asked.channel.clone();
+        let Ok((envs, sig_ok)) = sigs else {
+            // The check itself panicked (it never should): ask again at the next round.
+            tracing::error!("verifying a catch-up answer from {peer} failed");
+            return self.next_turn(&channel);
+        };
+        let verdicts = intake::decide(
             &mut self.store,
             self.chain.head(),
-            &checked.envs,
+            &envs,
+            &dup,
+            &sig_ok,
             Origin::Sync,
             crate::now_ms(),
         );
         if verdicts.contains(&Verdict::Rejected(Reject::BadSignature)) {
-            return self.bad_peer(peer, "sync response: bad signature".into());
+            self.bad_peer(peer, "sync response: bad signature".into());
+            return self.next_turn(&channel);
         }
         let mut inserted = 0;
-        for (env, verdict) in checked.envs.iter().zip(verdicts) {
+        for (env, verdict) in envs.iter().zip(verdicts) {
             inserted += matches!(verdict, Verdict::Accepted { .. }) as usize;
             self.settle(peer, Some(env), verdict, Origin::Sync);
         }
         // A whole session that asked for our own log from a crash hole's start covered it.
-        if checked.next.is_none() {
+        if last {
             if let Some(have) = asked.have.get(&self.me) {
-                if let Err(e) = self.store.close_holes(&asked.channel, *have) {
-                    tracing::warn!("closing recovered holes in '{}': {e}", asked.channel);
+                if let Err(e) = self.store.close_holes(&channel, *have) {
+                    tracing::warn!("closing recovered holes in '{channel}': {e}");
                 }
             }
         }
         self.start_flush();
-        tracing::debug!("sync from {peer}: {inserted} new in '{}'", asked.channel);
+        tracing::debug!("sync from {peer}: {inserted} new in '{channel}'");
+        self.next_turn(&channel);
     }
 
     /// Catch up on the direct-message channels a peer listed that both of us may read.

@@ -445,6 +445,7 @@ impl Node {
             ticks: 0,
             last_activity: std::time::Instant::now(),
             to_validate: Vec::new(),
+            verifying: Default::default(),
             closing: Vec::new(),
             close_at: None,
             listed: false,

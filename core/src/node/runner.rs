@@ -92,6 +92,9 @@ pub(super) struct Runner {
     pub(super) away_heard: HashMap<DeviceId, (u64, Option<crate::net::SignedSignal>)>,
     /// Gossip frames waiting for batch verification.
     pub(super) to_validate: Vec<(PeerId, gossipsub::MessageId, gossipsub::Message)>,
+    /// Catch-up answers whose signatures are being checked off the event loop, oldest
+    /// first; each is stored when its check is done and those before it are stored.
+    pub(super) verifying: std::collections::VecDeque<super::intake::Verifying>,
     pub(super) pending: Vec<Pending>,
     pub(super) flushing: Option<(tokio::task::JoinHandle<crate::Result<()>>, Vec<Pending>)>,
     /// Per channel, the highest of our seqs reserved on disk (see `Store::next_own`), and
@@ -164,6 +167,10 @@ impl Runner {
                     let (_, done) = self.flushing.take().expect("guarded");
                     self.complete(done, res.unwrap_or_else(|e| Err(crate::Error::Net(format!("flush task: {e}")))));
                     self.start_flush();
+                }
+                sigs = async { (&mut self.verifying.front_mut().expect("guarded").sigs).await }, if !self.verifying.is_empty() => {
+                    let batch = self.verifying.pop_front().expect("guarded");
+                    self.on_verified(batch, sigs);
                 }
                 _ = redial.tick() => {
                     self.swarm.behaviour_mut().gate.expire_strangers();

@@ -111,37 +111,57 @@ pub fn accept<L: Log>(
     origin: Origin,
     now_ms: u64,
 ) -> Vec<Verdict> {
-    let mut verdicts: Vec<Option<Verdict>> = Vec::with_capacity(batch.len());
-    // Exact copies in one batch are verified once. Only exact copies: a frame with a valid
-    // message's id and a broken signature must not shadow the valid one.
+    let dup = duplicates(log, batch);
+    let sig_ok = signatures(batch, &dup);
+    decide(log, head, batch, &dup, &sig_ok, origin, now_ms)
+}
+
+/// Step 1, per envelope: already stored, or an exact copy of an earlier frame of the batch.
+/// Only exact copies: a frame with a valid message's id and a broken signature must not
+/// shadow the valid one.
+pub fn duplicates<L: Log>(log: &L, batch: &[Envelope]) -> Vec<bool> {
     let mut seen: HashSet<&[u8]> = HashSet::with_capacity(batch.len());
-    for env in batch {
-        let dup = !seen.insert(&env.wire) || log.has(&env.id).unwrap_or(false);
-        verdicts.push(dup.then_some(Verdict::Duplicate));
-    }
+    batch
+        .iter()
+        .map(|env| !seen.insert(&env.wire) || log.has(&env.id).unwrap_or(false))
+        .collect()
+}
+
+/// Step 2, per envelope: whether its signature holds, checked as one batch over those that
+/// are not duplicates (a duplicate reads `true`, unchecked). Touches nothing but the
+/// envelopes, so a node may run it on another thread while its event loop goes on.
+pub fn signatures(batch: &[Envelope], dup: &[bool]) -> Vec<bool> {
     let fresh: Vec<&Envelope> = batch
         .iter()
-        .zip(&verdicts)
-        .filter(|(_, v)| v.is_none())
+        .zip(dup)
+        .filter(|(_, d)| !**d)
         .map(|(e, _)| e)
         .collect();
-    let sig_ok = message::verify_batch_of(fresh.iter().copied());
+    let mut checked = message::verify_batch_of(fresh.into_iter()).into_iter();
+    dup.iter()
+        .map(|d| *d || checked.next().unwrap_or(false))
+        .collect()
+}
+
+/// Steps 3 to 5, given steps 1 and 2 ([`duplicates`], [`signatures`]).
+pub fn decide<L: Log>(
+    log: &mut L,
+    head: Option<&VerifiedRoster>,
+    batch: &[Envelope],
+    dup: &[bool],
+    sig_ok: &[bool],
+    origin: Origin,
+    now_ms: u64,
+) -> Vec<Verdict> {
     let forged = origin == Origin::Sync && sig_ok.contains(&false);
-    let mut sig_ok = sig_ok.into_iter();
-    for (env, verdict) in batch.iter().zip(verdicts.iter_mut()) {
-        if verdict.is_some() {
-            continue;
-        }
-        let ok = sig_ok.next().unwrap_or(false) && !forged;
-        *verdict = Some(if ok {
-            admit(log, head, env, now_ms)
-        } else {
-            Verdict::Rejected(Reject::BadSignature)
-        });
-    }
-    verdicts
-        .into_iter()
-        .map(|v| v.expect("set above"))
+    batch
+        .iter()
+        .zip(dup.iter().zip(sig_ok))
+        .map(|(env, (&dup, &ok))| match (dup, ok && !forged) {
+            (true, _) => Verdict::Duplicate,
+            (false, true) => admit(log, head, env, now_ms),
+            (false, false) => Verdict::Rejected(Reject::BadSignature),
+        })
         .collect()
 }
 
@@ -220,7 +240,7 @@ pub fn check_chain<L: Log>(log: &L, env: &Envelope, lenient: bool) -> Result<u64
             )));
         }
     }
-    let held = log.head(&u.channel, &u.author).map(|h| h.0).unwrap_or(0);
+    let (held, top) = log.head(&u.channel, &u.author).unwrap_or((0, 0));
     if u.seq > held.saturating_add(sync::MAX_GAP) && !lenient {
         return Err(Reject::Gap { seq: u.seq, held });
     }
@@ -250,9 +270,10 @@ pub fn check_chain<L: Log>(log: &L, env: &Envelope, lenient: bool) -> Result<u64
             neighbour: t,
         });
     }
-    let next = log
-        .entry(&u.channel, &u.author, u.seq.saturating_add(1))
-        .ok()
+    // Nothing is held above the head's highest seq: a message arriving in order has no
+    // later neighbour to read.
+    let next = (u.seq < top)
+        .then(|| log.entry(&u.channel, &u.author, u.seq + 1).ok().flatten())
         .flatten()
         .and_then(|n| log.sent_at(&n).ok().flatten());
     if let Some(t) = next.filter(|t| t.saturating_add(skew) < u.sent_at) {

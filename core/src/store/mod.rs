@@ -424,17 +424,27 @@ impl Store {
         self.messages
             .insert(log_key(&u.channel, &u.author, u.seq), &env.id.0[..])?;
         let (c, max) = self.head(&u.channel, &u.author)?;
+        // Nothing is held above the head's highest seq (every insert raises it before it
+        // marks the message stored), so a message that arrives in order, the common case,
+        // advances the prefix with no read at all.
+        let top = max.max(u.seq);
         let c = crate::sync::advance(
             c,
             |s| {
-                self.messages
-                    .contains_key(log_key(&u.channel, &u.author, s))
-                    .unwrap_or(false)
+                s == u.seq
+                    || (s <= max
+                        && self
+                            .messages
+                            .contains_key(log_key(&u.channel, &u.author, s))
+                            .unwrap_or(false))
             },
-            |c| self.skip_after(&u.channel, &u.author, c).ok().flatten(),
+            |c| match c < top {
+                true => self.skip_after(&u.channel, &u.author, c).ok().flatten(),
+                false => None,
+            },
         );
         let mut v = c.to_be_bytes().to_vec();
-        v.extend_from_slice(&max.max(u.seq).to_be_bytes());
+        v.extend_from_slice(&top.to_be_bytes());
         self.messages.insert(head_key(&u.channel, &u.author), v)?;
         // Last: the id index is what says "stored" (`has_message`, the check above). A crash
         // keeps a prefix of these writes; written first, it made the message count as held
@@ -1608,6 +1618,8 @@ mod tests {
     use super::*;
     use crate::identity::DeviceKey;
     use crate::message::Unsigned;
+    use proptest::prelude::Just;
+    use proptest::strategy::Strategy;
 
     fn sign(key: &DeviceKey, seq: u64, prev: Option<MessageId>) -> Envelope {
         Envelope::sign(
@@ -1622,6 +1634,31 @@ mod tests {
                 body: format!("message {seq}").into_bytes(),
             },
         )
+    }
+
+    proptest::proptest! {
+        /// Whatever order an author's messages arrive in, the head is the contiguous prefix
+        /// held and the highest seq held (the head bounds which log entries `insert_message`
+        /// reads, so a wrong bound would leave the prefix behind).
+        #[test]
+        fn the_head_follows_any_arrival_order(order in Just((1..=12u64).collect::<Vec<_>>()).prop_shuffle()) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path(), DataKey::generate()).unwrap();
+            let key = DeviceKey::generate();
+            let mut envs = vec![sign(&key, 1, None)];
+            for seq in 2..=12 {
+                let prev = envs.last().map(|e: &Envelope| e.id);
+                envs.push(sign(&key, seq, prev));
+            }
+            let mut held = std::collections::BTreeSet::new();
+            for seq in order {
+                store.insert_message(&envs[seq as usize - 1], "amina").unwrap();
+                held.insert(seq);
+                let prefix = (1..).take_while(|s| held.contains(s)).count() as u64;
+                let max = *held.last().unwrap();
+                proptest::prop_assert_eq!(store.head("general", &key.id()).unwrap(), (prefix, max));
+            }
+        }
     }
 
     /// A crash keeps a prefix of a message's writes. Whichever prefix it kept, the message
