@@ -19,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::log::Log;
+use super::log::{Known, Log};
 use crate::governance;
 use crate::message::{self, Envelope, Reject};
 use crate::roster::VerifiedRoster;
@@ -209,11 +209,12 @@ fn admit<L: Log>(
             &env.unsigned.author,
         )
     });
-    let (sender, held) = match rules.and_then(|s| Ok((s, check_chain(log, env, lenient)?))) {
+    let (sender, known) = match rules.and_then(|s| Ok((s, check_chain(log, env, lenient)?))) {
         Ok(x) => x,
         Err(r) => return Verdict::Rejected(r),
     };
-    match log.insert(env, &sender) {
+    let held = known.head.0;
+    match log.insert(env, &sender, &known) {
         Ok(true) => Verdict::Accepted {
             sender,
             // A skip moves the prefix past its hole: no gap then.
@@ -229,8 +230,9 @@ fn admit<L: Log>(
 
 /// Per-author chain rules against what is stored: no second message at a held
 /// (author, seq), `prev` matches a held predecessor, and not too far past the held prefix.
-/// Returns the author's contiguous prefix held before this message.
-pub fn check_chain<L: Log>(log: &L, env: &Envelope, lenient: bool) -> Result<u64, Reject> {
+/// Returns what it read of the author's log (its head before this message, the
+/// predecessor held), for [`Log::insert`].
+pub fn check_chain<L: Log>(log: &L, env: &Envelope, lenient: bool) -> Result<Known, Reject> {
     let u = &env.unsigned;
     if let Ok(Some(other)) = log.entry(&u.channel, &u.author, u.seq) {
         if other != env.id {
@@ -282,5 +284,8 @@ pub fn check_chain<L: Log>(log: &L, env: &Envelope, lenient: bool) -> Result<u64
             neighbour: t,
         });
     }
-    Ok(held)
+    Ok(Known {
+        head: (held, top),
+        pred,
+    })
 }

@@ -13,6 +13,16 @@ use crate::message::{Envelope, MessageId};
 use crate::store::Store;
 use crate::sync::{self, Heads};
 
+/// What the chain check ([`super::intake::check_chain`]) read of a message's author's log,
+/// handed to [`Log::insert`] right after: the same reads are not made twice.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Known {
+    /// The author's (contiguous prefix, highest seq) held.
+    pub head: (u64, u64),
+    /// The id held at the seq just before the message's, if any.
+    pub pred: Option<MessageId>,
+}
+
 /// Per-author message logs of every channel this node holds.
 pub trait Log {
     /// Whether the message is stored (dedupe).
@@ -33,8 +43,9 @@ pub trait Log {
     fn head(&self, channel: &str, author: &DeviceId) -> Result<(u64, u64)>;
     /// Every author's head in `channel`.
     fn heads(&self, channel: &str) -> Result<Heads>;
-    /// Store a checked message; `false` if it was already stored.
-    fn insert(&mut self, env: &Envelope, sender: &str) -> Result<bool>;
+    /// Store a checked message; `false` if it was already stored. `known`: what the chain
+    /// check read of the author's log just before (so a store need not read it again).
+    fn insert(&mut self, env: &Envelope, sender: &str, known: &Known) -> Result<bool>;
     /// Up to `limit` (seq, wire) of `author`'s log in `channel` from `from` on, oldest first.
     fn page(
         &self,
@@ -93,8 +104,8 @@ impl Log for Store {
     fn heads(&self, channel: &str) -> Result<Heads> {
         Store::heads(self, channel)
     }
-    fn insert(&mut self, env: &Envelope, sender: &str) -> Result<bool> {
-        self.insert_message(env, sender)
+    fn insert(&mut self, env: &Envelope, sender: &str, known: &Known) -> Result<bool> {
+        self.insert_known(env, sender, Some(known))
     }
     fn page(
         &self,
@@ -210,7 +221,7 @@ impl Log for MemLog {
         Ok(self.heads.get(channel).cloned().unwrap_or_default())
     }
 
-    fn insert(&mut self, env: &Envelope, sender: &str) -> Result<bool> {
+    fn insert(&mut self, env: &Envelope, sender: &str, _: &Known) -> Result<bool> {
         if self.messages.contains_key(&env.id) {
             return Ok(false);
         }

@@ -14,4 +14,4 @@ pub mod log;
 pub mod membership;
 
 pub use intake::{accept, Origin, Tally, Verdict};
-pub use log::{Log, MemLog};
+pub use log::{Known, Log, MemLog};

@@ -392,6 +392,17 @@ impl Store {
     /// Store a validated message. Returns `false` if it was already stored (replays are
     /// stored and shown once). Chain rules are the caller's (see [`crate::sync`]).
     pub fn insert_message(&self, env: &Envelope, sender: &str) -> Result<bool> {
+        self.insert_known(env, sender, None)
+    }
+
+    /// [`Store::insert_message`], given what intake's chain check has just read of the
+    /// author's log (its head and the predecessor held), which is then not read again.
+    pub fn insert_known(
+        &self,
+        env: &Envelope,
+        sender: &str,
+        known: Option<&crate::proto::Known>,
+    ) -> Result<bool> {
         let mkey = msg_key(&env.id);
         if self.messages.contains_key(mkey)? {
             return Ok(false);
@@ -415,7 +426,12 @@ impl Store {
         self.messages.insert(&idx, self.dk.seal(&idx, &rec))?;
         // A message that does not name the one held just before it may be a skip (see
         // `sync`): remembered by the message it skips from, so the prefix can pass the hole.
-        if u.seq > 1 && self.log_entry(&u.channel, &u.author, u.seq - 1)? != u.prev {
+        let pred = match known {
+            Some(k) => k.pred,
+            None if u.seq > 1 => self.log_entry(&u.channel, &u.author, u.seq - 1)?,
+            None => None,
+        };
+        if u.seq > 1 && pred != u.prev {
             self.messages.insert(
                 skip_key(&u.channel, &u.author, u.seq),
                 u.prev.map_or(Vec::new(), |p| p.0.to_vec()),
@@ -423,7 +439,10 @@ impl Store {
         }
         self.messages
             .insert(log_key(&u.channel, &u.author, u.seq), &env.id.0[..])?;
-        let (c, max) = self.head(&u.channel, &u.author)?;
+        let (c, max) = match known {
+            Some(k) => k.head,
+            None => self.head(&u.channel, &u.author)?,
+        };
         // Nothing is held above the head's highest seq (every insert raises it before it
         // marks the message stored), so a message that arrives in order, the common case,
         // advances the prefix with no read at all.

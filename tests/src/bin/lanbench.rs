@@ -220,6 +220,7 @@ async fn node_role(args: &[String]) -> Result<()> {
                 tokio::time::sleep(Duration::from_secs(60)).await;
                 udp_per_min = udp_out().saturating_sub(before);
             }
+            let cpu = cpu_ms();
             let st = node.stats().await?;
             let lat_max = lat.iter().cloned().fold(0.0, f64::max);
             println!(
@@ -230,7 +231,7 @@ async fn node_role(args: &[String]) -> Result<()> {
                     "rss_kb": rss_kb(std::process::id()).unwrap_or(0), "udp_out_per_min": udp_per_min,
                     "first_ns": first.to_string(), "last_ns": last.to_string(),
                     "rate": if n > 1 { (n - 1) as f64 / ((last - first) as f64 / 1e9) } else { 0.0 },
-                    "synced": st.synced, "sync_requests": st.sync_requests,
+                    "synced": st.synced, "sync_requests": st.sync_requests, "cpu_ms": cpu,
                     "started_ns": started.to_string(), "connected_ns": connected.to_string()})
             );
         }
@@ -496,6 +497,22 @@ fn rss_kb(pid: u32) -> Option<u64> {
         .nth(1)?
         .parse()
         .ok()
+}
+
+/// CPU time this process has used (user + system), in ms: on a shared, noisy box a steadier
+/// figure than wall time. From /proc (clock ticks of 10 ms).
+fn cpu_ms() -> u64 {
+    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0;
+    };
+    // The fields after the command name (which may hold spaces) start after its ')'.
+    let f: Vec<&str> = s
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // utime and stime are fields 14 and 15 of the line, 11 and 12 after the name.
+    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    (ticks(11) + ticks(12)) * 10
 }
 
 fn verify_rates() -> (f64, f64) {
@@ -839,8 +856,11 @@ fn sync_bench(big: usize) -> Result<()> {
     let last: u128 = j["last_ns"].as_str().unwrap().parse()?;
     let wall = (last - t0) as f64 / 1e9;
     report.push(format!(
-        "catch-up of {n} missed messages: {} received in {wall:.2} s from process start ({:.2}× the {verify_secs:.2} s batch-verify time of the same messages); {bytes} bytes on the wire for {payload} payload bytes ({:.2}×); {} sync round trips",
-        j["received"], wall / verify_secs, bytes as f64 / payload as f64, j["sync_requests"]
+        "catch-up of {n} missed messages: {} received in {wall:.2} s from process start ({:.2}× the {verify_secs:.2} s batch-verify time of the same messages); {bytes} bytes on the wire for {payload} payload bytes ({:.2}×); {} sync round trips; the requester used {:.2} s of CPU ({:.0} µs a message, {:.2}× the batch-verify time)",
+        j["received"], wall / verify_secs, bytes as f64 / payload as f64, j["sync_requests"],
+        j["cpu_ms"].as_f64().unwrap_or(0.0) / 1e3,
+        j["cpu_ms"].as_f64().unwrap_or(0.0) * 1e3 / n as f64,
+        j["cpu_ms"].as_f64().unwrap_or(0.0) / 1e3 / verify_secs
     ));
 
     // 2. Both hold `big` messages; 10 are missing on one side.
