@@ -635,7 +635,7 @@ impl Profile {
         format: u8,
         body: Vec<u8>,
     ) -> Result<Envelope> {
-        let ((seq, prev), _) = self.store.next_own(channel, &self.device_id())?;
+        let (seq, prev) = self.store.next_own(channel, &self.device_id())?;
         // Never date a message before our previous one (a clock set back), nor over an hour
         // before this device joined the roster (an admin's clock ahead of ours): receivers
         // refuse both as backdated.

@@ -415,8 +415,8 @@ impl Runner {
     /// An answer is checked whole before anything is stored: messages that were not asked
     /// for, break an author's chain or carry a bad signature make us drop it and the peer.
     /// Signatures are checked off the event loop (a 512-message answer takes ~10 ms of a
-    /// core), so the loop stores the answer before while the next one is verified; the
-    /// answer is stored in [`Runner::on_verified`]. Returns whether it went there.
+    /// core), so the loop stores the previous answer while this one is verified; this one
+    /// is stored in [`Runner::on_verified`]. Returns whether it went there.
     fn on_sync_response(&mut self, peer: PeerId, asked: Asked, resp: SyncResponse) -> bool {
         if asked.channel == DM_LIST {
             self.on_dm_list(peer, resp);

@@ -656,9 +656,9 @@ impl Store {
         Ok(skips.then_some(next))
     }
 
-    /// The seq and `prev` of this device's next message in `channel`, and whether a new
-    /// reservation was written for it, which must be on disk before the message is
-    /// published.
+    /// The seq and `prev` of this device's next message in `channel`, reserving more seqs
+    /// when it runs past the reservation (which must be on disk before the message is
+    /// published: the node tracks what its flushes made durable).
     ///
     /// Why: a sender publishes before its own write is flushed (one fsync off the delivery
     /// path). A crash can then lose a message peers already hold; signing another with the
@@ -666,22 +666,17 @@ impl Store {
     /// a time, and a node that restarts with a reservation beyond its last stored message
     /// continues after the reservation: the next message skips (see [`crate::sync`]) from
     /// the last one it holds, and no seq is ever signed twice.
-    pub fn next_own(
-        &self,
-        channel: &str,
-        me: &DeviceId,
-    ) -> Result<((u64, Option<MessageId>), bool)> {
+    pub fn next_own(&self, channel: &str, me: &DeviceId) -> Result<(u64, Option<MessageId>)> {
         let (held, prev) = self.own_head(channel, me)?;
         let (reserved, resume) = self.reservation(channel)?;
         let seq = held.max(resume) + 1;
-        if seq <= reserved {
-            return Ok(((seq, prev), false));
+        if seq > reserved {
+            self.messages.insert(
+                reserved_key(channel),
+                encode_reservation(seq + RESERVE - 1, resume),
+            )?;
         }
-        self.messages.insert(
-            reserved_key(channel),
-            encode_reservation(seq + RESERVE - 1, resume),
-        )?;
-        Ok(((seq, prev), true))
+        Ok((seq, prev))
     }
 
     /// (highest seq reserved, seq to resume after) for this device's messages in `channel`.
@@ -1731,23 +1726,28 @@ mod tests {
         let key = DeviceKey::generate();
         let me = key.id();
         // The first message reserves 1..=RESERVE; the next ones need no new reservation.
-        let ((seq, prev), fresh) = store.next_own("general", &me).unwrap();
-        assert_eq!((seq, prev, fresh), (1, None, true));
+        assert_eq!(store.next_own("general", &me).unwrap(), (1, None));
+        assert_eq!(store.reservation("general").unwrap(), (RESERVE, 0));
         let one = sign(&key, 1, None);
         store.insert_message(&one, "amina").unwrap();
-        let ((seq, prev), fresh) = store.next_own("general", &me).unwrap();
-        assert_eq!((seq, prev, fresh), (2, Some(one.id), false));
-        assert_eq!(store.reservation("general").unwrap().0, RESERVE);
+        assert_eq!(store.next_own("general", &me).unwrap(), (2, Some(one.id)));
+        assert_eq!(store.reservation("general").unwrap(), (RESERVE, 0));
 
         // Composed offline (no node ran): a start skips nothing.
         store.resume_reservations(&me).unwrap();
-        assert_eq!(store.next_own("general", &me).unwrap().0 .0, 2);
+        assert_eq!(store.next_own("general", &me).unwrap().0, 2);
         // A start after a node crashed (it ran and did not give the reservation back): seq
         // 2 may have been published and lost, so the next message skips the reservation.
         store.mark_running().unwrap();
         store.resume_reservations(&me).unwrap();
-        let ((seq, prev), fresh) = store.next_own("general", &me).unwrap();
-        assert_eq!((seq, prev, fresh), (RESERVE + 1, Some(one.id), true));
+        assert_eq!(
+            store.next_own("general", &me).unwrap(),
+            (RESERVE + 1, Some(one.id))
+        );
+        assert_eq!(
+            store.reservation("general").unwrap(),
+            (2 * RESERVE, RESERVE)
+        );
         // ...and the hole is asked back from peers until a session covered it.
         assert_eq!(store.recover_from("general").unwrap(), Some((me, 1)));
         store.close_holes("general", 1).unwrap();
@@ -1774,7 +1774,7 @@ mod tests {
         // A clean stop gives the unused seqs back: the next start skips nothing.
         store.release_reservations(&me).unwrap();
         store.resume_reservations(&me).unwrap();
-        let ((seq, _), _) = store.next_own("general", &me).unwrap();
+        let (seq, _) = store.next_own("general", &me).unwrap();
         assert_eq!(seq, RESERVE + 2);
     }
 }
