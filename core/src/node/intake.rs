@@ -77,13 +77,11 @@ impl Runner {
         }
     }
 
-    /// Publish what waits in the outbox (of `channel`, or of every channel), in the order
-    /// it was written (the outbox is keyed by message id, which is random): a key grant
-    /// goes out before the message it unlocks. Called when a peer subscribes, and on a
-    /// timer: a publish refused because every peer's send queue was full waits here, and
-    /// nothing else would send it before the next subscription. A message whose seq is not
-    /// yet reserved on disk is left to its flush (a crash could sign that seq again).
-    pub(super) fn flush_outbox(&mut self, channel: Option<&str>) {
+    /// Publish what waited for a subscriber of `channel`, in the order it was written (the
+    /// outbox is keyed by message id, which is random): a key grant goes out before the
+    /// message it unlocks. A message whose seq is not yet reserved on disk is left to its
+    /// flush, which publishes it (published now, a crash could sign that seq again).
+    pub(super) fn flush_outbox(&mut self, channel: &str) {
         let ids = match self.store.outbox() {
             Ok(ids) => ids,
             Err(e) => return tracing::warn!("outbox: {e}"),
@@ -98,7 +96,7 @@ impl Runner {
                             .reserved_on_disk
                             .get(&u.channel)
                             .is_some_and(|r| u.seq <= *r);
-                        if reserved && channel.is_none_or(|c| c == u.channel) {
+                        if reserved && u.channel == channel {
                             waiting.push(env);
                         }
                     }

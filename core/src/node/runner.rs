@@ -176,7 +176,6 @@ impl Runner {
                     self.swarm.behaviour_mut().gate.expire_strangers();
                     self.police();
                     self.redial();
-                    self.flush_outbox(None);
                 }
                 _ = resync.tick() => {
                     // Every 5 s while anything happens; every 30 s once all has been quiet
@@ -678,7 +677,7 @@ impl Runner {
                 gossipsub::Event::Subscribed { peer_id, topic } => {
                     self.on_subscribed(peer_id, &topic);
                     if let Some(ch) = self.topics.get(&topic).cloned() {
-                        self.flush_outbox(Some(&ch));
+                        self.flush_outbox(&ch);
                     }
                 }
                 _ => {}
