@@ -33,6 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("addr")],
         peers,
         mdns: false,
+        ..Default::default()
     };
     let bn = Node::start(b, cfg(vec![])).await?;
     let addr = bn.listen_addrs().await?[0].clone();

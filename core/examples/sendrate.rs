@@ -12,6 +12,7 @@ async fn main() -> majlis_core::Result<()> {
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("addr")],
         peers: vec![],
         mdns: false,
+        ..Default::default()
     };
     let chain = p.chain()?;
     let t = Instant::now();

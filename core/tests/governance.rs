@@ -23,6 +23,7 @@ fn config(peers: Vec<libp2p::Multiaddr>) -> Config {
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
         peers,
         mdns: false,
+        ..Default::default()
     }
 }
 

@@ -71,6 +71,7 @@ fn main() {
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
             peers: vec![],
             mdns: false,
+            ..Default::default()
         },
         open: Some("#general".into()),
         lang: None,

@@ -19,6 +19,7 @@ fn opts(dir: &Path, peers: Vec<majlis_core::Multiaddr>) -> Options {
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
             peers,
             mdns: false,
+            ..Default::default()
         },
         open: None,
         lang: None,

@@ -78,6 +78,10 @@ pub enum Command {
         /// Do not use mDNS discovery
         #[arg(long)]
         no_mdns: bool,
+        /// Connect to every other roster device while the org has at most N of them; beyond
+        /// that, to a few per channel (relays always connect to all)
+        #[arg(long, value_name = "N", default_value_t = majlis_core::proto::neighbours::FULL_MESH_UP_TO)]
+        mesh_limit: usize,
         /// Print every message received (bodies included) on stdout. Off by default: a
         /// server's output goes to logs, and logs must not carry what people wrote.
         #[arg(long)]
@@ -845,6 +849,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             listen,
             peer,
             no_mdns,
+            mesh_limit,
             print_messages,
             http,
         } => {
@@ -853,7 +858,17 @@ pub fn run_cli(cli: Cli) -> Result<()> {
                 Some(addr) => Some((addr, http::webhooks::Sealer::for_dir(&dir, &unlock)?)),
                 None => None,
             };
-            run_node(open(&dir)?, listen, peer, no_mdns, print_messages, http)?
+            let config = Config {
+                peers: peer,
+                mdns: !no_mdns,
+                mesh_limit,
+                listen: if listen.is_empty() {
+                    Config::default().listen
+                } else {
+                    listen
+                },
+            };
+            run_node(open(&dir)?, config, print_messages, http)?
         }
         Command::Api(ApiCmd::Webhook(cmd)) => {
             if !dir.is_dir() {
@@ -1840,9 +1855,7 @@ macro_rules! say_err {
 
 fn run_node(
     profile: Profile,
-    listen: Vec<Multiaddr>,
-    peers: Vec<Multiaddr>,
-    no_mdns: bool,
+    config: Config,
     print_messages: bool,
     http: Option<(std::net::SocketAddr, http::webhooks::Sealer)>,
 ) -> Result<()> {
@@ -1854,10 +1867,6 @@ fn run_node(
     rt.block_on(async move {
         let socket = profile.socket_path();
         let dir = profile.dir().to_path_buf();
-        let mut config = Config { peers, mdns: !no_mdns, ..Config::default() };
-        if !listen.is_empty() {
-            config.listen = listen;
-        }
         // Uploads a crash left behind (plaintext on its way into the blob store): gone.
         let _ = std::fs::remove_dir_all(dir.join(http::UPLOADS));
         let node = Node::start(profile, config).await?;

@@ -1,6 +1,8 @@
 //! Many nodes on one namespace LAN: 30 real `majlisd` processes (the CI-sized version of the
 //! 100-node benchmark in issue 11). Every node finds every other over mDNS, and a message
-//! from any node reaches all of them. Needs root (CI runs it as root).
+//! from any node reaches all of them. Then the same with a mesh limit below the org's size,
+//! so each node connects to only some of the others, chosen per channel. Needs root (CI
+//! runs it as root).
 
 use std::time::Instant;
 
@@ -19,25 +21,133 @@ fn rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// `n` devices named `{prefix}00`…, all members of one org founded by the first, which
+/// holds the roster (the others get it when they connect).
+fn org(dir: &std::path::Path, prefix: &str, n: usize) -> Vec<Daemon> {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let nodes: Vec<Daemon> = (0..n)
+        .map(|i| Daemon::new(&bin, dir, &format!("{prefix}{i:02}")))
+        .collect();
+    nodes[0].ok(&["init", "--name", &nodes[0].name]);
+    let org = nodes[0].ok(&["org", "create", "--name", "acme"]);
+    for node in &nodes[1..] {
+        let id = node.ok(&["init", "--name", &node.name]);
+        node.ok(&["org", "join", &org]);
+        nodes[0].ok(&["roster", "add", "--name", &node.name, "--device", &id]);
+    }
+    nodes
+}
+
+fn names(peers: &[serde_json::Value]) -> Vec<String> {
+    peers
+        .iter()
+        .filter_map(|p| p["name"].as_str().map(String::from))
+        .collect()
+}
+
+/// 24 devices and a mesh limit of 8: no node dials everyone. Each still reaches every
+/// reader of its channels: a message in `general` (all 24) arrives at all, in one order; one
+/// in `ops` (5 members) at its 5 members, who each hold a connection to the other 4; and a
+/// direct message between two devices that have no connection to each other arrives (the
+/// sender dials a device of the recipient's inbox).
+#[test]
+fn beyond_the_mesh_limit_nodes_connect_per_channel_and_every_message_still_arrives() {
+    const M: usize = 24;
+    if !netns_available("mesh_limit") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let lan = Lan::new("k", M).unwrap();
+    let mut nodes = org(tmp.path(), "k", M);
+    let ops: Vec<usize> = vec![3, 9, 14, 19, 22];
+    let members: Vec<&str> = ops.iter().map(|&i| nodes[i].name.as_str()).collect();
+    nodes[0].ok(&["channel", "create", "ops", "--members", &members.join(",")]);
+    for (i, n) in nodes.iter_mut().enumerate() {
+        n.start(&lan, i, &["--mesh-limit", "8"]);
+    }
+    // Everyone has the roster (the founder's `ops` included) and some connections.
+    for n in &nodes {
+        wait_until(&format!("{} has the roster and peers", n.name), 90, || {
+            n.peers().len() >= 8
+                && String::from_utf8_lossy(&n.cli(&["roster", "show", "--json"]).stdout)
+                    .contains("\"ops\"")
+        });
+    }
+    for &i in &ops {
+        let others: Vec<String> = ops
+            .iter()
+            .filter(|&&j| j != i)
+            .map(|&j| nodes[j].name.clone())
+            .collect();
+        wait_until(
+            &format!("{} connected to the other ops members", nodes[i].name),
+            60,
+            || {
+                let p = names(&nodes[i].peers());
+                others.iter().all(|o| p.contains(o))
+            },
+        );
+    }
+    let degrees: Vec<usize> = nodes.iter().map(|n| n.peers().len()).collect();
+    assert!(
+        degrees.iter().filter(|d| **d < M - 1).count() > M / 2,
+        "most nodes should hold fewer than all {} connections: {degrees:?}",
+        M - 1
+    );
+    let general: Vec<String> = [0, M / 2, M - 1]
+        .iter()
+        .map(|&i| nodes[i].ok(&["send", "general", &format!("hello from {i}")]))
+        .collect();
+    let in_ops = nodes[ops[0]].ok(&["send", "ops", "ops only"]);
+    for n in &nodes {
+        wait_until(&format!("{} got the 3 messages", n.name), 60, || {
+            let h = n.history("general");
+            general.iter().all(|id| h.iter().any(|m| m["id"] == *id))
+        });
+    }
+    for &i in &ops {
+        wait_until(
+            &format!("{} got the ops message", nodes[i].name),
+            30,
+            || nodes[i].history("ops").iter().any(|m| m["id"] == in_ops),
+        );
+    }
+    let first = nodes[0].history("general");
+    for n in &nodes[1..] {
+        assert_eq!(
+            n.history("general"),
+            first,
+            "{} shows another order",
+            n.name
+        );
+    }
+    // A pair with no connection between them: a direct message still arrives.
+    let (a, b) = (0..M)
+        .flat_map(|a| (0..M).map(move |b| (a, b)))
+        .find(|&(a, b)| a != b && !names(&nodes[a].peers()).contains(&nodes[b].name))
+        .expect("some pair is not connected");
+    let to = format!("@{}", nodes[b].name);
+    let dm = nodes[a].ok(&["send", &to, "just between us"]);
+    let from = format!("@{}", nodes[a].name);
+    wait_until(
+        &format!("{} got the direct message", nodes[b].name),
+        30,
+        || nodes[b].history(&from).iter().any(|m| m["id"] == dm),
+    );
+    println!("mesh limit 8, {M} nodes: connections per node {degrees:?}");
+    for n in &mut nodes {
+        n.stop();
+    }
+}
+
 #[test]
 fn thirty_nodes_find_each_other_and_every_message_reaches_all() {
     if !netns_available("thirty_nodes") {
         return;
     }
-    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
     let tmp = tempfile::tempdir().unwrap();
     let lan = Lan::new("m", N).unwrap();
-    let mut nodes: Vec<Daemon> = (0..N)
-        .map(|i| Daemon::new(&bin, tmp.path(), &format!("m{i:02}")))
-        .collect();
-    nodes[0].ok(&["init", "--name", "m00"]);
-    let org = nodes[0].ok(&["org", "create", "--name", "acme"]);
-    for i in 1..N {
-        let name = nodes[i].name.clone();
-        let id = nodes[i].ok(&["init", "--name", &name]);
-        nodes[i].ok(&["org", "join", &org]);
-        nodes[0].ok(&["roster", "add", "--name", &name, "--device", &id]);
-    }
+    let mut nodes = org(tmp.path(), "m", N);
     let t0 = Instant::now();
     for (i, n) in nodes.iter_mut().enumerate() {
         n.start(&lan, i, &[]);

@@ -51,6 +51,11 @@ impl Runner {
                 .behaviour_mut()
                 .gossipsub
                 .publish(topic, env.wire.clone());
+            // Nobody of this topic among our connections (a large org, a first direct
+            // message to someone we have no connection to): the next redial looks for one.
+            if matches!(r, Err(gossipsub::PublishError::NoPeersSubscribedToTopic)) {
+                self.replan();
+            }
             if result.is_err() {
                 result = r;
             }
@@ -77,11 +82,16 @@ impl Runner {
         }
     }
 
-    /// Publish what waited for a subscriber of `channel`, in the order it was written (the
-    /// outbox is keyed by message id, which is random): a key grant goes out before the
-    /// message it unlocks. A message whose seq is not yet reserved on disk is left to its
-    /// flush, which publishes it (published now, a crash could sign that seq again).
-    pub(super) fn flush_outbox(&mut self, channel: &str) {
+    /// Publish what waited for a subscriber of `topic` (a channel, or `@NAME`: the direct
+    /// messages to or from NAME), in the order it was written (the outbox is keyed by
+    /// message id, which is random): a key grant goes out before the message it unlocks. A
+    /// message whose seq is not yet reserved on disk is left to its flush, which publishes it
+    /// (published now, a crash could sign that seq again).
+    pub(super) fn flush_outbox(&mut self, topic: &str) {
+        let on_topic = |channel: &str| match (topic.strip_prefix('@'), dm_parties(channel)) {
+            (Some(name), Some((a, b))) => a == name || b == name,
+            _ => channel == topic,
+        };
         let ids = match self.store.outbox() {
             Ok(ids) => ids,
             Err(e) => return tracing::warn!("outbox: {e}"),
@@ -96,7 +106,7 @@ impl Runner {
                             .reserved_on_disk
                             .get(&u.channel)
                             .is_some_and(|r| u.seq <= *r);
-                        if reserved && u.channel == channel {
+                        if reserved && on_topic(&u.channel) {
                             waiting.push(env);
                         }
                     }

@@ -18,6 +18,7 @@ impl Runner {
     /// Bring the gate, subscriptions and peers in line with the head roster.
     pub(super) fn on_roster_changed(&mut self, announce: bool) {
         self.active();
+        self.replan();
         let plan = Membership::of(&self.chain, &self.me);
         let allowed: HashSet<PeerId> = plan.allowed.iter().map(|d| d.peer_id()).collect();
         // Devices this version removes: stop gossiping to them now, tell them, close shortly.
@@ -248,6 +249,9 @@ impl Runner {
                 continue;
             }
             self.facts.seen(p, super::facts::Via::Exchange);
+            if !self.known.contains_key(&p) {
+                self.replan();
+            }
             let known = self.known.entry(p).or_default();
             for a in addrs {
                 if !known.contains(&a) {

@@ -14,6 +14,7 @@ mod files;
 mod governance;
 mod intake;
 mod members;
+mod neighbours;
 mod runner;
 mod search;
 mod signals;
@@ -57,6 +58,9 @@ pub struct Config {
     /// Static peers, for networks where multicast does not reach.
     pub peers: Vec<Multiaddr>,
     pub mdns: bool,
+    /// Up to this many other roster devices, the node connects to all of them; beyond it,
+    /// to a few per topic (see [`crate::proto::neighbours`]). Relays connect to all always.
+    pub mesh_limit: usize,
 }
 
 impl Default for Config {
@@ -65,6 +69,7 @@ impl Default for Config {
             listen: vec!["/ip4/0.0.0.0/tcp/0".parse().expect("valid multiaddr")],
             peers: Vec::new(),
             mdns: true,
+            mesh_limit: crate::proto::neighbours::FULL_MESH_UP_TO,
         }
     }
 }
@@ -427,6 +432,9 @@ impl Node {
             discovery,
             _disc_tx: disc_tx,
             known: HashMap::new(),
+            plan: None,
+            outbound: HashMap::new(),
+            mesh_limit: config.mesh_limit,
             listen_of: HashMap::new(),
             first_known: HashMap::new(),
             started: std::time::Instant::now(),

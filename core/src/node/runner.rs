@@ -39,6 +39,13 @@ pub(super) struct Runner {
     pub(super) _disc_tx: mpsc::UnboundedSender<Found>,
     /// Addresses learned from mDNS, redialed while the peer is allowed but not connected.
     pub(super) known: HashMap<PeerId, Vec<Multiaddr>>,
+    /// The devices to keep a connection to, until something it depends on changes (see
+    /// [`super::neighbours`]), and the org size up to which that is all of them.
+    pub(super) plan: Option<HashSet<PeerId>>,
+    pub(super) mesh_limit: usize,
+    /// Devices whose (first) connection this node dialed, and when: the ones
+    /// [`Runner::prune`] may close.
+    pub(super) outbound: HashMap<PeerId, Instant>,
     /// The last failed dial or connection per peer, and per address dialed (diagnostics).
     pub(super) last_error: HashMap<PeerId, String>,
     pub(super) dial_errors: HashMap<Multiaddr, String>,
@@ -175,6 +182,7 @@ impl Runner {
                 _ = redial.tick() => {
                     self.swarm.behaviour_mut().gate.expire_strangers();
                     self.police();
+                    self.prune();
                     self.redial();
                 }
                 _ = resync.tick() => {
@@ -511,6 +519,9 @@ impl Runner {
                 return;
             }
         }
+        if !self.known.contains_key(&f.peer) {
+            self.replan();
+        }
         let entry = self.known.entry(f.peer).or_default();
         let mut merged: Vec<Multiaddr> = Vec::with_capacity(MAX_ADDRS);
         // Proven addresses first (a live connection, the last dial that reached the device),
@@ -538,6 +549,9 @@ impl Runner {
     /// the others cannot know it before its own announcement, ~1 s later.
     pub(super) fn dial_peer(&mut self, peer: PeerId) {
         if self.connections.contains_key(&peer) || !self.swarm.behaviour().gate.allows(&peer) {
+            return;
+        }
+        if !self.known.contains_key(&peer) || !self.wanted(&peer) {
             return;
         }
         let Some(addrs) = self.known.get(&peer) else {
@@ -623,6 +637,9 @@ impl Runner {
                 }
                 if num_established.get() == 1 {
                     self.signal_on_connect(peer_id);
+                    if endpoint.is_dialer() {
+                        self.outbound.insert(peer_id, Instant::now());
+                    }
                 }
                 if self.swarm.behaviour().gate.departed(&peer_id) {
                     // A removed device came back: it asks for the roster (answered up to its
@@ -633,6 +650,7 @@ impl Runner {
                     return;
                 }
                 self.active();
+                self.replan();
                 self.last_error.remove(&peer_id);
                 self.dial_errors.remove(&without_p2p(&addr));
                 self.connections.insert(peer_id, addr);
@@ -657,6 +675,8 @@ impl Runner {
                 ..
             } => {
                 self.have_in_flight.retain(|(p, _, _)| *p != peer_id);
+                self.outbound.remove(&peer_id);
+                self.replan();
                 if let Some(why) = self.facts.closed(peer_id, cause.as_ref()) {
                     self.last_error.insert(peer_id, why);
                 }
@@ -676,8 +696,8 @@ impl Runner {
                 } => self.on_gossip(propagation_source, message_id, message),
                 gossipsub::Event::Subscribed { peer_id, topic } => {
                     self.on_subscribed(peer_id, &topic);
-                    if let Some(ch) = self.topics.get(&topic).cloned() {
-                        self.flush_outbox(&ch);
+                    if let Some(t) = self.roster_topics.get(&topic).cloned() {
+                        self.flush_outbox(&t);
                     }
                 }
                 _ => {}
@@ -728,6 +748,7 @@ impl Runner {
                 }
                 if let Some(p) = peer_id {
                     self.last_error.insert(p, text);
+                    self.replan();
                 }
             }
             _ => {}

@@ -6,12 +6,15 @@
 //! - [`intake`]: the one pipeline every received envelope goes through.
 //! - [`catchup`]: what to ask a peer, what to answer, whether an answer holds.
 //! - [`membership`]: what the roster means for connections, topics and roster exchange.
+//! - [`neighbours`]: which roster devices to dial (all of a small org, a few per topic of a
+//!   large one).
 //! - [`log`]: the storage these need ([`crate::store::Store`] or in memory).
 
 pub mod catchup;
 pub mod intake;
 pub mod log;
 pub mod membership;
+pub mod neighbours;
 
 pub use intake::{accept, Origin, Tally, Verdict};
 pub use log::{Known, Log, MemLog};

@@ -16,6 +16,7 @@ pub fn config() -> Config {
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
         peers: vec![],
         mdns: false,
+        ..Default::default()
     }
 }
 

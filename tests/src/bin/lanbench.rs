@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
+use majlis_core::proto::neighbours;
 use majlis_core::{Config, Event, Node, Profile, RosterChange};
 use majlis_tests::Lan;
 
@@ -132,9 +133,11 @@ async fn node_role(args: &[String]) -> Result<()> {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             // Let the receivers' subscriptions arrive (the outbox would cover it, but the
-            // latency figures should not include the wait).
+            // latency figures should not include the wait); in an org above the mesh limit,
+            // also let the other nodes find their neighbours (argument 7, milliseconds).
             if peers > 0 {
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                let settle = args.get(7).map_or(Ok(500), |s| s.parse())?;
+                tokio::time::sleep(Duration::from_millis(settle)).await;
             }
             let start = Instant::now();
             let mut set = tokio::task::JoinSet::new();
@@ -222,11 +225,12 @@ async fn node_role(args: &[String]) -> Result<()> {
             }
             let cpu = cpu_ms();
             let st = node.stats().await?;
+            let peers = node.peers().await?.len();
             let lat_max = lat.iter().cloned().fold(0.0, f64::max);
             println!(
                 "{}",
                 serde_json::json!({"received": n, "p50_us": pct(&mut lat, 0.5), "p99_us": pct(&mut lat, 0.99),
-                    "max_us": lat_max, "duplicates": st.duplicates,
+                    "max_us": lat_max, "duplicates": st.duplicates, "peers": peers,
                     "all_connected_ns": all_connected.load(std::sync::atomic::Ordering::Relaxed).to_string(),
                     "rss_kb": rss_kb(std::process::id()).unwrap_or(0), "udp_out_per_min": udp_per_min,
                     "first_ns": first.to_string(), "last_ns": last.to_string(),
@@ -639,19 +643,22 @@ fn many_bench(n: usize) -> Result<()> {
     let mut b = Bench::on(Lan::new("y", n)?)?;
     b.org(n)?;
     let count = 50;
+    // Up to the mesh limit every node connects to all others; beyond it each keeps a few
+    // per channel (here one channel), and the sender gives the others 15 s to find theirs.
+    let meshed = n - 1 <= neighbours::FULL_MESH_UP_TO;
+    let want = if meshed { n - 1 } else { neighbours::PER_TOPIC };
+    let settle = if meshed { "500" } else { "15000" };
     let t0 = now_ns();
     let recvs: Vec<_> = (1..n)
         .map(|i| {
             b.spawn(
                 i,
-                &b.node_args(
-                    i,
-                    &["recv", &count.to_string(), "240", &(n - 1).to_string()],
-                ),
+                &b.node_args(i, &["recv", &count.to_string(), "240", &want.to_string()]),
             )
         })
         .collect::<Result<_>>()?;
-    // The sender waits until it is connected to everyone, then 500 ms more.
+    // The sender waits until it is connected to everyone (or, above the mesh limit, to a
+    // channel's share), then a moment more.
     let send = b.spawn(
         0,
         &b.node_args(
@@ -660,9 +667,10 @@ fn many_bench(n: usize) -> Result<()> {
                 "send",
                 &count.to_string(),
                 "50000",
-                &(n - 1).to_string(),
+                &want.to_string(),
                 "1",
                 "70",
+                settle,
             ],
         ),
     );
@@ -684,11 +692,12 @@ fn many_bench(n: usize) -> Result<()> {
     let (mut p50, mut p99, mut max) = (f("p50_us"), f("p99_us"), f("max_us"));
     let mut rss: Vec<f64> = f("rss_kb").iter().map(|k| k / 1024.0).collect();
     let mut udp = f("udp_out_per_min");
+    let mut degree = f("peers");
     println!("\n== lanbench many {n}");
     println!(
-        "- all {} receivers connected to all {} others: {} of them, the last after {:.1} s (median {:.1} s)",
+        "- all {} receivers connected to {want} others{}: {} of them, the last after {:.1} s (median {:.1} s)",
         n - 1,
-        n - 1,
+        if meshed { " (all)" } else { " (their neighbours; mesh limit exceeded)" },
         connected.len(),
         connected.iter().cloned().fold(0.0, f64::max),
         pct(&mut connected.clone(), 0.5)
@@ -704,6 +713,12 @@ fn many_bench(n: usize) -> Result<()> {
     println!(
         "- duplicate deliveries: {:.2} per message per receiver",
         dups as f64 / (count * (n - 1)) as f64
+    );
+    println!(
+        "- connections per receiver at the end: median {:.0}, min {:.0}, max {:.0}",
+        pct(&mut degree.clone(), 0.5),
+        pct(&mut degree.clone(), 0.0),
+        pct(&mut degree, 1.0)
     );
     println!(
         "- RSS per node: median {:.1} MB, max {:.1} MB",

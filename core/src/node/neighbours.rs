@@ -1,0 +1,109 @@
+//! Which known roster devices this node dials: [`crate::proto::neighbours`] decides, from
+//! the roster (who subscribes to which of our topics) and what the swarm knows (connected,
+//! failing); this file gathers those facts and caches the answer until one of them changes.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use libp2p::PeerId;
+
+use super::runner::Runner;
+use crate::identity::DeviceId;
+use crate::proto::neighbours::{self, Candidate};
+use crate::roster::dm_parties;
+
+/// How long a connection this node opened is kept before [`Runner::prune`] may close it.
+const PRUNE_AFTER: Duration = Duration::from_secs(15);
+
+impl Runner {
+    /// Whether the plan wants a connection to `peer` (computed when first asked after a
+    /// change; see [`Runner::replan`]).
+    pub(super) fn wanted(&mut self, peer: &PeerId) -> bool {
+        if self.plan.is_none() {
+            self.plan = Some(self.neighbours());
+        }
+        self.plan.as_ref().is_some_and(|p| p.contains(peer))
+    }
+
+    /// Something the plan reads changed (a connection, a failed dial, a newly found device,
+    /// the roster, a message with nobody to take it).
+    pub(super) fn replan(&mut self) {
+        self.plan = None;
+    }
+
+    /// Close connections this node opened and no longer needs: a device that started
+    /// without a roster dials everyone it finds (any of them may hold the roster), and keeps
+    /// only its plan's share once it learns the org is large. Connections others opened stay
+    /// (their plan wants us); a new connection gets [`PRUNE_AFTER`] to finish its roster
+    /// exchange and catch-up first.
+    pub(super) fn prune(&mut self) {
+        if !self.listed {
+            return;
+        }
+        let old: Vec<PeerId> = self
+            .outbound
+            .iter()
+            .filter(|(_, since)| since.elapsed() > PRUNE_AFTER)
+            .map(|(p, _)| *p)
+            .collect();
+        for p in old {
+            if !self.wanted(&p) {
+                tracing::debug!("closing {p}: not one of this node's neighbours");
+                self.outbound.remove(&p);
+                let _ = self.swarm.disconnect_peer_id(p);
+            }
+        }
+    }
+
+    fn neighbours(&self) -> HashSet<PeerId> {
+        let gate = &self.swarm.behaviour().gate;
+        let Some(head) = self.chain.head() else {
+            return self.known.keys().copied().collect();
+        };
+        let mine = head.member_of_device(&self.me);
+        // A relay or an archive is the hub others reach each other through: it keeps every
+        // connection.
+        let limit = match mine {
+            Some(m) if m.role.stores_all() => usize::MAX,
+            _ => self.mesh_limit,
+        };
+        // Our topics: what we subscribe to, and the inboxes of those we write to directly
+        // (a direct message reaches its recipient only through a subscriber of their inbox).
+        let mut topics: Vec<String> = self.topics.values().cloned().collect();
+        if let Some(m) = mine {
+            for dm in self.store.channels_starting_with("@").unwrap_or_default() {
+                if let Some((a, b)) = dm_parties(&dm) {
+                    let other = if a == m.name { b } else { a };
+                    let inbox = format!("@{other}");
+                    if !topics.contains(&inbox) {
+                        topics.push(inbox);
+                    }
+                }
+            }
+        }
+        let me = self.swarm.local_peer_id().to_bytes();
+        let candidates: Vec<Candidate<PeerId>> = self
+            .known
+            .keys()
+            .filter(|p| gate.allowed().contains(p))
+            .filter_map(|p| {
+                let member = head.member_of_device(&DeviceId::from_peer_id(p)?)?;
+                let connected = self.connections.contains_key(p);
+                Some(Candidate {
+                    peer: *p,
+                    topics: topics
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, t)| head.roster.may_subscribe(member, t))
+                        .map(|(i, _)| i)
+                        .collect(),
+                    always: member.role.stores_all(),
+                    connected,
+                    failing: !connected && self.last_error.contains_key(p),
+                    rank: neighbours::rank(&me, &p.to_bytes()),
+                })
+            })
+            .collect();
+        neighbours::choose(&candidates, topics.len(), gate.allowed().len(), limit)
+    }
+}
