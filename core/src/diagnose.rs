@@ -69,6 +69,11 @@ pub struct DeviceState {
     /// Dials to it since this node started (redials every 3 s while it is not connected).
     #[serde(default)]
     pub dial_attempts: u64,
+    /// Known but not dialled on purpose: the org has more devices than the mesh limit, and
+    /// this one is not among the few per channel this node connects to (see
+    /// `proto::neighbours`); messages reach it through others.
+    #[serde(default)]
+    pub spare: bool,
 }
 
 /// A device that is not on this roster but showed up: announced itself over mDNS, or tried
@@ -238,6 +243,12 @@ impl Report {
                     d.device,
                     d.seen_at.join(", ")
                 )),
+                (None, false) if d.spare => note(format!(
+                    "{}'s device {} was seen at {} and is not one of this device's neighbours: the org has more devices than the mesh limit, so each device connects to a few per channel and messages travel through them",
+                    d.member,
+                    d.device,
+                    d.seen_at.join(", ")
+                )),
                 (None, false) => note(format!(
                     "{}'s device {} was seen at {} and is not connected (yet)",
                     d.member,
@@ -373,6 +384,10 @@ impl Report {
                 ),
                 (None, Some(e)) => format!("not connected ({} dial(s)): {e}", d.dial_attempts),
                 (None, None) if d.seen_at.is_empty() => "not seen".into(),
+                (None, None) if d.spare => format!(
+                    "seen at {}, not a neighbour (mesh limit; reached through others)",
+                    d.seen_at.join(", "),
+                ),
                 (None, None) => format!(
                     "seen at {}, not connected ({} dial(s))",
                     d.seen_at.join(", "),
@@ -582,6 +597,7 @@ mod tests {
                 catching_up: 0,
                 missing: None,
                 dial_attempts: 1,
+                spare: false,
             }],
             rejected: Default::default(),
             denied_connections: 0,
@@ -722,5 +738,29 @@ mod tests {
             text.contains("bilal") && text.contains("connected at"),
             "{text}"
         );
+    }
+
+    /// Above the mesh limit, a device this node does not dial on purpose is a note that says
+    /// so, not a problem (`majlisd doctor` would otherwise fail on every large org).
+    #[test]
+    fn a_device_left_out_by_the_mesh_limit_is_not_a_problem() {
+        let mut r = fine();
+        let mut spare = r.devices[0].clone();
+        spare.member = "chen".into();
+        spare.device = crate::DeviceKey::generate().id();
+        spare.connected = None;
+        spare.connected_since = None;
+        spare.spare = true;
+        r.devices.push(spare);
+        assert!(!r.has_problems(), "{:?}", r.findings());
+        assert!(r
+            .findings()
+            .iter()
+            .any(|f| f.text.contains("chen")
+                && f.text.contains("not one of this device's neighbours")));
+        assert!(r
+            .device_lines(true)
+            .iter()
+            .any(|l| l.contains("chen") && l.contains("not a neighbour")));
     }
 }

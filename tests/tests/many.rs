@@ -88,12 +88,14 @@ fn beyond_the_mesh_limit_nodes_connect_per_channel_and_every_message_still_arriv
             },
         );
     }
-    let degrees: Vec<usize> = nodes.iter().map(|n| n.peers().len()).collect();
-    assert!(
-        degrees.iter().filter(|d| **d < M - 1).count() > M / 2,
-        "most nodes should hold fewer than all {} connections: {degrees:?}",
-        M - 1
-    );
+    // Each node picks 8 of the 23 (plus the ops members, for those), so a pair is connected
+    // when either picked the other: about 13 connections a node (11 measured), once the
+    // connections nodes opened while they had no roster (to everyone they found) are closed.
+    let mut degrees = Vec::new();
+    wait_until("the mesh thins out", 90, || {
+        degrees = nodes.iter().map(|n| n.peers().len()).collect();
+        degrees.iter().sum::<usize>() < 15 * M
+    });
     let general: Vec<String> = [0, M / 2, M - 1]
         .iter()
         .map(|&i| nodes[i].ok(&["send", "general", &format!("hello from {i}")]))

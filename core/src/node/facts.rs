@@ -270,6 +270,7 @@ impl Runner {
         let head = self.chain.head();
         let f = &self.facts;
         let now = crate::now_ms();
+        let plan = self.neighbours();
         let hex8 = |h: &[u8; 32]| {
             h[..8]
                 .iter()
@@ -319,6 +320,9 @@ impl Runner {
                             catching_up: self.catchup.in_flight_to(&p),
                             missing: f.lag_of(&p),
                             dial_attempts: f.dials.get(&p).copied().unwrap_or(0),
+                            spare: connected.is_none()
+                                && self.known.contains_key(&p)
+                                && !plan.contains(&p),
                         }
                     })
                     .collect()

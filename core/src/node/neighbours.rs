@@ -1,6 +1,6 @@
 //! Which known roster devices this node dials: [`crate::proto::neighbours`] decides, from
-//! the roster (who subscribes to which of our topics) and what the swarm knows (connected,
-//! failing); this file gathers those facts and caches the answer until one of them changes.
+//! the roster (who subscribes to which of our topics) and what the swarm knows (whose dials
+//! fail); this file gathers those facts and caches the answer until one of them changes.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -55,7 +55,7 @@ impl Runner {
         }
     }
 
-    fn neighbours(&self) -> HashSet<PeerId> {
+    pub(super) fn neighbours(&self) -> HashSet<PeerId> {
         let gate = &self.swarm.behaviour().gate;
         let Some(head) = self.chain.head() else {
             return self.known.keys().copied().collect();
@@ -67,6 +67,9 @@ impl Runner {
             Some(m) if m.role.stores_all() => usize::MAX,
             _ => self.mesh_limit,
         };
+        if gate.allowed().len() <= limit {
+            return self.known.keys().copied().collect();
+        }
         // Our topics: what we subscribe to, and the inboxes of those we write to directly
         // (a direct message reaches its recipient only through a subscriber of their inbox).
         let mut topics: Vec<String> = self.topics.values().cloned().collect();
@@ -88,7 +91,6 @@ impl Runner {
             .filter(|p| gate.allowed().contains(p))
             .filter_map(|p| {
                 let member = head.member_of_device(&DeviceId::from_peer_id(p)?)?;
-                let connected = self.connections.contains_key(p);
                 Some(Candidate {
                     peer: *p,
                     topics: topics
@@ -98,8 +100,7 @@ impl Runner {
                         .map(|(i, _)| i)
                         .collect(),
                     always: member.role.stores_all(),
-                    connected,
-                    failing: !connected && self.last_error.contains_key(p),
+                    failing: !self.connections.contains_key(p) && self.last_error.contains_key(p),
                     rank: neighbours::rank(&me, &p.to_bytes()),
                 })
             })

@@ -43,8 +43,8 @@ pub(super) struct Runner {
     /// [`super::neighbours`]), and the org size up to which that is all of them.
     pub(super) plan: Option<HashSet<PeerId>>,
     pub(super) mesh_limit: usize,
-    /// Devices whose (first) connection this node dialed, and when: the ones
-    /// [`Runner::prune`] may close.
+    /// Devices this node dialed a connection to, and when: the ones [`Runner::prune`] may
+    /// close.
     pub(super) outbound: HashMap<PeerId, Instant>,
     /// The last failed dial or connection per peer, and per address dialed (diagnostics).
     pub(super) last_error: HashMap<PeerId, String>,
@@ -637,9 +637,11 @@ impl Runner {
                 }
                 if num_established.get() == 1 {
                     self.signal_on_connect(peer_id);
-                    if endpoint.is_dialer() {
-                        self.outbound.insert(peer_id, Instant::now());
-                    }
+                }
+                // Two devices that dial each other at once each hold an inbound and an
+                // outbound connection: either side may prune the pair.
+                if endpoint.is_dialer() {
+                    self.outbound.entry(peer_id).or_insert_with(Instant::now);
                 }
                 if self.swarm.behaviour().gate.departed(&peer_id) {
                     // A removed device came back: it asks for the roster (answered up to its

@@ -10,12 +10,16 @@
 //! Who is picked is spread by a per-pair rank (a hash of both ids), so the nodes of a large
 //! org do not all pick the same few; the union of everyone's picks is then a random graph of
 //! degree at least `PER_TOPIC` within each topic, connected with overwhelming probability
-//! (the proptest below builds it for random orgs of up to 200 devices). Devices already
-//! connected are picked first (a connection another node opened serves us too), and devices
-//! whose last dial failed last, so an unreachable device does not hold a place.
+//! (the proptest below builds it for random orgs of up to 200 devices). Devices whose last
+//! dial failed come last, so an unreachable device does not hold a place.
 //!
-//! Nothing here closes a connection: a node keeps whatever others open to it, and a device
-//! it stops needing is simply not redialled.
+//! Connections others opened to us do not count toward our picks, though they would save a
+//! few: if they did, a handful of colluding roster devices could connect to a member first,
+//! fill its places, and then withhold what they gossip (they cannot forge, but they can drop).
+//! The rank depends only on the two ids, so nobody can make a node pick them.
+//!
+//! The node keeps whatever connections others open to it (their plan wants it), and closes
+//! only ones it opened itself that its plan no longer holds.
 
 use std::collections::HashSet;
 use std::hash::Hash;
@@ -35,7 +39,6 @@ pub struct Candidate<P> {
     pub topics: Vec<usize>,
     /// A relay or archive: always dialled.
     pub always: bool,
-    pub connected: bool,
     /// The last dial failed and it is not connected.
     pub failing: bool,
     /// The per-pair spread (see the module doc); smaller is picked first.
@@ -56,7 +59,7 @@ pub fn choose<P: Copy + Eq + Hash>(
         return candidates.iter().map(|c| c.peer).collect();
     }
     let mut order: Vec<&Candidate<P>> = candidates.iter().collect();
-    order.sort_by_key(|c| (!c.connected, c.failing, c.rank));
+    order.sort_by_key(|c| (c.failing, c.rank));
     let mut chosen = HashSet::new();
     let mut per_topic = vec![0usize; topics];
     fn take<P: Copy + Eq + Hash>(
@@ -109,8 +112,8 @@ mod tests {
     use proptest::prelude::*;
 
     /// An org of `n` devices, device `i` reading the topics `reads[i]`; every device runs
-    /// [`choose`] as it would with everyone discovered and nothing connected yet, and the
-    /// union of their picks is the connection graph.
+    /// [`choose`] with everyone discovered, and the union of their picks is the connection
+    /// graph.
     fn graph(reads: &[Vec<usize>], relays: &[usize], limit: usize) -> Vec<HashSet<usize>> {
         let n = reads.len();
         let mut adj = vec![HashSet::new(); n];
@@ -127,7 +130,6 @@ mod tests {
                         .map(|(i, _)| i)
                         .collect(),
                     always: relays.contains(&p),
-                    connected: false,
                     failing: false,
                     rank: rank(&me.to_le_bytes(), &p.to_le_bytes()),
                 })
@@ -197,7 +199,6 @@ mod tests {
             peer,
             topics: vec![0],
             always: false,
-            connected: false,
             failing,
             rank: peer as u64,
         };

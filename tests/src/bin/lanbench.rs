@@ -216,6 +216,8 @@ async fn node_role(args: &[String]) -> Result<()> {
                 }
             }
             let n = lat.len();
+            // Connections when the last message arrived (later, other receivers are gone).
+            let peers = node.peers().await?.len();
             // Stay a minute more, idle, for the mDNS traffic of a settled network.
             let mut udp_per_min = 0u64;
             if want_peers.is_some() {
@@ -225,7 +227,6 @@ async fn node_role(args: &[String]) -> Result<()> {
             }
             let cpu = cpu_ms();
             let st = node.stats().await?;
-            let peers = node.peers().await?.len();
             let lat_max = lat.iter().cloned().fold(0.0, f64::max);
             println!(
                 "{}",
@@ -715,7 +716,7 @@ fn many_bench(n: usize) -> Result<()> {
         dups as f64 / (count * (n - 1)) as f64
     );
     println!(
-        "- connections per receiver at the end: median {:.0}, min {:.0}, max {:.0}",
+        "- connections per receiver when its last message arrived: median {:.0}, min {:.0}, max {:.0}",
         pct(&mut degree.clone(), 0.5),
         pct(&mut degree.clone(), 0.0),
         pct(&mut degree, 1.0)
