@@ -25,6 +25,7 @@ use crate::message::{Envelope, MessageId, Unsigned, PLAINTEXT_FORMAT};
 use crate::net::{SyncRequest, SyncResponse, DM_LIST};
 use crate::proto::catchup::{self, Asked, Catchup};
 use crate::proto::membership::{self, Membership};
+use crate::proto::neighbours;
 use crate::proto::{intake, Log, MemLog, Origin, Tally, Verdict};
 use crate::roster::{
     dm_channel, dm_parties, DmPolicy, Role, Roster, RosterChain, RosterChange, RosterSigner,
@@ -50,6 +51,11 @@ pub struct Config {
     /// Nodes per site: a LAN segment whose nodes all connect to each other (mDNS reaches
     /// them). Sites are joined only through relays, which connect to every node.
     pub site: usize,
+    /// A site larger than this is not a full mesh: each node links to the devices its
+    /// [`crate::proto::neighbours`] plan picks (by the starting roster; joiners as members
+    /// of `general`), and to a DM partner's devices when it first writes to them, as a node
+    /// dials them. `usize::MAX`: every site is a full mesh.
+    pub mesh_limit: usize,
     /// Gossip fan-out: each node forwards a new message to this many connected subscribers
     /// of its topic, picked at random (gossipsub's mesh degree D).
     pub mesh: usize,
@@ -81,6 +87,7 @@ impl Config {
             removals: (nodes / 20).max(1),
             messages: nodes.max(50),
             site: 50,
+            mesh_limit: usize::MAX,
             mesh: 6,
             loss: 0.05,
             duplicate: 0.02,
@@ -200,6 +207,58 @@ struct Sim {
     report: Report,
 }
 
+/// Each node's links under [`neighbours::choose`], from the full-mesh `links`: what it
+/// picks among them, plus who picked it.
+fn neighbour_links(
+    nodes: &[Node],
+    links: &[Vec<usize>],
+    is_relay: &dyn Fn(usize) -> bool,
+    limit: usize,
+) -> Vec<Vec<usize>> {
+    let topics_of = |n: &Node| -> Vec<String> {
+        match n.plan.listed {
+            true => n.plan.topics.iter().cloned().collect(),
+            false => vec!["general".to_string(), format!("@{}", n.name)],
+        }
+    };
+    let mut picked: Vec<HashSet<usize>> = vec![HashSet::new(); nodes.len()];
+    for (a, node) in nodes.iter().enumerate() {
+        let mine = topics_of(node);
+        let candidates: Vec<neighbours::Candidate<usize>> = links[a]
+            .iter()
+            .map(|&b| {
+                let theirs = topics_of(&nodes[b]);
+                neighbours::Candidate {
+                    peer: b,
+                    topics: (0..mine.len())
+                        .filter(|&t| is_relay(b) || theirs.contains(&mine[t]))
+                        .collect(),
+                    always: is_relay(b),
+                    failing: false,
+                    rank: neighbours::rank(
+                        &node.key.id().peer_id().to_bytes(),
+                        &nodes[b].key.id().peer_id().to_bytes(),
+                    ),
+                }
+            })
+            .collect();
+        let devices = nodes.len() - 1;
+        let limit = if is_relay(a) { usize::MAX } else { limit };
+        for b in neighbours::choose(&candidates, mine.len(), devices, limit) {
+            picked[a].insert(b);
+            picked[b].insert(a);
+        }
+    }
+    picked
+        .into_iter()
+        .map(|s| {
+            let mut v: Vec<usize> = s.into_iter().collect();
+            v.sort_unstable();
+            v
+        })
+        .collect()
+}
+
 /// Run a simulation to the end and report.
 pub fn run(cfg: Config) -> Report {
     let mut sim = Sim::new(cfg);
@@ -245,7 +304,7 @@ impl Sim {
         let v1 = VerifiedRoster::sign(roster, RosterSigner::Root(&org));
         let mut chain = RosterChain::new(org.org_id());
         chain.apply(vec![v1]);
-        let nodes = keys
+        let nodes: Vec<Node> = keys
             .into_iter()
             .enumerate()
             .map(|(i, key)| {
@@ -271,16 +330,20 @@ impl Sim {
                 node
             })
             .collect();
-        // Sites of `site` nodes, each a full mesh; relays connect to everyone.
-        let is_relay = |i: usize| i < cfg.nodes && i > cfg.nodes - 1 - cfg.relays;
+        // Sites of `site` nodes, each a full mesh up to the mesh limit and each node's
+        // neighbours beyond it; relays connect to everyone.
+        let is_relay = |i: usize| i < cfg.nodes && i + cfg.relays > cfg.nodes - 1;
         let site = |i: usize| i / cfg.site.max(1);
-        let links: Vec<Vec<usize>> = (0..total)
+        let mut links: Vec<Vec<usize>> = (0..total)
             .map(|a| {
                 (0..total)
                     .filter(|&b| b != a && (site(a) == site(b) || is_relay(a) || is_relay(b)))
                     .collect()
             })
             .collect();
+        if cfg.site.min(total).saturating_sub(1) > cfg.mesh_limit {
+            links = neighbour_links(&nodes, &links, &is_relay, cfg.mesh_limit);
+        }
         let mut sim = Sim {
             cfg,
             rng,
@@ -779,10 +842,9 @@ impl Sim {
             if partners.is_empty() {
                 return;
             }
-            dm_channel(
-                &me.name,
-                &partners[self.rng.random_range(0..partners.len())],
-            )
+            let partner = partners[self.rng.random_range(0..partners.len())].clone();
+            self.link_to_member(n, &partner);
+            dm_channel(&me.name, &partner)
         } else if roll < 0.35 && head.roster.may_post(&me, "ops") {
             "ops".to_string()
         } else {
@@ -817,6 +879,17 @@ impl Sim {
         );
         self.sent.push((env.id, channel, env.unsigned.author));
         self.forward(n, None, env);
+    }
+
+    /// A node writing to someone directly dials their devices if it has no link to them
+    /// (a node's plan adds its DM partners' inboxes).
+    fn link_to_member(&mut self, n: usize, member: &str) {
+        for m in (0..self.nodes.len()).filter(|&m| self.nodes[m].name == member) {
+            if m != n && !self.links[n].contains(&m) {
+                self.links[n].push(m);
+                self.links[m].push(n);
+            }
+        }
     }
 
     fn admin(&mut self, a: Admin) {

@@ -27,6 +27,21 @@ fn a_hundred_nodes_converge_through_loss_partition_churn_and_roster_changes() {
     assert!(r.gossip_lost > 0 && r.synced > 0, "{r:?}");
 }
 
+/// One site of 150 devices (and the joiners) above a mesh limit of 48: each node links only to its
+/// `proto::neighbours` picks (8 per channel, a DM partner's devices when it writes to them),
+/// with no relay to join them up; loss, a partition, churn and roster changes on top.
+#[test]
+fn a_large_site_converges_over_neighbour_links_alone() {
+    let r = sim::run(Config {
+        site: 1000,
+        relays: 0,
+        mesh_limit: 48,
+        ..Config::hostile(5, 150)
+    });
+    assert_converged(&r);
+    assert!(r.gossip_lost > 0 && r.synced > 0, "{r:?}");
+}
+
 #[test]
 fn the_check_sees_losses_when_catch_up_is_off() {
     let r = sim::run(Config {
