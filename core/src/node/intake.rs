@@ -195,7 +195,14 @@ impl Runner {
                 .report_message_validation_result(&id, &source, a);
         }
         for (peer, channel) in gaps {
-            if self.connections.contains_key(&peer) {
+            // An answer from that peer for that channel still in its signature check will
+            // bring what the gap lacks, or its session's next request will: asking again now
+            // would only fetch the same messages twice.
+            let checking = self
+                .verifying
+                .iter()
+                .any(|v| v.peer == peer && v.asked.channel == channel);
+            if self.connections.contains_key(&peer) && !checking {
                 self.sync_channel(peer, channel, &Vector::new());
             }
         }

@@ -871,12 +871,13 @@ fn sync_bench(big: usize) -> Result<()> {
     let _ = server.wait();
     let last: u128 = j["last_ns"].as_str().unwrap().parse()?;
     let wall = (last - t0) as f64 / 1e9;
+    let cpu_secs = j["cpu_ms"].as_f64().unwrap_or(0.0) / 1e3;
     report.push(format!(
         "catch-up of {n} missed messages: {} received in {wall:.2} s from process start ({:.2}× the {verify_secs:.2} s batch-verify time of the same messages); {bytes} bytes on the wire for {payload} payload bytes ({:.2}×); {} sync round trips; the requester used {:.2} s of CPU ({:.0} µs a message, {:.2}× the batch-verify time)",
         j["received"], wall / verify_secs, bytes as f64 / payload as f64, j["sync_requests"],
-        j["cpu_ms"].as_f64().unwrap_or(0.0) / 1e3,
-        j["cpu_ms"].as_f64().unwrap_or(0.0) * 1e3 / n as f64,
-        j["cpu_ms"].as_f64().unwrap_or(0.0) / 1e3 / verify_secs
+        cpu_secs,
+        cpu_secs * 1e6 / n as f64,
+        cpu_secs / verify_secs
     ));
 
     // 2. Both hold `big` messages; 10 are missing on one side.
