@@ -74,6 +74,10 @@ pub struct DeviceState {
     /// `proto::neighbours`); messages reach it through others.
     #[serde(default)]
     pub spare: bool,
+    /// On the network now: connected to this node, or reported connected by one this node
+    /// is connected to (what the app shows as online).
+    #[serde(default)]
+    pub online: bool,
 }
 
 /// A device that is not on this roster but showed up: announced itself over mDNS, or tried
@@ -385,8 +389,9 @@ impl Report {
                 (None, Some(e)) => format!("not connected ({} dial(s)): {e}", d.dial_attempts),
                 (None, None) if d.seen_at.is_empty() => "not seen".into(),
                 (None, None) if d.spare => format!(
-                    "seen at {}, not a neighbour (mesh limit; reached through others)",
+                    "seen at {}, not a neighbour (mesh limit; reached through others){}",
                     d.seen_at.join(", "),
+                    if d.online { ", online" } else { "" },
                 ),
                 (None, None) => format!(
                     "seen at {}, not connected ({} dial(s))",
@@ -598,6 +603,7 @@ mod tests {
                 missing: None,
                 dial_attempts: 1,
                 spare: false,
+                online: true,
             }],
             rejected: Default::default(),
             denied_connections: 0,
@@ -751,6 +757,7 @@ mod tests {
         spare.connected = None;
         spare.connected_since = None;
         spare.spare = true;
+        spare.online = true;
         r.devices.push(spare);
         assert!(!r.has_problems(), "{:?}", r.findings());
         assert!(r
@@ -761,6 +768,6 @@ mod tests {
         assert!(r
             .device_lines(true)
             .iter()
-            .any(|l| l.contains("chen") && l.contains("not a neighbour")));
+            .any(|l| l.contains("chen") && l.contains("not a neighbour") && l.contains("online")));
     }
 }

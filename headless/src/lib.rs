@@ -1902,7 +1902,7 @@ fn run_node(
                 _ = term.recv() => break,
                 ev = events.recv() => match ev {
                     Ok(Event::Message(m)) if print_messages => say!("#{} {}", m.channel, format_message(&m)),
-                    Ok(Event::Message(_) | Event::KeysReceived { .. } | Event::Typing { .. } | Event::Away { .. } | Event::Delivered { .. }) => {}
+                    Ok(Event::Message(_) | Event::KeysReceived { .. } | Event::Typing { .. } | Event::Away { .. } | Event::Delivered { .. } | Event::Presence { .. }) => {}
                     Ok(Event::PeerConnected { name, device }) => say!("connected to {name} ({device})"),
                     Ok(Event::PeerDisconnected { device }) => say!("disconnected from {device}"),
                     Ok(Event::RosterChanged { version }) => say!("roster is now at version {version}"),

@@ -49,7 +49,8 @@ fn names(peers: &[serde_json::Value]) -> Vec<String> {
 /// reader of its channels: a message in `general` (all 24) arrives at all, in one order; one
 /// in `ops` (5 members) at its 5 members, who each hold a connection to the other 4; and a
 /// direct message between two devices that have no connection to each other arrives (the
-/// sender dials a device of the recipient's inbox).
+/// sender dials a device of the recipient's inbox); before it, each is shown online to the
+/// other (through a neighbour's peer exchange).
 #[test]
 fn beyond_the_mesh_limit_nodes_connect_per_channel_and_every_message_still_arrives() {
     const M: usize = 24;
@@ -128,6 +129,22 @@ fn beyond_the_mesh_limit_nodes_connect_per_channel_and_every_message_still_arriv
         .flat_map(|a| (0..M).map(move |b| (a, b)))
         .find(|&(a, b)| a != b && !names(&nodes[a].peers()).contains(&nodes[b].name))
         .expect("some pair is not connected");
+    // It is shown online all the same: a neighbour of `a` is connected to it.
+    wait_until(
+        &format!("{} shows {} online", nodes[a].name, nodes[b].name),
+        30,
+        || {
+            let out = nodes[a].cli(&["doctor", "--json"]);
+            let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            r["report"]["devices"].as_array().is_some_and(|ds| {
+                ds.iter().any(|d| {
+                    d["member"] == nodes[b].name.as_str()
+                        && d["online"] == true
+                        && d["connected"].is_null()
+                })
+            })
+        },
+    );
     let to = format!("@{}", nodes[b].name);
     let dm = nodes[a].ok(&["send", &to, "just between us"]);
     let from = format!("@{}", nodes[a].name);

@@ -323,6 +323,7 @@ impl Runner {
                             spare: connected.is_none()
                                 && self.known.contains_key(&p)
                                 && !plan.contains(&p),
+                            online: self.present.contains(&p),
                         }
                     })
                     .collect()

@@ -230,6 +230,14 @@ impl Runner {
         if !self.listed || !self.swarm.behaviour().gate.allowed().contains(&from) {
             return;
         }
+        let now = std::time::Instant::now();
+        for pa in list.iter().take(crate::net::MAX_PEX_DEVICES) {
+            let p = pa.device.peer_id();
+            if pa.device != self.me && self.swarm.behaviour().gate.allowed().contains(&p) {
+                self.heard.insert(p, now);
+            }
+        }
+        self.presence();
         for pa in list.into_iter().take(crate::net::MAX_PEX_DEVICES) {
             let p = pa.device.peer_id();
             if pa.device == self.me

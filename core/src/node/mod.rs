@@ -113,6 +113,10 @@ fn ipv6_companions(asked: &[Multiaddr], bound: &[Multiaddr]) -> Vec<Multiaddr> {
         .collect()
 }
 
+/// How long a neighbour's report that a device is connected keeps it shown online (peer
+/// exchange runs every 5 s while anything happens, every 30 s when quiet).
+pub const PRESENCE_TTL: Duration = Duration::from_secs(75);
+
 /// What a node reports.
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -129,6 +133,16 @@ pub enum Event {
     },
     PeerDisconnected {
         device: DeviceId,
+    },
+    /// A roster device is on the network now (`online`), or no longer: connected to this
+    /// node, or reported connected by a device this node is connected to within the last
+    /// [`PRESENCE_TTL`]. Above the mesh limit a node connects to only some devices, so this,
+    /// not `PeerConnected`, is what "online" means in the app. A neighbour's report is taken
+    /// on its word (a roster device could claim a colleague is online; it cannot send as
+    /// them).
+    Presence {
+        device: DeviceId,
+        online: bool,
     },
     /// A roster version removed this device: its keys and local history were erased (or the
     /// error that prevented it) and the node stopped.
@@ -434,6 +448,8 @@ impl Node {
             known: HashMap::new(),
             plan: None,
             outbound: HashMap::new(),
+            heard: HashMap::new(),
+            present: HashSet::new(),
             mesh_limit: config.mesh_limit,
             listen_of: HashMap::new(),
             first_known: HashMap::new(),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use libp2p::PeerId;
 
 use super::runner::Runner;
+use super::{Event, PRESENCE_TTL};
 use crate::identity::DeviceId;
 use crate::proto::neighbours::{self, Candidate};
 use crate::roster::dm_parties;
@@ -51,6 +52,34 @@ impl Runner {
                 tracing::debug!("closing {p}: not one of this node's neighbours");
                 self.outbound.remove(&p);
                 let _ = self.swarm.disconnect_peer_id(p);
+            }
+        }
+    }
+
+    /// Tell the app which roster devices went online or offline (see [`Event::Presence`]).
+    pub(super) fn presence(&mut self) {
+        let gate = &self.swarm.behaviour().gate;
+        let online: HashSet<PeerId> = gate
+            .allowed()
+            .iter()
+            .filter(|p| {
+                self.connections.contains_key(p)
+                    || self
+                        .heard
+                        .get(p)
+                        .is_some_and(|t| t.elapsed() < PRESENCE_TTL)
+            })
+            .copied()
+            .collect();
+        self.heard.retain(|_, t| t.elapsed() < PRESENCE_TTL);
+        let changed: Vec<(PeerId, bool)> = online
+            .symmetric_difference(&self.present)
+            .map(|p| (*p, online.contains(p)))
+            .collect();
+        self.present = online;
+        for (p, online) in changed {
+            if let Some(device) = DeviceId::from_peer_id(&p) {
+                self.emit(Event::Presence { device, online });
             }
         }
     }

@@ -46,6 +46,10 @@ pub(super) struct Runner {
     /// Devices this node dialed a connection to, and when: the ones [`Runner::prune`] may
     /// close.
     pub(super) outbound: HashMap<PeerId, Instant>,
+    /// When a neighbour last reported each device connected to it (peer exchange), and the
+    /// devices last reported online to the app (see [`Event::Presence`]).
+    pub(super) heard: HashMap<PeerId, Instant>,
+    pub(super) present: HashSet<PeerId>,
     /// The last failed dial or connection per peer, and per address dialed (diagnostics).
     pub(super) last_error: HashMap<PeerId, String>,
     pub(super) dial_errors: HashMap<Multiaddr, String>,
@@ -194,6 +198,7 @@ impl Runner {
                     if self.ticks % (super::SWEEP_EVERY.as_secs() / SYNC_INTERVAL.as_secs()).max(1) == 1 {
                         self.sweep(None);
                     }
+                    self.presence();
                     if !quiet || self.ticks.is_multiple_of(QUIET_EVERY) {
                         self.resync_round();
                         let peers: Vec<PeerId> = self.connections.keys().copied().collect();
@@ -657,6 +662,7 @@ impl Runner {
                 self.dial_errors.remove(&without_p2p(&addr));
                 self.connections.insert(peer_id, addr);
                 self.facts.connected(peer_id);
+                self.presence();
                 if num_established.get() == 1 {
                     self.send_have(peer_id);
                     self.ask_addrs(peer_id);
@@ -678,6 +684,9 @@ impl Runner {
             } => {
                 self.have_in_flight.retain(|(p, _, _)| *p != peer_id);
                 self.outbound.remove(&peer_id);
+                // What neighbours said of it predates this: online again only if one of
+                // them still has it.
+                self.heard.remove(&peer_id);
                 self.replan();
                 if let Some(why) = self.facts.closed(peer_id, cause.as_ref()) {
                     self.last_error.insert(peer_id, why);
@@ -689,6 +698,7 @@ impl Runner {
                         self.emit(Event::PeerDisconnected { device: dev });
                     }
                 }
+                self.presence();
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(ev)) => match ev {
                 gossipsub::Event::Message {

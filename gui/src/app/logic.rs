@@ -279,13 +279,13 @@ impl MajlisApp {
                 {
                     run.conv = Some(Conversation::open(&run.node, &channel));
                 }
-                Event::PeerConnected { device, .. } => {
-                    run.online.insert(device);
-                    self.state.last_seen.insert(device.to_string(), now_ms());
-                    peers_changed = true;
-                }
-                Event::PeerDisconnected { device } => {
-                    run.online.remove(&device);
+                // Online: connected to this device or to one of its neighbours (above the mesh
+                // limit a device connects to only some of the org).
+                Event::Presence { device, online } => {
+                    match online {
+                        true => run.online.insert(device),
+                        false => run.online.remove(&device),
+                    };
                     self.state.last_seen.insert(device.to_string(), now_ms());
                     peers_changed = true;
                 }
