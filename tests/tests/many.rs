@@ -38,6 +38,14 @@ fn org(dir: &std::path::Path, prefix: &str, n: usize) -> Vec<Daemon> {
     nodes
 }
 
+/// Every node shows `channel` in the first node's order.
+fn same_order(nodes: &[Daemon], channel: &str) {
+    let first = nodes[0].history(channel);
+    for n in &nodes[1..] {
+        assert_eq!(n.history(channel), first, "{} shows another order", n.name);
+    }
+}
+
 fn names(peers: &[serde_json::Value]) -> Vec<String> {
     peers
         .iter()
@@ -115,15 +123,7 @@ fn beyond_the_mesh_limit_nodes_connect_per_channel_and_every_message_still_arriv
             || nodes[i].history("ops").iter().any(|m| m["id"] == in_ops),
         );
     }
-    let first = nodes[0].history("general");
-    for n in &nodes[1..] {
-        assert_eq!(
-            n.history("general"),
-            first,
-            "{} shows another order",
-            n.name
-        );
-    }
+    same_order(&nodes, "general");
     // A pair with no connection between them: a direct message still arrives.
     let (a, b) = (0..M)
         .flat_map(|a| (0..M).map(move |b| (a, b)))
@@ -189,15 +189,7 @@ fn thirty_nodes_find_each_other_and_every_message_reaches_all() {
         });
     }
     let delivered = t1.elapsed();
-    let first: Vec<serde_json::Value> = nodes[0].history("general");
-    for n in &nodes[1..] {
-        assert_eq!(
-            n.history("general"),
-            first,
-            "{} shows another order",
-            n.name
-        );
-    }
+    same_order(&nodes, "general");
     let rss: Vec<u64> = nodes.iter().filter_map(|n| n.pid()).map(rss_kb).collect();
     let max_rss = rss.iter().max().copied().unwrap_or(0);
     let dups: u64 = nodes

@@ -556,7 +556,8 @@ impl Runner {
         if self.connections.contains_key(&peer) || !self.swarm.behaviour().gate.allows(&peer) {
             return;
         }
-        if !self.known.contains_key(&peer) || !self.wanted(&peer) {
+        // Not one of the devices this node connects to (see `super::neighbours`).
+        if !self.wanted(&peer) {
             return;
         }
         let Some(addrs) = self.known.get(&peer) else {
