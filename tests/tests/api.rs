@@ -404,9 +404,26 @@ fn the_event_stream_delivers_another_nodes_message_and_resumes_after_a_break() {
     );
     child.kill().unwrap();
     let _ = child.wait();
-    for d in &mut ds {
-        assert!(d.stop());
+    // Bilal's node stops: the stream says he left the network.
+    let (mut child, rx) = sse(&url, &token, None);
+    std::thread::sleep(Duration::from_millis(300));
+    let bilal = ds[0].peers()[0]["device"].as_str().unwrap().to_string();
+    assert!(ds[1].stop());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut offline = false;
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        if let Some(data) = line.strip_prefix("data:") {
+            let ev: serde_json::Value = serde_json::from_str(data.trim()).unwrap();
+            if ev["type"] == "presence" && ev["device"] == bilal.as_str() && ev["online"] == false {
+                offline = true;
+                break;
+            }
+        }
     }
+    assert!(offline, "no presence event for bilal going offline");
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(ds[0].stop());
 }
 
 #[test]

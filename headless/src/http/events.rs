@@ -37,6 +37,10 @@ pub enum ApiEvent {
     PeerConnected { device: String, name: String },
     /// A device of the org disconnected.
     PeerDisconnected { device: String },
+    /// A device of the org came on the network or left it: connected to this node, or to
+    /// one this node is connected to (in an org above the mesh limit a node connects only
+    /// to some devices; this is what "online" means).
+    Presence { device: String, online: bool },
     /// Events between the client's last id and this one were dropped from the log: read
     /// the history to fill the gap.
     Gap { from: u64 },
@@ -49,6 +53,7 @@ impl ApiEvent {
             ApiEvent::Roster { .. } => "roster",
             ApiEvent::PeerConnected { .. } => "peer_connected",
             ApiEvent::PeerDisconnected { .. } => "peer_disconnected",
+            ApiEvent::Presence { .. } => "presence",
             ApiEvent::Gap { .. } => "gap",
         }
     }
@@ -300,6 +305,9 @@ pub fn start(node: &Node, metrics: std::sync::Arc<Metrics>) -> Events {
                         }
                         Event::PeerDisconnected { device } => {
                             ApiEvent::PeerDisconnected { device: device.to_string() }
+                        }
+                        Event::Presence { device, online } => {
+                            ApiEvent::Presence { device: device.to_string(), online }
                         }
                         Event::Rejected { kind, .. } => {
                             metrics.rejected.get_or_create(&KindLabel { kind }).inc();

@@ -979,7 +979,8 @@ pub struct EventsQuery {
     after: Option<u64>,
 }
 
-/// Server-Sent Events: `message`, `roster`, `peer_connected`, `peer_disconnected`, and
+/// Server-Sent Events: `message`, `roster`, `peer_connected`, `peer_disconnected`,
+/// `presence`, and
 /// `gap` when events since the given id are no longer kept. Each has an `id`; reconnect
 /// with `Last-Event-ID` (or `?after=`) to resume.
 #[utoipa::path(get, path = "/v1/events", params(EventsQuery),
