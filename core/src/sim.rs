@@ -230,9 +230,7 @@ fn neighbour_links(
                 let theirs = topics_of(&nodes[b]);
                 neighbours::Candidate {
                     peer: b,
-                    topics: (0..mine.len())
-                        .filter(|&t| is_relay(b) || theirs.contains(&mine[t]))
-                        .collect(),
+                    topics: neighbours::shared(&mine, |t| is_relay(b) || theirs.contains(t)),
                     always: is_relay(b),
                     failing: false,
                     rank: neighbours::rank(

@@ -231,19 +231,14 @@ impl Runner {
             return;
         }
         let now = std::time::Instant::now();
-        for pa in list.iter().take(crate::net::MAX_PEX_DEVICES) {
-            let p = pa.device.peer_id();
-            if pa.device != self.me && self.swarm.behaviour().gate.allowed().contains(&p) {
-                self.heard.insert(p, now);
-            }
-        }
-        self.presence();
         for pa in list.into_iter().take(crate::net::MAX_PEX_DEVICES) {
             let p = pa.device.peer_id();
-            if pa.device == self.me
-                || self.connections.contains_key(&p)
-                || !self.swarm.behaviour().gate.allowed().contains(&p)
-            {
+            if pa.device == self.me || !self.swarm.behaviour().gate.allowed().contains(&p) {
+                continue;
+            }
+            // Connected to `from`: on the network (see `Event::Presence`).
+            self.heard.insert(p, now);
+            if self.connections.contains_key(&p) {
                 continue;
             }
             let addrs: Vec<libp2p::Multiaddr> = pa
@@ -269,6 +264,7 @@ impl Runner {
             known.truncate(2 * crate::net::MAX_PEX_ADDRS);
             self.dial_peer(p);
         }
+        self.presence();
     }
 
     pub(super) fn on_roster_event(

@@ -122,12 +122,7 @@ impl Runner {
                 let member = head.member_of_device(&DeviceId::from_peer_id(p)?)?;
                 Some(Candidate {
                     peer: *p,
-                    topics: topics
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, t)| head.roster.may_subscribe(member, t))
-                        .map(|(i, _)| i)
-                        .collect(),
+                    topics: neighbours::shared(&topics, |t| head.roster.may_subscribe(member, t)),
                     always: member.role.stores_all(),
                     failing: !self.connections.contains_key(p) && self.last_error.contains_key(p),
                     rank: neighbours::rank(&me, &p.to_bytes()),

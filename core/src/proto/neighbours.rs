@@ -45,6 +45,11 @@ pub struct Candidate<P> {
     pub rank: u64,
 }
 
+/// [`Candidate::topics`] of a device: which of `mine` (this node's topics) it subscribes to.
+pub fn shared<T>(mine: &[T], subscribes: impl Fn(&T) -> bool) -> Vec<usize> {
+    (0..mine.len()).filter(|&i| subscribes(&mine[i])).collect()
+}
+
 /// The devices to keep a connection to. `devices` is how many other devices the roster
 /// lists (the full-mesh threshold counts the org, not what discovery has found so far);
 /// `limit` is [`FULL_MESH_UP_TO`] unless the operator changed it; `topics` is how many topics
@@ -123,12 +128,7 @@ mod tests {
                 .map(|p| Candidate {
                     peer: p,
                     // Relays subscribe to everything.
-                    topics: reads[me]
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, t)| relays.contains(&p) || reads[p].contains(*t))
-                        .map(|(i, _)| i)
-                        .collect(),
+                    topics: shared(&reads[me], |t| relays.contains(&p) || reads[p].contains(t)),
                     always: relays.contains(&p),
                     failing: false,
                     rank: rank(&me.to_le_bytes(), &p.to_le_bytes()),
