@@ -639,8 +639,12 @@ impl Profile {
         // Never date a message before our previous one (a clock set back), nor over an hour
         // before this device joined the roster (an admin's clock ahead of ours): receivers
         // refuse both as backdated.
+        let me = self.device_id();
         let last = match &prev {
-            Some(p) => self.store.sent_at_of(p)?.unwrap_or(0),
+            Some(p) => match self.store.tip_of(channel, &me)? {
+                Some((_, id, at)) if id == *p => at,
+                _ => self.store.sent_at_of(p)?.unwrap_or(0),
+            },
             None => 0,
         };
         let joined = chain

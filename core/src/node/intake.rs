@@ -3,7 +3,7 @@
 //! origin is only the framing check before it (the gossip topic; the catch-up request) and
 //! what a verdict means for the peer after it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use libp2p::{gossipsub, request_response, PeerId};
 
@@ -88,28 +88,15 @@ impl Runner {
     /// message whose seq is not yet reserved on disk is left to its flush, which publishes it
     /// (published now, a crash could sign that seq again).
     pub(super) fn flush_outbox(&mut self, topic: &str) {
-        let on_topic = |channel: &str| match (topic.strip_prefix('@'), dm_parties(channel)) {
-            (Some(name), Some((a, b))) => a == name || b == name,
-            _ => channel == topic,
-        };
         let ids = match self.store.outbox() {
             Ok(ids) => ids,
             Err(e) => return tracing::warn!("outbox: {e}"),
         };
-        let mut waiting = Vec::new();
+        let mut held = Vec::new();
         for id in ids {
             match self.store.message_wire(&id) {
                 Ok(Some(w)) => match Envelope::decode_unverified(&w) {
-                    Ok(env) => {
-                        let u = &env.unsigned;
-                        let reserved = self
-                            .reserved_on_disk
-                            .get(&u.channel)
-                            .is_some_and(|r| u.seq <= *r);
-                        if reserved && on_topic(&u.channel) {
-                            waiting.push(env);
-                        }
-                    }
+                    Ok(env) => held.push(env),
                     Err(e) => tracing::warn!("outbox entry {id} damaged: {e}"),
                 },
                 Ok(None) => {
@@ -118,8 +105,7 @@ impl Runner {
                 Err(e) => tracing::warn!("outbox: {e}"),
             }
         }
-        waiting.sort_by_key(|e| e.unsigned.seq);
-        for env in &waiting {
+        for env in &due(topic, held, &self.reserved_on_disk) {
             self.publish(env, true);
         }
     }
@@ -231,7 +217,7 @@ impl Runner {
     fn settle(&mut self, peer: PeerId, env: Option<&Envelope>, verdict: Verdict, origin: Origin) {
         self.tally.record(&verdict, origin);
         match verdict {
-            Verdict::Accepted { sender, .. } => {
+            Verdict::Accepted { shown, .. } => {
                 self.active();
                 let env = env.expect("accepted envelopes exist");
                 self.facts.message_from(env.unsigned.author);
@@ -251,8 +237,8 @@ impl Runner {
                     }
                     Err(e) => tracing::error!("storing a received key: {e}"),
                 }
-                if let Some(m) = self.store.render(env, sender) {
-                    self.emit(Event::Message(Box::new(m)));
+                if let Some(m) = shown {
+                    self.emit(Event::Message(m));
                 }
                 self.on_file_message(env);
                 self.pending.push(Pending::Received);
@@ -577,5 +563,88 @@ impl Runner {
                 channel: channel.to_string(),
             });
         }
+    }
+}
+
+/// What of the outbox goes out on a subscription to `topic`: the messages of that channel
+/// (for `@NAME`: the direct messages to or from NAME) whose seq is reserved on disk, oldest
+/// first. A seq not yet reserved on disk waits for its flush: published now, a crash could
+/// sign that seq again.
+fn due(topic: &str, held: Vec<Envelope>, reserved_on_disk: &HashMap<String, u64>) -> Vec<Envelope> {
+    let on_topic = |channel: &str| match (topic.strip_prefix('@'), dm_parties(channel)) {
+        (Some(name), Some((a, b))) => a == name || b == name,
+        _ => channel == topic,
+    };
+    let mut due: Vec<Envelope> = held
+        .into_iter()
+        .filter(|e| {
+            let u = &e.unsigned;
+            on_topic(&u.channel)
+                && reserved_on_disk
+                    .get(&u.channel)
+                    .is_some_and(|r| u.seq <= *r)
+        })
+        .collect();
+    due.sort_by_key(|e| e.unsigned.seq);
+    due
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::DeviceKey;
+    use crate::message::Unsigned;
+
+    fn env(key: &DeviceKey, channel: &str, seq: u64) -> Envelope {
+        Envelope::sign(
+            key,
+            Unsigned {
+                format: crate::message::PLAINTEXT_FORMAT,
+                author: key.id(),
+                channel: channel.into(),
+                sent_at: 1,
+                seq,
+                prev: None,
+                body: b"hi".to_vec(),
+            },
+        )
+    }
+
+    /// The outbox's two rules: only what the new subscriber's topic carries, and never a
+    /// seq whose reservation is not on disk yet; oldest first (a key grant before the
+    /// message it unlocks).
+    #[test]
+    fn the_outbox_sends_only_the_topics_messages_with_seqs_reserved_on_disk() {
+        let key = DeviceKey::generate();
+        let held = vec![
+            env(&key, "general", 3),
+            env(&key, "general", 1),
+            env(&key, "general", 300),
+            env(&key, "ops", 1),
+            env(&key, "@amina,bilal", 1),
+            env(&key, "@bilal,chen", 1),
+        ];
+        let reserved: HashMap<String, u64> = [
+            ("general".to_string(), 256),
+            ("@amina,bilal".to_string(), 256),
+            ("@bilal,chen".to_string(), 256),
+        ]
+        .into();
+        let seqs = |topic: &str| -> Vec<(String, u64)> {
+            due(topic, held.clone(), &reserved)
+                .iter()
+                .map(|e| (e.unsigned.channel.clone(), e.unsigned.seq))
+                .collect()
+        };
+        // 300 is past the reservation on disk; `ops` has none on disk at all.
+        assert_eq!(
+            seqs("general"),
+            [("general".into(), 1), ("general".into(), 3)]
+        );
+        assert!(seqs("ops").is_empty());
+        // An inbox carries the direct messages of its member, with anyone.
+        assert_eq!(seqs("@amina"), [("@amina,bilal".into(), 1)]);
+        assert_eq!(seqs("@bilal").len(), 2);
+        assert!(seqs("@dana").is_empty());
     }
 }

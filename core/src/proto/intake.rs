@@ -19,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::log::{Known, Log};
+use super::log::{Inserted, Known, Log};
 use crate::governance;
 use crate::message::{self, Envelope, Reject};
 use crate::roster::VerifiedRoster;
@@ -44,6 +44,8 @@ pub enum Verdict {
     Accepted {
         sender: String,
         gap: bool,
+        /// The message as the user sees it (none: nothing to show, such as a key grant).
+        shown: Option<Box<crate::store::StoredMessage>>,
     },
     /// Already held.
     Duplicate,
@@ -215,15 +217,16 @@ fn admit<L: Log>(
     };
     let held = known.head.0;
     match log.insert(env, &sender, &known) {
-        Ok(true) => Verdict::Accepted {
+        Ok(Inserted::New(shown)) => Verdict::Accepted {
             sender,
+            shown,
             // A skip moves the prefix past its hole: no gap then.
             gap: held + 1 < env.unsigned.seq
                 && log
                     .head(&env.unsigned.channel, &env.unsigned.author)
                     .map_or(true, |h| h.0 < env.unsigned.seq),
         },
-        Ok(false) => Verdict::Duplicate,
+        Ok(Inserted::Held) => Verdict::Duplicate,
         Err(e) => Verdict::NotStored(e.to_string()),
     }
 }
@@ -232,23 +235,33 @@ fn admit<L: Log>(
 /// (author, seq), `prev` matches a held predecessor, and not too far past the held prefix.
 /// Returns what it read of the author's log (its head before this message, the
 /// predecessor held), for [`Log::insert`].
+/// Called after the batch's dedupe check ([`duplicates`]), which `Known::fresh` relies on.
 pub fn check_chain<L: Log>(log: &L, env: &Envelope, lenient: bool) -> Result<Known, Reject> {
     let u = &env.unsigned;
-    if let Ok(Some(other)) = log.entry(&u.channel, &u.author, u.seq) {
-        if other != env.id {
-            return Err(Reject::Chain(format!(
-                "{} signed two different messages with seq {} in '{}'",
-                u.author, u.seq, u.channel
-            )));
+    let head = log.head(&u.channel, &u.author);
+    let (held, top) = *head.as_ref().unwrap_or(&(0, 0));
+    // Nothing is held above the author's highest seq: a message past it cannot be a second
+    // one at its seq (the common case, in order, reads nothing here).
+    let fresh = head.is_ok() && u.seq > top;
+    if !fresh {
+        if let Ok(Some(other)) = log.entry(&u.channel, &u.author, u.seq) {
+            if other != env.id {
+                return Err(Reject::Chain(format!(
+                    "{} signed two different messages with seq {} in '{}'",
+                    u.author, u.seq, u.channel
+                )));
+            }
         }
     }
-    let (held, top) = log.head(&u.channel, &u.author).unwrap_or((0, 0));
     if u.seq > held.saturating_add(sync::MAX_GAP) && !lenient {
         return Err(Reject::Gap { seq: u.seq, held });
     }
-    let pred = match u.seq {
-        0 | 1 => None,
-        s => log.entry(&u.channel, &u.author, s - 1).ok().flatten(),
+    let (pred, before) = match u.seq {
+        0 | 1 => (None, None),
+        s => match log.entry_sent(&u.channel, &u.author, s - 1).ok().flatten() {
+            Some((id, at)) => (Some(id), at),
+            None => (None, None),
+        },
     };
     let earlier = |p: &message::MessageId| {
         log.earlier(&u.channel, &u.author, p, u.seq - 1)
@@ -265,7 +278,6 @@ pub fn check_chain<L: Log>(log: &L, env: &Envelope, lenient: bool) -> Result<Kno
     // before their previous one: `Profile` clamps), so a message cannot be slipped into the
     // past of a conversation. Checked against whichever neighbour is held.
     let skew = crate::message::MAX_FUTURE_SKEW_MS;
-    let before = pred.and_then(|p| log.sent_at(&p).ok().flatten());
     if let Some(t) = before.filter(|t| u.sent_at.saturating_add(skew) < *t) {
         return Err(Reject::Backdated {
             sent_at: u.sent_at,
@@ -287,5 +299,6 @@ pub fn check_chain<L: Log>(log: &L, env: &Envelope, lenient: bool) -> Result<Kno
     Ok(Known {
         head: (held, top),
         pred,
+        fresh,
     })
 }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::error::Result;
 use crate::identity::DeviceId;
 use crate::message::{Envelope, MessageId};
-use crate::store::Store;
+use crate::store::{Store, StoredMessage};
 use crate::sync::{self, Heads};
 
 /// What the chain check ([`super::intake::check_chain`]) read of a message's author's log,
@@ -21,6 +21,19 @@ pub struct Known {
     pub head: (u64, u64),
     /// The id held at the seq just before the message's, if any.
     pub pred: Option<MessageId>,
+    /// The message's seq is above the author's highest held, and the batch's dedupe check
+    /// ran before: it cannot be stored yet, so the store need not look.
+    pub fresh: bool,
+}
+
+/// What [`Log::insert`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    /// It was stored before.
+    Held,
+    /// Stored now; with the message as the user sees it, where the store rendered it
+    /// (decrypting it once, to file what it does to another message, is all it costs).
+    New(Option<Box<StoredMessage>>),
 }
 
 /// Per-author message logs of every channel this node holds.
@@ -29,6 +42,19 @@ pub trait Log {
     fn has(&self, id: &MessageId) -> Result<bool>;
     /// The id stored at (`channel`, `author`, `seq`), if any.
     fn entry(&self, channel: &str, author: &DeviceId, seq: u64) -> Result<Option<MessageId>>;
+    /// The id held at (`channel`, `author`, `seq`), with its `sent_at`: the chain check
+    /// reads both of a message's predecessor (a store may know them without a read).
+    fn entry_sent(
+        &self,
+        channel: &str,
+        author: &DeviceId,
+        seq: u64,
+    ) -> Result<Option<(MessageId, Option<u64>)>> {
+        let Some(id) = self.entry(channel, author, seq)? else {
+            return Ok(None);
+        };
+        Ok(Some((id, self.sent_at(&id)?)))
+    }
     /// Whether `id` is held as `author`'s message in `channel` at a seq below `below` (at
     /// most [`sync::MAX_GAP`] back); `Some(false)` if held but not there, `None` if not held.
     /// A skip names such a message (see [`sync::chain_ok`]).
@@ -39,13 +65,14 @@ pub trait Log {
         id: &MessageId,
         below: u64,
     ) -> Result<Option<bool>>;
-    /// (contiguous prefix, highest seq) held of `author` in `channel`.
+    /// (contiguous prefix, highest seq) held of `author` in `channel`. Exact: nothing of
+    /// the author is held above the highest seq (the chain check relies on it).
     fn head(&self, channel: &str, author: &DeviceId) -> Result<(u64, u64)>;
     /// Every author's head in `channel`.
     fn heads(&self, channel: &str) -> Result<Heads>;
-    /// Store a checked message; `false` if it was already stored. `known`: what the chain
-    /// check read of the author's log just before (so a store need not read it again).
-    fn insert(&mut self, env: &Envelope, sender: &str, known: &Known) -> Result<bool>;
+    /// Store a checked message. `known`: what the chain check read of the author's log
+    /// just before (so a store need not read it again).
+    fn insert(&mut self, env: &Envelope, sender: &str, known: &Known) -> Result<Inserted>;
     /// Up to `limit` (seq, wire) of `author`'s log in `channel` from `from` on, oldest first.
     fn page(
         &self,
@@ -89,6 +116,20 @@ impl Log for Store {
     fn entry(&self, channel: &str, author: &DeviceId, seq: u64) -> Result<Option<MessageId>> {
         self.log_entry(channel, author, seq)
     }
+    fn entry_sent(
+        &self,
+        channel: &str,
+        author: &DeviceId,
+        seq: u64,
+    ) -> Result<Option<(MessageId, Option<u64>)>> {
+        if let Some((id, at)) = self.tip_at(channel, author, seq) {
+            return Ok(Some((id, Some(at))));
+        }
+        let Some(id) = self.log_entry(channel, author, seq)? else {
+            return Ok(None);
+        };
+        Ok(Some((id, self.sent_at_of(&id)?)))
+    }
     fn earlier(
         &self,
         channel: &str,
@@ -104,7 +145,7 @@ impl Log for Store {
     fn heads(&self, channel: &str) -> Result<Heads> {
         Store::heads(self, channel)
     }
-    fn insert(&mut self, env: &Envelope, sender: &str, known: &Known) -> Result<bool> {
+    fn insert(&mut self, env: &Envelope, sender: &str, known: &Known) -> Result<Inserted> {
         self.insert_known(env, sender, Some(known))
     }
     fn page(
@@ -221,9 +262,9 @@ impl Log for MemLog {
         Ok(self.heads.get(channel).cloned().unwrap_or_default())
     }
 
-    fn insert(&mut self, env: &Envelope, sender: &str, _: &Known) -> Result<bool> {
+    fn insert(&mut self, env: &Envelope, sender: &str, _: &Known) -> Result<Inserted> {
         if self.messages.contains_key(&env.id) {
-            return Ok(false);
+            return Ok(Inserted::Held);
         }
         let u = &env.unsigned;
         self.messages.insert(
@@ -265,7 +306,7 @@ impl Log for MemLog {
             },
         );
         head.1 = head.1.max(u.seq);
-        Ok(true)
+        Ok(Inserted::New(None))
     }
 
     fn page(

@@ -17,4 +17,4 @@ pub mod membership;
 pub mod neighbours;
 
 pub use intake::{accept, Origin, Tally, Verdict};
-pub use log::{Known, Log, MemLog};
+pub use log::{Inserted, Known, Log, MemLog};

@@ -71,6 +71,9 @@ impl Store {
         let hash = blake3::hash(&postcard::to_stdvec(g).expect("governance serializes"));
         let fresh = self.get_meta(GOV_HASH)?.as_deref() != Some(hash.as_bytes().as_slice());
         let mut out = Swept::default();
+        // Heads ahead of the disk are written before any log entry goes: a head left
+        // behind by a crash is read up from the log, which cannot step over removed entries.
+        self.write_heads()?;
         for channel in self.channels_starting_with("")? {
             let wm = watermark_key(&channel);
             let from = match fresh {
