@@ -86,8 +86,10 @@ async fn threads_edits_deletions_and_reactions_converge_and_hold_against_a_modif
     let nodes = [&a, &b, &c];
 
     let lunch = a.send("general", "lunch at 1?").await.unwrap();
-    wait_until("everyone has it", async || {
-        nodes.iter().all(|n| shown(n, &lunch).is_some())
+    wait_until("everyone can read it", async || {
+        nodes
+            .iter()
+            .all(|n| shown(n, &lunch).is_some_and(|m| !m.locked))
     })
     .await;
     let reply = b.reply(&lunch, "1 is fine", false).await.unwrap();
@@ -383,7 +385,9 @@ async fn topic_pins_and_leaving_converge_and_hold_against_a_modified_client() {
         .unwrap();
     let secret = a.send("board", "salaries").await.unwrap();
     wait_until("everyone has the plan", async || {
-        nodes.iter().all(|n| shown(n, &plan).is_some())
+        nodes
+            .iter()
+            .all(|n| shown(n, &plan).is_some_and(|m| !m.locked))
     })
     .await;
     a.set_topic("general", "Q4 launch", "Everything about the launch")

@@ -467,3 +467,49 @@ async fn an_archive_reads_everything_a_relay_nothing() {
         n.shutdown().await.unwrap();
     }
 }
+
+/// What the app is told when a message arrives is readable: the first message in a channel
+/// comes right after the key grant that opens it (most often in the same gossip batch, which
+/// is stored whole before the grant is taken), and the event must carry the text, not the
+/// "waiting for the key" placeholder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_received_message_is_shown_with_its_text_when_its_key_came_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = Profile::init(&dir.path().join("amina"), "amina").unwrap();
+    admin.org_create("acme").unwrap();
+    let bilal = member(dir.path(), &admin, "bilal", None);
+    share_roster(&admin, &[&bilal]);
+    let a = Node::start(admin, config()).await.unwrap();
+    let addr = a.listen_addrs().await.unwrap()[0].clone();
+    let b = Node::start(
+        bilal,
+        majlis_core::Config {
+            peers: vec![addr],
+            ..config()
+        },
+    )
+    .await
+    .unwrap();
+    wait_until("connected", async || a.peers().await.unwrap().len() == 1).await;
+    // Subscribed on both sides: the grant and the message go out back to back.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut ev = b.subscribe();
+    let mut sent = Vec::new();
+    for text in ["first words", "second words"] {
+        sent.push((a.send("general", text).await.unwrap(), text));
+    }
+    let mut seen = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while seen.len() < sent.len() {
+            if let Ok(majlis_core::Event::Message(m)) = ev.recv().await {
+                seen.push((m.id, m.text.clone(), m.locked));
+            }
+        }
+    })
+    .await
+    .expect("both messages shown");
+    for (id, text) in &sent {
+        let got = seen.iter().find(|s| s.0 == *id).expect("shown");
+        assert_eq!((got.1.as_str(), got.2), (*text, false), "{seen:?}");
+    }
+}

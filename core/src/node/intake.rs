@@ -217,7 +217,7 @@ impl Runner {
     fn settle(&mut self, peer: PeerId, env: Option<&Envelope>, verdict: Verdict, origin: Origin) {
         self.tally.record(&verdict, origin);
         match verdict {
-            Verdict::Accepted { shown, .. } => {
+            Verdict::Accepted { sender, shown, .. } => {
                 self.active();
                 let env = env.expect("accepted envelopes exist");
                 self.facts.message_from(env.unsigned.author);
@@ -237,6 +237,12 @@ impl Runner {
                     }
                     Err(e) => tracing::error!("storing a received key: {e}"),
                 }
+                // Rendered when stored; a key granted earlier in the same batch is taken only
+                // now (above), so what it opens is rendered again.
+                let shown = match shown {
+                    Some(m) if m.locked => self.store.render(env, sender).map(Box::new),
+                    shown => shown,
+                };
                 if let Some(m) = shown {
                     self.emit(Event::Message(m));
                 }

@@ -50,10 +50,7 @@ pub trait Log {
         author: &DeviceId,
         seq: u64,
     ) -> Result<Option<(MessageId, Option<u64>)>> {
-        let Some(id) = self.entry(channel, author, seq)? else {
-            return Ok(None);
-        };
-        Ok(Some((id, self.sent_at(&id)?)))
+        read_entry_sent(self, channel, author, seq)
     }
     /// Whether `id` is held as `author`'s message in `channel` at a seq below `below` (at
     /// most [`sync::MAX_GAP`] back); `Some(false)` if held but not there, `None` if not held.
@@ -106,6 +103,19 @@ pub trait Log {
     }
 }
 
+/// [`Log::entry_sent`] by reading the entry, then the message's date.
+fn read_entry_sent<L: Log + ?Sized>(
+    log: &L,
+    channel: &str,
+    author: &DeviceId,
+    seq: u64,
+) -> Result<Option<(MessageId, Option<u64>)>> {
+    let Some(id) = log.entry(channel, author, seq)? else {
+        return Ok(None);
+    };
+    Ok(Some((id, log.sent_at(&id)?)))
+}
+
 impl Log for Store {
     fn has(&self, id: &MessageId) -> Result<bool> {
         self.has_message(id)
@@ -122,13 +132,10 @@ impl Log for Store {
         author: &DeviceId,
         seq: u64,
     ) -> Result<Option<(MessageId, Option<u64>)>> {
-        if let Some((id, at)) = self.tip_at(channel, author, seq) {
-            return Ok(Some((id, Some(at))));
+        match self.tip_at(channel, author, seq) {
+            Some((id, at)) => Ok(Some((id, Some(at)))),
+            None => read_entry_sent(self, channel, author, seq),
         }
-        let Some(id) = self.log_entry(channel, author, seq)? else {
-            return Ok(None);
-        };
-        Ok(Some((id, self.sent_at_of(&id)?)))
     }
     fn earlier(
         &self,
