@@ -738,8 +738,9 @@ impl Store {
     }
 
     /// `author`'s last (sequence number, id) in `channel`: where its next message chains.
-    /// Read from the log itself, not the head, so a crash between the two writes cannot make
-    /// the next message reuse a sequence number.
+    /// From the log, never from a head on disk (a crash can leave that behind the log, and
+    /// the next message would reuse a sequence number): the head in memory was read up from
+    /// the log, and the newest message stored since is kept beside it.
     pub fn own_head(&self, channel: &str, author: &DeviceId) -> Result<(u64, Option<MessageId>)> {
         // The head in memory is exact (read from the log when first asked for), and the tip
         // is the message at its highest seq.
