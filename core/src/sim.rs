@@ -215,29 +215,29 @@ fn neighbour_links(
     is_relay: &dyn Fn(usize) -> bool,
     limit: usize,
 ) -> Vec<Vec<usize>> {
-    let topics_of = |n: &Node| -> Vec<String> {
-        match n.plan.listed {
+    // Each device's topics and peer id, once (not once per pair).
+    let topics: Vec<Vec<String>> = nodes
+        .iter()
+        .map(|n| match n.plan.listed {
             true => n.plan.topics.iter().cloned().collect(),
             false => vec!["general".to_string(), format!("@{}", n.name)],
-        }
-    };
+        })
+        .collect();
+    let ids: Vec<Vec<u8>> = nodes
+        .iter()
+        .map(|n| n.key.id().peer_id().to_bytes())
+        .collect();
     let mut picked: Vec<HashSet<usize>> = vec![HashSet::new(); nodes.len()];
-    for (a, node) in nodes.iter().enumerate() {
-        let mine = topics_of(node);
+    for a in 0..nodes.len() {
+        let mine = &topics[a];
         let candidates: Vec<neighbours::Candidate<usize>> = links[a]
             .iter()
-            .map(|&b| {
-                let theirs = topics_of(&nodes[b]);
-                neighbours::Candidate {
-                    peer: b,
-                    topics: neighbours::shared(&mine, |t| is_relay(b) || theirs.contains(t)),
-                    always: is_relay(b),
-                    failing: false,
-                    rank: neighbours::rank(
-                        &node.key.id().peer_id().to_bytes(),
-                        &nodes[b].key.id().peer_id().to_bytes(),
-                    ),
-                }
+            .map(|&b| neighbours::Candidate {
+                peer: b,
+                topics: neighbours::shared(mine, |t| is_relay(b) || topics[b].contains(t)),
+                always: is_relay(b),
+                failing: false,
+                rank: neighbours::rank(&ids[a], &ids[b]),
             })
             .collect();
         let devices = nodes.len() - 1;

@@ -917,8 +917,14 @@ impl Store {
                 holes.retain(|(m, r)| *m < have || *r > have.saturating_add(crate::sync::MAX_GAP));
                 self.set_holes(channel, &me, &holes)
             }
-            // None held, or unreadable: nothing to ask for.
-            None => Ok(self.messages.remove(holes_key(channel)).map(|_| ())?),
+            // None held (the usual case: no write), or unreadable: nothing to ask for.
+            None => {
+                let k = holes_key(channel);
+                if self.messages.contains_key(&k)? {
+                    self.messages.remove(k)?;
+                }
+                Ok(())
+            }
         }
     }
 
