@@ -11,26 +11,14 @@
 use std::time::Instant;
 
 use majlis_core::proto::intake::{decide, duplicates, Origin, Verdict};
-use majlis_core::{message, sync, Envelope, Profile, RosterChange};
+use majlis_core::{message, sync, Envelope};
+
+mod common;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let count: usize = std::env::args().nth(1).map_or(Ok(100_000), |s| s.parse())?;
     let dir = tempfile::tempdir()?;
-    let a = Profile::init(&dir.path().join("a"), "a")?;
-    a.org_create("bench")?;
-    let b = Profile::init(&dir.path().join("b"), "b")?;
-    b.org_join(a.org()?.expect("org"))?;
-    let mut chain = a.chain()?;
-    a.change_roster(
-        &mut chain,
-        &RosterChange::AddMember {
-            name: "b".into(),
-            device: b.device_id(),
-            role: None,
-        },
-    )?;
-    let mut bc = b.chain()?;
-    b.apply_rosters(&mut bc, chain.versions().to_vec())?;
+    let ((a, chain), (b, bc)) = common::two_members(dir.path())?;
 
     let t = Instant::now();
     let mut envs: Vec<Envelope> = Vec::with_capacity(count + 1);
@@ -80,12 +68,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let per = |s: f64| s * 1e6 / envs.len() as f64;
     println!(
-        "{} messages: compose (sign, seal, store) {:.1} µs each; batch-verify {:.1} µs each; admit and store {:.1} µs each, {:.2}× batch-verify; flush {flush:.2} s",
+        "{} messages: compose (sign, seal, store) {:.1} µs each; batch-verify {:.1} µs each; admit and store {:.1} µs each, {:.2}× batch-verify; one flush after it {:.1} ms",
         envs.len(),
         per(compose),
         per(verify),
         per(admit),
-        admit / verify
+        admit / verify,
+        flush * 1e3
     );
     Ok(())
 }

@@ -8,27 +8,15 @@
 
 use std::time::{Duration, Instant};
 
-use majlis_core::{Config, Event, Node, Profile, RosterChange};
+use majlis_core::{Config, Event, Node};
+
+mod common;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let count: usize = std::env::args().nth(1).map_or(Ok(20_000), |s| s.parse())?;
     let dir = tempfile::tempdir()?;
-    let a = Profile::init(&dir.path().join("a"), "a")?;
-    a.org_create("bench")?;
-    let b = Profile::init(&dir.path().join("b"), "b")?;
-    b.org_join(a.org()?.expect("org"))?;
-    let mut chain = a.chain()?;
-    a.change_roster(
-        &mut chain,
-        &RosterChange::AddMember {
-            name: "b".into(),
-            device: b.device_id(),
-            role: None,
-        },
-    )?;
-    let mut bc = b.chain()?;
-    b.apply_rosters(&mut bc, chain.versions().to_vec())?;
+    let ((a, _), (b, _)) = common::two_members(dir.path())?;
     let cfg = |peers| Config {
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("addr")],
         peers,
