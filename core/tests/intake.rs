@@ -302,3 +302,44 @@ fn a_first_message_cannot_be_dated_before_its_device_joined() {
     );
     assert!(matches!(v[0], Verdict::Accepted { .. }), "{v:?}");
 }
+
+/// The chain check reads nothing above an author's highest seq held, so that seq must be
+/// exact even after a crash that kept log entries the head on disk does not count: a
+/// roster member's modified client re-signing seqs it already used is refused by the real
+/// store after a restart, not taken as new.
+#[test]
+fn a_fork_after_a_crash_is_refused_by_the_store_that_reopened() {
+    let (key, chain) = org();
+    let dir = tempfile::tempdir().unwrap();
+    let dk = majlis_core::seal::DataKey::generate();
+    let a = msg(&key, 1, None, "one");
+    let b = msg(&key, 2, Some(&a), "two");
+    let c = msg(&key, 3, Some(&b), "three");
+    {
+        let mut store = majlis_core::store::Store::open(dir.path(), dk.clone()).unwrap();
+        let v = accept(
+            &mut store,
+            chain.head(),
+            &[a, b.clone(), c],
+            Origin::Gossip,
+            NOW,
+        );
+        assert!(
+            v.iter().all(|v| matches!(v, Verdict::Accepted { .. })),
+            "{v:?}"
+        );
+        // No flush: the heads stay in memory, as in a crash.
+    }
+    let mut store = majlis_core::store::Store::open(dir.path(), dk).unwrap();
+    let fork3 = msg(&key, 3, Some(&b), "three, signed again differently");
+    let fork4 = msg(&key, 4, Some(&fork3), "four, on the fork");
+    let v = accept(
+        &mut store,
+        chain.head(),
+        &[fork3, fork4],
+        Origin::Gossip,
+        NOW,
+    );
+    assert!(matches!(v[0], Verdict::Rejected(Reject::Chain(_))), "{v:?}");
+    assert!(!matches!(v[1], Verdict::Accepted { .. }), "{v:?}");
+}
