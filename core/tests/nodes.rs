@@ -248,6 +248,38 @@ async fn sent_while_alone_is_delivered_later_and_history_survives_restart() {
     a.shutdown().await.unwrap();
 }
 
+/// A member who types a message the moment their node starts, before its roster has come
+/// from a peer, gets it sent, not "no roster yet" (what a CI run once saw from `majlisd send`
+/// issued right after the daemon connected).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_made_before_the_roster_arrives_waits_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let org = founder(dir.path());
+    let b = joiner(dir.path(), "bilal", &org, true);
+    let a = Node::start(org.admin, config(vec![])).await.unwrap();
+    let a_addr = a.listen_addrs().await.unwrap()[0].clone();
+    let mut a_ev = a.subscribe();
+    // B knows no peer yet: its send is issued with no roster and nobody to get it from.
+    let b = Node::start(b, config(vec![])).await.unwrap();
+    assert_eq!(b.stats().await.unwrap().roster_version, 0);
+    let sending = tokio::spawn({
+        let b = b.clone();
+        async move { b.send("general", "first thing this morning").await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!sending.is_finished(), "the send waits for the roster");
+    b.dial(a_addr).await.unwrap();
+    let id = sending.await.unwrap().expect("sent once the roster came");
+    wait_for(&mut a_ev, "the message at A", |e| match e {
+        Event::Message(m) if m.id == id => Some(()),
+        _ => None,
+    })
+    .await;
+    for n in [&a, &b] {
+        n.shutdown().await.unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_member_and_new_device_catch_up_from_a_relay() {
     use majlis_core::Role;

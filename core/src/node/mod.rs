@@ -535,9 +535,27 @@ impl Node {
         }
     }
 
+    /// How long a command that posts waits for the roster when the node has none yet.
+    ///
+    /// Why: a node started a moment ago has usually reached a peer whose roster is on its
+    /// way (one round trip after the connection); failing a `send` typed in that window
+    /// would make the user retry what the node could have done. A device that is not on
+    /// the roster still gets the clear "no roster yet" error, this much later.
+    const ROSTER_GRACE: Duration = Duration::from_secs(5);
+
+    /// Wait (at most [`Self::ROSTER_GRACE`]) until a roster is held.
+    async fn roster_soon(&self) {
+        if self.roster.borrow().is_some() {
+            return;
+        }
+        let mut rx = self.roster.clone();
+        let _ = tokio::time::timeout(Self::ROSTER_GRACE, rx.wait_for(|r| r.is_some())).await;
+    }
+
     /// Sign, store durably, then publish. Returns the message id once it is on disk; delivery
     /// happens as soon as peers are reachable.
     pub async fn send(&self, channel: &str, text: &str) -> Result<MessageId> {
+        self.roster_soon().await;
         let (channel, text) = (channel.to_string(), text.to_string());
         self.ask(|reply| Command::Send {
             channel,
@@ -557,6 +575,7 @@ impl Node {
         path: &std::path::Path,
         caption: &str,
     ) -> Result<MessageId> {
+        self.roster_soon().await;
         let channel = self.resolve(channel)?;
         let name = crate::files::safe_name(
             &path
@@ -592,6 +611,7 @@ impl Node {
         bytes: Vec<u8>,
         caption: &str,
     ) -> Result<MessageId> {
+        self.roster_soon().await;
         let channel = self.resolve(channel)?;
         let name = crate::files::safe_name(name);
         let mime = crate::files::guess_mime(&name).to_string();
@@ -668,6 +688,7 @@ impl Node {
     /// Reply to `to` in its thread (the thread of its root if `to` is itself a reply); with
     /// `also_channel` the reply is shown in the channel too. Returns the reply's id.
     pub async fn reply(&self, to: &MessageId, text: &str, also_channel: bool) -> Result<MessageId> {
+        self.roster_soon().await;
         let target = self.target(to)?;
         let root = match target.act {
             Some(Act::Reply { to, .. }) => to,
@@ -687,6 +708,7 @@ impl Node {
     /// Replace the text of this member's message `id` (readers keep showing it as edited;
     /// every version stays in the history for audit and export).
     pub async fn edit(&self, id: &MessageId, text: &str) -> Result<MessageId> {
+        self.roster_soon().await;
         let target = self.target(id)?;
         if target.sender != self.my_name()? {
             return Err(Error::Denied(format!(
@@ -709,6 +731,7 @@ impl Node {
     /// Delete message `id`: this member's own, or anyone's for an admin. Every reader shows
     /// "message deleted" in its place.
     pub async fn delete(&self, id: &MessageId) -> Result<MessageId> {
+        self.roster_soon().await;
         let target = self.target(id)?;
         let me = self.my_name()?;
         let admin = self.roster.borrow().as_deref().is_some_and(|r| {
@@ -727,6 +750,7 @@ impl Node {
 
     /// Add (`on`) or take back this member's reaction `emoji` to message `id`.
     pub async fn react(&self, id: &MessageId, emoji: &str, on: bool) -> Result<MessageId> {
+        self.roster_soon().await;
         if !crate::conversation::valid_emoji(emoji) {
             return Err(Error::Invalid(format!(
                 "'{emoji}' is not a reaction: one emoji or short symbol, no spaces"
@@ -749,6 +773,7 @@ impl Node {
         topic: &str,
         description: &str,
     ) -> Result<MessageId> {
+        self.roster_soon().await;
         use crate::conversation::{MAX_DESCRIPTION_CHARS, MAX_TOPIC_CHARS};
         let channel = self.resolve(channel)?;
         let (topic, description) = (topic.trim(), description.trim());
@@ -771,6 +796,7 @@ impl Node {
     /// Pin message `id` to its channel (`on`), or unpin it. Anyone who may post there may;
     /// every reader lists the channel's pins.
     pub async fn pin(&self, id: &MessageId, on: bool) -> Result<MessageId> {
+        self.roster_soon().await;
         let target = self.target(id)?;
         let pinned = self
             .store
@@ -793,6 +819,7 @@ impl Node {
     /// not access control: the roster still lets every member read an open channel, and
     /// a restricted channel is left by an admin taking the member off its list.
     pub async fn join(&self, channel: &str, on: bool) -> Result<MessageId> {
+        self.roster_soon().await;
         let open = self
             .roster
             .borrow()
@@ -875,6 +902,7 @@ impl Node {
     /// [`crate::conversation::RECEIPTS_UP_TO`] readers, and only when it moves this member's
     /// mark forward: otherwise nothing is sent and `None` is returned.
     pub async fn mark_read(&self, channel: &str, upto: &MessageId) -> Result<Option<MessageId>> {
+        self.roster_soon().await;
         let channel = self.resolve(channel)?;
         // The org may turn read receipts off (governance): then none is sent.
         let small = self.roster.borrow().as_deref().is_some_and(|r| {
