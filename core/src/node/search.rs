@@ -39,8 +39,14 @@ pub struct IndexStats {
     pub bytes: u64,
 }
 
-/// How long new messages wait to become searchable, at most (one commit per batch).
-const COMMIT_EVERY: Duration = Duration::from_millis(200);
+/// How long after the last addition the index is committed. A query commits first, so
+/// this does not delay search results; it only bounds how long added messages sit in
+/// tantivy's writer. Each commit closes a segment (and starts a new one with a fresh
+/// arena), which at 200 ms cost a receiver more CPU than indexing its messages did.
+const COMMIT_EVERY: Duration = Duration::from_secs(2);
+
+/// How long the thread waits, after a message, for the ones right behind it.
+const BATCH_WAIT: Duration = Duration::from_millis(20);
 
 /// Start the thread; it ends when the node's event stream does.
 pub(super) fn spawn(
@@ -109,13 +115,15 @@ fn run(
         ),
         Err(e) => tracing::error!("building the search index: {e}"),
     }
-    // Whether something was added since the last commit. An idle node's search thread
-    // sleeps until the next job instead of waking five times a second (laptops on battery).
+    // Whether something was added since the last commit, and when it is committed at the
+    // latest. An idle node's search thread sleeps until the next job instead of waking on
+    // a timer (laptops on battery).
     let mut dirty = false;
+    let mut due: Option<Instant> = None;
     loop {
-        let next = match dirty {
-            true => rx.recv_timeout(COMMIT_EVERY),
-            false => rx
+        let next = match due {
+            Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
+            None => rx
                 .recv()
                 .map_err(|_| std_mpsc::RecvTimeoutError::Disconnected),
         };
@@ -125,62 +133,88 @@ fn run(
                 if let Err(e) = ix.commit() {
                     tracing::error!("search index: {e}");
                 }
-                dirty = false;
+                (dirty, due) = (false, None);
                 continue;
             }
             Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
         };
-        dirty |= matches!(
-            job,
-            Job::Event(Event::Message(_))
-                | Job::Event(Event::KeysReceived { .. })
-                | Job::Event(Event::Swept { .. })
-        );
-        let res = match job {
-            Job::Event(Event::Message(m)) => match &m.act {
-                // An edit or deletion changes what its target shows: index that again.
-                Some(Act::Edit { of } | Act::Delete { of }) => match store.message(of) {
-                    Ok(Some(target)) => ix.add(&target),
-                    Ok(None) => Ok(()),
-                    Err(e) => Err(e),
-                },
-                // A message shown for the first time: nothing to replace (deleting an
-                // earlier copy at every add took 40 % of live indexing). A rare second copy,
-                // from a channel re-read racing the event, is dropped from results.
-                _ => ix.add_new(&m),
-            },
-            Job::Event(Event::Swept { ids, .. }) => {
-                ix.remove(&ids);
-                Ok(())
+        let event = matches!(job, Job::Event(_));
+        handle(job, &mut ix, &store, &roster, &me, &mut dirty);
+        if event {
+            // Messages arriving close together are indexed together: what comes in the
+            // next moment is taken in one go (one wake-up of this thread and one of
+            // tantivy's indexing thread, instead of one each per message).
+            std::thread::sleep(BATCH_WAIT);
+            while let Ok(job) = rx.try_recv() {
+                handle(job, &mut ix, &store, &roster, &me, &mut dirty);
             }
-            Job::Event(Event::KeysReceived { channel }) => {
-                search::index_store(&mut ix, &store, &channel).map(|_| ())
+            if let Err(e) = ix.send_queued() {
+                tracing::error!("search index: {e}");
             }
-            Job::Event(_) => Ok(()),
-            Job::Stats { reply } => {
-                let _ = reply.send(IndexStats {
-                    messages: ix.added(),
-                    bytes: ix.size_bytes(),
-                });
-                Ok(())
-            }
-            Job::Query {
-                text,
-                order,
-                limit,
-                reply,
-            } => {
-                dirty = false;
-                let answer = ix.commit().and_then(|_| {
-                    let head = roster.borrow().clone();
-                    search::query(&ix, &store, &text, head.as_deref(), &me, order, limit)
-                });
-                let _ = reply.send(answer);
-                Ok(())
-            }
-        };
-        if let Err(e) = res {
-            tracing::error!("search index: {e}");
         }
+        due = match dirty {
+            true => due.or(Some(Instant::now() + COMMIT_EVERY)),
+            false => None,
+        };
+    }
+}
+
+/// Carry out one job.
+fn handle(
+    job: Job,
+    ix: &mut SearchIndex,
+    store: &Store,
+    roster: &watch::Receiver<Option<Arc<VerifiedRoster>>>,
+    me: &DeviceId,
+    dirty: &mut bool,
+) {
+    *dirty |= matches!(
+        job,
+        Job::Event(Event::Message(_))
+            | Job::Event(Event::KeysReceived { .. })
+            | Job::Event(Event::Swept { .. })
+    );
+    let res = match job {
+        Job::Event(Event::Message(m)) => match &m.act {
+            // An edit or deletion changes what its target shows: index that again.
+            Some(Act::Edit { of } | Act::Delete { of }) => match store.message(of) {
+                Ok(Some(target)) => ix.add(&target),
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            },
+            // A message shown for the first time: nothing to replace (deleting an
+            // earlier copy at every add took 40 % of live indexing). A rare second copy,
+            // from a channel re-read racing the event, is dropped from results.
+            _ => ix.add_new(&m),
+        },
+        Job::Event(Event::Swept { ids, .. }) => ix.remove(&ids),
+        Job::Event(Event::KeysReceived { channel }) => {
+            search::index_store(ix, store, &channel).map(|_| ())
+        }
+        Job::Event(_) => Ok(()),
+        Job::Stats { reply } => {
+            let _ = reply.send(IndexStats {
+                messages: ix.added(),
+                bytes: ix.size_bytes(),
+            });
+            Ok(())
+        }
+        Job::Query {
+            text,
+            order,
+            limit,
+            reply,
+        } => {
+            *dirty = false;
+            let answer = ix.commit().and_then(|_| {
+                let head = roster.borrow().clone();
+                search::query(ix, store, &text, head.as_deref(), me, order, limit)
+            });
+            let _ = reply.send(answer);
+            Ok(())
+        }
+    };
+    if let Err(e) = res {
+        tracing::error!("search index: {e}");
     }
 }

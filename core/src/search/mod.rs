@@ -154,7 +154,13 @@ pub struct SearchIndex {
     f: Fields,
     dirty: bool,
     docs: u64,
+    /// New documents not yet handed to tantivy's indexing thread: handed over together
+    /// (one wake-up of that thread per batch, not per message).
+    queued: Vec<TantivyDocument>,
 }
+
+/// Documents handed to the indexing thread at once, at most.
+const QUEUE_DOCS: usize = 256;
 
 /// A message's key in the index (see [`Fields::key`]).
 fn key_of(id: &MessageId) -> u64 {
@@ -203,6 +209,7 @@ impl SearchIndex {
             f,
             dirty: false,
             docs: 0,
+            queued: Vec::new(),
         })
     }
 
@@ -226,6 +233,10 @@ impl SearchIndex {
             return Ok(());
         }
         let f = self.f;
+        if m.deleted || replace {
+            // A delete must follow the adds queued before it.
+            self.send_queued()?;
+        }
         if m.deleted {
             self.writer
                 .delete_term(Term::from_field_u64(f.key, key_of(&m.id)));
@@ -254,7 +265,14 @@ impl SearchIndex {
             self.writer
                 .delete_term(Term::from_field_u64(f.key, key_of(&m.id)));
         }
-        self.writer.add_document(d).map_err(err)?;
+        if replace {
+            self.writer.add_document(d).map_err(err)?;
+        } else {
+            self.queued.push(d);
+            if self.queued.len() >= QUEUE_DOCS {
+                self.send_queued()?;
+            }
+        }
         self.dirty = true;
         self.docs += 1;
         // An in-memory directory frees segments that merges replaced only at a commit:
@@ -265,13 +283,31 @@ impl SearchIndex {
         Ok(())
     }
 
+    /// Hand the queued new documents to tantivy's indexing thread (they are searchable
+    /// after the next [`Self::commit`], which does this itself).
+    pub fn send_queued(&mut self) -> Result<()> {
+        if self.queued.is_empty() {
+            return Ok(());
+        }
+        let ops: Vec<_> = self
+            .queued
+            .drain(..)
+            .map(tantivy::indexer::UserOperation::Add)
+            .collect();
+        self.writer.run(ops).map_err(err)?;
+        Ok(())
+    }
+
     /// Drop messages from the index (retention or erasure removed them).
-    pub fn remove(&mut self, ids: &[crate::MessageId]) {
+    pub fn remove(&mut self, ids: &[crate::MessageId]) -> Result<()> {
+        // The adds queued before this must not outlive it.
+        self.send_queued()?;
         for id in ids {
             self.writer
                 .delete_term(Term::from_field_u64(self.f.key, key_of(id)));
         }
         self.dirty |= !ids.is_empty();
+        Ok(())
     }
 
     /// A bulk build into an empty index: segments are not merged while it runs. Merging
@@ -297,6 +333,7 @@ impl SearchIndex {
 
     /// Make what was added searchable.
     pub fn commit(&mut self) -> Result<()> {
+        self.send_queued()?;
         if self.dirty {
             self.writer.commit().map_err(err)?;
             self.reader.reload().map_err(err)?;

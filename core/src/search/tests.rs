@@ -271,3 +271,45 @@ fn a_bulk_build_merges_its_segments_once_it_ends() {
     assert!(ix.segments() < built, "still {built} segments");
     assert_eq!(find(&ix, "report"), before, "merging changed the results");
 }
+
+/// New messages wait in a queue for tantivy's indexing thread; an edit, a deletion or a
+/// retention sweep that follows them must still apply to them, not to nothing.
+#[test]
+fn what_follows_a_queued_message_applies_to_it() {
+    let mut ix = SearchIndex::new().unwrap();
+    let (a, b) = (
+        msg(20, "general", "amina", 0, "first draft of the plan"),
+        msg(21, "general", "amina", 0, "the budget sheet"),
+    );
+    ix.add_new(&a).unwrap();
+    ix.add_new(&b).unwrap();
+    // `a` edited, `b` swept, both before anything was handed over or committed.
+    let mut edited = a.clone();
+    edited.text = "final version of the plan".into();
+    ix.add(&edited).unwrap();
+    ix.remove(&[b.id]).unwrap();
+    ix.commit().unwrap();
+    let cx = Context {
+        message: &|id| (*id == a.id).then(|| edited.clone()),
+        dm_channel: &|_| None,
+        me: "amina",
+    };
+    let ids = |q: &str| -> Vec<u8> {
+        ix.search(&parse(q).unwrap(), &cx, Order::Newest, 10)
+            .unwrap()
+            .iter()
+            .map(|h| h.id.0[0])
+            .collect()
+    };
+    assert_eq!(ids("final"), [20]);
+    assert_eq!(
+        ids("draft"),
+        Vec::<u8>::new(),
+        "the edit replaced the queued text"
+    );
+    assert_eq!(
+        ids("budget"),
+        Vec::<u8>::new(),
+        "the sweep removed the queued message"
+    );
+}
