@@ -38,6 +38,10 @@ fn main() -> Result<()> {
         Some("sync") => sync_bench(args.get(1).map_or(Ok(1_000_000), |s| s.parse())?),
         Some("many") => many_bench(args.get(1).map_or(Ok(100), |s| s.parse())?),
         Some("lossy") => lossy_bench(),
+        Some("latency") => latency_bench(
+            args.get(1).map_or(Ok(5), |s| s.parse())?,
+            args.get(2).map_or(Ok(3), |s| s.parse())?,
+        ),
         Some("sustained") => sustained_bench(args.get(1).map_or(Ok(3), |s| s.parse())?),
         Some("echo-server") => echo_server(&args[1]),
         Some("echo-client") => echo_client(&args[1], args[2].parse()?),
@@ -344,6 +348,88 @@ fn sustained_bench(runs: usize) -> Result<()> {
     Ok(())
 }
 
+/// Raw TCP echo RTT between the first two hosts: its p50 in µs, and a report line.
+fn tcp_rtt(b: &Bench, exe: &std::path::Path) -> Result<(f64, String)> {
+    let addr = format!("{}:7000", b.lan.addrs[0]);
+    let mut srv = b
+        .lan
+        .command(0, exe)
+        .args(["echo-server", &addr])
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut ready = [0u8; 6];
+    srv.stdout.as_mut().unwrap().read_exact(&mut ready)?;
+    let tcp = output_json(
+        b.lan
+            .command(1, exe)
+            .args(["echo-client", &addr, "5000"])
+            .stdout(Stdio::piped())
+            .spawn()?,
+    )?;
+    let _ = srv.kill();
+    let _ = srv.wait();
+    let p50 = tcp["p50_us"].as_f64().unwrap();
+    Ok((
+        p50,
+        format!(
+            "raw TCP echo RTT (100 B): p50 {p50:.0} µs, p99 {:.0} µs",
+            tcp["p99_us"].as_f64().unwrap()
+        ),
+    ))
+}
+
+/// Delivery latency with `n` nodes (one sender, `n - 1` receivers; 500 messages at 200/s), as
+/// a report line with its ratio to the raw TCP RTT.
+fn latency(b: &mut Bench, n: usize, plaintext: bool, tcp_p50: f64) -> Result<String> {
+    b.plaintext = plaintext;
+    b.org(n)?;
+    let recvs: Vec<_> = (1..n)
+        .map(|i| b.spawn(i, &b.node_args(i, &["recv", "500", "60"])))
+        .collect::<Result<_>>()?;
+    let send = b.spawn(
+        0,
+        &b.node_args(0, &["send", "500", "5000", &(n - 1).to_string(), "1"]),
+    )?;
+    output_json(send)?;
+    let mut p50s = Vec::new();
+    let mut p99s = Vec::new();
+    for r in recvs {
+        let j = output_json(r)?;
+        if j["received"].as_u64() != Some(500) {
+            bail!(
+                "latency run with {n} nodes: a receiver got {} of 500",
+                j["received"]
+            );
+        }
+        p50s.push(j["p50_us"].as_f64().unwrap());
+        p99s.push(j["p99_us"].as_f64().unwrap());
+    }
+    let p50 = pct(&mut p50s, 0.5);
+    let p99 = pct(&mut p99s, 1.0);
+    b.plaintext = false;
+    Ok(format!(
+        "delivery latency, {n} nodes{} (send → verified + stored at receiver, its fsync after; 500 msgs at 200/s): p50 {p50:.0} µs ({:.1}× raw TCP RTT), p99 {p99:.0} µs (worst receiver)",
+        if plaintext { ", PLAINTEXT baseline" } else { ", sealed" },
+        p50 / tcp_p50
+    ))
+}
+
+/// `lanbench latency N RUNS`: the raw TCP RTT, then RUNS sealed latency runs with N nodes,
+/// to compare changes to the delivery path without the whole suite.
+fn latency_bench(n: usize, runs: usize) -> Result<()> {
+    if !majlis_tests::netns_available("lanbench") {
+        bail!("lanbench needs root for its namespace LAN");
+    }
+    let exe = std::env::current_exe()?;
+    let mut b = Bench::on(Lan::new("b", n.max(2))?)?;
+    let (tcp_p50, line) = tcp_rtt(&b, &exe)?;
+    println!("{line}");
+    for _ in 0..runs {
+        println!("{}", latency(&mut b, n, false, tcp_p50)?);
+    }
+    Ok(())
+}
+
 fn orchestrate() -> Result<()> {
     if !majlis_tests::netns_available("lanbench") {
         bail!("lanbench needs root for its namespace LAN");
@@ -358,64 +444,13 @@ fn orchestrate() -> Result<()> {
         "ed25519 verify, one core: {single:.0}/s single, {batch:.0}/s in batches of 64"
     ));
 
-    // Raw TCP echo RTT between two hosts.
-    let addr = format!("{}:7000", b.lan.addrs[0]);
-    let mut srv = b
-        .lan
-        .command(0, &exe)
-        .args(["echo-server", &addr])
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut ready = [0u8; 6];
-    srv.stdout.as_mut().unwrap().read_exact(&mut ready)?;
-    let tcp = output_json(
-        b.lan
-            .command(1, &exe)
-            .args(["echo-client", &addr, "5000"])
-            .stdout(Stdio::piped())
-            .spawn()?,
-    )?;
-    let _ = srv.kill();
-    let tcp_p50 = tcp["p50_us"].as_f64().unwrap();
-    report.push(format!(
-        "raw TCP echo RTT (100 B): p50 {:.0} µs, p99 {:.0} µs",
-        tcp_p50,
-        tcp["p99_us"].as_f64().unwrap()
-    ));
+    let (tcp_p50, tcp_line) = tcp_rtt(&b, &exe)?;
+    report.push(tcp_line);
 
     // Delivery latency, 2 and 5 nodes, sealed end to end; and 2 nodes with plaintext bodies
     // (what releases before encryption sent) as the baseline for its cost.
     for (n, plaintext) in [(2usize, false), (2, true), (5, false)] {
-        b.plaintext = plaintext;
-        b.org(n)?;
-        let recvs: Vec<_> = (1..n)
-            .map(|i| b.spawn(i, &b.node_args(i, &["recv", "500", "60"])))
-            .collect::<Result<_>>()?;
-        let send = b.spawn(
-            0,
-            &b.node_args(0, &["send", "500", "5000", &(n - 1).to_string(), "1"]),
-        )?;
-        output_json(send)?;
-        let mut p50s = Vec::new();
-        let mut p99s = Vec::new();
-        for r in recvs {
-            let j = output_json(r)?;
-            if j["received"].as_u64() != Some(500) {
-                bail!(
-                    "latency run with {n} nodes: a receiver got {} of 500",
-                    j["received"]
-                );
-            }
-            p50s.push(j["p50_us"].as_f64().unwrap());
-            p99s.push(j["p99_us"].as_f64().unwrap());
-        }
-        let p50 = pct(&mut p50s, 0.5);
-        let p99 = pct(&mut p99s, 1.0);
-        report.push(format!(
-            "delivery latency, {n} nodes{} (send → verified + stored at receiver, its fsync after; 500 msgs at 200/s): p50 {p50:.0} µs ({:.1}× raw TCP RTT), p99 {p99:.0} µs (worst receiver)",
-            if plaintext { ", PLAINTEXT baseline" } else { ", sealed" },
-            p50 / tcp_p50
-        ));
+        report.push(latency(&mut b, n, plaintext, tcp_p50)?);
     }
 
     for plaintext in [true, false] {
