@@ -280,6 +280,80 @@ async fn a_send_made_before_the_roster_arrives_waits_for_it() {
     }
 }
 
+/// Two devices that each have the other's address dial each other at start. What one of
+/// them sends in a burst arrives at the other in the order it was sent, readable: gossipsub
+/// spreads a peer's messages over all its connections to that peer, so a second connection
+/// left open reorders them (a key grant overtaken by the message it opens shows "waiting
+/// for the key").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_arrives_in_order_between_devices_that_dialled_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let org = founder(dir.path());
+    let b = joiner(dir.path(), "bilal", &org, true);
+    share_roster(&org, &[&b]);
+    let (pa, pb) = (free_addr(), free_addr());
+    let listen = |a: &libp2p::Multiaddr| Config {
+        listen: vec![a.clone()],
+        ..config(vec![])
+    };
+    let a = Node::start(
+        org.admin,
+        Config {
+            peers: vec![pb.clone()],
+            ..listen(&pa)
+        },
+    );
+    let b = Node::start(
+        b,
+        Config {
+            peers: vec![pa.clone()],
+            ..listen(&pb)
+        },
+    );
+    let (a, b) = tokio::join!(a, b);
+    let (a, b) = (a.unwrap(), b.unwrap());
+    wait_until("connected", async || a.peers().await.unwrap().len() == 1).await;
+    // Both dials done and the redial round passed (where a second connection came from).
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let mut ev = b.subscribe();
+    let mut sent = Vec::new();
+    for i in 0..120 {
+        sent.push(a.send("general", &format!("line {i}")).await.unwrap());
+    }
+    let mut seen = Vec::new();
+    while seen.len() < sent.len() {
+        let m = wait_for(&mut ev, "the burst at B", |e| match e {
+            Event::Message(m) => Some(m.clone()),
+            _ => None,
+        })
+        .await;
+        assert!(!m.locked, "shown before its key: {}", m.text);
+        seen.push(m.id);
+    }
+    let order: Vec<usize> = seen
+        .iter()
+        .map(|id| sent.iter().position(|s| s == id).expect("one we sent"))
+        .collect();
+    assert_eq!(
+        order,
+        (0..sent.len()).collect::<Vec<_>>(),
+        "in the order sent"
+    );
+    for n in [&a, &b] {
+        n.shutdown().await.unwrap();
+    }
+}
+
+/// A loopback address with a port that was free a moment ago.
+fn free_addr() -> libp2p::Multiaddr {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_member_and_new_device_catch_up_from_a_relay() {
     use majlis_core::Role;

@@ -14,6 +14,27 @@ use crate::error::{Error, Result};
 use crate::message::{Envelope, MessageId};
 use crate::store::StoredMessage;
 
+/// How long received messages alone wait before their flush.
+///
+/// Why: they are shown before their flush anyway (see above), so the flush only bounds what
+/// a crash makes catch-up fetch again. Flushed one by one, a message arriving every few
+/// milliseconds costs its own fsync and a handful of thread wake-ups in sled, which on a
+/// small machine shared by several nodes is CPU the next message's delivery waits for
+/// (measured: docs/benchmarks.md, session 16). Our own messages never wait for it: a
+/// `send` returns when its flush is done, and it takes the received ones along.
+pub(super) const RECEIVED_FLUSH_GRACE: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// Whether pending writes are flushed now: at once when any are ours (a `send` waits for
+/// it), else once [`RECEIVED_FLUSH_GRACE`] has passed since the first of them waited
+/// (`due`, set here).
+fn flush_due(
+    ours: bool,
+    due: &mut Option<tokio::time::Instant>,
+    now: tokio::time::Instant,
+) -> bool {
+    ours || now >= *due.get_or_insert(now + RECEIVED_FLUSH_GRACE)
+}
+
 /// Work waiting for the next flush.
 pub(super) enum Pending {
     /// Our own messages: key grants first, then (when a user sent something) the text,
@@ -84,10 +105,27 @@ impl Runner {
         self.start_flush();
     }
 
+    /// Start a flush of what is pending, unless one is in flight (its completion starts the
+    /// next) or only received messages wait and their short grace has not passed.
     pub(super) fn start_flush(&mut self) {
         if self.flushing.is_some() || self.pending.is_empty() {
             return;
         }
+        let ours = self
+            .pending
+            .iter()
+            .any(|p| matches!(p, Pending::Sent { .. }));
+        if flush_due(ours, &mut self.flush_at, tokio::time::Instant::now()) {
+            self.flush_pending();
+        }
+    }
+
+    /// Start a flush of everything pending now (a node stopping).
+    pub(super) fn flush_pending(&mut self) {
+        if self.flushing.is_some() || self.pending.is_empty() {
+            return;
+        }
+        self.flush_at = None;
         let store = self.store.clone();
         let batch = std::mem::take(&mut self.pending);
         // What is reserved now for the channels of this batch is on disk once it is flushed.
@@ -167,5 +205,35 @@ impl Runner {
                 Pending::Received => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::Instant;
+
+    #[test]
+    fn received_writes_wait_for_their_grace_ours_do_not() {
+        let t = Instant::now();
+        let mut due = None;
+        assert!(
+            !flush_due(false, &mut due, t),
+            "the first received one waits"
+        );
+        assert_eq!(due, Some(t + RECEIVED_FLUSH_GRACE));
+        let later = t + RECEIVED_FLUSH_GRACE / 2;
+        assert!(
+            !flush_due(false, &mut due, later),
+            "more received ones don't move it"
+        );
+        assert_eq!(due, Some(t + RECEIVED_FLUSH_GRACE));
+        assert!(
+            flush_due(true, &mut due, later),
+            "ours go at once, taking them along"
+        );
+        assert!(flush_due(false, &mut due, t + RECEIVED_FLUSH_GRACE), "due");
+        let mut fresh = None;
+        assert!(flush_due(true, &mut fresh, t));
     }
 }

@@ -39,11 +39,21 @@ impl Runner {
     /// A message published at once never touches the outbox: two writes per message saved,
     /// and a crash before the publish loses nothing that catch-up does not bring back.
     pub(super) fn publish(&mut self, env: &Envelope, queued: bool) {
-        let topics = match dm_parties(&env.unsigned.channel) {
-            // Both members' inboxes: the recipient's, and ours for our other devices.
-            Some((a, b)) => vec![self.topic(&format!("@{a}")), self.topic(&format!("@{b}"))],
-            None => vec![self.topic(&env.unsigned.channel)],
-        };
+        // What waits in the outbox for these topics goes first: a key grant held there
+        // (published before anyone had subscribed) must not arrive after the message it
+        // opens, which would be shown locked.
+        for name in topic_names(&env.unsigned.channel) {
+            if self.held_topics.contains(&name) {
+                self.flush_outbox(&name);
+            }
+        }
+        self.publish_one(env, queued);
+    }
+
+    /// Publish without looking at the outbox; false if it stays there.
+    fn publish_one(&mut self, env: &Envelope, queued: bool) -> bool {
+        let names = topic_names(&env.unsigned.channel);
+        let topics: Vec<_> = names.iter().map(|n| self.topic(n)).collect();
         let mut result = Err(gossipsub::PublishError::NoPeersSubscribedToTopic);
         for topic in topics {
             let r = self
@@ -59,6 +69,10 @@ impl Runner {
             if result.is_err() {
                 result = r;
             }
+        }
+        let published = matches!(result, Ok(_) | Err(gossipsub::PublishError::Duplicate));
+        if !published {
+            self.held_topics.extend(names);
         }
         let kept = match result {
             Ok(_) | Err(gossipsub::PublishError::Duplicate) => match queued {
@@ -80,6 +94,7 @@ impl Runner {
         if let Err(e) = kept {
             tracing::warn!("outbox: {e}");
         }
+        published
     }
 
     /// Publish what waited for a subscriber of `topic` (a channel, or `@NAME`: the direct
@@ -88,9 +103,31 @@ impl Runner {
     /// message whose seq is not yet reserved on disk is left to its flush, which publishes it
     /// (published now, a crash could sign that seq again).
     pub(super) fn flush_outbox(&mut self, topic: &str) {
+        let held = self.outbox_envelopes();
+        let waiting = held
+            .iter()
+            .filter(|e| on_topic(topic, &e.unsigned.channel))
+            .count();
+        let due = due(topic, held, &self.reserved_on_disk);
+        let mut left = waiting - due.len();
+        for env in &due {
+            if !self.publish_one(env, true) {
+                left += 1;
+            }
+        }
+        if left == 0 {
+            self.held_topics.remove(topic);
+        }
+    }
+
+    /// Our messages waiting in the outbox.
+    fn outbox_envelopes(&mut self) -> Vec<Envelope> {
         let ids = match self.store.outbox() {
             Ok(ids) => ids,
-            Err(e) => return tracing::warn!("outbox: {e}"),
+            Err(e) => {
+                tracing::warn!("outbox: {e}");
+                return Vec::new();
+            }
         };
         let mut held = Vec::new();
         for id in ids {
@@ -105,8 +142,14 @@ impl Runner {
                 Err(e) => tracing::warn!("outbox: {e}"),
             }
         }
-        for env in &due(topic, held, &self.reserved_on_disk) {
-            self.publish(env, true);
+        held
+    }
+
+    /// Note the topics of what the outbox holds (left by the last run), so that what is
+    /// published on them next waits for it (see [`Self::publish`]).
+    pub(super) fn note_held_topics(&mut self) {
+        for env in self.outbox_envelopes() {
+            self.held_topics.extend(topic_names(&env.unsigned.channel));
         }
     }
 
@@ -572,20 +615,33 @@ impl Runner {
     }
 }
 
+/// The gossip topics (by name) a message of `channel` is published on: a direct message
+/// goes to both members' inboxes (the recipient's, and ours for our other devices).
+fn topic_names(channel: &str) -> Vec<String> {
+    match dm_parties(channel) {
+        Some((a, b)) => vec![format!("@{a}"), format!("@{b}")],
+        None => vec![channel.to_string()],
+    }
+}
+
+/// Whether a message of `channel` is published on `topic` (see [`topic_names`]).
+fn on_topic(topic: &str, channel: &str) -> bool {
+    match (topic.strip_prefix('@'), dm_parties(channel)) {
+        (Some(name), Some((a, b))) => a == name || b == name,
+        _ => channel == topic,
+    }
+}
+
 /// What of the outbox goes out on a subscription to `topic`: the messages of that channel
 /// (for `@NAME`: the direct messages to or from NAME) whose seq is reserved on disk, oldest
 /// first. A seq not yet reserved on disk waits for its flush: published now, a crash could
 /// sign that seq again.
 fn due(topic: &str, held: Vec<Envelope>, reserved_on_disk: &HashMap<String, u64>) -> Vec<Envelope> {
-    let on_topic = |channel: &str| match (topic.strip_prefix('@'), dm_parties(channel)) {
-        (Some(name), Some((a, b))) => a == name || b == name,
-        _ => channel == topic,
-    };
     let mut due: Vec<Envelope> = held
         .into_iter()
         .filter(|e| {
             let u = &e.unsigned;
-            on_topic(&u.channel)
+            on_topic(topic, &u.channel)
                 && reserved_on_disk
                     .get(&u.channel)
                     .is_some_and(|r| u.seq <= *r)

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use libp2p::swarm::ConnectionId;
 use libp2p::PeerId;
 
 use super::runner::Runner;
@@ -16,7 +17,55 @@ use crate::roster::dm_parties;
 /// How long a connection this node opened is kept before [`Runner::prune`] may close it.
 const PRUNE_AFTER: Duration = Duration::from_secs(15);
 
+/// Of the connections to one peer (oldest first; whether this node dialed each), those to
+/// close so that one is left: the oldest dialed by the device with the smaller id, or the
+/// oldest if none was. Both ends compute the same answer from their own view.
+///
+/// Why: gossipsub hands a peer's messages to whichever of its connections is ready, so two
+/// connections reorder them (two devices with each other's address dial each other at
+/// start); a key grant overtaken by the message it opens shows "waiting for the key".
+pub(super) fn surplus(
+    local: &PeerId,
+    peer: &PeerId,
+    conns: &[(ConnectionId, bool)],
+) -> Vec<ConnectionId> {
+    let we_dial = local < peer;
+    let keep = conns
+        .iter()
+        .find(|(_, dialed)| *dialed == we_dial)
+        .or(conns.first())
+        .map(|(id, _)| *id);
+    conns
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| Some(*id) != keep)
+        .collect()
+}
+
 impl Runner {
+    /// A connection to `peer` was established: keep one (see [`surplus`]).
+    pub(super) fn one_connection(&mut self, peer: PeerId, id: ConnectionId, dialed: bool) {
+        let conns = self.conns.entry(peer).or_default();
+        conns.push((id, dialed));
+        if conns.len() < 2 {
+            return;
+        }
+        for extra in surplus(self.swarm.local_peer_id(), &peer, conns) {
+            tracing::debug!("closing a second connection to {peer}");
+            self.swarm.close_connection(extra);
+        }
+    }
+
+    /// A connection to `peer` closed.
+    pub(super) fn connection_gone(&mut self, peer: &PeerId, id: ConnectionId) {
+        if let Some(conns) = self.conns.get_mut(peer) {
+            conns.retain(|(c, _)| *c != id);
+            if conns.is_empty() {
+                self.conns.remove(peer);
+            }
+        }
+    }
+
     /// Whether the plan wants a connection to `peer` (computed when first asked after a
     /// change; see [`Runner::replan`]).
     pub(super) fn wanted(&mut self, peer: &PeerId) -> bool {
@@ -130,5 +179,34 @@ impl Runner {
             })
             .collect();
         neighbours::choose(&candidates, topics.len(), gate.allowed().len(), limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_ends_keep_the_same_one_connection() {
+        let (x, y) = (PeerId::random(), PeerId::random());
+        let (small, large) = if x < y { (x, y) } else { (y, x) };
+        let (c1, c2, c3) = (
+            ConnectionId::new_unchecked(1),
+            ConnectionId::new_unchecked(2),
+            ConnectionId::new_unchecked(3),
+        );
+        // Dialed each other: c1 by the larger, c2 by the smaller; each end sees whether it
+        // dialed. The smaller's dial stays, whichever came first.
+        assert_eq!(surplus(&small, &large, &[(c1, false), (c2, true)]), [c1]);
+        assert_eq!(surplus(&large, &small, &[(c1, true), (c2, false)]), [c1]);
+        assert_eq!(surplus(&small, &large, &[(c2, true), (c1, false)]), [c1]);
+        // One side dialed twice (a redial racing the first dial): the oldest stays.
+        assert_eq!(surplus(&large, &small, &[(c1, true), (c2, true)]), [c2]);
+        assert_eq!(surplus(&small, &large, &[(c1, false), (c2, false)]), [c2]);
+        assert_eq!(
+            surplus(&small, &large, &[(c1, false), (c2, true), (c3, true)]),
+            [c1, c3]
+        );
+        assert!(surplus(&small, &large, &[(c1, true)]).is_empty());
     }
 }

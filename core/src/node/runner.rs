@@ -46,6 +46,9 @@ pub(super) struct Runner {
     /// Devices this node dialed a connection to, and when: the ones [`Runner::prune`] may
     /// close.
     pub(super) outbound: HashMap<PeerId, Instant>,
+    /// Each connected peer's connections, oldest first, and whether this node dialed each
+    /// (see `neighbours::surplus`).
+    pub(super) conns: HashMap<PeerId, Vec<(libp2p::swarm::ConnectionId, bool)>>,
     /// When a neighbour last reported each device connected to it (peer exchange), and the
     /// devices last reported online to the app (see [`Event::Presence`]).
     pub(super) heard: HashMap<PeerId, Instant>,
@@ -107,7 +110,13 @@ pub(super) struct Runner {
     /// first; each is stored when its check is done and those before it are stored.
     pub(super) verifying: std::collections::VecDeque<super::intake::Verifying>,
     pub(super) pending: Vec<Pending>,
+    /// Topics (by name) on which something of ours may wait in the outbox: what is
+    /// published on them next goes after it (see `publish`).
+    pub(super) held_topics: HashSet<String>,
     pub(super) flushing: Option<(tokio::task::JoinHandle<crate::Result<()>>, Vec<Pending>)>,
+    /// When received messages alone are pending: when their flush is due (see
+    /// `durable::RECEIVED_FLUSH_GRACE`).
+    pub(super) flush_at: Option<tokio::time::Instant>,
     /// Per channel, the highest of our seqs reserved on disk (see `Store::next_own`), and
     /// what the flush in flight will make so.
     pub(super) reserved_on_disk: HashMap<String, u64>,
@@ -149,6 +158,7 @@ impl Runner {
         for a in self.listen_addrs.clone() {
             let _ = self.events.send(Event::Listening(a));
         }
+        self.note_held_topics();
         let mut redial = tokio::time::interval(Duration::from_secs(3));
         redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Catch-up also runs periodically: gossip drops under overload, and a partition can
@@ -179,6 +189,7 @@ impl Runner {
                     self.complete(done, res.unwrap_or_else(|e| Err(crate::Error::Net(format!("flush task: {e}")))));
                     self.start_flush();
                 }
+                _ = tokio::time::sleep_until(self.flush_at.unwrap_or_else(tokio::time::Instant::now)), if self.flush_at.is_some() && self.flushing.is_none() => self.start_flush(),
                 sigs = async { (&mut self.verifying.front_mut().expect("guarded").sigs).await }, if !self.verifying.is_empty() => {
                     let batch = self.verifying.pop_front().expect("guarded");
                     self.on_verified(batch, sigs);
@@ -233,7 +244,7 @@ impl Runner {
     async fn stop(&mut self) {
         self.save_file_progress();
         self.finish_flush().await;
-        self.start_flush();
+        self.flush_pending();
         self.finish_flush().await;
         // Everything of ours is on disk now: the seqs reserved and not used are given back,
         // so the next start does not skip them.
@@ -615,6 +626,14 @@ impl Runner {
     }
 
     fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        if let SwarmEvent::ConnectionClosed {
+            peer_id,
+            connection_id,
+            ..
+        } = &ev
+        {
+            self.connection_gone(peer_id, *connection_id);
+        }
         match ev {
             SwarmEvent::NewListenAddr { address, .. } => {
                 self.listen_addrs.push(address.clone());
@@ -626,10 +645,12 @@ impl Runner {
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
+                connection_id,
                 endpoint,
                 num_established,
                 ..
             } => {
+                self.one_connection(peer_id, connection_id, endpoint.is_dialer());
                 let addr = endpoint.get_remote_address().clone();
                 if endpoint.is_dialer() {
                     self.last_good.insert(peer_id, addr.clone());
