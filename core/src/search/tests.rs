@@ -198,6 +198,15 @@ fn results_are_newest_first_with_marked_snippets() {
         .contains("type words"));
 }
 
+/// The first byte of each hit's id, newest first.
+fn hits(ix: &SearchIndex, cx: &Context, q: &str) -> Vec<u8> {
+    ix.search(&parse(q).unwrap(), cx, Order::Newest, 10)
+        .unwrap()
+        .iter()
+        .map(|h| h.id.0[0])
+        .collect()
+}
+
 #[test]
 fn indexing_a_message_again_replaces_it() {
     let mut ix = index();
@@ -210,13 +219,7 @@ fn indexing_a_message_again_replaces_it() {
         dm_channel: &|_| None,
         me: "amina",
     };
-    let ids = |q: &str| -> Vec<u8> {
-        ix.search(&parse(q).unwrap(), &cx, Order::Newest, 10)
-            .unwrap()
-            .iter()
-            .map(|h| h.id.0[0])
-            .collect()
-    };
+    let ids = |q: &str| hits(&ix, &cx, q);
     assert_eq!(ids("budget"), [2]);
     assert_eq!(ids("quarterly"), Vec::<u8>::new());
 }
@@ -294,13 +297,7 @@ fn what_follows_a_queued_message_applies_to_it() {
         dm_channel: &|_| None,
         me: "amina",
     };
-    let ids = |q: &str| -> Vec<u8> {
-        ix.search(&parse(q).unwrap(), &cx, Order::Newest, 10)
-            .unwrap()
-            .iter()
-            .map(|h| h.id.0[0])
-            .collect()
-    };
+    let ids = |q: &str| hits(&ix, &cx, q);
     assert_eq!(ids("final"), [20]);
     assert_eq!(
         ids("draft"),
