@@ -41,13 +41,25 @@ impl Runner {
     pub(super) fn publish(&mut self, env: &Envelope, queued: bool) {
         // What waits in the outbox for these topics goes first: a key grant held there
         // (published before anyone had subscribed) must not arrive after the message it
-        // opens, which would be shown locked.
+        // opens, which would be shown locked. Only when someone subscribes now: otherwise
+        // this one waits too, behind them (and a node offline for a long time does not
+        // read its whole outbox at every message).
         for name in topic_names(&env.unsigned.channel) {
-            if self.held_topics.contains(&name) {
+            if self.held_topics.contains(&name) && self.subscribed(&name) {
                 self.flush_outbox(&name);
             }
         }
         self.publish_one(env, queued);
+    }
+
+    /// Whether a connected peer subscribes to the topic named `name`.
+    fn subscribed(&self, name: &str) -> bool {
+        let hash = self.topic(name).hash();
+        self.swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .any(|(_, topics)| topics.contains(&&hash))
     }
 
     /// Publish without looking at the outbox; false if it stays there.
