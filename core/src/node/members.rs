@@ -365,8 +365,16 @@ impl Runner {
                     self.apply_roster_wires(peer, &response.versions);
                 }
             }
-            E::OutboundFailure { peer, .. } => {
+            E::OutboundFailure { peer, error, .. } => {
                 self.have_in_flight.retain(|(p, _, _)| *p != peer);
+                // A surplus connection (see `neighbours::surplus`) closed under the request:
+                // ask again on the one kept. Cheap and idempotent; a removed device learns
+                // of its removal this way rather than at the next redial.
+                if matches!(error, request_response::OutboundFailure::ConnectionClosed)
+                    && self.swarm.is_connected(&peer)
+                {
+                    self.send_have(peer);
+                }
             }
             _ => {}
         }

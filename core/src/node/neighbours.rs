@@ -17,28 +17,36 @@ use crate::roster::dm_parties;
 /// How long a connection this node opened is kept before [`Runner::prune`] may close it.
 const PRUNE_AFTER: Duration = Duration::from_secs(15);
 
-/// Of the connections to one peer (oldest first; whether this node dialed each), those to
-/// close so that one is left: the oldest dialed by the device with the smaller id, or the
-/// oldest if none was. Both ends compute the same answer from their own view.
+/// Of the connections to one peer (oldest first; whether this node dialed each), those this
+/// node closes so that one is left. One direction is kept: the smaller id's dials if there
+/// are any, else the other device's; both ends agree on that from who dialed. Of several
+/// dials in the kept direction only the dialer chooses (its oldest): the two ends may see
+/// racing dials complete in different orders, and if both chose, each could close the
+/// other's pick and leave none (seen: a device redialling at start was cut off for 3 s).
 ///
-/// Why: gossipsub hands a peer's messages to whichever of its connections is ready, so two
-/// connections reorder them (two devices with each other's address dial each other at
+/// Why one: gossipsub hands a peer's messages to whichever of its connections is ready, so
+/// two connections reorder them (two devices with each other's address dial each other at
 /// start); a key grant overtaken by the message it opens shows "waiting for the key".
 pub(super) fn surplus(
     local: &PeerId,
     peer: &PeerId,
     conns: &[(ConnectionId, bool)],
 ) -> Vec<ConnectionId> {
-    let we_dial = local < peer;
+    let smaller_dials = local < peer;
+    // Whether the kept direction is this node's dials.
+    let ours = if conns.iter().any(|(_, dialed)| *dialed == smaller_dials) {
+        smaller_dials
+    } else {
+        !smaller_dials
+    };
     let keep = conns
         .iter()
-        .find(|(_, dialed)| *dialed == we_dial)
-        .or(conns.first())
+        .find(|(_, dialed)| *dialed == ours)
         .map(|(id, _)| *id);
     conns
         .iter()
+        .filter(|(id, dialed)| *dialed != ours || (ours && Some(*id) != keep))
         .map(|(id, _)| *id)
-        .filter(|id| Some(*id) != keep)
         .collect()
 }
 
@@ -186,27 +194,70 @@ impl Runner {
 mod tests {
     use super::*;
 
+    /// Every order of up to four connections, in either direction, as each end may see them
+    /// complete: closing what each end's [`surplus`] names after every arrival leaves
+    /// exactly one open.
     #[test]
-    fn both_ends_keep_the_same_one_connection() {
+    fn both_ends_leave_exactly_one_connection_whatever_order_they_see() {
+        let (x, y) = (PeerId::random(), PeerId::random());
+        for n in 1..=4usize {
+            // Bit i of `dirs`: connection i was dialed by `x` (else by `y`).
+            for dirs in 0..(1u32 << n) {
+                let by_x = |i: usize| dirs & (1 << i) != 0;
+                for x_order in orders(n) {
+                    for y_order in orders(n) {
+                        let mut closed = HashSet::new();
+                        for (local, peer, order, dialer_is_local) in
+                            [(&x, &y, &x_order, true), (&y, &x, &y_order, false)]
+                        {
+                            let mut seen = Vec::new();
+                            for &i in order {
+                                let dialed = by_x(i) == dialer_is_local;
+                                seen.push((ConnectionId::new_unchecked(i), dialed));
+                                closed.extend(surplus(local, peer, &seen));
+                            }
+                        }
+                        assert_eq!(
+                            closed.len(),
+                            n - 1,
+                            "dirs {dirs:b}, x saw {x_order:?}, y saw {y_order:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn orders(n: usize) -> Vec<Vec<usize>> {
+        if n == 0 {
+            return vec![vec![]];
+        }
+        let mut all = Vec::new();
+        for rest in orders(n - 1) {
+            for at in 0..=rest.len() {
+                let mut o = rest.clone();
+                o.insert(at, n - 1);
+                all.push(o);
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn the_smaller_ids_dial_is_kept() {
         let (x, y) = (PeerId::random(), PeerId::random());
         let (small, large) = if x < y { (x, y) } else { (y, x) };
-        let (c1, c2, c3) = (
+        let (c1, c2) = (
             ConnectionId::new_unchecked(1),
             ConnectionId::new_unchecked(2),
-            ConnectionId::new_unchecked(3),
         );
-        // Dialed each other: c1 by the larger, c2 by the smaller; each end sees whether it
-        // dialed. The smaller's dial stays, whichever came first.
+        // c1 dialed by the larger, c2 by the smaller: both ends close c1.
         assert_eq!(surplus(&small, &large, &[(c1, false), (c2, true)]), [c1]);
         assert_eq!(surplus(&large, &small, &[(c1, true), (c2, false)]), [c1]);
-        assert_eq!(surplus(&small, &large, &[(c2, true), (c1, false)]), [c1]);
-        // One side dialed twice (a redial racing the first dial): the oldest stays.
+        assert_eq!(surplus(&large, &small, &[(c2, false), (c1, true)]), [c1]);
+        // Two dials by the larger: it closes its newer; the smaller leaves that to it.
         assert_eq!(surplus(&large, &small, &[(c1, true), (c2, true)]), [c2]);
-        assert_eq!(surplus(&small, &large, &[(c1, false), (c2, false)]), [c2]);
-        assert_eq!(
-            surplus(&small, &large, &[(c1, false), (c2, true), (c3, true)]),
-            [c1, c3]
-        );
+        assert!(surplus(&small, &large, &[(c2, false), (c1, false)]).is_empty());
         assert!(surplus(&small, &large, &[(c1, true)]).is_empty());
     }
 }
