@@ -121,11 +121,21 @@ pub fn accept<L: Log>(
 /// Step 1, per envelope: already stored, or an exact copy of an earlier frame of the batch.
 /// Only exact copies: a frame with a valid message's id and a broken signature must not
 /// shadow the valid one.
+///
+/// A message's id fixes its (channel, author, seq), and nothing is held above an author's
+/// highest seq (the head in memory is exact): a message past it is not held, with no read.
+/// That is every message of a catch-up answer and of in-order gossip.
 pub fn duplicates<L: Log>(log: &L, batch: &[Envelope]) -> Vec<bool> {
     let mut seen: HashSet<&[u8]> = HashSet::with_capacity(batch.len());
     batch
         .iter()
-        .map(|env| !seen.insert(&env.wire) || log.has(&env.id).unwrap_or(false))
+        .map(|env| {
+            let u = &env.unsigned;
+            let past_head = log
+                .head(&u.channel, &u.author)
+                .is_ok_and(|(_, top)| u.seq > top);
+            !seen.insert(&env.wire) || (!past_head && log.has(&env.id).unwrap_or(false))
+        })
         .collect()
 }
 
