@@ -78,8 +78,32 @@ pub(super) fn spawn(
     });
     let _ = std::thread::Builder::new()
         .name("majlis-search".into())
-        .spawn(move || run(store, roster, me, rx));
+        .spawn(move || {
+            background_priority();
+            run(store, roster, me, rx)
+        });
     tx
+}
+
+/// Indexing is background work: on a busy machine (a catch-up of thousands of messages, a
+/// burst, several nodes sharing two cores) it must not take the CPU from verifying, storing
+/// and showing messages; it catches up when the machine is idle (a query takes what is
+/// queued first, so results stay complete). tantivy's indexing and merge threads, started
+/// from this one, inherit the lower priority.
+fn background_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain system calls on the calling thread's own id; no memory is shared.
+        // Linux takes a thread id for PRIO_PROCESS (threads have their own nice value).
+        let res =
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
+        if res != 0 {
+            tracing::debug!(
+                "search thread keeps normal priority: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
 }
 
 fn run(
