@@ -480,6 +480,7 @@ impl Node {
             away: false,
             signal_seen: HashMap::new(),
             away_heard: HashMap::new(),
+            signals_sent: HashMap::new(),
             last_version: 0,
             pending: Vec::new(),
             flushing: None,

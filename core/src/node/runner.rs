@@ -104,6 +104,11 @@ pub(super) struct Runner {
     /// newest away state heard and, on a relay, its signed form for devices that connect later.
     pub(super) signal_seen: HashMap<(DeviceId, String), Instant>,
     pub(super) away_heard: HashMap<DeviceId, (u64, Option<crate::net::SignedSignal>)>,
+    /// Signals sent and not yet answered: one that a closing surplus connection cut off is
+    /// sent again on the connection kept (request-response spreads requests over all of a
+    /// peer's connections, so for a moment some go to the one about to close).
+    pub(super) signals_sent:
+        HashMap<request_response::OutboundRequestId, (PeerId, crate::net::Signal)>,
     /// Gossip frames waiting for batch verification.
     pub(super) to_validate: Vec<(PeerId, gossipsub::MessageId, gossipsub::Message)>,
     /// Catch-up answers whose signatures are being checked off the event loop, oldest

@@ -79,7 +79,7 @@ impl Runner {
                 (Some(s), true) => Signal::Signed(s.clone()),
                 _ => signal.clone(),
             };
-            self.swarm.behaviour_mut().signal.send_request(&p, what);
+            self.signal_to(p, what);
         }
     }
 
@@ -104,7 +104,7 @@ impl Runner {
             } else {
                 away
             };
-            self.swarm.behaviour_mut().signal.send_request(&peer, what);
+            self.signal_to(peer, what);
         }
         let held: Vec<SignedSignal> = self
             .away_heard
@@ -114,14 +114,48 @@ impl Runner {
             .collect();
         for mut s in held {
             s.hops += 1;
-            self.swarm
-                .behaviour_mut()
-                .signal
-                .send_request(&peer, Signal::Signed(s));
+            self.signal_to(peer, Signal::Signed(s));
         }
     }
 
+    /// Send a signal, and remember it until answered (see [`Runner::signals_sent`]).
+    fn signal_to(&mut self, peer: PeerId, signal: Signal) {
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .signal
+            .send_request(&peer, signal.clone());
+        self.signals_sent.insert(id, (peer, signal));
+    }
+
     pub(super) fn on_signal_event(&mut self, ev: request_response::Event<Signal, Ack>) {
+        match &ev {
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                // Two connections to one device are cut to one (see `neighbours::surplus`):
+                // what went out on the one closed goes again on the one kept.
+                if let Some((_, signal)) = self.signals_sent.remove(request_id) {
+                    if matches!(error, request_response::OutboundFailure::ConnectionClosed)
+                        && self.swarm.is_connected(peer)
+                    {
+                        self.signal_to(*peer, signal);
+                    }
+                }
+                return;
+            }
+            request_response::Event::Message {
+                message: request_response::Message::Response { request_id, .. },
+                ..
+            } => {
+                self.signals_sent.remove(request_id);
+                return;
+            }
+            _ => {}
+        }
         let request_response::Event::Message {
             peer,
             message:
@@ -242,10 +276,7 @@ impl Runner {
                     })
                     .collect();
                 for p in to {
-                    self.swarm
-                        .behaviour_mut()
-                        .signal
-                        .send_request(&p, Signal::Signed(s.clone()));
+                    self.signal_to(p, Signal::Signed(s.clone()));
                 }
             }
         }
