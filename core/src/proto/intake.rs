@@ -124,7 +124,9 @@ pub fn accept<L: Log>(
 ///
 /// A message's id fixes its (channel, author, seq), and nothing is held above an author's
 /// highest seq (the head in memory is exact): a message past it is not held, with no read.
-/// That is every message of a catch-up answer and of in-order gossip.
+/// That is every message of a catch-up answer and of in-order gossip. Only a head already
+/// in memory counts: these frames are not verified yet, and a peer could name a new author
+/// in each to fill memory with heads.
 pub fn duplicates<L: Log>(log: &L, batch: &[Envelope]) -> Vec<bool> {
     let mut seen: HashSet<&[u8]> = HashSet::with_capacity(batch.len());
     batch
@@ -132,8 +134,8 @@ pub fn duplicates<L: Log>(log: &L, batch: &[Envelope]) -> Vec<bool> {
         .map(|env| {
             let u = &env.unsigned;
             let past_head = log
-                .head(&u.channel, &u.author)
-                .is_ok_and(|(_, top)| u.seq > top);
+                .known_top(&u.channel, &u.author)
+                .is_some_and(|top| u.seq > top);
             !seen.insert(&env.wire) || (!past_head && log.has(&env.id).unwrap_or(false))
         })
         .collect()

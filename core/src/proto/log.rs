@@ -101,6 +101,13 @@ pub trait Log {
     fn recover_from(&self, _channel: &str) -> Result<Option<(DeviceId, u64)>> {
         Ok(None)
     }
+    /// `author`'s highest seq held in `channel` if known without a read or a new entry in
+    /// memory (a store's heads already in memory); `None`: not known, ask [`Log::has`].
+    /// For checks on frames not yet verified: their author may be anything a peer wrote.
+    fn known_top(&self, channel: &str, author: &DeviceId) -> Option<u64> {
+        let _ = (channel, author);
+        None
+    }
 }
 
 /// [`Log::entry_sent`] by reading the entry, then the message's date.
@@ -183,6 +190,9 @@ impl Log for Store {
     fn recover_from(&self, channel: &str) -> Result<Option<(DeviceId, u64)>> {
         Store::recover_from(self, channel)
     }
+    fn known_top(&self, channel: &str, author: &DeviceId) -> Option<u64> {
+        self.cached_top(channel, author)
+    }
 }
 
 /// History in memory: what a simulated node holds.
@@ -263,6 +273,10 @@ impl Log for MemLog {
             .and_then(|h| h.get(author))
             .copied()
             .unwrap_or((0, 0)))
+    }
+
+    fn known_top(&self, channel: &str, author: &DeviceId) -> Option<u64> {
+        self.head(channel, author).ok().map(|(_, top)| top)
     }
 
     fn heads(&self, channel: &str) -> Result<Heads> {

@@ -610,6 +610,12 @@ impl Store {
         Ok(head)
     }
 
+    /// `author`'s highest seq in `channel` if its head is in memory (no read, nothing added).
+    pub(crate) fn cached_top(&self, channel: &str, author: &DeviceId) -> Option<u64> {
+        self.cached_head(&head_key(channel, author))
+            .map(|(_, top)| top)
+    }
+
     fn cached_head(&self, key: &[u8]) -> Option<(u64, u64)> {
         let h = self.heads.lock().unwrap_or_else(|p| p.into_inner());
         h.known.get(key).copied()
@@ -1802,6 +1808,31 @@ mod tests {
                 body: format!("message {seq}").into_bytes(),
             },
         )
+    }
+
+    /// Intake's dedupe step runs on frames not verified yet: it reads no head for an author
+    /// it has not met (a peer naming a new author in each frame would fill memory), and
+    /// still finds a stored message (a replay) and an exact copy in the batch.
+    #[test]
+    fn the_dedupe_step_adds_no_head_for_unverified_authors() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), DataKey::generate()).unwrap();
+        let known = DeviceKey::generate();
+        let first = sign(&known, 1, None);
+        store.insert_message(&first, "amina").unwrap();
+        let strangers: Vec<Envelope> = (0..50)
+            .map(|_| sign(&DeviceKey::generate(), 1, None))
+            .collect();
+        let second = sign(&known, 2, Some(first.id));
+        let mut batch = strangers.clone();
+        batch.extend([first.clone(), second.clone(), second]);
+        let dup = crate::proto::intake::duplicates(&store, &batch);
+        assert_eq!(&dup[50..], [true, false, true], "replay, new, copy");
+        assert!(dup[..50].iter().all(|d| !d));
+        for e in &strangers {
+            assert_eq!(store.cached_top("general", &e.unsigned.author), None);
+        }
+        assert_eq!(store.cached_top("general", &known.id()), Some(1));
     }
 
     proptest::proptest! {
