@@ -562,3 +562,139 @@ async fn a_removed_device_that_comes_back_learns_its_removal_and_nothing_else() 
     assert!(cut, "it kept its connection");
     assert_eq!(s.victim.stats().await.unwrap().roster_version, 4);
 }
+
+/// A bilal record signed by `key` at `seq` (seconds), with no addresses: libp2p's signed peer
+/// record (RFC 0003) built by hand, since `PeerRecord::new` always signs "now".
+fn peer_record_at(key: &DeviceKey, peer: libp2p::PeerId, seq: u64) -> Vec<u8> {
+    let id = peer.to_bytes();
+    let mut payload = vec![0x0a, id.len() as u8];
+    payload.extend_from_slice(&id);
+    payload.push(0x10);
+    let mut v = seq;
+    while v >= 0x80 {
+        payload.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    payload.push(v as u8);
+    libp2p::core::SignedEnvelope::new(
+        &key.libp2p_keypair(),
+        "libp2p-peer-record".into(),
+        vec![0x03, 0x01],
+        payload,
+    )
+    .unwrap()
+    .into_protobuf_encoding()
+}
+
+/// Peer exchange from a member running a modified client: it tells the victim that bilal
+/// (on the roster, not running) is on the network. The victim shows bilal online only for
+/// a record bilal signed, recently: not for a bare claim, a record the liar signed itself,
+/// bytes that do not decode, or bilal's genuine record from an hour ago. The last phase
+/// passes on a fresh genuine record and bilal does show online, so the test can tell.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_cannot_claim_that_a_colleague_is_online() {
+    use libp2p::request_response::{Event as Rr, Message};
+    use majlis_core::net::{PeerAddrs, RosterResponse};
+    use serde_bytes::ByteBuf;
+    let s = setup().await;
+    let victim = s.victim.device_id().peer_id();
+    let bilal = DeviceKey::generate();
+    s.victim
+        .change_roster(RosterChange::AddMember {
+            name: "bilal".into(),
+            device: bilal.id(),
+            role: None,
+        })
+        .await
+        .unwrap();
+    let mut events = s.victim.subscribe();
+    let now = majlis_core::now_ms() / 1000;
+    let claim = |record: Option<Vec<u8>>| PeerAddrs {
+        device: bilal.id(),
+        addrs: vec!["/ip4/10.77.0.2/tcp/4001".into()],
+        record: record.map(ByteBuf::from),
+    };
+    let lies = vec![
+        claim(None),
+        claim(Some(peer_record_at(&s.member, bilal.id().peer_id(), now))),
+        claim(Some(vec![0x0a; 200])),
+        claim(Some(peer_record_at(
+            &bilal,
+            bilal.id().peer_id(),
+            now - 3600,
+        ))),
+    ];
+    let genuine = vec![claim(Some(peer_record_at(
+        &bilal,
+        bilal.id().peer_id(),
+        now,
+    )))];
+
+    let mut m = Rogue::new(s.member.clone(), &s.org);
+    m.swarm.dial(s.addr.clone()).unwrap();
+    // Answer every exchange request with the lies for 7 s (the one on connect and the next
+    // round's), then with the genuine record until bilal shows online.
+    let lying_until = tokio::time::Instant::now() + Duration::from_secs(7);
+    let deadline = lying_until + Duration::from_secs(15);
+    let (mut lied, mut told) = (0, 0);
+    let mut online_at = None;
+    while online_at.is_none() {
+        let ev = tokio::select! {
+            ev = m.swarm.select_next_some() => ev,
+            Ok(ev) = events.recv() => {
+                if let majlis_core::node::Event::Presence { device, online: true } = ev {
+                    if device == bilal.id() {
+                        assert!(told > 0, "bilal shown online on a lie ({lied} lying answers)");
+                        online_at = Some(tokio::time::Instant::now());
+                    }
+                }
+                continue;
+            }
+            _ = tokio::time::sleep_until(deadline) => break,
+        };
+        if let SwarmEvent::Behaviour(BehaviourEvent::Roster(Rr::Message {
+            peer,
+            message:
+                Message::Request {
+                    request: RosterRequest::Addrs,
+                    channel,
+                    ..
+                },
+            ..
+        })) = ev
+        {
+            assert_eq!(peer, victim);
+            let lying = tokio::time::Instant::now() < lying_until;
+            let addrs = if lying { lies.clone() } else { genuine.clone() };
+            if lying {
+                lied += 1;
+            } else {
+                told += 1;
+            }
+            let _ = m.swarm.behaviour_mut().roster.send_response(
+                channel,
+                RosterResponse {
+                    versions: vec![],
+                    addrs,
+                },
+            );
+        }
+    }
+    let st = s.victim.stats().await.unwrap();
+    println!(
+        "peer-exchange lies: {lied} lying answers, {told} genuine; rejected {:?}; bilal online \
+         after the genuine record: {}",
+        st.rejected,
+        online_at.is_some()
+    );
+    assert!(
+        lied >= 2,
+        "the victim asked only {lied} times while the rogue lied"
+    );
+    // Two lies per answer do not verify (the self-signed one and the garbage).
+    assert!(st.rejected.get("exchange").copied().unwrap_or(0) >= 2);
+    assert!(
+        online_at.is_some(),
+        "a genuine fresh record passed on by a neighbour did not show bilal online"
+    );
+}

@@ -20,6 +20,7 @@ use libp2p::swarm::{
 use libp2p::{gossipsub, identify, ping, request_response, Multiaddr, PeerId, StreamProtocol};
 use serde::{Deserialize, Serialize};
 
+pub mod pex;
 pub mod scoped;
 
 pub const ROSTER_PROTOCOL: &str = "/majlis/roster/1";
@@ -185,11 +186,16 @@ pub struct RosterResponse {
     pub addrs: Vec<PeerAddrs>,
 }
 
-/// Where one device listens, as a peer reported it (its own identify listen addresses).
+/// Where one device listens, and that it was on the network (see [`pex`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerAddrs {
     pub device: crate::DeviceId,
+    /// The addresses in `record`, as text, for nodes older than records. Not read: an entry
+    /// is taken only for what its record says.
     pub addrs: Vec<String>,
+    /// The device's own signed peer record ([`pex::sign`]). Entries without one are ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<serde_bytes::ByteBuf>,
 }
 
 /// Peer exchange bounds: devices per answer, addresses per device.

@@ -204,51 +204,87 @@ impl Runner {
         }
     }
 
-    /// Where the roster devices we are connected to listen, for `peer` (a roster device).
-    fn addrs_for(&self, peer: &PeerId) -> Vec<crate::net::PeerAddrs> {
+    /// This device's record and the records of the roster devices we are connected to, for
+    /// `peer` (a roster device).
+    fn addrs_for(&mut self, peer: &PeerId) -> Vec<crate::net::PeerAddrs> {
+        use crate::net::PeerAddrs;
         if !self.swarm.behaviour().gate.allowed().contains(peer) {
             return Vec::new();
         }
-        self.connections
-            .keys()
-            .filter(|p| *p != peer && self.swarm.behaviour().gate.allowed().contains(p))
-            .filter_map(|p| {
-                let addrs = self.listen_of.get(p).filter(|a| !a.is_empty())?;
-                Some(crate::net::PeerAddrs {
-                    device: DeviceId::from_peer_id(p)?,
-                    addrs: addrs.iter().map(|a| a.to_string()).collect(),
+        let entry = |device: DeviceId, record: &crate::net::pex::Record, bytes: &[u8]| PeerAddrs {
+            device,
+            addrs: record.addrs.iter().map(|a| a.to_string()).collect(),
+            record: Some(serde_bytes::ByteBuf::from(bytes.to_vec())),
+        };
+        let mut out: Vec<PeerAddrs> = self.own_record().into_iter().collect();
+        let gate = &self.swarm.behaviour().gate;
+        out.extend(
+            self.connections
+                .keys()
+                .filter(|p| *p != peer && gate.allowed().contains(p))
+                .filter_map(|p| {
+                    let (record, bytes) = self.records.get(p)?;
+                    Some(entry(DeviceId::from_peer_id(p)?, record, bytes))
                 })
-            })
-            .take(crate::net::MAX_PEX_DEVICES)
-            .collect()
+                .take(crate::net::MAX_PEX_DEVICES - 1),
+        );
+        out
     }
 
-    /// Addresses a roster peer reported for other roster devices: dial those we are not
-    /// connected to (the noise handshake proves who answers, so a wrong address costs a
-    /// failed dial, nothing more).
+    /// This device's peer record, signed again if the one held is from an earlier second.
+    fn own_record(&mut self) -> Option<crate::net::PeerAddrs> {
+        let now = crate::now_ms() / 1000;
+        if self.own_record.as_ref().is_none_or(|(r, _)| r.seq != now) {
+            let listening: Vec<libp2p::Multiaddr> = self.swarm.listeners().cloned().collect();
+            self.own_record =
+                crate::net::pex::sign(&self.profile.key().libp2p_keypair(), &listening);
+        }
+        let (record, bytes) = self.own_record.as_ref()?;
+        Some(crate::net::PeerAddrs {
+            device: self.me,
+            addrs: record.addrs.iter().map(|a| a.to_string()).collect(),
+            record: Some(serde_bytes::ByteBuf::from(bytes.clone())),
+        })
+    }
+
+    /// Records a roster peer passed on for roster devices (its own and those of the devices
+    /// connected to it). Each is taken only as its device signed it: news (newer than the
+    /// one held, and recent) says the device is on the network (see `Event::Presence`), and
+    /// its addresses are dialed if we are not connected to it (the noise handshake proves
+    /// who answers). An entry without a record, or one that does not verify, is ignored.
     fn on_addrs(&mut self, from: PeerId, list: Vec<crate::net::PeerAddrs>) {
         if !self.listed || !self.swarm.behaviour().gate.allowed().contains(&from) {
             return;
         }
         let now = std::time::Instant::now();
+        let now_secs = crate::now_ms() / 1000;
+        let mut forged = 0usize;
         for pa in list.into_iter().take(crate::net::MAX_PEX_DEVICES) {
             let p = pa.device.peer_id();
             if pa.device == self.me || !self.swarm.behaviour().gate.allowed().contains(&p) {
                 continue;
             }
-            // Connected to `from`: on the network (see `Event::Presence`).
-            self.heard.insert(p, now);
-            if self.connections.contains_key(&p) {
+            let Some(bytes) = pa.record.map(|b| b.into_vec()) else {
+                continue;
+            };
+            let held = self.records.get(&p);
+            if held.is_some_and(|(_, b)| *b == bytes) {
+                continue; // the one we have (from this peer or another): nothing to check
+            }
+            let Some(record) = crate::net::pex::open(&pa.device, &bytes) else {
+                forged += 1;
+                continue;
+            };
+            let held_seq = held.map(|(r, _)| r.seq);
+            if held_seq.is_some_and(|h| record.seq <= h) {
                 continue;
             }
-            let addrs: Vec<libp2p::Multiaddr> = pa
-                .addrs
-                .iter()
-                .take(crate::net::MAX_PEX_ADDRS)
-                .filter_map(|a| a.parse().ok())
-                .filter(crate::net::routable)
-                .collect();
-            if addrs.is_empty() {
+            if crate::net::pex::fresh(held_seq, record.seq, now_secs) {
+                self.heard.insert(p, now);
+            }
+            let addrs = record.addrs.clone();
+            self.records.insert(p, (record, bytes));
+            if self.connections.contains_key(&p) || addrs.is_empty() {
                 continue;
             }
             self.facts.seen(p, super::facts::Via::Exchange);
@@ -263,6 +299,15 @@ impl Runner {
             }
             known.truncate(2 * crate::net::MAX_PEX_ADDRS);
             self.dial_peer(p);
+        }
+        if forged > 0 {
+            self.reject(
+                "exchange",
+                format!(
+                    "{forged} peer records from {from} are not signed by the devices they name; \
+                     ignored (a modified client, or a corrupted answer)"
+                ),
+            );
         }
         self.presence();
     }
@@ -367,13 +412,12 @@ impl Runner {
             }
             E::OutboundFailure { peer, error, .. } => {
                 self.have_in_flight.retain(|(p, _, _)| *p != peer);
-                // A surplus connection (see `neighbours::surplus`) closed under the request:
-                // ask again on the one kept. Cheap and idempotent; a removed device learns
-                // of its removal this way rather than at the next redial.
-                if matches!(error, request_response::OutboundFailure::ConnectionClosed)
-                    && self.swarm.is_connected(&peer)
-                {
+                // Ask again on the connection kept (the failed request was a `Have` or an
+                // `Addrs`; both are cheap and idempotent). A removed device learns of its
+                // removal this way rather than at the next redial.
+                if self.cut_by_surplus(&peer, &error) {
                     self.send_have(peer);
+                    self.ask_addrs(peer);
                 }
             }
             _ => {}

@@ -113,8 +113,9 @@ fn ipv6_companions(asked: &[Multiaddr], bound: &[Multiaddr]) -> Vec<Multiaddr> {
         .collect()
 }
 
-/// How long a neighbour's report that a device is connected keeps it shown online (peer
-/// exchange runs every 5 s while anything happens, every 30 s when quiet).
+/// How long news from peer exchange that a device is on the network (a fresh record it
+/// signed, see [`crate::net::pex`]) keeps it shown online (exchanges run every 5 s while
+/// anything happens, every 30 s when quiet).
 pub const PRESENCE_TTL: Duration = Duration::from_secs(75);
 
 /// What a node reports.
@@ -135,11 +136,10 @@ pub enum Event {
         device: DeviceId,
     },
     /// A roster device is on the network now (`online`), or no longer: connected to this
-    /// node, or reported connected by a device this node is connected to within the last
+    /// node, or a neighbour passed on a fresh record it signed within the last
     /// [`PRESENCE_TTL`]. Above the mesh limit a node connects to only some devices, so this,
-    /// not `PeerConnected`, is what "online" means in the app. A neighbour's report is taken
-    /// on its word (a roster device could claim a colleague is online; it cannot send as
-    /// them).
+    /// not `PeerConnected`, is what "online" means in the app. Neighbours pass records on
+    /// but cannot make them (see [`crate::net::pex`]).
     Presence {
         device: DeviceId,
         online: bool,
@@ -452,7 +452,8 @@ impl Node {
             heard: HashMap::new(),
             present: HashSet::new(),
             mesh_limit: config.mesh_limit,
-            listen_of: HashMap::new(),
+            records: HashMap::new(),
+            own_record: None,
             first_known: HashMap::new(),
             started: std::time::Instant::now(),
             last_error: HashMap::new(),
@@ -547,13 +548,15 @@ impl Node {
     /// the roster still gets the clear "no roster yet" error, this much later.
     const ROSTER_GRACE: Duration = Duration::from_secs(5);
 
-    /// Wait (at most [`Self::ROSTER_GRACE`]) until a roster is held.
-    async fn roster_soon(&self) {
-        if self.roster.borrow().is_some() {
-            return;
+    /// The head roster, waiting for it (at most [`Self::ROSTER_GRACE`]) if none is held yet:
+    /// what a command that acts on the roster's rules calls first (the HTTP API too).
+    pub async fn roster_soon(&self) -> Option<Arc<VerifiedRoster>> {
+        if let Some(r) = self.roster_now() {
+            return Some(r);
         }
         let mut rx = self.roster.clone();
         let _ = tokio::time::timeout(Self::ROSTER_GRACE, rx.wait_for(|r| r.is_some())).await;
+        self.roster_now()
     }
 
     /// Sign, store durably, then publish. Returns the message id once it is on disk; delivery

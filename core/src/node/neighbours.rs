@@ -113,6 +113,20 @@ impl Runner {
         }
     }
 
+    /// Whether a request to `peer` failed only because the connection it went out on
+    /// closed while another stays open: typically the surplus of two connections to one
+    /// device (see `surplus`) closing under it. Then asking again, on the one kept, is right.
+    pub(super) fn cut_by_surplus(
+        &self,
+        peer: &PeerId,
+        error: &libp2p::request_response::OutboundFailure,
+    ) -> bool {
+        matches!(
+            error,
+            libp2p::request_response::OutboundFailure::ConnectionClosed
+        ) && self.swarm.is_connected(peer)
+    }
+
     /// Tell the app which roster devices went online or offline (see [`Event::Presence`]).
     pub(super) fn presence(&mut self) {
         let gate = &self.swarm.behaviour().gate;

@@ -49,16 +49,21 @@ pub(super) struct Runner {
     /// Each connected peer's connections, oldest first, and whether this node dialed each
     /// (see `neighbours::surplus`).
     pub(super) conns: HashMap<PeerId, Vec<(libp2p::swarm::ConnectionId, bool)>>,
-    /// When a neighbour last reported each device connected to it (peer exchange), and the
-    /// devices last reported online to the app (see [`Event::Presence`]).
+    /// When peer exchange last brought news that each device is on the network (a fresh
+    /// record it signed), and the devices last reported online to the app (see
+    /// [`Event::Presence`]).
     pub(super) heard: HashMap<PeerId, Instant>,
     pub(super) present: HashSet<PeerId>,
     /// The last failed dial or connection per peer, and per address dialed (diagnostics).
     pub(super) last_error: HashMap<PeerId, String>,
     pub(super) dial_errors: HashMap<Multiaddr, String>,
-    /// Where each connected peer listens (its identify report, routable addresses only): what
-    /// peer exchange tells other roster devices.
-    pub(super) listen_of: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Each roster device's newest signed peer record seen (see [`crate::net::pex`]) and its
+    /// encoding: what peer exchange passes on for the ones connected to this node, and what
+    /// tells a replayed record from news.
+    pub(super) records: HashMap<PeerId, (crate::net::pex::Record, Vec<u8>)>,
+    /// This device's own record and the second it was signed (signed again at most once a
+    /// second, when asked).
+    pub(super) own_record: Option<(crate::net::pex::Record, Vec<u8>)>,
     /// When each device became dialable, and when this node started (see
     /// [`Runner::dial_peer`]).
     pub(super) first_known: HashMap<PeerId, Instant>,
@@ -718,7 +723,6 @@ impl Runner {
                 if let Some(why) = self.facts.closed(peer_id, cause.as_ref()) {
                     self.last_error.insert(peer_id, why);
                 }
-                self.listen_of.remove(&peer_id);
                 // A departed device never got a `PeerConnected`: no disconnect either.
                 if self.connections.remove(&peer_id).is_some() {
                     if let Some(dev) = DeviceId::from_peer_id(&peer_id) {
@@ -745,17 +749,6 @@ impl Runner {
             SwarmEvent::Behaviour(BehaviourEvent::Sync(ev)) => self.on_sync_event(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Blob(ev)) => self.on_blob_event(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Signal(ev)) => self.on_signal_event(ev),
-            SwarmEvent::Behaviour(BehaviourEvent::Identify(
-                libp2p::identify::Event::Received { peer_id, info, .. },
-            )) => {
-                let addrs: Vec<Multiaddr> = info
-                    .listen_addrs
-                    .into_iter()
-                    .filter(crate::net::routable)
-                    .take(crate::net::MAX_PEX_ADDRS)
-                    .collect();
-                self.listen_of.insert(peer_id, addrs);
-            }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(_)) => {}
             // A peer that does not speak ping (another client) is not dead.
             SwarmEvent::Behaviour(BehaviourEvent::Ping(libp2p::ping::Event {

@@ -39,9 +39,9 @@ pub struct IndexStats {
     pub bytes: u64,
 }
 
-/// How long after the first addition since the last commit the index is committed. A query commits first, so
-/// this does not delay search results; it only bounds how long added messages sit in
-/// tantivy's writer. Each commit closes a segment (and starts a new one with a fresh
+/// How long after the first addition since the last commit the index is committed. A
+/// query commits first, so this does not delay search results; it only bounds how long
+/// added messages sit in tantivy's writer. Each commit closes a segment (and starts a new one with a fresh
 /// arena), which at 200 ms cost a receiver more CPU than indexing its messages did.
 const COMMIT_EVERY: Duration = Duration::from_secs(2);
 

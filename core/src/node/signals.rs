@@ -136,12 +136,9 @@ impl Runner {
                 error,
                 ..
             } => {
-                // Two connections to one device are cut to one (see `neighbours::surplus`):
-                // what went out on the one closed goes again on the one kept.
+                // What went out on a connection closed as surplus goes again on the one kept.
                 if let Some((_, signal)) = self.signals_sent.remove(request_id) {
-                    if matches!(error, request_response::OutboundFailure::ConnectionClosed)
-                        && self.swarm.is_connected(peer)
-                    {
+                    if self.cut_by_surplus(peer, error) {
                         self.signal_to(*peer, signal);
                     }
                 }

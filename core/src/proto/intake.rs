@@ -132,11 +132,14 @@ pub fn duplicates<L: Log>(log: &L, batch: &[Envelope]) -> Vec<bool> {
     batch
         .iter()
         .map(|env| {
+            if !seen.insert(&env.wire) {
+                return true;
+            }
             let u = &env.unsigned;
             let past_head = log
                 .known_top(&u.channel, &u.author)
                 .is_some_and(|top| u.seq > top);
-            !seen.insert(&env.wire) || (!past_head && log.has(&env.id).unwrap_or(false))
+            !past_head && log.has(&env.id).unwrap_or(false)
         })
         .collect()
 }

@@ -308,7 +308,7 @@ async fn messages(
 ) -> Result<Json<Messages>, ApiError> {
     auth(&s, &headers, Scope::Read)?;
     let Query(q) = q?;
-    check_channel(&s, &channel, Right::Read)?;
+    check_channel(&s, &channel, Right::Read).await?;
     let limit = q.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
     let before = match q.before {
         None => None,
@@ -338,8 +338,8 @@ enum Right {
 
 /// Refuse a channel this device's member may not read or post in: a clear 403 (reading: the
 /// store would have only locked records, or nothing, and an empty list would mislead).
-fn check_channel(s: &AppState, channel: &str, right: Right) -> Result<(), ApiError> {
-    let roster = s.node.roster_now().ok_or_else(|| {
+async fn check_channel(s: &AppState, channel: &str, right: Right) -> Result<(), ApiError> {
+    let roster = s.node.roster_soon().await.ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
             "no roster yet: wait until an admin adds this device",
@@ -418,13 +418,15 @@ async fn post_message(
 
 /// A message this device holds and the token's member may read (404 otherwise, so a token
 /// cannot probe which ids exist in channels it may not read).
-fn held(s: &AppState, id: &str) -> Result<majlis_core::StoredMessage, ApiError> {
+async fn held(s: &AppState, id: &str) -> Result<majlis_core::StoredMessage, ApiError> {
     let gone = || ApiError::new(StatusCode::NOT_FOUND, format!("no message {id} here"));
     let id: MessageId = id
         .parse()
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("{id} is not a message id")))?;
     let m = s.node.store().message(&id)?.ok_or_else(gone)?;
-    check_channel(s, &m.channel, Right::Read).map_err(|_| gone())?;
+    check_channel(s, &m.channel, Right::Read)
+        .await
+        .map_err(|_| gone())?;
     Ok(m)
 }
 
@@ -439,7 +441,7 @@ async fn message(
     Path(id): Path<String>,
 ) -> Result<Json<majlis_core::StoredMessage>, ApiError> {
     auth(&s, &headers, Scope::Read)?;
-    Ok(Json(held(&s, &id)?))
+    Ok(Json(held(&s, &id).await?))
 }
 
 /// A message and the replies in its thread, oldest first.
@@ -453,7 +455,7 @@ async fn thread(
     Path(id): Path<String>,
 ) -> Result<Json<Messages>, ApiError> {
     auth(&s, &headers, Scope::Read)?;
-    let m = held(&s, &id)?;
+    let m = held(&s, &id).await?;
     Ok(Json(Messages {
         messages: s.node.thread(&m.id)?,
     }))
@@ -481,8 +483,8 @@ async fn reply(
 ) -> Result<(StatusCode, Json<Posted>), ApiError> {
     auth(&s, &headers, Scope::Send)?;
     let Json(body) = body?;
-    let m = held(&s, &id)?;
-    check_channel(&s, &m.channel, Right::Post)?;
+    let m = held(&s, &id).await?;
+    check_channel(&s, &m.channel, Right::Post).await?;
     let id = s.node.reply(&m.id, &body.text, body.also_channel).await?;
     Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
 }
@@ -501,7 +503,7 @@ async fn edit(
 ) -> Result<(StatusCode, Json<Posted>), ApiError> {
     auth(&s, &headers, Scope::Send)?;
     let Json(body) = body?;
-    let m = held(&s, &id)?;
+    let m = held(&s, &id).await?;
     let id = s.node.edit(&m.id, &body.text).await?;
     Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
 }
@@ -517,7 +519,7 @@ async fn delete(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Posted>), ApiError> {
     auth(&s, &headers, Scope::Send)?;
-    let m = held(&s, &id)?;
+    let m = held(&s, &id).await?;
     let id = s.node.delete(&m.id).await?;
     Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
 }
@@ -542,8 +544,8 @@ async fn react(
 ) -> Result<(StatusCode, Json<Posted>), ApiError> {
     auth(&s, &headers, Scope::Send)?;
     let Json(body) = body?;
-    let m = held(&s, &id)?;
-    check_channel(&s, &m.channel, Right::Post)?;
+    let m = held(&s, &id).await?;
+    check_channel(&s, &m.channel, Right::Post).await?;
     let id = s.node.react(&m.id, &body.emoji, true).await?;
     Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
 }
@@ -559,8 +561,8 @@ async fn unreact(
     Path((id, emoji)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<Posted>), ApiError> {
     auth(&s, &headers, Scope::Send)?;
-    let m = held(&s, &id)?;
-    check_channel(&s, &m.channel, Right::Post)?;
+    let m = held(&s, &id).await?;
+    check_channel(&s, &m.channel, Right::Post).await?;
     let id = s.node.react(&m.id, &emoji, false).await?;
     Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
 }
@@ -591,7 +593,7 @@ async fn details(
     Path(channel): Path<String>,
 ) -> Result<Json<ChannelDetails>, ApiError> {
     auth(&s, &headers, Scope::Read)?;
-    check_channel(&s, &channel, Right::Read)?;
+    check_channel(&s, &channel, Right::Read).await?;
     let (d, pinned) = s.node.details_and_pinned(&channel)?;
     Ok(Json(ChannelDetails {
         topic: d.topic,
@@ -625,7 +627,7 @@ async fn set_topic(
 ) -> Result<(StatusCode, Json<Posted>), ApiError> {
     auth(&s, &headers, Scope::Send)?;
     let Json(body) = body?;
-    check_channel(&s, &channel, Right::Post)?;
+    check_channel(&s, &channel, Right::Post).await?;
     let id = s
         .node
         .set_topic(&channel, &body.topic, &body.description)
@@ -666,8 +668,8 @@ async fn pin_as(
     on: bool,
 ) -> Result<(StatusCode, Json<Posted>), ApiError> {
     auth(&s, &headers, Scope::Send)?;
-    let m = held(&s, &id)?;
-    check_channel(&s, &m.channel, Right::Post)?;
+    let m = held(&s, &id).await?;
+    check_channel(&s, &m.channel, Right::Post).await?;
     let id = s.node.pin(&m.id, on).await?;
     Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
 }
@@ -724,7 +726,7 @@ async fn upload(
         ));
     }
     // Check the right to post before taking any bytes.
-    check_channel(&s, &channel, Right::Post)?;
+    check_channel(&s, &channel, Right::Post).await?;
     // The bytes go to a private temporary folder in the data directory, are shared (which
     // encrypts them into the blob store) and are removed at once.
     let tmp = Temp::new(&s.dir.join(UPLOADS))?;
@@ -866,7 +868,7 @@ async fn channels(
 ) -> Result<Json<Channels>, ApiError> {
     auth(&s, &headers, Scope::Read)?;
     let mut out = Vec::new();
-    if let Some(r) = s.node.roster_now() {
+    if let Some(r) = s.node.roster_soon().await {
         if let Some(me) = r.member_of_device(&s.node.device_id()) {
             for c in &r.roster.channels {
                 if r.roster.may_read(me, &c.name) {
