@@ -332,6 +332,9 @@ pub fn verify_batch(envs: &[Envelope]) -> Vec<bool> {
     verify_batch_of(envs.iter())
 }
 
+/// A batch of this many signatures or fewer is checked singly (see [`verify_batch_of`]).
+const SINGLY_UP_TO: usize = 1;
+
 /// [`verify_batch`] over borrowed envelopes (no copies on the gossip path).
 pub fn verify_batch_of<'a>(envs: impl ExactSizeIterator<Item = &'a Envelope>) -> Vec<bool> {
     use ed25519_dalek::{Signature, VerifyingKey};
@@ -342,6 +345,16 @@ pub fn verify_batch_of<'a>(envs: impl ExactSizeIterator<Item = &'a Envelope>) ->
         return Vec::new();
     }
     let parts: Vec<_> = envs.map(|e| e.signed_parts()).collect();
+    // A batch check draws random scalars and runs a multiscalar multiplication, which pays
+    // off from two signatures on (this box: 79 µs for a batch of two, 106 µs singly) but not
+    // for one (61 µs against 53 µs; on the delivery path, with cold caches, 88 against
+    // 64 µs). A lone live message is the usual gossip batch at a human pace.
+    if n <= SINGLY_UP_TO {
+        return parts
+            .iter()
+            .map(|(m, s, k)| identity::verify(k, m, s))
+            .collect();
+    }
     // Decompressing a key costs a fifth of a verification, and a catch-up answer is mostly
     // one author's run: each distinct key is decompressed once per batch.
     let mut decompressed: HashMap<[u8; 32], Option<VerifyingKey>> = HashMap::new();

@@ -499,3 +499,152 @@ async fn a_relay_that_was_away_fetches_many_files_within_its_request_window() {
         n.shutdown().await.unwrap();
     }
 }
+
+/// A member's modified client floods amina with chunk requests for a file of `general`
+/// (48 single-chunk requests sent at once on one connection, read as fast as they come).
+/// Every request is answered with a chunk, and bilal's messages to amina arrive while the
+/// flood is served: chunk reads run beside the event loop, a few at a time per peer, so the
+/// flooder waits behind its own requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_chunk_requests_is_served_without_holding_up_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let (admin, mut others) = org(dir.path());
+    let _relay = others.pop().unwrap();
+    let _carol = others.pop().unwrap();
+    let bilal = others.pop().unwrap();
+    let mallory = DeviceKey::generate();
+    let mut chain = admin.chain().unwrap();
+    admin
+        .change_roster(
+            &mut chain,
+            &RosterChange::AddMember {
+                name: "mallory".into(),
+                device: mallory.id(),
+                role: None,
+            },
+        )
+        .unwrap();
+    let mut c = bilal.chain().unwrap();
+    bilal
+        .apply_rosters(&mut c, chain.versions().to_vec())
+        .unwrap();
+    let org_id = admin.org().unwrap().unwrap();
+    let (file, _) = random_file(dir.path(), "site-plan.pdf", 12 * 1024 * 1024);
+
+    let a = Node::start(admin, config(vec![])).await.unwrap();
+    let a_addr = a.listen_addrs().await.unwrap()[0].clone();
+    let b = Node::start(bilal, config(vec![a_addr.clone()]))
+        .await
+        .unwrap();
+    wait_until("bilal connected", async || {
+        a.peers().await.unwrap().len() == 1
+    })
+    .await;
+    let msg = a.share_file("general", &file, "").await.unwrap();
+    let blob = blob_of(&b, "general", msg).await;
+
+    let mut rogue = Rogue::new(mallory, &org_id);
+    let victim = a.device_id().peer_id();
+    assert!(rogue.connect(&a_addr, victim).await);
+    // The hash list says how many chunks make 1 MiB.
+    rogue.swarm.behaviour_mut().blob.send_request(
+        &victim,
+        BlobRequest {
+            channel: "general".into(),
+            blob,
+            part: Part::Hashes,
+        },
+    );
+    let mut hashes = Vec::new();
+    rogue
+        .run_until(10, |ev| {
+            if let SwarmEvent::Behaviour(BehaviourEvent::Blob(request_response::Event::Message {
+                message:
+                    request_response::Message::Response {
+                        response: BlobResponse::Hashes(h),
+                        ..
+                    },
+                ..
+            })) = ev
+            {
+                hashes = h.chunks_exact(32).map(|c| c.to_vec()).collect();
+            }
+            !hashes.is_empty()
+        })
+        .await;
+    assert!(!hashes.is_empty(), "amina sent no hash list");
+    let chunks = hashes.len() as u32;
+    // Far more than the window of reads per peer; kept small because unoptimized builds
+    // move file bytes slowly (`--release`: 240 requests of 1 MiB in 1.1 s).
+    const FLOOD: usize = 48;
+    for i in 0..FLOOD {
+        rogue.swarm.behaviour_mut().blob.send_request(
+            &victim,
+            BlobRequest {
+                channel: "general".into(),
+                blob,
+                part: Part::Chunks {
+                    first: i as u32 % chunks,
+                    count: 1,
+                },
+            },
+        );
+    }
+    // bilal writes while the flood is served.
+    let sender = tokio::spawn(async move {
+        for i in 0..20 {
+            b.send("general", &format!("during the flood {i}"))
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        b
+    });
+    let (mut answered, mut bad, mut bytes, mut failed) = (0, 0, 0usize, 0);
+    let t0 = std::time::Instant::now();
+    rogue
+        .run_until(120, |ev| {
+            if let SwarmEvent::Behaviour(BehaviourEvent::Blob(request_response::Event::Message {
+                message: request_response::Message::Response { response, .. },
+                ..
+            })) = ev
+            {
+                answered += 1;
+                match response {
+                    BlobResponse::Chunks(cs) => {
+                        bytes += cs.iter().map(|c| c.len()).sum::<usize>();
+                        bad += usize::from(cs.iter().any(|c| c.is_empty()));
+                    }
+                    _ => bad += 1,
+                }
+            } else if let SwarmEvent::Behaviour(BehaviourEvent::Blob(
+                request_response::Event::OutboundFailure { .. },
+            )) = ev
+            {
+                failed += 1;
+            }
+            answered + failed == FLOOD
+        })
+        .await;
+    let flood_secs = t0.elapsed().as_secs_f64();
+    let b = sender.await.unwrap();
+    let during = || {
+        a.history("general", 100)
+            .unwrap()
+            .iter()
+            .filter(|m| m.text.starts_with("during the flood"))
+            .count()
+    };
+    let held = during();
+    println!(
+        "chunk flood: {answered} of {FLOOD} requests answered ({failed} failed) in {flood_secs:.1} s \
+         ({} MiB, {bad} bad); amina held {held} of bilal's 20 messages when he finished sending",
+        bytes >> 20
+    );
+    assert_eq!(answered, FLOOD, "every request is answered");
+    assert_eq!(bad, 0, "every chunk asked for came");
+    wait_until("bilal's messages at amina", async || during() == 20).await;
+    for n in [a, b] {
+        n.shutdown().await.unwrap();
+    }
+}

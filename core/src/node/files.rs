@@ -46,6 +46,29 @@ pub(super) struct Files {
     /// Blob requests in flight per peer, over all blobs: a relay catching up on a thousand
     /// file messages must not put six thousand requests on one connection.
     pub(super) per_peer: HashMap<PeerId, u32>,
+    /// Chunk reads for each peer's requests: running (at most [`SERVE_WINDOW`]) and waiting.
+    pub(super) serving: HashMap<PeerId, Serving>,
+}
+
+/// Chunk reads run for one peer at a time, at most this many (see [`Serving`]).
+pub const SERVE_WINDOW: u32 = 4;
+
+/// One peer's chunk requests being served. Reads run on blocking threads, not on the event
+/// loop (a 1 MiB read is ~0.3 ms from the page cache and far more from a cold disk), and
+/// each peer gets at most [`SERVE_WINDOW`] at once: a member flooding chunk requests (its
+/// connections carry up to 256 streams each) queues behind its own requests, while
+/// messages, other peers' downloads and everything else on the loop go on.
+#[derive(Default)]
+pub(super) struct Serving {
+    running: u32,
+    waiting: std::collections::VecDeque<ChunkRead>,
+}
+
+/// A chunk request checked and waiting for its read: the chunks, and whether each is held.
+pub(super) struct ChunkRead {
+    channel: request_response::ResponseChannel<BlobResponse>,
+    meta: BlobMeta,
+    chunks: Vec<(u32, bool)>,
 }
 
 /// Blob requests in flight to one peer, over all blobs.
@@ -55,6 +78,21 @@ pub const PEER_WINDOW: u32 = 12;
 pub(super) enum FileDone {
     Committed(BlobId, crate::Result<()>),
     Finished(BlobId, crate::Result<()>),
+    /// A chunk read for `peer` is done: the answer to send.
+    Served {
+        peer: PeerId,
+        channel: request_response::ResponseChannel<BlobResponse>,
+        response: BlobResponse,
+    },
+}
+
+/// What [`Runner::serve`] decided: an answer now, or chunks to read first.
+enum Answer {
+    Now(BlobResponse),
+    Read {
+        meta: BlobMeta,
+        chunks: Vec<(u32, bool)>,
+    },
 }
 
 impl Runner {
@@ -264,10 +302,20 @@ impl Runner {
                         request, channel, ..
                     },
                 ..
-            } => {
-                let resp = self.serve(peer, &request);
-                let _ = self.swarm.behaviour_mut().blob.send_response(channel, resp);
-            }
+            } => match self.serve(peer, &request) {
+                Answer::Now(resp) => {
+                    let _ = self.swarm.behaviour_mut().blob.send_response(channel, resp);
+                }
+                Answer::Read { meta, chunks } => {
+                    let serving = self.files.serving.entry(peer).or_default();
+                    serving.waiting.push_back(ChunkRead {
+                        channel,
+                        meta,
+                        chunks,
+                    });
+                    self.start_reads(peer);
+                }
+            },
             E::Message {
                 peer,
                 message:
@@ -306,11 +354,11 @@ impl Runner {
     /// Serve a blob request: only blobs a message in the named channel shares, only to a
     /// device whose member may read that channel (a modified client asking for a file of a
     /// channel it may not read gets `Denied`, whatever it knows of the blob).
-    fn serve(&mut self, peer: PeerId, req: &BlobRequest) -> BlobResponse {
+    fn serve(&mut self, peer: PeerId, req: &BlobRequest) -> Answer {
         let head = self.chain.head();
         let member = DeviceId::from_peer_id(&peer).and_then(|d| head?.member_of_device(&d));
         let (Some(head), Some(member)) = (head, member) else {
-            return BlobResponse::Denied;
+            return Answer::Now(BlobResponse::Denied);
         };
         if !head.roster.may_read(member, &req.channel) {
             self.reject(
@@ -320,7 +368,7 @@ impl Runner {
                     member.name, req.channel
                 ),
             );
-            return BlobResponse::Denied;
+            return Answer::Now(BlobResponse::Denied);
         }
         let meta = match self.blobs.meta(&req.blob) {
             Ok(Some(m)) if m.channels.contains(&req.channel) => m,
@@ -332,24 +380,24 @@ impl Runner {
                         member.name, req.channel
                     ),
                 );
-                return BlobResponse::Denied;
+                return Answer::Now(BlobResponse::Denied);
             }
-            _ => return BlobResponse::Lacking,
+            _ => return Answer::Now(BlobResponse::Lacking),
         };
         if !head.roster.files.allows_size(meta.blob.size) {
-            return BlobResponse::Denied;
+            return Answer::Now(BlobResponse::Denied);
         }
         match req.part {
-            Part::Hashes => match self.blobs.hashes(&meta.blob) {
+            Part::Hashes => Answer::Now(match self.blobs.hashes(&meta.blob) {
                 Ok(Some(h)) => BlobResponse::Hashes(serde_bytes::ByteBuf::from(
                     h.iter().flatten().copied().collect::<Vec<u8>>(),
                 )),
                 _ => BlobResponse::Lacking,
-            },
+            }),
             Part::Chunks { first, count } => {
                 let per = (REQUEST_BYTES / meta.blob.chunk as u64).max(1) as u32;
                 if count == 0 || count > per || first.saturating_add(count) > meta.blob.chunks() {
-                    return BlobResponse::Denied;
+                    return Answer::Now(BlobResponse::Denied);
                 }
                 let live;
                 let have: &Bitmap = match self.files.fetches.get(&req.blob) {
@@ -359,25 +407,53 @@ impl Runner {
                         &live
                     }
                 };
-                if (first..first + count).all(|i| !have.get(i)) {
-                    return BlobResponse::Lacking;
+                let chunks: Vec<(u32, bool)> =
+                    (first..first + count).map(|i| (i, have.get(i))).collect();
+                if chunks.iter().all(|(_, held)| !held) {
+                    return Answer::Now(BlobResponse::Lacking);
                 }
-                let chunks: Vec<serde_bytes::ByteBuf> = (first..first + count)
-                    .map(|i| {
-                        let data = if have.get(i) {
-                            self.blobs.read_chunk(&meta, i).unwrap_or_default()
-                        } else {
-                            Vec::new()
+                Answer::Read { meta, chunks }
+            }
+        }
+    }
+
+    /// Start `peer`'s waiting chunk reads, up to [`SERVE_WINDOW`] at once (see [`Serving`]).
+    fn start_reads(&mut self, peer: PeerId) {
+        let connected = self.swarm.is_connected(&peer);
+        let Some(serving) = self.files.serving.get_mut(&peer) else {
+            return;
+        };
+        if !connected {
+            // Nobody to answer: what waits is dropped unread (running reads finish alone).
+            serving.waiting.clear();
+        }
+        while serving.running < SERVE_WINDOW {
+            let Some(job) = serving.waiting.pop_front() else {
+                break;
+            };
+            serving.running += 1;
+            let (blobs, tx) = (self.blobs.clone(), self.file_tx.clone());
+            tokio::task::spawn_blocking(move || {
+                let chunks = job
+                    .chunks
+                    .iter()
+                    .map(|&(i, held)| {
+                        let data = match held {
+                            true => blobs.read_chunk(&job.meta, i).unwrap_or_default(),
+                            false => Vec::new(),
                         };
                         serde_bytes::ByteBuf::from(data)
                     })
                     .collect();
-                self.files.served += chunks
-                    .iter()
-                    .filter(|c: &&serde_bytes::ByteBuf| !c.is_empty())
-                    .count() as u64;
-                BlobResponse::Chunks(chunks)
-            }
+                let _ = tx.send(FileDone::Served {
+                    peer,
+                    channel: job.channel,
+                    response: BlobResponse::Chunks(chunks),
+                });
+            });
+        }
+        if serving.running == 0 && serving.waiting.is_empty() {
+            self.files.serving.remove(&peer);
         }
     }
 
@@ -502,6 +578,24 @@ impl Runner {
 
     pub(super) fn on_file_done(&mut self, done: FileDone) {
         match done {
+            FileDone::Served {
+                peer,
+                channel,
+                response,
+            } => {
+                if let BlobResponse::Chunks(chunks) = &response {
+                    self.files.served += chunks.iter().filter(|c| !c.is_empty()).count() as u64;
+                }
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .blob
+                    .send_response(channel, response);
+                if let Some(serving) = self.files.serving.get_mut(&peer) {
+                    serving.running = serving.running.saturating_sub(1);
+                }
+                self.start_reads(peer);
+            }
             FileDone::Committed(id, res) => {
                 self.files.busy.remove(&id);
                 if let Err(e) = res {
