@@ -67,6 +67,28 @@ fn org(dir: &Path) -> (Profile, Vec<Profile>) {
     (admin, others)
 }
 
+/// Add mallory (a member whose key the test holds, to run a modified client) to the roster
+/// and give the new roster to `others`.
+fn add_mallory(admin: &Profile, others: &[&Profile]) -> DeviceKey {
+    let mallory = DeviceKey::generate();
+    let mut chain = admin.chain().unwrap();
+    admin
+        .change_roster(
+            &mut chain,
+            &RosterChange::AddMember {
+                name: "mallory".into(),
+                device: mallory.id(),
+                role: None,
+            },
+        )
+        .unwrap();
+    for p in others {
+        let mut c = p.chain().unwrap();
+        p.apply_rosters(&mut c, chain.versions().to_vec()).unwrap();
+    }
+    mallory
+}
+
 fn random_file(dir: &Path, name: &str, len: usize) -> (std::path::PathBuf, Vec<u8>) {
     let mut data = vec![0u8; len];
     let mut x: u64 = len as u64 ^ 0x9e37_79b9_7f4a_7c15;
@@ -304,22 +326,7 @@ async fn an_insider_gets_no_file_of_a_private_channel_and_its_bad_chunks_are_not
     let carol = others.pop().unwrap();
     let bilal = others.pop().unwrap();
     // mallory is a member (reads `general`, not `hr`) running a modified client.
-    let mallory = DeviceKey::generate();
-    let mut chain = admin.chain().unwrap();
-    admin
-        .change_roster(
-            &mut chain,
-            &RosterChange::AddMember {
-                name: "mallory".into(),
-                device: mallory.id(),
-                role: None,
-            },
-        )
-        .unwrap();
-    for p in [&bilal, &carol] {
-        let mut c = p.chain().unwrap();
-        p.apply_rosters(&mut c, chain.versions().to_vec()).unwrap();
-    }
+    let mallory = add_mallory(&admin, &[&bilal, &carol]);
     let org_id = admin.org().unwrap().unwrap();
     let (secret, _) = random_file(dir.path(), "salaries.xlsx", 600 * 1024);
     let (open_file, open_data) = random_file(dir.path(), "menu.pdf", 12 * 1024 * 1024);
@@ -512,22 +519,7 @@ async fn a_flood_of_chunk_requests_is_served_without_holding_up_messages() {
     let _relay = others.pop().unwrap();
     let _carol = others.pop().unwrap();
     let bilal = others.pop().unwrap();
-    let mallory = DeviceKey::generate();
-    let mut chain = admin.chain().unwrap();
-    admin
-        .change_roster(
-            &mut chain,
-            &RosterChange::AddMember {
-                name: "mallory".into(),
-                device: mallory.id(),
-                role: None,
-            },
-        )
-        .unwrap();
-    let mut c = bilal.chain().unwrap();
-    bilal
-        .apply_rosters(&mut c, chain.versions().to_vec())
-        .unwrap();
+    let mallory = add_mallory(&admin, &[&bilal]);
     let org_id = admin.org().unwrap().unwrap();
     let (file, _) = random_file(dir.path(), "site-plan.pdf", 12 * 1024 * 1024);
 

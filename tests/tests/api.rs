@@ -1071,3 +1071,54 @@ fn replies_reactions_edits_and_deletions_over_the_api() {
         assert!(d.stop());
     }
 }
+
+/// An integration that reads the moment its node has started, before the roster has come
+/// from a peer, gets the channel's messages and the channel list, not "no roster yet" (409)
+/// and an empty list: the API waits for the roster a few seconds, as the CLI and the app do.
+#[test]
+fn a_read_made_before_the_roster_arrives_waits_for_it() {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ds = org(&bin, tmp.path(), &["amina", "bilal"]);
+    let token = api_token(&ds[1], "ci", "read,send");
+    let bilal_addr = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+    ds[1].start_local(&[
+        "--no-mdns",
+        "--listen",
+        &bilal_addr,
+        "--http",
+        "127.0.0.1:0",
+    ]);
+    let base = api_base(&ds[1]);
+    // bilal holds no roster and knows nobody to get it from.
+    let reads: Vec<_> = ["/v1/channels/general/messages", "/v1/channels"]
+        .into_iter()
+        .map(|path| {
+            let (url, token) = (format!("{base}{path}"), token.clone());
+            std::thread::spawn(move || curl(&url, Some(&token), &[]))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        reads.iter().all(|r| !r.is_finished()),
+        "the reads wait for the roster"
+    );
+    ds[0].start_local(&[
+        "--no-mdns",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--peer",
+        &bilal_addr,
+    ]);
+    let answers: Vec<(u16, Value)> = reads.into_iter().map(|r| r.join().unwrap()).collect();
+    assert_eq!(answers[0].0, 200, "{}", answers[0].1);
+    assert_eq!(answers[1].0, 200, "{}", answers[1].1);
+    assert!(
+        answers[1].1.to_string().contains("general"),
+        "the channel list: {}",
+        answers[1].1
+    );
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+}
