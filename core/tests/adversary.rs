@@ -698,3 +698,88 @@ async fn a_member_cannot_claim_that_a_colleague_is_online() {
         "a genuine fresh record passed on by a neighbour did not show bilal online"
     );
 }
+
+/// A push (`/majlis/push/1`) is how a device sends its own recent messages again after a
+/// connection closes under them. A member running a modified client may push anything: the
+/// victim takes only the pusher's own messages in channels the victim reads, checked like
+/// gossip, at most `MAX_PUSH` at a time. Its one honest message is taken, so the test can
+/// tell a working push from a refused one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_can_push_only_its_own_messages() {
+    use libp2p::request_response::{Event as Rr, Message};
+    use majlis_core::net::{Push, MAX_PUSH};
+    use serde_bytes::ByteBuf;
+    let s = setup().await;
+    let victim = s.victim.device_id().peer_id();
+    let mut m = Rogue::new(s.member.clone(), &s.org);
+    assert!(m.connect(&s.addr, victim).await);
+
+    let other = DeviceKey::generate();
+    let mut not_hers = m.envelope(1, "said by someone else");
+    not_hers = Envelope::sign(
+        &other,
+        Unsigned {
+            author: other.id(),
+            ..not_hers.unsigned
+        },
+    );
+    let elsewhere = Envelope::sign(
+        &m.key,
+        Unsigned {
+            channel: "@amina:zed".into(),
+            ..m.envelope(2, "in a channel that does not exist").unsigned
+        },
+    );
+    let mut forged = m.envelope(3, "forged").wire;
+    let n = forged.len();
+    forged[n - 10] ^= 1;
+    let honest = m.envelope(4, "pushed again");
+    let push = |messages: Vec<Vec<u8>>| Push {
+        messages: messages.into_iter().map(ByteBuf::from).collect(),
+    };
+    let too_many = push(
+        (0..=MAX_PUSH as u64)
+            .map(|i| m.envelope(100 + i, "one too many").wire)
+            .collect(),
+    );
+    let lies = push(vec![
+        not_hers.wire.clone(),
+        elsewhere.wire.clone(),
+        vec![0x55; 300],
+        forged,
+        honest.wire.clone(),
+    ]);
+    for p in [too_many, lies] {
+        m.swarm.behaviour_mut().push.send_request(&victim, p);
+        assert!(
+            m.run_until(10, |ev| matches!(
+                ev,
+                SwarmEvent::Behaviour(BehaviourEvent::Push(Rr::Message {
+                    message: Message::Response { .. },
+                    ..
+                }))
+            ))
+            .await,
+            "the victim answers a push"
+        );
+    }
+    let st = settle(&s.victim).await;
+    println!("push: accepted {}, rejected {:?}", st.accepted, st.rejected);
+    let texts: Vec<String> = s
+        .victim
+        .history("general", 500)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(texts, ["pushed again"], "only her own honest message");
+    // The oversized push, the colleague's message, the other channel, the garbage.
+    assert_eq!(
+        st.rejected.get("push").copied(),
+        Some(4),
+        "{:?}",
+        st.rejected
+    );
+    assert!(st.rejected.get("bad_signature").copied().unwrap_or(0) >= 1);
+    assert_eq!(st.accepted, 1);
+}

@@ -119,6 +119,20 @@ async fn blob_of(node: &Node, channel: &str, id: MessageId) -> BlobId {
     blob.unwrap()
 }
 
+/// Amina's node, where it listens, and bilal's node connected to it.
+async fn pair(admin: Profile, bilal: Profile) -> (Node, Multiaddr, Node) {
+    let a = Node::start(admin, config(vec![])).await.unwrap();
+    let a_addr = a.listen_addrs().await.unwrap()[0].clone();
+    let b = Node::start(bilal, config(vec![a_addr.clone()]))
+        .await
+        .unwrap();
+    wait_until("bilal connected", async || {
+        a.peers().await.unwrap().len() == 1
+    })
+    .await;
+    (a, a_addr, b)
+}
+
 async fn complete(node: &Node, blob: BlobId, secs: u64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     loop {
@@ -331,15 +345,7 @@ async fn an_insider_gets_no_file_of_a_private_channel_and_its_bad_chunks_are_not
     let (secret, _) = random_file(dir.path(), "salaries.xlsx", 600 * 1024);
     let (open_file, open_data) = random_file(dir.path(), "menu.pdf", 12 * 1024 * 1024);
 
-    let a = Node::start(admin, config(vec![])).await.unwrap();
-    let a_addr = a.listen_addrs().await.unwrap()[0].clone();
-    let b = Node::start(bilal, config(vec![a_addr.clone()]))
-        .await
-        .unwrap();
-    wait_until("bilal connected", async || {
-        a.peers().await.unwrap().len() == 1
-    })
-    .await;
+    let (a, a_addr, b) = pair(admin, bilal).await;
     let secret_msg = a.share_file("hr", &secret, "").await.unwrap();
     let secret_blob = blob_of(&b, "hr", secret_msg).await;
 
@@ -523,15 +529,7 @@ async fn a_flood_of_chunk_requests_is_served_without_holding_up_messages() {
     let org_id = admin.org().unwrap().unwrap();
     let (file, _) = random_file(dir.path(), "site-plan.pdf", 12 * 1024 * 1024);
 
-    let a = Node::start(admin, config(vec![])).await.unwrap();
-    let a_addr = a.listen_addrs().await.unwrap()[0].clone();
-    let b = Node::start(bilal, config(vec![a_addr.clone()]))
-        .await
-        .unwrap();
-    wait_until("bilal connected", async || {
-        a.peers().await.unwrap().len() == 1
-    })
-    .await;
+    let (a, a_addr, b) = pair(admin, bilal).await;
     let msg = a.share_file("general", &file, "").await.unwrap();
     let blob = blob_of(&b, "general", msg).await;
 

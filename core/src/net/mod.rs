@@ -36,6 +36,23 @@ pub const BLOB_PROTOCOL: &str = "/majlis/blob/1";
 /// directly to each connected device that may see them, not over gossip.
 pub const SIGNAL_PROTOCOL: &str = "/majlis/signal/1";
 
+/// A device's own recent messages, sent again straight to one peer: gossipsub hands a
+/// peer's messages to whichever of its connections is ready, and what the surplus of two
+/// connections (see the one-connection rule) had taken when it closed is lost with it.
+/// Without this, such a message would reach that peer only by catch-up, after any backlog
+/// on the link. The receiver takes only its sender's own messages in channels it reads,
+/// through the same intake as gossip. Older nodes do not know the protocol; nothing changes.
+pub const PUSH_PROTOCOL: &str = "/majlis/push/1";
+
+/// Messages in one [`Push`] at most.
+pub const MAX_PUSH: usize = 64;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Push {
+    /// Encoded envelopes, oldest first.
+    pub messages: Vec<serde_bytes::ByteBuf>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Signal {
     /// The sender's member is typing in `channel` (sent at most every few seconds while the
@@ -555,6 +572,7 @@ pub struct Behaviour {
     pub sync: request_response::cbor::Behaviour<SyncRequest, SyncResponse>,
     pub blob: request_response::cbor::Behaviour<BlobRequest, BlobResponse>,
     pub signal: request_response::cbor::Behaviour<Signal, Ack>,
+    pub push: request_response::cbor::Behaviour<Push, Ack>,
     /// Liveness: a connection whose peer has gone (its cable pulled, its laptop moved to
     /// another network) carries no traffic and TCP alone would keep it for many minutes.
     /// A failed ping closes it (in the node), so both sides redial at once.
@@ -640,6 +658,17 @@ impl Behaviour {
             )],
             request_response::Config::default().with_request_timeout(Duration::from_secs(5)),
         );
+        let push_codec = request_response::cbor::codec::Codec::default()
+            .set_request_size_maximum((MAX_PUSH * (crate::message::MAX_WIRE_BYTES + 16)) as u64)
+            .set_response_size_maximum(64);
+        let push = request_response::cbor::Behaviour::with_codec(
+            push_codec,
+            [(
+                StreamProtocol::new(PUSH_PROTOCOL),
+                request_response::ProtocolSupport::Full,
+            )],
+            request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
+        );
         Behaviour {
             gate: Gate::default(),
             gossipsub,
@@ -648,6 +677,7 @@ impl Behaviour {
             sync,
             blob,
             signal,
+            push,
             ping: ping::Behaviour::new(
                 ping::Config::new()
                     .with_interval(PING_INTERVAL)

@@ -50,6 +50,16 @@ pub fn sign(key: &Keypair, addrs: &[Multiaddr]) -> Option<(Record, Vec<u8>)> {
     Some((Record { seq, addrs }, bytes))
 }
 
+/// The exchange entry for `device`'s record (`bytes`: its signed encoding, passed on as
+/// it came; `record`: what it says, for the text field older nodes read).
+pub fn entry(device: DeviceId, record: &Record, bytes: &[u8]) -> super::PeerAddrs {
+    super::PeerAddrs {
+        device,
+        addrs: record.addrs.iter().map(|a| a.to_string()).collect(),
+        record: Some(serde_bytes::ByteBuf::from(bytes.to_vec())),
+    }
+}
+
 /// The record in `bytes` if `device` signed it; `None` for anything else (malformed, too
 /// large, another signer, another record type).
 pub fn open(device: &DeviceId, bytes: &[u8]) -> Option<Record> {

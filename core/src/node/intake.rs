@@ -83,6 +83,9 @@ impl Runner {
             }
         }
         let published = matches!(result, Ok(_) | Err(gossipsub::PublishError::Duplicate));
+        if published {
+            self.recent.published(env, std::time::Instant::now());
+        }
         if !published {
             self.held_topics.extend(names);
         }
@@ -269,7 +272,13 @@ impl Runner {
 
     /// Account for one verdict (the same for every origin) and act on an accepted message:
     /// take the keys it grants us, show it once flushed if it is something to show.
-    fn settle(&mut self, peer: PeerId, env: Option<&Envelope>, verdict: Verdict, origin: Origin) {
+    pub(super) fn settle(
+        &mut self,
+        peer: PeerId,
+        env: Option<&Envelope>,
+        verdict: Verdict,
+        origin: Origin,
+    ) {
         self.tally.record(&verdict, origin);
         match verdict {
             Verdict::Accepted { sender, shown, .. } => {

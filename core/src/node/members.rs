@@ -50,6 +50,9 @@ impl Runner {
             }
             self.close_at = Some(tokio::time::Instant::now() + REMOVAL_GRACE);
         }
+        // Peer records of devices this version no longer admits are not passed on, nor
+        // kept: the map holds current roster devices only.
+        self.records.retain(|p, _| allowed.contains(p));
         self.swarm
             .behaviour_mut()
             .gate
@@ -207,15 +210,10 @@ impl Runner {
     /// This device's record and the records of the roster devices we are connected to, for
     /// `peer` (a roster device).
     fn addrs_for(&mut self, peer: &PeerId) -> Vec<crate::net::PeerAddrs> {
-        use crate::net::PeerAddrs;
+        use crate::net::{pex, PeerAddrs};
         if !self.swarm.behaviour().gate.allowed().contains(peer) {
             return Vec::new();
         }
-        let entry = |device: DeviceId, record: &crate::net::pex::Record, bytes: &[u8]| PeerAddrs {
-            device,
-            addrs: record.addrs.iter().map(|a| a.to_string()).collect(),
-            record: Some(serde_bytes::ByteBuf::from(bytes.to_vec())),
-        };
         let mut out: Vec<PeerAddrs> = self.own_record().into_iter().collect();
         let gate = &self.swarm.behaviour().gate;
         out.extend(
@@ -224,7 +222,7 @@ impl Runner {
                 .filter(|p| *p != peer && gate.allowed().contains(p))
                 .filter_map(|p| {
                     let (record, bytes) = self.records.get(p)?;
-                    Some(entry(DeviceId::from_peer_id(p)?, record, bytes))
+                    Some(pex::entry(DeviceId::from_peer_id(p)?, record, bytes))
                 })
                 .take(crate::net::MAX_PEX_DEVICES - 1),
         );
@@ -233,18 +231,14 @@ impl Runner {
 
     /// This device's peer record, signed again if the one held is from an earlier second.
     fn own_record(&mut self) -> Option<crate::net::PeerAddrs> {
+        use crate::net::pex;
         let now = crate::now_ms() / 1000;
         if self.own_record.as_ref().is_none_or(|(r, _)| r.seq != now) {
             let listening: Vec<libp2p::Multiaddr> = self.swarm.listeners().cloned().collect();
-            self.own_record =
-                crate::net::pex::sign(&self.profile.key().libp2p_keypair(), &listening);
+            self.own_record = pex::sign(&self.profile.key().libp2p_keypair(), &listening);
         }
         let (record, bytes) = self.own_record.as_ref()?;
-        Some(crate::net::PeerAddrs {
-            device: self.me,
-            addrs: record.addrs.iter().map(|a| a.to_string()).collect(),
-            record: Some(serde_bytes::ByteBuf::from(bytes.clone())),
-        })
+        Some(pex::entry(self.me, record, bytes))
     }
 
     /// Records a roster peer passed on for roster devices (its own and those of the devices

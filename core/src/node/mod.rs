@@ -15,6 +15,7 @@ mod governance;
 mod intake;
 mod members;
 mod neighbours;
+mod push;
 mod runner;
 mod search;
 mod signals;
@@ -454,6 +455,7 @@ impl Node {
             mesh_limit: config.mesh_limit,
             records: HashMap::new(),
             own_record: None,
+            recent: Default::default(),
             first_known: HashMap::new(),
             started: std::time::Instant::now(),
             last_error: HashMap::new(),

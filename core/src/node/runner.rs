@@ -114,6 +114,9 @@ pub(super) struct Runner {
     /// peer's connections, so for a moment some go to the one about to close).
     pub(super) signals_sent:
         HashMap<request_response::OutboundRequestId, (PeerId, crate::net::Signal)>,
+    /// Our messages published in the last few seconds, to send again to a peer whose
+    /// surplus connection closes (see `push`).
+    pub(super) recent: super::push::Recent,
     /// Gossip frames waiting for batch verification.
     pub(super) to_validate: Vec<(PeerId, gossipsub::MessageId, gossipsub::Message)>,
     /// Catch-up answers whose signatures are being checked off the event loop, oldest
@@ -639,10 +642,15 @@ impl Runner {
         if let SwarmEvent::ConnectionClosed {
             peer_id,
             connection_id,
+            num_established,
             ..
         } = &ev
         {
             self.connection_gone(peer_id, *connection_id);
+            // Another stays: what this one had taken of our gossip may be lost with it.
+            if *num_established > 0 {
+                self.push_recent(*peer_id);
+            }
         }
         match ev {
             SwarmEvent::NewListenAddr { address, .. } => {
@@ -749,6 +757,7 @@ impl Runner {
             SwarmEvent::Behaviour(BehaviourEvent::Sync(ev)) => self.on_sync_event(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Blob(ev)) => self.on_blob_event(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Signal(ev)) => self.on_signal_event(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Push(ev)) => self.on_push_event(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(_)) => {}
             // A peer that does not speak ping (another client) is not dead.
             SwarmEvent::Behaviour(BehaviourEvent::Ping(libp2p::ping::Event {
