@@ -783,3 +783,101 @@ async fn a_member_can_push_only_its_own_messages() {
     assert!(st.rejected.get("bad_signature").copied().unwrap_or(0) >= 1);
     assert_eq!(st.accepted, 1);
 }
+
+/// The sending half of `/majlis/push/1`: when one of a member's two connections closes (as
+/// when two devices dial each other at once), the node sends that member again what it said
+/// in the last seconds, because gossip may have lost it with the closing connection; and
+/// only what that member may read. (The receiving half is the test above.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closing_second_connection_brings_recent_messages_again_and_only_readable_ones() {
+    use libp2p::request_response::{Event as Rr, Message};
+    use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+    let s = setup().await;
+    let victim = s.victim.device_id().peer_id();
+    // bilal reads `hr`, mallory does not.
+    let bilal = Profile::init(&s._dir.path().join("bilal"), "bilal").unwrap();
+    bilal.org_join(s.org).unwrap();
+    for change in [
+        RosterChange::AddMember {
+            name: "bilal".into(),
+            device: bilal.device_id(),
+            role: None,
+        },
+        RosterChange::CreateChannel {
+            name: "hr".into(),
+            members: Some(vec!["amina".into(), "bilal".into()]),
+        },
+    ] {
+        s.victim.change_roster(change).await.unwrap();
+    }
+    let mut cfg = config();
+    cfg.peers = vec![s.addr.clone()];
+    let b = Node::start(bilal, cfg).await.unwrap();
+    let mut m = Rogue::new(s.member.clone(), &s.org);
+    assert!(m.connect(&s.addr, victim).await);
+    wait_until("bilal connected", async || {
+        s.victim.peers().await.unwrap().len() == 2
+    })
+    .await;
+    s.victim.send("hr", "salaries").await.unwrap();
+    let lunch = s.victim.send("general", "lunch at one").await.unwrap();
+    wait_until("bilal has both", async || {
+        b.history("hr", 10).unwrap().len() == 1 && b.history("general", 10).unwrap().len() == 1
+    })
+    .await;
+
+    // A second connection to amina (as when both ends dial at once), then it closes.
+    assert_eq!(m.swarm.connected_peers().count(), 1);
+    m.swarm
+        .dial(
+            DialOpts::peer_id(victim)
+                .addresses(vec![s.addr.clone()])
+                .condition(PeerCondition::Always)
+                .build(),
+        )
+        .unwrap();
+    let mut second = None;
+    assert!(
+        m.run_until(10, |ev| {
+            if let SwarmEvent::ConnectionEstablished {
+                connection_id,
+                num_established,
+                ..
+            } = ev
+            {
+                if num_established.get() == 2 {
+                    second = Some(*connection_id);
+                }
+            }
+            second.is_some()
+        })
+        .await
+    );
+    // Both ends hold it before it closes (a dial closed mid-handshake is no connection).
+    m.pump(300).await;
+    assert!(m.swarm.close_connection(second.unwrap()));
+    let mut pushed = Vec::new();
+    m.run_until(10, |ev| {
+        if let SwarmEvent::Behaviour(BehaviourEvent::Push(Rr::Message {
+            message: Message::Request { request, .. },
+            ..
+        })) = ev
+        {
+            pushed = request
+                .messages
+                .iter()
+                .filter_map(|w| Envelope::decode(w).ok())
+                .map(|e| (e.id, e.unsigned.channel))
+                .collect();
+            return true;
+        }
+        false
+    })
+    .await;
+    // Her message, and the key grant that opens it; nothing of `hr`.
+    assert!(
+        pushed.iter().any(|(id, _)| *id == lunch),
+        "what mallory may read, sent again: {pushed:?}"
+    );
+    assert!(pushed.iter().all(|(_, c)| c == "general"), "{pushed:?}");
+}
