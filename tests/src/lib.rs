@@ -655,6 +655,19 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The last `n` lines of the log, headed by the daemon's name: for a failure message,
+    /// so that a test that fails once in CI says what the nodes were doing.
+    pub fn log_tail(&self, n: usize) -> String {
+        let text = self.log_text();
+        let lines: Vec<&str> = text.lines().collect();
+        let from = lines.len().saturating_sub(n);
+        format!(
+            "--- {} ---\n{}",
+            self.log.display(),
+            lines[from..].join("\n")
+        )
+    }
+
     /// `history CHANNEL --json` as parsed objects.
     pub fn history(&self, channel: &str) -> Vec<serde_json::Value> {
         let out = self.cli(&["history", channel, "--json", "--limit", "100000"]);
@@ -740,6 +753,23 @@ pub fn jitter(max: u64) -> u64 {
 }
 
 /// Poll `f` until it returns true or `secs` pass.
+/// [`wait_until`], and on a timeout the failure also says `detail()` (typically the nodes'
+/// log tails, [`Daemon::log_tail`]).
+pub fn wait_or_tell(
+    what: &str,
+    secs: u64,
+    mut f: impl FnMut() -> bool,
+    detail: impl FnOnce() -> String,
+) {
+    let t = Instant::now();
+    while !f() {
+        if t.elapsed() >= Duration::from_secs(secs) {
+            panic!("timed out after {secs}s waiting for {what}\n{}", detail());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 pub fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     let t = Instant::now();
     while !f() {

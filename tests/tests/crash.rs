@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use majlis_tests::{free_port, jitter, wait_until, Daemon};
+use majlis_tests::{free_port, jitter, wait_or_tell, wait_until, Daemon};
 
 const CYCLES: usize = 200;
 
@@ -107,9 +107,12 @@ fn sigkill_loop_loses_no_acknowledged_message() {
             .collect();
         acked.iter().filter(|id| !ids.contains(*id)).count()
     };
-    wait_until("both nodes hold every acknowledged message", 60, || {
-        has_all(&a) == 0 && has_all(&c) == 0
-    });
+    wait_or_tell(
+        "both nodes hold every acknowledged message",
+        60,
+        || has_all(&a) == 0 && has_all(&c) == 0,
+        || format!("{}\n{}", a.log_tail(40), c.log_tail(40)),
+    );
     let lost = has_all(&a) + has_all(&c);
     println!(
         "crash loop: cycles={CYCLES} kills={kills} acknowledged={} lost={lost}",
@@ -135,11 +138,13 @@ fn sigkill_loop_loses_no_acknowledged_message() {
                     .collect()
             };
             panic!(
-                "histories differ 60 s after the crash loop ({} vs {} messages)\nonly at amina: {:?}\nonly at chen: {:?}",
+                "histories differ 60 s after the crash loop ({} vs {} messages)\nonly at amina: {:?}\nonly at chen: {:?}\n{}\n{}",
                 ha.len(),
                 hc.len(),
                 only(&ha, &hc),
-                only(&hc, &ha)
+                only(&hc, &ha),
+                a.log_tail(40),
+                c.log_tail(40)
             );
         }
         std::thread::sleep(Duration::from_millis(200));

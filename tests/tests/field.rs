@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use majlis_core::Profile;
 use majlis_tests::radio::Link;
-use majlis_tests::{netns_available, org, wait_until, Daemon, Lan};
+use majlis_tests::{netns_available, org, wait_or_tell, wait_until, Daemon, Lan};
 
 fn texts(d: &Daemon) -> Vec<String> {
     d.history("general")
@@ -66,7 +66,12 @@ fn a_slow_link_catches_up_a_thousand_messages_during_live_chat() {
         let text = format!("live {i}");
         let sent = Instant::now();
         ds[0].ok(&["send", "general", &text]);
-        wait_until("the live message", 60, || texts(&ds[1]).contains(&text));
+        wait_or_tell(
+            "the live message",
+            60,
+            || texts(&ds[1]).contains(&text),
+            || format!("{}\n{}", ds[0].log_tail(40), ds[1].log_tail(40)),
+        );
         live_latency.push(sent.elapsed().as_secs_f64());
         backlog_at_live.push(
             texts(&ds[1])

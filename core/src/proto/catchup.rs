@@ -20,11 +20,12 @@ use crate::sync::{self, Link, Ranges, Vector};
 /// before waiting for the next periodic round.
 pub const MAX_RETRIES: u32 = 3;
 
-/// Answer size bounds: the first answer from a peer is small (4 s at 64 kbit/s, well under a
+/// Answer size bounds: the first answer from a peer is small (1 s at 64 kbit/s, so a live
+/// message published as the link comes up waits behind 1 s of catch-up, not 4; well under a
 /// millisecond on a LAN, where quick answers let the budget grow fourfold each time); later
 /// ones aim at [`ANSWER_SECS`] of the measured rate, so that on a slow link live messages
 /// never queue behind more than about a second of catch-up.
-pub const FIRST_ANSWER_BYTES: u32 = 32 * 1024;
+pub const FIRST_ANSWER_BYTES: u32 = 8 * 1024;
 pub const MIN_ANSWER_BYTES: u32 = 4 * 1024;
 pub const ANSWER_SECS: u64 = 1;
 
