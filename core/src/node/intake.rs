@@ -198,13 +198,7 @@ impl Runner {
                 Err(r) => framing.push((source, id, Some(r))),
             }
         }
-        let verdicts = intake::accept(
-            &mut self.store,
-            self.chain.head(),
-            &batch,
-            Origin::Gossip,
-            crate::now_ms(),
-        );
+        let verdicts = self.accept_standalone(&batch);
         let mut results = batch.into_iter().zip(verdicts);
         // (peer, channel) where a message arrived past a gap: gossip dropped something (an
         // overloaded queue, a partition); ask that peer at once instead of at the next round.
@@ -250,6 +244,17 @@ impl Runner {
                 self.sync_channel(peer, channel, &Vector::new());
             }
         }
+    }
+
+    /// Intake for envelopes that each stand alone (gossip frames, a push): one batch.
+    pub(super) fn accept_standalone(&mut self, batch: &[Envelope]) -> Vec<Verdict> {
+        intake::accept(
+            &mut self.store,
+            self.chain.head(),
+            batch,
+            Origin::Gossip,
+            crate::now_ms(),
+        )
     }
 
     /// The gossip framing check: the topic must be the envelope's channel (for a direct

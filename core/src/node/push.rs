@@ -24,7 +24,7 @@ use super::runner::Runner;
 use crate::identity::DeviceId;
 use crate::message::Envelope;
 use crate::net::{Ack, Push, MAX_PUSH};
-use crate::proto::intake::{self, Origin};
+use crate::proto::intake::Origin;
 
 /// How long a published message is kept to be sent again. A surplus connection closes as
 /// soon as its end sees the other one established: within a few seconds even on a link with
@@ -153,13 +153,7 @@ impl Runner {
         for r in refused {
             self.reject("push", r);
         }
-        let verdicts = intake::accept(
-            &mut self.store,
-            self.chain.head(),
-            &batch,
-            Origin::Gossip,
-            crate::now_ms(),
-        );
+        let verdicts = self.accept_standalone(&batch);
         for (env, verdict) in batch.iter().zip(verdicts) {
             self.settle(peer, Some(env), verdict, Origin::Gossip);
         }

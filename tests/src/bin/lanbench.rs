@@ -52,7 +52,10 @@ fn main() -> Result<()> {
                 .build()?;
             rt.block_on(node_role(&args[1..]))
         }
-        Some(other) => bail!("unknown mode {other}"),
+        Some(other) => bail!(
+            "unknown mode '{other}'; modes: (none: the whole run), sync [N], many [N], lossy, \
+             latency [NODES] [ROUNDS], sustained [ROUNDS]"
+        ),
     }
 }
 
