@@ -121,34 +121,32 @@ fn sigkill_loop_loses_no_acknowledged_message() {
     assert_eq!(lost, 0);
     // A message written just before a kill but never acknowledged may still be on its way
     // (catch-up runs every 5 s): the two must agree once it has moved, not at this instant.
-    let t = std::time::Instant::now();
-    loop {
-        let (ha, hc) = (a.history("general"), c.history("general"));
-        if ha == hc {
-            break;
-        }
-        if t.elapsed() > Duration::from_secs(60) {
-            // Say what differs: a message one side lacks, or one still locked (its key grant
-            // not yet there), tells a sync gap from a key-delivery gap.
-            let only = |x: &[serde_json::Value], y: &[serde_json::Value]| -> Vec<String> {
-                x.iter()
-                    .filter(|m| !y.contains(m))
-                    .take(20)
-                    .map(|m| m.to_string())
-                    .collect()
-            };
-            panic!(
-                "histories differ 60 s after the crash loop ({} vs {} messages)\nonly at amina: {:?}\nonly at chen: {:?}\n{}\n{}",
+    // On a timeout, say what differs: a message one side lacks, or one still locked (its
+    // key grant not yet there), tells a sync gap from a key-delivery gap.
+    let only = |x: &[serde_json::Value], y: &[serde_json::Value]| -> Vec<String> {
+        x.iter()
+            .filter(|m| !y.contains(m))
+            .take(20)
+            .map(|m| m.to_string())
+            .collect()
+    };
+    wait_or_tell(
+        "both histories agree",
+        60,
+        || a.history("general") == c.history("general"),
+        || {
+            let (ha, hc) = (a.history("general"), c.history("general"));
+            format!(
+                "{} vs {} messages\nonly at amina: {:?}\nonly at chen: {:?}\n{}\n{}",
                 ha.len(),
                 hc.len(),
                 only(&ha, &hc),
                 only(&hc, &ha),
                 a.log_tail(40),
                 c.log_tail(40)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+            )
+        },
+    );
     assert!(
         acked.len() > CYCLES,
         "too few messages were sent to mean anything"
