@@ -451,7 +451,7 @@ impl Runner {
                 if let Some((peer, asked)) = self.catchup.answered(&request_id) {
                     let bytes: usize = response.messages.iter().map(|m| m.len()).sum();
                     let elapsed = crate::now_ms().saturating_sub(asked.sent_ms);
-                    self.catchup.measured(peer, bytes, elapsed);
+                    self.catchup.measured(peer, bytes, elapsed, response.more);
                     tracing::debug!(
                         "catch-up answer from {peer}: {} messages, {bytes} B in {elapsed} ms (next: {} B)",
                         response.messages.len(),

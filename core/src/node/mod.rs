@@ -352,7 +352,10 @@ impl Node {
                     Ok(crate::net::scoped::ScopedTcp::new(
                         libp2p::tcp::Config::default().nodelay(true),
                     )
-                    .upgrade(Version::V1)
+                    // Lazy negotiation (as libp2p's own builder does): noise and yamux
+                    // are proposed together with their first bytes instead of a round trip
+                    // each, two round trips (1.2 s on a 300 ms radio link) off every dial.
+                    .upgrade(Version::V1Lazy)
                     .authenticate(noise)
                     .multiplex(libp2p::yamux::Config::default()))
                 })
@@ -361,7 +364,17 @@ impl Node {
                 .map_err(|e| Error::Net(e.to_string()))?
                 // Gossipsub only keeps connections alive while a peer is in a mesh; an org's
                 // devices should stay connected regardless.
-                .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+                .with_swarm_config(|c| {
+                    c.with_idle_connection_timeout(Duration::from_secs(3600))
+                        // Every request (catch-up, roster, files, push) opens a stream that
+                        // names its protocol. Sent with the request, not a round trip ahead
+                        // of it: on a 600 ms radio link each catch-up answer took 1.9 s
+                        // instead of 1.1 s. Wire-identical to plain V1; a stream offering
+                        // several protocols (gossipsub's versions) still negotiates first.
+                        .with_substream_upgrade_protocol_override(
+                            libp2p::core::upgrade::Version::V1Lazy,
+                        )
+                })
                 .build();
         for addr in &config.listen {
             swarm.listen_on(addr.clone()).map_err(|e| Error::Listen {

@@ -764,7 +764,7 @@ impl Runner {
                 peer,
                 connection,
                 result: Err(e),
-            })) if !matches!(e, libp2p::ping::Failure::Unsupported) => {
+            })) if !ping_unsupported(&e) => {
                 tracing::info!("connection to {peer} is dead ({e}); closing it to redial");
                 self.swarm.close_connection(connection);
             }
@@ -807,4 +807,98 @@ pub(super) fn without_p2p(addr: &Multiaddr) -> Multiaddr {
     addr.iter()
         .filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
         .collect()
+}
+
+/// Whether a ping failed only because the peer does not speak ping (another client): with
+/// lazy stream negotiation the refusal arrives as the ping's read error, not as
+/// [`libp2p::ping::Failure::Unsupported`].
+fn ping_unsupported(e: &libp2p::ping::Failure) -> bool {
+    use libp2p::core::upgrade::NegotiationError;
+    match e {
+        libp2p::ping::Failure::Unsupported => true,
+        libp2p::ping::Failure::Other { error } => error
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<NegotiationError>())
+            .is_some_and(|n| matches!(n, NegotiationError::Failed)),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+    use libp2p::swarm::SwarmEvent;
+    use std::time::Duration;
+
+    /// A peer that does not speak ping must read as "unsupported" under lazy negotiation,
+    /// or the node would close every connection to another client as dead. Real swarms on
+    /// loopback: the pinging one lazy as the node is, the other with no protocols at all.
+    #[tokio::test]
+    async fn a_peer_without_ping_is_unsupported_not_dead() {
+        let mut pinger = libp2p::SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_tcp(
+                Default::default(),
+                libp2p::noise::Config::new,
+                libp2p::yamux::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(|_| {
+                libp2p::ping::Behaviour::new(
+                    libp2p::ping::Config::new().with_interval(Duration::from_millis(50)),
+                )
+            })
+            .unwrap()
+            .with_swarm_config(|c| {
+                c.with_idle_connection_timeout(Duration::from_secs(30))
+                    .with_substream_upgrade_protocol_override(
+                        libp2p::core::upgrade::Version::V1Lazy,
+                    )
+            })
+            .build();
+        let mut silent = libp2p::SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_tcp(
+                Default::default(),
+                libp2p::noise::Config::new,
+                libp2p::yamux::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(|_| libp2p::swarm::dummy::Behaviour)
+            .unwrap()
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(30)))
+            .build();
+        silent
+            .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+            .unwrap();
+        let addr = loop {
+            if let SwarmEvent::NewListenAddr { address, .. } = silent.select_next_some().await {
+                break address;
+            }
+        };
+        tokio::spawn(async move {
+            loop {
+                silent.select_next_some().await;
+            }
+        });
+        pinger.dial(addr).unwrap();
+        let failure = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if let SwarmEvent::Behaviour(libp2p::ping::Event { result: Err(e), .. }) =
+                    pinger.select_next_some().await
+                {
+                    break e;
+                }
+            }
+        })
+        .await
+        .expect("the ping fails within 10 s");
+        assert!(
+            super::ping_unsupported(&failure),
+            "a refused ping reads as dead: {failure:?}"
+        );
+        // And a real failure still reads as one.
+        assert!(!super::ping_unsupported(&libp2p::ping::Failure::Timeout));
+    }
 }

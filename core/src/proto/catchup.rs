@@ -159,10 +159,16 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
     /// rate (they are latency), so they only let the budget grow. The round trip is not
     /// time the answer held the link: counting it, answers on a 64 kbit/s link with a
     /// 600 ms round trip settle at 3.2 KB, under half of what the link carries in a second.
-    pub fn measured(&mut self, peer: P, bytes: usize, elapsed_ms: u64) {
+    /// `full`: the answer was cut at the budget (the peer has more). A short answer (the
+    /// peer had little, or nothing, to send) spent its time on latency: it says nothing of
+    /// the rate, and taking it as one shrank the budget to the floor after every empty
+    /// answer of another channel.
+    pub fn measured(&mut self, peer: P, bytes: usize, elapsed_ms: u64, full: bool) {
         let cur = self.budget_for(&peer);
         let next = if elapsed_ms < 250 {
             cur.saturating_mul(4)
+        } else if !full {
+            return;
         } else {
             let rtt = self.rtt_ms.get(&peer).copied().unwrap_or(0);
             let on_link = elapsed_ms.saturating_sub(rtt).max(elapsed_ms / 4);
@@ -500,7 +506,7 @@ mod tests {
         let settle = |c: &mut Catchup<u32, u32>| {
             for _ in 0..20 {
                 let b = c.budget_for(&1);
-                c.measured(1, b as usize, link(b));
+                c.measured(1, b as usize, link(b), true);
             }
             c.budget_for(&1)
         };
@@ -518,8 +524,16 @@ mod tests {
         let mut c = Catchup::<u32, u32>::default();
         for _ in 0..10 {
             let b = c.budget_for(&1);
-            c.measured(1, b as usize, 2);
+            c.measured(1, b as usize, 2, true);
         }
         assert_eq!(c.budget_for(&1), SYNC_RESPONSE_BYTES as u32);
+        // On the slow link, an empty answer (another channel with nothing to send) takes a
+        // round trip and more; it leaves the budget where the full answers put it.
+        let mut c = Catchup::<u32, u32>::default();
+        c.round_trip(1, 600);
+        let b = settle(&mut c);
+        c.measured(1, 0, 1_300, false);
+        c.measured(1, 200, 900, false);
+        assert_eq!(c.budget_for(&1), b);
     }
 }
