@@ -27,6 +27,9 @@ pub struct Facts<'a> {
     /// The author's member name when it was stored (holds name members).
     pub member: &'a str,
     pub sent_at: u64,
+    /// A key grant: no content, and later messages (and readers added since) need the keys
+    /// it hands out, so retention and erasure keep it whatever its age or author.
+    pub keys: bool,
 }
 
 /// What the rules say of a message.
@@ -79,7 +82,7 @@ pub fn held(g: &Governance, member: &str, channel: &str) -> bool {
 
 /// What the rules say of one message.
 pub fn fate(g: &Governance, m: Facts<'_>, now_ms: u64) -> Fate {
-    if held(g, m.member, m.channel) {
+    if m.keys || held(g, m.member, m.channel) {
         return Fate::Keep;
     }
     if g.erasures
@@ -141,6 +144,7 @@ mod tests {
             author,
             member,
             sent_at: NOW - age_days * DAY_MS - 1,
+            keys: false,
         }
     }
 
@@ -186,6 +190,18 @@ mod tests {
         assert_eq!(fate(&g, facts("legal", &b, "bilal", 2), NOW), Fate::Erased);
         // Written after the request: not erased.
         assert_eq!(fate(&g, facts("legal", &b, "bilal", 0), NOW), Fate::Keep);
+        // A key grant outlives both: later messages need its keys.
+        fn grant(f: Facts<'_>) -> Facts<'_> {
+            Facts { keys: true, ..f }
+        }
+        assert_eq!(
+            fate(&g, grant(facts("legal", &b, "bilal", 2)), NOW),
+            Fate::Keep
+        );
+        assert_eq!(
+            fate(&g, grant(facts("general", &a, "amina", 31)), NOW),
+            Fate::Keep
+        );
         g.holds.push(Hold {
             id: 6,
             members: vec!["bilal".into()],

@@ -95,9 +95,11 @@ pub fn plan(theirs: &Vector, ours: &Heads) -> Vec<(DeviceId, u64)> {
 }
 
 /// Whether a responder sends (author, seq) to a requester that asked from `have` and holds
-/// `held`: not what it holds, not beyond the gap limit it would refuse anyway.
-pub fn wanted(have: u64, held: &Ranges, author: &DeviceId, seq: u64) -> bool {
-    seq > have && seq <= have.saturating_add(MAX_GAP) && !in_ranges(held, author, seq)
+/// `held`: not what it holds, not more than `gap` past `have` (the gap limit the requester
+/// would refuse beyond: [`MAX_GAP`], or none where governance lets an author's log have
+/// holes).
+pub fn wanted(have: u64, gap: u64, held: &Ranges, author: &DeviceId, seq: u64) -> bool {
+    seq > have && seq <= have.saturating_add(gap) && !in_ranges(held, author, seq)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -541,9 +543,12 @@ mod tests {
         let a = dev(1);
         let held: Ranges = [(a, ranges_of(2..=2000, MAX_RANGES))].into_iter().collect();
         // The requester holds 2..2000 without 1; the responder holds 1..2000.
-        let sent = (1..=2000).filter(|s| wanted(0, &held, &a, *s)).count();
+        let sent = (1..=2000)
+            .filter(|s| wanted(0, MAX_GAP, &held, &a, *s))
+            .count();
         assert_eq!(sent, 1);
         // Nothing beyond the gap limit is sent to one who lacks the start.
-        assert!(!wanted(0, &Ranges::new(), &a, MAX_GAP + 1));
+        assert!(!wanted(0, MAX_GAP, &Ranges::new(), &a, MAX_GAP + 1));
+        assert!(wanted(0, u64::MAX, &Ranges::new(), &a, MAX_GAP + 1));
     }
 }

@@ -32,9 +32,10 @@ use crate::proto::intake::Origin;
 pub(super) const WINDOW: Duration = Duration::from_secs(10);
 
 /// Our messages handed to gossipsub in the last [`WINDOW`], oldest first, at most
-/// [`MAX_PUSH`].
+/// [`MAX_PUSH`]: when, the channel (who may have it) and the signed bytes (what goes), not
+/// the decoded message, which would copy the body a second time on every publish.
 #[derive(Debug, Default)]
-pub(super) struct Recent(VecDeque<(Instant, Envelope)>);
+pub(super) struct Recent(VecDeque<(Instant, String, Vec<u8>)>);
 
 impl Recent {
     pub(super) fn published(&mut self, env: &Envelope, now: Instant) {
@@ -42,27 +43,28 @@ impl Recent {
         if self.0.len() == MAX_PUSH {
             self.0.pop_front();
         }
-        self.0.push_back((now, env.clone()));
+        self.0
+            .push_back((now, env.unsigned.channel.clone(), env.wire.clone()));
     }
 
     fn expire(&mut self, now: Instant) {
         while self
             .0
             .front()
-            .is_some_and(|(t, _)| now.duration_since(*t) > WINDOW)
+            .is_some_and(|(t, ..)| now.duration_since(*t) > WINDOW)
         {
             self.0.pop_front();
         }
     }
 
-    /// What is still recent at `now` and passes `to`, oldest first.
-    pub(super) fn for_peer(
-        &mut self,
-        now: Instant,
-        to: impl Fn(&Envelope) -> bool,
-    ) -> Vec<&Envelope> {
+    /// What is still recent at `now` in a channel that passes `to`, oldest first.
+    pub(super) fn for_peer(&mut self, now: Instant, to: impl Fn(&str) -> bool) -> Vec<&[u8]> {
         self.expire(now);
-        self.0.iter().map(|(_, e)| e).filter(|e| to(e)).collect()
+        self.0
+            .iter()
+            .filter(|(_, channel, _)| to(channel))
+            .map(|(.., wire)| wire.as_slice())
+            .collect()
     }
 }
 
@@ -79,11 +81,11 @@ impl Runner {
         };
         let messages: Vec<serde_bytes::ByteBuf> = self
             .recent
-            .for_peer(Instant::now(), |e| {
-                head.roster.may_read(member, &e.unsigned.channel)
+            .for_peer(Instant::now(), |channel| {
+                head.roster.may_read(member, channel)
             })
             .into_iter()
-            .map(|e| serde_bytes::ByteBuf::from(e.wire.clone()))
+            .map(|wire| serde_bytes::ByteBuf::from(wire.to_vec()))
             .collect();
         if messages.is_empty() {
             return;
@@ -174,7 +176,7 @@ mod tests {
                 crate::message::Unsigned {
                     format: crate::message::PLAINTEXT_FORMAT,
                     author: key.id(),
-                    channel: "general".into(),
+                    channel: if seq == 2 { "hr" } else { "general" }.into(),
                     sent_at: 1,
                     seq,
                     prev: None,
@@ -186,7 +188,11 @@ mod tests {
         let t0 = Instant::now();
         r.published(&env(1), t0);
         r.published(&env(2), t0 + Duration::from_secs(5));
-        let seqs = |v: Vec<&Envelope>| v.iter().map(|e| e.unsigned.seq).collect::<Vec<_>>();
+        let seqs = |v: Vec<&[u8]>| {
+            v.iter()
+                .map(|w| Envelope::decode_unverified(w).unwrap().unsigned.seq)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
             seqs(r.for_peer(t0 + Duration::from_secs(6), |_| true)),
             [1, 2]
@@ -197,7 +203,7 @@ mod tests {
             [2]
         );
         assert!(r
-            .for_peer(t0 + Duration::from_secs(11), |e| e.unsigned.seq != 2)
+            .for_peer(t0 + Duration::from_secs(11), |channel| channel != "hr")
             .is_empty());
         for s in 0..(MAX_PUSH as u64 + 10) {
             r.published(&env(100 + s), t0 + Duration::from_secs(12));

@@ -446,10 +446,10 @@ pub fn answer<L: Log>(
                 break;
             };
             let full = page.len() == room + 1;
-            wires.extend(page.into_iter().filter(|(s, _)| {
-                *s <= have.saturating_add(gap) && sync::wanted(have, &held, &author, *s)
-                    || gap == u64::MAX && *s > have && !sync::in_ranges(&held, &author, *s)
-            }));
+            wires.extend(
+                page.into_iter()
+                    .filter(|(s, _)| sync::wanted(have, gap, &held, &author, *s)),
+            );
             if !full || last >= have.saturating_add(gap) {
                 break;
             }

@@ -200,13 +200,9 @@ fn admit<L: Log>(
             author: &env.unsigned.author,
             member: &s,
             sent_at: env.unsigned.sent_at,
+            keys: env.is_keys(),
         };
-        // Key grants are kept whatever their age (see `store::sweep`).
-        let fate = match env.is_keys() {
-            true => governance::Fate::Keep,
-            false => governance::fate(g, facts, now_ms),
-        };
-        match fate {
+        match governance::fate(g, facts, now_ms) {
             governance::Fate::Keep => Ok(s),
             governance::Fate::Expired => Err(Reject::Expired(env.unsigned.channel.clone())),
             governance::Fate::Erased => Err(Reject::Erased(

@@ -139,13 +139,9 @@ impl Store {
                 author: &u.author,
                 member: &rec.sender,
                 sent_at: u.sent_at,
+                keys: env.is_keys(),
             };
-            // Key grants carry no content, and later messages (and readers added since)
-            // need the keys they hand out: retention and erasure keep them.
-            let fate = match env.is_keys() {
-                true => Fate::Keep,
-                false => governance::fate(g, facts, now),
-            };
+            let fate = governance::fate(g, facts, now);
             // From the envelope, not the rendered message: a relay cannot open the body but
             // stores the blob it names.
             let file = match env.content() {
