@@ -831,44 +831,42 @@ mod tests {
     use libp2p::swarm::SwarmEvent;
     use std::time::Duration;
 
+    fn tcp_swarm<B: libp2p::swarm::NetworkBehaviour>(
+        behaviour: B,
+        streams: Option<libp2p::core::upgrade::Version>,
+    ) -> libp2p::Swarm<B> {
+        libp2p::SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_tcp(
+                Default::default(),
+                libp2p::noise::Config::new,
+                libp2p::yamux::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(|_| behaviour)
+            .unwrap()
+            .with_swarm_config(|c| {
+                let c = c.with_idle_connection_timeout(Duration::from_secs(30));
+                match streams {
+                    Some(v) => c.with_substream_upgrade_protocol_override(v),
+                    None => c,
+                }
+            })
+            .build()
+    }
+
     /// A peer that does not speak ping must read as "unsupported" under lazy negotiation,
     /// or the node would close every connection to another client as dead. Real swarms on
     /// loopback: the pinging one lazy as the node is, the other with no protocols at all.
     #[tokio::test]
     async fn a_peer_without_ping_is_unsupported_not_dead() {
-        let mut pinger = libp2p::SwarmBuilder::with_new_identity()
-            .with_tokio()
-            .with_tcp(
-                Default::default(),
-                libp2p::noise::Config::new,
-                libp2p::yamux::Config::default,
-            )
-            .unwrap()
-            .with_behaviour(|_| {
-                libp2p::ping::Behaviour::new(
-                    libp2p::ping::Config::new().with_interval(Duration::from_millis(50)),
-                )
-            })
-            .unwrap()
-            .with_swarm_config(|c| {
-                c.with_idle_connection_timeout(Duration::from_secs(30))
-                    .with_substream_upgrade_protocol_override(
-                        libp2p::core::upgrade::Version::V1Lazy,
-                    )
-            })
-            .build();
-        let mut silent = libp2p::SwarmBuilder::with_new_identity()
-            .with_tokio()
-            .with_tcp(
-                Default::default(),
-                libp2p::noise::Config::new,
-                libp2p::yamux::Config::default,
-            )
-            .unwrap()
-            .with_behaviour(|_| libp2p::swarm::dummy::Behaviour)
-            .unwrap()
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(30)))
-            .build();
+        let mut pinger = tcp_swarm(
+            libp2p::ping::Behaviour::new(
+                libp2p::ping::Config::new().with_interval(Duration::from_millis(50)),
+            ),
+            Some(libp2p::core::upgrade::Version::V1Lazy),
+        );
+        let mut silent = tcp_swarm(libp2p::swarm::dummy::Behaviour, None);
         silent
             .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
             .unwrap();
