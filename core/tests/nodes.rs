@@ -762,3 +762,64 @@ async fn a_device_removed_while_offline_wipes_when_it_comes_back() {
     assert_eq!(a.stats().await.unwrap().accepted, 0);
     a.shutdown().await.unwrap();
 }
+
+/// Another client: a roster device whose software speaks gossipsub and identify but not
+/// ping. The node pings every connection and closes one whose pings fail (a dead link); a
+/// ping this peer refuses is not a dead link. Under lazy stream negotiation the refusal
+/// arrives as a failed read, not as "unsupported": without reading it so, the node closed
+/// the connection ~20 s in. The client stays connected for 25 s, with no traffic of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_does_not_speak_ping_stays_connected() {
+    use futures::StreamExt;
+    use libp2p::swarm::SwarmEvent;
+    use libp2p::{gossipsub, identify};
+
+    #[derive(libp2p::swarm::NetworkBehaviour)]
+    struct NoPing {
+        gossipsub: gossipsub::Behaviour,
+        identify: identify::Behaviour,
+    }
+
+    let s = common::setup().await;
+    let mut client = libp2p::SwarmBuilder::with_existing_identity(s.member.libp2p_keypair())
+        .with_tokio()
+        .with_tcp(
+            Default::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|key| NoPing {
+            gossipsub: gossipsub::Behaviour::new(
+                gossipsub::MessageAuthenticity::Anonymous,
+                gossipsub::ConfigBuilder::default()
+                    .validation_mode(gossipsub::ValidationMode::Anonymous)
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap(),
+            identify: identify::Behaviour::new(identify::Config::new(
+                "/majlis/id/1".into(),
+                key.public(),
+            )),
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    client.dial(s.addr.clone()).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(25);
+    let mut connected = false;
+    while let Ok(ev) = tokio::time::timeout_at(deadline, client.select_next_some()).await {
+        match ev {
+            SwarmEvent::ConnectionEstablished { .. } => connected = true,
+            SwarmEvent::ConnectionClosed { cause, .. } => {
+                panic!("the node closed the connection: {cause:?}")
+            }
+            _ => {}
+        }
+    }
+    assert!(connected, "the client never connected");
+    let peers = s.victim.peers().await.unwrap();
+    assert_eq!(peers.len(), 1, "the node lists the client: {peers:?}");
+    assert_eq!(peers[0].name, "mallory");
+}
