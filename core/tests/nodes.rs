@@ -781,31 +781,20 @@ async fn a_client_that_does_not_speak_ping_stays_connected() {
     }
 
     let s = common::setup().await;
-    let mut client = libp2p::SwarmBuilder::with_existing_identity(s.member.libp2p_keypair())
-        .with_tokio()
-        .with_tcp(
-            Default::default(),
-            libp2p::noise::Config::new,
-            libp2p::yamux::Config::default,
+    let mut client = common::client_swarm(&s.member, |key| NoPing {
+        gossipsub: gossipsub::Behaviour::new(
+            gossipsub::MessageAuthenticity::Anonymous,
+            gossipsub::ConfigBuilder::default()
+                .validation_mode(gossipsub::ValidationMode::Anonymous)
+                .build()
+                .unwrap(),
         )
-        .unwrap()
-        .with_behaviour(|key| NoPing {
-            gossipsub: gossipsub::Behaviour::new(
-                gossipsub::MessageAuthenticity::Anonymous,
-                gossipsub::ConfigBuilder::default()
-                    .validation_mode(gossipsub::ValidationMode::Anonymous)
-                    .build()
-                    .unwrap(),
-            )
-            .unwrap(),
-            identify: identify::Behaviour::new(identify::Config::new(
-                "/majlis/id/1".into(),
-                key.public(),
-            )),
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build();
+        .unwrap(),
+        identify: identify::Behaviour::new(identify::Config::new(
+            majlis_core::net::IDENTIFY_PROTOCOL.into(),
+            key.public(),
+        )),
+    });
     client.dial(s.addr.clone()).unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(25);
     let mut connected = false;

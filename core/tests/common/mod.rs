@@ -20,6 +20,26 @@ pub fn config() -> Config {
     }
 }
 
+/// A client of our own making with `key`'s identity, over TCP + noise + yamux as the node
+/// speaks, driving whatever `behaviour` builds (ours, or a subset of it).
+pub fn client_swarm<B: libp2p::swarm::NetworkBehaviour>(
+    key: &DeviceKey,
+    behaviour: impl FnOnce(&libp2p::identity::Keypair) -> B,
+) -> Swarm<B> {
+    libp2p::SwarmBuilder::with_existing_identity(key.libp2p_keypair())
+        .with_tokio()
+        .with_tcp(
+            Default::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(behaviour)
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build()
+}
+
 /// A hand-driven peer with a given device key.
 pub struct Rogue {
     pub swarm: Swarm<Behaviour>,
@@ -29,18 +49,7 @@ pub struct Rogue {
 
 impl Rogue {
     pub fn new(key: DeviceKey, org: &OrgId) -> Rogue {
-        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key.libp2p_keypair())
-            .with_tokio()
-            .with_tcp(
-                Default::default(),
-                libp2p::noise::Config::new,
-                libp2p::yamux::Config::default,
-            )
-            .unwrap()
-            .with_behaviour(Behaviour::new)
-            .unwrap()
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-            .build();
+        let mut swarm = client_swarm(&key, Behaviour::new);
         swarm
             .behaviour_mut()
             .gate
