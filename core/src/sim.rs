@@ -673,7 +673,7 @@ impl Sim {
         let node = &self.nodes[n];
         let Some((req, asked)) = node
             .catchup
-            .request(&node.log, peer, channel, sent)
+            .request(&node.log, peer, channel, sent, None)
             .expect("memory logs do not fail")
         else {
             return;

@@ -390,6 +390,7 @@ async fn a_gap_in_an_authors_log_costs_at_most_one_message_per_sync_round() {
         have: vec![(me, 0)],
         held,
         max_bytes: None,
+        skip: None,
     };
     // An oversized list of held ranges (bogus ones, far beyond) is refused, not scanned.
     let bogus = (0..=sync::MAX_RANGES as u64).map(|i| (me, 5000 + 2 * i, 5000 + 2 * i));
@@ -508,6 +509,7 @@ async fn a_removed_device_that_comes_back_learns_its_removal_and_nothing_else() 
                         have: vec![],
                         held: vec![],
                         max_bytes: None,
+                        skip: None,
                     },
                 );
                 b.roster.send_request(

@@ -61,6 +61,7 @@ fn seeds() -> &'static Seeds {
                 have: vec![(key.id(), 3)],
                 held: vec![(key.id(), 5, 9)],
                 max_bytes: None,
+                skip: None,
             },
         ))
         .unwrap();

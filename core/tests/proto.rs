@@ -96,6 +96,7 @@ fn request(channel: &str, have: &[(majlis_core::DeviceId, u64)]) -> SyncRequest 
         have: have.to_vec(),
         held: Vec::new(),
         max_bytes: None,
+        skip: None,
     }
 }
 
@@ -196,7 +197,7 @@ fn an_answer_is_checked_against_its_request() {
     );
     let cu: Catchup<u32, u32> = Catchup::default();
     let (req, asked) = cu
-        .request(&ours, 7, "general", &Vector::new())
+        .request(&ours, 7, "general", &Vector::new(), None)
         .unwrap()
         .unwrap();
     let resp = catchup::answer(&theirs, o.chain.head(), &o.bilal.id(), req)
@@ -222,16 +223,16 @@ fn one_request_per_peer_and_channel_and_a_few_retries() {
     let log = MemLog::default();
     let mut cu: Catchup<u32, u32> = Catchup::default();
     let (_, asked) = cu
-        .request(&log, 1, "general", &Vector::new())
+        .request(&log, 1, "general", &Vector::new(), None)
         .unwrap()
         .unwrap();
     cu.sent(10, 1, asked);
     assert!(cu
-        .request(&log, 1, "general", &Vector::new())
+        .request(&log, 1, "general", &Vector::new(), None)
         .unwrap()
         .is_none());
     assert!(cu
-        .request(&log, 2, "general", &Vector::new())
+        .request(&log, 2, "general", &Vector::new(), None)
         .unwrap()
         .is_some());
     // A failure on a live connection is retried MAX_RETRIES times, then left to the round.
@@ -239,7 +240,7 @@ fn one_request_per_peer_and_channel_and_a_few_retries() {
     for _ in 0..MAX_RETRIES {
         let (peer, ch) = cu.failed(&key, true).expect("retried");
         let (_, asked) = cu
-            .request(&log, peer, &ch, &Vector::new())
+            .request(&log, peer, &ch, &Vector::new(), None)
             .unwrap()
             .unwrap();
         key += 1;
@@ -248,14 +249,14 @@ fn one_request_per_peer_and_channel_and_a_few_retries() {
     assert!(cu.failed(&key, true).is_none());
     // An answer resets the count; a dead connection is not retried.
     let (_, asked) = cu
-        .request(&log, 1, "general", &Vector::new())
+        .request(&log, 1, "general", &Vector::new(), None)
         .unwrap()
         .unwrap();
     cu.sent(20, 1, asked);
     assert!(cu.answered(&20).is_some());
     assert!(cu.answered(&20).is_none(), "an answer is taken once");
     let (_, asked) = cu
-        .request(&log, 1, "general", &Vector::new())
+        .request(&log, 1, "general", &Vector::new(), None)
         .unwrap()
         .unwrap();
     cu.sent(21, 1, asked);
@@ -360,7 +361,7 @@ fn a_channel_is_caught_up_from_one_peer_at_a_time() {
     // Three peers connect at once (a partition heals): the first is asked, the others wait.
     assert!(!cu.queue_behind(1, "general"));
     let (_, asked) = cu
-        .request(&log, 1, "general", &Vector::new())
+        .request(&log, 1, "general", &Vector::new(), None)
         .unwrap()
         .unwrap();
     cu.sent(10, 1, asked);
@@ -385,7 +386,7 @@ fn an_empty_answer_that_claims_more_ends_the_session() {
     let log = MemLog::default();
     let cu: Catchup<u32, u32> = Catchup::default();
     let (_, asked) = cu
-        .request(&log, 1, "general", &Vector::new())
+        .request(&log, 1, "general", &Vector::new(), None)
         .unwrap()
         .unwrap();
     let lie = SyncResponse {
@@ -393,4 +394,123 @@ fn an_empty_answer_that_claims_more_ends_the_session() {
         ..Default::default()
     };
     assert!(catchup::check(&log, &asked, &lie).unwrap().next.is_none());
+}
+
+/// The wires of an answer, in order.
+fn wires(r: &SyncResponse) -> Vec<Vec<u8>> {
+    r.messages.iter().map(|m| m.to_vec()).collect()
+}
+
+#[test]
+fn a_pipelined_request_skips_exactly_what_its_sibling_gets() {
+    let o = org();
+    let mut log = MemLog::default();
+    let mut all = msgs(&o.amina, "general", 600);
+    all.extend(msgs(&o.bilal, "general", 40));
+    accept(&mut log, o.chain.head(), &all, Origin::Gossip, NOW);
+    let head = o.chain.head();
+    let ask = |max: u32, skip: Option<u32>| {
+        let mut r = request("general", &[]);
+        r.max_bytes = Some(max);
+        r.skip = skip;
+        catchup::answer(&log, head, &o.bilal.id(), r)
+            .unwrap()
+            .response
+    };
+    // What one request would get, in order: the longest answer there is, then the rest.
+    let mut whole = wires(&ask(u32::MAX, None));
+    assert_eq!(whole.len(), sync::MAX_BATCH, "cut by count, not bytes");
+    whole.extend(wires(&ask(u32::MAX, Some(u32::MAX))));
+    assert_eq!(whole.len(), 640, "the skip is cut by count too");
+    // Budgets below one message, of a few messages, across the authors' boundary, past the
+    // count limit: the pipelined answer starts where its sibling's ends.
+    for (first, second) in [
+        (1, 1),
+        (1, 5_000),
+        (700, 900),
+        (90_000, 3_000),
+        (u32::MAX, 400),
+    ] {
+        let a = ask(first, None);
+        let b = ask(second, Some(first));
+        let (a, b) = (wires(&a), wires(&b));
+        assert!(!a.is_empty() && !b.is_empty(), "{first}/{second}");
+        let both: Vec<Vec<u8>> = a.iter().chain(&b).cloned().collect();
+        assert_eq!(both[..], whole[..both.len()], "{first}/{second}");
+    }
+    // Skipping everything leaves nothing, and says so.
+    let mut r = request("general", &[(o.amina.id(), 590)]);
+    r.skip = Some(u32::MAX);
+    let r = catchup::answer(&log, head, &o.bilal.id(), r)
+        .unwrap()
+        .response;
+    assert!(r.messages.is_empty() && !r.more);
+}
+
+/// A whole catch-up session over a slow link, two requests in flight: every message
+/// arrives once, in answers that each check against what they asked, while the previous
+/// answer is still unstored (the requester verifies one while the next arrives).
+#[test]
+fn a_slow_link_session_keeps_two_requests_in_flight_and_gets_everything_once() {
+    let o = org();
+    let mut theirs = MemLog::default();
+    let mut all = msgs(&o.amina, "general", 300);
+    all.extend(msgs(&o.bilal, "general", 120));
+    accept(&mut theirs, o.chain.head(), &all, Origin::Gossip, NOW);
+    let mut ours = MemLog::default();
+    accept(&mut ours, o.chain.head(), &all[..7], Origin::Gossip, NOW);
+    let mut cu: Catchup<u32, u32> = Catchup::default();
+    // The peer is known slow: a 600 ms round trip and a full answer that took 2 s.
+    cu.round_trip(1, 600);
+    cu.measured(1, 8_192, 0, 2_000, true);
+    type InFlight = std::collections::VecDeque<(u32, SyncRequest)>;
+    fn send(
+        cu: &mut Catchup<u32, u32>,
+        ours: &MemLog,
+        q: &mut InFlight,
+        sent: &Vector,
+        skip: Option<u32>,
+    ) {
+        if let Some((req, asked)) = cu.request(ours, 1, "general", sent, skip).unwrap() {
+            let key = cu.requests as u32 + 1;
+            cu.sent(key, 1, asked);
+            q.push_back((key, req));
+        }
+    }
+    let mut in_flight = InFlight::new();
+    send(&mut cu, &ours, &mut in_flight, &Vector::new(), None);
+    let (mut received, mut most, mut unstored) = (0, 0, Vec::new());
+    while let Some((k, req)) = in_flight.pop_front() {
+        let resp = catchup::answer(&theirs, o.chain.head(), &o.amina.id(), req)
+            .unwrap()
+            .response;
+        let (_, asked) = cu.answered(&k).unwrap();
+        let checked = catchup::check(&ours, &asked, &resp).expect("an honest answer holds");
+        received += checked.envs.len();
+        for (sent, skip) in cu.follow_up(1, "general", checked.next.as_ref(), 0) {
+            send(&mut cu, &ours, &mut in_flight, &sent, skip);
+        }
+        // A pipelined request leaves once the answer ahead of it has had its time.
+        if in_flight.len() < 2 {
+            assert!(cu.next_due().is_some() || checked.next.is_none());
+            for (_, _, sent, skip) in cu.due(u64::MAX) {
+                send(&mut cu, &ours, &mut in_flight, &sent, Some(skip));
+            }
+        }
+        most = most.max(in_flight.len());
+        // The previous answer is stored now; this one after the next has been checked.
+        accept(&mut ours, o.chain.head(), &unstored, Origin::Sync, NOW);
+        unstored = checked.envs;
+    }
+    accept(&mut ours, o.chain.head(), &unstored, Origin::Sync, NOW);
+    let heads = majlis_core::proto::Log::heads(&ours, "general").unwrap();
+    assert_eq!(heads[&o.amina.id()], (300, 300));
+    assert_eq!(heads[&o.bilal.id()], (120, 120));
+    assert_eq!(received, 413, "each missing message once");
+    assert_eq!(most, 2, "a second request was in flight");
+    assert!(
+        cu.requests > 10,
+        "answers sized to the link: {}",
+        cu.requests
+    );
 }

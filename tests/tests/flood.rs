@@ -86,6 +86,7 @@ async fn a_flooding_peer_leaves_memory_bounded_and_the_node_responsive() {
                     have: vec![],
                     held: vec![],
                     max_bytes: None,
+                    skip: None,
                 },
             );
             flooded += 64;
@@ -110,6 +111,7 @@ async fn a_flooding_peer_leaves_memory_bounded_and_the_node_responsive() {
                 have,
                 held: vec![],
                 max_bytes: None,
+                skip: None,
             },
         );
         m.swarm.behaviour_mut().roster.send_request(

@@ -142,7 +142,7 @@ pub enum BlobResponse {
 }
 
 /// Catch-up request: "in `channel` I hold each author's log up to this seq; send what follows."
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SyncRequest {
     pub channel: String,
     pub have: Vec<(crate::DeviceId, u64)>,
@@ -155,6 +155,13 @@ pub struct SyncRequest {
     /// an 8 MiB answer. Absent from older peers' requests (then [`SYNC_RESPONSE_BYTES`]).
     #[serde(default)]
     pub max_bytes: Option<u32>,
+    /// Leave out the messages an answer of this many bytes to the same request would hold:
+    /// the requester asked for those in another request still in flight (pipelining on a
+    /// slow link, see `proto::catchup`). The cut follows the same rules as the answer's own
+    /// (at least one message, at most [`crate::sync::MAX_BATCH`]). Absent from older
+    /// peers' requests; an older responder ignores it and sends the skipped part again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip: Option<u32>,
 }
 
 /// Up to [`crate::sync::MAX_BATCH`] envelopes, oldest first per author; `more` if truncated.

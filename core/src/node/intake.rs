@@ -398,7 +398,15 @@ impl Runner {
 
     /// `sent`: per author, the last seq this peer sent in the current session.
     pub(super) fn sync_channel(&mut self, peer: PeerId, channel: String, sent: &Vector) {
-        match self.catchup.request(&self.store, peer, &channel, sent) {
+        self.sync_request(peer, channel, sent, None)
+    }
+
+    /// [`Self::sync_channel`], or with `skip` a request pipelined behind the one in flight.
+    fn sync_request(&mut self, peer: PeerId, channel: String, sent: &Vector, skip: Option<u32>) {
+        match self
+            .catchup
+            .request(&self.store, peer, &channel, sent, skip)
+        {
             Ok(Some((req, mut asked))) => {
                 asked.sent_ms = crate::now_ms();
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, req);
@@ -406,6 +414,26 @@ impl Runner {
             }
             Ok(None) => {}
             Err(e) => tracing::warn!("sync: {e}"),
+        }
+    }
+
+    /// How long until a pipelined catch-up request is due, if one is scheduled.
+    pub(super) fn catchup_wait(&self) -> Option<std::time::Duration> {
+        let due = self.catchup.next_due()?;
+        Some(std::time::Duration::from_millis(
+            due.saturating_sub(crate::now_ms()),
+        ))
+    }
+
+    /// Send the pipelined catch-up requests whose time has come (see
+    /// `Catchup::follow_up`); a session whose peer has gone passes its turn on.
+    pub(super) fn send_due_syncs(&mut self) {
+        for (peer, channel, sent, skip) in self.catchup.due(crate::now_ms()) {
+            if self.connections.contains_key(&peer) {
+                self.sync_request(peer, channel, &sent, Some(skip));
+            } else {
+                self.next_turn(&channel);
+            }
         }
     }
 
@@ -450,8 +478,10 @@ impl Runner {
             } => {
                 if let Some((peer, asked)) = self.catchup.answered(&request_id) {
                     let bytes: usize = response.messages.iter().map(|m| m.len()).sum();
-                    let elapsed = crate::now_ms().saturating_sub(asked.sent_ms);
-                    self.catchup.measured(peer, bytes, elapsed, response.more);
+                    let now = crate::now_ms();
+                    let elapsed = now.saturating_sub(asked.sent_ms);
+                    self.catchup
+                        .measured(peer, bytes, asked.sent_ms, now, response.more);
                     tracing::debug!(
                         "catch-up answer from {peer}: {} messages, {bytes} B in {elapsed} ms (next: {} B)",
                         response.messages.len(),
@@ -505,9 +535,13 @@ impl Runner {
                 return false;
             }
         };
-        // Ask for the next batch before storing this one, so the peer reads while we write.
-        if let Some(next) = &checked.next {
-            self.sync_channel(peer, asked.channel.clone(), next);
+        // Ask for the next batch before storing this one, so the peer reads while we write
+        // (on a slow link, two: see `Catchup::follow_up`).
+        for (sent, skip) in
+            self.catchup
+                .follow_up(peer, &asked.channel, checked.next.as_ref(), crate::now_ms())
+        {
+            self.sync_request(peer, asked.channel.clone(), &sent, skip);
         }
         let dup = intake::duplicates(&self.store, &checked.envs);
         let (envs, d) = (checked.envs, dup.clone());

@@ -181,6 +181,7 @@ impl Runner {
         let mut file_tick = tokio::time::interval(Duration::from_secs(1));
         file_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let catchup_wait = self.catchup_wait();
             tokio::select! {
                 // Biased: gossip frames queue up while the swarm has more ready, and are
                 // verified as one batch (1.7x cheaper per signature) once it has none.
@@ -207,6 +208,7 @@ impl Runner {
                     let batch = self.verifying.pop_front().expect("guarded");
                     self.on_verified(batch, sigs);
                 }
+                _ = tokio::time::sleep(catchup_wait.unwrap_or_default()), if catchup_wait.is_some() => self.send_due_syncs(),
                 _ = redial.tick() => {
                     self.swarm.behaviour_mut().gate.expire_strangers();
                     self.police();

@@ -23,11 +23,16 @@ pub const MAX_RETRIES: u32 = 3;
 /// Answer size bounds: the first answer from a peer is small (1 s at 64 kbit/s, so a live
 /// message published as the link comes up waits behind 1 s of catch-up, not 4; well under a
 /// millisecond on a LAN, where quick answers let the budget grow fourfold each time); later
-/// ones aim at [`ANSWER_SECS`] of the measured rate, so that on a slow link live messages
-/// never queue behind more than about a second of catch-up.
+/// ones aim at [`ANSWER_SECS`] of the measured rate in flight, so that on a slow link live
+/// messages never queue behind more than about a second of catch-up. Slow links keep two
+/// requests in flight (see [`Catchup::follow_up`]), so there each answer is half of that.
 pub const FIRST_ANSWER_BYTES: u32 = 8 * 1024;
 pub const MIN_ANSWER_BYTES: u32 = 4 * 1024;
 pub const ANSWER_SECS: u64 = 1;
+
+/// An answer slower than this (ms from request to answer) says the link, not the peer,
+/// sets the pace: the budget follows the measured rate, and requests are pipelined.
+pub const SLOW_ANSWER_MS: u64 = 250;
 
 /// What a request asked for: the answer is checked against it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +44,8 @@ pub struct Asked {
     pub held: Ranges,
     /// When it was sent (ms; set by the caller), to measure the peer's rate.
     pub sent_ms: u64,
+    /// The answer size asked for: a request pipelined behind this one skips that much.
+    pub max_bytes: u32,
 }
 
 /// An answer that passed [`check`].
@@ -65,6 +72,30 @@ pub struct Catchup<K, P> {
     /// Per peer, the smallest round trip seen (ping), so that an answer's time on the link
     /// can be told apart from the time it spent travelling.
     rtt_ms: HashMap<P, u64>,
+    /// Per peer, when its last answer arrived (ms): a pipelined answer held the link only
+    /// from then on.
+    arrived_ms: HashMap<P, u64>,
+    /// Peers whose last full answer was slow ([`SLOW_ANSWER_MS`]): their sessions keep a
+    /// second request in flight.
+    slow: std::collections::HashSet<P>,
+    /// Per (peer, channel) session, the last seq per author the answers so far brought:
+    /// with two requests in flight an answer's own `next` misses its sibling's messages.
+    sessions: HashMap<(P, String), Vector>,
+    /// Per peer, the rate its last full slow answer came at (bytes a second).
+    rate: HashMap<P, u64>,
+    /// Pipelined requests waiting for their time (see [`Catchup::follow_up`]).
+    ahead: Vec<Ahead<P>>,
+}
+
+/// A pipelined request scheduled to leave at `at_ms`.
+#[derive(Debug)]
+struct Ahead<P> {
+    peer: P,
+    channel: String,
+    sent: Vector,
+    /// The budget of the request ahead of it: what it skips.
+    skip_after: u32,
+    at_ms: u64,
 }
 
 impl<K: Hash + Eq, P: Hash + Eq + Copy> Default for Catchup<K, P> {
@@ -76,25 +107,30 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Default for Catchup<K, P> {
             requests: 0,
             budget: HashMap::new(),
             rtt_ms: HashMap::new(),
+            arrived_ms: HashMap::new(),
+            slow: Default::default(),
+            sessions: HashMap::new(),
+            rate: HashMap::new(),
+            ahead: Vec::new(),
         }
     }
 }
 
 impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
     /// The request for `channel` to `peer`, or `None` if one is in flight. `sent`: per
-    /// author, the last seq this peer sent in the current session.
+    /// author, the last seq this peer sent in the current session. `skip`: a request
+    /// pipelined behind the one in flight (see [`Catchup::follow_up`]), which gets the
+    /// answer of that many bytes that comes first.
     pub fn request<L: Log>(
         &self,
         log: &L,
         peer: P,
         channel: &str,
         sent: &Vector,
+        skip: Option<u32>,
     ) -> Result<Option<(SyncRequest, Asked)>> {
-        if self
-            .pending
-            .values()
-            .any(|(p, a)| *p == peer && a.channel == channel)
-        {
+        let in_flight = self.asked_of(peer, channel).count();
+        if in_flight >= 2 || (in_flight == 1 && skip.is_none()) {
             return Ok(None);
         }
         let heads = if channel == DM_LIST {
@@ -130,6 +166,7 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
                 .flat_map(|(a, r)| r.iter().map(|(x, y)| (*a, *x, *y)))
                 .collect(),
             max_bytes: Some(self.budget_for(&peer)),
+            skip,
         };
         Ok(Some((
             req,
@@ -138,8 +175,117 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
                 have,
                 held,
                 sent_ms: 0,
+                max_bytes: self.budget_for(&peer),
             },
         )))
+    }
+
+    /// What is in flight to `peer` about `channel`.
+    fn asked_of<'a>(&'a self, peer: P, channel: &'a str) -> impl Iterator<Item = &'a Asked> {
+        self.pending
+            .values()
+            .filter(move |(p, a)| *p == peer && a.channel == channel)
+            .map(|(_, a)| a)
+    }
+
+    /// An answer from `peer` about `channel` passed [`check`] (`next`: the peer has more)
+    /// at `now_ms`: the requests to send now, as (`sent`, `skip`) for [`Catchup::request`].
+    /// A pipelined one may be scheduled instead ([`Catchup::due`]).
+    ///
+    /// Why pipelining: on a slow link the next request used to leave only when the answer
+    /// had arrived, so the link idled for a round trip after every answer (600 ms in each
+    /// 1.6 s on the emulated radio link). With a second request in flight the next answer
+    /// follows the one arriving. It names where it starts without knowing the first answer:
+    /// "what you would send after an answer of `skip` bytes". It leaves when the answer
+    /// ahead of it should have left the peer, not at once: two answers sent together share
+    /// the link and arrive together, and the link idles for a round trip after the pair. If
+    /// the peer's log changed in between, the two may overlap (a duplicate, dropped) or
+    /// leave a hole (fetched by the next round, as any gap is).
+    pub fn follow_up(
+        &mut self,
+        peer: P,
+        channel: &str,
+        next: Option<&Vector>,
+        now_ms: u64,
+    ) -> Vec<(Vector, Option<u32>)> {
+        let key = (peer, channel.to_string());
+        let Some(next) = next else {
+            // The session ends; a pipelined request not sent yet is not needed.
+            self.ahead
+                .retain(|a| (a.peer, a.channel.as_str()) != (peer, channel));
+            if self.asked_of(peer, channel).next().is_none() {
+                self.sessions.remove(&key);
+            }
+            return Vec::new();
+        };
+        let sent = self.sessions.entry(key).or_default();
+        for (a, s) in next {
+            let e = sent.entry(*a).or_insert(0);
+            *e = (*e).max(*s);
+        }
+        let sent = sent.clone();
+        let rate = self
+            .rate
+            .get(&peer)
+            .copied()
+            .filter(|_| self.slow.contains(&peer));
+        // (when it left, bytes asked) of what is in flight or scheduled for this session.
+        let mut ahead: Vec<(u64, u32)> = self
+            .asked_of(peer, channel)
+            .map(|a| (a.sent_ms, a.max_bytes))
+            .collect();
+        ahead.extend(
+            self.ahead
+                .iter()
+                .filter(|a| (a.peer, a.channel.as_str()) == (peer, channel))
+                .map(|a| (a.at_ms, a.skip_after)),
+        );
+        let on_link = |bytes: u32, rate: u64| u64::from(bytes) * 1000 / rate.max(1);
+        match (&ahead[..], rate) {
+            ([], None) => vec![(sent, None)],
+            ([], Some(rate)) => {
+                let budget = self.budget_for(&peer);
+                self.schedule(peer, channel, &sent, budget, now_ms + on_link(budget, rate));
+                vec![(sent, None)]
+            }
+            // The one ahead starts where this answer ended: the next starts after it, once
+            // it has had its time on the link. On a link that turned fast, its answer
+            // continues the session instead.
+            ([(left, bytes)], Some(rate)) => {
+                let at = (left + on_link(*bytes, rate)).max(now_ms);
+                self.schedule(peer, channel, &sent, *bytes, at);
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn schedule(&mut self, peer: P, channel: &str, sent: &Vector, skip_after: u32, at_ms: u64) {
+        self.ahead.push(Ahead {
+            peer,
+            channel: channel.to_string(),
+            sent: sent.clone(),
+            skip_after,
+            at_ms,
+        });
+    }
+
+    /// When the next scheduled request is due (ms).
+    pub fn next_due(&self) -> Option<u64> {
+        self.ahead.iter().map(|a| a.at_ms).min()
+    }
+
+    /// The scheduled requests due at `now_ms`, as (peer, channel, `sent`, `skip`) for
+    /// [`Catchup::request`]. A request for a peer no longer connected fails there and
+    /// ends its session as any failed request does.
+    pub fn due(&mut self, now_ms: u64) -> Vec<(P, String, Vector, u32)> {
+        let (due, later) = std::mem::take(&mut self.ahead)
+            .into_iter()
+            .partition(|a| a.at_ms <= now_ms);
+        self.ahead = later;
+        due.into_iter()
+            .map(|a: Ahead<P>| (a.peer, a.channel, a.sent, a.skip_after))
+            .collect()
     }
 
     /// How many bytes to ask `peer` for in one answer.
@@ -155,7 +301,7 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
     }
 
     /// An answer of `bytes` came `elapsed_ms` after its request: size the next ones to the
-    /// link (about [`ANSWER_SECS`] of its rate each). Quick answers say little about the
+    /// link (two in flight of half [`ANSWER_SECS`] of its rate each). Quick answers say little about the
     /// rate (they are latency), so they only let the budget grow. The round trip is not
     /// time the answer held the link: counting it, answers on a 64 kbit/s link with a
     /// 600 ms round trip settle at 3.2 KB, under half of what the link carries in a second.
@@ -163,17 +309,29 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
     /// peer had little, or nothing, to send) spent its time on latency: it says nothing of
     /// the rate, and taking it as one shrank the budget to the floor after every empty
     /// answer of another channel.
-    pub fn measured(&mut self, peer: P, bytes: usize, elapsed_ms: u64, full: bool) {
+    ///
+    /// `sent_ms` and `now_ms`: when the request left and its answer arrived. A pipelined
+    /// answer queued behind its sibling on the link, so its time on the link starts when
+    /// the peer's previous answer arrived, if that was later than the request could have
+    /// reached it.
+    pub fn measured(&mut self, peer: P, bytes: usize, sent_ms: u64, now_ms: u64, full: bool) {
+        let elapsed_ms = now_ms.saturating_sub(sent_ms);
+        let rtt = self.rtt_ms.get(&peer).copied().unwrap_or(0);
+        let previous = self.arrived_ms.insert(peer, now_ms).unwrap_or(0);
         let cur = self.budget_for(&peer);
-        let next = if elapsed_ms < 250 {
+        let next = if elapsed_ms < SLOW_ANSWER_MS {
+            self.slow.remove(&peer);
             cur.saturating_mul(4)
         } else if !full {
             return;
         } else {
-            let rtt = self.rtt_ms.get(&peer).copied().unwrap_or(0);
-            let on_link = elapsed_ms.saturating_sub(rtt).max(elapsed_ms / 4);
+            self.slow.insert(peer);
+            let start = (sent_ms + rtt).max(previous);
+            let on_link = now_ms.saturating_sub(start).max(elapsed_ms / 4);
             let rate = bytes as u64 * 1000 / on_link.max(1);
-            (rate * ANSWER_SECS).min(u32::MAX as u64) as u32
+            self.rate.insert(peer, rate);
+            // Pipelined from now on: two answers in flight, each half the bytes.
+            (rate * ANSWER_SECS / 2).min(u32::MAX as u64) as u32
         };
         self.budget.insert(
             peer,
@@ -206,6 +364,7 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
     /// Whether a request for `channel` is in flight to any peer.
     pub fn in_flight(&self, channel: &str) -> bool {
         self.pending.values().any(|(_, a)| a.channel == channel)
+            || self.ahead.iter().any(|a| a.channel == channel)
     }
 
     /// A session for `channel` ended: the next peer whose turn it is, if any.
@@ -240,6 +399,10 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
     /// peer while it is `connected`, rather than waiting for the next periodic round.
     pub fn failed(&mut self, key: &K, connected: bool) -> Option<(P, String)> {
         let (peer, asked) = self.pending.remove(key)?;
+        // The session starts over (from what is stored) when nothing else is in flight.
+        if self.asked_of(peer, &asked.channel).next().is_none() {
+            self.sessions.remove(&(peer, asked.channel.clone()));
+        }
         // A timeout on a slow link: ask for much less next time.
         let smaller = (self.budget_for(&peer) / 4).max(MIN_ANSWER_BYTES);
         self.budget.insert(peer, smaller);
@@ -423,12 +586,17 @@ pub fn answer<L: Log>(
         }
     }
     let mut missing = sync::missing(&floored, &held, &heads, on_roster);
-    let mut bytes = 0;
+    // A pipelined request first passes over what its sibling in flight gets: the answer
+    // that sibling's budget makes, cut by the same rule.
+    let mut skipping = req
+        .skip
+        .map(|s| Cut::new((s as usize).min(SYNC_RESPONSE_BYTES)));
+    let mut cut = Cut::new(limit);
     'authors: for (author, from) in sync::plan(&theirs, &heads) {
         if !on_roster(&author) {
             continue;
         }
-        let room = sync::MAX_BATCH - resp.messages.len();
+        let room = skipping.as_ref().map_or(0, Cut::room) + cut.room();
         let have = from - 1;
         // Where retention or an erasure may have left holes, the requester takes messages
         // past any gap (see `intake`): no gap limit here either.
@@ -457,13 +625,17 @@ pub fn answer<L: Log>(
         }
         let contig = heads.get(&author).map_or(0, |(c, _)| *c);
         for (seq, w) in wires {
-            if resp.messages.len() == sync::MAX_BATCH
-                || (!resp.messages.is_empty() && bytes + w.len() > limit)
-            {
+            if let Some(s) = &mut skipping {
+                if s.take(w.len()) {
+                    missing -= u64::from(seq <= contig).min(missing);
+                    continue;
+                }
+                skipping = None;
+            }
+            if !cut.take(w.len()) {
                 resp.more = true;
                 break 'authors;
             }
-            bytes += w.len();
             resp.messages.push(serde_bytes::ByteBuf::from(w));
             missing -= u64::from(seq <= contig).min(missing);
         }
@@ -472,6 +644,41 @@ pub fn answer<L: Log>(
         response: resp,
         missing: Some(missing),
     })
+}
+
+/// Where an answer stops: at least one message, at most [`sync::MAX_BATCH`], and no more
+/// once the next would take it past `limit` bytes. A pipelined request's skip is cut by
+/// the same rule, so it passes over exactly what its sibling's answer holds.
+struct Cut {
+    limit: usize,
+    bytes: usize,
+    count: usize,
+}
+
+impl Cut {
+    fn new(limit: usize) -> Cut {
+        Cut {
+            limit,
+            bytes: 0,
+            count: 0,
+        }
+    }
+
+    /// Whether a message of `len` bytes still goes in (then it is counted).
+    fn take(&mut self, len: usize) -> bool {
+        let fits =
+            self.count < sync::MAX_BATCH && (self.count == 0 || self.bytes + len <= self.limit);
+        if fits {
+            self.bytes += len;
+            self.count += 1;
+        }
+        fits
+    }
+
+    /// Messages that may still go in.
+    fn room(&self) -> usize {
+        sync::MAX_BATCH - self.count
+    }
 }
 
 /// The direct-message channels of a peer's DM list to catch up on: those both `me` and
@@ -498,42 +705,113 @@ pub fn dm_wanted(
 mod tests {
     use super::*;
 
-    /// A 64 kbit/s link (8 000 B/s) with a 600 ms round trip: answers settle near one second
-    /// of the link's rate, not of the rate diluted by the round trip.
+    /// A 256 kbit/s link (32 000 B/s) with a 600 ms round trip: answers settle near half a
+    /// second of the link's rate (two in flight), not of the rate diluted by the round trip.
     #[test]
     fn answers_are_sized_to_the_link_not_to_its_latency() {
-        let link = |bytes: u32| 600 + u64::from(bytes) * 1000 / 8000;
-        let settle = |c: &mut Catchup<u32, u32>| {
+        let link = |bytes: u32| 600 + u64::from(bytes) * 1000 / 32_000;
+        // One request at a time: each answer arrives `link` after its request.
+        let settle = |c: &mut Catchup<u32, u32>, t: &mut u64| {
             for _ in 0..20 {
                 let b = c.budget_for(&1);
-                c.measured(1, b as usize, link(b), true);
+                let sent = *t;
+                *t += link(b);
+                c.measured(1, b as usize, sent, *t, true);
             }
             c.budget_for(&1)
         };
+        let mut t = 1_000_000;
         let mut c = Catchup::<u32, u32>::default();
         c.round_trip(1, 700);
         c.round_trip(1, 600);
         c.round_trip(1, 900);
-        let b = settle(&mut c);
-        assert!((7_500..=8_500).contains(&b), "{b}");
+        let b = settle(&mut c, &mut t);
+        assert!((15_000..=17_000).contains(&b), "{b}");
         // Without the round trip known, latency passes for a slow link: answers shrink to
-        // the floor (3 200 B would be the fixed point).
-        let b = settle(&mut Catchup::<u32, u32>::default());
+        // the floor.
+        let b = settle(&mut Catchup::<u32, u32>::default(), &mut t);
         assert_eq!(b, MIN_ANSWER_BYTES);
         // A LAN answers quickly: the budget grows to the cap.
         let mut c = Catchup::<u32, u32>::default();
         for _ in 0..10 {
             let b = c.budget_for(&1);
-            c.measured(1, b as usize, 2, true);
+            t += 2;
+            c.measured(1, b as usize, t - 2, t, true);
         }
         assert_eq!(c.budget_for(&1), SYNC_RESPONSE_BYTES as u32);
         // On the slow link, an empty answer (another channel with nothing to send) takes a
         // round trip and more; it leaves the budget where the full answers put it.
         let mut c = Catchup::<u32, u32>::default();
         c.round_trip(1, 600);
-        let b = settle(&mut c);
-        c.measured(1, 0, 1_300, false);
-        c.measured(1, 200, 900, false);
+        let b = settle(&mut c, &mut t);
+        c.measured(1, 0, t, t + 1_300, false);
+        c.measured(1, 200, t + 1_300, t + 2_200, false);
         assert_eq!(c.budget_for(&1), b);
+    }
+
+    /// Pipelined, answers arrive back to back: each one's request left long before, while
+    /// its sibling held the link. Only the time since the previous answer is this one's.
+    #[test]
+    fn a_pipelined_answer_is_timed_from_its_siblings_arrival() {
+        let mut c = Catchup::<u32, u32>::default();
+        c.round_trip(1, 200);
+        // A 32 000 B/s link, 100 ms each way (so the link, not the round trip, sets the pace); two requests in flight, the next one sent as
+        // an answer arrives.
+        let (mut link_free, mut sent) = (0u64, std::collections::VecDeque::from([0u64, 0]));
+        for _ in 0..20 {
+            let b = c.budget_for(&1);
+            let asked = sent.pop_front().unwrap();
+            let start = (asked + 100).max(link_free);
+            link_free = start + u64::from(b) * 1000 / 32_000;
+            let now = link_free + 100;
+            c.measured(1, b as usize, asked, now, true);
+            sent.push_back(now);
+        }
+        let b = c.budget_for(&1);
+        assert!((15_000..=17_000).contains(&b), "{b}");
+        assert!(c.slow.contains(&1), "a slow link's sessions are pipelined");
+        // A quick answer (the same peer now on the LAN) ends that.
+        let t = link_free + 100;
+        c.measured(1, b as usize, t, t + 5, true);
+        assert!(!c.slow.contains(&1));
+    }
+
+    /// Two answers sent together share the link and arrive together, then the link idles
+    /// for a round trip: a pipelined request leaves when the answer ahead should be done.
+    #[test]
+    fn a_pipelined_request_leaves_when_the_answer_ahead_has_had_its_time() {
+        let mut c = Catchup::<u32, u32>::default();
+        c.round_trip(1, 600);
+        // 16 000 B in 1.6 s with a 600 ms round trip: 16 000 B/s, answers of 8 000 B, each
+        // half a second on the link.
+        c.measured(1, 16_000, 0, 1_600, true);
+        let b = c.budget_for(&1);
+        assert_eq!(b, 8_000);
+        let asked = |sent_ms| Asked {
+            channel: "general".into(),
+            have: Vector::new(),
+            held: Ranges::new(),
+            sent_ms,
+            max_bytes: b,
+        };
+        let more: Vector = [(DeviceId([1; 32]), 40)].into_iter().collect();
+        // Nothing ahead: the next request now, the one after it once its answer had 0.5 s.
+        let now = c.follow_up(1, "general", Some(&more), 1_600);
+        assert_eq!(now, vec![(more.clone(), None)]);
+        c.sent(1, 1, asked(1_600));
+        assert_eq!(c.next_due(), Some(2_100));
+        assert!(c.due(2_099).is_empty());
+        assert_eq!(c.due(2_100), vec![(1, "general".into(), more.clone(), b)]);
+        c.sent(2, 1, asked(2_100));
+        assert!(c.in_flight("general"));
+        // The first answer arrives: the next is scheduled behind the second.
+        c.answered(&1).unwrap();
+        assert!(c.follow_up(1, "general", Some(&more), 2_500).is_empty());
+        assert_eq!(c.next_due(), Some(2_600));
+        // The peer has nothing more: what was scheduled is dropped.
+        c.answered(&2).unwrap();
+        assert!(c.follow_up(1, "general", None, 2_550).is_empty());
+        assert_eq!(c.next_due(), None);
+        assert!(!c.in_flight("general"));
     }
 }

@@ -129,6 +129,7 @@ impl Rogue {
                     have: vec![],
                     held: vec![],
                     max_bytes: None,
+                    skip: None,
                 },
             );
         }
