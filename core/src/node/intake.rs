@@ -432,6 +432,7 @@ impl Runner {
             if self.connections.contains_key(&peer) {
                 self.sync_request(peer, channel, &sent, Some(skip));
             } else {
+                self.catchup.forget(peer, &channel);
                 self.next_turn(&channel);
             }
         }
@@ -531,6 +532,7 @@ impl Runner {
         let checked = match catchup::check(&self.store, &asked, &resp) {
             Ok(c) => c,
             Err(e) => {
+                self.catchup.forget(peer, &asked.channel);
                 self.bad_peer(peer, format!("sync response: {e}"));
                 return false;
             }

@@ -208,17 +208,15 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
         next: Option<&Vector>,
         now_ms: u64,
     ) -> Vec<(Vector, Option<u32>)> {
-        let key = (peer, channel.to_string());
         let Some(next) = next else {
             // The session ends; a pipelined request not sent yet is not needed.
-            self.ahead
-                .retain(|a| (a.peer, a.channel.as_str()) != (peer, channel));
-            if self.asked_of(peer, channel).next().is_none() {
-                self.sessions.remove(&key);
-            }
+            self.forget(peer, channel);
             return Vec::new();
         };
-        let sent = self.sessions.entry(key).or_default();
+        let sent = self
+            .sessions
+            .entry((peer, channel.to_string()))
+            .or_default();
         for (a, s) in next {
             let e = sent.entry(*a).or_insert(0);
             *e = (*e).max(*s);
@@ -257,6 +255,15 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
                 Vec::new()
             }
             _ => Vec::new(),
+        }
+    }
+
+    /// `peer`'s session for `channel` is over without an answer (the peer has gone).
+    pub fn forget(&mut self, peer: P, channel: &str) {
+        self.ahead
+            .retain(|a| (a.peer, a.channel.as_str()) != (peer, channel));
+        if self.asked_of(peer, channel).next().is_none() {
+            self.sessions.remove(&(peer, channel.to_string()));
         }
     }
 
