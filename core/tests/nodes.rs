@@ -812,3 +812,57 @@ async fn a_client_that_does_not_speak_ping_stays_connected() {
     assert_eq!(peers.len(), 1, "the node lists the client: {peers:?}");
     assert_eq!(peers[0].name, "mallory");
 }
+
+/// A peer's subscriptions travel once, on whichever of its connections is ready first; when
+/// that connection then closes they can be lost with it, and none of the node's gossip
+/// reaches the peer again (it waits for catch-up rounds). A device that opens two
+/// connections, closes the first and is known to subscribe to nothing it may read is
+/// reconnected; one whose subscriptions arrived keeps its connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_whose_subscriptions_were_lost_with_a_second_connection_is_reconnected() {
+    use futures::StreamExt;
+    use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+    use libp2p::swarm::SwarmEvent;
+
+    for subscribed in [true, false] {
+        let s = common::setup().await;
+        let victim = s.victim.device_id().peer_id();
+        let mut r = common::Rogue::new(s.member, &s.org);
+        if !subscribed {
+            r.swarm.behaviour_mut().gossipsub.unsubscribe(&r.topic);
+        }
+        let mut first = None;
+        for _ in 0..2 {
+            let opts = DialOpts::peer_id(victim)
+                .addresses(vec![s.addr.clone()])
+                .condition(PeerCondition::Always)
+                .build();
+            r.swarm.dial(opts).unwrap();
+            let mut id = None;
+            assert!(
+                r.run_until(10, |ev| match ev {
+                    SwarmEvent::ConnectionEstablished { connection_id, .. } => {
+                        id = Some(*connection_id);
+                        true
+                    }
+                    _ => false,
+                })
+                .await
+            );
+            first = first.or(id);
+            // Whatever the client subscribed to has reached the node by now (loopback).
+            r.pump(1_000).await;
+        }
+        assert!(r.swarm.close_connection(first.unwrap()));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(16);
+        let mut closed = 0;
+        while let Ok(ev) = tokio::time::timeout_at(deadline, r.swarm.select_next_some()).await {
+            if matches!(ev, SwarmEvent::ConnectionClosed { .. }) {
+                closed += 1;
+            }
+        }
+        // Its own close of the first, and (without subscriptions) the node's of the other.
+        let expected = if subscribed { 1 } else { 2 };
+        assert_eq!(closed, expected, "subscribed: {subscribed}");
+    }
+}

@@ -93,8 +93,6 @@ fn a_slow_link_catches_up_a_thousand_messages_during_live_chat() {
             .collect::<Vec<_>>(),
         backlog_at_live
     );
-    std::fs::write("/tmp/bilal.log", ds[1].log_text()).unwrap(); // TEMP
-    std::fs::write("/tmp/amina.log", ds[0].log_text()).unwrap(); // TEMP
     let h = texts(&ds[1]);
     let live: Vec<&String> = h.iter().filter(|t| t.starts_with("live")).collect();
     assert_eq!(live.len(), 8);

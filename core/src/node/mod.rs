@@ -463,6 +463,8 @@ impl Node {
             plan: None,
             outbound: HashMap::new(),
             conns: HashMap::new(),
+            sub_checks: HashMap::new(),
+            sub_healed: HashMap::new(),
             heard: HashMap::new(),
             present: HashSet::new(),
             mesh_limit: config.mesh_limit,

@@ -17,6 +17,15 @@ use crate::roster::dm_parties;
 /// How long a connection this node opened is kept before [`Runner::prune`] may close it.
 const PRUNE_AFTER: Duration = Duration::from_secs(15);
 
+/// How long after one of a peer's two connections closed gossipsub must know what the peer
+/// subscribes to. Its subscriptions travel once, on whichever connection was ready first;
+/// when that is the one that closes, they can be lost with it (gossipsub never sends them
+/// again), and then none of our gossip reaches the peer: everything waits for catch-up.
+/// On the emulated 64 kbit/s radio link a subscription takes well under a second.
+pub(super) const SUBSCRIPTIONS_GRACE: Duration = Duration::from_secs(10);
+/// A peer is reconnected for lost subscriptions at most once in this long.
+const RESUBSCRIBE_EVERY: Duration = Duration::from_secs(60);
+
 /// Of the connections to one peer (oldest first; whether this node dialed each), those this
 /// node closes so that one is left. One direction is kept: the smaller id's dials if there
 /// are any, else the other device's; both ends agree on that from who dialed. Of several
@@ -62,6 +71,56 @@ impl Runner {
             tracing::debug!("closing a second connection to {peer}");
             self.swarm.close_connection(extra);
         }
+    }
+
+    /// Peers whose subscriptions a closed second connection may have taken with it (see
+    /// [`SUBSCRIPTIONS_GRACE`]): if gossipsub knows none for one that may read a channel we
+    /// subscribe to, the connection is closed and redialled, and the fresh one carries them.
+    /// Seen in the slow-link field test: every live message reached the other side only by
+    /// catch-up rounds, seconds late, for the rest of the session.
+    pub(super) fn check_subscriptions(&mut self) {
+        let now = std::time::Instant::now();
+        let due: Vec<PeerId> = self
+            .sub_checks
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in due {
+            self.sub_checks.remove(&peer);
+            if !self.connections.contains_key(&peer)
+                || self
+                    .sub_healed
+                    .get(&peer)
+                    .is_some_and(|t| now.duration_since(*t) < RESUBSCRIBE_EVERY)
+            {
+                continue;
+            }
+            let known = self
+                .swarm
+                .behaviour()
+                .gossipsub
+                .all_peers()
+                .any(|(p, topics)| *p == peer && !topics.is_empty());
+            let member = self
+                .chain
+                .head()
+                .and_then(|h| Some((h, h.member_of_device(&DeviceId::from_peer_id(&peer)?)?)));
+            let expected = member.is_some_and(|(h, m)| {
+                self.topics
+                    .values()
+                    .any(|ch| dm_parties(ch).is_none() && h.roster.may_read(m, ch))
+            });
+            if !known && expected {
+                tracing::info!(
+                    "{peer}'s subscriptions were lost with a closed second connection: reconnecting"
+                );
+                self.sub_healed.insert(peer, now);
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
+        }
+        self.sub_healed
+            .retain(|_, t| now.duration_since(*t) < RESUBSCRIBE_EVERY);
     }
 
     /// A connection to `peer` closed.

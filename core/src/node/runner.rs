@@ -14,6 +14,7 @@ use libp2p::{gossipsub, request_response, Multiaddr, PeerId, Swarm};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use super::durable::Pending;
+use super::neighbours::SUBSCRIPTIONS_GRACE;
 use super::{Command, Event, PeerInfo, Stats, REMOVAL_GRACE, SYNC_INTERVAL};
 use crate::discovery::{Discovery, Found};
 use crate::identity::DeviceId;
@@ -49,6 +50,11 @@ pub(super) struct Runner {
     /// Each connected peer's connections, oldest first, and whether this node dialed each
     /// (see `neighbours::surplus`).
     pub(super) conns: HashMap<PeerId, Vec<(libp2p::swarm::ConnectionId, bool)>>,
+    /// Peers one of whose connections closed while another stayed, and when to check that
+    /// gossipsub still knows what they subscribe to (see `Runner::check_subscriptions`);
+    /// and when each was last reconnected for it.
+    pub(super) sub_checks: HashMap<PeerId, Instant>,
+    pub(super) sub_healed: HashMap<PeerId, Instant>,
     /// When peer exchange last brought news that each device is on the network (a fresh
     /// record it signed), and the devices last reported online to the app (see
     /// [`Event::Presence`]).
@@ -210,6 +216,7 @@ impl Runner {
                 }
                 _ = tokio::time::sleep(catchup_wait.unwrap_or_default()), if catchup_wait.is_some() => self.send_due_syncs(),
                 _ = redial.tick() => {
+                    self.check_subscriptions();
                     self.swarm.behaviour_mut().gate.expire_strangers();
                     self.police();
                     self.prune();
@@ -649,9 +656,12 @@ impl Runner {
         } = &ev
         {
             self.connection_gone(peer_id, *connection_id);
-            // Another stays: what this one had taken of our gossip may be lost with it.
+            // Another stays: what this one had taken of our gossip may be lost with it, and
+            // what it had taken of theirs (their subscriptions, too).
             if *num_established > 0 {
                 self.push_recent(*peer_id);
+                self.sub_checks
+                    .insert(*peer_id, Instant::now() + SUBSCRIPTIONS_GRACE);
             }
         }
         match ev {
