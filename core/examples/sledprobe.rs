@@ -1,4 +1,6 @@
 //! Which sled write patterns are cheap to flush: `cargo run --release -p majlis-core --example sledprobe`.
+//! With `records`: a message's three single-key writes (history record, author log entry, id
+//! index) with records of several sizes, to see what the record's bytes cost.
 use std::time::Instant;
 
 fn run(name: &str, f: impl Fn(&sled::Db, u64)) {
@@ -37,7 +39,33 @@ fn run(name: &str, f: impl Fn(&sled::Db, u64)) {
     );
 }
 
+/// A message's writes as the store makes them: the record under a time-ordered key, the
+/// author's log entry, the id index.
+fn message_writes(db: &sled::Db, i: u64, record: &[u8]) {
+    let id = *blake3::hash(&i.to_le_bytes()).as_bytes();
+    let mut c = b"cgeneral\0".to_vec();
+    c.extend_from_slice(&i.to_be_bytes());
+    c.extend_from_slice(&id);
+    db.insert(&c, record).unwrap();
+    let mut a = b"ageneral\0".to_vec();
+    a.extend_from_slice(&[9u8; 32]);
+    a.extend_from_slice(&i.to_be_bytes());
+    db.insert(a, &id[..]).unwrap();
+    let mut m = b"m".to_vec();
+    m.extend_from_slice(&id);
+    db.insert(m, c).unwrap();
+}
+
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("records") {
+        for n in [350usize, 120, 12] {
+            let record = vec![7u8; n];
+            run(&format!("3 keys, record {n} B"), |db, i| {
+                message_writes(db, i, &record)
+            });
+        }
+        return;
+    }
     let val = vec![7u8; 250];
     let rand_key = |i: u64| *blake3::hash(&i.to_le_bytes()).as_bytes();
     run("1 random key", |db, i| {
