@@ -514,3 +514,35 @@ fn a_slow_link_session_keeps_two_requests_in_flight_and_gets_everything_once() {
         cu.requests
     );
 }
+
+#[test]
+fn a_slow_links_session_does_not_hold_up_a_near_peer() {
+    let log = MemLog::default();
+    let mut cu: Catchup<u32, u32> = Catchup::default();
+    // Peer 1 is across a radio link: 600 ms round trips, its answers slow.
+    cu.round_trip(1, 600);
+    cu.measured(1, 8_192, 0, 2_000, true);
+    cu.round_trip(2, 1);
+    cu.round_trip(4, 400);
+    assert!(!cu.queue_behind(1, "general"));
+    let (_, asked) = cu
+        .request(&log, 1, "general", &Vector::new(), None)
+        .unwrap()
+        .unwrap();
+    cu.sent(10, 1, asked);
+    // Peer 2 is on the LAN: asked at once. Peer 3 (no ping yet) and peer 4 (far) wait.
+    assert!(!cu.queue_behind(2, "general"));
+    assert!(cu.queue_behind(3, "general"));
+    assert!(cu.queue_behind(4, "general"));
+    // Behind a session with a peer that is not slow, a near one waits as before.
+    let (_, asked) = cu
+        .request(&log, 2, "general", &Vector::new(), None)
+        .unwrap()
+        .unwrap();
+    cu.sent(11, 2, asked);
+    cu.round_trip(5, 1);
+    assert!(cu.queue_behind(5, "general"));
+    cu.answered(&10).unwrap();
+    cu.answered(&11).unwrap();
+    assert_eq!(cu.next_queued("general"), Some(3));
+}

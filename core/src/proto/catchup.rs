@@ -30,6 +30,10 @@ pub const FIRST_ANSWER_BYTES: u32 = 8 * 1024;
 pub const MIN_ANSWER_BYTES: u32 = 4 * 1024;
 pub const ANSWER_SECS: u64 = 1;
 
+/// A peer whose round trip is under this (ms) is near (a LAN): it does not wait behind a
+/// slow link's catch-up session (see [`Catchup::queue_behind`]).
+pub const NEAR_RTT_MS: u64 = 50;
+
 /// An answer slower than this (ms from request to answer) says the link, not the peer,
 /// sets the pace: the budget follows the measured rate, and requests are pipelined.
 pub const SLOW_ANSWER_MS: u64 = 250;
@@ -349,18 +353,38 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
     /// Whether `channel` is being caught up from another peer; if so, `peer` waits its turn
     /// ([`Catchup::next_queued`]) instead of being asked now. A node that reconnects to many
     /// peers at once (a partition heals) used to get every missing message from each of them.
+    ///
+    /// Except behind a slow link: when every session in progress for the channel is with a
+    /// peer whose answers are slow and `peer` is known to be near (a ping under
+    /// [`NEAR_RTT_MS`]), it is asked at once. A field laptop back at the office then takes
+    /// the backlog from the relay on the LAN in seconds instead of waiting for the radio
+    /// session (a minute for a thousand messages); that session's next requests start from
+    /// what is stored by then, so it fetches only what is still missing.
     pub fn queue_behind(&mut self, peer: P, channel: &str) -> bool {
-        let busy = self
+        let mut busy = self
             .pending
             .values()
-            .any(|(p, a)| a.channel == channel && *p != peer);
-        if busy {
-            let q = self.queued.entry(channel.to_string()).or_default();
-            if !q.contains(&peer) {
-                q.push_back(peer);
-            }
+            .filter(|(p, a)| a.channel == channel && *p != peer)
+            .map(|(p, _)| *p)
+            .chain(
+                self.ahead
+                    .iter()
+                    .filter(|a| a.channel == channel && a.peer != peer)
+                    .map(|a| a.peer),
+            )
+            .peekable();
+        if busy.peek().is_none() {
+            return false;
         }
-        busy
+        let near = self.rtt_ms.get(&peer).is_some_and(|r| *r < NEAR_RTT_MS);
+        if near && busy.all(|p| self.slow.contains(&p)) {
+            return false;
+        }
+        let q = self.queued.entry(channel.to_string()).or_default();
+        if !q.contains(&peer) {
+            q.push_back(peer);
+        }
+        true
     }
 
     /// Channels with peers waiting for their turn.
