@@ -542,7 +542,12 @@ fn a_slow_links_session_does_not_hold_up_a_near_peer() {
     cu.sent(11, 2, asked);
     cu.round_trip(5, 1);
     assert!(cu.queue_behind(5, "general"));
-    cu.answered(&10).unwrap();
+    // Peer 3's first ping shows it near: it need not wait any longer (peer 4 still does).
     cu.answered(&11).unwrap();
-    assert_eq!(cu.next_queued("general"), Some(3));
+    assert!(cu.near_now(3).is_empty(), "no ping yet");
+    cu.round_trip(3, 2);
+    assert_eq!(cu.near_now(3), vec!["general".to_string()]);
+    assert!(cu.near_now(3).is_empty(), "taken off the queue");
+    cu.answered(&10).unwrap();
+    assert_eq!(cu.next_queued("general"), Some(4));
 }

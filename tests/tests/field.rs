@@ -1,6 +1,7 @@
 //! Field teams (namespace LANs built by the tests; need root, CI runs them): a slow radio
-//! link with a catch-up during live chat, a courier between sites that never meet, and a
-//! laptop whose address changes mid-run. Each prints its times.
+//! link with a catch-up during live chat, a near peer that does not wait behind it, a courier
+//! between sites that never meet, and a laptop whose address changes mid-run. Each prints
+//! its times.
 
 use std::time::{Duration, Instant};
 
@@ -109,6 +110,84 @@ fn a_slow_link_catches_up_a_thousand_messages_during_live_chat() {
     assert!(
         fastest >= 0.3,
         "the radio's delay is on the path: {fastest:.2} s"
+    );
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+}
+
+/// bilal comes back to the office: he reaches amina over her radio link (64 kbit/s, 300 ms
+/// each way) and chen on the LAN, and both hold the 1 000 messages he missed. His catch-up
+/// with amina has begun when chen comes up; chen is asked at once instead of after amina's
+/// session (about 40 s over the radio), and bilal holds everything, once, in order.
+#[test]
+fn a_near_peer_does_not_wait_behind_a_radio_link_catch_up() {
+    if !netns_available("near peer") {
+        return;
+    }
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut lan = Lan::new("np", 3).unwrap();
+    let mut ds = org(&bin, tmp.path(), &["amina", "bilal", "chen"]);
+    for (i, d) in ds.iter_mut().enumerate() {
+        d.start(&lan, i, &[]);
+    }
+    wait_until("connected", 30, || ds[0].peers().len() == 2);
+    assert!(ds[1].stop());
+    assert!(ds[0].stop());
+    {
+        let p = Profile::open(&ds[0].dir).unwrap();
+        let chain = p.chain().unwrap();
+        for i in 0..1000 {
+            p.compose(&chain, "general", &format!("backlog {i:04}"))
+                .unwrap();
+        }
+        p.store().outbox_clear().unwrap();
+        p.store().flush().unwrap();
+    }
+    // chen takes the backlog from amina on the LAN, then goes away.
+    ds[0].start(&lan, 0, &[]);
+    wait_until("chen holds the backlog", 60, || {
+        ds[2].history("general").len() == 1000
+    });
+    assert!(ds[2].stop());
+    assert!(ds[0].stop());
+    lan.set_radio(
+        0,
+        Link {
+            kbit: 64,
+            delay: Duration::from_millis(300),
+            jitter: Duration::ZERO,
+            loss: 0.0,
+            duplicate: 0.0,
+            queue: Duration::from_secs(2),
+        },
+    )
+    .unwrap();
+    ds[0].start(&lan, 0, &[]);
+    ds[1].start(&lan, 1, &[]);
+    wait_until("the radio catch-up under way", 60, || {
+        ds[1].history("general").len() >= 20
+    });
+    let before = ds[1].history("general").len();
+    let t = Instant::now();
+    ds[2].start(&lan, 2, &[]);
+    wait_or_tell(
+        "the backlog from chen",
+        90,
+        || ds[1].history("general").len() >= 1000,
+        || format!("{}\n{}", ds[1].log_tail(30), ds[2].log_tail(10)),
+    );
+    let took = t.elapsed().as_secs_f64();
+    let h = texts(&ds[1]);
+    println!(
+        "near peer: bilal had all 1 000 messages {took:.1} s after chen started ({before} of them before, over the radio)"
+    );
+    assert_eq!(h.len(), 1000, "each once");
+    assert_eq!(h, texts(&ds[2]), "in the same order as at chen");
+    assert!(
+        took < 20.0,
+        "chen waited behind the radio session: {took:.1} s"
     );
     for d in &mut ds {
         assert!(d.stop());

@@ -784,7 +784,12 @@ impl Runner {
                 peer,
                 result: Ok(rtt),
                 ..
-            })) => self.catchup.round_trip(peer, rtt.as_millis() as u64),
+            })) => {
+                self.catchup.round_trip(peer, rtt.as_millis() as u64);
+                for channel in self.catchup.near_now(peer) {
+                    self.sync_channel(peer, channel, &crate::sync::Vector::new());
+                }
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Ping(_)) => {}
             SwarmEvent::Behaviour(BehaviourEvent::Gate(ev)) => match ev {},
             SwarmEvent::IncomingConnectionError { error, .. } => {

@@ -361,23 +361,7 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
     /// session (a minute for a thousand messages); that session's next requests start from
     /// what is stored by then, so it fetches only what is still missing.
     pub fn queue_behind(&mut self, peer: P, channel: &str) -> bool {
-        let mut busy = self
-            .pending
-            .values()
-            .filter(|(p, a)| a.channel == channel && *p != peer)
-            .map(|(p, _)| *p)
-            .chain(
-                self.ahead
-                    .iter()
-                    .filter(|a| a.channel == channel && a.peer != peer)
-                    .map(|a| a.peer),
-            )
-            .peekable();
-        if busy.peek().is_none() {
-            return false;
-        }
-        let near = self.rtt_ms.get(&peer).is_some_and(|r| *r < NEAR_RTT_MS);
-        if near && busy.all(|p| self.slow.contains(&p)) {
+        if self.busy_with(peer, channel).next().is_none() || self.overtakes(peer, channel) {
             return false;
         }
         let q = self.queued.entry(channel.to_string()).or_default();
@@ -385,6 +369,48 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
             q.push_back(peer);
         }
         true
+    }
+
+    /// The other peers `channel` is being caught up from (requests in flight or scheduled).
+    fn busy_with<'a>(&'a self, peer: P, channel: &'a str) -> impl Iterator<Item = P> + 'a {
+        self.pending
+            .values()
+            .filter(move |(p, a)| a.channel == channel && *p != peer)
+            .map(|(p, _)| *p)
+            .chain(
+                self.ahead
+                    .iter()
+                    .filter(move |a| a.channel == channel && a.peer != peer)
+                    .map(|a| a.peer),
+            )
+    }
+
+    /// Whether `peer` is near and every session for `channel` is with a slow peer.
+    fn overtakes(&self, peer: P, channel: &str) -> bool {
+        let near = self.rtt_ms.get(&peer).is_some_and(|r| *r < NEAR_RTT_MS);
+        near && self
+            .busy_with(peer, channel)
+            .all(|p| self.slow.contains(&p))
+    }
+
+    /// The channels `peer` waits for behind a slow link that it may now be asked about at
+    /// once (its first ping showed it near: a new connection syncs before any ping).
+    pub fn near_now(&mut self, peer: P) -> Vec<String> {
+        let channels: Vec<String> = self
+            .queued
+            .iter()
+            .filter(|(ch, q)| q.contains(&peer) && self.overtakes(peer, ch))
+            .map(|(ch, _)| ch.clone())
+            .collect();
+        for ch in &channels {
+            if let Some(q) = self.queued.get_mut(ch) {
+                q.retain(|p| *p != peer);
+                if q.is_empty() {
+                    self.queued.remove(ch);
+                }
+            }
+        }
+        channels
     }
 
     /// Channels with peers waiting for their turn.
