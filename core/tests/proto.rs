@@ -396,6 +396,15 @@ fn an_empty_answer_that_claims_more_ends_the_session() {
     assert!(catchup::check(&log, &asked, &lie).unwrap().next.is_none());
 }
 
+/// A log holding `a` messages of amina's and `b` of bilal's in `general`, and those messages.
+fn two_authors(o: &Org, a: u64, b: u64) -> (MemLog, Vec<Envelope>) {
+    let mut log = MemLog::default();
+    let mut all = msgs(&o.amina, "general", a);
+    all.extend(msgs(&o.bilal, "general", b));
+    accept(&mut log, o.chain.head(), &all, Origin::Gossip, NOW);
+    (log, all)
+}
+
 /// The wires of an answer, in order.
 fn wires(r: &SyncResponse) -> Vec<Vec<u8>> {
     r.messages.iter().map(|m| m.to_vec()).collect()
@@ -404,10 +413,7 @@ fn wires(r: &SyncResponse) -> Vec<Vec<u8>> {
 #[test]
 fn a_pipelined_request_skips_exactly_what_its_sibling_gets() {
     let o = org();
-    let mut log = MemLog::default();
-    let mut all = msgs(&o.amina, "general", 600);
-    all.extend(msgs(&o.bilal, "general", 40));
-    accept(&mut log, o.chain.head(), &all, Origin::Gossip, NOW);
+    let (log, _) = two_authors(&o, 600, 40);
     let head = o.chain.head();
     let ask = |max: u32, skip: Option<u32>| {
         let mut r = request("general", &[]);
@@ -453,10 +459,7 @@ fn a_pipelined_request_skips_exactly_what_its_sibling_gets() {
 #[test]
 fn a_slow_link_session_keeps_two_requests_in_flight_and_gets_everything_once() {
     let o = org();
-    let mut theirs = MemLog::default();
-    let mut all = msgs(&o.amina, "general", 300);
-    all.extend(msgs(&o.bilal, "general", 120));
-    accept(&mut theirs, o.chain.head(), &all, Origin::Gossip, NOW);
+    let (theirs, all) = two_authors(&o, 300, 120);
     let mut ours = MemLog::default();
     accept(&mut ours, o.chain.head(), &all[..7], Origin::Gossip, NOW);
     let mut cu: Catchup<u32, u32> = Catchup::default();

@@ -16,6 +16,31 @@ fn texts(d: &Daemon) -> Vec<String> {
         .collect()
 }
 
+/// 1 000 messages written by `d` (stopped) while others were online: nothing waits in its
+/// outbox, the backlog is history the others lack (catch-up), not unsent messages (gossip).
+fn write_backlog(d: &Daemon) {
+    let p = Profile::open(&d.dir).unwrap();
+    let chain = p.chain().unwrap();
+    for i in 0..1000 {
+        p.compose(&chain, "general", &format!("backlog {i:04}"))
+            .unwrap();
+    }
+    p.store().outbox_clear().unwrap();
+    p.store().flush().unwrap();
+}
+
+/// A field radio: 64 kbit/s with 300 ms each way and a 2 s buffer, no loss.
+fn radio() -> Link {
+    Link {
+        kbit: 64,
+        delay: Duration::from_millis(300),
+        jitter: Duration::ZERO,
+        loss: 0.0,
+        duplicate: 0.0,
+        queue: Duration::from_secs(2),
+    }
+}
+
 /// bilal is on a radio link, 64 kbit/s with 300 ms each way, and was away while amina wrote
 /// 1 000 messages. When he comes back, catch-up runs while amina keeps chatting: every
 /// message arrives, the live ones while the backlog is still coming, in order.
@@ -34,30 +59,8 @@ fn a_slow_link_catches_up_a_thousand_messages_during_live_chat() {
     wait_until("connected", 30, || ds[0].peers().len() == 1);
     assert!(ds[1].stop());
     assert!(ds[0].stop());
-    {
-        let p = Profile::open(&ds[0].dir).unwrap();
-        let chain = p.chain().unwrap();
-        for i in 0..1000 {
-            p.compose(&chain, "general", &format!("backlog {i:04}"))
-                .unwrap();
-        }
-        // Others were online when amina wrote: nothing waits in her outbox, the backlog is
-        // history that bilal lacks (catch-up), not 1 000 unsent messages (gossip).
-        p.store().outbox_clear().unwrap();
-        p.store().flush().unwrap();
-    }
-    lan.set_radio(
-        1,
-        Link {
-            kbit: 64,
-            delay: Duration::from_millis(300),
-            jitter: Duration::ZERO,
-            loss: 0.0,
-            duplicate: 0.0,
-            queue: Duration::from_secs(2),
-        },
-    )
-    .unwrap();
+    write_backlog(&ds[0]);
+    lan.set_radio(1, radio()).unwrap();
     ds[0].start(&lan, 0, &[]);
     let t = Instant::now();
     ds[1].start(&lan, 1, &[]);
@@ -135,16 +138,7 @@ fn a_near_peer_does_not_wait_behind_a_radio_link_catch_up() {
     wait_until("connected", 30, || ds[0].peers().len() == 2);
     assert!(ds[1].stop());
     assert!(ds[0].stop());
-    {
-        let p = Profile::open(&ds[0].dir).unwrap();
-        let chain = p.chain().unwrap();
-        for i in 0..1000 {
-            p.compose(&chain, "general", &format!("backlog {i:04}"))
-                .unwrap();
-        }
-        p.store().outbox_clear().unwrap();
-        p.store().flush().unwrap();
-    }
+    write_backlog(&ds[0]);
     // chen takes the backlog from amina on the LAN, then goes away.
     ds[0].start(&lan, 0, &[]);
     wait_until("chen holds the backlog", 60, || {
@@ -152,18 +146,7 @@ fn a_near_peer_does_not_wait_behind_a_radio_link_catch_up() {
     });
     assert!(ds[2].stop());
     assert!(ds[0].stop());
-    lan.set_radio(
-        0,
-        Link {
-            kbit: 64,
-            delay: Duration::from_millis(300),
-            jitter: Duration::ZERO,
-            loss: 0.0,
-            duplicate: 0.0,
-            queue: Duration::from_secs(2),
-        },
-    )
-    .unwrap();
+    lan.set_radio(0, radio()).unwrap();
     ds[0].start(&lan, 0, &[]);
     ds[1].start(&lan, 1, &[]);
     wait_until("the radio catch-up under way", 60, || {

@@ -22,7 +22,7 @@ const PRUNE_AFTER: Duration = Duration::from_secs(15);
 /// when that is the one that closes, they can be lost with it (gossipsub never sends them
 /// again), and then none of our gossip reaches the peer: everything waits for catch-up.
 /// On the emulated 64 kbit/s radio link a subscription takes well under a second.
-pub(super) const SUBSCRIPTIONS_GRACE: Duration = Duration::from_secs(10);
+pub(super) const SUBSCRIPTIONS_GRACE: Duration = Duration::from_secs(5);
 /// A peer is reconnected for lost subscriptions at most once in this long.
 const RESUBSCRIBE_EVERY: Duration = Duration::from_secs(60);
 
@@ -74,8 +74,9 @@ impl Runner {
     }
 
     /// Peers whose subscriptions a closed second connection may have taken with it (see
-    /// [`SUBSCRIPTIONS_GRACE`]): if gossipsub knows none for one that may read a channel we
-    /// subscribe to, the connection is closed and redialled, and the fresh one carries them.
+    /// [`SUBSCRIPTIONS_GRACE`]): if gossipsub does not know one that may read a channel we
+    /// subscribe to as subscribed to it, the connection is closed and redialled, and the
+    /// fresh one carries them.
     /// Seen in the slow-link field test: every live message reached the other side only by
     /// catch-up rounds, seconds late, for the rest of the session.
     pub(super) fn check_subscriptions(&mut self) {
@@ -96,24 +97,35 @@ impl Runner {
             {
                 continue;
             }
-            let known = self
+            // Every channel of ours the peer's member may read, an honest peer on the same
+            // roster subscribes to; gossipsub sends each subscription on its own, so one can
+            // be lost and another arrive.
+            let theirs: Vec<&libp2p::gossipsub::TopicHash> = self
                 .swarm
                 .behaviour()
                 .gossipsub
                 .all_peers()
-                .any(|(p, topics)| *p == peer && !topics.is_empty());
+                .filter(|(p, _)| **p == peer)
+                .flat_map(|(_, topics)| topics)
+                .collect();
             let member = self
                 .chain
                 .head()
                 .and_then(|h| Some((h, h.member_of_device(&DeviceId::from_peer_id(&peer)?)?)));
-            let expected = member.is_some_and(|(h, m)| {
+            let missing = member.and_then(|(h, m)| {
                 self.topics
-                    .values()
-                    .any(|ch| dm_parties(ch).is_none() && h.roster.may_read(m, ch))
+                    .iter()
+                    .find(|(hash, ch)| {
+                        dm_parties(ch).is_none()
+                            && !ch.starts_with('@')
+                            && h.roster.may_read(m, ch)
+                            && !theirs.contains(hash)
+                    })
+                    .map(|(_, ch)| ch.clone())
             });
-            if !known && expected {
+            if let Some(ch) = missing {
                 tracing::info!(
-                    "{peer}'s subscriptions were lost with a closed second connection: reconnecting"
+                    "{peer}'s subscription to '{ch}' was lost with a closed second connection: reconnecting"
                 );
                 self.sub_healed.insert(peer, now);
                 let _ = self.swarm.disconnect_peer_id(peer);

@@ -70,8 +70,8 @@ pub(super) struct Runner {
     /// This device's own record and the second it was signed (signed again at most once a
     /// second, when asked).
     pub(super) own_record: Option<(crate::net::pex::Record, Vec<u8>)>,
-    /// When each device became dialable, and when this node started (see
-    /// [`Runner::dial_peer`]).
+    /// When each device became dialable (again, when its last connection closed), and when
+    /// this node started (see [`Runner::dial_peer`]).
     pub(super) first_known: HashMap<PeerId, Instant>,
     pub(super) started: Instant,
     /// Static peer address -> the peer it turned out to be.
@@ -736,6 +736,12 @@ impl Runner {
             } => {
                 self.have_in_flight.retain(|(p, _, _)| *p != peer_id);
                 self.outbound.remove(&peer_id);
+                // Both ends see the last connection go at once: the redial is a
+                // rediscovery, and only the smaller id dials at once (see `dial_peer`).
+                // Both dialling again made two connections again, and the close of one
+                // could again take the subscriptions that a reconnect was to repair
+                // (`check_subscriptions`).
+                self.first_known.insert(peer_id, Instant::now());
                 // What neighbours said of it predates this: online again only if one of
                 // them still has it.
                 self.heard.remove(&peer_id);
