@@ -122,9 +122,9 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Default for Catchup<K, P> {
 
 impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
     /// The request for `channel` to `peer`, or `None` if one is in flight. `sent`: per
-    /// author, the last seq this peer sent in the current session. `skip`: a request
-    /// pipelined behind the one in flight (see [`Catchup::follow_up`]), which gets the
-    /// answer of that many bytes that comes first.
+    /// author, the last seq this peer sent in the current session. `skip`: pipelined behind
+    /// a request with that budget still in flight (see [`Catchup::follow_up`]): the answer
+    /// leaves out what that one's answer holds.
     pub fn request<L: Log>(
         &self,
         log: &L,
@@ -287,8 +287,8 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
     }
 
     /// The scheduled requests due at `now_ms`, as (peer, channel, `sent`, `skip`) for
-    /// [`Catchup::request`]. A request for a peer no longer connected fails there and
-    /// ends its session as any failed request does.
+    /// [`Catchup::request`]. The caller drops one whose peer has gone
+    /// ([`Catchup::forget`]).
     pub fn due(&mut self, now_ms: u64) -> Vec<(P, String, Vector, u32)> {
         let (due, later) = std::mem::take(&mut self.ahead)
             .into_iter()
@@ -312,8 +312,8 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
     }
 
     /// An answer of `bytes` came `elapsed_ms` after its request: size the next ones to the
-    /// link (two in flight of half [`ANSWER_SECS`] of its rate each). Quick answers say little about the
-    /// rate (they are latency), so they only let the budget grow. The round trip is not
+    /// link (two in flight, each half [`ANSWER_SECS`] of its rate). Quick answers say
+    /// little about the rate (they are latency), so they only let the budget grow. The round trip is not
     /// time the answer held the link: counting it, answers on a 64 kbit/s link with a
     /// 600 ms round trip settle at 3.2 KB, under half of what the link carries in a second.
     /// `full`: the answer was cut at the budget (the peer has more). A short answer (the
