@@ -222,11 +222,7 @@ fn an_answer_is_checked_against_its_request() {
 fn one_request_per_peer_and_channel_and_a_few_retries() {
     let log = MemLog::default();
     let mut cu: Catchup<u32, u32> = Catchup::default();
-    let (_, asked) = cu
-        .request(&log, 1, "general", &Vector::new(), None)
-        .unwrap()
-        .unwrap();
-    cu.sent(10, 1, asked);
+    ask(&mut cu, &log, 1, 10);
     assert!(cu
         .request(&log, 1, "general", &Vector::new(), None)
         .unwrap()
@@ -354,17 +350,22 @@ fn a_periodic_round_asks_one_reader_per_channel_in_turn_and_everyone_for_dms() {
     assert_eq!(asked_general.len(), 2, "the readers take turns");
 }
 
+/// Ask `peer` about `general` from what `log` holds; the request goes out as `key`.
+fn ask(cu: &mut Catchup<u32, u32>, log: &MemLog, peer: u32, key: u32) {
+    let (_, asked) = cu
+        .request(log, peer, "general", &Vector::new(), None)
+        .unwrap()
+        .unwrap();
+    cu.sent(key, peer, asked);
+}
+
 #[test]
 fn a_channel_is_caught_up_from_one_peer_at_a_time() {
     let log = MemLog::default();
     let mut cu: Catchup<u32, u32> = Catchup::default();
     // Three peers connect at once (a partition heals): the first is asked, the others wait.
     assert!(!cu.queue_behind(1, "general"));
-    let (_, asked) = cu
-        .request(&log, 1, "general", &Vector::new(), None)
-        .unwrap()
-        .unwrap();
-    cu.sent(10, 1, asked);
+    ask(&mut cu, &log, 1, 10);
     assert!(cu.queue_behind(2, "general"));
     assert!(cu.queue_behind(3, "general"));
     assert!(cu.queue_behind(3, "general"), "queued once");
@@ -528,21 +529,13 @@ fn a_slow_links_session_does_not_hold_up_a_near_peer() {
     cu.round_trip(2, 1);
     cu.round_trip(4, 400);
     assert!(!cu.queue_behind(1, "general"));
-    let (_, asked) = cu
-        .request(&log, 1, "general", &Vector::new(), None)
-        .unwrap()
-        .unwrap();
-    cu.sent(10, 1, asked);
+    ask(&mut cu, &log, 1, 10);
     // Peer 2 is on the LAN: asked at once. Peer 3 (no ping yet) and peer 4 (far) wait.
     assert!(!cu.queue_behind(2, "general"));
     assert!(cu.queue_behind(3, "general"));
     assert!(cu.queue_behind(4, "general"));
     // Behind a session with a peer that is not slow, a near one waits as before.
-    let (_, asked) = cu
-        .request(&log, 2, "general", &Vector::new(), None)
-        .unwrap()
-        .unwrap();
-    cu.sent(11, 2, asked);
+    ask(&mut cu, &log, 2, 11);
     cu.round_trip(5, 1);
     assert!(cu.queue_behind(5, "general"));
     // Peer 3's first ping shows it near: it need not wait any longer (peer 4 still does).
