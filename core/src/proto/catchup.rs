@@ -237,9 +237,7 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
             .map(|a| (a.sent_ms, a.max_bytes))
             .collect();
         ahead.extend(
-            self.ahead
-                .iter()
-                .filter(|a| (a.peer, a.channel.as_str()) == (peer, channel))
+            self.scheduled(Some(peer), channel)
                 .map(|a| (a.at_ms, a.skip_after)),
         );
         let on_link = |bytes: u32, rate: u64| u64::from(bytes) * 1000 / rate.max(1);
@@ -262,13 +260,27 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
         }
     }
 
-    /// `peer`'s session for `channel` is over without an answer (the peer has gone).
+    /// `peer`'s session for `channel` is over without an answer (the peer has gone, or a
+    /// request failed). A scheduled request goes too: it skips an answer that will not
+    /// come. The session's vector stays while a sibling is still in flight (its answer
+    /// continues the session).
     pub fn forget(&mut self, peer: P, channel: &str) {
         self.ahead
             .retain(|a| (a.peer, a.channel.as_str()) != (peer, channel));
         if self.asked_of(peer, channel).next().is_none() {
             self.sessions.remove(&(peer, channel.to_string()));
         }
+    }
+
+    /// Pipelined requests scheduled for `channel` (to `peer`, or to anyone).
+    fn scheduled<'a>(
+        &'a self,
+        peer: Option<P>,
+        channel: &'a str,
+    ) -> impl Iterator<Item = &'a Ahead<P>> + 'a {
+        self.ahead
+            .iter()
+            .filter(move |a| a.channel == channel && peer.is_none_or(|p| a.peer == p))
     }
 
     fn schedule(&mut self, peer: P, channel: &str, sent: &Vector, skip_after: u32, at_ms: u64) {
@@ -378,9 +390,8 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
             .filter(move |(p, a)| a.channel == channel && *p != peer)
             .map(|(p, _)| *p)
             .chain(
-                self.ahead
-                    .iter()
-                    .filter(move |a| a.channel == channel && a.peer != peer)
+                self.scheduled(None, channel)
+                    .filter(move |a| a.peer != peer)
                     .map(|a| a.peer),
             )
     }
@@ -421,7 +432,7 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
     /// Whether a request for `channel` is in flight to any peer.
     pub fn in_flight(&self, channel: &str) -> bool {
         self.pending.values().any(|(_, a)| a.channel == channel)
-            || self.ahead.iter().any(|a| a.channel == channel)
+            || self.scheduled(None, channel).next().is_some()
     }
 
     /// A session for `channel` ended: the next peer whose turn it is, if any.
@@ -456,10 +467,9 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
     /// peer while it is `connected`, rather than waiting for the next periodic round.
     pub fn failed(&mut self, key: &K, connected: bool) -> Option<(P, String)> {
         let (peer, asked) = self.pending.remove(key)?;
-        // The session starts over (from what is stored) when nothing else is in flight.
-        if self.asked_of(peer, &asked.channel).next().is_none() {
-            self.sessions.remove(&(peer, asked.channel.clone()));
-        }
+        // The session starts over (from what is stored) when nothing else is in flight; a
+        // request scheduled behind this one would skip its lost answer.
+        self.forget(peer, &asked.channel);
         // A timeout on a slow link: ask for much less next time.
         let smaller = (self.budget_for(&peer) / 4).max(MIN_ANSWER_BYTES);
         self.budget.insert(peer, smaller);
@@ -870,5 +880,31 @@ mod tests {
         assert!(c.follow_up(1, "general", None, 2_550).is_empty());
         assert_eq!(c.next_due(), None);
         assert!(!c.in_flight("general"));
+    }
+    /// A request that fails takes the one scheduled behind it along: that one would skip
+    /// an answer that never comes, and leave a hole in the session.
+    #[test]
+    fn a_failed_request_drops_the_one_scheduled_behind_it() {
+        let mut c = Catchup::<u32, u32>::default();
+        c.round_trip(1, 600);
+        c.measured(1, 16_000, 0, 1_600, true);
+        let more: Vector = [(DeviceId([1; 32]), 40)].into_iter().collect();
+        let asked = Asked {
+            channel: "general".into(),
+            have: Vector::new(),
+            held: Ranges::new(),
+            sent_ms: 1_600,
+            max_bytes: c.budget_for(&1),
+        };
+        assert_eq!(c.follow_up(1, "general", Some(&more), 1_600).len(), 1);
+        c.sent(7, 1, asked);
+        assert_eq!(c.next_due(), Some(2_100));
+        assert_eq!(c.failed(&7, true), Some((1, "general".into())));
+        assert_eq!(c.next_due(), None);
+        assert!(!c.in_flight("general"));
+        assert!(
+            c.sessions.is_empty(),
+            "the session starts over from what is stored"
+        );
     }
 }
