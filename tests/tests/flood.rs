@@ -1,7 +1,8 @@
 //! A member device that floods a real `majlisd` process: garbage gossip, oversized gossip
-//! frames, thousands of sync requests and requests over the codec limits. The node must stay
-//! responsive, lose and add nothing, and keep its memory bounded; the test prints the node
-//! process's peak RSS (VmHWM) against the bytes thrown at it. Loopback only, no root needed.
+//! frames, thousands of sync requests (half of them asking to skip as much as the field
+//! holds) and requests over the codec limits. The node must stay responsive, lose and add
+//! nothing, and keep its memory bounded; the test prints the node process's peak RSS (VmHWM)
+//! against the bytes thrown at it. Loopback only, no root needed.
 
 // The attacker is the one the in-process adversarial suite uses.
 #[path = "../../core/tests/common/mod.rs"]
@@ -53,6 +54,7 @@ async fn a_flooding_peer_leaves_memory_bounded_and_the_node_responsive() {
     let pid = amina.pid().unwrap();
     let mut m = Rogue::new(member.clone(), &org);
     assert!(m.connect(&addr, victim).await);
+    pipelined_requests_over_the_wire(&mut m, victim).await;
     let base = rss_mb(pid, "VmRSS:");
     let t = Instant::now();
     let mut flooded = 0usize;
@@ -76,17 +78,19 @@ async fn a_flooding_peer_leaves_memory_bounded_and_the_node_responsive() {
         rss_mb(pid, "VmHWM:")
     );
 
-    // 2. Thousands of catch-up requests, each answered with up to 512 messages.
+    // 2. Thousands of catch-up requests, each answered with up to 512 messages; every
+    // other one asks to skip as much as the field holds (the responder caps it).
     for burst in 0..20 {
-        for _ in 0..100 {
+        for k in 0..100 {
+            let greedy = k % 2 == 1;
             m.swarm.behaviour_mut().sync.send_request(
                 &victim,
                 SyncRequest {
                     channel: "general".into(),
                     have: vec![],
                     held: vec![],
-                    max_bytes: None,
-                    skip: None,
+                    max_bytes: greedy.then_some(u32::MAX),
+                    skip: greedy.then_some(u32::MAX),
                 },
             );
             flooded += 64;
@@ -193,4 +197,66 @@ async fn a_flooding_peer_leaves_memory_bounded_and_the_node_responsive() {
         "peak RSS {peak:.0} MB grew by more than 100 MB over {base:.0} MB"
     );
     assert!(flooded > 300_000_000, "the flood was smaller than planned");
+}
+
+/// A pipelined pair as a slow-link requester sends it, then a `skip` as large as the field
+/// holds, asked of the real process: the second of the pair starts exactly where the first
+/// ends, and the greedy one is cut as an answer is (512 messages at most, 8 MiB).
+async fn pipelined_requests_over_the_wire(m: &mut Rogue, victim: libp2p::PeerId) {
+    use libp2p::request_response::{Event, Message};
+    use libp2p::swarm::SwarmEvent;
+    let ask = |max_bytes: u32, skip: Option<u32>| SyncRequest {
+        channel: "general".into(),
+        have: vec![],
+        held: vec![],
+        max_bytes: Some(max_bytes),
+        skip,
+    };
+    let sync = &mut m.swarm.behaviour_mut().sync;
+    let ids = [
+        sync.send_request(&victim, ask(4096, None)),
+        sync.send_request(&victim, ask(4096, Some(4096))),
+        sync.send_request(&victim, ask(u32::MAX, Some(u32::MAX))),
+    ];
+    let mut answers: [Option<Vec<u64>>; 3] = Default::default();
+    let done = m
+        .run_until(10, |ev| {
+            if let SwarmEvent::Behaviour(majlis_core::net::BehaviourEvent::Sync(Event::Message {
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            })) = ev
+            {
+                if let Some(i) = ids.iter().position(|id| id == request_id) {
+                    let seqs = response.messages.iter().map(|w| {
+                        majlis_core::Envelope::decode(w)
+                            .expect("a real message")
+                            .unsigned
+                            .seq
+                    });
+                    answers[i] = Some(seqs.collect());
+                }
+            }
+            answers.iter().all(Option::is_some)
+        })
+        .await;
+    assert!(done, "the node answered {answers:?}");
+    let [first, second, greedy] = answers.map(Option::unwrap);
+    assert!(!first.is_empty() && !second.is_empty());
+    assert_eq!(
+        second[0],
+        first.last().unwrap() + 1,
+        "the pipelined answer starts where its sibling's ends"
+    );
+    // A skip is cut like an answer: at most 512 messages, whatever its bytes.
+    assert_eq!(first[0], 1);
+    assert_eq!(
+        greedy.first(),
+        Some(&513),
+        "a skip passes at most 512 messages"
+    );
+    assert!(greedy.len() <= 512);
 }
