@@ -53,6 +53,7 @@ pub struct Cli {
 pub enum Command {
     /// Create this device's identity; prints the device id last
     Init {
+        /// This device's owner as the org will know them (e.g. amina)
         #[arg(long)]
         name: String,
     },
@@ -96,17 +97,26 @@ pub enum Command {
     #[command(subcommand)]
     Api(ApiCmd),
     /// Send a message to CHANNEL, or to @NAME (a direct message); prints the message id last
-    Send { channel: String, text: String },
+    Send {
+        /// A channel name, or @NAME for a direct message
+        channel: String,
+        /// The message text
+        text: String,
+    },
     /// Share a file in CHANNEL or with @NAME (any size; readers fetch it from every peer that
     /// has it); prints the message id last. Needs `majlisd run`
     Share {
+        /// A channel name, or @NAME for a direct message
         channel: String,
+        /// The file to share
         path: PathBuf,
+        /// Text shown with the file
         #[arg(long, default_value = "")]
         caption: String,
     },
     /// Shared files this node knows of, with download progress
     Files {
+        /// Print JSON instead of text (for scripts)
         #[arg(long)]
         json: bool,
     },
@@ -114,6 +124,7 @@ pub enum Command {
     Get {
         /// The id of the message that shares the file (`history --json` shows it)
         message: majlis_core::MessageId,
+        /// Where to save the file
         #[arg(long, value_name = "PATH")]
         out: PathBuf,
         /// Give up after this many seconds
@@ -124,6 +135,7 @@ pub enum Command {
     Reply {
         /// The message replied to (`history --json` shows ids)
         message: majlis_core::MessageId,
+        /// The reply's text
         text: String,
         /// Show the reply in the channel too, not only in the thread
         #[arg(long)]
@@ -132,36 +144,51 @@ pub enum Command {
     /// Change the text of one of your messages (readers see it marked edited). Needs
     /// `majlisd run`
     Edit {
+        /// The message to change (`history --json` shows ids)
         message: majlis_core::MessageId,
+        /// Its new text
         text: String,
     },
     /// Delete one of your messages, or anyone's as an admin. Needs `majlisd run`
-    Delete { message: majlis_core::MessageId },
+    Delete {
+        /// The message to delete (`history --json` shows ids)
+        message: majlis_core::MessageId,
+    },
     /// React to a message with an emoji (`--remove` takes it back). Needs `majlisd run`
     React {
+        /// The message reacted to (`history --json` shows ids)
         message: majlis_core::MessageId,
+        /// One emoji, e.g. 👍
         emoji: String,
+        /// Take the reaction back
         #[arg(long)]
         remove: bool,
     },
     /// Pin a message to its channel (`--remove` unpins it); `channel show` lists the pins.
     /// Needs `majlisd run`
     Pin {
+        /// The message to pin (`history --json` shows ids)
         message: majlis_core::MessageId,
+        /// Unpin it
         #[arg(long)]
         remove: bool,
     },
     /// Show a message and the replies in its thread, oldest first
     Thread {
+        /// Any message of the thread (`history --json` shows ids)
         message: majlis_core::MessageId,
+        /// Print JSON instead of text (for scripts)
         #[arg(long)]
         json: bool,
     },
     /// Show the history of CHANNEL or of the direct messages with @NAME, oldest first
     History {
+        /// A channel name, or @NAME for the direct messages with NAME
         channel: String,
+        /// Print JSON instead of text (for scripts)
         #[arg(long)]
         json: bool,
+        /// Show at most this many (the newest)
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
@@ -169,10 +196,12 @@ pub enum Command {
     /// in:#channel or in:@name, has:file, has:link, before:/after:/on:YYYY-MM-DD, mentions:me.
     /// Arabic and English, mixed; newest first
     Search {
+        /// What to look for, e.g. 'invoice from:bilal in:#sales after:2026-01-01'
         query: String,
         /// JSON lines with the fields of `history --json`, plus `snippet`
         #[arg(long)]
         json: bool,
+        /// Show at most this many results
         #[arg(long, default_value_t = 20)]
         limit: usize,
         /// Best match first instead of newest first
@@ -181,6 +210,7 @@ pub enum Command {
     },
     /// Connected devices of the org
     Peers {
+        /// Print JSON instead of text (for scripts)
         #[arg(long)]
         json: bool,
     },
@@ -189,6 +219,7 @@ pub enum Command {
     /// The node at a glance: running or not, member, roster version, peers, records held,
     /// store size
     Status {
+        /// Print JSON instead of text (for scripts)
         #[arg(long)]
         json: bool,
     },
@@ -201,6 +232,7 @@ pub enum Command {
     /// Erase everything a member wrote, on every node, leaving tombstones (an admin's answer
     /// to a GDPR erasure request); a legal hold wins until released
     Erase {
+        /// The member's name as on the roster
         #[arg(long)]
         member: String,
     },
@@ -223,6 +255,7 @@ pub enum Command {
         /// Messages sent before this date
         #[arg(long, value_parser = parse_date)]
         to: Option<u64>,
+        /// json (with a schema, docs/export.schema.json), csv or eml (one email a message)
         #[arg(long, value_parser = ["json", "csv", "eml"], default_value = "json")]
         format: String,
         /// A new (or empty) directory
@@ -232,12 +265,14 @@ pub enum Command {
     /// Every roster change (version, time, signing admin, what changed), then this device's
     /// own signed action log (exports)
     Audit {
+        /// Print JSON instead of text (for scripts)
         #[arg(long)]
         json: bool,
     },
     /// Why can't I see X? Checks interfaces, mDNS, listen addresses, static peers and every
     /// roster device (seen? connected? last error). Exits non-zero when something is wrong
     Doctor {
+        /// Print JSON instead of text (for scripts)
         #[arg(long)]
         json: bool,
         /// Print a text to paste into a ticket: device ids shortened, no message content
@@ -264,22 +299,30 @@ pub enum WebhookCmd {
     /// POST every message of CHANNEL to URL (http://), signed with a secret printed last
     /// (shown once; stored sealed). Takes effect in a running node at once
     Add {
+        /// What the webhook is for, e.g. `ticketing`; unique
         #[arg(long)]
         name: String,
+        /// The channel whose messages it receives
         #[arg(long)]
         channel: String,
+        /// Where to POST them (http://host:port/path)
         #[arg(long)]
         url: String,
     },
     /// The outgoing webhooks (never their secrets)
     List {
+        /// Print JSON instead of text (for scripts)
         #[arg(long)]
         json: bool,
     },
     /// Remove a webhook by name or id
-    Remove { name: String },
+    Remove {
+        /// The webhook's name or id (`api webhook list`)
+        name: String,
+    },
     /// Deliveries that failed every retry (webhook, message id, attempts, last error)
     Dead {
+        /// Print JSON instead of text (for scripts)
         #[arg(long)]
         json: bool,
     },
@@ -290,8 +333,10 @@ pub enum HookCmd {
     /// Create an incoming webhook for CHANNEL; prints its URL path last (POST {"text": …}
     /// to it; shown once, never stored). `api token list` lists it, `api token revoke` ends it
     Create {
+        /// What the hook is for, e.g. `alerts`; unique
         #[arg(long)]
         name: String,
+        /// The channel it posts into
         #[arg(long)]
         channel: String,
     },
@@ -310,22 +355,30 @@ pub enum TokenCmd {
     },
     /// The tokens that exist (names, ids, scopes; never the secrets)
     List {
+        /// Print JSON instead of text (for scripts)
         #[arg(long)]
         json: bool,
     },
     /// Revoke a token by name or id; takes effect at once, also in a running node
-    Revoke { name: String },
+    Revoke {
+        /// The token's name or id (`api token list`)
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 pub enum OrgCmd {
     /// Found an org; this device becomes its first admin. Prints the org id last
     Create {
+        /// The org's name, shown to members
         #[arg(long)]
         name: String,
     },
     /// Belong to ORG_ID; only its rosters will be accepted
-    Join { org_id: String },
+    Join {
+        /// The org id `org create` printed (ask an admin)
+        org_id: String,
+    },
     /// Move the org root key off this laptop, or bring it back
     #[command(subcommand)]
     RootKey(RootKeyCmd),
@@ -348,7 +401,9 @@ pub enum RootKeyCmd {
     /// Bring an exported root key back (it stays sealed by its passphrase; roster commands
     /// use it only with MAJLIS_ROOT_PASSPHRASE_FILE)
     Import {
+        /// The file `org root-key export` wrote
         file: PathBuf,
+        /// The passphrase it was sealed with, on this file's first line
         #[arg(long, value_name = "FILE")]
         root_passphrase_file: PathBuf,
     },
@@ -358,24 +413,31 @@ pub enum RootKeyCmd {
 pub enum RosterCmd {
     /// Add a member, or a device to an existing member
     Add {
+        /// The member's name (a new member, or one who gets another device)
         #[arg(long)]
         name: String,
+        /// The device id its `majlisd init` (or the app) printed
         #[arg(long)]
         device: String,
+        /// What the member may do [default: member; an existing member keeps their role]
         #[arg(long, value_parser = ["admin", "member", "guest", "relay", "archive", "bot"])]
         role: Option<String>,
     },
     /// Remove a member and all their devices
     Remove {
+        /// The member's name as on the roster
         #[arg(long)]
         name: String,
     },
     /// Revoke one device
     Revoke {
+        /// The device id (`roster show` lists them)
         #[arg(long)]
         device: String,
     },
+    /// The roster: members, their roles and devices, channels, policies
     Show {
+        /// Print JSON instead of text (for scripts)
         #[arg(long)]
         json: bool,
     },
@@ -390,6 +452,7 @@ pub enum RosterCmd {
     },
     /// Whether members' apps send read receipts (on by default; delivered ticks stay)
     Receipts {
+        /// on or off
         #[arg(value_parser = ["on", "off"])]
         setting: String,
     },
@@ -443,6 +506,7 @@ pub enum RetentionCmd {
         /// Files: days, or `forever` (never longer than their messages)
         #[arg(long, value_parser = parse_days)]
         files_days: Option<Days>,
+        /// The rule for one channel (default: the org's rule)
         #[arg(long, conflicts_with = "dms")]
         channel: Option<String>,
         /// The rule for direct messages
@@ -451,6 +515,7 @@ pub enum RetentionCmd {
     },
     /// The rules, holds and erasure requests in force
     Show {
+        /// Print JSON instead of text (for scripts)
         #[arg(long)]
         json: bool,
     },
@@ -462,17 +527,24 @@ pub enum RetentionCmd {
 pub enum HoldCmd {
     /// Place a hold on members and/or channels
     Add {
+        /// Members whose messages it keeps, comma-separated
         #[arg(long, value_delimiter = ',')]
         member: Vec<String>,
+        /// Channels it keeps, comma-separated
         #[arg(long, value_delimiter = ',')]
         channel: Vec<String>,
+        /// Why, e.g. a case number
         #[arg(long, default_value = "")]
         reason: String,
     },
     /// Release hold ID (retention and erasure apply again to what it covered)
-    Release { id: u64 },
+    Release {
+        /// The hold's id (`hold list`)
+        id: u64,
+    },
     /// The holds in force
     List {
+        /// Print JSON instead of text (for scripts)
         #[arg(long)]
         json: bool,
     },
@@ -512,29 +584,42 @@ fn parse_date(s: &str) -> Result<u64, String> {
 pub enum ChannelCmd {
     /// Create a channel; without --members it is open to everyone
     Create {
+        /// The channel's name, e.g. sales
         name: String,
+        /// Who may read and post, comma-separated member names (default: everyone)
         #[arg(long, value_delimiter = ',')]
         members: Option<Vec<String>>,
     },
     /// Set the topic (one line) and description of CHANNEL or @NAME. Needs `majlisd run`
     Topic {
+        /// A channel name, or @NAME
         channel: String,
+        /// One line shown under the channel's name
         topic: String,
+        /// Longer text shown with the channel
         #[arg(long, default_value = "")]
         description: String,
     },
     /// The topic, description, pinned messages and members of CHANNEL or @NAME. Needs
     /// `majlisd run`
     Show {
+        /// A channel name, or @NAME
         channel: String,
+        /// Print JSON instead of text (for scripts)
         #[arg(long)]
         json: bool,
     },
     /// Leave an open channel: it leaves your list on all your devices (you may still read it
     /// and join again). Needs `majlisd run`
-    Leave { channel: String },
+    Leave {
+        /// The channel's name
+        channel: String,
+    },
     /// Join an open channel you left. Needs `majlisd run`
-    Join { channel: String },
+    Join {
+        /// The channel's name
+        channel: String,
+    },
 }
 
 /// Entry point of the `majlisd` binary.
@@ -1935,4 +2020,33 @@ fn run_node(
         let _ = std::fs::remove_file(&socket);
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every command and every argument says what it is for in `--help`: an admin on a
+    /// server has the help text and nothing else.
+    #[test]
+    fn every_command_and_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if !matches!(id, "help" | "version") && arg.get_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let here = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(here.clone());
+                }
+                walk(sub, &here, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "majlisd", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
+    }
 }
