@@ -489,7 +489,24 @@ impl Profile {
         text: &str,
         seal: bool,
     ) -> Result<Vec<Envelope>> {
-        self.compose_what(chain, channel, Outgoing::Text(text), seal)
+        Ok(self
+            .compose_what(chain, channel, Outgoing::Text(text), seal, true)?
+            .0)
+    }
+
+    /// [`Profile::compose_as`], with the text's own message signed but **not stored**: a
+    /// running node publishes it first and stores it right after, so the three writes of
+    /// storing it are not on the way to the readers (see `Runner::send_composed`; its seq is
+    /// reserved on disk either way). Key grants made on the way are stored as usual.
+    /// Returns the messages, the text's last, and this device's member name.
+    pub(crate) fn compose_unsaved(
+        &self,
+        chain: &RosterChain,
+        channel: &str,
+        text: &str,
+        seal: bool,
+    ) -> Result<(Vec<Envelope>, String)> {
+        self.compose_what(chain, channel, Outgoing::Text(text), seal, false)
     }
 
     /// Sign a reply, edit, deletion or reaction in `channel`. The caller checked the target
@@ -500,7 +517,9 @@ impl Profile {
         channel: &str,
         act: Plain,
     ) -> Result<Vec<Envelope>> {
-        self.compose_what(chain, channel, Outgoing::Act(act), true)
+        Ok(self
+            .compose_what(chain, channel, Outgoing::Act(act), true, true)?
+            .0)
     }
 
     /// Sign a shared file's message (its blob is already in the blob store).
@@ -511,16 +530,20 @@ impl Profile {
         blob: crate::files::BlobRef,
         info: crate::files::FileInfo,
     ) -> Result<Vec<Envelope>> {
-        self.compose_what(chain, channel, Outgoing::File { blob, info }, true)
+        Ok(self
+            .compose_what(chain, channel, Outgoing::File { blob, info }, true, true)?
+            .0)
     }
 
+    /// `save`: store the last message too (see [`Profile::compose_unsaved`]).
     fn compose_what(
         &self,
         chain: &RosterChain,
         channel: &str,
         what: Outgoing<'_>,
         seal: bool,
-    ) -> Result<Vec<Envelope>> {
+        save: bool,
+    ) -> Result<(Vec<Envelope>, String)> {
         let roster = chain.head().ok_or_else(|| {
             Error::NotReady("no roster yet: this device cannot post until an admin adds it and a peer sends the roster".into())
         })?;
@@ -564,7 +587,8 @@ impl Profile {
             let Outgoing::Text(text) = what else {
                 return Err(Error::Invalid("files are always sealed".into()));
             };
-            return Ok(vec![self.append_plain(chain, channel, &me.name, text)?]);
+            let env = self.append_plain(chain, channel, &me.name, text, save)?;
+            return Ok((vec![env], me.name.clone()));
         }
         let cached = self
             .sending
@@ -601,8 +625,8 @@ impl Profile {
             }
             Outgoing::Act(plain) => e2e::seal(&key, channel, &self.device_id(), &plain),
         };
-        out.push(self.append(chain, channel, &me.name, sealed)?);
-        Ok(out)
+        out.push(self.append(chain, channel, &me.name, sealed, save)?);
+        Ok((out, me.name.clone()))
     }
 
     /// Sign `content` as this device's next message in `channel`, store it, queue it.
@@ -612,8 +636,10 @@ impl Profile {
         channel: &str,
         sender: &str,
         content: Content,
+        save: bool,
     ) -> Result<Envelope> {
-        self.append_body(chain, channel, sender, MESSAGE_FORMAT, content.encode())
+        let body = content.encode();
+        self.append_body(chain, channel, sender, MESSAGE_FORMAT, body, save)
     }
 
     fn append_plain(
@@ -622,9 +648,17 @@ impl Profile {
         channel: &str,
         sender: &str,
         text: &str,
+        save: bool,
     ) -> Result<Envelope> {
         let format = crate::message::PLAINTEXT_FORMAT;
-        self.append_body(chain, channel, sender, format, text.as_bytes().to_vec())
+        self.append_body(
+            chain,
+            channel,
+            sender,
+            format,
+            text.as_bytes().to_vec(),
+            save,
+        )
     }
 
     fn append_body(
@@ -634,6 +668,7 @@ impl Profile {
         sender: &str,
         format: u8,
         body: Vec<u8>,
+        save: bool,
     ) -> Result<Envelope> {
         let (seq, prev) = self.store.next_own(channel, &self.device_id())?;
         // Never date a message before our previous one (a clock set back), nor over an hour
@@ -664,7 +699,9 @@ impl Profile {
                 body,
             },
         );
-        self.store.insert_message(&env, sender)?;
+        if save {
+            self.store.insert_message(&env, sender)?;
+        }
         Ok(env)
     }
 
@@ -778,7 +815,7 @@ impl Profile {
         }
         contents
             .into_iter()
-            .map(|c| self.append(chain, channel, &member.name, c))
+            .map(|c| self.append(chain, channel, &member.name, c, true))
             .collect()
     }
 

@@ -343,11 +343,16 @@ impl Runner {
                 channel,
                 text,
                 reply,
-            } => match self
-                .profile
-                .compose_as(&self.chain, &channel, &text, !self.bench_plaintext)
-            {
-                Ok(envs) => self.queue_sent(envs, text, None, reply),
+            } => match self.profile.compose_unsaved(
+                &self.chain,
+                &channel,
+                &text,
+                !self.bench_plaintext,
+            ) {
+                Ok((envs, sender)) => {
+                    let shown = self.shown_own(&envs, text, None);
+                    self.send_composed(envs, &sender, reply, shown);
+                }
                 Err(e) => {
                     let _ = reply.send(Err(e));
                 }
@@ -485,8 +490,19 @@ impl Runner {
         file: Option<crate::store::FileView>,
         reply: tokio::sync::oneshot::Sender<crate::Result<crate::message::MessageId>>,
     ) {
+        let shown = self.shown_own(&envs, text, file);
+        self.queue_own(envs, Some((reply, shown)));
+    }
+
+    /// What the user is shown of the last of our `envs`: what they typed.
+    fn shown_own(
+        &self,
+        envs: &[crate::message::Envelope],
+        text: String,
+        file: Option<crate::store::FileView>,
+    ) -> Box<StoredMessage> {
         let last = envs.last().expect("a send makes a message");
-        let shown = StoredMessage {
+        Box::new(StoredMessage {
             id: last.id,
             channel: last.unsigned.channel.clone(),
             sender: self.my_name(),
@@ -495,8 +511,7 @@ impl Runner {
             text,
             file,
             ..Default::default()
-        };
-        self.queue_own(envs, Some((reply, Box::new(shown))));
+        })
     }
 
     fn my_name(&self) -> String {
