@@ -3,8 +3,8 @@
 //! message is on disk. Neither side's fsync is on the delivery path: a received message is
 //! shown as soon as it is verified and written, before its flush (if the process dies first,
 //! catch-up fetches it again from the peers that hold it), and our own message is published
-//! while its write is in flight, under a seq reserved on disk beforehand (see
-//! [`Runner::queue_own`] and `Store::next_own`).
+//! before it is written and flushed, under a seq reserved on disk beforehand (see
+//! [`Runner::send_composed`], [`Runner::queue_own`] and `Store::next_own`).
 
 use tokio::sync::oneshot;
 
