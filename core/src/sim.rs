@@ -649,14 +649,15 @@ impl Sim {
 
     /// Catch up `channel` from `peer` now, or when its turn comes (as a node does).
     fn sync_turn(&mut self, n: usize, peer: usize, channel: &str) {
-        if !self.nodes[n].catchup.queue_behind(peer, channel) {
+        let now = self.clock();
+        if !self.nodes[n].catchup.queue_behind(peer, channel, now) {
             self.sync_channel(n, peer, channel, &Vector::new());
         }
     }
 
     /// A session for `channel` ended at node `n`: the next queued peer's turn.
     fn next_turn(&mut self, n: usize, channel: &str) {
-        while !self.nodes[n].catchup.in_flight(channel) {
+        while !self.nodes[n].catchup.turn_taken(channel, self.clock()) {
             let Some(p) = self.nodes[n].catchup.next_queued(channel) else {
                 return;
             };
@@ -671,13 +672,14 @@ impl Sim {
             return;
         }
         let node = &self.nodes[n];
-        let Some((req, asked)) = node
+        let Some((req, mut asked)) = node
             .catchup
             .request(&node.log, peer, channel, sent, None)
             .expect("memory logs do not fail")
         else {
             return;
         };
+        asked.sent_ms = self.clock();
         self.next_key += 1;
         let key = self.next_key;
         self.nodes[n].catchup.sent(key, peer, asked);

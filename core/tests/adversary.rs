@@ -883,3 +883,87 @@ async fn a_closing_second_connection_brings_recent_messages_again_and_only_reada
     );
     assert!(pushed.iter().all(|(_, c)| c == "general"), "{pushed:?}");
 }
+
+/// An insider that takes catch-up requests and never answers (it keeps the streams open)
+/// must not hold a channel's catch-up: a laptop that reconnects to it first, then to an
+/// honest colleague, gets the history from the colleague within a stall's time
+/// (`catchup::STALL_MS`) and a periodic round, not after the 30 s request timeout and its
+/// retries (two minutes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insider_that_never_answers_catch_up_does_not_hold_the_channel() {
+    use libp2p::request_response::{Event, Message};
+    let dir = tempfile::tempdir().unwrap();
+    let mallory = DeviceKey::generate();
+    let add = RosterChange::AddMember {
+        name: "mallory".into(),
+        device: mallory.id(),
+        role: None,
+    };
+    let mut ps = org_with(dir.path(), &[("bilal", majlis_core::Role::Member)], &[add]);
+    let bilal = ps.pop().unwrap();
+    let amina = ps.pop().unwrap();
+    let org = amina.org().unwrap().unwrap();
+    let chain = amina.chain().unwrap();
+    for i in 0..300 {
+        amina
+            .compose(&chain, "general", &format!("while you were away {i}"))
+            .unwrap();
+    }
+    amina.store().flush().unwrap();
+
+    let bilal = Node::start(bilal, config()).await.unwrap();
+    let bilal_addr = bilal.listen_addrs().await.unwrap()[0].clone();
+    let bilal_id = bilal.device_id().peer_id();
+    // Mallory connects first and takes every request it gets, answering none.
+    let mut m = Rogue::new(mallory, &org);
+    assert!(m.connect(&bilal_addr, bilal_id).await);
+    let (asked_tx, mut asked_rx) = tokio::sync::mpsc::unbounded_channel();
+    let stalling = tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            if let SwarmEvent::Behaviour(BehaviourEvent::Sync(Event::Message {
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            })) = m.swarm.select_next_some().await
+            {
+                let _ = asked_tx.send(request.channel);
+                held.push(channel);
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while asked_rx.recv().await.as_deref() != Some("general") {}
+    })
+    .await
+    .expect("bilal asked mallory about general");
+
+    // Amina, who holds the history, comes up and connects.
+    let t = std::time::Instant::now();
+    let mut cfg = config();
+    cfg.peers = vec![bilal_addr];
+    let amina = Node::start(amina, cfg).await.unwrap();
+    wait_until("bilal holds amina's 300 messages", async || {
+        bilal.history("general", 1000).unwrap().len() >= 300
+    })
+    .await;
+    let took = t.elapsed();
+    let mut asked = 0;
+    while asked_rx.try_recv().is_ok() {
+        asked += 1;
+    }
+    println!(
+        "stalling insider: bilal caught up from amina {} ms after she came up; mallory was \
+         asked {} more times meanwhile and answered none",
+        took.as_millis(),
+        asked
+    );
+    assert!(
+        took < Duration::from_secs(15),
+        "catch-up waited behind the stalled request: {took:?}"
+    );
+    stalling.abort();
+    drop(amina);
+}

@@ -364,12 +364,15 @@ fn a_channel_is_caught_up_from_one_peer_at_a_time() {
     let log = MemLog::default();
     let mut cu: Catchup<u32, u32> = Catchup::default();
     // Three peers connect at once (a partition heals): the first is asked, the others wait.
-    assert!(!cu.queue_behind(1, "general"));
+    assert!(!cu.queue_behind(1, "general", 0));
     ask(&mut cu, &log, 1, 10);
-    assert!(cu.queue_behind(2, "general"));
-    assert!(cu.queue_behind(3, "general"));
-    assert!(cu.queue_behind(3, "general"), "queued once");
-    assert!(!cu.queue_behind(2, "ops"), "other channels are not held up");
+    assert!(cu.queue_behind(2, "general", 0));
+    assert!(cu.queue_behind(3, "general", 0));
+    assert!(cu.queue_behind(3, "general", 0), "queued once");
+    assert!(
+        !cu.queue_behind(2, "ops", 0),
+        "other channels are not held up"
+    );
     assert!(cu.in_flight("general"));
     // The session ends: the next in line, in order, then nobody.
     cu.answered(&10).unwrap();
@@ -519,6 +522,46 @@ fn a_slow_link_session_keeps_two_requests_in_flight_and_gets_everything_once() {
     );
 }
 
+/// A request unanswered for `STALL_MS` (an insider keeping the stream open, or a peer gone
+/// silent) holds its channel's turn no longer; a slow link's request, which may well take
+/// that long, keeps it.
+#[test]
+fn a_stalled_request_holds_the_channel_no_longer() {
+    use majlis_core::proto::catchup::STALL_MS;
+    let log = MemLog::default();
+    let mut cu: Catchup<u32, u32> = Catchup::default();
+    let t = 1_000_000;
+    let ask_at = |cu: &mut Catchup<u32, u32>, peer: u32, key: u32, at: u64| {
+        let (_, mut asked) = cu
+            .request(&log, peer, "general", &Vector::new(), None)
+            .unwrap()
+            .unwrap();
+        asked.sent_ms = at;
+        cu.sent(key, peer, asked);
+    };
+    assert!(!cu.queue_behind(1, "general", t));
+    ask_at(&mut cu, 1, 10, t);
+    assert!(cu.queue_behind(2, "general", t + 1));
+    assert!(cu.turn_taken("general", t + STALL_MS - 1));
+    // Peer 1 never answers: once its request has stalled, the next in line is asked, and
+    // a peer connecting now does not queue behind peer 1.
+    assert!(!cu.turn_taken("general", t + STALL_MS));
+    assert_eq!(cu.next_queued("general"), Some(2));
+    ask_at(&mut cu, 2, 11, t + STALL_MS);
+    assert!(
+        cu.queue_behind(3, "general", t + STALL_MS + 1),
+        "peer 2 is asked"
+    );
+    assert!(!cu.queue_behind(4, "ops", t + STALL_MS + 1));
+    // A radio link's request is slow by nature: it keeps its turn however long it takes.
+    let mut cu: Catchup<u32, u32> = Catchup::default();
+    cu.round_trip(5, 600);
+    cu.measured(5, 8_192, 0, 2_000, true);
+    ask_at(&mut cu, 5, 12, t);
+    assert!(cu.turn_taken("general", t + 10 * STALL_MS));
+    assert!(cu.queue_behind(6, "general", t + 10 * STALL_MS));
+}
+
 #[test]
 fn a_slow_links_session_does_not_hold_up_a_near_peer() {
     let log = MemLog::default();
@@ -528,22 +571,22 @@ fn a_slow_links_session_does_not_hold_up_a_near_peer() {
     cu.measured(1, 8_192, 0, 2_000, true);
     cu.round_trip(2, 1);
     cu.round_trip(4, 400);
-    assert!(!cu.queue_behind(1, "general"));
+    assert!(!cu.queue_behind(1, "general", 0));
     ask(&mut cu, &log, 1, 10);
     // Peer 2 is on the LAN: asked at once. Peer 3 (no ping yet) and peer 4 (far) wait.
-    assert!(!cu.queue_behind(2, "general"));
-    assert!(cu.queue_behind(3, "general"));
-    assert!(cu.queue_behind(4, "general"));
+    assert!(!cu.queue_behind(2, "general", 0));
+    assert!(cu.queue_behind(3, "general", 0));
+    assert!(cu.queue_behind(4, "general", 0));
     // Behind a session with a peer that is not slow, a near one waits as before.
     ask(&mut cu, &log, 2, 11);
     cu.round_trip(5, 1);
-    assert!(cu.queue_behind(5, "general"));
+    assert!(cu.queue_behind(5, "general", 0));
     // Peer 3's first ping shows it near: it need not wait any longer (peer 4 still does).
     cu.answered(&11).unwrap();
-    assert!(cu.near_now(3).is_empty(), "no ping yet");
+    assert!(cu.near_now(3, 0).is_empty(), "no ping yet");
     cu.round_trip(3, 2);
-    assert_eq!(cu.near_now(3), vec!["general".to_string()]);
-    assert!(cu.near_now(3).is_empty(), "taken off the queue");
+    assert_eq!(cu.near_now(3, 0), vec!["general".to_string()]);
+    assert!(cu.near_now(3, 0).is_empty(), "taken off the queue");
     cu.answered(&10).unwrap();
     assert_eq!(cu.next_queued("general"), Some(4));
 }

@@ -355,14 +355,14 @@ impl Runner {
     /// Catch up `channel` from `peer` now, or after the session in flight with another peer
     /// ends (one peer at a time per channel).
     fn sync_turn(&mut self, peer: PeerId, channel: String) {
-        if !self.catchup.queue_behind(peer, &channel) {
+        if !self.catchup.queue_behind(peer, &channel, crate::now_ms()) {
             self.sync_channel(peer, channel, &Vector::new());
         }
     }
 
-    /// A session for `channel` ended: start the next queued peer's turn.
+    /// A session for `channel` ended (or stalled): start the next queued peer's turn.
     fn next_turn(&mut self, channel: &str) {
-        while !self.catchup.in_flight(channel) {
+        while !self.catchup.turn_taken(channel, crate::now_ms()) {
             let Some(p) = self.catchup.next_queued(channel) else {
                 return;
             };
@@ -393,6 +393,11 @@ impl Runner {
         self.rounds += 1;
         for (p, ch) in plan {
             self.sync_turn(p, ch);
+        }
+        // A session that stalled ([`catchup::STALL_MS`]) no longer holds its channel: the
+        // peers waiting behind it take their turn.
+        for ch in self.catchup.waiting_channels() {
+            self.next_turn(&ch);
         }
     }
 

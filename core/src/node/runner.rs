@@ -807,7 +807,7 @@ impl Runner {
                 ..
             })) => {
                 self.catchup.round_trip(peer, rtt.as_millis() as u64);
-                for channel in self.catchup.near_now(peer) {
+                for channel in self.catchup.near_now(peer, crate::now_ms()) {
                     self.sync_channel(peer, channel, &crate::sync::Vector::new());
                 }
             }

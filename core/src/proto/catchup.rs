@@ -38,6 +38,14 @@ pub const NEAR_RTT_MS: u64 = 50;
 /// sets the pace: the budget follows the measured rate, and requests are pipelined.
 pub const SLOW_ANSWER_MS: u64 = 250;
 
+/// A request to a peer not known to be slow that has had no answer for this long (ms) no
+/// longer holds its channel's turn: others are asked beside it. Why: an insider (a roster
+/// device with a modified client) that takes sync requests and never answers held every
+/// channel it was asked about for the request timeout (30 s, for radio links), retried
+/// three times: two minutes without catch-up for a laptop back from a trip. A LAN answers
+/// within milliseconds and a radio link's first answer (8 KiB) within two seconds.
+pub const STALL_MS: u64 = 5_000;
+
 /// What a request asked for: the answer is checked against it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Asked {
@@ -372,8 +380,12 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
     /// the backlog from the relay on the LAN in seconds instead of waiting for the radio
     /// session (a minute for a thousand messages); that session's next requests start from
     /// what is stored by then, so it fetches only what is still missing.
-    pub fn queue_behind(&mut self, peer: P, channel: &str) -> bool {
-        if self.busy_with(peer, channel).next().is_none() || self.overtakes(peer, channel) {
+    ///
+    /// A request that has stalled ([`STALL_MS`]) holds no turn.
+    pub fn queue_behind(&mut self, peer: P, channel: &str, now_ms: u64) -> bool {
+        if self.busy_with(peer, channel, now_ms).next().is_none()
+            || self.overtakes(peer, channel, now_ms)
+        {
             return false;
         }
         let q = self.queued.entry(channel.to_string()).or_default();
@@ -383,34 +395,44 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
         true
     }
 
-    /// The other peers `channel` is being caught up from (requests in flight or scheduled).
-    fn busy_with<'a>(&'a self, peer: P, channel: &'a str) -> impl Iterator<Item = P> + 'a {
+    /// The peers `channel` is being caught up from (requests in flight and not stalled, or
+    /// scheduled).
+    fn busy<'a>(&'a self, channel: &'a str, now_ms: u64) -> impl Iterator<Item = P> + 'a {
         self.pending
             .values()
-            .filter(move |(p, a)| a.channel == channel && *p != peer)
+            .filter(move |(p, a)| {
+                a.channel == channel
+                    && (self.slow.contains(p) || now_ms.saturating_sub(a.sent_ms) < STALL_MS)
+            })
             .map(|(p, _)| *p)
-            .chain(
-                self.scheduled(None, channel)
-                    .filter(move |a| a.peer != peer)
-                    .map(|a| a.peer),
-            )
+            .chain(self.scheduled(None, channel).map(|a| a.peer))
+    }
+
+    /// [`Catchup::busy`], other than `peer`.
+    fn busy_with<'a>(
+        &'a self,
+        peer: P,
+        channel: &'a str,
+        now_ms: u64,
+    ) -> impl Iterator<Item = P> + 'a {
+        self.busy(channel, now_ms).filter(move |p| *p != peer)
     }
 
     /// Whether `peer` is near and every session for `channel` is with a slow peer.
-    fn overtakes(&self, peer: P, channel: &str) -> bool {
+    fn overtakes(&self, peer: P, channel: &str, now_ms: u64) -> bool {
         let near = self.rtt_ms.get(&peer).is_some_and(|r| *r < NEAR_RTT_MS);
         near && self
-            .busy_with(peer, channel)
+            .busy_with(peer, channel, now_ms)
             .all(|p| self.slow.contains(&p))
     }
 
     /// The channels `peer` waits for behind a slow link that it may now be asked about at
     /// once (its first ping showed it near: a new connection syncs before any ping).
-    pub fn near_now(&mut self, peer: P) -> Vec<String> {
+    pub fn near_now(&mut self, peer: P, now_ms: u64) -> Vec<String> {
         let channels: Vec<String> = self
             .queued
             .iter()
-            .filter(|(ch, q)| q.contains(&peer) && self.overtakes(peer, ch))
+            .filter(|(ch, q)| q.contains(&peer) && self.overtakes(peer, ch, now_ms))
             .map(|(ch, _)| ch.clone())
             .collect();
         for ch in &channels {
@@ -435,7 +457,13 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
             || self.scheduled(None, channel).next().is_some()
     }
 
-    /// A session for `channel` ended: the next peer whose turn it is, if any.
+    /// Whether `channel`'s turn is taken: a request for it in flight and not stalled, or
+    /// scheduled ([`Catchup::next_queued`] waits for this to be false).
+    pub fn turn_taken(&self, channel: &str, now_ms: u64) -> bool {
+        self.busy(channel, now_ms).next().is_some()
+    }
+
+    /// A session for `channel` ended, or stalled: the next peer whose turn it is, if any.
     pub fn next_queued(&mut self, channel: &str) -> Option<P> {
         let q = self.queued.get_mut(channel)?;
         let next = q.pop_front();
