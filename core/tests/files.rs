@@ -638,3 +638,73 @@ async fn a_flood_of_chunk_requests_is_served_without_holding_up_messages() {
         n.shutdown().await.unwrap();
     }
 }
+
+/// An insider that takes chunk requests and never answers (it keeps the streams open) does
+/// not hold up a download: once nothing else is left to ask, what it was asked is asked of
+/// another source after `fetch::HEDGE_MS`, not after the 30 s request timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_that_never_answers_does_not_hold_up_a_download() {
+    let dir = tempfile::tempdir().unwrap();
+    let (admin, mut others) = org(dir.path());
+    let _relay = others.pop().unwrap();
+    let carol = others.pop().unwrap();
+    let bilal = others.pop().unwrap();
+    let mallory = add_mallory(&admin, &[&bilal, &carol]);
+    let org_id = admin.org().unwrap().unwrap();
+    let (file, data) = random_file(dir.path(), "plans.pdf", 12 * 1024 * 1024);
+    let a = Node::start(admin, config(vec![])).await.unwrap();
+    let a_addr = a.listen_addrs().await.unwrap()[0].clone();
+    let msg = a.share_file("general", &file, "").await.unwrap();
+    let c = Node::start(carol, config(vec![a_addr])).await.unwrap();
+    let blob = blob_of(&c, "general", msg).await;
+
+    let mut rogue = Rogue::new(mallory, &org_id);
+    let c_addr = c.listen_addrs().await.unwrap()[0].clone();
+    assert!(rogue.connect(&c_addr, c.device_id().peer_id()).await);
+    let (asked_tx, mut asked_rx) = tokio::sync::mpsc::unbounded_channel();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            let ev = futures::StreamExt::select_next_some(&mut rogue.swarm).await;
+            if let SwarmEvent::Behaviour(BehaviourEvent::Blob(request_response::Event::Message {
+                message: request_response::Message::Request { channel, .. },
+                ..
+            })) = ev
+            {
+                let _ = asked_tx.send(());
+                held.push(channel);
+            }
+        }
+    });
+    wait_until("mallory connected to carol", async || {
+        c.peers().await.unwrap().iter().any(|p| p.name == "mallory")
+    })
+    .await;
+    let t = std::time::Instant::now();
+    c.fetch_file(blob).await.unwrap();
+    complete(&c, blob, 25).await;
+    let took = t.elapsed();
+    let mut asked = 0;
+    while asked_rx.try_recv().is_ok() {
+        asked += 1;
+    }
+    println!(
+        "silent source: 12 MiB complete in {} ms; mallory took {asked} requests and answered none",
+        took.as_millis()
+    );
+    assert!(
+        asked >= 1,
+        "mallory was never asked: the test shows nothing"
+    );
+    assert!(
+        took < Duration::from_secs(15),
+        "the download waited for the silent source: {took:?}"
+    );
+    let out = dir.path().join("plans-copy.pdf");
+    c.save_file(&msg, &out).await.unwrap();
+    assert!(std::fs::read(&out).unwrap() == data);
+    silent.abort();
+    for n in [&a, &c] {
+        n.shutdown().await.unwrap();
+    }
+}

@@ -6,6 +6,11 @@
 //! keeps going when one leaves (its ranges are asked of the others). A peer that answers
 //! with a chunk that does not match its hash is never asked for this blob again; a peer that
 //! lacks what was asked is left alone for [`LACK_RETRY_MS`] (it may be downloading too).
+//!
+//! A request unanswered for [`HEDGE_MS`] is asked of another source too, once nothing else
+//! is left to ask (and the hash list at once): a source that takes requests and never
+//! answers (an insider's modified client, or a peer gone silent) would otherwise hold its
+//! ranges until the request timeout, 30 s, and again after every retry.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
@@ -21,6 +26,9 @@ pub const REQUEST_BYTES: u64 = 1 << 20;
 /// Requests in flight per peer and blob: enough to fill a LAN link while one is answered.
 pub const WINDOW: u32 = 6;
 pub const LACK_RETRY_MS: u64 = 5_000;
+/// A request unanswered this long (ms) may be asked of another source too (see the module
+/// doc). A LAN answers 1 MiB in milliseconds.
+pub const HEDGE_MS: u64 = 5_000;
 
 /// What a blob request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -50,6 +58,9 @@ pub struct Fetch<P> {
     asked: Bitmap,
     flights: HashMap<P, u32>,
     hashes_asked: Option<P>,
+    /// When each request in flight was made, and the parts asked of a second source.
+    asked_at: HashMap<(P, Part), u64>,
+    hedged: HashSet<Part>,
     bad: HashSet<P>,
     lacking: HashMap<P, u64>,
     cursor: u32,
@@ -66,6 +77,8 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
             have,
             flights: HashMap::new(),
             hashes_asked: None,
+            asked_at: HashMap::new(),
+            hedged: HashSet::new(),
             bad: HashSet::new(),
             lacking: HashMap::new(),
             cursor: 0,
@@ -102,19 +115,29 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
         if flights >= WINDOW {
             return None;
         }
+        // A source silent for HEDGE_MS gets nothing new until it answers or its requests fail.
+        if self
+            .asked_at
+            .iter()
+            .any(|((p, _), at)| *p == peer && now.saturating_sub(*at) >= HEDGE_MS)
+        {
+            return None;
+        }
         if self.hashes.is_none() {
             if self.hashes_asked.is_some() {
-                return None;
+                return self.hedge(peer, now);
             }
             self.hashes_asked = Some(peer);
-            *self.flights.entry(peer).or_default() += 1;
-            return Some(Part::Hashes);
+            return Some(self.ask(peer, Part::Hashes, now));
         }
         let n = self.blob.chunks();
         // The first chunk neither held nor asked, from the cursor on (wrapping once).
-        let first = (0..n)
+        let Some(first) = (0..n)
             .map(|k| (self.cursor + k) % n)
-            .find(|&i| !self.have.get(i) && !self.asked.get(i))?;
+            .find(|&i| !self.have.get(i) && !self.asked.get(i))
+        else {
+            return self.hedge(peer, now);
+        };
         let mut count = 0;
         while count < self.per_request()
             && first + count < n
@@ -125,13 +148,46 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
             count += 1;
         }
         self.cursor = (first + count) % n;
+        Some(self.ask(peer, Part::Chunks { first, count }, now))
+    }
+
+    /// `part` goes to `peer` now.
+    fn ask(&mut self, peer: P, part: Part, now: u64) -> Part {
         *self.flights.entry(peer).or_default() += 1;
-        Some(Part::Chunks { first, count })
+        self.asked_at.insert((peer, part), now);
+        part
+    }
+
+    /// A part still needed that was asked of another source at least [`HEDGE_MS`] ago and
+    /// not of a second one yet: `peer` is asked for it too. The first answer is kept; the
+    /// other finds everything held.
+    fn hedge(&mut self, peer: P, now: u64) -> Option<Part> {
+        let wanted = |part: &Part| match *part {
+            Part::Hashes => self.hashes.is_none(),
+            Part::Chunks { first, count } => (first..first + count).any(|i| !self.have.get(i)),
+        };
+        let part = self
+            .asked_at
+            .iter()
+            .filter(|((p, part), at)| {
+                *p != peer
+                    && now.saturating_sub(**at) >= HEDGE_MS
+                    && !self.hedged.contains(part)
+                    && wanted(part)
+            })
+            .min_by_key(|(_, at)| **at)
+            .map(|((_, part), _)| *part)?;
+        self.hedged.insert(part);
+        Some(self.ask(peer, part, now))
     }
 
     fn land(&mut self, peer: P, part: Part) {
         if let Some(f) = self.flights.get_mut(&peer) {
             *f = f.saturating_sub(1);
+        }
+        self.asked_at.remove(&(peer, part));
+        if !self.asked_at.keys().any(|(_, p)| *p == part) {
+            self.hedged.remove(&part);
         }
         match part {
             Part::Hashes => {
@@ -313,6 +369,50 @@ mod tests {
         }
         assert!(f.done());
         assert_eq!(f.in_flight(), 0);
+    }
+
+    /// A source that takes requests and never answers holds nothing for long: once nothing
+    /// else is left to ask, what it has had for [`HEDGE_MS`] is asked of another source too.
+    #[test]
+    fn a_silent_source_is_hedged_once_nothing_else_is_left() {
+        let chunks = data(12);
+        let (blob, hashes) = blob_of(&chunks);
+        let mut f: Fetch<u8> = Fetch::new(blob, None, Bitmap::new(12));
+        assert_eq!(f.next(1, 0), Some(Part::Hashes));
+        assert_eq!(f.next(2, HEDGE_MS - 1), None);
+        assert_eq!(f.next(2, HEDGE_MS), Some(Part::Hashes), "peer 1 is silent");
+        assert_eq!(
+            f.next(3, HEDGE_MS),
+            None,
+            "asked of one more source, not all"
+        );
+        f.on_hashes(2, hashes).unwrap();
+        assert_eq!(f.next(1, HEDGE_MS), None, "silent: nothing new for it");
+        f.on_failed(1, Part::Hashes);
+        let t = HEDGE_MS;
+        let silent = f.next(1, t).unwrap();
+        let mut theirs = Vec::new();
+        while let Some(p) = f.next(2, t) {
+            theirs.push(p);
+        }
+        assert_eq!(theirs.len(), 2, "the rest goes to peer 2");
+        for p in theirs {
+            let Part::Chunks { first, count } = p else {
+                unreachable!()
+            };
+            let got = chunks[first as usize..(first + count) as usize].to_vec();
+            assert_eq!(f.on_chunks(2, p, got, t).0.len(), count as usize);
+        }
+        assert_eq!(f.next(2, t + HEDGE_MS - 1), None, "peer 1 may still answer");
+        assert_eq!(f.next(2, t + HEDGE_MS), Some(silent));
+        assert_eq!(f.next(3, t + HEDGE_MS), None);
+        let (ok, fault) = f.on_chunks(2, silent, chunks[0..4].to_vec(), t + HEDGE_MS);
+        assert!(fault.is_none() && ok.len() == 4);
+        assert!(f.done());
+        // Peer 1's request times out at last: nothing is asked again.
+        f.on_failed(1, silent);
+        assert_eq!(f.in_flight(), 0);
+        assert_eq!(f.next(2, t + 10 * HEDGE_MS), None);
     }
 
     #[test]
