@@ -89,6 +89,16 @@ fn add_mallory(admin: &Profile, others: &[&Profile]) -> DeviceKey {
     mallory
 }
 
+/// [`org`] with mallory added: amina, bilal, carol and mallory's key (the relay is left out).
+fn with_mallory(dir: &Path) -> (Profile, Profile, Profile, DeviceKey) {
+    let (admin, mut others) = org(dir);
+    let _relay = others.pop().unwrap();
+    let carol = others.pop().unwrap();
+    let bilal = others.pop().unwrap();
+    let mallory = add_mallory(&admin, &[&bilal, &carol]);
+    (admin, bilal, carol, mallory)
+}
+
 fn random_file(dir: &Path, name: &str, len: usize) -> (std::path::PathBuf, Vec<u8>) {
     let mut data = vec![0u8; len];
     let mut x: u64 = len as u64 ^ 0x9e37_79b9_7f4a_7c15;
@@ -335,12 +345,8 @@ async fn a_download_uses_every_source_and_resumes_after_a_restart_without_refetc
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_insider_gets_no_file_of_a_private_channel_and_its_bad_chunks_are_not_taken() {
     let dir = tempfile::tempdir().unwrap();
-    let (admin, mut others) = org(dir.path());
-    let _relay = others.pop().unwrap();
-    let carol = others.pop().unwrap();
-    let bilal = others.pop().unwrap();
     // mallory is a member (reads `general`, not `hr`) running a modified client.
-    let mallory = add_mallory(&admin, &[&bilal, &carol]);
+    let (admin, bilal, carol, mallory) = with_mallory(dir.path());
     let org_id = admin.org().unwrap().unwrap();
     let (secret, _) = random_file(dir.path(), "salaries.xlsx", 600 * 1024);
     let (open_file, open_data) = random_file(dir.path(), "menu.pdf", 12 * 1024 * 1024);
@@ -645,11 +651,7 @@ async fn a_flood_of_chunk_requests_is_served_without_holding_up_messages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_that_never_answers_does_not_hold_up_a_download() {
     let dir = tempfile::tempdir().unwrap();
-    let (admin, mut others) = org(dir.path());
-    let _relay = others.pop().unwrap();
-    let carol = others.pop().unwrap();
-    let bilal = others.pop().unwrap();
-    let mallory = add_mallory(&admin, &[&bilal, &carol]);
+    let (admin, _bilal, carol, mallory) = with_mallory(dir.path());
     let org_id = admin.org().unwrap().unwrap();
     let (file, data) = random_file(dir.path(), "plans.pdf", 12 * 1024 * 1024);
     let a = Node::start(admin, config(vec![])).await.unwrap();
