@@ -52,7 +52,7 @@ pub(super) enum Pending {
 impl Runner {
     /// Queue our just-signed (and stored) messages for the next flush. They are published,
     /// and the user is shown the message, at once when they may be
-    /// ([`Runner::may_publish_now`]); otherwise, about once per `store::RESERVE` messages,
+    /// ([`Runner::publish_now`]); otherwise, about once per `store::RESERVE` messages,
     /// they wait for the flush that makes their reservation durable. The reply (a `send`
     /// returning) always waits for the flush: it promises the message is on this disk.
     pub(super) fn queue_own(
@@ -60,12 +60,7 @@ impl Runner {
         envs: Vec<Envelope>,
         reply: Option<(oneshot::Sender<Result<MessageId>>, Box<StoredMessage>)>,
     ) {
-        let early = self.may_publish_now(&envs);
-        if early {
-            for env in &envs {
-                self.publish(env, false);
-            }
-        }
+        let early = self.publish_now(&envs);
         self.queue_published(envs, reply, early);
     }
 
@@ -93,12 +88,7 @@ impl Runner {
             let _ = reply.send(Err(e));
             return;
         }
-        let early = self.may_publish_now(&envs);
-        if early {
-            for env in &envs {
-                self.publish(env, false);
-            }
-        }
+        let early = self.publish_now(&envs);
         if let Err(e) = self.store.insert_message(last, sender) {
             let e = match early {
                 true => {
@@ -111,6 +101,18 @@ impl Runner {
             return;
         }
         self.queue_published(envs, Some((reply, shown)), early);
+    }
+
+    /// Publish our just-signed `envs` now if they may be ([`Runner::may_publish_now`]);
+    /// returns whether they were.
+    fn publish_now(&mut self, envs: &[Envelope]) -> bool {
+        let early = self.may_publish_now(envs);
+        if early {
+            for env in envs {
+                self.publish(env, false);
+            }
+        }
+        early
     }
 
     /// Whether our just-signed `envs` may be published before their flush: every seq they

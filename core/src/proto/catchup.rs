@@ -909,6 +909,7 @@ mod tests {
         assert_eq!(c.next_due(), None);
         assert!(!c.in_flight("general"));
     }
+
     /// A request that fails takes the one scheduled behind it along: that one would skip
     /// an answer that never comes, and leave a hole in the session.
     #[test]
