@@ -857,6 +857,9 @@ impl Store {
             let (k, v) = kv?;
             let channel = String::from_utf8_lossy(&k[1..]).into_owned();
             let (reserved, resume) = decode_head(&v);
+            if crashed {
+                self.complete_own_writes(&channel, me)?;
+            }
             let (held, _) = self.own_head(&channel, me)?;
             if crashed && reserved > held.max(resume) {
                 tracing::info!(
@@ -876,6 +879,49 @@ impl Store {
         }
         self.meta.remove(RUNNING)?;
         Ok(out)
+    }
+
+    /// A crash keeps a prefix of a message's writes (see [`Store::insert_known`]), so this
+    /// device's last messages may be in the history with no log entry. A peer's message left
+    /// so is written again when it arrives again (catch-up asks for it: the log says it is
+    /// missing); our own may exist nowhere else (published before its write, perhaps never
+    /// delivered), and without its log entry we neither serve it nor chain to it: it would
+    /// be shown here and never reach anyone. Its writes are completed instead. Our messages
+    /// are never dated before our previous one, so only history from the last one in the
+    /// log on is looked at. Returns how many were completed.
+    fn complete_own_writes(&self, channel: &str, me: &DeviceId) -> Result<usize> {
+        let from = match self.own_head(channel, me)? {
+            (_, Some(id)) => self.sent_at_of(&id)?.unwrap_or(0),
+            _ => 0,
+        };
+        let mut start = prefix(IDX, channel);
+        let mut end = start.clone();
+        *end.last_mut().expect("a prefix ends with its separator") = 1;
+        start.extend_from_slice(&from.to_be_bytes());
+        let mut done = 0;
+        for kv in self.messages.range(start..end) {
+            let (k, v) = kv?;
+            let Some(id) = id_at_end(&k).map(MessageId) else {
+                continue;
+            };
+            if self.messages.contains_key(msg_key(&id))? {
+                continue;
+            }
+            match self.decode_record(&k, id, &v) {
+                Ok((rec, env)) if env.unsigned.author == *me => {
+                    tracing::info!(
+                        "'{channel}': completing the writes of our message {id} (seq {}), \
+                         cut short by a crash",
+                        env.unsigned.seq
+                    );
+                    self.insert_message(&env, &rec.sender)?;
+                    done += 1;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("'{channel}': {e}"),
+            }
+        }
+        Ok(done)
     }
 
     /// A node starts publishing before its flushes: until `release_reservations`, a start
@@ -966,7 +1012,6 @@ impl Store {
             .map(u64::from_be_bytes))
     }
 
-    /// One stored message as history shows it.
     /// A message as it shows: edits, deletion, reactions and replies folded in.
     pub fn message(&self, id: &MessageId) -> Result<Option<StoredMessage>> {
         let Some(mut m) = self.rendered(id)? else {
@@ -1000,8 +1045,6 @@ impl Store {
         }
     }
 
-    /// The last `limit` messages of a channel, oldest first, in the total order every node
-    /// agrees on: (sent_at, id).
     /// Bytes the database takes on disk (sled's own count).
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
@@ -1012,6 +1055,8 @@ impl Store {
         self.messages.len()
     }
 
+    /// The last `limit` messages of a channel, oldest first, in the total order every node
+    /// agrees on: (sent_at, id).
     pub fn history(&self, channel: &str, limit: usize) -> Result<Vec<StoredMessage>> {
         self.history_before(channel, None, limit)
     }
@@ -1949,6 +1994,63 @@ mod tests {
         drop(s);
         let s = Store::open(dir.path(), dk).unwrap();
         assert_eq!(s.head("general", &key.id()).unwrap(), (6, 6));
+    }
+
+    /// A crash can keep the history record of our own last message and lose its log entry:
+    /// shown here, never served nor chained to, it would reach nobody. Whichever prefix of
+    /// its writes a crash kept, the next start leaves it either not shown at all or held
+    /// in full: in the log, served, and the message the next one chains to.
+    #[test]
+    fn a_crash_start_completes_our_own_half_written_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let dk = DataKey::generate();
+        let key = DeviceKey::generate();
+        let me = key.id();
+        let one = sign(&key, 1, None);
+        let two = sign(&key, 2, Some(one.id));
+        let writes = {
+            let s = Store::open(&dir.path().join("full"), dk.clone()).unwrap();
+            s.insert_message(&one, "amina").unwrap();
+            let mut sub = s.messages.watch_prefix(Vec::<u8>::new());
+            s.insert_message(&two, "amina").unwrap();
+            let mut writes = Vec::new();
+            while let Ok(ev) = sub.next_timeout(std::time::Duration::from_millis(200)) {
+                writes.push(ev);
+            }
+            writes
+        };
+        assert!(writes.len() >= 3, "{} writes", writes.len());
+        for k in 0..=writes.len() {
+            let path = dir.path().join(k.to_string());
+            let s = Store::open(&path, dk.clone()).unwrap();
+            assert_eq!(s.next_own("general", &me).unwrap().0, 1);
+            s.insert_message(&one, "amina").unwrap();
+            assert_eq!(s.next_own("general", &me).unwrap().0, 2);
+            s.mark_running().unwrap();
+            for ev in &writes[..k] {
+                if let sled::Event::Insert { key, value } = ev {
+                    s.messages.insert(key, value.clone()).unwrap();
+                }
+            }
+            s.messages.flush().unwrap();
+            drop(s);
+            let s = Store::open(&path, dk.clone()).unwrap();
+            s.resume_reservations(&me).unwrap();
+            let after = format!("after {k} of {} writes", writes.len());
+            let shown = s
+                .history("general", 10)
+                .unwrap()
+                .iter()
+                .any(|m| m.id == two.id);
+            let held = s.has_message(&two.id).unwrap();
+            assert_eq!(shown, held, "{after}: shown {shown}, held {held}");
+            let (_, prev) = s.next_own("general", &me).unwrap();
+            assert_eq!(prev, Some(if shown { two.id } else { one.id }), "{after}");
+            if shown {
+                assert_eq!(s.own_head("general", &me).unwrap(), (2, Some(two.id)));
+                assert!(s.message_wire(&two.id).unwrap().is_some(), "{after}");
+            }
+        }
     }
 
     #[test]
