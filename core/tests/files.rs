@@ -6,8 +6,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use futures::{AsyncRead, AsyncWrite};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{request_response, Multiaddr};
+use libp2p::{request_response, Multiaddr, StreamProtocol};
 use majlis_core::files::fetch::Part;
 use majlis_core::files::BlobId;
 use majlis_core::net::{BehaviourEvent, BlobRequest, BlobResponse};
@@ -416,7 +417,7 @@ async fn an_insider_gets_no_file_of_a_private_channel_and_its_bad_chunks_are_not
     })
     .await;
     c.fetch_file(open_blob).await.unwrap();
-    let mut lies = 0;
+    let (mut lies, mut lied_bytes) = (0, 0);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let done = c
@@ -448,8 +449,15 @@ async fn an_insider_gets_no_file_of_a_private_channel_and_its_bad_chunks_are_not
                             .map(|_| vec![0xAB; 256 * 1024 + 16].into())
                             .collect(),
                     ),
+                    Part::Slice { len, .. } => {
+                        BlobResponse::Chunks(vec![vec![0xAB; len as usize].into()])
+                    }
                 };
                 lies += 1;
+                lied_bytes += match &resp {
+                    BlobResponse::Chunks(c) => c.iter().map(|c| c.len() as u64).sum(),
+                    _ => 0,
+                };
                 let _ = rogue
                     .swarm
                     .behaviour_mut()
@@ -474,9 +482,11 @@ async fn an_insider_gets_no_file_of_a_private_channel_and_its_bad_chunks_are_not
             >= 1,
         "the lie was not noticed"
     );
+    // What it was asked before it was caught: one window of requests, in whole chunks or
+    // (while its link is being measured) in slices of one chunk.
     assert!(
-        lies <= 1 + majlis_core::files::fetch::WINDOW,
-        "a peer caught lying was asked again ({lies} times)"
+        lied_bytes <= (1 + majlis_core::files::fetch::WINDOW as u64) * (1 << 20),
+        "a peer caught lying was asked again ({lies} answers, {lied_bytes} bytes)"
     );
     for n in [&a, &b, &c] {
         n.shutdown().await.unwrap();
@@ -640,6 +650,153 @@ async fn a_flood_of_chunk_requests_is_served_without_holding_up_messages() {
     assert_eq!(answered, FLOOD, "every request is answered");
     assert_eq!(bad, 0, "every chunk asked for came");
     wait_until("bilal's messages at amina", async || during() == 20).await;
+    for n in [a, b] {
+        n.shutdown().await.unwrap();
+    }
+}
+
+/// A blob client that asks and never reads an answer (a modified client): the answer's
+/// bytes stay on the serving node's side of the stream until the request times out.
+#[derive(Clone, Default)]
+struct NeverReads(request_response::cbor::codec::Codec<BlobRequest, BlobResponse>);
+
+#[async_trait::async_trait]
+impl request_response::Codec for NeverReads {
+    type Protocol = StreamProtocol;
+    type Request = BlobRequest;
+    type Response = BlobResponse;
+
+    async fn read_request<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        p: &StreamProtocol,
+        io: &mut T,
+    ) -> std::io::Result<BlobRequest> {
+        self.0.read_request(p, io).await
+    }
+
+    async fn read_response<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        _: &mut T,
+    ) -> std::io::Result<BlobResponse> {
+        futures::future::pending().await
+    }
+
+    async fn write_request<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        p: &StreamProtocol,
+        io: &mut T,
+        req: BlobRequest,
+    ) -> std::io::Result<()> {
+        self.0.write_request(p, io, req).await
+    }
+
+    async fn write_response<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        p: &StreamProtocol,
+        io: &mut T,
+        res: BlobResponse,
+    ) -> std::io::Result<()> {
+        self.0.write_response(p, io, res).await
+    }
+}
+
+/// An insider asks for the same megabyte 200 times over and never reads the answers. Each
+/// answer would sit in amina's memory until its request timed out (200 MiB from one
+/// connection, a gigabyte from four). Amina reads no more for it while 8 MiB of its answers
+/// are untaken; bilal's download of the same file meanwhile is not held up, and when
+/// mallory goes, what was held for it is let go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_its_answers_pins_little_memory() {
+    const FLOOD: usize = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let (admin, bilal, _carol, mallory) = with_mallory(dir.path());
+    let (file, data) = random_file(dir.path(), "site.iso", 16 * 1024 * 1024);
+    let a = Node::start(admin, config(vec![])).await.unwrap();
+    let a_addr = a.listen_addrs().await.unwrap()[0].clone();
+    let msg = a.share_file("general", &file, "").await.unwrap();
+    let blob = blob_of(&a, "general", msg).await;
+
+    let mut rogue = common::client_swarm(&mallory, |_| {
+        request_response::Behaviour::with_codec(
+            NeverReads::default(),
+            [(
+                StreamProtocol::new(majlis_core::net::BLOB_PROTOCOL),
+                request_response::ProtocolSupport::Outbound,
+            )],
+            request_response::Config::default()
+                .with_request_timeout(Duration::from_secs(600))
+                .with_max_concurrent_streams(FLOOD + 10),
+        )
+    });
+    let victim = a.device_id().peer_id();
+    rogue.dial(a_addr.clone()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !matches!(
+            futures::StreamExt::select_next_some(&mut rogue).await,
+            SwarmEvent::ConnectionEstablished { .. }
+        ) {}
+    })
+    .await
+    .expect("mallory connects");
+    for _ in 0..FLOOD {
+        rogue.behaviour_mut().send_request(
+            &victim,
+            BlobRequest {
+                channel: "general".into(),
+                blob,
+                part: Part::Chunks { first: 0, count: 4 },
+            },
+        );
+    }
+    let rogue = tokio::spawn(async move {
+        loop {
+            futures::StreamExt::select_next_some(&mut rogue).await;
+        }
+    });
+    // Amina reads what fits the budget and then waits for mallory to take it.
+    wait_until("mallory's requests are being served", async || {
+        a.stats().await.unwrap().chunks_served > 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let s = a.stats().await.unwrap();
+    println!(
+        "never-read flood: {FLOOD} requests of 1 MiB; amina read {} MiB for mallory and holds {} MiB of it",
+        s.chunks_served / 4,
+        s.file_bytes_untaken >> 20
+    );
+    let budget = 8 << 20;
+    assert!(
+        s.file_bytes_untaken <= budget + (1 << 20),
+        "{} bytes held for a client that reads nothing",
+        s.file_bytes_untaken
+    );
+    assert!(
+        s.chunks_served / 4 <= (budget >> 20) + 4,
+        "amina read {} MiB for a client that took none",
+        s.chunks_served / 4
+    );
+
+    // bilal downloads the same file meanwhile.
+    let b = Node::start(bilal, config(vec![a_addr])).await.unwrap();
+    blob_of(&b, "general", msg).await;
+    let t = std::time::Instant::now();
+    b.fetch_file(blob).await.unwrap();
+    complete(&b, blob, 30).await;
+    println!(
+        "bilal's 16 MiB during the flood: {} ms",
+        t.elapsed().as_millis()
+    );
+    let out = dir.path().join("site-copy.iso");
+    b.save_file(&msg, &out).await.unwrap();
+    assert!(std::fs::read(&out).unwrap() == data);
+
+    rogue.abort();
+    wait_until("what was held for mallory is let go", async || {
+        a.stats().await.unwrap().file_bytes_untaken == 0
+    })
+    .await;
     for n in [a, b] {
         n.shutdown().await.unwrap();
     }

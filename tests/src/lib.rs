@@ -685,6 +685,15 @@ impl Daemon {
             .collect()
     }
 
+    /// The files this node knows of (`files --json`: blob, chunks, have, complete, …).
+    pub fn files(&self) -> Vec<serde_json::Value> {
+        let out = self.cli(&["files", "--json"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
     pub fn stats(&self) -> serde_json::Value {
         serde_json::from_str(&self.ok(&["stats"])).unwrap_or_default()
     }

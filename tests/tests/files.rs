@@ -6,16 +6,8 @@ use std::time::Duration;
 
 use majlis_tests::{free_port, wait_until, Daemon};
 
-fn files(d: &Daemon) -> Vec<serde_json::Value> {
-    let out = d.cli(&["files", "--json"]);
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
 fn have(d: &Daemon, blob: &str) -> (u64, u64, bool) {
-    files(d)
+    d.files()
         .iter()
         .find(|f| f["blob"] == blob)
         .map(|f| {

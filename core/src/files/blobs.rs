@@ -281,6 +281,17 @@ impl Blobs {
         Ok(buf)
     }
 
+    /// `len` bytes of chunk `i` as stored, from `offset` (a slice for a slow link).
+    pub fn read_slice(&self, m: &BlobMeta, i: u32, offset: u32, len: u32) -> Result<Vec<u8>> {
+        let p = self.path(&m.blob.id, m.complete);
+        let mut f = std::fs::File::open(&p).map_err(|e| Error::io(&p, e))?;
+        let mut buf = vec![0u8; len as usize];
+        f.seek(SeekFrom::Start(m.blob.offset(i) + offset as u64))
+            .and_then(|_| f.read_exact(&mut buf))
+            .map_err(|e| Error::io(&p, e))?;
+        Ok(buf)
+    }
+
     /// Decrypt a complete blob into `dest` (written beside it, then renamed: a reader never
     /// sees half a file). Each chunk is checked against its hash again: the disk may lie.
     pub fn export(&self, blob: &BlobRef, info: &FileInfo, dest: &Path) -> Result<()> {

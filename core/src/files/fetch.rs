@@ -7,6 +7,10 @@
 //! with a chunk that does not match its hash is never asked for this blob again; a peer that
 //! lacks what was asked is left alone for [`LACK_RETRY_MS`] (it may be downloading too).
 //!
+//! How much is asked of a source at once follows its link ([`Pace`]): on a LAN a source gets
+//! up to [`MAX_IN_FLIGHT`] bytes of requests at once, on a field radio one chunk at a time,
+//! so every answer arrives well inside the request timeout however slow the link is.
+//!
 //! A request unanswered for [`HEDGE_MS`] is asked of another source too, once nothing else
 //! is left to ask (and the hash list at once): a source that takes requests and never
 //! answers (an insider's modified client, or a peer gone silent) would otherwise hold its
@@ -30,11 +34,134 @@ pub const LACK_RETRY_MS: u64 = 5_000;
 /// doc). A LAN answers 1 MiB in milliseconds.
 pub const HEDGE_MS: u64 = 5_000;
 
+/// Bytes of requests in flight to one source at most (over all its downloads): a LAN link's
+/// worth while one answer is being written.
+pub const MAX_IN_FLIGHT: u64 = 12 * REQUEST_BYTES;
+/// What a source gets in flight: what its link carries in this long (ms), measured. Every
+/// other frame to that peer (a ping, a message) waits behind what is in flight on the same
+/// connection, and a ping unanswered for 5 s closes it (see `net::PING_TIMEOUT`).
+pub const AIM_MS: u64 = 2_000;
+/// The window before the link is measured, and its floor: 2 s at 64 kbit/s.
+pub const MIN_WINDOW: u64 = 16 * 1024;
+/// An answer smaller than this says more about the round trip than about the link: it does
+/// not count towards the measured rate.
+const SAMPLE_BYTES: u64 = 4 * 1024;
+
+/// One source's link as its answers show it, over all downloads: how many bytes may be in
+/// flight to it.
+///
+/// Why: answers in flight share the link, and every other frame to that peer (a ping, a
+/// message) waits behind them on the same connection. Six 1 MiB requests at once over a
+/// 64 kbit/s radio take 13 minutes to arrive; every one timed out, and pings waiting behind
+/// them closed the connection: a file never crossed that link. A source starts with
+/// [`MIN_WINDOW`] in flight; the rate its answers arrive at (bytes over the time the link
+/// has been busy with them: answers on several streams arrive interleaved, so one answer's
+/// own time says little) sets what it gets next, what that rate carries in [`AIM_MS`], at
+/// most doubling each time (a wrong, high estimate costs little) and between
+/// [`MIN_WINDOW`] and [`MAX_IN_FLIGHT`]. On a LAN the window opens fully within a dozen
+/// round trips of a millisecond.
+#[derive(Debug, Clone)]
+pub struct Pace {
+    window: u64,
+    /// Requests and bytes asked of it and not answered yet.
+    requests: u32,
+    bytes: u64,
+    /// Since when requests have been in flight (ms), and the bytes answered since.
+    busy_since: u64,
+    landed: u64,
+}
+
+impl Default for Pace {
+    fn default() -> Pace {
+        Pace {
+            window: MIN_WINDOW,
+            requests: 0,
+            bytes: 0,
+            busy_since: 0,
+            landed: 0,
+        }
+    }
+}
+
+/// A busy period longer than this (ms) is measured and started afresh, so the rate follows a
+/// link that changes.
+const PERIOD_MS: u64 = 10_000;
+
+impl Pace {
+    /// What may be in flight to this source (see [`Pace`]).
+    pub fn window(&self) -> u64 {
+        self.window
+    }
+
+    /// Bytes that may be asked of this source now, or `None` when its window is full (or
+    /// nearly: no request smaller than a quarter of the smallest window).
+    /// `max_requests` caps the count.
+    pub fn room(&self, max_requests: u32) -> Option<u64> {
+        let room = self.window.saturating_sub(self.bytes);
+        (self.requests < max_requests && room >= MIN_WINDOW / 4).then_some(room)
+    }
+
+    pub fn requests(&self) -> u32 {
+        self.requests
+    }
+
+    pub fn asked(&mut self, bytes: u64, now: u64) {
+        if self.requests == 0 {
+            self.busy_since = now;
+            self.landed = 0;
+        }
+        self.requests += 1;
+        self.bytes += bytes;
+    }
+
+    /// An answer of `got` bytes to a request of `asked` bytes.
+    pub fn answered(&mut self, asked: u64, got: u64, now: u64) {
+        self.settle(asked);
+        self.landed += got;
+        let span = now.saturating_sub(self.busy_since).max(1);
+        if self.landed >= SAMPLE_BYTES {
+            let carries = self.landed.saturating_mul(AIM_MS) / span;
+            self.window = carries
+                .min(self.window.saturating_mul(2))
+                .clamp(MIN_WINDOW, MAX_IN_FLIGHT);
+            if span >= PERIOD_MS {
+                self.busy_since = now;
+                self.landed = 0;
+            }
+        }
+    }
+
+    /// A request of `asked` bytes failed; one that timed out halves the window (the link is
+    /// slower than measured, or busier).
+    pub fn failed(&mut self, asked: u64, timed_out: bool) {
+        self.settle(asked);
+        if timed_out {
+            self.window = (self.window / 2).max(MIN_WINDOW);
+        }
+    }
+
+    fn settle(&mut self, asked: u64) {
+        self.requests = self.requests.saturating_sub(1);
+        self.bytes = self.bytes.saturating_sub(asked);
+    }
+}
+
 /// What a blob request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Part {
     Hashes,
-    Chunks { first: u32, count: u32 },
+    Chunks {
+        first: u32,
+        count: u32,
+    },
+    /// `len` bytes of chunk `chunk` (as stored: encrypted, with its tag) from `offset`: for
+    /// a link too slow to carry a whole chunk in the time [`Pace`] gives it (a chunk is
+    /// checked once all its slices are in, so they all come from one source).
+    Slice {
+        chunk: u32,
+        offset: u32,
+        len: u32,
+    },
 }
 
 /// Why an answer was refused.
@@ -46,6 +173,35 @@ pub enum Fault {
     BadChunk(u32),
     #[error("answer does not fit the request")]
     Shape,
+}
+
+/// A chunk being fetched in slices from `source`.
+#[derive(Debug)]
+struct Partial<P> {
+    source: P,
+    data: Vec<u8>,
+    /// Bytes in, and the next offset not asked yet.
+    got: u32,
+    next: u32,
+    /// Slices whose requests failed, to ask again: (offset, len).
+    again: Vec<(u32, u32)>,
+    /// Slice requests in flight, and when one was last asked or answered (ms).
+    flying: u32,
+    touched: u64,
+}
+
+impl<P> Partial<P> {
+    fn new(source: P, len: usize, now: u64) -> Partial<P> {
+        Partial {
+            source,
+            data: vec![0; len],
+            got: 0,
+            next: 0,
+            again: Vec::new(),
+            flying: 0,
+            touched: now,
+        }
+    }
 }
 
 /// One blob being fetched.
@@ -61,6 +217,8 @@ pub struct Fetch<P> {
     /// When each request in flight was made, and the parts asked of a second source.
     asked_at: HashMap<(P, Part), u64>,
     hedged: HashSet<Part>,
+    /// Chunks being fetched in slices, each from one source.
+    partial: HashMap<u32, Partial<P>>,
     bad: HashSet<P>,
     lacking: HashMap<P, u64>,
     cursor: u32,
@@ -79,6 +237,7 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
             hashes_asked: None,
             asked_at: HashMap::new(),
             hedged: HashSet::new(),
+            partial: HashMap::new(),
             bad: HashSet::new(),
             lacking: HashMap::new(),
             cursor: 0,
@@ -103,8 +262,20 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
         (REQUEST_BYTES / (self.blob.chunk as u64)).max(1) as u32
     }
 
-    /// The next thing to ask `peer`, if anything; it is counted as in flight.
-    pub fn next(&mut self, peer: P, now: u64) -> Option<Part> {
+    /// The bytes an answer to `part` carries (chunks with their tags, or the hash list).
+    pub fn bytes_of(&self, part: Part) -> u64 {
+        match part {
+            Part::Hashes => self.blob.chunks() as u64 * 32,
+            Part::Slice { len, .. } => len as u64,
+            Part::Chunks { first, count } => (first..first.saturating_add(count))
+                .map(|i| self.blob.cipher_len(i) as u64)
+                .sum(),
+        }
+    }
+
+    /// The next thing to ask `peer`, if anything, of at most `room` bytes (one chunk at
+    /// least: see [`Pace::room`]); it is counted as in flight.
+    pub fn next(&mut self, peer: P, now: u64, room: u64) -> Option<Part> {
         if self.done() || self.bad.contains(&peer) {
             return None;
         }
@@ -130,6 +301,9 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
             self.hashes_asked = Some(peer);
             return Some(self.ask(peer, Part::Hashes, now));
         }
+        if let Some(part) = self.next_slice(peer, now, room) {
+            return Some(part);
+        }
         let n = self.blob.chunks();
         // The first chunk neither held nor asked, from the cursor on (wrapping once).
         let Some(first) = (0..n)
@@ -138,8 +312,20 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
         else {
             return self.hedge(peer, now);
         };
+        let whole = self.blob.cipher_len(first) as u64;
+        if room < whole {
+            // A link too slow for a whole chunk in its window: this one comes in slices.
+            self.asked.set(first);
+            self.cursor = (first + 1) % n;
+            self.partial
+                .insert(first, Partial::new(peer, whole as usize, now));
+            return self.next_slice(peer, now, room);
+        }
+        let most = self
+            .per_request()
+            .min((room / self.blob.chunk as u64).clamp(1, u32::MAX as u64) as u32);
         let mut count = 0;
-        while count < self.per_request()
+        while count < most
             && first + count < n
             && !self.have.get(first + count)
             && !self.asked.get(first + count)
@@ -149,6 +335,52 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
         }
         self.cursor = (first + count) % n;
         Some(self.ask(peer, Part::Chunks { first, count }, now))
+    }
+
+    /// The next slice of a chunk `peer` is sending in slices, of at most `room` bytes (about
+    /// half of it, so that two are in flight and the link does not idle between them). A
+    /// chunk whose source is bad, or has neither been asked nor answered for [`HEDGE_MS`]
+    /// (it went silent, failed or left), starts over with `peer`.
+    fn next_slice(&mut self, peer: P, now: u64, room: u64) -> Option<Part> {
+        let open = |p: &Partial<P>| !p.again.is_empty() || (p.next as usize) < p.data.len();
+        let stale = |p: &Partial<P>| {
+            self.bad.contains(&p.source) || now.saturating_sub(p.touched) >= HEDGE_MS
+        };
+        let chunk = self
+            .partial
+            .iter()
+            .filter(|(_, p)| p.source == peer && open(p))
+            .map(|(c, _)| *c)
+            .min()
+            .or_else(|| {
+                self.partial
+                    .iter()
+                    .filter(|(_, p)| p.source != peer && stale(p))
+                    .map(|(c, _)| *c)
+                    .min()
+            })?;
+        let p = self.partial.get_mut(&chunk)?;
+        if p.source != peer {
+            *p = Partial::new(peer, p.data.len(), now);
+        }
+        p.touched = now;
+        let most = room
+            .min((room / 2).max(MIN_WINDOW / 2))
+            .clamp(1, u32::MAX as u64) as u32;
+        let (offset, len) = match p.again.pop() {
+            Some((o, l)) if l > most => {
+                p.again.push((o + most, l - most));
+                (o, most)
+            }
+            Some(slice) => slice,
+            None => {
+                let len = most.min(p.data.len() as u32 - p.next);
+                p.next += len;
+                (p.next - len, len)
+            }
+        };
+        p.flying += 1;
+        Some(self.ask(peer, Part::Slice { chunk, offset, len }, now))
     }
 
     /// `part` goes to `peer` now.
@@ -165,12 +397,14 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
         let wanted = |part: &Part| match *part {
             Part::Hashes => self.hashes.is_none(),
             Part::Chunks { first, count } => (first..first + count).any(|i| !self.have.get(i)),
+            Part::Slice { .. } => false,
         };
         let part = self
             .asked_at
             .iter()
             .filter(|((p, part), at)| {
                 *p != peer
+                    && !matches!(part, Part::Slice { .. })
                     && now.saturating_sub(**at) >= HEDGE_MS
                     && !self.hedged.contains(part)
                     && wanted(part)
@@ -203,7 +437,72 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
                 }
                 self.cursor = self.cursor.min(first);
             }
+            Part::Slice { chunk, .. } => {
+                if let Some(p) = self.partial.get_mut(&chunk) {
+                    if p.source == peer {
+                        p.flying = p.flying.saturating_sub(1);
+                    }
+                }
+            }
         }
+    }
+
+    /// A chunk fetched in slices is given up (a bad or lacking source): asked afresh later.
+    fn drop_partial(&mut self, chunk: u32) {
+        self.partial.remove(&chunk);
+        if !self.have.get(chunk) {
+            self.asked.0[chunk as usize / 8] &= !(1 << (chunk % 8));
+            self.cursor = self.cursor.min(chunk);
+        }
+    }
+
+    /// The answer to a slice request (`data` empty: not held there). Returns the chunk once
+    /// all its slices are in and it matches its hash, to be written.
+    pub fn on_slice(
+        &mut self,
+        peer: P,
+        part: Part,
+        data: Vec<u8>,
+        now: u64,
+    ) -> (Option<(u32, Vec<u8>)>, Option<Fault>) {
+        self.land(peer, part);
+        let Part::Slice { chunk, offset, len } = part else {
+            return (None, Some(Fault::Shape));
+        };
+        let Some(p) = self.partial.get_mut(&chunk).filter(|p| p.source == peer) else {
+            return (None, None); // given up on, or taken over by another source
+        };
+        if data.is_empty() {
+            self.drop_partial(chunk);
+            self.lacking.insert(peer, now + LACK_RETRY_MS);
+            return (None, None);
+        }
+        let (at, end) = (offset as usize, offset as usize + len as usize);
+        if data.len() != len as usize || end > p.data.len() {
+            self.drop_partial(chunk);
+            self.bad.insert(peer);
+            return (None, Some(Fault::Shape));
+        }
+        p.data[at..end].copy_from_slice(&data);
+        p.got += len;
+        p.touched = now;
+        if (p.got as usize) < p.data.len() {
+            return (None, None);
+        }
+        let data = std::mem::take(&mut p.data);
+        self.partial.remove(&chunk);
+        let ok = self
+            .hashes
+            .as_ref()
+            .is_some_and(|h| chunk_hash(&data) == h[chunk as usize]);
+        if !ok {
+            self.drop_partial(chunk);
+            self.bad.insert(peer);
+            return (None, Some(Fault::BadChunk(chunk)));
+        }
+        self.have.set(chunk);
+        self.received += data.len() as u64;
+        (Some((chunk, data)), None)
     }
 
     /// The answer to `Part::Hashes` from `peer`.
@@ -269,11 +568,22 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
     pub fn on_lacking(&mut self, peer: P, part: Part, now: u64) {
         self.land(peer, part);
         self.lacking.insert(peer, now + LACK_RETRY_MS);
+        if let Part::Slice { chunk, .. } = part {
+            if self.partial.get(&chunk).is_some_and(|p| p.source == peer) {
+                self.drop_partial(chunk);
+            }
+        }
     }
 
-    /// The request failed (timeout, connection closed): ask again, maybe elsewhere.
+    /// The request failed (timeout, connection closed): ask again, maybe elsewhere (a
+    /// chunk in slices: of the same source, or of another once nothing is in flight).
     pub fn on_failed(&mut self, peer: P, part: Part) {
         self.land(peer, part);
+        if let Part::Slice { chunk, offset, len } = part {
+            if let Some(p) = self.partial.get_mut(&chunk).filter(|p| p.source == peer) {
+                p.again.push((offset, len));
+            }
+        }
     }
 
     /// A chunk that was verified but could not be written: fetch it again.
@@ -292,6 +602,9 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
 mod tests {
     use super::super::{BlobId, MIN_CHUNK};
     use super::*;
+
+    /// Room for anything (the pace is tested on its own).
+    const ALL: u64 = u64::MAX;
 
     fn blob_of(chunks: &[Vec<u8>]) -> (BlobRef, Vec<[u8; 32]>) {
         let hashes: Vec<[u8; 32]> = chunks.iter().map(|c| chunk_hash(c)).collect();
@@ -320,18 +633,18 @@ mod tests {
         let chunks = data(12);
         let (blob, hashes) = blob_of(&chunks);
         let mut f: Fetch<u8> = Fetch::new(blob, None, Bitmap::new(12));
-        assert_eq!(f.next(1, 0), Some(Part::Hashes));
-        assert_eq!(f.next(2, 0), None, "the list is asked of one peer");
+        assert_eq!(f.next(1, 0, ALL), Some(Part::Hashes));
+        assert_eq!(f.next(2, 0, ALL), None, "the list is asked of one peer");
         let mut wrong = hashes.clone();
         wrong[3][0] ^= 1;
         assert_eq!(f.on_hashes(1, wrong), Err(Fault::BadHashes));
         assert!(f.is_bad(&1));
-        assert_eq!(f.next(1, 0), None);
-        assert_eq!(f.next(2, 0), Some(Part::Hashes));
+        assert_eq!(f.next(1, 0, ALL), None);
+        assert_eq!(f.next(2, 0, ALL), Some(Part::Hashes));
         f.on_hashes(2, hashes.clone()).unwrap();
         f.bad.clear();
-        let a = f.next(1, 0).unwrap();
-        let b = f.next(2, 0).unwrap();
+        let a = f.next(1, 0, ALL).unwrap();
+        let b = f.next(2, 0, ALL).unwrap();
         assert_eq!(a, Part::Chunks { first: 0, count: 4 });
         assert_eq!(b, Part::Chunks { first: 4, count: 4 });
         // Peer 2 lies about chunk 5: the good ones are kept, peer 2 is dropped.
@@ -340,12 +653,12 @@ mod tests {
         let (ok, fault) = f.on_chunks(2, b, answer, 0);
         assert_eq!(fault, Some(Fault::BadChunk(5)));
         assert_eq!(ok.iter().map(|c| c.0).collect::<Vec<_>>(), vec![4, 6, 7]);
-        assert_eq!(f.next(2, 0), None);
+        assert_eq!(f.next(2, 0, ALL), None);
         let (ok, fault) = f.on_chunks(1, a, chunks[0..4].to_vec(), 0);
         assert!(fault.is_none() && ok.len() == 4);
         // Peer 1 is asked for the rest, chunk 5 included.
         let mut asked = Vec::new();
-        while let Some(p) = f.next(1, 0) {
+        while let Some(p) = f.next(1, 0, ALL) {
             asked.push(p);
         }
         assert_eq!(
@@ -378,21 +691,25 @@ mod tests {
         let chunks = data(12);
         let (blob, hashes) = blob_of(&chunks);
         let mut f: Fetch<u8> = Fetch::new(blob, None, Bitmap::new(12));
-        assert_eq!(f.next(1, 0), Some(Part::Hashes));
-        assert_eq!(f.next(2, HEDGE_MS - 1), None);
-        assert_eq!(f.next(2, HEDGE_MS), Some(Part::Hashes), "peer 1 is silent");
+        assert_eq!(f.next(1, 0, ALL), Some(Part::Hashes));
+        assert_eq!(f.next(2, HEDGE_MS - 1, ALL), None);
         assert_eq!(
-            f.next(3, HEDGE_MS),
+            f.next(2, HEDGE_MS, ALL),
+            Some(Part::Hashes),
+            "peer 1 is silent"
+        );
+        assert_eq!(
+            f.next(3, HEDGE_MS, ALL),
             None,
             "asked of one more source, not all"
         );
         f.on_hashes(2, hashes).unwrap();
-        assert_eq!(f.next(1, HEDGE_MS), None, "silent: nothing new for it");
+        assert_eq!(f.next(1, HEDGE_MS, ALL), None, "silent: nothing new for it");
         f.on_failed(1, Part::Hashes);
         let t = HEDGE_MS;
-        let silent = f.next(1, t).unwrap();
+        let silent = f.next(1, t, ALL).unwrap();
         let mut theirs = Vec::new();
-        while let Some(p) = f.next(2, t) {
+        while let Some(p) = f.next(2, t, ALL) {
             theirs.push(p);
         }
         assert_eq!(theirs.len(), 2, "the rest goes to peer 2");
@@ -403,16 +720,20 @@ mod tests {
             let got = chunks[first as usize..(first + count) as usize].to_vec();
             assert_eq!(f.on_chunks(2, p, got, t).0.len(), count as usize);
         }
-        assert_eq!(f.next(2, t + HEDGE_MS - 1), None, "peer 1 may still answer");
-        assert_eq!(f.next(2, t + HEDGE_MS), Some(silent));
-        assert_eq!(f.next(3, t + HEDGE_MS), None);
+        assert_eq!(
+            f.next(2, t + HEDGE_MS - 1, ALL),
+            None,
+            "peer 1 may still answer"
+        );
+        assert_eq!(f.next(2, t + HEDGE_MS, ALL), Some(silent));
+        assert_eq!(f.next(3, t + HEDGE_MS, ALL), None);
         let (ok, fault) = f.on_chunks(2, silent, chunks[0..4].to_vec(), t + HEDGE_MS);
         assert!(fault.is_none() && ok.len() == 4);
         assert!(f.done());
         // Peer 1's request times out at last: nothing is asked again.
         f.on_failed(1, silent);
         assert_eq!(f.in_flight(), 0);
-        assert_eq!(f.next(2, t + 10 * HEDGE_MS), None);
+        assert_eq!(f.next(2, t + 10 * HEDGE_MS, ALL), None);
     }
 
     #[test]
@@ -420,20 +741,163 @@ mod tests {
         let chunks = data(3);
         let (blob, hashes) = blob_of(&chunks);
         let mut f: Fetch<u8> = Fetch::new(blob, Some(hashes), Bitmap::new(3));
-        let a = f.next(1, 0).unwrap();
-        assert_eq!(f.next(1, 0), None, "everything is asked");
+        let a = f.next(1, 0, ALL).unwrap();
+        assert_eq!(f.next(1, 0, ALL), None, "everything is asked");
         f.on_failed(1, a);
-        assert_eq!(f.next(2, 0), Some(a), "asked again, elsewhere");
+        assert_eq!(f.next(2, 0, ALL), Some(a), "asked again, elsewhere");
         f.on_lacking(2, a, 100);
-        assert_eq!(f.next(2, 200), None);
-        assert_eq!(f.next(2, 100 + LACK_RETRY_MS), Some(a));
+        assert_eq!(f.next(2, 200, ALL), None);
+        assert_eq!(f.next(2, 100 + LACK_RETRY_MS, ALL), Some(a));
         // A partial holder answers what it has.
         let mut part = chunks.clone();
         part[1].clear();
         let (ok, fault) = f.on_chunks(2, a, part, 0);
         assert!(fault.is_none());
         assert_eq!(ok.len(), 2);
-        assert_eq!(f.next(3, 0), Some(Part::Chunks { first: 1, count: 1 }));
+        assert_eq!(f.next(3, 0, ALL), Some(Part::Chunks { first: 1, count: 1 }));
+    }
+
+    /// A source's window follows its link: [`MIN_WINDOW`] before anything is measured; a
+    /// LAN link opens it fully with its first answer; a 64 kbit/s radio keeps it at the
+    /// floor (2 s of that link: a ping waits behind no more than that).
+    #[test]
+    fn a_sources_window_follows_its_link() {
+        let mut lan = Pace::default();
+        assert_eq!(lan.room(12), Some(MIN_WINDOW));
+        lan.asked(MIN_WINDOW / 2, 0);
+        lan.asked(MIN_WINDOW / 2, 0);
+        assert_eq!(lan.room(12), None, "full before the link is measured");
+        // Answers a millisecond apart: the window doubles with each, up to the cap.
+        let mut t = 0;
+        while lan.window() < MAX_IN_FLIGHT {
+            let before = lan.window();
+            t += 1;
+            lan.answered(MIN_WINDOW / 2, MIN_WINDOW / 2, t);
+            lan.asked(MIN_WINDOW / 2, t);
+            assert!(lan.window() <= 2 * before);
+            assert!(t < 40, "the window opens within a few dozen answers");
+        }
+        for _ in 0..12 {
+            lan.asked(REQUEST_BYTES, t);
+        }
+        assert_eq!(lan.room(12), None, "full");
+
+        // 64 kbit/s = 8 bytes a millisecond; two slices asked together arrive together,
+        // after both took the link's time (answers on two streams interleave).
+        let mut radio = Pace::default();
+        radio.asked(MIN_WINDOW / 2, 0);
+        radio.asked(MIN_WINDOW / 2, 0);
+        radio.answered(MIN_WINDOW / 2, MIN_WINDOW / 2, MIN_WINDOW / 8);
+        radio.answered(MIN_WINDOW / 2, MIN_WINDOW / 2, MIN_WINDOW / 8 + 5);
+        assert_eq!(radio.window(), MIN_WINDOW);
+        radio.failed(0, true);
+        assert_eq!(radio.window(), MIN_WINDOW, "never below the floor");
+        // 10 Mbit/s: 2.5 MB in the window, reached by doubling.
+        let mut wifi = Pace::default();
+        let mut t = 0;
+        for _ in 0..20 {
+            let w = wifi.window();
+            wifi.asked(w, t);
+            t += w / 1250;
+            wifi.answered(w, w, t);
+        }
+        assert!(
+            (2_400_000..2_600_000).contains(&wifi.window()),
+            "{}",
+            wifi.window()
+        );
+    }
+
+    /// Over a link too slow for a whole chunk in its window, a chunk comes in slices from one
+    /// source, two in flight, and is checked once whole. A source that lies is caught when
+    /// the chunk is whole; one that goes silent hands its chunk to another after
+    /// [`HEDGE_MS`], which starts it afresh (slices of two sources are never mixed).
+    #[test]
+    fn a_slow_source_sends_a_chunk_in_slices() {
+        let chunks = data(2);
+        let (blob, hashes) = blob_of(&chunks);
+        let mut f: Fetch<u8> = Fetch::new(blob, Some(hashes), Bitmap::new(2));
+        let len = chunks[0].len() as u32;
+        let half = (MIN_WINDOW / 2) as u32;
+        let a = f.next(1, 0, MIN_WINDOW).unwrap();
+        assert_eq!(
+            a,
+            Part::Slice {
+                chunk: 0,
+                offset: 0,
+                len: half
+            }
+        );
+        let b = f.next(1, 0, MIN_WINDOW / 2).unwrap();
+        assert_eq!(
+            b,
+            Part::Slice {
+                chunk: 0,
+                offset: half,
+                len: half
+            }
+        );
+        // Peer 2 is not given chunk 0, which is peer 1's; chunk 1 (26 bytes) fits whole.
+        let whole = Part::Chunks { first: 1, count: 1 };
+        assert_eq!(f.next(2, 0, MIN_WINDOW), Some(whole));
+        let slice = |p: Part| match p {
+            Part::Slice { chunk, offset, len } => {
+                chunks[chunk as usize][offset as usize..(offset + len) as usize].to_vec()
+            }
+            _ => unreachable!(),
+        };
+        assert_eq!(f.on_slice(1, a, slice(a), 1), (None, None));
+        assert_eq!(f.on_slice(1, b, slice(b), 2), (None, None));
+        // The rest of chunk 0, slice by slice; a lie in the last one.
+        let mut last = None;
+        let mut t = 3;
+        while let Some(p) = f.next(1, t, MIN_WINDOW / 2) {
+            let Part::Slice { offset, len: n, .. } = p else {
+                unreachable!()
+            };
+            if offset + n == len {
+                last = Some(p);
+                break;
+            }
+            assert_eq!(f.on_slice(1, p, slice(p), t), (None, None));
+            t += 1;
+        }
+        let last = last.unwrap();
+        let mut wrong = slice(last);
+        wrong[0] ^= 1;
+        assert_eq!(
+            f.on_slice(1, last, wrong, t),
+            (None, Some(Fault::BadChunk(0)))
+        );
+        assert!(f.is_bad(&1));
+        // Peer 2 finishes its chunk, goes silent on chunk 0, and peer 3 takes it over.
+        let p = f.next(2, t, MIN_WINDOW).unwrap();
+        assert_eq!(
+            p,
+            Part::Slice {
+                chunk: 0,
+                offset: 0,
+                len: half
+            }
+        );
+        let (got, fault) = f.on_chunks(2, whole, vec![chunks[1].clone()], t);
+        assert_eq!((got.len(), fault), (1, None));
+        // (Its request stays unanswered: no failure comes for 120 s.)
+        assert_eq!(
+            f.next(3, t + HEDGE_MS - 1, MIN_WINDOW),
+            None,
+            "peer 2 may still answer"
+        );
+        let mut t = t + HEDGE_MS;
+        let mut done = None;
+        while let Some(p) = f.next(3, t, 2 * len as u64) {
+            let (got, fault) = f.on_slice(3, p, slice(p), t);
+            assert_eq!(fault, None);
+            done = got.or(done);
+            t += 1;
+        }
+        assert_eq!(done, Some((0, chunks[0].clone())));
+        assert!(f.done());
     }
 
     #[test]
@@ -446,7 +910,7 @@ mod tests {
         }
         let mut f: Fetch<u8> = Fetch::new(blob, Some(hashes), have);
         let mut asked = Vec::new();
-        while let Some(p) = f.next(1, 0) {
+        while let Some(p) = f.next(1, 0, ALL) {
             asked.push(p);
         }
         assert_eq!(

@@ -30,6 +30,8 @@ pub const SYNC_PROTOCOL: &str = "/majlis/sync/1";
 pub const SYNC_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
 pub const BLOB_PROTOCOL: &str = "/majlis/blob/1";
+/// How long a blob request may take, asked to answered (see `Behaviour::new`).
+pub const BLOB_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Ephemeral signals between connected devices: "typing in this channel", "away". Never
 /// stored, never relayed, never caught up (a stale one is worse than none), so they travel
@@ -650,8 +652,12 @@ impl Behaviour {
                 StreamProtocol::new(BLOB_PROTOCOL),
                 request_response::ProtocolSupport::Full,
             )],
+            // One chunk (256 KiB) takes ~33 s over a 64 kbit/s field radio, and a source
+            // gets no more in flight than its link carries in a few seconds
+            // (`files::fetch::Pace`). A silent source does not hold a download this long:
+            // what it holds is asked elsewhere after 5 s (`files::fetch::HEDGE_MS`).
             request_response::Config::default()
-                .with_request_timeout(Duration::from_secs(30))
+                .with_request_timeout(BLOB_TIMEOUT)
                 .with_max_concurrent_streams(256),
         );
         let signal_codec = request_response::cbor::codec::Codec::default()

@@ -10,7 +10,7 @@ use super::runner::Runner;
 use super::Event;
 use crate::e2e::Content;
 use crate::files::blobs::{Bitmap, BlobMeta};
-use crate::files::fetch::{Fetch, Part, REQUEST_BYTES};
+use crate::files::fetch::{Fetch, Pace, Part, REQUEST_BYTES};
 use crate::files::{BlobId, BlobRef};
 use crate::identity::DeviceId;
 use crate::message::{Envelope, MESSAGE_FORMAT};
@@ -37,42 +37,103 @@ pub struct FileStatus {
 #[derive(Default)]
 pub(super) struct Files {
     pub(super) fetches: HashMap<BlobId, (Fetch<PeerId>, Vec<String>)>,
-    pub(super) requests: HashMap<request_response::OutboundRequestId, (BlobId, PeerId, Part)>,
+    /// Requests in flight: the blob, the part and the bytes its answer carries.
+    pub(super) requests: HashMap<request_response::OutboundRequestId, Asked>,
     /// Chunks counted in the last commit, per blob; blobs whose commit or finish runs.
     pub(super) committed: HashMap<BlobId, u32>,
     pub(super) busy: std::collections::HashSet<BlobId>,
     pub(super) served: u64,
     pub(super) received: u64,
-    /// Blob requests in flight per peer, over all blobs: a relay catching up on a thousand
-    /// file messages must not put six thousand requests on one connection.
-    pub(super) per_peer: HashMap<PeerId, u32>,
+    /// Each source's link, over all blobs (see [`Pace`]): a relay catching up on a thousand
+    /// file messages must not put six thousand requests on one connection, and a radio link
+    /// gets no more than it carries before the requests time out.
+    pub(super) pace: HashMap<PeerId, Pace>,
     /// Chunk reads for each peer's requests: running (at most [`SERVE_WINDOW`]) and waiting.
     pub(super) serving: HashMap<PeerId, Serving>,
 }
 
+impl Files {
+    /// Bytes of answers read for peers and not yet taken by them (see [`Serving`]).
+    pub(super) fn untaken_bytes(&self) -> u64 {
+        self.serving.values().map(Serving::untaken_bytes).sum()
+    }
+}
+
 /// Chunk reads run for one peer at a time, at most this many (see [`Serving`]).
 pub const SERVE_WINDOW: u32 = 4;
+/// Bytes of answers read for one peer and not yet taken by it, at most (see [`Serving`]).
+pub const SERVE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// One peer's chunk requests being served. Reads run on blocking threads, not on the event
 /// loop (a 1 MiB read is ~0.3 ms from the page cache and far more from a cold disk), and
 /// each peer gets at most [`SERVE_WINDOW`] at once: a member flooding chunk requests (its
 /// connections carry up to 256 streams each) queues behind its own requests, while
 /// messages, other peers' downloads and everything else on the loop go on.
+///
+/// An answer stays in memory until the peer has read it off its stream. A modified client
+/// that asks and never reads would otherwise pin an answer on each of its streams until the
+/// request times out: 256 streams × 4 connections × 1 MiB, a gigabyte of our memory. So no
+/// read starts while [`SERVE_BYTES`] of its answers are still untaken; what it asked waits
+/// in the queue, which holds no data.
 #[derive(Default)]
 pub(super) struct Serving {
     running: u32,
+    /// Bytes the running reads will answer with.
+    reading: u64,
     waiting: std::collections::VecDeque<ChunkRead>,
+    /// Answers handed to the swarm and not yet written to the peer: their bytes.
+    untaken: HashMap<request_response::InboundRequestId, u64>,
+}
+
+impl Serving {
+    fn untaken_bytes(&self) -> u64 {
+        self.untaken.values().sum()
+    }
+
+    /// Whether another read may start: what is being read and what is untaken together
+    /// stay under [`SERVE_BYTES`] (the first read always may).
+    fn may_read(&self) -> bool {
+        let held = self.reading + self.untaken_bytes();
+        self.running < SERVE_WINDOW && (held == 0 || held < SERVE_BYTES)
+    }
+
+    fn idle(&self) -> bool {
+        self.running == 0 && self.waiting.is_empty() && self.untaken.is_empty()
+    }
 }
 
 /// A chunk request checked and waiting for its read: the chunks, and whether each is held.
 pub(super) struct ChunkRead {
+    request: request_response::InboundRequestId,
     channel: request_response::ResponseChannel<BlobResponse>,
     meta: BlobMeta,
     chunks: Vec<(u32, bool)>,
+    slice: Option<(u32, u32)>,
+}
+
+impl ChunkRead {
+    /// The bytes its answer carries.
+    fn bytes(&self) -> u64 {
+        if let Some((_, len)) = self.slice {
+            return len as u64;
+        }
+        self.chunks
+            .iter()
+            .filter(|(_, held)| *held)
+            .map(|&(i, _)| self.meta.blob.cipher_len(i) as u64)
+            .sum()
+    }
 }
 
 /// Blob requests in flight to one peer, over all blobs.
 pub const PEER_WINDOW: u32 = 12;
+
+/// A blob request in flight.
+pub(super) struct Asked {
+    blob: BlobId,
+    part: Part,
+    bytes: u64,
+}
 
 /// What a background file task reports back to the loop.
 pub(super) enum FileDone {
@@ -81,6 +142,9 @@ pub(super) enum FileDone {
     /// A chunk read for `peer` is done: the answer to send.
     Served {
         peer: PeerId,
+        /// What the read was counted as while it ran (see [`Serving`]).
+        reading: u64,
+        request: request_response::InboundRequestId,
         channel: request_response::ResponseChannel<BlobResponse>,
         response: BlobResponse,
     },
@@ -92,6 +156,8 @@ enum Answer {
     Read {
         meta: BlobMeta,
         chunks: Vec<(u32, bool)>,
+        /// Only these bytes of the one chunk: (offset, len).
+        slice: Option<(u32, u32)>,
     },
 }
 
@@ -244,15 +310,18 @@ impl Runner {
                 continue;
             };
             loop {
-                if self.files.per_peer.get(&peer).copied().unwrap_or(0) >= PEER_WINDOW {
+                let pace = self.files.pace.entry(peer).or_default();
+                let Some(room) = pace.room(PEER_WINDOW) else {
                     break;
-                }
+                };
                 let Some((fetch, _)) = self.files.fetches.get_mut(id) else {
                     return;
                 };
-                let Some(part) = fetch.next(peer, now) else {
+                let Some(part) = fetch.next(peer, now, room) else {
                     break;
                 };
+                let bytes = fetch.bytes_of(part);
+                pace.asked(bytes, now);
                 let rid = self.swarm.behaviour_mut().blob.send_request(
                     &peer,
                     BlobRequest {
@@ -261,17 +330,12 @@ impl Runner {
                         part,
                     },
                 );
-                self.files.requests.insert(rid, (*id, peer, part));
-                *self.files.per_peer.entry(peer).or_default() += 1;
-            }
-        }
-    }
-
-    fn landed(&mut self, peer: PeerId) {
-        if let Some(n) = self.files.per_peer.get_mut(&peer) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.files.per_peer.remove(&peer);
+                let asked = Asked {
+                    blob: *id,
+                    part,
+                    bytes,
+                };
+                self.files.requests.insert(rid, asked);
             }
         }
     }
@@ -299,19 +363,27 @@ impl Runner {
                 peer,
                 message:
                     Message::Request {
-                        request, channel, ..
+                        request_id,
+                        request,
+                        channel,
                     },
                 ..
             } => match self.serve(peer, &request) {
                 Answer::Now(resp) => {
                     let _ = self.swarm.behaviour_mut().blob.send_response(channel, resp);
                 }
-                Answer::Read { meta, chunks } => {
+                Answer::Read {
+                    meta,
+                    chunks,
+                    slice,
+                } => {
                     let serving = self.files.serving.entry(peer).or_default();
                     serving.waiting.push_back(ChunkRead {
+                        request: request_id,
                         channel,
                         meta,
                         chunks,
+                        slice,
                     });
                     self.start_reads(peer);
                 }
@@ -325,9 +397,15 @@ impl Runner {
                     },
                 ..
             } => {
-                if let Some((id, _, part)) = self.files.requests.remove(&request_id) {
-                    self.landed(peer);
-                    self.on_blob_response(peer, id, part, response);
+                if let Some(a) = self.files.requests.remove(&request_id) {
+                    let got = match &response {
+                        BlobResponse::Chunks(c) => c.iter().map(|c| c.len() as u64).sum(),
+                        BlobResponse::Hashes(h) => h.len() as u64,
+                        _ => 0,
+                    };
+                    let pace = self.files.pace.entry(peer).or_default();
+                    pace.answered(a.bytes, got, crate::now_ms());
+                    self.on_blob_response(peer, a.blob, a.part, response);
                     // The window has room again: other blobs may use it.
                     self.pump_all();
                 }
@@ -338,16 +416,33 @@ impl Runner {
                 error,
                 ..
             } => {
-                if let Some((id, _, part)) = self.files.requests.remove(&request_id) {
-                    self.landed(peer);
-                    tracing::debug!("file {id:?} request {part:?} to {peer} failed: {error}");
-                    if let Some((f, _)) = self.files.fetches.get_mut(&id) {
+                if let Some(Asked {
+                    blob, part, bytes, ..
+                }) = self.files.requests.remove(&request_id)
+                {
+                    let timed_out = matches!(error, request_response::OutboundFailure::Timeout);
+                    if let Some(p) = self.files.pace.get_mut(&peer) {
+                        p.failed(bytes, timed_out);
+                    }
+                    tracing::debug!("file {blob:?} request {part:?} to {peer} failed: {error}");
+                    if let Some((f, _)) = self.files.fetches.get_mut(&blob) {
                         f.on_failed(peer, part);
                     }
-                    self.pump(&id);
+                    self.pump(&blob);
                 }
             }
-            _ => {}
+            E::ResponseSent {
+                peer, request_id, ..
+            }
+            | E::InboundFailure {
+                peer, request_id, ..
+            } => {
+                if let Some(s) = self.files.serving.get_mut(&peer) {
+                    if s.untaken.remove(&request_id).is_some() {
+                        self.start_reads(peer);
+                    }
+                }
+            }
         }
     }
 
@@ -412,12 +507,38 @@ impl Runner {
                 if chunks.iter().all(|(_, held)| !held) {
                     return Answer::Now(BlobResponse::Lacking);
                 }
-                Answer::Read { meta, chunks }
+                Answer::Read {
+                    meta,
+                    chunks,
+                    slice: None,
+                }
+            }
+            Part::Slice { chunk, offset, len } => {
+                let fits = chunk < meta.blob.chunks()
+                    && len > 0
+                    && u64::from(len) <= REQUEST_BYTES
+                    && offset as usize + len as usize <= meta.blob.cipher_len(chunk);
+                if !fits {
+                    return Answer::Now(BlobResponse::Denied);
+                }
+                let held = match self.files.fetches.get(&req.blob) {
+                    Some((f, _)) => f.have.get(chunk),
+                    None => self.blobs.have(&meta).unwrap_or_default().get(chunk),
+                };
+                if !held {
+                    return Answer::Now(BlobResponse::Lacking);
+                }
+                Answer::Read {
+                    meta,
+                    chunks: vec![(chunk, true)],
+                    slice: Some((offset, len)),
+                }
             }
         }
     }
 
-    /// Start `peer`'s waiting chunk reads, up to [`SERVE_WINDOW`] at once (see [`Serving`]).
+    /// Start `peer`'s waiting chunk reads, up to [`SERVE_WINDOW`] at once and while less
+    /// than [`SERVE_BYTES`] of its answers are untaken (see [`Serving`]).
     fn start_reads(&mut self, peer: PeerId) {
         let connected = self.swarm.is_connected(&peer);
         let Some(serving) = self.files.serving.get_mut(&peer) else {
@@ -427,32 +548,39 @@ impl Runner {
             // Nobody to answer: what waits is dropped unread (running reads finish alone).
             serving.waiting.clear();
         }
-        while serving.running < SERVE_WINDOW {
+        while serving.may_read() {
             let Some(job) = serving.waiting.pop_front() else {
                 break;
             };
             serving.running += 1;
+            let reading = job.bytes();
+            serving.reading += reading;
             let (blobs, tx) = (self.blobs.clone(), self.file_tx.clone());
             tokio::task::spawn_blocking(move || {
                 let chunks = job
                     .chunks
                     .iter()
                     .map(|&(i, held)| {
-                        let data = match held {
-                            true => blobs.read_chunk(&job.meta, i).unwrap_or_default(),
-                            false => Vec::new(),
+                        let data = match (held, job.slice) {
+                            (true, None) => blobs.read_chunk(&job.meta, i).unwrap_or_default(),
+                            (true, Some((offset, len))) => blobs
+                                .read_slice(&job.meta, i, offset, len)
+                                .unwrap_or_default(),
+                            (false, _) => Vec::new(),
                         };
                         serde_bytes::ByteBuf::from(data)
                     })
                     .collect();
                 let _ = tx.send(FileDone::Served {
                     peer,
+                    reading,
+                    request: job.request,
                     channel: job.channel,
                     response: BlobResponse::Chunks(chunks),
                 });
             });
         }
-        if serving.running == 0 && serving.waiting.is_empty() {
+        if serving.idle() {
             self.files.serving.remove(&peer);
         }
     }
@@ -489,6 +617,20 @@ impl Runner {
                 );
                 self.files.received += ok.len() as u64;
                 for (i, data) in ok {
+                    if let Err(e) = self.blobs.write_chunk(&blob, i, &data) {
+                        tracing::error!("writing file {id:?}: {e}");
+                        if let Some((f, _)) = self.files.fetches.get_mut(&id) {
+                            f.unhave(i);
+                        }
+                    }
+                }
+                fault.map(|f| f.to_string())
+            }
+            (part @ Part::Slice { .. }, BlobResponse::Chunks(chunks)) => {
+                let data = chunks.into_iter().flat_map(|b| b.into_vec()).collect();
+                let (ok, fault) = fetch.on_slice(peer, part, data, now);
+                if let Some((i, data)) = ok {
+                    self.files.received += 1;
                     if let Err(e) = self.blobs.write_chunk(&blob, i, &data) {
                         tracing::error!("writing file {id:?}: {e}");
                         if let Some((f, _)) = self.files.fetches.get_mut(&id) {
@@ -580,19 +722,29 @@ impl Runner {
         match done {
             FileDone::Served {
                 peer,
+                reading,
+                request,
                 channel,
                 response,
             } => {
+                let mut bytes = 0;
                 if let BlobResponse::Chunks(chunks) = &response {
                     self.files.served += chunks.iter().filter(|c| !c.is_empty()).count() as u64;
+                    bytes = chunks.iter().map(|c| c.len() as u64).sum();
                 }
-                let _ = self
+                // (Err: the peer's stream is gone; nothing is held for it.)
+                let sent = self
                     .swarm
                     .behaviour_mut()
                     .blob
-                    .send_response(channel, response);
+                    .send_response(channel, response)
+                    .is_ok();
                 if let Some(serving) = self.files.serving.get_mut(&peer) {
                     serving.running = serving.running.saturating_sub(1);
+                    serving.reading = serving.reading.saturating_sub(reading);
+                    if sent {
+                        serving.untaken.insert(request, bytes);
+                    }
                 }
                 self.start_reads(peer);
             }

@@ -237,6 +237,10 @@ pub struct Stats {
     pub chunks_served: u64,
     #[serde(default)]
     pub chunks_received: u64,
+    /// Bytes of file answers read for peers and not yet taken by them (each peer's share is
+    /// bounded: see `node::files::Serving`).
+    #[serde(default)]
+    pub file_bytes_untaken: u64,
 }
 
 pub(crate) enum Command {

@@ -541,6 +541,7 @@ impl Runner {
             flushed_writes: self.flushed_writes,
             limited_connections: self.swarm.behaviour().gate.limited,
             chunks_served: self.files.served,
+            file_bytes_untaken: self.files.untaken_bytes(),
             chunks_received: self.files.received,
         }
     }

@@ -97,17 +97,10 @@ fn raw_tcp(
     Ok(String::from_utf8_lossy(&o.stdout).trim().parse()?)
 }
 
-fn files(d: &Daemon) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(&d.cli(&["files", "--json"]).stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
 fn wait_complete(d: &Daemon, blob: &str, secs: u64) -> Result<f64> {
     let t = Instant::now();
     while t.elapsed() < Duration::from_secs(secs) {
-        if files(d)
+        if d.files()
             .iter()
             .any(|f| f["blob"] == blob && f["complete"] == true)
         {
@@ -183,7 +176,8 @@ fn orchestrate(mib: u64) -> Result<()> {
         "share (encrypt + hash + fsync) {mib} MiB: {share:.2} s = {:.0} MiB/s",
         mib as f64 / share
     );
-    let blob = files(&amina)
+    let blob = amina
+        .files()
         .first()
         .and_then(|f| f["blob"].as_str().map(String::from))
         .context("no blob")?;
