@@ -83,6 +83,13 @@ impl Default for Pace {
     }
 }
 
+/// What a source may be asked now: bytes `left` in its window, and the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Room {
+    pub left: u64,
+    pub window: u64,
+}
+
 /// A busy period longer than this (ms) is measured and started afresh, so the rate follows a
 /// link that changes.
 const PERIOD_MS: u64 = 10_000;
@@ -93,12 +100,15 @@ impl Pace {
         self.window
     }
 
-    /// Bytes that may be asked of this source now, or `None` when its window is full (or
-    /// nearly: no request smaller than a quarter of the smallest window).
-    /// `max_requests` caps the count.
-    pub fn room(&self, max_requests: u32) -> Option<u64> {
-        let room = self.window.saturating_sub(self.bytes);
-        (self.requests < max_requests && room >= MIN_WINDOW / 4).then_some(room)
+    /// What may be asked of this source now, or `None` when its window is full (or nearly:
+    /// no request smaller than a quarter of the smallest window). `max_requests` caps the
+    /// count.
+    pub fn room(&self, max_requests: u32) -> Option<Room> {
+        let left = self.window.saturating_sub(self.bytes);
+        (self.requests < max_requests && left >= MIN_WINDOW / 4).then_some(Room {
+            left,
+            window: self.window,
+        })
     }
 
     pub fn requests(&self) -> u32 {
@@ -273,9 +283,9 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
         }
     }
 
-    /// The next thing to ask `peer`, if anything, of at most `room` bytes (one chunk at
-    /// least: see [`Pace::room`]); it is counted as in flight.
-    pub fn next(&mut self, peer: P, now: u64, room: u64) -> Option<Part> {
+    /// The next thing to ask `peer`, if anything, that fits `room` (see [`Pace::room`]); it
+    /// is counted as in flight.
+    pub fn next(&mut self, peer: P, now: u64, room: Room) -> Option<Part> {
         if self.done() || self.bad.contains(&peer) {
             return None;
         }
@@ -301,7 +311,7 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
             self.hashes_asked = Some(peer);
             return Some(self.ask(peer, Part::Hashes, now));
         }
-        if let Some(part) = self.next_slice(peer, now, room) {
+        if let Some(part) = self.next_slice(peer, now, room.left) {
             return Some(part);
         }
         let n = self.blob.chunks();
@@ -313,17 +323,20 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
             return self.hedge(peer, now);
         };
         let whole = self.blob.cipher_len(first) as u64;
-        if room < whole {
+        if room.left < whole && room.window >= whole {
+            return None; // a whole chunk once answers in flight make room
+        }
+        if room.left < whole {
             // A link too slow for a whole chunk in its window: this one comes in slices.
             self.asked.set(first);
             self.cursor = (first + 1) % n;
             self.partial
                 .insert(first, Partial::new(peer, whole as usize, now));
-            return self.next_slice(peer, now, room);
+            return self.next_slice(peer, now, room.left);
         }
         let most = self
             .per_request()
-            .min((room / self.blob.chunk as u64).clamp(1, u32::MAX as u64) as u32);
+            .min((room.left / self.blob.chunk as u64).clamp(1, u32::MAX as u64) as u32);
         let mut count = 0;
         while count < most
             && first + count < n
@@ -604,7 +617,18 @@ mod tests {
     use super::*;
 
     /// Room for anything (the pace is tested on its own).
-    const ALL: u64 = u64::MAX;
+    const ALL: Room = Room {
+        left: u64::MAX,
+        window: u64::MAX,
+    };
+
+    /// `left` bytes of a window that cannot hold a whole chunk.
+    fn slow(left: u64) -> Room {
+        Room {
+            left,
+            window: MIN_WINDOW,
+        }
+    }
 
     fn blob_of(chunks: &[Vec<u8>]) -> (BlobRef, Vec<[u8; 32]>) {
         let hashes: Vec<[u8; 32]> = chunks.iter().map(|c| chunk_hash(c)).collect();
@@ -763,7 +787,7 @@ mod tests {
     #[test]
     fn a_sources_window_follows_its_link() {
         let mut lan = Pace::default();
-        assert_eq!(lan.room(12), Some(MIN_WINDOW));
+        assert_eq!(lan.room(12).map(|r| r.left), Some(MIN_WINDOW));
         lan.asked(MIN_WINDOW / 2, 0);
         lan.asked(MIN_WINDOW / 2, 0);
         assert_eq!(lan.room(12), None, "full before the link is measured");
@@ -819,7 +843,16 @@ mod tests {
         let mut f: Fetch<u8> = Fetch::new(blob, Some(hashes), Bitmap::new(2));
         let len = chunks[0].len() as u32;
         let half = (MIN_WINDOW / 2) as u32;
-        let a = f.next(1, 0, MIN_WINDOW).unwrap();
+        let roomy = Room {
+            left: MIN_WINDOW,
+            window: MAX_IN_FLIGHT,
+        };
+        assert_eq!(
+            f.next(1, 0, roomy),
+            None,
+            "a window that holds a whole chunk waits for room rather than slicing"
+        );
+        let a = f.next(1, 0, slow(MIN_WINDOW)).unwrap();
         assert_eq!(
             a,
             Part::Slice {
@@ -828,7 +861,7 @@ mod tests {
                 len: half
             }
         );
-        let b = f.next(1, 0, MIN_WINDOW / 2).unwrap();
+        let b = f.next(1, 0, slow(MIN_WINDOW / 2)).unwrap();
         assert_eq!(
             b,
             Part::Slice {
@@ -839,7 +872,7 @@ mod tests {
         );
         // Peer 2 is not given chunk 0, which is peer 1's; chunk 1 (26 bytes) fits whole.
         let whole = Part::Chunks { first: 1, count: 1 };
-        assert_eq!(f.next(2, 0, MIN_WINDOW), Some(whole));
+        assert_eq!(f.next(2, 0, slow(MIN_WINDOW)), Some(whole));
         let slice = |p: Part| match p {
             Part::Slice { chunk, offset, len } => {
                 chunks[chunk as usize][offset as usize..(offset + len) as usize].to_vec()
@@ -851,7 +884,7 @@ mod tests {
         // The rest of chunk 0, slice by slice; a lie in the last one.
         let mut last = None;
         let mut t = 3;
-        while let Some(p) = f.next(1, t, MIN_WINDOW / 2) {
+        while let Some(p) = f.next(1, t, slow(MIN_WINDOW / 2)) {
             let Part::Slice { offset, len: n, .. } = p else {
                 unreachable!()
             };
@@ -871,7 +904,7 @@ mod tests {
         );
         assert!(f.is_bad(&1));
         // Peer 2 finishes its chunk, goes silent on chunk 0, and peer 3 takes it over.
-        let p = f.next(2, t, MIN_WINDOW).unwrap();
+        let p = f.next(2, t, slow(MIN_WINDOW)).unwrap();
         assert_eq!(
             p,
             Part::Slice {
@@ -884,13 +917,13 @@ mod tests {
         assert_eq!((got.len(), fault), (1, None));
         // (Its request stays unanswered: no failure comes for 120 s.)
         assert_eq!(
-            f.next(3, t + HEDGE_MS - 1, MIN_WINDOW),
+            f.next(3, t + HEDGE_MS - 1, slow(MIN_WINDOW)),
             None,
             "peer 2 may still answer"
         );
         let mut t = t + HEDGE_MS;
         let mut done = None;
-        while let Some(p) = f.next(3, t, 2 * len as u64) {
+        while let Some(p) = f.next(3, t, slow(2 * len as u64)) {
             let (got, fault) = f.on_slice(3, p, slice(p), t);
             assert_eq!(fault, None);
             done = got.or(done);
