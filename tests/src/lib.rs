@@ -669,29 +669,26 @@ impl Daemon {
     }
 
     /// `history CHANNEL --json` as parsed objects.
-    pub fn history(&self, channel: &str) -> Vec<serde_json::Value> {
-        let out = self.cli(&["history", channel, "--json", "--limit", "100000"]);
+    /// A command's output as JSON lines (lines that are not JSON are left out).
+    fn json_lines(&self, args: &[&str]) -> Vec<serde_json::Value> {
+        let out = self.cli(args);
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
     }
 
+    pub fn history(&self, channel: &str) -> Vec<serde_json::Value> {
+        self.json_lines(&["history", channel, "--json", "--limit", "100000"])
+    }
+
     pub fn peers(&self) -> Vec<serde_json::Value> {
-        let out = self.cli(&["peers", "--json"]);
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+        self.json_lines(&["peers", "--json"])
     }
 
     /// The files this node knows of (`files --json`: blob, chunks, have, complete, …).
     pub fn files(&self) -> Vec<serde_json::Value> {
-        let out = self.cli(&["files", "--json"]);
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+        self.json_lines(&["files", "--json"])
     }
 
     pub fn stats(&self) -> serde_json::Value {
