@@ -52,6 +52,11 @@ impl Bitmap {
             *b |= 1 << (i % 8);
         }
     }
+    pub fn clear(&mut self, i: u32) {
+        if let Some(b) = self.0.get_mut(i as usize / 8) {
+            *b &= !(1 << (i % 8));
+        }
+    }
     pub fn count(&self) -> u32 {
         self.0.iter().map(|b| b.count_ones()).sum()
     }

@@ -8,13 +8,15 @@
 //! lacks what was asked is left alone for [`LACK_RETRY_MS`] (it may be downloading too).
 //!
 //! How much is asked of a source at once follows its link ([`Pace`]): on a LAN a source gets
-//! up to [`MAX_IN_FLIGHT`] bytes of requests at once, on a field radio one chunk at a time,
-//! so every answer arrives well inside the request timeout however slow the link is.
+//! up to [`MAX_IN_FLIGHT`] bytes of requests at once; on a field radio a chunk comes in
+//! slices of a few KiB, so no answer (and no ping behind it) waits long on the link.
 //!
 //! A request unanswered for [`HEDGE_MS`] is asked of another source too, once nothing else
 //! is left to ask (and the hash list at once): a source that takes requests and never
 //! answers (an insider's modified client, or a peer gone silent) would otherwise hold its
-//! ranges until the request timeout, 30 s, and again after every retry.
+//! ranges until the request timeout, and again after every retry. A chunk coming in slices
+//! is not hedged (its slices must all come from one source): it starts over with another
+//! source instead.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
@@ -111,10 +113,6 @@ impl Pace {
         })
     }
 
-    pub fn requests(&self) -> u32 {
-        self.requests
-    }
-
     pub fn asked(&mut self, bytes: u64, now: u64) {
         if self.requests == 0 {
             self.busy_since = now;
@@ -195,8 +193,7 @@ struct Partial<P> {
     next: u32,
     /// Slices whose requests failed, to ask again: (offset, len).
     again: Vec<(u32, u32)>,
-    /// Slice requests in flight, and when one was last asked or answered (ms).
-    flying: u32,
+    /// When a slice was last asked or answered (ms).
     touched: u64,
 }
 
@@ -208,7 +205,6 @@ impl<P> Partial<P> {
             got: 0,
             next: 0,
             again: Vec::new(),
-            flying: 0,
             touched: now,
         }
     }
@@ -392,7 +388,6 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
                 (p.next - len, len)
             }
         };
-        p.flying += 1;
         Some(self.ask(peer, Part::Slice { chunk, offset, len }, now))
     }
 
@@ -445,18 +440,13 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
             Part::Chunks { first, count } => {
                 for i in first..first.saturating_add(count).min(self.blob.chunks()) {
                     if !self.have.get(i) {
-                        self.asked.0[i as usize / 8] &= !(1 << (i % 8));
+                        self.asked.clear(i);
                     }
                 }
                 self.cursor = self.cursor.min(first);
             }
-            Part::Slice { chunk, .. } => {
-                if let Some(p) = self.partial.get_mut(&chunk) {
-                    if p.source == peer {
-                        p.flying = p.flying.saturating_sub(1);
-                    }
-                }
-            }
+            // A chunk in slices stays asked until it is whole or given up on.
+            Part::Slice { .. } => {}
         }
     }
 
@@ -464,8 +454,7 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
     fn drop_partial(&mut self, chunk: u32) {
         self.partial.remove(&chunk);
         if !self.have.get(chunk) {
-            self.asked.0[chunk as usize / 8] &= !(1 << (chunk % 8));
-            self.cursor = self.cursor.min(chunk);
+            self.unhave(chunk);
         }
     }
 
@@ -503,7 +492,6 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
             return (None, None);
         }
         let data = std::mem::take(&mut p.data);
-        self.partial.remove(&chunk);
         let ok = self
             .hashes
             .as_ref()
@@ -513,6 +501,7 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
             self.bad.insert(peer);
             return (None, Some(Fault::BadChunk(chunk)));
         }
+        self.partial.remove(&chunk);
         self.have.set(chunk);
         self.received += data.len() as u64;
         (Some((chunk, data)), None)
@@ -589,7 +578,8 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
     }
 
     /// The request failed (timeout, connection closed): ask again, maybe elsewhere (a
-    /// chunk in slices: of the same source, or of another once nothing is in flight).
+    /// slice: of the same source, or the whole chunk of another once the source has been
+    /// silent for [`HEDGE_MS`]).
     pub fn on_failed(&mut self, peer: P, part: Part) {
         self.land(peer, part);
         if let Part::Slice { chunk, offset, len } = part {
@@ -601,12 +591,8 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
 
     /// A chunk that was verified but could not be written: fetch it again.
     pub fn unhave(&mut self, i: u32) {
-        if let Some(b) = self.have.0.get_mut(i as usize / 8) {
-            *b &= !(1 << (i % 8));
-        }
-        if let Some(b) = self.asked.0.get_mut(i as usize / 8) {
-            *b &= !(1 << (i % 8));
-        }
+        self.have.clear(i);
+        self.asked.clear(i);
         self.cursor = self.cursor.min(i);
     }
 }

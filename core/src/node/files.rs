@@ -482,36 +482,22 @@ impl Runner {
         if !head.roster.files.allows_size(meta.blob.size) {
             return Answer::Now(BlobResponse::Denied);
         }
-        match req.part {
-            Part::Hashes => Answer::Now(match self.blobs.hashes(&meta.blob) {
-                Ok(Some(h)) => BlobResponse::Hashes(serde_bytes::ByteBuf::from(
-                    h.iter().flatten().copied().collect::<Vec<u8>>(),
-                )),
-                _ => BlobResponse::Lacking,
-            }),
+        // The chunks asked for (checked against the blob's layout), and the slice of the one.
+        let (first, count, slice) = match req.part {
+            Part::Hashes => {
+                return Answer::Now(match self.blobs.hashes(&meta.blob) {
+                    Ok(Some(h)) => BlobResponse::Hashes(serde_bytes::ByteBuf::from(
+                        h.iter().flatten().copied().collect::<Vec<u8>>(),
+                    )),
+                    _ => BlobResponse::Lacking,
+                })
+            }
             Part::Chunks { first, count } => {
                 let per = (REQUEST_BYTES / meta.blob.chunk as u64).max(1) as u32;
                 if count == 0 || count > per || first.saturating_add(count) > meta.blob.chunks() {
                     return Answer::Now(BlobResponse::Denied);
                 }
-                let live;
-                let have: &Bitmap = match self.files.fetches.get(&req.blob) {
-                    Some((f, _)) => &f.have,
-                    None => {
-                        live = self.blobs.have(&meta).unwrap_or_default();
-                        &live
-                    }
-                };
-                let chunks: Vec<(u32, bool)> =
-                    (first..first + count).map(|i| (i, have.get(i))).collect();
-                if chunks.iter().all(|(_, held)| !held) {
-                    return Answer::Now(BlobResponse::Lacking);
-                }
-                Answer::Read {
-                    meta,
-                    chunks,
-                    slice: None,
-                }
+                (first, count, None)
             }
             Part::Slice { chunk, offset, len } => {
                 let fits = chunk < meta.blob.chunks()
@@ -521,19 +507,25 @@ impl Runner {
                 if !fits {
                     return Answer::Now(BlobResponse::Denied);
                 }
-                let held = match self.files.fetches.get(&req.blob) {
-                    Some((f, _)) => f.have.get(chunk),
-                    None => self.blobs.have(&meta).unwrap_or_default().get(chunk),
-                };
-                if !held {
-                    return Answer::Now(BlobResponse::Lacking);
-                }
-                Answer::Read {
-                    meta,
-                    chunks: vec![(chunk, true)],
-                    slice: Some((offset, len)),
-                }
+                (chunk, 1, Some((offset, len)))
             }
+        };
+        let live;
+        let have: &Bitmap = match self.files.fetches.get(&req.blob) {
+            Some((f, _)) => &f.have,
+            None => {
+                live = self.blobs.have(&meta).unwrap_or_default();
+                &live
+            }
+        };
+        let chunks: Vec<(u32, bool)> = (first..first + count).map(|i| (i, have.get(i))).collect();
+        if chunks.iter().all(|(_, held)| !held) {
+            return Answer::Now(BlobResponse::Lacking);
+        }
+        Answer::Read {
+            meta,
+            chunks,
+            slice,
         }
     }
 
@@ -585,6 +577,19 @@ impl Runner {
         }
     }
 
+    /// Write verified chunks of `blob`; one that cannot be written is fetched again.
+    fn write_chunks(&mut self, blob: BlobRef, chunks: impl IntoIterator<Item = (u32, Vec<u8>)>) {
+        for (i, data) in chunks {
+            self.files.received += 1;
+            if let Err(e) = self.blobs.write_chunk(&blob, i, &data) {
+                tracing::error!("writing file {:?}: {e}", blob.id);
+                if let Some((f, _)) = self.files.fetches.get_mut(&blob.id) {
+                    f.unhave(i);
+                }
+            }
+        }
+    }
+
     fn on_blob_response(&mut self, peer: PeerId, id: BlobId, part: Part, resp: BlobResponse) {
         let now = crate::now_ms();
         let Some((fetch, _)) = self.files.fetches.get_mut(&id) else {
@@ -615,29 +620,13 @@ impl Runner {
                     chunks.into_iter().map(|b| b.into_vec()).collect(),
                     now,
                 );
-                self.files.received += ok.len() as u64;
-                for (i, data) in ok {
-                    if let Err(e) = self.blobs.write_chunk(&blob, i, &data) {
-                        tracing::error!("writing file {id:?}: {e}");
-                        if let Some((f, _)) = self.files.fetches.get_mut(&id) {
-                            f.unhave(i);
-                        }
-                    }
-                }
+                self.write_chunks(blob, ok);
                 fault.map(|f| f.to_string())
             }
             (part @ Part::Slice { .. }, BlobResponse::Chunks(chunks)) => {
                 let data = chunks.into_iter().flat_map(|b| b.into_vec()).collect();
                 let (ok, fault) = fetch.on_slice(peer, part, data, now);
-                if let Some((i, data)) = ok {
-                    self.files.received += 1;
-                    if let Err(e) = self.blobs.write_chunk(&blob, i, &data) {
-                        tracing::error!("writing file {id:?}: {e}");
-                        if let Some((f, _)) = self.files.fetches.get_mut(&id) {
-                            f.unhave(i);
-                        }
-                    }
-                }
+                self.write_chunks(blob, ok);
                 fault.map(|f| f.to_string())
             }
             (part, r @ (BlobResponse::Lacking | BlobResponse::Denied)) => {

@@ -888,8 +888,8 @@ impl Store {
     /// delivered), and without its log entry we neither serve it nor chain to it: it would
     /// be shown here and never reach anyone. Its writes are completed instead. Our messages
     /// are never dated before our previous one, so only history from the last one in the
-    /// log on is looked at. Returns how many were completed.
-    fn complete_own_writes(&self, channel: &str, me: &DeviceId) -> Result<usize> {
+    /// log on is looked at.
+    fn complete_own_writes(&self, channel: &str, me: &DeviceId) -> Result<()> {
         let from = match self.own_head(channel, me)? {
             (_, Some(id)) => self.sent_at_of(&id)?.unwrap_or(0),
             _ => 0,
@@ -898,7 +898,6 @@ impl Store {
         let mut end = start.clone();
         *end.last_mut().expect("a prefix ends with its separator") = 1;
         start.extend_from_slice(&from.to_be_bytes());
-        let mut done = 0;
         for kv in self.messages.range(start..end) {
             let (k, v) = kv?;
             let Some(id) = id_at_end(&k).map(MessageId) else {
@@ -915,13 +914,12 @@ impl Store {
                         env.unsigned.seq
                     );
                     self.insert_message(&env, &rec.sender)?;
-                    done += 1;
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!("'{channel}': {e}"),
             }
         }
-        Ok(done)
+        Ok(())
     }
 
     /// A node starts publishing before its flushes: until `release_reservations`, a start
