@@ -130,6 +130,46 @@ async fn blob_of(node: &Node, channel: &str, id: MessageId) -> BlobId {
     blob.unwrap()
 }
 
+/// What `victim` answers the rogue's blob requests, each (channel, blob, part), in order.
+async fn answers_to(
+    rogue: &mut Rogue,
+    victim: libp2p::PeerId,
+    requests: &[(&str, BlobId, Part)],
+) -> Vec<BlobResponse> {
+    let ids: Vec<request_response::OutboundRequestId> = requests
+        .iter()
+        .map(|(channel, blob, part)| {
+            rogue.swarm.behaviour_mut().blob.send_request(
+                &victim,
+                BlobRequest {
+                    channel: channel.to_string(),
+                    blob: *blob,
+                    part: *part,
+                },
+            )
+        })
+        .collect();
+    let mut answers = std::collections::HashMap::new();
+    rogue
+        .run_until(10, |ev| {
+            if let SwarmEvent::Behaviour(BehaviourEvent::Blob(request_response::Event::Message {
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            })) = ev
+            {
+                answers.insert(*request_id, response.clone());
+            }
+            answers.len() == ids.len()
+        })
+        .await;
+    assert_eq!(answers.len(), ids.len(), "every request is answered");
+    ids.iter().map(|id| answers.remove(id).unwrap()).collect()
+}
+
 /// Amina's node, where it listens, and bilal's node connected to it.
 async fn pair(admin: Profile, bilal: Profile) -> (Node, Multiaddr, Node) {
     let a = Node::start(admin, config(vec![])).await.unwrap();
@@ -363,36 +403,24 @@ async fn an_insider_gets_no_file_of_a_private_channel_and_its_bad_chunks_are_not
     assert!(rogue.connect(&a_addr, victim).await);
     let mut asked = Vec::new();
     for channel in ["hr", "general", "@amina,bilal"] {
-        for part in [Part::Hashes, Part::Chunks { first: 0, count: 1 }] {
-            asked.push(rogue.swarm.behaviour_mut().blob.send_request(
-                &victim,
-                BlobRequest {
-                    channel: channel.into(),
-                    blob: secret_blob,
-                    part,
-                },
-            ));
+        for part in [
+            Part::Hashes,
+            Part::Chunks { first: 0, count: 1 },
+            Part::Slice {
+                chunk: 0,
+                offset: 0,
+                len: 1024,
+            },
+        ] {
+            asked.push((channel, secret_blob, part));
         }
     }
-    let mut answers = Vec::new();
-    rogue
-        .run_until(10, |ev| {
-            if let SwarmEvent::Behaviour(BehaviourEvent::Blob(request_response::Event::Message {
-                message: request_response::Message::Response { response, .. },
-                ..
-            })) = ev
-            {
-                answers.push(format!("{response:?}"));
-            }
-            answers.len() == asked.len()
-        })
-        .await;
-    assert_eq!(answers.len(), asked.len(), "every request is answered");
+    let answers = answers_to(&mut rogue, victim, &asked).await;
     assert!(
-        answers.iter().all(|a| a == "Denied"),
+        answers.iter().all(|a| matches!(a, BlobResponse::Denied)),
         "the insider got something: {answers:?}"
     );
-    assert!(a.stats().await.unwrap().rejected["file_denied"] >= 6);
+    assert!(a.stats().await.unwrap().rejected["file_denied"] >= 9);
 
     // Now mallory serves a file of `general` to carol, with bytes that do not match. carol
     // takes nothing from it and completes from amina.
@@ -405,6 +433,34 @@ async fn an_insider_gets_no_file_of_a_private_channel_and_its_bad_chunks_are_not
     // Carol has the message from amina first: the rogue's swarm is only driven when the test
     // drives it, so a catch-up request carol sent it would wait for its timeout.
     let open_blob = blob_of(&c, "general", open_msg).await;
+    // Slices of a file it may read: what lies outside a chunk, or is empty or over 1 MiB, is
+    // refused; a slice within one is exactly what was asked.
+    let slice = |chunk, offset, len| ("general", open_blob, Part::Slice { chunk, offset, len });
+    let stored = (256 * 1024 + 16) as u32;
+    let answers = answers_to(
+        &mut rogue,
+        victim,
+        &[
+            slice(0, stored - 10, 11),
+            slice(0, u32::MAX, 2),
+            slice(0, 0, 0),
+            slice(48, 0, 16),
+            slice(0, 0, (1 << 20) + 1),
+            slice(3, stored - 100, 100),
+        ],
+    )
+    .await;
+    assert!(
+        answers[..5]
+            .iter()
+            .all(|a| matches!(a, BlobResponse::Denied)),
+        "{answers:?}"
+    );
+    assert!(
+        matches!(&answers[5], BlobResponse::Chunks(c) if c.len() == 1 && c[0].len() == 100),
+        "{:?}",
+        answers[5]
+    );
     rogue.swarm.dial(c_addr).unwrap();
     rogue
         .run_until(10, |ev| {
