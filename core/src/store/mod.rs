@@ -295,8 +295,12 @@ fn reserved_key(channel: &str) -> Vec<u8> {
 }
 
 fn encode_reservation(reserved: u64, resume: u64) -> Vec<u8> {
-    let mut v = reserved.to_be_bytes().to_vec();
-    v.extend_from_slice(&resume.to_be_bytes());
+    encode_head(reserved, resume)
+}
+
+fn encode_head(c: u64, max: u64) -> Vec<u8> {
+    let mut v = c.to_be_bytes().to_vec();
+    v.extend_from_slice(&max.to_be_bytes());
     v
 }
 
@@ -483,13 +487,15 @@ impl Store {
         let top = max.max(u.seq);
         let c = self.advance(&u.channel, &u.author, c, max, Some(u.seq));
         let tip = (u.seq == top).then_some((u.seq, env.id, u.sent_at));
-        self.set_head(head_key(&u.channel, &u.author), (c, top), tip);
         // Last: the id index is what says "stored" (`has_message`, the check above). A crash
         // keeps a prefix of these writes; written first, it made the message count as held
         // while its log entry was lost, and a copy arriving again was dropped as a
         // duplicate: the author's prefix stuck below it for good. Written last, the copy
         // writes everything again (each write is idempotent).
         self.messages.insert(mkey, idx)?;
+        // The head counts it only now: a flush (on another thread) records heads, and one
+        // on disk must count only finished messages (see `drop_unfinished_logs`).
+        self.set_head(head_key(&u.channel, &u.author), (c, top), tip);
         Ok(Inserted::New(shown.map(Box::new)))
     }
 
@@ -562,9 +568,7 @@ impl Store {
                 .collect()
         };
         for (i, (k, (c, max))) in moved.iter().enumerate() {
-            let mut v = c.to_be_bytes().to_vec();
-            v.extend_from_slice(&max.to_be_bytes());
-            if let Err(e) = self.messages.insert(k, v) {
+            if let Err(e) = self.messages.insert(k, encode_head(*c, *max)) {
                 // Written at the next flush instead (the log holds the truth meanwhile).
                 let mut h = self.heads.lock().unwrap_or_else(|p| p.into_inner());
                 h.dirty.extend(moved[i..].iter().map(|(k, _)| k.clone()));
@@ -852,6 +856,9 @@ impl Store {
         me: &DeviceId,
     ) -> Result<std::collections::HashMap<String, u64>> {
         let crashed = self.meta.get(RUNNING)?.is_some();
+        if crashed {
+            self.drop_unfinished_logs()?;
+        }
         let mut out = std::collections::HashMap::new();
         for kv in self.messages.scan_prefix([RESERVED]) {
             let (k, v) = kv?;
@@ -920,6 +927,71 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// A crash keeps a prefix of a message's writes (see [`Store::insert_known`]). A log
+    /// entry whose id index was lost counts as held, so catch-up never asks for the message
+    /// again, and it cannot be served: a peer's message left so would be missing here and
+    /// for everyone who catches up from us, for good. So at a crash start every log entry
+    /// above the prefix its head on disk counts (a head is recorded only after all of a
+    /// message's writes, so below it nothing is unfinished) is checked, and one without its
+    /// id index is dropped: catch-up fetches the message again, and its history record, if
+    /// it was kept, is written again the same. One seek per author and channel, plus the
+    /// entries written since the last flush. Returns how many were dropped.
+    fn drop_unfinished_logs(&self) -> Result<usize> {
+        let mut dropped = 0;
+        let mut at = vec![LOG];
+        while let Some(kv) = self.messages.range(at.clone()..).next() {
+            let (k, _) = kv?;
+            // LOG | channel | 0 | author | seq: anything shorter is not a log entry.
+            if k.first() != Some(&LOG) || k.len() < 1 + 1 + 32 + 8 {
+                break;
+            }
+            let log = &k[..k.len() - 8];
+            let mut head = log.to_vec();
+            head[0] = HEADS;
+            let (c, _) = self
+                .messages
+                .get(&head)?
+                .map_or((0, 0), |v| decode_head(&v));
+            let mut from = log.to_vec();
+            from.extend_from_slice(&c.saturating_add(1).to_be_bytes());
+            let mut to = log.to_vec();
+            to.extend_from_slice(&u64::MAX.to_be_bytes());
+            let mut lost = Vec::new();
+            for kv in self.messages.range(from..=to.clone()) {
+                let (lk, id) = kv?;
+                let held = match <[u8; 32]>::try_from(id.as_ref()) {
+                    Ok(id) => self.messages.contains_key(msg_key(&MessageId(id)))?,
+                    Err(_) => false,
+                };
+                if !held {
+                    lost.push(lk);
+                }
+            }
+            for lk in &lost {
+                let mut skip = lk.to_vec();
+                skip[0] = SKIP;
+                self.messages.remove(skip)?;
+                self.messages.remove(lk)?;
+                tracing::info!(
+                    "a message (seq {}) was cut short by a crash; catch-up fetches it again",
+                    seq_of(lk)
+                );
+            }
+            if !lost.is_empty() {
+                // The highest seq on disk may be one dropped: let the next read find it.
+                self.messages.insert(&head, encode_head(c, c))?;
+                let mut h = self.heads.lock().unwrap_or_else(|p| p.into_inner());
+                h.known.remove(&head);
+                h.tips.remove(&head);
+                dropped += lost.len();
+            }
+            // The first key past this author's log in this channel.
+            at = to;
+            at.push(0);
+        }
+        Ok(dropped)
     }
 
     /// A node starts publishing before its flushes: until `release_reservations`, a start
@@ -2049,6 +2121,76 @@ mod tests {
                 assert!(s.message_wire(&two.id).unwrap().is_some(), "{after}");
             }
         }
+    }
+
+    /// The same for a peer's message: whichever prefix of its writes a crash kept, the next
+    /// start counts it held (what catch-up tells peers) exactly when it can be served, so
+    /// catch-up asks for what is missing; and the copy fetched again makes it whole.
+    #[test]
+    fn a_crash_start_drops_a_peers_half_written_message_so_catch_up_fetches_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let dk = DataKey::generate();
+        let me = DeviceKey::generate().id();
+        let peer = DeviceKey::generate();
+        let (one, two) = {
+            let one = sign(&peer, 1, None);
+            let two = sign(&peer, 2, Some(one.id));
+            (one, two)
+        };
+        let three = sign(&peer, 3, Some(two.id));
+        let writes = {
+            let s = Store::open(&dir.path().join("full"), dk.clone()).unwrap();
+            s.insert_message(&one, "bilal").unwrap();
+            s.flush().unwrap();
+            let mut sub = s.messages.watch_prefix(Vec::<u8>::new());
+            s.insert_message(&two, "bilal").unwrap();
+            s.insert_message(&three, "bilal").unwrap();
+            s.flush().unwrap();
+            let mut writes = Vec::new();
+            while let Ok(ev) = sub.next_timeout(std::time::Duration::from_millis(200)) {
+                writes.push(ev);
+            }
+            writes
+        };
+        assert!(writes.len() >= 7, "{} writes", writes.len());
+        let mut dropped = 0;
+        for k in 0..=writes.len() {
+            let path = dir.path().join(k.to_string());
+            let s = Store::open(&path, dk.clone()).unwrap();
+            s.insert_message(&one, "bilal").unwrap();
+            s.flush().unwrap();
+            s.mark_running().unwrap();
+            for ev in &writes[..k] {
+                if let sled::Event::Insert { key, value } = ev {
+                    s.messages.insert(key, value.clone()).unwrap();
+                }
+            }
+            s.messages.flush().unwrap();
+            drop(s);
+            let s = Store::open(&path, dk.clone()).unwrap();
+            dropped += s.drop_unfinished_logs().unwrap();
+            s.resume_reservations(&me).unwrap();
+            let after = format!("after {k} of {} writes", writes.len());
+            let held = |e: &Envelope| s.message_wire(&e.id).unwrap().is_some();
+            let counted = s.head("general", &peer.id()).unwrap().0;
+            let served = 1 + u64::from(held(&two)) + u64::from(held(&two) && held(&three));
+            assert_eq!(
+                counted, served,
+                "{after}: counted {counted}, served {served}"
+            );
+            // Catch-up brings back what is missing; nothing is stored twice.
+            for e in [&two, &three] {
+                s.insert_message(e, "bilal").unwrap();
+            }
+            assert_eq!(s.head("general", &peer.id()).unwrap(), (3, 3), "{after}");
+            let shown = s.history("general", 10).unwrap();
+            assert_eq!(shown.len(), 3, "{after}");
+            assert!(held(&two) && held(&three), "{after}");
+        }
+        assert!(
+            dropped > 0,
+            "some prefix left a log entry without its id index"
+        );
     }
 
     #[test]
