@@ -923,3 +923,103 @@ async fn a_source_that_never_answers_does_not_hold_up_a_download() {
         n.shutdown().await.unwrap();
     }
 }
+
+/// A node from before slices (`Part::Slice`, for slow links) cannot read a slice request
+/// and cuts the stream. A download must still use it as a source, asking it for whole
+/// chunks, and must not ask it for slices again and again: without that, a new node asked
+/// an old one tens of thousands of slices a second and never got a byte from it (measured
+/// against the real release binary of a4dd0b7). Mallory plays the old node: it cuts the
+/// stream of every slice request, as the old decoder does, and serves chunks and the hash
+/// list by asking amina for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_from_before_slices_is_asked_for_whole_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (admin, _bilal, carol, mallory) = with_mallory(dir.path());
+    let org_id = admin.org().unwrap().unwrap();
+    let (file, data) = random_file(dir.path(), "plans.pdf", 12 * 1024 * 1024);
+    let a = Node::start(admin, config(vec![])).await.unwrap();
+    let a_addr = a.listen_addrs().await.unwrap()[0].clone();
+    let msg = a.share_file("general", &file, "").await.unwrap();
+    let c = Node::start(carol, config(vec![a_addr.clone()]))
+        .await
+        .unwrap();
+    let blob = blob_of(&c, "general", msg).await;
+
+    let mut old = Rogue::new(mallory, &org_id);
+    let amina = a.device_id().peer_id();
+    assert!(old.connect(&a_addr, amina).await);
+    let c_addr = c.listen_addrs().await.unwrap()[0].clone();
+    assert!(old.connect(&c_addr, c.device_id().peer_id()).await);
+    let (asked_tx, mut asked_rx) = tokio::sync::mpsc::unbounded_channel();
+    let proxy = tokio::spawn(async move {
+        use request_response::Message;
+        let mut forwarded = std::collections::HashMap::new();
+        loop {
+            let ev = futures::StreamExt::select_next_some(&mut old.swarm).await;
+            let SwarmEvent::Behaviour(BehaviourEvent::Blob(request_response::Event::Message {
+                message,
+                ..
+            })) = ev
+            else {
+                continue;
+            };
+            match message {
+                Message::Request {
+                    request, channel, ..
+                } => {
+                    let _ = asked_tx.send(request.part);
+                    if matches!(request.part, Part::Slice { .. }) {
+                        drop(channel); // the stream is cut, as by a decoder without slices
+                        continue;
+                    }
+                    let id = old.swarm.behaviour_mut().blob.send_request(&amina, request);
+                    forwarded.insert(id, channel);
+                }
+                Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(channel) = forwarded.remove(&request_id) {
+                        let _ = old
+                            .swarm
+                            .behaviour_mut()
+                            .blob
+                            .send_response(channel, response);
+                    }
+                }
+            }
+        }
+    });
+    wait_until("mallory connected to carol", async || {
+        c.peers().await.unwrap().iter().any(|p| p.name == "mallory")
+    })
+    .await;
+    let t = std::time::Instant::now();
+    c.fetch_file(blob).await.unwrap();
+    complete(&c, blob, 30).await;
+    let took = t.elapsed();
+    let (mut slices, mut chunks) = (0, 0);
+    while let Ok(part) = asked_rx.try_recv() {
+        match part {
+            Part::Slice { .. } => slices += 1,
+            Part::Chunks { count, .. } => chunks += count,
+            Part::Hashes => {}
+        }
+    }
+    println!(
+        "old source: 12 MiB complete in {} ms; mallory was asked {slices} slices and {chunks} whole chunks",
+        took.as_millis()
+    );
+    assert!(
+        slices <= 4,
+        "{slices} slice requests to a node that cuts every one"
+    );
+    assert!(chunks >= 1, "the old node was never asked for whole chunks");
+    let out = dir.path().join("plans-copy.pdf");
+    c.save_file(&msg, &out).await.unwrap();
+    assert!(std::fs::read(&out).unwrap() == data);
+    proxy.abort();
+    for n in [&a, &c] {
+        n.shutdown().await.unwrap();
+    }
+}

@@ -32,6 +32,10 @@ pub const REQUEST_BYTES: u64 = 1 << 20;
 /// Requests in flight per peer and blob: enough to fill a LAN link while one is answered.
 pub const WINDOW: u32 = 6;
 pub const LACK_RETRY_MS: u64 = 5_000;
+/// A source whose request failed at once (it reset the stream) is asked nothing for this
+/// long (ms): a peer that fails every request would otherwise be asked again in a loop, as
+/// fast as it can fail them.
+pub const FAIL_RETRY_MS: u64 = 1_000;
 /// A request unanswered this long (ms) may be asked of another source too (see the module
 /// doc). A LAN answers 1 MiB in milliseconds.
 pub const HEDGE_MS: u64 = 5_000;
@@ -71,6 +75,9 @@ pub struct Pace {
     /// Since when requests have been in flight (ms), and the bytes answered since.
     busy_since: u64,
     landed: u64,
+    /// Whether it answers slices: a node from before them cannot read the request (see
+    /// [`Pace::slice_failed`]). Unknown (`None`) until it answers or refuses one.
+    slices: Option<bool>,
 }
 
 impl Default for Pace {
@@ -81,15 +88,18 @@ impl Default for Pace {
             bytes: 0,
             busy_since: 0,
             landed: 0,
+            slices: None,
         }
     }
 }
 
-/// What a source may be asked now: bytes `left` in its window, and the window.
+/// What a source may be asked now: bytes `left` in its window, the window, and whether it
+/// may be asked for slices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Room {
     pub left: u64,
     pub window: u64,
+    pub slices: bool,
 }
 
 /// A busy period longer than this (ms) is measured and started afresh, so the rate follows a
@@ -110,7 +120,37 @@ impl Pace {
         (self.requests < max_requests && left >= MIN_WINDOW / 4).then_some(Room {
             left,
             window: self.window,
+            slices: self.slices != Some(false),
         })
+    }
+
+    /// It answered a slice: it speaks them.
+    pub fn slice_answered(&mut self) {
+        self.slices = Some(true);
+    }
+
+    /// A slice request failed with the stream cut short (not a timeout, not a closed
+    /// connection), which is how a node from before slices fails it: it cannot decode the
+    /// request. Unless it answered a slice before, it is asked for whole chunks from now
+    /// on, one at a time while its window is smaller than a chunk. Returns whether that
+    /// is news. Forgotten when the connection closes ([`Pace::reconnected`]): an upgrade
+    /// restarts the node.
+    pub fn slice_failed(&mut self) -> bool {
+        let news = self.slices.is_none();
+        if news {
+            self.slices = Some(false);
+        }
+        news
+    }
+
+    /// Whether it answers slices, if known.
+    pub fn slices(&self) -> Option<bool> {
+        self.slices
+    }
+
+    /// The last connection to it closed: what it speaks is asked again.
+    pub fn reconnected(&mut self) {
+        self.slices = None;
     }
 
     pub fn asked(&mut self, bytes: u64, now: u64) {
@@ -307,8 +347,19 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
             self.hashes_asked = Some(peer);
             return Some(self.ask(peer, Part::Hashes, now));
         }
-        if let Some(part) = self.next_slice(peer, now, room.left) {
-            return Some(part);
+        if room.slices {
+            if let Some(part) = self.next_slice(peer, now, room.left) {
+                return Some(part);
+            }
+        } else {
+            // A chunk a stale source was sending in slices is asked of this one whole.
+            let stale: Vec<u32> = (self.partial.iter())
+                .filter(|(_, p)| p.source != peer && self.stale(p, now))
+                .map(|(c, _)| *c)
+                .collect();
+            for chunk in stale {
+                self.drop_partial(chunk);
+            }
         }
         let n = self.blob.chunks();
         // The first chunk neither held nor asked, from the cursor on (wrapping once).
@@ -319,10 +370,11 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
             return self.hedge(peer, now);
         };
         let whole = self.blob.cipher_len(first) as u64;
-        if room.left < whole && room.window >= whole {
+        if room.left < whole && (room.window >= whole || (!room.slices && flights > 0)) {
             return None; // a whole chunk once answers in flight make room
         }
-        if room.left < whole {
+        // A source without slices gets one whole chunk at a time, however slow its link.
+        if room.left < whole && room.slices {
             // A link too slow for a whole chunk in its window: this one comes in slices.
             self.asked.set(first);
             self.cursor = (first + 1) % n;
@@ -352,9 +404,6 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
     /// (it went silent, failed or left), starts over with `peer`.
     fn next_slice(&mut self, peer: P, now: u64, room: u64) -> Option<Part> {
         let open = |p: &Partial<P>| !p.again.is_empty() || (p.next as usize) < p.data.len();
-        let stale = |p: &Partial<P>| {
-            self.bad.contains(&p.source) || now.saturating_sub(p.touched) >= HEDGE_MS
-        };
         let chunk = self
             .partial
             .iter()
@@ -364,7 +413,7 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
             .or_else(|| {
                 self.partial
                     .iter()
-                    .filter(|(_, p)| p.source != peer && stale(p))
+                    .filter(|(_, p)| p.source != peer && self.stale(p, now))
                     .map(|(c, _)| *c)
                     .min()
             })?;
@@ -389,6 +438,12 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
             }
         };
         Some(self.ask(peer, Part::Slice { chunk, offset, len }, now))
+    }
+
+    /// Whether a chunk in slices should start over with another source: its source is bad,
+    /// or has neither been asked nor answered for [`HEDGE_MS`].
+    fn stale(&self, p: &Partial<P>, now: u64) -> bool {
+        self.bad.contains(&p.source) || now.saturating_sub(p.touched) >= HEDGE_MS
     }
 
     /// `part` goes to `peer` now.
@@ -577,9 +632,9 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
         }
     }
 
-    /// The request failed (timeout, connection closed): ask again, maybe elsewhere (a
-    /// slice: of the same source, or the whole chunk of another once the source has been
-    /// silent for [`HEDGE_MS`]).
+    /// The request failed (timeout, connection closed, stream reset): ask again, maybe
+    /// elsewhere (a slice: of the same source, or the whole chunk of another once the source
+    /// has been silent for [`HEDGE_MS`]).
     pub fn on_failed(&mut self, peer: P, part: Part) {
         self.land(peer, part);
         if let Part::Slice { chunk, offset, len } = part {
@@ -587,6 +642,37 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
                 p.again.push((offset, len));
             }
         }
+    }
+
+    /// `peer` failed a request at once for no known reason: it is asked nothing for
+    /// [`FAIL_RETRY_MS`] (see there).
+    pub fn rest(&mut self, peer: P, now: u64) {
+        let until = self.lacking.entry(peer).or_default();
+        *until = (*until).max(now + FAIL_RETRY_MS);
+    }
+
+    /// `peer` answered `part` with something else: it is not asked for this blob again.
+    pub fn on_wrong(&mut self, peer: P, part: Part) {
+        self.land(peer, part);
+        self.bad.insert(peer);
+        if let Part::Slice { chunk, .. } = part {
+            if self.partial.get(&chunk).is_some_and(|p| p.source == peer) {
+                self.drop_partial(chunk);
+            }
+        }
+    }
+
+    /// `peer` turned out not to answer slices (see [`Pace::slice_failed`]): the chunks it
+    /// was sending in slices are asked afresh, whole, and it need not rest.
+    pub fn no_slices(&mut self, peer: P) {
+        let theirs: Vec<u32> = (self.partial.iter())
+            .filter(|(_, p)| p.source == peer)
+            .map(|(c, _)| *c)
+            .collect();
+        for chunk in theirs {
+            self.drop_partial(chunk);
+        }
+        self.lacking.remove(&peer);
     }
 
     /// A chunk that was verified but could not be written: fetch it again.
@@ -606,6 +692,7 @@ mod tests {
     const ALL: Room = Room {
         left: u64::MAX,
         window: u64::MAX,
+        slices: true,
     };
 
     /// `left` bytes of a window that cannot hold a whole chunk.
@@ -613,6 +700,7 @@ mod tests {
         Room {
             left,
             window: MIN_WINDOW,
+            slices: true,
         }
     }
 
@@ -754,7 +842,13 @@ mod tests {
         let a = f.next(1, 0, ALL).unwrap();
         assert_eq!(f.next(1, 0, ALL), None, "everything is asked");
         f.on_failed(1, a);
+        f.rest(1, 0);
         assert_eq!(f.next(2, 0, ALL), Some(a), "asked again, elsewhere");
+        assert_eq!(
+            f.next(1, FAIL_RETRY_MS - 1, ALL),
+            None,
+            "a failing source rests"
+        );
         f.on_lacking(2, a, 100);
         assert_eq!(f.next(2, 200, ALL), None);
         assert_eq!(f.next(2, 100 + LACK_RETRY_MS, ALL), Some(a));
@@ -818,6 +912,89 @@ mod tests {
         );
     }
 
+    /// A node from before slices cannot read a slice request and cuts the stream. Its
+    /// source is then asked for whole chunks, one at a time however small its window, the
+    /// chunk it was sending in slices starts over whole, and a chunk another (silent) source
+    /// was slicing is taken over whole too; a pace learns it once and forgets it when the
+    /// connection closes.
+    #[test]
+    fn a_source_that_cannot_read_slices_gets_whole_chunks() {
+        let chunks = data(3);
+        let (blob, hashes) = blob_of(&chunks);
+        let mut f: Fetch<u8> = Fetch::new(blob, Some(hashes), Bitmap::new(3));
+        let mut old = Pace::default();
+        let room = old.room(12).unwrap();
+        assert!(room.slices, "unknown: slices are tried");
+        let a = f.next(1, 0, room).unwrap();
+        assert!(matches!(a, Part::Slice { chunk: 0, .. }), "{a:?}");
+        let b = f.next(1, 0, slow(MIN_WINDOW / 2)).unwrap();
+        // Peer 2 starts chunk 1 in slices, then goes silent.
+        let c = f.next(2, 0, slow(MIN_WINDOW)).unwrap();
+        assert!(matches!(c, Part::Slice { chunk: 1, .. }), "{c:?}");
+        f.on_failed(1, a);
+        assert!(old.slice_failed(), "news the first time");
+        assert!(!old.slice_failed(), "not the second");
+        f.no_slices(1);
+        f.on_failed(1, b);
+        let room = old.room(12).unwrap();
+        assert!(!room.slices);
+        assert_eq!(
+            f.next(1, 10, room),
+            Some(Part::Chunks { first: 0, count: 1 }),
+            "chunk 0 starts over whole, at once"
+        );
+        assert_eq!(
+            f.next(1, 10, room),
+            Some(Part::Chunks { first: 2, count: 1 }),
+            "the last chunk (26 bytes) fits the window"
+        );
+        assert_eq!(
+            f.next(1, 10, room),
+            None,
+            "nothing else is free: chunk 1 is still peer 2's"
+        );
+        let (got, fault) = f.on_chunks(
+            1,
+            Part::Chunks { first: 0, count: 1 },
+            vec![chunks[0].clone()],
+            20,
+        );
+        assert_eq!((got.len(), fault), (1, None));
+        let (got, _) = f.on_chunks(
+            1,
+            Part::Chunks { first: 2, count: 1 },
+            vec![chunks[2].clone()],
+            30,
+        );
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            f.next(1, HEDGE_MS - 1, room),
+            None,
+            "peer 2 may still answer"
+        );
+        let d = f.next(1, HEDGE_MS, room);
+        assert_eq!(
+            d,
+            Some(Part::Chunks { first: 1, count: 1 }),
+            "peer 2's chunk, whole"
+        );
+        let (got, _) = f.on_chunks(1, d.unwrap(), vec![chunks[1].clone()], HEDGE_MS);
+        assert_eq!(got.len(), 1);
+        assert!(f.done());
+        // Peer 2 answers late: its slice is for a chunk no longer being sliced.
+        assert_eq!(f.on_slice(2, c, vec![0; 8], HEDGE_MS), (None, None));
+        // A source that answered a slice speaks them: a later cut stream is something else.
+        let mut new = Pace::default();
+        new.slice_answered();
+        assert!(!new.slice_failed());
+        assert!(new.room(12).unwrap().slices);
+        old.reconnected();
+        assert!(
+            old.room(12).unwrap().slices,
+            "asked again after a reconnect"
+        );
+    }
+
     /// Over a link too slow for a whole chunk in its window, a chunk comes in slices from one
     /// source, two in flight, and is checked once whole. A source that lies is caught when
     /// the chunk is whole; one that goes silent hands its chunk to another after
@@ -832,6 +1009,7 @@ mod tests {
         let roomy = Room {
             left: MIN_WINDOW,
             window: MAX_IN_FLIGHT,
+            slices: true,
         };
         assert_eq!(
             f.next(1, 0, roomy),

@@ -405,6 +405,12 @@ impl Runner {
                     };
                     let pace = self.files.pace.entry(peer).or_default();
                     pace.answered(a.bytes, got, crate::now_ms());
+                    if matches!(
+                        (a.part, &response),
+                        (Part::Slice { .. }, BlobResponse::Chunks(_))
+                    ) {
+                        pace.slice_answered();
+                    }
                     self.on_blob_response(peer, a.blob, a.part, response);
                     // The window has room again: other blobs may use it.
                     self.pump_all();
@@ -420,15 +426,36 @@ impl Runner {
                     blob, part, bytes, ..
                 }) = self.files.requests.remove(&request_id)
                 {
-                    let timed_out = matches!(error, request_response::OutboundFailure::Timeout);
-                    if let Some(p) = self.files.pace.get_mut(&peer) {
-                        p.failed(bytes, timed_out);
-                    }
+                    use request_response::OutboundFailure as F;
+                    let timed_out = matches!(error, F::Timeout);
                     tracing::debug!("file {blob:?} request {part:?} to {peer} failed: {error}");
                     if let Some((f, _)) = self.files.fetches.get_mut(&blob) {
                         f.on_failed(peer, part);
                     }
-                    self.pump(&blob);
+                    // Failed at once: asked again at once, a peer that fails everything
+                    // would be asked in a loop. Unless the failure is explained.
+                    let mut rest = !timed_out;
+                    if let Some(p) = self.files.pace.get_mut(&peer) {
+                        p.failed(bytes, timed_out);
+                        if matches!((&error, part), (F::Io(_), Part::Slice { .. })) {
+                            if p.slice_failed() {
+                                tracing::info!(
+                                    "{peer} does not answer slices of files (an older \
+                                     Majlis): asking it for whole chunks"
+                                );
+                                for (f, _) in self.files.fetches.values_mut() {
+                                    f.no_slices(peer);
+                                }
+                            }
+                            rest = p.slices() != Some(false);
+                        }
+                    }
+                    if rest {
+                        if let Some((f, _)) = self.files.fetches.get_mut(&blob) {
+                            f.rest(peer, crate::now_ms());
+                        }
+                    }
+                    self.pump_all();
                 }
             }
             E::ResponseSent {
@@ -635,7 +662,7 @@ impl Runner {
                 None
             }
             (part, _) => {
-                fetch.on_failed(peer, part);
+                fetch.on_wrong(peer, part);
                 Some("an answer of the wrong kind".into())
             }
         };

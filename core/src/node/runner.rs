@@ -752,6 +752,9 @@ impl Runner {
             } => {
                 self.have_in_flight.retain(|(p, _, _)| *p != peer_id);
                 self.outbound.remove(&peer_id);
+                if let Some(p) = self.files.pace.get_mut(&peer_id) {
+                    p.reconnected();
+                }
                 // Both ends see the last connection go at once: the redial is a
                 // rediscovery, and only the smaller id dials at once (see `dial_peer`).
                 // Both dialling again made two connections again, and the close of one
