@@ -927,7 +927,7 @@ async fn a_source_that_never_answers_does_not_hold_up_a_download() {
 /// A node from before slices (`Part::Slice`, for slow links) cannot read a slice request
 /// and cuts the stream. A download must still use it as a source, asking it for whole
 /// chunks, and must not ask it for slices again and again: without that, a new node asked
-/// an old one tens of thousands of slices a second and never got a byte from it (measured
+/// an old one thousands of slices a second and never got a byte from it (measured
 /// against the real release binary of a4dd0b7). Mallory plays the old node: it cuts the
 /// stream of every slice request, as the old decoder does, and serves chunks and the hash
 /// list by asking amina for them.
