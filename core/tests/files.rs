@@ -858,22 +858,56 @@ async fn a_client_that_never_reads_its_answers_pins_little_memory() {
     }
 }
 
+/// Amina has shared a 12 MiB file, carol (connected to amina) holds its message, and
+/// mallory's hand-driven peer is ready: the set-up of the tests with a misbehaving source.
+struct Shared {
+    a: Node,
+    a_addr: Multiaddr,
+    c: Node,
+    msg: MessageId,
+    blob: BlobId,
+    data: Vec<u8>,
+    rogue: Rogue,
+}
+
+async fn shared_with_carol(dir: &Path) -> Shared {
+    let (admin, _bilal, carol, mallory) = with_mallory(dir);
+    let org_id = admin.org().unwrap().unwrap();
+    let (file, data) = random_file(dir, "plans.pdf", 12 * 1024 * 1024);
+    let a = Node::start(admin, config(vec![])).await.unwrap();
+    let a_addr = a.listen_addrs().await.unwrap()[0].clone();
+    let msg = a.share_file("general", &file, "").await.unwrap();
+    let c = Node::start(carol, config(vec![a_addr.clone()]))
+        .await
+        .unwrap();
+    let blob = blob_of(&c, "general", msg).await;
+    let rogue = Rogue::new(mallory, &org_id);
+    Shared {
+        a,
+        a_addr,
+        c,
+        msg,
+        blob,
+        data,
+        rogue,
+    }
+}
+
 /// An insider that takes chunk requests and never answers (it keeps the streams open) does
 /// not hold up a download: once nothing else is left to ask, what it was asked is asked of
 /// another source after `fetch::HEDGE_MS`, not after the 30 s request timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_that_never_answers_does_not_hold_up_a_download() {
     let dir = tempfile::tempdir().unwrap();
-    let (admin, _bilal, carol, mallory) = with_mallory(dir.path());
-    let org_id = admin.org().unwrap().unwrap();
-    let (file, data) = random_file(dir.path(), "plans.pdf", 12 * 1024 * 1024);
-    let a = Node::start(admin, config(vec![])).await.unwrap();
-    let a_addr = a.listen_addrs().await.unwrap()[0].clone();
-    let msg = a.share_file("general", &file, "").await.unwrap();
-    let c = Node::start(carol, config(vec![a_addr])).await.unwrap();
-    let blob = blob_of(&c, "general", msg).await;
-
-    let mut rogue = Rogue::new(mallory, &org_id);
+    let Shared {
+        a,
+        c,
+        msg,
+        blob,
+        data,
+        mut rogue,
+        ..
+    } = shared_with_carol(dir.path()).await;
     let c_addr = c.listen_addrs().await.unwrap()[0].clone();
     assert!(rogue.connect(&c_addr, c.device_id().peer_id()).await);
     let (asked_tx, mut asked_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -934,18 +968,15 @@ async fn a_source_that_never_answers_does_not_hold_up_a_download() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_from_before_slices_is_asked_for_whole_chunks() {
     let dir = tempfile::tempdir().unwrap();
-    let (admin, _bilal, carol, mallory) = with_mallory(dir.path());
-    let org_id = admin.org().unwrap().unwrap();
-    let (file, data) = random_file(dir.path(), "plans.pdf", 12 * 1024 * 1024);
-    let a = Node::start(admin, config(vec![])).await.unwrap();
-    let a_addr = a.listen_addrs().await.unwrap()[0].clone();
-    let msg = a.share_file("general", &file, "").await.unwrap();
-    let c = Node::start(carol, config(vec![a_addr.clone()]))
-        .await
-        .unwrap();
-    let blob = blob_of(&c, "general", msg).await;
-
-    let mut old = Rogue::new(mallory, &org_id);
+    let Shared {
+        a,
+        a_addr,
+        c,
+        msg,
+        blob,
+        data,
+        rogue: mut old,
+    } = shared_with_carol(dir.path()).await;
     let amina = a.device_id().peer_id();
     assert!(old.connect(&a_addr, amina).await);
     let c_addr = c.listen_addrs().await.unwrap()[0].clone();

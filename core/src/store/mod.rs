@@ -2066,6 +2066,25 @@ mod tests {
         assert_eq!(s.head("general", &key.id()).unwrap(), (6, 6));
     }
 
+    /// The writes a watch saw so far.
+    fn drain(sub: &mut sled::Subscriber) -> Vec<sled::Event> {
+        let mut writes = Vec::new();
+        while let Ok(ev) = sub.next_timeout(std::time::Duration::from_millis(200)) {
+            writes.push(ev);
+        }
+        writes
+    }
+
+    /// A crash that kept these writes (a prefix of what a process wrote) and nothing after.
+    fn crash_after(s: Store, writes: &[sled::Event]) {
+        for ev in writes {
+            if let sled::Event::Insert { key, value } = ev {
+                s.messages.insert(key, value.clone()).unwrap();
+            }
+        }
+        s.messages.flush().unwrap();
+    }
+
     /// A crash can keep the history record of our own last message and lose its log entry:
     /// shown here, never served nor chained to, it would reach nobody. Whichever prefix of
     /// its writes a crash kept, the next start leaves it either not shown at all or held
@@ -2083,11 +2102,7 @@ mod tests {
             s.insert_message(&one, "amina").unwrap();
             let mut sub = s.messages.watch_prefix(Vec::<u8>::new());
             s.insert_message(&two, "amina").unwrap();
-            let mut writes = Vec::new();
-            while let Ok(ev) = sub.next_timeout(std::time::Duration::from_millis(200)) {
-                writes.push(ev);
-            }
-            writes
+            drain(&mut sub)
         };
         assert!(writes.len() >= 3, "{} writes", writes.len());
         for k in 0..=writes.len() {
@@ -2097,13 +2112,7 @@ mod tests {
             s.insert_message(&one, "amina").unwrap();
             assert_eq!(s.next_own("general", &me).unwrap().0, 2);
             s.mark_running().unwrap();
-            for ev in &writes[..k] {
-                if let sled::Event::Insert { key, value } = ev {
-                    s.messages.insert(key, value.clone()).unwrap();
-                }
-            }
-            s.messages.flush().unwrap();
-            drop(s);
+            crash_after(s, &writes[..k]);
             let s = Store::open(&path, dk.clone()).unwrap();
             s.resume_reservations(&me).unwrap();
             let after = format!("after {k} of {} writes", writes.len());
@@ -2146,11 +2155,7 @@ mod tests {
             s.insert_message(&two, "bilal").unwrap();
             s.insert_message(&three, "bilal").unwrap();
             s.flush().unwrap();
-            let mut writes = Vec::new();
-            while let Ok(ev) = sub.next_timeout(std::time::Duration::from_millis(200)) {
-                writes.push(ev);
-            }
-            writes
+            drain(&mut sub)
         };
         assert!(writes.len() >= 7, "{} writes", writes.len());
         let mut dropped = 0;
@@ -2160,13 +2165,7 @@ mod tests {
             s.insert_message(&one, "bilal").unwrap();
             s.flush().unwrap();
             s.mark_running().unwrap();
-            for ev in &writes[..k] {
-                if let sled::Event::Insert { key, value } = ev {
-                    s.messages.insert(key, value.clone()).unwrap();
-                }
-            }
-            s.messages.flush().unwrap();
-            drop(s);
+            crash_after(s, &writes[..k]);
             let s = Store::open(&path, dk.clone()).unwrap();
             dropped += s.drop_unfinished_logs().unwrap();
             s.resume_reservations(&me).unwrap();
