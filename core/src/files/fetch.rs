@@ -129,9 +129,9 @@ impl Pace {
         self.slices = Some(true);
     }
 
-    /// A slice request failed with the stream cut short (not a timeout, not a closed
-    /// connection), which is how a node from before slices fails it: it cannot decode the
-    /// request. Unless it answered a slice before, it is asked for whole chunks from now
+    /// A slice request's answer ended before a byte of it (not a timeout, a reset stream or
+    /// a closed connection, which a failing link gives): that is how a node from before
+    /// slices fails it, as it cannot decode the request. Unless it answered a slice before, it is asked for whole chunks from now
     /// on, one at a time while its window is smaller than a chunk. Returns whether that
     /// is news. Forgotten when the connection closes ([`Pace::reconnected`]): an upgrade
     /// restarts the node.

@@ -437,7 +437,11 @@ impl Runner {
                     let mut rest = !timed_out;
                     if let Some(p) = self.files.pace.get_mut(&peer) {
                         p.failed(bytes, timed_out);
-                        if matches!((&error, part), (F::Io(_), Part::Slice { .. })) {
+                        // The answer's stream ended before a byte of it: the old decoder
+                        // gave up (a link that fails resets the stream instead).
+                        let ended = matches!(&error, F::Io(e)
+                            if e.kind() == std::io::ErrorKind::UnexpectedEof);
+                        if ended && matches!(part, Part::Slice { .. }) {
                             if p.slice_failed() {
                                 tracing::info!(
                                     "{peer} does not answer slices of files (an older \
