@@ -170,6 +170,10 @@ fn every_endpoint_needs_the_right_token_and_bad_input_writes_nothing() {
         let (code, resp) = post(&msgs, &both, body);
         assert_eq!(code, want, "{body:.40}: {resp}");
         assert!(resp["error"].is_string(), "{resp}");
+        if want == 413 {
+            let e = resp["error"].as_str().unwrap_or_default();
+            assert!(e.contains("as a file"), "says what to do instead: {resp}");
+        }
     }
     let (code, resp) = curl(
         &msgs,
@@ -182,7 +186,16 @@ fn every_endpoint_needs_the_right_token_and_bad_input_writes_nothing() {
         &both,
         r#"{"text":"hi"}"#,
     );
-    assert!(code == 400 || code == 403, "{code} {resp}");
+    let says = |resp: &serde_json::Value| {
+        resp["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no channel"))
+    };
+    assert_eq!(code, 404, "{resp}");
+    assert!(says(&resp), "{resp}");
+    let (code, resp) = curl(&url("/v1/channels/nosuch/messages"), Some(&both), &[]);
+    assert_eq!(code, 404, "{resp}");
+    assert!(says(&resp), "{resp}");
     assert_eq!(curl(&url("/v1/nothing"), Some(&both), &[]).0, 404);
     assert_eq!(
         curl(&url("/v1/search?q=x&order=sideways"), Some(&both), &[]).0,

@@ -197,7 +197,15 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::BytesRejection(_) => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         };
-        ApiError(status, format!("bad request body: {}", r.body_text()))
+        let msg = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => format!(
+                "the request body is over {} KiB: a message holds at most 32 KiB of text; \
+                 send large content as a file (POST /v1/channels/{{channel}}/files)",
+                MAX_BODY / 1024
+            ),
+            _ => format!("bad request body: {}", r.body_text()),
+        };
+        ApiError(status, msg)
     }
 }
 
@@ -298,7 +306,7 @@ pub struct MessagesQuery {
 /// Messages of a channel, newest page first, each page oldest first.
 #[utoipa::path(get, path = "/v1/channels/{channel}/messages",
     params(("channel" = String, Path, description = "`general`, or `@NAME` for direct messages with NAME"), MessagesQuery),
-    responses((status = 200, body = Messages), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = Messages), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("token" = ["read"])))]
 async fn messages(
     State(s): State<AppState>,
@@ -353,6 +361,12 @@ async fn check_channel(s: &AppState, channel: &str, right: Right) -> Result<(), 
         Right::Read => (roster.roster.may_read(me, &resolved), "read"),
         Right::Post => (roster.roster.may_post(me, &resolved), "post in"),
     };
+    if !ok && !resolved.starts_with('@') && roster.roster.channel(&resolved).is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no channel '{channel}' in the roster (GET /v1/channels lists them)"),
+        ));
+    }
     if !ok {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -402,7 +416,7 @@ async fn hook(
 #[utoipa::path(post, path = "/v1/channels/{channel}/messages",
     params(("channel" = String, Path, description = "`general`, or `@NAME` for a direct message to NAME")),
     request_body = NewMessage,
-    responses((status = 201, body = Posted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)),
+    responses((status = 201, body = Posted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)),
     security(("token" = ["send"])))]
 async fn post_message(
     State(s): State<AppState>,
@@ -412,6 +426,7 @@ async fn post_message(
 ) -> Result<(StatusCode, Json<Posted>), ApiError> {
     auth(&s, &headers, Scope::Send)?;
     let Json(body) = body?;
+    check_channel(&s, &channel, Right::Post).await?;
     let id = s.node.send(&channel, &body.text).await?;
     Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
 }
