@@ -50,6 +50,9 @@ fn admin_sets_policy_and_members_exchange_direct_messages() {
         e.contains("no channel 'random'") && e.contains("general"),
         "{e}"
     );
+    // A mistyped channel is not an empty one.
+    let e = err(&amina, &["history", "genral"]);
+    assert!(e.contains("no channel 'genral'"), "{e}");
     let e = err(&amina, &["send", "@nobody", "hi"]);
     assert!(e.contains("no member named 'nobody'"), "{e}");
     let e = err(&amina, &["send", "@gita", "hi"]);

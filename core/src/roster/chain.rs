@@ -137,6 +137,19 @@ impl VerifiedRoster {
     /// between this device's member and NAME; anything else is a channel name as is.
     pub fn resolve_channel(&self, me: &DeviceId, target: &str) -> Result<String, RosterError> {
         let Some(other) = target.strip_prefix('@').filter(|t| !t.contains(',')) else {
+            // A mistyped name would read as an empty channel: say which there are.
+            if !target.starts_with('@') && self.roster.channel(target).is_none() {
+                let known: Vec<_> = self
+                    .roster
+                    .channels
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect();
+                return Err(RosterError::Rule(format!(
+                    "no channel '{target}'; channels: {} (or @NAME for a direct message)",
+                    known.join(", ")
+                )));
+            }
             return Ok(target.to_string());
         };
         let me = self.member_of_device(me).ok_or_else(|| {

@@ -175,7 +175,10 @@ impl From<majlis_core::Error> for ApiError {
     fn from(e: majlis_core::Error) -> ApiError {
         use majlis_core::Error as E;
         let status = match &e {
-            E::Invalid(_) => StatusCode::BAD_REQUEST,
+            // A roster rule: no such member or channel, a DM the policy does not allow.
+            E::Invalid(_) | E::Roster(majlis_core::roster::RosterError::Rule(_)) => {
+                StatusCode::BAD_REQUEST
+            }
             E::Denied(_) | E::NotOnRoster => StatusCode::FORBIDDEN,
             E::NotReady(_) => StatusCode::CONFLICT,
             E::DiskFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
@@ -353,6 +356,12 @@ async fn check_channel(s: &AppState, channel: &str, right: Right) -> Result<(), 
             "no roster yet: wait until an admin adds this device",
         )
     })?;
+    if !channel.starts_with('@') && roster.roster.channel(channel).is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no channel '{channel}' in the roster (GET /v1/channels lists them)"),
+        ));
+    }
     let resolved = s.node.resolve(channel)?;
     let me = roster
         .member_of_device(&s.node.device_id())
@@ -361,12 +370,6 @@ async fn check_channel(s: &AppState, channel: &str, right: Right) -> Result<(), 
         Right::Read => (roster.roster.may_read(me, &resolved), "read"),
         Right::Post => (roster.roster.may_post(me, &resolved), "post in"),
     };
-    if !ok && !resolved.starts_with('@') && roster.roster.channel(&resolved).is_none() {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no channel '{channel}' in the roster (GET /v1/channels lists them)"),
-        ));
-    }
     if !ok {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
