@@ -555,18 +555,7 @@ impl Profile {
         let me = crate::message::may_author(roster, &self.device_id(), channel).map_err(
             |r| match r {
                 Reject::UnknownDevice(_) => Error::NotOnRoster,
-                Reject::UnknownChannel(_) => {
-                    let known: Vec<_> = roster
-                        .roster
-                        .channels
-                        .iter()
-                        .map(|c| c.name.as_str())
-                        .collect();
-                    Error::Invalid(format!(
-                        "no channel '{channel}'; channels: {} (or @NAME for a direct message)",
-                        known.join(", ")
-                    ))
-                }
+                Reject::UnknownChannel(_) => Error::Invalid(roster.roster.no_channel(channel)),
                 r => Error::Denied(r.to_string()),
             },
         )?;

@@ -353,13 +353,7 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
             }
         } else {
             // A chunk a stale source was sending in slices is asked of this one whole.
-            let stale: Vec<u32> = (self.partial.iter())
-                .filter(|(_, p)| p.source != peer && self.stale(p, now))
-                .map(|(c, _)| *c)
-                .collect();
-            for chunk in stale {
-                self.drop_partial(chunk);
-            }
+            self.drop_partials(|f, p| p.source != peer && f.stale(p, now));
         }
         let n = self.blob.chunks();
         // The first chunk neither held nor asked, from the cursor on (wrapping once).
@@ -510,6 +504,17 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
         self.partial.remove(&chunk);
         if !self.have.get(chunk) {
             self.unhave(chunk);
+        }
+    }
+
+    /// [`Fetch::drop_partial`] for every chunk in slices that `which` picks.
+    fn drop_partials(&mut self, which: impl Fn(&Self, &Partial<P>) -> bool) {
+        let picked: Vec<u32> = (self.partial.iter())
+            .filter(|(_, p)| which(self, p))
+            .map(|(c, _)| *c)
+            .collect();
+        for chunk in picked {
+            self.drop_partial(chunk);
         }
     }
 
@@ -665,13 +670,7 @@ impl<P: Copy + Eq + Hash> Fetch<P> {
     /// `peer` turned out not to answer slices (see [`Pace::slice_failed`]): the chunks it
     /// was sending in slices are asked afresh, whole, and it need not rest.
     pub fn no_slices(&mut self, peer: P) {
-        let theirs: Vec<u32> = (self.partial.iter())
-            .filter(|(_, p)| p.source == peer)
-            .map(|(c, _)| *c)
-            .collect();
-        for chunk in theirs {
-            self.drop_partial(chunk);
-        }
+        self.drop_partials(|_, p| p.source == peer);
         self.lacking.remove(&peer);
     }
 

@@ -139,16 +139,7 @@ impl VerifiedRoster {
         let Some(other) = target.strip_prefix('@').filter(|t| !t.contains(',')) else {
             // A mistyped name would read as an empty channel: say which there are.
             if !target.starts_with('@') && self.roster.channel(target).is_none() {
-                let known: Vec<_> = self
-                    .roster
-                    .channels
-                    .iter()
-                    .map(|c| c.name.as_str())
-                    .collect();
-                return Err(RosterError::Rule(format!(
-                    "no channel '{target}'; channels: {} (or @NAME for a direct message)",
-                    known.join(", ")
-                )));
+                return Err(RosterError::Rule(self.roster.no_channel(target)));
             }
             return Ok(target.to_string());
         };

@@ -43,6 +43,15 @@ impl Roster {
         self.channels.iter().find(|c| c.name == name)
     }
 
+    /// What to tell someone who named a channel the roster does not have: which it has.
+    pub fn no_channel(&self, name: &str) -> String {
+        let known: Vec<_> = self.channels.iter().map(|c| c.name.as_str()).collect();
+        format!(
+            "no channel '{name}'; channels: {} (or @NAME for a direct message)",
+            known.join(", ")
+        )
+    }
+
     pub fn member_of_device(&self, device: &DeviceId) -> Option<&Member> {
         self.members.iter().find(|m| m.devices.contains(device))
     }

@@ -202,9 +202,10 @@ impl From<JsonRejection> for ApiError {
         };
         let msg = match status {
             StatusCode::PAYLOAD_TOO_LARGE => format!(
-                "the request body is over {} KiB: a message holds at most 32 KiB of text; \
+                "the request body is over {} KiB: a message holds at most {} KiB of text; \
                  send large content as a file (POST /v1/channels/{{channel}}/files)",
-                MAX_BODY / 1024
+                MAX_BODY / 1024,
+                majlis_core::message::MAX_BODY_BYTES / 1024
             ),
             _ => format!("bad request body: {}", r.body_text()),
         };
