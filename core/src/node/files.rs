@@ -144,6 +144,9 @@ pub(super) enum FileDone {
         peer: PeerId,
         /// What the read was counted as while it ran (see [`Serving`]).
         reading: u64,
+        /// Whole chunks it completes: a slice counts once it ends its chunk, so that a chunk
+        /// sent in slices is one chunk served, not one per slice.
+        whole: u64,
         request: request_response::InboundRequestId,
         channel: request_response::ResponseChannel<BlobResponse>,
         response: BlobResponse,
@@ -593,10 +596,20 @@ impl Runner {
                         };
                         serde_bytes::ByteBuf::from(data)
                     })
-                    .collect();
+                    .collect::<Vec<_>>();
+                let ends = |i: u32| match job.slice {
+                    None => true,
+                    Some((offset, len)) => {
+                        (offset as usize + len as usize) == job.meta.blob.cipher_len(i)
+                    }
+                };
+                let whole = (job.chunks.iter().zip(&chunks))
+                    .filter(|((i, _), data)| !data.is_empty() && ends(*i))
+                    .count() as u64;
                 let _ = tx.send(FileDone::Served {
                     peer,
                     reading,
+                    whole,
                     request: job.request,
                     channel: job.channel,
                     response: BlobResponse::Chunks(chunks),
@@ -743,13 +756,14 @@ impl Runner {
             FileDone::Served {
                 peer,
                 reading,
+                whole,
                 request,
                 channel,
                 response,
             } => {
                 let mut bytes = 0;
+                self.files.served += whole;
                 if let BlobResponse::Chunks(chunks) = &response {
-                    self.files.served += chunks.iter().filter(|c| !c.is_empty()).count() as u64;
                     bytes = chunks.iter().map(|c| c.len() as u64).sum();
                 }
                 // (Err: the peer's stream is gone; nothing is held for it.)
