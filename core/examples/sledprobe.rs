@@ -56,12 +56,45 @@ fn message_writes(db: &sled::Db, i: u64, record: &[u8]) {
     db.insert(m, c).unwrap();
 }
 
+fn batch_writes(b: &mut sled::Batch, i: u64, record: &[u8]) {
+    let id = *blake3::hash(&i.to_le_bytes()).as_bytes();
+    let mut c = b"cgeneral\0".to_vec();
+    c.extend_from_slice(&i.to_be_bytes());
+    c.extend_from_slice(&id);
+    b.insert(c.clone(), record);
+    let mut a = b"ageneral\0".to_vec();
+    a.extend_from_slice(&[9u8; 32]);
+    a.extend_from_slice(&i.to_be_bytes());
+    b.insert(a, &id[..]);
+    let mut m = b"m".to_vec();
+    m.extend_from_slice(&id);
+    b.insert(m, c);
+}
+
 fn main() {
     if std::env::args().nth(1).as_deref() == Some("records") {
         for n in [350usize, 120, 12] {
             let record = vec![7u8; n];
             run(&format!("3 keys, record {n} B"), |db, i| {
                 message_writes(db, i, &record)
+            });
+        }
+        return;
+    }
+    if std::env::args().nth(1).as_deref() == Some("batch") {
+        let record = vec![7u8; 350];
+        for _ in 0..2 {
+            run("3 keys each, single inserts", |db, i| {
+                message_writes(db, i, &record)
+            });
+            // The same writes, 500 messages to a `Batch` (a catch-up answer's worth).
+            let pending = std::cell::RefCell::new(sled::Batch::default());
+            run("3 keys each, batch of 500", |db, i| {
+                batch_writes(&mut pending.borrow_mut(), i, &record);
+                if i % 500 == 499 {
+                    db.apply_batch(std::mem::take(&mut *pending.borrow_mut()))
+                        .unwrap();
+                }
             });
         }
         return;

@@ -285,6 +285,109 @@ async fn typing_reaches_the_channels_readers_only_and_away_reaches_everyone() {
     }
 }
 
+/// Above the mesh limit no device is connected to every other, so every device passes
+/// typing and away on: here a chain amina — bilal — chen — dana (each knows one address;
+/// the mesh limit is 1, so the org of four is "large"). Amina typing in general reaches dana
+/// three connections away; typing in the private #board stops at its readers (bilal passes
+/// it to nobody); dana's away reaches amina; a forgery in bilal's name is shown nowhere; and
+/// a modified client flooding its own away signals is carried on at most a few a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn above_the_mesh_limit_typing_and_away_reach_colleagues_who_are_not_neighbours() {
+    use majlis_core::net::{Signal, SignedSignal};
+    let dir = tempfile::tempdir().unwrap();
+    let mut ps = common::org_with(
+        dir.path(),
+        &[
+            ("bilal", majlis_core::Role::Member),
+            ("chen", majlis_core::Role::Member),
+            ("dana", majlis_core::Role::Member),
+        ],
+        &[RosterChange::CreateChannel {
+            name: "board".into(),
+            members: Some(vec!["amina".into(), "bilal".into()]),
+        }],
+    );
+    let small = |peers| Config {
+        mesh_limit: 1,
+        ..config(peers)
+    };
+    let d_p = ps.pop().unwrap();
+    let c_p = ps.pop().unwrap();
+    let b = Node::start(ps.pop().unwrap(), small(vec![])).await.unwrap();
+    let b_addr = b.listen_addrs().await.unwrap()[0].clone();
+    let c = Node::start(c_p, small(vec![b_addr.clone()])).await.unwrap();
+    let c_addr = c.listen_addrs().await.unwrap()[0].clone();
+    let a = Node::start(ps.pop().unwrap(), small(vec![b_addr]))
+        .await
+        .unwrap();
+    let d = Node::start(d_p, small(vec![c_addr])).await.unwrap();
+    wait_until("the chain connected", async || {
+        a.peers().await.unwrap().len() == 1
+            && b.peers().await.unwrap().len() == 2
+            && c.peers().await.unwrap().len() == 2
+            && d.peers().await.unwrap().len() == 1
+    })
+    .await;
+    let (mut a_ev, mut b_ev, mut c_ev, mut d_ev) =
+        (a.subscribe(), b.subscribe(), c.subscribe(), d.subscribe());
+    let bilal = b.device_id();
+
+    a.typing("general").await.unwrap();
+    a.typing("board").await.unwrap();
+    d.set_away(true).await.unwrap();
+    // Chen's modified client: bilal "typing in general", with no valid signature.
+    c.signal_unchecked(Signal::Signed(SignedSignal {
+        device: bilal,
+        sent_at: majlis_core::now_ms(),
+        signal: Box::new(Signal::Typing {
+            channel: "general".into(),
+        }),
+        hops: 0,
+        sig: serde_bytes::ByteBuf::from(vec![0u8; 64]),
+    }))
+    .await
+    .unwrap();
+
+    let [at_a, at_b, at_c, at_d] =
+        signals_for_3s([&mut a_ev, &mut b_ev, &mut c_ev, &mut d_ev]).await;
+    let has = |v: &[String], e: &str| v.iter().any(|x| x == e);
+    assert!(has(&at_d, "amina in general"), "dana: {at_d:?}");
+    assert!(has(&at_c, "amina in general"), "chen: {at_c:?}");
+    assert!(has(&at_b, "amina in board"), "bilal: {at_b:?}");
+    for (who, seen) in [("chen", &at_c), ("dana", &at_d)] {
+        assert!(!seen.iter().any(|e| e.contains("board")), "{who}: {seen:?}");
+    }
+    assert!(has(&at_a, "dana away true"), "amina: {at_a:?}");
+    assert!(has(&at_b, "dana away true"), "bilal: {at_b:?}");
+    assert!(!has(&at_d, "bilal in general"), "the forgery: {at_d:?}");
+    assert!(!has(&at_a, "bilal in general"), "the forgery: {at_a:?}");
+    for n in [&a, &d] {
+        assert_eq!(n.peers().await.unwrap().len(), 1, "still a chain");
+    }
+
+    // Chen floods his own away, 60 signals each newer than the last: bilal, his neighbour,
+    // is told each; amina, behind bilal, only what bilal may pass on.
+    for i in 0..60 {
+        c.signal_unchecked(Signal::Away(i % 2 == 0)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    let [at_a, at_b] = signals_for_3s([&mut a_ev, &mut b_ev]).await;
+    let chens = |v: &[String]| v.iter().filter(|e| e.starts_with("chen away")).count();
+    assert!(
+        chens(&at_b) >= 40,
+        "bilal is told directly: {}",
+        chens(&at_b)
+    );
+    assert!(
+        (1..=10).contains(&chens(&at_a)),
+        "amina gets what bilal passes on, a burst and about one a second: {}",
+        chens(&at_a)
+    );
+    for n in [&a, &b, &c, &d] {
+        n.shutdown().await.unwrap();
+    }
+}
+
 /// Read receipts: bilal reads amina's direct message; amina's node learns up to when, once;
 /// the receipt is no row of the conversation and no unread message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

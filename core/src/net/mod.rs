@@ -64,12 +64,15 @@ pub enum Signal {
     Away(bool),
     /// `Typing` or `Away` signed by the device it is about, so that relays can carry it to
     /// devices that are not connected to that one (another subnet, a site joined through
-    /// relays). Sent to relays and archives; they pass it on, at most [`MAX_SIGNAL_HOPS`].
+    /// relays). Sent to relays and archives, and to every device in an org above the mesh
+    /// limit; they pass it on, at most [`MAX_SIGNAL_HOPS`] times.
     Signed(SignedSignal),
 }
 
-/// How many relays a signed signal crosses at most (a site's relay, then the other site's).
-pub const MAX_SIGNAL_HOPS: u8 = 2;
+/// How many times a signed signal is passed on at most: enough for a site's relay, then the
+/// other site's, and for the neighbour graph of an org above the mesh limit (every device
+/// has at least 8 neighbours, so 100 devices are a few hops across).
+pub const MAX_SIGNAL_HOPS: u8 = 4;
 
 /// A signal as its device signed it (see [`Signal::Signed`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,7 +83,7 @@ pub struct SignedSignal {
     pub sent_at: u64,
     /// `Typing` or `Away`; anything else is refused.
     pub signal: Box<Signal>,
-    /// Relays crossed so far (not signed: each relay adds one).
+    /// Times passed on so far (not signed: each device that passes it on adds one).
     pub hops: u8,
     pub sig: serde_bytes::ByteBuf,
 }

@@ -502,6 +502,7 @@ impl Node {
             away: false,
             signal_seen: HashMap::new(),
             away_heard: HashMap::new(),
+            pass_on: Default::default(),
             signals_sent: HashMap::new(),
             last_version: 0,
             pending: Vec::new(),

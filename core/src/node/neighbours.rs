@@ -223,6 +223,12 @@ impl Runner {
         }
     }
 
+    /// Whether the org is small enough that every device keeps a connection to every
+    /// other (the roster lists at most the mesh limit of other devices).
+    pub(super) fn full_mesh(&self) -> bool {
+        self.swarm.behaviour().gate.allowed().len() <= self.mesh_limit
+    }
+
     pub(super) fn neighbours(&self) -> HashSet<PeerId> {
         let gate = &self.swarm.behaviour().gate;
         let Some(head) = self.chain.head() else {

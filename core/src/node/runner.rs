@@ -111,10 +111,13 @@ pub(super) struct Runner {
     /// This member is away (see [`super::signals`]), and when each (peer, channel) last
     /// signalled.
     pub(super) away: bool,
-    /// Per (device, channel) when a typing signal from it was last shown; per device the
-    /// newest away state heard and, on a relay, its signed form for devices that connect later.
-    pub(super) signal_seen: HashMap<(DeviceId, String), Instant>,
+    /// Per (device, channel) when a typing signal from it was last shown (and its signed
+    /// time, 0 if it came directly); per device the newest away state heard and, on a
+    /// device that passes signals on, its signed form for devices that connect later.
+    pub(super) signal_seen: HashMap<(DeviceId, String), (Instant, u64)>,
     pub(super) away_heard: HashMap<DeviceId, (u64, Option<crate::net::SignedSignal>)>,
+    /// What this node may still pass on of each device's signals.
+    pub(super) pass_on: super::signals::PassOn,
     /// Signals sent and not yet answered: one that a closing surplus connection cut off is
     /// sent again on the connection kept (request-response spreads requests over all of a
     /// peer's connections, so for a moment some go to the one about to close).

@@ -1,15 +1,18 @@
 //! Ephemeral signals (`/majlis/signal/1`): "typing in this channel" and "away". Sent to each
 //! connected device that may see them, shown for a few seconds, never stored. To relays and
 //! archives they go signed by the device they are about (`Signal::Signed`), and a relay
-//! passes them on to the devices connected to it (at most [`MAX_SIGNAL_HOPS`] relays), so
+//! passes them on to the devices connected to it (at most [`MAX_SIGNAL_HOPS`] times), so
 //! members who reach each other only through relays (other subnets, sites joined by relays)
-//! see them too.
+//! see them too. In an org above the mesh limit no device is connected to every other (see
+//! `neighbours`), so there every device signs what it sends and passes on what it hears, as
+//! a relay does: a colleague who is not a neighbour still shows typing and away.
 //!
 //! A modified client cannot use them to learn or claim anything: a typing signal goes only
 //! to readers of the channel (a relay passes it on only to them), and one received is shown
 //! only if its device's member may post there and this member may read it; a signed one
 //! only if its signature is its device's and it is fresh (never shown stale) and new (a
-//! replay is dropped); each device is limited to one per channel a second.
+//! replay is dropped); each device is limited to one per channel a second, and what is
+//! passed on of any one device is limited by [`PassOn`], so a flooder is not amplified.
 
 use std::time::{Duration, Instant};
 
@@ -29,8 +32,51 @@ const MAX_TRACKED: usize = 4096;
 /// the few seconds "typing…" shows, for clocks a little apart (`majlisd doctor` names
 /// clocks that are off).
 const FRESH_MS: u64 = 15_000;
+/// Signals of one device passed on at once, then one per [`REFILL`]: a person types in one
+/// channel every 3 s and goes away every few minutes, so this never holds an honest one
+/// back, and a modified client that signs a thousand a second gets one a second carried.
+const BURST: u32 = 6;
+const REFILL: Duration = Duration::from_secs(1);
+
+/// How many signals of each device this node may still pass on: a token bucket per
+/// device ([`BURST`], one more each [`REFILL`]). Every receiver passes on what is new, so
+/// without it one flooder's signals would be multiplied by every connection in the org.
+#[derive(Default)]
+pub(super) struct PassOn(std::collections::HashMap<DeviceId, (u32, Instant)>);
+
+impl PassOn {
+    /// Take one of `device`'s tokens, if it has one left.
+    pub(super) fn allow(&mut self, device: DeviceId, now: Instant) -> bool {
+        if self.0.len() >= MAX_TRACKED && !self.0.contains_key(&device) {
+            // Full buckets hold nothing worth keeping.
+            self.0.retain(|_, (n, at)| refill(*n, *at, now).0 < BURST);
+        }
+        let (n, at) = self.0.entry(device).or_insert((BURST, now));
+        let (left, since) = refill(*n, *at, now);
+        let ok = left > 0;
+        *n = left - u32::from(ok);
+        *at = since;
+        ok
+    }
+}
+
+/// Tokens after refilling `n` (last refilled at `at`) up to `now`, and the new refill time.
+fn refill(n: u32, at: Instant, now: Instant) -> (u32, Instant) {
+    let whole = (now.saturating_duration_since(at).as_millis() / REFILL.as_millis()) as u32;
+    match n.saturating_add(whole) >= BURST {
+        true => (BURST, now),
+        false => (n + whole, at + REFILL * whole),
+    }
+}
 
 impl Runner {
+    /// Whether this node passes on signed signals: a relay or an archive always (it is the
+    /// hub others reach each other through), any device when the org is above the mesh
+    /// limit (its colleagues are not all its neighbours).
+    fn carries_signals(&self, me: &crate::roster::Member) -> bool {
+        me.role.stores_all() || !self.full_mesh()
+    }
+
     /// Send `signal` to every connected device that may see it (`checked`; else to every
     /// connected device, as a modified client would: for tests). Relays and archives get it
     /// signed, to pass on.
@@ -64,18 +110,21 @@ impl Runner {
                 sees.then_some((p, m.role.stores_all()))
             })
             .collect();
-        // Signed once, and only if a relay is among the recipients.
+        // Signed once, and only if someone will pass it on: a relay among the recipients, or
+        // any of them in an org above the mesh limit.
+        let everyone = !self.full_mesh();
+        let to: Vec<(PeerId, bool)> = to.into_iter().map(|(p, r)| (p, r || everyone)).collect();
         let signed = match &signal {
             Signal::Signed(_) => None,
-            s if to.iter().any(|(_, relay)| *relay) => Some(SignedSignal::sign(
+            s if to.iter().any(|(_, carries)| *carries) => Some(SignedSignal::sign(
                 self.profile.key(),
                 crate::now_ms(),
                 s.clone(),
             )),
             _ => None,
         };
-        for (p, relay) in to {
-            let what = match (&signed, relay) {
+        for (p, carries) in to {
+            let what = match (&signed, carries) {
                 (Some(s), true) => Signal::Signed(s.clone()),
                 _ => signal.clone(),
             };
@@ -83,19 +132,21 @@ impl Runner {
         }
     }
 
-    /// A device just connected: tell it this member is away, if it is; a relay also tells
-    /// it who else is away, as they signed it.
+    /// A device just connected: tell it this member is away, if it is; a device that passes
+    /// signals on (see [`Runner::carries_signals`]) also tells it who else is away, as they
+    /// signed it.
     pub(super) fn signal_on_connect(&mut self, peer: PeerId) {
         if self.away {
-            let relay = self
-                .chain
-                .head()
-                .and_then(|h| {
-                    DeviceId::from_peer_id(&peer).and_then(|d| h.member_of_device(&d).cloned())
-                })
-                .is_some_and(|m| m.role.stores_all());
+            let carries = !self.full_mesh()
+                || self
+                    .chain
+                    .head()
+                    .and_then(|h| {
+                        DeviceId::from_peer_id(&peer).and_then(|d| h.member_of_device(&d).cloned())
+                    })
+                    .is_some_and(|m| m.role.stores_all());
             let away = Signal::Away(true);
-            let what = if relay {
+            let what = if carries {
                 Signal::Signed(SignedSignal::sign(
                     self.profile.key(),
                     crate::now_ms(),
@@ -223,7 +274,7 @@ impl Runner {
                 {
                     return;
                 }
-                let keep = me.role.stores_all() && matches!(signal, Signal::Away(true));
+                let keep = self.carries_signals(&me) && matches!(signal, Signal::Away(true));
                 self.away_heard
                     .insert(device, (s.sent_at, keep.then(|| s.clone())));
             }
@@ -235,22 +286,33 @@ impl Runner {
             _ => String::new(),
         };
         let now = Instant::now();
+        // A signed one carries its time: a copy that came another way, or a replay, is not
+        // newer than the last one taken.
+        let sent_at = signed.as_ref().map_or(0, |(_, s)| s.sent_at);
         if matches!(signal, Signal::Typing { .. })
             && self
                 .signal_seen
                 .get(&(device, key.clone()))
-                .is_some_and(|t| now.duration_since(*t) < MIN_GAP)
+                .is_some_and(|(t, at)| {
+                    now.duration_since(*t) < MIN_GAP || (sent_at > 0 && sent_at <= *at)
+                })
         {
             return;
         }
         if self.signal_seen.len() >= MAX_TRACKED {
-            self.signal_seen
-                .retain(|_, t| now.duration_since(*t) < MIN_GAP);
+            // A signed typing signal is stale after FRESH_MS anyway.
+            self.signal_seen.retain(|_, (t, at)| {
+                now.duration_since(*t) < MIN_GAP || at.abs_diff(now_ms) <= FRESH_MS
+            });
         }
-        self.signal_seen.insert((device, key), now);
-        // A relay passes a signed signal on to the devices connected to it that may see it.
+        self.signal_seen.insert((device, key), (now, sent_at));
+        // A relay (or any device above the mesh limit) passes a signed signal on to the
+        // devices connected to it that may see it.
         if let Some((via, mut s)) = signed {
-            if me.role.stores_all() && s.hops < MAX_SIGNAL_HOPS {
+            if self.carries_signals(&me)
+                && s.hops < MAX_SIGNAL_HOPS
+                && self.pass_on.allow(device, now)
+            {
                 s.hops += 1;
                 let to: Vec<PeerId> = self
                     .connections
@@ -287,5 +349,31 @@ impl Runner {
             },
             Signal::Signed(_) => return,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A burst of six, then one a second; a device quiet for long enough has a full burst
+    /// again, and each device has its own.
+    #[test]
+    fn pass_on_allows_a_burst_then_one_a_second_per_device() {
+        let mut p = PassOn::default();
+        let (a, b) = (DeviceId([1; 32]), DeviceId([2; 32]));
+        let t = Instant::now();
+        let taken = (0..20).filter(|_| p.allow(a, t)).count();
+        assert_eq!(taken, BURST as usize);
+        assert!(p.allow(b, t), "another device has its own");
+        assert!(!p.allow(a, t + REFILL / 2));
+        assert!(p.allow(a, t + REFILL));
+        assert!(!p.allow(a, t + REFILL + REFILL / 2));
+        // 2.5 refills later: two tokens, and the half carries over.
+        let later = t + REFILL * 3 + REFILL / 2;
+        assert_eq!((0..5).filter(|_| p.allow(a, later)).count(), 2);
+        assert!(p.allow(a, t + REFILL * 4));
+        let idle = t + REFILL * 60;
+        assert_eq!((0..20).filter(|_| p.allow(a, idle)).count(), BURST as usize);
     }
 }
