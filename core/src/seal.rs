@@ -147,9 +147,11 @@ impl Unlock {
         let passphrase_file = std::env::var_os("MAJLIS_PASSPHRASE_FILE")
             .map(PathBuf::from)
             .or_else(|| {
+                // A credential that is there but cannot be read is an error to report (by
+                // reading it), never a silent fall-back to an unsealed store.
                 std::env::var_os("CREDENTIALS_DIRECTORY")
                     .map(|d| Path::new(&d).join("majlis-passphrase"))
-                    .filter(|p| p.exists())
+                    .filter(|p| !matches!(p.try_exists(), Ok(false)))
             });
         Unlock {
             passphrase_file,
