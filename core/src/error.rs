@@ -15,6 +15,10 @@ pub enum Error {
     /// Bad input from a user or a caller: a wrong id, an unknown channel, a missing argument.
     #[error("{0}")]
     Invalid(String),
+    /// The request does not fit what it names as it is now: a message already pinned or
+    /// deleted, a reaction where a message was meant.
+    #[error("{0}")]
+    Conflict(String),
     /// The operation is not allowed for this device by the current roster.
     #[error("{0}")]
     Denied(String),

@@ -80,7 +80,8 @@ impl std::str::FromStr for MessageId {
     type Err = crate::Error;
     fn from_str(s: &str) -> crate::Result<Self> {
         let bad = || crate::Error::Invalid(format!("'{s}' is not a message id (64 hex digits)"));
-        if s.len() != 64 {
+        // Hex digits only: `from_str_radix` alone would take a sign ("+f").
+        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad());
         }
         let mut out = [0u8; 32];

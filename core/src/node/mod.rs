@@ -745,9 +745,14 @@ impl Node {
                 target.sender
             )));
         }
-        if target.file.is_some() || text.trim().is_empty() {
+        if target.file.is_some() {
+            return Err(Error::Conflict(
+                "only a text message can be edited; a shared file stays as it is".into(),
+            ));
+        }
+        if text.trim().is_empty() {
             return Err(Error::Invalid(
-                "only a text message can be edited, and not to nothing (delete it instead)".into(),
+                "a message cannot be edited to nothing (delete it instead)".into(),
             ));
         }
         let act = Plain::Edit {
@@ -834,7 +839,7 @@ impl Node {
             .iter()
             .any(|p| p.0 == target.id);
         if pinned == on {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Conflict(format!(
                 "message {id} is {} pinned",
                 if on { "already" } else { "not" }
             )));
@@ -870,7 +875,7 @@ impl Node {
         let me = self.my_name()?;
         let left = self.store.details(channel)?.left.contains(&me);
         if left != on {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Conflict(format!(
                 "you have already {} #{channel}",
                 if on { "joined" } else { "left" }
             )));
@@ -998,12 +1003,12 @@ impl Node {
             ));
         }
         if !Act::is_message(m.act.as_ref()) {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Conflict(format!(
                 "{id} is a reaction, edit, deletion or channel change, not a message"
             )));
         }
         if m.deleted {
-            return Err(Error::Invalid(format!("message {id} was deleted")));
+            return Err(Error::Conflict(format!("message {id} was deleted")));
         }
         Ok(m)
     }

@@ -357,7 +357,9 @@ impl SearchIndex {
         self.docs
     }
 
-    fn build(&self, q: &Query, cx: &Context) -> Result<Box<dyn TQuery>> {
+    /// The query, or `None` when its words are only punctuation and it has no filter: it
+    /// matches nothing (an error only when nothing at all was asked).
+    fn build(&self, q: &Query, cx: &Context) -> Result<Option<Box<dyn TQuery>>> {
         let f = self.f;
         let mut must: Vec<Box<dyn TQuery>> = Vec::new();
         let term_q = |field: Field, t: &str| -> Box<dyn TQuery> {
@@ -431,22 +433,23 @@ impl SearchIndex {
             )));
         }
         if must.is_empty() {
+            if text_clauses == 0 && !q.words.is_empty() {
+                return Ok(None);
+            }
             return Err(Error::Invalid(
-                if text_clauses == 0 && !q.words.is_empty() {
-                    "nothing to search for in that query (only punctuation)".into()
-                } else {
-                    "type words to search for, or a filter such as from:NAME".into()
-                },
+                "type words to search for, or a filter such as from:NAME".into(),
             ));
         }
-        Ok(Box::new(BooleanQuery::new(
+        Ok(Some(Box::new(BooleanQuery::new(
             must.into_iter().map(|q| (Occur::Must, q)).collect(),
-        )))
+        ))))
     }
 
     /// Search; results newest first or by relevance, at most `limit`.
     pub fn search(&self, q: &Query, cx: &Context, order: Order, limit: usize) -> Result<Vec<Hit>> {
-        let query = self.build(q, cx)?;
+        let Some(query) = self.build(q, cx)? else {
+            return Ok(Vec::new());
+        };
         let searcher = self.reader.searcher();
         let limit = limit.clamp(1, 10_000);
         let addrs: Vec<tantivy::DocAddress> = match order {

@@ -60,7 +60,7 @@ fn day(text: &str) -> Result<u64, String> {
 }
 
 /// Split on whitespace, keeping "quoted phrases" (and `key:"quoted value"`) whole.
-fn tokens(q: &str) -> Result<Vec<(String, bool)>, String> {
+fn tokens(q: &str) -> Vec<(String, bool)> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
@@ -80,18 +80,42 @@ fn tokens(q: &str) -> Result<Vec<(String, bool)>, String> {
             c => cur.push(c),
         }
     }
-    if quoted {
-        return Err("a quote is not closed".into());
-    }
+    // A quote left open runs to the end: the phrase typed so far (search runs as one types).
     if !cur.is_empty() {
         out.push((cur, was_quoted));
     }
-    Ok(out)
+    out
+}
+
+/// Filters long enough that a word one letter away is a typo of one, not a word of its own
+/// ("is:" is not a mistyped "in:").
+const LONG_FILTERS: [&str; 5] = ["from", "before", "after", "during", "mentions"];
+
+/// `a` is `b` with one letter added, dropped or changed.
+fn one_edit(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let (short, long) = if a.len() <= b.len() {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
+    if long.len() - short.len() > 1 || a == b {
+        return false;
+    }
+    let head = short
+        .iter()
+        .zip(long.iter())
+        .take_while(|(x, y)| x == y)
+        .count();
+    match short.len() == long.len() {
+        true => short[head + 1..] == long[head + 1..],
+        false => short[head..] == long[head + 1..],
+    }
 }
 
 pub fn parse(q: &str) -> Result<Query, String> {
     let mut out = Query::default();
-    for (tok, quoted) in tokens(q)? {
+    for (tok, quoted) in tokens(q) {
         let Some((key, value)) = tok
             .split_once(':')
             .filter(|(k, v)| !quoted || !k.contains(char::is_whitespace) && !v.is_empty())
@@ -125,15 +149,14 @@ pub fn parse(q: &str) -> Result<Query, String> {
                 out.before = Some(d + DAY_MS);
             }
             "mentions" => out.mentions = Some(value.trim_start_matches('@').to_string()),
-            // A word with a colon that is no modifier (a time, a URL): search it as text.
-            _ if key.chars().any(|c| !c.is_alphabetic()) || key.is_empty() => {
-                out.words.push(tok)
-            }
-            other => {
+            // A filter name mistyped by one letter ("frm:"): say what to write.
+            other if LONG_FILTERS.iter().any(|f| one_edit(other, f)) => {
                 return Err(format!(
                     "unknown filter '{other}:': use from:, in:, has:, before:, after:, on: or mentions:"
                 ))
             }
+            // Any other word with a colon ("Re:", a time, a URL) is text.
+            _ => out.words.push(tok),
         }
     }
     Ok(out)
@@ -178,6 +201,23 @@ mod tests {
             .contains("unknown filter 'frm:'"));
         assert!(parse("after:yesterday").unwrap_err().contains("YYYY-MM-DD"));
         assert!(parse("has:pdf").unwrap_err().contains("has:file"));
-        assert!(parse("\"open").unwrap_err().contains("quote"));
+    }
+
+    /// "Re:", "Note:" or any other word with a colon is text; only a filter name mistyped by
+    /// one letter is an error (above).
+    #[test]
+    fn a_word_with_a_colon_is_text_unless_it_is_a_filter_mistyped() {
+        assert_eq!(parse("Re: budget").unwrap().words, ["Re:", "budget"]);
+        assert_eq!(parse("form:x ó:y").unwrap().words, ["form:x", "ó:y"]);
+        for typo in ["frm:x", "fromm:x", "mentons:x", "befor:x"] {
+            assert!(parse(typo).is_err(), "{typo}");
+        }
+        assert!(!one_edit("from", "from") && one_edit("afer", "after") && !one_edit("a", "abc"));
+    }
+
+    /// Search runs as one types: a quote not closed yet is the phrase so far, not an error.
+    #[test]
+    fn an_open_quote_is_the_phrase_so_far() {
+        assert_eq!(parse("\"open plan").unwrap().phrases, ["open plan"]);
     }
 }

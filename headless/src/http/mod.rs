@@ -180,7 +180,7 @@ impl From<majlis_core::Error> for ApiError {
                 StatusCode::BAD_REQUEST
             }
             E::Denied(_) | E::NotOnRoster => StatusCode::FORBIDDEN,
-            E::NotReady(_) => StatusCode::CONFLICT,
+            E::NotReady(_) | E::Conflict(_) => StatusCode::CONFLICT,
             E::DiskFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
             E::DiskFailed(_) | E::Stopped => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -300,10 +300,13 @@ pub struct Messages {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MessagesQuery {
-    /// At most this many (default 50, at most 1000).
+    /// At most this many (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
     /// Only messages older than the message with this id (the next page back).
+    #[param(pattern = "^[0-9a-fA-F]{64}$")]
     before: Option<String>,
 }
 
@@ -321,7 +324,7 @@ async fn messages(
     auth(&s, &headers, Scope::Read)?;
     let Query(q) = q?;
     check_channel(&s, &channel, Right::Read).await?;
-    let limit = q.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
+    let limit = limit(q.limit, 50)?;
     let before = match q.before {
         None => None,
         Some(id) => {
@@ -339,6 +342,29 @@ async fn messages(
     };
     let messages = s.node.history_before(&channel, before, limit)?;
     Ok(Json(Messages { messages }))
+}
+
+/// `limit=` as given (1 to [`MAX_LIMIT`]), else `default`.
+fn limit(given: Option<usize>, default: usize) -> Result<usize, ApiError> {
+    match given {
+        None => Ok(default),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("limit={n}: give 1 to {MAX_LIMIT}"),
+        )),
+    }
+}
+
+/// Refuse text that is empty or only spaces: a message says something.
+fn some_text(text: &str, what: &str) -> Result<(), ApiError> {
+    match text.trim().is_empty() {
+        true => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{what} needs some text"),
+        )),
+        false => Ok(()),
+    }
 }
 
 /// What a request wants to do in a channel.
@@ -382,7 +408,8 @@ async fn check_channel(s: &AppState, channel: &str, right: Right) -> Result<(), 
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewMessage {
-    /// The message text (at most 32 KiB).
+    /// The message text: not only spaces, at most 32 KiB (UTF-8).
+    #[schema(pattern = r"\S")]
     text: String,
 }
 
@@ -411,6 +438,7 @@ async fn hook(
         .filter(|t| t.scopes.contains(&Scope::Hook))
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unknown or revoked webhook"))?;
     let Json(body) = body?;
+    some_text(&body.text, "a message")?;
     let channel = info.channel.unwrap_or_default();
     let id = s.node.send(&channel, &body.text).await?;
     Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
@@ -430,6 +458,7 @@ async fn post_message(
 ) -> Result<(StatusCode, Json<Posted>), ApiError> {
     auth(&s, &headers, Scope::Send)?;
     let Json(body) = body?;
+    some_text(&body.text, "a message")?;
     check_channel(&s, &channel, Right::Post).await?;
     let id = s.node.send(&channel, &body.text).await?;
     Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
@@ -482,6 +511,8 @@ async fn thread(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewReply {
+    /// Not only spaces, at most 32 KiB (UTF-8).
+    #[schema(pattern = r"\S")]
     text: String,
     /// Show the reply in the channel too (default: only in the thread).
     #[serde(default)]
@@ -502,6 +533,7 @@ async fn reply(
 ) -> Result<(StatusCode, Json<Posted>), ApiError> {
     auth(&s, &headers, Scope::Send)?;
     let Json(body) = body?;
+    some_text(&body.text, "a reply")?;
     let m = held(&s, &id).await?;
     check_channel(&s, &m.channel, Right::Post).await?;
     let id = s.node.reply(&m.id, &body.text, body.also_channel).await?;
@@ -545,7 +577,12 @@ async fn delete(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewReaction {
-    /// One emoji or short symbol.
+    /// One emoji or short symbol: 1 to 8 characters, no spaces or control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 8,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$"
+    )]
     emoji: String,
 }
 
@@ -591,8 +628,8 @@ pub struct ChannelDetails {
     /// One line; empty when none was set.
     topic: String,
     description: String,
-    /// Who set the topic and when (ms since the epoch), if anyone did.
-    #[schema(value_type = Option<Object>)]
+    /// Who set the topic and when: `[member, ms since the epoch]`, or null if nobody did.
+    #[schema(value_type = Option<Vec<serde_json::Value>>)]
     topic_by: Option<(String, u64)>,
     /// Pinned messages, the most recently pinned first.
     #[schema(value_type = Vec<ApiMessage>)]
@@ -626,8 +663,10 @@ async fn details(
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewTopic {
     /// One line, at most 250 characters.
+    #[schema(max_length = 250, pattern = r"^[^\n]*$")]
     topic: String,
     /// At most 1 000 characters.
+    #[schema(max_length = 1000)]
     #[serde(default)]
     description: String,
 }
@@ -646,6 +685,22 @@ async fn set_topic(
 ) -> Result<(StatusCode, Json<Posted>), ApiError> {
     auth(&s, &headers, Scope::Send)?;
     let Json(body) = body?;
+    // As the schema says, before the node trims them.
+    let (max_t, max_d) = (
+        majlis_core::conversation::MAX_TOPIC_CHARS,
+        majlis_core::conversation::MAX_DESCRIPTION_CHARS,
+    );
+    if body.topic.chars().count() > max_t
+        || body.topic.contains('\n')
+        || body.description.chars().count() > max_d
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "a topic is one line of at most {max_t} characters, a description at most {max_d}"
+            ),
+        ));
+    }
     check_channel(&s, &channel, Right::Post).await?;
     let id = s
         .node
@@ -713,6 +768,7 @@ async fn files(State(s): State<AppState>, headers: HeaderMap) -> Result<Json<Fil
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UploadQuery {
     /// The file's name as readers will see it.
     name: String,
@@ -754,6 +810,7 @@ async fn upload(
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("upload: {e}")))?;
     let mut stream = body.into_data_stream();
+    let mut size = 0usize;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
             ApiError::new(StatusCode::BAD_REQUEST, format!("upload cut short: {e}"))
@@ -761,8 +818,15 @@ async fn upload(
         f.write_all(&chunk)
             .await
             .map_err(|e| ApiError::new(StatusCode::INSUFFICIENT_STORAGE, format!("upload: {e}")))?;
+        size += chunk.len();
     }
     f.flush().await.ok();
+    if size == 0 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "the body is empty: send the file's bytes (Content-Type: application/octet-stream)",
+        ));
+    }
     drop(f);
     let id = s
         .node
@@ -913,14 +977,24 @@ async fn channels(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     /// The query: words, "phrases", from:NAME, in:#channel, in:@name, has:file, has:link,
-    /// before:/after:/on:YYYY-MM-DD, mentions:me.
+    /// before:/after:/on:YYYY-MM-DD, mentions:me. Not only spaces.
+    #[param(pattern = r"\S")]
     q: String,
-    /// At most this many hits (default 20, at most 1000).
+    /// At most this many hits (default 20).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
-    /// `newest` (default) or `relevance`.
-    order: Option<String>,
+    /// Newest first (the default), or best match first.
+    order: Option<Order>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    Newest,
+    Relevance,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -947,23 +1021,11 @@ async fn search(
 ) -> Result<Json<Hits>, ApiError> {
     auth(&s, &headers, Scope::Read)?;
     let Query(q) = q?;
-    let relevance = match q.order.as_deref() {
-        None | Some("newest") => false,
-        Some("relevance") => true,
-        Some(o) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("order={o}: use newest or relevance"),
-            ))
-        }
-    };
+    let relevance = matches!(q.order, Some(Order::Relevance));
+    let limit = limit(q.limit, 20)?;
     let hits = s
         .node
-        .search(
-            &q.q,
-            crate::search_order(relevance),
-            q.limit.unwrap_or(20).clamp(1, MAX_LIMIT),
-        )
+        .search(&q.q, crate::search_order(relevance), limit)
         .await?;
     Ok(Json(Hits {
         hits: hits
@@ -995,6 +1057,7 @@ async fn peers(State(s): State<AppState>, headers: HeaderMap) -> Result<Response
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Resume after this event id (as `Last-Event-ID` does).
     after: Option<u64>,
@@ -1052,7 +1115,7 @@ async fn stream(
 
 /// Prometheus metrics. Open from loopback; from elsewhere a `read` token is needed.
 #[utoipa::path(get, path = "/metrics",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+    responses((status = 200, description = "Prometheus metrics (OpenMetrics text)", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn metrics(
     State(s): State<AppState>,
     ConnectInfo(from): ConnectInfo<SocketAddr>,
@@ -1102,8 +1165,8 @@ async fn metrics(
 #[openapi(
     info(title = "Majlis local API", description = "The HTTP API of `majlisd run --http`. See docs/api.md."),
     paths(messages, post_message, message, thread, reply, edit, delete, react, unreact, pin, unpin, details, set_topic, hook, channels, search, files, upload, download, roster, peers, stream, metrics),
-    components(schemas(ErrorBody, ApiMessage, Messages, NewMessage, NewReply, NewReaction, NewTopic, ChannelDetails, Posted, ChannelInfo, Channels, Hit, Hits, ApiEvent)),
-    modifiers(&BearerToken)
+    components(schemas(ErrorBody, ApiMessage, Messages, NewMessage, NewReply, NewReaction, NewTopic, ChannelDetails, Posted, ChannelInfo, Channels, Hit, Hits, ApiEvent, Order)),
+    modifiers(&BearerToken, &Errors)
 )]
 pub struct ApiDoc;
 
@@ -1119,6 +1182,81 @@ impl utoipa::Modify for BearerToken {
                 "token",
                 SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
             );
+    }
+}
+
+/// Every answer an endpoint can give, in the document: the error statuses each may return
+/// (`{"error": …}`), and what a message id and an emoji look like, so that a client generated
+/// from the document (or a fuzzer checking it, such as schemathesis) meets no surprise.
+struct Errors;
+
+impl utoipa::Modify for Errors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{
+            path::ParameterIn, schema::ObjectBuilder, ContentBuilder, Ref, RefOr, ResponseBuilder,
+            Type,
+        };
+        let error = |what: &str| {
+            ResponseBuilder::new()
+                .description(what)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        let string = |pattern: &str| {
+            RefOr::T(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(pattern))
+                    .into(),
+            )
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in ops.into_iter().flatten() {
+                let mut add = vec![
+                    ("400", "bad input: a malformed id, query or body"),
+                    ("404", "no such channel, message or endpoint (here)"),
+                    ("409", "not now: no roster yet, or the target's state forbids it (already pinned, deleted)"),
+                    ("503", "the node is stopping, or its disk failed"),
+                    ("507", "the disk is full: nothing was written"),
+                ];
+                if op.security.is_some() || op.operation_id.as_deref() == Some("hook") {
+                    add.push(("401", "no token, or an unknown or revoked one"));
+                    add.push(("403", "the token lacks the scope, or the member the right"));
+                }
+                if op.request_body.is_some() {
+                    add.push(("413", "the body is too large"));
+                    add.push(("415", "the body's Content-Type is not the one documented"));
+                }
+                for (code, what) in add {
+                    op.responses
+                        .responses
+                        .entry(code.to_string())
+                        .or_insert_with(|| RefOr::T(error(what)));
+                }
+                for p in op.parameters.iter_mut().flatten() {
+                    if !matches!(p.parameter_in, ParameterIn::Path) {
+                        continue;
+                    }
+                    match p.name.as_str() {
+                        "id" => p.schema = Some(string("^[0-9a-fA-F]{64}$")),
+                        "emoji" => p.schema = Some(string(r"^[^\s\x00-\x1f\x7f-\x9f]{1,8}$")),
+                        _ => {}
+                    }
+                }
+            }
+        }
     }
 }
 
