@@ -267,7 +267,7 @@ impl Runner {
 
     /// Flush everything, say goodbye on mDNS.
     async fn stop(&mut self) {
-        self.save_file_progress();
+        self.save_file_progress().await;
         self.finish_flush().await;
         self.flush_pending();
         self.finish_flush().await;
