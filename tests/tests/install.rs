@@ -30,14 +30,18 @@ impl Systemd {
             r#"set -e
 W={work}
 mount --make-rprivate /
+mount -t tmpfs tmpfs /run
 # /usr/bin as it is, plus majlisd: a directory of links into a second view of the real one.
-mkdir -p $W/realbin $W/usrbin
-mount --bind /usr/bin $W/realbin
-for f in $W/realbin/* $W/realbin/.[!.]*; do
-  if [ -e "$f" ] || [ -L "$f" ]; then ln -s "$f" $W/usrbin/; fi
+# Both under /run, which the service sees (its /tmp is private, so links into $W, which may
+# be under /tmp, would lead nowhere there).
+B=/run/majlis-test
+mkdir -p $B/realbin $B/usrbin
+mount --bind /usr/bin $B/realbin
+for f in $B/realbin/* $B/realbin/.[!.]*; do
+  if [ -e "$f" ] || [ -L "$f" ]; then ln -s "$f" $B/usrbin/; fi
 done
-cp {bin} $W/usrbin/majlisd
-mount --bind $W/usrbin /usr/bin
+cp {bin} $B/usrbin/majlisd
+mount --bind $B/usrbin /usr/bin
 cp /etc/passwd $W/passwd; cp /etc/group $W/group
 echo "majlis:x:{uid}:{uid}::/var/lib/majlis:/usr/sbin/nologin" >> $W/passwd
 echo "majlis:x:{uid}:" >> $W/group
@@ -46,7 +50,6 @@ mount --bind $W/group /etc/group
 mkdir -p $W/varlib $W/varlog
 mount --bind $W/varlib /var/lib
 mount --bind $W/varlog /var/log
-mount -t tmpfs tmpfs /run
 mkdir -p /run/systemd/system/majlisd.service.d
 cp {unit} /run/systemd/system/majlisd.service
 # systemd-tmpfiles empties /tmp at boot: not the host's.
@@ -193,7 +196,9 @@ fn the_shipped_systemd_unit_runs_a_sealed_relay_and_stops_cleanly() {
         return;
     }
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
-    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    // Under /tmp, as a CI clone is: the service's private /tmp hides it, which the set-up
+    // must survive.
+    let tmp = tempfile::tempdir().unwrap();
     let work = tmp.path().join("ns");
     std::fs::create_dir_all(&work).unwrap();
     let sd = Systemd::boot(&work, &bin);
