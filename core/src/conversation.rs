@@ -55,6 +55,21 @@ pub const CHANNEL: MessageId = MessageId([0; 32]);
 /// Longest topic and description (characters): a line and a paragraph.
 pub const MAX_TOPIC_CHARS: usize = 250;
 pub const MAX_DESCRIPTION_CHARS: usize = 1000;
+
+/// A topic and description a member may set: the topic one line of at most
+/// [`MAX_TOPIC_CHARS`], the description at most [`MAX_DESCRIPTION_CHARS`].
+pub fn check_topic(topic: &str, description: &str) -> crate::Result<()> {
+    if topic.chars().count() > MAX_TOPIC_CHARS
+        || description.chars().count() > MAX_DESCRIPTION_CHARS
+        || topic.contains('\n')
+    {
+        return Err(crate::Error::Invalid(format!(
+            "a topic is one line of at most {MAX_TOPIC_CHARS} characters, a description at \
+             most {MAX_DESCRIPTION_CHARS}"
+        )));
+    }
+    Ok(())
+}
 /// Most pinned messages a channel shows (the newest pins).
 pub const MAX_PINS: usize = 50;
 

@@ -30,12 +30,22 @@ pub fn netns_available(test: &str) -> bool {
     } else {
         "it is not running as root"
     };
+    skip(
+        test,
+        &format!("network namespaces, but {why}"),
+        "Run `sudo -E cargo test -p majlis-tests` (CI runs it as root).",
+    )
+}
+
+/// A test cannot run here for want of `what`: say so loudly and return false; when
+/// `MAJLIS_REQUIRE_NETNS=1` (as in CI, which installs everything) fail instead.
+pub fn skip(test: &str, what: &str, how: &str) -> bool {
     if std::env::var("MAJLIS_REQUIRE_NETNS").as_deref() == Ok("1") {
-        panic!("{test}: cannot build the namespace LAN because {why}, and MAJLIS_REQUIRE_NETNS=1");
+        panic!("{test}: needs {what}, and MAJLIS_REQUIRE_NETNS=1. {how}");
     }
     eprintln!("\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
-    eprintln!("!!! SKIPPED {test}: it needs network namespaces but {why}.");
-    eprintln!("!!! Run `sudo -E cargo test -p majlis-tests` (CI runs it as root).");
+    eprintln!("!!! SKIPPED {test}: it needs {what}.");
+    eprintln!("!!! {how}");
     eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n");
     false
 }

@@ -808,18 +808,9 @@ impl Node {
         description: &str,
     ) -> Result<MessageId> {
         self.roster_soon().await;
-        use crate::conversation::{MAX_DESCRIPTION_CHARS, MAX_TOPIC_CHARS};
         let channel = self.resolve(channel)?;
         let (topic, description) = (topic.trim(), description.trim());
-        if topic.chars().count() > MAX_TOPIC_CHARS
-            || description.chars().count() > MAX_DESCRIPTION_CHARS
-            || topic.contains('\n')
-        {
-            return Err(Error::Invalid(format!(
-                "a topic is one line of at most {MAX_TOPIC_CHARS} characters, a description at \
-                 most {MAX_DESCRIPTION_CHARS}"
-            )));
-        }
+        crate::conversation::check_topic(topic, description)?;
         let act = Plain::Topic {
             topic: topic.to_string(),
             description: description.to_string(),

@@ -95,6 +95,9 @@ impl Runner {
                 return;
             }
         }
+        // Whom it is signed for, to pass on: relays, and everyone in an org above the mesh
+        // limit.
+        let everyone = !self.full_mesh();
         let to: Vec<(PeerId, bool)> = self
             .connections
             .keys()
@@ -107,13 +110,10 @@ impl Runner {
                             Signal::Typing { channel } => head.roster.may_read(m, channel),
                             Signal::Away(_) | Signal::Signed(_) => true,
                         });
-                sees.then_some((p, m.role.stores_all()))
+                sees.then_some((p, everyone || m.role.stores_all()))
             })
             .collect();
-        // Signed once, and only if someone will pass it on: a relay among the recipients, or
-        // any of them in an org above the mesh limit.
-        let everyone = !self.full_mesh();
-        let to: Vec<(PeerId, bool)> = to.into_iter().map(|(p, r)| (p, r || everyone)).collect();
+        // Signed once, and only if someone will pass it on.
         let signed = match &signal {
             Signal::Signed(_) => None,
             s if to.iter().any(|(_, carries)| *carries) => Some(SignedSignal::sign(

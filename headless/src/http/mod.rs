@@ -306,7 +306,6 @@ pub struct MessagesQuery {
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
     /// Only messages older than the message with this id (the next page back).
-    #[param(pattern = "^[0-9a-fA-F]{64}$")]
     before: Option<String>,
 }
 
@@ -686,21 +685,7 @@ async fn set_topic(
     auth(&s, &headers, Scope::Send)?;
     let Json(body) = body?;
     // As the schema says, before the node trims them.
-    let (max_t, max_d) = (
-        majlis_core::conversation::MAX_TOPIC_CHARS,
-        majlis_core::conversation::MAX_DESCRIPTION_CHARS,
-    );
-    if body.topic.chars().count() > max_t
-        || body.topic.contains('\n')
-        || body.description.chars().count() > max_d
-    {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "a topic is one line of at most {max_t} characters, a description at most {max_d}"
-            ),
-        ));
-    }
+    majlis_core::conversation::check_topic(&body.topic, &body.description)?;
     check_channel(&s, &channel, Right::Post).await?;
     let id = s
         .node
@@ -1246,12 +1231,13 @@ impl utoipa::Modify for Errors {
                         .or_insert_with(|| RefOr::T(error(what)));
                 }
                 for p in op.parameters.iter_mut().flatten() {
-                    if !matches!(p.parameter_in, ParameterIn::Path) {
-                        continue;
-                    }
-                    match p.name.as_str() {
-                        "id" => p.schema = Some(string("^[0-9a-fA-F]{64}$")),
-                        "emoji" => p.schema = Some(string(r"^[^\s\x00-\x1f\x7f-\x9f]{1,8}$")),
+                    match (&p.parameter_in, p.name.as_str()) {
+                        (ParameterIn::Path, "id") | (ParameterIn::Query, "before") => {
+                            p.schema = Some(string("^[0-9a-fA-F]{64}$"))
+                        }
+                        (ParameterIn::Path, "emoji") => {
+                            p.schema = Some(string(r"^[^\s\x00-\x1f\x7f-\x9f]{1,8}$"))
+                        }
                         _ => {}
                     }
                 }
