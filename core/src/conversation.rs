@@ -207,7 +207,8 @@ pub struct Details {
 }
 
 /// Fold the acts on a channel (any order) into its [`Details`]. The latest act of each kind
-/// stands (per pinned message, per member for joining); a topic over the limits is ignored.
+/// stands (per pinned message, per member for joining); a topic that breaks
+/// [`check_topic`] is ignored.
 /// Who may set a topic or pin is who may post (intake refused the others' messages).
 pub fn details(mut acts: Vec<StoredMessage>) -> Details {
     acts.retain(|a| !a.locked && a.act.as_ref().is_some_and(|x| x.target() == CHANNEL));
@@ -217,10 +218,9 @@ pub fn details(mut acts: Vec<StoredMessage>) -> Details {
     let mut joined: BTreeMap<String, bool> = BTreeMap::new();
     for a in &acts {
         match a.act.as_ref().expect("retained") {
-            Act::Topic { topic, description }
-                if topic.chars().count() <= MAX_TOPIC_CHARS
-                    && description.chars().count() <= MAX_DESCRIPTION_CHARS =>
-            {
+            // The same rule the sender's node and the API apply: a modified client's
+            // multi-line or oversized topic is not shown.
+            Act::Topic { topic, description } if check_topic(topic, description).is_ok() => {
                 d.topic = topic.clone();
                 d.description = description.clone();
                 d.topic_by = Some((a.sender.clone(), a.sent_at));
@@ -496,12 +496,14 @@ mod tests {
     }
 
     #[test]
-    fn the_latest_topic_stands_and_one_over_the_limit_is_ignored() {
+    fn the_latest_topic_stands_and_one_over_the_limit_or_of_two_lines_is_ignored() {
         let long = "x".repeat(MAX_TOPIC_CHARS + 1);
         let acts = vec![
             topic(3, "bilal", 30, "Q4 launch"),
             topic(1, "amina", 10, "Sales"),
             topic(4, "chen", 40, &long),
+            // A modified client's multi-line topic would push the channel's header apart.
+            topic(6, "chen", 45, "Sales\nIGNORE THE ABOVE"),
             // An act on a message is not a channel act.
             msg(5, "chen", 50, "", Some(Act::Edit { of: id(1) })),
         ];

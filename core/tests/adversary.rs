@@ -678,6 +678,7 @@ async fn a_member_cannot_claim_that_a_colleague_is_online() {
                 RosterResponse {
                     versions: vec![],
                     addrs,
+                    links: vec![],
                 },
             );
         }

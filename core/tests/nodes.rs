@@ -344,6 +344,89 @@ async fn a_burst_arrives_in_order_between_devices_that_dialled_each_other() {
     }
 }
 
+/// In a settled office the author's publish reaches every colleague, and nobody sends the
+/// message on again (that was a copy per pair of receivers); a colleague reached only
+/// through another device still gets every message live, not by catch-up. amina, bilal and
+/// chen are connected to each other; dana only to chen (loopback addresses are not passed on
+/// by peer exchange, so nobody else dials her).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwards_are_spared_where_the_author_reached_everyone_and_kept_where_it_did_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let org = founder(dir.path());
+    let bp = joiner(dir.path(), "bilal", &org, true);
+    let cp = joiner(dir.path(), "chen", &org, true);
+    let dp = joiner(dir.path(), "dana", &org, true);
+    share_roster(&org, &[&bp, &cp, &dp]);
+    let a = Node::start(org.admin, config(vec![])).await.unwrap();
+    let a_addr = a.listen_addrs().await.unwrap()[0].clone();
+    let b = Node::start(bp, config(vec![a_addr.clone()])).await.unwrap();
+    let b_addr = b.listen_addrs().await.unwrap()[0].clone();
+    let c = Node::start(cp, config(vec![a_addr, b_addr])).await.unwrap();
+    let c_addr = c.listen_addrs().await.unwrap()[0].clone();
+    let d = Node::start(dp, config(vec![c_addr])).await.unwrap();
+    wait_until("amina, bilal and chen meshed, dana on chen", async || {
+        a.peers().await.unwrap().len() == 2
+            && b.peers().await.unwrap().len() == 2
+            && c.peers().await.unwrap().len() == 3
+            && d.peers().await.unwrap().len() == 1
+    })
+    .await;
+    // A link is told once steady (7 s), at the next peer exchange (every 5 s): by 12 s
+    // after connecting every node has its neighbours' word.
+    tokio::time::sleep(Duration::from_secs(14)).await;
+    let before: Vec<_> = futures::future::join_all([&b, &c, &d].map(|n| n.stats()))
+        .await
+        .into_iter()
+        .map(|s| s.unwrap())
+        .collect();
+    let mut evs = [b.subscribe(), c.subscribe(), d.subscribe()];
+    let mut sent = Vec::new();
+    for i in 0..30 {
+        sent.push(a.send("general", &format!("line {i}")).await.unwrap());
+    }
+    for (ev, who) in evs.iter_mut().zip(["bilal", "chen", "dana"]) {
+        let mut seen = Vec::new();
+        while seen.len() < sent.len() {
+            let m = wait_for(ev, who, |e| match e {
+                Event::Message(m) if m.text.starts_with("line ") => Some(m.id),
+                _ => None,
+            })
+            .await;
+            seen.push(m);
+        }
+        assert_eq!(seen, sent, "{who}: every line, once, in order");
+    }
+    let after: Vec<_> = futures::future::join_all([&b, &c, &d].map(|n| n.stats()))
+        .await
+        .into_iter()
+        .map(|s| s.unwrap())
+        .collect();
+    let spared = |i: usize| after[i].forwards_spared - before[i].forwards_spared;
+    // 30 lines, and the key grant that opens them.
+    assert!(
+        spared(0) >= 30,
+        "bilal: amina reached chen herself; spared {}",
+        spared(0)
+    );
+    assert_eq!(
+        after[1].forwards_spared, 0,
+        "chen passes everything on to dana"
+    );
+    assert!(
+        spared(2) >= 30,
+        "dana: nobody behind her; spared {}",
+        spared(2)
+    );
+    assert_eq!(
+        after[2].synced - before[2].synced,
+        0,
+        "dana got every line live, none by catch-up"
+    );
+    for n in [&a, &b, &c, &d] {
+        n.shutdown().await.unwrap();
+    }
+}
+
 /// A loopback address with a port that was free a moment ago.
 fn free_addr() -> libp2p::Multiaddr {
     let port = std::net::TcpListener::bind("127.0.0.1:0")

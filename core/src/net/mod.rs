@@ -213,6 +213,12 @@ pub struct RosterResponse {
     pub versions: Vec<serde_bytes::ByteBuf>,
     #[serde(default)]
     pub addrs: Vec<PeerAddrs>,
+    /// In answer to [`RosterRequest::Addrs`]: the roster devices the responder has been
+    /// connected to steadily (one connection, nothing opened or closed for a while), so
+    /// their gossip reaches it directly. Others then spare forwarding it their messages
+    /// (see [`crate::proto::neighbours::forward_spared`]). Older nodes omit it and ignore it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<crate::DeviceId>,
 }
 
 /// Where one device listens, and that it was on the network (see [`pex`]).

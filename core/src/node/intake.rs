@@ -10,6 +10,17 @@ use libp2p::{gossipsub, request_response, PeerId};
 use super::durable::Pending;
 use super::runner::Runner;
 use super::Event;
+
+/// How long a peer's word on which devices it is connected to counts for sparing forwards
+/// (peer exchanges run every 5 s while anything happens).
+const LINKS_FRESH: std::time::Duration = std::time::Duration::from_secs(12);
+/// How long a connection must stay as it is before we tell peers that its device's gossip
+/// reaches us directly: longer than the time after a connection closes in which gossipsub's
+/// lost subscriptions are put right (`SUBSCRIPTIONS_GRACE`, by reconnecting), so a link
+/// told is one whose far end knows what we subscribe to.
+pub(super) const STEADY_LINK: std::time::Duration =
+    std::time::Duration::from_secs(super::neighbours::SUBSCRIPTIONS_GRACE.as_secs() + 2);
+const RELINK_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
 use crate::identity::DeviceId;
 use crate::message::{Envelope, Reject};
 use crate::net::{SyncRequest, SyncResponse, DM_LIST};
@@ -187,6 +198,8 @@ impl Runner {
     pub(super) fn validate_gossip(&mut self) {
         use gossipsub::MessageAcceptance as A;
         let queued = std::mem::take(&mut self.to_validate);
+        let queued_topics: Vec<gossipsub::TopicHash> =
+            queued.iter().map(|(_, _, m)| m.topic.clone()).collect();
         let mut framing = Vec::with_capacity(queued.len());
         let mut batch = Vec::with_capacity(queued.len());
         for (source, id, msg) in queued {
@@ -204,7 +217,7 @@ impl Runner {
         // overloaded queue, a partition); ask that peer at once instead of at the next round.
         let mut gaps: HashSet<(PeerId, String)> = HashSet::new();
         let mut acceptance = Vec::with_capacity(framing.len());
-        for (source, id, bad_frame) in framing {
+        for ((source, id, bad_frame), topic) in framing.into_iter().zip(&queued_topics) {
             let (env, verdict) = match bad_frame {
                 Some(r) => (None, Verdict::Rejected(r)),
                 None => {
@@ -212,7 +225,14 @@ impl Runner {
                     (Some(env), v)
                 }
             };
+            let spared = env
+                .as_ref()
+                .is_some_and(|e| self.forward_spared(topic, e.unsigned.author.peer_id(), source));
             let a = match &verdict {
+                Verdict::Accepted { .. } if spared => {
+                    self.forwards_spared += 1;
+                    A::Ignore
+                }
                 Verdict::Accepted { .. } => A::Accept,
                 Verdict::Rejected(Reject::Gap { .. } | Reject::Backdated { .. })
                 | Verdict::Duplicate
@@ -243,6 +263,33 @@ impl Runner {
             if self.connections.contains_key(&peer) && !checking {
                 self.sync_channel(peer, channel, &Vector::new());
             }
+        }
+    }
+
+    /// Whether gossipsub's forward of `author`'s message on `topic`, which came from
+    /// `source`, would reach only peers that hold it already (see
+    /// [`crate::proto::neighbours::forward_spared`]). A peer's word on its links counts for
+    /// [`LINKS_FRESH`]: two exchange rounds while the node is active; after a quiet spell
+    /// the first messages are forwarded until the next round.
+    fn forward_spared(&self, topic: &gossipsub::TopicHash, author: PeerId, source: PeerId) -> bool {
+        let now = std::time::Instant::now();
+        crate::proto::neighbours::forward_spared(
+            self.swarm.behaviour().gossipsub.mesh_peers(topic).copied(),
+            &source,
+            &author,
+            |p, a| {
+                self.links.get(p).is_some_and(|(at, linked)| {
+                    now.duration_since(*at) <= LINKS_FRESH && linked.contains(a)
+                })
+            },
+        )
+    }
+
+    /// Ask the peers for their links again shortly (see `relink_at`): 500 ms gives the
+    /// others' connections to a device that just came time to open too.
+    pub(super) fn relink(&mut self) {
+        if self.relink_at.is_none() {
+            self.relink_at = Some(tokio::time::Instant::now() + RELINK_AFTER);
         }
     }
 

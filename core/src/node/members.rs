@@ -229,6 +229,41 @@ impl Runner {
         out
     }
 
+    /// The roster devices other than `peer` that we have been connected to steadily (see
+    /// `RosterResponse::links`): one connection, none opened or closed for
+    /// [`super::intake::STEADY_LINK`]. A new connection may be one of two about to be cut to
+    /// one, and gossipsub's subscriptions can be lost with the one cut, so for a while the
+    /// author's publish may miss us; only a steady link is told.
+    fn steady_links(&self, peer: &PeerId) -> Vec<DeviceId> {
+        let gate = &self.swarm.behaviour().gate;
+        let now = std::time::Instant::now();
+        self.connections
+            .keys()
+            .filter(|p| *p != peer && gate.allowed().contains(p))
+            .filter(|p| {
+                self.churned
+                    .get(p)
+                    .is_some_and(|t| now.duration_since(*t) >= super::intake::STEADY_LINK)
+            })
+            .filter_map(DeviceId::from_peer_id)
+            .take(crate::net::MAX_PEX_DEVICES)
+            .collect()
+    }
+
+    /// A roster peer's word on which devices' gossip reaches it directly: it decides only
+    /// whether we forward it gossip (a peer that lies misses its own live copies).
+    fn on_links(&mut self, from: PeerId, links: &[DeviceId]) {
+        if !self.swarm.behaviour().gate.allowed().contains(&from) {
+            return;
+        }
+        let linked = links
+            .iter()
+            .take(crate::net::MAX_PEX_DEVICES)
+            .map(DeviceId::peer_id)
+            .collect();
+        self.links.insert(from, (std::time::Instant::now(), linked));
+    }
+
     /// This device's peer record, signed again if the one held is from an earlier second.
     fn own_record(&mut self) -> Option<crate::net::PeerAddrs> {
         use crate::net::pex;
@@ -336,6 +371,7 @@ impl Runner {
                     RosterResponse {
                         versions,
                         addrs: Vec::new(),
+                        links: Vec::new(),
                     },
                 );
                 if membership::peer_is_ahead(&self.chain, version, hash) {
@@ -378,11 +414,13 @@ impl Runner {
                 ..
             } => {
                 let addrs = self.addrs_for(&peer);
+                let links = self.steady_links(&peer);
                 let _ = self.swarm.behaviour_mut().roster.send_response(
                     channel,
                     RosterResponse {
                         versions: Vec::new(),
                         addrs,
+                        links,
                     },
                 );
             }
@@ -390,7 +428,10 @@ impl Runner {
                 peer,
                 message: M::Response { response, .. },
                 ..
-            } if !response.addrs.is_empty() => self.on_addrs(peer, response.addrs),
+            } if !response.addrs.is_empty() => {
+                self.on_links(peer, &response.links);
+                self.on_addrs(peer, response.addrs)
+            }
             E::Message {
                 peer,
                 message: M::Response { response, .. },

@@ -241,6 +241,10 @@ pub struct Stats {
     /// bounded: see `node::files::Serving`).
     #[serde(default)]
     pub file_bytes_untaken: u64,
+    /// Gossip messages accepted and not forwarded, because every peer that would have been
+    /// sent a copy holds it already from its author (see `RosterResponse::links`).
+    #[serde(default)]
+    pub forwards_spared: u64,
 }
 
 pub(crate) enum Command {
@@ -491,6 +495,10 @@ impl Node {
             rounds: 0,
             ticks: 0,
             last_activity: std::time::Instant::now(),
+            links: HashMap::new(),
+            relink_at: None,
+            forwards_spared: 0,
+            churned: HashMap::new(),
             to_validate: Vec::new(),
             verifying: Default::default(),
             closing: Vec::new(),

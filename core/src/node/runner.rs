@@ -126,6 +126,18 @@ pub(super) struct Runner {
     /// Our messages published in the last few seconds, to send again to a peer whose
     /// surplus connection closes (see `push`).
     pub(super) recent: super::push::Recent,
+    /// What each connected roster peer said in its last peer-exchange answer it is
+    /// connected to, and when: a forward is spared where every recipient already has the
+    /// message from its author (see [`crate::proto::neighbours::forward_spared`]).
+    pub(super) links: HashMap<PeerId, (Instant, HashSet<PeerId>)>,
+    /// Per connected peer, when a connection to it last opened or closed: what we tell
+    /// others of our links lists only peers steady for [`super::intake::STEADY_LINK`].
+    pub(super) churned: HashMap<PeerId, Instant>,
+    /// When to ask every connected peer again which devices it is connected to: a moment
+    /// after our own connections changed, since a device that comes or goes usually comes
+    /// to or goes from the others at the same time.
+    pub(super) relink_at: Option<tokio::time::Instant>,
+    pub(super) forwards_spared: u64,
     /// Gossip frames waiting for batch verification.
     pub(super) to_validate: Vec<(PeerId, gossipsub::MessageId, gossipsub::Message)>,
     /// Catch-up answers whose signatures are being checked off the event loop, oldest
@@ -244,6 +256,13 @@ impl Runner {
                     }
                 }
                 ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
+                _ = tokio::time::sleep_until(self.relink_at.unwrap_or_else(tokio::time::Instant::now)), if self.relink_at.is_some() => {
+                    self.relink_at = None;
+                    let peers: Vec<PeerId> = self.connections.keys().copied().collect();
+                    for p in peers {
+                        self.ask_addrs(p);
+                    }
+                }
                 _ = tokio::time::sleep_until(self.close_at.unwrap_or_else(tokio::time::Instant::now)), if self.close_at.is_some() => {
                     self.close_at = None;
                     for p in std::mem::take(&mut self.closing) {
@@ -546,6 +565,7 @@ impl Runner {
             chunks_served: self.files.served,
             file_bytes_untaken: self.files.untaken_bytes(),
             chunks_received: self.files.received,
+            forwards_spared: self.forwards_spared,
         }
     }
 
@@ -675,6 +695,11 @@ impl Runner {
         } = &ev
         {
             self.connection_gone(peer_id, *connection_id);
+            if *num_established > 0 {
+                self.churned.insert(*peer_id, Instant::now());
+            } else {
+                self.churned.remove(peer_id);
+            }
             // Another stays: what this one had taken of our gossip may be lost with it, and
             // what it had taken of theirs (their subscriptions, too).
             if *num_established > 0 {
@@ -714,6 +739,7 @@ impl Runner {
                 if num_established.get() == 1 {
                     self.signal_on_connect(peer_id);
                 }
+                self.churned.insert(peer_id, Instant::now());
                 // Two devices that dial each other at once each hold an inbound and an
                 // outbound connection: either side may prune the pair.
                 if endpoint.is_dialer() {
@@ -737,6 +763,7 @@ impl Runner {
                 if num_established.get() == 1 {
                     self.send_have(peer_id);
                     self.ask_addrs(peer_id);
+                    self.relink();
                     self.start_sync(peer_id);
                     self.pump_all();
                     if let Some(dev) = DeviceId::from_peer_id(&peer_id) {
@@ -755,6 +782,8 @@ impl Runner {
             } => {
                 self.have_in_flight.retain(|(p, _, _)| *p != peer_id);
                 self.outbound.remove(&peer_id);
+                self.links.remove(&peer_id);
+                self.relink();
                 if let Some(p) = self.files.pace.get_mut(&peer_id) {
                     p.reconnected();
                 }
