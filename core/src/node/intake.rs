@@ -10,17 +10,6 @@ use libp2p::{gossipsub, request_response, PeerId};
 use super::durable::Pending;
 use super::runner::Runner;
 use super::Event;
-
-/// How long a peer's word on which devices it is connected to counts for sparing forwards
-/// (peer exchanges run every 5 s while anything happens).
-const LINKS_FRESH: std::time::Duration = std::time::Duration::from_secs(12);
-/// How long a connection must stay as it is before we tell peers that its device's gossip
-/// reaches us directly: longer than the time after a connection closes in which gossipsub's
-/// lost subscriptions are put right (`SUBSCRIPTIONS_GRACE`, by reconnecting), so a link
-/// told is one whose far end knows what we subscribe to.
-pub(super) const STEADY_LINK: std::time::Duration =
-    std::time::Duration::from_secs(super::neighbours::SUBSCRIPTIONS_GRACE.as_secs() + 2);
-const RELINK_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
 use crate::identity::DeviceId;
 use crate::message::{Envelope, Reject};
 use crate::net::{SyncRequest, SyncResponse, DM_LIST};
@@ -28,6 +17,10 @@ use crate::proto::catchup::{self, Asked};
 use crate::proto::{intake, Origin, Verdict};
 use crate::roster::dm_parties;
 use crate::sync::Vector;
+
+/// How long a peer's word on which devices it is connected to counts for sparing forwards
+/// (peer exchanges run every 5 s while anything happens).
+const LINKS_FRESH: std::time::Duration = std::time::Duration::from_secs(12);
 
 /// A catch-up answer whose signatures are being checked (see [`Runner::on_verified`]).
 pub(super) struct Verifying {
@@ -198,17 +191,15 @@ impl Runner {
     pub(super) fn validate_gossip(&mut self) {
         use gossipsub::MessageAcceptance as A;
         let queued = std::mem::take(&mut self.to_validate);
-        let queued_topics: Vec<gossipsub::TopicHash> =
-            queued.iter().map(|(_, _, m)| m.topic.clone()).collect();
         let mut framing = Vec::with_capacity(queued.len());
         let mut batch = Vec::with_capacity(queued.len());
         for (source, id, msg) in queued {
             match self.frame_ok(&msg) {
                 Ok(env) => {
                     batch.push(env);
-                    framing.push((source, id, None));
+                    framing.push((source, id, msg.topic, None));
                 }
-                Err(r) => framing.push((source, id, Some(r))),
+                Err(r) => framing.push((source, id, msg.topic, Some(r))),
             }
         }
         let verdicts = self.accept_standalone(&batch);
@@ -217,7 +208,7 @@ impl Runner {
         // overloaded queue, a partition); ask that peer at once instead of at the next round.
         let mut gaps: HashSet<(PeerId, String)> = HashSet::new();
         let mut acceptance = Vec::with_capacity(framing.len());
-        for ((source, id, bad_frame), topic) in framing.into_iter().zip(&queued_topics) {
+        for (source, id, topic, bad_frame) in framing {
             let (env, verdict) = match bad_frame {
                 Some(r) => (None, Verdict::Rejected(r)),
                 None => {
@@ -225,11 +216,12 @@ impl Runner {
                     (Some(env), v)
                 }
             };
-            let spared = env
-                .as_ref()
-                .is_some_and(|e| self.forward_spared(topic, e.unsigned.author.peer_id(), source));
             let a = match &verdict {
-                Verdict::Accepted { .. } if spared => {
+                Verdict::Accepted { .. }
+                    if env.as_ref().is_some_and(|e| {
+                        self.forward_spared(&topic, e.unsigned.author.peer_id(), source)
+                    }) =>
+                {
                     self.forwards_spared += 1;
                     A::Ignore
                 }
@@ -283,14 +275,6 @@ impl Runner {
                 })
             },
         )
-    }
-
-    /// Ask the peers for their links again shortly (see `relink_at`): 500 ms gives the
-    /// others' connections to a device that just came time to open too.
-    pub(super) fn relink(&mut self) {
-        if self.relink_at.is_none() {
-            self.relink_at = Some(tokio::time::Instant::now() + RELINK_AFTER);
-        }
     }
 
     /// Intake for envelopes that each stand alone (gossip frames, a push): one batch.

@@ -14,6 +14,15 @@ use crate::net::{RosterRequest, RosterResponse};
 use crate::proto::membership::{self, Membership};
 use crate::roster::VerifiedRoster;
 
+/// How long a connection must stay as it is before we tell peers that its device's gossip
+/// reaches us directly: longer than the time after a connection closes in which gossipsub's
+/// lost subscriptions are put right (`SUBSCRIPTIONS_GRACE`, by reconnecting), so a link
+/// told is one whose far end knows what we subscribe to.
+const STEADY_LINK: std::time::Duration =
+    std::time::Duration::from_secs(super::neighbours::SUBSCRIPTIONS_GRACE.as_secs() + 2);
+/// How long after our own connections change we ask the peers for their links again.
+const RELINK_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
+
 impl Runner {
     /// Bring the gate, subscriptions and peers in line with the head roster.
     pub(super) fn on_roster_changed(&mut self, announce: bool) {
@@ -197,6 +206,23 @@ impl Runner {
         }
     }
 
+    /// Ask every connected peer where the other roster devices listen, and which it is
+    /// steadily linked to (peer exchange).
+    pub(super) fn ask_all_addrs(&mut self) {
+        let peers: Vec<PeerId> = self.connections.keys().copied().collect();
+        for p in peers {
+            self.ask_addrs(p);
+        }
+    }
+
+    /// Ask the peers for their links again shortly (see `relink_at`): 500 ms gives the
+    /// others' connections to a device that just came time to open too.
+    pub(super) fn relink(&mut self) {
+        if self.relink_at.is_none() {
+            self.relink_at = Some(tokio::time::Instant::now() + RELINK_AFTER);
+        }
+    }
+
     /// Ask a roster peer where the other roster devices listen (peer exchange).
     pub(super) fn ask_addrs(&mut self, peer: PeerId) {
         if self.listed && self.swarm.behaviour().gate.allowed().contains(&peer) {
@@ -231,7 +257,7 @@ impl Runner {
 
     /// The roster devices other than `peer` that we have been connected to steadily (see
     /// `RosterResponse::links`): one connection, none opened or closed for
-    /// [`super::intake::STEADY_LINK`]. A new connection may be one of two about to be cut to
+    /// [`STEADY_LINK`]. A new connection may be one of two about to be cut to
     /// one, and gossipsub's subscriptions can be lost with the one cut, so for a while the
     /// author's publish may miss us; only a steady link is told.
     fn steady_links(&self, peer: &PeerId) -> Vec<DeviceId> {
@@ -243,25 +269,11 @@ impl Runner {
             .filter(|p| {
                 self.churned
                     .get(p)
-                    .is_some_and(|t| now.duration_since(*t) >= super::intake::STEADY_LINK)
+                    .is_some_and(|t| now.duration_since(*t) >= STEADY_LINK)
             })
             .filter_map(DeviceId::from_peer_id)
             .take(crate::net::MAX_PEX_DEVICES)
             .collect()
-    }
-
-    /// A roster peer's word on which devices' gossip reaches it directly: it decides only
-    /// whether we forward it gossip (a peer that lies misses its own live copies).
-    fn on_links(&mut self, from: PeerId, links: &[DeviceId]) {
-        if !self.swarm.behaviour().gate.allowed().contains(&from) {
-            return;
-        }
-        let linked = links
-            .iter()
-            .take(crate::net::MAX_PEX_DEVICES)
-            .map(DeviceId::peer_id)
-            .collect();
-        self.links.insert(from, (std::time::Instant::now(), linked));
     }
 
     /// This device's peer record, signed again if the one held is from an earlier second.
@@ -281,11 +293,20 @@ impl Runner {
     /// one held, and recent) says the device is on the network (see `Event::Presence`), and
     /// its addresses are dialed if we are not connected to it (the noise handshake proves
     /// who answers). An entry without a record, or one that does not verify, is ignored.
-    fn on_addrs(&mut self, from: PeerId, list: Vec<crate::net::PeerAddrs>) {
+    ///
+    /// `links` is the peer's word on which devices' gossip reaches it directly: it decides
+    /// only whether we forward it gossip (a peer that lies misses its own live copies).
+    fn on_addrs(&mut self, from: PeerId, list: Vec<crate::net::PeerAddrs>, links: Vec<DeviceId>) {
         if !self.listed || !self.swarm.behaviour().gate.allowed().contains(&from) {
             return;
         }
         let now = std::time::Instant::now();
+        let linked = links
+            .iter()
+            .take(crate::net::MAX_PEX_DEVICES)
+            .map(DeviceId::peer_id)
+            .collect();
+        self.links.insert(from, (now, linked));
         let now_secs = crate::now_ms() / 1000;
         let mut forged = 0usize;
         for pa in list.into_iter().take(crate::net::MAX_PEX_DEVICES) {
@@ -428,10 +449,7 @@ impl Runner {
                 peer,
                 message: M::Response { response, .. },
                 ..
-            } if !response.addrs.is_empty() => {
-                self.on_links(peer, &response.links);
-                self.on_addrs(peer, response.addrs)
-            }
+            } if !response.addrs.is_empty() => self.on_addrs(peer, response.addrs, response.links),
             E::Message {
                 peer,
                 message: M::Response { response, .. },

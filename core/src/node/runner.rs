@@ -131,12 +131,13 @@ pub(super) struct Runner {
     /// message from its author (see [`crate::proto::neighbours::forward_spared`]).
     pub(super) links: HashMap<PeerId, (Instant, HashSet<PeerId>)>,
     /// Per connected peer, when a connection to it last opened or closed: what we tell
-    /// others of our links lists only peers steady for [`super::intake::STEADY_LINK`].
+    /// others of our links lists only peers steady for a while (see `steady_links`).
     pub(super) churned: HashMap<PeerId, Instant>,
     /// When to ask every connected peer again which devices it is connected to: a moment
     /// after our own connections changed, since a device that comes or goes usually comes
     /// to or goes from the others at the same time.
     pub(super) relink_at: Option<tokio::time::Instant>,
+    /// Accepted gossip not forwarded (`Stats::forwards_spared`).
     pub(super) forwards_spared: u64,
     /// Gossip frames waiting for batch verification.
     pub(super) to_validate: Vec<(PeerId, gossipsub::MessageId, gossipsub::Message)>,
@@ -249,19 +250,13 @@ impl Runner {
                     self.presence();
                     if !quiet || self.ticks.is_multiple_of(QUIET_EVERY) {
                         self.resync_round();
-                        let peers: Vec<PeerId> = self.connections.keys().copied().collect();
-                        for p in peers {
-                            self.ask_addrs(p);
-                        }
+                        self.ask_all_addrs();
                     }
                 }
                 ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
                 _ = tokio::time::sleep_until(self.relink_at.unwrap_or_else(tokio::time::Instant::now)), if self.relink_at.is_some() => {
                     self.relink_at = None;
-                    let peers: Vec<PeerId> = self.connections.keys().copied().collect();
-                    for p in peers {
-                        self.ask_addrs(p);
-                    }
+                    self.ask_all_addrs();
                 }
                 _ = tokio::time::sleep_until(self.close_at.unwrap_or_else(tokio::time::Instant::now)), if self.close_at.is_some() => {
                     self.close_at = None;
@@ -695,14 +690,10 @@ impl Runner {
         } = &ev
         {
             self.connection_gone(peer_id, *connection_id);
-            if *num_established > 0 {
-                self.churned.insert(*peer_id, Instant::now());
-            } else {
-                self.churned.remove(peer_id);
-            }
             // Another stays: what this one had taken of our gossip may be lost with it, and
             // what it had taken of theirs (their subscriptions, too).
             if *num_established > 0 {
+                self.churned.insert(*peer_id, Instant::now());
                 self.push_recent(*peer_id);
                 self.sub_checks
                     .insert(*peer_id, Instant::now() + SUBSCRIPTIONS_GRACE);
@@ -783,6 +774,7 @@ impl Runner {
                 self.have_in_flight.retain(|(p, _, _)| *p != peer_id);
                 self.outbound.remove(&peer_id);
                 self.links.remove(&peer_id);
+                self.churned.remove(&peer_id);
                 self.relink();
                 if let Some(p) = self.files.pace.get_mut(&peer_id) {
                     p.reconnected();
