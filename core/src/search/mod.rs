@@ -357,7 +357,8 @@ impl SearchIndex {
         self.docs
     }
 
-    /// The query, or `None` when its words are only punctuation and it has no filter: it
+    /// The query, or `None` when its words and phrases are only punctuation (or a phrase is
+    /// still empty, a lone `"`) and it has no filter: it
     /// matches nothing (an error only when nothing at all was asked).
     fn build(&self, q: &Query, cx: &Context) -> Result<Option<Box<dyn TQuery>>> {
         let f = self.f;
@@ -433,7 +434,7 @@ impl SearchIndex {
             )));
         }
         if must.is_empty() {
-            if text_clauses == 0 && !q.words.is_empty() {
+            if text_clauses == 0 && !(q.words.is_empty() && q.phrases.is_empty()) {
                 return Ok(None);
             }
             return Err(Error::Invalid(

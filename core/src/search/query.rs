@@ -80,8 +80,9 @@ fn tokens(q: &str) -> Vec<(String, bool)> {
             c => cur.push(c),
         }
     }
-    // A quote left open runs to the end: the phrase typed so far (search runs as one types).
-    if !cur.is_empty() {
+    // A quote left open runs to the end: the phrase typed so far (search runs as one types),
+    // which may be nothing yet (a lone `"`): an empty phrase, which finds nothing.
+    if !cur.is_empty() || quoted {
         out.push((cur, was_quoted));
     }
     out

@@ -193,6 +193,11 @@ fn results_are_newest_first_with_marked_snippets() {
             .any(|h| h.marked("[", "]").contains("[التقارير]")),
         "{hits:?}"
     );
+    // Typed so far: only punctuation, a lone quote, a quoted "?!": nothing found, no error
+    // (schemathesis found the lone quote answered 400).
+    for typed in ["?!", "\"", "\"?!\"", "« »"] {
+        assert!(self::hits(&ix, &cx, typed).is_empty(), "{typed}");
+    }
     assert!(ix
         .search(&parse("").unwrap(), &cx, Order::Newest, 10)
         .unwrap_err()
