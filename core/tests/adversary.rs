@@ -968,3 +968,164 @@ async fn an_insider_that_never_answers_catch_up_does_not_hold_the_channel() {
     stalling.abort();
     drop(amina);
 }
+
+/// Peer exchange's `links` from a member running a modified client: mallory, connected to
+/// bilal only, says she is steadily linked to every device. Her word decides only whether
+/// bilal forwards gossip to *her*: while dana (behind bilal, honest) needs amina's lines,
+/// bilal forwards every one and dana gets them live, in order, once, none by catch-up.
+/// Once dana leaves, bilal believes mallory and spares the forwards, and the only one who
+/// then misses live copies is the liar herself (which also shows the lie was heard).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_lying_about_its_links_misses_only_its_own_copies() {
+    use libp2p::request_response::{Event as Rr, Message};
+    use majlis_core::net::{PeerAddrs, RosterResponse};
+    use majlis_core::node::Event;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let mallory = DeviceKey::generate();
+    let add = RosterChange::AddMember {
+        name: "mallory".into(),
+        device: mallory.id(),
+        role: None,
+    };
+    let member = majlis_core::Role::Member;
+    let mut ps = org_with(dir.path(), &[("bilal", member), ("dana", member)], &[add]);
+    let (dana, bilal, amina) = (ps.pop().unwrap(), ps.pop().unwrap(), ps.pop().unwrap());
+    let org = amina.org().unwrap().unwrap();
+    let everyone = vec![amina.device_id(), bilal.device_id(), dana.device_id()];
+
+    let b = Node::start(bilal, config()).await.unwrap();
+    let b_addr = b.listen_addrs().await.unwrap()[0].clone();
+    let b_id = b.device_id().peer_id();
+    let behind_bilal = || {
+        let mut cfg = config();
+        cfg.peers = vec![b_addr.clone()];
+        cfg
+    };
+    let a = Node::start(amina, behind_bilal()).await.unwrap();
+    let d = Node::start(dana, behind_bilal()).await.unwrap();
+    let mut m = Rogue::new(mallory.clone(), &org);
+    assert!(m.connect(&b_addr, b_id).await);
+    // Mallory answers every exchange with the lie, and counts the lines bilal forwards her.
+    let (lies, copies) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let rogue = tokio::spawn({
+        let (lies, copies) = (lies.clone(), copies.clone());
+        async move {
+            loop {
+                match m.swarm.select_next_some().await {
+                    SwarmEvent::Behaviour(BehaviourEvent::Roster(Rr::Message {
+                        message:
+                            Message::Request {
+                                request, channel, ..
+                            },
+                        ..
+                    })) => {
+                        let mut answer = RosterResponse::default();
+                        if matches!(request, RosterRequest::Addrs) {
+                            lies.fetch_add(1, Ordering::Relaxed);
+                            answer.addrs = vec![PeerAddrs {
+                                device: mallory.id(),
+                                addrs: vec![],
+                                record: None,
+                            }];
+                            answer.links = everyone.clone();
+                        }
+                        let _ = m
+                            .swarm
+                            .behaviour_mut()
+                            .roster
+                            .send_response(channel, answer);
+                    }
+                    SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(
+                        libp2p::gossipsub::Event::Message {
+                            propagation_source, ..
+                        },
+                    )) if propagation_source == b_id => {
+                        copies.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    });
+    wait_until("bilal connected to amina, dana and mallory", async || {
+        b.peers().await.unwrap().len() == 3 && d.peers().await.unwrap().len() == 1
+    })
+    .await;
+    // Links are told once steady (7 s), at the next exchange (every 5 s).
+    tokio::time::sleep(Duration::from_secs(14)).await;
+
+    // Dana behind bilal: every line reaches her live, whatever mallory says.
+    let (spared0, synced0) = (
+        b.stats().await.unwrap().forwards_spared,
+        d.stats().await.unwrap().synced,
+    );
+    let mut dana_events = d.subscribe();
+    let mut sent = Vec::new();
+    for i in 0..30 {
+        sent.push(a.send("general", &format!("line {i}")).await.unwrap());
+    }
+    let mut seen = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while seen.len() < sent.len() {
+            if let Ok(Event::Message(msg)) = dana_events.recv().await {
+                if msg.text.starts_with("line ") {
+                    seen.push(msg.id);
+                }
+            }
+        }
+    })
+    .await
+    .expect("dana got amina's 30 lines");
+    assert_eq!(seen, sent, "dana: every line, once, in order");
+    assert_eq!(
+        d.stats().await.unwrap().synced,
+        synced0,
+        "dana: none by catch-up"
+    );
+    assert_eq!(
+        b.stats().await.unwrap().forwards_spared,
+        spared0,
+        "bilal spared forwards dana needed, on mallory's word"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let copies_with_dana = copies.swap(0, Ordering::Relaxed);
+
+    // Dana leaves: only the liar is left to forward to, and bilal believes her.
+    d.shutdown().await.unwrap();
+    wait_until("bilal sees dana gone", async || {
+        b.peers().await.unwrap().len() == 2
+    })
+    .await;
+    let spared1 = b.stats().await.unwrap().forwards_spared;
+    let mut later = Vec::new();
+    for i in 0..30 {
+        later.push(a.send("general", &format!("later {i}")).await.unwrap());
+    }
+    wait_until("bilal holds the later lines", async || {
+        let held = b.history("general", 100).unwrap();
+        later.iter().all(|id| held.iter().any(|m| m.id == *id))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let spared_alone = b.stats().await.unwrap().forwards_spared - spared1;
+    let copies_alone = copies.load(Ordering::Relaxed);
+    println!(
+        "links liar: {} lying answers; mallory got {copies_with_dana} of 30 lines from bilal \
+         while dana needed them, {copies_alone} of 30 after (bilal spared {spared_alone})",
+        lies.load(Ordering::Relaxed)
+    );
+    assert!(
+        copies_with_dana >= 30,
+        "bilal forwarded to everyone while dana needed it"
+    );
+    assert!(
+        spared_alone >= 30,
+        "bilal did not take mallory's word for her own copies"
+    );
+    assert_eq!(copies_alone, 0, "the liar still got live copies from bilal");
+    rogue.abort();
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
