@@ -19,20 +19,25 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::seal::DataKey;
 
+/// An ed25519 peer id's bytes before the key: multihash code 0 (identity), length 36, then
+/// the protobuf `PublicKey { Type: Ed25519 (1), Data: 32 bytes }` header.
+const PEER_ID_PREFIX: [u8; 6] = [0x00, 0x24, 0x08, 0x01, 0x12, 0x20];
+
 /// A device id: the device's ed25519 public key. Shown as its libp2p `PeerId` string.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DeviceId(pub [u8; 32]);
 
 impl DeviceId {
+    /// The libp2p peer id of this key: the identity multihash of the key's protobuf
+    /// encoding (libp2p's peer-id spec; `PEER_ID_PREFIX`), built from the bytes. libp2p's
+    /// own route decompresses the curve point first, ~5 µs, and this runs for every message
+    /// received. Bytes that are not a valid key still give a peer id, one no connection can
+    /// have (noise proves a real key), so a caller matching it against peers fails closed.
     pub fn peer_id(&self) -> PeerId {
-        let pk = libp2p::identity::ed25519::PublicKey::try_from_bytes(&self.0)
-            .map(libp2p::identity::PublicKey::from);
-        match pk {
-            Ok(pk) => PeerId::from_public_key(&pk),
-            // Not a valid curve point: never produced by a real key; map to a PeerId that
-            // cannot match any connection so the caller fails closed.
-            Err(_) => PeerId::from_multihash(Default::default()).unwrap_or(PeerId::random()),
-        }
+        let mut mh = [0u8; PEER_ID_PREFIX.len() + 32];
+        mh[..PEER_ID_PREFIX.len()].copy_from_slice(&PEER_ID_PREFIX);
+        mh[PEER_ID_PREFIX.len()..].copy_from_slice(&self.0);
+        PeerId::from_bytes(&mh).unwrap_or_else(|_| PeerId::random())
     }
 
     pub fn from_peer_id(peer: &PeerId) -> Option<DeviceId> {
@@ -359,6 +364,23 @@ mod tests {
         assert_eq!(s, k.libp2p_keypair().public().to_peer_id().to_string());
         assert_eq!(DeviceId::from_str(&s).unwrap(), k.id());
         assert!(DeviceId::from_str("not-a-device").is_err());
+    }
+
+    #[test]
+    fn peer_id_from_the_bytes_is_libp2ps_and_an_invalid_key_matches_no_one() {
+        for _ in 0..64 {
+            let k = DeviceKey::generate();
+            assert_eq!(k.id().peer_id(), k.libp2p_keypair().public().to_peer_id());
+            assert_eq!(DeviceId::from_peer_id(&k.id().peer_id()), Some(k.id()));
+        }
+        // Not a point on the curve (y = 2 has no x): a peer id no key has, and not one
+        // that turns back into a device.
+        let mut bad = [0u8; 32];
+        bad[0] = 2;
+        assert!(VerifyingKey::from_bytes(&bad).is_err());
+        let p = DeviceId(bad).peer_id();
+        assert_eq!(DeviceId::from_peer_id(&p), None);
+        assert_ne!(p, DeviceKey::generate().id().peer_id());
     }
 
     #[test]

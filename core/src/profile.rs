@@ -689,7 +689,7 @@ impl Profile {
             },
         );
         if save {
-            self.store.insert_message(&env, sender)?;
+            self.store.insert_own(&env, sender)?;
         }
         Ok(env)
     }

@@ -339,8 +339,8 @@ impl Blobs {
     }
 }
 
-/// [`crate::store::Store::ensure_space`] for files beside the database.
-pub fn ensure_space(dir: &Path, need: u64) -> Result<()> {
+/// [`crate::store::Store::ensure_space`] for files beside the database; the bytes free.
+pub fn ensure_space(dir: &Path, need: u64) -> Result<u64> {
     let margin = crate::store::min_free();
     // Not measurable (an odd file system): do not block on it.
     let free = fs2::available_space(dir).unwrap_or(u64::MAX);
@@ -351,7 +351,7 @@ pub fn ensure_space(dir: &Path, need: u64) -> Result<()> {
             margin,
         });
     }
-    Ok(())
+    Ok(free)
 }
 
 fn write_synced(p: &Path, bytes: &[u8]) -> Result<()> {

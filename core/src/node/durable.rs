@@ -52,7 +52,7 @@ pub(super) enum Pending {
 impl Runner {
     /// Queue our just-signed (and stored) messages for the next flush. They are published,
     /// and the user is shown the message, at once when they may be
-    /// ([`Runner::publish_now`]); otherwise, about once per `store::RESERVE` messages,
+    /// ([`Runner::publish_now`]); otherwise (a burst that outran its reservation's flush)
     /// they wait for the flush that makes their reservation durable. The reply (a `send`
     /// returning) always waits for the flush: it promises the message is on this disk.
     pub(super) fn queue_own(
@@ -89,7 +89,7 @@ impl Runner {
             return;
         }
         let early = self.publish_now(&envs);
-        if let Err(e) = self.store.insert_message(last, sender) {
+        if let Err(e) = self.store.insert_own(last, sender) {
             let e = match early {
                 true => {
                     self.failed = Some(format!("storing a message just published: {e}"));
@@ -134,11 +134,48 @@ impl Runner {
                 .flushing
                 .as_ref()
                 .is_some_and(|(_, b)| b.iter().any(waiting))
-            && envs.iter().all(|e| {
-                self.reserved_on_disk
-                    .get(&e.unsigned.channel)
-                    .is_some_and(|r| e.unsigned.seq <= *r)
-            })
+            && envs.iter().all(|e| self.seq_on_disk(e))
+    }
+
+    /// Whether `env`'s seq is covered by a reservation a completed flush made durable.
+    fn seq_on_disk(&self, env: &Envelope) -> bool {
+        self.reserved_on_disk
+            .get(&env.unsigned.channel)
+            .is_some_and(|r| env.unsigned.seq <= *r)
+    }
+
+    /// Publish, in order, our pending messages that waited only for their seq's reservation
+    /// to reach the disk (or behind one that did), now that a completed flush put it there;
+    /// stops at the first whose seq is still not covered. Without this they went out only
+    /// at their own flush, and under a steady stream each completion found the next batch
+    /// waiting behind the one it released: once one message waited, every later one did,
+    /// through the outbox (measured: ~4 % of a sender's CPU in `lanbench sustained`).
+    fn release_waiting(&mut self) {
+        let mut pending = std::mem::take(&mut self.pending);
+        for p in &mut pending {
+            let Pending::Sent {
+                envs,
+                reply,
+                published,
+            } = p
+            else {
+                continue;
+            };
+            if *published {
+                continue;
+            }
+            if !envs.iter().all(|e| self.seq_on_disk(e)) {
+                break;
+            }
+            for env in envs.iter() {
+                self.publish(env, true);
+            }
+            *published = true;
+            if let Some((_, shown)) = reply {
+                self.emit(Event::Message(shown.clone()));
+            }
+        }
+        self.pending = pending;
     }
 
     /// Our stored messages wait for the next flush, `published` already or not.
@@ -268,6 +305,9 @@ impl Runner {
                 }
                 Pending::Received => {}
             }
+        }
+        if res.is_ok() {
+            self.release_waiting();
         }
     }
 }
