@@ -894,13 +894,7 @@ async fn a_closing_second_connection_brings_recent_messages_again_and_only_reada
 async fn an_insider_that_never_answers_catch_up_does_not_hold_the_channel() {
     use libp2p::request_response::{Event, Message};
     let dir = tempfile::tempdir().unwrap();
-    let mallory = DeviceKey::generate();
-    let add = RosterChange::AddMember {
-        name: "mallory".into(),
-        device: mallory.id(),
-        role: None,
-    };
-    let mut ps = org_with(dir.path(), &[("bilal", majlis_core::Role::Member)], &[add]);
+    let (mut ps, mallory) = org_with_mallory(dir.path(), &[("bilal", majlis_core::Role::Member)]);
     let bilal = ps.pop().unwrap();
     let amina = ps.pop().unwrap();
     let org = amina.org().unwrap().unwrap();
@@ -983,14 +977,8 @@ async fn a_member_lying_about_its_links_misses_only_its_own_copies() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     let dir = tempfile::tempdir().unwrap();
-    let mallory = DeviceKey::generate();
-    let add = RosterChange::AddMember {
-        name: "mallory".into(),
-        device: mallory.id(),
-        role: None,
-    };
     let member = majlis_core::Role::Member;
-    let mut ps = org_with(dir.path(), &[("bilal", member), ("dana", member)], &[add]);
+    let (mut ps, mallory) = org_with_mallory(dir.path(), &[("bilal", member), ("dana", member)]);
     let (dana, bilal, amina) = (ps.pop().unwrap(), ps.pop().unwrap(), ps.pop().unwrap());
     let org = amina.org().unwrap().unwrap();
     let everyone = vec![amina.device_id(), bilal.device_id(), dana.device_id()];

@@ -144,40 +144,6 @@ impl Runner {
             .is_some_and(|r| env.unsigned.seq <= *r)
     }
 
-    /// Publish, in order, our pending messages that waited only for their seq's reservation
-    /// to reach the disk (or behind one that did), now that a completed flush put it there;
-    /// stops at the first whose seq is still not covered. Without this they went out only
-    /// at their own flush, and under a steady stream each completion found the next batch
-    /// waiting behind the one it released: once one message waited, every later one did,
-    /// through the outbox (measured: ~4 % of a sender's CPU in `lanbench sustained`).
-    fn release_waiting(&mut self) {
-        let mut pending = std::mem::take(&mut self.pending);
-        for p in &mut pending {
-            let Pending::Sent {
-                envs,
-                reply,
-                published,
-            } = p
-            else {
-                continue;
-            };
-            if *published {
-                continue;
-            }
-            if !envs.iter().all(|e| self.seq_on_disk(e)) {
-                break;
-            }
-            for env in envs.iter() {
-                self.publish(env, true);
-            }
-            *published = true;
-            if let Some((_, shown)) = reply {
-                self.emit(Event::Message(shown.clone()));
-            }
-        }
-        self.pending = pending;
-    }
-
     /// Our stored messages wait for the next flush, `published` already or not.
     fn queue_published(
         &mut self,
@@ -305,9 +271,6 @@ impl Runner {
                 }
                 Pending::Received => {}
             }
-        }
-        if res.is_ok() {
-            self.release_waiting();
         }
     }
 }

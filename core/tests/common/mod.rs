@@ -281,3 +281,18 @@ pub fn org_with(
     }
     out
 }
+
+/// [`org_with`] `others`, plus "mallory", a member whose key the test drives by hand (a
+/// modified client): the profiles (amina first) and mallory's key.
+pub fn org_with_mallory(
+    dir: &std::path::Path,
+    others: &[(&str, majlis_core::Role)],
+) -> (Vec<Profile>, DeviceKey) {
+    let mallory = DeviceKey::generate();
+    let add = RosterChange::AddMember {
+        name: "mallory".into(),
+        device: mallory.id(),
+        role: None,
+    };
+    (org_with(dir, others, &[add]), mallory)
+}
