@@ -339,7 +339,8 @@ impl Blobs {
     }
 }
 
-/// [`crate::store::Store::ensure_space`] for files beside the database; the bytes free.
+/// [`crate::store::Store::ensure_space`] for files beside the database; the bytes to spare
+/// beyond `need` and the margin.
 pub fn ensure_space(dir: &Path, need: u64) -> Result<u64> {
     let margin = crate::store::min_free();
     // Not measurable (an odd file system): do not block on it.
@@ -351,7 +352,7 @@ pub fn ensure_space(dir: &Path, need: u64) -> Result<u64> {
             margin,
         });
     }
-    Ok(free)
+    Ok(free - margin.saturating_add(need))
 }
 
 fn write_synced(p: &Path, bytes: &[u8]) -> Result<()> {

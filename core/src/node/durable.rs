@@ -52,8 +52,9 @@ pub(super) enum Pending {
 impl Runner {
     /// Queue our just-signed (and stored) messages for the next flush. They are published,
     /// and the user is shown the message, at once when they may be
-    /// ([`Runner::publish_now`]); otherwise (a burst that outran its reservation's flush)
-    /// they wait for the flush that makes their reservation durable. The reply (a `send`
+    /// ([`Runner::publish_now`]); otherwise (a channel's first message, or a burst that
+    /// outran its reservation's flush) they wait for the flush that makes their reservation
+    /// durable. The reply (a `send`
     /// returning) always waits for the flush: it promises the message is on this disk.
     pub(super) fn queue_own(
         &mut self,

@@ -1923,14 +1923,12 @@ impl Store {
     /// a writer needs 50 GB/s.
     pub fn ensure_space(&self, need: u64) -> Result<()> {
         let now = std::time::Instant::now();
-        let roomy = |until: &Option<std::time::Instant>| until.is_some_and(|t| now < t);
-        if need < ROOMY / 1024 && roomy(&self.roomy_until.lock().unwrap_or_else(|e| e.into_inner()))
-        {
+        let roomy_until = || self.roomy_until.lock().unwrap_or_else(|e| e.into_inner());
+        if need < ROOMY / 1024 && roomy_until().is_some_and(|t| now < t) {
             return Ok(());
         }
-        let free = crate::files::blobs::ensure_space(self.dir.as_path(), need)?;
-        if free >= min_free().saturating_add(need).saturating_add(ROOMY) {
-            *self.roomy_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(now + ROOMY_FOR);
+        if crate::files::blobs::ensure_space(self.dir.as_path(), need)? >= ROOMY {
+            *roomy_until() = Some(now + ROOMY_FOR);
         }
         Ok(())
     }
