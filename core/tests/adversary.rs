@@ -1120,8 +1120,10 @@ async fn a_member_lying_about_its_links_misses_only_its_own_copies() {
         copies_with_dana >= 30,
         "bilal forwarded to everyone while dana needed it"
     );
+    // A line bilal took by catch-up (amina's gossip missed him: seen in 1 CI run) has no
+    // forward to spare; every one he took live must be spared, and at least one was.
     assert!(
-        spared_alone >= 30,
+        spared_alone > 0 && spared_alone + synced_alone >= 30,
         "bilal did not take mallory's word for her own copies"
     );
     assert_eq!(copies_alone, 0, "the liar still got live copies from bilal");
