@@ -949,3 +949,34 @@ async fn a_peer_whose_subscriptions_were_lost_with_a_second_connection_is_reconn
         assert_eq!(closed, expected, "subscribed: {subscribed}");
     }
 }
+
+/// A field team's device given its peer by address (`--peer`, no multicast) keeps that
+/// connection: the peer is never in the list of devices found by discovery or exchange
+/// (an exchange skips devices already connected), and the neighbour plan once read that as
+/// "not wanted" and closed the connection 15 s after it opened, then redialled it, every
+/// ~15 s for as long as the node ran; lines sent in each gap came by catch-up, seconds late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_given_by_address_stays_connected() {
+    let dir = tempfile::tempdir().unwrap();
+    let org = founder(dir.path());
+    let b = joiner(dir.path(), "bilal", &org, true);
+    share_roster(&org, &[&b]);
+    let a = Node::start(org.admin, config(vec![])).await.unwrap();
+    let a_addr = a.listen_addrs().await.unwrap()[0].clone();
+    let b = Node::start(b, config(vec![a_addr])).await.unwrap();
+    let mut b_ev = b.subscribe();
+    wait_until("bilal connected", async || {
+        b.peers().await.unwrap().len() == 1
+    })
+    .await;
+    // Past the plan's grace for new connections (15 s) and its next check.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(22);
+    while let Ok(ev) = tokio::time::timeout_at(deadline, b_ev.recv()).await {
+        if let Ok(Event::PeerDisconnected { .. }) = ev {
+            panic!("bilal dropped the peer he was given by address");
+        }
+    }
+    assert_eq!(b.peers().await.unwrap().len(), 1);
+    b.shutdown().await.unwrap();
+    a.shutdown().await.unwrap();
+}

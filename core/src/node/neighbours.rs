@@ -143,8 +143,14 @@ impl Runner {
     }
 
     /// Whether the plan wants a connection to `peer` (computed when first asked after a
-    /// change; see [`Runner::replan`]).
+    /// change; see [`Runner::replan`]). A peer the user gave by address always is: it is
+    /// dialled by that address and never enters the plan's list of found devices (an
+    /// exchange skips devices already connected), so the plan alone closed it 15 s after
+    /// every redial.
     pub(super) fn wanted(&mut self, peer: &PeerId) -> bool {
+        if self.static_peers.values().any(|p| *p == Some(*peer)) {
+            return true;
+        }
         if self.plan.is_none() {
             self.plan = Some(self.neighbours());
         }

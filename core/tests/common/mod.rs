@@ -11,6 +11,15 @@ use majlis_core::message::{Envelope, Unsigned, PLAINTEXT_FORMAT};
 use majlis_core::net::{Behaviour, BehaviourEvent, SyncRequest};
 use majlis_core::{Config, DeviceKey, Node, OrgId, Profile, RosterChange};
 
+/// Logs of the nodes in a test, shown with the test's output when it fails: set `RUST_LOG`
+/// (e.g. `majlis_core=debug`) to read why a multi-node test went wrong.
+pub fn trace() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
 pub fn config() -> Config {
     Config {
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
