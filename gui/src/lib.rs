@@ -34,8 +34,9 @@ pub struct Cli {
     /// Light or dark (remembered; the button in the top bar switches it)
     #[arg(long, value_parser = ["light", "dark"])]
     pub theme: Option<String>,
-    /// Static peer to dial, where multicast does not reach (repeatable)
-    #[arg(long, value_name = "MULTIADDR")]
+    /// Peer to dial, where multicast does not reach (repeatable): IP:PORT, HOST:PORT
+    /// (resolved at start) or a multiaddr
+    #[arg(long, value_name = "ADDR", value_parser = majlis_core::net::parse_peer_addr)]
     pub peer: Vec<majlis_core::Multiaddr>,
     /// Do not use mDNS discovery
     #[arg(long)]

@@ -73,8 +73,9 @@ pub enum Command {
         /// Address to listen on (repeatable) [default: /ip4/0.0.0.0/tcp/0]
         #[arg(long, value_name = "MULTIADDR")]
         listen: Vec<Multiaddr>,
-        /// Static peer to dial, for networks without multicast (repeatable)
-        #[arg(long, value_name = "MULTIADDR")]
+        /// Peer to dial, for networks without multicast (repeatable): IP:PORT, HOST:PORT
+        /// (resolved at start) or a multiaddr
+        #[arg(long, value_name = "ADDR", value_parser = majlis_core::net::parse_peer_addr)]
         peer: Vec<Multiaddr>,
         /// Do not use mDNS discovery
         #[arg(long)]

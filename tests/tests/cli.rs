@@ -60,6 +60,11 @@ fn admin_sets_policy_and_members_exchange_direct_messages() {
     let e = err(&amina, &["roster", "policy", "--dms", "sometimes"]);
     assert!(e.contains("possible values"), "{e}");
     assert!(amina.ok(&["roster", "show"]).contains("general"));
+    // A peer without a port, or on a transport nodes do not speak: told what to write.
+    for bad in ["10.1.2.3", "/ip4/10.1.2.3/udp/7441/quic-v1"] {
+        let e = err(&amina, &["run", "--no-mdns", "--peer", bad]);
+        assert!(e.contains("--peer") && e.contains("IP:PORT"), "{e}");
+    }
 
     // Policy: DMs off, then on for everyone (guests too); the audit log shows both.
     amina.ok(&["roster", "policy", "--dms", "off"]);
@@ -70,7 +75,8 @@ fn admin_sets_policy_and_members_exchange_direct_messages() {
     let audit = String::from_utf8_lossy(&audit.stdout);
     assert_eq!(audit.matches("policy_changed").count(), 2, "{audit}");
 
-    // Bilal needs the roster: he gets it when he connects (bootstrap exception).
+    // Bilal needs the roster: he gets it when he connects (bootstrap exception). He gives
+    // amina's address as people write one.
     let port = free_port();
     let addr = format!("/ip4/127.0.0.1/tcp/{port}");
     amina.start_local(&["--no-mdns", "--listen", &addr]);
@@ -79,7 +85,7 @@ fn admin_sets_policy_and_members_exchange_direct_messages() {
         "--listen",
         "/ip4/127.0.0.1/tcp/0",
         "--peer",
-        &addr,
+        &format!("127.0.0.1:{port}"),
     ]);
     wait_until("bilal connected", 20, || amina.peers().len() == 1);
     amina.ok(&["send", "@bilal", "salam"]);

@@ -250,6 +250,83 @@ pub fn routable(addr: &Multiaddr) -> bool {
     }
 }
 
+/// A peer given by address (`--peer`), as a user writes it: `10.1.2.3:7441`, `[fe80::1%2]:7441`,
+/// `relay.site:7441`, or a multiaddr (`/ip4/10.1.2.3/tcp/7441`, `/dns4/relay.site/tcp/7441`,
+/// optionally ending in `/p2p/ID`). A host name is resolved here, once (the system
+/// resolver, so `/etc/hosts` on a site without DNS works), because the transport dials IP
+/// addresses only: a `/dns4` address that reached it would never connect, silently.
+/// The error says what to write instead.
+pub fn parse_peer_addr(s: &str) -> Result<Multiaddr, String> {
+    use libp2p::multiaddr::Protocol;
+    use std::net::{SocketAddr, ToSocketAddrs};
+    let s = s.trim();
+    let hint = "give the peer as IP:PORT (10.1.2.3:7441), HOST:PORT, or a multiaddr \
+                (/ip4/10.1.2.3/tcp/7441)";
+    let resolve = |host: &str, port: u16| -> Result<SocketAddr, String> {
+        let found: Vec<SocketAddr> = (host, port)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve '{host}': {e}; {hint}"))?
+            .collect();
+        // IPv4 first: a node listening on 0.0.0.0 only is not reached over ::1.
+        found
+            .iter()
+            .find(|a| a.is_ipv4())
+            .or(found.first())
+            .copied()
+            .ok_or_else(|| format!("'{host}' resolves to no address; {hint}"))
+    };
+    let from_socket = |a: SocketAddr| -> Multiaddr {
+        let ip = match a.ip() {
+            std::net::IpAddr::V4(v4) => Protocol::Ip4(v4),
+            std::net::IpAddr::V6(v6) => Protocol::Ip6(v6),
+        };
+        Multiaddr::empty().with(ip).with(Protocol::Tcp(a.port()))
+    };
+    if !s.starts_with('/') {
+        if let Ok(a) = s.parse::<SocketAddr>() {
+            return Ok(from_socket(a));
+        }
+        let (host, port) = s
+            .rsplit_once(':')
+            .ok_or_else(|| format!("'{s}' has no port; {hint}"))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("'{port}' in '{s}' is not a port; {hint}"))?;
+        return resolve(host.trim_matches(['[', ']']), port).map(from_socket);
+    }
+    let addr: Multiaddr = s.parse().map_err(|e| format!("'{s}': {e}; {hint}"))?;
+    let mut parts = addr.iter();
+    let host = match parts.next() {
+        Some(h @ (Protocol::Ip4(_) | Protocol::Ip6(_))) => Ok(h),
+        Some(Protocol::Dns(h) | Protocol::Dns4(h) | Protocol::Dns6(h)) => Err(h),
+        _ => {
+            return Err(format!(
+                "'{s}' does not start with /ip4, /ip6 or /dns; {hint}"
+            ))
+        }
+    };
+    let Some(Protocol::Tcp(port)) = parts.next() else {
+        return Err(format!(
+            "'{s}' names no TCP port (/tcp/PORT after the host); {hint}"
+        ));
+    };
+    let mut out = match host {
+        Ok(ip) => Multiaddr::empty().with(ip).with(Protocol::Tcp(port)),
+        Err(name) => from_socket(resolve(&name, port)?),
+    };
+    for rest in parts {
+        match rest {
+            Protocol::P2p(_) => out.push(rest),
+            other => {
+                return Err(format!(
+                    "'{s}': nodes speak TCP only, '{other}' is not for them; {hint}"
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
 #[derive(Debug)]
 pub(crate) struct NotOnRoster(PeerId);
 
@@ -712,6 +789,45 @@ impl Behaviour {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peer_addresses_are_taken_as_users_write_them_and_refused_with_what_to_write() {
+        let id = PeerId::random();
+        for (given, want) in [
+            ("10.1.2.3:7441", "/ip4/10.1.2.3/tcp/7441".to_string()),
+            (" 10.1.2.3:7441 ", "/ip4/10.1.2.3/tcp/7441".into()),
+            ("[fd00::1]:7441", "/ip6/fd00::1/tcp/7441".into()),
+            ("/ip4/10.1.2.3/tcp/7441", "/ip4/10.1.2.3/tcp/7441".into()),
+            ("/ip6/fd00::1/tcp/7441", "/ip6/fd00::1/tcp/7441".into()),
+            (
+                &format!("/ip4/10.1.2.3/tcp/7441/p2p/{id}"),
+                format!("/ip4/10.1.2.3/tcp/7441/p2p/{id}"),
+            ),
+            // Resolved here, IPv4 first (the transport dials IP addresses only).
+            ("localhost:7441", "/ip4/127.0.0.1/tcp/7441".into()),
+            ("/dns4/localhost/tcp/7441", "/ip4/127.0.0.1/tcp/7441".into()),
+            ("/dns/localhost/tcp/7441", "/ip4/127.0.0.1/tcp/7441".into()),
+        ] {
+            assert_eq!(
+                parse_peer_addr(given).map(|a| a.to_string()),
+                Ok(want),
+                "{given}"
+            );
+        }
+        for (given, says) in [
+            ("10.1.2.3", "no port"),
+            ("10.1.2.3:port", "not a port"),
+            ("10.1.2.3:70000", "not a port"),
+            ("/ip4/10.1.2.3", "no TCP port"),
+            ("/ip4/10.1.2.3/udp/7441/quic-v1", "no TCP port"),
+            ("/ip4/10.1.2.3/tcp/7441/ws", "TCP only"),
+            ("/memory/5", "does not start with"),
+            ("/ip4/999.1.2.3/tcp/1", "IP:PORT"),
+        ] {
+            let e = parse_peer_addr(given).expect_err(given);
+            assert!(e.contains(says) && e.contains("IP:PORT"), "{given}: {e}");
+        }
+    }
 
     #[test]
     fn a_signed_signal_verifies_only_as_signed_and_never_nested() {
