@@ -141,6 +141,8 @@ const AR: &[(&str, &str)] = &[
     ("Language", "اللغة"),
     ("Diagnostics", "التشخيص"),
     ("Copy diagnostics", "نسخ التشخيص"),
+    ("Connect", "اتصال"),
+    ("Add a peer by address", "إضافة جهاز بعنوانه"),
     ("Load older messages", "تحميل رسائل أقدم"),
     ("No messages yet.", "لا توجد رسائل بعد."),
     ("Connected peers", "الأجهزة المتصلة"),

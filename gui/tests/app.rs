@@ -28,11 +28,16 @@ fn opts(dir: &Path, peers: Vec<majlis_core::Multiaddr>) -> Options {
 }
 
 fn harness(o: Options) -> H {
+    harness_with(o, State::default())
+}
+
+/// The app as eframe starts it, with what it restored from its own file.
+fn harness_with(o: Options, saved: State) -> H {
     Harness::builder()
         .with_size(eframe::egui::vec2(1000.0, 700.0))
         .build_ui_state(
             move |ui, app: &mut Option<MajlisApp>| {
-                app.get_or_insert_with(|| MajlisApp::new(ui.ctx(), o.clone(), State::default()))
+                app.get_or_insert_with(|| MajlisApp::new(ui.ctx(), o.clone(), saved.clone()))
                     .frame(ui);
             },
             None,
@@ -1163,4 +1168,68 @@ fn the_composer_cursor_follows_arabic_reading_order() {
     h.get_by_label("Message").type_text("ب");
     h.step();
     assert_eq!(draft(&h), "xسلبام");
+}
+
+/// What a user set in the app is there after a restart: a muted conversation, the light
+/// theme, and a peer added by address in the network view (dialled again at start, with no
+/// `--peer`); an address without a port is refused with what to write.
+#[test]
+fn mutes_theme_and_peers_added_in_the_app_are_kept_across_a_restart() {
+    use majlis_core::net::parse_peer_addr;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let bilal = Profile::init(&dir.path().join("bilal"), "bilal").unwrap();
+    let admin = org(dir.path(), &[("bilal", &bilal)]);
+    drop(bilal);
+    let (amina, addr) = start(&rt, admin);
+    let port = addr.to_string().rsplit('/').next().unwrap().to_string();
+    // Bilal starts with no peer given and no multicast: alone, until he adds amina.
+    let mut o = opts(&dir.path().join("bilal"), vec![]);
+    o.open = Some("network".into());
+    let mut h = harness(o.clone());
+    let field = "Add a peer by address";
+    until(&mut h, "the network view", |h| has(h, field));
+    type_into(&mut h, field, "127.0.0.1");
+    h.get_by_label("Connect").click();
+    until(&mut h, "the address refused", |h| {
+        h.query_all_by_label_contains("has no port")
+            .next()
+            .is_some()
+    });
+    type_into(&mut h, field, &format!(":{port}"));
+    h.get_by_label("Connect").click();
+    let amina_line = |h: &H| {
+        h.query_all_by_label_contains("connected at")
+            .any(|n| text_of(&n).is_some_and(|l| l.starts_with("  amina ")))
+    };
+    until(&mut h, "connected to amina", amina_line);
+    assert!(parse_peer_addr(&format!("127.0.0.1:{port}")).is_ok());
+    h.get_by_label("Conversations").click();
+    until(&mut h, "the conversations", |h| has(h, "# general"));
+    h.query_all_by_label("# general")
+        .next()
+        .unwrap()
+        .click_secondary();
+    until(&mut h, "the row's menu", |h| has(h, "Mute"));
+    h.get_by_label("Mute").click();
+    until(&mut h, "muted", |h| has(h, "# general (muted)"));
+    h.get_by_label("Light theme").click();
+    until(&mut h, "light", |h| has(h, "Dark theme"));
+    let saved = h.state().as_ref().unwrap().save_state();
+    drop(h);
+    std::thread::sleep(Duration::from_millis(300));
+
+    let mut h = harness_with(o, saved);
+    until(
+        &mut h,
+        "connected to amina again, with no --peer",
+        amina_line,
+    );
+    assert!(has(&h, "Dark theme"), "the light theme was not kept");
+    h.get_by_label("Conversations").click();
+    until(&mut h, "general still muted", |h| {
+        has(h, "# general (muted)")
+    });
+    rt.block_on(amina.send("general", "back online?")).unwrap();
+    until(&mut h, "amina's line arrives", |h| has(h, "back online?"));
 }

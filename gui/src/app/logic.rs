@@ -58,6 +58,14 @@ impl MajlisApp {
                 });
             }
             Action::RefreshAudit => self.spawn_audit(&run.node),
+            Action::AddPeer { typed, addr } => {
+                if !self.state.peers.contains(&typed) {
+                    self.state.peers.push(typed);
+                }
+                run.notice = Some((format!("connecting to {addr}…"), Instant::now()));
+                let n = run.node.clone();
+                self.rt.spawn(async move { n.dial(addr).await });
+            }
             Action::RefreshNetwork => {
                 run.refreshed = Instant::now();
                 self.spawn_peers(&run.node);

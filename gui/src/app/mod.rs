@@ -59,6 +59,9 @@ pub struct State {
     /// Channels and DMs the user muted: no desktop notification, unread counts shown quietly.
     pub muted: std::collections::BTreeSet<String>,
     pub theme: Theme,
+    /// Peers the user added by address in the network view, as typed (a host name is
+    /// resolved again at each start): dialled at every start, as `--peer` ones are.
+    pub peers: Vec<String>,
 }
 
 /// Light or dark: the user's choice, kept between runs (dark by default: the app's first
@@ -140,6 +143,11 @@ enum Action {
     },
     /// Ask the node's search index.
     Search(String),
+    /// Dial a peer the user gave by address, and remember it (`State::peers`).
+    AddPeer {
+        typed: String,
+        addr: majlis_core::Multiaddr,
+    },
     /// Add or take back this member's reaction to a message.
     React {
         message: MessageId,
@@ -299,6 +307,9 @@ struct Running {
     copied: Option<Instant>,
     /// Actions the views asked for during this frame.
     actions: Vec<Action>,
+    /// The network view's "add a peer by address" field, and why the last entry was refused.
+    peer_input: String,
+    peer_error: Option<String>,
     diagnosis: Option<majlis_core::diagnose::Report>,
     /// When peers and the diagnosis were last asked for.
     refreshed: Instant,
@@ -485,6 +496,8 @@ impl MajlisApp {
             notice: None,
             copied: None,
             actions: Vec::new(),
+            peer_input: String::new(),
+            peer_error: None,
             diagnosis: None,
             refreshed: Instant::now(),
             files: HashMap::new(),
@@ -563,6 +576,8 @@ impl MajlisApp {
         }
         State {
             lang: self.state.lang,
+            // Needed before the store is open (onboarding), and nothing private.
+            theme: self.state.theme,
             ..State::default()
         }
     }
@@ -588,6 +603,21 @@ impl MajlisApp {
         }
         if s.selected.is_none() {
             s.selected = saved.selected;
+        }
+        s.muted.extend(saved.muted);
+        for p in saved.peers {
+            if !s.peers.contains(&p) {
+                s.peers.push(p);
+            }
+        }
+        for p in &s.peers {
+            match majlis_core::net::parse_peer_addr(p) {
+                Ok(addr) => {
+                    let node = node.clone();
+                    self.rt.spawn(async move { node.dial(addr).await });
+                }
+                Err(e) => tracing::warn!("a peer added in the app: {e}"),
+            }
         }
     }
 

@@ -40,9 +40,46 @@ impl MajlisApp {
             for a in &live {
                 ui.monospace(format!("  {a}"));
             }
-            ui.label(format!("static peers: {}", cfg.peers.len()));
+            ui.label(format!(
+                "static peers: {}",
+                cfg.peers.len() + self.state.peers.len()
+            ));
             for p in &cfg.peers {
                 ui.monospace(format!("  {p}"));
+            }
+            for p in &self.state.peers {
+                ui.monospace(format!("  {p}"));
+            }
+            // Where multicast does not reach (another subnet, a field network), a colleague
+            // or the relay is given by address here; it is dialled again at every start.
+            let label = self.t("Add a peer by address");
+            let connect = self.t("Connect");
+            ui.horizontal(|ui| {
+                let l = ui.label(label.as_str());
+                let field = ui
+                    .add(
+                        egui::TextEdit::singleline(&mut run.peer_input)
+                            .hint_text("10.1.2.3:7441")
+                            .desired_width(220.0),
+                    )
+                    .labelled_by(l.id);
+                let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                if (ui.button(connect.as_str()).clicked() || entered)
+                    && !run.peer_input.trim().is_empty()
+                {
+                    let typed = run.peer_input.trim().to_string();
+                    match majlis_core::net::parse_peer_addr(&typed) {
+                        Ok(addr) => {
+                            run.actions.push(Action::AddPeer { typed, addr });
+                            run.peer_input.clear();
+                            run.peer_error = None;
+                        }
+                        Err(e) => run.peer_error = Some(e),
+                    }
+                }
+            });
+            if let Some(e) = &run.peer_error {
+                ui.colored_label(egui::Color32::from_rgb(230, 90, 60), e);
             }
             ui.label(format!("{}: {version}", self.t("Roster version")));
             ui.separator();
@@ -104,9 +141,9 @@ pub(super) fn diagnose(run: &Running, cfg: &Config, rtl_font: bool) -> Vec<Strin
         .unwrap_or_default();
     if run.peers.is_empty() {
         out.push(if cfg.mdns {
-            "To give peers by address, start the app with --peer /ip4/ADDRESS/tcp/PORT.".to_string()
+            "To give a peer by address, enter it above (ADDRESS:PORT).".to_string()
         } else {
-            "mDNS is off: give peers with --peer /ip4/ADDRESS/tcp/PORT.".to_string()
+            "mDNS is off: give peers by address above (ADDRESS:PORT).".to_string()
         });
     }
     if let Some(r) = &run.roster {
