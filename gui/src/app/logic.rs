@@ -58,13 +58,19 @@ impl MajlisApp {
                 });
             }
             Action::RefreshAudit => self.spawn_audit(&run.node),
-            Action::AddPeer { typed, addr } => {
-                if !self.state.peers.contains(&typed) {
-                    self.state.peers.push(typed);
-                }
-                run.notice = Some((format!("connecting to {addr}…"), Instant::now()));
+            Action::AddPeer(typed) => {
                 let n = run.node.clone();
-                self.rt.spawn(async move { n.dial(addr).await });
+                self.spawn(async move {
+                    let result = match resolve_peer(typed.clone()).await {
+                        Ok(addr) => n
+                            .dial(addr.clone())
+                            .await
+                            .map(|()| addr)
+                            .map_err(|e| e.to_string()),
+                        Err(e) => Err(e),
+                    };
+                    Reply::PeerAdded { typed, result }
+                });
             }
             Action::RefreshNetwork => {
                 run.refreshed = Instant::now();
@@ -386,6 +392,19 @@ impl MajlisApp {
                         .err()
                         .map(|e| (format!("not shared: {e}"), Instant::now()));
                 }
+                Reply::PeerAdded { typed, result } => match result {
+                    Ok(addr) => {
+                        if run.peer_input.trim() == typed {
+                            run.peer_input.clear();
+                        }
+                        if !self.state.peers.contains(&typed) {
+                            self.state.peers.push(typed);
+                        }
+                        run.peer_error = None;
+                        run.notice = Some((format!("connecting to {addr}…"), Instant::now()));
+                    }
+                    Err(e) => run.peer_error = Some(e),
+                },
                 Reply::Acted(r) => {
                     run.notice = r.err().map(|e| (e, Instant::now()));
                 }

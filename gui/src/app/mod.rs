@@ -143,11 +143,9 @@ enum Action {
     },
     /// Ask the node's search index.
     Search(String),
-    /// Dial a peer the user gave by address, and remember it (`State::peers`).
-    AddPeer {
-        typed: String,
-        addr: majlis_core::Multiaddr,
-    },
+    /// Dial a peer the user gave by address (as typed), and remember it (`State::peers`)
+    /// if it is one.
+    AddPeer(String),
     /// Add or take back this member's reaction to a message.
     React {
         message: MessageId,
@@ -211,6 +209,11 @@ enum Reply {
     Acted(Result<MessageId, String>),
     /// Where a file was saved, or why not.
     Saved(Result<PathBuf, String>),
+    /// A peer typed in the network view was dialled (remember it), or why it is no address.
+    PeerAdded {
+        typed: String,
+        result: Result<majlis_core::Multiaddr, String>,
+    },
     /// What a search found (for `query`).
     Search {
         query: String,
@@ -400,6 +403,14 @@ pub struct MajlisApp {
 
 fn now_ms() -> u64 {
     majlis_core::now_ms()
+}
+
+/// A peer address as the user typed it, resolved off the UI thread: a host name on a field
+/// network without a reachable DNS server can take the resolver's timeouts (seconds).
+async fn resolve_peer(typed: String) -> Result<majlis_core::Multiaddr, String> {
+    tokio::task::spawn_blocking(move || majlis_core::net::parse_peer_addr(&typed))
+        .await
+        .map_err(|e| e.to_string())?
 }
 
 impl MajlisApp {
@@ -610,14 +621,16 @@ impl MajlisApp {
                 s.peers.push(p);
             }
         }
-        for p in &s.peers {
-            match majlis_core::net::parse_peer_addr(p) {
-                Ok(addr) => {
-                    let node = node.clone();
-                    self.rt.spawn(async move { node.dial(addr).await });
+        for p in s.peers.clone() {
+            let node = node.clone();
+            self.rt.spawn(async move {
+                match resolve_peer(p).await {
+                    Ok(addr) => {
+                        let _ = node.dial(addr).await;
+                    }
+                    Err(e) => tracing::warn!("a peer added in the app: {e}"),
                 }
-                Err(e) => tracing::warn!("a peer added in the app: {e}"),
-            }
+            });
         }
     }
 

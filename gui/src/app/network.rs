@@ -67,15 +67,9 @@ impl MajlisApp {
                 if (ui.button(connect.as_str()).clicked() || entered)
                     && !run.peer_input.trim().is_empty()
                 {
-                    let typed = run.peer_input.trim().to_string();
-                    match majlis_core::net::parse_peer_addr(&typed) {
-                        Ok(addr) => {
-                            run.actions.push(Action::AddPeer { typed, addr });
-                            run.peer_input.clear();
-                            run.peer_error = None;
-                        }
-                        Err(e) => run.peer_error = Some(e),
-                    }
+                    // Kept until the node takes it: a typo is corrected, not typed again.
+                    run.actions
+                        .push(Action::AddPeer(run.peer_input.trim().to_string()));
                 }
             });
             if let Some(e) = &run.peer_error {
