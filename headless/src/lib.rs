@@ -70,8 +70,8 @@ pub enum Command {
     Channel(ChannelCmd),
     /// Run the node in the foreground until SIGINT/SIGTERM
     Run {
-        /// Address to listen on (repeatable) [default: /ip4/0.0.0.0/tcp/0]
-        #[arg(long, value_name = "MULTIADDR")]
+        /// Address to listen on (repeatable): IP:PORT or a multiaddr [default: /ip4/0.0.0.0/tcp/0]
+        #[arg(long, value_name = "ADDR", value_parser = majlis_core::net::parse_listen_addr)]
         listen: Vec<Multiaddr>,
         /// Peer to dial, for networks without multicast (repeatable): IP:PORT, HOST:PORT
         /// (resolved at start) or a multiaddr

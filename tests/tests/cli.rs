@@ -65,6 +65,15 @@ fn admin_sets_policy_and_members_exchange_direct_messages() {
         let e = err(&amina, &["run", "--no-mdns", "--peer", bad]);
         assert!(e.contains("--peer") && e.contains("IP:PORT"), "{e}");
     }
+    // An address this host does not have: the system's reason, not an empty one.
+    let e = err(
+        &amina,
+        &["run", "--no-mdns", "--listen", "10.99.99.99:7441"],
+    );
+    assert!(
+        e.contains("cannot listen on /ip4/10.99.99.99/tcp/7441: Cannot assign"),
+        "{e}"
+    );
 
     // Policy: DMs off, then on for everyone (guests too); the audit log shows both.
     amina.ok(&["roster", "policy", "--dms", "off"]);

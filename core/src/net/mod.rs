@@ -275,13 +275,6 @@ pub fn parse_peer_addr(s: &str) -> Result<Multiaddr, String> {
             .copied()
             .ok_or_else(|| format!("'{host}' resolves to no address; {hint}"))
     };
-    let from_socket = |a: SocketAddr| -> Multiaddr {
-        let ip = match a.ip() {
-            std::net::IpAddr::V4(v4) => Protocol::Ip4(v4),
-            std::net::IpAddr::V6(v6) => Protocol::Ip6(v6),
-        };
-        Multiaddr::empty().with(ip).with(Protocol::Tcp(a.port()))
-    };
     if !s.starts_with('/') {
         if let Ok(a) = s.parse::<SocketAddr>() {
             return Ok(from_socket(a));
@@ -325,6 +318,29 @@ pub fn parse_peer_addr(s: &str) -> Result<Multiaddr, String> {
         }
     }
     Ok(out)
+}
+
+/// An address to listen on (`--listen`): `0.0.0.0:7441`, `[::]:7441`, or a multiaddr
+/// (`/ip4/0.0.0.0/tcp/7441`; the node says which it cannot listen on, and why).
+pub fn parse_listen_addr(s: &str) -> Result<Multiaddr, String> {
+    let s = s.trim();
+    let hint = "give the address to listen on as IP:PORT (0.0.0.0:7441) or a multiaddr \
+                (/ip4/0.0.0.0/tcp/7441)";
+    if s.starts_with('/') {
+        return s.parse().map_err(|e| format!("'{s}': {e}; {hint}"));
+    }
+    s.parse::<std::net::SocketAddr>()
+        .map(from_socket)
+        .map_err(|_| format!("'{s}' is not IP:PORT; {hint}"))
+}
+
+fn from_socket(a: std::net::SocketAddr) -> Multiaddr {
+    use libp2p::multiaddr::Protocol;
+    let ip = match a.ip() {
+        std::net::IpAddr::V4(v4) => Protocol::Ip4(v4),
+        std::net::IpAddr::V6(v6) => Protocol::Ip6(v6),
+    };
+    Multiaddr::empty().with(ip).with(Protocol::Tcp(a.port()))
 }
 
 #[derive(Debug)]
@@ -826,6 +842,17 @@ mod tests {
         ] {
             let e = parse_peer_addr(given).expect_err(given);
             assert!(e.contains(says) && e.contains("IP:PORT"), "{given}: {e}");
+        }
+        let listen = |s: &str| parse_listen_addr(s).map(|a| a.to_string());
+        assert_eq!(listen("0.0.0.0:7441"), Ok("/ip4/0.0.0.0/tcp/7441".into()));
+        assert_eq!(listen("[::]:0"), Ok("/ip6/::/tcp/0".into()));
+        assert_eq!(
+            listen("/ip4/0.0.0.0/tcp/7441"),
+            Ok("/ip4/0.0.0.0/tcp/7441".into())
+        );
+        for bad in ["7441", "localhost:7441", "/ip4/1.2.3"] {
+            let e = parse_listen_addr(bad).expect_err(bad);
+            assert!(e.contains("IP:PORT"), "{bad}: {e}");
         }
     }
 

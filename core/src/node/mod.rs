@@ -387,7 +387,7 @@ impl Node {
         for addr in &config.listen {
             swarm.listen_on(addr.clone()).map_err(|e| Error::Listen {
                 addr: addr.to_string(),
-                reason: e.to_string(),
+                reason: with_causes(&e),
             })?;
         }
         // Wait for the first concrete address: callers (and mDNS) need the port.
@@ -398,8 +398,8 @@ impl Node {
             tokio::select! {
                 ev = swarm.select_next_some() => match ev {
                     SwarmEvent::NewListenAddr { address, .. } => listen_addrs.push(address),
-                    SwarmEvent::ListenerError { error, .. } => return Err(Error::Listen { addr: listen_list(&config.listen), reason: error.to_string() }),
-                    SwarmEvent::ListenerClosed { reason: Err(error), .. } => return Err(Error::Listen { addr: listen_list(&config.listen), reason: error.to_string() }),
+                    SwarmEvent::ListenerError { error, .. } => return Err(Error::Listen { addr: listen_list(&config.listen), reason: with_causes(&error) }),
+                    SwarmEvent::ListenerClosed { reason: Err(error), .. } => return Err(Error::Listen { addr: listen_list(&config.listen), reason: with_causes(&error) }),
                     _ => {}
                 },
                 _ = &mut deadline => return Err(Error::Listen { addr: listen_list(&config.listen), reason: "no address after 5 s".into() }),
@@ -1221,6 +1221,24 @@ impl Node {
     pub async fn shutdown(&self) -> Result<()> {
         self.ask(|reply| Command::Shutdown { reply }).await
     }
+}
+
+/// An error with its causes: libp2p's transport errors print nothing of their own (an
+/// address not on this host read "cannot listen on …: ;"), the OS error is their source.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let c_text = c.to_string();
+        if !c_text.is_empty() && !out.contains(&c_text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&c_text);
+        }
+        cause = c.source();
+    }
+    out
 }
 
 fn listen_list(addrs: &[Multiaddr]) -> String {
