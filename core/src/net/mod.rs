@@ -250,9 +250,10 @@ pub fn routable(addr: &Multiaddr) -> bool {
     }
 }
 
-/// A peer given by address (`--peer`), as a user writes it: `10.1.2.3:7441`, `[fe80::1%2]:7441`,
-/// `relay.site:7441`, or a multiaddr (`/ip4/10.1.2.3/tcp/7441`, `/dns4/relay.site/tcp/7441`,
-/// optionally ending in `/p2p/ID`). A host name is resolved here, once (the system
+/// A peer given by address (`--peer`), as a user writes it: `10.1.2.3:7441`,
+/// `[fe80::1%eth0]:7441` (a link-local address names its interface), `relay.site:7441`, or a
+/// multiaddr (`/ip4/10.1.2.3/tcp/7441`, `/ip6zone/eth0/ip6/fe80::1/tcp/7441`,
+/// `/dns4/relay.site/tcp/7441`, optionally ending in `/p2p/ID`). A host name is resolved here, once (the system
 /// resolver, so `/etc/hosts` on a site without DNS works), because the transport dials IP
 /// addresses only: a `/dns4` address that reached it would never connect, silently.
 /// The error says what to write instead.
@@ -276,7 +277,30 @@ pub fn parse_peer_addr(s: &str) -> Result<Multiaddr, String> {
             .ok_or_else(|| format!("'{host}' resolves to no address; {hint}"))
     };
     if !s.starts_with('/') {
+        // `[fe80::1%eth0]:7441`: the zone may be an interface's name or index.
+        if let Some((ip, zone, port)) = s
+            .strip_prefix('[')
+            .and_then(|r| r.split_once("]:"))
+            .and_then(|(inner, port)| {
+                let (ip, zone) = inner.split_once('%')?;
+                Some((ip.parse::<std::net::Ipv6Addr>().ok()?, zone, port))
+            })
+        {
+            let port: u16 = port
+                .parse()
+                .map_err(|_| format!("'{port}' in '{s}' is not a port; {hint}"))?;
+            let host = scoped::zoned(ip, zone).ok_or_else(|| format!("'{s}': no zone; {hint}"))?;
+            return Ok(host.with(Protocol::Tcp(port)));
+        }
         if let Ok(a) = s.parse::<SocketAddr>() {
+            if let std::net::IpAddr::V6(ip) = a.ip() {
+                if scoped::is_link_local(&ip) {
+                    return Err(format!(
+                        "'{s}' is link-local: name its interface, as in [{ip}%eth0]:{}; {hint}",
+                        a.port()
+                    ));
+                }
+            }
             return Ok(from_socket(a));
         }
         let (host, port) = s
@@ -290,7 +314,11 @@ pub fn parse_peer_addr(s: &str) -> Result<Multiaddr, String> {
     let addr: Multiaddr = s.parse().map_err(|e| format!("'{s}': {e}; {hint}"))?;
     let mut parts = addr.iter();
     let host = match parts.next() {
-        Some(h @ (Protocol::Ip4(_) | Protocol::Ip6(_))) => Ok(h),
+        Some(h @ (Protocol::Ip4(_) | Protocol::Ip6(_))) => Ok(Multiaddr::empty().with(h)),
+        Some(z @ Protocol::Ip6zone(_)) => match parts.next() {
+            Some(ip @ Protocol::Ip6(_)) => Ok(Multiaddr::empty().with(z).with(ip)),
+            _ => return Err(format!("'{s}': /ip6zone must be followed by /ip6; {hint}")),
+        },
         Some(Protocol::Dns(h) | Protocol::Dns4(h) | Protocol::Dns6(h)) => Err(h),
         _ => {
             return Err(format!(
@@ -304,7 +332,7 @@ pub fn parse_peer_addr(s: &str) -> Result<Multiaddr, String> {
         ));
     };
     let mut out = match host {
-        Ok(ip) => Multiaddr::empty().with(ip).with(Protocol::Tcp(port)),
+        Ok(ip) => ip.with(Protocol::Tcp(port)),
         Err(name) => from_socket(resolve(&name, port)?),
     };
     for rest in parts {
@@ -815,6 +843,16 @@ mod tests {
             ("[fd00::1]:7441", "/ip6/fd00::1/tcp/7441".into()),
             ("/ip4/10.1.2.3/tcp/7441", "/ip4/10.1.2.3/tcp/7441".into()),
             ("/ip6/fd00::1/tcp/7441", "/ip6/fd00::1/tcp/7441".into()),
+            // Link-local: the zone (an interface's name or index) is kept.
+            (
+                "[fe80::1%lo]:7441",
+                "/ip6zone/lo/ip6/fe80::1/tcp/7441".into(),
+            ),
+            ("[fe80::1%1]:7441", "/ip6zone/1/ip6/fe80::1/tcp/7441".into()),
+            (
+                "/ip6zone/lo/ip6/fe80::1/tcp/7441",
+                "/ip6zone/lo/ip6/fe80::1/tcp/7441".into(),
+            ),
             (
                 &format!("/ip4/10.1.2.3/tcp/7441/p2p/{id}"),
                 format!("/ip4/10.1.2.3/tcp/7441/p2p/{id}"),
@@ -838,6 +876,8 @@ mod tests {
             ("/ip4/10.1.2.3/udp/7441/quic-v1", "no TCP port"),
             ("/ip4/10.1.2.3/tcp/7441/ws", "TCP only"),
             ("/memory/5", "does not start with"),
+            ("[fe80::1]:7441", "link-local"),
+            ("/ip6zone/lo/tcp/7441", "followed by /ip6"),
             ("/ip4/999.1.2.3/tcp/1", "IP:PORT"),
         ] {
             let e = parse_peer_addr(given).expect_err(given);
