@@ -513,3 +513,86 @@ async fn a_received_message_is_shown_with_its_text_when_its_key_came_with_it() {
         assert_eq!((got.1.as_str(), got.2), (*text, false), "{seen:?}");
     }
 }
+
+/// What a reader of the channel sees while a message and its key grant arrive together:
+/// never the "waiting for the key" placeholder. Amina's history of 16 channels is read
+/// without pause (as the app, `majlisd history` and the HTTP API read it) while bilal's
+/// first message in each arrives, each right behind the grant that opens it. The two were
+/// stored as one batch before the grant was taken, and a read in between saw the message
+/// locked (seen in CI, in the app's mention test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_never_sees_a_message_locked_whose_key_came_with_it() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let channels: Vec<String> = (0..16).map(|i| format!("room{i}")).collect();
+    let admin = Profile::init(&dir.path().join("amina"), "amina").unwrap();
+    admin.org_create("acme").unwrap();
+    for c in &channels {
+        change(
+            &admin,
+            RosterChange::CreateChannel {
+                name: c.clone(),
+                members: None,
+            },
+        );
+    }
+    let bilal = member(dir.path(), &admin, "bilal", None);
+    share_roster(&admin, &[&bilal]);
+    let a = Node::start(admin, config()).await.unwrap();
+    let addr = a.listen_addrs().await.unwrap()[0].clone();
+    let b = Node::start(
+        bilal,
+        majlis_core::Config {
+            peers: vec![addr],
+            ..config()
+        },
+    )
+    .await
+    .unwrap();
+    wait_until("connected", async || a.peers().await.unwrap().len() == 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let (stop, locked, reads) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let reader = std::thread::spawn({
+        let (a, channels) = (a.clone(), channels.clone());
+        let (stop, locked, reads) = (stop.clone(), locked.clone(), reads.clone());
+        move || {
+            while !stop.load(Ordering::Relaxed) {
+                for c in &channels {
+                    for m in a.history(c, 5).unwrap() {
+                        if m.locked {
+                            locked.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    reads.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    });
+    for c in &channels {
+        b.send(c, &format!("hello {c}")).await.unwrap();
+    }
+    wait_until("amina holds all 16", async || {
+        channels
+            .iter()
+            .all(|c| a.history(c, 5).unwrap().iter().any(|m| !m.locked))
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    reader.join().unwrap();
+    println!(
+        "{} reads of amina's history, {} locked messages seen",
+        reads.load(Ordering::Relaxed),
+        locked.load(Ordering::Relaxed)
+    );
+    assert_eq!(
+        locked.load(Ordering::Relaxed),
+        0,
+        "a reader saw a message locked"
+    );
+}

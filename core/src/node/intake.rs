@@ -279,13 +279,45 @@ impl Runner {
 
     /// Intake for envelopes that each stand alone (gossip frames, a push): one batch.
     pub(super) fn accept_standalone(&mut self, batch: &[Envelope]) -> Vec<Verdict> {
-        intake::accept(
-            &mut self.store,
-            self.chain.head(),
-            batch,
-            Origin::Gossip,
-            crate::now_ms(),
-        )
+        let now = crate::now_ms();
+        self.decide_keys_first(batch, |store, head, r| {
+            intake::accept(store, head, &batch[r], Origin::Gossip, now)
+        })
+    }
+
+    /// Run intake's decision over `batch` in pieces that each end at a key grant, and take
+    /// the keys an accepted grant gives this device before the next piece is stored. A
+    /// grant and the message it opens travel together (the grant first); decided as one
+    /// piece, the message was stored before its key was taken, and anyone reading the
+    /// channel in between (the app, `majlisd history`, the HTTP API) saw it "waiting for
+    /// the key" (seen in CI).
+    pub(super) fn decide_keys_first(
+        &mut self,
+        batch: &[Envelope],
+        mut step: impl FnMut(
+            &mut crate::store::Store,
+            Option<&crate::roster::VerifiedRoster>,
+            std::ops::Range<usize>,
+        ) -> Vec<Verdict>,
+    ) -> Vec<Verdict> {
+        let mut verdicts = Vec::with_capacity(batch.len());
+        let mut start = 0;
+        while start < batch.len() {
+            let end = batch[start..]
+                .iter()
+                .position(Envelope::is_keys)
+                .map_or(batch.len(), |i| start + i + 1);
+            let piece = step(&mut self.store, self.chain.head(), start..end);
+            for (env, v) in batch[start..end].iter().zip(&piece) {
+                if env.is_keys() && matches!(v, Verdict::Accepted { .. }) {
+                    let taken = self.profile.absorb(env);
+                    self.keys_taken.insert(env.id, taken);
+                }
+            }
+            verdicts.extend(piece);
+            start = end;
+        }
+        verdicts
     }
 
     /// The gossip framing check: the topic must be the envelope's channel (for a direct
@@ -321,7 +353,11 @@ impl Runner {
                 self.active();
                 let env = env.expect("accepted envelopes exist");
                 self.facts.message_from(env.unsigned.author);
-                match self.profile.absorb(env) {
+                let taken = self
+                    .keys_taken
+                    .remove(&env.id)
+                    .unwrap_or_else(|| self.profile.absorb(env));
+                match taken {
                     Ok(0) => {}
                     Ok(_) => {
                         // Acts (replies, edits, reactions) that arrived before their key are
@@ -617,15 +653,30 @@ impl Runner {
             tracing::error!("verifying a catch-up answer from {peer} failed");
             return self.next_turn(&channel);
         };
-        let verdicts = intake::decide(
-            &mut self.store,
-            self.chain.head(),
-            &envs,
-            &dup,
-            &sig_ok,
-            Origin::Sync,
-            crate::now_ms(),
-        );
+        let now = crate::now_ms();
+        let verdicts = match sig_ok.contains(&false) {
+            // A forged signature rejects the whole answer: decided as one.
+            true => intake::decide(
+                &mut self.store,
+                self.chain.head(),
+                &envs,
+                &dup,
+                &sig_ok,
+                Origin::Sync,
+                now,
+            ),
+            false => self.decide_keys_first(&envs, |store, head, r| {
+                intake::decide(
+                    store,
+                    head,
+                    &envs[r.clone()],
+                    &dup[r.clone()],
+                    &sig_ok[r],
+                    Origin::Sync,
+                    now,
+                )
+            }),
+        };
         if verdicts.contains(&Verdict::Rejected(Reject::BadSignature)) {
             self.bad_peer(peer, "sync response: bad signature".into());
             return self.next_turn(&channel);

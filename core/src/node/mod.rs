@@ -500,6 +500,7 @@ impl Node {
             forwards_spared: 0,
             churned: HashMap::new(),
             to_validate: Vec::new(),
+            keys_taken: HashMap::new(),
             verifying: Default::default(),
             closing: Vec::new(),
             close_at: None,

@@ -141,6 +141,9 @@ pub(super) struct Runner {
     pub(super) forwards_spared: u64,
     /// Gossip frames waiting for batch verification.
     pub(super) to_validate: Vec<(PeerId, gossipsub::MessageId, gossipsub::Message)>,
+    /// Key grants already taken while their batch was stored (see
+    /// [`Runner::decide_keys_first`]), with how many keys each gave: `settle` reports them.
+    pub(super) keys_taken: HashMap<crate::message::MessageId, crate::Result<usize>>,
     /// Catch-up answers whose signatures are being checked off the event loop, oldest
     /// first; each is stored when its check is done and those before it are stored.
     pub(super) verifying: std::collections::VecDeque<super::intake::Verifying>,
