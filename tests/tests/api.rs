@@ -196,8 +196,15 @@ fn every_endpoint_needs_the_right_token_and_bad_input_writes_nothing() {
     let (code, resp) = curl(&url("/v1/channels/nosuch/messages"), Some(&both), &[]);
     assert_eq!(code, 404, "{resp}");
     assert!(says(&resp), "{resp}");
+    // A member that does not exist is a conversation that does not, as a channel is.
     let (code, resp) = curl(&url("/v1/channels/@nobody/messages"), Some(&both), &[]);
-    assert_eq!(code, 400, "a roster rule, not a server error: {resp}");
+    assert_eq!(code, 404, "{resp}");
+    assert!(
+        resp["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no member named 'nobody'")),
+        "{resp}"
+    );
     assert_eq!(curl(&url("/v1/nothing"), Some(&both), &[]).0, 404);
     assert_eq!(
         curl(&url("/v1/search?q=x&order=sideways"), Some(&both), &[]).0,
