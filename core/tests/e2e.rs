@@ -468,16 +468,10 @@ async fn an_archive_reads_everything_a_relay_nothing() {
     }
 }
 
-/// What the app is told when a message arrives is readable: the first message in a channel
-/// comes right after the key grant that opens it (most often in the same gossip batch, which
-/// is stored whole before the grant is taken), and the event must carry the text, not the
-/// "waiting for the key" placeholder.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_received_message_is_shown_with_its_text_when_its_key_came_with_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let admin = Profile::init(&dir.path().join("amina"), "amina").unwrap();
-    admin.org_create("acme").unwrap();
-    let bilal = member(dir.path(), &admin, "bilal", None);
+/// Amina's node (the admin) and bilal's, a member she adds here, connected and each
+/// subscribed where the other is: a grant and the message it opens then go out back to back.
+async fn amina_and_bilal(dir: &Path, admin: Profile) -> (Node, Node) {
+    let bilal = member(dir, &admin, "bilal", None);
     share_roster(&admin, &[&bilal]);
     let a = Node::start(admin, config()).await.unwrap();
     let addr = a.listen_addrs().await.unwrap()[0].clone();
@@ -491,8 +485,20 @@ async fn a_received_message_is_shown_with_its_text_when_its_key_came_with_it() {
     .await
     .unwrap();
     wait_until("connected", async || a.peers().await.unwrap().len() == 1).await;
-    // Subscribed on both sides: the grant and the message go out back to back.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    (a, b)
+}
+
+/// What the app is told when a message arrives is readable: the first message in a channel
+/// comes right after the key grant that opens it (most often in the same gossip batch, which
+/// is stored whole before the grant is taken), and the event must carry the text, not the
+/// "waiting for the key" placeholder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_received_message_is_shown_with_its_text_when_its_key_came_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = Profile::init(&dir.path().join("amina"), "amina").unwrap();
+    admin.org_create("acme").unwrap();
+    let (a, b) = amina_and_bilal(dir.path(), admin).await;
     let mut ev = b.subscribe();
     let mut sent = Vec::new();
     for text in ["first words", "second words"] {
@@ -537,21 +543,7 @@ async fn a_reader_never_sees_a_message_locked_whose_key_came_with_it() {
             },
         );
     }
-    let bilal = member(dir.path(), &admin, "bilal", None);
-    share_roster(&admin, &[&bilal]);
-    let a = Node::start(admin, config()).await.unwrap();
-    let addr = a.listen_addrs().await.unwrap()[0].clone();
-    let b = Node::start(
-        bilal,
-        majlis_core::Config {
-            peers: vec![addr],
-            ..config()
-        },
-    )
-    .await
-    .unwrap();
-    wait_until("connected", async || a.peers().await.unwrap().len() == 1).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (a, b) = amina_and_bilal(dir.path(), admin).await;
 
     let (stop, locked, reads) = (
         Arc::new(AtomicBool::new(false)),

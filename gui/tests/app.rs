@@ -116,12 +116,27 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// Bilal (a member) in the GUI, connected to amina's node, which is returned.
-fn bilal_with_amina(dir: &Path, rt: &tokio::runtime::Runtime) -> (Node, H) {
+/// Amina's node, running, in an org where bilal (data under `dir/bilal`, not opened) is a
+/// member; with its address.
+fn amina_running_with_bilal(
+    dir: &Path,
+    rt: &tokio::runtime::Runtime,
+) -> (Node, majlis_core::Multiaddr) {
     let bilal = Profile::init(&dir.join("bilal"), "bilal").unwrap();
     let admin = org(dir, &[("bilal", &bilal)]);
     drop(bilal);
-    let (amina, addr) = start(rt, admin);
+    start(rt, admin)
+}
+
+/// Whether the network view lists `name`'s device with a line containing `what`.
+fn device_line(h: &H, name: &str, what: &str) -> bool {
+    h.query_all_by_label_contains(what)
+        .any(|n| text_of(&n).is_some_and(|l| l.starts_with(&format!("  {name} "))))
+}
+
+/// Bilal (a member) in the GUI, connected to amina's node, which is returned.
+fn bilal_with_amina(dir: &Path, rt: &tokio::runtime::Runtime) -> (Node, H) {
+    let (amina, addr) = amina_running_with_bilal(dir, rt);
     let mut h = harness(opts(&dir.join("bilal"), vec![addr]));
     until(&mut h, "connected", |h| has(h, "# general"));
     (amina, h)
@@ -481,17 +496,11 @@ fn a_file_is_shared_from_the_app_and_one_from_a_peer_is_downloaded_and_saved() {
 fn the_network_view_shows_live_facts_and_says_why_a_peer_is_gone() {
     let dir = tempfile::tempdir().unwrap();
     let rt = rt();
-    let bilal = Profile::init(&dir.path().join("bilal"), "bilal").unwrap();
-    let admin = org(dir.path(), &[("bilal", &bilal)]);
-    drop(bilal);
-    let (amina, addr) = start(&rt, admin);
+    let (amina, addr) = amina_running_with_bilal(dir.path(), &rt);
     let mut o = opts(&dir.path().join("bilal"), vec![addr]);
     o.open = Some("network".into());
     let mut h = harness(o);
-    let line = |h: &H, what: &str| {
-        h.query_all_by_label_contains(what)
-            .any(|n| text_of(&n).is_some_and(|l| l.starts_with("  amina ")))
-    };
+    let line = |h: &H, what: &str| device_line(h, "amina", what);
     until(&mut h, "amina's line: connected, roster version 2", |h| {
         line(h, "connected at") && line(h, "roster version 2 (")
     });
@@ -1178,10 +1187,7 @@ fn mutes_theme_and_peers_added_in_the_app_are_kept_across_a_restart() {
     use majlis_core::net::parse_peer_addr;
     let dir = tempfile::tempdir().unwrap();
     let rt = rt();
-    let bilal = Profile::init(&dir.path().join("bilal"), "bilal").unwrap();
-    let admin = org(dir.path(), &[("bilal", &bilal)]);
-    drop(bilal);
-    let (amina, addr) = start(&rt, admin);
+    let (amina, addr) = amina_running_with_bilal(dir.path(), &rt);
     let port = addr.to_string().rsplit('/').next().unwrap().to_string();
     // Bilal starts with no peer given and no multicast: alone, until he adds amina.
     let mut o = opts(&dir.path().join("bilal"), vec![]);
@@ -1198,10 +1204,7 @@ fn mutes_theme_and_peers_added_in_the_app_are_kept_across_a_restart() {
     });
     type_into(&mut h, field, &format!(":{port}"));
     h.get_by_label("Connect").click();
-    let amina_line = |h: &H| {
-        h.query_all_by_label_contains("connected at")
-            .any(|n| text_of(&n).is_some_and(|l| l.starts_with("  amina ")))
-    };
+    let amina_line = |h: &H| device_line(h, "amina", "connected at");
     until(&mut h, "connected to amina", amina_line);
     assert!(parse_peer_addr(&format!("127.0.0.1:{port}")).is_ok());
     h.get_by_label("Conversations").click();
