@@ -408,7 +408,12 @@ fn an_idle_node_sends_little_and_wakes_rarely() {
     let bytes_per_peer_min = per_min(b1 - b0) / 2;
     let mut by_thread: Vec<(u64, &String)> = w1
         .iter()
-        .map(|(name, n)| (per_min(n - w0.get(name).copied().unwrap_or(0)), name))
+        // A thread that ended in between (an idle blocking-pool thread) takes its count
+        // with it: a name's sum can fall.
+        .map(|(name, n)| {
+            let before = w0.get(name).copied().unwrap_or(0);
+            (per_min(n.saturating_sub(before)), name)
+        })
         .filter(|(n, _)| *n > 0)
         .collect();
     by_thread.sort_by(|a, b| b.cmp(a));

@@ -340,7 +340,79 @@ pub struct Node {
 
 impl Node {
     /// Start a node on `profile`'s data directory. Returns once it is listening.
+    ///
+    /// The node runs on a thread of its own with a single-threaded runtime: the swarm, its
+    /// connections and the event loop then hand each frame along without waking another
+    /// thread. On the multi-threaded runtime of the caller a frame hopped between workers
+    /// (connection task, swarm, event loop), and each hop woke an idle core: a 5-node
+    /// receiver spent 335–580 µs of CPU a message, and 270–325 µs on its own thread
+    /// (docs/benchmarks.md, session 29). It also keeps the node's pace independent of
+    /// what the embedding program (the app's UI, the daemon's HTTP API) does on its own.
     pub async fn start(profile: Profile, config: Config) -> Result<Node> {
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("majlis-node".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .thread_name("majlis-blocking")
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(Error::Net(format!(
+                            "cannot start the node's runtime: {e}"
+                        ))));
+                        return;
+                    }
+                };
+                let reply = rt.block_on(async move {
+                    match Node::launch(profile, config).await {
+                        Ok((node, run)) => {
+                            let _ = ready_tx.send(Ok(node));
+                            run.await
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            None
+                        }
+                    }
+                });
+                // Its blocking tasks (a flush, mDNS's goodbye) end with the runtime.
+                drop(rt);
+                if let Some(reply) = reply {
+                    let _ = reply.send(());
+                }
+            })
+            .map_err(|e| Error::Net(format!("cannot start the node's thread: {e}")))?;
+        match ready_rx.await {
+            Ok(started) => started,
+            Err(_) => {
+                // The thread is ending (it dropped the sender): joining it takes no time.
+                let why = match thread.join() {
+                    Err(panic) => panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "a panic".into()),
+                    Ok(()) => "no reason given".into(),
+                };
+                Err(Error::Net(format!(
+                    "the node stopped while starting: {why}"
+                )))
+            }
+        }
+    }
+
+    /// [`Node::start`]'s work on the node's own thread: the handle, and the event loop to
+    /// run until the node stops.
+    async fn launch(
+        profile: Profile,
+        config: Config,
+    ) -> Result<(
+        Node,
+        impl std::future::Future<Output = Option<oneshot::Sender<()>>>,
+    )> {
         let org = profile.require_org()?;
         let chain = profile.chain()?;
         // Seqs reserved by a run that stopped without giving them back are skipped, and
@@ -536,8 +608,7 @@ impl Node {
         for addr in config.peers {
             runner.dial_addr(addr);
         }
-        tokio::spawn(runner.run(cmd_rx, disc_rx, file_rx));
-        Ok(node)
+        Ok((node, runner.run(cmd_rx, disc_rx, file_rx)))
     }
 
     pub fn device_id(&self) -> DeviceId {

@@ -11,7 +11,7 @@ use futures::StreamExt;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{gossipsub, request_response, Multiaddr, PeerId, Swarm};
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::durable::Pending;
 use super::neighbours::SUBSCRIPTIONS_GRACE;
@@ -187,12 +187,15 @@ impl Runner {
         self.last_activity = std::time::Instant::now();
     }
 
+    /// The event loop, until the node stops. Returns the reply of a `shutdown` asked for:
+    /// the node's thread sends it once the runner, its store and its runtime are gone, so a
+    /// caller that reopens the data directory next finds it free.
     pub(super) async fn run(
         mut self,
         mut cmds: mpsc::Receiver<Command>,
         mut found: mpsc::UnboundedReceiver<Found>,
         mut file_done: mpsc::UnboundedReceiver<super::files::FileDone>,
-    ) {
+    ) -> Option<oneshot::Sender<()>> {
         for a in self.listen_addrs.clone() {
             let _ = self.events.send(Event::Listening(a));
         }
@@ -214,11 +217,13 @@ impl Runner {
                 cmd = cmds.recv() => match cmd {
                     Some(Command::Shutdown { reply }) => {
                         self.stop().await;
-                        let _ = reply.send(());
-                        return;
+                        return Some(reply);
                     }
                     Some(cmd) => self.on_command(cmd),
-                    None => return self.stop().await,
+                    None => {
+                        self.stop().await;
+                        return None;
+                    }
                 },
                 Some(f) = found.recv() => self.on_found(f),
                 Some(d) = file_done.recv() => self.on_file_done(d),
@@ -273,11 +278,11 @@ impl Runner {
             }
             if self.wipe {
                 self.remote_wipe().await;
-                return;
+                return None;
             }
             if let Some(error) = self.failed.take() {
                 self.store_failed(error).await;
-                return;
+                return None;
             }
         }
     }
