@@ -571,6 +571,7 @@ impl Node {
             relink_at: None,
             forwards_spared: 0,
             churned: HashMap::new(),
+            gone_at: HashMap::new(),
             to_validate: Vec::new(),
             keys_taken: HashMap::new(),
             verifying: Default::default(),

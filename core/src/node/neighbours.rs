@@ -122,7 +122,7 @@ impl Runner {
             });
             if let Some(ch) = missing {
                 tracing::info!(
-                    "{peer}'s subscription to '{ch}' was lost with a closed second connection: reconnecting"
+                    "{peer}'s subscription to '{ch}' was lost with a surplus connection: reconnecting"
                 );
                 self.sub_healed.insert(peer, now);
                 let _ = self.swarm.disconnect_peer_id(peer);

@@ -101,11 +101,19 @@ fn echo_client(addr: &str, n: usize) -> Result<()> {
 async fn node_role(args: &[String]) -> Result<()> {
     // `MAJLIS_LOG=majlis_core=debug sudo -E target/release/lanbench ...`: a node's log on
     // stderr, for a run that stalls.
+    // With `MAJLIS_LOG_DIR` too, each node writes its own file there (named by its pid),
+    // so five nodes' logs are not interleaved.
     if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("MAJLIS_LOG") {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .try_init();
+        let fmt = tracing_subscriber::fmt().with_env_filter(filter);
+        let _ = match std::env::var_os("MAJLIS_LOG_DIR") {
+            Some(d) => {
+                let path = PathBuf::from(d).join(format!("{}.log", std::process::id()));
+                fmt.with_ansi(false)
+                    .with_writer(std::sync::Mutex::new(std::fs::File::create(path)?))
+                    .try_init()
+            }
+            None => fmt.with_writer(std::io::stderr).try_init(),
+        };
     }
     let dir = PathBuf::from(&args[0]);
     let node = Node::start(Profile::open(&dir)?, Config::default()).await?;
