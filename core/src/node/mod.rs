@@ -343,11 +343,12 @@ impl Node {
     ///
     /// The node runs on a thread of its own with a single-threaded runtime: the swarm, its
     /// connections and the event loop then hand each frame along without waking another
-    /// thread. On the multi-threaded runtime of the caller a frame hopped between workers
-    /// (connection task, swarm, event loop), and each hop woke an idle core: a 5-node
-    /// receiver spent 335–580 µs of CPU a message, and 270–325 µs on its own thread
-    /// (docs/benchmarks.md, session 29). It also keeps the node's pace independent of
-    /// what the embedding program (the app's UI, the daemon's HTTP API) does on its own.
+    /// thread. On the multi-threaded runtime of the caller a frame could hop between
+    /// workers (connection task, swarm, event loop), each hop waking an idle core
+    /// (docs/benchmarks.md, "The node on a thread of its own": ~15 % less receiver CPU a
+    /// message in alternating runs, within this machine's drift). It also keeps the node's
+    /// pace independent of what the embedding program (the app's UI, the daemon's HTTP
+    /// API) does on its own runtime.
     pub async fn start(profile: Profile, config: Config) -> Result<Node> {
         let (ready_tx, ready_rx) = oneshot::channel();
         let thread = std::thread::Builder::new()
