@@ -887,9 +887,9 @@ async fn a_closing_second_connection_brings_recent_messages_again_and_only_reada
 
 /// An insider that takes catch-up requests and never answers (it keeps the streams open)
 /// must not hold a channel's catch-up: a laptop that reconnects to it first, then to an
-/// honest colleague, gets the history from the colleague within a stall's time
-/// (`catchup::STALL_MS`) and a periodic round, not after the 30 s request timeout and its
-/// retries (two minutes).
+/// honest colleague, gets the history from the colleague as soon as the request stalls
+/// (`catchup::STALL_MS`), not after the 30 s request timeout and its retries (two
+/// minutes), nor at the next periodic round or ping after the stall.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_insider_that_never_answers_catch_up_does_not_hold_the_channel() {
     use libp2p::request_response::{Event, Message};
@@ -909,6 +909,9 @@ async fn an_insider_that_never_answers_catch_up_does_not_hold_the_channel() {
     let bilal = Node::start(bilal, config()).await.unwrap();
     let bilal_addr = bilal.listen_addrs().await.unwrap()[0].clone();
     let bilal_id = bilal.device_id().peer_id();
+    // Half a periodic round (5 s) after bilal started: mallory's request does not stall on
+    // a round's tick, which would hide whether bilal acts on the stall itself.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     // Mallory connects first and takes every request it gets, answering none.
     let mut m = Rogue::new(mallory, &org);
     assert!(m.connect(&bilal_addr, bilal_id).await);
@@ -924,16 +927,25 @@ async fn an_insider_that_never_answers_catch_up_does_not_hold_the_channel() {
                 ..
             })) = m.swarm.select_next_some().await
             {
-                let _ = asked_tx.send(request.channel);
+                let _ = asked_tx.send((request.channel, std::time::Instant::now()));
                 held.push(channel);
             }
         }
     });
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while asked_rx.recv().await.as_deref() != Some("general") {}
+    let first_asked = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match asked_rx.recv().await {
+                Some((ch, at)) if ch == "general" => return at,
+                Some(_) => {}
+                None => panic!("mallory is gone"),
+            }
+        }
     })
     .await
     .expect("bilal asked mallory about general");
+    // Half a ping (5 s) later: a ping of a near peer also gives it the turn of a stalled
+    // request, and amina's first would come right at the stall.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
 
     // Amina, who holds the history, comes up and connects.
     let t = std::time::Instant::now();
@@ -945,9 +957,17 @@ async fn an_insider_that_never_answers_catch_up_does_not_hold_the_channel() {
     })
     .await;
     let took = t.elapsed();
+    let done = std::time::Instant::now();
+    // The request that held the channel: bilal sends mallory no other about general while
+    // one is unanswered, so it is the last she got (the first may have been lost with the
+    // connection's set-up, which takes no requests).
+    let mut held_since = done - first_asked;
     let mut asked = 0;
-    while asked_rx.try_recv().is_ok() {
+    while let Ok((ch, at)) = asked_rx.try_recv() {
         asked += 1;
+        if ch == "general" {
+            held_since = held_since.min(done - at);
+        }
     }
     println!(
         "stalling insider: bilal caught up from amina {} ms after she came up; mallory was \
@@ -958,6 +978,13 @@ async fn an_insider_that_never_answers_catch_up_does_not_hold_the_channel() {
     assert!(
         took < Duration::from_secs(15),
         "catch-up waited behind the stalled request: {took:?}"
+    );
+    // Amina is asked when mallory's request stalls, not at a round or a ping after it
+    // (both 2.5 s later here).
+    let stall = Duration::from_millis(majlis_core::proto::catchup::STALL_MS);
+    assert!(
+        held_since < stall + Duration::from_millis(1500),
+        "amina was asked late: {held_since:?} after mallory"
     );
     stalling.abort();
     drop(amina);

@@ -543,14 +543,31 @@ fn a_stalled_request_holds_the_channel_no_longer() {
     ask_at(&mut cu, 1, 10, t);
     assert!(cu.queue_behind(2, "general", t + 1));
     assert!(cu.turn_taken("general", t + STALL_MS - 1));
+    // The node wakes when the request stalls, to give the turn on then.
+    assert_eq!(cu.turn_free_at(t + 1), Some(t + STALL_MS));
     // Peer 1 never answers: once its request has stalled, the next in line is asked, and
     // a peer connecting now does not queue behind peer 1.
     assert!(!cu.turn_taken("general", t + STALL_MS));
+    assert_eq!(
+        cu.turn_free_at(t + STALL_MS + 40),
+        Some(t + STALL_MS + 40),
+        "a stall passed while the node was busy is still acted on"
+    );
     assert_eq!(cu.next_queued("general"), Some(2));
     ask_at(&mut cu, 2, 11, t + STALL_MS);
+    assert_eq!(
+        cu.turn_free_at(t + STALL_MS),
+        None,
+        "nobody waits behind peer 2"
+    );
     assert!(
         cu.queue_behind(3, "general", t + STALL_MS + 1),
         "peer 2 is asked"
+    );
+    assert_eq!(
+        cu.turn_free_at(t + STALL_MS + 1),
+        Some(t + 2 * STALL_MS),
+        "peer 1's stall has passed; peer 2's is next"
     );
     assert!(!cu.queue_behind(4, "ops", t + STALL_MS + 1));
     // A radio link's request is slow by nature: it keeps its turn however long it takes.
@@ -560,6 +577,7 @@ fn a_stalled_request_holds_the_channel_no_longer() {
     ask_at(&mut cu, 5, 12, t);
     assert!(cu.turn_taken("general", t + 10 * STALL_MS));
     assert!(cu.queue_behind(6, "general", t + 10 * STALL_MS));
+    assert_eq!(cu.turn_free_at(t), None, "a slow link never stalls");
 }
 
 #[test]

@@ -489,16 +489,20 @@ impl Runner {
         }
     }
 
-    /// How long until a pipelined catch-up request is due, if one is scheduled.
+    /// How long until a pipelined catch-up request is due, or a request others wait behind
+    /// stalls, if either is coming.
     pub(super) fn catchup_wait(&self) -> Option<std::time::Duration> {
-        let due = self.catchup.next_due()?;
-        Some(std::time::Duration::from_millis(
-            due.saturating_sub(crate::now_ms()),
-        ))
+        let now = crate::now_ms();
+        let due = [self.catchup.next_due(), self.catchup.turn_free_at(now)]
+            .into_iter()
+            .flatten()
+            .min()?;
+        Some(std::time::Duration::from_millis(due.saturating_sub(now)))
     }
 
     /// Send the pipelined catch-up requests whose time has come (see
-    /// `Catchup::follow_up`); a session whose peer has gone passes its turn on.
+    /// `Catchup::follow_up`); a session whose peer has gone, or that stalled, passes its
+    /// turn on.
     pub(super) fn send_due_syncs(&mut self) {
         for (peer, channel, sent, skip) in self.catchup.due(crate::now_ms()) {
             if self.connections.contains_key(&peer) {
@@ -507,6 +511,9 @@ impl Runner {
                 self.catchup.forget(peer, &channel);
                 self.next_turn(&channel);
             }
+        }
+        for ch in self.catchup.waiting_channels() {
+            self.next_turn(&ch);
         }
     }
 

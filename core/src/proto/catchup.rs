@@ -306,6 +306,28 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
         self.ahead.iter().map(|a| a.at_ms).min()
     }
 
+    /// When a channel that peers wait for is free for the next of them: now if nothing
+    /// holds its turn any more, else when the request holding it will have stalled
+    /// ([`STALL_MS`]). So the next peer is asked then, not at the next periodic round (30 s
+    /// on a quiet node) or ping. After [`Catchup::next_queued`] has been taken for every
+    /// waiting channel, each has an empty queue or a turn taken, so "now" does not repeat.
+    pub fn turn_free_at(&self, now_ms: u64) -> Option<u64> {
+        self.queued
+            .keys()
+            .filter_map(|ch| {
+                if !self.turn_taken(ch, now_ms) {
+                    return Some(now_ms);
+                }
+                self.pending
+                    .values()
+                    .filter(|(p, a)| a.channel == *ch && !self.slow.contains(p))
+                    .map(|(_, a)| a.sent_ms + STALL_MS)
+                    .filter(|at| *at > now_ms)
+                    .min()
+            })
+            .min()
+    }
+
     /// The scheduled requests due at `now_ms`, as (peer, channel, `sent`, `skip`) for
     /// [`Catchup::request`]. The caller drops one whose peer has gone
     /// ([`Catchup::forget`]).
