@@ -955,6 +955,30 @@ async fn a_peer_whose_subscriptions_were_lost_with_a_second_connection_is_reconn
 /// (an exchange skips devices already connected), and the neighbour plan once read that as
 /// "not wanted" and closed the connection 15 s after it opened, then redialled it, every
 /// ~15 s for as long as the node ran; lines sent in each gap came by catch-up, seconds late.
+/// A peer given by address is dialled once at a time: the dial at start, the redial ticks
+/// and the roster's arrival leave an address alone while a dial of it is under way. Each
+/// extra dial had become a second connection, closed at once as surplus, and each surplus
+/// connection is a chance to lose gossip or subscriptions with it. The address here takes
+/// TCP connections and never answers, so its one dial stays under way throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_given_by_address_is_dialled_once_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let org = founder(dir.path());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let addr: libp2p::Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
+    let a = Node::start(org.admin, config(vec![addr])).await.unwrap();
+    // Past the first two redial ticks (at start and 3 s later), inside the handshake
+    // timeout (10 s).
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(4500);
+    let mut held = Vec::new();
+    while let Ok(Ok((s, _))) = tokio::time::timeout_at(deadline, listener.accept()).await {
+        held.push(s);
+    }
+    assert_eq!(held.len(), 1, "dials of the one address under way at once");
+    a.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_given_by_address_stays_connected() {
     let dir = tempfile::tempdir().unwrap();

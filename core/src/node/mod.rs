@@ -557,6 +557,7 @@ impl Node {
             last_error: HashMap::new(),
             dial_errors: HashMap::new(),
             static_peers: config.peers.iter().map(|a| (a.clone(), None)).collect(),
+            static_dials: HashMap::new(),
             connections: HashMap::new(),
             last_good: HashMap::new(),
             peer_versions: HashMap::new(),

@@ -76,6 +76,13 @@ pub(super) struct Runner {
     pub(super) started: Instant,
     /// Static peer address -> the peer it turned out to be.
     pub(super) static_peers: HashMap<Multiaddr, Option<PeerId>>,
+    /// Dials of static addresses in flight, each dialled again only once its dial has ended.
+    /// Why: the dial at start, the first redial tick and the roster's arrival each dialled
+    /// the same address a few milliseconds apart: three connections to one peer, two of
+    /// them closed at once as surplus (the peer logged "Failed to negotiate transport
+    /// protocol(s)" for each), and every surplus connection is a chance of the races that
+    /// lose gossip or subscriptions with it (see `push` and `gone_at`).
+    pub(super) static_dials: HashMap<libp2p::swarm::ConnectionId, Multiaddr>,
     pub(super) connections: HashMap<PeerId, Multiaddr>,
     /// The address of the last connection we dialed to each peer (the handshake proved it).
     pub(super) last_good: HashMap<PeerId, Multiaddr>,
@@ -663,8 +670,21 @@ impl Runner {
 
     pub(super) fn dial_addr(&mut self, addr: Multiaddr) {
         self.static_peers.entry(addr.clone()).or_insert(None);
-        if let Err(e) = self.swarm.dial(Self::fresh_port(addr.clone())) {
-            tracing::debug!("dial {addr}: {e}");
+        self.dial_static(addr);
+    }
+
+    /// Dial a static address, unless a dial of it is in flight (see `static_dials`).
+    fn dial_static(&mut self, addr: Multiaddr) {
+        if self.static_dials.values().any(|a| *a == addr) {
+            return;
+        }
+        let opts = Self::fresh_port(addr.clone());
+        let id = opts.connection_id();
+        match self.swarm.dial(opts) {
+            Ok(()) => {
+                self.static_dials.insert(id, addr);
+            }
+            Err(e) => tracing::debug!("dial {addr}: {e}"),
         }
     }
 
@@ -688,7 +708,7 @@ impl Runner {
             .map(|(a, _)| a.clone())
             .collect();
         for a in statics {
-            let _ = self.swarm.dial(Self::fresh_port(a));
+            self.dial_static(a);
         }
     }
 
@@ -726,6 +746,7 @@ impl Runner {
                 num_established,
                 ..
             } => {
+                self.static_dials.remove(&connection_id);
                 self.one_connection(peer_id, connection_id, endpoint.is_dialer());
                 let addr = endpoint.get_remote_address().clone();
                 if endpoint.is_dialer() {
@@ -874,7 +895,12 @@ impl Runner {
             SwarmEvent::IncomingConnectionError { error, .. } => {
                 tracing::debug!("incoming: {error}")
             }
-            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                peer_id,
+                error,
+            } => {
+                self.static_dials.remove(&connection_id);
                 tracing::debug!("dial {peer_id:?}: {error}");
                 let text = super::facts::dial_error(&error);
                 if let libp2p::swarm::DialError::Transport(addrs) = &error {
