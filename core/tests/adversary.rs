@@ -970,9 +970,10 @@ async fn an_insider_that_never_answers_catch_up_does_not_hold_the_channel() {
         }
     }
     println!(
-        "stalling insider: bilal caught up from amina {} ms after she came up; mallory was \
-         asked {} more times meanwhile and answered none",
+        "stalling insider: bilal caught up from amina {} ms after she came up and {} ms after \
+         he asked mallory; mallory was asked {} more times meanwhile and answered none",
         took.as_millis(),
+        held_since.as_millis(),
         asked
     );
     assert!(
@@ -983,7 +984,7 @@ async fn an_insider_that_never_answers_catch_up_does_not_hold_the_channel() {
     // (both 2.5 s later here).
     let stall = Duration::from_millis(majlis_core::proto::catchup::STALL_MS);
     assert!(
-        held_since < stall + Duration::from_millis(1500),
+        held_since < stall + Duration::from_secs(2),
         "amina was asked late: {held_since:?} after mallory"
     );
     stalling.abort();
