@@ -950,11 +950,6 @@ async fn a_peer_whose_subscriptions_were_lost_with_a_second_connection_is_reconn
     }
 }
 
-/// A field team's device given its peer by address (`--peer`, no multicast) keeps that
-/// connection: the peer is never in the list of devices found by discovery or exchange
-/// (an exchange skips devices already connected), and the neighbour plan once read that as
-/// "not wanted" and closed the connection 15 s after it opened, then redialled it, every
-/// ~15 s for as long as the node ran; lines sent in each gap came by catch-up, seconds late.
 /// A peer given by address is dialled once at a time: the dial at start, the redial ticks
 /// and the roster's arrival leave an address alone while a dial of it is under way. Each
 /// extra dial had become a second connection, closed at once as surplus, and each surplus
@@ -979,6 +974,11 @@ async fn a_peer_given_by_address_is_dialled_once_at_a_time() {
     a.shutdown().await.unwrap();
 }
 
+/// A field team's device given its peer by address (`--peer`, no multicast) keeps that
+/// connection: the peer is never in the list of devices found by discovery or exchange
+/// (an exchange skips devices already connected), and the neighbour plan once read that as
+/// "not wanted" and closed the connection 15 s after it opened, then redialled it, every
+/// ~15 s for as long as the node ran; lines sent in each gap came by catch-up, seconds late.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_given_by_address_stays_connected() {
     let dir = tempfile::tempdir().unwrap();
