@@ -439,6 +439,14 @@ impl Runner {
         }
     }
 
+    /// Every channel peers wait for whose turn is free (a session ended, failed or stalled)
+    /// goes to the next of them.
+    fn next_turns(&mut self) {
+        for ch in self.catchup.waiting_channels() {
+            self.next_turn(&ch);
+        }
+    }
+
     /// The periodic round: per channel one peer in turn, the DM list from all
     /// ([`catchup::round_plan`]).
     pub(super) fn resync_round(&mut self) {
@@ -463,9 +471,7 @@ impl Runner {
         }
         // A session that stalled ([`catchup::STALL_MS`]) no longer holds its channel: the
         // peers waiting behind it take their turn.
-        for ch in self.catchup.waiting_channels() {
-            self.next_turn(&ch);
-        }
+        self.next_turns();
     }
 
     /// `sent`: per author, the last seq this peer sent in the current session.
@@ -512,9 +518,7 @@ impl Runner {
                 self.next_turn(&channel);
             }
         }
-        for ch in self.catchup.waiting_channels() {
-            self.next_turn(&ch);
-        }
+        self.next_turns();
     }
 
     pub(super) fn on_sync_event(&mut self, ev: request_response::Event<SyncRequest, SyncResponse>) {
@@ -585,13 +589,8 @@ impl Runner {
                 let connected = self.connections.contains_key(&peer);
                 match self.catchup.failed(&request_id, connected) {
                     Some((peer, channel)) => self.sync_channel(peer, channel, &Vector::new()),
-                    None => {
-                        // The turn passes on: for every channel with nothing in flight.
-                        let waiting: Vec<String> = self.catchup.waiting_channels();
-                        for ch in waiting {
-                            self.next_turn(&ch);
-                        }
-                    }
+                    // The turn passes on: for every channel with nothing in flight.
+                    None => self.next_turns(),
                 }
             }
             _ => {}
