@@ -408,11 +408,11 @@ impl Report {
                 ));
             }
             if let Some(o) = d.clock_offset_ms {
-                facts.push_str(&format!(
-                    "; clock {}{}",
-                    if o < 0 { "-" } else { "+" },
-                    span(o.unsigned_abs())
-                ));
+                // Under half a second rounds to "0 s", which a sign only makes puzzling.
+                facts.push_str(&match o.unsigned_abs() {
+                    0..500 => "; clock in step".to_string(),
+                    a => format!("; clock {}{}", if o < 0 { "-" } else { "+" }, span(a)),
+                });
             }
             if let Some(t) = d.last_message {
                 facts.push_str(&format!("; last message {} ago", ago(t)));
@@ -744,6 +744,11 @@ mod tests {
             text.contains("bilal") && text.contains("connected at"),
             "{text}"
         );
+        // 3 ms apart: in step, not "-0 s" or "+0 s".
+        assert!(text.contains("; clock in step"), "{text}");
+        let mut behind = fine();
+        behind.devices[0].clock_offset_ms = Some(-4_000);
+        assert!(behind.shareable().contains("; clock -4 s"));
     }
 
     /// Above the mesh limit, a device this node does not dial on purpose is a note that says

@@ -1004,3 +1004,41 @@ async fn a_peer_given_by_address_stays_connected() {
     b.shutdown().await.unwrap();
     a.shutdown().await.unwrap();
 }
+
+/// A new device connects before it holds a roster (it fetches its first one over that
+/// connection), so at the connection it cannot name the peer. It is told once the roster
+/// arrives: before, `majlisd run` on the new device never printed "connected to amina", and
+/// later printed a disconnect from a device it had never said it was connected to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_device_is_told_who_it_is_connected_to_once_the_roster_names_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let org = founder(dir.path());
+    let b = joiner(dir.path(), "bilal", &org, true);
+    let a = Node::start(org.admin, config(vec![])).await.unwrap();
+    let a_id = a.device_id();
+    let a_addr = a.listen_addrs().await.unwrap()[0].clone();
+    let b = Node::start(b, config(vec![])).await.unwrap();
+    let mut b_ev = b.subscribe();
+    assert!(b.roster_now().is_none(), "bilal starts with no roster");
+    b.dial(a_addr).await.unwrap();
+
+    let name = wait_for(
+        &mut b_ev,
+        "bilal told he is connected to amina",
+        |e| match e {
+            Event::PeerConnected { device, name } if *device == a_id => Some(name.clone()),
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(name, "amina");
+    assert!(b.roster_now().is_some(), "named by the roster it fetched");
+
+    a.shutdown().await.unwrap();
+    wait_for(&mut b_ev, "bilal told amina is gone", |e| match e {
+        Event::PeerDisconnected { device } if *device == a_id => Some(()),
+        _ => None,
+    })
+    .await;
+    b.shutdown().await.unwrap();
+}

@@ -1510,8 +1510,9 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             );
             if let Some(ix) = &s.index {
                 println!(
-                    "search index: {} messages, {} in memory",
+                    "search index: {} message{}, {} in memory",
                     ix.messages,
+                    if ix.messages == 1 { "" } else { "s" },
                     human_size(ix.bytes)
                 );
             }

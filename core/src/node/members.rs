@@ -100,6 +100,7 @@ impl Runner {
             self.topics.insert(t.hash(), ch.clone());
         }
         self.share_keys();
+        self.announce_connected();
         if announce {
             let peers: Vec<PeerId> = self.connections.keys().copied().collect();
             for p in peers {

@@ -559,6 +559,7 @@ impl Node {
             static_peers: config.peers.iter().map(|a| (a.clone(), None)).collect(),
             static_dials: HashMap::new(),
             connections: HashMap::new(),
+            announced: HashSet::new(),
             last_good: HashMap::new(),
             peer_versions: HashMap::new(),
             topics: HashMap::new(),

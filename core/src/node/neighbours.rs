@@ -201,6 +201,29 @@ impl Runner {
         ) && self.swarm.is_connected(peer)
     }
 
+    /// Tell the app of each connected device that the roster names and it was not yet told
+    /// of: at its connection, or when a roster naming it arrives after it (see `announced`).
+    pub(super) fn announce_connected(&mut self) {
+        let Some(head) = self.chain.head() else {
+            return;
+        };
+        let mut news = Vec::new();
+        for peer in self.connections.keys() {
+            if self.announced.contains(peer) {
+                continue;
+            }
+            if let Some(dev) = DeviceId::from_peer_id(peer) {
+                if let Some(m) = head.member_of_device(&dev) {
+                    news.push((*peer, dev, m.name.clone()));
+                }
+            }
+        }
+        for (peer, device, name) in news {
+            self.announced.insert(peer);
+            self.emit(Event::PeerConnected { device, name });
+        }
+    }
+
     /// Tell the app which roster devices went online or offline (see [`Event::Presence`]).
     pub(super) fn presence(&mut self) {
         let gate = &self.swarm.behaviour().gate;

@@ -84,6 +84,12 @@ pub(super) struct Runner {
     /// lose gossip or subscriptions with it (see `push` and `gone_at`).
     pub(super) static_dials: HashMap<libp2p::swarm::ConnectionId, Multiaddr>,
     pub(super) connections: HashMap<PeerId, Multiaddr>,
+    /// Connected devices the app was told of (`Event::PeerConnected`) and not yet told
+    /// gone. A device that connects before this node holds a roster naming it (a new
+    /// device fetching its first roster) is told of when the roster arrives; without this
+    /// the member who joined never saw "connected to amina", and later got a disconnect
+    /// for a connection it was never told of.
+    pub(super) announced: HashSet<PeerId>,
     /// The address of the last connection we dialed to each peer (the handshake proved it).
     pub(super) last_good: HashMap<PeerId, Multiaddr>,
     /// The roster version each peer last announced.
@@ -804,12 +810,7 @@ impl Runner {
                     self.relink();
                     self.start_sync(peer_id);
                     self.pump_all();
-                    if let Some(dev) = DeviceId::from_peer_id(&peer_id) {
-                        if let Some(m) = self.chain.head().and_then(|h| h.member_of_device(&dev)) {
-                            let name = m.name.clone();
-                            self.emit(Event::PeerConnected { device: dev, name });
-                        }
-                    }
+                    self.announce_connected();
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -843,8 +844,10 @@ impl Runner {
                 if let Some(why) = self.facts.closed(peer_id, cause.as_ref()) {
                     self.last_error.insert(peer_id, why);
                 }
-                // A departed device never got a `PeerConnected`: no disconnect either.
-                if self.connections.remove(&peer_id).is_some() {
+                // A departed device, or one no roster here named yet, never got a
+                // `PeerConnected`: no disconnect either.
+                self.connections.remove(&peer_id);
+                if self.announced.remove(&peer_id) {
                     if let Some(dev) = DeviceId::from_peer_id(&peer_id) {
                         self.emit(Event::PeerDisconnected { device: dev });
                     }
