@@ -108,6 +108,50 @@ impl Act {
     }
 }
 
+/// Who holds and who has read one of our messages: what the app's ticks and `majlisd
+/// history` show. Receipts are kept per channel and member, as the newest `sent_at` each
+/// member holds (`Node::delivered_marks`) and has read (`Node::read_marks`), so one
+/// message's receipt is every other member whose mark reaches its `sent_at`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// Members (not us) whose devices hold it; a reader holds it too. Sorted.
+    pub delivered_to: Vec<String>,
+    /// Members (not us) whose apps have shown it; empty while the org has read receipts off.
+    /// Sorted.
+    pub read_by: Vec<String>,
+}
+
+impl Receipt {
+    /// The receipt of a message of ours sent at `sent_at`. `read_receipts`: the org's
+    /// setting (delivered ticks stay when it is off).
+    pub fn of(
+        sent_at: u64,
+        me: &str,
+        delivered: &[(String, u64)],
+        read: &[(String, u64)],
+        read_receipts: bool,
+    ) -> Receipt {
+        let reached = |marks: &[(String, u64)]| -> std::collections::BTreeSet<String> {
+            marks
+                .iter()
+                .filter(|(who, at)| who != me && *at >= sent_at)
+                .map(|(who, _)| who.clone())
+                .collect()
+        };
+        let read_by = if read_receipts {
+            reached(read)
+        } else {
+            Default::default()
+        };
+        let mut delivered_to = reached(delivered);
+        delivered_to.extend(read_by.iter().cloned());
+        Receipt {
+            delivered_to: delivered_to.into_iter().collect(),
+            read_by: read_by.into_iter().collect(),
+        }
+    }
+}
+
 /// Who reacted with one emoji.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reaction {
@@ -272,6 +316,33 @@ mod tests {
 
     fn id(n: u8) -> MessageId {
         MessageId([n; 32])
+    }
+
+    #[test]
+    fn a_receipt_names_who_holds_and_who_read_a_message() {
+        let marks = |v: &[(&str, u64)]| -> Vec<(String, u64)> {
+            v.iter().map(|(w, t)| (w.to_string(), *t)).collect()
+        };
+        // chen holds up to 200, bilal up to 100; bilal read up to 100; our own marks count
+        // for nobody.
+        let delivered = marks(&[("chen", 200), ("bilal", 100), ("amina", 900)]);
+        let read = marks(&[("bilal", 100), ("amina", 900), ("dana", 50)]);
+        let r = Receipt::of(100, "amina", &delivered, &read, true);
+        assert_eq!(r.delivered_to, ["bilal", "chen"]);
+        assert_eq!(r.read_by, ["bilal"]);
+        // A later message: only chen holds it, nobody read it.
+        let r = Receipt::of(150, "amina", &delivered, &read, true);
+        assert_eq!(
+            (r.delivered_to, r.read_by),
+            (vec!["chen".to_string()], vec![])
+        );
+        // A reader holds what it read even before its delivery mark says so.
+        let r = Receipt::of(40, "amina", &marks(&[]), &read, true);
+        assert_eq!(r.delivered_to, ["bilal", "dana"]);
+        // Read receipts off: delivered ticks stay, nobody shows as a reader.
+        let r = Receipt::of(100, "amina", &delivered, &read, false);
+        assert_eq!(r.delivered_to, ["bilal", "chen"]);
+        assert!(r.read_by.is_empty());
     }
 
     #[test]

@@ -7,8 +7,11 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
+use majlis_core::conversation::Receipt;
 use majlis_core::node::{FileStatus, Stats};
-use majlis_core::{MessageId, Node, PeerInfo, RosterChange, StoredMessage};
+use majlis_core::roster::{ReadReceipts, VerifiedRoster};
+use majlis_core::store::Store;
+use majlis_core::{DeviceId, MessageId, Node, PeerInfo, RosterChange, StoredMessage};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
@@ -141,6 +144,69 @@ impl From<majlis_core::search::Hit> for SearchHit {
     }
 }
 
+/// A channel's receipt marks as `history` needs them (see [`Receipt::of`]).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Marks {
+    /// This device's member name; `None` before a roster names it (nothing is ours then).
+    pub me: Option<String>,
+    pub delivered: Vec<(String, u64)>,
+    pub read: Vec<(String, u64)>,
+    /// The org's read-receipt setting (delivered ticks stay when it is off).
+    pub read_receipts: bool,
+}
+
+impl Marks {
+    /// The marks of `channel` (resolved, as the store files it) for `device`.
+    pub fn of(
+        head: Option<&VerifiedRoster>,
+        device: &DeviceId,
+        store: &Store,
+        channel: &str,
+    ) -> majlis_core::Result<Marks> {
+        let Some(me) = head.and_then(|h| h.member_of_device(device)) else {
+            return Ok(Marks::default());
+        };
+        Ok(Marks {
+            me: Some(me.name.clone()),
+            delivered: store.delivered_marks(channel)?,
+            read: store.read_marks(channel)?,
+            read_receipts: head
+                .is_some_and(|h| h.roster.governance.read_receipts == ReadReceipts::On),
+        })
+    }
+
+    /// The receipt of `m` if it is ours (a deleted message shows none).
+    pub fn receipt(&self, m: &StoredMessage) -> Option<Receipt> {
+        let me = self.me.as_deref()?;
+        (m.sender == me && !m.deleted).then(|| {
+            Receipt::of(
+                m.sent_at,
+                me,
+                &self.delivered,
+                &self.read,
+                self.read_receipts,
+            )
+        })
+    }
+
+    /// `m` as `history --json` and the HTTP API show it: with its receipt if it is ours.
+    pub fn row(&self, m: StoredMessage) -> Row {
+        Row {
+            receipt: self.receipt(&m),
+            message: m,
+        }
+    }
+}
+
+/// A message with `delivered_to` and `read_by` beside its own fields when it is ours.
+#[derive(Debug, Serialize)]
+pub struct Row {
+    #[serde(flatten)]
+    pub message: StoredMessage,
+    #[serde(flatten)]
+    pub receipt: Option<Receipt>,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Response {
@@ -149,6 +215,10 @@ pub enum Response {
     },
     History {
         messages: Vec<StoredMessage>,
+        /// The channel's receipt marks, to show who holds and who read our own messages.
+        /// Absent from a node of an earlier release: no receipts shown.
+        #[serde(default)]
+        marks: Marks,
     },
     Details {
         details: majlis_core::conversation::Details,
@@ -300,7 +370,8 @@ async fn handle(node: &Node, req: Request) -> Response {
                         "no message {message} on this device"
                     )));
                 }
-                Response::History { messages }
+                let marks = history_marks(node, &messages[0].channel)?;
+                Response::History { messages, marks }
             }
             Request::Search {
                 query,
@@ -316,6 +387,7 @@ async fn handle(node: &Node, req: Request) -> Response {
             },
             Request::History { channel, limit } => Response::History {
                 messages: node.history(&channel, limit)?,
+                marks: history_marks(node, &node.resolve(&channel)?)?,
             },
             Request::Peers => Response::Peers {
                 peers: node.peers().await?,
@@ -397,4 +469,10 @@ async fn handle(node: &Node, req: Request) -> Response {
             None => e.to_string(),
         },
     })
+}
+
+/// The receipt marks of `channel` (resolved) as the running node holds them.
+pub(crate) fn history_marks(node: &Node, channel: &str) -> majlis_core::Result<Marks> {
+    let head = node.roster_now();
+    Marks::of(head.as_deref(), &node.device_id(), node.store(), channel)
 }

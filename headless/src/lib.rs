@@ -19,7 +19,7 @@ use majlis_core::{
     StoredMessage,
 };
 
-use api::{Request, Response, SearchHit};
+use api::{Marks, Request, Response, SearchHit};
 use majlis_core::files::human_size;
 
 #[derive(Parser, Debug)]
@@ -1122,9 +1122,16 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             if messages.is_empty() {
                 bail!("no message {message} on this device");
             }
+            let head = p.chain()?.head().cloned();
+            let marks = Marks::of(
+                head.as_ref(),
+                &p.device_id(),
+                p.store(),
+                &messages[0].channel,
+            )?;
             print_response(
                 &Command::Thread { message, json },
-                Response::History { messages },
+                Response::History { messages, marks },
             )?;
         }
         Command::Share { .. } | Command::Files { .. } | Command::Get { .. } => bail!(
@@ -1251,12 +1258,14 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             let resp = match &cmd {
                 Command::History { channel, limit, .. } => {
                     p.require_org()?;
-                    let channel = match p.chain()?.head() {
+                    let head = p.chain()?.head().cloned();
+                    let channel = match &head {
                         Some(h) => h.resolve_channel(&p.device_id(), channel)?,
                         None => channel.clone(),
                     };
                     Response::History {
                         messages: p.store().history(&channel, *limit)?,
+                        marks: Marks::of(head.as_ref(), &p.device_id(), p.store(), &channel)?,
                     }
                 }
                 Command::Peers { .. } => Response::Peers { peers: vec![] },
@@ -1517,12 +1526,16 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                 );
             }
         }
-        Response::History { messages } => {
+        Response::History { messages, marks } => {
             for m in messages {
+                let row = marks.row(m);
                 if json {
-                    println!("{}", serde_json::to_string(&m)?);
+                    println!("{}", serde_json::to_string(&row)?);
                 } else {
-                    println!("{}", format_message(&m));
+                    let ticks = row
+                        .receipt
+                        .map_or(String::new(), |r| ticks(&r, &row.message.channel));
+                    println!("{}{ticks}", format_message(&row.message));
                 }
             }
         }
@@ -1743,6 +1756,19 @@ pub(crate) fn search_order(relevance: bool) -> majlis_core::search::Order {
         majlis_core::search::Order::Relevance
     } else {
         majlis_core::search::Order::Newest
+    }
+}
+
+/// The app's ticks on a message of ours, in words: "✓ sent", "✓✓ delivered" (a DM) or
+/// "✓✓ delivered to N", then "✓✓ read" or "✓✓ read by N" once a reader's app showed it.
+fn ticks(r: &majlis_core::conversation::Receipt, channel: &str) -> String {
+    let dm = majlis_core::roster::dm_parties(channel).is_some();
+    match (r.read_by.len(), r.delivered_to.len()) {
+        (0, 0) => "  ✓ sent".into(),
+        (0, _) if dm => "  ✓✓ delivered".into(),
+        (0, n) => format!("  ✓✓ delivered to {n}"),
+        (_, _) if dm => "  ✓✓ read".into(),
+        (n, _) => format!("  ✓✓ read by {n}"),
     }
 }
 

@@ -153,6 +153,20 @@ fn every_endpoint_needs_the_right_token_and_bad_input_writes_nothing() {
     wait_until("bilal has the DM", 20, || {
         ds[1].history("@amina").len() == 1
     });
+    // The DM as amina's node shows it through the API: bilal's device holds it (the app's
+    // "✓✓ delivered"); bilal's own copy carries no ticks of amina's.
+    let dm = url("/v1/channels/@bilal/messages");
+    wait_until("the API shows the DM delivered to bilal", 20, || {
+        let (_, body) = curl(&dm, Some(&reader), &[]);
+        body["messages"][0]["delivered_to"] == serde_json::json!(["bilal"])
+    });
+    let (_, body) = curl(&dm, Some(&reader), &[]);
+    assert_eq!(
+        body["messages"][0]["read_by"],
+        serde_json::json!([]),
+        "{body}"
+    );
+    assert!(ds[1].history("@amina")[0].get("delivered_to").is_none());
     assert_eq!(
         post(&url("/v1/channels/hr/messages"), &both, r#"{"text":"x"}"#).0,
         403

@@ -121,9 +121,27 @@ fn admin_sets_policy_and_members_exchange_direct_messages() {
     // The DM with the guest is amina's and gita's only.
     assert_eq!(bilal.history("@amina,gita").len(), 0);
     assert_eq!(amina.history("@gita").len(), 1);
+    // Amina's ticks, as the app shows them: bilal's device holds her line (his catch-up
+    // request said so), gita's device was never up.
+    let plain = |d: &Daemon, with: &str| {
+        String::from_utf8_lossy(&d.cli(&["history", with]).stdout).into_owned()
+    };
+    wait_until("amina's DM shows delivered", 20, || {
+        plain(&amina, "@bilal").contains("amina: salam  ✓✓ delivered\n")
+    });
+    assert_eq!(
+        amina.history("@bilal")[0]["delivered_to"],
+        serde_json::json!(["bilal"])
+    );
+    assert!(plain(&amina, "@gita").contains("amina: welcome, contractor  ✓ sent\n"));
+    // Only our own lines carry ticks.
+    let text = plain(&amina, "@bilal");
+    assert!(text.contains("bilal: wa alaykum\n"), "{text}");
+    assert!(bilal.history("@amina")[0].get("delivered_to").is_none());
     assert!(amina.stop() && bilal.stop());
-    // Offline, history @NAME reads the local store.
+    // Offline, history @NAME reads the local store, ticks included.
     assert_eq!(bilal.history("@amina").len(), 2);
+    assert!(plain(&amina, "@bilal").contains("amina: salam  ✓✓ delivered\n"));
 }
 
 /// The quick start as a new user scripts it: `majlisd run &` and, at once, `majlisd send`.

@@ -169,10 +169,18 @@ fn a_failing_disk_stops_the_node_clearly_and_a_restart_loses_nothing_acknowledge
     wait_until("bilal holds all 10", 30, || {
         ds[1].history("general").len() == 10
     });
-    // Amina's delivery receipts for bilal's lines come up to a second later (one signal a
-    // second per device and channel), and bilal writes each: one landing on the failed disk
-    // stopped the node before the send below reached it (1 run in ~17 here).
-    std::thread::sleep(Duration::from_millis(2500));
+    // Amina's catch-up requests then tell bilal that she holds his lines, and bilal writes
+    // that mark (his "delivered" ticks): one landing on the failed disk stopped the node
+    // before the send below reached it (1 run in ~17 here). So wait until his history
+    // shows all five delivered to her; after that nothing moves the mark.
+    wait_until("bilal's lines show delivered to amina", 30, || {
+        let h = ds[1].history("general");
+        let delivered = h
+            .iter()
+            .filter(|m| m["sender"] == "bilal" && m["delivered_to"] == serde_json::json!(["amina"]))
+            .count();
+        delivered == 5
+    });
 
     std::fs::write(&flag, "w").unwrap();
     let out = ds[1].cli(&["send", "general", "lost to the disk"]);

@@ -785,18 +785,16 @@ impl Conversation {
                     } else {
                         text::for_egui(&m.sender).into_owned()
                     };
-                    // Our message: read by whom (receipts), else sent.
-                    let readers = self
-                        .read
-                        .iter()
-                        .filter(|(who, at)| s.receipts && *who != s.me && *at >= m.sent_at)
-                        .count();
-                    // Not read yet: delivered (a device of theirs holds it), else sent.
-                    let holders = self
-                        .delivered
-                        .iter()
-                        .filter(|(who, at)| *who != s.me && *at >= m.sent_at)
-                        .count();
+                    // Our message: read by whom (receipts), else delivered (a device of
+                    // theirs holds it), else sent.
+                    let receipt = majlis_core::conversation::Receipt::of(
+                        m.sent_at,
+                        &s.me,
+                        &self.delivered,
+                        &self.read,
+                        s.receipts,
+                    );
+                    let (readers, holders) = (receipt.read_by.len(), receipt.delivered_to.len());
                     let mut status = match (mine, readers) {
                         (false, _) => String::new(),
                         (true, 0) if holders == 0 => format!(" · ✓ {}", s.sent),

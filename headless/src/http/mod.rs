@@ -290,13 +290,32 @@ pub struct ApiMessage {
     /// Replies in its thread and the last three repliers (absent when none).
     replies: Option<u32>,
     repliers: Option<Vec<String>>,
+    /// Only on this node's member's own messages: members whose devices hold it (the app's
+    /// "✓✓ delivered"), in DMs and channels of up to 20 readers.
+    delivered_to: Option<Vec<String>>,
+    /// Only on this node's member's own messages: members whose apps have shown it ("✓✓
+    /// read"); empty while the org has read receipts off.
+    read_by: Option<Vec<String>>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Messages {
     /// Oldest first.
     #[schema(value_type = Vec<ApiMessage>)]
-    messages: Vec<majlis_core::StoredMessage>,
+    messages: Vec<crate::api::Row>,
+}
+
+impl Messages {
+    /// `messages` of `channel` (resolved), ours with their receipts.
+    fn of(s: &AppState, messages: Vec<majlis_core::StoredMessage>) -> Result<Messages, ApiError> {
+        let Some(channel) = messages.first().map(|m| m.channel.clone()) else {
+            return Ok(Messages { messages: vec![] });
+        };
+        let marks = crate::api::history_marks(&s.node, &channel)?;
+        Ok(Messages {
+            messages: messages.into_iter().map(|m| marks.row(m)).collect(),
+        })
+    }
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -340,7 +359,7 @@ async fn messages(
         }
     };
     let messages = s.node.history_before(&channel, before, limit)?;
-    Ok(Json(Messages { messages }))
+    Ok(Json(Messages::of(&s, messages)?))
 }
 
 /// `limit=` as given (1 to [`MAX_LIMIT`]), else `default`.
@@ -502,9 +521,10 @@ async fn message(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<majlis_core::StoredMessage>, ApiError> {
+) -> Result<Json<crate::api::Row>, ApiError> {
     auth(&s, &headers, Scope::Read)?;
-    Ok(Json(held(&s, &id).await?))
+    let m = held(&s, &id).await?;
+    Ok(Json(crate::api::history_marks(&s.node, &m.channel)?.row(m)))
 }
 
 /// A message and the replies in its thread, oldest first.
@@ -519,9 +539,7 @@ async fn thread(
 ) -> Result<Json<Messages>, ApiError> {
     auth(&s, &headers, Scope::Read)?;
     let m = held(&s, &id).await?;
-    Ok(Json(Messages {
-        messages: s.node.thread(&m.id)?,
-    }))
+    Ok(Json(Messages::of(&s, s.node.thread(&m.id)?)?))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
