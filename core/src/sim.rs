@@ -10,8 +10,10 @@
 //!
 //! What is modelled: gossip floods to connected neighbours that subscribe to the topic (a
 //! stand-in for gossipsub's mesh), catch-up rounds with every connected neighbour, roster
-//! exchange (`Have` and answers), the roster gate, remote wipe of removed members. What is
-//! not: transport encryption and sealed bodies (intake does not open bodies), timing of
+//! exchange (`Have` and answers), the roster gate, remote wipe of removed members, and
+//! insiders on the roster whose modified client takes catch-up requests and never answers
+//! (the node moves on after [`catchup::STALL_MS`], woken when [`Catchup::turn_free_at`]
+//! says, as the real node's loop is). What is not: transport encryption and sealed bodies (intake does not open bodies), timing of
 //! real I/O.
 
 use std::cmp::Reverse;
@@ -74,6 +76,11 @@ pub struct Config {
     /// `false` switches catch-up off (gossip only): a run that must show losses, so the
     /// check is seen to catch them.
     pub catchup: bool,
+    /// Members (ordinary ones, on the roster from the start) running a modified client that
+    /// takes every catch-up request and never answers. They post nothing (a message only
+    /// they hold could not reach anyone) but read as everyone does. Requests to them are
+    /// never failed by a timeout here, which is stricter than a node's 30 s.
+    pub mute: usize,
 }
 
 impl Config {
@@ -97,6 +104,7 @@ impl Config {
             sync_interval_ms: 5_000,
             duration_ms: 30_000,
             catchup: true,
+            mute: (nodes / 25).max(1),
         }
     }
 }
@@ -128,6 +136,8 @@ pub struct Report {
     pub converged_ms: u64,
     /// Simulated time at the end (ms).
     pub end_ms: u64,
+    /// Catch-up requests a mute insider took and never answered.
+    pub unanswered: u64,
     /// The first few misses and extras, described, to debug a failing seed.
     pub examples: Vec<String>,
 }
@@ -163,6 +173,8 @@ enum Ev {
         versions: Vec<VerifiedRoster>,
     },
     Tick(usize),
+    /// A channel's turn at this node may be free: a request holding it has stalled.
+    Wake(usize),
     Post,
     Admin(Admin),
     Down(usize),
@@ -189,6 +201,10 @@ struct Node {
     tally: Tally,
     last_stored_ms: u64,
     rounds: u64,
+    /// A modified client that never answers catch-up (see [`Config::mute`]).
+    mute: bool,
+    /// When a [`Ev::Wake`] is scheduled for this node (sim ms), to keep one at a time.
+    wake_at: Option<u64>,
 }
 
 struct Sim {
@@ -323,6 +339,8 @@ impl Sim {
                     tally: Tally::default(),
                     last_stored_ms: 0,
                     rounds: 0,
+                    mute: false,
+                    wake_at: None,
                 };
                 node.plan = Membership::of(&node.chain, &node.key.id());
                 node
@@ -341,6 +359,18 @@ impl Sim {
             .collect();
         if cfg.site.min(total).saturating_sub(1) > cfg.mesh_limit {
             links = neighbour_links(&nodes, &links, &is_relay, cfg.mesh_limit);
+        }
+        // The mute insiders: the last ordinary members before the relays.
+        let plain_end = cfg.nodes - cfg.relays;
+        let mut nodes = nodes;
+        for node in nodes
+            .iter_mut()
+            .take(plain_end)
+            .skip(1)
+            .rev()
+            .take(cfg.mute)
+        {
+            node.mute = true;
         }
         let mut sim = Sim {
             cfg,
@@ -459,6 +489,17 @@ impl Sim {
                 let next = self.now + self.cfg.sync_interval_ms;
                 self.at(next, Ev::Tick(n));
             }
+            Ev::Wake(n) => {
+                if self.nodes[n].wake_at == Some(self.now) {
+                    self.nodes[n].wake_at = None;
+                }
+                if self.nodes[n].online {
+                    for ch in self.nodes[n].catchup.waiting_channels() {
+                        self.next_turn(n, &ch);
+                    }
+                    self.wake_later(n);
+                }
+            }
             Ev::Post => self.post(),
             Ev::Admin(a) => self.admin(a),
             Ev::Down(n) => {
@@ -499,6 +540,10 @@ impl Sim {
                     for ch in waiting {
                         self.next_turn(from, &ch);
                     }
+                    return;
+                }
+                if self.nodes[to].mute {
+                    self.report.unanswered += 1;
                     return;
                 }
                 let node = &self.nodes[to];
@@ -652,7 +697,27 @@ impl Sim {
         let now = self.clock();
         if !self.nodes[n].catchup.queue_behind(peer, channel, now) {
             self.sync_channel(n, peer, channel, &Vector::new());
+        } else {
+            self.wake_later(n);
         }
+    }
+
+    /// Wake node `n` when a channel that peers wait for is free ([`Catchup::turn_free_at`]),
+    /// as the node's loop sleeps until then.
+    fn wake_later(&mut self, n: usize) {
+        let Some(at) = self.nodes[n].catchup.turn_free_at(self.clock()) else {
+            return;
+        };
+        // Never at this very instant: a wake that found nothing to do must not repeat.
+        let t = at.saturating_sub(EPOCH_MS).max(self.now + 1);
+        if self.nodes[n]
+            .wake_at
+            .is_some_and(|w| w >= self.now && w <= t)
+        {
+            return;
+        }
+        self.nodes[n].wake_at = Some(t);
+        self.at(t, Ev::Wake(n));
     }
 
     /// A session for `channel` ended at node `n`: the next queued peer's turn.
@@ -819,6 +884,7 @@ impl Sim {
             .filter(|&i| {
                 let n = &self.nodes[i];
                 n.online
+                    && !n.mute
                     && n.plan.listed
                     && n.chain
                         .head()

@@ -42,6 +42,21 @@ fn a_large_site_converges_over_neighbour_links_alone() {
     assert!(r.gossip_lost > 0 && r.synced > 0, "{r:?}");
 }
 
+/// A fifth of the members run a modified client that takes every catch-up request and
+/// never answers (and no timeout fails those requests here). A request to one holds its
+/// channel only until it stalls (`catchup::STALL_MS`), then the next peer is asked: every
+/// honest member still ends with everything. If a stalled request held the channel for
+/// good, every later request for it would queue behind one that never ends.
+#[test]
+fn insiders_that_never_answer_catch_up_do_not_stop_convergence() {
+    let r = sim::run(Config {
+        mute: 6,
+        ..Config::hostile(13, 30)
+    });
+    assert_converged(&r);
+    assert!(r.unanswered > 0 && r.synced > 0, "{r:?}");
+}
+
 #[test]
 fn the_check_sees_losses_when_catch_up_is_off() {
     let r = sim::run(Config {
