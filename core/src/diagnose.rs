@@ -133,6 +133,10 @@ pub struct Report {
     /// this data directory runs there.
     #[serde(default)]
     pub identity_elsewhere: Vec<String>,
+    /// (channel, seq) where peers hold messages this device signed that differ from its
+    /// own log from that seq on: the data directory is an older copy of itself.
+    #[serde(default)]
+    pub own_history_diverged: Vec<(String, u64)>,
 }
 
 /// A clock this far off is worth a note; past [`crate::message::MAX_FUTURE_SKEW_MS`]
@@ -286,6 +290,11 @@ impl Report {
             out.push(problem(format!(
                 "this device's identity ({}) is also announced from {a}: a copy of this data directory runs there. Two nodes with one identity take each other's connections; stop the copy and give that computer its own identity (`majlisd init` in a fresh data directory, then have an admin add it)",
                 self.device
+            )));
+        }
+        if let Some((channel, seq)) = self.own_history_diverged.first() {
+            out.push(problem(format!(
+                "colleagues hold messages this device signed in '{channel}' from seq {seq} on that this data directory does not have, and it has signed others in their place: it is an older copy (restored from a backup, or copied). What it sends there is refused as a fork. Set this device up afresh (`majlisd init` in a new data directory, `org join`, then an admin adds it and removes this one): its history comes back by catch-up"
             )));
         }
         let ahead = self
@@ -613,6 +622,7 @@ mod tests {
             mdns_records: 1,
             strangers: vec![],
             identity_elsewhere: vec![],
+            own_history_diverged: vec![],
         }
     }
 
@@ -650,6 +660,16 @@ mod tests {
         assert!(r.findings()[0]
             .text
             .contains("a copy of this data directory runs there"));
+
+        let mut r = fine();
+        r.own_history_diverged = vec![("general".into(), 6)];
+        let f = r.findings();
+        assert!(
+            f[0].level == Level::Problem
+                && f[0].text.contains("in 'general' from seq 6")
+                && f[0].text.contains("Set this device up afresh"),
+            "{f:?}"
+        );
 
         // A device of this org not on our roster, and nobody connected has a newer roster:
         // ours cannot update.

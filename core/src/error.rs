@@ -28,6 +28,10 @@ pub enum Error {
     /// Data on disk is damaged.
     #[error("{0}")]
     Corrupt(String),
+    /// The data directory was written by a newer release, whose layout this one cannot
+    /// read right. Nothing is damaged: restoring a backup would be the wrong advice.
+    #[error("{0}")]
+    TooNew(String),
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -105,10 +109,11 @@ impl Error {
             Error::Busy { .. } => {
                 "stop the other process, or let the running node carry out the command"
             }
-            Error::Db(_) => "if the disk is full free space and retry; if the database is damaged, restore the data directory from a backup or re-sync it from a relay",
+            Error::Db(_) => "if the disk is full free space and retry; if the database is damaged, restore it from a backup on a relay, or set this device up afresh in a new data directory (its history comes back by catch-up)",
             Error::Io { .. } => "check that the disk has space and the directory is writable",
             Error::DiskFull { .. } => "free space on that disk; Majlis carries on by itself once there is room (no restart needed), and what peers sent meanwhile comes back by catch-up",
-            Error::Corrupt(_) => "restore the data directory from a backup, or re-sync it from a relay",
+            Error::Corrupt(_) => "on a relay, restore the data directory from a backup; on a member's device, set it up afresh in a new data directory (init, join the org, an admin adds it and removes this one): the history comes back by catch-up from a relay or colleagues",
+            Error::TooNew(_) => "upgrade Majlis to the release that wrote it or a later one; nothing was changed",
             Error::NotOnRoster => "give this device's id to an admin, who adds it to the roster",
             Error::NoOrg => "found an organization, or join one with the org id an admin gives you",
             Error::Stopped => "restart the node",

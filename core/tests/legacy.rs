@@ -8,19 +8,10 @@ use std::path::Path;
 use majlis_core::seal::{Sealing, Unlock};
 use majlis_core::Profile;
 
-const PHRASE: &[u8] = b"LEGACY-PHRASE";
+mod common;
+use common::copy_dir;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
-}
+const PHRASE: &[u8] = b"LEGACY-PHRASE";
 
 /// Files under `dir` that contain `PHRASE`.
 fn files_with_phrase(dir: &Path) -> Vec<String> {

@@ -1042,3 +1042,80 @@ async fn a_new_device_is_told_who_it_is_connected_to_once_the_roster_names_them(
     .await;
     b.shutdown().await.unwrap();
 }
+
+/// A member's data directory restored from a backup made before two of her messages, then
+/// used at once: her next message takes a seq her colleague already holds another message
+/// of hers at (a fork, refused everywhere). Her colleague's catch-up answers then hold
+/// messages she signed that her own log lacks; that is no lie of his, and she used to
+/// disconnect him for it every few seconds, cut off from everyone. Now she stays connected
+/// and `doctor` says what happened and what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_restored_from_an_older_copy_stays_connected_and_says_why_it_forks() {
+    let dir = tempfile::tempdir().unwrap();
+    let org = founder(dir.path());
+    let b = joiner(dir.path(), "bilal", &org, true);
+    share_roster(&org, &[&b]);
+    let a_dir = dir.path().join("amina");
+    let backup = dir.path().join("amina-backup");
+    let b = Node::start(b, config(vec![])).await.unwrap();
+    let b_addr = b.listen_addrs().await.unwrap()[0].clone();
+    let a = Node::start(org.admin, config(vec![b_addr.clone()]))
+        .await
+        .unwrap();
+    wait_until("connected", async || b.peers().await.unwrap().len() == 1).await;
+    a.send("general", "before the backup").await.unwrap();
+    wait_until("bilal has it", async || {
+        b.history("general", 10).unwrap().len() == 1
+    })
+    .await;
+    a.shutdown().await.unwrap();
+    drop(a);
+    common::copy_dir(&a_dir, &backup);
+
+    let a = Node::start(Profile::open(&a_dir).unwrap(), config(vec![b_addr.clone()]))
+        .await
+        .unwrap();
+    for t in ["after the backup 1", "after the backup 2"] {
+        a.send("general", t).await.unwrap();
+    }
+    wait_until("bilal has all three", async || {
+        b.history("general", 10).unwrap().len() == 3
+    })
+    .await;
+    a.shutdown().await.unwrap();
+    drop(a);
+
+    // The disk is restored from the backup, and she writes before anything else.
+    std::fs::remove_dir_all(&a_dir).unwrap();
+    common::copy_dir(&backup, &a_dir);
+    let a = Node::start(Profile::open(&a_dir).unwrap(), config(vec![b_addr]))
+        .await
+        .unwrap();
+    a.send("general", "after the restore").await.unwrap();
+
+    wait_until("amina's doctor names the divergence", async || {
+        !a.diagnose().await.unwrap().own_history_diverged.is_empty()
+    })
+    .await;
+    let report = a.diagnose().await.unwrap();
+    // From the seq of "after the restore" (a key grant came before her first line).
+    assert_eq!(report.own_history_diverged, [("general".to_string(), 3)]);
+    assert!(report
+        .findings()
+        .iter()
+        .any(|f| f.text.contains("Set this device up afresh")));
+    // Two more catch-up rounds: still connected, and bilal never called a liar.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let stats = a.stats().await.unwrap();
+    assert!(!stats.rejected.contains_key("sync"), "{:?}", stats.rejected);
+    assert_eq!(a.peers().await.unwrap().len(), 1);
+    // What she wrote after the restore is a fork: refused, honestly so.
+    assert!(b
+        .history("general", 10)
+        .unwrap()
+        .iter()
+        .all(|m| m.text != "after the restore"));
+    for n in [&a, &b] {
+        n.shutdown().await.unwrap();
+    }
+}

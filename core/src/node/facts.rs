@@ -68,6 +68,9 @@ pub(super) struct Facts {
     strangers: HashMap<PeerId, Seen>,
     myself: Vec<Multiaddr>,
     mdns_records: u64,
+    /// Channels where a peer holds messages this device signed that differ from its own
+    /// log, and the first seq that differs (see [`Facts::diverged`]).
+    diverged: std::collections::BTreeMap<String, u64>,
 }
 
 impl Default for Facts {
@@ -85,11 +88,29 @@ impl Default for Facts {
             strangers: HashMap::new(),
             myself: Vec::new(),
             mdns_records: 0,
+            diverged: Default::default(),
         }
     }
 }
 
 impl Facts {
+    /// A peer holds, signed by this device, a message at `seq` in `channel` that differs
+    /// from this device's own log there: this data directory is an older copy (restored
+    /// from a backup) or runs elsewhere too. Returns whether it is news.
+    pub(super) fn diverged(&mut self, channel: &str, seq: u64) -> bool {
+        match self.diverged.get_mut(channel) {
+            Some(s) if *s <= seq => false,
+            Some(s) => {
+                *s = seq;
+                false
+            }
+            None => {
+                self.diverged.insert(channel.to_string(), seq);
+                true
+            }
+        }
+    }
+
     pub(super) fn seen(&mut self, peer: PeerId, via: Via) {
         let now = crate::now_ms();
         let s = self.found.entry(peer).or_insert_with(|| Sighting {
@@ -437,6 +458,7 @@ impl Runner {
             mdns_records: f.mdns_records,
             strangers,
             identity_elsewhere,
+            own_history_diverged: f.diverged.iter().map(|(c, s)| (c.clone(), *s)).collect(),
         }
     }
 }

@@ -611,6 +611,18 @@ impl Runner {
             Ok(c) => c,
             Err(e) => {
                 self.catchup.forget(peer, &asked.channel);
+                if let Some(seq) = self.own_divergence(&asked.channel, &resp) {
+                    // Not the peer's lie: it holds what this device signed. Disconnecting
+                    // it (as before) cut a restored device off from every colleague, over
+                    // and over. The answer is still not stored.
+                    if self.facts.diverged(&asked.channel, seq) {
+                        tracing::error!(
+                            "{peer} holds messages this device signed in '{}' from seq {seq} on that differ from its own: this data directory is an older copy (restored from a backup, or copied), and what it sends there is refused as a fork; set this device up afresh (`majlisd doctor` says how)",
+                            asked.channel
+                        );
+                    }
+                    return false;
+                }
                 self.bad_peer(peer, format!("sync response: {e}"));
                 return false;
             }
@@ -724,6 +736,34 @@ impl Runner {
             }
             Err(e) => self.bad_peer(peer, e),
         }
+    }
+
+    /// Whether an answer that failed its check holds a message this device signed (its
+    /// signature checked) that differs from this device's own log in `channel`: the first
+    /// seq where the two differ. Only this device's key makes such a message, so the peer
+    /// did not invent it: this data directory is an older copy of itself.
+    fn own_divergence(&self, channel: &str, resp: &SyncResponse) -> Option<u64> {
+        use crate::proto::Log;
+        resp.messages.iter().find_map(|w| {
+            let env = Envelope::decode_unverified(w).ok()?;
+            if env.unsigned.author != self.me || env.unsigned.channel != channel {
+                return None;
+            }
+            let env = Envelope::decode(w).ok()?;
+            let seq = env.unsigned.seq;
+            let held = |s: u64| self.store.entry(channel, &self.me, s).ok().flatten();
+            if held(seq).is_some_and(|id| id != env.id) {
+                return Some(seq);
+            }
+            let pred = seq.checked_sub(1).filter(|p| *p > 0).and_then(held);
+            let chained = crate::sync::chain_ok(&crate::sync::Link::of(&env), pred, |p| {
+                self.store
+                    .earlier(channel, &self.me, p, seq - 1)
+                    .ok()
+                    .flatten()
+            });
+            (!chained).then(|| (seq - 1).max(1))
+        })
     }
 
     fn bad_peer(&mut self, peer: PeerId, reason: String) {

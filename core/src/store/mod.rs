@@ -328,6 +328,16 @@ fn msg_key(id: &MessageId) -> [u8; 33] {
     k
 }
 
+/// sled's corruption error in words: its `Display` carries a debug dump ("Read corrupted
+/// data at file offset None backtrace ()") that tells a user nothing.
+fn sled_corruption(e: &sled::Error) -> String {
+    match e {
+        sled::Error::Corruption { at: Some(at), .. } => format!("damaged data at {at}"),
+        sled::Error::Corruption { .. } => "damaged data".into(),
+        other => other.to_string(),
+    }
+}
+
 fn decode_record(id: MessageId, v: &[u8]) -> Result<(Record, Envelope)> {
     let damaged = |e: String| Error::Corrupt(format!("stored message {id} is damaged: {e}"));
     let rec: Record = postcard::from_bytes(v).map_err(|e| damaged(e.to_string()))?;
@@ -365,20 +375,20 @@ impl Store {
                 other => break other,
             }
         };
-        let db = opened
-            .map_err(|e| match e {
-                // A live process holds the lock: never report that as a full or damaged disk.
-                sled::Error::Io(io) if held_by_another(&io) => {
-                    Error::Busy {
-                        path: path.parent().unwrap_or(path).display().to_string(),
-                    }
-                }
-                sled::Error::Corruption { .. } | sled::Error::Unsupported(_) => Error::Corrupt(format!(
-                    "the database at {} is corrupt ({e}); move it away and restore from a backup or re-sync from a relay",
-                    path.display()
-                )),
-                other => Error::Db(other),
-            })?;
+        let db = opened.map_err(|e| match e {
+            // A live process holds the lock: never report that as a full or damaged disk.
+            sled::Error::Io(io) if held_by_another(&io) => Error::Busy {
+                path: path.parent().unwrap_or(path).display().to_string(),
+            },
+            sled::Error::Corruption { .. } | sled::Error::Unsupported(_) => {
+                Error::Corrupt(format!(
+                    "the database at {} is corrupt ({})",
+                    path.display(),
+                    sled_corruption(&e)
+                ))
+            }
+            other => Error::Db(other),
+        })?;
         let meta = db.open_tree("meta")?;
         // A store written by a newer release may hold what this one cannot read right (new
         // trees, new record layouts): refuse it rather than write into it.
@@ -389,8 +399,8 @@ impl Store {
                 .map(u32::from_be_bytes)
                 .unwrap_or(u32::MAX);
             if theirs > STORE_FORMAT {
-                return Err(Error::Corrupt(format!(
-                    "the database at {} was written by a newer Majlis (store format {theirs}; this release reads up to {STORE_FORMAT}): upgrade Majlis; nothing was changed",
+                return Err(Error::TooNew(format!(
+                    "the database at {} was written by a newer Majlis (store format {theirs}; this release reads up to {STORE_FORMAT})",
                     path.display()
                 )));
             }

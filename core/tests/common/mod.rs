@@ -305,3 +305,16 @@ pub fn org_with_mallory(
     };
     (org_with(dir, others, &[add]), mallory)
 }
+
+/// Copy a directory tree (a data directory, as a backup or a copied disk would).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
