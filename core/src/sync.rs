@@ -89,7 +89,7 @@ pub fn plan(theirs: &Vector, ours: &Heads) -> Vec<(DeviceId, u64)> {
     ours.iter()
         .filter_map(|(a, (_, max))| {
             let have = theirs.get(a).copied().unwrap_or(0);
-            (*max > have).then_some((*a, have + 1))
+            (*max > have).then(|| (*a, have + 1))
         })
         .collect()
 }
@@ -234,7 +234,7 @@ pub fn missing(
                 .into_iter()
                 .flatten()
                 .map(|(x, y)| {
-                    let (x, y) = ((*x).max(have + 1), (*y).min(*contig));
+                    let (x, y) = ((*x).max(have.saturating_add(1)), (*y).min(*contig));
                     if y >= x {
                         y - x + 1
                     } else {

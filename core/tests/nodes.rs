@@ -1044,11 +1044,13 @@ async fn a_new_device_is_told_who_it_is_connected_to_once_the_roster_names_them(
 }
 
 /// A member's data directory restored from a backup made before two of her messages, then
-/// used at once: her next message takes a seq her colleague already holds another message
-/// of hers at (a fork, refused everywhere). Her colleague's catch-up answers then hold
+/// used before it reaches anyone: her next message takes a seq her colleague already holds
+/// another message of hers at (a fork, refused everywhere). His catch-up answers then hold
 /// messages she signed that her own log lacks; that is no lie of his, and she used to
-/// disconnect him for it every few seconds, cut off from everyone. Now she stays connected
-/// and `doctor` says what happened and what to do.
+/// disconnect him for it every few seconds, cut off from everyone, and (had she not) every
+/// answer would still have been dropped whole, his own messages in it too. Now she stays
+/// connected, catches up everyone else's messages, and `doctor` says what happened and what
+/// to do.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_restored_from_an_older_copy_stays_connected_and_says_why_it_forks() {
     let dir = tempfile::tempdir().unwrap();
@@ -1082,16 +1084,24 @@ async fn a_device_restored_from_an_older_copy_stays_connected_and_says_why_it_fo
         b.history("general", 10).unwrap().len() == 3
     })
     .await;
+    // Bilal's answer reaches her live; the copy restored below lacks it, and his outbox no
+    // longer holds it: only catch-up brings it back.
+    b.send("general", "since the backup").await.unwrap();
+    wait_until("amina has bilal's line", async || {
+        a.history("general", 10).unwrap().len() == 4
+    })
+    .await;
     a.shutdown().await.unwrap();
     drop(a);
 
-    // The disk is restored from the backup, and she writes before anything else.
+    // The disk is restored from the backup, and she writes before reaching anyone.
     std::fs::remove_dir_all(&a_dir).unwrap();
     common::copy_dir(&backup, &a_dir);
-    let a = Node::start(Profile::open(&a_dir).unwrap(), config(vec![b_addr]))
+    let a = Node::start(Profile::open(&a_dir).unwrap(), config(vec![]))
         .await
         .unwrap();
     a.send("general", "after the restore").await.unwrap();
+    a.dial(b_addr).await.unwrap();
 
     wait_until("amina's doctor names the divergence", async || {
         !a.diagnose().await.unwrap().own_history_diverged.is_empty()
@@ -1104,6 +1114,14 @@ async fn a_device_restored_from_an_older_copy_stays_connected_and_says_why_it_fo
         .findings()
         .iter()
         .any(|f| f.text.contains("Set this device up afresh")));
+    // Her colleague's line comes by catch-up all the same (her own copies left out).
+    wait_until("amina catches up bilal's line", async || {
+        a.history("general", 10)
+            .unwrap()
+            .iter()
+            .any(|m| m.text == "since the backup")
+    })
+    .await;
     // Two more catch-up rounds: still connected, and bilal never called a liar.
     tokio::time::sleep(Duration::from_secs(6)).await;
     let stats = a.stats().await.unwrap();

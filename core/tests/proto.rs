@@ -146,6 +146,50 @@ fn answers_only_what_the_requester_may_read_and_lacks() {
     assert!(r.messages.is_empty());
 }
 
+/// Seqs as a modified client might state them: the edges, and anything.
+fn any_seq() -> impl proptest::strategy::Strategy<Value = u64> {
+    use proptest::prelude::*;
+    prop_oneof![
+        Just(0),
+        Just(u64::MAX),
+        Just(u64::MAX - 1),
+        0u64..8,
+        any::<u64>()
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+    /// What a request states is a modified client's to choose: any numbers get an answer,
+    /// never a panic. A `have` of `u64::MAX` overflowed `have + 1` twice in the responder
+    /// (the plan, and the count of what the requester lacks), which stopped a node built
+    /// with overflow checks (every test build). Found when a device restored from an older
+    /// copy began to state exactly that for its own log.
+    #[test]
+    fn any_request_is_answered_without_a_panic(
+        have in proptest::collection::vec((0usize..3, any_seq()), 0..4),
+        held in proptest::collection::vec((0usize..3, any_seq(), any_seq()), 0..6),
+        max_bytes in proptest::option::of(proptest::prelude::any::<u32>()),
+        skip in proptest::option::of(proptest::prelude::any::<u32>()),
+    ) {
+        let o = org();
+        let mut log = MemLog::default();
+        accept(&mut log, o.chain.head(), &msgs(&o.amina, "general", 5), Origin::Gossip, NOW);
+        accept(&mut log, o.chain.head(), &msgs(&o.bilal, "general", 3), Origin::Gossip, NOW);
+        let authors = [o.amina.id(), o.bilal.id(), DeviceKey::generate().id()];
+        let req = SyncRequest {
+            channel: "general".into(),
+            have: have.iter().map(|(a, s)| (authors[*a], *s)).collect(),
+            held: held.iter().map(|(a, x, y)| (authors[*a], *x, *y)).collect(),
+            max_bytes,
+            skip,
+        };
+        let r = catchup::answer(&log, o.chain.head(), &o.bilal.id(), req).unwrap();
+        proptest::prop_assert!(r.response.messages.len() <= 8);
+    }
+}
+
 #[test]
 fn the_dm_list_names_only_dms_the_requester_may_read() {
     let o = org();

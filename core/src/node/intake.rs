@@ -485,8 +485,18 @@ impl Runner {
             .catchup
             .request(&self.store, peer, &channel, sent, skip)
         {
-            Ok(Some((req, mut asked))) => {
+            Ok(Some((mut req, mut asked))) => {
                 asked.sent_ms = crate::now_ms();
+                if self.facts.is_diverged(&channel) {
+                    // Our own log here is an older copy of what peers hold: their copies
+                    // of our messages would break every answer (and with it everyone
+                    // else's messages in it). Say we hold all of ours.
+                    asked.have.insert(self.me, u64::MAX);
+                    asked.held.remove(&self.me);
+                    req.have.retain(|(a, _)| *a != self.me);
+                    req.have.push((self.me, u64::MAX));
+                    req.held.retain(|(a, _, _)| *a != self.me);
+                }
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, req);
                 self.catchup.sent(id, peer, asked);
             }
@@ -621,7 +631,11 @@ impl Runner {
                             asked.channel
                         );
                     }
-                    return false;
+                    // Ask again at once, leaving our own messages out (`sync_request`):
+                    // everyone else's in this channel still come.
+                    self.sync_channel(peer, asked.channel.clone(), &Vector::new());
+                    // That request holds the channel's turn; without it, the turn passes on.
+                    return self.catchup.in_flight(&asked.channel);
                 }
                 self.bad_peer(peer, format!("sync response: {e}"));
                 return false;
