@@ -688,7 +688,22 @@ impl Daemon {
             .collect()
     }
 
+    /// The history every node should agree on: [`Daemon::history_as_shown`] without the
+    /// receipts of this node's own lines (`delivered_to`, `read_by`), which are this
+    /// device's view and differ between the devices that hold the same messages.
     pub fn history(&self, channel: &str) -> Vec<serde_json::Value> {
+        let mut h = self.history_as_shown(channel);
+        for m in &mut h {
+            if let Some(m) = m.as_object_mut() {
+                m.remove("delivered_to");
+                m.remove("read_by");
+            }
+        }
+        h
+    }
+
+    /// `history --json` as this node prints it, receipts included.
+    pub fn history_as_shown(&self, channel: &str) -> Vec<serde_json::Value> {
         self.json_lines(&["history", channel, "--json", "--limit", "100000"])
     }
 

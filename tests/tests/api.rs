@@ -166,7 +166,9 @@ fn every_endpoint_needs_the_right_token_and_bad_input_writes_nothing() {
         serde_json::json!([]),
         "{body}"
     );
-    assert!(ds[1].history("@amina")[0].get("delivered_to").is_none());
+    assert!(ds[1].history_as_shown("@amina")[0]
+        .get("delivered_to")
+        .is_none());
     assert_eq!(
         post(&url("/v1/channels/hr/messages"), &both, r#"{"text":"x"}"#).0,
         403

@@ -130,14 +130,16 @@ fn admin_sets_policy_and_members_exchange_direct_messages() {
         plain(&amina, "@bilal").contains("amina: salam  ✓✓ delivered\n")
     });
     assert_eq!(
-        amina.history("@bilal")[0]["delivered_to"],
+        amina.history_as_shown("@bilal")[0]["delivered_to"],
         serde_json::json!(["bilal"])
     );
     assert!(plain(&amina, "@gita").contains("amina: welcome, contractor  ✓ sent\n"));
     // Only our own lines carry ticks.
     let text = plain(&amina, "@bilal");
     assert!(text.contains("bilal: wa alaykum\n"), "{text}");
-    assert!(bilal.history("@amina")[0].get("delivered_to").is_none());
+    assert!(bilal.history_as_shown("@amina")[0]
+        .get("delivered_to")
+        .is_none());
     assert!(amina.stop() && bilal.stop());
     // Offline, history @NAME reads the local store, ticks included.
     assert_eq!(bilal.history("@amina").len(), 2);

@@ -174,7 +174,7 @@ fn a_failing_disk_stops_the_node_clearly_and_a_restart_loses_nothing_acknowledge
     // before the send below reached it (1 run in ~17 here). So wait until his history
     // shows all five delivered to her; after that nothing moves the mark.
     wait_until("bilal's lines show delivered to amina", 30, || {
-        let h = ds[1].history("general");
+        let h = ds[1].history_as_shown("general");
         let delivered = h
             .iter()
             .filter(|m| m["sender"] == "bilal" && m["delivered_to"] == serde_json::json!(["amina"]))
