@@ -318,7 +318,7 @@ impl Sim {
         let v1 = VerifiedRoster::sign(roster, RosterSigner::Root(&org));
         let mut chain = RosterChain::new(org.org_id());
         chain.apply(vec![v1]);
-        let nodes: Vec<Node> = keys
+        let mut nodes: Vec<Node> = keys
             .into_iter()
             .enumerate()
             .map(|(i, key)| {
@@ -362,7 +362,6 @@ impl Sim {
         }
         // The mute insiders: the last ordinary members before the relays.
         let plain_end = cfg.nodes - cfg.relays;
-        let mut nodes = nodes;
         for node in nodes
             .iter_mut()
             .take(plain_end)

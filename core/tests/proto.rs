@@ -260,6 +260,21 @@ fn an_answer_is_checked_against_its_request() {
         msgs(&o.amina, "ops", 1)[0].wire.clone(),
     )];
     assert!(catchup::check(&ours, &asked, &bad).is_err());
+    // An author left out (our own log, once peers hold another version of it): the
+    // request says it holds all of that author's, and the answer brings none of them.
+    let mut cu: Catchup<u32, u32> = Catchup::default();
+    cu.leave_out(o.amina.id(), "general");
+    let (req, asked) = cu
+        .request(&ours, 7, "general", &Vector::new(), None)
+        .unwrap()
+        .unwrap();
+    assert!(req.have.contains(&(o.amina.id(), u64::MAX)));
+    assert!(req.held.iter().all(|(a, _, _)| *a != o.amina.id()));
+    let resp = catchup::answer(&theirs, o.chain.head(), &o.bilal.id(), req)
+        .unwrap()
+        .response;
+    assert!(resp.messages.is_empty());
+    assert!(catchup::check(&ours, &asked, &resp).is_ok());
 }
 
 #[test]

@@ -111,12 +111,6 @@ impl Facts {
         }
     }
 
-    /// Whether [`Facts::diverged`] was found in `channel`: catch-up there then leaves this
-    /// device's own messages out.
-    pub(super) fn is_diverged(&self, channel: &str) -> bool {
-        self.diverged.contains_key(channel)
-    }
-
     pub(super) fn seen(&mut self, peer: PeerId, via: Via) {
         let now = crate::now_ms();
         let s = self.found.entry(peer).or_insert_with(|| Sighting {

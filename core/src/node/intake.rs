@@ -485,18 +485,8 @@ impl Runner {
             .catchup
             .request(&self.store, peer, &channel, sent, skip)
         {
-            Ok(Some((mut req, mut asked))) => {
+            Ok(Some((req, mut asked))) => {
                 asked.sent_ms = crate::now_ms();
-                if self.facts.is_diverged(&channel) {
-                    // Our own log here is an older copy of what peers hold: their copies
-                    // of our messages would break every answer (and with it everyone
-                    // else's messages in it). Say we hold all of ours.
-                    asked.have.insert(self.me, u64::MAX);
-                    asked.held.remove(&self.me);
-                    req.have.retain(|(a, _)| *a != self.me);
-                    req.have.push((self.me, u64::MAX));
-                    req.held.retain(|(a, _, _)| *a != self.me);
-                }
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, req);
                 self.catchup.sent(id, peer, asked);
             }
@@ -625,14 +615,15 @@ impl Runner {
                     // Not the peer's lie: it holds what this device signed. Disconnecting
                     // it (as before) cut a restored device off from every colleague, over
                     // and over. The answer is still not stored.
+                    self.catchup.leave_out(self.me, &asked.channel);
                     if self.facts.diverged(&asked.channel, seq) {
                         tracing::error!(
                             "{peer} holds messages this device signed in '{}' from seq {seq} on that differ from its own: this data directory is an older copy (restored from a backup, or copied), and what it sends there is refused as a fork; set this device up afresh (`majlisd doctor` says how)",
                             asked.channel
                         );
                     }
-                    // Ask again at once, leaving our own messages out (`sync_request`):
-                    // everyone else's in this channel still come.
+                    // Ask again at once, leaving our own messages out: everyone else's in
+                    // this channel still come.
                     self.sync_channel(peer, asked.channel.clone(), &Vector::new());
                     // That request holds the channel's turn; without it, the turn passes on.
                     return self.catchup.in_flight(&asked.channel);

@@ -97,6 +97,8 @@ pub struct Catchup<K, P> {
     rate: HashMap<P, u64>,
     /// Pipelined requests waiting for their time (see [`Catchup::follow_up`]).
     ahead: Vec<Ahead<P>>,
+    /// Per channel, an author whose messages requests leave out (see [`Catchup::leave_out`]).
+    left_out: HashMap<String, DeviceId>,
 }
 
 /// A pipelined request scheduled to leave at `at_ms`.
@@ -124,6 +126,7 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Default for Catchup<K, P> {
             sessions: HashMap::new(),
             rate: HashMap::new(),
             ahead: Vec::new(),
+            left_out: HashMap::new(),
         }
     }
 }
@@ -158,9 +161,13 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
             let from = from.max(sent.get(&me).copied().unwrap_or(0));
             *h = (*h).min(from);
         }
+        let left_out = self.left_out.get(channel);
+        if let Some(a) = left_out {
+            have.insert(*a, u64::MAX);
+        }
         // What we hold beyond a gap, so the peer sends only what is missing.
         let mut held = Ranges::new();
-        for (a, (_, max)) in &heads {
+        for (a, (_, max)) in heads.iter().filter(|(a, _)| Some(*a) != left_out) {
             let from = have.get(a).copied().unwrap_or(0);
             if *max > from {
                 let to = from.saturating_add(sync::MAX_GAP).min(*max);
@@ -190,6 +197,14 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
                 max_bytes: self.budget_for(&peer),
             },
         )))
+    }
+
+    /// Leave `author`'s messages in `channel` out of every request from now on: say we
+    /// hold them all. For this device's own log once peers hold another version of it
+    /// (an older copy of the data directory signed others in their place): their copies
+    /// would break the chain of every answer, and with it everyone else's messages there.
+    pub fn leave_out(&mut self, author: DeviceId, channel: &str) {
+        self.left_out.insert(channel.to_string(), author);
     }
 
     /// What is in flight to `peer` about `channel`.
