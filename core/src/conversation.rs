@@ -150,6 +150,24 @@ impl Receipt {
             read_by: read_by.into_iter().collect(),
         }
     }
+
+    pub fn tick(&self) -> Tick {
+        match (self.read_by.len(), self.delivered_to.len()) {
+            (0, 0) => Tick::Sent,
+            (0, n) => Tick::Delivered(n),
+            (n, _) => Tick::Read(n),
+        }
+    }
+}
+
+/// What the ticks on one of our messages say, in the app and in `majlisd history`: read
+/// (by how many members) once a reader's app has shown it, else delivered (to how many
+/// members' devices), else sent. In a DM the count is the other member, so front ends omit it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tick {
+    Sent,
+    Delivered(usize),
+    Read(usize),
 }
 
 /// Who reacted with one emoji.
@@ -330,6 +348,7 @@ mod tests {
         let r = Receipt::of(100, "amina", &delivered, &read, true);
         assert_eq!(r.delivered_to, ["bilal", "chen"]);
         assert_eq!(r.read_by, ["bilal"]);
+        assert_eq!(r.tick(), Tick::Read(1));
         // A later message: only chen holds it, nobody read it.
         let r = Receipt::of(150, "amina", &delivered, &read, true);
         assert_eq!(
@@ -343,6 +362,11 @@ mod tests {
         let r = Receipt::of(100, "amina", &delivered, &read, false);
         assert_eq!(r.delivered_to, ["bilal", "chen"]);
         assert!(r.read_by.is_empty());
+        assert_eq!(r.tick(), Tick::Delivered(2));
+        assert_eq!(
+            Receipt::of(300, "amina", &delivered, &read, true).tick(),
+            Tick::Sent
+        );
     }
 
     #[test]

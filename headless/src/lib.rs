@@ -1762,13 +1762,14 @@ pub(crate) fn search_order(relevance: bool) -> majlis_core::search::Order {
 /// The app's ticks on a message of ours, in words: "✓ sent", "✓✓ delivered" (a DM) or
 /// "✓✓ delivered to N", then "✓✓ read" or "✓✓ read by N" once a reader's app showed it.
 fn ticks(r: &majlis_core::conversation::Receipt, channel: &str) -> String {
+    use majlis_core::conversation::Tick;
     let dm = majlis_core::roster::dm_parties(channel).is_some();
-    match (r.read_by.len(), r.delivered_to.len()) {
-        (0, 0) => "  ✓ sent".into(),
-        (0, _) if dm => "  ✓✓ delivered".into(),
-        (0, n) => format!("  ✓✓ delivered to {n}"),
-        (_, _) if dm => "  ✓✓ read".into(),
-        (n, _) => format!("  ✓✓ read by {n}"),
+    match r.tick() {
+        Tick::Sent => "  ✓ sent".into(),
+        Tick::Delivered(_) if dm => "  ✓✓ delivered".into(),
+        Tick::Delivered(n) => format!("  ✓✓ delivered to {n}"),
+        Tick::Read(_) if dm => "  ✓✓ read".into(),
+        Tick::Read(n) => format!("  ✓✓ read by {n}"),
     }
 }
 

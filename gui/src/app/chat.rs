@@ -787,25 +787,26 @@ impl Conversation {
                     };
                     // Our message: read by whom (receipts), else delivered (a device of
                     // theirs holds it), else sent.
-                    let receipt = majlis_core::conversation::Receipt::of(
-                        m.sent_at,
-                        &s.me,
-                        &self.delivered,
-                        &self.read,
-                        s.receipts,
-                    );
-                    let (readers, holders) = (receipt.read_by.len(), receipt.delivered_to.len());
-                    let mut status = match (mine, readers) {
-                        (false, _) => String::new(),
-                        (true, 0) if holders == 0 => format!(" · ✓ {}", s.sent),
-                        (true, 0) if dm_parties(&m.channel).is_some() => {
-                            format!(" · ✓✓ {}", s.delivered)
+                    let mut status = match mine {
+                        false => String::new(),
+                        true => {
+                            use majlis_core::conversation::{Receipt, Tick};
+                            let dm = dm_parties(&m.channel).is_some();
+                            let receipt = Receipt::of(
+                                m.sent_at,
+                                &s.me,
+                                &self.delivered,
+                                &self.read,
+                                s.receipts,
+                            );
+                            match receipt.tick() {
+                                Tick::Sent => format!(" · ✓ {}", s.sent),
+                                Tick::Delivered(_) if dm => format!(" · ✓✓ {}", s.delivered),
+                                Tick::Delivered(n) => format!(" · ✓✓ {} {n}", s.delivered_to),
+                                Tick::Read(_) if dm => format!(" · ✓✓ {}", s.read),
+                                Tick::Read(n) => format!(" · ✓✓ {} {n}", s.read_by),
+                            }
                         }
-                        (true, 0) => format!(" · ✓✓ {} {holders}", s.delivered_to),
-                        (true, _) if dm_parties(&m.channel).is_some() => {
-                            format!(" · ✓✓ {}", s.read)
-                        }
-                        (true, n) => format!(" · ✓✓ {} {n}", s.read_by),
                     };
                     if m.edited {
                         status.push_str(&format!(" · {}", s.edited));
