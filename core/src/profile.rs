@@ -697,6 +697,16 @@ impl Profile {
         Ok(env)
     }
 
+    /// Count nobody as holding this device's keys for `channel`: its next message there
+    /// grants every key it made to every reader again. For key grants peers never took (a
+    /// restored device's fork, see `Store::take_own_from`); a grant twice is harmless.
+    pub(crate) fn regrant(&self, channel: &str) -> Result<()> {
+        self.sending.lock().expect("not poisoned").remove(channel);
+        let mut st = self.store.sender_state(channel)?;
+        st.shared.clear();
+        self.store.set_sender_state(channel, &st)
+    }
+
     /// Bring the key holders of `channel` up to date and return the grant messages made.
     ///
     /// - A device that may now hold the channel's keys and was not given ours gets every key

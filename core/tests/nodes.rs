@@ -1047,12 +1047,13 @@ async fn a_new_device_is_told_who_it_is_connected_to_once_the_roster_names_them(
 /// used before it reaches anyone: her next message takes a seq her colleague already holds
 /// another message of hers at (a fork, refused everywhere). His catch-up answers then hold
 /// messages she signed that her own log lacks; that is no lie of his, and she used to
-/// disconnect him for it every few seconds, cut off from everyone, and (had she not) every
-/// answer would still have been dropped whole, his own messages in it too. Now she stays
-/// connected, catches up everyone else's messages, and `doctor` says what happened and what
-/// to do.
+/// disconnect him for it every few seconds, cut off from everyone. Then she stayed
+/// connected but her line reached nobody. Now she takes her refused line back, catches up
+/// her own two messages from him, and sends the line again: both see the same five lines,
+/// once each, and what she sends next reaches him as usual.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_device_restored_from_an_older_copy_stays_connected_and_says_why_it_forks() {
+async fn a_device_restored_from_an_older_copy_takes_back_its_refused_line_and_sends_it_again() {
+    common::trace();
     let dir = tempfile::tempdir().unwrap();
     let org = founder(dir.path());
     let b = joiner(dir.path(), "bilal", &org, true);
@@ -1080,8 +1081,12 @@ async fn a_device_restored_from_an_older_copy_stays_connected_and_says_why_it_fo
     for t in ["after the backup 1", "after the backup 2"] {
         a.send("general", t).await.unwrap();
     }
-    wait_until("bilal has all three", async || {
-        b.history("general", 10).unwrap().len() == 3
+    // Her first direct message to him: her first key for that channel, which the restored
+    // copy never had.
+    let dm = majlis_core::roster::dm_channel("amina", "bilal");
+    a.send(&dm, "dm after the backup").await.unwrap();
+    wait_until("bilal has all four", async || {
+        b.history("general", 10).unwrap().len() == 3 && b.history(&dm, 10).unwrap().len() == 1
     })
     .await;
     // Bilal's answer reaches her live; the copy restored below lacks it, and his outbox no
@@ -1100,39 +1105,81 @@ async fn a_device_restored_from_an_older_copy_stays_connected_and_says_why_it_fo
     let a = Node::start(Profile::open(&a_dir).unwrap(), config(vec![]))
         .await
         .unwrap();
-    a.send("general", "after the restore").await.unwrap();
+    let line = a.send("general", "after the restore").await.unwrap();
+    // An act on the refused line must follow it to its new id.
+    a.edit(&line, "after the restore, edited").await.unwrap();
+    // A new key of hers, granted in a message that is refused too.
+    a.send(&dm, "dm after the restore").await.unwrap();
+    let b_addr_again = b_addr.clone();
     a.dial(b_addr).await.unwrap();
 
-    wait_until("amina's doctor names the divergence", async || {
-        !a.diagnose().await.unwrap().own_history_diverged.is_empty()
-    })
-    .await;
-    let report = a.diagnose().await.unwrap();
-    // From the seq of "after the restore" (a key grant came before her first line).
-    assert_eq!(report.own_history_diverged, [("general".to_string(), 3)]);
-    assert!(report
-        .findings()
-        .iter()
-        .any(|f| f.text.contains("Set this device up afresh")));
-    // Her colleague's line comes by catch-up all the same (her own copies left out).
-    wait_until("amina catches up bilal's line", async || {
-        a.history("general", 10)
+    let lines = |n: &Node| -> Vec<String> {
+        n.history("general", 20)
             .unwrap()
-            .iter()
-            .any(|m| m.text == "since the backup")
+            .into_iter()
+            .map(|m| m.text)
+            .collect()
+    };
+    let want = [
+        "before the backup",
+        "after the backup 1",
+        "after the backup 2",
+        "since the backup",
+        "after the restore, edited",
+    ];
+    wait_until("bilal gets her line sent again", async || {
+        lines(&b).contains(&"after the restore, edited".to_string())
     })
     .await;
-    // Two more catch-up rounds: still connected, and bilal never called a liar.
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    wait_until("both show the same five lines", async || {
+        lines(&a) == want && lines(&b) == want
+    })
+    .await;
+    // Her direct message too, under a key granted again: he reads both.
+    wait_until("bilal reads both direct messages", async || {
+        let dms: Vec<String> = b
+            .history(&dm, 10)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        dms == ["dm after the backup", "dm after the restore"]
+    })
+    .await;
+    // Her own history carries the line once, under the id bilal holds.
+    let ids = |n: &Node| -> Vec<_> {
+        n.history("general", 20)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect()
+    };
+    assert_eq!(ids(&a), ids(&b));
+    // Nothing left for the doctor, nobody called a liar, still connected.
+    let report = a.diagnose().await.unwrap();
+    assert!(report.own_history_diverged.is_empty(), "{report:?}");
     let stats = a.stats().await.unwrap();
     assert!(!stats.rejected.contains_key("sync"), "{:?}", stats.rejected);
     assert_eq!(a.peers().await.unwrap().len(), 1);
-    // What she wrote after the restore is a fork: refused, honestly so.
-    assert!(b
-        .history("general", 10)
-        .unwrap()
-        .iter()
-        .all(|m| m.text != "after the restore"));
+    // What she sends next chains to the log as he holds it.
+    a.send("general", "and on we go").await.unwrap();
+    wait_until("bilal gets her next line", async || {
+        lines(&b).last().map(String::as_str) == Some("and on we go")
+    })
+    .await;
+    // A restart changes nothing: the line is not sent a third time.
+    a.shutdown().await.unwrap();
+    drop(a);
+    let a = Node::start(Profile::open(&a_dir).unwrap(), config(vec![b_addr_again]))
+        .await
+        .unwrap();
+    wait_until("connected again", async || {
+        a.peers().await.unwrap().len() == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(lines(&a).len(), 6);
+    assert_eq!(lines(&b).len(), 6);
     for n in [&a, &b] {
         n.shutdown().await.unwrap();
     }

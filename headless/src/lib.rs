@@ -2022,6 +2022,8 @@ fn run_node(
                     Ok(Event::RosterChanged { version }) => say!("roster is now at version {version}"),
                     Ok(Event::Listening(a)) => tracing::debug!("listening on {a}"),
                     Ok(Event::Rejected { .. }) => {}
+                    // Neither: a refused fork taken back (the node logs why).
+                    Ok(Event::Swept { expired: 0, erased: 0, .. }) => {}
                     Ok(Event::Swept { expired, erased, .. }) => say!("retention removed {expired} expired messages; erasure requests removed {erased}"),
                     Ok(Event::FileReady { blob }) => tracing::info!("file {blob} is complete"),
                     Ok(Event::Wiped { version, erased }) => {

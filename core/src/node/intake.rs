@@ -611,19 +611,13 @@ impl Runner {
             Ok(c) => c,
             Err(e) => {
                 self.catchup.forget(peer, &asked.channel);
-                if let Some(seq) = self.own_divergence(&asked.channel, &resp) {
+                let ours = self.own_in(&asked.channel, &resp);
+                if let Some(fork) = self.own_divergence(&asked.channel, &ours) {
                     // Not the peer's lie: it holds what this device signed. Disconnecting
                     // it (as before) cut a restored device off from every colleague, over
-                    // and over. The answer is still not stored.
-                    self.catchup.leave_out(self.me, &asked.channel);
-                    if self.facts.diverged(&asked.channel, seq) {
-                        tracing::error!(
-                            "{peer} holds messages this device signed in '{}' from seq {seq} on that differ from its own: this data directory is an older copy (restored from a backup, or copied), and what it sends there is refused as a fork; set this device up afresh (`majlisd doctor` says how)",
-                            asked.channel
-                        );
-                    }
-                    // Ask again at once, leaving our own messages out: everyone else's in
-                    // this channel still come.
+                    // and over. The answer is not stored; ours is taken back and sent
+                    // again (or, where that cannot be, our own messages are left out).
+                    self.on_own_fork(peer, &asked.channel, fork);
                     self.sync_channel(peer, asked.channel.clone(), &Vector::new());
                     // That request holds the channel's turn; without it, the turn passes on.
                     return self.catchup.in_flight(&asked.channel);
@@ -704,13 +698,39 @@ impl Runner {
             self.bad_peer(peer, "sync response: bad signature".into());
             return self.next_turn(&channel);
         }
+        // Ours that do not fit our own log: the peer holds another branch of it.
+        let forked = envs.iter().zip(&verdicts).any(|(e, v)| {
+            e.unsigned.author == self.me && matches!(v, Verdict::Rejected(Reject::Chain(_)))
+        });
+        let ours: Vec<Envelope> = match forked {
+            true => envs
+                .iter()
+                .filter(|e| e.unsigned.author == self.me)
+                .cloned()
+                .collect(),
+            false => Vec::new(),
+        };
         let mut inserted = 0;
         for (env, verdict) in envs.iter().zip(verdicts) {
             inserted += matches!(verdict, Verdict::Accepted { .. }) as usize;
             self.settle(peer, Some(env), verdict, Origin::Sync);
         }
-        // A whole session that asked for our own log from a crash hole's start covered it.
+        if let Some(fork) = self.own_divergence(&channel, &ours) {
+            // Everyone else's messages in the answer are stored; the session starts again
+            // once ours is taken back (or left out).
+            self.on_own_fork(peer, &channel, fork);
+            self.catchup.forget(peer, &channel);
+            self.sync_channel(peer, channel.clone(), &Vector::new());
+            self.start_flush();
+            if !self.catchup.in_flight(&channel) {
+                self.next_turn(&channel);
+            }
+            return;
+        }
+        // A whole session that asked for our own log from a crash hole's start covered it;
+        // and our own log is as the peers hold it, so what a fork refused goes out again.
         if last {
+            self.send_refused_again(&channel);
             if let Some(have) = asked.have.get(&self.me) {
                 if let Err(e) = self.store.close_holes(&channel, *have) {
                     tracing::warn!("closing recovered holes in '{channel}': {e}");
@@ -741,34 +761,6 @@ impl Runner {
             }
             Err(e) => self.bad_peer(peer, e),
         }
-    }
-
-    /// Whether an answer that failed its check holds a message this device signed (its
-    /// signature checked) that differs from this device's own log in `channel`: the first
-    /// seq where the two differ. Only this device's key makes such a message, so the peer
-    /// did not invent it: this data directory is an older copy of itself.
-    fn own_divergence(&self, channel: &str, resp: &SyncResponse) -> Option<u64> {
-        use crate::proto::Log;
-        resp.messages.iter().find_map(|w| {
-            let env = Envelope::decode_unverified(w).ok()?;
-            if env.unsigned.author != self.me || env.unsigned.channel != channel {
-                return None;
-            }
-            let env = Envelope::decode(w).ok()?;
-            let seq = env.unsigned.seq;
-            let held = |s: u64| self.store.entry(channel, &self.me, s).ok().flatten();
-            if held(seq).is_some_and(|id| id != env.id) {
-                return Some(seq);
-            }
-            let pred = seq.checked_sub(1).filter(|p| *p > 0).and_then(held);
-            let chained = crate::sync::chain_ok(&crate::sync::Link::of(&env), pred, |p| {
-                self.store
-                    .earlier(channel, &self.me, p, seq - 1)
-                    .ok()
-                    .flatten()
-            });
-            (!chained).then(|| (seq - 1).max(1))
-        })
     }
 
     fn bad_peer(&mut self, peer: PeerId, reason: String) {

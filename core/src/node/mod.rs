@@ -11,6 +11,7 @@
 mod durable;
 mod facts;
 mod files;
+mod fork;
 mod governance;
 mod intake;
 mod members;
@@ -177,8 +178,9 @@ pub enum Event {
     StoreFailed {
         error: String,
     },
-    /// Retention or an erasure request removed these messages (and their files): drop
-    /// them from whatever shows or indexes them.
+    /// Retention or an erasure request removed these messages (and their files), or (both
+    /// counts 0) they were this device's, refused by every peer as a fork and taken back to
+    /// be sent again: drop them from whatever shows or indexes them.
     Swept {
         ids: Arc<[MessageId]>,
         expired: usize,

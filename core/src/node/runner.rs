@@ -555,7 +555,7 @@ impl Runner {
         })
     }
 
-    fn my_name(&self) -> String {
+    pub(super) fn my_name(&self) -> String {
         self.chain
             .head()
             .and_then(|h| h.member_of_device(&self.me))

@@ -154,20 +154,23 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
             log.heads(channel)?
         };
         let mut have = sync::continue_from(&heads, sent);
-        // Our own messages a crash may have lost after publishing them: asked back from the
-        // start of the hole, within the session (`sent` moves it on).
-        if let Some((me, from)) = log.recover_from(channel)? {
+        // Our own messages a crash may have lost after publishing them, or that peers hold
+        // other versions of (see `Store::check_own_from`): asked back from the start of the
+        // hole, within the session (`sent` moves it on), whether we hold them or not.
+        let recovering = log.recover_from(channel)?.map(|(me, from)| {
             let h = have.entry(me).or_insert(0);
             let from = from.max(sent.get(&me).copied().unwrap_or(0));
             *h = (*h).min(from);
-        }
+            me
+        });
         let left_out = self.left_out.get(channel);
         if let Some(a) = left_out {
             have.insert(*a, u64::MAX);
         }
         // What we hold beyond a gap, so the peer sends only what is missing.
         let mut held = Ranges::new();
-        for (a, (_, max)) in heads.iter().filter(|(a, _)| Some(*a) != left_out) {
+        let listed = |a: &DeviceId| Some(a) != left_out && Some(*a) != recovering;
+        for (a, (_, max)) in heads.iter().filter(|(a, _)| listed(a)) {
             let from = have.get(a).copied().unwrap_or(0);
             if *max > from {
                 let to = from.saturating_add(sync::MAX_GAP).min(*max);

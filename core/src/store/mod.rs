@@ -29,8 +29,11 @@ use crate::seal::{self, DataKey};
 use crate::sync::Heads;
 
 mod actions;
+mod fork;
 mod sweep;
+
 pub use actions::{Action, LoggedAction};
+pub use fork::{retarget, Redo, Refused};
 pub use sweep::Swept;
 
 // Key spaces of the `messages` tree.
@@ -869,6 +872,11 @@ impl Store {
         let (held, prev) = self.own_head(channel, me)?;
         let (reserved, resume) = self.reservation(channel)?;
         let seq = held.max(resume) + 1;
+        if reserved == 0 {
+            // Our first message here from this directory: checked as at a start (see
+            // `resume_reservations`).
+            self.check_own_from(channel, me, held)?;
+        }
         if seq + RESERVE - RESERVE / 8 > reserved {
             self.messages.insert(
                 reserved_key(channel),
@@ -924,10 +932,27 @@ impl Store {
                 holes.drain(..extra);
                 self.set_holes(&channel, me, &holes)?;
             }
+            self.check_own_from(&channel, me, held)?;
             out.insert(channel, reserved);
         }
         self.meta.remove(RUNNING)?;
         Ok(out)
+    }
+
+    /// At every start, crash or not, and before a first message in a channel: our log
+    /// from `held` on is asked back once (as a crash hole is), so that peers holding other
+    /// messages of ours at these seqs show it: this directory is then an older copy,
+    /// restored or copied, and what it signs is a fork (see `Store::take_own_from`).
+    /// Usually nothing comes, or what we signed since, dropped as duplicates.
+    fn check_own_from(&self, channel: &str, me: &DeviceId, held: u64) -> Result<()> {
+        let holes = self.holes(channel)?.map_or(Vec::new(), |(_, h)| h);
+        if !holes.iter().any(|(m, _)| *m <= held) {
+            let mut holes = holes;
+            holes.push((held, held));
+            holes.drain(..holes.len().saturating_sub(MAX_HOLES));
+            self.set_holes(channel, me, &holes)?;
+        }
+        Ok(())
     }
 
     /// A crash keeps a prefix of a message's writes (see [`Store::insert_known`]), so this
@@ -1073,12 +1098,16 @@ impl Store {
             .and_then(|(me, h)| Some((me, h.iter().map(|(m, _)| *m).min()?))))
     }
 
-    /// A peer answered a whole catch-up session that asked for this device's own log in
-    /// `channel` from `have`: the holes it covered are closed.
+    /// A peer answered a whole catch-up session in `channel`, whose last request stated
+    /// `have` of this device's own log: the holes it covered are closed. Every session
+    /// starts from the lowest hole (see `Catchup::request`), so it covered each hole up to
+    /// [`crate::sync::MAX_GAP`] past `have`. (Closing only holes at or above `have` kept a
+    /// hole open for good once the peer sent any of ours in the session: every later round
+    /// asked for all of our log from its start again.)
     pub fn close_holes(&self, channel: &str, have: u64) -> Result<()> {
         match self.holes(channel)? {
             Some((me, mut holes)) => {
-                holes.retain(|(m, r)| *m < have || *r > have.saturating_add(crate::sync::MAX_GAP));
+                holes.retain(|(_, r)| *r > have.saturating_add(crate::sync::MAX_GAP));
                 self.set_holes(channel, &me, &holes)
             }
             // None held (the usual case: no write), or unreadable: nothing to ask for.
@@ -2255,6 +2284,10 @@ mod tests {
         // The first message reserves 1..=RESERVE; the next ones need no new reservation.
         assert_eq!(store.next_own("general", &me).unwrap(), (1, None));
         assert_eq!(store.reservation("general").unwrap(), (RESERVE, 0));
+        // A first message also has peers asked once for what they hold of ours there (an
+        // older copy of this directory would sign seqs they hold others at).
+        assert_eq!(store.recover_from("general").unwrap(), Some((me, 0)));
+        store.close_holes("general", 0).unwrap();
         let one = sign(&key, 1, None);
         store.insert_message(&one, "amina").unwrap();
         assert_eq!(store.next_own("general", &me).unwrap(), (2, Some(one.id)));
@@ -2275,7 +2308,8 @@ mod tests {
             store.reservation("general").unwrap(),
             (2 * RESERVE, RESERVE)
         );
-        // ...and the hole is asked back from peers until a session covered it.
+        // ...and the hole is asked back from peers until a session covered it (as every
+        // start asks for what followed seq 1).
         assert_eq!(store.recover_from("general").unwrap(), Some((me, 1)));
         store.close_holes("general", 1).unwrap();
         assert_eq!(store.recover_from("general").unwrap(), None);

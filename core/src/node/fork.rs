@@ -1,0 +1,158 @@
+//! A device restored from an older copy of its data directory signs seqs its colleagues
+//! already hold other messages of its at: a fork, which every peer refuses. Catch-up shows
+//! it (a peer's answer holds messages this device signed that its own log does not), and
+//! the node repairs it: what it signed since the restore is taken back out of the store
+//! (`Store::take_own_from`), the colleagues' copies of its log come in by catch-up, and the
+//! content taken back is sent again under new seqs once that round is done.
+
+use std::collections::HashMap;
+
+use libp2p::PeerId;
+
+use super::runner::Runner;
+use super::Event;
+use crate::message::{Envelope, MessageId};
+use crate::net::SyncResponse;
+use crate::store::Redo;
+
+/// Where a peer's copy of this device's log in a channel parts from ours.
+pub(super) struct Fork {
+    /// The first seq that differs.
+    seq: u64,
+    /// The peer's message there (or the one that does not chain to ours).
+    theirs: MessageId,
+    /// The highest seq of ours the answer held: nothing we sign again may take it.
+    top: u64,
+}
+
+impl Runner {
+    /// This device's messages in an answer about `channel`, their signatures checked.
+    pub(super) fn own_in(&self, channel: &str, resp: &SyncResponse) -> Vec<Envelope> {
+        resp.messages
+            .iter()
+            .filter(|w| {
+                Envelope::decode_unverified(w)
+                    .is_ok_and(|e| e.unsigned.author == self.me && e.unsigned.channel == channel)
+            })
+            .filter_map(|w| Envelope::decode(w).ok())
+            .collect()
+    }
+
+    /// Whether `ours` (messages this device signed, their signatures checked, from a peer's
+    /// answer) differ from this device's own log in `channel`, and where. Only this
+    /// device's key makes such a message, so the peer did not invent it: this data
+    /// directory is an older copy of itself.
+    pub(super) fn own_divergence(&self, channel: &str, ours: &[Envelope]) -> Option<Fork> {
+        use crate::proto::Log;
+        let top = ours.iter().map(|e| e.unsigned.seq).max()?;
+        let held = |s: u64| self.store.entry(channel, &self.me, s).ok().flatten();
+        ours.iter().find_map(|env| {
+            let seq = env.unsigned.seq;
+            if held(seq).is_some_and(|id| id != env.id) {
+                return Some(Fork {
+                    seq,
+                    theirs: env.id,
+                    top,
+                });
+            }
+            let pred = seq.checked_sub(1).filter(|p| *p > 0).and_then(held);
+            let chained = crate::sync::chain_ok(&crate::sync::Link::of(env), pred, |p| {
+                self.store
+                    .earlier(channel, &self.me, p, seq - 1)
+                    .ok()
+                    .flatten()
+            });
+            (!chained).then(|| Fork {
+                seq: (seq - 1).max(1),
+                theirs: env.id,
+                top,
+            })
+        })
+    }
+
+    /// `peer` holds a branch of our log in `channel` that parts from ours. Ours is given up
+    /// and its content kept to send again, unless theirs is one we gave up before (a peer
+    /// that took our refused branch): then only our own messages are left out of catch-up
+    /// there, and `doctor` tells the user to set the device up afresh.
+    pub(super) fn on_own_fork(&mut self, peer: PeerId, channel: &str, fork: Fork) {
+        let gave_up = self
+            .store
+            .refused(channel)
+            .map_or(true, |r| r.abandoned.contains(&fork.theirs));
+        let taken = match gave_up {
+            true => None,
+            false => self
+                .store
+                .take_own_from(channel, &self.me, fork.seq, fork.top)
+                .inspect_err(|e| tracing::error!("taking back a refused fork in '{channel}': {e}"))
+                .ok()
+                .filter(|(ids, _)| !ids.is_empty()),
+        };
+        let Some((ids, grants)) = taken else {
+            self.catchup.leave_out(self.me, channel);
+            if self.facts.diverged(channel, fork.seq) {
+                tracing::error!(
+                    "{peer} holds messages this device signed in '{channel}' from seq {} on that differ from its own: this data directory is an older copy (restored from a backup, or copied), and what it sends there is refused as a fork; set this device up afresh (`majlisd doctor` says how)",
+                    fork.seq
+                );
+            }
+            return;
+        };
+        if grants {
+            if let Err(e) = self.profile.regrant(channel) {
+                tracing::warn!("granting our keys for '{channel}' again: {e}");
+            }
+        }
+        tracing::warn!(
+            "{peer} holds other messages this device signed in '{channel}' from seq {} on: this data directory is an older copy (restored from a backup, or copied). The {} message(s) this device signed there since were refused by everyone as a fork; they are taken back and sent again once catch-up has brought this device's own messages back",
+            fork.seq,
+            ids.len()
+        );
+        self.emit(Event::Swept {
+            ids: ids.into(),
+            expired: 0,
+            erased: 0,
+        });
+        self.start_flush();
+    }
+
+    /// After a whole catch-up round in `channel`: send again what a fork refused there (see
+    /// [`Runner::on_own_fork`]), in order, each act pointed at the message sent again in
+    /// place of its target.
+    pub(super) fn send_refused_again(&mut self, channel: &str) {
+        let redo = match self.store.take_redo(channel) {
+            Ok(r) if !r.is_empty() => r,
+            Ok(_) => return,
+            Err(e) => return tracing::warn!("reading what to send again in '{channel}': {e}"),
+        };
+        let n = redo.len();
+        let mut sent_again: HashMap<MessageId, MessageId> = HashMap::new();
+        for (old, what) in redo {
+            let composed = match what {
+                Redo::Sealed(mut plain) => {
+                    crate::store::retarget(&mut plain, &sent_again);
+                    self.profile.compose_act(&self.chain, channel, plain)
+                }
+                Redo::File { blob, info } => {
+                    self.profile.compose_file(&self.chain, channel, blob, info)
+                }
+                Redo::Plain(text) => self.profile.compose_as(&self.chain, channel, &text, false),
+            };
+            let envs = match composed {
+                Ok(envs) => envs,
+                Err(e) => {
+                    tracing::warn!("sending a refused message again in '{channel}': {e}");
+                    continue;
+                }
+            };
+            let last = envs.last().expect("a message is composed");
+            sent_again.insert(old, last.id);
+            let shown = self.store.render(last, self.my_name());
+            self.queue_own(envs, None);
+            if let Some(m) = shown {
+                self.emit(Event::Message(Box::new(m)));
+            }
+        }
+        tracing::info!("sent {n} refused message(s) again in '{channel}'");
+    }
+}

@@ -1,0 +1,220 @@
+//! A device restored from an older copy of its data directory: what it signed since the
+//! restore took seqs its colleagues already hold other messages of its at (the ones the
+//! original device signed after the copy was made). Every peer refuses such a fork, so
+//! those lines reached nobody. The store's half of the repair (`Runner::heal_fork` is the
+//! node's): the refused messages are taken back out of the store, their content kept
+//! sealed as [`Redo`]s, so that the colleagues' copies of the device's own log can be
+//! stored in their place and the content sent again, under new seqs, once catch-up has
+//! brought that log back.
+//!
+//! Why not keep our branch: the colleagues hold theirs, every one of them, and the original
+//! device may have sent more on it than the restored one. Why not sign the refused messages
+//! again at once: their new seqs would have to lie past the colleagues' copies, which only
+//! catch-up tells.
+
+use super::*;
+use crate::files::{BlobRef, FileInfo};
+
+/// Content taken back from a refused message, to be sealed and signed again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Redo {
+    /// A sealed body (text, reply, edit, reaction, ...), opened.
+    Sealed(Plain),
+    /// A shared file: the same blob, its description sealed again.
+    File { blob: BlobRef, info: FileInfo },
+    /// A format-1 (plaintext) body: only benchmarks write these.
+    Plain(String),
+}
+
+/// Per channel: the ids of this device's messages taken back (never taken as a fork to
+/// repair again: a peer that accepted one holds a branch we gave up), and what waits to be
+/// sent again, oldest first, by the id it had.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Refused {
+    pub abandoned: Vec<MessageId>,
+    pub redo: Vec<(MessageId, Redo)>,
+}
+
+fn refused_name(channel: &str) -> String {
+    format!("refused/{channel}")
+}
+
+impl Store {
+    /// What this device gave up in `channel` and has yet to send again.
+    pub fn refused(&self, channel: &str) -> Result<Refused> {
+        Ok(self
+            .get_private(&refused_name(channel))?
+            .and_then(|v| postcard::from_bytes(&v).ok())
+            .unwrap_or_default())
+    }
+
+    fn set_refused(&self, channel: &str, r: &Refused) -> Result<()> {
+        let v = postcard::to_stdvec(r).expect("refused serializes");
+        self.set_private(&refused_name(channel), &v)
+    }
+
+    /// Take what waits to be sent again in `channel` (the ids stay abandoned). Cleared in
+    /// the same flush as the messages that send it again.
+    pub fn take_redo(&self, channel: &str) -> Result<Vec<(MessageId, Redo)>> {
+        let mut r = self.refused(channel)?;
+        let redo = std::mem::take(&mut r.redo);
+        if !redo.is_empty() {
+            self.set_refused(channel, &r)?;
+        }
+        Ok(redo)
+    }
+
+    /// Take `me`'s messages in `channel` from seq `from` on out of the store (record, id,
+    /// log entry, what they act on), keep their content to send again, and move the head
+    /// back below `from`. This device's next seq there comes after `resume_after` (the
+    /// highest of ours a peer showed us) and after every seq taken: none is signed twice.
+    /// Returns the ids taken, oldest first, and whether any handed out keys (then peers may
+    /// lack a key of ours: see `Profile::regrant`).
+    ///
+    /// The content is written first: a crash before the removals finds the same fork again
+    /// at the next catch-up, and what is kept is merged by id.
+    pub fn take_own_from(
+        &self,
+        channel: &str,
+        me: &DeviceId,
+        from: u64,
+        resume_after: u64,
+    ) -> Result<(Vec<MessageId>, bool)> {
+        let from = from.max(1);
+        let mut taken = Vec::new();
+        let mut grants = false;
+        let mut refused = self.refused(channel)?;
+        let mut last_seq = 0;
+        for kv in self
+            .messages
+            .range(log_key(channel, me, from)..=log_key(channel, me, u64::MAX))
+        {
+            let (k, v) = kv?;
+            last_seq = seq_of(&k);
+            let Ok(id) = <[u8; 32]>::try_from(v.as_ref()).map(MessageId) else {
+                continue;
+            };
+            taken.push(id);
+            if refused.abandoned.contains(&id) {
+                continue;
+            }
+            refused.abandoned.push(id);
+            let Some(env) = self
+                .message_wire(&id)?
+                .and_then(|w| Envelope::decode_unverified(&w).ok())
+            else {
+                continue;
+            };
+            grants |= env.is_keys();
+            if let Some(redo) = self.redo_of(&env) {
+                refused.redo.push((id, redo));
+            }
+        }
+        if taken.is_empty() {
+            return Ok((taken, false));
+        }
+        self.set_refused(channel, &refused)?;
+
+        for id in &taken {
+            self.unfile(channel, id)?;
+        }
+        for kv in self
+            .messages
+            .range(log_key(channel, me, from)..=log_key(channel, me, u64::MAX))
+        {
+            let (k, _) = kv?;
+            self.messages.remove(skip_key(channel, me, seq_of(&k)))?;
+            self.messages.remove(&k)?;
+        }
+
+        // The head, on disk and in memory, back to the last entry below `from`.
+        let key = head_key(channel, me);
+        let (c, _) = self.head(channel, me)?;
+        let below = self
+            .messages
+            .range(log_key(channel, me, 0)..log_key(channel, me, from))
+            .next_back()
+            .transpose()?
+            .map_or(0, |(k, _)| seq_of(&k));
+        {
+            let mut h = self.heads.lock().unwrap_or_else(|p| p.into_inner());
+            h.known.remove(&key);
+            h.tips.remove(&key);
+            h.dirty.remove(&key);
+        }
+        self.messages
+            .insert(&key, encode_head(c.min(below), below))?;
+
+        let (reserved, resume) = self.reservation(channel)?;
+        let resume = resume.max(resume_after).max(last_seq);
+        self.messages.insert(
+            reserved_key(channel),
+            encode_reservation(reserved.max(resume), resume),
+        )?;
+        Ok((taken, grants))
+    }
+
+    /// Remove one stored message entirely (its record, id lookup, what it acts on, its
+    /// place in the outbox); its log entry is the caller's.
+    fn unfile(&self, channel: &str, id: &MessageId) -> Result<()> {
+        let Some(idx) = self.messages.get(msg_key(id))? else {
+            return Ok(());
+        };
+        if let Some(v) = self.messages.get(&idx)? {
+            if let Ok((rec, env)) = self.decode_record(&idx, *id, &v) {
+                if let Some(act) = self.render(&env, rec.sender).and_then(|m| m.act) {
+                    self.messages
+                        .remove(annex_key(channel, &act.target(), id))?;
+                    self.messages.remove(act_key(id))?;
+                }
+            }
+            self.messages.remove(&idx)?;
+        }
+        self.messages.remove(msg_key(id))?;
+        self.outbox_remove(id)?;
+        Ok(())
+    }
+
+    /// The content of one of our messages, to send again; `None` for key grants (keys are
+    /// granted again as needed) and bodies that do not open.
+    fn redo_of(&self, env: &Envelope) -> Option<Redo> {
+        let u = &env.unsigned;
+        if u.format == PLAINTEXT_FORMAT {
+            return Some(Redo::Plain(String::from_utf8_lossy(&u.body).into_owned()));
+        }
+        let open = |key: &KeyId, nonce: &[u8; 24], ct: &[u8]| {
+            let k = self.key(&u.channel, key).ok().flatten()?;
+            e2e::open(&k, &u.channel, &u.author, nonce, ct)
+        };
+        match env.content()? {
+            Content::Keys(_) => None,
+            Content::Sealed {
+                key,
+                nonce,
+                ciphertext,
+            } => open(&key, &nonce, &ciphertext).map(Redo::Sealed),
+            Content::File {
+                blob,
+                key,
+                nonce,
+                ciphertext,
+            } => match open(&key, &nonce, &ciphertext)? {
+                Plain::File(info) => Some(Redo::File { blob, info }),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Point what `p` acts on at the message sent again in place of a refused one.
+pub fn retarget(p: &mut Plain, sent_again: &std::collections::HashMap<MessageId, MessageId>) {
+    let target = match p {
+        Plain::Reply { to, .. } | Plain::React { to, .. } => to,
+        Plain::Edit { of, .. } | Plain::Delete { of } | Plain::Pin { of, .. } => of,
+        Plain::Read { upto } => upto,
+        Plain::Text(_) | Plain::File(_) | Plain::Topic { .. } | Plain::Join { .. } => return,
+    };
+    if let Some(new) = sent_again.get(target) {
+        *target = *new;
+    }
+}
