@@ -1165,3 +1165,92 @@ async fn a_member_lying_about_its_links_misses_only_its_own_copies() {
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }
+
+/// Mallory, a member running a modified client, signs two branches of her log: seq 1 and 2
+/// for amina, another seq 1 for bilal. When amina and bilal meet, every catch-up answer
+/// amina gives bilal carries mallory's seq 2, which does not chain to the seq 1 bilal
+/// holds. That is mallory's doing (both branches carry her signature), not amina's: bilal
+/// used to disconnect amina for it at every round, so one insider cut two honest colleagues
+/// off from each other. Now bilal stops asking amina for mallory's messages there, reports
+/// the fork, stays connected and catches up everything else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_signs_two_branches_does_not_part_honest_colleagues() {
+    trace();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut ps, mallory) = org_with_mallory(dir.path(), &[("bilal", majlis_core::Role::Member)]);
+    let (bilal, amina) = (ps.pop().unwrap(), ps.pop().unwrap());
+    let org = amina.org().unwrap().unwrap();
+    let a = Node::start(amina, config()).await.unwrap();
+    let b = Node::start(bilal, config()).await.unwrap();
+    let a_addr = a.listen_addrs().await.unwrap()[0].clone();
+    let b_addr = b.listen_addrs().await.unwrap()[0].clone();
+
+    let signed = |seq: u64, prev: Option<majlis_core::MessageId>, body: &str| {
+        Envelope::sign(
+            &mallory,
+            Unsigned {
+                format: PLAINTEXT_FORMAT,
+                author: mallory.id(),
+                channel: "general".into(),
+                sent_at: majlis_core::now_ms(),
+                seq,
+                prev,
+                body: body.into(),
+            },
+        )
+    };
+    let a1 = signed(1, None, "for amina 1");
+    let a2 = signed(2, Some(a1.id), "for amina 2");
+    let b1 = signed(1, None, "for bilal 1");
+    let texts = |n: &Node| -> Vec<String> {
+        n.history("general", 20)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect()
+    };
+    for (node, addr, branch) in [(&a, &a_addr, vec![a1, a2]), (&b, &b_addr, vec![b1])] {
+        let mut m = Rogue::new(mallory.clone(), &org);
+        assert!(m.connect(addr, node.device_id().peer_id()).await);
+        let n = branch.len();
+        for env in branch {
+            assert!(m.publish(env.wire));
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while texts(node).len() < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "mallory's branch was not taken"
+            );
+            m.pump(50).await;
+        }
+    }
+    // What bilal can only get by catch-up from amina: written before they meet.
+    a.send("general", "only by catch-up").await.unwrap();
+    b.dial(a_addr).await.unwrap();
+    wait_until("bilal catches up amina's line", async || {
+        texts(&b).contains(&"only by catch-up".to_string())
+    })
+    .await;
+    wait_until("bilal reports mallory's fork", async || {
+        b.stats().await.unwrap().rejected.contains_key("fork")
+    })
+    .await;
+    // Two more rounds: still connected, amina never called a liar, mallory's second
+    // branch not taken.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let st = b.stats().await.unwrap();
+    println!("two branches: bilal's refusals {:?}", st.rejected);
+    assert!(!st.rejected.contains_key("sync"), "{:?}", st.rejected);
+    assert_eq!(st.rejected.get("fork"), Some(&1), "reported once per peer");
+    assert!(b
+        .peers()
+        .await
+        .unwrap()
+        .iter()
+        .any(|p| p.device == a.device_id()));
+    assert_eq!(texts(&b), ["for bilal 1", "only by catch-up"]);
+    for n in [&a, &b] {
+        n.shutdown().await.unwrap();
+    }
+}

@@ -1,9 +1,18 @@
-//! A device restored from an older copy of its data directory signs seqs its colleagues
-//! already hold other messages of its at: a fork, which every peer refuses. Catch-up shows
-//! it (a peer's answer holds messages this device signed that its own log does not), and
-//! the node repairs it: what it signed since the restore is taken back out of the store
-//! (`Store::take_own_from`), the colleagues' copies of its log come in by catch-up, and the
-//! content taken back is sent again under new seqs once that round is done.
+//! Forks: an author that signed two different messages at one seq of its log, so that
+//! peers hold two branches of it. Catch-up shows it: an answer that breaks the author's
+//! chain with messages that carry the author's valid signature. The peer that relayed
+//! them did not lie (it cannot sign for the author), so it is not disconnected for it.
+//!
+//! - **Ours**: this device is restored from an older copy of its data directory and signed
+//!   seqs its colleagues already hold other messages of its at. The node repairs it: what
+//!   it signed since the restore is taken back out of the store (`Store::take_own_from`),
+//!   the colleagues' copies of its log come in by catch-up, and the content taken back is
+//!   sent again under new seqs once that round is done.
+//! - **Another author's**: a modified client (or a device restored from a copy whose fork
+//!   reached some peers first). Its messages in that channel are no longer asked of the
+//!   peer holding the other branch; everything else still comes, and the fork is counted
+//!   and reported (`fork`). Before, the peer was disconnected at every round: one insider
+//!   could cut honest colleagues off from each other by showing each a different branch.
 
 use std::collections::HashMap;
 
@@ -11,9 +20,12 @@ use libp2p::PeerId;
 
 use super::runner::Runner;
 use super::Event;
+use crate::identity::DeviceId;
 use crate::message::{Envelope, MessageId};
 use crate::net::SyncResponse;
+use crate::proto::catchup::CheckError;
 use crate::store::Redo;
+use crate::sync::SyncError;
 
 /// Where a peer's copy of this device's log in a channel parts from ours.
 pub(super) struct Fork {
@@ -154,5 +166,51 @@ impl Runner {
             }
         }
         tracing::info!("sent {n} refused message(s) again in '{channel}'");
+    }
+
+    /// The author whose chain an answer from `peer` broke (`e`), if that is the author's
+    /// doing: not this device, not the peer itself (whose own broken chain is its lie), and
+    /// every message of it in the answer signed by it.
+    pub(super) fn others_fork(
+        &self,
+        peer: PeerId,
+        e: &CheckError,
+        channel: &str,
+        resp: &SyncResponse,
+    ) -> Option<DeviceId> {
+        let CheckError::Sync(SyncError::BrokenChain { author, .. }) = e else {
+            return None;
+        };
+        if *author == self.me || DeviceId::from_peer_id(&peer) == Some(*author) {
+            return None;
+        }
+        let signed = resp
+            .messages
+            .iter()
+            .filter_map(|w| Envelope::decode_unverified(w).ok())
+            .filter(|e| e.unsigned.author == *author && e.unsigned.channel == channel)
+            .all(|e| Envelope::decode(&e.wire).is_ok());
+        signed.then_some(*author)
+    }
+
+    /// `peer` holds a branch of `author`'s log in `channel` that does not chain to ours:
+    /// that author's messages there are no longer asked of it (gossip and other peers still
+    /// bring what chains), and the fork is reported once per peer.
+    pub(super) fn on_others_fork(&mut self, peer: PeerId, author: DeviceId, channel: &str) {
+        self.catchup.leave_out_from(peer, author, channel);
+        let name = self
+            .chain
+            .head()
+            .and_then(|h| h.member_of_device(&author))
+            .map_or_else(
+                || "a device".to_string(),
+                |m| format!("{}'s device", m.name),
+            );
+        self.reject(
+            "fork",
+            format!(
+                "from {peer}: {name} ({author}) signed two different branches of its log in '{channel}' (a modified client, or a device restored from an older copy); its messages there are no longer taken from this peer. An admin should check that device, and revoke it if it is not a restored copy"
+            ),
+        );
     }
 }

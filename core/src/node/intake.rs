@@ -622,6 +622,12 @@ impl Runner {
                     // That request holds the channel's turn; without it, the turn passes on.
                     return self.catchup.in_flight(&asked.channel);
                 }
+                if let Some(author) = self.others_fork(peer, &e, &asked.channel, &resp) {
+                    // Not the peer's lie either: the author signed both branches.
+                    self.on_others_fork(peer, author, &asked.channel);
+                    self.sync_channel(peer, asked.channel.clone(), &Vector::new());
+                    return self.catchup.in_flight(&asked.channel);
+                }
                 self.bad_peer(peer, format!("sync response: {e}"));
                 return false;
             }

@@ -97,8 +97,9 @@ pub struct Catchup<K, P> {
     rate: HashMap<P, u64>,
     /// Pipelined requests waiting for their time (see [`Catchup::follow_up`]).
     ahead: Vec<Ahead<P>>,
-    /// Per channel, an author whose messages requests leave out (see [`Catchup::leave_out`]).
-    left_out: HashMap<String, DeviceId>,
+    /// Per channel, authors whose messages requests leave out: from every peer (`None`:
+    /// see [`Catchup::leave_out`]) or from one ([`Catchup::leave_out_from`]).
+    left_out: HashMap<String, Vec<(Option<P>, DeviceId)>>,
 }
 
 /// A pipelined request scheduled to leave at `at_ms`.
@@ -163,13 +164,20 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
             *h = (*h).min(from);
             me
         });
-        let left_out = self.left_out.get(channel);
-        if let Some(a) = left_out {
+        let left_out: Vec<DeviceId> = self
+            .left_out
+            .get(channel)
+            .into_iter()
+            .flatten()
+            .filter(|(p, _)| p.is_none_or(|p| p == peer))
+            .map(|(_, a)| *a)
+            .collect();
+        for a in &left_out {
             have.insert(*a, u64::MAX);
         }
         // What we hold beyond a gap, so the peer sends only what is missing.
         let mut held = Ranges::new();
-        let listed = |a: &DeviceId| Some(a) != left_out && Some(*a) != recovering;
+        let listed = |a: &DeviceId| !left_out.contains(a) && Some(*a) != recovering;
         for (a, (_, max)) in heads.iter().filter(|(a, _)| listed(a)) {
             let from = have.get(a).copied().unwrap_or(0);
             if *max > from {
@@ -207,7 +215,21 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
     /// (an older copy of the data directory signed others in their place): their copies
     /// would break the chain of every answer, and with it everyone else's messages there.
     pub fn leave_out(&mut self, author: DeviceId, channel: &str) {
-        self.left_out.insert(channel.to_string(), author);
+        self.left_out_add(None, author, channel);
+    }
+
+    /// Leave `author`'s messages in `channel` out of every request to `peer`: it holds a
+    /// branch of that author's log that does not chain to ours (the author signed two), and
+    /// every answer would carry it (see `Runner::on_sync_response`).
+    pub fn leave_out_from(&mut self, peer: P, author: DeviceId, channel: &str) {
+        self.left_out_add(Some(peer), author, channel);
+    }
+
+    fn left_out_add(&mut self, peer: Option<P>, author: DeviceId, channel: &str) {
+        let v = self.left_out.entry(channel.to_string()).or_default();
+        if !v.contains(&(peer, author)) {
+            v.push((peer, author));
+        }
     }
 
     /// What is in flight to `peer` about `channel`.
@@ -549,6 +571,15 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
     }
 }
 
+/// Why an answer failed [`check`].
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("{0}")]
+    Malformed(String),
+    #[error(transparent)]
+    Sync(#[from] sync::SyncError),
+}
+
 /// Check an answer whole before anything is stored: every message decodes, was asked
 /// for, is in the asked channel and chains to its author's previous one. An error means
 /// the peer lied: drop it.
@@ -556,10 +587,12 @@ pub fn check<L: Log>(
     log: &L,
     asked: &Asked,
     resp: &SyncResponse,
-) -> std::result::Result<Checked, String> {
+) -> std::result::Result<Checked, CheckError> {
     let mut envs = Vec::with_capacity(resp.messages.len());
     for w in &resp.messages {
-        envs.push(Envelope::decode_unverified(w).map_err(|e| e.to_string())?);
+        envs.push(
+            Envelope::decode_unverified(w).map_err(|e| CheckError::Malformed(e.to_string()))?,
+        );
     }
     let links: Vec<(String, Link)> = envs
         .iter()
@@ -573,7 +606,7 @@ pub fn check<L: Log>(
         |a, s| log.entry(&asked.channel, &a, s).ok().flatten(),
         |a, id, below| log.earlier(&asked.channel, &a, &id, below).ok().flatten(),
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(CheckError::Sync)?;
     // An honest responder says `more` only when it stopped at a limit, so with messages. An
     // empty "more" would have us ask it again forever while the peers queued behind it for
     // this channel never got their turn: it ends the session.
