@@ -137,6 +137,10 @@ pub struct Report {
     /// own log from that seq on: the data directory is an older copy of itself.
     #[serde(default)]
     pub own_history_diverged: Vec<(String, u64)>,
+    /// (channel, "member (device)") of authors a peer showed another branch of: they
+    /// signed two different messages at one place of their log.
+    #[serde(default)]
+    pub forked_authors: Vec<(String, String)>,
 }
 
 /// A clock this far off is worth a note; past [`crate::message::MAX_FUTURE_SKEW_MS`]
@@ -294,7 +298,12 @@ impl Report {
         }
         if let Some((channel, seq)) = self.own_history_diverged.first() {
             out.push(problem(format!(
-                "colleagues hold messages this device signed in '{channel}' from seq {seq} on that this data directory does not have, and it has signed others in their place: it is an older copy (restored from a backup, or copied). What it sends there is refused as a fork. Set this device up afresh (`majlisd init` in a new data directory, `org join`, then an admin adds it and removes this one): its history comes back by catch-up"
+                "a colleague's device holds messages this device signed in '{channel}' from seq {seq} on that this device gave up: this data directory is an older copy (restored from a backup, or copied), and that device took what it signed in their place before anyone else's copy. It refuses what this device sends there. Set this device up afresh (`majlisd init` in a new data directory, `org join`, then an admin adds it and removes this one): its history comes back by catch-up"
+            )));
+        }
+        for (channel, who) in &self.forked_authors {
+            out.push(problem(format!(
+                "{who} signed two different messages at one place of its log in '{channel}' (a modified client, or a device restored from an older copy that posted before catching up): peers hold different branches of it, and what a peer holds of the other branch is not taken from it. An admin should check that device, and revoke it unless it is a restored copy"
             )));
         }
         let ahead = self
@@ -623,6 +632,7 @@ mod tests {
             strangers: vec![],
             identity_elsewhere: vec![],
             own_history_diverged: vec![],
+            forked_authors: vec![],
         }
     }
 

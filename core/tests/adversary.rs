@@ -1250,6 +1250,17 @@ async fn a_member_that_signs_two_branches_does_not_part_honest_colleagues() {
         .iter()
         .any(|p| p.device == a.device_id()));
     assert_eq!(texts(&b), ["for bilal 1", "only by catch-up"]);
+    // `doctor` names the device for an admin to check.
+    let report = b.diagnose().await.unwrap();
+    let who = format!("mallory's device ({})", mallory.id());
+    assert_eq!(
+        report.forked_authors,
+        [("general".to_string(), who.clone())]
+    );
+    assert!(report
+        .findings()
+        .iter()
+        .any(|f| f.text.starts_with(&who) && f.text.contains("revoke")));
     for n in [&a, &b] {
         n.shutdown().await.unwrap();
     }

@@ -71,6 +71,9 @@ pub(super) struct Facts {
     /// Channels where a peer holds messages this device signed that differ from its own
     /// log, and the first seq that differs (see [`Facts::diverged`]).
     diverged: std::collections::BTreeMap<String, u64>,
+    /// (channel, member and device) of authors that signed two branches of their log
+    /// (see `Runner::on_others_fork`).
+    forked: std::collections::BTreeSet<(String, String)>,
 }
 
 impl Default for Facts {
@@ -89,6 +92,7 @@ impl Default for Facts {
             myself: Vec::new(),
             mdns_records: 0,
             diverged: Default::default(),
+            forked: Default::default(),
         }
     }
 }
@@ -109,6 +113,11 @@ impl Facts {
                 true
             }
         }
+    }
+
+    /// `who` signed two branches of its log in `channel`; returns whether it is news.
+    pub(super) fn forked(&mut self, channel: &str, who: String) -> bool {
+        self.forked.insert((channel.to_string(), who))
     }
 
     pub(super) fn seen(&mut self, peer: PeerId, via: Via) {
@@ -459,6 +468,7 @@ impl Runner {
             strangers,
             identity_elsewhere,
             own_history_diverged: f.diverged.iter().map(|(c, s)| (c.clone(), *s)).collect(),
+            forked_authors: f.forked.iter().cloned().collect(),
         }
     }
 }

@@ -206,6 +206,7 @@ impl Runner {
                 || "a device".to_string(),
                 |m| format!("{}'s device", m.name),
             );
+        self.facts.forked(channel, format!("{name} ({author})"));
         self.reject(
             "fork",
             format!(
