@@ -84,13 +84,12 @@ impl Store {
         let mut taken = Vec::new();
         let mut grants = false;
         let mut refused = self.refused(channel)?;
-        let mut last_seq = 0;
-        for kv in self
+        let entries = self
             .messages
             .range(log_key(channel, me, from)..=log_key(channel, me, u64::MAX))
-        {
-            let (k, v) = kv?;
-            last_seq = seq_of(&k);
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let last_seq = entries.last().map_or(0, |(k, _)| seq_of(k));
+        for (_, v) in &entries {
             let Ok(id) = <[u8; 32]>::try_from(v.as_ref()).map(MessageId) else {
                 continue;
             };
@@ -118,13 +117,9 @@ impl Store {
         for id in &taken {
             self.unfile(channel, id)?;
         }
-        for kv in self
-            .messages
-            .range(log_key(channel, me, from)..=log_key(channel, me, u64::MAX))
-        {
-            let (k, _) = kv?;
-            self.messages.remove(skip_key(channel, me, seq_of(&k)))?;
-            self.messages.remove(&k)?;
+        for (k, _) in &entries {
+            self.messages.remove(skip_key(channel, me, seq_of(k)))?;
+            self.messages.remove(k)?;
         }
 
         // The head, on disk and in memory, back to the last entry below `from`.
@@ -216,5 +211,88 @@ pub fn retarget(p: &mut Plain, sent_again: &std::collections::HashMap<MessageId,
     };
     if let Some(new) = sent_again.get(target) {
         *target = *new;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::DeviceKey;
+    use crate::message::Unsigned;
+    use crate::seal::DataKey;
+
+    fn sign(key: &DeviceKey, seq: u64, prev: Option<MessageId>, body: &str) -> Envelope {
+        Envelope::sign(
+            key,
+            Unsigned {
+                format: PLAINTEXT_FORMAT,
+                author: key.id(),
+                channel: "general".into(),
+                sent_at: 1_700_000_000_000 + seq,
+                seq,
+                prev,
+                body: body.as_bytes().to_vec(),
+            },
+        )
+    }
+
+    /// Seqs 3 and 4 are what a restored copy signed where peers hold others (up to seq 6):
+    /// taken back whole, the head moved back, the content kept once, and no seq signed
+    /// again.
+    #[test]
+    fn a_refused_branch_is_taken_back_whole_and_kept_to_send_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let dk = DataKey::generate();
+        let store = Store::open(dir.path(), dk.clone()).unwrap();
+        let key = DeviceKey::generate();
+        let me = key.id();
+        let mut envs: Vec<Envelope> = Vec::new();
+        for (seq, body) in [(1, "one"), (2, "two"), (3, "mine 3"), (4, "mine 4")] {
+            let e = sign(&key, seq, envs.last().map(|e| e.id), body);
+            store.insert_own(&e, "amina").unwrap();
+            envs.push(e);
+        }
+        let (ids, grants) = store.take_own_from("general", &me, 3, 6).unwrap();
+        assert_eq!(ids, [envs[2].id, envs[3].id]);
+        assert!(!grants);
+        let texts = |s: &Store| -> Vec<String> {
+            s.history("general", 10)
+                .unwrap()
+                .into_iter()
+                .map(|m| m.text)
+                .collect()
+        };
+        assert_eq!(texts(&store), ["one", "two"]);
+        assert!(!store.has_message(&envs[2].id).unwrap());
+        assert_eq!(store.log_entry("general", &me, 3).unwrap(), None);
+        assert_eq!(store.head("general", &me).unwrap(), (2, 2));
+        assert_eq!(
+            store.own_head("general", &me).unwrap(),
+            (2, Some(envs[1].id))
+        );
+        // Found again (a crash before the removals, or another peer): nothing more.
+        assert_eq!(store.take_own_from("general", &me, 3, 6).unwrap().0, []);
+        // As on disk after a restart.
+        drop(store);
+        let store = Store::open(dir.path(), dk).unwrap();
+        assert_eq!(store.head("general", &me).unwrap(), (2, 2));
+        // The next seq lies past every seq of ours seen (6) or taken back.
+        assert_eq!(
+            store.next_own("general", &me).unwrap(),
+            (7, Some(envs[1].id))
+        );
+        let redo = store.take_redo("general").unwrap();
+        assert_eq!(
+            redo,
+            [
+                (envs[2].id, Redo::Plain("mine 3".into())),
+                (envs[3].id, Redo::Plain("mine 4".into()))
+            ]
+        );
+        assert!(store.take_redo("general").unwrap().is_empty());
+        assert_eq!(
+            store.refused("general").unwrap().abandoned,
+            [envs[2].id, envs[3].id]
+        );
     }
 }
