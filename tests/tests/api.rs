@@ -442,6 +442,52 @@ fn the_event_stream_delivers_another_nodes_message_and_resumes_after_a_break() {
     );
     child.kill().unwrap();
     let _ = child.wait();
+    // Amina's own line reaches bilal's device: the stream says her ticks moved. Then she
+    // erases everything bilal wrote: the stream names each message gone.
+    let (mut child, rx) = sse(&url, &token, None);
+    std::thread::sleep(Duration::from_millis(300));
+    let bilals: std::collections::BTreeSet<String> = ds[0]
+        .history("general")
+        .iter()
+        .filter(|m| m["sender"] == "bilal")
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(bilals.len(), 23);
+    ds[0].ok(&["send", "general", "for the ticks"]);
+    let event = |rx: &mpsc::Receiver<String>, kind: &str, secs: u64| -> Option<Value> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            if let Some(data) = line.strip_prefix("data:") {
+                let ev: Value = serde_json::from_str(data.trim()).unwrap();
+                if ev["type"] == kind {
+                    return Some(ev);
+                }
+            }
+        }
+        None
+    };
+    let delivered = event(&rx, "delivered", 40).expect("a delivered event");
+    assert_eq!(delivered["channel"], "general");
+    ds[0].ok(&["erase", "--member", "bilal"]);
+    let mut gone = std::collections::BTreeSet::new();
+    while gone.len() < bilals.len() {
+        let ev = event(&rx, "removed", 20).expect("removed events for bilal's messages");
+        gone.extend(
+            ev["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i.as_str().unwrap().to_string()),
+        );
+    }
+    assert!(bilals.is_subset(&gone), "{bilals:?} {gone:?}");
+    assert!(ds[0]
+        .history("general")
+        .iter()
+        .all(|m| m["sender"] != "bilal"));
+    child.kill().unwrap();
+    let _ = child.wait();
+
     // Bilal's node stops: the stream says he left the network.
     let (mut child, rx) = sse(&url, &token, None);
     std::thread::sleep(Duration::from_millis(300));

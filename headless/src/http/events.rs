@@ -41,6 +41,13 @@ pub enum ApiEvent {
     /// one this node is connected to (in an org above the mesh limit a node connects only
     /// to some devices; this is what "online" means).
     Presence { device: String, online: bool },
+    /// These messages are gone from this node: retention expired them, an erasure request
+    /// removed them, or they were this device's own, refused by its colleagues as a fork
+    /// and sent again as new messages. A client that keeps copies drops them.
+    Removed { ids: Vec<String> },
+    /// A member's device now holds more of this node's own messages in `channel`: their
+    /// `delivered_to` grew (read the history or the message again).
+    Delivered { channel: String },
     /// Events between the client's last id and this one were dropped from the log: read
     /// the history to fill the gap.
     Gap { from: u64 },
@@ -54,6 +61,8 @@ impl ApiEvent {
             ApiEvent::PeerConnected { .. } => "peer_connected",
             ApiEvent::PeerDisconnected { .. } => "peer_disconnected",
             ApiEvent::Presence { .. } => "presence",
+            ApiEvent::Removed { .. } => "removed",
+            ApiEvent::Delivered { .. } => "delivered",
             ApiEvent::Gap { .. } => "gap",
         }
     }
@@ -309,6 +318,13 @@ pub fn start(node: &Node, metrics: std::sync::Arc<Metrics>) -> Events {
                         Event::Presence { device, online } => {
                             ApiEvent::Presence { device: device.to_string(), online }
                         }
+                        Event::Swept { ids, .. } => {
+                            for list in locked.values_mut() {
+                                list.retain(|id| !ids.contains(id));
+                            }
+                            ApiEvent::Removed { ids: ids.iter().map(|id| id.to_string()).collect() }
+                        }
+                        Event::Delivered { channel } => ApiEvent::Delivered { channel },
                         Event::Rejected { kind, .. } => {
                             metrics.rejected.get_or_create(&KindLabel { kind }).inc();
                             continue;
