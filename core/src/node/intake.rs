@@ -719,6 +719,13 @@ impl Runner {
         let mut inserted = 0;
         for (env, verdict) in envs.iter().zip(verdicts) {
             inserted += matches!(verdict, Verdict::Accepted { .. }) as usize;
+            // Ours that do not fit are the fork handled below, not a refusal to report.
+            if forked
+                && env.unsigned.author == self.me
+                && matches!(verdict, Verdict::Rejected(Reject::Chain(_)))
+            {
+                continue;
+            }
             self.settle(peer, Some(env), verdict, Origin::Sync);
         }
         if let Some(fork) = self.own_divergence(&channel, &ours) {
