@@ -472,6 +472,7 @@ fn the_event_stream_delivers_another_nodes_message_and_resumes_after_a_break() {
     let mut gone = std::collections::BTreeSet::new();
     while gone.len() < bilals.len() {
         let ev = event(&rx, "removed", 20).expect("removed events for bilal's messages");
+        assert_eq!(ev["channel"], "general");
         gone.extend(
             ev["ids"]
                 .as_array()
@@ -771,6 +772,49 @@ fn outgoing_webhooks_are_signed_retried_and_dead_lettered() {
         metrics.contains("majlis_webhook_deliveries_total 1"),
         "{metrics}"
     );
+    // An erasure reaches a receiver that keeps copies: each of bilal's messages in the
+    // channel is named as removed (the DM is not this webhook's).
+    let gdpr = Receiver::start(&[200]);
+    ds[0].ok(&[
+        "api",
+        "webhook",
+        "add",
+        "--name",
+        "gdpr",
+        "--channel",
+        "general",
+        "--url",
+        &gdpr.url,
+    ]);
+    let bilals: Vec<String> = ds[0]
+        .history("general")
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(bilals.len(), 2);
+    ds[0].ok(&["erase", "--member", "bilal"]);
+    wait_until("the receiver hears of the erasure", 20, || {
+        gdpr.count() >= 1
+    });
+    let removed: Vec<Value> = gdpr
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, body)| serde_json::from_slice(body).unwrap())
+        .collect();
+    assert!(removed
+        .iter()
+        .all(|ev| ev["type"] == "removed" && ev["channel"] == "general"));
+    let named: Vec<&str> = removed
+        .iter()
+        .flat_map(|ev| ev["ids"].as_array().unwrap())
+        .map(|i| i.as_str().unwrap())
+        .collect();
+    for id in &bilals {
+        assert!(named.contains(&id.as_str()), "{id} in {named:?}");
+    }
+    assert_eq!(named.len(), 2, "not the DM: {named:?}");
     for d in &mut ds {
         assert!(d.stop());
     }

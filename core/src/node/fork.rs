@@ -121,6 +121,7 @@ impl Runner {
             ids.len()
         );
         self.emit(Event::Swept {
+            channels: vec![channel.to_string(); ids.len()].into(),
             ids: ids.into(),
             expired: 0,
             erased: 0,

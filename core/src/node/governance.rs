@@ -90,6 +90,10 @@ fn sweep_once(
         }
     }
     let ids: Arc<[MessageId]> = s.removed().copied().collect();
+    let channels: Arc<[String]> = ids
+        .iter()
+        .map(|id| s.channel_of.get(id).cloned().unwrap_or_default())
+        .collect();
     let report = SweepReport {
         expired: s.expired.len(),
         erased: s.erased.len(),
@@ -109,6 +113,7 @@ fn sweep_once(
         store.flush()?;
         let _ = events.send(Event::Swept {
             ids,
+            channels,
             expired: report.expired,
             erased: report.erased,
         });

@@ -183,6 +183,8 @@ pub enum Event {
     /// be sent again: drop them from whatever shows or indexes them.
     Swept {
         ids: Arc<[MessageId]>,
+        /// The channel of each of `ids` (same order).
+        channels: Arc<[String]>,
         expired: usize,
         erased: usize,
     },

@@ -45,6 +45,8 @@ pub struct Swept {
     pub files: Vec<crate::files::BlobId>,
     /// Messages looked at.
     pub scanned: u64,
+    /// The channel of each message removed (integrations are told per channel).
+    pub channel_of: std::collections::HashMap<MessageId, String>,
 }
 
 impl Swept {
@@ -158,6 +160,7 @@ impl Store {
                 Fate::Expired => out.expired.push(id),
                 Fate::Erased => out.erased.push(id),
             }
+            out.channel_of.insert(id, channel.to_string());
             out.files.extend(file);
             let act = self
                 .render(&env, rec.sender)

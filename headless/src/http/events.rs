@@ -44,7 +44,7 @@ pub enum ApiEvent {
     /// These messages are gone from this node: retention expired them, an erasure request
     /// removed them, or they were this device's own, refused by its colleagues as a fork
     /// and sent again as new messages. A client that keeps copies drops them.
-    Removed { ids: Vec<String> },
+    Removed { channel: String, ids: Vec<String> },
     /// A member's device now holds more of this node's own messages in `channel`: their
     /// `delivered_to` grew (read the history or the message again).
     Delivered { channel: String },
@@ -318,11 +318,21 @@ pub fn start(node: &Node, metrics: std::sync::Arc<Metrics>) -> Events {
                         Event::Presence { device, online } => {
                             ApiEvent::Presence { device: device.to_string(), online }
                         }
-                        Event::Swept { ids, .. } => {
+                        Event::Swept { ids, channels, .. } => {
                             for list in locked.values_mut() {
                                 list.retain(|id| !ids.contains(id));
                             }
-                            ApiEvent::Removed { ids: ids.iter().map(|id| id.to_string()).collect() }
+                            // One event per channel, so that a client (a webhook) of one
+                            // channel hears only of its own.
+                            let mut by_channel: std::collections::BTreeMap<&str, Vec<String>> =
+                                Default::default();
+                            for (id, ch) in ids.iter().zip(channels.iter()) {
+                                by_channel.entry(ch).or_default().push(id.to_string());
+                            }
+                            for (channel, ids) in by_channel {
+                                log.push(ApiEvent::Removed { channel: channel.to_string(), ids });
+                            }
+                            continue;
                         }
                         Event::Delivered { channel } => ApiEvent::Delivered { channel },
                         Event::Rejected { kind, .. } => {

@@ -1,5 +1,7 @@
 //! Outgoing webhooks: every message of a channel POSTed to a URL, signed, retried, and set
-//! aside in a dead-letter list when the receiver keeps failing.
+//! aside in a dead-letter list when the receiver keeps failing. Messages removed from the
+//! channel (retention, an erasure request) are POSTed too (`{"type":"removed",...}`), so a
+//! receiver that keeps copies can honour an erasure.
 //!
 //! `majlisd api webhook add --name N --channel C --url URL` writes `api-webhooks.json`
 //! (mode 0600). The signing secret in it is sealed with the data directory's key (the same
@@ -262,8 +264,13 @@ pub fn start(
                 }
                 Err(_) => return,
             };
-            let ApiEvent::Message { message } = &ev else {
-                continue;
+            // Messages, and messages gone (an erasure reaches the receiver too).
+            let (channel_of_event, about) = match &ev {
+                ApiEvent::Message { message } => (message.channel.clone(), message.id.to_string()),
+                ApiEvent::Removed { channel, ids } => {
+                    (channel.clone(), format!("{} removed", ids.len()))
+                }
+                _ => continue,
             };
             // Reread the file when it changed (add and remove work without a restart).
             let mtime = std::fs::metadata(dir_file(&hooks.dir))
@@ -294,7 +301,7 @@ pub fn start(
                 let Ok(channel) = node.resolve(&hook.channel) else {
                     continue;
                 };
-                if channel != message.channel {
+                if channel != channel_of_event {
                     continue;
                 }
                 let body = match serde_json::to_vec(&ev) {
@@ -305,7 +312,7 @@ pub fn start(
                     hook: hook.clone(),
                     secret: secret.clone(),
                     event: id,
-                    message: message.id.to_string(),
+                    message: about.clone(),
                     body,
                 };
                 let Ok(slot) = slots.clone().try_acquire_owned() else {
