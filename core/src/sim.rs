@@ -81,6 +81,12 @@ pub struct Config {
     /// they hold could not reach anyone) but read as everyone does. Requests to them are
     /// never failed by a timeout here, which is stricter than a node's 30 s.
     pub mute: usize,
+    /// Members running a modified client that signs two branches of its log: each message
+    /// it posts has a twin with the same seq and another body, gossiped to another random
+    /// part of its mesh. Honest nodes hold one branch or the other, and their catch-up
+    /// answers break each other's chain for it; that must not keep anyone from the honest
+    /// authors' messages. Its own messages are not counted as to be held.
+    pub forkers: usize,
 }
 
 impl Config {
@@ -105,6 +111,7 @@ impl Config {
             duration_ms: 30_000,
             catchup: true,
             mute: (nodes / 25).max(1),
+            forkers: (nodes / 25).max(1),
         }
     }
 }
@@ -138,6 +145,14 @@ pub struct Report {
     pub end_ms: u64,
     /// Catch-up requests a mute insider took and never answered.
     pub unanswered: u64,
+    /// Messages a forker signed twice, and catch-up answers that broke a forker's chain
+    /// (its messages then no longer asked of that peer).
+    pub forked: u64,
+    pub fork_answers: u64,
+    /// Refusals a forker caused (its twins refused where the other branch is held, its own
+    /// answers that break the chain it showed the asker): kept out of `rejected`, which
+    /// counts what honest nodes refused of honest ones.
+    pub forker_refused: u64,
     /// The first few misses and extras, described, to debug a failing seed.
     pub examples: Vec<String>,
 }
@@ -203,6 +218,8 @@ struct Node {
     rounds: u64,
     /// A modified client that never answers catch-up (see [`Config::mute`]).
     mute: bool,
+    /// A modified client that signs two branches of its log (see [`Config::forkers`]).
+    forker: bool,
     /// When a [`Ev::Wake`] is scheduled for this node (sim ms), to keep one at a time.
     wake_at: Option<u64>,
 }
@@ -340,6 +357,7 @@ impl Sim {
                     last_stored_ms: 0,
                     rounds: 0,
                     mute: false,
+                    forker: false,
                     wake_at: None,
                 };
                 node.plan = Membership::of(&node.chain, &node.key.id());
@@ -370,6 +388,16 @@ impl Sim {
             .take(cfg.mute)
         {
             node.mute = true;
+        }
+        // The forkers: the first ordinary members after the admin.
+        for node in nodes
+            .iter_mut()
+            .take(plain_end)
+            .skip(1)
+            .filter(|n| !n.mute)
+            .take(cfg.forkers)
+        {
+            node.forker = true;
         }
         let mut sim = Sim {
             cfg,
@@ -778,8 +806,26 @@ impl Sim {
             }
             return;
         }
-        let checked =
-            catchup::check(&self.nodes[n].log, &asked, &resp).expect("honest peers answer right");
+        let checked = match catchup::check(&self.nodes[n].log, &asked, &resp) {
+            Ok(c) => c,
+            Err(e) => {
+                let (me, responder) = (self.dev(n), self.dev(peer));
+                match catchup::forked_author(&e, &me, &responder, &asked.channel, &resp) {
+                    // An honest peer holding a forker's other branch (as the node does).
+                    Some(author) => {
+                        self.report.fork_answers += 1;
+                        self.nodes[n]
+                            .catchup
+                            .leave_out_from(peer, author, &asked.channel);
+                        self.sync_channel(n, peer, &asked.channel, &Vector::new());
+                    }
+                    // A forker answering with its own branch: its lie (a node disconnects it).
+                    None if self.nodes[peer].forker => self.report.forker_refused += 1,
+                    None => panic!("an honest peer's answer failed its check: {e}"),
+                }
+                return;
+            }
+        };
         if let Some(next) = &checked.next {
             self.sync_channel(n, peer, &asked.channel, next);
         }
@@ -822,6 +868,15 @@ impl Sim {
 
     /// Count a verdict; forward what was accepted; after a gap, ask the forwarder at once.
     fn settle(&mut self, n: usize, from: usize, env: Envelope, v: Verdict, origin: Origin) {
+        let by_forker = || {
+            self.nodes
+                .iter()
+                .any(|x| x.forker && x.key.id() == env.unsigned.author)
+        };
+        if matches!(v, Verdict::Rejected(_)) && by_forker() {
+            self.report.forker_refused += 1;
+            return;
+        }
         self.nodes[n].tally.record(&v, origin);
         if let Verdict::Accepted { gap, .. } = v {
             self.nodes[n].last_stored_ms = self.now;
@@ -942,7 +997,16 @@ impl Sim {
             matches!(v, Verdict::Accepted { .. }),
             "own message refused: {v:?}"
         );
-        self.sent.push((env.id, channel, env.unsigned.author));
+        if self.nodes[n].forker {
+            // Its twin: the same place in the log, another body, to another random mesh.
+            let mut u = env.unsigned.clone();
+            u.body.extend_from_slice(b" (the other branch)");
+            let twin = Envelope::sign(&self.nodes[n].key, u);
+            self.report.forked += 1;
+            self.forward(n, None, twin);
+        } else {
+            self.sent.push((env.id, channel, env.unsigned.author));
+        }
         self.forward(n, None, env);
     }
 

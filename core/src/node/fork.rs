@@ -23,9 +23,8 @@ use super::Event;
 use crate::identity::DeviceId;
 use crate::message::{Envelope, MessageId};
 use crate::net::SyncResponse;
-use crate::proto::catchup::CheckError;
+use crate::proto::catchup::{self, CheckError};
 use crate::store::Redo;
-use crate::sync::SyncError;
 
 /// Where a peer's copy of this device's log in a channel parts from ours.
 pub(super) struct Fork {
@@ -169,9 +168,8 @@ impl Runner {
         tracing::info!("sent {n} refused message(s) again in '{channel}'");
     }
 
-    /// The author whose chain an answer from `peer` broke (`e`), if that is the author's
-    /// doing: not this device, not the peer itself (whose own broken chain is its lie), and
-    /// every message of it in the answer signed by it.
+    /// The author whose chain an answer from `peer` broke, if that is the author's doing
+    /// ([`catchup::forked_author`]).
     pub(super) fn others_fork(
         &self,
         peer: PeerId,
@@ -179,19 +177,8 @@ impl Runner {
         channel: &str,
         resp: &SyncResponse,
     ) -> Option<DeviceId> {
-        let CheckError::Sync(SyncError::BrokenChain { author, .. }) = e else {
-            return None;
-        };
-        if *author == self.me || DeviceId::from_peer_id(&peer) == Some(*author) {
-            return None;
-        }
-        let signed = resp
-            .messages
-            .iter()
-            .filter_map(|w| Envelope::decode_unverified(w).ok())
-            .filter(|e| e.unsigned.author == *author && e.unsigned.channel == channel)
-            .all(|e| Envelope::decode(&e.wire).is_ok());
-        signed.then_some(*author)
+        let responder = DeviceId::from_peer_id(&peer)?;
+        catchup::forked_author(e, &self.me, &responder, channel, resp)
     }
 
     /// `peer` holds a branch of `author`'s log in `channel` that does not chain to ours:

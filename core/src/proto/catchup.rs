@@ -580,6 +580,34 @@ pub enum CheckError {
     Sync(#[from] sync::SyncError),
 }
 
+/// The author whose chain an answer from `responder` broke (`e`, from [`check`]), when
+/// that is the author's doing and not the responder's lie: not `me` (our own fork is
+/// repaired instead), not the responder itself (its own broken chain is its lie), and every
+/// message of the author in the answer carries the author's valid signature. Then the
+/// author signed two branches of its log (a modified client, or a restored copy), and an
+/// honest responder may hold the other one: see `Catchup::leave_out_from`.
+pub fn forked_author(
+    e: &CheckError,
+    me: &DeviceId,
+    responder: &DeviceId,
+    channel: &str,
+    resp: &SyncResponse,
+) -> Option<DeviceId> {
+    let CheckError::Sync(sync::SyncError::BrokenChain { author, .. }) = e else {
+        return None;
+    };
+    if author == me || author == responder {
+        return None;
+    }
+    let signed = resp
+        .messages
+        .iter()
+        .filter_map(|w| Envelope::decode_unverified(w).ok())
+        .filter(|e| e.unsigned.author == *author && e.unsigned.channel == channel)
+        .all(|e| Envelope::decode(&e.wire).is_ok());
+    signed.then_some(*author)
+}
+
 /// Check an answer whole before anything is stored: every message decodes, was asked
 /// for, is in the asked channel and chains to its author's previous one. An error means
 /// the peer lied: drop it.
