@@ -901,6 +901,56 @@ pub fn dm_wanted(
 mod tests {
     use super::*;
 
+    /// A broken chain is the author's doing only when the author signed what broke it and
+    /// is neither this device nor the peer that answered.
+    #[test]
+    fn a_fork_is_pinned_on_its_author_only_with_its_signature() {
+        use crate::identity::DeviceKey;
+        use crate::message::{Unsigned, PLAINTEXT_FORMAT};
+        let (mallory, me, peer) = (
+            DeviceKey::generate(),
+            DeviceKey::generate().id(),
+            DeviceKey::generate().id(),
+        );
+        let env = Envelope::sign(
+            &mallory,
+            Unsigned {
+                format: PLAINTEXT_FORMAT,
+                author: mallory.id(),
+                channel: "general".into(),
+                sent_at: 1_700_000_000_000,
+                seq: 2,
+                prev: Some(crate::message::MessageId([7; 32])),
+                body: b"the other branch".to_vec(),
+            },
+        );
+        let answer = |wire: Vec<u8>| SyncResponse {
+            messages: vec![serde_bytes::ByteBuf::from(wire)],
+            ..Default::default()
+        };
+        let broke = |author| CheckError::Sync(sync::SyncError::BrokenChain { author, seq: 2 });
+        let resp = answer(env.wire.clone());
+        let m = mallory.id();
+        assert_eq!(
+            forked_author(&broke(m), &me, &peer, "general", &resp),
+            Some(m)
+        );
+        // The peer's own broken chain is its lie; ours we repair.
+        assert_eq!(forked_author(&broke(m), &me, &m, "general", &resp), None);
+        assert_eq!(forked_author(&broke(m), &m, &peer, "general", &resp), None);
+        // A signature that does not hold: the peer made it up.
+        let mut forged = env.wire.clone();
+        *forged.last_mut().unwrap() ^= 1;
+        let resp = answer(forged);
+        assert_eq!(forked_author(&broke(m), &me, &peer, "general", &resp), None);
+        // Any other failed check is no fork.
+        let other = CheckError::Sync(sync::SyncError::TooMany(513));
+        assert_eq!(
+            forked_author(&other, &me, &peer, "general", &answer(env.wire)),
+            None
+        );
+    }
+
     /// A 256 kbit/s link (32 000 B/s) with a 600 ms round trip: answers settle near half a
     /// second of the link's rate (two in flight), not of the rate diluted by the round trip.
     #[test]
