@@ -765,6 +765,19 @@ pub fn start_pair_local(ds: &mut [Daemon], first_extra: &[&str]) {
     wait_until("connected", 20, || ds[0].peers().len() == 1);
 }
 
+/// Copy a directory tree (a data directory, as a backup or a copied disk would).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
 /// A TCP port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

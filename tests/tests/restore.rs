@@ -3,25 +3,13 @@
 //! already holds another message of hers at (a fork). Her node takes the line back, fetches
 //! her own later messages and sends the line again: both histories agree, line for line.
 
-use majlis_tests::{free_port, org, wait_until, Daemon};
+use majlis_tests::{copy_dir, free_port, org, wait_until, Daemon};
 
 fn texts(d: &Daemon) -> Vec<String> {
     d.history("general")
         .iter()
         .map(|m| m["text"].as_str().unwrap_or_default().to_string())
         .collect()
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 #[test]
