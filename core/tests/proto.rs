@@ -260,10 +260,16 @@ fn an_answer_is_checked_against_its_request() {
         msgs(&o.amina, "ops", 1)[0].wire.clone(),
     )];
     assert!(catchup::check(&ours, &asked, &bad).is_err());
-    // An author left out (our own log, once peers hold another version of it): the
-    // request says it holds all of that author's, and the answer brings none of them.
+    // An author left out for a peer holding another branch of its log: the request to
+    // that peer says it holds all of that author's, and the answer brings none of them;
+    // a request to another peer still asks for them.
     let mut cu: Catchup<u32, u32> = Catchup::default();
-    cu.leave_out(o.amina.id(), "general");
+    cu.leave_out_from(7, o.amina.id(), "general");
+    let (other, _) = cu
+        .request(&ours, 8, "general", &Vector::new(), None)
+        .unwrap()
+        .unwrap();
+    assert!(!other.have.contains(&(o.amina.id(), u64::MAX)));
     let (req, asked) = cu
         .request(&ours, 7, "general", &Vector::new(), None)
         .unwrap()

@@ -83,8 +83,8 @@ impl Runner {
 
     /// `peer` holds a branch of our log in `channel` that parts from ours. Ours is given up
     /// and its content kept to send again, unless theirs is one we gave up before (a peer
-    /// that took our refused branch): then only our own messages are left out of catch-up
-    /// there, and `doctor` tells the user to set the device up afresh.
+    /// that took our refused branch): then our own messages are no longer asked of that
+    /// peer there, and `doctor` tells the user to set the device up afresh.
     pub(super) fn on_own_fork(&mut self, peer: PeerId, channel: &str, fork: Fork) {
         let gave_up = self
             .store
@@ -100,7 +100,7 @@ impl Runner {
                 .filter(|(ids, _)| !ids.is_empty()),
         };
         let Some((ids, grants)) = taken else {
-            self.catchup.leave_out(self.me, channel);
+            self.catchup.leave_out_from(peer, self.me, channel);
             if self.facts.diverged(channel, fork.seq) {
                 tracing::error!(
                     "{peer} holds messages this device signed in '{channel}' from seq {} on that differ from its own: this data directory is an older copy (restored from a backup, or copied), and what it sends there is refused as a fork; set this device up afresh (`majlisd doctor` says how)",

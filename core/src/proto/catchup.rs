@@ -97,9 +97,9 @@ pub struct Catchup<K, P> {
     rate: HashMap<P, u64>,
     /// Pipelined requests waiting for their time (see [`Catchup::follow_up`]).
     ahead: Vec<Ahead<P>>,
-    /// Per channel, authors whose messages requests leave out: from every peer (`None`:
-    /// see [`Catchup::leave_out`]) or from one ([`Catchup::leave_out_from`]).
-    left_out: HashMap<String, Vec<(Option<P>, DeviceId)>>,
+    /// Per channel, (peer, author) whose messages requests to that peer leave out (see
+    /// [`Catchup::leave_out_from`]).
+    left_out: HashMap<String, Vec<(P, DeviceId)>>,
 }
 
 /// A pipelined request scheduled to leave at `at_ms`.
@@ -169,7 +169,7 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
             .get(channel)
             .into_iter()
             .flatten()
-            .filter(|(p, _)| p.is_none_or(|p| p == peer))
+            .filter(|(p, _)| *p == peer)
             .map(|(_, a)| *a)
             .collect();
         for a in &left_out {
@@ -210,22 +210,12 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
         )))
     }
 
-    /// Leave `author`'s messages in `channel` out of every request from now on: say we
-    /// hold them all. For this device's own log once peers hold another version of it
-    /// (an older copy of the data directory signed others in their place): their copies
-    /// would break the chain of every answer, and with it everyone else's messages there.
-    pub fn leave_out(&mut self, author: DeviceId, channel: &str) {
-        self.left_out_add(None, author, channel);
-    }
-
-    /// Leave `author`'s messages in `channel` out of every request to `peer`: it holds a
-    /// branch of that author's log that does not chain to ours (the author signed two), and
-    /// every answer would carry it (see `Runner::on_sync_response`).
+    /// Leave `author`'s messages in `channel` out of every request to `peer` from now on:
+    /// say we hold them all. The peer holds a branch of that author's log that does not
+    /// chain to ours (the author signed two; or this device, restored from an older copy,
+    /// whose refused branch the peer took): every answer would carry it and be dropped
+    /// whole, everyone else's messages with it (see `node::fork`).
     pub fn leave_out_from(&mut self, peer: P, author: DeviceId, channel: &str) {
-        self.left_out_add(Some(peer), author, channel);
-    }
-
-    fn left_out_add(&mut self, peer: Option<P>, author: DeviceId, channel: &str) {
         let v = self.left_out.entry(channel.to_string()).or_default();
         if !v.contains(&(peer, author)) {
             v.push((peer, author));
