@@ -929,8 +929,11 @@ fn copy_db(from: &std::path::Path, to: &std::path::Path, name: &str) -> Result<(
     }
     let p = Profile::open(to)?;
     p.store().set_meta("name", name.as_bytes())?;
-    // The seed's unpublished messages are not this device's to publish.
+    // The seed's unpublished messages are not this device's to publish, nor is its check
+    // of its own log (from its first message, never answered: it had no peer) this
+    // device's to ask for.
     p.store().outbox_clear()?;
+    p.store().close_holes("general", u64::MAX)?;
     p.store().flush()?;
     Ok(())
 }
