@@ -2275,6 +2275,25 @@ mod tests {
         );
     }
 
+    /// A session whose peer sent some of our own messages (its last request stated a
+    /// higher `have` than the hole's start) still covered the hole it started from: closed,
+    /// not asked for again at every round. A hole reaching past what a session can bring
+    /// stays.
+    #[test]
+    fn a_whole_session_closes_the_holes_it_started_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), DataKey::generate()).unwrap();
+        let me = DeviceKey::generate().id();
+        store.next_own("general", &me).unwrap();
+        assert_eq!(store.recover_from("general").unwrap(), Some((me, 0)));
+        store.close_holes("general", 5).unwrap();
+        assert_eq!(store.recover_from("general").unwrap(), None);
+        let far = 5 + crate::sync::MAX_GAP + 1;
+        store.set_holes("general", &me, &[(1, far)]).unwrap();
+        store.close_holes("general", 5).unwrap();
+        assert_eq!(store.recover_from("general").unwrap(), Some((me, 1)));
+    }
+
     #[test]
     fn seqs_are_reserved_ahead_skipped_after_a_crash_and_given_back_at_a_clean_stop() {
         let dir = tempfile::tempdir().unwrap();
