@@ -705,9 +705,11 @@ impl Runner {
             return self.next_turn(&channel);
         }
         // Ours that do not fit our own log: the peer holds another branch of it.
-        let forked = envs.iter().zip(&verdicts).any(|(e, v)| {
-            e.unsigned.author == self.me && matches!(v, Verdict::Rejected(Reject::Chain(_)))
-        });
+        let me = self.me;
+        let refused_own = move |e: &Envelope, v: &Verdict| {
+            e.unsigned.author == me && matches!(v, Verdict::Rejected(Reject::Chain(_)))
+        };
+        let forked = envs.iter().zip(&verdicts).any(|(e, v)| refused_own(e, v));
         let ours: Vec<Envelope> = match forked {
             true => envs
                 .iter()
@@ -720,10 +722,7 @@ impl Runner {
         for (env, verdict) in envs.iter().zip(verdicts) {
             inserted += matches!(verdict, Verdict::Accepted { .. }) as usize;
             // Ours that do not fit are the fork handled below, not a refusal to report.
-            if forked
-                && env.unsigned.author == self.me
-                && matches!(verdict, Verdict::Rejected(Reject::Chain(_)))
-            {
+            if refused_own(env, &verdict) {
                 continue;
             }
             self.settle(peer, Some(env), verdict, Origin::Sync);

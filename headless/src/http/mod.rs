@@ -1084,8 +1084,7 @@ pub struct EventsQuery {
 
 /// Server-Sent Events: `message`, `roster`, `peer_connected`, `peer_disconnected`,
 /// `presence`, `removed`, `delivered`, and `gap` when events since the given id are no
-/// longer kept. Each has an
-/// `id`; reconnect with `Last-Event-ID` (or `?after=`) to resume.
+/// longer kept. Each has an `id`; reconnect with `Last-Event-ID` (or `?after=`) to resume.
 #[utoipa::path(get, path = "/v1/events", params(EventsQuery),
     responses((status = 200, description = "text/event-stream; each data is an ApiEvent", content_type = "text/event-stream", body = ApiEvent), (status = 401, body = ErrorBody)),
     security(("token" = ["read"])))]
