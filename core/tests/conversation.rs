@@ -460,6 +460,57 @@ async fn delivered_then_a_read_receipt_reach_the_sender_once_and_show_as_no_mess
     }
 }
 
+/// In a channel of more than `RECEIPTS_UP_TO` readers no read receipt is sent (one per
+/// reader per read would flood it), but "delivered" still reaches the sender: it costs no
+/// message, so a line in a big channel does not stay "✓ sent" for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_channel_shows_delivered_and_sends_no_read_receipt() {
+    let dir = tempfile::tempdir().unwrap();
+    let more: Vec<RosterChange> = (0..majlis_core::conversation::RECEIPTS_UP_TO)
+        .map(|i| RosterChange::AddMember {
+            name: format!("member{i:02}"),
+            device: majlis_core::DeviceKey::generate().id(),
+            role: None,
+        })
+        .collect();
+    let mut ps = org(dir.path(), &more);
+    drop(ps.pop());
+    let b = ps.pop().unwrap();
+    let a = Node::start(ps.pop().unwrap(), config(vec![]))
+        .await
+        .unwrap();
+    let readers = a.roster().await.unwrap().unwrap().members.len();
+    assert!(
+        readers > majlis_core::conversation::RECEIPTS_UP_TO,
+        "{readers} readers"
+    );
+    let addr = a.listen_addrs().await.unwrap()[0].clone();
+    let b = Node::start(b, config(vec![addr])).await.unwrap();
+    wait_until("connected", async || a.peers().await.unwrap().len() == 1).await;
+    let hi = a.send("general", "all hands at ten").await.unwrap();
+    wait_until("bilal has it", async || {
+        b.history("general", 10).unwrap().iter().any(|m| m.id == hi)
+    })
+    .await;
+    let at = b.history("general", 10).unwrap().last().unwrap().sent_at;
+    wait_until("amina learns bilal's device holds it", async || {
+        a.delivered_marks("general")
+            .unwrap()
+            .iter()
+            .any(|(m, t)| m == "bilal" && *t >= at)
+    })
+    .await;
+    assert!(
+        b.mark_read("general", &hi).await.unwrap().is_none(),
+        "no read receipt in a channel of {readers}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(a.read_marks("general").unwrap().is_empty());
+    for n in [&a, &b] {
+        n.shutdown().await.unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topic_pins_and_leaving_converge_and_hold_against_a_modified_client() {
     let dir = tempfile::tempdir().unwrap();

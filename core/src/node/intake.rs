@@ -783,9 +783,10 @@ impl Runner {
 
 impl Runner {
     /// A device's catch-up request says it holds our first `n` messages of `channel`: the
-    /// "delivered" state of what we sent, for its member (DMs and small channels; relays and
-    /// the archive are not a person it was delivered to). A client may claim more than it
-    /// holds; the claim only colours our own ticks.
+    /// "delivered" state of what we sent, for its member (relays and the archive are not a
+    /// person it was delivered to). Kept in every channel, however big: it costs no message,
+    /// only a mark when it moves. A client may claim more than it holds; the claim only
+    /// colours our own ticks.
     fn note_delivered(&mut self, requester: &DeviceId, channel: &str, n: u64) {
         let Some(head) = self.chain.head() else {
             return;
@@ -794,10 +795,7 @@ impl Runner {
             return;
         };
         let me = head.member_of_device(&self.me).map(|m| m.name.as_str());
-        if member.role.stores_all()
-            || Some(member.name.as_str()) == me
-            || !super::Node::receipts_in(head, channel)
-        {
+        if member.role.stores_all() || Some(member.name.as_str()) == me {
             return;
         }
         let at = self

@@ -1019,7 +1019,7 @@ impl Node {
         let channel = self.resolve(channel)?;
         // The org may turn read receipts off (governance): then none is sent.
         let small = self.roster.borrow().as_deref().is_some_and(|r| {
-            Node::receipts_in(r, &channel)
+            Node::read_receipts_in(r, &channel)
                 && r.roster.governance.read_receipts == crate::roster::ReadReceipts::On
         });
         let Some(at) = self.store.sent_at_of(upto)? else {
@@ -1040,14 +1040,15 @@ impl Node {
 
     /// Delivery of this device's messages in `channel` (or `@NAME`): each member whose
     /// device holds them, up to the `sent_at` of the newest it holds. Learned from that
-    /// device's catch-up requests (they state what it holds), in DMs and small channels.
+    /// device's catch-up requests (they state what it holds), in every channel: it may
+    /// name fewer members than hold them, never more (but for a modified client's claim).
     pub fn delivered_marks(&self, channel: &str) -> Result<Vec<(String, u64)>> {
         self.store.delivered_marks(&self.resolve(channel)?)
     }
 
-    /// Whether receipts (read and delivered) are kept in `channel`: DMs, and channels with
-    /// at most [`crate::conversation::RECEIPTS_UP_TO`] readers.
-    pub(crate) fn receipts_in(head: &VerifiedRoster, channel: &str) -> bool {
+    /// Whether read receipts are sent in `channel`: DMs, and channels with at most
+    /// [`crate::conversation::RECEIPTS_UP_TO`] readers.
+    fn read_receipts_in(head: &VerifiedRoster, channel: &str) -> bool {
         crate::roster::dm_parties(channel).is_some()
             || head
                 .roster
