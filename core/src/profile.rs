@@ -568,6 +568,17 @@ impl Profile {
             Outgoing::Act(Plain::Reply { text, .. } | Plain::Edit { text, .. }) => text.as_str(),
             Outgoing::Act(_) => "",
         };
+        let written = matches!(
+            what,
+            Outgoing::Text(_) | Outgoing::Act(Plain::Reply { .. } | Plain::Edit { .. })
+        );
+        if written && text.trim().is_empty() {
+            // A blank line in everyone's history is a mistake, never a message; receivers
+            // still take one from a client that sends it (it is well-formed).
+            return Err(Error::Invalid(
+                "a message needs some text (to take one of yours back, delete it)".into(),
+            ));
+        }
         if text.len() > crate::message::MAX_BODY_BYTES {
             return Err(Error::Invalid(format!(
                 "message is {} bytes; the limit is {} (send large content as a file)",
@@ -875,6 +886,11 @@ mod tests {
         assert!(envs[0].is_keys());
         let env_id = envs.last().unwrap().id;
         assert!(p.compose(&chain, "nope", "x").is_err());
+        // Nothing to say is no message, and signs nothing.
+        for blank in ["", " \n\t "] {
+            let e = p.compose(&chain, "general", blank).unwrap_err();
+            assert!(matches!(e, Error::Invalid(_)), "{e}");
+        }
         p.store().flush().unwrap();
         drop(p);
         // Everything survives reopening.

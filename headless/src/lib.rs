@@ -639,7 +639,18 @@ pub fn main() -> ExitCode {
 /// The error, and what to do about it in `majlisd`'s own terms (core errors say what went
 /// wrong; the advice, with flags, is the front end's).
 pub fn explain(e: &anyhow::Error) -> String {
-    let what = format!("{e:#}");
+    // The chain of causes, each once: a core error often quotes its source in its own text
+    // ("database error: {0}"), and `{:#}` would print that source a second time.
+    let mut what = String::new();
+    for cause in e.chain().map(|c| c.to_string()) {
+        if what.contains(&cause) {
+            continue;
+        }
+        if !what.is_empty() {
+            what.push_str(": ");
+        }
+        what.push_str(&cause);
+    }
     match e
         .chain()
         .find_map(|c| c.downcast_ref::<majlis_core::Error>())
@@ -2056,6 +2067,27 @@ fn run_node(
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
+
+    /// A core error that quotes its source is printed once, with the advice after it.
+    #[test]
+    fn an_error_is_explained_without_repeating_its_cause() {
+        let e: anyhow::Error = majlis_core::Error::Roster(majlis_core::roster::RosterError::Rule(
+            "version 3 is for another org".into(),
+        ))
+        .into();
+        assert_eq!(
+            super::explain(&e),
+            "roster rejected: version 3 is for another org"
+        );
+        let e = anyhow::Error::from(majlis_core::Error::NoOrg).context("sending");
+        assert_eq!(
+            super::explain(&e),
+            format!(
+                "sending: this device is in no organization yet; {}",
+                super::advice(&majlis_core::Error::NoOrg).unwrap()
+            )
+        );
+    }
 
     /// Every command and every argument says what it is for in `--help`: an admin on a
     /// server has the help text and nothing else.

@@ -135,24 +135,24 @@ impl VerifiedRoster {
 
     /// The channel `target` names for this device: `@NAME` is the direct-message channel
     /// between this device's member and NAME; anything else is a channel name as is.
-    pub fn resolve_channel(&self, me: &DeviceId, target: &str) -> Result<String, RosterError> {
+    pub fn resolve_channel(&self, me: &DeviceId, target: &str) -> crate::Result<String> {
         let Some(other) = target.strip_prefix('@').filter(|t| !t.contains(',')) else {
             // A mistyped name would read as an empty channel: say which there are.
             if !target.starts_with('@') && self.roster.channel(target).is_none() {
-                return Err(RosterError::Rule(self.roster.no_channel(target)));
+                return Err(crate::Error::Invalid(self.roster.no_channel(target)));
             }
             return Ok(target.to_string());
         };
         let me = self.member_of_device(me).ok_or_else(|| {
-            RosterError::Rule(
+            crate::Error::Denied(
                 "this device is not on the roster, so it has no direct messages".into(),
             )
         })?;
         let other = self.roster.member(other).ok_or_else(|| {
-            RosterError::Rule(format!("no member named '{other}' (see the roster)"))
+            crate::Error::Invalid(format!("no member named '{other}' (see the roster)"))
         })?;
         if !self.roster.dm_allowed(me, other) {
-            return Err(RosterError::Rule(format!(
+            return Err(crate::Error::Denied(format!(
                 "direct messages between '{}' ({}) and '{}' ({}) are not allowed by the org policy (dms: {:?})",
                 me.name, me.role, other.name, other.role, self.roster.policy.dms
             )));
