@@ -891,6 +891,8 @@ mod tests {
             let e = p.compose(&chain, "general", blank).unwrap_err();
             assert!(matches!(e, Error::Invalid(_)), "{e}");
         }
+        let e = p.compose(&chain, "@amina", "note to self").unwrap_err();
+        assert!(e.to_string().contains("own member"), "{e}");
         p.store().flush().unwrap();
         drop(p);
         // Everything survives reopening.

@@ -151,6 +151,12 @@ impl VerifiedRoster {
         let other = self.roster.member(other).ok_or_else(|| {
             crate::Error::Invalid(format!("no member named '{other}' (see the roster)"))
         })?;
+        if me.name == other.name {
+            return Err(crate::Error::Invalid(format!(
+                "'{}' is this device's own member: a direct message goes to someone else (for notes of your own, an admin can make a channel that lists only you)",
+                me.name
+            )));
+        }
         if !self.roster.dm_allowed(me, other) {
             return Err(crate::Error::Denied(format!(
                 "direct messages between '{}' ({}) and '{}' ({}) are not allowed by the org policy (dms: {:?})",
