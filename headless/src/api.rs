@@ -447,11 +447,17 @@ async fn handle(node: &Node, req: Request) -> Response {
                 files: node.files().await?,
             },
             Request::Fetch { message } => {
-                let (blob, _, _) = node.store().file_of(&message)?.ok_or_else(|| {
-                    majlis_core::Error::Invalid(format!(
-                        "message {message} is not a file this device can open"
-                    ))
-                })?;
+                let Some((blob, _, _)) = node.store().file_of(&message)? else {
+                    // `majlisd files` lists the files' contents by their own id: an easy
+                    // one to pass here by mistake.
+                    let contents = node.files().await?.iter().any(|f| f.blob.0 == message.0);
+                    return Err(majlis_core::Error::Invalid(match contents {
+                        true => format!(
+                            "{message} is the id of a file's contents (as `majlisd files` lists them); `get` takes the id of the message that shared it: `share` prints it, `history --json` shows it"
+                        ),
+                        false => format!("message {message} is not a file this device can open"),
+                    }));
+                };
                 Response::File {
                     file: node.fetch_file(blob.id).await?,
                 }
