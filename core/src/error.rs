@@ -55,6 +55,10 @@ pub enum Error {
     /// No device identity has been made in this data directory.
     #[error("no device identity in {dir}")]
     NoIdentity { dir: String },
+    /// The device that lived in this data directory was removed from its org and wiped
+    /// itself (see `Profile::wipe`); `note` is what it wrote then.
+    #[error("{dir}: {note}")]
+    Removed { dir: String, note: String },
     /// The data directory already holds a device identity.
     #[error("{dir} already has a device identity")]
     HasIdentity { dir: String },

@@ -24,6 +24,9 @@ use crate::store::Store;
 pub const DEVICE_KEY: &str = "device.key";
 pub const ROOT_KEY: &str = "org-root.key";
 pub const SOCKET: &str = "majlisd.sock";
+/// Left by a remote wipe, so that the next start says why the directory is empty instead of
+/// "no device identity" (a user would think the data was lost by a fault).
+pub const REMOVED: &str = "REMOVED.txt";
 /// What a message says: text, or a shared file.
 enum Outgoing<'a> {
     Text(&'a str),
@@ -103,6 +106,8 @@ impl Profile {
         }
         let (dk, sealing) = data_key(dir, how)?;
         let key = DeviceKey::create(&key_path, KeyLock::Data(&dk))?;
+        // A new identity where a removed one was: the note of its wipe is history.
+        let _ = std::fs::remove_file(dir.join(REMOVED));
         let store = Store::open(&dir.join("db"), dk.clone())?;
         store.set_meta("name", name.as_bytes())?;
         store.set_meta("sealed", b"1")?;
@@ -129,9 +134,16 @@ impl Profile {
     pub fn open_with(dir: &Path, how: &Unlock) -> Result<Profile> {
         let key_path = dir.join(DEVICE_KEY);
         if !key_path.exists() {
-            return Err(Error::NoIdentity {
-                dir: dir.display().to_string(),
-            });
+            let dir = dir.display().to_string();
+            return Err(
+                match std::fs::read_to_string(Path::new(&dir).join(REMOVED)) {
+                    Ok(note) => Error::Removed {
+                        dir,
+                        note: note.trim().to_string(),
+                    },
+                    Err(_) => Error::NoIdentity { dir },
+                },
+            );
         }
         let (dk, sealing) = data_key(dir, how)?;
         let (key, legacy) = DeviceKey::load(&key_path, KeyLock::Data(&dk))?;
@@ -207,6 +219,13 @@ impl Profile {
         if blobs.exists() {
             std::fs::remove_dir_all(&blobs).map_err(|e| Error::io(&blobs, e))?;
         }
+        // Only when it was removed and when: nothing of the org, its members or its keys.
+        let note = format!(
+            "This device was removed from its organization by an admin, and erased its keys and history at {} (Unix ms).\n",
+            crate::now_ms()
+        );
+        let marker = self.dir.join(REMOVED);
+        std::fs::write(&marker, note).map_err(|e| Error::io(&marker, e))?;
         Ok(())
     }
 

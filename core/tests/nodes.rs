@@ -601,6 +601,15 @@ async fn removed_member_is_cut_off_at_once_and_wipes_itself() {
     );
     assert!(!b_dir.join("db").exists(), "history survived the wipe");
     assert!(bn.send("general", "still here?").await.is_err());
+    // The next start says why the directory is empty, and a new identity can be made there.
+    match Profile::open(&b_dir) {
+        Err(majlis_core::Error::Removed { note, .. }) => {
+            assert!(note.contains("removed from its organization"), "{note}")
+        }
+        other => panic!("opening a wiped directory: {:?}", other.map(|_| ())),
+    }
+    drop(Profile::init(&b_dir, "bilal").unwrap());
+    assert!(!b_dir.join(majlis_core::profile::REMOVED).exists());
 
     // Others carry on; C, still a member, gets new messages.
     let mut c_ev = cn.subscribe();

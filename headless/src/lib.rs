@@ -668,6 +668,9 @@ pub fn advice(e: &majlis_core::Error) -> Option<String> {
     use majlis_core::Error as E;
     const PASS: &str = "give --passphrase-file FILE (or MAJLIS_PASSPHRASE_FILE, or the systemd credential majlis-passphrase)";
     Some(match e {
+        E::Removed { .. } => {
+            "to use this directory again, run `majlisd init --name NAME` (a new device id, which an admin adds) and `majlisd org join ORG_ID`".into()
+        }
         E::NoIdentity { .. } => {
             "run `majlisd init --name NAME` first, or pass the right --data DIR".into()
         }

@@ -450,7 +450,18 @@ impl MajlisApp {
                 has_profile: true,
                 ..Default::default()
             }),
-            Err(_) => Phase::Onboarding(Onboarding::default()),
+            Err(majlis_core::Error::NoIdentity { .. }) => Phase::Onboarding(Onboarding::default()),
+            // Set up afresh, with the reason its data is gone in view.
+            Err(majlis_core::Error::Removed { note, .. }) => Phase::Onboarding(Onboarding {
+                error: Some(note),
+                ..Default::default()
+            }),
+            // A directory that holds a device but does not open (in use, damaged, from a
+            // newer release) is not a first start: creating an identity there would fail.
+            Err(e) => Phase::Failed(match e.hint() {
+                Some(hint) => format!("{} does not open: {e}. {hint}", app.opts.data.display()),
+                None => format!("{} does not open: {e}", app.opts.data.display()),
+            }),
         };
         app
     }
