@@ -106,6 +106,11 @@ pub struct Status {
     pub running: bool,
     pub device: String,
     pub member: Option<String>,
+    /// The org's id (what a joining colleague types) and its name, once known.
+    #[serde(default)]
+    pub org: Option<String>,
+    #[serde(default)]
+    pub org_name: Option<String>,
     pub roster_version: u64,
     pub uptime_secs: u64,
     /// Names of the connected devices' members.
@@ -418,6 +423,8 @@ async fn handle(node: &Node, req: Request) -> Response {
                         running: true,
                         device: report.device.to_string(),
                         member: report.member.clone(),
+                        org: node.store().org()?.map(|o| o.to_string()),
+                        org_name: node.roster_now().map(|r| r.roster.name.clone()),
                         roster_version: report.roster_version,
                         uptime_secs: report.uptime_secs,
                         peers: node.peers().await?.into_iter().map(|p| p.name).collect(),

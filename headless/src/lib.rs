@@ -1215,15 +1215,21 @@ pub fn run_cli(cli: Cli) -> Result<()> {
         }
         Command::Status { json } => {
             let p = open(&dir)?;
-            let chain = p.chain()?;
+            // A device in no org yet has a status too: its id, to give to an admin.
+            let chain = match p.chain() {
+                Err(majlis_core::Error::NoOrg) => None,
+                chain => Some(chain?),
+            };
+            let head = chain.as_ref().and_then(|c| c.head());
             let status = api::Status {
                 running: false,
                 device: p.device_id().to_string(),
-                member: chain
-                    .head()
+                member: head
                     .and_then(|h| h.member_of_device(&p.device_id()))
                     .map(|m| m.name.clone()),
-                roster_version: chain.version(),
+                org: p.org()?.map(|o| o.to_string()),
+                org_name: head.map(|h| h.roster.name.clone()),
+                roster_version: chain.as_ref().map_or(0, |c| c.version()),
                 uptime_secs: 0,
                 peers: Vec::new(),
                 listen: Vec::new(),
@@ -1509,6 +1515,11 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                 "device {} ({who}), roster version {}",
                 s.device, s.roster_version
             );
+            match (&s.org, &s.org_name) {
+                (Some(id), Some(name)) => println!("org {name} ({id})"),
+                (Some(id), None) => println!("org {id} (its roster has not reached this device yet)"),
+                _ => println!("in no organization yet (`majlisd org create` or `org join`)"),
+            }
             if s.running {
                 println!(
                     "running for {}, listening on {}",

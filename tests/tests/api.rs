@@ -564,6 +564,11 @@ fn an_incoming_webhook_posts_into_its_channel_only() {
     assert_eq!(st["running"], true);
     assert_eq!(st["member"], "amina");
     assert_eq!(st["peers"], serde_json::json!(["bilal"]));
+    // The org id a joining colleague needs, without digging in the roster.
+    let org = st["org"].as_str().unwrap_or_default().to_string();
+    let roster = String::from_utf8_lossy(&ds[0].cli(&["roster", "show"]).stdout).to_string();
+    assert!(!org.is_empty() && roster.contains(&org), "{st}\n{roster}");
+    assert_eq!(st["org_name"], "acme");
     assert!(st["records"].as_u64().unwrap() >= 1, "{st}");
     let text = String::from_utf8_lossy(&ds[0].cli(&["status"]).stdout).to_string();
     assert!(text.contains("connected to 1 (bilal)"), "{text}");
@@ -572,7 +577,7 @@ fn an_incoming_webhook_posts_into_its_channel_only() {
     }
     let text = String::from_utf8_lossy(&ds[0].cli(&["status"]).stdout).to_string();
     assert!(
-        text.contains("not running") && text.contains("records held"),
+        text.contains("not running") && text.contains("records held") && text.contains(&org),
         "{text}"
     );
 }
