@@ -343,6 +343,82 @@ async fn a_lying_sync_peer_stores_nothing_and_is_disconnected() {
     assert!(s.victim.dm_channels().unwrap().is_empty());
 }
 
+/// A member whose catch-up answers carry another branch of its own log than the one the
+/// victim holds (a seq 2 chained to a seq 1 the victim never saw, all validly signed) is
+/// refused that branch and counted once as a fork, but stays connected: a device restored
+/// from an older copy answers so until it has repaired itself, and was disconnected for it
+/// at every round. An answer whose own messages break their chain among themselves is still
+/// a lie (`a_lying_sync_peer_…`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_answering_with_another_branch_of_its_own_log_is_refused_it_not_cut_off() {
+    use libp2p::request_response::{Event as Rr, Message};
+    let s = setup().await;
+    let victim = s.victim.device_id().peer_id();
+    let mut m = Rogue::new(s.member.clone(), &s.org);
+    assert!(m.connect(&s.addr, victim).await);
+    let one = m.envelope(1, "one");
+    while !m.try_publish(one.wire.clone()).await {}
+    m.pump(300).await;
+    wait_until("the victim holds seq 1", async || {
+        s.victim.history("general", 10).unwrap().len() == 1
+    })
+    .await;
+    let other_one = m.envelope(1, "the other one");
+    let mut u = m.envelope(2, "the other two").unsigned;
+    u.prev = Some(other_one.id);
+    let other_two = Envelope::sign(&m.key, u);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut answered = 0;
+    let mut quiet_until = None;
+    loop {
+        let until = quiet_until.unwrap_or(deadline);
+        let Ok(ev) = tokio::time::timeout_at(until, m.swarm.select_next_some()).await else {
+            break;
+        };
+        match ev {
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(Rr::Message {
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            })) => {
+                let mut resp = SyncResponse::default();
+                if request.channel == "general" {
+                    resp.messages = vec![serde_bytes::ByteBuf::from(other_two.wire.clone())];
+                    answered += 1;
+                    // One more round's worth of time to be cut off in.
+                    quiet_until.get_or_insert(tokio::time::Instant::now() + Duration::from_secs(2));
+                }
+                let _ = m.swarm.behaviour_mut().sync.send_response(channel, resp);
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } if peer_id == victim => panic!("the victim cut off a member for its own fork"),
+            _ => {}
+        }
+    }
+    let st = settle(&s.victim).await;
+    println!(
+        "own-branch answers: {answered} sent, rejected {:?}",
+        st.rejected
+    );
+    assert!(answered >= 1, "the victim never asked");
+    let texts: Vec<String> = s
+        .victim
+        .history("general", 10)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(texts, ["one"]);
+    assert_eq!(st.rejected.get("fork"), Some(&1));
+    assert!(!st.rejected.contains_key("sync"), "{:?}", st.rejected);
+    assert_eq!(s.victim.peers().await.unwrap().len(), 1);
+}
+
 /// A member posts seq 2…2 000 of its log without seq 1. Nodes keep at most `MAX_GAP` of it,
 /// and catch-up does not resend that tail every round: requests list the ranges held, so a
 /// gap costs the one missing message.

@@ -1117,6 +1117,9 @@ async fn a_device_restored_from_an_older_copy_takes_back_its_refused_line_and_se
     let line = a.send("general", "after the restore").await.unwrap();
     // An act on the refused line must follow it to its new id.
     a.edit(&line, "after the restore, edited").await.unwrap();
+    // Past the seqs bilal holds of hers: her answers to his catch-up carry it until she has
+    // repaired her side, and are her fork, not a lie to disconnect her for.
+    a.send("general", "after the restore 2").await.unwrap();
     // A new key of hers, granted in a message that is refused too.
     a.send(&dm, "dm after the restore").await.unwrap();
     let b_addr_again = b_addr.clone();
@@ -1135,6 +1138,7 @@ async fn a_device_restored_from_an_older_copy_takes_back_its_refused_line_and_se
         "after the backup 2",
         "since the backup",
         "after the restore, edited",
+        "after the restore 2",
     ];
     wait_until("bilal gets her line sent again", async || {
         lines(&b).contains(&"after the restore, edited".to_string())
@@ -1170,6 +1174,9 @@ async fn a_device_restored_from_an_older_copy_takes_back_its_refused_line_and_se
     // Her own refused copies are the fork it repaired, not refusals to report.
     let stats = a.stats().await.unwrap();
     assert!(stats.rejected.is_empty(), "{:?}", stats.rejected);
+    // Bilal refused her restored lines (as a fork), never called her a liar.
+    let theirs = b.stats().await.unwrap().rejected;
+    assert!(!theirs.contains_key("sync"), "{theirs:?}");
     assert_eq!(a.peers().await.unwrap().len(), 1);
     // What she sends next chains to the log as he holds it.
     a.send("general", "and on we go").await.unwrap();
@@ -1188,8 +1195,8 @@ async fn a_device_restored_from_an_older_copy_takes_back_its_refused_line_and_se
     })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(lines(&a).len(), 6);
-    assert_eq!(lines(&b).len(), 6);
+    assert_eq!(lines(&a).len(), 7);
+    assert_eq!(lines(&b).len(), 7);
     for n in [&a, &b] {
         n.shutdown().await.unwrap();
     }

@@ -74,6 +74,9 @@ pub(super) struct Facts {
     /// (channel, member and device) of authors that signed two branches of their log
     /// (see `Runner::on_others_fork`).
     forked: std::collections::BTreeSet<(String, String)>,
+    /// (peer, channel) whose answers held a branch of the peer's own log that parts from
+    /// ours (see `Runner::on_responders_fork`): counted once each.
+    responders_forked: HashSet<(PeerId, String)>,
 }
 
 impl Default for Facts {
@@ -93,6 +96,7 @@ impl Default for Facts {
             mdns_records: 0,
             diverged: Default::default(),
             forked: Default::default(),
+            responders_forked: HashSet::new(),
         }
     }
 }
@@ -118,6 +122,11 @@ impl Facts {
     /// `who` signed two branches of its log in `channel`; returns whether it is news.
     pub(super) fn forked(&mut self, channel: &str, who: String) -> bool {
         self.forked.insert((channel.to_string(), who))
+    }
+
+    /// `peer` answered with a branch of its own log in `channel`; returns whether it is news.
+    pub(super) fn responder_forked(&mut self, peer: PeerId, channel: &str) -> bool {
+        self.responders_forked.insert((peer, channel.to_string()))
     }
 
     pub(super) fn seen(&mut self, peer: PeerId, via: Via) {

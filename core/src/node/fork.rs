@@ -54,10 +54,16 @@ impl Runner {
     /// device's key makes such a message, so the peer did not invent it: this data
     /// directory is an older copy of itself.
     pub(super) fn own_divergence(&self, channel: &str, ours: &[Envelope]) -> Option<Fork> {
+        self.divergence(channel, &self.me, ours)
+    }
+
+    /// Whether `msgs` (`author`'s, their signatures checked) differ from our copy of
+    /// `author`'s log in `channel`, and where.
+    fn divergence(&self, channel: &str, author: &DeviceId, msgs: &[Envelope]) -> Option<Fork> {
         use crate::proto::Log;
-        let top = ours.iter().map(|e| e.unsigned.seq).max()?;
-        let held = |s: u64| self.store.entry(channel, &self.me, s).ok().flatten();
-        ours.iter().find_map(|env| {
+        let top = msgs.iter().map(|e| e.unsigned.seq).max()?;
+        let held = |s: u64| self.store.entry(channel, author, s).ok().flatten();
+        msgs.iter().find_map(|env| {
             let seq = env.unsigned.seq;
             if held(seq).is_some_and(|id| id != env.id) {
                 return Some(Fork {
@@ -69,7 +75,7 @@ impl Runner {
             let pred = seq.checked_sub(1).filter(|p| *p > 0).and_then(held);
             let chained = crate::sync::chain_ok(&crate::sync::Link::of(env), pred, |p| {
                 self.store
-                    .earlier(channel, &self.me, p, seq - 1)
+                    .earlier(channel, author, p, seq - 1)
                     .ok()
                     .flatten()
             });
@@ -166,6 +172,50 @@ impl Runner {
             }
         }
         tracing::info!("sent {n} refused message(s) again in '{channel}'");
+    }
+
+    /// Whether `peer`'s answer about `channel` holds a branch of `peer`'s own log that parts
+    /// from our copy of it: every message of its own there carries its valid signature and
+    /// they chain among themselves, but not to what we hold. The peer signed two branches,
+    /// which an honest device does when it was restored from an older copy and wrote before
+    /// it caught up (it repairs its side by itself, see [`Runner::on_own_fork`]). An answer
+    /// whose own messages do not even chain among themselves is a lie, as before.
+    pub(super) fn responders_fork(
+        &self,
+        peer: PeerId,
+        channel: &str,
+        resp: &SyncResponse,
+    ) -> Option<Fork> {
+        let author = DeviceId::from_peer_id(&peer).filter(|a| *a != self.me)?;
+        let mut theirs = Vec::new();
+        for w in &resp.messages {
+            let e = Envelope::decode_unverified(w).ok()?;
+            if e.unsigned.author == author && e.unsigned.channel == channel {
+                theirs.push(Envelope::decode(w).ok()?);
+            }
+        }
+        let chained = theirs.windows(2).all(|p| {
+            let (a, b) = (&p[0].unsigned, &p[1].unsigned);
+            b.seq > a.seq && (b.seq != a.seq + 1 || b.prev == Some(p[0].id))
+        });
+        chained.then(|| self.divergence(channel, &author, &theirs))?
+    }
+
+    /// `peer` answered with a branch of its own log in `channel` that parts from ours
+    /// ([`Runner::responders_fork`]): not taken, and not called a lie (it was disconnected
+    /// for it before, again at every round, while a restored device had not yet repaired
+    /// itself). Counted once per peer and channel; asked again at the next round.
+    pub(super) fn on_responders_fork(&mut self, peer: PeerId, channel: &str, fork: Fork) {
+        if !self.facts.responder_forked(peer, channel) {
+            return;
+        }
+        self.reject(
+            "fork",
+            format!(
+                "from {peer}: its answer holds a branch of its own log in '{channel}' that parts from ours at seq {} (a device restored from an older copy that wrote before catching up; it repairs this itself); not taken",
+                fork.seq
+            ),
+        );
     }
 
     /// The author whose chain an answer from `peer` broke, if that is the author's doing

@@ -622,6 +622,10 @@ impl Runner {
                     // That request holds the channel's turn; without it, the turn passes on.
                     return self.catchup.in_flight(&asked.channel);
                 }
+                if let Some(fork) = self.responders_fork(peer, &asked.channel, &resp) {
+                    self.on_responders_fork(peer, &asked.channel, fork);
+                    return false;
+                }
                 if let Some(author) = self.others_fork(peer, &e, &asked.channel, &resp) {
                     // Not the peer's lie either: the author signed both branches.
                     self.on_others_fork(peer, author, &asked.channel);
