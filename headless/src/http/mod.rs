@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
 
 pub mod events;
+pub mod gate;
 pub mod tokens;
 pub mod webhooks;
 
@@ -74,6 +75,9 @@ pub async fn serve(
         dir: dir.to_path_buf(),
     };
     let app = router(state);
+    // `tap_io` (a no-op) gives the gated listener axum's `ConnectInfo<SocketAddr>`.
+    use axum::serve::ListenerExt;
+    let listener = gate::Gate::new(listener).tap_io(|_| {});
     if let Err(e) = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
