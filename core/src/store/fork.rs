@@ -33,6 +33,9 @@ pub enum Redo {
 pub struct Refused {
     pub abandoned: Vec<MessageId>,
     pub redo: Vec<(MessageId, Redo)>,
+    /// Of each in `redo`: its author, member and `sent_at`, so that retention and erasure
+    /// requests reach content that waits to be sent again as they reach what is stored.
+    pub facts: Vec<(MessageId, DeviceId, String, u64)>,
 }
 
 fn refused_name(channel: &str) -> String {
@@ -58,10 +61,48 @@ impl Store {
     pub fn take_redo(&self, channel: &str) -> Result<Vec<(MessageId, Redo)>> {
         let mut r = self.refused(channel)?;
         let redo = std::mem::take(&mut r.redo);
+        r.facts.clear();
         if !redo.is_empty() {
             self.set_refused(channel, &r)?;
         }
         Ok(redo)
+    }
+
+    /// Drop what waits to be sent again in `channel` that retention or an erasure request
+    /// would have removed had it been stored (a legal hold keeps it, as it keeps the rest).
+    /// Returns how many were dropped.
+    pub(super) fn sweep_refused(
+        &self,
+        g: &crate::roster::Governance,
+        channel: &str,
+        now: u64,
+    ) -> Result<usize> {
+        let mut r = self.refused(channel)?;
+        if r.redo.is_empty() {
+            return Ok(0);
+        }
+        let gone: std::collections::HashSet<MessageId> = r
+            .facts
+            .iter()
+            .filter(|(_, author, member, sent_at)| {
+                let facts = crate::governance::Facts {
+                    channel,
+                    author,
+                    member,
+                    sent_at: *sent_at,
+                    keys: false,
+                };
+                crate::governance::fate(g, facts, now) != crate::governance::Fate::Keep
+            })
+            .map(|(id, ..)| *id)
+            .collect();
+        if gone.is_empty() {
+            return Ok(0);
+        }
+        r.redo.retain(|(id, _)| !gone.contains(id));
+        r.facts.retain(|(id, ..)| !gone.contains(id));
+        self.set_refused(channel, &r)?;
+        Ok(gone.len())
     }
 
     /// Take `me`'s messages in `channel` from seq `from` on out of the store (record, id,
@@ -106,7 +147,11 @@ impl Store {
             };
             grants |= env.is_keys();
             if let Some(redo) = self.redo_of(&env) {
+                let member = self.message(&id)?.map(|m| m.sender).unwrap_or_default();
                 refused.redo.push((id, redo));
+                refused
+                    .facts
+                    .push((id, env.unsigned.author, member, env.unsigned.sent_at));
             }
         }
         if taken.is_empty() {
@@ -294,5 +339,48 @@ mod tests {
             store.refused("general").unwrap().abandoned,
             [envs[2].id, envs[3].id]
         );
+    }
+
+    /// An erasure request that reaches this device's member while content of its waits to
+    /// be sent again drops that content, as it removes what is stored; under a legal hold
+    /// it stays.
+    #[test]
+    fn an_erasure_reaches_what_waits_to_be_sent_again() {
+        use crate::roster::{Erasure, Governance, Hold};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), DataKey::generate()).unwrap();
+        let key = DeviceKey::generate();
+        let me = key.id();
+        let mut prev = None;
+        for (seq, body) in [(1, "one"), (2, "mine 2")] {
+            let e = sign(&key, seq, prev, body);
+            store.insert_own(&e, "amina").unwrap();
+            prev = Some(e.id);
+        }
+        store.take_own_from("general", &me, 2, 3).unwrap();
+        let now = 1_800_000_000_000;
+        let erased = Governance {
+            erasures: vec![Erasure {
+                id: 7,
+                member: "amina".into(),
+                devices: vec![me],
+                before: now,
+            }],
+            ..Default::default()
+        };
+        let mut held = erased.clone();
+        held.holds.push(Hold {
+            id: 8,
+            members: vec!["amina".into()],
+            channels: vec![],
+            reason: "litigation".into(),
+            placed_at: now,
+        });
+        // Nothing is dropped under the hold, or with no rule at all.
+        store.sweep(&held, now).unwrap();
+        store.sweep(&Governance::default(), now).unwrap();
+        assert_eq!(store.refused("general").unwrap().redo.len(), 1);
+        store.sweep(&erased, now).unwrap();
+        assert!(store.take_redo("general").unwrap().is_empty());
     }
 }

@@ -77,6 +77,12 @@ impl Store {
         // behind by a crash is read up from the log, which cannot step over removed entries.
         self.write_heads()?;
         for channel in self.channels_starting_with("")? {
+            let dropped = self.sweep_refused(g, &channel, now)?;
+            if dropped > 0 {
+                tracing::info!(
+                    "retention: {dropped} message(s) of ours in '{channel}' waiting to be sent again after a restore were dropped instead"
+                );
+            }
             let wm = watermark_key(&channel);
             let from = match fresh {
                 true => 0,
