@@ -281,6 +281,13 @@ fn an_answer_is_checked_against_its_request() {
         .response;
     assert!(resp.messages.is_empty());
     assert!(catchup::check(&ours, &asked, &resp).is_ok());
+    // Taken in again (a peer's own branch rested long enough): asked for as before.
+    cu.take_in_again(7, o.amina.id(), "general");
+    let (again, _) = cu
+        .request(&ours, 7, "general", &Vector::new(), None)
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.have, other.have);
 }
 
 #[test]

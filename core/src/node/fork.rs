@@ -26,6 +26,9 @@ use crate::net::SyncResponse;
 use crate::proto::catchup::{self, CheckError};
 use crate::store::Redo;
 
+/// How long a peer that answered with another branch of its own log is not asked for it.
+pub(super) const RESPONDER_FORK_REST: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Where a peer's copy of this device's log in a channel parts from ours.
 pub(super) struct Fork {
     /// The first seq that differs.
@@ -204,8 +207,16 @@ impl Runner {
     /// `peer` answered with a branch of its own log in `channel` that parts from ours
     /// ([`Runner::responders_fork`]): not taken, and not called a lie (it was disconnected
     /// for it before, again at every round, while a restored device had not yet repaired
-    /// itself). Counted once per peer and channel; asked again at the next round.
+    /// itself). Its own log there is left out of our requests to it for
+    /// [`RESPONDER_FORK_REST`] (so that it does not send that branch again at every round),
+    /// then asked again: a restored device has repaired its side long before. Counted once
+    /// per peer and channel.
     pub(super) fn on_responders_fork(&mut self, peer: PeerId, channel: &str, fork: Fork) {
+        if let Some(author) = DeviceId::from_peer_id(&peer) {
+            self.catchup.leave_out_from(peer, author, channel);
+            let until = std::time::Instant::now() + RESPONDER_FORK_REST;
+            self.resting.push((until, peer, channel.to_string()));
+        }
         if !self.facts.responder_forked(peer, channel) {
             return;
         }
@@ -216,6 +227,21 @@ impl Runner {
                 fork.seq
             ),
         );
+    }
+
+    /// Ask peers for their own logs again where they rested long enough
+    /// ([`Runner::on_responders_fork`]).
+    pub(super) fn end_rests(&mut self) {
+        let now = std::time::Instant::now();
+        let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.resting)
+            .into_iter()
+            .partition(|(until, ..)| *until <= now);
+        self.resting = rest;
+        for (_, peer, channel) in due {
+            if let Some(author) = DeviceId::from_peer_id(&peer) {
+                self.catchup.take_in_again(peer, author, &channel);
+            }
+        }
     }
 
     /// The author whose chain an answer from `peer` broke, if that is the author's doing

@@ -450,6 +450,7 @@ impl Runner {
     /// The periodic round: per channel one peer in turn, the DM list from all
     /// ([`catchup::round_plan`]).
     pub(super) fn resync_round(&mut self) {
+        self.end_rests();
         let Some(head) = self.chain.head() else {
             return;
         };

@@ -577,6 +577,7 @@ impl Node {
             links: HashMap::new(),
             relink_at: None,
             forwards_spared: 0,
+            resting: Vec::new(),
             churned: HashMap::new(),
             gone_at: HashMap::new(),
             to_validate: Vec::new(),

@@ -155,6 +155,9 @@ pub(super) struct Runner {
     pub(super) relink_at: Option<tokio::time::Instant>,
     /// Accepted gossip not forwarded (`Stats::forwards_spared`).
     pub(super) forwards_spared: u64,
+    /// Peers whose own log in a channel is left out of our requests to them for a while:
+    /// their answers held another branch of it (`Runner::on_responders_fork`). Until when.
+    pub(super) resting: Vec<(Instant, PeerId, String)>,
     /// Gossip frames waiting for batch verification.
     pub(super) to_validate: Vec<(PeerId, gossipsub::MessageId, gossipsub::Message)>,
     /// Key grants already taken while their batch was stored (see

@@ -222,6 +222,14 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
         }
     }
 
+    /// Ask `peer` for `author`'s messages in `channel` again (undo
+    /// [`Catchup::leave_out_from`]).
+    pub fn take_in_again(&mut self, peer: P, author: DeviceId, channel: &str) {
+        if let Some(v) = self.left_out.get_mut(channel) {
+            v.retain(|x| *x != (peer, author));
+        }
+    }
+
     /// What is in flight to `peer` about `channel`.
     fn asked_of<'a>(&'a self, peer: P, channel: &'a str) -> impl Iterator<Item = &'a Asked> {
         self.pending
