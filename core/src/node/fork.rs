@@ -209,7 +209,8 @@ impl Runner {
     /// for it before, again at every round, while a restored device had not yet repaired
     /// itself). Its own log there is left out of our requests to it for
     /// [`RESPONDER_FORK_REST`] (so that it does not send that branch again at every round),
-    /// then asked again: a restored device has repaired its side long before. Counted once
+    /// then asked again (or as soon as a message of its own there is accepted, which shows
+    /// it has repaired its side). Counted once
     /// per peer and channel.
     pub(super) fn on_responders_fork(&mut self, peer: PeerId, channel: &str, fork: Fork) {
         if let Some(author) = DeviceId::from_peer_id(&peer) {
@@ -241,6 +242,20 @@ impl Runner {
             if let Some(author) = DeviceId::from_peer_id(&peer) {
                 self.catchup.take_in_again(peer, author, &channel);
             }
+        }
+    }
+
+    /// `author`'s message in `channel` was accepted, so chained to our copy of its log: if
+    /// that device rested there after answering with another branch, it has repaired its
+    /// side, and its log is asked of it again at once (a gap its messages show is filled
+    /// from it, not a minute later).
+    pub(super) fn end_rest_of(&mut self, author: &DeviceId, channel: &str) {
+        let peer = author.peer_id();
+        let before = self.resting.len();
+        self.resting
+            .retain(|(_, p, c)| !(*p == peer && c == channel));
+        if self.resting.len() < before {
+            self.catchup.take_in_again(peer, *author, channel);
         }
     }
 

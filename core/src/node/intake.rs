@@ -353,6 +353,9 @@ impl Runner {
                 self.active();
                 let env = env.expect("accepted envelopes exist");
                 self.facts.message_from(env.unsigned.author);
+                if !self.resting.is_empty() {
+                    self.end_rest_of(&env.unsigned.author, &env.unsigned.channel);
+                }
                 let taken = self
                     .keys_taken
                     .remove(&env.id)
