@@ -134,16 +134,15 @@ impl Profile {
     pub fn open_with(dir: &Path, how: &Unlock) -> Result<Profile> {
         let key_path = dir.join(DEVICE_KEY);
         if !key_path.exists() {
+            let note = std::fs::read_to_string(dir.join(REMOVED));
             let dir = dir.display().to_string();
-            return Err(
-                match std::fs::read_to_string(Path::new(&dir).join(REMOVED)) {
-                    Ok(note) => Error::Removed {
-                        dir,
-                        note: note.trim().to_string(),
-                    },
-                    Err(_) => Error::NoIdentity { dir },
+            return Err(match note {
+                Ok(note) => Error::Removed {
+                    dir,
+                    note: note.trim().to_string(),
                 },
-            );
+                Err(_) => Error::NoIdentity { dir },
+            });
         }
         let (dk, sealing) = data_key(dir, how)?;
         let (key, legacy) = DeviceKey::load(&key_path, KeyLock::Data(&dk))?;

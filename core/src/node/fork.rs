@@ -190,13 +190,7 @@ impl Runner {
         resp: &SyncResponse,
     ) -> Option<Fork> {
         let author = DeviceId::from_peer_id(&peer).filter(|a| *a != self.me)?;
-        let mut theirs = Vec::new();
-        for w in &resp.messages {
-            let e = Envelope::decode_unverified(w).ok()?;
-            if e.unsigned.author == author && e.unsigned.channel == channel {
-                theirs.push(Envelope::decode(w).ok()?);
-            }
-        }
+        let theirs = catchup::signed_by(resp, &author, channel)?;
         let chained = theirs.windows(2).all(|p| {
             let (a, b) = (&p[0].unsigned, &p[1].unsigned);
             b.seq > a.seq && (b.seq != a.seq + 1 || b.prev == Some(p[0].id))
@@ -234,9 +228,14 @@ impl Runner {
     /// ([`Runner::on_responders_fork`]).
     pub(super) fn end_rests(&mut self) {
         let now = std::time::Instant::now();
+        self.end_rests_where(|until, _, _| *until <= now);
+    }
+
+    /// End the rests `done` picks: their peers' own logs are asked of them again.
+    fn end_rests_where(&mut self, done: impl Fn(&std::time::Instant, &PeerId, &str) -> bool) {
         let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.resting)
             .into_iter()
-            .partition(|(until, ..)| *until <= now);
+            .partition(|(until, peer, channel)| done(until, peer, channel));
         self.resting = rest;
         for (_, peer, channel) in due {
             if let Some(author) = DeviceId::from_peer_id(&peer) {
@@ -251,12 +250,7 @@ impl Runner {
     /// from it, not a minute later).
     pub(super) fn end_rest_of(&mut self, author: &DeviceId, channel: &str) {
         let peer = author.peer_id();
-        let before = self.resting.len();
-        self.resting
-            .retain(|(_, p, c)| !(*p == peer && c == channel));
-        if self.resting.len() < before {
-            self.catchup.take_in_again(peer, *author, channel);
-        }
+        self.end_rests_where(|_, p, c| *p == peer && c == channel);
     }
 
     /// The author whose chain an answer from `peer` broke, if that is the author's doing

@@ -597,13 +597,21 @@ pub fn forked_author(
     if author == me || author == responder {
         return None;
     }
-    let signed = resp
-        .messages
-        .iter()
-        .filter_map(|w| Envelope::decode_unverified(w).ok())
-        .filter(|e| e.unsigned.author == *author && e.unsigned.channel == channel)
-        .all(|e| Envelope::decode(&e.wire).is_ok());
-    signed.then_some(*author)
+    signed_by(resp, author, channel).map(|_| *author)
+}
+
+/// `author`'s messages in `channel` in an answer, each with its signature checked; `None`
+/// if anything in the answer does not decode or one of them does not verify. What shows
+/// that `author` itself signed a branch the answer carries.
+pub fn signed_by(resp: &SyncResponse, author: &DeviceId, channel: &str) -> Option<Vec<Envelope>> {
+    let mut out = Vec::new();
+    for w in &resp.messages {
+        let e = Envelope::decode_unverified(w).ok()?;
+        if e.unsigned.author == *author && e.unsigned.channel == channel {
+            out.push(Envelope::decode(w).ok()?);
+        }
+    }
+    Some(out)
 }
 
 /// Check an answer whole before anything is stored: every message decodes, was asked

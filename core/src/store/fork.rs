@@ -32,10 +32,19 @@ pub enum Redo {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Refused {
     pub abandoned: Vec<MessageId>,
-    pub redo: Vec<(MessageId, Redo)>,
-    /// Of each in `redo`: its author, member and `sent_at`, so that retention and erasure
-    /// requests reach content that waits to be sent again as they reach what is stored.
-    pub facts: Vec<(MessageId, DeviceId, String, u64)>,
+    pub redo: Vec<Waiting>,
+}
+
+/// One message's content waiting to be sent again, with what retention and erasure
+/// requests judge a stored message by, so that they reach it as they reach the rest.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Waiting {
+    /// The id it had.
+    pub id: MessageId,
+    pub author: DeviceId,
+    pub member: String,
+    pub sent_at: u64,
+    pub redo: Redo,
 }
 
 fn refused_name(channel: &str) -> String {
@@ -61,11 +70,10 @@ impl Store {
     pub fn take_redo(&self, channel: &str) -> Result<Vec<(MessageId, Redo)>> {
         let mut r = self.refused(channel)?;
         let redo = std::mem::take(&mut r.redo);
-        r.facts.clear();
         if !redo.is_empty() {
             self.set_refused(channel, &r)?;
         }
-        Ok(redo)
+        Ok(redo.into_iter().map(|w| (w.id, w.redo)).collect())
     }
 
     /// Drop what waits to be sent again in `channel` that retention or an erasure request
@@ -78,31 +86,22 @@ impl Store {
         now: u64,
     ) -> Result<usize> {
         let mut r = self.refused(channel)?;
-        if r.redo.is_empty() {
-            return Ok(0);
+        let before = r.redo.len();
+        r.redo.retain(|w| {
+            let facts = crate::governance::Facts {
+                channel,
+                author: &w.author,
+                member: &w.member,
+                sent_at: w.sent_at,
+                keys: false,
+            };
+            crate::governance::fate(g, facts, now) == crate::governance::Fate::Keep
+        });
+        let gone = before - r.redo.len();
+        if gone > 0 {
+            self.set_refused(channel, &r)?;
         }
-        let gone: std::collections::HashSet<MessageId> = r
-            .facts
-            .iter()
-            .filter(|(_, author, member, sent_at)| {
-                let facts = crate::governance::Facts {
-                    channel,
-                    author,
-                    member,
-                    sent_at: *sent_at,
-                    keys: false,
-                };
-                crate::governance::fate(g, facts, now) != crate::governance::Fate::Keep
-            })
-            .map(|(id, ..)| *id)
-            .collect();
-        if gone.is_empty() {
-            return Ok(0);
-        }
-        r.redo.retain(|(id, _)| !gone.contains(id));
-        r.facts.retain(|(id, ..)| !gone.contains(id));
-        self.set_refused(channel, &r)?;
-        Ok(gone.len())
+        Ok(gone)
     }
 
     /// Take `me`'s messages in `channel` from seq `from` on out of the store (record, id,
@@ -147,11 +146,13 @@ impl Store {
             };
             grants |= env.is_keys();
             if let Some(redo) = self.redo_of(&env) {
-                let member = self.message(&id)?.map(|m| m.sender).unwrap_or_default();
-                refused.redo.push((id, redo));
-                refused
-                    .facts
-                    .push((id, env.unsigned.author, member, env.unsigned.sent_at));
+                refused.redo.push(Waiting {
+                    id,
+                    author: env.unsigned.author,
+                    member: self.message(&id)?.map(|m| m.sender).unwrap_or_default(),
+                    sent_at: env.unsigned.sent_at,
+                    redo,
+                });
             }
         }
         if taken.is_empty() {

@@ -33,7 +33,7 @@ mod fork;
 mod sweep;
 
 pub use actions::{Action, LoggedAction};
-pub use fork::{retarget, Redo, Refused};
+pub use fork::{retarget, Redo, Refused, Waiting};
 pub use sweep::Swept;
 
 // Key spaces of the `messages` tree.
