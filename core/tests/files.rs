@@ -283,7 +283,7 @@ async fn a_file_reaches_readers_verified_and_the_relay_serves_it_when_the_sender
         "carol's copy differs"
     );
     // carol may not read `hr`: she never got its message, and the relay would not serve it.
-    assert!(c.history("hr", 10).unwrap().is_empty());
+    assert!(c.store().history("hr", 10).unwrap().is_empty());
     assert!(c.fetch_file(small_blob).await.is_err());
     assert!(c.stats().await.unwrap().rejected.is_empty());
     for n in [&r, &c] {

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use majlis_core::{Config, Event, Node, Profile, RosterChange};
+use majlis_core::{Config, Error, Event, Node, Profile, RosterChange};
 use tokio::sync::broadcast;
 
 mod common;
@@ -190,9 +190,11 @@ async fn three_nodes_bootstrap_roster_and_agree_on_history() {
         _ => None,
     })
     .await;
-    // C is not in "ops": it neither received the message nor holds it.
+    // C is not in "ops": it neither received the message nor holds it, and asking for
+    // the channel's history says why instead of showing it empty.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(c.history("ops", 10).unwrap().is_empty());
+    assert!(c.store().history("ops", 10).unwrap().is_empty());
+    assert!(matches!(c.history("ops", 10), Err(Error::Denied(_))));
     assert_eq!(b.history("ops", 10).unwrap().len(), 1);
     for n in [&a, &b, &c, &d] {
         n.shutdown().await.unwrap();
@@ -530,7 +532,7 @@ async fn offline_member_and_new_device_catch_up_from_a_relay() {
     // (Messages sent within one millisecond order by id, so look them up, not by position.)
     assert!(b_view.iter().any(|m| m.text == "while bilal is away 29"));
     assert!(
-        bn.history("ops", 100).unwrap().is_empty(),
+        bn.store().history("ops", 100).unwrap().is_empty(),
         "a private channel leaked to a non-member"
     );
     assert!(bn.stats().await.unwrap().synced >= 30);
@@ -542,7 +544,7 @@ async fn offline_member_and_new_device_catch_up_from_a_relay() {
     })
     .await;
     assert_eq!(b2n.history("general", 100).unwrap(), b_view);
-    assert!(b2n.history("ops", 100).unwrap().is_empty());
+    assert!(b2n.store().history("ops", 100).unwrap().is_empty());
     for n in [&bn, &b2n, &r] {
         assert!(
             n.stats().await.unwrap().rejected.is_empty(),
@@ -762,12 +764,17 @@ async fn direct_messages_reach_both_members_devices_and_nobody_else() {
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(chen.dm_channels().unwrap(), Vec::<String>::new());
     assert_eq!(gita.dm_channels().unwrap(), Vec::<String>::new());
-    assert_eq!(count(chen, "@amina,bilal"), 0);
+    let held = |n: &Node, ch: &str| n.store().history(ch, 100).unwrap().len();
+    assert_eq!(held(chen, "@amina,bilal"), 0);
     assert_eq!(
-        count(gita, "general"),
+        held(gita, "general"),
         0,
-        "a guest does not read org-wide channels"
+        "a guest holds no org-wide channel"
     );
+    assert!(matches!(
+        chen.history("@amina,bilal", 10),
+        Err(Error::Denied(_))
+    ));
     println!(
         "DMs: amina devices {} + {}, bilal {}, relay {}, chen 0, guest 0",
         count(&a1, "@bilal"),

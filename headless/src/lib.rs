@@ -1280,7 +1280,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
                     p.require_org()?;
                     let head = p.chain()?.head().cloned();
                     let channel = match &head {
-                        Some(h) => h.resolve_channel(&p.device_id(), channel)?,
+                        Some(h) => h.readable_channel(&p.device_id(), channel)?,
                         None => channel.clone(),
                     };
                     Response::History {

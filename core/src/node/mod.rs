@@ -1122,7 +1122,16 @@ impl Node {
     /// The last `limit` messages of `channel` (or `@NAME`: the direct messages with NAME),
     /// oldest first.
     pub fn history(&self, channel: &str, limit: usize) -> Result<Vec<StoredMessage>> {
-        self.store.history(&self.resolve(channel)?, limit)
+        self.store.history(&self.readable(channel)?, limit)
+    }
+
+    /// [`Node::resolve`], refusing a channel this device's member may not read (see
+    /// [`VerifiedRoster::readable_channel`]).
+    pub fn readable(&self, target: &str) -> Result<String> {
+        match self.roster.borrow().as_deref() {
+            Some(r) => r.readable_channel(&self.device, target),
+            None => self.resolve(target),
+        }
     }
 
     /// The channel `target` names: `@NAME` becomes this member's DM channel with NAME.
@@ -1155,7 +1164,7 @@ impl Node {
         limit: usize,
     ) -> Result<Vec<StoredMessage>> {
         self.store
-            .history_before(&self.resolve(channel)?, before, limit)
+            .history_before(&self.readable(channel)?, before, limit)
     }
 
     /// Messages of `channel` sent after `after_ms` by others, counted up to `cap` (an unread

@@ -166,6 +166,31 @@ impl VerifiedRoster {
         Ok(dm_channel(&me.name, &other.name))
     }
 
+    /// [`Self::resolve_channel`] for reading its history: a channel this device's member may
+    /// not read is refused with the reason, not shown as an empty channel (which reads as
+    /// "nothing was said", or as messages lost).
+    pub fn readable_channel(&self, me: &DeviceId, target: &str) -> crate::Result<String> {
+        let channel = self.resolve_channel(me, target)?;
+        let member = self.member_of_device(me).ok_or(crate::Error::NotOnRoster)?;
+        if !self.roster.may_read(member, &channel) {
+            let why = match super::dm_parties(&channel) {
+                Some((a, b)) => format!("it is the direct conversation of {a} and {b}"),
+                None => match self.roster.channel(&channel).and_then(|c| c.members.as_ref()) {
+                    Some(names) => format!(
+                        "it is open to {} only; an admin can add you to it",
+                        names.join(", ")
+                    ),
+                    None => "a guest reads only the channels that name them; an admin can add you to one".into(),
+                },
+            };
+            return Err(crate::Error::Denied(format!(
+                "'{}' may not read '{target}': {why}",
+                member.name
+            )));
+        }
+        Ok(channel)
+    }
+
     /// Whether `key` may sign any next version: the org root key or an admin's device.
     pub fn trusts(&self, key: &[u8; 32]) -> bool {
         *key == self.roster.root_key || self.is_admin_key(key)

@@ -868,3 +868,46 @@ fn governance_is_admin_signed_audited_and_keeps_the_old_layout_until_set() {
         );
     }
 }
+
+#[test]
+fn reading_a_channel_one_may_not_read_says_why_instead_of_showing_it_empty() {
+    let mut o = org();
+    let (bilal, gita) = (DeviceKey::generate(), DeviceKey::generate());
+    for c in [
+        RosterChange::AddMember {
+            name: "bilal".into(),
+            device: bilal.id(),
+            role: None,
+        },
+        RosterChange::AddMember {
+            name: "gita".into(),
+            device: gita.id(),
+            role: Some(Role::Guest),
+        },
+        RosterChange::CreateChannel {
+            name: "hr".into(),
+            members: Some(vec!["amina".into()]),
+        },
+    ] {
+        let v = next(&o.chain, c, RosterSigner::Device(&o.admin));
+        assert_eq!(o.chain.apply(vec![v]).error, None);
+    }
+    let head = o.chain.head().unwrap();
+    let denied = |dev: &DeviceKey, ch: &str| match head.readable_channel(&dev.id(), ch) {
+        Err(crate::Error::Denied(why)) => why,
+        other => panic!("{ch}: expected a refusal, got {other:?}"),
+    };
+    assert!(denied(&bilal, "hr").contains("open to amina only"));
+    assert!(denied(&gita, "general").contains("a guest reads only"));
+    assert!(denied(&gita, "@amina,bilal").contains("direct conversation of amina and bilal"));
+    assert_eq!(head.readable_channel(&o.admin.id(), "hr").unwrap(), "hr");
+    assert_eq!(
+        head.readable_channel(&bilal.id(), "@amina").unwrap(),
+        "@amina,bilal"
+    );
+    // A device the roster does not list has nothing to read yet.
+    assert!(matches!(
+        head.readable_channel(&DeviceKey::generate().id(), "general"),
+        Err(crate::Error::NotOnRoster)
+    ));
+}
