@@ -200,6 +200,16 @@ pub fn export(
     spec: &Spec,
 ) -> Result<Manifest> {
     let out = &spec.out;
+    // An empty period is a mistake (dates swapped), not an export of nothing.
+    if let (Some(from), Some(to)) = (spec.from, spec.to) {
+        if from >= to {
+            return Err(Error::Invalid(format!(
+                "the period is empty: it starts ({}) at or after it ends ({}); swap --from and --to?",
+                utc(from),
+                utc(to)
+            )));
+        }
+    }
     if out.exists() && std::fs::read_dir(out).map_err(io(out))?.next().is_some() {
         return Err(Error::Invalid(format!(
             "{} is not empty; export into a new directory",

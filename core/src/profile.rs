@@ -479,7 +479,15 @@ impl Profile {
                     .into(),
             ));
         };
-        let next = head.roster.next_all(head.hash, changes, crate::now_ms())?;
+        // A rule the change breaks is this request's mistake ("no channel named 'x'"), not
+        // a roster that came in and was refused: say it as invalid input.
+        let next = head
+            .roster
+            .next_all(head.hash, changes, crate::now_ms())
+            .map_err(|e| match e {
+                crate::roster::RosterError::Rule(why) => Error::Invalid(why),
+                other => Error::Roster(other),
+            })?;
         let signed = match &root {
             None => VerifiedRoster::sign(next, RosterSigner::Device(&self.key)),
             Some(root) => VerifiedRoster::sign(next, RosterSigner::Root(root)),

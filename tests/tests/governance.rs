@@ -131,6 +131,22 @@ fn retention_holds_erasure_and_exports_from_the_command_line() {
     assert!(e.contains("not a number of days"), "{e}");
     let e = err(&ds[0], &["export", "--out", "/tmp/never"]);
     assert!(e.contains("--member") || e.contains("required"), "{e}");
+    // Swapped dates are a mistake to point out, not an export of nothing.
+    let e = err(
+        &ds[0],
+        &[
+            "export",
+            "--all",
+            "--out",
+            "/tmp/never",
+            "--from",
+            "2026-12-04",
+            "--to",
+            "2026-12-01",
+        ],
+    );
+    assert!(e.contains("the period is empty"), "{e}");
+    assert!(!std::path::Path::new("/tmp/never").exists());
 
     // The admin sets retention and a hold, then an erasure that the hold holds back.
     ds[0].ok(&["retention", "set", "--days", "365", "--files-days", "30"]);

@@ -52,6 +52,12 @@ impl Roster {
         )
     }
 
+    /// [`Roster::no_channel`] where a direct message is not an option (a rule's scope).
+    fn no_channel_named(&self, name: &str) -> String {
+        let known: Vec<_> = self.channels.iter().map(|c| c.name.as_str()).collect();
+        format!("no channel named '{name}'; channels: {}", known.join(", "))
+    }
+
     pub fn member_of_device(&self, device: &DeviceId) -> Option<&Member> {
         self.members.iter().find(|m| m.devices.contains(device))
     }
@@ -366,7 +372,7 @@ impl Roster {
                     Scope::Dms => ret.dms.as_mut(),
                     Scope::Channel(c) => {
                         if self.channel(c).is_none() {
-                            return Err(RosterError::Rule(format!("no channel named '{c}'")));
+                            return Err(RosterError::Rule(self.no_channel_named(c)));
                         }
                         ret.channels
                             .iter_mut()
@@ -405,7 +411,7 @@ impl Roster {
                     .iter()
                     .find(|c| self.channel(c).is_none() && dm_parties(c).is_none())
                 {
-                    return Err(RosterError::Rule(format!("no channel named '{c}'")));
+                    return Err(RosterError::Rule(self.no_channel_named(c)));
                 }
                 if reason.len() > 500 {
                     return Err(RosterError::Rule(
