@@ -114,7 +114,12 @@ impl Error {
                 "stop the other process, or let the running node carry out the command"
             }
             Error::Db(_) => "if the disk is full free space and retry; if the database is damaged, restore it from a backup on a relay, or set this device up afresh in a new data directory (its history comes back by catch-up)",
-            Error::Io { .. } => "check that the disk has space and the directory is writable",
+            Error::Io { source, .. } => match source.kind() {
+                std::io::ErrorKind::NotFound => "check the path: nothing is there",
+                std::io::ErrorKind::PermissionDenied => "check the permissions of the file and of the directories above it (a service runs as its own user)",
+                std::io::ErrorKind::IsADirectory => "give a file, not a folder",
+                _ => "check that the disk has space and the directory is writable",
+            },
             Error::DiskFull { .. } => "free space on that disk; Majlis carries on by itself once there is room (no restart needed), and what peers sent meanwhile comes back by catch-up",
             Error::Corrupt(_) => "on a relay, restore the data directory from a backup; on a member's device, set it up afresh in a new data directory (init, join the org, an admin adds it and removes this one): the history comes back by catch-up from a relay or colleagues",
             Error::TooNew(_) => "upgrade Majlis to the release that wrote it or a later one; nothing was changed",

@@ -1798,10 +1798,36 @@ fn ticks(r: &majlis_core::conversation::Receipt, channel: &str) -> String {
     }
 }
 
+/// `name` as one word for a POSIX shell: a file name comes from another member, and a hint
+/// meant to be pasted must not run what it contains.
+fn shell_word(name: &str) -> String {
+    // A leading dash would read as an option: a path that starts with `./` does not.
+    let name = match name.starts_with('-') {
+        true => format!("./{name}"),
+        false => name.to_string(),
+    };
+    let plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | ',' | '/'));
+    match plain {
+        true => name,
+        false => format!("'{}'", name.replace('\'', "'\\''")),
+    }
+}
+
 pub fn format_message(m: &StoredMessage) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(m.sent_at);
+    // The id `get` takes is on the line: `files` lists contents by blob, without names.
     let file = match &m.file {
-        Some(f) if !m.locked => format!("[file {} ({})] ", f.name, human_size(f.size)),
+        Some(f) if !m.locked => format!(
+            "[file {} ({}); majlisd get {} --out {}]{}",
+            f.name,
+            human_size(f.size),
+            m.id,
+            shell_word(&f.name),
+            if m.text.is_empty() { "" } else { " " }
+        ),
         _ => String::new(),
     };
     let mut tail = String::new();
@@ -2080,9 +2106,21 @@ fn run_node(
 
 #[cfg(test)]
 mod tests {
+    use super::shell_word;
     use clap::CommandFactory;
 
     /// A core error that quotes its source is printed once, with the advice after it.
+    #[test]
+    fn a_file_name_in_a_pasteable_hint_is_one_shell_word() {
+        assert_eq!(shell_word("report.pdf"), "report.pdf");
+        assert_eq!(shell_word("تقرير.pdf"), "تقرير.pdf");
+        assert_eq!(shell_word("q3 figures.xlsx"), "'q3 figures.xlsx'");
+        assert_eq!(shell_word("x; rm -rf ~"), "'x; rm -rf ~'");
+        assert_eq!(shell_word("it's $(id)"), "'it'\\''s $(id)'");
+        assert_eq!(shell_word("-rf"), "./-rf");
+        assert_eq!(shell_word(""), "''");
+    }
+
     #[test]
     fn an_error_is_explained_without_repeating_its_cause() {
         let e: anyhow::Error = majlis_core::Error::Roster(majlis_core::roster::RosterError::Rule(
