@@ -6,7 +6,6 @@
 //! the signature or names a different message. Validation is a pure function of the bytes,
 //! the roster and the clock.
 
-use std::collections::HashMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -356,16 +355,11 @@ pub fn verify_batch_of<'a>(envs: impl ExactSizeIterator<Item = &'a Envelope>) ->
             .map(|(m, s, k)| identity::verify(k, m, s))
             .collect();
     }
-    // Decompressing a key costs a fifth of a verification, and a catch-up answer is mostly
-    // one author's run: each distinct key is decompressed once per batch.
-    let mut decompressed: HashMap<[u8; 32], Option<VerifyingKey>> = HashMap::new();
+    // Decompressing a key costs a fifth of a verification: each thread keeps the keys it
+    // has decompressed (see `identity::verifying_key`).
     let keys: Option<Vec<VerifyingKey>> = parts
         .iter()
-        .map(|(_, _, k)| {
-            *decompressed
-                .entry(*k)
-                .or_insert_with(|| VerifyingKey::from_bytes(k).ok())
-        })
+        .map(|(_, _, k)| identity::verifying_key(k))
         .collect();
     if let Some(keys) = keys {
         let msgs: Vec<&[u8]> = parts.iter().map(|(m, _, _)| m.as_slice()).collect();
