@@ -390,7 +390,10 @@ mod tests {
         let sig = k.sign(b"hello");
         for _ in 0..2 {
             assert!(verify(&k.id().0, b"hello", &sig));
-            assert!(!verify(&k.id().0, b"hellO", &sig), "a kept key let a forgery through");
+            assert!(
+                !verify(&k.id().0, b"hellO", &sig),
+                "a kept key let a forgery through"
+            );
         }
         // More distinct keys than are kept: each still checks right, and the store empties
         // rather than grows.

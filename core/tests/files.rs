@@ -261,6 +261,31 @@ async fn a_file_reaches_readers_verified_and_the_relay_serves_it_when_the_sender
     let st = b.files().await.unwrap();
     let at_b = st.iter().find(|f| f.blob == big_blob).unwrap();
     assert!(!at_b.complete && !at_b.wanted && at_b.have == 0, "{at_b:?}");
+    // Files are listed by name with the message that shares them (what `get` takes), at
+    // the sender and at a reader; the relay, which cannot open `hr`, knows the message only.
+    for (who, n) in [("amina", &a), ("bilal", &b)] {
+        let st = n.files().await.unwrap();
+        let named = |blob| {
+            let f = st.iter().find(|f| f.blob == blob).unwrap();
+            (f.name.clone(), f.message)
+        };
+        assert_eq!(
+            named(big_blob),
+            (Some("site-scan.iso".into()), Some(big_msg)),
+            "{who}"
+        );
+        assert_eq!(
+            named(small_blob),
+            (Some("plan.pdf".into()), Some(small_msg)),
+            "{who}"
+        );
+    }
+    let at_r = r.files().await.unwrap();
+    let small_at_r = at_r.iter().find(|f| f.blob == small_blob).unwrap();
+    assert_eq!(
+        (small_at_r.name.clone(), small_at_r.message),
+        (None, Some(small_msg))
+    );
     assert!(b
         .save_file(&big_msg, &dir.path().join("early"))
         .await

@@ -1714,12 +1714,21 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                 if matches!(cmd, Command::Files { json: true }) {
                     println!("{}", serde_json::to_string(&f)?);
                 } else {
+                    // Named by the message that shares it, whose id `get` takes; a file
+                    // whose message this device cannot open (a relay) by its contents' id.
+                    let (name, get) = match (&f.name, f.message) {
+                        (Some(n), Some(m)) => (
+                            n.clone(),
+                            format!("majlisd get {m} --out {}", shell_word(n)),
+                        ),
+                        (None, Some(m)) => (format!("blob {}", f.blob), format!("message {m}")),
+                        _ => (format!("blob {}", f.blob), String::new()),
+                    };
                     println!(
-                        "{}\t{}\t{}\t{}",
-                        f.blob,
+                        "{name}\t{}\t{}\t{}\t{get}",
                         human_size(f.size),
                         file_state(&f),
-                        f.channels.join(",")
+                        f.channels.join(","),
                     );
                 }
             }
@@ -1876,7 +1885,7 @@ fn file_state(f: &majlis_core::node::FileStatus) -> String {
             f.sources
         )
     } else {
-        "not downloaded (majlisd get MESSAGE_ID --out PATH)".into()
+        "not downloaded".into()
     }
 }
 

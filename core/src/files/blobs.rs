@@ -64,6 +64,9 @@ impl Bitmap {
 
 const META: u8 = b'm';
 const HAVE: u8 = b'h';
+/// (blob, message id) → nothing: the messages that share a blob, by which a listing names
+/// the file (its name is inside the message, sealed to the channel's readers).
+const SHARED: u8 = b's';
 
 fn key(space: u8, id: &BlobId) -> [u8; 33] {
     let mut k = [0u8; 33];
@@ -272,7 +275,29 @@ impl Blobs {
         }
         self.tree.remove(key(META, id))?;
         self.tree.remove(key(HAVE, id))?;
+        for k in self.tree.scan_prefix(key(SHARED, id)).keys() {
+            self.tree.remove(k?)?;
+        }
         Ok(())
+    }
+
+    /// Message `message` shares blob `id` (see [`Blobs::shared_by`]).
+    pub fn note_message(&self, id: &BlobId, message: &crate::message::MessageId) -> Result<()> {
+        let mut k = key(SHARED, id).to_vec();
+        k.extend_from_slice(&message.0);
+        self.tree.insert(k, &[])?;
+        Ok(())
+    }
+
+    /// The messages known to share blob `id` (those stored since this record was kept).
+    pub fn shared_by(&self, id: &BlobId) -> Result<Vec<crate::message::MessageId>> {
+        let mut out = Vec::new();
+        for k in self.tree.scan_prefix(key(SHARED, id)).keys() {
+            if let Ok(m) = <[u8; 32]>::try_from(&k?[33..]) {
+                out.push(crate::message::MessageId(m));
+            }
+        }
+        Ok(out)
     }
 
     /// Read stored chunk `i` (complete or partial blob).

@@ -31,6 +31,12 @@ pub struct FileStatus {
     pub channels: Vec<String>,
     /// Connected peers being asked for it right now.
     pub sources: usize,
+    /// A message that shares it (what `get` and `GET /v1/messages/{id}/file` take), and the
+    /// file's name in it where this device can open that message.
+    #[serde(default)]
+    pub message: Option<crate::message::MessageId>,
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 /// Fetch state the loop keeps beside the plan.
@@ -186,7 +192,11 @@ impl Runner {
         let Some(Content::File { blob, .. }) = env.content() else {
             return;
         };
-        let meta = match self.blobs.note(&blob, &u.channel) {
+        let meta = match self
+            .blobs
+            .note(&blob, &u.channel)
+            .and_then(|m| self.blobs.note_message(&blob.id, &env.id).map(|()| m))
+        {
             Ok(m) => m,
             Err(e) => return tracing::error!("noting file {}: {e}", blob.id),
         };
@@ -258,6 +268,19 @@ impl Runner {
             None if m.complete => (m.blob.chunks(), 0),
             None => (self.blobs.have(m).map(|h| h.count()).unwrap_or(0), 0),
         };
+        // A message that still shares it (an erased one no longer does), named where this
+        // device can open it (not a relay; not before the channel's key has arrived).
+        let (mut message, mut name) = (None, None);
+        for id in self.blobs.shared_by(&m.blob.id).unwrap_or_default() {
+            match self.store.file_of(&id) {
+                Ok(Some((_, info, _))) => {
+                    (message, name) = (Some(id), Some(info.name.clone()));
+                    break;
+                }
+                Ok(None) => {}
+                Err(_) => message = message.or(Some(id)),
+            }
+        }
         FileStatus {
             blob: m.blob.id,
             size: m.blob.size,
@@ -267,6 +290,8 @@ impl Runner {
             wanted: m.wanted,
             channels: m.channels.clone(),
             sources,
+            message,
+            name,
         }
     }
 

@@ -456,6 +456,13 @@ impl Runner {
                     .and_then(|()| self.profile.compose_file(&self.chain, &channel, blob, info));
                 match res {
                     Ok(envs) => {
+                        // The file message is the last (key grants come first). The record
+                        // only names the file in listings: the share goes ahead without it.
+                        if let Some(m) = envs.last() {
+                            if let Err(e) = self.blobs.note_message(&blob.id, &m.id) {
+                                tracing::warn!("noting the message of file {}: {e}", blob.id);
+                            }
+                        }
                         let file = crate::store::FileView {
                             blob: blob.id,
                             name,

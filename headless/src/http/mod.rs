@@ -769,8 +769,9 @@ async fn pin_as(
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct FilesList {
-    /// blob, size, chunks, have, complete, wanted, channels, sources of each file this node
-    /// knows of.
+    /// blob, size, chunks, have, complete, wanted, channels, sources, message (one that
+    /// shares it: what `GET /v1/messages/{id}/file` takes) and name (where this device can
+    /// open that message) of each file this node knows of.
     #[schema(value_type = Vec<Object>)]
     files: Vec<majlis_core::node::FileStatus>,
 }
