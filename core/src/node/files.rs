@@ -39,6 +39,27 @@ pub struct FileStatus {
     pub name: Option<String>,
 }
 
+/// Fill in `f.message` and `f.name`: a message that still shares the file (an erased one no
+/// longer does), named where this device can open it (not a relay; not before the channel's
+/// key has arrived). A read and a decryption per file: done by the caller of
+/// [`super::Node::files`], not on the node's event loop.
+pub(super) fn name(
+    f: &mut FileStatus,
+    blobs: &crate::files::blobs::Blobs,
+    store: &crate::store::Store,
+) {
+    for id in blobs.shared_by(&f.blob).unwrap_or_default() {
+        match store.file_of(&id) {
+            Ok(Some((_, info, _))) => {
+                (f.message, f.name) = (Some(id), Some(info.name.clone()));
+                return;
+            }
+            Ok(None) => {}
+            Err(_) => f.message = f.message.or(Some(id)),
+        }
+    }
+}
+
 /// Fetch state the loop keeps beside the plan.
 #[derive(Default)]
 pub(super) struct Files {
@@ -268,19 +289,6 @@ impl Runner {
             None if m.complete => (m.blob.chunks(), 0),
             None => (self.blobs.have(m).map(|h| h.count()).unwrap_or(0), 0),
         };
-        // A message that still shares it (an erased one no longer does), named where this
-        // device can open it (not a relay; not before the channel's key has arrived).
-        let (mut message, mut name) = (None, None);
-        for id in self.blobs.shared_by(&m.blob.id).unwrap_or_default() {
-            match self.store.file_of(&id) {
-                Ok(Some((_, info, _))) => {
-                    (message, name) = (Some(id), Some(info.name.clone()));
-                    break;
-                }
-                Ok(None) => {}
-                Err(_) => message = message.or(Some(id)),
-            }
-        }
         FileStatus {
             blob: m.blob.id,
             size: m.blob.size,
@@ -290,8 +298,8 @@ impl Runner {
             wanted: m.wanted,
             channels: m.channels.clone(),
             sources,
-            message,
-            name,
+            message: None,
+            name: None,
         }
     }
 

@@ -779,7 +779,11 @@ impl Node {
 
     /// Every file this node knows of, with its progress.
     pub async fn files(&self) -> Result<Vec<FileStatus>> {
-        self.ask(|reply| Command::Files { reply }).await?
+        let mut files = self.ask(|reply| Command::Files { reply }).await??;
+        for f in &mut files {
+            files::name(f, &self.blobs, &self.store);
+        }
+        Ok(files)
     }
 
     /// Decrypt the file that message `id` shares into `dest` (a file path). The file must
