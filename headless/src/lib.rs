@@ -2118,7 +2118,7 @@ mod tests {
     use super::shell_word;
     use clap::CommandFactory;
 
-    /// A core error that quotes its source is printed once, with the advice after it.
+    /// A file name from another member, pasted from a hint, is one word and runs nothing.
     #[test]
     fn a_file_name_in_a_pasteable_hint_is_one_shell_word() {
         assert_eq!(shell_word("report.pdf"), "report.pdf");
@@ -2130,6 +2130,7 @@ mod tests {
         assert_eq!(shell_word(""), "''");
     }
 
+    /// A core error that quotes its source is printed once, with the advice after it.
     #[test]
     fn an_error_is_explained_without_repeating_its_cause() {
         let e: anyhow::Error = majlis_core::Error::Roster(majlis_core::roster::RosterError::Rule(
