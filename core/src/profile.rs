@@ -919,6 +919,25 @@ mod tests {
         }
         let e = p.compose(&chain, "@amina", "note to self").unwrap_err();
         assert!(e.to_string().contains("own member"), "{e}");
+        // A change that breaks a rule is this request's mistake, said as such, with what
+        // there is to choose from (it read "roster rejected: no channel named 'nope'").
+        let e = p
+            .change_roster(
+                &mut chain,
+                &RosterChange::SetRetention {
+                    scope: crate::roster::Scope::Channel("nope".into()),
+                    keep: crate::roster::Keep {
+                        days: Some(30),
+                        files_days: None,
+                    },
+                },
+            )
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::Invalid(why) if why.contains("no channel named 'nope'; channels: general")),
+            "{e}"
+        );
+        assert_eq!(chain.version(), 2);
         p.store().flush().unwrap();
         drop(p);
         // Everything survives reopening.
