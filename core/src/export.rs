@@ -548,6 +548,10 @@ pub fn allowed(
         Scope::All => officer,
     };
     if !ok {
+        if let Scope::Channel(c) = scope {
+            // Why, as reading its history says it (whose channel or conversation it is).
+            head.readable_channel(me, c)?;
+        }
         return Err(Error::Invalid(match scope {
             Scope::Channel(c) => format!("'{}' may not read '{c}'", m.name),
             _ => format!(
@@ -585,4 +589,47 @@ pub fn action_detail(spec: &Spec, m: &Manifest) -> serde_json::Value {
         "files": m.counts.files,
         "files_hash": blake3::hash(&list).to_hex().to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{DeviceKey, OrgKey};
+    use crate::roster::{Roster, RosterChange, RosterSigner, VerifiedRoster};
+
+    #[test]
+    fn a_member_is_told_why_a_channel_is_not_theirs_to_export() {
+        let (root, amina, bilal) = (
+            OrgKey::generate(),
+            DeviceKey::generate(),
+            DeviceKey::generate(),
+        );
+        let mut r = Roster::genesis(&root, "acme", "amina", amina.id(), 1);
+        for (i, c) in [
+            RosterChange::AddMember {
+                name: "bilal".into(),
+                device: bilal.id(),
+                role: None,
+            },
+            RosterChange::CreateChannel {
+                name: "hr".into(),
+                members: Some(vec!["amina".into()]),
+            },
+        ]
+        .iter()
+        .enumerate()
+        {
+            let prev = VerifiedRoster::sign(r.clone(), RosterSigner::Root(&root));
+            r = prev.roster.next(prev.hash, c, 2 + i as u64).unwrap();
+        }
+        let head = VerifiedRoster::sign(r, RosterSigner::Root(&root));
+        let hr = Scope::Channel("hr".into());
+        let e = allowed(&head, &bilal.id(), &hr).unwrap_err();
+        assert!(
+            matches!(&e, Error::Denied(why) if why.contains("open to amina only")),
+            "{e}"
+        );
+        assert_eq!(allowed(&head, &amina.id(), &hr).unwrap(), "amina");
+        assert!(allowed(&head, &bilal.id(), &Scope::Channel("general".into())).is_ok());
+    }
 }
