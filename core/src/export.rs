@@ -548,17 +548,17 @@ pub fn allowed(
         Scope::All => officer,
     };
     if !ok {
-        if let Scope::Channel(c) = scope {
+        return Err(match scope {
             // Why, as reading its history says it (whose channel or conversation it is).
-            head.readable_channel(me, c)?;
-        }
-        return Err(Error::Invalid(match scope {
-            Scope::Channel(c) => format!("'{}' may not read '{c}'", m.name),
-            _ => format!(
+            Scope::Channel(c) => head
+                .readable_channel(me, c)
+                .err()
+                .unwrap_or_else(|| Error::Denied(format!("'{}' may not read '{c}'", m.name))),
+            _ => Error::Invalid(format!(
                 "only an admin or the archive exports others' data; export your own with --member {}",
                 m.name
-            ),
-        }));
+            )),
+        });
     }
     if let Scope::Member(name) = scope {
         if head.roster.member(name).is_none()

@@ -1719,7 +1719,7 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                     let (name, get) = match (&f.name, f.message) {
                         (Some(n), Some(m)) => (
                             n.clone(),
-                            format!("majlisd get {m} --out {}", shell_word(n)),
+                            get_command(&m, n),
                         ),
                         (None, Some(m)) => (format!("blob {}", f.blob), format!("message {m}")),
                         _ => (format!("blob {}", f.blob), String::new()),
@@ -1807,6 +1807,12 @@ fn ticks(r: &majlis_core::conversation::Receipt, channel: &str) -> String {
     }
 }
 
+/// The command that downloads the file message `id` shares into `name` in the current
+/// directory, ready to paste.
+fn get_command(id: &majlis_core::MessageId, name: &str) -> String {
+    format!("majlisd get {id} --out {}", shell_word(name))
+}
+
 /// `name` as one word for a POSIX shell: a file name comes from another member, and a hint
 /// meant to be pasted must not run what it contains.
 fn shell_word(name: &str) -> String {
@@ -1827,14 +1833,13 @@ fn shell_word(name: &str) -> String {
 
 pub fn format_message(m: &StoredMessage) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(m.sent_at);
-    // The id `get` takes is on the line: `files` lists contents by blob, without names.
+    // The command that downloads it is on the line, with the id `get` takes.
     let file = match &m.file {
         Some(f) if !m.locked => format!(
-            "[file {} ({}); majlisd get {} --out {}]{}",
+            "[file {} ({}); {}]{}",
             f.name,
             human_size(f.size),
-            m.id,
-            shell_word(&f.name),
+            get_command(&m.id, &f.name),
             if m.text.is_empty() { "" } else { " " }
         ),
         _ => String::new(),

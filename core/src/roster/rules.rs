@@ -45,17 +45,24 @@ impl Roster {
 
     /// What to tell someone who named a channel the roster does not have: which it has.
     pub fn no_channel(&self, name: &str) -> String {
-        let known: Vec<_> = self.channels.iter().map(|c| c.name.as_str()).collect();
         format!(
             "no channel '{name}'; channels: {} (or @NAME for a direct message)",
-            known.join(", ")
+            self.channel_names()
         )
     }
 
     /// [`Roster::no_channel`] where a direct message is not an option (a rule's scope).
     fn no_channel_named(&self, name: &str) -> String {
+        format!(
+            "no channel named '{name}'; channels: {}",
+            self.channel_names()
+        )
+    }
+
+    /// The channels' names, comma-separated.
+    fn channel_names(&self) -> String {
         let known: Vec<_> = self.channels.iter().map(|c| c.name.as_str()).collect();
-        format!("no channel named '{name}'; channels: {}", known.join(", "))
+        known.join(", ")
     }
 
     pub fn member_of_device(&self, device: &DeviceId) -> Option<&Member> {
