@@ -56,9 +56,14 @@ pub enum Error {
     #[error("no device identity in {dir}")]
     NoIdentity { dir: String },
     /// The device that lived in this data directory was removed from its org and wiped
-    /// itself (see `Profile::wipe`); `note` is what it wrote then.
+    /// itself (see `Profile::wipe`); `note` is what it wrote then, `at` when (Unix ms; none
+    /// in notes of older releases).
     #[error("{dir}: {note}")]
-    Removed { dir: String, note: String },
+    Removed {
+        dir: String,
+        note: String,
+        at: Option<u64>,
+    },
     /// The data directory already holds a device identity.
     #[error("{dir} already has a device identity")]
     HasIdentity { dir: String },

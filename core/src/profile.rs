@@ -137,10 +137,10 @@ impl Profile {
             let note = std::fs::read_to_string(dir.join(REMOVED));
             let dir = dir.display().to_string();
             return Err(match note {
-                Ok(note) => Error::Removed {
-                    dir,
-                    note: note.trim().to_string(),
-                },
+                Ok(note) => {
+                    let (note, at) = read_removal_note(&note);
+                    Error::Removed { dir, note, at }
+                }
                 Err(_) => Error::NoIdentity { dir },
             });
         }
@@ -219,12 +219,9 @@ impl Profile {
             std::fs::remove_dir_all(&blobs).map_err(|e| Error::io(&blobs, e))?;
         }
         // Only when it was removed and when: nothing of the org, its members or its keys.
-        let note = format!(
-            "This device was removed from its organization by an admin, and erased its keys and history at {} (Unix ms).\n",
-            crate::now_ms()
-        );
         let marker = self.dir.join(REMOVED);
-        std::fs::write(&marker, note).map_err(|e| Error::io(&marker, e))?;
+        std::fs::write(&marker, removal_note(crate::now_ms()))
+            .map_err(|e| Error::io(&marker, e))?;
         Ok(())
     }
 
@@ -884,9 +881,73 @@ fn e2e_err(e: e2e::E2eError) -> Error {
     Error::Invalid(format!("cannot seal a key: {e}"))
 }
 
+/// The line of [`REMOVED`] that gives the time of the wipe to programs (the app shows it in
+/// the user's language and time zone); the first line is the sentence a person reads.
+const REMOVED_AT: &str = "removed-at-ms: ";
+
+/// What a wiped device leaves in its directory: only that it was removed, and when.
+fn removal_note(at_ms: u64) -> String {
+    let when = humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms),
+    );
+    format!(
+        "This device was removed from its organization by an admin, and erased its keys and history on {} UTC.\n{REMOVED_AT}{at_ms}\n",
+        when.to_string().trim_end_matches('Z').replace('T', " ")
+    )
+}
+
+/// The sentence of a [`REMOVED`] note and the time it gives. Notes written before the time
+/// had a line of its own are one sentence with no time to read.
+fn read_removal_note(text: &str) -> (String, Option<u64>) {
+    let at = text
+        .lines()
+        .find_map(|l| l.strip_prefix(REMOVED_AT)?.trim().parse().ok());
+    let note = text
+        .lines()
+        .filter(|l| !l.starts_with(REMOVED_AT))
+        .collect::<Vec<_>>()
+        .join(" ");
+    (note.trim().to_string(), at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A wiped directory says when, as a date a person reads and as a time the app can show
+    /// in the user's own language; a note of an older release still opens as a removal.
+    #[test]
+    fn wiped_directory_says_when() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("a");
+        let p = Profile::init(&dir, "amina").unwrap();
+        let before = crate::now_ms();
+        p.wipe().unwrap();
+        drop(p);
+        match Profile::open(&dir) {
+            Err(Error::Removed { note, at, .. }) => {
+                assert!(note.starts_with("This device was removed"), "{note}");
+                assert!(note.ends_with(" UTC."), "{note}");
+                assert!(!note.contains("removed-at-ms"), "{note}");
+                let at = at.expect("the time of the wipe");
+                assert!(at >= before && at <= crate::now_ms(), "{at}");
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        assert_eq!(
+            removal_note(1_764_743_519_000).lines().next().unwrap(),
+            "This device was removed from its organization by an admin, and erased its keys and history on 2025-12-03 06:31:59 UTC."
+        );
+        let old = "This device was removed from its organization by an admin, and erased its keys and history at 1764743519000 (Unix ms).\n";
+        std::fs::write(dir.join(REMOVED), old).unwrap();
+        match Profile::open(&dir) {
+            Err(Error::Removed { note, at, .. }) => {
+                assert_eq!(note, old.trim());
+                assert_eq!(at, None);
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
 
     #[test]
     fn create_org_add_member_and_post() {

@@ -210,6 +210,82 @@ const AR: &[(&str, &str)] = &[
     ),
     ("Dark theme", "المظهر الداكن"),
     ("Unpin", "إلغاء التثبيت"),
+    // Texts with {name} places: see `tr_with`.
+    ("#{channel} is private and does not list you; ask an admin to add you.", "القناة #{channel} خاصة ولا تضمّك؛ اطلب من أحد المشرفين إضافتك."),
+    ("'{days}' is not a number of days; write 30, or forever", "'{days}' ليس عددا من الأيام؛ اكتب 30، أو forever"),
+    ("An admin removed this device from its organization on {date}, and it erased its keys and history then. To use it again, create or join an organization: that makes a new device id, which an admin adds.", "أزال أحد المشرفين هذا الجهاز من مؤسسته في {date}، فمحا الجهاز مفاتيحه وسجله حينها. لاستخدامه من جديد، أنشئ مؤسسة أو انضم إلى واحدة: ينشئ ذلك معرف جهاز جديدا يضيفه المشرف."),
+    ("An admin removed this device from its organization, and it erased its keys and history then. To use it again, create or join an organization: that makes a new device id, which an admin adds.", "أزال أحد المشرفين هذا الجهاز من مؤسسته، فمحا الجهاز مفاتيحه وسجله حينها. لاستخدامه من جديد، أنشئ مؤسسة أو انضم إلى واحدة: ينشئ ذلك معرف جهاز جديدا يضيفه المشرف."),
+    ("An admin removed this device from its organization, but erasing its data failed ({error}). Delete the folder {dir} yourself.", "أزال أحد المشرفين هذا الجهاز من مؤسسته، لكن محو بياناته فشل ({error}). احذف المجلد {dir} بنفسك."),
+    ("An admin removed this device from its organization: its keys and history have been erased. Start Majlis again to set it up afresh.", "أزال أحد المشرفين هذا الجهاز من مؤسسته: مُحيت مفاتيحه وسجله. شغّل مجلس من جديد لإعداده من البداية."),
+    ("Channel description", "وصف القناة"),
+    ("Channel topic", "موضوع القناة"),
+    ("Direct messages are turned off by the organization's policy.", "الرسائل المباشرة معطلة بسياسة المؤسسة."),
+    ("Download", "تنزيل"),
+    ("Download {file}", "تنزيل {file}"),
+    ("Enter the organization's name.", "أدخل اسم المؤسسة."),
+    ("Enter your name first.", "أدخل اسمك أولا."),
+    ("Erase everything {member} wrote, on every device?", "محو كل ما كتبه {member} على كل الأجهزة؟"),
+    ("Erase everything {member} wrote, on every device? A legal hold covers them: it wins until released.", "محو كل ما كتبه {member} على كل الأجهزة؟ يشمله حجز قانوني: يبقى الحجز نافذا حتى يُرفع."),
+    ("Go to {place}", "الانتقال إلى {place}"),
+    ("Join {channel}", "الانضمام إلى {channel}"),
+    ("Majlis could not start for {dir}: {error}", "تعذر تشغيل مجلس للمجلد {dir}: {error}"),
+    ("Mention {member}", "الإشارة إلى {member}"),
+    ("Message {member}", "مراسلة {member}"),
+    ("Nothing looks wrong: connected, on the roster, up to date.", "لا يبدو أن هناك خللا: متصل، ومدرج في القائمة، ومحدّث."),
+    ("Release legal hold {hold}? Retention and erasure then apply to what it covered.", "رفع الحجز القانوني {hold}؟ بعدها تسري مدة الاحتفاظ والمحو على ما كان يشمله."),
+    ("Remove {member} and all their devices?", "إزالة {member} وكل أجهزته؟"),
+    ("Result: {text}", "نتيجة: {text}"),
+    ("Revoke device {device} of {member}?", "إبطال الجهاز {device} الخاص بـ {member}؟"),
+    ("Save {file}", "حفظ {file}"),
+    ("Search messages", "البحث في الرسائل"),
+    ("The disk failed under Majlis's data ({error}). Majlis stopped so that nothing more is lost: every message it confirmed is saved. Check the disk, then start Majlis again.", "تعطل القرص الذي يحمل بيانات مجلس ({error}). توقف مجلس كي لا يضيع شيء آخر: كل رسالة أكدها محفوظة. افحص القرص ثم شغّل مجلس من جديد."),
+    ("Thread reply", "رد في السلسلة"),
+    ("To give a peer by address, enter it above (ADDRESS:PORT).", "لإضافة جهاز بعنوانه، أدخله أعلاه (العنوان:المنفذ)."),
+    ("Why can't I see …?", "لماذا لا أرى …؟"),
+    ("added {name} ({role})", "أضيف {name} ({role})"),
+    ("all", "الجميع"),
+    ("channel #{name} changed", "عُدلت القناة #{name}"),
+    ("channel #{name} for everyone", "القناة #{name} للجميع"),
+    ("channel #{name} for {members}", "القناة #{name} لـ {members}"),
+    ("channel #{name} removed", "أزيلت القناة #{name}"),
+    ("connecting to {address}…", "جار الاتصال بـ {address}…"),
+    ("could not paste the image: {error}", "تعذر لصق الصورة: {error}"),
+    ("data directory: {dir}", "مجلد البيانات: {dir}"),
+    ("device {device} for {name}", "الجهاز {device} لـ {name}"),
+    ("erasure {erasure} of {member}'s data", "المحو {erasure} لبيانات {member}"),
+    ("exporting your data…", "جار تصدير بياناتك…"),
+    ("file policy changed", "تغيرت سياسة الملفات"),
+    ("file policy: up to {size}", "سياسة الملفات: حتى {size}"),
+    ("legal hold {hold} placed: {what}", "وُضع الحجز القانوني {hold}: {what}"),
+    ("legal hold {hold} released", "رُفع الحجز القانوني {hold}"),
+    ("listening on (interfaces and addresses):", "يستمع على (الواجهات والعناوين):"),
+    ("mDNS discovery: off", "الاكتشاف عبر mDNS: معطل"),
+    ("mDNS discovery: on (_majlis._tcp.local.)", "الاكتشاف عبر mDNS: مفعل (_majlis._tcp.local.)"),
+    ("mDNS is off: give peers by address above (ADDRESS:PORT).", "mDNS معطل: أضف الأجهزة بعناوينها أعلاه (العنوان:المنفذ)."),
+    ("not saved: {error}", "لم يُحفظ: {error}"),
+    ("not shared: {error}", "لم تتم المشاركة: {error}"),
+    ("off", "معطلة"),
+    ("org '{name}' created", "أنشئت المؤسسة '{name}'"),
+    ("policy: admins create channels, direct messages {dms}", "السياسة: المشرفون ينشئون القنوات، الرسائل المباشرة: {dms}"),
+    ("policy: members create channels, direct messages {dms}", "السياسة: الأعضاء ينشئون القنوات، الرسائل المباشرة: {dms}"),
+    ("read receipts off", "إشعارات القراءة معطلة"),
+    ("read receipts on", "إشعارات القراءة مفعلة"),
+    ("removed {name}", "أزيل {name}"),
+    ("retention: {rule}", "مدة الاحتفاظ: {rule}"),
+    ("revoked device {device} of {name}", "أُبطل الجهاز {device} الخاص بـ {name}"),
+    ("roster is now at version {version}", "القائمة الآن في الإصدار {version}"),
+    ("saved to {path}", "حُفظ في {path}"),
+    ("sharing {file}…", "جار مشاركة {file}…"),
+    ("static peers: {count}", "الأجهزة المعطاة بعناوينها: {count}"),
+    ("this device: {device}", "هذا الجهاز: {device}"),
+    ("{dir} does not open: {error}", "تعذر فتح {dir}: {error}"),
+    ("{dir} does not open: {error}. {hint}", "تعذر فتح {dir}: {error}. {hint}"),
+    ("{percent}% · {sources} source(s)", "{percent}% · المصادر: {sources}"),
+    ("admin", "مشرف"),
+    ("member", "عضو"),
+    ("relay", "مُرحِّل"),
+    ("guest", "ضيف"),
+    ("archive", "أرشيف"),
 ];
 
 /// `en` in `lang`.
@@ -218,6 +294,16 @@ pub fn tr(lang: Lang, en: &'static str) -> &'static str {
         Lang::En => en,
         Lang::Ar => AR.iter().find(|(k, _)| *k == en).map_or(en, |(_, v)| v),
     }
+}
+
+/// `en` in `lang`, each `{name}` in it replaced by its value: after translating, so that a
+/// translation puts the values where its own grammar wants them.
+pub fn tr_with(lang: Lang, en: &'static str, args: &[(&str, &str)]) -> String {
+    let mut out = tr(lang, en).to_string();
+    for (name, value) in args {
+        out = out.replace(&format!("{{{name}}}"), value);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -233,5 +319,136 @@ mod tests {
         }
         assert_eq!(tr(Lang::Ar, "Send"), "إرسال");
         assert_eq!(tr(Lang::Ar, "not translated"), "not translated");
+    }
+
+    /// The `{name}` places of a text, in order of name.
+    fn places(text: &str) -> Vec<&str> {
+        let mut v: Vec<&str> = text
+            .split('{')
+            .skip(1)
+            .filter_map(|p| p.split_once('}').map(|(n, _)| n))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// A translation that lost a place would drop what it says (the error, the file).
+    #[test]
+    fn translations_keep_every_place() {
+        for (en, ar) in AR {
+            assert_eq!(places(en), places(ar), "{en}");
+        }
+        assert_eq!(
+            tr_with(Lang::Ar, "saved to {path}", &[("path", "/tmp/x.pdf")]),
+            "حُفظ في /tmp/x.pdf"
+        );
+        assert_eq!(
+            tr_with(Lang::En, "not shared: {error}", &[("error", "too big")]),
+            "not shared: too big"
+        );
+    }
+
+    /// The string literals the app hands to a translating call (`t`, `tf`, `tr`,
+    /// `tr_with`, with or without a language before them), read from its source.
+    fn translated_in(src: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for call in ["t(", "tf(", "tr(", "tr_with("] {
+            let mut from = 0;
+            while let Some(i) = src[from..].find(call).map(|i| i + from) {
+                from = i + call.len();
+                let word_before = src[..i]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_alphanumeric() || c == '_');
+                if word_before {
+                    continue;
+                }
+                let mut rest = src[from..].trim_start();
+                // A language argument first: `lang,` or `self.state.lang,`.
+                if let Some((arg, after)) = rest.split_once(',') {
+                    if !arg.is_empty()
+                        && arg
+                            .chars()
+                            .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
+                    {
+                        rest = after.trim_start();
+                    }
+                }
+                let Some(body) = rest.strip_prefix('"') else {
+                    continue;
+                };
+                let mut end = 0;
+                let bytes = body.as_bytes();
+                while bytes[end] != b'"' {
+                    end += if bytes[end] == b'\\' { 2 } else { 1 };
+                }
+                // The literal's value: the escapes the app's texts use.
+                out.push(
+                    body[..end]
+                        .replace("\\\"", "\"")
+                        .replace("\\n", "\n")
+                        .replace("\\\\", "\\"),
+                );
+            }
+        }
+        out
+    }
+
+    fn sources(dir: &std::path::Path, out: &mut Vec<(String, String)>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                sources(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") && !p.ends_with("i18n.rs") {
+                out.push((
+                    p.display().to_string(),
+                    std::fs::read_to_string(&p).unwrap(),
+                ));
+            }
+        }
+    }
+
+    /// Every text the app translates has an Arabic translation: a new label without one
+    /// would show in English in the Arabic app, and nothing else would notice.
+    #[test]
+    fn every_translated_text_has_arabic() {
+        let mut files = Vec::new();
+        sources(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        let mut seen = 0;
+        let mut missing = Vec::new();
+        for (path, src) in &files {
+            for en in translated_in(src) {
+                seen += 1;
+                if !AR.iter().any(|(k, _)| *k == en) {
+                    missing.push(format!("{path}: {en}"));
+                }
+            }
+        }
+        assert!(seen > 150, "the scan found only {seen} texts");
+        assert!(missing.is_empty(), "no Arabic for:\n{}", missing.join("\n"));
+        // Roles are named through a table of the roster's own words.
+        use majlis_core::roster::Role;
+        for r in [
+            Role::Admin,
+            Role::Member,
+            Role::Relay,
+            Role::Guest,
+            Role::Archive,
+            Role::Bot,
+        ] {
+            let word = r.to_string();
+            assert!(
+                AR.iter().any(|(k, _)| *k == word),
+                "no Arabic for the role {word}"
+            );
+        }
+        // The scan itself: a call with a language first, and one without.
+        assert_eq!(
+            translated_in(r#"x(tr_with(lang, "a {b}", &[])); self.t("c"); wait("no")"#),
+            ["c", "a {b}"]
+        );
     }
 }

@@ -1236,3 +1236,79 @@ fn mutes_theme_and_peers_added_in_the_app_are_kept_across_a_restart() {
     rt.block_on(amina.send("general", "back online?")).unwrap();
     until(&mut h, "amina's line arrives", |h| has(h, "back online?"));
 }
+
+/// A device an admin removed wiped itself. Its next start says so and when, in the user's
+/// language, and the user sets it up afresh from there. A directory that holds a device but
+/// does not open (another process has it) is not a first start: the app says what is wrong
+/// and what to do, and offers no set-up that would fail.
+#[test]
+fn a_wiped_device_says_when_and_starts_afresh_and_a_busy_one_does_not_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let me = dir.path().join("me");
+    let p = Profile::init(&me, "bilal").unwrap();
+    p.wipe().unwrap();
+    drop(p);
+    let note = std::fs::read_to_string(me.join(majlis_core::profile::REMOVED)).unwrap();
+    let at: i64 = note
+        .lines()
+        .find_map(|l| l.strip_prefix("removed-at-ms: "))
+        .expect("the note gives the time")
+        .parse()
+        .unwrap();
+    let day = chrono::DateTime::from_timestamp_millis(at)
+        .unwrap()
+        .with_timezone(&chrono::Local)
+        .format("%Y-%m-%d")
+        .to_string();
+
+    let mut o = opts(&me, vec![]);
+    o.lang = Some(Lang::Ar);
+    let mut h = harness(o);
+    h.run_steps(2);
+    // In Arabic: a sentence in Arabic script with the local date in it, no English. The
+    // date's parts read right to left there (the bidi algorithm makes digits after Arabic
+    // letters Arabic numbers, which a hyphen does not join), so each part is looked for.
+    let arabic = |s: &str| s.chars().any(|c| ('\u{FE70}'..='\u{FEFF}').contains(&c));
+    let note_label = |h: &H| {
+        h.query_all_by_label_contains(&day[..4])
+            .filter_map(|n| text_of(&n))
+            .next()
+    };
+    let shown = note_label(&h).expect("the removal note with its date");
+    assert!(arabic(&shown) && !shown.contains("removed"), "{shown}");
+    assert!(day.split('-').all(|part| shown.contains(part)), "{day}: {shown}");
+    // In English after switching: the same facts in words.
+    h.get_by_label("English").click();
+    h.run_steps(2);
+    let shown = note_label(&h).expect("the removal note in English");
+    assert!(
+        shown.starts_with(&format!(
+            "An admin removed this device from its organization on {day} "
+        ))
+            && shown.contains("create or join an organization"),
+        "{shown}"
+    );
+    // Set up afresh: a new identity and org in the same directory.
+    type_into(&mut h, "Your name", "bilal");
+    type_into(&mut h, "Organization name", "field-team");
+    h.get_by_label("Create").click();
+    until(&mut h, "the main window", |h| has(h, "# general"));
+    assert!(!me.join(majlis_core::profile::REMOVED).exists());
+    drop(h);
+
+    // Another process holds a device's directory: the app names it and the way out.
+    let other = dir.path().join("other");
+    let held = Profile::init(&other, "chen").unwrap();
+    let mut h = harness(opts(&other, vec![]));
+    h.run_steps(2);
+    assert!(
+        has(&h, "does not open") && has(&h, "in use by another Majlis process"),
+        "{:?}",
+        h.query_all_by_label_contains("")
+            .filter_map(|n| text_of(&n))
+            .collect::<Vec<_>>()
+    );
+    assert!(has(&h, "stop the other process"));
+    assert!(!has(&h, "Create"), "no set-up offered over a device");
+    drop(held);
+}

@@ -30,13 +30,14 @@ impl MajlisApp {
                 labelled_field(ui, &t("Device id"), &mut f.device);
                 ui.horizontal(|ui| {
                     ui.label(t("Role"));
-                    for (role, label) in [
-                        (None, "member"),
-                        (Some(Role::Admin), "admin"),
-                        (Some(Role::Guest), "guest"),
-                        (Some(Role::Relay), "relay"),
-                        (Some(Role::Bot), "bot"),
+                    for role in [
+                        None,
+                        Some(Role::Admin),
+                        Some(Role::Guest),
+                        Some(Role::Relay),
+                        Some(Role::Bot),
                     ] {
+                        let label = role_name(lang, role.unwrap_or(Role::Member));
                         ui.radio_value(&mut f.role, role, label);
                     }
                 });
@@ -91,7 +92,11 @@ impl MajlisApp {
                                         .clicked()
                                 {
                                     f.confirm = Some((
-                                        format!("Revoke device {d} of {}?", m.name),
+                                        tf(
+                                            lang,
+                                            "Revoke device {device} of {member}?",
+                                            &[("device", &d.to_string()), ("member", &m.name)],
+                                        ),
                                         RosterChange::RevokeDevice { device: *d },
                                     ));
                                 }
@@ -107,7 +112,11 @@ impl MajlisApp {
                             .clicked()
                     {
                         f.confirm = Some((
-                            format!("Remove {} and all their devices?", m.name),
+                            tf(
+                                lang,
+                                "Remove {member} and all their devices?",
+                                &[("member", &m.name)],
+                            ),
                             RosterChange::RemoveMember {
                                 name: m.name.clone(),
                             },
@@ -154,9 +163,10 @@ impl MajlisApp {
                 );
                 ui.horizontal(|ui| {
                     ui.label(t("Direct messages:"));
-                    ui.radio_value(&mut p.dms, DmPolicy::Off, "off");
-                    ui.radio_value(&mut p.dms, DmPolicy::Members, "members");
-                    ui.radio_value(&mut p.dms, DmPolicy::All, "all");
+                    for dms in [DmPolicy::Off, DmPolicy::Members, DmPolicy::All] {
+                        let label = text::for_egui(dm_policy_name(lang, dms)).into_owned();
+                        ui.radio_value(&mut p.dms, dms, label);
+                    }
                 });
                 if p != before {
                     change = Some(RosterChange::SetPolicy {
@@ -184,7 +194,11 @@ impl MajlisApp {
                         let days = match v {
                             "" | "forever" => Ok(None),
                             d => d.parse::<u32>().map(Some).map_err(|_| {
-                                format!("'{d}' is not a number of days; write 30, or forever")
+                                tf(
+                                    lang,
+                                    "'{days}' is not a number of days; write 30, or forever",
+                                    &[("days", d)],
+                                )
                             }),
                         };
                         match days {
@@ -206,7 +220,11 @@ impl MajlisApp {
                         ui.label(format!("{} {}: {}", t("Legal hold"), h.id, h.describe()));
                         if ui.button(t("Release")).clicked() {
                             f.confirm = Some((
-                                format!("Release legal hold {}? Retention and erasure then apply to what it covered.", h.id),
+                                tf(
+                                    lang,
+                                    "Release legal hold {hold}? Retention and erasure then apply to what it covered.",
+                                    &[("hold", &h.id.to_string())],
+                                ),
                                 RosterChange::ReleaseHold { id: h.id },
                             ));
                         }
@@ -235,10 +253,19 @@ impl MajlisApp {
                     if ui.button(t("Erase their data")).clicked() && !who.is_empty() {
                         let held = g.holds.iter().any(|h| h.members.contains(&who));
                         f.confirm = Some((
-                            format!(
-                                "Erase everything {who} wrote, on every device?{}",
-                                if held { " A legal hold covers them: it wins until released." } else { "" }
-                            ),
+                            if held {
+                                tf(
+                                    lang,
+                                    "Erase everything {member} wrote, on every device? A legal hold covers them: it wins until released.",
+                                    &[("member", &who)],
+                                )
+                            } else {
+                                tf(
+                                    lang,
+                                    "Erase everything {member} wrote, on every device?",
+                                    &[("member", &who)],
+                                )
+                            },
                             RosterChange::Erase { member: who },
                         ));
                     }
@@ -247,7 +274,7 @@ impl MajlisApp {
             ui.separator();
             ui.label(RichText::new(t("Audit log")).strong());
             for e in run.audit.iter().rev() {
-                let changes: Vec<String> = e.changes.iter().map(audit_text).collect();
+                let changes: Vec<String> = e.changes.iter().map(|c| audit_text(lang, c)).collect();
                 let line = format!(
                     "v{} · {} · {} · {}",
                     e.version,
@@ -293,42 +320,97 @@ impl MajlisApp {
     }
 }
 
-pub(super) fn audit_text(c: &majlis_core::roster::AuditChange) -> String {
+/// One change of a roster version, for the audit log. Its line is shaped for egui by the
+/// caller, so the parts here are the logical text.
+pub(super) fn audit_text(lang: Lang, c: &majlis_core::roster::AuditChange) -> String {
     use majlis_core::roster::AuditChange as A;
+    let role = |r: &Role| tr(lang, role_key(*r)).to_string();
     match c {
-        A::OrgCreated { name } => format!("org '{name}' created"),
-        A::MemberAdded { name, role } => format!("added {name} ({role})"),
-        A::MemberRemoved { name } => format!("removed {name}"),
-        A::RoleChanged { name, from, to } => format!("{name}: {from} → {to}"),
-        A::DeviceAdded { name, device } => {
-            format!("device {} for {name}", short(&device.to_string()))
-        }
-        A::DeviceRevoked { name, device } => {
-            format!("revoked device {} of {name}", short(&device.to_string()))
-        }
-        A::ChannelCreated { name, members } => match members {
-            None => format!("channel #{name} for everyone"),
-            Some(m) => format!("channel #{name} for {}", m.join(", ")),
-        },
-        A::ChannelChanged { name, .. } => format!("channel #{name} changed"),
-        A::ChannelRemoved { name } => format!("channel #{name} removed"),
-        A::PolicyChanged { policy } => format!(
-            "policy: channels by {}, DMs {:?}",
-            if policy.members_create_channels {
-                "members"
-            } else {
-                "admins"
-            },
-            policy.dms
+        A::OrgCreated { name } => tr_with(lang, "org '{name}' created", &[("name", name)]),
+        A::MemberAdded { name, role: r } => tr_with(
+            lang,
+            "added {name} ({role})",
+            &[("name", name), ("role", &role(r))],
         ),
-        A::FilePolicyChanged { files } => match files.max_bytes {
-            Some(m) => format!("file policy: up to {}", majlis_core::files::human_size(m)),
-            None => "file policy changed".into(),
+        A::MemberRemoved { name } => tr_with(lang, "removed {name}", &[("name", name)]),
+        A::RoleChanged { name, from, to } => format!("{name}: {} → {}", role(from), role(to)),
+        A::DeviceAdded { name, device } => tr_with(
+            lang,
+            "device {device} for {name}",
+            &[("device", &short(&device.to_string())), ("name", name)],
+        ),
+        A::DeviceRevoked { name, device } => tr_with(
+            lang,
+            "revoked device {device} of {name}",
+            &[("device", &short(&device.to_string())), ("name", name)],
+        ),
+        A::ChannelCreated { name, members } => match members {
+            None => tr_with(lang, "channel #{name} for everyone", &[("name", name)]),
+            Some(m) => tr_with(
+                lang,
+                "channel #{name} for {members}",
+                &[("name", name), ("members", &m.join(", "))],
+            ),
         },
-        A::RetentionChanged { retention } => format!("retention: {}", retention.describe()),
-        A::HoldPlaced { hold } => format!("legal hold {} placed: {}", hold.id, hold.describe()),
-        A::HoldReleased { id } => format!("legal hold {id} released"),
-        A::ErasureRequested { id, member } => format!("erasure {id} of {member}'s data"),
-        A::ReadReceiptsChanged { receipts } => format!("read receipts {receipts:?}").to_lowercase(),
+        A::ChannelChanged { name, .. } => {
+            tr_with(lang, "channel #{name} changed", &[("name", name)])
+        }
+        A::ChannelRemoved { name } => tr_with(lang, "channel #{name} removed", &[("name", name)]),
+        A::PolicyChanged { policy } => {
+            let dms = [("dms", dm_policy_name(lang, policy.dms))];
+            match policy.members_create_channels {
+                true => tr_with(
+                    lang,
+                    "policy: members create channels, direct messages {dms}",
+                    &dms,
+                ),
+                false => tr_with(
+                    lang,
+                    "policy: admins create channels, direct messages {dms}",
+                    &dms,
+                ),
+            }
+        }
+        A::FilePolicyChanged { files } => match files.max_bytes {
+            Some(m) => tr_with(
+                lang,
+                "file policy: up to {size}",
+                &[("size", &majlis_core::files::human_size(m))],
+            ),
+            None => tr_with(lang, "file policy changed", &[]),
+        },
+        A::RetentionChanged { retention } => tr_with(
+            lang,
+            "retention: {rule}",
+            &[("rule", &retention.describe())],
+        ),
+        A::HoldPlaced { hold } => tr_with(
+            lang,
+            "legal hold {hold} placed: {what}",
+            &[("hold", &hold.id.to_string()), ("what", &hold.describe())],
+        ),
+        A::HoldReleased { id } => tr_with(
+            lang,
+            "legal hold {hold} released",
+            &[("hold", &id.to_string())],
+        ),
+        A::ErasureRequested { id, member } => tr_with(
+            lang,
+            "erasure {erasure} of {member}'s data",
+            &[("erasure", &id.to_string()), ("member", member)],
+        ),
+        A::ReadReceiptsChanged { receipts } => match receipts {
+            majlis_core::roster::ReadReceipts::On => tr_with(lang, "read receipts on", &[]),
+            majlis_core::roster::ReadReceipts::Off => tr_with(lang, "read receipts off", &[]),
+        },
+    }
+}
+
+/// Who may send direct messages, in `lang`.
+fn dm_policy_name(lang: Lang, dms: DmPolicy) -> &'static str {
+    match dms {
+        DmPolicy::Off => tr(lang, "off"),
+        DmPolicy::Members => tr(lang, "members"),
+        DmPolicy::All => tr(lang, "all"),
     }
 }

@@ -4,6 +4,7 @@ use super::*;
 
 impl MajlisApp {
     pub(super) fn draw_chat(&mut self, ui: &mut egui::Ui, run: &mut Running) {
+        let lang = self.state.lang;
         let Some(channel) = self.state.selected.clone() else {
             return;
         };
@@ -125,7 +126,10 @@ impl MajlisApp {
                     png,
                 }),
                 Err(e) => {
-                    run.notice = Some((format!("could not paste the image: {e}"), Instant::now()))
+                    run.notice = Some((
+                        self.tf("could not paste the image: {error}", &[("error", &e)]),
+                        Instant::now(),
+                    ))
                 }
             }
         }
@@ -162,7 +166,7 @@ impl MajlisApp {
                     ui.horizontal(|ui| {
                         for name in &suggest {
                             let b = ui.button(format!("@{}", text::for_egui(name)));
-                            let label = format!("Mention {name}");
+                            let label = tr_with(lang, "Mention {member}", &[("member", name)]);
                             b.widget_info(|| {
                                 egui::WidgetInfo::labeled(egui::Role::Button, true, &label)
                             });
@@ -223,7 +227,7 @@ impl MajlisApp {
                     fix_click(ui.ctx(), id, &out, draft);
                     let resp = out.response;
                     resp.widget_info(|| {
-                        egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Message")
+                        egui::WidgetInfo::labeled(egui::Role::TextInput, true, tr(lang, "Message"))
                     });
                     typed = resp.changed();
                     if send {
@@ -348,6 +352,7 @@ impl MajlisApp {
             ui.separator();
             if let Some(conv) = &mut run.conv {
                 let mut files = Files {
+                    lang: self.state.lang,
                     status: &run.files,
                     actions: &mut run.actions,
                 };
@@ -359,6 +364,7 @@ impl MajlisApp {
 
 /// What rows need to show shared files: their download state, and where to ask for more.
 pub(super) struct Files<'a> {
+    lang: Lang,
     status: &'a HashMap<majlis_core::files::BlobId, majlis_core::node::FileStatus>,
     actions: &'a mut Vec<Action>,
 }
@@ -937,7 +943,11 @@ impl MajlisApp {
                     fix_click(ui.ctx(), id, &out, &t.draft);
                     let r = out.response;
                     r.widget_info(|| {
-                        egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Thread reply")
+                        egui::WidgetInfo::labeled(
+                            egui::Role::TextInput,
+                            true,
+                            tr(self.state.lang, "Thread reply"),
+                        )
                     });
                     let enter = r.has_focus()
                         && ui.input_mut(|i| {
@@ -1049,7 +1059,11 @@ impl MajlisApp {
                                     .desired_width(f32::INFINITY),
                             );
                             r.widget_info(|| {
-                                egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Channel topic")
+                                egui::WidgetInfo::labeled(
+                                    egui::Role::TextInput,
+                                    true,
+                                    tr(self.state.lang, "Channel topic"),
+                                )
                             });
                             let r = ui.add(
                                 egui::TextEdit::multiline(description)
@@ -1061,7 +1075,7 @@ impl MajlisApp {
                                 egui::WidgetInfo::labeled(
                                     egui::Role::TextInput,
                                     true,
-                                    "Channel description",
+                                    tr(self.state.lang, "Channel description"),
                                 )
                             });
                             ui.horizontal(|ui| {
@@ -1226,7 +1240,13 @@ impl MajlisApp {
                     .show(ui);
                 fix_click(ui.ctx(), id, &out, text);
                 let r = out.response;
-                r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Edit"));
+                r.widget_info(|| {
+                    egui::WidgetInfo::labeled(
+                        egui::Role::TextInput,
+                        true,
+                        tr(self.state.lang, "Edit"),
+                    )
+                });
                 save = ui.button(save_label.as_str()).clicked()
                     || (r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)));
                 cancel = ui.button(cancel_label.as_str()).clicked();
@@ -1326,10 +1346,12 @@ fn file_card(ui: &mut egui::Ui, message: MessageId, f: &FileView, files: &mut Fi
             ))
             .strong(),
         );
+        let lang = files.lang;
+        let name = [("file", f.name.as_str())];
         match st {
             Some(st) if st.complete => {
-                let save = format!("Save {}", f.name);
-                let b = ui.button("Save");
+                let save = tr_with(lang, "Save {file}", &name);
+                let b = ui.button(tf(lang, "Save", &[]));
                 b.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &save));
                 if b.clicked() {
                     files.actions.push(Action::SaveFile {
@@ -1340,15 +1362,18 @@ fn file_card(ui: &mut egui::Ui, message: MessageId, f: &FileView, files: &mut Fi
             }
             Some(st) if st.wanted => {
                 let frac = st.have as f32 / st.chunks.max(1) as f32;
-                ui.add(
-                    egui::ProgressBar::new(frac)
-                        .desired_width(160.0)
-                        .text(format!("{:.0}% · {} source(s)", frac * 100.0, st.sources)),
-                );
+                ui.add(egui::ProgressBar::new(frac).desired_width(160.0).text(tf(
+                    lang,
+                    "{percent}% · {sources} source(s)",
+                    &[
+                        ("percent", &format!("{:.0}", frac * 100.0)),
+                        ("sources", &st.sources.to_string()),
+                    ],
+                )));
             }
             _ => {
-                let label = format!("Download {}", f.name);
-                let b = ui.button("Download");
+                let label = tr_with(lang, "Download {file}", &name);
+                let b = ui.button(tf(lang, "Download", &[]));
                 b.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
                 if b.clicked() {
                     files.actions.push(Action::FetchFile(f.blob));

@@ -78,7 +78,10 @@ impl MajlisApp {
             }
             Action::ShareFile { channel, path } => {
                 let n = run.node.clone();
-                run.notice = Some((format!("sharing {}…", path.display()), Instant::now()));
+                run.notice = Some((
+                    self.tf("sharing {file}…", &[("file", &path.display().to_string())]),
+                    Instant::now(),
+                ));
                 self.spawn(async move {
                     Reply::Shared(
                         n.share_file(&channel, &path, "")
@@ -89,7 +92,10 @@ impl MajlisApp {
             }
             Action::ShareImage { channel, name, png } => {
                 let n = run.node.clone();
-                run.notice = Some((format!("sharing {name}…"), Instant::now()));
+                run.notice = Some((
+                    self.tf("sharing {file}…", &[("file", &name)]),
+                    Instant::now(),
+                ));
                 self.spawn(async move {
                     Reply::Shared(
                         n.share_bytes(&channel, &name, png, "")
@@ -172,7 +178,7 @@ impl MajlisApp {
             Action::ExportMine => {
                 let n = run.node.clone();
                 let me = run.my_name();
-                run.notice = Some(("exporting your data…".into(), Instant::now()));
+                run.notice = Some((self.t("exporting your data…"), Instant::now()));
                 self.spawn(async move {
                     let out = downloads_path(&format!("majlis-export-{me}"));
                     let spec = majlis_core::export::Spec {
@@ -334,15 +340,11 @@ impl MajlisApp {
                     };
                 }
                 Event::StoreFailed { error } => {
-                    self.phase = Phase::Failed(format!(
-                        "The disk failed under Majlis's data ({error}). Majlis stopped so that nothing more is lost: every message it confirmed is saved. Check the disk, then start Majlis again."
-                    ));
+                    self.phase = Phase::Failed(Failure::Disk(error));
                     return;
                 }
-                Event::Wiped { .. } => {
-                    self.phase = Phase::Failed(
-                        "This device was removed from the organization; its keys and history have been erased.".into(),
-                    );
+                Event::Wiped { erased, .. } => {
+                    self.phase = Phase::Failed(Failure::Wiped(erased));
                     return;
                 }
                 _ => {}
@@ -388,9 +390,12 @@ impl MajlisApp {
                 Reply::Diagnosis(d) => run.diagnosis = Some(*d),
                 Reply::Listen(l) => run.listen = l,
                 Reply::Shared(r) => {
-                    run.notice = r
-                        .err()
-                        .map(|e| (format!("not shared: {e}"), Instant::now()));
+                    run.notice = r.err().map(|e| {
+                        (
+                            self.tf("not shared: {error}", &[("error", &e)]),
+                            Instant::now(),
+                        )
+                    });
                 }
                 Reply::PeerAdded { typed, result } => match result {
                     Ok(addr) => {
@@ -401,7 +406,13 @@ impl MajlisApp {
                             self.state.peers.push(typed);
                         }
                         run.peer_error = None;
-                        run.notice = Some((format!("connecting to {addr}…"), Instant::now()));
+                        run.notice = Some((
+                            self.tf(
+                                "connecting to {address}…",
+                                &[("address", &addr.to_string())],
+                            ),
+                            Instant::now(),
+                        ));
                     }
                     Err(e) => run.peer_error = Some(e),
                 },
@@ -411,14 +422,17 @@ impl MajlisApp {
                 Reply::Files(f) => run.files = f.into_iter().map(|f| (f.blob, f)).collect(),
                 Reply::Saved(r) => {
                     let text = match r {
-                        Ok(p) => format!("saved to {}", p.display()),
-                        Err(e) => format!("not saved: {e}"),
+                        Ok(p) => self.tf("saved to {path}", &[("path", &p.display().to_string())]),
+                        Err(e) => self.tf("not saved: {error}", &[("error", &e)]),
                     };
                     run.notice = Some((text, Instant::now()));
                 }
                 Reply::RosterChanged(r) => {
                     let text = match r {
-                        Ok(v) => format!("roster is now at version {v}"),
+                        Ok(v) => self.tf(
+                            "roster is now at version {version}",
+                            &[("version", &v.to_string())],
+                        ),
                         Err(e) => e,
                     };
                     run.notice = Some((text, Instant::now()));

@@ -17,7 +17,7 @@ use majlis_core::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::i18n::{tr, Lang};
+use crate::i18n::{tr, tr_with, Lang};
 use crate::text;
 
 mod admin;
@@ -224,6 +224,8 @@ enum Reply {
 #[derive(Default)]
 struct Onboarding {
     has_profile: bool,
+    /// This directory's device was removed and wiped itself: when, if its note says.
+    removed: Option<Option<u64>>,
     name: String,
     org_name: String,
     org_id: String,
@@ -381,9 +383,21 @@ impl Running {
 enum Phase {
     Onboarding(Onboarding),
     Running(Box<Running>),
-    Failed(String),
+    Failed(Failure),
     /// The running state is borrowed out for the current frame (see `take_running`).
     Busy,
+}
+
+/// Why the app cannot go on: kept as facts, said in the user's language when drawn.
+enum Failure {
+    /// The data directory holds a device but does not open (in use, damaged, newer).
+    DoesNotOpen { error: String, hint: Option<String> },
+    /// The node did not start.
+    NodeStart(String),
+    /// The disk failed under the store; the node stopped.
+    Disk(String),
+    /// An admin removed this device and it wiped itself (or failed to: the error).
+    Wiped(Result<(), String>),
 }
 
 pub struct MajlisApp {
@@ -399,6 +413,29 @@ pub struct MajlisApp {
     focused: bool,
     /// When the app was created, for the cold-start figure.
     pub started: Instant,
+}
+
+/// `en` in `lang` with its `{name}` places filled, ready for an egui label.
+fn tf(lang: Lang, en: &'static str, args: &[(&str, &str)]) -> String {
+    text::for_egui(&tr_with(lang, en, args)).into_owned()
+}
+
+/// The key of a role's name in the translation table (the roster's own word for it).
+fn role_key(r: majlis_core::roster::Role) -> &'static str {
+    use majlis_core::roster::Role;
+    match r {
+        Role::Admin => "admin",
+        Role::Member => "member",
+        Role::Relay => "relay",
+        Role::Guest => "guest",
+        Role::Archive => "archive",
+        Role::Bot => "bot",
+    }
+}
+
+/// A role's name in `lang`, ready for an egui label.
+fn role_name(lang: Lang, r: majlis_core::roster::Role) -> String {
+    text::for_egui(tr(lang, role_key(r))).into_owned()
 }
 
 fn now_ms() -> u64 {
@@ -452,15 +489,15 @@ impl MajlisApp {
             }),
             Err(majlis_core::Error::NoIdentity { .. }) => Phase::Onboarding(Onboarding::default()),
             // Set up afresh, with the reason its data is gone in view.
-            Err(majlis_core::Error::Removed { note, .. }) => Phase::Onboarding(Onboarding {
-                error: Some(note),
+            Err(majlis_core::Error::Removed { at, .. }) => Phase::Onboarding(Onboarding {
+                removed: Some(at),
                 ..Default::default()
             }),
             // A directory that holds a device but does not open (in use, damaged, from a
             // newer release) is not a first start: creating an identity there would fail.
-            Err(e) => Phase::Failed(match e.hint() {
-                Some(hint) => format!("{} does not open: {e}. {hint}", app.opts.data.display()),
-                None => format!("{} does not open: {e}", app.opts.data.display()),
+            Err(e) => Phase::Failed(Failure::DoesNotOpen {
+                error: e.to_string(),
+                hint: e.hint().map(str::to_string),
             }),
         };
         app
@@ -472,12 +509,7 @@ impl MajlisApp {
             .block_on(Node::start(profile, self.opts.config.clone()))
         {
             Ok(n) => n,
-            Err(e) => {
-                return Phase::Failed(format!(
-                    "could not start the node for {}: {e}",
-                    self.opts.data.display()
-                ))
-            }
+            Err(e) => return Phase::Failed(Failure::NodeStart(e.to_string())),
         };
         self.load_private_state(&node);
         let (tx, events) = mpsc::channel();
@@ -647,8 +679,45 @@ impl MajlisApp {
 
     // ---- draw --------------------------------------------------------------------------
 
+    fn failure_text(&self, f: &Failure) -> String {
+        let dir = self.opts.data.display().to_string();
+        match f {
+            Failure::DoesNotOpen { error, hint: None } => self.tf(
+                "{dir} does not open: {error}",
+                &[("dir", &dir), ("error", error)],
+            ),
+            Failure::DoesNotOpen {
+                error,
+                hint: Some(hint),
+            } => self.tf(
+                "{dir} does not open: {error}. {hint}",
+                &[("dir", &dir), ("error", error), ("hint", hint)],
+            ),
+            Failure::NodeStart(error) => self.tf(
+                "Majlis could not start for {dir}: {error}",
+                &[("dir", &dir), ("error", error)],
+            ),
+            Failure::Disk(error) => self.tf(
+                "The disk failed under Majlis's data ({error}). Majlis stopped so that nothing more is lost: every message it confirmed is saved. Check the disk, then start Majlis again.",
+                &[("error", error)],
+            ),
+            Failure::Wiped(Ok(())) => self.t(
+                "An admin removed this device from its organization: its keys and history have been erased. Start Majlis again to set it up afresh.",
+            ),
+            Failure::Wiped(Err(error)) => self.tf(
+                "An admin removed this device from its organization, but erasing its data failed ({error}). Delete the folder {dir} yourself.",
+                &[("dir", &dir), ("error", error)],
+            ),
+        }
+    }
+
     fn t(&self, en: &'static str) -> String {
         text::for_egui(tr(self.state.lang, en)).into_owned()
+    }
+
+    /// [`Self::t`] of a text with `{name}` places for values (see [`tr_with`]).
+    fn tf(&self, en: &'static str, args: &[(&str, &str)]) -> String {
+        tf(self.state.lang, en, args)
     }
 
     /// One frame: logic, then drawing.
@@ -660,8 +729,8 @@ impl MajlisApp {
     pub fn draw(&mut self, ui: &mut egui::Ui) {
         match &self.phase {
             Phase::Onboarding(_) => self.draw_onboarding(ui),
-            Phase::Failed(msg) => {
-                let msg = msg.clone();
+            Phase::Failed(f) => {
+                let msg = self.failure_text(f);
                 egui::CentralPanel::default().show(ui, |ui| {
                     ui.heading("Majlis");
                     ui.label(msg);

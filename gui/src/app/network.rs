@@ -20,17 +20,17 @@ impl MajlisApp {
         }
         let version = run.roster.as_ref().map_or(0, |r| r.version());
         egui::ScrollArea::vertical().show(ui, |ui| {
-            ui.label(format!("this device: {}", run.me));
-            ui.label(format!("data directory: {}", self.opts.data.display()));
-            ui.label(format!(
-                "mDNS discovery: {}",
-                if cfg.mdns {
-                    "on (_majlis._tcp.local.)"
-                } else {
-                    "off"
-                }
+            ui.label(self.tf("this device: {device}", &[("device", &run.me.to_string())]));
+            ui.label(self.tf(
+                "data directory: {dir}",
+                &[("dir", &self.opts.data.display().to_string())],
             ));
-            ui.label("listening on (interfaces and addresses):");
+            ui.label(if cfg.mdns {
+                self.t("mDNS discovery: on (_majlis._tcp.local.)")
+            } else {
+                self.t("mDNS discovery: off")
+            });
+            ui.label(self.t("listening on (interfaces and addresses):"));
             // Live: the node's report (refreshed every 2 s while this view is open), or what
             // was known at start.
             let live: Vec<String> = match &run.diagnosis {
@@ -40,9 +40,12 @@ impl MajlisApp {
             for a in &live {
                 ui.monospace(format!("  {a}"));
             }
-            ui.label(format!(
-                "static peers: {}",
-                cfg.peers.len() + self.state.peers.len()
+            ui.label(self.tf(
+                "static peers: {count}",
+                &[(
+                    "count",
+                    &(cfg.peers.len() + self.state.peers.len()).to_string(),
+                )],
             ));
             for p in &cfg.peers {
                 ui.monospace(format!("  {p}"));
@@ -103,10 +106,10 @@ impl MajlisApp {
                 }
             }
             ui.separator();
-            ui.label(RichText::new("Why can't I see …?").strong());
-            let hints = diagnose(run, cfg, self.rtl_font.is_some());
+            ui.label(RichText::new(self.t("Why can't I see …?")).strong());
+            let hints = diagnose(self.state.lang, run, cfg, self.rtl_font.is_some());
             for hint in &hints {
-                ui.label(format!("• {hint}"));
+                ui.label(text::for_egui(&format!("• {hint}")).into_owned());
             }
             // A text for a ticket: the node's report (ids shortened, no message content)
             // and what the app adds.
@@ -126,8 +129,9 @@ impl MajlisApp {
 }
 
 /// Answers to "why can't I see X?": the node's findings (the same as `majlisd doctor`), then
-/// what only the app knows.
-pub(super) fn diagnose(run: &Running, cfg: &Config, rtl_font: bool) -> Vec<String> {
+/// what only the app knows (in `lang`; the node's findings are in English).
+pub(super) fn diagnose(lang: Lang, run: &Running, cfg: &Config, rtl_font: bool) -> Vec<String> {
+    let t = |en| tr(lang, en).to_string();
     let mut out: Vec<String> = run
         .diagnosis
         .as_ref()
@@ -135,31 +139,37 @@ pub(super) fn diagnose(run: &Running, cfg: &Config, rtl_font: bool) -> Vec<Strin
         .unwrap_or_default();
     if run.peers.is_empty() {
         out.push(if cfg.mdns {
-            "To give a peer by address, enter it above (ADDRESS:PORT).".to_string()
+            t("To give a peer by address, enter it above (ADDRESS:PORT).")
         } else {
-            "mDNS is off: give peers by address above (ADDRESS:PORT).".to_string()
+            t("mDNS is off: give peers by address above (ADDRESS:PORT).")
         });
     }
     if let Some(r) = &run.roster {
         if let Some(me) = r.member_of_device(&run.me) {
             for c in &r.roster.channels {
                 if !r.roster.may_read(me, &c.name) {
-                    out.push(format!(
-                        "#{} is private and does not list you; ask an admin to add you.",
-                        c.name
+                    out.push(tr_with(
+                        lang,
+                        "#{channel} is private and does not list you; ask an admin to add you.",
+                        &[("channel", &c.name)],
                     ));
                 }
             }
             if r.roster.policy.dms == DmPolicy::Off {
-                out.push("Direct messages are turned off by the organization's policy.".into());
+                out.push(t(
+                    "Direct messages are turned off by the organization's policy.",
+                ));
             }
         }
     }
     if !rtl_font {
+        // In English whatever the language: without such a font Arabic shows as boxes.
         out.push("No system font with Arabic or Hebrew was found: install one (e.g. fonts-dejavu-core or fonts-noto-core).".into());
     }
     if out.is_empty() {
-        out.push("Nothing looks wrong: connected, on the roster, up to date.".into());
+        out.push(t(
+            "Nothing looks wrong: connected, on the roster, up to date.",
+        ));
     }
     out
 }

@@ -78,6 +78,18 @@ impl MajlisApp {
                                 action = Some(false);
                             }
                         });
+                        if let Some(at) = ob.removed {
+                            ui.add_space(8.0);
+                            let note = match at {
+                                Some(at) => tf(
+                                    lang,
+                                    "An admin removed this device from its organization on {date}, and it erased its keys and history then. To use it again, create or join an organization: that makes a new device id, which an admin adds.",
+                                    &[("date", &format_time(at, true))],
+                                ),
+                                None => t("An admin removed this device from its organization, and it erased its keys and history then. To use it again, create or join an organization: that makes a new device id, which an admin adds."),
+                            };
+                            ui.colored_label(Color32::from_rgb(200, 60, 60), note);
+                        }
                         if let Some(e) = &ob.error {
                             ui.add_space(8.0);
                             ui.colored_label(Color32::from_rgb(200, 60, 60), e.as_str());
@@ -121,13 +133,13 @@ impl MajlisApp {
             Profile::open(&dir).map_err(|e| e.to_string())?
         } else {
             if name.is_empty() {
-                return Err("Enter your name first.".into());
+                return Err(self.t("Enter your name first."));
             }
             Profile::init(&dir, &name).map_err(|e| e.to_string())?
         };
         if create {
             if org_name.is_empty() {
-                return Err("Enter the organization's name.".into());
+                return Err(self.t("Enter the organization's name."));
             }
             profile.org_create(&org_name).map_err(|e| e.to_string())?;
         } else {

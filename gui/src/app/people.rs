@@ -11,6 +11,7 @@ impl MajlisApp {
             return;
         };
         let rtl = self.state.lang.rtl();
+        let lang = self.state.lang;
         let away = self.t("away");
         let (online, offline, last, never, devices) = (
             self.t("online"),
@@ -104,7 +105,7 @@ impl MajlisApp {
                             }),
                             Box::new(|ui: &mut egui::Ui| {
                                 ui.label(RichText::new(text::for_egui(&m.name)).strong());
-                                ui.label(RichText::new(m.role.to_string()).weak());
+                                ui.label(RichText::new(role_name(lang, m.role)).weak());
                             }),
                             Box::new(move |ui: &mut egui::Ui| {
                                 ui.label(RichText::new("●").color(dot));
@@ -117,7 +118,8 @@ impl MajlisApp {
                                 // Relays and archives store; nobody writes to them.
                                 if m.name != me_name && !m.role.stores_all() {
                                     let b = ui.small_button(message.as_str());
-                                    let label = format!("Message {}", m.name);
+                                    let label =
+                                        tr_with(lang, "Message {member}", &[("member", &m.name)]);
                                     b.widget_info(|| {
                                         egui::WidgetInfo::labeled(egui::Role::Button, true, &label)
                                     });

@@ -77,6 +77,7 @@ impl MajlisApp {
             self.t("No messages found."),
         );
         let rtl = self.state.lang.rtl();
+        let lang = self.state.lang;
         let Some(sb) = run.search.as_mut() else {
             return;
         };
@@ -96,7 +97,11 @@ impl MajlisApp {
                         .desired_width(ui.available_width() - 30.0),
                 );
                 r.widget_info(|| {
-                    egui::WidgetInfo::labeled(egui::Role::SearchInput, true, "Search messages")
+                    egui::WidgetInfo::labeled(
+                        egui::Role::SearchInput,
+                        true,
+                        tr(lang, "Search messages"),
+                    )
                 });
                 if std::mem::take(&mut sb.focus) {
                     r.request_focus();
@@ -108,7 +113,7 @@ impl MajlisApp {
             ui.separator();
             for (label, key) in &sb.goto {
                 let b = ui.add(egui::Button::new(text::for_egui(label).into_owned()).frame(false));
-                let go = format!("Go to {label}");
+                let go = tr_with(lang, "Go to {place}", &[("place", label)]);
                 b.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &go));
                 if b.clicked() {
                     jump = Some(key.clone());
@@ -143,7 +148,7 @@ impl MajlisApp {
                         egui::WidgetInfo::labeled(
                             egui::Role::Button,
                             true,
-                            format!("Result: {plain}"),
+                            tr_with(lang, "Result: {text}", &[("text", &plain)]),
                         )
                     });
                     ui.label(RichText::new(head).small().weak());

@@ -182,6 +182,7 @@ impl MajlisApp {
         let (chans, dms): (Vec<&String>, Vec<&String>) =
             run.sidebar.iter().partition(|k| dm_parties(k).is_none());
         let rtl = self.state.lang.rtl();
+        let lang = self.state.lang;
         let panel = if rtl {
             egui::Panel::right("channels")
         } else {
@@ -287,7 +288,8 @@ impl MajlisApp {
                                             clicked = Some(k.clone());
                                         }
                                         let b = ui.small_button(join_label.as_str());
-                                        let label = format!("Join {k}");
+                                        let label =
+                                            tr_with(lang, "Join {channel}", &[("channel", k)]);
                                         b.widget_info(|| {
                                             egui::WidgetInfo::labeled(
                                                 egui::Role::Button,
