@@ -1276,7 +1276,10 @@ fn a_wiped_device_says_when_and_starts_afresh_and_a_busy_one_does_not_open() {
     };
     let shown = note_label(&h).expect("the removal note with its date");
     assert!(arabic(&shown) && !shown.contains("removed"), "{shown}");
-    assert!(day.split('-').all(|part| shown.contains(part)), "{day}: {shown}");
+    assert!(
+        day.split('-').all(|part| shown.contains(part)),
+        "{day}: {shown}"
+    );
     // In English after switching: the same facts in words.
     h.get_by_label("English").click();
     h.run_steps(2);
@@ -1284,8 +1287,7 @@ fn a_wiped_device_says_when_and_starts_afresh_and_a_busy_one_does_not_open() {
     assert!(
         shown.starts_with(&format!(
             "An admin removed this device from its organization on {day} "
-        ))
-            && shown.contains("create or join an organization"),
+        )) && shown.contains("create or join an organization"),
         "{shown}"
     );
     // Set up afresh: a new identity and org in the same directory.
