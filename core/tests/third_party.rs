@@ -262,6 +262,164 @@ fn read_body(
     }
 }
 
+/// One CBOR item (RFC 8949), as far as the catch-up answer uses it.
+#[derive(Debug)]
+enum Cbor {
+    Uint(u64),
+    Bytes(Vec<u8>),
+    Text(String),
+    Array(Vec<Cbor>),
+    Map(Vec<(Cbor, Cbor)>),
+    Bool(bool),
+    Null,
+}
+
+impl Cbor {
+    fn head(out: &mut Vec<u8>, major: u8, n: u64) {
+        let m = major << 5;
+        match n {
+            0..=23 => out.push(m | n as u8),
+            24..=0xff => out.extend([m | 24, n as u8]),
+            0x100..=0xffff => {
+                out.push(m | 25);
+                out.extend((n as u16).to_be_bytes());
+            }
+            0x1_0000..=0xffff_ffff => {
+                out.push(m | 26);
+                out.extend((n as u32).to_be_bytes());
+            }
+            _ => {
+                out.push(m | 27);
+                out.extend(n.to_be_bytes());
+            }
+        }
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Cbor::Uint(n) => Self::head(out, 0, *n),
+            Cbor::Bytes(b) => {
+                Self::head(out, 2, b.len() as u64);
+                out.extend(b);
+            }
+            Cbor::Text(t) => {
+                Self::head(out, 3, t.len() as u64);
+                out.extend(t.as_bytes());
+            }
+            Cbor::Array(v) => {
+                Self::head(out, 4, v.len() as u64);
+                v.iter().for_each(|x| x.write(out));
+            }
+            Cbor::Map(v) => {
+                Self::head(out, 5, v.len() as u64);
+                for (k, x) in v {
+                    k.write(out);
+                    x.write(out);
+                }
+            }
+            Cbor::Bool(b) => out.push(if *b { 0xf5 } else { 0xf4 }),
+            Cbor::Null => out.push(0xf6),
+        }
+    }
+
+    fn read(r: &mut Reader<'_>) -> Option<Cbor> {
+        let first = r.take(1)?[0];
+        let (major, info) = (first >> 5, first & 0x1f);
+        let n = match info {
+            0..=23 => u64::from(info),
+            24 => u64::from(r.take(1)?[0]),
+            25 => u64::from(u16::from_be_bytes(r.take(2)?.try_into().ok()?)),
+            26 => u64::from(u32::from_be_bytes(r.take(4)?.try_into().ok()?)),
+            27 => u64::from_be_bytes(r.take(8)?.try_into().ok()?),
+            _ => return None,
+        };
+        Some(match major {
+            0 => Cbor::Uint(n),
+            2 => Cbor::Bytes(r.take(n as usize)?.to_vec()),
+            3 => Cbor::Text(String::from_utf8(r.take(n as usize)?.to_vec()).ok()?),
+            4 => Cbor::Array((0..n).map(|_| Cbor::read(r)).collect::<Option<_>>()?),
+            5 => Cbor::Map(
+                (0..n)
+                    .map(|_| Some((Cbor::read(r)?, Cbor::read(r)?)))
+                    .collect::<Option<_>>()?,
+            ),
+            7 if info == 20 || info == 21 => Cbor::Bool(info == 21),
+            7 if info == 22 => Cbor::Null,
+            _ => return None,
+        })
+    }
+
+    fn get(&self, key: &str) -> Option<&Cbor> {
+        let Cbor::Map(v) = self else { return None };
+        v.iter()
+            .find(|(k, _)| matches!(k, Cbor::Text(t) if t == key))
+            .map(|(_, x)| x)
+    }
+
+    fn text(t: &str) -> Cbor {
+        Cbor::Text(t.into())
+    }
+
+    /// A device id: its 32 bytes as an array of integers.
+    fn device(id: &[u8; 32]) -> Cbor {
+        Cbor::Array(id.iter().map(|b| Cbor::Uint(u64::from(*b))).collect())
+    }
+}
+
+/// libp2p request-response with the document's framing and nothing of Majlis's types: one
+/// CBOR item per stream and direction, the writer closing its side after it.
+#[derive(Clone, Default)]
+struct Raw;
+
+#[async_trait::async_trait]
+impl libp2p::request_response::Codec for Raw {
+    type Protocol = libp2p::StreamProtocol;
+    type Request = Vec<u8>;
+    type Response = Vec<u8>;
+
+    async fn read_request<T: futures::AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &Self::Protocol,
+        io: &mut T,
+    ) -> std::io::Result<Vec<u8>> {
+        let mut v = Vec::new();
+        futures::AsyncReadExt::read_to_end(&mut futures::AsyncReadExt::take(io, 1 << 20), &mut v)
+            .await?;
+        Ok(v)
+    }
+
+    async fn read_response<T: futures::AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &Self::Protocol,
+        io: &mut T,
+    ) -> std::io::Result<Vec<u8>> {
+        let mut v = Vec::new();
+        futures::AsyncReadExt::read_to_end(&mut futures::AsyncReadExt::take(io, 32 << 20), &mut v)
+            .await?;
+        Ok(v)
+    }
+
+    async fn write_request<T: futures::AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &Self::Protocol,
+        io: &mut T,
+        req: Vec<u8>,
+    ) -> std::io::Result<()> {
+        futures::AsyncWriteExt::write_all(io, &req).await?;
+        futures::AsyncWriteExt::close(io).await
+    }
+
+    async fn write_response<T: futures::AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &Self::Protocol,
+        io: &mut T,
+        res: Vec<u8>,
+    ) -> std::io::Result<()> {
+        futures::AsyncWriteExt::write_all(io, &res).await?;
+        futures::AsyncWriteExt::close(io).await
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_whose_client_follows_the_protocol_document_is_read() {
     let dir = tempfile::tempdir().unwrap();
@@ -360,4 +518,78 @@ async fn a_member_whose_client_follows_the_protocol_document_is_read() {
         })
         .await;
     assert_eq!(read.as_deref(), Some(answer), "keys held: {}", held.len());
+    drop(client);
+
+    // Catch-up, as a device that was away asks for it: "in general I hold my own log up to
+    // seq 2 and nothing of anyone else's". The answer holds amina's key message and text.
+    use libp2p::request_response::{self as rr, ProtocolSupport};
+    let mut sync = client_swarm(&DeviceKey::from_seed(seed), |_| {
+        rr::Behaviour::<Raw>::new(
+            [(
+                libp2p::StreamProtocol::new("/majlis/sync/1"),
+                ProtocolSupport::Outbound,
+            )],
+            rr::Config::default(),
+        )
+    });
+    sync.dial(addr).unwrap();
+    let request = Cbor::Map(vec![
+        (Cbor::text("channel"), Cbor::text("general")),
+        (
+            Cbor::text("have"),
+            Cbor::Array(vec![Cbor::Array(vec![Cbor::device(&me.0), Cbor::Uint(2)])]),
+        ),
+        (Cbor::text("held"), Cbor::Array(vec![])),
+        (Cbor::text("max_bytes"), Cbor::Null),
+    ]);
+    let mut bytes_out = Vec::new();
+    request.write(&mut bytes_out);
+    let amina_peer = amina.device_id().peer_id();
+    let mut answer_bytes = None;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while let Ok(ev) =
+        tokio::time::timeout_at(deadline, futures::StreamExt::select_next_some(&mut sync)).await
+    {
+        match ev {
+            libp2p::swarm::SwarmEvent::ConnectionEstablished { peer_id, .. }
+                if peer_id == amina_peer =>
+            {
+                sync.behaviour_mut()
+                    .send_request(&amina_peer, bytes_out.clone());
+            }
+            libp2p::swarm::SwarmEvent::Behaviour(rr::Event::Message {
+                message: rr::Message::Response { response, .. },
+                ..
+            }) => {
+                answer_bytes = Some(response);
+                break;
+            }
+            libp2p::swarm::SwarmEvent::Behaviour(rr::Event::OutboundFailure { error, .. }) => {
+                panic!("the catch-up request failed: {error}")
+            }
+            _ => {}
+        }
+    }
+    let answer_bytes = answer_bytes.expect("an answer to the catch-up request");
+    let mut r = Reader(&answer_bytes);
+    let reply = Cbor::read(&mut r).expect("one CBOR item");
+    assert!(r.0.is_empty(), "nothing after it");
+    assert!(
+        matches!(reply.get("more"), Some(Cbor::Bool(false))),
+        "{reply:?}"
+    );
+    let Some(Cbor::Array(messages)) = reply.get("messages") else {
+        panic!("no messages: {reply:?}")
+    };
+    let mut held = Vec::new();
+    let mut texts = Vec::new();
+    for m in messages {
+        let Cbor::Bytes(wire) = m else {
+            panic!("a message that is not a byte string: {m:?}")
+        };
+        let (author, channel, body) = open_envelope(wire).expect("a valid envelope");
+        assert_eq!(author, amina.device_id().0, "only what lies past `have`");
+        texts.extend(read_body(&key, &channel, &author, &body, &mut held));
+    }
+    assert_eq!(texts, [answer]);
 }
