@@ -170,21 +170,54 @@ pub enum Level {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     pub level: Level,
+    /// What `majlisd doctor` prints.
     pub text: String,
+    /// The same as sentences with `{name}` places and their values, for a front end that
+    /// says it in another language (the app): it translates each template and fills it.
+    #[serde(skip)]
+    pub parts: Vec<Part>,
 }
 
-fn problem(text: String) -> Finding {
-    Finding {
-        level: Level::Problem,
-        text,
+/// One sentence of a [`Finding`]: an English template and the values of its places.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    pub template: &'static str,
+    pub args: Vec<(&'static str, String)>,
+}
+
+impl Part {
+    /// The template with its places filled.
+    pub fn fill(&self, template: &str) -> String {
+        let mut out = template.to_string();
+        for (name, value) in &self.args {
+            out = out.replace(&format!("{{{name}}}"), value);
+        }
+        out
     }
 }
 
-fn note(text: String) -> Finding {
-    Finding {
-        level: Level::Note,
-        text,
+fn part(template: &'static str, args: &[(&'static str, &dyn std::fmt::Display)]) -> Part {
+    Part {
+        template,
+        args: args.iter().map(|(k, v)| (*k, v.to_string())).collect(),
     }
+}
+
+fn finding(level: Level, parts: Vec<Part>) -> Finding {
+    let text = parts
+        .iter()
+        .map(|p| p.fill(p.template))
+        .collect::<Vec<_>>()
+        .join(" ");
+    Finding { level, text, parts }
+}
+
+fn problem(parts: Vec<Part>) -> Finding {
+    finding(Level::Problem, parts)
+}
+
+fn note(parts: Vec<Part>) -> Finding {
+    finding(Level::Note, parts)
 }
 
 impl Report {
@@ -192,23 +225,25 @@ impl Report {
     pub fn findings(&self) -> Vec<Finding> {
         let mut out = Vec::new();
         if self.member.is_none() {
-            out.push(problem(format!(
-                "this device ({}) is not on the org roster: nothing is sent to it and it posts nothing until an admin adds it",
-                self.device
-            )));
+            out.push(problem(vec![part(
+                "this device ({device}) is not on the org roster: nothing is sent to it and it posts nothing until an admin adds it",
+                &[("device", &self.device)],
+            )]));
         }
         if let Some(v) = self.contested {
-            out.push(problem(format!(
-                "the roster is contested from version {v}: two admins removed each other; this device keeps the branch it saw first until the org root key settles it"
-            )));
+            out.push(problem(vec![part(
+                "the roster is contested from version {version}: two admins removed each other; this device keeps the branch it saw first until the org root key settles it",
+                &[("version", &v)],
+            )]));
         }
         if !self.interfaces.iter().any(|i| !i.loopback && i.up) {
-            out.push(problem(
-                "no network interface is up besides loopback: no other host can be reached".into(),
-            ));
+            out.push(problem(vec![part(
+                "no network interface is up besides loopback: no other host can be reached",
+                &[],
+            )]));
         }
         if self.listen.is_empty() {
-            out.push(problem("the node listens on no address".into()));
+            out.push(problem(vec![part("the node listens on no address", &[])]));
         }
         let connected = self
             .devices
@@ -216,74 +251,77 @@ impl Report {
             .filter(|d| d.connected.is_some())
             .count();
         if connected == 0 && !self.devices.is_empty() {
-            out.push(problem(if self.mdns {
-                "no device of the org is connected: devices on the same network appear within a second over mDNS; if none do, multicast may be blocked there, so give peers by address".to_string()
+            out.push(problem(vec![if self.mdns {
+                part("no device of the org is connected: devices on the same network appear within a second over mDNS; if none do, multicast may be blocked there, so give peers by address", &[])
             } else {
-                "no device of the org is connected, and mDNS is off: give peers by address"
-                    .to_string()
-            }));
+                part(
+                    "no device of the org is connected, and mDNS is off: give peers by address",
+                    &[],
+                )
+            }]));
         }
         for p in &self.static_peers {
             if p.connected.is_none() {
-                out.push(problem(format!(
-                    "static peer {} is not connected{}",
-                    p.addr,
-                    p.last_error
-                        .as_ref()
-                        .map_or(String::new(), |e| format!(": {e}"))
-                )));
+                out.push(problem(vec![match &p.last_error {
+                    Some(e) => part(
+                        "static peer {address} is not connected: {error}",
+                        &[("address", &p.addr), ("error", e)],
+                    ),
+                    None => part(
+                        "static peer {address} is not connected",
+                        &[("address", &p.addr)],
+                    ),
+                }]));
             }
         }
         for d in &self.devices {
             if d.connected.is_some() {
                 if let Some(v) = d.roster_version.filter(|v| *v < self.roster_version) {
-                    out.push(note(format!(
-                        "{} holds an older roster (version {v} < {}); it updates on its own while connected",
-                        d.member, self.roster_version
-                    )));
+                    out.push(note(vec![part(
+                        "{member} holds an older roster (version {theirs} < {ours}); it updates on its own while connected",
+                        &[("member", &d.member), ("theirs", &v), ("ours", &self.roster_version)],
+                    )]));
                 }
                 continue;
             }
+            let (member, device, seen) = (&d.member, &d.device, d.seen_at.join(", "));
             out.push(match (&d.last_error, d.seen_at.is_empty()) {
-                (Some(e), true) => problem(format!(
-                    "{}'s device {} cannot be reached: {e}",
-                    d.member, d.device
-                )),
-                (Some(e), false) => problem(format!(
-                    "{}'s device {} was seen at {} but cannot be reached: {e}",
-                    d.member,
-                    d.device,
-                    d.seen_at.join(", ")
-                )),
-                (None, false) if d.spare => note(format!(
-                    "{}'s device {} was seen at {} and is not one of this device's neighbours: the org has more devices than the mesh limit, so each device connects to a few per channel and messages travel through them",
-                    d.member,
-                    d.device,
-                    d.seen_at.join(", ")
-                )),
-                (None, false) => note(format!(
-                    "{}'s device {} was seen at {} and is not connected (yet)",
-                    d.member,
-                    d.device,
-                    d.seen_at.join(", ")
-                )),
-                (None, true) => note(format!(
-                    "{}'s device {} has not been seen: it is off, or on a network this one does not reach",
-                    d.member, d.device
-                )),
+                (Some(e), true) => problem(vec![part(
+                    "{member}'s device {device} cannot be reached: {error}",
+                    &[("member", member), ("device", device), ("error", e)],
+                )]),
+                (Some(e), false) => problem(vec![part(
+                    "{member}'s device {device} was seen at {addresses} but cannot be reached: {error}",
+                    &[("member", member), ("device", device), ("addresses", &seen), ("error", e)],
+                )]),
+                (None, false) if d.spare => note(vec![part(
+                    "{member}'s device {device} was seen at {addresses} and is not one of this device's neighbours: the org has more devices than the mesh limit, so each device connects to a few per channel and messages travel through them",
+                    &[("member", member), ("device", device), ("addresses", &seen)],
+                )]),
+                (None, false) => note(vec![part(
+                    "{member}'s device {device} was seen at {addresses} and is not connected (yet)",
+                    &[("member", member), ("device", device), ("addresses", &seen)],
+                )]),
+                (None, true) => note(vec![part(
+                    "{member}'s device {device} has not been seen: it is off, or on a network this one does not reach",
+                    &[("member", member), ("device", device)],
+                )]),
             });
         }
         for d in &self.devices {
             let Some(off) = d.clock_offset_ms.filter(|o| o.abs() >= CLOCK_NOTE_MS) else {
                 continue;
             };
-            let text = format!(
-                "{}'s clock is {} {} this device's: messages dated more than {} ahead of a receiver's clock are refused, so one of the two clocks is wrong; set both right (NTP)",
-                d.member,
-                span(off.unsigned_abs()),
-                if off > 0 { "ahead of" } else { "behind" },
-                span(crate::message::MAX_FUTURE_SKEW_MS),
-            );
+            let args: [(&'static str, &dyn std::fmt::Display); 3] = [
+                ("member", &d.member),
+                ("offset", &span(off.unsigned_abs())),
+                ("limit", &span(crate::message::MAX_FUTURE_SKEW_MS)),
+            ];
+            let text = vec![if off > 0 {
+                part("{member}'s clock is {offset} ahead of this device's: messages dated more than {limit} ahead of a receiver's clock are refused, so one of the two clocks is wrong; set both right (NTP)", &args)
+            } else {
+                part("{member}'s clock is {offset} behind this device's: messages dated more than {limit} ahead of a receiver's clock are refused, so one of the two clocks is wrong; set both right (NTP)", &args)
+            }];
             out.push(if off.unsigned_abs() > crate::message::MAX_FUTURE_SKEW_MS {
                 problem(text)
             } else {
@@ -291,20 +329,22 @@ impl Report {
             });
         }
         if let Some(a) = self.identity_elsewhere.first() {
-            out.push(problem(format!(
-                "this device's identity ({}) is also announced from {a}: a copy of this data directory runs there. Two nodes with one identity take each other's connections; stop the copy and give that computer its own identity (`majlisd init` in a fresh data directory, then have an admin add it)",
-                self.device
-            )));
+            out.push(problem(vec![part(
+                "this device's identity ({device}) is also announced from {address}: a copy of this data directory runs there. Two nodes with one identity take each other's connections; stop the copy and give that computer its own identity (`majlisd init` in a fresh data directory, then have an admin add it)",
+                &[("device", &self.device), ("address", a)],
+            )]));
         }
         if let Some((channel, seq)) = self.own_history_diverged.first() {
-            out.push(problem(format!(
-                "a colleague's device holds messages this device signed in '{channel}' from seq {seq} on that this device gave up: this data directory is an older copy (restored from a backup, or copied), and that device took what it signed in their place before anyone else's copy. It refuses what this device sends there. Set this device up afresh (`majlisd init` in a new data directory, `org join`, then an admin adds it and removes this one): its history comes back by catch-up"
-            )));
+            out.push(problem(vec![part(
+                "a colleague's device holds messages this device signed in '{channel}' from seq {seq} on that this device gave up: this data directory is an older copy (restored from a backup, or copied), and that device took what it signed in their place before anyone else's copy. It refuses what this device sends there. Set this device up afresh (`majlisd init` in a new data directory, `org join`, then an admin adds it and removes this one): its history comes back by catch-up",
+                &[("channel", channel), ("seq", seq)],
+            )]));
         }
         for (channel, who) in &self.forked_authors {
-            out.push(problem(format!(
-                "{who} signed two different messages at one place of its log in '{channel}' (a modified client, or a device restored from an older copy that posted before catching up): peers hold different branches of it, and what a peer holds of the other branch is not taken from it. An admin should check that device, and revoke it unless it is a restored copy"
-            )));
+            out.push(problem(vec![part(
+                "{member} signed two different messages at one place of its log in '{channel}' (a modified client, or a device restored from an older copy that posted before catching up): peers hold different branches of it, and what a peer holds of the other branch is not taken from it. An admin should check that device, and revoke it unless it is a restored copy",
+                &[("member", who), ("channel", channel)],
+            )]));
         }
         let ahead = self
             .devices
@@ -312,29 +352,40 @@ impl Report {
             .filter(|d| d.connected.is_some())
             .any(|d| d.roster_version.is_some_and(|v| v > self.roster_version));
         for s in self.strangers.iter().filter(|s| s.this_org) {
-            let at = if s.addrs.is_empty() {
-                String::new()
+            let (device, version) = (&s.device, &self.roster_version);
+            let who = if s.addrs.is_empty() {
+                part(
+                    "device {device} is of this org but not on this roster (version {version}).",
+                    &[("device", device), ("version", version)],
+                )
             } else {
-                format!(" at {}", s.addrs.join(", "))
+                part(
+                    "device {device} at {addresses} is of this org but not on this roster (version {version}).",
+                    &[("device", device), ("addresses", &s.addrs.join(", ")), ("version", version)],
+                )
             };
             let seen = if s.turned_away.is_some() && s.inbound {
-                "tried to connect and was turned away"
+                part("It tried to connect and was turned away.", &[])
             } else if s.turned_away.is_some() {
-                "answered at an address given to this node and was turned away"
+                part(
+                    "It answered at an address given to this node and was turned away.",
+                    &[],
+                )
             } else {
-                "announces itself"
+                part("It announces itself.", &[])
             };
-            out.push(problem(if ahead {
-                format!(
-                    "device {}{at} is of this org but not on this roster (version {}); it {seen}. A connected device holds a newer roster, which arrives in a moment",
-                    s.device, self.roster_version
+            let next = if ahead {
+                part(
+                    "A connected device holds a newer roster, which arrives in a moment.",
+                    &[],
                 )
             } else {
-                format!(
-                    "device {}{at} is of this org but not on this roster (version {}); it {seen}. If an admin has added it, this device's roster is out of date and cannot update: no connected device holds a newer one. Connect this device to one that does (an admin's device or a relay, e.g. with --peer). Otherwise an admin adds it (`majlisd roster add --device {}`)",
-                    s.device, self.roster_version, s.device
+                part(
+                    "If an admin has added it, this device's roster is out of date and cannot update: no connected device holds a newer one. Connect this device to one that does (an admin's device or a relay, e.g. with --peer). Otherwise an admin adds it (`majlisd roster add --device {device}`).",
+                    &[("device", device)],
                 )
-            }));
+            };
+            out.push(problem(vec![who, seen, next]));
         }
         let others: Vec<&Stranger> = self.strangers.iter().filter(|s| !s.this_org).collect();
         if !others.is_empty() {
@@ -343,39 +394,39 @@ impl Report {
                 .flat_map(|s| s.addrs.first().cloned())
                 .take(3)
                 .collect();
-            out.push(note(format!(
-                "{} device(s) of another Majlis organization (or a newer release) are on this network (at {}): they are never shown here. If a colleague's device is among them, it joined another org: it must join this one with this org's invitation (`majlisd org join`)",
-                others.len(),
-                addrs.join(", ")
-            )));
+            out.push(note(vec![part(
+                "{count} device(s) of another Majlis organization (or a newer release) are on this network (at {addresses}): they are never shown here. If a colleague's device is among them, it joined another org: it must join this one with this org's invitation (`majlisd org join`)",
+                &[("count", &others.len()), ("addresses", &addrs.join(", "))],
+            )]));
         }
         if self.mdns
             && self.mdns_records == 0
             && self.uptime_secs >= 15
             && self.devices.iter().any(|d| d.connected.is_some())
         {
-            out.push(note(
-                "every connected device was found by address or peer exchange, none over mDNS in this node's first 15 s: multicast does not get through here (a firewall, or a network that drops it), so devices new to this network need an address (--peer)".into(),
-            ));
+            out.push(note(vec![part(
+                "every connected device was found by address or peer exchange, none over mDNS in this node's first 15 s: multicast does not get through here (a firewall, or a network that drops it), so devices new to this network need an address (--peer)",
+                &[],
+            )]));
         }
         let count = |k: &str| self.rejected.get(k).copied().unwrap_or(0);
         if count("clock") > 0 {
-            out.push(problem(format!(
-                "{} message(s) were refused because their time was more than the allowed skew ahead of this device's clock (or before 2020): a sender's clock, or this one, is wrong; set both right (NTP)",
-                count("clock")
-            )));
+            out.push(problem(vec![part(
+                "{count} message(s) were refused because their time was more than the allowed skew ahead of this device's clock (or before 2020): a sender's clock, or this one, is wrong; set both right (NTP)",
+                &[("count", &count("clock"))],
+            )]));
         }
         if count("backdated") > 0 {
-            out.push(note(format!(
-                "{} message(s) were refused as backdated (dated more than 5 min before their author's previous message): a member's client, or clock, is not to be trusted",
-                count("backdated")
-            )));
+            out.push(note(vec![part(
+                "{count} message(s) were refused as backdated (dated more than 5 min before their author's previous message): a member's client, or clock, is not to be trusted",
+                &[("count", &count("backdated"))],
+            )]));
         }
         if count("unknown_device") + count("not_allowed") > 0 {
-            out.push(note(format!(
-                "{} message(s) came from devices this roster does not list or does not allow in that channel: a removed device, or a peer whose roster differs from this one (compare roster versions)",
-                count("unknown_device") + count("not_allowed")
-            )));
+            out.push(note(vec![part(
+                "{count} message(s) came from devices this roster does not list or does not allow in that channel: a removed device, or a peer whose roster differs from this one (compare roster versions)",
+                &[("count", &(count("unknown_device") + count("not_allowed")))],
+            )]));
         }
         out.sort_by_key(|f| f.level != Level::Problem);
         out

@@ -281,6 +281,38 @@ const AR: &[(&str, &str)] = &[
     ("{dir} does not open: {error}", "تعذر فتح {dir}: {error}"),
     ("{dir} does not open: {error}. {hint}", "تعذر فتح {dir}: {error}. {hint}"),
     ("{percent}% · {sources} source(s)", "{percent}% · المصادر: {sources}"),
+    // The node's diagnostics (`diagnose::Report::findings`), shown in the Network view.
+    ("this device ({device}) is not on the org roster: nothing is sent to it and it posts nothing until an admin adds it", "هذا الجهاز ({device}) ليس في قائمة المؤسسة: لا يُرسل إليه شيء ولا ينشر شيئا حتى يضيفه أحد المشرفين"),
+    ("the roster is contested from version {version}: two admins removed each other; this device keeps the branch it saw first until the org root key settles it", "القائمة متنازع عليها منذ الإصدار {version}: أزال مشرفان كل منهما الآخر؛ يحتفظ هذا الجهاز بالفرع الذي رآه أولا حتى يحسم مفتاح المؤسسة الجذري الأمر"),
+    ("no network interface is up besides loopback: no other host can be reached", "لا توجد واجهة شبكة تعمل سوى الواجهة المحلية: لا يمكن الوصول إلى أي جهاز آخر"),
+    ("the node listens on no address", "العقدة لا تستمع على أي عنوان"),
+    ("no device of the org is connected: devices on the same network appear within a second over mDNS; if none do, multicast may be blocked there, so give peers by address", "لا يتصل أي جهاز من المؤسسة: تظهر الأجهزة على الشبكة نفسها خلال ثانية عبر mDNS؛ فإن لم يظهر أي منها فقد يكون البث المتعدد محجوبا هناك، فأضف الأجهزة بعناوينها"),
+    ("no device of the org is connected, and mDNS is off: give peers by address", "لا يتصل أي جهاز من المؤسسة، وmDNS معطل: أضف الأجهزة بعناوينها"),
+    ("static peer {address} is not connected: {error}", "الجهاز المعطى بعنوانه {address} غير متصل: {error}"),
+    ("static peer {address} is not connected", "الجهاز المعطى بعنوانه {address} غير متصل"),
+    ("{member} holds an older roster (version {theirs} < {ours}); it updates on its own while connected", "لدى {member} قائمة أقدم (الإصدار {theirs} < {ours})؛ تتحدث من تلقاء نفسها ما دام متصلا"),
+    ("{member}'s device {device} cannot be reached: {error}", "لا يمكن الوصول إلى جهاز {member} {device}: {error}"),
+    ("{member}'s device {device} was seen at {addresses} but cannot be reached: {error}", "ظهر جهاز {member} {device} على {addresses} لكن لا يمكن الوصول إليه: {error}"),
+    ("{member}'s device {device} was seen at {addresses} and is not one of this device's neighbours: the org has more devices than the mesh limit, so each device connects to a few per channel and messages travel through them", "ظهر جهاز {member} {device} على {addresses} وليس من جيران هذا الجهاز: في المؤسسة أجهزة أكثر من حد الشبكة، فيتصل كل جهاز ببضعة أجهزة لكل قناة وتمر الرسائل عبرها"),
+    ("{member}'s device {device} was seen at {addresses} and is not connected (yet)", "ظهر جهاز {member} {device} على {addresses} ولم يتصل (بعد)"),
+    ("{member}'s device {device} has not been seen: it is off, or on a network this one does not reach", "لم يظهر جهاز {member} {device}: إما أنه مطفأ، أو على شبكة لا تصل إليها هذه"),
+    ("{member}'s clock is {offset} ahead of this device's: messages dated more than {limit} ahead of a receiver's clock are refused, so one of the two clocks is wrong; set both right (NTP)", "ساعة {member} متقدمة بمقدار {offset} على ساعة هذا الجهاز: تُرفض الرسائل المؤرخة بأكثر من {limit} بعد ساعة المستلم، فإحدى الساعتين خاطئة؛ اضبطهما كلتيهما (NTP)"),
+    ("{member}'s clock is {offset} behind this device's: messages dated more than {limit} ahead of a receiver's clock are refused, so one of the two clocks is wrong; set both right (NTP)", "ساعة {member} متأخرة بمقدار {offset} عن ساعة هذا الجهاز: تُرفض الرسائل المؤرخة بأكثر من {limit} بعد ساعة المستلم، فإحدى الساعتين خاطئة؛ اضبطهما كلتيهما (NTP)"),
+    ("this device's identity ({device}) is also announced from {address}: a copy of this data directory runs there. Two nodes with one identity take each other's connections; stop the copy and give that computer its own identity (`majlisd init` in a fresh data directory, then have an admin add it)", "هوية هذا الجهاز ({device}) مُعلنة أيضا من {address}: تعمل هناك نسخة من مجلد البيانات هذا. عقدتان بهوية واحدة تتبادلان انتزاع الاتصالات؛ أوقف النسخة وامنح ذلك الحاسوب هويته الخاصة (`majlisd init` في مجلد بيانات جديد، ثم يضيفه أحد المشرفين)"),
+    ("a colleague's device holds messages this device signed in '{channel}' from seq {seq} on that this device gave up: this data directory is an older copy (restored from a backup, or copied), and that device took what it signed in their place before anyone else's copy. It refuses what this device sends there. Set this device up afresh (`majlisd init` in a new data directory, `org join`, then an admin adds it and removes this one): its history comes back by catch-up", "لدى جهاز أحد الزملاء رسائل وقّعها هذا الجهاز في '{channel}' ابتداء من الرقم {seq} ثم تخلى عنها: مجلد البيانات هذا نسخة أقدم (مستعادة من نسخة احتياطية، أو منسوخة)، وقد أخذ ذلك الجهاز ما وقّعته قبل أن تصله نسخة أي أحد آخر. وهو يرفض ما يرسله هذا الجهاز هناك. أعد إعداد هذا الجهاز من البداية (`majlisd init` في مجلد بيانات جديد، ثم `org join`، ثم يضيفه أحد المشرفين ويزيل هذا): يعود سجله بالمزامنة"),
+    ("{member} signed two different messages at one place of its log in '{channel}' (a modified client, or a device restored from an older copy that posted before catching up): peers hold different branches of it, and what a peer holds of the other branch is not taken from it. An admin should check that device, and revoke it unless it is a restored copy", "وقّع {member} رسالتين مختلفتين في موضع واحد من سجله في '{channel}' (عميل معدّل، أو جهاز مستعاد من نسخة أقدم نشر قبل أن يلحق بالمزامنة): لدى الأجهزة فروع مختلفة منه، ولا يؤخذ من أي جهاز ما لديه من الفرع الآخر. على أحد المشرفين فحص ذلك الجهاز، وإبطاله ما لم يكن نسخة مستعادة"),
+    ("device {device} is of this org but not on this roster (version {version}).", "الجهاز {device} من هذه المؤسسة لكنه ليس في هذه القائمة (الإصدار {version})."),
+    ("device {device} at {addresses} is of this org but not on this roster (version {version}).", "الجهاز {device} على {addresses} من هذه المؤسسة لكنه ليس في هذه القائمة (الإصدار {version})."),
+    ("It tried to connect and was turned away.", "حاول الاتصال فرُدّ."),
+    ("It answered at an address given to this node and was turned away.", "أجاب على عنوان أُعطي لهذه العقدة فرُدّ."),
+    ("It announces itself.", "إنه يعلن عن نفسه."),
+    ("A connected device holds a newer roster, which arrives in a moment.", "لدى جهاز متصل قائمة أحدث، تصل بعد لحظات."),
+    ("If an admin has added it, this device's roster is out of date and cannot update: no connected device holds a newer one. Connect this device to one that does (an admin's device or a relay, e.g. with --peer). Otherwise an admin adds it (`majlisd roster add --device {device}`).", "إن كان أحد المشرفين قد أضافه، فقائمة هذا الجهاز قديمة ولا يمكنها التحديث: لا يحمل أي جهاز متصل قائمة أحدث. صِل هذا الجهاز بجهاز يحملها (جهاز مشرف أو مُرحِّل، مثلا بـ --peer). وإلا فليضفه أحد المشرفين (`majlisd roster add --device {device}`)."),
+    ("{count} device(s) of another Majlis organization (or a newer release) are on this network (at {addresses}): they are never shown here. If a colleague's device is among them, it joined another org: it must join this one with this org's invitation (`majlisd org join`)", "على هذه الشبكة {count} من أجهزة مؤسسة أخرى في مجلس (أو من إصدار أحدث) (على {addresses}): لا تظهر هنا أبدا. إن كان بينها جهاز أحد الزملاء فقد انضم إلى مؤسسة أخرى: عليه الانضمام إلى هذه بدعوة هذه المؤسسة (`majlisd org join`)"),
+    ("every connected device was found by address or peer exchange, none over mDNS in this node's first 15 s: multicast does not get through here (a firewall, or a network that drops it), so devices new to this network need an address (--peer)", "وُجد كل جهاز متصل بعنوانه أو بتبادل النظراء، ولا شيء عبر mDNS في أول 15 ثانية من عمل هذه العقدة: البث المتعدد لا يمر هنا (جدار حماية، أو شبكة تُسقطه)، فالأجهزة الجديدة على هذه الشبكة تحتاج إلى عنوان (--peer)"),
+    ("{count} message(s) were refused because their time was more than the allowed skew ahead of this device's clock (or before 2020): a sender's clock, or this one, is wrong; set both right (NTP)", "رُفضت {count} من الرسائل لأن وقتها يتقدم على ساعة هذا الجهاز بأكثر من الفارق المسموح (أو قبل 2020): ساعة أحد المرسلين، أو هذه الساعة، خاطئة؛ اضبطهما (NTP)"),
+    ("{count} message(s) were refused as backdated (dated more than 5 min before their author's previous message): a member's client, or clock, is not to be trusted", "رُفضت {count} من الرسائل لأنها مؤرخة بتاريخ سابق (قبل رسالة كاتبها السابقة بأكثر من 5 دقائق): لا يوثق بعميل أحد الأعضاء أو بساعته"),
+    ("{count} message(s) came from devices this roster does not list or does not allow in that channel: a removed device, or a peer whose roster differs from this one (compare roster versions)", "وصلت {count} من الرسائل من أجهزة لا تدرجها هذه القائمة أو لا تسمح لها بتلك القناة: جهاز أُزيل، أو جهاز قائمته تختلف عن هذه (قارن إصدارات القائمة)"),
     ("admin", "مشرف"),
     ("member", "عضو"),
     ("relay", "مُرحِّل"),
@@ -350,9 +382,9 @@ mod tests {
 
     /// The string literals the app hands to a translating call (`t`, `tf`, `tr`,
     /// `tr_with`, with or without a language before them), read from its source.
-    fn translated_in(src: &str) -> Vec<String> {
+    fn translated_in(src: &str, calls: &[&str]) -> Vec<String> {
         let mut out = Vec::new();
-        for call in ["t(", "tf(", "tr(", "tr_with("] {
+        for call in calls {
             let mut from = 0;
             while let Some(i) = src[from..].find(call).map(|i| i + from) {
                 from = i + call.len();
@@ -417,10 +449,24 @@ mod tests {
             &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
             &mut files,
         );
+        // The node's diagnostics, which the Network view says in the app's language.
+        let diagnose = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/src/diagnose.rs");
         let mut seen = 0;
         let mut missing = Vec::new();
+        let core = std::fs::read_to_string(diagnose).unwrap();
+        let from_core = translated_in(&core, &["part("]);
+        assert!(
+            from_core.len() > 30,
+            "the scan found {} findings",
+            from_core.len()
+        );
+        for en in from_core {
+            if !AR.iter().any(|(k, _)| *k == en) {
+                missing.push(format!("{diagnose}: {en}"));
+            }
+        }
         for (path, src) in &files {
-            for en in translated_in(src) {
+            for en in translated_in(src, &["t(", "tf(", "tr(", "tr_with("]) {
                 seen += 1;
                 if !AR.iter().any(|(k, _)| *k == en) {
                     missing.push(format!("{path}: {en}"));
@@ -447,7 +493,10 @@ mod tests {
         }
         // The scan itself: a call with a language first, and one without.
         assert_eq!(
-            translated_in(r#"x(tr_with(lang, "a {b}", &[])); self.t("c"); wait("no")"#),
+            translated_in(
+                r#"x(tr_with(lang, "a {b}", &[])); self.t("c"); wait("no")"#,
+                &["t(", "tr_with("]
+            ),
             ["c", "a {b}"]
         );
     }

@@ -1314,3 +1314,34 @@ fn a_wiped_device_says_when_and_starts_afresh_and_a_busy_one_does_not_open() {
     assert!(!has(&h, "Create"), "no set-up offered over a device");
     drop(held);
 }
+
+/// In Arabic the Network view gives the node's findings in Arabic too: they are what a user
+/// reads when something is wrong. Bilal's device, on the roster and never started, is named
+/// by its id in an Arabic sentence (it was an English one in the Arabic app).
+#[test]
+fn the_network_view_says_the_nodes_findings_in_arabic() {
+    let dir = tempfile::tempdir().unwrap();
+    let bilal = Profile::init(&dir.path().join("bilal"), "bilal").unwrap();
+    let bilal_id = bilal.device_id().to_string();
+    org(dir.path(), &[("bilal", &bilal)]);
+    drop(bilal);
+    let mut o = opts(&dir.path().join("amina"), vec![]);
+    o.lang = Some(Lang::Ar);
+    o.open = Some("network".into());
+    let mut h = harness(o);
+    let arabic = |s: &str| s.chars().any(|c| ('\u{FE70}'..='\u{FEFF}').contains(&c));
+    until(&mut h, "bilal's device named in an Arabic finding", |h| {
+        h.query_all_by_label_contains(&bilal_id)
+            .filter_map(|n| text_of(&n))
+            .any(|l| l.contains('•') && arabic(&l))
+    });
+    let line = h
+        .query_all_by_label_contains(&bilal_id)
+        .filter_map(|n| text_of(&n))
+        .find(|l| l.contains('•'))
+        .unwrap();
+    assert!(
+        arabic(&line) && !line.contains("has not been seen"),
+        "{line}"
+    );
+}

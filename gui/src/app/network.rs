@@ -129,13 +129,25 @@ impl MajlisApp {
 }
 
 /// Answers to "why can't I see X?": the node's findings (the same as `majlisd doctor`), then
-/// what only the app knows (in `lang`; the node's findings are in English).
+/// what only the app knows (in `lang`, the node's findings too).
 pub(super) fn diagnose(lang: Lang, run: &Running, cfg: &Config, rtl_font: bool) -> Vec<String> {
     let t = |en| tr(lang, en).to_string();
     let mut out: Vec<String> = run
         .diagnosis
         .as_ref()
-        .map(|d| d.findings().into_iter().map(|f| f.text).collect())
+        .map(|d| {
+            d.findings()
+                .into_iter()
+                .map(|f| {
+                    let parts: Vec<String> = f
+                        .parts
+                        .iter()
+                        .map(|p| p.fill(tr(lang, p.template)))
+                        .collect();
+                    parts.join(" ")
+                })
+                .collect()
+        })
         .unwrap_or_default();
     if run.peers.is_empty() {
         out.push(if cfg.mdns {
