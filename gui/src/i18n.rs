@@ -261,7 +261,7 @@ const AR: &[(&str, &str)] = &[
     ("listening on (interfaces and addresses):", "يستمع على (الواجهات والعناوين):"),
     ("mDNS discovery: off", "الاكتشاف عبر mDNS: معطل"),
     ("mDNS discovery: on (_majlis._tcp.local.)", "الاكتشاف عبر mDNS: مفعل (_majlis._tcp.local.)"),
-    ("mDNS is off: give peers by address above (ADDRESS:PORT).", "mDNS معطل: أضف الأجهزة بعناوينها أعلاه (العنوان:المنفذ)."),
+    ("mDNS is off: give peers by address above (ADDRESS:PORT).", "الاكتشاف عبر mDNS معطل: أضف الأجهزة بعناوينها أعلاه (العنوان:المنفذ)."),
     ("not saved: {error}", "لم يُحفظ: {error}"),
     ("not shared: {error}", "لم تتم المشاركة: {error}"),
     ("off", "معطلة"),
@@ -334,6 +334,27 @@ pub fn tr_with(lang: Lang, en: &'static str, args: &[(&str, &str)]) -> String {
     let mut out = tr(lang, en).to_string();
     for (name, value) in args {
         out = out.replace(&format!("{{{name}}}"), value);
+    }
+    out
+}
+
+/// [`tr_with`] for the screen: in a right-to-left language each value is a bidi isolate
+/// (FSI … PDI), so a path, an id or a list of Latin names keeps its own order inside the
+/// sentence instead of being split around it (`text::visual_line` drops the marks).
+pub fn tr_shown(lang: Lang, en: &'static str, args: &[(&str, &str)]) -> String {
+    fill_shown(lang, tr(lang, en), args)
+}
+
+/// `template` (already in `lang`) with its `{name}` places filled as [`tr_shown`] does.
+pub fn fill_shown<V: AsRef<str>>(lang: Lang, template: &str, args: &[(&str, V)]) -> String {
+    let mut out = template.to_string();
+    for (name, value) in args {
+        let value = value.as_ref();
+        let shown = match lang.rtl() {
+            true => format!("\u{2068}{value}\u{2069}"),
+            false => value.to_string(),
+        };
+        out = out.replace(&format!("{{{name}}}"), &shown);
     }
     out
 }

@@ -54,13 +54,36 @@ fn shape(text: &str) -> String {
     RESHAPER.with(|r| r.reshape(text))
 }
 
-/// One line in display (visual, left-to-right) order.
+/// One line in display (visual, left-to-right) order. A mirrored character (brackets,
+/// `<`, `«`) in a right-to-left run is replaced by its mirror image (rule L4), which
+/// `unicode-bidi` leaves to the renderer: "(مرحبا)" would otherwise show as ")مرحبا(".
 pub fn visual_line(line: &str) -> String {
     let info = BidiInfo::new(line, None);
     let Some(para) = info.paragraphs.first() else {
         return line.to_string();
     };
-    info.reorder_line(para, para.range.clone()).into_owned()
+    let (levels, runs) = info.visual_runs(para, para.range.clone());
+    let mut out = String::with_capacity(line.len());
+    for run in runs {
+        if levels[run.start].is_rtl() {
+            out.extend(
+                line[run]
+                    .chars()
+                    .rev()
+                    .map(|c| unicode_bidi_mirroring::get_mirrored(c).unwrap_or(c)),
+            );
+        } else {
+            out.push_str(&line[run]);
+        }
+    }
+    // The direction marks have done their work; egui would draw them as missing glyphs.
+    out.retain(|c| {
+        !matches!(
+            c,
+            '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{2066}'..='\u{2069}'
+        )
+    });
+    out
 }
 
 /// `text` shaped and in true visual order (left to right on screen), paragraph breaks kept.
@@ -331,6 +354,25 @@ mod tests {
         // The first logical word (فاتورة) ends up rightmost, after the Latin part.
         let tail: String = s[inv..].chars().filter(|c| is_rtl_char(*c)).collect();
         assert_eq!(tail.chars().count(), "فاتورة".chars().count());
+    }
+
+    /// Brackets in right-to-left text open toward their content (rule L4): Hebrew keeps
+    /// the letters as they are, so the visual string shows it exactly.
+    #[test]
+    fn brackets_in_right_to_left_text_are_mirrored() {
+        assert_eq!(visual("שלום (עולם)"), "(םלוע) םולש");
+        assert_eq!(visual("א [ב] <ג> «ד»"), "«ד» <ג> [ב] א");
+        // Around a Latin word in right-to-left text they still enclose it; in left-to-right
+        // text they stay as typed.
+        assert_eq!(visual("שלום (INV-42)"), "(INV-42) םולש");
+        assert_eq!(visual("see (INV-42) שלום"), "see (INV-42) םולש");
+        // A right-to-left mark makes a line that starts with Latin a right-to-left one,
+        // and is not drawn.
+        assert_eq!(visual("\u{200F}v6 · שלום"), "םולש · v6");
+        assert_eq!(visual("v6 · שלום"), "v6 · םולש");
+        // A value isolated (FSI … PDI) keeps its own order: a path stays a path.
+        assert_eq!(visual("שלום: \u{2068}/tmp/x\u{2069}"), "/tmp/x :םולש");
+        assert_eq!(visual("שלום: /tmp/x"), "tmp/x/ :םולש");
     }
 
     #[test]

@@ -77,7 +77,7 @@ impl MajlisApp {
             egui::Grid::new("members").striped(true).show(ui, |ui| {
                 for m in &r.roster.members {
                     ui.label(text::for_egui(&m.name).into_owned());
-                    ui.label(m.role.to_string());
+                    ui.label(role_name(lang, m.role));
                     ui.vertical(|ui| {
                         for d in &m.devices {
                             ui.horizontal(|ui| {
@@ -282,7 +282,7 @@ impl MajlisApp {
                     e.signed_by,
                     changes.join("; ")
                 );
-                ui.label(text::for_egui(&line).into_owned());
+                ui.label(text::for_egui(&rtl_mark(lang, &line)).into_owned());
             }
             for a in run.actions_log.iter().rev() {
                 let line = format!(

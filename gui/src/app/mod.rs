@@ -417,7 +417,18 @@ pub struct MajlisApp {
 
 /// `en` in `lang` with its `{name}` places filled, ready for an egui label.
 fn tf(lang: Lang, en: &'static str, args: &[(&str, &str)]) -> String {
-    text::for_egui(&tr_with(lang, en, args)).into_owned()
+    text::for_egui(&crate::i18n::tr_shown(lang, en, args)).into_owned()
+}
+
+/// `line` as a right-to-left paragraph when the app is in a right-to-left language, even if
+/// it starts with Latin letters or digits (a version, an id): behind a right-to-left mark,
+/// which [`text::visual_line`] drops once it has set the direction.
+fn rtl_mark(lang: Lang, line: &str) -> String {
+    // Only with right-to-left letters in it: other text is drawn as it is, mark and all.
+    match lang.rtl() && text::has_rtl(line) {
+        true => format!("\u{200F}{line}"),
+        false => line.to_string(),
+    }
 }
 
 /// The key of a role's name in the translation table (the roster's own word for it).

@@ -142,7 +142,7 @@ pub(super) fn diagnose(lang: Lang, run: &Running, cfg: &Config, rtl_font: bool) 
                     let parts: Vec<String> = f
                         .parts
                         .iter()
-                        .map(|p| p.fill(tr(lang, p.template)))
+                        .map(|p| crate::i18n::fill_shown(lang, tr(lang, p.template), &p.args))
                         .collect();
                     parts.join(" ")
                 })
