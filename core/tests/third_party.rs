@@ -382,10 +382,7 @@ impl libp2p::request_response::Codec for Raw {
         _: &Self::Protocol,
         io: &mut T,
     ) -> std::io::Result<Vec<u8>> {
-        let mut v = Vec::new();
-        futures::AsyncReadExt::read_to_end(&mut futures::AsyncReadExt::take(io, 1 << 20), &mut v)
-            .await?;
-        Ok(v)
+        read_all(io, 1 << 20).await
     }
 
     async fn read_response<T: futures::AsyncRead + Unpin + Send>(
@@ -393,10 +390,7 @@ impl libp2p::request_response::Codec for Raw {
         _: &Self::Protocol,
         io: &mut T,
     ) -> std::io::Result<Vec<u8>> {
-        let mut v = Vec::new();
-        futures::AsyncReadExt::read_to_end(&mut futures::AsyncReadExt::take(io, 32 << 20), &mut v)
-            .await?;
-        Ok(v)
+        read_all(io, 32 << 20).await
     }
 
     async fn write_request<T: futures::AsyncWrite + Unpin + Send>(
@@ -405,8 +399,7 @@ impl libp2p::request_response::Codec for Raw {
         io: &mut T,
         req: Vec<u8>,
     ) -> std::io::Result<()> {
-        futures::AsyncWriteExt::write_all(io, &req).await?;
-        futures::AsyncWriteExt::close(io).await
+        write_all(io, &req).await
     }
 
     async fn write_response<T: futures::AsyncWrite + Unpin + Send>(
@@ -415,9 +408,27 @@ impl libp2p::request_response::Codec for Raw {
         io: &mut T,
         res: Vec<u8>,
     ) -> std::io::Result<()> {
-        futures::AsyncWriteExt::write_all(io, &res).await?;
-        futures::AsyncWriteExt::close(io).await
+        write_all(io, &res).await
     }
+}
+
+/// The stream to its end, at most `limit` bytes: one item.
+async fn read_all<T: futures::AsyncRead + Unpin + Send>(
+    io: &mut T,
+    limit: u64,
+) -> std::io::Result<Vec<u8>> {
+    let mut v = Vec::new();
+    futures::AsyncReadExt::read_to_end(&mut futures::AsyncReadExt::take(io, limit), &mut v).await?;
+    Ok(v)
+}
+
+/// One item, then our side of the stream closed.
+async fn write_all<T: futures::AsyncWrite + Unpin + Send>(
+    io: &mut T,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    futures::AsyncWriteExt::write_all(io, bytes).await?;
+    futures::AsyncWriteExt::close(io).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -108,16 +108,23 @@ impl FromStr for Role {
     }
 }
 
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl Role {
+    /// The role's name, as the CLI takes it and the app looks up its translation.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Role::Admin => "admin",
             Role::Member => "member",
             Role::Relay => "relay",
             Role::Guest => "guest",
             Role::Archive => "archive",
             Role::Bot => "bot",
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -324,7 +324,7 @@ impl MajlisApp {
 /// caller, so the parts here are the logical text.
 pub(super) fn audit_text(lang: Lang, c: &majlis_core::roster::AuditChange) -> String {
     use majlis_core::roster::AuditChange as A;
-    let role = |r: &Role| tr(lang, role_key(*r)).to_string();
+    let role = |r: &Role| tr(lang, r.as_str()).to_string();
     match c {
         A::OrgCreated { name } => tr_with(lang, "org '{name}' created", &[("name", name)]),
         A::MemberAdded { name, role: r } => tr_with(

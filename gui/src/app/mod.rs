@@ -431,22 +431,9 @@ fn rtl_mark(lang: Lang, line: &str) -> String {
     }
 }
 
-/// The key of a role's name in the translation table (the roster's own word for it).
-fn role_key(r: majlis_core::roster::Role) -> &'static str {
-    use majlis_core::roster::Role;
-    match r {
-        Role::Admin => "admin",
-        Role::Member => "member",
-        Role::Relay => "relay",
-        Role::Guest => "guest",
-        Role::Archive => "archive",
-        Role::Bot => "bot",
-    }
-}
-
 /// A role's name in `lang`, ready for an egui label.
 fn role_name(lang: Lang, r: majlis_core::roster::Role) -> String {
-    text::for_egui(tr(lang, role_key(r))).into_owned()
+    text::for_egui(tr(lang, r.as_str())).into_owned()
 }
 
 fn now_ms() -> u64 {
