@@ -1280,6 +1280,10 @@ fn a_wiped_device_says_when_and_starts_afresh_and_a_busy_one_does_not_open() {
         day.split('-').all(|part| shown.contains(part)),
         "{day}: {shown}"
     );
+    // Wrapped before it was reordered: the date, early in the sentence, is on its first
+    // line (egui wrapping the reordered text put the sentence's end there).
+    assert!(shown.lines().count() > 1, "{shown}");
+    assert!(shown.lines().next().unwrap().contains(&day[..4]), "{shown}");
     // In English after switching: the same facts in words.
     h.get_by_label("English").click();
     h.run_steps(2);

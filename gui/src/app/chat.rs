@@ -38,7 +38,11 @@ impl MajlisApp {
                         (true, true) => &away_l,
                         (false, _) => &offline_l,
                     };
-                    format!("{} ({role}) · {state}", text::for_egui(name))
+                    format!(
+                        "{} ({}) · {state}",
+                        text::for_egui(name),
+                        role_name(lang, *role)
+                    )
                 })
                 .collect()
         } else {
@@ -1093,12 +1097,11 @@ impl MajlisApp {
                         }
                         None => {
                             if d.topic.is_empty() {
-                                ui.label(
-                                    RichText::new(t(
-                                        "No topic yet. Set one so people know what this conversation is for.",
-                                    ))
-                                    .weak(),
+                                let none = tr(
+                                    self.state.lang,
+                                    "No topic yet. Set one so people know what this conversation is for.",
                                 );
+                                ui.label(RichText::new(para(ui, none)).weak());
                             } else {
                                 ui.label(text::for_egui(&d.topic).into_owned());
                             }
@@ -1197,13 +1200,11 @@ impl MajlisApp {
                             });
                         }
                         if !left {
-                            ui.label(
-                                RichText::new(t(
-                                    "Leaving takes it out of your list on all your devices; you can join again.",
-                                ))
-                                .small()
-                                .weak(),
+                            let leaving = tr(
+                                self.state.lang,
+                                "Leaving takes it out of your list on all your devices; you can join again.",
                             );
+                            ui.label(RichText::new(para(ui, leaving)).small().weak());
                         }
                     }
                 });

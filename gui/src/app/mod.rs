@@ -420,6 +420,26 @@ fn tf(lang: Lang, en: &'static str, args: &[(&str, &str)]) -> String {
     text::for_egui(&crate::i18n::tr_shown(lang, en, args)).into_owned()
 }
 
+/// `logical` (text in reading order, not yet made ready for egui) as a label's text, wrapped
+/// to the width `ui` has left. Right-to-left text is wrapped here, before it is reordered:
+/// egui would wrap the reordered text and put a sentence's end on its first line. Other
+/// text is left to egui.
+fn para(ui: &egui::Ui, logical: &str) -> String {
+    if !text::has_rtl(logical) {
+        return logical.to_string();
+    }
+    let font = egui::TextStyle::Body.resolve(ui.style());
+    let width = ui.available_width();
+    ui.fonts_mut(|f| {
+        text::wrap_visual(logical, width, |s| {
+            f.layout_no_wrap(s.to_string(), font.clone(), Color32::WHITE)
+                .size()
+                .x
+        })
+    })
+    .join("\n")
+}
+
 /// `line` as a right-to-left paragraph when the app is in a right-to-left language, even if
 /// it starts with Latin letters or digits (a version, an id): behind a right-to-left mark,
 /// which [`text::visual_line`] drops once it has set the direction.
@@ -677,32 +697,41 @@ impl MajlisApp {
 
     // ---- draw --------------------------------------------------------------------------
 
+    /// Why the app stopped, in reading order (see [`para`]).
     fn failure_text(&self, f: &Failure) -> String {
+        let lang = self.state.lang;
         let dir = self.opts.data.display().to_string();
         match f {
-            Failure::DoesNotOpen { error, hint: None } => self.tf(
+            Failure::DoesNotOpen { error, hint: None } => crate::i18n::tr_shown(
+                lang,
                 "{dir} does not open: {error}",
                 &[("dir", &dir), ("error", error)],
             ),
             Failure::DoesNotOpen {
                 error,
                 hint: Some(hint),
-            } => self.tf(
+            } => crate::i18n::tr_shown(
+                lang,
                 "{dir} does not open: {error}. {hint}",
                 &[("dir", &dir), ("error", error), ("hint", hint)],
             ),
-            Failure::NodeStart(error) => self.tf(
+            Failure::NodeStart(error) => crate::i18n::tr_shown(
+                lang,
                 "Majlis could not start for {dir}: {error}",
                 &[("dir", &dir), ("error", error)],
             ),
-            Failure::Disk(error) => self.tf(
+            Failure::Disk(error) => crate::i18n::tr_shown(
+                lang,
                 "The disk failed under Majlis's data ({error}). Majlis stopped so that nothing more is lost: every message it confirmed is saved. Check the disk, then start Majlis again.",
                 &[("error", error)],
             ),
-            Failure::Wiped(Ok(())) => self.t(
+            Failure::Wiped(Ok(())) => tr(
+                lang,
                 "An admin removed this device from its organization: its keys and history have been erased. Start Majlis again to set it up afresh.",
-            ),
-            Failure::Wiped(Err(error)) => self.tf(
+            )
+            .to_string(),
+            Failure::Wiped(Err(error)) => crate::i18n::tr_shown(
+                lang,
                 "An admin removed this device from its organization, but erasing its data failed ({error}). Delete the folder {dir} yourself.",
                 &[("dir", &dir), ("error", error)],
             ),
@@ -731,7 +760,7 @@ impl MajlisApp {
                 let msg = self.failure_text(f);
                 egui::CentralPanel::default().show(ui, |ui| {
                     ui.heading("Majlis");
-                    ui.label(msg);
+                    ui.label(para(ui, &msg));
                 });
             }
             Phase::Running(_) => self.draw_running(ui),

@@ -109,7 +109,7 @@ impl MajlisApp {
             ui.label(RichText::new(self.t("Why can't I see …?")).strong());
             let hints = diagnose(self.state.lang, run, cfg, self.rtl_font.is_some());
             for hint in &hints {
-                ui.label(text::for_egui(&format!("• {hint}")).into_owned());
+                ui.label(para(ui, &format!("• {hint}")));
             }
             // A text for a ticket: the node's report (ids shortened, no message content)
             // and what the app adds.

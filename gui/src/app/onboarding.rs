@@ -81,14 +81,14 @@ impl MajlisApp {
                         if let Some(at) = ob.removed {
                             ui.add_space(8.0);
                             let note = match at {
-                                Some(at) => tf(
+                                Some(at) => crate::i18n::tr_shown(
                                     lang,
                                     "An admin removed this device from its organization on {date}, and it erased its keys and history then. To use it again, create or join an organization: that makes a new device id, which an admin adds.",
                                     &[("date", &format_time(at, true))],
                                 ),
-                                None => t("An admin removed this device from its organization, and it erased its keys and history then. To use it again, create or join an organization: that makes a new device id, which an admin adds."),
+                                None => tr(lang, "An admin removed this device from its organization, and it erased its keys and history then. To use it again, create or join an organization: that makes a new device id, which an admin adds.").to_string(),
                             };
-                            ui.colored_label(Color32::from_rgb(200, 60, 60), note);
+                            ui.colored_label(Color32::from_rgb(200, 60, 60), para(ui, &note));
                         }
                         if let Some(e) = &ob.error {
                             ui.add_space(8.0);

@@ -40,14 +40,16 @@ impl MajlisApp {
     pub(super) fn draw_waiting(&mut self, ui: &mut egui::Ui, run: &mut Running) {
         let id = run.me.to_string();
         let rtl = self.state.lang.rtl();
-        let why = self.t(
+        let why = tr(
+            self.state.lang,
             "The device id is this computer's public key. It is not a secret: an admin adds it to the organization's roster, and from then on only this device can connect with it.",
         );
         let (label, copy, copied, wait) = (
             self.t("This device's id"),
             self.t("Copy"),
             self.t("Copied"),
-            self.t(
+            tr(
+                self.state.lang,
                 "Waiting for an admin to add this device to the roster. Give them the id above.",
             ),
         );
@@ -62,7 +64,7 @@ impl MajlisApp {
                 ui.add_space(8.0);
                 ui.label(RichText::new(label).strong());
                 ui.monospace(&id);
-                ui.label(RichText::new(why).small().weak());
+                ui.label(RichText::new(para(ui, why)).small().weak());
                 let shown = run
                     .copied
                     .is_some_and(|t| t.elapsed() < Duration::from_secs(2));
@@ -72,7 +74,7 @@ impl MajlisApp {
                 }
                 ui.add_space(12.0);
                 ui.spinner();
-                ui.label(wait);
+                ui.label(para(ui, wait));
             });
         });
     }
