@@ -331,11 +331,7 @@ pub fn tr(lang: Lang, en: &'static str) -> &'static str {
 /// `en` in `lang`, each `{name}` in it replaced by its value: after translating, so that a
 /// translation puts the values where its own grammar wants them.
 pub fn tr_with(lang: Lang, en: &'static str, args: &[(&str, &str)]) -> String {
-    let mut out = tr(lang, en).to_string();
-    for (name, value) in args {
-        out = out.replace(&format!("{{{name}}}"), value);
-    }
-    out
+    fill(tr(lang, en), args, false)
 }
 
 /// [`tr_with`] for the screen: in a right-to-left language each value is a bidi isolate
@@ -347,10 +343,15 @@ pub fn tr_shown(lang: Lang, en: &'static str, args: &[(&str, &str)]) -> String {
 
 /// `template` (already in `lang`) with its `{name}` places filled as [`tr_shown`] does.
 pub fn fill_shown<V: AsRef<str>>(lang: Lang, template: &str, args: &[(&str, V)]) -> String {
+    fill(template, args, lang.rtl())
+}
+
+/// `template` with each `{name}` replaced by its value, isolated if `isolate`.
+fn fill<V: AsRef<str>>(template: &str, args: &[(&str, V)], isolate: bool) -> String {
     let mut out = template.to_string();
     for (name, value) in args {
         let value = value.as_ref();
-        let shown = match lang.rtl() {
+        let shown = match isolate {
             true => format!("\u{2068}{value}\u{2069}"),
             false => value.to_string(),
         };
