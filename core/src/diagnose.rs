@@ -147,7 +147,9 @@ pub struct Report {
 /// messages are refused.
 pub const CLOCK_NOTE_MS: i64 = 60_000;
 
-/// "12 min", "40 s": durations in findings.
+/// "12 min", "40 s": durations in findings and device facts. A front end that translates
+/// them knows a span by its shape (a number, a space, `s`, `min` or `h`) and says the unit
+/// in its language.
 fn span(ms: u64) -> String {
     let s = (ms + 500) / 1000;
     match s {
@@ -188,11 +190,62 @@ pub struct Part {
 impl Part {
     /// The template with its places filled.
     pub fn fill(&self, template: &str) -> String {
-        let mut out = template.to_string();
-        for (name, value) in &self.args {
-            out = out.replace(&format!("{{{name}}}"), value);
+        fill_places(template, |name| {
+            let (_, v) = self.args.iter().find(|(n, _)| *n == name)?;
+            Some(v.clone())
+        })
+    }
+}
+
+/// `template` with each `{name}` that `value` knows replaced, in one pass: a value is never
+/// read again, so a member named "{count}" stays that name instead of taking the next
+/// value's place. Places `value` does not know stay as they are. (The app fills its own
+/// translated texts with it too.)
+pub fn fill_places(template: &str, mut value: impl FnMut(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after
+            .find('}')
+            .and_then(|close| Some((value(&after[..close])?, close)))
+        {
+            Some((v, close)) => {
+                out.push_str(&v);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
         }
-        out
+    }
+    out.push_str(rest);
+    out
+}
+
+/// One device's line of [`Report::device_facts`]: who it is (names and ids, never
+/// translated) and its facts, each a clause of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceLine {
+    pub who: Option<String>,
+    pub facts: Vec<Part>,
+}
+
+impl DeviceLine {
+    /// The line as `majlisd doctor` prints it: "who: fact; fact".
+    pub fn text(&self) -> String {
+        let facts = self
+            .facts
+            .iter()
+            .map(|p| p.fill(p.template))
+            .collect::<Vec<_>>()
+            .join("; ");
+        match &self.who {
+            Some(w) => format!("{w}: {facts}"),
+            None => facts,
+        }
     }
 }
 
@@ -439,81 +492,128 @@ impl Report {
 
     /// One line per roster device (connected or why not, how it was found, its roster,
     /// clock and last message), then devices not on the roster that showed up: the facts
-    /// the app's Network view lists and `majlisd doctor` prints.
+    /// `majlisd doctor` prints.
     pub fn device_lines(&self, short_ids: bool) -> Vec<String> {
+        self.device_facts(short_ids)
+            .iter()
+            .map(DeviceLine::text)
+            .collect()
+    }
+
+    /// [`Report::device_lines`] as facts with `{name}` places, for a front end that says
+    /// them in another language (the app's Network view): each fact is translated and
+    /// filled on its own, then joined.
+    pub fn device_facts(&self, short_ids: bool) -> Vec<DeviceLine> {
         let id = |d: &DeviceId| short(&d.to_string(), short_ids);
         let mut out = Vec::new();
         let ago = |t: u64| span(self.at.saturating_sub(t));
         for d in &self.devices {
-            let mut facts = match (&d.connected, &d.last_error) {
-                (Some(a), _) => format!(
-                    "connected at {a}{}, roster version {}{}",
-                    d.connected_since
-                        .map_or(String::new(), |t| format!(" for {}", ago(t))),
-                    d.roster_version.map_or("?".into(), |v| v.to_string()),
-                    d.roster_hash
-                        .as_ref()
-                        .map_or(String::new(), |h| format!(" ({h})")),
-                ),
-                (None, Some(e)) => format!("not connected ({} dial(s)): {e}", d.dial_attempts),
-                (None, None) if d.seen_at.is_empty() => "not seen".into(),
-                (None, None) if d.spare => format!(
-                    "seen at {}, not a neighbour (mesh limit; reached through others){}",
-                    d.seen_at.join(", "),
-                    if d.online { ", online" } else { "" },
-                ),
-                (None, None) => format!(
-                    "seen at {}, not connected ({} dial(s))",
-                    d.seen_at.join(", "),
-                    d.dial_attempts
-                ),
-            };
+            let mut facts = Vec::new();
+            let seen = d.seen_at.join(", ");
+            match (&d.connected, &d.last_error) {
+                (Some(a), _) => {
+                    facts.push(match d.connected_since {
+                        Some(t) => part(
+                            "connected at {address} for {time}",
+                            &[("address", a), ("time", &ago(t))],
+                        ),
+                        None => part("connected at {address}", &[("address", a)]),
+                    });
+                    let version = d.roster_version.map_or("?".into(), |v| v.to_string());
+                    facts.push(match &d.roster_hash {
+                        Some(h) => part(
+                            "roster version {version} ({hash})",
+                            &[("version", &version), ("hash", h)],
+                        ),
+                        None => part("roster version {version}", &[("version", &version)]),
+                    });
+                }
+                (None, Some(e)) => facts.push(part(
+                    "not connected ({count} dial(s)): {error}",
+                    &[("count", &d.dial_attempts), ("error", e)],
+                )),
+                (None, None) if d.seen_at.is_empty() => facts.push(part("not seen", &[])),
+                (None, None) if d.spare => {
+                    facts.push(part(
+                        "seen at {addresses}, not a neighbour (mesh limit; reached through others)",
+                        &[("addresses", &seen)],
+                    ));
+                    if d.online {
+                        facts.push(part("online", &[]));
+                    }
+                }
+                (None, None) => facts.push(part(
+                    "seen at {addresses}, not connected ({count} dial(s))",
+                    &[("addresses", &seen), ("count", &d.dial_attempts)],
+                )),
+            }
             if !d.found_by.is_empty() {
-                facts.push_str(&format!(
-                    "; found by {}{}",
-                    d.found_by.join(" and "),
-                    d.last_seen
-                        .map_or(String::new(), |t| format!(", last {} ago", ago(t)))
-                ));
+                let ways = d.found_by.join(" and ");
+                facts.push(match d.last_seen {
+                    Some(t) => part(
+                        "found by {ways}, last {time} ago",
+                        &[("ways", &ways), ("time", &ago(t))],
+                    ),
+                    None => part("found by {ways}", &[("ways", &ways)]),
+                });
             }
             if let Some(o) = d.clock_offset_ms {
                 // Under half a second rounds to "0 s", which a sign only makes puzzling.
-                facts.push_str(&match o.unsigned_abs() {
-                    0..500 => "; clock in step".to_string(),
-                    a => format!("; clock {}{}", if o < 0 { "-" } else { "+" }, span(a)),
+                facts.push(match o.unsigned_abs() {
+                    0..500 => part("clock in step", &[]),
+                    a => part(
+                        "clock {sign}{time}",
+                        &[("sign", &if o < 0 { "-" } else { "+" }), ("time", &span(a))],
+                    ),
                 });
             }
             if let Some(t) = d.last_message {
-                facts.push_str(&format!("; last message {} ago", ago(t)));
+                facts.push(part("last message {time} ago", &[("time", &ago(t))]));
             }
             if d.catching_up > 0 {
-                facts.push_str(&format!("; catching up ({} requests)", d.catching_up));
+                facts.push(part(
+                    "catching up ({count} requests)",
+                    &[("count", &d.catching_up)],
+                ));
             }
             if let Some(n) = d.missing.filter(|n| *n > 0) {
-                facts.push_str(&format!("; {n} of our messages still to reach it"));
+                facts.push(part(
+                    "{count} of our messages still to reach it",
+                    &[("count", &n)],
+                ));
             }
-            out.push(format!("{} {}: {facts}", d.member, id(&d.device)));
+            out.push(DeviceLine {
+                who: Some(format!("{} {}", d.member, id(&d.device))),
+                facts,
+            });
         }
         for s in &self.strangers {
-            out.push(format!(
-                "not on the roster: {} {}{}{}",
-                short(&s.device, short_ids),
-                if s.this_org {
-                    "(this org)"
-                } else {
-                    "(another org)"
-                },
-                if s.addrs.is_empty() {
-                    String::new()
-                } else {
-                    format!(" at {}", s.addrs.join(", "))
-                },
-                s.turned_away
-                    .map_or(String::new(), |t| format!(", turned away {} ago", ago(t)))
-            ));
+            let mut facts = vec![match s.this_org {
+                true => part("not on the roster (this org)", &[]),
+                false => part("not on the roster (another org)", &[]),
+            }];
+            if !s.addrs.is_empty() {
+                facts.push(part(
+                    "at {addresses}",
+                    &[("addresses", &s.addrs.join(", "))],
+                ));
+            }
+            if let Some(t) = s.turned_away {
+                facts.push(part("turned away {time} ago", &[("time", &ago(t))]));
+            }
+            out.push(DeviceLine {
+                who: Some(short(&s.device, short_ids)),
+                facts,
+            });
         }
         for a in &self.identity_elsewhere {
-            out.push(format!("this device's identity is also announced from {a}"));
+            out.push(DeviceLine {
+                who: None,
+                facts: vec![part(
+                    "this device's identity is also announced from {address}",
+                    &[("address", a)],
+                )],
+            });
         }
         out
     }
@@ -771,6 +871,19 @@ mod tests {
     fn nothing_fires_when_all_is_well() {
         assert!(fine().findings().is_empty());
         assert!(!fine().has_problems());
+    }
+
+    /// A value that looks like a place (a member named "{count}") is the value: filled in
+    /// one pass, never filled again.
+    #[test]
+    fn a_value_is_never_filled_again() {
+        let p = Part {
+            template: "{member} has {count} messages",
+            args: vec![("member", "{count}".into()), ("count", "3".into())],
+        };
+        assert_eq!(p.fill(p.template), "{count} has 3 messages");
+        assert_eq!(fill_places("{a} {b} {", |_| None), "{a} {b} {");
+        assert_eq!(fill_places("x{a}y", |n| Some(n.repeat(2))), "xaay");
     }
 
     #[test]

@@ -313,6 +313,31 @@ const AR: &[(&str, &str)] = &[
     ("{count} message(s) were refused because their time was more than the allowed skew ahead of this device's clock (or before 2020): a sender's clock, or this one, is wrong; set both right (NTP)", "رُفضت {count} من الرسائل لأن وقتها يتقدم على ساعة هذا الجهاز بأكثر من الفارق المسموح (أو قبل 2020): ساعة أحد المرسلين، أو هذه الساعة، خاطئة؛ اضبطهما (NTP)"),
     ("{count} message(s) were refused as backdated (dated more than 5 min before their author's previous message): a member's client, or clock, is not to be trusted", "رُفضت {count} من الرسائل لأنها مؤرخة بتاريخ سابق (قبل رسالة كاتبها السابقة بأكثر من 5 دقائق): لا يوثق بعميل أحد الأعضاء أو بساعته"),
     ("{count} message(s) came from devices this roster does not list or does not allow in that channel: a removed device, or a peer whose roster differs from this one (compare roster versions)", "وصلت {count} من الرسائل من أجهزة لا تدرجها هذه القائمة أو لا تسمح لها بتلك القناة: جهاز أُزيل، أو جهاز قائمته تختلف عن هذه (قارن إصدارات القائمة)"),
+    ("connected at {address} for {time}", "متصل على {address} منذ {time}"),
+    ("connected at {address}", "متصل على {address}"),
+    ("roster version {version} ({hash})", "إصدار القائمة {version} ({hash})"),
+    ("roster version {version}", "إصدار القائمة {version}"),
+    ("not connected ({count} dial(s)): {error}", "غير متصل ({count} من محاولات الاتصال): {error}"),
+    ("not seen", "لم يُرَ"),
+    ("seen at {addresses}, not a neighbour (mesh limit; reached through others)", "شوهد على {addresses}، وليس جارا (حد الشبكة؛ يُوصَل إليه عبر غيره)"),
+    ("seen at {addresses}, not connected ({count} dial(s))", "شوهد على {addresses}، غير متصل ({count} من محاولات الاتصال)"),
+    ("found by {ways}, last {time} ago", "وُجد عبر {ways}، آخر مرة قبل {time}"),
+    ("found by {ways}", "وُجد عبر {ways}"),
+    ("address", "عنوان"),
+    ("peer exchange", "تبادل النظراء"),
+    ("clock in step", "الساعة مضبوطة"),
+    ("clock {sign}{time}", "الساعة {sign}{time}"),
+    ("last message {time} ago", "آخر رسالة قبل {time}"),
+    ("catching up ({count} requests)", "يلحق بالسجل ({count} من الطلبات)"),
+    ("{count} of our messages still to reach it", "{count} من رسائلنا لم تصله بعد"),
+    ("not on the roster (this org)", "ليس في القائمة (من هذه المؤسسة)"),
+    ("not on the roster (another org)", "ليس في القائمة (من مؤسسة أخرى)"),
+    ("at {addresses}", "على {addresses}"),
+    ("turned away {time} ago", "رُدّ قبل {time}"),
+    ("this device's identity is also announced from {address}", "هوية هذا الجهاز مُعلنة أيضا من {address}"),
+    ("{n} s", "{n} ثانية"),
+    ("{n} min", "{n} دقيقة"),
+    ("{n} h", "{n} ساعة"),
     ("admin", "مشرف"),
     ("member", "عضو"),
     ("relay", "مُرحِّل"),
@@ -346,18 +371,16 @@ pub fn fill_shown<V: AsRef<str>>(lang: Lang, template: &str, args: &[(&str, V)])
     fill(template, args, lang.rtl())
 }
 
-/// `template` with each `{name}` replaced by its value, isolated if `isolate`.
+/// `template` with each `{name}` replaced by its value, isolated if `isolate` (in one pass:
+/// a value is never filled again, see `diagnose::fill_places`).
 fn fill<V: AsRef<str>>(template: &str, args: &[(&str, V)], isolate: bool) -> String {
-    let mut out = template.to_string();
-    for (name, value) in args {
-        let value = value.as_ref();
-        let shown = match isolate {
-            true => format!("\u{2068}{value}\u{2069}"),
-            false => value.to_string(),
-        };
-        out = out.replace(&format!("{{{name}}}"), &shown);
-    }
-    out
+    majlis_core::diagnose::fill_places(template, |name| {
+        let (_, v) = args.iter().find(|(n, _)| *n == name)?;
+        Some(match isolate {
+            true => format!("\u{2068}{}\u{2069}", v.as_ref()),
+            false => v.as_ref().to_string(),
+        })
+    })
 }
 
 #[cfg(test)]
@@ -400,6 +423,16 @@ mod tests {
             tr_with(Lang::En, "not shared: {error}", &[("error", "too big")]),
             "not shared: too big"
         );
+        // A value is not filled again: a name that looks like a place stays the name.
+        assert_eq!(
+            tr_with(
+                Lang::En,
+                "{member}'s clock is {offset} behind",
+                &[("member", "{offset}"), ("offset", "3 s")]
+            ),
+            "{offset}'s clock is 3 s behind"
+        );
+        assert_eq!(tr_with(Lang::En, "{a} {b", &[("a", "x")]), "x {b");
     }
 
     /// The string literals the app hands to a translating call (`t`, `tf`, `tr`,

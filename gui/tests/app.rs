@@ -1348,4 +1348,15 @@ fn the_network_view_says_the_nodes_findings_in_arabic() {
         arabic(&line) && !line.contains("has not been seen"),
         "{line}"
     );
+    // The device's own line of facts ("bilal …: not seen" in doctor) is Arabic too, the
+    // name and id kept as they are.
+    let facts = h
+        .query_all_by_label_contains(&bilal_id)
+        .filter_map(|n| text_of(&n))
+        .find(|l| !l.contains('•'))
+        .expect("bilal's line of facts");
+    assert!(
+        arabic(&facts) && facts.contains("bilal") && !facts.contains("not seen"),
+        "{facts}"
+    );
 }

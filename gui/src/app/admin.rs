@@ -74,56 +74,89 @@ impl MajlisApp {
             });
             ui.separator();
             ui.label(RichText::new(t("Members")).strong());
+            // Left to right in every language: egui sizes a grid's cells from the left, and a
+            // grid under the right-to-left layout of the Arabic view got no width at all.
+            ui.with_layout(Layout::top_down(Align::Min), |ui| {
             egui::Grid::new("members").striped(true).show(ui, |ui| {
                 for m in &r.roster.members {
-                    ui.label(text::for_egui(&m.name).into_owned());
-                    ui.label(role_name(lang, m.role));
-                    ui.vertical(|ui| {
-                        for d in &m.devices {
-                            ui.horizontal(|ui| {
-                                ui.monospace(short(&d.to_string()));
-                                if *d != run.me
-                                    && ui
-                                        .button(format!(
-                                            "{} {}",
-                                            t("Revoke"),
-                                            short(&d.to_string())
-                                        ))
-                                        .clicked()
-                                {
+                    // Name, role, devices, remove; in a right-to-left language from the right.
+                    let order = match lang.rtl() {
+                        true => [3, 2, 1, 0],
+                        false => [0, 1, 2, 3],
+                    };
+                    for cell in order {
+                        match cell {
+                            0 => {
+                                ui.label(text::for_egui(&m.name).into_owned());
+                            }
+                            1 => {
+                                ui.label(role_name(lang, m.role));
+                            }
+                            2 => {
+                                ui.vertical(|ui| {
+                                    for d in &m.devices {
+                                        ui.horizontal(|ui| {
+                                            // The id first in reading order: at the right
+                                            // in a right-to-left language, after the button.
+                                            if !lang.rtl() {
+                                                ui.monospace(short(&d.to_string()));
+                                            }
+                                            let revoke = *d != run.me
+                                                && ui
+                                                    .button(format!(
+                                                        "{} {}",
+                                                        t("Revoke"),
+                                                        short(&d.to_string())
+                                                    ))
+                                                    .clicked();
+                                            if lang.rtl() {
+                                                ui.monospace(short(&d.to_string()));
+                                            }
+                                            if revoke {
+                                                f.confirm = Some((
+                                                    tf(
+                                                        lang,
+                                                        "Revoke device {device} of {member}?",
+                                                        &[
+                                                            ("device", &d.to_string()),
+                                                            ("member", &m.name),
+                                                        ],
+                                                    ),
+                                                    RosterChange::RevokeDevice { device: *d },
+                                                ));
+                                            }
+                                        });
+                                    }
+                                });
+                            }
+                            _ if m.devices.contains(&run.me) => {
+                                ui.label("");
+                            }
+                            _ => {
+                                let remove = text::for_egui(&format!(
+                                    "{} {}",
+                                    tr(lang, "Remove"),
+                                    m.name
+                                ))
+                                .into_owned();
+                                if ui.button(remove).clicked() {
                                     f.confirm = Some((
                                         tf(
                                             lang,
-                                            "Revoke device {device} of {member}?",
-                                            &[("device", &d.to_string()), ("member", &m.name)],
+                                            "Remove {member} and all their devices?",
+                                            &[("member", &m.name)],
                                         ),
-                                        RosterChange::RevokeDevice { device: *d },
+                                        RosterChange::RemoveMember {
+                                            name: m.name.clone(),
+                                        },
                                     ));
                                 }
-                            });
+                            }
                         }
-                    });
-                    if !m.devices.contains(&run.me)
-                        && ui
-                            .button(
-                                text::for_egui(&format!("{} {}", tr(lang, "Remove"), m.name))
-                                    .into_owned(),
-                            )
-                            .clicked()
-                    {
-                        f.confirm = Some((
-                            tf(
-                                lang,
-                                "Remove {member} and all their devices?",
-                                &[("member", &m.name)],
-                            ),
-                            RosterChange::RemoveMember {
-                                name: m.name.clone(),
-                            },
-                        ));
                     }
                     ui.end_row();
                 }
+            });
             });
             ui.separator();
             ui.collapsing(t("Create a channel"), |ui| {

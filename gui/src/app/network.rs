@@ -89,8 +89,13 @@ impl MajlisApp {
             // now (the same lines `majlisd doctor` prints).
             match &run.diagnosis {
                 Some(d) => {
-                    for l in d.device_lines(false) {
-                        ui.monospace(format!("  {l}"));
+                    let lang = self.state.lang;
+                    for l in d.device_facts(false) {
+                        let line = device_line(lang, &l);
+                        match lang.rtl() {
+                            true => ui.label(para(ui, &rtl_mark(lang, &line))),
+                            false => ui.monospace(format!("  {line}")),
+                        };
                     }
                 }
                 None => {
@@ -128,6 +133,66 @@ impl MajlisApp {
     }
 }
 
+/// One sentence of the node's diagnosis (`doctor`'s English) in `lang`: the template
+/// translated, its values filled in, a span of time ("40 s") with its unit translated.
+fn say_part(lang: Lang, p: &majlis_core::diagnose::Part) -> String {
+    let args: Vec<(&str, String)> = p
+        .args
+        .iter()
+        .map(|(k, v)| match *k {
+            // How a device was found: "mDNS and address" (`DeviceState::found_by`).
+            "ways" => (*k, ways_in(lang, v)),
+            _ => (*k, span_in(lang, v)),
+        })
+        .collect();
+    crate::i18n::fill_shown(lang, tr(lang, p.template), &args)
+}
+
+/// `value` with its unit in `lang` if it is a span of time as the node writes them
+/// (`diagnose::span`: "40 s", "12 min", "3 h"); anything else as it is.
+fn span_in(lang: Lang, value: &str) -> String {
+    let unit = |n: &str, u: &str| -> Option<String> {
+        let en = match u {
+            "s" => "{n} s",
+            "min" => "{n} min",
+            "h" => "{n} h",
+            _ => return None,
+        };
+        Some(tr_with(lang, en, &[("n", n)]))
+    };
+    value
+        .split_once(' ')
+        .filter(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|(n, u)| unit(n, u))
+        .unwrap_or_else(|| value.to_string())
+}
+
+/// How a device was found ("mDNS and peer exchange", `DeviceState::found_by` joined) in
+/// `lang`.
+fn ways_in(lang: Lang, ways: &str) -> String {
+    let said: Vec<&str> = ways
+        .split(" and ")
+        .map(|w| match w {
+            "address" => tr(lang, "address"),
+            "peer exchange" => tr(lang, "peer exchange"),
+            other => other,
+        })
+        .collect();
+    said.join(if lang.rtl() { " و" } else { " and " })
+}
+
+/// A device's line of the Network view in `lang`: who it is (kept in its own order), then
+/// its facts, each translated, joined as `doctor` joins them.
+fn device_line(lang: Lang, l: &majlis_core::diagnose::DeviceLine) -> String {
+    let facts: Vec<String> = l.facts.iter().map(|p| say_part(lang, p)).collect();
+    let facts = facts.join(if lang.rtl() { "؛ " } else { "; " });
+    match &l.who {
+        Some(w) if lang.rtl() => format!("\u{2068}{w}\u{2069}: {facts}"),
+        Some(w) => format!("{w}: {facts}"),
+        None => facts,
+    }
+}
+
 /// Answers to "why can't I see X?": the node's findings (the same as `majlisd doctor`), then
 /// what only the app knows (in `lang`, the node's findings too).
 pub(super) fn diagnose(lang: Lang, run: &Running, cfg: &Config, rtl_font: bool) -> Vec<String> {
@@ -139,11 +204,7 @@ pub(super) fn diagnose(lang: Lang, run: &Running, cfg: &Config, rtl_font: bool) 
             d.findings()
                 .into_iter()
                 .map(|f| {
-                    let parts: Vec<String> = f
-                        .parts
-                        .iter()
-                        .map(|p| crate::i18n::fill_shown(lang, tr(lang, p.template), &p.args))
-                        .collect();
+                    let parts: Vec<String> = f.parts.iter().map(|p| say_part(lang, p)).collect();
                     parts.join(" ")
                 })
                 .collect()
@@ -184,4 +245,25 @@ pub(super) fn diagnose(lang: Lang, run: &Running, cfg: &Config, rtl_font: bool) 
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_and_ways_are_said_in_the_language() {
+        assert_eq!(span_in(Lang::Ar, "40 s"), "40 ثانية");
+        assert_eq!(span_in(Lang::Ar, "12 min"), "12 دقيقة");
+        assert_eq!(span_in(Lang::En, "3 h"), "3 h");
+        // Not a span: as it is.
+        for v in ["10.0.0.5 s", "bilal", "3", " s", "4 days"] {
+            assert_eq!(span_in(Lang::Ar, v), v);
+        }
+        assert_eq!(ways_in(Lang::Ar, "mDNS and address"), "mDNS وعنوان");
+        assert_eq!(
+            ways_in(Lang::En, "mDNS and peer exchange"),
+            "mDNS and peer exchange"
+        );
+    }
 }

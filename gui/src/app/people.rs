@@ -62,82 +62,93 @@ impl MajlisApp {
         let mut open_dm: Option<String> = None;
         let me_name = run.my_name();
         egui::ScrollArea::vertical().show(ui, |ui| {
-            egui::Grid::new("people")
-                .striped(true)
-                .num_columns(5)
-                .spacing(egui::vec2(14.0, 8.0))
-                .show(ui, |ui| {
-                    for m in &r.roster.members {
-                        let on = m
-                            .devices
-                            .iter()
-                            .any(|d| run.online.contains(d) || *d == run.me);
-                        let seen = m
-                            .devices
-                            .iter()
-                            .filter_map(|d| self.state.last_seen.get(&d.to_string()))
-                            .max()
-                            .copied();
-                        let idle = m.devices.iter().any(|d| run.away.contains(d))
-                            || (m.devices.contains(&run.me) && run.idle);
-                        // A dot of the state's colour before it: green here, amber away.
-                        let (status, dot) = if on && idle {
-                            (away.clone(), Color32::from_rgb(0xe0, 0xa0, 0x30))
-                        } else if on {
-                            (online.clone(), Color32::from_rgb(0x3c, 0xb3, 0x71))
-                        } else if let Some(t) = seen {
-                            (
-                                format!("{offline}, {last} {}", format_time(t, true)),
-                                Color32::GRAY,
-                            )
-                        } else {
-                            (never.clone(), Color32::GRAY)
-                        };
-                        let n = m.devices.len();
-                        let devs = format!("{n} {}", if n == 1 { &device } else { &devices_n });
-                        let mut cells: Vec<Cell> = vec![
-                            Box::new(|ui: &mut egui::Ui| {
-                                let (rect, _) = ui.allocate_exact_size(
-                                    egui::vec2(AVATAR, AVATAR),
-                                    egui::Sense::hover(),
-                                );
-                                super::chat::avatar(ui, rect.center(), &m.name);
-                            }),
-                            Box::new(|ui: &mut egui::Ui| {
-                                ui.label(RichText::new(text::for_egui(&m.name)).strong());
-                                ui.label(RichText::new(role_name(lang, m.role)).weak());
-                            }),
-                            Box::new(move |ui: &mut egui::Ui| {
-                                ui.label(RichText::new("●").color(dot));
-                                ui.label(status);
-                            }),
-                            Box::new(move |ui: &mut egui::Ui| {
-                                ui.label(RichText::new(devs).weak());
-                            }),
-                            Box::new(|ui: &mut egui::Ui| {
-                                // Relays and archives store; nobody writes to them.
-                                if m.name != me_name && !m.role.stores_all() {
-                                    let b = ui.small_button(message.as_str());
-                                    let label =
-                                        tr_with(lang, "Message {member}", &[("member", &m.name)]);
-                                    b.widget_info(|| {
-                                        egui::WidgetInfo::labeled(egui::Role::Button, true, &label)
-                                    });
-                                    if b.clicked() {
-                                        open_dm = Some(m.name.clone());
+            // Left to right in every language (a grid under a right-to-left layout gets no
+            // width in egui); in Arabic the cells come in reverse instead, below.
+            ui.with_layout(Layout::top_down(Align::Min), |ui| {
+                egui::Grid::new("people")
+                    .striped(true)
+                    .num_columns(5)
+                    .spacing(egui::vec2(14.0, 8.0))
+                    .show(ui, |ui| {
+                        for m in &r.roster.members {
+                            let on = m
+                                .devices
+                                .iter()
+                                .any(|d| run.online.contains(d) || *d == run.me);
+                            let seen = m
+                                .devices
+                                .iter()
+                                .filter_map(|d| self.state.last_seen.get(&d.to_string()))
+                                .max()
+                                .copied();
+                            let idle = m.devices.iter().any(|d| run.away.contains(d))
+                                || (m.devices.contains(&run.me) && run.idle);
+                            // A dot of the state's colour before it: green here, amber away.
+                            let (status, dot) = if on && idle {
+                                (away.clone(), Color32::from_rgb(0xe0, 0xa0, 0x30))
+                            } else if on {
+                                (online.clone(), Color32::from_rgb(0x3c, 0xb3, 0x71))
+                            } else if let Some(t) = seen {
+                                (
+                                    format!("{offline}, {last} {}", format_time(t, true)),
+                                    Color32::GRAY,
+                                )
+                            } else {
+                                (never.clone(), Color32::GRAY)
+                            };
+                            let n = m.devices.len();
+                            let devs = format!("{n} {}", if n == 1 { &device } else { &devices_n });
+                            let mut cells: Vec<Cell> = vec![
+                                Box::new(|ui: &mut egui::Ui| {
+                                    let (rect, _) = ui.allocate_exact_size(
+                                        egui::vec2(AVATAR, AVATAR),
+                                        egui::Sense::hover(),
+                                    );
+                                    super::chat::avatar(ui, rect.center(), &m.name);
+                                }),
+                                Box::new(|ui: &mut egui::Ui| {
+                                    ui.label(RichText::new(text::for_egui(&m.name)).strong());
+                                    ui.label(RichText::new(role_name(lang, m.role)).weak());
+                                }),
+                                Box::new(move |ui: &mut egui::Ui| {
+                                    ui.label(RichText::new("●").color(dot));
+                                    ui.label(status);
+                                }),
+                                Box::new(move |ui: &mut egui::Ui| {
+                                    ui.label(RichText::new(devs).weak());
+                                }),
+                                Box::new(|ui: &mut egui::Ui| {
+                                    // Relays and archives store; nobody writes to them.
+                                    if m.name != me_name && !m.role.stores_all() {
+                                        let b = ui.small_button(message.as_str());
+                                        let label = tr_with(
+                                            lang,
+                                            "Message {member}",
+                                            &[("member", &m.name)],
+                                        );
+                                        b.widget_info(|| {
+                                            egui::WidgetInfo::labeled(
+                                                egui::Role::Button,
+                                                true,
+                                                &label,
+                                            )
+                                        });
+                                        if b.clicked() {
+                                            open_dm = Some(m.name.clone());
+                                        }
                                     }
-                                }
-                            }),
-                        ];
-                        if rtl {
-                            cells.reverse();
+                                }),
+                            ];
+                            if rtl {
+                                cells.reverse();
+                            }
+                            for c in cells {
+                                ui.horizontal(|ui| c(ui));
+                            }
+                            ui.end_row();
                         }
-                        for c in cells {
-                            ui.horizontal(|ui| c(ui));
-                        }
-                        ui.end_row();
-                    }
-                });
+                    });
+            });
         });
         if let Some(name) = open_dm {
             match run.node.resolve(&format!("@{name}")) {

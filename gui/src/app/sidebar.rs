@@ -22,10 +22,18 @@ impl MajlisApp {
             if run.view == View::Chat {
                 self.draw_chat(ui, &mut run);
             } else {
-                egui::CentralPanel::default().show(ui, |ui| match run.view {
-                    View::People => self.draw_people(ui, &mut run),
-                    View::Network => self.draw_network(ui, &mut run),
-                    _ => self.draw_admin(ui, &mut run),
+                // Right-aligned in a right-to-left language, rows (`ui.horizontal`) then
+                // running from the right too (egui follows the enclosing layout).
+                let layout = match self.state.lang.rtl() {
+                    true => Layout::top_down(Align::Max),
+                    false => Layout::top_down(Align::Min),
+                };
+                egui::CentralPanel::default().show(ui, |ui| {
+                    ui.with_layout(layout, |ui| match run.view {
+                        View::People => self.draw_people(ui, &mut run),
+                        View::Network => self.draw_network(ui, &mut run),
+                        _ => self.draw_admin(ui, &mut run),
+                    })
                 });
             }
         } else {
