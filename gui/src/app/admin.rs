@@ -209,7 +209,11 @@ impl MajlisApp {
             });
             ui.collapsing(t("Data governance"), |ui| {
                 let g = &r.roster.governance;
-                ui.label(format!("{} {}", t("Retention:"), g.retention.describe()));
+                ui.label(text::for_egui(&format!(
+                    "{} {}",
+                    tr(lang, "Retention:"),
+                    retention_text(lang, &g.retention)
+                )));
                 let mut on = g.read_receipts == majlis_core::roster::ReadReceipts::On;
                 if ui.checkbox(&mut on, t("Members' apps send read receipts")).changed() {
                     change = Some(RosterChange::SetReadReceipts {
@@ -250,7 +254,12 @@ impl MajlisApp {
                 });
                 for h in &g.holds {
                     ui.horizontal(|ui| {
-                        ui.label(format!("{} {}: {}", t("Legal hold"), h.id, h.describe()));
+                        ui.label(text::for_egui(&format!(
+                            "{} {}: {}",
+                            tr(lang, "Legal hold"),
+                            h.id,
+                            hold_text(lang, h)
+                        )));
                         if ui.button(t("Release")).clicked() {
                             f.confirm = Some((
                                 tf(
@@ -322,7 +331,7 @@ impl MajlisApp {
                     "{} · {} · {} · {} {}",
                     format_time(a.action.at, true),
                     a.action.member,
-                    if a.verified { t("this device") } else { "TAMPERED".into() },
+                    if a.verified { t("this device") } else { t("TAMPERED") },
                     a.action.action,
                     a.action.detail["scope"]
                 );
@@ -415,12 +424,15 @@ pub(super) fn audit_text(lang: Lang, c: &majlis_core::roster::AuditChange) -> St
         A::RetentionChanged { retention } => tr_with(
             lang,
             "retention: {rule}",
-            &[("rule", &retention.describe())],
+            &[("rule", &retention_text(lang, retention))],
         ),
         A::HoldPlaced { hold } => tr_with(
             lang,
             "legal hold {hold} placed: {what}",
-            &[("hold", &hold.id.to_string()), ("what", &hold.describe())],
+            &[
+                ("hold", &hold.id.to_string()),
+                ("what", &hold_text(lang, hold)),
+            ],
         ),
         A::HoldReleased { id } => tr_with(
             lang,
@@ -440,10 +452,93 @@ pub(super) fn audit_text(lang: Lang, c: &majlis_core::roster::AuditChange) -> St
 }
 
 /// Who may send direct messages, in `lang`.
+/// What the org keeps (`Retention::describe`, "org: messages 30 days; #legal: messages
+/// forever") in `lang`.
+pub(super) fn retention_text(lang: Lang, r: &majlis_core::roster::Retention) -> String {
+    let days = |d: Option<u32>| match d {
+        None => tr(lang, "forever").to_string(),
+        Some(n) => tr_with(lang, "{n} days", &[("n", &n.to_string())]),
+    };
+    let keep = |k: &majlis_core::roster::Keep| match k.files_days {
+        None => tr_with(lang, "messages {messages}", &[("messages", &days(k.days))]),
+        f => tr_with(
+            lang,
+            "messages {messages}, files {files}",
+            &[("messages", &days(k.days)), ("files", &days(f))],
+        ),
+    };
+    let mut parts = vec![tr_with(lang, "org: {keep}", &[("keep", &keep(&r.org))])];
+    if let Some(k) = &r.dms {
+        parts.push(tr_with(lang, "DMs: {keep}", &[("keep", &keep(k))]));
+    }
+    for (c, k) in &r.channels {
+        parts.push(format!("#{c}: {}", keep(k)));
+    }
+    parts.join(if lang.rtl() { "؛ " } else { "; " })
+}
+
+/// What a legal hold covers (`Hold::describe`) in `lang`.
+fn hold_text(lang: Lang, h: &majlis_core::roster::Hold) -> String {
+    let mut parts = Vec::new();
+    if !h.members.is_empty() {
+        parts.push(tr_with(
+            lang,
+            "members {names}",
+            &[("names", &h.members.join(", "))],
+        ));
+    }
+    if !h.channels.is_empty() {
+        parts.push(tr_with(
+            lang,
+            "channels {names}",
+            &[("names", &h.channels.join(", "))],
+        ));
+    }
+    let mut s = parts.join(if lang.rtl() { "؛ " } else { "; " });
+    if !h.reason.is_empty() {
+        s.push_str(&format!(" ({})", h.reason));
+    }
+    s
+}
+
 fn dm_policy_name(lang: Lang, dms: DmPolicy) -> &'static str {
     match dms {
         DmPolicy::Off => tr(lang, "off"),
         DmPolicy::Members => tr(lang, "members"),
         DmPolicy::All => tr(lang, "all"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use majlis_core::roster::{Keep, Retention};
+
+    #[test]
+    fn what_the_org_keeps_is_said_in_the_language() {
+        let r = Retention {
+            org: Keep {
+                days: Some(30),
+                files_days: None,
+            },
+            dms: Some(Keep {
+                days: None,
+                files_days: Some(7),
+            }),
+            channels: vec![(
+                "legal".into(),
+                Keep {
+                    days: None,
+                    files_days: None,
+                },
+            )],
+        };
+        // English is what `roster show` prints.
+        assert_eq!(retention_text(Lang::En, &r), r.describe());
+        let ar = retention_text(Lang::Ar, &r);
+        assert_eq!(
+            ar,
+            "المؤسسة: الرسائل 30 يوم؛ الرسائل المباشرة: الرسائل للأبد، الملفات 7 يوم؛ #legal: الرسائل للأبد"
+        );
     }
 }

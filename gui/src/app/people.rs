@@ -29,11 +29,13 @@ impl MajlisApp {
         }
         // What the org keeps, and a copy of one's own data (GDPR art. 15 and 20).
         ui.horizontal_wrapped(|ui| {
-            ui.label(format!(
+            // One logical line made ready for egui at once: the rule after the words, in
+            // reading order.
+            ui.label(text::for_egui(&format!(
                 "{} {}",
-                self.t("This organization keeps:"),
-                r.roster.governance.retention.describe()
-            ));
+                tr(lang, "This organization keeps:"),
+                super::admin::retention_text(lang, &r.roster.governance.retention)
+            )));
             if ui.button(self.t("Export my data")).clicked() {
                 run.actions.push(Action::ExportMine);
             }
