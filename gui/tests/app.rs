@@ -1350,13 +1350,21 @@ fn the_network_view_says_the_nodes_findings_in_arabic() {
     );
     // The device's own line of facts ("bilal …: not seen" in doctor) is Arabic too, the
     // name and id kept as they are.
-    let facts = h
+    let node = h
         .query_all_by_label_contains(&bilal_id)
-        .filter_map(|n| text_of(&n))
-        .find(|l| !l.contains('•'))
+        .find(|n| text_of(n).is_some_and(|l| !l.contains('•')))
         .expect("bilal's line of facts");
+    let facts = text_of(&node).unwrap();
     assert!(
         arabic(&facts) && facts.contains("bilal") && !facts.contains("not seen"),
         "{facts}"
+    );
+    // Right-aligned, as Arabic is read: the line ends at the view's right edge.
+    let width = h.ctx.content_rect().width();
+    let r = node.rect();
+    assert!(
+        r.right() > width - 40.0,
+        "the line ends at {} of {width}",
+        r.right()
     );
 }

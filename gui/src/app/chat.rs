@@ -332,27 +332,35 @@ impl MajlisApp {
             .as_ref()
             .map(|c| c.details.topic.clone())
             .unwrap_or_default();
+        // The header (name, topic, who is typing) from the reading side: right-aligned in a
+        // right-to-left language, and its row then runs from the right too.
+        let header = match rtl_ui {
+            true => Layout::top_down(Align::Max),
+            false => Layout::top_down(Align::Min),
+        };
         egui::CentralPanel::default().show(ui, |ui| {
-            ui.horizontal(|ui| {
-                ui.heading(title);
-                let b = ui.selectable_label(run.details_open, members_label.as_str());
-                if b.clicked() {
-                    run.details_open = !run.details_open;
-                    if run.details_open {
-                        run.thread = None;
+            ui.with_layout(header, |ui| {
+                ui.horizontal(|ui| {
+                    ui.heading(title);
+                    let b = ui.selectable_label(run.details_open, members_label.as_str());
+                    if b.clicked() {
+                        run.details_open = !run.details_open;
+                        if run.details_open {
+                            run.thread = None;
+                        }
                     }
+                });
+                if !topic.is_empty() {
+                    ui.label(RichText::new(text::for_egui(&topic)).weak());
+                }
+                if let Some(t) = typing {
+                    ui.label(RichText::new(t).small().italics());
+                }
+                // What became of a file shared or saved from here.
+                if let Some(n) = notice {
+                    ui.label(RichText::new(n).italics());
                 }
             });
-            if !topic.is_empty() {
-                ui.label(RichText::new(text::for_egui(&topic)).weak());
-            }
-            if let Some(t) = typing {
-                ui.label(RichText::new(t).small().italics());
-            }
-            // What became of a file shared or saved from here.
-            if let Some(n) = notice {
-                ui.label(RichText::new(n).italics());
-            }
             ui.separator();
             if let Some(conv) = &mut run.conv {
                 let mut files = Files {
@@ -925,14 +933,20 @@ impl MajlisApp {
         );
         let mut close = false;
         let mut send = None;
+        let header = match self.state.lang.rtl() {
+            true => Layout::top_down(Align::Max),
+            false => Layout::top_down(Align::Min),
+        };
         egui::Panel::right("thread")
             .default_size(320.0)
             .show(ui, |ui| {
-                ui.horizontal(|ui| {
-                    ui.heading(title.as_str());
-                    if ui.button(close_label.as_str()).clicked() {
-                        close = true;
-                    }
+                ui.with_layout(header, |ui| {
+                    ui.horizontal(|ui| {
+                        ui.heading(title.as_str());
+                        if ui.button(close_label.as_str()).clicked() {
+                            close = true;
+                        }
+                    });
                 });
                 ui.separator();
                 egui::Panel::bottom("thread-reply").show(ui, |ui| {
@@ -1043,9 +1057,14 @@ impl MajlisApp {
         let mut close = false;
         let mut end_edit = false;
         let mut jump = None;
+        // Right-aligned in a right-to-left language (rows then run from the right too).
+        let layout = match self.state.lang.rtl() {
+            true => Layout::top_down(Align::Max),
+            false => Layout::top_down(Align::Min),
+        };
         egui::Panel::right("details")
             .default_size(320.0)
-            .show(ui, |ui| {
+            .show(ui, |ui| ui.with_layout(layout, |ui| {
                 ui.horizontal(|ui| {
                     ui.heading(t("Details"));
                     if ui.button(t("Close")).clicked() {
@@ -1208,7 +1227,7 @@ impl MajlisApp {
                         }
                     }
                 });
-            });
+            }));
         if let Some(id) = jump {
             conv.jump = Some(id);
             conv.mark = Some((id, Instant::now()));
