@@ -287,6 +287,31 @@ fn a_member_sees_no_admin_panel_even_when_asked_for_it() {
     assert!(h.query_by_label_contains("Add a member").is_none());
 }
 
+/// The People view in Arabic reads from the right: a member's row starts at the view's
+/// right edge (egui lays out grids from the left only, so the grid is pushed there), and
+/// in English at the left.
+#[test]
+fn the_people_view_starts_at_the_reading_edge() {
+    for lang in [Lang::Ar, Lang::En] {
+        let dir = tempfile::tempdir().unwrap();
+        let bilal = Profile::init(&dir.path().join("bilal"), "bilal").unwrap();
+        org(dir.path(), &[("bilal", &bilal)]);
+        drop(bilal);
+        let mut o = opts(&dir.path().join("amina"), vec![]);
+        o.lang = Some(lang);
+        o.open = Some("people".into());
+        let mut h = harness(o);
+        until(&mut h, "bilal listed", |h| has(h, "bilal"));
+        h.run_steps(2);
+        let width = h.ctx.content_rect().width();
+        let r = h.get_by_label("bilal").rect();
+        match lang {
+            Lang::Ar => assert!(r.left() > width / 2.0, "{lang:?}: bilal at {r:?} of {width}"),
+            Lang::En => assert!(r.right() < width / 2.0, "{lang:?}: bilal at {r:?} of {width}"),
+        }
+    }
+}
+
 /// An Arabic message in the Arabic UI: its letters are joined (presentation forms) and laid
 /// out in visual order — the glyph of the last logical letter is leftmost — and the paragraph
 /// is right-aligned; the UI itself is in Arabic and mirrored (channel list on the right).

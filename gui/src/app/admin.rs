@@ -74,9 +74,7 @@ impl MajlisApp {
             });
             ui.separator();
             ui.label(RichText::new(t("Members")).strong());
-            // Left to right in every language: egui sizes a grid's cells from the left, and a
-            // grid under the right-to-left layout of the Arabic view got no width at all.
-            ui.with_layout(Layout::top_down(Align::Min), |ui| {
+            beside_reading_edge(ui, lang.rtl(), "members-grid", |ui| {
             egui::Grid::new("members").striped(true).show(ui, |ui| {
                 for m in &r.roster.members {
                     // Name, role, devices, remove; in a right-to-left language from the right.
@@ -156,7 +154,8 @@ impl MajlisApp {
                     }
                     ui.end_row();
                 }
-            });
+            })
+            .response
             });
             ui.separator();
             ui.collapsing(t("Create a channel"), |ui| {

@@ -440,6 +440,31 @@ fn para(ui: &egui::Ui, logical: &str) -> String {
     .join("\n")
 }
 
+/// `add` (a grid) drawn left to right against the reading edge: in a right-to-left language
+/// pushed to the right by the room it left in its last frame. egui lays out a grid's cells
+/// from the left only; under a right-to-left layout a grid got no width (a NaN size and a
+/// panic), so it is never put under one.
+fn beside_reading_edge(
+    ui: &mut egui::Ui,
+    rtl: bool,
+    name: &str,
+    add: impl FnOnce(&mut egui::Ui) -> egui::Response,
+) {
+    let id = ui.make_persistent_id(("grid-width", name));
+    let room = ui.available_width();
+    let pad = match rtl {
+        true => ui
+            .data(|d| d.get_temp::<f32>(id))
+            .map_or(0.0, |w| (room - w).max(0.0)),
+        false => 0.0,
+    };
+    ui.with_layout(Layout::left_to_right(Align::Min), |ui| {
+        ui.add_space(pad);
+        let width = add(ui).rect.width();
+        ui.data_mut(|d| d.insert_temp(id, width));
+    });
+}
+
 /// `line` as a right-to-left paragraph when the app is in a right-to-left language, even if
 /// it starts with Latin letters or digits (a version, an id): behind a right-to-left mark,
 /// which [`text::visual_line`] drops once it has set the direction.

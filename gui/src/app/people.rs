@@ -64,9 +64,8 @@ impl MajlisApp {
         let mut open_dm: Option<String> = None;
         let me_name = run.my_name();
         egui::ScrollArea::vertical().show(ui, |ui| {
-            // Left to right in every language (a grid under a right-to-left layout gets no
-            // width in egui); in Arabic the cells come in reverse instead, below.
-            ui.with_layout(Layout::top_down(Align::Min), |ui| {
+            // In Arabic the cells come in reverse, below.
+            beside_reading_edge(ui, rtl, "people-grid", |ui| {
                 egui::Grid::new("people")
                     .striped(true)
                     .num_columns(5)
@@ -149,7 +148,8 @@ impl MajlisApp {
                             }
                             ui.end_row();
                         }
-                    });
+                    })
+                    .response
             });
         });
         if let Some(name) = open_dm {
