@@ -306,8 +306,14 @@ fn the_people_view_starts_at_the_reading_edge() {
         let width = h.ctx.content_rect().width();
         let r = h.get_by_label("bilal").rect();
         match lang {
-            Lang::Ar => assert!(r.left() > width / 2.0, "{lang:?}: bilal at {r:?} of {width}"),
-            Lang::En => assert!(r.right() < width / 2.0, "{lang:?}: bilal at {r:?} of {width}"),
+            Lang::Ar => assert!(
+                r.left() > width / 2.0,
+                "{lang:?}: bilal at {r:?} of {width}"
+            ),
+            Lang::En => assert!(
+                r.right() < width / 2.0,
+                "{lang:?}: bilal at {r:?} of {width}"
+            ),
         }
     }
 }

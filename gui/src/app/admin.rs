@@ -75,87 +75,87 @@ impl MajlisApp {
             ui.separator();
             ui.label(RichText::new(t("Members")).strong());
             beside_reading_edge(ui, lang.rtl(), "members-grid", |ui| {
-            egui::Grid::new("members").striped(true).show(ui, |ui| {
-                for m in &r.roster.members {
-                    // Name, role, devices, remove; in a right-to-left language from the right.
-                    let order = match lang.rtl() {
-                        true => [3, 2, 1, 0],
-                        false => [0, 1, 2, 3],
-                    };
-                    for cell in order {
-                        match cell {
-                            0 => {
-                                ui.label(text::for_egui(&m.name).into_owned());
-                            }
-                            1 => {
-                                ui.label(role_name(lang, m.role));
-                            }
-                            2 => {
-                                ui.vertical(|ui| {
-                                    for d in &m.devices {
-                                        ui.horizontal(|ui| {
-                                            // The id first in reading order: at the right
-                                            // in a right-to-left language, after the button.
-                                            if !lang.rtl() {
-                                                ui.monospace(short(&d.to_string()));
-                                            }
-                                            let revoke = *d != run.me
-                                                && ui
-                                                    .button(format!(
-                                                        "{} {}",
-                                                        t("Revoke"),
-                                                        short(&d.to_string())
-                                                    ))
-                                                    .clicked();
-                                            if lang.rtl() {
-                                                ui.monospace(short(&d.to_string()));
-                                            }
-                                            if revoke {
-                                                f.confirm = Some((
-                                                    tf(
-                                                        lang,
-                                                        "Revoke device {device} of {member}?",
-                                                        &[
-                                                            ("device", &d.to_string()),
-                                                            ("member", &m.name),
-                                                        ],
-                                                    ),
-                                                    RosterChange::RevokeDevice { device: *d },
-                                                ));
-                                            }
-                                        });
+                egui::Grid::new("members").striped(true).show(ui, |ui| {
+                    for m in &r.roster.members {
+                        // Name, role, devices, remove; in a right-to-left language from the right.
+                        let order = match lang.rtl() {
+                            true => [3, 2, 1, 0],
+                            false => [0, 1, 2, 3],
+                        };
+                        for cell in order {
+                            match cell {
+                                0 => {
+                                    ui.label(text::for_egui(&m.name).into_owned());
+                                }
+                                1 => {
+                                    ui.label(role_name(lang, m.role));
+                                }
+                                2 => {
+                                    ui.vertical(|ui| {
+                                        for d in &m.devices {
+                                            ui.horizontal(|ui| {
+                                                // The id first in reading order: at the right
+                                                // in a right-to-left language, after the button.
+                                                if !lang.rtl() {
+                                                    ui.monospace(short(&d.to_string()));
+                                                }
+                                                let revoke = *d != run.me
+                                                    && ui
+                                                        .button(format!(
+                                                            "{} {}",
+                                                            t("Revoke"),
+                                                            short(&d.to_string())
+                                                        ))
+                                                        .clicked();
+                                                if lang.rtl() {
+                                                    ui.monospace(short(&d.to_string()));
+                                                }
+                                                if revoke {
+                                                    f.confirm = Some((
+                                                        tf(
+                                                            lang,
+                                                            "Revoke device {device} of {member}?",
+                                                            &[
+                                                                ("device", &d.to_string()),
+                                                                ("member", &m.name),
+                                                            ],
+                                                        ),
+                                                        RosterChange::RevokeDevice { device: *d },
+                                                    ));
+                                                }
+                                            });
+                                        }
+                                    });
+                                }
+                                _ if m.devices.contains(&run.me) => {
+                                    ui.label("");
+                                }
+                                _ => {
+                                    let remove = text::for_egui(&format!(
+                                        "{} {}",
+                                        tr(lang, "Remove"),
+                                        m.name
+                                    ))
+                                    .into_owned();
+                                    if ui.button(remove).clicked() {
+                                        f.confirm = Some((
+                                            tf(
+                                                lang,
+                                                "Remove {member} and all their devices?",
+                                                &[("member", &m.name)],
+                                            ),
+                                            RosterChange::RemoveMember {
+                                                name: m.name.clone(),
+                                            },
+                                        ));
                                     }
-                                });
-                            }
-                            _ if m.devices.contains(&run.me) => {
-                                ui.label("");
-                            }
-                            _ => {
-                                let remove = text::for_egui(&format!(
-                                    "{} {}",
-                                    tr(lang, "Remove"),
-                                    m.name
-                                ))
-                                .into_owned();
-                                if ui.button(remove).clicked() {
-                                    f.confirm = Some((
-                                        tf(
-                                            lang,
-                                            "Remove {member} and all their devices?",
-                                            &[("member", &m.name)],
-                                        ),
-                                        RosterChange::RemoveMember {
-                                            name: m.name.clone(),
-                                        },
-                                    ));
                                 }
                             }
                         }
+                        ui.end_row();
                     }
-                    ui.end_row();
-                }
-            })
-            .response
+                })
+                .response
             });
             ui.separator();
             ui.collapsing(t("Create a channel"), |ui| {

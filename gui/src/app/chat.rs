@@ -171,9 +171,7 @@ impl MajlisApp {
                         for name in &suggest {
                             let b = ui.button(format!("@{}", text::for_egui(name)));
                             let label = tr_with(lang, "Mention {member}", &[("member", name)]);
-                            b.widget_info(|| {
-                                egui::WidgetInfo::labeled(egui::Role::Button, true, &label)
-                            });
+                            name_widget(&b, egui::Role::Button, &label);
                             if b.clicked() {
                                 complete = Some(name.clone());
                             }
@@ -230,9 +228,7 @@ impl MajlisApp {
                     let out = te.show(ui);
                     fix_click(ui.ctx(), id, &out, draft);
                     let resp = out.response;
-                    resp.widget_info(|| {
-                        egui::WidgetInfo::labeled(egui::Role::TextInput, true, tr(lang, "Message"))
-                    });
+                    name_widget(&resp, egui::Role::TextInput, tr(lang, "Message"));
                     typed = resp.changed();
                     if send {
                         resp.request_focus();
@@ -960,13 +956,11 @@ impl MajlisApp {
                         .show(ui);
                     fix_click(ui.ctx(), id, &out, &t.draft);
                     let r = out.response;
-                    r.widget_info(|| {
-                        egui::WidgetInfo::labeled(
-                            egui::Role::TextInput,
-                            true,
-                            tr(self.state.lang, "Thread reply"),
-                        )
-                    });
+                    name_widget(
+                        &r,
+                        egui::Role::TextInput,
+                        tr(self.state.lang, "Thread reply"),
+                    );
                     let enter = r.has_focus()
                         && ui.input_mut(|i| {
                             !i.modifiers.shift
@@ -1081,26 +1075,14 @@ impl MajlisApp {
                                     .hint_text(t("What this conversation is for"))
                                     .desired_width(f32::INFINITY),
                             );
-                            r.widget_info(|| {
-                                egui::WidgetInfo::labeled(
-                                    egui::Role::TextInput,
-                                    true,
-                                    tr(self.state.lang, "Channel topic"),
-                                )
-                            });
+                            name_widget(&r, egui::Role::TextInput, tr(self.state.lang, "Channel topic"));
                             let r = ui.add(
                                 egui::TextEdit::multiline(description)
                                     .hint_text(t("Description (optional)"))
                                     .desired_rows(3)
                                     .desired_width(f32::INFINITY),
                             );
-                            r.widget_info(|| {
-                                egui::WidgetInfo::labeled(
-                                    egui::Role::TextInput,
-                                    true,
-                                    tr(self.state.lang, "Channel description"),
-                                )
-                            });
+                            name_widget(&r, egui::Role::TextInput, tr(self.state.lang, "Channel description"));
                             ui.horizontal(|ui| {
                                 if ui.button(t("Save")).clicked() {
                                     run.actions.push(Action::SetTopic {
@@ -1260,13 +1242,7 @@ impl MajlisApp {
                     .show(ui);
                 fix_click(ui.ctx(), id, &out, text);
                 let r = out.response;
-                r.widget_info(|| {
-                    egui::WidgetInfo::labeled(
-                        egui::Role::TextInput,
-                        true,
-                        tr(self.state.lang, "Edit"),
-                    )
-                });
+                name_widget(&r, egui::Role::TextInput, tr(self.state.lang, "Edit"));
                 save = ui.button(save_label.as_str()).clicked()
                     || (r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)));
                 cancel = ui.button(cancel_label.as_str()).clicked();
@@ -1372,7 +1348,7 @@ fn file_card(ui: &mut egui::Ui, message: MessageId, f: &FileView, files: &mut Fi
             Some(st) if st.complete => {
                 let save = tr_with(lang, "Save {file}", &name);
                 let b = ui.button(tf(lang, "Save", &[]));
-                b.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &save));
+                name_widget(&b, egui::Role::Button, &save);
                 if b.clicked() {
                     files.actions.push(Action::SaveFile {
                         message,
@@ -1394,7 +1370,7 @@ fn file_card(ui: &mut egui::Ui, message: MessageId, f: &FileView, files: &mut Fi
             _ => {
                 let label = tr_with(lang, "Download {file}", &name);
                 let b = ui.button(tf(lang, "Download", &[]));
-                b.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
+                name_widget(&b, egui::Role::Button, &label);
                 if b.clicked() {
                     files.actions.push(Action::FetchFile(f.blob));
                 }

@@ -440,6 +440,13 @@ fn para(ui: &egui::Ui, logical: &str) -> String {
     .join("\n")
 }
 
+/// Names `r` for screen readers (and for the tests, which find widgets as a screen reader
+/// does) by what it acts on, where its visible text is short ("Join", "@amina") or only a
+/// hint.
+fn name_widget(r: &egui::Response, role: egui::Role, label: &str) {
+    r.widget_info(|| egui::WidgetInfo::labeled(role, true, label));
+}
+
 /// `add` (a grid) drawn left to right against the reading edge: in a right-to-left language
 /// pushed to the right by the room it left in its last frame. egui lays out a grid's cells
 /// from the left only; under a right-to-left layout a grid got no width (a NaN size and a

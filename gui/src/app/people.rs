@@ -127,13 +127,7 @@ impl MajlisApp {
                                             "Message {member}",
                                             &[("member", &m.name)],
                                         );
-                                        b.widget_info(|| {
-                                            egui::WidgetInfo::labeled(
-                                                egui::Role::Button,
-                                                true,
-                                                &label,
-                                            )
-                                        });
+                                        name_widget(&b, egui::Role::Button, &label);
                                         if b.clicked() {
                                             open_dm = Some(m.name.clone());
                                         }

@@ -96,13 +96,7 @@ impl MajlisApp {
                         .hint_text(hint.as_str())
                         .desired_width(ui.available_width() - 30.0),
                 );
-                r.widget_info(|| {
-                    egui::WidgetInfo::labeled(
-                        egui::Role::SearchInput,
-                        true,
-                        tr(lang, "Search messages"),
-                    )
-                });
+                name_widget(&r, egui::Role::SearchInput, tr(lang, "Search messages"));
                 if std::mem::take(&mut sb.focus) {
                     r.request_focus();
                 }
@@ -114,7 +108,7 @@ impl MajlisApp {
             for (label, key) in &sb.goto {
                 let b = ui.add(egui::Button::new(text::for_egui(label).into_owned()).frame(false));
                 let go = tr_with(lang, "Go to {place}", &[("place", label)]);
-                b.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &go));
+                name_widget(&b, egui::Role::Button, &go);
                 if b.clicked() {
                     jump = Some(key.clone());
                 }
@@ -144,13 +138,11 @@ impl MajlisApp {
                         .add(egui::Button::new(snippet_job(ui, h)).frame(false).wrap())
                         .on_hover_text(head.as_str());
                     let plain = h.snippet.clone();
-                    r.widget_info(|| {
-                        egui::WidgetInfo::labeled(
-                            egui::Role::Button,
-                            true,
-                            tr_with(lang, "Result: {text}", &[("text", &plain)]),
-                        )
-                    });
+                    name_widget(
+                        &r,
+                        egui::Role::Button,
+                        &tr_with(lang, "Result: {text}", &[("text", &plain)]),
+                    );
                     ui.label(RichText::new(head).small().weak());
                     if r.clicked() {
                         open = Some((m.channel.clone(), m.id));

@@ -300,13 +300,7 @@ impl MajlisApp {
                                         let b = ui.small_button(join_label.as_str());
                                         let label =
                                             tr_with(lang, "Join {channel}", &[("channel", k)]);
-                                        b.widget_info(|| {
-                                            egui::WidgetInfo::labeled(
-                                                egui::Role::Button,
-                                                true,
-                                                &label,
-                                            )
-                                        });
+                                        name_widget(&b, egui::Role::Button, &label);
                                         if b.clicked() {
                                             join = Some(k.clone());
                                         }
