@@ -318,6 +318,30 @@ fn the_people_view_starts_at_the_reading_edge() {
     }
 }
 
+/// The admin's sections open from the reading side: in Arabic the section's title sits at
+/// the right (egui's own collapsing header drew it at the left in any language), and a
+/// click on it opens it there.
+#[test]
+fn the_admin_sections_open_from_the_reading_side() {
+    let dir = tempfile::tempdir().unwrap();
+    org(dir.path(), &[]);
+    let mut o = opts(&dir.path().join("amina"), vec![]);
+    o.lang = Some(Lang::Ar);
+    o.open = Some("admin".into());
+    let mut h = harness(o);
+    let title =
+        majlis_gui::text::for_egui(majlis_gui::i18n::tr(Lang::Ar, "Add a member")).into_owned();
+    until(&mut h, "admin panel", |h| has(h, &title));
+    let width = h.ctx.content_rect().width();
+    let r = h.get_by_label(&title).rect();
+    assert!(r.left() > width / 2.0, "the title at {r:?} of {width}");
+    h.get_by_label(&title).click();
+    h.run_steps(2);
+    let field =
+        majlis_gui::text::for_egui(majlis_gui::i18n::tr(Lang::Ar, "Device id")).into_owned();
+    assert!(has(&h, &field), "the section opened");
+}
+
 /// An Arabic message in the Arabic UI: its letters are joined (presentation forms) and laid
 /// out in visual order — the glyph of the last logical letter is leftmost — and the paragraph
 /// is right-aligned; the UI itself is in Arabic and mirrored (channel list on the right).

@@ -25,7 +25,7 @@ impl MajlisApp {
                     ui.label(RichText::new(n.as_str()).italics());
                 }
             }
-            ui.collapsing(t("Add a member"), |ui| {
+            section(ui, lang.rtl(), &t("Add a member"), |ui| {
                 labelled_field(ui, &t("Name"), &mut f.name);
                 labelled_field(ui, &t("Device id"), &mut f.device);
                 ui.horizontal(|ui| {
@@ -56,7 +56,7 @@ impl MajlisApp {
                     }
                 }
             });
-            ui.collapsing(t("Add a device"), |ui| {
+            section(ui, lang.rtl(), &t("Add a device"), |ui| {
                 labelled_field(ui, &t("Member"), &mut f.dev_member);
                 labelled_field(ui, &t("Device id"), &mut f.dev_id);
                 if ui.button(t("Add")).clicked() {
@@ -158,7 +158,7 @@ impl MajlisApp {
                 .response
             });
             ui.separator();
-            ui.collapsing(t("Create a channel"), |ui| {
+            section(ui, lang.rtl(), &t("Create a channel"), |ui| {
                 labelled_field(ui, &t("Channel name"), &mut f.channel);
                 ui.label(t("Members"));
                 for m in &r.roster.members {
@@ -186,7 +186,7 @@ impl MajlisApp {
                     f.channel_members.clear();
                 }
             });
-            ui.collapsing(t("Policy"), |ui| {
+            section(ui, lang.rtl(), &t("Policy"), |ui| {
                 let mut p = r.roster.policy;
                 let before = p;
                 ui.checkbox(
@@ -206,7 +206,7 @@ impl MajlisApp {
                     });
                 }
             });
-            ui.collapsing(t("Data governance"), |ui| {
+            section(ui, lang.rtl(), &t("Data governance"), |ui| {
                 let g = &r.roster.governance;
                 ui.label(text::for_egui(&format!(
                     "{} {}",

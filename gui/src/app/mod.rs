@@ -440,6 +440,54 @@ fn para(ui: &egui::Ui, logical: &str) -> String {
     .join("\n")
 }
 
+/// A section that opens and closes on a click, as `ui.collapsing`, but from the reading
+/// side: egui's collapsing header draws its arrow and title from the left in any layout.
+/// Closed, its arrow points the way the text runs.
+fn section(ui: &mut egui::Ui, rtl: bool, title: &str, add: impl FnOnce(&mut egui::Ui)) {
+    let id = ui.make_persistent_id(("section", title));
+    let mut open = ui.data(|d| d.get_temp::<bool>(id)).unwrap_or(false);
+    let clicked = ui
+        .horizontal(|ui| {
+            let size = ui.spacing().icon_width;
+            let (rect, arrow) =
+                ui.allocate_exact_size(egui::vec2(size, size), egui::Sense::click());
+            let (c, r) = (rect.center(), size * 0.3);
+            let v = egui::vec2;
+            let points = match (open, rtl) {
+                (true, _) => vec![c + v(-r, -r * 0.6), c + v(r, -r * 0.6), c + v(0.0, r * 0.6)],
+                (false, false) => {
+                    vec![c + v(-r * 0.6, -r), c + v(-r * 0.6, r), c + v(r * 0.6, 0.0)]
+                }
+                (false, true) => vec![c + v(r * 0.6, -r), c + v(r * 0.6, r), c + v(-r * 0.6, 0.0)],
+            };
+            let color = ui.visuals().text_color();
+            ui.painter().add(egui::Shape::convex_polygon(
+                points,
+                color,
+                egui::Stroke::NONE,
+            ));
+            let head = ui.add(egui::Button::new(title).frame(false));
+            name_widget(&head, egui::Role::Button, title);
+            arrow.clicked() || head.clicked()
+        })
+        .inner;
+    if clicked {
+        open = !open;
+        ui.data_mut(|d| d.insert_temp(id, open));
+    }
+    if open {
+        match rtl {
+            // egui indents from the left only.
+            true => {
+                ui.scope(add);
+            }
+            false => {
+                ui.indent(id, add);
+            }
+        }
+    }
+}
+
 /// Names `r` for screen readers (and for the tests, which find widgets as a screen reader
 /// does) by what it acts on, where its visible text is short ("Join", "@amina") or only a
 /// hint.
