@@ -347,6 +347,12 @@ const AR: &[(&str, &str)] = &[
     ("members {names}", "الأعضاء {names}"),
     ("channels {names}", "القنوات {names}"),
     ("TAMPERED", "مُتلاعَب به"),
+    ("the disk holding {path} is full ({free} bytes free; Majlis keeps {margin} free): nothing was written", "القرص الذي يحمل {path} ممتلئ ({free} بايت متاحة؛ يُبقي مجلس {margin} متاحة): لم يُكتب شيء"),
+    ("not saved: the node stopped because the disk failed ({error}); every acknowledged message is on disk", "لم يُحفظ: توقفت العقدة لأن القرص تعطل ({error})؛ كل رسالة أُكّد استلامها موجودة على القرص"),
+    ("{path} is in use by another Majlis process", "{path} تستخدمه عملية أخرى من مجلس"),
+    ("the node has stopped", "توقفت العقدة"),
+    ("this device is not on the org roster", "هذا الجهاز ليس في قائمة المؤسسة"),
+    ("this device is in no organization yet", "هذا الجهاز ليس في أي مؤسسة بعد"),
     ("admin", "مشرف"),
     ("member", "عضو"),
     ("relay", "مُرحِّل"),
@@ -359,6 +365,34 @@ pub fn tr(lang: Lang, en: &'static str) -> &'static str {
     match lang {
         Lang::En => en,
         Lang::Ar => AR.iter().find(|(k, _)| *k == en).map_or(en, |(_, v)| v),
+    }
+}
+
+/// A node's error in `lang`: the failures a user meets whatever they did (a full or failing
+/// disk, a stopped node, a device not or no longer in the org) in words of their language;
+/// others, whose text names what was refused, as the node says them.
+pub fn say_error(lang: Lang, e: &majlis_core::Error) -> String {
+    use majlis_core::Error as E;
+    match e {
+        E::DiskFull { path, free, margin } => tr_with(
+            lang,
+            "the disk holding {path} is full ({free} bytes free; Majlis keeps {margin} free): nothing was written",
+            &[("path", path), ("free", &free.to_string()), ("margin", &margin.to_string())],
+        ),
+        E::DiskFailed(why) => tr_with(
+            lang,
+            "not saved: the node stopped because the disk failed ({error}); every acknowledged message is on disk",
+            &[("error", why)],
+        ),
+        E::Busy { path } => tr_with(
+            lang,
+            "{path} is in use by another Majlis process",
+            &[("path", path)],
+        ),
+        E::Stopped => tr(lang, "the node has stopped").to_string(),
+        E::NotOnRoster => tr(lang, "this device is not on the org roster").to_string(),
+        E::NoOrg => tr(lang, "this device is in no organization yet").to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -416,6 +450,33 @@ mod tests {
             .collect();
         v.sort_unstable();
         v
+    }
+
+    /// The errors said in the user's language read in English exactly as the node writes
+    /// them (`doctor`, the CLI), so the two never drift apart; in Arabic they are Arabic.
+    #[test]
+    fn a_nodes_errors_in_english_are_the_nodes_words() {
+        use majlis_core::Error as E;
+        let errors = [
+            E::DiskFull {
+                path: "/data".into(),
+                free: 10,
+                margin: 64,
+            },
+            E::DiskFailed("EIO".into()),
+            E::Busy {
+                path: "/data".into(),
+            },
+            E::Stopped,
+            E::NotOnRoster,
+            E::NoOrg,
+        ];
+        for e in &errors {
+            assert_eq!(say_error(Lang::En, e), e.to_string());
+            assert!(crate::text::has_rtl(&say_error(Lang::Ar, e)), "{e}");
+        }
+        let other = E::Denied("you may not post in #legal".into());
+        assert_eq!(say_error(Lang::Ar, &other), other.to_string());
     }
 
     /// A translation that lost a place would drop what it says (the error, the file).

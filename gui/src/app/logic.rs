@@ -27,6 +27,7 @@ fn downloads_path(name: &str) -> PathBuf {
 impl MajlisApp {
     /// Carry out what a view asked for: the one place the views' commands start.
     pub(super) fn execute(&mut self, run: &mut Running, action: Action) {
+        let lang = self.state.lang;
         match action {
             Action::Send { channel, text } => {
                 let local = run.next_local;
@@ -42,7 +43,10 @@ impl MajlisApp {
                 self.spawn(async move {
                     Reply::Sent {
                         local,
-                        result: n.send(&channel, &text).await.map_err(|e| e.to_string()),
+                        result: n
+                            .send(&channel, &text)
+                            .await
+                            .map_err(|e| say_error(lang, &e)),
                     }
                 });
             }
@@ -53,7 +57,7 @@ impl MajlisApp {
                     let result = n
                         .search(&query, majlis_core::search::Order::Newest, 50)
                         .await
-                        .map_err(|e| e.to_string());
+                        .map_err(|e| say_error(lang, &e));
                     Reply::Search { query, result }
                 });
             }
@@ -66,7 +70,7 @@ impl MajlisApp {
                             .dial(addr.clone())
                             .await
                             .map(|()| addr)
-                            .map_err(|e| e.to_string()),
+                            .map_err(|e| say_error(lang, &e)),
                         Err(e) => Err(e),
                     };
                     Reply::PeerAdded { typed, result }
@@ -86,7 +90,7 @@ impl MajlisApp {
                     Reply::Shared(
                         n.share_file(&channel, &path, "")
                             .await
-                            .map_err(|e| e.to_string()),
+                            .map_err(|e| say_error(lang, &e)),
                     )
                 });
             }
@@ -100,7 +104,7 @@ impl MajlisApp {
                     Reply::Shared(
                         n.share_bytes(&channel, &name, png, "")
                             .await
-                            .map_err(|e| e.to_string()),
+                            .map_err(|e| say_error(lang, &e)),
                     )
                 });
             }
@@ -110,7 +114,7 @@ impl MajlisApp {
                     Reply::Acted(
                         n.react(&message, &emoji, on)
                             .await
-                            .map_err(|e| e.to_string()),
+                            .map_err(|e| say_error(lang, &e)),
                     )
                 });
             }
@@ -126,20 +130,28 @@ impl MajlisApp {
             Action::Reply { to, text, also } => {
                 let n = run.node.clone();
                 self.spawn(async move {
-                    Reply::Acted(n.reply(&to, &text, also).await.map_err(|e| e.to_string()))
+                    Reply::Acted(
+                        n.reply(&to, &text, also)
+                            .await
+                            .map_err(|e| say_error(lang, &e)),
+                    )
                 });
             }
             Action::StartEdit(message, text) => run.editing = Some((message, text)),
             Action::Edit { message, text } => {
                 let n = run.node.clone();
                 self.spawn(async move {
-                    Reply::Acted(n.edit(&message, &text).await.map_err(|e| e.to_string()))
+                    Reply::Acted(
+                        n.edit(&message, &text)
+                            .await
+                            .map_err(|e| say_error(lang, &e)),
+                    )
                 });
             }
             Action::Pin { message, on } => {
                 let n = run.node.clone();
                 self.spawn(async move {
-                    Reply::Acted(n.pin(&message, on).await.map_err(|e| e.to_string()))
+                    Reply::Acted(n.pin(&message, on).await.map_err(|e| say_error(lang, &e)))
                 });
             }
             Action::SetTopic {
@@ -152,20 +164,20 @@ impl MajlisApp {
                     Reply::Acted(
                         n.set_topic(&channel, &topic, &description)
                             .await
-                            .map_err(|e| e.to_string()),
+                            .map_err(|e| say_error(lang, &e)),
                     )
                 });
             }
             Action::Join { channel, on } => {
                 let n = run.node.clone();
                 self.spawn(async move {
-                    Reply::Acted(n.join(&channel, on).await.map_err(|e| e.to_string()))
+                    Reply::Acted(n.join(&channel, on).await.map_err(|e| say_error(lang, &e)))
                 });
             }
             Action::Delete(message) => {
                 let n = run.node.clone();
                 self.spawn(async move {
-                    Reply::Acted(n.delete(&message).await.map_err(|e| e.to_string()))
+                    Reply::Acted(n.delete(&message).await.map_err(|e| say_error(lang, &e)))
                 });
             }
             Action::FetchFile(blob) => {
@@ -188,7 +200,12 @@ impl MajlisApp {
                         format: majlis_core::export::Format::Json,
                         out: out.clone(),
                     };
-                    Reply::Saved(n.export(spec).await.map(|_| out).map_err(|e| e.to_string()))
+                    Reply::Saved(
+                        n.export(spec)
+                            .await
+                            .map(|_| out)
+                            .map_err(|e| say_error(lang, &e)),
+                    )
                 });
             }
             Action::SaveFile { message, name } => {
@@ -199,7 +216,7 @@ impl MajlisApp {
                         n.save_file(&message, &dest)
                             .await
                             .map(|()| dest)
-                            .map_err(|e| e.to_string()),
+                            .map_err(|e| say_error(lang, &e)),
                     )
                 });
             }
@@ -256,9 +273,14 @@ impl MajlisApp {
     }
 
     pub(super) fn spawn_change(&self, node: &Node, change: RosterChange) {
+        let lang = self.state.lang;
         let n = node.clone();
         self.spawn(async move {
-            Reply::RosterChanged(n.change_roster(change).await.map_err(|e| e.to_string()))
+            Reply::RosterChanged(
+                n.change_roster(change)
+                    .await
+                    .map_err(|e| say_error(lang, &e)),
+            )
         });
     }
 

@@ -17,7 +17,7 @@ use majlis_core::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::i18n::{tr, tr_with, Lang};
+use crate::i18n::{say_error, tr, tr_with, Lang};
 use crate::text;
 
 mod admin;
