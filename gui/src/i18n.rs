@@ -353,6 +353,19 @@ const AR: &[(&str, &str)] = &[
     ("the node has stopped", "توقفت العقدة"),
     ("this device is not on the org roster", "هذا الجهاز ليس في قائمة المؤسسة"),
     ("this device is in no organization yet", "هذا الجهاز ليس في أي مؤسسة بعد"),
+    ("stop the other process, or let the running node carry out the command", "أوقف العملية الأخرى، أو دع العقدة العاملة تنفذ الأمر"),
+    ("if the disk is full free space and retry; if the database is damaged, restore it from a backup on a relay, or set this device up afresh in a new data directory (its history comes back by catch-up)", "إن كان القرص ممتلئا فأفرغ مساحة وأعد المحاولة؛ وإن كانت قاعدة البيانات تالفة فاستعدها من نسخة احتياطية على مُرحِّل، أو أعد إعداد هذا الجهاز في مجلد بيانات جديد (يعود سجله بالمزامنة)"),
+    ("check the path: nothing is there", "تحقق من المسار: لا شيء هناك"),
+    ("check the permissions of the file and of the directories above it (a service runs as its own user)", "تحقق من أذونات الملف والمجلدات فوقه (تعمل الخدمة بمستخدمها الخاص)"),
+    ("give a file, not a folder", "أعط ملفا لا مجلدا"),
+    ("check that the disk has space and the directory is writable", "تحقق من وجود مساحة على القرص ومن أن المجلد قابل للكتابة"),
+    ("free space on that disk; Majlis carries on by itself once there is room (no restart needed), and what peers sent meanwhile comes back by catch-up", "أفرغ مساحة على ذلك القرص؛ يتابع مجلس من تلقاء نفسه حين تتوفر المساحة (دون إعادة تشغيل)، وما أرسله الآخرون في الأثناء يعود بالمزامنة"),
+    ("on a relay, restore the data directory from a backup; on a member's device, set it up afresh in a new data directory (init, join the org, an admin adds it and removes this one): the history comes back by catch-up from a relay or colleagues", "على المُرحِّل، استعد مجلد البيانات من نسخة احتياطية؛ وعلى جهاز العضو، أعد إعداده في مجلد بيانات جديد (init، ثم الانضمام إلى المؤسسة، ثم يضيفه أحد المشرفين ويزيل هذا): يعود السجل بالمزامنة من مُرحِّل أو من الزملاء"),
+    ("upgrade Majlis to the release that wrote it or a later one; nothing was changed", "حدّث مجلس إلى الإصدار الذي كتبه أو إلى إصدار أحدث؛ لم يتغير شيء"),
+    ("give this device's id to an admin, who adds it to the roster", "أعط معرّف هذا الجهاز لأحد المشرفين ليضيفه إلى القائمة"),
+    ("found an organization, or join one with the org id an admin gives you", "أنشئ مؤسسة، أو انضم إلى واحدة بمعرّف المؤسسة الذي يعطيك إياه أحد المشرفين"),
+    ("restart the node", "أعد تشغيل العقدة"),
+    ("check the disk (dmesg, smartctl), then start the node again", "افحص القرص (dmesg، smartctl)، ثم شغّل العقدة من جديد"),
     ("admin", "مشرف"),
     ("member", "عضو"),
     ("relay", "مُرحِّل"),
@@ -474,6 +487,38 @@ mod tests {
         for e in &errors {
             assert_eq!(say_error(Lang::En, e), e.to_string());
             assert!(crate::text::has_rtl(&say_error(Lang::Ar, e)), "{e}");
+        }
+        // Every hint the node gives, translated (the app says them after the error).
+        let hints = [
+            E::Busy {
+                path: String::new(),
+            }
+            .hint(),
+            E::Db(sled::Error::Unsupported(String::new())).hint(),
+            E::DiskFull {
+                path: String::new(),
+                free: 0,
+                margin: 0,
+            }
+            .hint(),
+            E::Corrupt(String::new()).hint(),
+            E::TooNew(String::new()).hint(),
+            E::NotOnRoster.hint(),
+            E::NoOrg.hint(),
+            E::Stopped.hint(),
+            E::DiskFailed(String::new()).hint(),
+        ];
+        let io = |k: std::io::ErrorKind| {
+            E::io(std::path::Path::new("x"), std::io::Error::from(k)).hint()
+        };
+        for h in hints.into_iter().chain([
+            io(std::io::ErrorKind::NotFound),
+            io(std::io::ErrorKind::PermissionDenied),
+            io(std::io::ErrorKind::IsADirectory),
+            io(std::io::ErrorKind::Other),
+        ]) {
+            let h = h.expect("a hint");
+            assert!(crate::text::has_rtl(tr(Lang::Ar, h)), "no Arabic for: {h}");
         }
         let other = E::Denied("you may not post in #legal".into());
         assert_eq!(say_error(Lang::Ar, &other), other.to_string());

@@ -391,7 +391,12 @@ enum Phase {
 /// Why the app cannot go on: kept as facts, said in the user's language when drawn.
 enum Failure {
     /// The data directory holds a device but does not open (in use, damaged, newer).
-    DoesNotOpen { error: String, hint: Option<String> },
+    /// `error` in the app's language at start (`say_error`); `hint` is the node's English,
+    /// translated when drawn.
+    DoesNotOpen {
+        error: String,
+        hint: Option<&'static str>,
+    },
     /// The node did not start.
     NodeStart(String),
     /// The disk failed under the store; the node stopped.
@@ -594,8 +599,8 @@ impl MajlisApp {
             // A directory that holds a device but does not open (in use, damaged, from a
             // newer release) is not a first start: creating an identity there would fail.
             Err(e) => Phase::Failed(Failure::DoesNotOpen {
-                error: e.to_string(),
-                hint: e.hint().map(str::to_string),
+                error: say_error(app.state.lang, &e),
+                hint: e.hint(),
             }),
         };
         app
@@ -607,7 +612,7 @@ impl MajlisApp {
             .block_on(Node::start(profile, self.opts.config.clone()))
         {
             Ok(n) => n,
-            Err(e) => return Phase::Failed(Failure::NodeStart(e.to_string())),
+            Err(e) => return Phase::Failed(Failure::NodeStart(say_error(self.state.lang, &e))),
         };
         self.load_private_state(&node);
         let (tx, events) = mpsc::channel();
@@ -793,7 +798,7 @@ impl MajlisApp {
             } => crate::i18n::tr_shown(
                 lang,
                 "{dir} does not open: {error}. {hint}",
-                &[("dir", &dir), ("error", error), ("hint", hint)],
+                &[("dir", &dir), ("error", error), ("hint", tr(lang, hint))],
             ),
             Failure::NodeStart(error) => crate::i18n::tr_shown(
                 lang,
