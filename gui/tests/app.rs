@@ -1371,6 +1371,24 @@ fn a_wiped_device_says_when_and_starts_afresh_and_a_busy_one_does_not_open() {
     );
     assert!(has(&h, "stop the other process"));
     assert!(!has(&h, "Create"), "no set-up offered over a device");
+    drop(h);
+    // In Arabic, the error and the way out are Arabic, the directory named as it is.
+    let mut o = opts(&other, vec![]);
+    o.lang = Some(Lang::Ar);
+    let mut h = harness(o);
+    h.run_steps(2);
+    let shown: Vec<String> = h
+        .query_all_by_label_contains("")
+        .filter_map(|n| text_of(&n))
+        .collect();
+    let arabic = |s: &str| s.chars().any(|c| ('\u{FE70}'..='\u{FEFF}').contains(&c));
+    assert!(
+        shown.iter().any(|l| arabic(l) && l.contains("other"))
+            && !shown
+                .iter()
+                .any(|l| l.contains("in use by another") || l.contains("stop the other")),
+        "{shown:?}"
+    );
     drop(held);
 }
 
