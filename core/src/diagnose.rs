@@ -147,9 +147,9 @@ pub struct Report {
 /// messages are refused.
 pub const CLOCK_NOTE_MS: i64 = 60_000;
 
-/// "12 min", "40 s": durations in findings and device facts. A front end that translates
-/// them knows a span by its shape (a number, a space, `s`, `min` or `h`) and says the unit
-/// in its language.
+/// "12 min", "40 s": durations in findings and device facts, always in a place named
+/// `time`, `offset` or `limit`, so that a front end that translates them knows where to say
+/// the unit in its language.
 fn span(ms: u64) -> String {
     let s = (ms + 500) / 1000;
     match s {

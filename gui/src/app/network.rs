@@ -142,7 +142,10 @@ fn say_part(lang: Lang, p: &majlis_core::diagnose::Part) -> String {
         .map(|(k, v)| match *k {
             // How a device was found: "mDNS and address" (`DeviceState::found_by`).
             "ways" => (*k, ways_in(lang, v)),
-            _ => (*k, span_in(lang, v)),
+            // Spans of time (`diagnose::span`); a name or an address that merely looks like
+            // one ("5 s") is not touched.
+            "time" | "offset" | "limit" => (*k, span_in(lang, v)),
+            _ => (*k, v.clone()),
         })
         .collect();
     crate::i18n::fill_shown(lang, tr(lang, p.template), &args)
@@ -260,6 +263,21 @@ mod tests {
         for v in ["10.0.0.5 s", "bilal", "3", " s", "4 days"] {
             assert_eq!(span_in(Lang::Ar, v), v);
         }
+        // Only spans' places: a member named "5 s" is a name.
+        let p = majlis_core::diagnose::Part {
+            template: "last message {time} ago",
+            args: vec![("time", "5 s".into()), ("member", "5 s".into())],
+        };
+        assert_eq!(
+            say_part(Lang::Ar, &p),
+            "آخر رسالة قبل \u{2068}5 ثانية\u{2069}"
+        );
+        let p = majlis_core::diagnose::Part {
+            template: "{member}",
+            args: vec![("member", "5 s".into())],
+        };
+        assert_eq!(say_part(Lang::En, &p), "5 s");
+        assert_eq!(say_part(Lang::Ar, &p), "\u{2068}5 s\u{2069}");
         assert_eq!(ways_in(Lang::Ar, "mDNS and address"), "mDNS وعنوان");
         assert_eq!(
             ways_in(Lang::En, "mDNS and peer exchange"),
