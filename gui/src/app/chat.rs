@@ -328,12 +328,8 @@ impl MajlisApp {
             .as_ref()
             .map(|c| c.details.topic.clone())
             .unwrap_or_default();
-        // The header (name, topic, who is typing) from the reading side: right-aligned in a
-        // right-to-left language, and its row then runs from the right too.
-        let header = match rtl_ui {
-            true => Layout::top_down(Align::Max),
-            false => Layout::top_down(Align::Min),
-        };
+        // The header (name, topic, who is typing) from the reading side.
+        let header = reading_column(rtl_ui);
         egui::CentralPanel::default().show(ui, |ui| {
             ui.with_layout(header, |ui| {
                 ui.horizontal(|ui| {
@@ -786,11 +782,7 @@ impl Conversation {
                 });
             frame.show(ui, |ui| {
                 ui.set_width(rect.width() - 12.0);
-                let layout = if rtl {
-                    Layout::top_down(Align::Max)
-                } else {
-                    Layout::top_down(Align::Min)
-                };
+                let layout = reading_column(rtl);
                 ui.with_layout(layout, |ui| {
                     let who = if mine {
                         s.you.clone()
@@ -929,10 +921,7 @@ impl MajlisApp {
         );
         let mut close = false;
         let mut send = None;
-        let header = match self.state.lang.rtl() {
-            true => Layout::top_down(Align::Max),
-            false => Layout::top_down(Align::Min),
-        };
+        let header = reading_column(self.state.lang.rtl());
         egui::Panel::right("thread")
             .default_size(320.0)
             .show(ui, |ui| {
@@ -1051,11 +1040,7 @@ impl MajlisApp {
         let mut close = false;
         let mut end_edit = false;
         let mut jump = None;
-        // Right-aligned in a right-to-left language (rows then run from the right too).
-        let layout = match self.state.lang.rtl() {
-            true => Layout::top_down(Align::Max),
-            false => Layout::top_down(Align::Min),
-        };
+        let layout = reading_column(self.state.lang.rtl());
         egui::Panel::right("details")
             .default_size(320.0)
             .show(ui, |ui| ui.with_layout(layout, |ui| {

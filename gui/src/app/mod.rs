@@ -445,6 +445,16 @@ fn para(ui: &egui::Ui, logical: &str) -> String {
     .join("\n")
 }
 
+/// A column aligned to the reading edge: right-aligned in a right-to-left language, where
+/// rows inside it (`ui.horizontal`) then run from the right too (egui follows the
+/// enclosing layout).
+fn reading_column(rtl: bool) -> Layout {
+    match rtl {
+        true => Layout::top_down(Align::Max),
+        false => Layout::top_down(Align::Min),
+    }
+}
+
 /// A section that opens and closes on a click, as `ui.collapsing`, but from the reading
 /// side: egui's collapsing header draws its arrow and title from the left in any layout.
 /// Closed, its arrow points the way the text runs.

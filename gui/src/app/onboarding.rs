@@ -12,11 +12,7 @@ impl MajlisApp {
             let Phase::Onboarding(ob) = &mut self.phase else {
                 return;
             };
-            let layout = if lang.rtl() {
-                Layout::top_down(Align::Max)
-            } else {
-                Layout::top_down(Align::Min)
-            };
+            let layout = reading_column(lang.rtl());
             // One readable column in the middle of the window.
             let width = ui.available_width().min(520.0);
             let margin = ((ui.available_width() - width) / 2.0).max(0.0);

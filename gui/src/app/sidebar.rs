@@ -22,12 +22,7 @@ impl MajlisApp {
             if run.view == View::Chat {
                 self.draw_chat(ui, &mut run);
             } else {
-                // Right-aligned in a right-to-left language, rows (`ui.horizontal`) then
-                // running from the right too (egui follows the enclosing layout).
-                let layout = match self.state.lang.rtl() {
-                    true => Layout::top_down(Align::Max),
-                    false => Layout::top_down(Align::Min),
-                };
+                let layout = reading_column(self.state.lang.rtl());
                 egui::CentralPanel::default().show(ui, |ui| {
                     ui.with_layout(layout, |ui| match run.view {
                         View::People => self.draw_people(ui, &mut run),
@@ -62,11 +57,7 @@ impl MajlisApp {
             ),
         );
         egui::CentralPanel::default().show(ui, |ui| {
-            let layout = if rtl {
-                Layout::top_down(Align::Max)
-            } else {
-                Layout::top_down(Align::Min)
-            };
+            let layout = reading_column(rtl);
             ui.with_layout(layout, |ui| {
                 ui.heading("Majlis");
                 ui.add_space(8.0);
