@@ -238,6 +238,7 @@ fn main() -> majlis_core::Result<()> {
         message: &message,
         dm_channel: &dm,
         me: "member1",
+        hidden: &[],
     };
     let queries = [
         "تقرير",

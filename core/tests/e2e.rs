@@ -47,6 +47,43 @@ fn share_roster(admin: &Profile, to: &[&Profile]) {
     }
 }
 
+/// Start `hub`, then each of `others` given its address; wait until all are connected to it.
+async fn start_star(hub: Profile, others: Vec<Profile>) -> (Node, Vec<Node>) {
+    let h = Node::start(hub, config()).await.unwrap();
+    let addr = h.listen_addrs().await.unwrap()[0].clone();
+    let mut nodes = Vec::new();
+    for p in others {
+        let cfg = majlis_core::Config {
+            peers: vec![addr.clone()],
+            ..config()
+        };
+        nodes.push(Node::start(p, cfg).await.unwrap());
+    }
+    wait_until("all connected to the hub", async || {
+        h.peers().await.unwrap().len() == nodes.len()
+    })
+    .await;
+    (h, nodes)
+}
+
+/// Whether any of `keys` opens message `id` as `holder` stores it (sealed).
+fn opens(holder: &Node, id: &majlis_core::MessageId, keys: &[ChannelKey]) -> bool {
+    let w = holder.store().message_wire(id).unwrap().unwrap();
+    let env = Envelope::decode(&w).unwrap();
+    let Some(Content::Sealed {
+        key,
+        nonce,
+        ciphertext,
+    }) = env.content()
+    else {
+        panic!("not a sealed message")
+    };
+    let channel = &env.unsigned.channel;
+    keys.iter()
+        .filter(|k| k.id() == key)
+        .any(|k| e2e::open(k, channel, &env.unsigned.author, &nonce, &ciphertext).is_some())
+}
+
 /// Whether `bytes` contain `SECRET` in the clear.
 fn leaks(bytes: &[u8]) -> bool {
     bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes())
@@ -230,19 +267,12 @@ async fn a_removed_member_colluding_with_a_relay_reads_nothing_sent_after_the_re
     let chen = member(dir.path(), &admin, "chen", None);
     let relay = member(dir.path(), &admin, "relay", Some(Role::Relay));
     share_roster(&admin, &[&bilal, &chen, &relay]);
-    let r = Node::start(relay, config()).await.unwrap();
-    let addr = r.listen_addrs().await.unwrap()[0].clone();
-    let with_relay = || majlis_core::Config {
-        peers: vec![addr.clone()],
-        ..config()
-    };
-    let a = Node::start(admin, with_relay()).await.unwrap();
-    let b = Node::start(bilal, with_relay()).await.unwrap();
-    let c = Node::start(chen, with_relay()).await.unwrap();
-    wait_until("all connected to the relay", async || {
-        r.peers().await.unwrap().len() == 3
-    })
-    .await;
+    let (r, mut rest) = start_star(relay, vec![admin, bilal, chen]).await;
+    let (c, b, a) = (
+        rest.pop().unwrap(),
+        rest.pop().unwrap(),
+        rest.pop().unwrap(),
+    );
     let mut before = Vec::new();
     for i in 0..5 {
         before.push(a.send("general", &format!("before {i}")).await.unwrap());
@@ -283,22 +313,7 @@ async fn a_removed_member_colluding_with_a_relay_reads_nothing_sent_after_the_re
     .await;
 
     // The colluding relay hands over every ciphertext it stores.
-    let open_with_stolen = |id| {
-        let w = r.store().message_wire(id).unwrap().unwrap();
-        let env = Envelope::decode(&w).unwrap();
-        let Some(Content::Sealed {
-            key,
-            nonce,
-            ciphertext,
-        }) = env.content()
-        else {
-            panic!("not a sealed message")
-        };
-        stolen
-            .iter()
-            .filter(|k| k.id() == key)
-            .any(|k| e2e::open(k, "general", &env.unsigned.author, &nonce, &ciphertext).is_some())
-    };
+    let open_with_stolen = |id| opens(&r, id, &stolen);
     let opened_before = before.iter().filter(|id| open_with_stolen(id)).count();
     let opened_after = after.iter().filter(|id| open_with_stolen(id)).count();
     println!(
@@ -587,4 +602,163 @@ async fn a_reader_never_sees_a_message_locked_whose_key_came_with_it() {
         0,
         "a reader saw a message locked"
     );
+}
+
+/// Three secrets each from `a` and `b` in #legal; their ids.
+async fn talk(a: &Node, b: &Node, when: &str) -> Vec<majlis_core::MessageId> {
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        for n in [a, b] {
+            let text = format!("{SECRET} ({when} {i} from {})", n.device_id());
+            ids.push(n.send("legal", &text).await.unwrap());
+        }
+    }
+    ids
+}
+
+fn legal(change: majlis_core::roster::MembersChange) -> RosterChange {
+    RosterChange::ChannelMembers {
+        name: "legal".into(),
+        change,
+    }
+}
+
+/// An admin puts chen on a private channel: he reads its history. Then takes him off: what
+/// is said there afterwards never reaches his device, and the keys he kept (a modified client
+/// would) open none of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_on_a_channel_a_member_reads_its_history_taken_off_nothing_said_after() {
+    use majlis_core::roster::MembersChange::{Add, Remove};
+    let dir = tempfile::tempdir().unwrap();
+    let admin = Profile::init(&dir.path().join("amina"), "amina").unwrap();
+    admin.org_create("acme").unwrap();
+    let bilal = member(dir.path(), &admin, "bilal", None);
+    let chen = member(dir.path(), &admin, "chen", None);
+    change(
+        &admin,
+        RosterChange::CreateChannel {
+            name: "legal".into(),
+            members: Some(vec!["amina".into(), "bilal".into()]),
+        },
+    );
+    share_roster(&admin, &[&bilal, &chen]);
+    let (a, mut rest) = start_star(admin, vec![bilal, chen]).await;
+    let (c, b) = (rest.pop().unwrap(), rest.pop().unwrap());
+    talk(&a, &b, "before").await;
+    wait_until("bilal holds the history", async || {
+        b.history("legal", 100).unwrap().len() == 6
+    })
+    .await;
+    let off = c.history("legal", 100).unwrap_err().to_string();
+    assert!(off.contains("an admin can add you"), "{off}");
+
+    let v = a
+        .change_roster(legal(Add(vec!["chen".into()])))
+        .await
+        .unwrap();
+    wait_until("chen reads the history of #legal", async || {
+        c.history("legal", 100).is_ok_and(|h| {
+            h.len() == 6 && h.iter().all(|m| !m.locked && m.text.starts_with(SECRET))
+        })
+    })
+    .await;
+    let found = async |n: &Node| {
+        n.search("merger", majlis_core::search::Order::Newest, 100)
+            .await
+            .unwrap()
+            .len()
+    };
+    wait_until("chen finds #legal's history", async || found(&c).await == 6).await;
+    // Everything chen's device holds for #legal, kept by a modified client.
+    let kept: Vec<ChannelKey> = c.store().keys_of("legal").unwrap();
+    assert_eq!(kept.len(), 2, "amina's and bilal's keys");
+
+    a.change_roster(legal(Remove(vec!["chen".into()])))
+        .await
+        .unwrap();
+    wait_until("bilal and chen hold the change", async || {
+        let mut off = true;
+        for n in [&b, &c] {
+            let r = n.roster().await.unwrap().unwrap();
+            off &= r.version > v && !r.may_read(r.member("chen").unwrap(), "legal");
+        }
+        off
+    })
+    .await;
+    let after = talk(&a, &b, "after").await;
+    // Talk in another channel too: chen is still connected, and gets that.
+    let hello = a.send("general", "chen still gets this").await.unwrap();
+    wait_until("bilal reads everything", async || {
+        let h = b.history("legal", 100).unwrap();
+        h.len() == 12 && h.iter().all(|m| !m.locked)
+    })
+    .await;
+    wait_until("chen gets #general", async || {
+        c.store().message_wire(&hello).unwrap().is_some()
+    })
+    .await;
+    // Time for any straggler (gossip, a periodic catch-up) to arrive.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let reached = after
+        .iter()
+        .filter(|id| c.store().message_wire(id).unwrap().is_some())
+        .count();
+    let opened = after.iter().filter(|id| opens(&b, id, &kept)).count();
+    println!(
+        "taken off #legal: {reached}/{} later messages reached chen, {opened} opened with the {} keys he kept",
+        after.len(),
+        kept.len()
+    );
+    assert_eq!(
+        reached, 0,
+        "a message sent after chen was taken off reached him"
+    );
+    assert_eq!(opened, 0, "a key chen kept opens a message sent after");
+    // His app no longer shows the channel, nor finds it in search; what he read while on it
+    // is all his device holds.
+    assert!(c.history("legal", 100).is_err());
+    assert_eq!(found(&c).await, 0, "search still shows #legal");
+    assert_eq!(found(&b).await, 12);
+    // His honest node left the topic: it was not taken for an eavesdropper.
+    let st = a.stats().await.unwrap();
+    assert_eq!(st.rejected.get("subscription"), None, "{:?}", st.rejected);
+    assert_eq!(c.store().history("legal", 100).unwrap().len(), 6);
+    for n in [&a, &b, &c] {
+        n.shutdown().await.unwrap();
+    }
+}
+
+/// A modified client taken off a channel keeps its subscription to the channel's topic: it
+/// is disconnected, as any eavesdropper is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insider_taken_off_a_channel_who_stays_subscribed_is_cut_off() {
+    use majlis_core::roster::MembersChange::Remove;
+    let s = setup().await;
+    s.victim
+        .change_roster(RosterChange::CreateChannel {
+            name: "legal".into(),
+            members: Some(vec!["amina".into(), "mallory".into()]),
+        })
+        .await
+        .unwrap();
+    let mut rogue = Rogue::new(s.member.clone(), &s.org);
+    let victim = s.victim.device_id().peer_id();
+    assert!(
+        rogue.connect(&s.addr, victim).await,
+        "mallory could not connect"
+    );
+    rogue.pry(&s.org, &victim, &["legal"], &[]);
+    // On the channel, the subscription is hers to hold.
+    let (_, cut) = rogue.collect_until_cut(&victim, 7).await;
+    assert!(!cut, "mallory was cut off while on #legal");
+    s.victim
+        .change_roster(legal(Remove(vec!["mallory".into()])))
+        .await
+        .unwrap();
+    let (_, cut) = rogue.collect_until_cut(&victim, 15).await;
+    let st = s.victim.stats().await.unwrap();
+    println!("after the change: cut {cut}, rejected {:?}", st.rejected);
+    assert!(cut, "mallory kept #legal's topic after being taken off it");
+    assert!(st.rejected.get("subscription").copied().unwrap_or(0) >= 1);
+    s.victim.shutdown().await.unwrap();
 }

@@ -228,6 +228,9 @@ pub enum Response {
     Details {
         details: majlis_core::conversation::Details,
         pinned: Vec<StoredMessage>,
+        /// Who may read and post there (people and bots; relays and archives not named).
+        #[serde(default)]
+        members: Vec<String>,
     },
     Search {
         hits: Vec<SearchHit>,
@@ -366,7 +369,22 @@ async fn handle(node: &Node, req: Request) -> Response {
             },
             Request::Details { channel } => {
                 let (details, pinned) = node.details_and_pinned(&channel)?;
-                Response::Details { details, pinned }
+                let resolved = node.readable(&channel)?;
+                let members = node
+                    .roster_now()
+                    .map(|h| {
+                        h.roster
+                            .readers(&resolved)
+                            .filter(|m| !m.role.stores_all())
+                            .map(|m| m.name.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Response::Details {
+                    details,
+                    pinned,
+                    members,
+                }
             }
             Request::Thread { message } => {
                 let messages = node.thread(&message)?;

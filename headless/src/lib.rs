@@ -14,7 +14,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 use majlis_core::{
-    roster::{Keep, Policy, Scope},
+    roster::{Keep, MembersChange, Policy, Scope},
     Config, DeviceId, Event, Multiaddr, Node, OrgId, Profile, Role, Roster, RosterChange,
     StoredMessage,
 };
@@ -591,6 +591,26 @@ pub enum ChannelCmd {
         #[arg(long, value_delimiter = ',')]
         members: Option<Vec<String>>,
     },
+    /// Change who may read and post in CHANNEL (admins). Whoever is taken off stops
+    /// receiving it at once and cannot open what is sent there afterwards; whoever is put on
+    /// it reads its history
+    #[command(group(clap::ArgGroup::new("how").required(true).args(["add", "remove", "only", "everyone"])))]
+    Members {
+        /// The channel's name
+        channel: String,
+        /// Put these members on it, comma-separated
+        #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+        add: Option<Vec<String>>,
+        /// Take these members off it, comma-separated
+        #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+        remove: Option<Vec<String>>,
+        /// Exactly these members, comma-separated (makes an open channel private)
+        #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+        only: Option<Vec<String>>,
+        /// Open it to every member (guests excepted)
+        #[arg(long)]
+        everyone: bool,
+    },
     /// Set the topic (one line) and description of CHANNEL or @NAME. Needs `majlisd run`
     Topic {
         /// A channel name, or @NAME
@@ -852,7 +872,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
         Command::Audit { .. } => Some(Request::Audit),
         Command::Roster(RosterCmd::Show { .. }) => Some(Request::Roster),
         Command::Roster(_)
-        | Command::Channel(ChannelCmd::Create { .. })
+        | Command::Channel(ChannelCmd::Create { .. } | ChannelCmd::Members { .. })
         | Command::Retention(RetentionCmd::Set { .. })
         | Command::Hold(HoldCmd::Add { .. } | HoldCmd::Release { .. })
         | Command::Erase { .. } => Some(Request::ChangeRoster {
@@ -1365,6 +1385,21 @@ fn roster_change(cmd: &Command) -> Result<RosterChange> {
             name: name.clone(),
             members: members.clone(),
         },
+        Command::Channel(ChannelCmd::Members {
+            channel,
+            add,
+            remove,
+            only,
+            everyone: _,
+        }) => RosterChange::ChannelMembers {
+            name: channel.clone(),
+            change: match (add, remove, only) {
+                (Some(names), _, _) => MembersChange::Add(names.clone()),
+                (_, Some(names), _) => MembersChange::Remove(names.clone()),
+                (_, _, Some(names)) => MembersChange::Set(Some(names.clone())),
+                _ => MembersChange::Set(None),
+            },
+        },
         Command::Retention(RetentionCmd::Set {
             days,
             files_days,
@@ -1564,11 +1599,20 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                 }
             }
         }
-        Response::Details { details, pinned } if json => println!(
+        Response::Details {
+            details,
+            pinned,
+            members,
+        } if json => println!(
             "{}",
-            serde_json::json!({ "details": details, "pinned": pinned })
+            serde_json::json!({ "details": details, "pinned": pinned, "members": members })
         ),
-        Response::Details { details: d, pinned } => {
+        Response::Details {
+            details: d,
+            pinned,
+            members,
+        } => {
+            println!("members: {}", members.join(", "));
             match &d.topic_by {
                 Some((who, at)) => println!(
                     "topic: {} (set by {who}, {})",

@@ -304,3 +304,52 @@ fn topic_pins_and_leaving_from_the_command_line() {
         assert!(d.stop());
     }
 }
+
+/// An admin changes who is on a private channel from the command line, offline and then
+/// against the running node: a member put on it reads it, one taken off is told he may no
+/// longer, at once. Mistakes get a reason and change nothing.
+#[test]
+fn an_admin_puts_members_on_a_channel_and_takes_them_off() {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ds = majlis_tests::org(&bin, tmp.path(), &["amina", "bilal"]);
+    ds[0].ok(&["channel", "create", "legal", "--members", "amina"]);
+    let e = err(&ds[0], &["channel", "members", "legal"]);
+    assert!(e.contains("--add") && e.contains("--everyone"), "{e}");
+    let e = err(&ds[0], &["channel", "members", "general", "--add", "bilal"]);
+    assert!(e.contains("#general is open to every member"), "{e}");
+    let e = err(&ds[0], &["channel", "members", "legal", "--add", "zed"]);
+    assert!(e.contains("'zed', who is not a member"), "{e}");
+    let e = err(
+        &ds[0],
+        &["channel", "members", "legal", "--remove", "amina"],
+    );
+    assert!(e.contains("no members left"), "{e}");
+    ds[0].ok(&["channel", "members", "legal", "--add", "bilal"]);
+
+    majlis_tests::start_pair_local(&mut ds, &[]);
+    ds[0].ok(&["send", "legal", "the contract is signed"]);
+    wait_until("bilal reads #legal", 20, || {
+        ds[1].cli(&["history", "legal", "--json"]).status.success()
+            && ds[1].history("legal").len() == 1
+    });
+    let show = |d: &majlis_tests::Daemon| {
+        String::from_utf8_lossy(&d.cli(&["channel", "show", "legal"]).stdout).into_owned()
+    };
+    assert!(show(&ds[0]).starts_with("members: amina, bilal\n"));
+    ds[0].ok(&["channel", "members", "legal", "--remove", "bilal"]);
+    assert!(show(&ds[0]).starts_with("members: amina\n"));
+    wait_until("bilal is told #legal is closed to him", 20, || {
+        let out = ds[1].cli(&["history", "legal"]);
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("an admin can add you")
+    });
+    let e = err(&ds[1], &["send", "legal", "still here?"]);
+    assert!(e.contains("may not"), "{e}");
+    // Only an admin changes who is on a channel.
+    let e = err(&ds[1], &["channel", "members", "legal", "--add", "bilal"]);
+    assert!(e.contains("admin"), "{e}");
+    let audit = String::from_utf8_lossy(&ds[0].cli(&["audit", "--json"]).stdout).into_owned();
+    assert_eq!(audit.matches("channel_changed").count(), 2, "{audit}");
+    assert!(ds[0].stop() && ds[1].stop());
+}

@@ -10,6 +10,15 @@ use majlis_tests::{netns_available, wait_until, Daemon, Lan};
 
 const N: usize = 30;
 
+/// The two tests here start 30 and 24 processes: run together on two cores, 54 debug-built
+/// nodes starved each other (the 30 did not all connect in 180 s in CI); one at a time, the
+/// 30 connected in 94–124 s.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn rss_kb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -61,6 +70,7 @@ fn names(peers: &[serde_json::Value]) -> Vec<String> {
 /// other (through a neighbour's peer exchange).
 #[test]
 fn beyond_the_mesh_limit_nodes_connect_per_channel_and_every_message_still_arrives() {
+    let _one = one_at_a_time();
     const M: usize = 24;
     if !netns_available("mesh_limit") {
         return;
@@ -161,6 +171,7 @@ fn beyond_the_mesh_limit_nodes_connect_per_channel_and_every_message_still_arriv
 
 #[test]
 fn thirty_nodes_find_each_other_and_every_message_reaches_all() {
+    let _one = one_at_a_time();
     if !netns_available("thirty_nodes") {
         return;
     }
@@ -171,8 +182,11 @@ fn thirty_nodes_find_each_other_and_every_message_reaches_all() {
     for (i, n) in nodes.iter_mut().enumerate() {
         n.start(&lan, i, &[]);
     }
+    // Thirty debug-built processes on two cores: measured 94–124 s until all were connected
+    // (the first node alone up to 44 s) on a slow day, against 3 s for release builds
+    // (`lanbench many 30`). The wait is generous so that it measures convergence, not the box.
     for n in &nodes {
-        wait_until(&format!("{} connected to all", n.name), 90, || {
+        wait_until(&format!("{} connected to all", n.name), 180, || {
             n.peers().len() == N - 1
         });
     }

@@ -22,6 +22,9 @@ const STEADY_LINK: std::time::Duration =
     std::time::Duration::from_secs(super::neighbours::SUBSCRIPTIONS_GRACE.as_secs() + 2);
 /// How long after our own connections change we ask the peers for their links again.
 const RELINK_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
+/// How often this device signs its peer record anew while nothing about it changes: well
+/// inside [`super::PRESENCE_TTL`], so a record passed on still shows it online.
+const RECORD_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
 
 impl Runner {
     /// Bring the gate, subscriptions and peers in line with the head roster.
@@ -81,6 +84,21 @@ impl Runner {
             .iter()
             .map(|name| (self.topic(name).hash(), name.clone()))
             .collect();
+        // A version that takes a member off a channel closes its topic to that member's
+        // devices: an honest one unsubscribes once it holds the version; one that stays is
+        // disconnected like any eavesdropper (`police`).
+        let closed: Vec<PeerId> = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .filter(|(p, topics)| topics.iter().any(|t| self.forbidden(p, t)))
+            .map(|(p, _)| *p)
+            .collect();
+        for p in closed {
+            self.suspects_later.insert(p);
+            self.send_have(p);
+        }
         let head = self.chain.head();
         let _ = self.roster_tx.send(head.map(|h| Arc::new(h.clone())));
         // A new retention rule, hold or erasure applies at once (the sweep skips the work
@@ -161,10 +179,11 @@ impl Runner {
     }
 
     pub(super) fn police(&mut self) {
-        if self.suspects.is_empty() {
+        let later = std::mem::take(&mut self.suspects_later);
+        let suspects = std::mem::replace(&mut self.suspects, later);
+        if suspects.is_empty() {
             return;
         }
-        let suspects = std::mem::take(&mut self.suspects);
         let guilty: Vec<(PeerId, String)> = self
             .swarm
             .behaviour()
@@ -277,12 +296,29 @@ impl Runner {
             .collect()
     }
 
-    /// This device's peer record, signed again if the one held is from an earlier second.
+    /// This device's peer record, signed again when where it listens changed or the one
+    /// held is [`RECORD_EVERY`] old.
+    ///
+    /// Why not every second: every device checks the signature of each new record it is
+    /// passed, from each peer's answer, so a record signed anew for each request made 30
+    /// nodes spend a fifth of their time checking records. A record a few seconds old still
+    /// says "on the network" (presence lasts [`super::PRESENCE_TTL`]).
     fn own_record(&mut self) -> Option<crate::net::PeerAddrs> {
         use crate::net::pex;
         let now = crate::now_ms() / 1000;
-        if self.own_record.as_ref().is_none_or(|(r, _)| r.seq != now) {
-            let listening: Vec<libp2p::Multiaddr> = self.swarm.listeners().cloned().collect();
+        let listening: Vec<libp2p::Multiaddr> = self
+            .swarm
+            .listeners()
+            .filter(|a| crate::net::routable(a))
+            .take(crate::net::MAX_PEX_ADDRS)
+            .cloned()
+            .collect();
+        let stale = |r: &pex::Record| {
+            now.saturating_sub(r.seq) >= RECORD_EVERY.as_secs()
+                || r.seq > now
+                || r.addrs != listening
+        };
+        if self.own_record.as_ref().is_none_or(|(r, _)| stale(r)) {
             self.own_record = pex::sign(&self.profile.key().libp2p_keypair(), &listening);
         }
         let (record, bytes) = self.own_record.as_ref()?;
@@ -319,8 +355,19 @@ impl Runner {
                 continue;
             };
             let held = self.records.get(&p);
-            if held.is_some_and(|(_, b)| *b == bytes) {
-                continue; // the one we have (from this peer or another): nothing to check
+            if let Some((record, _)) = held.filter(|(_, b)| *b == bytes) {
+                // The one we have (from this peer or another): nothing to check. It says the
+                // device is on the network again if we had stopped hearing of it (our own
+                // connection to it closed since): a peer passes on only the records of
+                // devices it is connected to, and the record's own time bounds how long a
+                // replay can say so.
+                if !self.heard.contains_key(&p)
+                    && !self.connections.contains_key(&p)
+                    && record.seq.abs_diff(now_secs) <= crate::net::pex::FRESH_SECS
+                {
+                    self.heard.insert(p, now);
+                }
+                continue;
             }
             let Some(record) = crate::net::pex::open(&pa.device, &bytes) else {
                 forged += 1;

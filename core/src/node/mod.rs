@@ -569,6 +569,7 @@ impl Node {
             topics: HashMap::new(),
             roster_topics: HashMap::new(),
             suspects: HashSet::new(),
+            suspects_later: HashSet::new(),
             have_in_flight: HashSet::new(),
             catchup: Default::default(),
             rounds: 0,
@@ -1055,13 +1056,7 @@ impl Node {
     /// [`crate::conversation::RECEIPTS_UP_TO`] readers.
     fn read_receipts_in(head: &VerifiedRoster, channel: &str) -> bool {
         crate::roster::dm_parties(channel).is_some()
-            || head
-                .roster
-                .members
-                .iter()
-                .filter(|m| head.roster.may_read(m, channel))
-                .count()
-                <= crate::conversation::RECEIPTS_UP_TO
+            || head.roster.readers(channel).count() <= crate::conversation::RECEIPTS_UP_TO
     }
 
     /// Read receipts of `channel` (or `@NAME`): each member that sent one and the time of

@@ -101,6 +101,9 @@ pub(super) struct Runner {
     /// Peers seen subscribing to a topic they may not read; disconnected at the next sweep
     /// if they still are.
     pub(super) suspects: HashSet<PeerId>,
+    /// Peers subscribed to a topic that a roster change has just closed to them: suspects
+    /// from the sweep after next, so an honest peer has time to take the roster and leave.
+    pub(super) suspects_later: HashSet<PeerId>,
     pub(super) have_in_flight: HashSet<(PeerId, u64, [u8; 32])>,
     pub(super) catchup: Catchup<request_response::OutboundRequestId, PeerId>,
     /// Periodic catch-up rounds so far (which peer is asked about which channel rotates).

@@ -473,6 +473,17 @@ pub enum Scope {
     Channel(String),
 }
 
+/// How [`RosterChange::ChannelMembers`] changes a channel's member list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MembersChange {
+    /// Put these members on a channel that lists its members.
+    Add(Vec<String>),
+    /// Take these members off a channel that lists its members.
+    Remove(Vec<String>),
+    /// Exactly these members (`None`: open to every member, guests excepted).
+    Set(Option<Vec<String>>),
+}
+
 /// A change an admin makes; turned into the next roster version by [`Roster::next`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RosterChange {
@@ -491,6 +502,13 @@ pub enum RosterChange {
     CreateChannel {
         name: String,
         members: Option<Vec<String>>,
+    },
+    /// Change who may read and post in an existing channel. A member taken off it stops
+    /// receiving it at once, and every sender's next message there is under a new key that
+    /// the member is not given; a member put on it is given the keys to its history.
+    ChannelMembers {
+        name: String,
+        change: MembersChange,
     },
     SetPolicy {
         policy: Policy,

@@ -106,6 +106,14 @@ impl Roster {
         }
     }
 
+    /// The members who may read `channel`, in roster order (relays and archives included:
+    /// they store what they may not read as ciphertext, see [`Role::stores_all`]).
+    pub fn readers<'a>(&'a self, channel: &'a str) -> impl Iterator<Item = &'a Member> + 'a {
+        self.members
+            .iter()
+            .filter(move |m| self.may_read(m, channel))
+    }
+
     pub fn may_post(&self, member: &Member, channel: &str) -> bool {
         !member.role.stores_all() && self.may_read(member, channel)
     }
@@ -340,6 +348,12 @@ impl Roster {
                     members: members.clone(),
                 });
             }
+            RosterChange::ChannelMembers { name, change } => {
+                let Some(c) = r.channels.iter_mut().find(|c| &c.name == name) else {
+                    return Err(RosterError::Rule(self.no_channel_named(name)));
+                };
+                c.members = members_after(name, c.members.as_deref(), change)?;
+            }
             RosterChange::SetPolicy { policy } => {
                 if *policy == r.policy {
                     return Err(RosterError::Rule(
@@ -470,4 +484,70 @@ impl Roster {
         r.check_well_formed()?;
         Ok(r)
     }
+}
+
+/// A channel's member list after `change`, or why the change makes no sense. Names that are
+/// not members of the org are refused by the roster's own check ([`Roster::check_well_formed`]).
+fn members_after(
+    channel: &str,
+    now: Option<&[String]>,
+    change: &MembersChange,
+) -> Result<Option<Vec<String>>, RosterError> {
+    let rule = |s: String| Err(RosterError::Rule(s));
+    let open = || {
+        rule(format!(
+            "#{channel} is open to every member; to make it private, name everyone who stays (`--only`)"
+        ))
+    };
+    let mut list: Vec<String> = now.map(<[String]>::to_vec).unwrap_or_default();
+    match change {
+        MembersChange::Add(names) => {
+            if now.is_none() {
+                return open();
+            }
+            if let Some(n) = names.iter().find(|n| list.contains(n)) {
+                return rule(format!(
+                    "'{n}' is already a member of #{channel}; nothing to change"
+                ));
+            }
+            list.extend(names.iter().cloned());
+        }
+        MembersChange::Remove(names) => {
+            if now.is_none() {
+                return open();
+            }
+            if let Some(n) = names.iter().find(|n| !list.contains(n)) {
+                return rule(format!(
+                    "'{n}' is not a member of #{channel}; nothing to change"
+                ));
+            }
+            list.retain(|n| !names.contains(n));
+        }
+        MembersChange::Set(None) => {
+            if now.is_none() {
+                return rule(format!(
+                    "#{channel} is already open to every member; nothing to change"
+                ));
+            }
+            return Ok(None);
+        }
+        MembersChange::Set(Some(names)) => list = names.clone(),
+    }
+    let mut seen = std::collections::HashSet::new();
+    list.retain(|n| seen.insert(n.clone()));
+    // The same people named twice or in another order are the same list: signing a new
+    // version for it would change nothing but the version number.
+    if matches!(change, MembersChange::Set(Some(_)))
+        && now.is_some_and(|now| now.len() == list.len() && now.iter().all(|n| seen.contains(n)))
+    {
+        return rule(format!(
+            "#{channel} already has exactly these members; nothing to change"
+        ));
+    }
+    if list.is_empty() {
+        return rule(format!(
+            "#{channel} would have no members left; keep at least one"
+        ));
+    }
+    Ok(Some(list))
 }

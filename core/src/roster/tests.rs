@@ -911,3 +911,159 @@ fn reading_a_channel_one_may_not_read_says_why_instead_of_showing_it_empty() {
         Err(crate::Error::NotOnRoster)
     ));
 }
+
+#[test]
+fn an_admin_changes_who_is_on_a_channel_and_a_member_cannot() {
+    let mut o = org();
+    let bilal = DeviceKey::generate();
+    for c in [
+        RosterChange::AddMember {
+            name: "bilal".into(),
+            device: bilal.id(),
+            role: None,
+        },
+        add("carol"),
+        RosterChange::SetPolicy {
+            policy: Policy {
+                members_create_channels: true,
+                ..Policy::default()
+            },
+        },
+        RosterChange::CreateChannel {
+            name: "legal".into(),
+            members: Some(vec!["amina".into(), "bilal".into()]),
+        },
+    ] {
+        let v = next(&o.chain, c, RosterSigner::Device(&o.admin));
+        assert_eq!(o.chain.apply(vec![v]).error, None);
+    }
+    let change = |c: MembersChange| RosterChange::ChannelMembers {
+        name: "legal".into(),
+        change: c,
+    };
+    let head = |o: &Org| o.chain.head().unwrap().roster.clone();
+    let try_next = |o: &Org, c: MembersChange| {
+        let h = o.chain.head().unwrap();
+        h.roster.next(h.hash, &change(c), 3)
+    };
+    let readers = |r: &Roster| -> Vec<&str> {
+        ["amina", "bilal", "carol"]
+            .into_iter()
+            .filter(|n| r.may_read(r.member(n).unwrap(), "legal"))
+            .collect()
+    };
+
+    // Put carol on it, then take bilal off: each is one admin-signed version.
+    for (c, want) in [
+        (
+            MembersChange::Add(vec!["carol".into()]),
+            vec!["amina", "bilal", "carol"],
+        ),
+        (
+            MembersChange::Remove(vec!["bilal".into()]),
+            vec!["amina", "carol"],
+        ),
+    ] {
+        let v = next(&o.chain, change(c), RosterSigner::Device(&o.admin));
+        assert_eq!(o.chain.apply(vec![v]).error, None);
+        assert_eq!(readers(&head(&o)), want);
+    }
+    let audit = o.chain.audit();
+    assert_eq!(
+        audit.last().unwrap().changes,
+        vec![AuditChange::ChannelChanged {
+            name: "legal".into(),
+            members: Some(vec!["amina".into(), "carol".into()]),
+        }]
+    );
+
+    // Mistakes are refused with a reason, and change nothing.
+    let refused = |o: &Org, c: MembersChange, says: &str| match try_next(o, c) {
+        Err(RosterError::Rule(m)) => assert!(m.contains(says), "{m}"),
+        other => panic!("expected a refusal saying {says:?}, got {other:?}"),
+    };
+    refused(
+        &o,
+        MembersChange::Add(vec!["carol".into()]),
+        "already a member",
+    );
+    refused(
+        &o,
+        MembersChange::Remove(vec!["bilal".into()]),
+        "not a member of #legal",
+    );
+    refused(
+        &o,
+        MembersChange::Add(vec!["zed".into()]),
+        "'zed', who is not a member",
+    );
+    refused(
+        &o,
+        MembersChange::Remove(vec!["amina".into(), "carol".into()]),
+        "no members left",
+    );
+    // The same people, named twice or in another order, are no change either.
+    for same in [
+        vec!["amina", "carol"],
+        vec!["carol", "amina"],
+        vec!["amina", "carol", "amina"],
+    ] {
+        refused(
+            &o,
+            MembersChange::Set(Some(same.into_iter().map(String::from).collect())),
+            "nothing to change",
+        );
+    }
+    let h = o.chain.head().unwrap();
+    let err = h
+        .roster
+        .next(
+            h.hash,
+            &RosterChange::ChannelMembers {
+                name: "nope".into(),
+                change: MembersChange::Set(None),
+            },
+            3,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("no channel named 'nope'"), "{err}");
+
+    // Opened to everyone, then closed again to exactly the named.
+    let v = next(
+        &o.chain,
+        change(MembersChange::Set(None)),
+        RosterSigner::Device(&o.admin),
+    );
+    assert_eq!(o.chain.apply(vec![v]).error, None);
+    assert_eq!(readers(&head(&o)), vec!["amina", "bilal", "carol"]);
+    refused(
+        &o,
+        MembersChange::Add(vec!["bilal".into()]),
+        "open to every member",
+    );
+    refused(&o, MembersChange::Set(None), "already open");
+    let v = next(
+        &o.chain,
+        change(MembersChange::Set(Some(vec![
+            "bilal".into(),
+            "bilal".into(),
+        ]))),
+        RosterSigner::Device(&o.admin),
+    );
+    assert_eq!(o.chain.apply(vec![v]).error, None);
+    assert_eq!(readers(&head(&o)), vec!["bilal"]);
+
+    // A member may create channels under this policy, but not change who is on one: bilal
+    // putting himself back on a channel he was taken off is not authorized.
+    let v = next(
+        &o.chain,
+        change(MembersChange::Set(None)),
+        RosterSigner::Device(&bilal),
+    );
+    let version = v.version();
+    assert!(matches!(
+        o.chain.apply(vec![v]).error,
+        Some(RosterError::NotAuthorized { version: got, .. }) if got == version
+    ));
+    assert_eq!(readers(&head(&o)), vec!["bilal"]);
+}

@@ -145,6 +145,9 @@ pub struct Context<'a> {
     pub dm_channel: &'a dyn Fn(&str) -> Option<String>,
     /// This device's member name.
     pub me: &'a str,
+    /// Channels whose messages this device holds but may no longer read (an admin took its
+    /// member off): never in results, as their history is no longer shown.
+    pub hidden: &'a [String],
 }
 
 pub struct SearchIndex {
@@ -441,8 +444,15 @@ impl SearchIndex {
                 "type words to search for, or a filter such as from:NAME".into(),
             ));
         }
+        let not = cx
+            .hidden
+            .iter()
+            .map(|c| (Occur::MustNot, term_q(f.channel, c)));
         Ok(Some(Box::new(BooleanQuery::new(
-            must.into_iter().map(|q| (Occur::Must, q)).collect(),
+            must.into_iter()
+                .map(|q| (Occur::Must, q))
+                .chain(not)
+                .collect(),
         ))))
     }
 
@@ -590,12 +600,25 @@ pub fn query(
             .filter(|c| c.starts_with('@'))
     };
     let message = |id: &MessageId| store.message(id).ok().flatten();
+    let member = head.and_then(|h| h.member_of_device(me));
+    let hidden: Vec<String> = match (head, member) {
+        (Some(h), Some(m)) => h
+            .roster
+            .channels
+            .iter()
+            .map(|c| c.name.clone())
+            .chain(store.channels_starting_with("@")?)
+            .filter(|c| !h.roster.may_read(m, c))
+            .collect(),
+        _ => Vec::new(),
+    };
     ix.search(
         &q,
         &Context {
             message: &message,
             dm_channel: &dm,
             me: &me_name,
+            hidden: &hidden,
         },
         order,
         limit,

@@ -94,6 +94,7 @@ fn find(ix: &SearchIndex, q: &str) -> Vec<u8> {
         message: &lookup,
         dm_channel: &dm,
         me: "bilal",
+        hidden: &[],
     };
     let q = parse(q).unwrap_or_else(|e| panic!("{q}: {e}"));
     let mut ids: Vec<u8> = ix
@@ -175,6 +176,7 @@ fn results_are_newest_first_with_marked_snippets() {
         message: &lookup,
         dm_channel: &|_| None,
         me: "amina",
+        hidden: &[],
     };
     let hits = ix
         .search(&parse("report").unwrap(), &cx, Order::Newest, 10)
@@ -225,6 +227,7 @@ fn indexing_a_message_again_replaces_it() {
         message: &|id| (*id == m.id).then(|| m.clone()).or_else(|| lookup(id)),
         dm_channel: &|_| None,
         me: "amina",
+        hidden: &[],
     };
     let ids = |q: &str| hits(&ix, &cx, q);
     assert_eq!(ids("budget"), [2]);
@@ -243,6 +246,7 @@ fn a_message_indexed_twice_is_one_result() {
         message: &lookup,
         dm_channel: &|_| None,
         me: "amina",
+        hidden: &[],
     };
     let hits = ix
         .search(&parse(&m.text).unwrap(), &cx, Order::Newest, 10)
@@ -303,6 +307,7 @@ fn what_follows_a_queued_message_applies_to_it() {
         message: &|id| (*id == a.id).then(|| edited.clone()),
         dm_channel: &|_| None,
         me: "amina",
+        hidden: &[],
     };
     let ids = |q: &str| hits(&ix, &cx, q);
     assert_eq!(ids("final"), [20]);

@@ -171,7 +171,7 @@ impl MajlisApp {
                         }
                     }
                 }
-                ui.label(format!("({}: {})", t("Everyone"), "none ticked"));
+                ui.label(t("(Everyone: none ticked)"));
                 if ui.button(t("Create")).clicked() {
                     let members = (!f.channel_members.is_empty()).then(|| {
                         let mut v: Vec<String> = f.channel_members.iter().cloned().collect();
@@ -185,6 +185,12 @@ impl MajlisApp {
                     f.channel.clear();
                     f.channel_members.clear();
                 }
+            });
+            if std::mem::take(&mut f.open_members) {
+                open_section(ui, &t("Channel members"));
+            }
+            section(ui, lang.rtl(), &t("Channel members"), |ui| {
+                channel_members(ui, lang, &r, f, &mut change);
             });
             section(ui, lang.rtl(), &t("Policy"), |ui| {
                 let mut p = r.roster.policy;
@@ -361,6 +367,86 @@ impl MajlisApp {
     }
 }
 
+/// Who is on a channel: pick one, tick its members (or open it to everyone), save. Taking
+/// anyone off asks first: they get nothing said there from then on.
+fn channel_members(
+    ui: &mut egui::Ui,
+    lang: Lang,
+    r: &VerifiedRoster,
+    f: &mut AdminForm,
+    change: &mut Option<RosterChange>,
+) {
+    let t = |en| text::for_egui(tr(lang, en)).into_owned();
+    let picked = match f.edit_channel.as_str() {
+        "" => t("Pick a channel"),
+        c => text::for_egui(&format!("# {c}")).into_owned(),
+    };
+    egui::ComboBox::from_label(t("Channel"))
+        .selected_text(picked)
+        .show_ui(ui, |ui| {
+            for c in &r.roster.channels {
+                let label = text::for_egui(&format!("# {}", c.name)).into_owned();
+                ui.selectable_value(&mut f.edit_channel, c.name.clone(), label);
+            }
+        });
+    let Some(c) = r.roster.channel(&f.edit_channel) else {
+        return;
+    };
+    let from = (c.name.clone(), r.version());
+    if f.edit_from.as_ref() != Some(&from) {
+        f.edit_open = c.members.is_none();
+        f.edit_members = c.members.iter().flatten().cloned().collect();
+        f.edit_from = Some(from);
+    }
+    ui.checkbox(&mut f.edit_open, t("Open to every member"));
+    if !f.edit_open {
+        for m in &r.roster.members {
+            let mut on = f.edit_members.contains(&m.name);
+            let label = text::for_egui(&m.name).into_owned();
+            if ui.checkbox(&mut on, label).changed() {
+                match on {
+                    true => f.edit_members.insert(m.name.clone()),
+                    false => f.edit_members.remove(&m.name),
+                };
+            }
+        }
+    }
+    if !ui.button(t("Save")).clicked() {
+        return;
+    }
+    let members = (!f.edit_open).then(|| {
+        let mut v: Vec<String> = f.edit_members.iter().cloned().collect();
+        v.sort();
+        v
+    });
+    // Who could read it before and cannot after (open: every member but guests).
+    let gone: Vec<&str> = r
+        .roster
+        .members
+        .iter()
+        .filter(|m| r.roster.may_read(m, &c.name) && !m.role.stores_all())
+        .filter(|m| members.as_ref().is_some_and(|v| !v.contains(&m.name)))
+        .map(|m| m.name.as_str())
+        .collect();
+    let ch = RosterChange::ChannelMembers {
+        name: c.name.clone(),
+        change: majlis_core::roster::MembersChange::Set(members),
+    };
+    match gone.is_empty() {
+        true => *change = Some(ch),
+        false => {
+            f.confirm = Some((
+                tf(
+                    lang,
+                    "Take {members} off #{channel}? They get nothing said there from now on.",
+                    &[("members", &gone.join(", ")), ("channel", &c.name)],
+                ),
+                ch,
+            ))
+        }
+    }
+}
+
 /// One change of a roster version, for the audit log. Its line is shaped for egui by the
 /// caller, so the parts here are the logical text.
 pub(super) fn audit_text(lang: Lang, c: &majlis_core::roster::AuditChange) -> String {
@@ -393,9 +479,18 @@ pub(super) fn audit_text(lang: Lang, c: &majlis_core::roster::AuditChange) -> St
                 &[("name", name), ("members", &m.join(", "))],
             ),
         },
-        A::ChannelChanged { name, .. } => {
-            tr_with(lang, "channel #{name} changed", &[("name", name)])
-        }
+        A::ChannelChanged { name, members } => match members {
+            None => tr_with(
+                lang,
+                "channel #{name} now open to everyone",
+                &[("name", name)],
+            ),
+            Some(m) => tr_with(
+                lang,
+                "channel #{name} now for {members}",
+                &[("name", name), ("members", &m.join(", "))],
+            ),
+        },
         A::ChannelRemoved { name } => tr_with(lang, "channel #{name} removed", &[("name", name)]),
         A::PolicyChanged { policy } => {
             let dms = [("dms", dm_policy_name(lang, policy.dms))];

@@ -1036,6 +1036,14 @@ impl MajlisApp {
             .and_then(|r| r.roster.channel(channel))
             .is_some_and(|c| c.members.is_none());
         let left = run.left.contains(channel);
+        // An admin changes who is on a channel from here (the admin panel's section).
+        let manage = dm_parties(channel).is_none()
+            && run
+                .roster
+                .as_ref()
+                .and_then(|r| r.member_of_device(&run.me))
+                .is_some_and(|m| m.role == Role::Admin);
+        let mut managing = false;
         let d = &conv.details;
         let mut close = false;
         let mut end_edit = false;
@@ -1162,6 +1170,9 @@ impl MajlisApp {
                         let more = conv.readers.len() - readers.len();
                         ui.label(RichText::new(format!("+{more}")).weak());
                     }
+                    if manage && ui.button(t("Change members")).clicked() {
+                        managing = true;
+                    }
                     if !d.left.is_empty() {
                         ui.label(
                             RichText::new(format!(
@@ -1204,6 +1215,11 @@ impl MajlisApp {
         }
         if close {
             run.details_open = false;
+        }
+        if managing {
+            run.view = View::Admin;
+            run.admin.edit_channel = channel.to_string();
+            run.admin.open_members = true;
         }
     }
 
@@ -1408,9 +1424,7 @@ pub(super) fn readers_of(
     node.roster_now()
         .map(|r| {
             r.roster
-                .members
-                .iter()
-                .filter(|m| r.roster.may_read(m, channel))
+                .readers(channel)
                 .map(|m| (m.name.clone(), m.role, m.devices.clone()))
                 .collect()
         })

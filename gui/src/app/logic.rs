@@ -525,6 +525,26 @@ impl MajlisApp {
             .map(|c| c.name.clone())
             .collect();
         self.refresh_sidebar(run);
+        // An admin took this member off the open channel: it closes, and the app says why
+        // (its messages stay on this device, but nothing said there from now on arrives).
+        if let Some(ch) = self.state.selected.clone() {
+            let off = dm_parties(&ch).is_none()
+                && r.member_of_device(&run.me)
+                    .is_some_and(|m| !r.roster.may_read(m, &ch));
+            if off {
+                self.state.selected = run.sidebar.first().cloned();
+                run.conv = None;
+                run.thread = None;
+                run.details_open = false;
+                run.notice = Some((
+                    self.tf(
+                        "You are no longer on #{channel}: an admin changed who is on it",
+                        &[("channel", &ch)],
+                    ),
+                    Instant::now(),
+                ));
+            }
+        }
         if let Some(c) = &mut run.conv {
             c.readers = super::chat::readers_of(&run.node, &c.channel);
         }

@@ -283,6 +283,15 @@ struct AdminForm {
     dev_id: String,
     channel: String,
     channel_members: HashSet<String>,
+    /// Changing who is on a channel: the channel picked, whether it is to be open to every
+    /// member, who is ticked, and which channel and roster version the ticks were read from
+    /// (read again when either changes, so they start from what holds now).
+    edit_channel: String,
+    edit_open: bool,
+    edit_members: HashSet<String>,
+    edit_from: Option<(String, u64)>,
+    /// Open the "Channel members" section at the next frame (asked from a channel's details).
+    open_members: bool,
     confirm: Option<(String, RosterChange)>,
     /// Data governance: retention days for the org ("" or "forever": keep), the member a
     /// hold or an erasure is about, a hold's reason.
@@ -455,11 +464,22 @@ fn reading_column(rtl: bool) -> Layout {
     }
 }
 
+/// Where a [`section`] drawn in `ui` keeps whether it is open.
+fn section_id(ui: &egui::Ui, title: &str) -> egui::Id {
+    ui.make_persistent_id(("section", title))
+}
+
+/// Open the [`section`] titled `title` that `ui` draws next.
+fn open_section(ui: &egui::Ui, title: &str) {
+    let id = section_id(ui, title);
+    ui.data_mut(|d| d.insert_temp(id, true));
+}
+
 /// A section that opens and closes on a click, as `ui.collapsing`, but from the reading
 /// side: egui's collapsing header draws its arrow and title from the left in any layout.
 /// Closed, its arrow points the way the text runs.
 fn section(ui: &mut egui::Ui, rtl: bool, title: &str, add: impl FnOnce(&mut egui::Ui)) {
-    let id = ui.make_persistent_id(("section", title));
+    let id = section_id(ui, title);
     let mut open = ui.data(|d| d.get_temp::<bool>(id)).unwrap_or(false);
     let clicked = ui
         .horizontal(|ui| {
