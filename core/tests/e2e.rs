@@ -729,7 +729,8 @@ async fn put_on_a_channel_a_member_reads_its_history_taken_off_nothing_said_afte
 }
 
 /// A modified client taken off a channel keeps its subscription to the channel's topic: it
-/// is disconnected, as any eavesdropper is.
+/// is disconnected, as any eavesdropper is; and asking catch-up for the channel gets it
+/// nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_insider_taken_off_a_channel_who_stays_subscribed_is_cut_off() {
     use majlis_core::roster::MembersChange::Remove;
@@ -748,13 +749,23 @@ async fn an_insider_taken_off_a_channel_who_stays_subscribed_is_cut_off() {
         "mallory could not connect"
     );
     rogue.pry(&s.org, &victim, &["legal"], &[]);
-    // On the channel, the subscription is hers to hold.
+    s.victim.send("legal", "before").await.unwrap();
+    // On the channel, the subscription and the history are hers.
     let (_, cut) = rogue.collect_until_cut(&victim, 7).await;
     assert!(!cut, "mallory was cut off while on #legal");
+    let asked = rogue.ask(&victim, "legal", 10).await;
+    assert!(
+        matches!(asked, Some(n) if n >= 1),
+        "catch-up served {asked:?}"
+    );
     s.victim
         .change_roster(legal(Remove(vec!["mallory".into()])))
         .await
         .unwrap();
+    s.victim.send("legal", "after").await.unwrap();
+    // Taken off, catch-up gives her nothing of it, before or after, whatever she asks.
+    let asked = rogue.ask(&victim, "legal", 2).await;
+    assert!(matches!(asked, None | Some(0)), "catch-up served {asked:?}");
     let (_, cut) = rogue.collect_until_cut(&victim, 15).await;
     let st = s.victim.stats().await.unwrap();
     println!("after the change: cut {cut}, rejected {:?}", st.rejected);

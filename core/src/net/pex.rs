@@ -36,14 +36,21 @@ pub struct Record {
     pub addrs: Vec<Multiaddr>,
 }
 
-/// This device's record for `addrs` (the routable ones), and its encoding for the wire.
-pub fn sign(key: &Keypair, addrs: &[Multiaddr]) -> Option<(Record, Vec<u8>)> {
-    let addrs: Vec<Multiaddr> = addrs
-        .iter()
+/// What a record says of `addrs`: the routable ones, at most [`MAX_PEX_ADDRS`]. One rule for
+/// the signer and the reader, so a node can tell whether its held record still says where it
+/// listens.
+pub fn advertised<'a>(addrs: impl IntoIterator<Item = &'a Multiaddr>) -> Vec<Multiaddr> {
+    addrs
+        .into_iter()
         .filter(|a| routable(a))
         .take(MAX_PEX_ADDRS)
         .cloned()
-        .collect();
+        .collect()
+}
+
+/// This device's record for `addrs` (those [`advertised`]), and its encoding for the wire.
+pub fn sign(key: &Keypair, addrs: &[Multiaddr]) -> Option<(Record, Vec<u8>)> {
+    let addrs = advertised(addrs);
     let record = PeerRecord::new_interop(key, addrs.clone()).ok()?;
     let seq = record.seq();
     let bytes = record.into_signed_envelope().into_protobuf_encoding();
@@ -73,13 +80,7 @@ pub fn open(device: &DeviceId, bytes: &[u8]) -> Option<Record> {
     }
     Some(Record {
         seq: record.seq(),
-        addrs: record
-            .addresses()
-            .iter()
-            .filter(|a| routable(a))
-            .take(MAX_PEX_ADDRS)
-            .cloned()
-            .collect(),
+        addrs: advertised(record.addresses()),
     })
 }
 

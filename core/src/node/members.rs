@@ -306,13 +306,7 @@ impl Runner {
     fn own_record(&mut self) -> Option<crate::net::PeerAddrs> {
         use crate::net::pex;
         let now = crate::now_ms() / 1000;
-        let listening: Vec<libp2p::Multiaddr> = self
-            .swarm
-            .listeners()
-            .filter(|a| crate::net::routable(a))
-            .take(crate::net::MAX_PEX_ADDRS)
-            .cloned()
-            .collect();
+        let listening = pex::advertised(self.swarm.listeners());
         let stale = |r: &pex::Record| {
             now.saturating_sub(r.seq) >= RECORD_EVERY.as_secs()
                 || r.seq > now

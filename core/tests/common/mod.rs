@@ -131,17 +131,46 @@ impl Rogue {
             self.swarm.behaviour_mut().gossipsub.subscribe(&t).unwrap();
         }
         for channel in channels {
-            self.swarm.behaviour_mut().sync.send_request(
-                victim,
-                SyncRequest {
-                    channel: channel.to_string(),
-                    have: vec![],
-                    held: vec![],
-                    max_bytes: None,
-                    skip: None,
-                },
-            );
+            self.request(victim, channel);
         }
+    }
+
+    /// Ask `victim` over sync for everything in `channel`, as a client that holds none of it.
+    fn request(&mut self, victim: &PeerId, channel: &str) -> request_response::OutboundRequestId {
+        self.swarm.behaviour_mut().sync.send_request(
+            victim,
+            SyncRequest {
+                channel: channel.to_string(),
+                have: vec![],
+                held: vec![],
+                max_bytes: None,
+                skip: None,
+            },
+        )
+    }
+
+    /// [`Rogue::request`], then drive the swarm until the answer: the number of messages it
+    /// carried, or `None` when no answer came (refused, cut, or `secs` passed).
+    pub async fn ask(&mut self, victim: &PeerId, channel: &str, secs: u64) -> Option<usize> {
+        let id = self.request(victim, channel);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        while let Ok(ev) = tokio::time::timeout_at(deadline, self.swarm.select_next_some()).await {
+            match ev {
+                SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message {
+                    message:
+                        request_response::Message::Response {
+                            request_id,
+                            response,
+                        },
+                    ..
+                })) if request_id == id => return Some(response.messages.len()),
+                SwarmEvent::Behaviour(BehaviourEvent::Sync(
+                    request_response::Event::OutboundFailure { request_id, .. },
+                )) if request_id == id => return None,
+                _ => {}
+            }
+        }
+        None
     }
 
     /// Drive the swarm until `victim` closes the connection or `secs` pass. Returns every
