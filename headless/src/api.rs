@@ -368,8 +368,8 @@ async fn handle(node: &Node, req: Request) -> Response {
                 id: node.join(&channel, on).await?,
             },
             Request::Details { channel } => {
-                let (details, pinned) = node.details_and_pinned(&channel)?;
                 let resolved = node.readable(&channel)?;
+                let (details, pinned) = node.details_and_pinned(&resolved)?;
                 let members = node
                     .roster_now()
                     .map(|h| {

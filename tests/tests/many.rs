@@ -11,8 +11,8 @@ use majlis_tests::{netns_available, wait_until, Daemon, Lan};
 const N: usize = 30;
 
 /// The two tests here start 30 and 24 processes: run together on two cores, 54 debug-built
-/// nodes starved each other (the 30 did not all connect in 180 s in CI); one at a time, the
-/// 30 connected in 94–124 s.
+/// nodes starved each other (the 30 did not all connect in 180 s in CI), so they run one at a
+/// time.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
@@ -182,9 +182,10 @@ fn thirty_nodes_find_each_other_and_every_message_reaches_all() {
     for (i, n) in nodes.iter_mut().enumerate() {
         n.start(&lan, i, &[]);
     }
-    // Thirty debug-built processes on two cores: measured 94–124 s until all were connected
-    // (the first node alone up to 44 s) on a slow day, against 3 s for release builds
-    // (`lanbench many 30`). The wait is generous so that it measures convergence, not the box.
+    // Thirty debug-built processes on two cores: 28 s until all were connected (71.5 s before
+    // records were signed every 15 s and dependencies built at opt-level 1; docs/benchmarks.md,
+    // "Session 38"), against 2–3 s for release builds (`lanbench many 30`). The wait is
+    // generous so that it measures convergence, not the box.
     for n in &nodes {
         wait_until(&format!("{} connected to all", n.name), 180, || {
             n.peers().len() == N - 1

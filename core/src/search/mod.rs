@@ -591,16 +591,13 @@ pub fn query(
     limit: usize,
 ) -> Result<Vec<Hit>> {
     let q = parse(text).map_err(Error::Invalid)?;
-    let me_name = head
-        .and_then(|h| h.member_of_device(me))
-        .map(|m| m.name.clone())
-        .unwrap_or_default();
+    let member = head.and_then(|h| h.member_of_device(me));
+    let me_name = member.map(|m| m.name.clone()).unwrap_or_default();
     let dm = |name: &str| {
         head.and_then(|h| h.resolve_channel(me, &format!("@{name}")).ok())
             .filter(|c| c.starts_with('@'))
     };
     let message = |id: &MessageId| store.message(id).ok().flatten();
-    let member = head.and_then(|h| h.member_of_device(me));
     let hidden: Vec<String> = match (head, member) {
         (Some(h), Some(m)) => h
             .roster

@@ -422,9 +422,8 @@ fn channel_members(
     // Who could read it before and cannot after (open: every member but guests).
     let gone: Vec<&str> = r
         .roster
-        .members
-        .iter()
-        .filter(|m| r.roster.may_read(m, &c.name) && !m.role.stores_all())
+        .readers(&c.name)
+        .filter(|m| !m.role.stores_all())
         .filter(|m| members.as_ref().is_some_and(|v| !v.contains(&m.name)))
         .map(|m| m.name.as_str())
         .collect();
