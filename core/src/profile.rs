@@ -626,7 +626,7 @@ impl Profile {
         let (mut out, key) = match cached {
             Some(key) => (Vec::new(), key),
             None => {
-                let out = self.share_keys(chain, channel, true)?;
+                let out = self.share_keys(chain, channel, true, None)?;
                 let st = self.store.sender_state(channel)?;
                 let key = st
                     .mine
@@ -752,6 +752,14 @@ impl Profile {
     ///   holders only, so nothing sent from now on opens with what the removed device had.
     ///   Also makes the first key.
     ///
+    /// - With `online` (the devices this node knows to be on the network), a new reader of a
+    ///   channel also gets the keys this device holds from other senders, if no older key
+    ///   holder with a smaller device id is online to do it: a member put on a channel then
+    ///   reads what senders who are offline said there, without waiting for each of them to
+    ///   come back. One designated device keeps this from being done by every reader; a key
+    ///   passed on is checked against the key id the message names, so a device can hand on
+    ///   only the real key (or nothing). Not in direct-message channels (see below).
+    ///
     /// In a direct-message channel, a new device of the other member gets only the keys made
     /// since that member has been on the roster without a break: a newcomer given a removed
     /// member's name does not read the removed member's conversations.
@@ -760,6 +768,7 @@ impl Profile {
         chain: &RosterChain,
         channel: &str,
         rotate: bool,
+        online: Option<&std::collections::HashSet<DeviceId>>,
     ) -> Result<Vec<Envelope>> {
         let Some(roster) = chain.head() else {
             return Ok(Vec::new());
@@ -811,7 +820,19 @@ impl Profile {
                 let all = self.store.keys_of(channel)?;
                 contents.extend(e2e::grant_all(&all, channel, &siblings).map_err(e2e_err)?);
             }
-            if !others.is_empty() && !st.mine.is_empty() {
+            let dm = crate::roster::dm_parties(channel).is_some();
+            // The designated device: no key holder that already held the keys before this
+            // change, online and with a smaller id, is there to pass them on.
+            let forward = !dm
+                && online.is_some_and(|on| {
+                    !holders
+                        .iter()
+                        .any(|d| *d < me && on.contains(d) && st.shared.contains(d))
+                });
+            if !others.is_empty() && forward {
+                let all = self.store.keys_of(channel)?;
+                contents.extend(e2e::grant_all(&all, channel, &others).map_err(e2e_err)?);
+            } else if !others.is_empty() && !st.mine.is_empty() {
                 let mine = |since: u64| -> Vec<ChannelKey> {
                     st.mine
                         .iter()
@@ -820,7 +841,7 @@ impl Profile {
                         .filter_map(|(_, id)| self.store.key(channel, id).ok().flatten())
                         .collect()
                 };
-                if crate::roster::dm_parties(channel).is_some() {
+                if dm {
                     // Per member: only keys made since it joined (see above).
                     let mut by_member: std::collections::BTreeMap<&str, Vec<DeviceId>> =
                         Default::default();

@@ -379,7 +379,7 @@ fn dm_history_reaches_a_members_new_device_but_not_a_newcomer_with_the_same_name
     laptop.org_join(admin.org().unwrap().unwrap()).unwrap();
     add(&admin, "bilal", laptop.device_id(), None);
     admin
-        .share_keys(&admin.chain().unwrap(), dm, false)
+        .share_keys(&admin.chain().unwrap(), dm, false, None)
         .unwrap();
     deliver(&admin, &laptop, dm);
     let h = laptop.store().history(dm, 10).unwrap();
@@ -400,7 +400,7 @@ fn dm_history_reaches_a_members_new_device_but_not_a_newcomer_with_the_same_name
     newcomer.org_join(admin.org().unwrap().unwrap()).unwrap();
     add(&admin, "bilal", newcomer.device_id(), None);
     admin
-        .share_keys(&admin.chain().unwrap(), dm, false)
+        .share_keys(&admin.chain().unwrap(), dm, false, None)
         .unwrap();
     admin
         .compose(&admin.chain().unwrap(), "@bilal", "NEW-DM welcome aboard")
@@ -724,6 +724,56 @@ async fn put_on_a_channel_a_member_reads_its_history_taken_off_nothing_said_afte
     assert_eq!(st.rejected.get("subscription"), None, "{:?}", st.rejected);
     assert_eq!(c.store().history("legal", 100).unwrap().len(), 6);
     for n in [&a, &b, &c] {
+        n.shutdown().await.unwrap();
+    }
+}
+
+/// A member put on a channel reads what a sender who is offline said there: a reader that
+/// holds the sender's key (here the admin) passes it on. Without that, bilal's half of the
+/// history stayed locked on chen's device until bilal came back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_on_a_channel_a_member_reads_what_an_offline_sender_said() {
+    use majlis_core::roster::MembersChange::Add;
+    let dir = tempfile::tempdir().unwrap();
+    let admin = Profile::init(&dir.path().join("amina"), "amina").unwrap();
+    admin.org_create("acme").unwrap();
+    let bilal = member(dir.path(), &admin, "bilal", None);
+    let chen = member(dir.path(), &admin, "chen", None);
+    change(
+        &admin,
+        RosterChange::CreateChannel {
+            name: "legal".into(),
+            members: Some(vec!["amina".into(), "bilal".into()]),
+        },
+    );
+    share_roster(&admin, &[&bilal, &chen]);
+    let (a, mut rest) = start_star(admin, vec![bilal, chen]).await;
+    let (c, b) = (rest.pop().unwrap(), rest.pop().unwrap());
+    talk(&a, &b, "before").await;
+    wait_until("amina reads bilal's messages", async || {
+        let h = a.history("legal", 100).unwrap();
+        h.len() == 6 && h.iter().all(|m| !m.locked)
+    })
+    .await;
+    b.shutdown().await.unwrap();
+    wait_until("amina sees bilal go", async || {
+        a.peers().await.unwrap().len() == 1
+    })
+    .await;
+
+    a.change_roster(legal(Add(vec!["chen".into()])))
+        .await
+        .unwrap();
+    wait_until(
+        "chen reads all of #legal, bilal's messages too",
+        async || {
+            c.history("legal", 100).is_ok_and(|h| {
+                h.len() == 6 && h.iter().all(|m| !m.locked && m.text.starts_with(SECRET))
+            })
+        },
+    )
+    .await;
+    for n in [&a, &c] {
         n.shutdown().await.unwrap();
     }
 }

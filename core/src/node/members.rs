@@ -147,9 +147,20 @@ impl Runner {
             .map(|c| c.name.clone())
             .chain(dms)
             .collect();
+        // Who is on the network now, as the app is told (connected, or heard of lately):
+        // which of the old key holders can pass other senders' keys on to a new reader.
+        let online: HashSet<DeviceId> = self
+            .connections
+            .keys()
+            .chain(&self.present)
+            .filter_map(DeviceId::from_peer_id)
+            .collect();
         let mut envs = Vec::new();
         for ch in channels {
-            match self.profile.share_keys(&self.chain, &ch, false) {
+            match self
+                .profile
+                .share_keys(&self.chain, &ch, false, Some(&online))
+            {
                 Ok(e) => envs.extend(e),
                 Err(e) => tracing::error!("sharing keys of '{ch}': {e}"),
             }
