@@ -267,12 +267,14 @@ impl Envelope {
 }
 
 /// Roster and clock rules for an envelope whose signature has been checked. Returns the
-/// author's member entry.
+/// author's member name: on the head roster, or, for a message signed while its device
+/// still had a right a later version took away (a leaver's, or from before its member was
+/// taken off the channel), the member it was then ([`VerifiedRoster::posted_before`]).
 pub fn check_rules<'r>(
     env: &Envelope,
     roster: &'r VerifiedRoster,
     now_ms: u64,
-) -> Result<&'r Member, Reject> {
+) -> Result<&'r str, Reject> {
     let u = &env.unsigned;
     if u.sent_at > now_ms.saturating_add(MAX_FUTURE_SKEW_MS) || u.sent_at < MIN_SENT_AT_MS {
         return Err(Reject::Clock {
@@ -289,7 +291,13 @@ pub fn check_rules<'r>(
             neighbour: since,
         });
     }
-    may_author(roster, &u.author, &u.channel)
+    match may_author(roster, &u.author, &u.channel) {
+        Ok(m) => Ok(&m.name),
+        Err(e @ (Reject::UnknownDevice(_) | Reject::NotAllowed { .. })) => roster
+            .posted_before(&u.author, &u.channel, u.sent_at)
+            .ok_or(e),
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether `author`'s device may post in `channel` under `roster`: on the roster, the
@@ -322,7 +330,7 @@ pub fn validate(
     now_ms: u64,
 ) -> Result<(Envelope, String), Reject> {
     let env = Envelope::decode(wire)?;
-    let name = check_rules(&env, roster, now_ms)?.name.clone();
+    let name = check_rules(&env, roster, now_ms)?.to_string();
     Ok((env, name))
 }
 

@@ -823,3 +823,84 @@ async fn an_insider_taken_off_a_channel_who_stays_subscribed_is_cut_off() {
     assert!(st.rejected.get("subscription").copied().unwrap_or(0) >= 1);
     s.victim.shutdown().await.unwrap();
 }
+
+/// A device that catches up after a member left, or was taken off a channel, still gets what
+/// that member said while allowed to, under the member's name and readable: a replacement
+/// laptop or a newcomer reads the whole history. Before, catch-up skipped a leaver's
+/// messages and refused those of a member taken off the channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_device_reads_what_a_leaver_said_and_a_member_taken_off_said_before() {
+    use majlis_core::roster::MembersChange::Remove;
+    let dir = tempfile::tempdir().unwrap();
+    let admin = Profile::init(&dir.path().join("amina"), "amina").unwrap();
+    admin.org_create("acme").unwrap();
+    let bilal = member(dir.path(), &admin, "bilal", None);
+    let chen = member(dir.path(), &admin, "chen", None);
+    let dan = member(dir.path(), &admin, "dan", None);
+    change(
+        &admin,
+        RosterChange::CreateChannel {
+            name: "legal".into(),
+            members: Some(vec!["amina".into(), "chen".into(), "dan".into()]),
+        },
+    );
+    share_roster(&admin, &[&bilal, &chen, &dan]);
+    let (a, mut rest) = start_star(admin, vec![bilal, chen]).await;
+    let (c, b) = (rest.pop().unwrap(), rest.pop().unwrap());
+    for i in 0..3 {
+        b.send("general", &format!("bilal {i}")).await.unwrap();
+    }
+    for i in 0..2 {
+        c.send("legal", &format!("{SECRET} chen {i}"))
+            .await
+            .unwrap();
+    }
+    a.send("general", "amina").await.unwrap();
+    wait_until("amina holds everything", async || {
+        a.history("general", 100).unwrap().len() == 4 && a.history("legal", 100).unwrap().len() == 2
+    })
+    .await;
+    b.shutdown().await.unwrap();
+    a.change_roster(RosterChange::RemoveMember {
+        name: "bilal".into(),
+    })
+    .await
+    .unwrap();
+    a.change_roster(legal(Remove(vec!["chen".into()])))
+        .await
+        .unwrap();
+
+    let addr = a.listen_addrs().await.unwrap()[0].clone();
+    let cfg = majlis_core::Config {
+        peers: vec![addr],
+        ..config()
+    };
+    let d = Node::start(dan, cfg).await.unwrap();
+    let shown = |n: &Node, ch: &str| -> Vec<(String, String)> {
+        n.history(ch, 100)
+            .unwrap()
+            .into_iter()
+            .filter(|m| !m.locked)
+            .map(|m| (m.sender, m.text))
+            .collect()
+    };
+    wait_until("dan reads bilal's and chen's messages", async || {
+        shown(&d, "general").len() == 4 && shown(&d, "legal").len() == 2
+    })
+    .await;
+    let general = shown(&d, "general");
+    assert_eq!(
+        general
+            .iter()
+            .filter(|(s, t)| s == "bilal" && t.starts_with("bilal"))
+            .count(),
+        3,
+        "{general:?}"
+    );
+    assert!(shown(&d, "legal").iter().all(|(s, _)| s == "chen"));
+    let st = d.stats().await.unwrap();
+    assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+    for n in [&a, &c, &d] {
+        n.shutdown().await.unwrap();
+    }
+}

@@ -728,8 +728,8 @@ pub struct Answer {
 }
 
 /// Answer a catch-up request from `requester`: only to a device on our roster that may read
-/// the channel, and only messages whose authors are still on our roster (the requester would
-/// refuse the others). Bounded in messages, bytes and the work a request can cause.
+/// the channel, and only messages whose authors are on our roster or were when they posted
+/// there (the requester refuses the others). Bounded in messages, bytes and the work a request can cause.
 pub fn answer<L: Log>(
     log: &L,
     head: Option<&VerifiedRoster>,
@@ -776,7 +776,10 @@ pub fn answer<L: Log>(
         (m as usize).min(SYNC_RESPONSE_BYTES)
     });
     let heads = log.heads(&req.channel)?;
-    let on_roster = |a: &DeviceId| head.member_of_device(a).is_some();
+    // A leaver's messages too: a device that catches up later still takes those signed
+    // before the right was taken away (`VerifiedRoster::posted_before`).
+    let on_roster =
+        |a: &DeviceId| head.member_of_device(a).is_some() || head.posted_once(a, &req.channel);
     // Counted down as messages go into the answer: what it still lacks once it has this one.
     // What retention or an erasure swept is not offered, so not counted either.
     let mut floored = theirs.clone();

@@ -190,7 +190,7 @@ fn admit<L: Log>(
     now_ms: u64,
 ) -> Verdict {
     let rules = match head {
-        Some(head) => message::check_rules(env, head, now_ms).map(|m| m.name.clone()),
+        Some(head) => message::check_rules(env, head, now_ms).map(str::to_string),
         None => Err(Reject::UnknownDevice(env.unsigned.author)),
     };
     let rules = rules.and_then(|s| {

@@ -32,6 +32,28 @@ pub struct VerifiedRoster {
     /// `issued_at` of the first version naming it). Bounds how far back its messages may be
     /// dated ([`crate::message::check_rules`]).
     listed_since: Option<std::sync::Arc<HashMap<DeviceId, u64>>>,
+    /// On a chain's head only: rights to post that later versions took away (see
+    /// [`PastRight`]).
+    past: Option<std::sync::Arc<HashMap<DeviceId, Vec<PastRight>>>>,
+}
+
+/// A right to post in a channel that a device had and a later version took away (its member
+/// removed, the device revoked, the member taken off the channel or given a role that does
+/// not post). What the device signed while it had the right stays its member's: a device that
+/// catches up later (a new colleague, a replacement laptop) still takes a leaver's messages,
+/// though the head no longer names the leaver.
+///
+/// `from` and `until` are the `issued_at` of the first version that gave the right and of
+/// the one that took it: admin-signed times, so the window is the org's word. A removed
+/// device that kept its key can still sign messages dated inside it; they chain only after
+/// its last real message (dated no more than 5 min before it), are signed by it, and are
+/// attributed to it, as its real messages are (docs/security.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PastRight {
+    pub channel: String,
+    pub member: String,
+    pub from: u64,
+    pub until: u64,
 }
 
 /// A roster body, canonical, in the current layout or the first release's.
@@ -115,6 +137,7 @@ impl VerifiedRoster {
             signer: w.signer,
             by_device,
             listed_since: None,
+            past: None,
         })
     }
 
@@ -126,6 +149,31 @@ impl VerifiedRoster {
     /// versions, or for a device never listed).
     pub fn listed_since(&self, device: &DeviceId) -> Option<u64> {
         self.listed_since.as_ref()?.get(device).copied()
+    }
+
+    /// The member under which `device` could post in `channel` at `sent_at` by a right a
+    /// later version took away (`None` on versions other than a chain's head). Only for
+    /// messages the head's own rules refuse ([`crate::message::check_rules`]).
+    pub fn posted_before(&self, device: &DeviceId, channel: &str, sent_at: u64) -> Option<&str> {
+        self.past
+            .as_ref()?
+            .get(device)?
+            .iter()
+            .find(|r| {
+                r.channel == channel
+                    && sent_at < r.until
+                    && sent_at.saturating_add(crate::message::BEFORE_LISTED_MS) >= r.from
+            })
+            .map(|r| r.member.as_str())
+    }
+
+    /// Whether `device` ever lost a right to post in `channel`: catch-up still serves what it
+    /// signed there (the requester checks the dates).
+    pub fn posted_once(&self, device: &DeviceId, channel: &str) -> bool {
+        self.past
+            .as_ref()
+            .and_then(|p| p.get(device))
+            .is_some_and(|rs| rs.iter().any(|r| r.channel == channel))
     }
 
     /// O(1) lookup: this is on the path of every received message.
@@ -481,6 +529,10 @@ impl RosterChain {
         }
         if report.changed_from.is_some() {
             self.index_listed_since();
+            let past = past_rights(&self.chain);
+            if let Some(h) = self.chain.last_mut() {
+                h.past = Some(std::sync::Arc::new(past));
+            }
         }
         report
     }
@@ -491,6 +543,7 @@ impl RosterChain {
         let mut since: HashMap<DeviceId, u64> = HashMap::new();
         for v in &mut self.chain {
             v.listed_since = None;
+            v.past = None;
             for d in v.by_device.keys() {
                 since.entry(*d).or_insert(v.roster.issued_at);
             }
@@ -499,4 +552,53 @@ impl RosterChain {
             h.listed_since = Some(std::sync::Arc::new(since));
         }
     }
+}
+
+/// Every right to post in a channel that a version of `chain` took away (see [`PastRight`]).
+/// On roster changes only: each pair of versions compares the members, and the channels only
+/// where a member, a device or a role changed or a channel's list did; a lost right looks
+/// back for when it began.
+fn past_rights(chain: &[VerifiedRoster]) -> HashMap<DeviceId, Vec<PastRight>> {
+    let mut out: HashMap<DeviceId, Vec<PastRight>> = HashMap::new();
+    let held = |u: &VerifiedRoster, d: &DeviceId, name: &str, c: &str| {
+        u.member_of_device(d)
+            .is_some_and(|m| m.name == name && u.roster.may_post(m, c))
+    };
+    for (i, pair) in chain.windows(2).enumerate() {
+        let (v, w) = (&pair[0].roster, &pair[1].roster);
+        let changed: Vec<&Channel> = v
+            .channels
+            .iter()
+            .filter(|c| w.channel(&c.name) != Some(*c))
+            .collect();
+        let now: HashMap<&str, &Member> = w.members.iter().map(|m| (m.name.as_str(), m)).collect();
+        for m in &v.members {
+            let same = now.get(m.name.as_str()).filter(|n| n.role == m.role);
+            for d in &m.devices {
+                let kept = same.filter(|n| n.devices.contains(d));
+                let candidates: Vec<&Channel> = match kept {
+                    Some(_) => changed.clone(),
+                    None => v.channels.iter().collect(),
+                };
+                for c in candidates {
+                    if !v.may_post(m, &c.name) || kept.is_some_and(|n| w.may_post(n, &c.name)) {
+                        continue;
+                    }
+                    let start = chain[..=i]
+                        .iter()
+                        .rev()
+                        .take_while(|u| held(u, d, &m.name, &c.name))
+                        .last()
+                        .map_or(v.issued_at, |u| u.roster.issued_at);
+                    out.entry(*d).or_default().push(PastRight {
+                        channel: c.name.clone(),
+                        member: m.name.clone(),
+                        from: start,
+                        until: w.issued_at,
+                    });
+                }
+            }
+        }
+    }
+    out
 }

@@ -25,7 +25,7 @@ mod tests;
 
 use audit::hex;
 pub use audit::{diff, AuditChange, AuditEntry};
-pub use chain::{authorize, ApplyReport, RosterChain, RosterSigner, VerifiedRoster};
+pub use chain::{authorize, ApplyReport, PastRight, RosterChain, RosterSigner, VerifiedRoster};
 
 /// Wire format version of [`SignedRoster`]; bump on any incompatible change.
 pub const ROSTER_FORMAT: u8 = 1;

@@ -1067,3 +1067,72 @@ fn an_admin_changes_who_is_on_a_channel_and_a_member_cannot() {
     ));
     assert_eq!(readers(&head(&o)), vec!["bilal"]);
 }
+
+/// What a device signed while it had a right stays its member's, inside the window the
+/// versions' dates give, and nothing outside it: not before the right, not after it was
+/// taken, not in another channel, not for a device never listed, not on a version that is
+/// not the head.
+#[test]
+fn a_right_taken_away_still_covers_what_was_signed_while_it_held() {
+    let mut o = org();
+    let bilal = DeviceKey::generate();
+    const H: u64 = 3_600_000;
+    let t = 1_800_000_000_000;
+    for (at, c) in [
+        (
+            t,
+            RosterChange::AddMember {
+                name: "bilal".into(),
+                device: bilal.id(),
+                role: None,
+            },
+        ),
+        (
+            t + 10 * H,
+            RosterChange::CreateChannel {
+                name: "legal".into(),
+                members: Some(vec!["amina".into(), "bilal".into()]),
+            },
+        ),
+        (
+            t + 20 * H,
+            RosterChange::ChannelMembers {
+                name: "legal".into(),
+                change: MembersChange::Remove(vec!["bilal".into()]),
+            },
+        ),
+        (
+            t + 30 * H,
+            RosterChange::RemoveMember {
+                name: "bilal".into(),
+            },
+        ),
+    ] {
+        let h = o.chain.head().unwrap();
+        let r = h.roster.next(h.hash, &c, at).unwrap();
+        let v = VerifiedRoster::sign(r, RosterSigner::Device(&o.admin));
+        assert_eq!(o.chain.apply(vec![v]).error, None);
+    }
+    let head = o.chain.head().unwrap();
+    let b = bilal.id();
+    assert!(head.member_of_device(&b).is_none());
+    let at = |c: &str, when: u64| head.posted_before(&b, c, when);
+    assert_eq!(at("general", t + H), Some("bilal"));
+    assert_eq!(at("general", t + 30 * H - 1), Some("bilal"));
+    assert_eq!(at("general", t + 30 * H), None, "signed once removed");
+    assert_eq!(at("general", t - 2 * H), None, "before he was listed");
+    assert_eq!(at("legal", t + 15 * H), Some("bilal"));
+    assert_eq!(
+        at("legal", t + 25 * H),
+        None,
+        "after he was taken off #legal"
+    );
+    assert_eq!(at("legal", t + 5 * H), None, "before #legal existed");
+    assert_eq!(at("nope", t + H), None);
+    assert!(head.posted_once(&b, "legal") && !head.posted_once(&b, "nope"));
+    let stranger = DeviceKey::generate().id();
+    assert_eq!(head.posted_before(&stranger, "general", t + H), None);
+    // Only the head carries it.
+    let v4 = &o.chain.versions()[3];
+    assert_eq!(v4.posted_before(&b, "legal", t + 15 * H), None);
+}
