@@ -293,6 +293,19 @@ pub fn check_rules<'r>(
     }
     match may_author(roster, &u.author, &u.channel) {
         Ok(m) => Ok(&m.name),
+        // Where nobody may write any more (a DM with a member who left), its reader still
+        // hands keys to their own new devices, and what they wrote before stays theirs.
+        Err(Reject::NotAllowed { .. })
+            if roster
+                .member_of_device(&u.author)
+                .is_some_and(|m| roster.roster.may_share_keys(m, &u.channel))
+                && (env.is_keys()
+                    || roster
+                        .dm_ended(&u.channel)
+                        .is_some_and(|end| u.sent_at < end)) =>
+        {
+            Ok(&roster.member_of_device(&u.author).expect("checked").name)
+        }
         Err(e @ (Reject::UnknownDevice(_) | Reject::NotAllowed { .. })) => roster
             .posted_before(&u.author, &u.channel, u.sent_at)
             .ok_or(e),

@@ -582,6 +582,9 @@ impl Profile {
             |r| match r {
                 Reject::UnknownDevice(_) => Error::NotOnRoster,
                 Reject::UnknownChannel(_) => Error::Invalid(roster.roster.no_channel(channel)),
+                Reject::NotAllowed { .. } if roster.roster.dm_with_leaver(channel).is_some() => {
+                    Error::Denied(crate::roster::left_dm_text(&roster.roster, channel))
+                }
                 r => Error::Denied(r.to_string()),
             },
         )?;
@@ -777,7 +780,7 @@ impl Profile {
         let Some(member) = roster.member_of_device(&me) else {
             return Ok(Vec::new());
         };
-        if !roster.roster.may_post(member, channel) {
+        if !roster.roster.may_share_keys(member, channel) {
             return Ok(Vec::new());
         }
         let holders: Vec<DeviceId> = roster

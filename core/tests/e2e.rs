@@ -904,3 +904,76 @@ async fn a_late_device_reads_what_a_leaver_said_and_a_member_taken_off_said_befo
         n.shutdown().await.unwrap();
     }
 }
+
+/// A DM with a colleague who left stays readable for the one who stays, on the devices they
+/// had and on a new one, and says why nothing more can be sent. Before, it vanished: the
+/// conversation was refused as "no member named 'bilal'".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dm_with_a_leaver_stays_readable_and_is_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = Profile::init(&dir.path().join("amina"), "amina").unwrap();
+    admin.org_create("acme").unwrap();
+    let bilal = member(dir.path(), &admin, "bilal", None);
+    let laptop = Profile::init(&dir.path().join("amina-laptop"), "amina").unwrap();
+    laptop.org_join(admin.org().unwrap().unwrap()).unwrap();
+    add(&admin, "amina", laptop.device_id(), None);
+    share_roster(&admin, &[&bilal, &laptop]);
+    let (a, mut rest) = start_star(admin, vec![bilal]).await;
+    let b = rest.pop().unwrap();
+    b.send("@amina", &format!("{SECRET} from bilal"))
+        .await
+        .unwrap();
+    a.send("@bilal", &format!("{SECRET} from amina"))
+        .await
+        .unwrap();
+    let dm = "@amina,bilal";
+    wait_until("both hold the conversation", async || {
+        [&a, &b]
+            .iter()
+            .all(|n| n.history(dm, 10).is_ok_and(|h| h.len() == 2))
+    })
+    .await;
+    b.shutdown().await.unwrap();
+    a.change_roster(RosterChange::RemoveMember {
+        name: "bilal".into(),
+    })
+    .await
+    .unwrap();
+
+    let read = |n: &Node| -> Vec<(String, bool)> {
+        n.history("@bilal", 10)
+            .map(|h| h.into_iter().map(|m| (m.sender, m.locked)).collect())
+            .unwrap_or_default()
+    };
+    let both = vec![("bilal".to_string(), false), ("amina".to_string(), false)];
+    assert_eq!(read(&a), both, "{:?}", a.history("@bilal", 10));
+    let refused = a.send("@bilal", "are you there?").await.unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("bilal has left the organization"),
+        "{refused}"
+    );
+    assert_eq!(
+        a.history(dm, 10).unwrap().len(),
+        2,
+        "the refused line was kept"
+    );
+
+    // Amina's new laptop catches the conversation up, and reads it.
+    let addr = a.listen_addrs().await.unwrap()[0].clone();
+    let cfg = majlis_core::Config {
+        peers: vec![addr],
+        ..config()
+    };
+    let l = Node::start(laptop, cfg).await.unwrap();
+    wait_until("amina's laptop reads the conversation", async || {
+        read(&l) == both
+    })
+    .await;
+    let st = l.stats().await.unwrap();
+    assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+    for n in [&a, &l] {
+        n.shutdown().await.unwrap();
+    }
+}

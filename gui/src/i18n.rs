@@ -123,6 +123,10 @@ const AR: &[(&str, &str)] = &[
         "You are no longer on #{channel}: an admin changed who is on it",
         "لم تعد في #{channel}: غيّر مشرف أعضاءها",
     ),
+    (
+        "{member} has left the organization: this conversation stays readable, and nothing more can be sent in it",
+        "غادر {member} المؤسسة: تبقى هذه المحادثة مقروءة، ولا يمكن إرسال شيء آخر فيها",
+    ),
     ("Channel", "القناة"),
     ("Pick a channel", "اختر قناة"),
     ("Open to every member", "مفتوحة لكل الأعضاء"),

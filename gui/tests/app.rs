@@ -1575,3 +1575,54 @@ fn an_admin_changes_a_channels_members_from_its_details() {
         Some(eframe::egui::accesskit::Toggled::True)
     );
 }
+
+/// A colleague who wrote to bilal leaves the org: bilal's app keeps the conversation, shows
+/// what was said, and says why nothing more can be sent instead of offering a composer.
+#[test]
+fn a_dm_with_a_colleague_who_left_stays_and_says_why_nothing_can_be_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let bilal = Profile::init(&dir.path().join("bilal"), "bilal").unwrap();
+    let chen = Profile::init(&dir.path().join("chen"), "chen").unwrap();
+    let admin = org(dir.path(), &[("bilal", &bilal), ("chen", &chen)]);
+    drop(bilal);
+    let (amina, addr) = start(&rt, admin);
+    let c = rt.block_on(async {
+        Node::start(chen, opts(Path::new("/unused"), vec![addr.clone()]).config)
+            .await
+            .unwrap()
+    });
+    // A DM goes to bilal's inbox: his app is given chen's address too (loopback addresses
+    // are not passed on by peer exchange).
+    let chen_addr = rt.block_on(c.listen_addrs()).unwrap()[0].clone();
+    let mut h = harness(opts(&dir.path().join("bilal"), vec![addr, chen_addr]));
+    until(&mut h, "connected", |h| has(h, "# general"));
+    until(&mut h, "chen connected to bilal", |_| {
+        rt.block_on(c.peers()).unwrap().len() == 2
+    });
+    rt.block_on(c.send("@bilal", "the handover notes")).unwrap();
+    until(&mut h, "chen's DM", |h| has(h, "@ chen"));
+    h.get_by_label_contains("@ chen").click();
+    until(&mut h, "the message", |h| has(h, "the handover notes"));
+    assert!(
+        h.query_all_by_label("Message").next().is_some(),
+        "no composer while chen is here"
+    );
+    rt.block_on(async {
+        c.shutdown().await.unwrap();
+        amina
+            .change_roster(RosterChange::RemoveMember {
+                name: "chen".into(),
+            })
+            .await
+            .unwrap();
+    });
+    until(&mut h, "the read-only note", |h| {
+        has(h, "chen has left the organization")
+    });
+    assert!(has(&h, "the handover notes"), "the conversation was kept");
+    assert!(
+        h.query_all_by_label("Message").next().is_none(),
+        "a composer to someone who left"
+    );
+}

@@ -50,10 +50,22 @@ pub struct VerifiedRoster {
 /// attributed to it, as its real messages are (docs/security.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PastRight {
+    /// A channel, or [`PastRight::DMS`]: the member's direct messages.
     pub channel: String,
     pub member: String,
     pub from: u64,
     pub until: u64,
+}
+
+impl PastRight {
+    /// The `channel` of a right to the member's direct messages (no channel is named so).
+    pub const DMS: &'static str = "@";
+
+    fn covers(&self, channel: &str) -> bool {
+        self.channel == channel
+            || (self.channel == Self::DMS
+                && dm_parties(channel).is_some_and(|(a, b)| a == self.member || b == self.member))
+    }
 }
 
 /// A roster body, canonical, in the current layout or the first release's.
@@ -160,7 +172,7 @@ impl VerifiedRoster {
             .get(device)?
             .iter()
             .find(|r| {
-                r.channel == channel
+                r.covers(channel)
                     && sent_at < r.until
                     && sent_at.saturating_add(crate::message::BEFORE_LISTED_MS) >= r.from
             })
@@ -173,7 +185,31 @@ impl VerifiedRoster {
         self.past
             .as_ref()
             .and_then(|p| p.get(device))
-            .is_some_and(|rs| rs.iter().any(|r| r.channel == channel))
+            .is_some_and(|rs| rs.iter().any(|r| r.covers(channel)))
+    }
+
+    /// When the DM `channel` with a member who left stopped taking messages: that member's
+    /// removal (`None` if it is no such DM, or on versions other than a chain's head). What
+    /// the one who stays wrote there before is still theirs.
+    pub fn dm_ended(&self, channel: &str) -> Option<u64> {
+        let (_, left) = self.roster.dm_with_leaver(channel)?;
+        self.past
+            .as_ref()?
+            .values()
+            .flatten()
+            .filter(|r| r.channel == PastRight::DMS && r.member == left)
+            .map(|r| r.until)
+            .max()
+    }
+
+    /// Whether `name` was a member on the chain whose head this is and is no longer (a
+    /// leaver, by the rights it lost; `false` on other versions).
+    pub fn was_member(&self, name: &str) -> bool {
+        self.roster.member(name).is_none()
+            && self
+                .past
+                .as_ref()
+                .is_some_and(|p| p.values().flatten().any(|r| r.member == name))
     }
 
     /// O(1) lookup: this is on the path of every received message.
@@ -196,6 +232,11 @@ impl VerifiedRoster {
                 "this device is not on the roster, so it has no direct messages".into(),
             )
         })?;
+        if self.was_member(other) {
+            // Their conversation is still read (`Roster::dm_with_leaver`); sending is refused
+            // with the reason.
+            return Ok(dm_channel(&me.name, other));
+        }
         let other = self.roster.member(other).ok_or_else(|| {
             crate::Error::Invalid(format!("no member named '{other}' (see the roster)"))
         })?;
@@ -560,9 +601,23 @@ impl RosterChain {
 /// back for when it began.
 fn past_rights(chain: &[VerifiedRoster]) -> HashMap<DeviceId, Vec<PastRight>> {
     let mut out: HashMap<DeviceId, Vec<PastRight>> = HashMap::new();
-    let held = |u: &VerifiedRoster, d: &DeviceId, name: &str, c: &str| {
-        u.member_of_device(d)
-            .is_some_and(|m| m.name == name && u.roster.may_post(m, c))
+    // `c` None: the device's DMs, held while it is its member's and the member posts.
+    let held = |u: &VerifiedRoster, d: &DeviceId, name: &str, c: Option<&str>| {
+        u.member_of_device(d).is_some_and(|m| {
+            m.name == name
+                && match c {
+                    Some(c) => u.roster.may_post(m, c),
+                    None => !m.role.stores_all(),
+                }
+        })
+    };
+    let since = |i: usize, d: &DeviceId, name: &str, c: Option<&str>| {
+        chain[..=i]
+            .iter()
+            .rev()
+            .take_while(|u| held(u, d, name, c))
+            .last()
+            .map(|u| u.roster.issued_at)
     };
     for (i, pair) in chain.windows(2).enumerate() {
         let (v, w) = (&pair[0].roster, &pair[1].roster);
@@ -584,16 +639,22 @@ fn past_rights(chain: &[VerifiedRoster]) -> HashMap<DeviceId, Vec<PastRight>> {
                     if !v.may_post(m, &c.name) || kept.is_some_and(|n| w.may_post(n, &c.name)) {
                         continue;
                     }
-                    let start = chain[..=i]
-                        .iter()
-                        .rev()
-                        .take_while(|u| held(u, d, &m.name, &c.name))
-                        .last()
-                        .map_or(v.issued_at, |u| u.roster.issued_at);
                     out.entry(*d).or_default().push(PastRight {
                         channel: c.name.clone(),
                         member: m.name.clone(),
-                        from: start,
+                        from: since(i, d, &m.name, Some(&c.name)).unwrap_or(v.issued_at),
+                        until: w.issued_at,
+                    });
+                }
+                // Gone from the roster, or no longer its member's: its DMs end too.
+                let gone = now
+                    .get(m.name.as_str())
+                    .is_none_or(|n| !n.devices.contains(d));
+                if gone && !m.role.stores_all() {
+                    out.entry(*d).or_default().push(PastRight {
+                        channel: PastRight::DMS.into(),
+                        member: m.name.clone(),
+                        from: since(i, d, &m.name, None).unwrap_or(v.issued_at),
                         until: w.issued_at,
                     });
                 }

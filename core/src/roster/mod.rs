@@ -187,6 +187,16 @@ pub fn dm_channel(a: &str, b: &str) -> String {
     format!("@{x},{y}")
 }
 
+/// What a member who writes in a DM with someone who left is told (`{member}`: who left).
+pub const LEFT_DM_TEXT: &str =
+    "{member} has left the organization: this conversation stays readable, and nothing more can be sent in it";
+
+/// [`LEFT_DM_TEXT`] for `channel` under `r`.
+pub fn left_dm_text(r: &Roster, channel: &str) -> String {
+    let left = r.dm_with_leaver(channel).map_or("", |(_, left)| left);
+    LEFT_DM_TEXT.replace("{member}", left)
+}
+
 /// The two member names of a direct-message channel, if `channel` is one (canonical form).
 pub fn dm_parties(channel: &str) -> Option<(&str, &str)> {
     let (a, b) = channel.strip_prefix('@')?.split_once(',')?;

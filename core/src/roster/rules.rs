@@ -86,14 +86,31 @@ impl Roster {
         self.dm_allowed(a, b).then_some((a, b))
     }
 
-    /// A channel messages may be posted in: a listed channel, or an allowed DM pair.
+    /// A direct-message channel one of whose two members has left the org: the one still on
+    /// the roster keeps reading it, and nobody posts in it. Returns (who stays, who left).
+    pub fn dm_with_leaver<'a>(&'a self, channel: &'a str) -> Option<(&'a Member, &'a str)> {
+        let (a, b) = dm_parties(channel)?;
+        match (self.member(a), self.member(b)) {
+            (Some(m), None) => Some((m, b)),
+            (None, Some(m)) => Some((m, a)),
+            _ => None,
+        }
+    }
+
+    /// A channel messages may be posted in, or read: a listed channel, an allowed DM pair, or
+    /// a DM with a member who left (read only).
     pub fn channel_exists(&self, channel: &str) -> bool {
-        self.channel(channel).is_some() || self.dm(channel).is_some()
+        self.channel(channel).is_some()
+            || self.dm(channel).is_some()
+            || self.dm_with_leaver(channel).is_some()
     }
 
     pub fn may_read(&self, member: &Member, channel: &str) -> bool {
         if let Some((a, b)) = self.dm(channel) {
             return member.role.stores_all() || member.name == a.name || member.name == b.name;
+        }
+        if let Some((stays, _)) = self.dm_with_leaver(channel) {
+            return member.role.stores_all() || member.name == stays.name;
         }
         match self.channel(channel) {
             None => false,
@@ -115,6 +132,13 @@ impl Roster {
     }
 
     pub fn may_post(&self, member: &Member, channel: &str) -> bool {
+        self.may_share_keys(member, channel) && self.dm_with_leaver(channel).is_none()
+    }
+
+    /// Whether `member` may post key grants in `channel`: any reader that posts at all, also
+    /// where nobody may write any more (a DM with a member who left), so that the member's
+    /// new device is given the keys to what it may read.
+    pub fn may_share_keys(&self, member: &Member, channel: &str) -> bool {
         !member.role.stores_all() && self.may_read(member, channel)
     }
 

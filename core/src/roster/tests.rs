@@ -1136,3 +1136,68 @@ fn a_right_taken_away_still_covers_what_was_signed_while_it_held() {
     let v4 = &o.chain.versions()[3];
     assert_eq!(v4.posted_before(&b, "legal", t + 15 * H), None);
 }
+
+/// A DM with a member who left: the one who stays reads it and may still hand on keys (to
+/// a new device of theirs), nobody posts; "@bilal" still names it; the leaver's own DM
+/// messages from before are still his.
+#[test]
+fn a_dm_with_a_leaver_is_read_only_for_the_one_who_stays() {
+    let mut o = org();
+    let bilal = DeviceKey::generate();
+    const H: u64 = 3_600_000;
+    let t = 1_800_000_000_000;
+    for (at, c) in [
+        (
+            t,
+            RosterChange::AddMember {
+                name: "bilal".into(),
+                device: bilal.id(),
+                role: None,
+            },
+        ),
+        (t + 10 * H, add("chen")),
+        (
+            t + 20 * H,
+            RosterChange::RemoveMember {
+                name: "bilal".into(),
+            },
+        ),
+    ] {
+        let h = o.chain.head().unwrap();
+        let r = h.roster.next(h.hash, &c, at).unwrap();
+        let v = VerifiedRoster::sign(r, RosterSigner::Device(&o.admin));
+        assert_eq!(o.chain.apply(vec![v]).error, None);
+    }
+    let head = o.chain.head().unwrap();
+    let r = &head.roster;
+    let (amina, chen) = (r.member("amina").unwrap(), r.member("chen").unwrap());
+    let dm = dm_channel("amina", "bilal");
+    assert_eq!(
+        r.dm_with_leaver(&dm).map(|(m, l)| (m.name.as_str(), l)),
+        Some(("amina", "bilal"))
+    );
+    assert!(r.channel_exists(&dm));
+    assert!(r.may_read(amina, &dm) && !r.may_read(chen, &dm));
+    assert!(!r.may_post(amina, &dm), "nobody writes to someone who left");
+    assert!(r.may_share_keys(amina, &dm) && !r.may_share_keys(chen, &dm));
+    assert!(r.may_post(amina, &dm_channel("amina", "chen")));
+    assert!(left_dm_text(r, &dm).starts_with("bilal has left"));
+    assert_eq!(
+        head.resolve_channel(&o.admin.id(), "@bilal").unwrap(),
+        dm,
+        "the leaver's name still names the conversation"
+    );
+    assert!(head.was_member("bilal") && !head.was_member("nobody") && !head.was_member("chen"));
+    assert!(head.resolve_channel(&o.admin.id(), "@nobody").is_err());
+    // His DM messages from while he was a member, and nothing after.
+    assert_eq!(head.posted_before(&bilal.id(), &dm, t + H), Some("bilal"));
+    assert_eq!(head.posted_before(&bilal.id(), &dm, t + 20 * H), None);
+    assert_eq!(
+        head.posted_before(&bilal.id(), &dm_channel("chen", "dora"), t + H),
+        None
+    );
+    assert!(head.posted_once(&bilal.id(), &dm));
+    // What amina wrote there before he left is hers; the conversation ended with him.
+    assert_eq!(head.dm_ended(&dm), Some(t + 20 * H));
+    assert_eq!(head.dm_ended(&dm_channel("amina", "chen")), None);
+}

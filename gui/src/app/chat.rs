@@ -142,6 +142,16 @@ impl MajlisApp {
         self.draw_edit_bar(ui, run);
         let (attach_label, share_label, path_label) =
             (self.t("Attach file"), self.t("Share"), self.t("File path"));
+        // A DM with someone who left is read only: the composer says so instead.
+        let read_only = run
+            .roster
+            .as_ref()
+            .and_then(|r| {
+                r.roster
+                    .dm_with_leaver(&channel)
+                    .map(|(_, left)| left.to_string())
+            })
+            .map(|left| self.tf(majlis_core::roster::LEFT_DM_TEXT, &[("member", &left)]));
         // Composer at the bottom.
         let draft = self.state.drafts.entry(channel.clone()).or_default();
         // Typing `@na…` offers the members whose names start so (and @channel, @here).
@@ -166,6 +176,10 @@ impl MajlisApp {
             )
             .show(ui, |ui| {
                 ui.add_space(4.0);
+                if let Some(note) = &read_only {
+                    ui.label(note.as_str());
+                    return;
+                }
                 if !suggest.is_empty() {
                     ui.horizontal(|ui| {
                         for name in &suggest {
