@@ -293,16 +293,16 @@ pub fn check_rules<'r>(
     }
     match may_author(roster, &u.author, &u.channel) {
         Ok(m) => Ok(&m.name),
-        // Where nobody may write any more (a DM with a member who left), its reader still
-        // hands keys to their own new devices, and what they wrote before stays theirs.
+        // Where nobody may write any more (a DM with a member who left, and only a real
+        // one: not `@me,anyone`), its reader still hands keys to their own new devices, and
+        // what they wrote before stays theirs.
         Err(Reject::NotAllowed { .. })
             if roster
                 .member_of_device(&u.author)
                 .is_some_and(|m| roster.roster.may_share_keys(m, &u.channel))
-                && (env.is_keys()
-                    || roster
-                        .dm_ended(&u.channel)
-                        .is_some_and(|end| u.sent_at < end)) =>
+                && roster
+                    .dm_ended(&u.channel)
+                    .is_some_and(|end| env.is_keys() || u.sent_at < end) =>
         {
             Ok(&roster.member_of_device(&u.author).expect("checked").name)
         }
@@ -427,6 +427,83 @@ mod tests {
             )
             .unwrap();
         (dev, VerifiedRoster::sign(r, RosterSigner::Root(&root)))
+    }
+
+    /// A DM with a member who left: its stayer's key grants and earlier lines are taken,
+    /// nothing later, and no DM with a name that was never a member is made up this way (a
+    /// modified client posting grants into `@me,anyone` would fill relays with channels).
+    #[test]
+    fn a_dm_with_a_leaver_takes_only_grants_and_what_was_said_before() {
+        let root = OrgKey::generate();
+        let (amina, bilal) = (DeviceKey::generate(), DeviceKey::generate());
+        let mut chain = crate::roster::RosterChain::new(root.org_id());
+        let g = VerifiedRoster::sign(
+            Roster::genesis(&root, "acme", "amina", amina.id(), NOW - 100),
+            RosterSigner::Root(&root),
+        );
+        assert_eq!(chain.apply(vec![g]).error, None);
+        for (at, c) in [
+            (
+                NOW - 90,
+                RosterChange::AddMember {
+                    name: "bilal".into(),
+                    device: bilal.id(),
+                    role: None,
+                },
+            ),
+            (
+                NOW - 50,
+                RosterChange::RemoveMember {
+                    name: "bilal".into(),
+                },
+            ),
+        ] {
+            let h = chain.head().unwrap();
+            let r = h.roster.next(h.hash, &c, at).unwrap();
+            let v = VerifiedRoster::sign(r, RosterSigner::Root(&root));
+            assert_eq!(chain.apply(vec![v]).error, None);
+        }
+        let head = chain.head().unwrap();
+        let keys = |channel: &str| {
+            let body = crate::e2e::Content::Keys(vec![crate::e2e::Bundle {
+                key: crate::e2e::KeyId([7; 16]),
+                grants: vec![crate::e2e::Grant {
+                    hint: [1; 8],
+                    sealed: vec![0; crate::e2e::GRANT_BYTES],
+                }],
+            }])
+            .encode();
+            Envelope::sign(
+                &amina,
+                Unsigned {
+                    format: MESSAGE_FORMAT,
+                    author: amina.id(),
+                    channel: channel.into(),
+                    sent_at: NOW,
+                    seq: 1,
+                    prev: None,
+                    body,
+                },
+            )
+        };
+        let dm = "@amina,bilal";
+        assert!(keys(dm).is_keys());
+        assert_eq!(check_rules(&keys(dm), head, NOW), Ok("amina"));
+        assert!(matches!(
+            check_rules(&keys("@amina,nobody"), head, NOW),
+            Err(Reject::NotAllowed { .. })
+        ));
+        assert_eq!(
+            check_rules(&msg(&amina, dm, "x", NOW - 60), head, NOW),
+            Ok("amina")
+        );
+        assert_eq!(
+            check_rules(&msg(&bilal, dm, "x", NOW - 60), head, NOW),
+            Ok("bilal")
+        );
+        for dev in [&amina, &bilal] {
+            assert!(check_rules(&msg(dev, dm, "x", NOW - 50), head, NOW).is_err());
+        }
     }
 
     fn msg(dev: &DeviceKey, channel: &str, body: &str, sent_at: u64) -> Envelope {
