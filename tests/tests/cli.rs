@@ -150,6 +150,12 @@ fn admin_sets_policy_and_members_exchange_direct_messages() {
     // Offline, history @NAME reads the local store, ticks included.
     assert_eq!(bilal.history("@amina").len(), 2);
     assert!(plain(&amina, "@bilal").contains("amina: salam  ✓✓ delivered\n"));
+    // Bilal leaves: the conversation stays amina's to read, and a line to him is refused
+    // with the reason.
+    amina.ok(&["roster", "remove", "--name", "bilal"]);
+    assert_eq!(amina.history("@bilal").len(), 2);
+    let e = err(&amina, &["send", "@bilal", "are you there?"]);
+    assert!(e.contains("bilal has left the organization"), "{e}");
 }
 
 /// The quick start as a new user scripts it: `majlisd run &` and, at once, `majlisd send`.
