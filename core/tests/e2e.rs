@@ -616,6 +616,25 @@ async fn talk(a: &Node, b: &Node, when: &str) -> Vec<majlis_core::MessageId> {
     ids
 }
 
+/// amina (admin, the hub), bilal and chen running; #legal lists amina and bilal only.
+async fn legal_of_amina_and_bilal(dir: &Path) -> (Node, Node, Node) {
+    let admin = Profile::init(&dir.join("amina"), "amina").unwrap();
+    admin.org_create("acme").unwrap();
+    let bilal = member(dir, &admin, "bilal", None);
+    let chen = member(dir, &admin, "chen", None);
+    change(
+        &admin,
+        RosterChange::CreateChannel {
+            name: "legal".into(),
+            members: Some(vec!["amina".into(), "bilal".into()]),
+        },
+    );
+    share_roster(&admin, &[&bilal, &chen]);
+    let (a, mut rest) = start_star(admin, vec![bilal, chen]).await;
+    let (c, b) = (rest.pop().unwrap(), rest.pop().unwrap());
+    (a, b, c)
+}
+
 fn legal(change: majlis_core::roster::MembersChange) -> RosterChange {
     RosterChange::ChannelMembers {
         name: "legal".into(),
@@ -630,20 +649,7 @@ fn legal(change: majlis_core::roster::MembersChange) -> RosterChange {
 async fn put_on_a_channel_a_member_reads_its_history_taken_off_nothing_said_after() {
     use majlis_core::roster::MembersChange::{Add, Remove};
     let dir = tempfile::tempdir().unwrap();
-    let admin = Profile::init(&dir.path().join("amina"), "amina").unwrap();
-    admin.org_create("acme").unwrap();
-    let bilal = member(dir.path(), &admin, "bilal", None);
-    let chen = member(dir.path(), &admin, "chen", None);
-    change(
-        &admin,
-        RosterChange::CreateChannel {
-            name: "legal".into(),
-            members: Some(vec!["amina".into(), "bilal".into()]),
-        },
-    );
-    share_roster(&admin, &[&bilal, &chen]);
-    let (a, mut rest) = start_star(admin, vec![bilal, chen]).await;
-    let (c, b) = (rest.pop().unwrap(), rest.pop().unwrap());
+    let (a, b, c) = legal_of_amina_and_bilal(dir.path()).await;
     talk(&a, &b, "before").await;
     wait_until("bilal holds the history", async || {
         b.history("legal", 100).unwrap().len() == 6
@@ -735,20 +741,7 @@ async fn put_on_a_channel_a_member_reads_its_history_taken_off_nothing_said_afte
 async fn put_on_a_channel_a_member_reads_what_an_offline_sender_said() {
     use majlis_core::roster::MembersChange::Add;
     let dir = tempfile::tempdir().unwrap();
-    let admin = Profile::init(&dir.path().join("amina"), "amina").unwrap();
-    admin.org_create("acme").unwrap();
-    let bilal = member(dir.path(), &admin, "bilal", None);
-    let chen = member(dir.path(), &admin, "chen", None);
-    change(
-        &admin,
-        RosterChange::CreateChannel {
-            name: "legal".into(),
-            members: Some(vec!["amina".into(), "bilal".into()]),
-        },
-    );
-    share_roster(&admin, &[&bilal, &chen]);
-    let (a, mut rest) = start_star(admin, vec![bilal, chen]).await;
-    let (c, b) = (rest.pop().unwrap(), rest.pop().unwrap());
+    let (a, b, c) = legal_of_amina_and_bilal(dir.path()).await;
     talk(&a, &b, "before").await;
     wait_until("amina reads bilal's messages", async || {
         let h = a.history("legal", 100).unwrap();

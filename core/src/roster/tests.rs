@@ -1068,6 +1068,19 @@ fn an_admin_changes_who_is_on_a_channel_and_a_member_cannot() {
     assert_eq!(readers(&head(&o)), vec!["bilal"]);
 }
 
+const H: u64 = 3_600_000;
+const T: u64 = 1_800_000_000_000;
+
+/// Apply `changes`, each signed by the admin and dated as given.
+fn dated(o: &mut Org, changes: Vec<(u64, RosterChange)>) {
+    for (at, c) in changes {
+        let h = o.chain.head().unwrap();
+        let r = h.roster.next(h.hash, &c, at).unwrap();
+        let v = VerifiedRoster::sign(r, RosterSigner::Device(&o.admin));
+        assert_eq!(o.chain.apply(vec![v]).error, None);
+    }
+}
+
 /// What a device signed while it had a right stays its member's, inside the window the
 /// versions' dates give, and nothing outside it: not before the right, not after it was
 /// taken, not in another channel, not for a device never listed, not on a version that is
@@ -1076,43 +1089,40 @@ fn an_admin_changes_who_is_on_a_channel_and_a_member_cannot() {
 fn a_right_taken_away_still_covers_what_was_signed_while_it_held() {
     let mut o = org();
     let bilal = DeviceKey::generate();
-    const H: u64 = 3_600_000;
-    let t = 1_800_000_000_000;
-    for (at, c) in [
-        (
-            t,
-            RosterChange::AddMember {
-                name: "bilal".into(),
-                device: bilal.id(),
-                role: None,
-            },
-        ),
-        (
-            t + 10 * H,
-            RosterChange::CreateChannel {
-                name: "legal".into(),
-                members: Some(vec!["amina".into(), "bilal".into()]),
-            },
-        ),
-        (
-            t + 20 * H,
-            RosterChange::ChannelMembers {
-                name: "legal".into(),
-                change: MembersChange::Remove(vec!["bilal".into()]),
-            },
-        ),
-        (
-            t + 30 * H,
-            RosterChange::RemoveMember {
-                name: "bilal".into(),
-            },
-        ),
-    ] {
-        let h = o.chain.head().unwrap();
-        let r = h.roster.next(h.hash, &c, at).unwrap();
-        let v = VerifiedRoster::sign(r, RosterSigner::Device(&o.admin));
-        assert_eq!(o.chain.apply(vec![v]).error, None);
-    }
+    let t = T;
+    dated(
+        &mut o,
+        vec![
+            (
+                t,
+                RosterChange::AddMember {
+                    name: "bilal".into(),
+                    device: bilal.id(),
+                    role: None,
+                },
+            ),
+            (
+                t + 10 * H,
+                RosterChange::CreateChannel {
+                    name: "legal".into(),
+                    members: Some(vec!["amina".into(), "bilal".into()]),
+                },
+            ),
+            (
+                t + 20 * H,
+                RosterChange::ChannelMembers {
+                    name: "legal".into(),
+                    change: MembersChange::Remove(vec!["bilal".into()]),
+                },
+            ),
+            (
+                t + 30 * H,
+                RosterChange::RemoveMember {
+                    name: "bilal".into(),
+                },
+            ),
+        ],
+    );
     let head = o.chain.head().unwrap();
     let b = bilal.id();
     assert!(head.member_of_device(&b).is_none());
@@ -1144,30 +1154,27 @@ fn a_right_taken_away_still_covers_what_was_signed_while_it_held() {
 fn a_dm_with_a_leaver_is_read_only_for_the_one_who_stays() {
     let mut o = org();
     let bilal = DeviceKey::generate();
-    const H: u64 = 3_600_000;
-    let t = 1_800_000_000_000;
-    for (at, c) in [
-        (
-            t,
-            RosterChange::AddMember {
-                name: "bilal".into(),
-                device: bilal.id(),
-                role: None,
-            },
-        ),
-        (t + 10 * H, add("chen")),
-        (
-            t + 20 * H,
-            RosterChange::RemoveMember {
-                name: "bilal".into(),
-            },
-        ),
-    ] {
-        let h = o.chain.head().unwrap();
-        let r = h.roster.next(h.hash, &c, at).unwrap();
-        let v = VerifiedRoster::sign(r, RosterSigner::Device(&o.admin));
-        assert_eq!(o.chain.apply(vec![v]).error, None);
-    }
+    let t = T;
+    dated(
+        &mut o,
+        vec![
+            (
+                t,
+                RosterChange::AddMember {
+                    name: "bilal".into(),
+                    device: bilal.id(),
+                    role: None,
+                },
+            ),
+            (t + 10 * H, add("chen")),
+            (
+                t + 20 * H,
+                RosterChange::RemoveMember {
+                    name: "bilal".into(),
+                },
+            ),
+        ],
+    );
     let head = o.chain.head().unwrap();
     let r = &head.roster;
     let (amina, chen) = (r.member("amina").unwrap(), r.member("chen").unwrap());
