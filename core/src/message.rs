@@ -293,23 +293,29 @@ pub fn check_rules<'r>(
     }
     match may_author(roster, &u.author, &u.channel) {
         Ok(m) => Ok(&m.name),
-        // Where nobody may write any more (a DM with a member who left, and only a real
-        // one: not `@me,anyone`), its reader still hands keys to their own new devices, and
-        // what they wrote before stays theirs.
-        Err(Reject::NotAllowed { .. })
-            if roster
-                .member_of_device(&u.author)
-                .is_some_and(|m| roster.roster.may_share_keys(m, &u.channel))
-                && roster
-                    .dm_ended(&u.channel)
-                    .is_some_and(|end| env.is_keys() || u.sent_at < end) =>
-        {
-            Ok(&roster.member_of_device(&u.author).expect("checked").name)
+        Err(e @ (Reject::UnknownDevice(_) | Reject::NotAllowed { .. })) => {
+            taken_still(env, roster).ok_or(e)
         }
-        Err(e @ (Reject::UnknownDevice(_) | Reject::NotAllowed { .. })) => roster
-            .posted_before(&u.author, &u.channel, u.sent_at)
-            .ok_or(e),
         Err(e) => Err(e),
+    }
+}
+
+/// The member a message the head's rules refuse is still taken from: where nobody may write
+/// any more (a DM with a member who left, and only a real one: not `@me,anyone`), its reader
+/// still hands keys to their own new devices and what they wrote before stays theirs; and
+/// what a device signed while it had a right a later version took away stays its member's
+/// ([`VerifiedRoster::posted_before`]).
+fn taken_still<'r>(env: &Envelope, roster: &'r VerifiedRoster) -> Option<&'r str> {
+    let u = &env.unsigned;
+    let stayer = roster.member_of_device(&u.author).filter(|m| {
+        roster.roster.may_share_keys(m, &u.channel)
+            && roster
+                .dm_ended(&u.channel)
+                .is_some_and(|end| env.is_keys() || u.sent_at < end)
+    });
+    match stayer {
+        Some(m) => Some(&m.name),
+        None => roster.posted_before(&u.author, &u.channel, u.sent_at),
     }
 }
 

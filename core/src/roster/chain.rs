@@ -232,14 +232,16 @@ impl VerifiedRoster {
                 "this device is not on the roster, so it has no direct messages".into(),
             )
         })?;
-        if self.was_member(other) {
-            // Their conversation is still read (`Roster::dm_with_leaver`); sending is refused
-            // with the reason.
-            return Ok(dm_channel(&me.name, other));
-        }
-        let other = self.roster.member(other).ok_or_else(|| {
-            crate::Error::Invalid(format!("no member named '{other}' (see the roster)"))
-        })?;
+        let Some(other) = self.roster.member(other) else {
+            if self.was_member(other) {
+                // Their conversation is still read (`Roster::dm_with_leaver`); sending is
+                // refused with the reason.
+                return Ok(dm_channel(&me.name, other));
+            }
+            return Err(crate::Error::Invalid(format!(
+                "no member named '{other}' (see the roster)"
+            )));
+        };
         if me.name == other.name {
             return Err(crate::Error::Invalid(format!(
                 "'{}' is this device's own member: a direct message goes to someone else (for notes of your own, an admin can make a channel that lists only you)",
@@ -626,14 +628,15 @@ fn past_rights(chain: &[VerifiedRoster]) -> HashMap<DeviceId, Vec<PastRight>> {
             .iter()
             .filter(|c| w.channel(&c.name) != Some(*c))
             .collect();
+        let all: Vec<&Channel> = v.channels.iter().collect();
         let now: HashMap<&str, &Member> = w.members.iter().map(|m| (m.name.as_str(), m)).collect();
         for m in &v.members {
             let same = now.get(m.name.as_str()).filter(|n| n.role == m.role);
             for d in &m.devices {
                 let kept = same.filter(|n| n.devices.contains(d));
-                let candidates: Vec<&Channel> = match kept {
-                    Some(_) => changed.clone(),
-                    None => v.channels.iter().collect(),
+                let candidates = match kept {
+                    Some(_) => &changed,
+                    None => &all,
                 };
                 for c in candidates {
                     if !v.may_post(m, &c.name) || kept.is_some_and(|n| w.may_post(n, &c.name)) {

@@ -1071,6 +1071,15 @@ fn an_admin_changes_who_is_on_a_channel_and_a_member_cannot() {
 const H: u64 = 3_600_000;
 const T: u64 = 1_800_000_000_000;
 
+/// `name` joins as a member with the device `key`.
+fn joins(name: &str, key: &DeviceKey) -> RosterChange {
+    RosterChange::AddMember {
+        name: name.into(),
+        device: key.id(),
+        role: None,
+    }
+}
+
 /// Apply `changes`, each signed by the admin and dated as given.
 fn dated(o: &mut Org, changes: Vec<(u64, RosterChange)>) {
     for (at, c) in changes {
@@ -1093,14 +1102,7 @@ fn a_right_taken_away_still_covers_what_was_signed_while_it_held() {
     dated(
         &mut o,
         vec![
-            (
-                t,
-                RosterChange::AddMember {
-                    name: "bilal".into(),
-                    device: bilal.id(),
-                    role: None,
-                },
-            ),
+            (t, joins("bilal", &bilal)),
             (
                 t + 10 * H,
                 RosterChange::CreateChannel {
@@ -1158,14 +1160,7 @@ fn a_dm_with_a_leaver_is_read_only_for_the_one_who_stays() {
     dated(
         &mut o,
         vec![
-            (
-                t,
-                RosterChange::AddMember {
-                    name: "bilal".into(),
-                    device: bilal.id(),
-                    role: None,
-                },
-            ),
+            (t, joins("bilal", &bilal)),
             (t + 10 * H, add("chen")),
             (
                 t + 20 * H,
