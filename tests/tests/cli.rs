@@ -267,9 +267,18 @@ fn topic_pins_and_leaving_from_the_command_line() {
     let tmp = tempfile::tempdir().unwrap();
     let mut ds = majlis_tests::org(&bin, tmp.path(), &["amina", "bilal"]);
     ds[0].ok(&["channel", "create", "board", "--members", "amina,bilal"]);
+    // Names nobody could tell apart from an existing one are refused, with what to type.
+    let e = err(&ds[0], &["channel", "create", "#news"]);
+    assert!(
+        e.contains("starts with '#'") && e.contains("try 'news'"),
+        "{e}"
+    );
+    let e = err(&ds[0], &["channel", "create", "Board"]);
+    assert!(e.contains("only in case"), "{e}");
     majlis_tests::start_pair_local(&mut ds, &[]);
 
-    let id = ds[0].ok(&["send", "general", "holiday rota"]);
+    // A channel as the views show it, in any case.
+    let id = ds[0].ok(&["send", "#General", "holiday rota"]);
     let id = id.lines().last().unwrap().trim().to_string();
     wait_until("bilal has it", 20, || ds[1].history("general").len() == 1);
     ds[0].ok(&[

@@ -218,21 +218,26 @@ impl VerifiedRoster {
     }
 
     /// The channel `target` names for this device: `@NAME` is the direct-message channel
-    /// between this device's member and NAME; anything else is a channel name as is.
+    /// between this device's member and NAME; anything else names a channel
+    /// ([`Roster::channel_typed`]).
     pub fn resolve_channel(&self, me: &DeviceId, target: &str) -> crate::Result<String> {
         let Some(other) = target.strip_prefix('@').filter(|t| !t.contains(',')) else {
-            // A mistyped name would read as an empty channel: say which there are.
-            if !target.starts_with('@') && self.roster.channel(target).is_none() {
-                return Err(crate::Error::Invalid(self.roster.no_channel(target)));
+            if target.starts_with('@') {
+                return Ok(target.to_string());
             }
-            return Ok(target.to_string());
+            // As typed: `#general` as the views show it, `General`. A mistyped name would read
+            // as an empty channel: say which there are.
+            return match self.roster.channel_typed(target) {
+                Some(c) => Ok(c.name.clone()),
+                None => Err(crate::Error::Invalid(self.roster.no_channel(target))),
+            };
         };
         let me = self.member_of_device(me).ok_or_else(|| {
             crate::Error::Denied(
                 "this device is not on the roster, so it has no direct messages".into(),
             )
         })?;
-        let Some(other) = self.roster.member(other) else {
+        let Some(other) = self.roster.member_typed(other) else {
             if self.was_member(other) {
                 // Their conversation is still read (`Roster::dm_with_leaver`); sending is
                 // refused with the reason.

@@ -43,6 +43,66 @@ impl Roster {
         self.channels.iter().find(|c| c.name == name)
     }
 
+    /// The channel a person typed: its name as is, or as the views show it (`#general`),
+    /// or in other case (`General`) where only one channel matches.
+    pub fn channel_typed(&self, typed: &str) -> Option<&Channel> {
+        let bare = typed.strip_prefix('#').unwrap_or(typed);
+        self.channel(typed)
+            .or_else(|| self.channel(bare))
+            .or_else(|| {
+                only_one(
+                    self.channels
+                        .iter()
+                        .filter(|c| same_but_case(&c.name, bare)),
+                )
+            })
+    }
+
+    /// The member a person typed: the name as is, or in other case where only one matches.
+    pub fn member_typed(&self, typed: &str) -> Option<&Member> {
+        self.member(typed).or_else(|| {
+            only_one(
+                self.members
+                    .iter()
+                    .filter(|m| same_but_case(&m.name, typed)),
+            )
+        })
+    }
+
+    /// The rules a new channel's name meets beyond [`valid_name`] (which every roster
+    /// version is checked against, so it cannot tighten without refusing old rosters): no
+    /// `#` in front, which every view adds and which would show as `##ops`; no spaces at
+    /// either end; and no name that differs from an existing one only in case, since
+    /// "General" beside "general" is two channels nobody can tell apart.
+    pub(crate) fn check_new_channel_name(&self, name: &str) -> Result<(), RosterError> {
+        valid_name("channel", name)?;
+        if let Some(c) = self
+            .channels
+            .iter()
+            .find(|c| c.name.to_lowercase() == name.to_lowercase())
+        {
+            return Err(RosterError::Rule(match c.name == name {
+                true => format!("channel '{name}' already exists"),
+                false => format!(
+                    "channel '{}' already exists, and '{name}' would differ from it only in case; pick another name",
+                    c.name
+                ),
+            }));
+        }
+        let bad = match () {
+            _ if name.starts_with('#') => {
+                "it starts with '#', which Majlis shows in front of every channel name"
+            }
+            _ if name.trim() != name => "it starts or ends with a space",
+            _ => return Ok(()),
+        };
+        let fixed = name.trim().trim_start_matches('#').trim();
+        Err(RosterError::Rule(match fixed.is_empty() {
+            true => format!("'{name}' is not a good channel name: {bad}"),
+            false => format!("'{name}' is not a good channel name: {bad}; try '{fixed}'"),
+        }))
+    }
+
     /// What to tell someone who named a channel the roster does not have: which it has.
     pub fn no_channel(&self, name: &str) -> String {
         format!(
@@ -361,22 +421,20 @@ impl Roster {
                 m.devices.retain(|d| d != device);
             }
             RosterChange::CreateChannel { name, members } => {
-                valid_name("channel", name)?;
-                if r.channel(name).is_some() {
-                    return Err(RosterError::Rule(format!(
-                        "channel '{name}' already exists"
-                    )));
-                }
+                r.check_new_channel_name(name)?;
                 r.channels.push(Channel {
                     name: name.clone(),
                     members: members.clone(),
                 });
             }
             RosterChange::ChannelMembers { name, change } => {
-                let Some(c) = r.channels.iter_mut().find(|c| &c.name == name) else {
+                // As typed (`#legal`), like every command that names a channel.
+                let found = r.channel_typed(name).map(|c| c.name.clone());
+                let Some(c) = found.and_then(|n| r.channels.iter_mut().find(|c| c.name == n))
+                else {
                     return Err(RosterError::Rule(self.no_channel_named(name)));
                 };
-                c.members = members_after(name, c.members.as_deref(), change)?;
+                c.members = members_after(&c.name, c.members.as_deref(), change)?;
             }
             RosterChange::SetPolicy { policy } => {
                 if *policy == r.policy {
@@ -574,4 +632,14 @@ fn members_after(
         ));
     }
     Ok(Some(list))
+}
+
+fn same_but_case(a: &str, b: &str) -> bool {
+    a.to_lowercase() == b.to_lowercase()
+}
+
+/// The item if there is exactly one.
+fn only_one<T>(mut it: impl Iterator<Item = T>) -> Option<T> {
+    let first = it.next()?;
+    it.next().is_none().then_some(first)
 }

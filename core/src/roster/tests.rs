@@ -1203,3 +1203,49 @@ fn a_dm_with_a_leaver_is_read_only_for_the_one_who_stays() {
     assert_eq!(head.dm_ended(&dm), Some(t + 20 * H));
     assert_eq!(head.dm_ended(&dm_channel("amina", "chen")), None);
 }
+
+#[test]
+fn a_new_channel_name_cannot_be_mistaken_for_another_and_hash_names_the_channel() {
+    let o = org();
+    let head = o.chain.head().unwrap();
+    let create = |name: &str| {
+        head.roster.next(
+            head.hash,
+            &RosterChange::CreateChannel {
+                name: name.into(),
+                members: None,
+            },
+            2,
+        )
+    };
+    let refused = |name: &str| create(name).unwrap_err().to_string();
+    assert!(refused("#ops").contains("try 'ops'"), "{}", refused("#ops"));
+    assert!(refused(" ops ").contains("space"), "{}", refused(" ops "));
+    assert!(
+        refused("General").contains("only in case"),
+        "{}",
+        refused("General")
+    );
+    assert!(refused("general").contains("already exists"));
+    assert!(create("ops").is_ok() && create("المبيعات").is_ok() && create("site b").is_ok());
+    // What every view shows, `#general`, names the channel; a name that is not one is
+    // still refused with the list.
+    let me = o.admin.id();
+    assert_eq!(head.resolve_channel(&me, "#general").unwrap(), "general");
+    assert_eq!(head.resolve_channel(&me, "#General").unwrap(), "general");
+    assert_eq!(head.roster.member_typed("Amina").unwrap().name, "amina");
+    let only_amina = RosterChange::ChannelMembers {
+        name: "#General".into(),
+        change: MembersChange::Set(Some(vec!["amina".into()])),
+    };
+    let r = head.roster.next(head.hash, &only_amina, 2).unwrap();
+    assert_eq!(
+        r.channel("general").unwrap().members,
+        Some(vec!["amina".into()])
+    );
+    let err = head.resolve_channel(&me, "#nope").unwrap_err().to_string();
+    assert!(
+        err.contains("no channel '#nope'; channels: general"),
+        "{err}"
+    );
+}

@@ -31,6 +31,9 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
+const MODES: &str = "modes: (none: the whole run), sync [N], many [N], lossy, \
+     latency [NODES] [ROUNDS] [SETTLE_MS], sustained [ROUNDS]";
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -53,10 +56,11 @@ fn main() -> Result<()> {
                 .build()?;
             rt.block_on(node_role(&args[1..]))
         }
-        Some(other) => bail!(
-            "unknown mode '{other}'; modes: (none: the whole run), sync [N], many [N], lossy, \
-             latency [NODES] [ROUNDS] [SETTLE_MS], sustained [ROUNDS]"
-        ),
+        Some("-h" | "--help") => {
+            println!("usage: sudo lanbench [MODE]\n{MODES}\nfigures and how to read them: docs/benchmarks.md");
+            Ok(())
+        }
+        Some(other) => bail!("unknown mode '{other}'; {MODES}"),
     }
 }
 
