@@ -402,7 +402,8 @@ pub fn tr(lang: Lang, en: &'static str) -> &'static str {
 
 /// A node's error in `lang`: the failures a user meets whatever they did (a full or failing
 /// disk, a stopped node, a device not or no longer in the org) in words of their language;
-/// others, whose text names what was refused, as the node says them.
+/// others, whose text names what was refused, by [`say`]: in the language where the text is
+/// one of [`AR_SAID`]'s, else as the node says them.
 pub fn say_error(lang: Lang, e: &majlis_core::Error) -> String {
     use majlis_core::Error as E;
     match e {
@@ -424,8 +425,180 @@ pub fn say_error(lang: Lang, e: &majlis_core::Error) -> String {
         E::Stopped => tr(lang, "the node has stopped").to_string(),
         E::NotOnRoster => tr(lang, "this device is not on the org roster").to_string(),
         E::NoOrg => tr(lang, "this device is in no organization yet").to_string(),
-        other => other.to_string(),
+        other => say(lang, &other.to_string()),
     }
+}
+
+/// What a node refuses and why, as core words it (for the CLI and the logs), with the
+/// names it fills in: `(English template, Arabic)`. [`say`] matches a text against the
+/// English and fills the Arabic. The `why`, `bad` and `kind` places hold a text that is
+/// said again (a reason inside "roster rejected: …"); other places are names and ids, kept
+/// as they are. The test below makes each from core itself, so a change of words there
+/// fails here instead of leaving the Arabic app in English.
+const AR_SAID: &[(&str, &str)] = &[
+    ("roster rejected: {why}", "رُفض تغيير قائمة المؤسسة: {why}"),
+    ("message rejected: {why}", "رُفضت الرسالة: {why}"),
+    ("channel '{name}' already exists", "القناة '{name}' موجودة من قبل"),
+    (
+        "channel '{old}' already exists, and '{name}' would differ from it only in case; pick another name",
+        "القناة '{old}' موجودة من قبل، ولا يختلف '{name}' عنها إلا في حالة الأحرف؛ اختر اسمًا آخر",
+    ),
+    (
+        "'{name}' is not a good channel name: {bad}; try '{fixed}'",
+        "'{name}' ليس اسمًا مناسبًا لقناة: {bad}؛ جرّب '{fixed}'",
+    ),
+    ("'{name}' is not a good channel name: {bad}", "'{name}' ليس اسمًا مناسبًا لقناة: {bad}"),
+    (
+        "it starts with '#', which Majlis shows in front of every channel name",
+        "يبدأ بـ '#' التي يعرضها مجلس أمام اسم كل قناة",
+    ),
+    ("it starts or ends with a space", "يبدأ أو ينتهي بمسافة"),
+    (
+        "'{name}' is not a valid {kind} name: 1-64 bytes, no commas, no control characters, not starting with '@'",
+        "'{name}' ليس اسم {kind} صالحًا: من 1 إلى 64 بايت، بلا فواصل ولا محارف تحكم، ولا يبدأ بـ '@'",
+    ),
+    ("channel", "قناة"),
+    ("no member named '{name}'", "لا يوجد عضو باسم '{name}'"),
+    (
+        "no member named '{name}'; erase a member before removing them",
+        "لا يوجد عضو باسم '{name}'؛ امحُ بيانات العضو قبل إزالته",
+    ),
+    ("no channel named '{name}'; channels: {list}", "لا توجد قناة باسم '{name}'؛ القنوات: {list}"),
+    (
+        "no channel '{name}'; channels: {list} (or @NAME for a direct message)",
+        "لا توجد قناة '{name}'؛ القنوات: {list} (أو ‎@الاسم لرسالة مباشرة)",
+    ),
+    (
+        "the roster must keep at least one admin with a device",
+        "يجب أن تُبقي قائمة المؤسسة مشرفًا واحدًا على الأقل له جهاز",
+    ),
+    (
+        "the policy is already set that way; nothing to change",
+        "السياسة مضبوطة هكذا من قبل؛ لا شيء يتغير",
+    ),
+    (
+        "the file policy is already set that way; nothing to change",
+        "سياسة الملفات مضبوطة هكذا من قبل؛ لا شيء يتغير",
+    ),
+    (
+        "retention is already set that way; nothing to change",
+        "مدة الاحتفاظ مضبوطة هكذا من قبل؛ لا شيء يتغير",
+    ),
+    (
+        "read receipts are already set that way; nothing to change",
+        "إشعارات القراءة مضبوطة هكذا من قبل؛ لا شيء يتغير",
+    ),
+    (
+        "retention is at least one day; leave it out to keep forever",
+        "مدة الاحتفاظ يوم واحد على الأقل؛ اتركها فارغة للاحتفاظ إلى الأبد",
+    ),
+    ("device {device} already belongs to '{name}'", "الجهاز {device} يخص '{name}' من قبل"),
+    (
+        "'{name}' already has device {device}; nothing to change",
+        "لدى '{name}' الجهاز {device} من قبل؛ لا شيء يتغير",
+    ),
+    ("device {device} is not on the roster", "الجهاز {device} ليس في قائمة المؤسسة"),
+    (
+        "'{name}' is already a member of #{channel}; nothing to change",
+        "'{name}' عضو في ‎#{channel} من قبل؛ لا شيء يتغير",
+    ),
+    (
+        "'{name}' is not a member of #{channel}; nothing to change",
+        "'{name}' ليس عضوًا في ‎#{channel}؛ لا شيء يتغير",
+    ),
+    (
+        "#{channel} is open to every member; to make it private, name everyone who stays (`--only`)",
+        "‎#{channel} مفتوحة لكل الأعضاء؛ لجعلها خاصة، سمِّ كل من يبقى فيها",
+    ),
+    (
+        "#{channel} is already open to every member; nothing to change",
+        "‎#{channel} مفتوحة لكل الأعضاء من قبل؛ لا شيء يتغير",
+    ),
+    (
+        "#{channel} already has exactly these members; nothing to change",
+        "لدى ‎#{channel} هؤلاء الأعضاء بالضبط من قبل؛ لا شيء يتغير",
+    ),
+    (
+        "#{channel} would have no members left; keep at least one",
+        "لن يبقى في ‎#{channel} أي عضو؛ أبقِ واحدًا على الأقل",
+    ),
+    (
+        "only admins can change the roster (members may create channels if the org policy allows); ask an admin",
+        "لا يغيّر قائمة المؤسسة إلا المشرفون (وللأعضاء إنشاء القنوات إن سمحت سياسة المؤسسة)؛ اطلب ذلك من مشرف",
+    ),
+    (
+        "'{id}' is not a device id (the device shows its id in its settings)",
+        "'{id}' ليس معرّف جهاز (يعرض الجهاز معرّفه في إعداداته)",
+    ),
+    (
+        "'{member}' may not post in '{channel}'",
+        "لا يحق لـ '{member}' أن يكتب في '{channel}'",
+    ),
+    (
+        "a message needs some text (to take one of yours back, delete it)",
+        "الرسالة تحتاج إلى نص (لسحب رسالة لك، احذفها)",
+    ),
+    (
+        "the org allows files up to {max} bytes; this one is {size}",
+        "تسمح المؤسسة بملفات حتى {max} بايت؛ وهذا الملف {size} بايت",
+    ),
+    (
+        "the org allows only these file types: {types}; this one is {mime}",
+        "لا تسمح المؤسسة إلا بهذه الأنواع من الملفات: {types}؛ وهذا الملف {mime}",
+    ),
+];
+
+/// Places whose text is said again in the language (a reason, a kind of name).
+const SAID_AGAIN: &[&str] = &["why", "bad", "kind"];
+
+/// A text a node wrote (an error's message), in `lang`: the Arabic of the [`AR_SAID`]
+/// template it matches, or of the [`AR`] entry it is, else as written.
+pub fn say(lang: Lang, text: &str) -> String {
+    if lang == Lang::En {
+        return text.to_string();
+    }
+    if let Some((_, ar)) = AR.iter().chain(AR_SAID).find(|(en, _)| *en == text) {
+        return ar.to_string();
+    }
+    for (en, ar) in AR_SAID.iter().filter(|(en, _)| en.contains('{')) {
+        if let Some(values) = capture(en, text) {
+            let values: Vec<(&str, String)> = values
+                .into_iter()
+                .map(|(n, v)| match SAID_AGAIN.contains(&n) {
+                    true => (n, say(lang, v)),
+                    false => (n, v.to_string()),
+                })
+                .collect();
+            return fill_shown(lang, ar, &values);
+        }
+    }
+    text.to_string()
+}
+
+/// The values of `template`'s `{name}` places if `text` is `template` filled in. A value
+/// is never empty; where a literal after a place occurs more than once in `text`, each
+/// split is tried (a name may contain the words that follow it).
+fn capture<'t>(template: &'t str, text: &'t str) -> Option<Vec<(&'t str, &'t str)>> {
+    let Some(open) = template.find('{') else {
+        return (template == text).then(Vec::new);
+    };
+    let rest = text.strip_prefix(&template[..open])?;
+    let close = open + template[open..].find('}')?;
+    let name = &template[open + 1..close];
+    let after = &template[close + 1..];
+    let lit_end = after.find('{').unwrap_or(after.len());
+    let lit = &after[..lit_end];
+    if lit.is_empty() {
+        // Two places in a row, or the last place: the last takes the rest.
+        return (lit_end == after.len() && !rest.is_empty()).then(|| vec![(name, rest)]);
+    }
+    rest.match_indices(lit)
+        .filter(|(i, _)| *i > 0)
+        .find_map(|(i, _)| {
+            let mut more = capture(after, &rest[i..])?;
+            more.insert(0, (name, &rest[..i]));
+            Some(more)
+        })
 }
 
 /// `en` in `lang`, each `{name}` in it replaced by its value: after translating, so that a
@@ -465,12 +638,102 @@ mod tests {
     #[test]
     fn every_arabic_entry_is_arabic_and_unique() {
         let mut keys = std::collections::HashSet::new();
-        for (en, ar) in AR {
+        for (en, ar) in AR.iter().chain(AR_SAID) {
             assert!(keys.insert(en), "{en} twice");
             assert!(crate::text::has_rtl(ar), "{en} has no Arabic translation");
         }
         assert_eq!(tr(Lang::Ar, "Send"), "إرسال");
         assert_eq!(tr(Lang::Ar, "not translated"), "not translated");
+    }
+
+    /// What the node refuses, made by core itself (so a change of its words fails here),
+    /// reads in Arabic: nothing English is left but the names filled in.
+    #[test]
+    fn what_the_node_refuses_is_said_in_arabic() {
+        use majlis_core::roster::{FilePolicy, MembersChange, Policy};
+        use majlis_core::{DeviceKey, Error as E, OrgKey, Roster, RosterChange as C};
+        let (org, amina) = (OrgKey::generate(), DeviceKey::generate());
+        let r = Roster::genesis(&org, "acme", "amina", amina.id(), 1);
+        let refused = |c: C| E::Roster(r.next([0; 32], &c, 2).unwrap_err());
+        let create = |name: &str| C::CreateChannel {
+            name: name.into(),
+            members: None,
+        };
+        let members = |name: &str, change| C::ChannelMembers {
+            name: name.into(),
+            change,
+        };
+        let mut errors = vec![
+            refused(create("#ops")),
+            refused(create(" ops")),
+            refused(create("General")),
+            refused(create("general")),
+            refused(create("a,b")),
+            refused(members("nope", MembersChange::Set(None))),
+            refused(members("general", MembersChange::Add(vec!["amina".into()]))),
+            refused(members("general", MembersChange::Set(None))),
+            refused(C::SetPolicy {
+                policy: Policy::default(),
+            }),
+            refused(C::AddMember {
+                name: "bilal".into(),
+                device: amina.id(),
+                role: None,
+            }),
+            refused(C::AddMember {
+                name: "amina".into(),
+                device: amina.id(),
+                role: None,
+            }),
+            refused(C::RemoveMember {
+                name: "nobody".into(),
+            }),
+            "xyz".parse::<majlis_core::DeviceId>().unwrap_err(),
+            E::Invalid(r.no_channel("nope")),
+            E::Message(majlis_core::message::Reject::NotAllowed {
+                member: "gus".into(),
+                channel: "board".into(),
+            }),
+        ];
+        let files = FilePolicy {
+            max_bytes: Some(10),
+            types: vec!["image/*".into()],
+            ..FilePolicy::default()
+        };
+        errors.extend(
+            [files.refuse(20, "image/png"), files.refuse(5, "text/plain")]
+                .map(|why| E::Denied(why.expect("refused"))),
+        );
+        for e in &errors {
+            let (en, ar) = (say_error(Lang::En, e), say_error(Lang::Ar, e));
+            assert_eq!(en, e.to_string());
+            let left = without_names(&ar);
+            assert!(
+                crate::text::has_rtl(&ar) && !left.chars().any(|c| c.is_ascii_alphabetic()),
+                "not said in Arabic: {en}\n  → {ar}"
+            );
+        }
+        // A name that holds the words after it is still split right.
+        let e = E::Roster(majlis_core::roster::RosterError::Rule(
+            "channel 'x' already exists' already exists".into(),
+        ));
+        assert!(say_error(Lang::Ar, &e).contains("x' already exists"));
+        assert_eq!(say(Lang::Ar, "something else"), "something else");
+    }
+
+    /// `text` without the names filled into it (Latin values inside bidi isolates).
+    fn without_names(text: &str) -> String {
+        let mut s = text.to_string();
+        while let Some(close) = s.find('\u{2069}') {
+            let open = s[..close].rfind('\u{2068}').expect("isolates pair up");
+            let inner = s[open + 3..close].to_string();
+            let keep = match crate::text::has_rtl(&inner) {
+                true => inner,
+                false => String::new(),
+            };
+            s.replace_range(open..close + 3, &keep);
+        }
+        s
     }
 
     /// The `{name}` places of a text, in order of name.
@@ -546,7 +809,7 @@ mod tests {
     /// A translation that lost a place would drop what it says (the error, the file).
     #[test]
     fn translations_keep_every_place() {
-        for (en, ar) in AR {
+        for (en, ar) in AR.iter().chain(AR_SAID) {
             assert_eq!(places(en), places(ar), "{en}");
         }
         assert_eq!(

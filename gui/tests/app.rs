@@ -324,22 +324,48 @@ fn the_people_view_starts_at_the_reading_edge() {
 #[test]
 fn the_admin_sections_open_from_the_reading_side() {
     let dir = tempfile::tempdir().unwrap();
-    org(dir.path(), &[]);
-    let mut o = opts(&dir.path().join("amina"), vec![]);
-    o.lang = Some(Lang::Ar);
-    o.open = Some("admin".into());
-    let mut h = harness(o);
-    let title =
-        majlis_gui::text::for_egui(majlis_gui::i18n::tr(Lang::Ar, "Add a member")).into_owned();
+    let mut h = admin_in_arabic(dir.path());
+    let title = ar("Add a member");
     until(&mut h, "admin panel", |h| has(h, &title));
     let width = h.ctx.content_rect().width();
     let r = h.get_by_label(&title).rect();
     assert!(r.left() > width / 2.0, "the title at {r:?} of {width}");
     h.get_by_label(&title).click();
     h.run_steps(2);
-    let field =
-        majlis_gui::text::for_egui(majlis_gui::i18n::tr(Lang::Ar, "Device id")).into_owned();
-    assert!(has(&h, &field), "the section opened");
+    assert!(has(&h, &ar("Device id")), "the section opened");
+}
+
+/// The founder's app in Arabic on its admin panel.
+fn admin_in_arabic(dir: &Path) -> H {
+    org(dir, &[]);
+    let mut o = opts(&dir.join("amina"), vec![]);
+    o.lang = Some(Lang::Ar);
+    o.open = Some("admin".into());
+    harness(o)
+}
+
+/// `en` as the Arabic app draws it.
+fn ar(en: &'static str) -> String {
+    majlis_gui::text::for_egui(majlis_gui::i18n::tr(Lang::Ar, en)).into_owned()
+}
+
+/// In the Arabic app, what the node refuses is said in Arabic and drawn shaped: an admin
+/// who names a channel `#ops` reads why not, and what to type instead.
+#[test]
+fn an_admin_reads_in_arabic_why_a_channel_name_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = admin_in_arabic(dir.path());
+    until(&mut h, "admin panel", |h| has(h, &ar("Create a channel")));
+    h.get_by_label(&ar("Create a channel")).click();
+    h.run_steps(2);
+    type_into(&mut h, &ar("Channel name"), "#ops");
+    h.get_by_label(&ar("Create")).click();
+    // A word of the reason ("which Majlis shows in front of every channel name"), as drawn.
+    let word = majlis_gui::text::for_egui("يعرضها").into_owned();
+    until(&mut h, "the refusal, in Arabic", |h| has(h, &word));
+    assert!(!has(&h, "not a good channel name"), "said in English");
+    let roster = h.state().as_ref().and_then(|a| a.node()?.roster_now());
+    assert!(roster.is_some_and(|r| r.roster.channel("#ops").is_none()));
 }
 
 /// An Arabic message in the Arabic UI: its letters are joined (presentation forms) and laid

@@ -22,7 +22,7 @@ impl MajlisApp {
             ui.heading(t("Admin"));
             if let Some((n, at)) = &run.notice {
                 if at.elapsed() < Duration::from_secs(8) {
-                    ui.label(RichText::new(n.as_str()).italics());
+                    ui.label(RichText::new(para(ui, n)).italics());
                 }
             }
             section(ui, lang.rtl(), &t("Add a member"), |ui| {
@@ -52,7 +52,7 @@ impl MajlisApp {
                             f.name.clear();
                             f.device.clear();
                         }
-                        Err(e) => run.notice = Some((e.to_string(), Instant::now())),
+                        Err(e) => run.notice = Some((say_error(lang, &e), Instant::now())),
                     }
                 }
             });
@@ -68,7 +68,7 @@ impl MajlisApp {
                                 role: None,
                             })
                         }
-                        Err(e) => run.notice = Some((e.to_string(), Instant::now())),
+                        Err(e) => run.notice = Some((say_error(lang, &e), Instant::now())),
                     }
                 }
             });

@@ -364,7 +364,7 @@ impl MajlisApp {
                 }
                 // What became of a file shared or saved from here.
                 if let Some(n) = notice {
-                    ui.label(RichText::new(n).italics());
+                    ui.label(RichText::new(para(ui, &n)).italics());
                 }
             });
             ui.separator();

@@ -76,7 +76,7 @@ impl MajlisApp {
                 }
             });
             if let Some(e) = &run.peer_error {
-                ui.colored_label(egui::Color32::from_rgb(230, 90, 60), e);
+                ui.colored_label(egui::Color32::from_rgb(230, 90, 60), para(ui, e));
             }
             ui.label(format!("{}: {version}", self.t("Roster version")));
             ui.separator();

@@ -88,7 +88,7 @@ impl MajlisApp {
                         }
                         if let Some(e) = &ob.error {
                             ui.add_space(8.0);
-                            ui.colored_label(Color32::from_rgb(200, 60, 60), e.as_str());
+                            ui.colored_label(Color32::from_rgb(200, 60, 60), para(ui, e));
                         }
                     });
                 });
@@ -125,24 +125,24 @@ impl MajlisApp {
             ob.has_profile,
         );
         let dir = self.opts.data.clone();
+        let lang = self.state.lang;
+        let say = |e: majlis_core::Error| say_error(lang, &e);
         let profile = if has_profile {
-            Profile::open(&dir).map_err(|e| e.to_string())?
+            Profile::open(&dir).map_err(say)?
         } else {
             if name.is_empty() {
                 return Err(self.t("Enter your name first."));
             }
-            Profile::init(&dir, &name).map_err(|e| e.to_string())?
+            Profile::init(&dir, &name).map_err(say)?
         };
         if create {
             if org_name.is_empty() {
                 return Err(self.t("Enter the organization's name."));
             }
-            profile.org_create(&org_name).map_err(|e| e.to_string())?;
+            profile.org_create(&org_name).map_err(say)?;
         } else {
-            let org: OrgId = org_id
-                .parse()
-                .map_err(|e: majlis_core::Error| e.to_string())?;
-            profile.org_join(org).map_err(|e| e.to_string())?;
+            let org: OrgId = org_id.parse().map_err(say)?;
+            profile.org_join(org).map_err(say)?;
         }
         self.phase = self.start_node(profile);
         Ok(())

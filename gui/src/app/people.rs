@@ -42,7 +42,7 @@ impl MajlisApp {
         });
         if let Some((n, at)) = &run.notice {
             if at.elapsed() < Duration::from_secs(8) {
-                ui.label(RichText::new(n.as_str()).italics());
+                ui.label(RichText::new(para(ui, n)).italics());
             }
         }
         let archives: Vec<&str> = r.roster.archives().map(|m| m.name.as_str()).collect();
@@ -155,7 +155,7 @@ impl MajlisApp {
                     self.refresh_sidebar(run);
                 }
                 // The org's policy may not allow this DM: say why.
-                Err(e) => run.notice = Some((e.to_string(), Instant::now())),
+                Err(e) => run.notice = Some((say_error(lang, &e), Instant::now())),
             }
         }
     }
