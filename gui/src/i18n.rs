@@ -546,6 +546,23 @@ const AR_SAID: &[(&str, &str)] = &[
         "the org allows only these file types: {types}; this one is {mime}",
         "لا تسمح المؤسسة إلا بهذه الأنواع من الملفات: {types}؛ وهذا الملف {mime}",
     ),
+    (
+        "'{text}' is not a date: write YYYY-MM-DD (e.g. 2026-03-01)",
+        "'{text}' ليس تاريخًا: اكتب YYYY-MM-DD (مثل 2026-03-01)",
+    ),
+    ("has:{other}: use has:file or has:link", "has:{other}: استخدم has:file أو has:link"),
+    (
+        "unknown filter '{other}:': use from:, in:, has:, before:, after:, on: or mentions:",
+        "مرشّح غير معروف '{other}:': استخدم from: أو in: أو has: أو before: أو after: أو on: أو mentions:",
+    ),
+    (
+        "type words to search for, or a filter such as from:NAME",
+        "اكتب كلمات للبحث عنها، أو مرشّحًا مثل from:الاسم",
+    ),
+    (
+        "in:@{name}: no direct messages with '{name}'",
+        "in:@{name}: لا رسائل مباشرة مع '{name}'",
+    ),
 ];
 
 /// Places whose text is said again in the language (a reason, a kind of name).
@@ -712,6 +729,13 @@ mod tests {
                 crate::text::has_rtl(&ar) && !left.chars().any(|c| c.is_ascii_alphabetic()),
                 "not said in Arabic: {en}\n  → {ar}"
             );
+        }
+        // Search filters keep their syntax (from:, has:file), the rest is Arabic.
+        let parse = majlis_core::search::query::parse;
+        for q in ["before:yesterday", "has:pdf", "frm:amina"] {
+            let en = parse(q).unwrap_err();
+            let ar = say(Lang::Ar, &en);
+            assert!(crate::text::has_rtl(&ar) && ar != en, "{en}");
         }
         // A name that holds the words after it is still split right.
         let e = E::Roster(majlis_core::roster::RosterError::Rule(
