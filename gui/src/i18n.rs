@@ -458,6 +458,10 @@ const AR_SAID: &[(&str, &str)] = &[
         "'{name}' ليس اسم {kind} صالحًا: من 1 إلى 64 بايت، بلا فواصل ولا محارف تحكم، ولا يبدأ بـ '@'",
     ),
     ("channel", "قناة"),
+    (
+        "member '{old}' already exists, and '{name}' would differ from them only in case; to add a device of theirs, write the name as it is",
+        "العضو '{old}' موجود من قبل، ولا يختلف '{name}' عنه إلا في حالة الأحرف؛ لإضافة جهاز له، اكتب الاسم كما هو",
+    ),
     ("no member named '{name}'", "لا يوجد عضو باسم '{name}'"),
     (
         "no member named '{name}'; erase a member before removing them",
@@ -686,6 +690,11 @@ mod tests {
             refused(create("General")),
             refused(create("general")),
             refused(create("a,b")),
+            refused(C::AddMember {
+                name: "Amina".into(),
+                device: DeviceKey::generate().id(),
+                role: None,
+            }),
             refused(members("nope", MembersChange::Set(None))),
             refused(members("general", MembersChange::Add(vec!["amina".into()]))),
             refused(members("general", MembersChange::Set(None))),

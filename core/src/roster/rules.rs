@@ -378,6 +378,18 @@ impl Roster {
                         )));
                     }
                 }
+                // "Sara" beside "sara" would be two people nobody can tell apart.
+                if let Some(m) = r
+                    .members
+                    .iter()
+                    .find(|m| &m.name != name && same_but_case(&m.name, name))
+                    .filter(|_| r.member(name).is_none())
+                {
+                    return Err(RosterError::Rule(format!(
+                        "member '{}' already exists, and '{name}' would differ from them only in case; to add a device of theirs, write the name as it is",
+                        m.name
+                    )));
+                }
                 match r.members.iter_mut().find(|m| &m.name == name) {
                     Some(m) => {
                         if !m.devices.contains(device) {

@@ -1205,7 +1205,7 @@ fn a_dm_with_a_leaver_is_read_only_for_the_one_who_stays() {
 }
 
 #[test]
-fn a_new_channel_name_cannot_be_mistaken_for_another_and_hash_names_the_channel() {
+fn a_new_name_cannot_be_mistaken_for_another_and_hash_names_the_channel() {
     let o = org();
     let head = o.chain.head().unwrap();
     let create = |name: &str| {
@@ -1234,6 +1234,8 @@ fn a_new_channel_name_cannot_be_mistaken_for_another_and_hash_names_the_channel(
     assert_eq!(head.resolve_channel(&me, "#general").unwrap(), "general");
     assert_eq!(head.resolve_channel(&me, "#General").unwrap(), "general");
     assert_eq!(head.roster.member_typed("Amina").unwrap().name, "amina");
+    let err = head.roster.next(head.hash, &add("Amina"), 2).unwrap_err();
+    assert!(err.to_string().contains("only in case"), "{err}");
     let only_amina = RosterChange::ChannelMembers {
         name: "#General".into(),
         change: MembersChange::Set(Some(vec!["amina".into()])),
