@@ -454,6 +454,10 @@ const AR_SAID: &[(&str, &str)] = &[
     ),
     ("it starts or ends with a space", "يبدأ أو ينتهي بمسافة"),
     (
+        "'{name}' is not a good member name: it starts or ends with a space; try '{fixed}'",
+        "'{name}' ليس اسمًا مناسبًا لعضو: يبدأ أو ينتهي بمسافة؛ جرّب '{fixed}'",
+    ),
+    (
         "'{name}' is not a valid {kind} name: 1-64 bytes, no commas, no control characters, not starting with '@'",
         "'{name}' ليس اسم {kind} صالحًا: من 1 إلى 64 بايت، بلا فواصل ولا محارف تحكم، ولا يبدأ بـ '@'",
     ),
@@ -690,6 +694,11 @@ mod tests {
             refused(create("General")),
             refused(create("general")),
             refused(create("a,b")),
+            refused(C::AddMember {
+                name: " chen".into(),
+                device: DeviceKey::generate().id(),
+                role: None,
+            }),
             refused(C::AddMember {
                 name: "Amina".into(),
                 device: DeviceKey::generate().id(),

@@ -71,6 +71,12 @@ fn search_finds_what_a_member_may_read_in_arabic_and_english() {
     assert_eq!(search(b, "report").len(), 1);
     assert_eq!(search(b, "from:amina").len(), 2);
     assert_eq!(search(b, "in:@amina").len(), 1);
+    assert_eq!(search(b, "in:@Amina").len(), 1, "a name in any case");
+    assert_eq!(
+        search(b, "quarterly in:#General").len(),
+        1,
+        "a channel in any case"
+    );
     assert_eq!(search(b, "has:link").len(), 1);
     let hit = &search(b, "quarterly")[0];
     assert_eq!(hit["channel"], "general");

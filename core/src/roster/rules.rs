@@ -378,6 +378,12 @@ impl Roster {
                         )));
                     }
                 }
+                if r.member(name).is_none() && name.trim() != name {
+                    return Err(RosterError::Rule(format!(
+                        "'{name}' is not a good member name: it starts or ends with a space; try '{}'",
+                        name.trim()
+                    )));
+                }
                 // "Sara" beside "sara" would be two people nobody can tell apart.
                 if let Some(m) = r
                     .members

@@ -1236,6 +1236,8 @@ fn a_new_name_cannot_be_mistaken_for_another_and_hash_names_the_channel() {
     assert_eq!(head.roster.member_typed("Amina").unwrap().name, "amina");
     let err = head.roster.next(head.hash, &add("Amina"), 2).unwrap_err();
     assert!(err.to_string().contains("only in case"), "{err}");
+    let err = head.roster.next(head.hash, &add("bilal "), 2).unwrap_err();
+    assert!(err.to_string().contains("try 'bilal'"), "{err}");
     let only_amina = RosterChange::ChannelMembers {
         name: "#General".into(),
         change: MembersChange::Set(Some(vec!["amina".into()])),

@@ -590,7 +590,13 @@ pub fn query(
     order: Order,
     limit: usize,
 ) -> Result<Vec<Hit>> {
-    let q = parse(text).map_err(Error::Invalid)?;
+    let mut q = parse(text).map_err(Error::Invalid)?;
+    // `in:#General` as typed names #general (see `Roster::channel_typed`).
+    if let (Some(In::Channel(c)), Some(h)) = (&mut q.r#in, head) {
+        if let Some(named) = h.roster.channel_typed(c) {
+            *c = named.name.clone();
+        }
+    }
     let member = head.and_then(|h| h.member_of_device(me));
     let me_name = member.map(|m| m.name.clone()).unwrap_or_default();
     let dm = |name: &str| {
