@@ -290,7 +290,7 @@ fn topic_pins_and_leaving_from_the_command_line() {
         "Announcements for everyone",
     ]);
     ds[1].ok(&["pin", &id]);
-    ds[1].ok(&["channel", "leave", "#general"]);
+    ds[1].ok(&["channel", "leave", "#General"]);
     let e = err(&ds[1], &["channel", "leave", "board"]);
     assert!(e.contains("an admin adds or removes them"), "{e}");
     let e = err(&ds[1], &["pin", &id]);

@@ -939,11 +939,12 @@ impl Node {
     /// a restricted channel is left by an admin taking the member off its list.
     pub async fn join(&self, channel: &str, on: bool) -> Result<MessageId> {
         self.roster_soon().await;
-        let open = self
-            .roster
-            .borrow()
-            .as_deref()
-            .and_then(|r| r.roster.channel(channel).map(|c| c.members.is_none()));
+        let named = self.roster.borrow().as_deref().and_then(|r| {
+            let c = r.roster.channel_typed(channel)?;
+            Some((c.name.clone(), c.members.is_none()))
+        });
+        let open = named.as_ref().map(|(_, open)| *open);
+        let channel = named.as_ref().map_or(channel, |(name, _)| name.as_str());
         match open {
             None => {
                 return Err(Error::Invalid(format!(

@@ -482,6 +482,14 @@ impl Roster {
                 r.files = files.clone();
             }
             RosterChange::SetRetention { scope, keep } => {
+                // A channel as typed (`#General`) is kept under its name.
+                let typed = match scope {
+                    Scope::Channel(c) => self
+                        .channel_typed(c)
+                        .map(|c| Scope::Channel(c.name.clone())),
+                    _ => None,
+                };
+                let scope = typed.as_ref().unwrap_or(scope);
                 let ret = &mut r.governance.retention;
                 if keep.days == Some(0) || keep.files_days == Some(0) {
                     return Err(RosterError::Rule(
@@ -525,15 +533,22 @@ impl Roster {
                         "a hold names at least one member or channel".into(),
                     ));
                 }
-                if let Some(m) = members.iter().find(|m| self.member(m).is_none()) {
-                    return Err(RosterError::Rule(format!("no member named '{m}'")));
-                }
-                if let Some(c) = channels
+                // Names as typed (`#Legal`, `Bilal`) are kept as the roster writes them.
+                let members = members
                     .iter()
-                    .find(|c| self.channel(c).is_none() && dm_parties(c).is_none())
-                {
-                    return Err(RosterError::Rule(self.no_channel_named(c)));
-                }
+                    .map(|m| match self.member_typed(m) {
+                        Some(m) => Ok(m.name.clone()),
+                        None => Err(RosterError::Rule(format!("no member named '{m}'"))),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let channels = channels
+                    .iter()
+                    .map(|c| match (self.channel_typed(c), dm_parties(c)) {
+                        (_, Some(_)) => Ok(c.clone()),
+                        (Some(named), None) => Ok(named.name.clone()),
+                        (None, None) => Err(RosterError::Rule(self.no_channel_named(c))),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
                 if reason.len() > 500 {
                     return Err(RosterError::Rule(
                         "a hold's reason is at most 500 bytes".into(),
@@ -541,8 +556,8 @@ impl Roster {
                 }
                 r.governance.holds.push(Hold {
                     id: r.version,
-                    members: members.clone(),
-                    channels: channels.clone(),
+                    members,
+                    channels,
                     reason: reason.clone(),
                     placed_at: r.issued_at,
                 });

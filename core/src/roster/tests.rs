@@ -1247,6 +1247,31 @@ fn a_new_name_cannot_be_mistaken_for_another_and_hash_names_the_channel() {
         r.channel("general").unwrap().members,
         Some(vec!["amina".into()])
     );
+    // Rules that name a channel or a member keep the name as the roster writes it.
+    let keep = Keep {
+        days: Some(30),
+        files_days: None,
+    };
+    let typed = RosterChange::SetRetention {
+        scope: Scope::Channel("#General".into()),
+        keep,
+    };
+    let r = head.roster.next(head.hash, &typed, 2).unwrap();
+    assert_eq!(
+        r.governance.retention.channels,
+        vec![("general".into(), keep)]
+    );
+    let hold = RosterChange::PlaceHold {
+        members: vec!["Amina".into()],
+        channels: vec!["#General".into()],
+        reason: "audit".into(),
+    };
+    let r = head.roster.next(head.hash, &hold, 2).unwrap();
+    let h = &r.governance.holds[0];
+    assert_eq!(
+        (h.members.clone(), h.channels.clone()),
+        (vec!["amina".to_string()], vec!["general".to_string()])
+    );
     let err = head.resolve_channel(&me, "#nope").unwrap_err().to_string();
     assert!(
         err.contains("no channel '#nope'; channels: general"),
