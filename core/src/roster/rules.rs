@@ -76,11 +76,7 @@ impl Roster {
     /// "General" beside "general" is two channels nobody can tell apart.
     pub(crate) fn check_new_channel_name(&self, name: &str) -> Result<(), RosterError> {
         valid_name("channel", name)?;
-        if let Some(c) = self
-            .channels
-            .iter()
-            .find(|c| c.name.to_lowercase() == name.to_lowercase())
-        {
+        if let Some(c) = self.channels.iter().find(|c| same_but_case(&c.name, name)) {
             return Err(RosterError::Rule(match c.name == name {
                 true => format!("channel '{name}' already exists"),
                 false => format!(
@@ -101,6 +97,24 @@ impl Roster {
             true => format!("'{name}' is not a good channel name: {bad}"),
             false => format!("'{name}' is not a good channel name: {bad}; try '{fixed}'"),
         }))
+    }
+
+    /// [`Roster::check_new_channel_name`] for a new member: no spaces at either end, and
+    /// not "sara" beside "Sara", two people nobody could tell apart.
+    fn check_new_member_name(&self, name: &str) -> Result<(), RosterError> {
+        if name.trim() != name {
+            return Err(RosterError::Rule(format!(
+                "'{name}' is not a good member name: it starts or ends with a space; try '{}'",
+                name.trim()
+            )));
+        }
+        match self.members.iter().find(|m| same_but_case(&m.name, name)) {
+            Some(m) => Err(RosterError::Rule(format!(
+                "member '{}' already exists, and '{name}' would differ from them only in case; to add a device of theirs, write the name as it is",
+                m.name
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// What to tell someone who named a channel the roster does not have: which it has.
@@ -378,23 +392,8 @@ impl Roster {
                         )));
                     }
                 }
-                if r.member(name).is_none() && name.trim() != name {
-                    return Err(RosterError::Rule(format!(
-                        "'{name}' is not a good member name: it starts or ends with a space; try '{}'",
-                        name.trim()
-                    )));
-                }
-                // "Sara" beside "sara" would be two people nobody can tell apart.
-                if let Some(m) = r
-                    .members
-                    .iter()
-                    .find(|m| &m.name != name && same_but_case(&m.name, name))
-                    .filter(|_| r.member(name).is_none())
-                {
-                    return Err(RosterError::Rule(format!(
-                        "member '{}' already exists, and '{name}' would differ from them only in case; to add a device of theirs, write the name as it is",
-                        m.name
-                    )));
+                if r.member(name).is_none() {
+                    r.check_new_member_name(name)?;
                 }
                 match r.members.iter_mut().find(|m| &m.name == name) {
                     Some(m) => {
