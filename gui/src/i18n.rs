@@ -539,6 +539,10 @@ const AR_SAID: &[(&str, &str)] = &[
         "'{id}' ليس معرّف جهاز (يعرض الجهاز معرّفه في إعداداته)",
     ),
     (
+        "'{id}' is not an org id (an admin of the org can show it)",
+        "'{id}' ليس معرّف مؤسسة (يستطيع مشرف المؤسسة أن يعرضه)",
+    ),
+    (
         "'{member}' may not post in '{channel}'",
         "لا يحق لـ '{member}' أن يكتب في '{channel}'",
     ),
@@ -724,6 +728,12 @@ mod tests {
                 name: "nobody".into(),
             }),
             "xyz".parse::<majlis_core::DeviceId>().unwrap_err(),
+            "xyz".parse::<majlis_core::OrgId>().unwrap_err(),
+            refused(C::AddMember {
+                name: "a,b".into(),
+                device: DeviceKey::generate().id(),
+                role: None,
+            }),
             E::Invalid(r.no_channel("nope")),
             E::Message(majlis_core::message::Reject::NotAllowed {
                 member: "gus".into(),
