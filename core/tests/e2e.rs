@@ -32,6 +32,13 @@ fn add(admin: &Profile, name: &str, device: majlis_core::DeviceId, role: Option<
     );
 }
 
+/// amina, who founds the org "acme", in `dir/amina`.
+fn founder(dir: &Path) -> Profile {
+    let admin = Profile::init(&dir.join("amina"), "amina").unwrap();
+    admin.org_create("acme").unwrap();
+    admin
+}
+
 fn member(dir: &Path, admin: &Profile, name: &str, role: Option<Role>) -> Profile {
     let p = Profile::init(&dir.join(name), name).unwrap();
     p.org_join(admin.org().unwrap().unwrap()).unwrap();
@@ -261,8 +268,7 @@ async fn an_insider_eavesdropping_on_private_topics_reads_nothing_and_is_cut_off
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removed_member_colluding_with_a_relay_reads_nothing_sent_after_the_removal() {
     let dir = tempfile::tempdir().unwrap();
-    let admin = Profile::init(&dir.path().join("amina"), "amina").unwrap();
-    admin.org_create("acme").unwrap();
+    let admin = founder(dir.path());
     let bilal = member(dir.path(), &admin, "bilal", None);
     let chen = member(dir.path(), &admin, "chen", None);
     let relay = member(dir.path(), &admin, "relay", Some(Role::Relay));
@@ -343,8 +349,7 @@ async fn a_removed_member_colluding_with_a_relay_reads_nothing_sent_after_the_re
 #[test]
 fn dm_history_reaches_a_members_new_device_but_not_a_newcomer_with_the_same_name() {
     let dir = tempfile::tempdir().unwrap();
-    let admin = Profile::init(&dir.path().join("amina"), "amina").unwrap();
-    admin.org_create("acme").unwrap();
+    let admin = founder(dir.path());
     let bilal = member(dir.path(), &admin, "bilal", None);
     // Deliver every message `from` stored in `ch` to `to` (as gossip or sync would).
     let deliver = |from: &Profile, to: &Profile, ch: &str| {
@@ -421,8 +426,7 @@ fn dm_history_reaches_a_members_new_device_but_not_a_newcomer_with_the_same_name
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_archive_reads_everything_a_relay_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let admin = Profile::init(&dir.path().join("amina"), "amina").unwrap();
-    admin.org_create("acme").unwrap();
+    let admin = founder(dir.path());
     let bilal = member(dir.path(), &admin, "bilal", None);
     let archive = member(dir.path(), &admin, "vault", Some(Role::Archive));
     let relay = member(dir.path(), &admin, "relay", Some(Role::Relay));
@@ -511,8 +515,7 @@ async fn amina_and_bilal(dir: &Path, admin: Profile) -> (Node, Node) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_received_message_is_shown_with_its_text_when_its_key_came_with_it() {
     let dir = tempfile::tempdir().unwrap();
-    let admin = Profile::init(&dir.path().join("amina"), "amina").unwrap();
-    admin.org_create("acme").unwrap();
+    let admin = founder(dir.path());
     let (a, b) = amina_and_bilal(dir.path(), admin).await;
     let mut ev = b.subscribe();
     let mut sent = Vec::new();
@@ -547,8 +550,7 @@ async fn a_reader_never_sees_a_message_locked_whose_key_came_with_it() {
     use std::sync::Arc;
     let dir = tempfile::tempdir().unwrap();
     let channels: Vec<String> = (0..16).map(|i| format!("room{i}")).collect();
-    let admin = Profile::init(&dir.path().join("amina"), "amina").unwrap();
-    admin.org_create("acme").unwrap();
+    let admin = founder(dir.path());
     for c in &channels {
         change(
             &admin,
@@ -825,8 +827,7 @@ async fn an_insider_taken_off_a_channel_who_stays_subscribed_is_cut_off() {
 async fn a_late_device_reads_what_a_leaver_said_and_a_member_taken_off_said_before() {
     use majlis_core::roster::MembersChange::Remove;
     let dir = tempfile::tempdir().unwrap();
-    let admin = Profile::init(&dir.path().join("amina"), "amina").unwrap();
-    admin.org_create("acme").unwrap();
+    let admin = founder(dir.path());
     let bilal = member(dir.path(), &admin, "bilal", None);
     let chen = member(dir.path(), &admin, "chen", None);
     let dan = member(dir.path(), &admin, "dan", None);
@@ -904,8 +905,7 @@ async fn a_late_device_reads_what_a_leaver_said_and_a_member_taken_off_said_befo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dm_with_a_leaver_stays_readable_and_is_read_only() {
     let dir = tempfile::tempdir().unwrap();
-    let admin = Profile::init(&dir.path().join("amina"), "amina").unwrap();
-    admin.org_create("acme").unwrap();
+    let admin = founder(dir.path());
     let bilal = member(dir.path(), &admin, "bilal", None);
     let laptop = Profile::init(&dir.path().join("amina-laptop"), "amina").unwrap();
     laptop.org_join(admin.org().unwrap().unwrap()).unwrap();

@@ -1090,41 +1090,45 @@ fn dated(o: &mut Org, changes: Vec<(u64, RosterChange)>) {
     }
 }
 
+/// The org with bilal joining at [`T`], then `later` (each at its time): the org and bilal's
+/// device key.
+fn bilal_joins_then(later: Vec<(u64, RosterChange)>) -> (Org, DeviceKey) {
+    let (mut o, bilal) = (org(), DeviceKey::generate());
+    let mut changes = vec![(T, joins("bilal", &bilal))];
+    changes.extend(later);
+    dated(&mut o, changes);
+    (o, bilal)
+}
+
 /// What a device signed while it had a right stays its member's, inside the window the
 /// versions' dates give, and nothing outside it: not before the right, not after it was
 /// taken, not in another channel, not for a device never listed, not on a version that is
 /// not the head.
 #[test]
 fn a_right_taken_away_still_covers_what_was_signed_while_it_held() {
-    let mut o = org();
-    let bilal = DeviceKey::generate();
     let t = T;
-    dated(
-        &mut o,
-        vec![
-            (t, joins("bilal", &bilal)),
-            (
-                t + 10 * H,
-                RosterChange::CreateChannel {
-                    name: "legal".into(),
-                    members: Some(vec!["amina".into(), "bilal".into()]),
-                },
-            ),
-            (
-                t + 20 * H,
-                RosterChange::ChannelMembers {
-                    name: "legal".into(),
-                    change: MembersChange::Remove(vec!["bilal".into()]),
-                },
-            ),
-            (
-                t + 30 * H,
-                RosterChange::RemoveMember {
-                    name: "bilal".into(),
-                },
-            ),
-        ],
-    );
+    let (o, bilal) = bilal_joins_then(vec![
+        (
+            t + 10 * H,
+            RosterChange::CreateChannel {
+                name: "legal".into(),
+                members: Some(vec!["amina".into(), "bilal".into()]),
+            },
+        ),
+        (
+            t + 20 * H,
+            RosterChange::ChannelMembers {
+                name: "legal".into(),
+                change: MembersChange::Remove(vec!["bilal".into()]),
+            },
+        ),
+        (
+            t + 30 * H,
+            RosterChange::RemoveMember {
+                name: "bilal".into(),
+            },
+        ),
+    ]);
     let head = o.chain.head().unwrap();
     let b = bilal.id();
     assert!(head.member_of_device(&b).is_none());
@@ -1154,22 +1158,16 @@ fn a_right_taken_away_still_covers_what_was_signed_while_it_held() {
 /// messages from before are still his.
 #[test]
 fn a_dm_with_a_leaver_is_read_only_for_the_one_who_stays() {
-    let mut o = org();
-    let bilal = DeviceKey::generate();
     let t = T;
-    dated(
-        &mut o,
-        vec![
-            (t, joins("bilal", &bilal)),
-            (t + 10 * H, add("chen")),
-            (
-                t + 20 * H,
-                RosterChange::RemoveMember {
-                    name: "bilal".into(),
-                },
-            ),
-        ],
-    );
+    let (o, bilal) = bilal_joins_then(vec![
+        (t + 10 * H, add("chen")),
+        (
+            t + 20 * H,
+            RosterChange::RemoveMember {
+                name: "bilal".into(),
+            },
+        ),
+    ]);
     let head = o.chain.head().unwrap();
     let r = &head.roster;
     let (amina, chen) = (r.member("amina").unwrap(), r.member("chen").unwrap());
