@@ -133,6 +133,9 @@ pub enum Reject {
     UnknownChannel(String),
     #[error("'{member}' may not post in '{channel}'")]
     NotAllowed { member: String, channel: String },
+    /// Posted in a channel an admin archived (key grants to its readers excepted).
+    #[error("{}", crate::roster::Roster::archived_text(.0))]
+    Archived(String),
     #[error("per-author chain broken: {0}")]
     Chain(String),
     #[error("seq {seq} is more than {} past the {held} messages held of its author; it is taken once the gap fills", crate::sync::MAX_GAP)]
@@ -162,6 +165,7 @@ impl Reject {
             Reject::UnknownDevice(_) => "unknown_device",
             Reject::UnknownChannel(_) => "unknown_channel",
             Reject::NotAllowed { .. } => "not_allowed",
+            Reject::Archived(_) => "archived",
             Reject::Clock { .. } => "clock",
             Reject::Backdated { .. } => "backdated",
             Reject::Chain(_) => "chain",
@@ -293,7 +297,7 @@ pub fn check_rules<'r>(
     }
     match may_author(roster, &u.author, &u.channel) {
         Ok(m) => Ok(&m.name),
-        Err(e @ (Reject::UnknownDevice(_) | Reject::NotAllowed { .. })) => {
+        Err(e @ (Reject::UnknownDevice(_) | Reject::NotAllowed { .. } | Reject::Archived(_))) => {
             taken_still(env, roster).ok_or(e)
         }
         Err(e) => Err(e),
@@ -301,17 +305,18 @@ pub fn check_rules<'r>(
 }
 
 /// The member a message the head's rules refuse is still taken from: where nobody may write
-/// any more (a DM with a member who left, and only a real one: not `@me,anyone`), its reader
-/// still hands keys to their own new devices and what they wrote before stays theirs; and
-/// what a device signed while it had a right a later version took away stays its member's
-/// ([`VerifiedRoster::posted_before`]).
+/// any more (a DM with a member who left, and only a real one: not `@me,anyone`; a channel
+/// an admin archived), its readers still hand keys to their own new devices, and what they
+/// wrote before the DM ended stays theirs; and what a device signed while it had a right a
+/// later version took away stays its member's ([`VerifiedRoster::posted_before`]).
 fn taken_still<'r>(env: &Envelope, roster: &'r VerifiedRoster) -> Option<&'r str> {
     let u = &env.unsigned;
     let stayer = roster.member_of_device(&u.author).filter(|m| {
         roster.roster.may_share_keys(m, &u.channel)
-            && roster
+            && (roster
                 .dm_ended(&u.channel)
                 .is_some_and(|end| env.is_keys() || u.sent_at < end)
+                || (env.is_keys() && roster.roster.is_archived(&u.channel)))
     });
     match stayer {
         Some(m) => Some(&m.name),
@@ -332,6 +337,9 @@ pub fn may_author<'r>(
         .ok_or(Reject::UnknownDevice(*author))?;
     if !roster.roster.channel_exists(channel) {
         return Err(Reject::UnknownChannel(channel.to_string()));
+    }
+    if roster.roster.is_archived(channel) && roster.roster.may_read(member, channel) {
+        return Err(Reject::Archived(channel.to_string()));
     }
     if !roster.roster.may_post(member, channel) {
         return Err(Reject::NotAllowed {
@@ -470,28 +478,7 @@ mod tests {
             assert_eq!(chain.apply(vec![v]).error, None);
         }
         let head = chain.head().unwrap();
-        let keys = |channel: &str| {
-            let body = crate::e2e::Content::Keys(vec![crate::e2e::Bundle {
-                key: crate::e2e::KeyId([7; 16]),
-                grants: vec![crate::e2e::Grant {
-                    hint: [1; 8],
-                    sealed: vec![0; crate::e2e::GRANT_BYTES],
-                }],
-            }])
-            .encode();
-            Envelope::sign(
-                &amina,
-                Unsigned {
-                    format: MESSAGE_FORMAT,
-                    author: amina.id(),
-                    channel: channel.into(),
-                    sent_at: NOW,
-                    seq: 1,
-                    prev: None,
-                    body,
-                },
-            )
-        };
+        let keys = |channel: &str| grant(&amina, channel);
         let dm = "@amina,bilal";
         assert!(keys(dm).is_keys());
         assert_eq!(check_rules(&keys(dm), head, NOW), Ok("amina"));
@@ -510,6 +497,97 @@ mod tests {
         for dev in [&amina, &bilal] {
             assert!(check_rules(&msg(dev, dm, "x", NOW - 50), head, NOW).is_err());
         }
+    }
+
+    /// A key grant by `dev` in `channel` (its content is not opened by the rules).
+    fn grant(dev: &DeviceKey, channel: &str) -> Envelope {
+        let body = crate::e2e::Content::Keys(vec![crate::e2e::Bundle {
+            key: crate::e2e::KeyId([7; 16]),
+            grants: vec![crate::e2e::Grant {
+                hint: [1; 8],
+                sealed: vec![0; crate::e2e::GRANT_BYTES],
+            }],
+        }])
+        .encode();
+        Envelope::sign(
+            dev,
+            Unsigned {
+                format: MESSAGE_FORMAT,
+                author: dev.id(),
+                channel: channel.into(),
+                sent_at: NOW,
+                seq: 1,
+                prev: None,
+                body,
+            },
+        )
+    }
+
+    /// An archived channel: what its members said before it was archived is still taken
+    /// (catch-up brings it late), key grants to its readers' new devices too, and nothing
+    /// said after, by anyone, admins included; brought back, it takes messages again.
+    #[test]
+    fn an_archived_channel_takes_only_grants_and_what_was_said_before() {
+        let root = OrgKey::generate();
+        let (amina, bilal) = (DeviceKey::generate(), DeviceKey::generate());
+        let mut chain = crate::roster::RosterChain::new(root.org_id());
+        let g = VerifiedRoster::sign(
+            Roster::genesis(&root, "acme", "amina", amina.id(), NOW - 100),
+            RosterSigner::Root(&root),
+        );
+        assert_eq!(chain.apply(vec![g]).error, None);
+        let archive = |archived| RosterChange::ArchiveChannel {
+            name: "#general".into(),
+            archived,
+        };
+        let mut step = |at, c: RosterChange| {
+            let h = chain.head().unwrap();
+            let r = h.roster.next(h.hash, &c, at).unwrap();
+            let v = VerifiedRoster::sign(r, RosterSigner::Root(&root));
+            assert_eq!(chain.apply(vec![v]).error, None);
+            chain.head().unwrap().clone()
+        };
+        step(
+            NOW - 90,
+            RosterChange::AddMember {
+                name: "bilal".into(),
+                device: bilal.id(),
+                role: None,
+            },
+        );
+        let head = step(NOW - 50, archive(true));
+        assert!(head.roster.is_archived("general"));
+        for dev in [&amina, &bilal] {
+            let name = head.member_of_device(&dev.id()).unwrap().name.as_str();
+            assert_eq!(check_rules(&grant(dev, "general"), &head, NOW), Ok(name));
+            assert_eq!(
+                check_rules(&msg(dev, "general", "x", NOW - 60), &head, NOW),
+                Ok(name),
+                "said before the archiving"
+            );
+            let after = check_rules(&msg(dev, "general", "x", NOW - 40), &head, NOW);
+            assert_eq!(after, Err(Reject::Archived("general".into())));
+            assert!(after
+                .unwrap_err()
+                .to_string()
+                .contains("#general is archived"));
+        }
+        // A member who may not read it hands out no keys there either.
+        let carol = DeviceKey::generate();
+        let head = step(
+            NOW - 45,
+            RosterChange::AddMember {
+                name: "carol".into(),
+                device: carol.id(),
+                role: Some(crate::roster::Role::Guest),
+            },
+        );
+        assert!(check_rules(&grant(&carol, "general"), &head, NOW).is_err());
+        let head = step(NOW - 30, archive(false));
+        assert_eq!(
+            check_rules(&msg(&bilal, "general", "x", NOW - 20), &head, NOW),
+            Ok("bilal")
+        );
     }
 
     fn msg(dev: &DeviceKey, channel: &str, body: &str, sent_at: u64) -> Envelope {

@@ -1371,3 +1371,59 @@ async fn a_member_that_signs_two_branches_does_not_part_honest_colleagues() {
         n.shutdown().await.unwrap();
     }
 }
+
+/// An admin archives #general: an insider's client that ignores it and goes on posting
+/// there gets nothing in, while what it signed before the archiving still arrives (late,
+/// as catch-up would bring it); the admin's own app refuses to post and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insider_posting_in_an_archived_channel_gets_nothing_in() {
+    let s = setup().await;
+    let mut m = Rogue::new(s.member.clone(), &s.org);
+    assert!(m.connect(&s.addr, s.victim.device_id().peer_id()).await);
+    let first = m.envelope(1, "before the archiving");
+    assert!(m.publish(first.wire.clone()));
+    // Signed now, sent only after the archiving.
+    let mut u = m.envelope(2, "signed before, sent late").unsigned;
+    u.prev = Some(first.id);
+    let late = Envelope::sign(&m.key, u);
+    m.pump(500).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    s.victim
+        .change_roster(RosterChange::ArchiveChannel {
+            name: "general".into(),
+            archived: true,
+        })
+        .await
+        .unwrap();
+    let archived_at = s.victim.roster().await.unwrap().unwrap().issued_at;
+    assert!(late.unsigned.sent_at < archived_at);
+    let mut prev = late.id;
+    for seq in 3..13 {
+        let mut u = m
+            .envelope(seq, &format!("after the archiving {seq}"))
+            .unsigned;
+        u.prev = Some(prev);
+        let e = Envelope::sign(&m.key, u);
+        prev = e.id;
+        let _ = m.publish(e.wire);
+    }
+    let _ = m.publish(late.wire.clone());
+    m.pump(800).await;
+    let st = settle(&s.victim).await;
+    let held: Vec<String> = s
+        .victim
+        .history("general", 100)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    println!(
+        "archived #general: held {held:?}, rejected {:?}",
+        st.rejected
+    );
+    assert_eq!(held, ["before the archiving", "signed before, sent late"]);
+    assert!(st.rejected.get("archived").copied().unwrap_or(0) >= 1);
+    let err = s.victim.send("general", "still here?").await.unwrap_err();
+    assert!(err.to_string().contains("#general is archived"), "{err}");
+    assert_eq!(s.victim.history("general", 100).unwrap().len(), 2);
+}

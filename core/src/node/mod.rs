@@ -1028,6 +1028,7 @@ impl Node {
         let small = self.roster.borrow().as_deref().is_some_and(|r| {
             Node::read_receipts_in(r, &channel)
                 && r.roster.governance.read_receipts == crate::roster::ReadReceipts::On
+                && !r.roster.is_archived(&channel)
         });
         let Some(at) = self.store.sent_at_of(upto)? else {
             return Err(Error::Invalid(format!("no message {upto} on this device")));

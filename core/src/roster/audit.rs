@@ -40,6 +40,12 @@ pub enum AuditChange {
     ChannelRemoved {
         name: String,
     },
+    ChannelArchived {
+        name: String,
+    },
+    ChannelUnarchived {
+        name: String,
+    },
     PolicyChanged {
         policy: Policy,
     },
@@ -86,6 +92,7 @@ pub fn diff(prev: Option<&Roster>, next: &Roster) -> Vec<AuditChange> {
     let empty = Roster {
         members: vec![],
         channels: vec![],
+        archived: vec![],
         ..next.clone()
     };
     let prev = match prev {
@@ -164,6 +171,12 @@ pub fn diff(prev: Option<&Roster>, next: &Roster) -> Vec<AuditChange> {
         out.push(AuditChange::ChannelRemoved {
             name: p.name.clone(),
         });
+    }
+    for a in next.archived.iter().filter(|a| !prev.is_archived(a)) {
+        out.push(AuditChange::ChannelArchived { name: a.clone() });
+    }
+    for a in prev.archived.iter().filter(|a| !next.is_archived(a)) {
+        out.push(AuditChange::ChannelUnarchived { name: a.clone() });
     }
     if prev.policy != next.policy {
         out.push(AuditChange::PolicyChanged {

@@ -68,21 +68,29 @@ impl PastRight {
     }
 }
 
-/// A roster body, canonical, in the current layout or the first release's.
+/// A roster body in the current layout or an earlier release's, and canonical: exactly
+/// what [`Roster::encode_body`] writes for it (one body per roster, so one hash), or, for
+/// the first release's layout, which is read but never written, exactly its own encoding.
 fn decode_body(body: &[u8]) -> Result<Roster, RosterError> {
-    let canonical = |r: &dyn Fn() -> Option<Vec<u8>>| r().as_deref() == Some(body);
+    fn written<L: serde::de::DeserializeOwned + Into<Roster>>(body: &[u8]) -> Option<Roster> {
+        let r: Roster = postcard::from_bytes::<L>(body).ok()?.into();
+        (r.encode_body() == body).then_some(r)
+    }
+    let first = || {
+        let l = postcard::from_bytes::<super::LegacyRoster>(body).ok()?;
+        (postcard::to_stdvec(&l).ok()? == body).then(|| l.into())
+    };
     match postcard::from_bytes::<Roster>(body) {
-        Ok(r) if canonical(&|| Some(r.encode_body())) => Ok(r),
-        current => match postcard::from_bytes::<super::RosterV2>(body) {
-            Ok(l) if canonical(&|| postcard::to_stdvec(&l).ok()) => Ok(l.into()),
-            _ => match postcard::from_bytes::<super::LegacyRoster>(body) {
-                Ok(l) if canonical(&|| postcard::to_stdvec(&l).ok()) => Ok(l.into()),
-                _ => Err(RosterError::Malformed(match current {
+        Ok(r) if r.encode_body() == body => Ok(r),
+        current => written::<super::RosterV3>(body)
+            .or_else(|| written::<super::RosterV2>(body))
+            .or_else(first)
+            .ok_or_else(|| {
+                RosterError::Malformed(match current {
                     Err(e) => e.to_string(),
                     Ok(_) => "non-canonical roster body".into(),
-                })),
-            },
-        },
+                })
+            }),
     }
 }
 
@@ -341,13 +349,16 @@ fn member_created_channels(cand: &VerifiedRoster, prev: &VerifiedRoster) -> bool
         && prev
             .member_of_device(&DeviceId(cand.signer))
             .is_some_and(|m| matches!(m.role, Role::Member | Role::Admin))
-        && c.name == p.name
-        && c.members == p.members
-        && c.policy == p.policy
-        && c.files == p.files
-        && c.governance == p.governance
         && c.channels.len() > p.channels.len()
         && c.channels.starts_with(&p.channels)
+        // Everything else as it was: compared whole, so a field added later is covered.
+        && Roster {
+            version: p.version,
+            prev: p.prev,
+            issued_at: p.issued_at,
+            channels: p.channels.clone(),
+            ..c.clone()
+        } == *p
 }
 
 /// Check that `cand` may follow `prev` (or start the chain when `prev` is `None`).
@@ -631,7 +642,9 @@ fn past_rights(chain: &[VerifiedRoster]) -> HashMap<DeviceId, Vec<PastRight>> {
         let changed: Vec<&Channel> = v
             .channels
             .iter()
-            .filter(|c| w.channel(&c.name) != Some(*c))
+            .filter(|c| {
+                w.channel(&c.name) != Some(*c) || v.is_archived(&c.name) != w.is_archived(&c.name)
+            })
             .collect();
         let all: Vec<&Channel> = v.channels.iter().collect();
         let now: HashMap<&str, &Member> = w.members.iter().map(|m| (m.name.as_str(), m)).collect();

@@ -223,6 +223,47 @@ pub struct Roster {
     /// governance is the default is written in the earlier layout ([`RosterV2`]), so nodes
     /// of earlier releases keep reading it until an admin sets a rule.
     pub governance: Governance,
+    /// Added in the third wave: channels an admin archived (read-only: their history stays
+    /// readable, searchable and under retention, and nothing more is posted in them). A
+    /// roster that archives nothing is written in the layout before ([`RosterV3`]), so
+    /// earlier releases keep reading it until an admin archives a channel.
+    pub archived: Vec<String>,
+}
+
+/// The roster body as the release with governance wrote it (no archived channels). Still
+/// written while no channel is archived, so older nodes read it.
+#[derive(Deserialize, Serialize)]
+pub(crate) struct RosterV3 {
+    org: OrgId,
+    name: String,
+    root_key: [u8; 32],
+    version: u64,
+    prev: Option<[u8; 32]>,
+    issued_at: u64,
+    members: Vec<Member>,
+    channels: Vec<Channel>,
+    policy: Policy,
+    files: FilePolicy,
+    governance: Governance,
+}
+
+impl From<RosterV3> for Roster {
+    fn from(l: RosterV3) -> Roster {
+        Roster {
+            org: l.org,
+            name: l.name,
+            root_key: l.root_key,
+            version: l.version,
+            prev: l.prev,
+            issued_at: l.issued_at,
+            members: l.members,
+            channels: l.channels,
+            policy: l.policy,
+            files: l.files,
+            governance: l.governance,
+            archived: Vec::new(),
+        }
+    }
 }
 
 /// The roster body as the release with file policies wrote it (no governance). Still
@@ -255,14 +296,18 @@ impl From<RosterV2> for Roster {
             policy: l.policy,
             files: l.files,
             governance: Governance::default(),
+            archived: Vec::new(),
         }
     }
 }
 
 impl Roster {
-    /// The canonical body: the earlier layout while governance is the default.
+    /// The canonical body: the earliest layout that holds everything set, so that nodes of
+    /// earlier releases read every roster that uses nothing they do not know.
     pub(crate) fn encode_body(&self) -> Vec<u8> {
-        if self.governance == Governance::default() {
+        if !self.archived.is_empty() {
+            postcard::to_stdvec(self)
+        } else if self.governance == Governance::default() {
             let r = self.clone();
             postcard::to_stdvec(&RosterV2 {
                 org: r.org,
@@ -277,7 +322,20 @@ impl Roster {
                 files: r.files,
             })
         } else {
-            postcard::to_stdvec(self)
+            let r = self.clone();
+            postcard::to_stdvec(&RosterV3 {
+                org: r.org,
+                name: r.name,
+                root_key: r.root_key,
+                version: r.version,
+                prev: r.prev,
+                issued_at: r.issued_at,
+                members: r.members,
+                channels: r.channels,
+                policy: r.policy,
+                files: r.files,
+                governance: r.governance,
+            })
         }
         .expect("roster serializes")
     }
@@ -311,6 +369,7 @@ impl From<LegacyRoster> for Roster {
             policy: l.policy,
             files: FilePolicy::default(),
             governance: Governance::default(),
+            archived: Vec::new(),
         }
     }
 }
@@ -543,6 +602,12 @@ pub enum RosterChange {
     },
     SetReadReceipts {
         receipts: ReadReceipts,
+    },
+    /// Archive a channel (`archived`: true) or bring it back. Archived, it stays readable,
+    /// searchable and under retention and holds, and nobody posts in it.
+    ArchiveChannel {
+        name: String,
+        archived: bool,
     },
 }
 

@@ -32,6 +32,7 @@ impl Roster {
             policy: Policy::default(),
             files: FilePolicy::default(),
             governance: Governance::default(),
+            archived: Vec::new(),
         }
     }
 
@@ -206,7 +207,20 @@ impl Roster {
     }
 
     pub fn may_post(&self, member: &Member, channel: &str) -> bool {
-        self.may_share_keys(member, channel) && self.dm_with_leaver(channel).is_none()
+        self.may_share_keys(member, channel)
+            && self.dm_with_leaver(channel).is_none()
+            && !self.is_archived(channel)
+    }
+
+    /// Whether an admin archived `channel`: readable, and nobody posts in it (but keys to
+    /// its history, for readers' new devices, see [`crate::message::check_rules`]).
+    pub fn is_archived(&self, channel: &str) -> bool {
+        self.archived.iter().any(|c| c == channel)
+    }
+
+    /// What someone who tries to post in an archived channel is told.
+    pub fn archived_text(channel: &str) -> String {
+        format!("#{channel} is archived: its history stays readable and searchable, and nothing more can be posted in it; an admin can bring it back (`majlisd channel unarchive {channel}`)")
     }
 
     /// Whether `member` may post key grants in `channel`: any reader that posts at all, also
@@ -350,6 +364,14 @@ impl Roster {
                 }
             }
         }
+        let mut archived = std::collections::HashSet::new();
+        for a in &self.archived {
+            if !chans.contains(a.as_str()) || !archived.insert(a.as_str()) {
+                return Err(RosterError::Rule(format!(
+                    "'{a}' is archived twice, or is not a channel"
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -452,6 +474,25 @@ impl Roster {
                     return Err(RosterError::Rule(self.no_channel_named(name)));
                 };
                 c.members = members_after(&c.name, c.members.as_deref(), change)?;
+            }
+            RosterChange::ArchiveChannel { name, archived } => {
+                let Some(c) = self.channel_typed(name).map(|c| c.name.clone()) else {
+                    return Err(RosterError::Rule(self.no_channel_named(name)));
+                };
+                match (r.is_archived(&c), archived) {
+                    (true, true) => {
+                        return Err(RosterError::Rule(format!(
+                            "#{c} is already archived; nothing to change"
+                        )))
+                    }
+                    (false, false) => {
+                        return Err(RosterError::Rule(format!(
+                            "#{c} is not archived; nothing to change"
+                        )))
+                    }
+                    (false, true) => r.archived.push(c),
+                    (true, false) => r.archived.retain(|a| *a != c),
+                }
             }
             RosterChange::SetPolicy { policy } => {
                 if *policy == r.policy {

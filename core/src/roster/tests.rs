@@ -1068,6 +1068,145 @@ fn an_admin_changes_who_is_on_a_channel_and_a_member_cannot() {
     assert_eq!(readers(&head(&o)), vec!["bilal"]);
 }
 
+/// An admin archives a channel and brings it back; nobody posts in it meanwhile; a member
+/// cannot do either, not even slipped into a version that only adds a channel (which the
+/// policy lets members sign); a roster that archives nothing keeps the earlier layout.
+#[test]
+fn an_admin_archives_a_channel_and_a_member_cannot() {
+    let mut o = org();
+    let bilal = DeviceKey::generate();
+    for c in [
+        joins("bilal", &bilal),
+        RosterChange::SetPolicy {
+            policy: Policy {
+                members_create_channels: true,
+                ..Policy::default()
+            },
+        },
+        RosterChange::SetRetention {
+            scope: Scope::Org,
+            keep: Keep {
+                days: Some(30),
+                files_days: None,
+            },
+        },
+    ] {
+        let v = next(&o.chain, c, RosterSigner::Device(&o.admin));
+        assert_eq!(o.chain.apply(vec![v]).error, None);
+    }
+    let archive = |name: &str, archived| RosterChange::ArchiveChannel {
+        name: name.into(),
+        archived,
+    };
+    let body = o.chain.head().unwrap().roster.encode_body();
+    assert!(
+        postcard::from_bytes::<RosterV3>(&body)
+            .is_ok_and(|l| postcard::to_stdvec(&l).unwrap() == body),
+        "nothing archived: written in the layout before, which earlier releases read"
+    );
+
+    // bilal may add a channel, but not archive one, alone or along with a new channel.
+    let refused = |o: &Org, v: VerifiedRoster| {
+        assert!(matches!(
+            o.chain.clone().apply(vec![v]).error,
+            Some(RosterError::NotAuthorized { .. })
+        ));
+    };
+    refused(
+        &o,
+        next(
+            &o.chain,
+            archive("general", true),
+            RosterSigner::Device(&bilal),
+        ),
+    );
+    let h = o.chain.head().unwrap();
+    let mut sneaky = h
+        .roster
+        .next(
+            h.hash,
+            &RosterChange::CreateChannel {
+                name: "lunch".into(),
+                members: None,
+            },
+            2,
+        )
+        .unwrap();
+    sneaky.archived.push("general".into());
+    refused(
+        &o,
+        VerifiedRoster::sign(sneaky, RosterSigner::Device(&bilal)),
+    );
+
+    // The admin archives it as typed; nobody may post, everyone still reads.
+    let v = next(
+        &o.chain,
+        archive("#General", true),
+        RosterSigner::Device(&o.admin),
+    );
+    assert_eq!(o.chain.apply(vec![v]).error, None);
+    let head = o.chain.head().unwrap();
+    let r = &head.roster;
+    assert_eq!(r.archived, vec!["general".to_string()]);
+    for n in ["amina", "bilal"] {
+        let m = r.member(n).unwrap();
+        assert!(r.may_read(m, "general") && !r.may_post(m, "general"), "{n}");
+        assert!(r.may_share_keys(m, "general"), "{n} still hands on keys");
+    }
+    assert_eq!(
+        o.chain.audit().last().unwrap().changes,
+        vec![AuditChange::ChannelArchived {
+            name: "general".into()
+        }]
+    );
+    // Written in the new layout, which the layout before cannot read whole.
+    let body = r.encode_body();
+    assert!(postcard::from_bytes::<RosterV3>(&body)
+        .is_ok_and(|l| postcard::to_stdvec(&l).unwrap() != body));
+    let back = VerifiedRoster::decode(&head.wire).unwrap();
+    assert_eq!(back.roster, *r);
+
+    // Mistakes are refused with a reason.
+    let try_next = |o: &Org, c: RosterChange| {
+        let h = o.chain.head().unwrap();
+        h.roster.next(h.hash, &c, 3).unwrap_err().to_string()
+    };
+    assert!(try_next(&o, archive("general", true)).contains("already archived"));
+    assert!(try_next(&o, archive("nope", true)).contains("no channel named 'nope'"));
+    let lunch = RosterChange::CreateChannel {
+        name: "lunch".into(),
+        members: None,
+    };
+    let v = next(&o.chain, lunch, RosterSigner::Device(&o.admin));
+    assert_eq!(o.chain.apply(vec![v]).error, None);
+    assert!(try_next(&o, archive("lunch", false)).contains("not archived"));
+
+    // Brought back, it takes posts again.
+    let v = next(
+        &o.chain,
+        archive("general", false),
+        RosterSigner::Device(&o.admin),
+    );
+    assert_eq!(o.chain.apply(vec![v]).error, None);
+    let head = o.chain.head().unwrap();
+    assert!(head.roster.archived.is_empty());
+    assert!(head
+        .roster
+        .may_post(head.roster.member("bilal").unwrap(), "general"));
+    assert_eq!(
+        o.chain.audit().last().unwrap().changes,
+        vec![AuditChange::ChannelUnarchived {
+            name: "general".into()
+        }]
+    );
+    // An archive list that names no channel, or one twice, is not a roster.
+    let mut bad = head.roster.clone();
+    bad.archived = vec!["nope".into()];
+    assert!(bad.check_well_formed().is_err());
+    bad.archived = vec!["general".into(), "general".into()];
+    assert!(bad.check_well_formed().is_err());
+}
+
 const H: u64 = 3_600_000;
 const T: u64 = 1_800_000_000_000;
 
