@@ -266,6 +266,10 @@ pub struct Details {
     pub pins: Vec<(MessageId, String, u64)>,
     /// Members who left this open channel (their latest join act says so), sorted.
     pub left: Vec<String>,
+    /// An admin archived it: readable, and nobody posts (from the roster, not from acts;
+    /// set by [`crate::Node::details`]).
+    #[serde(default)]
+    pub archived: bool,
 }
 
 /// Fold the acts on a channel (any order) into its [`Details`]. The latest act of each kind

@@ -448,36 +448,14 @@ mod tests {
     /// modified client posting grants into `@me,anyone` would fill relays with channels).
     #[test]
     fn a_dm_with_a_leaver_takes_only_grants_and_what_was_said_before() {
-        let root = OrgKey::generate();
         let (amina, bilal) = (DeviceKey::generate(), DeviceKey::generate());
-        let mut chain = crate::roster::RosterChain::new(root.org_id());
-        let g = VerifiedRoster::sign(
-            Roster::genesis(&root, "acme", "amina", amina.id(), NOW - 100),
-            RosterSigner::Root(&root),
+        let mut step = org_of(&amina, &bilal);
+        let head = &step(
+            NOW - 50,
+            RosterChange::RemoveMember {
+                name: "bilal".into(),
+            },
         );
-        assert_eq!(chain.apply(vec![g]).error, None);
-        for (at, c) in [
-            (
-                NOW - 90,
-                RosterChange::AddMember {
-                    name: "bilal".into(),
-                    device: bilal.id(),
-                    role: None,
-                },
-            ),
-            (
-                NOW - 50,
-                RosterChange::RemoveMember {
-                    name: "bilal".into(),
-                },
-            ),
-        ] {
-            let h = chain.head().unwrap();
-            let r = h.roster.next(h.hash, &c, at).unwrap();
-            let v = VerifiedRoster::sign(r, RosterSigner::Root(&root));
-            assert_eq!(chain.apply(vec![v]).error, None);
-        }
-        let head = chain.head().unwrap();
         let keys = |channel: &str| grant(&amina, channel);
         let dm = "@amina,bilal";
         assert!(keys(dm).is_keys());
@@ -497,6 +475,37 @@ mod tests {
         for dev in [&amina, &bilal] {
             assert!(check_rules(&msg(dev, dm, "x", NOW - 50), head, NOW).is_err());
         }
+    }
+
+    /// The org `amina` founded at `NOW - 100`, with `bilal` a member since `NOW - 90`; then
+    /// each call makes a change at a time and gives the new head.
+    fn org_of(
+        amina: &DeviceKey,
+        bilal: &DeviceKey,
+    ) -> impl FnMut(u64, RosterChange) -> VerifiedRoster {
+        let root = OrgKey::generate();
+        let mut chain = crate::roster::RosterChain::new(root.org_id());
+        let g = VerifiedRoster::sign(
+            Roster::genesis(&root, "acme", "amina", amina.id(), NOW - 100),
+            RosterSigner::Root(&root),
+        );
+        assert_eq!(chain.apply(vec![g]).error, None);
+        let mut step = move |at, c: RosterChange| {
+            let h = chain.head().unwrap();
+            let r = h.roster.next(h.hash, &c, at).unwrap();
+            let v = VerifiedRoster::sign(r, RosterSigner::Root(&root));
+            assert_eq!(chain.apply(vec![v]).error, None);
+            chain.head().unwrap().clone()
+        };
+        step(
+            NOW - 90,
+            RosterChange::AddMember {
+                name: "bilal".into(),
+                device: bilal.id(),
+                role: None,
+            },
+        );
+        step
     }
 
     /// A key grant by `dev` in `channel` (its content is not opened by the rules).
@@ -528,33 +537,12 @@ mod tests {
     /// said after, by anyone, admins included; brought back, it takes messages again.
     #[test]
     fn an_archived_channel_takes_only_grants_and_what_was_said_before() {
-        let root = OrgKey::generate();
         let (amina, bilal) = (DeviceKey::generate(), DeviceKey::generate());
-        let mut chain = crate::roster::RosterChain::new(root.org_id());
-        let g = VerifiedRoster::sign(
-            Roster::genesis(&root, "acme", "amina", amina.id(), NOW - 100),
-            RosterSigner::Root(&root),
-        );
-        assert_eq!(chain.apply(vec![g]).error, None);
+        let mut step = org_of(&amina, &bilal);
         let archive = |archived| RosterChange::ArchiveChannel {
             name: "#general".into(),
             archived,
         };
-        let mut step = |at, c: RosterChange| {
-            let h = chain.head().unwrap();
-            let r = h.roster.next(h.hash, &c, at).unwrap();
-            let v = VerifiedRoster::sign(r, RosterSigner::Root(&root));
-            assert_eq!(chain.apply(vec![v]).error, None);
-            chain.head().unwrap().clone()
-        };
-        step(
-            NOW - 90,
-            RosterChange::AddMember {
-                name: "bilal".into(),
-                device: bilal.id(),
-                role: None,
-            },
-        );
         let head = step(NOW - 50, archive(true));
         assert!(head.roster.is_archived("general"));
         for dev in [&amina, &bilal] {

@@ -118,6 +118,17 @@ const AR: &[(&str, &str)] = &[
     ("Everyone", "الجميع"),
     ("(Everyone: none ticked)", "(الجميع: إن لم تختر أحدا)"),
     ("Channel members", "أعضاء القناة"),
+    ("Archived", "مؤرشفة"),
+    ("Archive #{channel}", "أرشفة ‎#{channel}"),
+    ("Bring #{channel} back", "إعادة ‎#{channel}"),
+    (
+        "Archive #{channel}? Its history stays readable and searchable; nobody can post in it until an admin brings it back.",
+        "أرشفة ‎#{channel}؟ يبقى تاريخها مقروءًا وقابلًا للبحث، ولا يمكن لأحد النشر فيها حتى يعيدها مشرف.",
+    ),
+    (
+        "#{channel} is archived: its history stays readable and searchable, and nothing more can be posted in it",
+        "‎#{channel} مؤرشفة: يبقى تاريخها مقروءًا وقابلًا للبحث، ولا يمكن نشر شيء آخر فيها",
+    ),
     ("Change members", "تغيير الأعضاء"),
     (
         "You are no longer on #{channel}: an admin changed who is on it",
@@ -267,6 +278,8 @@ const AR: &[(&str, &str)] = &[
     ("channel #{name} for everyone", "القناة #{name} للجميع"),
     ("channel #{name} for {members}", "القناة #{name} لـ {members}"),
     ("channel #{name} removed", "أزيلت القناة #{name}"),
+    ("channel #{name} archived", "أُرشفت القناة #{name}"),
+    ("channel #{name} brought back", "أُعيدت القناة #{name}"),
     ("connecting to {address}…", "جار الاتصال بـ {address}…"),
     ("could not paste the image: {error}", "تعذر لصق الصورة: {error}"),
     ("data directory: {dir}", "مجلد البيانات: {dir}"),
@@ -531,6 +544,18 @@ const AR_SAID: &[(&str, &str)] = &[
         "لن يبقى في ‎#{channel} أي عضو؛ أبقِ واحدًا على الأقل",
     ),
     (
+        "#{channel} is archived: its history stays readable and searchable, and nothing more can be posted in it; an admin can bring it back",
+        "‎#{channel} مؤرشفة: يبقى تاريخها مقروءًا وقابلًا للبحث، ولا يمكن نشر شيء آخر فيها؛ يمكن لمشرف إعادتها",
+    ),
+    (
+        "#{channel} is already archived; nothing to change",
+        "‎#{channel} مؤرشفة من قبل؛ لا شيء يتغير",
+    ),
+    (
+        "#{channel} is not archived; nothing to change",
+        "‎#{channel} ليست مؤرشفة؛ لا شيء يتغير",
+    ),
+    (
         "only admins can change the roster (members may create channels if the org policy allows); ask an admin",
         "لا يغيّر قائمة المؤسسة إلا المشرفون (وللأعضاء إنشاء القنوات إن سمحت سياسة المؤسسة)؛ اطلب ذلك من مشرف",
     ),
@@ -735,6 +760,19 @@ mod tests {
                 role: None,
             }),
             E::Invalid(r.no_channel("nope")),
+            refused(C::ArchiveChannel {
+                name: "general".into(),
+                archived: false,
+            }),
+            E::Message(majlis_core::message::Reject::Archived("general".into())),
+            {
+                let archive = C::ArchiveChannel {
+                    name: "general".into(),
+                    archived: true,
+                };
+                let a = r.next([0; 32], &archive, 2).unwrap();
+                E::Roster(a.next([0; 32], &archive, 3).unwrap_err())
+            },
             E::Message(majlis_core::message::Reject::NotAllowed {
                 member: "gus".into(),
                 channel: "board".into(),

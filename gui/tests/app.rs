@@ -1474,16 +1474,7 @@ fn the_network_view_says_the_nodes_findings_in_arabic() {
 fn admin_takes_a_member_off_a_channel_from_the_admin_panel() {
     let dir = tempfile::tempdir().unwrap();
     drop(org_with_legal(dir.path()));
-    let mut o = opts(&dir.path().join("amina"), vec![]);
-    o.open = Some("admin".into());
-    let mut h = harness(o);
-    until(&mut h, "admin panel", |h| has(h, "Channel members"));
-    h.get_by_label("Channel members").click();
-    h.run_steps(2);
-    h.get_by_label("Channel").click();
-    h.run_steps(2);
-    h.get_by_label("# legal").click();
-    h.run_steps(2);
+    let mut h = legal_in_the_admin_panel(&dir.path().join("amina"), Lang::En);
     // His tick (the members grid above names him too).
     h.get_by_role_and_label(eframe::egui::accesskit::Role::CheckBox, "bilal")
         .click();
@@ -1515,20 +1506,49 @@ fn admin_takes_a_member_off_a_channel_from_the_admin_panel() {
     // The same section in Arabic draws from the right (and draws at all: a grid under a
     // right-to-left layout fails its first frame).
     let ar = |en| majlis_gui::text::for_egui(majlis_gui::i18n::tr(Lang::Ar, en)).into_owned();
-    let mut o = opts(&dir.path().join("amina"), vec![]);
-    o.open = Some("admin".into());
-    o.lang = Some(Lang::Ar);
-    let mut h = harness(o);
-    until(&mut h, "admin panel", |h| has(h, &ar("Channel members")));
-    h.get_by_label(&ar("Channel members")).click();
-    h.run_steps(2);
-    h.get_by_label(&ar("Channel")).click();
-    h.run_steps(2);
-    h.get_by_label("# legal").click();
-    h.run_steps(2);
+    let h = legal_in_the_admin_panel(&dir.path().join("amina"), Lang::Ar);
     let width = h.ctx.content_rect().width();
     let r = h.get_by_label(&ar("Open to every member")).rect();
     assert!(r.left() > width / 2.0, "the tick at {r:?} of {width}");
+}
+
+/// An admin archives #legal from the admin panel when its matter closes: the app asks
+/// first, the audit log says so, and #legal then sits under "Archived", readable, with a
+/// note where its composer was.
+#[test]
+fn an_admin_archives_a_channel_and_it_shows_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(org_with_legal(dir.path()));
+    let mut h = legal_in_the_admin_panel(&dir.path().join("amina"), Lang::En);
+    h.get_by_label("Archive #legal").click();
+    until(&mut h, "the app asks first", |h| has(h, "Archive #legal?"));
+    let archived = |h: &H| {
+        h.state()
+            .as_ref()
+            .and_then(|s| s.node()?.roster_now())
+            .is_some_and(|r| r.roster.is_archived("legal"))
+    };
+    assert!(!archived(&h));
+    h.get_by_label("Confirm").click();
+    until(&mut h, "#legal archived", archived);
+    until(&mut h, "the audit log says so", |h| {
+        has(h, "channel #legal archived")
+    });
+    assert!(has(&h, "Bring #legal back"));
+    drop(h);
+
+    let mut o = opts(&dir.path().join("amina"), vec![]);
+    o.open = Some("#legal".into());
+    let mut h = harness(o);
+    until(&mut h, "the note where the composer was", |h| {
+        has(h, "#legal is archived: its history stays readable")
+    });
+    assert!(has(&h, "Archived"), "no Archived heading in the sidebar");
+    assert_eq!(
+        h.query_all_by_label("Message").count(),
+        0,
+        "a composer in an archived channel"
+    );
 }
 
 /// Bilal has #legal open when an admin takes him off it: the app closes it and says why,
@@ -1554,6 +1574,24 @@ fn taken_off_the_open_channel_the_app_closes_it_and_says_why() {
     });
     assert_eq!(shown(&h, "# legal"), 0, "#legal is still listed or open");
     assert_eq!(shown(&h, "# general"), 2, "#general did not open instead");
+}
+
+/// The app of the profile in `dir`, in `lang`, on the admin panel's "Channel members" with
+/// #legal picked.
+fn legal_in_the_admin_panel(dir: &Path, lang: Lang) -> H {
+    let t = |en| majlis_gui::text::for_egui(majlis_gui::i18n::tr(lang, en)).into_owned();
+    let mut o = opts(dir, vec![]);
+    o.open = Some("admin".into());
+    o.lang = Some(lang);
+    let mut h = harness(o);
+    until(&mut h, "admin panel", |h| has(h, &t("Channel members")));
+    h.get_by_label(&t("Channel members")).click();
+    h.run_steps(2);
+    h.get_by_label(&t("Channel")).click();
+    h.run_steps(2);
+    h.get_by_label("# legal").click();
+    h.run_steps(2);
+    h
 }
 
 /// amina's org (her profile is returned, not opened) with bilal as a member and #legal for

@@ -641,6 +641,17 @@ pub enum ChannelCmd {
         /// The channel's name
         channel: String,
     },
+    /// Archive CHANNEL (admins): its history stays readable, searchable and under
+    /// retention and holds; nobody can post in it until it is unarchived
+    Archive {
+        /// The channel's name
+        channel: String,
+    },
+    /// Bring an archived CHANNEL back (admins): members can post in it again
+    Unarchive {
+        /// The channel's name
+        channel: String,
+    },
 }
 
 /// Entry point of the `majlisd` binary.
@@ -872,7 +883,12 @@ pub fn run_cli(cli: Cli) -> Result<()> {
         Command::Audit { .. } => Some(Request::Audit),
         Command::Roster(RosterCmd::Show { .. }) => Some(Request::Roster),
         Command::Roster(_)
-        | Command::Channel(ChannelCmd::Create { .. } | ChannelCmd::Members { .. })
+        | Command::Channel(
+            ChannelCmd::Create { .. }
+            | ChannelCmd::Members { .. }
+            | ChannelCmd::Archive { .. }
+            | ChannelCmd::Unarchive { .. },
+        )
         | Command::Retention(RetentionCmd::Set { .. })
         | Command::Hold(HoldCmd::Add { .. } | HoldCmd::Release { .. })
         | Command::Erase { .. } => Some(Request::ChangeRoster {
@@ -1400,6 +1416,14 @@ fn roster_change(cmd: &Command) -> Result<RosterChange> {
                 _ => MembersChange::Set(None),
             },
         },
+        Command::Channel(ChannelCmd::Archive { channel }) => RosterChange::ArchiveChannel {
+            name: channel.clone(),
+            archived: true,
+        },
+        Command::Channel(ChannelCmd::Unarchive { channel }) => RosterChange::ArchiveChannel {
+            name: channel.clone(),
+            archived: false,
+        },
         Command::Retention(RetentionCmd::Set {
             days,
             files_days,
@@ -1612,6 +1636,9 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             pinned,
             members,
         } => {
+            if d.archived {
+                println!("archived: readable and searchable; nothing more can be posted");
+            }
             println!("members: {}", members.join(", "));
             match &d.topic_by {
                 Some((who, at)) => println!(
@@ -1688,6 +1715,14 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                 println!("erasure {version} of {member}'s data requested (roster version {version})")
             }
             Command::Retention(_) => println!("retention set (roster version {version})"),
+            Command::Channel(ChannelCmd::Archive { channel }) => println!(
+                "#{} archived: readable, nothing more can be posted (roster version {version})",
+                channel.trim_start_matches('#')
+            ),
+            Command::Channel(ChannelCmd::Unarchive { channel }) => println!(
+                "#{} is open for posts again (roster version {version})",
+                channel.trim_start_matches('#')
+            ),
             _ => println!("roster is now at version {version}"),
         },
         Response::Swept { report: r } => println!(
@@ -2054,7 +2089,12 @@ fn print_roster(r: &Roster) {
             .members
             .as_ref()
             .map_or("everyone".to_string(), |m| m.join(", "));
-        println!("  {:<16} {}", c.name, who);
+        let archived = if r.is_archived(&c.name) {
+            "  (archived)"
+        } else {
+            ""
+        };
+        println!("  {:<16} {who}{archived}", c.name);
     }
 }
 

@@ -319,6 +319,37 @@ fn every_endpoint_needs_the_right_token_and_bad_input_writes_nothing() {
         "{text}"
     );
 
+    // Archived by an admin: listed and readable as such, and a bot's post is refused with
+    // the reason.
+    ds[0].ok(&["channel", "archive", "general"]);
+    let (_, chans) = curl(&url("/v1/channels"), Some(&both), &[]);
+    let general = chans["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "general")
+        .cloned();
+    assert_eq!(
+        general.map(|c| c["archived"].clone()),
+        Some(true.into()),
+        "{chans}"
+    );
+    // As the views show it, too.
+    let (code, body) = curl(&url("/v1/channels/%23General/messages"), Some(&both), &[]);
+    assert_eq!(code, 200, "{body}");
+    assert!(!body["messages"].as_array().unwrap().is_empty(), "{body}");
+    let (code, body) = curl(&url("/v1/channels/general/details"), Some(&both), &[]);
+    assert_eq!((code, &body["archived"]), (200, &true.into()), "{body}");
+    let (code, body) = post(&msgs, &both, r#"{"text":"after the archiving"}"#);
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("#general is archived"),
+        "{body}"
+    );
+
     // Revoked: refused at once, by the running node.
     ds[0].ok(&["api", "token", "revoke", "reader"]);
     assert_eq!(curl(&url("/v1/channels"), Some(&reader), &[]).0, 401);

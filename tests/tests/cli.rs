@@ -368,3 +368,53 @@ fn an_admin_puts_members_on_a_channel_and_takes_them_off() {
     assert_eq!(audit.matches("channel_changed").count(), 2, "{audit}");
     assert!(ds[0].stop() && ds[1].stop());
 }
+
+/// An admin archives a channel from the command line when its project ends: its history
+/// stays readable and searchable on every node, nobody can post (the member is told why),
+/// only an admin archives, and brought back it takes posts again.
+#[test]
+fn an_admin_archives_a_channel_and_brings_it_back() {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ds = majlis_tests::org(&bin, tmp.path(), &["amina", "bilal"]);
+    ds[0].ok(&["channel", "create", "launch"]);
+    majlis_tests::start_pair_local(&mut ds, &[]);
+    ds[1].ok(&["send", "launch", "the launch checklist is done"]);
+    wait_until("amina has it", 20, || ds[0].history("launch").len() == 1);
+
+    let out = ds[0].ok(&["channel", "archive", "#Launch"]);
+    assert!(out.contains("#Launch archived"), "{out}");
+    let e = err(&ds[0], &["channel", "archive", "launch"]);
+    assert!(e.contains("already archived"), "{e}");
+    wait_until("bilal is told #launch is archived", 20, || {
+        let out = ds[1].cli(&["send", "launch", "one more thing"]);
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("#launch is archived")
+    });
+    let e = err(&ds[0], &["send", "launch", "admins too"]);
+    assert!(e.contains("nothing more can be posted"), "{e}");
+    // Still there to read and to find, and said so.
+    assert_eq!(ds[1].history("launch").len(), 1);
+    let found = ds[1].ok(&["search", "checklist"]);
+    assert!(found.contains("launch"), "{found}");
+    let show =
+        String::from_utf8_lossy(&ds[1].cli(&["channel", "show", "launch"]).stdout).into_owned();
+    assert!(show.starts_with("archived: "), "{show}");
+    let roster = ds[1].ok(&["roster", "show"]);
+    assert!(roster.contains("(archived)"), "{roster}");
+    // Only an admin archives, or brings back.
+    let e = err(&ds[1], &["channel", "unarchive", "launch"]);
+    assert!(e.contains("admin"), "{e}");
+
+    ds[0].ok(&["channel", "unarchive", "launch"]);
+    wait_until("bilal posts in #launch again", 20, || {
+        ds[1].cli(&["send", "launch", "relaunch"]).status.success()
+    });
+    wait_until("amina has it", 20, || ds[0].history("launch").len() == 2);
+    let audit = String::from_utf8_lossy(&ds[0].cli(&["audit", "--json"]).stdout).into_owned();
+    assert!(
+        audit.contains("channel_archived") && audit.contains("channel_unarchived"),
+        "{audit}"
+    );
+    assert!(ds[0].stop() && ds[1].stop());
+}

@@ -971,7 +971,18 @@ impl Node {
 
     /// What `channel` (or `@NAME`) shows about itself: topic, description, pins, who left.
     pub fn details(&self, channel: &str) -> Result<crate::conversation::Details> {
-        self.store.details(&self.resolve(channel)?)
+        let channel = self.resolve(channel)?;
+        let mut details = self.store.details(&channel)?;
+        details.archived = self.is_archived(&channel);
+        Ok(details)
+    }
+
+    /// Whether an admin archived `channel` (a roster name): nothing more is posted there.
+    fn is_archived(&self, channel: &str) -> bool {
+        self.roster
+            .borrow()
+            .as_deref()
+            .is_some_and(|r| r.roster.is_archived(channel))
     }
 
     /// The pinned messages of `channel` (or `@NAME`), folded, the most recently pinned
@@ -985,7 +996,10 @@ impl Node {
         &self,
         channel: &str,
     ) -> Result<(crate::conversation::Details, Vec<StoredMessage>)> {
-        self.store.details_and_pinned(&self.resolve(channel)?)
+        let channel = self.resolve(channel)?;
+        let (mut details, pinned) = self.store.details_and_pinned(&channel)?;
+        details.archived = self.is_archived(&channel);
+        Ok((details, pinned))
     }
 
     /// Tell the readers of `channel` (or `@NAME`) connected now that this member is typing

@@ -68,30 +68,44 @@ impl PastRight {
     }
 }
 
-/// A roster body in the current layout or an earlier release's, and canonical: exactly
-/// what [`Roster::encode_body`] writes for it (one body per roster, so one hash), or, for
-/// the first release's layout, which is read but never written, exactly its own encoding.
+/// A roster body in any [`Layout`], read field by field for as long as bytes remain (each
+/// layout is a prefix of the next), and canonical: exactly what [`Roster::encode_body`]
+/// writes for it, so one roster has one body and one hash (the first release's layout,
+/// read but never written, exactly its own encoding).
 fn decode_body(body: &[u8]) -> Result<Roster, RosterError> {
-    fn written<L: serde::de::DeserializeOwned + Into<Roster>>(body: &[u8]) -> Option<Roster> {
-        let r: Roster = postcard::from_bytes::<L>(body).ok()?.into();
-        (r.encode_body() == body).then_some(r)
+    fn next<'a, T: serde::Deserialize<'a>>(
+        rest: &mut &'a [u8],
+        layout: &mut Layout,
+        then: Layout,
+    ) -> Result<Option<T>, RosterError> {
+        if rest.is_empty() {
+            return Ok(None);
+        }
+        let (v, after) = postcard::take_from_bytes::<T>(rest)
+            .map_err(|e| RosterError::Malformed(e.to_string()))?;
+        (*rest, *layout) = (after, then);
+        Ok(Some(v))
     }
-    let first = || {
-        let l = postcard::from_bytes::<super::LegacyRoster>(body).ok()?;
-        (postcard::to_stdvec(&l).ok()? == body).then(|| l.into())
+    let (first, mut rest) = postcard::take_from_bytes::<FirstLayout>(body)
+        .map_err(|e| RosterError::Malformed(e.to_string()))?;
+    let (mut r, mut layout) = (Roster::from(first), Layout::First);
+    if let Some(files) = next(&mut rest, &mut layout, Layout::Files)? {
+        r.files = files;
+    }
+    if let Some(governance) = next(&mut rest, &mut layout, Layout::Governance)? {
+        r.governance = governance;
+    }
+    if let Some(archived) = next(&mut rest, &mut layout, Layout::Archived)? {
+        r.archived = archived;
+    }
+    let written = match layout {
+        Layout::First => r.encode_as(Layout::First),
+        _ => r.encode_body(),
     };
-    match postcard::from_bytes::<Roster>(body) {
-        Ok(r) if r.encode_body() == body => Ok(r),
-        current => written::<super::RosterV3>(body)
-            .or_else(|| written::<super::RosterV2>(body))
-            .or_else(first)
-            .ok_or_else(|| {
-                RosterError::Malformed(match current {
-                    Err(e) => e.to_string(),
-                    Ok(_) => "non-canonical roster body".into(),
-                })
-            }),
+    if !rest.is_empty() || written != body {
+        return Err(RosterError::Malformed("non-canonical roster body".into()));
     }
+    Ok(r)
 }
 
 impl VerifiedRoster {

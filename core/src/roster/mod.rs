@@ -191,6 +191,10 @@ pub fn dm_channel(a: &str, b: &str) -> String {
 pub const LEFT_DM_TEXT: &str =
     "{member} has left the organization: this conversation stays readable, and nothing more can be sent in it";
 
+/// What an archived channel says where its composer was (`{channel}`: its name).
+pub const ARCHIVED_TEXT: &str =
+    "#{channel} is archived: its history stays readable and searchable, and nothing more can be posted in it";
+
 /// [`LEFT_DM_TEXT`] for `channel` under `r`.
 pub fn left_dm_text(r: &Roster, channel: &str) -> String {
     let left = r.dm_with_leaver(channel).map_or("", |(_, left)| left);
@@ -216,147 +220,126 @@ pub struct Roster {
     pub members: Vec<Member>,
     pub channels: Vec<Channel>,
     pub policy: Policy,
-    /// Added after the first release: a body written before it (see [`LegacyRoster`]) reads
+    /// Added after the first release: a body written before it ([`Layout::First`]) reads
     /// as the default policy.
     pub files: FilePolicy,
     /// Added in the second wave: retention, legal holds and erasure requests. A roster whose
-    /// governance is the default is written in the earlier layout ([`RosterV2`]), so nodes
-    /// of earlier releases keep reading it until an admin sets a rule.
+    /// governance is the default is written in the earlier layout ([`Layout::Files`]), so
+    /// nodes of earlier releases keep reading it until an admin sets a rule.
     pub governance: Governance,
     /// Added in the third wave: channels an admin archived (read-only: their history stays
     /// readable, searchable and under retention, and nothing more is posted in them). A
-    /// roster that archives nothing is written in the layout before ([`RosterV3`]), so
-    /// earlier releases keep reading it until an admin archives a channel.
+    /// roster that archives nothing is written in the layout before
+    /// ([`Layout::Governance`]), so earlier releases keep reading it until an admin archives
+    /// a channel.
     pub archived: Vec<String>,
 }
 
-/// The roster body as the release with governance wrote it (no archived channels). Still
-/// written while no channel is archived, so older nodes read it.
-#[derive(Deserialize, Serialize)]
-pub(crate) struct RosterV3 {
-    org: OrgId,
-    name: String,
-    root_key: [u8; 32],
+/// The layouts a roster body has had, oldest first. Each adds one field at the end, so each
+/// is a prefix of the next: a body is read field by field for as long as bytes remain (the
+/// chain's `decode_body`), and written in the earliest layout that holds everything set
+/// ([`Roster::encode_body`]), so nodes of earlier releases read every roster that uses
+/// nothing they do not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Layout {
+    /// The first release's ([`FirstLayout`]); read, never written.
+    First,
+    /// `+ files`.
+    Files,
+    /// `+ governance`.
+    Governance,
+    /// `+ archived`.
+    Archived,
+}
+
+/// The roster body as written: the first release's fields, then the later ones its
+/// [`Layout`] holds (postcard writes struct fields one after the other, with nothing
+/// between, and nothing for a skipped one).
+#[derive(Serialize)]
+struct Body<'a> {
+    org: &'a OrgId,
+    name: &'a str,
+    root_key: &'a [u8; 32],
     version: u64,
-    prev: Option<[u8; 32]>,
+    prev: &'a Option<[u8; 32]>,
     issued_at: u64,
-    members: Vec<Member>,
-    channels: Vec<Channel>,
-    policy: Policy,
-    files: FilePolicy,
-    governance: Governance,
+    members: &'a [Member],
+    channels: &'a [Channel],
+    policy: &'a Policy,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "bare")]
+    files: Option<&'a FilePolicy>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "bare")]
+    governance: Option<&'a Governance>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "bare")]
+    archived: Option<&'a [String]>,
 }
 
-impl From<RosterV3> for Roster {
-    fn from(l: RosterV3) -> Roster {
-        Roster {
-            org: l.org,
-            name: l.name,
-            root_key: l.root_key,
-            version: l.version,
-            prev: l.prev,
-            issued_at: l.issued_at,
-            members: l.members,
-            channels: l.channels,
-            policy: l.policy,
-            files: l.files,
-            governance: l.governance,
-            archived: Vec::new(),
-        }
-    }
-}
-
-/// The roster body as the release with file policies wrote it (no governance). Still
-/// written while governance is the default, so older nodes read it.
-#[derive(Deserialize, Serialize)]
-pub(crate) struct RosterV2 {
-    org: OrgId,
-    name: String,
-    root_key: [u8; 32],
-    version: u64,
-    prev: Option<[u8; 32]>,
-    issued_at: u64,
-    members: Vec<Member>,
-    channels: Vec<Channel>,
-    policy: Policy,
-    files: FilePolicy,
-}
-
-impl From<RosterV2> for Roster {
-    fn from(l: RosterV2) -> Roster {
-        Roster {
-            org: l.org,
-            name: l.name,
-            root_key: l.root_key,
-            version: l.version,
-            prev: l.prev,
-            issued_at: l.issued_at,
-            members: l.members,
-            channels: l.channels,
-            policy: l.policy,
-            files: l.files,
-            governance: Governance::default(),
-            archived: Vec::new(),
-        }
+/// A field [`Body`] writes only when set, written as the value itself (not as an `Option`,
+/// which would add a tag byte the layouts do not have).
+fn bare<T: Serialize + ?Sized, S: serde::Serializer>(
+    v: &Option<&T>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => v.serialize(s),
+        None => s.serialize_unit(),
     }
 }
 
 impl Roster {
-    /// The canonical body: the earliest layout that holds everything set, so that nodes of
-    /// earlier releases read every roster that uses nothing they do not know.
-    pub(crate) fn encode_body(&self) -> Vec<u8> {
+    /// The earliest layout that holds everything set in this roster.
+    pub(crate) fn layout(&self) -> Layout {
         if !self.archived.is_empty() {
-            postcard::to_stdvec(self)
-        } else if self.governance == Governance::default() {
-            let r = self.clone();
-            postcard::to_stdvec(&RosterV2 {
-                org: r.org,
-                name: r.name,
-                root_key: r.root_key,
-                version: r.version,
-                prev: r.prev,
-                issued_at: r.issued_at,
-                members: r.members,
-                channels: r.channels,
-                policy: r.policy,
-                files: r.files,
-            })
+            Layout::Archived
+        } else if self.governance != Governance::default() {
+            Layout::Governance
         } else {
-            let r = self.clone();
-            postcard::to_stdvec(&RosterV3 {
-                org: r.org,
-                name: r.name,
-                root_key: r.root_key,
-                version: r.version,
-                prev: r.prev,
-                issued_at: r.issued_at,
-                members: r.members,
-                channels: r.channels,
-                policy: r.policy,
-                files: r.files,
-                governance: r.governance,
-            })
+            Layout::Files
         }
+    }
+
+    /// The canonical body: in [`Roster::layout`].
+    pub(crate) fn encode_body(&self) -> Vec<u8> {
+        self.encode_as(self.layout())
+    }
+
+    /// The body in `layout` (what that layout does not hold is left out).
+    pub(crate) fn encode_as(&self, layout: Layout) -> Vec<u8> {
+        postcard::to_stdvec(&Body {
+            org: &self.org,
+            name: &self.name,
+            root_key: &self.root_key,
+            version: self.version,
+            prev: &self.prev,
+            issued_at: self.issued_at,
+            members: &self.members,
+            channels: &self.channels,
+            policy: &self.policy,
+            files: (layout >= Layout::Files).then_some(&self.files),
+            governance: (layout >= Layout::Governance).then_some(&self.governance),
+            archived: (layout >= Layout::Archived).then_some(&self.archived),
+        })
         .expect("roster serializes")
     }
 }
 
-/// The roster body as the first release wrote it (no file policy). Still read, never written.
+/// The fields of the first release's roster body, which every later layout starts with.
 #[derive(Deserialize, Serialize)]
-pub(crate) struct LegacyRoster {
-    org: OrgId,
-    name: String,
-    root_key: [u8; 32],
-    version: u64,
-    prev: Option<[u8; 32]>,
-    issued_at: u64,
-    members: Vec<Member>,
-    channels: Vec<Channel>,
-    policy: Policy,
+pub(crate) struct FirstLayout {
+    pub(crate) org: OrgId,
+    pub(crate) name: String,
+    pub(crate) root_key: [u8; 32],
+    pub(crate) version: u64,
+    pub(crate) prev: Option<[u8; 32]>,
+    pub(crate) issued_at: u64,
+    pub(crate) members: Vec<Member>,
+    pub(crate) channels: Vec<Channel>,
+    pub(crate) policy: Policy,
 }
 
-impl From<LegacyRoster> for Roster {
-    fn from(l: LegacyRoster) -> Roster {
+impl From<FirstLayout> for Roster {
+    /// With the defaults for what the first release did not have.
+    fn from(l: FirstLayout) -> Roster {
         Roster {
             org: l.org,
             name: l.name,

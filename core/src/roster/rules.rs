@@ -220,7 +220,10 @@ impl Roster {
 
     /// What someone who tries to post in an archived channel is told.
     pub fn archived_text(channel: &str) -> String {
-        format!("#{channel} is archived: its history stays readable and searchable, and nothing more can be posted in it; an admin can bring it back (`majlisd channel unarchive {channel}`)")
+        format!(
+            "{}; an admin can bring it back",
+            super::ARCHIVED_TEXT.replace("{channel}", channel)
+        )
     }
 
     /// Whether `member` may post key grants in `channel`: any reader that posts at all, also

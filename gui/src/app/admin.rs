@@ -398,6 +398,31 @@ fn channel_members(
         f.edit_members = c.members.iter().flatten().cloned().collect();
         f.edit_from = Some(from);
     }
+    // Archiving asks first; bringing back does not (it takes nothing away).
+    let archived = r.roster.is_archived(&c.name);
+    let what = match archived {
+        true => "Bring #{channel} back",
+        false => "Archive #{channel}",
+    };
+    if ui.button(tf(lang, what, &[("channel", &c.name)])).clicked() {
+        let ch = RosterChange::ArchiveChannel {
+            name: c.name.clone(),
+            archived: !archived,
+        };
+        match archived {
+            true => *change = Some(ch),
+            false => {
+                f.confirm = Some((
+                    tf(
+                        lang,
+                        "Archive #{channel}? Its history stays readable and searchable; nobody can post in it until an admin brings it back.",
+                        &[("channel", &c.name)],
+                    ),
+                    ch,
+                ))
+            }
+        }
+    }
     ui.checkbox(&mut f.edit_open, t("Open to every member"));
     if !f.edit_open {
         for m in &r.roster.members {
@@ -491,6 +516,10 @@ pub(super) fn audit_text(lang: Lang, c: &majlis_core::roster::AuditChange) -> St
             ),
         },
         A::ChannelRemoved { name } => tr_with(lang, "channel #{name} removed", &[("name", name)]),
+        A::ChannelArchived { name } => tr_with(lang, "channel #{name} archived", &[("name", name)]),
+        A::ChannelUnarchived { name } => {
+            tr_with(lang, "channel #{name} brought back", &[("name", name)])
+        }
         A::PolicyChanged { policy } => {
             let dms = [("dms", dm_policy_name(lang, policy.dms))];
             match policy.members_create_channels {

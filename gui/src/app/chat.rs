@@ -151,7 +151,13 @@ impl MajlisApp {
                     .dm_with_leaver(&channel)
                     .map(|(_, left)| left.to_string())
             })
-            .map(|left| self.tf(majlis_core::roster::LEFT_DM_TEXT, &[("member", &left)]));
+            .map(|left| self.tf(majlis_core::roster::LEFT_DM_TEXT, &[("member", &left)]))
+            .or_else(|| {
+                // So is a channel an admin archived.
+                run.archived
+                    .contains(&channel)
+                    .then(|| self.tf(majlis_core::roster::ARCHIVED_TEXT, &[("channel", &channel)]))
+            });
         // Composer at the bottom.
         let draft = self.state.drafts.entry(channel.clone()).or_default();
         // Typing `@na…` offers the members whose names start so (and @channel, @here).

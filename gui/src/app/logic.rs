@@ -563,7 +563,12 @@ impl MajlisApp {
             return;
         };
         let held = run.node.dm_channels().unwrap_or_default();
-        run.sidebar = sidebar_keys(&r, run.me, &held, self.state.selected.as_deref());
+        // Archived channels are listed apart, under their own heading (also those this
+        // member left: there is nothing to join in them).
+        (run.archived, run.sidebar) =
+            sidebar_keys(&r, run.me, &held, self.state.selected.as_deref())
+                .into_iter()
+                .partition(|k| r.roster.is_archived(k));
         run.sidebar.retain(|k| !run.left.contains(k));
     }
 

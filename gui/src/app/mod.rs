@@ -357,6 +357,8 @@ struct Running {
     topic_edit: Option<(String, String)>,
     /// Open channels this member left (not in the sidebar; listed to join again).
     left: std::collections::BTreeSet<String>,
+    /// Channels an admin archived that this member may read (listed apart, read only).
+    archived: Vec<String>,
 }
 
 /// Without input for this long, this member is away.
@@ -704,6 +706,7 @@ impl MajlisApp {
             details_open: false,
             topic_edit: None,
             left: Default::default(),
+            archived: Vec::new(),
         };
         self.spawn_files(&run.node);
         self.spawn_listen(&run.node);

@@ -200,6 +200,7 @@ impl MajlisApp {
         let (muted_label, mute_label, unmute_label) =
             (self.t("muted"), self.t("Mute"), self.t("Unmute"));
         let (left_heading, join_label) = (self.t("Channels you left"), self.t("Join"));
+        let archived_heading = self.t("Archived");
         let mut join: Option<String> = None;
         panel.default_size(200.0).show(ui, |ui| {
             let layout = if rtl {
@@ -221,15 +222,26 @@ impl MajlisApp {
                     Heading(&'a str, bool),
                     Row(&'a String),
                     Left(&'a String),
+                    Archived(&'a String),
                 }
                 let mut items: Vec<Item> = vec![Item::Heading(&h_chan, false)];
                 items.extend(chans.iter().copied().map(Item::Row));
                 items.push(Item::Heading(&h_dm, false));
                 items.extend(dms.iter().copied().map(Item::Row));
                 // Open channels left: still readable, one click from joining again.
-                if !run.left.is_empty() {
+                if run.left.iter().any(|k| !run.archived.contains(k)) {
                     items.push(Item::Heading(&left_heading, true));
-                    items.extend(run.left.iter().map(Item::Left));
+                    items.extend(
+                        run.left
+                            .iter()
+                            .filter(|k| !run.archived.contains(k))
+                            .map(Item::Left),
+                    );
+                }
+                // Archived: read only, listed last.
+                if !run.archived.is_empty() {
+                    items.push(Item::Heading(&archived_heading, true));
+                    items.extend(run.archived.iter().map(Item::Archived));
                 }
                 let row_h = ui.spacing().interact_size.y + 4.0;
                 egui::ScrollArea::vertical().show_rows(ui, row_h, items.len(), |ui, range| {
@@ -275,6 +287,16 @@ impl MajlisApp {
                                             ui.close();
                                         }
                                     });
+                                }
+                                Item::Archived(k) => {
+                                    let sel = self.state.selected.as_deref() == Some(k.as_str());
+                                    let row = ui.selectable_label(
+                                        sel,
+                                        RichText::new(self.channel_label(run, k)).weak(),
+                                    );
+                                    if row.clicked() {
+                                        clicked = Some((*k).clone());
+                                    }
                                 }
                                 Item::Left(k) => {
                                     let k: &String = k;

@@ -405,7 +405,7 @@ async fn check_channel(s: &AppState, channel: &str, right: Right) -> Result<(), 
             "no roster yet: wait until an admin adds this device",
         )
     })?;
-    if !channel.starts_with('@') && roster.roster.channel(channel).is_none() {
+    if !channel.starts_with('@') && roster.roster.channel_typed(channel).is_none() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no channel '{channel}' in the roster (GET /v1/channels lists them)"),
@@ -427,6 +427,13 @@ async fn check_channel(s: &AppState, channel: &str, right: Right) -> Result<(), 
     let me = roster
         .member_of_device(&s.node.device_id())
         .ok_or_else(|| ApiError::from(majlis_core::Error::NotOnRoster))?;
+    // Where nobody posts (an archived channel, a DM with someone who left), core says why.
+    if right == Right::Post && roster.roster.may_read(me, &resolved) {
+        if let Err(why) = majlis_core::message::may_author(&roster, &s.node.device_id(), &resolved)
+        {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, why.to_string()));
+        }
+    }
     let (ok, verb) = match right {
         Right::Read => (roster.roster.may_read(me, &resolved), "read"),
         Right::Post => (roster.roster.may_post(me, &resolved), "post in"),
@@ -669,6 +676,8 @@ pub struct ChannelDetails {
     pinned: Vec<majlis_core::StoredMessage>,
     /// Members who left this open channel.
     left: Vec<String>,
+    /// An admin archived it: readable and searchable, and posts to it are refused (403).
+    archived: bool,
 }
 
 /// A channel's topic, description, pinned messages and who left it.
@@ -690,6 +699,7 @@ async fn details(
         topic_by: d.topic_by,
         pinned,
         left: d.left,
+        archived: d.archived,
     }))
 }
 
@@ -954,6 +964,8 @@ pub struct ChannelInfo {
     /// Listed members only (`None`: everyone in the org).
     members: Option<Vec<String>>,
     direct: bool,
+    /// An admin archived it: readable and searchable, and posts to it are refused (403).
+    archived: bool,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -979,6 +991,7 @@ async fn channels(
                         name: c.name.clone(),
                         members: c.members.clone(),
                         direct: false,
+                        archived: r.roster.is_archived(&c.name),
                     });
                 }
             }
@@ -988,6 +1001,7 @@ async fn channels(
                         name: d,
                         members: None,
                         direct: true,
+                        archived: false,
                     });
                 }
             }
