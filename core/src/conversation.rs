@@ -70,6 +70,28 @@ pub fn check_topic(topic: &str, description: &str) -> crate::Result<()> {
     }
     Ok(())
 }
+
+/// Whether a member may join (`on`) or leave `channel`: `open` is `None` for no such
+/// channel, else whether the roster opens it to every member; `left` whether the member's
+/// latest join act left it. Only open channels are joined and left (a restricted one is
+/// an admin's list), and only to change something.
+pub fn check_join(channel: &str, open: Option<bool>, left: bool, on: bool) -> crate::Result<()> {
+    use crate::Error;
+    match open {
+        None => Err(Error::Invalid(format!(
+            "no channel #{channel} on the roster (direct messages cannot be left)"
+        ))),
+        Some(false) => Err(Error::Denied(format!(
+            "#{channel} is restricted to its members: an admin adds or removes them"
+        ))),
+        Some(true) if left != on => Err(Error::Conflict(match on {
+            true => format!("you have already joined #{channel}"),
+            false => format!("you have already left #{channel}"),
+        })),
+        Some(true) => Ok(()),
+    }
+}
+
 /// Most pinned messages a channel shows (the newest pins).
 pub const MAX_PINS: usize = 50;
 

@@ -548,6 +548,16 @@ const AR_SAID: &[(&str, &str)] = &[
         "‎#{channel} مؤرشفة: يبقى تاريخها مقروءًا وقابلًا للبحث، ولا يمكن نشر شيء آخر فيها؛ يمكن لمشرف إعادتها",
     ),
     (
+        "no channel #{channel} on the roster (direct messages cannot be left)",
+        "لا توجد قناة ‎#{channel} في قائمة المؤسسة (لا يمكن مغادرة الرسائل المباشرة)",
+    ),
+    (
+        "#{channel} is restricted to its members: an admin adds or removes them",
+        "‎#{channel} مقصورة على أعضائها: يضيفهم مشرف أو يزيلهم",
+    ),
+    ("you have already joined #{channel}", "انضممت إلى ‎#{channel} من قبل"),
+    ("you have already left #{channel}", "غادرت ‎#{channel} من قبل"),
+    (
         "#{channel} is already archived; nothing to change",
         "‎#{channel} مؤرشفة من قبل؛ لا شيء يتغير",
     ),
@@ -704,6 +714,7 @@ mod tests {
     /// reads in Arabic: nothing English is left but the names filled in.
     #[test]
     fn what_the_node_refuses_is_said_in_arabic() {
+        use majlis_core::conversation::check_join;
         use majlis_core::roster::{FilePolicy, MembersChange, Policy};
         use majlis_core::{DeviceKey, Error as E, OrgKey, Roster, RosterChange as C};
         let (org, amina) = (OrgKey::generate(), DeviceKey::generate());
@@ -765,6 +776,10 @@ mod tests {
                 archived: false,
             }),
             E::Message(majlis_core::message::Reject::Archived("general".into())),
+            check_join("nope", None, false, false).unwrap_err(),
+            check_join("board", Some(false), false, false).unwrap_err(),
+            check_join("general", Some(true), false, true).unwrap_err(),
+            check_join("general", Some(true), true, false).unwrap_err(),
             {
                 let archive = C::ArchiveChannel {
                     name: "general".into(),

@@ -849,11 +849,11 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             channel: channel.clone(),
         }),
         Command::Channel(ChannelCmd::Leave { channel }) => Some(Request::Join {
-            channel: channel.trim_start_matches('#').to_string(),
+            channel: channel.clone(),
             on: false,
         }),
         Command::Channel(ChannelCmd::Join { channel }) => Some(Request::Join {
-            channel: channel.trim_start_matches('#').to_string(),
+            channel: channel.clone(),
             on: true,
         }),
         Command::Peers { .. } => Some(Request::Peers),

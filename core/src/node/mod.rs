@@ -945,27 +945,14 @@ impl Node {
         });
         let open = named.as_ref().map(|(_, open)| *open);
         let channel = named.as_ref().map_or(channel, |(name, _)| name.as_str());
-        match open {
-            None => {
-                return Err(Error::Invalid(format!(
-                    "no channel #{channel} on the roster (direct messages cannot be left)"
-                )))
+        let left = match open {
+            Some(true) => {
+                let me = self.my_name()?;
+                self.store.details(channel)?.left.contains(&me)
             }
-            Some(false) => {
-                return Err(Error::Denied(format!(
-                    "#{channel} is restricted to its members: an admin adds or removes them"
-                )))
-            }
-            Some(true) => {}
-        }
-        let me = self.my_name()?;
-        let left = self.store.details(channel)?.left.contains(&me);
-        if left != on {
-            return Err(Error::Conflict(format!(
-                "you have already {} #{channel}",
-                if on { "joined" } else { "left" }
-            )));
-        }
+            _ => false,
+        };
+        crate::conversation::check_join(channel, open, left, on)?;
         self.act(channel.to_string(), Plain::Join { on }).await
     }
 
