@@ -558,6 +558,10 @@ const AR_SAID: &[(&str, &str)] = &[
     ("you have already joined #{channel}", "انضممت إلى ‎#{channel} من قبل"),
     ("you have already left #{channel}", "غادرت ‎#{channel} من قبل"),
     (
+        "direct messages are not archived; only channels are",
+        "لا تؤرشف الرسائل المباشرة؛ تؤرشف القنوات وحدها",
+    ),
+    (
         "#{channel} is already archived; nothing to change",
         "‎#{channel} مؤرشفة من قبل؛ لا شيء يتغير",
     ),
@@ -776,6 +780,10 @@ mod tests {
                 archived: false,
             }),
             E::Message(majlis_core::message::Reject::Archived("general".into())),
+            refused(C::ArchiveChannel {
+                name: "@bilal".into(),
+                archived: true,
+            }),
             check_join("nope", None, false, false).unwrap_err(),
             check_join("board", Some(false), false, false).unwrap_err(),
             check_join("general", Some(true), false, true).unwrap_err(),

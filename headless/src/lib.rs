@@ -1715,14 +1715,12 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                 println!("erasure {version} of {member}'s data requested (roster version {version})")
             }
             Command::Retention(_) => println!("retention set (roster version {version})"),
-            Command::Channel(ChannelCmd::Archive { channel }) => println!(
-                "#{} archived: readable, nothing more can be posted (roster version {version})",
-                channel.trim_start_matches('#')
+            Command::Channel(ChannelCmd::Archive { .. }) => println!(
+                "archived: readable and searchable, nothing more can be posted (roster version {version})"
             ),
-            Command::Channel(ChannelCmd::Unarchive { channel }) => println!(
-                "#{} is open for posts again (roster version {version})",
-                channel.trim_start_matches('#')
-            ),
+            Command::Channel(ChannelCmd::Unarchive { .. }) => {
+                println!("open for posts again (roster version {version})")
+            }
             _ => println!("roster is now at version {version}"),
         },
         Response::Swept { report: r } => println!(

@@ -383,7 +383,9 @@ fn an_admin_archives_a_channel_and_brings_it_back() {
     wait_until("amina has it", 20, || ds[0].history("launch").len() == 1);
 
     let out = ds[0].ok(&["channel", "archive", "#Launch"]);
-    assert!(out.contains("#Launch archived"), "{out}");
+    assert!(out.starts_with("archived: "), "{out}");
+    let e = err(&ds[0], &["channel", "archive", "@bilal"]);
+    assert!(e.contains("direct messages are not archived"), "{e}");
     let e = err(&ds[0], &["channel", "archive", "launch"]);
     assert!(e.contains("already archived"), "{e}");
     wait_until("bilal is told #launch is archived", 20, || {

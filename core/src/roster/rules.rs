@@ -480,7 +480,10 @@ impl Roster {
             }
             RosterChange::ArchiveChannel { name, archived } => {
                 let Some(c) = self.channel_typed(name).map(|c| c.name.clone()) else {
-                    return Err(RosterError::Rule(self.no_channel_named(name)));
+                    return Err(RosterError::Rule(match name.starts_with('@') {
+                        true => "direct messages are not archived; only channels are".into(),
+                        false => self.no_channel_named(name),
+                    }));
                 };
                 match (r.is_archived(&c), archived) {
                     (true, true) => {
