@@ -127,7 +127,7 @@ const AR: &[(&str, &str)] = &[
     ),
     (
         "#{channel} is archived: its history stays readable and searchable, and nothing more can be posted in it",
-        "‎#{channel} مؤرشفة: يبقى تاريخها مقروءًا وقابلًا للبحث، ولا يمكن نشر شيء آخر فيها",
+        "القناة ‎#{channel} مؤرشفة: يبقى تاريخها مقروءًا وقابلًا للبحث، ولا يمكن نشر شيء آخر فيها",
     ),
     ("Change members", "تغيير الأعضاء"),
     (
@@ -529,11 +529,11 @@ const AR_SAID: &[(&str, &str)] = &[
     ),
     (
         "#{channel} is open to every member; to make it private, name everyone who stays (`--only`)",
-        "‎#{channel} مفتوحة لكل الأعضاء؛ لجعلها خاصة، سمِّ كل من يبقى فيها",
+        "القناة ‎#{channel} مفتوحة لكل الأعضاء؛ لجعلها خاصة، سمِّ كل من يبقى فيها",
     ),
     (
         "#{channel} is already open to every member; nothing to change",
-        "‎#{channel} مفتوحة لكل الأعضاء من قبل؛ لا شيء يتغير",
+        "القناة ‎#{channel} مفتوحة لكل الأعضاء من قبل؛ لا شيء يتغير",
     ),
     (
         "#{channel} already has exactly these members; nothing to change",
@@ -545,7 +545,7 @@ const AR_SAID: &[(&str, &str)] = &[
     ),
     (
         "#{channel} is archived: its history stays readable and searchable, and nothing more can be posted in it; an admin can bring it back",
-        "‎#{channel} مؤرشفة: يبقى تاريخها مقروءًا وقابلًا للبحث، ولا يمكن نشر شيء آخر فيها؛ يمكن لمشرف إعادتها",
+        "القناة ‎#{channel} مؤرشفة: يبقى تاريخها مقروءًا وقابلًا للبحث، ولا يمكن نشر شيء آخر فيها؛ يمكن لمشرف إعادتها",
     ),
     (
         "no channel #{channel} on the roster (direct messages cannot be left)",
@@ -553,7 +553,7 @@ const AR_SAID: &[(&str, &str)] = &[
     ),
     (
         "#{channel} is restricted to its members: an admin adds or removes them",
-        "‎#{channel} مقصورة على أعضائها: يضيفهم مشرف أو يزيلهم",
+        "القناة ‎#{channel} مقصورة على أعضائها: يضيفهم مشرف أو يزيلهم",
     ),
     ("you have already joined #{channel}", "انضممت إلى ‎#{channel} من قبل"),
     ("you have already left #{channel}", "غادرت ‎#{channel} من قبل"),
@@ -563,11 +563,11 @@ const AR_SAID: &[(&str, &str)] = &[
     ),
     (
         "#{channel} is already archived; nothing to change",
-        "‎#{channel} مؤرشفة من قبل؛ لا شيء يتغير",
+        "القناة ‎#{channel} مؤرشفة من قبل؛ لا شيء يتغير",
     ),
     (
         "#{channel} is not archived; nothing to change",
-        "‎#{channel} ليست مؤرشفة؛ لا شيء يتغير",
+        "القناة ‎#{channel} ليست مؤرشفة؛ لا شيء يتغير",
     ),
     (
         "only admins can change the roster (members may create channels if the org policy allows); ask an admin",

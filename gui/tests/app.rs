@@ -1549,6 +1549,30 @@ fn an_admin_archives_a_channel_and_it_shows_read_only() {
         0,
         "a composer in an archived channel"
     );
+    drop(h);
+    // In Arabic the note reads from the right: it ends at the panel's right edge (drawn
+    // as a plain label, it started at the left).
+    let mut o = opts(&dir.path().join("amina"), vec![]);
+    o.open = Some("#legal".into());
+    o.lang = Some(Lang::Ar);
+    let mut h = harness(o);
+    let note = |h: &H| {
+        h.query_all_by_label_contains("legal")
+            .find(|n| text_of(n).is_some_and(|t| t.contains(':')))
+            .map(|n| n.rect())
+    };
+    until(&mut h, "the note in Arabic", |h| note(h).is_some());
+    // The conversation's header ("# legal" left of the sidebar's row) ends at the panel's
+    // right edge.
+    let edge = h
+        .query_all_by_label("# legal")
+        .map(|n| n.rect().right())
+        .fold(f32::MAX, f32::min);
+    let r = note(&h).unwrap();
+    assert!(
+        r.right() > edge - 20.0 && r.left() < edge - 200.0,
+        "the note spans {r:?}; the panel ends at {edge}"
+    );
 }
 
 /// Bilal has #legal open when an admin takes him off it: the app closes it and says why,

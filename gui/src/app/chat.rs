@@ -142,7 +142,8 @@ impl MajlisApp {
         self.draw_edit_bar(ui, run);
         let (attach_label, share_label, path_label) =
             (self.t("Attach file"), self.t("Share"), self.t("File path"));
-        // A DM with someone who left is read only: the composer says so instead.
+        // A DM with someone who left is read only: the composer says so instead (logical
+        // text: drawn with `para`).
         let read_only = run
             .roster
             .as_ref()
@@ -151,12 +152,22 @@ impl MajlisApp {
                     .dm_with_leaver(&channel)
                     .map(|(_, left)| left.to_string())
             })
-            .map(|left| self.tf(majlis_core::roster::LEFT_DM_TEXT, &[("member", &left)]))
+            .map(|left| {
+                crate::i18n::tr_shown(
+                    lang,
+                    majlis_core::roster::LEFT_DM_TEXT,
+                    &[("member", &left)],
+                )
+            })
             .or_else(|| {
                 // So is a channel an admin archived.
-                run.archived
-                    .contains(&channel)
-                    .then(|| self.tf(majlis_core::roster::ARCHIVED_TEXT, &[("channel", &channel)]))
+                run.archived.contains(&channel).then(|| {
+                    crate::i18n::tr_shown(
+                        lang,
+                        majlis_core::roster::ARCHIVED_TEXT,
+                        &[("channel", &channel)],
+                    )
+                })
             });
         // Composer at the bottom.
         let draft = self.state.drafts.entry(channel.clone()).or_default();
@@ -183,7 +194,10 @@ impl MajlisApp {
             .show(ui, |ui| {
                 ui.add_space(4.0);
                 if let Some(note) = &read_only {
-                    ui.label(note.as_str());
+                    // Logical text, shaped and wrapped here, from the reading edge.
+                    ui.with_layout(reading_column(lang.rtl()), |ui| {
+                        ui.label(RichText::new(para(ui, note)).weak())
+                    });
                     return;
                 }
                 if !suggest.is_empty() {
