@@ -119,6 +119,7 @@ const AR: &[(&str, &str)] = &[
     ("(Everyone: none ticked)", "(الجميع: إن لم تختر أحدا)"),
     ("Channel members", "أعضاء القناة"),
     ("Archived", "مؤرشفة"),
+    ("Nothing pinned.", "لا شيء مثبت."),
     ("Archive #{channel}", "أرشفة ‎#{channel}"),
     ("Bring #{channel} back", "إعادة ‎#{channel}"),
     (

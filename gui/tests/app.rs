@@ -1573,6 +1573,19 @@ fn an_admin_archives_a_channel_and_it_shows_read_only() {
         r.right() > edge - 20.0 && r.left() < edge - 200.0,
         "the note spans {r:?}; the panel ends at {edge}"
     );
+    drop(h);
+    // Its details offer nothing that would post (a topic, leaving), and the admin brings it
+    // back from there.
+    let mut o = opts(&dir.path().join("amina"), vec![]);
+    o.open = Some("#legal/details".into());
+    let mut h = harness(o);
+    until(&mut h, "details", |h| has(h, "Bring #legal back"));
+    assert!(!has(&h, "Edit topic") && !has(&h, "Leave channel"));
+    h.get_by_label("Bring #legal back").click();
+    until(&mut h, "#legal back", |h| !archived(h));
+    until(&mut h, "the composer back", |h| {
+        h.query_all_by_label("Message").next().is_some()
+    });
 }
 
 /// Bilal has #legal open when an admin takes him off it: the app closes it and says why,

@@ -93,6 +93,11 @@ impl MajlisApp {
             admin: run
                 .me_member()
                 .is_some_and(|m| m.role == majlis_core::Role::Admin),
+            read_only: run.archived.contains(&channel)
+                || run
+                    .roster
+                    .as_ref()
+                    .is_some_and(|r| r.roster.dm_with_leaver(&channel).is_some()),
         };
         // A file dropped on the window is shared in the open conversation.
         let dropped: Vec<PathBuf> = ui.ctx().input(|i| {
@@ -427,6 +432,9 @@ pub(super) struct RowStrings {
     /// This member's name (is a reaction ours?) and whether it is an admin (may delete any).
     me: String,
     admin: bool,
+    /// Nothing can be posted here (an archived channel, a DM with someone who left): no
+    /// menu of things to do to a message, reactions shown but not toggled.
+    read_only: bool,
     /// "read", "read by" (receipts on our messages).
     read: String,
     read_by: String,
@@ -885,7 +893,7 @@ impl Conversation {
                     if !body.is_empty() {
                         let g = Self::body_galley(ui, body, rect.width() - 12.0, color);
                         let label = ui.add(egui::Label::new(g).sense(egui::Sense::click()));
-                        if !m.locked && !m.deleted {
+                        if !m.locked && !m.deleted && !s.read_only {
                             label.context_menu(|ui| {
                                 let may_delete = mine || s.admin;
                                 row_menu(ui, m, (mine, may_delete, pinned), s.lang, files.actions)
@@ -905,7 +913,7 @@ impl Conversation {
                                         format!("{} {}", r.emoji, r.members.len()),
                                     )
                                     .on_hover_text(r.members.join(", "));
-                                if b.clicked() {
+                                if b.clicked() && !s.read_only {
                                     files.actions.push(Action::React {
                                         message: m.id,
                                         emoji: r.emoji.clone(),
@@ -1070,6 +1078,9 @@ impl MajlisApp {
             .and_then(|r| r.roster.channel(channel))
             .is_some_and(|c| c.members.is_none());
         let left = run.left.contains(channel);
+        // Archived: shown, nothing changed from here (an admin may bring it back).
+        let archived = run.archived.iter().any(|c| c == channel);
+        let mut bring_back = false;
         // An admin changes who is on a channel from here (the admin panel's section).
         let manage = dm_parties(channel).is_none()
             && run
@@ -1148,7 +1159,7 @@ impl MajlisApp {
                                     .weak(),
                                 );
                             }
-                            if ui.button(t("Edit topic")).clicked() {
+                            if !archived && ui.button(t("Edit topic")).clicked() {
                                 run.topic_edit = Some((d.topic.clone(), d.description.clone()));
                             }
                         }
@@ -1158,10 +1169,11 @@ impl MajlisApp {
                         RichText::new(format!("{} ({})", t("Pinned"), conv.pinned.len())).strong(),
                     );
                     if conv.pinned.is_empty() {
-                        ui.label(
-                            RichText::new(t("Nothing pinned. Right-click a message to pin it."))
-                                .weak(),
-                        );
+                        let none = match archived {
+                            true => "Nothing pinned.",
+                            false => "Nothing pinned. Right-click a message to pin it.",
+                        };
+                        ui.label(RichText::new(t(none)).weak());
                     }
                     for m in &conv.pinned {
                         ui.label(
@@ -1180,6 +1192,9 @@ impl MajlisApp {
                         );
                         if label.clicked() {
                             jump = Some(m.id);
+                        }
+                        if archived {
+                            continue;
                         }
                         label.context_menu(|ui| {
                             if ui.button(t("Unpin")).clicked() {
@@ -1217,7 +1232,19 @@ impl MajlisApp {
                             .weak(),
                         );
                     }
-                    if open_channel {
+                    if archived {
+                        ui.separator();
+                        let note = crate::i18n::tr_shown(
+                            self.state.lang,
+                            majlis_core::roster::ARCHIVED_TEXT,
+                            &[("channel", channel)],
+                        );
+                        ui.label(RichText::new(para(ui, &note)).weak());
+                        let back = self.tf("Bring #{channel} back", &[("channel", channel)]);
+                        if manage && ui.button(back).clicked() {
+                            bring_back = true;
+                        }
+                    } else if open_channel {
                         ui.separator();
                         let (label, on) = if left {
                             (t("Join channel"), true)
@@ -1249,6 +1276,13 @@ impl MajlisApp {
         }
         if close {
             run.details_open = false;
+        }
+        if bring_back {
+            run.actions
+                .push(Action::ChangeRoster(RosterChange::ArchiveChannel {
+                    name: channel.to_string(),
+                    archived: false,
+                }));
         }
         if managing {
             run.view = View::Admin;
