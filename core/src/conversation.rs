@@ -92,6 +92,44 @@ pub fn check_join(channel: &str, open: Option<bool>, left: bool, on: bool) -> cr
     }
 }
 
+/// A channel as a member's list shows it (`majlisd channel list`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelRow {
+    pub name: String,
+    /// Who may read and post: `None` for every member (guests excepted).
+    pub members: Option<Vec<String>>,
+    pub topic: String,
+    /// An admin archived it: readable, nobody posts.
+    pub archived: bool,
+    /// This member left it (an open channel): out of their list, one step from joining.
+    pub left: bool,
+}
+
+/// The channels of `head` that `me`'s member may read, in roster order, with what each
+/// shows of itself in `store`. Empty for a device not on the roster.
+pub fn channel_rows(
+    head: &crate::roster::VerifiedRoster,
+    me: &crate::identity::DeviceId,
+    store: &crate::store::Store,
+) -> crate::Result<Vec<ChannelRow>> {
+    let Some(member) = head.member_of_device(me) else {
+        return Ok(Vec::new());
+    };
+    head.roster
+        .readable(member)
+        .map(|c| {
+            let d = store.details(&c.name)?;
+            Ok(ChannelRow {
+                name: c.name.clone(),
+                members: c.members.clone(),
+                topic: d.topic,
+                archived: head.roster.is_archived(&c.name),
+                left: d.left.contains(&member.name),
+            })
+        })
+        .collect()
+}
+
 /// Most pinned messages a channel shows (the newest pins).
 pub const MAX_PINS: usize = 50;
 

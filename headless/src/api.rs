@@ -70,6 +70,8 @@ pub enum Request {
     },
     Peers,
     Roster,
+    /// The channels this member may read (`channel list`).
+    Channels,
     Audit,
     ChangeRoster {
         change: RosterChange,
@@ -237,6 +239,9 @@ pub enum Response {
     },
     Peers {
         peers: Vec<PeerInfo>,
+    },
+    Channels {
+        channels: Vec<majlis_core::conversation::ChannelRow>,
     },
     Roster {
         roster: Option<majlis_core::Roster>,
@@ -424,6 +429,9 @@ async fn handle(node: &Node, req: Request) -> Response {
             },
             Request::Export { spec } => Response::Exported {
                 manifest: Box::new(node.export(spec).await?),
+            },
+            Request::Channels => Response::Channels {
+                channels: node.channels()?,
             },
             Request::Roster => Response::Roster {
                 roster: node.roster().await?,

@@ -641,6 +641,13 @@ pub enum ChannelCmd {
         /// The channel's name
         channel: String,
     },
+    /// The channels you may read: who is on each, its topic, and whether it is archived or
+    /// you left it
+    List {
+        /// Print JSON lines instead of text (for scripts)
+        #[arg(long)]
+        json: bool,
+    },
     /// Archive CHANNEL (admins): its history stays readable, searchable and under
     /// retention and holds; nobody can post in it until it is unarchived
     Archive {
@@ -882,6 +889,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
         Command::Doctor { .. } => Some(Request::Diagnose),
         Command::Audit { .. } => Some(Request::Audit),
         Command::Roster(RosterCmd::Show { .. }) => Some(Request::Roster),
+        Command::Channel(ChannelCmd::List { .. }) => Some(Request::Channels),
         Command::Roster(_)
         | Command::Channel(
             ChannelCmd::Create { .. }
@@ -1333,6 +1341,16 @@ pub fn run_cli(cli: Cli) -> Result<()> {
                     "majlisd is not running for {}; start it with `majlisd run`",
                     dir.display()
                 ),
+                Command::Channel(ChannelCmd::List { .. }) => Response::Channels {
+                    channels: match p.chain()?.head() {
+                        Some(head) => majlis_core::conversation::channel_rows(
+                            head,
+                            &p.device_id(),
+                            p.store(),
+                        )?,
+                        None => Vec::new(),
+                    },
+                },
                 Command::Roster(RosterCmd::Show { .. })
                 | Command::Retention(RetentionCmd::Show { .. })
                 | Command::Hold(HoldCmd::List { .. }) => Response::Roster {
@@ -1561,6 +1579,7 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             | Command::Search { json: true, .. }
             | Command::Peers { json: true }
             | Command::Roster(RosterCmd::Show { json: true })
+            | Command::Channel(ChannelCmd::List { json: true })
             | Command::Audit { json: true }
             | Command::Doctor { json: true, .. }
             | Command::Status { json: true }
@@ -1657,6 +1676,32 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             }
             if !d.left.is_empty() {
                 println!("left: {}", d.left.join(", "));
+            }
+        }
+        Response::Channels { channels } => {
+            if channels.is_empty() && !json {
+                println!("no channels: this device is not on the roster yet");
+            }
+            for c in channels {
+                if json {
+                    println!("{}", serde_json::to_string(&c)?);
+                    continue;
+                }
+                let who = c
+                    .members
+                    .as_ref()
+                    .map_or("everyone".to_string(), |m| m.join(", "));
+                let mut line = format!("#{:<16} {who}", c.name);
+                if c.archived {
+                    line.push_str("  (archived)");
+                }
+                if c.left {
+                    line.push_str("  (left)");
+                }
+                if !c.topic.is_empty() {
+                    line.push_str(&format!("  {}", c.topic));
+                }
+                println!("{line}");
             }
         }
         Response::Search { hits } => {

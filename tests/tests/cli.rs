@@ -15,6 +15,17 @@ fn err(d: &Daemon, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// The whole output of a command that must succeed ([`Daemon::ok`] gives its last line).
+fn stdout(d: &Daemon, args: &[&str]) -> String {
+    let out = d.cli(args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[test]
 fn admin_sets_policy_and_members_exchange_direct_messages() {
     let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
@@ -225,15 +236,6 @@ fn replies_edits_deletions_and_reactions_from_the_command_line() {
         let h = ds[0].history("general");
         h.len() == 1 && h[0]["replies"] == 1 && h[0]["reactions"][0]["emoji"] == "👍"
     });
-    let stdout = |d: &majlis_tests::Daemon, args: &[&str]| {
-        let out = d.cli(args);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
     let text = stdout(&ds[0], &["history", "general"]);
     assert!(
         text.contains("standup at 9:30 (edited) [👍 1] [1 reply from bilal"),
@@ -378,6 +380,16 @@ fn an_admin_archives_a_channel_and_brings_it_back() {
     let tmp = tempfile::tempdir().unwrap();
     let mut ds = majlis_tests::org(&bin, tmp.path(), &["amina", "bilal"]);
     ds[0].ok(&["channel", "create", "launch"]);
+    ds[0].ok(&["channel", "create", "board", "--members", "amina"]);
+    // The channels one may read, from the data directory while no node runs.
+    let list = stdout(&ds[0], &["channel", "list"]);
+    assert_eq!(
+        list.lines()
+            .map(|l| l.split(' ').next().unwrap())
+            .collect::<Vec<_>>(),
+        ["#general", "#launch", "#board"],
+        "{list}"
+    );
     majlis_tests::start_pair_local(&mut ds, &[]);
     ds[1].ok(&["send", "launch", "the launch checklist is done"]);
     wait_until("amina has it", 20, || ds[0].history("launch").len() == 1);
@@ -402,8 +414,27 @@ fn an_admin_archives_a_channel_and_brings_it_back() {
     let show =
         String::from_utf8_lossy(&ds[1].cli(&["channel", "show", "launch"]).stdout).into_owned();
     assert!(show.starts_with("archived: "), "{show}");
-    let roster = ds[1].ok(&["roster", "show"]);
-    assert!(roster.contains("(archived)"), "{roster}");
+    let roster = stdout(&ds[1], &["roster", "show"]);
+    assert!(
+        roster.contains("launch           everyone  (archived)"),
+        "{roster}"
+    );
+    // And from the running node, with what each is to this member.
+    ds[1].ok(&["channel", "leave", "general"]);
+    let list = stdout(&ds[1], &["channel", "list"]);
+    assert!(
+        list.contains("#general          everyone  (left)")
+            && list.contains("#launch           everyone  (archived)")
+            && !list.contains("board"),
+        "{list}"
+    );
+    let json = stdout(&ds[1], &["channel", "list", "--json"]);
+    let rows: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows[1]["name"], "launch");
+    assert_eq!(rows[1]["archived"], true);
     // Only an admin archives, or brings back.
     let e = err(&ds[1], &["channel", "unarchive", "launch"]);
     assert!(e.contains("admin"), "{e}");

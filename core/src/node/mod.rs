@@ -956,6 +956,15 @@ impl Node {
         self.act(channel.to_string(), Plain::Join { on }).await
     }
 
+    /// The channels this device's member may read, with their topics, and whether each is
+    /// archived or was left (see [`crate::conversation::channel_rows`]).
+    pub fn channels(&self) -> Result<Vec<crate::conversation::ChannelRow>> {
+        match self.roster.borrow().as_deref() {
+            Some(head) => crate::conversation::channel_rows(head, &self.device, &self.store),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// What `channel` (or `@NAME`) shows about itself: topic, description, pins, who left.
     pub fn details(&self, channel: &str) -> Result<crate::conversation::Details> {
         let channel = self.resolve(channel)?;
