@@ -534,6 +534,31 @@ impl Daemon {
             .expect("majlisd runs")
     }
 
+    /// Run a CLI command that must succeed; returns its whole stdout.
+    pub fn all(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "{}: majlisd {} failed: {}",
+            self.name,
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Run a CLI command that must fail; returns what it said on stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            !out.status.success(),
+            "{}: majlisd {} should have failed",
+            self.name,
+            args.join(" ")
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
     /// Run a CLI command that must succeed; returns its last stdout line.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.cli(args);

@@ -5,27 +5,6 @@
 
 use majlis_tests::{free_port, wait_until, Daemon};
 
-fn err(d: &Daemon, args: &[&str]) -> String {
-    let out = d.cli(args);
-    assert!(
-        !out.status.success(),
-        "majlisd {} should have failed",
-        args.join(" ")
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// The whole output of a command that must succeed ([`Daemon::ok`] gives its last line).
-fn stdout(d: &Daemon, args: &[&str]) -> String {
-    let out = d.cli(args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn admin_sets_policy_and_members_exchange_direct_messages() {
     let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
@@ -44,43 +23,34 @@ fn admin_sets_policy_and_members_exchange_direct_messages() {
     }
 
     // Wrong arguments and refused actions: a clear error, nothing changed.
-    let e = err(
-        &amina,
-        &["roster", "add", "--name", "x", "--device", "nope"],
-    );
+    let e = amina.fails(&["roster", "add", "--name", "x", "--device", "nope"]);
     assert!(e.contains("device"), "{e}");
-    let e = err(
-        &amina,
-        &[
-            "roster", "add", "--name", "x", "--device", "y", "--role", "boss",
-        ],
-    );
+    let e = amina.fails(&[
+        "roster", "add", "--name", "x", "--device", "y", "--role", "boss",
+    ]);
     assert!(e.contains("possible values"), "{e}");
-    let e = err(&amina, &["send", "random", "hi"]);
+    let e = amina.fails(&["send", "random", "hi"]);
     assert!(
         e.contains("no channel 'random'") && e.contains("general"),
         "{e}"
     );
     // A mistyped channel is not an empty one.
-    let e = err(&amina, &["history", "genral"]);
+    let e = amina.fails(&["history", "genral"]);
     assert!(e.contains("no channel 'genral'"), "{e}");
-    let e = err(&amina, &["send", "@nobody", "hi"]);
+    let e = amina.fails(&["send", "@nobody", "hi"]);
     assert!(e.contains("no member named 'nobody'"), "{e}");
-    let e = err(&amina, &["send", "@gita", "hi"]);
+    let e = amina.fails(&["send", "@gita", "hi"]);
     assert!(e.contains("not allowed by the org policy"), "{e}");
-    let e = err(&amina, &["roster", "policy", "--dms", "sometimes"]);
+    let e = amina.fails(&["roster", "policy", "--dms", "sometimes"]);
     assert!(e.contains("possible values"), "{e}");
     assert!(amina.ok(&["roster", "show"]).contains("general"));
     // A peer without a port, or on a transport nodes do not speak: told what to write.
     for bad in ["10.1.2.3", "/ip4/10.1.2.3/udp/7441/quic-v1"] {
-        let e = err(&amina, &["run", "--no-mdns", "--peer", bad]);
+        let e = amina.fails(&["run", "--no-mdns", "--peer", bad]);
         assert!(e.contains("--peer") && e.contains("IP:PORT"), "{e}");
     }
     // An address this host does not have: the system's reason, not an empty one.
-    let e = err(
-        &amina,
-        &["run", "--no-mdns", "--listen", "10.99.99.99:7441"],
-    );
+    let e = amina.fails(&["run", "--no-mdns", "--listen", "10.99.99.99:7441"]);
     assert!(
         e.contains("cannot listen on /ip4/10.99.99.99/tcp/7441: Cannot assign"),
         "{e}"
@@ -88,7 +58,7 @@ fn admin_sets_policy_and_members_exchange_direct_messages() {
 
     // Policy: DMs off, then on for everyone (guests too); the audit log shows both.
     amina.ok(&["roster", "policy", "--dms", "off"]);
-    let e = err(&amina, &["send", "@bilal", "hi"]);
+    let e = amina.fails(&["send", "@bilal", "hi"]);
     assert!(e.contains("not allowed"), "{e}");
     amina.ok(&["roster", "policy", "--dms", "all"]);
     let audit = amina.cli(&["audit", "--json"]);
@@ -165,7 +135,7 @@ fn admin_sets_policy_and_members_exchange_direct_messages() {
     // with the reason.
     amina.ok(&["roster", "remove", "--name", "bilal"]);
     assert_eq!(amina.history("@bilal").len(), 2);
-    let e = err(&amina, &["send", "@bilal", "are you there?"]);
+    let e = amina.fails(&["send", "@bilal", "are you there?"]);
     assert!(e.contains("bilal has left the organization"), "{e}");
 }
 
@@ -197,7 +167,7 @@ fn a_command_right_after_run_waits_for_the_starting_node() {
         });
         // A command only a stopped node can run says who holds the directory.
         amina.wait_api();
-        let e = err(&amina, &["org", "create", "--name", "other"]);
+        let e = amina.fails(&["org", "create", "--name", "other"]);
         assert!(e.contains("in use") && !e.contains("disk"), "{e}");
         assert!(amina.stop());
     }
@@ -219,11 +189,11 @@ fn replies_edits_deletions_and_reactions_from_the_command_line() {
     ds[1].ok(&["reply", &id, "I'll be late"]);
     ds[1].ok(&["react", &id, "👍"]);
     ds[0].ok(&["edit", &id, "standup at 9:30"]);
-    let e = err(&ds[1], &["edit", &id, "no standup"]);
+    let e = ds[1].fails(&["edit", &id, "no standup"]);
     assert!(e.contains("only amina can edit"), "{e}");
-    let e = err(&ds[1], &["react", &id, "two words"]);
+    let e = ds[1].fails(&["react", &id, "two words"]);
     assert!(e.contains("not a reaction"), "{e}");
-    let e = err(&ds[1], &["delete", &"0".repeat(64)]);
+    let e = ds[1].fails(&["delete", &"0".repeat(64)]);
     assert!(e.contains("no message"), "{e}");
 
     wait_until("bilal sees the edit", 20, || {
@@ -236,12 +206,12 @@ fn replies_edits_deletions_and_reactions_from_the_command_line() {
         let h = ds[0].history("general");
         h.len() == 1 && h[0]["replies"] == 1 && h[0]["reactions"][0]["emoji"] == "👍"
     });
-    let text = stdout(&ds[0], &["history", "general"]);
+    let text = ds[0].all(&["history", "general"]);
     assert!(
         text.contains("standup at 9:30 (edited) [👍 1] [1 reply from bilal"),
         "{text}"
     );
-    let thread = stdout(&ds[0], &["thread", &id, "--json"]);
+    let thread = ds[0].all(&["thread", &id, "--json"]);
     let texts: Vec<String> = thread
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["text"].to_string())
@@ -253,7 +223,7 @@ fn replies_edits_deletions_and_reactions_from_the_command_line() {
     wait_until("bilal sees it deleted", 20, || {
         ds[1].history("general")[0]["deleted"] == true
     });
-    let e = err(&ds[1], &["react", &id, "🎉"]);
+    let e = ds[1].fails(&["react", &id, "🎉"]);
     assert!(e.contains("was deleted"), "{e}");
     for d in &mut ds {
         assert!(d.stop());
@@ -270,12 +240,12 @@ fn topic_pins_and_leaving_from_the_command_line() {
     let mut ds = majlis_tests::org(&bin, tmp.path(), &["amina", "bilal"]);
     ds[0].ok(&["channel", "create", "board", "--members", "amina,bilal"]);
     // Names nobody could tell apart from an existing one are refused, with what to type.
-    let e = err(&ds[0], &["channel", "create", "#news"]);
+    let e = ds[0].fails(&["channel", "create", "#news"]);
     assert!(
         e.contains("starts with '#'") && e.contains("try 'news'"),
         "{e}"
     );
-    let e = err(&ds[0], &["channel", "create", "Board"]);
+    let e = ds[0].fails(&["channel", "create", "Board"]);
     assert!(e.contains("only in case"), "{e}");
     majlis_tests::start_pair_local(&mut ds, &[]);
 
@@ -293,9 +263,9 @@ fn topic_pins_and_leaving_from_the_command_line() {
     ]);
     ds[1].ok(&["pin", &id]);
     ds[1].ok(&["channel", "leave", "#General"]);
-    let e = err(&ds[1], &["channel", "leave", "board"]);
+    let e = ds[1].fails(&["channel", "leave", "board"]);
     assert!(e.contains("an admin adds or removes them"), "{e}");
-    let e = err(&ds[1], &["pin", &id]);
+    let e = ds[1].fails(&["pin", &id]);
     assert!(e.contains("already pinned"), "{e}");
 
     wait_until("amina's node shows the pin and bilal gone", 20, || {
@@ -331,16 +301,13 @@ fn an_admin_puts_members_on_a_channel_and_takes_them_off() {
     let tmp = tempfile::tempdir().unwrap();
     let mut ds = majlis_tests::org(&bin, tmp.path(), &["amina", "bilal"]);
     ds[0].ok(&["channel", "create", "legal", "--members", "amina"]);
-    let e = err(&ds[0], &["channel", "members", "legal"]);
+    let e = ds[0].fails(&["channel", "members", "legal"]);
     assert!(e.contains("--add") && e.contains("--everyone"), "{e}");
-    let e = err(&ds[0], &["channel", "members", "general", "--add", "bilal"]);
+    let e = ds[0].fails(&["channel", "members", "general", "--add", "bilal"]);
     assert!(e.contains("#general is open to every member"), "{e}");
-    let e = err(&ds[0], &["channel", "members", "legal", "--add", "zed"]);
+    let e = ds[0].fails(&["channel", "members", "legal", "--add", "zed"]);
     assert!(e.contains("'zed', who is not a member"), "{e}");
-    let e = err(
-        &ds[0],
-        &["channel", "members", "legal", "--remove", "amina"],
-    );
+    let e = ds[0].fails(&["channel", "members", "legal", "--remove", "amina"]);
     assert!(e.contains("no members left"), "{e}");
     ds[0].ok(&["channel", "members", "legal", "--add", "bilal"]);
 
@@ -361,10 +328,10 @@ fn an_admin_puts_members_on_a_channel_and_takes_them_off() {
         !out.status.success()
             && String::from_utf8_lossy(&out.stderr).contains("an admin can add you")
     });
-    let e = err(&ds[1], &["send", "legal", "still here?"]);
+    let e = ds[1].fails(&["send", "legal", "still here?"]);
     assert!(e.contains("may not"), "{e}");
     // Only an admin changes who is on a channel.
-    let e = err(&ds[1], &["channel", "members", "legal", "--add", "bilal"]);
+    let e = ds[1].fails(&["channel", "members", "legal", "--add", "bilal"]);
     assert!(e.contains("admin"), "{e}");
     let audit = String::from_utf8_lossy(&ds[0].cli(&["audit", "--json"]).stdout).into_owned();
     assert_eq!(audit.matches("channel_changed").count(), 2, "{audit}");
@@ -382,7 +349,7 @@ fn an_admin_archives_a_channel_and_brings_it_back() {
     ds[0].ok(&["channel", "create", "launch"]);
     ds[0].ok(&["channel", "create", "board", "--members", "amina"]);
     // The channels one may read, from the data directory while no node runs.
-    let list = stdout(&ds[0], &["channel", "list"]);
+    let list = ds[0].all(&["channel", "list"]);
     assert_eq!(
         list.lines()
             .map(|l| l.split(' ').next().unwrap())
@@ -396,16 +363,16 @@ fn an_admin_archives_a_channel_and_brings_it_back() {
 
     let out = ds[0].ok(&["channel", "archive", "#Launch"]);
     assert!(out.starts_with("archived: "), "{out}");
-    let e = err(&ds[0], &["channel", "archive", "@bilal"]);
+    let e = ds[0].fails(&["channel", "archive", "@bilal"]);
     assert!(e.contains("direct messages are not archived"), "{e}");
-    let e = err(&ds[0], &["channel", "archive", "launch"]);
+    let e = ds[0].fails(&["channel", "archive", "launch"]);
     assert!(e.contains("already archived"), "{e}");
     wait_until("bilal is told #launch is archived", 20, || {
         let out = ds[1].cli(&["send", "launch", "one more thing"]);
         !out.status.success()
             && String::from_utf8_lossy(&out.stderr).contains("#launch is archived")
     });
-    let e = err(&ds[0], &["send", "launch", "admins too"]);
+    let e = ds[0].fails(&["send", "launch", "admins too"]);
     assert!(e.contains("nothing more can be posted"), "{e}");
     // Still there to read and to find, and said so.
     assert_eq!(ds[1].history("launch").len(), 1);
@@ -414,21 +381,21 @@ fn an_admin_archives_a_channel_and_brings_it_back() {
     let show =
         String::from_utf8_lossy(&ds[1].cli(&["channel", "show", "launch"]).stdout).into_owned();
     assert!(show.starts_with("archived: "), "{show}");
-    let roster = stdout(&ds[1], &["roster", "show"]);
+    let roster = ds[1].all(&["roster", "show"]);
     assert!(
         roster.contains("launch           everyone  (archived)"),
         "{roster}"
     );
     // And from the running node, with what each is to this member.
     ds[1].ok(&["channel", "leave", "general"]);
-    let list = stdout(&ds[1], &["channel", "list"]);
+    let list = ds[1].all(&["channel", "list"]);
     assert!(
         list.contains("#general          everyone  (left)")
             && list.contains("#launch           everyone  (archived)")
             && !list.contains("board"),
         "{list}"
     );
-    let json = stdout(&ds[1], &["channel", "list", "--json"]);
+    let json = ds[1].all(&["channel", "list", "--json"]);
     let rows: Vec<serde_json::Value> = json
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -436,7 +403,7 @@ fn an_admin_archives_a_channel_and_brings_it_back() {
     assert_eq!(rows[1]["name"], "launch");
     assert_eq!(rows[1]["archived"], true);
     // Only an admin archives, or brings back.
-    let e = err(&ds[1], &["channel", "unarchive", "launch"]);
+    let e = ds[1].fails(&["channel", "unarchive", "launch"]);
     assert!(e.contains("admin"), "{e}");
 
     ds[0].ok(&["channel", "unarchive", "launch"]);

@@ -10,23 +10,6 @@ use std::process::Command;
 
 use majlis_tests::{netns_available, wait_until, Daemon, Lan};
 
-fn err(d: &Daemon, args: &[&str]) -> String {
-    let out = d.cli(args);
-    assert!(!out.status.success(), "{args:?} should fail");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// The whole stdout of a command that must succeed.
-fn all(d: &Daemon, args: &[&str]) -> String {
-    let out = d.cli(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// A Python with `jsonschema` (CI installs python3-jsonschema). Missing: the test fails,
 /// it does not skip.
 fn python() -> String {
@@ -123,28 +106,25 @@ fn retention_holds_erasure_and_exports_from_the_command_line() {
     });
 
     // A member may not govern, nor export others' data.
-    let e = err(&ds[1], &["retention", "set", "--days", "30"]);
+    let e = ds[1].fails(&["retention", "set", "--days", "30"]);
     assert!(e.contains("only admins"), "{e}");
-    let e = err(&ds[1], &["export", "--all", "--out", "/tmp/never"]);
+    let e = ds[1].fails(&["export", "--all", "--out", "/tmp/never"]);
     assert!(e.contains("only an admin or the archive"), "{e}");
-    let e = err(&ds[0], &["retention", "set", "--days", "0"]);
+    let e = ds[0].fails(&["retention", "set", "--days", "0"]);
     assert!(e.contains("not a number of days"), "{e}");
-    let e = err(&ds[0], &["export", "--out", "/tmp/never"]);
+    let e = ds[0].fails(&["export", "--out", "/tmp/never"]);
     assert!(e.contains("--member") || e.contains("required"), "{e}");
     // Swapped dates are a mistake to point out, not an export of nothing.
-    let e = err(
-        &ds[0],
-        &[
-            "export",
-            "--all",
-            "--out",
-            "/tmp/never",
-            "--from",
-            "2026-12-04",
-            "--to",
-            "2026-12-01",
-        ],
-    );
+    let e = ds[0].fails(&[
+        "export",
+        "--all",
+        "--out",
+        "/tmp/never",
+        "--from",
+        "2026-12-04",
+        "--to",
+        "2026-12-01",
+    ]);
     assert!(e.contains("the period is empty"), "{e}");
     assert!(!std::path::Path::new("/tmp/never").exists());
 
@@ -162,7 +142,7 @@ fn retention_holds_erasure_and_exports_from_the_command_line() {
     assert!(placed.starts_with("placed legal hold "), "{placed}");
     let said = ds[0].ok(&["erase", "--member", "bilal"]);
     assert!(said.contains("legal holds win over erasure"), "{said}");
-    let shown = all(&ds[0], &["retention", "show"]);
+    let shown = ds[0].all(&["retention", "show"]);
     assert!(
         shown.contains("org: messages 365 days, files 30 days; #general: messages forever"),
         "{shown}"
@@ -176,7 +156,7 @@ fn retention_holds_erasure_and_exports_from_the_command_line() {
         "{shown}"
     );
     wait_until("bilal's node has the rules", 20, || {
-        all(&ds[1], &["hold", "list"]).contains("members bilal")
+        ds[1].all(&["hold", "list"]).contains("members bilal")
     });
     let sweep = ds[1].ok(&["retention", "sweep"]);
     assert!(
@@ -200,16 +180,13 @@ fn retention_holds_erasure_and_exports_from_the_command_line() {
     ]);
     let m = check_manifest(&out);
     assert_eq!(m["counts"]["messages"], 1);
-    let e = err(
-        &ds[1],
-        &[
-            "export",
-            "--member",
-            "bilal",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+    let e = ds[1].fails(&[
+        "export",
+        "--member",
+        "bilal",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(e.contains("not empty"), "{e}");
 
     let json = tmp.path().join("json");
@@ -295,7 +272,7 @@ print("|".join(out))
     assert_eq!(v.matches("amina>").count(), 4, "{v}");
 
     // Released: the erasure applies on both nodes; the audit shows every step.
-    let list = all(&ds[0], &["hold", "list", "--json"]);
+    let list = ds[0].all(&["hold", "list", "--json"]);
     let holds: serde_json::Value = serde_json::from_str(&list).unwrap();
     let id = holds[0]["id"].as_u64().unwrap().to_string();
     ds[0].ok(&["hold", "release", &id]);
@@ -304,9 +281,9 @@ print("|".join(out))
             .all(|d| d.history("general").iter().all(|m| m["sender"] != "bilal"))
     });
     ds[0].ok(&["roster", "receipts", "off"]);
-    let e = err(&ds[0], &["roster", "receipts", "maybe"]);
+    let e = ds[0].fails(&["roster", "receipts", "maybe"]);
     assert!(e.contains("possible values"), "{e}");
-    let audit = all(&ds[0], &["audit"]);
+    let audit = ds[0].all(&["audit"]);
     for what in [
         "read_receipts_changed",
         "retention_changed",
