@@ -561,15 +561,7 @@ impl Daemon {
 
     /// Run a CLI command that must succeed; returns its last stdout line.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.cli(args);
-        assert!(
-            out.status.success(),
-            "{}: majlisd {} failed: {}",
-            self.name,
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
+        self.all(args)
             .lines()
             .last()
             .unwrap_or_default()
