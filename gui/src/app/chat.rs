@@ -50,6 +50,33 @@ impl MajlisApp {
         };
         let members_label = format!("{} {}", all.len(), self.t("members"));
         let send_label = self.t("Send");
+        // A DM with someone who left is read only: the composer says so instead (logical
+        // text: drawn with `para`).
+        let read_only = run
+            .roster
+            .as_ref()
+            .and_then(|r| {
+                r.roster
+                    .dm_with_leaver(&channel)
+                    .map(|(_, left)| left.to_string())
+            })
+            .map(|left| {
+                crate::i18n::tr_shown(
+                    lang,
+                    majlis_core::roster::LEFT_DM_TEXT,
+                    &[("member", &left)],
+                )
+            })
+            .or_else(|| {
+                // So is a channel an admin archived.
+                run.archived.contains(&channel).then(|| {
+                    crate::i18n::tr_shown(
+                        lang,
+                        majlis_core::roster::ARCHIVED_TEXT,
+                        &[("channel", &channel)],
+                    )
+                })
+            });
         let strings = RowStrings {
             you: self.t("You"),
             sending: self.t("sending…"),
@@ -93,11 +120,7 @@ impl MajlisApp {
             admin: run
                 .me_member()
                 .is_some_and(|m| m.role == majlis_core::Role::Admin),
-            read_only: run.archived.contains(&channel)
-                || run
-                    .roster
-                    .as_ref()
-                    .is_some_and(|r| r.roster.dm_with_leaver(&channel).is_some()),
+            read_only: read_only.is_some(),
         };
         // A file dropped on the window is shared in the open conversation.
         let dropped: Vec<PathBuf> = ui.ctx().input(|i| {
@@ -147,33 +170,6 @@ impl MajlisApp {
         self.draw_edit_bar(ui, run);
         let (attach_label, share_label, path_label) =
             (self.t("Attach file"), self.t("Share"), self.t("File path"));
-        // A DM with someone who left is read only: the composer says so instead (logical
-        // text: drawn with `para`).
-        let read_only = run
-            .roster
-            .as_ref()
-            .and_then(|r| {
-                r.roster
-                    .dm_with_leaver(&channel)
-                    .map(|(_, left)| left.to_string())
-            })
-            .map(|left| {
-                crate::i18n::tr_shown(
-                    lang,
-                    majlis_core::roster::LEFT_DM_TEXT,
-                    &[("member", &left)],
-                )
-            })
-            .or_else(|| {
-                // So is a channel an admin archived.
-                run.archived.contains(&channel).then(|| {
-                    crate::i18n::tr_shown(
-                        lang,
-                        majlis_core::roster::ARCHIVED_TEXT,
-                        &[("channel", &channel)],
-                    )
-                })
-            });
         // Composer at the bottom.
         let draft = self.state.drafts.entry(channel.clone()).or_default();
         // Typing `@na…` offers the members whose names start so (and @channel, @here).
