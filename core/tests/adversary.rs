@@ -1429,3 +1429,91 @@ async fn an_insider_posting_in_an_archived_channel_gets_nothing_in() {
     assert!(err.to_string().contains("#general is archived"), "{err}");
     assert_eq!(s.victim.history("general", 100).unwrap().len(), 2);
 }
+
+/// A member may create channels (the org's policy), and runs a modified client that signs
+/// a roster version adding "legaI" beside the admins' private "legal", to collect what
+/// colleagues mean for it. Every node refuses the version; the same member's honest new
+/// channel is taken, so the refusal is the name's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insider_cannot_add_a_channel_that_looks_like_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let mallory = DeviceKey::generate();
+    let mut ps = org_with(
+        dir.path(),
+        &[],
+        &[
+            RosterChange::AddMember {
+                name: "mallory".into(),
+                device: mallory.id(),
+                role: None,
+            },
+            RosterChange::SetPolicy {
+                policy: majlis_core::roster::Policy {
+                    members_create_channels: true,
+                    ..Default::default()
+                },
+            },
+            RosterChange::CreateChannel {
+                name: "legal".into(),
+                members: Some(vec!["amina".into()]),
+            },
+        ],
+    );
+    let head = ps[0].chain().unwrap().head().unwrap().clone();
+    let org = head.roster.org;
+    let victim = Node::start(ps.remove(0), config()).await.unwrap();
+    let addr = victim.listen_addrs().await.unwrap()[0].clone();
+    let peer = victim.device_id().peer_id();
+    let mut m = Rogue::new(mallory.clone(), &org);
+    assert!(m.connect(&addr, peer).await);
+    let adding = |name: &str| {
+        let mut r = head.roster.clone();
+        r.version += 1;
+        r.prev = Some(head.hash);
+        r.issued_at += 1;
+        r.channels.push(majlis_core::roster::Channel {
+            name: name.into(),
+            members: Some(vec!["amina".into(), "mallory".into()]),
+        });
+        VerifiedRoster::sign(r, RosterSigner::Device(&mallory))
+    };
+    let push = |m: &mut Rogue, v: VerifiedRoster| {
+        let versions = vec![serde_bytes::ByteBuf::from(v.wire)];
+        m.swarm
+            .behaviour_mut()
+            .roster
+            .send_request(&peer, RosterRequest::Push { versions });
+    };
+    for lookalike in ["legaI", "lеgal", "Legal", "le\u{200B}gal"] {
+        push(&mut m, adding(lookalike));
+    }
+    m.pump(800).await;
+    let st = settle(&victim).await;
+    let channels: Vec<String> = victim
+        .roster()
+        .await
+        .unwrap()
+        .unwrap()
+        .channels
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    println!(
+        "lookalike channels: 4 pushed, roster rejections {:?}, channels {channels:?}",
+        st.rejected.get("roster")
+    );
+    assert_eq!(st.roster_version, head.version());
+    assert_eq!(channels, ["general", "legal"]);
+    assert!(st.rejected.get("roster").copied().unwrap_or(0) >= 4);
+    push(&mut m, adding("legal-review"));
+    m.pump(800).await;
+    let st = settle(&victim).await;
+    assert_eq!(st.roster_version, head.version() + 1);
+    assert!(victim
+        .roster()
+        .await
+        .unwrap()
+        .unwrap()
+        .channel("legal-review")
+        .is_some());
+}

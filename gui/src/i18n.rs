@@ -468,8 +468,20 @@ const AR_SAID: &[(&str, &str)] = &[
     ),
     ("it starts or ends with a space", "يبدأ أو ينتهي بمسافة"),
     (
-        "'{name}' is not a good member name: it starts or ends with a space; try '{fixed}'",
-        "'{name}' ليس اسمًا مناسبًا لعضو: يبدأ أو ينتهي بمسافة؛ جرّب '{fixed}'",
+        "'{name}' is not a good member name: {bad}; try '{fixed}'",
+        "'{name}' ليس اسمًا مناسبًا لعضو: {bad}؛ جرّب '{fixed}'",
+    ),
+    (
+        "it holds a character that cannot be seen or that turns the text around ({code})",
+        "فيه محرف لا يُرى أو يقلب اتجاه النص من حوله ({code})",
+    ),
+    (
+        "'{name}' looks like the channel '{old}' already there; pick a name nobody could mistake for it",
+        "'{name}' يشبه اسم القناة الموجودة '{old}'؛ اختر اسمًا لا يمكن أن يُخلط بينه وبينها",
+    ),
+    (
+        "'{name}' looks like the member '{old}' already there; to add a device of theirs, write the name as it is, else pick a name nobody could mistake for theirs",
+        "'{name}' يشبه اسم العضو الموجود '{old}'؛ لإضافة جهاز له اكتب اسمه كما هو، وإلا فاختر اسمًا لا يمكن أن يُخلط باسمه",
     ),
     (
         "'{name}' is not a valid {kind} name: 1-64 bytes, no commas, no control characters, not starting with '@'",
@@ -739,6 +751,18 @@ mod tests {
             refused(create("General")),
             refused(create("general")),
             refused(create("a,b")),
+            refused(create("generaI")),
+            refused(create("\u{202E}spo")),
+            refused(C::AddMember {
+                name: "Αmina".into(), // a Greek capital alpha
+                device: DeviceKey::generate().id(),
+                role: None,
+            }),
+            refused(C::AddMember {
+                name: "chen\u{200B}".into(),
+                device: DeviceKey::generate().id(),
+                role: None,
+            }),
             refused(C::AddMember {
                 name: " chen".into(),
                 device: DeviceKey::generate().id(),

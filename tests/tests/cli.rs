@@ -247,6 +247,12 @@ fn topic_pins_and_leaving_from_the_command_line() {
     );
     let e = ds[0].fails(&["channel", "create", "Board"]);
     assert!(e.contains("only in case"), "{e}");
+    let e = ds[0].fails(&["channel", "create", "bоard"]); // a Cyrillic "о"
+    assert!(e.contains("looks like the channel 'board'"), "{e}");
+    let other = majlis_tests::Daemon::new(&bin, tmp.path(), "other");
+    let device = other.ok(&["init", "--name", "other"]);
+    let e = ds[0].fails(&["roster", "add", "--name", "biIal", "--device", &device]);
+    assert!(e.contains("looks like the member 'bilal'"), "{e}");
     majlis_tests::start_pair_local(&mut ds, &[]);
 
     // A channel as the views show it, in any case.

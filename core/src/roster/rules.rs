@@ -73,8 +73,12 @@ impl Roster {
     /// The rules a new channel's name meets beyond [`valid_name`] (which every roster
     /// version is checked against, so it cannot tighten without refusing old rosters): no
     /// `#` in front, which every view adds and which would show as `##ops`; no spaces at
-    /// either end; and no name that differs from an existing one only in case, since
-    /// "General" beside "general" is two channels nobody can tell apart.
+    /// either end; no character that draws nothing or turns the text around it; and no
+    /// name that differs from an existing one only in case, since "General" beside
+    /// "general" is two channels nobody can tell apart, or that looks like one (see
+    /// [`looks_alike`]): a "#legaI" beside "#legal" is how an insider would collect what
+    /// was meant for the real one. Acceptance rules for member-signed versions (see
+    /// `chain::authorize`), so a modified client cannot slip one in.
     pub(crate) fn check_new_channel_name(&self, name: &str) -> Result<(), RosterError> {
         valid_name("channel", name)?;
         if let Some(c) = self.channels.iter().find(|c| same_but_case(&c.name, name)) {
@@ -88,20 +92,33 @@ impl Roster {
         }
         let bad = match () {
             _ if name.starts_with('#') => {
-                "it starts with '#', which Majlis shows in front of every channel name"
+                "it starts with '#', which Majlis shows in front of every channel name".into()
             }
-            _ if name.trim() != name => "it starts or ends with a space",
-            _ => return Ok(()),
+            _ if name.trim() != name => "it starts or ends with a space".into(),
+            _ => {
+                // First: a hidden character that makes a second "general" is that.
+                if let Some(c) = self.channels.iter().find(|c| looks_alike(&c.name, name)) {
+                    return Err(RosterError::Rule(format!(
+                        "'{name}' looks like the channel '{}' already there; pick a name nobody could mistake for it",
+                        c.name
+                    )));
+                }
+                match hidden_char(name) {
+                    Some(c) => hidden_said(c),
+                    None => return Ok(()),
+                }
+            }
         };
-        let fixed = name.trim().trim_start_matches('#').trim();
+        let fixed = without_hidden(name.trim().trim_start_matches('#').trim());
         Err(RosterError::Rule(match fixed.is_empty() {
             true => format!("'{name}' is not a good channel name: {bad}"),
             false => format!("'{name}' is not a good channel name: {bad}; try '{fixed}'"),
         }))
     }
 
-    /// [`Roster::check_new_channel_name`] for a new member: no spaces at either end, and
-    /// not "sara" beside "Sara", two people nobody could tell apart.
+    /// [`Roster::check_new_channel_name`] for a new member: no spaces at either end, no
+    /// hidden characters, and not "sara" beside "Sara" or "Sаra" (a Cyrillic "а"), two
+    /// people nobody could tell apart.
     fn check_new_member_name(&self, name: &str) -> Result<(), RosterError> {
         if name.trim() != name {
             return Err(RosterError::Rule(format!(
@@ -109,10 +126,23 @@ impl Roster {
                 name.trim()
             )));
         }
-        match self.members.iter().find(|m| same_but_case(&m.name, name)) {
-            Some(m) => Err(RosterError::Rule(format!(
+        if let Some(m) = self.members.iter().find(|m| same_but_case(&m.name, name)) {
+            return Err(RosterError::Rule(format!(
                 "member '{}' already exists, and '{name}' would differ from them only in case; to add a device of theirs, write the name as it is",
                 m.name
+            )));
+        }
+        if let Some(m) = self.members.iter().find(|m| looks_alike(&m.name, name)) {
+            return Err(RosterError::Rule(format!(
+                "'{name}' looks like the member '{}' already there; to add a device of theirs, write the name as it is, else pick a name nobody could mistake for theirs",
+                m.name
+            )));
+        }
+        match hidden_char(name) {
+            Some(c) => Err(RosterError::Rule(format!(
+                "'{name}' is not a good member name: {}; try '{}'",
+                hidden_said(c),
+                without_hidden(name)
             ))),
             None => Ok(()),
         }
@@ -715,6 +745,51 @@ fn members_after(
 
 fn same_but_case(a: &str, b: &str) -> bool {
     a.to_lowercase() == b.to_lowercase()
+}
+
+/// Whether two names would be taken for each other on screen: the same Unicode skeleton
+/// (UTS #39 confusables, through `unicode-security`, the tables rustc's own lint uses:
+/// Cyrillic "а" for Latin "a", capital "I" or "1" for "l", "rn" for "m", invisible
+/// characters dropped), compared after case is folded too, so "Legal" and "legaI" meet.
+/// Not our own table: which characters look alike is the Unicode Consortium's data.
+pub(crate) fn looks_alike(a: &str, b: &str) -> bool {
+    fn fold(s: &str) -> String {
+        use unicode_security::confusable_detection::skeleton;
+        let once: String = skeleton(s).collect::<String>().to_lowercase();
+        skeleton(&once).collect()
+    }
+    same_but_case(a, b) || fold(a) == fold(b)
+}
+
+/// The first character in `name` that draws nothing or changes the direction of the text
+/// around it: bidirectional controls (U+202E would show "lagel" as "legal") and invisible
+/// characters (a zero-width space makes a second "general"). The joiners (U+200C, U+200D),
+/// which Persian names and emoji need, and variation selectors stay allowed: they cannot
+/// reorder text, and [`looks_alike`] looks through them.
+fn hidden_char(name: &str) -> Option<char> {
+    name.chars().find(|c| {
+        matches!(c,
+            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}'
+            | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{200B}' | '\u{200E}' | '\u{200F}'
+            | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FEFF}'
+            | '\u{FFA0}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}')
+    })
+}
+
+/// Why a name with [`hidden_char`] `c` is refused, naming the character's code point,
+/// since it cannot be seen.
+fn hidden_said(c: char) -> String {
+    format!(
+        "it holds a character that cannot be seen or that turns the text around (U+{:04X})",
+        c as u32
+    )
+}
+
+/// `name` without its [`hidden_char`]s: what to suggest instead.
+fn without_hidden(name: &str) -> String {
+    name.chars()
+        .filter(|c| hidden_char(&c.to_string()).is_none())
+        .collect()
 }
 
 /// The item if there is exactly one.

@@ -439,6 +439,120 @@ fn members_create_channels_only_when_policy_allows_and_change_nothing_else() {
     assert_eq!(o.chain.audit().last().unwrap().signed_by, "bilal");
 }
 
+/// What a modified client signs: `head` with `channels` appended, nothing checked.
+fn with_channels(chain: &RosterChain, channels: &[&str], signer: &DeviceKey) -> VerifiedRoster {
+    let head = chain.head().unwrap();
+    let mut r = head.roster.clone();
+    r.version += 1;
+    r.prev = Some(head.hash);
+    r.issued_at += 1;
+    r.channels.extend(channels.iter().map(|n| Channel {
+        name: n.to_string(),
+        members: None,
+    }));
+    VerifiedRoster::sign(r, RosterSigner::Device(signer))
+}
+
+#[test]
+fn a_member_cannot_slip_in_a_channel_that_looks_like_another() {
+    let mut o = org();
+    let bilal = DeviceKey::generate();
+    for change in [
+        RosterChange::AddMember {
+            name: "bilal".into(),
+            device: bilal.id(),
+            role: None,
+        },
+        RosterChange::SetPolicy {
+            policy: Policy {
+                members_create_channels: true,
+                ..Policy::default()
+            },
+        },
+        RosterChange::CreateChannel {
+            name: "legal".into(),
+            members: Some(vec!["amina".into()]),
+        },
+    ] {
+        let v = next(&o.chain, change, RosterSigner::Device(&o.admin));
+        assert_eq!(o.chain.apply(vec![v]).error, None);
+    }
+    let held = o.chain.head().unwrap().version();
+    // Each signed by bilal's own (modified) client, which checks nothing.
+    for names in [
+        &["legaI"][..],      // capital I for l
+        &["lеgal"],          // Cyrillic е
+        &["General"],        // case
+        &["le\u{200B}gal"],  // a zero-width space
+        &["\u{202E}lagel"],  // shown as "legal", right to left
+        &["#legal"],         // shown as "##legal"
+        &["lunch", "Lunch"], // two of his own, one the other's lookalike
+    ] {
+        let v = with_channels(&o.chain, names, &bilal);
+        let err = o.chain.clone().apply(vec![v]).error;
+        assert!(
+            matches!(err, Some(RosterError::Rule(_))),
+            "{names:?}: {err:?}"
+        );
+    }
+    assert_eq!(o.chain.head().unwrap().version(), held);
+    // The same client adding honest names is accepted: the refusals above are the names'.
+    let v = with_channels(&o.chain, &["legal-2", "المبيعات", "lunch"], &bilal);
+    assert_eq!(o.chain.apply(vec![v]).error, None);
+    assert_eq!(o.chain.head().unwrap().version(), held + 1);
+    // An admin's version is not held to it: what admins signed before stays valid.
+    let v = with_channels(&o.chain, &["legaI"], &o.admin);
+    assert_eq!(o.chain.apply(vec![v]).error, None);
+}
+
+#[test]
+fn names_that_look_alike_or_hide_characters_are_refused_with_a_fix() {
+    let o = org();
+    let head = o.chain.head().unwrap();
+    let r = head.roster.next(head.hash, &add("bilal"), 2).unwrap();
+    let create = |name: &str| {
+        r.next(
+            head.hash,
+            &RosterChange::CreateChannel {
+                name: name.into(),
+                members: None,
+            },
+            3,
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    };
+    let e = create("generaI").unwrap_err();
+    assert!(e.contains("looks like the channel 'general'"), "{e}");
+    let e = create("gen\u{200B}eral").unwrap_err();
+    assert!(e.contains("looks like the channel 'general'"), "{e}");
+    let e = create("\u{202E}spo").unwrap_err();
+    assert!(e.contains("(U+202E); try 'spo'"), "{e}");
+    for ok in [
+        "ops",
+        "site-b",
+        "المبيعات",
+        "می\u{200C}خواهم",
+        "🚀\u{FE0F} launch",
+        "general 2",
+    ] {
+        assert_eq!(create(ok), Ok(()), "{ok}");
+    }
+    let add_err = |name: &str| r.next(head.hash, &add(name), 3).unwrap_err().to_string();
+    let e = add_err("biIal");
+    assert!(e.contains("looks like the member 'bilal'"), "{e}");
+    let e = add_err("Ьilal");
+    assert!(e.contains("looks like the member 'bilal'"), "{e}");
+    let e = add_err("sara\u{2066}");
+    assert!(e.contains("(U+2066); try 'sara'"), "{e}");
+    assert!(r.next(head.hash, &add("bilal b"), 3).is_ok());
+    let looks_alike = super::rules::looks_alike;
+    assert!(looks_alike("Legal", "legaI") && looks_alike("arnina", "amina"));
+    // The final yeh is often written without its dots: "على" is how many write "علي".
+    assert!(looks_alike("علي", "على") && !looks_alike("حسن", "حسين"));
+    assert!(!looks_alike("ali", "all") && !looks_alike("sara", "sarah"));
+}
+
 #[test]
 fn audit_lists_every_change_with_its_signer() {
     let mut o = org();
