@@ -194,6 +194,7 @@ const AR: &[(&str, &str)] = &[
         "المغادرة تزيلها من قائمتك على كل أجهزتك؛ يمكنك الانضمام مجددا.",
     ),
     ("Left the channel", "غادروا القناة"),
+    ("No topic.", "لا موضوع لها."),
     (
         "No topic yet. Set one so people know what this conversation is for.",
         "لا يوجد موضوع بعد. حدده ليعرف الجميع الغرض من هذه المحادثة.",

@@ -1581,6 +1581,10 @@ fn an_admin_archives_a_channel_and_it_shows_read_only() {
     let mut h = harness(o);
     until(&mut h, "details", |h| has(h, "Bring #legal back"));
     assert!(!has(&h, "Edit topic") && !has(&h, "Leave channel"));
+    assert!(
+        has(&h, "No topic.") && !has(&h, "Set one"),
+        "asks for a topic"
+    );
     h.get_by_label("Bring #legal back").click();
     until(&mut h, "#legal back", |h| !archived(h));
     until(&mut h, "the composer back", |h| {

@@ -1132,9 +1132,13 @@ impl MajlisApp {
                         }
                         None => {
                             if d.topic.is_empty() {
+                                // Nobody can set one in an archived channel: no call to.
                                 let none = tr(
                                     self.state.lang,
-                                    "No topic yet. Set one so people know what this conversation is for.",
+                                    match archived {
+                                        true => "No topic.",
+                                        false => "No topic yet. Set one so people know what this conversation is for.",
+                                    },
                                 );
                                 ui.label(RichText::new(para(ui, none)).weak());
                             } else {
