@@ -35,6 +35,7 @@ pub mod fuzz;
 pub mod governance;
 pub mod identity;
 pub mod message;
+pub mod names;
 pub mod net;
 pub mod node;
 pub mod profile;

@@ -1079,3 +1079,29 @@ async fn a_source_from_before_slices_is_asked_for_whole_chunks() {
         n.shutdown().await.unwrap();
     }
 }
+
+/// A member's modified client names its file "invoice\u{202E}fdp.exe", which a reader's
+/// screen would show as "invoiceexe.pdf" and save under that name. The name a reader sees
+/// (and the app and `majlisd get` save under) is the file's own, direction controls taken
+/// out; `Node::share_file` would have taken them out at the sender, so this client skips it.
+#[test]
+fn a_file_name_that_turns_the_text_around_shows_as_what_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let (admin, _) = org(dir.path());
+    let (src, _) = random_file(dir.path(), "payload", 1000);
+    let prepared = majlis_core::files::prepare(&src, dir.path()).unwrap();
+    let info = majlis_core::files::FileInfo {
+        name: "invoice\u{202E}fdp.exe".into(),
+        mime: "application/pdf".into(),
+        size: prepared.blob.size,
+        caption: "the March invoice".into(),
+        key: prepared.key,
+    };
+    let chain = admin.chain().unwrap();
+    admin
+        .compose_file(&chain, "general", prepared.blob, info)
+        .unwrap();
+    let shown = admin.store().history("general", 10).unwrap();
+    let file = shown.last().and_then(|m| m.file.clone()).expect("a file");
+    assert_eq!(file.name, "invoicefdp.exe");
+}

@@ -319,11 +319,16 @@ pub fn open_chunk(blob: &BlobRef, key: &[u8; 32], i: u32, data: &mut Vec<u8>) ->
         })
 }
 
-/// A file name safe to create in a folder: the last path component, without control
-/// characters; a fallback when nothing is left.
+/// A file name safe to create in a folder and to show: the last path component, without
+/// control characters, and without characters that draw nothing or turn the text around
+/// ([`crate::names::is_hidden`]): a colleague's "invoice\u{202E}fdp.exe" would otherwise
+/// show, and be saved, as "invoiceexe.pdf". A fallback when nothing is left.
 pub fn safe_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("");
-    let clean: String = base.chars().filter(|c| !c.is_control()).collect();
+    let clean: String = base
+        .chars()
+        .filter(|&c| !c.is_control() && !crate::names::is_hidden(c))
+        .collect();
     let clean = clean.trim().trim_start_matches('.').to_string();
     if clean.is_empty() {
         "file".into()
@@ -438,5 +443,8 @@ mod tests {
         assert_eq!(safe_name(".."), "file");
         assert_eq!(safe_name("تقرير.pdf"), "تقرير.pdf");
         assert_eq!(safe_name("a\u{0}b\n.txt"), "ab.txt");
+        // Shown and saved as what it is, not as "invoiceexe.pdf".
+        assert_eq!(safe_name("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
+        assert_eq!(safe_name("\u{2067}report.pdf\u{200B}"), "report.pdf");
     }
 }

@@ -2,6 +2,7 @@
 //! the next version follows from an admin's change.
 
 use super::*;
+use crate::names::{hidden_char, looks_alike, without_hidden};
 
 impl Roster {
     /// Version 1 of a new org: the founding device is its first admin, and `general` is open
@@ -747,49 +748,13 @@ fn same_but_case(a: &str, b: &str) -> bool {
     a.to_lowercase() == b.to_lowercase()
 }
 
-/// Whether two names would be taken for each other on screen: the same Unicode skeleton
-/// (UTS #39 confusables, through `unicode-security`, the tables rustc's own lint uses:
-/// Cyrillic "а" for Latin "a", capital "I" or "1" for "l", "rn" for "m", invisible
-/// characters dropped), compared after case is folded too, so "Legal" and "legaI" meet.
-/// Not our own table: which characters look alike is the Unicode Consortium's data.
-pub(crate) fn looks_alike(a: &str, b: &str) -> bool {
-    fn fold(s: &str) -> String {
-        use unicode_security::confusable_detection::skeleton;
-        let once: String = skeleton(s).collect::<String>().to_lowercase();
-        skeleton(&once).collect()
-    }
-    same_but_case(a, b) || fold(a) == fold(b)
-}
-
-/// The first character in `name` that draws nothing or changes the direction of the text
-/// around it: bidirectional controls (U+202E would show "lagel" as "legal") and invisible
-/// characters (a zero-width space makes a second "general"). The joiners (U+200C, U+200D),
-/// which Persian names and emoji need, and variation selectors stay allowed: they cannot
-/// reorder text, and [`looks_alike`] looks through them.
-fn hidden_char(name: &str) -> Option<char> {
-    name.chars().find(|c| {
-        matches!(c,
-            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}'
-            | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{200B}' | '\u{200E}' | '\u{200F}'
-            | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FEFF}'
-            | '\u{FFA0}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}')
-    })
-}
-
-/// Why a name with [`hidden_char`] `c` is refused, naming the character's code point,
+/// Why a name with [`crate::names::is_hidden`] `c` is refused, naming the character's code point,
 /// since it cannot be seen.
 fn hidden_said(c: char) -> String {
     format!(
         "it holds a character that cannot be seen or that turns the text around (U+{:04X})",
         c as u32
     )
-}
-
-/// `name` without its [`hidden_char`]s: what to suggest instead.
-fn without_hidden(name: &str) -> String {
-    name.chars()
-        .filter(|c| hidden_char(&c.to_string()).is_none())
-        .collect()
 }
 
 /// The item if there is exactly one.
