@@ -1433,9 +1433,10 @@ async fn an_insider_posting_in_an_archived_channel_gets_nothing_in() {
 /// A member may create channels (the org's policy), and runs a modified client that signs
 /// a roster version adding "legaI" beside the admins' private "legal", to collect what
 /// colleagues mean for it. Every node refuses the version; the same member's honest new
-/// channel is taken, so the refusal is the name's.
+/// channel is taken, so the refusal is the name's; dated in the future or before the
+/// version it follows, it is refused too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_insider_cannot_add_a_channel_that_looks_like_another() {
+async fn an_insider_cannot_add_a_channel_that_looks_like_another_or_date_it_away() {
     let dir = tempfile::tempdir().unwrap();
     let mallory = DeviceKey::generate();
     let mut ps = org_with(
@@ -1466,17 +1467,18 @@ async fn an_insider_cannot_add_a_channel_that_looks_like_another() {
     let peer = victim.device_id().peer_id();
     let mut m = Rogue::new(mallory.clone(), &org);
     assert!(m.connect(&addr, peer).await);
-    let adding = |name: &str| {
+    let adding_at = |name: &str, at: u64| {
         let mut r = head.roster.clone();
         r.version += 1;
         r.prev = Some(head.hash);
-        r.issued_at += 1;
+        r.issued_at = at;
         r.channels.push(majlis_core::roster::Channel {
             name: name.into(),
             members: Some(vec!["amina".into(), "mallory".into()]),
         });
         VerifiedRoster::sign(r, RosterSigner::Device(&mallory))
     };
+    let adding = |name: &str| adding_at(name, head.roster.issued_at + 1);
     let push = |m: &mut Rogue, v: VerifiedRoster| {
         let versions = vec![serde_bytes::ByteBuf::from(v.wire)];
         m.swarm
@@ -1505,6 +1507,14 @@ async fn an_insider_cannot_add_a_channel_that_looks_like_another() {
     assert_eq!(st.roster_version, head.version());
     assert_eq!(channels, ["general", "legal"]);
     assert!(st.rejected.get("roster").copied().unwrap_or(0) >= 4);
+    // Dated in 2100, every later version would be too, and a leaver's past rights with
+    // them; dated before its predecessor, it would reopen what that closed.
+    push(&mut m, adding_at("legal-review", 4_102_444_800_000));
+    push(&mut m, adding_at("legal-review", head.roster.issued_at - 1));
+    m.pump(800).await;
+    let st = settle(&victim).await;
+    assert_eq!(st.roster_version, head.version());
+    assert!(st.rejected.get("roster").copied().unwrap_or(0) >= 6);
     push(&mut m, adding("legal-review"));
     m.pump(800).await;
     let st = settle(&victim).await;

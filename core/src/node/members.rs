@@ -530,11 +530,41 @@ impl Runner {
         }
     }
 
+    /// Whether `r` is signed by the root key or an admin: of the version before it when
+    /// this node holds that, else of its head.
+    fn trusted_signer(&self, r: &VerifiedRoster) -> bool {
+        let before = self
+            .chain
+            .versions()
+            .iter()
+            .find(|v| v.version() + 1 == r.version());
+        before
+            .or(self.chain.head())
+            .is_some_and(|p| p.trusts(&r.signer))
+    }
+
     /// Verify and apply roster versions a peer sent (as a response or a removal notice).
     fn apply_roster_wires(&mut self, peer: PeerId, wires: &[serde_bytes::ByteBuf]) {
         let mut incoming = Vec::new();
+        let latest = crate::now_ms().saturating_add(crate::message::MAX_FUTURE_SKEW_MS);
         for w in wires.iter().take(10_000) {
             match VerifiedRoster::decode(w) {
+                // A version a member signed (one that adds channels) dated ahead of this
+                // clock is refused, with all after it, until its time comes (peers offer it
+                // again): every later version takes the later time, so a member's version
+                // dated in 2100 would stretch a leaver's past rights to 2100. An admin's
+                // version is taken as dated, lest a fast clock hold a removal up.
+                Ok(r) if r.roster.issued_at > latest && !self.trusted_signer(&r) => {
+                    self.reject(
+                        "roster",
+                        format!(
+                            "from {peer}: version {} is dated {} ms ahead of this clock",
+                            r.version(),
+                            r.roster.issued_at - crate::now_ms()
+                        ),
+                    );
+                    break;
+                }
                 Ok(r) => incoming.push(r),
                 Err(e) => self.reject("roster", format!("from {peer}: {e}")),
             }

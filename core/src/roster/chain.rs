@@ -398,6 +398,16 @@ pub fn authorize(cand: &VerifiedRoster, prev: Option<&VerifiedRoster>) -> Result
                     prev: p.version(),
                 });
             }
+            // Time runs forward along the chain (`Roster::next` takes the later of now and
+            // the predecessor's time): the windows of past rights are cut at these times, so
+            // a version dated back would reopen what a later one closed.
+            if cand.roster.issued_at < p.roster.issued_at {
+                return Err(RosterError::Rule(format!(
+                    "version {v} is dated before version {} ({} ms earlier)",
+                    p.version(),
+                    p.roster.issued_at - cand.roster.issued_at
+                )));
+            }
             if !p.trusts(&cand.signer) {
                 if !member_created_channels(cand, p) {
                     return Err(RosterError::NotAuthorized {

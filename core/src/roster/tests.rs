@@ -506,6 +506,30 @@ fn a_member_cannot_slip_in_a_channel_that_looks_like_another() {
 }
 
 #[test]
+fn a_version_dated_before_the_one_it_follows_is_refused_even_from_the_root() {
+    let mut o = org();
+    let v2 = next(&o.chain, add("bilal"), RosterSigner::Device(&o.admin));
+    let t = v2.roster.issued_at;
+    assert_eq!(o.chain.apply(vec![v2]).error, None);
+    let head = o.chain.head().unwrap().clone();
+    let at = |issued_at: u64| {
+        let mut r = head.roster.next(head.hash, &add("chen"), t).unwrap();
+        r.issued_at = issued_at;
+        VerifiedRoster::sign(r, RosterSigner::Root(&o.root))
+    };
+    let err = o.chain.clone().apply(vec![at(t - 1)]).error;
+    assert!(
+        matches!(&err, Some(RosterError::Rule(why)) if why.contains("dated before version 2")),
+        "{err:?}"
+    );
+    assert_eq!(
+        o.chain.apply(vec![at(t)]).error,
+        None,
+        "the same time is fine"
+    );
+}
+
+#[test]
 fn names_that_look_alike_or_hide_characters_are_refused_with_a_fix() {
     let o = org();
     let head = o.chain.head().unwrap();
