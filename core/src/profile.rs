@@ -490,10 +490,12 @@ impl Profile {
             Some(root) => VerifiedRoster::sign(next, RosterSigner::Root(root)),
         };
         let rep = self.apply_rosters(chain, vec![signed.clone()])?;
-        if let Some(e) = rep.error {
-            return Err(e.into());
+        match rep.error {
+            // A member's version its peers would refuse (a rule only members are held to).
+            Some(crate::roster::RosterError::Rule(why)) => Err(Error::Invalid(why)),
+            Some(e) => Err(e.into()),
+            None => Ok(signed),
         }
-        Ok(signed)
     }
 
     /// Sign a new message in `channel`, store it and queue it in the outbox. The caller

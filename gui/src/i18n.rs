@@ -477,6 +477,10 @@ const AR_SAID: &[(&str, &str)] = &[
         "فيه محرف لا يُرى أو يقلب اتجاه النص من حوله ({code})",
     ),
     (
+        "the org has {count} channels, as many as members may create; an admin can add more",
+        "في المؤسسة {count} قناة، وهو أقصى ما يُنشئه الأعضاء؛ يستطيع المشرف إضافة المزيد",
+    ),
+    (
         "'{name}' looks like the channel '{old}' already there; pick a name nobody could mistake for it",
         "'{name}' يشبه اسم القناة الموجودة '{old}'؛ اختر اسمًا لا يمكن أن يُخلط بينه وبينها",
     ),
@@ -753,6 +757,32 @@ mod tests {
             refused(create("general")),
             refused(create("a,b")),
             refused(create("generaI")),
+            {
+                // A member's new channel past the bound, as the member's own node says it.
+                use majlis_core::roster::{authorize, Channel, RosterSigner, VerifiedRoster};
+                let mut full = r.clone();
+                full.policy.members_create_channels = true;
+                let bilal = DeviceKey::generate();
+                full.members.push(majlis_core::roster::Member {
+                    name: "bilal".into(),
+                    role: majlis_core::Role::Member,
+                    devices: vec![bilal.id()],
+                });
+                full.channels = (0..majlis_core::roster::MAX_MEMBER_CHANNELS)
+                    .map(|i| Channel {
+                        name: format!("c{i}"),
+                        members: None,
+                    })
+                    .collect();
+                let prev = VerifiedRoster::sign(full.clone(), RosterSigner::Root(&org));
+                let mut more = full.next(prev.hash, &create("one more"), 3).unwrap();
+                more.issued_at = 3;
+                let cand = VerifiedRoster::sign(more, RosterSigner::Device(&bilal));
+                E::Invalid(match authorize(&cand, Some(&prev)).unwrap_err() {
+                    majlis_core::roster::RosterError::Rule(why) => why,
+                    other => other.to_string(),
+                })
+            },
             refused(create("\u{202E}spo")),
             refused(C::AddMember {
                 name: "Αmina".into(), // a Greek capital alpha

@@ -418,6 +418,21 @@ pub fn authorize(cand: &VerifiedRoster, prev: Option<&VerifiedRoster>) -> Result
                 // A member's new channels meet what an honest client checks before signing
                 // (a modified one would add a "#legaI" beside "#legal"). Not asked of admins'
                 // versions, so none signed before this rule turns invalid.
+                // And one at a time, up to a bound: a member's client that adds thousands
+                // would have every node store them in every later version and subscribe
+                // to each.
+                let added = cand.roster.channels.len() - p.roster.channels.len();
+                if added > 1 {
+                    return Err(RosterError::Rule(format!(
+                        "a member adds one channel a version; version {v} adds {added}"
+                    )));
+                }
+                if cand.roster.channels.len() > MAX_MEMBER_CHANNELS {
+                    return Err(RosterError::Rule(format!(
+                        "the org has {} channels, as many as members may create; an admin can add more",
+                        p.roster.channels.len()
+                    )));
+                }
                 let mut before = p.roster.clone();
                 for c in &cand.roster.channels[p.roster.channels.len()..] {
                     before.check_new_channel_name(&c.name)?;

@@ -34,6 +34,10 @@ const DOMAIN: &[u8] = b"majlis/roster/v1\0";
 /// Hard cap on one encoded roster (a 1 000-member roster is ~70 KiB).
 pub const MAX_ROSTER_BYTES: usize = 4 * 1024 * 1024;
 pub const MAX_NAME_BYTES: usize = 64;
+/// Channels an org may hold for a member to add one more (`members_create_channels`);
+/// admins may add beyond it. Bounds what a member's modified client can make every node
+/// store and subscribe to.
+pub const MAX_MEMBER_CHANNELS: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RosterError {

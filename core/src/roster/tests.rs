@@ -497,9 +497,33 @@ fn a_member_cannot_slip_in_a_channel_that_looks_like_another() {
     }
     assert_eq!(o.chain.head().unwrap().version(), held);
     // The same client adding honest names is accepted: the refusals above are the names'.
-    let v = with_channels(&o.chain, &["legal-2", "المبيعات", "lunch"], &bilal);
+    // One at a time: a client that adds many in one version is refused.
+    let v = with_channels(&o.chain, &["legal-2", "المبيعات"], &bilal);
+    let err = o.chain.clone().apply(vec![v]).error;
+    assert!(
+        matches!(&err, Some(RosterError::Rule(w)) if w.contains("adds 2")),
+        "{err:?}"
+    );
+    for name in ["legal-2", "المبيعات"] {
+        let v = with_channels(&o.chain, &[name], &bilal);
+        assert_eq!(o.chain.apply(vec![v]).error, None);
+    }
+    assert_eq!(o.chain.head().unwrap().version(), held + 2);
+    // Up to a bound: past it, only an admin adds channels.
+    let fill: Vec<String> = (o.chain.head().unwrap().roster.channels.len()..MAX_MEMBER_CHANNELS)
+        .map(|i| format!("project {i}"))
+        .collect();
+    let fill: Vec<&str> = fill.iter().map(String::as_str).collect();
+    let v = with_channels(&o.chain, &fill, &o.admin);
     assert_eq!(o.chain.apply(vec![v]).error, None);
-    assert_eq!(o.chain.head().unwrap().version(), held + 1);
+    let v = with_channels(&o.chain, &["one more"], &bilal);
+    let err = o.chain.clone().apply(vec![v]).error;
+    assert!(
+        matches!(&err, Some(RosterError::Rule(w)) if w.contains("an admin can add more")),
+        "{err:?}"
+    );
+    let v = with_channels(&o.chain, &["one more"], &o.admin);
+    assert_eq!(o.chain.apply(vec![v]).error, None);
     // An admin's version is not held to it: what admins signed before stays valid.
     let v = with_channels(&o.chain, &["legaI"], &o.admin);
     assert_eq!(o.chain.apply(vec![v]).error, None);
