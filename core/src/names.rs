@@ -9,12 +9,20 @@
 /// "legaI" meet. Not our own table: which characters look alike is the Unicode
 /// Consortium's data.
 pub fn looks_alike(a: &str, b: &str) -> bool {
-    fn fold(s: &str) -> String {
-        use unicode_security::confusable_detection::skeleton;
-        let once: String = skeleton(s).collect::<String>().to_lowercase();
-        skeleton(&once).collect()
-    }
     a.to_lowercase() == b.to_lowercase() || fold(a) == fold(b)
+}
+
+/// Whether `name` shows nothing at all: only joiners, variation selectors or spaces, which
+/// [`is_hidden`] lets through one by one.
+pub fn is_blank(name: &str) -> bool {
+    fold(name).chars().all(char::is_whitespace)
+}
+
+/// The skeleton of `s` after case folding: what [`looks_alike`] compares.
+fn fold(s: &str) -> String {
+    use unicode_security::confusable_detection::skeleton;
+    let once: String = skeleton(s).collect::<String>().to_lowercase();
+    skeleton(&once).collect()
 }
 
 /// Whether `c` draws nothing or changes the direction of the text around it: bidirectional
@@ -51,6 +59,8 @@ mod tests {
         // The final yeh is often written without its dots: "على" is how many write "علي".
         assert!(looks_alike("علي", "على") && !looks_alike("حسن", "حسين"));
         assert!(!looks_alike("ali", "all") && !looks_alike("sara", "sarah"));
+        assert!(is_blank("\u{200D}\u{FE0F}") && is_blank("\u{200C} \u{3000}"));
+        assert!(!is_blank("❤\u{FE0F}") && !is_blank("ب"));
     }
 
     #[test]

@@ -468,6 +468,8 @@ const AR_SAID: &[(&str, &str)] = &[
         "يبدأ بـ '#' التي يعرضها مجلس أمام اسم كل قناة",
     ),
     ("it starts or ends with a space", "يبدأ أو ينتهي بمسافة"),
+    ("'{name}' is not a good member name: {bad}", "'{name}' ليس اسمًا مناسبًا لعضو: {bad}"),
+    ("it has nothing that can be seen", "ليس فيه شيء يُرى"),
     (
         "'{name}' is not a good member name: {bad}; try '{fixed}'",
         "'{name}' ليس اسمًا مناسبًا لعضو: {bad}؛ جرّب '{fixed}'",
@@ -757,6 +759,12 @@ mod tests {
             refused(create("general")),
             refused(create("a,b")),
             refused(create("generaI")),
+            refused(create("\u{200D}")),
+            refused(C::AddMember {
+                name: "\u{200C}".into(),
+                device: DeviceKey::generate().id(),
+                role: None,
+            }),
             {
                 // A member's new channel past the bound, as the member's own node says it.
                 use majlis_core::roster::{authorize, Channel, RosterSigner, VerifiedRoster};

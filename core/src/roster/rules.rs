@@ -2,7 +2,7 @@
 //! the next version follows from an admin's change.
 
 use super::*;
-use crate::names::{hidden_char, looks_alike, without_hidden};
+use crate::names::{hidden_char, is_blank, looks_alike, without_hidden};
 
 impl Roster {
     /// Version 1 of a new org: the founding device is its first admin, and `general` is open
@@ -106,12 +106,13 @@ impl Roster {
                 }
                 match hidden_char(name) {
                     Some(c) => hidden_said(c),
+                    None if is_blank(name) => BLANK.into(),
                     None => return Ok(()),
                 }
             }
         };
         let fixed = without_hidden(name.trim().trim_start_matches('#').trim());
-        Err(RosterError::Rule(match fixed.is_empty() {
+        Err(RosterError::Rule(match is_blank(&fixed) {
             true => format!("'{name}' is not a good channel name: {bad}"),
             false => format!("'{name}' is not a good channel name: {bad}; try '{fixed}'"),
         }))
@@ -139,14 +140,16 @@ impl Roster {
                 m.name
             )));
         }
-        match hidden_char(name) {
-            Some(c) => Err(RosterError::Rule(format!(
-                "'{name}' is not a good member name: {}; try '{}'",
-                hidden_said(c),
-                without_hidden(name)
-            ))),
-            None => Ok(()),
-        }
+        let bad = match hidden_char(name) {
+            Some(c) => hidden_said(c),
+            None if is_blank(name) => BLANK.into(),
+            None => return Ok(()),
+        };
+        let fixed = without_hidden(name).trim().to_string();
+        Err(RosterError::Rule(match is_blank(&fixed) {
+            true => format!("'{name}' is not a good member name: {bad}"),
+            false => format!("'{name}' is not a good member name: {bad}; try '{fixed}'"),
+        }))
     }
 
     /// What to tell someone who named a channel the roster does not have: which it has.
@@ -743,6 +746,9 @@ fn members_after(
     }
     Ok(Some(list))
 }
+
+/// Why a name of only joiners, variation selectors and spaces is refused.
+const BLANK: &str = "it has nothing that can be seen";
 
 fn same_but_case(a: &str, b: &str) -> bool {
     a.to_lowercase() == b.to_lowercase()

@@ -593,6 +593,10 @@ fn names_that_look_alike_or_hide_characters_are_refused_with_a_fix() {
     assert!(e.contains("looks like the member 'bilal'"), "{e}");
     let e = add_err("sara\u{2066}");
     assert!(e.contains("(U+2066); try 'sara'"), "{e}");
+    let e = add_err("\u{200D}\u{FE0F}");
+    assert!(e.ends_with("name: it has nothing that can be seen"), "{e}");
+    let e = create("\u{200C}").unwrap_err();
+    assert!(e.ends_with("name: it has nothing that can be seen"), "{e}");
     assert!(r.next(head.hash, &add("bilal b"), 3).is_ok());
 }
 
