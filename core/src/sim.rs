@@ -235,7 +235,8 @@ struct Sim {
     links: Vec<Vec<usize>>,
     /// Side of each node while the network is split.
     side: Option<Vec<bool>>,
-    sent: Vec<(MessageId, String, DeviceId)>,
+    /// Each message posted: id, channel, author, `sent_at`.
+    sent: Vec<(MessageId, String, DeviceId, u64)>,
     next_key: u64,
     report: Report,
 }
@@ -1005,7 +1006,8 @@ impl Sim {
             self.report.forked += 1;
             self.forward(n, None, twin);
         } else {
-            self.sent.push((env.id, channel, env.unsigned.author));
+            self.sent
+                .push((env.id, channel, env.unsigned.author, env.unsigned.sent_at));
         }
         self.forward(n, None, env);
     }
@@ -1089,10 +1091,13 @@ impl Sim {
                         .is_some_and(|m| v.roster.may_read(m, c))
                 })
             };
-            for (id, channel, author) in &self.sent {
+            for (id, channel, author, sent_at) in &self.sent {
                 let readable = head.roster.may_read(me, channel);
                 let author_listed = head.member_of_device(author).is_some();
-                if readable && author_listed {
+                // Written to a member after their removal, by someone who had not heard of
+                // it yet (across a partition): refused by the rules, so by nobody missed.
+                let after_dm_ended = head.dm_ended(channel).is_some_and(|end| *sent_at >= end);
+                if readable && author_listed && !after_dm_ended {
                     if !held.contains(id) {
                         report.missed += 1;
                         if report.examples.len() < 8 {
