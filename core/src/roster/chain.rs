@@ -415,16 +415,15 @@ pub fn authorize(cand: &VerifiedRoster, prev: Option<&VerifiedRoster>) -> Result
                         prev: p.version(),
                     });
                 }
-                // A member's new channels meet what an honest client checks before signing
-                // (a modified one would add a "#legaI" beside "#legal"). Not asked of admins'
-                // versions, so none signed before this rule turns invalid.
-                // And one at a time, up to a bound: a member's client that adds thousands
-                // would have every node store them in every later version and subscribe
-                // to each.
-                let added = cand.roster.channels.len() - p.roster.channels.len();
-                if added > 1 {
+                // What an honest client checks before signing, held against a modified one,
+                // which would add a "#legaI" beside "#legal", or thousands of channels for
+                // every node to store in every later version and subscribe to. Not asked of
+                // admins' versions, so none signed before these rules turns invalid.
+                let added = &cand.roster.channels[p.roster.channels.len()..];
+                if added.len() > 1 {
                     return Err(RosterError::Rule(format!(
-                        "a member adds one channel a version; version {v} adds {added}"
+                        "a member adds one channel a version; version {v} adds {}",
+                        added.len()
                     )));
                 }
                 if cand.roster.channels.len() > MAX_MEMBER_CHANNELS {
@@ -433,11 +432,7 @@ pub fn authorize(cand: &VerifiedRoster, prev: Option<&VerifiedRoster>) -> Result
                         p.roster.channels.len()
                     )));
                 }
-                let mut before = p.roster.clone();
-                for c in &cand.roster.channels[p.roster.channels.len()..] {
-                    before.check_new_channel_name(&c.name)?;
-                    before.channels.push(c.clone());
-                }
+                p.roster.check_new_channel_name(&added[0].name)?;
             }
         }
     }
