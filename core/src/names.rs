@@ -9,7 +9,12 @@
 /// "legaI" meet. Not our own table: which characters look alike is the Unicode
 /// Consortium's data.
 pub fn looks_alike(a: &str, b: &str) -> bool {
-    a.to_lowercase() == b.to_lowercase() || fold(a) == fold(b)
+    same_but_case(a, b) || fold(a) == fold(b)
+}
+
+/// Whether two names differ only in case ("General" and "general").
+pub fn same_but_case(a: &str, b: &str) -> bool {
+    a.to_lowercase() == b.to_lowercase()
 }
 
 /// Whether `name` shows nothing at all: only joiners, variation selectors or spaces, which

@@ -744,6 +744,11 @@ mod tests {
         let (org, amina) = (OrgKey::generate(), DeviceKey::generate());
         let r = Roster::genesis(&org, "acme", "amina", amina.id(), 1);
         let refused = |c: C| E::Roster(r.next([0; 32], &c, 2).unwrap_err());
+        let add = |name: &str| C::AddMember {
+            name: name.into(),
+            device: DeviceKey::generate().id(),
+            role: None,
+        };
         let create = |name: &str| C::CreateChannel {
             name: name.into(),
             members: None,
@@ -760,11 +765,7 @@ mod tests {
             refused(create("a,b")),
             refused(create("generaI")),
             refused(create("\u{200D}")),
-            refused(C::AddMember {
-                name: "\u{200C}".into(),
-                device: DeviceKey::generate().id(),
-                role: None,
-            }),
+            refused(add("\u{200C}")),
             {
                 // A member's new channel past the bound, as the member's own node says it.
                 use majlis_core::roster::{authorize, Channel, RosterSigner, VerifiedRoster};
@@ -792,26 +793,10 @@ mod tests {
                 })
             },
             refused(create("\u{202E}spo")),
-            refused(C::AddMember {
-                name: "Αmina".into(), // a Greek capital alpha
-                device: DeviceKey::generate().id(),
-                role: None,
-            }),
-            refused(C::AddMember {
-                name: "chen\u{200B}".into(),
-                device: DeviceKey::generate().id(),
-                role: None,
-            }),
-            refused(C::AddMember {
-                name: " chen".into(),
-                device: DeviceKey::generate().id(),
-                role: None,
-            }),
-            refused(C::AddMember {
-                name: "Amina".into(),
-                device: DeviceKey::generate().id(),
-                role: None,
-            }),
+            refused(add("Αmina")), // a Greek capital alpha
+            refused(add("chen\u{200B}")),
+            refused(add(" chen")),
+            refused(add("Amina")),
             refused(members("nope", MembersChange::Set(None))),
             refused(members("general", MembersChange::Add(vec!["amina".into()]))),
             refused(members("general", MembersChange::Set(None))),
@@ -833,11 +818,7 @@ mod tests {
             }),
             "xyz".parse::<majlis_core::DeviceId>().unwrap_err(),
             "xyz".parse::<majlis_core::OrgId>().unwrap_err(),
-            refused(C::AddMember {
-                name: "a,b".into(),
-                device: DeviceKey::generate().id(),
-                role: None,
-            }),
+            refused(add("a,b")),
             E::Invalid(r.no_channel("nope")),
             refused(C::ArchiveChannel {
                 name: "general".into(),

@@ -533,12 +533,8 @@ impl Runner {
     /// Whether `r` is signed by the root key or an admin: of the version before it when
     /// this node holds that, else of its head.
     fn trusted_signer(&self, r: &VerifiedRoster) -> bool {
-        let before = self
-            .chain
-            .versions()
-            .iter()
-            .find(|v| v.version() + 1 == r.version());
-        before
+        self.chain
+            .get(r.version().saturating_sub(1))
             .or(self.chain.head())
             .is_some_and(|p| p.trusts(&r.signer))
     }

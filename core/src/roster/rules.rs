@@ -2,7 +2,7 @@
 //! the next version follows from an admin's change.
 
 use super::*;
-use crate::names::{hidden_char, is_blank, looks_alike, without_hidden};
+use crate::names::{hidden_char, is_blank, looks_alike, same_but_case, without_hidden};
 
 impl Roster {
     /// Version 1 of a new org: the founding device is its first admin, and `general` is open
@@ -749,10 +749,6 @@ fn members_after(
 
 /// Why a name of only joiners, variation selectors and spaces is refused.
 const BLANK: &str = "it has nothing that can be seen";
-
-fn same_but_case(a: &str, b: &str) -> bool {
-    a.to_lowercase() == b.to_lowercase()
-}
 
 /// Why a name with [`crate::names::is_hidden`] `c` is refused, naming the character's code point,
 /// since it cannot be seen.

@@ -458,11 +458,7 @@ fn a_member_cannot_slip_in_a_channel_that_looks_like_another() {
     let mut o = org();
     let bilal = DeviceKey::generate();
     for change in [
-        RosterChange::AddMember {
-            name: "bilal".into(),
-            device: bilal.id(),
-            role: None,
-        },
+        joins("bilal", &bilal),
         RosterChange::SetPolicy {
             policy: Policy {
                 members_create_channels: true,
