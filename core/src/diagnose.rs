@@ -141,13 +141,40 @@ pub struct Report {
     /// signed two different messages at one place of their log.
     #[serde(default)]
     pub forked_authors: Vec<(String, String)>,
+    /// Devices of which over [`BUSY_PER_MINUTE`] messages arrived in the last minute.
+    #[serde(default)]
+    pub busy: Vec<Busy>,
+    /// Free space on the data directory's disk (bytes), when it can be measured.
+    #[serde(default)]
+    pub disk_free: Option<u64>,
 }
+
+/// More messages of one device than this arriving in a minute (ten a second, for a
+/// whole minute) is more than anyone types: a bot, or a device flooding the org. Every
+/// valid message is kept by every node that may read it, so the question an admin needs
+/// answered is who, and how soon the disks fill.
+pub const BUSY_PER_MINUTE: u64 = 600;
+
+/// A device sending faster than anyone types (see [`BUSY_PER_MINUTE`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Busy {
+    /// "member (device id)".
+    pub who: String,
+    pub member: String,
+    pub device: DeviceId,
+    /// Its messages that arrived here in the last minute, and their bytes.
+    pub messages: u64,
+    pub bytes: u64,
+}
+
+/// A disk that fills sooner than this at a device's pace is a problem, not a note.
+const FULL_SOON_MS: u64 = 24 * 3600 * 1000;
 
 /// A clock this far off is worth a note; past [`crate::message::MAX_FUTURE_SKEW_MS`]
 /// messages are refused.
 pub const CLOCK_NOTE_MS: i64 = 60_000;
 
-/// "12 min", "40 s": durations in findings and device facts, always in a place named
+/// "12 min", "40 s", "9 days": durations in findings and device facts, always in a place named
 /// `time`, `offset` or `limit`, so that a front end that translates them knows where to say
 /// the unit in its language.
 fn span(ms: u64) -> String {
@@ -155,7 +182,8 @@ fn span(ms: u64) -> String {
     match s {
         0..=119 => format!("{s} s"),
         120..=7199 => format!("{} min", (s + 30) / 60),
-        _ => format!("{} h", (s + 1800) / 3600),
+        7200..=259_199 => format!("{} h", (s + 1800) / 3600),
+        _ => format!("{} days", (s + 43_200) / 86_400),
     }
 }
 
@@ -398,6 +426,34 @@ impl Report {
                 "{member} signed two different messages at one place of its log in '{channel}' (a modified client, or a device restored from an older copy that posted before catching up): peers hold different branches of it, and what a peer holds of the other branch is not taken from it. An admin should check that device, and revoke it unless it is a restored copy",
                 &[("member", who), ("channel", channel)],
             )]));
+        }
+        for b in &self.busy {
+            // At this device's pace alone, how long until the margin the store keeps.
+            let full_in = self
+                .disk_free
+                .map(|free| free.saturating_mul(60_000) / b.bytes.max(1));
+            let mut parts = vec![part(
+                "{count} messages of {member} arrived in the last minute ({size}), far more than anyone types.",
+                &[
+                    ("count", &b.messages),
+                    ("member", &b.who),
+                    ("size", &crate::files::human_size(b.bytes)),
+                ],
+            )];
+            if let Some(ms) = full_in {
+                parts.push(part(
+                    "At this pace this disk is full in {time}.",
+                    &[("time", &span(ms))],
+                ));
+            }
+            parts.push(part(
+                "Unless it is a bot of yours, an admin can revoke the device (`majlisd roster revoke --device {device}`) and erase what it sent (`majlisd erase --member {name}`).",
+                &[("device", &b.device), ("name", &b.member)],
+            ));
+            out.push(match full_in.is_some_and(|ms| ms < FULL_SOON_MS) {
+                true => problem(parts),
+                false => note(parts),
+            });
         }
         let ahead = self
             .devices
@@ -784,6 +840,8 @@ mod tests {
             identity_elsewhere: vec![],
             own_history_diverged: vec![],
             forked_authors: vec![],
+            busy: vec![],
+            disk_free: None,
         }
     }
 
@@ -865,6 +923,39 @@ mod tests {
             r.findings().is_empty(),
             "not yet: mDNS answers take a moment"
         );
+    }
+
+    /// A device flooding the org is named with its pace and what an admin does about it;
+    /// a problem when the disk fills within a day at that pace, a note otherwise.
+    #[test]
+    fn a_device_sending_faster_than_anyone_types_is_named() {
+        let mut r = fine();
+        let device = crate::DeviceKey::generate().id();
+        r.busy = vec![Busy {
+            who: format!("mallory ({device})"),
+            member: "mallory".into(),
+            device,
+            messages: 30_000,
+            bytes: 10 << 20,
+        }];
+        r.disk_free = Some(600 << 20);
+        let f = r.findings();
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].level, Level::Problem);
+        let text = &f[0].text;
+        assert!(text.starts_with("30000 messages of mallory ("), "{text}");
+        assert!(text.contains("(10.0 MiB)"), "{text}");
+        assert!(text.contains("full in 60 min"), "{text}");
+        assert!(
+            text.contains(&format!("revoke --device {device}")),
+            "{text}"
+        );
+        assert!(text.contains("erase --member mallory"), "{text}");
+        r.disk_free = Some(100 << 30);
+        assert_eq!(r.findings()[0].level, Level::Note);
+        r.disk_free = None;
+        assert_eq!(r.findings()[0].level, Level::Note);
+        assert!(!r.findings()[0].text.contains("full in"));
     }
 
     #[test]

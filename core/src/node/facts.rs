@@ -61,6 +61,9 @@ pub(super) struct Facts {
     hashes: HashMap<PeerId, [u8; 32]>,
     clocks: HashMap<PeerId, i64>,
     last_message: HashMap<DeviceId, u64>,
+    /// Messages (and bytes) of each author that arrived in this minute and the one before,
+    /// to name a device flooding the org (see [`crate::diagnose::BUSY_PER_MINUTE`]).
+    pace: HashMap<DeviceId, Pace>,
     /// Per peer and channel: messages we hold that it still lacked after our last catch-up
     /// answer (only roster devices asking for channels they may read get that far).
     lag: HashMap<PeerId, HashMap<String, u64>>,
@@ -89,6 +92,7 @@ impl Default for Facts {
             hashes: HashMap::new(),
             clocks: HashMap::new(),
             last_message: HashMap::new(),
+            pace: HashMap::new(),
             lag: HashMap::new(),
             dials: HashMap::new(),
             strangers: HashMap::new(),
@@ -240,8 +244,55 @@ impl Facts {
         self.lag.get(peer).map(|c| c.values().sum())
     }
 
-    pub(super) fn message_from(&mut self, author: DeviceId) {
-        self.last_message.insert(author, crate::now_ms());
+    /// One of `author`'s messages, `bytes` long, was taken.
+    pub(super) fn message_from(&mut self, author: DeviceId, bytes: usize) {
+        let now = crate::now_ms();
+        self.last_message.insert(author, now);
+        self.pace.entry(author).or_default().add(now, bytes as u64);
+    }
+
+    /// (messages, bytes) of `author` that arrived in the minute before `now`.
+    fn last_minute(&self, author: &DeviceId, now: u64) -> (u64, u64) {
+        self.pace.get(author).map_or((0, 0), |p| p.last_minute(now))
+    }
+}
+
+/// Arrivals of one author, counted by clock minute: two counters instead of a timestamp per
+/// message, so a flood costs no memory.
+#[derive(Debug, Default, Clone, Copy)]
+struct Pace {
+    minute: u64,
+    this: (u64, u64),
+    before: (u64, u64),
+}
+
+impl Pace {
+    fn roll(&mut self, minute: u64) {
+        if minute == self.minute + 1 {
+            self.before = self.this;
+            self.this = (0, 0);
+        } else if minute > self.minute + 1 {
+            (self.before, self.this) = ((0, 0), (0, 0));
+        }
+        self.minute = self.minute.max(minute);
+    }
+
+    fn add(&mut self, now: u64, bytes: u64) {
+        self.roll(now / 60_000);
+        self.this.0 += 1;
+        self.this.1 += bytes;
+    }
+
+    /// This minute's count and the share of the last minute's that falls within 60 s of
+    /// `now` (spread evenly over it).
+    fn last_minute(mut self, now: u64) -> (u64, u64) {
+        self.roll(now / 60_000);
+        let left = 60_000 - now % 60_000;
+        let share = |n: u64| n * left / 60_000;
+        (
+            self.this.0 + share(self.before.0),
+            self.this.1 + share(self.before.1),
+        )
     }
 }
 
@@ -478,13 +529,59 @@ impl Runner {
             identity_elsewhere,
             own_history_diverged: f.diverged.iter().map(|(c, s)| (c.clone(), *s)).collect(),
             forked_authors: f.forked.iter().cloned().collect(),
+            busy: head.map(|h| f.busy(h, now)).unwrap_or_default(),
+            disk_free: self.store.disk_free(),
         }
+    }
+}
+
+impl Facts {
+    /// Roster devices whose messages arrive faster than anyone types, busiest first.
+    fn busy(&self, head: &crate::roster::VerifiedRoster, now: u64) -> Vec<crate::diagnose::Busy> {
+        let mut busy: Vec<_> = self
+            .pace
+            .keys()
+            .filter_map(|d| {
+                let (messages, bytes) = self.last_minute(d, now);
+                let m = head.member_of_device(d)?;
+                (messages > crate::diagnose::BUSY_PER_MINUTE).then(|| crate::diagnose::Busy {
+                    who: format!("{} ({d})", m.name),
+                    member: m.name.clone(),
+                    device: *d,
+                    messages,
+                    bytes,
+                })
+            })
+            .collect();
+        busy.sort_by_key(|b| std::cmp::Reverse(b.messages));
+        busy
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counted by clock minute, the last minute's arrivals are this minute's and the part of
+    /// the one before that lies within 60 s; older minutes are forgotten.
+    #[test]
+    fn pace_counts_the_last_minute() {
+        let mut p = Pace::default();
+        let t = 1_000 * 60_000;
+        for _ in 0..600 {
+            p.add(t + 30_000, 100);
+        }
+        assert_eq!(p.last_minute(t + 30_000), (600, 60_000));
+        // Half into the next minute: half of the one before is within 60 s.
+        p.add(t + 90_000, 100);
+        assert_eq!(p.last_minute(t + 90_000), (301, 30_100));
+        assert_eq!(p.last_minute(t + 119_999).0, 1);
+        assert_eq!(p.last_minute(t + 200_000), (0, 0));
+        let mut f = Facts::default();
+        let d = crate::DeviceKey::generate().id();
+        f.message_from(d, 10);
+        assert_eq!(f.last_minute(&d, crate::now_ms()), (1, 10));
+    }
 
     #[test]
     fn io_errors_read_as_what_to_do() {

@@ -352,7 +352,7 @@ impl Runner {
             Verdict::Accepted { sender, shown, .. } => {
                 self.active();
                 let env = env.expect("accepted envelopes exist");
-                self.facts.message_from(env.unsigned.author);
+                self.facts.message_from(env.unsigned.author, env.wire.len());
                 if !self.resting.is_empty() {
                     self.end_rest_of(&env.unsigned.author, &env.unsigned.channel);
                 }

@@ -1972,6 +1972,11 @@ impl Store {
         Ok(())
     }
 
+    /// Free space on the database's disk, when it can be measured.
+    pub fn disk_free(&self) -> Option<u64> {
+        fs2::available_space(self.dir.as_path()).ok()
+    }
+
     /// Another tree of the same database (files keep their index beside the messages, so
     /// one group commit covers both).
     pub fn tree(&self, name: &str) -> Result<sled::Tree> {

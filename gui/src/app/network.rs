@@ -152,13 +152,14 @@ fn say_part(lang: Lang, p: &majlis_core::diagnose::Part) -> String {
 }
 
 /// `value` with its unit in `lang` if it is a span of time as the node writes them
-/// (`diagnose::span`: "40 s", "12 min", "3 h"); anything else as it is.
+/// (`diagnose::span`: "40 s", "12 min", "3 h", "9 days"); anything else as it is.
 fn span_in(lang: Lang, value: &str) -> String {
     let unit = |n: &str, u: &str| -> Option<String> {
         let en = match u {
             "s" => "{n} s",
             "min" => "{n} min",
             "h" => "{n} h",
+            "days" => "{n} days",
             _ => return None,
         };
         Some(tr_with(lang, en, &[("n", n)]))
@@ -259,8 +260,9 @@ mod tests {
         assert_eq!(span_in(Lang::Ar, "40 s"), "40 ثانية");
         assert_eq!(span_in(Lang::Ar, "12 min"), "12 دقيقة");
         assert_eq!(span_in(Lang::En, "3 h"), "3 h");
+        assert_eq!(span_in(Lang::Ar, "4 days"), "4 يوم");
         // Not a span: as it is.
-        for v in ["10.0.0.5 s", "bilal", "3", " s", "4 days"] {
+        for v in ["10.0.0.5 s", "bilal", "3", " s", "4 weeks"] {
             assert_eq!(span_in(Lang::Ar, v), v);
         }
         // Only spans' places: a member named "5 s" is a name.
