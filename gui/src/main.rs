@@ -3,6 +3,11 @@
 use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
+    // `MAJLIS_DATA=` (empty) means "not set", as for `majlisd`; clap would refuse it as a
+    // `--data` given without a value. Before any thread starts.
+    if std::env::var_os("MAJLIS_DATA").is_some_and(|v| v.is_empty()) {
+        std::env::remove_var("MAJLIS_DATA");
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MAJLIS_LOG")

@@ -663,6 +663,7 @@ pub enum ChannelCmd {
 
 /// Entry point of the `majlisd` binary.
 pub fn main() -> ExitCode {
+    unset_empty_settings();
     let cli = Cli::parse();
     init_tracing();
     match run_cli(cli) {
@@ -670,6 +671,25 @@ pub fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {}", explain(&e));
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// The environment variables that stand for global options.
+const SETTINGS: [&str; 3] = [
+    "MAJLIS_DATA",
+    "MAJLIS_PASSPHRASE_FILE",
+    "MAJLIS_REQUIRE_SEALED",
+];
+
+/// A setting given as empty (`Environment=MAJLIS_PASSPHRASE_FILE=` in a unit, an
+/// `export X=` that meant to clear it) means "not set", as for most Unix tools; clap would
+/// otherwise refuse it with "a value is required for '--passphrase-file'", naming an
+/// option nobody typed. Runs first, before any thread starts.
+fn unset_empty_settings() {
+    for name in SETTINGS {
+        if std::env::var_os(name).is_some_and(|v| v.is_empty()) {
+            std::env::remove_var(name);
         }
     }
 }

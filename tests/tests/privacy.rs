@@ -91,6 +91,15 @@ fn no_plaintext_in_data_directories_or_logs_and_unsealed_stores_are_called_out()
     assert!(String::from_utf8_lossy(&out.stderr).contains("NOT sealed"));
     let out = plain.cli(&["id"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("NOT sealed"));
+    // Empty settings are no settings (a unit's `Environment=MAJLIS_PASSPHRASE_FILE=`).
+    let out = std::process::Command::new(&bin)
+        .args(["--data", &plain.dir.display().to_string(), "id"])
+        .env("MAJLIS_PASSPHRASE_FILE", "")
+        .env("MAJLIS_REQUIRE_SEALED", "")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NOT sealed"));
     let out = plain.cli(&["--require-sealed", "id"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("sealing is required"));
