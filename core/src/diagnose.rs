@@ -167,6 +167,23 @@ pub struct Busy {
     pub bytes: u64,
 }
 
+/// What a failed dial or a lost connection means, in the words the node's `error` places
+/// use ("ADDR: WORDS [the system's own text]", several joined by "; "). One table so that
+/// a front end in another language can say each (the app translates them where they
+/// occur); the system's bracketed text stays as it came.
+pub const LINK_WORDS: [&str; 10] = [
+    "refused: nothing listens on that port there (the node is not running, or listens on another port)",
+    "timed out: the host does not answer (switched off, a firewall drops the traffic, or it is on a network this one does not reach)",
+    "no route to that host from here (another network, or the link is down)",
+    "the other side closed the connection",
+    "the handshake failed: what answers there is not a Majlis node of a compatible release",
+    "denied by this node: the device that answers there is not on this roster (another org's device, or one not added yet)",
+    "another device answers there: the address now belongs to someone else",
+    "that address is this device itself",
+    "it closes the connection right after the handshake: its roster does not list this device (it holds an older roster than the one that added this device, or this device was removed there)",
+    "connection lost",
+];
+
 /// A disk that fills sooner than this at a device's pace is a problem, not a note.
 const FULL_SOON_MS: u64 = 24 * 3600 * 1000;
 

@@ -335,6 +335,16 @@ const AR: &[(&str, &str)] = &[
     ("this device's identity ({device}) is also announced from {address}: a copy of this data directory runs there. Two nodes with one identity take each other's connections; stop the copy and give that computer its own identity (`majlisd init` in a fresh data directory, then have an admin add it)", "هوية هذا الجهاز ({device}) مُعلنة أيضا من {address}: تعمل هناك نسخة من مجلد البيانات هذا. عقدتان بهوية واحدة تتبادلان انتزاع الاتصالات؛ أوقف النسخة وامنح ذلك الحاسوب هويته الخاصة (`majlisd init` في مجلد بيانات جديد، ثم يضيفه أحد المشرفين)"),
     ("a colleague's device holds messages this device signed in '{channel}' from seq {seq} on that this device gave up: this data directory is an older copy (restored from a backup, or copied), and that device took what it signed in their place before anyone else's copy. It refuses what this device sends there. Set this device up afresh (`majlisd init` in a new data directory, `org join`, then an admin adds it and removes this one): its history comes back by catch-up", "لدى جهاز أحد الزملاء رسائل وقّعها هذا الجهاز في '{channel}' ابتداء من الرقم {seq} ثم تخلى عنها: مجلد البيانات هذا نسخة أقدم (مستعادة من نسخة احتياطية، أو منسوخة)، وقد أخذ ذلك الجهاز ما وقّعته قبل أن تصله نسخة أي أحد آخر. وهو يرفض ما يرسله هذا الجهاز هناك. أعد إعداد هذا الجهاز من البداية (`majlisd init` في مجلد بيانات جديد، ثم `org join`، ثم يضيفه أحد المشرفين ويزيل هذا): يعود سجله بالمزامنة"),
     ("{member} signed two different messages at one place of its log in '{channel}' (a modified client, or a device restored from an older copy that posted before catching up): peers hold different branches of it, and what a peer holds of the other branch is not taken from it. An admin should check that device, and revoke it unless it is a restored copy", "وقّع {member} رسالتين مختلفتين في موضع واحد من سجله في '{channel}' (عميل معدّل، أو جهاز مستعاد من نسخة أقدم نشر قبل أن يلحق بالمزامنة): لدى الأجهزة فروع مختلفة منه، ولا يؤخذ من أي جهاز ما لديه من الفرع الآخر. على أحد المشرفين فحص ذلك الجهاز، وإبطاله ما لم يكن نسخة مستعادة"),
+    ("refused: nothing listens on that port there (the node is not running, or listens on another port)", "رُفض الاتصال: لا شيء يستمع على ذلك المنفذ هناك (العقدة لا تعمل، أو تستمع على منفذ آخر)"),
+    ("timed out: the host does not answer (switched off, a firewall drops the traffic, or it is on a network this one does not reach)", "انتهت المهلة: المضيف لا يجيب (مطفأ، أو جدار حماية يُسقط الحركة، أو هو على شبكة لا تصل إليها هذه)"),
+    ("no route to that host from here (another network, or the link is down)", "لا طريق إلى ذلك المضيف من هنا (شبكة أخرى، أو الوصلة معطلة)"),
+    ("the other side closed the connection", "أغلق الطرف الآخر الاتصال"),
+    ("the handshake failed: what answers there is not a Majlis node of a compatible release", "فشلت المصافحة: ما يجيب هناك ليس عقدة مجلس بإصدار متوافق"),
+    ("denied by this node: the device that answers there is not on this roster (another org's device, or one not added yet)", "رفضته هذه العقدة: الجهاز الذي يجيب هناك ليس في هذه القائمة (جهاز مؤسسة أخرى، أو جهاز لم يُضف بعد)"),
+    ("another device answers there: the address now belongs to someone else", "يجيب هناك جهاز آخر: صار العنوان لغيره"),
+    ("that address is this device itself", "ذلك العنوان هو هذا الجهاز نفسه"),
+    ("it closes the connection right after the handshake: its roster does not list this device (it holds an older roster than the one that added this device, or this device was removed there)", "يغلق الاتصال بعد المصافحة مباشرة: قائمته لا تضم هذا الجهاز (لديه قائمة أقدم من التي أضافت هذا الجهاز، أو أُزيل هذا الجهاز هناك)"),
+    ("connection lost", "انقطع الاتصال"),
     ("{count} messages of {member} arrived in the last minute ({size}), far more than anyone types.", "وصلت {count} رسالة من {member} في الدقيقة الأخيرة ({size})، وهذا أكثر بكثير مما يكتبه أي شخص."),
     ("At this pace this disk is full in {time}.", "بهذه الوتيرة يمتلئ هذا القرص خلال {time}."),
     ("Unless it is a bot of yours, an admin can revoke the device (`majlisd roster revoke --device {device}`) and erase what it sent (`majlisd erase --member {name}`).", "ما لم يكن روبوتا تابعا لكم، يستطيع أحد المشرفين إلغاء الجهاز (`majlisd roster revoke --device {device}`) ومحو ما أرسله (`majlisd erase --member {name}`)."),
@@ -387,6 +397,11 @@ const AR: &[(&str, &str)] = &[
     ("the disk holding {path} is full ({free} bytes free; Majlis keeps {margin} free): nothing was written", "القرص الذي يحمل {path} ممتلئ ({free} بايت متاحة؛ يُبقي مجلس {margin} متاحة): لم يُكتب شيء"),
     ("not saved: the node stopped because the disk failed ({error}); every acknowledged message is on disk", "لم يُحفظ: توقفت العقدة لأن القرص تعطل ({error})؛ كل رسالة أُكّد استلامها موجودة على القرص"),
     ("{path} is in use by another Majlis process", "{path} تستخدمه عملية أخرى من مجلس"),
+    ("{path}: {error}", "المسار {path}: {error}"),
+    ("nothing is there", "لا شيء هناك"),
+    ("permission denied", "لا إذن بذلك"),
+    ("it exists already", "موجود من قبل"),
+    ("it is a folder, not a file", "هذا مجلد وليس ملفا"),
     ("the node has stopped", "توقفت العقدة"),
     ("this device is not on the org roster", "هذا الجهاز ليس في قائمة المؤسسة"),
     ("this device is in no organization yet", "هذا الجهاز ليس في أي مؤسسة بعد"),
@@ -443,6 +458,19 @@ pub fn say_error(lang: Lang, e: &majlis_core::Error) -> String {
         E::Stopped => tr(lang, "the node has stopped").to_string(),
         E::NotOnRoster => tr(lang, "this device is not on the org roster").to_string(),
         E::NoOrg => tr(lang, "this device is in no organization yet").to_string(),
+        // The system's words for common failures; others as the system gave them.
+        E::Io { path, source } if lang != Lang::En => {
+            use std::io::ErrorKind as K;
+            let why = match source.kind() {
+                K::NotFound => tr(lang, "nothing is there").to_string(),
+                K::PermissionDenied => tr(lang, "permission denied").to_string(),
+                K::AlreadyExists => tr(lang, "it exists already").to_string(),
+                K::IsADirectory => tr(lang, "it is a folder, not a file").to_string(),
+                _ => source.to_string(),
+            };
+            let values = [("path", path.clone()), ("error", why)];
+            fill_shown(lang, tr(lang, "{path}: {error}"), &values)
+        }
         other => say(lang, &other.to_string()),
     }
 }
@@ -454,6 +482,34 @@ pub fn say_error(lang: Lang, e: &majlis_core::Error) -> String {
 /// as they are. The test below makes each from core itself, so a change of words there
 /// fails here instead of leaving the Arabic app in English.
 const AR_SAID: &[(&str, &str)] = &[
+    // Opening the data directory and starting the node.
+    (
+        "{dir} is sealed by a passphrase and none was given",
+        "{dir} مختوم بعبارة مرور ولم تُعطَ أي عبارة",
+    ),
+    (
+        "{dir} would not be sealed (no passphrase and no OS keyring), and sealing is required",
+        "{dir} لن يكون مختوما (لا عبارة مرور ولا حلقة مفاتيح للنظام)، والختم مطلوب",
+    ),
+    (
+        "{dir} is not sealed (its data key is in {file}) and sealing is required",
+        "{dir} غير مختوم (مفتاح بياناته في {file}) والختم مطلوب",
+    ),
+    (
+        "{dir} is sealed by the OS keyring, which is not reachable (no session bus); log in to the desktop session that created it",
+        "{dir} مختوم بحلقة مفاتيح النظام، ولا سبيل إليها (لا ناقل جلسة)؛ سجّل الدخول إلى جلسة سطح المكتب التي أنشأته",
+    ),
+    (
+        "the OS keyring did not give the data key: {error}",
+        "لم تُعطِ حلقة مفاتيح النظام مفتاح البيانات: {error}",
+    ),
+    ("wrong passphrase", "عبارة المرور خاطئة"),
+    ("cannot listen on {addr}: {reason}", "لا يمكن الاستماع على {addr}: {reason}"),
+    ("mDNS could not start: {error}", "تعذّر تشغيل اكتشاف الأجهزة بالبث المتعدد: {error}"),
+    ("no device identity in {dir}", "لا هوية جهاز في {dir}"),
+    ("{dir} already has a device identity", "في {dir} هوية جهاز من قبل"),
+    ("this device already belongs to org {org}", "هذا الجهاز ينتمي من قبل إلى المؤسسة {org}"),
+    ("no roster yet; nothing to export", "لا قائمة بعد؛ لا شيء يُصدَّر"),
     ("roster rejected: {why}", "رُفض تغيير قائمة المؤسسة: {why}"),
     ("message rejected: {why}", "رُفضت الرسالة: {why}"),
     ("channel '{name}' already exists", "القناة '{name}' موجودة من قبل"),
@@ -848,6 +904,50 @@ mod tests {
                 member: "gus".into(),
                 channel: "board".into(),
             }),
+            // Opening the data directory, starting the node, exporting.
+            E::NeedPassphrase {
+                dir: "/data".into(),
+            },
+            E::SealingUnavailable {
+                dir: "/data".into(),
+            },
+            E::Listen {
+                addr: "/ip4/0.0.0.0/tcp/7441".into(),
+                reason: "Address already in use (os error 98)".into(),
+            },
+            E::Mdns("no multicast interface".into()),
+            E::NoIdentity {
+                dir: "/data".into(),
+            },
+            E::HasIdentity {
+                dir: "/data".into(),
+            },
+            E::InOrg { org: "acme".into() },
+            {
+                let dir = tempfile::tempdir().unwrap();
+                let p = majlis_core::Profile::init(dir.path(), "amina").unwrap();
+                p.export(&majlis_core::export::Spec {
+                    scope: majlis_core::export::Scope::Member("amina".into()),
+                    from: None,
+                    to: None,
+                    format: majlis_core::export::Format::Json,
+                    out: dir.path().join("out"),
+                })
+                .unwrap_err()
+            },
+            E::io(
+                std::path::Path::new("/home/amina/Downloads/x"),
+                std::io::ErrorKind::PermissionDenied.into(),
+            ),
+            E::io(
+                std::path::Path::new("/x"),
+                std::io::ErrorKind::NotFound.into(),
+            ),
+            // seal.rs's words, as it writes them.
+            E::Denied("wrong passphrase".into()),
+            E::Denied("/data is not sealed (its data key is in data.key) and sealing is required".into()),
+            E::NotReady("/data is sealed by the OS keyring, which is not reachable (no session bus); log in to the desktop session that created it".into()),
+            E::NotReady("the OS keyring did not give the data key: no secret service".into()),
         ];
         let files = FilePolicy {
             max_bytes: Some(10),
@@ -1073,7 +1173,10 @@ mod tests {
             "the scan found {} findings",
             from_core.len()
         );
-        for en in from_core {
+        for en in from_core
+            .into_iter()
+            .chain(majlis_core::diagnose::LINK_WORDS.map(String::from))
+        {
             if !AR.iter().any(|(k, _)| *k == en) {
                 missing.push(format!("{diagnose}: {en}"));
             }

@@ -205,11 +205,9 @@ impl Facts {
         let heard = self.heard.remove(&peer);
         let (_, at) = self.since.remove(&peer)?;
         if !heard && at.elapsed() < REFUSED_WITHIN {
-            return Some(
-                "it closes the connection right after the handshake: its roster does not list this device (it holds an older roster than the one that added this device, or this device was removed there)".into(),
-            );
+            return Some(crate::diagnose::LINK_WORDS[8].into());
         }
-        cause.map(|c| format!("connection lost: {}", plain(&chain(c))))
+        cause.map(|c| format!("{}: {}", crate::diagnose::LINK_WORDS[9], plain(&chain(c))))
     }
 
     /// The peer told us its roster (a `Have`), and its clock if it sent one.
@@ -310,17 +308,18 @@ fn chain(e: &dyn std::error::Error) -> String {
 
 /// An I/O or handshake failure in words a user can act on; unknown ones verbatim.
 fn plain(text: &str) -> String {
+    use crate::diagnose::LINK_WORDS as W;
     let t = text.to_lowercase();
     let what = if t.contains("connection refused") {
-        "refused: nothing listens on that port there (the node is not running, or listens on another port)"
+        W[0]
     } else if t.contains("timed out") || t.contains("timeout") {
-        "timed out: the host does not answer (switched off, a firewall drops the traffic, or it is on a network this one does not reach)"
+        W[1]
     } else if t.contains("no route") || t.contains("unreachable") {
-        "no route to that host from here (another network, or the link is down)"
+        W[2]
     } else if t.contains("reset") || t.contains("broken pipe") || t.contains("eof") {
-        "the other side closed the connection"
+        W[3]
     } else if t.contains("noise") || t.contains("multistream") || t.contains("negotiat") {
-        "the handshake failed: what answers there is not a Majlis node of a compatible release"
+        W[4]
     } else {
         return text.to_string();
     };
@@ -331,13 +330,13 @@ fn plain(text: &str) -> String {
 pub(super) fn dial_error(e: &DialError) -> String {
     match e {
         DialError::Denied { cause } => match cause.downcast_ref::<crate::net::NotOnRoster>() {
-            Some(_) => "denied by this node: the device that answers there is not on this roster (another org's device, or one not added yet)".into(),
+            Some(_) => crate::diagnose::LINK_WORDS[5].into(),
             None => format!("denied by this node: {cause}"),
         },
-        DialError::WrongPeerId { obtained, address } => format!(
-            "another device ({obtained}) answers at {address}: the address now belongs to someone else"
-        ),
-        DialError::LocalPeerId { .. } => "that address is this device itself".into(),
+        DialError::WrongPeerId { obtained, address } => {
+            format!("{address}: {} ({obtained})", crate::diagnose::LINK_WORDS[6])
+        }
+        DialError::LocalPeerId { .. } => crate::diagnose::LINK_WORDS[7].into(),
         DialError::Transport(errors) => errors
             .iter()
             .map(|(a, e)| transport_error(a, e))

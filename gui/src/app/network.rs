@@ -145,6 +145,8 @@ fn say_part(lang: Lang, p: &majlis_core::diagnose::Part) -> String {
             // Spans of time (`diagnose::span`); a name or an address that merely looks like
             // one ("5 s") is not touched.
             "time" | "offset" | "limit" => (*k, span_in(lang, v)),
+            // Why a dial failed or a connection was lost (`diagnose::LINK_WORDS`).
+            "error" => (*k, link_words_in(lang, v)),
             _ => (*k, v.clone()),
         })
         .collect();
@@ -169,6 +171,14 @@ fn span_in(lang: Lang, value: &str) -> String {
         .filter(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|(n, u)| unit(n, u))
         .unwrap_or_else(|| value.to_string())
+}
+
+/// `value` with each of the node's words on links (`diagnose::LINK_WORDS`) in `lang`;
+/// addresses, ids and the system's own bracketed text stay as they are.
+fn link_words_in(lang: Lang, value: &str) -> String {
+    majlis_core::diagnose::LINK_WORDS
+        .iter()
+        .fold(value.to_string(), |v, w| v.replace(w, tr(lang, w)))
 }
 
 /// How a device was found ("mDNS and peer exchange", `DeviceState::found_by` joined) in
@@ -265,6 +275,18 @@ mod tests {
         for v in ["10.0.0.5 s", "bilal", "3", " s", "4 weeks"] {
             assert_eq!(span_in(Lang::Ar, v), v);
         }
+        let lost = format!(
+            "/ip4/10.0.0.5/tcp/7441: {} [Connection refused (os error 111)]",
+            majlis_core::diagnose::LINK_WORDS[0]
+        );
+        let said = link_words_in(Lang::Ar, &lost);
+        assert!(said.starts_with("/ip4/10.0.0.5/tcp/7441: "), "{said}");
+        assert!(
+            said.ends_with("[Connection refused (os error 111)]"),
+            "{said}"
+        );
+        assert!(crate::text::has_rtl(&said), "{said}");
+        assert_eq!(link_words_in(Lang::En, &lost), lost);
         // Only spans' places: a member named "5 s" is a name.
         let p = majlis_core::diagnose::Part {
             template: "last message {time} ago",
