@@ -91,7 +91,7 @@ pub enum Command {
         /// Serve the HTTP API (docs/api.md) on ADDR [default when given alone:
         /// 127.0.0.1:7480]. Anything but loopback exposes it to the network: tokens guard it,
         /// but the traffic is plain HTTP
-        #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:7480")]
+        #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:7480", value_parser = parse_http_addr)]
         http: Option<std::net::SocketAddr>,
     },
     /// Tokens for the HTTP API (`majlisd run --http`)
@@ -673,6 +673,17 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The HTTP API's address (`--http`): IP:PORT, with what to give instead of std's "invalid
+/// socket address syntax".
+fn parse_http_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    s.trim().parse().map_err(|_| {
+        format!(
+            "'{s}' is not IP:PORT; give the address the API listens on as IP:PORT \
+             (127.0.0.1:7480 for this host only, 0.0.0.0:7480 for the network)"
+        )
+    })
 }
 
 /// The environment variables that stand for global options.
@@ -2280,6 +2291,22 @@ mod tests {
         assert_eq!(shell_word("it's $(id)"), "'it'\\''s $(id)'");
         assert_eq!(shell_word("-rf"), "./-rf");
         assert_eq!(shell_word(""), "''");
+    }
+
+    /// A wrong `--http` address says what to give; alone, `--http` takes loopback.
+    #[test]
+    fn a_wrong_http_address_says_what_to_give() {
+        use clap::Parser;
+        let e = super::Cli::try_parse_from(["majlisd", "run", "--http", "999.1.1.1:80"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'999.1.1.1:80' is not IP:PORT"), "{e}");
+        assert!(e.contains("127.0.0.1:7480"), "{e}");
+        let cli = super::Cli::try_parse_from(["majlisd", "run", "--http"]).unwrap();
+        let super::Command::Run { http, .. } = cli.command else {
+            panic!("run")
+        };
+        assert_eq!(http, Some("127.0.0.1:7480".parse().unwrap()));
     }
 
     /// A core error that quotes its source is printed once, with the advice after it.
