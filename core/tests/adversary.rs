@@ -1536,7 +1536,9 @@ async fn an_insider_cannot_add_a_channel_that_looks_like_another_or_date_it_away
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_insiders_flood_holds_up_no_colleague_and_is_named_to_the_admin() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut ps, mkey) = org_with_mallory(dir.path(), &[("bilal", majlis_core::Role::Member)]);
+    let member = majlis_core::Role::Member;
+    let (mut ps, mkey) = org_with_mallory(dir.path(), &[("bilal", member), ("chen", member)]);
+    let chen = ps.pop().unwrap();
     let bilal = ps.pop().unwrap();
     let amina = ps.pop().unwrap();
     let org = amina.org().unwrap().unwrap();
@@ -1583,13 +1585,16 @@ async fn an_insiders_flood_holds_up_no_colleague_and_is_named_to_the_admin() {
         }
         heard
     });
-    // A frame gossipsub could not queue is marked seen: that seq is signed afresh.
+    // A frame gossipsub could not queue is marked seen: that seq is signed afresh. Dated
+    // 20 minutes back (allowed: within the hour before mallory joined), so that chen, who
+    // comes later, catches them up as history.
     const FLOOD: u64 = 5000;
+    let dated = majlis_core::now_ms() - 20 * 60 * 1000;
     let (mut prev, mut seq, mut refused) = (None, 1u64, 0);
     let t = std::time::Instant::now();
     while seq <= FLOOD {
         let mut u = m.envelope(seq, &format!("flood {seq}.{refused}")).unsigned;
-        u.prev = prev;
+        (u.prev, u.sent_at) = (prev, dated + seq);
         let e = Envelope::sign(&m.key, u);
         if m.try_publish(e.wire).await {
             (prev, seq) = (Some(e.id), seq + 1);
@@ -1651,5 +1656,22 @@ async fn an_insiders_flood_holds_up_no_colleague_and_is_named_to_the_admin() {
         "{}",
         named[0]
     );
+    // Chen, started now, catches the flood up as history: not a flood at his node, and
+    // his diagnostics do not have an admin revoke anyone for it.
+    let chen = Node::start(
+        chen,
+        majlis_core::Config {
+            peers: vec![addr.clone()],
+            ..config()
+        },
+    )
+    .await
+    .unwrap();
+    wait_until("chen caught up", async || {
+        chen.history("general", 10_000).unwrap().len() == FLOOD as usize + said.len()
+    })
+    .await;
+    let busy = chen.diagnose().await.unwrap().busy;
+    assert!(busy.is_empty(), "{busy:?}");
     let _ = bilal;
 }

@@ -242,11 +242,14 @@ impl Facts {
         self.lag.get(peer).map(|c| c.values().sum())
     }
 
-    /// One of `author`'s messages, `bytes` long, was taken.
-    pub(super) fn message_from(&mut self, author: DeviceId, bytes: usize) {
+    /// One of `author`'s messages, `bytes` long, was taken; `live`: it counts towards the
+    /// author's pace (sent now, not history caught up on).
+    pub(super) fn message_from(&mut self, author: DeviceId, bytes: usize, live: bool) {
         let now = crate::now_ms();
         self.last_message.insert(author, now);
-        self.pace.entry(author).or_default().add(now, bytes as u64);
+        if live {
+            self.pace.entry(author).or_default().add(now, bytes as u64);
+        }
     }
 
     /// (messages, bytes) of `author` that arrived in the minute before `now`.
@@ -578,7 +581,8 @@ mod tests {
         assert_eq!(p.last_minute(t + 200_000), (0, 0));
         let mut f = Facts::default();
         let d = crate::DeviceKey::generate().id();
-        f.message_from(d, 10);
+        f.message_from(d, 10, true);
+        f.message_from(d, 99, false);
         assert_eq!(f.last_minute(&d, crate::now_ms()), (1, 10));
     }
 

@@ -22,6 +22,15 @@ use crate::sync::Vector;
 /// (peer exchanges run every 5 s while anything happens).
 const LINKS_FRESH: std::time::Duration = std::time::Duration::from_secs(12);
 
+/// Whether `env` counts towards its author's pace (see `Facts::message_from`): what
+/// gossip brings, and from catch-up only what was written in the last few minutes. History
+/// a node catches up on (a restored relay, a laptop back after a week) is not a flood, and
+/// naming its busiest authors as one would have an admin revoke a colleague.
+fn live(env: &Envelope, origin: Origin) -> bool {
+    const RECENT_MS: u64 = 10 * 60 * 1000;
+    origin == Origin::Gossip || crate::now_ms().saturating_sub(env.unsigned.sent_at) < RECENT_MS
+}
+
 /// A catch-up answer whose signatures are being checked (see [`Runner::on_verified`]).
 pub(super) struct Verifying {
     peer: PeerId,
@@ -352,7 +361,8 @@ impl Runner {
             Verdict::Accepted { sender, shown, .. } => {
                 self.active();
                 let env = env.expect("accepted envelopes exist");
-                self.facts.message_from(env.unsigned.author, env.wire.len());
+                self.facts
+                    .message_from(env.unsigned.author, env.wire.len(), live(env, origin));
                 if !self.resting.is_empty() {
                     self.end_rest_of(&env.unsigned.author, &env.unsigned.channel);
                 }
