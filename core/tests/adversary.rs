@@ -1544,15 +1544,7 @@ async fn an_insiders_flood_holds_up_no_colleague_and_is_named_to_the_admin() {
     let org = amina.org().unwrap().unwrap();
     let amina = Node::start(amina, config()).await.unwrap();
     let addr = amina.listen_addrs().await.unwrap()[0].clone();
-    let bilal = Node::start(
-        bilal,
-        majlis_core::Config {
-            peers: vec![addr.clone()],
-            ..config()
-        },
-    )
-    .await
-    .unwrap();
+    let bilal = start_dialing(bilal, &addr).await;
     let mut m = Rogue::new(mkey.clone(), &org);
     assert!(m.connect(&addr, amina.device_id().peer_id()).await);
     wait_until("bilal connected", async || {
@@ -1658,15 +1650,7 @@ async fn an_insiders_flood_holds_up_no_colleague_and_is_named_to_the_admin() {
     );
     // Chen, started now, catches the flood up as history: not a flood at his node, and
     // his diagnostics do not have an admin revoke anyone for it.
-    let chen = Node::start(
-        chen,
-        majlis_core::Config {
-            peers: vec![addr.clone()],
-            ..config()
-        },
-    )
-    .await
-    .unwrap();
+    let chen = start_dialing(chen, &addr).await;
     wait_until("chen caught up", async || {
         chen.history("general", 10_000).unwrap().len() == FLOOD as usize + said.len()
     })

@@ -265,6 +265,15 @@ pub async fn setup() -> Setup {
     }
 }
 
+/// Start `profile`'s node, dialing `addr` (a colleague's node) as its one static peer.
+pub async fn start_dialing(profile: Profile, addr: &Multiaddr) -> Node {
+    let config = Config {
+        peers: vec![addr.clone()],
+        ..config()
+    };
+    Node::start(profile, config).await.unwrap()
+}
+
 /// Poll `f` every 50 ms until it holds; fail the test after 20 s.
 pub async fn wait_until(what: &str, mut f: impl AsyncFnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
