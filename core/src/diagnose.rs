@@ -59,6 +59,10 @@ pub struct DeviceState {
     /// When a message it wrote last reached this node (unix ms).
     #[serde(default)]
     pub last_message: Option<u64>,
+    /// Its messages that arrived in the last minute as they were written (by gossip, or
+    /// caught up on within minutes of being written): its pace (see [`Busy`]).
+    #[serde(default)]
+    pub messages_last_minute: u64,
     /// Catch-up requests to it still unanswered (the history it has that we are fetching).
     #[serde(default)]
     pub catching_up: u32,
@@ -841,6 +845,7 @@ mod tests {
                 roster_hash: Some("00112233aabbccdd".into()),
                 clock_offset_ms: Some(3),
                 last_message: Some(50_000),
+                messages_last_minute: 1,
                 catching_up: 0,
                 missing: None,
                 dial_attempts: 1,

@@ -1648,6 +1648,15 @@ async fn an_insiders_flood_holds_up_no_colleague_and_is_named_to_the_admin() {
         "{}",
         named[0]
     );
+    let pace = report
+        .devices
+        .iter()
+        .find(|d| d.member == "mallory")
+        .map(|d| d.messages_last_minute);
+    assert!(
+        pace.is_some_and(|n| n > majlis_core::diagnose::BUSY_PER_MINUTE),
+        "{pace:?}"
+    );
     // Chen, started now, catches the flood up as history: not a flood at his node, and
     // his diagnostics do not have an admin revoke anyone for it.
     let chen = start_dialing(chen, &addr).await;

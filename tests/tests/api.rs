@@ -314,6 +314,14 @@ fn every_endpoint_needs_the_right_token_and_bad_input_writes_nothing() {
         .find(|l| l.starts_with("majlis_peer_sync_lag{member=\"bilal\""))
         .unwrap_or_else(|| panic!("no lag for bilal in\n{text}"));
     assert!(lag.ends_with(" 0"), "{lag}");
+    let pace = text
+        .lines()
+        .find(|l| l.starts_with("majlis_device_messages_last_minute{member=\"bilal\""))
+        .unwrap_or_else(|| panic!("no pace for bilal in\n{text}"));
+    assert!(
+        pace.rsplit(' ').next().unwrap().parse::<u64>().is_ok(),
+        "{pace}"
+    );
     assert!(
         text.contains("majlis_http_requests_total{status=\"401\"}"),
         "{text}"

@@ -409,6 +409,7 @@ impl Runner {
                             roster_hash: f.hashes.get(&p).map(hex8),
                             clock_offset_ms: connected.and(f.clocks.get(&p).copied()),
                             last_message: f.last_message.get(d).copied(),
+                            messages_last_minute: f.last_minute(d, now).0,
                             catching_up: self.catchup.in_flight_to(&p),
                             missing: f.lag_of(&p),
                             dial_attempts: f.dials.get(&p).copied().unwrap_or(0),

@@ -127,6 +127,8 @@ pub struct Metrics {
     pub indexed: Gauge,
     /// Per roster device that asked to catch up: messages it still lacked after our answer.
     pub peer_lag: Family<PeerLabel, Gauge>,
+    /// Per roster device: its messages that arrived in the last minute (a flood shows here).
+    pub device_pace: Family<PeerLabel, Gauge>,
 }
 
 impl Metrics {
@@ -195,6 +197,11 @@ impl Metrics {
             "majlis_peer_sync_lag",
             "Messages this node holds that the device still lacked after its last catch-up",
             self.peer_lag.clone(),
+        );
+        r.register(
+            "majlis_device_messages_last_minute",
+            "Messages of the device that arrived in the last minute as they were written (by gossip, or caught up on within minutes)",
+            self.device_pace.clone(),
         );
         r.register(
             "majlis_event_stream_clients",

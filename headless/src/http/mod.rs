@@ -1172,14 +1172,19 @@ async fn metrics(
     if let Ok(report) = s.node.diagnose().await {
         // Devices that left the roster leave the metric too.
         s.metrics.peer_lag.clear();
+        s.metrics.device_pace.clear();
         for d in report.devices {
+            let label = events::PeerLabel {
+                member: d.member,
+                device: d.device.to_string(),
+            };
             if let Some(n) = d.missing {
-                let label = events::PeerLabel {
-                    member: d.member,
-                    device: d.device.to_string(),
-                };
                 s.metrics.peer_lag.get_or_create(&label).set(n as i64);
             }
+            s.metrics
+                .device_pace
+                .get_or_create(&label)
+                .set(d.messages_last_minute as i64);
         }
     }
     let mut text = String::new();
