@@ -60,9 +60,12 @@ pub struct DeviceState {
     #[serde(default)]
     pub last_message: Option<u64>,
     /// Its messages that arrived in the last minute as they were written (by gossip, or
-    /// caught up on within minutes of being written): its pace (see [`Busy`]).
+    /// caught up on within minutes of being written), and their bytes: its pace (see
+    /// [`BUSY_PER_MINUTE`]).
     #[serde(default)]
     pub messages_last_minute: u64,
+    #[serde(default)]
+    pub bytes_last_minute: u64,
     /// Catch-up requests to it still unanswered (the history it has that we are fetching).
     #[serde(default)]
     pub catching_up: u32,
@@ -145,9 +148,6 @@ pub struct Report {
     /// signed two different messages at one place of their log.
     #[serde(default)]
     pub forked_authors: Vec<(String, String)>,
-    /// Devices of which over [`BUSY_PER_MINUTE`] messages arrived in the last minute.
-    #[serde(default)]
-    pub busy: Vec<Busy>,
     /// Free space on the data directory's disk (bytes), when it can be measured.
     #[serde(default)]
     pub disk_free: Option<u64>,
@@ -158,18 +158,6 @@ pub struct Report {
 /// valid message is kept by every node that may read it, so the question an admin needs
 /// answered is who, and how soon the disks fill.
 pub const BUSY_PER_MINUTE: u64 = 600;
-
-/// A device sending faster than anyone types (see [`BUSY_PER_MINUTE`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Busy {
-    /// "member (device id)".
-    pub who: String,
-    pub member: String,
-    pub device: DeviceId,
-    /// Its messages that arrived here in the last minute, and their bytes.
-    pub messages: u64,
-    pub bytes: u64,
-}
 
 /// What a failed dial or a lost connection means, in the words the node's `error` places
 /// use ("ADDR: WORDS [the system's own text]", several joined by "; "). One table so that
@@ -448,17 +436,23 @@ impl Report {
                 &[("member", who), ("channel", channel)],
             )]));
         }
-        for b in &self.busy {
+        let mut busy: Vec<&DeviceState> = self
+            .devices
+            .iter()
+            .filter(|d| d.messages_last_minute > BUSY_PER_MINUTE)
+            .collect();
+        busy.sort_by_key(|d| std::cmp::Reverse(d.messages_last_minute));
+        for d in busy {
             // At this device's pace alone, how long until the margin the store keeps.
             let full_in = self
                 .disk_free
-                .map(|free| free.saturating_mul(60_000) / b.bytes.max(1));
+                .map(|free| free.saturating_mul(60_000) / d.bytes_last_minute.max(1));
             let mut parts = vec![part(
                 "{count} messages of {member} arrived in the last minute ({size}), far more than anyone types.",
                 &[
-                    ("count", &b.messages),
-                    ("member", &b.who),
-                    ("size", &crate::files::human_size(b.bytes)),
+                    ("count", &d.messages_last_minute),
+                    ("member", &format!("{} ({})", d.member, d.device)),
+                    ("size", &crate::files::human_size(d.bytes_last_minute)),
                 ],
             )];
             if let Some(ms) = full_in {
@@ -469,7 +463,7 @@ impl Report {
             }
             parts.push(part(
                 "Unless it is a bot of yours, an admin can revoke the device (`majlisd roster revoke --device {device}`) and erase what it sent (`majlisd erase --member {name}`).",
-                &[("device", &b.device), ("name", &b.member)],
+                &[("device", &d.device), ("name", &d.member)],
             ));
             out.push(match full_in.is_some_and(|ms| ms < FULL_SOON_MS) {
                 true => problem(parts),
@@ -846,6 +840,7 @@ mod tests {
                 clock_offset_ms: Some(3),
                 last_message: Some(50_000),
                 messages_last_minute: 1,
+                bytes_last_minute: 200,
                 catching_up: 0,
                 missing: None,
                 dial_attempts: 1,
@@ -862,7 +857,6 @@ mod tests {
             identity_elsewhere: vec![],
             own_history_diverged: vec![],
             forked_authors: vec![],
-            busy: vec![],
             disk_free: None,
         }
     }
@@ -952,14 +946,10 @@ mod tests {
     #[test]
     fn a_device_sending_faster_than_anyone_types_is_named() {
         let mut r = fine();
-        let device = crate::DeviceKey::generate().id();
-        r.busy = vec![Busy {
-            who: format!("mallory ({device})"),
-            member: "mallory".into(),
-            device,
-            messages: 30_000,
-            bytes: 10 << 20,
-        }];
+        let d = &mut r.devices[0];
+        (d.member, d.messages_last_minute) = ("mallory".into(), 30_000);
+        d.bytes_last_minute = 10 << 20;
+        let device = d.device;
         r.disk_free = Some(600 << 20);
         let f = r.findings();
         assert_eq!(f.len(), 1);

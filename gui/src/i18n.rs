@@ -943,9 +943,21 @@ mod tests {
                 std::path::Path::new("/x"),
                 std::io::ErrorKind::NotFound.into(),
             ),
-            // seal.rs's words, as it writes them.
-            E::Denied("wrong passphrase".into()),
-            E::Denied("/data is not sealed (its data key is in data.key) and sealing is required".into()),
+            {
+                use majlis_core::seal;
+                let sealed = seal::seal_with_passphrase(b"right", b"k", b"key").unwrap();
+                seal::open_with_passphrase(b"wrong", b"k", &sealed).unwrap_err()
+            },
+            {
+                let strict = majlis_core::seal::Unlock {
+                    require_sealed: true,
+                    ..Default::default()
+                };
+                let data = std::path::Path::new("/data");
+                majlis_core::seal::open(data, majlis_core::seal::Sealing::File, &strict)
+                    .unwrap_err()
+            },
+            // The keyring's words, as seal.rs writes them (no keyring to fail here).
             E::NotReady("/data is sealed by the OS keyring, which is not reachable (no session bus); log in to the desktop session that created it".into()),
             E::NotReady("the OS keyring did not give the data key: no secret service".into()),
         ];

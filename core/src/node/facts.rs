@@ -392,6 +392,7 @@ impl Runner {
                                 .map(|(a, _)| a.to_string()),
                         );
                         let sighting = f.found.get(&p);
+                        let (messages_last_minute, bytes_last_minute) = f.last_minute(d, now);
                         let connected = self.connections.get(&p);
                         DeviceState {
                             member: m.name.clone(),
@@ -409,7 +410,8 @@ impl Runner {
                             roster_hash: f.hashes.get(&p).map(hex8),
                             clock_offset_ms: connected.and(f.clocks.get(&p).copied()),
                             last_message: f.last_message.get(d).copied(),
-                            messages_last_minute: f.last_minute(d, now).0,
+                            messages_last_minute,
+                            bytes_last_minute,
                             catching_up: self.catchup.in_flight_to(&p),
                             missing: f.lag_of(&p),
                             dial_attempts: f.dials.get(&p).copied().unwrap_or(0),
@@ -532,32 +534,8 @@ impl Runner {
             identity_elsewhere,
             own_history_diverged: f.diverged.iter().map(|(c, s)| (c.clone(), *s)).collect(),
             forked_authors: f.forked.iter().cloned().collect(),
-            busy: head.map(|h| f.busy(h, now)).unwrap_or_default(),
             disk_free: self.store.disk_free(),
         }
-    }
-}
-
-impl Facts {
-    /// Roster devices whose messages arrive faster than anyone types, busiest first.
-    fn busy(&self, head: &crate::roster::VerifiedRoster, now: u64) -> Vec<crate::diagnose::Busy> {
-        let mut busy: Vec<_> = self
-            .pace
-            .keys()
-            .filter_map(|d| {
-                let (messages, bytes) = self.last_minute(d, now);
-                let m = head.member_of_device(d)?;
-                (messages > crate::diagnose::BUSY_PER_MINUTE).then(|| crate::diagnose::Busy {
-                    who: format!("{} ({d})", m.name),
-                    member: m.name.clone(),
-                    device: *d,
-                    messages,
-                    bytes,
-                })
-            })
-            .collect();
-        busy.sort_by_key(|b| std::cmp::Reverse(b.messages));
-        busy
     }
 }
 
