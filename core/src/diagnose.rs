@@ -151,7 +151,19 @@ pub struct Report {
     /// Free space on the data directory's disk (bytes), when it can be measured.
     #[serde(default)]
     pub disk_free: Option<u64>,
+    /// Bytes the node keeps free on that disk: below it nothing new is stored
+    /// ([`crate::store::min_free`]).
+    #[serde(default)]
+    pub disk_margin: u64,
 }
+
+/// Less free space than this on the data directory's disk is worth a finding before the
+/// node has to refuse writes: a relay fetching every shared file goes through a gigabyte in
+/// minutes.
+pub const LOW_DISK: u64 = 1 << 30;
+
+/// A device bringing at least this much in the last minute is named beside a low disk.
+const FILLING_PER_MINUTE: u64 = 1 << 20;
 
 /// More messages of one device than this arriving in a minute (ten a second, for a
 /// whole minute) is more than anyone types: a bot, or a device flooding the org. Every
@@ -175,6 +187,53 @@ pub const LINK_WORDS: [&str; 10] = [
     "it closes the connection right after the handshake: its roster does not list this device (it holds an older roster than the one that added this device, or this device was removed there)",
     "connection lost",
 ];
+
+impl Report {
+    /// The data directory's disk is (nearly) full: what that stops, who is filling it now if
+    /// anyone is, and what to do. A problem once writes are refused or will be within a day
+    /// at the pace of the last minute; a note before.
+    fn low_disk(&self, free: u64) -> Finding {
+        let (margin, size) = (self.disk_margin, crate::files::human_size);
+        let full = free < margin;
+        let mut parts = vec![match full {
+            true => part(
+                "this device's disk is full: {size} free, less than the {margin} Majlis keeps free, so nothing new is stored. What is sent from here is refused, and what colleagues send comes back by catch-up once there is room.",
+                &[("size", &size(free)), ("margin", &size(margin))],
+            ),
+            false => part(
+                "this device's disk is nearly full: {size} free; below {margin} Majlis stores nothing new.",
+                &[("size", &size(free)), ("margin", &size(margin))],
+            ),
+        }];
+        let filling = self
+            .devices
+            .iter()
+            .filter(|d| d.bytes_last_minute >= FILLING_PER_MINUTE)
+            .max_by_key(|d| d.bytes_last_minute);
+        let mut soon = false;
+        if let Some(d) = filling {
+            let left = free.saturating_sub(margin);
+            let ms = left.saturating_mul(60_000) / d.bytes_last_minute;
+            soon = ms < FULL_SOON_MS;
+            parts.push(part(
+                "In the last minute {size} came from {member} (messages and the files this device fetches for them); at that pace no room is left in {time}.",
+                &[
+                    ("size", &size(d.bytes_last_minute)),
+                    ("member", &format!("{} ({})", d.member, d.device)),
+                    ("time", &span(ms)),
+                ],
+            ));
+        }
+        parts.push(part(
+            "Free space on that disk, or move the data directory to a larger one: Majlis carries on by itself, with no restart.",
+            &[],
+        ));
+        match full || soon {
+            true => problem(parts),
+            false => note(parts),
+        }
+    }
+}
 
 /// A disk that fills sooner than this at a device's pace is a problem, not a note.
 const FULL_SOON_MS: u64 = 24 * 3600 * 1000;
@@ -469,6 +528,9 @@ impl Report {
                 true => problem(parts),
                 false => note(parts),
             });
+        }
+        if let Some(free) = self.disk_free.filter(|&f| f < LOW_DISK) {
+            out.push(self.low_disk(free));
         }
         let ahead = self
             .devices
@@ -858,6 +920,7 @@ mod tests {
             own_history_diverged: vec![],
             forked_authors: vec![],
             disk_free: None,
+            disk_margin: 4 << 20,
         }
     }
 
@@ -952,8 +1015,9 @@ mod tests {
         let device = d.device;
         r.disk_free = Some(600 << 20);
         let f = r.findings();
-        assert_eq!(f.len(), 1);
+        assert_eq!(f.len(), 2, "{f:?}");
         assert_eq!(f[0].level, Level::Problem);
+        assert!(f[1].text.starts_with("this device's disk is nearly full"));
         let text = &f[0].text;
         assert!(text.starts_with("30000 messages of mallory ("), "{text}");
         assert!(text.contains("(10.0 MiB)"), "{text}");
@@ -968,6 +1032,39 @@ mod tests {
         r.disk_free = None;
         assert_eq!(r.findings()[0].level, Level::Note);
         assert!(!r.findings()[0].text.contains("full in"));
+    }
+
+    /// A (nearly) full disk says what it stops, who fills it now, and what to do; a note
+    /// while there is room for more than a day at the last minute's pace.
+    #[test]
+    fn a_full_disk_is_said_with_who_is_filling_it() {
+        let mut r = fine();
+        r.disk_free = Some(LOW_DISK);
+        assert!(r.findings().is_empty());
+        r.disk_free = Some(900 << 20);
+        let f = r.findings();
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].level, Level::Note);
+        assert!(f[0].text.contains("900.0 MiB free"), "{}", f[0].text);
+        assert!(!f[0].text.contains("came from"), "{}", f[0].text);
+        // Files bilal shares, fetched here, 300 MiB a minute: no room in three minutes.
+        r.devices[0].bytes_last_minute = 300 << 20;
+        let f = r.findings();
+        assert_eq!(f[0].level, Level::Problem);
+        let text = &f[0].text;
+        assert!(text.contains("300.0 MiB came from bilal ("), "{text}");
+        assert!(text.contains("no room is left in 3 min"), "{text}");
+        r.devices[0].bytes_last_minute = 200;
+        r.disk_free = Some(1 << 20);
+        let f = r.findings();
+        assert_eq!(f[0].level, Level::Problem);
+        assert!(
+            f[0].text
+                .starts_with("this device's disk is full: 1.0 MiB free, less than the 4.0 MiB"),
+            "{}",
+            f[0].text
+        );
+        assert!(r.has_problems());
     }
 
     #[test]

@@ -261,6 +261,21 @@ async fn a_file_reaches_readers_verified_and_the_relay_serves_it_when_the_sender
     let st = b.files().await.unwrap();
     let at_b = st.iter().find(|f| f.blob == big_blob).unwrap();
     assert!(!at_b.complete && !at_b.wanted && at_b.have == 0, "{at_b:?}");
+    // What amina's shares brought to each disk counts towards her pace (what the
+    // diagnostics tell an admin about a member filling disks): both files at the relay,
+    // only the small one at bilal, who has not asked for the big one.
+    let brought = |report: majlis_core::diagnose::Report| {
+        let d = report.devices.iter().find(|d| d.member == "amina");
+        d.map_or(0, |d| d.bytes_last_minute)
+    };
+    let (at_relay, at_bilal) = (
+        brought(r.diagnose().await.unwrap()),
+        brought(b.diagnose().await.unwrap()),
+    );
+    let files = (small_data.len() + big_data.len()) as u64;
+    assert!((files..files + 10_000).contains(&at_relay), "{at_relay}");
+    let small = small_data.len() as u64;
+    assert!((small..small + 10_000).contains(&at_bilal), "{at_bilal}");
     // Files are listed by name with the message that shares them (what `get` takes), at
     // the sender and at a reader; the relay, which cannot open `hr`, knows the message only.
     for (who, n) in [("amina", &a), ("bilal", &b)] {

@@ -323,6 +323,12 @@ fn every_endpoint_needs_the_right_token_and_bad_input_writes_nothing() {
         "{pace}"
     );
     assert!(
+        text.lines()
+            .any(|l| l.starts_with("majlis_device_bytes_last_minute{member=\"bilal\"")),
+        "{text}"
+    );
+    assert!(metric(&text, "majlis_disk_free_bytes") > 0.0, "{text}");
+    assert!(
         text.contains("majlis_http_requests_total{status=\"401\"}"),
         "{text}"
     );

@@ -84,6 +84,13 @@ fn a_full_disk_refuses_clearly_loses_nothing_and_recovers_without_a_restart() {
     let at_amina = amina.history("general").len();
     println!("amina holds {at_amina} messages while full");
     assert!(amina.peers().len() == 1, "the node stays up and connected");
+    // The admin asks why: the diagnostics say the disk is full and what that stops.
+    let doctor = amina.cli(&["doctor"]);
+    let said = String::from_utf8_lossy(&doctor.stdout);
+    println!("doctor on a full disk: {}", said.trim());
+    assert!(!doctor.status.success(), "a full disk is a problem: {said}");
+    assert!(said.contains("this device's disk is full"), "{said}");
+    assert!(said.contains("Free space on that disk"), "{said}");
 
     // Space returns: no restart.
     std::fs::remove_file(filler).unwrap();
@@ -109,6 +116,10 @@ fn a_full_disk_refuses_clearly_loses_nothing_and_recovers_without_a_restart() {
         .history("general")
         .iter()
         .any(|m| m["id"] == i.as_str() && m["text"] == "while full")));
+    // 48 MiB is still little room: said as a note, no longer as full.
+    let said = String::from_utf8_lossy(&amina.cli(&["doctor"]).stdout).into_owned();
+    assert!(said.contains("disk is nearly full"), "{said}");
+    assert!(!said.contains("disk is full"), "{said}");
     assert!(amina.stop() && bilal.stop());
     drop(disk);
 }

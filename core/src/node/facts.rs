@@ -242,13 +242,14 @@ impl Facts {
         self.lag.get(peer).map(|c| c.values().sum())
     }
 
-    /// One of `author`'s messages, `bytes` long, was taken; `live`: it counts towards the
-    /// author's pace (sent now, not history caught up on).
-    pub(super) fn message_from(&mut self, author: DeviceId, bytes: usize, live: bool) {
+    /// One of `author`'s messages was taken, bringing `bytes` to this disk (the message, and
+    /// the file it shares if this node fetches it); `live`: it counts towards the author's
+    /// pace (sent now, not history caught up on).
+    pub(super) fn message_from(&mut self, author: DeviceId, bytes: u64, live: bool) {
         let now = crate::now_ms();
         self.last_message.insert(author, now);
         if live {
-            self.pace.entry(author).or_default().add(now, bytes as u64);
+            self.pace.entry(author).or_default().add(now, bytes);
         }
     }
 
@@ -535,6 +536,7 @@ impl Runner {
             own_history_diverged: f.diverged.iter().map(|(c, s)| (c.clone(), *s)).collect(),
             forked_authors: f.forked.iter().cloned().collect(),
             disk_free: self.store.disk_free(),
+            disk_margin: crate::store::min_free(),
         }
     }
 }

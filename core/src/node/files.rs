@@ -203,15 +203,17 @@ impl Runner {
     }
 
     /// An accepted (or sent) message: if it shares a file, note the blob and fetch it if it
-    /// is small or this node stores everything.
-    pub(super) fn on_file_message(&mut self, env: &Envelope) {
+    /// is small or this node stores everything. Returns the bytes this starts fetching, which
+    /// count towards the author's pace: a member sharing big files fills this disk as surely
+    /// as one flooding messages (see `Facts::message_from`).
+    pub(super) fn on_file_message(&mut self, env: &Envelope) -> u64 {
         let u = &env.unsigned;
         // Postcard's variant tag: `Content::File` is 2. Only such bodies are decoded here.
         if u.format != MESSAGE_FORMAT || u.body.first() != Some(&2) {
-            return;
+            return 0;
         }
         let Some(Content::File { blob, .. }) = env.content() else {
-            return;
+            return 0;
         };
         let meta = match self
             .blobs
@@ -219,7 +221,10 @@ impl Runner {
             .and_then(|m| self.blobs.note_message(&blob.id, &env.id).map(|()| m))
         {
             Ok(m) => m,
-            Err(e) => return tracing::error!("noting file {}: {e}", blob.id),
+            Err(e) => {
+                tracing::error!("noting file {}: {e}", blob.id);
+                return 0;
+            }
         };
         if let Some((_, channels)) = self.files.fetches.get_mut(&blob.id) {
             if !channels.contains(&u.channel) {
@@ -228,15 +233,19 @@ impl Runner {
         }
         let policy = self.file_policy();
         if !policy.allows_size(blob.size) {
-            return;
+            return 0;
         }
         if !meta.complete
             && (meta.wanted || self.stores_all() || blob.size <= policy.auto_fetch_bytes)
         {
             if let Err(e) = self.want(&blob.id) {
                 tracing::error!("fetching file {}: {e}", blob.id);
+                return 0;
             }
+            // Wanted already: another share of a blob being fetched adds nothing.
+            return if meta.wanted { 0 } else { blob.size };
         }
+        0
     }
 
     fn file_policy(&self) -> crate::roster::FilePolicy {

@@ -361,8 +361,6 @@ impl Runner {
             Verdict::Accepted { sender, shown, .. } => {
                 self.active();
                 let env = env.expect("accepted envelopes exist");
-                self.facts
-                    .message_from(env.unsigned.author, env.wire.len(), live(env, origin));
                 if !self.resting.is_empty() {
                     self.end_rest_of(&env.unsigned.author, &env.unsigned.channel);
                 }
@@ -395,7 +393,12 @@ impl Runner {
                 if let Some(m) = shown {
                     self.emit(Event::Message(m));
                 }
-                self.on_file_message(env);
+                let fetching = self.on_file_message(env);
+                self.facts.message_from(
+                    env.unsigned.author,
+                    env.wire.len() as u64 + fetching,
+                    live(env, origin),
+                );
                 self.pending.push(Pending::Received);
             }
             ref v @ Verdict::Rejected(ref r) => {

@@ -129,6 +129,11 @@ pub struct Metrics {
     pub peer_lag: Family<PeerLabel, Gauge>,
     /// Per roster device: its messages that arrived in the last minute (a flood shows here).
     pub device_pace: Family<PeerLabel, Gauge>,
+    /// Per roster device: bytes its messages brought to this disk in the last minute, with
+    /// the shared files this node fetched for them.
+    pub device_bytes: Family<PeerLabel, Gauge>,
+    /// Free bytes on the data directory's disk (-1: not measurable).
+    pub disk_free: Gauge,
 }
 
 impl Metrics {
@@ -202,6 +207,16 @@ impl Metrics {
             "majlis_device_messages_last_minute",
             "Messages of the device that arrived in the last minute as they were written (by gossip, or caught up on within minutes)",
             self.device_pace.clone(),
+        );
+        r.register(
+            "majlis_device_bytes_last_minute",
+            "Bytes the device's messages brought to this disk in the last minute, shared files this node fetched included (counted as for majlis_device_messages_last_minute)",
+            self.device_bytes.clone(),
+        );
+        r.register(
+            "majlis_disk_free_bytes",
+            "Free bytes on the data directory's disk; below MAJLIS_MIN_FREE_MB nothing new is stored (-1: not measurable)",
+            self.disk_free.clone(),
         );
         r.register(
             "majlis_event_stream_clients",

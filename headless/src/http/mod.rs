@@ -1173,6 +1173,10 @@ async fn metrics(
         // Devices that left the roster leave the metric too.
         s.metrics.peer_lag.clear();
         s.metrics.device_pace.clear();
+        s.metrics.device_bytes.clear();
+        s.metrics
+            .disk_free
+            .set(report.disk_free.map_or(-1, |b| b as i64));
         for d in report.devices {
             let label = events::PeerLabel {
                 member: d.member,
@@ -1185,6 +1189,10 @@ async fn metrics(
                 .device_pace
                 .get_or_create(&label)
                 .set(d.messages_last_minute as i64);
+            s.metrics
+                .device_bytes
+                .get_or_create(&label)
+                .set(d.bytes_last_minute as i64);
         }
     }
     let mut text = String::new();
