@@ -604,6 +604,37 @@ fn the_network_view_shows_live_facts_and_says_why_a_peer_is_gone() {
     });
 }
 
+/// A problem that arises while the user is in a conversation marks the Network tab, with
+/// what is wrong in its tooltip; it clears when the problem does.
+#[test]
+fn a_problem_marks_the_network_tab_from_any_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    rt.block_on(amina.send("general", "hello")).unwrap();
+    until(&mut h, "the message", |h| has(h, "hello"));
+    assert!(h.query_by_label("Network").is_some(), "no problem yet");
+    // Amina's node stops: bilal can reach nobody of the org.
+    let addr = rt.block_on(amina.listen_addrs()).unwrap()[0].clone();
+    rt.block_on(amina.shutdown()).unwrap();
+    drop(amina);
+    until(&mut h, "the Network tab marked", |h| {
+        h.query_by_label("Network ⚠").is_some()
+    });
+    h.get_by_label("Network ⚠").hover();
+    until(&mut h, "the problem in its tooltip", |h| {
+        has(h, "no device of the org is connected")
+    });
+    // She is back at the same address: the mark goes at the next refresh.
+    let profile = Profile::open(&dir.path().join("amina")).unwrap();
+    let mut cfg = opts(Path::new("/unused"), vec![]).config;
+    cfg.listen = vec![addr];
+    let _amina = rt.block_on(Node::start(profile, cfg)).unwrap();
+    until(&mut h, "the mark gone", |h| {
+        h.query_by_label("Network").is_some()
+    });
+}
+
 #[test]
 fn search_finds_a_message_and_opens_its_conversation_at_it() {
     let dir = tempfile::tempdir().unwrap();

@@ -409,7 +409,14 @@ impl MajlisApp {
                         }
                     }
                 }
-                Reply::Diagnosis(d) => run.diagnosis = Some(*d),
+                Reply::Diagnosis(d) => {
+                    run.problems = d
+                        .findings()
+                        .into_iter()
+                        .filter(|f| f.level == majlis_core::diagnose::Level::Problem)
+                        .collect();
+                    run.diagnosis = Some(*d);
+                }
                 Reply::Listen(l) => run.listen = l,
                 Reply::Shared(r) => {
                     run.notice = r.err().map(|e| {

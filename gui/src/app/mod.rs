@@ -325,6 +325,9 @@ struct Running {
     peer_input: String,
     peer_error: Option<String>,
     diagnosis: Option<majlis_core::diagnose::Report>,
+    /// Its problems, found once when it arrives (not every frame: the findings walk every
+    /// roster device).
+    problems: Vec<majlis_core::diagnose::Finding>,
     /// When peers and the diagnosis were last asked for.
     refreshed: Instant,
     /// Shared files the node knows of, by blob, and when they were last asked for.
@@ -379,6 +382,9 @@ struct ThreadView {
 
 /// How often the Network view asks the node for fresh facts.
 const NETWORK_REFRESH: Duration = Duration::from_secs(2);
+/// How often the node's findings are asked for while another view is open: a problem that
+/// arises meanwhile (a full disk, a flood, nobody reachable) marks the Network tab.
+const BACKGROUND_REFRESH: Duration = Duration::from_secs(10);
 
 impl Running {
     /// This device's member entry in the head roster.
@@ -688,6 +694,7 @@ impl MajlisApp {
             peer_input: String::new(),
             peer_error: None,
             diagnosis: None,
+            problems: Vec::new(),
             refreshed: Instant::now(),
             files: HashMap::new(),
             files_asked: Instant::now(),

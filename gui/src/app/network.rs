@@ -207,6 +207,17 @@ fn device_line(lang: Lang, l: &majlis_core::diagnose::DeviceLine) -> String {
     }
 }
 
+/// The node's problems (not its notes) in `lang`, one line each: what marks the Network tab.
+pub(super) fn problems(lang: Lang, run: &Running) -> Vec<String> {
+    run.problems
+        .iter()
+        .map(|f| {
+            let parts: Vec<String> = f.parts.iter().map(|p| say_part(lang, p)).collect();
+            parts.join(" ")
+        })
+        .collect()
+}
+
 /// Answers to "why can't I see X?": the node's findings (the same as `majlisd doctor`), then
 /// what only the app knows (in `lang`, the node's findings too).
 pub(super) fn diagnose(lang: Lang, run: &Running, cfg: &Config, rtl_font: bool) -> Vec<String> {

@@ -12,6 +12,12 @@ impl MajlisApp {
             .as_ref()
             .is_some_and(|r| r.member_of_device(&run.me).is_some());
         if listed {
+            // The Network view refreshes itself; elsewhere the findings are asked for now
+            // and then, so that a problem marks its tab.
+            if run.view != View::Network && run.refreshed.elapsed() >= BACKGROUND_REFRESH {
+                run.actions.push(Action::RefreshNetwork);
+            }
+            ui.ctx().request_repaint_after(BACKGROUND_REFRESH);
             self.search_keys(ui, &mut run);
             self.draw_top_bar(ui, &mut run);
             if run.view == View::Chat {
@@ -87,10 +93,17 @@ impl MajlisApp {
             .map(|r| r.roster.name.clone())
             .unwrap_or_default();
         let me = run.my_name();
+        // Something is wrong (the same problems `majlisd doctor` exits non-zero on): the
+        // Network tab says so, and its tooltip what.
+        let problems = super::network::problems(self.state.lang, run);
+        let network = match problems.is_empty() {
+            true => self.t("Network"),
+            false => format!("{} ⚠", self.t("Network")),
+        };
         let mut tabs = vec![
             (View::Chat, self.t("Conversations")),
             (View::People, self.t("People")),
-            (View::Network, self.t("Network")),
+            (View::Network, network),
         ];
         if is_admin {
             tabs.push((View::Admin, self.t("Admin")));
@@ -115,10 +128,16 @@ impl MajlisApp {
                 ui.label(format!("· {}", text::for_egui(&me)));
                 ui.separator();
                 for (v, label) in &tabs {
-                    if ui
-                        .selectable_label(run.view == *v, label.as_str())
-                        .clicked()
-                    {
+                    let marked = *v == View::Network && !problems.is_empty();
+                    let mut text = RichText::new(label.as_str());
+                    if marked {
+                        text = text.color(egui::Color32::from_rgb(230, 90, 60));
+                    }
+                    let mut tab = ui.selectable_label(run.view == *v, text);
+                    if marked {
+                        tab = tab.on_hover_text(problems.join("\n"));
+                    }
+                    if tab.clicked() {
                         if *v == View::Admin {
                             open_admin = true;
                         }
