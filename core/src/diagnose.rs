@@ -162,6 +162,10 @@ pub struct Report {
 /// minutes.
 pub const LOW_DISK: u64 = 1 << 30;
 
+/// A device whose files, at the last minute's pace, fill the disk sooner than this is
+/// named (a note: one big file shared is a pace for a minute, not a flood).
+const FILES_FILL_MS: u64 = 6 * 3600 * 1000;
+
 /// A device bringing at least this much in the last minute is named beside a low disk.
 const FILLING_PER_MINUTE: u64 = 1 << 20;
 
@@ -495,26 +499,40 @@ impl Report {
                 &[("member", who), ("channel", channel)],
             )]));
         }
-        let mut busy: Vec<&DeviceState> = self
+        // At a device's pace alone, how long until the disk is full.
+        let full_in = |d: &DeviceState| {
+            self.disk_free
+                .map(|free| free.saturating_mul(60_000) / d.bytes_last_minute.max(1))
+        };
+        // Many messages, or few that bring files this fast while the disk still has room
+        // (under `LOW_DISK`, `low_disk` names whoever brings the most).
+        let heavy = |d: &DeviceState| {
+            self.disk_free.is_some_and(|f| f >= LOW_DISK)
+                && full_in(d).is_some_and(|ms| ms < FILES_FILL_MS)
+        };
+        let mut named: Vec<&DeviceState> = self
             .devices
             .iter()
-            .filter(|d| d.messages_last_minute > BUSY_PER_MINUTE)
+            .filter(|d| d.messages_last_minute > BUSY_PER_MINUTE || heavy(d))
             .collect();
-        busy.sort_by_key(|d| std::cmp::Reverse(d.messages_last_minute));
-        for d in busy {
-            // At this device's pace alone, how long until the margin the store keeps.
-            let full_in = self
-                .disk_free
-                .map(|free| free.saturating_mul(60_000) / d.bytes_last_minute.max(1));
-            let mut parts = vec![part(
-                "{count} messages of {member} arrived in the last minute ({size}), far more than anyone types.",
-                &[
-                    ("count", &d.messages_last_minute),
-                    ("member", &format!("{} ({})", d.member, d.device)),
-                    ("size", &crate::files::human_size(d.bytes_last_minute)),
-                ],
-            )];
-            if let Some(ms) = full_in {
+        named.sort_by_key(|d| std::cmp::Reverse((d.messages_last_minute, d.bytes_last_minute)));
+        for d in named {
+            let (member, size) = (
+                format!("{} ({})", d.member, d.device),
+                crate::files::human_size(d.bytes_last_minute),
+            );
+            let busy = d.messages_last_minute > BUSY_PER_MINUTE;
+            let mut parts = vec![match busy {
+                true => part(
+                    "{count} messages of {member} arrived in the last minute ({size}), far more than anyone types.",
+                    &[("count", &d.messages_last_minute), ("member", &member), ("size", &size)],
+                ),
+                false => part(
+                    "In the last minute the messages of {member} brought {size} to this disk, with the files this device fetches for them.",
+                    &[("member", &member), ("size", &size)],
+                ),
+            }];
+            if let Some(ms) = full_in(d) {
                 parts.push(part(
                     "At this pace this disk is full in {time}.",
                     &[("time", &span(ms))],
@@ -524,10 +542,14 @@ impl Report {
                 "Unless it is a bot of yours, an admin can revoke the device (`majlisd roster revoke --device {device}`) and erase what it sent (`majlisd erase --member {name}`).",
                 &[("device", &d.device), ("name", &d.member)],
             ));
-            out.push(match full_in.is_some_and(|ms| ms < FULL_SOON_MS) {
-                true => problem(parts),
-                false => note(parts),
-            });
+            // Sharing big files is what Majlis is for: a pace of files alone is a note until
+            // the disk is low.
+            out.push(
+                match busy && full_in(d).is_some_and(|ms| ms < FULL_SOON_MS) {
+                    true => problem(parts),
+                    false => note(parts),
+                },
+            );
         }
         if let Some(free) = self.disk_free.filter(|&f| f < LOW_DISK) {
             out.push(self.low_disk(free));
@@ -1065,6 +1087,28 @@ mod tests {
             f[0].text
         );
         assert!(r.has_problems());
+    }
+
+    /// A member who sends few messages but shares files fast enough to fill the disk within
+    /// hours is named, as a note (sharing big files is what Majlis is for).
+    #[test]
+    fn a_device_filling_the_disk_with_files_is_named_as_a_note() {
+        let mut r = fine();
+        r.disk_free = Some(30 << 30);
+        r.devices[0].bytes_last_minute = 50 << 20;
+        assert!(r.findings().is_empty(), "{:?}", r.findings());
+        r.devices[0].bytes_last_minute = 200 << 20;
+        let f = r.findings();
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].level, Level::Note);
+        let text = &f[0].text;
+        assert!(
+            text.starts_with("In the last minute the messages of bilal (")
+                && text.contains("brought 200.0 MiB"),
+            "{text}"
+        );
+        assert!(text.contains("full in 3 h"), "{text}");
+        assert!(text.contains("erase --member bilal"), "{text}");
     }
 
     #[test]

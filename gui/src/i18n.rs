@@ -346,6 +346,7 @@ const AR: &[(&str, &str)] = &[
     ("it closes the connection right after the handshake: its roster does not list this device (it holds an older roster than the one that added this device, or this device was removed there)", "يغلق الاتصال بعد المصافحة مباشرة: قائمته لا تضم هذا الجهاز (لديه قائمة أقدم من التي أضافت هذا الجهاز، أو أُزيل هذا الجهاز هناك)"),
     ("connection lost", "انقطع الاتصال"),
     ("{count} messages of {member} arrived in the last minute ({size}), far more than anyone types.", "وصلت {count} رسالة من {member} في الدقيقة الأخيرة ({size})، وهذا أكثر بكثير مما يكتبه أي شخص."),
+    ("In the last minute the messages of {member} brought {size} to this disk, with the files this device fetches for them.", "في الدقيقة الأخيرة جلبت رسائل {member} إلى هذا القرص {size}، مع الملفات التي يجلبها هذا الجهاز لها."),
     ("At this pace this disk is full in {time}.", "بهذه الوتيرة يمتلئ هذا القرص خلال {time}."),
     ("this device's disk is full: {size} free, less than the {margin} Majlis keeps free, so nothing new is stored. What is sent from here is refused, and what colleagues send comes back by catch-up once there is room.", "قرص هذا الجهاز ممتلئ: المتاح {size}، أقل من {margin} التي يبقيها مجلس فارغة، فلا يُخزَّن شيء جديد. ما يُرسل من هنا يُرفض، وما يرسله الزملاء يعود بالمزامنة حين تتوفر المساحة."),
     ("this device's disk is nearly full: {size} free; below {margin} Majlis stores nothing new.", "قرص هذا الجهاز يكاد يمتلئ: المتاح {size}؛ وتحت {margin} لا يخزّن مجلس شيئا جديدا."),

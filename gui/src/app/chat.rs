@@ -217,7 +217,9 @@ impl MajlisApp {
                     ui.horizontal(|ui| {
                         let l = ui.label(path_label.as_str());
                         let r = ui.add(
+                            // Fixed: lines above it ("… is typing") come and go.
                             egui::TextEdit::singleline(path)
+                                .id(ui.make_persistent_id("attach-path"))
                                 .hint_text("/home/me/Documents/plan.pdf")
                                 .desired_width(ui.available_width() - 80.0),
                         );

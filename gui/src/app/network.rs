@@ -61,7 +61,11 @@ impl MajlisApp {
                 let l = ui.label(label.as_str());
                 let field = ui
                     .add(
+                        // A fixed id: the addresses listed above come and go with each
+                        // refresh, and an id counted from the widgets before it would change
+                        // with them, taking the focus from someone typing.
                         egui::TextEdit::singleline(&mut run.peer_input)
+                            .id(ui.make_persistent_id("peer-address"))
                             .hint_text("10.1.2.3:7441")
                             .desired_width(220.0),
                     )
