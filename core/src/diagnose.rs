@@ -192,53 +192,6 @@ pub const LINK_WORDS: [&str; 10] = [
     "connection lost",
 ];
 
-impl Report {
-    /// The data directory's disk is (nearly) full: what that stops, who is filling it now if
-    /// anyone is, and what to do. A problem once writes are refused or will be within a day
-    /// at the pace of the last minute; a note before.
-    fn low_disk(&self, free: u64) -> Finding {
-        let (margin, size) = (self.disk_margin, crate::files::human_size);
-        let full = free < margin;
-        let mut parts = vec![match full {
-            true => part(
-                "this device's disk is full: {size} free, less than the {margin} Majlis keeps free, so nothing new is stored. What is sent from here is refused, and what colleagues send comes back by catch-up once there is room.",
-                &[("size", &size(free)), ("margin", &size(margin))],
-            ),
-            false => part(
-                "this device's disk is nearly full: {size} free; below {margin} Majlis stores nothing new.",
-                &[("size", &size(free)), ("margin", &size(margin))],
-            ),
-        }];
-        let filling = self
-            .devices
-            .iter()
-            .filter(|d| d.bytes_last_minute >= FILLING_PER_MINUTE)
-            .max_by_key(|d| d.bytes_last_minute);
-        let mut soon = false;
-        if let Some(d) = filling {
-            let left = free.saturating_sub(margin);
-            let ms = left.saturating_mul(60_000) / d.bytes_last_minute;
-            soon = ms < FULL_SOON_MS;
-            parts.push(part(
-                "In the last minute {size} came from {member} (messages and the files this device fetches for them); at that pace no room is left in {time}.",
-                &[
-                    ("size", &size(d.bytes_last_minute)),
-                    ("member", &format!("{} ({})", d.member, d.device)),
-                    ("time", &span(ms)),
-                ],
-            ));
-        }
-        parts.push(part(
-            "Free space on that disk, or move the data directory to a larger one: Majlis carries on by itself, with no restart.",
-            &[],
-        ));
-        match full || soon {
-            true => problem(parts),
-            false => note(parts),
-        }
-    }
-}
-
 /// A disk that fills sooner than this at a device's pace is a problem, not a note.
 const FULL_SOON_MS: u64 = 24 * 3600 * 1000;
 
@@ -861,6 +814,51 @@ impl Report {
             ));
         }
         out
+    }
+
+    /// The data directory's disk is (nearly) full: what that stops, who is filling it now if
+    /// anyone is, and what to do. A problem once writes are refused or will be within a day
+    /// at the pace of the last minute; a note before.
+    fn low_disk(&self, free: u64) -> Finding {
+        let (margin, size) = (self.disk_margin, crate::files::human_size);
+        let full = free < margin;
+        let mut parts = vec![match full {
+            true => part(
+                "this device's disk is full: {size} free, less than the {margin} Majlis keeps free, so nothing new is stored. What is sent from here is refused, and what colleagues send comes back by catch-up once there is room.",
+                &[("size", &size(free)), ("margin", &size(margin))],
+            ),
+            false => part(
+                "this device's disk is nearly full: {size} free; below {margin} Majlis stores nothing new.",
+                &[("size", &size(free)), ("margin", &size(margin))],
+            ),
+        }];
+        let filling = self
+            .devices
+            .iter()
+            .filter(|d| d.bytes_last_minute >= FILLING_PER_MINUTE)
+            .max_by_key(|d| d.bytes_last_minute);
+        let mut soon = false;
+        if let Some(d) = filling {
+            let left = free.saturating_sub(margin);
+            let ms = left.saturating_mul(60_000) / d.bytes_last_minute;
+            soon = ms < FULL_SOON_MS;
+            parts.push(part(
+                "In the last minute {size} came from {member} (messages and the files this device fetches for them); at that pace no room is left in {time}.",
+                &[
+                    ("size", &size(d.bytes_last_minute)),
+                    ("member", &format!("{} ({})", d.member, d.device)),
+                    ("time", &span(ms)),
+                ],
+            ));
+        }
+        parts.push(part(
+            "Free space on that disk, or move the data directory to a larger one: Majlis carries on by itself, with no restart.",
+            &[],
+        ));
+        match full || soon {
+            true => problem(parts),
+            false => note(parts),
+        }
     }
 }
 
