@@ -123,6 +123,13 @@ pub struct Status {
     /// Message records held, every channel's (key grants included).
     pub records: usize,
     pub store_bytes: u64,
+    /// Free bytes on the data directory's disk, when measurable; below `MAJLIS_MIN_FREE_MB`
+    /// nothing new is stored.
+    #[serde(default)]
+    pub disk_free: Option<u64>,
+    /// That margin, in bytes.
+    #[serde(default)]
+    pub disk_margin: u64,
     /// The search index (in memory while running; `None` when not running).
     #[serde(default)]
     pub index: Option<IndexStatus>,
@@ -459,6 +466,8 @@ async fn handle(node: &Node, req: Request) -> Response {
                         rejected: stats.rejected.values().sum(),
                         records: node.store().message_count(),
                         store_bytes: node.store().size_on_disk(),
+                        disk_free: report.disk_free,
+                        disk_margin: report.disk_margin,
                         index: node.search_stats().await.ok().map(|i| IndexStatus {
                             messages: i.messages,
                             bytes: i.bytes,

@@ -1312,6 +1312,8 @@ pub fn run_cli(cli: Cli) -> Result<()> {
                 rejected: 0,
                 records: p.store().message_count(),
                 store_bytes: p.store().size_on_disk(),
+                disk_free: p.store().disk_free(),
+                disk_margin: majlis_core::store::min_free(),
                 index: None,
             };
             print_response(&Command::Status { json }, Response::Status { status })?;
@@ -1651,6 +1653,19 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                 s.records,
                 human_size(s.store_bytes)
             );
+            if let Some(free) = s.disk_free {
+                let margin = s.disk_margin;
+                let full = match free < margin {
+                    true => " (full: nothing new is stored; `majlisd doctor` says more)",
+                    false if free < majlis_core::diagnose::LOW_DISK => " (nearly full)",
+                    false => "",
+                };
+                println!(
+                    "{} free on its disk{full}; Majlis keeps {} free",
+                    human_size(free),
+                    human_size(margin)
+                );
+            }
             if let Some(ix) = &s.index {
                 println!(
                     "search index: {} message{}, {} in memory",

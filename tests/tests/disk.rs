@@ -91,6 +91,8 @@ fn a_full_disk_refuses_clearly_loses_nothing_and_recovers_without_a_restart() {
     assert!(!doctor.status.success(), "a full disk is a problem: {said}");
     assert!(said.contains("this device's disk is full"), "{said}");
     assert!(said.contains("Free space on that disk"), "{said}");
+    let status = amina.all(&["status"]);
+    assert!(status.contains("free on its disk (full"), "{status}");
 
     // Space returns: no restart.
     std::fs::remove_file(filler).unwrap();
