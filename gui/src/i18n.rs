@@ -285,6 +285,7 @@ const AR: &[(&str, &str)] = &[
     ("connecting to {address}…", "جار الاتصال بـ {address}…"),
     ("could not paste the image: {error}", "تعذر لصق الصورة: {error}"),
     ("data directory: {dir}", "مجلد البيانات: {dir}"),
+    ("free on its disk: {size} (Majlis keeps {margin} free)", "المتاح على قرصه: {size} (يُبقي مجلس {margin} متاحة)"),
     ("device {device} for {name}", "الجهاز {device} لـ {name}"),
     ("erasure {erasure} of {member}'s data", "المحو {erasure} لبيانات {member}"),
     ("exporting your data…", "جار تصدير بياناتك…"),

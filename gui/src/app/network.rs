@@ -25,6 +25,14 @@ impl MajlisApp {
                 "data directory: {dir}",
                 &[("dir", &self.opts.data.display().to_string())],
             ));
+            if let Some(free) = run.diagnosis.as_ref().and_then(|d| d.disk_free) {
+                let margin = run.diagnosis.as_ref().map_or(0, |d| d.disk_margin);
+                let size = majlis_core::files::human_size;
+                ui.label(self.tf(
+                    "free on its disk: {size} (Majlis keeps {margin} free)",
+                    &[("size", &size(free)), ("margin", &size(margin))],
+                ));
+            }
             ui.label(if cfg.mdns {
                 self.t("mDNS discovery: on (_majlis._tcp.local.)")
             } else {

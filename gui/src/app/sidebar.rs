@@ -14,10 +14,16 @@ impl MajlisApp {
         if listed {
             // The Network view refreshes itself; elsewhere the findings are asked for now
             // and then, so that a problem marks its tab.
-            if run.view != View::Network && run.refreshed.elapsed() >= BACKGROUND_REFRESH {
+            // While a problem stands, as often as the Network view: a mark clears soon
+            // after its cause does (a peer back, space freed).
+            let every = match run.problems.is_empty() {
+                true => BACKGROUND_REFRESH,
+                false => NETWORK_REFRESH,
+            };
+            if run.view != View::Network && run.refreshed.elapsed() >= every {
                 run.actions.push(Action::RefreshNetwork);
             }
-            ui.ctx().request_repaint_after(BACKGROUND_REFRESH);
+            ui.ctx().request_repaint_after(every);
             self.search_keys(ui, &mut run);
             self.draw_top_bar(ui, &mut run);
             if run.view == View::Chat {
