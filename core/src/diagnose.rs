@@ -87,6 +87,13 @@ pub struct DeviceState {
     pub online: bool,
 }
 
+impl DeviceState {
+    /// "member (device id)": how findings name it.
+    fn who(&self) -> String {
+        format!("{} ({})", self.member, self.device)
+    }
+}
+
 /// A device that is not on this roster but showed up: announced itself over mDNS, or tried
 /// to connect and was turned away by the roster gate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -452,11 +459,7 @@ impl Report {
                 &[("member", who), ("channel", channel)],
             )]));
         }
-        // At a device's pace alone, how long until the disk is full.
-        let full_in = |d: &DeviceState| {
-            self.disk_free
-                .map(|free| free.saturating_mul(60_000) / d.bytes_last_minute.max(1))
-        };
+        let full_in = |d: &DeviceState| self.full_in(d.bytes_last_minute);
         // Many messages, or few that bring files this fast while the disk still has room
         // (under `LOW_DISK`, `low_disk` names whoever brings the most).
         let heavy = |d: &DeviceState| {
@@ -470,10 +473,7 @@ impl Report {
             .collect();
         named.sort_by_key(|d| std::cmp::Reverse((d.messages_last_minute, d.bytes_last_minute)));
         for d in named {
-            let (member, size) = (
-                format!("{} ({})", d.member, d.device),
-                crate::files::human_size(d.bytes_last_minute),
-            );
+            let (member, size) = (d.who(), crate::files::human_size(d.bytes_last_minute));
             let busy = d.messages_last_minute > BUSY_PER_MINUTE;
             let mut parts = vec![match busy {
                 true => part(
@@ -816,6 +816,13 @@ impl Report {
         out
     }
 
+    /// At `bytes` a minute, how long until the disk has no room left above the margin the
+    /// store keeps (ms), when its free space is known.
+    fn full_in(&self, bytes_per_minute: u64) -> Option<u64> {
+        let left = self.disk_free?.saturating_sub(self.disk_margin);
+        Some(left.saturating_mul(60_000) / bytes_per_minute.max(1))
+    }
+
     /// The data directory's disk is (nearly) full: what that stops, who is filling it now if
     /// anyone is, and what to do. A problem once writes are refused or will be within a day
     /// at the pace of the last minute; a note before.
@@ -838,15 +845,13 @@ impl Report {
             .filter(|d| d.bytes_last_minute >= FILLING_PER_MINUTE)
             .max_by_key(|d| d.bytes_last_minute);
         let mut soon = false;
-        if let Some(d) = filling {
-            let left = free.saturating_sub(margin);
-            let ms = left.saturating_mul(60_000) / d.bytes_last_minute;
+        if let Some((d, ms)) = filling.and_then(|d| Some((d, self.full_in(d.bytes_last_minute)?))) {
             soon = ms < FULL_SOON_MS;
             parts.push(part(
                 "In the last minute {size} came from {member} (messages and the files this device fetches for them); at that pace no room is left in {time}.",
                 &[
                     ("size", &size(d.bytes_last_minute)),
-                    ("member", &format!("{} ({})", d.member, d.device)),
+                    ("member", &d.who()),
                     ("time", &span(ms)),
                 ],
             ));

@@ -382,6 +382,8 @@ struct ThreadView {
 
 /// How often the Network view asks the node for fresh facts.
 const NETWORK_REFRESH: Duration = Duration::from_secs(2);
+/// The colour of what is wrong: a refusal, a contested roster, the Network tab's mark.
+const ALERT: egui::Color32 = egui::Color32::from_rgb(230, 90, 60);
 /// How often the node's findings are asked for while another view is open: a problem that
 /// arises meanwhile (a full disk, a flood, nobody reachable) marks the Network tab.
 const BACKGROUND_REFRESH: Duration = Duration::from_secs(10);

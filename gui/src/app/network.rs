@@ -14,7 +14,7 @@ impl MajlisApp {
         ui.heading(self.t("Diagnostics"));
         if run.contested.is_some() {
             ui.colored_label(
-                egui::Color32::from_rgb(230, 90, 60),
+                ALERT,
                 self.t("The roster is contested: two admins removed each other. This device keeps the version it saw first until the org root key settles it."),
             );
         }
@@ -25,8 +25,11 @@ impl MajlisApp {
                 "data directory: {dir}",
                 &[("dir", &self.opts.data.display().to_string())],
             ));
-            if let Some(free) = run.diagnosis.as_ref().and_then(|d| d.disk_free) {
-                let margin = run.diagnosis.as_ref().map_or(0, |d| d.disk_margin);
+            let disk = run
+                .diagnosis
+                .as_ref()
+                .and_then(|d| Some((d.disk_free?, d.disk_margin)));
+            if let Some((free, margin)) = disk {
                 let size = majlis_core::files::human_size;
                 ui.label(self.tf(
                     "free on its disk: {size} (Majlis keeps {margin} free)",
@@ -88,7 +91,7 @@ impl MajlisApp {
                 }
             });
             if let Some(e) = &run.peer_error {
-                ui.colored_label(egui::Color32::from_rgb(230, 90, 60), para(ui, e));
+                ui.colored_label(ALERT, para(ui, e));
             }
             ui.label(format!("{}: {version}", self.t("Roster version")));
             ui.separator();
@@ -221,13 +224,13 @@ fn device_line(lang: Lang, l: &majlis_core::diagnose::DeviceLine) -> String {
 
 /// The node's problems (not its notes) in `lang`, one line each: what marks the Network tab.
 pub(super) fn problems(lang: Lang, run: &Running) -> Vec<String> {
-    run.problems
-        .iter()
-        .map(|f| {
-            let parts: Vec<String> = f.parts.iter().map(|p| say_part(lang, p)).collect();
-            parts.join(" ")
-        })
-        .collect()
+    run.problems.iter().map(|f| say_finding(lang, f)).collect()
+}
+
+/// A finding in `lang`: its sentences, each translated.
+fn say_finding(lang: Lang, f: &majlis_core::diagnose::Finding) -> String {
+    let parts: Vec<String> = f.parts.iter().map(|p| say_part(lang, p)).collect();
+    parts.join(" ")
 }
 
 /// Answers to "why can't I see X?": the node's findings (the same as `majlisd doctor`), then
@@ -237,15 +240,7 @@ pub(super) fn diagnose(lang: Lang, run: &Running, cfg: &Config, rtl_font: bool) 
     let mut out: Vec<String> = run
         .diagnosis
         .as_ref()
-        .map(|d| {
-            d.findings()
-                .into_iter()
-                .map(|f| {
-                    let parts: Vec<String> = f.parts.iter().map(|p| say_part(lang, p)).collect();
-                    parts.join(" ")
-                })
-                .collect()
-        })
+        .map(|d| d.findings().iter().map(|f| say_finding(lang, f)).collect())
         .unwrap_or_default();
     if run.peers.is_empty() {
         out.push(if cfg.mdns {

@@ -117,7 +117,7 @@ impl MajlisApp {
                 ui.separator();
             }
             if let Some(e) = &sb.error {
-                ui.colored_label(Color32::from_rgb(230, 90, 60), para(ui, e));
+                ui.colored_label(ALERT, para(ui, e));
             } else if sb.hits.is_empty() && !sb.asked.trim().is_empty() {
                 ui.label(none.as_str());
             }

@@ -137,7 +137,7 @@ impl MajlisApp {
                     let marked = *v == View::Network && !problems.is_empty();
                     let mut text = RichText::new(label.as_str());
                     if marked {
-                        text = text.color(egui::Color32::from_rgb(230, 90, 60));
+                        text = text.color(ALERT);
                     }
                     let mut tab = ui.selectable_label(run.view == *v, text);
                     if marked {
