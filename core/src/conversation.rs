@@ -95,7 +95,11 @@ pub fn check_join(channel: &str, open: Option<bool>, left: bool, on: bool) -> cr
 /// A channel as a member's list shows it (`majlisd channel list`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelRow {
+    /// The channel's name on the wire: what its messages carry; never changes.
     pub name: String,
+    /// The name it is shown under: `name`, or what an admin renamed it to.
+    #[serde(default)]
+    pub display_name: String,
     /// Who may read and post: `None` for every member (guests excepted).
     pub members: Option<Vec<String>>,
     pub topic: String,
@@ -121,6 +125,7 @@ pub fn channel_rows(
             let d = store.details(&c.name)?;
             Ok(ChannelRow {
                 name: c.name.clone(),
+                display_name: head.roster.shown(&c.name).to_string(),
                 members: c.members.clone(),
                 topic: d.topic,
                 archived: head.roster.is_archived(&c.name),

@@ -339,7 +339,8 @@ pub fn may_author<'r>(
         return Err(Reject::UnknownChannel(channel.to_string()));
     }
     if roster.roster.is_archived(channel) && roster.roster.may_read(member, channel) {
-        return Err(Reject::Archived(channel.to_string()));
+        // Said under the name people know it by (a rename changes no wire name).
+        return Err(Reject::Archived(roster.roster.shown(channel).to_string()));
     }
     if !roster.roster.may_post(member, channel) {
         return Err(Reject::NotAllowed {

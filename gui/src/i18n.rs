@@ -121,6 +121,7 @@ const AR: &[(&str, &str)] = &[
     ("Archived", "مؤرشفة"),
     ("Nothing pinned.", "لا شيء مثبت."),
     ("Archive #{channel}", "أرشفة ‎#{channel}"),
+    ("Rename", "إعادة التسمية"),
     ("Bring #{channel} back", "إعادة ‎#{channel}"),
     (
         "Archive #{channel}? Its history stays readable and searchable; nobody can post in it until an admin brings it back.",
@@ -282,6 +283,7 @@ const AR: &[(&str, &str)] = &[
     ("channel #{name} removed", "أزيلت القناة #{name}"),
     ("channel #{name} archived", "أُرشفت القناة #{name}"),
     ("channel #{name} brought back", "أُعيدت القناة #{name}"),
+    ("channel #{name} renamed #{to}", "أُعيدت تسمية القناة #{name} إلى #{to}"),
     ("connecting to {address}…", "جار الاتصال بـ {address}…"),
     ("could not paste the image: {error}", "تعذر لصق الصورة: {error}"),
     ("data directory: {dir}", "مجلد البيانات: {dir}"),
@@ -655,6 +657,14 @@ const AR_SAID: &[(&str, &str)] = &[
         "القناة ‎#{channel} ليست مؤرشفة؛ لا شيء يتغير",
     ),
     (
+        "direct messages are not renamed; only channels are",
+        "لا يعاد تسمية الرسائل المباشرة؛ تعاد تسمية القنوات وحدها",
+    ),
+    (
+        "the channel is already called #{to}; nothing to change",
+        "اسم القناة ‎#{to} من قبل؛ لا شيء يتغير",
+    ),
+    (
         "only admins can change the roster (members may create channels if the org policy allows); ask an admin",
         "لا يغيّر قائمة المؤسسة إلا المشرفون (وللأعضاء إنشاء القنوات إن سمحت سياسة المؤسسة)؛ اطلب ذلك من مشرف",
     ),
@@ -893,6 +903,14 @@ mod tests {
             refused(C::ArchiveChannel {
                 name: "@bilal".into(),
                 archived: true,
+            }),
+            refused(C::RenameChannel {
+                name: "@bilal".into(),
+                to: "x".into(),
+            }),
+            refused(C::RenameChannel {
+                name: "general".into(),
+                to: "general".into(),
             }),
             check_join("nope", None, false, false).unwrap_err(),
             check_join("board", Some(false), false, false).unwrap_err(),

@@ -147,11 +147,18 @@ pub struct IndexStatus {
 pub struct SearchHit {
     pub message: StoredMessage,
     pub snippet: String,
+    /// The message's channel as people know it (an admin may have renamed it; the
+    /// message's `channel` is its name on the wire).
+    #[serde(default)]
+    pub shown: String,
 }
 
-impl From<majlis_core::search::Hit> for SearchHit {
-    fn from(h: majlis_core::search::Hit) -> Self {
+impl SearchHit {
+    /// `h`, its channel named as `roster` shows it.
+    pub fn of(h: majlis_core::search::Hit, roster: Option<&VerifiedRoster>) -> Self {
+        let c = &h.message.channel;
         SearchHit {
+            shown: roster.map_or(c.as_str(), |r| r.roster.shown(c)).to_string(),
             snippet: h.marked("[", "]"),
             message: h.message,
         }
@@ -417,7 +424,7 @@ async fn handle(node: &Node, req: Request) -> Response {
                     .search(&query, crate::search_order(relevance), limit)
                     .await?
                     .into_iter()
-                    .map(SearchHit::from)
+                    .map(|h| SearchHit::of(h, node.roster_now().as_deref()))
                     .collect(),
             },
             Request::History { channel, limit } => Response::History {

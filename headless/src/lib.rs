@@ -659,6 +659,15 @@ pub enum ChannelCmd {
         /// The channel's name
         channel: String,
     },
+    /// Rename CHANNEL (admins): everyone sees and types the new name from the next roster
+    /// version on; its history, members and keys stay. Renaming it to its first name undoes
+    /// the rename
+    Rename {
+        /// The channel's name now
+        channel: String,
+        /// The name it goes by from now on
+        to: String,
+    },
 }
 
 /// Entry point of the `majlisd` binary.
@@ -926,7 +935,8 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             ChannelCmd::Create { .. }
             | ChannelCmd::Members { .. }
             | ChannelCmd::Archive { .. }
-            | ChannelCmd::Unarchive { .. },
+            | ChannelCmd::Unarchive { .. }
+            | ChannelCmd::Rename { .. },
         )
         | Command::Retention(RetentionCmd::Set { .. })
         | Command::Hold(HoldCmd::Add { .. } | HoldCmd::Release { .. })
@@ -1284,7 +1294,10 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             print_response(
                 &cmd,
                 Response::Search {
-                    hits: hits.into_iter().map(SearchHit::from).collect(),
+                    hits: hits
+                        .into_iter()
+                        .map(|h| SearchHit::of(h, chain.head()))
+                        .collect(),
                 },
             )?;
         }
@@ -1474,6 +1487,10 @@ fn roster_change(cmd: &Command) -> Result<RosterChange> {
         Command::Channel(ChannelCmd::Unarchive { channel }) => RosterChange::ArchiveChannel {
             name: channel.clone(),
             archived: false,
+        },
+        Command::Channel(ChannelCmd::Rename { channel, to }) => RosterChange::RenameChannel {
+            name: channel.clone(),
+            to: to.clone(),
         },
         Command::Retention(RetentionCmd::Set {
             days,
@@ -1737,7 +1754,10 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                     .members
                     .as_ref()
                     .map_or("everyone".to_string(), |m| m.join(", "));
-                let mut line = format!("#{:<16} {who}", c.name);
+                let mut line = format!("#{:<16} {who}", c.display_name);
+                if c.display_name != c.name {
+                    line.push_str(&format!("  (was #{})", c.name));
+                }
                 if c.archived {
                     line.push_str("  (archived)");
                 }
@@ -1763,7 +1783,7 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                     let t = UNIX_EPOCH + Duration::from_millis(h.message.sent_at);
                     println!(
                         "{} [{}] {}: {}",
-                        h.message.channel,
+                        h.shown,
                         humantime::format_rfc3339_seconds(t),
                         h.message.sender,
                         h.snippet.replace('\n', " ")
@@ -1812,6 +1832,10 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             Command::Channel(ChannelCmd::Unarchive { .. }) => {
                 println!("open for posts again (roster version {version})")
             }
+            Command::Channel(ChannelCmd::Rename { to, .. }) => println!(
+                "renamed: everyone sees it as #{} from roster version {version} on",
+                to.strip_prefix('#').unwrap_or(to)
+            ),
             _ => println!("roster is now at version {version}"),
         },
         Response::Swept { report: r } => println!(
@@ -2183,7 +2207,12 @@ fn print_roster(r: &Roster) {
         } else {
             ""
         };
-        println!("  {:<16} {who}{archived}", c.name);
+        let shown = r.shown(&c.name);
+        let was = match shown == c.name {
+            true => String::new(),
+            false => format!("  (was {})", c.name),
+        };
+        println!("  {shown:<16} {who}{archived}{was}");
     }
 }
 
@@ -2253,7 +2282,7 @@ fn run_node(
                 _ = tokio::signal::ctrl_c() => break,
                 _ = term.recv() => break,
                 ev = events.recv() => match ev {
-                    Ok(Event::Message(m)) if print_messages => say!("#{} {}", m.channel, format_message(&m)),
+                    Ok(Event::Message(m)) if print_messages => say!("#{} {}", node.roster_now().map_or(m.channel.clone(), |r| r.roster.shown(&m.channel).to_string()), format_message(&m)),
                     Ok(Event::Message(_) | Event::KeysReceived { .. } | Event::Typing { .. } | Event::Away { .. } | Event::Delivered { .. } | Event::Presence { .. }) => {}
                     Ok(Event::PeerConnected { name, device }) => say!("connected to {name} ({device})"),
                     Ok(Event::PeerDisconnected { device }) => say!("disconnected from {device}"),

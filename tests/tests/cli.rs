@@ -424,3 +424,82 @@ fn an_admin_archives_a_channel_and_brings_it_back() {
     );
     assert!(ds[0].stop() && ds[1].stop());
 }
+
+/// An admin renames a channel from the command line when a team changes its name: both
+/// nodes list it, and accept it, under the new name; its history, and what the member
+/// posts under either name, stay one conversation; only an admin renames, names taken or
+/// looking alike are refused; renaming it to its first name undoes it.
+#[test]
+fn an_admin_renames_a_channel_and_its_history_stays() {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ds = majlis_tests::org(&bin, tmp.path(), &["amina", "bilal"]);
+    ds[0].ok(&["channel", "create", "launch"]);
+    majlis_tests::start_pair_local(&mut ds, &[]);
+    ds[1].ok(&["send", "launch", "the launch checklist is done"]);
+    wait_until("amina has it", 20, || ds[0].history("launch").len() == 1);
+
+    let out = ds[0].ok(&["channel", "rename", "#Launch", "release"]);
+    assert!(
+        out.starts_with("renamed: everyone sees it as #release"),
+        "{out}"
+    );
+    let e = ds[0].fails(&["channel", "rename", "general", "Release"]);
+    assert!(e.contains("only in case"), "{e}");
+    let e = ds[0].fails(&["channel", "rename", "@bilal", "x"]);
+    assert!(e.contains("direct messages are not renamed"), "{e}");
+    let e = ds[0].fails(&["channel", "create", "release"]);
+    assert!(e.contains("already exists"), "{e}");
+    let e = ds[1].fails(&["channel", "rename", "general", "lobby"]);
+    assert!(e.contains("admin"), "{e}");
+
+    // bilal's node takes the new name: listed under it, and posted to by it.
+    wait_until("bilal lists #release", 20, || {
+        ds[1]
+            .all(&["channel", "list"])
+            .contains("#release          everyone  (was #launch)")
+    });
+    ds[1].ok(&["send", "#release", "and the notes are out"]);
+    wait_until("amina has both, in one conversation", 20, || {
+        ds[0].history("release").len() == 2
+    });
+    let texts: Vec<String> = ds[0]
+        .history("launch")
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        texts,
+        ["the launch checklist is done", "and the notes are out"],
+        "the old name still names it"
+    );
+    let found = ds[0].ok(&["search", "notes in:#release"]);
+    assert!(
+        found.starts_with("release [") && found.contains("and the [notes] are out"),
+        "{found}"
+    );
+    let json = ds[1].all(&["channel", "list", "--json"]);
+    let row: serde_json::Value = json
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|r| r["name"] == "launch")
+        .unwrap();
+    assert_eq!(row["display_name"], "release", "{json}");
+    let roster = ds[1].all(&["roster", "show"]);
+    assert!(
+        roster.contains("release          everyone  (was launch)"),
+        "{roster}"
+    );
+
+    // Renamed back to its first name, the rename is gone.
+    ds[0].ok(&["channel", "rename", "release", "launch"]);
+    wait_until("bilal lists #launch again", 20, || {
+        let list = ds[1].all(&["channel", "list"]);
+        list.contains("#launch ") && !list.contains("release")
+    });
+    let e = ds[1].fails(&["send", "release", "gone?"]);
+    assert!(e.contains("no channel 'release'; channels: general, launch"), "{e}");
+    let audit = String::from_utf8_lossy(&ds[0].cli(&["audit", "--json"]).stdout).into_owned();
+    assert_eq!(audit.matches("channel_renamed").count(), 2, "{audit}");
+    assert!(ds[0].stop() && ds[1].stop());
+}

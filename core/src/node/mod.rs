@@ -952,7 +952,12 @@ impl Node {
             }
             _ => false,
         };
-        crate::conversation::check_join(channel, open, left, on)?;
+        let shown = self
+            .roster
+            .borrow()
+            .as_deref()
+            .map(|r| r.roster.shown(channel).to_string());
+        crate::conversation::check_join(shown.as_deref().unwrap_or(channel), open, left, on)?;
         self.act(channel.to_string(), Plain::Join { on }).await
     }
 

@@ -46,6 +46,12 @@ pub enum AuditChange {
     ChannelUnarchived {
         name: String,
     },
+    /// `name`: the channel's name on the wire; `to`: what it is shown as now (itself when
+    /// a rename was undone).
+    ChannelRenamed {
+        name: String,
+        to: String,
+    },
     PolicyChanged {
         policy: Policy,
     },
@@ -93,6 +99,7 @@ pub fn diff(prev: Option<&Roster>, next: &Roster) -> Vec<AuditChange> {
         members: vec![],
         channels: vec![],
         archived: vec![],
+        renamed: vec![],
         ..next.clone()
     };
     let prev = match prev {
@@ -177,6 +184,15 @@ pub fn diff(prev: Option<&Roster>, next: &Roster) -> Vec<AuditChange> {
     }
     for a in prev.archived.iter().filter(|a| !next.is_archived(a)) {
         out.push(AuditChange::ChannelUnarchived { name: a.clone() });
+    }
+    for c in &next.channels {
+        let to = next.shown(&c.name);
+        if prev.channel(&c.name).is_some() && prev.shown(&c.name) != to {
+            out.push(AuditChange::ChannelRenamed {
+                name: c.name.clone(),
+                to: to.to_string(),
+            });
+        }
     }
     if prev.policy != next.policy {
         out.push(AuditChange::PolicyChanged {

@@ -98,6 +98,9 @@ fn decode_body(body: &[u8]) -> Result<Roster, RosterError> {
     if let Some(archived) = next(&mut rest, &mut layout, Layout::Archived)? {
         r.archived = archived;
     }
+    if let Some(renamed) = next(&mut rest, &mut layout, Layout::Renamed)? {
+        r.renamed = renamed;
+    }
     let written = match layout {
         Layout::First => r.encode_as(Layout::First),
         _ => r.encode_body(),

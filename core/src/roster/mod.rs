@@ -237,6 +237,12 @@ pub struct Roster {
     /// ([`Layout::Governance`]), so earlier releases keep reading it until an admin archives
     /// a channel.
     pub archived: Vec<String>,
+    /// Added in the fourth wave: channels an admin renamed, as (the channel's name on the
+    /// wire, the name people see and type now). A channel's wire name is its identity
+    /// (gossip topic, keys, every signed message names it), so a rename changes only what
+    /// the views show and what commands accept. A roster that renames nothing is written
+    /// in the layout before ([`Layout::Archived`]).
+    pub renamed: Vec<(String, String)>,
 }
 
 /// The layouts a roster body has had, oldest first. Each adds one field at the end, so each
@@ -254,6 +260,8 @@ pub(crate) enum Layout {
     Governance,
     /// `+ archived`.
     Archived,
+    /// `+ renamed`.
+    Renamed,
 }
 
 /// The roster body as written: the first release's fields, then the later ones its
@@ -276,6 +284,8 @@ struct Body<'a> {
     governance: Option<&'a Governance>,
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "bare")]
     archived: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "bare")]
+    renamed: Option<&'a [(String, String)]>,
 }
 
 /// A field [`Body`] writes only when set, written as the value itself (not as an `Option`,
@@ -293,7 +303,9 @@ fn bare<T: Serialize + ?Sized, S: serde::Serializer>(
 impl Roster {
     /// The earliest layout that holds everything set in this roster.
     pub(crate) fn layout(&self) -> Layout {
-        if !self.archived.is_empty() {
+        if !self.renamed.is_empty() {
+            Layout::Renamed
+        } else if !self.archived.is_empty() {
             Layout::Archived
         } else if self.governance != Governance::default() {
             Layout::Governance
@@ -322,6 +334,7 @@ impl Roster {
             files: (layout >= Layout::Files).then_some(&self.files),
             governance: (layout >= Layout::Governance).then_some(&self.governance),
             archived: (layout >= Layout::Archived).then_some(&self.archived),
+            renamed: (layout >= Layout::Renamed).then_some(&self.renamed),
         })
         .expect("roster serializes")
     }
@@ -357,6 +370,7 @@ impl From<FirstLayout> for Roster {
             files: FilePolicy::default(),
             governance: Governance::default(),
             archived: Vec::new(),
+            renamed: Vec::new(),
         }
     }
 }
@@ -595,6 +609,12 @@ pub enum RosterChange {
     ArchiveChannel {
         name: String,
         archived: bool,
+    },
+    /// Show a channel under another name (`to`; its own wire name again: the rename is
+    /// undone). Messages, keys and topics keep the wire name; views and commands use `to`.
+    RenameChannel {
+        name: String,
+        to: String,
     },
 }
 

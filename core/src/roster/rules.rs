@@ -34,6 +34,7 @@ impl Roster {
             files: FilePolicy::default(),
             governance: Governance::default(),
             archived: Vec::new(),
+            renamed: Vec::new(),
         }
     }
 
@@ -45,12 +46,28 @@ impl Roster {
         self.channels.iter().find(|c| c.name == name)
     }
 
-    /// The channel a person typed: its name as is, or as the views show it (`#general`),
+    /// The channel a person typed: the name it is shown under (a renamed channel's new
+    /// name first), or its name on the wire; as is, or as the views show it (`#general`),
     /// or in other case (`General`) where only one channel matches.
     pub fn channel_typed(&self, typed: &str) -> Option<&Channel> {
         let bare = typed.strip_prefix('#').unwrap_or(typed);
-        self.channel(typed)
+        let renamed_to = |n: &str| {
+            self.renamed
+                .iter()
+                .find(|(_, to)| to == n)
+                .and_then(|(c, _)| self.channel(c))
+        };
+        renamed_to(typed)
+            .or_else(|| renamed_to(bare))
+            .or_else(|| self.channel(typed))
             .or_else(|| self.channel(bare))
+            .or_else(|| {
+                only_one(
+                    self.channels
+                        .iter()
+                        .filter(|c| same_but_case(self.shown(&c.name), bare)),
+                )
+            })
             .or_else(|| {
                 only_one(
                     self.channels
@@ -58,6 +75,23 @@ impl Roster {
                         .filter(|c| same_but_case(&c.name, bare)),
                 )
             })
+    }
+
+    /// The name `channel` (its name on the wire) is shown under: what an admin renamed it
+    /// to, else itself. Direct-message channels and unknown names come back as given.
+    pub fn shown<'a>(&'a self, channel: &'a str) -> &'a str {
+        self.renamed
+            .iter()
+            .find(|(c, _)| c == channel)
+            .map_or(channel, |(_, to)| to.as_str())
+    }
+
+    /// Every name a channel goes by: its wire names, and what renamed ones are shown as.
+    fn all_channel_names(&self) -> impl Iterator<Item = &str> {
+        self.channels
+            .iter()
+            .map(|c| c.name.as_str())
+            .chain(self.renamed.iter().map(|(_, to)| to.as_str()))
     }
 
     /// The member a person typed: the name as is, or in other case where only one matches.
@@ -82,12 +116,13 @@ impl Roster {
     /// `chain::authorize`), so a modified client cannot slip one in.
     pub(crate) fn check_new_channel_name(&self, name: &str) -> Result<(), RosterError> {
         valid_name("channel", name)?;
-        if let Some(c) = self.channels.iter().find(|c| same_but_case(&c.name, name)) {
-            return Err(RosterError::Rule(match c.name == name {
+        // Against the names channels are shown under too: a new "staff" beside a channel
+        // renamed "staff" would be two of them.
+        if let Some(c) = self.all_channel_names().find(|c| same_but_case(c, name)) {
+            return Err(RosterError::Rule(match c == name {
                 true => format!("channel '{name}' already exists"),
                 false => format!(
-                    "channel '{}' already exists, and '{name}' would differ from it only in case; pick another name",
-                    c.name
+                    "channel '{c}' already exists, and '{name}' would differ from it only in case; pick another name"
                 ),
             }));
         }
@@ -98,10 +133,9 @@ impl Roster {
             _ if name.trim() != name => "it starts or ends with a space".into(),
             _ => {
                 // First: a hidden character that makes a second "general" is that.
-                if let Some(c) = self.channels.iter().find(|c| looks_alike(&c.name, name)) {
+                if let Some(c) = self.all_channel_names().find(|c| looks_alike(c, name)) {
                     return Err(RosterError::Rule(format!(
-                        "'{name}' looks like the channel '{}' already there; pick a name nobody could mistake for it",
-                        c.name
+                        "'{name}' looks like the channel '{c}' already there; pick a name nobody could mistake for it"
                     )));
                 }
                 match hidden_char(name) {
@@ -170,7 +204,7 @@ impl Roster {
 
     /// The channels' names, comma-separated.
     fn channel_names(&self) -> String {
-        let known: Vec<_> = self.channels.iter().map(|c| c.name.as_str()).collect();
+        let known: Vec<_> = self.channels.iter().map(|c| self.shown(&c.name)).collect();
         known.join(", ")
     }
 
@@ -401,6 +435,21 @@ impl Roster {
                 }
             }
         }
+        // A renamed channel exists, is renamed once, and its name is nobody else's.
+        let mut shown = std::collections::HashSet::new();
+        for (c, to) in &self.renamed {
+            valid_name("channel", to)?;
+            if !chans.contains(c.as_str())
+                || !shown.insert(c.as_str())
+                || to == c
+                || chans.contains(to.as_str())
+                || self.renamed.iter().filter(|(_, t)| t == to).count() > 1
+            {
+                return Err(RosterError::Rule(format!(
+                    "'{c}' is renamed '{to}' twice, is not a channel, or takes another channel's name"
+                )));
+            }
+        }
         let mut archived = std::collections::HashSet::new();
         for a in &self.archived {
             if !chans.contains(a.as_str()) || !archived.insert(a.as_str()) {
@@ -510,7 +559,7 @@ impl Roster {
                 else {
                     return Err(RosterError::Rule(self.no_channel_named(name)));
                 };
-                c.members = members_after(&c.name, c.members.as_deref(), change)?;
+                c.members = members_after(self.shown(&c.name), c.members.as_deref(), change)?;
             }
             RosterChange::ArchiveChannel { name, archived } => {
                 let Some(c) = self.channel_typed(name).map(|c| c.name.clone()) else {
@@ -519,19 +568,42 @@ impl Roster {
                         false => self.no_channel_named(name),
                     }));
                 };
+                let shown = self.shown(&c);
                 match (r.is_archived(&c), archived) {
                     (true, true) => {
                         return Err(RosterError::Rule(format!(
-                            "#{c} is already archived; nothing to change"
+                            "#{shown} is already archived; nothing to change"
                         )))
                     }
                     (false, false) => {
                         return Err(RosterError::Rule(format!(
-                            "#{c} is not archived; nothing to change"
+                            "#{shown} is not archived; nothing to change"
                         )))
                     }
                     (false, true) => r.archived.push(c),
                     (true, false) => r.archived.retain(|a| *a != c),
+                }
+            }
+            RosterChange::RenameChannel { name, to } => {
+                let Some(c) = self.channel_typed(name).map(|c| c.name.clone()) else {
+                    return Err(RosterError::Rule(match name.starts_with('@') {
+                        true => "direct messages are not renamed; only channels are".into(),
+                        false => self.no_channel_named(name),
+                    }));
+                };
+                if self.shown(&c) == to {
+                    return Err(RosterError::Rule(format!(
+                        "the channel is already called #{to}; nothing to change"
+                    )));
+                }
+                r.renamed.retain(|(n, _)| *n != c);
+                if *to != c {
+                    // Checked as a new channel's name among the others (its own old names
+                    // are free to take back, or to change the case of).
+                    let mut others = r.clone();
+                    others.channels.retain(|x| x.name != c);
+                    others.check_new_channel_name(to)?;
+                    r.renamed.push((c, to.clone()));
                 }
             }
             RosterChange::SetPolicy { policy } => {

@@ -1361,6 +1361,174 @@ fn an_admin_archives_a_channel_and_a_member_cannot() {
     assert!(bad.check_well_formed().is_err());
 }
 
+/// An admin renames a channel: views and commands use the new name, messages keep the
+/// wire name; the new name is checked as a new channel's would be, against every name a
+/// channel goes by; a member cannot rename, not even slipped into a version that adds a
+/// channel; undoing the rename returns the earlier layout.
+#[test]
+fn an_admin_renames_a_channel_and_a_member_cannot() {
+    let mut o = org();
+    let bilal = DeviceKey::generate();
+    for c in [
+        joins("bilal", &bilal),
+        RosterChange::SetPolicy {
+            policy: Policy {
+                members_create_channels: true,
+                ..Policy::default()
+            },
+        },
+        RosterChange::CreateChannel {
+            name: "legal".into(),
+            members: None,
+        },
+    ] {
+        let v = next(&o.chain, c, RosterSigner::Device(&o.admin));
+        assert_eq!(o.chain.apply(vec![v]).error, None);
+    }
+    let rename = |name: &str, to: &str| RosterChange::RenameChannel {
+        name: name.into(),
+        to: to.into(),
+    };
+    let before = &o.chain.head().unwrap().roster;
+    assert!(
+        before.layout() < Layout::Renamed && read_by::<ReleaseWithFiles>(&before.encode_body())
+    );
+
+    // bilal may not rename, alone or along with a channel he may add.
+    let unauthorized = |o: &Org, v: VerifiedRoster| {
+        assert!(matches!(
+            o.chain.clone().apply(vec![v]).error,
+            Some(RosterError::NotAuthorized { .. })
+        ));
+    };
+    unauthorized(
+        &o,
+        next(
+            &o.chain,
+            rename("general", "staff"),
+            RosterSigner::Device(&bilal),
+        ),
+    );
+    let h = o.chain.head().unwrap();
+    let mut sneaky = h
+        .roster
+        .next(
+            h.hash,
+            &RosterChange::CreateChannel {
+                name: "lunch".into(),
+                members: None,
+            },
+            2,
+        )
+        .unwrap();
+    sneaky.renamed.push(("general".into(), "staff".into()));
+    unauthorized(
+        &o,
+        VerifiedRoster::sign(sneaky, RosterSigner::Device(&bilal)),
+    );
+
+    // The admin renames it, as typed.
+    let v = next(
+        &o.chain,
+        rename("#General", "staff"),
+        RosterSigner::Device(&o.admin),
+    );
+    assert_eq!(o.chain.apply(vec![v]).error, None);
+    let head = o.chain.head().unwrap();
+    let r = &head.roster;
+    assert_eq!(r.shown("general"), "staff");
+    assert_eq!(r.shown("legal"), "legal");
+    assert_eq!(r.shown("@amina,bilal"), "@amina,bilal");
+    for typed in ["staff", "#staff", "Staff", "general", "#general"] {
+        assert_eq!(
+            r.channel_typed(typed).map(|c| c.name.as_str()),
+            Some("general"),
+            "{typed}"
+        );
+    }
+    // Who reads and posts is the wire name's, as before.
+    let b = r.member("bilal").unwrap();
+    assert!(r.may_post(b, "general") && r.channel("staff").is_none());
+    assert_eq!(
+        o.chain.audit().last().unwrap().changes,
+        vec![AuditChange::ChannelRenamed {
+            name: "general".into(),
+            to: "staff".into()
+        }]
+    );
+    // Written in the new layout, which the releases before cannot read whole.
+    assert_eq!(r.layout(), Layout::Renamed);
+    assert!(!read_by::<ReleaseWithFiles>(&r.encode_body()));
+    assert_eq!(VerifiedRoster::decode(&head.wire).unwrap().roster, *r);
+
+    // Names taken, looking alike or not names at all are refused with a reason, for a
+    // rename and for a new channel, from an admin or a member.
+    let try_next = |o: &Org, c: RosterChange| {
+        let h = o.chain.head().unwrap();
+        h.roster.next(h.hash, &c, 3).unwrap_err().to_string()
+    };
+    assert!(try_next(&o, rename("legal", "staff")).contains("already exists"));
+    assert!(try_next(&o, rename("legal", "Staff")).contains("only in case"));
+    assert!(try_next(&o, rename("legal", "general")).contains("already exists"));
+    assert!(try_next(&o, rename("legal", "st\u{0430}ff")).contains("looks like"));
+    assert!(try_next(&o, rename("legal", "#law")).contains("starts with '#'"));
+    assert!(try_next(&o, rename("staff", "staff")).contains("nothing to change"));
+    assert!(try_next(&o, rename("nope", "x")).contains("no channel named 'nope'"));
+    assert!(try_next(&o, rename("@amina,bilal", "x")).contains("direct messages"));
+    let create = |name: &str| RosterChange::CreateChannel {
+        name: name.into(),
+        members: None,
+    };
+    assert!(try_next(&o, create("staff")).contains("already exists"));
+    let h = o.chain.head().unwrap();
+    let v = VerifiedRoster::sign(
+        {
+            let mut r = h.roster.next(h.hash, &create("lunch"), 3).unwrap();
+            r.channels.last_mut().unwrap().name = "STAFF".into();
+            r
+        },
+        RosterSigner::Device(&bilal),
+    );
+    assert!(
+        o.chain.clone().apply(vec![v]).error.is_some(),
+        "a member's look-alike of a shown name"
+    );
+
+    // Renamed again, then back: the rename is undone, the earlier layout returns.
+    for (from, to) in [("staff", "team"), ("team", "general")] {
+        let v = next(&o.chain, rename(from, to), RosterSigner::Device(&o.admin));
+        assert_eq!(o.chain.apply(vec![v]).error, None);
+    }
+    let r = &o.chain.head().unwrap().roster;
+    assert!(r.renamed.is_empty());
+    assert!(r.channel_typed("staff").is_none() && r.channel_typed("team").is_none());
+    assert!(read_by::<ReleaseWithFiles>(&r.encode_body()));
+    assert_eq!(
+        o.chain.audit().last().unwrap().changes,
+        vec![AuditChange::ChannelRenamed {
+            name: "general".into(),
+            to: "general".into()
+        }]
+    );
+
+    // A rename that names no channel, takes another's name, or renames one twice is not a
+    // roster.
+    let mut bad = r.clone();
+    for renamed in [
+        vec![("nope".to_string(), "x".to_string())],
+        vec![("general".into(), "legal".into())],
+        vec![
+            ("general".into(), "x".into()),
+            ("general".into(), "y".into()),
+        ],
+        vec![("general".into(), "x".into()), ("legal".into(), "x".into())],
+        vec![("general".into(), "general".into())],
+    ] {
+        bad.renamed = renamed;
+        assert!(bad.check_well_formed().is_err(), "{:?}", bad.renamed);
+    }
+}
+
 /// The roster body a release with file policies (and nothing after) reads.
 #[derive(serde::Deserialize)]
 #[allow(dead_code)]

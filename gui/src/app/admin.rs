@@ -379,13 +379,13 @@ fn channel_members(
     let t = |en| text::for_egui(tr(lang, en)).into_owned();
     let picked = match f.edit_channel.as_str() {
         "" => t("Pick a channel"),
-        c => text::for_egui(&format!("# {c}")).into_owned(),
+        c => text::for_egui(&format!("# {}", r.roster.shown(c))).into_owned(),
     };
     egui::ComboBox::from_label(t("Channel"))
         .selected_text(picked)
         .show_ui(ui, |ui| {
             for c in &r.roster.channels {
-                let label = text::for_egui(&format!("# {}", c.name)).into_owned();
+                let label = text::for_egui(&format!("# {}", r.roster.shown(&c.name))).into_owned();
                 ui.selectable_value(&mut f.edit_channel, c.name.clone(), label);
             }
         });
@@ -396,15 +396,35 @@ fn channel_members(
     if f.edit_from.as_ref() != Some(&from) {
         f.edit_open = c.members.is_none();
         f.edit_members = c.members.iter().flatten().cloned().collect();
+        f.edit_name = r.roster.shown(&c.name).to_string();
         f.edit_from = Some(from);
     }
+    let shown = r.roster.shown(&c.name);
+    // Renaming changes what everyone sees and types; history, members and keys stay.
+    ui.horizontal(|ui| {
+        let field = egui::TextEdit::singleline(&mut f.edit_name)
+            .id(ui.make_persistent_id("rename-channel"))
+            .desired_width(160.0);
+        ui.add(field);
+        let to = f.edit_name.trim().trim_start_matches('#');
+        let rename = ui.add_enabled(
+            !to.is_empty() && to != shown,
+            egui::Button::new(t("Rename")),
+        );
+        if rename.clicked() {
+            *change = Some(RosterChange::RenameChannel {
+                name: c.name.clone(),
+                to: to.to_string(),
+            });
+        }
+    });
     // Archiving asks first; bringing back does not (it takes nothing away).
     let archived = r.roster.is_archived(&c.name);
     let what = match archived {
         true => "Bring #{channel} back",
         false => "Archive #{channel}",
     };
-    if ui.button(tf(lang, what, &[("channel", &c.name)])).clicked() {
+    if ui.button(tf(lang, what, &[("channel", shown)])).clicked() {
         let ch = RosterChange::ArchiveChannel {
             name: c.name.clone(),
             archived: !archived,
@@ -416,7 +436,7 @@ fn channel_members(
                     tf(
                         lang,
                         "Archive #{channel}? Its history stays readable and searchable; nobody can post in it until an admin brings it back.",
-                        &[("channel", &c.name)],
+                        &[("channel", shown)],
                     ),
                     ch,
                 ))
@@ -463,7 +483,7 @@ fn channel_members(
                 tf(
                     lang,
                     "Take {members} off #{channel}? They get nothing said there from now on.",
-                    &[("members", &gone.join(", ")), ("channel", &c.name)],
+                    &[("members", &gone.join(", ")), ("channel", shown)],
                 ),
                 ch,
             ))
@@ -520,6 +540,11 @@ pub(super) fn audit_text(lang: Lang, c: &majlis_core::roster::AuditChange) -> St
         A::ChannelUnarchived { name } => {
             tr_with(lang, "channel #{name} brought back", &[("name", name)])
         }
+        A::ChannelRenamed { name, to } => tr_with(
+            lang,
+            "channel #{name} renamed #{to}",
+            &[("name", name), ("to", to)],
+        ),
         A::PolicyChanged { policy } => {
             let dms = [("dms", dm_policy_name(lang, policy.dms))];
             match policy.members_create_channels {

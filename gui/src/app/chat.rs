@@ -73,7 +73,7 @@ impl MajlisApp {
                     crate::i18n::tr_shown(
                         lang,
                         majlis_core::roster::ARCHIVED_TEXT,
-                        &[("channel", &channel)],
+                        &[("channel", run.shown(&channel))],
                     )
                 })
             });
@@ -1066,6 +1066,7 @@ impl MajlisApp {
         if !run.details_open || run.thread.is_some() {
             return;
         }
+        let shown = run.shown(channel).to_string();
         let Some(conv) = &mut run.conv else {
             return;
         };
@@ -1239,10 +1240,10 @@ impl MajlisApp {
                         let note = crate::i18n::tr_shown(
                             self.state.lang,
                             majlis_core::roster::ARCHIVED_TEXT,
-                            &[("channel", channel)],
+                            &[("channel", &shown)],
                         );
                         ui.label(RichText::new(para(ui, &note)).weak());
-                        let back = self.tf("Bring #{channel} back", &[("channel", channel)]);
+                        let back = self.tf("Bring #{channel} back", &[("channel", &shown)]);
                         if manage && ui.button(back).clicked() {
                             bring_back = true;
                         }

@@ -546,7 +546,7 @@ impl MajlisApp {
                 run.notice = Some((
                     self.tf(
                         "You are no longer on #{channel}: an admin changed who is on it",
-                        &[("channel", &ch)],
+                        &[("channel", r.roster.shown(&ch))],
                     ),
                     Instant::now(),
                 ));

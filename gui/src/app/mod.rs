@@ -290,6 +290,8 @@ struct AdminForm {
     edit_open: bool,
     edit_members: HashSet<String>,
     edit_from: Option<(String, u64)>,
+    /// The name the picked channel is to go by (starts as the one it goes by now).
+    edit_name: String,
     /// Open the "Channel members" section at the next frame (asked from a channel's details).
     open_members: bool,
     confirm: Option<(String, RosterChange)>,
@@ -389,6 +391,14 @@ const ALERT: egui::Color32 = egui::Color32::from_rgb(230, 90, 60);
 const BACKGROUND_REFRESH: Duration = Duration::from_secs(10);
 
 impl Running {
+    /// The name `channel` (its name on the wire) is shown under (see `Roster::shown`).
+    fn shown<'a>(&'a self, channel: &'a str) -> &'a str {
+        match &self.roster {
+            Some(r) => r.roster.shown(channel),
+            None => channel,
+        }
+    }
+
     /// This device's member entry in the head roster.
     fn me_member(&self) -> Option<&majlis_core::roster::Member> {
         self.roster.as_ref()?.member_of_device(&self.me)

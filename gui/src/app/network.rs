@@ -256,7 +256,7 @@ pub(super) fn diagnose(lang: Lang, run: &Running, cfg: &Config, rtl_font: bool) 
                     out.push(tr_with(
                         lang,
                         "#{channel} is private and does not list you; ask an admin to add you.",
-                        &[("channel", &c.name)],
+                        &[("channel", r.roster.shown(&c.name))],
                     ));
                 }
             }

@@ -78,6 +78,8 @@ impl MajlisApp {
         );
         let rtl = self.state.lang.rtl();
         let lang = self.state.lang;
+        let roster = run.roster.clone();
+        let shown = |c: &str| roster.as_ref().map_or(c, |r| r.roster.shown(c)).to_string();
         let Some(sb) = run.search.as_mut() else {
             return;
         };
@@ -126,7 +128,7 @@ impl MajlisApp {
                     let m = &h.message;
                     let place = match dm_parties(&m.channel) {
                         Some(_) => "@".to_string() + &m.sender,
-                        None => format!("#{}", m.channel),
+                        None => format!("#{}", shown(&m.channel)),
                     };
                     let head = format!(
                         "{} · {} · {}",

@@ -198,7 +198,9 @@ impl MajlisApp {
                 let other = if a == me { b } else { a };
                 format!("@ {}", text::for_egui(other))
             }
-            None => format!("# {}", text::for_egui(key)),
+            // The name it is shown under: an admin may have renamed it (the key, its name
+            // on the wire, stays).
+            None => format!("# {}", text::for_egui(run.shown(key))),
         }
     }
 
@@ -336,8 +338,11 @@ impl MajlisApp {
                                             clicked = Some(k.clone());
                                         }
                                         let b = ui.small_button(join_label.as_str());
-                                        let label =
-                                            tr_with(lang, "Join {channel}", &[("channel", k)]);
+                                        let label = tr_with(
+                                            lang,
+                                            "Join {channel}",
+                                            &[("channel", run.shown(k))],
+                                        );
                                         name_widget(&b, egui::Role::Button, &label);
                                         if b.clicked() {
                                             join = Some(k.clone());

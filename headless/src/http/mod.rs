@@ -960,7 +960,11 @@ async fn download(
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ChannelInfo {
+    /// The channel's name on the wire: what its messages' `channel` says; never changes.
+    /// Paths take it, or the display name.
     name: String,
+    /// The name people see and type: `name`, or what an admin renamed the channel to.
+    display_name: String,
     /// Listed members only (`None`: everyone in the org).
     members: Option<Vec<String>>,
     direct: bool,
@@ -989,6 +993,7 @@ async fn channels(
                 if r.roster.may_read(me, &c.name) {
                     out.push(ChannelInfo {
                         name: c.name.clone(),
+                        display_name: r.roster.shown(&c.name).to_string(),
                         members: c.members.clone(),
                         direct: false,
                         archived: r.roster.is_archived(&c.name),
@@ -998,6 +1003,7 @@ async fn channels(
             for d in s.node.dm_channels()? {
                 if r.roster.may_read(me, &d) {
                     out.push(ChannelInfo {
+                        display_name: d.clone(),
                         name: d,
                         members: None,
                         direct: true,
