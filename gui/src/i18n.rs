@@ -122,6 +122,7 @@ const AR: &[(&str, &str)] = &[
     ("Nothing pinned.", "لا شيء مثبت."),
     ("Archive #{channel}", "أرشفة ‎#{channel}"),
     ("Rename", "إعادة التسمية"),
+    ("New name", "الاسم الجديد"),
     ("Bring #{channel} back", "إعادة ‎#{channel}"),
     (
         "Archive #{channel}? Its history stays readable and searchable; nobody can post in it until an admin brings it back.",

@@ -363,6 +363,32 @@ fn every_endpoint_needs_the_right_token_and_bad_input_writes_nothing() {
             .contains("#general is archived"),
         "{body}"
     );
+    // Renamed by an admin: listed under both names (the wire name stays the id), found by
+    // the new one, and refusals say it.
+    ds[0].ok(&["channel", "rename", "general", "lobby"]);
+    let (_, chans) = curl(&url("/v1/channels"), Some(&both), &[]);
+    let general = chans["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "general")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(general["display_name"], "lobby", "{chans}");
+    let (code, body) = curl(&url("/v1/channels/lobby/messages"), Some(&both), &[]);
+    assert_eq!(code, 200, "{body}");
+    let listed = body["messages"].as_array().unwrap();
+    assert!(listed.iter().all(|m| m["channel"] == "general"), "{body}");
+    let lobby = url("/v1/channels/lobby/messages");
+    let (code, body) = post(&lobby, &both, r#"{"text":"after the renaming"}"#);
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("#lobby is archived"),
+        "{body}"
+    );
 
     // Revoked: refused at once, by the running node.
     ds[0].ok(&["api", "token", "revoke", "reader"]);

@@ -498,7 +498,10 @@ fn an_admin_renames_a_channel_and_its_history_stays() {
         list.contains("#launch ") && !list.contains("release")
     });
     let e = ds[1].fails(&["send", "release", "gone?"]);
-    assert!(e.contains("no channel 'release'; channels: general, launch"), "{e}");
+    assert!(
+        e.contains("no channel 'release'; channels: general, launch"),
+        "{e}"
+    );
     let audit = String::from_utf8_lossy(&ds[0].cli(&["audit", "--json"]).stdout).into_owned();
     assert_eq!(audit.matches("channel_renamed").count(), 2, "{audit}");
     assert!(ds[0].stop() && ds[1].stop());

@@ -402,10 +402,11 @@ fn channel_members(
     let shown = r.roster.shown(&c.name);
     // Renaming changes what everyone sees and types; history, members and keys stay.
     ui.horizontal(|ui| {
+        let l = ui.label(t("New name"));
         let field = egui::TextEdit::singleline(&mut f.edit_name)
             .id(ui.make_persistent_id("rename-channel"))
             .desired_width(160.0);
-        ui.add(field);
+        ui.add(field).labelled_by(l.id);
         let to = f.edit_name.trim().trim_start_matches('#');
         let rename = ui.add_enabled(
             !to.is_empty() && to != shown,
