@@ -34,11 +34,15 @@ pub(super) fn goto_targets(r: &VerifiedRoster, me: DeviceId, query: &str) -> Vec
     if q.is_empty() || q.contains(':') {
         return Vec::new();
     }
+    // By the name it is shown under (an admin may have renamed it), or its first name.
     let channels = r
         .roster
         .readable(me)
-        .filter(|c| c.name.to_lowercase().contains(&q))
-        .map(|c| (format!("# {}", c.name), c.name.clone()));
+        .filter(|c| {
+            let shown = r.roster.shown(&c.name);
+            shown.to_lowercase().contains(&q) || c.name.to_lowercase().contains(&q)
+        })
+        .map(|c| (format!("# {}", r.roster.shown(&c.name)), c.name.clone()));
     let members = r
         .roster
         .dm_partners(me)
