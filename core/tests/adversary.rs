@@ -1436,7 +1436,7 @@ async fn an_insider_posting_in_an_archived_channel_gets_nothing_in() {
 /// channel is taken, so the refusal is the name's; dated in the future or before the
 /// version it follows, it is refused too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_insider_cannot_add_a_channel_that_looks_like_another_or_date_it_away() {
+async fn an_insider_cannot_add_a_channel_that_looks_like_another_date_it_away_or_rename_one() {
     let dir = tempfile::tempdir().unwrap();
     let mallory = DeviceKey::generate();
     let mut ps = org_with(
@@ -1515,6 +1515,30 @@ async fn an_insider_cannot_add_a_channel_that_looks_like_another_or_date_it_away
     let st = settle(&victim).await;
     assert_eq!(st.roster_version, head.version());
     assert!(st.rejected.get("roster").copied().unwrap_or(0) >= 6);
+    // Nor may it rename a channel (only admins do), alone or slipped into a version that
+    // adds one: colleagues would look for #legal, and post, under a name of its choosing.
+    let renaming = |add: Option<&str>| {
+        let mut r = head.roster.clone();
+        r.version += 1;
+        r.prev = Some(head.hash);
+        r.issued_at = head.roster.issued_at + 1;
+        r.renamed.push(("legal".into(), "legal-old".into()));
+        if let Some(name) = add {
+            r.channels.push(majlis_core::roster::Channel {
+                name: name.into(),
+                members: None,
+            });
+        }
+        VerifiedRoster::sign(r, RosterSigner::Device(&mallory))
+    };
+    push(&mut m, renaming(None));
+    push(&mut m, renaming(Some("legal-new")));
+    m.pump(800).await;
+    let st = settle(&victim).await;
+    assert_eq!(st.roster_version, head.version());
+    assert!(st.rejected.get("roster").copied().unwrap_or(0) >= 8);
+    let r = victim.roster().await.unwrap().unwrap();
+    assert!(r.renamed.is_empty() && r.channel("legal-new").is_none());
     push(&mut m, adding("legal-review"));
     m.pump(800).await;
     let st = settle(&victim).await;
