@@ -1261,13 +1261,7 @@ fn an_admin_archives_a_channel_and_a_member_cannot() {
     );
 
     // bilal may add a channel, but not archive one, alone or along with a new channel.
-    let refused = |o: &Org, v: VerifiedRoster| {
-        assert!(matches!(
-            o.chain.clone().apply(vec![v]).error,
-            Some(RosterError::NotAuthorized { .. })
-        ));
-    };
-    refused(
+    unauthorized(
         &o,
         next(
             &o.chain,
@@ -1275,22 +1269,9 @@ fn an_admin_archives_a_channel_and_a_member_cannot() {
             RosterSigner::Device(&bilal),
         ),
     );
-    let h = o.chain.head().unwrap();
-    let mut sneaky = h
-        .roster
-        .next(
-            h.hash,
-            &RosterChange::CreateChannel {
-                name: "lunch".into(),
-                members: None,
-            },
-            2,
-        )
-        .unwrap();
-    sneaky.archived.push("general".into());
-    refused(
+    unauthorized(
         &o,
-        VerifiedRoster::sign(sneaky, RosterSigner::Device(&bilal)),
+        lunch_and(&o, &bilal, |r| r.archived.push("general".into())),
     );
 
     // The admin archives it as typed; nobody may post, everyone still reads.
@@ -1361,6 +1342,27 @@ fn an_admin_archives_a_channel_and_a_member_cannot() {
     assert!(bad.check_well_formed().is_err());
 }
 
+/// That `v` is refused as not authorized (and, applied to a copy, changes nothing).
+fn unauthorized(o: &Org, v: VerifiedRoster) {
+    assert!(matches!(
+        o.chain.clone().apply(vec![v]).error,
+        Some(RosterError::NotAuthorized { .. })
+    ));
+}
+
+/// A version `member` may sign under the policy (it adds #lunch), with `sneak` done to it
+/// as well.
+fn lunch_and(o: &Org, member: &DeviceKey, sneak: impl FnOnce(&mut Roster)) -> VerifiedRoster {
+    let h = o.chain.head().unwrap();
+    let lunch = RosterChange::CreateChannel {
+        name: "lunch".into(),
+        members: None,
+    };
+    let mut r = h.roster.next(h.hash, &lunch, 2).unwrap();
+    sneak(&mut r);
+    VerifiedRoster::sign(r, RosterSigner::Device(member))
+}
+
 /// An admin renames a channel: views and commands use the new name, messages keep the
 /// wire name; the new name is checked as a new channel's would be, against every name a
 /// channel goes by; a member cannot rename, not even slipped into a version that adds a
@@ -1395,12 +1397,6 @@ fn an_admin_renames_a_channel_and_a_member_cannot() {
     );
 
     // bilal may not rename, alone or along with a channel he may add.
-    let unauthorized = |o: &Org, v: VerifiedRoster| {
-        assert!(matches!(
-            o.chain.clone().apply(vec![v]).error,
-            Some(RosterError::NotAuthorized { .. })
-        ));
-    };
     unauthorized(
         &o,
         next(
@@ -1409,22 +1405,11 @@ fn an_admin_renames_a_channel_and_a_member_cannot() {
             RosterSigner::Device(&bilal),
         ),
     );
-    let h = o.chain.head().unwrap();
-    let mut sneaky = h
-        .roster
-        .next(
-            h.hash,
-            &RosterChange::CreateChannel {
-                name: "lunch".into(),
-                members: None,
-            },
-            2,
-        )
-        .unwrap();
-    sneaky.renamed.push(("general".into(), "staff".into()));
     unauthorized(
         &o,
-        VerifiedRoster::sign(sneaky, RosterSigner::Device(&bilal)),
+        lunch_and(&o, &bilal, |r| {
+            r.renamed.push(("general".into(), "staff".into()))
+        }),
     );
 
     // The admin renames it, as typed.
