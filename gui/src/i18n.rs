@@ -123,6 +123,7 @@ const AR: &[(&str, &str)] = &[
     ("Archive #{channel}", "أرشفة ‎#{channel}"),
     ("Rename", "إعادة التسمية"),
     ("New name", "الاسم الجديد"),
+    ("#{was} is now called #{now}", "أصبح اسم القناة ‎#{was} الآن ‎#{now}"),
     ("Bring #{channel} back", "إعادة ‎#{channel}"),
     (
         "Archive #{channel}? Its history stays readable and searchable; nobody can post in it until an admin brings it back.",

@@ -1682,8 +1682,11 @@ fn an_admin_renames_a_channel_and_every_app_shows_the_new_name() {
     o.open = Some("#legal".into());
     let mut h = harness(o);
     let shown = |h: &H, label| h.query_all_by_label(label).count();
-    until(&mut h, "#counsel open, listed and headed", |h| {
-        shown(h, "# counsel") == 2 && has(h, "the contract is signed")
+    // Shown for 8 s from when the roster came, with the message caught up at connecting.
+    until(&mut h, "#counsel open, listed, headed and said", |h| {
+        shown(h, "# counsel") == 2
+            && has(h, "the contract is signed")
+            && has(h, "#legal is now called #counsel")
     });
     assert_eq!(shown(&h, "# legal"), 0, "the old name is still shown");
 }

@@ -506,10 +506,21 @@ impl MajlisApp {
     }
 
     pub(super) fn on_roster(&mut self, run: &mut Running) {
-        run.roster = run.node.roster_now();
+        let before = std::mem::replace(&mut run.roster, run.node.roster_now());
         let Some(r) = run.roster.clone() else {
             return;
         };
+        // A channel renamed while open: the header changes under the reader, so the app
+        // says from what (the rest of the list just shows the new names).
+        if let (Some(b), Some(ch)) = (&before, &self.state.selected) {
+            let (was, now) = (b.roster.shown(ch), r.roster.shown(ch));
+            if was != now && dm_parties(ch).is_none() {
+                run.notice = Some((
+                    self.tf("#{was} is now called #{now}", &[("was", was), ("now", now)]),
+                    Instant::now(),
+                ));
+            }
+        }
         if r.member_of_device(&run.me).is_none() {
             return;
         }
