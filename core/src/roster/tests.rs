@@ -284,22 +284,22 @@ fn mutual_removal_is_contested_until_the_root_key_decides() {
 fn a_removed_member_cannot_fork_the_removal_with_a_channel() {
     let mut o = org();
     let mallory = DeviceKey::generate();
-    for change in [
-        RosterChange::AddMember {
-            name: "mallory".into(),
-            device: mallory.id(),
-            role: None,
-        },
-        RosterChange::SetPolicy {
-            policy: Policy {
-                members_create_channels: true,
-                dms: DmPolicy::Members,
+    admin_applies(
+        &mut o,
+        [
+            RosterChange::AddMember {
+                name: "mallory".into(),
+                device: mallory.id(),
+                role: None,
             },
-        },
-    ] {
-        let v = next(&o.chain, change, RosterSigner::Device(&o.admin));
-        assert_eq!(o.chain.apply(vec![v]).error, None);
-    }
+            RosterChange::SetPolicy {
+                policy: Policy {
+                    members_create_channels: true,
+                    dms: DmPolicy::Members,
+                },
+            },
+        ],
+    );
     let base = o.chain.clone();
     let removal = next_not_tiny(
         &base,
@@ -334,21 +334,21 @@ fn a_removed_member_cannot_fork_the_removal_with_a_channel() {
 #[test]
 fn guests_see_only_channels_that_name_them_and_dms_follow_policy() {
     let mut o = org();
-    for c in [
-        RosterChange::AddMember {
-            name: "gita".into(),
-            device: DeviceKey::generate().id(),
-            role: Some(Role::Guest),
-        },
-        add("bilal"),
-        RosterChange::CreateChannel {
-            name: "project".into(),
-            members: Some(vec!["gita".into(), "amina".into()]),
-        },
-    ] {
-        let v = next(&o.chain, c, RosterSigner::Device(&o.admin));
-        assert_eq!(o.chain.apply(vec![v]).error, None);
-    }
+    admin_applies(
+        &mut o,
+        [
+            RosterChange::AddMember {
+                name: "gita".into(),
+                device: DeviceKey::generate().id(),
+                role: Some(Role::Guest),
+            },
+            add("bilal"),
+            RosterChange::CreateChannel {
+                name: "project".into(),
+                members: Some(vec!["gita".into(), "amina".into()]),
+            },
+        ],
+    );
     let r = &o.chain.head().unwrap().roster;
     let (gita, bilal, amina) = (
         r.member("gita").unwrap(),
@@ -419,12 +419,7 @@ fn members_create_channels_only_when_policy_allows_and_change_nothing_else() {
     ));
     let open = next(
         &o.chain,
-        RosterChange::SetPolicy {
-            policy: Policy {
-                members_create_channels: true,
-                ..Policy::default()
-            },
-        },
+        members_create_channels(),
         RosterSigner::Device(&o.admin),
     );
     o.chain.apply(vec![open]);
@@ -457,22 +452,17 @@ fn with_channels(chain: &RosterChain, channels: &[&str], signer: &DeviceKey) -> 
 fn a_member_cannot_slip_in_a_channel_that_looks_like_another() {
     let mut o = org();
     let bilal = DeviceKey::generate();
-    for change in [
-        joins("bilal", &bilal),
-        RosterChange::SetPolicy {
-            policy: Policy {
-                members_create_channels: true,
-                ..Policy::default()
+    admin_applies(
+        &mut o,
+        [
+            joins("bilal", &bilal),
+            members_create_channels(),
+            RosterChange::CreateChannel {
+                name: "legal".into(),
+                members: Some(vec!["amina".into()]),
             },
-        },
-        RosterChange::CreateChannel {
-            name: "legal".into(),
-            members: Some(vec!["amina".into()]),
-        },
-    ] {
-        let v = next(&o.chain, change, RosterSigner::Device(&o.admin));
-        assert_eq!(o.chain.apply(vec![v]).error, None);
-    }
+        ],
+    );
     let held = o.chain.head().unwrap().version();
     // Each signed by bilal's own (modified) client, which checks nothing.
     for names in [
@@ -804,30 +794,25 @@ fn a_roster_body_of_the_first_release_still_decodes() {
 fn a_bot_posts_like_a_member_and_signs_nothing() {
     let mut o = org();
     let bot = DeviceKey::generate();
-    for change in [
-        RosterChange::AddMember {
-            name: "ci".into(),
-            device: bot.id(),
-            role: Some(Role::Bot),
-        },
-        RosterChange::CreateChannel {
-            name: "board".into(),
-            members: Some(vec!["amina".into()]),
-        },
-        RosterChange::CreateChannel {
-            name: "builds".into(),
-            members: Some(vec!["amina".into(), "ci".into()]),
-        },
-        RosterChange::SetPolicy {
-            policy: Policy {
-                members_create_channels: true,
-                ..Policy::default()
+    admin_applies(
+        &mut o,
+        [
+            RosterChange::AddMember {
+                name: "ci".into(),
+                device: bot.id(),
+                role: Some(Role::Bot),
             },
-        },
-    ] {
-        let v = next(&o.chain, change, RosterSigner::Device(&o.admin));
-        assert_eq!(o.chain.apply(vec![v]).error, None);
-    }
+            RosterChange::CreateChannel {
+                name: "board".into(),
+                members: Some(vec!["amina".into()]),
+            },
+            RosterChange::CreateChannel {
+                name: "builds".into(),
+                members: Some(vec!["amina".into(), "ci".into()]),
+            },
+            members_create_channels(),
+        ],
+    );
     let head = o.chain.head().unwrap();
     let ci = head.member_of_device(&bot.id()).unwrap();
     assert_eq!(ci.role.to_string(), "bot");
@@ -881,22 +866,17 @@ fn a_batch_of_changes_is_one_version() {
 fn governance_is_admin_signed_audited_and_keeps_the_old_layout_until_set() {
     let mut o = org();
     let bilal = DeviceKey::generate();
-    for change in [
-        RosterChange::AddMember {
-            name: "bilal".into(),
-            device: bilal.id(),
-            role: None,
-        },
-        RosterChange::SetPolicy {
-            policy: Policy {
-                members_create_channels: true,
-                ..Policy::default()
+    admin_applies(
+        &mut o,
+        [
+            RosterChange::AddMember {
+                name: "bilal".into(),
+                device: bilal.id(),
+                role: None,
             },
-        },
-    ] {
-        let v = next(&o.chain, change, RosterSigner::Device(&o.admin));
-        assert_eq!(o.chain.apply(vec![v]).error, None);
-    }
+            members_create_channels(),
+        ],
+    );
     let head = o.chain.head().unwrap();
     assert!(
         read_by::<ReleaseWithFiles>(&head.roster.encode_body()),
@@ -921,26 +901,26 @@ fn governance_is_admin_signed_audited_and_keeps_the_old_layout_until_set() {
         Some(RosterError::NotAuthorized { .. })
     ));
     // The admin sets retention, a hold and an erasure.
-    for change in [
-        RosterChange::SetRetention {
-            scope: Scope::Org,
-            keep: Keep {
-                days: Some(30),
-                files_days: Some(7),
+    admin_applies(
+        &mut o,
+        [
+            RosterChange::SetRetention {
+                scope: Scope::Org,
+                keep: Keep {
+                    days: Some(30),
+                    files_days: Some(7),
+                },
             },
-        },
-        RosterChange::PlaceHold {
-            members: vec!["bilal".into()],
-            channels: vec![],
-            reason: "case 17".into(),
-        },
-        RosterChange::Erase {
-            member: "bilal".into(),
-        },
-    ] {
-        let v = next(&o.chain, change, RosterSigner::Device(&o.admin));
-        assert_eq!(o.chain.apply(vec![v]).error, None);
-    }
+            RosterChange::PlaceHold {
+                members: vec!["bilal".into()],
+                channels: vec![],
+                reason: "case 17".into(),
+            },
+            RosterChange::Erase {
+                member: "bilal".into(),
+            },
+        ],
+    );
     let head = o.chain.head().unwrap();
     let again = VerifiedRoster::decode(&head.wire).unwrap();
     assert_eq!(
@@ -1029,25 +1009,25 @@ fn governance_is_admin_signed_audited_and_keeps_the_old_layout_until_set() {
 fn reading_a_channel_one_may_not_read_says_why_instead_of_showing_it_empty() {
     let mut o = org();
     let (bilal, gita) = (DeviceKey::generate(), DeviceKey::generate());
-    for c in [
-        RosterChange::AddMember {
-            name: "bilal".into(),
-            device: bilal.id(),
-            role: None,
-        },
-        RosterChange::AddMember {
-            name: "gita".into(),
-            device: gita.id(),
-            role: Some(Role::Guest),
-        },
-        RosterChange::CreateChannel {
-            name: "hr".into(),
-            members: Some(vec!["amina".into()]),
-        },
-    ] {
-        let v = next(&o.chain, c, RosterSigner::Device(&o.admin));
-        assert_eq!(o.chain.apply(vec![v]).error, None);
-    }
+    admin_applies(
+        &mut o,
+        [
+            RosterChange::AddMember {
+                name: "bilal".into(),
+                device: bilal.id(),
+                role: None,
+            },
+            RosterChange::AddMember {
+                name: "gita".into(),
+                device: gita.id(),
+                role: Some(Role::Guest),
+            },
+            RosterChange::CreateChannel {
+                name: "hr".into(),
+                members: Some(vec!["amina".into()]),
+            },
+        ],
+    );
     let head = o.chain.head().unwrap();
     let denied = |dev: &DeviceKey, ch: &str| match head.readable_channel(&dev.id(), ch) {
         Err(crate::Error::Denied(why)) => why,
@@ -1072,27 +1052,22 @@ fn reading_a_channel_one_may_not_read_says_why_instead_of_showing_it_empty() {
 fn an_admin_changes_who_is_on_a_channel_and_a_member_cannot() {
     let mut o = org();
     let bilal = DeviceKey::generate();
-    for c in [
-        RosterChange::AddMember {
-            name: "bilal".into(),
-            device: bilal.id(),
-            role: None,
-        },
-        add("carol"),
-        RosterChange::SetPolicy {
-            policy: Policy {
-                members_create_channels: true,
-                ..Policy::default()
+    admin_applies(
+        &mut o,
+        [
+            RosterChange::AddMember {
+                name: "bilal".into(),
+                device: bilal.id(),
+                role: None,
             },
-        },
-        RosterChange::CreateChannel {
-            name: "legal".into(),
-            members: Some(vec!["amina".into(), "bilal".into()]),
-        },
-    ] {
-        let v = next(&o.chain, c, RosterSigner::Device(&o.admin));
-        assert_eq!(o.chain.apply(vec![v]).error, None);
-    }
+            add("carol"),
+            members_create_channels(),
+            RosterChange::CreateChannel {
+                name: "legal".into(),
+                members: Some(vec!["amina".into(), "bilal".into()]),
+            },
+        ],
+    );
     let change = |c: MembersChange| RosterChange::ChannelMembers {
         name: "legal".into(),
         change: c,
@@ -1231,25 +1206,20 @@ fn an_admin_changes_who_is_on_a_channel_and_a_member_cannot() {
 fn an_admin_archives_a_channel_and_a_member_cannot() {
     let mut o = org();
     let bilal = DeviceKey::generate();
-    for c in [
-        joins("bilal", &bilal),
-        RosterChange::SetPolicy {
-            policy: Policy {
-                members_create_channels: true,
-                ..Policy::default()
+    admin_applies(
+        &mut o,
+        [
+            joins("bilal", &bilal),
+            members_create_channels(),
+            RosterChange::SetRetention {
+                scope: Scope::Org,
+                keep: Keep {
+                    days: Some(30),
+                    files_days: None,
+                },
             },
-        },
-        RosterChange::SetRetention {
-            scope: Scope::Org,
-            keep: Keep {
-                days: Some(30),
-                files_days: None,
-            },
-        },
-    ] {
-        let v = next(&o.chain, c, RosterSigner::Device(&o.admin));
-        assert_eq!(o.chain.apply(vec![v]).error, None);
-    }
+        ],
+    );
     let archive = |name: &str, archived| RosterChange::ArchiveChannel {
         name: name.into(),
         archived,
@@ -1371,22 +1341,17 @@ fn lunch_and(o: &Org, member: &DeviceKey, sneak: impl FnOnce(&mut Roster)) -> Ve
 fn an_admin_renames_a_channel_and_a_member_cannot() {
     let mut o = org();
     let bilal = DeviceKey::generate();
-    for c in [
-        joins("bilal", &bilal),
-        RosterChange::SetPolicy {
-            policy: Policy {
-                members_create_channels: true,
-                ..Policy::default()
+    admin_applies(
+        &mut o,
+        [
+            joins("bilal", &bilal),
+            members_create_channels(),
+            RosterChange::CreateChannel {
+                name: "legal".into(),
+                members: None,
             },
-        },
-        RosterChange::CreateChannel {
-            name: "legal".into(),
-            members: None,
-        },
-    ] {
-        let v = next(&o.chain, c, RosterSigner::Device(&o.admin));
-        assert_eq!(o.chain.apply(vec![v]).error, None);
-    }
+        ],
+    );
     let rename = |name: &str, to: &str| RosterChange::RenameChannel {
         name: name.into(),
         to: to.into(),
@@ -1546,6 +1511,24 @@ fn joins(name: &str, key: &DeviceKey) -> RosterChange {
         name: name.into(),
         device: key.id(),
         role: None,
+    }
+}
+
+/// Apply `changes`, each a version the admin signs.
+fn admin_applies(o: &mut Org, changes: impl IntoIterator<Item = RosterChange>) {
+    for c in changes {
+        let v = next(&o.chain, c, RosterSigner::Device(&o.admin));
+        assert_eq!(o.chain.apply(vec![v]).error, None);
+    }
+}
+
+/// The policy change that lets members create channels (and sign versions that do).
+fn members_create_channels() -> RosterChange {
+    RosterChange::SetPolicy {
+        policy: Policy {
+            members_create_channels: true,
+            ..Policy::default()
+        },
     }
 }
 
