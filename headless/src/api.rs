@@ -156,9 +156,8 @@ pub struct SearchHit {
 impl SearchHit {
     /// `h`, its channel named as `roster` shows it.
     pub fn of(h: majlis_core::search::Hit, roster: Option<&VerifiedRoster>) -> Self {
-        let c = &h.message.channel;
         SearchHit {
-            shown: roster.map_or(c.as_str(), |r| r.roster.shown(c)).to_string(),
+            shown: majlis_core::roster::shown_in(roster, &h.message.channel).to_string(),
             snippet: h.marked("[", "]"),
             message: h.message,
         }
@@ -419,14 +418,16 @@ async fn handle(node: &Node, req: Request) -> Response {
                 query,
                 limit,
                 relevance,
-            } => Response::Search {
-                hits: node
-                    .search(&query, crate::search_order(relevance), limit)
-                    .await?
-                    .into_iter()
-                    .map(|h| SearchHit::of(h, node.roster_now().as_deref()))
-                    .collect(),
-            },
+            } => {
+                let hits = node.search(&query, crate::search_order(relevance), limit).await?;
+                let roster = node.roster_now();
+                Response::Search {
+                    hits: hits
+                        .into_iter()
+                        .map(|h| SearchHit::of(h, roster.as_deref()))
+                        .collect(),
+                }
+            }
             Request::History { channel, limit } => Response::History {
                 messages: node.history(&channel, limit)?,
                 marks: history_marks(node, &node.resolve(&channel)?)?,

@@ -1832,9 +1832,9 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             Command::Channel(ChannelCmd::Unarchive { .. }) => {
                 println!("open for posts again (roster version {version})")
             }
+            // (A name with a '#' in front is refused: `to` is the name as stored.)
             Command::Channel(ChannelCmd::Rename { to, .. }) => println!(
-                "renamed: everyone sees it as #{} from roster version {version} on",
-                to.strip_prefix('#').unwrap_or(to)
+                "renamed: everyone sees it as #{to} from roster version {version} on"
             ),
             _ => println!("roster is now at version {version}"),
         },
@@ -2282,7 +2282,7 @@ fn run_node(
                 _ = tokio::signal::ctrl_c() => break,
                 _ = term.recv() => break,
                 ev = events.recv() => match ev {
-                    Ok(Event::Message(m)) if print_messages => say!("#{} {}", node.roster_now().map_or(m.channel.clone(), |r| r.roster.shown(&m.channel).to_string()), format_message(&m)),
+                    Ok(Event::Message(m)) if print_messages => say!("#{} {}", majlis_core::roster::shown_in(node.roster_now().as_deref(), &m.channel), format_message(&m)),
                     Ok(Event::Message(_) | Event::KeysReceived { .. } | Event::Typing { .. } | Event::Away { .. } | Event::Delivered { .. } | Event::Presence { .. }) => {}
                     Ok(Event::PeerConnected { name, device }) => say!("connected to {name} ({device})"),
                     Ok(Event::PeerDisconnected { device }) => say!("disconnected from {device}"),

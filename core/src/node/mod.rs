@@ -939,12 +939,18 @@ impl Node {
     /// a restricted channel is left by an admin taking the member off its list.
     pub async fn join(&self, channel: &str, on: bool) -> Result<MessageId> {
         self.roster_soon().await;
+        // Its wire name, whether it is open, and the name the refusals say (a rename's).
         let named = self.roster.borrow().as_deref().and_then(|r| {
             let c = r.roster.channel_typed(channel)?;
-            Some((c.name.clone(), c.members.is_none()))
+            let shown = r.roster.shown(&c.name).to_string();
+            Some((c.name.clone(), c.members.is_none(), shown))
         });
-        let open = named.as_ref().map(|(_, open)| *open);
-        let channel = named.as_ref().map_or(channel, |(name, _)| name.as_str());
+        let open = named.as_ref().map(|(_, open, _)| *open);
+        let (channel, shown) = named
+            .as_ref()
+            .map_or((channel, channel), |(name, _, shown)| {
+                (name.as_str(), shown.as_str())
+            });
         let left = match open {
             Some(true) => {
                 let me = self.my_name()?;
@@ -952,12 +958,7 @@ impl Node {
             }
             _ => false,
         };
-        let shown = self
-            .roster
-            .borrow()
-            .as_deref()
-            .map(|r| r.roster.shown(channel).to_string());
-        crate::conversation::check_join(shown.as_deref().unwrap_or(channel), open, left, on)?;
+        crate::conversation::check_join(shown, open, left, on)?;
         self.act(channel.to_string(), Plain::Join { on }).await
     }
 

@@ -205,6 +205,12 @@ pub fn left_dm_text(r: &Roster, channel: &str) -> String {
     LEFT_DM_TEXT.replace("{member}", left)
 }
 
+/// The name `channel` (its wire name) is shown under by `roster` ([`Roster::shown`]), or
+/// itself before there is a roster.
+pub fn shown_in<'a>(roster: Option<&'a VerifiedRoster>, channel: &'a str) -> &'a str {
+    roster.map_or(channel, |r| r.roster.shown(channel))
+}
+
 /// The two member names of a direct-message channel, if `channel` is one (canonical form).
 pub fn dm_parties(channel: &str) -> Option<(&str, &str)> {
     let (a, b) = channel.strip_prefix('@')?.split_once(',')?;

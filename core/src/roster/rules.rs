@@ -202,6 +202,16 @@ impl Roster {
         )
     }
 
+    /// The wire name of the channel `typed` names, for a change that only channels take
+    /// (`dm`: what a direct message named instead is told).
+    fn channel_named_for(&self, typed: &str, dm: &str) -> Result<String, RosterError> {
+        match self.channel_typed(typed) {
+            Some(c) => Ok(c.name.clone()),
+            None if typed.starts_with('@') => Err(RosterError::Rule(dm.into())),
+            None => Err(RosterError::Rule(self.no_channel_named(typed))),
+        }
+    }
+
     /// The channels' names, comma-separated.
     fn channel_names(&self) -> String {
         let known: Vec<_> = self.channels.iter().map(|c| self.shown(&c.name)).collect();
@@ -436,14 +446,14 @@ impl Roster {
             }
         }
         // A renamed channel exists, is renamed once, and its name is nobody else's.
-        let mut shown = std::collections::HashSet::new();
+        let mut renamed = std::collections::HashSet::new();
+        let mut taken = std::collections::HashSet::new();
         for (c, to) in &self.renamed {
             valid_name("channel", to)?;
             if !chans.contains(c.as_str())
-                || !shown.insert(c.as_str())
-                || to == c
+                || !renamed.insert(c.as_str())
                 || chans.contains(to.as_str())
-                || self.renamed.iter().filter(|(_, t)| t == to).count() > 1
+                || !taken.insert(to.as_str())
             {
                 return Err(RosterError::Rule(format!(
                     "'{c}' is renamed '{to}' twice, is not a channel, or takes another channel's name"
@@ -562,12 +572,10 @@ impl Roster {
                 c.members = members_after(self.shown(&c.name), c.members.as_deref(), change)?;
             }
             RosterChange::ArchiveChannel { name, archived } => {
-                let Some(c) = self.channel_typed(name).map(|c| c.name.clone()) else {
-                    return Err(RosterError::Rule(match name.starts_with('@') {
-                        true => "direct messages are not archived; only channels are".into(),
-                        false => self.no_channel_named(name),
-                    }));
-                };
+                let c = self.channel_named_for(
+                    name,
+                    "direct messages are not archived; only channels are",
+                )?;
                 let shown = self.shown(&c);
                 match (r.is_archived(&c), archived) {
                     (true, true) => {
@@ -585,12 +593,10 @@ impl Roster {
                 }
             }
             RosterChange::RenameChannel { name, to } => {
-                let Some(c) = self.channel_typed(name).map(|c| c.name.clone()) else {
-                    return Err(RosterError::Rule(match name.starts_with('@') {
-                        true => "direct messages are not renamed; only channels are".into(),
-                        false => self.no_channel_named(name),
-                    }));
-                };
+                let c = self.channel_named_for(
+                    name,
+                    "direct messages are not renamed; only channels are",
+                )?;
                 if self.shown(&c) == to {
                     return Err(RosterError::Rule(format!(
                         "the channel is already called #{to}; nothing to change"

@@ -393,10 +393,7 @@ const BACKGROUND_REFRESH: Duration = Duration::from_secs(10);
 impl Running {
     /// The name `channel` (its name on the wire) is shown under (see `Roster::shown`).
     fn shown<'a>(&'a self, channel: &'a str) -> &'a str {
-        match &self.roster {
-            Some(r) => r.roster.shown(channel),
-            None => channel,
-        }
+        majlis_core::roster::shown_in(self.roster.as_deref(), channel)
     }
 
     /// This device's member entry in the head roster.

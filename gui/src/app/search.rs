@@ -83,7 +83,7 @@ impl MajlisApp {
         let rtl = self.state.lang.rtl();
         let lang = self.state.lang;
         let roster = run.roster.clone();
-        let shown = |c: &str| roster.as_ref().map_or(c, |r| r.roster.shown(c)).to_string();
+        let shown = |c: &str| majlis_core::roster::shown_in(roster.as_deref(), c).to_string();
         let Some(sb) = run.search.as_mut() else {
             return;
         };
