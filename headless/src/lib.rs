@@ -1566,7 +1566,7 @@ fn erase_note(r: &Roster, member: &str) {
         .holds
         .iter()
         .filter(|h| h.members.iter().any(|m| m == member) || !h.channels.is_empty())
-        .map(|h| format!("hold {} ({})", h.id, h.describe()))
+        .map(|h| format!("hold {} ({})", h.id, h.describe(Some(r))))
         .collect();
     if holds.is_empty() {
         println!("{member}'s messages are erased on every node as it gets this roster version (offline nodes when they return)");
@@ -1593,7 +1593,7 @@ fn print_governance(cmd: &Command, r: &Roster) -> Result<()> {
                 println!(
                     "hold {}: {} (placed {})",
                     h.id,
-                    h.describe(),
+                    h.describe(Some(r)),
                     humantime::format_rfc3339_seconds(t)
                 );
             }
@@ -1602,9 +1602,9 @@ fn print_governance(cmd: &Command, r: &Roster) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(g)?)
         }
         _ => {
-            println!("retention: {}", g.retention.describe());
+            println!("retention: {}", g.retention.describe(Some(r)));
             for h in &g.holds {
-                println!("hold {}: {}", h.id, h.describe());
+                println!("hold {}: {}", h.id, h.describe(Some(r)));
             }
             for e in &g.erasures {
                 let t = UNIX_EPOCH + Duration::from_millis(e.before);

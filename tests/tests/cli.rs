@@ -435,6 +435,8 @@ fn an_admin_renames_a_channel_and_its_history_stays() {
     let tmp = tempfile::tempdir().unwrap();
     let mut ds = majlis_tests::org(&bin, tmp.path(), &["amina", "bilal"]);
     ds[0].ok(&["channel", "create", "launch"]);
+    ds[0].ok(&["retention", "set", "--days", "30", "--channel", "launch"]);
+    ds[0].ok(&["hold", "add", "--channel", "launch", "--reason", "audit"]);
     majlis_tests::start_pair_local(&mut ds, &[]);
     ds[1].ok(&["send", "launch", "the launch checklist is done"]);
     wait_until("amina has it", 20, || ds[0].history("launch").len() == 1);
@@ -489,6 +491,12 @@ fn an_admin_renames_a_channel_and_its_history_stays() {
     assert!(
         roster.contains("release          everyone  (was launch)"),
         "{roster}"
+    );
+    // Its retention rule and legal hold are the channel's, and say its new name.
+    let rules = ds[1].all(&["retention", "show"]);
+    assert!(
+        rules.contains("#release: messages 30 days") && rules.contains("channels release (audit)"),
+        "{rules}"
     );
 
     // Renamed back to its first name, the rename is gone.

@@ -208,7 +208,7 @@ pub fn left_dm_text(r: &Roster, channel: &str) -> String {
 /// The name `channel` (its wire name) is shown under by `roster` ([`Roster::shown`]), or
 /// itself before there is a roster.
 pub fn shown_in<'a>(roster: Option<&'a VerifiedRoster>, channel: &'a str) -> &'a str {
-    roster.map_or(channel, |r| r.roster.shown(channel))
+    shown_by(roster.map(|r| &r.roster), channel)
 }
 
 /// The two member names of a direct-message channel, if `channel` is one (canonical form).
@@ -510,28 +510,30 @@ impl Keep {
 }
 
 impl Retention {
-    /// One line: "org: messages 30 days; #legal: messages forever; DMs: ...".
-    pub fn describe(&self) -> String {
+    /// One line: "org: messages 30 days; #legal: messages forever; DMs: ...". Channels are
+    /// named as `names` shows them (a renamed one by its new name), or as stored without it.
+    pub fn describe(&self, names: Option<&Roster>) -> String {
         let mut parts = vec![format!("org: {}", self.org.describe())];
         if let Some(k) = &self.dms {
             parts.push(format!("DMs: {}", k.describe()));
         }
         for (c, k) in &self.channels {
-            parts.push(format!("#{c}: {}", k.describe()));
+            parts.push(format!("#{}: {}", shown_by(names, c), k.describe()));
         }
         parts.join("; ")
     }
 }
 
 impl Hold {
-    /// What it covers: "members amina, bilal; channels legal".
-    pub fn describe(&self) -> String {
+    /// What it covers: "members amina, bilal; channels legal", the channels named as in
+    /// [`Retention::describe`].
+    pub fn describe(&self, names: Option<&Roster>) -> String {
         let mut parts = Vec::new();
         if !self.members.is_empty() {
             parts.push(format!("members {}", self.members.join(", ")));
         }
         if !self.channels.is_empty() {
-            parts.push(format!("channels {}", self.channels.join(", ")));
+            parts.push(format!("channels {}", self.shown_channels(names)));
         }
         let mut s = parts.join("; ");
         if !self.reason.is_empty() {
@@ -539,6 +541,17 @@ impl Hold {
         }
         s
     }
+
+    /// Its channels, named as `names` shows them, comma-separated.
+    pub fn shown_channels(&self, names: Option<&Roster>) -> String {
+        let shown: Vec<&str> = self.channels.iter().map(|c| shown_by(names, c)).collect();
+        shown.join(", ")
+    }
+}
+
+/// The name `names` shows `channel` under, or `channel` itself without a roster.
+fn shown_by<'a>(names: Option<&'a Roster>, channel: &'a str) -> &'a str {
+    names.map_or(channel, |r| r.shown(channel))
 }
 
 /// Where a retention rule applies.

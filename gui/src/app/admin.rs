@@ -217,7 +217,7 @@ impl MajlisApp {
                 ui.label(text::for_egui(&format!(
                     "{} {}",
                     tr(lang, "Retention:"),
-                    retention_text(lang, &g.retention)
+                    retention_text(lang, &g.retention, Some(&r.roster))
                 )));
                 let mut on = g.read_receipts == majlis_core::roster::ReadReceipts::On;
                 if ui.checkbox(&mut on, t("Members' apps send read receipts")).changed() {
@@ -263,7 +263,7 @@ impl MajlisApp {
                             "{} {}: {}",
                             tr(lang, "Legal hold"),
                             h.id,
-                            hold_text(lang, h)
+                            hold_text(lang, h, Some(&r.roster))
                         )));
                         if ui.button(t("Release")).clicked() {
                             f.confirm = Some((
@@ -572,14 +572,14 @@ pub(super) fn audit_text(lang: Lang, c: &majlis_core::roster::AuditChange) -> St
         A::RetentionChanged { retention } => tr_with(
             lang,
             "retention: {rule}",
-            &[("rule", &retention_text(lang, retention))],
+            &[("rule", &retention_text(lang, retention, None))],
         ),
         A::HoldPlaced { hold } => tr_with(
             lang,
             "legal hold {hold} placed: {what}",
             &[
                 ("hold", &hold.id.to_string()),
-                ("what", &hold_text(lang, hold)),
+                ("what", &hold_text(lang, hold, None)),
             ],
         ),
         A::HoldReleased { id } => tr_with(
@@ -599,10 +599,13 @@ pub(super) fn audit_text(lang: Lang, c: &majlis_core::roster::AuditChange) -> St
     }
 }
 
-/// Who may send direct messages, in `lang`.
 /// What the org keeps (`Retention::describe`, "org: messages 30 days; #legal: messages
-/// forever") in `lang`.
-pub(super) fn retention_text(lang: Lang, r: &majlis_core::roster::Retention) -> String {
+/// forever") in `lang`, channels named as `names` shows them (as stored without it).
+pub(super) fn retention_text(
+    lang: Lang,
+    r: &majlis_core::roster::Retention,
+    names: Option<&majlis_core::roster::Roster>,
+) -> String {
     let days = |d: Option<u32>| match d {
         None => tr(lang, "forever").to_string(),
         Some(n) => tr_with(lang, "{n} days", &[("n", &n.to_string())]),
@@ -620,13 +623,18 @@ pub(super) fn retention_text(lang: Lang, r: &majlis_core::roster::Retention) -> 
         parts.push(tr_with(lang, "DMs: {keep}", &[("keep", &keep(k))]));
     }
     for (c, k) in &r.channels {
+        let c = names.map_or(c.as_str(), |n| n.shown(c));
         parts.push(format!("#{c}: {}", keep(k)));
     }
     parts.join(if lang.rtl() { "؛ " } else { "; " })
 }
 
 /// What a legal hold covers (`Hold::describe`) in `lang`.
-fn hold_text(lang: Lang, h: &majlis_core::roster::Hold) -> String {
+fn hold_text(
+    lang: Lang,
+    h: &majlis_core::roster::Hold,
+    names: Option<&majlis_core::roster::Roster>,
+) -> String {
     let mut parts = Vec::new();
     if !h.members.is_empty() {
         parts.push(tr_with(
@@ -639,7 +647,7 @@ fn hold_text(lang: Lang, h: &majlis_core::roster::Hold) -> String {
         parts.push(tr_with(
             lang,
             "channels {names}",
-            &[("names", &h.channels.join(", "))],
+            &[("names", &h.shown_channels(names))],
         ));
     }
     let mut s = parts.join(if lang.rtl() { "؛ " } else { "; " });
@@ -649,6 +657,7 @@ fn hold_text(lang: Lang, h: &majlis_core::roster::Hold) -> String {
     s
 }
 
+/// Who may send direct messages, in `lang`.
 fn dm_policy_name(lang: Lang, dms: DmPolicy) -> &'static str {
     match dms {
         DmPolicy::Off => tr(lang, "off"),
@@ -682,8 +691,8 @@ mod tests {
             )],
         };
         // English is what `roster show` prints.
-        assert_eq!(retention_text(Lang::En, &r), r.describe());
-        let ar = retention_text(Lang::Ar, &r);
+        assert_eq!(retention_text(Lang::En, &r, None), r.describe(None));
+        let ar = retention_text(Lang::Ar, &r, None);
         assert_eq!(
             ar,
             "المؤسسة: الرسائل 30 يوم؛ الرسائل المباشرة: الرسائل للأبد، الملفات 7 يوم؛ #legal: الرسائل للأبد"

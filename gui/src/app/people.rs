@@ -34,7 +34,7 @@ impl MajlisApp {
             ui.label(text::for_egui(&format!(
                 "{} {}",
                 tr(lang, "This organization keeps:"),
-                super::admin::retention_text(lang, &r.roster.governance.retention)
+                super::admin::retention_text(lang, &r.roster.governance.retention, Some(&r.roster))
             )));
             if ui.button(self.t("Export my data")).clicked() {
                 run.actions.push(Action::ExportMine);
