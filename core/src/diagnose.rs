@@ -182,6 +182,32 @@ const FILLING_PER_MINUTE: u64 = 1 << 20;
 /// answered is who, and how soon the disks fill.
 pub const BUSY_PER_MINUTE: u64 = 600;
 
+/// Why the node could not listen on an address, in the words of [`crate::Error::Listen`]'s
+/// `reason` ("WORDS [the system's own text]"), for the common causes; one table, as
+/// [`LINK_WORDS`], so that a front end in another language can say each.
+pub const LISTEN_WORDS: [&str; 4] = [
+    "another program listens on that port already (another Majlis node, perhaps)",
+    "this machine has no such address (the network interface is down, or the address is another machine's)",
+    "not permitted (a port below 1024 needs privileges)",
+    "no address after 5 s",
+];
+
+/// `reason` (the system's text for a failed listen) led by the words of [`LISTEN_WORDS`]
+/// that say what it means, or as it came for a cause not listed there.
+pub fn listen_reason(reason: &str) -> String {
+    let r = reason.to_lowercase();
+    let words = if r.contains("address already in use") || r.contains("addrinuse") {
+        LISTEN_WORDS[0]
+    } else if r.contains("cannot assign requested address") || r.contains("addrnotavail") {
+        LISTEN_WORDS[1]
+    } else if r.contains("permission denied") || r.contains("access is denied") {
+        LISTEN_WORDS[2]
+    } else {
+        return reason.to_string();
+    };
+    format!("{words} [{reason}]")
+}
+
 /// What a failed dial or a lost connection means, in the words the node's `error` places
 /// use ("ADDR: WORDS [the system's own text]", several joined by "; "). One table so that
 /// a front end in another language can say each (the app translates them where they
@@ -895,6 +921,17 @@ pub fn interfaces() -> Vec<Interface> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_listen_says_what_it_means_and_keeps_the_systems_words() {
+        let said = listen_reason("Address already in use (os error 98)");
+        assert_eq!(
+            said,
+            format!("{} [Address already in use (os error 98)]", LISTEN_WORDS[0])
+        );
+        assert!(listen_reason("Permission denied (os error 13)").starts_with(LISTEN_WORDS[2]));
+        assert_eq!(listen_reason("something new"), "something new");
+    }
 
     fn fine() -> Report {
         let dev = crate::DeviceKey::generate().id();

@@ -412,6 +412,15 @@ const AR: &[(&str, &str)] = &[
     ("permission denied", "لا إذن بذلك"),
     ("it exists already", "موجود من قبل"),
     ("it is a folder, not a file", "هذا مجلد وليس ملفا"),
+    ("it is a file, not a folder", "هذا ملف وليس مجلدا"),
+    ("the disk is read-only", "القرص للقراءة فقط"),
+    ("the disk is full", "القرص ممتلئ"),
+    ("the folder is not empty", "المجلد ليس فارغا"),
+    ("the name is not allowed there", "هذا الاسم غير مسموح به هناك"),
+    ("another program listens on that port already (another Majlis node, perhaps)", "برنامج آخر يستمع على هذا المنفذ من قبل (ربما عقدة أخرى من مجلس)"),
+    ("this machine has no such address (the network interface is down, or the address is another machine's)", "ليس لهذا الجهاز هذا العنوان (واجهة الشبكة معطلة، أو العنوان لجهاز آخر)"),
+    ("not permitted (a port below 1024 needs privileges)", "غير مسموح (المنفذ الأقل من 1024 يحتاج إلى صلاحيات)"),
+    ("no address after 5 s", "لا عنوان بعد 5 ثوانٍ"),
     ("the node has stopped", "توقفت العقدة"),
     ("this device is not on the org roster", "هذا الجهاز ليس في قائمة المؤسسة"),
     ("this device is in no organization yet", "هذا الجهاز ليس في أي مؤسسة بعد"),
@@ -476,10 +485,29 @@ pub fn say_error(lang: Lang, e: &majlis_core::Error) -> String {
                 K::PermissionDenied => tr(lang, "permission denied").to_string(),
                 K::AlreadyExists => tr(lang, "it exists already").to_string(),
                 K::IsADirectory => tr(lang, "it is a folder, not a file").to_string(),
+                K::NotADirectory => tr(lang, "it is a file, not a folder").to_string(),
+                K::ReadOnlyFilesystem => tr(lang, "the disk is read-only").to_string(),
+                K::StorageFull | K::QuotaExceeded => tr(lang, "the disk is full").to_string(),
+                K::DirectoryNotEmpty => tr(lang, "the folder is not empty").to_string(),
+                K::InvalidFilename => tr(lang, "the name is not allowed there").to_string(),
                 _ => source.to_string(),
             };
             let values = [("path", path.clone()), ("error", why)];
             fill_shown(lang, tr(lang, "{path}: {error}"), &values)
+        }
+        // The node's words on why it could not listen in `lang`; the system's bracketed
+        // text after them, like the address, stays as it is (isolated, as a name is).
+        E::Listen { addr, reason } if lang != Lang::En => {
+            let isolated = |v: &str| format!("\u{2068}{v}\u{2069}");
+            let reason = match majlis_core::diagnose::LISTEN_WORDS
+                .iter()
+                .find(|w| reason.starts_with(**w))
+            {
+                Some(w) => format!("{}{}", tr(lang, w), isolated(&reason[w.len()..])),
+                None => isolated(reason),
+            };
+            let template = say(lang, "cannot listen on {addr}: {reason}");
+            fill(&template, &[("addr", isolated(addr)), ("reason", reason)], false)
         }
         other => say(lang, &other.to_string()),
     }
@@ -939,7 +967,7 @@ mod tests {
             },
             E::Listen {
                 addr: "/ip4/0.0.0.0/tcp/7441".into(),
-                reason: "Address already in use (os error 98)".into(),
+                reason: majlis_core::diagnose::listen_reason("Address already in use (os error 98)"),
             },
             E::Mdns("no multicast interface".into()),
             E::NoIdentity {
@@ -1018,6 +1046,32 @@ mod tests {
         ));
         assert!(say_error(Lang::Ar, &e).contains("x' already exists"));
         assert_eq!(say(Lang::Ar, "something else"), "something else");
+        // Why a listen failed: the node's words in Arabic, the system's text kept (the
+        // loop above drops filled-in values, so it cannot tell).
+        let system = "Cannot assign requested address (os error 99)";
+        let e = E::Listen {
+            addr: "/ip4/10.9.9.9/tcp/7441".into(),
+            reason: majlis_core::diagnose::listen_reason(system),
+        };
+        let ar = say_error(Lang::Ar, &e);
+        assert!(
+            ar.contains("ليس لهذا الجهاز هذا العنوان") && ar.contains(&format!("[{system}]")),
+            "{ar}"
+        );
+        // I/O failures of the kinds the app words itself.
+        use std::io::ErrorKind as K;
+        for k in [
+            K::NotADirectory,
+            K::ReadOnlyFilesystem,
+            K::StorageFull,
+            K::DirectoryNotEmpty,
+        ] {
+            let ar = say_error(Lang::Ar, &E::io(std::path::Path::new("/x"), k.into()));
+            assert!(
+                !without_names(&ar).chars().any(|c| c.is_ascii_alphabetic()),
+                "{k:?}: {ar}"
+            );
+        }
     }
 
     /// `text` without the names filled into it (Latin values inside bidi isolates).
@@ -1214,6 +1268,7 @@ mod tests {
         for en in from_core
             .into_iter()
             .chain(majlis_core::diagnose::LINK_WORDS.map(String::from))
+            .chain(majlis_core::diagnose::LISTEN_WORDS.map(String::from))
         {
             if !AR.iter().any(|(k, _)| *k == en) {
                 missing.push(format!("{diagnose}: {en}"));

@@ -49,12 +49,22 @@ fn admin_sets_policy_and_members_exchange_direct_messages() {
         let e = amina.fails(&["run", "--no-mdns", "--peer", bad]);
         assert!(e.contains("--peer") && e.contains("IP:PORT"), "{e}");
     }
-    // An address this host does not have: the system's reason, not an empty one.
+    // An address this host does not have: what it means, and the system's reason.
     let e = amina.fails(&["run", "--no-mdns", "--listen", "10.99.99.99:7441"]);
     assert!(
-        e.contains("cannot listen on /ip4/10.99.99.99/tcp/7441: Cannot assign"),
+        e.contains("cannot listen on /ip4/10.99.99.99/tcp/7441: this machine has no such address (the network interface is down, or the address is another machine's) [Cannot assign"),
         "{e}"
     );
+    // A port another program holds: said so, with the advice to pick another address.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let e = amina.fails(&["run", "--no-mdns", "--listen", &format!("127.0.0.1:{port}")]);
+    assert!(
+        e.contains("another program listens on that port already")
+            && e.contains("pick another --listen"),
+        "{e}"
+    );
+    drop(held);
 
     // Policy: DMs off, then on for everyone (guests too); the audit log shows both.
     amina.ok(&["roster", "policy", "--dms", "off"]);

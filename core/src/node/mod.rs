@@ -464,7 +464,7 @@ impl Node {
         for addr in &config.listen {
             swarm.listen_on(addr.clone()).map_err(|e| Error::Listen {
                 addr: addr.to_string(),
-                reason: with_causes(&e),
+                reason: crate::diagnose::listen_reason(&with_causes(&e)),
             })?;
         }
         // Wait for the first concrete address: callers (and mDNS) need the port.
@@ -475,11 +475,11 @@ impl Node {
             tokio::select! {
                 ev = swarm.select_next_some() => match ev {
                     SwarmEvent::NewListenAddr { address, .. } => listen_addrs.push(address),
-                    SwarmEvent::ListenerError { error, .. } => return Err(Error::Listen { addr: listen_list(&config.listen), reason: with_causes(&error) }),
-                    SwarmEvent::ListenerClosed { reason: Err(error), .. } => return Err(Error::Listen { addr: listen_list(&config.listen), reason: with_causes(&error) }),
+                    SwarmEvent::ListenerError { error, .. } => return Err(Error::Listen { addr: listen_list(&config.listen), reason: crate::diagnose::listen_reason(&with_causes(&error)) }),
+                    SwarmEvent::ListenerClosed { reason: Err(error), .. } => return Err(Error::Listen { addr: listen_list(&config.listen), reason: crate::diagnose::listen_reason(&with_causes(&error)) }),
                     _ => {}
                 },
-                _ = &mut deadline => return Err(Error::Listen { addr: listen_list(&config.listen), reason: "no address after 5 s".into() }),
+                _ = &mut deadline => return Err(Error::Listen { addr: listen_list(&config.listen), reason: crate::diagnose::LISTEN_WORDS[3].into() }),
             }
         }
         for v6 in ipv6_companions(&config.listen, &listen_addrs) {
