@@ -415,6 +415,8 @@ const AR: &[(&str, &str)] = &[
     ("it is a file, not a folder", "هذا ملف وليس مجلدا"),
     ("the disk is read-only", "القرص للقراءة فقط"),
     ("the disk is full", "القرص ممتلئ"),
+    ("Majlis: {sender} in #{channel}", "مجلس: {sender} في ‎#{channel}"),
+    ("Majlis: {sender}", "مجلس: {sender}"),
     ("the folder is not empty", "المجلد ليس فارغا"),
     ("the name is not allowed there", "هذا الاسم غير مسموح به هناك"),
     ("another program listens on that port already (another Majlis node, perhaps)", "برنامج آخر يستمع على هذا المنفذ من قبل (ربما عقدة أخرى من مجلس)"),

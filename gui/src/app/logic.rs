@@ -673,8 +673,26 @@ impl MajlisApp {
         // A muted conversation raises no notification (its mentions are still counted).
         let muted = self.state.muted.contains(&m.channel);
         if (dm || mentions(&m.text, &run.my_name())) && !self.focused && !muted {
-            crate::notify::show(&format!("Majlis: {}", m.sender), &m.text);
+            let title = notification_title(
+                self.state.lang,
+                &m.sender,
+                (!dm).then(|| run.shown(&m.channel)),
+            );
+            crate::notify::show(&title, &m.text);
         }
+    }
+}
+
+/// A desktop notification's title: who wrote, and, for a mention in a channel, where (the
+/// channel's shown name), so the reader knows which conversation to open.
+fn notification_title(lang: Lang, sender: &str, channel: Option<&str>) -> String {
+    match channel {
+        Some(c) => tr_with(
+            lang,
+            "Majlis: {sender} in #{channel}",
+            &[("sender", sender), ("channel", c)],
+        ),
+        None => tr_with(lang, "Majlis: {sender}", &[("sender", sender)]),
     }
 }
 
@@ -687,4 +705,21 @@ pub(super) fn mentions(text: &str, me: &str) -> bool {
         && mentions(text)
             .iter()
             .any(|n| *n == me || n == "channel" || n == "here")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A mention in a channel says where; a direct message needs no place.
+    #[test]
+    fn a_notification_says_who_and_where() {
+        assert_eq!(
+            notification_title(Lang::En, "amina", Some("release")),
+            "Majlis: amina in #release"
+        );
+        assert_eq!(notification_title(Lang::En, "amina", None), "Majlis: amina");
+        let ar = notification_title(Lang::Ar, "amina", Some("release"));
+        assert!(ar.starts_with("مجلس") && ar.contains("release"), "{ar}");
+    }
 }
