@@ -15,11 +15,12 @@ use serde::{Deserialize, Serialize};
 use crate::conversation::Act;
 use crate::error::{Error, Result};
 use crate::files::blobs::Blobs;
-use crate::roster::AuditEntry;
+use crate::roster::{AuditEntry, Roster};
 use crate::store::{Store, StoredMessage};
 
-/// The layout version of an export (`manifest.json` and the records).
-pub const EXPORT_FORMAT: u32 = 1;
+/// The layout version of an export (`manifest.json` and the records). 2: records say the
+/// channel's shown name (`channel_name`) beside its wire name.
+pub const EXPORT_FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -69,7 +70,11 @@ pub struct Spec {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
     pub id: String,
+    /// The channel's wire name (stable: what its messages are signed under).
     pub channel: String,
+    /// The name people see it under when the export was made (an admin may have renamed
+    /// it; else the wire name), so a reader finds the channel they know.
+    pub channel_name: String,
     pub sender: String,
     pub device: String,
     pub sent_at: u64,
@@ -128,11 +133,12 @@ pub struct Manifest {
     pub files: Vec<Written>,
 }
 
-/// Who is exporting, for the manifest.
+/// Who is exporting, for the manifest, and the roster they see channels' names by.
 pub struct By<'a> {
     pub device: String,
     pub member: &'a str,
     pub org: String,
+    pub names: &'a Roster,
 }
 
 fn utc(ms: u64) -> String {
@@ -227,6 +233,7 @@ pub fn export(
             }
         }
         let mut any = false;
+        let channel_name = by.names.shown(&channel).to_string();
         store.each_message(&channel, from, to, |m| {
             if let Scope::Member(name) = &spec.scope {
                 if &m.sender != name {
@@ -254,6 +261,7 @@ pub fn export(
                 &Record {
                     id: m.id.to_string(),
                     channel: m.channel.clone(),
+                    channel_name: channel_name.clone(),
                     sender: m.sender.clone(),
                     device: m.device.to_string(),
                     sent_at: m.sent_at,
@@ -390,6 +398,7 @@ impl<'a> Writer<'a> {
                 c.write_record([
                     "id",
                     "channel",
+                    "channel_name",
                     "sender",
                     "device",
                     "sent_at_utc",
@@ -427,6 +436,7 @@ impl<'a> Writer<'a> {
                 c.write_record([
                     r.id.as_str(),
                     &r.channel,
+                    &r.channel_name,
                     &r.sender,
                     &r.device,
                     &r.sent_at_utc,
@@ -506,14 +516,15 @@ impl<'a> Writer<'a> {
 }
 
 /// One message as an RFC 5322 e-mail: the sender as From (its device as the address, in
-/// the reserved `.invalid` domain), the channel as the subject, replies threaded.
+/// the reserved `.invalid` domain), the channel as people see it as the subject (its wire
+/// name in `X-Majlis-Channel`), replies threaded.
 fn eml<'x>(r: &'x Record, m: &'x StoredMessage) -> mail_builder::MessageBuilder<'x> {
     let mut b = mail_builder::MessageBuilder::new()
         .from((r.sender.clone(), format!("{}@majlis.invalid", r.device)))
         .to(("", "export@majlis.invalid"))
         .subject(match crate::roster::dm_parties(&r.channel) {
             Some((a, b)) => format!("DM {a}, {b} ({})", r.kind),
-            None => format!("#{} ({})", r.channel, r.kind),
+            None => format!("#{} ({})", r.channel_name, r.kind),
         })
         .date((m.sent_at / 1000) as i64)
         .message_id(format!("{}@majlis.invalid", r.id))

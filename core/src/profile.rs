@@ -315,6 +315,7 @@ impl Profile {
             device: self.device_id().to_string(),
             member: &member,
             org: head.roster.org.to_string(),
+            names: &head.roster,
         };
         let m = crate::export::export(&self.store, Some(&blobs), &chain.audit(), &by, spec)?;
         self.store.record_action(

@@ -189,6 +189,9 @@ fn retention_holds_erasure_and_exports_from_the_command_line() {
     ]);
     assert!(e.contains("not empty"), "{e}");
 
+    // A renamed channel is exported under both names: the wire name its messages are signed
+    // under, and the one people see.
+    ds[0].ok(&["channel", "rename", "general", "lobby"]);
     let json = tmp.path().join("json");
     let csv = tmp.path().join("csv");
     let eml = tmp.path().join("eml");
@@ -234,9 +237,11 @@ for schema, doc in (("export.schema.json", "messages.json"), ("export-manifest.s
     jsonschema.validate(json.load(open(f"{out}/{doc}", encoding="utf-8")), s, format_checker=jsonschema.FormatChecker())
 msgs = json.load(open(f"{out}/messages.json", encoding="utf-8"))["messages"]
 print("|".join(m["kind"] + ":" + m["text"] for m in msgs))
+print(sorted({m["channel"] + ">" + m["channel_name"] for m in msgs}))
 "#,
         &[&docs(), &json],
     );
+    assert!(v.ends_with("['general>lobby']\n"), "{v}");
     assert!(v.contains("message:صباح الخير، الاجتماع في العاشرة"), "{v}");
     assert!(v.contains("reply:ردّ على الملف"), "{v}");
     assert!(v.contains("file:"), "{v}");
@@ -246,12 +251,12 @@ print("|".join(m["kind"] + ":" + m["text"] for m in msgs))
         r#"
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1] + "/messages.csv", encoding="utf-8", newline="")))
-print(len(rows)); print(rows[1]["text"]); print(rows[0]["sender"])
+print(len(rows)); print(rows[1]["text"]); print(rows[0]["sender"]); print(rows[0]["channel_name"])
 "#,
         &[&csv],
     );
     assert_eq!(
-        v, "4\nGood morning, \"the meeting\" is at ten,\nroom 2\namina\n",
+        v, "4\nGood morning, \"the meeting\" is at ten,\nroom 2\namina\nlobby\n",
         "{v}"
     );
     // EML: Python's email package parses every message; the Arabic subject and body decode.
@@ -264,10 +269,13 @@ for p in sorted(pathlib.Path(sys.argv[1]).glob("*.eml")):
     m = email.message_from_bytes(p.read_bytes(), policy=policy.default)
     assert m["Message-ID"] and m["Date"] and m["From"], p
     out.append(str(m["From"].addresses[0].display_name) + ">" + m.get_body(preferencelist=("plain",)).get_content().strip())
+    out.append(m["Subject"] + " " + m["X-Majlis-Channel"])
 print("|".join(out))
 "#,
         &[&eml],
     );
+    assert!(v.contains("#lobby (message) general"), "{v}");
+    assert!(!v.contains("#general"), "{v}");
     assert!(v.contains("amina>صباح الخير، الاجتماع في العاشرة"), "{v}");
     assert_eq!(v.matches("amina>").count(), 4, "{v}");
 

@@ -1247,12 +1247,13 @@ impl Node {
         let member = crate::export::allowed(&head, &self.device, &spec.scope)?;
         let audit = self.audit().await?;
         let (store, blobs, s) = (self.store.clone(), self.blobs.clone(), spec.clone());
-        let by = (self.device.to_string(), head.roster.org.to_string());
+        let device = self.device.to_string();
         let manifest = tokio::task::spawn_blocking(move || {
             let by = crate::export::By {
-                device: by.0,
+                device,
                 member: &member,
-                org: by.1,
+                org: head.roster.org.to_string(),
+                names: &head.roster,
             };
             crate::export::export(&store, Some(&blobs), &audit, &by, &s)
         })

@@ -549,8 +549,9 @@ impl Hold {
     }
 }
 
-/// The name `names` shows `channel` under, or `channel` itself without a roster.
-fn shown_by<'a>(names: Option<&'a Roster>, channel: &'a str) -> &'a str {
+/// The name `names` shows `channel` under, or `channel` itself without a roster (an audit
+/// text says names as they were recorded: its callers pass `None`).
+pub fn shown_by<'a>(names: Option<&'a Roster>, channel: &'a str) -> &'a str {
     names.map_or(channel, |r| r.shown(channel))
 }
 

@@ -623,7 +623,7 @@ pub(super) fn retention_text(
         parts.push(tr_with(lang, "DMs: {keep}", &[("keep", &keep(k))]));
     }
     for (c, k) in &r.channels {
-        let c = names.map_or(c.as_str(), |n| n.shown(c));
+        let c = majlis_core::roster::shown_by(names, c);
         parts.push(format!("#{c}: {}", keep(k)));
     }
     parts.join(if lang.rtl() { "؛ " } else { "; " })
