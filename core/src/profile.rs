@@ -585,9 +585,12 @@ impl Profile {
             |r| match r {
                 Reject::UnknownDevice(_) => Error::NotOnRoster,
                 Reject::UnknownChannel(_) => Error::Invalid(roster.roster.no_channel(channel)),
-                Reject::NotAllowed { .. } if roster.roster.dm_with_leaver(channel).is_some() => {
-                    Error::Denied(crate::roster::left_dm_text(&roster.roster, channel))
-                }
+                Reject::NotAllowed { ref member, .. } => Error::Denied(
+                    roster
+                        .roster
+                        .member(member)
+                        .map_or_else(|| r.to_string(), |m| roster.roster.why_not_post(m, channel)),
+                ),
                 r => Error::Denied(r.to_string()),
             },
         )?;

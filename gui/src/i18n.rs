@@ -713,6 +713,22 @@ const AR_SAID: &[(&str, &str)] = &[
         "لا يحق لـ '{member}' أن يكتب في '{channel}'",
     ),
     (
+        "'{member}' may not post in {channel}: {why}",
+        "لا يحق لـ '{member}' أن يكتب في {channel}: {why}",
+    ),
+    (
+        "it is open to {names} only; an admin can add you to it",
+        "هي مفتوحة لـ {names} فقط؛ يستطيع مشرف أن يضيفك إليها",
+    ),
+    (
+        "a guest reads only the channels that name them; an admin can add you to one",
+        "لا يقرأ الضيف إلا القنوات التي تسمّيه؛ يستطيع مشرف أن يضيفك إلى إحداها",
+    ),
+    (
+        "it is the direct conversation of {a} and {b}",
+        "هي المحادثة المباشرة بين {a} و{b}",
+    ),
+    (
         "a message needs some text (to take one of yours back, delete it)",
         "الرسالة تحتاج إلى نص (لسحب رسالة لك، احذفها)",
     ),
@@ -960,6 +976,31 @@ mod tests {
                 member: "gus".into(),
                 channel: "board".into(),
             }),
+        ];
+        // Why a post is refused, as the sender's own node says it.
+        {
+            use majlis_core::roster::{Channel, Member};
+            let mut x = r.clone();
+            let member = |name: &str, role| Member {
+                name: name.into(),
+                role,
+                devices: vec![DeviceKey::generate().id()],
+            };
+            let (bilal, gus) = (
+                member("bilal", majlis_core::Role::Member),
+                member("gus", majlis_core::Role::Guest),
+            );
+            x.members.extend([bilal.clone(), gus.clone()]);
+            x.channels.push(Channel {
+                name: "board".into(),
+                members: Some(vec!["amina".into()]),
+            });
+            errors.extend(
+                [(&bilal, "board"), (&gus, "general"), (&gus, "@amina,bilal")]
+                    .map(|(m, c)| E::Denied(x.why_not_post(m, c))),
+            );
+        }
+        errors.extend([
             // Opening the data directory, starting the node, exporting.
             E::NeedPassphrase {
                 dir: "/data".into(),
@@ -1016,7 +1057,7 @@ mod tests {
             // The keyring's words, as seal.rs writes them (no keyring to fail here).
             E::NotReady("/data is sealed by the OS keyring, which is not reachable (no session bus); log in to the desktop session that created it".into()),
             E::NotReady("the OS keyring did not give the data key: no secret service".into()),
-        ];
+        ]);
         let files = FilePolicy {
             max_bytes: Some(10),
             types: vec!["image/*".into()],

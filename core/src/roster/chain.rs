@@ -294,19 +294,10 @@ impl VerifiedRoster {
         let channel = self.resolve_channel(me, target)?;
         let member = self.member_of_device(me).ok_or(crate::Error::NotOnRoster)?;
         if !self.roster.may_read(member, &channel) {
-            let why = match super::dm_parties(&channel) {
-                Some((a, b)) => format!("it is the direct conversation of {a} and {b}"),
-                None => match self.roster.channel(&channel).and_then(|c| c.members.as_ref()) {
-                    Some(names) => format!(
-                        "it is open to {} only; an admin can add you to it",
-                        names.join(", ")
-                    ),
-                    None => "a guest reads only the channels that name them; an admin can add you to one".into(),
-                },
-            };
             return Err(crate::Error::Denied(format!(
-                "'{}' may not read '{target}': {why}",
-                member.name
+                "'{}' may not read '{target}': {}",
+                member.name,
+                self.roster.why_unreadable(&channel)
             )));
         }
         Ok(channel)

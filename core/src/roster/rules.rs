@@ -276,6 +276,24 @@ impl Roster {
         }
     }
 
+    /// Why a member [`Roster::may_read`] refuses may not read `channel` (a wire name), in
+    /// words that say what to do: whose channel or conversation it is.
+    pub fn why_unreadable(&self, channel: &str) -> String {
+        match super::dm_parties(channel) {
+            Some((a, b)) => format!("it is the direct conversation of {a} and {b}"),
+            None => match self.channel(channel).and_then(|c| c.members.as_ref()) {
+                Some(names) => format!(
+                    "it is open to {} only; an admin can add you to it",
+                    names.join(", ")
+                ),
+                None => {
+                    "a guest reads only the channels that name them; an admin can add you to one"
+                        .into()
+                }
+            },
+        }
+    }
+
     /// The members who may read `channel`, in roster order (relays and archives included:
     /// they store what they may not read as ciphertext, see [`Role::stores_all`]).
     pub fn readers<'a>(&'a self, channel: &'a str) -> impl Iterator<Item = &'a Member> + 'a {
@@ -288,6 +306,32 @@ impl Roster {
         self.may_share_keys(member, channel)
             && self.dm_with_leaver(channel).is_none()
             && !self.is_archived(channel)
+    }
+
+    /// Why [`Roster::may_post`] refuses `member` in `channel` (a wire name), as they are told
+    /// when they try: under the name they know it by, with what would let them.
+    pub fn why_not_post(&self, member: &Member, channel: &str) -> String {
+        if member.role.stores_all() {
+            return format!(
+                "'{}' is the org's {}: it stores and serves what members post, and never posts",
+                member.name, member.role
+            );
+        }
+        if self.dm_with_leaver(channel).is_some() {
+            return super::left_dm_text(self, channel);
+        }
+        if self.is_archived(channel) {
+            return Self::archived_text(self.shown(channel));
+        }
+        let shown = match super::dm_parties(channel) {
+            Some(_) => channel.to_string(),
+            None => format!("#{}", self.shown(channel)),
+        };
+        format!(
+            "'{}' may not post in {shown}: {}",
+            member.name,
+            self.why_unreadable(channel)
+        )
     }
 
     /// Whether an admin archived `channel`: readable, and nobody posts in it (but keys to

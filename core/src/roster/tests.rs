@@ -1514,6 +1514,71 @@ fn joins(name: &str, key: &DeviceKey) -> RosterChange {
     }
 }
 
+/// A refused post says why under the name people know the channel by, and what would let
+/// them: whose channel or conversation it is, that a guest needs a channel naming them,
+/// that a relay never posts, that the channel is archived.
+#[test]
+fn a_refused_post_says_why_and_what_would_let_it() {
+    let mut o = org();
+    let (bilal, gus, relay) = (
+        DeviceKey::generate(),
+        DeviceKey::generate(),
+        DeviceKey::generate(),
+    );
+    let with_role = |name: &str, key: &DeviceKey, role| RosterChange::AddMember {
+        name: name.into(),
+        device: key.id(),
+        role: Some(role),
+    };
+    admin_applies(
+        &mut o,
+        [
+            joins("bilal", &bilal),
+            with_role("gus", &gus, Role::Guest),
+            with_role("vault", &relay, Role::Relay),
+            RosterChange::CreateChannel {
+                name: "legal".into(),
+                members: Some(vec!["amina".into()]),
+            },
+            RosterChange::RenameChannel {
+                name: "legal".into(),
+                to: "counsel".into(),
+            },
+            RosterChange::CreateChannel {
+                name: "launch".into(),
+                members: None,
+            },
+            RosterChange::ArchiveChannel {
+                name: "launch".into(),
+                archived: true,
+            },
+        ],
+    );
+    let r = &o.chain.head().unwrap().roster;
+    let why = |name: &str, channel: &str| {
+        let m = r.member(name).unwrap();
+        assert!(!r.may_post(m, channel), "{name} in {channel}");
+        r.why_not_post(m, channel)
+    };
+    assert_eq!(
+        why("bilal", "legal"),
+        "'bilal' may not post in #counsel: it is open to amina only; an admin can add you to it"
+    );
+    assert_eq!(
+        why("gus", "general"),
+        "'gus' may not post in #general: a guest reads only the channels that name them; an admin can add you to one"
+    );
+    assert_eq!(
+        why("gus", "@amina,bilal"),
+        "'gus' may not post in @amina,bilal: it is the direct conversation of amina and bilal"
+    );
+    assert_eq!(
+        why("vault", "general"),
+        "'vault' is the org's relay: it stores and serves what members post, and never posts"
+    );
+    assert!(why("bilal", "launch").starts_with("#launch is archived"));
+}
+
 /// Apply `changes`, each a version the admin signs.
 fn admin_applies(o: &mut Org, changes: impl IntoIterator<Item = RosterChange>) {
     for c in changes {
