@@ -584,7 +584,11 @@ impl Profile {
         let me = crate::message::may_author(roster, &self.device_id(), channel).map_err(
             |r| match r {
                 Reject::UnknownDevice(_) => Error::NotOnRoster,
-                Reject::UnknownChannel(_) => Error::Invalid(roster.roster.no_channel(channel)),
+                Reject::UnknownChannel(_) => Error::Invalid(
+                    roster
+                        .roster
+                        .no_channel(channel, roster.member_of_device(&self.device_id())),
+                ),
                 Reject::NotAllowed { ref member, .. } => Error::Denied(
                     roster
                         .roster

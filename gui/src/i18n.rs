@@ -942,7 +942,7 @@ mod tests {
             "xyz".parse::<majlis_core::DeviceId>().unwrap_err(),
             "xyz".parse::<majlis_core::OrgId>().unwrap_err(),
             refused(add("a,b")),
-            E::Invalid(r.no_channel("nope")),
+            E::Invalid(r.no_channel("nope", None)),
             refused(C::ArchiveChannel {
                 name: "general".into(),
                 archived: false,

@@ -351,6 +351,14 @@ fn an_admin_puts_members_on_a_channel_and_takes_them_off() {
         ),
         "{e}"
     );
+    // A mistyped name is answered with the channels one may read.
+    let e = ds[1].fails(&["history", "legl"]);
+    assert!(
+        e.contains("no channel 'legl'; channels: general (or @NAME"),
+        "{e}"
+    );
+    let e = ds[0].fails(&["history", "legl"]);
+    assert!(e.contains("channels: general, legal (or @NAME"), "{e}");
     // Only an admin changes who is on a channel.
     let e = ds[1].fails(&["channel", "members", "legal", "--add", "bilal"]);
     assert!(e.contains("admin"), "{e}");

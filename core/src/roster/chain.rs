@@ -254,7 +254,9 @@ impl VerifiedRoster {
             // as an empty channel: say which there are.
             return match self.roster.channel_typed(target) {
                 Some(c) => Ok(c.name.clone()),
-                None => Err(crate::Error::Invalid(self.roster.no_channel(target))),
+                None => Err(crate::Error::Invalid(
+                    self.roster.no_channel(target, self.member_of_device(me)),
+                )),
             };
         };
         let me = self.member_of_device(me).ok_or_else(|| {

@@ -186,11 +186,18 @@ impl Roster {
         }))
     }
 
-    /// What to tell someone who named a channel the roster does not have: which it has.
-    pub fn no_channel(&self, name: &str) -> String {
+    /// What to tell someone who named a channel the roster does not have: which it has
+    /// that `reader` may read (all of them without one), as `channel list` shows them.
+    pub fn no_channel(&self, name: &str, reader: Option<&Member>) -> String {
+        let readable: Vec<_> = self
+            .channels
+            .iter()
+            .filter(|c| reader.is_none_or(|m| self.may_read(m, &c.name)))
+            .map(|c| self.shown(&c.name))
+            .collect();
         format!(
             "no channel '{name}'; channels: {} (or @NAME for a direct message)",
-            self.channel_names()
+            readable.join(", ")
         )
     }
 
