@@ -228,6 +228,74 @@ fn a_message_sent_from_the_gui_arrives_and_the_reply_shows() {
     );
 }
 
+/// A link in a message is drawn as one and opens in the browser when clicked (the sentence's
+/// full stop is not part of it); the words around it open nothing.
+#[test]
+fn a_link_in_a_message_opens_in_the_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    let text = "see https://intranet.acme/plans/2026/q4/budget-review-final now.";
+    rt.block_on(amina.send("general", text)).unwrap();
+    until(&mut h, "the message", |h| has(h, text));
+    let r = h.get_by_label(text).rect();
+    let click = |h: &mut H, at: eframe::egui::Pos2| -> Vec<String> {
+        h.hover_at(at);
+        h.step();
+        h.drag_at(at);
+        h.step();
+        // The release alone (drop_at also takes the pointer away, in a frame of its own).
+        h.event(eframe::egui::Event::PointerButton {
+            pos: at,
+            button: eframe::egui::PointerButton::Primary,
+            pressed: false,
+            modifiers: eframe::egui::Modifiers::NONE,
+        });
+        h.step();
+        h.output()
+            .platform_output
+            .commands
+            .iter()
+            .filter_map(|c| match c {
+                eframe::egui::OutputCommand::OpenUrl(u) => Some(u.url.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        click(&mut h, r.center()),
+        ["https://intranet.acme/plans/2026/q4/budget-review-final"]
+    );
+    assert!(
+        click(&mut h, r.left_center() + eframe::egui::vec2(3.0, 0.0)).is_empty(),
+        "'see' is no link"
+    );
+    assert!(
+        click(&mut h, r.right_center() - eframe::egui::vec2(3.0, 0.0)).is_empty(),
+        "nor 'now.'"
+    );
+    // In an Arabic sentence, laid out right to left, the link reads and opens the same.
+    let text = "الخطة هنا https://intranet.acme/plans/2026/q4/budget-review-final اليوم.";
+    rt.block_on(amina.send("general", text)).unwrap();
+    // (Its label is the text as drawn: shaped, in visual order.)
+    let arabic = |h: &H| {
+        h.query_all_by_label_contains("budget-review-final")
+            .find(|n| text_of(n).is_some_and(|t| !t.starts_with("see")))
+            .map(|n| n.rect())
+    };
+    until(&mut h, "the Arabic message", |h| arabic(h).is_some());
+    h.run_steps(10); // the list scrolls to it
+    let r = arabic(&h).unwrap();
+    assert_eq!(
+        click(&mut h, r.center()),
+        ["https://intranet.acme/plans/2026/q4/budget-review-final"]
+    );
+    assert!(
+        click(&mut h, r.right_center() - eframe::egui::vec2(3.0, 0.0)).is_empty(),
+        "the first Arabic word is no link"
+    );
+}
+
 #[test]
 fn unread_count_rises_and_clears() {
     let dir = tempfile::tempdir().unwrap();

@@ -151,10 +151,36 @@ pub fn terms(text: &str) -> Vec<String> {
 
 /// Whether `text` holds a link (for `has:link`).
 pub fn has_link(text: &str) -> bool {
-    text.split_whitespace().any(|w| {
-        let w = w.trim_start_matches(['(', '<', '"', '\'']);
-        w.starts_with("http://") || w.starts_with("https://") || w.starts_with("www.")
+    links(text).next().is_some()
+}
+
+/// The links in `text` as byte ranges: words starting `http://`, `https://` or `www.`
+/// after an opening bracket or quote, without the punctuation that ends a sentence or a
+/// bracket after them ("see https://x.test/a." links `https://x.test/a`). The app makes
+/// these clickable and `has:link` finds them, so both agree on what a link is.
+pub fn links(text: &str) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    text.split_whitespace().filter_map(move |w| {
+        let from = w.len() - w.trim_start_matches(['(', '<', '"', '\'', '[', '«']).len();
+        let rest = &w[from..];
+        let scheme = ["http://", "https://", "www."]
+            .into_iter()
+            .find(|p| rest.starts_with(p))?;
+        let link = rest.trim_end_matches([
+            '.', ',', ';', ':', '!', '?', ')', '>', '"', '\'', ']', '»', '،', '؛', '؟',
+        ]);
+        // Where `w` sits in `text` (split_whitespace yields subslices of it).
+        let at = w.as_ptr() as usize - text.as_ptr() as usize + from;
+        (link.len() > scheme.len()).then_some(at..at + link.len())
     })
+}
+
+/// What opening link `link` (a [`links`] range's text) asks a browser for: `www.` names a
+/// web address without its scheme.
+pub fn link_url(link: &str) -> String {
+    match link.starts_with("www.") {
+        true => format!("https://{link}"),
+        false => link.to_string(),
+    }
 }
 
 /// The names `text` mentions with `@name` (normalized, for `mentions:`).
@@ -196,6 +222,28 @@ mod tests {
         assert!(w.iter().any(|w| &text[w.from..w.to] == "الغد"));
         assert!(has_link(text));
         assert!(!has_link("no link here"));
+    }
+
+    #[test]
+    fn links_end_before_the_sentence_does() {
+        let text =
+            "plan (https://intranet.acme/plan?v=2), mirror www.acme.test. «http://x.test/ا».";
+        let found: Vec<&str> = links(text).map(|r| &text[r]).collect();
+        assert_eq!(
+            found,
+            [
+                "https://intranet.acme/plan?v=2",
+                "www.acme.test",
+                "http://x.test/ا"
+            ]
+        );
+        assert_eq!(link_url("www.acme.test"), "https://www.acme.test");
+        assert_eq!(
+            links("https:// www. http").count(),
+            0,
+            "a scheme alone is no link"
+        );
+        assert!(!has_link("a https:// alone"));
     }
 
     #[test]

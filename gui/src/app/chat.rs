@@ -574,7 +574,21 @@ impl Conversation {
     ) -> Arc<egui::Galley> {
         let font = egui::TextStyle::Body.resolve(ui.style());
         let lines = Self::body_lines(ui, m, width).join("\n");
-        let mut job = egui::text::LayoutJob::simple(lines, font, color, width);
+        let plain = egui::TextFormat::simple(font.clone(), color);
+        let link = ui.visuals().hyperlink_color;
+        let linked = egui::TextFormat {
+            underline: egui::Stroke::new(1.0, link),
+            ..egui::TextFormat::simple(font, link)
+        };
+        let mut job = egui::text::LayoutJob::default();
+        let mut at = 0;
+        for r in shown_links(m, &lines) {
+            job.append(&lines[at..r.start], 0.0, plain.clone());
+            job.append(&lines[r.clone()], 0.0, linked.clone());
+            at = r.end;
+        }
+        job.append(&lines[at..], 0.0, plain);
+        job.wrap.max_width = width;
         if text::is_rtl_paragraph(m) {
             job.halign = Align::RIGHT;
         }
@@ -890,7 +904,22 @@ impl Conversation {
                     };
                     if !body.is_empty() {
                         let g = Self::body_galley(ui, body, rect.width() - 12.0, color);
-                        let label = ui.add(egui::Label::new(g).sense(egui::Sense::click()));
+                        let label = ui.add(egui::Label::new(g.clone()).sense(egui::Sense::click()));
+                        // A link under the pointer: the hand, its address, a click opens it.
+                        let link =
+                            |p: egui::Pos2| link_at(&g, body, p - galley_pos(&g, label.rect));
+                        if let Some(url) = label.hover_pos().and_then(link) {
+                            ui.ctx().set_cursor_icon(egui::CursorIcon::PointingHand);
+                            label.clone().on_hover_text_at_pointer(url);
+                        }
+                        if let Some(url) = label
+                            .clicked()
+                            .then(|| label.interact_pointer_pos())
+                            .flatten()
+                            .and_then(link)
+                        {
+                            ui.ctx().open_url(egui::OpenUrl::new_tab(url));
+                        }
                         if !m.locked && !m.deleted && !s.read_only {
                             label.context_menu(|ui| {
                                 let may_delete = mine || s.admin;
@@ -1332,6 +1361,48 @@ impl MajlisApp {
 }
 
 /// Members (and `channel`, `here`) whose names start with the `@word` the draft ends in.
+/// The links of message `m` in `lines`, its text as laid out (an Arabic paragraph is
+/// reordered and wrapped first): only those that show whole, so a long link a right-to-left
+/// paragraph wraps is left plain rather than opened half.
+fn shown_links<'a>(
+    m: &'a str,
+    lines: &'a str,
+) -> impl Iterator<Item = std::ops::Range<usize>> + 'a {
+    use majlis_core::search::text::links;
+    links(lines).filter(move |r| links(m).any(|w| m[w] == lines[r.clone()]))
+}
+
+/// Where a [`egui::Label`] in `rect` draws galley `g` (its alignment decides).
+fn galley_pos(g: &egui::Galley, rect: egui::Rect) -> egui::Vec2 {
+    match g.job.halign {
+        Align::RIGHT => rect.right_top().to_vec2(),
+        Align::Center => rect.center_top().to_vec2(),
+        _ => rect.left_top().to_vec2(),
+    }
+}
+
+/// The address of the link of message `m` drawn under `at` (relative to galley `g`), if
+/// the pointer is on one of its glyphs.
+fn link_at(g: &egui::Galley, m: &str, at: egui::Pos2) -> Option<String> {
+    let mut chars = 0;
+    let mut hit = None;
+    for row in &g.rows {
+        if row.rect().y_range().contains(at.y) {
+            hit = row.glyphs.iter().position(|gl| {
+                let x = row.pos.x + gl.pos.x;
+                (x..x + gl.advance_width).contains(&at.x)
+            });
+            hit = hit.map(|i| chars + i);
+            break;
+        }
+        chars += row.char_count_including_newline().0;
+    }
+    let (byte, _) = g.text().char_indices().nth(hit?)?;
+    shown_links(m, g.text())
+        .find(|r| r.contains(&byte))
+        .map(|r| majlis_core::search::text::link_url(&g.text()[r]))
+}
+
 fn mention_suggestions(r: &VerifiedRoster, draft: &str) -> Vec<String> {
     let Some(word) = draft
         .rsplit(char::is_whitespace)
