@@ -595,6 +595,32 @@ impl Conversation {
         ui.fonts_mut(|f| f.layout_job(job))
     }
 
+    /// A message's text as a label that takes clicks (its menu), with its links opening
+    /// on a click: under the pointer, the hand and the address it opens.
+    pub(super) fn message_body(
+        ui: &mut egui::Ui,
+        body: &str,
+        width: f32,
+        color: Color32,
+    ) -> egui::Response {
+        let g = Self::body_galley(ui, body, width, color);
+        let label = ui.add(egui::Label::new(g.clone()).sense(egui::Sense::click()));
+        let link = |p: egui::Pos2| link_at(&g, body, p - galley_pos(&g, label.rect));
+        if let Some(url) = label.hover_pos().and_then(link) {
+            ui.ctx().set_cursor_icon(egui::CursorIcon::PointingHand);
+            label.clone().on_hover_text_at_pointer(url);
+        }
+        if let Some(url) = label
+            .clicked()
+            .then(|| label.interact_pointer_pos())
+            .flatten()
+            .and_then(link)
+        {
+            ui.ctx().open_url(egui::OpenUrl::new_tab(url));
+        }
+        label
+    }
+
     /// Whether row `i` continues the group of the row before: the same author, within
     /// [`GROUP_WITHIN_MS`], the same day.
     pub(super) fn grouped(&self, i: usize) -> bool {
@@ -903,23 +929,7 @@ impl Conversation {
                         (&m.text, ui.visuals().text_color())
                     };
                     if !body.is_empty() {
-                        let g = Self::body_galley(ui, body, rect.width() - 12.0, color);
-                        let label = ui.add(egui::Label::new(g.clone()).sense(egui::Sense::click()));
-                        // A link under the pointer: the hand, its address, a click opens it.
-                        let link =
-                            |p: egui::Pos2| link_at(&g, body, p - galley_pos(&g, label.rect));
-                        if let Some(url) = label.hover_pos().and_then(link) {
-                            ui.ctx().set_cursor_icon(egui::CursorIcon::PointingHand);
-                            label.clone().on_hover_text_at_pointer(url);
-                        }
-                        if let Some(url) = label
-                            .clicked()
-                            .then(|| label.interact_pointer_pos())
-                            .flatten()
-                            .and_then(link)
-                        {
-                            ui.ctx().open_url(egui::OpenUrl::new_tab(url));
-                        }
+                        let label = Self::message_body(ui, body, rect.width() - 12.0, color);
                         if !m.locked && !m.deleted && !s.read_only {
                             label.context_menu(|ui| {
                                 let may_delete = mine || s.admin;
@@ -1050,10 +1060,9 @@ impl MajlisApp {
                                 .weak(),
                             );
                             let body = if m.deleted { &s.deleted } else { &m.text };
-                            let label = ui.add(
-                                egui::Label::new(text::for_egui(body).into_owned())
-                                    .sense(egui::Sense::click()),
-                            );
+                            let color = ui.visuals().text_color();
+                            let width = ui.available_width();
+                            let label = Conversation::message_body(ui, body, width, color);
                             // Replies are edited, deleted, reacted to and pinned from here.
                             if !m.locked && !m.deleted {
                                 let mine = m.device == me;
