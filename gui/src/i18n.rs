@@ -95,6 +95,7 @@ const AR: &[(&str, &str)] = &[
     ("Edit message", "تعديل الرسالة"),
     ("Save", "حفظ"),
     ("Reply in thread", "الرد في سلسلة"),
+    ("Copy text", "نسخ النص"),
     ("Edit", "تعديل"),
     ("online", "متصل"),
     ("offline", "غير متصل"),

@@ -274,6 +274,20 @@ fn a_link_in_a_message_opens_in_the_browser() {
         click(&mut h, r.right_center() - eframe::egui::vec2(3.0, 0.0)).is_empty(),
         "nor 'now.'"
     );
+    // The whole text is copied from the message's menu.
+    h.get_by_label(text).click_secondary();
+    until(&mut h, "the message's menu", |h| has(h, "Copy text"));
+    h.get_by_label("Copy text").click();
+    h.step();
+    assert!(
+        h.output()
+            .platform_output
+            .commands
+            .iter()
+            .any(|c| matches!(c, eframe::egui::OutputCommand::CopyText(t) if t == text)),
+        "{:?}",
+        h.output().platform_output.commands
+    );
     // In an Arabic sentence, laid out right to left, the link reads and opens the same.
     let text = "الخطة هنا https://intranet.acme/plans/2026/q4/budget-review-final اليوم.";
     rt.block_on(amina.send("general", text)).unwrap();

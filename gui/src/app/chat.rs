@@ -1453,6 +1453,10 @@ fn row_menu(
         }));
         ui.close();
     }
+    if !m.text.is_empty() && ui.button(t("Copy text")).clicked() {
+        ui.ctx().copy_text(m.text.clone());
+        ui.close();
+    }
     if mine && m.file.is_none() && ui.button(t("Edit")).clicked() {
         actions.push(Action::StartEdit(m.id, m.text.clone()));
         ui.close();
