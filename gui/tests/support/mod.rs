@@ -148,7 +148,11 @@ pub fn seed(root: &Path, filler: usize) -> PathBuf {
 pub struct Xvfb {
     child: Child,
     pub display: String,
+    /// Held while it runs: two tests starting one at once would pick the same number.
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
+
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Xvfb {
     /// `None` if Xvfb is not installed.
@@ -161,6 +165,7 @@ impl Xvfb {
         {
             return None;
         }
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let n = (90..200)
             .find(|n| {
                 !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
@@ -191,6 +196,7 @@ impl Xvfb {
         Some(Xvfb {
             child,
             display: format!(":{n}"),
+            _turn: turn,
         })
     }
 
