@@ -857,6 +857,9 @@ impl Conversation {
                 })
                 .fill(if mine {
                     ui.visuals().selection.bg_fill.gamma_multiply(0.35)
+                } else if !m.deleted && !m.locked && super::logic::mentions(&m.text, &s.me) {
+                    // What mentions this member (by name, @channel or @here) stands out.
+                    ui.visuals().warn_fg_color.gamma_multiply(0.18)
                 } else {
                     Color32::TRANSPARENT
                 });

@@ -62,6 +62,8 @@ pub fn seed(root: &Path, filler: usize) -> PathBuf {
     }
     // A message (or an act) by member `who` (0: amina), as amina's node would hold it.
     let act = |who: usize, channel: &str, what: Plain| -> majlis_core::MessageId {
+        // A millisecond of its own, so the conversation's order (by time) is the seed's.
+        std::thread::sleep(Duration::from_millis(2));
         if who == 0 {
             let envs = admin.compose_act(&chain, channel, what).unwrap();
             envs.last().unwrap().id
@@ -249,7 +251,15 @@ fn parse_ppm(data: &[u8]) -> Option<(usize, usize, Vec<u8>)> {
         return None;
     }
     let (w, h): (usize, usize) = (fields[1].parse().ok()?, fields[2].parse().ok()?);
-    let px = data.get(i + 1..i + 1 + w * h * 3)?.to_vec();
+    // Samples of two bytes (big-endian) where maxval is over 255, as ImageMagick writes them
+    // at its usual quantum depth: keep the high byte.
+    let wide = fields[3].parse::<u32>().ok()? > 255;
+    let n = w * h * 3 * if wide { 2 } else { 1 };
+    let px = data.get(i + 1..i + 1 + n)?;
+    let px = match wide {
+        true => px.iter().step_by(2).copied().collect(),
+        false => px.to_vec(),
+    };
     Some((w, h, px))
 }
 
