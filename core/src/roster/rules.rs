@@ -283,8 +283,8 @@ impl Roster {
         }
     }
 
-    /// Why a member [`Roster::may_read`] refuses may not read `channel` (a wire name), in
-    /// words that say what to do: whose channel or conversation it is.
+    /// Why a member whom [`Roster::may_read`] refuses may not read `channel` (a wire name),
+    /// in words that say what to do: whose channel or conversation it is.
     pub fn why_unreadable(&self, channel: &str) -> String {
         match super::dm_parties(channel) {
             Some((a, b)) => format!("it is the direct conversation of {a} and {b}"),

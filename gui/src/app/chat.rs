@@ -1372,7 +1372,6 @@ impl MajlisApp {
     }
 }
 
-/// Members (and `channel`, `here`) whose names start with the `@word` the draft ends in.
 /// The links of message `m` in `lines`, its text as laid out (an Arabic paragraph is
 /// reordered and wrapped first): only those that show whole, so a long link a right-to-left
 /// paragraph wraps is left plain rather than opened half.
@@ -1415,6 +1414,7 @@ fn link_at(g: &egui::Galley, m: &str, at: egui::Pos2) -> Option<String> {
         .map(|r| majlis_core::search::text::link_url(&g.text()[r]))
 }
 
+/// Members (and `channel`, `here`) whose names start with the `@word` the draft ends in.
 fn mention_suggestions(r: &VerifiedRoster, draft: &str) -> Vec<String> {
     let Some(word) = draft
         .rsplit(char::is_whitespace)
