@@ -137,7 +137,7 @@ pub struct Manifest {
 pub struct By<'a> {
     pub device: String,
     pub member: &'a str,
-    pub org: String,
+    /// The roster the export is made under: its org, and the names channels are shown by.
     pub names: &'a Roster,
 }
 
@@ -297,7 +297,7 @@ pub fn export(
         created_at_utc: utc(now),
         device: by.device.clone(),
         member: by.member.to_string(),
-        org: by.org.clone(),
+        org: by.names.org.to_string(),
         scope: spec.scope.clone(),
         from: spec.from,
         to: spec.to,

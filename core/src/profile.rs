@@ -314,7 +314,6 @@ impl Profile {
         let by = crate::export::By {
             device: self.device_id().to_string(),
             member: &member,
-            org: head.roster.org.to_string(),
             names: &head.roster,
         };
         let m = crate::export::export(&self.store, Some(&blobs), &chain.audit(), &by, spec)?;

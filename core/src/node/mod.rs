@@ -462,10 +462,9 @@ impl Node {
                 })
                 .build();
         for addr in &config.listen {
-            swarm.listen_on(addr.clone()).map_err(|e| Error::Listen {
-                addr: addr.to_string(),
-                reason: crate::diagnose::listen_reason(&with_causes(&e)),
-            })?;
+            swarm
+                .listen_on(addr.clone())
+                .map_err(|e| listen_failed(addr.to_string(), &e))?;
         }
         // Wait for the first concrete address: callers (and mDNS) need the port.
         let mut listen_addrs = Vec::new();
@@ -475,8 +474,8 @@ impl Node {
             tokio::select! {
                 ev = swarm.select_next_some() => match ev {
                     SwarmEvent::NewListenAddr { address, .. } => listen_addrs.push(address),
-                    SwarmEvent::ListenerError { error, .. } => return Err(Error::Listen { addr: listen_list(&config.listen), reason: crate::diagnose::listen_reason(&with_causes(&error)) }),
-                    SwarmEvent::ListenerClosed { reason: Err(error), .. } => return Err(Error::Listen { addr: listen_list(&config.listen), reason: crate::diagnose::listen_reason(&with_causes(&error)) }),
+                    SwarmEvent::ListenerError { error, .. } => return Err(listen_failed(listen_list(&config.listen), &error)),
+                    SwarmEvent::ListenerClosed { reason: Err(error), .. } => return Err(listen_failed(listen_list(&config.listen), &error)),
                     _ => {}
                 },
                 _ = &mut deadline => return Err(Error::Listen { addr: listen_list(&config.listen), reason: crate::diagnose::LISTEN_WORDS[3].into() }),
@@ -1252,7 +1251,6 @@ impl Node {
             let by = crate::export::By {
                 device,
                 member: &member,
-                org: head.roster.org.to_string(),
                 names: &head.roster,
             };
             crate::export::export(&store, Some(&blobs), &audit, &by, &s)
@@ -1334,6 +1332,14 @@ impl Node {
 
 /// An error with its causes: libp2p's transport errors print nothing of their own (an
 /// address not on this host read "cannot listen on …: ;"), the OS error is their source.
+/// Listening on `addr` failed with `e`: said with what it means ([`crate::diagnose::listen_reason`]).
+fn listen_failed(addr: String, e: &dyn std::error::Error) -> Error {
+    Error::Listen {
+        addr,
+        reason: crate::diagnose::listen_reason(&with_causes(e)),
+    }
+}
+
 fn with_causes(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cause = e.source();
