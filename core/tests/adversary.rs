@@ -1434,7 +1434,8 @@ async fn an_insider_posting_in_an_archived_channel_gets_nothing_in() {
 /// a roster version adding "legaI" beside the admins' private "legal", to collect what
 /// colleagues mean for it. Every node refuses the version; the same member's honest new
 /// channel is taken, so the refusal is the name's; dated in the future or before the
-/// version it follows, it is refused too.
+/// version it follows, it is refused too. Nor may it rename a channel, or give itself a
+/// full name ("Amina Haddad, admin") that colleagues would read above its messages.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_insider_cannot_add_a_channel_that_looks_like_another_date_it_away_or_rename_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -1539,6 +1540,30 @@ async fn an_insider_cannot_add_a_channel_that_looks_like_another_date_it_away_or
     assert!(st.rejected.get("roster").copied().unwrap_or(0) >= 8);
     let r = victim.roster().await.unwrap().unwrap();
     assert!(r.renamed.is_empty() && r.channel("legal-new").is_none());
+    // Nor name itself (only admins give full names), alone or along with a new channel.
+    let naming = |add: Option<&str>| {
+        let mut r = head.roster.clone();
+        r.version += 1;
+        r.prev = Some(head.hash);
+        r.issued_at = head.roster.issued_at + 1;
+        r.full_names
+            .push(("mallory".into(), "Amina Haddad, admin".into()));
+        if let Some(name) = add {
+            r.channels.push(majlis_core::roster::Channel {
+                name: name.into(),
+                members: None,
+            });
+        }
+        VerifiedRoster::sign(r, RosterSigner::Device(&mallory))
+    };
+    push(&mut m, naming(None));
+    push(&mut m, naming(Some("legal-news")));
+    m.pump(800).await;
+    let st = settle(&victim).await;
+    assert_eq!(st.roster_version, head.version());
+    assert!(st.rejected.get("roster").copied().unwrap_or(0) >= 10);
+    let r = victim.roster().await.unwrap().unwrap();
+    assert!(r.full_names.is_empty() && r.channel("legal-news").is_none());
     push(&mut m, adding("legal-review"));
     m.pump(800).await;
     let st = settle(&victim).await;

@@ -287,6 +287,10 @@ const AR: &[(&str, &str)] = &[
     ("channel #{name} archived", "أُرشفت القناة #{name}"),
     ("channel #{name} brought back", "أُعيدت القناة #{name}"),
     ("channel #{name} renamed #{to}", "أُعيدت تسمية القناة #{name} إلى #{to}"),
+    ("{member} is shown as '{full}'", "يظهر {member} باسم «{full}»"),
+    ("{member}'s full name taken away", "أُزيل الاسم الكامل لـ {member}"),
+    ("Full name", "الاسم الكامل"),
+    ("(Empty: shown by the roster name again)", "(فارغ: يظهر باسمه في القائمة من جديد)"),
     ("connecting to {address}…", "جار الاتصال بـ {address}…"),
     ("could not paste the image: {error}", "تعذر لصق الصورة: {error}"),
     ("data directory: {dir}", "مجلد البيانات: {dir}"),
@@ -589,6 +593,41 @@ const AR_SAID: &[(&str, &str)] = &[
     (
         "'{name}' looks like the member '{old}' already there; to add a device of theirs, write the name as it is, else pick a name nobody could mistake for theirs",
         "'{name}' يشبه اسم العضو الموجود '{old}'؛ لإضافة جهاز له اكتب اسمه كما هو، وإلا فاختر اسمًا لا يمكن أن يُخلط باسمه",
+    ),
+    // A member's full name an admin sets.
+    (
+        "'{full}' is not a good full name for '{member}': {why}",
+        "'{full}' ليس اسمًا كاملًا مناسبًا لـ '{member}': {why}",
+    ),
+    ("a full name is 1-128 bytes", "الاسم الكامل من 1 إلى 128 بايت"),
+    ("it holds a control character", "فيه محرف تحكم"),
+    (
+        "it starts or ends with a space; try '{fixed}'",
+        "يبدأ أو ينتهي بمسافة؛ جرّب '{fixed}'",
+    ),
+    (
+        "it starts with '@' or '#', which the views show in front of mentions and channels",
+        "يبدأ بـ '@' أو '#' اللتين تظهران أمام الإشارات والقنوات",
+    ),
+    (
+        "it is, or looks like, the member '{old}'; pick a name nobody could take for theirs",
+        "هو اسم العضو '{old}' أو يشبهه؛ اختر اسمًا لا يمكن أن يُظن أنه له",
+    ),
+    (
+        "it is, or looks like, '{other}', the full name of '{old}'; pick a name nobody could take for theirs",
+        "هو '{other}'، الاسم الكامل لـ '{old}'، أو يشبهه؛ اختر اسمًا لا يمكن أن يُظن أنه له",
+    ),
+    (
+        "'{name}' is already called '{full}'; nothing to change",
+        "'{name}' يحمل الاسم '{full}' من قبل؛ لا شيء يتغير",
+    ),
+    (
+        "'{name}' has no full name; nothing to change",
+        "ليس لـ '{name}' اسم كامل؛ لا شيء يتغير",
+    ),
+    (
+        "'{name}' is, or looks like, '{full}', the full name of '{old}'; to add a device of theirs, write '{old}', else pick a name nobody could take for theirs",
+        "'{name}' هو '{full}'، الاسم الكامل لـ '{old}'، أو يشبهه؛ لإضافة جهاز له اكتب '{old}'، وإلا فاختر اسمًا لا يمكن أن يُظن أنه له",
     ),
     (
         "'{name}' is not a valid {kind} name: 1-64 bytes, no commas, no control characters, not starting with '@'",
@@ -1059,6 +1098,41 @@ mod tests {
             E::NotReady("/data is sealed by the OS keyring, which is not reachable (no session bus); log in to the desktop session that created it".into()),
             E::NotReady("the OS keyring did not give the data key: no secret service".into()),
         ]);
+        // Full names an admin sets, refused.
+        {
+            let mut x = r.clone();
+            x.members.push(majlis_core::roster::Member {
+                name: "chen".into(),
+                role: majlis_core::Role::Member,
+                devices: vec![DeviceKey::generate().id()],
+            });
+            x.full_names.push(("amina".into(), "Amina Haddad".into()));
+            let name = |full: Option<&str>| C::SetFullName {
+                member: "chen".into(),
+                full_name: full.map(str::to_string),
+            };
+            let changes = [
+                name(Some(&"w".repeat(129))),
+                name(Some("Chen\u{7}")),
+                name(Some("Chen\u{200B}Wei")),
+                name(Some("\u{3000}")),
+                name(Some(" Chen")),
+                name(Some("@chen")),
+                name(Some("Amina")),
+                name(Some("amina haddad")),
+                name(None),
+                C::SetFullName {
+                    member: "amina".into(),
+                    full_name: Some("Amina Haddad".into()),
+                },
+                C::SetFullName {
+                    member: "nobody".into(),
+                    full_name: None,
+                },
+                add("Amina Haddad"),
+            ];
+            errors.extend(changes.map(|c| E::Roster(x.next([0; 32], &c, 2).unwrap_err())));
+        }
         let files = FilePolicy {
             max_bytes: Some(10),
             types: vec!["image/*".into()],

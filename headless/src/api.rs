@@ -173,6 +173,10 @@ pub struct Marks {
     pub read: Vec<(String, u64)>,
     /// The org's read-receipt setting (delivered ticks stay when it is off).
     pub read_receipts: bool,
+    /// Members' full names (`Roster::full_names`), to show authors as people see them.
+    /// Absent from a node of an earlier release: roster names only.
+    #[serde(default)]
+    pub full_names: Vec<(String, String)>,
 }
 
 impl Marks {
@@ -183,10 +187,15 @@ impl Marks {
         store: &Store,
         channel: &str,
     ) -> majlis_core::Result<Marks> {
+        let full_names = head.map_or(Vec::new(), |h| h.roster.full_names.clone());
         let Some(me) = head.and_then(|h| h.member_of_device(device)) else {
-            return Ok(Marks::default());
+            return Ok(Marks {
+                full_names,
+                ..Marks::default()
+            });
         };
         Ok(Marks {
+            full_names,
             me: Some(me.name.clone()),
             delivered: store.delivered_marks(channel)?,
             read: store.read_marks(channel)?,
@@ -213,18 +222,26 @@ impl Marks {
     pub fn row(&self, m: StoredMessage) -> Row {
         Row {
             receipt: self.receipt(&m),
+            sender_name: self
+                .full_names
+                .iter()
+                .find(|(n, _)| *n == m.sender)
+                .map(|(_, f)| f.clone()),
             message: m,
         }
     }
 }
 
-/// A message with `delivered_to` and `read_by` beside its own fields when it is ours.
+/// A message with `delivered_to` and `read_by` beside its own fields when it is ours, and
+/// its author's full name when an admin gave them one.
 #[derive(Debug, Serialize)]
 pub struct Row {
     #[serde(flatten)]
     pub message: StoredMessage,
     #[serde(flatten)]
     pub receipt: Option<Receipt>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sender_name: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

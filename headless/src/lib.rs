@@ -436,6 +436,19 @@ pub enum RosterCmd {
         #[arg(long)]
         device: String,
     },
+    /// Give a member the full name colleagues see ("Bilal Ahmed"), or take it away. Their
+    /// roster name stays: messages, mentions and commands keep using it
+    FullName {
+        /// The member's name as on the roster
+        #[arg(long)]
+        name: String,
+        /// The full name (in quotes when it has spaces)
+        #[arg(required_unless_present = "clear")]
+        full_name: Option<String>,
+        /// Take the full name away: views show the roster name again
+        #[arg(long, conflicts_with = "full_name")]
+        clear: bool,
+    },
     /// The roster: members, their roles and devices, channels, policies
     Show {
         /// Print JSON instead of text (for scripts)
@@ -1455,6 +1468,12 @@ fn roster_change(cmd: &Command) -> Result<RosterChange> {
                     .collect(),
             },
         },
+        Command::Roster(RosterCmd::FullName {
+            name, full_name, ..
+        }) => RosterChange::SetFullName {
+            member: name.clone(),
+            full_name: full_name.clone(),
+        },
         Command::Roster(RosterCmd::Receipts { setting }) => RosterChange::SetReadReceipts {
             receipts: match setting.as_str() {
                 "off" => majlis_core::roster::ReadReceipts::Off,
@@ -1836,6 +1855,16 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             Command::Channel(ChannelCmd::Rename { to, .. }) => println!(
                 "renamed: everyone sees it as #{to} from roster version {version} on"
             ),
+            Command::Roster(RosterCmd::FullName {
+                name,
+                full_name: Some(full),
+                ..
+            }) => println!(
+                "everyone sees {name} as '{full}' from roster version {version} on; `@{name}` still mentions them"
+            ),
+            Command::Roster(RosterCmd::FullName { name, .. }) => println!(
+                "{name} is shown by their roster name again from roster version {version} on"
+            ),
             _ => println!("roster is now at version {version}"),
         },
         Response::Swept { report: r } => println!(
@@ -2166,8 +2195,11 @@ fn print_roster(r: &Roster) {
     println!("members:");
     for m in &r.members {
         let devs: Vec<String> = m.devices.iter().map(|d| d.to_string()).collect();
+        let full = r
+            .full_name(&m.name)
+            .map_or(String::new(), |f| format!("  ({f})"));
         println!(
-            "  {:<16} {:<7} {}",
+            "  {:<16} {:<7} {}{full}",
             m.name,
             m.role.to_string(),
             devs.join(" ")

@@ -52,6 +52,11 @@ pub enum AuditChange {
         name: String,
         to: String,
     },
+    /// A member's full name set (`full_name`), changed, or taken away (`None`).
+    FullNameChanged {
+        name: String,
+        full_name: Option<String>,
+    },
     PolicyChanged {
         policy: Policy,
     },
@@ -100,6 +105,7 @@ pub fn diff(prev: Option<&Roster>, next: &Roster) -> Vec<AuditChange> {
         channels: vec![],
         archived: vec![],
         renamed: vec![],
+        full_names: vec![],
         ..next.clone()
     };
     let prev = match prev {
@@ -191,6 +197,15 @@ pub fn diff(prev: Option<&Roster>, next: &Roster) -> Vec<AuditChange> {
             out.push(AuditChange::ChannelRenamed {
                 name: c.name.clone(),
                 to: to.to_string(),
+            });
+        }
+    }
+    for m in &next.members {
+        let now = next.full_name(&m.name);
+        if now != prev.full_name(&m.name) && (now.is_some() || prev.member(&m.name).is_some()) {
+            out.push(AuditChange::FullNameChanged {
+                name: m.name.clone(),
+                full_name: now.map(str::to_string),
             });
         }
     }

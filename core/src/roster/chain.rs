@@ -101,6 +101,9 @@ fn decode_body(body: &[u8]) -> Result<Roster, RosterError> {
     if let Some(renamed) = next(&mut rest, &mut layout, Layout::Renamed)? {
         r.renamed = renamed;
     }
+    if let Some(full_names) = next(&mut rest, &mut layout, Layout::FullNames)? {
+        r.full_names = full_names;
+    }
     let written = match layout {
         Layout::First => r.encode_as(Layout::First),
         _ => r.encode_body(),

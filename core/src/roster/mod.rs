@@ -34,6 +34,8 @@ const DOMAIN: &[u8] = b"majlis/roster/v1\0";
 /// Hard cap on one encoded roster (a 1 000-member roster is ~70 KiB).
 pub const MAX_ROSTER_BYTES: usize = 4 * 1024 * 1024;
 pub const MAX_NAME_BYTES: usize = 64;
+/// A full name ("Amina Haddad", "عبد الرحمن بن محمد الهاشمي") is longer than a roster name.
+pub const MAX_FULL_NAME_BYTES: usize = 128;
 /// Channels an org may hold for a member to add one more (`members_create_channels`);
 /// admins may add beyond it. Bounds what a member's modified client can make every node
 /// store and subscribe to.
@@ -249,6 +251,13 @@ pub struct Roster {
     /// the views show and what commands accept. A roster that renames nothing is written
     /// in the layout before ([`Layout::Archived`]).
     pub renamed: Vec<(String, String)>,
+    /// Added in the fifth wave: members' full names as an admin set them, as (the member's
+    /// name on the roster, the name people see: "Amina Haddad"). A member's roster name is
+    /// their identity (every message, channel list, DM and hold names it), so it stays, and
+    /// views show the full name beside or instead of it; a name changed at marriage or a
+    /// typo is put right here. A roster that sets none is written in the layout before
+    /// ([`Layout::Renamed`]).
+    pub full_names: Vec<(String, String)>,
 }
 
 /// The layouts a roster body has had, oldest first. Each adds one field at the end, so each
@@ -268,6 +277,8 @@ pub(crate) enum Layout {
     Archived,
     /// `+ renamed`.
     Renamed,
+    /// `+ full_names`.
+    FullNames,
 }
 
 /// The roster body as written: the first release's fields, then the later ones its
@@ -292,6 +303,8 @@ struct Body<'a> {
     archived: Option<&'a [String]>,
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "bare")]
     renamed: Option<&'a [(String, String)]>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "bare")]
+    full_names: Option<&'a [(String, String)]>,
 }
 
 /// A field [`Body`] writes only when set, written as the value itself (not as an `Option`,
@@ -309,7 +322,9 @@ fn bare<T: Serialize + ?Sized, S: serde::Serializer>(
 impl Roster {
     /// The earliest layout that holds everything set in this roster.
     pub(crate) fn layout(&self) -> Layout {
-        if !self.renamed.is_empty() {
+        if !self.full_names.is_empty() {
+            Layout::FullNames
+        } else if !self.renamed.is_empty() {
             Layout::Renamed
         } else if !self.archived.is_empty() {
             Layout::Archived
@@ -341,6 +356,7 @@ impl Roster {
             governance: (layout >= Layout::Governance).then_some(&self.governance),
             archived: (layout >= Layout::Archived).then_some(&self.archived),
             renamed: (layout >= Layout::Renamed).then_some(&self.renamed),
+            full_names: (layout >= Layout::FullNames).then_some(&self.full_names),
         })
         .expect("roster serializes")
     }
@@ -377,6 +393,7 @@ impl From<FirstLayout> for Roster {
             governance: Governance::default(),
             archived: Vec::new(),
             renamed: Vec::new(),
+            full_names: Vec::new(),
         }
     }
 }
@@ -635,6 +652,12 @@ pub enum RosterChange {
     RenameChannel {
         name: String,
         to: String,
+    },
+    /// Give a member the full name people see (`Some`), or take it away (`None`: views
+    /// show the roster name again). The roster name, which messages carry, stays.
+    SetFullName {
+        member: String,
+        full_name: Option<String>,
     },
 }
 

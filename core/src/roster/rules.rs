@@ -35,6 +35,7 @@ impl Roster {
             governance: Governance::default(),
             archived: Vec::new(),
             renamed: Vec::new(),
+            full_names: Vec::new(),
         }
     }
 
@@ -94,15 +95,94 @@ impl Roster {
             .chain(self.renamed.iter().map(|(_, to)| to.as_str()))
     }
 
-    /// The member a person typed: the name as is, or in other case where only one matches.
+    /// The member a person typed: the roster name as is, or in other case where only one
+    /// matches; else the full name an admin gave them ("Amina Haddad"), as is or in other
+    /// case (full names are unique but for case, see [`Roster::check_full_name`]).
     pub fn member_typed(&self, typed: &str) -> Option<&Member> {
-        self.member(typed).or_else(|| {
-            only_one(
-                self.members
-                    .iter()
-                    .filter(|m| same_but_case(&m.name, typed)),
-            )
-        })
+        let by_full_name = |same: fn(&str, &str) -> bool| {
+            only_one(self.full_names.iter().filter(|(_, f)| same(f, typed)))
+                .and_then(|(m, _)| self.member(m))
+        };
+        self.member(typed)
+            .or_else(|| {
+                only_one(
+                    self.members
+                        .iter()
+                        .filter(|m| same_but_case(&m.name, typed)),
+                )
+            })
+            .or_else(|| by_full_name(|f, t| f == t))
+            .or_else(|| by_full_name(same_but_case))
+    }
+
+    /// The full name an admin gave `member` (a roster name), if any.
+    pub fn full_name(&self, member: &str) -> Option<&str> {
+        self.full_names
+            .iter()
+            .find(|(m, _)| m == member)
+            .map(|(_, f)| f.as_str())
+    }
+
+    /// What the views call `member`: their full name, else their roster name (and any
+    /// other name, a leaver's, as given).
+    pub fn person<'a>(&'a self, member: &'a str) -> &'a str {
+        self.full_name(member).unwrap_or(member)
+    }
+
+    /// The rules a full name for `member` meets: it reads as a name (no character that
+    /// draws nothing or turns the text around it, no spaces at either end, nothing a view
+    /// would take for a channel or a mention in front), and nobody could take it for
+    /// someone else: not another member's roster name or full name, in any case, nor one
+    /// that looks like them ([`looks_alike`]). Two colleagues both called "Omar Said" are
+    /// told apart by a middle name or initial, as a company directory does.
+    pub(crate) fn check_full_name(&self, member: &str, full: &str) -> Result<(), RosterError> {
+        let said = |why: String| {
+            RosterError::Rule(format!(
+                "'{full}' is not a good full name for '{member}': {why}"
+            ))
+        };
+        if full.is_empty() || full.len() > MAX_FULL_NAME_BYTES {
+            return Err(said(format!(
+                "a full name is 1-{MAX_FULL_NAME_BYTES} bytes"
+            )));
+        }
+        if full.chars().any(|c| c.is_control()) {
+            return Err(said("it holds a control character".into()));
+        }
+        if let Some(c) = hidden_char(full) {
+            return Err(said(hidden_said(c)));
+        }
+        if is_blank(full) {
+            return Err(said(BLANK.into()));
+        }
+        if full.trim() != full {
+            return Err(said(format!(
+                "it starts or ends with a space; try '{}'",
+                full.trim()
+            )));
+        }
+        if full.starts_with(['@', '#']) {
+            return Err(said(
+                "it starts with '@' or '#', which the views show in front of mentions and channels"
+                    .into(),
+            ));
+        }
+        let others = self.members.iter().filter(|m| m.name != member);
+        for m in others {
+            let names = std::iter::once(m.name.as_str()).chain(self.full_name(&m.name));
+            for n in names {
+                if same_but_case(n, full) || looks_alike(n, full) {
+                    return Err(said(format!(
+                        "it is, or looks like, {}; pick a name nobody could take for theirs",
+                        match n == m.name {
+                            true => format!("the member '{n}'"),
+                            false => format!("'{}', the full name of '{}'", n, m.name),
+                        }
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The rules a new channel's name meets beyond [`valid_name`] (which every roster
@@ -172,6 +252,15 @@ impl Roster {
             return Err(RosterError::Rule(format!(
                 "'{name}' looks like the member '{}' already there; to add a device of theirs, write the name as it is, else pick a name nobody could mistake for theirs",
                 m.name
+            )));
+        }
+        if let Some((m, f)) = self
+            .full_names
+            .iter()
+            .find(|(_, f)| same_but_case(f, name) || looks_alike(f, name))
+        {
+            return Err(RosterError::Rule(format!(
+                "'{name}' is, or looks like, '{f}', the full name of '{m}'; to add a device of theirs, write '{m}', else pick a name nobody could take for theirs"
             )));
         }
         let bad = match hidden_char(name) {
@@ -511,6 +600,23 @@ impl Roster {
                 )));
             }
         }
+        // A full name is a listed member's, set once, and reads as a name. (What
+        // `check_full_name` adds beyond this is asked only when an admin sets one, so a
+        // rule tightened later cannot refuse versions signed before it.)
+        let mut named = std::collections::HashSet::new();
+        for (m, f) in &self.full_names {
+            if !names.contains(m.as_str())
+                || !named.insert(m.as_str())
+                || f.is_empty()
+                || f.len() > MAX_FULL_NAME_BYTES
+                || f.chars().any(|c| c.is_control())
+            {
+                return Err(RosterError::Rule(format!(
+                    "'{m}' is given a full name twice, is not a member, or '{}' is not a name",
+                    f.escape_debug()
+                )));
+            }
+        }
         let mut archived = std::collections::HashSet::new();
         for a in &self.archived {
             if !chans.contains(a.as_str()) || !archived.insert(a.as_str()) {
@@ -590,6 +696,7 @@ impl Roster {
                 if r.members.len() == before {
                     return Err(RosterError::Rule(format!("no member named '{name}'")));
                 }
+                r.full_names.retain(|(m, _)| m != name);
                 for c in &mut r.channels {
                     if let Some(list) = &mut c.members {
                         list.retain(|n| n != name);
@@ -661,6 +768,23 @@ impl Roster {
                     others.channels.retain(|x| x.name != c);
                     others.check_new_channel_name(to)?;
                     r.renamed.push((c, to.clone()));
+                }
+            }
+            RosterChange::SetFullName { member, full_name } => {
+                let name = self
+                    .member_typed(member)
+                    .map(|m| m.name.clone())
+                    .ok_or_else(|| RosterError::Rule(format!("no member named '{member}'")))?;
+                if self.full_name(&name) == full_name.as_deref() {
+                    return Err(RosterError::Rule(match full_name {
+                        Some(f) => format!("'{name}' is already called '{f}'; nothing to change"),
+                        None => format!("'{name}' has no full name; nothing to change"),
+                    }));
+                }
+                r.full_names.retain(|(m, _)| *m != name);
+                if let Some(f) = full_name {
+                    r.check_full_name(&name, f)?;
+                    r.full_names.push((name, f.clone()));
                 }
             }
             RosterChange::SetPolicy { policy } => {

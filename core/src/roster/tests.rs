@@ -1793,3 +1793,159 @@ fn a_new_name_cannot_be_mistaken_for_another_and_hash_names_the_channel() {
         "{err}"
     );
 }
+
+/// The roster body the release with renamed channels (and nothing after) reads.
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct ReleaseWithRenamed {
+    first: FirstLayout,
+    files: FilePolicy,
+    governance: Governance,
+    archived: Vec<String>,
+    renamed: Vec<(String, String)>,
+}
+
+/// An admin gives a member a full name: views show it, commands take it, the roster name
+/// stays what messages carry; nobody's full name may be, or look like, someone else's
+/// name; a member cannot give themselves one, not even slipped into a version that adds a
+/// channel; a removed member's full name goes with them; taking every full name away
+/// returns the earlier layout.
+#[test]
+fn an_admin_gives_full_names_and_a_member_cannot() {
+    let mut o = org();
+    let (bilal, chen) = (DeviceKey::generate(), DeviceKey::generate());
+    admin_applies(
+        &mut o,
+        [
+            joins("bilal", &bilal),
+            joins("chen", &chen),
+            members_create_channels(),
+        ],
+    );
+    let name = |member: &str, full: Option<&str>| RosterChange::SetFullName {
+        member: member.into(),
+        full_name: full.map(str::to_string),
+    };
+    let before = o.chain.head().unwrap().roster.clone();
+    assert!(before.layout() < Layout::FullNames);
+    assert!(read_by::<ReleaseWithRenamed>(
+        &before.encode_as(Layout::Renamed)
+    ));
+
+    // bilal may not name himself (or anyone), alone or along with a channel he may add.
+    unauthorized(
+        &o,
+        next(
+            &o.chain,
+            name("bilal", Some("Bilal the Admin")),
+            RosterSigner::Device(&bilal),
+        ),
+    );
+    unauthorized(
+        &o,
+        lunch_and(&o, &bilal, |r| {
+            r.full_names.push(("bilal".into(), "Amina Haddad".into()))
+        }),
+    );
+
+    // The admin names amina and bilal; bilal as typed.
+    admin_applies(
+        &mut o,
+        [
+            name("amina", Some("Amina Haddad")),
+            name("Bilal", Some("بلال أحمد")),
+        ],
+    );
+    let head = o.chain.head().unwrap();
+    let r = &head.roster;
+    assert_eq!(r.person("amina"), "Amina Haddad");
+    assert_eq!(r.person("bilal"), "بلال أحمد");
+    assert_eq!(r.person("chen"), "chen");
+    assert_eq!(r.person("a-leaver"), "a-leaver");
+    for typed in ["amina", "Amina", "Amina Haddad", "amina haddad"] {
+        assert_eq!(
+            r.member_typed(typed).map(|m| m.name.as_str()),
+            Some("amina")
+        );
+    }
+    assert_eq!(r.member_typed("بلال أحمد").unwrap().name, "bilal");
+    assert_eq!(
+        o.chain.audit().last().unwrap().changes,
+        vec![AuditChange::FullNameChanged {
+            name: "bilal".into(),
+            full_name: Some("بلال أحمد".into())
+        }]
+    );
+    // Written in the new layout, which the releases before cannot read whole.
+    assert_eq!(r.layout(), Layout::FullNames);
+    assert!(!read_by::<ReleaseWithRenamed>(&r.encode_body()));
+    assert_eq!(VerifiedRoster::decode(&head.wire).unwrap().roster, *r);
+
+    // Names that are someone else's, look like it, or are not names are refused, saying why.
+    let try_next = |o: &Org, c: RosterChange| {
+        let h = o.chain.head().unwrap();
+        h.roster.next(h.hash, &c, 3).unwrap_err().to_string()
+    };
+    for (full, why) in [
+        ("amina", "the member 'amina'"),
+        ("AMINA HADDAD", "the full name of 'amina'"),
+        ("Amina Hadd\u{0430}d", "the full name of 'amina'"),
+        ("Bilal", "the member 'bilal'"),
+        (" Chen Wei", "try 'Chen Wei'"),
+        ("Chen\u{200B}Wei", "cannot be seen"),
+        ("Chen\nWei", "control character"),
+        ("@chen", "starts with '@'"),
+        ("\u{3000}", "nothing that can be seen"),
+    ] {
+        let said = try_next(&o, name("chen", Some(full)));
+        assert!(said.contains(why), "{full:?}: {said}");
+    }
+    assert!(try_next(&o, name("chen", Some(&"w".repeat(129)))).contains("1-128 bytes"));
+    assert!(try_next(&o, name("amina", Some("Amina Haddad"))).contains("nothing to change"));
+    assert!(try_next(&o, name("chen", None)).contains("has no full name"));
+    assert!(try_next(&o, name("nobody", Some("N"))).contains("no member named 'nobody'"));
+    // One's own roster name in other case is no one else's.
+    admin_applies(&mut o, [name("chen", Some("Chen"))]);
+    // A new member may not be called what someone is shown as.
+    let add = |n: &str| RosterChange::AddMember {
+        name: n.into(),
+        device: DeviceKey::generate().id(),
+        role: None,
+    };
+    assert!(try_next(&o, add("amina haddad")).contains("the full name of 'amina'"));
+
+    // Removed, bilal's full name goes with him; taken away, amina's and chen's too: the
+    // earlier layout returns.
+    admin_applies(
+        &mut o,
+        [
+            RosterChange::RemoveMember {
+                name: "bilal".into(),
+            },
+            name("amina", None),
+            name("chen", None),
+        ],
+    );
+    let r = &o.chain.head().unwrap().roster;
+    assert!(r.full_names.is_empty() && r.person("bilal") == "bilal");
+    assert!(r.layout() < Layout::FullNames && read_by::<ReleaseWithFiles>(&r.encode_body()));
+    assert_eq!(
+        o.chain.audit().last().unwrap().changes,
+        vec![AuditChange::FullNameChanged {
+            name: "chen".into(),
+            full_name: None
+        }]
+    );
+
+    // A full name for nobody, twice for one member, or not a name is not a roster.
+    let mut bad = r.clone();
+    for full_names in [
+        vec![("nobody".to_string(), "N".to_string())],
+        vec![("amina".into(), "A".into()), ("amina".into(), "B".into())],
+        vec![("amina".into(), String::new())],
+        vec![("amina".into(), "A\u{7}".into())],
+    ] {
+        bad.full_names = full_names;
+        assert!(bad.check_well_formed().is_err(), "{:?}", bad.full_names);
+    }
+}

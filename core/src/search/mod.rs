@@ -597,6 +597,13 @@ pub fn query(
             *c = named.name.clone();
         }
     }
+    // `from:Amina` and `from:"Amina Haddad"` name amina (see `Roster::member_typed`); a
+    // leaver, no longer on the roster, by the name their messages carry.
+    if let (Some(from), Some(h)) = (&mut q.from, head) {
+        if let Some(m) = h.roster.member_typed(from) {
+            *from = m.name.clone();
+        }
+    }
     let member = head.and_then(|h| h.member_of_device(me));
     let me_name = member.map(|m| m.name.clone()).unwrap_or_default();
     let dm = |name: &str| {

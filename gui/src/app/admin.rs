@@ -72,6 +72,22 @@ impl MajlisApp {
                     }
                 }
             });
+            // The name colleagues see: set when someone joins, put right after a typo or a
+            // change of name. The roster name, which every message carries, stays.
+            section(ui, lang.rtl(), &t("Full name"), |ui| {
+                labelled_field(ui, &t("Member"), &mut f.full_member);
+                labelled_field(ui, &t("Full name"), &mut f.full_name);
+                ui.label(t("(Empty: shown by the roster name again)"));
+                if ui.button(t("Set")).clicked() {
+                    let full = f.full_name.trim();
+                    change = Some(RosterChange::SetFullName {
+                        member: f.full_member.trim().to_string(),
+                        full_name: (!full.is_empty()).then(|| full.to_string()),
+                    });
+                    f.full_member.clear();
+                    f.full_name.clear();
+                }
+            });
             ui.separator();
             ui.label(RichText::new(t("Members")).strong());
             beside_reading_edge(ui, lang.rtl(), "members-grid", |ui| {
@@ -85,7 +101,11 @@ impl MajlisApp {
                         for cell in order {
                             match cell {
                                 0 => {
-                                    ui.label(text::for_egui(&m.name).into_owned());
+                                    let name = match r.roster.full_name(&m.name) {
+                                        Some(full) => format!("{full} ({})", m.name),
+                                        None => m.name.clone(),
+                                    };
+                                    ui.label(text::for_egui(&name).into_owned());
                                 }
                                 1 => {
                                     ui.label(role_name(lang, m.role));
@@ -546,6 +566,14 @@ pub(super) fn audit_text(lang: Lang, c: &majlis_core::roster::AuditChange) -> St
             "channel #{name} renamed #{to}",
             &[("name", name), ("to", to)],
         ),
+        A::FullNameChanged { name, full_name } => match full_name {
+            Some(full) => tr_with(
+                lang,
+                "{member} is shown as '{full}'",
+                &[("member", name), ("full", full)],
+            ),
+            None => tr_with(lang, "{member}'s full name taken away", &[("member", name)]),
+        },
         A::PolicyChanged { policy } => {
             let dms = [("dms", dm_policy_name(lang, policy.dms))];
             match policy.members_create_channels {

@@ -40,7 +40,7 @@ impl MajlisApp {
                     };
                     format!(
                         "{} ({}) · {state}",
-                        text::for_egui(name),
+                        text::for_egui(run.person(name)),
                         role_name(lang, *role)
                     )
                 })
@@ -121,6 +121,11 @@ impl MajlisApp {
                 .me_member()
                 .is_some_and(|m| m.role == majlis_core::Role::Admin),
             read_only: read_only.is_some(),
+            full_names: run
+                .roster
+                .as_ref()
+                .map(|r| r.roster.full_names.iter().cloned().collect())
+                .unwrap_or_default(),
         };
         // A file dropped on the window is shared in the open conversation.
         let dropped: Vec<PathBuf> = ui.ctx().input(|i| {
@@ -172,11 +177,23 @@ impl MajlisApp {
             (self.t("Attach file"), self.t("Share"), self.t("File path"));
         // Composer at the bottom.
         let draft = self.state.drafts.entry(channel.clone()).or_default();
-        // Typing `@na…` offers the members whose names start so (and @channel, @here).
-        let suggest = run
+        // Typing `@na…` offers the members whose names start so (and @channel, @here), each
+        // with the full name they are shown by, if any.
+        let suggest: Vec<(String, String)> = run
             .roster
             .as_ref()
-            .map(|r| mention_suggestions(r, draft))
+            .map(|r| {
+                mention_suggestions(r, draft)
+                    .into_iter()
+                    .map(|n| {
+                        let label = match r.roster.full_name(&n) {
+                            Some(full) => format!("@{n} · {full}"),
+                            None => format!("@{n}"),
+                        };
+                        (n, label)
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
         let mut complete: Option<String> = None;
         let mut composer_id = None;
@@ -203,8 +220,8 @@ impl MajlisApp {
                 }
                 if !suggest.is_empty() {
                     ui.horizontal(|ui| {
-                        for name in &suggest {
-                            let b = ui.button(format!("@{}", text::for_egui(name)));
+                        for (name, shown) in &suggest {
+                            let b = ui.button(text::for_egui(shown).into_owned());
                             let label = tr_with(lang, "Mention {member}", &[("member", name)]);
                             name_widget(&b, egui::Role::Button, &label);
                             if b.clicked() {
@@ -336,7 +353,7 @@ impl MajlisApp {
             .typing
             .keys()
             .filter(|(c, _)| *c == channel)
-            .map(|(_, m)| m.as_str())
+            .map(|(_, m)| run.person(m))
             .collect();
         typing.sort();
         let typing = match typing.len() {
@@ -444,6 +461,21 @@ pub(super) struct RowStrings {
     reply: String,
     /// For the message menu's items.
     lang: crate::i18n::Lang,
+    /// Members' full names (see `Roster::person`), by roster name.
+    full_names: std::collections::HashMap<String, String>,
+}
+
+impl RowStrings {
+    /// What an author is called here: their full name, else their roster name.
+    fn person<'a>(&'a self, member: &'a str) -> &'a str {
+        self.full_names.get(member).map_or(member, String::as_str)
+    }
+
+    /// Members as the views call them, in a list ("Amina Haddad, bilal"), ready for egui.
+    fn people(&self, members: &[String]) -> String {
+        let names: Vec<&str> = members.iter().map(|m| self.person(m)).collect();
+        text::for_egui(&names.join(", ")).into_owned()
+    }
 }
 
 impl Conversation {
@@ -832,7 +864,11 @@ impl Conversation {
                 } else {
                     rect.left() + INDENT / 2.0
                 };
-                avatar(ui, egui::pos2(x, top + AVATAR / 2.0 + 2.0), &m.sender);
+                avatar(
+                    ui,
+                    egui::pos2(x, top + AVATAR / 2.0 + 2.0),
+                    s.person(&m.sender),
+                );
             }
             let inner = if ui_rtl {
                 egui::Rect::from_min_max(
@@ -870,9 +906,9 @@ impl Conversation {
                     let who = if mine {
                         s.you.clone()
                     } else if s.bots.contains(&m.device) {
-                        format!("{} [{}]", text::for_egui(&m.sender), s.bot)
+                        format!("{} [{}]", text::for_egui(s.person(&m.sender)), s.bot)
                     } else {
-                        text::for_egui(&m.sender).into_owned()
+                        text::for_egui(s.person(&m.sender)).into_owned()
                     };
                     // Our message: read by whom (receipts), else delivered (a device of
                     // theirs holds it), else sent.
@@ -952,7 +988,7 @@ impl Conversation {
                                         on,
                                         format!("{} {}", r.emoji, r.members.len()),
                                     )
-                                    .on_hover_text(r.members.join(", "));
+                                    .on_hover_text(s.people(&r.members));
                                 if b.clicked() && !s.read_only {
                                     files.actions.push(Action::React {
                                         message: m.id,
@@ -967,7 +1003,7 @@ impl Conversation {
                                         "{} {} · {}",
                                         m.replies,
                                         if m.replies == 1 { &s.reply } else { &s.replies },
-                                        m.repliers.join(", ")
+                                        s.people(&m.repliers)
                                     ))
                                     .small(),
                                 );
@@ -1048,7 +1084,7 @@ impl MajlisApp {
                     .stick_to_bottom(true)
                     .show(ui, |ui| {
                         for (i, m) in t.rows.iter().enumerate() {
-                            let who = text::for_egui(&m.sender).into_owned();
+                            let who = text::for_egui(s.person(&m.sender)).into_owned();
                             let edited = if m.edited {
                                 format!(" · {}", s.edited)
                             } else {
@@ -1108,6 +1144,11 @@ impl MajlisApp {
             return;
         }
         let shown = run.shown(channel).to_string();
+        let roster = run.roster.clone();
+        let person = |m: &'_ str| -> String {
+            let shown = roster.as_ref().map_or(m, |r| r.roster.person(m));
+            text::for_egui(shown).into_owned()
+        };
         let Some(conv) = &mut run.conv else {
             return;
         };
@@ -1196,7 +1237,7 @@ impl MajlisApp {
                                     RichText::new(format!(
                                         "{} {} · {}",
                                         t("set by"),
-                                        text::for_egui(who),
+                                        person(who),
                                         format_time(*at, true)
                                     ))
                                     .small()
@@ -1223,7 +1264,7 @@ impl MajlisApp {
                         ui.label(
                             RichText::new(format!(
                                 "{} · {}",
-                                text::for_egui(&m.sender),
+                                person(&m.sender),
                                 format_time(m.sent_at, true)
                             ))
                             .small()
@@ -1271,7 +1312,7 @@ impl MajlisApp {
                             RichText::new(format!(
                                 "{}: {}",
                                 t("Left the channel"),
-                                d.left.join(", ")
+                                d.left.iter().map(|m| person(m)).collect::<Vec<_>>().join(", ")
                             ))
                             .weak(),
                         );
@@ -1424,11 +1465,20 @@ fn mention_suggestions(r: &VerifiedRoster, draft: &str) -> Vec<String> {
         return Vec::new();
     };
     let w = word.to_lowercase();
+    // A full name's words count too: "@Hadd" offers amina when she is Amina Haddad.
+    let by_full_name = |n: &str| {
+        !w.is_empty()
+            && r.roster.full_name(n).is_some_and(|f| {
+                f.to_lowercase()
+                    .split_whitespace()
+                    .any(|part| part.starts_with(&w))
+            })
+    };
     ["channel", "here"]
         .into_iter()
         .map(str::to_string)
         .chain(r.roster.members.iter().map(|m| m.name.clone()))
-        .filter(|n| n.to_lowercase().starts_with(&w) && n.len() > w.len())
+        .filter(|n| (n.to_lowercase().starts_with(&w) && n.len() > w.len()) || by_full_name(n))
         .take(6)
         .collect()
 }

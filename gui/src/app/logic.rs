@@ -675,7 +675,7 @@ impl MajlisApp {
         if (dm || mentions(&m.text, &run.my_name())) && !self.focused && !muted {
             let title = notification_title(
                 self.state.lang,
-                &m.sender,
+                run.person(&m.sender),
                 (!dm).then(|| run.shown(&m.channel)),
             );
             crate::notify::show(&title, &m.text);

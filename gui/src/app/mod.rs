@@ -281,6 +281,9 @@ struct AdminForm {
     role: Option<Role>,
     dev_member: String,
     dev_id: String,
+    /// Giving a member a full name: whom, and the name ("" takes it away).
+    full_member: String,
+    full_name: String,
     channel: String,
     channel_members: HashSet<String>,
     /// Changing who is on a channel: the channel picked, whether it is to be open to every
@@ -399,6 +402,14 @@ impl Running {
     /// This device's member entry in the head roster.
     fn me_member(&self) -> Option<&majlis_core::roster::Member> {
         self.roster.as_ref()?.member_of_device(&self.me)
+    }
+
+    /// What `member` (a roster name) is called in the views: the full name an admin gave
+    /// them, else the roster name (see `Roster::person`).
+    fn person<'a>(&'a self, member: &'a str) -> &'a str {
+        self.roster
+            .as_ref()
+            .map_or(member, |r| r.roster.person(member))
     }
 
     fn my_name(&self) -> String {

@@ -105,10 +105,23 @@ impl MajlisApp {
                                         egui::vec2(AVATAR, AVATAR),
                                         egui::Sense::hover(),
                                     );
-                                    super::chat::avatar(ui, rect.center(), &m.name);
+                                    super::chat::avatar(
+                                        ui,
+                                        rect.center(),
+                                        r.roster.person(&m.name),
+                                    );
                                 }),
                                 Box::new(|ui: &mut egui::Ui| {
-                                    ui.label(RichText::new(text::for_egui(&m.name)).strong());
+                                    // The full name, and the roster name people type
+                                    // (`@amina`, `from:amina`) under it.
+                                    let shown = r.roster.person(&m.name);
+                                    ui.label(RichText::new(text::for_egui(shown)).strong());
+                                    if shown != m.name {
+                                        ui.label(
+                                            RichText::new(text::for_egui(&format!("@{}", m.name)))
+                                                .weak(),
+                                        );
+                                    }
                                     ui.label(RichText::new(role_name(lang, m.role)).weak());
                                 }),
                                 Box::new(move |ui: &mut egui::Ui| {

@@ -46,8 +46,19 @@ pub(super) fn goto_targets(r: &VerifiedRoster, me: DeviceId, query: &str) -> Vec
     let members = r
         .roster
         .dm_partners(me)
-        .filter(|m| m.name.to_lowercase().contains(&q))
-        .map(|m| (format!("@ {}", m.name), dm_channel(&me.name, &m.name)));
+        .filter(|m| {
+            m.name.to_lowercase().contains(&q)
+                || r.roster
+                    .full_name(&m.name)
+                    .is_some_and(|f| f.to_lowercase().contains(&q))
+        })
+        .map(|m| {
+            let label = match r.roster.full_name(&m.name) {
+                Some(full) => format!("@ {full} ({})", m.name),
+                None => format!("@ {}", m.name),
+            };
+            (label, dm_channel(&me.name, &m.name))
+        });
     channels.chain(members).take(GOTO_MAX).collect()
 }
 
@@ -84,6 +95,10 @@ impl MajlisApp {
         let lang = self.state.lang;
         let roster = run.roster.clone();
         let shown = |c: &str| majlis_core::roster::shown_in(roster.as_deref(), c).to_string();
+        let person = |m: &str| {
+            let p = roster.as_ref().map_or(m, |r| r.roster.person(m));
+            text::for_egui(p).into_owned()
+        };
         let Some(sb) = run.search.as_mut() else {
             return;
         };
@@ -131,13 +146,13 @@ impl MajlisApp {
                 for h in &sb.hits {
                     let m = &h.message;
                     let place = match dm_parties(&m.channel) {
-                        Some(_) => "@".to_string() + &m.sender,
+                        Some(_) => "@".to_string() + &person(&m.sender),
                         None => format!("#{}", shown(&m.channel)),
                     };
                     let head = format!(
                         "{} · {} · {}",
                         text::for_egui(&place),
-                        text::for_egui(&m.sender),
+                        person(&m.sender),
                         format_time(m.sent_at, true)
                     );
                     let r = ui

@@ -196,7 +196,7 @@ impl MajlisApp {
             Some((a, b)) => {
                 let me = run.my_name();
                 let other = if a == me { b } else { a };
-                format!("@ {}", text::for_egui(other))
+                format!("@ {}", text::for_egui(run.person(other)))
             }
             // The name it is shown under: an admin may have renamed it (the key, its name
             // on the wire, stays).

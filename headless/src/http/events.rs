@@ -30,6 +30,9 @@ pub enum ApiEvent {
     Message {
         #[schema(value_type = super::ApiMessage)]
         message: Box<StoredMessage>,
+        /// The author's full name, as an admin set it; absent when they have none.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sender_name: Option<String>,
     },
     /// The roster changed.
     Roster { version: u64 },
@@ -54,6 +57,17 @@ pub enum ApiEvent {
 }
 
 impl ApiEvent {
+    /// `message` with its author's full name under the roster `node` holds now.
+    fn message(node: &Node, message: Box<StoredMessage>) -> ApiEvent {
+        let sender_name = node
+            .roster_now()
+            .and_then(|r| r.roster.full_name(&message.sender).map(str::to_string));
+        ApiEvent::Message {
+            message,
+            sender_name,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             ApiEvent::Message { .. } => "message",
@@ -312,7 +326,7 @@ pub fn start(node: &Node, metrics: std::sync::Arc<Metrics>) -> Events {
                         Event::KeysReceived { channel } => {
                             for id in locked.remove(&channel).unwrap_or_default() {
                                 match node.store().message(&id) {
-                                    Ok(Some(m)) if !m.locked => log.push(ApiEvent::Message { message: Box::new(m) }),
+                                    Ok(Some(m)) if !m.locked => log.push(ApiEvent::message(&node, Box::new(m))),
                                     Ok(Some(m)) => locked.entry(channel.clone()).or_default().push(m.id),
                                     _ => {}
                                 }
@@ -325,7 +339,7 @@ pub fn start(node: &Node, metrics: std::sync::Arc<Metrics>) -> Events {
                             } else {
                                 metrics.messages_in.inc();
                             }
-                            ApiEvent::Message { message: m }
+                            ApiEvent::message(&node, m)
                         }
                         Event::RosterChanged { version } => {
                             metrics.roster_version.set(version as i64);

@@ -267,8 +267,11 @@ pub struct ApiMessage {
     id: String,
     /// `general`, or a direct-message channel `@amina,bilal`.
     channel: String,
-    /// The author's member name.
+    /// The author's member name (on the roster; what `@mentions` and commands use).
     sender: String,
+    /// The author's full name, as an admin set it (`majlisd roster full-name`); absent
+    /// when they have none.
+    sender_name: Option<String>,
     /// The author's device id.
     device: String,
     /// Unix milliseconds, the sender's clock.

@@ -266,7 +266,9 @@ pub fn start(
             };
             // Messages, and messages gone (an erasure reaches the receiver too).
             let (channel_of_event, about) = match &ev {
-                ApiEvent::Message { message } => (message.channel.clone(), message.id.to_string()),
+                ApiEvent::Message { message, .. } => {
+                    (message.channel.clone(), message.id.to_string())
+                }
                 ApiEvent::Removed { channel, ids } => {
                     (channel.clone(), format!("{} removed", ids.len()))
                 }
