@@ -290,6 +290,7 @@ const AR: &[(&str, &str)] = &[
     ("{member} is shown as '{full}'", "يظهر {member} باسم «{full}»"),
     ("{member}'s full name taken away", "أُزيل الاسم الكامل لـ {member}"),
     ("Full name", "الاسم الكامل"),
+    ("Full names", "الأسماء الكاملة"),
     ("(Empty: shown by the roster name again)", "(فارغ: يظهر باسمه في القائمة من جديد)"),
     ("connecting to {address}…", "جار الاتصال بـ {address}…"),
     ("could not paste the image: {error}", "تعذر لصق الصورة: {error}"),

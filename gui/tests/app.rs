@@ -1912,3 +1912,49 @@ fn a_dm_with_a_colleague_who_left_stays_and_says_why_nothing_can_be_sent() {
         "a composer to someone who left"
     );
 }
+
+/// An admin gives herself a full name from the admin panel; the audit log and the members
+/// list say so. Bilal's app then heads her messages, lists her in People and names the DM
+/// with her by it, while `@amina` stays what mentions her.
+#[test]
+fn an_admin_gives_a_full_name_and_every_app_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(org_with_legal(dir.path()));
+    let mut o = opts(&dir.path().join("amina"), vec![]);
+    o.open = Some("admin".into());
+    let mut h = harness(o);
+    until(&mut h, "admin panel", |h| has(h, "Full names"));
+    h.get_by_label("Full names").click();
+    h.run_steps(2);
+    type_into(&mut h, "Member", "amina");
+    type_into(&mut h, "Full name", "Amina Haddad");
+    h.get_by_label("Set").click();
+    until(&mut h, "the audit log says so", |h| {
+        has(h, "amina is shown as 'Amina Haddad'")
+    });
+    until(&mut h, "the members list shows both names", |h| {
+        has(h, "Amina Haddad (amina)")
+    });
+    drop(h);
+
+    let rt = rt();
+    let amina = Profile::open(&dir.path().join("amina")).unwrap();
+    let (amina, addr) = start(&rt, amina);
+    rt.block_on(amina.send("general", "the contract is signed"))
+        .unwrap();
+    rt.block_on(amina.send("@bilal", "can you file it?"))
+        .unwrap();
+    let mut h = harness(opts(&dir.path().join("bilal"), vec![addr]));
+    // A group's first row: the author, two spaces, the time.
+    let headed = |h: &H| h.query_all_by_label_contains("Amina Haddad  ").count();
+    until(&mut h, "her message under her full name", |h| {
+        has(h, "the contract is signed") && headed(h) == 1
+    });
+    until(&mut h, "the DM with her named by it", |h| {
+        has(h, "@ Amina Haddad")
+    });
+    h.get_by_label("People").click();
+    until(&mut h, "People lists her full name and @amina", |h| {
+        has(h, "Amina Haddad") && has(h, "@amina")
+    });
+}

@@ -443,7 +443,6 @@ pub enum RosterCmd {
         #[arg(long)]
         name: String,
         /// The full name (in quotes when it has spaces)
-        #[arg(required_unless_present = "clear")]
         full_name: Option<String>,
         /// Take the full name away: views show the roster name again
         #[arg(long, conflicts_with = "full_name")]
@@ -1469,11 +1468,18 @@ fn roster_change(cmd: &Command) -> Result<RosterChange> {
             },
         },
         Command::Roster(RosterCmd::FullName {
-            name, full_name, ..
-        }) => RosterChange::SetFullName {
-            member: name.clone(),
-            full_name: full_name.clone(),
-        },
+            name,
+            full_name,
+            clear,
+        }) => {
+            if full_name.is_none() && !clear {
+                bail!("give the full name (in quotes when it has spaces), or --clear to take {name}'s away");
+            }
+            RosterChange::SetFullName {
+                member: name.clone(),
+                full_name: full_name.clone(),
+            }
+        }
         Command::Roster(RosterCmd::Receipts { setting }) => RosterChange::SetReadReceipts {
             receipts: match setting.as_str() {
                 "off" => majlis_core::roster::ReadReceipts::Off,

@@ -371,6 +371,17 @@ fn every_endpoint_needs_the_right_token_and_bad_input_writes_nothing() {
     );
     let e = refusal(&url("/v1/channels/lobby/messages"));
     assert!(e.contains("#lobby is archived"), "{e}");
+    // A member an admin gave a full name: their messages carry it beside the roster name.
+    ds[0].ok(&["roster", "full-name", "--name", "amina", "Amina Haddad"]);
+    let (_, body) = curl(&url("/v1/channels/lobby/messages"), Some(&both), &[]);
+    let listed = body["messages"].as_array().unwrap();
+    assert!(
+        listed.iter().any(|m| m["sender"] == "amina")
+            && listed
+                .iter()
+                .all(|m| (m["sender"] == "amina") == (m["sender_name"] == "Amina Haddad")),
+        "{body}"
+    );
 
     // Revoked: refused at once, by the running node.
     ds[0].ok(&["api", "token", "revoke", "reader"]);
@@ -408,6 +419,12 @@ fn sse(
 
 /// The next `message` event's (id, text), skipping other events.
 fn next_message(rx: &mpsc::Receiver<String>, within: Duration) -> Option<(String, String)> {
+    let (id, ev) = next_message_event(rx, within)?;
+    Some((id, ev["message"]["text"].as_str().unwrap().to_string()))
+}
+
+/// The next `message` event's id and data, skipping other events.
+fn next_message_event(rx: &mpsc::Receiver<String>, within: Duration) -> Option<(String, Value)> {
     let deadline = Instant::now() + within;
     let (mut id, mut kind) = (String::new(), String::new());
     while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
@@ -417,8 +434,7 @@ fn next_message(rx: &mpsc::Receiver<String>, within: Duration) -> Option<(String
             kind = v.trim().to_string();
         } else if let Some(v) = line.strip_prefix("data:") {
             if kind == "message" {
-                let ev: Value = serde_json::from_str(v.trim()).unwrap();
-                return Some((id, ev["message"]["text"].as_str().unwrap().to_string()));
+                return Some((id, serde_json::from_str(v.trim()).unwrap()));
             }
         }
     }
@@ -432,10 +448,17 @@ fn the_event_stream_delivers_another_nodes_message_and_resumes_after_a_break() {
     let token = api_token(&ds[0], "stream", "read");
     let url = format!("{base}/v1/events");
     let (mut child, rx) = sse(&url, &token, None);
+    // bilal has a full name: his messages on the stream carry it beside his roster name.
+    ds[0].ok(&["roster", "full-name", "--name", "bilal", "Bilal Ahmed"]);
     std::thread::sleep(Duration::from_millis(300));
     ds[1].ok(&["send", "general", "hello stream"]);
-    let (id, text) = next_message(&rx, Duration::from_secs(10)).expect("the message event");
-    assert_eq!(text, "hello stream");
+    let (id, ev) = next_message_event(&rx, Duration::from_secs(10)).expect("the message event");
+    assert_eq!(ev["message"]["text"], "hello stream", "{ev}");
+    assert_eq!(
+        (&ev["message"]["sender"], &ev["sender_name"]),
+        (&"bilal".into(), &"Bilal Ahmed".into()),
+        "{ev}"
+    );
     // How long after bilal's `send` returns (the message is on his disk and published) it is
     // on amina's event stream: 20 messages, one at a time.
     let mut id = id;

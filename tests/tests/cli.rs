@@ -537,3 +537,64 @@ fn an_admin_renames_a_channel_and_its_history_stays() {
     assert_eq!(audit.matches("channel_renamed").count(), 2, "{audit}");
     assert!(ds[0].stop() && ds[1].stop());
 }
+
+/// An admin gives colleagues their full names from the command line: `roster show` lists
+/// them, a reader's `history --json` and search carry the author's, a DM and `from:` take
+/// the full name as typed; a name that is someone else's, or looks like it, is refused, and
+/// only an admin sets one; taken away, the roster name is shown again.
+#[test]
+fn an_admin_gives_members_their_full_names() {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ds = majlis_tests::org(&bin, tmp.path(), &["amina", "bilal"]);
+    majlis_tests::start_pair_local(&mut ds, &[]);
+
+    let out = ds[0].ok(&["roster", "full-name", "--name", "amina", "Amina Haddad"]);
+    assert!(
+        out.starts_with("everyone sees amina as 'Amina Haddad'"),
+        "{out}"
+    );
+    ds[0].ok(&["roster", "full-name", "--name", "Bilal", "بلال أحمد"]);
+    let e = ds[0].fails(&["roster", "full-name", "--name", "bilal", "AMINA HADDAD"]);
+    assert!(e.contains("the full name of 'amina'"), "{e}");
+    let e = ds[0].fails(&["roster", "full-name", "--name", "bilal", "Amina"]);
+    assert!(e.contains("the member 'amina'"), "{e}");
+    let e = ds[1].fails(&["roster", "full-name", "--name", "bilal", "Bilal the Boss"]);
+    assert!(e.contains("admin"), "{e}");
+    let e = ds[0].fails(&["roster", "full-name", "--name", "bilal"]);
+    assert!(e.contains("--clear"), "{e}");
+
+    wait_until("bilal's roster names amina", 20, || {
+        ds[1].all(&["roster", "show"]).contains("(Amina Haddad)")
+    });
+    ds[0].ok(&["send", "general", "the audit starts monday"]);
+    wait_until("bilal has it", 20, || ds[1].history("general").len() == 1);
+    let row = &ds[1].history("general")[0];
+    assert_eq!(
+        (row["sender"].as_str(), row["sender_name"].as_str()),
+        (Some("amina"), Some("Amina Haddad")),
+        "{row}"
+    );
+    // Typed as people know each other: a DM to "Amina Haddad", search from:"amina haddad".
+    ds[1].ok(&["send", "@Amina Haddad", "the list is ready"]);
+    wait_until("amina has the DM", 20, || {
+        ds[0].history("@bilal").len() == 1
+    });
+    let found = ds[1].ok(&["search", "audit from:\"amina haddad\""]);
+    assert!(found.contains("the [audit] starts monday"), "{found}");
+    let mine = ds[0].history("@bilal");
+    assert_eq!(mine[0]["sender_name"], "بلال أحمد", "{mine:?}");
+
+    // Taken away: bilal's history shows amina's roster name again.
+    let out = ds[0].ok(&["roster", "full-name", "--name", "amina", "--clear"]);
+    assert!(
+        out.starts_with("amina is shown by their roster name again"),
+        "{out}"
+    );
+    wait_until("bilal's node drops the full name", 20, || {
+        ds[1].history("general")[0].get("sender_name").is_none()
+    });
+    let audit = String::from_utf8_lossy(&ds[0].cli(&["audit", "--json"]).stdout).into_owned();
+    assert_eq!(audit.matches("full_name_changed").count(), 3, "{audit}");
+    assert!(ds[0].stop() && ds[1].stop());
+}

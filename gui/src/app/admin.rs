@@ -74,7 +74,7 @@ impl MajlisApp {
             });
             // The name colleagues see: set when someone joins, put right after a typo or a
             // change of name. The roster name, which every message carries, stays.
-            section(ui, lang.rtl(), &t("Full name"), |ui| {
+            section(ui, lang.rtl(), &t("Full names"), |ui| {
                 labelled_field(ui, &t("Member"), &mut f.full_member);
                 labelled_field(ui, &t("Full name"), &mut f.full_name);
                 ui.label(t("(Empty: shown by the roster name again)"));
