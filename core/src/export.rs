@@ -19,8 +19,9 @@ use crate::roster::{AuditEntry, Roster};
 use crate::store::{Store, StoredMessage};
 
 /// The layout version of an export (`manifest.json` and the records). 2: records say the
-/// channel's shown name (`channel_name`) beside its wire name.
-pub const EXPORT_FORMAT: u32 = 2;
+/// channel's shown name (`channel_name`) beside its wire name. 3: and the author's full
+/// name (`sender_name`) beside their roster name.
+pub const EXPORT_FORMAT: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -75,7 +76,11 @@ pub struct Record {
     /// The name people see it under when the export was made (an admin may have renamed
     /// it; else the wire name), so a reader finds the channel they know.
     pub channel_name: String,
+    /// The author's roster name (what their messages carry).
     pub sender: String,
+    /// The name people saw the author by when the export was made: the full name an admin
+    /// gave them, else the roster name.
+    pub sender_name: String,
     pub device: String,
     pub sent_at: u64,
     pub sent_at_utc: String,
@@ -263,6 +268,7 @@ pub fn export(
                     channel: m.channel.clone(),
                     channel_name: channel_name.clone(),
                     sender: m.sender.clone(),
+                    sender_name: by.names.person(&m.sender).to_string(),
                     device: m.device.to_string(),
                     sent_at: m.sent_at,
                     sent_at_utc: utc(m.sent_at),
@@ -400,6 +406,7 @@ impl<'a> Writer<'a> {
                     "channel",
                     "channel_name",
                     "sender",
+                    "sender_name",
                     "device",
                     "sent_at_utc",
                     "sent_at_ms",
@@ -438,6 +445,7 @@ impl<'a> Writer<'a> {
                     &r.channel,
                     &r.channel_name,
                     &r.sender,
+                    &r.sender_name,
                     &r.device,
                     &r.sent_at_utc,
                     &r.sent_at.to_string(),
@@ -515,12 +523,16 @@ impl<'a> Writer<'a> {
     }
 }
 
-/// One message as an RFC 5322 e-mail: the sender as From (its device as the address, in
+/// One message as an RFC 5322 e-mail: the sender as From (named as people saw them, the
+/// device as the address, in
 /// the reserved `.invalid` domain), the channel as people see it as the subject (its wire
 /// name in `X-Majlis-Channel`), replies threaded.
 fn eml<'x>(r: &'x Record, m: &'x StoredMessage) -> mail_builder::MessageBuilder<'x> {
     let mut b = mail_builder::MessageBuilder::new()
-        .from((r.sender.clone(), format!("{}@majlis.invalid", r.device)))
+        .from((
+            r.sender_name.clone(),
+            format!("{}@majlis.invalid", r.device),
+        ))
         .to(("", "export@majlis.invalid"))
         .subject(match crate::roster::dm_parties(&r.channel) {
             Some((a, b)) => format!("DM {a}, {b} ({})", r.kind),

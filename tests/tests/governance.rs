@@ -190,8 +190,9 @@ fn retention_holds_erasure_and_exports_from_the_command_line() {
     assert!(e.contains("not empty"), "{e}");
 
     // A renamed channel is exported under both names: the wire name its messages are signed
-    // under, and the one people see.
+    // under, and the one people see; so is a member an admin gave a full name.
     ds[0].ok(&["channel", "rename", "general", "lobby"]);
+    ds[0].ok(&["roster", "full-name", "--name", "amina", "أمينة الحداد"]);
     let json = tmp.path().join("json");
     let csv = tmp.path().join("csv");
     let eml = tmp.path().join("eml");
@@ -238,10 +239,14 @@ for schema, doc in (("export.schema.json", "messages.json"), ("export-manifest.s
 msgs = json.load(open(f"{out}/messages.json", encoding="utf-8"))["messages"]
 print("|".join(m["kind"] + ":" + m["text"] for m in msgs))
 print(sorted({m["channel"] + ">" + m["channel_name"] for m in msgs}))
+print(sorted({m["sender"] + ">" + m["sender_name"] for m in msgs}))
 "#,
         &[&docs(), &json],
     );
-    assert!(v.ends_with("['general>lobby']\n"), "{v}");
+    assert!(
+        v.ends_with("['general>lobby']\n['amina>أمينة الحداد']\n"),
+        "{v}"
+    );
     assert!(v.contains("message:صباح الخير، الاجتماع في العاشرة"), "{v}");
     assert!(v.contains("reply:ردّ على الملف"), "{v}");
     assert!(v.contains("file:"), "{v}");
@@ -252,11 +257,12 @@ print(sorted({m["channel"] + ">" + m["channel_name"] for m in msgs}))
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1] + "/messages.csv", encoding="utf-8", newline="")))
 print(len(rows)); print(rows[1]["text"]); print(rows[0]["sender"]); print(rows[0]["channel_name"])
+print(rows[0]["sender_name"])
 "#,
         &[&csv],
     );
     assert_eq!(
-        v, "4\nGood morning, \"the meeting\" is at ten,\nroom 2\namina\nlobby\n",
+        v, "4\nGood morning, \"the meeting\" is at ten,\nroom 2\namina\nlobby\nأمينة الحداد\n",
         "{v}"
     );
     // EML: Python's email package parses every message; the Arabic subject and body decode.
@@ -276,8 +282,11 @@ print("|".join(out))
     );
     assert!(v.contains("#lobby (message) general"), "{v}");
     assert!(!v.contains("#general"), "{v}");
-    assert!(v.contains("amina>صباح الخير، الاجتماع في العاشرة"), "{v}");
-    assert_eq!(v.matches("amina>").count(), 4, "{v}");
+    assert!(
+        v.contains("أمينة الحداد>صباح الخير، الاجتماع في العاشرة"),
+        "{v}"
+    );
+    assert_eq!(v.matches("أمينة الحداد>").count(), 4, "{v}");
 
     // Released: the erasure applies on both nodes; the audit shows every step.
     let list = ds[0].all(&["hold", "list", "--json"]);
