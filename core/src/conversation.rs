@@ -102,6 +102,10 @@ pub struct ChannelRow {
     pub display_name: String,
     /// Who may read and post: `None` for every member (guests excepted).
     pub members: Option<Vec<String>>,
+    /// Who posts, where an admin let only some of its readers post; absent where every
+    /// reader does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posters: Option<Vec<String>>,
     pub topic: String,
     /// An admin archived it: readable, nobody posts.
     pub archived: bool,
@@ -127,6 +131,7 @@ pub fn channel_rows(
                 name: c.name.clone(),
                 display_name: head.roster.shown(&c.name).to_string(),
                 members: c.members.clone(),
+                posters: head.roster.posters(&c.name).map(<[String]>::to_vec),
                 topic: d.topic,
                 archived: head.roster.is_archived(&c.name),
                 left: d.left.contains(&member.name),

@@ -316,7 +316,9 @@ fn taken_still<'r>(env: &Envelope, roster: &'r VerifiedRoster) -> Option<&'r str
             && (roster
                 .dm_ended(&u.channel)
                 .is_some_and(|end| env.is_keys() || u.sent_at < end)
-                || (env.is_keys() && roster.roster.is_archived(&u.channel)))
+                || (env.is_keys()
+                    && (roster.roster.is_archived(&u.channel)
+                        || roster.roster.posters(&u.channel).is_some())))
     });
     match stayer {
         Some(m) => Some(&m.name),
@@ -573,6 +575,42 @@ mod tests {
         );
         assert!(check_rules(&grant(&carol, "general"), &head, NOW).is_err());
         let head = step(NOW - 30, archive(false));
+        assert_eq!(
+            check_rules(&msg(&bilal, "general", "x", NOW - 20), &head, NOW),
+            Ok("bilal")
+        );
+    }
+
+    /// A channel where an admin let only some readers post: the others' messages are
+    /// refused from then on (what they said before is taken), their key grants to their
+    /// own new devices are taken, the posters' messages are; open to all again, everyone.
+    #[test]
+    fn where_only_some_post_the_others_hand_out_keys_and_say_nothing() {
+        let (amina, bilal) = (DeviceKey::generate(), DeviceKey::generate());
+        let mut step = org_of(&amina, &bilal);
+        let posters = |p: Option<Vec<String>>| RosterChange::ChannelPosters {
+            name: "general".into(),
+            posters: p,
+        };
+        let head = step(NOW - 50, posters(Some(vec!["amina".into()])));
+        assert_eq!(
+            check_rules(&msg(&amina, "general", "x", NOW - 40), &head, NOW),
+            Ok("amina")
+        );
+        assert_eq!(
+            check_rules(&grant(&bilal, "general"), &head, NOW),
+            Ok("bilal")
+        );
+        assert_eq!(
+            check_rules(&msg(&bilal, "general", "x", NOW - 60), &head, NOW),
+            Ok("bilal"),
+            "said before"
+        );
+        assert!(matches!(
+            check_rules(&msg(&bilal, "general", "x", NOW - 40), &head, NOW),
+            Err(Reject::NotAllowed { .. })
+        ));
+        let head = step(NOW - 30, posters(None));
         assert_eq!(
             check_rules(&msg(&bilal, "general", "x", NOW - 20), &head, NOW),
             Ok("bilal")

@@ -1430,6 +1430,58 @@ async fn an_insider_posting_in_an_archived_channel_gets_nothing_in() {
     assert_eq!(s.victim.history("general", 100).unwrap().len(), 2);
 }
 
+/// An admin lets only herself post in #general (announcements): an insider's client that
+/// ignores it and goes on posting there gets nothing in, while what it signed before still
+/// arrives; the admin's own posts are taken as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insider_posting_where_only_others_post_gets_nothing_in() {
+    let s = setup().await;
+    let mut m = Rogue::new(s.member.clone(), &s.org);
+    assert!(m.connect(&s.addr, s.victim.device_id().peer_id()).await);
+    let first = m.envelope(1, "before the change");
+    assert!(m.publish(first.wire.clone()));
+    m.pump(500).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    s.victim
+        .change_roster(RosterChange::ChannelPosters {
+            name: "general".into(),
+            posters: Some(vec!["amina".into()]),
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut prev = first.id;
+    for seq in 2..12 {
+        let mut u = m.envelope(seq, &format!("after the change {seq}")).unsigned;
+        u.prev = Some(prev);
+        let e = Envelope::sign(&m.key, u);
+        prev = e.id;
+        let _ = m.publish(e.wire);
+    }
+    m.pump(800).await;
+    s.victim
+        .send("general", "the office is closed on friday")
+        .await
+        .unwrap();
+    let st = settle(&s.victim).await;
+    let held: Vec<String> = s
+        .victim
+        .history("general", 100)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    println!(
+        "posters of #general: amina; held {held:?}, rejected {:?}",
+        st.rejected
+    );
+    assert_eq!(
+        held,
+        ["before the change", "the office is closed on friday"]
+    );
+    assert!(st.rejected.get("not_allowed").copied().unwrap_or(0) >= 1);
+}
+
 /// A member may create channels (the org's policy), and runs a modified client that signs
 /// a roster version adding "legaI" beside the admins' private "legal", to collect what
 /// colleagues mean for it. Every node refuses the version; the same member's honest new

@@ -291,6 +291,16 @@ const AR: &[(&str, &str)] = &[
     ("{member}'s full name taken away", "أُزيل الاسم الكامل لـ {member}"),
     ("Full name", "الاسم الكامل"),
     ("Full names", "الأسماء الكاملة"),
+    ("Only these post", "لا ينشر فيها إلا هؤلاء"),
+    ("everyone on it", "كل من فيها"),
+    ("Set who posts", "تحديد من ينشر"),
+    ("only {members} may post in #{name}", "لا ينشر في ‎#{name} إلا {members}"),
+    ("everyone on #{name} posts again", "عاد كل من في ‎#{name} ينشر"),
+    ("Nobody posts in #{channel} now.", "لا أحد ينشر في ‎#{channel} الآن."),
+    (
+        "Only {names} can post in #{channel}; you read it.",
+        "لا ينشر في ‎#{channel} إلا {names}؛ أنت تقرؤها.",
+    ),
     ("(Empty: shown by the roster name again)", "(فارغ: يظهر باسمه في القائمة من جديد)"),
     ("connecting to {address}…", "جار الاتصال بـ {address}…"),
     ("could not paste the image: {error}", "تعذر لصق الصورة: {error}"),
@@ -594,6 +604,30 @@ const AR_SAID: &[(&str, &str)] = &[
     (
         "'{name}' looks like the member '{old}' already there; to add a device of theirs, write the name as it is, else pick a name nobody could mistake for theirs",
         "'{name}' يشبه اسم العضو الموجود '{old}'؛ لإضافة جهاز له اكتب اسمه كما هو، وإلا فاختر اسمًا لا يمكن أن يُخلط باسمه",
+    ),
+    // Who posts in a channel, as an admin sets it.
+    (
+        "'{name}' reads #{channel} and may not post in it: {why}; an admin can let you",
+        "'{name}' يقرأ ‎#{channel} ولا يجوز له النشر فيها: {why}؛ يستطيع المشرف أن يأذن لك",
+    ),
+    ("nobody posts there now", "لا أحد ينشر فيها الآن"),
+    ("only {names} posts there", "لا ينشر فيها إلا {names}"),
+    ("only {names} post there", "لا ينشر فيها إلا {names}"),
+    (
+        "name at least one member who posts in #{channel}; to stop all posting there, archive it",
+        "سمِّ عضوًا واحدًا على الأقل ينشر في ‎#{channel}؛ لإيقاف النشر فيها كليًا أرشفها",
+    ),
+    (
+        "'{name}' does not read #{channel}, so cannot post in it; put them on it first",
+        "'{name}' لا يقرأ ‎#{channel} فلا يستطيع النشر فيها؛ أضفه إليها أولًا",
+    ),
+    (
+        "who posts in #{channel} is already set that way; nothing to change",
+        "من ينشر في ‎#{channel} محدد هكذا من قبل؛ لا شيء يتغير",
+    ),
+    (
+        "in direct messages both post; only a channel's posters are set",
+        "في الرسائل المباشرة ينشر الطرفان كلاهما؛ لا يُحدَّد من ينشر إلا في القنوات",
     ),
     // A member's full name an admin sets.
     (
@@ -1133,6 +1167,37 @@ mod tests {
                 add("Amina Haddad"),
             ];
             errors.extend(changes.map(|c| E::Roster(x.next([0; 32], &c, 2).unwrap_err())));
+            // Who posts in a channel, refused, and why a reader may not post there.
+            x.full_names.clear();
+            x.channels.push(majlis_core::roster::Channel {
+                name: "board".into(),
+                members: Some(vec!["amina".into()]),
+            });
+            let posters = |name: &str, p: Option<Vec<String>>| C::ChannelPosters {
+                name: name.into(),
+                posters: p,
+            };
+            let chen = x.member("chen").unwrap().clone();
+            for p in [
+                vec![],
+                vec!["amina".into()],
+                vec!["amina".into(), "amina".into()],
+            ] {
+                let mut y = x.clone();
+                y.posters = vec![("general".into(), p)];
+                errors.push(E::Denied(y.why_not_post(&chen, "general")));
+            }
+            let mut y = x.clone();
+            y.posters = vec![("general".into(), vec!["amina".into()])];
+            errors.extend(
+                [
+                    posters("general", Some(vec![])),
+                    posters("board", Some(vec!["chen".into()])),
+                    posters("general", Some(vec!["amina".into()])),
+                    posters("@chen", None),
+                ]
+                .map(|c| E::Roster(y.next([0; 32], &c, 2).unwrap_err())),
+            );
         }
         let files = FilePolicy {
             max_bytes: Some(10),

@@ -1958,3 +1958,40 @@ fn an_admin_gives_a_full_name_and_every_app_shows_it() {
         has(h, "Amina Haddad") && has(h, "@amina")
     });
 }
+
+/// An admin lets only herself post in #legal from the admin panel; the audit log says so.
+/// Bilal's app shows #legal with what she posts and, in place of the composer, who posts.
+#[test]
+fn an_admin_lets_only_herself_post_and_a_reader_sees_why_there_is_no_composer() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(org_with_legal(dir.path()));
+    let mut h = legal_in_the_admin_panel(&dir.path().join("amina"), Lang::En);
+    type_into(&mut h, "Only these post", "amina");
+    h.get_by_label("Set who posts").click();
+    until(&mut h, "the audit log says so", |h| {
+        has(h, "only amina may post in #legal")
+    });
+    drop(h);
+
+    let rt = rt();
+    let amina = Profile::open(&dir.path().join("amina")).unwrap();
+    let (amina, addr) = start(&rt, amina);
+    rt.block_on(amina.send("legal", "the contract is signed"))
+        .unwrap();
+    let mut o = opts(&dir.path().join("bilal"), vec![addr]);
+    o.open = Some("#legal".into());
+    let mut h = harness(o);
+    until(
+        &mut h,
+        "her message, and who posts instead of a composer",
+        |h| {
+            has(h, "the contract is signed")
+                && has(h, "Only amina can post in #legal; you read it.")
+        },
+    );
+    assert_eq!(
+        h.query_all_by_label("Send").count(),
+        0,
+        "a composer is shown"
+    );
+}

@@ -623,6 +623,19 @@ pub enum ChannelCmd {
         #[arg(long)]
         everyone: bool,
     },
+    /// Let only some of CHANNEL's readers post (announcements: the others read), or every
+    /// reader again (admins)
+    #[command(group(clap::ArgGroup::new("who").required(true).args(["only", "everyone"])))]
+    Posters {
+        /// The channel's name
+        channel: String,
+        /// Only these members post, comma-separated (each must read the channel)
+        #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+        only: Option<Vec<String>>,
+        /// Every reader posts again
+        #[arg(long)]
+        everyone: bool,
+    },
     /// Set the topic (one line) and description of CHANNEL or @NAME. Needs `majlisd run`
     Topic {
         /// A channel name, or @NAME
@@ -948,7 +961,8 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             | ChannelCmd::Members { .. }
             | ChannelCmd::Archive { .. }
             | ChannelCmd::Unarchive { .. }
-            | ChannelCmd::Rename { .. },
+            | ChannelCmd::Rename { .. }
+            | ChannelCmd::Posters { .. },
         )
         | Command::Retention(RetentionCmd::Set { .. })
         | Command::Hold(HoldCmd::Add { .. } | HoldCmd::Release { .. })
@@ -1505,6 +1519,12 @@ fn roster_change(cmd: &Command) -> Result<RosterChange> {
                 _ => MembersChange::Set(None),
             },
         },
+        Command::Channel(ChannelCmd::Posters { channel, only, .. }) => {
+            RosterChange::ChannelPosters {
+                name: channel.clone(),
+                posters: only.clone(),
+            }
+        }
         Command::Channel(ChannelCmd::Archive { channel }) => RosterChange::ArchiveChannel {
             name: channel.clone(),
             archived: true,
@@ -1786,6 +1806,9 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                 if c.archived {
                     line.push_str("  (archived)");
                 }
+                if let Some(p) = &c.posters {
+                    line.push_str(&format!("  (posts: {})", p.join(", ")));
+                }
                 if c.left {
                     line.push_str("  (left)");
                 }
@@ -1861,6 +1884,15 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             Command::Channel(ChannelCmd::Rename { to, .. }) => println!(
                 "renamed: everyone sees it as #{to} from roster version {version} on"
             ),
+            Command::Channel(ChannelCmd::Posters {
+                only: Some(names), ..
+            }) => println!(
+                "only {} post there from roster version {version} on; everyone else on it reads",
+                names.join(", ")
+            ),
+            Command::Channel(ChannelCmd::Posters { .. }) => {
+                println!("everyone on it posts again from roster version {version} on")
+            }
             Command::Roster(RosterCmd::FullName {
                 name,
                 full_name: Some(full),
@@ -2250,7 +2282,10 @@ fn print_roster(r: &Roster) {
             true => String::new(),
             false => format!("  (was {})", c.name),
         };
-        println!("  {shown:<16} {who}{archived}{was}");
+        let posts = r
+            .posters(&c.name)
+            .map_or(String::new(), |p| format!("  (posts: {})", p.join(", ")));
+        println!("  {shown:<16} {who}{archived}{was}{posts}");
     }
 }
 

@@ -598,3 +598,58 @@ fn an_admin_gives_members_their_full_names() {
     assert_eq!(audit.matches("full_name_changed").count(), 3, "{audit}");
     assert!(ds[0].stop() && ds[1].stop());
 }
+
+/// An admin makes #news a channel where only she posts: a member reads it (what she posts
+/// reaches him, readable), is told why his own post is refused, and sees who posts in his
+/// channel list; only admins set it, only readers can be named; set back to everyone, he
+/// posts.
+#[test]
+fn an_admin_lets_only_some_post_in_a_channel() {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ds = majlis_tests::org(&bin, tmp.path(), &["amina", "bilal"]);
+    ds[0].ok(&["channel", "create", "news"]);
+    ds[0].ok(&["channel", "create", "board", "--members", "amina"]);
+    majlis_tests::start_pair_local(&mut ds, &[]);
+
+    let out = ds[0].ok(&["channel", "posters", "#News", "--only", "amina"]);
+    assert!(out.starts_with("only amina post there"), "{out}");
+    let e = ds[0].fails(&["channel", "posters", "board", "--only", "bilal"]);
+    assert!(e.contains("'bilal' does not read #board"), "{e}");
+    let e = ds[1].fails(&["channel", "posters", "news", "--everyone"]);
+    assert!(e.contains("admin"), "{e}");
+    let e = ds[0].fails(&["channel", "posters", "news"]);
+    assert!(e.contains("--only") && e.contains("--everyone"), "{e}");
+
+    wait_until("bilal's list says who posts", 20, || {
+        ds[1].all(&["channel", "list"]).contains("(posts: amina)")
+    });
+    ds[0].ok(&["send", "news", "the office is closed on friday"]);
+    wait_until("bilal reads it", 20, || {
+        ds[1]
+            .history("news")
+            .first()
+            .is_some_and(|m| m["text"] == "the office is closed on friday")
+    });
+    let e = ds[1].fails(&["send", "news", "which friday?"]);
+    assert!(
+        e.contains("'bilal' reads #news and may not post in it: only amina posts there"),
+        "{e}"
+    );
+
+    ds[0].ok(&["channel", "posters", "news", "--everyone"]);
+    wait_until("bilal posts again", 20, || {
+        ds[1]
+            .cli(&["send", "news", "which friday?"])
+            .status
+            .success()
+    });
+    wait_until("amina has it", 20, || ds[0].history("news").len() == 2);
+    let audit = String::from_utf8_lossy(&ds[0].cli(&["audit", "--json"]).stdout).into_owned();
+    assert_eq!(
+        audit.matches("channel_posters_changed").count(),
+        2,
+        "{audit}"
+    );
+    assert!(ds[0].stop() && ds[1].stop());
+}

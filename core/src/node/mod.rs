@@ -1043,7 +1043,10 @@ impl Node {
         let small = self.roster.borrow().as_deref().is_some_and(|r| {
             Node::read_receipts_in(r, &channel)
                 && r.roster.governance.read_receipts == crate::roster::ReadReceipts::On
-                && !r.roster.is_archived(&channel)
+                // Not where this member only reads (archived, or others post): a receipt
+                // is a message there, which its readers would refuse.
+                && r.member_of_device(&self.device_id())
+                    .is_some_and(|m| r.roster.may_post(m, &channel))
         });
         let Some(at) = self.store.sent_at_of(upto)? else {
             return Err(Error::Invalid(format!("no message {upto} on this device")));

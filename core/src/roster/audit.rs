@@ -52,6 +52,11 @@ pub enum AuditChange {
         name: String,
         to: String,
     },
+    /// Only `posters` post in the channel now (`None`: every reader again).
+    ChannelPostersChanged {
+        name: String,
+        posters: Option<Vec<String>>,
+    },
     /// A member's full name set (`full_name`), changed, or taken away (`None`).
     FullNameChanged {
         name: String,
@@ -106,6 +111,7 @@ pub fn diff(prev: Option<&Roster>, next: &Roster) -> Vec<AuditChange> {
         archived: vec![],
         renamed: vec![],
         full_names: vec![],
+        posters: vec![],
         ..next.clone()
     };
     let prev = match prev {
@@ -197,6 +203,15 @@ pub fn diff(prev: Option<&Roster>, next: &Roster) -> Vec<AuditChange> {
             out.push(AuditChange::ChannelRenamed {
                 name: c.name.clone(),
                 to: to.to_string(),
+            });
+        }
+    }
+    for c in &next.channels {
+        let now = next.posters(&c.name);
+        if now != prev.posters(&c.name) && (now.is_some() || prev.channel(&c.name).is_some()) {
+            out.push(AuditChange::ChannelPostersChanged {
+                name: c.name.clone(),
+                posters: now.map(<[String]>::to_vec),
             });
         }
     }

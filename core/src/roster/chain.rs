@@ -104,6 +104,9 @@ fn decode_body(body: &[u8]) -> Result<Roster, RosterError> {
     if let Some(full_names) = next(&mut rest, &mut layout, Layout::FullNames)? {
         r.full_names = full_names;
     }
+    if let Some(posters) = next(&mut rest, &mut layout, Layout::Posters)? {
+        r.posters = posters;
+    }
     let written = match layout {
         Layout::First => r.encode_as(Layout::First),
         _ => r.encode_body(),
@@ -686,7 +689,9 @@ fn past_rights(chain: &[VerifiedRoster]) -> HashMap<DeviceId, Vec<PastRight>> {
             .channels
             .iter()
             .filter(|c| {
-                w.channel(&c.name) != Some(*c) || v.is_archived(&c.name) != w.is_archived(&c.name)
+                w.channel(&c.name) != Some(*c)
+                    || v.is_archived(&c.name) != w.is_archived(&c.name)
+                    || v.posters(&c.name) != w.posters(&c.name)
             })
             .collect();
         let all: Vec<&Channel> = v.channels.iter().collect();

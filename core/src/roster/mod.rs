@@ -258,6 +258,12 @@ pub struct Roster {
     /// typo is put right here. A roster that sets none is written in the layout before
     /// ([`Layout::Renamed`]).
     pub full_names: Vec<(String, String)>,
+    /// Added in the fifth wave: channels where only some of the readers post (an
+    /// announcements channel: management and HR write, everyone reads), as (the channel's
+    /// wire name, the members who post). The others read, and their devices still hand
+    /// the channel's keys to their own new devices. A roster that limits no channel is
+    /// written in the layout before ([`Layout::FullNames`]).
+    pub posters: Vec<(String, Vec<String>)>,
 }
 
 /// The layouts a roster body has had, oldest first. Each adds one field at the end, so each
@@ -279,6 +285,8 @@ pub(crate) enum Layout {
     Renamed,
     /// `+ full_names`.
     FullNames,
+    /// `+ posters`.
+    Posters,
 }
 
 /// The roster body as written: the first release's fields, then the later ones its
@@ -305,6 +313,8 @@ struct Body<'a> {
     renamed: Option<&'a [(String, String)]>,
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "bare")]
     full_names: Option<&'a [(String, String)]>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "bare")]
+    posters: Option<&'a [(String, Vec<String>)]>,
 }
 
 /// A field [`Body`] writes only when set, written as the value itself (not as an `Option`,
@@ -322,7 +332,9 @@ fn bare<T: Serialize + ?Sized, S: serde::Serializer>(
 impl Roster {
     /// The earliest layout that holds everything set in this roster.
     pub(crate) fn layout(&self) -> Layout {
-        if !self.full_names.is_empty() {
+        if !self.posters.is_empty() {
+            Layout::Posters
+        } else if !self.full_names.is_empty() {
             Layout::FullNames
         } else if !self.renamed.is_empty() {
             Layout::Renamed
@@ -357,6 +369,7 @@ impl Roster {
             archived: (layout >= Layout::Archived).then_some(&self.archived),
             renamed: (layout >= Layout::Renamed).then_some(&self.renamed),
             full_names: (layout >= Layout::FullNames).then_some(&self.full_names),
+            posters: (layout >= Layout::Posters).then_some(&self.posters),
         })
         .expect("roster serializes")
     }
@@ -394,6 +407,7 @@ impl From<FirstLayout> for Roster {
             archived: Vec::new(),
             renamed: Vec::new(),
             full_names: Vec::new(),
+            posters: Vec::new(),
         }
     }
 }
@@ -658,6 +672,12 @@ pub enum RosterChange {
     SetFullName {
         member: String,
         full_name: Option<String>,
+    },
+    /// Let only `posters` (members who read it) post in a channel, the others reading
+    /// (`Some`), or every reader again (`None`).
+    ChannelPosters {
+        name: String,
+        posters: Option<Vec<String>>,
     },
 }
 

@@ -36,6 +36,7 @@ impl Roster {
             archived: Vec::new(),
             renamed: Vec::new(),
             full_names: Vec::new(),
+            posters: Vec::new(),
         }
     }
 
@@ -402,6 +403,18 @@ impl Roster {
         self.may_share_keys(member, channel)
             && self.dm_with_leaver(channel).is_none()
             && !self.is_archived(channel)
+            && self
+                .posters(channel)
+                .is_none_or(|p| p.contains(&member.name))
+    }
+
+    /// Who posts in `channel` (a wire name) where an admin let only some of its readers
+    /// post; `None` where every reader does.
+    pub fn posters(&self, channel: &str) -> Option<&[String]> {
+        self.posters
+            .iter()
+            .find(|(c, _)| c == channel)
+            .map(|(_, p)| p.as_slice())
     }
 
     /// Why [`Roster::may_post`] refuses `member` in `channel` (a wire name), as they are told
@@ -418,6 +431,18 @@ impl Roster {
         }
         if self.is_archived(channel) {
             return Self::archived_text(self.shown(channel));
+        }
+        if let (Some(p), true) = (self.posters(channel), self.may_read(member, channel)) {
+            let who = match p {
+                [] => "nobody posts there now".to_string(),
+                [one] => format!("only {one} posts there"),
+                _ => format!("only {} post there", p.join(", ")),
+            };
+            return format!(
+                "'{}' reads #{} and may not post in it: {who}; an admin can let you",
+                member.name,
+                self.shown(channel)
+            );
         }
         let shown = match super::dm_parties(channel) {
             Some(_) => channel.to_string(),
@@ -617,6 +642,20 @@ impl Roster {
                 )));
             }
         }
+        // A channel's posters: a channel of the roster, set once, each a member (none left
+        // when the last one was removed: nobody posts until an admin names someone).
+        let mut limited = std::collections::HashSet::new();
+        for (c, p) in &self.posters {
+            if !chans.contains(c.as_str())
+                || !limited.insert(c.as_str())
+                || p.iter().any(|n| !names.contains(n.as_str()))
+                || (1..p.len()).any(|i| p[..i].contains(&p[i]))
+            {
+                return Err(RosterError::Rule(format!(
+                    "who posts in '{c}' is set twice, names someone not on the roster, or '{c}' is not a channel"
+                )));
+            }
+        }
         let mut archived = std::collections::HashSet::new();
         for a in &self.archived {
             if !chans.contains(a.as_str()) || !archived.insert(a.as_str()) {
@@ -697,6 +736,9 @@ impl Roster {
                     return Err(RosterError::Rule(format!("no member named '{name}'")));
                 }
                 r.full_names.retain(|(m, _)| m != name);
+                for (_, p) in &mut r.posters {
+                    p.retain(|m| m != name);
+                }
                 for c in &mut r.channels {
                     if let Some(list) = &mut c.members {
                         list.retain(|n| n != name);
@@ -768,6 +810,48 @@ impl Roster {
                     others.channels.retain(|x| x.name != c);
                     others.check_new_channel_name(to)?;
                     r.renamed.push((c, to.clone()));
+                }
+            }
+            RosterChange::ChannelPosters { name, posters } => {
+                let c = self.channel_named_for(
+                    name,
+                    "in direct messages both post; only a channel's posters are set",
+                )?;
+                let shown = self.shown(&c);
+                let names = match posters {
+                    None => None,
+                    Some(list) if list.is_empty() => {
+                        return Err(RosterError::Rule(format!(
+                            "name at least one member who posts in #{shown}; to stop all posting there, archive it"
+                        )))
+                    }
+                    Some(list) => {
+                        let mut names: Vec<String> = Vec::new();
+                        for typed in list {
+                            let m = self.member_typed(typed).ok_or_else(|| {
+                                RosterError::Rule(format!("no member named '{typed}'"))
+                            })?;
+                            if !self.may_read(m, &c) || m.role.stores_all() {
+                                return Err(RosterError::Rule(format!(
+                                    "'{}' does not read #{shown}, so cannot post in it; put them on it first",
+                                    m.name
+                                )));
+                            }
+                            if !names.contains(&m.name) {
+                                names.push(m.name.clone());
+                            }
+                        }
+                        Some(names)
+                    }
+                };
+                if self.posters(&c).map(<[String]>::to_vec) == names {
+                    return Err(RosterError::Rule(format!(
+                        "who posts in #{shown} is already set that way; nothing to change"
+                    )));
+                }
+                r.posters.retain(|(n, _)| *n != c);
+                if let Some(names) = names {
+                    r.posters.push((c, names));
                 }
             }
             RosterChange::SetFullName { member, full_name } => {

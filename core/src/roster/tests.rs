@@ -1949,3 +1949,146 @@ fn an_admin_gives_full_names_and_a_member_cannot() {
         assert!(bad.check_well_formed().is_err(), "{:?}", bad.full_names);
     }
 }
+
+/// The roster body the release with full names (and nothing after) reads.
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct ReleaseWithFullNames {
+    first: FirstLayout,
+    files: FilePolicy,
+    governance: Governance,
+    archived: Vec<String>,
+    renamed: Vec<(String, String)>,
+    full_names: Vec<(String, String)>,
+}
+
+/// An admin lets only some readers post in a channel (announcements): the others read it,
+/// are told why they may not post, and keep handing its keys to their own new devices;
+/// what they posted before stays theirs; a member cannot set it, not even slipped into a
+/// version that adds a channel; only readers can be named; every reader posts again when
+/// it is taken away, and the earlier layout returns.
+#[test]
+fn an_admin_lets_only_some_post_in_a_channel() {
+    let t = T;
+    let (mut o, bilal) = bilal_joins_then(vec![
+        (t, members_create_channels()),
+        (
+            t,
+            RosterChange::CreateChannel {
+                name: "news".into(),
+                members: None,
+            },
+        ),
+        (
+            t,
+            RosterChange::CreateChannel {
+                name: "board".into(),
+                members: Some(vec!["amina".into()]),
+            },
+        ),
+    ]);
+    let posters = |name: &str, p: Option<&[&str]>| RosterChange::ChannelPosters {
+        name: name.into(),
+        posters: p.map(|p| p.iter().map(|n| n.to_string()).collect()),
+    };
+    assert!(o.chain.head().unwrap().roster.layout() < Layout::Posters);
+    unauthorized(
+        &o,
+        lunch_and(&o, &bilal, |r| {
+            r.posters.push(("news".into(), vec!["bilal".into()]))
+        }),
+    );
+
+    // As typed: "#News", "Amina".
+    dated(&mut o, vec![(t + H, posters("#News", Some(&["Amina"])))]);
+    let head = o.chain.head().unwrap().clone();
+    let r = &head.roster;
+    let (a, b) = (r.member("amina").unwrap(), r.member("bilal").unwrap());
+    assert_eq!(r.posters("news"), Some(&["amina".to_string()][..]));
+    assert!(r.may_post(a, "news") && !r.may_post(b, "news") && r.may_read(b, "news"));
+    assert!(r.may_post(b, "general"), "other channels as before");
+    assert_eq!(
+        r.why_not_post(b, "news"),
+        "'bilal' reads #news and may not post in it: only amina posts there; an admin can let you"
+    );
+    assert_eq!(
+        o.chain.audit().last().unwrap().changes,
+        vec![AuditChange::ChannelPostersChanged {
+            name: "news".into(),
+            posters: Some(vec!["amina".into()])
+        }]
+    );
+    assert_eq!(r.layout(), Layout::Posters);
+    assert!(!read_by::<ReleaseWithFullNames>(&r.encode_body()));
+    assert_eq!(VerifiedRoster::decode(&head.wire).unwrap().roster, *r);
+    // What bilal posted there before stays his; after, nothing new is.
+    let dev = bilal.id();
+    assert_eq!(head.posted_before(&dev, "news", t + H / 2), Some("bilal"));
+    assert_eq!(head.posted_before(&dev, "news", t + 2 * H), None);
+
+    let try_next = |o: &Org, c: RosterChange| {
+        let h = o.chain.head().unwrap();
+        h.roster
+            .next(h.hash, &c, t + 3 * H)
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(try_next(&o, posters("news", Some(&[]))).contains("archive it"));
+    assert!(try_next(&o, posters("board", Some(&["bilal"]))).contains("does not read #board"));
+    assert!(try_next(&o, posters("news", Some(&["nobody"]))).contains("no member named"));
+    assert!(try_next(&o, posters("news", Some(&["amina"]))).contains("nothing to change"));
+    assert!(try_next(&o, posters("@bilal", None)).contains("direct messages"));
+    assert!(try_next(&o, posters("nope", None)).contains("no channel named 'nope'"));
+
+    // amina leaves: nobody posts there until an admin names someone.
+    let mut left = o.chain.clone();
+    for c in [
+        RosterChange::AddMember {
+            name: "bilal".into(),
+            device: bilal.id(),
+            role: Some(Role::Admin),
+        },
+        RosterChange::RemoveMember {
+            name: "amina".into(),
+        },
+    ] {
+        let h = left.head().unwrap();
+        let v = h.roster.next(h.hash, &c, t + 3 * H).unwrap();
+        assert_eq!(
+            left.apply(vec![VerifiedRoster::sign(
+                v,
+                RosterSigner::Device(&o.admin)
+            )])
+            .error,
+            None
+        );
+    }
+    let gone = &left.head().unwrap().roster;
+    let b = gone.member("bilal").unwrap();
+    assert_eq!(gone.posters("news"), Some(&[][..]));
+    assert!(!gone.may_post(b, "news"));
+    assert!(gone
+        .why_not_post(b, "news")
+        .contains("nobody posts there now"));
+
+    // Taken away: every reader posts again, in the layout before.
+    dated(&mut o, vec![(t + 4 * H, posters("news", None))]);
+    let r = &o.chain.head().unwrap().roster;
+    assert!(r.posters.is_empty() && r.may_post(r.member("bilal").unwrap(), "news"));
+    assert!(r.layout() < Layout::Posters);
+
+    // Not a channel, set twice, or naming someone not listed: not a roster.
+    let mut bad = r.clone();
+    for p in [
+        vec![("nope".to_string(), vec!["amina".to_string()])],
+        vec![
+            ("news".into(), vec!["amina".into()]),
+            ("news".into(), vec!["bilal".into()]),
+        ],
+        vec![("news".into(), vec!["ghost".into()])],
+        vec![("news".into(), vec!["amina".into(), "amina".into()])],
+    ] {
+        bad.posters = p;
+        assert!(bad.check_well_formed().is_err(), "{:?}", bad.posters);
+    }
+}

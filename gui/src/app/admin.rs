@@ -417,6 +417,7 @@ fn channel_members(
         f.edit_open = c.members.is_none();
         f.edit_members = c.members.iter().flatten().cloned().collect();
         f.edit_name = r.roster.shown(&c.name).to_string();
+        f.edit_posters = r.roster.posters(&c.name).unwrap_or_default().join(", ");
         f.edit_from = Some(from);
     }
     let shown = r.roster.shown(&c.name);
@@ -436,6 +437,32 @@ fn channel_members(
             *change = Some(RosterChange::RenameChannel {
                 name: c.name.clone(),
                 to: to.to_string(),
+            });
+        }
+    });
+    // Who posts: everyone on it, or only some (announcements: the others read).
+    ui.horizontal(|ui| {
+        let l = ui.label(t("Only these post"));
+        let field = egui::TextEdit::singleline(&mut f.edit_posters)
+            .id(ui.make_persistent_id("channel-posters"))
+            .hint_text(t("everyone on it"))
+            .desired_width(160.0);
+        ui.add(field).labelled_by(l.id);
+        let names: Vec<String> = f
+            .edit_posters
+            .split(',')
+            .map(|n| n.trim().trim_start_matches('@').to_string())
+            .filter(|n| !n.is_empty())
+            .collect();
+        let now = r.roster.posters(&c.name).map(<[String]>::to_vec);
+        let want = (!names.is_empty()).then_some(names);
+        if ui
+            .add_enabled(want != now, egui::Button::new(t("Set who posts")))
+            .clicked()
+        {
+            *change = Some(RosterChange::ChannelPosters {
+                name: c.name.clone(),
+                posters: want,
             });
         }
     });
@@ -566,6 +593,14 @@ pub(super) fn audit_text(lang: Lang, c: &majlis_core::roster::AuditChange) -> St
             "channel #{name} renamed #{to}",
             &[("name", name), ("to", to)],
         ),
+        A::ChannelPostersChanged { name, posters } => match posters {
+            Some(p) => tr_with(
+                lang,
+                "only {members} may post in #{name}",
+                &[("members", &p.join(", ")), ("name", name)],
+            ),
+            None => tr_with(lang, "everyone on #{name} posts again", &[("name", name)]),
+        },
         A::FullNameChanged { name, full_name } => match full_name {
             Some(full) => tr_with(
                 lang,

@@ -76,6 +76,25 @@ impl MajlisApp {
                         &[("channel", run.shown(&channel))],
                     )
                 })
+            })
+            .or_else(|| {
+                // And one where an admin let only some of its readers post: who does.
+                let r = run.roster.as_ref()?;
+                let posters = r.roster.posters(&channel)?;
+                let me = run.me_member()?;
+                if r.roster.may_post(me, &channel) {
+                    return None;
+                }
+                let names: Vec<&str> = posters.iter().map(|m| run.person(m)).collect();
+                let place = [("channel", run.shown(&channel))];
+                Some(match names.is_empty() {
+                    true => crate::i18n::tr_shown(lang, "Nobody posts in #{channel} now.", &place),
+                    false => crate::i18n::tr_shown(
+                        lang,
+                        "Only {names} can post in #{channel}; you read it.",
+                        &[("names", &names.join(", ")), place[0]],
+                    ),
+                })
             });
         let strings = RowStrings {
             you: self.t("You"),

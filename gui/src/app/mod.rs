@@ -295,6 +295,8 @@ struct AdminForm {
     edit_from: Option<(String, u64)>,
     /// The name the picked channel is to go by (starts as the one it goes by now).
     edit_name: String,
+    /// Who posts in the picked channel, comma-separated ("": everyone on it).
+    edit_posters: String,
     /// Open the "Channel members" section at the next frame (asked from a channel's details).
     open_members: bool,
     confirm: Option<(String, RosterChange)>,

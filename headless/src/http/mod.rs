@@ -970,6 +970,10 @@ pub struct ChannelInfo {
     display_name: String,
     /// Listed members only (`None`: everyone in the org).
     members: Option<Vec<String>>,
+    /// Only these members post; the other readers read (absent: every reader posts). A
+    /// post by anyone else is refused (403).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    posters: Option<Vec<String>>,
     direct: bool,
     /// An admin archived it: readable and searchable, and posts to it are refused (403).
     archived: bool,
@@ -998,6 +1002,7 @@ async fn channels(
                         name: c.name.clone(),
                         display_name: r.roster.shown(&c.name).to_string(),
                         members: c.members.clone(),
+                        posters: r.roster.posters(&c.name).map(<[String]>::to_vec),
                         direct: false,
                         archived: r.roster.is_archived(&c.name),
                     });
@@ -1009,6 +1014,7 @@ async fn channels(
                         display_name: d.clone(),
                         name: d,
                         members: None,
+                        posters: None,
                         direct: true,
                         archived: false,
                     });
