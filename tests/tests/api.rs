@@ -333,6 +333,25 @@ fn every_endpoint_needs_the_right_token_and_bad_input_writes_nothing() {
         "{text}"
     );
 
+    // Only bilal posts in #general for a while: listed so, and this node's post is refused
+    // with who posts.
+    ds[0].ok(&["channel", "posters", "general", "--only", "bilal"]);
+    let (_, chans) = curl(&url("/v1/channels"), Some(&both), &[]);
+    assert!(
+        chans.to_string().contains(r#""posters":["bilal"]"#),
+        "{chans}"
+    );
+    let (code, body) = post(&msgs, &both, r#"{"text":"may I?"}"#);
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("only bilal posts there"),
+        "{body}"
+    );
+    ds[0].ok(&["channel", "posters", "general", "--everyone"]);
+
     // Archived by an admin: listed and readable as such, and a bot's post is refused with
     // the reason.
     ds[0].ok(&["channel", "archive", "general"]);
