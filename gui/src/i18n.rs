@@ -291,6 +291,7 @@ const AR: &[(&str, &str)] = &[
     ("{member}'s full name taken away", "أُزيل الاسم الكامل لـ {member}"),
     ("Full name", "الاسم الكامل"),
     ("Full names", "الأسماء الكاملة"),
+    ("New", "جديد"),
     ("Only these post", "لا ينشر فيها إلا هؤلاء"),
     ("everyone on it", "كل من فيها"),
     ("Set who posts", "تحديد من ينشر"),

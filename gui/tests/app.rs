@@ -1995,3 +1995,36 @@ fn an_admin_lets_only_herself_post_and_a_reader_sees_why_there_is_no_composer() 
         "a composer is shown"
     );
 }
+
+/// Bilal read amina's first message, looked elsewhere, and two more came: opening the
+/// conversation again, a "New" line sits between what he read and what he did not.
+#[test]
+fn a_new_line_marks_where_the_reader_left_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    until(&mut h, "peer", |h| {
+        let n = h.state().as_ref().unwrap().node().unwrap().clone();
+        rt.block_on(n.peers()).unwrap().len() == 1
+    });
+    rt.block_on(amina.send("@bilal", "one")).unwrap();
+    until(&mut h, "one unread", |h| has(h, "@ amina (1)"));
+    h.get_by_label("@ amina (1)").click();
+    until(&mut h, "read", |h| has(h, "one"));
+    assert!(
+        !has(&h, "New"),
+        "nothing new in a conversation read to its end"
+    );
+    h.get_by_label("# general").click();
+    h.run_steps(2);
+    rt.block_on(amina.send("@bilal", "two")).unwrap();
+    rt.block_on(amina.send("@bilal", "three")).unwrap();
+    until(&mut h, "two unread", |h| has(h, "@ amina (2)"));
+    h.get_by_label("@ amina (2)").click();
+    until(&mut h, "the New line", |h| has(h, "three") && has(h, "New"));
+    let y = |label: &str| h.get_by_label(label).rect().center().y;
+    assert!(
+        y("one") < y("New") && y("New") < y("two"),
+        "New is not between what was read and what was not"
+    );
+}

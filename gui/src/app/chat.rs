@@ -9,7 +9,15 @@ impl MajlisApp {
             return;
         };
         if run.conv.as_ref().is_none_or(|c| c.channel != channel) {
-            run.conv = Some(Conversation::open(&run.node, &channel));
+            let mut c = Conversation::open(&run.node, &channel);
+            // Where the user left off: the first colleague's message after what they read.
+            c.first_new = self.state.last_read.get(&channel).and_then(|&read| {
+                c.rows
+                    .iter()
+                    .find(|m| m.sent_at > read && m.device != run.me)
+                    .map(|m| m.id)
+            });
+            run.conv = Some(c);
         }
         // Opening a channel reads it.
         run.unread.insert(channel.clone(), 0);
@@ -135,6 +143,7 @@ impl MajlisApp {
             reply: self.t("reply"),
             pinned: self.t("pinned"),
             lang: self.state.lang,
+            new: self.t("New"),
             me: run.my_name(),
             admin: run
                 .me_member()
@@ -480,6 +489,8 @@ pub(super) struct RowStrings {
     reply: String,
     /// For the message menu's items.
     lang: crate::i18n::Lang,
+    /// The line above the first message since the conversation was last read.
+    new: String,
     /// Members' full names (see `Roster::person`), by roster name.
     full_names: std::collections::HashMap<String, String>,
 }
@@ -517,6 +528,7 @@ impl Conversation {
             pinned,
             me: node.device_id(),
             readers: readers_of(node, channel),
+            first_new: None,
         }
     }
 
@@ -675,10 +687,16 @@ impl Conversation {
     /// Whether row `i` continues the group of the row before: the same author, within
     /// [`GROUP_WITHIN_MS`], the same day.
     pub(super) fn grouped(&self, i: usize) -> bool {
-        i > 0 && !self.day_break(i) && {
+        i > 0 && !self.day_break(i) && !self.new_break(i) && {
             let (a, b) = (&self.rows[i - 1], &self.rows[i]);
             a.device == b.device && b.sent_at.saturating_sub(a.sent_at) < GROUP_WITHIN_MS
         }
+    }
+
+    /// Whether row `i` is the first message that arrived since the conversation was last
+    /// read: a "New" line above it.
+    pub(super) fn new_break(&self, i: usize) -> bool {
+        self.first_new.is_some_and(|id| self.rows[i].id == id)
     }
 
     /// Whether row `i` has a line above its text: a group's first row (the author), or one
@@ -693,7 +711,8 @@ impl Conversation {
 
     pub(super) fn row_height(&self, ui: &egui::Ui, i: usize, width: f32) -> f32 {
         let small = ui.text_style_height(&egui::TextStyle::Small) + 2.0;
-        let day = if self.day_break(i) { small + 10.0 } else { 0.0 };
+        let day = if self.day_break(i) { small + 10.0 } else { 0.0 }
+            + if self.new_break(i) { small + 6.0 } else { 0.0 };
         let start = !self.grouped(i);
         let gap = if start && i > 0 && day == 0.0 {
             GROUP_GAP
@@ -868,6 +887,24 @@ impl Conversation {
                     d.format("%A %Y-%m-%d").to_string()
                 };
                 ui.vertical_centered(|ui| ui.label(RichText::new(label).small().strong()));
+                ui.add_space(4.0);
+            }
+            if self.new_break(i) {
+                // A line across, "New" on it: where the reader left off.
+                let color = ui.visuals().warn_fg_color;
+                let h = ui.text_style_height(&egui::TextStyle::Small) + 2.0;
+                let (line, _) = ui
+                    .allocate_exact_size(egui::vec2(ui.available_width(), h), egui::Sense::hover());
+                ui.painter().hline(
+                    line.x_range(),
+                    line.center().y,
+                    egui::Stroke::new(1.0, color),
+                );
+                let label = egui::Label::new(RichText::new(&s.new).small().strong().color(color));
+                let behind = egui::Rect::from_center_size(line.center(), egui::vec2(60.0, h));
+                ui.painter()
+                    .rect_filled(behind, 4.0, ui.visuals().panel_fill);
+                ui.put(behind, label);
                 ui.add_space(4.0);
             }
             let start = !self.grouped(i);

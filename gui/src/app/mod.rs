@@ -264,6 +264,9 @@ struct Conversation {
     me: DeviceId,
     /// Who may read it (see `chat::readers_of`), made when it opens or the roster changes.
     readers: Vec<(String, Role, Vec<DeviceId>)>,
+    /// The first message that arrived since the user last read it, when it was opened: a
+    /// "New" line goes above it, so the reader sees where they left off.
+    first_new: Option<MessageId>,
 }
 
 const PAGE: usize = 200;
