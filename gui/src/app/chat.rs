@@ -1200,6 +1200,12 @@ impl MajlisApp {
             return;
         }
         let shown = run.shown(channel).to_string();
+        // Leaving and joining are messages there: not for who only reads it.
+        let posts = run
+            .roster
+            .as_ref()
+            .zip(run.me_member())
+            .is_some_and(|(r, me)| r.roster.may_post(me, channel));
         let roster = run.roster.clone();
         let person = |m: &'_ str| -> String {
             let shown = roster.as_ref().map_or(m, |r| r.roster.person(m));
@@ -1213,7 +1219,8 @@ impl MajlisApp {
             .roster
             .as_ref()
             .and_then(|r| r.roster.channel(channel))
-            .is_some_and(|c| c.members.is_none());
+            .is_some_and(|c| c.members.is_none())
+            && posts;
         let left = run.left.contains(channel);
         // Archived: shown, nothing changed from here (an admin may bring it back).
         let archived = run.archived.iter().any(|c| c == channel);
