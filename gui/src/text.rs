@@ -322,8 +322,78 @@ pub fn paragraph_level(text: &str) -> Level {
         .map_or(Level::ltr(), |p| p.level)
 }
 
+/// The parts of a message people wrote as code, to be drawn in a fixed-width font: a
+/// fenced block (a line of three backticks, optionally naming a language, to the next line
+/// of three backticks) and `inline code` (a backtick to the next on the same line, with
+/// something between). The backticks are part of each range (they stay in the text, so
+/// what is drawn is what was sent). An unclosed fence or backtick is plain text.
+pub fn code_spans(text: &str) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut lines = Vec::new();
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        lines.push(at..at + line.len());
+        at += line.len();
+    }
+    let fence = |r: &std::ops::Range<usize>| text[r.clone()].trim_end().starts_with("```");
+    let mut i = 0;
+    while i < lines.len() {
+        if fence(&lines[i]) {
+            let close = (i + 1..lines.len()).find(|&j| text[lines[j].clone()].trim_end() == "```");
+            if let Some(j) = close {
+                let end = lines[j].start + text[lines[j].clone()].trim_end().len();
+                out.push(lines[i].start..end);
+                i = j + 1;
+                continue;
+            }
+        }
+        // Runs of backticks on the line: a lone one opens, the next lone one closes (a run
+        // of two or more, "``", is plain text).
+        let line = text[lines[i].clone()].as_bytes();
+        let mut lone = Vec::new();
+        let mut k = 0;
+        while k < line.len() {
+            if line[k] == b'`' {
+                let run = line[k..].iter().take_while(|&&b| b == b'`').count();
+                if run == 1 {
+                    lone.push(k);
+                }
+                k += run;
+            } else {
+                k += 1;
+            }
+        }
+        for pair in lone.chunks_exact(2) {
+            if pair[1] > pair[0] + 1 {
+                out.push(lines[i].start + pair[0]..lines[i].start + pair[1] + 1);
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn code_is_between_backticks_and_fences() {
+        fn spans(t: &str) -> Vec<&str> {
+            super::code_spans(t).into_iter().map(|r| &t[r]).collect()
+        }
+        assert_eq!(
+            spans("run `cargo test` then `ls`"),
+            ["`cargo test`", "`ls`"]
+        );
+        assert_eq!(spans("a lone ` and `` empty"), Vec::<&str>::new());
+        assert_eq!(spans("not `across\nlines`"), Vec::<&str>::new());
+        assert_eq!(
+            spans("look:\n```sh\nmajlisd doctor\n```\nthen `x`"),
+            ["```sh\nmajlisd doctor\n```", "`x`"]
+        );
+        assert_eq!(spans("```\nnever closed"), Vec::<&str>::new());
+        assert_eq!(spans("سلام `كود` هنا"), ["`كود`"]);
+    }
+
     use super::*;
 
     #[test]

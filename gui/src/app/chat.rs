@@ -643,11 +643,28 @@ impl Conversation {
             underline: egui::Stroke::new(1.0, link),
             ..egui::TextFormat::simple(font, link)
         };
+        // What was written as code, in a fixed-width font on a faint ground (left-to-right
+        // text only: a right-to-left paragraph is reordered for drawing, and its backticks
+        // no longer pair up there).
+        let coded = egui::TextFormat {
+            background: ui.visuals().code_bg_color,
+            ..egui::TextFormat::simple(egui::TextStyle::Monospace.resolve(ui.style()), color)
+        };
+        let code = match text::has_rtl(m) {
+            true => Vec::new(),
+            false => text::code_spans(&lines),
+        };
+        let mut parts: Vec<(std::ops::Range<usize>, &egui::TextFormat)> = shown_links(m, &lines)
+            .filter(|r| !code.iter().any(|c| c.start < r.end && r.start < c.end))
+            .map(|r| (r, &linked))
+            .chain(code.iter().map(|c| (c.clone(), &coded)))
+            .collect();
+        parts.sort_by_key(|(r, _)| r.start);
         let mut job = egui::text::LayoutJob::default();
         let mut at = 0;
-        for r in shown_links(m, &lines) {
+        for (r, format) in parts {
             job.append(&lines[at..r.start], 0.0, plain.clone());
-            job.append(&lines[r.clone()], 0.0, linked.clone());
+            job.append(&lines[r.clone()], 0.0, format.clone());
             at = r.end;
         }
         job.append(&lines[at..], 0.0, plain);
@@ -1766,4 +1783,49 @@ fn place_cursor(ctx: &egui::Context, id: egui::Id, galley: &egui::Galley, p: egu
         egui::text::CCursor::new(at),
     )));
     st.store(ctx, id);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What was written as code is laid out in the fixed-width font, the rest (a link
+    /// beside it included) in the body font; a right-to-left paragraph is left as written.
+    #[test]
+    fn code_is_drawn_fixed_width() {
+        let ctx = egui::Context::default();
+        let mut families = Vec::new();
+        let mut out = ctx.run_ui(egui::RawInput::default(), |ui| {
+            for text in [
+                "run `majlisd doctor` then see https://wiki.acme/doctor",
+                "شغّل `majlisd doctor` الآن",
+            ] {
+                let g = Conversation::body_galley(ui, text, 400.0, Color32::WHITE);
+                families.push(
+                    g.job
+                        .sections
+                        .iter()
+                        .map(|s| {
+                            let (a, b) = (s.byte_range.start.0, s.byte_range.end.0);
+                            let part = &g.job.text[a..b];
+                            (part.to_string(), s.format.font_id.family.clone())
+                        })
+                        .collect::<Vec<_>>(),
+                );
+            }
+        });
+        out.textures_delta.clear();
+        let mono = |parts: &[(String, egui::FontFamily)]| -> Vec<String> {
+            parts
+                .iter()
+                .filter(|(_, f)| *f == egui::FontFamily::Monospace)
+                .map(|(t, _)| t.clone())
+                .collect()
+        };
+        assert_eq!(mono(&families[0]), ["`majlisd doctor`"]);
+        assert!(families[0]
+            .iter()
+            .any(|(t, f)| t == "https://wiki.acme/doctor" && *f == egui::FontFamily::Proportional));
+        assert!(mono(&families[1]).is_empty());
+    }
 }
