@@ -1570,12 +1570,14 @@ async fn an_insider_cannot_add_a_channel_that_looks_like_another_date_it_away_or
     assert!(st.rejected.get("roster").copied().unwrap_or(0) >= 6);
     // Nor may it rename a channel (only admins do), alone or slipped into a version that
     // adds one: colleagues would look for #legal, and post, under a name of its choosing.
-    let renaming = |add: Option<&str>| {
+    // A version mallory signs: `sneak` done to the head, and a channel added if `add`
+    // names one.
+    let sneaking = |sneak: &dyn Fn(&mut majlis_core::Roster), add: Option<&str>| {
         let mut r = head.roster.clone();
         r.version += 1;
         r.prev = Some(head.hash);
         r.issued_at = head.roster.issued_at + 1;
-        r.renamed.push(("legal".into(), "legal-old".into()));
+        sneak(&mut r);
         if let Some(name) = add {
             r.channels.push(majlis_core::roster::Channel {
                 name: name.into(),
@@ -1583,6 +1585,12 @@ async fn an_insider_cannot_add_a_channel_that_looks_like_another_date_it_away_or
             });
         }
         VerifiedRoster::sign(r, RosterSigner::Device(&mallory))
+    };
+    let renaming = |add| {
+        sneaking(
+            &|r| r.renamed.push(("legal".into(), "legal-old".into())),
+            add,
+        )
     };
     push(&mut m, renaming(None));
     push(&mut m, renaming(Some("legal-new")));
@@ -1593,20 +1601,9 @@ async fn an_insider_cannot_add_a_channel_that_looks_like_another_date_it_away_or
     let r = victim.roster().await.unwrap().unwrap();
     assert!(r.renamed.is_empty() && r.channel("legal-new").is_none());
     // Nor name itself (only admins give full names), alone or along with a new channel.
-    let naming = |add: Option<&str>| {
-        let mut r = head.roster.clone();
-        r.version += 1;
-        r.prev = Some(head.hash);
-        r.issued_at = head.roster.issued_at + 1;
-        r.full_names
-            .push(("mallory".into(), "Amina Haddad, admin".into()));
-        if let Some(name) = add {
-            r.channels.push(majlis_core::roster::Channel {
-                name: name.into(),
-                members: None,
-            });
-        }
-        VerifiedRoster::sign(r, RosterSigner::Device(&mallory))
+    let naming = |add| {
+        let full = ("mallory".to_string(), "Amina Haddad, admin".to_string());
+        sneaking(&|r| r.full_names.push(full.clone()), add)
     };
     push(&mut m, naming(None));
     push(&mut m, naming(Some("legal-news")));

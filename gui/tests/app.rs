@@ -142,6 +142,14 @@ fn bilal_with_amina(dir: &Path, rt: &tokio::runtime::Runtime) -> (Node, H) {
     (amina, h)
 }
 
+/// Until bilal's node has a peer (amina's).
+fn wait_for_peer(h: &mut H, rt: &tokio::runtime::Runtime) {
+    until(h, "peer", |h| {
+        let n = h.state().as_ref().unwrap().node().unwrap().clone();
+        rt.block_on(n.peers()).unwrap().len() == 1
+    });
+}
+
 /// Focus the input labelled `label` and type into it.
 fn type_into(h: &mut H, label: &str, text: &str) {
     h.get_by_label(label).focus();
@@ -315,10 +323,7 @@ fn unread_count_rises_and_clears() {
     let dir = tempfile::tempdir().unwrap();
     let rt = rt();
     let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
-    until(&mut h, "peer", |h| {
-        let n = h.state().as_ref().unwrap().node().unwrap().clone();
-        rt.block_on(n.peers()).unwrap().len() == 1
-    });
+    wait_for_peer(&mut h, &rt);
     rt.block_on(amina.send("@bilal", "one")).unwrap();
     rt.block_on(amina.send("@bilal", "two")).unwrap();
     until(&mut h, "two unread", |h| has(h, "@ amina (2)"));
@@ -2003,10 +2008,7 @@ fn a_new_line_marks_where_the_reader_left_off() {
     let dir = tempfile::tempdir().unwrap();
     let rt = rt();
     let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
-    until(&mut h, "peer", |h| {
-        let n = h.state().as_ref().unwrap().node().unwrap().clone();
-        rt.block_on(n.peers()).unwrap().len() == 1
-    });
+    wait_for_peer(&mut h, &rt);
     rt.block_on(amina.send("@bilal", "one")).unwrap();
     until(&mut h, "one unread", |h| has(h, "@ amina (1)"));
     h.get_by_label("@ amina (1)").click();
