@@ -291,6 +291,7 @@ const AR: &[(&str, &str)] = &[
     ("{member}'s full name taken away", "أُزيل الاسم الكامل لـ {member}"),
     ("Full name", "الاسم الكامل"),
     ("Full names", "الأسماء الكاملة"),
+    ("Full name (optional)", "الاسم الكامل (اختياري)"),
     ("New", "جديد"),
     ("Only these post", "لا ينشر فيها إلا هؤلاء"),
     ("everyone on it", "كل من فيها"),

@@ -344,15 +344,17 @@ fn admin_adds_a_member_from_the_admin_panel() {
     h.run_steps(2);
     let device = majlis_core::DeviceKey::generate().id();
     type_into(&mut h, "Name", "chen");
+    type_into(&mut h, "Full name (optional)", "Chen Wei");
     type_into(&mut h, "Device id", &device.to_string());
     h.get_by_label("Add").click();
-    until(&mut h, "chen on the roster", |h| {
+    until(&mut h, "chen on the roster, with his full name", |h| {
         h.state()
             .as_ref()
             .and_then(|a| a.node()?.roster_now())
             .is_some_and(|r| {
                 r.member_of_device(&device)
                     .is_some_and(|m| m.name == "chen")
+                    && r.roster.full_name("chen") == Some("Chen Wei")
             })
     });
     until(&mut h, "the audit log shows it", |h| {

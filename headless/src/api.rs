@@ -73,8 +73,9 @@ pub enum Request {
     /// The channels this member may read (`channel list`).
     Channels,
     Audit,
+    /// One roster version with these changes.
     ChangeRoster {
-        change: RosterChange,
+        changes: Vec<RosterChange>,
     },
     Stats,
     Status,
@@ -468,8 +469,8 @@ async fn handle(node: &Node, req: Request) -> Response {
             Request::Roster => Response::Roster {
                 roster: node.roster().await?,
             },
-            Request::ChangeRoster { change } => Response::RosterChanged {
-                version: node.change_roster(change).await?,
+            Request::ChangeRoster { changes } => Response::RosterChanged {
+                version: node.change_roster_all(changes).await?,
             },
             Request::Stats => Response::Stats {
                 stats: node.stats().await?,

@@ -423,6 +423,9 @@ pub enum RosterCmd {
         /// What the member may do [default: member; an existing member keeps their role]
         #[arg(long, value_parser = ["admin", "member", "guest", "relay", "archive", "bot"])]
         role: Option<String>,
+        /// The name colleagues see ("Bilal Ahmed"), set in the same roster version
+        #[arg(long)]
+        full_name: Option<String>,
     },
     /// Remove a member and all their devices
     Remove {
@@ -967,7 +970,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
         | Command::Retention(RetentionCmd::Set { .. })
         | Command::Hold(HoldCmd::Add { .. } | HoldCmd::Release { .. })
         | Command::Erase { .. } => Some(Request::ChangeRoster {
-            change: roster_change(&cli.command)?,
+            changes: roster_changes(&cli.command)?,
         }),
         Command::Retention(RetentionCmd::Show { .. }) | Command::Hold(HoldCmd::List { .. }) => {
             Some(Request::Roster)
@@ -1430,7 +1433,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
                 },
                 _ => {
                     let mut chain = p.chain()?;
-                    let v = p.change_roster(&mut chain, &roster_change(&cmd)?)?;
+                    let v = p.change_roster_all(&mut chain, &roster_changes(&cmd)?)?;
                     Response::RosterChanged {
                         version: v.version(),
                     }
@@ -1447,9 +1450,29 @@ pub fn run_cli(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+/// The roster changes `cmd` makes, signed as one version: a newcomer's full name with
+/// their joining (`roster add --full-name`), else the one change.
+fn roster_changes(cmd: &Command) -> Result<Vec<RosterChange>> {
+    let mut changes = vec![roster_change(cmd)?];
+    if let Command::Roster(RosterCmd::Add {
+        name,
+        full_name: Some(full),
+        ..
+    }) = cmd
+    {
+        changes.push(RosterChange::SetFullName {
+            member: name.clone(),
+            full_name: Some(full.clone()),
+        });
+    }
+    Ok(changes)
+}
+
 fn roster_change(cmd: &Command) -> Result<RosterChange> {
     Ok(match cmd {
-        Command::Roster(RosterCmd::Add { name, device, role }) => RosterChange::AddMember {
+        Command::Roster(RosterCmd::Add {
+            name, device, role, ..
+        }) => RosterChange::AddMember {
             name: name.clone(),
             device: device.parse::<DeviceId>()?,
             role: role.as_deref().map(str::parse::<Role>).transpose()?,

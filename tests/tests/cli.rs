@@ -564,8 +564,22 @@ fn an_admin_gives_members_their_full_names() {
     let e = ds[0].fails(&["roster", "full-name", "--name", "bilal"]);
     assert!(e.contains("--clear"), "{e}");
 
-    wait_until("bilal's roster names amina", 20, || {
-        ds[1].all(&["roster", "show"]).contains("(Amina Haddad)")
+    // A newcomer joins with their full name, in one version.
+    let chen = majlis_core::DeviceKey::generate().id().to_string();
+    let out = ds[0].ok(&[
+        "roster",
+        "add",
+        "--name",
+        "chen",
+        "--device",
+        &chen,
+        "--full-name",
+        "Chen Wei",
+    ]);
+    assert!(out.starts_with("roster is now at version"), "{out}");
+    wait_until("bilal's roster names amina and chen", 20, || {
+        let roster = ds[1].all(&["roster", "show"]);
+        roster.contains("(Amina Haddad)") && roster.contains(&format!("{chen}  (Chen Wei)"))
     });
     ds[0].ok(&["send", "general", "the audit starts monday"]);
     wait_until("bilal has it", 20, || ds[1].history("general").len() == 1);
@@ -595,7 +609,14 @@ fn an_admin_gives_members_their_full_names() {
         ds[1].history("general")[0].get("sender_name").is_none()
     });
     let audit = String::from_utf8_lossy(&ds[0].cli(&["audit", "--json"]).stdout).into_owned();
-    assert_eq!(audit.matches("full_name_changed").count(), 3, "{audit}");
+    assert_eq!(audit.matches("full_name_changed").count(), 4, "{audit}");
+    assert!(
+        audit
+            .lines()
+            .any(|v| v.contains(r#""member_added","name":"chen""#)
+                && v.contains(r#""full_name_changed","name":"chen""#)),
+        "chen's joining and full name are not one version: {audit}"
+    );
     assert!(ds[0].stop() && ds[1].stop());
 }
 

@@ -293,7 +293,7 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Vec<AuditEntry>>,
     },
     ChangeRoster {
-        change: RosterChange,
+        changes: Vec<RosterChange>,
         reply: oneshot::Sender<Result<u64>>,
     },
     /// Append to this device's signed action log.
@@ -1224,7 +1224,13 @@ impl Node {
 
     /// Sign and spread a new roster version; returns its version number.
     pub async fn change_roster(&self, change: RosterChange) -> Result<u64> {
-        self.ask(|reply| Command::ChangeRoster { change, reply })
+        self.change_roster_all(vec![change]).await
+    }
+
+    /// [`Node::change_roster`] with several changes in one version (a newcomer's device and
+    /// full name at once): all of them, or none if one is refused.
+    pub async fn change_roster_all(&self, changes: Vec<RosterChange>) -> Result<u64> {
+        self.ask(|reply| Command::ChangeRoster { changes, reply })
             .await?
     }
 

@@ -511,10 +511,10 @@ impl Runner {
             Command::Roster { reply } => {
                 let _ = reply.send(self.chain.head().map(|h| h.roster.clone()));
             }
-            Command::ChangeRoster { change, reply } => {
+            Command::ChangeRoster { changes, reply } => {
                 let res = self
                     .profile
-                    .change_roster(&mut self.chain, &change)
+                    .change_roster_all(&mut self.chain, &changes)
                     .map(|r| r.version());
                 if res.is_ok() {
                     self.on_roster_changed(true);

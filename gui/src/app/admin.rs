@@ -17,6 +17,8 @@ impl MajlisApp {
         let lang = self.state.lang;
         let t = |en| text::for_egui(tr(lang, en)).into_owned();
         let mut change: Option<RosterChange> = None;
+        // Signed in the same version as `change`: a newcomer's full name.
+        let mut also: Option<RosterChange> = None;
         let f = &mut run.admin;
         egui::ScrollArea::vertical().show(ui, |ui| {
             ui.heading(t("Admin"));
@@ -27,6 +29,7 @@ impl MajlisApp {
             }
             section(ui, lang.rtl(), &t("Add a member"), |ui| {
                 labelled_field(ui, &t("Name"), &mut f.name);
+                labelled_field(ui, &t("Full name (optional)"), &mut f.new_full_name);
                 labelled_field(ui, &t("Device id"), &mut f.device);
                 ui.horizontal(|ui| {
                     ui.label(t("Role"));
@@ -44,12 +47,19 @@ impl MajlisApp {
                 if ui.button(t("Add")).clicked() {
                     match f.device.trim().parse::<DeviceId>() {
                         Ok(device) => {
+                            let name = f.name.trim().to_string();
+                            let full = f.new_full_name.trim();
+                            also = (!full.is_empty()).then(|| RosterChange::SetFullName {
+                                member: name.clone(),
+                                full_name: Some(full.to_string()),
+                            });
                             change = Some(RosterChange::AddMember {
-                                name: f.name.trim().to_string(),
+                                name,
                                 device,
                                 role: f.role,
                             });
                             f.name.clear();
+                            f.new_full_name.clear();
                             f.device.clear();
                         }
                         Err(e) => run.notice = Some((say_error(lang, &e), Instant::now())),
@@ -382,7 +392,9 @@ impl MajlisApp {
             }
         }
         if let Some(c) = change {
-            run.actions.push(Action::ChangeRoster(c));
+            run.actions.push(Action::ChangeRoster(
+                std::iter::once(c).chain(also).collect(),
+            ));
         }
     }
 }

@@ -1444,10 +1444,10 @@ impl MajlisApp {
         }
         if bring_back {
             run.actions
-                .push(Action::ChangeRoster(RosterChange::ArchiveChannel {
+                .push(Action::ChangeRoster(vec![RosterChange::ArchiveChannel {
                     name: channel.to_string(),
                     archived: false,
-                }));
+                }]));
         }
         if managing {
             run.view = View::Admin;

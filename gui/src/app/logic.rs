@@ -272,12 +272,12 @@ impl MajlisApp {
         self.spawn(async move { Reply::Listen(n.listen_addrs().await.unwrap_or_default()) });
     }
 
-    pub(super) fn spawn_change(&self, node: &Node, change: RosterChange) {
+    pub(super) fn spawn_change(&self, node: &Node, changes: Vec<RosterChange>) {
         let lang = self.state.lang;
         let n = node.clone();
         self.spawn(async move {
             Reply::RosterChanged(
-                n.change_roster(change)
+                n.change_roster_all(changes)
                     .await
                     .map_err(|e| say_error(lang, &e)),
             )

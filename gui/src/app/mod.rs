@@ -119,7 +119,8 @@ enum Action {
         channel: String,
         text: String,
     },
-    ChangeRoster(RosterChange),
+    /// One roster version with these changes.
+    ChangeRoster(Vec<RosterChange>),
     RefreshAudit,
     /// Peers and the node's diagnosis, again (the Network view's live facts).
     RefreshNetwork,
@@ -284,6 +285,8 @@ struct AdminForm {
     role: Option<Role>,
     dev_member: String,
     dev_id: String,
+    /// A newcomer's full name, signed with their joining ("": none).
+    new_full_name: String,
     /// Giving a member a full name: whom, and the name ("" takes it away).
     full_member: String,
     full_name: String,
