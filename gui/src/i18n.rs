@@ -624,6 +624,14 @@ const AR_SAID: &[(&str, &str)] = &[
         "'{name}' لا يقرأ ‎#{channel} فلا يستطيع النشر فيها؛ أضفه إليها أولًا",
     ),
     (
+        "'{name}' is the org's {role}: it stores and serves what members post, and never posts",
+        "'{name}' هو {role} المؤسسة: يخزّن ما ينشره الأعضاء ويقدّمه، ولا ينشر أبدًا",
+    ),
+    (
+        "'{name}' is the org's {role}: it stores and never posts",
+        "'{name}' هو {role} المؤسسة: يخزّن ولا ينشر أبدًا",
+    ),
+    (
         "who posts in #{channel} is already set that way; nothing to change",
         "من ينشر في ‎#{channel} محدد هكذا من قبل؛ لا شيء يتغير",
     ),
@@ -837,7 +845,7 @@ const AR_SAID: &[(&str, &str)] = &[
 ];
 
 /// Places whose text is said again in the language (a reason, a kind of name).
-const SAID_AGAIN: &[&str] = &["why", "bad", "kind"];
+const SAID_AGAIN: &[&str] = &["why", "bad", "kind", "role"];
 
 /// A text a node wrote (an error's message), in `lang`: the Arabic of the [`AR_SAID`]
 /// template it matches, or of the [`AR`] entry it is, else as written.
@@ -1189,12 +1197,20 @@ mod tests {
                 y.posters = vec![("general".into(), p)];
                 errors.push(E::Denied(y.why_not_post(&chen, "general")));
             }
+            let relay = majlis_core::roster::Member {
+                name: "vault".into(),
+                role: majlis_core::Role::Relay,
+                devices: vec![DeviceKey::generate().id()],
+            };
+            x.members.push(relay.clone());
+            errors.push(E::Denied(x.why_not_post(&relay, "general")));
             let mut y = x.clone();
             y.posters = vec![("general".into(), vec!["amina".into()])];
             errors.extend(
                 [
                     posters("general", Some(vec![])),
                     posters("board", Some(vec!["chen".into()])),
+                    posters("general", Some(vec!["vault".into()])),
                     posters("general", Some(vec!["amina".into()])),
                     posters("@chen", None),
                 ]
@@ -1232,6 +1248,12 @@ mod tests {
         ));
         assert!(say_error(Lang::Ar, &e).contains("x' already exists"));
         assert_eq!(say(Lang::Ar, "something else"), "something else");
+        // A role is said in the language too.
+        let ar = say(
+            Lang::Ar,
+            "'vault' is the org's relay: it stores and never posts",
+        );
+        assert!(ar.contains("مُرحِّل"), "{ar}");
         // Why a listen failed: the node's words in Arabic, the system's text kept (the
         // loop above drops filled-in values, so it cannot tell).
         let system = "Cannot assign requested address (os error 99)";

@@ -831,7 +831,13 @@ impl Roster {
                             let m = self.member_typed(typed).ok_or_else(|| {
                                 RosterError::Rule(format!("no member named '{typed}'"))
                             })?;
-                            if !self.may_read(m, &c) || m.role.stores_all() {
+                            if m.role.stores_all() {
+                                return Err(RosterError::Rule(format!(
+                                    "'{}' is the org's {}: it stores and never posts",
+                                    m.name, m.role
+                                )));
+                            }
+                            if !self.may_read(m, &c) {
                                 return Err(RosterError::Rule(format!(
                                     "'{}' does not read #{shown}, so cannot post in it; put them on it first",
                                     m.name
