@@ -386,8 +386,17 @@ impl MajlisApp {
         typing.sort();
         let typing = match typing.len() {
             0 => None,
-            1 => Some(format!("{} {}", typing[0], self.t("is typing…"))),
-            _ => Some(format!("{} {}", typing.join(", "), self.t("are typing…"))),
+            // One logical sentence, shaped once: an Arabic full name in an Arabic sentence
+            // reads right to left with it.
+            n => {
+                let en = if n == 1 {
+                    "{members} is typing…"
+                } else {
+                    "{members} are typing…"
+                };
+                let said = crate::i18n::tr_shown(lang, en, &[("members", &typing.join(", "))]);
+                Some(text::for_egui(&said).into_owned())
+            }
         };
         // Shown to a present user: say so (DMs and small channels; the node decides).
         let newest = run
