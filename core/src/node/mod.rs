@@ -1339,8 +1339,6 @@ impl Node {
     }
 }
 
-/// An error with its causes: libp2p's transport errors print nothing of their own (an
-/// address not on this host read "cannot listen on …: ;"), the OS error is their source.
 /// Listening on `addr` failed with `e`: said with what it means ([`crate::diagnose::listen_reason`]).
 fn listen_failed(addr: String, e: &dyn std::error::Error) -> Error {
     Error::Listen {
@@ -1349,6 +1347,8 @@ fn listen_failed(addr: String, e: &dyn std::error::Error) -> Error {
     }
 }
 
+/// An error with its causes: libp2p's transport errors print nothing of their own (an
+/// address not on this host read "cannot listen on …: ;"), the OS error is their source.
 fn with_causes(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cause = e.source();
