@@ -155,6 +155,19 @@ pub enum Reject {
 }
 
 impl Reject {
+    /// What a would-be author is told when their own node (or the HTTP API) refuses to
+    /// post in `channel`: for a post the roster does not allow, why and what would let
+    /// them ([`crate::roster::Roster::why_not_post`]); else the refusal itself.
+    pub fn said_to_author(&self, roster: &VerifiedRoster, channel: &str) -> String {
+        match self {
+            Reject::NotAllowed { member, .. } => roster.roster.member(member).map_or_else(
+                || self.to_string(),
+                |m| roster.roster.why_not_post(m, channel),
+            ),
+            other => other.to_string(),
+        }
+    }
+
     /// A short stable label for counters.
     pub fn kind(&self) -> &'static str {
         match self {

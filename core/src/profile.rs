@@ -588,13 +588,7 @@ impl Profile {
                         .roster
                         .no_channel(channel, roster.member_of_device(&self.device_id())),
                 ),
-                Reject::NotAllowed { ref member, .. } => Error::Denied(
-                    roster
-                        .roster
-                        .member(member)
-                        .map_or_else(|| r.to_string(), |m| roster.roster.why_not_post(m, channel)),
-                ),
-                r => Error::Denied(r.to_string()),
+                r => Error::Denied(r.said_to_author(roster, channel)),
             },
         )?;
         let text = match &what {

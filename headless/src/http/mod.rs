@@ -434,13 +434,7 @@ async fn check_channel(s: &AppState, channel: &str, right: Right) -> Result<(), 
     if right == Right::Post && roster.roster.may_read(me, &resolved) {
         if let Err(why) = majlis_core::message::may_author(&roster, &s.node.device_id(), &resolved)
         {
-            // A reader who may not post (others post there): who does, in core's words.
-            let said = match why {
-                majlis_core::message::Reject::NotAllowed { .. } => {
-                    roster.roster.why_not_post(me, &resolved)
-                }
-                other => other.to_string(),
-            };
+            let said = why.said_to_author(&roster, &resolved);
             return Err(ApiError::new(StatusCode::FORBIDDEN, said));
         }
     }
