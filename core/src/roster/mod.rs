@@ -213,6 +213,12 @@ pub fn shown_in<'a>(roster: Option<&'a VerifiedRoster>, channel: &'a str) -> &'a
     shown_by(roster.map(|r| &r.roster), channel)
 }
 
+/// What `roster` calls `member` (a roster name: [`Roster::person`]), or the name itself
+/// before there is a roster.
+pub fn person_in<'a>(roster: Option<&'a VerifiedRoster>, member: &'a str) -> &'a str {
+    roster.map_or(member, |r| r.roster.person(member))
+}
+
 /// The two member names of a direct-message channel, if `channel` is one (canonical form).
 pub fn dm_parties(channel: &str) -> Option<(&str, &str)> {
     let (a, b) = channel.strip_prefix('@')?.split_once(',')?;

@@ -149,11 +149,7 @@ impl MajlisApp {
                 .me_member()
                 .is_some_and(|m| m.role == majlis_core::Role::Admin),
             read_only: read_only.is_some(),
-            full_names: run
-                .roster
-                .as_ref()
-                .map(|r| r.roster.full_names.iter().cloned().collect())
-                .unwrap_or_default(),
+            roster: run.roster.clone(),
         };
         // A file dropped on the window is shared in the open conversation.
         let dropped: Vec<PathBuf> = ui.ctx().input(|i| {
@@ -500,14 +496,14 @@ pub(super) struct RowStrings {
     lang: crate::i18n::Lang,
     /// The line above the first message since the conversation was last read.
     new: String,
-    /// Members' full names (see `Roster::person`), by roster name.
-    full_names: std::collections::HashMap<String, String>,
+    /// The roster the rows are drawn under: what authors are called (`Roster::person`).
+    roster: Option<Arc<VerifiedRoster>>,
 }
 
 impl RowStrings {
     /// What an author is called here: their full name, else their roster name.
     fn person<'a>(&'a self, member: &'a str) -> &'a str {
-        self.full_names.get(member).map_or(member, String::as_str)
+        majlis_core::roster::person_in(self.roster.as_deref(), member)
     }
 
     /// Members as the views call them, in a list ("Amina Haddad, bilal"), ready for egui.
@@ -737,8 +733,10 @@ impl Conversation {
 
     pub(super) fn row_height(&self, ui: &egui::Ui, i: usize, width: f32) -> f32 {
         let small = ui.text_style_height(&egui::TextStyle::Small) + 2.0;
-        let day = if self.day_break(i) { small + 10.0 } else { 0.0 }
-            + if self.new_break(i) { small + 6.0 } else { 0.0 };
+        // As `draw_row` draws them: the day's line, the "New" line, the gap before a group
+        // (not after a day's line).
+        let day = if self.day_break(i) { small + 10.0 } else { 0.0 };
+        let new = if self.new_break(i) { small + 6.0 } else { 0.0 };
         let start = !self.grouped(i);
         let gap = if start && i > 0 && day == 0.0 {
             GROUP_GAP
@@ -770,7 +768,7 @@ impl Conversation {
             0.0
         };
         let row = head + body + card + meta + 12.0;
-        day + gap + if start { row.max(AVATAR + 6.0) } else { row }
+        day + new + gap + if start { row.max(AVATAR + 6.0) } else { row }
     }
 
     pub(super) fn show(
@@ -1234,8 +1232,7 @@ impl MajlisApp {
             .is_some_and(|(r, me)| r.roster.may_post(me, channel));
         let roster = run.roster.clone();
         let person = |m: &'_ str| -> String {
-            let shown = roster.as_ref().map_or(m, |r| r.roster.person(m));
-            text::for_egui(shown).into_owned()
+            text::for_egui(majlis_core::roster::person_in(roster.as_deref(), m)).into_owned()
         };
         let Some(conv) = &mut run.conv else {
             return;

@@ -415,9 +415,7 @@ impl Running {
     /// What `member` (a roster name) is called in the views: the full name an admin gave
     /// them, else the roster name (see `Roster::person`).
     fn person<'a>(&'a self, member: &'a str) -> &'a str {
-        self.roster
-            .as_ref()
-            .map_or(member, |r| r.roster.person(member))
+        majlis_core::roster::person_in(self.roster.as_deref(), member)
     }
 
     fn my_name(&self) -> String {

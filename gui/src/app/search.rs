@@ -96,8 +96,7 @@ impl MajlisApp {
         let roster = run.roster.clone();
         let shown = |c: &str| majlis_core::roster::shown_in(roster.as_deref(), c).to_string();
         let person = |m: &str| {
-            let p = roster.as_ref().map_or(m, |r| r.roster.person(m));
-            text::for_egui(p).into_owned()
+            text::for_egui(majlis_core::roster::person_in(roster.as_deref(), m)).into_owned()
         };
         let Some(sb) = run.search.as_mut() else {
             return;
