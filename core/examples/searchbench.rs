@@ -237,7 +237,7 @@ fn main() -> majlis_core::Result<()> {
     let cx = Context {
         message: &message,
         dm_channel: &dm,
-        me: "member1",
+        me: &["member1"],
         hidden: &[],
     };
     let queries = [

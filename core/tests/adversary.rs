@@ -1487,7 +1487,8 @@ async fn an_insider_posting_where_only_others_post_gets_nothing_in() {
 /// colleagues mean for it. Every node refuses the version; the same member's honest new
 /// channel is taken, so the refusal is the name's; dated in the future or before the
 /// version it follows, it is refused too. Nor may it rename a channel, or give itself a
-/// full name ("Amina Haddad, admin") that colleagues would read above its messages.
+/// full name ("Amina Haddad, admin") that colleagues would read above its messages, or
+/// make a group of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_insider_cannot_add_a_channel_that_looks_like_another_date_it_away_or_rename_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -1613,6 +1614,19 @@ async fn an_insider_cannot_add_a_channel_that_looks_like_another_date_it_away_or
     assert!(st.rejected.get("roster").copied().unwrap_or(0) >= 10);
     let r = victim.roster().await.unwrap().unwrap();
     assert!(r.full_names.is_empty() && r.channel("legal-news").is_none());
+    // Nor make a group (only admins do), alone or along with a new channel.
+    let grouping = |add| {
+        let g = ("board".to_string(), vec!["mallory".to_string()]);
+        sneaking(&|r| r.groups.push(g.clone()), add)
+    };
+    push(&mut m, grouping(None));
+    push(&mut m, grouping(Some("legal-board")));
+    m.pump(800).await;
+    let st = settle(&victim).await;
+    assert_eq!(st.roster_version, head.version());
+    assert!(st.rejected.get("roster").copied().unwrap_or(0) >= 12);
+    let r = victim.roster().await.unwrap().unwrap();
+    assert!(r.groups.is_empty() && r.channel("legal-board").is_none());
     push(&mut m, adding("legal-review"));
     m.pump(800).await;
     let st = settle(&victim).await;

@@ -291,6 +291,13 @@ const AR: &[(&str, &str)] = &[
     ("{member}'s full name taken away", "أُزيل الاسم الكامل لـ {member}"),
     ("Full name", "الاسم الكامل"),
     ("Full names", "الأسماء الكاملة"),
+    ("Groups", "المجموعات"),
+    ("Group", "المجموعة"),
+    ("Members (comma-separated)", "الأعضاء (بينهم فواصل)"),
+    ("Set group", "تعيين المجموعة"),
+    ("Delete group", "حذف المجموعة"),
+    ("@{group} reaches {members}", "‎@{group} تصل إلى {members}"),
+    ("group @{group} deleted", "حُذفت المجموعة ‎@{group}"),
     ("Full name (optional)", "الاسم الكامل (اختياري)"),
     ("New", "جديد"),
     ("Only these post", "لا ينشر فيها إلا هؤلاء"),
@@ -673,6 +680,48 @@ const AR_SAID: &[(&str, &str)] = &[
     (
         "'{name}' is, or looks like, '{full}', the full name of '{old}'; to add a device of theirs, write '{old}', else pick a name nobody could take for theirs",
         "'{name}' هو '{full}'، الاسم الكامل لـ '{old}'، أو يشبهه؛ لإضافة جهاز له اكتب '{old}'، وإلا فاختر اسمًا لا يمكن أن يُظن أنه له",
+    ),
+    // Groups one mention reaches, as an admin sets them.
+    (
+        "'{name}' is not a good group name: {why}",
+        "'{name}' ليس اسمًا مناسبًا لمجموعة: {why}",
+    ),
+    (
+        "a group is mentioned as @name, so its name is 1-64 bytes of letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
+        "يُشار إلى المجموعة بـ ‎@الاسم، فاسمها من 1 إلى 64 بايت من الحروف والأرقام و'-' و'_' و'.'، أوله وآخره حرف أو رقم",
+    ),
+    (
+        "@{group} already means something in a message; pick another",
+        "‎@{group} لها معنى في الرسائل من قبل؛ اختر غيرها",
+    ),
+    (
+        "it is, or looks like, the name of member '{old}'; a mention of it must not be taken for theirs",
+        "هو اسم العضو '{old}' أو يشبهه؛ ولا يجوز أن تُحسب الإشارة إليه إشارة إلى العضو",
+    ),
+    (
+        "it is, or looks like, the group '{old}' already there",
+        "هو اسم المجموعة الموجودة '{old}' أو يشبهه",
+    ),
+    ("no group named '{name}'", "لا توجد مجموعة باسم '{name}'"),
+    (
+        "no group named '{name}'; groups: {list}",
+        "لا توجد مجموعة باسم '{name}'؛ المجموعات: {list}",
+    ),
+    (
+        "name at least one member of @{group}; to delete the group, say so",
+        "سمِّ عضوًا واحدًا على الأقل في ‎@{group}؛ ولحذف المجموعة اطلب حذفها",
+    ),
+    (
+        "'{name}' is the org's {role}: it reads no mentions",
+        "'{name}' هو {role} المؤسسة: لا يقرأ الإشارات",
+    ),
+    (
+        "@{group} already has exactly these members; nothing to change",
+        "في ‎@{group} هؤلاء الأعضاء بالضبط من قبل؛ لا شيء يتغير",
+    ),
+    (
+        "'{name}' is, or looks like, the group '{old}': a mention of them would reach the group; pick another name",
+        "'{name}' هو اسم المجموعة '{old}' أو يشبهه: الإشارة إليه ستصل إلى المجموعة؛ اختر اسمًا آخر",
     ),
     (
         "'{name}' is not a valid {kind} name: 1-64 bytes, no commas, no control characters, not starting with '@'",
@@ -1216,6 +1265,36 @@ mod tests {
                 ]
                 .map(|c| E::Roster(y.next([0; 32], &c, 2).unwrap_err())),
             );
+        }
+        // Groups an admin sets, refused.
+        {
+            let mut x = r.clone();
+            x.groups.push(("hr".into(), vec!["amina".into()]));
+            x.members.push(majlis_core::roster::Member {
+                name: "vault".into(),
+                role: majlis_core::Role::Relay,
+                devices: vec![DeviceKey::generate().id()],
+            });
+            let group = |name: &str, m: Option<&[&str]>| C::SetGroup {
+                name: name.into(),
+                members: m.map(|m| m.iter().map(|n| n.to_string()).collect()),
+            };
+            let changes = [
+                group("h r", Some(&["amina"])),
+                group("here", Some(&["amina"])),
+                group("Amina", Some(&["amina"])),
+                group("\u{4bb}r", Some(&["amina"])),
+                group("sales", None),
+                group("sales", Some(&[])),
+                group("sales", Some(&["vault"])),
+                group("HR", Some(&["amina"])),
+                add("HR"),
+            ];
+            errors.extend(changes.map(|c| E::Roster(x.next([0; 32], &c, 2).unwrap_err())));
+            x.groups.clear();
+            errors.push(E::Roster(
+                x.next([0; 32], &group("hr", None), 2).unwrap_err(),
+            ));
         }
         let files = FilePolicy {
             max_bytes: Some(10),

@@ -1966,6 +1966,62 @@ fn an_admin_gives_a_full_name_and_every_app_shows_it() {
     });
 }
 
+/// An admin makes a group from the admin panel; the audit log says so. In bilal's app,
+/// who is in it, typing `@leg` offers the group, and a message in
+/// #legal that mentions the group (in other case) counts as mentioning him and is listed
+/// under Mentions; one in #general that mentions nobody is not.
+#[test]
+fn an_admin_makes_a_group_and_a_mention_of_it_reaches_its_members() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(org_with_legal(dir.path()));
+    let mut o = opts(&dir.path().join("amina"), vec![]);
+    o.open = Some("admin".into());
+    let mut h = harness(o);
+    until(&mut h, "admin panel", |h| has(h, "Groups"));
+    h.get_by_label("Groups").click();
+    h.run_steps(2);
+    type_into(&mut h, "Group", "legal-team");
+    type_into(&mut h, "Members (comma-separated)", "Bilal");
+    h.get_by_label("Set group").click();
+    until(&mut h, "the audit log says so", |h| {
+        has(h, "@legal-team reaches bilal")
+    });
+    until(&mut h, "the section lists it", |h| {
+        has(h, "@legal-team: bilal")
+    });
+    drop(h);
+
+    let rt = rt();
+    let amina = Profile::open(&dir.path().join("amina")).unwrap();
+    let (amina, addr) = start(&rt, amina);
+    let mut h = harness(opts(&dir.path().join("bilal"), vec![addr]));
+    until(&mut h, "the composer", |h| {
+        h.query_by_label("Message").is_some()
+    });
+    h.get_by_label("Message").focus();
+    h.step();
+    h.get_by_label("Message").type_text("@leg");
+    until(&mut h, "the group offered", |h| {
+        h.query_by_label("Mention legal-team").is_some()
+    });
+
+    rt.block_on(amina.send("general", "lunch at one?")).unwrap();
+    rt.block_on(amina.send("legal", "@Legal-Team please review the draft"))
+        .unwrap();
+    until(&mut h, "one mention counted", |h| {
+        has(h, "lunch at one?") && has(h, "Mentions (1)")
+    });
+    h.get_by_label("Mentions (1)").click();
+    until(&mut h, "the mention listed", |h| {
+        h.query_by_label_contains("Result: @Legal-Team please review")
+            .is_some()
+    });
+    assert!(
+        h.query_by_label_contains("Result: lunch").is_none(),
+        "a message that mentions nobody is listed"
+    );
+}
+
 /// An admin lets only herself post in #legal from the admin panel; the audit log says so.
 /// Bilal's app shows #legal with what she posts and, in place of the composer, who posts.
 #[test]

@@ -451,7 +451,20 @@ pub enum RosterCmd {
         #[arg(long, conflicts_with = "full_name")]
         clear: bool,
     },
-    /// The roster: members, their roles and devices, channels, policies
+    /// Make a group that one mention reaches (`@hr` notifies each of its members who reads
+    /// the conversation), change who is in it, or delete it (admins)
+    #[command(group(clap::ArgGroup::new("how").required(true).args(["members", "delete"])))]
+    Group {
+        /// The group's name, as it is mentioned (`hr`, `it-support`)
+        name: String,
+        /// Exactly these members, comma-separated
+        #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+        members: Option<Vec<String>>,
+        /// Delete the group
+        #[arg(long)]
+        delete: bool,
+    },
+    /// The roster: members, their roles and devices, channels, groups, policies
     Show {
         /// Print JSON instead of text (for scripts)
         #[arg(long)]
@@ -1517,6 +1530,10 @@ fn roster_change(cmd: &Command) -> Result<RosterChange> {
                 full_name: full_name.clone(),
             }
         }
+        Command::Roster(RosterCmd::Group { name, members, .. }) => RosterChange::SetGroup {
+            name: name.strip_prefix('@').unwrap_or(name).to_string(),
+            members: members.clone(),
+        },
         Command::Roster(RosterCmd::Receipts { setting }) => RosterChange::SetReadReceipts {
             receipts: match setting.as_str() {
                 "off" => majlis_core::roster::ReadReceipts::Off,
@@ -1923,6 +1940,19 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             }) => println!(
                 "everyone sees {name} as '{full}' from roster version {version} on; `@{name}` still mentions them"
             ),
+            Command::Roster(RosterCmd::Group {
+                name,
+                members: Some(names),
+                ..
+            }) => println!(
+                "@{} reaches {} from roster version {version} on",
+                name.trim_start_matches('@'),
+                names.join(", ")
+            ),
+            Command::Roster(RosterCmd::Group { name, .. }) => println!(
+                "@{} is deleted from roster version {version} on",
+                name.trim_start_matches('@')
+            ),
             Command::Roster(RosterCmd::FullName { name, .. }) => println!(
                 "{name} is shown by their roster name again from roster version {version} on"
             ),
@@ -2309,6 +2339,16 @@ fn print_roster(r: &Roster) {
             .posters(&c.name)
             .map_or(String::new(), |p| format!("  (posts: {})", p.join(", ")));
         println!("  {shown:<16} {who}{archived}{was}{posts}");
+    }
+    if !r.groups.is_empty() {
+        println!("groups (one mention reaches each member):");
+        for (g, members) in &r.groups {
+            let who = match members.is_empty() {
+                true => "nobody".to_string(),
+                false => members.join(", "),
+            };
+            println!("  @{g:<15} {who}");
+        }
     }
 }
 

@@ -620,6 +620,56 @@ fn an_admin_gives_members_their_full_names() {
     assert!(ds[0].stop() && ds[1].stop());
 }
 
+/// An admin makes a group (`@it-support`) with bilal in it: a mention of it reaches bilal
+/// (his `mentions:me` finds it) and not amina, who is not in it; bilal's roster lists it;
+/// only admins make groups, and a name a mention could take for a member's is refused;
+/// deleted, the mention reaches nobody.
+#[test]
+fn an_admin_makes_a_group_that_one_mention_reaches() {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ds = majlis_tests::org(&bin, tmp.path(), &["amina", "bilal"]);
+    majlis_tests::start_pair_local(&mut ds, &[]);
+
+    let out = ds[0].ok(&["roster", "group", "@it-support", "--members", "Bilal"]);
+    assert!(out.starts_with("@it-support reaches Bilal"), "{out}");
+    let e = ds[0].fails(&["roster", "group", "BILAL", "--members", "amina"]);
+    assert!(e.contains("the name of member 'bilal'"), "{e}");
+    let e = ds[0].fails(&["roster", "group", "here", "--members", "amina"]);
+    assert!(e.contains("@here already means"), "{e}");
+    let e = ds[1].fails(&["roster", "group", "sales", "--members", "bilal"]);
+    assert!(e.contains("admin"), "{e}");
+    let e = ds[0].fails(&["roster", "group", "sales"]);
+    assert!(e.contains("--members"), "{e}");
+    wait_until("bilal's roster lists the group", 20, || {
+        ds[1]
+            .all(&["roster", "show"])
+            .contains("@it-support      bilal")
+    });
+
+    ds[1].ok(&["send", "general", "the printer is out of toner"]);
+    ds[0].ok(&["send", "general", "@IT-Support can you look at it?"]);
+    wait_until("bilal has both", 20, || ds[1].history("general").len() == 2);
+    let found = ds[1].ok(&["search", "mentions:me"]);
+    assert!(found.contains("can you look at it?"), "{found}");
+    assert!(!found.contains("toner"), "{found}");
+    let theirs = ds[0].ok(&["search", "mentions:me"]);
+    assert!(
+        !theirs.contains("look at it"),
+        "amina is not in it: {theirs}"
+    );
+
+    ds[0].ok(&["roster", "group", "it-support", "--delete"]);
+    wait_until("bilal's roster drops it", 20, || {
+        !ds[1].all(&["roster", "show"]).contains("@it-support")
+    });
+    let found = ds[1].all(&["search", "mentions:me"]);
+    assert!(!found.contains("look at it"), "{found}");
+    let audit = String::from_utf8_lossy(&ds[0].cli(&["audit", "--json"]).stdout).into_owned();
+    assert_eq!(audit.matches("group_changed").count(), 2, "{audit}");
+    assert!(ds[0].stop() && ds[1].stop());
+}
+
 /// An admin makes #news a channel where only she posts: a member reads it (what she posts
 /// reaches him, readable), is told why his own post is refused, and sees who posts in his
 /// channel list; only admins set it, only readers can be named; set back to everyone, he

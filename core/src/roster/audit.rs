@@ -57,6 +57,11 @@ pub enum AuditChange {
         name: String,
         posters: Option<Vec<String>>,
     },
+    /// A group made or changed (`members`), or deleted (`None`).
+    GroupChanged {
+        name: String,
+        members: Option<Vec<String>>,
+    },
     /// A member's full name set (`full_name`), changed, or taken away (`None`).
     FullNameChanged {
         name: String,
@@ -112,6 +117,7 @@ pub fn diff(prev: Option<&Roster>, next: &Roster) -> Vec<AuditChange> {
         renamed: vec![],
         full_names: vec![],
         posters: vec![],
+        groups: vec![],
         ..next.clone()
     };
     let prev = match prev {
@@ -223,6 +229,20 @@ pub fn diff(prev: Option<&Roster>, next: &Roster) -> Vec<AuditChange> {
                 full_name: now.map(str::to_string),
             });
         }
+    }
+    for (g, members) in &next.groups {
+        if prev.group(g) != Some(members.as_slice()) {
+            out.push(AuditChange::GroupChanged {
+                name: g.clone(),
+                members: Some(members.clone()),
+            });
+        }
+    }
+    for (g, _) in prev.groups.iter().filter(|(g, _)| next.group(g).is_none()) {
+        out.push(AuditChange::GroupChanged {
+            name: g.clone(),
+            members: None,
+        });
     }
     if prev.policy != next.policy {
         out.push(AuditChange::PolicyChanged {

@@ -107,6 +107,9 @@ fn decode_body(body: &[u8]) -> Result<Roster, RosterError> {
     if let Some(posters) = next(&mut rest, &mut layout, Layout::Posters)? {
         r.posters = posters;
     }
+    if let Some(groups) = next(&mut rest, &mut layout, Layout::Groups)? {
+        r.groups = groups;
+    }
     let written = match layout {
         Layout::First => r.encode_as(Layout::First),
         _ => r.encode_body(),

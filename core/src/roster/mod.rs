@@ -270,6 +270,12 @@ pub struct Roster {
     /// the channel's keys to their own new devices. A roster that limits no channel is
     /// written in the layout before ([`Layout::FullNames`]).
     pub posters: Vec<(String, Vec<String>)>,
+    /// Added in the sixth wave: groups of members that one mention reaches (`@hr`,
+    /// `@it-support`), as (the group's name, its members), set by admins. A mention of a
+    /// group notifies each of its members who reads the conversation, as `@amina` does
+    /// amina; it gives nobody a right. A roster with no group is written in the layout
+    /// before ([`Layout::Posters`]).
+    pub groups: Vec<(String, Vec<String>)>,
 }
 
 /// The layouts a roster body has had, oldest first. Each adds one field at the end, so each
@@ -293,6 +299,8 @@ pub(crate) enum Layout {
     FullNames,
     /// `+ posters`.
     Posters,
+    /// `+ groups`.
+    Groups,
 }
 
 /// The roster body as written: the first release's fields, then the later ones its
@@ -321,6 +329,8 @@ struct Body<'a> {
     full_names: Option<&'a [(String, String)]>,
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "bare")]
     posters: Option<&'a [(String, Vec<String>)]>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "bare")]
+    groups: Option<&'a [(String, Vec<String>)]>,
 }
 
 /// A field [`Body`] writes only when set, written as the value itself (not as an `Option`,
@@ -338,7 +348,9 @@ fn bare<T: Serialize + ?Sized, S: serde::Serializer>(
 impl Roster {
     /// The earliest layout that holds everything set in this roster.
     pub(crate) fn layout(&self) -> Layout {
-        if !self.posters.is_empty() {
+        if !self.groups.is_empty() {
+            Layout::Groups
+        } else if !self.posters.is_empty() {
             Layout::Posters
         } else if !self.full_names.is_empty() {
             Layout::FullNames
@@ -376,6 +388,7 @@ impl Roster {
             renamed: (layout >= Layout::Renamed).then_some(&self.renamed),
             full_names: (layout >= Layout::FullNames).then_some(&self.full_names),
             posters: (layout >= Layout::Posters).then_some(&self.posters),
+            groups: (layout >= Layout::Groups).then_some(&self.groups),
         })
         .expect("roster serializes")
     }
@@ -414,6 +427,7 @@ impl From<FirstLayout> for Roster {
             renamed: Vec::new(),
             full_names: Vec::new(),
             posters: Vec::new(),
+            groups: Vec::new(),
         }
     }
 }
@@ -684,6 +698,12 @@ pub enum RosterChange {
     ChannelPosters {
         name: String,
         posters: Option<Vec<String>>,
+    },
+    /// Make a group that one mention reaches (`@hr`) with exactly `members`, or change
+    /// who is in it (`Some`); or delete it (`None`).
+    SetGroup {
+        name: String,
+        members: Option<Vec<String>>,
     },
 }
 

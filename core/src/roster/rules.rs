@@ -37,6 +37,7 @@ impl Roster {
             renamed: Vec::new(),
             full_names: Vec::new(),
             posters: Vec::new(),
+            groups: Vec::new(),
         }
     }
 
@@ -128,6 +129,84 @@ impl Roster {
     /// other name, a leaver's, as given).
     pub fn person<'a>(&'a self, member: &'a str) -> &'a str {
         self.full_name(member).unwrap_or(member)
+    }
+
+    /// Who is in group `name` (as written on the roster, or as a mention carries it: case
+    /// and Arabic forms folded, see [`crate::search::text::normalize`]), if there is one.
+    pub fn group(&self, name: &str) -> Option<&[String]> {
+        let folded = crate::search::text::normalize(name);
+        self.groups
+            .iter()
+            .find(|(g, _)| g == name)
+            .or_else(|| {
+                self.groups
+                    .iter()
+                    .find(|(g, _)| crate::search::text::normalize(g) == folded)
+            })
+            .map(|(_, m)| m.as_slice())
+    }
+
+    /// The names a mention of `member` may carry: their roster name, and each group they
+    /// are in (`@hr` reaches everyone in hr), besides `@channel` and `@here`.
+    pub fn addressed_as<'a>(&'a self, member: &'a str) -> Vec<&'a str> {
+        std::iter::once(member)
+            .chain(
+                self.groups
+                    .iter()
+                    .filter(|(_, m)| m.iter().any(|n| n == member))
+                    .map(|(g, _)| g.as_str()),
+            )
+            .collect()
+    }
+
+    /// The rules a group's name meets: it is what a mention carries (`@it-support`:
+    /// letters, digits, `-`, `_`, `.`, starting and ending with a letter or digit), and a
+    /// mention of it could not be taken for anyone's (no member's roster or full name, the
+    /// same but for case or a look-alike, no other group's, not `@channel`, `@here`).
+    pub(crate) fn check_group_name(&self, name: &str) -> Result<(), RosterError> {
+        use crate::search::text::{mentions, normalize};
+        let said =
+            |why: String| RosterError::Rule(format!("'{name}' is not a good group name: {why}"));
+        let word = |c: char| c.is_alphanumeric();
+        if name.is_empty()
+            || name.len() > MAX_NAME_BYTES
+            || !name
+                .chars()
+                .all(|c| word(c) || matches!(c, '-' | '_' | '.'))
+            || !name.starts_with(word)
+            || !name.ends_with(word)
+            || mentions(&format!("@{name}")) != [normalize(name)]
+        {
+            return Err(said(format!(
+                "a group is mentioned as @name, so its name is 1-{MAX_NAME_BYTES} bytes of letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+            )));
+        }
+        let folded = normalize(name);
+        if ["channel", "here", "everyone", "all", "me"].contains(&folded.as_str()) {
+            return Err(said(format!(
+                "@{folded} already means something in a message; pick another"
+            )));
+        }
+        for m in &self.members {
+            for n in std::iter::once(m.name.as_str()).chain(self.full_name(&m.name)) {
+                if normalize(n) == folded || same_but_case(n, name) || looks_alike(n, name) {
+                    return Err(said(format!(
+                        "it is, or looks like, the name of member '{}'; a mention of it must not be taken for theirs",
+                        m.name
+                    )));
+                }
+            }
+        }
+        if let Some((g, _)) = self
+            .groups
+            .iter()
+            .find(|(g, _)| g != name && (normalize(g) == folded || looks_alike(g, name)))
+        {
+            return Err(said(format!(
+                "it is, or looks like, the group '{g}' already there"
+            )));
+        }
+        Ok(())
     }
 
     /// The rules a full name for `member` meets: it reads as a name (no character that
@@ -262,6 +341,14 @@ impl Roster {
         {
             return Err(RosterError::Rule(format!(
                 "'{name}' is, or looks like, '{f}', the full name of '{m}'; to add a device of theirs, write '{m}', else pick a name nobody could take for theirs"
+            )));
+        }
+        if let Some((g, _)) = self.groups.iter().find(|(g, _)| {
+            crate::search::text::normalize(g) == crate::search::text::normalize(name)
+                || looks_alike(g, name)
+        }) {
+            return Err(RosterError::Rule(format!(
+                "'{name}' is, or looks like, the group '{g}': a mention of them would reach the group; pick another name"
             )));
         }
         let bad = match hidden_char(name) {
@@ -656,6 +743,22 @@ impl Roster {
                 )));
             }
         }
+        // A group: named once, its members on the roster, each once. (What
+        // `check_group_name` adds is asked only when an admin sets one.)
+        let mut grouped = std::collections::HashSet::new();
+        for (g, m) in &self.groups {
+            if g.is_empty()
+                || g.len() > MAX_NAME_BYTES
+                || !grouped.insert(g.as_str())
+                || m.iter().any(|n| !names.contains(n.as_str()))
+                || (1..m.len()).any(|i| m[..i].contains(&m[i]))
+            {
+                return Err(RosterError::Rule(format!(
+                    "group '{}' is set twice, is not a name, or names someone not on the roster",
+                    g.escape_debug()
+                )));
+            }
+        }
         let mut archived = std::collections::HashSet::new();
         for a in &self.archived {
             if !chans.contains(a.as_str()) || !archived.insert(a.as_str()) {
@@ -736,7 +839,7 @@ impl Roster {
                     return Err(RosterError::Rule(format!("no member named '{name}'")));
                 }
                 r.full_names.retain(|(m, _)| m != name);
-                for (_, p) in &mut r.posters {
+                for (_, p) in r.posters.iter_mut().chain(&mut r.groups) {
                     p.retain(|m| m != name);
                 }
                 for c in &mut r.channels {
@@ -858,6 +961,78 @@ impl Roster {
                 r.posters.retain(|(n, _)| *n != c);
                 if let Some(names) = names {
                     r.posters.push((c, names));
+                }
+            }
+            RosterChange::SetGroup { name, members } => {
+                let existing = self
+                    .groups
+                    .iter()
+                    .find(|(g, _)| g == name)
+                    .or_else(|| {
+                        let folded = crate::search::text::normalize(name);
+                        self.groups
+                            .iter()
+                            .find(|(g, _)| crate::search::text::normalize(g) == folded)
+                    })
+                    .map(|(g, _)| g.clone());
+                let names = match members {
+                    None if existing.is_none() => {
+                        return Err(RosterError::Rule(format!(
+                            "no group named '{name}'{}",
+                            match self.groups.is_empty() {
+                                true => String::new(),
+                                false => format!(
+                                    "; groups: {}",
+                                    self.groups
+                                        .iter()
+                                        .map(|(g, _)| g.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                            }
+                        )))
+                    }
+                    None => None,
+                    Some(list) if list.is_empty() => {
+                        return Err(RosterError::Rule(format!(
+                            "name at least one member of @{name}; to delete the group, say so"
+                        )))
+                    }
+                    Some(list) => {
+                        let mut names: Vec<String> = Vec::new();
+                        for typed in list {
+                            let m = self.member_typed(typed).ok_or_else(|| {
+                                RosterError::Rule(format!("no member named '{typed}'"))
+                            })?;
+                            if m.role.stores_all() {
+                                return Err(RosterError::Rule(format!(
+                                    "'{}' is the org's {}: it reads no mentions",
+                                    m.name, m.role
+                                )));
+                            }
+                            if !names.contains(&m.name) {
+                                names.push(m.name.clone());
+                            }
+                        }
+                        Some(names)
+                    }
+                };
+                // A group keeps the name it was made with (a mention folds case anyway).
+                let g = existing.clone().unwrap_or_else(|| name.clone());
+                if existing.is_none() {
+                    r.check_group_name(&g)?;
+                }
+                if self.group(&g).map(<[String]>::to_vec) == names {
+                    return Err(RosterError::Rule(format!(
+                        "@{g} already has exactly these members; nothing to change"
+                    )));
+                }
+                match names {
+                    Some(names) => match r.groups.iter_mut().find(|(n, _)| *n == g) {
+                        Some((_, m)) => *m = names,
+                        None => r.groups.push((g, names)),
+                    },
+                    None => r.groups.retain(|(n, _)| *n != g),
                 }
             }
             RosterChange::SetFullName { member, full_name } => {

@@ -2092,3 +2092,145 @@ fn an_admin_lets_only_some_post_in_a_channel() {
         assert!(bad.check_well_formed().is_err(), "{:?}", bad.posters);
     }
 }
+
+/// The roster body the release with posters (and nothing after) reads.
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct ReleaseWithPosters {
+    first: FirstLayout,
+    files: FilePolicy,
+    governance: Governance,
+    archived: Vec<String>,
+    renamed: Vec<(String, String)>,
+    full_names: Vec<(String, String)>,
+    posters: Vec<(String, Vec<String>)>,
+}
+
+/// An admin makes a group one mention reaches (`@hr`): a mention of it addresses each of
+/// its members; its name cannot be taken for a member's (nor a member's for it), nor for
+/// `@here`; a member cannot make one, not even slipped into a version that adds a channel;
+/// removing a member takes them out of it; deleting it returns the earlier layout.
+#[test]
+fn an_admin_makes_a_group_that_one_mention_reaches() {
+    let t = T;
+    let (mut o, bilal) = bilal_joins_then(vec![(t, members_create_channels())]);
+    let group = |name: &str, m: Option<&[&str]>| RosterChange::SetGroup {
+        name: name.into(),
+        members: m.map(|m| m.iter().map(|n| n.to_string()).collect()),
+    };
+    unauthorized(
+        &o,
+        lunch_and(&o, &bilal, |r| {
+            r.groups.push(("hr".into(), vec!["bilal".into()]))
+        }),
+    );
+
+    // Members as typed ("Amina"), each once.
+    dated(
+        &mut o,
+        vec![(
+            t + H,
+            group("it-support", Some(&["Amina", "bilal", "amina"])),
+        )],
+    );
+    let head = o.chain.head().unwrap().clone();
+    let r = &head.roster;
+    let both = ["amina".to_string(), "bilal".to_string()];
+    assert_eq!(r.group("it-support"), Some(&both[..]));
+    assert_eq!(
+        r.group("IT-Support"),
+        Some(&both[..]),
+        "as a mention folds it"
+    );
+    assert_eq!(r.addressed_as("bilal"), ["bilal", "it-support"]);
+    assert_eq!(
+        o.chain.audit().last().unwrap().changes,
+        vec![AuditChange::GroupChanged {
+            name: "it-support".into(),
+            members: Some(both.to_vec())
+        }]
+    );
+    assert_eq!(r.layout(), Layout::Groups);
+    assert!(!read_by::<ReleaseWithPosters>(&r.encode_body()));
+    assert_eq!(VerifiedRoster::decode(&head.wire).unwrap().roster, *r);
+
+    let try_next = |o: &Org, c: RosterChange| {
+        let h = o.chain.head().unwrap();
+        h.roster
+            .next(h.hash, &c, t + 3 * H)
+            .unwrap_err()
+            .to_string()
+    };
+    for (bad, why) in [
+        ("Bilal", "the name of member 'bilal'"),
+        ("here", "@here already means"),
+        ("@hr", "letters, digits"),
+        ("h r", "letters, digits"),
+        ("hr-", "letters, digits"),
+        ("IT-support", "nothing to change"),
+    ] {
+        let said = try_next(&o, group(bad, Some(&["amina", "bilal"])));
+        assert!(said.contains(why), "{bad}: {said}");
+    }
+    assert!(try_next(&o, group("hr", Some(&[]))).contains("at least one member"));
+    assert!(try_next(&o, group("hr", Some(&["nobody"]))).contains("no member named"));
+    assert!(try_next(&o, group("hr", None)).contains("no group named 'hr'; groups: it-support"));
+    // A newcomer named as the group is refused: a mention of them would reach it.
+    let said = try_next(
+        &o,
+        RosterChange::AddMember {
+            name: "IT-Support".into(),
+            device: DeviceKey::generate().id(),
+            role: None,
+        },
+    );
+    assert!(said.contains("the group 'it-support'"), "{said}");
+
+    // Changed by its name in other case; bilal removed from the org leaves it.
+    dated(
+        &mut o,
+        vec![(t + 2 * H, group("IT-SUPPORT", Some(&["bilal"])))],
+    );
+    assert_eq!(
+        o.chain.head().unwrap().roster.groups,
+        [("it-support".to_string(), vec!["bilal".to_string()])]
+    );
+    dated(
+        &mut o,
+        vec![(
+            t + 3 * H,
+            RosterChange::RemoveMember {
+                name: "bilal".into(),
+            },
+        )],
+    );
+    let r = &o.chain.head().unwrap().roster;
+    assert_eq!(r.group("it-support"), Some(&[][..]));
+
+    // Deleted: the layout before.
+    dated(&mut o, vec![(t + 4 * H, group("it-support", None))]);
+    let r = &o.chain.head().unwrap().roster;
+    assert!(r.groups.is_empty() && r.layout() < Layout::Groups);
+    assert_eq!(
+        o.chain.audit().last().unwrap().changes,
+        vec![AuditChange::GroupChanged {
+            name: "it-support".into(),
+            members: None
+        }]
+    );
+
+    // Named twice, or naming someone not listed: not a roster.
+    let mut bad = r.clone();
+    for g in [
+        vec![
+            ("hr".to_string(), vec!["amina".to_string()]),
+            ("hr".into(), vec![]),
+        ],
+        vec![("hr".into(), vec!["ghost".into()])],
+        vec![("hr".into(), vec!["amina".into(), "amina".into()])],
+        vec![(String::new(), vec![])],
+    ] {
+        bad.groups = g;
+        assert!(bad.check_well_formed().is_err(), "{:?}", bad.groups);
+    }
+}

@@ -143,8 +143,9 @@ pub struct Context<'a> {
     pub message: &'a dyn Fn(&MessageId) -> Option<StoredMessage>,
     /// The DM channel with a member (`@amina,bilal`), if there is one.
     pub dm_channel: &'a dyn Fn(&str) -> Option<String>,
-    /// This device's member name.
-    pub me: &'a str,
+    /// The names a mention of this device's member carries (`mentions:me`): their roster
+    /// name first, then each group they are in ([`crate::roster::Roster::addressed_as`]).
+    pub me: &'a [&'a str],
     /// Channels whose messages this device holds but may no longer read (an admin took its
     /// member off): never in results, as their history is no longer shown.
     pub hidden: &'a [String],
@@ -412,17 +413,18 @@ impl SearchIndex {
             must.push(term_q(f.has, "link"));
         }
         if let Some(who) = &q.mentions {
-            let me = who.eq_ignore_ascii_case("me");
-            let who = if me { cx.me } else { who };
-            let named = term_q(f.mention, &text::normalize(who));
-            // `@channel` and `@here` mention everyone who reads the channel.
-            must.push(match me {
-                true => Box::new(BooleanQuery::new(vec![
-                    (Occur::Should, named),
-                    (Occur::Should, term_q(f.mention, "channel")),
-                    (Occur::Should, term_q(f.mention, "here")),
-                ])),
-                false => named,
+            // `@channel` and `@here` mention everyone who reads the channel, and a group's
+            // name each of its members.
+            must.push(match who.eq_ignore_ascii_case("me") {
+                true => Box::new(BooleanQuery::new(
+                    cx.me
+                        .iter()
+                        .map(|n| text::normalize(n))
+                        .chain(["channel".into(), "here".into()])
+                        .map(|n| (Occur::Should, term_q(f.mention, &n)))
+                        .collect(),
+                )),
+                false => term_q(f.mention, &text::normalize(who)),
             });
         }
         if q.after.is_some() || q.before.is_some() {
@@ -605,7 +607,10 @@ pub fn query(
         }
     }
     let member = head.and_then(|h| h.member_of_device(me));
-    let me_name = member.map(|m| m.name.clone()).unwrap_or_default();
+    let me_names: Vec<&str> = match (head, member) {
+        (Some(h), Some(m)) => h.roster.addressed_as(&m.name),
+        _ => Vec::new(),
+    };
     let dm = |name: &str| {
         head.and_then(|h| h.resolve_channel(me, &format!("@{name}")).ok())
             .filter(|c| c.starts_with('@'))
@@ -627,7 +632,7 @@ pub fn query(
         &Context {
             message: &message,
             dm_channel: &dm,
-            me: &me_name,
+            me: &me_names,
             hidden: &hidden,
         },
         order,

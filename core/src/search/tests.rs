@@ -70,6 +70,7 @@ fn corpus() -> Vec<StoredMessage> {
             "Reporting is hard; the meeting ran long",
         ),
         msg(11, "general", "chen", 8, "@here the printer is fixed"),
+        msg(12, "general", "chen", 4, "@Sales: the quote is due"),
         file,
         locked,
     ]
@@ -93,7 +94,8 @@ fn find(ix: &SearchIndex, q: &str) -> Vec<u8> {
     let cx = Context {
         message: &lookup,
         dm_channel: &dm,
-        me: "bilal",
+        // bilal is in the group sales.
+        me: &["bilal", "sales"],
         hidden: &[],
     };
     let q = parse(q).unwrap_or_else(|e| panic!("{q}: {e}"));
@@ -148,9 +150,10 @@ fn the_query_table() {
         ("report from:chen", &[7]),
         ("in:#sales", &[3, 7, 9]),
         ("in:@bilal", &[5]),
-        // @here and @channel mention everyone in the channel.
-        ("mentions:me", &[4, 11]),
+        // @here and @channel mention everyone in the channel, a group's name its members.
+        ("mentions:me", &[4, 11, 12]),
         ("mentions:bilal", &[4]),
+        ("mentions:sales", &[12]),
         ("on:2026-03-12", &[3]),
         ("after:2026-03-16", &[7, 8, 11]),
         ("before:2026-03-11", &[1]),
@@ -175,7 +178,7 @@ fn results_are_newest_first_with_marked_snippets() {
     let cx = Context {
         message: &lookup,
         dm_channel: &|_| None,
-        me: "amina",
+        me: &["amina"],
         hidden: &[],
     };
     let hits = ix
@@ -226,7 +229,7 @@ fn indexing_a_message_again_replaces_it() {
     let cx = Context {
         message: &|id| (*id == m.id).then(|| m.clone()).or_else(|| lookup(id)),
         dm_channel: &|_| None,
-        me: "amina",
+        me: &["amina"],
         hidden: &[],
     };
     let ids = |q: &str| hits(&ix, &cx, q);
@@ -245,7 +248,7 @@ fn a_message_indexed_twice_is_one_result() {
     let cx = Context {
         message: &lookup,
         dm_channel: &|_| None,
-        me: "amina",
+        me: &["amina"],
         hidden: &[],
     };
     let hits = ix
@@ -306,7 +309,7 @@ fn what_follows_a_queued_message_applies_to_it() {
     let cx = Context {
         message: &|id| (*id == a.id).then(|| edited.clone()),
         dm_channel: &|_| None,
-        me: "amina",
+        me: &["amina"],
         hidden: &[],
     };
     let ids = |q: &str| hits(&ix, &cx, q);

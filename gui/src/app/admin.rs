@@ -98,6 +98,40 @@ impl MajlisApp {
                     f.full_name.clear();
                 }
             });
+            // Groups one mention reaches (`@hr`): whom, as names typed comma-separated.
+            section(ui, lang.rtl(), &t("Groups"), |ui| {
+                for (g, members) in &r.roster.groups {
+                    let who: Vec<&str> = members.iter().map(|m| r.roster.person(m)).collect();
+                    ui.label(text::for_egui(&format!("@{g}: {}", who.join(", "))).into_owned());
+                }
+                labelled_field(ui, &t("Group"), &mut f.group);
+                labelled_field(ui, &t("Members (comma-separated)"), &mut f.group_members);
+                ui.horizontal(|ui| {
+                    let name = f.group.trim().trim_start_matches('@').to_string();
+                    let (set, delete) = (ui.button(t("Set group")), ui.button(t("Delete group")));
+                    if set.clicked() {
+                        let members = f
+                            .group_members
+                            .split(',')
+                            .map(|n| n.trim().trim_start_matches('@').to_string())
+                            .filter(|n| !n.is_empty())
+                            .collect();
+                        change = Some(RosterChange::SetGroup {
+                            name,
+                            members: Some(members),
+                        });
+                        f.group.clear();
+                        f.group_members.clear();
+                    } else if delete.clicked() {
+                        change = Some(RosterChange::SetGroup {
+                            name,
+                            members: None,
+                        });
+                        f.group.clear();
+                        f.group_members.clear();
+                    }
+                });
+            });
             ui.separator();
             ui.label(RichText::new(t("Members")).strong());
             beside_reading_edge(ui, lang.rtl(), "members-grid", |ui| {
@@ -612,6 +646,14 @@ pub(super) fn audit_text(lang: Lang, c: &majlis_core::roster::AuditChange) -> St
                 &[("members", &p.join(", ")), ("name", name)],
             ),
             None => tr_with(lang, "everyone on #{name} posts again", &[("name", name)]),
+        },
+        A::GroupChanged { name, members } => match members {
+            Some(m) => tr_with(
+                lang,
+                "@{group} reaches {members}",
+                &[("group", name), ("members", &m.join(", "))],
+            ),
+            None => tr_with(lang, "group @{group} deleted", &[("group", name)]),
         },
         A::FullNameChanged { name, full_name } => match full_name {
             Some(full) => tr_with(

@@ -145,6 +145,7 @@ impl MajlisApp {
             lang: self.state.lang,
             new: self.t("New"),
             me: run.my_name(),
+            addressed: run.addressed_as(),
             admin: run
                 .me_member()
                 .is_some_and(|m| m.role == majlis_core::Role::Admin),
@@ -210,9 +211,25 @@ impl MajlisApp {
                 mention_suggestions(r, draft)
                     .into_iter()
                     .map(|n| {
-                        let label = match r.roster.full_name(&n) {
-                            Some(full) => format!("@{n} · {full}"),
-                            None => format!("@{n}"),
+                        let label = match (
+                            r.roster.full_name(&n),
+                            r.roster
+                                .groups
+                                .iter()
+                                .find(|(g, _)| *g == n)
+                                .map(|(_, m)| m),
+                        ) {
+                            (Some(full), _) => format!("@{n} · {full}"),
+                            // A group, with whom it reaches.
+                            (None, Some(members)) => format!(
+                                "@{n} · {}",
+                                members
+                                    .iter()
+                                    .map(|m| r.roster.person(m))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                            (None, None) => format!("@{n}"),
                         };
                         (n, label)
                     })
@@ -479,6 +496,9 @@ pub(super) struct RowStrings {
     replies: String,
     /// This member's name (is a reaction ours?) and whether it is an admin (may delete any).
     me: String,
+    /// What a mention of this member carries: their name and their groups' (see
+    /// `Roster::addressed_as`).
+    addressed: Vec<String>,
     admin: bool,
     /// Nothing can be posted here (an archived channel, a DM with someone who left): no
     /// menu of things to do to a message, reactions shown but not toggled.
@@ -973,8 +993,9 @@ impl Conversation {
                 })
                 .fill(if mine {
                     ui.visuals().selection.bg_fill.gamma_multiply(0.35)
-                } else if !m.deleted && !m.locked && super::logic::mentions(&m.text, &s.me) {
-                    // What mentions this member (by name, @channel or @here) stands out.
+                } else if !m.deleted && !m.locked && super::logic::mentions(&m.text, &s.addressed) {
+                    // What mentions this member (by name, a group of theirs, @channel or @here)
+                    // stands out.
                     ui.visuals().warn_fg_color.gamma_multiply(0.18)
                 } else {
                     Color32::TRANSPARENT
@@ -1541,7 +1562,8 @@ fn link_at(g: &egui::Galley, m: &str, at: egui::Pos2) -> Option<String> {
         .map(|r| majlis_core::search::text::link_url(&g.text()[r]))
 }
 
-/// Members (and `channel`, `here`) whose names start with the `@word` the draft ends in.
+/// Members (and `channel`, `here`, and groups) whose names start with the `@word` the draft
+/// ends in.
 fn mention_suggestions(r: &VerifiedRoster, draft: &str) -> Vec<String> {
     let Some(word) = draft
         .rsplit(char::is_whitespace)
@@ -1564,6 +1586,7 @@ fn mention_suggestions(r: &VerifiedRoster, draft: &str) -> Vec<String> {
         .into_iter()
         .map(str::to_string)
         .chain(r.roster.members.iter().map(|m| m.name.clone()))
+        .chain(r.roster.groups.iter().map(|(g, _)| g.clone()))
         .filter(|n| (n.to_lowercase().starts_with(&w) && n.len() > w.len()) || by_full_name(n))
         .take(6)
         .collect()

@@ -664,7 +664,8 @@ impl MajlisApp {
             return;
         }
         let dm = dm_parties(&m.channel).is_some();
-        if mentions(&m.text, &run.my_name()) {
+        let addressed = run.addressed_as();
+        if mentions(&m.text, &addressed) {
             // Counted until the mentions view is opened, unless it is read as it arrives.
             if !(open && self.focused) {
                 run.mentions += 1;
@@ -672,7 +673,7 @@ impl MajlisApp {
         }
         // A muted conversation raises no notification (its mentions are still counted).
         let muted = self.state.muted.contains(&m.channel);
-        if (dm || mentions(&m.text, &run.my_name())) && !self.focused && !muted {
+        if (dm || mentions(&m.text, &addressed)) && !self.focused && !muted {
             let title = notification_title(
                 self.state.lang,
                 run.person(&m.sender),
@@ -696,15 +697,16 @@ fn notification_title(lang: Lang, sender: &str, channel: Option<&str>) -> String
     }
 }
 
-/// Whether `text` mentions member `me`: `@me`, `@channel` or `@here` (names compared as
+/// Whether `text` mentions the member `addressed` names ([`Running::addressed_as`]: their
+/// name, then their groups'): by one of those, `@channel` or `@here` (names compared as
 /// search compares them: Arabic forms and case folded).
-pub(super) fn mentions(text: &str, me: &str) -> bool {
+pub(super) fn mentions(text: &str, addressed: &[String]) -> bool {
     use majlis_core::search::text::{mentions, normalize};
-    let me = normalize(me);
-    !me.is_empty()
+    let names: Vec<String> = addressed.iter().map(|n| normalize(n)).collect();
+    !names.is_empty()
         && mentions(text)
             .iter()
-            .any(|n| *n == me || n == "channel" || n == "here")
+            .any(|n| names.contains(n) || n == "channel" || n == "here")
 }
 
 #[cfg(test)]

@@ -290,6 +290,9 @@ struct AdminForm {
     /// Giving a member a full name: whom, and the name ("" takes it away).
     full_member: String,
     full_name: String,
+    /// Making or changing a group (`@hr`): its name, and its members as typed, comma-separated.
+    group: String,
+    group_members: String,
     channel: String,
     channel_members: HashSet<String>,
     /// Changing who is on a channel: the channel picked, whether it is to be open to every
@@ -420,6 +423,18 @@ impl Running {
 
     fn my_name(&self) -> String {
         self.me_member().map(|m| m.name.clone()).unwrap_or_default()
+    }
+
+    /// The names a mention of this member carries: theirs, then each group they are in
+    /// (`@hr`); none before the roster names them.
+    fn addressed_as(&self) -> Vec<String> {
+        match (self.roster.as_deref(), self.me_member()) {
+            (Some(r), Some(m)) => r.roster.addressed_as(&m.name),
+            _ => Vec::new(),
+        }
+        .into_iter()
+        .map(str::to_string)
+        .collect()
     }
 }
 
