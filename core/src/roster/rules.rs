@@ -159,6 +159,30 @@ impl Roster {
             .collect()
     }
 
+    /// The members `typed` names (as people type them: [`Roster::member_typed`]), each
+    /// once, in order, every one passing `check`; at least one (else `none` says what to do).
+    fn members_named(
+        &self,
+        typed: &[String],
+        none: impl FnOnce() -> String,
+        check: impl Fn(&Member) -> Result<(), String>,
+    ) -> Result<Vec<String>, RosterError> {
+        if typed.is_empty() {
+            return Err(RosterError::Rule(none()));
+        }
+        let mut names: Vec<String> = Vec::new();
+        for t in typed {
+            let m = self
+                .member_typed(t)
+                .ok_or_else(|| RosterError::Rule(format!("no member named '{t}'")))?;
+            check(m).map_err(RosterError::Rule)?;
+            if !names.contains(&m.name) {
+                names.push(m.name.clone());
+            }
+        }
+        Ok(names)
+    }
+
     /// The rules a group's name meets: it is what a mention carries (`@it-support`:
     /// letters, digits, `-`, `_`, `.`, starting and ending with a letter or digit), and a
     /// mention of it could not be taken for anyone's (no member's roster or full name, the
@@ -923,35 +947,21 @@ impl Roster {
                 let shown = self.shown(&c);
                 let names = match posters {
                     None => None,
-                    Some(list) if list.is_empty() => {
-                        return Err(RosterError::Rule(format!(
-                            "name at least one member who posts in #{shown}; to stop all posting there, archive it"
-                        )))
-                    }
-                    Some(list) => {
-                        let mut names: Vec<String> = Vec::new();
-                        for typed in list {
-                            let m = self.member_typed(typed).ok_or_else(|| {
-                                RosterError::Rule(format!("no member named '{typed}'"))
-                            })?;
-                            if m.role.stores_all() {
-                                return Err(RosterError::Rule(format!(
-                                    "'{}' is the org's {}: it stores and never posts",
-                                    m.name, m.role
-                                )));
-                            }
-                            if !self.may_read(m, &c) {
-                                return Err(RosterError::Rule(format!(
-                                    "'{}' does not read #{shown}, so cannot post in it; put them on it first",
-                                    m.name
-                                )));
-                            }
-                            if !names.contains(&m.name) {
-                                names.push(m.name.clone());
-                            }
-                        }
-                        Some(names)
-                    }
+                    Some(list) => Some(self.members_named(
+                        list,
+                        || format!("name at least one member who posts in #{shown}; to stop all posting there, archive it"),
+                        |m| match (m.role.stores_all(), self.may_read(m, &c)) {
+                            (true, _) => Err(format!(
+                                "'{}' is the org's {}: it stores and never posts",
+                                m.name, m.role
+                            )),
+                            (false, false) => Err(format!(
+                                "'{}' does not read #{shown}, so cannot post in it; put them on it first",
+                                m.name
+                            )),
+                            (false, true) => Ok(()),
+                        },
+                    )?),
                 };
                 if self.posters(&c).map(<[String]>::to_vec) == names {
                     return Err(RosterError::Rule(format!(
@@ -993,29 +1003,21 @@ impl Roster {
                         )))
                     }
                     None => None,
-                    Some(list) if list.is_empty() => {
-                        return Err(RosterError::Rule(format!(
-                            "name at least one member of @{name}; to delete the group, say so"
-                        )))
-                    }
-                    Some(list) => {
-                        let mut names: Vec<String> = Vec::new();
-                        for typed in list {
-                            let m = self.member_typed(typed).ok_or_else(|| {
-                                RosterError::Rule(format!("no member named '{typed}'"))
-                            })?;
-                            if m.role.stores_all() {
-                                return Err(RosterError::Rule(format!(
-                                    "'{}' is the org's {}: it reads no mentions",
-                                    m.name, m.role
-                                )));
-                            }
-                            if !names.contains(&m.name) {
-                                names.push(m.name.clone());
-                            }
-                        }
-                        Some(names)
-                    }
+                    Some(list) => Some(self.members_named(
+                        list,
+                        || {
+                            format!(
+                                "name at least one member of @{name}; to delete the group, say so"
+                            )
+                        },
+                        |m| match m.role.stores_all() {
+                            true => Err(format!(
+                                "'{}' is the org's {}: it reads no mentions",
+                                m.name, m.role
+                            )),
+                            false => Ok(()),
+                        },
+                    )?),
                 };
                 // A group keeps the name it was made with (a mention folds case anyway).
                 let g = existing.clone().unwrap_or_else(|| name.clone());
