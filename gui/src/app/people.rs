@@ -123,6 +123,15 @@ impl MajlisApp {
                                         );
                                     }
                                     ui.label(RichText::new(role_name(lang, m.role)).weak());
+                                    // The groups a mention of which reaches them.
+                                    let groups: Vec<String> = r.roster.addressed_as(&m.name)[1..]
+                                        .iter()
+                                        .map(|g| format!("@{g}"))
+                                        .collect();
+                                    if !groups.is_empty() {
+                                        let line = text::for_egui(&groups.join(" ")).into_owned();
+                                        ui.label(RichText::new(line).weak());
+                                    }
                                 }),
                                 Box::new(move |ui: &mut egui::Ui| {
                                     ui.label(RichText::new("●").color(dot));
