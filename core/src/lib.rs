@@ -44,6 +44,7 @@ pub mod roster;
 pub mod seal;
 pub mod search;
 pub mod sim;
+pub mod status;
 pub mod store;
 pub mod sync;
 

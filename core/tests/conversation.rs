@@ -736,3 +736,102 @@ async fn typing_and_away_cross_a_relay_and_a_forged_one_does_not() {
         n.shutdown().await.unwrap();
     }
 }
+
+/// A status is kept by every node and handed to each device that connects: amina sets
+/// hers and goes offline; chen, who comes online later and meets only bilal, sees it, and
+/// bilal still has it after a restart. Chen's modified client cannot change it: a status in
+/// amina's name signed by his own key, an unsigned one, one dated an hour ahead (it would
+/// outrank her later ones) and a replay of her older one all leave her status as she set
+/// it; his own, sent the honest way, reaches bilal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_reaches_colleagues_who_come_online_later_and_a_forged_one_does_not() {
+    use majlis_core::net::{Signal, SignedSignal};
+    use majlis_core::status::Status;
+    let dir = tempfile::tempdir().unwrap();
+    let mut ps = org(dir.path(), &[]);
+    let (c_dir, b_dir) = (dir.path().join("chen"), dir.path().join("bilal"));
+    let chen_key = ps.pop().unwrap().key().clone();
+    drop(ps.pop());
+    let amina = ps.pop().unwrap();
+    let her_key = amina.key().clone();
+    let now = majlis_core::now_ms();
+    let status = |key: &majlis_core::DeviceKey, at: u64, text: &str| {
+        SignedSignal::sign(
+            key,
+            at,
+            Signal::Status(Status {
+                text: text.into(),
+                until: None,
+            }),
+        )
+    };
+    let older = status(&her_key, now - 60_000, "At lunch");
+
+    let a = Node::start(amina, config(vec![])).await.unwrap();
+    let a_addr = a.listen_addrs().await.unwrap()[0].clone();
+    let day = now + 24 * 3_600_000;
+    a.set_status("On leave until Monday", Some(day))
+        .await
+        .unwrap();
+    let b = Node::start(Profile::open(&b_dir).unwrap(), config(vec![a_addr]))
+        .await
+        .unwrap();
+    let hers = |n: &Node| {
+        let n = n.clone();
+        async move {
+            n.statuses()
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|s| s.member == "amina")
+                .map(|s| (s.text, s.until))
+        }
+    };
+    let set = Some(("On leave until Monday".to_string(), Some(day)));
+    wait_until("bilal has amina's status", async || hers(&b).await == set).await;
+    a.shutdown().await.unwrap();
+
+    let b_addr = b.listen_addrs().await.unwrap()[0].clone();
+    let c = Node::start(Profile::open(&c_dir).unwrap(), config(vec![b_addr]))
+        .await
+        .unwrap();
+    wait_until("chen has it from bilal", async || hers(&c).await == set).await;
+
+    // Chen's modified client.
+    let mut forged = status(&chen_key, majlis_core::now_ms(), "Amina: fired");
+    forged.device = her_key.id();
+    let ahead = status(&her_key, majlis_core::now_ms() + 3_600_000, "Back");
+    for s in [
+        Signal::Signed(forged),
+        Signal::Status(Status {
+            text: "unsigned".into(),
+            until: None,
+        }),
+        Signal::Signed(ahead),
+        Signal::Signed(older),
+    ] {
+        c.signal_unchecked(s).await.unwrap();
+    }
+    c.set_status("Working from home", None).await.unwrap();
+    wait_until("bilal has chen's own", async || {
+        b.statuses()
+            .await
+            .unwrap()
+            .iter()
+            .any(|s| s.member == "chen" && s.text == "Working from home")
+    })
+    .await;
+    assert_eq!(hers(&b).await, set);
+    let refused = b.stats().await.unwrap().rejected.get("signal").copied();
+    assert!(refused.unwrap_or(0) >= 3, "{refused:?}");
+
+    // Kept across a restart.
+    b.shutdown().await.unwrap();
+    c.shutdown().await.unwrap();
+    drop((b, c));
+    let b = Node::start(Profile::open(&b_dir).unwrap(), config(vec![]))
+        .await
+        .unwrap();
+    assert_eq!(hers(&b).await, set);
+    b.shutdown().await.unwrap();
+}

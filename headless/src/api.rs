@@ -69,6 +69,13 @@ pub enum Request {
         relevance: bool,
     },
     Peers,
+    /// Set this member's status (`text` empty: clear it).
+    SetStatus {
+        text: String,
+        until: Option<u64>,
+    },
+    /// Members' statuses.
+    Statuses,
     Roster,
     /// The channels this member may read (`channel list`).
     Channels,
@@ -310,6 +317,9 @@ pub enum Response {
     Saved {
         path: std::path::PathBuf,
     },
+    Statuses {
+        statuses: Vec<majlis_core::status::MemberStatus>,
+    },
     Error {
         message: String,
     },
@@ -462,6 +472,15 @@ async fn handle(node: &Node, req: Request) -> Response {
             },
             Request::Export { spec } => Response::Exported {
                 manifest: Box::new(node.export(spec).await?),
+            },
+            Request::SetStatus { text, until } => {
+                node.set_status(&text, until).await?;
+                Response::Statuses {
+                    statuses: node.statuses().await?,
+                }
+            }
+            Request::Statuses => Response::Statuses {
+                statuses: node.statuses().await?,
             },
             Request::Channels => Response::Channels {
                 channels: node.channels()?,

@@ -217,6 +217,10 @@ pub enum Command {
     },
     /// Counters of accepted and rejected input (running node only)
     Stats,
+    /// Your status beside your name ("In a meeting", "On leave until Monday"), and your
+    /// colleagues'
+    #[command(subcommand)]
+    Presence(PresenceCmd),
     /// The node at a glance: running or not, member, roster version, peers, records held,
     /// store size
     Status {
@@ -610,6 +614,37 @@ fn parse_date(s: &str) -> Result<u64, String> {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum PresenceCmd {
+    /// Colleagues' statuses, and yours
+    Show {
+        /// Print JSON lines instead of text (for scripts)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set your status, seen by everyone in the org beside your name. Needs `majlisd run`
+    Set {
+        /// One line, up to 100 characters ("On leave until Monday")
+        text: String,
+        /// When it ends: a date (2026-12-14, from midnight UTC) or an RFC 3339 time
+        #[arg(long, value_parser = parse_date, conflicts_with = "for_")]
+        until: Option<u64>,
+        /// How long it lasts: 30m, 2h, 3days
+        #[arg(long = "for", id = "for_", value_parser = parse_for)]
+        for_: Option<std::time::Duration>,
+    },
+    /// Clear your status. Needs `majlisd run`
+    Clear,
+}
+
+/// A status's length: `30m`, `2h`, `3days`.
+fn parse_for(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("'{s}' is not a length of time; write 30m, 2h or 3days"))
+}
+
+#[derive(Subcommand, Debug)]
 pub enum ChannelCmd {
     /// Create a channel; without --members it is open to everyone
     Create {
@@ -945,6 +980,15 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             on: true,
         }),
         Command::Peers { .. } => Some(Request::Peers),
+        Command::Presence(PresenceCmd::Show { .. }) => Some(Request::Statuses),
+        Command::Presence(PresenceCmd::Clear) => Some(Request::SetStatus {
+            text: String::new(),
+            until: None,
+        }),
+        Command::Presence(PresenceCmd::Set { text, until, for_ }) => Some(Request::SetStatus {
+            text: text.clone(),
+            until: until.or(for_.map(|d| majlis_core::now_ms() + d.as_millis() as u64)),
+        }),
         Command::Stats => Some(Request::Stats),
         Command::Status { .. } => Some(Request::Status),
         Command::Share {
@@ -1241,6 +1285,21 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             if let Some(env) = envs.last() {
                 println!("{}", env.id);
             }
+        }
+        Command::Presence(PresenceCmd::Set { .. } | PresenceCmd::Clear) => bail!(
+            "a status is sent by the running node: start `majlisd run` for {}, then try again",
+            dir.display()
+        ),
+        Command::Presence(PresenceCmd::Show { json }) => {
+            let p = open(&dir)?;
+            let head = p.chain()?.head().cloned();
+            let statuses = head.as_ref().map_or(Vec::new(), |h| {
+                majlis_core::status::load(p.store(), Some(h)).shown(h, majlis_core::now_ms())
+            });
+            print_response(
+                &Command::Presence(PresenceCmd::Show { json }),
+                Response::Statuses { statuses },
+            )?;
         }
         Command::Reply { .. }
         | Command::Edit { .. }
@@ -1718,6 +1777,7 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             | Command::Audit { json: true }
             | Command::Doctor { json: true, .. }
             | Command::Status { json: true }
+            | Command::Presence(PresenceCmd::Show { json: true })
     );
     match resp {
         Response::Sent { id } => println!("{id}"),
@@ -1879,6 +1939,31 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                 }
             }
         }
+        Response::Statuses { statuses } if json => {
+            for st in statuses {
+                println!("{}", serde_json::to_string(&st)?);
+            }
+        }
+        Response::Statuses { statuses } => match cmd {
+            Command::Presence(PresenceCmd::Clear) => println!("your status is cleared"),
+            Command::Presence(PresenceCmd::Set { .. }) => {
+                println!("your status is set; colleagues see it beside your name")
+            }
+            _ if statuses.is_empty() => println!("nobody has set a status"),
+            _ => {
+                for st in statuses {
+                    let until = st.until.map_or(String::new(), |t| {
+                        format!(
+                            "  (until {})",
+                            humantime::format_rfc3339_seconds(
+                                UNIX_EPOCH + std::time::Duration::from_millis(t)
+                            )
+                        )
+                    });
+                    println!("{:<16} {}{until}", st.member, st.text);
+                }
+            }
+        },
         Response::Peers { peers } => {
             for p in peers {
                 if json {
@@ -2419,7 +2504,7 @@ fn run_node(
                 _ = term.recv() => break,
                 ev = events.recv() => match ev {
                     Ok(Event::Message(m)) if print_messages => say!("#{} {}", majlis_core::roster::shown_in(node.roster_now().as_deref(), &m.channel), format_message(&m)),
-                    Ok(Event::Message(_) | Event::KeysReceived { .. } | Event::Typing { .. } | Event::Away { .. } | Event::Delivered { .. } | Event::Presence { .. }) => {}
+                    Ok(Event::Message(_) | Event::KeysReceived { .. } | Event::Typing { .. } | Event::Away { .. } | Event::Status(_) | Event::Delivered { .. } | Event::Presence { .. }) => {}
                     Ok(Event::PeerConnected { name, device }) => say!("connected to {name} ({device})"),
                     Ok(Event::PeerDisconnected { device }) => say!("disconnected from {device}"),
                     Ok(Event::RosterChanged { version }) => say!("roster is now at version {version}"),

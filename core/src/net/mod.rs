@@ -62,6 +62,9 @@ pub enum Signal {
     Typing { channel: String },
     /// The sender's member is away (idle) or back.
     Away(bool),
+    /// The member's status ("In a meeting", see [`crate::status`]); only ever sent signed
+    /// (inside `Signed`), since every node keeps and hands it on.
+    Status(crate::status::Status),
     /// `Typing` or `Away` signed by the device it is about, so that relays can carry it to
     /// devices that are not connected to that one (another subnet, a site joined through
     /// relays). Sent to relays and archives, and to every device in an org above the mesh

@@ -20,6 +20,7 @@ mod push;
 mod runner;
 mod search;
 mod signals;
+mod status;
 
 use crate::conversation::Act;
 use crate::e2e::Plain;
@@ -161,6 +162,9 @@ pub enum Event {
         channel: String,
         member: String,
     },
+    /// A member set their status, changed it or cleared it (`text` empty); see
+    /// [`crate::status`].
+    Status(crate::status::MemberStatus),
     /// A device of `member` says its member is away (idle) or back.
     Away {
         member: String,
@@ -270,6 +274,13 @@ pub(crate) enum Command {
     },
     Peers {
         reply: oneshot::Sender<Vec<PeerInfo>>,
+    },
+    SetStatus {
+        status: crate::status::Status,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Statuses {
+        reply: oneshot::Sender<Vec<crate::status::MemberStatus>>,
     },
     ShareFile {
         channel: String,
@@ -420,6 +431,7 @@ impl Node {
     )> {
         let org = profile.require_org()?;
         let chain = profile.chain()?;
+        let statuses = crate::status::load(profile.store(), chain.head());
         // Seqs reserved by a run that stopped without giving them back are skipped, and
         // that is on disk before anything of ours is published (see `Store::next_own`).
         let reserved_on_disk = profile.store().resume_reservations(&profile.device_id())?;
@@ -592,6 +604,7 @@ impl Node {
             away: false,
             signal_seen: HashMap::new(),
             away_heard: HashMap::new(),
+            statuses,
             pass_on: Default::default(),
             signals_sent: HashMap::new(),
             last_version: 0,
@@ -1016,6 +1029,24 @@ impl Node {
     /// back.
     pub async fn set_away(&self, away: bool) -> Result<()> {
         self.signal(crate::net::Signal::Away(away), true).await
+    }
+
+    /// Set this member's status for colleagues to see beside their name ("In a meeting"),
+    /// until `until` (ms since the epoch) or until changed; an empty `text` clears it. Kept
+    /// by every node and handed to each device that connects, so colleagues who are
+    /// offline now see it when they come online.
+    pub async fn set_status(&self, text: &str, until: Option<u64>) -> Result<()> {
+        let status = crate::status::Status {
+            text: text.to_string(),
+            until,
+        };
+        self.ask(|reply| Command::SetStatus { status, reply })
+            .await?
+    }
+
+    /// Members' statuses set and not ended (see [`Node::set_status`]).
+    pub async fn statuses(&self) -> Result<Vec<crate::status::MemberStatus>> {
+        self.ask(|reply| Command::Statuses { reply }).await
     }
 
     /// Send `signal` to every connected device without this client's checks, as a modified

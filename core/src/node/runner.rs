@@ -132,6 +132,8 @@ pub(super) struct Runner {
     /// device that passes signals on, its signed form for devices that connect later.
     pub(super) signal_seen: HashMap<(DeviceId, String), (Instant, u64)>,
     pub(super) away_heard: HashMap<DeviceId, (u64, Option<crate::net::SignedSignal>)>,
+    /// The newest status of each member (see [`super::status`]).
+    pub(super) statuses: crate::status::Statuses,
     /// What this node may still pass on of each device's signals.
     pub(super) pass_on: super::signals::PassOn,
     /// Signals sent and not yet answered: one that a closing surplus connection cut off is
@@ -485,6 +487,12 @@ impl Runner {
             }
             Command::Files { reply } => {
                 let _ = reply.send(self.file_statuses());
+            }
+            Command::SetStatus { status, reply } => {
+                let _ = reply.send(self.set_status(status));
+            }
+            Command::Statuses { reply } => {
+                let _ = reply.send(self.statuses_shown());
             }
             Command::Peers { reply } => {
                 let head = self.chain.head();

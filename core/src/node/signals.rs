@@ -108,7 +108,7 @@ impl Runner {
                     && (!checked
                         || match &signal {
                             Signal::Typing { channel } => head.roster.may_read(m, channel),
-                            Signal::Away(_) | Signal::Signed(_) => true,
+                            Signal::Away(_) | Signal::Signed(_) | Signal::Status(_) => true,
                         });
                 sees.then_some((p, everyone || m.role.stores_all()))
             })
@@ -167,10 +167,11 @@ impl Runner {
             s.hops += 1;
             self.signal_to(peer, Signal::Signed(s));
         }
+        self.statuses_on_connect(peer);
     }
 
     /// Send a signal, and remember it until answered (see [`Runner::signals_sent`]).
-    fn signal_to(&mut self, peer: PeerId, signal: Signal) {
+    pub(super) fn signal_to(&mut self, peer: PeerId, signal: Signal) {
         let id = self
             .swarm
             .behaviour_mut()
@@ -224,6 +225,12 @@ impl Runner {
             return;
         };
         match request {
+            // Kept and handed on by every node: see `super::status`.
+            Signal::Signed(s) if matches!(*s.signal, Signal::Status(_)) => {
+                self.take_status(peer, s)
+            }
+            // Never unsigned: nobody could hand it on.
+            Signal::Status(_) => self.tally.count("signal"),
             Signal::Signed(s) => {
                 let Some(inner) = s.verified().cloned() else {
                     self.tally.count("signal");
@@ -347,7 +354,7 @@ impl Runner {
                 device,
                 away,
             },
-            Signal::Signed(_) => return,
+            Signal::Signed(_) | Signal::Status(_) => return,
         });
     }
 }

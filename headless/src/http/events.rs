@@ -51,6 +51,13 @@ pub enum ApiEvent {
     /// A member's device now holds more of this node's own messages in `channel`: their
     /// `delivered_to` grew (read the history or the message again).
     Delivered { channel: String },
+    /// A member set their status, changed it, or cleared it (`text` empty).
+    Status {
+        member: String,
+        text: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        until: Option<u64>,
+    },
     /// Events between the client's last id and this one were dropped from the log: read
     /// the history to fill the gap.
     Gap { from: u64 },
@@ -77,6 +84,7 @@ impl ApiEvent {
             ApiEvent::Presence { .. } => "presence",
             ApiEvent::Removed { .. } => "removed",
             ApiEvent::Delivered { .. } => "delivered",
+            ApiEvent::Status { .. } => "status",
             ApiEvent::Gap { .. } => "gap",
         }
     }
@@ -371,6 +379,11 @@ pub fn start(node: &Node, metrics: std::sync::Arc<Metrics>) -> Events {
                             continue;
                         }
                         Event::Delivered { channel } => ApiEvent::Delivered { channel },
+                        Event::Status(st) => ApiEvent::Status {
+                            member: st.member,
+                            text: st.text,
+                            until: st.until,
+                        },
                         Event::Rejected { kind, .. } => {
                             metrics.rejected.get_or_create(&KindLabel { kind }).inc();
                             continue;

@@ -122,6 +122,7 @@ fn router(state: AppState) -> Router {
         .route("/v1/hooks/{token}", axum::routing::post(hook))
         .route("/v1/roster", get(roster))
         .route("/v1/peers", get(peers))
+        .route("/v1/statuses", get(statuses))
         .route("/v1/events", get(stream))
         .route("/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
@@ -1097,6 +1098,15 @@ async fn roster(State(s): State<AppState>, headers: HeaderMap) -> Result<Respons
     Ok(Json(s.node.roster().await?).into_response())
 }
 
+/// Members' statuses ("In a meeting", "On leave until Monday"): those set and not ended.
+#[utoipa::path(get, path = "/v1/statuses",
+    responses((status = 200, description = "member, text, until (ms since the epoch, absent when it does not end) and set_at of each", body = Object), (status = 401, body = ErrorBody)),
+    security(("token" = ["read"])))]
+async fn statuses(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    auth(&s, &headers, Scope::Read)?;
+    Ok(Json(serde_json::json!({ "statuses": s.node.statuses().await? })).into_response())
+}
+
 /// Devices of the org connected now.
 #[utoipa::path(get, path = "/v1/peers",
     responses((status = 200, description = "device, name, addr, roster_version of each", body = Object), (status = 401, body = ErrorBody)),
@@ -1114,7 +1124,7 @@ pub struct EventsQuery {
 }
 
 /// Server-Sent Events: `message`, `roster`, `peer_connected`, `peer_disconnected`,
-/// `presence`, `removed`, `delivered`, and `gap` when events since the given id are no
+/// `presence`, `removed`, `delivered`, `status`, and `gap` when events since the given id are no
 /// longer kept. Each has an `id`; reconnect with `Last-Event-ID` (or `?after=`) to resume.
 #[utoipa::path(get, path = "/v1/events", params(EventsQuery),
     responses((status = 200, description = "text/event-stream; each data is an ApiEvent", content_type = "text/event-stream", body = ApiEvent), (status = 401, body = ErrorBody)),
@@ -1227,7 +1237,7 @@ async fn metrics(
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Majlis local API", description = "The HTTP API of `majlisd run --http`. See docs/api.md."),
-    paths(messages, post_message, message, thread, reply, edit, delete, react, unreact, pin, unpin, details, set_topic, hook, channels, search, files, upload, download, roster, peers, stream, metrics),
+    paths(messages, post_message, message, thread, reply, edit, delete, react, unreact, pin, unpin, details, set_topic, hook, channels, search, files, upload, download, roster, peers, statuses, stream, metrics),
     components(schemas(ErrorBody, ApiMessage, Messages, NewMessage, NewReply, NewReaction, NewTopic, ChannelDetails, Posted, ChannelInfo, Channels, Hit, Hits, ApiEvent, Order)),
     modifiers(&BearerToken, &Errors)
 )]

@@ -1,0 +1,99 @@
+//! Members' statuses on the wire (see [`crate::status`] for the rules): this node's own,
+//! signed and sent to every connected device; each one received kept if it is newer,
+//! passed on to the other connected devices, and all of them handed to each device that
+//! connects, so a status reaches colleagues its member never meets.
+
+use libp2p::PeerId;
+
+use super::runner::Runner;
+use super::Event;
+use crate::identity::DeviceId;
+use crate::net::{Signal, SignedSignal};
+use crate::status::{MemberStatus, Status, KEPT_AS};
+
+impl Runner {
+    /// Sign this member's new `status`, keep it and send it to every connected device.
+    pub(super) fn set_status(&mut self, status: Status) -> crate::Result<()> {
+        let now = crate::now_ms();
+        crate::status::check(&status, now).map_err(crate::Error::Invalid)?;
+        let head = self.chain.head().ok_or(crate::Error::NotOnRoster)?;
+        let me = head
+            .member_of_device(&self.me)
+            .ok_or(crate::Error::NotOnRoster)?;
+        // Later than the one held, even with a clock set back since.
+        let at = now.max(self.statuses.set_at(&me.name).map_or(0, |t| t + 1));
+        let s = SignedSignal::sign(self.profile.key(), at, Signal::Status(status));
+        match self.statuses.take(head, &s, at) {
+            Ok(Some(shown)) => self.status_taken(None, s, shown),
+            Ok(None) => {}
+            Err(e) => return Err(crate::Error::Invalid(e.to_string())),
+        }
+        Ok(())
+    }
+
+    /// The statuses to show now.
+    pub(super) fn statuses_shown(&self) -> Vec<MemberStatus> {
+        self.chain
+            .head()
+            .map_or(Vec::new(), |h| self.statuses.shown(h, crate::now_ms()))
+    }
+
+    /// A signed status `via` handed this node: kept, shown and passed on if it is new.
+    pub(super) fn take_status(&mut self, via: PeerId, s: SignedSignal) {
+        let Some(head) = self.chain.head() else {
+            return;
+        };
+        match self.statuses.take(head, &s, crate::now_ms()) {
+            Ok(Some(shown)) => self.status_taken(Some(via), s, shown),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!(%via, "status refused: {e}");
+                self.tally.count("signal");
+            }
+        }
+    }
+
+    /// Keep the statuses on disk, say the new one, and hand it to every connected device of
+    /// the org but `via` and its signer (a flooder's are passed on at the pace of
+    /// [`super::signals::PassOn`]; what is held back still goes to each device that connects).
+    fn status_taken(&mut self, via: Option<PeerId>, s: SignedSignal, shown: MemberStatus) {
+        if let Err(e) = self.store.set_private(KEPT_AS, &self.statuses.encode()) {
+            tracing::warn!("statuses not kept on disk: {e}");
+        }
+        self.emit(Event::Status(shown));
+        if via.is_some() && !self.pass_on.allow(s.device, std::time::Instant::now()) {
+            return;
+        }
+        let Some(head) = self.chain.head() else {
+            return;
+        };
+        let to: Vec<PeerId> = self
+            .connections
+            .keys()
+            .copied()
+            .filter(|p| Some(*p) != via)
+            .filter(|p| {
+                DeviceId::from_peer_id(p)
+                    .filter(|d| *d != s.device)
+                    .is_some_and(|d| head.member_of_device(&d).is_some())
+            })
+            .collect();
+        for p in to {
+            self.signal_to(p, Signal::Signed(s.clone()));
+        }
+    }
+
+    /// Hand every status held to `peer`, which just connected.
+    pub(super) fn statuses_on_connect(&mut self, peer: PeerId) {
+        let on_roster = DeviceId::from_peer_id(&peer)
+            .zip(self.chain.head())
+            .is_some_and(|(d, h)| h.member_of_device(&d).is_some());
+        if !on_roster {
+            return;
+        }
+        let all: Vec<SignedSignal> = self.statuses.signed(crate::now_ms()).cloned().collect();
+        for s in all {
+            self.signal_to(peer, Signal::Signed(s));
+        }
+    }
+}
