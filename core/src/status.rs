@@ -89,9 +89,11 @@ pub fn check(status: &Status, set_at: u64) -> Result<(), String> {
         return Err("a status is one line, with no control characters".into());
     }
     if let Some(c) = crate::names::hidden_char(t) {
+        // The code point as one value (`U+202E`): the app says the sentence in Arabic
+        // around it.
+        let code = format!("U+{:04X}", c as u32);
         return Err(format!(
-            "a status may not hold a character that cannot be seen or that turns the text around (U+{:04X})",
-            c as u32
+            "a status may not hold a character that cannot be seen or that turns the text around ({code})"
         ));
     }
     if t.trim() != t {

@@ -291,6 +291,18 @@ const AR: &[(&str, &str)] = &[
     ("{member}'s full name taken away", "أُزيل الاسم الكامل لـ {member}"),
     ("Full name", "الاسم الكامل"),
     ("Full names", "الأسماء الكاملة"),
+    ("Your status", "حالتك"),
+    ("In a meeting", "في اجتماع"),
+    ("Lasts", "تدوم"),
+    ("Until I clear it", "حتى أمسحها"),
+    ("30 minutes", "30 دقيقة"),
+    ("1 hour", "ساعة"),
+    ("4 hours", "4 ساعات"),
+    ("1 day", "يوم"),
+    ("1 week", "أسبوع"),
+    ("Set status", "تعيين الحالة"),
+    ("Clear status", "مسح الحالة"),
+    ("until {time}", "حتى {time}"),
     ("Groups", "المجموعات"),
     ("Group", "المجموعة"),
     ("Members (comma-separated)", "الأعضاء (بينهم فواصل)"),
@@ -681,6 +693,28 @@ const AR_SAID: &[(&str, &str)] = &[
         "'{name}' is, or looks like, '{full}', the full name of '{old}'; to add a device of theirs, write '{old}', else pick a name nobody could take for theirs",
         "'{name}' هو '{full}'، الاسم الكامل لـ '{old}'، أو يشبهه؛ لإضافة جهاز له اكتب '{old}'، وإلا فاختر اسمًا لا يمكن أن يُظن أنه له",
     ),
+    // A member's status, refused.
+    (
+        "a status is at most 100 characters; this one has {count}",
+        "الحالة 100 محرف على الأكثر؛ وفي هذه {count}",
+    ),
+    (
+        "a status is one line, with no control characters",
+        "الحالة سطر واحد بلا محارف تحكم",
+    ),
+    (
+        "a status may not hold a character that cannot be seen or that turns the text around ({code})",
+        "لا يجوز أن تحمل الحالة محرفًا لا يُرى أو يقلب اتجاه النص ({code})",
+    ),
+    (
+        "a status does not start or end with a space; try '{fixed}'",
+        "لا تبدأ الحالة بمسافة ولا تنتهي بها؛ جرّب '{fixed}'",
+    ),
+    (
+        "a status ends after it is set; give a time ahead",
+        "تنتهي الحالة بعد تعيينها؛ اختر وقتًا قادمًا",
+    ),
+    ("a cleared status has no end", "الحالة الممسوحة لا نهاية لها"),
     // Groups one mention reaches, as an admin sets them.
     (
         "'{name}' is not a good group name: {why}",
@@ -1265,6 +1299,24 @@ mod tests {
                 ]
                 .map(|c| E::Roster(y.next([0; 32], &c, 2).unwrap_err())),
             );
+        }
+        // A status, refused.
+        {
+            use majlis_core::status::{check, Status};
+            let st = |text: &str, until| Status {
+                text: text.into(),
+                until,
+            };
+            for bad in [
+                st(&"x".repeat(101), None),
+                st("a\nb", None),
+                st("out\u{202E}ffo", None),
+                st(" out", None),
+                st("out", Some(1)),
+                st("", Some(9)),
+            ] {
+                errors.push(E::Invalid(check(&bad, 5).unwrap_err()));
+            }
         }
         // Groups an admin sets, refused.
         {

@@ -2026,6 +2026,71 @@ fn an_admin_makes_a_group_and_a_mention_of_it_reaches_its_members() {
     });
 }
 
+/// Amina set her status before bilal's app started: his People shows it beside her name,
+/// and so does their DM under her name. Bilal sets his own in People, to last an hour;
+/// amina's node holds it; cleared, it is gone there too.
+#[test]
+fn a_status_set_in_people_reaches_colleagues_and_shows_beside_names() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(org_with_legal(dir.path()));
+    let rt = rt();
+    let amina = Profile::open(&dir.path().join("amina")).unwrap();
+    let (amina, addr) = start(&rt, amina);
+    rt.block_on(amina.set_status("On leave until Monday", None))
+        .unwrap();
+    let mut o = opts(&dir.path().join("bilal"), vec![addr]);
+    o.open = Some("people".into());
+    let mut h = harness(o);
+    until(&mut h, "her status beside her name", |h| {
+        has(h, "On leave until Monday")
+    });
+
+    type_into(&mut h, "Your status", "Working from home");
+    h.get_by_label("Lasts").click();
+    h.run_steps(2);
+    h.get_by_label("1 hour").click();
+    h.run_steps(2);
+    h.get_by_label("Set status").click();
+    let his = |amina: &majlis_core::Node| {
+        rt.block_on(amina.statuses())
+            .unwrap()
+            .into_iter()
+            .find(|s| s.member == "bilal")
+    };
+    let mut held = None;
+    for _ in 0..400 {
+        h.step();
+        held = his(&amina);
+        if held.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let held = held.expect("amina's node holds bilal's status");
+    assert_eq!(held.text, "Working from home");
+    let hour = held.until.expect("it ends") - held.set_at;
+    assert!((3_590_000..=3_600_000).contains(&hour), "{hour}");
+    until(&mut h, "his own shown, with its end", |h| {
+        h.query_by_label_contains("Working from home · until ")
+            .is_some()
+    });
+    h.get_by_label("Clear status").click();
+    for _ in 0..400 {
+        h.step();
+        if his(&amina).is_none() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(his(&amina), None, "cleared");
+
+    h.run_steps(2);
+    h.get_by_label("Message amina").click();
+    until(&mut h, "the DM shows her status under her name", |h| {
+        has(h, "On leave until Monday") && h.query_by_label("Send").is_some()
+    });
+}
+
 /// An admin lets only herself post in #legal from the admin panel; the audit log says so.
 /// Bilal's app shows #legal with what she posts and, in place of the composer, who posts.
 #[test]

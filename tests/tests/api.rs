@@ -282,6 +282,14 @@ fn every_endpoint_needs_the_right_token_and_bad_input_writes_nothing() {
     assert!(roster["members"].as_array().unwrap().len() == 2, "{roster}");
     let (_, peers) = curl(&url("/v1/peers"), Some(&reader), &[]);
     assert_eq!(peers["peers"][0]["name"], "bilal");
+    // Statuses: bilal's, as his node signed it.
+    ds[1].ok(&["presence", "set", "On leave until Monday"]);
+    wait_until("the API lists bilal's status", 20, || {
+        let (_, st) = curl(&url("/v1/statuses"), Some(&reader), &[]);
+        st["statuses"][0]["member"] == "bilal"
+            && st["statuses"][0]["text"] == "On leave until Monday"
+    });
+    assert_eq!(curl(&url("/v1/statuses"), None, &[]).0, 401);
 
     // The OpenAPI document and the metrics need no token on loopback.
     let (code, doc) = curl(&url("/openapi.json"), None, &[]);
@@ -292,6 +300,7 @@ fn every_endpoint_needs_the_right_token_and_bad_input_writes_nothing() {
         "/v1/search",
         "/v1/events",
         "/v1/roster",
+        "/v1/statuses",
     ] {
         assert!(
             doc["paths"][p].is_object(),
@@ -1401,5 +1410,5 @@ fn the_openapi_document_holds_against_schemathesis() {
         String::from_utf8_lossy(&out.stderr)
     );
     // It ran: every operation but the event stream was tested.
-    assert!(text.contains("Tested: 22"), "{text}");
+    assert!(text.contains("Tested: 23"), "{text}");
 }

@@ -670,6 +670,46 @@ fn an_admin_makes_a_group_that_one_mention_reaches() {
     assert!(ds[0].stop() && ds[1].stop());
 }
 
+/// Amina sets her status from the command line, to last two hours: bilal's `presence
+/// show` lists it with its end, and still does once his node has stopped; a status that is
+/// not one line, a length of no time or an end already past is refused with what to write;
+/// cleared, her own list is empty again.
+#[test]
+fn a_status_set_from_the_command_line_reaches_colleagues() {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ds = majlis_tests::org(&bin, tmp.path(), &["amina", "bilal"]);
+    let e = ds[0].fails(&["presence", "set", "In a meeting"]);
+    assert!(e.contains("start `majlisd run`"), "{e}");
+    majlis_tests::start_pair_local(&mut ds, &[]);
+
+    let out = ds[0].ok(&["presence", "set", "In a meeting", "--for", "2h"]);
+    assert!(out.starts_with("your status is set"), "{out}");
+    let e = ds[0].fails(&["presence", "set", "In a\nmeeting"]);
+    assert!(e.contains("one line"), "{e}");
+    let e = ds[0].fails(&["presence", "set", "Out", "--for", "0s"]);
+    assert!(e.contains("30m, 2h or 3days"), "{e}");
+    let e = ds[0].fails(&["presence", "set", "Out", "--until", "2001-01-01"]);
+    assert!(e.contains("give a time ahead"), "{e}");
+    wait_until("bilal sees her status", 20, || {
+        ds[1]
+            .all(&["presence", "show"])
+            .starts_with("amina            In a meeting  (until ")
+    });
+    let line = ds[1].ok(&["presence", "show", "--json"]);
+    let st: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    let lasts = st["until"].as_u64().unwrap() - st["set_at"].as_u64().unwrap();
+    assert!((7_190_000..=7_200_000).contains(&lasts), "{st}");
+    assert!(ds[1].stop());
+    let kept = ds[1].ok(&["presence", "show"]);
+    assert!(kept.contains("In a meeting"), "not kept: {kept}");
+    ds[0].ok(&["presence", "clear"]);
+    wait_until("her own list empties", 20, || {
+        ds[0].all(&["presence", "show"]).trim() == "nobody has set a status"
+    });
+    assert!(ds[0].stop());
+}
+
 /// An admin makes #news a channel where only she posts: a member reads it (what she posts
 /// reaches him, readable), is told why his own post is refused, and sees who posts in his
 /// channel list; only admins set it, only readers can be named; set back to everyone, he

@@ -27,6 +27,13 @@ impl MajlisApp {
         }
         let rtl_ui = self.state.lang.rtl();
         let title = self.channel_label(run, &channel);
+        // In a DM, the other's status under its name ("On leave until Monday").
+        let their_status = dm_parties(&channel)
+            .and_then(|(a, b)| {
+                let me = run.my_name();
+                run.status_of(if a == me { b } else { a })
+            })
+            .map(|st| super::people::status_line(self.state.lang, st));
         let hint = format!("{} {}", self.t("Message"), title);
         // Who reads this conversation (kept with it, from the roster), and, while the details
         // are open, who is here now (the connections: nothing is asked of the network). Not
@@ -446,6 +453,9 @@ impl MajlisApp {
                         }
                     }
                 });
+                if let Some(st) = &their_status {
+                    ui.label(RichText::new(text::for_egui(st)).italics());
+                }
                 if !topic.is_empty() {
                     ui.label(RichText::new(text::for_egui(&topic)).weak());
                 }

@@ -208,6 +208,16 @@ impl MajlisApp {
                     )
                 });
             }
+            Action::SetStatus { text, until } => {
+                let n = run.node.clone();
+                self.spawn(async move {
+                    Reply::StatusSet(
+                        n.set_status(&text, until)
+                            .await
+                            .map_err(|e| say_error(lang, &e)),
+                    )
+                });
+            }
             Action::SaveFile { message, name } => {
                 let n = run.node.clone();
                 self.spawn(async move {
@@ -355,6 +365,9 @@ impl MajlisApp {
                     run.typing.insert((channel, member), Instant::now());
                     ctx.request_repaint_after(TYPING_SHOWN);
                 }
+                Event::Status(st) => {
+                    run.statuses.insert(st.member.clone(), st);
+                }
                 Event::Away { device, away, .. } => {
                     match away {
                         true => run.away.insert(device),
@@ -449,6 +462,13 @@ impl MajlisApp {
                     run.notice = r.err().map(|e| (e, Instant::now()));
                 }
                 Reply::Files(f) => run.files = f.into_iter().map(|f| (f.blob, f)).collect(),
+                Reply::Statuses(all) => {
+                    for st in all {
+                        run.statuses.entry(st.member.clone()).or_insert(st);
+                    }
+                }
+                Reply::StatusSet(Err(e)) => run.notice = Some((e, Instant::now())),
+                Reply::StatusSet(Ok(())) => run.status_draft.clear(),
                 Reply::Saved(r) => {
                     let text = match r {
                         Ok(p) => self.tf("saved to {path}", &[("path", &p.display().to_string())]),

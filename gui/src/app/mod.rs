@@ -119,6 +119,11 @@ enum Action {
         channel: String,
         text: String,
     },
+    /// Set this member's status (empty: clear it), ending at `until` if given.
+    SetStatus {
+        text: String,
+        until: Option<u64>,
+    },
     /// One roster version with these changes.
     ChangeRoster(Vec<RosterChange>),
     RefreshAudit,
@@ -215,6 +220,10 @@ enum Reply {
         typed: String,
         result: Result<majlis_core::Multiaddr, String>,
     },
+    /// Members' statuses as the node holds them (at start).
+    Statuses(Vec<majlis_core::status::MemberStatus>),
+    /// This member's status was set, or why not.
+    StatusSet(Result<(), String>),
     /// What a search found (for `query`).
     Search {
         query: String,
@@ -366,6 +375,12 @@ struct Running {
     typing_sent: Option<(String, Instant)>,
     /// Devices whose member said it is away.
     away: HashSet<DeviceId>,
+    /// Each member's status, as set (see `Running::status_of` for what shows now).
+    statuses: HashMap<String, majlis_core::status::MemberStatus>,
+    /// This member's status as being typed in People, and how long it is to last (an index
+    /// of `people::LASTS`).
+    status_draft: String,
+    status_lasts: usize,
     /// The last message this member's receipt named, per channel.
     read_sent: HashMap<String, MessageId>,
     /// When the user last touched the app, and whether we told peers we are away.
@@ -419,6 +434,14 @@ impl Running {
     /// them, else the roster name (see `Roster::person`).
     fn person<'a>(&'a self, member: &'a str) -> &'a str {
         majlis_core::roster::person_in(self.roster.as_deref(), member)
+    }
+
+    /// `member`'s status, if they set one that has not ended.
+    fn status_of(&self, member: &str) -> Option<&majlis_core::status::MemberStatus> {
+        let now = majlis_core::now_ms();
+        self.statuses
+            .get(member)
+            .filter(|s| !s.text.is_empty() && s.until.is_none_or(|u| u > now))
     }
 
     fn my_name(&self) -> String {
@@ -748,6 +771,9 @@ impl MajlisApp {
             typing: HashMap::new(),
             typing_sent: None,
             away: HashSet::new(),
+            statuses: HashMap::new(),
+            status_draft: String::new(),
+            status_lasts: 0,
             read_sent: HashMap::new(),
             last_input: Instant::now(),
             idle: false,
@@ -759,6 +785,8 @@ impl MajlisApp {
         self.spawn_files(&run.node);
         self.spawn_listen(&run.node);
         self.spawn_peers(&run.node);
+        let n = run.node.clone();
+        self.spawn(async move { Reply::Statuses(n.statuses().await.unwrap_or_default()) });
         self.on_roster(&mut run);
         match self.opts.open.clone().as_deref() {
             Some("people") => run.view = View::People,

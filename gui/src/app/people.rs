@@ -5,6 +5,31 @@ use super::*;
 /// One cell of a member's row (the row is reversed in right-to-left layouts).
 type Cell<'a> = Box<dyn FnOnce(&mut egui::Ui) + 'a>;
 
+/// How long a status set in People lasts: the choices, in minutes (`None`: until cleared).
+pub(super) const LASTS: [(&str, Option<u64>); 6] = [
+    ("Until I clear it", None),
+    ("30 minutes", Some(30)),
+    ("1 hour", Some(60)),
+    ("4 hours", Some(240)),
+    ("1 day", Some(24 * 60)),
+    ("1 week", Some(7 * 24 * 60)),
+];
+
+/// A member's status as a line beside their name: the text, and when it ends.
+pub(super) fn status_line(
+    lang: crate::i18n::Lang,
+    st: &majlis_core::status::MemberStatus,
+) -> String {
+    match st.until {
+        Some(u) => format!(
+            "{} · {}",
+            st.text,
+            tr_with(lang, "until {time}", &[("time", &format_time(u, true))])
+        ),
+        None => st.text.clone(),
+    }
+}
+
 impl MajlisApp {
     pub(super) fn draw_people(&mut self, ui: &mut egui::Ui, run: &mut Running) {
         let Some(r) = run.roster.clone() else {
@@ -40,6 +65,39 @@ impl MajlisApp {
                 run.actions.push(Action::ExportMine);
             }
         });
+        // This member's status: what colleagues see beside their name.
+        let me_name = run.my_name();
+        let mine = run.status_of(&me_name).map(|st| status_line(lang, st));
+        ui.horizontal_wrapped(|ui| {
+            let l = ui.label(self.t("Your status"));
+            let hint = mine.clone().unwrap_or_else(|| self.t("In a meeting"));
+            ui.add(
+                egui::TextEdit::singleline(&mut run.status_draft)
+                    .hint_text(text::for_egui(&hint).into_owned())
+                    .desired_width(240.0),
+            )
+            .labelled_by(l.id);
+            egui::ComboBox::from_label(self.t("Lasts"))
+                .selected_text(self.t(LASTS[run.status_lasts].0))
+                .show_ui(ui, |ui| {
+                    for (i, (label, _)) in LASTS.iter().enumerate() {
+                        ui.selectable_value(&mut run.status_lasts, i, self.t(label));
+                    }
+                });
+            let draft = run.status_draft.trim().to_string();
+            if ui.button(self.t("Set status")).clicked() && !draft.is_empty() {
+                let until = LASTS[run.status_lasts]
+                    .1
+                    .map(|min| majlis_core::now_ms() + min * 60_000);
+                run.actions.push(Action::SetStatus { text: draft, until });
+            }
+            if mine.is_some() && ui.button(self.t("Clear status")).clicked() {
+                run.actions.push(Action::SetStatus {
+                    text: String::new(),
+                    until: None,
+                });
+            }
+        });
         if let Some((n, at)) = &run.notice {
             if at.elapsed() < Duration::from_secs(8) {
                 ui.label(RichText::new(para(ui, n)).italics());
@@ -62,7 +120,6 @@ impl MajlisApp {
         }
         let (message, device, devices_n) = (self.t("Direct message"), self.t("device"), devices);
         let mut open_dm: Option<String> = None;
-        let me_name = run.my_name();
         egui::ScrollArea::vertical().show(ui, |ui| {
             // In Arabic the cells come in reverse, below.
             beside_reading_edge(ui, rtl, "people-grid", |ui| {
@@ -97,6 +154,7 @@ impl MajlisApp {
                             } else {
                                 (never.clone(), Color32::GRAY)
                             };
+                            let said = run.status_of(&m.name).map(|st| status_line(lang, st));
                             let n = m.devices.len();
                             let devs = format!("{n} {}", if n == 1 { &device } else { &devices_n });
                             let mut cells: Vec<Cell> = vec![
@@ -131,6 +189,9 @@ impl MajlisApp {
                                     if !groups.is_empty() {
                                         let line = text::for_egui(&groups.join(" ")).into_owned();
                                         ui.label(RichText::new(line).weak());
+                                    }
+                                    if let Some(st) = said {
+                                        ui.label(RichText::new(text::for_egui(&st)).italics());
                                     }
                                 }),
                                 Box::new(move |ui: &mut egui::Ui| {
