@@ -48,6 +48,43 @@ pub enum Act {
     Join { on: bool },
 }
 
+/// Where a forwarded message came from, as the forwarder's client put it: the message, its
+/// author and channel (wire names) and when it was sent. A modified client can write
+/// anything here, so readers check it against the original where they hold it
+/// ([`ForwardCheck`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forwarded {
+    pub id: MessageId,
+    pub author: String,
+    pub channel: String,
+    pub sent_at: u64,
+}
+
+/// What this device can tell of a forwarded message's text and origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForwardCheck {
+    /// This device holds the original: the same author, channel and text (as written, or
+    /// as its author last edited it).
+    Matches,
+    /// This device holds the original, and it says otherwise: the forwarder's client put
+    /// words in the author's mouth, or named the wrong author.
+    Differs,
+    /// This device does not hold the original (it may not read that channel): the origin is
+    /// the forwarder's word.
+    Unseen,
+}
+
+/// A forwarded message's origin as this device shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardView {
+    pub id: MessageId,
+    pub author: String,
+    pub channel: String,
+    pub sent_at: u64,
+    pub check: ForwardCheck,
+}
+
 /// What acts on the channel itself (topic, pins, joining) is filed under this id: no
 /// message has it (ids are BLAKE3 hashes).
 pub const CHANNEL: MessageId = MessageId([0; 32]);
@@ -285,6 +322,11 @@ pub fn fold(m: &mut StoredMessage, mut acts: Vec<StoredMessage>, is_admin: &dyn 
                 if !m.deleted && a.sender == m.sender {
                     m.text = a.text.clone();
                     m.edited = true;
+                    // A forward whose text its forwarder changed is no longer what the
+                    // author wrote, whatever the original says.
+                    if let Some(f) = &mut m.forwarded {
+                        f.check = ForwardCheck::Differs;
+                    }
                 }
             }
             Act::Delete { .. } => {

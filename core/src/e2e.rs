@@ -143,6 +143,12 @@ pub enum Plain {
     Join {
         on: bool,
     },
+    /// Another message's text, forwarded here by this message's author from where it was
+    /// said (see [`crate::conversation::Forwarded`]).
+    Forward {
+        text: String,
+        from: crate::conversation::Forwarded,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

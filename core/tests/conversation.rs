@@ -835,3 +835,111 @@ async fn a_status_reaches_colleagues_who_come_online_later_and_a_forged_one_does
     assert_eq!(hers(&b).await, set);
     b.shutdown().await.unwrap();
 }
+
+/// Bilal forwards amina's message from #legal (amina and bilal only) to #general: amina,
+/// who holds the original, sees that it matches; chen, who may not read #legal, sees where
+/// it says it came from and that he cannot check it. Bilal's modified client then puts
+/// other words in amina's mouth, names chen as the author of her message, and edits his
+/// forward afterwards: amina's node shows each as not matching (chen too for the edited
+/// one); the honest client refuses to edit a forward.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forward_shows_where_it_came_from_and_a_forged_one_does_not_match() {
+    use majlis_core::conversation::{ForwardCheck, Forwarded};
+    let dir = tempfile::tempdir().unwrap();
+    let mut ps = org(
+        dir.path(),
+        &[RosterChange::CreateChannel {
+            name: "legal".into(),
+            members: Some(vec!["amina".into(), "bilal".into()]),
+        }],
+    );
+    let c = ps.pop().unwrap();
+    let b = ps.pop().unwrap();
+    let a = Node::start(ps.pop().unwrap(), config(vec![]))
+        .await
+        .unwrap();
+    let addr = a.listen_addrs().await.unwrap()[0].clone();
+    let b = Node::start(b, config(vec![addr.clone()])).await.unwrap();
+    let c = Node::start(c, config(vec![addr])).await.unwrap();
+    wait_until("all connected", async || {
+        a.peers().await.unwrap().len() == 2
+    })
+    .await;
+
+    let original = a.send("legal", "the contract is signed").await.unwrap();
+    wait_until("bilal has it", async || {
+        b.history("legal", 10).unwrap().len() == 1
+    })
+    .await;
+    let honest = b.forward(&original, "general").await.unwrap();
+    let at = b.history("legal", 10).unwrap()[0].sent_at;
+    let claims = |text: &str, author: &str| Plain::Forward {
+        text: text.into(),
+        from: Forwarded {
+            id: original,
+            author: author.into(),
+            channel: "legal".into(),
+            sent_at: at,
+        },
+    };
+    let words = b
+        .act_unchecked("general", claims("you are all fired", "amina"))
+        .await
+        .unwrap();
+    let author = b
+        .act_unchecked("general", claims("the contract is signed", "chen"))
+        .await
+        .unwrap();
+    let e = b.edit(&honest, "the contract is void").await.unwrap_err();
+    assert!(e.to_string().contains("forwarded"), "{e}");
+    b.act_unchecked(
+        "general",
+        Plain::Edit {
+            of: honest,
+            text: "the contract is void".into(),
+        },
+    )
+    .await
+    .unwrap();
+
+    let check = |n: &Node, id: &MessageId| {
+        let m = shown(n, id)?;
+        let f = m.forwarded?;
+        Some((f.author, f.channel, f.check))
+    };
+    let of = |who: &str, c| Some((who.to_string(), "legal".to_string(), c));
+    wait_until("amina and chen hold all three", async || {
+        [&a, &c].iter().all(|n| {
+            [honest, words, author]
+                .iter()
+                .all(|id| check(n, id).is_some())
+        }) && shown(&a, &honest).is_some_and(|m| m.edited)
+    })
+    .await;
+    assert_eq!(check(&a, &words), of("amina", ForwardCheck::Differs));
+    assert_eq!(check(&a, &author), of("chen", ForwardCheck::Differs));
+    assert_eq!(
+        check(&a, &honest),
+        of("amina", ForwardCheck::Differs),
+        "edited after forwarding"
+    );
+    assert_eq!(check(&c, &words), of("amina", ForwardCheck::Unseen));
+    assert_eq!(check(&c, &honest), of("amina", ForwardCheck::Differs));
+    // Chen cannot forward what he may not read.
+    assert!(c.forward(&original, "general").await.is_err());
+    // An unedited honest forward matches (here in a DM).
+    let again = b.forward(&original, "@amina").await.unwrap();
+    let in_dm = |n: &Node| {
+        n.history("@bilal", 10)
+            .unwrap()
+            .into_iter()
+            .find(|m| m.id == again)
+    };
+    wait_until("amina has the second forward", async || in_dm(&a).is_some()).await;
+    let m = in_dm(&a).unwrap();
+    assert_eq!(m.text, "the contract is signed");
+    assert_eq!(m.forwarded.map(|f| f.check), Some(ForwardCheck::Matches));
+    for n in [&a, &b, &c] {
+        n.shutdown().await.unwrap();
+    }
+}

@@ -291,6 +291,19 @@ const AR: &[(&str, &str)] = &[
     ("{member}'s full name taken away", "أُزيل الاسم الكامل لـ {member}"),
     ("Full name", "الاسم الكامل"),
     ("Full names", "الأسماء الكاملة"),
+    ("Forward to", "إعادة توجيه إلى"),
+    (
+        "Forwarded from {member} in #{channel} ✓",
+        "أُعيد توجيهها من {member} في ‎#{channel} ✓",
+    ),
+    (
+        "Forwarded from {member} in #{channel} (you cannot see the original)",
+        "أُعيد توجيهها من {member} في ‎#{channel} (لا ترى الأصل)",
+    ),
+    (
+        "Forwarded, said to be from {member} in #{channel}: it does not match the original",
+        "أُعيد توجيهها، ويُقال إنها من {member} في ‎#{channel}: لا تطابق الأصل",
+    ),
     ("Your status", "حالتك"),
     ("In a meeting", "في اجتماع"),
     ("Lasts", "تدوم"),
@@ -692,6 +705,15 @@ const AR_SAID: &[(&str, &str)] = &[
     (
         "'{name}' is, or looks like, '{full}', the full name of '{old}'; to add a device of theirs, write '{old}', else pick a name nobody could take for theirs",
         "'{name}' هو '{full}'، الاسم الكامل لـ '{old}'، أو يشبهه؛ لإضافة جهاز له اكتب '{old}'، وإلا فاختر اسمًا لا يمكن أن يُظن أنه له",
+    ),
+    // A forward, refused.
+    (
+        "a file is not forwarded: save it and share it there, so its readers get its key",
+        "لا يُعاد توجيه ملف: احفظه وشاركه هناك ليحصل قرّاؤه على مفتاحه",
+    ),
+    (
+        "a forwarded message keeps its author's words: delete it and forward it again, or write your own",
+        "الرسالة المُعاد توجيهها تبقى بكلمات كاتبها: احذفها وأعد توجيهها، أو اكتب رسالتك",
     ),
     // A member's status, refused.
     (

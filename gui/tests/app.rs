@@ -2091,6 +2091,55 @@ fn a_status_set_in_people_reaches_colleagues_and_shows_beside_names() {
     });
 }
 
+/// Bilal forwards amina's message from #legal to #general from its menu: amina's node holds
+/// the forward, matching its original, and bilal's #general says where it came from.
+#[test]
+fn a_message_forwarded_from_its_menu_says_where_it_came_from() {
+    use majlis_core::conversation::ForwardCheck;
+    let dir = tempfile::tempdir().unwrap();
+    drop(org_with_legal(dir.path()));
+    let rt = rt();
+    let amina = Profile::open(&dir.path().join("amina")).unwrap();
+    let (amina, addr) = start(&rt, amina);
+    rt.block_on(amina.send("legal", "the contract is signed"))
+        .unwrap();
+    let mut o = opts(&dir.path().join("bilal"), vec![addr]);
+    o.open = Some("#legal".into());
+    let mut h = harness(o);
+    until(&mut h, "her message", |h| has(h, "the contract is signed"));
+    h.get_by_label("the contract is signed").click_secondary();
+    until(&mut h, "the message's menu", |h| has(h, "Forward to"));
+    h.get_by_label("Forward to").click();
+    until(&mut h, "where to", |h| has(h, "# general"));
+    // The sidebar's entry is first, the menu's item last.
+    h.query_all_by_label("# general")
+        .last()
+        .expect("the menu's item")
+        .click();
+    let forwarded = |amina: &majlis_core::Node| {
+        amina
+            .history("general", 10)
+            .unwrap()
+            .into_iter()
+            .find_map(|m| m.forwarded.map(|f| (m.text, f.author, f.check)))
+    };
+    until(&mut h, "amina's node holds the forward", |_| {
+        forwarded(&amina).is_some()
+    });
+    assert_eq!(
+        forwarded(&amina),
+        Some((
+            "the contract is signed".into(),
+            "amina".into(),
+            ForwardCheck::Matches
+        ))
+    );
+    h.get_by_label("# general").click();
+    until(&mut h, "bilal's #general says where it came from", |h| {
+        has(h, "Forwarded from amina in #legal ✓")
+    });
+}
+
 /// An admin lets only herself post in #legal from the admin panel; the audit log says so.
 /// Bilal's app shows #legal with what she posts and, in place of the composer, who posts.
 #[test]

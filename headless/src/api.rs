@@ -31,6 +31,10 @@ pub enum Request {
         text: String,
         also_channel: bool,
     },
+    Forward {
+        message: MessageId,
+        to: String,
+    },
     Edit {
         message: MessageId,
         text: String,
@@ -390,6 +394,9 @@ async fn handle(node: &Node, req: Request) -> Response {
                 also_channel,
             } => Response::Sent {
                 id: node.reply(&message, &text, also_channel).await?,
+            },
+            Request::Forward { message, to } => Response::Sent {
+                id: node.forward(&message, &to).await?,
             },
             Request::Edit { message, text } => Response::Sent {
                 id: node.edit(&message, &text).await?,

@@ -132,6 +132,14 @@ pub enum Command {
         #[arg(long, default_value_t = 3600)]
         timeout: u64,
     },
+    /// Forward a message to another channel or @NAME, saying where it came from; prints
+    /// the new message's id. Needs `majlisd run`
+    Forward {
+        /// The message forwarded (`history --json` shows ids)
+        message: majlis_core::MessageId,
+        /// Where to: a channel, or @NAME
+        to: String,
+    },
     /// Reply to a message in its thread; prints the reply's id last. Needs `majlisd run`
     Reply {
         /// The message replied to (`history --json` shows ids)
@@ -931,6 +939,10 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             channel: channel.clone(),
             limit: *limit,
         }),
+        Command::Forward { message, to } => Some(Request::Forward {
+            message: *message,
+            to: to.clone(),
+        }),
         Command::Reply {
             message,
             text,
@@ -1302,6 +1314,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             )?;
         }
         Command::Reply { .. }
+        | Command::Forward { .. }
         | Command::Edit { .. }
         | Command::Delete { .. }
         | Command::React { .. }
@@ -1312,8 +1325,8 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             | ChannelCmd::Leave { .. }
             | ChannelCmd::Join { .. },
         ) => bail!(
-            "replies, edits, deletions, reactions, pins and channel details are checked by the \
-             running node: start `majlisd run` for {}, then try again",
+            "replies, forwards, edits, deletions, reactions, pins and channel details are checked \
+             by the running node: start `majlisd run` for {}, then try again",
             dir.display()
         ),
         Command::Thread { message, json } => {
@@ -2268,6 +2281,22 @@ pub fn format_message(m: &StoredMessage) -> String {
     let reply = match m.act {
         Some(majlis_core::conversation::Act::Reply { .. }) => "↳ ",
         _ => "",
+    };
+    // Where a forward says it came from, and whether this device could check it.
+    let file = match &m.forwarded {
+        Some(f) => {
+            use majlis_core::conversation::ForwardCheck;
+            let check = match f.check {
+                ForwardCheck::Matches => "matches the original",
+                ForwardCheck::Differs => "DOES NOT MATCH the original",
+                ForwardCheck::Unseen => "the original is not on this device",
+            };
+            format!(
+                "[forwarded from {} in #{}; {check}] {file}",
+                f.author, f.channel
+            )
+        }
+        None => file,
     };
     format!(
         "[{}] {reply}{}: {file}{}{tail}",

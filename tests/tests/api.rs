@@ -1197,7 +1197,7 @@ fn files_are_uploaded_and_downloaded_through_the_api() {
     }
 }
 
-/// Threads, reactions, edits and deletions over the API: what an integration does, bilal's
+/// Threads, forwards, reactions, edits and deletions over the API: what an integration does, bilal's
 /// node shows; a read-only token cannot do them; unknown ids are 404, malformed ones 400.
 #[test]
 fn replies_reactions_edits_and_deletions_over_the_api() {
@@ -1225,6 +1225,23 @@ fn replies_reactions_edits_and_deletions_over_the_api() {
     );
     let (code, v) = post(&msg("/replies"), &rw, r#"{"text":"after lunch"}"#);
     assert_eq!(code, 201, "{v}");
+    // Forwarded to bilal: it says where it came from, and amina's node, which holds the
+    // original, that it matches.
+    assert_eq!(post(&msg("/forward"), &ro, r#"{"to":"@bilal"}"#).0, 403);
+    assert_eq!(post(&msg("/forward"), &rw, r#"{"to":"nowhere"}"#).0, 404);
+    let (code, v) = post(&msg("/forward"), &rw, r#"{"to":"@bilal"}"#);
+    assert_eq!(code, 201, "{v}");
+    let (_, f) = curl(
+        &url(&format!("/v1/messages/{}", v["id"].as_str().unwrap())),
+        Some(&ro),
+        &[],
+    );
+    assert_eq!(f["text"], "deploy at 5?", "{f}");
+    assert_eq!(
+        (&f["forwarded"]["author"], &f["forwarded"]["check"]),
+        (&Value::from("amina"), &Value::from("matches")),
+        "{f}"
+    );
     let json = ["-H", "Content-Type: application/json", "--data-binary"];
     let (code, v) = curl(
         &msg(""),
@@ -1410,5 +1427,5 @@ fn the_openapi_document_holds_against_schemathesis() {
         String::from_utf8_lossy(&out.stderr)
     );
     // It ran: every operation but the event stream was tested.
-    assert!(text.contains("Tested: 23"), "{text}");
+    assert!(text.contains("Tested: 24"), "{text}");
 }

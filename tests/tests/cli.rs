@@ -710,6 +710,40 @@ fn a_status_set_from_the_command_line_reaches_colleagues() {
     assert!(ds[0].stop());
 }
 
+/// Bilal forwards amina's message from #general to their DM: amina's history shows where
+/// it came from and that it matches the original; a message that is not there, or editing
+/// the forward, are refused with why.
+#[test]
+fn a_forward_from_the_command_line_says_where_it_came_from() {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ds = majlis_tests::org(&bin, tmp.path(), &["amina", "bilal"]);
+    majlis_tests::start_pair_local(&mut ds, &[]);
+    let id = ds[0].ok(&["send", "general", "the audit starts monday"]);
+    let id = id.trim();
+    wait_until("bilal has it", 20, || ds[1].history("general").len() == 1);
+    let fwd = ds[1].ok(&["forward", id, "@amina"]);
+    let fwd = fwd.trim();
+    wait_until("amina has the forward", 20, || {
+        ds[0].history("@bilal").len() == 1
+    });
+    let lines = ds[0].ok(&["history", "@bilal"]);
+    assert!(
+        lines.contains(
+            "bilal: [forwarded from amina in #general; matches the original] the audit starts monday"
+        ),
+        "{lines}"
+    );
+    let row = &ds[0].history("@bilal")[0];
+    assert_eq!(row["forwarded"]["check"], "matches", "{row}");
+    assert_eq!(row["forwarded"]["id"].as_str(), Some(id), "{row}");
+    let e = ds[1].fails(&["edit", fwd, "the audit is cancelled"]);
+    assert!(e.contains("keeps its author's words"), "{e}");
+    let e = ds[1].fails(&["forward", &"ab".repeat(32), "general"]);
+    assert!(e.contains("no message"), "{e}");
+    assert!(ds[0].stop() && ds[1].stop());
+}
+
 /// An admin makes #news a channel where only she posts: a member reads it (what she posts
 /// reaches him, readable), is told why his own post is refused, and sees who posts in his
 /// channel list; only admins set it, only readers can be named; set back to everyone, he

@@ -840,6 +840,34 @@ impl Node {
         self.act(target.channel, act).await
     }
 
+    /// Forward message `id` into `to` (a channel, or `@NAME`): its text, with where it came
+    /// from (author, channel, time). Readers who hold the original see that it matches;
+    /// others see where it says it came from (see [`crate::conversation::ForwardCheck`]).
+    pub async fn forward(&self, id: &MessageId, to: &str) -> Result<MessageId> {
+        self.roster_soon().await;
+        let m = self.target(id)?;
+        // Only what this member may read now (the store may hold a channel they were
+        // taken off).
+        self.readable(&m.channel)?;
+        if m.file.is_some() {
+            return Err(Error::Conflict(
+                "a file is not forwarded: save it and share it there, so its readers get its key"
+                    .into(),
+            ));
+        }
+        let to = self.resolve(to)?;
+        let act = Plain::Forward {
+            text: m.text,
+            from: crate::conversation::Forwarded {
+                id: m.id,
+                author: m.sender,
+                channel: m.channel,
+                sent_at: m.sent_at,
+            },
+        };
+        self.act(to, act).await
+    }
+
     /// Replace the text of this member's message `id` (readers keep showing it as edited;
     /// every version stays in the history for audit and export).
     pub async fn edit(&self, id: &MessageId, text: &str) -> Result<MessageId> {
@@ -850,6 +878,11 @@ impl Node {
                 "only {} can edit this message (its author)",
                 target.sender
             )));
+        }
+        if target.forwarded.is_some() {
+            return Err(Error::Conflict(
+                "a forwarded message keeps its author's words: delete it and forward it again, or write your own".into(),
+            ));
         }
         if target.file.is_some() {
             return Err(Error::Conflict(

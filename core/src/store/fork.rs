@@ -253,6 +253,7 @@ pub fn retarget(p: &mut Plain, sent_again: &std::collections::HashMap<MessageId,
         Plain::Reply { to, .. } | Plain::React { to, .. } => to,
         Plain::Edit { of, .. } | Plain::Delete { of } | Plain::Pin { of, .. } => of,
         Plain::Read { upto } => upto,
+        Plain::Forward { from, .. } => &mut from.id,
         Plain::Text(_) | Plain::File(_) | Plain::Topic { .. } | Plain::Join { .. } => return,
     };
     if let Some(new) = sent_again.get(target) {

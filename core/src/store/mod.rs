@@ -100,6 +100,10 @@ pub struct StoredMessage {
     pub replies: u32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub repliers: Vec<String>,
+    /// Forwarded from another conversation: from where, and whether this device can tell
+    /// it is what its author wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarded: Option<crate::conversation::ForwardView>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -127,6 +131,7 @@ impl Default for StoredMessage {
             reactions: Vec::new(),
             replies: 0,
             repliers: Vec::new(),
+            forwarded: None,
         }
     }
 }
@@ -1164,15 +1169,49 @@ impl Store {
 
     /// A message as stored, nothing folded in.
     fn rendered(&self, id: &MessageId) -> Result<Option<StoredMessage>> {
+        self.rendered_with(id, true)
+    }
+
+    /// [`Store::rendered`]; `check_forwards`: look up a forwarded message's original (not
+    /// when checking a forward, so a chain of forwards costs one lookup, not a recursion).
+    fn rendered_with(&self, id: &MessageId, check_forwards: bool) -> Result<Option<StoredMessage>> {
         let Some(idx) = self.messages.get(msg_key(id))? else {
             return Ok(None);
         };
         match self.messages.get(&idx)? {
             Some(v) => {
                 let (rec, env) = self.decode_record(&idx, *id, &v)?;
-                Ok(self.render(&env, rec.sender))
+                Ok(self.render_with(&env, rec.sender, check_forwards))
             }
             None => Ok(None),
+        }
+    }
+
+    /// What this device can tell of a forward of `from` with `text` (see
+    /// [`crate::conversation::ForwardCheck`]).
+    fn forward_check(
+        &self,
+        from: &crate::conversation::Forwarded,
+        text: &str,
+    ) -> crate::conversation::ForwardCheck {
+        use crate::conversation::ForwardCheck;
+        let Ok(Some(raw)) = self.rendered_with(&from.id, false) else {
+            return ForwardCheck::Unseen;
+        };
+        if raw.locked {
+            return ForwardCheck::Unseen;
+        }
+        let mut now = raw.clone();
+        let _ = self.fold(&mut now, &self.admins());
+        // (Not the time: an own message refused as a fork is sent again later, and a forward
+        // of it then names the new one.)
+        let same = raw.sender == from.author
+            && raw.channel == from.channel
+            && Act::is_message(raw.act.as_ref())
+            && (raw.text == text || (!now.deleted && now.text == text));
+        match same {
+            true => ForwardCheck::Matches,
+            false => ForwardCheck::Differs,
         }
     }
 
@@ -1737,9 +1776,20 @@ impl Store {
     /// What the user sees of a stored envelope: `None` for key grants (not a message),
     /// the text when it opens, a locked placeholder when its key is not held.
     pub fn render(&self, env: &Envelope, sender: String) -> Option<StoredMessage> {
+        self.render_with(env, sender, true)
+    }
+
+    /// [`Store::render`]; `check_forwards`: see [`Store::rendered_with`].
+    fn render_with(
+        &self,
+        env: &Envelope,
+        sender: String,
+        check_forwards: bool,
+    ) -> Option<StoredMessage> {
         let u = &env.unsigned;
         let mut file = None;
         let mut act = None;
+        let mut forwarded = None;
         let (text, locked) = if u.format == PLAINTEXT_FORMAT {
             (String::from_utf8_lossy(&u.body).into_owned(), false)
         } else {
@@ -1804,6 +1854,20 @@ impl Store {
                     act = Some(Act::Join { on });
                     (String::new(), false)
                 }
+                Some(Plain::Forward { text, from }) => {
+                    let check = match check_forwards {
+                        true => self.forward_check(&from, &text),
+                        false => crate::conversation::ForwardCheck::Unseen,
+                    };
+                    forwarded = Some(crate::conversation::ForwardView {
+                        id: from.id,
+                        author: from.author,
+                        channel: from.channel,
+                        sent_at: from.sent_at,
+                        check,
+                    });
+                    (text, false)
+                }
                 Some(Plain::File(info)) => match blob {
                     Some(blob) if blob.size == info.size => {
                         file = Some(FileView {
@@ -1843,6 +1907,7 @@ impl Store {
             locked,
             file,
             act,
+            forwarded,
             ..Default::default()
         })
     }

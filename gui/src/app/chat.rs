@@ -158,6 +158,7 @@ impl MajlisApp {
                 .is_some_and(|m| m.role == majlis_core::Role::Admin),
             read_only: read_only.is_some(),
             roster: run.roster.clone(),
+            forward_to: self.forward_targets(run),
         };
         // A file dropped on the window is shared in the open conversation.
         let dropped: Vec<PathBuf> = ui.ctx().input(|i| {
@@ -528,6 +529,8 @@ pub(super) struct RowStrings {
     new: String,
     /// The roster the rows are drawn under: what authors are called (`Roster::person`).
     roster: Option<Arc<VerifiedRoster>>,
+    /// Where a message can be forwarded: (what `Node::forward` takes, the sidebar's label).
+    forward_to: Vec<(String, String)>,
 }
 
 impl RowStrings {
@@ -797,7 +800,13 @@ impl Conversation {
         } else {
             0.0
         };
-        let row = head + body + card + meta + 12.0;
+        // The forwarded line (one line of small text; a long one wraps, which a slightly
+        // short estimate tolerates, as the body's does).
+        let forwarded = match (&m.forwarded, m.deleted || m.locked) {
+            (Some(_), false) => small + ui.spacing().item_spacing.y,
+            _ => 0.0,
+        };
+        let row = head + forwarded + body + card + meta + 12.0;
         day + new + gap + if start { row.max(AVATAR + 6.0) } else { row }
     }
 
@@ -1078,12 +1087,21 @@ impl Conversation {
                     } else {
                         (&m.text, ui.visuals().text_color())
                     };
+                    if let (Some(f), false) = (&m.forwarded, m.deleted || m.locked) {
+                        forwarded_line(ui, f, s);
+                    }
                     if !body.is_empty() {
                         let label = Self::message_body(ui, body, rect.width() - 12.0, color);
                         if !m.locked && !m.deleted && !s.read_only {
                             label.context_menu(|ui| {
                                 let may_delete = mine || s.admin;
-                                row_menu(ui, m, (mine, may_delete, pinned), s.lang, files.actions)
+                                row_menu(
+                                    ui,
+                                    m,
+                                    (mine, may_delete, pinned),
+                                    (s.lang, &s.forward_to),
+                                    files.actions,
+                                )
                             });
                         }
                     }
@@ -1222,7 +1240,7 @@ impl MajlisApp {
                                         ui,
                                         m,
                                         (mine, mine || s.admin, pinned),
-                                        s.lang,
+                                        (s.lang, &s.forward_to),
                                         actions,
                                     )
                                 });
@@ -1614,7 +1632,7 @@ fn row_menu(
     ui: &mut egui::Ui,
     m: &StoredMessage,
     (mine, may_delete, pinned): (bool, bool, bool),
-    lang: crate::i18n::Lang,
+    (lang, forward_to): (crate::i18n::Lang, &[(String, String)]),
     actions: &mut Vec<Action>,
 ) {
     let t = |en| text::for_egui(crate::i18n::tr(lang, en)).into_owned();
@@ -1629,9 +1647,27 @@ fn row_menu(
         ui.ctx().copy_text(m.text.clone());
         ui.close();
     }
-    if mine && m.file.is_none() && ui.button(t("Edit")).clicked() {
+    // A forward keeps its author's words (the node refuses to edit one).
+    if mine && m.file.is_none() && m.forwarded.is_none() && ui.button(t("Edit")).clicked() {
         actions.push(Action::StartEdit(m.id, m.text.clone()));
         ui.close();
+    }
+    if m.file.is_none() && !forward_to.is_empty() {
+        ui.menu_button(t("Forward to"), |ui| {
+            egui::ScrollArea::vertical()
+                .max_height(320.0)
+                .show(ui, |ui| {
+                    for (to, label) in forward_to {
+                        if ui.button(label.as_str()).clicked() {
+                            actions.push(Action::Forward {
+                                message: m.id,
+                                to: to.clone(),
+                            });
+                            ui.close();
+                        }
+                    }
+                });
+        });
     }
     ui.horizontal(|ui| {
         for e in QUICK {
@@ -1656,6 +1692,39 @@ fn row_menu(
         actions.push(Action::Delete(m.id));
         ui.close();
     }
+}
+
+/// Where a forwarded message came from, above its text, and what this device can tell of
+/// it: a forward that does not match its original is marked in the warning colour.
+fn forwarded_line(ui: &mut egui::Ui, f: &majlis_core::conversation::ForwardView, s: &RowStrings) {
+    use majlis_core::conversation::ForwardCheck;
+    let r = s.roster.as_deref();
+    let person = majlis_core::roster::person_in(r, &f.author);
+    let channel = majlis_core::roster::shown_in(r, &f.channel);
+    let vars = [("member", person), ("channel", channel)];
+    let (said, color) = match f.check {
+        ForwardCheck::Matches => (
+            tr_with(s.lang, "Forwarded from {member} in #{channel} ✓", &vars),
+            ui.visuals().weak_text_color(),
+        ),
+        ForwardCheck::Unseen => (
+            tr_with(
+                s.lang,
+                "Forwarded from {member} in #{channel} (you cannot see the original)",
+                &vars,
+            ),
+            ui.visuals().weak_text_color(),
+        ),
+        ForwardCheck::Differs => (
+            tr_with(
+                s.lang,
+                "Forwarded, said to be from {member} in #{channel}: it does not match the original",
+                &vars,
+            ),
+            ui.visuals().warn_fg_color,
+        ),
+    };
+    ui.label(RichText::new(text::for_egui(&said)).small().color(color));
 }
 
 /// A shared file in a message: its name and size, and what can be done with it now.

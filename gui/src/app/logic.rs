@@ -108,6 +108,16 @@ impl MajlisApp {
                     )
                 });
             }
+            Action::Forward { message, to } => {
+                let n = run.node.clone();
+                self.spawn(async move {
+                    Reply::Acted(
+                        n.forward(&message, &to)
+                            .await
+                            .map_err(|e| say_error(lang, &e)),
+                    )
+                });
+            }
             Action::React { message, emoji, on } => {
                 let n = run.node.clone();
                 self.spawn(async move {

@@ -119,6 +119,11 @@ enum Action {
         channel: String,
         text: String,
     },
+    /// Forward a message to a channel or `@NAME`.
+    Forward {
+        message: MessageId,
+        to: String,
+    },
     /// Set this member's status (empty: clear it), ending at `until` if given.
     SetStatus {
         text: String,

@@ -204,6 +204,25 @@ impl MajlisApp {
         }
     }
 
+    /// Where this member may forward a message: each conversation of the sidebar they may
+    /// post in, as `Node::forward` takes it (`@NAME` for a DM) and as the sidebar labels it.
+    pub(super) fn forward_targets(&self, run: &Running) -> Vec<(String, String)> {
+        let (Some(r), Some(me)) = (run.roster.as_deref(), run.me_member()) else {
+            return Vec::new();
+        };
+        run.sidebar
+            .iter()
+            .filter(|k| r.roster.may_post(me, k))
+            .map(|k| {
+                let to = match dm_parties(k) {
+                    Some((a, b)) => format!("@{}", if a == me.name { b } else { a }),
+                    None => k.clone(),
+                };
+                (to, self.channel_label(run, k))
+            })
+            .collect()
+    }
+
     pub(super) fn draw_sidebar(&mut self, ui: &mut egui::Ui, run: &mut Running) {
         // The list is made when the roster or the set of conversations changes, not per
         // frame: with a thousand members there are a thousand possible DMs.

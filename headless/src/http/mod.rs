@@ -114,6 +114,7 @@ fn router(state: AppState) -> Router {
             axum::routing::put(set_topic),
         )
         .route("/v1/messages/{id}/replies", axum::routing::post(reply))
+        .route("/v1/messages/{id}/forward", axum::routing::post(forward))
         .route("/v1/messages/{id}/reactions", axum::routing::post(react))
         .route(
             "/v1/messages/{id}/reactions/{emoji}",
@@ -298,6 +299,12 @@ pub struct ApiMessage {
     /// Replies in its thread and the last three repliers (absent when none).
     replies: Option<u32>,
     repliers: Option<Vec<String>>,
+    /// Forwarded from another conversation: `{"id", "author", "channel", "sent_at",
+    /// "check"}`, where `check` is `matches` (this device holds the original and it says
+    /// the same), `differs` (it holds it and it does not: do not trust the attribution) or
+    /// `unseen` (it does not hold it). Absent for a message that is not a forward.
+    #[schema(value_type = Option<Object>)]
+    forwarded: Option<()>,
     /// Only on this node's member's own messages: members whose devices hold it (the app's
     /// "✓✓ delivered"), in DMs and channels of up to 20 readers.
     delivered_to: Option<Vec<String>>,
@@ -582,6 +589,34 @@ async fn reply(
     let m = held(&s, &id).await?;
     check_channel(&s, &m.channel, Right::Post).await?;
     let id = s.node.reply(&m.id, &body.text, body.also_channel).await?;
+    Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct NewForward {
+    /// Where to: a channel's name, or `@NAME` for a direct message.
+    to: String,
+}
+
+/// Forward a message to another channel or a direct message: its text, with where it came
+/// from; readers who hold the original see whether it matches (`forwarded.check`).
+#[utoipa::path(post, path = "/v1/messages/{id}/forward",
+    params(("id" = String, Path, description = "The message forwarded")),
+    request_body = NewForward,
+    responses((status = 201, body = Posted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("token" = ["send"])))]
+async fn forward(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<NewForward>, JsonRejection>,
+) -> Result<(StatusCode, Json<Posted>), ApiError> {
+    auth(&s, &headers, Scope::Send)?;
+    let Json(body) = body?;
+    let m = held(&s, &id).await?;
+    check_channel(&s, &m.channel, Right::Read).await?;
+    check_channel(&s, &body.to, Right::Post).await?;
+    let id = s.node.forward(&m.id, &body.to).await?;
     Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
 }
 
@@ -1237,8 +1272,8 @@ async fn metrics(
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Majlis local API", description = "The HTTP API of `majlisd run --http`. See docs/api.md."),
-    paths(messages, post_message, message, thread, reply, edit, delete, react, unreact, pin, unpin, details, set_topic, hook, channels, search, files, upload, download, roster, peers, statuses, stream, metrics),
-    components(schemas(ErrorBody, ApiMessage, Messages, NewMessage, NewReply, NewReaction, NewTopic, ChannelDetails, Posted, ChannelInfo, Channels, Hit, Hits, ApiEvent, Order)),
+    paths(messages, post_message, message, thread, reply, forward, edit, delete, react, unreact, pin, unpin, details, set_topic, hook, channels, search, files, upload, download, roster, peers, statuses, stream, metrics),
+    components(schemas(ErrorBody, ApiMessage, Messages, NewMessage, NewReply, NewForward, NewReaction, NewTopic, ChannelDetails, Posted, ChannelInfo, Channels, Hit, Hits, ApiEvent, Order)),
     modifiers(&BearerToken, &Errors)
 )]
 pub struct ApiDoc;
