@@ -34,6 +34,24 @@ fn org(dir: &std::path::Path, more: &[RosterChange]) -> Vec<Profile> {
     )
 }
 
+/// Start amina, bilal and chen (`ps`, in that order), bilal and chen dialling amina, and wait
+/// until both are connected to her.
+async fn start_three(mut ps: Vec<Profile>) -> (Node, Node, Node) {
+    let c = ps.pop().unwrap();
+    let b = ps.pop().unwrap();
+    let a = Node::start(ps.pop().unwrap(), config(vec![]))
+        .await
+        .unwrap();
+    let addr = a.listen_addrs().await.unwrap()[0].clone();
+    let b = Node::start(b, config(vec![addr.clone()])).await.unwrap();
+    let c = Node::start(c, config(vec![addr])).await.unwrap();
+    wait_until("both connected", async || {
+        a.peers().await.unwrap().len() == 2
+    })
+    .await;
+    (a, b, c)
+}
+
 /// What each node was told of typing and away for 3 s: "bilal in general", "amina away true".
 async fn signals_for_3s<const N: usize>(
     rxs: [&mut tokio::sync::broadcast::Receiver<majlis_core::Event>; N],
@@ -69,20 +87,9 @@ fn shown(n: &Node, id: &MessageId) -> Option<StoredMessage> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn threads_edits_deletions_and_reactions_converge_and_hold_against_a_modified_client() {
     let dir = tempfile::tempdir().unwrap();
-    let mut ps = org(dir.path(), &[]);
+    let ps = org(dir.path(), &[]);
     let c_dir = ps[2].dir().to_path_buf();
-    let c = ps.pop().unwrap();
-    let b = ps.pop().unwrap();
-    let a = Node::start(ps.pop().unwrap(), config(vec![]))
-        .await
-        .unwrap();
-    let addr = a.listen_addrs().await.unwrap()[0].clone();
-    let b = Node::start(b, config(vec![addr.clone()])).await.unwrap();
-    let c = Node::start(c, config(vec![addr.clone()])).await.unwrap();
-    wait_until("both connected", async || {
-        a.peers().await.unwrap().len() == 2
-    })
-    .await;
+    let (a, b, c) = start_three(ps).await;
     let nodes = [&a, &b, &c];
 
     let lunch = a.send("general", "lunch at 1?").await.unwrap();
@@ -184,6 +191,7 @@ async fn threads_edits_deletions_and_reactions_converge_and_hold_against_a_modif
     drop(c);
     a.delete(&reply).await.unwrap();
     b.react(&lunch, "👀", true).await.unwrap();
+    let addr = a.listen_addrs().await.unwrap()[0].clone();
     let c = Node::start(Profile::open(&c_dir).unwrap(), config(vec![addr.clone()]))
         .await
         .unwrap();
@@ -518,19 +526,8 @@ async fn topic_pins_and_leaving_converge_and_hold_against_a_modified_client() {
         name: "board".into(),
         members: Some(vec!["amina".into(), "bilal".into()]),
     };
-    let mut ps = org(dir.path(), &[board]);
-    let c = ps.pop().unwrap();
-    let b = ps.pop().unwrap();
-    let a = Node::start(ps.pop().unwrap(), config(vec![]))
-        .await
-        .unwrap();
-    let addr = a.listen_addrs().await.unwrap()[0].clone();
-    let b = Node::start(b, config(vec![addr.clone()])).await.unwrap();
-    let c = Node::start(c, config(vec![addr])).await.unwrap();
-    wait_until("both connected", async || {
-        a.peers().await.unwrap().len() == 2
-    })
-    .await;
+    let ps = org(dir.path(), &[board]);
+    let (a, b, c) = start_three(ps).await;
     let nodes = [&a, &b, &c];
 
     let plan = a
@@ -846,25 +843,14 @@ async fn a_status_reaches_colleagues_who_come_online_later_and_a_forged_one_does
 async fn a_forward_shows_where_it_came_from_and_a_forged_one_does_not_match() {
     use majlis_core::conversation::{ForwardCheck, Forwarded};
     let dir = tempfile::tempdir().unwrap();
-    let mut ps = org(
+    let ps = org(
         dir.path(),
         &[RosterChange::CreateChannel {
             name: "legal".into(),
             members: Some(vec!["amina".into(), "bilal".into()]),
         }],
     );
-    let c = ps.pop().unwrap();
-    let b = ps.pop().unwrap();
-    let a = Node::start(ps.pop().unwrap(), config(vec![]))
-        .await
-        .unwrap();
-    let addr = a.listen_addrs().await.unwrap()[0].clone();
-    let b = Node::start(b, config(vec![addr.clone()])).await.unwrap();
-    let c = Node::start(c, config(vec![addr])).await.unwrap();
-    wait_until("all connected", async || {
-        a.peers().await.unwrap().len() == 2
-    })
-    .await;
+    let (a, b, c) = start_three(ps).await;
 
     let original = a.send("legal", "the contract is signed").await.unwrap();
     wait_until("bilal has it", async || {
