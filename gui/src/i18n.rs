@@ -292,6 +292,7 @@ const AR: &[(&str, &str)] = &[
     ("Full name", "الاسم الكامل"),
     ("Full names", "الأسماء الكاملة"),
     ("Forward to", "إعادة توجيه إلى"),
+    ("Forwarded to {to}", "أُعيد توجيهها إلى {to}"),
     (
         "Forwarded from {member} in #{channel} ✓",
         "أُعيد توجيهها من {member} في ‎#{channel} ✓",

@@ -2126,6 +2126,9 @@ fn a_message_forwarded_from_its_menu_says_where_it_came_from() {
     until(&mut h, "amina's node holds the forward", |_| {
         forwarded(&amina).is_some()
     });
+    until(&mut h, "the app says where it went", |h| {
+        has(h, "Forwarded to #general")
+    });
     assert_eq!(
         forwarded(&amina),
         Some((

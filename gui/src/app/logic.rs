@@ -110,10 +110,17 @@ impl MajlisApp {
             }
             Action::Forward { message, to } => {
                 let n = run.node.clone();
+                // Said where the forward went, since it is not in the open conversation.
+                let shown = match to.starts_with('@') {
+                    true => to.clone(),
+                    false => format!("#{}", run.shown(&to)),
+                };
+                let done = self.tf("Forwarded to {to}", &[("to", &shown)]);
                 self.spawn(async move {
-                    Reply::Acted(
+                    Reply::Forwarded(
                         n.forward(&message, &to)
                             .await
+                            .map(|_| done)
                             .map_err(|e| say_error(lang, &e)),
                     )
                 });
@@ -470,6 +477,9 @@ impl MajlisApp {
                 },
                 Reply::Acted(r) => {
                     run.notice = r.err().map(|e| (e, Instant::now()));
+                }
+                Reply::Forwarded(r) => {
+                    run.notice = Some((r.unwrap_or_else(|e| e), Instant::now()));
                 }
                 Reply::Files(f) => run.files = f.into_iter().map(|f| (f.blob, f)).collect(),
                 Reply::Statuses(all) => {

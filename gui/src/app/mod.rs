@@ -218,6 +218,8 @@ enum Reply {
     Files(Vec<majlis_core::node::FileStatus>),
     /// A reaction or deletion was sent, or why not.
     Acted(Result<MessageId, String>),
+    /// A message was forwarded (what to say), or why not.
+    Forwarded(Result<String, String>),
     /// Where a file was saved, or why not.
     Saved(Result<PathBuf, String>),
     /// A peer typed in the network view was dialled (remember it), or why it is no address.
