@@ -136,6 +136,16 @@ impl Statuses {
             return Err(Refused::Ahead);
         }
         check(status, s.sent_at).map_err(Refused::Text)?;
+        // Erased with the member's data (a copy coming back from a node that was away).
+        let erased = roster
+            .roster
+            .governance
+            .erasures
+            .iter()
+            .any(|e| e.member == member.name && s.sent_at < e.before);
+        if erased {
+            return Ok(None);
+        }
         if self
             .0
             .get(&member.name)
@@ -159,6 +169,21 @@ impl Statuses {
             until: status.until,
             set_at: s.sent_at,
         }))
+    }
+
+    /// Forget the statuses of members `roster` no longer lists, and those an erasure request
+    /// covers (set before it): a status is personal data like a message. Whether any went.
+    pub fn forget(&mut self, roster: &VerifiedRoster) -> bool {
+        let before = self.0.len();
+        let g = &roster.roster.governance;
+        self.0.retain(|member, s| {
+            roster.roster.member(member).is_some()
+                && !g
+                    .erasures
+                    .iter()
+                    .any(|e| e.member == *member && s.sent_at < e.before)
+        });
+        self.0.len() != before
     }
 
     /// When `member`'s status held (shown or cleared) was set.
@@ -327,5 +352,19 @@ mod tests {
             .is_empty());
         let without_bilal = org_of(&[("amina", &amina, Role::Admin)]);
         assert!(s.shown(&without_bilal, T).is_empty());
+        // Forgotten: a member no longer listed, one whose data an admin erased.
+        let mut kept = s.clone();
+        assert!(!kept.forget(&r));
+        assert!(kept.forget(&without_bilal) && kept.set_at("bilal").is_none());
+        let mut erased = r.roster.clone();
+        erased.governance.erasures.push(crate::roster::Erasure {
+            id: 2,
+            member: "amina".into(),
+            devices: vec![amina.id()],
+            before: T + 3,
+        });
+        let erased = VerifiedRoster::sign(erased, RosterSigner::Root(&OrgKey::generate()));
+        assert!(s.forget(&erased) && s.set_at("amina").is_none() && s.set_at("bilal").is_some());
+        assert_eq!(s.take(&erased, &lunch, T), Ok(None), "not taken back");
     }
 }

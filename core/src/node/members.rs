@@ -119,6 +119,7 @@ impl Runner {
         }
         self.share_keys();
         self.announce_connected();
+        self.forget_statuses();
         if announce {
             let peers: Vec<PeerId> = self.connections.keys().copied().collect();
             for p in peers {

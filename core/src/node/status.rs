@@ -83,6 +83,18 @@ impl Runner {
         }
     }
 
+    /// Drop the statuses the roster no longer allows (see `Statuses::forget`).
+    pub(super) fn forget_statuses(&mut self) {
+        let Some(head) = self.chain.head() else {
+            return;
+        };
+        if self.statuses.forget(head) {
+            if let Err(e) = self.store.set_private(KEPT_AS, &self.statuses.encode()) {
+                tracing::warn!("statuses not kept on disk: {e}");
+            }
+        }
+    }
+
     /// Hand every status held to `peer`, which just connected.
     pub(super) fn statuses_on_connect(&mut self, peer: PeerId) {
         let on_roster = DeviceId::from_peer_id(&peer)
