@@ -239,6 +239,7 @@ fn main() -> majlis_core::Result<()> {
         dm_channel: &dm,
         me: &["member1"],
         hidden: &[],
+        saved: &[],
     };
     let queries = [
         "تقرير",

@@ -292,6 +292,11 @@ const AR: &[(&str, &str)] = &[
     ("Full name", "الاسم الكامل"),
     ("Full names", "الأسماء الكاملة"),
     ("Forward to", "إعادة توجيه إلى"),
+    ("Save for later", "حفظ لوقت لاحق"),
+    ("Remove from saved", "إزالة من المحفوظات"),
+    ("Saved for later", "حُفظت لوقت لاحق"),
+    ("Saved", "المحفوظات"),
+    ("Taken off the saved messages", "أُزيلت من الرسائل المحفوظة"),
     ("Forwarded to {to}", "أُعيد توجيهها إلى {to}"),
     (
         "Forwarded from {member} in #{channel} ✓",
@@ -937,8 +942,8 @@ const AR_SAID: &[(&str, &str)] = &[
     ),
     ("has:{other}: use has:file or has:link", "has:{other}: استخدم has:file أو has:link"),
     (
-        "unknown filter '{other}:': use from:, in:, has:, before:, after:, on: or mentions:",
-        "مرشّح غير معروف '{other}:': استخدم from: أو in: أو has: أو before: أو after: أو on: أو mentions:",
+        "unknown filter '{other}:': use from:, in:, has:, before:, after:, on:, mentions: or is:saved",
+        "مرشّح غير معروف '{other}:': استخدم from: أو in: أو has: أو before: أو after: أو on: أو mentions: أو is:saved",
     ),
     (
         "type words to search for, or a filter such as from:NAME",

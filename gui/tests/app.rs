@@ -2092,7 +2092,8 @@ fn a_status_set_in_people_reaches_colleagues_and_shows_beside_names() {
 }
 
 /// Bilal forwards amina's message from #legal to #general from its menu: amina's node holds
-/// the forward, matching its original, and bilal's #general says where it came from.
+/// the forward, matching its original, and bilal's #general says where it came from. From
+/// the same menu he saves it for later, and the sidebar's Saved lists it.
 #[test]
 fn a_message_forwarded_from_its_menu_says_where_it_came_from() {
     use majlis_core::conversation::ForwardCheck;
@@ -2137,6 +2138,18 @@ fn a_message_forwarded_from_its_menu_says_where_it_came_from() {
             ForwardCheck::Matches
         ))
     );
+    // Saved for later from the same menu; the sidebar's Saved lists it.
+    h.get_by_label("the contract is signed").click_secondary();
+    until(&mut h, "the message's menu", |h| has(h, "Save for later"));
+    h.get_by_label("Save for later").click();
+    until(&mut h, "saved", |h| has(h, "Saved for later"));
+    h.get_by_label("Saved").click();
+    until(&mut h, "the saved message listed", |h| {
+        h.query_by_label_contains("Result: the contract is signed")
+            .is_some()
+    });
+    h.get_by_label("✕").click();
+    h.step();
     h.get_by_label("# general").click();
     until(&mut h, "bilal's #general says where it came from", |h| {
         has(h, "Forwarded from amina in #legal ✓")

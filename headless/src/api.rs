@@ -35,6 +35,11 @@ pub enum Request {
         message: MessageId,
         to: String,
     },
+    /// Save a message for later, or take it off the list (`on`: false).
+    Bookmark {
+        message: MessageId,
+        on: bool,
+    },
     Edit {
         message: MessageId,
         text: String,
@@ -324,6 +329,9 @@ pub enum Response {
     Statuses {
         statuses: Vec<majlis_core::status::MemberStatus>,
     },
+    Bookmarked {
+        on: bool,
+    },
     Error {
         message: String,
     },
@@ -395,6 +403,10 @@ async fn handle(node: &Node, req: Request) -> Response {
             } => Response::Sent {
                 id: node.reply(&message, &text, also_channel).await?,
             },
+            Request::Bookmark { message, on } => {
+                node.save_for_later(&message, on)?;
+                Response::Bookmarked { on }
+            }
             Request::Forward { message, to } => Response::Sent {
                 id: node.forward(&message, &to).await?,
             },

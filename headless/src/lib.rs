@@ -132,6 +132,15 @@ pub enum Command {
         #[arg(long, default_value_t = 3600)]
         timeout: u64,
     },
+    /// Save a message for later (on this device; `search is:saved` lists them), or take it
+    /// off the list
+    Bookmark {
+        /// The message (`history --json` shows ids)
+        message: majlis_core::MessageId,
+        /// Take it off the list
+        #[arg(long)]
+        remove: bool,
+    },
     /// Forward a message to another channel or @NAME, saying where it came from; prints
     /// the new message's id. Needs `majlisd run`
     Forward {
@@ -202,7 +211,7 @@ pub enum Command {
         limit: usize,
     },
     /// Search every message this device can read. Words and "phrases", with from:NAME,
-    /// in:#channel or in:@name, has:file, has:link, before:/after:/on:YYYY-MM-DD, mentions:me.
+    /// in:#channel or in:@name, has:file, has:link, before:/after:/on:YYYY-MM-DD, mentions:me, is:saved.
     /// Arabic and English, mixed; newest first
     Search {
         /// What to look for, e.g. 'invoice from:bilal in:#sales after:2026-01-01'
@@ -939,6 +948,10 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             channel: channel.clone(),
             limit: *limit,
         }),
+        Command::Bookmark { message, remove } => Some(Request::Bookmark {
+            message: *message,
+            on: !remove,
+        }),
         Command::Forward { message, to } => Some(Request::Forward {
             message: *message,
             to: to.clone(),
@@ -1296,6 +1309,23 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             eprintln!("stored; it will be delivered when `majlisd run` reaches a peer");
             if let Some(env) = envs.last() {
                 println!("{}", env.id);
+            }
+        }
+        Command::Bookmark { message, remove } => {
+            let p = open(&dir)?;
+            if !remove && p.store().message(&message)?.is_none() {
+                bail!("no message {message} on this device");
+            }
+            match p.store().set_saved(&message, !remove)? {
+                true => {
+                    p.store().flush()?;
+                    print_response(
+                        &Command::Bookmark { message, remove },
+                        Response::Bookmarked { on: !remove },
+                    )?;
+                }
+                false if remove => bail!("message {message} is not among those saved"),
+                false => bail!("message {message} is saved already"),
             }
         }
         Command::Presence(PresenceCmd::Set { .. } | PresenceCmd::Clear) => bail!(
@@ -1952,6 +1982,10 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                 }
             }
         }
+        Response::Bookmarked { on: true } => {
+            println!("saved for later; `majlisd search is:saved` lists what you saved")
+        }
+        Response::Bookmarked { on: false } => println!("taken off the list of saved messages"),
         Response::Statuses { statuses } if json => {
             for st in statuses {
                 println!("{}", serde_json::to_string(&st)?);

@@ -712,7 +712,8 @@ fn a_status_set_from_the_command_line_reaches_colleagues() {
 
 /// Bilal forwards amina's message from #general to their DM: amina's history shows where
 /// it came from and that it matches the original; a message that is not there, or editing
-/// the forward, are refused with why.
+/// the forward, are refused with why. He saves her message for later: `search is:saved`
+/// finds it, and not once he takes it off the list.
 #[test]
 fn a_forward_from_the_command_line_says_where_it_came_from() {
     let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
@@ -741,6 +742,18 @@ fn a_forward_from_the_command_line_says_where_it_came_from() {
     assert!(e.contains("keeps its author's words"), "{e}");
     let e = ds[1].fails(&["forward", &"ab".repeat(32), "general"]);
     assert!(e.contains("no message"), "{e}");
+
+    // Saved for later, found with is:saved, taken off the list.
+    let out = ds[1].ok(&["bookmark", id]);
+    assert!(out.starts_with("saved for later"), "{out}");
+    let e = ds[1].fails(&["bookmark", id]);
+    assert!(e.contains("saved already"), "{e}");
+    let found = ds[1].ok(&["search", "is:saved"]);
+    assert!(found.contains("the audit starts monday"), "{found}");
+    assert_eq!(found.lines().count(), 1, "{found}");
+    ds[1].ok(&["bookmark", id, "--remove"]);
+    let found = ds[1].all(&["search", "is:saved"]);
+    assert!(!found.contains("the audit"), "{found}");
     assert!(ds[0].stop() && ds[1].stop());
 }
 

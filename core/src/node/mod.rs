@@ -868,6 +868,22 @@ impl Node {
         self.act(to, act).await
     }
 
+    /// Save message `id` for later (`on`), or take it off the list. The list is this
+    /// device's own (sealed in its store); `is:saved` searches it.
+    pub fn save_for_later(&self, id: &MessageId, on: bool) -> Result<()> {
+        if on {
+            let m = self.target(id)?;
+            self.readable(&m.channel)?;
+        }
+        match self.store.set_saved(id, on)? {
+            true => self.store.flush(),
+            false => Err(Error::Conflict(match on {
+                true => format!("message {id} is saved already"),
+                false => format!("message {id} is not among those saved"),
+            })),
+        }
+    }
+
     /// Replace the text of this member's message `id` (readers keep showing it as edited;
     /// every version stays in the history for audit and export).
     pub async fn edit(&self, id: &MessageId, text: &str) -> Result<MessageId> {

@@ -149,6 +149,8 @@ pub struct Context<'a> {
     /// Channels whose messages this device holds but may no longer read (an admin took its
     /// member off): never in results, as their history is no longer shown.
     pub hidden: &'a [String],
+    /// What this member saved for later (`is:saved`).
+    pub saved: &'a [MessageId],
 }
 
 pub struct SearchIndex {
@@ -427,6 +429,23 @@ impl SearchIndex {
                 false => term_q(f.mention, &text::normalize(who)),
             });
         }
+        if q.saved {
+            // Nothing saved: nothing found (an empty `Should` list would match everything).
+            if cx.saved.is_empty() {
+                return Ok(None);
+            }
+            must.push(Box::new(BooleanQuery::new(
+                cx.saved
+                    .iter()
+                    .map(|id| {
+                        let t = Term::from_field_u64(f.key, key_of(id));
+                        let q: Box<dyn TQuery> =
+                            Box::new(TermQuery::new(t, IndexRecordOption::Basic));
+                        (Occur::Should, q)
+                    })
+                    .collect(),
+            )));
+        }
         if q.after.is_some() || q.before.is_some() {
             let bound = |b: Option<u64>, inclusive: bool| match b {
                 Some(t) if inclusive => Bound::Included(Term::from_field_u64(f.sent_at, t)),
@@ -498,6 +517,8 @@ impl SearchIndex {
                 .and_then(|v| v.as_bytes())
                 .and_then(|b| Some(MessageId(b.try_into().ok()?)))
                 .filter(|id| seen.insert(*id))
+                // (The index's key is 64 bits of the id: `is:saved` checks the whole id.)
+                .filter(|id| !q.saved || cx.saved.contains(id))
                 .and_then(|id| (cx.message)(&id))
                 .filter(|m| !m.deleted)
             else {
@@ -634,6 +655,7 @@ pub fn query(
             dm_channel: &dm,
             me: &me_names,
             hidden: &hidden,
+            saved: &store.saved()?,
         },
         order,
         limit,

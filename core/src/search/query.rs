@@ -24,6 +24,8 @@ pub struct Query {
     pub before: Option<u64>,
     /// `mentions:NAME` (`me` is resolved by the caller).
     pub mentions: Option<String>,
+    /// `is:saved`: only what this member saved for later (the caller knows which).
+    pub saved: bool,
 }
 
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
@@ -150,10 +152,12 @@ pub fn parse(q: &str) -> Result<Query, String> {
                 out.before = Some(d + DAY_MS);
             }
             "mentions" => out.mentions = Some(value.trim_start_matches('@').to_string()),
+            // Only `is:saved`: any other "is:…" is text, as before there was a filter.
+            "is" if value.eq_ignore_ascii_case("saved") => out.saved = true,
             // A filter name mistyped by one letter ("frm:"): say what to write.
             other if LONG_FILTERS.iter().any(|f| one_edit(other, f)) => {
                 return Err(format!(
-                    "unknown filter '{other}:': use from:, in:, has:, before:, after:, on: or mentions:"
+                    "unknown filter '{other}:': use from:, in:, has:, before:, after:, on:, mentions: or is:saved"
                 ))
             }
             // Any other word with a colon ("Re:", a time, a URL) is text.

@@ -94,9 +94,10 @@ fn find(ix: &SearchIndex, q: &str) -> Vec<u8> {
     let cx = Context {
         message: &lookup,
         dm_channel: &dm,
-        // bilal is in the group sales.
+        // bilal is in the group sales, and saved two messages for later.
         me: &["bilal", "sales"],
         hidden: &[],
+        saved: &[MessageId([2; 32]), MessageId([7; 32])],
     };
     let q = parse(q).unwrap_or_else(|e| panic!("{q}: {e}"));
     let mut ids: Vec<u8> = ix
@@ -154,6 +155,10 @@ fn the_query_table() {
         ("mentions:me", &[4, 11, 12]),
         ("mentions:bilal", &[4]),
         ("mentions:sales", &[12]),
+        // What was saved for later; "is:" anything else is text.
+        ("is:saved", &[2, 7]),
+        ("hospital is:saved", &[7]),
+        ("is:nothing", &[]),
         ("on:2026-03-12", &[3]),
         ("after:2026-03-16", &[7, 8, 11]),
         ("before:2026-03-11", &[1]),
@@ -180,6 +185,7 @@ fn results_are_newest_first_with_marked_snippets() {
         dm_channel: &|_| None,
         me: &["amina"],
         hidden: &[],
+        saved: &[],
     };
     let hits = ix
         .search(&parse("report").unwrap(), &cx, Order::Newest, 10)
@@ -231,6 +237,7 @@ fn indexing_a_message_again_replaces_it() {
         dm_channel: &|_| None,
         me: &["amina"],
         hidden: &[],
+        saved: &[],
     };
     let ids = |q: &str| hits(&ix, &cx, q);
     assert_eq!(ids("budget"), [2]);
@@ -250,6 +257,7 @@ fn a_message_indexed_twice_is_one_result() {
         dm_channel: &|_| None,
         me: &["amina"],
         hidden: &[],
+        saved: &[],
     };
     let hits = ix
         .search(&parse(&m.text).unwrap(), &cx, Order::Newest, 10)
@@ -311,6 +319,7 @@ fn what_follows_a_queued_message_applies_to_it() {
         dm_channel: &|_| None,
         me: &["amina"],
         hidden: &[],
+        saved: &[],
     };
     let ids = |q: &str| hits(&ix, &cx, q);
     assert_eq!(ids("final"), [20]);

@@ -288,6 +288,10 @@ fn held_by_another(io: &std::io::Error) -> bool {
 /// crash; it must stay well under [`crate::sync::MAX_GAP`], which receivers take past a gap.
 pub const RESERVE: u64 = 512;
 
+/// Where [`Store::saved`] keeps what was saved for later, and how much at most.
+const SAVED: &str = "saved";
+const MAX_SAVED: usize = 10_000;
+
 /// Meta key present while a node runs on the store (see [`Store::mark_running`]).
 const RUNNING: &str = "running";
 
@@ -1691,6 +1695,31 @@ impl Store {
             .get(k.as_bytes())?
             .map(|v| self.unseal(k.as_bytes(), &v))
             .transpose()
+    }
+
+    /// What this member saved for later, most recently saved first (sealed, on this device
+    /// only).
+    pub fn saved(&self) -> Result<Vec<MessageId>> {
+        Ok(self
+            .get_private(SAVED)?
+            .and_then(|v| postcard::from_bytes::<Vec<MessageId>>(&v).ok())
+            .unwrap_or_default())
+    }
+
+    /// Save `id` for later (`on`), or take it off the list; whether that changed anything.
+    pub fn set_saved(&self, id: &MessageId, on: bool) -> Result<bool> {
+        let mut all = self.saved()?;
+        let had = all.contains(id);
+        if had == on {
+            return Ok(false);
+        }
+        all.retain(|x| x != id);
+        if on {
+            all.insert(0, *id);
+            all.truncate(MAX_SAVED);
+        }
+        self.set_private(SAVED, &postcard::to_stdvec(&all).expect("ids serialize"))?;
+        Ok(true)
     }
 
     /// Whether this database was written sealed (or has been migrated).

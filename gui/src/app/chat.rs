@@ -159,6 +159,7 @@ impl MajlisApp {
             read_only: read_only.is_some(),
             roster: run.roster.clone(),
             forward_to: self.forward_targets(run),
+            saved: run.saved.clone(),
         };
         // A file dropped on the window is shared in the open conversation.
         let dropped: Vec<PathBuf> = ui.ctx().input(|i| {
@@ -531,6 +532,8 @@ pub(super) struct RowStrings {
     roster: Option<Arc<VerifiedRoster>>,
     /// Where a message can be forwarded: (what `Node::forward` takes, the sidebar's label).
     forward_to: Vec<(String, String)>,
+    /// What this member saved for later (the menu offers to save or to take off).
+    saved: HashSet<MessageId>,
 }
 
 impl RowStrings {
@@ -1095,13 +1098,7 @@ impl Conversation {
                         if !m.locked && !m.deleted && !s.read_only {
                             label.context_menu(|ui| {
                                 let may_delete = mine || s.admin;
-                                row_menu(
-                                    ui,
-                                    m,
-                                    (mine, may_delete, pinned),
-                                    (s.lang, &s.forward_to),
-                                    files.actions,
-                                )
+                                row_menu(ui, m, (mine, may_delete, pinned), s, files.actions)
                             });
                         }
                     }
@@ -1236,13 +1233,7 @@ impl MajlisApp {
                                 let mine = m.device == me;
                                 label.context_menu(|ui| {
                                     let pinned = pins.contains(&m.id);
-                                    row_menu(
-                                        ui,
-                                        m,
-                                        (mine, mine || s.admin, pinned),
-                                        (s.lang, &s.forward_to),
-                                        actions,
-                                    )
+                                    row_menu(ui, m, (mine, mine || s.admin, pinned), s, actions)
                                 });
                             }
                             if i == 0 {
@@ -1632,9 +1623,10 @@ fn row_menu(
     ui: &mut egui::Ui,
     m: &StoredMessage,
     (mine, may_delete, pinned): (bool, bool, bool),
-    (lang, forward_to): (crate::i18n::Lang, &[(String, String)]),
+    s: &RowStrings,
     actions: &mut Vec<Action>,
 ) {
+    let (lang, forward_to) = (s.lang, &s.forward_to);
     let t = |en| text::for_egui(crate::i18n::tr(lang, en)).into_owned();
     if ui.button(t("Reply in thread")).clicked() {
         actions.push(Action::OpenThread(match &m.act {
@@ -1685,6 +1677,21 @@ fn row_menu(
         actions.push(Action::Pin {
             message: m.id,
             on: !pinned,
+        });
+        ui.close();
+    }
+    let saved = s.saved.contains(&m.id);
+    if ui
+        .button(t(if saved {
+            "Remove from saved"
+        } else {
+            "Save for later"
+        }))
+        .clicked()
+    {
+        actions.push(Action::SaveForLater {
+            message: m.id,
+            on: !saved,
         });
         ui.close();
     }

@@ -108,6 +108,20 @@ impl MajlisApp {
                     )
                 });
             }
+            Action::SaveForLater { message, on } => match run.node.save_for_later(&message, on) {
+                Ok(()) => {
+                    match on {
+                        true => run.saved.insert(message),
+                        false => run.saved.remove(&message),
+                    };
+                    let said = match on {
+                        true => "Saved for later",
+                        false => "Taken off the saved messages",
+                    };
+                    run.notice = Some((self.t(said), Instant::now()));
+                }
+                Err(e) => run.notice = Some((say_error(lang, &e), Instant::now())),
+            },
             Action::Forward { message, to } => {
                 let n = run.node.clone();
                 // Said where the forward went, since it is not in the open conversation.

@@ -119,6 +119,11 @@ enum Action {
         channel: String,
         text: String,
     },
+    /// Save a message for later, or take it off the list.
+    SaveForLater {
+        message: MessageId,
+        on: bool,
+    },
     /// Forward a message to a channel or `@NAME`.
     Forward {
         message: MessageId,
@@ -382,6 +387,8 @@ struct Running {
     typing_sent: Option<(String, Instant)>,
     /// Devices whose member said it is away.
     away: HashSet<DeviceId>,
+    /// What this member saved for later (this device's list).
+    saved: HashSet<MessageId>,
     /// Each member's status, as set (see `Running::status_of` for what shows now).
     statuses: HashMap<String, majlis_core::status::MemberStatus>,
     /// This member's status as being typed in People, and how long it is to last (an index
@@ -742,6 +749,12 @@ impl MajlisApp {
             }
         });
         let me = node.device_id();
+        let saved = node
+            .store()
+            .saved()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
         let mut run = Running {
             node,
             me,
@@ -779,6 +792,7 @@ impl MajlisApp {
             typing_sent: None,
             away: HashSet::new(),
             statuses: HashMap::new(),
+            saved,
             status_draft: String::new(),
             status_lasts: 0,
             read_sent: HashMap::new(),

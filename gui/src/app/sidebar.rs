@@ -241,6 +241,8 @@ impl MajlisApp {
             n => format!("{} ({n})", self.t("Mentions")),
         };
         let mut open_mentions = false;
+        let mut open_saved = false;
+        let saved_label = self.t("Saved");
         let mut clicked = None;
         let mut toggle_mute: Option<String> = None;
         let (muted_label, mute_label, unmute_label) =
@@ -261,6 +263,9 @@ impl MajlisApp {
                 };
                 if ui.selectable_label(false, text).clicked() {
                     open_mentions = true;
+                }
+                if ui.selectable_label(false, saved_label.as_str()).clicked() {
+                    open_saved = true;
                 }
                 // One row per item, drawn only where visible: with hundreds of channels the
                 // list is not laid out whole every frame.
@@ -391,6 +396,12 @@ impl MajlisApp {
             run.mentions = 0;
             let sb = run.search.get_or_insert_with(Default::default);
             sb.query = "mentions:me".into();
+            sb.focus = true;
+        }
+        // And what was saved for later, a search too.
+        if open_saved {
+            let sb = run.search.get_or_insert_with(Default::default);
+            sb.query = "is:saved".into();
             sb.focus = true;
         }
     }

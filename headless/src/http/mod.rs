@@ -1066,7 +1066,7 @@ async fn channels(
 #[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     /// The query: words, "phrases", from:NAME, in:#channel, in:@name, has:file, has:link,
-    /// before:/after:/on:YYYY-MM-DD, mentions:me. Not only spaces.
+    /// before:/after:/on:YYYY-MM-DD, mentions:me, is:saved. Not only spaces.
     #[param(pattern = r"\S")]
     q: String,
     /// At most this many hits (default 20).
