@@ -311,6 +311,8 @@ const AR: &[(&str, &str)] = &[
         "أُعيد توجيهها، ويُقال إنها من {member} في ‎#{channel}: لا تطابق الأصل",
     ),
     ("Your status", "حالتك"),
+    ("Find", "بحث"),
+    ("name, full name or @group", "الاسم أو الاسم الكامل أو ‎@مجموعة"),
     ("In a meeting", "في اجتماع"),
     ("Lasts", "تدوم"),
     ("Until I clear it", "حتى أمسحها"),

@@ -1969,7 +1969,8 @@ fn an_admin_gives_a_full_name_and_every_app_shows_it() {
 /// An admin makes a group from the admin panel; the audit log says so. In bilal's app,
 /// who is in it, typing `@leg` offers the group, and a message in
 /// #legal that mentions the group (in other case) counts as mentioning him and is listed
-/// under Mentions; one in #general that mentions nobody is not. People lists his group.
+/// under Mentions; one in #general that mentions nobody is not. People lists his group,
+/// and narrows to its members when asked for `@legal`.
 #[test]
 fn an_admin_makes_a_group_and_a_mention_of_it_reaches_its_members() {
     let dir = tempfile::tempdir().unwrap();
@@ -2023,6 +2024,11 @@ fn an_admin_makes_a_group_and_a_mention_of_it_reaches_its_members() {
     h.get_by_label("People").click();
     until(&mut h, "People says which group bilal is in", |h| {
         has(h, "@legal-team")
+    });
+    // Narrowed to the group: bilal, not amina.
+    type_into(&mut h, "Find", "@legal");
+    until(&mut h, "only the group's members", |h| {
+        has(h, "bilal") && !has(h, "Message amina")
     });
 }
 

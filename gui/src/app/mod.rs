@@ -395,6 +395,8 @@ struct Running {
     /// of `people::LASTS`).
     status_draft: String,
     status_lasts: usize,
+    /// What People is narrowed to (a name, full name or `@group`; empty: everyone).
+    people_filter: String,
     /// The last message this member's receipt named, per channel.
     read_sent: HashMap<String, MessageId>,
     /// When the user last touched the app, and whether we told peers we are away.
@@ -795,6 +797,7 @@ impl MajlisApp {
             saved,
             status_draft: String::new(),
             status_lasts: 0,
+            people_filter: String::new(),
             read_sent: HashMap::new(),
             last_input: Instant::now(),
             idle: false,

@@ -118,6 +118,34 @@ impl MajlisApp {
                 ),
             );
         }
+        // In an org of hundreds, find someone by either name (or a group's).
+        ui.horizontal(|ui| {
+            let l = ui.label(self.t("Find"));
+            ui.add(
+                egui::TextEdit::singleline(&mut run.people_filter)
+                    .hint_text(self.t("name, full name or @group"))
+                    .desired_width(220.0),
+            )
+            .labelled_by(l.id);
+        });
+        let wanted = run.people_filter.trim().to_lowercase();
+        let shown: Vec<&majlis_core::roster::Member> = r
+            .roster
+            .members
+            .iter()
+            .filter(|m| {
+                wanted.is_empty()
+                    || m.name.to_lowercase().contains(&wanted)
+                    || r.roster
+                        .full_name(&m.name)
+                        .is_some_and(|f| f.to_lowercase().contains(&wanted))
+                    || wanted.strip_prefix('@').is_some_and(|g| {
+                        r.roster.addressed_as(&m.name)[1..]
+                            .iter()
+                            .any(|x| x.to_lowercase().starts_with(g))
+                    })
+            })
+            .collect();
         let (message, device, devices_n) = (self.t("Direct message"), self.t("device"), devices);
         let mut open_dm: Option<String> = None;
         egui::ScrollArea::vertical().show(ui, |ui| {
@@ -128,7 +156,7 @@ impl MajlisApp {
                     .num_columns(5)
                     .spacing(egui::vec2(14.0, 8.0))
                     .show(ui, |ui| {
-                        for m in &r.roster.members {
+                        for m in shown {
                             let on = m
                                 .devices
                                 .iter()
