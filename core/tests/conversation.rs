@@ -929,3 +929,96 @@ async fn a_forward_shows_where_it_came_from_and_a_forged_one_does_not_match() {
         n.shutdown().await.unwrap();
     }
 }
+
+/// Bilal writes now and sends later: nothing reaches amina before the time, then the message
+/// does, once; one kept while his node is stopped goes when it runs again; one he cancels
+/// never goes; and one for #legal, which an admin takes him off meanwhile, is not sent and
+/// his node says what it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_scheduled_for_later_goes_at_its_time_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let ps = org(
+        dir.path(),
+        &[RosterChange::CreateChannel {
+            name: "legal".into(),
+            members: Some(vec!["amina".into(), "bilal".into()]),
+        }],
+    );
+    let b_dir = dir.path().join("bilal");
+    let (a, b, c) = start_three(ps).await;
+    c.shutdown().await.unwrap();
+    let now = majlis_core::now_ms;
+    let e = b
+        .send_later("general", "too late", now() - 1)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("has passed"), "{e}");
+    let soon = b
+        .send_later("general", "standup in five", now() + 2_000)
+        .await
+        .unwrap();
+    let never = b
+        .send_later("general", "never mind", now() + 3_000)
+        .await
+        .unwrap();
+    b.send_later("legal", "the draft is attached", now() + 4_000)
+        .await
+        .unwrap();
+    assert_eq!(b.scheduled().len(), 3);
+    assert_eq!(
+        b.cancel_scheduled(never.id).await.unwrap().text,
+        "never mind"
+    );
+    let texts = |n: &Node, ch: &str| -> Vec<String> {
+        n.history(ch, 50)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect()
+    };
+    assert!(texts(&a, "general").is_empty(), "sent before its time");
+    let mut ev = b.subscribe();
+    a.change_roster(RosterChange::ChannelMembers {
+        name: "legal".into(),
+        change: majlis_core::roster::MembersChange::Remove(vec!["bilal".into()]),
+    })
+    .await
+    .unwrap();
+    wait_until("the standup message reaches amina", async || {
+        texts(&a, "general") == ["standup in five"]
+    })
+    .await;
+    assert!(soon.at <= a.history("general", 1).unwrap()[0].sent_at);
+    let failed = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            if let Ok(majlis_core::Event::ScheduledFailed { text, why, .. }) = ev.recv().await {
+                return (text, why);
+            }
+        }
+    })
+    .await
+    .expect("the #legal message is said to have failed");
+    assert_eq!(failed.0, "the draft is attached", "{failed:?}");
+    assert!(b.scheduled().is_empty());
+
+    // Kept while bilal's node is stopped, sent when it runs again.
+    b.send_later("general", "back online", now() + 1_000)
+        .await
+        .unwrap();
+    b.shutdown().await.unwrap();
+    drop(b);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let addr = a.listen_addrs().await.unwrap()[0].clone();
+    let b = Node::start(Profile::open(&b_dir).unwrap(), config(vec![addr]))
+        .await
+        .unwrap();
+    wait_until("sent once bilal runs again", async || {
+        texts(&a, "general") == ["standup in five", "back online"]
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(texts(&a, "general").len(), 2, "sent once");
+    for n in [&a, &b] {
+        n.shutdown().await.unwrap();
+    }
+}

@@ -35,6 +35,18 @@ pub enum Request {
         message: MessageId,
         to: String,
     },
+    /// Send `text` in `channel` at `at` (ms since the epoch).
+    SendLater {
+        channel: String,
+        text: String,
+        at: u64,
+    },
+    /// Take a message for later off the schedule.
+    Unschedule {
+        id: u64,
+    },
+    /// The messages for later.
+    Scheduled,
     /// Save a message for later, or take it off the list (`on`: false).
     Bookmark {
         message: MessageId,
@@ -332,6 +344,10 @@ pub enum Response {
     Bookmarked {
         on: bool,
     },
+    /// Messages for later: the one just kept or cancelled, or all that wait.
+    Scheduled {
+        scheduled: Vec<majlis_core::node::Scheduled>,
+    },
     Error {
         message: String,
     },
@@ -402,6 +418,15 @@ async fn handle(node: &Node, req: Request) -> Response {
                 also_channel,
             } => Response::Sent {
                 id: node.reply(&message, &text, also_channel).await?,
+            },
+            Request::SendLater { channel, text, at } => Response::Scheduled {
+                scheduled: vec![node.send_later(&channel, &text, at).await?],
+            },
+            Request::Scheduled => Response::Scheduled {
+                scheduled: node.scheduled(),
+            },
+            Request::Unschedule { id } => Response::Scheduled {
+                scheduled: vec![node.cancel_scheduled(id).await?],
             },
             Request::Bookmark { message, on } => {
                 node.save_for_later(&message, on)?;

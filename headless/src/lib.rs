@@ -103,6 +103,19 @@ pub enum Command {
         channel: String,
         /// The message text
         text: String,
+        /// Send it later, at this time: a date (2026-12-14, midnight UTC) or an RFC 3339
+        /// time (2026-12-14T09:00:00+04:00). Kept until then by `majlisd run`
+        #[arg(long, value_parser = parse_date)]
+        at: Option<u64>,
+    },
+    /// The messages waiting to be sent later (`send --at`), or cancel one
+    Scheduled {
+        /// Take message ID off the schedule, unsent
+        #[arg(long, value_name = "ID")]
+        cancel: Option<u64>,
+        /// Print JSON lines instead of text (for scripts)
+        #[arg(long)]
+        json: bool,
     },
     /// Share a file in CHANNEL or with @NAME (any size; readers fetch it from every peer that
     /// has it); prints the message id last. Needs `majlisd run`
@@ -653,6 +666,11 @@ pub enum PresenceCmd {
     Clear,
 }
 
+/// A time as the CLI prints it (RFC 3339, UTC, to the second).
+fn when(ms: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
 /// A status's length: `30m`, `2h`, `3days`.
 fn parse_for(s: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(s)
@@ -930,10 +948,27 @@ pub fn run_cli(cli: Cli) -> Result<()> {
     let socket = dir.join(majlis_core::profile::SOCKET);
     // Commands a running node should carry out.
     let remote_req = match &cli.command {
-        Command::Send { channel, text } => Some(Request::Send {
+        Command::Send {
+            channel,
+            text,
+            at: None,
+        } => Some(Request::Send {
             channel: channel.clone(),
             text: text.clone(),
         }),
+        Command::Send {
+            channel,
+            text,
+            at: Some(at),
+        } => Some(Request::SendLater {
+            channel: channel.clone(),
+            text: text.clone(),
+            at: *at,
+        }),
+        Command::Scheduled {
+            cancel: Some(id), ..
+        } => Some(Request::Unschedule { id: *id }),
+        Command::Scheduled { cancel: None, .. } => Some(Request::Scheduled),
         Command::Search {
             query,
             limit,
@@ -1297,7 +1332,20 @@ pub fn run_cli(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Command::Send { channel, text } => {
+        Command::Send { at: Some(_), .. } | Command::Scheduled { cancel: Some(_), .. } => bail!(
+            "messages for later are kept and sent by the running node: start `majlisd run` for {}, then try again",
+            dir.display()
+        ),
+        Command::Scheduled { json, .. } => {
+            let p = open(&dir)?;
+            print_response(
+                &Command::Scheduled { cancel: None, json },
+                Response::Scheduled {
+                    scheduled: majlis_core::node::scheduled_in(p.store()),
+                },
+            )?;
+        }
+        Command::Send { channel, text, .. } => {
             let p = open(&dir)?;
             // A node that crashed here may have published seqs it did not keep: skip them.
             p.store().resume_reservations(&p.device_id())?;
@@ -1821,6 +1869,7 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             | Command::Doctor { json: true, .. }
             | Command::Status { json: true }
             | Command::Presence(PresenceCmd::Show { json: true })
+            | Command::Scheduled { json: true, .. }
     );
     match resp {
         Response::Sent { id } => println!("{id}"),
@@ -1982,6 +2031,25 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                 }
             }
         }
+        Response::Scheduled { scheduled } => match cmd {
+            Command::Send { .. } => {
+                let s = scheduled.first().context("the node kept nothing")?;
+                println!("kept; it is sent at {} (`majlisd scheduled` lists what waits)", when(s.at));
+                println!("{}", s.id);
+            }
+            Command::Scheduled { cancel: Some(_), .. } => println!("taken off the schedule, unsent"),
+            _ if json => {
+                for s in scheduled {
+                    println!("{}", serde_json::to_string(&s)?);
+                }
+            }
+            _ if scheduled.is_empty() => println!("nothing is waiting to be sent"),
+            _ => {
+                for s in scheduled {
+                    println!("{}\t{}\t{}\t{}", s.id, when(s.at), s.channel, s.text);
+                }
+            }
+        },
         Response::Bookmarked { on: true } => {
             println!("saved for later; `majlisd search is:saved` lists what you saved")
         }
@@ -2573,6 +2641,8 @@ fn run_node(
                     Ok(Event::RosterChanged { version }) => say!("roster is now at version {version}"),
                     Ok(Event::Listening(a)) => tracing::debug!("listening on {a}"),
                     Ok(Event::Rejected { .. }) => {}
+                    // The text stays out of the log unless messages are printed.
+                    Ok(Event::ScheduledFailed { channel, why, .. }) => say_err!("a message kept for later in {channel} was not sent: {why}"),
                     // Neither: a refused fork taken back (the node logs why).
                     Ok(Event::Swept { expired: 0, erased: 0, .. }) => {}
                     Ok(Event::Swept { expired, erased, .. }) => say!("retention removed {expired} expired messages; erasure requests removed {erased}"),

@@ -757,6 +757,58 @@ fn a_forward_from_the_command_line_says_where_it_came_from() {
     assert!(ds[0].stop() && ds[1].stop());
 }
 
+/// An RFC 3339 time `secs` seconds from now (as `date` writes it).
+fn in_secs(secs: u64) -> String {
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + secs;
+    let out = std::process::Command::new("date")
+        .args(["-u", "-d", &format!("@{at}"), "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Amina writes a message now for three seconds later: `scheduled` lists it, bilal has
+/// nothing until then, then it arrives and nothing waits; one cancelled never goes; a time
+/// past, or no running node, is refused with what to do.
+#[test]
+fn a_message_for_later_from_the_command_line() {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ds = majlis_tests::org(&bin, tmp.path(), &["amina", "bilal"]);
+    let e = ds[0].fails(&["send", "general", "hello", "--at", &in_secs(60)]);
+    assert!(e.contains("start `majlisd run`"), "{e}");
+    majlis_tests::start_pair_local(&mut ds, &[]);
+
+    let out = ds[0].all(&["send", "general", "standup now", "--at", &in_secs(3)]);
+    assert!(out.starts_with("kept; it is sent at "), "{out}");
+    let id = ds[0].ok(&["send", "@bilal", "never mind", "--at", &in_secs(3600)]);
+    let id = id.trim();
+    let listed = ds[0].all(&["scheduled"]);
+    assert!(
+        listed.contains("standup now") && listed.contains("never mind"),
+        "{listed}"
+    );
+    let out = ds[0].ok(&["scheduled", "--cancel", id]);
+    assert!(out.starts_with("taken off the schedule"), "{out}");
+    let e = ds[0].fails(&["send", "general", "late", "--at", "2001-01-01"]);
+    assert!(e.contains("has passed"), "{e}");
+    assert!(ds[1].history("general").is_empty(), "sent early");
+    wait_until("bilal has it at its time", 20, || {
+        ds[1].history("general").len() == 1
+    });
+    assert_eq!(ds[1].history("general")[0]["text"], "standup now");
+    assert_eq!(
+        ds[0].ok(&["scheduled"]).trim(),
+        "nothing is waiting to be sent"
+    );
+    assert!(ds[1].history("@amina").is_empty(), "the cancelled one went");
+    assert!(ds[0].stop() && ds[1].stop());
+}
+
 /// An admin makes #news a channel where only she posts: a member reads it (what she posts
 /// reaches him, readable), is told why his own post is refused, and sees who posts in his
 /// channel list; only admins set it, only readers can be named; set back to everyone, he

@@ -18,6 +18,7 @@ mod members;
 mod neighbours;
 mod push;
 mod runner;
+mod schedule;
 mod search;
 mod signals;
 mod status;
@@ -46,6 +47,7 @@ use runner::Runner;
 
 pub use files::FileStatus;
 pub use governance::{SweepReport, SWEEP_EVERY};
+pub use schedule::{scheduled as scheduled_in, Scheduled};
 pub use search::IndexStats;
 
 /// How long a removed device keeps its connection after being told of its removal.
@@ -162,6 +164,13 @@ pub enum Event {
         channel: String,
         member: String,
     },
+    /// A message scheduled for later could not be sent at its time (the roster no longer
+    /// lets this member post there): it is dropped, and this says what it was.
+    ScheduledFailed {
+        channel: String,
+        text: String,
+        why: String,
+    },
     /// A member set their status, changed it or cleared it (`text` empty); see
     /// [`crate::status`].
     Status(crate::status::MemberStatus),
@@ -274,6 +283,16 @@ pub(crate) enum Command {
     },
     Peers {
         reply: oneshot::Sender<Vec<PeerInfo>>,
+    },
+    Schedule {
+        channel: String,
+        text: String,
+        at: u64,
+        reply: oneshot::Sender<Result<Scheduled>>,
+    },
+    Unschedule {
+        id: u64,
+        reply: oneshot::Sender<Result<Scheduled>>,
     },
     SetStatus {
         status: crate::status::Status,
@@ -1091,6 +1110,30 @@ impl Node {
         };
         self.ask(|reply| Command::SetStatus { status, reply })
             .await?
+    }
+
+    /// Keep `text` to send in `channel` (or `@NAME`) at `at` (ms since the epoch): signed
+    /// and sent then, as if written then; if this node is not running at that time, when it
+    /// next runs. Refused now if this member may not post there now.
+    pub async fn send_later(&self, channel: &str, text: &str, at: u64) -> Result<Scheduled> {
+        let (channel, text) = (channel.to_string(), text.to_string());
+        self.ask(|reply| Command::Schedule {
+            channel,
+            text,
+            at,
+            reply,
+        })
+        .await?
+    }
+
+    /// Take a message off the schedule, unsent.
+    pub async fn cancel_scheduled(&self, id: u64) -> Result<Scheduled> {
+        self.ask(|reply| Command::Unschedule { id, reply }).await?
+    }
+
+    /// The messages waiting to be sent, soonest first.
+    pub fn scheduled(&self) -> Vec<Scheduled> {
+        schedule::scheduled(&self.store)
     }
 
     /// Members' statuses set and not ended (see [`Node::set_status`]).

@@ -280,6 +280,7 @@ impl Runner {
                         self.sweep(None);
                     }
                     self.presence();
+                    self.send_due();
                     if !quiet || self.ticks.is_multiple_of(QUIET_EVERY) {
                         self.resync_round();
                         self.ask_all_addrs();
@@ -488,6 +489,17 @@ impl Runner {
             Command::Files { reply } => {
                 let _ = reply.send(self.file_statuses());
             }
+            Command::Schedule {
+                channel,
+                text,
+                at,
+                reply,
+            } => {
+                let _ = reply.send(self.schedule(channel, text, at));
+            }
+            Command::Unschedule { id, reply } => {
+                let _ = reply.send(self.unschedule(id));
+            }
             Command::SetStatus { status, reply } => {
                 let _ = reply.send(self.set_status(status));
             }
@@ -557,7 +569,7 @@ impl Runner {
     }
 
     /// What the user is shown of the last of our `envs`: what they typed.
-    fn shown_own(
+    pub(super) fn shown_own(
         &self,
         envs: &[crate::message::Envelope],
         text: String,
