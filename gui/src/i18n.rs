@@ -292,6 +292,18 @@ const AR: &[(&str, &str)] = &[
     ("Full name", "الاسم الكامل"),
     ("Full names", "الأسماء الكاملة"),
     ("Forward to", "إعادة توجيه إلى"),
+    ("Send later", "إرسال لاحقًا"),
+    ("In 1 hour", "بعد ساعة"),
+    ("Tomorrow at 9:00", "غدًا الساعة 9:00"),
+    ("Monday at 9:00", "الاثنين الساعة 9:00"),
+    ("Sends at {time}: {text}", "تُرسل في {time}: {text}"),
+    ("Cancel the message for {time}", "إلغاء الرسالة المقررة في {time}"),
+    ("Kept; it is sent at {time}", "حُفظت؛ تُرسل في {time}"),
+    ("Taken off the schedule, unsent", "أُزيلت من الجدول ولم تُرسل"),
+    (
+        "A message kept for later in {channel} was not sent: {why}",
+        "لم تُرسل رسالة محفوظة للإرسال لاحقًا في {channel}: {why}",
+    ),
     ("Save for later", "حفظ لوقت لاحق"),
     ("Remove from saved", "إزالة من المحفوظات"),
     ("Saved for later", "حُفظت لوقت لاحق"),
@@ -713,6 +725,17 @@ const AR_SAID: &[(&str, &str)] = &[
     (
         "'{name}' is, or looks like, '{full}', the full name of '{old}'; to add a device of theirs, write '{old}', else pick a name nobody could take for theirs",
         "'{name}' هو '{full}'، الاسم الكامل لـ '{old}'، أو يشبهه؛ لإضافة جهاز له اكتب '{old}'، وإلا فاختر اسمًا لا يمكن أن يُظن أنه له",
+    ),
+    // A message for later, refused.
+    ("that time has passed: send the message now", "مضى ذلك الوقت: أرسل الرسالة الآن"),
+    ("a message is sent at most a year ahead", "تُرسل الرسالة بعد سنة على الأكثر"),
+    (
+        "{count} messages are waiting already; send or cancel some first",
+        "{count} رسالة تنتظر من قبل؛ أرسل بعضها أو ألغه أولًا",
+    ),
+    (
+        "no message {id} is waiting (`majlisd scheduled` lists them)",
+        "لا رسالة {id} تنتظر (يسردها `majlisd scheduled`)",
     ),
     // A forward, refused.
     (

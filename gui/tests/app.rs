@@ -2162,6 +2162,35 @@ fn a_message_forwarded_from_its_menu_says_where_it_came_from() {
     });
 }
 
+/// Bilal writes a message and picks "Send later", "In 1 hour": it waits above the composer
+/// (amina has nothing), and he cancels it there; the node keeps nothing.
+#[test]
+fn a_message_kept_for_later_waits_above_the_composer_until_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    type_into(&mut h, "Message", "the report is due");
+    h.get_by_label("Send later").click();
+    until(&mut h, "when", |h| has(h, "In 1 hour"));
+    h.get_by_label("In 1 hour").click();
+    until(&mut h, "it waits above the composer", |h| {
+        h.query_by_label_contains("Sends at ").is_some()
+            && h.query_by_label_contains(": the report is due").is_some()
+    });
+    let node = h.state().as_ref().unwrap().node().unwrap().clone();
+    let kept = node.scheduled();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].text, "the report is due");
+    let ahead = kept[0].at - majlis_core::now_ms();
+    assert!((3_500_000..=3_600_000).contains(&ahead), "{ahead}");
+    assert!(amina.history("general", 10).unwrap().is_empty());
+    h.get_by_label_contains("Cancel the message for ").click();
+    until(&mut h, "taken off", |h| {
+        has(h, "Taken off the schedule, unsent")
+    });
+    assert!(node.scheduled().is_empty());
+}
+
 /// An admin lets only herself post in #legal from the admin panel; the audit log says so.
 /// Bilal's app shows #legal with what she posts and, in place of the composer, who posts.
 #[test]

@@ -209,6 +209,7 @@ impl MajlisApp {
         self.draw_edit_bar(ui, run);
         let (attach_label, share_label, path_label) =
             (self.t("Attach file"), self.t("Share"), self.t("File path"));
+        let later_label = self.t("Send later");
         // Composer at the bottom.
         let draft = self.state.drafts.entry(channel.clone()).or_default();
         // Typing `@na…` offers the members whose names start so (and @channel, @here), each
@@ -245,6 +246,17 @@ impl MajlisApp {
                     .collect()
             })
             .unwrap_or_default();
+        // Messages of this conversation kept for later, and when one can be sent later.
+        let waiting: Vec<majlis_core::node::Scheduled> = run
+            .scheduled
+            .iter()
+            .filter(|s| s.channel == channel)
+            .take(3)
+            .cloned()
+            .collect();
+        let choices = later_choices(lang);
+        let mut later: Option<u64> = None;
+        let mut cancel: Option<u64> = None;
         let mut complete: Option<String> = None;
         let mut composer_id = None;
         let mut typed = false;
@@ -257,7 +269,8 @@ impl MajlisApp {
         egui::Panel::bottom("composer")
             .exact_size(
                 if attach.is_some() { 96.0 } else { 64.0 }
-                    + if suggest.is_empty() { 0.0 } else { 28.0 },
+                    + if suggest.is_empty() { 0.0 } else { 28.0 }
+                    + 26.0 * waiting.len() as f32,
             )
             .show(ui, |ui| {
                 ui.add_space(4.0);
@@ -277,6 +290,24 @@ impl MajlisApp {
                             if b.clicked() {
                                 complete = Some(name.clone());
                             }
+                        }
+                    });
+                }
+                for w in &waiting {
+                    ui.horizontal(|ui| {
+                        let when = format_time(w.at, true);
+                        let said = tr_with(
+                            lang,
+                            "Sends at {time}: {text}",
+                            &[("time", &when), ("text", &w.text)],
+                        );
+                        ui.label(RichText::new(text::for_egui(&said)).italics());
+                        let b = ui.small_button(tr(lang, "Cancel"));
+                        let name =
+                            tr_with(lang, "Cancel the message for {time}", &[("time", &when)]);
+                        name_widget(&b, egui::Role::Button, &name);
+                        if b.clicked() {
+                            cancel = Some(w.id);
                         }
                     });
                 }
@@ -319,6 +350,14 @@ impl MajlisApp {
                     if ui.button(send_label.as_str()).clicked() {
                         send = true;
                     }
+                    ui.menu_button(later_label.as_str(), |ui| {
+                        for (label, at) in &choices {
+                            if ui.button(label.as_str()).clicked() {
+                                later = Some(*at);
+                                ui.close();
+                            }
+                        }
+                    });
                     if ui.button(attach_label.as_str()).clicked() {
                         toggle_attach = true;
                     }
@@ -379,6 +418,17 @@ impl MajlisApp {
                 channel: channel.clone(),
                 path,
             });
+        }
+        // Kept for later: the draft stays until the node has it.
+        if let (Some(at), false) = (later, draft.trim().is_empty()) {
+            run.actions.push(Action::SendLater {
+                channel: channel.clone(),
+                text: draft.trim_end().to_string(),
+                at,
+            });
+        }
+        if let Some(id) = cancel {
+            run.actions.push(Action::CancelScheduled(id));
         }
         if send && !draft.trim().is_empty() {
             let text = std::mem::take(draft).trim_end().to_string();
@@ -1579,6 +1629,31 @@ fn link_at(g: &egui::Galley, m: &str, at: egui::Pos2) -> Option<String> {
     shown_links(m, g.text())
         .find(|r| r.contains(&byte))
         .map(|r| majlis_core::search::text::link_url(&g.text()[r]))
+}
+
+/// When "Send later" can send a message: in an hour, tomorrow at 9:00, next Monday at 9:00
+/// (local time), with the label each is offered under.
+fn later_choices(lang: crate::i18n::Lang) -> Vec<(String, u64)> {
+    use chrono::{Datelike, Days, Local};
+    let now = Local::now();
+    let at_nine = |days: u64| {
+        (now.date_naive() + Days::new(days))
+            .and_hms_opt(9, 0, 0)
+            .and_then(|t| t.and_local_timezone(Local).earliest())
+            .map(|t| t.timestamp_millis() as u64)
+    };
+    let to_monday = 7 - u64::from(now.weekday().num_days_from_monday());
+    [
+        (
+            tr(lang, "In 1 hour"),
+            Some(now.timestamp_millis() as u64 + 3_600_000),
+        ),
+        (tr(lang, "Tomorrow at 9:00"), at_nine(1)),
+        (tr(lang, "Monday at 9:00"), at_nine(to_monday)),
+    ]
+    .into_iter()
+    .filter_map(|(label, at)| Some((label.to_string(), at?)))
+    .collect()
 }
 
 /// Members (and `channel`, `here`, and groups) whose names start with the `@word` the draft

@@ -108,6 +108,35 @@ impl MajlisApp {
                     )
                 });
             }
+            Action::SendLater { channel, text, at } => {
+                let n = run.node.clone();
+                let when = format_time(at, true);
+                let done = self.tf("Kept; it is sent at {time}", &[("time", &when)]);
+                self.spawn(async move {
+                    Reply::Scheduled {
+                        result: n
+                            .send_later(&channel, &text, at)
+                            .await
+                            .map(|_| done)
+                            .map_err(|e| say_error(lang, &e)),
+                        channel: Some(channel),
+                    }
+                });
+            }
+            Action::CancelScheduled(id) => {
+                let n = run.node.clone();
+                let done = self.t("Taken off the schedule, unsent");
+                self.spawn(async move {
+                    Reply::Scheduled {
+                        channel: None,
+                        result: n
+                            .cancel_scheduled(id)
+                            .await
+                            .map(|_| done)
+                            .map_err(|e| say_error(lang, &e)),
+                    }
+                });
+            }
             Action::SaveForLater { message, on } => match run.node.save_for_later(&message, on) {
                 Ok(()) => {
                     match on {
@@ -354,7 +383,21 @@ impl MajlisApp {
         let mut peers_changed = false;
         while let Ok(ev) = run.events.try_recv() {
             match ev {
-                Event::Message(m) => self.on_message(&mut run, *m),
+                Event::Message(m) => {
+                    // One of ours kept for later has gone: it is no longer waiting.
+                    if m.device == run.me && !run.scheduled.is_empty() {
+                        run.scheduled = run.node.scheduled();
+                    }
+                    self.on_message(&mut run, *m)
+                }
+                Event::ScheduledFailed { channel, why, .. } => {
+                    run.scheduled = run.node.scheduled();
+                    let said = self.tf(
+                        "A message kept for later in {channel} was not sent: {why}",
+                        &[("channel", run.shown(&channel)), ("why", &why)],
+                    );
+                    run.notice = Some((said, Instant::now()));
+                }
                 Event::RosterChanged { .. } => roster_changed = true,
                 // Messages shown locked in the open conversation may open now.
                 Event::KeysReceived { channel }
@@ -491,6 +534,13 @@ impl MajlisApp {
                 },
                 Reply::Acted(r) => {
                     run.notice = r.err().map(|e| (e, Instant::now()));
+                }
+                Reply::Scheduled { channel, result } => {
+                    if let (Some(c), Ok(_)) = (&channel, &result) {
+                        self.state.drafts.remove(c);
+                    }
+                    run.scheduled = run.node.scheduled();
+                    run.notice = Some((result.unwrap_or_else(|e| e), Instant::now()));
                 }
                 Reply::Forwarded(r) => {
                     run.notice = Some((r.unwrap_or_else(|e| e), Instant::now()));

@@ -119,6 +119,14 @@ enum Action {
         channel: String,
         text: String,
     },
+    /// Keep `text` to send in `channel` at `at`.
+    SendLater {
+        channel: String,
+        text: String,
+        at: u64,
+    },
+    /// Take a message kept for later off the schedule.
+    CancelScheduled(u64),
     /// Save a message for later, or take it off the list.
     SaveForLater {
         message: MessageId,
@@ -225,6 +233,11 @@ enum Reply {
     Acted(Result<MessageId, String>),
     /// A message was forwarded (what to say), or why not.
     Forwarded(Result<String, String>),
+    /// A message was kept for later (in this channel; what to say), or cancelled, or why not.
+    Scheduled {
+        channel: Option<String>,
+        result: Result<String, String>,
+    },
     /// Where a file was saved, or why not.
     Saved(Result<PathBuf, String>),
     /// A peer typed in the network view was dialled (remember it), or why it is no address.
@@ -389,6 +402,9 @@ struct Running {
     away: HashSet<DeviceId>,
     /// What this member saved for later (this device's list).
     saved: HashSet<MessageId>,
+    /// Messages kept to send later, soonest first (read again when one is kept, cancelled
+    /// or sent).
+    scheduled: Vec<majlis_core::node::Scheduled>,
     /// Each member's status, as set (see `Running::status_of` for what shows now).
     statuses: HashMap<String, majlis_core::status::MemberStatus>,
     /// This member's status as being typed in People, and how long it is to last (an index
@@ -751,6 +767,7 @@ impl MajlisApp {
             }
         });
         let me = node.device_id();
+        let scheduled = node.scheduled();
         let saved = node
             .store()
             .saved()
@@ -795,6 +812,7 @@ impl MajlisApp {
             away: HashSet::new(),
             statuses: HashMap::new(),
             saved,
+            scheduled,
             status_draft: String::new(),
             status_lasts: 0,
             people_filter: String::new(),
