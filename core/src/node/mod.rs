@@ -624,6 +624,7 @@ impl Node {
             signal_seen: HashMap::new(),
             away_heard: HashMap::new(),
             statuses,
+            statuses_dirty: false,
             pass_on: Default::default(),
             signals_sent: HashMap::new(),
             last_version: 0,

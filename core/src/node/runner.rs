@@ -132,8 +132,10 @@ pub(super) struct Runner {
     /// device that passes signals on, its signed form for devices that connect later.
     pub(super) signal_seen: HashMap<(DeviceId, String), (Instant, u64)>,
     pub(super) away_heard: HashMap<DeviceId, (u64, Option<crate::net::SignedSignal>)>,
-    /// The newest status of each member (see [`super::status`]).
+    /// The newest status of each member (see [`super::status`]), and whether they changed
+    /// since last written.
     pub(super) statuses: crate::status::Statuses,
+    pub(super) statuses_dirty: bool,
     /// What this node may still pass on of each device's signals.
     pub(super) pass_on: super::signals::PassOn,
     /// Signals sent and not yet answered: one that a closing surplus connection cut off is
@@ -281,6 +283,7 @@ impl Runner {
                     }
                     self.presence();
                     self.send_due();
+                    self.keep_statuses();
                     if !quiet || self.ticks.is_multiple_of(QUIET_EVERY) {
                         self.resync_round();
                         self.ask_all_addrs();
@@ -315,6 +318,7 @@ impl Runner {
     /// Flush everything, say goodbye on mDNS.
     async fn stop(&mut self) {
         self.save_file_progress().await;
+        self.keep_statuses();
         self.finish_flush().await;
         self.flush_pending();
         self.finish_flush().await;

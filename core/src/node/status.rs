@@ -28,7 +28,21 @@ impl Runner {
             Ok(None) => {}
             Err(e) => return Err(crate::Error::Invalid(e.to_string())),
         }
+        // This member's own is on disk before the call returns.
+        self.keep_statuses();
         Ok(())
+    }
+
+    /// Write the statuses if they changed since last written: at most once a tick (see
+    /// `status_taken`), and at once for this member's own.
+    pub(super) fn keep_statuses(&mut self) {
+        if !std::mem::take(&mut self.statuses_dirty) {
+            return;
+        }
+        if let Err(e) = self.store.set_private(KEPT_AS, &self.statuses.encode()) {
+            tracing::warn!("statuses not kept on disk: {e}");
+            self.statuses_dirty = true;
+        }
     }
 
     /// The statuses to show now.
@@ -53,13 +67,13 @@ impl Runner {
         }
     }
 
-    /// Keep the statuses on disk, say the new one, and hand it to every connected device of
-    /// the org but `via` and its signer (a flooder's are passed on at the pace of
-    /// [`super::signals::PassOn`]; what is held back still goes to each device that connects).
+    /// Say the new status, mark the statuses to be written (at the next tick: a modified
+    /// client signing a thousand a second costs one write per tick, not a thousand), and
+    /// hand it to every connected device of the org but `via` and its signer (a flooder's
+    /// are passed on at the pace of [`super::signals::PassOn`]; what is held back still
+    /// goes to each device that connects).
     fn status_taken(&mut self, via: Option<PeerId>, s: SignedSignal, shown: MemberStatus) {
-        if let Err(e) = self.store.set_private(KEPT_AS, &self.statuses.encode()) {
-            tracing::warn!("statuses not kept on disk: {e}");
-        }
+        self.statuses_dirty = true;
         self.emit(Event::Status(shown));
         if via.is_some() && !self.pass_on.allow(s.device, std::time::Instant::now()) {
             return;
@@ -89,9 +103,8 @@ impl Runner {
             return;
         };
         if self.statuses.forget(head) {
-            if let Err(e) = self.store.set_private(KEPT_AS, &self.statuses.encode()) {
-                tracing::warn!("statuses not kept on disk: {e}");
-            }
+            self.statuses_dirty = true;
+            self.keep_statuses();
         }
     }
 
