@@ -739,7 +739,8 @@ async fn typing_and_away_cross_a_relay_and_a_forged_one_does_not() {
 /// bilal still has it after a restart. Chen's modified client cannot change it: a status in
 /// amina's name signed by his own key, an unsigned one, one dated an hour ahead (it would
 /// outrank her later ones) and a replay of her older one all leave her status as she set
-/// it; his own, sent the honest way, reaches bilal.
+/// it; his own, sent the honest way, reaches bilal, and fifty more in a burst are taken at
+/// a pace (a few, not fifty).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_status_reaches_colleagues_who_come_online_later_and_a_forged_one_does_not() {
     use majlis_core::net::{Signal, SignedSignal};
@@ -821,6 +822,22 @@ async fn a_status_reaches_colleagues_who_come_online_later_and_a_forged_one_does
     assert_eq!(hers(&b).await, set);
     let refused = b.stats().await.unwrap().rejected.get("signal").copied();
     assert!(refused.unwrap_or(0) >= 3, "{refused:?}");
+
+    // Chen's client floods fifty new statuses of his own: bilal takes a few, not fifty.
+    let mut ev = b.subscribe();
+    let from = majlis_core::now_ms() + 1_000;
+    for i in 0..50 {
+        let s = status(&chen_key, from + i, &format!("busy {i}"));
+        c.signal_unchecked(Signal::Signed(s)).await.unwrap();
+    }
+    let mut taken = 0;
+    let until = tokio::time::Instant::now() + Duration::from_secs(2);
+    while let Ok(Ok(e)) = tokio::time::timeout_at(until, ev.recv()).await {
+        if matches!(e, majlis_core::Event::Status(st) if st.member == "chen") {
+            taken += 1;
+        }
+    }
+    assert!((1..=8).contains(&taken), "{taken} of 50 taken");
 
     // Kept across a restart.
     b.shutdown().await.unwrap();

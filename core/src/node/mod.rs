@@ -625,6 +625,7 @@ impl Node {
             away_heard: HashMap::new(),
             statuses,
             statuses_dirty: false,
+            status_pace: Default::default(),
             pass_on: Default::default(),
             signals_sent: HashMap::new(),
             last_version: 0,

@@ -136,6 +136,8 @@ pub(super) struct Runner {
     /// since last written.
     pub(super) statuses: crate::status::Statuses,
     pub(super) statuses_dirty: bool,
+    /// How many new statuses of each device this node still takes now (see `take_status`).
+    pub(super) status_pace: super::signals::PassOn,
     /// What this node may still pass on of each device's signals.
     pub(super) pass_on: super::signals::PassOn,
     /// Signals sent and not yet answered: one that a closing surplus connection cut off is

@@ -57,6 +57,22 @@ impl Runner {
         let Some(head) = self.chain.head() else {
             return;
         };
+        // A new one of a device past its pace (a burst, then one a second) is dropped: a
+        // modified client signing a thousand a second would otherwise push a thousand events
+        // a second at the app and the API's event log. (Copies of one already held cost no
+        // pace: every device that connects hands them all.)
+        let newer = head.member_of_device(&s.device).is_some_and(|m| {
+            self.statuses
+                .set_at(&m.name)
+                .is_none_or(|held| held < s.sent_at)
+        });
+        if newer
+            && s.verified().is_some()
+            && !self.status_pace.allow(s.device, std::time::Instant::now())
+        {
+            self.tally.count("signal");
+            return;
+        }
         match self.statuses.take(head, &s, crate::now_ms()) {
             Ok(Some(shown)) => self.status_taken(Some(via), s, shown),
             Ok(None) => {}
