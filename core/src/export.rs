@@ -20,8 +20,9 @@ use crate::store::{Store, StoredMessage};
 
 /// The layout version of an export (`manifest.json` and the records). 2: records say the
 /// channel's shown name (`channel_name`) beside its wire name. 3: and the author's full
-/// name (`sender_name`) beside their roster name.
-pub const EXPORT_FORMAT: u32 = 3;
+/// name (`sender_name`) beside their roster name. 4: and where a forwarded message came
+/// from (`forwarded`), as checked by the exporting device.
+pub const EXPORT_FORMAT: u32 = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -92,6 +93,19 @@ pub struct Record {
     /// This device holds no key for it: `text` is a placeholder.
     pub locked: bool,
     pub file: Option<FileRecord>,
+    /// A forwarded message: whose it said it was, and whether the exporting device held the
+    /// original and it said the same (`matches`, `differs`, `unseen`). A forward's author is
+    /// its forwarder; this is the forwarder's claim, checked.
+    pub forwarded: Option<ForwardRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ForwardRecord {
+    pub id: String,
+    pub author: String,
+    pub channel: String,
+    pub sent_at_utc: String,
+    pub check: crate::conversation::ForwardCheck,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -277,6 +291,13 @@ pub fn export(
                     text: m.text.clone(),
                     locked: m.locked,
                     file,
+                    forwarded: m.forwarded.as_ref().map(|f| ForwardRecord {
+                        id: f.id.to_string(),
+                        author: f.author.clone(),
+                        channel: f.channel.clone(),
+                        sent_at_utc: utc(f.sent_at),
+                        check: f.check,
+                    }),
                 },
                 &m,
             )
@@ -417,6 +438,9 @@ impl<'a> Writer<'a> {
                     "file_name",
                     "file_size",
                     "file_saved_as",
+                    "forwarded_from",
+                    "forwarded_channel",
+                    "forwarded_check",
                 ])
                 .map_err(|e| Error::Invalid(e.to_string()))?;
                 w.csv = Some(c);
@@ -456,6 +480,9 @@ impl<'a> Writer<'a> {
                     f.map_or("", |f| f.name.as_str()),
                     &f.map_or(String::new(), |f| f.size.to_string()),
                     f.and_then(|f| f.saved_as.as_deref()).unwrap_or(""),
+                    r.forwarded.as_ref().map_or("", |f| f.author.as_str()),
+                    r.forwarded.as_ref().map_or("", |f| f.channel.as_str()),
+                    r.forwarded.as_ref().map_or("", |f| check_word(f.check)),
                 ])
                 .map_err(|e| Error::Invalid(e.to_string()))?;
             }
@@ -548,7 +575,29 @@ fn eml<'x>(r: &'x Record, m: &'x StoredMessage) -> mail_builder::MessageBuilder<
     if let Some(t) = &r.target {
         b = b.in_reply_to(format!("{t}@majlis.invalid"));
     }
+    if let Some(f) = &r.forwarded {
+        b = b.header(
+            "X-Majlis-Forwarded-From",
+            mail_builder::headers::text::Text::new(format!(
+                "{} in {} ({}; {})",
+                f.author,
+                f.channel,
+                f.id,
+                check_word(f.check)
+            )),
+        );
+    }
     b
+}
+
+/// A forward's check as exports write it.
+fn check_word(c: crate::conversation::ForwardCheck) -> &'static str {
+    use crate::conversation::ForwardCheck;
+    match c {
+        ForwardCheck::Matches => "matches",
+        ForwardCheck::Differs => "differs",
+        ForwardCheck::Unseen => "unseen",
+    }
 }
 
 /// Whether the device `me` may make this export, by the roster `head`: anyone their own

@@ -928,6 +928,43 @@ async fn a_forward_shows_where_it_came_from_and_a_forged_one_does_not_match() {
     );
     assert_eq!(check(&c, &words), of("amina", ForwardCheck::Unseen));
     assert_eq!(check(&c, &honest), of("amina", ForwardCheck::Differs));
+    // An export (for discovery) says the same of each: whose it claimed, and the check.
+    let out = dir.path().join("export");
+    a.export(majlis_core::export::Spec {
+        scope: majlis_core::export::Scope::Channel("general".into()),
+        from: None,
+        to: None,
+        format: majlis_core::export::Format::Json,
+        out: out.clone(),
+    })
+    .await
+    .unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("messages.json")).unwrap()).unwrap();
+    assert_eq!(doc["export_format"], 4);
+    let record = |id: &MessageId| {
+        doc["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id.to_string().as_str())
+            .map(|r| {
+                (
+                    r["sender"].clone(),
+                    r["forwarded"]["author"].clone(),
+                    r["forwarded"]["check"].clone(),
+                )
+            })
+            .unwrap()
+    };
+    assert_eq!(
+        record(&words),
+        ("bilal".into(), "amina".into(), "differs".into())
+    );
+    assert_eq!(
+        record(&author),
+        ("bilal".into(), "chen".into(), "differs".into())
+    );
     // Chen cannot forward what he may not read.
     assert!(c.forward(&original, "general").await.is_err());
     // An unedited honest forward matches (here in a DM).
