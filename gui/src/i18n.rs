@@ -803,6 +803,10 @@ const AR_SAID: &[(&str, &str)] = &[
         "'{name}' هو {role} المؤسسة: لا يقرأ الإشارات",
     ),
     (
+        "everyone in @{group} is that way already; nothing to change",
+        "كل من في ‎@{group} على هذه الحال من قبل؛ لا شيء يتغير",
+    ),
+    (
         "@{group} already has exactly these members; nothing to change",
         "في ‎@{group} هؤلاء الأعضاء بالضبط من قبل؛ لا شيء يتغير",
     ),
@@ -1396,6 +1400,15 @@ mod tests {
                 add("HR"),
             ];
             errors.extend(changes.map(|c| E::Roster(x.next([0; 32], &c, 2).unwrap_err())));
+            x.channels.push(majlis_core::roster::Channel {
+                name: "board".into(),
+                members: Some(vec!["amina".into()]),
+            });
+            let by_group = C::ChannelMembers {
+                name: "board".into(),
+                change: majlis_core::roster::MembersChange::Add(vec!["@hr".into()]),
+            };
+            errors.push(E::Roster(x.next([0; 32], &by_group, 2).unwrap_err()));
             x.groups.clear();
             errors.push(E::Roster(
                 x.next([0; 32], &group("hr", None), 2).unwrap_err(),

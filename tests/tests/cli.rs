@@ -622,8 +622,8 @@ fn an_admin_gives_members_their_full_names() {
 
 /// An admin makes a group (`@it-support`) with bilal in it: a mention of it reaches bilal
 /// (his `mentions:me` finds it) and not amina, who is not in it; bilal's roster lists it;
-/// only admins make groups, and a name a mention could take for a member's is refused;
-/// deleted, the mention reaches nobody.
+/// only admins make groups, and a name a mention could take for a member's is refused; a
+/// channel's members can be named by the group; deleted, the mention reaches nobody.
 #[test]
 fn an_admin_makes_a_group_that_one_mention_reaches() {
     let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
@@ -658,6 +658,13 @@ fn an_admin_makes_a_group_that_one_mention_reaches() {
         !theirs.contains("look at it"),
         "amina is not in it: {theirs}"
     );
+
+    // A channel's members named by the group.
+    ds[0].ok(&["channel", "create", "helpdesk", "--members", "amina"]);
+    ds[0].ok(&["channel", "members", "helpdesk", "--add", "@it-support"]);
+    wait_until("bilal reads #helpdesk", 20, || {
+        ds[1].all(&["channel", "list"]).contains("helpdesk")
+    });
 
     ds[0].ok(&["roster", "group", "it-support", "--delete"]);
     wait_until("bilal's roster drops it", 20, || {

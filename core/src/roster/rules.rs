@@ -183,6 +183,45 @@ impl Roster {
         Ok(names)
     }
 
+    /// `change` with each `@group` in it replaced by the group's members: for adding, those
+    /// not on the channel already (`now`); for taking off, those on it; for setting, all.
+    /// A group that would add or take off nobody is said so.
+    fn groups_expanded(
+        &self,
+        change: &MembersChange,
+        now: Option<&[String]>,
+    ) -> Result<MembersChange, RosterError> {
+        let expand = |names: &[String], keep: &dyn Fn(&String) -> bool| {
+            let mut out: Vec<String> = Vec::new();
+            for n in names {
+                match n
+                    .strip_prefix('@')
+                    .and_then(|g| self.group(g).map(|m| (g, m)))
+                {
+                    Some((g, members)) => {
+                        let picked: Vec<&String> = members.iter().filter(|m| keep(m)).collect();
+                        if picked.is_empty() {
+                            return Err(RosterError::Rule(format!(
+                                "everyone in @{g} is that way already; nothing to change"
+                            )));
+                        }
+                        out.extend(picked.into_iter().cloned());
+                    }
+                    None => out.push(n.clone()),
+                }
+            }
+            out.dedup();
+            Ok(out)
+        };
+        let on = |m: &String| now.is_some_and(|l| l.contains(m));
+        Ok(match change {
+            MembersChange::Add(names) => MembersChange::Add(expand(names, &|m| !on(m))?),
+            MembersChange::Remove(names) => MembersChange::Remove(expand(names, &on)?),
+            MembersChange::Set(Some(names)) => MembersChange::Set(Some(expand(names, &|_| true)?)),
+            MembersChange::Set(None) => MembersChange::Set(None),
+        })
+    }
+
     /// The rules a group's name meets: it is what a mention carries (`@it-support`:
     /// letters, digits, `-`, `_`, `.`, starting and ending with a letter or digit), and a
     /// mention of it could not be taken for anyone's (no member's roster or full name, the
@@ -896,7 +935,8 @@ impl Roster {
                 else {
                     return Err(RosterError::Rule(self.no_channel_named(name)));
                 };
-                c.members = members_after(self.shown(&c.name), c.members.as_deref(), change)?;
+                let change = self.groups_expanded(change, c.members.as_deref())?;
+                c.members = members_after(self.shown(&c.name), c.members.as_deref(), &change)?;
             }
             RosterChange::ArchiveChannel { name, archived } => {
                 let c = self.channel_named_for(

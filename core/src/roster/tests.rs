@@ -2186,6 +2186,54 @@ fn an_admin_makes_a_group_that_one_mention_reaches() {
     );
     assert!(said.contains("the group 'it-support'"), "{said}");
 
+    // A channel's members named by the group: its members added (those not on already).
+    dated(
+        &mut o,
+        vec![(
+            t + H + 1,
+            RosterChange::CreateChannel {
+                name: "helpdesk".into(),
+                members: Some(vec!["amina".into()]),
+            },
+        )],
+    );
+    let members = |name: &str, change| RosterChange::ChannelMembers {
+        name: name.into(),
+        change,
+    };
+    dated(
+        &mut o,
+        vec![(
+            t + H + 2,
+            members("helpdesk", MembersChange::Add(vec!["@it-support".into()])),
+        )],
+    );
+    let on = |o: &Org| {
+        o.chain
+            .head()
+            .unwrap()
+            .roster
+            .channel("helpdesk")
+            .unwrap()
+            .members
+            .clone()
+    };
+    assert_eq!(on(&o), Some(vec!["amina".into(), "bilal".into()]));
+    assert!(try_next(
+        &o,
+        members("helpdesk", MembersChange::Add(vec!["@it-support".into()]))
+    )
+    .contains("everyone in @it-support is that way already"));
+    // Taken off by the group (in other case): here everyone on it, which is refused.
+    assert!(try_next(
+        &o,
+        members(
+            "helpdesk",
+            MembersChange::Remove(vec!["@IT-Support".into()])
+        )
+    )
+    .contains("no members left"));
+
     // Changed by its name in other case; bilal removed from the org leaves it.
     dated(
         &mut o,
