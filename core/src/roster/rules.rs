@@ -134,16 +134,28 @@ impl Roster {
     /// Who is in group `name` (as written on the roster, or as a mention carries it: case
     /// and Arabic forms folded, see [`crate::search::text::normalize`]), if there is one.
     pub fn group(&self, name: &str) -> Option<&[String]> {
+        self.group_entry(name).map(|(_, m)| m.as_slice())
+    }
+
+    /// The group `name` names, with the name it was made with (see [`Roster::group`]).
+    fn group_entry(&self, name: &str) -> Option<&(String, Vec<String>)> {
+        let folded = crate::search::text::normalize(name);
+        self.groups.iter().find(|(g, _)| g == name).or_else(|| {
+            self.groups
+                .iter()
+                .find(|(g, _)| crate::search::text::normalize(g) == folded)
+        })
+    }
+
+    /// A group other than `but` whose name is `name` as a mention folds it, or looks like it
+    /// (UTS #39): a mention of one could reach the other.
+    fn group_like(&self, name: &str, but: Option<&str>) -> Option<&str> {
         let folded = crate::search::text::normalize(name);
         self.groups
             .iter()
-            .find(|(g, _)| g == name)
-            .or_else(|| {
-                self.groups
-                    .iter()
-                    .find(|(g, _)| crate::search::text::normalize(g) == folded)
-            })
-            .map(|(_, m)| m.as_slice())
+            .map(|(g, _)| g.as_str())
+            .filter(|g| Some(*g) != but)
+            .find(|g| crate::search::text::normalize(g) == folded || looks_alike(g, name))
     }
 
     /// The names a mention of `member` may carry: their roster name, and each group they
@@ -260,11 +272,7 @@ impl Roster {
                 }
             }
         }
-        if let Some((g, _)) = self
-            .groups
-            .iter()
-            .find(|(g, _)| g != name && (normalize(g) == folded || looks_alike(g, name)))
-        {
+        if let Some(g) = self.group_like(name, Some(name)) {
             return Err(said(format!(
                 "it is, or looks like, the group '{g}' already there"
             )));
@@ -406,10 +414,7 @@ impl Roster {
                 "'{name}' is, or looks like, '{f}', the full name of '{m}'; to add a device of theirs, write '{m}', else pick a name nobody could take for theirs"
             )));
         }
-        if let Some((g, _)) = self.groups.iter().find(|(g, _)| {
-            crate::search::text::normalize(g) == crate::search::text::normalize(name)
-                || looks_alike(g, name)
-        }) {
+        if let Some(g) = self.group_like(name, None) {
             return Err(RosterError::Rule(format!(
                 "'{name}' is, or looks like, the group '{g}': a mention of them would reach the group; pick another name"
             )));
@@ -1014,17 +1019,7 @@ impl Roster {
                 }
             }
             RosterChange::SetGroup { name, members } => {
-                let existing = self
-                    .groups
-                    .iter()
-                    .find(|(g, _)| g == name)
-                    .or_else(|| {
-                        let folded = crate::search::text::normalize(name);
-                        self.groups
-                            .iter()
-                            .find(|(g, _)| crate::search::text::normalize(g) == folded)
-                    })
-                    .map(|(g, _)| g.clone());
+                let existing = self.group_entry(name).map(|(g, _)| g.clone());
                 let names = match members {
                     None if existing.is_none() => {
                         return Err(RosterError::Rule(format!(
