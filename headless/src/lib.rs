@@ -1360,21 +1360,11 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             }
         }
         Command::Bookmark { message, remove } => {
-            let p = open(&dir)?;
-            if !remove && p.store().message(&message)?.is_none() {
-                bail!("no message {message} on this device");
-            }
-            match p.store().set_saved(&message, !remove)? {
-                true => {
-                    p.store().flush()?;
-                    print_response(
-                        &Command::Bookmark { message, remove },
-                        Response::Bookmarked { on: !remove },
-                    )?;
-                }
-                false if remove => bail!("message {message} is not among those saved"),
-                false => bail!("message {message} is saved already"),
-            }
+            open(&dir)?.store().set_saved(&message, !remove)?;
+            print_response(
+                &Command::Bookmark { message, remove },
+                Response::Bookmarked { on: !remove },
+            )?;
         }
         Command::Presence(PresenceCmd::Set { .. } | PresenceCmd::Clear) => bail!(
             "a status is sent by the running node: start `majlisd run` for {}, then try again",

@@ -896,13 +896,7 @@ impl Node {
             let m = self.target(id)?;
             self.readable(&m.channel)?;
         }
-        match self.store.set_saved(id, on)? {
-            true => self.store.flush(),
-            false => Err(Error::Conflict(match on {
-                true => format!("message {id} is saved already"),
-                false => format!("message {id} is not among those saved"),
-            })),
-        }
+        self.store.set_saved(id, on)
     }
 
     /// Replace the text of this member's message `id` (readers keep showing it as edited;

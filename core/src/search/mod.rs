@@ -655,7 +655,11 @@ pub fn query(
             dm_channel: &dm,
             me: &me_names,
             hidden: &hidden,
-            saved: &store.saved()?,
+            // Read only when asked for: a search runs at every keystroke.
+            saved: &match q.saved {
+                true => store.saved()?,
+                false => Vec::new(),
+            },
         },
         order,
         limit,

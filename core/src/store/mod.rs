@@ -1706,12 +1706,18 @@ impl Store {
             .unwrap_or_default())
     }
 
-    /// Save `id` for later (`on`), or take it off the list; whether that changed anything.
-    pub fn set_saved(&self, id: &MessageId, on: bool) -> Result<bool> {
+    /// Save message `id` for later (`on`: one this device holds), or take it off the list,
+    /// durably; saying so when that changes nothing.
+    pub fn set_saved(&self, id: &MessageId, on: bool) -> Result<()> {
+        if on && !self.has_message(id)? {
+            return Err(Error::Invalid(format!("no message {id} on this device")));
+        }
         let mut all = self.saved()?;
-        let had = all.contains(id);
-        if had == on {
-            return Ok(false);
+        if all.contains(id) == on {
+            return Err(Error::Conflict(match on {
+                true => format!("message {id} is saved already"),
+                false => format!("message {id} is not among those saved"),
+            }));
         }
         all.retain(|x| x != id);
         if on {
@@ -1719,7 +1725,7 @@ impl Store {
             all.truncate(MAX_SAVED);
         }
         self.set_private(SAVED, &postcard::to_stdvec(&all).expect("ids serialize"))?;
-        Ok(true)
+        self.flush()
     }
 
     /// Whether this database was written sealed (or has been migrated).
