@@ -158,7 +158,7 @@ impl MajlisApp {
                 .is_some_and(|m| m.role == majlis_core::Role::Admin),
             read_only: read_only.is_some(),
             roster: run.roster.clone(),
-            forward_to: self.forward_targets(run),
+            forward_to: run.forward_to.clone(),
             saved: run.saved.clone(),
         };
         // A file dropped on the window is shared in the open conversation.
@@ -581,9 +581,9 @@ pub(super) struct RowStrings {
     /// The roster the rows are drawn under: what authors are called (`Roster::person`).
     roster: Option<Arc<VerifiedRoster>>,
     /// Where a message can be forwarded: (what `Node::forward` takes, the sidebar's label).
-    forward_to: Vec<(String, String)>,
+    forward_to: Arc<[(String, String)]>,
     /// What this member saved for later (the menu offers to save or to take off).
-    saved: HashSet<MessageId>,
+    saved: Arc<HashSet<MessageId>>,
 }
 
 impl RowStrings {
@@ -1724,7 +1724,7 @@ fn row_menu(
             egui::ScrollArea::vertical()
                 .max_height(320.0)
                 .show(ui, |ui| {
-                    for (to, label) in forward_to {
+                    for (to, label) in forward_to.iter() {
                         if ui.button(label.as_str()).clicked() {
                             actions.push(Action::Forward {
                                 message: m.id,

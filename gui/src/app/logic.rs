@@ -140,8 +140,8 @@ impl MajlisApp {
             Action::SaveForLater { message, on } => match run.node.save_for_later(&message, on) {
                 Ok(()) => {
                     match on {
-                        true => run.saved.insert(message),
-                        false => run.saved.remove(&message),
+                        true => Arc::make_mut(&mut run.saved).insert(message),
+                        false => Arc::make_mut(&mut run.saved).remove(&message),
                     };
                     let said = match on {
                         true => "Saved for later",
@@ -692,6 +692,7 @@ impl MajlisApp {
                 .into_iter()
                 .partition(|k| r.roster.is_archived(k));
         run.sidebar.retain(|k| !run.left.contains(k));
+        run.forward_to = self.forward_targets(run).into();
     }
 
     pub(super) fn on_message(&mut self, run: &mut Running, m: StoredMessage) {

@@ -400,8 +400,10 @@ struct Running {
     typing_sent: Option<(String, Instant)>,
     /// Devices whose member said it is away.
     away: HashSet<DeviceId>,
-    /// What this member saved for later (this device's list).
-    saved: HashSet<MessageId>,
+    /// What this member saved for later (this device's list), and where a message can be
+    /// forwarded (made with the sidebar's list): shared with each frame's rows, not copied.
+    saved: Arc<HashSet<MessageId>>,
+    forward_to: Arc<[(String, String)]>,
     /// Messages kept to send later, soonest first (read again when one is kept, cancelled
     /// or sent).
     scheduled: Vec<majlis_core::node::Scheduled>,
@@ -811,7 +813,8 @@ impl MajlisApp {
             typing_sent: None,
             away: HashSet::new(),
             statuses: HashMap::new(),
-            saved,
+            saved: Arc::new(saved),
+            forward_to: Arc::new([]),
             scheduled,
             status_draft: String::new(),
             status_lasts: 0,
