@@ -34,6 +34,14 @@ fn org(dir: &std::path::Path, more: &[RosterChange]) -> Vec<Profile> {
     )
 }
 
+/// A channel only amina and bilal read (chen, the third, does not).
+fn of_amina_and_bilal(name: &str) -> RosterChange {
+    RosterChange::CreateChannel {
+        name: name.into(),
+        members: Some(vec!["amina".into(), "bilal".into()]),
+    }
+}
+
 /// Start amina, bilal and chen (`ps`, in that order), bilal and chen dialling amina, and wait
 /// until both are connected to her.
 async fn start_three(mut ps: Vec<Profile>) -> (Node, Node, Node) {
@@ -228,13 +236,7 @@ async fn threads_edits_deletions_and_reactions_converge_and_hold_against_a_modif
 async fn typing_reaches_the_channels_readers_only_and_away_reaches_everyone() {
     use majlis_core::net::Signal;
     let dir = tempfile::tempdir().unwrap();
-    let mut ps = org(
-        dir.path(),
-        &[RosterChange::CreateChannel {
-            name: "board".into(),
-            members: Some(vec!["amina".into(), "bilal".into()]),
-        }],
-    );
+    let mut ps = org(dir.path(), &[of_amina_and_bilal("board")]);
     let c = ps.pop().unwrap();
     let b = ps.pop().unwrap();
     let a = Node::start(ps.pop().unwrap(), config(vec![]))
@@ -310,10 +312,7 @@ async fn above_the_mesh_limit_typing_and_away_reach_colleagues_who_are_not_neigh
             ("chen", majlis_core::Role::Member),
             ("dana", majlis_core::Role::Member),
         ],
-        &[RosterChange::CreateChannel {
-            name: "board".into(),
-            members: Some(vec!["amina".into(), "bilal".into()]),
-        }],
+        &[of_amina_and_bilal("board")],
     );
     let small = |peers| Config {
         mesh_limit: 1,
@@ -522,10 +521,7 @@ async fn a_big_channel_shows_delivered_and_sends_no_read_receipt() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topic_pins_and_leaving_converge_and_hold_against_a_modified_client() {
     let dir = tempfile::tempdir().unwrap();
-    let board = RosterChange::CreateChannel {
-        name: "board".into(),
-        members: Some(vec!["amina".into(), "bilal".into()]),
-    };
+    let board = of_amina_and_bilal("board");
     let ps = org(dir.path(), &[board]);
     let (a, b, c) = start_three(ps).await;
     let nodes = [&a, &b, &c];
@@ -637,10 +633,7 @@ async fn typing_and_away_cross_a_relay_and_a_forged_one_does_not() {
             ("chen", majlis_core::Role::Member),
             ("relay", majlis_core::Role::Relay),
         ],
-        &[RosterChange::CreateChannel {
-            name: "board".into(),
-            members: Some(vec!["amina".into(), "bilal".into()]),
-        }],
+        &[of_amina_and_bilal("board")],
     );
     let r = Node::start(ps.pop().unwrap(), config(vec![]))
         .await
@@ -860,13 +853,7 @@ async fn a_status_reaches_colleagues_who_come_online_later_and_a_forged_one_does
 async fn a_forward_shows_where_it_came_from_and_a_forged_one_does_not_match() {
     use majlis_core::conversation::{ForwardCheck, Forwarded};
     let dir = tempfile::tempdir().unwrap();
-    let ps = org(
-        dir.path(),
-        &[RosterChange::CreateChannel {
-            name: "legal".into(),
-            members: Some(vec!["amina".into(), "bilal".into()]),
-        }],
-    );
+    let ps = org(dir.path(), &[of_amina_and_bilal("legal")]);
     let (a, b, c) = start_three(ps).await;
 
     let original = a.send("legal", "the contract is signed").await.unwrap();
@@ -991,13 +978,7 @@ async fn a_forward_shows_where_it_came_from_and_a_forged_one_does_not_match() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_scheduled_for_later_goes_at_its_time_once() {
     let dir = tempfile::tempdir().unwrap();
-    let ps = org(
-        dir.path(),
-        &[RosterChange::CreateChannel {
-            name: "legal".into(),
-            members: Some(vec!["amina".into(), "bilal".into()]),
-        }],
-    );
+    let ps = org(dir.path(), &[of_amina_and_bilal("legal")]);
     let b_dir = dir.path().join("bilal");
     let (a, b, c) = start_three(ps).await;
     c.shutdown().await.unwrap();

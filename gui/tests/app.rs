@@ -336,12 +336,7 @@ fn unread_count_rises_and_clears() {
 fn admin_adds_a_member_from_the_admin_panel() {
     let dir = tempfile::tempdir().unwrap();
     org(dir.path(), &[]);
-    let mut o = opts(&dir.path().join("amina"), vec![]);
-    o.open = Some("admin".into());
-    let mut h = harness(o);
-    until(&mut h, "admin panel", |h| has(h, "Add a member"));
-    h.get_by_label("Add a member").click();
-    h.run_steps(2);
+    let mut h = admin_section(&dir.path().join("amina"), Lang::En, "Add a member");
     let device = majlis_core::DeviceKey::generate().id();
     type_into(&mut h, "Name", "chen");
     type_into(&mut h, "Full name (optional)", "Chen Wei");
@@ -1805,17 +1800,25 @@ fn taken_off_the_open_channel_the_app_closes_it_and_says_why() {
     assert_eq!(shown(&h, "# general"), 2, "#general did not open instead");
 }
 
-/// The app of the profile in `dir`, in `lang`, on the admin panel's "Channel members" with
-/// #legal picked.
-fn legal_in_the_admin_panel(dir: &Path, lang: Lang) -> H {
-    let t = |en| majlis_gui::text::for_egui(majlis_gui::i18n::tr(lang, en)).into_owned();
+/// The admin panel of the device in `dir`, in `lang`, with its section `section` (English)
+/// opened.
+fn admin_section(dir: &Path, lang: Lang, section: &'static str) -> H {
+    let t = majlis_gui::text::for_egui(majlis_gui::i18n::tr(lang, section)).into_owned();
     let mut o = opts(dir, vec![]);
     o.open = Some("admin".into());
     o.lang = Some(lang);
     let mut h = harness(o);
-    until(&mut h, "admin panel", |h| has(h, &t("Channel members")));
-    h.get_by_label(&t("Channel members")).click();
+    until(&mut h, "admin panel", |h| has(h, &t));
+    h.get_by_label(&t).click();
     h.run_steps(2);
+    h
+}
+
+/// The app of the profile in `dir`, in `lang`, on the admin panel's "Channel members" with
+/// #legal picked.
+fn legal_in_the_admin_panel(dir: &Path, lang: Lang) -> H {
+    let t = |en| majlis_gui::text::for_egui(majlis_gui::i18n::tr(lang, en)).into_owned();
+    let mut h = admin_section(dir, lang, "Channel members");
     h.get_by_label(&t("Channel")).click();
     h.run_steps(2);
     h.get_by_label("# legal").click();
@@ -1927,12 +1930,7 @@ fn a_dm_with_a_colleague_who_left_stays_and_says_why_nothing_can_be_sent() {
 fn an_admin_gives_a_full_name_and_every_app_shows_it() {
     let dir = tempfile::tempdir().unwrap();
     drop(org_with_legal(dir.path()));
-    let mut o = opts(&dir.path().join("amina"), vec![]);
-    o.open = Some("admin".into());
-    let mut h = harness(o);
-    until(&mut h, "admin panel", |h| has(h, "Full names"));
-    h.get_by_label("Full names").click();
-    h.run_steps(2);
+    let mut h = admin_section(&dir.path().join("amina"), Lang::En, "Full names");
     type_into(&mut h, "Member", "amina");
     type_into(&mut h, "Full name", "Amina Haddad");
     h.get_by_label("Set").click();
@@ -1975,12 +1973,7 @@ fn an_admin_gives_a_full_name_and_every_app_shows_it() {
 fn an_admin_makes_a_group_and_a_mention_of_it_reaches_its_members() {
     let dir = tempfile::tempdir().unwrap();
     drop(org_with_legal(dir.path()));
-    let mut o = opts(&dir.path().join("amina"), vec![]);
-    o.open = Some("admin".into());
-    let mut h = harness(o);
-    until(&mut h, "admin panel", |h| has(h, "Groups"));
-    h.get_by_label("Groups").click();
-    h.run_steps(2);
+    let mut h = admin_section(&dir.path().join("amina"), Lang::En, "Groups");
     type_into(&mut h, "Group", "legal-team");
     type_into(&mut h, "Members (comma-separated)", "Bilal");
     h.get_by_label("Set group").click();
