@@ -68,7 +68,13 @@ impl MajlisApp {
             // or the relay is given by address here; it is dialled again at every start.
             let label = self.t("Add a peer by address");
             let connect = self.t("Connect");
-            ui.horizontal(|ui| {
+            // The row's ids are fixed too: the button's id, counted from the widgets before
+            // it, would change with each refresh of the lists above, and a click that
+            // arrives as the list grows (an accessibility action names the id) would be lost.
+            let row = egui::UiBuilder::new()
+                .scope_id(ui.make_persistent_id("add-peer"))
+                .layout(egui::Layout::left_to_right(egui::Align::Center));
+            ui.scope_builder(row, |ui| {
                 let l = ui.label(label.as_str());
                 let field = ui
                     .add(
