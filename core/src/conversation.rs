@@ -46,6 +46,101 @@ pub enum Act {
     Pin { of: MessageId, on: bool },
     /// Its member joins (`on`) or leaves an open channel.
     Join { on: bool },
+    /// Its member's answer to the poll `poll` (option indices, ascending; none: taken back).
+    Vote { poll: MessageId, choices: Vec<u8> },
+    /// The poll `of` is closed: votes sent after count for nothing.
+    ClosePoll { of: MessageId },
+}
+
+/// A poll as a reader sees it: its options with who chose each, folded from the votes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollView {
+    pub options: Vec<PollOption>,
+    /// A reader may choose several options.
+    pub multi: bool,
+    /// Who closed it, and when (`None`: open).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<(String, u64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollOption {
+    pub text: String,
+    /// Members whose latest vote chose it, sorted.
+    pub voters: Vec<String>,
+}
+
+impl PollView {
+    /// Members who have voted, sorted, each once.
+    pub fn voters(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .options
+            .iter()
+            .flat_map(|o| o.voters.iter().cloned())
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// The options `member` chose (indices).
+    pub fn chosen_by(&self, member: &str) -> Vec<usize> {
+        (0..self.options.len())
+            .filter(|i| self.options[*i].voters.iter().any(|v| v == member))
+            .collect()
+    }
+}
+
+/// Most options a poll offers, and the longest question and option (characters).
+pub const MAX_POLL_OPTIONS: usize = 12;
+pub const MAX_POLL_QUESTION_CHARS: usize = 300;
+pub const MAX_POLL_OPTION_CHARS: usize = 100;
+
+/// A poll a member may ask: a one-line question, 2 to [`MAX_POLL_OPTIONS`] one-line options,
+/// none empty or the same as another but for case (a vote names an option by its place, so
+/// two that read alike would split the answers). Readers show a poll that breaks this as one
+/// they cannot show, so a modified client's poll cannot make them count votes wrong.
+pub fn check_poll(question: &str, options: &[String]) -> crate::Result<()> {
+    let bad = |why: String| Err(crate::Error::Invalid(why));
+    let line = |t: &str, max: usize| {
+        !t.is_empty()
+            && t.trim() == t
+            && t.chars().count() <= max
+            && !t.chars().any(char::is_control)
+    };
+    if !line(question, MAX_POLL_QUESTION_CHARS) {
+        return bad(format!(
+            "a poll's question is one line of 1 to {MAX_POLL_QUESTION_CHARS} characters"
+        ));
+    }
+    if !(2..=MAX_POLL_OPTIONS).contains(&options.len()) {
+        return bad(format!(
+            "a poll offers 2 to {MAX_POLL_OPTIONS} options, not {}",
+            options.len()
+        ));
+    }
+    if let Some(o) = options.iter().find(|o| !line(o, MAX_POLL_OPTION_CHARS)) {
+        return bad(format!(
+            "'{o}' is not an option: one line of 1 to {MAX_POLL_OPTION_CHARS} characters"
+        ));
+    }
+    for (i, o) in options.iter().enumerate() {
+        if options[..i]
+            .iter()
+            .any(|p| p.to_lowercase() == o.to_lowercase())
+        {
+            return bad(format!("'{o}' is offered twice: each option once"));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `choices` is an answer to a poll of `options` options: ascending, each offered,
+/// one at most unless `multi`; none (taking the vote back) always is.
+pub fn valid_choices(choices: &[u8], options: usize, multi: bool) -> bool {
+    choices.windows(2).all(|w| w[0] < w[1])
+        && choices.iter().all(|c| usize::from(*c) < options)
+        && (multi || choices.len() <= 1)
 }
 
 /// Where a forwarded message came from, as the forwarder's client put it: the message, its
@@ -190,7 +285,8 @@ impl Act {
         match self {
             Act::Reply { to, .. } | Act::React { to, .. } => *to,
             Act::Read { upto } => *upto,
-            Act::Edit { of } | Act::Delete { of } => *of,
+            Act::Edit { of } | Act::Delete { of } | Act::ClosePoll { of } => *of,
+            Act::Vote { poll, .. } => *poll,
             Act::Topic { .. } | Act::Pin { .. } | Act::Join { .. } => CHANNEL,
         }
     }
@@ -309,6 +405,8 @@ pub fn fold(m: &mut StoredMessage, mut acts: Vec<StoredMessage>, is_admin: &dyn 
     acts.sort_by_key(|a| (a.sent_at, a.id));
     // (member, emoji) -> on, the latest act winning.
     let mut reacted: BTreeMap<(String, String), bool> = BTreeMap::new();
+    // member -> choices, the latest vote sent before the poll closed winning.
+    let mut votes: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for a in &acts {
         match a.act.as_ref().expect("retained") {
             Act::Reply { .. } => {
@@ -319,7 +417,8 @@ pub fn fold(m: &mut StoredMessage, mut acts: Vec<StoredMessage>, is_admin: &dyn 
                 }
             }
             Act::Edit { .. } => {
-                if !m.deleted && a.sender == m.sender {
+                // A poll's question stays what was voted on.
+                if !m.deleted && a.sender == m.sender && m.poll.is_none() {
                     m.text = a.text.clone();
                     m.edited = true;
                     // A forward whose text its forwarder changed is no longer what the
@@ -337,6 +436,20 @@ pub fn fold(m: &mut StoredMessage, mut acts: Vec<StoredMessage>, is_admin: &dyn 
             Act::React { emoji, on, .. } => {
                 if valid_emoji(emoji) {
                     reacted.insert((a.sender.clone(), emoji.clone()), *on);
+                }
+            }
+            Act::Vote { choices, .. } => {
+                if let Some(p) = m.poll.as_ref().filter(|p| p.closed.is_none()) {
+                    if valid_choices(choices, p.options.len(), p.multi) {
+                        votes.insert(a.sender.clone(), choices.clone());
+                    }
+                }
+            }
+            Act::ClosePoll { .. } => {
+                if let Some(p) = m.poll.as_mut().filter(|p| p.closed.is_none()) {
+                    if a.sender == m.sender || is_admin(&a.sender) {
+                        p.closed = Some((a.sender.clone(), a.sent_at));
+                    }
                 }
             }
             // Receipts are kept per channel and member (`Store::read_marks`), not per message;
@@ -357,11 +470,19 @@ pub fn fold(m: &mut StoredMessage, mut acts: Vec<StoredMessage>, is_admin: &dyn 
         .into_iter()
         .map(|(emoji, members)| Reaction { emoji, members })
         .collect();
+    if let Some(p) = &mut m.poll {
+        for (member, choices) in votes {
+            for c in choices {
+                p.options[usize::from(c)].voters.push(member.clone());
+            }
+        }
+    }
     if m.deleted {
         m.text = DELETED_TEXT.to_string();
         m.file = None;
         m.edited = false;
         m.reactions.clear();
+        m.poll = None;
     }
 }
 
@@ -656,6 +777,65 @@ mod tests {
             let mut second = msg(1, "amina", 5, "original", None);
             fold(&mut second, shuffled, &admin);
             proptest::prop_assert_eq!(first, second);
+        }
+
+        /// The same for a poll: votes (valid or not), changes of mind and closings fold to
+        /// the same tally in any order, and each member counts once per option.
+        #[test]
+        fn a_polls_tally_does_not_depend_on_arrival_order(
+            acts in proptest::collection::vec((0u8..5, 0u8..3, 0u64..50, 0u8..4, 0u8..4), 0..40),
+            multi in proptest::bool::ANY,
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            use rand::{seq::SliceRandom, SeedableRng};
+            let who = ["amina", "bilal", "chen"];
+            let acts: Vec<StoredMessage> = acts
+                .iter()
+                .enumerate()
+                .map(|(i, (kind, w, at, x, y))| {
+                    let act = match kind {
+                        0 => Act::ClosePoll { of: id(1) },
+                        1 => Act::Vote { poll: id(1), choices: vec![] },
+                        2 => Act::Edit { of: id(1) },
+                        // Some out of range, some out of order, some two where one is allowed.
+                        _ => Act::Vote { poll: id(1), choices: vec![*x, *y] },
+                    };
+                    let mut m = msg(10 + i as u8, who[*w as usize], 10 + at, &format!("v{i}"), Some(act));
+                    m.id.0[1] = i as u8;
+                    m
+                })
+                .collect();
+            let admin = |w: &str| w == "chen";
+            let poll = || {
+                let mut m = msg(1, "amina", 5, "Lunch?", None);
+                m.poll = Some(PollView {
+                    options: ["a", "b", "c"]
+                        .map(|t| PollOption { text: t.into(), voters: vec![] })
+                        .into(),
+                    multi,
+                    closed: None,
+                });
+                m
+            };
+            let mut first = poll();
+            fold(&mut first, acts.clone(), &admin);
+            let mut shuffled = acts;
+            shuffled.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+            let mut second = poll();
+            fold(&mut second, shuffled, &admin);
+            proptest::prop_assert_eq!(&first, &second);
+            proptest::prop_assert_eq!(&first.text, "Lunch?");
+            let p = first.poll.unwrap();
+            for o in &p.options {
+                let mut v = o.voters.clone();
+                v.dedup();
+                proptest::prop_assert_eq!(&v, &o.voters);
+            }
+            if !multi {
+                let votes: usize = p.options.iter().map(|o| o.voters.len()).sum();
+                proptest::prop_assert_eq!(votes, p.voters().len());
+            }
+            proptest::prop_assert!(p.closed.as_ref().is_none_or(|(by, _)| by == "amina" || by == "chen"));
         }
 
         /// The same for a channel's details: topics, pins and leaving fold to the same view

@@ -149,6 +149,23 @@ pub enum Plain {
         text: String,
         from: crate::conversation::Forwarded,
     },
+    /// A question with options, which readers answer with [`Plain::Vote`] (see
+    /// [`crate::conversation::check_poll`]); `multi`: a reader may choose several.
+    Poll {
+        question: String,
+        options: Vec<String>,
+        multi: bool,
+    },
+    /// Its member's answer to `poll`: indices into its options, ascending; none takes the
+    /// answer back. The member's latest vote stands.
+    Vote {
+        poll: crate::message::MessageId,
+        choices: Vec<u8>,
+    },
+    /// The poll `of` takes no more votes (from its author or an admin).
+    ClosePoll {
+        of: crate::message::MessageId,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -21,8 +21,9 @@ use crate::store::{Store, StoredMessage};
 /// The layout version of an export (`manifest.json` and the records). 2: records say the
 /// channel's shown name (`channel_name`) beside its wire name. 3: and the author's full
 /// name (`sender_name`) beside their roster name. 4: and where a forwarded message came
-/// from (`forwarded`), as checked by the exporting device.
-pub const EXPORT_FORMAT: u32 = 4;
+/// from (`forwarded`), as checked by the exporting device. 5: polls (`poll`: the options
+/// offered) and votes (`choices`: which of them).
+pub const EXPORT_FORMAT: u32 = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -97,6 +98,17 @@ pub struct Record {
     /// original and it said the same (`matches`, `differs`, `unseen`). A forward's author is
     /// its forwarder; this is the forwarder's claim, checked.
     pub forwarded: Option<ForwardRecord>,
+    /// A poll: the options it offered (its question is `text`).
+    pub poll: Option<PollRecord>,
+    /// A vote: the options chosen, as indices into the poll's `options` (from 0); empty
+    /// where the member took their vote back.
+    pub choices: Option<Vec<u32>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PollRecord {
+    pub options: Vec<String>,
+    pub multi: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -172,6 +184,7 @@ fn io(p: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 fn kind_of(m: &StoredMessage) -> (&'static str, Option<String>) {
     match &m.act {
         None if m.file.is_some() => ("file", None),
+        None if m.poll.is_some() => ("poll", None),
         None => ("message", None),
         Some(a) => (
             match a {
@@ -185,6 +198,8 @@ fn kind_of(m: &StoredMessage) -> (&'static str, Option<String>) {
                 Act::Pin { on: false, .. } => "unpin",
                 Act::Join { on: true } => "join",
                 Act::Join { on: false } => "leave",
+                Act::Vote { .. } => "vote",
+                Act::ClosePoll { .. } => "close_poll",
             },
             match a {
                 Act::Pin { of, .. } => Some(of.to_string()),
@@ -298,6 +313,16 @@ pub fn export(
                         sent_at_utc: utc(f.sent_at),
                         check: f.check,
                     }),
+                    poll: m.poll.as_ref().map(|p| PollRecord {
+                        options: p.options.iter().map(|o| o.text.clone()).collect(),
+                        multi: p.multi,
+                    }),
+                    choices: match &m.act {
+                        Some(Act::Vote { choices, .. }) => {
+                            Some(choices.iter().map(|c| u32::from(*c)).collect())
+                        }
+                        _ => None,
+                    },
                 },
                 &m,
             )
@@ -441,6 +466,8 @@ impl<'a> Writer<'a> {
                     "forwarded_from",
                     "forwarded_channel",
                     "forwarded_check",
+                    "poll_options",
+                    "choices",
                 ])
                 .map_err(|e| Error::Invalid(e.to_string()))?;
                 w.csv = Some(c);
@@ -483,6 +510,14 @@ impl<'a> Writer<'a> {
                     r.forwarded.as_ref().map_or("", |f| f.author.as_str()),
                     r.forwarded.as_ref().map_or("", |f| f.channel.as_str()),
                     r.forwarded.as_ref().map_or("", |f| check_word(f.check)),
+                    // One cell each: options joined by newlines (an option is one line),
+                    // choices as indices into them.
+                    &r.poll
+                        .as_ref()
+                        .map_or(String::new(), |p| p.options.join("\n")),
+                    &r.choices.as_ref().map_or(String::new(), |c| {
+                        c.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")
+                    }),
                 ])
                 .map_err(|e| Error::Invalid(e.to_string()))?;
             }
@@ -574,6 +609,19 @@ fn eml<'x>(r: &'x Record, m: &'x StoredMessage) -> mail_builder::MessageBuilder<
         .text_body(r.text.as_str());
     if let Some(t) = &r.target {
         b = b.in_reply_to(format!("{t}@majlis.invalid"));
+    }
+    if let Some(p) = &r.poll {
+        b = b.header(
+            "X-Majlis-Poll-Options",
+            mail_builder::headers::text::Text::new(p.options.join(" | ")),
+        );
+    }
+    if let Some(c) = &r.choices {
+        let c: Vec<String> = c.iter().map(u32::to_string).collect();
+        b = b.header(
+            "X-Majlis-Vote",
+            mail_builder::headers::text::Text::new(c.join(" ")),
+        );
     }
     if let Some(f) = &r.forwarded {
         b = b.header(

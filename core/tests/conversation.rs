@@ -928,7 +928,7 @@ async fn a_forward_shows_where_it_came_from_and_a_forged_one_does_not_match() {
     .unwrap();
     let doc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("messages.json")).unwrap()).unwrap();
-    assert_eq!(doc["export_format"], 4);
+    assert_eq!(doc["export_format"], 5);
     let record = |id: &MessageId| {
         doc["messages"]
             .as_array()
@@ -1056,4 +1056,159 @@ async fn a_message_scheduled_for_later_goes_at_its_time_once() {
     for n in [&a, &b] {
         n.shutdown().await.unwrap();
     }
+}
+
+/// A poll: every reader counts each member's latest vote once, and what a modified client
+/// sends against the rules counts for nothing anywhere: a choice the poll does not offer,
+/// two where it takes one, a vote after it closed, a closing by someone who did not ask, a
+/// question edited after the votes, a poll whose options read alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_counts_each_members_latest_vote_and_a_forged_one_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = start_three(org(dir.path(), &[])).await;
+    let o = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let e = a.poll("general", "Lunch?", &o(&["Pizza"]), false).await;
+    assert!(e.unwrap_err().to_string().contains("2 to 12 options"));
+    let poll = a
+        .poll(
+            "general",
+            " Lunch on Friday? ",
+            &o(&["Pizza", "Sushi", "Falafel"]),
+            false,
+        )
+        .await
+        .unwrap();
+    wait_until("bilal and chen hold the poll", async || {
+        shown(&b, &poll).is_some() && shown(&c, &poll).is_some()
+    })
+    .await;
+    b.vote(&poll, &[0]).await.unwrap();
+    b.vote(&poll, &[1]).await.unwrap(); // changed his mind: the latest counts
+    c.vote(&poll, &[1]).await.unwrap();
+    // The honest client refuses what breaks the rules.
+    let refused = |r: majlis_core::Result<MessageId>| r.unwrap_err().to_string();
+    assert!(refused(b.vote(&poll, &[0, 2]).await).contains("one choice"));
+    assert!(refused(b.vote(&poll, &[5]).await).contains("options 1 to 3, not 6"));
+    assert!(refused(b.close_poll(&poll).await).contains("only amina"));
+    assert!(refused(a.edit(&poll, "Dinner?").await).contains("question stays"));
+    assert!(refused(b.forward(&poll, "@amina").await).contains("not forwarded"));
+    // Bilal's modified client sends it all the same; amina's edits her question.
+    for choices in [vec![0, 2], vec![7], vec![2, 0]] {
+        b.act_unchecked("general", Plain::Vote { poll, choices })
+            .await
+            .unwrap();
+    }
+    b.act_unchecked("general", Plain::ClosePoll { of: poll })
+        .await
+        .unwrap();
+    let alike = b
+        .act_unchecked(
+            "general",
+            Plain::Poll {
+                question: "Which?".into(),
+                options: o(&["Yes", "yes"]),
+                multi: false,
+            },
+        )
+        .await
+        .unwrap();
+    b.act_unchecked(
+        "general",
+        Plain::Vote {
+            poll: alike,
+            choices: vec![0],
+        },
+    )
+    .await
+    .unwrap();
+    a.act_unchecked(
+        "general",
+        Plain::Edit {
+            of: poll,
+            text: "Dinner on Friday?".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let last = b.send("general", "that is all from me").await.unwrap();
+    let tally = |n: &Node| {
+        let m = shown(n, &poll)?;
+        let p = m.poll?;
+        let voters: Vec<Vec<String>> = p.options.iter().map(|o| o.voters.clone()).collect();
+        Some((m.text, voters, p.closed))
+    };
+    let sushi = || {
+        Some((
+            "Lunch on Friday?".to_string(),
+            vec![
+                vec![],
+                vec!["bilal".to_string(), "chen".to_string()],
+                vec![],
+            ],
+            None,
+        ))
+    };
+    wait_until(
+        "every node holds bilal's last line and amina's edit",
+        async || {
+            [&a, &b, &c].iter().all(|n| shown(n, &last).is_some())
+                && shown(&c, &poll).is_some_and(|m| m.edited || m.poll.is_some())
+        },
+    )
+    .await;
+    for (who, n) in [("amina", &a), ("bilal", &b), ("chen", &c)] {
+        assert_eq!(tally(n), sushi(), "the tally at {who}");
+        let m = shown(n, &alike).unwrap();
+        assert_eq!(m.text, "[a poll this app cannot show]");
+        assert!(m.poll.is_none());
+    }
+
+    // Closed by amina: a vote chen's modified client sends after it does not count.
+    a.close_poll(&poll).await.unwrap();
+    wait_until("chen sees it closed", async || {
+        shown(&c, &poll).is_some_and(|m| m.poll.unwrap().closed.is_some())
+    })
+    .await;
+    assert!(refused(c.vote(&poll, &[0]).await).contains("closed by amina"));
+    assert!(refused(a.close_poll(&poll).await).contains("already closed"));
+    c.act_unchecked(
+        "general",
+        Plain::Vote {
+            poll,
+            choices: vec![0],
+        },
+    )
+    .await
+    .unwrap();
+    let last = c.send("general", "late, sorry").await.unwrap();
+    wait_until("amina holds chen's late line", async || {
+        shown(&a, &last).is_some()
+    })
+    .await;
+    let (_, voters, closed) = tally(&a).unwrap();
+    assert_eq!(voters, sushi().unwrap().1, "a vote after closing counted");
+    assert_eq!(closed.map(|c| c.0), Some("amina".to_string()));
+
+    // Several choices where the poll allows them; none takes the vote back.
+    let days = a
+        .poll("general", "Which days?", &o(&["Mon", "Tue", "Wed"]), true)
+        .await
+        .unwrap();
+    wait_until("bilal holds it", async || shown(&b, &days).is_some()).await;
+    b.vote(&days, &[2, 0]).await.unwrap();
+    c.vote(&days, &[0]).await.unwrap();
+    let chosen = |n: &Node, i: usize| {
+        shown(n, &days).unwrap().poll.unwrap().options[i]
+            .voters
+            .clone()
+    };
+    wait_until("amina counts both", async || {
+        chosen(&a, 0).len() == 2 && chosen(&a, 2) == ["bilal"]
+    })
+    .await;
+    b.vote(&days, &[]).await.unwrap();
+    wait_until("bilal's vote taken back at chen", async || {
+        chosen(&c, 0) == ["chen"] && chosen(&c, 2).is_empty()
+    })
+    .await;
 }

@@ -310,6 +310,22 @@ const AR: &[(&str, &str)] = &[
     ("Saved", "المحفوظات"),
     ("Taken off the saved messages", "أُزيلت من الرسائل المحفوظة"),
     ("Forwarded to {to}", "أُعيد توجيهها إلى {to}"),
+    // Polls.
+    ("Poll", "استطلاع"),
+    ("Question", "السؤال"),
+    ("Options, one a line", "الخيارات، كل خيار في سطر"),
+    ("Several choices", "اختيارات متعددة"),
+    ("Ask", "اطرح"),
+    ("Close poll", "أغلق الاستطلاع"),
+    (
+        "Closed by {member} · {count} voted",
+        "أغلقه {member} · صوّت {count}",
+    ),
+    ("{count} voted · one choice", "صوّت {count} · اختيار واحد"),
+    (
+        "{count} voted · several choices",
+        "صوّت {count} · اختيارات متعددة",
+    ),
     (
         "Forwarded from {member} in #{channel} ✓",
         "أُعيد توجيهها من {member} في ‎#{channel} ✓",
@@ -745,6 +761,49 @@ const AR_SAID: &[(&str, &str)] = &[
     (
         "a forwarded message keeps its author's words: delete it and forward it again, or write your own",
         "الرسالة المُعاد توجيهها تبقى بكلمات كاتبها: احذفها وأعد توجيهها، أو اكتب رسالتك",
+    ),
+    // A poll, a vote or a closing, refused.
+    (
+        "a poll's question is one line of 1 to 300 characters",
+        "سؤال الاستطلاع سطر واحد من 1 إلى 300 محرف",
+    ),
+    (
+        "a poll offers 2 to 12 options, not {count}",
+        "يعرض الاستطلاع من 2 إلى 12 خيارًا، لا {count}",
+    ),
+    (
+        "'{option}' is not an option: one line of 1 to 100 characters",
+        "'{option}' ليس خيارًا: سطر واحد من 1 إلى 100 محرف",
+    ),
+    (
+        "'{option}' is offered twice: each option once",
+        "'{option}' معروض مرتين: كل خيار مرة واحدة",
+    ),
+    ("message {id} is not a poll", "الرسالة {id} ليست استطلاعًا"),
+    (
+        "this poll was closed by {member}: it takes no more votes",
+        "أغلق {member} هذا الاستطلاع: لا يقبل أصواتًا أخرى",
+    ),
+    (
+        "this poll has options 1 to {count}, not {choice}",
+        "لهذا الاستطلاع الخيارات من 1 إلى {count}، لا {choice}",
+    ),
+    (
+        "this poll takes one choice: pick one option",
+        "يقبل هذا الاستطلاع اختيارًا واحدًا: اختر خيارًا واحدًا",
+    ),
+    ("this poll is already closed", "هذا الاستطلاع مغلق من قبل"),
+    (
+        "only {member} (who asked) or an admin can close this poll",
+        "لا يغلق هذا الاستطلاع إلا {member} (صاحب السؤال) أو مشرف",
+    ),
+    (
+        "a poll's question stays what people voted on: close it and ask again",
+        "يبقى سؤال الاستطلاع كما صوّت عليه الناس: أغلقه واطرح السؤال من جديد",
+    ),
+    (
+        "a poll is not forwarded: its votes stay where it was asked; ask it there",
+        "لا يُعاد توجيه استطلاع: تبقى أصواته حيث طُرح؛ اطرحه هناك",
     ),
     // A member's status, refused.
     (
@@ -1224,6 +1283,17 @@ mod tests {
                 [(&bilal, "board"), (&gus, "general"), (&gus, "@amina,bilal")]
                     .map(|(m, c)| E::Denied(x.why_not_post(m, c))),
             );
+        }
+        // A poll, refused as core checks it.
+        {
+            use majlis_core::conversation::check_poll;
+            let o = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+            errors.extend([
+                check_poll("", &o(&["a", "b"])).unwrap_err(),
+                check_poll("Lunch?", &o(&["a"])).unwrap_err(),
+                check_poll("Lunch?", &o(&["a", " b"])).unwrap_err(),
+                check_poll("Lunch?", &o(&["Pizza", "pizza"])).unwrap_err(),
+            ]);
         }
         errors.extend([
             // Opening the data directory, starting the node, exporting.

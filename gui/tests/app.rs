@@ -2184,6 +2184,81 @@ fn a_message_kept_for_later_waits_above_the_composer_until_cancelled() {
     assert!(node.scheduled().is_empty());
 }
 
+/// Amina asks in #general; bilal's app shows the question with its options, and a click on
+/// one is his vote, which her node counts; her vote shows in his app. He asks one from the
+/// composer's Poll form (one option alone is refused there, the form kept); when she closes
+/// hers, his app says who closed it and offers no more choosing.
+#[test]
+fn a_poll_is_answered_with_a_click_and_asked_from_the_composer() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    let options = ["Pizza".to_string(), "Sushi".to_string()];
+    let poll = rt
+        .block_on(amina.poll("general", "Lunch on Friday?", &options, false))
+        .unwrap();
+    until(&mut h, "the poll", |h| {
+        has(h, "Lunch on Friday?") && has(h, "Sushi  0")
+    });
+    assert!(has(&h, "0 voted · one choice"));
+    h.get_by_label("Sushi  0").click();
+    let voters = |i: usize| {
+        amina
+            .history("general", 10)
+            .unwrap()
+            .into_iter()
+            .find(|m| m.id == poll)
+            .and_then(|m| m.poll)
+            .map(|p| p.options[i].voters.clone())
+            .unwrap_or_default()
+    };
+    until(&mut h, "amina counts his vote", |_| voters(1) == ["bilal"]);
+    until(&mut h, "his app counts it", |h| {
+        has(h, "Sushi  1") && has(h, "1 voted · one choice")
+    });
+    rt.block_on(amina.vote(&poll, &[0])).unwrap();
+    until(&mut h, "her vote in his app", |h| {
+        has(h, "Pizza  1") && has(h, "2 voted")
+    });
+
+    h.get_by_label("Poll").click();
+    until(&mut h, "the form", |h| has(h, "Options, one a line"));
+    type_into(&mut h, "Question", "Which room?");
+    type_into(&mut h, "Options, one a line", "Room A");
+    h.get_by_label("Ask").click();
+    until(&mut h, "refused, the form kept", |h| {
+        has(h, "2 to 12 options, not 1") && has(h, "Options, one a line")
+    });
+    type_into(&mut h, "Options, one a line", "\nRoom B");
+    h.get_by_label("Several choices").click();
+    h.get_by_label("Ask").click();
+    let asked = || {
+        amina
+            .history("general", 10)
+            .unwrap()
+            .into_iter()
+            .find(|m| m.text == "Which room?")
+            .and_then(|m| m.poll)
+    };
+    until(&mut h, "amina holds his poll", |_| asked().is_some());
+    let p = asked().unwrap();
+    assert_eq!(p.options.len(), 2);
+    assert_eq!(p.options[1].text, "Room B");
+    assert!(p.multi);
+    until(&mut h, "the form closed", |h| {
+        !has(h, "Options, one a line")
+    });
+
+    rt.block_on(amina.close_poll(&poll)).unwrap();
+    until(&mut h, "closed in his app", |h| {
+        has(h, "Closed by amina · 2 voted")
+    });
+    assert!(
+        h.get_by_label("Pizza  1").accesskit_node().is_disabled(),
+        "a closed poll's options are not chosen any more"
+    );
+}
+
 /// An admin lets only herself post in #legal from the admin panel; the audit log says so.
 /// Bilal's app shows #legal with what she posts and, in place of the composer, who posts.
 #[test]

@@ -35,6 +35,21 @@ pub enum Request {
         message: MessageId,
         to: String,
     },
+    /// Ask `question` in `channel` with `options` (`multi`: several may be chosen).
+    Poll {
+        channel: String,
+        question: String,
+        options: Vec<String>,
+        multi: bool,
+    },
+    /// Vote in the poll `message` (`choices`: option indices from 0; none takes it back).
+    Vote {
+        message: MessageId,
+        choices: Vec<usize>,
+    },
+    ClosePoll {
+        message: MessageId,
+    },
     /// Send `text` in `channel` at `at` (ms since the epoch).
     SendLater {
         channel: String,
@@ -434,6 +449,20 @@ async fn handle(node: &Node, req: Request) -> Response {
             }
             Request::Forward { message, to } => Response::Sent {
                 id: node.forward(&message, &to).await?,
+            },
+            Request::Poll {
+                channel,
+                question,
+                options,
+                multi,
+            } => Response::Sent {
+                id: node.poll(&channel, &question, &options, multi).await?,
+            },
+            Request::Vote { message, choices } => Response::Sent {
+                id: node.vote(&message, &choices).await?,
+            },
+            Request::ClosePoll { message } => Response::Sent {
+                id: node.close_poll(&message).await?,
             },
             Request::Edit { message, text } => Response::Sent {
                 id: node.edit(&message, &text).await?,

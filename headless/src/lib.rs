@@ -162,6 +162,37 @@ pub enum Command {
         /// Where to: a channel, or @NAME
         to: String,
     },
+    /// Ask a question with options to choose from; prints the poll's id last. Needs
+    /// `majlisd run`
+    Poll {
+        /// A channel, or @NAME
+        channel: String,
+        /// The question, one line
+        question: String,
+        /// An option (give 2 to 12: `--option Tuesday --option Thursday`)
+        #[arg(long = "option", value_name = "TEXT", required = true)]
+        options: Vec<String>,
+        /// Let people choose several options
+        #[arg(long)]
+        multi: bool,
+    },
+    /// Vote in a poll by its options' numbers as `history` shows them (`2`, or `1 3` where
+    /// several may be chosen); `--clear` takes your vote back, `--close` closes the poll
+    /// (who asked, or an admin). Needs `majlisd run`
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["choices", "clear", "close"])))]
+    Vote {
+        /// The poll (`history --json` shows ids)
+        message: majlis_core::MessageId,
+        /// The options chosen, numbered from 1
+        #[arg(value_parser = clap::value_parser!(u16).range(1..))]
+        choices: Vec<u16>,
+        /// Take your vote back
+        #[arg(long, conflicts_with_all = ["choices", "close"])]
+        clear: bool,
+        /// Close the poll: it takes no more votes
+        #[arg(long, conflicts_with = "choices")]
+        close: bool,
+    },
     /// Reply to a message in its thread; prints the reply's id last. Needs `majlisd run`
     Reply {
         /// The message replied to (`history --json` shows ids)
@@ -991,6 +1022,28 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             message: *message,
             to: to.clone(),
         }),
+        Command::Poll {
+            channel,
+            question,
+            options,
+            multi,
+        } => Some(Request::Poll {
+            channel: channel.clone(),
+            question: question.clone(),
+            options: options.clone(),
+            multi: *multi,
+        }),
+        Command::Vote {
+            message,
+            close: true,
+            ..
+        } => Some(Request::ClosePoll { message: *message }),
+        Command::Vote {
+            message, choices, ..
+        } => Some(Request::Vote {
+            message: *message,
+            choices: choices.iter().map(|c| usize::from(*c) - 1).collect(),
+        }),
         Command::Reply {
             message,
             text,
@@ -1383,6 +1436,8 @@ pub fn run_cli(cli: Cli) -> Result<()> {
         }
         Command::Reply { .. }
         | Command::Forward { .. }
+        | Command::Poll { .. }
+        | Command::Vote { .. }
         | Command::Edit { .. }
         | Command::Delete { .. }
         | Command::React { .. }
@@ -1393,7 +1448,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             | ChannelCmd::Leave { .. }
             | ChannelCmd::Join { .. },
         ) => bail!(
-            "replies, forwards, edits, deletions, reactions, pins and channel details are checked \
+            "replies, forwards, polls, votes, edits, deletions, reactions, pins and channel details are checked \
              by the running node: start `majlisd run` for {}, then try again",
             dir.display()
         ),
@@ -2358,6 +2413,9 @@ pub fn format_message(m: &StoredMessage) -> String {
     if m.edited {
         tail.push_str(" (edited)");
     }
+    if let Some(p) = &m.poll {
+        tail.push_str(&poll_line(&m.id, p));
+    }
     for r in &m.reactions {
         tail.push_str(&format!(" [{} {}]", r.emoji, r.members.len()));
     }
@@ -2396,6 +2454,32 @@ pub fn format_message(m: &StoredMessage) -> String {
         m.sender,
         m.text
     )
+}
+
+/// A poll's options as `history` prints them: numbered as `majlisd vote` takes them, each
+/// with who chose it, then how to vote or who closed it.
+fn poll_line(id: &majlis_core::MessageId, p: &majlis_core::conversation::PollView) -> String {
+    let options: Vec<String> = p
+        .options
+        .iter()
+        .enumerate()
+        .map(|(i, o)| match o.voters.is_empty() {
+            true => format!("{}. {} (0)", i + 1, o.text),
+            false => format!(
+                "{}. {} ({}: {})",
+                i + 1,
+                o.text,
+                o.voters.len(),
+                o.voters.join(", ")
+            ),
+        })
+        .collect();
+    let how = match &p.closed {
+        Some((by, _)) => format!("closed by {by}"),
+        None if p.multi => format!("several may be chosen; majlisd vote {id} N…"),
+        None => format!("majlisd vote {id} N"),
+    };
+    format!(" [poll: {}; {how}]", options.join(" · "))
 }
 
 fn file_state(f: &majlis_core::node::FileStatus) -> String {

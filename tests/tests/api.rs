@@ -1197,7 +1197,7 @@ fn files_are_uploaded_and_downloaded_through_the_api() {
     }
 }
 
-/// Threads, forwards, reactions, edits and deletions over the API: what an integration does, bilal's
+/// Threads, forwards, polls, reactions, edits and deletions over the API: what an integration does, bilal's
 /// node shows; a read-only token cannot do them; unknown ids are 404, malformed ones 400.
 #[test]
 fn replies_reactions_edits_and_deletions_over_the_api() {
@@ -1243,6 +1243,49 @@ fn replies_reactions_edits_and_deletions_over_the_api() {
         "{f}"
     );
     let json = ["-H", "Content-Type: application/json", "--data-binary"];
+    // A poll: asked, voted in, closed; who may not is refused with the reason.
+    let poll = r#"{"question":"Deploy on Friday?","options":["Yes","No"]}"#;
+    assert_eq!(post(&url("/v1/channels/general/polls"), &ro, poll).0, 403);
+    let alike = r#"{"question":"Deploy?","options":["Yes","yes"]}"#;
+    let (code, v) = post(&url("/v1/channels/general/polls"), &rw, alike);
+    assert_eq!(code, 400, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("offered twice"),
+        "{v}"
+    );
+    let (code, v) = post(&url("/v1/channels/general/polls"), &rw, poll);
+    assert_eq!(code, 201, "{v}");
+    let poll = url(&format!("/v1/messages/{}", v["id"].as_str().unwrap()));
+    let vote = |token: &str, body: &str| {
+        curl(
+            &format!("{poll}/vote"),
+            Some(token),
+            &[&["-X", "PUT"][..], &json[..], &[body]].concat(),
+        )
+    };
+    assert_eq!(vote(&ro, r#"{"choices":[0]}"#).0, 403);
+    assert_eq!(vote(&rw, r#"{"choices":[0,1]}"#).0, 409);
+    assert_eq!(vote(&rw, r#"{"choices":[1]}"#).0, 201);
+    assert_eq!(
+        curl(
+            &msg("/vote"),
+            Some(&rw),
+            &[&["-X", "PUT"][..], &json[..], &[r#"{"choices":[0]}"#]].concat()
+        )
+        .0,
+        409,
+        "not a poll"
+    );
+    let (_, p) = curl(&poll, Some(&ro), &[]);
+    assert_eq!(p["text"], "Deploy on Friday?", "{p}");
+    assert_eq!(p["poll"]["options"][1]["voters"][0], "amina", "{p}");
+    assert_eq!(post(&format!("{poll}/close"), &rw, "").0, 201);
+    let (code, v) = vote(&rw, r#"{"choices":[0]}"#);
+    assert_eq!(code, 409, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("closed by amina"),
+        "{v}"
+    );
     let (code, v) = curl(
         &msg(""),
         Some(&rw),
@@ -1427,5 +1470,5 @@ fn the_openapi_document_holds_against_schemathesis() {
         String::from_utf8_lossy(&out.stderr)
     );
     // It ran: every operation but the event stream was tested.
-    assert!(text.contains("Tested: 24"), "{text}");
+    assert!(text.contains("Tested: 27"), "{text}");
 }

@@ -764,6 +764,80 @@ fn a_forward_from_the_command_line_says_where_it_came_from() {
     assert!(ds[0].stop() && ds[1].stop());
 }
 
+/// Amina asks from the command line, bilal votes by the numbers `history` shows, changes his
+/// mind and is refused what the poll does not take; closed, it takes no more; an export says
+/// who chose what.
+#[test]
+fn a_poll_from_the_command_line() {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ds = majlis_tests::org(&bin, tmp.path(), &["amina", "bilal"]);
+    let e = ds[0].fails(&[
+        "poll", "general", "Lunch?", "--option", "a", "--option", "b",
+    ]);
+    assert!(e.contains("start `majlisd run`"), "{e}");
+    majlis_tests::start_pair_local(&mut ds, &[]);
+    let e = ds[0].fails(&["poll", "general", "Lunch?", "--option", "Pizza"]);
+    assert!(e.contains("2 to 12 options, not 1"), "{e}");
+    let e = ds[0].fails(&["poll", "general", "Lunch?"]);
+    assert!(e.contains("--option"), "{e}");
+    let id = ds[0].ok(&[
+        "poll",
+        "general",
+        "Lunch on Friday?",
+        "--option",
+        "Pizza",
+        "--option",
+        "Sushi",
+    ]);
+    let id = id.trim();
+    wait_until("bilal has it", 20, || ds[1].history("general").len() == 1);
+    ds[1].ok(&["vote", id, "1"]);
+    ds[1].ok(&["vote", id, "2"]);
+    let e = ds[1].fails(&["vote", id, "1", "2"]);
+    assert!(e.contains("takes one choice"), "{e}");
+    let e = ds[1].fails(&["vote", id, "3"]);
+    assert!(e.contains("options 1 to 2, not 3"), "{e}");
+    let e = ds[1].fails(&["vote", id, "0"]);
+    assert!(e.contains("0"), "{e}");
+    let e = ds[1].fails(&["vote", id]);
+    assert!(e.contains("required"), "{e}");
+    let e = ds[1].fails(&["vote", id, "--close"]);
+    assert!(e.contains("only amina (who asked)"), "{e}");
+    let line = "amina: Lunch on Friday? [poll: 1. Pizza (0) · 2. Sushi (1: bilal);";
+    wait_until("amina counts bilal's latest vote", 20, || {
+        ds[0].all(&["history", "general"]).contains(line)
+    });
+    let row = &ds[0].history("general")[0];
+    assert_eq!(row["poll"]["options"][1]["voters"][0], "bilal", "{row}");
+    ds[0].ok(&["vote", id, "--close"]);
+    wait_until("bilal sees it closed", 20, || {
+        ds[1]
+            .all(&["history", "general"])
+            .contains("closed by amina]")
+    });
+    let e = ds[1].fails(&["vote", id, "1"]);
+    assert!(e.contains("closed by amina"), "{e}");
+
+    let out = tmp.path().join("export");
+    ds[0].ok(&[
+        "export",
+        "--channel",
+        "general",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("messages.json")).unwrap()).unwrap();
+    let rows = doc["messages"].as_array().unwrap();
+    let kinds: Vec<&str> = rows.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["poll", "vote", "vote", "close_poll"], "{doc}");
+    assert_eq!(rows[0]["poll"]["options"][1], "Sushi", "{doc}");
+    assert_eq!(rows[2]["choices"], serde_json::json!([1]), "{doc}");
+    assert_eq!(rows[2]["target"].as_str(), Some(id), "{doc}");
+    assert!(ds[0].stop() && ds[1].stop());
+}
+
 /// An RFC 3339 time `secs` seconds from now (as `date` writes it).
 fn in_secs(secs: u64) -> String {
     let at = std::time::SystemTime::now()

@@ -876,6 +876,11 @@ impl Node {
                     .into(),
             ));
         }
+        if m.poll.is_some() {
+            return Err(Error::Conflict(
+                "a poll is not forwarded: its votes stay where it was asked; ask it there".into(),
+            ));
+        }
         let to = self.resolve(to)?;
         let act = Plain::Forward {
             text: m.text,
@@ -920,6 +925,11 @@ impl Node {
                 "only a text message can be edited; a shared file stays as it is".into(),
             ));
         }
+        if target.poll.is_some() {
+            return Err(Error::Conflict(
+                "a poll's question stays what people voted on: close it and ask again".into(),
+            ));
+        }
         if text.trim().is_empty() {
             return Err(Error::Invalid(
                 "a message cannot be edited to nothing (delete it instead)".into(),
@@ -937,12 +947,7 @@ impl Node {
     pub async fn delete(&self, id: &MessageId) -> Result<MessageId> {
         self.roster_soon().await;
         let target = self.target(id)?;
-        let me = self.my_name()?;
-        let admin = self.roster.borrow().as_deref().is_some_and(|r| {
-            r.member_of_device(&self.device)
-                .is_some_and(|m| m.role == crate::roster::Role::Admin)
-        });
-        if target.sender != me && !admin {
+        if target.sender != self.my_name()? && !self.am_admin() {
             return Err(Error::Denied(format!(
                 "only {} (its author) or an admin can delete this message",
                 target.sender
@@ -950,6 +955,14 @@ impl Node {
         }
         self.act(target.channel, Plain::Delete { of: target.id })
             .await
+    }
+
+    /// Whether this device's member is an admin in the head roster.
+    fn am_admin(&self) -> bool {
+        self.roster.borrow().as_deref().is_some_and(|r| {
+            r.member_of_device(&self.device)
+                .is_some_and(|m| m.role == crate::roster::Role::Admin)
+        })
     }
 
     /// Add (`on`) or take back this member's reaction `emoji` to message `id`.
@@ -967,6 +980,87 @@ impl Node {
             on,
         };
         self.act(target.channel, act).await
+    }
+
+    /// Ask `question` in `channel` (or `@NAME`) with `options` to choose from (`multi`:
+    /// several may be chosen). Readers vote with [`Node::vote`]; each member's latest vote
+    /// counts, and every reader folds the votes the same way (see
+    /// [`crate::conversation::fold`]).
+    pub async fn poll(
+        &self,
+        channel: &str,
+        question: &str,
+        options: &[String],
+        multi: bool,
+    ) -> Result<MessageId> {
+        self.roster_soon().await;
+        let channel = self.resolve(channel)?;
+        let options: Vec<String> = options.iter().map(|o| o.trim().to_string()).collect();
+        let question = question.trim();
+        crate::conversation::check_poll(question, &options)?;
+        let act = Plain::Poll {
+            question: question.to_string(),
+            options,
+            multi,
+        };
+        self.act(channel, act).await
+    }
+
+    /// Vote in the poll `id` for the options at `choices` (from 0; several only where the
+    /// poll allows it; none takes this member's vote back).
+    pub async fn vote(&self, id: &MessageId, choices: &[usize]) -> Result<MessageId> {
+        self.roster_soon().await;
+        let target = self.target(id)?;
+        let Some(poll) = &target.poll else {
+            return Err(Error::Conflict(format!("message {id} is not a poll")));
+        };
+        if let Some((by, _)) = &poll.closed {
+            return Err(Error::Conflict(format!(
+                "this poll was closed by {by}: it takes no more votes"
+            )));
+        }
+        let mut picked: Vec<usize> = choices.to_vec();
+        picked.sort_unstable();
+        picked.dedup();
+        let n = poll.options.len();
+        // Conflicts, not malformed requests: what is wrong is the choice against this poll.
+        if let Some(c) = picked.iter().find(|c| **c >= n) {
+            return Err(Error::Conflict(format!(
+                "this poll has options 1 to {n}, not {}",
+                c.saturating_add(1)
+            )));
+        }
+        if picked.len() > 1 && !poll.multi {
+            return Err(Error::Conflict(
+                "this poll takes one choice: pick one option".into(),
+            ));
+        }
+        let act = Plain::Vote {
+            poll: target.id,
+            // Fewer than MAX_POLL_OPTIONS, checked above against the poll's own options.
+            choices: picked.iter().map(|c| *c as u8).collect(),
+        };
+        self.act(target.channel, act).await
+    }
+
+    /// Close the poll `id`: votes sent after count for nothing. Its author or an admin may.
+    pub async fn close_poll(&self, id: &MessageId) -> Result<MessageId> {
+        self.roster_soon().await;
+        let target = self.target(id)?;
+        let Some(poll) = &target.poll else {
+            return Err(Error::Conflict(format!("message {id} is not a poll")));
+        };
+        if poll.closed.is_some() {
+            return Err(Error::Conflict("this poll is already closed".into()));
+        }
+        if target.sender != self.my_name()? && !self.am_admin() {
+            return Err(Error::Denied(format!(
+                "only {} (who asked) or an admin can close this poll",
+                target.sender
+            )));
+        }
+        self.act(target.channel, Plain::ClosePoll { of: target.id })
+            .await
     }
 
     /// Set the topic (a line shown under the channel's name) and description of `channel`

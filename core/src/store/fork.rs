@@ -251,10 +251,18 @@ impl Store {
 pub fn retarget(p: &mut Plain, sent_again: &std::collections::HashMap<MessageId, MessageId>) {
     let target = match p {
         Plain::Reply { to, .. } | Plain::React { to, .. } => to,
-        Plain::Edit { of, .. } | Plain::Delete { of } | Plain::Pin { of, .. } => of,
+        Plain::Edit { of, .. }
+        | Plain::Delete { of }
+        | Plain::Pin { of, .. }
+        | Plain::ClosePoll { of } => of,
+        Plain::Vote { poll, .. } => poll,
         Plain::Read { upto } => upto,
         Plain::Forward { from, .. } => &mut from.id,
-        Plain::Text(_) | Plain::File(_) | Plain::Topic { .. } | Plain::Join { .. } => return,
+        Plain::Text(_)
+        | Plain::File(_)
+        | Plain::Topic { .. }
+        | Plain::Join { .. }
+        | Plain::Poll { .. } => return,
     };
     if let Some(new) = sent_again.get(target) {
         *target = *new;

@@ -104,6 +104,9 @@ pub struct StoredMessage {
     /// it is what its author wrote.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forwarded: Option<crate::conversation::ForwardView>,
+    /// A poll (then `text` is its question), with the votes folded in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll: Option<crate::conversation::PollView>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -132,6 +135,7 @@ impl Default for StoredMessage {
             replies: 0,
             repliers: Vec::new(),
             forwarded: None,
+            poll: None,
         }
     }
 }
@@ -1825,6 +1829,7 @@ impl Store {
         let mut file = None;
         let mut act = None;
         let mut forwarded = None;
+        let mut poll = None;
         let (text, locked) = if u.format == PLAINTEXT_FORMAT {
             (String::from_utf8_lossy(&u.body).into_owned(), false)
         } else {
@@ -1903,6 +1908,37 @@ impl Store {
                     });
                     (text, false)
                 }
+                Some(Plain::Poll {
+                    question,
+                    options,
+                    multi,
+                }) => match crate::conversation::check_poll(&question, &options) {
+                    Ok(()) => {
+                        poll = Some(crate::conversation::PollView {
+                            options: options
+                                .into_iter()
+                                .map(|text| crate::conversation::PollOption {
+                                    text,
+                                    voters: Vec::new(),
+                                })
+                                .collect(),
+                            multi,
+                            closed: None,
+                        });
+                        (question, false)
+                    }
+                    // Options that read alike or too many: the author's client is broken or
+                    // modified; votes on it would not count as their voters meant.
+                    Err(_) => ("[a poll this app cannot show]".to_string(), false),
+                },
+                Some(Plain::Vote { poll, choices }) => {
+                    act = Some(Act::Vote { poll, choices });
+                    (String::new(), false)
+                }
+                Some(Plain::ClosePoll { of }) => {
+                    act = Some(Act::ClosePoll { of });
+                    (String::new(), false)
+                }
                 Some(Plain::File(info)) => match blob {
                     Some(blob) if blob.size == info.size => {
                         file = Some(FileView {
@@ -1943,6 +1979,7 @@ impl Store {
             file,
             act,
             forwarded,
+            poll,
             ..Default::default()
         })
     }

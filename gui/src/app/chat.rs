@@ -210,6 +210,7 @@ impl MajlisApp {
         let (attach_label, share_label, path_label) =
             (self.t("Attach file"), self.t("Share"), self.t("File path"));
         let later_label = self.t("Send later");
+        let poll_label = self.t("Poll");
         // Composer at the bottom.
         let draft = self.state.drafts.entry(channel.clone()).or_default();
         // Typing `@na…` offers the members whose names start so (and @channel, @here), each
@@ -262,13 +263,17 @@ impl MajlisApp {
         let mut typed = false;
         let mut send = false;
         let mut toggle_attach = false;
+        let mut toggle_poll = false;
+        let mut ask = false;
         let mut share: Option<PathBuf> = None;
         let attach = &mut run.attach;
+        let poll = &mut run.poll;
         // A fixed height: a centred row would otherwise take all the height the panel had last
         // frame, and the panel would grow a little every frame.
         egui::Panel::bottom("composer")
             .exact_size(
                 if attach.is_some() { 96.0 } else { 64.0 }
+                    + if poll.is_some() { 124.0 } else { 0.0 }
                     + if suggest.is_empty() { 0.0 } else { 28.0 }
                     + 26.0 * waiting.len() as f32,
             )
@@ -330,6 +335,34 @@ impl MajlisApp {
                         }
                     });
                 }
+                if let Some(p) = poll.as_mut() {
+                    // Fixed ids, as the attach field's: lines above come and go.
+                    ui.horizontal(|ui| {
+                        let l = ui.label(tr(lang, "Question"));
+                        ui.add(
+                            egui::TextEdit::singleline(&mut p.question)
+                                .id(ui.make_persistent_id("poll-question"))
+                                .desired_width(ui.available_width() - 8.0),
+                        )
+                        .labelled_by(l.id);
+                    });
+                    ui.horizontal(|ui| {
+                        let l = ui.label(tr(lang, "Options, one a line"));
+                        ui.add(
+                            egui::TextEdit::multiline(&mut p.options)
+                                .id(ui.make_persistent_id("poll-options"))
+                                .desired_rows(3)
+                                .desired_width(ui.available_width() - 8.0),
+                        )
+                        .labelled_by(l.id);
+                    });
+                    ui.horizontal(|ui| {
+                        ui.checkbox(&mut p.multi, tr(lang, "Several choices"));
+                        if ui.button(tr(lang, "Ask")).clicked() {
+                            ask = true;
+                        }
+                    });
+                }
                 let id = ui.make_persistent_id(("composer", &channel));
                 composer_id = Some(id);
                 let focused = ui.memory(|m| m.has_focus(id));
@@ -360,6 +393,9 @@ impl MajlisApp {
                     });
                     if ui.button(attach_label.as_str()).clicked() {
                         toggle_attach = true;
+                    }
+                    if ui.button(poll_label.as_str()).clicked() {
+                        toggle_poll = true;
                     }
                     let mut layouter = rtl_layouter;
                     let te = egui::TextEdit::multiline(draft)
@@ -411,6 +447,34 @@ impl MajlisApp {
                 Some(_) => None,
                 None => Some(String::new()),
             };
+        }
+        if toggle_poll {
+            run.poll = match run.poll {
+                Some(_) => None,
+                None => Some(Default::default()),
+            };
+        }
+        // Checked here first, so that a refused poll stays in its form to be put right.
+        if let (true, Some(p)) = (ask, &run.poll) {
+            let options: Vec<String> = p
+                .options
+                .lines()
+                .map(|o| o.trim().to_string())
+                .filter(|o| !o.is_empty())
+                .collect();
+            let question = p.question.trim().to_string();
+            match majlis_core::conversation::check_poll(&question, &options) {
+                Ok(()) => {
+                    run.actions.push(Action::Poll {
+                        channel: channel.clone(),
+                        question,
+                        options,
+                        multi: p.multi,
+                    });
+                    run.poll = None;
+                }
+                Err(e) => run.notice = Some((say_error(lang, &e), Instant::now())),
+            }
         }
         if let Some(path) = share {
             run.attach = None;
@@ -853,6 +917,13 @@ impl Conversation {
         } else {
             0.0
         };
+        // A poll: a button a line for each option, then the line under them.
+        let line = ui.spacing().interact_size.y + ui.spacing().item_spacing.y;
+        let card = card
+            + match (&m.poll, m.deleted || m.locked) {
+                (Some(p), false) => (p.options.len() + 1) as f32 * line + 4.0,
+                _ => 0.0,
+            };
         // The forwarded line (one line of small text; a long one wraps, which a slightly
         // short estimate tolerates, as the body's does).
         let forwarded = match (&m.forwarded, m.deleted || m.locked) {
@@ -1154,6 +1225,9 @@ impl Conversation {
                     }
                     if let (Some(f), false) = (&m.file, m.locked || m.deleted) {
                         file_card(ui, m.id, f, files);
+                    }
+                    if let (Some(p), false) = (&m.poll, m.locked || m.deleted) {
+                        poll_card(ui, m, p, s, files.actions);
                     }
                     if !m.deleted && (!m.reactions.is_empty() || m.replies > 0) {
                         ui.horizontal(|ui| {
@@ -1714,12 +1788,14 @@ fn row_menu(
         ui.ctx().copy_text(m.text.clone());
         ui.close();
     }
-    // A forward keeps its author's words (the node refuses to edit one).
-    if mine && m.file.is_none() && m.forwarded.is_none() && ui.button(t("Edit")).clicked() {
+    // A forward keeps its author's words, a poll the question voted on (the node refuses to
+    // edit either).
+    let plain = m.file.is_none() && m.poll.is_none();
+    if mine && plain && m.forwarded.is_none() && ui.button(t("Edit")).clicked() {
         actions.push(Action::StartEdit(m.id, m.text.clone()));
         ui.close();
     }
-    if m.file.is_none() && !forward_to.is_empty() {
+    if plain && !forward_to.is_empty() {
         ui.menu_button(t("Forward to"), |ui| {
             egui::ScrollArea::vertical()
                 .max_height(320.0)
@@ -1807,6 +1883,68 @@ fn forwarded_line(ui: &mut egui::Ui, f: &majlis_core::conversation::ForwardView,
         ),
     };
     ui.label(RichText::new(text::for_egui(&said)).small().color(color));
+}
+
+/// A poll in a message: each option with how many chose it (who, on hover), chosen or
+/// unchosen by a click while the poll is open; then how many voted, and Close for who
+/// asked or an admin.
+fn poll_card(
+    ui: &mut egui::Ui,
+    m: &StoredMessage,
+    p: &majlis_core::conversation::PollView,
+    s: &RowStrings,
+    actions: &mut Vec<Action>,
+) {
+    let lang = s.lang;
+    let chosen = p.chosen_by(&s.me);
+    let open = p.closed.is_none() && !s.read_only;
+    ui.add_space(2.0);
+    for (i, o) in p.options.iter().enumerate() {
+        let on = chosen.contains(&i);
+        let label = format!("{}  {}", text::for_egui(&o.text), o.voters.len());
+        let b = ui
+            .add_enabled_ui(open, |ui| ui.selectable_label(on, label))
+            .inner
+            .on_hover_text(s.people(&o.voters));
+        if b.clicked() && open {
+            let choices = match (p.multi, on) {
+                (true, _) => {
+                    let mut c: Vec<usize> = chosen.iter().copied().filter(|c| *c != i).collect();
+                    if !on {
+                        c.push(i);
+                    }
+                    c
+                }
+                (false, true) => Vec::new(),
+                (false, false) => vec![i],
+            };
+            actions.push(Action::Vote {
+                message: m.id,
+                choices,
+            });
+        }
+    }
+    ui.horizontal(|ui| {
+        let count = p.voters().len().to_string();
+        let said = match (&p.closed, p.multi) {
+            (Some((by, _)), _) => tr_with(
+                lang,
+                "Closed by {member} · {count} voted",
+                &[("member", s.person(by)), ("count", &count)],
+            ),
+            (None, false) => tr_with(lang, "{count} voted · one choice", &[("count", &count)]),
+            (None, true) => tr_with(
+                lang,
+                "{count} voted · several choices",
+                &[("count", &count)],
+            ),
+        };
+        ui.label(RichText::new(text::for_egui(&said)).small().weak());
+        let may_close = m.sender == s.me || s.admin;
+        if open && may_close && ui.small_button(tr(lang, "Close poll")).clicked() {
+            actions.push(Action::ClosePoll(m.id));
+        }
+    });
 }
 
 /// A shared file in a message: its name and size, and what can be done with it now.

@@ -178,6 +178,41 @@ impl MajlisApp {
                     )
                 });
             }
+            Action::Poll {
+                channel,
+                question,
+                options,
+                multi,
+            } => {
+                let n = run.node.clone();
+                self.spawn(async move {
+                    Reply::Acted(
+                        n.poll(&channel, &question, &options, multi)
+                            .await
+                            .map_err(|e| say_error(lang, &e)),
+                    )
+                });
+            }
+            Action::Vote { message, choices } => {
+                let n = run.node.clone();
+                self.spawn(async move {
+                    Reply::Acted(
+                        n.vote(&message, &choices)
+                            .await
+                            .map_err(|e| say_error(lang, &e)),
+                    )
+                });
+            }
+            Action::ClosePoll(message) => {
+                let n = run.node.clone();
+                self.spawn(async move {
+                    Reply::Acted(
+                        n.close_poll(&message)
+                            .await
+                            .map_err(|e| say_error(lang, &e)),
+                    )
+                });
+            }
             Action::OpenThread(root) => {
                 run.details_open = false;
                 run.thread = Some(ThreadView {

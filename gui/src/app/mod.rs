@@ -176,6 +176,20 @@ enum Action {
         emoji: String,
         on: bool,
     },
+    /// Ask a question in a channel, with options to choose from.
+    Poll {
+        channel: String,
+        question: String,
+        options: Vec<String>,
+        multi: bool,
+    },
+    /// Vote in a poll (option indices; none takes the vote back).
+    Vote {
+        message: MessageId,
+        choices: Vec<usize>,
+    },
+    /// Close a poll (its author, or an admin).
+    ClosePoll(MessageId),
     /// Delete a message (this member's own, or any as an admin).
     Delete(MessageId),
     /// Export this member's own data (JSON, with its files and a manifest) to Downloads.
@@ -210,6 +224,15 @@ enum Action {
         channel: String,
         on: bool,
     },
+}
+
+/// A poll being written: its question, its options one a line, whether several may be
+/// chosen.
+#[derive(Default)]
+struct PollDraft {
+    question: String,
+    options: String,
+    multi: bool,
 }
 
 /// Results of commands that ran in the background.
@@ -385,6 +408,8 @@ struct Running {
     files_asked: Instant,
     /// The composer's "attach a file" field, when open.
     attach: Option<String>,
+    /// The composer's poll form, when open.
+    poll: Option<PollDraft>,
     /// The search box, when open.
     search: Option<search::SearchBox>,
     /// The thread open beside the conversation: its root, its messages, the reply draft.
@@ -804,6 +829,7 @@ impl MajlisApp {
             files: HashMap::new(),
             files_asked: Instant::now(),
             attach: None,
+            poll: None,
             search: None,
             thread: None,
             editing: None,

@@ -115,6 +115,12 @@ fn router(state: AppState) -> Router {
         )
         .route("/v1/messages/{id}/replies", axum::routing::post(reply))
         .route("/v1/messages/{id}/forward", axum::routing::post(forward))
+        .route(
+            "/v1/channels/{channel}/polls",
+            axum::routing::post(post_poll),
+        )
+        .route("/v1/messages/{id}/vote", axum::routing::put(vote))
+        .route("/v1/messages/{id}/close", axum::routing::post(close_poll))
         .route("/v1/messages/{id}/reactions", axum::routing::post(react))
         .route(
             "/v1/messages/{id}/reactions/{emoji}",
@@ -305,6 +311,11 @@ pub struct ApiMessage {
     /// `unseen` (it does not hold it). Absent for a message that is not a forward.
     #[schema(value_type = Option<Object>)]
     forwarded: Option<()>,
+    /// A poll (`text` is its question): `{"options": [{"text", "voters"}], "multi",
+    /// "closed"}`, where `voters` are the members whose latest vote chose the option and
+    /// `closed` is `[member, sent_at]` once closed. Absent for a message that is not a poll.
+    #[schema(value_type = Option<Object>)]
+    poll: Option<()>,
     /// Only on this node's member's own messages: members whose devices hold it (the app's
     /// "✓✓ delivered"), in DMs and channels of up to 20 readers.
     delivered_to: Option<Vec<String>>,
@@ -617,6 +628,137 @@ async fn forward(
     check_channel(&s, &m.channel, Right::Read).await?;
     check_channel(&s, &body.to, Right::Post).await?;
     let id = s.node.forward(&m.id, &body.to).await?;
+    Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct NewPoll {
+    /// One line of 1 to 300 characters (spaces at either end are dropped), as an option's
+    /// ([`ONE_LINE`]).
+    #[schema(
+        min_length = 1,
+        max_length = 300,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    question: String,
+    /// 2 to 12 options, each one line of 1 to 100 characters (spaces at either end are
+    /// dropped), none the same as another but for case.
+    #[schema(value_type = std::collections::BTreeSet<PollChoice>, min_items = 2, max_items = 12)]
+    options: Vec<PollChoice>,
+    /// Let people choose several options (default: one).
+    #[serde(default)]
+    multi: bool,
+}
+
+/// Text on one line: no control characters, not only spaces.
+const ONE_LINE: &str = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
+
+/// One option of a new poll: 1 to 100 characters on one line, not only spaces.
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub struct PollChoice(String);
+
+// By hand: utoipa's derive takes no string bounds on a newtype's field.
+impl utoipa::PartialSchema for PollChoice {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(100))
+            .pattern(Some(ONE_LINE))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for PollChoice {}
+
+/// Ask a question with options to choose from; readers vote with `PUT
+/// /v1/messages/{id}/vote`, and the message's `poll` shows who chose what.
+#[utoipa::path(post, path = "/v1/channels/{channel}/polls",
+    params(("channel" = String, Path, description = "`general`, or `@NAME` for a direct message to NAME")),
+    request_body = NewPoll,
+    responses((status = 201, body = Posted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("token" = ["send"])))]
+async fn post_poll(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(channel): Path<String>,
+    body: Result<Json<NewPoll>, JsonRejection>,
+) -> Result<(StatusCode, Json<Posted>), ApiError> {
+    auth(&s, &headers, Scope::Send)?;
+    let Json(body) = body?;
+    check_channel(&s, &channel, Right::Post).await?;
+    let options: Vec<String> = body.options.into_iter().map(|o| o.0).collect();
+    let id = s
+        .node
+        .poll(&channel, &body.question, &options, body.multi)
+        .await?;
+    Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct NewVote {
+    /// The options chosen, as indices into the poll's `options` (from 0); one unless the
+    /// poll is `multi`; `[]` takes this member's vote back.
+    #[schema(value_type = Vec<u32>, max_items = 12)]
+    choices: Vec<serde_json::Number>,
+}
+
+/// Vote in a poll (the member's latest vote stands).
+#[utoipa::path(put, path = "/v1/messages/{id}/vote",
+    params(("id" = String, Path, description = "The poll")),
+    request_body = NewVote,
+    responses((status = 201, body = Posted, description = "The vote's own message id"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("token" = ["send"])))]
+async fn vote(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<NewVote>, JsonRejection>,
+) -> Result<(StatusCode, Json<Posted>), ApiError> {
+    auth(&s, &headers, Scope::Send)?;
+    let Json(body) = body?;
+    // Whole numbers, however JSON writes them (`1.0` is one).
+    let choices: Option<Vec<usize>> = body
+        .choices
+        .iter()
+        .map(|n| {
+            n.as_u64()
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                        .map(|f| f as u64)
+                })
+                .map(|c| usize::try_from(c).unwrap_or(usize::MAX))
+        })
+        .collect();
+    let choices = choices.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "choices are the options' places in the poll: whole numbers from 0",
+        )
+    })?;
+    let m = held(&s, &id).await?;
+    check_channel(&s, &m.channel, Right::Post).await?;
+    let id = s.node.vote(&m.id, &choices).await?;
+    Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
+}
+
+/// Close a poll: it takes no more votes. Who asked, or an admin.
+#[utoipa::path(post, path = "/v1/messages/{id}/close",
+    params(("id" = String, Path, description = "The poll")),
+    responses((status = 201, body = Posted, description = "The closing's own message id"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("token" = ["send"])))]
+async fn close_poll(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Posted>), ApiError> {
+    auth(&s, &headers, Scope::Send)?;
+    let m = held(&s, &id).await?;
+    check_channel(&s, &m.channel, Right::Post).await?;
+    let id = s.node.close_poll(&m.id).await?;
     Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
 }
 
@@ -1272,8 +1414,8 @@ async fn metrics(
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Majlis local API", description = "The HTTP API of `majlisd run --http`. See docs/api.md."),
-    paths(messages, post_message, message, thread, reply, forward, edit, delete, react, unreact, pin, unpin, details, set_topic, hook, channels, search, files, upload, download, roster, peers, statuses, stream, metrics),
-    components(schemas(ErrorBody, ApiMessage, Messages, NewMessage, NewReply, NewForward, NewReaction, NewTopic, ChannelDetails, Posted, ChannelInfo, Channels, Hit, Hits, ApiEvent, Order)),
+    paths(messages, post_message, message, thread, reply, forward, post_poll, vote, close_poll, edit, delete, react, unreact, pin, unpin, details, set_topic, hook, channels, search, files, upload, download, roster, peers, statuses, stream, metrics),
+    components(schemas(ErrorBody, ApiMessage, Messages, NewMessage, NewReply, NewForward, NewPoll, PollChoice, NewVote, NewReaction, NewTopic, ChannelDetails, Posted, ChannelInfo, Channels, Hit, Hits, ApiEvent, Order)),
     modifiers(&BearerToken, &Errors)
 )]
 pub struct ApiDoc;
