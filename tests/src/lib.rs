@@ -854,3 +854,35 @@ pub fn faketime_preload() -> String {
         .expect("libfaketime (apt-get install faketime; .ci/run does)");
     format!("LD_PRELOAD={}", lib.display())
 }
+
+/// A Python with `jsonschema` (CI installs python3-jsonschema). Missing: the test fails,
+/// it does not skip.
+pub fn python() -> String {
+    for p in ["python3", "/usr/bin/python3"] {
+        let ok = std::process::Command::new(p)
+            .args(["-c", "import jsonschema, csv, email"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return p.to_string();
+        }
+    }
+    panic!("no python3 with jsonschema: install python3-jsonschema (.ci/run does)");
+}
+
+/// Run a Python `script` (from [`python`]) with `args`; its standard output. A third-party
+/// reader of what Majlis writes (exports): a failure fails the test.
+pub fn py(script: &str, args: &[&std::path::Path]) -> String {
+    let out = std::process::Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

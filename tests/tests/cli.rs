@@ -835,6 +835,16 @@ fn a_poll_from_the_command_line() {
     assert_eq!(rows[0]["poll"]["options"][1], "Sushi", "{doc}");
     assert_eq!(rows[2]["choices"], serde_json::json!([1]), "{doc}");
     assert_eq!(rows[2]["target"].as_str(), Some(id), "{doc}");
+    // As documented: Python's jsonschema holds the export to docs/export.schema.json.
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+    majlis_tests::py(
+        r#"
+import json, sys, jsonschema
+s = json.load(open(sys.argv[1] + "/export.schema.json", encoding="utf-8"))
+jsonschema.validate(json.load(open(sys.argv[2] + "/messages.json", encoding="utf-8")), s)
+"#,
+        &[&docs, &out],
+    );
     assert!(ds[0].stop() && ds[1].stop());
 }
 

@@ -6,39 +6,8 @@
 //! file matches the manifest's BLAKE3 hash. Every action shows in `majlisd audit`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use majlis_tests::{netns_available, wait_until, Daemon, Lan};
-
-/// A Python with `jsonschema` (CI installs python3-jsonschema). Missing: the test fails,
-/// it does not skip.
-fn python() -> String {
-    for p in ["python3", "/usr/bin/python3"] {
-        let ok = Command::new(p)
-            .args(["-c", "import jsonschema, csv, email"])
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return p.to_string();
-        }
-    }
-    panic!("no python3 with jsonschema: install python3-jsonschema (.ci/run does)");
-}
-
-fn py(script: &str, args: &[&Path]) -> String {
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use majlis_tests::{netns_available, py, wait_until, Daemon, Lan};
 
 fn docs() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs")

@@ -128,12 +128,19 @@ impl Hit {
     }
 }
 
-/// What is indexed of a message: its text (a file's caption) and its file's name.
+/// What is indexed of a message: its text (a file's caption, a poll's question), its file's
+/// name, a poll's options.
 fn body_of(m: &StoredMessage) -> String {
-    match &m.file {
-        Some(f) => format!("{}\n{}", m.text, f.name),
-        None => m.text.clone(),
+    let mut body = m.text.clone();
+    if let Some(f) = &m.file {
+        body.push('\n');
+        body.push_str(&f.name);
     }
+    for o in m.poll.iter().flat_map(|p| &p.options) {
+        body.push('\n');
+        body.push_str(&o.text);
+    }
+    body
 }
 
 /// How `in:@name` and `mentions:me` are resolved, and where hits' messages come from: the

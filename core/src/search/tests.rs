@@ -30,6 +30,17 @@ fn corpus() -> Vec<StoredMessage> {
     });
     let mut locked = msg(10, "board", "amina", 1, "salaries for next year");
     locked.locked = true;
+    let mut poll = msg(13, "general", "amina", 5, "Where is the offsite?");
+    poll.poll = Some(crate::conversation::PollView {
+        options: ["Muscat", "صلالة"]
+            .map(|t| crate::conversation::PollOption {
+                text: t.into(),
+                voters: vec![],
+            })
+            .into(),
+        multi: false,
+        closed: None,
+    });
     vec![
         msg(1, "general", "amina", 0, "اجتماعُ الإدارة غداً في المدرسة"),
         msg(
@@ -73,6 +84,7 @@ fn corpus() -> Vec<StoredMessage> {
         msg(12, "general", "chen", 4, "@Sales: the quote is due"),
         file,
         locked,
+        poll,
     ]
 }
 
@@ -145,6 +157,9 @@ fn the_query_table() {
         ("has:file", &[9]),
         ("contract has:file", &[9]),
         ("has:link", &[3]),
+        // A poll's options are searched with its question.
+        ("offsite", &[13]),
+        ("صلاله", &[13]),
         // Who, where, when.
         ("from:bilal", &[2, 6, 9]),
         ("from:امينه", &[3]),
