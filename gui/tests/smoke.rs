@@ -37,6 +37,7 @@ fn the_real_app_draws_english_arabic_and_admin_views_and_idles() {
             &["--open", "#general/details", "--lang", "en"],
         ),
         ("details-ar", &["--open", "#مبيعات/details", "--lang", "ar"]),
+        ("poll-en", &["--open", "#ops", "--lang", "en"]),
         ("people-en", &["--open", "people", "--lang", "en"]),
         ("people-ar", &["--open", "people", "--lang", "ar"]),
         ("network-en", &["--open", "network", "--lang", "en"]),

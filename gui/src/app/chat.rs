@@ -1898,13 +1898,11 @@ fn poll_card(
     let lang = s.lang;
     let chosen = p.chosen_by(&s.me);
     let open = p.closed.is_none() && !s.read_only;
+    let total = p.voters().len();
     ui.add_space(2.0);
     for (i, o) in p.options.iter().enumerate() {
         let on = chosen.contains(&i);
-        let label = format!("{}  {}", text::for_egui(&o.text), o.voters.len());
-        let b = ui
-            .add_enabled_ui(open, |ui| ui.selectable_label(on, label))
-            .inner
+        let b = poll_option(ui, &o.text, o.voters.len(), total, on, open)
             .on_hover_text(s.people(&o.voters));
         if b.clicked() && open {
             let choices = match (p.multi, on) {
@@ -1945,6 +1943,59 @@ fn poll_card(
             actions.push(Action::ClosePoll(m.id));
         }
     });
+}
+
+/// One option of a poll: a bar as wide as its share of the voters behind its text and count,
+/// outlined where it is this member's choice; clickable while the poll is open. Its
+/// accessible name is "TEXT  COUNT" and its state selected or not, as a selectable label's.
+fn poll_option(
+    ui: &mut egui::Ui,
+    text_: &str,
+    count: usize,
+    total: usize,
+    on: bool,
+    open: bool,
+) -> egui::Response {
+    let width = ui.available_width().min(360.0);
+    let height = ui.spacing().interact_size.y + 2.0;
+    let sense = if open {
+        egui::Sense::click()
+    } else {
+        egui::Sense::hover()
+    };
+    let (rect, r) = ui.allocate_exact_size(egui::vec2(width, height), sense);
+    let v = ui.visuals();
+    let painter = ui.painter();
+    painter.rect_filled(rect, 4.0, v.faint_bg_color);
+    if count > 0 {
+        let mut bar = rect;
+        bar.set_width(rect.width() * count as f32 / total.max(1) as f32);
+        painter.rect_filled(bar, 4.0, v.selection.bg_fill.gamma_multiply(0.6));
+    }
+    let stroke = match (on, r.hovered() && open) {
+        (true, _) => egui::Stroke::new(2.0, v.selection.stroke.color),
+        (false, true) => v.widgets.hovered.bg_stroke,
+        (false, false) => egui::Stroke::NONE,
+    };
+    painter.rect_stroke(rect, 4.0, stroke, egui::StrokeKind::Inside);
+    let font = egui::TextStyle::Body.resolve(ui.style());
+    let color = v.text_color();
+    let shown = match on {
+        true => format!("{}  ✓", text::for_egui(text_)),
+        false => text::for_egui(text_).into_owned(),
+    };
+    let rtl = text::is_rtl_paragraph(text_);
+    let (start, end) = match rtl {
+        true => (egui::Align2::RIGHT_CENTER, egui::Align2::LEFT_CENTER),
+        false => (egui::Align2::LEFT_CENTER, egui::Align2::RIGHT_CENTER),
+    };
+    let inner = rect.shrink2(egui::vec2(8.0, 0.0));
+    let at = |a: egui::Align2| a.pos_in_rect(&inner);
+    painter.text(at(start), start, shown, font.clone(), color);
+    painter.text(at(end), end, count.to_string(), font, color);
+    let label = format!("{}  {count}", text::for_egui(text_));
+    r.widget_info(|| egui::WidgetInfo::selected(egui::Role::Button, open, on, &label));
+    r
 }
 
 /// A shared file in a message: its name and size, and what can be done with it now.

@@ -137,6 +137,26 @@ pub fn seed(root: &Path, filler: usize) -> PathBuf {
             also_channel: false,
         },
     );
+    // A poll in #ops that two have answered.
+    let poll = act(
+        0,
+        "ops",
+        Plain::Poll {
+            question: "Which day for the stock take?".into(),
+            options: vec!["Thursday".into(), "Friday".into(), "Saturday".into()],
+            multi: false,
+        },
+    );
+    for (who, choice) in [(1, 1), (2, 1)] {
+        act(
+            who,
+            "ops",
+            Plain::Vote {
+                poll,
+                choices: vec![choice],
+            },
+        );
+    }
     say(0, "مبيعات", "صباح الخير يا فريق، وصلت طلبية النور.");
     say(1, "مبيعات", "الفاتورة INV-2041 جاهزة للتوقيع.");
     say(3, "مبيعات", "شكرا! سأرسل التصميم الساعة 14:30");
