@@ -1028,7 +1028,10 @@ const AR_SAID: &[(&str, &str)] = &[
         "'{text}' is not a date: write YYYY-MM-DD (e.g. 2026-03-01)",
         "'{text}' ليس تاريخًا: اكتب YYYY-MM-DD (مثل 2026-03-01)",
     ),
-    ("has:{other}: use has:file or has:link", "has:{other}: استخدم has:file أو has:link"),
+    (
+        "has:{other}: use has:file, has:link or has:poll",
+        "has:{other}: استخدم has:file أو has:link أو has:poll",
+    ),
     (
         "unknown filter '{other}:': use from:, in:, has:, before:, after:, on:, mentions: or is:saved",
         "مرشّح غير معروف '{other}:': استخدم from: أو in: أو has: أو before: أو after: أو on: أو mentions: أو is:saved",

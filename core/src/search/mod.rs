@@ -270,6 +270,9 @@ impl SearchIndex {
         if text::has_link(&m.text) {
             d.add_text(f.has, "link");
         }
+        if m.poll.is_some() {
+            d.add_text(f.has, "poll");
+        }
         for name in text::mentions(&m.text) {
             d.add_text(f.mention, name);
         }
@@ -420,6 +423,9 @@ impl SearchIndex {
         }
         if q.has_link {
             must.push(term_q(f.has, "link"));
+        }
+        if q.has_poll {
+            must.push(term_q(f.has, "poll"));
         }
         if let Some(who) = &q.mentions {
             // `@channel` and `@here` mention everyone who reads the channel, and a group's

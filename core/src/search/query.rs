@@ -1,5 +1,5 @@
 //! The search box's language, Slack's and Mattermost's: words and "phrases", with
-//! `from:NAME`, `in:#channel` / `in:@name`, `has:file`, `has:link`, `before:` / `after:` /
+//! `from:NAME`, `in:#channel` / `in:@name`, `has:file`, `has:link`, `has:poll`, `before:` / `after:` /
 //! `on:` dates (YYYY-MM-DD, UTC days), `mentions:me`. Pure parsing; unknown modifiers are an
 //! error that says which ones exist, so a typo never silently matches everything.
 
@@ -19,6 +19,8 @@ pub struct Query {
     pub r#in: Option<In>,
     pub has_file: bool,
     pub has_link: bool,
+    /// `has:poll`: only polls.
+    pub has_poll: bool,
     /// Unix ms, inclusive lower and exclusive upper bounds.
     pub after: Option<u64>,
     pub before: Option<u64>,
@@ -142,7 +144,8 @@ pub fn parse(q: &str) -> Result<Query, String> {
             "has" => match value.to_lowercase().as_str() {
                 "file" | "files" | "attachment" => out.has_file = true,
                 "link" | "links" => out.has_link = true,
-                other => return Err(format!("has:{other}: use has:file or has:link")),
+                "poll" | "polls" => out.has_poll = true,
+                other => return Err(format!("has:{other}: use has:file, has:link or has:poll")),
             },
             "before" => out.before = Some(day(&value)?),
             "after" => out.after = Some(day(&value)? + DAY_MS),

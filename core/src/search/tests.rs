@@ -160,6 +160,7 @@ fn the_query_table() {
         // A poll's options are searched with its question.
         ("offsite", &[13]),
         ("صلاله", &[13]),
+        ("has:poll", &[13]),
         // Who, where, when.
         ("from:bilal", &[2, 6, 9]),
         ("from:امينه", &[3]),

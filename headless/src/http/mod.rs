@@ -292,7 +292,8 @@ pub struct ApiMessage {
     file: Option<()>,
     /// What this message does to another: `{"kind": "reply", "to", "also_channel"}`,
     /// `{"kind": "edit", "of"}` (then `text` is the new text), `{"kind": "delete", "of"}`,
-    /// `{"kind": "react", "to", "emoji", "on"}`. Absent for a plain message.
+    /// `{"kind": "react", "to", "emoji", "on"}`, `{"kind": "vote", "poll", "choices"}`,
+    /// `{"kind": "close_poll", "of"}`. Absent for a plain message.
     #[schema(value_type = Option<Object>)]
     act: Option<()>,
     /// Its author changed the text (absent when false).
