@@ -1058,6 +1058,89 @@ async fn a_message_scheduled_for_later_goes_at_its_time_once() {
     }
 }
 
+/// Bilal asks to be reminded of messages: each reminder is said once at its time with the
+/// message as it shows then; one cancelled is never said; one whose channel he was taken off
+/// meanwhile is dropped unsaid (it would show what he may no longer read); one due while his
+/// node is stopped is said when it runs again, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reminder_is_said_once_at_its_time_and_only_while_the_message_is_readable() {
+    use majlis_core::Event;
+    let dir = tempfile::tempdir().unwrap();
+    let ps = org(dir.path(), &[of_amina_and_bilal("legal")]);
+    let b_dir = dir.path().join("bilal");
+    let (a, b, c) = start_three(ps).await;
+    c.shutdown().await.unwrap();
+    let now = majlis_core::now_ms;
+    let plan = a.send("general", "the plan is due friday").await.unwrap();
+    let draft = a.send("legal", "the draft contract").await.unwrap();
+    wait_until("bilal holds both", async || {
+        shown(&b, &plan).is_some() && !b.history("legal", 5).unwrap().is_empty()
+    })
+    .await;
+    let e = b.remind(&plan, now() - 1).await.unwrap_err();
+    assert!(e.to_string().contains("has passed"), "{e}");
+    let nowhere = MessageId([7; 32]);
+    let e = b.remind(&nowhere, now() + 1_000).await.unwrap_err();
+    assert!(e.to_string().contains("no message"), "{e}");
+    let mut ev = b.subscribe();
+    let first = b.remind(&plan, now() + 1_500).await.unwrap();
+    let never = b.remind(&plan, now() + 2_000).await.unwrap();
+    b.remind(&draft, now() + 2_000).await.unwrap();
+    assert_eq!(b.reminders().len(), 3);
+    assert_eq!(b.cancel_reminder(never.id).await.unwrap().message, plan);
+    a.edit(&plan, "the plan is due thursday").await.unwrap();
+    a.change_roster(RosterChange::ChannelMembers {
+        name: "legal".into(),
+        change: majlis_core::roster::MembersChange::Remove(vec!["bilal".into()]),
+    })
+    .await
+    .unwrap();
+    wait_until("bilal sees the edit", async || {
+        shown(&b, &plan).is_some_and(|m| m.edited)
+    })
+    .await;
+    // Everything due is said within a tick (5 s); then nothing more for a further tick.
+    let mut said = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(13), async {
+        loop {
+            if let Ok(Event::Reminder { reminder, message }) = ev.recv().await {
+                said.push((reminder.id, message.text));
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        said,
+        [(first.id, "the plan is due thursday".to_string())],
+        "said once, as it shows now; the cancelled one and the unreadable one never"
+    );
+    assert!(b.reminders().is_empty());
+
+    // Due while bilal's node is stopped: said when it runs again, once.
+    b.remind(&plan, now() + 1_000).await.unwrap();
+    b.shutdown().await.unwrap();
+    drop((b, ev));
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let addr = a.listen_addrs().await.unwrap()[0].clone();
+    let b = Node::start(Profile::open(&b_dir).unwrap(), config(vec![addr]))
+        .await
+        .unwrap();
+    let mut ev = b.subscribe();
+    let mut again = 0;
+    let _ = tokio::time::timeout(Duration::from_secs(13), async {
+        loop {
+            if let Ok(Event::Reminder { .. }) = ev.recv().await {
+                again += 1;
+            }
+        }
+    })
+    .await;
+    assert_eq!(again, 1, "said once after the restart");
+    for n in [&a, &b] {
+        n.shutdown().await.unwrap();
+    }
+}
+
 /// A poll: every reader counts each member's latest vote once, and what a modified client
 /// sends against the rules counts for nothing anywhere: a choice the poll does not offer,
 /// two where it takes one, a vote after it closed, a closing by someone who did not ask, a

@@ -310,6 +310,14 @@ const AR: &[(&str, &str)] = &[
     ("Saved", "المحفوظات"),
     ("Taken off the saved messages", "أُزيلت من الرسائل المحفوظة"),
     ("Forwarded to {to}", "أُعيد توجيهها إلى {to}"),
+    // Reminders.
+    ("Remind me", "ذكّرني"),
+    ("You will be reminded at {time}", "ستُذكَّر في {time}"),
+    (
+        "Reminder: {sender} in {place}: {text}",
+        "تذكير: {sender} في {place}: {text}",
+    ),
+    ("Majlis: reminder", "مجلس: تذكير"),
     // Polls.
     ("Poll", "استطلاع"),
     ("Question", "السؤال"),
@@ -761,6 +769,16 @@ const AR_SAID: &[(&str, &str)] = &[
     (
         "a forwarded message keeps its author's words: delete it and forward it again, or write your own",
         "الرسالة المُعاد توجيهها تبقى بكلمات كاتبها: احذفها وأعد توجيهها، أو اكتب رسالتك",
+    ),
+    // A reminder, refused.
+    (
+        "that time has passed: give a time ahead",
+        "مضى ذلك الوقت: اختر وقتًا قادمًا",
+    ),
+    ("a reminder is at most a year ahead", "التذكير بعد سنة على الأكثر"),
+    (
+        "no reminder {id} is waiting (`majlisd reminders` lists them)",
+        "لا تذكير {id} منتظرًا (يسردها `majlisd reminders`)",
     ),
     // A poll, a vote or a closing, refused.
     (

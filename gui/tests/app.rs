@@ -2259,6 +2259,38 @@ fn a_poll_is_answered_with_a_click_and_asked_from_the_composer() {
     );
 }
 
+/// Bilal asks from a message's menu to be reminded in an hour: his node keeps it and the
+/// app says when. One due now is said in the app, naming who wrote what, and where.
+#[test]
+fn a_reminder_set_from_a_messages_menu_is_said_at_its_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    let id = rt
+        .block_on(amina.send("general", "the budget is due"))
+        .unwrap();
+    until(&mut h, "her message", |h| has(h, "the budget is due"));
+    h.get_by_label("the budget is due").click_secondary();
+    until(&mut h, "the message's menu", |h| has(h, "Remind me"));
+    h.get_by_label("Remind me").click();
+    until(&mut h, "when", |h| has(h, "In 1 hour"));
+    h.get_by_label("In 1 hour").click();
+    until(&mut h, "the app says when", |h| {
+        has(h, "You will be reminded at ")
+    });
+    let node = h.state().as_ref().unwrap().node().unwrap().clone();
+    let kept = node.reminders();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].message, id);
+    let ahead = kept[0].at - majlis_core::now_ms();
+    assert!((3_500_000..=3_600_000).contains(&ahead), "{ahead}");
+    rt.block_on(node.remind(&id, majlis_core::now_ms() + 500))
+        .unwrap();
+    until(&mut h, "the reminder said", |h| {
+        has(h, "Reminder: amina in #general: the budget is due")
+    });
+}
+
 /// An admin lets only herself post in #legal from the admin panel; the audit log says so.
 /// Bilal's app shows #legal with what she posts and, in place of the composer, who posts.
 #[test]

@@ -62,6 +62,17 @@ pub enum Request {
     },
     /// The messages for later.
     Scheduled,
+    /// Remind this member of `message` at `at` (ms since the epoch).
+    Remind {
+        message: MessageId,
+        at: u64,
+    },
+    /// Take a reminder off the list.
+    Unremind {
+        id: u64,
+    },
+    /// The reminders waiting.
+    Reminders,
     /// Save a message for later, or take it off the list (`on`: false).
     Bookmark {
         message: MessageId,
@@ -359,6 +370,9 @@ pub enum Response {
     Bookmarked {
         on: bool,
     },
+    Reminders {
+        reminders: Vec<majlis_core::node::Reminder>,
+    },
     /// Messages for later: the one just kept or cancelled, or all that wait.
     Scheduled {
         scheduled: Vec<majlis_core::node::Scheduled>,
@@ -436,6 +450,15 @@ async fn handle(node: &Node, req: Request) -> Response {
             },
             Request::SendLater { channel, text, at } => Response::Scheduled {
                 scheduled: vec![node.send_later(&channel, &text, at).await?],
+            },
+            Request::Remind { message, at } => Response::Reminders {
+                reminders: vec![node.remind(&message, at).await?],
+            },
+            Request::Unremind { id } => Response::Reminders {
+                reminders: vec![node.cancel_reminder(id).await?],
+            },
+            Request::Reminders => Response::Reminders {
+                reminders: node.reminders(),
             },
             Request::Scheduled => Response::Scheduled {
                 scheduled: node.scheduled(),

@@ -108,6 +108,29 @@ pub enum Command {
         #[arg(long, value_parser = parse_date)]
         at: Option<u64>,
     },
+    /// Be reminded of a message at a time, on this device: `majlisd run` and the app say it
+    /// then; prints the reminder's number last. Needs `majlisd run`
+    #[command(group(clap::ArgGroup::new("when").required(true).args(["at", "in_"])))]
+    Remind {
+        /// The message (`history --json` shows ids)
+        message: majlis_core::MessageId,
+        /// When: a date (2026-12-14, midnight UTC) or an RFC 3339 time
+        /// (2026-12-14T09:00:00+04:00)
+        #[arg(long, value_name = "TIME", value_parser = parse_date)]
+        at: Option<u64>,
+        /// Or in how long: 30m, 2h, 3days
+        #[arg(long = "in", id = "in_", value_name = "DURATION", value_parser = parse_for)]
+        in_: Option<std::time::Duration>,
+    },
+    /// The reminders waiting on this device, or cancel one
+    Reminders {
+        /// Take reminder ID off the list
+        #[arg(long, value_name = "ID")]
+        cancel: Option<u64>,
+        /// Print JSON lines instead of text (for scripts)
+        #[arg(long)]
+        json: bool,
+    },
     /// The messages waiting to be sent later (`send --at`), or cancel one
     Scheduled {
         /// Take message ID off the schedule, unsent
@@ -1000,6 +1023,15 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             cancel: Some(id), ..
         } => Some(Request::Unschedule { id: *id }),
         Command::Scheduled { cancel: None, .. } => Some(Request::Scheduled),
+        Command::Remind { message, at, in_ } => Some(Request::Remind {
+            message: *message,
+            at: at
+                .unwrap_or_else(|| majlis_core::now_ms() + in_.map_or(0, |d| d.as_millis() as u64)),
+        }),
+        Command::Reminders {
+            cancel: Some(id), ..
+        } => Some(Request::Unremind { id: *id }),
+        Command::Reminders { cancel: None, .. } => Some(Request::Reminders),
         Command::Search {
             query,
             limit,
@@ -1389,6 +1421,19 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             "messages for later are kept and sent by the running node: start `majlisd run` for {}, then try again",
             dir.display()
         ),
+        Command::Remind { .. } | Command::Reminders { cancel: Some(_), .. } => bail!(
+            "reminders are kept and said by the running node: start `majlisd run` for {}, then try again",
+            dir.display()
+        ),
+        Command::Reminders { json, .. } => {
+            let p = open(&dir)?;
+            print_response(
+                &Command::Reminders { cancel: None, json },
+                Response::Reminders {
+                    reminders: majlis_core::node::reminders_in(p.store()),
+                },
+            )?;
+        }
         Command::Scheduled { json, .. } => {
             let p = open(&dir)?;
             print_response(
@@ -1915,6 +1960,7 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             | Command::Status { json: true }
             | Command::Presence(PresenceCmd::Show { json: true })
             | Command::Scheduled { json: true, .. }
+            | Command::Reminders { json: true, .. }
     );
     match resp {
         Response::Sent { id } => println!("{id}"),
@@ -2092,6 +2138,25 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             _ => {
                 for s in scheduled {
                     println!("{}\t{}\t{}\t{}", s.id, when(s.at), s.channel, s.text);
+                }
+            }
+        },
+        Response::Reminders { reminders } => match cmd {
+            Command::Remind { .. } => {
+                let r = reminders.first().context("the node kept nothing")?;
+                println!("you will be reminded at {} (`majlisd reminders` lists them)", when(r.at));
+                println!("{}", r.id);
+            }
+            Command::Reminders { cancel: Some(_), .. } => println!("reminder cancelled"),
+            _ if json => {
+                for r in reminders {
+                    println!("{}", serde_json::to_string(&r)?);
+                }
+            }
+            _ if reminders.is_empty() => println!("no reminders are waiting"),
+            _ => {
+                for r in reminders {
+                    println!("{}\t{}\t{}\t{}", r.id, when(r.at), r.channel, r.message);
                 }
             }
         },
@@ -2717,6 +2782,9 @@ fn run_node(
                     Ok(Event::Rejected { .. }) => {}
                     // The text stays out of the log unless messages are printed.
                     Ok(Event::ScheduledFailed { channel, why, .. }) => say_err!("a message kept for later in {channel} was not sent: {why}"),
+                    // Said to the user; its text only where messages are printed.
+                    Ok(Event::Reminder { reminder, message }) if print_messages => say!("reminder {}: #{} {}", reminder.id, majlis_core::roster::shown_in(node.roster_now().as_deref(), &message.channel), format_message(&message)),
+                    Ok(Event::Reminder { reminder, .. }) => say!("reminder {}: message {} in {}", reminder.id, reminder.message, reminder.channel),
                     // Neither: a refused fork taken back (the node logs why).
                     Ok(Event::Swept { expired: 0, erased: 0, .. }) => {}
                     Ok(Event::Swept { expired, erased, .. }) => say!("retention removed {expired} expired messages; erasure requests removed {erased}"),

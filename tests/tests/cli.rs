@@ -900,6 +900,54 @@ fn a_message_for_later_from_the_command_line() {
     assert!(ds[0].stop() && ds[1].stop());
 }
 
+/// Bilal asks to be reminded of amina's message in two seconds: `reminders` lists it, and
+/// `majlisd run` says it at its time, once; one cancelled is never said; a time past, a
+/// message not here, or no running node is refused with what to do.
+#[test]
+fn a_reminder_from_the_command_line_is_said_by_the_running_node() {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ds = majlis_tests::org(&bin, tmp.path(), &["amina", "bilal"]);
+    let nowhere = "ab".repeat(32);
+    let e = ds[1].fails(&["remind", &nowhere, "--in", "1h"]);
+    assert!(e.contains("start `majlisd run`"), "{e}");
+    majlis_tests::start_pair_local(&mut ds, &[]);
+    let id = ds[0].ok(&["send", "general", "the budget is due"]);
+    let id = id.trim();
+    wait_until("bilal has it", 20, || ds[1].history("general").len() == 1);
+    let e = ds[1].fails(&["remind", id]);
+    assert!(e.contains("--in"), "{e}");
+    let e = ds[1].fails(&["remind", id, "--at", "2001-01-01"]);
+    assert!(e.contains("has passed"), "{e}");
+    let e = ds[1].fails(&["remind", &nowhere, "--in", "1h"]);
+    assert!(e.contains("no message"), "{e}");
+    let out = ds[1].all(&["remind", id, "--in", "2s"]);
+    assert!(out.starts_with("you will be reminded at "), "{out}");
+    let later = ds[1].ok(&["remind", id, "--in", "1day"]);
+    let listed = ds[1].all(&["reminders"]);
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(
+        listed.contains(id) && listed.contains("general"),
+        "{listed}"
+    );
+    let out = ds[1].ok(&["reminders", "--cancel", later.trim()]);
+    assert!(out.starts_with("reminder cancelled"), "{out}");
+    wait_until("majlisd run says it", 20, || {
+        ds[1]
+            .log_text()
+            .contains(&format!("message {id} in general"))
+    });
+    assert_eq!(ds[1].ok(&["reminders"]).trim(), "no reminders are waiting");
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    assert_eq!(
+        ds[1].log_text().matches("reminder ").count(),
+        1,
+        "said once: {}",
+        ds[1].log_text()
+    );
+    assert!(ds[0].stop() && ds[1].stop());
+}
+
 /// An admin makes #news a channel where only she posts: a member reads it (what she posts
 /// reaches him, readable), is told why his own post is refused, and sees who posts in his
 /// channel list; only admins set it, only readers can be named; set back to everyone, he

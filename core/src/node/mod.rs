@@ -17,6 +17,7 @@ mod intake;
 mod members;
 mod neighbours;
 mod push;
+mod remind;
 mod runner;
 mod schedule;
 mod search;
@@ -47,6 +48,7 @@ use runner::Runner;
 
 pub use files::FileStatus;
 pub use governance::{SweepReport, SWEEP_EVERY};
+pub use remind::{reminders as reminders_in, Reminder};
 pub use schedule::{scheduled as scheduled_in, Scheduled};
 pub use search::IndexStats;
 
@@ -171,6 +173,11 @@ pub enum Event {
         text: String,
         why: String,
     },
+    /// A reminder is due (see [`Node::remind`]): the message as it shows now.
+    Reminder {
+        reminder: Reminder,
+        message: Box<StoredMessage>,
+    },
     /// A member set their status, changed it or cleared it (`text` empty); see
     /// [`crate::status`].
     Status(crate::status::MemberStatus),
@@ -293,6 +300,15 @@ pub(crate) enum Command {
     Unschedule {
         id: u64,
         reply: oneshot::Sender<Result<Scheduled>>,
+    },
+    Remind {
+        message: MessageId,
+        at: u64,
+        reply: oneshot::Sender<Result<Reminder>>,
+    },
+    Unremind {
+        id: u64,
+        reply: oneshot::Sender<Result<Reminder>>,
     },
     SetStatus {
         status: crate::status::Status,
@@ -1224,6 +1240,24 @@ impl Node {
     /// The messages waiting to be sent, soonest first.
     pub fn scheduled(&self) -> Vec<Scheduled> {
         schedule::scheduled(&self.store)
+    }
+
+    /// Remind this member of message `id` at `at` (ms since the epoch), on this device:
+    /// [`Event::Reminder`] then (or when this node next runs, if it is not running then).
+    pub async fn remind(&self, id: &MessageId, at: u64) -> Result<Reminder> {
+        let message = *id;
+        self.ask(|reply| Command::Remind { message, at, reply })
+            .await?
+    }
+
+    /// Take a reminder off the list.
+    pub async fn cancel_reminder(&self, id: u64) -> Result<Reminder> {
+        self.ask(|reply| Command::Unremind { id, reply }).await?
+    }
+
+    /// The reminders waiting, soonest first.
+    pub fn reminders(&self) -> Vec<Reminder> {
+        remind::reminders(&self.store)
     }
 
     /// Members' statuses set and not ended (see [`Node::set_status`]).

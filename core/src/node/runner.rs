@@ -285,6 +285,7 @@ impl Runner {
                     }
                     self.presence();
                     self.send_due();
+                    self.remind_due();
                     self.keep_statuses();
                     if !quiet || self.ticks.is_multiple_of(QUIET_EVERY) {
                         self.resync_round();
@@ -505,6 +506,12 @@ impl Runner {
             }
             Command::Unschedule { id, reply } => {
                 let _ = reply.send(self.unschedule(id));
+            }
+            Command::Remind { message, at, reply } => {
+                let _ = reply.send(self.remind(message, at));
+            }
+            Command::Unremind { id, reply } => {
+                let _ = reply.send(self.unremind(id));
             }
             Command::SetStatus { status, reply } => {
                 let _ = reply.send(self.set_status(status));

@@ -1831,6 +1831,14 @@ fn row_menu(
         });
         ui.close();
     }
+    ui.menu_button(t("Remind me"), |ui| {
+        for (label, at) in later_choices(lang) {
+            if ui.button(label).clicked() {
+                actions.push(Action::Remind { message: m.id, at });
+                ui.close();
+            }
+        }
+    });
     let saved = s.saved.contains(&m.id);
     if ui
         .button(t(if saved {

@@ -160,8 +160,23 @@ impl MajlisApp {
                 };
                 let done = self.tf("Forwarded to {to}", &[("to", &shown)]);
                 self.spawn(async move {
-                    Reply::Forwarded(
+                    Reply::Said(
                         n.forward(&message, &to)
+                            .await
+                            .map(|_| done)
+                            .map_err(|e| say_error(lang, &e)),
+                    )
+                });
+            }
+            Action::Remind { message, at } => {
+                let n = run.node.clone();
+                let done = self.tf(
+                    "You will be reminded at {time}",
+                    &[("time", &format_time(at, true))],
+                );
+                self.spawn(async move {
+                    Reply::Said(
+                        n.remind(&message, at)
                             .await
                             .map(|_| done)
                             .map_err(|e| say_error(lang, &e)),
@@ -433,6 +448,23 @@ impl MajlisApp {
                     );
                     run.notice = Some((said, Instant::now()));
                 }
+                Event::Reminder { message, .. } => {
+                    let me = run.my_name();
+                    let place = match dm_parties(&message.channel) {
+                        Some((a, b)) => format!("@{}", run.person(if a == me { &b } else { &a })),
+                        None => format!("#{}", run.shown(&message.channel)),
+                    };
+                    let said = self.tf(
+                        "Reminder: {sender} in {place}: {text}",
+                        &[
+                            ("sender", run.person(&message.sender)),
+                            ("place", &place),
+                            ("text", &message.text),
+                        ],
+                    );
+                    crate::notify::show(&self.t("Majlis: reminder"), &said);
+                    run.notice = Some((said, Instant::now()));
+                }
                 Event::RosterChanged { .. } => roster_changed = true,
                 // Messages shown locked in the open conversation may open now.
                 Event::KeysReceived { channel }
@@ -577,7 +609,7 @@ impl MajlisApp {
                     run.scheduled = run.node.scheduled();
                     run.notice = Some((result.unwrap_or_else(|e| e), Instant::now()));
                 }
-                Reply::Forwarded(r) => {
+                Reply::Said(r) => {
                     run.notice = Some((r.unwrap_or_else(|e| e), Instant::now()));
                 }
                 Reply::Files(f) => run.files = f.into_iter().map(|f| (f.blob, f)).collect(),

@@ -190,6 +190,11 @@ enum Action {
     },
     /// Close a poll (its author, or an admin).
     ClosePoll(MessageId),
+    /// Remind this member of a message at a time (ms since the epoch).
+    Remind {
+        message: MessageId,
+        at: u64,
+    },
     /// Delete a message (this member's own, or any as an admin).
     Delete(MessageId),
     /// Export this member's own data (JSON, with its files and a manifest) to Downloads.
@@ -254,8 +259,8 @@ enum Reply {
     Files(Vec<majlis_core::node::FileStatus>),
     /// A reaction or deletion was sent, or why not.
     Acted(Result<MessageId, String>),
-    /// A message was forwarded (what to say), or why not.
-    Forwarded(Result<String, String>),
+    /// A message was forwarded or a reminder set (what to say), or why not.
+    Said(Result<String, String>),
     /// A message was kept for later (in this channel; what to say), or cancelled, or why not.
     Scheduled {
         channel: Option<String>,

@@ -1,0 +1,135 @@
+//! Reminders ("Remind me about this tomorrow at 9:00"): this device's own, kept sealed in its
+//! store beside the saved messages, and told as [`Event::Reminder`] at their time (the app
+//! notifies, `majlisd run` prints it). Checked every [`super::SYNC_INTERVAL`]; a node that is
+//! not running at the time tells them when it next runs. Nothing of them leaves the device.
+
+use serde::{Deserialize, Serialize};
+
+use super::runner::Runner;
+use super::schedule::MAX_AHEAD_MS;
+use super::Event;
+use crate::message::MessageId;
+
+/// Where the reminders are kept (sealed, beside the app's state).
+const KEPT_AS: &str = "reminders";
+
+/// Reminders waiting at most.
+pub const MAX_REMINDERS: usize = 1000;
+
+/// A message to be reminded of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reminder {
+    /// This device's number for it (`majlisd reminders --cancel ID`).
+    pub id: u64,
+    pub message: MessageId,
+    /// The message's channel (a DM's channel, `@amina,bilal`), to list it without opening it.
+    pub channel: String,
+    /// When (ms since the epoch).
+    pub at: u64,
+}
+
+/// The reminders waiting in `store`, soonest first.
+pub fn reminders(store: &crate::store::Store) -> Vec<Reminder> {
+    let mut all: Vec<Reminder> = store
+        .get_private(KEPT_AS)
+        .ok()
+        .flatten()
+        .and_then(|v| postcard::from_bytes(&v).ok())
+        .unwrap_or_default();
+    all.sort_by_key(|r| (r.at, r.id));
+    all
+}
+
+fn keep(store: &crate::store::Store, all: &[Reminder]) -> crate::Result<()> {
+    store.set_private(
+        KEPT_AS,
+        &postcard::to_stdvec(all).expect("reminders serialize"),
+    )?;
+    store.flush()
+}
+
+impl Runner {
+    /// Remind this device's member of `message` at `at`: a message it holds and may read now.
+    pub(super) fn remind(&mut self, message: MessageId, at: u64) -> crate::Result<Reminder> {
+        let now = crate::now_ms();
+        if at <= now {
+            return Err(crate::Error::Invalid(
+                "that time has passed: give a time ahead".into(),
+            ));
+        }
+        if at > now + MAX_AHEAD_MS {
+            return Err(crate::Error::Invalid(
+                "a reminder is at most a year ahead".into(),
+            ));
+        }
+        let m = self
+            .store
+            .message(&message)?
+            .ok_or_else(|| crate::Error::Invalid(format!("no message {message} on this device")))?;
+        let head = self.chain.head().ok_or(crate::Error::NotOnRoster)?;
+        head.readable_channel(&self.me, &m.channel)?;
+        let mut all = reminders(&self.store);
+        if all.len() >= MAX_REMINDERS {
+            return Err(crate::Error::Conflict(format!(
+                "{MAX_REMINDERS} reminders are waiting already; cancel some first"
+            )));
+        }
+        let item = Reminder {
+            id: all.iter().map(|r| r.id).max().unwrap_or(0) + 1,
+            message,
+            channel: m.channel,
+            at,
+        };
+        all.push(item.clone());
+        keep(&self.store, &all)?;
+        Ok(item)
+    }
+
+    /// Take reminder `id` off the list.
+    pub(super) fn unremind(&mut self, id: u64) -> crate::Result<Reminder> {
+        let mut all = reminders(&self.store);
+        let Some(i) = all.iter().position(|r| r.id == id) else {
+            return Err(crate::Error::Invalid(format!(
+                "no reminder {id} is waiting (`majlisd reminders` lists them)"
+            )));
+        };
+        let gone = all.remove(i);
+        keep(&self.store, &all)?;
+        Ok(gone)
+    }
+
+    /// Tell what is due, once each, with the message as it shows now; one whose message is
+    /// gone (retention, an erasure) or no longer readable (taken off the channel) is dropped
+    /// unsaid, since saying it would show what this member may no longer read.
+    pub(super) fn remind_due(&mut self) {
+        let now = crate::now_ms();
+        let mut all = reminders(&self.store);
+        if all.first().is_none_or(|r| r.at > now) {
+            return;
+        }
+        let due: Vec<Reminder> = all.iter().filter(|r| r.at <= now).cloned().collect();
+        all.retain(|r| r.at > now);
+        if let Err(e) = keep(&self.store, &all) {
+            // Not told now, so told again at the next tick rather than lost.
+            tracing::warn!("reminders were not kept: {e}");
+            return;
+        }
+        let readable = |channel: &str| {
+            self.chain
+                .head()
+                .is_some_and(|h| h.readable_channel(&self.me, channel).is_ok())
+        };
+        for r in due {
+            match self.store.message(&r.message) {
+                Ok(Some(message)) if readable(&message.channel) => self.emit(Event::Reminder {
+                    reminder: r,
+                    message: Box::new(message),
+                }),
+                _ => tracing::info!(
+                    "reminder {} dropped: its message is gone or unreadable",
+                    r.id
+                ),
+            }
+        }
+    }
+}
