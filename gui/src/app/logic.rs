@@ -451,7 +451,7 @@ impl MajlisApp {
                 Event::Reminder { message, .. } => {
                     let me = run.my_name();
                     let place = match dm_parties(&message.channel) {
-                        Some((a, b)) => format!("@{}", run.person(if a == me { &b } else { &a })),
+                        Some((a, b)) => format!("@{}", run.person(if a == me { b } else { a })),
                         None => format!("#{}", run.shown(&message.channel)),
                     };
                     let said = self.tf(
