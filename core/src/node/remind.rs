@@ -30,22 +30,13 @@ pub struct Reminder {
 
 /// The reminders waiting in `store`, soonest first.
 pub fn reminders(store: &crate::store::Store) -> Vec<Reminder> {
-    let mut all: Vec<Reminder> = store
-        .get_private(KEPT_AS)
-        .ok()
-        .flatten()
-        .and_then(|v| postcard::from_bytes(&v).ok())
-        .unwrap_or_default();
+    let mut all: Vec<Reminder> = super::schedule::kept(store, KEPT_AS);
     all.sort_by_key(|r| (r.at, r.id));
     all
 }
 
 fn keep(store: &crate::store::Store, all: &[Reminder]) -> crate::Result<()> {
-    store.set_private(
-        KEPT_AS,
-        &postcard::to_stdvec(all).expect("reminders serialize"),
-    )?;
-    store.flush()
+    super::schedule::keep_as(store, KEPT_AS, all)
 }
 
 impl Runner {

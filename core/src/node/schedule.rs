@@ -31,21 +31,36 @@ pub struct Scheduled {
 
 /// What is waiting in `store`, soonest first.
 pub fn scheduled(store: &crate::store::Store) -> Vec<Scheduled> {
-    let mut all: Vec<Scheduled> = store
-        .get_private(KEPT_AS)
-        .ok()
-        .flatten()
-        .and_then(|v| postcard::from_bytes(&v).ok())
-        .unwrap_or_default();
+    let mut all: Vec<Scheduled> = kept(store, KEPT_AS);
     all.sort_by_key(|s| (s.at, s.id));
     all
 }
 
 fn keep(store: &crate::store::Store, all: &[Scheduled]) -> crate::Result<()> {
-    store.set_private(
-        KEPT_AS,
-        &postcard::to_stdvec(all).expect("a schedule serializes"),
-    )?;
+    keep_as(store, KEPT_AS, all)
+}
+
+/// A list this device keeps for itself under `key` (sealed, beside the app's state); empty
+/// if none, or if what is there does not read (a list from a later release).
+pub(super) fn kept<T: serde::de::DeserializeOwned>(
+    store: &crate::store::Store,
+    key: &str,
+) -> Vec<T> {
+    store
+        .get_private(key)
+        .ok()
+        .flatten()
+        .and_then(|v| postcard::from_bytes(&v).ok())
+        .unwrap_or_default()
+}
+
+/// Keep `all` under `key`, on disk before this returns.
+pub(super) fn keep_as<T: Serialize>(
+    store: &crate::store::Store,
+    key: &str,
+    all: &[T],
+) -> crate::Result<()> {
+    store.set_private(key, &postcard::to_stdvec(all).expect("a list serializes"))?;
     store.flush()
 }
 
