@@ -1026,10 +1026,7 @@ impl Node {
     /// poll allows it; none takes this member's vote back).
     pub async fn vote(&self, id: &MessageId, choices: &[usize]) -> Result<MessageId> {
         self.roster_soon().await;
-        let target = self.target(id)?;
-        let Some(poll) = &target.poll else {
-            return Err(Error::Conflict(format!("message {id} is not a poll")));
-        };
+        let (target, poll) = self.poll_target(id)?;
         if let Some((by, _)) = &poll.closed {
             return Err(Error::Conflict(format!(
                 "this poll was closed by {by}: it takes no more votes"
@@ -1059,13 +1056,22 @@ impl Node {
         self.act(target.channel, act).await
     }
 
+    /// The poll `id` (a message this device holds, votes folded in) and its poll.
+    fn poll_target(
+        &self,
+        id: &MessageId,
+    ) -> Result<(StoredMessage, crate::conversation::PollView)> {
+        let mut target = self.target(id)?;
+        match target.poll.take() {
+            Some(poll) => Ok((target, poll)),
+            None => Err(Error::Conflict(format!("message {id} is not a poll"))),
+        }
+    }
+
     /// Close the poll `id`: votes sent after count for nothing. Its author or an admin may.
     pub async fn close_poll(&self, id: &MessageId) -> Result<MessageId> {
         self.roster_soon().await;
-        let target = self.target(id)?;
-        let Some(poll) = &target.poll else {
-            return Err(Error::Conflict(format!("message {id} is not a poll")));
-        };
+        let (target, poll) = self.poll_target(id)?;
         if poll.closed.is_some() {
             return Err(Error::Conflict("this poll is already closed".into()));
         }

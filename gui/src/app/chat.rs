@@ -1931,7 +1931,7 @@ fn poll_card(
         }
     }
     ui.horizontal(|ui| {
-        let count = p.voters().len().to_string();
+        let count = total.to_string();
         let said = match (&p.closed, p.multi) {
             (Some((by, _)), _) => tr_with(
                 lang,
