@@ -596,8 +596,8 @@ fn eml<'x>(r: &'x Record, m: &'x StoredMessage) -> mail_builder::MessageBuilder<
             format!("{}@majlis.invalid", r.device),
         ))
         .to(("", "export@majlis.invalid"))
-        .subject(match crate::roster::dm_parties(&r.channel) {
-            Some((a, b)) => format!("DM {a}, {b} ({})", r.kind),
+        .subject(match crate::roster::dm_members(&r.channel) {
+            Some(names) => format!("DM {} ({})", names.join(", "), r.kind),
             None => format!("#{} ({})", r.channel_name, r.kind),
         })
         .date((m.sent_at / 1000) as i64)

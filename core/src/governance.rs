@@ -15,7 +15,7 @@
 //! erased messages back); it is not an error, only not taken.
 
 use crate::identity::DeviceId;
-use crate::roster::{dm_parties, Governance, Keep, Roster};
+use crate::roster::{is_dm, Governance, Keep, Roster};
 
 pub const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
@@ -48,7 +48,7 @@ pub fn keep_of(g: &Governance, channel: &str) -> Keep {
     if let Some((_, k)) = r.channels.iter().find(|(c, _)| c == channel) {
         return *k;
     }
-    if dm_parties(channel).is_some() {
+    if is_dm(channel) {
         if let Some(k) = r.dms {
             return k;
         }

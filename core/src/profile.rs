@@ -826,7 +826,7 @@ impl Profile {
                 let all = self.store.keys_of(channel)?;
                 contents.extend(e2e::grant_all(&all, channel, &siblings).map_err(e2e_err)?);
             }
-            let dm = crate::roster::dm_parties(channel).is_some();
+            let dm = crate::roster::is_dm(channel);
             // The designated device: no key holder that already held the keys before this
             // change, online and with a smaller id, is there to pass them on.
             let forward = !dm

@@ -30,7 +30,7 @@ use crate::proto::membership::{self, Membership};
 use crate::proto::neighbours;
 use crate::proto::{intake, Log, MemLog, Origin, Tally, Verdict};
 use crate::roster::{
-    dm_channel, dm_parties, DmPolicy, Role, Roster, RosterChain, RosterChange, RosterSigner,
+    dm_channel, dm_members, DmPolicy, Role, Roster, RosterChain, RosterChange, RosterSigner,
     VerifiedRoster,
 };
 use crate::sync::Vector;
@@ -891,8 +891,8 @@ impl Sim {
 
     /// Gossip `env` to `mesh` random connected neighbours subscribed to its topic.
     fn forward(&mut self, n: usize, except: Option<usize>, env: Envelope) {
-        let topics: Vec<String> = match dm_parties(&env.unsigned.channel) {
-            Some((a, b)) => vec![format!("@{a}"), format!("@{b}")],
+        let topics: Vec<String> = match dm_members(&env.unsigned.channel) {
+            Some(names) => names.iter().map(|n| format!("@{n}")).collect(),
             None => vec![env.unsigned.channel.clone()],
         };
         let mut targets: Vec<usize> = self.links[n]

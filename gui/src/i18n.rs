@@ -349,6 +349,13 @@ const AR: &[(&str, &str)] = &[
     ("Your status", "حالتك"),
     ("Find", "بحث"),
     ("name, full name or @group", "الاسم أو الاسم الكامل أو ‎@مجموعة"),
+    ("Group conversation with", "محادثة جماعية مع"),
+    ("bilal, chen", "بلال، تشن"),
+    ("Start", "ابدأ"),
+    (
+        "No messages yet. Only the people named above (and the org's archive, if it has one) can read what you write here; to bring someone in, start a new conversation with them.",
+        "لا رسائل بعد. لا يقرأ ما تكتبه هنا إلا الأشخاص المذكورون أعلاه (وأرشيف المؤسسة إن وُجد)؛ لإشراك شخص آخر، ابدأ محادثة جديدة معه.",
+    ),
     ("In a meeting", "في اجتماع"),
     ("Lasts", "تدوم"),
     ("Until I clear it", "حتى أمسحها"),
@@ -1029,6 +1036,14 @@ const AR_SAID: &[(&str, &str)] = &[
     (
         "it is the direct conversation of {a} and {b}",
         "هي المحادثة المباشرة بين {a} و{b}",
+    ),
+    (
+        "a direct conversation has at most {max} members, you among them; for more, an admin makes a channel",
+        "تضم المحادثة المباشرة {max} أعضاء على الأكثر، وأنت منهم؛ ولأكثر من ذلك ينشئ مشرف قناة",
+    ),
+    (
+        "'{name}' is this device's own member: name someone else to write to",
+        "'{name}' هو عضو هذا الجهاز نفسه: سمِّ شخصًا آخر لتكتب إليه",
     ),
     (
         "a message needs some text (to take one of yours back, delete it)",

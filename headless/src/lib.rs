@@ -2419,7 +2419,8 @@ pub(crate) fn search_order(relevance: bool) -> majlis_core::search::Order {
 /// "✓✓ delivered to N", then "✓✓ read" or "✓✓ read by N" once a reader's app showed it.
 fn ticks(r: &majlis_core::conversation::Receipt, channel: &str) -> String {
     use majlis_core::conversation::Tick;
-    let dm = majlis_core::roster::dm_parties(channel).is_some();
+    // A DM of two says "delivered" and "read"; a group counts, as a channel does.
+    let dm = majlis_core::roster::dm_members(channel).is_some_and(|n| n.len() == 2);
     match r.tick() {
         Tick::Sent => "  ✓ sent".into(),
         Tick::Delivered(_) if dm => "  ✓✓ delivered".into(),

@@ -108,3 +108,144 @@ async fn a_guest_with_a_modified_client_reads_no_private_channel_or_dm_of_real_n
     });
     assert!(amina.stop() && bilal.stop());
 }
+
+/// A group conversation between real `majlisd` processes: what amina writes to `@bilal,chen`
+/// reaches bilal and chen, readable, and their answers reach her; dina, a member of the same
+/// org running a modified client, gets none of it: her posts into the group (on its members'
+/// inboxes and on her own) are not shown, and subscribing to their inboxes and asking for the
+/// conversation over catch-up brings her no plaintext and the cut. When chen leaves, the
+/// conversation stays readable for amina and bilal, and nothing more is sent in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_conversation_reaches_its_members_and_no_insider() {
+    const GROUP: &str = "GROUP-PHRASE the bonus figures";
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut amina = Daemon::new(&bin, tmp.path(), "amina");
+    let mut bilal = Daemon::new(&bin, tmp.path(), "bilal");
+    let mut chen = Daemon::new(&bin, tmp.path(), "chen");
+    let victim: DeviceId = amina.ok(&["init", "--name", "amina"]).parse().unwrap();
+    let victim = victim.peer_id();
+    let org = amina.ok(&["org", "create", "--name", "acme"]);
+    for (d, name) in [(&bilal, "bilal"), (&chen, "chen")] {
+        let id = d.ok(&["init", "--name", name]);
+        d.ok(&["org", "join", &org]);
+        amina.ok(&["roster", "add", "--name", name, "--device", &id]);
+    }
+    let insider = DeviceKey::generate();
+    let dina = insider.id().to_string();
+    amina.ok(&["roster", "add", "--name", "dina", "--device", &dina]);
+    let port = free_port();
+    let addr: libp2p::Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
+    amina.start_local(&["--no-mdns", "--listen", &addr.to_string()]);
+    bilal.start_local(&["--no-mdns", "--peer", &addr.to_string()]);
+    chen.start_local(&["--no-mdns", "--peer", &addr.to_string()]);
+    tokio::task::block_in_place(|| wait_until("both connected", 30, || amina.peers().len() == 2));
+
+    // As each of them names it: amina `@bilal,chen`, bilal `@Amina, @chen`.
+    let first = amina.ok(&["send", "@bilal,chen", &format!("{GROUP} (1)")]);
+    let texts = |d: &Daemon, to: &str| -> Vec<String> {
+        d.history(to)
+            .iter()
+            .filter(|m| m["locked"] == false)
+            .map(|m| m["text"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    tokio::task::block_in_place(|| {
+        wait_until("bilal and chen read it", 30, || {
+            texts(&bilal, "@amina,chen") == [format!("{GROUP} (1)")]
+                && texts(&chen, "@amina,bilal") == [format!("{GROUP} (1)")]
+        })
+    });
+    assert_eq!(
+        bilal.history("@amina,chen")[0]["id"].as_str(),
+        Some(first.as_str())
+    );
+    bilal.ok(&["send", "@Amina, @chen", &format!("{GROUP} (2)")]);
+    tokio::task::block_in_place(|| {
+        wait_until("amina reads bilal's answer", 30, || {
+            texts(&amina, "@bilal,chen").len() == 2
+        })
+    });
+
+    // dina's modified client: posts into the group, on amina's inbox and on her own.
+    let org: majlis_core::OrgId = org.parse().unwrap();
+    let mut rogue = Rogue::new(insider.clone(), &org);
+    assert!(
+        rogue.connect(&addr, victim).await,
+        "the insider could not connect"
+    );
+    rogue.pump(500).await;
+    let group = "@amina,bilal,chen";
+    assert!(rogue.post_on(&org, "@amina", group, 1, "FORGED into the group"));
+    let _ = rogue.post_on(&org, "@dina", group, 2, "FORGED on her own inbox");
+    rogue.pump(1000).await;
+    // Then she listens on their inboxes and asks for the conversation.
+    rogue.pry(
+        &org,
+        &victim,
+        &["@amina", "@bilal", "@chen"],
+        &[group, DM_LIST],
+    );
+    let ad = amina.dir.clone();
+    let talk = std::thread::spawn(move || {
+        for i in 3..6 {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_majlisd-e2e"))
+                .arg("--data")
+                .arg(&ad)
+                .args(["send", "@bilal,chen", &format!("{GROUP} ({i})")])
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let (got, cut) = rogue.collect_until_cut(&victim, 15).await;
+    talk.join().unwrap();
+    let plaintext = got
+        .iter()
+        .filter(|m| m.windows(GROUP.len()).any(|w| w == GROUP.as_bytes()))
+        .count();
+    // Not even the ciphertext: who talks to whom in the group is not hers to learn.
+    let of_group = got
+        .iter()
+        .filter_map(|m| majlis_core::message::Envelope::decode_unverified(m).ok())
+        .filter(|e| e.unsigned.channel == group)
+        .count();
+    println!(
+        "insider vs a group conversation: received {} frames, {of_group} of the group, {plaintext} with plaintext, disconnected: {cut}, node rejected {}",
+        got.len(),
+        amina.stats()["rejected"]
+    );
+    assert_eq!(plaintext, 0, "the insider read the group's plaintext");
+    assert_eq!(of_group, 0, "the insider received the group's messages");
+    assert!(cut, "the insider kept its connection");
+    let want: Vec<String> = (1..6).map(|i| format!("{GROUP} ({i})")).collect();
+    tokio::task::block_in_place(|| {
+        wait_until("all three read all five, in order", 30, || {
+            texts(&amina, "@bilal,chen") == want
+                && texts(&bilal, "@amina,chen") == want
+                && texts(&chen, "@amina,bilal") == want
+        })
+    });
+    for d in [&amina, &bilal, &chen] {
+        assert_eq!(
+            d.history(group).len(),
+            5,
+            "{}: the five, no forged one",
+            d.name
+        );
+    }
+
+    // chen leaves: the others keep reading, nobody writes there any more.
+    amina.ok(&["roster", "remove", "--name", "chen"]);
+    tokio::task::block_in_place(|| {
+        wait_until("bilal refused in the group", 30, || {
+            bilal
+                .fails(&["send", "@amina,chen", "after chen left"])
+                .contains("chen has left the organization")
+        })
+    });
+    assert_eq!(texts(&bilal, "@amina,chen"), want);
+    assert!(amina.stop() && bilal.stop());
+    chen.stop();
+}

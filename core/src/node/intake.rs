@@ -15,7 +15,7 @@ use crate::message::{Envelope, Reject};
 use crate::net::{SyncRequest, SyncResponse, DM_LIST};
 use crate::proto::catchup::{self, Asked};
 use crate::proto::{intake, Origin, Verdict};
-use crate::roster::dm_parties;
+use crate::roster::dm_members;
 use crate::sync::Vector;
 
 /// How long a peer's word on which devices it is connected to counts for sparing forwards
@@ -330,15 +330,15 @@ impl Runner {
     }
 
     /// The gossip framing check: the topic must be the envelope's channel (for a direct
-    /// message: the inbox of one of its two members), or a private channel's message could
-    /// be smuggled to non-members through a public topic.
+    /// message: the inbox of one of its members), or a private channel's message could be
+    /// smuggled to non-members through a public topic.
     fn frame_ok(&self, msg: &gossipsub::Message) -> Result<Envelope, Reject> {
         let env = Envelope::decode_unverified(&msg.data)?;
         let topic = self.topics.get(&msg.topic).map(String::as_str);
-        let ok = match dm_parties(&env.unsigned.channel) {
-            Some((a, b)) => topic
+        let ok = match dm_members(&env.unsigned.channel) {
+            Some(names) => topic
                 .and_then(|t| t.strip_prefix('@'))
-                .is_some_and(|t| t == a || t == b),
+                .is_some_and(|t| names.contains(&t)),
             None => topic == Some(env.unsigned.channel.as_str()),
         };
         if !ok {
@@ -839,18 +839,18 @@ impl Runner {
 }
 
 /// The gossip topics (by name) a message of `channel` is published on: a direct message
-/// goes to both members' inboxes (the recipient's, and ours for our other devices).
+/// goes to each member's inbox (the recipients', and ours for our other devices).
 fn topic_names(channel: &str) -> Vec<String> {
-    match dm_parties(channel) {
-        Some((a, b)) => vec![format!("@{a}"), format!("@{b}")],
+    match dm_members(channel) {
+        Some(names) => names.iter().map(|n| format!("@{n}")).collect(),
         None => vec![channel.to_string()],
     }
 }
 
 /// Whether a message of `channel` is published on `topic` (see [`topic_names`]).
 fn on_topic(topic: &str, channel: &str) -> bool {
-    match (topic.strip_prefix('@'), dm_parties(channel)) {
-        (Some(name), Some((a, b))) => a == name || b == name,
+    match (topic.strip_prefix('@'), dm_members(channel)) {
+        (Some(name), Some(names)) => names.contains(&name),
         _ => channel == topic,
     }
 }

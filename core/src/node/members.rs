@@ -176,11 +176,29 @@ impl Runner {
     /// but we also stop forwarding to it. As the two rosters may briefly differ, the peer is
     /// first sent our roster and disconnected only if it still holds the subscription at the
     /// next sweep (`police`).
+    ///
+    /// Someone else's DM inbox is the exception: no roster change lets a member read
+    /// another's (only a relay or an archive may, and a device does not become one
+    /// unnoticed), and what is said there, even sealed, says who talks with whom (a group
+    /// conversation's name lists its members). So that peer is cut at once, before the
+    /// next heartbeat forwards it anything.
     pub(super) fn on_subscribed(&mut self, peer: PeerId, topic: &gossipsub::TopicHash) {
-        if self.forbidden(&peer, topic) {
-            self.suspects.insert(peer);
-            self.send_have(peer);
+        if !self.forbidden(&peer, topic) {
+            return;
         }
+        let name = self.roster_topics.get(topic).cloned().unwrap_or_default();
+        let theirs = DeviceId::from_peer_id(&peer)
+            .and_then(|d| self.chain.head()?.member_of_device(&d).cloned());
+        if name.starts_with('@') && theirs.is_some_and(|m| !m.role.stores_all()) {
+            self.reject(
+                "subscription",
+                format!("{peer} subscribed to '{name}', another member's inbox; disconnecting"),
+            );
+            let _ = self.swarm.disconnect_peer_id(peer);
+            return;
+        }
+        self.suspects.insert(peer);
+        self.send_have(peer);
     }
 
     fn forbidden(&self, peer: &PeerId, topic: &gossipsub::TopicHash) -> bool {

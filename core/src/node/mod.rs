@@ -1328,7 +1328,7 @@ impl Node {
     /// Whether read receipts are sent in `channel`: DMs, and channels with at most
     /// [`crate::conversation::RECEIPTS_UP_TO`] readers.
     fn read_receipts_in(head: &VerifiedRoster, channel: &str) -> bool {
-        crate::roster::dm_parties(channel).is_some()
+        crate::roster::is_dm(channel)
             || head.roster.readers(channel).count() <= crate::conversation::RECEIPTS_UP_TO
     }
 

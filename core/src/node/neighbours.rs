@@ -12,7 +12,7 @@ use super::runner::Runner;
 use super::{Event, PRESENCE_TTL};
 use crate::identity::DeviceId;
 use crate::proto::neighbours::{self, Candidate};
-use crate::roster::dm_parties;
+use crate::roster::dm_members;
 
 /// How long a connection this node opened is kept before [`Runner::prune`] may close it.
 const PRUNE_AFTER: Duration = Duration::from_secs(15);
@@ -278,10 +278,9 @@ impl Runner {
         let mut topics: Vec<String> = self.topics.values().cloned().collect();
         if let Some(m) = mine {
             for dm in self.store.channels_starting_with("@").unwrap_or_default() {
-                if let Some((a, b)) = dm_parties(&dm) {
-                    let other = if a == m.name { b } else { a };
+                for other in dm_members(&dm).into_iter().flatten() {
                     let inbox = format!("@{other}");
-                    if !topics.contains(&inbox) {
+                    if other != m.name && !topics.contains(&inbox) {
                         topics.push(inbox);
                     }
                 }

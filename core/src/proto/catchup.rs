@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::identity::DeviceId;
 use crate::message::Envelope;
 use crate::net::{SyncRequest, SyncResponse, DM_LIST, MAX_DM_LIST, SYNC_RESPONSE_BYTES};
-use crate::roster::{dm_parties, Member, VerifiedRoster};
+use crate::roster::{is_dm, Member, VerifiedRoster};
 use crate::sync::{self, Link, Ranges, Vector};
 
 /// Attempts after a failed request (typically a duplicate connection closing under it)
@@ -900,9 +900,7 @@ pub fn dm_wanted(
     Ok(resp
         .channels
         .into_iter()
-        .filter(|c| {
-            dm_parties(c).is_some() && head.roster.may_read(me, c) && head.roster.may_read(their, c)
-        })
+        .filter(|c| is_dm(c) && head.roster.may_read(me, c) && head.roster.may_read(their, c))
         .collect())
 }
 

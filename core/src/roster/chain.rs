@@ -64,7 +64,7 @@ impl PastRight {
     fn covers(&self, channel: &str) -> bool {
         self.channel == channel
             || (self.channel == Self::DMS
-                && dm_parties(channel).is_some_and(|(a, b)| a == self.member || b == self.member))
+                && dm_members(channel).is_some_and(|names| names.contains(&self.member.as_str())))
     }
 }
 
@@ -226,14 +226,18 @@ impl VerifiedRoster {
     /// removal (`None` if it is no such DM, or on versions other than a chain's head). What
     /// the one who stays wrote there before is still theirs.
     pub fn dm_ended(&self, channel: &str) -> Option<u64> {
+        // It ended when the first of those who left was removed.
         let (_, left) = self.roster.dm_with_leaver(channel)?;
-        self.past
-            .as_ref()?
-            .values()
-            .flatten()
-            .filter(|r| r.channel == PastRight::DMS && r.member == left)
-            .map(|r| r.until)
-            .max()
+        let past = self.past.as_ref()?;
+        left.iter()
+            .filter_map(|who| {
+                past.values()
+                    .flatten()
+                    .filter(|r| r.channel == PastRight::DMS && r.member == *who)
+                    .map(|r| r.until)
+                    .max()
+            })
+            .min()
     }
 
     /// Whether `name` was a member on the chain whose head this is and is no longer (a
@@ -244,6 +248,66 @@ impl VerifiedRoster {
                 .past
                 .as_ref()
                 .is_some_and(|p| p.values().flatten().any(|r| r.member == name))
+    }
+
+    /// `@bilal,chen` (or `@Bilal, @chen`): the group conversation of this device's member
+    /// and those named. A canonical name (`@amina,bilal`) is taken as it is where it lists
+    /// this member, for a relay or an archive (how they name what they store), and where
+    /// this member may not be in it (so reading it is refused with whose it is).
+    fn resolve_group(&self, me: &DeviceId, target: &str) -> crate::Result<String> {
+        match self.group_with_me(me, target) {
+            Err(crate::Error::Denied(_)) if crate::roster::is_dm(target) => Ok(target.to_string()),
+            other => other,
+        }
+    }
+
+    fn group_with_me(&self, me: &DeviceId, target: &str) -> crate::Result<String> {
+        let me = self.member_of_device(me);
+        if crate::roster::dm_members(target).is_some_and(|names| {
+            me.is_none_or(|m| m.role.stores_all() || names.contains(&m.name.as_str()))
+        }) {
+            return Ok(target.to_string());
+        }
+        let me = me.ok_or_else(|| {
+            crate::Error::Denied(
+                "this device is not on the roster, so it has no direct messages".into(),
+            )
+        })?;
+        let mut names = vec![me.name.as_str()];
+        for typed in target.split(',').map(|t| t.trim().trim_start_matches('@')) {
+            if typed.is_empty() {
+                continue;
+            }
+            let name = match self.roster.member_typed(typed) {
+                Some(m) if m.name != me.name && !self.roster.dm_allowed(me, m) => {
+                    return Err(crate::Error::Denied(format!(
+                        "direct messages between '{}' ({}) and '{}' ({}) are not allowed by the org policy (dms: {:?})",
+                        me.name, me.role, m.name, m.role, self.roster.policy.dms
+                    )))
+                }
+                Some(m) => m.name.as_str(),
+                // Their conversation is still read (`Roster::dm_with_leaver`).
+                None if self.was_member(typed) => typed,
+                None => {
+                    return Err(crate::Error::Invalid(format!(
+                        "no member named '{typed}' (see the roster)"
+                    )))
+                }
+            };
+            names.push(name);
+        }
+        let channel = crate::roster::dm_channel_of(names);
+        match crate::roster::dm_members(&channel) {
+            Some(_) => Ok(channel),
+            None if channel.contains(',') => Err(crate::Error::Invalid(format!(
+                "a direct conversation has at most {} members, you among them; for more, an admin makes a channel",
+                crate::roster::MAX_DM_MEMBERS
+            ))),
+            None => Err(crate::Error::Invalid(format!(
+                "'{}' is this device's own member: name someone else to write to",
+                me.name
+            ))),
+        }
     }
 
     /// O(1) lookup: this is on the path of every received message.
@@ -257,7 +321,7 @@ impl VerifiedRoster {
     pub fn resolve_channel(&self, me: &DeviceId, target: &str) -> crate::Result<String> {
         let Some(other) = target.strip_prefix('@').filter(|t| !t.contains(',')) else {
             if target.starts_with('@') {
-                return Ok(target.to_string());
+                return self.resolve_group(me, target);
             }
             // As typed: `#general` as the views show it, `General`. A mistyped name would read
             // as an empty channel: say which there are.

@@ -185,12 +185,25 @@ impl FromStr for DmPolicy {
     }
 }
 
+/// The most members one direct conversation has (its author among them): a group that
+/// grows past this is a channel, which an admin makes and whose members can change.
+pub const MAX_DM_MEMBERS: usize = 9;
+
 /// The channel that carries direct messages between members `a` and `b`: `@a,b` with the
 /// names in byte order. Member names cannot start with `@` or contain a comma, so this never
 /// collides with a channel name and parses back unambiguously.
 pub fn dm_channel(a: &str, b: &str) -> String {
-    let (x, y) = if a <= b { (a, b) } else { (b, a) };
-    format!("@{x},{y}")
+    dm_channel_of([a, b])
+}
+
+/// The channel of a direct conversation among `names` (a group DM when more than two):
+/// `@a,b,c`, the names sorted and each once. Its members are fixed by its name: adding
+/// someone makes another conversation, so nobody reads what was said before they came in.
+pub fn dm_channel_of<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    let mut names: Vec<&str> = names.into_iter().collect();
+    names.sort_unstable();
+    names.dedup();
+    format!("@{}", names.join(","))
 }
 
 /// What a member who writes in a DM with someone who left is told (`{member}`: who left).
@@ -203,8 +216,10 @@ pub const ARCHIVED_TEXT: &str =
 
 /// [`LEFT_DM_TEXT`] for `channel` under `r`.
 pub fn left_dm_text(r: &Roster, channel: &str) -> String {
-    let left = r.dm_with_leaver(channel).map_or("", |(_, left)| left);
-    LEFT_DM_TEXT.replace("{member}", left)
+    let left = r
+        .dm_with_leaver(channel)
+        .map_or(String::new(), |(_, left)| left.join(", "));
+    LEFT_DM_TEXT.replace("{member}", &left)
 }
 
 /// The name `channel` (its wire name) is shown under by `roster` ([`Roster::shown`]), or
@@ -219,10 +234,45 @@ pub fn person_in<'a>(roster: Option<&'a VerifiedRoster>, member: &'a str) -> &'a
     roster.map_or(member, |r| r.roster.person(member))
 }
 
-/// The two member names of a direct-message channel, if `channel` is one (canonical form).
-pub fn dm_parties(channel: &str) -> Option<(&str, &str)> {
-    let (a, b) = channel.strip_prefix('@')?.split_once(',')?;
-    (a < b && !b.contains(',')).then_some((a, b))
+/// The member names of a direct-message channel, if `channel` is one in canonical form
+/// (two to [`MAX_DM_MEMBERS`] names, sorted, each once): the only spelling a node accepts,
+/// so one group of people has one conversation.
+pub fn dm_members(channel: &str) -> Option<Vec<&str>> {
+    let names: Vec<&str> = channel.strip_prefix('@')?.split(',').collect();
+    ((2..=MAX_DM_MEMBERS).contains(&names.len())
+        && !names[0].is_empty()
+        && names.windows(2).all(|w| w[0] < w[1]))
+    .then_some(names)
+}
+
+/// Whether `channel` is a direct conversation (of two or of a group).
+pub fn is_dm(channel: &str) -> bool {
+    dm_members(channel).is_some()
+}
+
+/// Names as a sentence says them: "amina", "amina and bilal", "amina, bilal and chen".
+pub fn and_list(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// How a direct conversation is named to one of its members: the others, by the names
+/// `roster` shows ("bilal" for a DM, "bilal, chen" for a group).
+pub fn dm_title(roster: Option<&Roster>, channel: &str, me: &str) -> Option<String> {
+    let names = dm_members(channel)?;
+    let others: Vec<&str> = names
+        .iter()
+        .filter(|n| **n != me)
+        .map(|n| roster.map_or(*n, |r| r.person(n)))
+        .collect();
+    Some(if others.is_empty() {
+        names.join(", ")
+    } else {
+        others.join(", ")
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

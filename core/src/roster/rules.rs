@@ -476,30 +476,43 @@ impl Roster {
 
     /// Whether members `a` and `b` may exchange direct messages under the policy.
     pub fn dm_allowed(&self, a: &Member, b: &Member) -> bool {
-        let guest_ok = self.policy.dms == DmPolicy::All;
-        a.name != b.name
-            && self.policy.dms != DmPolicy::Off
-            && [a, b]
-                .iter()
-                .all(|m| !m.role.stores_all() && (m.role != Role::Guest || guest_ok))
+        a.name != b.name && self.in_dms(a) && self.in_dms(b)
     }
 
-    /// The two members of a direct-message channel, if it is one whose DMs are allowed.
-    fn dm(&self, channel: &str) -> Option<(&Member, &Member)> {
-        let (a, b) = dm_parties(channel)?;
-        let (a, b) = (self.member(a)?, self.member(b)?);
-        self.dm_allowed(a, b).then_some((a, b))
+    /// Whether `member` may be in direct conversations at all under the policy (a relay
+    /// or an archive never is: it stores them).
+    fn in_dms(&self, member: &Member) -> bool {
+        self.policy.dms != DmPolicy::Off
+            && !member.role.stores_all()
+            && (member.role != Role::Guest || self.policy.dms == DmPolicy::All)
     }
 
-    /// A direct-message channel one of whose two members has left the org: the one still on
-    /// the roster keeps reading it, and nobody posts in it. Returns (who stays, who left).
-    pub fn dm_with_leaver<'a>(&'a self, channel: &'a str) -> Option<(&'a Member, &'a str)> {
-        let (a, b) = dm_parties(channel)?;
-        match (self.member(a), self.member(b)) {
-            (Some(m), None) => Some((m, b)),
-            (None, Some(m)) => Some((m, a)),
-            _ => None,
+    /// The members of a direct-message channel (two, or a group), if it is one whose DMs
+    /// are allowed: every one of them on the roster, and each pair of them allowed.
+    fn dm(&self, channel: &str) -> Option<Vec<&Member>> {
+        let members = dm_members(channel)?
+            .into_iter()
+            .map(|n| self.member(n))
+            .collect::<Option<Vec<_>>>()?;
+        // Names are distinct, so each pair is allowed when each member may be in DMs.
+        members.iter().all(|m| self.in_dms(m)).then_some(members)
+    }
+
+    /// A direct-message channel some of whose members have left the org: those still on the
+    /// roster keep reading it, and nobody posts in it (who is still here starts a new
+    /// conversation). Returns (who stays, who left); `None` if nobody left or nobody stays.
+    pub fn dm_with_leaver<'a>(
+        &'a self,
+        channel: &'a str,
+    ) -> Option<(Vec<&'a Member>, Vec<&'a str>)> {
+        let (mut stays, mut left) = (Vec::new(), Vec::new());
+        for name in dm_members(channel)? {
+            match self.member(name) {
+                Some(m) => stays.push(m),
+                None => left.push(name),
+            }
         }
+        (!stays.is_empty() && !left.is_empty()).then_some((stays, left))
     }
 
     /// A channel messages may be posted in, or read: a listed channel, an allowed DM pair, or
@@ -511,11 +524,11 @@ impl Roster {
     }
 
     pub fn may_read(&self, member: &Member, channel: &str) -> bool {
-        if let Some((a, b)) = self.dm(channel) {
-            return member.role.stores_all() || member.name == a.name || member.name == b.name;
+        if let Some(members) = self.dm(channel) {
+            return member.role.stores_all() || members.iter().any(|m| m.name == member.name);
         }
         if let Some((stays, _)) = self.dm_with_leaver(channel) {
-            return member.role.stores_all() || member.name == stays.name;
+            return member.role.stores_all() || stays.iter().any(|m| m.name == member.name);
         }
         match self.channel(channel) {
             None => false,
@@ -531,8 +544,11 @@ impl Roster {
     /// Why a member whom [`Roster::may_read`] refuses may not read `channel` (a wire name),
     /// in words that say what to do: whose channel or conversation it is.
     pub fn why_unreadable(&self, channel: &str) -> String {
-        match super::dm_parties(channel) {
-            Some((a, b)) => format!("it is the direct conversation of {a} and {b}"),
+        match super::dm_members(channel) {
+            Some(names) => format!(
+                "it is the direct conversation of {}",
+                super::and_list(&names)
+            ),
             None => match self.channel(channel).and_then(|c| c.members.as_ref()) {
                 Some(names) => format!(
                     "it is open to {} only; an admin can add you to it",
@@ -599,7 +615,7 @@ impl Roster {
                 self.shown(channel)
             );
         }
-        let shown = match super::dm_parties(channel) {
+        let shown = match super::dm_members(channel) {
             Some(_) => channel.to_string(),
             None => format!("#{}", self.shown(channel)),
         };
@@ -1178,7 +1194,7 @@ impl Roster {
                     .collect::<Result<Vec<_>, _>>()?;
                 let channels = channels
                     .iter()
-                    .map(|c| match (self.channel_typed(c), dm_parties(c)) {
+                    .map(|c| match (self.channel_typed(c), dm_members(c)) {
                         (_, Some(_)) => Ok(c.clone()),
                         (Some(named), None) => Ok(named.name.clone()),
                         (None, None) => Err(RosterError::Rule(self.no_channel_named(c))),

@@ -360,8 +360,8 @@ fn guests_see_only_channels_that_name_them_and_dms_follow_policy() {
     assert!(!r.may_read(bilal, "project"));
     // DMs: members by default, guests not; the channel name is canonical.
     assert_eq!(dm_channel("bilal", "amina"), "@amina,bilal");
-    assert_eq!(dm_parties("@amina,bilal"), Some(("amina", "bilal")));
-    assert_eq!(dm_parties("@bilal,amina"), None);
+    assert_eq!(dm_members("@amina,bilal"), Some(vec!["amina", "bilal"]));
+    assert_eq!(dm_members("@bilal,amina"), None);
     assert!(r.may_post(bilal, "@amina,bilal"));
     assert!(!r.may_read(gita, "@amina,bilal"));
     assert!(!r.channel_exists("@amina,gita"));
@@ -1506,6 +1506,14 @@ const H: u64 = 3_600_000;
 const T: u64 = 1_800_000_000_000;
 
 /// `name` joins as a member with the device `key`.
+fn with_role(name: &str, key: &DeviceKey, role: Role) -> RosterChange {
+    RosterChange::AddMember {
+        name: name.into(),
+        device: key.id(),
+        role: Some(role),
+    }
+}
+
 fn joins(name: &str, key: &DeviceKey) -> RosterChange {
     RosterChange::AddMember {
         name: name.into(),
@@ -1525,11 +1533,6 @@ fn a_refused_post_says_why_and_what_would_let_it() {
         DeviceKey::generate(),
         DeviceKey::generate(),
     );
-    let with_role = |name: &str, key: &DeviceKey, role| RosterChange::AddMember {
-        name: name.into(),
-        device: key.id(),
-        role: Some(role),
-    };
     admin_applies(
         &mut o,
         [
@@ -1690,8 +1693,9 @@ fn a_dm_with_a_leaver_is_read_only_for_the_one_who_stays() {
     let (amina, chen) = (r.member("amina").unwrap(), r.member("chen").unwrap());
     let dm = dm_channel("amina", "bilal");
     assert_eq!(
-        r.dm_with_leaver(&dm).map(|(m, l)| (m.name.as_str(), l)),
-        Some(("amina", "bilal"))
+        r.dm_with_leaver(&dm)
+            .map(|(m, l)| (m.iter().map(|m| m.name.as_str()).collect(), l)),
+        Some((vec!["amina"], vec!["bilal"]))
     );
     assert!(r.channel_exists(&dm));
     assert!(r.may_read(amina, &dm) && !r.may_read(chen, &dm));
@@ -2281,4 +2285,126 @@ fn an_admin_makes_a_group_that_one_mention_reaches() {
         bad.groups = g;
         assert!(bad.check_well_formed().is_err(), "{:?}", bad.groups);
     }
+}
+
+/// A group conversation (a DM of more than two) is read and written by exactly the members
+/// its name lists, under the same policy as a DM; a relay stores it; `@bilal, @Chen` names
+/// it from each member's side; once one of them leaves it is read only for the others, from
+/// that member's removal on.
+#[test]
+fn a_group_conversation_is_its_members_and_nobody_elses() {
+    assert_eq!(
+        dm_members("@amina,bilal,chen"),
+        Some(vec!["amina", "bilal", "chen"])
+    );
+    for bad in [
+        "@amina,chen,bilal",
+        "@amina,amina,bilal",
+        "@amina",
+        "@,amina",
+        "@a,b,c,d,e,f,g,h,i,j",
+        "amina,bilal",
+    ] {
+        assert_eq!(dm_members(bad), None, "{bad}");
+    }
+    assert_eq!(dm_members("@a,b,c,d,e,f,g,h,i").map(|n| n.len()), Some(9));
+    assert_eq!(
+        dm_channel_of(["chen", "amina", "bilal", "amina"]),
+        "@amina,bilal,chen"
+    );
+    let t = T;
+    let (chen, gus, relay) = (
+        DeviceKey::generate(),
+        DeviceKey::generate(),
+        DeviceKey::generate(),
+    );
+    let mut later = vec![
+        (t + H, joins("chen", &chen)),
+        (t + H, add("dina")),
+        (t + H, with_role("gus", &gus, Role::Guest)),
+        (t + H, with_role("vault", &relay, Role::Relay)),
+    ];
+    for i in 0..8 {
+        later.push((t + 2 * H, add(&format!("m{i}"))));
+    }
+    later.push((
+        t + 20 * H,
+        RosterChange::RemoveMember {
+            name: "chen".into(),
+        },
+    ));
+    let (o, bilal) = bilal_joins_then(later);
+    let versions = o.chain.versions();
+    let before = &versions[versions.len() - 2];
+    let r = &before.roster;
+    let group = "@amina,bilal,chen";
+    let who = |n: &str| r.member(n).unwrap();
+    for m in ["amina", "bilal", "chen"] {
+        assert!(
+            r.may_read(who(m), group) && r.may_post(who(m), group),
+            "{m}"
+        );
+    }
+    assert!(!r.may_read(who("dina"), group) && !r.may_post(who("dina"), group));
+    assert!(r.may_read(who("vault"), group) && !r.may_post(who("vault"), group));
+    assert_eq!(
+        r.why_unreadable(group),
+        "it is the direct conversation of amina, bilal and chen"
+    );
+    // A guest is in no DM under the default policy, so neither is a group with one.
+    assert!(!r.channel_exists("@amina,bilal,gus"));
+    assert!(!r.channel_exists("@amina,bilal,vault"));
+    assert!(r.inboxes(who("dina")).contains(&"@dina".to_string()));
+    // As each member names it.
+    let me = o.admin.id();
+    assert_eq!(before.resolve_channel(&me, "@bilal, @Chen").unwrap(), group);
+    assert_eq!(before.resolve_channel(&me, group).unwrap(), group);
+    assert_eq!(
+        before.resolve_channel(&bilal.id(), "@amina,chen").unwrap(),
+        group
+    );
+    assert_eq!(
+        before.resolve_channel(&me, "@bilal,").unwrap(),
+        dm_channel("amina", "bilal"),
+        "a group of one other is their DM"
+    );
+    let refused = |target: &str| before.resolve_channel(&me, target).unwrap_err().to_string();
+    assert!(refused("@bilal,nobody").contains("no member named 'nobody'"));
+    assert!(refused("@gus,bilal").contains("not allowed by the org policy"));
+    // A conversation's own name that this member cannot be in is that conversation, which
+    // they are refused reading with whose it is.
+    assert!(before
+        .readable_channel(&me, "@bilal,gus")
+        .unwrap_err()
+        .to_string()
+        .contains("direct conversation of bilal and gus"));
+    assert!(refused("@amina,amina").contains("own member"));
+    let nine: Vec<String> = (0..8)
+        .map(|i| format!("m{i}"))
+        .chain(["bilal".into()])
+        .collect();
+    assert!(refused(&format!("@{}", nine.join(","))).contains("at most 9 members"));
+    assert_eq!(
+        before
+            .resolve_channel(&me, &format!("@{}", nine[1..].join(",")))
+            .unwrap()
+            .matches(',')
+            .count(),
+        8,
+        "nine with this member is allowed"
+    );
+    // Chen left: amina and bilal read what was said, nobody writes, from his removal on.
+    let head = o.chain.head().unwrap();
+    let r = &head.roster;
+    let (amina, dina) = (r.member("amina").unwrap(), r.member("dina").unwrap());
+    assert!(r.may_read(amina, group) && !r.may_post(amina, group));
+    assert!(!r.may_read(dina, group));
+    assert!(left_dm_text(r, group).starts_with("chen has left"));
+    assert_eq!(head.dm_ended(group), Some(t + 20 * H));
+    assert_eq!(
+        head.posted_before(&chen.id(), group, t + 3 * H),
+        Some("chen")
+    );
+    assert_eq!(head.posted_before(&chen.id(), group, t + 21 * H), None);
+    assert_eq!(head.resolve_channel(&me, "@bilal,chen").unwrap(), group);
 }

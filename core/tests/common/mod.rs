@@ -203,6 +203,37 @@ impl Rogue {
         (got, false)
     }
 
+    /// Publish a message signed by this device in `channel`, on the gossip topic `topic`
+    /// (a channel or an `@NAME` inbox) of `org`: what a modified client sends where it
+    /// may not.
+    pub fn post_on(
+        &mut self,
+        org: &OrgId,
+        topic: &str,
+        channel: &str,
+        seq: u64,
+        body: &str,
+    ) -> bool {
+        let env = Envelope::sign(
+            &self.key,
+            Unsigned {
+                format: PLAINTEXT_FORMAT,
+                author: self.key.id(),
+                channel: channel.into(),
+                sent_at: majlis_core::now_ms(),
+                seq,
+                prev: None,
+                body: body.into(),
+            },
+        );
+        let t = gossipsub::IdentTopic::new(format!("majlis/1/{}/{topic}", org.discovery_tag()));
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(t, env.wire)
+            .is_ok()
+    }
+
     pub fn publish(&mut self, data: Vec<u8>) -> bool {
         self.swarm
             .behaviour_mut()

@@ -28,10 +28,11 @@ impl MajlisApp {
         let rtl_ui = self.state.lang.rtl();
         let title = self.channel_label(run, &channel);
         // In a DM, the other's status under its name ("On leave until Monday").
-        let their_status = dm_parties(&channel)
-            .and_then(|(a, b)| {
+        let their_status = dm_members(&channel)
+            .filter(|names| names.len() == 2)
+            .and_then(|names| {
                 let me = run.my_name();
-                run.status_of(if a == me { b } else { a })
+                run.status_of(if names[0] == me { names[1] } else { names[0] })
             })
             .map(|st| super::people::status_line(self.state.lang, st));
         let hint = format!("{} {}", self.t("Message"), title);
@@ -73,7 +74,7 @@ impl MajlisApp {
             .and_then(|r| {
                 r.roster
                     .dm_with_leaver(&channel)
-                    .map(|(_, left)| left.to_string())
+                    .map(|(_, left)| left.join(", "))
             })
             .map(|left| {
                 crate::i18n::tr_shown(
@@ -118,8 +119,10 @@ impl MajlisApp {
             today: self.t("Today"),
             yesterday: self.t("Yesterday"),
             // An empty conversation says what to do, and who will read it.
-            empty: if dm_parties(&channel).is_some() {
+            empty: if dm_members(&channel).is_some_and(|n| n.len() == 2) {
                 self.t("No messages yet. Only the two of you (and the org's archive, if it has one) can read what you write here.")
+            } else if is_dm(&channel) {
+                self.t("No messages yet. Only the people named above (and the org's archive, if it has one) can read what you write here; to bring someone in, start a new conversation with them.")
             } else {
                 self.t("No messages yet. Write the first one below; everyone who reads this channel will see it.")
             },
@@ -1160,7 +1163,7 @@ impl Conversation {
                         false => String::new(),
                         true => {
                             use majlis_core::conversation::{Receipt, Tick};
-                            let dm = dm_parties(&m.channel).is_some();
+                            let dm = dm_members(&m.channel).is_some_and(|n| n.len() == 2);
                             let receipt = Receipt::of(
                                 m.sent_at,
                                 &s.me,
@@ -1413,7 +1416,7 @@ impl MajlisApp {
         let archived = run.archived.iter().any(|c| c == channel);
         let mut bring_back = false;
         // An admin changes who is on a channel from here (the admin panel's section).
-        let manage = dm_parties(channel).is_none()
+        let manage = !is_dm(channel)
             && run
                 .roster
                 .as_ref()

@@ -154,9 +154,10 @@ impl MajlisApp {
             Action::Forward { message, to } => {
                 let n = run.node.clone();
                 // Said where the forward went, since it is not in the open conversation.
-                let shown = match to.starts_with('@') {
-                    true => to.clone(),
-                    false => format!("#{}", run.shown(&to)),
+                let shown = match run.dm_title(&to) {
+                    Some(group) => format!("@{group}"),
+                    None if to.starts_with('@') => to.clone(),
+                    None => format!("#{}", run.shown(&to)),
                 };
                 let done = self.tf("Forwarded to {to}", &[("to", &shown)]);
                 self.spawn(async move {
@@ -449,9 +450,8 @@ impl MajlisApp {
                     run.notice = Some((said, Instant::now()));
                 }
                 Event::Reminder { message, .. } => {
-                    let me = run.my_name();
-                    let place = match dm_parties(&message.channel) {
-                        Some((a, b)) => format!("@{}", run.person(if a == me { b } else { a })),
+                    let place = match run.dm_title(&message.channel) {
+                        Some(title) => format!("@{title}"),
                         None => format!("#{}", run.shown(&message.channel)),
                     };
                     let said = self.tf(
@@ -685,7 +685,7 @@ impl MajlisApp {
         // says from what (the rest of the list just shows the new names).
         if let (Some(b), Some(ch)) = (&before, &self.state.selected) {
             let (was, now) = (b.roster.shown(ch), r.roster.shown(ch));
-            if was != now && dm_parties(ch).is_none() {
+            if was != now && !is_dm(ch) {
                 run.notice = Some((
                     self.tf("#{was} is now called #{now}", &[("was", was), ("now", now)]),
                     Instant::now(),
@@ -717,7 +717,7 @@ impl MajlisApp {
         // An admin took this member off the open channel: it closes, and the app says why
         // (its messages stay on this device, but nothing said there from now on arrives).
         if let Some(ch) = self.state.selected.clone() {
-            let off = dm_parties(&ch).is_none()
+            let off = !is_dm(&ch)
                 && r.member_of_device(&run.me)
                     .is_some_and(|m| !r.roster.may_read(m, &ch));
             if off {
@@ -835,7 +835,7 @@ impl MajlisApp {
         if run.left.contains(&m.channel) {
             return;
         }
-        let dm = dm_parties(&m.channel).is_some();
+        let dm = is_dm(&m.channel);
         let addressed = run.addressed_as();
         if mentions(&m.text, &addressed) {
             // Counted until the mentions view is opened, unless it is read as it arrives.

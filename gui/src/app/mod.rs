@@ -9,7 +9,9 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use eframe::egui::{self, Align, Color32, Layout, RichText};
-use majlis_core::roster::{dm_channel, dm_parties, AuditEntry, DmPolicy, Policy, VerifiedRoster};
+use majlis_core::roster::{
+    dm_channel, dm_members, is_dm, AuditEntry, DmPolicy, Policy, VerifiedRoster,
+};
 use majlis_core::store::FileView;
 use majlis_core::{
     Config, DeviceId, Event, MessageId, Node, OrgId, PeerInfo, Profile, Role, RosterChange,
@@ -445,6 +447,8 @@ struct Running {
     status_lasts: usize,
     /// What People is narrowed to (a name, full name or `@group`; empty: everyone).
     people_filter: String,
+    /// Who a group conversation started from People is with, as typed ("bilal, chen").
+    group_draft: String,
     /// The last message this member's receipt named, per channel.
     read_sent: HashMap<String, MessageId>,
     /// When the user last touched the app, and whether we told peers we are away.
@@ -506,6 +510,13 @@ impl Running {
         self.statuses
             .get(member)
             .filter(|s| !s.text.is_empty() && s.until.is_none_or(|u| u > now))
+    }
+
+    /// A direct conversation's name for this member: the others in it ("bilal, chen"),
+    /// by their full names; `None` for a channel.
+    fn dm_title(&self, key: &str) -> Option<String> {
+        let roster = self.roster.as_deref().map(|r| &r.roster);
+        majlis_core::roster::dm_title(roster, key, &self.my_name())
     }
 
     fn my_name(&self) -> String {
@@ -850,6 +861,7 @@ impl MajlisApp {
             status_draft: String::new(),
             status_lasts: 0,
             people_filter: String::new(),
+            group_draft: String::new(),
             read_sent: HashMap::new(),
             last_input: Instant::now(),
             idle: false,

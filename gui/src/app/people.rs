@@ -128,6 +128,24 @@ impl MajlisApp {
             )
             .labelled_by(l.id);
         });
+        // A conversation of a few people without a channel: its members are fixed by who is
+        // named (bringing someone in starts another, so nobody reads what came before).
+        let mut open_group: Option<String> = None;
+        ui.horizontal_wrapped(|ui| {
+            let l = ui.label(self.t("Group conversation with"));
+            let r = ui
+                .add(
+                    egui::TextEdit::singleline(&mut run.group_draft)
+                        .hint_text(self.t("bilal, chen"))
+                        .desired_width(220.0),
+                )
+                .labelled_by(l.id);
+            let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            let names = run.group_draft.trim();
+            if (ui.button(self.t("Start")).clicked() || enter) && !names.is_empty() {
+                open_group = Some(format!("@{names}"));
+            }
+        });
         let wanted = run.people_filter.trim().to_lowercase();
         let shown: Vec<&majlis_core::roster::Member> = r
             .roster
@@ -257,9 +275,11 @@ impl MajlisApp {
                     .response
             });
         });
-        if let Some(name) = open_dm {
-            match run.node.resolve(&format!("@{name}")) {
+        let open = open_dm.map(|name| format!("@{name}")).or(open_group);
+        if let Some(target) = open {
+            match run.node.resolve(&target) {
                 Ok(c) => {
+                    run.group_draft.clear();
                     self.state.selected = Some(c);
                     run.view = View::Chat;
                     run.conv = None;

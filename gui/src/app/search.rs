@@ -98,6 +98,11 @@ impl MajlisApp {
         let person = |m: &str| {
             text::for_egui(majlis_core::roster::person_in(roster.as_deref(), m)).into_owned()
         };
+        let me = run.my_name();
+        let group = |c: &str| {
+            let r = roster.as_deref().map(|r| &r.roster);
+            majlis_core::roster::dm_title(r, c, &me).map(|t| text::for_egui(&t).into_owned())
+        };
         let Some(sb) = run.search.as_mut() else {
             return;
         };
@@ -144,8 +149,9 @@ impl MajlisApp {
             egui::ScrollArea::vertical().show(ui, |ui| {
                 for h in &sb.hits {
                     let m = &h.message;
-                    let place = match dm_parties(&m.channel) {
-                        Some(_) => "@".to_string() + &person(&m.sender),
+                    let place = match dm_members(&m.channel).map(|n| n.len()) {
+                        Some(2) => "@".to_string() + &person(&m.sender),
+                        Some(_) => "@".to_string() + &group(&m.channel).unwrap_or_default(),
                         None => format!("#{}", shown(&m.channel)),
                     };
                     let head = format!(

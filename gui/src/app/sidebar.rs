@@ -192,12 +192,8 @@ impl MajlisApp {
     }
 
     pub(super) fn channel_label(&self, run: &Running, key: &str) -> String {
-        match dm_parties(key) {
-            Some((a, b)) => {
-                let me = run.my_name();
-                let other = if a == me { b } else { a };
-                format!("@ {}", text::for_egui(run.person(other)))
-            }
+        match run.dm_title(key) {
+            Some(title) => format!("@ {}", text::for_egui(&title)),
             // The name it is shown under: an admin may have renamed it (the key, its name
             // on the wire, stays).
             None => format!("# {}", text::for_egui(run.shown(key))),
@@ -214,9 +210,12 @@ impl MajlisApp {
             .iter()
             .filter(|k| r.roster.may_post(me, k))
             .map(|k| {
-                let to = match dm_parties(k) {
-                    Some((a, b)) => format!("@{}", if a == me.name { b } else { a }),
-                    None => k.clone(),
+                let to = match dm_members(k) {
+                    Some(n) if n.len() == 2 => {
+                        format!("@{}", if n[0] == me.name { n[1] } else { n[0] })
+                    }
+                    // A group by its name, which lists this member.
+                    _ => k.clone(),
                 };
                 (to, self.channel_label(run, k))
             })
@@ -227,7 +226,7 @@ impl MajlisApp {
         // The list is made when the roster or the set of conversations changes, not per
         // frame: with a thousand members there are a thousand possible DMs.
         let (chans, dms): (Vec<&String>, Vec<&String>) =
-            run.sidebar.iter().partition(|k| dm_parties(k).is_none());
+            run.sidebar.iter().partition(|k| !is_dm(k));
         let rtl = self.state.lang.rtl();
         let lang = self.state.lang;
         let panel = if rtl {
@@ -423,7 +422,7 @@ pub(super) fn sidebar_keys(
         .iter()
         .map(String::as_str)
         .chain(selected)
-        .filter(|c| r.roster.may_read(me, c) && dm_parties(c).is_some())
+        .filter(|c| r.roster.may_read(me, c) && is_dm(c))
         .map(str::to_string)
         .collect();
     dms.sort();
