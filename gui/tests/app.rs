@@ -2357,3 +2357,69 @@ fn a_new_line_marks_where_the_reader_left_off() {
         "New is not between what was read and what was not"
     );
 }
+
+/// Bilal starts a group conversation with amina and chen from People, by their names as he
+/// types them: it opens, says who reads it, and what he writes there reaches amina's node
+/// readable, in the conversation of the three; her answer shows in his, which the sidebar
+/// lists by the two others' names. A name that is no member's is refused in words.
+#[test]
+fn a_group_conversation_is_started_from_people_and_read_by_its_members() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bilal, chen) = (
+        Profile::init(&dir.path().join("bilal"), "bilal").unwrap(),
+        Profile::init(&dir.path().join("chen"), "chen").unwrap(),
+    );
+    let admin = org(dir.path(), &[("bilal", &bilal), ("chen", &chen)]);
+    drop((bilal, chen));
+    let rt = rt();
+    let (amina, addr) = start(&rt, admin);
+    let mut o = opts(&dir.path().join("bilal"), vec![addr]);
+    o.open = Some("people".into());
+    let mut h = harness(o);
+    until(&mut h, "people", |h| has(h, "Message amina"));
+    wait_for_peer(&mut h, &rt);
+
+    type_into(&mut h, "Group conversation with", "amina, nobody");
+    h.get_by_label("Start").click();
+    until(&mut h, "the refusal", |h| {
+        h.query_by_label_contains("no member named 'nobody'")
+            .is_some()
+    });
+    // The field keeps what was typed, to be put right: all of it typed over.
+    assert_eq!(
+        h.get_by_label("Group conversation with").value().as_deref(),
+        Some("amina, nobody")
+    );
+    h.get_by_label("Group conversation with").focus();
+    h.key_press_modifiers(eframe::egui::Modifiers::COMMAND, eframe::egui::Key::A);
+    h.step();
+    h.get_by_label("Group conversation with")
+        .type_text("Amina, @chen");
+    h.step();
+    h.get_by_label("Start").click();
+    until(&mut h, "the group opens", |h| {
+        has(h, "@ amina, chen")
+            && h.query_by_label_contains("Only the people named above")
+                .is_some()
+    });
+    type_into(&mut h, "Message", "lunch at one?");
+    h.key_press(eframe::egui::Key::Enter);
+    let group = "@amina,bilal,chen";
+    let got = || amina.history(group, 10).unwrap();
+    for _ in 0..400 {
+        h.step();
+        if !got().is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let held = got();
+    assert_eq!(held.len(), 1, "amina's node holds it in the group");
+    assert_eq!(held[0].text, "lunch at one?");
+    assert!(!held[0].locked, "readable by amina");
+    rt.block_on(amina.send("@bilal,chen", "yes, see you"))
+        .unwrap();
+    until(&mut h, "her answer in the group", |h| {
+        has(h, "yes, see you")
+    });
+}
