@@ -23,15 +23,15 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::identity::{DeviceId, DeviceKey, OrgKey};
-use crate::message::{Envelope, MessageId, Unsigned, PLAINTEXT_FORMAT};
+use crate::message::{Envelope, MessageId, Reject, Unsigned, PLAINTEXT_FORMAT};
 use crate::net::{SyncRequest, SyncResponse, DM_LIST};
 use crate::proto::catchup::{self, Asked, Catchup};
 use crate::proto::membership::{self, Membership};
 use crate::proto::neighbours;
 use crate::proto::{intake, Log, MemLog, Origin, Tally, Verdict};
 use crate::roster::{
-    dm_channel, dm_members, DmPolicy, Role, Roster, RosterChain, RosterChange, RosterSigner,
-    VerifiedRoster,
+    dm_channel, dm_channel_of, dm_members, DmPolicy, Role, Roster, RosterChain, RosterChange,
+    RosterSigner, VerifiedRoster,
 };
 use crate::sync::Vector;
 
@@ -153,6 +153,10 @@ pub struct Report {
     /// answers that break the chain it showed the asker): kept out of `rejected`, which
     /// counts what honest nodes refused of honest ones.
     pub forker_refused: u64,
+    /// Messages to a conversation one of whose members had left, written by a member who
+    /// had not heard of it yet (a group conversation's other members refuse them, as the
+    /// rules say): kept out of `rejected` too.
+    pub after_a_leaver: u64,
     /// The first few misses and extras, described, to debug a failing seed.
     pub examples: Vec<String>,
 }
@@ -878,6 +882,14 @@ impl Sim {
             self.report.forker_refused += 1;
             return;
         }
+        let ended = || {
+            let head = self.nodes[n].chain.head();
+            head.is_some_and(|h| h.dm_ended(&env.unsigned.channel).is_some())
+        };
+        if matches!(v, Verdict::Rejected(Reject::NotAllowed { .. })) && ended() {
+            self.report.after_a_leaver += 1;
+            return;
+        }
         self.nodes[n].tally.record(&v, origin);
         if let Verdict::Accepted { gap, .. } = v {
             self.nodes[n].last_stored_ms = self.now;
@@ -965,7 +977,14 @@ impl Sim {
             }
             let partner = partners[self.rng.random_range(0..partners.len())].clone();
             self.link_to_member(n, &partner);
-            dm_channel(&me.name, &partner)
+            // One in three a group conversation with a second partner, when there is one.
+            let second = partners[self.rng.random_range(0..partners.len())].clone();
+            if roll < 0.05 && second != partner {
+                self.link_to_member(n, &second);
+                dm_channel_of([me.name.as_str(), &partner, &second])
+            } else {
+                dm_channel(&me.name, &partner)
+            }
         } else if roll < 0.35 && head.roster.may_post(&me, "ops") {
             "ops".to_string()
         } else {

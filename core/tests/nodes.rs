@@ -771,8 +771,12 @@ async fn direct_messages_reach_both_members_devices_and_nobody_else() {
         0,
         "a guest holds no org-wide channel"
     );
+    // Names are read from the reader's side: to chen, `@amina,bilal` is his own group
+    // conversation with them (empty), never theirs; a guest, who is in no DM, is refused.
+    assert_eq!(chen.resolve("@amina,bilal").unwrap(), "@amina,bilal,chen");
+    assert!(chen.history("@amina,bilal", 10).unwrap().is_empty());
     assert!(matches!(
-        chen.history("@amina,bilal", 10),
+        gita.history("@amina,bilal", 10),
         Err(Error::Denied(_))
     ));
     println!(

@@ -97,9 +97,10 @@ pub enum Command {
     /// Tokens for the HTTP API (`majlisd run --http`)
     #[command(subcommand)]
     Api(ApiCmd),
-    /// Send a message to CHANNEL, or to @NAME (a direct message); prints the message id last
+    /// Send a message to CHANNEL, to @NAME (a direct message) or to @NAME,NAME (a group
+    /// conversation of up to nine, you among them); prints the message id last
     Send {
-        /// A channel name, or @NAME for a direct message
+        /// A channel name, @NAME for a direct message, @NAME,NAME for a group conversation
         channel: String,
         /// The message text
         text: String,
@@ -143,7 +144,7 @@ pub enum Command {
     /// Share a file in CHANNEL or with @NAME (any size; readers fetch it from every peer that
     /// has it); prints the message id last. Needs `majlisd run`
     Share {
-        /// A channel name, or @NAME for a direct message
+        /// A channel name, @NAME for a direct message, @NAME,NAME for a group conversation
         channel: String,
         /// The file to share
         path: PathBuf,
@@ -268,7 +269,8 @@ pub enum Command {
     },
     /// Show the history of CHANNEL or of the direct messages with @NAME, oldest first
     History {
-        /// A channel name, or @NAME for the direct messages with NAME
+        /// A channel name, @NAME for the direct messages with NAME, @NAME,NAME for a group
+        /// conversation
         channel: String,
         /// Print JSON instead of text (for scripts)
         #[arg(long)]

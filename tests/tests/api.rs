@@ -173,6 +173,13 @@ fn every_endpoint_needs_the_right_token_and_bad_input_writes_nothing() {
         post(&url("/v1/channels/hr/messages"), &both, r#"{"text":"x"}"#).0,
         403
     );
+    // A group conversation with someone who is no member is no conversation.
+    let (code, body) = post(
+        &url("/v1/channels/@bilal,nobody/messages"),
+        &both,
+        r#"{"text":"x"}"#,
+    );
+    assert_eq!(code, 404, "{body}");
 
     // Bad input: clear JSON errors, nothing written.
     let before = ds[0].history("general").len();

@@ -445,6 +445,22 @@ async fn check_channel(s: &AppState, channel: &str, right: Right) -> Result<(), 
             ));
         }
     }
+    // `@bilal,chen`, a group conversation: each name a member, or one who left (its
+    // conversation is still read).
+    if let Some(names) = channel.strip_prefix('@').filter(|n| n.contains(',')) {
+        let unknown = names
+            .split(',')
+            .map(|n| n.trim().trim_start_matches('@'))
+            .find(|n| {
+                !n.is_empty() && roster.roster.member_typed(n).is_none() && !roster.was_member(n)
+            });
+        if let Some(name) = unknown {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("no member named '{name}' (GET /v1/roster lists them)"),
+            ));
+        }
+    }
     // What the roster refuses here is the policy's or this device's standing (`Denied`: 403).
     let resolved = s.node.resolve(channel)?;
     let me = roster
