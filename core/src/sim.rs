@@ -157,6 +157,8 @@ pub struct Report {
     /// had not heard of it yet (a group conversation's other members refuse them, as the
     /// rules say): kept out of `rejected` too.
     pub after_a_leaver: u64,
+    /// Of `messages`, those sent in group conversations (DMs of three).
+    pub group_messages: usize,
     /// The first few misses and extras, described, to debug a failing seed.
     pub examples: Vec<String>,
 }
@@ -1091,6 +1093,11 @@ impl Sim {
         let head = self.nodes[0].chain.head().expect("admin roster").clone();
         let mut report = std::mem::take(&mut self.report);
         report.messages = self.sent.len();
+        report.group_messages = self
+            .sent
+            .iter()
+            .filter(|(_, c, _, _)| dm_members(c).is_some_and(|n| n.len() > 2))
+            .count();
         for (i, node) in self.nodes.iter().enumerate() {
             for (k, v) in &node.tally.rejected {
                 *report.rejected.entry(k.clone()).or_default() += v;

@@ -23,8 +23,10 @@ fn assert_converged(r: &sim::Report) {
 fn a_hundred_nodes_converge_through_loss_partition_churn_and_roster_changes() {
     let r = sim::run(Config::hostile(7, 100));
     assert_converged(&r);
-    // The trouble was real: frames were lost and catch-up had to repair it.
+    // The trouble was real: frames were lost and catch-up had to repair it; and group
+    // conversations were among what converged.
     assert!(r.gossip_lost > 0 && r.synced > 0, "{r:?}");
+    assert!(r.group_messages > 0, "{r:?}");
 }
 
 /// One site of 150 devices (and the joiners) above a mesh limit of 48: each node links only to its

@@ -316,7 +316,8 @@ impl VerifiedRoster {
     }
 
     /// The channel `target` names for this device: `@NAME` is the direct-message channel
-    /// between this device's member and NAME; anything else names a channel
+    /// between this device's member and NAME, `@NAME,NAME` their group conversation with
+    /// those named (`resolve_group`); anything else names a channel
     /// ([`Roster::channel_typed`]).
     pub fn resolve_channel(&self, me: &DeviceId, target: &str) -> crate::Result<String> {
         let Some(other) = target.strip_prefix('@').filter(|t| !t.contains(',')) else {
