@@ -2423,3 +2423,50 @@ fn a_group_conversation_is_started_from_people_and_read_by_its_members() {
         has(h, "yes, see you")
     });
 }
+
+/// What bilal reads on his other device is not unread in the app: that device's read
+/// receipt reaches this one (through amina's node) and the sidebar's count clears without
+/// the conversation being opened here; what came after it still counts.
+#[test]
+fn what_is_read_on_another_device_of_the_member_is_not_unread_here() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bilal, other) = (
+        Profile::init(&dir.path().join("bilal"), "bilal").unwrap(),
+        Profile::init(&dir.path().join("bilal2"), "bilal").unwrap(),
+    );
+    let admin = org(dir.path(), &[("bilal", &bilal), ("bilal", &other)]);
+    drop(bilal);
+    let rt = rt();
+    let (amina, addr) = start(&rt, admin);
+    let other = rt.block_on(async {
+        Node::start(other, opts(Path::new("/unused"), vec![addr.clone()]).config)
+            .await
+            .unwrap()
+    });
+    let mut h = harness(opts(&dir.path().join("bilal"), vec![addr]));
+    until(&mut h, "connected", |h| has(h, "# general"));
+    wait_for_peer(&mut h, &rt);
+    let mut last = None;
+    for t in ["one", "two", "three"] {
+        last = Some(rt.block_on(amina.send("@bilal", t)).unwrap());
+    }
+    until(&mut h, "three unread", |h| has(h, "@ amina (3)"));
+    // His other device shows them, and says so.
+    let last = last.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while other.store().message(&last).unwrap().is_none() {
+        assert!(Instant::now() < deadline, "his other device never got them");
+        h.step();
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    rt.block_on(other.mark_read("@amina", &last))
+        .unwrap()
+        .expect("a receipt is sent");
+    until(&mut h, "read elsewhere, not unread here", |h| {
+        !has(h, "@ amina (3)") && has(h, "@ amina")
+    });
+    rt.block_on(amina.send("@bilal", "four")).unwrap();
+    until(&mut h, "what came after still counts", |h| {
+        has(h, "@ amina (1)")
+    });
+}

@@ -10,13 +10,17 @@ impl MajlisApp {
         };
         if run.conv.as_ref().is_none_or(|c| c.channel != channel) {
             let mut c = Conversation::open(&run.node, &channel);
-            // Where the user left off: the first colleague's message after what they read.
-            c.first_new = self.state.last_read.get(&channel).and_then(|&read| {
-                c.rows
-                    .iter()
-                    .find(|m| m.sent_at > read && m.device != run.me)
-                    .map(|m| m.id)
-            });
+            // Where the user left off (here or on another of their devices): the first
+            // colleague's message after what they read.
+            let read = self.read_upto(run, &channel);
+            c.first_new = (read > 0)
+                .then(|| {
+                    c.rows
+                        .iter()
+                        .find(|m| m.sent_at > read && m.device != run.me)
+                        .map(|m| m.id)
+                })
+                .flatten();
             run.conv = Some(c);
         }
         // Opening a channel reads it.

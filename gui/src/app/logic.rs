@@ -738,12 +738,24 @@ impl MajlisApp {
             c.readers = super::chat::readers_of(&run.node, &c.channel);
         }
         for ch in run.sidebar.clone() {
-            let after = self.state.last_read.get(&ch).copied().unwrap_or(0);
             if !run.unread.contains_key(&ch) {
+                let after = self.read_upto(run, &ch);
                 let n = run.node.unread(&ch, after, 100).unwrap_or(0);
                 run.unread.insert(ch, n);
             }
         }
+    }
+
+    /// Where this member has read `channel` up to: on this device, or on another of theirs,
+    /// whichever is later (what was read on the laptop is not unread on the desktop).
+    /// 0: never read.
+    pub(super) fn read_upto(&mut self, run: &Running, channel: &str) -> u64 {
+        let here = self.state.last_read.get(channel).copied().unwrap_or(0);
+        let read = here.max(run.read_elsewhere(channel));
+        if read > here {
+            self.state.last_read.insert(channel.to_string(), read);
+        }
+        read
     }
 
     /// Make the sidebar's list again (the roster, the DMs held or the selection changed).
@@ -795,6 +807,16 @@ impl MajlisApp {
             }
         }
         if let Some(act) = &m.act {
+            // Read on another device of this member: not unread here either.
+            if matches!(act, majlis_core::conversation::Act::Read { .. })
+                && m.device != run.me
+                && m.sender == run.my_name()
+            {
+                let after = self.read_upto(run, &m.channel);
+                if let Some(n) = run.unread.get_mut(&m.channel) {
+                    *n = run.node.unread(&m.channel, after, 100).unwrap_or(*n);
+                }
+            }
             if let Some(c) = &mut run.conv {
                 c.refresh(&run.node, &act.target());
                 if matches!(act, majlis_core::conversation::Act::Read { .. })

@@ -519,6 +519,22 @@ impl Running {
         majlis_core::roster::dm_title(roster, key, &self.my_name())
     }
 
+    /// When this member last read `channel` on another of their devices: that device's read
+    /// receipt, which travels and is kept like a message (so it comes even when the two
+    /// devices are never on at once), where receipts are sent (DMs, groups and channels of
+    /// up to 20 readers, while the org has them on).
+    fn read_elsewhere(&self, channel: &str) -> u64 {
+        let me = self.my_name();
+        self.node
+            .read_marks(channel)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(m, _)| *m == me)
+            .map(|(_, t)| t)
+            .max()
+            .unwrap_or(0)
+    }
+
     fn my_name(&self) -> String {
         self.me_member().map(|m| m.name.clone()).unwrap_or_default()
     }
