@@ -16,6 +16,34 @@ use majlis_tests::{free_port, wait_until, Daemon};
 
 const SECRET: &str = "INSIDER-PHRASE the acquisition target";
 
+/// Members talking through the real CLI while the insider listens: each (data directory,
+/// to, text) sent in turn, 100 ms apart, on a thread of its own.
+fn talk(sends: Vec<(std::path::PathBuf, &'static str, String)>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for (dir, to, text) in sends {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_majlisd-e2e"))
+                .arg("--data")
+                .arg(&dir)
+                .args(["send", to, &text])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+}
+
+/// How many of the frames the insider received hold `phrase` in the clear.
+fn with_phrase(got: &[Vec<u8>], phrase: &str) -> usize {
+    got.iter()
+        .filter(|m| m.windows(phrase.len()).any(|w| w == phrase.as_bytes()))
+        .count()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_with_a_modified_client_reads_no_private_channel_or_dm_of_real_nodes() {
     let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
@@ -64,29 +92,19 @@ async fn a_guest_with_a_modified_client_reads_no_private_channel_or_dm_of_real_n
     );
     // Live traffic from the real CLI while the insider listens.
     let (ad, bd) = (amina.dir.clone(), bilal.dir.clone());
-    let talk = std::thread::spawn(move || {
-        for i in 0..5 {
-            for (dir, to, text) in [
-                (&ad, "hr", format!("{SECRET} ({i})")),
-                (&bd, "@amina", format!("{SECRET} [dm {i}]")),
-            ] {
-                let out = std::process::Command::new(env!("CARGO_BIN_EXE_majlisd-e2e"))
-                    .arg("--data")
-                    .arg(dir)
-                    .args(["send", to, &text])
-                    .output()
-                    .unwrap();
-                assert!(out.status.success());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    });
+    let talk = talk(
+        (0..5)
+            .flat_map(|i| {
+                [
+                    (ad.clone(), "hr", format!("{SECRET} ({i})")),
+                    (bd.clone(), "@amina", format!("{SECRET} [dm {i}]")),
+                ]
+            })
+            .collect(),
+    );
     let (got, cut) = rogue.collect_until_cut(&victim, 15).await;
     talk.join().unwrap();
-    let plaintext = got
-        .iter()
-        .filter(|m| m.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()))
-        .count();
+    let plaintext = with_phrase(&got, SECRET);
     let stats = amina.stats();
     println!(
         "insider vs real majlisd: received {} frames, {plaintext} with plaintext, disconnected: {cut}, node rejected {}",
@@ -187,24 +205,14 @@ async fn a_group_conversation_reaches_its_members_and_no_insider() {
         &[group, DM_LIST],
     );
     let ad = amina.dir.clone();
-    let talk = std::thread::spawn(move || {
-        for i in 3..6 {
-            let out = std::process::Command::new(env!("CARGO_BIN_EXE_majlisd-e2e"))
-                .arg("--data")
-                .arg(&ad)
-                .args(["send", "@bilal,chen", &format!("{GROUP} ({i})")])
-                .output()
-                .unwrap();
-            assert!(out.status.success());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    });
+    let talk = talk(
+        (3..6)
+            .map(|i| (ad.clone(), "@bilal,chen", format!("{GROUP} ({i})")))
+            .collect(),
+    );
     let (got, cut) = rogue.collect_until_cut(&victim, 15).await;
     talk.join().unwrap();
-    let plaintext = got
-        .iter()
-        .filter(|m| m.windows(GROUP.len()).any(|w| w == GROUP.as_bytes()))
-        .count();
+    let plaintext = with_phrase(&got, GROUP);
     // Not even the ciphertext: who talks to whom in the group is not hers to learn.
     let of_group = got
         .iter()
