@@ -187,9 +187,15 @@ impl Runner {
             return;
         }
         let name = self.roster_topics.get(topic).cloned().unwrap_or_default();
-        let theirs = DeviceId::from_peer_id(&peer)
-            .and_then(|d| self.chain.head()?.member_of_device(&d).cloned());
-        if name.starts_with('@') && theirs.is_some_and(|m| !m.role.stores_all()) {
+        let a_member = DeviceId::from_peer_id(&peer)
+            .and_then(|d| {
+                self.chain
+                    .head()?
+                    .member_of_device(&d)
+                    .map(|m| !m.role.stores_all())
+            })
+            .unwrap_or(false);
+        if name.starts_with('@') && a_member {
             self.reject(
                 "subscription",
                 format!("{peer} subscribed to '{name}', another member's inbox; disconnecting"),

@@ -261,40 +261,19 @@ impl VerifiedRoster {
         }
     }
 
-    fn group_with_me(&self, me: &DeviceId, target: &str) -> crate::Result<String> {
-        let me = self.member_of_device(me);
+    fn group_with_me(&self, device: &DeviceId, target: &str) -> crate::Result<String> {
         if crate::roster::dm_members(target).is_some_and(|names| {
-            me.is_none_or(|m| m.role.stores_all() || names.contains(&m.name.as_str()))
+            self.member_of_device(device)
+                .is_none_or(|m| m.role.stores_all() || names.contains(&m.name.as_str()))
         }) {
             return Ok(target.to_string());
         }
-        let me = me.ok_or_else(|| {
-            crate::Error::Denied(
-                "this device is not on the roster, so it has no direct messages".into(),
-            )
-        })?;
+        let me = self.dm_member(device)?;
         let mut names = vec![me.name.as_str()];
         for typed in target.split(',').map(|t| t.trim().trim_start_matches('@')) {
-            if typed.is_empty() {
-                continue;
+            if !typed.is_empty() {
+                names.push(self.dm_party(me, typed)?);
             }
-            let name = match self.roster.member_typed(typed) {
-                Some(m) if m.name != me.name && !self.roster.dm_allowed(me, m) => {
-                    return Err(crate::Error::Denied(format!(
-                        "direct messages between '{}' ({}) and '{}' ({}) are not allowed by the org policy (dms: {:?})",
-                        me.name, me.role, m.name, m.role, self.roster.policy.dms
-                    )))
-                }
-                Some(m) => m.name.as_str(),
-                // Their conversation is still read (`Roster::dm_with_leaver`).
-                None if self.was_member(typed) => typed,
-                None => {
-                    return Err(crate::Error::Invalid(format!(
-                        "no member named '{typed}' (see the roster)"
-                    )))
-                }
-            };
-            names.push(name);
         }
         let channel = crate::roster::dm_channel_of(names);
         match crate::roster::dm_members(&channel) {
@@ -333,34 +312,44 @@ impl VerifiedRoster {
                 )),
             };
         };
-        let me = self.member_of_device(me).ok_or_else(|| {
-            crate::Error::Denied(
-                "this device is not on the roster, so it has no direct messages".into(),
-            )
-        })?;
-        let Some(other) = self.roster.member_typed(other) else {
-            if self.was_member(other) {
-                // Their conversation is still read (`Roster::dm_with_leaver`); sending is
-                // refused with the reason.
-                return Ok(dm_channel(&me.name, other));
-            }
-            return Err(crate::Error::Invalid(format!(
-                "no member named '{other}' (see the roster)"
-            )));
-        };
-        if me.name == other.name {
+        let me = self.dm_member(me)?;
+        let other = self.dm_party(me, other)?;
+        if me.name == other {
             return Err(crate::Error::Invalid(format!(
                 "'{}' is this device's own member: a direct message goes to someone else (for notes of your own, an admin can make a channel that lists only you)",
                 me.name
             )));
         }
-        if !self.roster.dm_allowed(me, other) {
-            return Err(crate::Error::Denied(format!(
-                "direct messages between '{}' ({}) and '{}' ({}) are not allowed by the org policy (dms: {:?})",
-                me.name, me.role, other.name, other.role, self.roster.policy.dms
-            )));
+        Ok(dm_channel(&me.name, other))
+    }
+
+    /// This device's member, who has direct messages.
+    fn dm_member(&self, me: &DeviceId) -> crate::Result<&Member> {
+        self.member_of_device(me).ok_or_else(|| {
+            crate::Error::Denied(
+                "this device is not on the roster, so it has no direct messages".into(),
+            )
+        })
+    }
+
+    /// The roster name of `typed` (as people type it) for a direct conversation with `me`:
+    /// a member the policy lets `me` write with, `me` itself (the caller says why not), or
+    /// a member who left (their conversation is still read, `Roster::dm_with_leaver`;
+    /// sending is refused with the reason).
+    fn dm_party<'a>(&'a self, me: &Member, typed: &'a str) -> crate::Result<&'a str> {
+        match self.roster.member_typed(typed) {
+            Some(m) if m.name != me.name && !self.roster.dm_allowed(me, m) => {
+                Err(crate::Error::Denied(format!(
+                    "direct messages between '{}' ({}) and '{}' ({}) are not allowed by the org policy (dms: {:?})",
+                    me.name, me.role, m.name, m.role, self.roster.policy.dms
+                )))
+            }
+            Some(m) => Ok(m.name.as_str()),
+            None if self.was_member(typed) => Ok(typed),
+            None => Err(crate::Error::Invalid(format!(
+                "no member named '{typed}' (see the roster)"
+            ))),
         }
-        Ok(dm_channel(&me.name, &other.name))
     }
 
     /// [`Self::resolve_channel`] for reading its history: a channel this device's member may
