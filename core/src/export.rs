@@ -597,6 +597,7 @@ fn eml<'x>(r: &'x Record, m: &'x StoredMessage) -> mail_builder::MessageBuilder<
         ))
         .to(("", "export@majlis.invalid"))
         .subject(match crate::roster::dm_members(&r.channel) {
+            Some(names) if names.len() == 1 => format!("Notes of {} ({})", names[0], r.kind),
             Some(names) => format!("DM {} ({})", names.join(", "), r.kind),
             None => format!("#{} ({})", r.channel_name, r.kind),
         })

@@ -30,8 +30,8 @@ use crate::proto::membership::{self, Membership};
 use crate::proto::neighbours;
 use crate::proto::{intake, Log, MemLog, Origin, Tally, Verdict};
 use crate::roster::{
-    dm_channel, dm_channel_of, dm_members, DmPolicy, Role, Roster, RosterChain, RosterChange,
-    RosterSigner, VerifiedRoster,
+    dm_channel, dm_channel_of, dm_members, notes_channel, notes_of, DmPolicy, Role, Roster,
+    RosterChain, RosterChange, RosterSigner, VerifiedRoster,
 };
 use crate::sync::Vector;
 
@@ -159,6 +159,8 @@ pub struct Report {
     pub after_a_leaver: u64,
     /// Of `messages`, those sent in group conversations (DMs of three).
     pub group_messages: usize,
+    /// Of `messages`, those a member wrote in their own notes.
+    pub notes_messages: usize,
     /// The first few misses and extras, described, to debug a failing seed.
     pub examples: Vec<String>,
 }
@@ -987,6 +989,9 @@ impl Sim {
             } else {
                 dm_channel(&me.name, &partner)
             }
+        } else if roll < 0.19 {
+            // A member's notes: their devices and relays hold them, nobody else.
+            notes_channel(&me.name)
         } else if roll < 0.35 && head.roster.may_post(&me, "ops") {
             "ops".to_string()
         } else {
@@ -1097,6 +1102,11 @@ impl Sim {
             .sent
             .iter()
             .filter(|(_, c, _, _)| dm_members(c).is_some_and(|n| n.len() > 2))
+            .count();
+        report.notes_messages = self
+            .sent
+            .iter()
+            .filter(|(_, c, _, _)| notes_of(c).is_some())
             .count();
         for (i, node) in self.nodes.iter().enumerate() {
             for (k, v) in &node.tally.rejected {

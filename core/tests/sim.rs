@@ -27,6 +27,7 @@ fn a_hundred_nodes_converge_through_loss_partition_churn_and_roster_changes() {
     // conversations were among what converged.
     assert!(r.gossip_lost > 0 && r.synced > 0, "{r:?}");
     assert!(r.group_messages > 0, "{r:?}");
+    assert!(r.notes_messages > 0, "{r:?}");
 }
 
 /// One site of 150 devices (and the joiners) above a mesh limit of 48: each node links only to its

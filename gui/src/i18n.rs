@@ -25,6 +25,11 @@ impl Lang {
 }
 
 const AR: &[(&str, &str)] = &[
+    ("Your notes", "ملاحظاتك"),
+    (
+        "Your notes: what you write here is on each of your devices, and only there (and in the org's archive, if it has one). Keep links, drafts and reminders to yourself here.",
+        "ملاحظاتك: ما تكتبه هنا يكون على كل جهاز من أجهزتك، وعليها وحدها (وفي أرشيف المؤسسة إن كان لها أرشيف). احفظ هنا الروابط والمسودات وما تذكّر به نفسك.",
+    ),
     ("Welcome to Majlis", "مرحبا بك في مجلس"),
     ("Your name", "اسمك"),
     ("Create an organization", "إنشاء مؤسسة"),
@@ -1038,12 +1043,12 @@ const AR_SAID: &[(&str, &str)] = &[
         "هي المحادثة المباشرة بين {a} و{b}",
     ),
     (
-        "a direct conversation has at most {max} members, you among them; for more, an admin makes a channel",
-        "تضم المحادثة المباشرة {max} أعضاء على الأكثر، وأنت منهم؛ ولأكثر من ذلك ينشئ مشرف قناة",
+        "it is {name}'s notes, which only their own devices read",
+        "هي ملاحظات {name}، ولا تقرؤها إلا أجهزته",
     ),
     (
-        "'{name}' is this device's own member: name someone else to write to",
-        "'{name}' هو عضو هذا الجهاز نفسه: سمِّ شخصًا آخر لتكتب إليه",
+        "a direct conversation has at most {max} members, you among them; for more, an admin makes a channel",
+        "تضم المحادثة المباشرة {max} أعضاء على الأكثر، وأنت منهم؛ ولأكثر من ذلك ينشئ مشرف قناة",
     ),
     (
         "a message needs some text (to take one of yours back, delete it)",

@@ -2470,3 +2470,67 @@ fn what_is_read_on_another_device_of_the_member_is_not_unread_here() {
         has(h, "@ amina (1)")
     });
 }
+
+/// Bilal's notes: "Your notes" heads his direct messages before he has written any, says
+/// who reads it, and what he writes there reaches his other device (a real node) readable,
+/// while what he writes on that device shows here, not counted unread (it is his own).
+#[test]
+fn your_notes_are_on_each_of_your_devices() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bilal, other) = (
+        Profile::init(&dir.path().join("bilal"), "bilal").unwrap(),
+        Profile::init(&dir.path().join("bilal2"), "bilal").unwrap(),
+    );
+    let admin = org(dir.path(), &[("bilal", &bilal), ("bilal", &other)]);
+    drop(bilal);
+    let rt = rt();
+    let (_amina, addr) = start(&rt, admin);
+    let other = rt.block_on(async {
+        Node::start(other, opts(Path::new("/unused"), vec![addr.clone()]).config)
+            .await
+            .unwrap()
+    });
+    // His two devices reach each other (on a LAN by mDNS or peer exchange, which leaves
+    // loopback out): amina's node may not carry his notes.
+    let direct = rt.block_on(other.listen_addrs()).unwrap()[0].clone();
+    let mut h = harness(opts(&dir.path().join("bilal"), vec![addr, direct]));
+    until(&mut h, "connected", |h| has(h, "# general"));
+    until(&mut h, "both his devices connected", |h| {
+        let n = h.state().as_ref().unwrap().node().unwrap().clone();
+        rt.block_on(n.peers()).unwrap().len() == 2
+    });
+    h.get_by_label("@ Your notes").click();
+    until(&mut h, "his notes open", |h| {
+        h.query_by_label_contains("what you write here is on each of your devices")
+            .is_some()
+    });
+    type_into(&mut h, "Message", "call the landlord");
+    h.key_press(eframe::egui::Key::Enter);
+    let got = || other.history("@bilal", 10).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "his other device never got the note"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let held = got();
+    assert_eq!(held[0].text, "call the landlord");
+    assert!(!held[0].locked, "readable on his other device");
+    // Written on the other device: here, and not unread.
+    h.get_by_label("# general").click();
+    h.step();
+    rt.block_on(other.send("@bilal", "and the plumber"))
+        .unwrap();
+    for _ in 0..200 {
+        h.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(has(&h, "@ Your notes") && !has(&h, "@ Your notes (1)"));
+    h.get_by_label("@ Your notes").click();
+    until(&mut h, "the other device's note", |h| {
+        has(h, "and the plumber")
+    });
+}

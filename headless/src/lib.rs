@@ -97,8 +97,9 @@ pub enum Command {
     /// Tokens for the HTTP API (`majlisd run --http`)
     #[command(subcommand)]
     Api(ApiCmd),
-    /// Send a message to CHANNEL, to @NAME (a direct message) or to @NAME,NAME (a group
-    /// conversation of up to nine, you among them); prints the message id last
+    /// Send a message to CHANNEL, to @NAME (a direct message; your own name: your notes, on
+    /// each of your devices) or to @NAME,NAME (a group conversation of up to nine, you among
+    /// them); prints the message id last
     Send {
         /// A channel name, @NAME for a direct message, @NAME,NAME for a group conversation
         channel: String,

@@ -261,3 +261,122 @@ async fn a_group_conversation_reaches_its_members_and_no_insider() {
     assert!(amina.stop() && bilal.stop());
     chen.stop();
 }
+
+/// A member's notes between real `majlisd` processes: what amina writes to `@amina` on her
+/// laptop is on her desktop, and on a phone she adds later (caught up, never seen live), even
+/// with the org's DMs off; bilal, writing to `@amina`, writes to her DM (refused under that
+/// policy) and never sees her notes; dina, a member running a modified client, subscribes to
+/// amina's inbox, posts into her notes and asks for them over catch-up: nothing shown, not
+/// one frame of them received, disconnected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_members_notes_reach_their_devices_and_no_insider() {
+    const NOTE: &str = "NOTES-PHRASE the lease renewal";
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut laptop = Daemon::new(&bin, tmp.path(), "amina-laptop");
+    let mut desk = Daemon::new(&bin, tmp.path(), "amina-desk");
+    let mut bilal = Daemon::new(&bin, tmp.path(), "bilal");
+    let victim: DeviceId = laptop.ok(&["init", "--name", "amina"]).parse().unwrap();
+    let victim = victim.peer_id();
+    let org = laptop.ok(&["org", "create", "--name", "acme"]);
+    for (d, name) in [(&desk, "amina"), (&bilal, "bilal")] {
+        let id = d.ok(&["init", "--name", name]);
+        d.ok(&["org", "join", &org]);
+        laptop.ok(&["roster", "add", "--name", name, "--device", &id]);
+    }
+    let insider = DeviceKey::generate();
+    laptop.ok(&[
+        "roster",
+        "add",
+        "--name",
+        "dina",
+        "--device",
+        &insider.id().to_string(),
+    ]);
+    laptop.ok(&["roster", "policy", "--dms", "off"]);
+    let port = free_port();
+    let addr: libp2p::Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
+    laptop.start_local(&["--no-mdns", "--listen", &addr.to_string()]);
+    desk.start_local(&["--no-mdns", "--peer", &addr.to_string()]);
+    bilal.start_local(&["--no-mdns", "--peer", &addr.to_string()]);
+    tokio::task::block_in_place(|| wait_until("both connected", 30, || laptop.peers().len() == 2));
+    let texts = |d: &Daemon, to: &str| -> Vec<String> {
+        d.history(to)
+            .iter()
+            .filter(|m| m["locked"] == false)
+            .map(|m| m["text"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+
+    laptop.ok(&["send", "@amina", &format!("{NOTE} (1)")]);
+    tokio::task::block_in_place(|| {
+        wait_until("her desktop has the note", 30, || {
+            texts(&desk, "@Amina") == [format!("{NOTE} (1)")]
+        })
+    });
+    desk.ok(&["send", "@amina", &format!("{NOTE} (2)")]);
+    let refused = bilal.fails(&["send", "@amina", "a DM under dms off"]);
+    assert!(
+        refused.contains("not allowed by the org policy"),
+        "{refused}"
+    );
+    let refused = bilal.fails(&["history", "@amina"]);
+    assert!(
+        refused.contains("not allowed by the org policy"),
+        "{refused}"
+    );
+
+    // dina's modified client: posts into amina's notes, then listens and asks for them.
+    let org: majlis_core::OrgId = org.parse().unwrap();
+    let mut rogue = Rogue::new(insider.clone(), &org);
+    assert!(
+        rogue.connect(&addr, victim).await,
+        "the insider could not connect"
+    );
+    rogue.pump(500).await;
+    assert!(rogue.post_on(&org, "@amina", "@amina", 1, "FORGED into her notes"));
+    rogue.pump(1000).await;
+    rogue.pry(&org, &victim, &["@amina"], &["@amina", DM_LIST]);
+    let ld = laptop.dir.clone();
+    let talk = talk(
+        (3..6)
+            .map(|i| (ld.clone(), "@amina", format!("{NOTE} ({i})")))
+            .collect(),
+    );
+    let (got, cut) = rogue.collect_until_cut(&victim, 15).await;
+    talk.join().unwrap();
+    let of_notes = got
+        .iter()
+        .filter_map(|m| majlis_core::message::Envelope::decode_unverified(m).ok())
+        .filter(|e| e.unsigned.channel == "@amina")
+        .count();
+    println!(
+        "insider vs a member's notes: received {} frames, {of_notes} of the notes, {} with plaintext, disconnected: {cut}, node rejected {}",
+        got.len(),
+        with_phrase(&got, NOTE),
+        laptop.stats()["rejected"]
+    );
+    assert_eq!(with_phrase(&got, NOTE), 0, "the insider read amina's notes");
+    assert_eq!(of_notes, 0, "the insider received amina's notes");
+    assert!(cut, "the insider kept its connection");
+    let want: Vec<String> = (1..6).map(|i| format!("{NOTE} ({i})")).collect();
+    tokio::task::block_in_place(|| {
+        wait_until("both her devices have all five, in order", 30, || {
+            texts(&laptop, "@amina") == want && texts(&desk, "@amina") == want
+        })
+    });
+    assert_eq!(laptop.history("@amina").len(), 5, "the five, no forged one");
+
+    // A phone she adds later gets them back by catch-up.
+    let mut phone = Daemon::new(&bin, tmp.path(), "amina-phone");
+    let id = phone.ok(&["init", "--name", "amina"]);
+    phone.ok(&["org", "join", &org.to_string()]);
+    laptop.ok(&["roster", "add", "--name", "amina", "--device", &id]);
+    phone.start_local(&["--no-mdns", "--peer", &addr.to_string()]);
+    tokio::task::block_in_place(|| {
+        wait_until("her new phone has her notes", 60, || {
+            texts(&phone, "@amina") == want
+        })
+    });
+    assert!(laptop.stop() && desk.stop() && bilal.stop() && phone.stop());
+}

@@ -1326,10 +1326,16 @@ impl Node {
     }
 
     /// Whether read receipts are sent in `channel`: DMs, and channels with at most
-    /// [`crate::conversation::RECEIPTS_UP_TO`] readers.
+    /// [`crate::conversation::RECEIPTS_UP_TO`] readers; never in a member's notes, where
+    /// everything is the reader's own.
     fn read_receipts_in(head: &VerifiedRoster, channel: &str) -> bool {
-        crate::roster::is_dm(channel)
-            || head.roster.readers(channel).count() <= crate::conversation::RECEIPTS_UP_TO
+        match crate::roster::notes_of(channel) {
+            Some(_) => false,
+            None => {
+                crate::roster::is_dm(channel)
+                    || head.roster.readers(channel).count() <= crate::conversation::RECEIPTS_UP_TO
+            }
+        }
     }
 
     /// Read receipts of `channel` (or `@NAME`): each member that sent one and the time of
@@ -1440,9 +1446,15 @@ impl Node {
     }
 
     /// Messages of `channel` sent after `after_ms` by others, counted up to `cap` (an unread
-    /// badge).
+    /// badge). What this device's member wrote on another of its devices is not unread.
     pub fn unread(&self, channel: &str, after_ms: u64, cap: usize) -> Result<usize> {
-        self.store.count_after(channel, after_ms, &self.device, cap)
+        let head = self.roster_now();
+        let me = head
+            .as_deref()
+            .and_then(|r| r.member_of_device(&self.device))
+            .map(|m| m.name.as_str());
+        self.store
+            .count_after(channel, after_ms, &self.device, me, cap)
     }
 
     /// Keep a front end's private state (drafts, read marks) sealed in the store, durably.

@@ -275,16 +275,13 @@ impl VerifiedRoster {
                 names.push(self.dm_party(me, typed)?);
             }
         }
+        // Only its own name (`@amina,amina`) is this member's notes.
         let channel = crate::roster::dm_channel_of(names);
         match crate::roster::dm_members(&channel) {
             Some(_) => Ok(channel),
-            None if channel.contains(',') => Err(crate::Error::Invalid(format!(
+            None => Err(crate::Error::Invalid(format!(
                 "a direct conversation has at most {} members, you among them; for more, an admin makes a channel",
                 crate::roster::MAX_DM_MEMBERS
-            ))),
-            None => Err(crate::Error::Invalid(format!(
-                "'{}' is this device's own member: name someone else to write to",
-                me.name
             ))),
         }
     }
@@ -295,7 +292,7 @@ impl VerifiedRoster {
     }
 
     /// The channel `target` names for this device: `@NAME` is the direct-message channel
-    /// between this device's member and NAME, `@NAME,NAME` their group conversation with
+    /// between this device's member and NAME (its own name: its notes), `@NAME,NAME` their group conversation with
     /// those named (`resolve_group`); anything else names a channel
     /// ([`Roster::channel_typed`]).
     pub fn resolve_channel(&self, me: &DeviceId, target: &str) -> crate::Result<String> {
@@ -312,15 +309,18 @@ impl VerifiedRoster {
                 )),
             };
         };
+        // A relay or an archive names a member's notes, which it stores, as they are.
+        if self
+            .member_of_device(me)
+            .is_some_and(|m| m.role.stores_all())
+            && self.roster.member(other).is_some()
+        {
+            return Ok(target.to_string());
+        }
         let me = self.dm_member(me)?;
         let other = self.dm_party(me, other)?;
-        if me.name == other {
-            return Err(crate::Error::Invalid(format!(
-                "'{}' is this device's own member: a direct message goes to someone else (for notes of your own, an admin can make a channel that lists only you)",
-                me.name
-            )));
-        }
-        Ok(dm_channel(&me.name, other))
+        // Its own name: this member's notes.
+        Ok(crate::roster::dm_channel_of([me.name.as_str(), other]))
     }
 
     /// This device's member, who has direct messages.

@@ -235,19 +235,39 @@ pub fn person_in<'a>(roster: Option<&'a VerifiedRoster>, member: &'a str) -> &'a
 }
 
 /// The member names of a direct-message channel, if `channel` is one in canonical form
-/// (two to [`MAX_DM_MEMBERS`] names, sorted, each once): the only spelling a node accepts,
-/// so one group of people has one conversation.
+/// (one to [`MAX_DM_MEMBERS`] names, sorted, each once): the only spelling a node accepts,
+/// so one group of people has one conversation. One name is that member's notes
+/// ([`notes_of`]).
 pub fn dm_members(channel: &str) -> Option<Vec<&str>> {
     let names: Vec<&str> = channel.strip_prefix('@')?.split(',').collect();
-    ((2..=MAX_DM_MEMBERS).contains(&names.len())
+    ((1..=MAX_DM_MEMBERS).contains(&names.len())
         && !names[0].is_empty()
         && names.windows(2).all(|w| w[0] < w[1]))
     .then_some(names)
 }
 
-/// Whether `channel` is a direct conversation (of two or of a group).
+/// Whether `channel` is a direct conversation (of two, of a group, or a member's notes).
 pub fn is_dm(channel: &str) -> bool {
     dm_members(channel).is_some()
+}
+
+/// The member whose notes `channel` is: `@amina`, the conversation of one member with
+/// themself, which each of their devices reads (and relays store, archives read), so what
+/// they write on one device is on all of them and comes back to a new one.
+///
+/// Why a conversation and not device-local state: it is then signed, sealed, synced and
+/// kept by the machinery every conversation has, and its name is the member's inbox topic,
+/// which only their own devices (and relays and archives) may subscribe to.
+pub fn notes_of(channel: &str) -> Option<&str> {
+    match dm_members(channel)?.as_slice() {
+        [one] => Some(one),
+        _ => None,
+    }
+}
+
+/// The notes channel of `member` (see [`notes_of`]).
+pub fn notes_channel(member: &str) -> String {
+    format!("@{member}")
 }
 
 /// Names as a sentence says them: "amina", "amina and bilal", "amina, bilal and chen".

@@ -488,14 +488,21 @@ impl Roster {
     }
 
     /// The members of a direct-message channel (two, or a group), if it is one whose DMs
-    /// are allowed: every one of them on the roster, and each pair of them allowed.
+    /// are allowed: every one of them on the roster, and each pair of them allowed. A
+    /// member's notes (one name) exist whatever the DM policy, which is about members
+    /// talking outside channels: notes reach nobody else (an archive still reads them). A
+    /// relay or an archive has none: it never posts.
     fn dm(&self, channel: &str) -> Option<Vec<&Member>> {
         let members = dm_members(channel)?
             .into_iter()
             .map(|n| self.member(n))
             .collect::<Option<Vec<_>>>()?;
-        // Names are distinct, so each pair is allowed when each member may be in DMs.
-        members.iter().all(|m| self.in_dms(m)).then_some(members)
+        let allowed = match members.as_slice() {
+            [one] => !one.role.stores_all(),
+            // Names are distinct, so each pair is allowed when each member may be in DMs.
+            _ => members.iter().all(|m| self.in_dms(m)),
+        };
+        allowed.then_some(members)
     }
 
     /// A direct-message channel some of whose members have left the org: those still on the
@@ -545,6 +552,10 @@ impl Roster {
     /// in words that say what to do: whose channel or conversation it is.
     pub fn why_unreadable(&self, channel: &str) -> String {
         match super::dm_members(channel) {
+            Some(names) if names.len() == 1 => format!(
+                "it is {}'s notes, which only their own devices read",
+                names[0]
+            ),
             Some(names) => format!(
                 "it is the direct conversation of {}",
                 super::and_list(&names)
@@ -686,14 +697,12 @@ impl Roster {
     }
 
     /// The direct-message inboxes (`@NAME`) a device of `member` listens on: its member's
-    /// own if it has anyone to write with; for a relay or an archive, every such inbox.
+    /// own (which carries its notes, and its DMs if it has anyone to write with); for a
+    /// relay or an archive, every member's.
     pub fn inboxes(&self, member: &Member) -> Vec<String> {
         self.members
             .iter()
-            .filter(|o| {
-                (member.role.stores_all() || o.name == member.name)
-                    && self.dm_partners(o).next().is_some()
-            })
+            .filter(|o| (member.role.stores_all() || o.name == member.name) && !o.role.stores_all())
             .map(|o| format!("@{}", o.name))
             .collect()
     }

@@ -2300,7 +2300,7 @@ fn a_group_conversation_is_its_members_and_nobody_elses() {
     for bad in [
         "@amina,chen,bilal",
         "@amina,amina,bilal",
-        "@amina",
+        "@",
         "@,amina",
         "@a,b,c,d,e,f,g,h,i,j",
         "amina,bilal",
@@ -2378,7 +2378,11 @@ fn a_group_conversation_is_its_members_and_nobody_elses() {
         .unwrap_err()
         .to_string()
         .contains("direct conversation of bilal and gus"));
-    assert!(refused("@amina,amina").contains("own member"));
+    assert_eq!(
+        before.resolve_channel(&me, "@amina,Amina").unwrap(),
+        "@amina",
+        "a group of only this member is its notes"
+    );
     let nine: Vec<String> = (0..8)
         .map(|i| format!("m{i}"))
         .chain(["bilal".into()])
@@ -2407,4 +2411,98 @@ fn a_group_conversation_is_its_members_and_nobody_elses() {
     );
     assert_eq!(head.posted_before(&chen.id(), group, t + 21 * H), None);
     assert_eq!(head.resolve_channel(&me, "@bilal,chen").unwrap(), group);
+}
+
+/// A member's notes (`@amina`, a conversation of one) are read and written by that
+/// member's devices only, whatever the DM policy; a relay stores them and an archive reads
+/// them; every other member, a guest and an admin included, is refused them with whose they
+/// are, and naming them from another member's side means a DM with that member. A leaver's
+/// notes are nobody's to write.
+#[test]
+fn a_members_notes_are_theirs_alone() {
+    assert_eq!(notes_of("@amina"), Some("amina"));
+    assert_eq!(notes_of("@amina,bilal"), None);
+    assert_eq!(notes_of("amina"), None);
+    assert_eq!(notes_channel("amina"), "@amina");
+    let t = T;
+    let (gus, relay, vault) = (
+        DeviceKey::generate(),
+        DeviceKey::generate(),
+        DeviceKey::generate(),
+    );
+    let (o, bilal) = bilal_joins_then(vec![
+        (t + H, with_role("gus", &gus, Role::Guest)),
+        (t + H, with_role("relay", &relay, Role::Relay)),
+        (t + H, with_role("vault", &vault, Role::Archive)),
+        (
+            t + 2 * H,
+            RosterChange::SetPolicy {
+                policy: Policy {
+                    dms: DmPolicy::Off,
+                    ..Policy::default()
+                },
+            },
+        ),
+        (
+            t + 3 * H,
+            RosterChange::RemoveMember {
+                name: "bilal".into(),
+            },
+        ),
+    ]);
+    let versions = o.chain.versions();
+    let before = &versions[versions.len() - 2];
+    let r = &before.roster;
+    let who = |n: &str| r.member(n).unwrap();
+    let notes = "@bilal";
+    // Under `dms off` nobody writes to anyone directly, and each still has notes.
+    assert!(!r.channel_exists("@amina,bilal"));
+    assert!(r.may_read(who("bilal"), notes) && r.may_post(who("bilal"), notes));
+    assert!(r.may_read(who("gus"), "@gus") && r.may_post(who("gus"), "@gus"));
+    for other in ["amina", "gus"] {
+        assert!(
+            !r.may_read(who(other), notes) && !r.may_post(who(other), notes),
+            "{other}"
+        );
+    }
+    assert!(r.may_read(who("relay"), notes) && !r.may_decrypt(who("relay"), notes));
+    assert!(r.may_decrypt(who("vault"), notes) && !r.may_post(who("vault"), notes));
+    assert!(!r.channel_exists("@relay") && !r.channel_exists("@vault"));
+    assert_eq!(
+        r.key_holders(notes),
+        {
+            let mut k = vec![bilal.id(), vault.id()];
+            k.sort();
+            k
+        },
+        "its own devices and the archive hold its keys"
+    );
+    assert_eq!(
+        r.why_unreadable(notes),
+        "it is bilal's notes, which only their own devices read"
+    );
+    // Each member's inbox carries its notes, so every member has one (relays listen on all).
+    assert_eq!(r.inboxes(who("gus")), ["@gus"]);
+    assert!(r.inboxes(who("relay")).contains(&"@bilal".to_string()));
+    assert!(!r.inboxes(who("relay")).contains(&"@relay".to_string()));
+    assert!(r.may_subscribe(who("bilal"), notes) && !r.may_subscribe(who("amina"), notes));
+    // Named from each side: its own name (as typed) is its notes; another's is refused.
+    assert_eq!(
+        before.resolve_channel(&bilal.id(), "@Bilal").unwrap(),
+        notes
+    );
+    assert_eq!(before.resolve_channel(&relay.id(), notes).unwrap(), notes);
+    let admin = o.admin.id();
+    assert!(before
+        .readable_channel(&admin, notes)
+        .unwrap_err()
+        .to_string()
+        .contains("not allowed by the org policy"));
+    assert_eq!(before.resolve_channel(&admin, "@amina").unwrap(), "@amina");
+    // Bilal left: his notes are nobody's to write or read any more (an archive keeps what
+    // it holds), and nobody else's notes change.
+    let head = o.chain.head().unwrap();
+    let r = &head.roster;
+    assert!(!r.channel_exists(notes));
+    assert!(r.channel_exists("@amina") && r.channel_exists("@gus"));
 }

@@ -1567,13 +1567,15 @@ impl Store {
         Ok(n)
     }
 
-    /// How many messages of `channel` were sent after `after_ms` and not by `except`,
-    /// counting at most `cap` (an unread badge shows "99+", not an exact huge number).
+    /// How many messages of `channel` were sent after `after_ms` and neither by the device
+    /// `except` nor by the member `member` (its other devices), counting at most `cap` (an
+    /// unread badge shows "99+", not an exact huge number).
     pub fn count_after(
         &self,
         channel: &str,
         after_ms: u64,
         except: &DeviceId,
+        member: Option<&str>,
         cap: usize,
     ) -> Result<usize> {
         let p = prefix(IDX, channel);
@@ -1595,7 +1597,11 @@ impl Store {
             }
             let counts = self
                 .decode_record(&k, MessageId([0; 32]), &v)
-                .is_ok_and(|(_, env)| env.unsigned.author != *except && !env.is_keys());
+                .is_ok_and(|(rec, env)| {
+                    env.unsigned.author != *except
+                        && member != Some(rec.sender.as_str())
+                        && !env.is_keys()
+                });
             n += usize::from(counts);
         }
         Ok(n)

@@ -123,7 +123,9 @@ impl MajlisApp {
             today: self.t("Today"),
             yesterday: self.t("Yesterday"),
             // An empty conversation says what to do, and who will read it.
-            empty: if dm_members(&channel).is_some_and(|n| n.len() == 2) {
+            empty: if notes_of(&channel).is_some() {
+                self.t("Your notes: what you write here is on each of your devices, and only there (and in the org's archive, if it has one). Keep links, drafts and reminders to yourself here.")
+            } else if dm_members(&channel).is_some_and(|n| n.len() == 2) {
                 self.t("No messages yet. Only the two of you (and the org's archive, if it has one) can read what you write here.")
             } else if is_dm(&channel) {
                 self.t("No messages yet. Only the people named above (and the org's archive, if it has one) can read what you write here; to bring someone in, start a new conversation with them.")

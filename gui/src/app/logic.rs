@@ -830,6 +830,7 @@ impl MajlisApp {
             }
         }
         let mine = m.device == run.me;
+        let own = m.sender == run.my_name();
         if mine {
             if let Some(i) = run
                 .pending
@@ -847,10 +848,12 @@ impl MajlisApp {
             }
             let lr = self.state.last_read.entry(m.channel.clone()).or_default();
             *lr = (*lr).max(m.sent_at);
-        } else if !mine && !run.left.contains(&m.channel) {
+        } else if !mine && !own && !run.left.contains(&m.channel) {
             *run.unread.entry(m.channel.clone()).or_default() += 1;
         }
-        if mine {
+        // What this member wrote, on this device or another of theirs, is neither unread
+        // nor news to them.
+        if mine || own {
             return;
         }
         // A channel this member left raises nothing, not even for @channel.

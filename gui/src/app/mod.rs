@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use eframe::egui::{self, Align, Color32, Layout, RichText};
 use majlis_core::roster::{
-    dm_channel, dm_members, is_dm, AuditEntry, DmPolicy, Policy, VerifiedRoster,
+    dm_channel, dm_members, is_dm, notes_channel, notes_of, AuditEntry, DmPolicy, Policy,
+    VerifiedRoster,
 };
 use majlis_core::store::FileView;
 use majlis_core::{

@@ -192,6 +192,9 @@ impl MajlisApp {
     }
 
     pub(super) fn channel_label(&self, run: &Running, key: &str) -> String {
+        if notes_of(key).is_some() {
+            return format!("@ {}", self.t("Your notes"));
+        }
         match run.dm_title(key) {
             Some(title) => format!("@ {}", text::for_egui(&title)),
             // The name it is shown under: an admin may have renamed it (the key, its name
@@ -427,6 +430,12 @@ pub(super) fn sidebar_keys(
         .collect();
     dms.sort();
     dms.dedup();
+    // This member's notes come first, always there: a place that is theirs on every device.
+    let notes = notes_channel(&me.name);
+    dms.retain(|c| *c != notes);
+    if r.roster.may_read(me, &notes) {
+        dms.insert(0, notes);
+    }
     keys.extend(dms);
     keys
 }
