@@ -50,6 +50,8 @@ pub enum Act {
     Vote { poll: MessageId, choices: Vec<u8> },
     /// The poll `of` is closed: votes sent after count for nothing.
     ClosePoll { of: MessageId },
+    /// Its member saved `of` for later (`on`) or took it off the list (in their notes only).
+    Save { of: MessageId, on: bool },
 }
 
 /// A poll as a reader sees it: its options with who chose each, folded from the votes.
@@ -287,7 +289,7 @@ impl Act {
             Act::Read { upto } => *upto,
             Act::Edit { of } | Act::Delete { of } | Act::ClosePoll { of } => *of,
             Act::Vote { poll, .. } => *poll,
-            Act::Topic { .. } | Act::Pin { .. } | Act::Join { .. } => CHANNEL,
+            Act::Topic { .. } | Act::Pin { .. } | Act::Join { .. } | Act::Save { .. } => CHANNEL,
         }
     }
 
@@ -454,7 +456,11 @@ pub fn fold(m: &mut StoredMessage, mut acts: Vec<StoredMessage>, is_admin: &dyn 
             }
             // Receipts are kept per channel and member (`Store::read_marks`), not per message;
             // channel acts are filed under the channel, never under a message.
-            Act::Read { .. } | Act::Topic { .. } | Act::Pin { .. } | Act::Join { .. } => {}
+            Act::Read { .. }
+            | Act::Topic { .. }
+            | Act::Pin { .. }
+            | Act::Join { .. }
+            | Act::Save { .. } => {}
         }
     }
     // The last three repliers, most recent last.
@@ -551,6 +557,23 @@ pub fn details(mut acts: Vec<StoredMessage>) -> Details {
     d
 }
 
+/// Fold the save acts of `member`'s notes (any order) into what they saved for later, most
+/// recently saved first: the latest act for each message stands. Only `member`'s own acts
+/// count (intake lets nobody else post there; this holds even if a store had one).
+pub fn saves(mut acts: Vec<StoredMessage>, member: &str) -> Vec<(MessageId, bool)> {
+    acts.retain(|a| !a.locked && a.sender == member);
+    acts.sort_by_key(|a| (a.sent_at, a.id));
+    let mut latest: BTreeMap<MessageId, (u64, MessageId, bool)> = BTreeMap::new();
+    for a in &acts {
+        if let Some(Act::Save { of, on }) = a.act {
+            latest.insert(of, (a.sent_at, a.id, on));
+        }
+    }
+    let mut out: Vec<_> = latest.into_iter().collect();
+    out.sort_by_key(|(_, (at, id, _))| std::cmp::Reverse((*at, *id)));
+    out.into_iter().map(|(of, (_, _, on))| (of, on)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -571,6 +594,30 @@ mod tests {
 
     fn id(n: u8) -> MessageId {
         MessageId([n; 32])
+    }
+
+    /// A member's saved list is the latest save act for each message, whatever order the
+    /// acts arrived in, most recently saved first; nobody else's act, and no act the device
+    /// cannot read, counts.
+    #[test]
+    fn what_is_saved_is_the_latest_save_of_each_message_by_its_member() {
+        let save = |n, who: &str, at, of, on| msg(n, who, at, "", Some(Act::Save { of, on }));
+        let mut acts = vec![
+            save(10, "bilal", 100, id(1), true),
+            save(11, "bilal", 300, id(1), false),
+            save(12, "bilal", 200, id(2), true),
+            save(13, "bilal", 400, id(3), true),
+            save(14, "chen", 500, id(4), true),
+            save(15, "chen", 600, id(3), false),
+            msg(16, "bilal", 700, "a note", None),
+        ];
+        let mut locked = save(17, "bilal", 800, id(5), true);
+        locked.locked = true;
+        acts.push(locked);
+        let want = [(id(3), true), (id(1), false), (id(2), true)];
+        assert_eq!(saves(acts.clone(), "bilal"), want);
+        acts.reverse();
+        assert_eq!(saves(acts, "bilal"), want, "any arrival order");
     }
 
     #[test]

@@ -166,6 +166,13 @@ pub enum Plain {
     ClosePoll {
         of: crate::message::MessageId,
     },
+    /// Its member saved `of` for later (`on`), or took it off the list: posted only in the
+    /// member's own notes (see [`crate::roster::notes_of`]), so the list is the same on each
+    /// of their devices; the latest one for each message stands.
+    Save {
+        of: crate::message::MessageId,
+        on: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

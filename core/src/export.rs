@@ -200,9 +200,11 @@ fn kind_of(m: &StoredMessage) -> (&'static str, Option<String>) {
                 Act::Join { on: false } => "leave",
                 Act::Vote { .. } => "vote",
                 Act::ClosePoll { .. } => "close_poll",
+                Act::Save { on: true, .. } => "save",
+                Act::Save { on: false, .. } => "unsave",
             },
             match a {
-                Act::Pin { of, .. } => Some(of.to_string()),
+                Act::Pin { of, .. } | Act::Save { of, .. } => Some(of.to_string()),
                 Act::Topic { .. } | Act::Join { .. } => None,
                 _ => Some(a.target().to_string()),
             },

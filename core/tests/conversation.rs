@@ -1295,3 +1295,76 @@ async fn a_poll_counts_each_members_latest_vote_and_a_forged_one_not_at_all() {
     })
     .await;
 }
+
+/// Saved for later on one device of a member is saved on each of them: bilal saves on his
+/// laptop and his desktop has it; he takes it off on the desktop and the laptop drops it; a
+/// desktop that was off when he saved catches up on it. Nobody else can touch his list: the
+/// acts travel in his notes, which only his devices post in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_member_saves_for_later_is_saved_on_each_of_their_devices() {
+    let dir = tempfile::tempdir().unwrap();
+    let desk_dir = dir.path().join("bilal-desk");
+    let desk = Profile::init(&desk_dir, "bilal").unwrap();
+    let ps = org(
+        dir.path(),
+        &[RosterChange::AddMember {
+            name: "bilal".into(),
+            device: desk.device_id(),
+            role: None,
+        }],
+    );
+    desk.org_join(ps[0].org().unwrap().unwrap()).unwrap();
+    let full = ps[0].chain().unwrap().versions().to_vec();
+    desk.apply_rosters(&mut desk.chain().unwrap(), full)
+        .unwrap();
+    let (a, b, c) = start_three(ps).await;
+    // His two devices reach each other (on a LAN by mDNS or peer exchange, which leaves
+    // loopback out): amina's node may not carry his notes.
+    let peers = vec![
+        a.listen_addrs().await.unwrap()[0].clone(),
+        b.listen_addrs().await.unwrap()[0].clone(),
+    ];
+    let d = Node::start(desk, config(peers.clone())).await.unwrap();
+    let budget = a.send("general", "the budget is due friday").await.unwrap();
+    wait_until("both his devices hold it", async || {
+        shown(&b, &budget).is_some() && shown(&d, &budget).is_some()
+    })
+    .await;
+
+    b.save_for_later(&budget, true).await.unwrap();
+    assert_eq!(b.saved().unwrap(), [budget]);
+    wait_until("his desktop has it saved", async || {
+        d.saved().unwrap() == [budget]
+    })
+    .await;
+    let e = d.save_for_later(&budget, true).await.unwrap_err();
+    assert!(e.to_string().contains("saved already"), "{e}");
+    // Chen's list is his own, and bilal's his.
+    c.save_for_later(&budget, true).await.unwrap();
+    let e = c.send("@bilal", "into his notes").await.unwrap();
+    assert!(c.store().message(&e).unwrap().unwrap().channel == "@bilal,chen");
+
+    d.save_for_later(&budget, false).await.unwrap();
+    wait_until("his laptop drops it", async || {
+        b.saved().unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(c.saved().unwrap(), [budget], "chen's stays saved");
+
+    // The desktop is off while he saves another; it catches up when it runs again.
+    d.shutdown().await.unwrap();
+    drop(d);
+    let lunch = a.send("general", "lunch at one").await.unwrap();
+    wait_until("his laptop holds it", async || shown(&b, &lunch).is_some()).await;
+    b.save_for_later(&lunch, true).await.unwrap();
+    let d = Node::start(Profile::open(&desk_dir).unwrap(), config(peers))
+        .await
+        .unwrap();
+    wait_until("his desktop catches up on it", async || {
+        d.saved().unwrap() == [lunch]
+    })
+    .await;
+    for n in [&a, &b, &c, &d] {
+        n.shutdown().await.unwrap();
+    }
+}

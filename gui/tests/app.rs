@@ -2533,4 +2533,24 @@ fn your_notes_are_on_each_of_your_devices() {
     until(&mut h, "the other device's note", |h| {
         has(h, "and the plumber")
     });
+    // Saved for later on the other device: in this app's Saved too.
+    rt.block_on(other.save_for_later(&held[0].id, true))
+        .unwrap();
+    until(&mut h, "saved here too", |h| {
+        let n = h.state().as_ref().unwrap().node().unwrap().clone();
+        n.saved().unwrap() == [held[0].id]
+    });
+    h.get_by_label("Saved").click();
+    until(&mut h, "the saved message listed", |h| {
+        h.query_by_label_contains("Result: call the landlord")
+            .is_some()
+    });
+    // And its menu here offers to take it off.
+    h.get_by_label("✕").click();
+    h.step();
+    until(&mut h, "back in his notes", |h| has(h, "call the landlord"));
+    h.get_by_label("call the landlord").click_secondary();
+    until(&mut h, "its menu says it is saved", |h| {
+        has(h, "Remove from saved")
+    });
 }

@@ -467,7 +467,7 @@ async fn handle(node: &Node, req: Request) -> Response {
                 scheduled: vec![node.cancel_scheduled(id).await?],
             },
             Request::Bookmark { message, on } => {
-                node.save_for_later(&message, on)?;
+                node.save_for_later(&message, on).await?;
                 Response::Bookmarked { on }
             }
             Request::Forward { message, to } => Response::Sent {

@@ -170,8 +170,9 @@ pub enum Command {
         #[arg(long, default_value_t = 3600)]
         timeout: u64,
     },
-    /// Save a message for later (on this device; `search is:saved` lists them), or take it
-    /// off the list
+    /// Save a message for later (`search is:saved` lists them), or take it off the list.
+    /// Through a running `majlisd run`, the list travels in your notes to each of your
+    /// devices; without one, it stays on this device
     Bookmark {
         /// The message (`history --json` shows ids)
         message: majlis_core::MessageId,

@@ -910,14 +910,44 @@ impl Node {
         self.act(to, act).await
     }
 
-    /// Save message `id` for later (`on`), or take it off the list. The list is this
-    /// device's own (sealed in its store); `is:saved` searches it.
-    pub fn save_for_later(&self, id: &MessageId, on: bool) -> Result<()> {
+    /// Save message `id` for later (`on`), or take it off the list; `is:saved` searches it.
+    /// Kept sealed in this device's store, and said in this member's notes
+    /// ([`Plain::Save`]), so each of their devices has the same list (a device that was off
+    /// catches up on it like on any conversation).
+    pub async fn save_for_later(&self, id: &MessageId, on: bool) -> Result<()> {
         if on {
             let m = self.target(id)?;
             self.readable(&m.channel)?;
         }
-        self.store.set_saved(id, on)
+        let head = self.roster_now();
+        let mine = head
+            .as_deref()
+            .and_then(|r| r.member_of_device(&self.device));
+        let saved = self.store.saved_by(mine.map(|m| m.name.as_str()))?;
+        if saved.contains(id) == on {
+            return Err(Error::Conflict(match on {
+                true => format!("message {id} is saved already"),
+                false => format!("message {id} is not among those saved"),
+            }));
+        }
+        // This device's own list first: it holds even where the act cannot go out.
+        match self.store.set_saved(id, on) {
+            Ok(()) | Err(Error::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+        if let (Some(r), Some(m)) = (head.as_deref(), mine) {
+            let notes = crate::roster::notes_channel(&m.name);
+            if r.roster.may_post(m, &notes) {
+                self.act(notes, Plain::Save { of: *id, on }).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// What this member saved for later, most recently saved first, on any of their
+    /// devices (see [`Node::save_for_later`]).
+    pub fn saved(&self) -> Result<Vec<MessageId>> {
+        self.store.saved_by(self.my_name().ok().as_deref())
     }
 
     /// Replace the text of this member's message `id` (readers keep showing it as edited;

@@ -670,7 +670,7 @@ pub fn query(
             hidden: &hidden,
             // Read only when asked for: a search runs at every keystroke.
             saved: &match q.saved {
-                true => store.saved()?,
+                true => store.saved_by(member.map(|m| m.name.as_str()))?,
                 false => Vec::new(),
             },
         },

@@ -254,6 +254,7 @@ pub fn retarget(p: &mut Plain, sent_again: &std::collections::HashMap<MessageId,
         Plain::Edit { of, .. }
         | Plain::Delete { of }
         | Plain::Pin { of, .. }
+        | Plain::Save { of, .. }
         | Plain::ClosePoll { of } => of,
         Plain::Vote { poll, .. } => poll,
         Plain::Read { upto } => upto,

@@ -1716,6 +1716,31 @@ impl Store {
             .unwrap_or_default())
     }
 
+    /// What `member` saved for later, most recently saved first: their saves and unsaves
+    /// from any of their devices (acts in their notes, [`conversation::saves`]: the latest
+    /// for each message stands), then what this device's own list holds that no act
+    /// mentions (saved before such acts, or with no running node to post one).
+    pub fn saved_by(&self, member: Option<&str>) -> Result<Vec<MessageId>> {
+        let local = self.saved()?;
+        let Some(member) = member else {
+            return Ok(local);
+        };
+        let notes = crate::roster::notes_channel(member);
+        let acts = conversation::saves(self.acts_on(&notes, &conversation::CHANNEL)?, member);
+        let mut out: Vec<MessageId> = acts
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(of, _)| *of)
+            .collect();
+        out.extend(
+            local
+                .into_iter()
+                .filter(|id| !acts.iter().any(|(of, _)| of == id)),
+        );
+        out.truncate(MAX_SAVED);
+        Ok(out)
+    }
+
     /// Save message `id` for later (`on`: one this device holds), or take it off the list,
     /// durably; saying so when that changes nothing.
     pub fn set_saved(&self, id: &MessageId, on: bool) -> Result<()> {
@@ -1943,6 +1968,10 @@ impl Store {
                 }
                 Some(Plain::ClosePoll { of }) => {
                     act = Some(Act::ClosePoll { of });
+                    (String::new(), false)
+                }
+                Some(Plain::Save { of, on }) => {
+                    act = Some(Act::Save { of, on });
                     (String::new(), false)
                 }
                 Some(Plain::File(info)) => match blob {

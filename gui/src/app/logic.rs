@@ -137,20 +137,22 @@ impl MajlisApp {
                     }
                 });
             }
-            Action::SaveForLater { message, on } => match run.node.save_for_later(&message, on) {
-                Ok(()) => {
-                    match on {
-                        true => Arc::make_mut(&mut run.saved).insert(message),
-                        false => Arc::make_mut(&mut run.saved).remove(&message),
-                    };
-                    let said = match on {
-                        true => "Saved for later",
-                        false => "Taken off the saved messages",
-                    };
-                    run.notice = Some((self.t(said), Instant::now()));
-                }
-                Err(e) => run.notice = Some((say_error(lang, &e), Instant::now())),
-            },
+            Action::SaveForLater { message, on } => {
+                let n = run.node.clone();
+                let said = self.t(match on {
+                    true => "Saved for later",
+                    false => "Taken off the saved messages",
+                });
+                self.spawn(async move {
+                    Reply::Bookmarked {
+                        result: n
+                            .save_for_later(&message, on)
+                            .await
+                            .map(|_| said)
+                            .map_err(|e| say_error(lang, &e)),
+                    }
+                });
+            }
             Action::Forward { message, to } => {
                 let n = run.node.clone();
                 // Said where the forward went, since it is not in the open conversation.
@@ -612,6 +614,11 @@ impl MajlisApp {
                 Reply::Said(r) => {
                     run.notice = Some((r.unwrap_or_else(|e| e), Instant::now()));
                 }
+                Reply::Bookmarked { result } => {
+                    run.saved =
+                        Arc::new(run.node.saved().unwrap_or_default().into_iter().collect());
+                    run.notice = Some((result.unwrap_or_else(|e| e), Instant::now()));
+                }
                 Reply::Files(f) => run.files = f.into_iter().map(|f| (f.blob, f)).collect(),
                 Reply::Statuses(all) => {
                     for st in all {
@@ -807,6 +814,13 @@ impl MajlisApp {
             }
         }
         if let Some(act) = &m.act {
+            // Saved (or taken off) on another device of this member: here too.
+            if matches!(act, majlis_core::conversation::Act::Save { .. })
+                && m.device != run.me
+                && notes_of(&m.channel) == Some(run.my_name().as_str())
+            {
+                run.saved = Arc::new(run.node.saved().unwrap_or_default().into_iter().collect());
+            }
             // Read on another device of this member: not unread here either.
             if matches!(act, majlis_core::conversation::Act::Read { .. })
                 && m.device != run.me

@@ -264,6 +264,10 @@ enum Reply {
     Acted(Result<MessageId, String>),
     /// A message was forwarded or a reminder set (what to say), or why not.
     Said(Result<String, String>),
+    /// A message was saved for later or taken off the list (what to say), or why not.
+    Bookmarked {
+        result: Result<String, String>,
+    },
     /// A message was kept for later (in this channel; what to say), or cancelled, or why not.
     Scheduled {
         channel: Option<String>,
@@ -828,12 +832,7 @@ impl MajlisApp {
         });
         let me = node.device_id();
         let scheduled = node.scheduled();
-        let saved = node
-            .store()
-            .saved()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let saved = node.saved().unwrap_or_default().into_iter().collect();
         let mut run = Running {
             node,
             me,
