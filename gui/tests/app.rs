@@ -2424,28 +2424,49 @@ fn a_group_conversation_is_started_from_people_and_read_by_its_members() {
     });
 }
 
+/// Amina's node, bilal's other device (a node) and the app as bilal, connected to amina
+/// (and, `direct`, to his other device: on a LAN by mDNS or peer exchange, which leaves
+/// loopback out).
+fn bilal_on_two_devices(dir: &Path, rt: &tokio::runtime::Runtime, direct: bool) -> (Node, Node, H) {
+    let (bilal, other) = (
+        Profile::init(&dir.join("bilal"), "bilal").unwrap(),
+        Profile::init(&dir.join("bilal2"), "bilal").unwrap(),
+    );
+    let admin = org(dir, &[("bilal", &bilal), ("bilal", &other)]);
+    drop(bilal);
+    let (amina, addr) = start(rt, admin);
+    let other = rt.block_on(async {
+        Node::start(other, opts(Path::new("/unused"), vec![addr.clone()]).config)
+            .await
+            .unwrap()
+    });
+    let mut peers = vec![addr];
+    if direct {
+        peers.extend(
+            rt.block_on(other.listen_addrs())
+                .unwrap()
+                .into_iter()
+                .take(1),
+        );
+    }
+    let want = peers.len();
+    let mut h = harness(opts(&dir.join("bilal"), peers));
+    until(&mut h, "connected", |h| has(h, "# general"));
+    until(&mut h, "peers", |h| {
+        let n = h.state().as_ref().unwrap().node().unwrap().clone();
+        rt.block_on(n.peers()).unwrap().len() == want
+    });
+    (amina, other, h)
+}
+
 /// What bilal reads on his other device is not unread in the app: that device's read
 /// receipt reaches this one (through amina's node) and the sidebar's count clears without
 /// the conversation being opened here; what came after it still counts.
 #[test]
 fn what_is_read_on_another_device_of_the_member_is_not_unread_here() {
     let dir = tempfile::tempdir().unwrap();
-    let (bilal, other) = (
-        Profile::init(&dir.path().join("bilal"), "bilal").unwrap(),
-        Profile::init(&dir.path().join("bilal2"), "bilal").unwrap(),
-    );
-    let admin = org(dir.path(), &[("bilal", &bilal), ("bilal", &other)]);
-    drop(bilal);
     let rt = rt();
-    let (amina, addr) = start(&rt, admin);
-    let other = rt.block_on(async {
-        Node::start(other, opts(Path::new("/unused"), vec![addr.clone()]).config)
-            .await
-            .unwrap()
-    });
-    let mut h = harness(opts(&dir.path().join("bilal"), vec![addr]));
-    until(&mut h, "connected", |h| has(h, "# general"));
-    wait_for_peer(&mut h, &rt);
+    let (amina, other, mut h) = bilal_on_two_devices(dir.path(), &rt, false);
     let mut last = None;
     for t in ["one", "two", "three"] {
         last = Some(rt.block_on(amina.send("@bilal", t)).unwrap());
@@ -2477,28 +2498,9 @@ fn what_is_read_on_another_device_of_the_member_is_not_unread_here() {
 #[test]
 fn your_notes_are_on_each_of_your_devices() {
     let dir = tempfile::tempdir().unwrap();
-    let (bilal, other) = (
-        Profile::init(&dir.path().join("bilal"), "bilal").unwrap(),
-        Profile::init(&dir.path().join("bilal2"), "bilal").unwrap(),
-    );
-    let admin = org(dir.path(), &[("bilal", &bilal), ("bilal", &other)]);
-    drop(bilal);
     let rt = rt();
-    let (_amina, addr) = start(&rt, admin);
-    let other = rt.block_on(async {
-        Node::start(other, opts(Path::new("/unused"), vec![addr.clone()]).config)
-            .await
-            .unwrap()
-    });
-    // His two devices reach each other (on a LAN by mDNS or peer exchange, which leaves
-    // loopback out): amina's node may not carry his notes.
-    let direct = rt.block_on(other.listen_addrs()).unwrap()[0].clone();
-    let mut h = harness(opts(&dir.path().join("bilal"), vec![addr, direct]));
-    until(&mut h, "connected", |h| has(h, "# general"));
-    until(&mut h, "both his devices connected", |h| {
-        let n = h.state().as_ref().unwrap().node().unwrap().clone();
-        rt.block_on(n.peers()).unwrap().len() == 2
-    });
+    // His two devices reach each other: amina's node may not carry his notes.
+    let (_amina, other, mut h) = bilal_on_two_devices(dir.path(), &rt, true);
     h.get_by_label("@ Your notes").click();
     until(&mut h, "his notes open", |h| {
         h.query_by_label_contains("what you write here is on each of your devices")

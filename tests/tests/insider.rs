@@ -37,6 +37,31 @@ fn talk(sends: Vec<(std::path::PathBuf, &'static str, String)>) -> std::thread::
     })
 }
 
+/// Each of `others` (daemon, member name) takes an identity, joins `org` and is added by
+/// `admin` under that name (a name already there: another device of that member).
+fn join_all(admin: &Daemon, org: &str, others: &[(&Daemon, &str)]) {
+    for (d, name) in others {
+        let id = d.ok(&["init", "--name", name]);
+        d.ok(&["org", "join", org]);
+        admin.ok(&["roster", "add", "--name", name, "--device", &id]);
+    }
+}
+
+/// Start `first` listening on loopback and `others` dialling it; wait until it has them
+/// all. Returns its address (the insider dials it too).
+fn start_all(first: &mut Daemon, others: &mut [&mut Daemon]) -> libp2p::Multiaddr {
+    let port = free_port();
+    let addr: libp2p::Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
+    first.start_local(&["--no-mdns", "--listen", &addr.to_string()]);
+    for d in others.iter_mut() {
+        d.start_local(&["--no-mdns", "--peer", &addr.to_string()]);
+    }
+    tokio::task::block_in_place(|| {
+        wait_until("all connected", 30, || first.peers().len() == others.len())
+    });
+    addr
+}
+
 /// How many of the frames the insider received hold `phrase` in the clear.
 fn with_phrase(got: &[Vec<u8>], phrase: &str) -> usize {
     got.iter()
@@ -144,20 +169,11 @@ async fn a_group_conversation_reaches_its_members_and_no_insider() {
     let victim: DeviceId = amina.ok(&["init", "--name", "amina"]).parse().unwrap();
     let victim = victim.peer_id();
     let org = amina.ok(&["org", "create", "--name", "acme"]);
-    for (d, name) in [(&bilal, "bilal"), (&chen, "chen")] {
-        let id = d.ok(&["init", "--name", name]);
-        d.ok(&["org", "join", &org]);
-        amina.ok(&["roster", "add", "--name", name, "--device", &id]);
-    }
+    join_all(&amina, &org, &[(&bilal, "bilal"), (&chen, "chen")]);
     let insider = DeviceKey::generate();
     let dina = insider.id().to_string();
     amina.ok(&["roster", "add", "--name", "dina", "--device", &dina]);
-    let port = free_port();
-    let addr: libp2p::Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
-    amina.start_local(&["--no-mdns", "--listen", &addr.to_string()]);
-    bilal.start_local(&["--no-mdns", "--peer", &addr.to_string()]);
-    chen.start_local(&["--no-mdns", "--peer", &addr.to_string()]);
-    tokio::task::block_in_place(|| wait_until("both connected", 30, || amina.peers().len() == 2));
+    let addr = start_all(&mut amina, &mut [&mut bilal, &mut chen]);
 
     // As each of them names it: amina `@bilal,chen`, bilal `@Amina, @chen`.
     let first = amina.ok(&["send", "@bilal,chen", &format!("{GROUP} (1)")]);
@@ -279,11 +295,7 @@ async fn a_members_notes_reach_their_devices_and_no_insider() {
     let victim: DeviceId = laptop.ok(&["init", "--name", "amina"]).parse().unwrap();
     let victim = victim.peer_id();
     let org = laptop.ok(&["org", "create", "--name", "acme"]);
-    for (d, name) in [(&desk, "amina"), (&bilal, "bilal")] {
-        let id = d.ok(&["init", "--name", name]);
-        d.ok(&["org", "join", &org]);
-        laptop.ok(&["roster", "add", "--name", name, "--device", &id]);
-    }
+    join_all(&laptop, &org, &[(&desk, "amina"), (&bilal, "bilal")]);
     let insider = DeviceKey::generate();
     laptop.ok(&[
         "roster",
@@ -294,12 +306,7 @@ async fn a_members_notes_reach_their_devices_and_no_insider() {
         &insider.id().to_string(),
     ]);
     laptop.ok(&["roster", "policy", "--dms", "off"]);
-    let port = free_port();
-    let addr: libp2p::Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
-    laptop.start_local(&["--no-mdns", "--listen", &addr.to_string()]);
-    desk.start_local(&["--no-mdns", "--peer", &addr.to_string()]);
-    bilal.start_local(&["--no-mdns", "--peer", &addr.to_string()]);
-    tokio::task::block_in_place(|| wait_until("both connected", 30, || laptop.peers().len() == 2));
+    let addr = start_all(&mut laptop, &mut [&mut desk, &mut bilal]);
     let texts = |d: &Daemon, to: &str| -> Vec<String> {
         d.history(to)
             .iter()
@@ -369,9 +376,7 @@ async fn a_members_notes_reach_their_devices_and_no_insider() {
 
     // A phone she adds later gets them back by catch-up.
     let mut phone = Daemon::new(&bin, tmp.path(), "amina-phone");
-    let id = phone.ok(&["init", "--name", "amina"]);
-    phone.ok(&["org", "join", &org.to_string()]);
-    laptop.ok(&["roster", "add", "--name", "amina", "--device", &id]);
+    join_all(&laptop, &org.to_string(), &[(&phone, "amina")]);
     phone.start_local(&["--no-mdns", "--peer", &addr.to_string()]);
     tokio::task::block_in_place(|| {
         wait_until("her new phone has her notes", 60, || {
