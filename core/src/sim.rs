@@ -583,9 +583,15 @@ impl Sim {
                     return;
                 }
                 let node = &self.nodes[to];
-                let resp = catchup::answer(&node.log, node.chain.head(), &self.dev(from), req)
+                let (me, requester) = (self.dev(to), self.dev(from));
+                let back = catchup::ask_back(&node.log, node.chain.head(), &me, &requester, &req);
+                let channel = req.channel.clone();
+                let resp = catchup::answer(&node.log, node.chain.head(), &requester, req)
                     .expect("memory logs do not fail")
                     .response;
+                if back {
+                    self.sync_turn(to, from, &channel);
+                }
                 let t = self.delay();
                 self.at(
                     t,

@@ -99,3 +99,20 @@ proptest! {
         prop_assert_eq!(r.extra, 0, "{:?}", r);
     }
 }
+
+/// A seed CI drew (session 53): a member's last message in #general reached nobody by
+/// gossip (loss 29 %), and the periodic round, which asks one peer per channel in turn,
+/// had not come to its author for anyone in the 40 s after sending stopped. Readers now ask
+/// back a requester whose request shows it holds more (`catchup::ask_back`), so the
+/// author's own rounds hand it over.
+#[test]
+fn a_message_only_its_author_holds_is_fetched_when_the_author_asks() {
+    let r = sim::run(Config {
+        loss: 0.2867813508710884,
+        duplicate: 0.06940718547469683,
+        partition: false,
+        churn: 0.0151762151477972,
+        ..Config::hostile(16783474887604512824, 17)
+    });
+    assert_eq!(r.missed, 0, "{r:?}");
+}

@@ -2543,9 +2543,10 @@ fn your_notes_are_on_each_of_your_devices() {
         n.saved().unwrap() == [held[0].id]
     });
     h.get_by_label("Saved").click();
-    until(&mut h, "the saved message listed", |h| {
+    until(&mut h, "the saved message listed, from his notes", |h| {
         h.query_by_label_contains("Result: call the landlord")
             .is_some()
+            && h.query_by_label_contains("Your notes · ").is_some()
     });
     // And its menu here offers to take it off.
     h.get_by_label("✕").click();

@@ -555,6 +555,9 @@ impl Runner {
                         self.note_delivered(&d, &asked, *n);
                     }
                 }
+                let back = DeviceId::from_peer_id(&peer).is_some_and(|d| {
+                    catchup::ask_back(&self.store, self.chain.head(), &self.me, &d, &request)
+                });
                 let answer = match DeviceId::from_peer_id(&peer) {
                     Some(d) => catchup::answer(&self.store, self.chain.head(), &d, request)
                         .unwrap_or_else(|e| {
@@ -564,10 +567,13 @@ impl Runner {
                     None => Default::default(),
                 };
                 if let Some(n) = answer.missing {
-                    self.facts.lagging(peer, asked, n);
+                    self.facts.lagging(peer, asked.clone(), n);
                 }
                 let resp = answer.response;
                 let _ = self.swarm.behaviour_mut().sync.send_response(channel, resp);
+                if back {
+                    self.sync_channel(peer, asked, &Vector::new());
+                }
             }
             E::Message {
                 message:

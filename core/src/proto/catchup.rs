@@ -718,6 +718,40 @@ pub fn round_plan<'t, P: Copy + Ord>(
     out
 }
 
+/// Whether a catch-up request shows its requester holding more of a channel both may read
+/// than we do (some author's log contiguously further along than ours), so that we ask it
+/// back at once.
+///
+/// Why: the periodic round asks each channel of one peer in turn
+/// ([`round_plan`]), so a message only its author holds (its gossip lost on every link, its
+/// author posting nothing after it) was fetched only when some reader's turn came to the
+/// author: with sixteen peers, up to sixteen rounds. The author's own rounds ask others, and
+/// its request says what it holds; the peer it asks now takes it then. A requester that
+/// lies about being ahead gets one request back per request it sends, bounded as every
+/// catch-up request is (one per channel and peer in flight).
+pub fn ask_back<L: Log>(
+    log: &L,
+    head: Option<&VerifiedRoster>,
+    me: &DeviceId,
+    requester: &DeviceId,
+    req: &SyncRequest,
+) -> bool {
+    let Some(head) = head.filter(|_| req.channel != DM_LIST) else {
+        return false;
+    };
+    let reads = |d: &DeviceId| {
+        head.member_of_device(d)
+            .is_some_and(|m| head.roster.may_read(m, &req.channel))
+    };
+    reads(me)
+        && reads(requester)
+        && req
+            .have
+            .iter()
+            .take(sync::MAX_AUTHORS)
+            .any(|(a, n)| log.head(&req.channel, a).is_ok_and(|(c, _)| c < *n))
+}
+
 /// What [`answer`] sends, and what it learned on the way.
 #[derive(Debug, Default)]
 pub struct Answer {

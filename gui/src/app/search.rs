@@ -99,6 +99,7 @@ impl MajlisApp {
             text::for_egui(majlis_core::roster::person_in(roster.as_deref(), m)).into_owned()
         };
         let me = run.my_name();
+        let notes = self.t("Your notes");
         let group = |c: &str| {
             let r = roster.as_deref().map(|r| &r.roster);
             majlis_core::roster::dm_title(r, c, &me).map(|t| text::for_egui(&t).into_owned())
@@ -149,8 +150,10 @@ impl MajlisApp {
             egui::ScrollArea::vertical().show(ui, |ui| {
                 for h in &sb.hits {
                     let m = &h.message;
+                    // A conversation by who else is in it (the other, whoever wrote), or
+                    // this member's notes as the sidebar names them.
                     let place = match dm_members(&m.channel).map(|n| n.len()) {
-                        Some(2) => "@".to_string() + &person(&m.sender),
+                        Some(1) => notes.clone(),
                         Some(_) => "@".to_string() + &group(&m.channel).unwrap_or_default(),
                         None => format!("#{}", shown(&m.channel)),
                     };
