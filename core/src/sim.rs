@@ -589,7 +589,8 @@ impl Sim {
                 let resp = catchup::answer(&node.log, node.chain.head(), &requester, req)
                     .expect("memory logs do not fail")
                     .response;
-                if back {
+                let now = self.now;
+                if back && self.nodes[to].catchup.ask_back_due(from, &channel, now) {
                     self.sync_turn(to, from, &channel);
                 }
                 let t = self.delay();

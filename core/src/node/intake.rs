@@ -571,7 +571,7 @@ impl Runner {
                 }
                 let resp = answer.response;
                 let _ = self.swarm.behaviour_mut().sync.send_response(channel, resp);
-                if back {
+                if back && self.catchup.ask_back_due(peer, &asked, crate::now_ms()) {
                     self.sync_channel(peer, asked, &Vector::new());
                 }
             }

@@ -100,7 +100,14 @@ pub struct Catchup<K, P> {
     /// Per channel, (peer, author) whose messages requests to that peer leave out (see
     /// [`Catchup::leave_out_from`]).
     left_out: HashMap<String, Vec<(P, DeviceId)>>,
+    /// Per (peer, channel), when we last asked it back ([`Catchup::ask_back_due`]).
+    asked_back: HashMap<(P, String), u64>,
 }
+
+/// How often a peer is asked back about one channel at most ([`ask_back`]): two nodes that
+/// each hold what the other refuses (a forker's other branch, a removed author's late
+/// messages) would otherwise ask each other back without end.
+pub const ASK_BACK_EVERY_MS: u64 = 5_000;
 
 /// A pipelined request scheduled to leave at `at_ms`.
 #[derive(Debug)]
@@ -128,11 +135,31 @@ impl<K: Hash + Eq, P: Hash + Eq + Copy> Default for Catchup<K, P> {
             rate: HashMap::new(),
             ahead: Vec::new(),
             left_out: HashMap::new(),
+            asked_back: HashMap::new(),
         }
     }
 }
 
 impl<K: Hash + Eq, P: Hash + Eq + Copy> Catchup<K, P> {
+    /// Whether `peer` may be asked back about `channel` now (at most once every
+    /// [`ASK_BACK_EVERY_MS`]); if so, it is taken as asked.
+    pub fn ask_back_due(&mut self, peer: P, channel: &str, now_ms: u64) -> bool {
+        let key = (peer, channel.to_string());
+        if self
+            .asked_back
+            .get(&key)
+            .is_some_and(|t| now_ms < t.saturating_add(ASK_BACK_EVERY_MS))
+        {
+            return false;
+        }
+        if self.asked_back.len() >= 4096 {
+            self.asked_back
+                .retain(|_, t| now_ms < t.saturating_add(ASK_BACK_EVERY_MS));
+        }
+        self.asked_back.insert(key, now_ms);
+        true
+    }
+
     /// The request for `channel` to `peer`, or `None` if one is in flight. `sent`: per
     /// author, the last seq this peer sent in the current session. `skip`: pipelined behind
     /// a request with that budget still in flight (see [`Catchup::follow_up`]): the answer
@@ -727,8 +754,9 @@ pub fn round_plan<'t, P: Copy + Ord>(
 /// author posting nothing after it) was fetched only when some reader's turn came to the
 /// author: with sixteen peers, up to sixteen rounds. The author's own rounds ask others, and
 /// its request says what it holds; the peer it asks now takes it then. A requester that
-/// lies about being ahead gets one request back per request it sends, bounded as every
-/// catch-up request is (one per channel and peer in flight).
+/// lies about being ahead, or two peers that each hold what the other refuses, cause at most
+/// one request back per peer and channel every [`ASK_BACK_EVERY_MS`]
+/// ([`Catchup::ask_back_due`]).
 pub fn ask_back<L: Log>(
     log: &L,
     head: Option<&VerifiedRoster>,
@@ -749,7 +777,8 @@ pub fn ask_back<L: Log>(
             .have
             .iter()
             .take(sync::MAX_AUTHORS)
-            .any(|(a, n)| log.head(&req.channel, a).is_ok_and(|(c, _)| c < *n))
+            // `u64::MAX` marks an author the requester leaves out, not one it holds.
+            .any(|(a, n)| *n != u64::MAX && log.head(&req.channel, a).is_ok_and(|(c, _)| c < *n))
 }
 
 /// What [`answer`] sends, and what it learned on the way.
@@ -941,6 +970,20 @@ pub fn dm_wanted(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A peer is asked back about a channel at most once every few seconds, whatever it
+    /// claims, and about each channel on its own.
+    #[test]
+    fn a_peer_is_asked_back_at_most_once_a_while() {
+        let mut c: Catchup<u32, u32> = Catchup::default();
+        let t = 1_000_000;
+        assert!(c.ask_back_due(1, "general", t));
+        assert!(!c.ask_back_due(1, "general", t + 1));
+        assert!(c.ask_back_due(1, "ops", t + 1));
+        assert!(c.ask_back_due(2, "general", t + 1));
+        assert!(!c.ask_back_due(1, "general", t + ASK_BACK_EVERY_MS - 1));
+        assert!(c.ask_back_due(1, "general", t + ASK_BACK_EVERY_MS));
+    }
 
     /// A broken chain is the author's doing only when the author signed what broke it and
     /// is neither this device nor the peer that answered.
