@@ -2,7 +2,8 @@
 //! on the roster (as a guest) runs a modified client — the test's own swarm speaking the real
 //! protocol — subscribes by name to a private channel's topic and to both members' DM inboxes,
 //! and asks for them over catch-up sync, while the members talk. It must receive no plaintext
-//! and be disconnected.
+//! and be disconnected. The same kind of client also lies in catch-up (claims to hold what it
+//! does not) to make a real node ask it back without end.
 
 #[path = "../../core/tests/common/mod.rs"]
 mod common;
@@ -384,4 +385,51 @@ async fn a_members_notes_reach_their_devices_and_no_insider() {
         })
     });
     assert!(laptop.stop() && desk.stop() && bilal.stop() && phone.stop());
+}
+
+/// A member whose modified client lies in catch-up, asking again and again for #general
+/// while claiming to hold messages the real node has never seen, gets asked back at most
+/// once every 5 s, however fast it asks and answers. An honest requester that holds more is
+/// asked back at once (so a message only its author holds is fetched, see
+/// `core/tests/sim.rs`); without the bound every lie would cost the node a request of its
+/// own, a loop the liar drives at will.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_lying_in_catch_up_is_asked_back_at_most_once_a_while() {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut amina = Daemon::new(&bin, tmp.path(), "amina");
+    let victim: DeviceId = amina.ok(&["init", "--name", "amina"]).parse().unwrap();
+    let victim = victim.peer_id();
+    let org = amina.ok(&["org", "create", "--name", "acme"]);
+    let liar = DeviceKey::generate();
+    let id = liar.id().to_string();
+    amina.ok(&["roster", "add", "--name", "mallory", "--device", &id]);
+    amina.ok(&["send", "general", "before the liar came"]);
+    let port = free_port();
+    let addr: libp2p::Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
+    amina.start_local(&["--no-mdns", "--listen", &addr.to_string()]);
+
+    let org: majlis_core::OrgId = org.parse().unwrap();
+    let mut rogue = Rogue::new(liar.clone(), &org);
+    assert!(
+        rogue.connect(&addr, victim).await,
+        "mallory could not connect"
+    );
+    // Honest first: asking with nothing to claim, mallory is asked only by the node's own
+    // catch-up with a new peer.
+    let (honest, _) = rogue.lie_in_catch_up(&victim, "general", &[], 100, 3).await;
+    // Then 70 requests in 7 s, each claiming 1 000 messages of her own in #general.
+    let (asked, cut) = rogue
+        .lie_in_catch_up(&victim, "general", &[(liar.id(), 1_000)], 100, 7)
+        .await;
+    println!("mallory asking honestly for 3 s: asked {honest} times; lying 70 times in 7 s: asked {asked} times, cut: {cut}");
+    assert!(!cut, "a request is no offence: {}", amina.log_tail(20));
+    // One ask-back at once and one 5 s later, and the node's own rounds (every 5 s while
+    // active: two); one more of either is slack for a slow machine. Without the bound: 70.
+    // With no ask-back at all only a round asks, so at least two show it happened.
+    assert!(asked >= 2, "a requester that holds more was not asked back");
+    assert!(asked <= 6, "mallory's lies drove {asked} requests in 7 s");
+    let general = amina.history("general");
+    assert_eq!(general.len(), 1, "{general:?}");
+    assert!(amina.stop());
 }

@@ -8,8 +8,8 @@ use futures::StreamExt;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{gossipsub, request_response, Multiaddr, PeerId, Swarm};
 use majlis_core::message::{Envelope, Unsigned, PLAINTEXT_FORMAT};
-use majlis_core::net::{Behaviour, BehaviourEvent, SyncRequest};
-use majlis_core::{Config, DeviceKey, Node, OrgId, Profile, RosterChange};
+use majlis_core::net::{Behaviour, BehaviourEvent, SyncRequest, SyncResponse};
+use majlis_core::{Config, DeviceId, DeviceKey, Node, OrgId, Profile, RosterChange};
 
 /// Logs of the nodes in a test, shown with the test's output when it fails: set `RUST_LOG`
 /// (e.g. `majlis_core=debug`) to read why a multi-node test went wrong.
@@ -171,6 +171,59 @@ impl Rogue {
             }
         }
         None
+    }
+
+    /// What a member lying in catch-up does: for `secs`, ask `victim` for `channel` every
+    /// `every_ms` claiming to hold `have` (per author, the last seq held), and answer each
+    /// of the victim's own requests at once, with nothing. Returns how many requests for
+    /// `channel` the victim sent meanwhile, and whether it cut the connection.
+    pub async fn lie_in_catch_up(
+        &mut self,
+        victim: &PeerId,
+        channel: &str,
+        have: &[(DeviceId, u64)],
+        every_ms: u64,
+        secs: u64,
+    ) -> (usize, bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        let mut tick = tokio::time::interval(Duration::from_millis(every_ms));
+        let mut asked = 0;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return (asked, false),
+                _ = tick.tick() => {
+                    self.swarm.behaviour_mut().sync.send_request(
+                        victim,
+                        SyncRequest {
+                            channel: channel.to_string(),
+                            have: have.to_vec(),
+                            held: vec![],
+                            max_bytes: None,
+                            skip: None,
+                        },
+                    );
+                }
+                ev = self.swarm.select_next_some() => match ev {
+                    SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message {
+                        peer,
+                        message: request_response::Message::Request { request, channel: reply, .. },
+                        ..
+                    })) => {
+                        if peer == *victim && request.channel == channel {
+                            asked += 1;
+                        }
+                        let _ = self
+                            .swarm
+                            .behaviour_mut()
+                            .sync
+                            .send_response(reply, SyncResponse::default());
+                    }
+                    SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. }
+                        if peer_id == *victim => return (asked, true),
+                    _ => {}
+                },
+            }
+        }
     }
 
     /// Drive the swarm until `victim` closes the connection or `secs` pass. Returns every
