@@ -930,11 +930,10 @@ impl Node {
                 false => format!("message {id} is not among those saved"),
             }));
         }
-        // This device's own list first: it holds even where the act cannot go out.
-        match self.store.set_saved(id, on) {
-            Ok(()) | Err(Error::Conflict(_)) => {}
-            Err(e) => return Err(e),
-        }
+        // This device's own list first: it holds even where the act cannot go out. It may
+        // already say so where the member's combined list does not (an act from another
+        // device overrode it), so it is set, not toggled.
+        self.store.keep_saved(id, on)?;
         if let (Some(r), Some(m)) = (head.as_deref(), mine) {
             let notes = crate::roster::notes_channel(&m.name);
             if r.roster.may_post(m, &notes) {
@@ -1359,13 +1358,9 @@ impl Node {
     /// [`crate::conversation::RECEIPTS_UP_TO`] readers; never in a member's notes, where
     /// everything is the reader's own.
     fn read_receipts_in(head: &VerifiedRoster, channel: &str) -> bool {
-        match crate::roster::notes_of(channel) {
-            Some(_) => false,
-            None => {
-                crate::roster::is_dm(channel)
-                    || head.roster.readers(channel).count() <= crate::conversation::RECEIPTS_UP_TO
-            }
-        }
+        crate::roster::notes_of(channel).is_none()
+            && (crate::roster::is_dm(channel)
+                || head.roster.readers(channel).count() <= crate::conversation::RECEIPTS_UP_TO)
     }
 
     /// Read receipts of `channel` (or `@NAME`): each member that sent one and the time of
@@ -1478,13 +1473,9 @@ impl Node {
     /// Messages of `channel` sent after `after_ms` by others, counted up to `cap` (an unread
     /// badge). What this device's member wrote on another of its devices is not unread.
     pub fn unread(&self, channel: &str, after_ms: u64, cap: usize) -> Result<usize> {
-        let head = self.roster_now();
-        let me = head
-            .as_deref()
-            .and_then(|r| r.member_of_device(&self.device))
-            .map(|m| m.name.as_str());
+        let me = self.my_name().ok();
         self.store
-            .count_after(channel, after_ms, &self.device, me, cap)
+            .count_after(channel, after_ms, &self.device, me.as_deref(), cap)
     }
 
     /// Keep a front end's private state (drafts, read marks) sealed in the store, durably.

@@ -1744,16 +1744,21 @@ impl Store {
     /// Save message `id` for later (`on`: one this device holds), or take it off the list,
     /// durably; saying so when that changes nothing.
     pub fn set_saved(&self, id: &MessageId, on: bool) -> Result<()> {
-        if on && !self.has_message(id)? {
-            return Err(Error::Invalid(format!("no message {id} on this device")));
-        }
-        let mut all = self.saved()?;
-        if all.contains(id) == on {
+        if self.saved()?.contains(id) == on {
             return Err(Error::Conflict(match on {
                 true => format!("message {id} is saved already"),
                 false => format!("message {id} is not among those saved"),
             }));
         }
+        self.keep_saved(id, on)
+    }
+
+    /// [`Store::set_saved`] whatever this device's list says now: `on` puts `id` first.
+    pub fn keep_saved(&self, id: &MessageId, on: bool) -> Result<()> {
+        if on && !self.has_message(id)? {
+            return Err(Error::Invalid(format!("no message {id} on this device")));
+        }
+        let mut all = self.saved()?;
         all.retain(|x| x != id);
         if on {
             all.insert(0, *id);

@@ -615,8 +615,7 @@ impl MajlisApp {
                     run.notice = Some((r.unwrap_or_else(|e| e), Instant::now()));
                 }
                 Reply::Bookmarked { result } => {
-                    run.saved =
-                        Arc::new(run.node.saved().unwrap_or_default().into_iter().collect());
+                    run.reload_saved();
                     run.notice = Some((result.unwrap_or_else(|e| e), Instant::now()));
                 }
                 Reply::Files(f) => run.files = f.into_iter().map(|f| (f.blob, f)).collect(),
@@ -819,7 +818,7 @@ impl MajlisApp {
                 && m.device != run.me
                 && notes_of(&m.channel) == Some(run.my_name().as_str())
             {
-                run.saved = Arc::new(run.node.saved().unwrap_or_default().into_iter().collect());
+                run.reload_saved();
             }
             // Read on another device of this member: not unread here either.
             if matches!(act, majlis_core::conversation::Act::Read { .. })

@@ -544,6 +544,12 @@ impl Running {
         self.me_member().map(|m| m.name.clone()).unwrap_or_default()
     }
 
+    /// Read again what this member saved for later, on any of their devices (after a save
+    /// here, or another device's act in their notes).
+    fn reload_saved(&mut self) {
+        self.saved = Arc::new(self.node.saved().unwrap_or_default().into_iter().collect());
+    }
+
     /// The names a mention of this member carries: theirs, then each group they are in
     /// (`@hr`); none before the roster names them.
     fn addressed_as(&self) -> Vec<String> {
@@ -832,7 +838,6 @@ impl MajlisApp {
         });
         let me = node.device_id();
         let scheduled = node.scheduled();
-        let saved = node.saved().unwrap_or_default().into_iter().collect();
         let mut run = Running {
             node,
             me,
@@ -871,7 +876,7 @@ impl MajlisApp {
             typing_sent: None,
             away: HashSet::new(),
             statuses: HashMap::new(),
-            saved: Arc::new(saved),
+            saved: Arc::default(),
             forward_to: Arc::new([]),
             scheduled,
             status_draft: String::new(),
@@ -886,6 +891,7 @@ impl MajlisApp {
             left: Default::default(),
             archived: Vec::new(),
         };
+        run.reload_saved();
         self.spawn_files(&run.node);
         self.spawn_listen(&run.node);
         self.spawn_peers(&run.node);
