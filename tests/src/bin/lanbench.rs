@@ -228,6 +228,7 @@ async fn node_role(args: &[String]) -> Result<()> {
                 });
             }
             let mut lat = Vec::with_capacity(count);
+            let mut sent = Vec::with_capacity(count);
             let (mut first, mut last, mut connected) = (0u128, 0u128, 0u128);
             let mut cpu_first = 0;
             let started = now_ns();
@@ -249,6 +250,7 @@ async fn node_role(args: &[String]) -> Result<()> {
                         }
                         last = now;
                         lat.push((now - t) as f64 / 1e3);
+                        sent.push(t);
                     }
                     Ok(Ok(Event::PeerConnected { .. })) if connected == 0 => connected = now_ns(),
                     Ok(Ok(_)) => {}
@@ -261,6 +263,18 @@ async fn node_role(args: &[String]) -> Result<()> {
             }
             let n = lat.len();
             let cpu_run = cpu_ms().saturating_sub(cpu_first);
+            // `MAJLIS_BENCH_DUMP=DIR`: each receiver writes when each message was sent and
+            // its latency (`SENT_NS LATENCY_US` a line) to DIR/PID.lat, to see whether the
+            // slow ones come together (a flush, a commit, a catch-up round) or alone.
+            if let Some(dir) = std::env::var_os("MAJLIS_BENCH_DUMP") {
+                let path = PathBuf::from(dir).join(format!("{}.lat", std::process::id()));
+                let lines: String = sent
+                    .iter()
+                    .zip(&lat)
+                    .map(|(t, l)| format!("{t} {l:.0}\n"))
+                    .collect();
+                std::fs::write(path, lines)?;
+            }
             // Connections when the last message arrived (later, other receivers are gone).
             let peers = node.peers().await?.len();
             // Stay a minute more, idle, for the mDNS traffic of a settled network.
@@ -473,6 +487,7 @@ fn latency(
     let mut p99s = Vec::new();
     let mut cpu_ms = 0.0;
     let mut synced = 0;
+    let mut duplicates = 0;
     for r in recvs {
         let j = output_json(r)?;
         if j["received"].as_u64() != Some(500) {
@@ -485,6 +500,7 @@ fn latency(
         p99s.push(j["p99_us"].as_f64().unwrap());
         cpu_ms += j["cpu_run_ms"].as_f64().unwrap_or(0.0);
         synced += j["synced"].as_u64().unwrap_or(0);
+        duplicates += j["duplicates"].as_u64().unwrap_or(0);
     }
     let p50 = pct(&mut p50s, 0.5);
     let p99 = pct(&mut p99s, 1.0);
@@ -493,10 +509,11 @@ fn latency(
     let cpu_us = cpu_ms * 1e3 / (n - 1) as f64 / 500.0;
     b.plaintext = false;
     Ok(format!(
-        "delivery latency, {n} nodes{} (send → verified + stored at receiver, its fsync after; 500 msgs at 200/s, from {:.1} s after connecting): p50 {p50:.0} µs ({:.1}× raw TCP RTT), p99 {p99:.0} µs (worst receiver); receiver CPU {cpu_us:.0} µs a message; {synced} brought by catch-up",
+        "delivery latency, {n} nodes{} (send → verified + stored at receiver, its fsync after; 500 msgs at 200/s, from {:.1} s after connecting): p50 {p50:.0} µs ({:.1}× raw TCP RTT), p99 {p99:.0} µs (worst receiver); receiver CPU {cpu_us:.0} µs a message; {:.2} duplicates a message and receiver; {synced} brought by catch-up",
         if plaintext { ", PLAINTEXT baseline" } else { ", sealed" },
         settle_ms as f64 / 1e3,
-        p50 / tcp_p50
+        p50 / tcp_p50,
+        duplicates as f64 / (n - 1) as f64 / 500.0
     ))
 }
 
