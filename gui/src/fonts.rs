@@ -129,13 +129,63 @@ pub fn find_emoji_font() -> Option<(PathBuf, Vec<u8>)> {
     })
 }
 
-/// Add the RTL font, then an emoji font, as fallbacks to every family. Returns the RTL font
-/// used, or `None` (then Arabic shows as boxes, and the diagnostics view says which package
-/// to install). Without an emoji font, reactions show as boxes.
+/// Bold faces of common sans-serif fonts, best first (egui has no bold of its own).
+const BOLD: [&str; 6] = [
+    "DejaVuSans-Bold.ttf",
+    "NotoSans-Bold.ttf",
+    "FreeSansBold.ttf",
+    "LiberationSans-Bold.ttf",
+    "arialbd.ttf",
+    "segoeuib.ttf",
+];
+
+/// The family `*bold*` text is drawn in: a system bold face, then the body's fonts (with
+/// none installed, bold text is drawn in the body's face, and only its colour sets it apart).
+pub fn bold() -> egui::FontFamily {
+    egui::FontFamily::Name("bold".into())
+}
+
+/// The path and bytes of a system bold face, if one is installed.
+pub fn find_bold_font() -> Option<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    for d in font_dirs() {
+        walk(&d, &mut files, 0);
+    }
+    let rank = |p: &PathBuf| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        BOLD.iter().position(|f| *f == name)
+    };
+    files.retain(|p| rank(p).is_some());
+    files.sort_by_key(rank);
+    files.into_iter().find_map(|p| {
+        let data = std::fs::read(&p).ok()?;
+        ttf_parser::Face::parse(&data, 0)
+            .is_ok()
+            .then_some((p, data))
+    })
+}
+
+/// Add the RTL font, then an emoji font, as fallbacks to every family, and the bold family
+/// ([`bold`]). Returns the RTL font used, or `None` (then Arabic shows as boxes, and the
+/// diagnostics view says which package to install). Without an emoji font, reactions show
+/// as boxes.
 pub fn install(ctx: &egui::Context) -> Option<PathBuf> {
     let rtl = find_rtl_font();
     let emoji = find_emoji_font();
     let mut fonts = egui::FontDefinitions::default();
+    let body = fonts.families[&egui::FontFamily::Proportional].clone();
+    let bold_face = find_bold_font();
+    let mut bold_family = Vec::new();
+    if let Some((path, data)) = bold_face {
+        fonts.font_data.insert(
+            "bold".into(),
+            std::sync::Arc::new(egui::FontData::from_owned(data)),
+        );
+        bold_family.push("bold".to_string());
+        tracing::info!("font for bold: {}", path.display());
+    }
+    bold_family.extend(body);
+    fonts.families.insert(bold(), bold_family);
     for (name, found) in [("rtl", &rtl), ("emoji", &emoji)] {
         if let Some((path, data)) = found {
             fonts.font_data.insert(

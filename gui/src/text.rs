@@ -372,6 +372,97 @@ pub fn code_spans(text: &str) -> Vec<std::ops::Range<usize>> {
     out
 }
 
+/// How a stretch of a message is emphasised: `*bold*`, `_italic_`, `~struck through~`, as
+/// people type in other messengers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emphasis {
+    Bold,
+    Italic,
+    Struck,
+}
+
+impl Emphasis {
+    fn of(c: char) -> Option<Emphasis> {
+        match c {
+            '*' => Some(Emphasis::Bold),
+            '_' => Some(Emphasis::Italic),
+            '~' => Some(Emphasis::Struck),
+            _ => None,
+        }
+    }
+}
+
+/// The emphasised stretches of `text`, each range with its two markers (drawn without them).
+/// A marker opens at the start of a line or after a space, an opening bracket or quote, or
+/// another marker, before something that is not a space; it closes at the next same marker on
+/// that line that follows something other than a space and comes before the line's end, a
+/// space, punctuation or another marker. So `snake_case_name`, `2*3*4` and `~ 5 min` stay as
+/// typed. Stretches nest (`*_both_*`) but never cross, and none touches `skip` (code, links).
+pub fn emphasis_spans(
+    text: &str,
+    skip: &[std::ops::Range<usize>],
+) -> Vec<(std::ops::Range<usize>, Emphasis)> {
+    let opens_after = |c: char| c.is_whitespace() || "([{\"'“‘«".contains(c);
+    let closes_before = |c: char| {
+        c.is_whitespace()
+            || (c.is_ascii_punctuation() && !"([{".contains(c))
+            || "”’»…،؛؟".contains(c)
+    };
+    let mut out: Vec<(std::ops::Range<usize>, Emphasis)> = Vec::new();
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let chars: Vec<(usize, char)> = line.char_indices().map(|(i, c)| (at + i, c)).collect();
+        let mut closers = std::collections::HashSet::new();
+        for (k, &(i, c)) in chars.iter().enumerate() {
+            let Some(kind) = Emphasis::of(c) else {
+                continue;
+            };
+            if closers.contains(&i) {
+                continue;
+            }
+            let before = k.checked_sub(1).map(|p| chars[p].1);
+            let after = chars.get(k + 1).map(|x| x.1);
+            let opens = before.is_none_or(|b| opens_after(b) || Emphasis::of(b).is_some())
+                && after.is_some_and(|a| !a.is_whitespace() && a != c);
+            if !opens {
+                continue;
+            }
+            // Inside a stretch already found, this one must close before that one does.
+            let within = out
+                .iter()
+                .filter(|(r, _)| r.start < i && i < r.end)
+                .map(|(r, _)| r.end - 1)
+                .min()
+                .unwrap_or(usize::MAX);
+            let close = chars[k + 2..].iter().enumerate().find(|&(n, &(j, d))| {
+                let m = k + 2 + n;
+                d == c
+                    && j < within
+                    && !chars[m - 1].1.is_whitespace()
+                    && chars
+                        .get(m + 1)
+                        .is_none_or(|x| closes_before(x.1) || Emphasis::of(x.1).is_some())
+            });
+            let Some((_, &(j, _))) = close else { continue };
+            let range = i..j + c.len_utf8();
+            if skip
+                .iter()
+                .any(|s| s.start < range.end && range.start < s.end)
+                || out
+                    .iter()
+                    .any(|(r, _)| r.start < i && i < r.end && r.end < range.end)
+            {
+                continue;
+            }
+            closers.insert(j);
+            out.push((range, kind));
+        }
+        at += line.len();
+    }
+    out.sort_by_key(|(r, _)| r.start);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,6 +484,50 @@ mod tests {
         );
         assert_eq!(spans("```\nnever closed"), Vec::<&str>::new());
         assert_eq!(spans("سلام `كود` هنا"), ["`كود`"]);
+    }
+
+    #[test]
+    fn emphasis_is_between_markers_at_word_edges() {
+        fn spans(t: &str) -> Vec<(&str, Emphasis)> {
+            emphasis_spans(t, &[])
+                .into_iter()
+                .map(|(r, e)| (&t[r], e))
+                .collect()
+        }
+        use Emphasis::*;
+        assert_eq!(
+            spans("*Urgent*: the _new_ price is ~10~ 12 EUR."),
+            [("*Urgent*", Bold), ("_new_", Italic), ("~10~", Struck)]
+        );
+        // As typed: inside words and numbers, around spaces, across lines, empty.
+        assert_eq!(spans("snake_case_name and 2*3*4"), []);
+        assert_eq!(spans("~ 5 min ~ and * not *"), []);
+        assert_eq!(spans("*half\nline*"), []);
+        assert_eq!(spans("** and __"), []);
+        assert_eq!(spans("a*b* c"), []);
+        // Nested, never crossed.
+        assert_eq!(spans("*_both_*"), [("*_both_*", Bold), ("_both_", Italic)]);
+        assert_eq!(spans("*a _b* c_"), [("*a _b*", Bold)]);
+        // After brackets and quotes, before punctuation; Arabic too.
+        assert_eq!(
+            spans("(*yes*), \"_no_\""),
+            [("*yes*", Bold), ("_no_", Italic)]
+        );
+        assert_eq!(spans("*مهم*، الآن"), [("*مهم*", Bold)]);
+        // Not in code or links.
+        let t = "see `a*b*c` and *this*";
+        let code = code_spans(t);
+        assert_eq!(
+            emphasis_spans(t, &code)
+                .into_iter()
+                .map(|(r, _)| &t[r])
+                .collect::<Vec<_>>(),
+            ["*this*"]
+        );
+        let t = "see https://wiki.test/Foo_(_bar_) now";
+        assert_eq!(spans(t), [("_bar_", Italic)]);
+        let links: Vec<_> = majlis_core::search::text::links(t).collect();
+        assert_eq!(emphasis_spans(t, &links), []);
     }
 
     #[test]

@@ -318,6 +318,33 @@ fn a_link_in_a_message_opens_in_the_browser() {
     );
 }
 
+/// `*bold*`, `_italic_` and `~struck~` show without their markers; "Copy text" copies what
+/// was sent, markers and all.
+#[test]
+fn emphasis_shows_without_its_markers_and_copies_as_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    let text = "*Urgent*: the _new_ price is ~10~ 12 EUR (see price_list_2026)";
+    let shown = "Urgent: the new price is 10 12 EUR (see price_list_2026)";
+    rt.block_on(amina.send("general", text)).unwrap();
+    until(&mut h, "the message", |h| has(h, shown));
+    assert!(!has(&h, "*Urgent*"), "the markers are drawn");
+    h.get_by_label(shown).click_secondary();
+    until(&mut h, "the message's menu", |h| has(h, "Copy text"));
+    h.get_by_label("Copy text").click();
+    h.step();
+    assert!(
+        h.output()
+            .platform_output
+            .commands
+            .iter()
+            .any(|c| matches!(c, eframe::egui::OutputCommand::CopyText(t) if t == text)),
+        "{:?}",
+        h.output().platform_output.commands
+    );
+}
+
 #[test]
 fn unread_count_rises_and_clears() {
     let dir = tempfile::tempdir().unwrap();

@@ -824,14 +824,58 @@ impl Conversation {
             .chain(code.iter().map(|c| (c.clone(), &coded)))
             .collect();
         parts.sort_by_key(|(r, _)| r.start);
+        // `*bold*`, `_italic_`, `~struck~`, drawn without their markers (left-to-right text
+        // only, as code).
+        let emphasis = match text::has_rtl(m) {
+            true => Vec::new(),
+            false => {
+                let skip: Vec<_> = parts.iter().map(|(r, _)| r.clone()).collect();
+                text::emphasis_spans(&lines, &skip)
+            }
+        };
+        let markers: Vec<std::ops::Range<usize>> = emphasis
+            .iter()
+            .flat_map(|(r, _)| [r.start..r.start + 1, r.end - 1..r.end])
+            .collect();
+        let mut cuts: Vec<usize> = [0, lines.len()]
+            .into_iter()
+            .chain(parts.iter().flat_map(|(r, _)| [r.start, r.end]))
+            .chain(markers.iter().flat_map(|r| [r.start, r.end]))
+            .collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        let bold = ui.fonts(|f| f.families().contains(&crate::fonts::bold()));
+        let strong = ui.visuals().strong_text_color();
         let mut job = egui::text::LayoutJob::default();
-        let mut at = 0;
-        for (r, format) in parts {
-            job.append(&lines[at..r.start], 0.0, plain.clone());
-            job.append(&lines[r.clone()], 0.0, format.clone());
-            at = r.end;
+        for w in cuts.windows(2) {
+            let piece = w[0]..w[1];
+            if markers.contains(&piece) {
+                continue;
+            }
+            let inside = |r: &std::ops::Range<usize>| r.start <= piece.start && piece.end <= r.end;
+            let mut format = parts
+                .iter()
+                .find(|(r, _)| inside(r))
+                .map_or(&plain, |(_, f)| *f)
+                .clone();
+            for (_, e) in emphasis.iter().filter(|(r, _)| inside(r)) {
+                match e {
+                    text::Emphasis::Bold => {
+                        if bold && format.font_id.family == egui::FontFamily::Proportional {
+                            format.font_id.family = crate::fonts::bold();
+                        }
+                        if format.color == color {
+                            format.color = strong;
+                        }
+                    }
+                    text::Emphasis::Italic => format.italics = true,
+                    text::Emphasis::Struck => {
+                        format.strikethrough = egui::Stroke::new(1.0, format.color)
+                    }
+                }
+            }
+            job.append(&lines[piece], 0.0, format);
         }
-        job.append(&lines[at..], 0.0, plain);
         job.wrap.max_width = width;
         if text::is_rtl_paragraph(m) {
             job.halign = Align::RIGHT;
@@ -2223,5 +2267,39 @@ mod tests {
             .iter()
             .any(|(t, f)| t == "https://wiki.acme/doctor" && *f == egui::FontFamily::Proportional));
         assert!(mono(&families[1]).is_empty());
+    }
+
+    /// `*bold*`, `_italic_` and `~struck~` are drawn so, without their markers; code, links
+    /// and words with underscores are drawn as written.
+    #[test]
+    fn emphasis_is_drawn_without_its_markers() {
+        let ctx = egui::Context::default();
+        crate::fonts::install(&ctx);
+        let text = "*Urgent*: the _new_ price is ~10~ 12, see https://x.test/a_b_c, `a*b*` and snake_case_name";
+        let mut galley = None;
+        let mut out = ctx.run_ui(egui::RawInput::default(), |ui| {
+            galley = Some(Conversation::body_galley(ui, text, 600.0, Color32::GRAY));
+        });
+        out.textures_delta.clear();
+        let g = galley.unwrap();
+        assert_eq!(
+            g.job.text,
+            "Urgent: the new price is 10 12, see https://x.test/a_b_c, `a*b*` and snake_case_name"
+        );
+        let format = |part: &str| {
+            g.job
+                .sections
+                .iter()
+                .find(|s| &g.job.text[s.byte_range.start.0..s.byte_range.end.0] == part)
+                .map(|s| s.format.clone())
+                .unwrap_or_else(|| panic!("no section '{part}' in {:?}", g.job.sections))
+        };
+        assert_eq!(format("Urgent").font_id.family, crate::fonts::bold());
+        assert!(format("new").italics);
+        assert!(format("10").strikethrough.width > 0.0);
+        let plain = format(" price is ");
+        assert!(!plain.italics && plain.font_id.family == egui::FontFamily::Proportional);
+        assert_eq!(format("`a*b*`").font_id.family, egui::FontFamily::Monospace);
+        assert!(format("https://x.test/a_b_c").underline.width > 0.0);
     }
 }
