@@ -177,9 +177,15 @@ pub fn install(ctx: &egui::Context) -> Option<PathBuf> {
     let bold_face = find_bold_font();
     let mut bold_family = Vec::new();
     if let Some((path, data)) = bold_face {
+        // Common bold faces run wider than egui's light body face: drawn a little smaller,
+        // a bold word keeps the line's size.
+        let tweak = egui::FontTweak {
+            scale: 0.9,
+            ..Default::default()
+        };
         fonts.font_data.insert(
             "bold".into(),
-            std::sync::Arc::new(egui::FontData::from_owned(data)),
+            std::sync::Arc::new(egui::FontData::from_owned(data).tweak(tweak)),
         );
         bold_family.push("bold".to_string());
         tracing::info!("font for bold: {}", path.display());

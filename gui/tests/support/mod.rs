@@ -95,7 +95,7 @@ pub fn seed(root: &Path, filler: usize) -> PathBuf {
         "general",
         "I'll take it. Invoice INV-2041 is ready for signing.",
     );
-    say(1, "general", "Unloading at bay 3, not 2.");
+    say(1, "general", "Unloading at *bay 3*, not ~2~.");
     say(
         2,
         "general",
