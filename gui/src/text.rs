@@ -372,6 +372,43 @@ pub fn code_spans(text: &str) -> Vec<std::ops::Range<usize>> {
     out
 }
 
+/// How a line of a message begins: `> ` quotes it, `- ` or `* ` makes it an item of a list
+/// (after up to four spaces, for a nested one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineMark {
+    Quote,
+    Bullet,
+}
+
+/// The lines of `text` that begin with a [`LineMark`]: the marker's range (the spaces before
+/// a bullet stay), and what it is. None inside `skip` (a fenced code block).
+pub fn line_marks(
+    text: &str,
+    skip: &[std::ops::Range<usize>],
+) -> Vec<(std::ops::Range<usize>, LineMark)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let rest = &line[indent..];
+        let mark = if indent == 0 && rest.starts_with("> ") {
+            Some(LineMark::Quote)
+        } else if indent <= 4 && (rest.starts_with("- ") || rest.starts_with("* ")) {
+            Some(LineMark::Bullet)
+        } else {
+            None
+        };
+        let start = at + indent;
+        if let Some(m) = mark {
+            if rest.len() > 2 && !skip.iter().any(|s| s.start <= start && start < s.end) {
+                out.push((start..start + 2, m));
+            }
+        }
+        at += line.len();
+    }
+    out
+}
+
 /// How a stretch of a message is emphasised: `*bold*`, `_italic_`, `~struck through~`, as
 /// people type in other messengers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -484,6 +521,24 @@ mod tests {
         );
         assert_eq!(spans("```\nnever closed"), Vec::<&str>::new());
         assert_eq!(spans("سلام `كود` هنا"), ["`كود`"]);
+    }
+
+    #[test]
+    fn quotes_and_list_items_begin_lines() {
+        fn marks(t: &str) -> Vec<(&str, LineMark)> {
+            let code = code_spans(t);
+            line_marks(t, &code)
+                .into_iter()
+                .map(|(r, m)| (&t[r], m))
+                .collect()
+        }
+        use LineMark::*;
+        assert_eq!(
+            marks("> the client said\nso:\n- first\n  * second\n-not one\n- "),
+            [("> ", Quote), ("- ", Bullet), ("* ", Bullet)]
+        );
+        assert_eq!(marks("a > b - c"), []);
+        assert_eq!(marks("```\n- in code\n```\n- out"), [("- ", Bullet)]);
     }
 
     #[test]

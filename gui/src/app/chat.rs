@@ -837,19 +837,57 @@ impl Conversation {
             .iter()
             .flat_map(|(r, _)| [r.start..r.start + 1, r.end - 1..r.end])
             .collect();
+        // `> ` quotes a line (drawn behind a bar, dimmed), `- ` or `* ` lists it (a bullet).
+        let marks = match text::has_rtl(m) {
+            true => Vec::new(),
+            false => text::line_marks(&lines, &code),
+        };
+        let quoted: Vec<std::ops::Range<usize>> = marks
+            .iter()
+            .filter(|(_, k)| *k == text::LineMark::Quote)
+            .map(|(r, _)| r.end..lines[r.end..].find('\n').map_or(lines.len(), |n| r.end + n))
+            .collect();
         let mut cuts: Vec<usize> = [0, lines.len()]
             .into_iter()
             .chain(parts.iter().flat_map(|(r, _)| [r.start, r.end]))
             .chain(markers.iter().flat_map(|r| [r.start, r.end]))
+            .chain(marks.iter().flat_map(|(r, _)| [r.start, r.end]))
+            .chain(quoted.iter().flat_map(|r| [r.start, r.end]))
             .collect();
         cuts.sort_unstable();
         cuts.dedup();
-        let bold = ui.fonts(|f| f.families().contains(&crate::fonts::bold()));
+        let (bold, bar) = ui.fonts_mut(|f| {
+            let bold = f.families().contains(&crate::fonts::bold());
+            (
+                bold,
+                if f.has_glyph(&plain.font_id, '▍') {
+                    "▍ "
+                } else {
+                    "| "
+                },
+            )
+        });
         let strong = ui.visuals().strong_text_color();
+        let weak = ui.visuals().weak_text_color();
         let mut job = egui::text::LayoutJob::default();
         for w in cuts.windows(2) {
             let piece = w[0]..w[1];
             if markers.contains(&piece) {
+                continue;
+            }
+            if let Some((_, k)) = marks.iter().find(|(r, _)| *r == piece) {
+                let (drawn, c) = match k {
+                    text::LineMark::Quote => (bar, weak),
+                    text::LineMark::Bullet => ("• ", color),
+                };
+                job.append(
+                    drawn,
+                    0.0,
+                    egui::TextFormat {
+                        color: c,
+                        ..plain.clone()
+                    },
+                );
                 continue;
             }
             let inside = |r: &std::ops::Range<usize>| r.start <= piece.start && piece.end <= r.end;
@@ -858,6 +896,9 @@ impl Conversation {
                 .find(|(r, _)| inside(r))
                 .map_or(&plain, |(_, f)| *f)
                 .clone();
+            if quoted.iter().any(inside) && format.color == color {
+                format.color = weak;
+            }
             for (_, e) in emphasis.iter().filter(|(r, _)| inside(r)) {
                 match e {
                     text::Emphasis::Bold => {
@@ -2267,6 +2308,40 @@ mod tests {
             .iter()
             .any(|(t, f)| t == "https://wiki.acme/doctor" && *f == egui::FontFamily::Proportional));
         assert!(mono(&families[1]).is_empty());
+    }
+
+    /// A quoted line is drawn behind a bar and dimmed, a list item behind a bullet.
+    #[test]
+    fn quotes_and_items_are_drawn_behind_a_bar_and_a_bullet() {
+        let ctx = egui::Context::default();
+        crate::fonts::install(&ctx);
+        let text = "> can we ship *today*?\nyes:\n- the crates\n- the forms";
+        let mut galley = None;
+        let mut out = ctx.run_ui(egui::RawInput::default(), |ui| {
+            galley = Some(Conversation::body_galley(ui, text, 600.0, Color32::GRAY));
+        });
+        out.textures_delta.clear();
+        let g = galley.unwrap();
+        let bar = if g.job.text.starts_with('▍') {
+            "▍"
+        } else {
+            "|"
+        };
+        assert_eq!(
+            g.job.text,
+            format!("{bar} can we ship today?\nyes:\n• the crates\n• the forms")
+        );
+        let color = |part: &str| {
+            g.job
+                .sections
+                .iter()
+                .find(|s| g.job.text[s.byte_range.start.0..s.byte_range.end.0].contains(part))
+                .map(|s| s.format.color)
+                .unwrap_or_else(|| panic!("no section '{part}' in {:?}", g.job.sections))
+        };
+        assert_ne!(color("can we ship "), Color32::GRAY, "the quote is dimmed");
+        assert_eq!(color("yes:"), Color32::GRAY);
+        assert_eq!(color("the crates"), Color32::GRAY);
     }
 
     /// `*bold*`, `_italic_` and `~struck~` are drawn so, without their markers; code, links
