@@ -372,6 +372,23 @@ pub fn code_spans(text: &str) -> Vec<std::ops::Range<usize>> {
     out
 }
 
+/// `text` as the app draws it but without fonts: emphasis markers taken out (code and links
+/// as written), for a desktop notification.
+pub fn without_markers(text: &str) -> String {
+    let mut skip = code_spans(text);
+    skip.extend(majlis_core::search::text::links(text));
+    let mut out = text.to_string();
+    let mut markers: Vec<usize> = emphasis_spans(text, &skip)
+        .into_iter()
+        .flat_map(|(r, _)| [r.start, r.end - 1])
+        .collect();
+    markers.sort_unstable_by(|a, b| b.cmp(a));
+    for at in markers {
+        out.remove(at);
+    }
+    out
+}
+
 /// How a line of a message begins: `> ` quotes it, `- ` or `* ` makes it an item of a list
 /// (after up to four spaces, for a nested one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -578,6 +595,10 @@ mod tests {
                 .map(|(r, _)| &t[r])
                 .collect::<Vec<_>>(),
             ["*this*"]
+        );
+        assert_eq!(
+            without_markers("*Urgent*: `a*b*` and _new_ ~10~ https://wiki.test/Foo_(_bar_)"),
+            "Urgent: `a*b*` and new 10 https://wiki.test/Foo_(_bar_)"
         );
         let t = "see https://wiki.test/Foo_(_bar_) now";
         assert_eq!(spans(t), [("_bar_", Italic)]);

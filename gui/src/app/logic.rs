@@ -889,7 +889,7 @@ impl MajlisApp {
                 run.person(&m.sender),
                 (!dm).then(|| run.shown(&m.channel)),
             );
-            crate::notify::show(&title, &m.text);
+            crate::notify::show(&title, &crate::text::without_markers(&m.text));
         }
     }
 }
