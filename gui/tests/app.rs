@@ -1187,6 +1187,55 @@ fn a_conversation_is_muted_and_unmuted_from_its_row() {
     });
 }
 
+/// Pausing notifications for an hour: a mention that comes meanwhile raises no desktop
+/// notification (it still arrives and counts), the bar says until when, the pause is kept
+/// across a restart, and once resumed a mention notifies again.
+#[test]
+fn notifications_paused_for_an_hour_stay_quiet_until_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    // The window is in the background: what a notification is for.
+    h.input_mut()
+        .viewports
+        .entry(eframe::egui::ViewportId::ROOT)
+        .or_default()
+        .focused = Some(false);
+    let raised = |h: &H| h.state().as_ref().unwrap().notifications_raised();
+    rt.block_on(amina.send("general", "@bilal first")).unwrap();
+    until(&mut h, "a notification", |h| raised(h) == 1);
+
+    h.get_by_label("Notifications").click();
+    until(&mut h, "the pause menu", |h| has(h, "For 1 hour"));
+    h.get_by_label("For 1 hour").click();
+    until(&mut h, "paused", |h| has(h, "Notifications paused"));
+    rt.block_on(amina.send("general", "@bilal second")).unwrap();
+    until(&mut h, "the second mention", |h| has(h, "@bilal second"));
+    h.run_steps(5);
+    assert_eq!(raised(&h), 1, "a notification while paused");
+    h.get_by_label("Notifications paused").click();
+    until(&mut h, "until when", |h| {
+        has(h, "Notifications paused until ") && has(h, "Resume notifications")
+    });
+    // Kept across a restart.
+    let kept = h.state().as_ref().unwrap().save_state();
+    let private = h.state().as_ref().unwrap().node().unwrap().clone();
+    let sealed: majlis_gui::State =
+        serde_json::from_slice(&private.load_private("gui-state").unwrap().unwrap()).unwrap();
+    assert!(sealed
+        .paused_until
+        .is_some_and(|t| t > majlis_core::now_ms()));
+    assert!(
+        kept.paused_until.is_none(),
+        "eframe's plain file says nothing of it"
+    );
+
+    h.get_by_label("Resume notifications").click();
+    until(&mut h, "resumed", |h| !has(h, "Notifications paused"));
+    rt.block_on(amina.send("general", "@bilal third")).unwrap();
+    until(&mut h, "a notification again", |h| raised(h) == 2);
+}
+
 /// Channel details: a pin from another node shows on its message and in the details panel;
 /// a topic set in the app reaches the other node; leaving an open channel moves it to
 /// "Channels you left" (the other node lists bilal as gone) and joining brings it back; a

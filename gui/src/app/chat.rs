@@ -1801,7 +1801,7 @@ fn link_at(g: &egui::Galley, m: &str, at: egui::Pos2) -> Option<String> {
 
 /// When "Send later" can send a message: in an hour, tomorrow at 9:00, next Monday at 9:00
 /// (local time), with the label each is offered under.
-fn later_choices(lang: crate::i18n::Lang) -> Vec<(String, u64)> {
+pub(super) fn later_choices(lang: crate::i18n::Lang) -> Vec<(String, u64)> {
     use chrono::{Datelike, Days, Local};
     let now = Local::now();
     let at_nine = |days: u64| {

@@ -883,7 +883,8 @@ impl MajlisApp {
         }
         // A muted conversation raises no notification (its mentions are still counted).
         let muted = self.state.muted.contains(&m.channel);
-        if (dm || mentions(&m.text, &addressed)) && !self.focused && !muted {
+        if (dm || mentions(&m.text, &addressed)) && !self.focused && !muted && !self.paused() {
+            self.notified += 1;
             let title = notification_title(
                 self.state.lang,
                 run.person(&m.sender),

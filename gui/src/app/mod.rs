@@ -65,6 +65,9 @@ pub struct State {
     /// Peers the user added by address in the network view, as typed (a host name is
     /// resolved again at each start): dialled at every start, as `--peer` ones are.
     pub peers: Vec<String>,
+    /// Desktop notifications paused until this time (ms since the epoch; `u64::MAX`: until
+    /// the user resumes them). Messages still arrive and count as unread.
+    pub paused_until: Option<u64>,
 }
 
 /// Light or dark: the user's choice, kept between runs (dark by default: the app's first
@@ -599,6 +602,8 @@ pub struct MajlisApp {
     /// The system font used for Arabic and Hebrew, if one was found.
     pub rtl_font: Option<PathBuf>,
     focused: bool,
+    /// Desktop notifications of messages raised (see [`MajlisApp::notifications_raised`]).
+    notified: u64,
     /// When the app was created, for the cold-start figure.
     pub started: Instant,
 }
@@ -785,6 +790,7 @@ impl MajlisApp {
             replies,
             rtl_font,
             focused: true,
+            notified: 0,
             started,
             opts,
         };
@@ -940,6 +946,17 @@ impl MajlisApp {
         }
     }
 
+    /// How many desktop notifications of messages this app has raised (for tests: a
+    /// notification itself leaves nothing a test can read).
+    pub fn notifications_raised(&self) -> u64 {
+        self.notified
+    }
+
+    /// Whether desktop notifications are paused now.
+    fn paused(&self) -> bool {
+        self.state.paused_until.is_some_and(|t| now_ms() < t)
+    }
+
     /// Persist the remembered state (eframe calls this periodically and on exit). Drafts,
     /// read marks and the like are sealed in the node's store; eframe's own file (plain
     /// text) gets only the language.
@@ -981,6 +998,9 @@ impl MajlisApp {
             s.selected = saved.selected;
         }
         s.muted.extend(saved.muted);
+        if s.paused_until.is_none() {
+            s.paused_until = saved.paused_until;
+        }
         for p in saved.peers {
             if !s.peers.contains(&p) {
                 s.peers.push(p);

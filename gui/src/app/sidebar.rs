@@ -123,6 +123,32 @@ impl MajlisApp {
         let mut open_admin = false;
         let mut open_search = false;
         let search_label = self.t("Search");
+        // Pausing desktop notifications: for an hour, until a morning, until resumed.
+        let paused = self.paused().then(|| match self.state.paused_until {
+            Some(u64::MAX) => self.t("Notifications paused until you resume them"),
+            Some(t) => self.tf(
+                "Notifications paused until {time}",
+                &[("time", &super::format::format_time(t, true))],
+            ),
+            None => String::new(),
+        });
+        let bell = match paused {
+            Some(_) => self.t("Notifications paused"),
+            None => self.t("Notifications"),
+        };
+        let pause_choices: Vec<(String, u64)> = super::chat::later_choices(self.state.lang)
+            .into_iter()
+            .zip([
+                "For 1 hour",
+                "Until tomorrow at 9:00",
+                "Until Monday at 9:00",
+            ])
+            .map(|((_, at), label)| (self.t(label), at))
+            .chain([(self.t("Until I resume them"), u64::MAX)])
+            .collect();
+        let pause_header = self.t("Pause desktop notifications:");
+        let resume_label = self.t("Resume notifications");
+        let mut pause: Option<Option<u64>> = None;
         egui::Panel::top("top").show(ui, |ui| {
             let layout = if rtl {
                 Layout::right_to_left(Align::Center)
@@ -170,8 +196,33 @@ impl MajlisApp {
                 {
                     open_search = true;
                 }
+                let mut bell_text = RichText::new(bell.as_str());
+                if paused.is_some() {
+                    bell_text = bell_text.color(ui.visuals().warn_fg_color);
+                }
+                ui.menu_button(bell_text, |ui| match &paused {
+                    Some(until) => {
+                        ui.label(until.as_str());
+                        if ui.button(resume_label.as_str()).clicked() {
+                            pause = Some(None);
+                            ui.close();
+                        }
+                    }
+                    None => {
+                        ui.label(pause_header.as_str());
+                        for (label, at) in &pause_choices {
+                            if ui.button(label.as_str()).clicked() {
+                                pause = Some(Some(*at));
+                                ui.close();
+                            }
+                        }
+                    }
+                });
             });
         });
+        if let Some(until) = pause {
+            self.state.paused_until = until;
+        }
         if open_admin {
             run.actions.push(Action::RefreshAudit);
         }
