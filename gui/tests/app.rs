@@ -158,6 +158,21 @@ fn type_into(h: &mut H, label: &str, text: &str) {
     h.step();
 }
 
+/// "Copy text" in the menu of the message shown as `shown` puts `sent` on the clipboard.
+fn copies(h: &mut H, shown: &str, sent: &str) {
+    h.get_by_label(shown).click_secondary();
+    until(h, "the message's menu", |h| has(h, "Copy text"));
+    h.get_by_label("Copy text").click();
+    h.step();
+    let commands = &h.output().platform_output.commands;
+    assert!(
+        commands
+            .iter()
+            .any(|c| matches!(c, eframe::egui::OutputCommand::CopyText(t) if t == sent)),
+        "{commands:?}"
+    );
+}
+
 #[test]
 fn onboarding_create_an_org_lands_in_general_as_admin() {
     let dir = tempfile::tempdir().unwrap();
@@ -283,19 +298,7 @@ fn a_link_in_a_message_opens_in_the_browser() {
         "nor 'now.'"
     );
     // The whole text is copied from the message's menu.
-    h.get_by_label(text).click_secondary();
-    until(&mut h, "the message's menu", |h| has(h, "Copy text"));
-    h.get_by_label("Copy text").click();
-    h.step();
-    assert!(
-        h.output()
-            .platform_output
-            .commands
-            .iter()
-            .any(|c| matches!(c, eframe::egui::OutputCommand::CopyText(t) if t == text)),
-        "{:?}",
-        h.output().platform_output.commands
-    );
+    copies(&mut h, text, text);
     // In an Arabic sentence, laid out right to left, the link reads and opens the same.
     let text = "الخطة هنا https://intranet.acme/plans/2026/q4/budget-review-final اليوم.";
     rt.block_on(amina.send("general", text)).unwrap();
@@ -330,19 +333,7 @@ fn emphasis_shows_without_its_markers_and_copies_as_sent() {
     rt.block_on(amina.send("general", text)).unwrap();
     until(&mut h, "the message", |h| has(h, shown));
     assert!(!has(&h, "*Urgent*"), "the markers are drawn");
-    h.get_by_label(shown).click_secondary();
-    until(&mut h, "the message's menu", |h| has(h, "Copy text"));
-    h.get_by_label("Copy text").click();
-    h.step();
-    assert!(
-        h.output()
-            .platform_output
-            .commands
-            .iter()
-            .any(|c| matches!(c, eframe::egui::OutputCommand::CopyText(t) if t == text)),
-        "{:?}",
-        h.output().platform_output.commands
-    );
+    copies(&mut h, shown, text);
 }
 
 #[test]
