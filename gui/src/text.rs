@@ -378,13 +378,13 @@ pub fn without_markers(text: &str) -> String {
     let mut skip = code_spans(text);
     skip.extend(majlis_core::search::text::links(text));
     let mut out = text.to_string();
-    let mut markers: Vec<usize> = emphasis_spans(text, &skip)
-        .into_iter()
-        .flat_map(|(r, _)| [r.start, r.end - 1])
+    let mut markers: Vec<std::ops::Range<usize>> = emphasis_spans(text, &skip)
+        .iter()
+        .flat_map(Emphasised::markers)
         .collect();
-    markers.sort_unstable_by(|a, b| b.cmp(a));
-    for at in markers {
-        out.remove(at);
+    markers.sort_unstable_by_key(|r| std::cmp::Reverse(r.start));
+    for r in markers {
+        out.replace_range(r, "");
     }
     out
 }
@@ -446,74 +446,111 @@ impl Emphasis {
     }
 }
 
-/// The emphasised stretches of `text`, each range with its two markers (drawn without them).
-/// A marker opens at the start of a line or after a space, an opening bracket or quote, or
-/// another marker, before something that is not a space; it closes at the next same marker on
-/// that line that follows something other than a space and comes before the line's end, a
-/// space, punctuation or another marker. So `snake_case_name`, `2*3*4` and `~ 5 min` stay as
-/// typed. Stretches nest (`*_both_*`) but never cross, and none touches `skip` (code, links).
-pub fn emphasis_spans(
-    text: &str,
-    skip: &[std::ops::Range<usize>],
-) -> Vec<(std::ops::Range<usize>, Emphasis)> {
+/// One emphasised stretch of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Emphasised {
+    /// The stretch with its markers.
+    pub range: std::ops::Range<usize>,
+    pub kind: Emphasis,
+    /// How many characters each marker takes: 1 (`*bold*`) or 2 (Markdown's `**bold**`).
+    pub marker: usize,
+}
+
+impl Emphasised {
+    /// The two markers, which are not drawn.
+    pub fn markers(&self) -> [std::ops::Range<usize>; 2] {
+        let (r, w) = (&self.range, self.marker);
+        [r.start..r.start + w, r.end - w..r.end]
+    }
+}
+
+/// The emphasised stretches of `text`, in order. As people type in other messengers:
+/// `*bold*`, `_italic_`, `~struck~`, and as bots and Markdown write them, `**bold**`,
+/// `__bold__`, `~~struck~~`. A marker opens at the start of a line or after a space, an
+/// opening bracket or quote, or another marker, before something that is not a space; it
+/// closes at the next same marker on that line that follows something other than a space and
+/// comes before the line's end, a space, punctuation or another marker. So `snake_case_name`,
+/// `2*3*4` and `~ 5 min` stay as typed. Stretches nest (`*_both_*`) but never cross, and none
+/// touches `skip` (code, links).
+pub fn emphasis_spans(text: &str, skip: &[std::ops::Range<usize>]) -> Vec<Emphasised> {
     let opens_after = |c: char| c.is_whitespace() || "([{\"'“‘«".contains(c);
     let closes_before = |c: char| {
         c.is_whitespace()
             || (c.is_ascii_punctuation() && !"([{".contains(c))
             || "”’»…،؛؟".contains(c)
     };
-    let mut out: Vec<(std::ops::Range<usize>, Emphasis)> = Vec::new();
+    let mut out: Vec<Emphasised> = Vec::new();
     let mut at = 0;
     for line in text.split_inclusive('\n') {
         let chars: Vec<(usize, char)> = line.char_indices().map(|(i, c)| (at + i, c)).collect();
+        // The run of `c` starting at `k`: its length.
+        let run = |k: usize, c: char| chars[k..].iter().take_while(|x| x.1 == c).count();
         let mut closers = std::collections::HashSet::new();
-        for (k, &(i, c)) in chars.iter().enumerate() {
-            let Some(kind) = Emphasis::of(c) else {
+        let mut k = 0;
+        while k < chars.len() {
+            let (i, c) = chars[k];
+            let Some(single) = Emphasis::of(c) else {
+                k += 1;
                 continue;
             };
-            if closers.contains(&i) {
+            let width = run(k, c);
+            if closers.contains(&k) || width > 2 {
+                k += width;
                 continue;
             }
+            let kind = match (width, c) {
+                (2, '~') => Emphasis::Struck,
+                (2, _) => Emphasis::Bold,
+                _ => single,
+            };
             let before = k.checked_sub(1).map(|p| chars[p].1);
-            let after = chars.get(k + 1).map(|x| x.1);
+            let after = chars.get(k + width).map(|x| x.1);
             let opens = before.is_none_or(|b| opens_after(b) || Emphasis::of(b).is_some())
-                && after.is_some_and(|a| !a.is_whitespace() && a != c);
+                && after.is_some_and(|a| !a.is_whitespace());
             if !opens {
+                k += width;
                 continue;
             }
             // Inside a stretch already found, this one must close before that one does.
             let within = out
                 .iter()
-                .filter(|(r, _)| r.start < i && i < r.end)
-                .map(|(r, _)| r.end - 1)
+                .filter(|e| e.range.start < i && i < e.range.end)
+                .map(|e| e.markers()[1].start)
                 .min()
                 .unwrap_or(usize::MAX);
-            let close = chars[k + 2..].iter().enumerate().find(|&(n, &(j, d))| {
-                let m = k + 2 + n;
-                d == c
-                    && j < within
+            let close = (k + width + 1..chars.len()).find(|&m| {
+                chars[m].1 == c
+                    && chars[m].0 < within
+                    && chars[m - 1].1 != c
+                    && run(m, c) == width
                     && !chars[m - 1].1.is_whitespace()
                     && chars
-                        .get(m + 1)
+                        .get(m + width)
                         .is_none_or(|x| closes_before(x.1) || Emphasis::of(x.1).is_some())
             });
-            let Some((_, &(j, _))) = close else { continue };
-            let range = i..j + c.len_utf8();
+            let Some(m) = close else {
+                k += width;
+                continue;
+            };
+            let range = i..chars[m + width - 1].0 + c.len_utf8();
             if skip
                 .iter()
                 .any(|s| s.start < range.end && range.start < s.end)
-                || out
-                    .iter()
-                    .any(|(r, _)| r.start < i && i < r.end && r.end < range.end)
             {
+                k += width;
                 continue;
             }
-            closers.insert(j);
-            out.push((range, kind));
+            closers.insert(m);
+            out.push(Emphasised {
+                range,
+                kind,
+                marker: width,
+            });
+            k += width;
         }
         at += line.len();
     }
-    out.sort_by_key(|(r, _)| r.start);
+    out.sort_by_key(|e| e.range.start);
     out
 }
 
@@ -563,7 +600,7 @@ mod tests {
         fn spans(t: &str) -> Vec<(&str, Emphasis)> {
             emphasis_spans(t, &[])
                 .into_iter()
-                .map(|(r, e)| (&t[r], e))
+                .map(|e| (&t[e.range], e.kind))
                 .collect()
         }
         use Emphasis::*;
@@ -579,6 +616,19 @@ mod tests {
         assert_eq!(spans("a*b* c"), []);
         // Nested, never crossed.
         assert_eq!(spans("*_both_*"), [("*_both_*", Bold), ("_both_", Italic)]);
+        // Markdown's doubled markers, as bots write them.
+        assert_eq!(
+            spans("**Build failed** on ~~main~~ __today__, _not **this**_"),
+            [
+                ("**Build failed**", Bold),
+                ("~~main~~", Struck),
+                ("__today__", Bold),
+                ("_not **this**_", Italic),
+                ("**this**", Bold)
+            ]
+        );
+        assert_eq!(spans("***"), []);
+        assert_eq!(spans("**half*"), []);
         assert_eq!(spans("*a _b* c_"), [("*a _b*", Bold)]);
         // After brackets and quotes, before punctuation; Arabic too.
         assert_eq!(
@@ -592,13 +642,13 @@ mod tests {
         assert_eq!(
             emphasis_spans(t, &code)
                 .into_iter()
-                .map(|(r, _)| &t[r])
+                .map(|e| &t[e.range])
                 .collect::<Vec<_>>(),
             ["*this*"]
         );
         assert_eq!(
-            without_markers("*Urgent*: `a*b*` and _new_ ~10~ https://wiki.test/Foo_(_bar_)"),
-            "Urgent: `a*b*` and new 10 https://wiki.test/Foo_(_bar_)"
+            without_markers("*Urgent*: `a*b*` and _new_ ~10~ **CI** https://wiki.test/Foo_(_bar_)"),
+            "Urgent: `a*b*` and new 10 CI https://wiki.test/Foo_(_bar_)"
         );
         let t = "see https://wiki.test/Foo_(_bar_) now";
         assert_eq!(spans(t), [("_bar_", Italic)]);

@@ -835,7 +835,7 @@ impl Conversation {
         };
         let markers: Vec<std::ops::Range<usize>> = emphasis
             .iter()
-            .flat_map(|(r, _)| [r.start..r.start + 1, r.end - 1..r.end])
+            .flat_map(text::Emphasised::markers)
             .collect();
         // `> ` quotes a line (drawn behind a bar, dimmed), `- ` or `* ` lists it (a bullet).
         let marks = match text::has_rtl(m) {
@@ -899,8 +899,8 @@ impl Conversation {
             if quoted.iter().any(inside) && format.color == color {
                 format.color = weak;
             }
-            for (_, e) in emphasis.iter().filter(|(r, _)| inside(r)) {
-                match e {
+            for e in emphasis.iter().filter(|e| inside(&e.range)) {
+                match e.kind {
                     text::Emphasis::Bold => {
                         if bold && format.font_id.family == egui::FontFamily::Proportional {
                             format.font_id.family = crate::fonts::bold();
