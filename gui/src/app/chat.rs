@@ -2310,6 +2310,25 @@ mod tests {
         assert!(mono(&families[1]).is_empty());
     }
 
+    proptest::proptest! {
+        /// Whatever a peer sends (markers, backticks, brackets, quotes, Arabic, newlines in
+        /// any mix), laying its message out never panics, and what is drawn is what was
+        /// sent less some of its marker characters.
+        #[test]
+        fn any_message_lays_out(text in "[*_~`>\\- \n\\[\\]()a-cب-ث:/.]{0,40}") {
+            let ctx = egui::Context::default();
+            let mut drawn = String::new();
+            let mut out = ctx.run_ui(egui::RawInput::default(), |ui| {
+                drawn = Conversation::body_galley(ui, &text, 300.0, Color32::GRAY).job.text.clone();
+            });
+            out.textures_delta.clear();
+            let sent = text.chars().filter(|c| !"*_~>-".contains(*c)).count();
+            let kept = drawn.chars().filter(|c| !"*_~>-▍|•".contains(*c)).count();
+            proptest::prop_assert!(text::has_rtl(&text) || kept == sent, "{text:?} → {drawn:?}");
+            let _ = text::without_markers(&text);
+        }
+    }
+
     /// A quoted line is drawn behind a bar and dimmed, a list item behind a bullet.
     #[test]
     fn quotes_and_items_are_drawn_behind_a_bar_and_a_bullet() {
