@@ -372,6 +372,58 @@ pub fn code_spans(text: &str) -> Vec<std::ops::Range<usize>> {
     out
 }
 
+/// A Markdown link, `[label](https://…)`, as bots and webhooks write them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MdLink {
+    /// From `[` to `)`.
+    pub whole: std::ops::Range<usize>,
+    pub label: std::ops::Range<usize>,
+    pub url: std::ops::Range<usize>,
+}
+
+/// The Markdown links of `text` (none touching `skip`, code): a label on one line without
+/// brackets, then at once an `http://` or `https://` address without spaces in parentheses.
+pub fn md_links(text: &str, skip: &[std::ops::Range<usize>]) -> Vec<MdLink> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(open) = text[from..].find('[').map(|i| from + i) {
+        from = open + 1;
+        let Some(close) = text[open + 1..]
+            .find(|c| "[]\n".contains(c))
+            .map(|i| open + 1 + i)
+        else {
+            break;
+        };
+        if !text[close..].starts_with(']') || close == open + 1 {
+            continue;
+        }
+        let rest = &text[close + 1..];
+        if !(rest.starts_with("(http://") || rest.starts_with("(https://")) {
+            continue;
+        }
+        let Some(end) = rest.find(|c: char| c == ')' || c.is_whitespace()) else {
+            continue;
+        };
+        if !rest[end..].starts_with(')') {
+            continue;
+        }
+        let link = MdLink {
+            whole: open..close + 1 + end + 1,
+            label: open + 1..close,
+            url: close + 2..close + 1 + end,
+        };
+        if skip
+            .iter()
+            .any(|s| s.start < link.whole.end && link.whole.start < s.end)
+        {
+            continue;
+        }
+        from = link.whole.end;
+        out.push(link);
+    }
+    out
+}
+
 /// `text` as the app draws it but without fonts: emphasis markers taken out (code and links
 /// as written), for a desktop notification.
 pub fn without_markers(text: &str) -> String {
@@ -593,6 +645,33 @@ mod tests {
         );
         assert_eq!(marks("a > b - c"), []);
         assert_eq!(marks("```\n- in code\n```\n- out"), [("- ", Bullet)]);
+    }
+
+    #[test]
+    fn markdown_links_are_a_label_and_an_address() {
+        fn found(t: &str) -> Vec<(&str, &str)> {
+            md_links(t, &code_spans(t))
+                .into_iter()
+                .map(|l| (&t[l.label], &t[l.url]))
+                .collect()
+        }
+        assert_eq!(
+            found(
+                "Build #42 failed: [logs](http://ci.local/42/log) and [PR](https://git.local/p/7)."
+            ),
+            [
+                ("logs", "http://ci.local/42/log"),
+                ("PR", "https://git.local/p/7")
+            ]
+        );
+        assert_eq!(
+            found("[](http://x) [a] (http://x) [a](ftp://x) [a](http://x y) [a](http://x\u{3000})"),
+            []
+        );
+        assert_eq!(
+            found("[a\nb](http://x) `[c](http://x)` [[d](http://x)"),
+            [("d", "http://x")]
+        );
     }
 
     #[test]

@@ -319,6 +319,16 @@ fn a_link_in_a_message_opens_in_the_browser() {
         click(&mut h, r.right_center() - eframe::egui::vec2(3.0, 0.0)).is_empty(),
         "the first Arabic word is no link"
     );
+    // A bot's Markdown link: its label is drawn, and opens its address.
+    rt.block_on(amina.send("general", "[the build log of today](http://ci.acme/42/log)"))
+        .unwrap();
+    until(&mut h, "the bot's message", |h| {
+        has(h, "the build log of today")
+    });
+    h.run_steps(10);
+    assert!(!has(&h, "ci.acme"), "the address is drawn");
+    let r = h.get_by_label("the build log of today").rect();
+    assert_eq!(click(&mut h, r.center()), ["http://ci.acme/42/log"]);
 }
 
 /// `*bold*`, `_italic_` and `~struck~` show without their markers; "Copy text" copies what

@@ -799,6 +799,17 @@ impl Conversation {
         width: f32,
         color: Color32,
     ) -> Arc<egui::Galley> {
+        Self::body_layout(ui, m, width, color).0
+    }
+
+    /// [`Conversation::body_galley`], and where it drew each link: the byte range in the
+    /// galley's text and the address it opens.
+    pub(super) fn body_layout(
+        ui: &egui::Ui,
+        m: &str,
+        width: f32,
+        color: Color32,
+    ) -> (Arc<egui::Galley>, Vec<(std::ops::Range<usize>, String)>) {
         let font = egui::TextStyle::Body.resolve(ui.style());
         let lines = Self::body_lines(ui, m, width).join("\n");
         let plain = egui::TextFormat::simple(font.clone(), color);
@@ -818,24 +829,57 @@ impl Conversation {
             true => Vec::new(),
             false => text::code_spans(&lines),
         };
-        let mut parts: Vec<(std::ops::Range<usize>, &egui::TextFormat)> = shown_links(m, &lines)
-            .filter(|r| !code.iter().any(|c| c.start < r.end && r.start < c.end))
-            .map(|r| (r, &linked))
-            .chain(code.iter().map(|c| (c.clone(), &coded)))
+        // `[label](https://…)`, as bots write links: the label drawn as the link.
+        let md = match text::has_rtl(m) {
+            true => Vec::new(),
+            false => text::md_links(&lines, &code),
+        };
+        let overlaps = |r: &std::ops::Range<usize>, o: &std::ops::Range<usize>| {
+            o.start < r.end && r.start < o.end
+        };
+        type Part<'f> = (std::ops::Range<usize>, &'f egui::TextFormat, Option<String>);
+        let mut parts: Vec<Part> = shown_links(m, &lines)
+            .filter(|r| {
+                !code
+                    .iter()
+                    .chain(md.iter().map(|l| &l.whole))
+                    .any(|c| overlaps(r, c))
+            })
+            .map(|r| {
+                let url = majlis_core::search::text::link_url(&lines[r.clone()]);
+                (r, &linked, Some(url))
+            })
+            .chain(code.iter().map(|c| (c.clone(), &coded, None)))
+            .chain(md.iter().map(|l| {
+                (
+                    l.label.clone(),
+                    &linked,
+                    Some(lines[l.url.clone()].to_string()),
+                )
+            }))
             .collect();
-        parts.sort_by_key(|(r, _)| r.start);
+        parts.sort_by_key(|(r, _, _)| r.start);
         // `*bold*`, `_italic_`, `~struck~`, drawn without their markers (left-to-right text
         // only, as code).
         let emphasis = match text::has_rtl(m) {
             true => Vec::new(),
             false => {
-                let skip: Vec<_> = parts.iter().map(|(r, _)| r.clone()).collect();
+                let skip: Vec<_> = parts
+                    .iter()
+                    .map(|(r, _, _)| r.clone())
+                    .chain(md.iter().map(|l| l.whole.clone()))
+                    .collect();
                 text::emphasis_spans(&lines, &skip)
             }
         };
+        // Not drawn: emphasis markers, and a Markdown link's brackets and address.
         let markers: Vec<std::ops::Range<usize>> = emphasis
             .iter()
             .flat_map(text::Emphasised::markers)
+            .chain(
+                md.iter()
+                    .flat_map(|l| [l.whole.start..l.label.start, l.label.end..l.whole.end]),
+            )
             .collect();
         // `> ` quotes a line (drawn behind a bar, dimmed), `- ` or `* ` lists it (a bullet).
         let marks = match text::has_rtl(m) {
@@ -849,7 +893,7 @@ impl Conversation {
             .collect();
         let mut cuts: Vec<usize> = [0, lines.len()]
             .into_iter()
-            .chain(parts.iter().flat_map(|(r, _)| [r.start, r.end]))
+            .chain(parts.iter().flat_map(|(r, _, _)| [r.start, r.end]))
             .chain(markers.iter().flat_map(|r| [r.start, r.end]))
             .chain(marks.iter().flat_map(|(r, _)| [r.start, r.end]))
             .chain(quoted.iter().flat_map(|r| [r.start, r.end]))
@@ -870,6 +914,7 @@ impl Conversation {
         let strong = ui.visuals().strong_text_color();
         let weak = ui.visuals().weak_text_color();
         let mut job = egui::text::LayoutJob::default();
+        let mut links: Vec<(std::ops::Range<usize>, String)> = Vec::new();
         for w in cuts.windows(2) {
             let piece = w[0]..w[1];
             if markers.contains(&piece) {
@@ -891,11 +936,15 @@ impl Conversation {
                 continue;
             }
             let inside = |r: &std::ops::Range<usize>| r.start <= piece.start && piece.end <= r.end;
-            let mut format = parts
-                .iter()
-                .find(|(r, _)| inside(r))
-                .map_or(&plain, |(_, f)| *f)
-                .clone();
+            let part = parts.iter().find(|(r, _, _)| inside(r));
+            let mut format = part.map_or(&plain, |(_, f, _)| *f).clone();
+            if let Some((_, _, Some(url))) = part {
+                let drawn = job.text.len()..job.text.len() + piece.len();
+                match links.last_mut() {
+                    Some((r, u)) if r.end == drawn.start && u == url => r.end = drawn.end,
+                    _ => links.push((drawn, url.clone())),
+                }
+            }
             if quoted.iter().any(inside) && format.color == color {
                 format.color = weak;
             }
@@ -921,7 +970,7 @@ impl Conversation {
         if text::is_rtl_paragraph(m) {
             job.halign = Align::RIGHT;
         }
-        ui.fonts_mut(|f| f.layout_job(job))
+        (ui.fonts_mut(|f| f.layout_job(job)), links)
     }
 
     /// A message's text as a label that takes clicks (its menu), with its links opening
@@ -932,9 +981,9 @@ impl Conversation {
         width: f32,
         color: Color32,
     ) -> egui::Response {
-        let g = Self::body_galley(ui, body, width, color);
+        let (g, links) = Self::body_layout(ui, body, width, color);
         let label = ui.add(egui::Label::new(g.clone()).sense(egui::Sense::click()));
-        let link = |p: egui::Pos2| link_at(&g, body, p - galley_pos(&g, label.rect));
+        let link = |p: egui::Pos2| link_at(&g, &links, p - galley_pos(&g, label.rect));
         if let Some(url) = label.hover_pos().and_then(link) {
             ui.ctx().set_cursor_icon(egui::CursorIcon::PointingHand);
             label.clone().on_hover_text_at_pointer(url);
@@ -1777,9 +1826,13 @@ fn galley_pos(g: &egui::Galley, rect: egui::Rect) -> egui::Vec2 {
     }
 }
 
-/// The address of the link of message `m` drawn under `at` (relative to galley `g`), if
-/// the pointer is on one of its glyphs.
-fn link_at(g: &egui::Galley, m: &str, at: egui::Pos2) -> Option<String> {
+/// The address of the link drawn under `at` (relative to galley `g`), if the pointer is on
+/// one of its glyphs. `links`: where the galley draws each (see [`Conversation::body_layout`]).
+fn link_at(
+    g: &egui::Galley,
+    links: &[(std::ops::Range<usize>, String)],
+    at: egui::Pos2,
+) -> Option<String> {
     let mut chars = 0;
     let mut hit = None;
     for row in &g.rows {
@@ -1794,9 +1847,10 @@ fn link_at(g: &egui::Galley, m: &str, at: egui::Pos2) -> Option<String> {
         chars += row.char_count_including_newline().0;
     }
     let (byte, _) = g.text().char_indices().nth(hit?)?;
-    shown_links(m, g.text())
-        .find(|r| r.contains(&byte))
-        .map(|r| majlis_core::search::text::link_url(&g.text()[r]))
+    links
+        .iter()
+        .find(|(r, _)| r.contains(&byte))
+        .map(|(_, url)| url.clone())
 }
 
 /// When "Send later" can send a message: in an hour, tomorrow at 9:00, next Monday at 9:00
@@ -2311,11 +2365,11 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// Whatever a peer sends (markers, backticks, brackets, quotes, Arabic, newlines in
-        /// any mix), laying its message out never panics, and what is drawn is what was
+        /// Whatever a peer sends (markers, backticks, brackets, Markdown links, quotes,
+        /// Arabic, newlines in any mix), laying its message out never panics, and what is drawn is what was
         /// sent less some of its marker characters.
         #[test]
-        fn any_message_lays_out(text in "[*_~`>\\- \n\\[\\]()a-cب-ث:/.]{0,40}") {
+        fn any_message_lays_out(text in "(\\[?[*_~`>\\- \n\\[\\]()a-cب-ث:/.]{0,12}(\\]\\(https?://)?){0,4}") {
             let ctx = egui::Context::default();
             let mut drawn = String::new();
             let mut out = ctx.run_ui(egui::RawInput::default(), |ui| {
@@ -2324,9 +2378,40 @@ mod tests {
             out.textures_delta.clear();
             let sent = text.chars().filter(|c| !"*_~>-".contains(*c)).count();
             let kept = drawn.chars().filter(|c| !"*_~>-▍|•".contains(*c)).count();
-            proptest::prop_assert!(text::has_rtl(&text) || kept == sent, "{text:?} → {drawn:?}");
+            // (A Markdown link draws its label alone.)
+            let md = text.contains("](");
+            proptest::prop_assert!(text::has_rtl(&text) || md || kept == sent, "{text:?} → {drawn:?}");
             let _ = text::without_markers(&text);
         }
+    }
+
+    /// A Markdown link is drawn as its label, which opens its address; a bare address
+    /// beside it opens itself.
+    #[test]
+    fn a_markdown_link_is_drawn_as_its_label() {
+        let ctx = egui::Context::default();
+        let text = "Build #42 *failed*: [logs](http://ci.local/42) and https://git.local/p/7";
+        let mut layout = None;
+        let mut out = ctx.run_ui(egui::RawInput::default(), |ui| {
+            layout = Some(Conversation::body_layout(ui, text, 600.0, Color32::GRAY));
+        });
+        out.textures_delta.clear();
+        let (g, links) = layout.unwrap();
+        assert_eq!(
+            g.job.text,
+            "Build #42 failed: logs and https://git.local/p/7"
+        );
+        let links: Vec<(&str, &str)> = links
+            .iter()
+            .map(|(r, u)| (&g.job.text[r.clone()], u.as_str()))
+            .collect();
+        assert_eq!(
+            links,
+            [
+                ("logs", "http://ci.local/42"),
+                ("https://git.local/p/7", "https://git.local/p/7")
+            ]
+        );
     }
 
     /// A quoted line is drawn behind a bar and dimmed, a list item behind a bullet.
