@@ -346,6 +346,48 @@ fn emphasis_shows_without_its_markers_and_copies_as_sent() {
     copies(&mut h, shown, text);
 }
 
+/// Ctrl+B and Ctrl+I make the selection bold and italic (the markers around it, the
+/// selection kept), or put a pair of markers at the cursor with the cursor between; the
+/// message goes out as typed, markers and all.
+#[test]
+fn ctrl_b_and_ctrl_i_mark_the_selection_bold_and_italic() {
+    use eframe::egui::{Key, Modifiers};
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    type_into(&mut h, "Message", "ship it today");
+    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
+    h.step();
+    h.key_press_modifiers(Modifiers::COMMAND, Key::B);
+    h.step();
+    h.key_press_modifiers(Modifiers::COMMAND, Key::I);
+    h.step();
+    let draft = |h: &H| h.get_by_label("Message").value().unwrap_or_default();
+    assert_eq!(draft(&h), "*_ship it today_*");
+    // Nothing selected: a pair at the cursor, the cursor inside.
+    h.key_press(Key::End);
+    h.step();
+    h.get_by_label("Message").type_text(" ");
+    h.step();
+    h.key_press_modifiers(Modifiers::COMMAND, Key::B);
+    h.step();
+    h.get_by_label("Message").type_text("please");
+    h.step();
+    assert_eq!(draft(&h), "*_ship it today_* *please*");
+    h.key_press(Key::Enter);
+    h.step();
+    until(&mut h, "amina has it", |_| {
+        amina
+            .history("general", 10)
+            .unwrap()
+            .iter()
+            .any(|m| m.text == "*_ship it today_* *please*")
+    });
+    until(&mut h, "drawn without its markers", |h| {
+        has(h, "ship it today please")
+    });
+}
+
 #[test]
 fn unread_count_rises_and_clears() {
     let dir = tempfile::tempdir().unwrap();

@@ -383,6 +383,19 @@ impl MajlisApp {
                 {
                     send = true;
                 }
+                // Ctrl+B, Ctrl+I (⌘ on a Mac): the selection bold or italic, or a pair of
+                // markers with the cursor between them.
+                if focused {
+                    let wrap = ui.input_mut(|i| {
+                        [(egui::Key::B, '*'), (egui::Key::I, '_')]
+                            .into_iter()
+                            .find(|(k, _)| i.consume_key(egui::Modifiers::COMMAND, *k))
+                            .map(|(_, c)| c)
+                    });
+                    if let Some(marker) = wrap {
+                        wrap_selection(ui.ctx(), id, draft, marker);
+                    }
+                }
                 let layout = if rtl_ui {
                     Layout::right_to_left(Align::Center)
                 } else {
@@ -1851,6 +1864,27 @@ fn link_at(
         .iter()
         .find(|(r, _)| r.contains(&byte))
         .map(|(_, url)| url.clone())
+}
+
+/// Put `marker` on both sides of the selection in the composer `id` holding `draft` (or at
+/// the cursor, which then sits between the two), keeping what was selected selected.
+fn wrap_selection(ctx: &egui::Context, id: egui::Id, draft: &mut String, marker: char) {
+    use egui::text::{CCursor, CCursorRange};
+    let mut st = egui::TextEdit::load_state(ctx, id).unwrap_or_default();
+    let n = draft.chars().count();
+    let (a, b) = st.cursor.char_range().map_or((n, n), |r| {
+        let (x, y) = (r.primary.index.0.min(n), r.secondary.index.0.min(n));
+        (x.min(y), x.max(y))
+    });
+    let byte = |c: usize| draft.char_indices().nth(c).map_or(draft.len(), |(i, _)| i);
+    let (start, end) = (byte(a), byte(b));
+    draft.insert(end, marker);
+    draft.insert(start, marker);
+    st.cursor.set_char_range(Some(CCursorRange::two(
+        CCursor::new(a + 1),
+        CCursor::new(b + 1),
+    )));
+    st.store(ctx, id);
 }
 
 /// When "Send later" can send a message: in an hour, tomorrow at 9:00, next Monday at 9:00
