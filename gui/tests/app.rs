@@ -388,6 +388,31 @@ fn ctrl_b_and_ctrl_i_mark_the_selection_bold_and_italic() {
     });
 }
 
+/// A message the node refuses (over 32 KiB) stays in the conversation, marked not sent,
+/// drawn as it would have been: its formatting, not its markers.
+#[test]
+fn a_refused_message_stays_drawn_with_its_formatting() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (_amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    type_into(
+        &mut h,
+        "Message",
+        &format!("*Too long* {}", "x".repeat(33 * 1024)),
+    );
+    h.key_press(eframe::egui::Key::Enter);
+    until(&mut h, "refused", |h| {
+        h.query_all_by_label_contains("Too long xxx")
+            .next()
+            .is_some()
+            && h.query_all_by_label_contains("32").next().is_some()
+    });
+    assert!(
+        h.query_all_by_label_contains("*Too long*").next().is_none(),
+        "the markers are drawn"
+    );
+}
+
 #[test]
 fn unread_count_rises_and_clears() {
     let dir = tempfile::tempdir().unwrap();

@@ -1181,7 +1181,9 @@ impl Conversation {
                         .small()
                         .weak(),
                     );
-                    ui.label(text::for_egui(&p.text).into_owned());
+                    // Drawn as it will be once sent (its formatting, not its markers).
+                    let color = ui.visuals().text_color();
+                    ui.label(Self::body_galley(ui, &p.text, width - 12.0, color));
                 });
                 y += pend_h;
             }
