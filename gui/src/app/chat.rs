@@ -1889,9 +1889,9 @@ fn wrap_selection(ctx: &egui::Context, id: egui::Id, draft: &mut String, marker:
     st.store(ctx, id);
 }
 
-/// When "Send later" can send a message: in an hour, tomorrow at 9:00, next Monday at 9:00
-/// (local time), with the label each is offered under.
-pub(super) fn later_choices(lang: crate::i18n::Lang) -> Vec<(String, u64)> {
+/// In an hour, tomorrow at 9:00, next Monday at 9:00 (local time; `None` for a time the
+/// clock skips): what "Send later" and pausing notifications offer.
+pub(super) fn later_times() -> [Option<u64>; 3] {
     use chrono::{Datelike, Days, Local};
     let now = Local::now();
     let at_nine = |days: u64| {
@@ -1902,16 +1902,20 @@ pub(super) fn later_choices(lang: crate::i18n::Lang) -> Vec<(String, u64)> {
     };
     let to_monday = 7 - u64::from(now.weekday().num_days_from_monday());
     [
-        (
-            tr(lang, "In 1 hour"),
-            Some(now.timestamp_millis() as u64 + 3_600_000),
-        ),
-        (tr(lang, "Tomorrow at 9:00"), at_nine(1)),
-        (tr(lang, "Monday at 9:00"), at_nine(to_monday)),
+        Some(now.timestamp_millis() as u64 + 3_600_000),
+        at_nine(1),
+        at_nine(to_monday),
     ]
-    .into_iter()
-    .filter_map(|(label, at)| Some((label.to_string(), at?)))
-    .collect()
+}
+
+/// When "Send later" can send a message ([`later_times`]), with the label each is offered
+/// under.
+fn later_choices(lang: crate::i18n::Lang) -> Vec<(String, u64)> {
+    ["In 1 hour", "Tomorrow at 9:00", "Monday at 9:00"]
+        .into_iter()
+        .zip(later_times())
+        .filter_map(|(label, at)| Some((tr(lang, label).to_string(), at?)))
+        .collect()
 }
 
 /// Members (and `channel`, `here`, and groups) whose names start with the `@word` the draft

@@ -136,16 +136,16 @@ impl MajlisApp {
             Some(_) => self.t("Notifications paused"),
             None => self.t("Notifications"),
         };
-        let pause_choices: Vec<(String, u64)> = super::chat::later_choices(self.state.lang)
-            .into_iter()
-            .zip([
-                "For 1 hour",
-                "Until tomorrow at 9:00",
-                "Until Monday at 9:00",
-            ])
-            .map(|((_, at), label)| (self.t(label), at))
-            .chain([(self.t("Until I resume them"), u64::MAX)])
-            .collect();
+        let pause_choices: Vec<(String, u64)> = [
+            self.t("For 1 hour"),
+            self.t("Until tomorrow at 9:00"),
+            self.t("Until Monday at 9:00"),
+        ]
+        .into_iter()
+        .zip(super::chat::later_times())
+        .filter_map(|(label, at)| Some((label, at?)))
+        .chain([(self.t("Until I resume them"), u64::MAX)])
+        .collect();
         let pause_header = self.t("Pause desktop notifications:");
         let resume_label = self.t("Resume notifications");
         let mut pause: Option<Option<u64>> = None;
