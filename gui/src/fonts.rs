@@ -69,14 +69,41 @@ pub fn covers_rtl(data: &[u8]) -> bool {
         .is_ok_and(|f| REQUIRED.iter().all(|c| f.glyph_index(*c).is_some()))
 }
 
-/// The path and bytes of the best system font covering Arabic and Hebrew, if any.
-pub fn find_rtl_font() -> Option<(PathBuf, Vec<u8>)> {
+/// The font files of the system's font directories (walked once at start).
+fn system_font_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
     for d in font_dirs() {
         walk(&d, &mut files, 0);
     }
+    files
+}
+
+fn file_name(p: &Path) -> &str {
+    p.file_name().and_then(|n| n.to_str()).unwrap_or_default()
+}
+
+/// The first of `files` named in `names` (in that order of preference) whose data `ok`
+/// accepts: its path and bytes.
+fn first_named(
+    files: &[PathBuf],
+    names: &[&str],
+    ok: impl Fn(&[u8]) -> bool,
+) -> Option<(PathBuf, Vec<u8>)> {
+    let mut named: Vec<(usize, &PathBuf)> = files
+        .iter()
+        .filter_map(|p| Some((names.iter().position(|n| *n == file_name(p))?, p)))
+        .collect();
+    named.sort_by_key(|(rank, _)| *rank);
+    named.into_iter().find_map(|(_, p)| {
+        let data = std::fs::read(p).ok()?;
+        ok(&data).then(|| (p.clone(), data))
+    })
+}
+
+/// The path and bytes of the best of `files` covering Arabic and Hebrew, if any.
+fn find_rtl_font(mut files: Vec<PathBuf>) -> Option<(PathBuf, Vec<u8>)> {
     let rank = |p: &PathBuf| {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = file_name(p);
         PREFERRED.iter().position(|f| *f == name).unwrap_or(
             PREFERRED.len() + usize::from(name.contains("Bold") || name.contains("Italic")),
         )
@@ -109,26 +136,6 @@ pub fn covers_emoji(data: &[u8]) -> bool {
     })
 }
 
-/// The path and bytes of a system emoji font, if one is installed.
-pub fn find_emoji_font() -> Option<(PathBuf, Vec<u8>)> {
-    let mut files = Vec::new();
-    for d in font_dirs() {
-        walk(&d, &mut files, 0);
-    }
-    files.retain(|p| {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        EMOJI.contains(&name)
-    });
-    files.sort_by_key(|p| {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        EMOJI.iter().position(|f| *f == name)
-    });
-    files.into_iter().find_map(|p| {
-        let data = std::fs::read(&p).ok()?;
-        covers_emoji(&data).then_some((p, data))
-    })
-}
-
 /// Bold faces of common sans-serif fonts, best first (egui has no bold of its own).
 const BOLD: [&str; 6] = [
     "DejaVuSans-Bold.ttf",
@@ -145,36 +152,17 @@ pub fn bold() -> egui::FontFamily {
     egui::FontFamily::Name("bold".into())
 }
 
-/// The path and bytes of a system bold face, if one is installed.
-pub fn find_bold_font() -> Option<(PathBuf, Vec<u8>)> {
-    let mut files = Vec::new();
-    for d in font_dirs() {
-        walk(&d, &mut files, 0);
-    }
-    let rank = |p: &PathBuf| {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        BOLD.iter().position(|f| *f == name)
-    };
-    files.retain(|p| rank(p).is_some());
-    files.sort_by_key(rank);
-    files.into_iter().find_map(|p| {
-        let data = std::fs::read(&p).ok()?;
-        ttf_parser::Face::parse(&data, 0)
-            .is_ok()
-            .then_some((p, data))
-    })
-}
-
 /// Add the RTL font, then an emoji font, as fallbacks to every family, and the bold family
 /// ([`bold`]). Returns the RTL font used, or `None` (then Arabic shows as boxes, and the
 /// diagnostics view says which package to install). Without an emoji font, reactions show
 /// as boxes.
 pub fn install(ctx: &egui::Context) -> Option<PathBuf> {
-    let rtl = find_rtl_font();
-    let emoji = find_emoji_font();
+    let files = system_font_files();
+    let emoji = first_named(&files, &EMOJI, covers_emoji);
+    let bold_face = first_named(&files, &BOLD, |d| ttf_parser::Face::parse(d, 0).is_ok());
+    let rtl = find_rtl_font(files);
     let mut fonts = egui::FontDefinitions::default();
     let body = fonts.families[&egui::FontFamily::Proportional].clone();
-    let bold_face = find_bold_font();
     let mut bold_family = Vec::new();
     if let Some((path, data)) = bold_face {
         // Common bold faces run wider than egui's light body face: drawn a little smaller,
