@@ -2364,6 +2364,16 @@ fn place_cursor(ctx: &egui::Context, id: egui::Id, galley: &egui::Galley, p: egu
 mod tests {
     use super::*;
 
+    /// The format of the first section of `g` whose text holds `part`.
+    fn drawn_as(g: &egui::Galley, part: &str) -> egui::TextFormat {
+        g.job
+            .sections
+            .iter()
+            .find(|s| g.job.text[s.byte_range.start.0..s.byte_range.end.0].contains(part))
+            .map(|s| s.format.clone())
+            .unwrap_or_else(|| panic!("no section '{part}' in {:?}", g.job.sections))
+    }
+
     /// What was written as code is laid out in the fixed-width font, the rest (a link
     /// beside it included) in the body font; a right-to-left paragraph is left as written.
     #[test]
@@ -2475,14 +2485,7 @@ mod tests {
             g.job.text,
             format!("{bar} can we ship today?\nyes:\n• the crates\n• the forms")
         );
-        let color = |part: &str| {
-            g.job
-                .sections
-                .iter()
-                .find(|s| g.job.text[s.byte_range.start.0..s.byte_range.end.0].contains(part))
-                .map(|s| s.format.color)
-                .unwrap_or_else(|| panic!("no section '{part}' in {:?}", g.job.sections))
-        };
+        let color = |part: &str| drawn_as(&g, part).color;
         assert_ne!(color("can we ship "), Color32::GRAY, "the quote is dimmed");
         assert_eq!(color("yes:"), Color32::GRAY);
         assert_eq!(color("the crates"), Color32::GRAY);
@@ -2505,14 +2508,7 @@ mod tests {
             g.job.text,
             "Urgent: the new price is 10 12, see https://x.test/a_b_c, `a*b*` and snake_case_name"
         );
-        let format = |part: &str| {
-            g.job
-                .sections
-                .iter()
-                .find(|s| &g.job.text[s.byte_range.start.0..s.byte_range.end.0] == part)
-                .map(|s| s.format.clone())
-                .unwrap_or_else(|| panic!("no section '{part}' in {:?}", g.job.sections))
-        };
+        let format = |part: &str| drawn_as(&g, part);
         assert_eq!(format("Urgent").font_id.family, crate::fonts::bold());
         assert!(format("new").italics);
         assert!(format("10").strikethrough.width > 0.0);
