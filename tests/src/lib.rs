@@ -560,6 +560,16 @@ impl Daemon {
     }
 
     /// Run a CLI command that must succeed; returns its last stdout line.
+    /// Take an identity as `name` and found the org `org` with it: this device's peer id
+    /// (what a test's own client dials) and the org's id (what it joins).
+    pub fn found(&self, name: &str, org: &str) -> (libp2p::PeerId, String) {
+        let id: majlis_core::DeviceId = self
+            .ok(&["init", "--name", name])
+            .parse()
+            .expect("init prints the device id last");
+        (id.peer_id(), self.ok(&["org", "create", "--name", org]))
+    }
+
     pub fn ok(&self, args: &[&str]) -> String {
         self.all(args)
             .lines()

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::Rogue;
 use libp2p::gossipsub;
 use majlis_core::net::{RosterRequest, SyncRequest};
-use majlis_core::{DeviceId, DeviceKey, Profile};
+use majlis_core::{DeviceKey, Profile};
 use majlis_tests::{free_port, Daemon};
 
 fn rss_mb(pid: u32, field: &str) -> f64 {
@@ -31,9 +31,7 @@ async fn a_flooding_peer_leaves_memory_bounded_and_the_node_responsive() {
     let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
     let tmp = tempfile::tempdir().unwrap();
     let mut amina = Daemon::new(&bin, tmp.path(), "amina");
-    let victim: DeviceId = amina.ok(&["init", "--name", "amina"]).parse().unwrap();
-    let victim = victim.peer_id();
-    let org = amina.ok(&["org", "create", "--name", "acme"]);
+    let (victim, org) = amina.found("amina", "acme");
     let org: majlis_core::OrgId = org.parse().unwrap();
     let member = DeviceKey::generate();
     let id = member.id().to_string();

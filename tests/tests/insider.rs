@@ -76,9 +76,7 @@ async fn a_guest_with_a_modified_client_reads_no_private_channel_or_dm_of_real_n
     let tmp = tempfile::tempdir().unwrap();
     let mut amina = Daemon::new(&bin, tmp.path(), "amina");
     let mut bilal = Daemon::new(&bin, tmp.path(), "bilal");
-    let victim: DeviceId = amina.ok(&["init", "--name", "amina"]).parse().unwrap();
-    let victim = victim.peer_id();
-    let org = amina.ok(&["org", "create", "--name", "acme"]);
+    let (victim, org) = amina.found("amina", "acme");
     let id = bilal.ok(&["init", "--name", "bilal"]);
     bilal.ok(&["org", "join", &org]);
     amina.ok(&["roster", "add", "--name", "bilal", "--device", &id]);
@@ -167,9 +165,7 @@ async fn a_group_conversation_reaches_its_members_and_no_insider() {
     let mut amina = Daemon::new(&bin, tmp.path(), "amina");
     let mut bilal = Daemon::new(&bin, tmp.path(), "bilal");
     let mut chen = Daemon::new(&bin, tmp.path(), "chen");
-    let victim: DeviceId = amina.ok(&["init", "--name", "amina"]).parse().unwrap();
-    let victim = victim.peer_id();
-    let org = amina.ok(&["org", "create", "--name", "acme"]);
+    let (victim, org) = amina.found("amina", "acme");
     join_all(&amina, &org, &[(&bilal, "bilal"), (&chen, "chen")]);
     let insider = DeviceKey::generate();
     let dina = insider.id().to_string();
@@ -398,9 +394,7 @@ async fn a_member_lying_in_catch_up_is_asked_back_at_most_once_a_while() {
     let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
     let tmp = tempfile::tempdir().unwrap();
     let mut amina = Daemon::new(&bin, tmp.path(), "amina");
-    let victim: DeviceId = amina.ok(&["init", "--name", "amina"]).parse().unwrap();
-    let victim = victim.peer_id();
-    let org = amina.ok(&["org", "create", "--name", "acme"]);
+    let (victim, org) = amina.found("amina", "acme");
     let liar = DeviceKey::generate();
     let id = liar.id().to_string();
     amina.ok(&["roster", "add", "--name", "mallory", "--device", &id]);
