@@ -58,32 +58,11 @@ fn shape(text: &str) -> String {
 /// `<`, `«`) in a right-to-left run is replaced by its mirror image (rule L4), which
 /// `unicode-bidi` leaves to the renderer: "(مرحبا)" would otherwise show as ")مرحبا(".
 pub fn visual_line(line: &str) -> String {
-    let info = BidiInfo::new(line, None);
-    let Some(para) = info.paragraphs.first() else {
-        return line.to_string();
-    };
-    let (levels, runs) = info.visual_runs(para, para.range.clone());
-    let mut out = String::with_capacity(line.len());
-    for run in runs {
-        if levels[run.start].is_rtl() {
-            out.extend(
-                line[run]
-                    .chars()
-                    .rev()
-                    .map(|c| unicode_bidi_mirroring::get_mirrored(c).unwrap_or(c)),
-            );
-        } else {
-            out.push_str(&line[run]);
-        }
-    }
-    // The direction marks have done their work; egui would draw them as missing glyphs.
-    out.retain(|c| {
-        !matches!(
-            c,
-            '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{2066}'..='\u{2069}'
-        )
-    });
-    out
+    let chars: Vec<(char, ())> = line.chars().map(|c| (c, ())).collect();
+    visual_line_styled(&chars)
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect()
 }
 
 /// `text` shaped and in true visual order (left to right on screen), paragraph breaks kept.
@@ -106,18 +85,11 @@ pub fn visual(text: &str) -> Cow<'_, str> {
 /// changes, which for RTL text is exactly at a non-RTL character (egui's bundled fonts have
 /// no RTL glyphs; the fallback font from [`crate::fonts`] serves all of them).
 fn unreverse_rtl_runs(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut run: Vec<char> = Vec::new();
-    for c in line.chars() {
-        if is_rtl_char(c) {
-            run.push(c);
-        } else {
-            out.extend(run.drain(..).rev());
-            out.push(c);
-        }
-    }
-    out.extend(run.drain(..).rev());
-    out
+    let chars: Vec<(char, ())> = line.chars().map(|c| (c, ())).collect();
+    unreverse_rtl_runs_styled(&chars)
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect()
 }
 
 /// `text` ready for an egui label: shaped, reordered, and adapted to egui's shaper.
@@ -135,38 +107,11 @@ pub fn for_egui(text: &str) -> Cow<'_, str> {
 
 /// `text` shaped, wrapped to `max_width` (measured with `width_of`, in logical order) and
 /// reordered line by line. Returns the lines ready for egui (see [`for_egui`]).
-pub fn wrap_visual(
-    text: &str,
-    max_width: f32,
-    mut width_of: impl FnMut(&str) -> f32,
-) -> Vec<String> {
-    let shaped = if has_rtl(text) {
-        shape(text)
-    } else {
-        text.to_string()
-    };
-    let mut lines = Vec::new();
-    for para in shaped.split('\n') {
-        let mut line = String::new();
-        for word in para.split_inclusive(' ') {
-            let candidate = format!("{line}{word}");
-            if !line.is_empty() && width_of(candidate.trim_end()) > max_width {
-                lines.push(std::mem::take(&mut line));
-            }
-            line.push_str(word);
-        }
-        lines.push(line);
-    }
-    lines
+pub fn wrap_visual(text: &str, max_width: f32, width_of: impl FnMut(&str) -> f32) -> Vec<String> {
+    let chars: Vec<(char, ())> = text.chars().map(|c| (c, ())).collect();
+    wrap_visual_styled(&chars, max_width, width_of)
         .into_iter()
-        .map(|l| {
-            let l = l.trim_end();
-            if has_rtl(l) {
-                unreverse_rtl_runs(&visual_line(l))
-            } else {
-                l.to_string()
-            }
-        })
+        .map(|l| l.into_iter().map(|(c, _)| c).collect())
         .collect()
 }
 
@@ -424,21 +369,13 @@ pub fn md_links(text: &str, skip: &[std::ops::Range<usize>]) -> Vec<MdLink> {
     out
 }
 
-/// `text` as the app draws it but without fonts: emphasis markers taken out (code and links
-/// as written), for a desktop notification.
+/// `text` as the app draws it but without fonts, for a desktop notification: emphasis
+/// markers taken out, a Markdown link as its label, the rest as written.
 pub fn without_markers(text: &str) -> String {
-    let mut skip = code_spans(text);
-    skip.extend(majlis_core::search::text::links(text));
-    let mut out = text.to_string();
-    let mut markers: Vec<std::ops::Range<usize>> = emphasis_spans(text, &skip)
+    pieces(text)
         .iter()
-        .flat_map(Emphasised::markers)
-        .collect();
-    markers.sort_unstable_by_key(|r| std::cmp::Reverse(r.start));
-    for r in markers {
-        out.replace_range(r, "");
-    }
-    out
+        .map(|p| &text[p.range.clone()])
+        .collect()
 }
 
 /// How a line of a message begins: `> ` quotes it, `- ` or `* ` makes it an item of a list
@@ -606,6 +543,253 @@ pub fn emphasis_spans(text: &str, skip: &[std::ops::Range<usize>]) -> Vec<Emphas
     out
 }
 
+/// How a piece of a message is drawn (see [`pieces`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Style {
+    /// Written as code: a fixed-width font on a faint ground.
+    pub code: bool,
+    /// A link, and the address it opens.
+    pub link: Option<String>,
+    pub bold: bool,
+    pub italic: bool,
+    pub struck: bool,
+    /// On a line quoted with `> `.
+    pub quoted: bool,
+}
+
+/// A stretch of a message as it is drawn: its source text with one [`Style`], or the
+/// marker that begins a quoted line or a list item (drawn as a bar or a bullet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piece {
+    /// Where it is in the message.
+    pub range: std::ops::Range<usize>,
+    pub mark: Option<LineMark>,
+    pub style: Style,
+}
+
+/// Message `text` as the app draws it, in logical order: what is written as code, links
+/// (bare addresses and Markdown's `[label](https://…)`, drawn as their label), emphasis,
+/// quotes and list items, with the markers that only say how to draw (emphasis markers, a
+/// Markdown link's brackets and address) left out. One reading for every place that draws
+/// a message (its row, a notification), so that they cannot disagree; the caller decides
+/// fonts and colours, and the order on screen (right-to-left text is reordered after this).
+pub fn pieces(text: &str) -> Vec<Piece> {
+    use majlis_core::search::text::{link_url, links};
+    type Range = std::ops::Range<usize>;
+    let overlaps = |r: &Range, o: &Range| o.start < r.end && r.start < o.end;
+    let inside = |p: &Range, r: &Range| r.start <= p.start && p.end <= r.end;
+    let code = code_spans(text);
+    let md = md_links(text, &code);
+    // Bare addresses, then the label of each Markdown link, each with what it opens.
+    let linked: Vec<(Range, String)> = links(text)
+        .filter(|r| {
+            !code
+                .iter()
+                .chain(md.iter().map(|l| &l.whole))
+                .any(|c| overlaps(r, c))
+        })
+        .map(|r| (r.clone(), link_url(&text[r])))
+        .chain(
+            md.iter()
+                .map(|l| (l.label.clone(), text[l.url.clone()].to_string())),
+        )
+        .collect();
+    let skip: Vec<Range> = linked
+        .iter()
+        .map(|(r, _)| r.clone())
+        .chain(code.iter().cloned())
+        .chain(md.iter().map(|l| l.whole.clone()))
+        .collect();
+    let emphasis = emphasis_spans(text, &skip);
+    let markers: Vec<Range> = emphasis
+        .iter()
+        .flat_map(Emphasised::markers)
+        .chain(
+            md.iter()
+                .flat_map(|l| [l.whole.start..l.label.start, l.label.end..l.whole.end]),
+        )
+        .collect();
+    let marks = line_marks(text, &code);
+    let quoted: Vec<Range> = marks
+        .iter()
+        .filter(|(_, k)| *k == LineMark::Quote)
+        .map(|(r, _)| r.end..text[r.end..].find('\n').map_or(text.len(), |n| r.end + n))
+        .collect();
+    let mut cuts: Vec<usize> = [0, text.len()]
+        .into_iter()
+        .chain(
+            skip.iter()
+                .chain(&markers)
+                .chain(&quoted)
+                .flat_map(|r| [r.start, r.end]),
+        )
+        .chain(marks.iter().flat_map(|(r, _)| [r.start, r.end]))
+        .collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut out: Vec<Piece> = Vec::new();
+    for w in cuts.windows(2) {
+        let range = w[0]..w[1];
+        if range.is_empty() || markers.contains(&range) {
+            continue;
+        }
+        if let Some((_, k)) = marks.iter().find(|(r, _)| *r == range) {
+            out.push(Piece {
+                range,
+                mark: Some(*k),
+                style: Style::default(),
+            });
+            continue;
+        }
+        let mut style = Style {
+            code: code.iter().any(|c| inside(&range, c)),
+            link: linked
+                .iter()
+                .find(|(r, _)| inside(&range, r))
+                .map(|(_, u)| u.clone()),
+            quoted: quoted.iter().any(|q| inside(&range, q)),
+            ..Style::default()
+        };
+        for e in emphasis.iter().filter(|e| inside(&range, &e.range)) {
+            match e.kind {
+                Emphasis::Bold => style.bold = true,
+                Emphasis::Italic => style.italic = true,
+                Emphasis::Struck => style.struck = true,
+            }
+        }
+        // Cuts fall where anything changes, so a piece is often followed by one drawn alike.
+        match out.last_mut() {
+            Some(last)
+                if last.mark.is_none() && last.style == style && last.range.end == range.start =>
+            {
+                last.range.end = range.end
+            }
+            _ => out.push(Piece {
+                range,
+                mark: None,
+                style,
+            }),
+        }
+    }
+    out
+}
+
+/// Styled text (each character with what it is drawn as) shaped for display: Arabic letters
+/// in their presentation forms, as [`shape`] makes them for the whole text, so letters join
+/// across a change of style. A lam-alef ligature takes the style of its lam. Should the
+/// shaper ever not map characters one to one (but for that ligature), each run of one style
+/// is shaped on its own instead.
+fn shape_styled<S: Copy + Eq>(chars: &[(char, S)]) -> Vec<(char, S)> {
+    let whole: String = chars.iter().map(|(c, _)| c).collect();
+    let shaped: Vec<char> = shape(&whole).chars().collect();
+    let mut out = Vec::with_capacity(shaped.len());
+    let mut i = 0;
+    for &c in &shaped {
+        let Some(&(_, s)) = chars.get(i) else {
+            break;
+        };
+        out.push((c, s));
+        let lig = ('\u{FEF5}'..='\u{FEFC}').contains(&c) && chars[i].0 == '\u{0644}';
+        i += if lig { 2 } else { 1 };
+    }
+    if i == chars.len() && out.len() == shaped.len() {
+        return out;
+    }
+    chars
+        .chunk_by(|a, b| a.1 == b.1)
+        .flat_map(|run| {
+            let s = run[0].1;
+            let text: String = run.iter().map(|(c, _)| c).collect();
+            shape(&text)
+                .chars()
+                .map(move |c| (c, s))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// [`wrap_visual`] for styled text: the same lines, each character keeping its style
+/// through shaping, wrapping and reordering.
+pub fn wrap_visual_styled<S: Copy + Eq>(
+    chars: &[(char, S)],
+    max_width: f32,
+    mut width_of: impl FnMut(&str) -> f32,
+) -> Vec<Vec<(char, S)>> {
+    let shaped = shape_styled(chars);
+    let string = |cs: &[(char, S)]| cs.iter().map(|(c, _)| c).collect::<String>();
+    let mut lines: Vec<Vec<(char, S)>> = Vec::new();
+    for para in shaped.split(|(c, _)| *c == '\n') {
+        let mut line: Vec<(char, S)> = Vec::new();
+        for word in para.split_inclusive(|(c, _)| *c == ' ') {
+            let candidate = string(&line) + &string(word);
+            if !line.is_empty() && width_of(candidate.trim_end()) > max_width {
+                lines.push(std::mem::take(&mut line));
+            }
+            line.extend_from_slice(word);
+        }
+        lines.push(line);
+    }
+    for l in &mut lines {
+        while l.last().is_some_and(|(c, _)| c.is_whitespace()) {
+            l.pop();
+        }
+        if l.iter().any(|(c, _)| is_rtl_char(*c)) {
+            *l = unreverse_rtl_runs_styled(&visual_line_styled(l));
+        }
+    }
+    lines
+}
+
+/// [`visual_line`] for styled text.
+fn visual_line_styled<S: Copy>(line: &[(char, S)]) -> Vec<(char, S)> {
+    let text: String = line.iter().map(|(c, _)| c).collect();
+    let info = BidiInfo::new(&text, None);
+    let Some(para) = info.paragraphs.first() else {
+        return line.to_vec();
+    };
+    // The character at each byte offset (the runs are byte ranges).
+    let mut at = vec![0; text.len() + 1];
+    for (k, (b, _)) in text.char_indices().enumerate() {
+        at[b] = k;
+    }
+    at[text.len()] = line.len();
+    let (levels, runs) = info.visual_runs(para, para.range.clone());
+    let mut out = Vec::with_capacity(line.len());
+    for run in runs {
+        let run_chars = &line[at[run.start]..at[run.end]];
+        if levels[run.start].is_rtl() {
+            out.extend(
+                run_chars
+                    .iter()
+                    .rev()
+                    .map(|&(c, s)| (unicode_bidi_mirroring::get_mirrored(c).unwrap_or(c), s)),
+            );
+        } else {
+            out.extend_from_slice(run_chars);
+        }
+    }
+    out.retain(|(c, _)| {
+        !matches!(
+            c,
+            '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{2066}'..='\u{2069}'
+        )
+    });
+    out
+}
+
+/// [`unreverse_rtl_runs`] for styled text: a run also ends where the style changes, since
+/// egui lays out each section (one style) on its own.
+fn unreverse_rtl_runs_styled<S: Copy + Eq>(line: &[(char, S)]) -> Vec<(char, S)> {
+    let mut out = Vec::with_capacity(line.len());
+    for run in line.chunk_by(|a, b| is_rtl_char(a.0) && is_rtl_char(b.0) && a.1 == b.1) {
+        match is_rtl_char(run[0].0) {
+            true => out.extend(run.iter().rev()),
+            false => out.extend_from_slice(run),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -728,6 +912,10 @@ mod tests {
         assert_eq!(
             without_markers("*Urgent*: `a*b*` and _new_ ~10~ **CI** https://wiki.test/Foo_(_bar_)"),
             "Urgent: `a*b*` and new 10 CI https://wiki.test/Foo_(_bar_)"
+        );
+        assert_eq!(
+            without_markers("**Build failed**: [logs](http://ci/42)\n> *quoted*\n- item"),
+            "Build failed: logs\n> quoted\n- item"
         );
         let t = "see https://wiki.test/Foo_(_bar_) now";
         assert_eq!(spans(t), [("_bar_", Italic)]);

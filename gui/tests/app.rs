@@ -1313,7 +1313,7 @@ fn topic_pins_leaving_and_a_reply_edited_from_the_thread() {
     let dir = tempfile::tempdir().unwrap();
     let rt = rt();
     let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
-    let plan = rt.block_on(amina.send("general", "Q4 plan")).unwrap();
+    let plan = rt.block_on(amina.send("general", "*Q4* plan")).unwrap();
     until(&mut h, "the message", |h| has(h, "Q4 plan"));
     rt.block_on(amina.pin(&plan, true)).unwrap();
     until(&mut h, "marked pinned", |h| {
@@ -1323,6 +1323,9 @@ fn topic_pins_leaving_and_a_reply_edited_from_the_thread() {
     until(&mut h, "the details panel", |h| {
         has(h, "Pinned (1)") && has(h, "No topic yet") && has(h, "bilal (member) · online")
     });
+    // The pinned list shows it as its row does: without the markers.
+    assert_eq!(h.query_all_by_label("Q4 plan").count(), 2);
+    assert!(h.query_by_label_contains("*Q4*").is_none());
     h.get_by_label("Edit topic").click();
     until(&mut h, "the topic form", |h| has(h, "Channel topic"));
     type_into(&mut h, "Channel topic", "Launch week");

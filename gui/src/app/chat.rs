@@ -313,7 +313,7 @@ impl MajlisApp {
                         let said = tr_with(
                             lang,
                             "Sends at {time}: {text}",
-                            &[("time", &when), ("text", &w.text)],
+                            &[("time", &when), ("text", &text::without_markers(&w.text))],
                         );
                         ui.label(RichText::new(text::for_egui(&said)).italics());
                         let b = ui.small_button(tr(lang, "Cancel"));
@@ -791,21 +791,6 @@ impl Conversation {
                 != local(self.rows[i].sent_at).date_naive()
     }
 
-    pub(super) fn body_lines(ui: &egui::Ui, text_: &str, width: f32) -> Vec<String> {
-        let font = egui::TextStyle::Body.resolve(ui.style());
-        if text::has_rtl(text_) {
-            ui.fonts_mut(|f| {
-                text::wrap_visual(text_, width, |s| {
-                    f.layout_no_wrap(s.to_string(), font.clone(), Color32::WHITE)
-                        .size()
-                        .x
-                })
-            })
-        } else {
-            vec![text_.to_string()]
-        }
-    }
-
     pub(super) fn body_galley(
         ui: &egui::Ui,
         m: &str,
@@ -816,103 +801,18 @@ impl Conversation {
     }
 
     /// [`Conversation::body_galley`], and where it drew each link: the byte range in the
-    /// galley's text and the address it opens.
+    /// galley's text and the address it opens. What is drawn how comes from
+    /// [`text::pieces`]; here it gets fonts and colours and, for right-to-left text, its
+    /// order on screen.
     pub(super) fn body_layout(
         ui: &egui::Ui,
         m: &str,
         width: f32,
         color: Color32,
     ) -> (Arc<egui::Galley>, Vec<(std::ops::Range<usize>, String)>) {
+        let pieces = text::pieces(m);
         let font = egui::TextStyle::Body.resolve(ui.style());
-        let lines = Self::body_lines(ui, m, width).join("\n");
         let plain = egui::TextFormat::simple(font.clone(), color);
-        let link = ui.visuals().hyperlink_color;
-        let linked = egui::TextFormat {
-            underline: egui::Stroke::new(1.0, link),
-            ..egui::TextFormat::simple(font, link)
-        };
-        // What was written as code, in a fixed-width font on a faint ground (left-to-right
-        // text only: a right-to-left paragraph is reordered for drawing, and its backticks
-        // no longer pair up there).
-        let coded = egui::TextFormat {
-            background: ui.visuals().code_bg_color,
-            ..egui::TextFormat::simple(egui::TextStyle::Monospace.resolve(ui.style()), color)
-        };
-        let code = match text::has_rtl(m) {
-            true => Vec::new(),
-            false => text::code_spans(&lines),
-        };
-        // `[label](https://…)`, as bots write links: the label drawn as the link.
-        let md = match text::has_rtl(m) {
-            true => Vec::new(),
-            false => text::md_links(&lines, &code),
-        };
-        let overlaps = |r: &std::ops::Range<usize>, o: &std::ops::Range<usize>| {
-            o.start < r.end && r.start < o.end
-        };
-        type Part<'f> = (std::ops::Range<usize>, &'f egui::TextFormat, Option<String>);
-        let mut parts: Vec<Part> = shown_links(m, &lines)
-            .filter(|r| {
-                !code
-                    .iter()
-                    .chain(md.iter().map(|l| &l.whole))
-                    .any(|c| overlaps(r, c))
-            })
-            .map(|r| {
-                let url = majlis_core::search::text::link_url(&lines[r.clone()]);
-                (r, &linked, Some(url))
-            })
-            .chain(code.iter().map(|c| (c.clone(), &coded, None)))
-            .chain(md.iter().map(|l| {
-                (
-                    l.label.clone(),
-                    &linked,
-                    Some(lines[l.url.clone()].to_string()),
-                )
-            }))
-            .collect();
-        parts.sort_by_key(|(r, _, _)| r.start);
-        // `*bold*`, `_italic_`, `~struck~`, drawn without their markers (left-to-right text
-        // only, as code).
-        let emphasis = match text::has_rtl(m) {
-            true => Vec::new(),
-            false => {
-                let skip: Vec<_> = parts
-                    .iter()
-                    .map(|(r, _, _)| r.clone())
-                    .chain(md.iter().map(|l| l.whole.clone()))
-                    .collect();
-                text::emphasis_spans(&lines, &skip)
-            }
-        };
-        // Not drawn: emphasis markers, and a Markdown link's brackets and address.
-        let markers: Vec<std::ops::Range<usize>> = emphasis
-            .iter()
-            .flat_map(text::Emphasised::markers)
-            .chain(
-                md.iter()
-                    .flat_map(|l| [l.whole.start..l.label.start, l.label.end..l.whole.end]),
-            )
-            .collect();
-        // `> ` quotes a line (drawn behind a bar, dimmed), `- ` or `* ` lists it (a bullet).
-        let marks = match text::has_rtl(m) {
-            true => Vec::new(),
-            false => text::line_marks(&lines, &code),
-        };
-        let quoted: Vec<std::ops::Range<usize>> = marks
-            .iter()
-            .filter(|(_, k)| *k == text::LineMark::Quote)
-            .map(|(r, _)| r.end..lines[r.end..].find('\n').map_or(lines.len(), |n| r.end + n))
-            .collect();
-        let mut cuts: Vec<usize> = [0, lines.len()]
-            .into_iter()
-            .chain(parts.iter().flat_map(|(r, _, _)| [r.start, r.end]))
-            .chain(markers.iter().flat_map(|r| [r.start, r.end]))
-            .chain(marks.iter().flat_map(|(r, _)| [r.start, r.end]))
-            .chain(quoted.iter().flat_map(|r| [r.start, r.end]))
-            .collect();
-        cuts.sort_unstable();
-        cuts.dedup();
         let (bold, bar) = ui.fonts_mut(|f| {
             let bold = f.families().contains(&crate::fonts::bold());
             (
@@ -924,60 +824,89 @@ impl Conversation {
                 },
             )
         });
-        let strong = ui.visuals().strong_text_color();
-        let weak = ui.visuals().weak_text_color();
+        let (strong, weak) = (
+            ui.visuals().strong_text_color(),
+            ui.visuals().weak_text_color(),
+        );
+        let link = ui.visuals().hyperlink_color;
+        let code_bg = ui.visuals().code_bg_color;
+        let mono = egui::TextStyle::Monospace.resolve(ui.style());
+        let format = |p: &text::Piece| -> egui::TextFormat {
+            let st = &p.style;
+            let mut f = plain.clone();
+            match p.mark {
+                Some(text::LineMark::Quote) => f.color = weak,
+                _ if st.code => {
+                    f.font_id = mono.clone();
+                    f.background = code_bg;
+                }
+                _ => {}
+            }
+            if st.link.is_some() {
+                f.color = link;
+                f.underline = egui::Stroke::new(1.0, link);
+            }
+            if st.bold {
+                if bold && f.font_id.family == egui::FontFamily::Proportional {
+                    f.font_id.family = crate::fonts::bold();
+                }
+                if f.color == color {
+                    f.color = strong;
+                }
+            }
+            if st.quoted && f.color == color {
+                f.color = weak;
+            }
+            f.italics = st.italic;
+            if st.struck {
+                f.strikethrough = egui::Stroke::new(1.0, f.color);
+            }
+            f
+        };
+        let drawn = |p: &text::Piece| match p.mark {
+            Some(text::LineMark::Quote) => bar,
+            Some(text::LineMark::Bullet) => "• ",
+            None => &m[p.range.clone()],
+        };
         let mut job = egui::text::LayoutJob::default();
         let mut links: Vec<(std::ops::Range<usize>, String)> = Vec::new();
-        for w in cuts.windows(2) {
-            let piece = w[0]..w[1];
-            if markers.contains(&piece) {
-                continue;
-            }
-            if let Some((_, k)) = marks.iter().find(|(r, _)| *r == piece) {
-                let (drawn, c) = match k {
-                    text::LineMark::Quote => (bar, weak),
-                    text::LineMark::Bullet => ("• ", color),
-                };
-                job.append(
-                    drawn,
-                    0.0,
-                    egui::TextFormat {
-                        color: c,
-                        ..plain.clone()
-                    },
-                );
-                continue;
-            }
-            let inside = |r: &std::ops::Range<usize>| r.start <= piece.start && piece.end <= r.end;
-            let part = parts.iter().find(|(r, _, _)| inside(r));
-            let mut format = part.map_or(&plain, |(_, f, _)| *f).clone();
-            if let Some((_, _, Some(url))) = part {
-                let drawn = job.text.len()..job.text.len() + piece.len();
+        let mut append = |job: &mut egui::text::LayoutJob, s: &str, p: Option<&text::Piece>| {
+            if let Some(url) = p.and_then(|p| p.style.link.as_ref()) {
+                let at = job.text.len()..job.text.len() + s.len();
                 match links.last_mut() {
-                    Some((r, u)) if r.end == drawn.start && u == url => r.end = drawn.end,
-                    _ => links.push((drawn, url.clone())),
+                    Some((r, u)) if r.end == at.start && u == url => r.end = at.end,
+                    _ => links.push((at, url.clone())),
                 }
             }
-            if quoted.iter().any(inside) && format.color == color {
-                format.color = weak;
-            }
-            for e in emphasis.iter().filter(|e| inside(&e.range)) {
-                match e.kind {
-                    text::Emphasis::Bold => {
-                        if bold && format.font_id.family == egui::FontFamily::Proportional {
-                            format.font_id.family = crate::fonts::bold();
-                        }
-                        if format.color == color {
-                            format.color = strong;
-                        }
-                    }
-                    text::Emphasis::Italic => format.italics = true,
-                    text::Emphasis::Struck => {
-                        format.strikethrough = egui::Stroke::new(1.0, format.color)
-                    }
+            job.append(s, 0.0, p.map_or_else(|| plain.clone(), format));
+        };
+        if text::has_rtl(m) {
+            // Shaped, wrapped and reordered here, each character keeping its piece.
+            let chars: Vec<(char, usize)> = pieces
+                .iter()
+                .enumerate()
+                .flat_map(|(k, p)| drawn(p).chars().map(move |c| (c, k)))
+                .collect();
+            let lines = ui.fonts_mut(|f| {
+                text::wrap_visual_styled(&chars, width, |s| {
+                    f.layout_no_wrap(s.to_string(), font.clone(), Color32::WHITE)
+                        .size()
+                        .x
+                })
+            });
+            for (n, line) in lines.iter().enumerate() {
+                if n > 0 {
+                    append(&mut job, "\n", None);
+                }
+                for run in line.chunk_by(|a, b| a.1 == b.1) {
+                    let s: String = run.iter().map(|(c, _)| c).collect();
+                    append(&mut job, &s, Some(&pieces[run[0].1]));
                 }
             }
-            job.append(&lines[piece], 0.0, format);
+        } else {
+            for p in &pieces {
+                append(&mut job, drawn(p), Some(p));
+            }
         }
         job.wrap.max_width = width;
         if text::is_rtl_paragraph(m) {
@@ -1678,7 +1607,9 @@ impl MajlisApp {
                             .small()
                             .weak(),
                         );
-                        let short: String = m.text.chars().take(140).collect();
+                        // A preview: the text as drawn, less its fonts.
+                        let short: String =
+                            text::without_markers(&m.text).chars().take(140).collect();
                         let label = ui.add(
                             egui::Label::new(text::for_egui(&short).into_owned())
                                 .sense(egui::Sense::click()),
@@ -1819,17 +1750,6 @@ impl MajlisApp {
             run.editing = None;
         }
     }
-}
-
-/// The links of message `m` in `lines`, its text as laid out (an Arabic paragraph is
-/// reordered and wrapped first): only those that show whole, so a long link a right-to-left
-/// paragraph wraps is left plain rather than opened half.
-fn shown_links<'a>(
-    m: &'a str,
-    lines: &'a str,
-) -> impl Iterator<Item = std::ops::Range<usize>> + 'a {
-    use majlis_core::search::text::links;
-    links(lines).filter(move |r| links(m).any(|w| m[w] == lines[r.clone()]))
 }
 
 /// Where a [`egui::Label`] in `rect` draws galley `g` (its alignment decides).
@@ -2375,7 +2295,7 @@ mod tests {
     }
 
     /// What was written as code is laid out in the fixed-width font, the rest (a link
-    /// beside it included) in the body font; a right-to-left paragraph is left as written.
+    /// beside it included) in the body font, in a right-to-left paragraph too.
     #[test]
     fn code_is_drawn_fixed_width() {
         let ctx = egui::Context::default();
@@ -2411,7 +2331,7 @@ mod tests {
         assert!(families[0]
             .iter()
             .any(|(t, f)| t == "https://wiki.acme/doctor" && *f == egui::FontFamily::Proportional));
-        assert!(mono(&families[1]).is_empty());
+        assert_eq!(mono(&families[1]), ["`majlisd doctor`"]);
     }
 
     proptest::proptest! {
@@ -2426,11 +2346,15 @@ mod tests {
                 drawn = Conversation::body_galley(ui, &text, 300.0, Color32::GRAY).job.text.clone();
             });
             out.textures_delta.clear();
-            let sent = text.chars().filter(|c| !"*_~>-".contains(*c)).count();
-            let kept = drawn.chars().filter(|c| !"*_~>-▍|•".contains(*c)).count();
+            // (Right-to-left text is wrapped here, which drops spaces at the ends of lines, and
+            // mirrored: `>` may be drawn as `<`.)
+            let rtl = text::has_rtl(&text);
+            let counted = |c: &char, skip: &str| !(skip.contains(*c) || rtl && c.is_whitespace());
+            let sent = text.chars().filter(|c| counted(c, "*_~>-")).count();
+            let kept = drawn.chars().filter(|c| counted(c, "*_~<>-▍|•")).count();
             // (A Markdown link draws its label alone.)
             let md = text.contains("](");
-            proptest::prop_assert!(text::has_rtl(&text) || md || kept == sent, "{text:?} → {drawn:?}");
+            proptest::prop_assert!(md || kept == sent, "{text:?} → {drawn:?}");
             let _ = text::without_markers(&text);
         }
     }
@@ -2462,6 +2386,45 @@ mod tests {
                 ("https://git.local/p/7", "https://git.local/p/7")
             ]
         );
+    }
+
+    /// In a right-to-left paragraph too, emphasis is drawn without its markers and a
+    /// Markdown link as its label, each word where it stands on screen with its own style.
+    #[test]
+    fn emphasis_in_right_to_left_text_is_drawn_without_its_markers() {
+        let ctx = egui::Context::default();
+        crate::fonts::install(&ctx);
+        // "This is *important* for _today_, see [the log](…)"
+        let text = "هذا *مهم* _اليوم_، انظر [السجل](http://ci.local/42)";
+        let mut layout = None;
+        let mut out = ctx.run_ui(egui::RawInput::default(), |ui| {
+            layout = Some(Conversation::body_layout(ui, text, 600.0, Color32::GRAY));
+        });
+        out.textures_delta.clear();
+        let (g, links) = layout.unwrap();
+        // On screen, left to right, as the whole sentence would be without its markers.
+        let mut glyphs: Vec<&egui::epaint::text::Glyph> = g
+            .rows
+            .iter()
+            .flat_map(|r| &r.glyphs)
+            .filter(|gl| gl.advance_width > 0.0)
+            .collect();
+        glyphs.sort_by(|a, b| a.pos.x.total_cmp(&b.pos.x));
+        let screen: String = glyphs.iter().map(|gl| gl.chr).collect();
+        assert_eq!(screen, text::visual("هذا مهم اليوم، انظر السجل"));
+        assert_eq!(g.job.halign, Align::RIGHT);
+        let word = |w: &str| drawn_as(&g, &text::for_egui(w));
+        assert_eq!(word("مهم").font_id.family, crate::fonts::bold());
+        assert!(word("اليوم").italics);
+        assert!(
+            !word("هذا").italics && word("هذا").font_id.family == egui::FontFamily::Proportional
+        );
+        let links: Vec<(&str, &str)> = links
+            .iter()
+            .map(|(r, u)| (&g.job.text[r.clone()], u.as_str()))
+            .collect();
+        assert_eq!(links, [(&*text::for_egui("السجل"), "http://ci.local/42")]);
+        assert!(word("السجل").underline.width > 0.0);
     }
 
     /// A quoted line is drawn behind a bar and dimmed, a list item behind a bullet.
