@@ -833,7 +833,7 @@ fn search_finds_a_message_and_opens_its_conversation_at_it() {
     // The message sits under 250 newer ones: more than one page of history back.
     rt.block_on(async {
         amina
-            .send("general", "the budget for the hospital")
+            .send("general", "the *budget* for the hospital")
             .await
             .unwrap();
         for i in 0..250 {

@@ -163,10 +163,10 @@ impl MajlisApp {
                         person(&m.sender),
                         format_time(m.sent_at, true)
                     );
+                    let (job, plain) = snippet_job(ui, h);
                     let r = ui
-                        .add(egui::Button::new(snippet_job(ui, h)).frame(false).wrap())
+                        .add(egui::Button::new(job).frame(false).wrap())
                         .on_hover_text(head.as_str());
-                    let plain = h.snippet.clone();
                     name_widget(
                         &r,
                         egui::Role::Button,
@@ -212,26 +212,93 @@ impl MajlisApp {
     }
 }
 
-/// The snippet with its matches in bold and the accent colour.
-fn snippet_job(ui: &egui::Ui, h: &Hit) -> egui::text::LayoutJob {
+/// The snippet with its matches in bold and the accent colour, drawn as the message is
+/// (without emphasis markers, a Markdown link as its label). The markers are read in the
+/// whole message where the snippet is cut from it, so a pair the cut splits is still known.
+/// Also the text drawn, in logical order (for screen readers).
+fn snippet_job(ui: &egui::Ui, h: &Hit) -> (egui::text::LayoutJob, String) {
     let font = egui::TextStyle::Body.resolve(ui.style());
     let normal = egui::TextFormat::simple(font.clone(), ui.visuals().text_color());
     let mut strong = egui::TextFormat::simple(font, ui.visuals().strong_text_color());
     strong.background = ui.visuals().selection.bg_fill.gamma_multiply(0.5);
-    let mut job = egui::text::LayoutJob::default();
     let s = &h.snippet;
-    let mut at = 0;
-    for &(a, b) in &h.highlights {
-        if a < at || b > s.len() || !s.is_char_boundary(a) || !s.is_char_boundary(b) {
+    let (whole, from) = match h.message.text.find(s.as_str()) {
+        Some(at) => (h.message.text.as_str(), at),
+        None => (s.as_str(), 0),
+    };
+    let highlights: Vec<std::ops::Range<usize>> = h
+        .highlights
+        .iter()
+        .filter(|&&(a, b)| a < b && b <= s.len() && s.is_char_boundary(a) && s.is_char_boundary(b))
+        .map(|&(a, b)| a..b)
+        .collect();
+    let mut job = egui::text::LayoutJob::default();
+    let mut said = String::new();
+    for p in text::pieces(whole) {
+        // The piece's part of the snippet, cut where a match begins or ends.
+        let (a, b) = (
+            p.range.start.max(from) - from,
+            p.range.end.min(from + s.len()),
+        );
+        let Some(b) = b.checked_sub(from).filter(|&b| a < b) else {
             continue;
+        };
+        let mut cuts: Vec<usize> = highlights
+            .iter()
+            .flat_map(|r| [r.start, r.end])
+            .filter(|&x| a < x && x < b)
+            .chain([a, b])
+            .collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        for w in cuts.windows(2) {
+            let hit = highlights.iter().any(|r| r.start <= w[0] && w[1] <= r.end);
+            let format = if hit { &strong } else { &normal };
+            job.append(&text::for_egui(&s[w[0]..w[1]]), 0.0, format.clone());
+            said.push_str(&s[w[0]..w[1]]);
         }
-        job.append(&text::for_egui(&s[at..a]), 0.0, normal.clone());
-        job.append(&text::for_egui(&s[a..b]), 0.0, strong.clone());
-        at = b;
     }
-    job.append(&text::for_egui(&s[at..]), 0.0, normal);
     if text::is_rtl_paragraph(s) {
         job.halign = Align::RIGHT;
     }
-    job
+    (job, said)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A snippet cut from the middle of a message is drawn without the markers of the pair
+    /// it cuts, its match strong, and it says what it draws.
+    #[test]
+    fn a_snippet_is_drawn_without_markers_even_where_it_cuts_a_pair() {
+        let text = "Team, please note: *the delivery is late* today, call the depot first";
+        let snippet = "delivery is late* today, call the depot";
+        let at = snippet.find("depot").unwrap();
+        let hit = Hit {
+            id: majlis_core::message::MessageId([1; 32]),
+            message: majlis_core::store::StoredMessage {
+                text: text.into(),
+                ..Default::default()
+            },
+            snippet: snippet.into(),
+            highlights: vec![(at, at + "depot".len())],
+        };
+        let ctx = egui::Context::default();
+        let mut got = None;
+        let mut out = ctx.run_ui(egui::RawInput::default(), |ui| {
+            got = Some(snippet_job(ui, &hit))
+        });
+        out.textures_delta.clear();
+        let (job, said) = got.unwrap();
+        assert_eq!(job.text, "delivery is late today, call the depot");
+        assert_eq!(said, job.text);
+        let strong: Vec<&str> = job
+            .sections
+            .iter()
+            .filter(|s| s.format.background != egui::Color32::TRANSPARENT)
+            .map(|s| &job.text[s.byte_range.start.0..s.byte_range.end.0])
+            .collect();
+        assert_eq!(strong, ["depot"]);
+    }
 }
