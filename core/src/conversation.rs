@@ -182,6 +182,18 @@ pub struct ForwardView {
     pub check: ForwardCheck,
 }
 
+impl ForwardView {
+    pub fn of(from: Forwarded, check: ForwardCheck) -> ForwardView {
+        ForwardView {
+            id: from.id,
+            author: from.author,
+            channel: from.channel,
+            sent_at: from.sent_at,
+            check,
+        }
+    }
+}
+
 /// What acts on the channel itself (topic, pins, joining) is filed under this id: no
 /// message has it (ids are BLAKE3 hashes).
 pub const CHANNEL: MessageId = MessageId([0; 32]);

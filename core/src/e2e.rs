@@ -173,6 +173,13 @@ pub enum Plain {
         of: crate::message::MessageId,
         on: bool,
     },
+    /// A file forwarded here by this message's author from where it was shared: the same
+    /// bytes, encrypted again under a new file key for this channel's readers (so it is a
+    /// new blob), with where it came from (see [`crate::conversation::Forwarded`]).
+    ForwardFile {
+        file: crate::files::FileInfo,
+        from: crate::conversation::Forwarded,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -252,15 +259,16 @@ pub fn seal(key: &ChannelKey, channel: &str, author: &DeviceId, plain: &Plain) -
     }
 }
 
-/// A shared file's message body: the blob in the clear, what it is sealed like text.
+/// A shared file's message body: the blob in the clear, what it is (`described`: a
+/// [`Plain::File`] or [`Plain::ForwardFile`]) sealed like text.
 pub fn seal_file(
     key: &ChannelKey,
     channel: &str,
     author: &DeviceId,
     blob: crate::files::BlobRef,
-    info: crate::files::FileInfo,
+    described: &Plain,
 ) -> Content {
-    match seal(key, channel, author, &Plain::File(info)) {
+    match seal(key, channel, author, described) {
         Content::Sealed {
             key,
             nonce,

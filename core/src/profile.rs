@@ -32,9 +32,10 @@ enum Outgoing<'a> {
     Text(&'a str),
     /// A reply, edit, deletion or reaction (see [`crate::conversation`]).
     Act(Plain),
+    /// `described`: a [`Plain::File`] or [`Plain::ForwardFile`].
     File {
         blob: crate::files::BlobRef,
-        info: crate::files::FileInfo,
+        described: Plain,
     },
 }
 
@@ -550,16 +551,26 @@ impl Profile {
             .0)
     }
 
-    /// Sign a shared file's message (its blob is already in the blob store).
+    /// Sign a shared file's message (its blob is already in the blob store); `described`
+    /// is a [`Plain::File`] or, forwarded, a [`Plain::ForwardFile`].
     pub fn compose_file(
         &self,
         chain: &RosterChain,
         channel: &str,
         blob: crate::files::BlobRef,
-        info: crate::files::FileInfo,
+        described: Plain,
     ) -> Result<Vec<Envelope>> {
+        if !matches!(described, Plain::File(_) | Plain::ForwardFile { .. }) {
+            return Err(Error::Invalid("a file's message describes a file".into()));
+        }
         Ok(self
-            .compose_what(chain, channel, Outgoing::File { blob, info }, true, true)?
+            .compose_what(
+                chain,
+                channel,
+                Outgoing::File { blob, described },
+                true,
+                true,
+            )?
             .0)
     }
 
@@ -593,7 +604,11 @@ impl Profile {
         )?;
         let text = match &what {
             Outgoing::Text(t) => t,
-            Outgoing::File { info, .. } => info.caption.as_str(),
+            Outgoing::File {
+                described: Plain::File(info) | Plain::ForwardFile { file: info, .. },
+                ..
+            } => info.caption.as_str(),
+            Outgoing::File { .. } => "",
             Outgoing::Act(Plain::Reply { text, .. } | Plain::Edit { text, .. }) => text.as_str(),
             Outgoing::Act(_) => "",
         };
@@ -652,8 +667,8 @@ impl Profile {
             Outgoing::Text(text) => {
                 e2e::seal(&key, channel, &self.device_id(), &Plain::Text(text.into()))
             }
-            Outgoing::File { blob, info } => {
-                e2e::seal_file(&key, channel, &self.device_id(), blob, info)
+            Outgoing::File { blob, described } => {
+                e2e::seal_file(&key, channel, &self.device_id(), blob, &described)
             }
             Outgoing::Act(plain) => e2e::seal(&key, channel, &self.device_id(), &plain),
         };

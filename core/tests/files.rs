@@ -1130,9 +1130,142 @@ fn a_file_name_that_turns_the_text_around_shows_as_what_it_is() {
     };
     let chain = admin.chain().unwrap();
     admin
-        .compose_file(&chain, "general", prepared.blob, info)
+        .compose_file(
+            &chain,
+            "general",
+            prepared.blob,
+            majlis_core::e2e::Plain::File(info),
+        )
         .unwrap();
     let shown = admin.store().history("general", 10).unwrap();
     let file = shown.last().and_then(|m| m.file.clone()).expect("a file");
     assert_eq!(file.name, "invoicefdp.exe");
+}
+
+/// bilal forwards a file of `hr` (amina and bilal) to `general`, where carol reads but `hr`
+/// is closed to her. Before he has downloaded it he is told to; after, carol gets the same
+/// bytes under a new key (she holds none of `hr`'s), shown as forwarded from amina in #hr,
+/// which her device cannot check; amina's can, and it matches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_forwarded_reaches_readers_who_may_not_read_where_it_was_shared() {
+    let dir = tempfile::tempdir().unwrap();
+    let (admin, mut others) = org(dir.path());
+    let _relay = others.pop().unwrap();
+    let carol = others.pop().unwrap();
+    let bilal = others.pop().unwrap();
+    // Above the size members fetch at once (8 MiB), so bilal has it only once he asks.
+    let (src, data) = random_file(dir.path(), "salary-bands.pdf", 9 * 1024 * 1024 + 3);
+    let (a, a_addr, b) = pair(admin, bilal).await;
+    let b_addr = b.listen_addrs().await.unwrap()[0].clone();
+    let c = Node::start(carol, config(vec![a_addr, b_addr]))
+        .await
+        .unwrap();
+    wait_until("carol connected", async || {
+        c.peers().await.unwrap().len() == 2
+    })
+    .await;
+
+    let original = a.share_file("hr", &src, "bands for 2027").await.unwrap();
+    let blob = blob_of(&b, "hr", original).await;
+    let early = b.forward(&original, "general").await;
+    assert!(
+        matches!(&early, Err(majlis_core::Error::NotReady(why)) if why.contains("download it first")),
+        "{early:?}"
+    );
+    b.fetch_file(blob).await.unwrap();
+    complete(&b, blob, 30).await;
+    let fwd = b.forward(&original, "general").await.unwrap();
+
+    let new_blob = blob_of(&c, "general", fwd).await;
+    assert_ne!(new_blob, blob, "encrypted again under a key of general");
+    let shown = c.store().message(&fwd).unwrap().unwrap();
+    assert_eq!(shown.text, "bands for 2027");
+    assert_eq!(shown.file.as_ref().unwrap().name, "salary-bands.pdf");
+    let from = shown.forwarded.unwrap();
+    assert_eq!(
+        (from.author.as_str(), from.channel.as_str()),
+        ("amina", "hr")
+    );
+    assert_eq!(from.check, majlis_core::conversation::ForwardCheck::Unseen);
+    c.fetch_file(new_blob).await.unwrap();
+    complete(&c, new_blob, 30).await;
+    let out = dir.path().join("carol-bands.pdf");
+    c.save_file(&fwd, &out).await.unwrap();
+    assert!(std::fs::read(&out).unwrap() == data);
+    // carol still cannot open the original: she holds no key of `hr`.
+    assert!(c.save_file(&original, &dir.path().join("x")).await.is_err());
+
+    wait_until("amina has the forward", async || {
+        a.store().message(&fwd).unwrap().is_some()
+    })
+    .await;
+    let at_amina = a.store().message(&fwd).unwrap().unwrap().forwarded.unwrap();
+    assert_eq!(
+        at_amina.check,
+        majlis_core::conversation::ForwardCheck::Matches
+    );
+    for n in [&a, &b, &c] {
+        n.shutdown().await.unwrap();
+    }
+}
+
+/// A modified client forwards a file and says it is another than the original (another
+/// name, or caption): a reader holding the original sees that it differs.
+#[test]
+fn a_forwarded_file_that_is_not_its_original_is_marked() {
+    use majlis_core::conversation::{ForwardCheck, Forwarded};
+    use majlis_core::e2e::Plain;
+    let dir = tempfile::tempdir().unwrap();
+    let (admin, _) = org(dir.path());
+    let chain = admin.chain().unwrap();
+    let (src, _) = random_file(dir.path(), "plan.pdf", 1000);
+    let info = |p: &majlis_core::files::Prepared, name: &str, caption: &str| {
+        majlis_core::files::FileInfo {
+            name: name.into(),
+            mime: "application/pdf".into(),
+            size: p.blob.size,
+            caption: caption.into(),
+            key: p.key,
+        }
+    };
+    let first = majlis_core::files::prepare(&src, dir.path()).unwrap();
+    let original = admin
+        .compose_file(
+            &chain,
+            "hr",
+            first.blob,
+            Plain::File(info(&first, "plan.pdf", "Q3")),
+        )
+        .unwrap()
+        .pop()
+        .unwrap();
+    let from = Forwarded {
+        id: original.id,
+        author: "amina".into(),
+        channel: "hr".into(),
+        sent_at: original.unsigned.sent_at,
+    };
+    let mut checks = Vec::new();
+    for (name, caption) in [("plan.pdf", "Q3"), ("plan.exe", "Q3"), ("plan.pdf", "Q4")] {
+        let p = majlis_core::files::prepare(&src, dir.path()).unwrap();
+        let described = Plain::ForwardFile {
+            file: info(&p, name, caption),
+            from: from.clone(),
+        };
+        let m = admin
+            .compose_file(&chain, "general", p.blob, described)
+            .unwrap()
+            .pop()
+            .unwrap();
+        let shown = admin.store().message(&m.id).unwrap().unwrap();
+        checks.push(shown.forwarded.unwrap().check);
+    }
+    assert_eq!(
+        checks,
+        [
+            ForwardCheck::Matches,
+            ForwardCheck::Differs,
+            ForwardCheck::Differs
+        ]
+    );
 }

@@ -788,8 +788,8 @@ const AR_SAID: &[(&str, &str)] = &[
     ),
     // A forward, refused.
     (
-        "a file is not forwarded: save it and share it there, so its readers get its key",
-        "لا يُعاد توجيه ملف: احفظه وشاركه هناك ليحصل قرّاؤه على مفتاحه",
+        "the file is not downloaded on this device yet: download it first (`majlisd get {id}`, or Download in the app), then forward it",
+        "لم يُنزَّل الملف على هذا الجهاز بعد: نزّله أولًا (`majlisd get {id}` أو «تنزيل» في التطبيق) ثم أعد توجيهه",
     ),
     (
         "a forwarded message keeps its author's words: delete it and forward it again, or write your own",

@@ -2302,6 +2302,56 @@ fn a_message_forwarded_from_its_menu_says_where_it_came_from() {
     });
 }
 
+/// A file amina shared in #legal, downloaded at bilal's: its card's "Forward to" sends it to
+/// #general, where amina's node holds it as a file forwarded from #legal, matching it.
+#[test]
+fn a_downloaded_file_is_forwarded_from_its_card() {
+    use majlis_core::conversation::ForwardCheck;
+    let dir = tempfile::tempdir().unwrap();
+    drop(org_with_legal(dir.path()));
+    let rt = rt();
+    let amina = Profile::open(&dir.path().join("amina")).unwrap();
+    let (amina, addr) = start(&rt, amina);
+    let plan = dir.path().join("nda.pdf");
+    std::fs::write(&plan, b"%PDF-1.7 the NDA").unwrap();
+    rt.block_on(amina.share_file("legal", &plan, "signed copy"))
+        .unwrap();
+    let mut o = opts(&dir.path().join("bilal"), vec![addr]);
+    o.open = Some("#legal".into());
+    let mut h = harness(o);
+    until(&mut h, "the file, downloaded", |h| has(h, "Save nda.pdf"));
+    h.get_by_label("Forward to").click();
+    // The sidebar's entry and the menu's.
+    until(&mut h, "where to", |h| {
+        h.query_all_by_label("# general").count() == 2
+    });
+    h.query_all_by_label("# general")
+        .last()
+        .expect("the menu's item")
+        .click();
+    let forwarded = |amina: &majlis_core::Node| {
+        amina
+            .history("general", 10)
+            .unwrap()
+            .into_iter()
+            .find_map(|m| Some((m.file?.name, m.text, m.forwarded?.check)))
+    };
+    until(&mut h, "amina's node holds the forward", |_| {
+        forwarded(&amina).is_some()
+    });
+    assert_eq!(
+        forwarded(&amina),
+        Some((
+            "nda.pdf".into(),
+            "signed copy".into(),
+            ForwardCheck::Matches
+        ))
+    );
+    until(&mut h, "the app says where it went", |h| {
+        has(h, "Forwarded to #general")
+    });
+}
+
 /// Bilal writes a message and picks "Send later", "In 1 hour": it waits above the composer
 /// (amina has nothing), and he cancels it there; the node keeps nothing.
 #[test]

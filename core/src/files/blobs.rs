@@ -322,9 +322,9 @@ impl Blobs {
         Ok(buf)
     }
 
-    /// Decrypt a complete blob into `dest` (written beside it, then renamed: a reader never
-    /// sees half a file). Each chunk is checked against its hash again: the disk may lie.
-    pub fn export(&self, blob: &BlobRef, info: &FileInfo, dest: &Path) -> Result<()> {
+    /// A complete blob's plaintext as a stream, each chunk checked against its hash again as
+    /// it is read (the disk may lie). Memory stays at one chunk whatever the file's size.
+    pub fn plaintext(&self, blob: &BlobRef, info: &FileInfo) -> Result<Plaintext> {
         let m = self
             .meta(&blob.id)?
             .filter(|m| m.complete)
@@ -332,28 +332,31 @@ impl Blobs {
         let hashes = self.hashes(blob)?.ok_or_else(|| {
             Error::Corrupt(format!("the hash list of file {} is missing", blob.id))
         })?;
+        let src = self.path(&blob.id, true);
+        let f = std::fs::File::open(&src).map_err(|e| Error::io(&src, e))?;
+        Ok(Plaintext {
+            f: std::io::BufReader::with_capacity(1 << 20, f),
+            blob: m.blob,
+            key: info.key,
+            hashes,
+            next: 0,
+            buf: Vec::new(),
+            at: 0,
+            src,
+            failed: None,
+        })
+    }
+
+    /// Decrypt a complete blob into `dest` (written beside it, then renamed: a reader never
+    /// sees half a file).
+    pub fn export(&self, blob: &BlobRef, info: &FileInfo, dest: &Path) -> Result<()> {
+        let mut src = self.plaintext(blob, info)?;
         let tmp = dest.with_extension("majlis-part");
         let out = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
-        let src = self.path(&blob.id, true);
-        let mut f = std::io::BufReader::with_capacity(
-            1 << 20,
-            std::fs::File::open(&src).map_err(|e| Error::io(&src, e))?,
-        );
-        let mut buf = Vec::new();
-        for i in 0..m.blob.chunks() {
-            buf.resize(m.blob.cipher_len(i), 0);
-            f.read_exact(&mut buf).map_err(|e| Error::io(&src, e))?;
-            if super::chunk_hash(&buf) != hashes[i as usize] {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(Error::Corrupt(format!(
-                    "chunk {i} of file {} changed on disk; remove {} and fetch it again",
-                    blob.id,
-                    src.display()
-                )));
-            }
-            super::open_chunk(blob, &info.key, i, &mut buf)?;
-            out.write_all(&buf).map_err(|e| Error::io(&tmp, e))?;
+        if let Err(e) = std::io::copy(&mut src, &mut out) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(src.failed.take().unwrap_or_else(|| Error::io(&tmp, e)));
         }
         let out = out
             .into_inner()
@@ -361,6 +364,70 @@ impl Blobs {
         out.sync_all().map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;
         Ok(())
+    }
+}
+
+/// A complete blob's plaintext ([`Blobs::plaintext`]).
+pub struct Plaintext {
+    f: std::io::BufReader<std::fs::File>,
+    blob: BlobRef,
+    key: [u8; 32],
+    hashes: Vec<[u8; 32]>,
+    /// The next chunk to read.
+    next: u32,
+    /// The current chunk's plaintext, read up to `at`.
+    buf: Vec<u8>,
+    at: usize,
+    src: PathBuf,
+    /// Why reading stopped, in this crate's words (an `io::Error` carries less).
+    pub failed: Option<Error>,
+}
+
+impl Plaintext {
+    fn fill(&mut self) -> Result<()> {
+        let i = self.next;
+        self.buf.resize(self.blob.cipher_len(i), 0);
+        self.f
+            .read_exact(&mut self.buf)
+            .map_err(|e| Error::io(&self.src, e))?;
+        if self.hashes.get(i as usize) != Some(&super::chunk_hash(&self.buf)) {
+            return Err(Error::Corrupt(format!(
+                "chunk {i} of file {} changed on disk; remove {} and fetch it again",
+                self.blob.id,
+                self.src.display()
+            )));
+        }
+        super::open_chunk(&self.blob, &self.key, i, &mut self.buf)?;
+        self.next += 1;
+        self.at = 0;
+        Ok(())
+    }
+}
+
+impl Read for Plaintext {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.buf.len() {
+            if self.next == self.blob.chunks() {
+                return Ok(0);
+            }
+            if let Err(e) = self.fill() {
+                let said = std::io::Error::other(e.to_string());
+                self.failed = Some(e);
+                return Err(said);
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.at);
+        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+impl Drop for Plaintext {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.key.zeroize();
+        self.buf.zeroize();
     }
 }
 

@@ -20,6 +20,7 @@ use libp2p::PeerId;
 
 use super::runner::Runner;
 use super::Event;
+use crate::e2e::Plain;
 use crate::identity::DeviceId;
 use crate::message::{Envelope, MessageId};
 use crate::net::SyncResponse;
@@ -155,7 +156,14 @@ impl Runner {
                     self.profile.compose_act(&self.chain, channel, plain)
                 }
                 Redo::File { blob, info } => {
-                    self.profile.compose_file(&self.chain, channel, blob, info)
+                    self.profile
+                        .compose_file(&self.chain, channel, blob, Plain::File(info))
+                }
+                Redo::ForwardedFile { blob, info, from } => {
+                    let mut described = Plain::ForwardFile { file: info, from };
+                    crate::store::retarget(&mut described, &sent_again);
+                    self.profile
+                        .compose_file(&self.chain, channel, blob, described)
                 }
                 Redo::Plain(text) => self.profile.compose_as(&self.chain, channel, &text, false),
             };

@@ -323,6 +323,8 @@ pub(crate) enum Command {
         name: String,
         mime: String,
         caption: String,
+        /// Forwarded: where it was shared first.
+        from: Option<crate::conversation::Forwarded>,
         reply: oneshot::Sender<Result<MessageId>>,
     },
     WantFile {
@@ -766,7 +768,7 @@ impl Node {
         let prepared = tokio::task::spawn_blocking(move || crate::files::prepare(&src, &dir))
             .await
             .map_err(|e| Error::Net(format!("file task: {e}")))??;
-        self.share_prepared(channel, prepared, name, mime, caption)
+        self.share_prepared(channel, prepared, name, mime, caption, None)
             .await
     }
 
@@ -797,7 +799,7 @@ impl Node {
         })
         .await
         .map_err(|e| Error::Net(format!("file task: {e}")))??;
-        self.share_prepared(channel, prepared, name, mime, caption)
+        self.share_prepared(channel, prepared, name, mime, caption, None)
             .await
     }
 
@@ -808,6 +810,7 @@ impl Node {
         name: String,
         mime: String,
         caption: &str,
+        from: Option<crate::conversation::Forwarded>,
     ) -> Result<MessageId> {
         let caption = caption.to_string();
         self.ask(|reply| Command::ShareFile {
@@ -816,6 +819,7 @@ impl Node {
             name,
             mime,
             caption,
+            from,
             reply,
         })
         .await?
@@ -880,17 +884,23 @@ impl Node {
     /// Forward message `id` into `to` (a channel, or `@NAME`): its text, with where it came
     /// from (author, channel, time). Readers who hold the original see that it matches;
     /// others see where it says it came from (see [`crate::conversation::ForwardCheck`]).
+    /// A file is forwarded as a new file of the same bytes and name, with its caption:
+    /// encrypted again under a new key, which only the readers of `to` get (they may not
+    /// read the original's channel). It must be downloaded here first.
     pub async fn forward(&self, id: &MessageId, to: &str) -> Result<MessageId> {
         self.roster_soon().await;
         let m = self.target(id)?;
         // Only what this member may read now (the store may hold a channel they were
         // taken off).
         self.readable(&m.channel)?;
+        let from = crate::conversation::Forwarded {
+            id: m.id,
+            author: m.sender.clone(),
+            channel: m.channel.clone(),
+            sent_at: m.sent_at,
+        };
         if m.file.is_some() {
-            return Err(Error::Conflict(
-                "a file is not forwarded: save it and share it there, so its readers get its key"
-                    .into(),
-            ));
+            return self.forward_file(id, from, to).await;
         }
         if m.poll.is_some() {
             return Err(Error::Conflict(
@@ -898,16 +908,51 @@ impl Node {
             ));
         }
         let to = self.resolve(to)?;
-        let act = Plain::Forward {
-            text: m.text,
-            from: crate::conversation::Forwarded {
-                id: m.id,
-                author: m.sender,
-                channel: m.channel,
-                sent_at: m.sent_at,
-            },
-        };
+        let act = Plain::Forward { text: m.text, from };
         self.act(to, act).await
+    }
+
+    /// [`Node::forward`] of a file: its bytes, decrypted from the blob store and encrypted
+    /// again as they stream (never written out in the clear), shared in `to`.
+    async fn forward_file(
+        &self,
+        id: &MessageId,
+        from: crate::conversation::Forwarded,
+        to: &str,
+    ) -> Result<MessageId> {
+        let (blob, info, _) = self.store.file_of(id)?.ok_or_else(|| {
+            Error::Invalid(format!("message {id} is not a file this device can open"))
+        })?;
+        if !self.blobs.meta(&blob.id)?.is_some_and(|m| m.complete) {
+            return Err(Error::NotReady(format!(
+                "the file is not downloaded on this device yet: download it first \
+                 (`majlisd get {id}`, or Download in the app), then forward it"
+            )));
+        }
+        let to = self.resolve(to)?;
+        let name = crate::files::safe_name(&info.name);
+        if let Some(r) = self.roster.borrow().as_deref() {
+            crate::message::may_author(r, &self.device, &to)
+                .map_err(|e| Error::Denied(e.to_string()))?;
+            if let Some(why) = r.roster.files.refuse(info.size, &info.mime) {
+                return Err(Error::Denied(why));
+            }
+        }
+        let src = self.blobs.plaintext(&blob, &info)?;
+        let (dir, size) = (self.blobs.dir().to_path_buf(), info.size);
+        let prepared = tokio::task::spawn_blocking(move || {
+            let mut src = src;
+            let prepared = crate::files::prepare_from(&mut src, size, &name, &dir);
+            match (prepared, src.failed.take()) {
+                (Err(_), Some(why)) => Err(why),
+                (prepared, _) => prepared,
+            }
+        })
+        .await
+        .map_err(|e| Error::Net(format!("file task: {e}")))??;
+        let (name, mime) = (crate::files::safe_name(&info.name), info.mime.clone());
+        self.share_prepared(to, prepared, name, mime, &info.caption, Some(from))
+            .await
     }
 
     /// Save message `id` for later (`on`), or take it off the list; `is:saved` searches it.

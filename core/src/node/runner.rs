@@ -453,6 +453,7 @@ impl Runner {
                 name,
                 mime,
                 caption,
+                from,
                 reply,
             } => {
                 let blob = prepared.blob;
@@ -463,10 +464,15 @@ impl Runner {
                     caption: caption.clone(),
                     key: prepared.key,
                 };
-                let res = self
-                    .blobs
-                    .adopt(&prepared, &channel)
-                    .and_then(|()| self.profile.compose_file(&self.chain, &channel, blob, info));
+                let forwarded = from.is_some();
+                let described = match from {
+                    Some(from) => crate::e2e::Plain::ForwardFile { file: info, from },
+                    None => crate::e2e::Plain::File(info),
+                };
+                let res = self.blobs.adopt(&prepared, &channel).and_then(|()| {
+                    self.profile
+                        .compose_file(&self.chain, &channel, blob, described)
+                });
                 match res {
                     Ok(envs) => {
                         // The file message is the last (key grants come first). The record
@@ -476,13 +482,23 @@ impl Runner {
                                 tracing::warn!("noting the message of file {}: {e}", blob.id);
                             }
                         }
-                        let file = crate::store::FileView {
-                            blob: blob.id,
-                            name,
-                            mime,
-                            size: blob.size,
-                        };
-                        self.queue_sent(envs, caption, Some(file), reply);
+                        // A forward is shown as stored (where it came from, checked).
+                        let stored = envs
+                            .last()
+                            .filter(|_| forwarded)
+                            .and_then(|m| self.store.render(m, self.my_name()));
+                        match stored {
+                            Some(shown) => self.queue_own(envs, Some((reply, Box::new(shown)))),
+                            None => {
+                                let file = crate::store::FileView {
+                                    blob: blob.id,
+                                    name,
+                                    mime,
+                                    size: blob.size,
+                                };
+                                self.queue_sent(envs, caption, Some(file), reply);
+                            }
+                        }
                     }
                     Err(e) => {
                         let _ = std::fs::remove_file(&prepared.path);

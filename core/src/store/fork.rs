@@ -24,6 +24,12 @@ pub enum Redo {
     File { blob: BlobRef, info: FileInfo },
     /// A format-1 (plaintext) body: only benchmarks write these.
     Plain(String),
+    /// A forwarded file: the same blob, its description and origin sealed again.
+    ForwardedFile {
+        blob: BlobRef,
+        info: FileInfo,
+        from: crate::conversation::Forwarded,
+    },
 }
 
 /// Per channel: the ids of this device's messages taken back (never taken as a fork to
@@ -241,6 +247,11 @@ impl Store {
                 ciphertext,
             } => match open(&key, &nonce, &ciphertext)? {
                 Plain::File(info) => Some(Redo::File { blob, info }),
+                Plain::ForwardFile { file, from } => Some(Redo::ForwardedFile {
+                    blob,
+                    info: file,
+                    from,
+                }),
                 _ => None,
             },
         }
@@ -258,7 +269,7 @@ pub fn retarget(p: &mut Plain, sent_again: &std::collections::HashMap<MessageId,
         | Plain::ClosePoll { of } => of,
         Plain::Vote { poll, .. } => poll,
         Plain::Read { upto } => upto,
-        Plain::Forward { from, .. } => &mut from.id,
+        Plain::Forward { from, .. } | Plain::ForwardFile { from, .. } => &mut from.id,
         Plain::Text(_)
         | Plain::File(_)
         | Plain::Topic { .. }

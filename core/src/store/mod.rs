@@ -56,6 +56,23 @@ const SENDER: u8 = b's'; // s | channel -> postcard(SenderState)
 /// What the user sees in place of a message whose key has not arrived (yet).
 pub const LOCKED_TEXT: &str = "[encrypted: waiting for the key to this message]";
 
+/// Shown for a file's description without its blob, or sizes that disagree: the author's
+/// client is broken; that, rather than a file that can't be.
+const BROKEN_FILE: &str = "[a file this app cannot show]";
+
+/// How a file shows, if its description fits its blob.
+fn file_view(
+    blob: Option<crate::files::BlobRef>,
+    info: &crate::files::FileInfo,
+) -> Option<FileView> {
+    blob.filter(|b| b.size == info.size).map(|b| FileView {
+        blob: b.id,
+        name: crate::files::safe_name(&info.name),
+        mime: info.mime.clone(),
+        size: info.size,
+    })
+}
+
 /// This device's sender keys in one channel, and who has been given them.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SenderState {
@@ -1223,6 +1240,35 @@ impl Store {
         }
     }
 
+    /// [`Store::forward_check`] for a forwarded file: the original is a file of the same
+    /// name, type and size with the same caption. (Its bytes are not compared: the forward
+    /// is encrypted again under another key, and the original may not be downloaded here.)
+    fn forward_check_file(
+        &self,
+        from: &crate::conversation::Forwarded,
+        info: &crate::files::FileInfo,
+    ) -> crate::conversation::ForwardCheck {
+        use crate::conversation::ForwardCheck;
+        let Ok(Some(raw)) = self.rendered_with(&from.id, false) else {
+            return ForwardCheck::Unseen;
+        };
+        if raw.locked {
+            return ForwardCheck::Unseen;
+        }
+        let same = raw.sender == from.author
+            && raw.channel == from.channel
+            && raw.text == info.caption
+            && raw.file.is_some_and(|f| {
+                f.name == crate::files::safe_name(&info.name)
+                    && f.mime == info.mime
+                    && f.size == info.size
+            });
+        match same {
+            true => ForwardCheck::Matches,
+            false => ForwardCheck::Differs,
+        }
+    }
+
     pub fn message_wire(&self, id: &MessageId) -> Result<Option<Vec<u8>>> {
         let Some(idx) = self.messages.get(msg_key(id))? else {
             return Ok(None);
@@ -1935,13 +1981,7 @@ impl Store {
                         true => self.forward_check(&from, &text),
                         false => crate::conversation::ForwardCheck::Unseen,
                     };
-                    forwarded = Some(crate::conversation::ForwardView {
-                        id: from.id,
-                        author: from.author,
-                        channel: from.channel,
-                        sent_at: from.sent_at,
-                        check,
-                    });
+                    forwarded = Some(crate::conversation::ForwardView::of(from, check));
                     (text, false)
                 }
                 Some(Plain::Poll {
@@ -1979,19 +2019,24 @@ impl Store {
                     act = Some(Act::Save { of, on });
                     (String::new(), false)
                 }
-                Some(Plain::File(info)) => match blob {
-                    Some(blob) if blob.size == info.size => {
-                        file = Some(FileView {
-                            blob: blob.id,
-                            name: crate::files::safe_name(&info.name),
-                            mime: info.mime.clone(),
-                            size: info.size,
-                        });
+                Some(Plain::File(info)) => match file_view(blob, &info) {
+                    Some(view) => {
+                        file = Some(view);
                         (info.caption.clone(), false)
                     }
-                    // A file's description without its blob, or sizes that disagree: the
-                    // author's client is broken; show that rather than a file that can't be.
-                    _ => ("[a file this app cannot show]".to_string(), false),
+                    None => (BROKEN_FILE.to_string(), false),
+                },
+                Some(Plain::ForwardFile { file: info, from }) => match file_view(blob, &info) {
+                    Some(view) => {
+                        let check = match check_forwards {
+                            true => self.forward_check_file(&from, &info),
+                            false => crate::conversation::ForwardCheck::Unseen,
+                        };
+                        file = Some(view);
+                        forwarded = Some(crate::conversation::ForwardView::of(from, check));
+                        (info.caption.clone(), false)
+                    }
+                    None => (BROKEN_FILE.to_string(), false),
                 },
                 None => {
                     // A file whose key is not here (yet): its blob is still known, so that a
@@ -2051,7 +2096,9 @@ impl Store {
             )));
         };
         match e2e::open(&k, &u.channel, &u.author, &nonce, &ciphertext) {
-            Some(Plain::File(info)) if info.size == blob.size => {
+            Some(Plain::File(info) | Plain::ForwardFile { file: info, .. })
+                if info.size == blob.size =>
+            {
                 Ok(Some((blob, info, u.channel.clone())))
             }
             _ => Ok(None),

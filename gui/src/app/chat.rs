@@ -1311,7 +1311,11 @@ impl Conversation {
                         }
                     }
                     if let (Some(f), false) = (&m.file, m.locked || m.deleted) {
-                        file_card(ui, m.id, f, files);
+                        let forward_to: &[_] = match s.read_only {
+                            true => &[],
+                            false => &s.forward_to,
+                        };
+                        file_card(ui, m.id, f, files, forward_to);
                     }
                     if let (Some(p), false) = (&m.poll, m.locked || m.deleted) {
                         poll_card(ui, m, p, s, files.actions);
@@ -1903,22 +1907,8 @@ fn row_menu(
         actions.push(Action::StartEdit(m.id, m.text.clone()));
         ui.close();
     }
-    if plain && !forward_to.is_empty() {
-        ui.menu_button(t("Forward to"), |ui| {
-            egui::ScrollArea::vertical()
-                .max_height(320.0)
-                .show(ui, |ui| {
-                    for (to, label) in forward_to.iter() {
-                        if ui.button(label.as_str()).clicked() {
-                            actions.push(Action::Forward {
-                                message: m.id,
-                                to: to.clone(),
-                            });
-                            ui.close();
-                        }
-                    }
-                });
-        });
+    if plain {
+        forward_menu(ui, m.id, forward_to, lang, actions);
     }
     ui.horizontal(|ui| {
         for e in QUICK {
@@ -2114,8 +2104,44 @@ fn poll_option(
     r
 }
 
-/// A shared file in a message: its name and size, and what can be done with it now.
-fn file_card(ui: &mut egui::Ui, message: MessageId, f: &FileView, files: &mut Files<'_>) {
+/// "Forward to", and where: each conversation this member may post in.
+fn forward_menu(
+    ui: &mut egui::Ui,
+    message: MessageId,
+    forward_to: &[(String, String)],
+    lang: Lang,
+    actions: &mut Vec<Action>,
+) {
+    if forward_to.is_empty() {
+        return;
+    }
+    ui.menu_button(tf(lang, "Forward to", &[]), |ui| {
+        egui::ScrollArea::vertical()
+            .max_height(320.0)
+            .show(ui, |ui| {
+                for (to, label) in forward_to {
+                    if ui.button(label.as_str()).clicked() {
+                        actions.push(Action::Forward {
+                            message,
+                            to: to.clone(),
+                        });
+                        ui.close();
+                    }
+                }
+            });
+    });
+}
+
+/// A shared file in a message: its name and size, and what can be done with it now (a
+/// downloaded one can be forwarded: the node encrypts its bytes again for the readers of
+/// where it goes). `forward_to`: none where this member may not act on it.
+fn file_card(
+    ui: &mut egui::Ui,
+    message: MessageId,
+    f: &FileView,
+    files: &mut Files<'_>,
+    forward_to: &[(String, String)],
+) {
     let st = files.status.get(&f.blob);
     ui.horizontal(|ui| {
         ui.label(
@@ -2139,6 +2165,7 @@ fn file_card(ui: &mut egui::Ui, message: MessageId, f: &FileView, files: &mut Fi
                         name: f.name.clone(),
                     });
                 }
+                forward_menu(ui, message, forward_to, lang, files.actions);
             }
             Some(st) if st.wanted => {
                 let frac = st.have as f32 / st.chunks.max(1) as f32;

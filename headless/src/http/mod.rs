@@ -626,8 +626,9 @@ pub struct NewForward {
     to: String,
 }
 
-/// Forward a message to another channel or a direct message: its text, with where it came
-/// from; readers who hold the original see whether it matches (`forwarded.check`).
+/// Forward a message to another channel or a direct message: its text (a file: its bytes,
+/// encrypted again for the readers there, once this node has downloaded it), with where it
+/// came from; readers who hold the original see whether it matches (`forwarded.check`).
 #[utoipa::path(post, path = "/v1/messages/{id}/forward",
     params(("id" = String, Path, description = "The message forwarded")),
     request_body = NewForward,
