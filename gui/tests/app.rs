@@ -2237,6 +2237,19 @@ fn a_status_set_in_people_reaches_colleagues_and_shows_beside_names() {
     });
 }
 
+/// "Forward to", then "# general" in the menu that opens (the sidebar's entry is first, the
+/// menu's item last).
+fn forward_to_general(h: &mut H) {
+    h.get_by_label("Forward to").click();
+    until(h, "where to", |h| {
+        h.query_all_by_label("# general").count() == 2
+    });
+    h.query_all_by_label("# general")
+        .last()
+        .expect("the menu's item")
+        .click();
+}
+
 /// Bilal forwards amina's message from #legal to #general from its menu: amina's node holds
 /// the forward, matching its original, and bilal's #general says where it came from. From
 /// the same menu he saves it for later, and the sidebar's Saved lists it.
@@ -2256,13 +2269,7 @@ fn a_message_forwarded_from_its_menu_says_where_it_came_from() {
     until(&mut h, "her message", |h| has(h, "the contract is signed"));
     h.get_by_label("the contract is signed").click_secondary();
     until(&mut h, "the message's menu", |h| has(h, "Forward to"));
-    h.get_by_label("Forward to").click();
-    until(&mut h, "where to", |h| has(h, "# general"));
-    // The sidebar's entry is first, the menu's item last.
-    h.query_all_by_label("# general")
-        .last()
-        .expect("the menu's item")
-        .click();
+    forward_to_general(&mut h);
     let forwarded = |amina: &majlis_core::Node| {
         amina
             .history("general", 10)
@@ -2320,15 +2327,7 @@ fn a_downloaded_file_is_forwarded_from_its_card() {
     o.open = Some("#legal".into());
     let mut h = harness(o);
     until(&mut h, "the file, downloaded", |h| has(h, "Save nda.pdf"));
-    h.get_by_label("Forward to").click();
-    // The sidebar's entry and the menu's.
-    until(&mut h, "where to", |h| {
-        h.query_all_by_label("# general").count() == 2
-    });
-    h.query_all_by_label("# general")
-        .last()
-        .expect("the menu's item")
-        .click();
+    forward_to_general(&mut h);
     let forwarded = |amina: &majlis_core::Node| {
         amina
             .history("general", 10)
