@@ -274,6 +274,8 @@ const AR: &[(&str, &str)] = &[
     ("Channel topic", "موضوع القناة"),
     ("Direct messages are turned off by the organization's policy.", "الرسائل المباشرة معطلة بسياسة المؤسسة."),
     ("Download", "تنزيل"),
+    ("Picture {file}", "صورة {file}"),
+    ("No preview", "لا معاينة"),
     ("Download {file}", "تنزيل {file}"),
     ("Enter the organization's name.", "أدخل اسم المؤسسة."),
     ("Enter your name first.", "أدخل اسمك أولا."),

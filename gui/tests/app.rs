@@ -752,6 +752,33 @@ fn a_file_is_shared_from_the_app_and_one_from_a_peer_is_downloaded_and_saved() {
     assert!(saved.len() == 9 * 1024 * 1024 && saved.iter().all(|b| *b == 42));
 }
 
+/// A picture amina shares is shown in bilal's conversation, in its proportions, once his
+/// node has it; a ".png" that is no picture says so, and its card still saves it.
+#[test]
+fn a_shared_picture_is_shown_in_the_conversation() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    let img = image::RgbaImage::from_pixel(200, 100, image::Rgba([20, 120, 200, 255]));
+    let pic = dir.path().join("site.png");
+    img.save(&pic).unwrap();
+    rt.block_on(amina.share_file("general", &pic, "the site"))
+        .unwrap();
+    let fake = dir.path().join("broken.png");
+    std::fs::write(&fake, b"not a picture at all").unwrap();
+    rt.block_on(amina.share_file("general", &fake, "")).unwrap();
+    until(&mut h, "the picture, drawn", |h| {
+        h.query_by_label("Picture site.png").is_some() && has(h, "No preview")
+    });
+    let r = h.get_by_label("Picture site.png").rect();
+    assert!(
+        (r.width() - 200.0).abs() < 1.0 && (r.height() - 100.0).abs() < 1.0,
+        "drawn as it is: {r:?}"
+    );
+    assert!(h.query_by_label("Picture broken.png").is_none());
+    assert!(has(&h, "Save broken.png"), "the card stays");
+}
+
 #[test]
 fn the_network_view_shows_live_facts_and_says_why_a_peer_is_gone() {
     let dir = tempfile::tempdir().unwrap();

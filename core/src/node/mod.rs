@@ -861,6 +861,34 @@ impl Node {
             .map_err(|e| Error::Net(format!("file task: {e}")))?
     }
 
+    /// The bytes of the file that message `id` shares, in memory (an image to preview; it
+    /// is never written out in the clear), if it is complete here and at most `max` bytes.
+    pub async fn file_bytes(&self, id: &MessageId, max: u64) -> Result<Vec<u8>> {
+        let (blob, info, _) = self.store.file_of(id)?.ok_or_else(|| {
+            Error::Invalid(format!("message {id} is not a file this device can open"))
+        })?;
+        if info.size > max {
+            return Err(Error::Invalid(format!(
+                "the file is {} bytes, more than the {max} asked for",
+                info.size
+            )));
+        }
+        let src = self.blobs.plaintext(&blob, &info)?;
+        tokio::task::spawn_blocking(move || {
+            let mut src = src;
+            let mut out = Vec::with_capacity(info.size as usize);
+            match std::io::Read::read_to_end(&mut src, &mut out) {
+                Ok(_) => Ok(out),
+                Err(e) => Err(src
+                    .failed
+                    .take()
+                    .unwrap_or_else(|| Error::Corrupt(format!("reading file {}: {e}", blob.id)))),
+            }
+        })
+        .await
+        .map_err(|e| Error::Net(format!("file task: {e}")))?
+    }
+
     /// Reply to `to` in its thread (the thread of its root if `to` is itself a reply); with
     /// `also_channel` the reply is shown in the channel too. Returns the reply's id.
     pub async fn reply(&self, to: &MessageId, text: &str, also_channel: bool) -> Result<MessageId> {

@@ -610,6 +610,7 @@ impl MajlisApp {
                 let mut files = Files {
                     lang: self.state.lang,
                     status: &run.files,
+                    thumbs: &run.thumbs,
                     actions: &mut run.actions,
                 };
                 conv.show(ui, &run.node, me, &pending, &strings, &mut files);
@@ -622,6 +623,7 @@ impl MajlisApp {
 pub(super) struct Files<'a> {
     lang: Lang,
     status: &'a HashMap<majlis_core::files::BlobId, majlis_core::node::FileStatus>,
+    thumbs: &'a HashMap<majlis_core::files::BlobId, super::preview::Thumb>,
     actions: &'a mut Vec<Action>,
 }
 
@@ -992,10 +994,15 @@ impl Conversation {
                 .size()
                 .y
         };
-        let card = if m.file.is_some() && !m.locked {
-            ui.spacing().interact_size.y + 8.0
-        } else {
-            0.0
+        let card = match (&m.file, m.locked || m.deleted) {
+            (Some(f), false) if super::preview::previewed(f) => {
+                ui.spacing().interact_size.y
+                    + 8.0
+                    + super::preview::HEIGHT
+                    + ui.spacing().item_spacing.y
+            }
+            (Some(_), false) => ui.spacing().interact_size.y + 8.0,
+            _ => 0.0,
         };
         let meta = if !m.deleted && (!m.reactions.is_empty() || m.replies > 0) {
             ui.spacing().interact_size.y + 4.0
@@ -2143,6 +2150,9 @@ fn file_card(
     forward_to: &[(String, String)],
 ) {
     let st = files.status.get(&f.blob);
+    if super::preview::previewed(f) {
+        picture(ui, message, f, st.is_some_and(|st| st.complete), files);
+    }
     ui.horizontal(|ui| {
         ui.label(
             RichText::new(format!(
@@ -2188,6 +2198,67 @@ fn file_card(
             }
         }
     });
+}
+
+/// A shared picture in its box (of a fixed height, whatever it holds), once downloaded;
+/// asked for the first time it is drawn.
+fn picture(
+    ui: &mut egui::Ui,
+    message: MessageId,
+    f: &FileView,
+    complete: bool,
+    files: &mut Files<'_>,
+) {
+    use super::preview::{fitted, Thumb, HEIGHT, WIDTH};
+    let room = ui.available_width();
+    let (rect, r) =
+        ui.allocate_exact_size(egui::vec2(room.min(WIDTH), HEIGHT), egui::Sense::hover());
+    match files.thumbs.get(&f.blob) {
+        Some(Thumb::Ready(tex)) => {
+            let size = fitted(tex.size_vec2(), room);
+            let at = match ui.layout().horizontal_align() {
+                Align::RIGHT => rect.right_top() - egui::vec2(size.x, 0.0),
+                _ => rect.left_top(),
+            };
+            let drawn = egui::Rect::from_min_size(at, size);
+            egui::Image::new(tex).paint_at(ui, drawn);
+            let label = tr_with(files.lang, "Picture {file}", &[("file", f.name.as_str())]);
+            // Named where it is drawn, which a click (or a screen reader) finds.
+            let shown = ui.interact(drawn, r.id.with("picture"), egui::Sense::hover());
+            shown.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &label));
+        }
+        Some(Thumb::Loading) => {
+            ui.painter()
+                .rect_filled(rect, 4.0, ui.visuals().faint_bg_color);
+        }
+        Some(Thumb::Failed) => {
+            let pos = match ui.layout().horizontal_align() {
+                Align::RIGHT => rect.right_center(),
+                _ => rect.left_center(),
+            };
+            let align = match ui.layout().horizontal_align() {
+                Align::RIGHT => egui::Align2::RIGHT_CENTER,
+                _ => egui::Align2::LEFT_CENTER,
+            };
+            let said = tf(files.lang, "No preview", &[]);
+            ui.painter().text(
+                pos,
+                align,
+                text::for_egui(&said),
+                egui::TextStyle::Small.resolve(ui.style()),
+                ui.visuals().weak_text_color(),
+            );
+            r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, &said));
+        }
+        None if complete => files.actions.push(Action::Preview {
+            message,
+            blob: f.blob,
+        }),
+        None => {
+            ui.painter()
+                .rect_filled(rect, 4.0, ui.visuals().faint_bg_color);
+        }
+    }
 }
 
 /// The author's initials in a circle of a colour of their own (the same on every device:

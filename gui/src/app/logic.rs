@@ -293,6 +293,26 @@ impl MajlisApp {
                     Reply::Acted(n.delete(&message).await.map_err(|e| say_error(lang, &e)))
                 });
             }
+            Action::Preview { message, blob } => {
+                // Textures are kept for the pictures seen; a long session's are let go
+                // now and then (they are made again when shown).
+                if run.thumbs.len() > 200 {
+                    run.thumbs.clear();
+                }
+                run.thumbs.insert(blob, super::preview::Thumb::Loading);
+                let n = run.node.clone();
+                self.spawn(async move {
+                    let decoded = match n.file_bytes(&message, super::preview::MAX).await {
+                        Ok(bytes) => {
+                            tokio::task::spawn_blocking(move || super::preview::decode(&bytes))
+                                .await
+                                .unwrap_or_else(|e| Err(e.to_string()))
+                        }
+                        Err(e) => Err(e.to_string()),
+                    };
+                    Reply::Preview(blob, decoded)
+                });
+            }
             Action::FetchFile(blob) => {
                 let n = run.node.clone();
                 self.spawn(async move {
@@ -619,6 +639,20 @@ impl MajlisApp {
                     run.notice = Some((result.unwrap_or_else(|e| e), Instant::now()));
                 }
                 Reply::Files(f) => run.files = f.into_iter().map(|f| (f.blob, f)).collect(),
+                Reply::Preview(blob, decoded) => {
+                    let thumb = match decoded {
+                        Ok(img) => super::preview::Thumb::Ready(self.ctx.load_texture(
+                            format!("preview {blob}"),
+                            img,
+                            egui::TextureOptions::LINEAR,
+                        )),
+                        Err(e) => {
+                            tracing::info!("no preview of file {blob}: {e}");
+                            super::preview::Thumb::Failed
+                        }
+                    };
+                    run.thumbs.insert(blob, thumb);
+                }
                 Reply::Statuses(all) => {
                     for st in all {
                         run.statuses.entry(st.member.clone()).or_insert(st);

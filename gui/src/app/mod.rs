@@ -30,6 +30,7 @@ mod logic;
 mod network;
 mod onboarding;
 mod people;
+mod preview;
 mod search;
 mod sidebar;
 
@@ -166,6 +167,11 @@ enum Action {
     },
     /// Download a shared file (its blob).
     FetchFile(majlis_core::files::BlobId),
+    /// Show the picture that `message` shares (downloaded), in place of its card alone.
+    Preview {
+        message: MessageId,
+        blob: majlis_core::files::BlobId,
+    },
     /// Save a downloaded file into the Downloads folder.
     SaveFile {
         message: MessageId,
@@ -263,6 +269,8 @@ enum Reply {
     /// A file share finished (or failed) encrypting and sending.
     Shared(Result<MessageId, String>),
     Files(Vec<majlis_core::node::FileStatus>),
+    /// A picture decoded for its preview, or why it cannot be.
+    Preview(majlis_core::files::BlobId, Result<egui::ColorImage, String>),
     /// A reaction or deletion was sent, or why not.
     Acted(Result<MessageId, String>),
     /// A message was forwarded or a reminder set (what to say), or why not.
@@ -421,6 +429,8 @@ struct Running {
     /// Shared files the node knows of, by blob, and when they were last asked for.
     files: HashMap<majlis_core::files::BlobId, majlis_core::node::FileStatus>,
     files_asked: Instant,
+    /// Pictures shown in conversations, by blob.
+    thumbs: HashMap<majlis_core::files::BlobId, preview::Thumb>,
     /// The composer's "attach a file" field, when open.
     attach: Option<String>,
     /// The composer's poll form, when open.
@@ -871,6 +881,7 @@ impl MajlisApp {
             refreshed: Instant::now(),
             files: HashMap::new(),
             files_asked: Instant::now(),
+            thumbs: HashMap::new(),
             attach: None,
             poll: None,
             search: None,

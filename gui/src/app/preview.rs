@@ -1,0 +1,134 @@
+//! Shared pictures shown in the conversation, not only as a file card.
+//!
+//! A PNG or JPEG up to [`MAX`] is decrypted into memory once downloaded (it never touches
+//! the disk in the clear), decoded off the UI thread with `image`'s limits (a picture that
+//! claims more pixels than [`MAX_SIDE`] a side, or more memory than [`MAX_ALLOC`], is
+//! refused rather than allocated: a colleague's modified client may send a decompression
+//! bomb), scaled down to at most twice the box it is drawn in, and kept as a texture. The
+//! box has a fixed height, so a row's height does not change when its picture arrives.
+
+use eframe::egui;
+use majlis_core::store::FileView;
+
+/// The largest picture previewed; a larger one stays a card to download and save.
+pub(super) const MAX: u64 = 16 * 1024 * 1024;
+/// The box a picture is drawn in (it keeps its proportions inside).
+pub(super) const WIDTH: f32 = 320.0;
+pub(super) const HEIGHT: f32 = 180.0;
+const MAX_SIDE: u32 = 16_384;
+const MAX_ALLOC: u64 = 256 * 1024 * 1024;
+
+/// Where a picture's preview stands.
+pub(super) enum Thumb {
+    /// Being read and decoded.
+    Loading,
+    Ready(egui::TextureHandle),
+    /// Not a picture `image` can read (or refused by its limits): the card alone.
+    Failed,
+}
+
+/// Whether file `f` is drawn as a picture.
+pub(super) fn previewed(f: &FileView) -> bool {
+    matches!(f.mime.as_str(), "image/png" | "image/jpeg") && f.size <= MAX
+}
+
+/// Decode `bytes` (PNG or JPEG, by their content, not their name) into an image at most
+/// twice the preview box (for high-density screens), or say why not.
+pub(super) fn decode(bytes: &[u8]) -> Result<egui::ColorImage, String> {
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_ALLOC);
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?;
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| e.to_string())?;
+    let (w, h) = ((2.0 * WIDTH) as u32, (2.0 * HEIGHT) as u32);
+    // (`thumbnail` would enlarge a smaller one too.)
+    let small = match img.width() > w || img.height() > h {
+        true => img.thumbnail(w, h),
+        false => img,
+    };
+    let rgba = small.to_rgba8();
+    Ok(egui::ColorImage::from_rgba_unmultiplied(
+        [rgba.width() as usize, rgba.height() as usize],
+        rgba.as_raw(),
+    ))
+}
+
+/// The size a picture of `size` pixels is drawn at: within the box (and `room` wide),
+/// never larger than it is.
+pub(super) fn fitted(size: egui::Vec2, room: f32) -> egui::Vec2 {
+    let scale = (room.min(WIDTH) / size.x).min(HEIGHT / size.y).min(1.0);
+    size * scale
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png(w: u32, h: u32) -> Vec<u8> {
+        let img = image::RgbaImage::from_pixel(w, h, image::Rgba([200, 30, 30, 255]));
+        let mut out = Vec::new();
+        image::DynamicImage::ImageRgba8(img)
+            .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn a_picture_is_scaled_into_the_box_and_anything_else_is_refused() {
+        let big = decode(&png(1600, 400)).unwrap();
+        assert_eq!(
+            big.size,
+            [640, 160],
+            "proportions kept, at most twice the box"
+        );
+        let small = decode(&png(40, 20)).unwrap();
+        assert_eq!(small.size, [40, 20], "never enlarged");
+        assert_eq!(small.pixels[0], egui::Color32::from_rgb(200, 30, 30));
+        assert!(decode(b"%PDF-1.7 not a picture").is_err());
+        let mut cut = png(40, 20);
+        cut.truncate(cut.len() / 2);
+        assert!(decode(&cut).is_err());
+    }
+
+    /// A PNG whose header claims 100 000 × 100 000 pixels (40 GB decoded) is refused by
+    /// the limits before anything that size is allocated.
+    #[test]
+    fn a_picture_claiming_too_many_pixels_is_refused() {
+        let mut bomb = png(1, 1);
+        // IHDR's width and height, then its CRC over the chunk type and data.
+        bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+        bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        let crc = crc32(&bomb[12..29]);
+        bomb[29..33].copy_from_slice(&crc.to_be_bytes());
+        let why = decode(&bomb).unwrap_err();
+        assert!(why.to_lowercase().contains("limit"), "{why}");
+    }
+
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in data {
+            crc ^= b as u32;
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn a_picture_fits_its_box_and_the_room_there_is() {
+        let f = |w, h, room| fitted(egui::vec2(w, h), room);
+        assert_eq!(f(640.0, 160.0, 800.0), egui::vec2(320.0, 80.0));
+        assert_eq!(f(100.0, 400.0, 800.0), egui::vec2(45.0, 180.0));
+        assert_eq!(f(640.0, 160.0, 160.0), egui::vec2(160.0, 40.0));
+        assert_eq!(f(40.0, 20.0, 800.0), egui::vec2(40.0, 20.0));
+    }
+}
