@@ -157,6 +157,23 @@ pub fn seed(root: &Path, filler: usize) -> PathBuf {
             },
         );
     }
+    // A picture amina shared in #ops, under the poll: drawn in the conversation.
+    let blobs = admin.blobs().unwrap();
+    let pic = root.join("stock-take-layout.png");
+    floor_plan().save(&pic).unwrap();
+    let prepared = majlis_core::files::prepare(&pic, blobs.dir()).unwrap();
+    blobs.adopt(&prepared, "ops").unwrap();
+    let info = majlis_core::files::FileInfo {
+        name: "stock-take-layout.png".into(),
+        mime: "image/png".into(),
+        size: prepared.blob.size,
+        caption: "Aisles for the stock take".into(),
+        key: prepared.key,
+    };
+    std::thread::sleep(Duration::from_millis(2));
+    admin
+        .compose_file(&chain, "ops", prepared.blob, Plain::File(info))
+        .unwrap();
     say(0, "مبيعات", "صباح الخير يا فريق، وصلت طلبية النور.");
     say(1, "مبيعات", "الفاتورة INV-2041 جاهزة للتوقيع.");
     say(3, "مبيعات", "شكرا! سأرسل التصميم الساعة 14:30");
@@ -164,6 +181,21 @@ pub fn seed(root: &Path, filler: usize) -> PathBuf {
     admin.store().outbox_clear().unwrap();
     admin.store().flush().unwrap();
     dir
+}
+
+/// A warehouse's floor plan, drawn: aisles on a light floor, one marked.
+fn floor_plan() -> image::RgbImage {
+    image::RgbImage::from_fn(480, 270, |x, y| {
+        let aisle = (x / 40) % 3 == 1 && (30..240).contains(&y);
+        let marked = (200..240).contains(&x) && (30..240).contains(&y);
+        let wall = x < 6 || y < 6 || x > 473 || y > 263;
+        image::Rgb(match (wall, marked, aisle) {
+            (true, _, _) => [60, 64, 72],
+            (_, true, _) => [214, 120, 40],
+            (_, _, true) => [90, 130, 180],
+            _ => [236, 232, 222],
+        })
+    })
 }
 
 /// A private X server (Xvfb) on a free display number, killed on drop.
