@@ -276,6 +276,7 @@ const AR: &[(&str, &str)] = &[
     ("Download", "تنزيل"),
     ("Picture {file}", "صورة {file}"),
     ("No preview", "لا معاينة"),
+    ("Picture {file}, enlarged", "صورة {file} مكبّرة"),
     ("Download {file}", "تنزيل {file}"),
     ("Enter the organization's name.", "أدخل اسم المؤسسة."),
     ("Enter your name first.", "أدخل اسمك أولا."),

@@ -768,6 +768,7 @@ fn visual_line_styled<S: Copy>(line: &[(char, S)]) -> Vec<(char, S)> {
             out.extend_from_slice(run_chars);
         }
     }
+    // The direction marks have done their work; egui would draw them as missing glyphs.
     out.retain(|(c, _)| {
         !matches!(
             c,

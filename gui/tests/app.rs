@@ -777,6 +777,20 @@ fn a_shared_picture_is_shown_in_the_conversation() {
     );
     assert!(h.query_by_label("Picture broken.png").is_none());
     assert!(has(&h, "Save broken.png"), "the card stays");
+    // A click opens it over the conversation, as large as it is (the window has room).
+    h.get_by_label("Picture site.png").click();
+    until(&mut h, "the picture, opened", |h| {
+        h.query_by_label("Picture site.png, enlarged").is_some()
+    });
+    let r = h.get_by_label("Picture site.png, enlarged").rect();
+    assert!(
+        (r.width() - 200.0).abs() < 1.0 && (r.height() - 100.0).abs() < 1.0,
+        "{r:?}"
+    );
+    h.get_by_label("Close").click();
+    until(&mut h, "closed", |h| {
+        h.query_by_label("Picture site.png, enlarged").is_none()
+    });
 }
 
 #[test]

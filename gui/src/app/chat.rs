@@ -615,6 +615,11 @@ impl MajlisApp {
                 };
                 conv.show(ui, &run.node, me, &pending, &strings, &mut files);
             }
+            if let Some(v) = &run.viewer {
+                if !picture_viewer(ui, v, self.state.lang, &mut run.actions) {
+                    run.viewer = None;
+                }
+            }
         });
     }
 }
@@ -2223,9 +2228,19 @@ fn picture(
             let drawn = egui::Rect::from_min_size(at, size);
             egui::Image::new(tex).paint_at(ui, drawn);
             let label = tr_with(files.lang, "Picture {file}", &[("file", f.name.as_str())]);
-            // Named where it is drawn, which a click (or a screen reader) finds.
-            let shown = ui.interact(drawn, r.id.with("picture"), egui::Sense::hover());
+            // Named where it is drawn, which a click (or a screen reader) finds; a click
+            // opens it as large as the window allows.
+            let shown = ui.interact(drawn, r.id.with("picture"), egui::Sense::click());
             shown.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &label));
+            if shown.hovered() {
+                ui.ctx().set_cursor_icon(egui::CursorIcon::ZoomIn);
+            }
+            if shown.clicked() {
+                files.actions.push(Action::ViewPicture {
+                    message,
+                    name: f.name.clone(),
+                });
+            }
         }
         Some(Thumb::Loading) => {
             ui.painter()
@@ -2259,6 +2274,59 @@ fn picture(
                 .rect_filled(rect, 4.0, ui.visuals().faint_bg_color);
         }
     }
+}
+
+/// A picture opened from its preview, over the conversation, as large as the window allows
+/// (never larger than it is), with its name, Save and Close. Returns whether it stays open
+/// (Close, Escape or a click beside it close it).
+fn picture_viewer(
+    ui: &mut egui::Ui,
+    v: &super::preview::Viewer,
+    lang: Lang,
+    actions: &mut Vec<Action>,
+) -> bool {
+    use super::preview::Thumb;
+    let mut open = true;
+    let room = ui.ctx().content_rect().size() * egui::vec2(0.9, 0.8);
+    let modal = egui::Modal::new(egui::Id::unique("majlis-picture")).show(ui.ctx(), |ui| {
+        match &v.shown {
+            Thumb::Ready(tex) => {
+                let size = super::preview::fit(tex.size_vec2(), room);
+                let r = ui.add(egui::Image::new(tex).fit_to_exact_size(size));
+                let label = tr_with(
+                    lang,
+                    "Picture {file}, enlarged",
+                    &[("file", v.name.as_str())],
+                );
+                r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &label));
+            }
+            Thumb::Loading => {
+                ui.spinner();
+            }
+            Thumb::Failed => {
+                ui.label(RichText::new(tf(lang, "No preview", &[])).weak());
+            }
+        }
+        ui.horizontal(|ui| {
+            ui.label(text::for_egui(&v.name));
+            let save = ui.button(tf(lang, "Save", &[]));
+            name_widget(
+                &save,
+                egui::Role::Button,
+                &tr_with(lang, "Save {file}", &[("file", v.name.as_str())]),
+            );
+            if save.clicked() {
+                actions.push(Action::SaveFile {
+                    message: v.message,
+                    name: v.name.clone(),
+                });
+            }
+            if ui.button(tf(lang, "Close", &[])).clicked() {
+                open = false;
+            }
+        });
+    });
+    open && !modal.should_close()
 }
 
 /// The author's initials in a circle of a colour of their own (the same on every device:

@@ -294,23 +294,28 @@ impl MajlisApp {
                 });
             }
             Action::Preview { message, blob } => {
-                // Textures are kept for the pictures seen; a long session's are let go
-                // now and then (they are made again when shown).
-                if run.thumbs.len() > 200 {
+                // Textures are kept for the pictures seen (up to ~1 MB each); a long
+                // session's are let go now and then (made again when shown).
+                if run.thumbs.len() > 48 {
                     run.thumbs.clear();
                 }
                 run.thumbs.insert(blob, super::preview::Thumb::Loading);
                 let n = run.node.clone();
                 self.spawn(async move {
-                    let decoded = match n.file_bytes(&message, super::preview::MAX).await {
-                        Ok(bytes) => {
-                            tokio::task::spawn_blocking(move || super::preview::decode(&bytes))
-                                .await
-                                .unwrap_or_else(|e| Err(e.to_string()))
-                        }
-                        Err(e) => Err(e.to_string()),
-                    };
+                    let decoded = picture(&n, message, super::preview::THUMB).await;
                     Reply::Preview(blob, decoded)
+                });
+            }
+            Action::ViewPicture { message, name } => {
+                run.viewer = Some(super::preview::Viewer {
+                    message,
+                    name,
+                    shown: super::preview::Thumb::Loading,
+                });
+                let n = run.node.clone();
+                self.spawn(async move {
+                    let decoded = picture(&n, message, super::preview::LARGE).await;
+                    Reply::Viewed(message, decoded)
                 });
             }
             Action::FetchFile(blob) => {
@@ -362,6 +367,25 @@ impl MajlisApp {
                             .map_err(|e| say_error(lang, &e)),
                     )
                 });
+            }
+        }
+    }
+
+    /// A decoded picture as a texture, or why there is none (logged).
+    fn texture(
+        &self,
+        name: String,
+        decoded: Result<egui::ColorImage, String>,
+    ) -> super::preview::Thumb {
+        match decoded {
+            Ok(img) => super::preview::Thumb::Ready(self.ctx.load_texture(
+                name,
+                img,
+                egui::TextureOptions::LINEAR,
+            )),
+            Err(e) => {
+                tracing::info!("no {name}: {e}");
+                super::preview::Thumb::Failed
             }
         }
     }
@@ -640,18 +664,14 @@ impl MajlisApp {
                 }
                 Reply::Files(f) => run.files = f.into_iter().map(|f| (f.blob, f)).collect(),
                 Reply::Preview(blob, decoded) => {
-                    let thumb = match decoded {
-                        Ok(img) => super::preview::Thumb::Ready(self.ctx.load_texture(
-                            format!("preview {blob}"),
-                            img,
-                            egui::TextureOptions::LINEAR,
-                        )),
-                        Err(e) => {
-                            tracing::info!("no preview of file {blob}: {e}");
-                            super::preview::Thumb::Failed
-                        }
-                    };
+                    let thumb = self.texture(format!("preview {blob}"), decoded);
                     run.thumbs.insert(blob, thumb);
+                }
+                Reply::Viewed(message, decoded) => {
+                    let shown = self.texture(format!("picture {message}"), decoded);
+                    if let Some(v) = run.viewer.as_mut().filter(|v| v.message == message) {
+                        v.shown = shown;
+                    }
                 }
                 Reply::Statuses(all) => {
                     for st in all {
@@ -952,6 +972,21 @@ pub(super) fn mentions(text: &str, addressed: &[String]) -> bool {
         && mentions(text)
             .iter()
             .any(|n| names.contains(n) || n == "channel" || n == "here")
+}
+
+/// The picture `message` shares, read and decoded (off the UI thread) to at most `size`.
+async fn picture(
+    node: &Node,
+    message: MessageId,
+    size: (u32, u32),
+) -> Result<egui::ColorImage, String> {
+    let bytes = node
+        .file_bytes(&message, super::preview::MAX)
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::task::spawn_blocking(move || super::preview::decode(&bytes, size))
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()))
 }
 
 #[cfg(test)]

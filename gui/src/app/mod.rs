@@ -172,6 +172,11 @@ enum Action {
         message: MessageId,
         blob: majlis_core::files::BlobId,
     },
+    /// Open that picture as large as the window allows.
+    ViewPicture {
+        message: MessageId,
+        name: String,
+    },
     /// Save a downloaded file into the Downloads folder.
     SaveFile {
         message: MessageId,
@@ -271,6 +276,8 @@ enum Reply {
     Files(Vec<majlis_core::node::FileStatus>),
     /// A picture decoded for its preview, or why it cannot be.
     Preview(majlis_core::files::BlobId, Result<egui::ColorImage, String>),
+    /// A picture decoded for the viewer.
+    Viewed(MessageId, Result<egui::ColorImage, String>),
     /// A reaction or deletion was sent, or why not.
     Acted(Result<MessageId, String>),
     /// A message was forwarded or a reminder set (what to say), or why not.
@@ -431,6 +438,8 @@ struct Running {
     files_asked: Instant,
     /// Pictures shown in conversations, by blob.
     thumbs: HashMap<majlis_core::files::BlobId, preview::Thumb>,
+    /// A picture opened over the conversation.
+    viewer: Option<preview::Viewer>,
     /// The composer's "attach a file" field, when open.
     attach: Option<String>,
     /// The composer's poll form, when open.
@@ -882,6 +891,7 @@ impl MajlisApp {
             files: HashMap::new(),
             files_asked: Instant::now(),
             thumbs: HashMap::new(),
+            viewer: None,
             attach: None,
             poll: None,
             search: None,

@@ -5,7 +5,8 @@
 //! claims more pixels than [`MAX_SIDE`] a side, or more memory than [`MAX_ALLOC`], is
 //! refused rather than allocated: a colleague's modified client may send a decompression
 //! bomb), scaled down to at most twice the box it is drawn in, and kept as a texture. The
-//! box has a fixed height, so a row's height does not change when its picture arrives.
+//! box has a fixed height, so a row's height does not change when its picture arrives. A
+//! click opens it as large as the window allows ([`Viewer`]), decoded again for that size.
 
 use eframe::egui;
 use majlis_core::store::FileView;
@@ -32,9 +33,21 @@ pub(super) fn previewed(f: &FileView) -> bool {
     matches!(f.mime.as_str(), "image/png" | "image/jpeg") && f.size <= MAX
 }
 
-/// Decode `bytes` (PNG or JPEG, by their content, not their name) into an image at most
-/// twice the preview box (for high-density screens), or say why not.
-pub(super) fn decode(bytes: &[u8]) -> Result<egui::ColorImage, String> {
+/// A picture opened from its preview, over the conversation.
+pub(super) struct Viewer {
+    pub message: majlis_core::MessageId,
+    pub name: String,
+    pub shown: Thumb,
+}
+
+/// The preview's size: twice the box (for high-density screens).
+pub(super) const THUMB: (u32, u32) = ((2.0 * WIDTH) as u32, (2.0 * HEIGHT) as u32);
+/// The viewer's: a large screen's.
+pub(super) const LARGE: (u32, u32) = (2560, 1600);
+
+/// Decode `bytes` (PNG or JPEG, by their content, not their name) into an image of at
+/// most `(w, h)` (scaled down, never up, in its proportions), or say why not.
+pub(super) fn decode(bytes: &[u8], (w, h): (u32, u32)) -> Result<egui::ColorImage, String> {
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
@@ -44,7 +57,6 @@ pub(super) fn decode(bytes: &[u8]) -> Result<egui::ColorImage, String> {
         .map_err(|e| e.to_string())?;
     reader.limits(limits);
     let img = reader.decode().map_err(|e| e.to_string())?;
-    let (w, h) = ((2.0 * WIDTH) as u32, (2.0 * HEIGHT) as u32);
     // (`thumbnail` would enlarge a smaller one too.)
     let small = match img.width() > w || img.height() > h {
         true => img.thumbnail(w, h),
@@ -60,8 +72,12 @@ pub(super) fn decode(bytes: &[u8]) -> Result<egui::ColorImage, String> {
 /// The size a picture of `size` pixels is drawn at: within the box (and `room` wide),
 /// never larger than it is.
 pub(super) fn fitted(size: egui::Vec2, room: f32) -> egui::Vec2 {
-    let scale = (room.min(WIDTH) / size.x).min(HEIGHT / size.y).min(1.0);
-    size * scale
+    fit(size, egui::vec2(room.min(WIDTH), HEIGHT))
+}
+
+/// `size` scaled down (never up) to fit `max`, in its proportions.
+pub(super) fn fit(size: egui::Vec2, max: egui::Vec2) -> egui::Vec2 {
+    size * (max.x / size.x).min(max.y / size.y).min(1.0)
 }
 
 #[cfg(test)]
@@ -79,19 +95,20 @@ mod tests {
 
     #[test]
     fn a_picture_is_scaled_into_the_box_and_anything_else_is_refused() {
-        let big = decode(&png(1600, 400)).unwrap();
+        let big = decode(&png(1600, 400), THUMB).unwrap();
         assert_eq!(
             big.size,
             [640, 160],
             "proportions kept, at most twice the box"
         );
-        let small = decode(&png(40, 20)).unwrap();
+        assert_eq!(decode(&png(1600, 400), LARGE).unwrap().size, [1600, 400]);
+        let small = decode(&png(40, 20), THUMB).unwrap();
         assert_eq!(small.size, [40, 20], "never enlarged");
         assert_eq!(small.pixels[0], egui::Color32::from_rgb(200, 30, 30));
-        assert!(decode(b"%PDF-1.7 not a picture").is_err());
+        assert!(decode(b"%PDF-1.7 not a picture", THUMB).is_err());
         let mut cut = png(40, 20);
         cut.truncate(cut.len() / 2);
-        assert!(decode(&cut).is_err());
+        assert!(decode(&cut, THUMB).is_err());
     }
 
     /// A PNG whose header claims 100 000 × 100 000 pixels (40 GB decoded) is refused by
@@ -104,7 +121,7 @@ mod tests {
         bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
         let crc = crc32(&bomb[12..29]);
         bomb[29..33].copy_from_slice(&crc.to_be_bytes());
-        let why = decode(&bomb).unwrap_err();
+        let why = decode(&bomb, LARGE).unwrap_err();
         assert!(why.to_lowercase().contains("limit"), "{why}");
     }
 
