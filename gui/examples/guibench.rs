@@ -3,9 +3,12 @@
 //! 1. cold start to first frame of the real release binary under Xvfb (software GL), with
 //!    the process's idle CPU afterwards;
 //! 2. frame time while scrolling up through the channel, measured with egui_kittest (the
-//!    app's whole frame: event handling, history paging, layout and tessellation; no GPU).
+//!    app's whole frame: event handling, history paging, layout and tessellation; no GPU);
+//! 3. how long a shared picture takes to decode for its preview and for the viewer (off the
+//!    UI thread), against reading the same file's bytes (the floor).
 //!
 //! cargo build --release -p majlis-gui && cargo run --release -p majlis-gui --example guibench
+//! (`guibench pictures`: part 3 alone)
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -22,6 +25,9 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 }
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("pictures") {
+        return pictures();
+    }
     let n: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
@@ -119,4 +125,68 @@ fn main() {
         pct(&mut times.clone(), 0.99),
         pct(&mut times, 1.0),
     );
+    pictures();
+}
+
+/// Part 3: a 1920 × 1080 screenshot (PNG: flat panels and lines of "text") and a
+/// 12-megapixel photo (JPEG, quality 85: gradients and grain), decoded to the preview's size
+/// and to the viewer's, median of 5, against decoding alone (`image::load_from_memory`, no
+/// limits, no scaling) as the baseline.
+fn pictures() {
+    use majlis_gui::app::preview::{decode, LARGE, THUMB};
+    let shot = image::RgbImage::from_fn(1920, 1080, |x, y| {
+        let text = (y % 24) < 12 && (x / 7 + y / 24) % 5 != 0 && (200..1800).contains(&x);
+        match (x < 300, text) {
+            (true, _) => image::Rgb([40, 44, 52]),
+            (_, true) => image::Rgb([220, 220, 220]),
+            _ => image::Rgb([28, 30, 36]),
+        }
+    });
+    let mut grain: u32 = 7;
+    let photo = image::RgbImage::from_fn(4000, 3000, |x, y| {
+        grain = grain.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        let n = (grain >> 24) as u8 / 8;
+        image::Rgb([
+            (x * 255 / 4000) as u8 / 2 + n,
+            (y * 255 / 3000) as u8 / 2 + n,
+            120 + n,
+        ])
+    });
+    let encode = |img: image::RgbImage, format| {
+        let mut out = Vec::new();
+        image::DynamicImage::ImageRgb8(img)
+            .write_to(&mut std::io::Cursor::new(&mut out), format)
+            .unwrap();
+        out
+    };
+    for (what, bytes) in [
+        (
+            "screenshot 1920×1080 PNG",
+            encode(shot, image::ImageFormat::Png),
+        ),
+        (
+            "photo 4000×3000 JPEG",
+            encode(photo, image::ImageFormat::Jpeg),
+        ),
+    ] {
+        let median = |f: &dyn Fn()| {
+            let mut t: Vec<f64> = (0..5)
+                .map(|_| {
+                    let s = Instant::now();
+                    f();
+                    s.elapsed().as_secs_f64() * 1000.0
+                })
+                .collect();
+            pct(&mut t, 0.5)
+        };
+        let base = median(&|| drop(image::load_from_memory(&bytes).unwrap()));
+        let preview = median(&|| drop(decode(&bytes, THUMB).unwrap()));
+        let viewer = median(&|| drop(decode(&bytes, LARGE).unwrap()));
+        println!(
+            "{what} ({} KiB): preview {preview:.1} ms ({:.2}× decoding alone, {base:.1} ms), viewer {viewer:.1} ms ({:.2}×)",
+            bytes.len() / 1024,
+            preview / base,
+            viewer / base,
+        );
+    }
 }

@@ -153,15 +153,36 @@ fn the_real_app_pastes_from_and_copies_to_the_system_clipboard() {
         assert!(out.status.success(), "{tool} {args:?} failed");
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    // Another program copies a line (xclip keeps owning the clipboard in the background).
-    let line = "pasted from another program, مع العربية";
-    run("xclip", &["-selection", "clipboard"], Some(line));
-    // Into the composer (the bottom of the window, as the screenshots show it), paste, send.
     std::thread::sleep(Duration::from_millis(500));
     // No window manager gives the window the keyboard: give it, as one would.
     let win = run("xdotool", &["search", "--name", "Majlis"], None);
     let win = win.lines().next().expect("the app's window").to_string();
     run("xdotool", &["windowfocus", "--sync", &win], None);
+    // The app's own message menu copies a message's text for another program.
+    // The seed's last message sits at (320, 370), as the screenshots show it (first: what is
+    // pasted below adds rows, and a picture's preview is tall enough to scroll it up).
+    let last = "Perfect, see you there.";
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut copied = String::new();
+    run(
+        "xclip",
+        &["-selection", "clipboard"],
+        Some("nothing copied yet"),
+    );
+    while std::time::Instant::now() < deadline && copied != last {
+        run("xdotool", &["mousemove", "320", "370", "click", "3"], None);
+        std::thread::sleep(Duration::from_millis(400));
+        // Its menu opens under the pointer; "Copy text" is its second item.
+        let menu = Duration::from_millis(300);
+        run("xdotool", &["mousemove", "345", "410", "click", "1"], None);
+        std::thread::sleep(menu);
+        copied = run("xclip", &["-selection", "clipboard", "-o"], None);
+    }
+    // Another program copies a line (xclip keeps owning the clipboard in the background).
+    let line = "pasted from another program, مع العربية";
+    run("xclip", &["-selection", "clipboard"], Some(line));
+    // Into the composer (the bottom of the window, as the screenshots show it), paste, send.
+    std::thread::sleep(Duration::from_millis(500));
     run("xdotool", &["mousemove", "670", "650", "click", "1"], None);
     std::thread::sleep(Duration::from_millis(300));
     run("xdotool", &["key", "ctrl+v"], None);
@@ -181,20 +202,6 @@ fn the_real_app_pastes_from_and_copies_to_the_system_clipboard() {
     );
     std::thread::sleep(Duration::from_millis(300));
     run("xdotool", &["key", "ctrl+v"], None);
-    // The app's own message menu copies a message's text for another program.
-    // The seed's last message sits at (320, 370), as the screenshots show it.
-    let last = "Perfect, see you there.";
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let mut copied = String::new();
-    while std::time::Instant::now() < deadline && copied != last {
-        run("xdotool", &["mousemove", "320", "370", "click", "3"], None);
-        std::thread::sleep(Duration::from_millis(400));
-        // Its menu opens under the pointer; "Copy text" is its second item.
-        let menu = Duration::from_millis(300);
-        run("xdotool", &["mousemove", "345", "410", "click", "1"], None);
-        std::thread::sleep(menu);
-        copied = run("xclip", &["-selection", "clipboard", "-o"], None);
-    }
     drop(app);
     let p = majlis_core::Profile::open(&data).unwrap();
     let history = p.store().history("general", 20).unwrap();

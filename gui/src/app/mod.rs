@@ -30,7 +30,7 @@ mod logic;
 mod network;
 mod onboarding;
 mod people;
-mod preview;
+pub mod preview;
 mod search;
 mod sidebar;
 

@@ -41,13 +41,13 @@ pub(super) struct Viewer {
 }
 
 /// The preview's size: twice the box (for high-density screens).
-pub(super) const THUMB: (u32, u32) = ((2.0 * WIDTH) as u32, (2.0 * HEIGHT) as u32);
+pub const THUMB: (u32, u32) = ((2.0 * WIDTH) as u32, (2.0 * HEIGHT) as u32);
 /// The viewer's: a large screen's.
-pub(super) const LARGE: (u32, u32) = (2560, 1600);
+pub const LARGE: (u32, u32) = (2560, 1600);
 
 /// Decode `bytes` (PNG or JPEG, by their content, not their name) into an image of at
 /// most `(w, h)` (scaled down, never up, in its proportions), or say why not.
-pub(super) fn decode(bytes: &[u8], (w, h): (u32, u32)) -> Result<egui::ColorImage, String> {
+pub fn decode(bytes: &[u8], (w, h): (u32, u32)) -> Result<egui::ColorImage, String> {
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
@@ -62,11 +62,12 @@ pub(super) fn decode(bytes: &[u8], (w, h): (u32, u32)) -> Result<egui::ColorImag
         true => img.thumbnail(w, h),
         false => img,
     };
-    let rgba = small.to_rgba8();
-    Ok(egui::ColorImage::from_rgba_unmultiplied(
-        [rgba.width() as usize, rgba.height() as usize],
-        rgba.as_raw(),
-    ))
+    let size = [small.width() as usize, small.height() as usize];
+    // Most pictures are opaque (photos, screenshots): their pixels need no premultiplying.
+    Ok(match small.color().has_alpha() {
+        true => egui::ColorImage::from_rgba_unmultiplied(size, small.to_rgba8().as_raw()),
+        false => egui::ColorImage::from_rgb(size, small.to_rgb8().as_raw()),
+    })
 }
 
 /// The size a picture of `size` pixels is drawn at: within the box (and `room` wide),
