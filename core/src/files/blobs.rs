@@ -356,7 +356,10 @@ impl Blobs {
         let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
         if let Err(e) = std::io::copy(&mut src, &mut out) {
             let _ = std::fs::remove_file(&tmp);
-            return Err(src.failed.take().unwrap_or_else(|| Error::io(&tmp, e)));
+            return Err(match src.failed.take() {
+                Some(why) => why,
+                None => Error::io(&tmp, e),
+            });
         }
         let out = out
             .into_inner()
@@ -384,6 +387,13 @@ pub struct Plaintext {
 }
 
 impl Plaintext {
+    /// Why reading stopped with `e`: in this crate's words if it stopped here.
+    pub fn failure(&mut self, e: std::io::Error) -> Error {
+        self.failed
+            .take()
+            .unwrap_or_else(|| Error::io(&self.src, e))
+    }
+
     fn fill(&mut self) -> Result<()> {
         let i = self.next;
         self.buf.resize(self.blob.cipher_len(i), 0);

@@ -757,13 +757,7 @@ impl Node {
         let size = std::fs::metadata(path)
             .map_err(|e| Error::io(path, e))?
             .len();
-        if let Some(r) = self.roster.borrow().as_deref() {
-            crate::message::may_author(r, &self.device, &channel)
-                .map_err(|e| Error::Denied(e.to_string()))?;
-            if let Some(why) = r.roster.files.refuse(size, &mime) {
-                return Err(Error::Denied(why));
-            }
-        }
+        self.may_share(&channel, size, &mime)?;
         let (src, dir) = (path.to_path_buf(), self.blobs.dir().to_path_buf());
         let prepared = tokio::task::spawn_blocking(move || crate::files::prepare(&src, &dir))
             .await
@@ -786,13 +780,7 @@ impl Node {
         let name = crate::files::safe_name(name);
         let mime = crate::files::guess_mime(&name).to_string();
         let size = bytes.len() as u64;
-        if let Some(r) = self.roster.borrow().as_deref() {
-            crate::message::may_author(r, &self.device, &channel)
-                .map_err(|e| Error::Denied(e.to_string()))?;
-            if let Some(why) = r.roster.files.refuse(size, &mime) {
-                return Err(Error::Denied(why));
-            }
-        }
+        self.may_share(&channel, size, &mime)?;
         let (dir, what) = (self.blobs.dir().to_path_buf(), name.clone());
         let prepared = tokio::task::spawn_blocking(move || {
             crate::files::prepare_from(bytes.as_slice(), size, &what, &dir)
@@ -843,6 +831,33 @@ impl Node {
     /// Decrypt the file that message `id` shares into `dest` (a file path). The file must
     /// be complete ([`Node::fetch_file`] first).
     pub async fn save_file(&self, id: &MessageId, dest: &std::path::Path) -> Result<()> {
+        let (blob, info) = self.openable_file(id)?;
+        let (blobs, dest) = (self.blobs.clone(), dest.to_path_buf());
+        tokio::task::spawn_blocking(move || blobs.export(&blob, &info, &dest))
+            .await
+            .map_err(|e| Error::Net(format!("file task: {e}")))?
+    }
+
+    /// Whether this device may share a file of `size` bytes and type `mime` in `channel`
+    /// (the roster's posting rules and the org's file rules), so it never encrypts a file
+    /// its peers would refuse.
+    fn may_share(&self, channel: &str, size: u64, mime: &str) -> Result<()> {
+        if let Some(r) = self.roster.borrow().as_deref() {
+            crate::message::may_author(r, &self.device, channel)
+                .map_err(|e| Error::Denied(e.to_string()))?;
+            if let Some(why) = r.roster.files.refuse(size, mime) {
+                return Err(Error::Denied(why));
+            }
+        }
+        Ok(())
+    }
+
+    /// The file message `id` shares, if this device can open it and the org allows its
+    /// type to be opened.
+    fn openable_file(
+        &self,
+        id: &MessageId,
+    ) -> Result<(crate::files::BlobRef, crate::files::FileInfo)> {
         let (blob, info, _) = self.store.file_of(id)?.ok_or_else(|| {
             Error::Invalid(format!("message {id} is not a file this device can open"))
         })?;
@@ -855,18 +870,13 @@ impl Node {
                 )));
             }
         }
-        let (blobs, dest) = (self.blobs.clone(), dest.to_path_buf());
-        tokio::task::spawn_blocking(move || blobs.export(&blob, &info, &dest))
-            .await
-            .map_err(|e| Error::Net(format!("file task: {e}")))?
+        Ok((blob, info))
     }
 
     /// The bytes of the file that message `id` shares, in memory (an image to preview; it
     /// is never written out in the clear), if it is complete here and at most `max` bytes.
     pub async fn file_bytes(&self, id: &MessageId, max: u64) -> Result<Vec<u8>> {
-        let (blob, info, _) = self.store.file_of(id)?.ok_or_else(|| {
-            Error::Invalid(format!("message {id} is not a file this device can open"))
-        })?;
+        let (blob, info) = self.openable_file(id)?;
         if info.size > max {
             return Err(Error::Invalid(format!(
                 "the file is {} bytes, more than the {max} asked for",
@@ -879,10 +889,7 @@ impl Node {
             let mut out = Vec::with_capacity(info.size as usize);
             match std::io::Read::read_to_end(&mut src, &mut out) {
                 Ok(_) => Ok(out),
-                Err(e) => Err(src
-                    .failed
-                    .take()
-                    .unwrap_or_else(|| Error::Corrupt(format!("reading file {}: {e}", blob.id)))),
+                Err(e) => Err(src.failure(e)),
             }
         })
         .await
@@ -948,9 +955,7 @@ impl Node {
         from: crate::conversation::Forwarded,
         to: &str,
     ) -> Result<MessageId> {
-        let (blob, info, _) = self.store.file_of(id)?.ok_or_else(|| {
-            Error::Invalid(format!("message {id} is not a file this device can open"))
-        })?;
+        let (blob, info) = self.openable_file(id)?;
         if !self.blobs.meta(&blob.id)?.is_some_and(|m| m.complete) {
             return Err(Error::NotReady(format!(
                 "the file is not downloaded on this device yet: download it first \
@@ -958,27 +963,22 @@ impl Node {
             )));
         }
         let to = self.resolve(to)?;
+        self.may_share(&to, info.size, &info.mime)?;
         let name = crate::files::safe_name(&info.name);
-        if let Some(r) = self.roster.borrow().as_deref() {
-            crate::message::may_author(r, &self.device, &to)
-                .map_err(|e| Error::Denied(e.to_string()))?;
-            if let Some(why) = r.roster.files.refuse(info.size, &info.mime) {
-                return Err(Error::Denied(why));
-            }
-        }
         let src = self.blobs.plaintext(&blob, &info)?;
-        let (dir, size) = (self.blobs.dir().to_path_buf(), info.size);
+        let (dir, size, what) = (self.blobs.dir().to_path_buf(), info.size, name.clone());
         let prepared = tokio::task::spawn_blocking(move || {
             let mut src = src;
-            let prepared = crate::files::prepare_from(&mut src, size, &name, &dir);
-            match (prepared, src.failed.take()) {
-                (Err(_), Some(why)) => Err(why),
-                (prepared, _) => prepared,
-            }
+            crate::files::prepare_from(&mut src, size, &what, &dir).map_err(|e| {
+                match src.failed.take() {
+                    Some(why) => why,
+                    None => e,
+                }
+            })
         })
         .await
         .map_err(|e| Error::Net(format!("file task: {e}")))??;
-        let (name, mime) = (crate::files::safe_name(&info.name), info.mime.clone());
+        let mime = info.mime.clone();
         self.share_prepared(to, prepared, name, mime, &info.caption, Some(from))
             .await
     }

@@ -2242,18 +2242,10 @@ fn picture(
                 });
             }
         }
-        Some(Thumb::Loading) => {
-            ui.painter()
-                .rect_filled(rect, 4.0, ui.visuals().faint_bg_color);
-        }
         Some(Thumb::Failed) => {
-            let pos = match ui.layout().horizontal_align() {
-                Align::RIGHT => rect.right_center(),
-                _ => rect.left_center(),
-            };
-            let align = match ui.layout().horizontal_align() {
-                Align::RIGHT => egui::Align2::RIGHT_CENTER,
-                _ => egui::Align2::LEFT_CENTER,
+            let (pos, align) = match ui.layout().horizontal_align() {
+                Align::RIGHT => (rect.right_center(), egui::Align2::RIGHT_CENTER),
+                _ => (rect.left_center(), egui::Align2::LEFT_CENTER),
             };
             let said = tf(files.lang, "No preview", &[]);
             ui.painter().text(
@@ -2269,7 +2261,8 @@ fn picture(
             message,
             blob: f.blob,
         }),
-        None => {
+        // Being read, or not downloaded yet: where it will be.
+        Some(Thumb::Loading) | None => {
             ui.painter()
                 .rect_filled(rect, 4.0, ui.visuals().faint_bg_color);
         }
