@@ -202,6 +202,22 @@ fn the_real_app_pastes_from_and_copies_to_the_system_clipboard() {
     );
     std::thread::sleep(Duration::from_millis(300));
     run("xdotool", &["key", "ctrl+v"], None);
+    // The share is encrypted into the blob store, then signed and stored: wait for its blob
+    // (the seed's picture is the one there before), then a moment for the message to reach
+    // the disk, before the app is killed.
+    let blobs = data.join("blobs");
+    let held = || {
+        std::fs::read_dir(&blobs).map_or(0, |d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| !e.file_name().to_string_lossy().contains('.'))
+                .count()
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while held() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(1000));
     drop(app);
     let p = majlis_core::Profile::open(&data).unwrap();
     let history = p.store().history("general", 20).unwrap();
