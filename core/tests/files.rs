@@ -1269,3 +1269,50 @@ fn a_forwarded_file_that_is_not_its_original_is_marked() {
         ]
     );
 }
+
+/// The org's allowed types hold for every way of opening a file, not only for sharing: a
+/// PDF bilal downloaded before the admin allowed pictures only is no longer saved,
+/// previewed or forwarded on his device.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_of_a_type_the_org_no_longer_allows_is_not_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let (admin, mut others) = org(dir.path());
+    others.truncate(1);
+    let bilal = others.pop().unwrap();
+    let (src, data) = random_file(dir.path(), "minutes.pdf", 40_000);
+    let (a, _, b) = pair(admin, bilal).await;
+    let id = a.share_file("general", &src, "").await.unwrap();
+    let blob = blob_of(&b, "general", id).await;
+    complete(&b, blob, 30).await;
+    assert_eq!(b.file_bytes(&id, 1 << 20).await.unwrap(), data);
+
+    a.change_roster(RosterChange::SetFilePolicy {
+        files: majlis_core::roster::FilePolicy {
+            types: vec!["image/*".into()],
+            ..Default::default()
+        },
+    })
+    .await
+    .unwrap();
+    wait_until("bilal has the policy", async || {
+        b.roster()
+            .await
+            .unwrap()
+            .is_some_and(|r| !r.files.types.is_empty())
+    })
+    .await;
+    let refused = |r: &majlis_core::Result<_>| {
+        matches!(r, Err(majlis_core::Error::Denied(why))
+            if why.contains("does not allow application/pdf"))
+    };
+    let saved = b.save_file(&id, &dir.path().join("out.pdf")).await;
+    assert!(refused(&saved), "save: {saved:?}");
+    assert!(!dir.path().join("out.pdf").exists());
+    let shown = b.file_bytes(&id, 1 << 20).await.map(|_| ());
+    assert!(refused(&shown), "preview: {shown:?}");
+    let forwarded = b.forward(&id, "general").await.map(|_| ());
+    assert!(refused(&forwarded), "forward: {forwarded:?}");
+    for n in [&a, &b] {
+        n.shutdown().await.unwrap();
+    }
+}

@@ -1212,12 +1212,14 @@ impl Store {
         }
     }
 
-    /// What this device can tell of a forward of `from` with `text` (see
-    /// [`crate::conversation::ForwardCheck`]).
+    /// Whether a forward's original is held here and is what the forward says: by the
+    /// author and in the channel it names, a message (not an act), and `same` as its
+    /// content. A locked original (a channel this device may no longer read) counts as
+    /// unseen: the check must not say anything about what it cannot open.
     fn forward_check(
         &self,
         from: &crate::conversation::Forwarded,
-        text: &str,
+        same: impl FnOnce(&StoredMessage) -> bool,
     ) -> crate::conversation::ForwardCheck {
         use crate::conversation::ForwardCheck;
         let Ok(Some(raw)) = self.rendered_with(&from.id, false) else {
@@ -1226,47 +1228,38 @@ impl Store {
         if raw.locked {
             return ForwardCheck::Unseen;
         }
-        let mut now = raw.clone();
-        let _ = self.fold(&mut now, &self.admins());
-        // (Not the time: an own message refused as a fork is sent again later, and a forward
-        // of it then names the new one.)
         let same = raw.sender == from.author
             && raw.channel == from.channel
             && Act::is_message(raw.act.as_ref())
-            && (raw.text == text || (!now.deleted && now.text == text));
+            && same(&raw);
         match same {
             true => ForwardCheck::Matches,
             false => ForwardCheck::Differs,
         }
     }
 
-    /// [`Store::forward_check`] for a forwarded file: the original is a file of the same
-    /// name, type and size with the same caption. (Its bytes are not compared: the forward
-    /// is encrypted again under another key, and the original may not be downloaded here.)
-    fn forward_check_file(
-        &self,
-        from: &crate::conversation::Forwarded,
-        info: &crate::files::FileInfo,
-    ) -> crate::conversation::ForwardCheck {
-        use crate::conversation::ForwardCheck;
-        let Ok(Some(raw)) = self.rendered_with(&from.id, false) else {
-            return ForwardCheck::Unseen;
-        };
-        if raw.locked {
-            return ForwardCheck::Unseen;
+    /// A forwarded text is its original's text as sent or as last edited (not the time: an
+    /// own message refused as a fork is sent again later, and a forward of it then names the
+    /// new one).
+    fn same_text(&self, original: &StoredMessage, text: &str) -> bool {
+        if original.text == text {
+            return true;
         }
-        let same = raw.sender == from.author
-            && raw.channel == from.channel
-            && raw.text == info.caption
-            && raw.file.is_some_and(|f| {
+        let mut now = original.clone();
+        let _ = self.fold(&mut now, &self.admins());
+        !now.deleted && now.text == text
+    }
+
+    /// A forwarded file is a file of its original's name, type and size with the same
+    /// caption. (Its bytes are not compared: the forward is encrypted again under another
+    /// key, and the original may not be downloaded here.)
+    fn same_file(original: &StoredMessage, info: &crate::files::FileInfo) -> bool {
+        original.text == info.caption
+            && original.file.as_ref().is_some_and(|f| {
                 f.name == crate::files::safe_name(&info.name)
                     && f.mime == info.mime
                     && f.size == info.size
-            });
-        match same {
-            true => ForwardCheck::Matches,
-            false => ForwardCheck::Differs,
-        }
+            })
     }
 
     pub fn message_wire(&self, id: &MessageId) -> Result<Option<Vec<u8>>> {
@@ -1978,7 +1971,7 @@ impl Store {
                 }
                 Some(Plain::Forward { text, from }) => {
                     let check = match check_forwards {
-                        true => self.forward_check(&from, &text),
+                        true => self.forward_check(&from, |raw| self.same_text(raw, &text)),
                         false => crate::conversation::ForwardCheck::Unseen,
                     };
                     forwarded = Some(crate::conversation::ForwardView::of(from, check));
@@ -2029,7 +2022,7 @@ impl Store {
                 Some(Plain::ForwardFile { file: info, from }) => match file_view(blob, &info) {
                     Some(view) => {
                         let check = match check_forwards {
-                            true => self.forward_check_file(&from, &info),
+                            true => self.forward_check(&from, |raw| Self::same_file(raw, &info)),
                             false => crate::conversation::ForwardCheck::Unseen,
                         };
                         file = Some(view);
