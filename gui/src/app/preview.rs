@@ -1,6 +1,6 @@
 //! Shared pictures shown in the conversation, not only as a file card.
 //!
-//! A PNG or JPEG up to [`MAX`] is decrypted into memory once downloaded (it never touches
+//! A PNG, JPEG, GIF (its first frame) or WebP up to [`MAX`] is decrypted into memory once downloaded (it never touches
 //! the disk in the clear), decoded off the UI thread with `image`'s limits (a picture that
 //! claims more pixels than [`MAX_SIDE`] a side, or more memory than [`MAX_ALLOC`], is
 //! refused rather than allocated: a colleague's modified client may send a decompression
@@ -30,7 +30,10 @@ pub(super) enum Thumb {
 
 /// Whether file `f` is drawn as a picture.
 pub(super) fn previewed(f: &FileView) -> bool {
-    matches!(f.mime.as_str(), "image/png" | "image/jpeg") && f.size <= MAX
+    matches!(
+        f.mime.as_str(),
+        "image/png" | "image/jpeg" | "image/gif" | "image/webp"
+    ) && f.size <= MAX
 }
 
 /// A picture opened from its preview, over the conversation.
@@ -45,7 +48,7 @@ pub const THUMB: (u32, u32) = ((2.0 * WIDTH) as u32, (2.0 * HEIGHT) as u32);
 /// The viewer's: a large screen's.
 pub const LARGE: (u32, u32) = (2560, 1600);
 
-/// Decode `bytes` (PNG or JPEG, by their content, not their name) into an image of at
+/// Decode `bytes` (PNG, JPEG, GIF or WebP, by their content, not their name) into an image of at
 /// most `(w, h)` (scaled down, never up, in its proportions), or say why not.
 pub fn decode(bytes: &[u8], (w, h): (u32, u32)) -> Result<egui::ColorImage, String> {
     let mut limits = image::Limits::default();
@@ -86,12 +89,53 @@ mod tests {
     use super::*;
 
     fn png(w: u32, h: u32) -> Vec<u8> {
-        let img = image::RgbaImage::from_pixel(w, h, image::Rgba([200, 30, 30, 255]));
+        encoded(w, h, image::ImageFormat::Png)
+    }
+
+    fn encoded(w: u32, h: u32, format: image::ImageFormat) -> Vec<u8> {
+        let img = image::RgbImage::from_pixel(w, h, image::Rgb([200, 30, 30]));
         let mut out = Vec::new();
-        image::DynamicImage::ImageRgba8(img)
-            .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        image::DynamicImage::ImageRgb8(img)
+            .write_to(&mut std::io::Cursor::new(&mut out), format)
             .unwrap();
         out
+    }
+
+    /// Screenshots (PNG), photos (JPEG), GIFs (their first frame) and WebP pictures are
+    /// read by their content: one shared under another type's name is drawn as what it is.
+    #[test]
+    fn pictures_of_each_kind_are_drawn() {
+        use image::ImageFormat::*;
+        for format in [Png, Jpeg, Gif, WebP] {
+            let shown = decode(&encoded(64, 32, format), THUMB)
+                .unwrap_or_else(|e| panic!("{format:?}: {e}"));
+            assert_eq!(shown.size, [64, 32], "{format:?}");
+            let [r, g, b, _] = shown.pixels[0].to_array();
+            assert!(
+                r.abs_diff(200) < 8 && g.abs_diff(30) < 8 && b.abs_diff(30) < 8,
+                "{format:?}: {:?}",
+                shown.pixels[0]
+            );
+        }
+        for format in [Png, Jpeg, Gif, WebP] {
+            let name = format.extensions_str()[0];
+            let file = FileView {
+                name: format!("x.{name}"),
+                mime: majlis_core::files::guess_mime(&format!("x.{name}")).into(),
+                size: 10,
+                blob: majlis_core::files::BlobId([0; 32]),
+            };
+            assert!(previewed(&file), "{name}");
+        }
+    }
+
+    /// A GIF whose screen claims 65 535 × 65 535 pixels is refused by the limits too.
+    #[test]
+    fn a_gif_claiming_too_many_pixels_is_refused() {
+        let mut bomb = encoded(1, 1, image::ImageFormat::Gif);
+        bomb[6..10].copy_from_slice(&[0xff; 4]);
+        let why = decode(&bomb, LARGE).unwrap_err();
+        assert!(why.to_lowercase().contains("limit"), "{why}");
     }
 
     #[test]
