@@ -69,6 +69,19 @@ impl fmt::Display for MessageId {
     }
 }
 
+impl MessageId {
+    /// Hex digits of an id a person may type in its place ([`MessageId::short`] shows
+    /// eight): fewer would often name several messages of a busy org.
+    pub const SHORT_MIN: usize = 6;
+
+    /// The id's first eight hex digits, as the CLI shows it beside a message (`history
+    /// --ids`) and takes it back (`majlisd react 54f2d2a1 👍`): the first 32 bits name one
+    /// message among tens of thousands but for a rare collision, which the store reports.
+    pub fn short(&self) -> String {
+        self.to_string()[..8].to_string()
+    }
+}
+
 impl fmt::Debug for MessageId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "MessageId({self})")

@@ -93,6 +93,10 @@ pub enum Request {
     Thread {
         message: MessageId,
     },
+    /// The whole id of the message whose id starts with `prefix` (the CLI's short ids).
+    Resolve {
+        prefix: String,
+    },
     Pin {
         message: MessageId,
         on: bool,
@@ -303,6 +307,9 @@ pub struct Row {
 #[serde(rename_all = "snake_case")]
 pub enum Response {
     Sent {
+        id: MessageId,
+    },
+    Resolved {
         id: MessageId,
     },
     History {
@@ -528,6 +535,9 @@ async fn handle(node: &Node, req: Request) -> Response {
                     members,
                 }
             }
+            Request::Resolve { prefix } => Response::Resolved {
+                id: node.store().message_by_prefix(&prefix)?,
+            },
             Request::Thread { message } => {
                 let messages = node.thread(&message)?;
                 if messages.is_empty() {

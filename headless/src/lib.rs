@@ -7,6 +7,21 @@
 pub mod api;
 pub mod http;
 
+/// `println!` for a command's answer that does not panic when the reader has gone
+/// (`majlisd history general | head -3`): the rest is not written and the command ends as
+/// it would have (whatever it stored is kept), where `println!` would panic on the closed
+/// pipe. Any other failure to write (a full disk under `> file`) is an error.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        if let Err(e) = writeln!(std::io::stdout(), $($t)*) {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                return Err(anyhow::Error::new(e).context("cannot write the answer"));
+            }
+        }
+    }};
+}
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
@@ -15,8 +30,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 use majlis_core::{
     roster::{Keep, MembersChange, Policy, Scope},
-    Config, DeviceId, Event, Multiaddr, Node, OrgId, Profile, Role, Roster, RosterChange,
-    StoredMessage,
+    Config, DeviceId, Event, MessageId, Multiaddr, Node, OrgId, Profile, Role, Roster,
+    RosterChange, StoredMessage,
 };
 
 use api::{Marks, Request, Response, SearchHit};
@@ -114,8 +129,8 @@ pub enum Command {
     /// then; prints the reminder's number last. Needs `majlisd run`
     #[command(group(clap::ArgGroup::new("when").required(true).args(["at", "in_"])))]
     Remind {
-        /// The message (`history --json` shows ids)
-        message: majlis_core::MessageId,
+        /// The message (its id, or its first digits as `history --ids` shows them)
+        message: MessageArg,
         /// When: a date (2026-12-14, midnight UTC) or an RFC 3339 time
         /// (2026-12-14T09:00:00+04:00)
         #[arg(long, value_name = "TIME", value_parser = parse_date)]
@@ -161,8 +176,8 @@ pub enum Command {
     },
     /// Download the file a message shares and save it to --out (waits, showing progress)
     Get {
-        /// The id of the message that shares the file (`history --json` shows it)
-        message: majlis_core::MessageId,
+        /// The id of the message that shares the file (its id, or its first digits as `history --ids` shows them)
+        message: MessageArg,
         /// Where to save the file
         #[arg(long, value_name = "PATH")]
         out: PathBuf,
@@ -174,8 +189,8 @@ pub enum Command {
     /// Through a running `majlisd run`, the list travels in your notes to each of your
     /// devices; without one, it stays on this device
     Bookmark {
-        /// The message (`history --json` shows ids)
-        message: majlis_core::MessageId,
+        /// The message (its id, or its first digits as `history --ids` shows them)
+        message: MessageArg,
         /// Take it off the list
         #[arg(long)]
         remove: bool,
@@ -183,8 +198,8 @@ pub enum Command {
     /// Forward a message to another channel or @NAME, saying where it came from; prints
     /// the new message's id. Needs `majlisd run`
     Forward {
-        /// The message forwarded (`history --json` shows ids)
-        message: majlis_core::MessageId,
+        /// The message forwarded (its id, or its first digits as `history --ids` shows them)
+        message: MessageArg,
         /// Where to: a channel, or @NAME
         to: String,
     },
@@ -207,8 +222,8 @@ pub enum Command {
     /// (who asked, or an admin). Needs `majlisd run`
     #[command(group(clap::ArgGroup::new("what").required(true).args(["choices", "clear", "close"])))]
     Vote {
-        /// The poll (`history --json` shows ids)
-        message: majlis_core::MessageId,
+        /// The poll (its id, or its first digits as `history --ids` shows them)
+        message: MessageArg,
         /// The options chosen, numbered from 1
         #[arg(value_parser = clap::value_parser!(u16).range(1..))]
         choices: Vec<u16>,
@@ -221,8 +236,8 @@ pub enum Command {
     },
     /// Reply to a message in its thread; prints the reply's id last. Needs `majlisd run`
     Reply {
-        /// The message replied to (`history --json` shows ids)
-        message: majlis_core::MessageId,
+        /// The message replied to (its id, or its first digits as `history --ids` shows them)
+        message: MessageArg,
         /// The reply's text
         text: String,
         /// Show the reply in the channel too, not only in the thread
@@ -232,20 +247,20 @@ pub enum Command {
     /// Change the text of one of your messages (readers see it marked edited). Needs
     /// `majlisd run`
     Edit {
-        /// The message to change (`history --json` shows ids)
-        message: majlis_core::MessageId,
+        /// The message to change (its id, or its first digits as `history --ids` shows them)
+        message: MessageArg,
         /// Its new text
         text: String,
     },
     /// Delete one of your messages, or anyone's as an admin. Needs `majlisd run`
     Delete {
-        /// The message to delete (`history --json` shows ids)
-        message: majlis_core::MessageId,
+        /// The message to delete (its id, or its first digits as `history --ids` shows them)
+        message: MessageArg,
     },
     /// React to a message with an emoji (`--remove` takes it back). Needs `majlisd run`
     React {
-        /// The message reacted to (`history --json` shows ids)
-        message: majlis_core::MessageId,
+        /// The message reacted to (its id, or its first digits as `history --ids` shows them)
+        message: MessageArg,
         /// One emoji, e.g. 👍
         emoji: String,
         /// Take the reaction back
@@ -255,19 +270,23 @@ pub enum Command {
     /// Pin a message to its channel (`--remove` unpins it); `channel show` lists the pins.
     /// Needs `majlisd run`
     Pin {
-        /// The message to pin (`history --json` shows ids)
-        message: majlis_core::MessageId,
+        /// The message to pin (its id, or its first digits as `history --ids` shows them)
+        message: MessageArg,
         /// Unpin it
         #[arg(long)]
         remove: bool,
     },
     /// Show a message and the replies in its thread, oldest first
     Thread {
-        /// Any message of the thread (`history --json` shows ids)
-        message: majlis_core::MessageId,
+        /// Any message of the thread (its id, or its first digits as `history --ids` shows them)
+        message: MessageArg,
         /// Print JSON instead of text (for scripts)
         #[arg(long)]
         json: bool,
+        /// Show each message's id first, its first eight digits: enough to name it in
+        /// `reply`, `react`, `edit` and the other commands taking a message
+        #[arg(long)]
+        ids: bool,
     },
     /// Show the history of CHANNEL or of the direct messages with @NAME, oldest first
     History {
@@ -280,6 +299,10 @@ pub enum Command {
         /// Show at most this many (the newest)
         #[arg(long, default_value_t = 100)]
         limit: usize,
+        /// Show each message's id first, its first eight digits: enough to name it in
+        /// `reply`, `react`, `edit` and the other commands taking a message
+        #[arg(long)]
+        ids: bool,
     },
     /// Search every message this device can read. Words and "phrases", with from:NAME,
     /// in:#channel or in:@name, has:file, has:link, before:/after:/on:YYYY-MM-DD, mentions:me, is:saved.
@@ -296,6 +319,10 @@ pub enum Command {
         /// Best match first instead of newest first
         #[arg(long)]
         relevance: bool,
+        /// Show each message's id first, its first eight digits: enough to name it in
+        /// `reply`, `react`, `edit` and the other commands taking a message
+        #[arg(long)]
+        ids: bool,
     },
     /// Connected devices of the org
     Peers {
@@ -688,6 +715,76 @@ fn parse_days(s: &str) -> Result<Days, String> {
 }
 
 /// `2026-01-31` (midnight UTC) or an RFC 3339 time, as ms since the epoch.
+/// A message as a person names it on the command line: its whole id, or its first
+/// [`MessageId::SHORT_MIN`] or more hex digits as `history --ids` shows them, looked up in
+/// this device's store (through the running node if there is one) before the command runs.
+#[derive(Debug, Clone)]
+pub struct MessageArg {
+    /// The whole id; until `short` is looked up, its digits given and zeros.
+    pub id: MessageId,
+    /// The digits given, where fewer than all 64.
+    short: Option<String>,
+}
+
+impl std::str::FromStr for MessageArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.len() == 64 {
+            return s
+                .parse()
+                .map(|id| MessageArg { id, short: None })
+                .map_err(|e: majlis_core::Error| e.to_string());
+        }
+        if s.len() < MessageId::SHORT_MIN
+            || s.len() > 64
+            || !s.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return Err(format!(
+                "'{s}' is not a message id: give its first {} or more hex digits (`majlisd history --ids` shows eight) or all 64",
+                MessageId::SHORT_MIN
+            ));
+        }
+        Ok(MessageArg {
+            id: MessageId([0; 32]),
+            short: Some(s.to_string()),
+        })
+    }
+}
+
+impl Command {
+    /// The message this command acts on, if it names one.
+    fn message_mut(&mut self) -> Option<&mut MessageArg> {
+        match self {
+            Command::Remind { message, .. }
+            | Command::Get { message, .. }
+            | Command::Bookmark { message, .. }
+            | Command::Forward { message, .. }
+            | Command::Vote { message, .. }
+            | Command::Reply { message, .. }
+            | Command::Edit { message, .. }
+            | Command::Delete { message }
+            | Command::React { message, .. }
+            | Command::Pin { message, .. }
+            | Command::Thread { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+}
+
+/// The whole id of the message whose id starts with `prefix`, as the running node knows it.
+fn resolve_remote(stream: std::os::unix::net::UnixStream, prefix: &str) -> Result<MessageId> {
+    match api::call(
+        stream,
+        &Request::Resolve {
+            prefix: prefix.to_string(),
+        },
+    )? {
+        Response::Resolved { id } => Ok(id),
+        Response::Error { message } => bail!(message),
+        other => bail!("the node answered {other:?} where it should have named a message"),
+    }
+}
+
 fn parse_date(s: &str) -> Result<u64, String> {
     let full = if s.len() == 10 {
         format!("{s}T00:00:00Z")
@@ -977,7 +1074,7 @@ pub fn default_data_dir() -> Result<PathBuf> {
         .ok_or_else(|| anyhow!("cannot find a home directory; pass --data DIR"))
 }
 
-pub fn run_cli(cli: Cli) -> Result<()> {
+pub fn run_cli(mut cli: Cli) -> Result<()> {
     let dir = match cli.data {
         Some(d) => d,
         None => default_data_dir()?,
@@ -1004,6 +1101,21 @@ pub fn run_cli(cli: Cli) -> Result<()> {
         Ok(p)
     };
     let socket = dir.join(majlis_core::profile::SOCKET);
+    if let Some(arg) = cli.command.message_mut().filter(|a| a.short.is_some()) {
+        let prefix = arg.short.take().unwrap_or_default();
+        arg.id = match api::connect(&socket) {
+            Some(s) => resolve_remote(s, &prefix)?,
+            None => match open(&dir) {
+                Err(e) if is_busy(&e) => resolve_remote(wait_for_node(&socket).ok_or(e)?, &prefix)?,
+                Err(e) => return Err(e),
+                Ok(p) => {
+                    let id = p.store().message_by_prefix(&prefix)?;
+                    *probed.borrow_mut() = Some(p);
+                    id
+                }
+            },
+        };
+    }
     // Commands a running node should carry out.
     let remote_req = match &cli.command {
         Command::Send {
@@ -1028,7 +1140,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
         } => Some(Request::Unschedule { id: *id }),
         Command::Scheduled { cancel: None, .. } => Some(Request::Scheduled),
         Command::Remind { message, at, in_ } => Some(Request::Remind {
-            message: *message,
+            message: message.id,
             at: at
                 .unwrap_or_else(|| majlis_core::now_ms() + in_.map_or(0, |d| d.as_millis() as u64)),
         }),
@@ -1051,11 +1163,11 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             limit: *limit,
         }),
         Command::Bookmark { message, remove } => Some(Request::Bookmark {
-            message: *message,
+            message: message.id,
             on: !remove,
         }),
         Command::Forward { message, to } => Some(Request::Forward {
-            message: *message,
+            message: message.id,
             to: to.clone(),
         }),
         Command::Poll {
@@ -1073,11 +1185,13 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             message,
             close: true,
             ..
-        } => Some(Request::ClosePoll { message: *message }),
+        } => Some(Request::ClosePoll {
+            message: message.id,
+        }),
         Command::Vote {
             message, choices, ..
         } => Some(Request::Vote {
-            message: *message,
+            message: message.id,
             choices: choices.iter().map(|c| usize::from(*c) - 1).collect(),
         }),
         Command::Reply {
@@ -1085,27 +1199,31 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             text,
             also_channel,
         } => Some(Request::Reply {
-            message: *message,
+            message: message.id,
             text: text.clone(),
             also_channel: *also_channel,
         }),
         Command::Edit { message, text } => Some(Request::Edit {
-            message: *message,
+            message: message.id,
             text: text.clone(),
         }),
-        Command::Delete { message } => Some(Request::Delete { message: *message }),
+        Command::Delete { message } => Some(Request::Delete {
+            message: message.id,
+        }),
         Command::React {
             message,
             emoji,
             remove,
         } => Some(Request::React {
-            message: *message,
+            message: message.id,
             emoji: emoji.clone(),
             on: !remove,
         }),
-        Command::Thread { message, .. } => Some(Request::Thread { message: *message }),
+        Command::Thread { message, .. } => Some(Request::Thread {
+            message: message.id,
+        }),
         Command::Pin { message, remove } => Some(Request::Pin {
-            message: *message,
+            message: message.id,
             on: !remove,
         }),
         Command::Channel(ChannelCmd::Topic {
@@ -1158,7 +1276,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
         } => {
             let out = std::path::absolute(out)
                 .with_context(|| format!("{} is not a usable path", out.display()))?;
-            return get_file(&socket, &dir, *message, &out, *timeout);
+            return get_file(&socket, &dir, message.id, &out, *timeout);
         }
         Command::Doctor { .. } => Some(Request::Diagnose),
         Command::Audit { .. } => Some(Request::Audit),
@@ -1207,7 +1325,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
                 if let Some(Response::Roster { roster: Some(r) }) =
                     api::connect(&socket).and_then(|s| api::call(s, &Request::Roster).ok())
                 {
-                    erase_note(&r, member);
+                    erase_note(&r, member)?;
                 }
             }
             return Ok(());
@@ -1217,19 +1335,19 @@ pub fn run_cli(cli: Cli) -> Result<()> {
         Command::Init { name } => {
             let p = Profile::init_with(&dir, &name, &unlock)?;
             warn_if_unsealed(&p);
-            println!("initialized device '{name}' in {}", dir.display());
-            println!("{}", p.device_id());
+            out!("initialized device '{name}' in {}", dir.display());
+            out!("{}", p.device_id());
         }
-        Command::Id => println!("{}", open(&dir)?.device_id()),
+        Command::Id => out!("{}", open(&dir)?.device_id()),
         Command::Org(OrgCmd::Create { name }) => {
             let p = open(&dir)?;
             let org = p.org_create(&name)?;
-            println!("founded org '{name}'; you are its first admin");
-            println!(
+            out!("founded org '{name}'; you are its first admin");
+            out!(
                 "the org root key is sealed in {}; move it offline with `majlisd org root-key export` (see docs/security.md)",
                 dir.join(majlis_core::profile::ROOT_KEY).display()
             );
-            println!("{org}");
+            out!("{org}");
         }
         Command::Org(OrgCmd::RootKey(RootKeyCmd::Export {
             out,
@@ -1239,7 +1357,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             let p = open(&dir)?;
             let pass = majlis_core::seal::read_passphrase(&root_passphrase_file)?;
             p.export_root_key(&out, &pass, keep)?;
-            println!(
+            out!(
                 "the org root key is in {} sealed by its passphrase{}",
                 out.display(),
                 if keep {
@@ -1256,14 +1374,14 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             let p = open(&dir)?;
             let pass = majlis_core::seal::read_passphrase(&root_passphrase_file)?;
             let org = p.import_root_key(&file, &pass)?;
-            println!("the root key of org {org} is back, sealed by its passphrase");
+            out!("the root key of org {org} is back, sealed by its passphrase");
         }
         Command::Org(OrgCmd::Join { org_id }) => {
             let org: OrgId = org_id.parse()?;
             let p = open(&dir)?;
             p.org_join(org)?;
-            println!("joined org {org}; give this device id to an admin, then run `majlisd run`:");
-            println!("{}", p.device_id());
+            out!("joined org {org}; give this device id to an admin, then run `majlisd run`:");
+            out!("{}", p.device_id());
         }
         Command::Run {
             listen,
@@ -1306,38 +1424,38 @@ pub fn run_cli(cli: Cli) -> Result<()> {
                         "webhook {:?} (id {}) sends every message of {} to {}; check X-Majlis-Signature with this secret (shown only now):",
                         w.name, w.id, w.channel, w.url
                     );
-                    println!("{secret}");
+                    out!("{secret}");
                 }
                 WebhookCmd::List { json } => {
                     let list = hooks.list()?;
                     if list.is_empty() && !json {
-                        println!("no outgoing webhooks; `majlisd api webhook add --name N --channel C --url URL` adds one");
+                        out!("no outgoing webhooks; `majlisd api webhook add --name N --channel C --url URL` adds one");
                     }
                     for w in list {
                         if json {
-                            println!(
+                            out!(
                                 "{}",
                                 serde_json::json!({"id": w.id, "name": w.name, "channel": w.channel, "url": w.url, "created_at": w.created_at})
                             );
                         } else {
-                            println!("{}  {}  {} -> {}", w.id, w.name, w.channel, w.url);
+                            out!("{}  {}  {} -> {}", w.id, w.name, w.channel, w.url);
                         }
                     }
                 }
                 WebhookCmd::Remove { name } => {
                     let gone = hooks.remove(&name)?;
-                    println!("removed webhook {:?} (id {})", gone.name, gone.id);
+                    out!("removed webhook {:?} (id {})", gone.name, gone.id);
                 }
                 WebhookCmd::Dead { json } => {
                     let dead = hooks.dead()?;
                     if dead.is_empty() && !json {
-                        println!("no failed deliveries");
+                        out!("no failed deliveries");
                     }
                     for d in dead {
                         if json {
-                            println!("{}", serde_json::to_string(&d)?);
+                            out!("{}", serde_json::to_string(&d)?);
                         } else {
-                            println!(
+                            out!(
                                 "{}  {}  message {}  {} attempts: {}",
                                 humantime::format_rfc3339_seconds(
                                     UNIX_EPOCH + Duration::from_millis(d.at)
@@ -1364,7 +1482,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
                 "webhook {:?} (id {}) posts into {channel}: POST {{\"text\": …}} to this path on the --http address; it is shown only now, keep it secret:",
                 info.name, info.id
             );
-            println!("/v1/hooks/{token}");
+            out!("/v1/hooks/{token}");
         }
         Command::Api(ApiCmd::Token(cmd)) => {
             if !dir.is_dir() {
@@ -1384,13 +1502,13 @@ pub fn run_cli(cli: Cli) -> Result<()> {
                         info.id,
                         scopes.join(",")
                     );
-                    println!("{token}");
+                    out!("{token}");
                 }
                 TokenCmd::List { json } => {
                     let list = tokens.list()?;
                     if json {
                         for t in &list {
-                            println!(
+                            out!(
                                 "{}",
                                 serde_json::to_string(&serde_json::json!({
                                     "id": t.id, "name": t.name, "scopes": t.scopes, "channel": t.channel, "created_at": t.created_at,
@@ -1398,12 +1516,12 @@ pub fn run_cli(cli: Cli) -> Result<()> {
                             );
                         }
                     } else if list.is_empty() {
-                        println!("no API tokens; `majlisd api token create --name N --scopes read,send` makes one");
+                        out!("no API tokens; `majlisd api token create --name N --scopes read,send` makes one");
                     } else {
                         for t in &list {
                             let scopes: Vec<String> =
                                 t.scopes.iter().map(|s| s.to_string()).collect();
-                            println!(
+                            out!(
                                 "{}  {}  {}  created {}",
                                 t.id,
                                 t.name,
@@ -1417,7 +1535,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
                 }
                 TokenCmd::Revoke { name } => {
                     let gone = tokens.revoke(&name)?;
-                    println!("revoked token {:?} (id {})", gone.name, gone.id);
+                    out!("revoked token {:?} (id {})", gone.name, gone.id);
                 }
             }
         }
@@ -1458,11 +1576,11 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             p.store().flush()?;
             eprintln!("stored; it will be delivered when `majlisd run` reaches a peer");
             if let Some(env) = envs.last() {
-                println!("{}", env.id);
+                out!("{}", env.id);
             }
         }
         Command::Bookmark { message, remove } => {
-            open(&dir)?.store().set_saved(&message, !remove)?;
+            open(&dir)?.store().set_saved(&message.id, !remove)?;
             print_response(
                 &Command::Bookmark { message, remove },
                 Response::Bookmarked { on: !remove },
@@ -1501,11 +1619,11 @@ pub fn run_cli(cli: Cli) -> Result<()> {
              by the running node: start `majlisd run` for {}, then try again",
             dir.display()
         ),
-        Command::Thread { message, json } => {
+        Command::Thread { message, json, ids } => {
             let p = open(&dir)?;
-            let messages = p.store().thread(&message)?;
+            let messages = p.store().thread(&message.id)?;
             if messages.is_empty() {
-                bail!("no message {message} on this device");
+                bail!("no message {} on this device", message.id);
             }
             let head = p.chain()?.head().cloned();
             let marks = Marks::of(
@@ -1515,7 +1633,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
                 &messages[0].channel,
             )?;
             print_response(
-                &Command::Thread { message, json },
+                &Command::Thread { message, json, ids },
                 Response::History { messages, marks },
             )?;
         }
@@ -1531,20 +1649,20 @@ pub fn run_cli(cli: Cli) -> Result<()> {
                 .head()
                 .and_then(|h| h.member_of_device(&p.device_id()))
                 .map(|m| m.name.clone());
-            println!(
+            out!(
                 "device {} ({}), roster version {}",
                 p.device_id(),
                 listed.as_deref().unwrap_or("not on the roster"),
                 chain.version()
             );
             if p.org()?.is_none() {
-                println!("PROBLEM: this device is in no organization yet (`majlisd org create` or `majlisd org join`)");
+                out!("PROBLEM: this device is in no organization yet (`majlisd org create` or `majlisd org join`)");
             } else if listed.is_none() {
-                println!(
+                out!(
                     "PROBLEM: this device is not on the org roster: give `majlisd id` to an admin"
                 );
             }
-            println!("PROBLEM: no node is running for {}", dir.display());
+            out!("PROBLEM: no node is running for {}", dir.display());
             bail!(
                 "majlisd is not running for {}; start it with `majlisd run`, then run doctor again",
                 dir.display()
@@ -1699,7 +1817,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
             print_response(&cmd, resp)?;
             if let Command::Erase { member } = &cmd {
                 if let Some(h) = p.chain()?.head() {
-                    erase_note(&h.roster, member);
+                    erase_note(&h.roster, member)?;
                 }
             }
         }
@@ -1889,7 +2007,7 @@ fn cli_sweep() -> Command {
 }
 
 /// Holds win over erasure: say so when one covers the member just erased.
-fn erase_note(r: &Roster, member: &str) {
+fn erase_note(r: &Roster, member: &str) -> Result<()> {
     let holds: Vec<String> = r
         .governance
         .holds
@@ -1898,28 +2016,29 @@ fn erase_note(r: &Roster, member: &str) {
         .map(|h| format!("hold {} ({})", h.id, h.describe(Some(r))))
         .collect();
     if holds.is_empty() {
-        println!("{member}'s messages are erased on every node as it gets this roster version (offline nodes when they return)");
+        out!("{member}'s messages are erased on every node as it gets this roster version (offline nodes when they return)");
     } else {
-        println!(
+        out!(
             "NOTE: legal holds win over erasure: what {} covers stays until released (`majlisd hold release ID`); everything else of {member}'s is erased now",
             holds.join(", ")
         );
     }
+    Ok(())
 }
 
 fn print_governance(cmd: &Command, r: &Roster) -> Result<()> {
     let g = &r.governance;
     match cmd {
         Command::Hold(HoldCmd::List { json: true }) => {
-            println!("{}", serde_json::to_string_pretty(&g.holds)?)
+            out!("{}", serde_json::to_string_pretty(&g.holds)?)
         }
         Command::Hold(_) => {
             if g.holds.is_empty() {
-                println!("no legal holds (`majlisd hold add --member NAME` places one)");
+                out!("no legal holds (`majlisd hold add --member NAME` places one)");
             }
             for h in &g.holds {
                 let t = UNIX_EPOCH + Duration::from_millis(h.placed_at);
-                println!(
+                out!(
                     "hold {}: {} (placed {})",
                     h.id,
                     h.describe(Some(r)),
@@ -1928,16 +2047,16 @@ fn print_governance(cmd: &Command, r: &Roster) -> Result<()> {
             }
         }
         Command::Retention(RetentionCmd::Show { json: true }) => {
-            println!("{}", serde_json::to_string_pretty(g)?)
+            out!("{}", serde_json::to_string_pretty(g)?)
         }
         _ => {
-            println!("retention: {}", g.retention.describe(Some(r)));
+            out!("retention: {}", g.retention.describe(Some(r)));
             for h in &g.holds {
-                println!("hold {}: {}", h.id, h.describe(Some(r)));
+                out!("hold {}: {}", h.id, h.describe(Some(r)));
             }
             for e in &g.erasures {
                 let t = UNIX_EPOCH + Duration::from_millis(e.before);
-                println!(
+                out!(
                     "erasure {}: everything {} wrote up to {}",
                     e.id,
                     e.member,
@@ -1966,38 +2085,49 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             | Command::Scheduled { json: true, .. }
             | Command::Reminders { json: true, .. }
     );
+    let ids = matches!(
+        cmd,
+        Command::History { ids: true, .. }
+            | Command::Thread { ids: true, .. }
+            | Command::Search { ids: true, .. }
+    );
+    // With `--ids`, a message's line starts with its short id.
+    let id_of = |id: &MessageId| match ids {
+        true => format!("{} ", id.short()),
+        false => String::new(),
+    };
     match resp {
-        Response::Sent { id } => println!("{id}"),
-        Response::Status { status } if json => println!("{}", serde_json::to_string(&status)?),
+        Response::Sent { id } | Response::Resolved { id } => out!("{id}"),
+        Response::Status { status } if json => out!("{}", serde_json::to_string(&status)?),
         Response::Status { status: s } => {
             let who = s.member.as_deref().unwrap_or("not on the roster yet");
-            println!(
+            out!(
                 "device {} ({who}), roster version {}",
                 s.device, s.roster_version
             );
             match (&s.org, &s.org_name) {
-                (Some(id), Some(name)) => println!("org {name} ({id})"),
-                (Some(id), None) => println!("org {id} (its roster has not reached this device yet)"),
-                _ => println!("in no organization yet (`majlisd org create` or `org join`)"),
+                (Some(id), Some(name)) => out!("org {name} ({id})"),
+                (Some(id), None) => out!("org {id} (its roster has not reached this device yet)"),
+                _ => out!("in no organization yet (`majlisd org create` or `org join`)"),
             }
             if s.running {
-                println!(
+                out!(
                     "running for {}, listening on {}",
                     humantime::format_duration(Duration::from_secs(s.uptime_secs)),
                     s.listen.join(", ")
                 );
                 match s.peers.is_empty() {
-                    true => println!("connected to nobody"),
-                    false => println!("connected to {} ({})", s.peers.len(), s.peers.join(", ")),
+                    true => out!("connected to nobody"),
+                    false => out!("connected to {} ({})", s.peers.len(), s.peers.join(", ")),
                 }
-                println!(
+                out!(
                     "{} messages taken since start, {} refused (`majlisd stats`)",
                     s.accepted, s.rejected
                 );
             } else {
-                println!("not running (`majlisd run` starts it)");
+                out!("not running (`majlisd run` starts it)");
             }
-            println!(
+            out!(
                 "{} records held (messages and key grants), {} on disk",
                 s.records,
                 human_size(s.store_bytes)
@@ -2009,14 +2139,14 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                     false if free < majlis_core::diagnose::LOW_DISK => " (nearly full)",
                     false => "",
                 };
-                println!(
+                out!(
                     "{} free on its disk{full}; Majlis keeps {} free",
                     human_size(free),
                     human_size(margin)
                 );
             }
             if let Some(ix) = &s.index {
-                println!(
+                out!(
                     "search index: {} message{}, {} in memory",
                     ix.messages,
                     if ix.messages == 1 { "" } else { "s" },
@@ -2028,12 +2158,16 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             for m in messages {
                 let row = marks.row(m);
                 if json {
-                    println!("{}", serde_json::to_string(&row)?);
+                    out!("{}", serde_json::to_string(&row)?);
                 } else {
                     let ticks = row
                         .receipt
                         .map_or(String::new(), |r| ticks(&r, &row.message.channel));
-                    println!("{}{ticks}", format_message(&row.message));
+                    out!(
+                        "{}{}{ticks}",
+                        id_of(&row.message.id),
+                        format_message(&row.message)
+                    );
                 }
             }
         }
@@ -2041,7 +2175,7 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             details,
             pinned,
             members,
-        } if json => println!(
+        } if json => out!(
             "{}",
             serde_json::json!({ "details": details, "pinned": pinned, "members": members })
         ),
@@ -2051,35 +2185,35 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             members,
         } => {
             if d.archived {
-                println!("archived: readable and searchable; nothing more can be posted");
+                out!("archived: readable and searchable; nothing more can be posted");
             }
-            println!("members: {}", members.join(", "));
+            out!("members: {}", members.join(", "));
             match &d.topic_by {
-                Some((who, at)) => println!(
+                Some((who, at)) => out!(
                     "topic: {} (set by {who}, {})",
                     d.topic,
                     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(*at))
                 ),
-                None => println!("topic: (none)"),
+                None => out!("topic: (none)"),
             }
             if !d.description.is_empty() {
-                println!("description: {}", d.description);
+                out!("description: {}", d.description);
             }
-            println!("pinned: {}", pinned.len());
+            out!("pinned: {}", pinned.len());
             for m in &pinned {
-                println!("  {}", format_message(m));
+                out!("  {}", format_message(m));
             }
             if !d.left.is_empty() {
-                println!("left: {}", d.left.join(", "));
+                out!("left: {}", d.left.join(", "));
             }
         }
         Response::Channels { channels } => {
             if channels.is_empty() && !json {
-                println!("no channels: this device is not on the roster yet");
+                out!("no channels: this device is not on the roster yet");
             }
             for c in channels {
                 if json {
-                    println!("{}", serde_json::to_string(&c)?);
+                    out!("{}", serde_json::to_string(&c)?);
                     continue;
                 }
                 let who = c
@@ -2102,22 +2236,23 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                 if !c.topic.is_empty() {
                     line.push_str(&format!("  {}", c.topic));
                 }
-                println!("{line}");
+                out!("{line}");
             }
         }
         Response::Search { hits } => {
             if hits.is_empty() && !json {
-                println!("no messages found");
+                out!("no messages found");
             }
             for h in hits {
                 if json {
                     let mut v = serde_json::to_value(&h.message)?;
                     v["snippet"] = serde_json::Value::String(h.snippet);
-                    println!("{}", serde_json::to_string(&v)?);
+                    out!("{}", serde_json::to_string(&v)?);
                 } else {
                     let t = UNIX_EPOCH + Duration::from_millis(h.message.sent_at);
-                    println!(
-                        "{} [{}] {}: {}",
+                    out!(
+                        "{}{} [{}] {}: {}",
+                        id_of(&h.message.id),
                         h.shown,
                         humantime::format_rfc3339_seconds(t),
                         h.message.sender,
@@ -2129,56 +2264,56 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
         Response::Scheduled { scheduled } => match cmd {
             Command::Send { .. } => {
                 let s = scheduled.first().context("the node kept nothing")?;
-                println!("kept; it is sent at {} (`majlisd scheduled` lists what waits)", when(s.at));
-                println!("{}", s.id);
+                out!("kept; it is sent at {} (`majlisd scheduled` lists what waits)", when(s.at));
+                out!("{}", s.id);
             }
-            Command::Scheduled { cancel: Some(_), .. } => println!("taken off the schedule, unsent"),
+            Command::Scheduled { cancel: Some(_), .. } => out!("taken off the schedule, unsent"),
             _ if json => {
                 for s in scheduled {
-                    println!("{}", serde_json::to_string(&s)?);
+                    out!("{}", serde_json::to_string(&s)?);
                 }
             }
-            _ if scheduled.is_empty() => println!("nothing is waiting to be sent"),
+            _ if scheduled.is_empty() => out!("nothing is waiting to be sent"),
             _ => {
                 for s in scheduled {
-                    println!("{}\t{}\t{}\t{}", s.id, when(s.at), s.channel, s.text);
+                    out!("{}\t{}\t{}\t{}", s.id, when(s.at), s.channel, s.text);
                 }
             }
         },
         Response::Reminders { reminders } => match cmd {
             Command::Remind { .. } => {
                 let r = reminders.first().context("the node kept nothing")?;
-                println!("you will be reminded at {} (`majlisd reminders` lists them)", when(r.at));
-                println!("{}", r.id);
+                out!("you will be reminded at {} (`majlisd reminders` lists them)", when(r.at));
+                out!("{}", r.id);
             }
-            Command::Reminders { cancel: Some(_), .. } => println!("reminder cancelled"),
+            Command::Reminders { cancel: Some(_), .. } => out!("reminder cancelled"),
             _ if json => {
                 for r in reminders {
-                    println!("{}", serde_json::to_string(&r)?);
+                    out!("{}", serde_json::to_string(&r)?);
                 }
             }
-            _ if reminders.is_empty() => println!("no reminders are waiting"),
+            _ if reminders.is_empty() => out!("no reminders are waiting"),
             _ => {
                 for r in reminders {
-                    println!("{}\t{}\t{}\t{}", r.id, when(r.at), r.channel, r.message);
+                    out!("{}\t{}\t{}\t{}", r.id, when(r.at), r.channel, r.message);
                 }
             }
         },
         Response::Bookmarked { on: true } => {
-            println!("saved for later; `majlisd search is:saved` lists what you saved")
+            out!("saved for later; `majlisd search is:saved` lists what you saved")
         }
-        Response::Bookmarked { on: false } => println!("taken off the list of saved messages"),
+        Response::Bookmarked { on: false } => out!("taken off the list of saved messages"),
         Response::Statuses { statuses } if json => {
             for st in statuses {
-                println!("{}", serde_json::to_string(&st)?);
+                out!("{}", serde_json::to_string(&st)?);
             }
         }
         Response::Statuses { statuses } => match cmd {
-            Command::Presence(PresenceCmd::Clear) => println!("your status is cleared"),
+            Command::Presence(PresenceCmd::Clear) => out!("your status is cleared"),
             Command::Presence(PresenceCmd::Set { .. }) => {
-                println!("your status is set; colleagues see it beside your name")
+                out!("your status is set; colleagues see it beside your name")
             }
-            _ if statuses.is_empty() => println!("nobody has set a status"),
+            _ if statuses.is_empty() => out!("nobody has set a status"),
             _ => {
                 for st in statuses {
                     let until = st.until.map_or(String::new(), |t| {
@@ -2189,16 +2324,16 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                             )
                         )
                     });
-                    println!("{:<16} {}{until}", st.member, st.text);
+                    out!("{:<16} {}{until}", st.member, st.text);
                 }
             }
         },
         Response::Peers { peers } => {
             for p in peers {
                 if json {
-                    println!("{}", serde_json::to_string(&p)?);
+                    out!("{}", serde_json::to_string(&p)?);
                 } else {
-                    println!("{}\t{}\t{}", p.name, p.device, p.addr);
+                    out!("{}\t{}\t{}", p.name, p.device, p.addr);
                 }
             }
         }
@@ -2212,73 +2347,73 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
         }
         Response::Roster { roster: Some(r) } => {
             if json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                out!("{}", serde_json::to_string_pretty(&r)?);
             } else {
-                print_roster(&r);
+                print_roster(&r)?;
             }
         }
         Response::RosterChanged { version } => match cmd {
-            Command::Hold(HoldCmd::Add { .. }) => println!(
+            Command::Hold(HoldCmd::Add { .. }) => out!(
                 "placed legal hold {version} (roster version {version}); `majlisd hold release {version}` releases it"
             ),
             Command::Hold(HoldCmd::Release { id }) => {
-                println!("released legal hold {id} (roster version {version})")
+                out!("released legal hold {id} (roster version {version})")
             }
             Command::Erase { member } => {
-                println!("erasure {version} of {member}'s data requested (roster version {version})")
+                out!("erasure {version} of {member}'s data requested (roster version {version})")
             }
-            Command::Retention(_) => println!("retention set (roster version {version})"),
-            Command::Channel(ChannelCmd::Archive { .. }) => println!(
+            Command::Retention(_) => out!("retention set (roster version {version})"),
+            Command::Channel(ChannelCmd::Archive { .. }) => out!(
                 "archived: readable and searchable, nothing more can be posted (roster version {version})"
             ),
             Command::Channel(ChannelCmd::Unarchive { .. }) => {
-                println!("open for posts again (roster version {version})")
+                out!("open for posts again (roster version {version})")
             }
             // (A name with a '#' in front is refused: `to` is the name as stored.)
-            Command::Channel(ChannelCmd::Rename { to, .. }) => println!(
+            Command::Channel(ChannelCmd::Rename { to, .. }) => out!(
                 "renamed: everyone sees it as #{to} from roster version {version} on"
             ),
             Command::Channel(ChannelCmd::Posters {
                 only: Some(names), ..
-            }) => println!(
+            }) => out!(
                 "only {} post there from roster version {version} on; everyone else on it reads",
                 names.join(", ")
             ),
             Command::Channel(ChannelCmd::Posters { .. }) => {
-                println!("everyone on it posts again from roster version {version} on")
+                out!("everyone on it posts again from roster version {version} on")
             }
             Command::Roster(RosterCmd::FullName {
                 name,
                 full_name: Some(full),
                 ..
-            }) => println!(
+            }) => out!(
                 "everyone sees {name} as '{full}' from roster version {version} on; `@{name}` still mentions them"
             ),
             Command::Roster(RosterCmd::Group {
                 name,
                 members: Some(names),
                 ..
-            }) => println!(
+            }) => out!(
                 "@{} reaches {} from roster version {version} on",
                 name.trim_start_matches('@'),
                 names.join(", ")
             ),
-            Command::Roster(RosterCmd::Group { name, .. }) => println!(
+            Command::Roster(RosterCmd::Group { name, .. }) => out!(
                 "@{} is deleted from roster version {version} on",
                 name.trim_start_matches('@')
             ),
-            Command::Roster(RosterCmd::FullName { name, .. }) => println!(
+            Command::Roster(RosterCmd::FullName { name, .. }) => out!(
                 "{name} is shown by their roster name again from roster version {version} on"
             ),
-            _ => println!("roster is now at version {version}"),
+            _ => out!("roster is now at version {version}"),
         },
-        Response::Swept { report: r } => println!(
+        Response::Swept { report: r } => out!(
             "{} messages expired, {} erased, {} files removed ({} looked at)",
             r.expired, r.erased, r.files, r.scanned
         ),
         Response::Exported { manifest: m } => {
             let c = &m.counts;
-            println!(
+            out!(
                 "exported {} messages from {} channel(s), {} files and {} roster versions; manifest with BLAKE3 hashes: {}",
                 c.messages,
                 c.channels,
@@ -2293,7 +2428,7 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
         Response::Audit { entries, actions } => {
             for e in entries {
                 if json {
-                    println!("{}", serde_json::to_string(&e)?);
+                    out!("{}", serde_json::to_string(&e)?);
                 } else {
                     let t = UNIX_EPOCH + Duration::from_millis(e.issued_at);
                     let changes: Vec<String> = e
@@ -2301,7 +2436,7 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                         .iter()
                         .map(|c| serde_json::to_string(c).unwrap_or_default())
                         .collect();
-                    println!(
+                    out!(
                         "v{} {} signed by {} [{}…]: {}",
                         e.version,
                         humantime::format_rfc3339_seconds(t),
@@ -2314,10 +2449,10 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             // Then what this device did alone (exports), from its own signed log.
             for a in actions {
                 if json {
-                    println!("{}", serde_json::to_string(&a)?);
+                    out!("{}", serde_json::to_string(&a)?);
                 } else {
                     let t = UNIX_EPOCH + Duration::from_millis(a.action.at);
-                    println!(
+                    out!(
                         "action {} {} by {} on this device [{}…]{}: {} {}",
                         a.action.seq,
                         humantime::format_rfc3339_seconds(t),
@@ -2334,11 +2469,11 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                 }
             }
         }
-        Response::Stats { stats } => println!("{}", serde_json::to_string(&stats)?),
+        Response::Stats { stats } => out!("{}", serde_json::to_string(&stats)?),
         Response::Files { files } => {
             for f in files {
                 if matches!(cmd, Command::Files { json: true }) {
-                    println!("{}", serde_json::to_string(&f)?);
+                    out!("{}", serde_json::to_string(&f)?);
                 } else {
                     // Named by the message that shares it, whose id `get` takes; a file
                     // whose message this device cannot open (a relay) by its contents' id.
@@ -2350,7 +2485,7 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                         (None, Some(m)) => (format!("blob {}", f.blob), format!("message {m}")),
                         _ => (format!("blob {}", f.blob), String::new()),
                     };
-                    println!(
+                    out!(
                         "{name}\t{}\t{}\t{}\t{get}",
                         human_size(f.size),
                         file_state(&f),
@@ -2359,8 +2494,8 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                 }
             }
         }
-        Response::File { file } => println!("{}\t{}", file.blob, file_state(&file)),
-        Response::Saved { path } => println!("{}", path.display()),
+        Response::File { file } => out!("{}\t{}", file.blob, file_state(&file)),
+        Response::Saved { path } => out!("{}", path.display()),
         Response::Diagnosis { report } => {
             let short = matches!(cmd, Command::Doctor { report: true, .. });
             return print_diagnosis(&report, json, short);
@@ -2376,7 +2511,7 @@ fn print_diagnosis(r: &majlis_core::diagnose::Report, json: bool, short_ids: boo
     use majlis_core::diagnose::Level;
     let findings = r.findings();
     if json {
-        println!(
+        out!(
             "{}",
             serde_json::json!({ "report": r, "findings": findings })
         );
@@ -2392,9 +2527,9 @@ fn print_diagnosis(r: &majlis_core::diagnose::Report, json: bool, short_ids: boo
     }
     if !json {
         if findings.is_empty() {
-            println!("nothing looks wrong");
+            out!("nothing looks wrong");
         } else {
-            println!("no problems; {} note(s) above", findings.len());
+            out!("no problems; {} note(s) above", findings.len());
         }
     }
     Ok(())
@@ -2570,7 +2705,7 @@ fn file_state(f: &majlis_core::node::FileStatus) -> String {
 fn get_file(
     socket: &std::path::Path,
     dir: &std::path::Path,
-    message: majlis_core::MessageId,
+    message: MessageId,
     out: &std::path::Path,
     timeout: u64,
 ) -> Result<()> {
@@ -2626,37 +2761,35 @@ fn get_file(
         bail!("unexpected answer from majlisd");
     };
     eprintln!("saved");
-    println!("{}", path.display());
+    out!("{}", path.display());
     Ok(())
 }
 
-fn print_roster(r: &Roster) {
-    println!("org {} ({}), roster version {}", r.name, r.org, r.version);
+fn print_roster(r: &Roster) -> Result<()> {
+    out!("org {} ({}), roster version {}", r.name, r.org, r.version);
     let archives: Vec<&str> = r.archives().map(|m| m.name.as_str()).collect();
     if archives.is_empty() {
-        println!(
-            "messages are end-to-end encrypted: only the members of a channel or DM can read it"
-        );
+        out!("messages are end-to-end encrypted: only the members of a channel or DM can read it");
     } else {
-        println!(
+        out!(
             "messages are end-to-end encrypted, and this org ARCHIVES them: {} can read every channel and DM",
             archives.join(", ")
         );
     }
-    println!("members:");
+    out!("members:");
     for m in &r.members {
         let devs: Vec<String> = m.devices.iter().map(|d| d.to_string()).collect();
         let full = r
             .full_name(&m.name)
             .map_or(String::new(), |f| format!("  ({f})"));
-        println!(
+        out!(
             "  {:<16} {:<7} {}{full}",
             m.name,
             m.role.to_string(),
             devs.join(" ")
         );
     }
-    println!(
+    out!(
         "policy: channels created by {}, direct messages {}",
         if r.policy.members_create_channels {
             "members"
@@ -2669,7 +2802,7 @@ fn print_roster(r: &Roster) {
             majlis_core::roster::DmPolicy::All => "for everyone incl. guests",
         }
     );
-    println!(
+    out!(
         "files: up to {}, downloaded at once up to {}, types: {}",
         r.files.max_bytes.map_or("any size".into(), human_size),
         human_size(r.files.auto_fetch_bytes),
@@ -2679,7 +2812,7 @@ fn print_roster(r: &Roster) {
             r.files.types.join(", ")
         }
     );
-    println!("channels:");
+    out!("channels:");
     for c in &r.channels {
         let who = c
             .members
@@ -2698,18 +2831,19 @@ fn print_roster(r: &Roster) {
         let posts = r
             .posters(&c.name)
             .map_or(String::new(), |p| format!("  (posts: {})", p.join(", ")));
-        println!("  {shown:<16} {who}{archived}{was}{posts}");
+        out!("  {shown:<16} {who}{archived}{was}{posts}");
     }
     if !r.groups.is_empty() {
-        println!("groups (one mention reaches each member):");
+        out!("groups (one mention reaches each member):");
         for (g, members) in &r.groups {
             let who = match members.is_empty() {
                 true => "nobody".to_string(),
                 false => members.join(", "),
             };
-            println!("  @{g:<15} {who}");
+            out!("  @{g:<15} {who}");
         }
     }
+    Ok(())
 }
 
 /// `println!` for a long-running node: stdout may be a pipe that closed or a log file on a

@@ -239,6 +239,87 @@ fn replies_edits_deletions_and_reactions_from_the_command_line() {
     }
 }
 
+/// A message is named on the command line by the first digits of its id, as `history
+/// --ids` shows them (like a short commit hash), through the running node or, with none, the
+/// store; too few digits, or digits that name none, get a clear error. An answer whose
+/// reader has gone (`| head -1`) ends the command quietly, not with a panic.
+#[test]
+fn a_message_is_named_by_the_first_digits_its_history_shows() {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ds = majlis_tests::org(&bin, tmp.path(), &["amina", "bilal"]);
+    majlis_tests::start_pair_local(&mut ds, &[]);
+    for text in ["standup at 9", "lunch at one", "review at four"] {
+        ds[0].ok(&["send", "general", text]);
+    }
+    wait_until("bilal has them", 20, || ds[1].history("general").len() == 3);
+    let ids: Vec<String> = ds[1]
+        .history("general")
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    let text = ds[1].all(&["history", "general", "--ids"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    for (line, id) in lines.iter().zip(&ids) {
+        assert!(line.starts_with(&format!("{} [", &id[..8])), "{line}");
+    }
+    assert!(lines[1].ends_with("amina: lunch at one"), "{text}");
+
+    let lunch = &ids[1];
+    ds[1].ok(&["react", &lunch[..8], "👍"]);
+    let reply = ds[1].ok(&["reply", &lunch[..6], "count me in"]);
+    wait_until("amina sees the reaction and the reply on lunch", 20, || {
+        let h = ds[0].history("general");
+        h.len() == 3
+            && h[1]["id"] == lunch.as_str()
+            && h[1]["reactions"][0]["emoji"] == "👍"
+            && h[1]["replies"] == 1
+    });
+    let e = ds[1].fails(&["react", &lunch[..5], "👍"]);
+    assert!(e.contains("6 or more"), "{e}");
+    let unknown = (0..=0xffu32)
+        .map(|n| format!("{n:02x}0000"))
+        .find(|p| {
+            !ids.iter()
+                .chain([&reply])
+                .any(|id| id.starts_with(p.as_str()))
+        })
+        .unwrap();
+    let e = ds[1].fails(&["react", &unknown, "👍"]);
+    assert!(
+        e.contains("no message on this device has an id starting with"),
+        "{e}"
+    );
+    let found = ds[1].all(&["search", "lunch", "--ids"]);
+    assert!(found.starts_with(&lunch[..8]), "{found}");
+
+    // A reader that has gone: the pipe is closed before majlisd writes a line.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(&bin)
+        .arg("--data")
+        .arg(&ds[1].dir)
+        .args(["history", "general", "--ids"])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !said.contains("panicked"), "{said}");
+
+    // No node running: the store names it.
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+    let thread = ds[1].all(&["thread", &lunch[..7], "--ids"]);
+    let lines: Vec<&str> = thread.lines().collect();
+    assert_eq!(lines.len(), 2, "{thread}");
+    assert!(
+        lines[1].starts_with(&reply[..8]) && lines[1].contains("count me in"),
+        "{thread}"
+    );
+}
+
 /// Channel details from the command line of two real nodes: a topic and a pin set on one
 /// show in the other's `channel show`; leaving an open channel shows there too; a restricted
 /// channel cannot be left by its member.

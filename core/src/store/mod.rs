@@ -1262,6 +1262,48 @@ impl Store {
             })
     }
 
+    /// The message whose id starts with the hex digits `prefix` ([`MessageId::SHORT_MIN`] or
+    /// more, as [`MessageId::short`] shows them): the whole id where a person typed the start
+    /// of it. An error says whether none or several (then: give more digits) start so.
+    pub fn message_by_prefix(&self, prefix: &str) -> Result<MessageId> {
+        let digits = prefix.len();
+        if !(MessageId::SHORT_MIN..=64).contains(&digits)
+            || !prefix.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return Err(Error::Invalid(format!(
+                "'{prefix}' is not a message id: give its {} or more first hex digits \
+                 (`majlisd history --ids` shows eight) or all 64",
+                MessageId::SHORT_MIN
+            )));
+        }
+        let nibble = |i: usize| u8::from_str_radix(&prefix[i..i + 1], 16).unwrap_or(0);
+        let mut key = vec![MSG];
+        key.extend((0..digits / 2).map(|i| nibble(2 * i) << 4 | nibble(2 * i + 1)));
+        let odd = (digits % 2 == 1).then(|| nibble(digits - 1));
+        let mut found = Vec::new();
+        for entry in self.messages.scan_prefix(&key).keys() {
+            let Some(id) = entry?.get(1..33).and_then(|b| <[u8; 32]>::try_from(b).ok()) else {
+                continue;
+            };
+            if odd.is_some_and(|n| id[digits / 2] >> 4 != n) {
+                continue;
+            }
+            found.push(MessageId(id));
+            if found.len() > 1 {
+                break;
+            }
+        }
+        match found[..] {
+            [id] => Ok(id),
+            [] => Err(Error::Invalid(format!(
+                "no message on this device has an id starting with {prefix}"
+            ))),
+            _ => Err(Error::Conflict(format!(
+                "several messages have ids starting with {prefix}: give more of its digits"
+            ))),
+        }
+    }
+
     pub fn message_wire(&self, id: &MessageId) -> Result<Option<Vec<u8>>> {
         let Some(idx) = self.messages.get(msg_key(id))? else {
             return Ok(None);
@@ -2233,6 +2275,45 @@ mod tests {
     /// Intake's dedupe step runs on frames not verified yet: it reads no head for an author
     /// it has not met (a peer naming a new author in each frame would fill memory), and
     /// still finds a stored message (a replay) and an exact copy in the batch.
+    #[test]
+    fn a_message_is_found_by_the_first_digits_of_its_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), DataKey::generate()).unwrap();
+        let key = DeviceKey::generate();
+        let mut envs = vec![sign(&key, 1, None)];
+        for seq in 2..=200 {
+            let prev = envs.last().map(|e: &Envelope| e.id);
+            envs.push(sign(&key, seq, prev));
+        }
+        for e in &envs {
+            store.insert_message(e, "amina").unwrap();
+        }
+        for e in &envs {
+            let hex = e.id.to_string();
+            assert_eq!(store.message_by_prefix(&e.id.short()).unwrap(), e.id);
+            assert_eq!(store.message_by_prefix(&hex[..7]).unwrap(), e.id);
+            assert_eq!(store.message_by_prefix(&hex.to_uppercase()).unwrap(), e.id);
+        }
+        let refused = |p: &str| store.message_by_prefix(p).unwrap_err().to_string();
+        assert!(refused(&envs[0].id.to_string()[..5]).contains("6 or more"));
+        assert!(refused("zz12345").contains("not a message id"));
+        // Two ids that share their first six digits (written as the store writes an id's
+        // lookup): six name neither, seven or more each.
+        let twins = [[0xab, 0xcd, 0xef, 0x10], [0xab, 0xcd, 0xef, 0x20]].map(|start| {
+            let mut id = [7u8; 32];
+            id[..4].copy_from_slice(&start);
+            store
+                .messages
+                .insert(msg_key(&MessageId(id)), vec![])
+                .unwrap();
+            MessageId(id)
+        });
+        assert!(refused("abcdef").contains("several messages"));
+        assert_eq!(store.message_by_prefix("abcdef1").unwrap(), twins[0]);
+        assert_eq!(store.message_by_prefix("ABCDEF20").unwrap(), twins[1]);
+        assert!(refused("abcdef3").contains("no message"));
+    }
+
     #[test]
     fn the_dedupe_step_adds_no_head_for_unverified_authors() {
         let dir = tempfile::tempdir().unwrap();
