@@ -14,7 +14,7 @@ pub mod http;
 macro_rules! out {
     ($($t:tt)*) => {{
         use std::io::Write;
-        if let Err(e) = writeln!(std::io::stdout(), $($t)*) {
+        if let Err(e) = writeln!(std::io::stdout(), "{}", $crate::printable(&format!($($t)*))) {
             if e.kind() != std::io::ErrorKind::BrokenPipe {
                 return Err(anyhow::Error::new(e).context("cannot write the answer"));
             }
@@ -936,6 +936,26 @@ pub enum ChannelCmd {
     },
 }
 
+/// `s` as it may be written to a terminal: control characters other than newline and tab
+/// (an escape sequence in a colleague's message could move the cursor, rewrite what the
+/// terminal shows or set its title) are written as escapes, `\u001b`. That is JSON's own
+/// escape, so a JSON line stays the same JSON: serde escapes C0 controls itself but writes
+/// C1 controls (U+0080 to U+009F, which some terminals obey too) as they are.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !s.chars().any(bad) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match bad(c) {
+            true => out.push_str(&format!("\\u{:04x}", c as u32)),
+            false => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Entry point of the `majlisd` binary.
 pub fn main() -> ExitCode {
     unset_empty_settings();
@@ -944,7 +964,7 @@ pub fn main() -> ExitCode {
     match run_cli(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", explain(&e));
+            eprintln!("error: {}", printable(&explain(&e)));
             ExitCode::FAILURE
         }
     }
@@ -2852,7 +2872,7 @@ fn print_roster(r: &Roster) -> Result<()> {
 macro_rules! say {
     ($($t:tt)*) => {{
         use std::io::Write;
-        let _ = writeln!(std::io::stdout(), $($t)*);
+        let _ = writeln!(std::io::stdout(), "{}", $crate::printable(&format!($($t)*)));
     }};
 }
 

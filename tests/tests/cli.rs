@@ -320,6 +320,33 @@ fn a_message_is_named_by_the_first_digits_its_history_shows() {
     );
 }
 
+/// A colleague's message with terminal escape sequences (set the window title, clear the
+/// screen, recolour) is printed by `history` and `search` with its control characters
+/// written out, so it cannot drive the reader's terminal; `--json` keeps the text as sent.
+/// (Statuses, names and poll options refuse control characters when they are made.)
+#[test]
+fn a_colleagues_text_cannot_drive_the_terminal() {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ds = majlis_tests::org(&bin, tmp.path(), &["amina", "bilal"]);
+    majlis_tests::start_pair_local(&mut ds, &[]);
+    let sneaky = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m invoice";
+    ds[0].ok(&["send", "general", sneaky]);
+    wait_until("bilal has it", 20, || ds[1].history("general").len() == 1);
+    assert_eq!(ds[1].history("general")[0]["text"], sneaky);
+    let shown = r"\u001b]0;pwned\u0007\u001b[2J\u009b31m invoice";
+    let text = ds[1].all(&["history", "general"]);
+    assert!(text.contains(shown), "{text}");
+    let found = ds[1].all(&["search", "invoice"]);
+    assert!(found.contains("pwned"), "{found}");
+    for out in [text, found] {
+        assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
+    }
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+}
+
 /// Channel details from the command line of two real nodes: a topic and a pin set on one
 /// show in the other's `channel show`; leaving an open channel shows there too; a restricted
 /// channel cannot be left by its member.
