@@ -1,7 +1,9 @@
 //! The local API of a running node: JSON lines over a Unix socket in the data directory.
 //!
 //! The socket is created with owner-only permissions inside the owner-only data directory, so
-//! only the user who runs the node can drive it. One request per line, one response per line.
+//! only the user who runs the node can drive it. One request per line, one response per line;
+//! but for [`Request::Follow`], answered by a line each time a message arrives, until the
+//! client hangs up.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -25,6 +27,12 @@ pub enum Request {
     History {
         channel: String,
         limit: usize,
+    },
+    /// Every message of `channel` (and reply there) this node shows from now on: an empty
+    /// `History` at once (the subscription stands), then a `History` of one message each
+    /// time one arrives, until the client closes the connection (`history --follow`).
+    Follow {
+        channel: String,
     },
     Reply {
         message: MessageId,
@@ -426,6 +434,10 @@ pub async fn serve(listener: tokio::net::UnixListener, node: Node) {
             let mut lines = tokio::io::BufReader::new(r).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 let resp = match serde_json::from_str::<Request>(&line) {
+                    Ok(Request::Follow { channel }) => {
+                        follow(&node, &channel, &mut lines, &mut w).await;
+                        break;
+                    }
                     Ok(req) => handle(&node, req).await,
                     Err(e) => Response::Error {
                         message: format!("bad request: {e}"),
@@ -440,6 +452,64 @@ pub async fn serve(listener: tokio::net::UnixListener, node: Node) {
             }
         });
     }
+}
+
+/// [`Request::Follow`]: the messages of `channel` this node shows, one line each, until the
+/// client hangs up (its end of the socket reads as closed) or the node stops.
+async fn follow(
+    node: &Node,
+    channel: &str,
+    client: &mut tokio::io::Lines<tokio::io::BufReader<tokio::net::unix::OwnedReadHalf>>,
+    w: &mut tokio::net::unix::OwnedWriteHalf,
+) {
+    // Subscribed before the first answer, so nothing shown after it is missed.
+    let mut events = node.subscribe();
+    let wire = match node.resolve(channel) {
+        Ok(wire) => wire,
+        Err(e) => {
+            let message = e.to_string();
+            let _ = send_line(w, &Response::Error { message }).await;
+            return;
+        }
+    };
+    let standing = Response::History {
+        messages: Vec::new(),
+        marks: Marks::default(),
+    };
+    if send_line(w, &standing).await.is_err() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            ev = events.recv() => match ev {
+                Ok(majlis_core::Event::Message(m))
+                    if m.channel == wire
+                        && majlis_core::conversation::Act::is_message(m.act.as_ref()) =>
+                {
+                    let line = Response::History {
+                        messages: vec![*m],
+                        marks: Marks::default(),
+                    };
+                    if send_line(w, &line).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+            // Anything from the client but more lines: it has gone.
+            line = client.next_line() => if !matches!(line, Ok(Some(_))) {
+                return;
+            },
+        }
+    }
+}
+
+async fn send_line(w: &mut tokio::net::unix::OwnedWriteHalf, resp: &Response) -> Result<()> {
+    let mut out = serde_json::to_string(resp)?;
+    out.push('\n');
+    w.write_all(out.as_bytes()).await?;
+    Ok(())
 }
 
 async fn handle(node: &Node, req: Request) -> Response {
@@ -562,6 +632,10 @@ async fn handle(node: &Node, req: Request) -> Response {
                         .collect(),
                 }
             }
+            // Streamed by the connection's loop (`follow`), never handled as one answer.
+            Request::Follow { .. } => Response::Error {
+                message: "follow is answered as a stream, not as one answer".into(),
+            },
             Request::History { channel, limit } => Response::History {
                 messages: node.history(&channel, limit)?,
                 marks: history_marks(node, &node.resolve(&channel)?)?,

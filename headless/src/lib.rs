@@ -18,6 +18,7 @@ macro_rules! out {
             if e.kind() != std::io::ErrorKind::BrokenPipe {
                 return Err(anyhow::Error::new(e).context("cannot write the answer"));
             }
+            $crate::READER_GONE.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }};
 }
@@ -303,6 +304,10 @@ pub enum Command {
         /// `reply`, `react`, `edit` and the other commands taking a message
         #[arg(long)]
         ids: bool,
+        /// Then keep going: each new message and reply as the running node gets it, until
+        /// interrupted (edits, reactions and deletions show in a later `history`)
+        #[arg(long, short)]
+        follow: bool,
     },
     /// Search every message this device can read. Words and "phrases", with from:NAME,
     /// in:#channel or in:@name, has:file, has:link, before:/after:/on:YYYY-MM-DD, mentions:me, is:saved.
@@ -936,6 +941,10 @@ pub enum ChannelCmd {
     },
 }
 
+/// Whether stdout's reader has gone (see [`out!`]): a command that would go on printing
+/// (`history --follow`) stops.
+pub static READER_GONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// `s` as it may be written to a terminal: control characters other than newline and tab
 /// (an escape sequence in a colleague's message could move the cursor, rewrite what the
 /// terminal shows or set its title) are written as escapes, `\u001b`. That is JSON's own
@@ -1135,6 +1144,15 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
                 }
             },
         };
+    }
+    if let Command::History {
+        channel,
+        limit,
+        follow: true,
+        ..
+    } = &cli.command
+    {
+        return follow_history(&socket, &dir, &cli.command, channel, *limit);
     }
     // Commands a running node should carry out.
     let remote_req = match &cli.command {
@@ -2719,6 +2737,63 @@ fn file_state(f: &majlis_core::node::FileStatus) -> String {
     } else {
         "not downloaded".into()
     }
+}
+
+/// `history --follow`: the history, then each message as the running node shows it. The
+/// node is asked to follow first and for the history second, so a message arriving in
+/// between is printed once, not lost.
+fn follow_history(
+    socket: &std::path::Path,
+    dir: &std::path::Path,
+    cmd: &Command,
+    channel: &str,
+    limit: usize,
+) -> Result<()> {
+    use std::io::{BufRead, Write};
+    let not_running = || {
+        anyhow!(
+            "`history --follow` shows messages as the running node gets them: start `majlisd run` for {}, then try again",
+            dir.display()
+        )
+    };
+    let stream = api::connect(socket).ok_or_else(not_running)?;
+    let follow = Request::Follow {
+        channel: channel.to_string(),
+    };
+    writeln!(stream.try_clone()?, "{}", serde_json::to_string(&follow)?)?;
+    let mut lines = std::io::BufReader::new(stream).lines();
+    let mut next = || -> Result<Option<Response>> {
+        match lines.next() {
+            None => Ok(None),
+            Some(line) => match serde_json::from_str(&line.context("reading from majlisd")?)? {
+                Response::Error { message } => bail!(message),
+                r => Ok(Some(r)),
+            },
+        }
+    };
+    next()?.context("majlisd closed the connection; is it shutting down?")?;
+    let history = api::call(
+        api::connect(socket).ok_or_else(not_running)?,
+        &Request::History {
+            channel: channel.to_string(),
+            limit,
+        },
+    )?;
+    let mut seen = std::collections::HashSet::new();
+    if let Response::History { messages, .. } = &history {
+        seen.extend(messages.iter().map(|m| m.id));
+    }
+    print_response(cmd, history)?;
+    while let Some(resp) = next()? {
+        if READER_GONE.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
+        if let Response::History { messages, marks } = resp {
+            let messages = messages.into_iter().filter(|m| seen.insert(m.id)).collect();
+            print_response(cmd, Response::History { messages, marks })?;
+        }
+    }
+    bail!("majlisd stopped")
 }
 
 /// `majlisd get`: ask the running node to fetch, show progress until complete, then save.

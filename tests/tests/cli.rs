@@ -320,6 +320,57 @@ fn a_message_is_named_by_the_first_digits_its_history_shows() {
     );
 }
 
+/// `history --follow` prints the history, then each new message and reply once, in order,
+/// as the running node gets them (a reaction is not a line of its own); without a running
+/// node it says to start one.
+#[test]
+fn history_follow_prints_each_new_message_as_it_arrives() {
+    use std::io::BufRead;
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ds = majlis_tests::org(&bin, tmp.path(), &["amina", "bilal"]);
+    majlis_tests::start_pair_local(&mut ds, &[]);
+    let first = ds[0].ok(&["send", "general", "before"]);
+    wait_until("bilal has it", 20, || ds[1].history("general").len() == 1);
+    let mut child = std::process::Command::new(&bin)
+        .arg("--data")
+        .arg(&ds[1].dir)
+        .args(["history", "general", "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    let next = || rx.recv_timeout(std::time::Duration::from_secs(20));
+    assert!(next().unwrap().ends_with("amina: before"));
+    for text in ["one", "two", "three"] {
+        ds[0].ok(&["send", "general", text]);
+    }
+    ds[0].ok(&["react", &first, "👍"]);
+    ds[0].ok(&["reply", &first, "four"]);
+    let lines: Vec<String> = (0..4).map(|_| next().unwrap()).collect();
+    let ends = ["amina: one", "amina: two", "amina: three", "↳ amina: four"];
+    for (line, end) in lines.iter().zip(ends) {
+        assert!(line.ends_with(end), "{lines:?}");
+    }
+    ds[0].ok(&["send", "general", "five"]);
+    assert!(next().unwrap().ends_with("amina: five"), "nothing between");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+    let e = ds[1].fails(&["history", "general", "-f"]);
+    assert!(e.contains("start `majlisd run`"), "{e}");
+}
+
 /// A colleague's message with terminal escape sequences (set the window title, clear the
 /// screen, recolour) is printed by `history` and `search` with its control characters
 /// written out, so it cannot drive the reader's terminal; `--json` keeps the text as sent.
