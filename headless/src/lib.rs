@@ -119,7 +119,8 @@ pub enum Command {
     Send {
         /// A channel name, @NAME for a direct message, @NAME,NAME for a group conversation
         channel: String,
-        /// The message text
+        /// The message text; `-` reads it from standard input (`make 2>&1 | tail -5 |
+        /// majlisd send ops -`)
         text: String,
         /// Send it later, at this time: a date (2026-12-14, midnight UTC) or an RFC 3339
         /// time (2026-12-14T09:00:00+04:00). Kept until then by `majlisd run`
@@ -1144,6 +1145,11 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
                 }
             },
         };
+    }
+    if let Command::Send { text, .. } = &mut cli.command {
+        if text == "-" {
+            *text = text_from_stdin()?;
+        }
     }
     if let Command::History {
         channel,
@@ -2737,6 +2743,27 @@ fn file_state(f: &majlis_core::node::FileStatus) -> String {
     } else {
         "not downloaded".into()
     }
+}
+
+/// A message's text from standard input (`send CHANNEL -`), without the newline that ends
+/// the last line. Read to 1 MiB at most: the node refuses anything over its limit (32 KiB)
+/// with the advice to share a file instead.
+fn text_from_stdin() -> Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .take(1 << 20)
+        .read_to_end(&mut bytes)
+        .context("reading the message from standard input")?;
+    let mut text = String::from_utf8(bytes)
+        .map_err(|_| anyhow!("the message on standard input is not UTF-8 text"))?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Ok(text)
 }
 
 /// `history --follow`: the history, then each message as the running node shows it. The

@@ -320,9 +320,27 @@ fn a_message_is_named_by_the_first_digits_its_history_shows() {
     );
 }
 
+/// What `cmd` prints, given `input` on its standard input.
+trait WithStdin {
+    fn output_with_stdin(&mut self, input: &[u8]) -> std::process::Output;
+}
+
+impl WithStdin for std::process::Command {
+    fn output_with_stdin(&mut self, input: &[u8]) -> std::process::Output {
+        use std::io::Write;
+        let mut child = self
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    }
+}
+
 /// `history --follow` prints the history, then each new message and reply once, in order,
-/// as the running node gets them (a reaction is not a line of its own); without a running
-/// node it says to start one.
+/// as the running node gets them (a reaction is not a line of its own), a message piped into
+/// `send CHANNEL -` among them; without a running node it says to start one.
 #[test]
 fn history_follow_prints_each_new_message_as_it_arrives() {
     use std::io::BufRead;
@@ -362,6 +380,20 @@ fn history_follow_prints_each_new_message_as_it_arrives() {
     }
     ds[0].ok(&["send", "general", "five"]);
     assert!(next().unwrap().ends_with("amina: five"), "nothing between");
+    // A script's output, piped in (`-`): its lines, without the last newline.
+    let send = std::process::Command::new(&bin)
+        .arg("--data")
+        .arg(&ds[0].dir)
+        .args(["send", "general", "-"])
+        .stdin(std::process::Stdio::piped())
+        .output_with_stdin(b"build failed\nsee the log\n");
+    assert!(
+        send.status.success(),
+        "{}",
+        String::from_utf8_lossy(&send.stderr)
+    );
+    assert!(next().unwrap().ends_with("amina: build failed"));
+    assert_eq!(next().unwrap(), "see the log");
     child.kill().unwrap();
     child.wait().unwrap();
     for d in &mut ds {
