@@ -2244,8 +2244,9 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                 out!("description: {}", d.description);
             }
             out!("pinned: {}", pinned.len());
+            // With its short id: what `pin --remove` takes.
             for m in &pinned {
-                out!("  {}", format_message(m));
+                out!("  {} {}", m.id.short(), format_message(m));
             }
             if !d.left.is_empty() {
                 out!("left: {}", d.left.join(", "));

@@ -491,6 +491,16 @@ fn topic_pins_and_leaving_from_the_command_line() {
             && text.contains("holiday rota"),
         "{text}"
     );
+    // A pin is listed with the short id that unpins it.
+    let pinned = text.lines().find(|l| l.contains("holiday rota")).unwrap();
+    let short = pinned.split_whitespace().next().unwrap();
+    assert!(id.starts_with(short) && short.len() == 8, "{pinned}");
+    ds[0].ok(&["pin", short, "--remove"]);
+    wait_until("bilal sees it unpinned", 20, || {
+        ds[1]
+            .all(&["channel", "show", "general"])
+            .contains("pinned: 0")
+    });
     // None of it is a row of the channel's history.
     assert_eq!(ds[1].history("general").len(), 1);
     for d in &mut ds {
