@@ -464,7 +464,9 @@ async fn follow(
 ) {
     // Subscribed before the first answer, so nothing shown after it is missed.
     let mut events = node.subscribe();
-    let wire = match node.resolve(channel) {
+    // Only what `history` would show: a channel this member may read, checked again for
+    // each message (taken off it, the stream ends with the reason).
+    let wire = match node.readable(channel) {
         Ok(wire) => wire,
         Err(e) => {
             let message = e.to_string();
@@ -486,9 +488,16 @@ async fn follow(
                     if m.channel == wire
                         && majlis_core::conversation::Act::is_message(m.act.as_ref()) =>
                 {
-                    let line = Response::History {
-                        messages: vec![*m],
-                        marks: Marks::default(),
+                    let line = match node.readable(channel) {
+                        Ok(_) => Response::History {
+                            messages: vec![*m],
+                            marks: Marks::default(),
+                        },
+                        Err(e) => {
+                            let message = e.to_string();
+                            let _ = send_line(w, &Response::Error { message }).await;
+                            return;
+                        }
                     };
                     if send_line(w, &line).await.is_err() {
                         return;

@@ -396,6 +396,22 @@ fn history_follow_prints_each_new_message_as_it_arrives() {
     assert_eq!(next().unwrap(), "see the log");
     child.kill().unwrap();
     child.wait().unwrap();
+    // A channel bilal may not read is not followed either.
+    ds[0].ok(&["channel", "create", "board", "--members", "amina"]);
+    wait_until("bilal knows of #board", 20, || {
+        !ds[1].fails(&["history", "board"]).contains("no channel")
+    });
+    let e = ds[1].fails(&["history", "board", "--follow"]);
+    assert_eq!(e, ds[1].fails(&["history", "board"]));
+    // Nor by a client of the node's socket that asks to follow it without the history.
+    let socket = std::os::unix::net::UnixStream::connect(ds[1].dir.join("majlisd.sock")).unwrap();
+    let mut w = socket.try_clone().unwrap();
+    std::io::Write::write_all(&mut w, b"{\"cmd\":\"follow\",\"channel\":\"board\"}\n").unwrap();
+    let mut answer = String::new();
+    std::io::BufReader::new(socket)
+        .read_line(&mut answer)
+        .unwrap();
+    assert!(answer.starts_with("{\"error\""), "{answer}");
     for d in &mut ds {
         assert!(d.stop());
     }
