@@ -28,9 +28,10 @@ pub enum Request {
         channel: String,
         limit: usize,
     },
-    /// Every message of `channel` (and reply there) this node shows from now on: an empty
-    /// `History` at once (the subscription stands), then a `History` of one message each
-    /// time one arrives, until the client closes the connection (`history --follow`).
+    /// Every message of `channel` this node shows from now on (replies, edits, reactions and
+    /// the other acts too; not read receipts): an empty `History` at once (the subscription
+    /// stands), then a `History` of one message each time one arrives, until the client
+    /// closes the connection (`history --follow`).
     Follow {
         channel: String,
     },
@@ -232,7 +233,7 @@ impl SearchHit {
 }
 
 /// A channel's receipt marks as `history` needs them (see [`Receipt::of`]).
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Marks {
     /// This device's member name; `None` before a roster names it (nothing is ours then).
     pub me: Option<String>,
@@ -486,7 +487,13 @@ async fn follow(
             ev = events.recv() => match ev {
                 Ok(majlis_core::Event::Message(m))
                     if m.channel == wire
-                        && majlis_core::conversation::Act::is_message(m.act.as_ref()) =>
+                        && !matches!(
+                            m.act,
+                            Some(
+                                majlis_core::conversation::Act::Read { .. }
+                                    | majlis_core::conversation::Act::Save { .. }
+                            )
+                        ) =>
                 {
                     let line = match node.readable(channel) {
                         Ok(_) => Response::History {

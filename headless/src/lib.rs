@@ -305,8 +305,8 @@ pub enum Command {
         /// `reply`, `react`, `edit` and the other commands taking a message
         #[arg(long)]
         ids: bool,
-        /// Then keep going: each new message and reply as the running node gets it, until
-        /// interrupted (edits, reactions and deletions show in a later `history`)
+        /// Then keep going: each new message and reply as the running node gets it, and
+        /// what edits, reactions, pins and deletions did, until interrupted
         #[arg(long, short)]
         follow: bool,
     },
@@ -2706,6 +2706,38 @@ pub fn format_message(m: &StoredMessage) -> String {
     )
 }
 
+/// A message as it arrives (`run --print-messages`, `history --follow`): a message or reply
+/// as `history` shows it; an edit, a reaction, a pin and the other acts say what they did
+/// to which message (its short id, as `history --ids` shows it), not an empty line of their
+/// author's; read receipts and a member's saved list say nothing.
+pub fn arrival_line(m: &StoredMessage) -> Option<String> {
+    use majlis_core::conversation::Act;
+    let who = &m.sender;
+    let what = match &m.act {
+        None | Some(Act::Reply { .. }) => return Some(format_message(m)),
+        Some(Act::Read { .. } | Act::Save { .. }) => return None,
+        Some(Act::Edit { of }) => format!("{who} edited {}: {}", of.short(), m.text),
+        Some(Act::Delete { of }) => format!("{who} deleted {}", of.short()),
+        Some(Act::React { to, emoji, on }) => match on {
+            true => format!("{who} reacted {emoji} to {}", to.short()),
+            false => format!("{who} took back {emoji} on {}", to.short()),
+        },
+        Some(Act::Pin { of, on }) => match on {
+            true => format!("{who} pinned {}", of.short()),
+            false => format!("{who} unpinned {}", of.short()),
+        },
+        Some(Act::Topic { topic, .. }) => format!("{who} set the topic: {topic}"),
+        Some(Act::Join { on }) => match on {
+            true => format!("{who} joined"),
+            false => format!("{who} left"),
+        },
+        Some(Act::Vote { poll, .. }) => format!("{who} voted in {}", poll.short()),
+        Some(Act::ClosePoll { of }) => format!("{who} closed the poll {}", of.short()),
+    };
+    let t = UNIX_EPOCH + Duration::from_millis(m.sent_at);
+    Some(format!("[{}] {what}", humantime::format_rfc3339_seconds(t)))
+}
+
 /// A poll's options as `history` prints them: numbered as `majlisd vote` takes them, each
 /// with who chose it, then how to vote or who closed it.
 fn poll_line(id: &majlis_core::MessageId, p: &majlis_core::conversation::PollView) -> String {
@@ -2816,9 +2848,24 @@ fn follow_history(
         if READER_GONE.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(());
         }
-        if let Response::History { messages, marks } = resp {
-            let messages = messages.into_iter().filter(|m| seen.insert(m.id)).collect();
-            print_response(cmd, Response::History { messages, marks })?;
+        let Response::History { messages, marks } = resp else {
+            continue;
+        };
+        let json = matches!(cmd, Command::History { json: true, .. });
+        for m in messages.into_iter().filter(|m| seen.insert(m.id)) {
+            // An edit, a reaction, a pin…: what it did, where `history` would fold it in.
+            let act = !majlis_core::conversation::Act::is_message(m.act.as_ref());
+            match arrival_line(&m) {
+                None => {}
+                Some(line) if act && !json => out!("{line}"),
+                Some(_) => print_response(
+                    cmd,
+                    Response::History {
+                        messages: vec![m],
+                        marks: marks.clone(),
+                    },
+                )?,
+            }
         }
     }
     bail!("majlisd stopped")
@@ -3035,7 +3082,9 @@ fn run_node(
                 _ = tokio::signal::ctrl_c() => break,
                 _ = term.recv() => break,
                 ev = events.recv() => match ev {
-                    Ok(Event::Message(m)) if print_messages => say!("#{} {}", majlis_core::roster::shown_in(node.roster_now().as_deref(), &m.channel), format_message(&m)),
+                    Ok(Event::Message(m)) if print_messages => if let Some(line) = arrival_line(&m) {
+                        say!("#{} {line}", majlis_core::roster::shown_in(node.roster_now().as_deref(), &m.channel))
+                    },
                     Ok(Event::Message(_) | Event::KeysReceived { .. } | Event::Typing { .. } | Event::Away { .. } | Event::Status(_) | Event::Delivered { .. } | Event::Presence { .. }) => {}
                     Ok(Event::PeerConnected { name, device }) => say!("connected to {name} ({device})"),
                     Ok(Event::PeerDisconnected { device }) => say!("disconnected from {device}"),

@@ -339,8 +339,9 @@ impl WithStdin for std::process::Command {
 }
 
 /// `history --follow` prints the history, then each new message and reply once, in order,
-/// as the running node gets them (a reaction is not a line of its own), a message piped into
-/// `send CHANNEL -` among them; without a running node it says to start one.
+/// as the running node gets them, a message piped into `send CHANNEL -` among them; a
+/// reaction or an edit says what it did to which message; a channel bilal may not read is
+/// not followed, nor without a running node (told to start one).
 #[test]
 fn history_follow_prints_each_new_message_as_it_arrives() {
     use std::io::BufRead;
@@ -373,11 +374,21 @@ fn history_follow_prints_each_new_message_as_it_arrives() {
     }
     ds[0].ok(&["react", &first, "👍"]);
     ds[0].ok(&["reply", &first, "four"]);
-    let lines: Vec<String> = (0..4).map(|_| next().unwrap()).collect();
-    let ends = ["amina: one", "amina: two", "amina: three", "↳ amina: four"];
+    let lines: Vec<String> = (0..5).map(|_| next().unwrap()).collect();
+    let reacted = format!("amina reacted 👍 to {}", &first[..8]);
+    let ends = [
+        "amina: one",
+        "amina: two",
+        "amina: three",
+        reacted.as_str(),
+        "↳ amina: four",
+    ];
     for (line, end) in lines.iter().zip(ends) {
         assert!(line.ends_with(end), "{lines:?}");
     }
+    ds[0].ok(&["edit", &first, "before, edited"]);
+    let edited = format!("amina edited {}: before, edited", &first[..8]);
+    assert!(next().unwrap().ends_with(&edited));
     ds[0].ok(&["send", "general", "five"]);
     assert!(next().unwrap().ends_with("amina: five"), "nothing between");
     // A script's output, piped in (`-`): its lines, without the last newline.
