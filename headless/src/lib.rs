@@ -178,7 +178,8 @@ pub enum Command {
     },
     /// Download the file a message shares and save it to --out (waits, showing progress)
     Get {
-        /// The id of the message that shares the file (its id, or its first digits as `history --ids` shows them)
+        /// The message that shares the file (its id, or its first digits as `history --ids`
+        /// shows them)
         message: MessageArg,
         /// Where to save the file
         #[arg(long, value_name = "PATH")]
