@@ -27,6 +27,9 @@ pub enum Request {
     History {
         channel: String,
         limit: usize,
+        /// The page before this message (`history --before`); absent: the newest.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<MessageId>,
     },
     /// Every message of `channel` this node shows from now on (replies, edits, reactions and
     /// the other acts too; not read receipts): an empty `History` at once (the subscription
@@ -455,6 +458,28 @@ pub async fn serve(listener: tokio::net::UnixListener, node: Node) {
     }
 }
 
+/// Where a page of `channel`'s history before message `before` ends (its time and id), or
+/// `None` for the newest; a message of another channel, or none here, is an error.
+pub fn page_end(
+    store: &Store,
+    channel: &str,
+    before: Option<MessageId>,
+) -> majlis_core::Result<Option<(u64, MessageId)>> {
+    let Some(id) = before else {
+        return Ok(None);
+    };
+    match store.message(&id)? {
+        Some(m) if m.channel == channel => Ok(Some((m.sent_at, m.id))),
+        Some(_) => Err(majlis_core::Error::Invalid(format!(
+            "message {} is not in that conversation",
+            id.short()
+        ))),
+        None => Err(majlis_core::Error::Invalid(format!(
+            "no message {id} on this device"
+        ))),
+    }
+}
+
 /// [`Request::Follow`]: the messages of `channel` this node shows, one line each, until the
 /// client hangs up (its end of the socket reads as closed) or the node stops.
 async fn follow(
@@ -652,8 +677,16 @@ async fn handle(node: &Node, req: Request) -> Response {
             Request::Follow { .. } => Response::Error {
                 message: "follow is answered as a stream, not as one answer".into(),
             },
-            Request::History { channel, limit } => Response::History {
-                messages: node.history(&channel, limit)?,
+            Request::History {
+                channel,
+                limit,
+                before,
+            } => Response::History {
+                messages: node.history_before(
+                    &channel,
+                    page_end(node.store(), &node.readable(&channel)?, before)?,
+                    limit,
+                )?,
                 marks: history_marks(node, &node.resolve(&channel)?)?,
             },
             Request::Peers => Response::Peers {

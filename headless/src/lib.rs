@@ -310,6 +310,10 @@ pub enum Command {
         /// what edits, reactions, pins and deletions did, until interrupted
         #[arg(long, short)]
         follow: bool,
+        /// The page before this message (its id, or its first digits): older history, a
+        /// `--limit` at a time
+        #[arg(long, value_name = "MESSAGE", conflicts_with = "follow")]
+        before: Option<MessageArg>,
     },
     /// Search every message this device can read. Words and "phrases", with from:NAME,
     /// in:#channel or in:@name, has:file, has:link, before:/after:/on:YYYY-MM-DD, mentions:me, is:saved.
@@ -772,7 +776,11 @@ impl Command {
             | Command::Delete { message }
             | Command::React { message, .. }
             | Command::Pin { message, .. }
-            | Command::Thread { message, .. } => Some(message),
+            | Command::Thread { message, .. }
+            | Command::History {
+                before: Some(message),
+                ..
+            } => Some(message),
             _ => None,
         }
     }
@@ -1203,9 +1211,15 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
             limit: *limit,
             relevance: *relevance,
         }),
-        Command::History { channel, limit, .. } => Some(Request::History {
+        Command::History {
+            channel,
+            limit,
+            before,
+            ..
+        } => Some(Request::History {
             channel: channel.clone(),
             limit: *limit,
+            before: before.as_ref().map(|b| b.id),
         }),
         Command::Bookmark { message, remove } => Some(Request::Bookmark {
             message: message.id,
@@ -1815,15 +1829,21 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
         | Command::Erase { .. }) => {
             let p = open(&dir)?;
             let resp = match &cmd {
-                Command::History { channel, limit, .. } => {
+                Command::History {
+                    channel,
+                    limit,
+                    before,
+                    ..
+                } => {
                     p.require_org()?;
                     let head = p.chain()?.head().cloned();
                     let channel = match &head {
                         Some(h) => h.readable_channel(&p.device_id(), channel)?,
                         None => channel.clone(),
                     };
+                    let before = api::page_end(p.store(), &channel, before.as_ref().map(|b| b.id))?;
                     Response::History {
-                        messages: p.store().history(&channel, *limit)?,
+                        messages: p.store().history_before(&channel, before, *limit)?,
                         marks: Marks::of(head.as_ref(), &p.device_id(), p.store(), &channel)?,
                     }
                 }
@@ -2838,6 +2858,7 @@ fn follow_history(
         &Request::History {
             channel: channel.to_string(),
             limit,
+            before: None,
         },
     )?;
     let mut seen = std::collections::HashSet::new();

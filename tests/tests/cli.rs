@@ -241,7 +241,8 @@ fn replies_edits_deletions_and_reactions_from_the_command_line() {
 
 /// A message is named on the command line by the first digits of its id, as `history
 /// --ids` shows them (like a short commit hash), through the running node or, with none, the
-/// store; too few digits, or digits that name none, get a clear error. An answer whose
+/// store; too few digits, or digits that name none, get a clear error. `history --before`
+/// pages back from one. An answer whose
 /// reader has gone (`| head -1`) ends the command quietly, not with a panic.
 #[test]
 fn a_message_is_named_by_the_first_digits_its_history_shows() {
@@ -293,6 +294,19 @@ fn a_message_is_named_by_the_first_digits_its_history_shows() {
     );
     let found = ds[1].all(&["search", "lunch", "--ids"]);
     assert!(found.starts_with(&lunch[..8]), "{found}");
+    // Older history a page at a time, before a message named by its digits.
+    let page = ds[1].all(&[
+        "history",
+        "general",
+        "--limit",
+        "1",
+        "--before",
+        &ids[2][..8],
+    ]);
+    assert!(page.contains("amina: lunch at one"), "{page}");
+    assert_eq!(page.lines().count(), 1, "{page}");
+    let e = ds[1].fails(&["history", "@amina", "--before", &ids[2][..8]]);
+    assert!(e.contains("not in that conversation"), "{e}");
 
     // A reader that has gone: the pipe is closed before majlisd writes a line.
     let (reader, writer) = std::io::pipe().unwrap();
@@ -311,6 +325,9 @@ fn a_message_is_named_by_the_first_digits_its_history_shows() {
     for d in &mut ds {
         assert!(d.stop());
     }
+    let page = ds[1].all(&["history", "general", "--before", &lunch[..8]]);
+    assert!(page.contains("amina: standup at 9"), "{page}");
+    assert_eq!(page.lines().count(), 1, "{page}");
     let thread = ds[1].all(&["thread", &lunch[..7], "--ids"]);
     let lines: Vec<&str> = thread.lines().collect();
     assert_eq!(lines.len(), 2, "{thread}");
