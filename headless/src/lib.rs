@@ -3104,8 +3104,13 @@ fn run_node(
                 _ = tokio::signal::ctrl_c() => break,
                 _ = term.recv() => break,
                 ev = events.recv() => match ev {
+                    // A message with its short id, which an act arriving later names.
                     Ok(Event::Message(m)) if print_messages => if let Some(line) = arrival_line(&m) {
-                        say!("#{} {line}", majlis_core::roster::shown_in(node.roster_now().as_deref(), &m.channel))
+                        let id = match majlis_core::conversation::Act::is_message(m.act.as_ref()) {
+                            true => format!("{} ", m.id.short()),
+                            false => String::new(),
+                        };
+                        say!("#{} {id}{line}", majlis_core::roster::shown_in(node.roster_now().as_deref(), &m.channel))
                     },
                     Ok(Event::Message(_) | Event::KeysReceived { .. } | Event::Typing { .. } | Event::Away { .. } | Event::Status(_) | Event::Delivered { .. } | Event::Presence { .. }) => {}
                     Ok(Event::PeerConnected { name, device }) => say!("connected to {name} ({device})"),

@@ -357,15 +357,16 @@ impl WithStdin for std::process::Command {
 
 /// `history --follow` prints the history, then each new message and reply once, in order,
 /// as the running node gets them, a message piped into `send CHANNEL -` among them; a
-/// reaction or an edit says what it did to which message; a channel bilal may not read is
-/// not followed, nor without a running node (told to start one).
+/// reaction or an edit says what it did to which message (and so does `run
+/// --print-messages`); a channel bilal may not read is not followed, nor without a running
+/// node (told to start one).
 #[test]
 fn history_follow_prints_each_new_message_as_it_arrives() {
     use std::io::BufRead;
     let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
     let tmp = tempfile::tempdir().unwrap();
     let mut ds = majlis_tests::org(&bin, tmp.path(), &["amina", "bilal"]);
-    majlis_tests::start_pair_local(&mut ds, &[]);
+    majlis_tests::start_pair_local(&mut ds, &["--print-messages"]);
     let first = ds[0].ok(&["send", "general", "before"]);
     wait_until("bilal has it", 20, || ds[1].history("general").len() == 1);
     let mut child = std::process::Command::new(&bin)
@@ -424,6 +425,15 @@ fn history_follow_prints_each_new_message_as_it_arrives() {
     assert_eq!(next().unwrap(), "see the log");
     child.kill().unwrap();
     child.wait().unwrap();
+    // `run --print-messages` prints the same lines, a message with its short id.
+    let printed = ds[0].log_text();
+    for line in [
+        format!("#general {} [", &first[..8]),
+        format!("] amina reacted 👍 to {}", &first[..8]),
+        format!("] amina edited {}: before, edited", &first[..8]),
+    ] {
+        assert!(printed.contains(&line), "{line} not in {printed}");
+    }
     // A channel bilal may not read is not followed either.
     ds[0].ok(&["channel", "create", "board", "--members", "amina"]);
     wait_until("bilal knows of #board", 20, || {
