@@ -1316,3 +1316,75 @@ async fn a_file_of_a_type_the_org_no_longer_allows_is_not_opened() {
         n.shutdown().await.unwrap();
     }
 }
+
+/// Over the wire: bilal's modified client shares files claiming to forward amina's file of
+/// #hr: one of the same name, type, size and caption, and one renamed `.exe`. amina's node,
+/// which holds the original, shows the first as matching and the second as not; carol, who
+/// may not read #hr, sees where both say they came from and that she cannot check them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_file_forward_from_a_modified_client_is_marked_where_the_original_is_held() {
+    use majlis_core::conversation::{ForwardCheck, Forwarded};
+    let dir = tempfile::tempdir().unwrap();
+    let (admin, mut others) = org(dir.path());
+    let _relay = others.pop().unwrap();
+    let carol = others.pop().unwrap();
+    let bilal = others.pop().unwrap();
+    let (src, data) = random_file(dir.path(), "plan.pdf", 50_000);
+    let exe = dir.path().join("plan.exe");
+    std::fs::write(&exe, &data).unwrap();
+    let (a, a_addr, b) = pair(admin, bilal).await;
+    let b_addr = b.listen_addrs().await.unwrap()[0].clone();
+    let c = Node::start(carol, config(vec![a_addr, b_addr]))
+        .await
+        .unwrap();
+    wait_until("carol connected", async || {
+        c.peers().await.unwrap().len() == 2
+    })
+    .await;
+    let original = a.share_file("hr", &src, "Q3").await.unwrap();
+    blob_of(&b, "hr", original).await;
+    let from = Forwarded {
+        id: original,
+        author: "amina".into(),
+        channel: "hr".into(),
+        sent_at: b.store().message(&original).unwrap().unwrap().sent_at,
+    };
+    let same = b
+        .forward_file_unchecked("general", &src, "Q3", from.clone())
+        .await
+        .unwrap();
+    let renamed = b
+        .forward_file_unchecked("general", &exe, "Q3", from)
+        .await
+        .unwrap();
+    let check = |n: &Node, id: &MessageId| {
+        let m = n.store().message(id).ok()??;
+        Some((m.file?.name, m.forwarded?.check))
+    };
+    wait_until("amina and carol hold both", async || {
+        [&a, &c]
+            .iter()
+            .all(|n| check(n, &same).is_some() && check(n, &renamed).is_some())
+    })
+    .await;
+    let name = |s: &str| s.to_string();
+    assert_eq!(
+        check(&a, &same),
+        Some((name("plan.pdf"), ForwardCheck::Matches))
+    );
+    assert_eq!(
+        check(&a, &renamed),
+        Some((name("plan.exe"), ForwardCheck::Differs))
+    );
+    assert_eq!(
+        check(&c, &same),
+        Some((name("plan.pdf"), ForwardCheck::Unseen))
+    );
+    assert_eq!(
+        check(&c, &renamed),
+        Some((name("plan.exe"), ForwardCheck::Unseen))
+    );
+    for n in [&a, &b, &c] {
+        n.shutdown().await.unwrap();
+    }
+}

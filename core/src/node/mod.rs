@@ -745,6 +745,30 @@ impl Node {
         path: &std::path::Path,
         caption: &str,
     ) -> Result<MessageId> {
+        self.share_file_as(channel, path, caption, None).await
+    }
+
+    /// [`Node::share_file`] saying it is a forward of `from`, without this client's checks
+    /// (that it holds `from`, that the file is that one), as a modified client would: for
+    /// tests that show readers check a forwarded file's claim themselves.
+    #[doc(hidden)]
+    pub async fn forward_file_unchecked(
+        &self,
+        channel: &str,
+        path: &std::path::Path,
+        caption: &str,
+        from: crate::conversation::Forwarded,
+    ) -> Result<MessageId> {
+        self.share_file_as(channel, path, caption, Some(from)).await
+    }
+
+    async fn share_file_as(
+        &self,
+        channel: &str,
+        path: &std::path::Path,
+        caption: &str,
+        from: Option<crate::conversation::Forwarded>,
+    ) -> Result<MessageId> {
         self.roster_soon().await;
         let channel = self.resolve(channel)?;
         let name = crate::files::safe_name(
@@ -762,7 +786,7 @@ impl Node {
         let prepared = tokio::task::spawn_blocking(move || crate::files::prepare(&src, &dir))
             .await
             .map_err(|e| Error::Net(format!("file task: {e}")))??;
-        self.share_prepared(channel, prepared, name, mime, caption, None)
+        self.share_prepared(channel, prepared, name, mime, caption, from)
             .await
     }
 
