@@ -1218,7 +1218,8 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
             ..
         } => Some(Request::History {
             channel: channel.clone(),
-            limit: *limit,
+            // One more than shown: whether there are older ones (see `print_response`).
+            limit: limit.saturating_add(1),
             before: before.as_ref().map(|b| b.id),
         }),
         Command::Bookmark { message, remove } => Some(Request::Bookmark {
@@ -1843,7 +1844,11 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
                     };
                     let before = api::page_end(p.store(), &channel, before.as_ref().map(|b| b.id))?;
                     Response::History {
-                        messages: p.store().history_before(&channel, before, *limit)?,
+                        messages: p.store().history_before(
+                            &channel,
+                            before,
+                            limit.saturating_add(1),
+                        )?,
                         marks: Marks::of(head.as_ref(), &p.device_id(), p.store(), &channel)?,
                     }
                 }
@@ -2219,7 +2224,30 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                 );
             }
         }
-        Response::History { messages, marks } => {
+        Response::History {
+            mut messages,
+            marks,
+        } => {
+            // `history` asks for one more than `--limit`: if it came, there are older ones,
+            // and where they are is said (on stderr, for people).
+            if let Command::History {
+                channel,
+                limit,
+                follow: false,
+                ..
+            } = cmd
+            {
+                if messages.len() > *limit {
+                    messages.drain(..messages.len() - limit);
+                    if let (false, Some(first)) = (json, messages.first()) {
+                        eprintln!(
+                            "(older messages: majlisd history {} --before {})",
+                            shell_word(channel),
+                            first.id.short()
+                        );
+                    }
+                }
+            }
             for m in messages {
                 let row = marks.row(m);
                 if json {

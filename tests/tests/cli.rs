@@ -294,7 +294,21 @@ fn a_message_is_named_by_the_first_digits_its_history_shows() {
     );
     let found = ds[1].all(&["search", "lunch", "--ids"]);
     assert!(found.starts_with(&lunch[..8]), "{found}");
-    // Older history a page at a time, before a message named by its digits.
+    // Older history a page at a time, before a message named by its digits; a page cut by
+    // the limit says how to see the older ones.
+    let cut = ds[1].cli(&["history", "general", "--limit", "2"]);
+    let hint = format!(
+        "(older messages: majlisd history general --before {})",
+        &ids[1][..8]
+    );
+    assert!(
+        String::from_utf8_lossy(&cut.stderr).contains(&hint),
+        "{cut:?}"
+    );
+    assert_eq!(String::from_utf8_lossy(&cut.stdout).lines().count(), 2);
+    let whole = ds[1].cli(&["history", "general", "--limit", "3"]);
+    assert!(!String::from_utf8_lossy(&whole.stderr).contains("older messages"));
+    assert_eq!(String::from_utf8_lossy(&whole.stdout).lines().count(), 3);
     let page = ds[1].all(&[
         "history",
         "general",
