@@ -170,6 +170,22 @@ pub struct By<'a> {
     pub member: &'a str,
     /// The roster the export is made under: its org, and the names channels are shown by.
     pub names: &'a Roster,
+    /// The statuses this device keeps (one per member, the newest it has seen, ended ones
+    /// included): a member's status is their data too ("On sick leave until Friday").
+    pub statuses: Vec<crate::status::MemberStatus>,
+}
+
+/// A member's status in `statuses.json` (member and "everything" exports).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusRecord {
+    pub member: String,
+    /// The name people saw them by when the export was made.
+    pub member_name: String,
+    pub text: String,
+    /// When it ends, if it does.
+    pub until_utc: Option<String>,
+    /// When they set it (their device's clock).
+    pub set_at_utc: String,
 }
 
 fn utc(ms: u64) -> String {
@@ -339,6 +355,31 @@ pub fn export(
     counts.channels = channels;
     counts.roster_versions = roster.len() as u64;
     let mut files = w.written;
+    // The member's status (or everyone's, for all this device holds); not a channel's.
+    let statuses: Vec<StatusRecord> = by
+        .statuses
+        .iter()
+        .filter(|st| match &spec.scope {
+            Scope::Member(name) => &st.member == name,
+            Scope::All => true,
+            Scope::Channel(_) => false,
+        })
+        .filter(|st| (from..to).contains(&st.set_at))
+        .map(|st| StatusRecord {
+            member: st.member.clone(),
+            member_name: by.names.person(&st.member).to_string(),
+            text: st.text.clone(),
+            until_utc: st.until.map(utc),
+            set_at_utc: utc(st.set_at),
+        })
+        .collect();
+    if !statuses.is_empty() {
+        files.push(write_hashed(
+            out,
+            "statuses.json",
+            &serde_json::to_vec_pretty(&statuses).expect("statuses serialize"),
+        )?);
+    }
     files.push(write_hashed(
         out,
         "roster.json",

@@ -316,6 +316,7 @@ impl Profile {
             device: self.device_id().to_string(),
             member: &member,
             names: &head.roster,
+            statuses: crate::status::load(&self.store, Some(head)).shown(head, 0),
         };
         let m = crate::export::export(&self.store, Some(&blobs), &chain.audit(), &by, spec)?;
         self.store.record_action(

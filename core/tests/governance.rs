@@ -419,3 +419,46 @@ async fn a_message_that_looks_like_a_formula_is_text_in_a_csv_export() {
     assert_eq!(texts, sent);
     a.shutdown().await.unwrap();
 }
+
+/// A member's status ("On sick leave until Friday") is their data too: an export of the
+/// member (or of everything) has it in `statuses.json`, hashed in the manifest; an export
+/// of a channel does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_members_export_has_their_status() {
+    use majlis_core::export::{Format, Scope, Spec};
+    let dir = tempfile::tempdir().unwrap();
+    let mut ps = org(dir.path(), &[]);
+    let a = Node::start(ps.remove(0), config(vec![])).await.unwrap();
+    a.send("general", "back on Monday").await.unwrap();
+    a.set_status("On sick leave until Friday", None)
+        .await
+        .unwrap();
+    let export = |scope: Scope, name: &str| {
+        let out = dir.path().join(name);
+        let spec = Spec {
+            scope,
+            from: None,
+            to: None,
+            format: Format::Json,
+            out: out.clone(),
+        };
+        (out, spec)
+    };
+    let (mine, spec) = export(Scope::Member("amina".into()), "mine");
+    let manifest = a.export(spec).await.unwrap();
+    let statuses: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(mine.join("statuses.json")).unwrap()).unwrap();
+    assert_eq!(statuses[0]["member"], "amina");
+    assert_eq!(statuses[0]["text"], "On sick leave until Friday");
+    assert_eq!(statuses.as_array().unwrap().len(), 1);
+    let listed = manifest.files.iter().find(|f| f.path == "statuses.json");
+    let bytes = std::fs::read(mine.join("statuses.json")).unwrap();
+    assert_eq!(
+        listed.map(|f| f.blake3.clone()),
+        Some(blake3::hash(&bytes).to_hex().to_string())
+    );
+    let (general, spec) = export(Scope::Channel("general".into()), "general");
+    a.export(spec).await.unwrap();
+    assert!(!general.join("statuses.json").exists());
+    a.shutdown().await.unwrap();
+}

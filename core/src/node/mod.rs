@@ -1644,6 +1644,7 @@ impl Node {
                 device,
                 member: &member,
                 names: &head.roster,
+                statuses: crate::status::load(&store, Some(&head)).shown(&head, 0),
             };
             crate::export::export(&store, Some(&blobs), &audit, &by, &s)
         })
