@@ -184,6 +184,24 @@ async fn pair(admin: Profile, bilal: Profile) -> (Node, Multiaddr, Node) {
     (a, a_addr, b)
 }
 
+/// amina, bilal and carol running, each connected to the others (no relay).
+async fn amina_bilal_carol(dir: &Path) -> (Node, Node, Node) {
+    let (admin, mut others) = org(dir);
+    let _relay = others.pop().unwrap();
+    let carol = others.pop().unwrap();
+    let bilal = others.pop().unwrap();
+    let (a, a_addr, b) = pair(admin, bilal).await;
+    let b_addr = b.listen_addrs().await.unwrap()[0].clone();
+    let c = Node::start(carol, config(vec![a_addr, b_addr]))
+        .await
+        .unwrap();
+    wait_until("carol connected", async || {
+        c.peers().await.unwrap().len() == 2
+    })
+    .await;
+    (a, b, c)
+}
+
 async fn complete(node: &Node, blob: BlobId, secs: u64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     loop {
@@ -1149,21 +1167,9 @@ fn a_file_name_that_turns_the_text_around_shows_as_what_it_is() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_forwarded_reaches_readers_who_may_not_read_where_it_was_shared() {
     let dir = tempfile::tempdir().unwrap();
-    let (admin, mut others) = org(dir.path());
-    let _relay = others.pop().unwrap();
-    let carol = others.pop().unwrap();
-    let bilal = others.pop().unwrap();
     // Above the size members fetch at once (8 MiB), so bilal has it only once he asks.
     let (src, data) = random_file(dir.path(), "salary-bands.pdf", 9 * 1024 * 1024 + 3);
-    let (a, a_addr, b) = pair(admin, bilal).await;
-    let b_addr = b.listen_addrs().await.unwrap()[0].clone();
-    let c = Node::start(carol, config(vec![a_addr, b_addr]))
-        .await
-        .unwrap();
-    wait_until("carol connected", async || {
-        c.peers().await.unwrap().len() == 2
-    })
-    .await;
+    let (a, b, c) = amina_bilal_carol(dir.path()).await;
 
     let original = a.share_file("hr", &src, "bands for 2027").await.unwrap();
     let blob = blob_of(&b, "hr", original).await;
@@ -1325,22 +1331,10 @@ async fn a_file_of_a_type_the_org_no_longer_allows_is_not_opened() {
 async fn a_forged_file_forward_from_a_modified_client_is_marked_where_the_original_is_held() {
     use majlis_core::conversation::{ForwardCheck, Forwarded};
     let dir = tempfile::tempdir().unwrap();
-    let (admin, mut others) = org(dir.path());
-    let _relay = others.pop().unwrap();
-    let carol = others.pop().unwrap();
-    let bilal = others.pop().unwrap();
     let (src, data) = random_file(dir.path(), "plan.pdf", 50_000);
     let exe = dir.path().join("plan.exe");
     std::fs::write(&exe, &data).unwrap();
-    let (a, a_addr, b) = pair(admin, bilal).await;
-    let b_addr = b.listen_addrs().await.unwrap()[0].clone();
-    let c = Node::start(carol, config(vec![a_addr, b_addr]))
-        .await
-        .unwrap();
-    wait_until("carol connected", async || {
-        c.peers().await.unwrap().len() == 2
-    })
-    .await;
+    let (a, b, c) = amina_bilal_carol(dir.path()).await;
     let original = a.share_file("hr", &src, "Q3").await.unwrap();
     blob_of(&b, "hr", original).await;
     let from = Forwarded {
