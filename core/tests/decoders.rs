@@ -11,7 +11,10 @@ use libp2p::request_response::{cbor, Codec};
 use libp2p::StreamProtocol;
 use majlis_core::fuzz;
 use majlis_core::message::{Envelope, Unsigned, PLAINTEXT_FORMAT};
-use majlis_core::net::{RosterRequest, SyncRequest, SyncResponse, ROSTER_PROTOCOL, SYNC_PROTOCOL};
+use majlis_core::net::{
+    Ack, BlobRequest, BlobResponse, Push, RosterRequest, Signal, SignedSignal, SyncRequest,
+    SyncResponse, BLOB_PROTOCOL, PUSH_PROTOCOL, ROSTER_PROTOCOL, SIGNAL_PROTOCOL, SYNC_PROTOCOL,
+};
 use majlis_core::roster::{Roster, RosterSigner, VerifiedRoster};
 use majlis_core::{DeviceKey, OrgKey};
 use proptest::prelude::*;
@@ -23,6 +26,43 @@ struct Seeds {
     sync_response: Vec<u8>,
     roster_push: Vec<u8>,
     record: Vec<u8>,
+    push: Vec<u8>,
+    signal: Vec<u8>,
+    blob_request: Vec<u8>,
+    blob_chunks: Vec<u8>,
+    blob_hashes: Vec<u8>,
+}
+
+/// `req` framed as a request of `protocol` by the CBOR codec the node uses.
+fn request<Req, Resp>(protocol: &'static str, req: Req) -> Vec<u8>
+where
+    Req: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+    Resp: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+{
+    let mut out = Vec::new();
+    let mut codec = cbor::codec::Codec::<Req, Resp>::default();
+    let (proto, mut w) = (
+        StreamProtocol::new(protocol),
+        futures::io::Cursor::new(&mut out),
+    );
+    block_on(codec.write_request(&proto, &mut w, req)).unwrap();
+    out
+}
+
+/// `resp` framed as an answer of `protocol` by the CBOR codec the node uses.
+fn answer<Req, Resp>(protocol: &'static str, resp: Resp) -> Vec<u8>
+where
+    Req: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+    Resp: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+{
+    let mut out = Vec::new();
+    let mut codec = cbor::codec::Codec::<Req, Resp>::default();
+    let (proto, mut w) = (
+        StreamProtocol::new(protocol),
+        futures::io::Cursor::new(&mut out),
+    );
+    block_on(codec.write_response(&proto, &mut w, resp)).unwrap();
+    out
 }
 
 fn seeds() -> &'static Seeds {
@@ -89,7 +129,51 @@ fn seeds() -> &'static Seeds {
         ))
         .unwrap();
         let record = postcard::to_stdvec(&("amina".to_string(), e1.wire.clone())).unwrap();
+        let push = request::<Push, Ack>(
+            PUSH_PROTOCOL,
+            Push {
+                messages: vec![e1.wire.clone().into(), e2.wire.clone().into()],
+            },
+        );
+        let status = majlis_core::status::Status {
+            text: "In a meeting".into(),
+            until: None,
+        };
+        let signal = request::<Signal, Ack>(
+            SIGNAL_PROTOCOL,
+            Signal::Signed(SignedSignal::sign(
+                &key,
+                majlis_core::now_ms(),
+                Signal::Status(status),
+            )),
+        );
+        let blob = majlis_core::files::BlobId([9; 32]);
+        let blob_request = request::<BlobRequest, BlobResponse>(
+            BLOB_PROTOCOL,
+            BlobRequest {
+                channel: "general".into(),
+                blob,
+                part: majlis_core::files::fetch::Part::Chunks { first: 0, count: 3 },
+            },
+        );
+        let blob_chunks = answer::<BlobRequest, BlobResponse>(
+            BLOB_PROTOCOL,
+            BlobResponse::Chunks(vec![
+                vec![1; 40].into(),
+                vec![2; 40].into(),
+                vec![3; 20].into(),
+            ]),
+        );
+        let blob_hashes = answer::<BlobRequest, BlobResponse>(
+            BLOB_PROTOCOL,
+            BlobResponse::Hashes(vec![5; 96].into()),
+        );
         Seeds {
+            push,
+            signal,
+            blob_request,
+            blob_chunks,
+            blob_hashes,
             envelope: e1.wire,
             roster: roster.wire,
             sync_request,
@@ -158,6 +242,31 @@ proptest! {
     }
 
     #[test]
+    fn push_frames(data in input(&seeds().push)) {
+        fuzz::push_frame(&data);
+    }
+
+    #[test]
+    fn signal_frames(data in input(&seeds().signal)) {
+        fuzz::signal_frame(&data);
+    }
+
+    #[test]
+    fn blob_requests(data in input(&seeds().blob_request)) {
+        fuzz::blob_frame(&data);
+    }
+
+    #[test]
+    fn blob_chunk_answers(data in input(&seeds().blob_chunks)) {
+        fuzz::blob_frame(&data);
+    }
+
+    #[test]
+    fn blob_hash_answers(data in input(&seeds().blob_hashes)) {
+        fuzz::blob_frame(&data);
+    }
+
+    #[test]
     fn stored_records(data in input(&seeds().record)) {
         fuzz::stored_record(&data);
     }
@@ -176,5 +285,24 @@ fn seeds_are_valid_so_mutations_start_from_real_frames() {
     assert_eq!(resp.messages.len(), 2);
     assert!(
         block_on(sc.read_request(&proto, &mut futures::io::Cursor::new(&s.sync_request))).is_ok()
+    );
+    let proto = StreamProtocol::new(PUSH_PROTOCOL);
+    let mut pc = cbor::codec::Codec::<Push, Ack>::default();
+    let push = block_on(pc.read_request(&proto, &mut futures::io::Cursor::new(&s.push))).unwrap();
+    assert!(push.messages.iter().all(|w| Envelope::decode(w).is_ok()));
+    let proto = StreamProtocol::new(SIGNAL_PROTOCOL);
+    let mut gc = cbor::codec::Codec::<Signal, Ack>::default();
+    let signal = block_on(gc.read_request(&proto, &mut futures::io::Cursor::new(&s.signal)));
+    assert!(
+        matches!(&signal, Ok(Signal::Signed(x)) if matches!(x.verified(), Some(Signal::Status(_)))),
+        "{signal:?}"
+    );
+    let proto = StreamProtocol::new(BLOB_PROTOCOL);
+    let mut bc = cbor::codec::Codec::<BlobRequest, BlobResponse>::default();
+    let mut read = |b: &[u8]| block_on(bc.read_response(&proto, &mut futures::io::Cursor::new(b)));
+    assert!(matches!(read(&s.blob_chunks), Ok(BlobResponse::Chunks(c)) if c.len() == 3));
+    assert!(matches!(read(&s.blob_hashes), Ok(BlobResponse::Hashes(h)) if h.len() == 96));
+    assert!(
+        block_on(bc.read_request(&proto, &mut futures::io::Cursor::new(&s.blob_request))).is_ok()
     );
 }
