@@ -1479,3 +1479,92 @@ fn the_openapi_document_holds_against_schemathesis() {
     // It ran: every operation but the event stream was tested.
     assert!(text.contains("Tested: 27"), "{text}");
 }
+
+/// An id copied from `majlisd history --ids` works in the API as on the command line: its
+/// first six or more digits name a message in a path and in `before=`. Fewer, or not hex,
+/// are refused with what to give; and a message the token's member may no longer read is
+/// the same 404 by its short id as by its whole one, as if it were not there.
+#[test]
+fn a_message_is_named_by_the_first_digits_of_its_id() {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ds = org(&bin, tmp.path(), &["amina", "bilal"]);
+    ds[0].ok(&["channel", "create", "legal", "--members", "amina,bilal"]);
+    majlis_tests::start_pair_local(&mut ds, &["--http", "127.0.0.1:0"]);
+    let base = api_base(&ds[0]);
+    let url = |p: &str| format!("{base}{p}");
+    let rw = api_token(&ds[0], "rw", "read,send");
+    let send = |text: &str| {
+        let (code, v) = post(
+            &url("/v1/channels/general/messages"),
+            &rw,
+            &serde_json::json!({ "text": text }).to_string(),
+        );
+        assert_eq!(code, 201, "{v}");
+        v["id"].as_str().unwrap().to_string()
+    };
+    let ids = [send("one"), send("two"), send("three")];
+    let get = |p: &str| curl(&url(p), Some(&rw), &[]);
+
+    let (code, m) = get(&format!("/v1/messages/{}", &ids[1][..8]));
+    assert_eq!(
+        (code, &m["id"], &m["text"]),
+        (200, &ids[1].as_str().into(), &"two".into())
+    );
+    let (code, t) = get(&format!(
+        "/v1/messages/{}/thread",
+        &ids[1][..6].to_uppercase()
+    ));
+    assert_eq!(code, 200, "{t}");
+    let react = format!("/v1/messages/{}/reactions", &ids[1][..7]);
+    assert_eq!(post(&url(&react), &rw, r#"{"emoji":"👍"}"#).0, 201);
+    let (_, m) = get(&format!("/v1/messages/{}", ids[1]));
+    assert_eq!(m["reactions"][0]["emoji"], "👍", "{m}");
+    // The page before "three", named by eight digits.
+    let (code, page) = get(&format!(
+        "/v1/channels/general/messages?limit=1&before={}",
+        &ids[2][..8]
+    ));
+    assert_eq!(code, 200, "{page}");
+    let texts: Vec<&str> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(texts, ["two"], "{page}");
+    // Five digits, or not hex: refused, saying what to give.
+    for bad in [&ids[1][..5], "zzzzzzzz"] {
+        let (code, e) = get(&format!("/v1/messages/{bad}"));
+        assert_eq!(code, 400, "{bad}: {e}");
+        assert!(e["error"].as_str().unwrap().contains("6 or more"), "{e}");
+    }
+
+    // bilal writes in #legal; amina's node has it, by short id too.
+    let secret = ds[1]
+        .ok(&["send", "legal", "the offer is 90k"])
+        .trim()
+        .to_string();
+    let short = format!("/v1/messages/{}", &secret[..8]);
+    wait_until("amina's API has bilal's message in #legal", 20, || {
+        get(&short).0 == 200
+    });
+    // amina is taken off #legal: the message stays on her disk, and the API no longer
+    // shows it, nor says it is there.
+    ds[0].ok(&["channel", "members", "legal", "--remove", "amina"]);
+    let whole = format!("/v1/messages/{secret}");
+    wait_until("amina's API no longer shows #legal", 20, || {
+        get(&whole).0 == 404
+    });
+    for p in [&short, &whole, &format!("{short}/thread")] {
+        let (code, e) = get(p);
+        assert_eq!(code, 404, "{p}: {e}");
+        assert!(
+            e["error"].as_str().unwrap().starts_with("no message "),
+            "{e}"
+        );
+    }
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+}

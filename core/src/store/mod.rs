@@ -1266,6 +1266,17 @@ impl Store {
     /// more, as [`MessageId::short`] shows them): the whole id where a person typed the start
     /// of it. An error says whether none or several (then: give more digits) start so.
     pub fn message_by_prefix(&self, prefix: &str) -> Result<MessageId> {
+        match self.messages_by_prefix(prefix, 2)?[..] {
+            [id] => Ok(id),
+            [] => Err(Self::no_message_starting(prefix)),
+            _ => Err(Self::several_starting(prefix)),
+        }
+    }
+
+    /// Up to `max` ids that start with the hex digits `prefix` (checked as
+    /// [`Store::message_by_prefix`] checks them), in id order: for a caller that keeps only
+    /// some (the HTTP API, those its token may read) before deciding which one was meant.
+    pub fn messages_by_prefix(&self, prefix: &str, max: usize) -> Result<Vec<MessageId>> {
         let digits = prefix.len();
         if !(MessageId::SHORT_MIN..=64).contains(&digits)
             || !prefix.bytes().all(|b| b.is_ascii_hexdigit())
@@ -1282,6 +1293,9 @@ impl Store {
         let odd = (digits % 2 == 1).then(|| nibble(digits - 1));
         let mut found = Vec::new();
         for entry in self.messages.scan_prefix(&key).keys() {
+            if found.len() == max {
+                break;
+            }
             let Some(id) = entry?.get(1..33).and_then(|b| <[u8; 32]>::try_from(b).ok()) else {
                 continue;
             };
@@ -1289,19 +1303,22 @@ impl Store {
                 continue;
             }
             found.push(MessageId(id));
-            if found.len() > 1 {
-                break;
-            }
         }
-        match found[..] {
-            [id] => Ok(id),
-            [] => Err(Error::Invalid(format!(
-                "no message on this device has an id starting with {prefix}"
-            ))),
-            _ => Err(Error::Conflict(format!(
-                "several messages have ids starting with {prefix}: give more of its digits"
-            ))),
-        }
+        Ok(found)
+    }
+
+    /// Said where no message has an id starting with `prefix`.
+    pub fn no_message_starting(prefix: &str) -> Error {
+        Error::Invalid(format!(
+            "no message on this device has an id starting with {prefix}"
+        ))
+    }
+
+    /// Said where several messages have ids starting with `prefix`.
+    pub fn several_starting(prefix: &str) -> Error {
+        Error::Conflict(format!(
+            "several messages have ids starting with {prefix}: give more of its digits"
+        ))
     }
 
     pub fn message_wire(&self, id: &MessageId) -> Result<Option<Vec<u8>>> {

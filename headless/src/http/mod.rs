@@ -373,15 +373,7 @@ async fn messages(
     let before = match q.before {
         None => None,
         Some(id) => {
-            let id: MessageId = id.parse().map_err(|_| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!("before={id} is not a message id"),
-                )
-            })?;
-            let m = s.node.store().message(&id)?.ok_or_else(|| {
-                ApiError::new(StatusCode::NOT_FOUND, format!("no message {id} here"))
-            })?;
+            let m = held(&s, &id).await?;
             Some((m.sent_at, m.id))
         }
     };
@@ -545,23 +537,40 @@ async fn post_message(
     Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
 }
 
-/// A message this device holds and the token's member may read (404 otherwise, so a token
-/// cannot probe which ids exist in channels it may not read).
+/// Candidates looked at for a short id: ids are hashes, so six digits name one message in
+/// millions; the cap bounds the work a token can ask for with a short prefix.
+const SHORT_ID_CANDIDATES: usize = 64;
+
+/// The message `id` names, held here and readable by the token's member (404 otherwise, so a
+/// token cannot probe which ids exist in channels it may not read). `id` is the whole id or,
+/// as on the command line, its first [`MessageId::SHORT_MIN`] or more hex digits (`majlisd
+/// history --ids` shows eight): only messages the member may read count when it decides
+/// which one was meant, and a prefix that still names several is a 409.
 async fn held(s: &AppState, id: &str) -> Result<majlis_core::StoredMessage, ApiError> {
     let gone = || ApiError::new(StatusCode::NOT_FOUND, format!("no message {id} here"));
-    let id: MessageId = id
-        .parse()
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("{id} is not a message id")))?;
-    let m = s.node.store().message(&id)?.ok_or_else(gone)?;
-    check_channel(s, &m.channel, Right::Read)
-        .await
-        .map_err(|_| gone())?;
-    Ok(m)
+    let store = s.node.store();
+    let candidates = match id.parse::<MessageId>() {
+        Ok(full) => vec![full],
+        Err(_) => store.messages_by_prefix(id, SHORT_ID_CANDIDATES)?,
+    };
+    let mut readable = Vec::new();
+    for c in candidates {
+        if let Some(m) = store.message(&c)? {
+            if check_channel(s, &m.channel, Right::Read).await.is_ok() {
+                readable.push(m);
+            }
+        }
+    }
+    match readable.len() {
+        0 => Err(gone()),
+        1 => Ok(readable.remove(0)),
+        _ => Err(majlis_core::store::Store::several_starting(id).into()),
+    }
 }
 
 /// One message as it shows now (edits, deletion, reactions and replies folded in).
 #[utoipa::path(get, path = "/v1/messages/{id}",
-    params(("id" = String, Path, description = "Message id (hex)")),
+    params(("id" = String, Path, description = "Message id (hex): all 64 digits, or its first 6 or more")),
     responses((status = 200, body = ApiMessage), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("token" = ["read"])))]
 async fn message(
@@ -782,7 +791,7 @@ async fn close_poll(
 
 /// Change the text of one of this member's messages.
 #[utoipa::path(patch, path = "/v1/messages/{id}",
-    params(("id" = String, Path, description = "Message id (hex)")),
+    params(("id" = String, Path, description = "Message id (hex): all 64 digits, or its first 6 or more")),
     request_body = NewMessage,
     responses((status = 201, body = Posted, description = "The edit's own message id"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("token" = ["send"])))]
@@ -801,7 +810,7 @@ async fn edit(
 
 /// Delete a message: this member's own, or any as an admin.
 #[utoipa::path(delete, path = "/v1/messages/{id}",
-    params(("id" = String, Path, description = "Message id (hex)")),
+    params(("id" = String, Path, description = "Message id (hex): all 64 digits, or its first 6 or more")),
     responses((status = 201, body = Posted, description = "The deletion's own message id"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("token" = ["send"])))]
 async fn delete(
@@ -828,7 +837,7 @@ pub struct NewReaction {
 
 /// React to a message.
 #[utoipa::path(post, path = "/v1/messages/{id}/reactions",
-    params(("id" = String, Path, description = "Message id (hex)")),
+    params(("id" = String, Path, description = "Message id (hex): all 64 digits, or its first 6 or more")),
     request_body = NewReaction,
     responses((status = 201, body = Posted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("token" = ["send"])))]
@@ -848,7 +857,7 @@ async fn react(
 
 /// Take back this member's reaction `emoji` (URL-encoded) to a message.
 #[utoipa::path(delete, path = "/v1/messages/{id}/reactions/{emoji}",
-    params(("id" = String, Path, description = "Message id (hex)"), ("emoji" = String, Path, description = "The emoji, URL-encoded")),
+    params(("id" = String, Path, description = "Message id (hex): all 64 digits, or its first 6 or more"), ("emoji" = String, Path, description = "The emoji, URL-encoded")),
     responses((status = 201, body = Posted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("token" = ["send"])))]
 async fn unreact(
@@ -940,7 +949,7 @@ async fn set_topic(
 
 /// Pin a message to its channel.
 #[utoipa::path(put, path = "/v1/messages/{id}/pin",
-    params(("id" = String, Path, description = "Message id (hex)")),
+    params(("id" = String, Path, description = "Message id (hex): all 64 digits, or its first 6 or more")),
     responses((status = 201, body = Posted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("token" = ["send"])))]
 async fn pin(
@@ -953,7 +962,7 @@ async fn pin(
 
 /// Unpin a message.
 #[utoipa::path(delete, path = "/v1/messages/{id}/pin",
-    params(("id" = String, Path, description = "Message id (hex)")),
+    params(("id" = String, Path, description = "Message id (hex): all 64 digits, or its first 6 or more")),
     responses((status = 201, body = Posted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("token" = ["send"])))]
 async fn unpin(
@@ -1118,9 +1127,7 @@ async fn download(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     auth(&s, &headers, Scope::Read)?;
-    let id: MessageId = id
-        .parse()
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("{id} is not a message id")))?;
+    let id = held(&s, &id).await?.id;
     let Some((blob, info, _)) = s.node.store().file_of(&id)? else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -1516,7 +1523,9 @@ impl utoipa::Modify for Errors {
                 for p in op.parameters.iter_mut().flatten() {
                     match (&p.parameter_in, p.name.as_str()) {
                         (ParameterIn::Path, "id") | (ParameterIn::Query, "before") => {
-                            p.schema = Some(string("^[0-9a-fA-F]{64}$"))
+                            // The whole id, or its first digits as `history --ids` shows them.
+                            let digits = MessageId::SHORT_MIN;
+                            p.schema = Some(string(&format!("^[0-9a-fA-F]{{{digits},64}}$")))
                         }
                         (ParameterIn::Path, "emoji") => {
                             p.schema = Some(string(r"^[^\s\x00-\x1f\x7f-\x9f]{1,8}$"))
