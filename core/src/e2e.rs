@@ -78,6 +78,22 @@ pub enum Content {
         #[serde(with = "serde_bytes")]
         ciphertext: Vec<u8>,
     },
+    /// A [`Plain`] sealed like [`Content::Sealed`] that can only be a reaction or a vote (a
+    /// reader's answer): the readers of a channel where an admin let only some post (news
+    /// from management) react to it and vote in its polls with these. The tag is in the
+    /// clear so that every node, relays included, can take one from a reader who may not
+    /// post; a reader opens it and shows nothing unless it is a reaction or a vote.
+    Response {
+        key: KeyId,
+        nonce: [u8; 24],
+        #[serde(with = "serde_bytes")]
+        ciphertext: Vec<u8>,
+    },
+}
+
+/// Whether `plain` may travel as a [`Content::Response`]: reacting and voting, nothing else.
+pub fn is_response(plain: &Plain) -> bool {
+    matches!(plain, Plain::React { .. } | Plain::Vote { .. })
 }
 
 /// One key, sealed to each of several devices.
@@ -256,6 +272,22 @@ pub fn seal(key: &ChannelKey, channel: &str, author: &DeviceId, plain: &Plain) -
         key: key.id(),
         nonce,
         ciphertext,
+    }
+}
+
+/// A reader's reaction or vote, sealed like text but tagged as a [`Content::Response`].
+pub fn seal_response(key: &ChannelKey, channel: &str, author: &DeviceId, plain: &Plain) -> Content {
+    match seal(key, channel, author, plain) {
+        Content::Sealed {
+            key,
+            nonce,
+            ciphertext,
+        } => Content::Response {
+            key,
+            nonce,
+            ciphertext,
+        },
+        _ => unreachable!("seal makes a sealed body"),
     }
 }
 

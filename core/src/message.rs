@@ -289,6 +289,12 @@ impl Envelope {
         self.unsigned.format == MESSAGE_FORMAT && self.unsigned.body.first() == Some(&1)
     }
 
+    /// Whether this message is a reader's reaction or vote ([`e2e::Content::Response`]): a
+    /// peek at the content's variant tag (3), which decoding checked.
+    pub fn is_response(&self) -> bool {
+        self.unsigned.format == MESSAGE_FORMAT && self.unsigned.body.first() == Some(&3)
+    }
+
     /// (message that was signed, signature, author key) for batch verification.
     pub fn signed_parts(&self) -> (Vec<u8>, [u8; 64], [u8; 32]) {
         let (unsigned, sig) = Self::split(&self.wire).expect("decoded before");
@@ -344,7 +350,10 @@ fn taken_still<'r>(env: &Envelope, roster: &'r VerifiedRoster) -> Option<&'r str
                 .is_some_and(|end| env.is_keys() || u.sent_at < end)
                 || (env.is_keys()
                     && (roster.roster.is_archived(&u.channel)
-                        || roster.roster.posters(&u.channel).is_some())))
+                        || roster.roster.posters(&u.channel).is_some()))
+                // A reader's reaction or vote where only some post; what it holds is checked
+                // when opened (anything else is not shown).
+                || (env.is_response() && roster.roster.may_respond(m, &u.channel)))
     });
     match stayer {
         Some(m) => Some(&m.name),

@@ -32,6 +32,8 @@ enum Outgoing<'a> {
     Text(&'a str),
     /// A reply, edit, deletion or reaction (see [`crate::conversation`]).
     Act(Plain),
+    /// Anything, sent as a reader's answer with no check (a modified client, in tests).
+    Answer(Plain),
     /// `described`: a [`Plain::File`] or [`Plain::ForwardFile`].
     File {
         blob: crate::files::BlobRef,
@@ -552,6 +554,20 @@ impl Profile {
             .0)
     }
 
+    /// [`Profile::compose_act`] as a reader's answer whatever `act` is, skipping the sender's
+    /// checks, as a modified client would (see [`crate::Node::answer_unchecked`]).
+    #[doc(hidden)]
+    pub fn compose_answer_unchecked(
+        &self,
+        chain: &RosterChain,
+        channel: &str,
+        act: Plain,
+    ) -> Result<Vec<Envelope>> {
+        Ok(self
+            .compose_what(chain, channel, Outgoing::Answer(act), true, true)?
+            .0)
+    }
+
     /// Sign a shared file's message (its blob is already in the blob store); `described`
     /// is a [`Plain::File`] or, forwarded, a [`Plain::ForwardFile`].
     pub fn compose_file(
@@ -591,18 +607,31 @@ impl Profile {
             return Err(Error::NotOnRoster);
         }
         let channel = &roster.resolve_channel(&self.device_id(), channel)?;
+        // A reaction or vote of a reader who may not post goes as a reader's answer, which
+        // every node takes from it (and only that); anything else as a message of its own.
+        let answer = match &what {
+            Outgoing::Act(plain) if e2e::is_response(plain) => {
+                roster.member_of_device(&self.device_id()).filter(|m| {
+                    !roster.roster.may_post(m, channel) && roster.roster.may_respond(m, channel)
+                })
+            }
+            Outgoing::Answer(_) => roster.member_of_device(&self.device_id()),
+            _ => None,
+        };
         // The rule every receiver applies, so what we keep is what peers accept.
-        let me = crate::message::may_author(roster, &self.device_id(), channel).map_err(
-            |r| match r {
-                Reject::UnknownDevice(_) => Error::NotOnRoster,
-                Reject::UnknownChannel(_) => Error::Invalid(
-                    roster
-                        .roster
-                        .no_channel(channel, roster.member_of_device(&self.device_id())),
-                ),
-                r => Error::Denied(r.said_to_author(roster, channel)),
-            },
-        )?;
+        let me = match answer {
+            Some(me) => Ok(me),
+            None => crate::message::may_author(roster, &self.device_id(), channel),
+        }
+        .map_err(|r| match r {
+            Reject::UnknownDevice(_) => Error::NotOnRoster,
+            Reject::UnknownChannel(_) => Error::Invalid(
+                roster
+                    .roster
+                    .no_channel(channel, roster.member_of_device(&self.device_id())),
+            ),
+            r => Error::Denied(r.said_to_author(roster, channel)),
+        })?;
         let text = match &what {
             Outgoing::Text(t) => t,
             Outgoing::File {
@@ -611,7 +640,7 @@ impl Profile {
             } => info.caption.as_str(),
             Outgoing::File { .. } => "",
             Outgoing::Act(Plain::Reply { text, .. } | Plain::Edit { text, .. }) => text.as_str(),
-            Outgoing::Act(_) => "",
+            Outgoing::Act(_) | Outgoing::Answer(_) => "",
         };
         let written = matches!(
             what,
@@ -671,6 +700,10 @@ impl Profile {
             Outgoing::File { blob, described } => {
                 e2e::seal_file(&key, channel, &self.device_id(), blob, &described)
             }
+            Outgoing::Act(plain) if answer.is_some() => {
+                e2e::seal_response(&key, channel, &self.device_id(), &plain)
+            }
+            Outgoing::Answer(plain) => e2e::seal_response(&key, channel, &self.device_id(), &plain),
             Outgoing::Act(plain) => e2e::seal(&key, channel, &self.device_id(), &plain),
         };
         out.push(self.append(chain, channel, &me.name, sealed, save)?);

@@ -1368,3 +1368,109 @@ async fn what_a_member_saves_for_later_is_saved_on_each_of_their_devices() {
         n.shutdown().await.unwrap();
     }
 }
+
+/// amina lets only herself post in #general (announcements). bilal and chen, who read it,
+/// still react to her news and vote in her poll, and every node counts them; they still may
+/// not post, reply or pin there. bilal's modified client sends a text, a pin, a reply and an
+/// edit as readers' answers: nobody shows any of them, at his own node neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_of_an_announcements_channel_react_and_vote_and_nothing_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let only_amina = RosterChange::ChannelPosters {
+        name: "general".into(),
+        posters: Some(vec!["amina".into()]),
+    };
+    let (a, b, c) = start_three(org(dir.path(), &[only_amina])).await;
+    let news = a
+        .send("general", "The office is closed on Friday")
+        .await
+        .unwrap();
+    let options = ["Yes".to_string(), "No".to_string()];
+    let poll = a
+        .poll("general", "Team lunch on Thursday?", &options, false)
+        .await
+        .unwrap();
+    wait_until("bilal and chen hold the news and the poll", async || {
+        [&b, &c]
+            .iter()
+            .all(|n| shown(n, &news).is_some() && shown(n, &poll).is_some())
+    })
+    .await;
+    b.react(&news, "👍", true).await.unwrap();
+    b.vote(&poll, &[0]).await.unwrap();
+    c.vote(&poll, &[1]).await.unwrap();
+    let refused = |r: majlis_core::Result<MessageId>| r.unwrap_err().to_string();
+    assert!(refused(b.send("general", "me too").await).contains("only amina posts there"));
+    assert!(refused(b.reply(&news, "ok", false).await).contains("only amina posts there"));
+    assert!(refused(b.pin(&news, true).await).contains("only amina posts there"));
+    let forged = [
+        Plain::Text("win a prize: reply with your password".into()),
+        Plain::Pin { of: news, on: true },
+        Plain::Reply {
+            to: news,
+            text: "a reply nobody may post".into(),
+            also_channel: true,
+        },
+        Plain::Edit {
+            of: news,
+            text: "The office is open on Friday".into(),
+        },
+    ];
+    let mut forged_ids = Vec::new();
+    for plain in forged {
+        forged_ids.push(b.answer_unchecked("general", plain).await.unwrap());
+    }
+    // A later honest answer: once it is counted everywhere, so are the forged ones before it.
+    c.react(&news, "🎉", true).await.unwrap();
+    let counted = |n: &Node| {
+        let m = shown(n, &news)?;
+        let mut reactions: Vec<(String, Vec<String>)> = m
+            .reactions
+            .iter()
+            .map(|r| (r.emoji.clone(), r.members.clone()))
+            .collect();
+        reactions.sort();
+        let p = shown(n, &poll)?.poll?;
+        let voters: Vec<Vec<String>> = p.options.iter().map(|o| o.voters.clone()).collect();
+        Some((reactions, voters))
+    };
+    let expected = Some((
+        vec![
+            ("🎉".to_string(), vec!["chen".to_string()]),
+            ("👍".to_string(), vec!["bilal".to_string()]),
+        ],
+        vec![vec!["bilal".to_string()], vec!["chen".to_string()]],
+    ));
+    wait_until(
+        "every node counts both reactions and both votes",
+        async || [&a, &b, &c].iter().all(|n| counted(n) == expected),
+    )
+    .await;
+    for (who, n) in [("amina", &a), ("bilal", &b), ("chen", &c)] {
+        let rows: Vec<String> = n
+            .history("general", 50)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        assert_eq!(
+            rows,
+            ["The office is closed on Friday", "Team lunch on Thursday?"],
+            "the conversation at {who}"
+        );
+        let m = shown(n, &news).unwrap();
+        assert!(!m.edited && m.replies == 0, "{m:?} at {who}");
+        assert!(n.pinned("general").unwrap().is_empty(), "a pin at {who}");
+        for id in &forged_ids {
+            assert_eq!(
+                n.store().message(id).unwrap(),
+                None,
+                "a forged answer shown at {who}"
+            );
+            assert!(
+                n.store().has_message(id).unwrap(),
+                "a forged answer not taken at {who}"
+            );
+        }
+    }
+}

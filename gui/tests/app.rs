@@ -2563,6 +2563,35 @@ fn an_admin_lets_only_herself_post_and_a_reader_sees_why_there_is_no_composer() 
         0,
         "a composer is shown"
     );
+
+    // He still reacts to her news and votes in her poll; his message menu offers nothing
+    // that would post there (reply, pin), and keeps what is his own (save for later).
+    let options = ["Yes".to_string(), "No".to_string()];
+    let poll = rt
+        .block_on(amina.poll("legal", "Sign on Friday?", &options, false))
+        .unwrap();
+    until(&mut h, "her poll", |h| has(h, "Sign on Friday?"));
+    h.get_by_label("the contract is signed").click_secondary();
+    until(&mut h, "the message's menu", |h| has(h, "Save for later"));
+    assert!(!has(&h, "Reply in thread") && !has(&h, "Pin"));
+    h.get_by_label("👍").click();
+    h.get_by_label("Yes  0").click();
+    let held = |pick: fn(&majlis_core::StoredMessage) -> bool| {
+        amina.history("legal", 10).unwrap().iter().any(pick)
+    };
+    until(&mut h, "amina counts his reaction and his vote", |_| {
+        held(|m| m.reactions.iter().any(|r| r.members == ["bilal"]))
+            && held(|m| {
+                m.poll
+                    .as_ref()
+                    .is_some_and(|p| p.options[0].voters == ["bilal"])
+            })
+    });
+    assert!(amina
+        .history("legal", 10)
+        .unwrap()
+        .iter()
+        .any(|m| m.id == poll));
 }
 
 /// Bilal read amina's first message, looked elsewhere, and two more came: opening the

@@ -1568,3 +1568,76 @@ fn a_message_is_named_by_the_first_digits_of_its_id() {
         assert!(d.stop());
     }
 }
+
+/// Where only bilal posts (announcements), amina's integration reads his news, reacts to it
+/// and votes in his poll; posting or replying there is a 403 with the reason.
+#[test]
+fn a_reader_of_an_announcements_channel_reacts_and_votes_over_the_api() {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ds = org(&bin, tmp.path(), &["amina", "bilal"]);
+    ds[0].ok(&["channel", "create", "news"]);
+    ds[0].ok(&["channel", "posters", "news", "--only", "bilal"]);
+    majlis_tests::start_pair_local(&mut ds, &["--http", "127.0.0.1:0"]);
+    let base = api_base(&ds[0]);
+    let url = |p: &str| format!("{base}{p}");
+    let rw = api_token(&ds[0], "rw", "read,send");
+    let news = ds[1].ok(&["send", "news", "new prices from monday"]);
+    let poll = ds[1].ok(&[
+        "poll", "news", "Lunch?", "--option", "Pizza", "--option", "Sushi",
+    ]);
+    let (news, poll) = (news.trim(), poll.lines().last().unwrap().trim());
+    wait_until("amina's API has both", 20, || {
+        [news, poll]
+            .iter()
+            .all(|id| curl(&url(&format!("/v1/messages/{id}")), Some(&rw), &[]).0 == 200)
+    });
+    let (code, v) = post(
+        &url(&format!("/v1/messages/{news}/reactions")),
+        &rw,
+        r#"{"emoji":"👍"}"#,
+    );
+    assert_eq!(code, 201, "{v}");
+    let (code, v) = curl(
+        &url(&format!("/v1/messages/{poll}/vote")),
+        Some(&rw),
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            r#"{"choices":[1]}"#,
+        ],
+    );
+    assert_eq!(code, 201, "{v}");
+    for (path, body) in [
+        (
+            "/v1/channels/news/messages".to_string(),
+            r#"{"text":"and lunch?"}"#,
+        ),
+        (
+            format!("/v1/messages/{news}/replies"),
+            r#"{"text":"and lunch?"}"#,
+        ),
+    ] {
+        let (code, v) = post(&url(&path), &rw, body);
+        assert_eq!(code, 403, "{path}: {v}");
+        assert!(
+            v["error"]
+                .as_str()
+                .unwrap()
+                .contains("only bilal posts there"),
+            "{v}"
+        );
+    }
+    wait_until("bilal counts her reaction and her vote", 20, || {
+        let h = ds[1].history("news");
+        h.len() == 2
+            && h[0]["reactions"][0]["members"][0] == "amina"
+            && h[1]["poll"]["options"][1]["voters"][0] == "amina"
+    });
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+}

@@ -1253,6 +1253,29 @@ fn an_admin_lets_only_some_post_in_a_channel() {
         e.contains("'bilal' reads #news and may not post in it: only amina posts there"),
         "{e}"
     );
+    // He reacts to it and votes in her poll all the same; a reply is still refused.
+    let news = ds[0].history("news")[0]["id"].as_str().unwrap().to_string();
+    ds[1].ok(&["react", &news[..8], "👍"]);
+    let e = ds[1].fails(&["reply", &news[..8], "which friday?"]);
+    assert!(e.contains("only amina posts there"), "{e}");
+    let poll = ds[0]
+        .ok(&[
+            "poll", "news", "Lunch?", "--option", "Pizza", "--option", "Sushi",
+        ])
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+    wait_until("bilal holds the poll", 20, || {
+        ds[1].history("news").len() == 2
+    });
+    ds[1].ok(&["vote", &poll[..8], "2"]);
+    wait_until("amina counts his reaction and his vote", 20, || {
+        let h = ds[0].history("news");
+        h[0]["reactions"][0]["members"][0] == "bilal"
+            && h[1]["poll"]["options"][1]["voters"][0] == "bilal"
+    });
 
     ds[0].ok(&["channel", "posters", "news", "--everyone"]);
     wait_until("bilal posts again", 20, || {
@@ -1261,7 +1284,7 @@ fn an_admin_lets_only_some_post_in_a_channel() {
             .status
             .success()
     });
-    wait_until("amina has it", 20, || ds[0].history("news").len() == 2);
+    wait_until("amina has it", 20, || ds[0].history("news").len() == 3);
     let audit = String::from_utf8_lossy(&ds[0].cli(&["audit", "--json"]).stdout).into_owned();
     assert_eq!(
         audit.matches("channel_posters_changed").count(),

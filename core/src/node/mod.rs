@@ -286,6 +286,9 @@ pub(crate) enum Command {
     Act {
         channel: String,
         act: crate::e2e::Plain,
+        /// Sent as a reader's answer whatever it holds and whoever sends it (only
+        /// [`Node::answer_unchecked`], a modified client in tests).
+        forced_answer: bool,
         reply: oneshot::Sender<Result<MessageId>>,
     },
     Peers {
@@ -1510,10 +1513,25 @@ impl Node {
         self.act(channel.to_string(), act).await
     }
 
+    /// Send `act` in `channel` as a reader's answer ([`crate::e2e::Content::Response`])
+    /// whatever it is, as a modified client would: for tests that show readers take nothing
+    /// but reactions and votes that way.
+    #[doc(hidden)]
+    pub async fn answer_unchecked(&self, channel: &str, act: Plain) -> Result<MessageId> {
+        self.ask(|reply| Command::Act {
+            channel: channel.to_string(),
+            act,
+            forced_answer: true,
+            reply,
+        })
+        .await?
+    }
+
     async fn act(&self, channel: String, act: Plain) -> Result<MessageId> {
         self.ask(|reply| Command::Act {
             channel,
             act,
+            forced_answer: false,
             reply,
         })
         .await?

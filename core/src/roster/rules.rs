@@ -590,6 +590,19 @@ impl Roster {
                 .is_none_or(|p| p.contains(&member.name))
     }
 
+    /// Whether `member` may react to messages of `channel` and vote in its polls: wherever it
+    /// may post, and, where an admin let only some of its readers post (announcements), as
+    /// one of its other readers too. Not in an archived channel or a DM whose member left:
+    /// nothing moves there. A reader who may not post answers with
+    /// [`crate::e2e::Content::Response`] messages, which hold a reaction or a vote only.
+    pub fn may_respond(&self, member: &Member, channel: &str) -> bool {
+        self.may_post(member, channel)
+            || (self.posters(channel).is_some()
+                && self.may_share_keys(member, channel)
+                && !self.is_archived(channel)
+                && self.dm_with_leaver(channel).is_none())
+    }
+
     /// Who posts in `channel` (a wire name) where an admin let only some of its readers
     /// post; `None` where every reader does.
     pub fn posters(&self, channel: &str) -> Option<&[String]> {

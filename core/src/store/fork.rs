@@ -239,6 +239,11 @@ impl Store {
                 key,
                 nonce,
                 ciphertext,
+            }
+            | Content::Response {
+                key,
+                nonce,
+                ciphertext,
             } => open(&key, &nonce, &ciphertext).map(Redo::Sealed),
             Content::File {
                 blob,

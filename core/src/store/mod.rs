@@ -1968,9 +1968,15 @@ impl Store {
             (String::from_utf8_lossy(&u.body).into_owned(), false)
         } else {
             // Decoded once: the blob reference (if any) is needed below whatever opens.
+            let response = env.is_response();
             let (key, nonce, ciphertext, blob) = match env.content()? {
                 Content::Keys(_) => return None,
                 Content::Sealed {
+                    key,
+                    nonce,
+                    ciphertext,
+                }
+                | Content::Response {
                     key,
                     nonce,
                     ciphertext,
@@ -1982,12 +1988,18 @@ impl Store {
                     ciphertext,
                 } => (key, nonce, ciphertext, Some(blob)),
             };
-            match self
+            let opened = self
                 .key(&u.channel, &key)
                 .ok()
                 .flatten()
-                .and_then(|k| e2e::open(&k, &u.channel, &u.author, &nonce, &ciphertext))
-            {
+                .and_then(|k| e2e::open(&k, &u.channel, &u.author, &nonce, &ciphertext));
+            // A reader's answer is a reaction or a vote, or nothing at all: the rules took it
+            // from someone who may not post here (a modified client may put anything in
+            // it), and while its key is missing it is no row of the conversation either.
+            if response && !opened.as_ref().is_some_and(e2e::is_response) {
+                return None;
+            }
+            match opened {
                 Some(Plain::Text(t)) => (t, false),
                 Some(Plain::Reply {
                     to,

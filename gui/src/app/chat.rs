@@ -166,6 +166,13 @@ impl MajlisApp {
                 .me_member()
                 .is_some_and(|m| m.role == majlis_core::Role::Admin),
             read_only: read_only.is_some(),
+            // Readers of a channel where only some post still react and vote there.
+            respond: read_only.is_none()
+                || run
+                    .roster
+                    .as_deref()
+                    .zip(run.me_member())
+                    .is_some_and(|(r, me)| r.roster.may_respond(me, &channel)),
             roster: run.roster.clone(),
             forward_to: run.forward_to.clone(),
             saved: run.saved.clone(),
@@ -655,9 +662,13 @@ pub(super) struct RowStrings {
     /// `Roster::addressed_as`).
     addressed: Vec<String>,
     admin: bool,
-    /// Nothing can be posted here (an archived channel, a DM with someone who left): no
-    /// menu of things to do to a message, reactions shown but not toggled.
+    /// Nothing can be posted here (an archived channel, a DM with someone who left, one where
+    /// only others post): a message's menu keeps what is this member's own (copy, forward
+    /// elsewhere, remind, save for later), not what would post here.
     read_only: bool,
+    /// Reactions and poll votes can be sent here: where this member posts, and where only
+    /// others post but it reads (see `Roster::may_respond`).
+    respond: bool,
     /// "read", "read by" (receipts on our messages).
     read: String,
     read_by: String,
@@ -1315,7 +1326,7 @@ impl Conversation {
                     }
                     if !body.is_empty() {
                         let label = Self::message_body(ui, body, rect.width() - 12.0, color);
-                        if !m.locked && !m.deleted && !s.read_only {
+                        if !m.locked && !m.deleted {
                             label.context_menu(|ui| {
                                 let may_delete = mine || s.admin;
                                 row_menu(ui, m, (mine, may_delete, pinned), s, files.actions)
@@ -1342,7 +1353,7 @@ impl Conversation {
                                         format!("{} {}", r.emoji, r.members.len()),
                                     )
                                     .on_hover_text(s.people(&r.members));
-                                if b.clicked() && !s.read_only {
+                                if b.clicked() && s.respond {
                                     files.actions.push(Action::React {
                                         message: m.id,
                                         emoji: r.emoji.clone(),
@@ -1901,7 +1912,10 @@ fn row_menu(
 ) {
     let (lang, forward_to) = (s.lang, &s.forward_to);
     let t = |en| text::for_egui(crate::i18n::tr(lang, en)).into_owned();
-    if ui.button(t("Reply in thread")).clicked() {
+    // Where nothing can be posted, only what is this member's own: no reply, edit, pin or
+    // deletion (each is a message here).
+    let posts = !s.read_only;
+    if posts && ui.button(t("Reply in thread")).clicked() {
         actions.push(Action::OpenThread(match &m.act {
             Some(majlis_core::conversation::Act::Reply { to, .. }) => *to,
             _ => m.id,
@@ -1915,26 +1929,28 @@ fn row_menu(
     // A forward keeps its author's words, a poll the question voted on (the node refuses to
     // edit either).
     let plain = m.file.is_none() && m.poll.is_none();
-    if mine && plain && m.forwarded.is_none() && ui.button(t("Edit")).clicked() {
+    if posts && mine && plain && m.forwarded.is_none() && ui.button(t("Edit")).clicked() {
         actions.push(Action::StartEdit(m.id, m.text.clone()));
         ui.close();
     }
     if plain {
         forward_menu(ui, m.id, forward_to, lang, actions);
     }
-    ui.horizontal(|ui| {
-        for e in QUICK {
-            if ui.button(e).clicked() {
-                actions.push(Action::React {
-                    message: m.id,
-                    emoji: e.to_string(),
-                    on: true,
-                });
-                ui.close();
+    if s.respond {
+        ui.horizontal(|ui| {
+            for e in QUICK {
+                if ui.button(e).clicked() {
+                    actions.push(Action::React {
+                        message: m.id,
+                        emoji: e.to_string(),
+                        on: true,
+                    });
+                    ui.close();
+                }
             }
-        }
-    });
-    if ui.button(t(if pinned { "Unpin" } else { "Pin" })).clicked() {
+        });
+    }
+    if posts && ui.button(t(if pinned { "Unpin" } else { "Pin" })).clicked() {
         actions.push(Action::Pin {
             message: m.id,
             on: !pinned,
@@ -1964,7 +1980,7 @@ fn row_menu(
         });
         ui.close();
     }
-    if may_delete && ui.button(t("Delete")).clicked() {
+    if posts && may_delete && ui.button(t("Delete")).clicked() {
         actions.push(Action::Delete(m.id));
         ui.close();
     }
@@ -2015,7 +2031,7 @@ fn poll_card(
 ) {
     let lang = s.lang;
     let chosen = p.chosen_by(&s.me);
-    let open = p.closed.is_none() && !s.read_only;
+    let open = p.closed.is_none() && s.respond;
     let total = p.voters().len();
     ui.add_space(2.0);
     for (i, o) in p.options.iter().enumerate() {

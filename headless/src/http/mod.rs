@@ -409,6 +409,9 @@ fn some_text(text: &str, what: &str) -> Result<(), ApiError> {
 enum Right {
     Read,
     Post,
+    /// React and vote: where the member posts, and as a reader where only some post
+    /// (`Roster::may_respond`).
+    Respond,
 }
 
 /// Refuse a channel this device's member may not read or post in: a clear 403 (reading: the
@@ -459,7 +462,8 @@ async fn check_channel(s: &AppState, channel: &str, right: Right) -> Result<(), 
         .member_of_device(&s.node.device_id())
         .ok_or_else(|| ApiError::from(majlis_core::Error::NotOnRoster))?;
     // Where nobody posts (an archived channel, a DM with someone who left), core says why.
-    if right == Right::Post && roster.roster.may_read(me, &resolved) {
+    let answers = right == Right::Respond && roster.roster.may_respond(me, &resolved);
+    if right != Right::Read && !answers && roster.roster.may_read(me, &resolved) {
         if let Err(why) = majlis_core::message::may_author(&roster, &s.node.device_id(), &resolved)
         {
             let said = why.said_to_author(&roster, &resolved);
@@ -469,6 +473,7 @@ async fn check_channel(s: &AppState, channel: &str, right: Right) -> Result<(), 
     let (ok, verb) = match right {
         Right::Read => (roster.roster.may_read(me, &resolved), "read"),
         Right::Post => (roster.roster.may_post(me, &resolved), "post in"),
+        Right::Respond => (answers, "react or vote in"),
     };
     if !ok {
         return Err(ApiError::new(
@@ -767,7 +772,7 @@ async fn vote(
         )
     })?;
     let m = held(&s, &id).await?;
-    check_channel(&s, &m.channel, Right::Post).await?;
+    check_channel(&s, &m.channel, Right::Respond).await?;
     let id = s.node.vote(&m.id, &choices).await?;
     Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
 }
@@ -850,7 +855,7 @@ async fn react(
     auth(&s, &headers, Scope::Send)?;
     let Json(body) = body?;
     let m = held(&s, &id).await?;
-    check_channel(&s, &m.channel, Right::Post).await?;
+    check_channel(&s, &m.channel, Right::Respond).await?;
     let id = s.node.react(&m.id, &body.emoji, true).await?;
     Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
 }
@@ -867,7 +872,7 @@ async fn unreact(
 ) -> Result<(StatusCode, Json<Posted>), ApiError> {
     auth(&s, &headers, Scope::Send)?;
     let m = held(&s, &id).await?;
-    check_channel(&s, &m.channel, Right::Post).await?;
+    check_channel(&s, &m.channel, Right::Respond).await?;
     let id = s.node.react(&m.id, &emoji, false).await?;
     Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
 }
