@@ -2574,6 +2574,7 @@ fn an_admin_lets_only_herself_post_and_a_reader_sees_why_there_is_no_composer() 
     h.get_by_label("the contract is signed").click_secondary();
     until(&mut h, "the message's menu", |h| has(h, "Save for later"));
     assert!(!has(&h, "Reply in thread") && !has(&h, "Pin"));
+    assert!(has(&h, "Forward to") && has(&h, "Remind me") && has(&h, "Copy text"));
     h.get_by_label("👍").click();
     h.get_by_label("Yes  0").click();
     let held = |pick: fn(&majlis_core::StoredMessage) -> bool| {

@@ -1334,11 +1334,8 @@ impl Conversation {
                         }
                     }
                     if let (Some(f), false) = (&m.file, m.locked || m.deleted) {
-                        let forward_to: &[_] = match s.read_only {
-                            true => &[],
-                            false => &s.forward_to,
-                        };
-                        file_card(ui, m.id, f, files, forward_to);
+                        // Forwarded elsewhere, like a message's text from its menu.
+                        file_card(ui, m.id, f, files, &s.forward_to);
                     }
                     if let (Some(p), false) = (&m.poll, m.locked || m.deleted) {
                         poll_card(ui, m, p, s, files.actions);
