@@ -253,6 +253,49 @@ fn body_aad(channel: &str, author: &DeviceId) -> Vec<u8> {
 /// as associated data, so a ciphertext cannot be replayed into another channel or under
 /// another author's signature.
 pub fn seal(key: &ChannelKey, channel: &str, author: &DeviceId, plain: &Plain) -> Content {
+    let (nonce, ciphertext) = seal_bytes(key, channel, author, plain);
+    Content::Sealed {
+        key: key.id(),
+        nonce,
+        ciphertext,
+    }
+}
+
+/// A reader's reaction or vote, sealed like text but tagged as a [`Content::Response`].
+pub fn seal_response(key: &ChannelKey, channel: &str, author: &DeviceId, plain: &Plain) -> Content {
+    let (nonce, ciphertext) = seal_bytes(key, channel, author, plain);
+    Content::Response {
+        key: key.id(),
+        nonce,
+        ciphertext,
+    }
+}
+
+/// A shared file's message body: the blob in the clear, what it is (`described`: a
+/// [`Plain::File`] or [`Plain::ForwardFile`]) sealed like text.
+pub fn seal_file(
+    key: &ChannelKey,
+    channel: &str,
+    author: &DeviceId,
+    blob: crate::files::BlobRef,
+    described: &Plain,
+) -> Content {
+    let (nonce, ciphertext) = seal_bytes(key, channel, author, described);
+    Content::File {
+        blob,
+        key: key.id(),
+        nonce,
+        ciphertext,
+    }
+}
+
+/// The nonce and ciphertext of `plain` as [`seal`] describes it.
+fn seal_bytes(
+    key: &ChannelKey,
+    channel: &str,
+    author: &DeviceId,
+    plain: &Plain,
+) -> ([u8; 24], Vec<u8>) {
     use chacha20poly1305::aead::{Aead, KeyInit, Payload};
     let cipher = chacha20poly1305::XChaCha20Poly1305::new((&key.0).into());
     let mut nonce = [0u8; 24];
@@ -268,51 +311,7 @@ pub fn seal(key: &ChannelKey, channel: &str, author: &DeviceId, plain: &Plain) -
             },
         )
         .expect("XChaCha20-Poly1305 encrypts any length we allow");
-    Content::Sealed {
-        key: key.id(),
-        nonce,
-        ciphertext,
-    }
-}
-
-/// A reader's reaction or vote, sealed like text but tagged as a [`Content::Response`].
-pub fn seal_response(key: &ChannelKey, channel: &str, author: &DeviceId, plain: &Plain) -> Content {
-    match seal(key, channel, author, plain) {
-        Content::Sealed {
-            key,
-            nonce,
-            ciphertext,
-        } => Content::Response {
-            key,
-            nonce,
-            ciphertext,
-        },
-        _ => unreachable!("seal makes a sealed body"),
-    }
-}
-
-/// A shared file's message body: the blob in the clear, what it is (`described`: a
-/// [`Plain::File`] or [`Plain::ForwardFile`]) sealed like text.
-pub fn seal_file(
-    key: &ChannelKey,
-    channel: &str,
-    author: &DeviceId,
-    blob: crate::files::BlobRef,
-    described: &Plain,
-) -> Content {
-    match seal(key, channel, author, described) {
-        Content::Sealed {
-            key,
-            nonce,
-            ciphertext,
-        } => Content::File {
-            blob,
-            key,
-            nonce,
-            ciphertext,
-        },
-        _ => unreachable!("seal makes a sealed body"),
-    }
+    (nonce, ciphertext)
 }
 
 /// Open a sealed body; `None` if the key is wrong or anything was changed.

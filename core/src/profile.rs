@@ -549,9 +549,7 @@ impl Profile {
         channel: &str,
         act: Plain,
     ) -> Result<Vec<Envelope>> {
-        Ok(self
-            .compose_what(chain, channel, Outgoing::Act(act), true, true)?
-            .0)
+        self.compose_sealed(chain, channel, Outgoing::Act(act))
     }
 
     /// [`Profile::compose_act`] as a reader's answer whatever `act` is, skipping the sender's
@@ -563,9 +561,17 @@ impl Profile {
         channel: &str,
         act: Plain,
     ) -> Result<Vec<Envelope>> {
-        Ok(self
-            .compose_what(chain, channel, Outgoing::Answer(act), true, true)?
-            .0)
+        self.compose_sealed(chain, channel, Outgoing::Answer(act))
+    }
+
+    /// `what`, sealed, signed and stored (see [`Profile::compose_what`]).
+    fn compose_sealed(
+        &self,
+        chain: &RosterChain,
+        channel: &str,
+        what: Outgoing<'_>,
+    ) -> Result<Vec<Envelope>> {
+        Ok(self.compose_what(chain, channel, what, true, true)?.0)
     }
 
     /// Sign a shared file's message (its blob is already in the blob store); `described`

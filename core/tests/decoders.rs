@@ -33,24 +33,14 @@ struct Seeds {
     blob_hashes: Vec<u8>,
 }
 
-/// `req` framed as a request of `protocol` by the CBOR codec the node uses.
-fn request<Req, Resp>(protocol: &'static str, req: Req) -> Vec<u8>
-where
-    Req: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
-    Resp: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
-{
-    let mut out = Vec::new();
-    let mut codec = cbor::codec::Codec::<Req, Resp>::default();
-    let (proto, mut w) = (
-        StreamProtocol::new(protocol),
-        futures::io::Cursor::new(&mut out),
-    );
-    block_on(codec.write_request(&proto, &mut w, req)).unwrap();
-    out
+/// A request or an answer of a request-response protocol.
+enum Frame<Req, Resp> {
+    Request(Req),
+    Answer(Resp),
 }
 
-/// `resp` framed as an answer of `protocol` by the CBOR codec the node uses.
-fn answer<Req, Resp>(protocol: &'static str, resp: Resp) -> Vec<u8>
+/// `frame` as the CBOR codec the node uses writes it for `protocol`.
+fn framed<Req, Resp>(protocol: &'static str, frame: Frame<Req, Resp>) -> Vec<u8>
 where
     Req: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
     Resp: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
@@ -61,7 +51,11 @@ where
         StreamProtocol::new(protocol),
         futures::io::Cursor::new(&mut out),
     );
-    block_on(codec.write_response(&proto, &mut w, resp)).unwrap();
+    match frame {
+        Frame::Request(r) => block_on(codec.write_request(&proto, &mut w, r)),
+        Frame::Answer(r) => block_on(codec.write_response(&proto, &mut w, r)),
+    }
+    .unwrap();
     out
 }
 
@@ -90,83 +84,69 @@ fn seeds() -> &'static Seeds {
             Roster::genesis(&root, "acme", "amina", key.id(), 1),
             RosterSigner::Root(&root),
         );
-        let sync = StreamProtocol::new(SYNC_PROTOCOL);
-        let mut sc = cbor::codec::Codec::<SyncRequest, SyncResponse>::default();
-        let mut sync_request = Vec::new();
-        block_on(sc.write_request(
-            &sync,
-            &mut futures::io::Cursor::new(&mut sync_request),
-            SyncRequest {
+        let sync_request = framed::<SyncRequest, SyncResponse>(
+            SYNC_PROTOCOL,
+            Frame::Request(SyncRequest {
                 channel: "general".into(),
                 have: vec![(key.id(), 3)],
                 held: vec![(key.id(), 5, 9)],
                 max_bytes: None,
                 skip: None,
-            },
-        ))
-        .unwrap();
-        let mut sync_response = Vec::new();
-        block_on(sc.write_response(
-            &sync,
-            &mut futures::io::Cursor::new(&mut sync_response),
-            SyncResponse {
+            }),
+        );
+        let sync_response = framed::<SyncRequest, SyncResponse>(
+            SYNC_PROTOCOL,
+            Frame::Answer(SyncResponse {
                 messages: vec![e1.wire.clone().into(), e2.wire.clone().into()],
                 more: true,
                 channels: vec![],
-            },
-        ))
-        .unwrap();
-        let rp = StreamProtocol::new(ROSTER_PROTOCOL);
-        let mut rc =
-            cbor::codec::Codec::<RosterRequest, majlis_core::net::RosterResponse>::default();
-        let mut roster_push = Vec::new();
-        block_on(rc.write_request(
-            &rp,
-            &mut futures::io::Cursor::new(&mut roster_push),
-            RosterRequest::Push {
+            }),
+        );
+        let roster_push = framed::<RosterRequest, majlis_core::net::RosterResponse>(
+            ROSTER_PROTOCOL,
+            Frame::Request(RosterRequest::Push {
                 versions: vec![roster.wire.clone().into()],
-            },
-        ))
-        .unwrap();
+            }),
+        );
         let record = postcard::to_stdvec(&("amina".to_string(), e1.wire.clone())).unwrap();
-        let push = request::<Push, Ack>(
+        let push = framed::<Push, Ack>(
             PUSH_PROTOCOL,
-            Push {
+            Frame::Request(Push {
                 messages: vec![e1.wire.clone().into(), e2.wire.clone().into()],
-            },
+            }),
         );
         let status = majlis_core::status::Status {
             text: "In a meeting".into(),
             until: None,
         };
-        let signal = request::<Signal, Ack>(
+        let signal = framed::<Signal, Ack>(
             SIGNAL_PROTOCOL,
-            Signal::Signed(SignedSignal::sign(
+            Frame::Request(Signal::Signed(SignedSignal::sign(
                 &key,
                 majlis_core::now_ms(),
                 Signal::Status(status),
-            )),
+            ))),
         );
         let blob = majlis_core::files::BlobId([9; 32]);
-        let blob_request = request::<BlobRequest, BlobResponse>(
+        let blob_request = framed::<BlobRequest, BlobResponse>(
             BLOB_PROTOCOL,
-            BlobRequest {
+            Frame::Request(BlobRequest {
                 channel: "general".into(),
                 blob,
                 part: majlis_core::files::fetch::Part::Chunks { first: 0, count: 3 },
-            },
+            }),
         );
-        let blob_chunks = answer::<BlobRequest, BlobResponse>(
+        let blob_chunks = framed::<BlobRequest, BlobResponse>(
             BLOB_PROTOCOL,
-            BlobResponse::Chunks(vec![
+            Frame::Answer(BlobResponse::Chunks(vec![
                 vec![1; 40].into(),
                 vec![2; 40].into(),
                 vec![3; 20].into(),
-            ]),
+            ])),
         );
-        let blob_hashes = answer::<BlobRequest, BlobResponse>(
+        let blob_hashes = framed::<BlobRequest, BlobResponse>(
             BLOB_PROTOCOL,
-            BlobResponse::Hashes(vec![5; 96].into()),
+            Frame::Answer(BlobResponse::Hashes(vec![5; 96].into())),
         );
         Seeds {
             push,
