@@ -52,6 +52,9 @@ pub enum Act {
     ClosePoll { of: MessageId },
     /// Its member saved `of` for later (`on`) or took it off the list (in their notes only).
     Save { of: MessageId, on: bool },
+    /// Its member is to be reminded of `of` at `at` (`on`) or no longer (in their notes
+    /// only; each of their devices keeps it in its own list).
+    Remind { of: MessageId, at: u64, on: bool },
 }
 
 /// A poll as a reader sees it: its options with who chose each, folded from the votes.
@@ -301,7 +304,11 @@ impl Act {
             Act::Read { upto } => *upto,
             Act::Edit { of } | Act::Delete { of } | Act::ClosePoll { of } => *of,
             Act::Vote { poll, .. } => *poll,
-            Act::Topic { .. } | Act::Pin { .. } | Act::Join { .. } | Act::Save { .. } => CHANNEL,
+            Act::Topic { .. }
+            | Act::Pin { .. }
+            | Act::Join { .. }
+            | Act::Save { .. }
+            | Act::Remind { .. } => CHANNEL,
         }
     }
 
@@ -472,7 +479,8 @@ pub fn fold(m: &mut StoredMessage, mut acts: Vec<StoredMessage>, is_admin: &dyn 
             | Act::Topic { .. }
             | Act::Pin { .. }
             | Act::Join { .. }
-            | Act::Save { .. } => {}
+            | Act::Save { .. }
+            | Act::Remind { .. } => {}
         }
     }
     // The last three repliers, most recent last.

@@ -196,6 +196,14 @@ pub enum Plain {
         file: crate::files::FileInfo,
         from: crate::conversation::Forwarded,
     },
+    /// Its member is to be reminded of `of` at `at` (ms since the epoch; `on`), or no
+    /// longer: posted only in the member's own notes, so that each of their devices keeps
+    /// and says the reminder (see `node::remind`).
+    Remind {
+        of: crate::message::MessageId,
+        at: u64,
+        on: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -218,9 +218,13 @@ fn kind_of(m: &StoredMessage) -> (&'static str, Option<String>) {
                 Act::ClosePoll { .. } => "close_poll",
                 Act::Save { on: true, .. } => "save",
                 Act::Save { on: false, .. } => "unsave",
+                Act::Remind { on: true, .. } => "remind",
+                Act::Remind { on: false, .. } => "unremind",
             },
             match a {
-                Act::Pin { of, .. } | Act::Save { of, .. } => Some(of.to_string()),
+                Act::Pin { of, .. } | Act::Save { of, .. } | Act::Remind { of, .. } => {
+                    Some(of.to_string())
+                }
                 Act::Topic { .. } | Act::Join { .. } => None,
                 _ => Some(a.target().to_string()),
             },

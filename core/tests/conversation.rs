@@ -1296,17 +1296,15 @@ async fn a_poll_counts_each_members_latest_vote_and_a_forged_one_not_at_all() {
     .await;
 }
 
-/// Saved for later on one device of a member is saved on each of them: bilal saves on his
-/// laptop and his desktop has it; he takes it off on the desktop and the laptop drops it; a
-/// desktop that was off when he saved catches up on it. Nobody else can touch his list: the
-/// acts travel in his notes, which only his devices post in.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn what_a_member_saves_for_later_is_saved_on_each_of_their_devices() {
-    let dir = tempfile::tempdir().unwrap();
-    let desk_dir = dir.path().join("bilal-desk");
-    let desk = Profile::init(&desk_dir, "bilal").unwrap();
+/// amina, bilal (his laptop), chen, and bilal's desktop (its data in `dir/bilal-desk`),
+/// running; and the addresses the desktop dials (amina's and the laptop's), to start it
+/// again with.
+async fn with_his_desktop(
+    dir: &std::path::Path,
+) -> (Node, Node, Node, Node, Vec<libp2p::Multiaddr>) {
+    let desk = Profile::init(&dir.join("bilal-desk"), "bilal").unwrap();
     let ps = org(
-        dir.path(),
+        dir,
         &[RosterChange::AddMember {
             name: "bilal".into(),
             device: desk.device_id(),
@@ -1325,6 +1323,86 @@ async fn what_a_member_saves_for_later_is_saved_on_each_of_their_devices() {
         b.listen_addrs().await.unwrap()[0].clone(),
     ];
     let d = Node::start(desk, config(peers.clone())).await.unwrap();
+    (a, b, c, d, peers)
+}
+
+/// A reminder bilal sets on his laptop is kept on his desktop too, and one he cancels on the
+/// desktop goes from the laptop; at its time each of his devices says it. Nobody else's
+/// touches his: chen's own reminder, or an act amina's modified client slips into #general.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reminder_set_on_one_device_is_kept_and_said_on_each() {
+    use majlis_core::Event;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c, d, _) = with_his_desktop(dir.path()).await;
+    let now = majlis_core::now_ms;
+    let budget = a.send("general", "the budget is due friday").await.unwrap();
+    wait_until("all hold it", async || {
+        [&b, &c, &d].iter().all(|n| shown(n, &budget).is_some())
+    })
+    .await;
+    let hour = now() + 3_600_000;
+    let set = b.remind(&budget, hour).await.unwrap();
+    wait_until("his desktop keeps it", async || {
+        d.reminders()
+            .iter()
+            .any(|r| (r.message, r.at, r.channel.as_str()) == (budget, hour, "general"))
+    })
+    .await;
+    let on_desk = d.reminders()[0].clone();
+    d.cancel_reminder(on_desk.id).await.unwrap();
+    wait_until("his laptop drops it", async || b.reminders().is_empty()).await;
+    assert_eq!(set.message, budget);
+
+    // Chen's reminder is his; amina's client sends one in #general: neither is bilal's.
+    c.remind(&budget, hour).await.unwrap();
+    let slipped = Plain::Remind {
+        of: budget,
+        at: hour,
+        on: true,
+    };
+    let slipped = a.act_unchecked("general", slipped).await.unwrap();
+    wait_until("his devices hold amina's act", async || {
+        [&b, &d]
+            .iter()
+            .all(|n| n.store().has_message(&slipped).unwrap())
+    })
+    .await;
+    let (mut on_laptop, mut on_desk) = (b.subscribe(), d.subscribe());
+    let soon = b.remind(&budget, now() + 1_500).await.unwrap();
+    wait_until("his desktop keeps the near one", async || {
+        d.reminders().iter().any(|r| r.at == soon.at)
+    })
+    .await;
+    assert_eq!(b.reminders().len(), 1, "{:?}", b.reminders());
+    assert_eq!(d.reminders().len(), 1, "{:?}", d.reminders());
+    // Said on each device once, within a tick (5 s) of its time.
+    for (who, ev) in [("laptop", &mut on_laptop), ("desktop", &mut on_desk)] {
+        let said = tokio::time::timeout(Duration::from_secs(12), async {
+            loop {
+                if let Ok(Event::Reminder { reminder, message }) = ev.recv().await {
+                    return (reminder.at, message.text);
+                }
+            }
+        })
+        .await;
+        assert_eq!(
+            said.ok(),
+            Some((soon.at, "the budget is due friday".to_string())),
+            "said on his {who}"
+        );
+    }
+    assert!(b.reminders().is_empty() && d.reminders().is_empty());
+}
+
+/// Saved for later on one device of a member is saved on each of them: bilal saves on his
+/// laptop and his desktop has it; he takes it off on the desktop and the laptop drops it; a
+/// desktop that was off when he saved catches up on it. Nobody else can touch his list: the
+/// acts travel in his notes, which only his devices post in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_member_saves_for_later_is_saved_on_each_of_their_devices() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c, d, peers) = with_his_desktop(dir.path()).await;
+    let desk_dir = dir.path().join("bilal-desk");
     let budget = a.send("general", "the budget is due friday").await.unwrap();
     wait_until("both his devices hold it", async || {
         shown(&b, &budget).is_some() && shown(&d, &budget).is_some()

@@ -517,6 +517,7 @@ async fn follow(
                             Some(
                                 majlis_core::conversation::Act::Read { .. }
                                     | majlis_core::conversation::Act::Save { .. }
+                                    | majlis_core::conversation::Act::Remind { .. }
                             )
                         ) =>
                 {

@@ -391,6 +391,7 @@ impl Runner {
                     shown => shown,
                 };
                 if let Some(m) = shown {
+                    self.take_reminder_note(&m);
                     self.emit(Event::Message(m));
                 }
                 let fetching = self.on_file_message(env);

@@ -1034,11 +1034,23 @@ impl Node {
         // already say so where the member's combined list does not (an act from another
         // device overrode it), so it is set, not toggled.
         self.store.keep_saved(id, on)?;
-        if let (Some(r), Some(m)) = (head.as_deref(), mine) {
-            let notes = crate::roster::notes_channel(&m.name);
-            if r.roster.may_post(m, &notes) {
-                self.act(notes, Plain::Save { of: *id, on }).await?;
-            }
+        self.tell_my_devices(Plain::Save { of: *id, on }).await
+    }
+
+    /// Tell this member's other devices of `act` (a saved message, a reminder) through their
+    /// notes, which only their devices post in and read. Nothing where this device may not
+    /// post there (no roster yet, a relay).
+    async fn tell_my_devices(&self, act: Plain) -> Result<()> {
+        let head = self.roster_now();
+        let Some((r, m)) = head
+            .as_deref()
+            .and_then(|r| Some((r, r.member_of_device(&self.device)?)))
+        else {
+            return Ok(());
+        };
+        let notes = crate::roster::notes_channel(&m.name);
+        if r.roster.may_post(m, &notes) {
+            self.act(notes, act).await?;
         }
         Ok(())
     }
@@ -1381,13 +1393,35 @@ impl Node {
     /// [`Event::Reminder`] then (or when this node next runs, if it is not running then).
     pub async fn remind(&self, id: &MessageId, at: u64) -> Result<Reminder> {
         let message = *id;
-        self.ask(|reply| Command::Remind { message, at, reply })
-            .await?
+        let r = self
+            .ask(|reply| Command::Remind { message, at, reply })
+            .await??;
+        self.tell_reminder(&r, true).await;
+        Ok(r)
     }
 
-    /// Take a reminder off the list.
+    /// Take a reminder off the list (on each of this member's devices).
     pub async fn cancel_reminder(&self, id: u64) -> Result<Reminder> {
-        self.ask(|reply| Command::Unremind { id, reply }).await?
+        let r = self.ask(|reply| Command::Unremind { id, reply }).await??;
+        self.tell_reminder(&r, false).await;
+        Ok(r)
+    }
+
+    /// A reminder kept (`on`) or cancelled here, told to this member's other devices. It
+    /// stands on this one whatever happens to the telling (a full disk, no roster), so a
+    /// failure is logged, not returned.
+    async fn tell_reminder(&self, r: &Reminder, on: bool) {
+        let act = Plain::Remind {
+            of: r.message,
+            at: r.at,
+            on,
+        };
+        if let Err(e) = self.tell_my_devices(act).await {
+            tracing::warn!(
+                "reminder {} not told to this member's other devices: {e}",
+                r.id
+            );
+        }
     }
 
     /// The reminders waiting, soonest first.

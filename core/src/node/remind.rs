@@ -1,7 +1,12 @@
-//! Reminders ("Remind me about this tomorrow at 9:00"): this device's own, kept sealed in its
-//! store beside the saved messages, and told as [`Event::Reminder`] at their time (the app
+//! Reminders ("Remind me about this tomorrow at 9:00"): kept sealed in each device's store
+//! beside the saved messages, and told as [`Event::Reminder`] at their time (the app
 //! notifies, `majlisd run` prints it). Checked every [`super::SYNC_INTERVAL`]; a node that is
-//! not running at the time tells them when it next runs. Nothing of them leaves the device.
+//! not running at the time tells them when it next runs. One set or cancelled on a device
+//! goes to the member's other devices as an act in their notes ([`Plain::Remind`], which
+//! only their devices post and read), and each keeps and says it: reminded on the laptop
+//! and the desktop alike, as with what they save for later.
+//!
+//! [`Plain::Remind`]: crate::e2e::Plain::Remind
 
 use serde::{Deserialize, Serialize};
 
@@ -121,6 +126,44 @@ impl Runner {
                     r.id
                 ),
             }
+        }
+    }
+
+    /// A reminder set (or cancelled) on another device of this member, as its act in their
+    /// notes says: kept (or dropped) here too. One whose time has passed is not taken: a
+    /// device that was off catches up on the notes' old acts, and says only what is ahead.
+    pub(super) fn take_reminder_note(&mut self, m: &crate::store::StoredMessage) {
+        let Some(crate::conversation::Act::Remind { of, at, on }) = m.act else {
+            return;
+        };
+        let me = self.my_name();
+        if m.device == self.me || m.sender != me || crate::roster::notes_of(&m.channel) != Some(&me)
+        {
+            return;
+        }
+        let mut all = reminders(&self.store);
+        let held = all.iter().position(|r| r.message == of && r.at == at);
+        match (on, held) {
+            (true, None) if at > crate::now_ms() && all.len() < MAX_REMINDERS => {
+                let channel = match self.store.message(&of) {
+                    Ok(Some(target)) => target.channel,
+                    // Not here yet: catch-up brings it; it is looked up again when due.
+                    _ => String::new(),
+                };
+                all.push(Reminder {
+                    id: all.iter().map(|r| r.id).max().unwrap_or(0) + 1,
+                    message: of,
+                    channel,
+                    at,
+                });
+            }
+            (false, Some(i)) => {
+                all.remove(i);
+            }
+            _ => return,
+        }
+        if let Err(e) = keep(&self.store, &all) {
+            tracing::warn!("a reminder from another device of {me} was not kept: {e}");
         }
     }
 }

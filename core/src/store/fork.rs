@@ -271,6 +271,7 @@ pub fn retarget(p: &mut Plain, sent_again: &std::collections::HashMap<MessageId,
         | Plain::Delete { of }
         | Plain::Pin { of, .. }
         | Plain::Save { of, .. }
+        | Plain::Remind { of, .. }
         | Plain::ClosePoll { of } => of,
         Plain::Vote { poll, .. } => poll,
         Plain::Read { upto } => upto,

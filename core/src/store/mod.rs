@@ -2083,6 +2083,10 @@ impl Store {
                     act = Some(Act::Save { of, on });
                     (String::new(), false)
                 }
+                Some(Plain::Remind { of, at, on }) => {
+                    act = Some(Act::Remind { of, at, on });
+                    (String::new(), false)
+                }
                 Some(Plain::File(info)) => match file_view(blob, &info) {
                     Some(view) => {
                         file = Some(view);
