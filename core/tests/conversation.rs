@@ -1539,6 +1539,13 @@ async fn readers_of_an_announcements_channel_react_and_vote_and_nothing_more() {
         let m = shown(n, &news).unwrap();
         assert!(!m.edited && m.replies == 0, "{m:?} at {who}");
         assert!(n.pinned("general").unwrap().is_empty(), "a pin at {who}");
+        // Nothing of the answers is unread: amina wrote both messages, the others read two.
+        let unread = n.unread("general", 0, 100).unwrap();
+        assert_eq!(
+            unread,
+            if who == "amina" { 0 } else { 2 },
+            "unread at {who}"
+        );
         for id in &forged_ids {
             assert_eq!(
                 n.store().message(id).unwrap(),

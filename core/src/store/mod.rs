@@ -1699,6 +1699,9 @@ impl Store {
                     env.unsigned.author != *except
                         && member != Some(rec.sender.as_str())
                         && !env.is_keys()
+                        // A reader's answer is never a message of its own (a forged one is
+                        // filed nowhere, so the check above misses it).
+                        && !env.is_response()
                 });
             n += usize::from(counts);
         }
