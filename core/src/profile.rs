@@ -706,11 +706,15 @@ impl Profile {
             Outgoing::File { blob, described } => {
                 e2e::seal_file(&key, channel, &self.device_id(), blob, &described)
             }
-            Outgoing::Act(plain) if answer.is_some() => {
-                e2e::seal_response(&key, channel, &self.device_id(), &plain)
+            // `answer` is set for a reader's reaction or vote and for every forced answer.
+            Outgoing::Act(plain) | Outgoing::Answer(plain) => {
+                let seal = if answer.is_some() {
+                    e2e::seal_response
+                } else {
+                    e2e::seal
+                };
+                seal(&key, channel, &self.device_id(), &plain)
             }
-            Outgoing::Answer(plain) => e2e::seal_response(&key, channel, &self.device_id(), &plain),
-            Outgoing::Act(plain) => e2e::seal(&key, channel, &self.device_id(), &plain),
         };
         out.push(self.append(chain, channel, &me.name, sealed, save)?);
         Ok((out, me.name.clone()))

@@ -321,6 +321,11 @@ pub enum Response {
     Sent {
         id: MessageId,
     },
+    /// To a `follow`: the node's events came faster than this stream took them, and `events`
+    /// of them (of any channel) were dropped; the history has whatever arrived.
+    Missed {
+        events: u64,
+    },
     Resolved {
         id: MessageId,
     },
@@ -536,7 +541,13 @@ async fn follow(
                         return;
                     }
                 }
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                // Said, never skipped silently: the follower knows to read the history.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(events)) => {
+                    if send_line(w, &Response::Missed { events }).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             },
             // Anything from the client but more lines: it has gone.

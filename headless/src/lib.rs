@@ -2168,6 +2168,8 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
     };
     match resp {
         Response::Sent { id } | Response::Resolved { id } => out!("{id}"),
+        // Only `follow` is answered so, and says more (see `follow_history`).
+        Response::Missed { events } => eprintln!("majlisd: {events} events were dropped"),
         Response::Status { status } if json => out!("{}", serde_json::to_string(&status)?),
         Response::Status { status: s } => {
             let who = s.member.as_deref().unwrap_or("not on the roster yet");
@@ -2898,8 +2900,15 @@ fn follow_history(
         if READER_GONE.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(());
         }
-        let Response::History { messages, marks } = resp else {
-            continue;
+        let (messages, marks) = match resp {
+            Response::History { messages, marks } => (messages, marks),
+            Response::Missed { events } => {
+                eprintln!(
+                    "majlisd: the node was busier than this follow could keep up with ({events} events dropped): some messages may be missing here; `majlisd history {channel}` shows all it holds"
+                );
+                continue;
+            }
+            _ => continue,
         };
         let json = matches!(cmd, Command::History { json: true, .. });
         for m in messages.into_iter().filter(|m| seen.insert(m.id)) {

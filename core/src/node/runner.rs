@@ -433,34 +433,37 @@ impl Runner {
                 act,
                 forced_answer,
                 reply,
-            } => match match forced_answer {
-                true => self
-                    .profile
-                    .compose_answer_unchecked(&self.chain, &channel, act),
-                false => self.profile.compose_act(&self.chain, &channel, act),
-            } {
-                Ok(envs) => {
-                    let last = envs.last().expect("an act makes a message");
-                    match self.store.render(last, self.my_name()) {
-                        Some(shown) => self.queue_own(envs, Some((reply, Box::new(shown)))),
-                        // Only a forced answer that is no reaction or vote shows nothing,
-                        // here as at its readers: sent all the same, as a modified client
-                        // would (its id is the answer).
-                        None if forced_answer => {
-                            let id = last.id;
-                            self.queue_own(envs, None);
-                            let _ = reply.send(Ok(id));
-                        }
-                        None => {
-                            let _ =
-                                reply.send(Err(crate::Error::Invalid("nothing to send".into())));
+            } => {
+                let composed = if forced_answer {
+                    self.profile
+                        .compose_answer_unchecked(&self.chain, &channel, act)
+                } else {
+                    self.profile.compose_act(&self.chain, &channel, act)
+                };
+                match composed {
+                    Ok(envs) => {
+                        let last = envs.last().expect("an act makes a message");
+                        match self.store.render(last, self.my_name()) {
+                            Some(shown) => self.queue_own(envs, Some((reply, Box::new(shown)))),
+                            // Only a forced answer that is no reaction or vote shows nothing,
+                            // here as at its readers: sent all the same, as a modified client
+                            // would (its id is the answer).
+                            None if forced_answer => {
+                                let id = last.id;
+                                self.queue_own(envs, None);
+                                let _ = reply.send(Ok(id));
+                            }
+                            None => {
+                                let _ = reply
+                                    .send(Err(crate::Error::Invalid("nothing to send".into())));
+                            }
                         }
                     }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
                 }
-                Err(e) => {
-                    let _ = reply.send(Err(e));
-                }
-            },
+            }
             Command::ShareFile {
                 channel,
                 prepared,

@@ -478,7 +478,15 @@ impl MajlisApp {
         }
         let mut roster_changed = false;
         let mut peers_changed = false;
-        while let Ok(ev) = run.events.try_recv() {
+        while let Ok(fed) = run.events.try_recv() {
+            let ev = match fed {
+                Fed::Event(ev) => ev,
+                Fed::Missed => {
+                    self.read_again(&mut run);
+                    roster_changed = true;
+                    continue;
+                }
+            };
             match ev {
                 Event::Message(m) => {
                     // One of ours kept for later has gone: it is no longer waiting.
@@ -816,6 +824,22 @@ impl MajlisApp {
             self.state.last_read.insert(channel.to_string(), read);
         }
         read
+    }
+
+    /// Everything shown that events keep up to date, read again from the store (events
+    /// were dropped). The unread counts are made again by [`Self::on_roster`].
+    fn read_again(&mut self, run: &mut Running) {
+        run.unread.clear();
+        if let Some(c) = &run.conv {
+            let channel = c.channel.clone();
+            run.conv = Some(Conversation::open(&run.node, &channel));
+        }
+        if let Some(t) = &mut run.thread {
+            t.rows = run.node.thread(&t.root).unwrap_or_default();
+        }
+        run.scheduled = run.node.scheduled();
+        run.reload_saved();
+        self.spawn_files(&run.node);
     }
 
     /// Make the sidebar's list again (the roster, the DMs held or the selection changed).

@@ -403,10 +403,18 @@ struct AdminForm {
     hold_reason: String,
 }
 
+/// What the node's event stream brings the app.
+enum Fed {
+    Event(Event),
+    /// The stream dropped events the app did not take in time (a burst: a catch-up on a
+    /// busy machine): what is shown is read again from the store.
+    Missed,
+}
+
 struct Running {
     node: Node,
     me: DeviceId,
-    events: mpsc::Receiver<Event>,
+    events: mpsc::Receiver<Fed>,
     roster: Option<Arc<VerifiedRoster>>,
     view: View,
     conv: Option<Conversation>,
@@ -849,16 +857,15 @@ impl MajlisApp {
         let ctx = self.ctx.clone();
         self.rt.spawn(async move {
             loop {
-                match sub.recv().await {
-                    Ok(ev) => {
-                        if tx.send(ev).is_err() {
-                            break;
-                        }
-                        ctx.request_repaint();
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                let fed = match sub.recv().await {
+                    Ok(ev) => Fed::Event(ev),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Fed::Missed,
                     Err(_) => break,
+                };
+                if tx.send(fed).is_err() {
+                    break;
                 }
+                ctx.request_repaint();
             }
         });
         let me = node.device_id();

@@ -94,6 +94,8 @@ impl ApiEvent {
 pub struct Subscription {
     pub backlog: Vec<(u64, ApiEvent)>,
     pub live: broadcast::Receiver<(u64, ApiEvent)>,
+    /// The id of the last event before `live`'s first (the backlog's last, if any).
+    pub last: u64,
 }
 
 type Subscribe = (Option<u64>, oneshot::Sender<Subscription>);
@@ -110,6 +112,53 @@ impl Events {
         let (tx, rx) = oneshot::channel();
         self.subscribe.send((after, tx)).await.ok()?;
         rx.await.ok()
+    }
+
+    /// The events after `after` (`None`: only new ones), one at a time, in order.
+    pub async fn feed(&self, after: Option<u64>) -> Option<Feed> {
+        let sub = self.subscribe(after).await?;
+        Some(Feed {
+            events: self.clone(),
+            backlog: sub.backlog.into(),
+            live: sub.live,
+            last: sub.last,
+        })
+    }
+}
+
+/// A reader of the log that does not lose what it falls behind on: the live channel holds
+/// fewer events than the log keeps, so a reader that lags (a slow client, a burst of a
+/// catch-up) takes what it missed from the log, and only what the log no longer keeps
+/// comes as a `gap`.
+pub struct Feed {
+    events: Events,
+    backlog: VecDeque<(u64, ApiEvent)>,
+    live: broadcast::Receiver<(u64, ApiEvent)>,
+    last: u64,
+}
+
+impl Feed {
+    /// The next event with its id, or `None` once the node stops. A `gap` has the id of
+    /// the last event it stands before.
+    pub async fn next(&mut self) -> Option<(u64, ApiEvent)> {
+        loop {
+            if let Some((id, ev)) = self.backlog.pop_front() {
+                self.last = self.last.max(id);
+                return Some((id, ev));
+            }
+            match self.live.recv().await {
+                Ok((id, ev)) => {
+                    self.last = id;
+                    return Some((id, ev));
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    let sub = self.events.subscribe(Some(self.last)).await?;
+                    self.backlog = sub.backlog.into();
+                    self.live = sub.live;
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
     }
 }
 
@@ -282,7 +331,8 @@ impl Log {
         let oldest = self.entries.front().map_or(self.next_id, |(id, _)| *id);
         let mut backlog = Vec::new();
         if let Some(after) = after {
-            if after + 1 < oldest {
+            // `after` is the client's: any number, u64::MAX included.
+            if after.saturating_add(1) < oldest {
                 backlog.push((oldest - 1, ApiEvent::Gap { from: after + 1 }));
             }
             backlog.extend(self.entries.iter().filter(|(id, _)| *id > after).cloned());
@@ -290,6 +340,7 @@ impl Log {
         Subscription {
             backlog,
             live: self.live.subscribe(),
+            last: self.next_id - 1,
         }
     }
 }
@@ -317,8 +368,11 @@ pub fn start(node: &Node, metrics: std::sync::Arc<Metrics>) -> Events {
                 ev = node_events.recv() => {
                     let ev = match ev {
                         Ok(ev) => ev,
+                        // Never silently: a client that reads this knows to read the
+                        // history (the node's events came faster than this task took them).
                         Err(broadcast::error::RecvError::Lagged(n)) => {
                             tracing::warn!("API event stream lagged by {n} node events");
+                            log.push(ApiEvent::Gap { from: log.next_id });
                             continue;
                         }
                         Err(broadcast::error::RecvError::Closed) => return,
@@ -396,4 +450,118 @@ pub fn start(node: &Node, metrics: std::sync::Arc<Metrics>) -> Events {
         }
     });
     Events { subscribe: tx }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the test does to the log: push an event, or wait until all before are in it.
+    enum Cmd {
+        Push(ApiEvent),
+        Barrier(oneshot::Sender<()>),
+    }
+
+    /// A log served as [`start`] serves it, fed by the test instead of a node.
+    fn served() -> (Events, mpsc::UnboundedSender<Cmd>) {
+        let (subscribe, mut asked) = mpsc::channel::<Subscribe>(8);
+        let (push, mut pushed) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut log = Log::new();
+            loop {
+                tokio::select! {
+                    Some(cmd) = pushed.recv() => match cmd {
+                        Cmd::Push(ev) => log.push(ev),
+                        Cmd::Barrier(done) => { let _ = done.send(()); }
+                    },
+                    Some((after, reply)) = asked.recv() => {
+                        let _ = reply.send(log.subscribe(after));
+                    }
+                    else => return,
+                }
+            }
+        });
+        (Events { subscribe }, push)
+    }
+
+    /// Push roster events `versions`, and return once the log holds them all.
+    async fn push(log: &mpsc::UnboundedSender<Cmd>, versions: std::ops::Range<u64>) {
+        for version in versions {
+            log.send(Cmd::Push(ApiEvent::Roster { version })).unwrap();
+        }
+        let (done, pushed) = oneshot::channel();
+        log.send(Cmd::Barrier(done)).unwrap();
+        pushed.await.unwrap();
+    }
+
+    fn version(ev: &ApiEvent) -> Option<u64> {
+        match ev {
+            ApiEvent::Roster { version } => Some(*version),
+            _ => None,
+        }
+    }
+
+    async fn read(feed: &mut Feed, n: usize) -> Vec<(u64, ApiEvent)> {
+        let mut got = Vec::new();
+        while got.len() < n {
+            let next = tokio::time::timeout(std::time::Duration::from_secs(10), feed.next());
+            got.push(next.await.expect("an event").expect("the log is served"));
+        }
+        got
+    }
+
+    #[tokio::test]
+    async fn a_reader_that_falls_behind_misses_nothing_the_log_keeps() {
+        let (events, log) = served();
+        let mut feed = events.feed(None).await.unwrap();
+        // Three times what the live channel holds, while the reader reads nothing.
+        push(&log, 0..3000).await;
+        let got = read(&mut feed, 3000).await;
+        let versions: Vec<_> = got.iter().filter_map(|(_, ev)| version(ev)).collect();
+        assert_eq!(
+            versions,
+            (0..3000).collect::<Vec<_>>(),
+            "each once, in order"
+        );
+        assert!(got.windows(2).all(|w| w[1].0 == w[0].0 + 1), "ids in a row");
+        // And live ones after it, as before.
+        push(&log, 3000..3001).await;
+        let (id, ev) = read(&mut feed, 1).await.remove(0);
+        assert_eq!((id, version(&ev)), (got[2999].0 + 1, Some(3000)));
+    }
+
+    #[tokio::test]
+    async fn what_the_log_no_longer_keeps_is_a_gap_then_the_rest_follows() {
+        let (events, log) = served();
+        let mut feed = events.feed(None).await.unwrap();
+        let first = feed.last + 1;
+        let n = KEEP as u64 + 2000;
+        push(&log, 0..n).await;
+        let got = read(&mut feed, KEEP + 1).await;
+        match &got[0].1 {
+            ApiEvent::Gap { from } => assert_eq!(*from, first),
+            other => panic!("a gap first, not {other:?}"),
+        }
+        let versions: Vec<_> = got[1..].iter().filter_map(|(_, ev)| version(ev)).collect();
+        assert_eq!(versions, (2000..n).collect::<Vec<_>>());
+        assert_eq!(
+            got[0].0 + 1,
+            got[1].0,
+            "the gap stands right before what is kept"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_resume_id_from_anywhere_is_taken_calmly() {
+        let (events, log) = served();
+        push(&log, 1..2).await;
+        for after in [u64::MAX, u64::MAX - 1, 0] {
+            let sub = events
+                .subscribe(Some(after))
+                .await
+                .expect("the task lives on");
+            let gap = matches!(sub.backlog.first(), Some((_, ApiEvent::Gap { .. })));
+            assert_eq!(gap, after == 0, "after {after}");
+        }
+    }
 }

@@ -1347,8 +1347,8 @@ async fn stream(
         .get("last-event-id")
         .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
         .or(q.after);
-    let sub =
-        s.events.subscribe(after).await.ok_or_else(|| {
+    let feed =
+        s.events.feed(after).await.ok_or_else(|| {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the node is stopping")
         })?;
     /// Counts the client while its stream lives.
@@ -1360,23 +1360,17 @@ async fn stream(
     }
     s.metrics.stream_clients.inc();
     let client = Client(s.metrics.clone());
-    let live = futures::stream::unfold((sub.live, client), |(mut rx, client)| async move {
-        use tokio::sync::broadcast::error::RecvError;
-        let item = match rx.recv().await {
-            Ok(x) => x,
-            // Too slow to keep up: say what was skipped rather than skip it silently.
-            Err(RecvError::Lagged(n)) => (0, ApiEvent::Gap { from: n }),
-            Err(RecvError::Closed) => return None,
-        };
-        Some((item, (rx, client)))
+    // A client too slow for the live channel gets what it missed from the log; only what
+    // the log no longer keeps comes as a `gap`.
+    let events = futures::stream::unfold((feed, client), |(mut feed, client)| async move {
+        let item = feed.next().await?;
+        Some((item, (feed, client)))
+    })
+    .map(|(id, ev)| {
+        let e = SseEvent::default().event(ev.kind());
+        let e = if id > 0 { e.id(id.to_string()) } else { e };
+        Ok::<_, std::convert::Infallible>(e.json_data(&ev).unwrap_or_default())
     });
-    let events = futures::stream::iter(sub.backlog)
-        .chain(live)
-        .map(|(id, ev)| {
-            let e = SseEvent::default().event(ev.kind());
-            let e = if id > 0 { e.id(id.to_string()) } else { e };
-            Ok::<_, std::convert::Infallible>(e.json_data(&ev).unwrap_or_default())
-        });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 

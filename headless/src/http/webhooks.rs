@@ -247,7 +247,9 @@ pub fn start(
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
     tokio::spawn(async move {
-        let Some(mut sub) = events.subscribe(None).await else {
+        // A burst (a catch-up) the loop falls behind on is read back from the log, so no
+        // delivery is skipped unless the log itself no longer keeps it.
+        let Some(mut feed) = events.feed(None).await else {
             return;
         };
         let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
@@ -256,13 +258,8 @@ pub fn start(
         type Opened = Vec<(Webhook, Vec<u8>)>;
         let mut cache: Option<(Option<SystemTime>, Opened)> = None;
         loop {
-            let (id, ev) = match sub.live.recv().await {
-                Ok(x) => x,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!("webhooks fell behind by {n} events");
-                    continue;
-                }
-                Err(_) => return,
+            let Some((id, ev)) = feed.next().await else {
+                return;
             };
             // Messages, and messages gone (an erasure reaches the receiver too).
             let (channel_of_event, about) = match &ev {
@@ -271,6 +268,13 @@ pub fn start(
                 }
                 ApiEvent::Removed { channel, ids } => {
                     (channel.clone(), format!("{} removed", ids.len()))
+                }
+                ApiEvent::Gap { from } => {
+                    metrics.webhook_failures.inc();
+                    tracing::error!(
+                        "webhooks fell behind further than the event log keeps: events {from} to {id} were not delivered; read the history for them"
+                    );
+                    continue;
                 }
                 _ => continue,
             };
