@@ -971,8 +971,9 @@ async fn a_forward_shows_where_it_came_from_and_a_forged_one_does_not_match() {
     }
 }
 
-/// Bilal writes now and sends later: nothing reaches amina before the time, then the message
-/// does, once; one kept while his node is stopped goes when it runs again; one he cancels
+/// Bilal writes now and sends later: nothing reaches amina before the time, then each
+/// message does, once, within 0.6 s of its time (two 1.5 s apart; the node's tick is 5 s),
+/// in its order; one kept while his node is stopped goes when it runs again; one he cancels
 /// never goes; and one for #legal, which an admin takes him off meanwhile, is not sent and
 /// his node says what it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -996,10 +997,14 @@ async fn a_message_scheduled_for_later_goes_at_its_time_once() {
         .send_later("general", "never mind", now() + 3_000)
         .await
         .unwrap();
+    let agenda = b
+        .send_later("general", "and the agenda", now() + 3_500)
+        .await
+        .unwrap();
     b.send_later("legal", "the draft is attached", now() + 4_000)
         .await
         .unwrap();
-    assert_eq!(b.scheduled().len(), 3);
+    assert_eq!(b.scheduled().len(), 4);
     assert_eq!(
         b.cancel_scheduled(never.id).await.unwrap().text,
         "never mind"
@@ -1020,10 +1025,19 @@ async fn a_message_scheduled_for_later_goes_at_its_time_once() {
     .await
     .unwrap();
     wait_until("the standup message reaches amina", async || {
-        texts(&a, "general") == ["standup in five"]
+        texts(&a, "general") == ["standup in five", "and the agenda"]
     })
     .await;
-    assert!(soon.at <= a.history("general", 1).unwrap()[0].sent_at);
+    // Each at its time, not at the node's next tick (every 5 s; these are 1.5 s apart).
+    let sent = a.history("general", 2).unwrap();
+    for (m, at) in sent.iter().zip([soon.at, agenda.at]) {
+        assert!(
+            (at..at + 600).contains(&m.sent_at),
+            "'{}' sent {} ms after its time",
+            m.text,
+            m.sent_at as i64 - at as i64
+        );
+    }
     let failed = tokio::time::timeout(Duration::from_secs(15), async {
         loop {
             if let Ok(majlis_core::Event::ScheduledFailed { text, why, .. }) = ev.recv().await {
@@ -1048,11 +1062,11 @@ async fn a_message_scheduled_for_later_goes_at_its_time_once() {
         .await
         .unwrap();
     wait_until("sent once bilal runs again", async || {
-        texts(&a, "general") == ["standup in five", "back online"]
+        texts(&a, "general") == ["standup in five", "and the agenda", "back online"]
     })
     .await;
     tokio::time::sleep(Duration::from_secs(6)).await;
-    assert_eq!(texts(&a, "general").len(), 2, "sent once");
+    assert_eq!(texts(&a, "general").len(), 3, "sent once");
     for n in [&a, &b] {
         n.shutdown().await.unwrap();
     }

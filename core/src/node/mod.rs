@@ -628,6 +628,7 @@ impl Node {
             last_activity: std::time::Instant::now(),
             links: HashMap::new(),
             relink_at: None,
+            due_at: None,
             forwards_spared: 0,
             resting: Vec::new(),
             churned: HashMap::new(),

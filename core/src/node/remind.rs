@@ -1,7 +1,7 @@
 //! Reminders ("Remind me about this tomorrow at 9:00"): kept sealed in each device's store
 //! beside the saved messages, and told as [`Event::Reminder`] at their time (the app
-//! notifies, `majlisd run` prints it). Checked every [`super::SYNC_INTERVAL`]; a node that is
-//! not running at the time tells them when it next runs. One set or cancelled on a device
+//! notifies, `majlisd run` prints it). The node wakes at the soonest ([`Runner::plan_due`]);
+//! a node that is not running at the time tells them when it next runs. One set or cancelled on a device
 //! goes to the member's other devices as an act in their notes ([`Plain::Remind`], which
 //! only their devices post and read), and each keeps and says it: reminded on the laptop
 //! and the desktop alike, as with what they save for later.
@@ -45,6 +45,13 @@ fn keep(store: &crate::store::Store, all: &[Reminder]) -> crate::Result<()> {
 }
 
 impl Runner {
+    /// Keep the reminders, and wake at the soonest.
+    fn keep_reminders(&mut self, all: &[Reminder]) -> crate::Result<()> {
+        keep(&self.store, all)?;
+        self.plan_due();
+        Ok(())
+    }
+
     /// Remind this device's member of `message` at `at`: a message it holds and may read now.
     pub(super) fn remind(&mut self, message: MessageId, at: u64) -> crate::Result<Reminder> {
         let now = crate::now_ms();
@@ -77,7 +84,7 @@ impl Runner {
             at,
         };
         all.push(item.clone());
-        keep(&self.store, &all)?;
+        self.keep_reminders(&all)?;
         Ok(item)
     }
 
@@ -90,7 +97,7 @@ impl Runner {
             )));
         };
         let gone = all.remove(i);
-        keep(&self.store, &all)?;
+        self.keep_reminders(&all)?;
         Ok(gone)
     }
 
@@ -105,7 +112,7 @@ impl Runner {
         }
         let due: Vec<Reminder> = all.iter().filter(|r| r.at <= now).cloned().collect();
         all.retain(|r| r.at > now);
-        if let Err(e) = keep(&self.store, &all) {
+        if let Err(e) = self.keep_reminders(&all) {
             // Not told now, so told again at the next tick rather than lost.
             tracing::warn!("reminders were not kept: {e}");
             return;
@@ -162,7 +169,7 @@ impl Runner {
             }
             _ => return,
         }
-        if let Err(e) = keep(&self.store, &all) {
+        if let Err(e) = self.keep_reminders(&all) {
             tracing::warn!("a reminder from another device of {me} was not kept: {e}");
         }
     }

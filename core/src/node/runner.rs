@@ -162,6 +162,8 @@ pub(super) struct Runner {
     /// after our own connections changed, since a device that comes or goes usually comes
     /// to or goes from the others at the same time.
     pub(super) relink_at: Option<tokio::time::Instant>,
+    /// When the soonest message kept for later or reminder is due ([`Runner::plan_due`]).
+    pub(super) due_at: Option<tokio::time::Instant>,
     /// Accepted gossip not forwarded (`Stats::forwards_spared`).
     pub(super) forwards_spared: u64,
     /// Peers whose own log in a channel is left out of our requests to them for a while:
@@ -236,6 +238,7 @@ impl Runner {
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut file_tick = tokio::time::interval(Duration::from_secs(1));
         file_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.plan_due();
         loop {
             let catchup_wait = self.catchup_wait();
             tokio::select! {
@@ -293,6 +296,11 @@ impl Runner {
                     }
                 }
                 ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
+                _ = tokio::time::sleep_until(self.due_at.unwrap_or_else(tokio::time::Instant::now)), if self.due_at.is_some() => {
+                    self.send_due();
+                    self.remind_due();
+                    self.plan_due();
+                }
                 _ = tokio::time::sleep_until(self.relink_at.unwrap_or_else(tokio::time::Instant::now)), if self.relink_at.is_some() => {
                     self.relink_at = None;
                     self.ask_all_addrs();

@@ -1,8 +1,8 @@
 //! Messages written now and sent later ("Send tomorrow at 9:00"): kept sealed in the store
 //! until their time, then signed and sent as if written then (the roster is checked at that
-//! moment, so a member taken off the channel meanwhile sends nothing there). Checked every
-//! [`super::SYNC_INTERVAL`]; a node that is not running at the time sends them when it next
-//! runs. Nothing of them is on the wire before they are sent.
+//! moment, so a member taken off the channel meanwhile sends nothing there). The node wakes
+//! at the soonest ([`Runner::plan_due`]; checked every [`super::SYNC_INTERVAL`] too); a node
+//! that is not running at the time sends them when it next runs. Nothing of them is on the wire before they are sent.
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
@@ -65,6 +65,31 @@ pub(super) fn keep_as<T: Serialize>(
 }
 
 impl Runner {
+    /// Keep the schedule, and wake at its soonest.
+    fn keep_schedule(&mut self, all: &[Scheduled]) -> crate::Result<()> {
+        keep(&self.store, all)?;
+        self.plan_due();
+        Ok(())
+    }
+
+    /// Wake when the soonest message kept for later or reminder is due, so that each goes
+    /// at its time rather than at the next tick (every [`super::SYNC_INTERVAL`], which
+    /// stays as a backstop, for a wall clock that jumps).
+    pub(super) fn plan_due(&mut self) {
+        let now = crate::now_ms();
+        let soonest = scheduled(&self.store)
+            .first()
+            .map(|s| s.at)
+            .into_iter()
+            .chain(super::remind::reminders(&self.store).first().map(|r| r.at))
+            .min();
+        // One already due waits a moment: it is one a failing disk kept from being sent
+        // (no busy loop on that disk), or one that fell due while the node was off.
+        self.due_at = soonest.map(|at| {
+            let wait = std::time::Duration::from_millis(at.saturating_sub(now));
+            tokio::time::Instant::now() + wait.max(std::time::Duration::from_millis(250))
+        });
+    }
     /// Keep `text` to send in `channel` at `at`.
     pub(super) fn schedule(
         &mut self,
@@ -107,7 +132,7 @@ impl Runner {
             at,
         };
         all.push(item.clone());
-        keep(&self.store, &all)?;
+        self.keep_schedule(&all)?;
         Ok(item)
     }
 
@@ -120,7 +145,7 @@ impl Runner {
             )));
         };
         let gone = all.remove(i);
-        keep(&self.store, &all)?;
+        self.keep_schedule(&all)?;
         Ok(gone)
     }
 
@@ -151,7 +176,7 @@ impl Runner {
                 }),
             }
         }
-        if let Err(e) = keep(&self.store, &all) {
+        if let Err(e) = self.keep_schedule(&all) {
             tracing::warn!("the schedule was not kept: {e}");
         }
     }
