@@ -708,6 +708,12 @@ impl MajlisApp {
                 }
             }
         }
+        for channel in std::mem::take(&mut run.recount) {
+            let after = self.read_upto(&run, &channel);
+            if let Ok(n) = run.node.unread(&channel, after, 100) {
+                run.unread.insert(channel, n);
+            }
+        }
         if roster_changed {
             self.on_roster(&mut run);
             self.spawn_audit(&run.node);
@@ -827,9 +833,10 @@ impl MajlisApp {
     }
 
     /// Everything shown that events keep up to date, read again from the store (events
-    /// were dropped). The unread counts are made again by [`Self::on_roster`].
+    /// were dropped); the sidebar and unread counts of channels not seen yet follow from
+    /// [`Self::on_roster`].
     fn read_again(&mut self, run: &mut Running) {
-        run.unread.clear();
+        run.recount.extend(run.unread.keys().cloned());
         if let Some(c) = &run.conv {
             let channel = c.channel.clone();
             run.conv = Some(Conversation::open(&run.node, &channel));
@@ -940,7 +947,7 @@ impl MajlisApp {
             let lr = self.state.last_read.entry(m.channel.clone()).or_default();
             *lr = (*lr).max(m.sent_at);
         } else if !mine && !own && !run.left.contains(&m.channel) {
-            *run.unread.entry(m.channel.clone()).or_default() += 1;
+            run.recount.insert(m.channel.clone());
         }
         // What this member wrote, on this device or another of theirs, is neither unread
         // nor news to them.

@@ -419,6 +419,10 @@ struct Running {
     view: View,
     conv: Option<Conversation>,
     unread: HashMap<String, usize>,
+    /// Channels whose unread count is read again from the store after this frame's events:
+    /// counted there, never by adding up arrivals, so a dropped or repeated event cannot
+    /// make a count drift.
+    recount: HashSet<String>,
     pending: Vec<PendingSend>,
     next_local: u64,
     peers: Vec<PeerInfo>,
@@ -878,6 +882,7 @@ impl MajlisApp {
             view: View::Chat,
             conv: None,
             unread: HashMap::new(),
+            recount: HashSet::new(),
             pending: Vec::new(),
             next_local: 0,
             peers: Vec::new(),

@@ -90,10 +90,14 @@ impl ApiEvent {
     }
 }
 
+/// An event as the log keeps it: one copy, however many clients hold it (a message may
+/// be large, and a client that reads slowly holds what it has not read yet).
+pub type Shared = std::sync::Arc<ApiEvent>;
+
 /// A subscription: events after the asked id, then live ones.
 pub struct Subscription {
-    pub backlog: Vec<(u64, ApiEvent)>,
-    pub live: broadcast::Receiver<(u64, ApiEvent)>,
+    pub backlog: Vec<(u64, Shared)>,
+    pub live: broadcast::Receiver<(u64, Shared)>,
     /// The id of the last event before `live`'s first (the backlog's last, if any).
     pub last: u64,
 }
@@ -132,15 +136,15 @@ impl Events {
 /// comes as a `gap`.
 pub struct Feed {
     events: Events,
-    backlog: VecDeque<(u64, ApiEvent)>,
-    live: broadcast::Receiver<(u64, ApiEvent)>,
+    backlog: VecDeque<(u64, Shared)>,
+    live: broadcast::Receiver<(u64, Shared)>,
     last: u64,
 }
 
 impl Feed {
     /// The next event with its id, or `None` once the node stops. A `gap` has the id of
     /// the last event it stands before.
-    pub async fn next(&mut self) -> Option<(u64, ApiEvent)> {
+    pub async fn next(&mut self) -> Option<(u64, Shared)> {
         loop {
             if let Some((id, ev)) = self.backlog.pop_front() {
                 self.last = self.last.max(id);
@@ -299,9 +303,9 @@ impl Metrics {
 
 /// The numbered log and the live channel after it.
 struct Log {
-    entries: VecDeque<(u64, ApiEvent)>,
+    entries: VecDeque<(u64, Shared)>,
     next_id: u64,
-    live: broadcast::Sender<(u64, ApiEvent)>,
+    live: broadcast::Sender<(u64, Shared)>,
 }
 
 impl Log {
@@ -321,6 +325,7 @@ impl Log {
         if self.entries.len() == KEEP {
             self.entries.pop_front();
         }
+        let ev = Shared::new(ev);
         self.entries.push_back((id, ev.clone()));
         let _ = self.live.send((id, ev));
     }
@@ -333,7 +338,7 @@ impl Log {
         if let Some(after) = after {
             // `after` is the client's: any number, u64::MAX included.
             if after.saturating_add(1) < oldest {
-                backlog.push((oldest - 1, ApiEvent::Gap { from: after + 1 }));
+                backlog.push((oldest - 1, Shared::new(ApiEvent::Gap { from: after + 1 })));
             }
             backlog.extend(self.entries.iter().filter(|(id, _)| *id > after).cloned());
         }
@@ -501,7 +506,7 @@ mod tests {
         }
     }
 
-    async fn read(feed: &mut Feed, n: usize) -> Vec<(u64, ApiEvent)> {
+    async fn read(feed: &mut Feed, n: usize) -> Vec<(u64, Shared)> {
         let mut got = Vec::new();
         while got.len() < n {
             let next = tokio::time::timeout(std::time::Duration::from_secs(10), feed.next());
@@ -538,7 +543,7 @@ mod tests {
         let n = KEEP as u64 + 2000;
         push(&log, 0..n).await;
         let got = read(&mut feed, KEEP + 1).await;
-        match &got[0].1 {
+        match &*got[0].1 {
             ApiEvent::Gap { from } => assert_eq!(*from, first),
             other => panic!("a gap first, not {other:?}"),
         }
@@ -560,7 +565,10 @@ mod tests {
                 .subscribe(Some(after))
                 .await
                 .expect("the task lives on");
-            let gap = matches!(sub.backlog.first(), Some((_, ApiEvent::Gap { .. })));
+            let gap = matches!(
+                sub.backlog.first().map(|(_, ev)| &**ev),
+                Some(ApiEvent::Gap { .. })
+            );
             assert_eq!(gap, after == 0, "after {after}");
         }
     }

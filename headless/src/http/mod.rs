@@ -1369,7 +1369,7 @@ async fn stream(
     .map(|(id, ev)| {
         let e = SseEvent::default().event(ev.kind());
         let e = if id > 0 { e.id(id.to_string()) } else { e };
-        Ok::<_, std::convert::Infallible>(e.json_data(&ev).unwrap_or_default())
+        Ok::<_, std::convert::Infallible>(e.json_data(&*ev).unwrap_or_default())
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }

@@ -262,7 +262,7 @@ pub fn start(
                 return;
             };
             // Messages, and messages gone (an erasure reaches the receiver too).
-            let (channel_of_event, about) = match &ev {
+            let (channel_of_event, about) = match &*ev {
                 ApiEvent::Message { message, .. } => {
                     (message.channel.clone(), message.id.to_string())
                 }
@@ -310,7 +310,7 @@ pub fn start(
                 if channel != channel_of_event {
                     continue;
                 }
-                let body = match serde_json::to_vec(&ev) {
+                let body = match serde_json::to_vec(&*ev) {
                     Ok(b) => b,
                     Err(_) => continue,
                 };
