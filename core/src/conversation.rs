@@ -55,6 +55,9 @@ pub enum Act {
     /// Its member is to be reminded of `of` at `at` (`on`) or no longer (in their notes
     /// only; each of their devices keeps it in its own list).
     Remind { of: MessageId, at: u64, on: bool },
+    /// Its member paused notifications until `until` (0: resumed; in their notes only; each
+    /// of their devices follows the latest).
+    Pause { until: u64 },
 }
 
 /// A poll as a reader sees it: its options with who chose each, folded from the votes.
@@ -308,7 +311,8 @@ impl Act {
             | Act::Pin { .. }
             | Act::Join { .. }
             | Act::Save { .. }
-            | Act::Remind { .. } => CHANNEL,
+            | Act::Remind { .. }
+            | Act::Pause { .. } => CHANNEL,
         }
     }
 
@@ -480,7 +484,8 @@ pub fn fold(m: &mut StoredMessage, mut acts: Vec<StoredMessage>, is_admin: &dyn 
             | Act::Pin { .. }
             | Act::Join { .. }
             | Act::Save { .. }
-            | Act::Remind { .. } => {}
+            | Act::Remind { .. }
+            | Act::Pause { .. } => {}
         }
     }
     // The last three repliers, most recent last.

@@ -204,6 +204,12 @@ pub enum Plain {
         at: u64,
         on: bool,
     },
+    /// Its member paused desktop notifications until `until` (ms since the epoch; `u64::MAX`:
+    /// until resumed; 0: resumed) on one of their devices: posted only in their own notes,
+    /// so that each of their devices pauses (or resumes) alike.
+    Pause {
+        until: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

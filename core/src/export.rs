@@ -220,12 +220,14 @@ fn kind_of(m: &StoredMessage) -> (&'static str, Option<String>) {
                 Act::Save { on: false, .. } => "unsave",
                 Act::Remind { on: true, .. } => "remind",
                 Act::Remind { on: false, .. } => "unremind",
+                Act::Pause { until: 0 } => "resume_notifications",
+                Act::Pause { .. } => "pause_notifications",
             },
             match a {
                 Act::Pin { of, .. } | Act::Save { of, .. } | Act::Remind { of, .. } => {
                     Some(of.to_string())
                 }
-                Act::Topic { .. } | Act::Join { .. } => None,
+                Act::Topic { .. } | Act::Join { .. } | Act::Pause { .. } => None,
                 _ => Some(a.target().to_string()),
             },
         ),

@@ -357,6 +357,11 @@ fn taken_still<'r>(env: &Envelope, roster: &'r VerifiedRoster) -> Option<&'r str
     });
     match stayer {
         Some(m) => Some(&m.name),
+        // A reader's answer, and the keys that open it, from before the reader lost the
+        // right to answer.
+        None if env.is_response() || env.is_keys() => {
+            roster.answered_before(&u.author, &u.channel, u.sent_at)
+        }
         None => roster.posted_before(&u.author, &u.channel, u.sent_at),
     }
 }

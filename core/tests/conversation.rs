@@ -1461,6 +1461,100 @@ async fn what_a_member_saves_for_later_is_saved_on_each_of_their_devices() {
     }
 }
 
+/// bilal reads amina's announcements in #news and reacts to her news while chen's node is
+/// off; amina then takes bilal off #news. chen's node, back on, still takes bilal's reaction
+/// by catch-up: he had the right to answer when he did (a past right, as for a message of a
+/// member taken off a channel), so every node counts it alike. One he signs after he was
+/// taken off (his modified client) is counted nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_readers_answer_from_before_he_was_taken_off_reaches_a_node_that_was_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let news_channel = [
+        RosterChange::CreateChannel {
+            name: "news".into(),
+            members: Some(vec!["amina".into(), "bilal".into(), "chen".into()]),
+        },
+        RosterChange::ChannelPosters {
+            name: "news".into(),
+            posters: Some(vec!["amina".into()]),
+        },
+    ];
+    let (a, b, c) = start_three(org(dir.path(), &news_channel)).await;
+    let news = a
+        .send("news", "The office is closed on Friday")
+        .await
+        .unwrap();
+    let shown = |n: &Node| {
+        n.history("news", 50)
+            .ok()?
+            .into_iter()
+            .find(|m| m.id == news)
+    };
+    wait_until("bilal and chen hold the news", async || {
+        shown(&b).is_some() && shown(&c).is_some()
+    })
+    .await;
+    c.shutdown().await.unwrap();
+    drop(c);
+    b.react(&news, "👍", true).await.unwrap();
+    let reacted = |n: &Node, emoji: &str| {
+        shown(n).is_some_and(|m| {
+            m.reactions
+                .iter()
+                .any(|r| r.emoji == emoji && r.members == ["bilal"])
+        })
+    };
+    wait_until("amina counts bilal's reaction", async || reacted(&a, "👍")).await;
+    // The roster's time is after the reaction's, to the millisecond.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    a.change_roster(RosterChange::ChannelMembers {
+        name: "news".into(),
+        change: majlis_core::roster::MembersChange::Remove(vec!["bilal".into()]),
+    })
+    .await
+    .unwrap();
+    wait_until(
+        "bilal's node has the roster without him on #news",
+        async || {
+            b.roster_now().is_some_and(|r| {
+                let bilal = r.roster.member("bilal").unwrap();
+                !r.roster.may_read(bilal, "news")
+            })
+        },
+    )
+    .await;
+    // His modified client answers again, after: refused by every node.
+    b.answer_unchecked(
+        "news",
+        Plain::React {
+            to: news,
+            emoji: "🎉".into(),
+            on: true,
+        },
+    )
+    .await
+    .unwrap();
+    let addr = a.listen_addrs().await.unwrap()[0].clone();
+    let c = Node::start(
+        Profile::open(&dir.path().join("chen")).unwrap(),
+        config(vec![addr]),
+    )
+    .await
+    .unwrap();
+    wait_until(
+        "chen's node takes bilal's reaction by catch-up",
+        async || reacted(&c, "👍"),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for n in [&a, &c] {
+        assert!(reacted(n, "👍") && !reacted(n, "🎉"));
+    }
+    for n in [&a, &b, &c] {
+        n.shutdown().await.unwrap();
+    }
+}
+
 /// amina lets only herself post in #general (announcements). bilal and chen, who read it,
 /// still react to her news and vote in her poll, and every node counts them; they still may
 /// not post, reply or pin there. bilal's modified client sends a text, a pin, a reply and an

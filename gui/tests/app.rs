@@ -2827,3 +2827,58 @@ fn your_notes_are_on_each_of_your_devices() {
         has(h, "Remove from saved")
     });
 }
+
+/// Bilal pauses notifications on his other device (a real node): his app shows them paused
+/// too, and resumed when he resumes them there; pausing in the app reaches the other device
+/// as the act in his notes. A pause amina's modified client slips into #general pauses
+/// nothing of his.
+#[test]
+fn notifications_paused_on_one_device_are_paused_on_the_others() {
+    use majlis_core::conversation::Act;
+    use majlis_core::e2e::Plain;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, other, mut h) = bilal_on_two_devices(dir.path(), &rt, true);
+    let paused = |h: &H| has(h, "Notifications paused");
+    rt.block_on(amina.act_unchecked("general", Plain::Pause { until: u64::MAX }))
+        .unwrap();
+    rt.block_on(amina.send("general", "after her act")).unwrap();
+    until(&mut h, "amina's message after her act", |h| {
+        has(h, "after her act")
+    });
+    for _ in 0..20 {
+        h.step();
+    }
+    assert!(!paused(&h), "paused by another member's act");
+
+    rt.block_on(other.pause_notifications(u64::MAX)).unwrap();
+    until(&mut h, "paused here too", paused);
+    rt.block_on(other.pause_notifications(0)).unwrap();
+    until(&mut h, "resumed here too", |h| {
+        !paused(h) && has(h, "Notifications")
+    });
+
+    let mut told = other.subscribe();
+    h.get_by_label("Notifications").click();
+    until(&mut h, "the pause menu", |h| has(h, "For 1 hour"));
+    h.get_by_label("For 1 hour").click();
+    until(&mut h, "paused in the app", paused);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(Instant::now() < deadline, "the other device was not told");
+        match told.try_recv() {
+            Ok(majlis_core::Event::Message(m)) => {
+                if let Some(Act::Pause { until }) = m.act {
+                    let hour = majlis_core::now_ms() + 3_600_000;
+                    assert!((hour - 60_000..=hour).contains(&until), "{until}");
+                    break;
+                }
+            }
+            Ok(_) => {}
+            Err(_) => {
+                h.step();
+                std::thread::sleep(Duration::from_millis(25));
+            }
+        }
+    }
+}

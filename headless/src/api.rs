@@ -523,6 +523,7 @@ async fn follow(
                                 majlis_core::conversation::Act::Read { .. }
                                     | majlis_core::conversation::Act::Save { .. }
                                     | majlis_core::conversation::Act::Remind { .. }
+                                    | majlis_core::conversation::Act::Pause { .. }
                             )
                         ) =>
                 {

@@ -2766,7 +2766,9 @@ pub fn arrival_line(m: &StoredMessage) -> Option<String> {
     let who = &m.sender;
     let what = match &m.act {
         None | Some(Act::Reply { .. }) => return Some(format_message(m)),
-        Some(Act::Read { .. } | Act::Save { .. } | Act::Remind { .. }) => return None,
+        Some(Act::Read { .. } | Act::Save { .. } | Act::Remind { .. } | Act::Pause { .. }) => {
+            return None
+        }
         Some(Act::Edit { of }) => format!("{who} edited {}: {}", of.short(), m.text),
         Some(Act::Delete { of }) => format!("{who} deleted {}", of.short()),
         Some(Act::React { to, emoji, on }) => match on {
@@ -3179,7 +3181,7 @@ fn run_node(
                         tokio::time::sleep(Duration::from_millis(500)).await;
                         bail!("the disk failed under {} ({error}). The node stopped so that nothing more is lost: every acknowledged message is on disk, a send that failed was not saved. Check the disk (dmesg, smartctl), then start majlisd again (as a service it is restarted by itself)", dir.display());
                     }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => tracing::warn!("event printer lagged by {n}"),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => say!("{n} events came faster than this output was read and are not printed here; `majlisd history CHANNEL` shows every message held"),
                     Err(_) => break,
                 }
             }

@@ -1038,6 +1038,13 @@ impl Node {
         self.tell_my_devices(Plain::Save { of: *id, on }).await
     }
 
+    /// Tell this member's other devices that desktop notifications are paused until `until`
+    /// (ms since the epoch; `u64::MAX`: until resumed; 0: resumed), so that each pauses
+    /// alike ([`Plain::Pause`] in their notes; the app keeps and applies it).
+    pub async fn pause_notifications(&self, until: u64) -> Result<()> {
+        self.tell_my_devices(Plain::Pause { until }).await
+    }
+
     /// Tell this member's other devices of `act` (a saved message, a reminder) through their
     /// notes, which only their devices post in and read. Nothing where this device may not
     /// post there (no roster yet, a relay).

@@ -48,6 +48,9 @@ pub struct VerifiedRoster {
 /// device that kept its key can still sign messages dated inside it; they chain only after
 /// its last real message (dated no more than 5 min before it), are signed by it, and are
 /// attributed to it, as its real messages are (docs/security.md).
+///
+/// A reader of a channel where only some post had a right to answer there (react, vote:
+/// [`crate::e2e::Content::Response`]); taken off it, what it answered before stays too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PastRight {
     /// A channel, or [`PastRight::DMS`]: the member's direct messages.
@@ -55,6 +58,8 @@ pub struct PastRight {
     pub member: String,
     pub from: u64,
     pub until: u64,
+    /// A right to answer only, not to post.
+    pub answer: bool,
 }
 
 impl PastRight {
@@ -201,12 +206,28 @@ impl VerifiedRoster {
     /// later version took away (`None` on versions other than a chain's head). Only for
     /// messages the head's own rules refuse ([`crate::message::check_rules`]).
     pub fn posted_before(&self, device: &DeviceId, channel: &str, sent_at: u64) -> Option<&str> {
+        self.had_right(device, channel, sent_at, false)
+    }
+
+    /// As [`Self::posted_before`], for a reader's answer: a right to post or to answer.
+    pub fn answered_before(&self, device: &DeviceId, channel: &str, sent_at: u64) -> Option<&str> {
+        self.had_right(device, channel, sent_at, true)
+    }
+
+    fn had_right(
+        &self,
+        device: &DeviceId,
+        channel: &str,
+        sent_at: u64,
+        answer: bool,
+    ) -> Option<&str> {
         self.past
             .as_ref()?
             .get(device)?
             .iter()
             .find(|r| {
                 r.covers(channel)
+                    && (answer || !r.answer)
                     && sent_at < r.until
                     && sent_at.saturating_add(crate::message::BEFORE_LISTED_MS) >= r.from
             })
@@ -722,17 +743,34 @@ impl RosterChain {
 /// back for when it began.
 fn past_rights(chain: &[VerifiedRoster]) -> HashMap<DeviceId, Vec<PastRight>> {
     let mut out: HashMap<DeviceId, Vec<PastRight>> = HashMap::new();
+    // What a member may do in a channel: post, answer only (a reader where only some
+    // post), or neither.
+    #[derive(Clone, Copy, PartialEq, PartialOrd)]
+    enum May {
+        Nothing,
+        Answer,
+        Post,
+    }
+    let may = |r: &crate::roster::Roster, m: &Member, c: &str| {
+        if r.may_post(m, c) {
+            May::Post
+        } else if r.may_respond(m, c) {
+            May::Answer
+        } else {
+            May::Nothing
+        }
+    };
     // `c` None: the device's DMs, held while it is its member's and the member posts.
-    let held = |u: &VerifiedRoster, d: &DeviceId, name: &str, c: Option<&str>| {
+    let held = |u: &VerifiedRoster, d: &DeviceId, name: &str, c: Option<(&str, May)>| {
         u.member_of_device(d).is_some_and(|m| {
             m.name == name
                 && match c {
-                    Some(c) => u.roster.may_post(m, c),
+                    Some((c, right)) => may(&u.roster, m, c) >= right,
                     None => !m.role.stores_all(),
                 }
         })
     };
-    let since = |i: usize, d: &DeviceId, name: &str, c: Option<&str>| {
+    let since = |i: usize, d: &DeviceId, name: &str, c: Option<(&str, May)>| {
         chain[..=i]
             .iter()
             .rev()
@@ -762,14 +800,17 @@ fn past_rights(chain: &[VerifiedRoster]) -> HashMap<DeviceId, Vec<PastRight>> {
                     None => &all,
                 };
                 for c in candidates {
-                    if !v.may_post(m, &c.name) || kept.is_some_and(|n| w.may_post(n, &c.name)) {
+                    let had = may(v, m, &c.name);
+                    let has = kept.map_or(May::Nothing, |n| may(w, n, &c.name));
+                    if had == May::Nothing || has >= had {
                         continue;
                     }
                     out.entry(*d).or_default().push(PastRight {
                         channel: c.name.clone(),
                         member: m.name.clone(),
-                        from: since(i, d, &m.name, Some(&c.name)).unwrap_or(v.issued_at),
+                        from: since(i, d, &m.name, Some((&c.name, had))).unwrap_or(v.issued_at),
                         until: w.issued_at,
+                        answer: had == May::Answer,
                     });
                 }
                 // Gone from the roster, or no longer its member's: its DMs end too.
@@ -782,6 +823,7 @@ fn past_rights(chain: &[VerifiedRoster]) -> HashMap<DeviceId, Vec<PastRight>> {
                         member: m.name.clone(),
                         from: since(i, d, &m.name, None).unwrap_or(v.issued_at),
                         until: w.issued_at,
+                        answer: false,
                     });
                 }
             }

@@ -280,6 +280,7 @@ pub fn retarget(p: &mut Plain, sent_again: &std::collections::HashMap<MessageId,
         | Plain::File(_)
         | Plain::Topic { .. }
         | Plain::Join { .. }
+        | Plain::Pause { .. }
         | Plain::Poll { .. } => return,
     };
     if let Some(new) = sent_again.get(target) {

@@ -2090,6 +2090,10 @@ impl Store {
                     act = Some(Act::Remind { of, at, on });
                     (String::new(), false)
                 }
+                Some(Plain::Pause { until }) => {
+                    act = Some(Act::Pause { until });
+                    (String::new(), false)
+                }
                 Some(Plain::File(info)) => match file_view(blob, &info) {
                     Some(view) => {
                         file = Some(view);

@@ -898,6 +898,17 @@ impl MajlisApp {
             }
         }
         if let Some(act) = &m.act {
+            // Paused or resumed on another device of this member: here too, if it is the
+            // latest word on it.
+            if let majlis_core::conversation::Act::Pause { until } = act {
+                if m.device != run.me
+                    && notes_of(&m.channel) == Some(run.my_name().as_str())
+                    && m.sent_at > self.state.paused_at
+                {
+                    self.state.paused_until = (*until != 0).then_some(*until);
+                    self.state.paused_at = m.sent_at;
+                }
+            }
             // Saved (or taken off) on another device of this member: here too.
             if matches!(act, majlis_core::conversation::Act::Save { .. })
                 && m.device != run.me

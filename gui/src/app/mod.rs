@@ -69,6 +69,9 @@ pub struct State {
     /// Desktop notifications paused until this time (ms since the epoch; `u64::MAX`: until
     /// the user resumes them). Messages still arrive and count as unread.
     pub paused_until: Option<u64>,
+    /// When the pause (or resume) in force was set, on this device's clock or by its act's
+    /// `sent_at` from another device of the member: an older act changes nothing.
+    pub paused_at: u64,
 }
 
 /// Light or dark: the user's choice, kept between runs (dark by default: the app's first
@@ -1034,6 +1037,7 @@ impl MajlisApp {
         if s.paused_until.is_none() {
             s.paused_until = saved.paused_until;
         }
+        s.paused_at = s.paused_at.max(saved.paused_at);
         for p in saved.peers {
             if !s.peers.contains(&p) {
                 s.peers.push(p);

@@ -222,6 +222,14 @@ impl MajlisApp {
         });
         if let Some(until) = pause {
             self.state.paused_until = until;
+            self.state.paused_at = now_ms();
+            // The member's other devices pause (or resume) too.
+            let n = run.node.clone();
+            self.rt.spawn(async move {
+                if let Err(e) = n.pause_notifications(until.unwrap_or(0)).await {
+                    tracing::info!("the pause was not told to other devices: {e}");
+                }
+            });
         }
         if open_admin {
             run.actions.push(Action::RefreshAudit);
