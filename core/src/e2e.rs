@@ -91,9 +91,13 @@ pub enum Content {
     },
 }
 
-/// Whether `plain` may travel as a [`Content::Response`]: reacting and voting, nothing else.
+/// Whether `plain` may travel as a [`Content::Response`]: reacting, voting and saying what
+/// one has read (a read receipt), nothing else.
 pub fn is_response(plain: &Plain) -> bool {
-    matches!(plain, Plain::React { .. } | Plain::Vote { .. })
+    matches!(
+        plain,
+        Plain::React { .. } | Plain::Vote { .. } | Plain::Read { .. }
+    )
 }
 
 /// One key, sealed to each of several devices.

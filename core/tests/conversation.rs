@@ -1556,7 +1556,8 @@ async fn a_readers_answer_from_before_he_was_taken_off_reaches_a_node_that_was_o
 }
 
 /// amina lets only herself post in #general (announcements). bilal and chen, who read it,
-/// still react to her news and vote in her poll, and every node counts them; they still may
+/// still react to her news and vote in her poll, and every node counts them (and she sees
+/// that bilal read it: his receipt goes as an answer too); they still may
 /// not post, reply or pin there. bilal's modified client sends a text, a pin, a reply and an
 /// edit as readers' answers: nobody shows any of them, at his own node neither.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1585,6 +1586,15 @@ async fn readers_of_an_announcements_channel_react_and_vote_and_nothing_more() {
     b.react(&news, "👍", true).await.unwrap();
     b.vote(&poll, &[0]).await.unwrap();
     c.vote(&poll, &[1]).await.unwrap();
+    // Bilal's read receipt goes as an answer too: amina sees he read her poll.
+    assert!(b.mark_read("general", &poll).await.unwrap().is_some());
+    wait_until("amina holds bilal's read receipt", async || {
+        a.read_marks("general")
+            .unwrap()
+            .iter()
+            .any(|(m, _)| m == "bilal")
+    })
+    .await;
     let refused = |r: majlis_core::Result<MessageId>| r.unwrap_err().to_string();
     assert!(refused(b.send("general", "me too").await).contains("only amina posts there"));
     assert!(refused(b.reply(&news, "ok", false).await).contains("only amina posts there"));

@@ -1467,10 +1467,12 @@ impl Node {
         let small = self.roster.borrow().as_deref().is_some_and(|r| {
             Node::read_receipts_in(r, &channel)
                 && r.roster.governance.read_receipts == crate::roster::ReadReceipts::On
-                // Not where this member only reads (archived, or others post): a receipt
-                // is a message there, which its readers would refuse.
-                && r.member_of_device(&self.device_id())
-                    .is_some_and(|m| r.roster.may_post(m, &channel))
+                // Not where this member only reads an archived channel: a receipt is a
+                // message there, which its readers would refuse. Where others post, it goes
+                // as a reader's answer.
+                && r.member_of_device(&self.device_id()).is_some_and(|m| {
+                    r.roster.may_post(m, &channel) || r.roster.may_respond(m, &channel)
+                })
         });
         let Some(at) = self.store.sent_at_of(upto)? else {
             return Err(Error::Invalid(format!("no message {upto} on this device")));
