@@ -737,7 +737,8 @@ impl RosterChain {
     }
 }
 
-/// Every right to post in a channel that a version of `chain` took away (see [`PastRight`]).
+/// Every right to post (or to answer) in a channel that a version of `chain` took away (see
+/// [`PastRight`]).
 /// On roster changes only: each pair of versions compares the members, and the channels only
 /// where a member, a device or a role changed or a channel's list did; a lost right looks
 /// back for when it began.
