@@ -586,15 +586,7 @@ impl Profile {
         if !matches!(described, Plain::File(_) | Plain::ForwardFile { .. }) {
             return Err(Error::Invalid("a file's message describes a file".into()));
         }
-        Ok(self
-            .compose_what(
-                chain,
-                channel,
-                Outgoing::File { blob, described },
-                true,
-                true,
-            )?
-            .0)
+        self.compose_sealed(chain, channel, Outgoing::File { blob, described })
     }
 
     /// `save`: store the last message too (see [`Profile::compose_unsaved`]).

@@ -200,9 +200,7 @@ async fn threads_edits_deletions_and_reactions_converge_and_hold_against_a_modif
     a.delete(&reply).await.unwrap();
     b.react(&lunch, "👀", true).await.unwrap();
     let addr = a.listen_addrs().await.unwrap()[0].clone();
-    let c = Node::start(Profile::open(&c_dir).unwrap(), config(vec![addr.clone()]))
-        .await
-        .unwrap();
+    let c = common::start_dialing(Profile::open(&c_dir).unwrap(), &addr).await;
     let nodes = [&a, &b, &c];
     wait_until(
         "chen caught up on the deletion and the reaction",
@@ -253,9 +251,7 @@ async fn typing_reaches_the_channels_readers_only_and_away_reaches_everyone() {
 
     // Away, said before chen is even running: chen hears it when he connects.
     a.set_away(true).await.unwrap();
-    let c = Node::start(Profile::open(&c_dir).unwrap(), config(vec![addr.clone()]))
-        .await
-        .unwrap();
+    let c = common::start_dialing(Profile::open(&c_dir).unwrap(), &addr).await;
     let (mut a_ev, mut b_ev, mut c_ev) = (a.subscribe(), b.subscribe(), c.subscribe());
     // Both sides: a signal goes to the connections its sender knows of.
     wait_until("chen connected", async || {
@@ -706,12 +702,7 @@ async fn typing_and_away_cross_a_relay_and_a_forged_one_does_not() {
     c.shutdown().await.unwrap();
     drop(c);
     let addr = r.listen_addrs().await.unwrap()[0].clone();
-    let c = Node::start(
-        Profile::open(&dir.path().join("chen")).unwrap(),
-        config(vec![addr]),
-    )
-    .await
-    .unwrap();
+    let c = common::start_dialing(Profile::open(&dir.path().join("chen")).unwrap(), &addr).await;
     let mut c_ev = c.subscribe();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let mut told = false;
@@ -764,9 +755,7 @@ async fn a_status_reaches_colleagues_who_come_online_later_and_a_forged_one_does
     a.set_status("On leave until Monday", Some(day))
         .await
         .unwrap();
-    let b = Node::start(Profile::open(&b_dir).unwrap(), config(vec![a_addr]))
-        .await
-        .unwrap();
+    let b = common::start_dialing(Profile::open(&b_dir).unwrap(), &a_addr).await;
     let hers = |n: &Node| {
         let n = n.clone();
         async move {
@@ -783,9 +772,7 @@ async fn a_status_reaches_colleagues_who_come_online_later_and_a_forged_one_does
     a.shutdown().await.unwrap();
 
     let b_addr = b.listen_addrs().await.unwrap()[0].clone();
-    let c = Node::start(Profile::open(&c_dir).unwrap(), config(vec![b_addr]))
-        .await
-        .unwrap();
+    let c = common::start_dialing(Profile::open(&c_dir).unwrap(), &b_addr).await;
     wait_until("chen has it from bilal", async || hers(&c).await == set).await;
 
     // Chen's modified client.
@@ -1058,9 +1045,7 @@ async fn a_message_scheduled_for_later_goes_at_its_time_once() {
     drop(b);
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let addr = a.listen_addrs().await.unwrap()[0].clone();
-    let b = Node::start(Profile::open(&b_dir).unwrap(), config(vec![addr]))
-        .await
-        .unwrap();
+    let b = common::start_dialing(Profile::open(&b_dir).unwrap(), &addr).await;
     wait_until("sent once bilal runs again", async || {
         texts(&a, "general") == ["standup in five", "and the agenda", "back online"]
     })
@@ -1136,9 +1121,7 @@ async fn a_reminder_is_said_once_at_its_time_and_only_while_the_message_is_reada
     drop((b, ev));
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let addr = a.listen_addrs().await.unwrap()[0].clone();
-    let b = Node::start(Profile::open(&b_dir).unwrap(), config(vec![addr]))
-        .await
-        .unwrap();
+    let b = common::start_dialing(Profile::open(&b_dir).unwrap(), &addr).await;
     let mut ev = b.subscribe();
     let mut again = 0;
     let _ = tokio::time::timeout(Duration::from_secs(13), async {
@@ -1535,12 +1518,7 @@ async fn a_readers_answer_from_before_he_was_taken_off_reaches_a_node_that_was_o
     .await
     .unwrap();
     let addr = a.listen_addrs().await.unwrap()[0].clone();
-    let c = Node::start(
-        Profile::open(&dir.path().join("chen")).unwrap(),
-        config(vec![addr]),
-    )
-    .await
-    .unwrap();
+    let c = common::start_dialing(Profile::open(&dir.path().join("chen")).unwrap(), &addr).await;
     wait_until(
         "chen's node takes bilal's reaction by catch-up",
         async || reacted(&c, "👍"),

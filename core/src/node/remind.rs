@@ -1,10 +1,10 @@
 //! Reminders ("Remind me about this tomorrow at 9:00"): kept sealed in each device's store
 //! beside the saved messages, and told as [`Event::Reminder`] at their time (the app
 //! notifies, `majlisd run` prints it). The node wakes at the soonest ([`Runner::plan_due`]);
-//! a node that is not running at the time tells them when it next runs. One set or cancelled on a device
-//! goes to the member's other devices as an act in their notes ([`Plain::Remind`], which
-//! only their devices post and read), and each keeps and says it: reminded on the laptop
-//! and the desktop alike, as with what they save for later.
+//! a node that is not running at the time tells them when it next runs. One set or
+//! cancelled on a device goes to the member's other devices as an act in their notes
+//! ([`Plain::Remind`], which only their devices post and read), and each keeps and says it:
+//! reminded on the laptop and the desktop alike, as with what they save for later.
 //!
 //! [`Plain::Remind`]: crate::e2e::Plain::Remind
 

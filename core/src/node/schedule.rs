@@ -2,7 +2,8 @@
 //! until their time, then signed and sent as if written then (the roster is checked at that
 //! moment, so a member taken off the channel meanwhile sends nothing there). The node wakes
 //! at the soonest ([`Runner::plan_due`]; checked every [`super::SYNC_INTERVAL`] too); a node
-//! that is not running at the time sends them when it next runs. Nothing of them is on the wire before they are sent.
+//! that is not running at the time sends them when it next runs. Nothing of them is on the
+//! wire before they are sent.
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
@@ -90,6 +91,7 @@ impl Runner {
             tokio::time::Instant::now() + wait.max(std::time::Duration::from_millis(250))
         });
     }
+
     /// Keep `text` to send in `channel` at `at`.
     pub(super) fn schedule(
         &mut self,

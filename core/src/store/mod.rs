@@ -1996,9 +1996,9 @@ impl Store {
                 .ok()
                 .flatten()
                 .and_then(|k| e2e::open(&k, &u.channel, &u.author, &nonce, &ciphertext));
-            // A reader's answer is a reaction, a vote or a read receipt, or nothing at all: the rules took it
-            // from someone who may not post here (a modified client may put anything in
-            // it), and while its key is missing it is no row of the conversation either.
+            // A reader's answer is a reaction, a vote or a read receipt, or nothing at all:
+            // the rules took it from someone who may not post here (a modified client may
+            // put anything in it), and while its key is missing it is no row either.
             if response && !opened.as_ref().is_some_and(e2e::is_response) {
                 return None;
             }

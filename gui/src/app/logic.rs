@@ -921,10 +921,7 @@ impl MajlisApp {
                 && m.device != run.me
                 && m.sender == run.my_name()
             {
-                let after = self.read_upto(run, &m.channel);
-                if let Some(n) = run.unread.get_mut(&m.channel) {
-                    *n = run.node.unread(&m.channel, after, 100).unwrap_or(*n);
-                }
+                run.recount.insert(m.channel.clone());
             }
             if let Some(c) = &mut run.conv {
                 c.refresh(&run.node, &act.target());
