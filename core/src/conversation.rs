@@ -58,6 +58,22 @@ pub enum Act {
     /// Its member paused notifications until `until` (0: resumed; in their notes only; each
     /// of their devices follows the latest).
     Pause { until: u64 },
+    /// Its member chose how they are notified of `channel` (in their notes only; each of
+    /// their devices follows the latest).
+    Notify { channel: String, notify: Notify },
+}
+
+/// How a member's devices notify them of one conversation. The same on each of their
+/// devices: chosen on one, it travels to the others in the member's notes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Notify {
+    /// A direct message, or a message that mentions them.
+    #[default]
+    Usual,
+    /// Every message (an alerts channel someone must not miss).
+    Everything,
+    /// Nothing (muted): unread counts still show, quietly.
+    Nothing,
 }
 
 /// A poll as a reader sees it: its options with who chose each, folded from the votes.
@@ -312,8 +328,23 @@ impl Act {
             | Act::Join { .. }
             | Act::Save { .. }
             | Act::Remind { .. }
-            | Act::Pause { .. } => CHANNEL,
+            | Act::Pause { .. }
+            | Act::Notify { .. } => CHANNEL,
         }
+    }
+
+    /// Whether this act is nothing to print as it arrives: a read receipt, or what a member
+    /// keeps in their notes for their own devices (saved messages, reminders, a pause, how
+    /// they are notified).
+    pub fn is_quiet(&self) -> bool {
+        matches!(
+            self,
+            Act::Read { .. }
+                | Act::Save { .. }
+                | Act::Remind { .. }
+                | Act::Pause { .. }
+                | Act::Notify { .. }
+        )
     }
 
     /// Whether a message with this act is itself a message people wrote (a plain message or
@@ -485,7 +516,8 @@ pub fn fold(m: &mut StoredMessage, mut acts: Vec<StoredMessage>, is_admin: &dyn 
             | Act::Join { .. }
             | Act::Save { .. }
             | Act::Remind { .. }
-            | Act::Pause { .. } => {}
+            | Act::Pause { .. }
+            | Act::Notify { .. } => {}
         }
     }
     // The last three repliers, most recent last.

@@ -214,6 +214,13 @@ pub enum Plain {
     Pause {
         until: u64,
     },
+    /// Its member chose how they are notified of `channel` (every message, the usual, or
+    /// nothing) on one of their devices: posted only in their own notes, so that each of
+    /// their devices notifies alike.
+    Notify {
+        channel: String,
+        notify: crate::conversation::Notify,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::conversation::Act;
+use crate::conversation::{Act, Notify};
 use crate::error::{Error, Result};
 use crate::files::blobs::Blobs;
 use crate::roster::{AuditEntry, Roster};
@@ -222,12 +222,19 @@ fn kind_of(m: &StoredMessage) -> (&'static str, Option<String>) {
                 Act::Remind { on: false, .. } => "unremind",
                 Act::Pause { until: 0 } => "resume_notifications",
                 Act::Pause { .. } => "pause_notifications",
+                Act::Notify { notify, .. } => match notify {
+                    Notify::Usual => "notify_usual",
+                    Notify::Everything => "notify_everything",
+                    Notify::Nothing => "mute",
+                },
             },
             match a {
                 Act::Pin { of, .. } | Act::Save { of, .. } | Act::Remind { of, .. } => {
                     Some(of.to_string())
                 }
-                Act::Topic { .. } | Act::Join { .. } | Act::Pause { .. } => None,
+                Act::Topic { .. } | Act::Join { .. } | Act::Pause { .. } | Act::Notify { .. } => {
+                    None
+                }
                 _ => Some(a.target().to_string()),
             },
         ),

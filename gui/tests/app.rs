@@ -2882,3 +2882,80 @@ fn notifications_paused_on_one_device_are_paused_on_the_others() {
         }
     }
 }
+
+/// How a conversation notifies is chosen once for all of a member's devices: muted on
+/// bilal's other device, it is muted in the app (a mention raises nothing); "Notify me of
+/// every message" chosen in the app reaches the other device, and then a message that
+/// mentions nobody raises a notification. amina's modified client's act in #general, made
+/// to look like one, changes nothing.
+#[test]
+fn how_a_conversation_notifies_is_chosen_once_for_all_devices_of_the_member() {
+    use majlis_core::conversation::{Act, Notify};
+    use majlis_core::e2e::Plain;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, other, mut h) = bilal_on_two_devices(dir.path(), &rt, true);
+    h.input_mut()
+        .viewports
+        .entry(eframe::egui::ViewportId::ROOT)
+        .or_default()
+        .focused = Some(false);
+    let raised = |h: &H| h.state().as_ref().unwrap().notifications_raised();
+    let mute = Plain::Notify {
+        channel: "general".into(),
+        notify: Notify::Nothing,
+    };
+    rt.block_on(amina.act_unchecked("general", mute)).unwrap();
+    rt.block_on(amina.send("general", "@bilal one")).unwrap();
+    until(&mut h, "a notification", |h| raised(h) == 1);
+    assert!(!has(&h, "(muted)"), "muted by another member's act");
+
+    rt.block_on(other.set_notify("general", Notify::Nothing))
+        .unwrap();
+    until(&mut h, "muted here too", |h| has(h, "# general (muted)"));
+    rt.block_on(amina.send("general", "@bilal two")).unwrap();
+    until(&mut h, "the second mention", |h| has(h, "@bilal two"));
+    h.run_steps(5);
+    assert_eq!(raised(&h), 1, "a notification while muted");
+
+    let mut told = other.subscribe();
+    h.get_by_label("# general (muted)").click_secondary();
+    until(&mut h, "the row's menu", |h| has(h, "Unmute"));
+    h.get_by_label("Unmute").click();
+    until(&mut h, "unmuted", |h| !has(h, "(muted)"));
+    h.query_all_by_label("# general")
+        .next()
+        .unwrap()
+        .click_secondary();
+    until(&mut h, "the row's menu", |h| {
+        has(h, "Notify me of every message")
+    });
+    h.get_by_label("Notify me of every message").click();
+    until(&mut h, "every message", |h| {
+        has(h, "# general (every message)")
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(Instant::now() < deadline, "the other device was not told");
+        match told.try_recv() {
+            Ok(majlis_core::Event::Message(m)) => {
+                if let Some(Act::Notify { channel, notify }) = m.act {
+                    if notify == Notify::Everything {
+                        assert_eq!(channel, "general");
+                        break;
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(_) => {
+                h.step();
+                std::thread::sleep(Duration::from_millis(25));
+            }
+        }
+    }
+    rt.block_on(amina.send("general", "the build is red"))
+        .unwrap();
+    until(&mut h, "a notification of a message naming nobody", |h| {
+        raised(h) == 2
+    });
+}

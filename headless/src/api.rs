@@ -516,16 +516,7 @@ async fn follow(
         tokio::select! {
             ev = events.recv() => match ev {
                 Ok(majlis_core::Event::Message(m))
-                    if m.channel == wire
-                        && !matches!(
-                            m.act,
-                            Some(
-                                majlis_core::conversation::Act::Read { .. }
-                                    | majlis_core::conversation::Act::Save { .. }
-                                    | majlis_core::conversation::Act::Remind { .. }
-                                    | majlis_core::conversation::Act::Pause { .. }
-                            )
-                        ) =>
+                    if m.channel == wire && !m.act.as_ref().is_some_and(|a| a.is_quiet()) =>
                 {
                     let line = match node.readable(channel) {
                         Ok(_) => Response::History {

@@ -2766,9 +2766,13 @@ pub fn arrival_line(m: &StoredMessage) -> Option<String> {
     let who = &m.sender;
     let what = match &m.act {
         None | Some(Act::Reply { .. }) => return Some(format_message(m)),
-        Some(Act::Read { .. } | Act::Save { .. } | Act::Remind { .. } | Act::Pause { .. }) => {
-            return None
-        }
+        Some(
+            Act::Read { .. }
+            | Act::Save { .. }
+            | Act::Remind { .. }
+            | Act::Pause { .. }
+            | Act::Notify { .. },
+        ) => return None,
         Some(Act::Edit { of }) => format!("{who} edited {}: {}", of.short(), m.text),
         Some(Act::Delete { of }) => format!("{who} deleted {}", of.short()),
         Some(Act::React { to, emoji, on }) => match on {

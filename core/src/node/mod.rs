@@ -1045,6 +1045,19 @@ impl Node {
         self.tell_my_devices(Plain::Pause { until }).await
     }
 
+    /// Tell this member's other devices how they are to notify them of `channel`, so that
+    /// muting it (or asking for every message) on one device holds on all of them
+    /// ([`Plain::Notify`] in their notes; the app keeps and applies it).
+    pub async fn set_notify(
+        &self,
+        channel: &str,
+        notify: crate::conversation::Notify,
+    ) -> Result<()> {
+        let channel = channel.to_string();
+        self.tell_my_devices(Plain::Notify { channel, notify })
+            .await
+    }
+
     /// Tell this member's other devices of `act` (a saved message, a reminder) through their
     /// notes, which only their devices post in and read. Nothing where this device may not
     /// post there (no roster yet, a relay).

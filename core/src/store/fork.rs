@@ -281,6 +281,7 @@ pub fn retarget(p: &mut Plain, sent_again: &std::collections::HashMap<MessageId,
         | Plain::Topic { .. }
         | Plain::Join { .. }
         | Plain::Pause { .. }
+        | Plain::Notify { .. }
         | Plain::Poll { .. } => return,
     };
     if let Some(new) = sent_again.get(target) {

@@ -2094,6 +2094,14 @@ impl Store {
                     act = Some(Act::Pause { until });
                     (String::new(), false)
                 }
+                // The channel is named in the text too, for exports.
+                Some(Plain::Notify { channel, notify }) => {
+                    act = Some(Act::Notify {
+                        channel: channel.clone(),
+                        notify,
+                    });
+                    (channel, false)
+                }
                 Some(Plain::File(info)) => match file_view(blob, &info) {
                     Some(view) => {
                         file = Some(view);

@@ -909,6 +909,16 @@ impl MajlisApp {
                     self.state.paused_at = m.sent_at;
                 }
             }
+            // How a conversation notifies, chosen on another device of this member: here
+            // too, if it is the latest word on it.
+            if let majlis_core::conversation::Act::Notify { channel, notify } = act {
+                if m.device != run.me
+                    && notes_of(&m.channel) == Some(run.my_name().as_str())
+                    && m.sent_at > self.state.notify_at.get(channel).copied().unwrap_or(0)
+                {
+                    self.set_notify(channel, *notify, m.sent_at);
+                }
+            }
             // Saved (or taken off) on another device of this member: here too.
             if matches!(act, majlis_core::conversation::Act::Save { .. })
                 && m.device != run.me
@@ -974,9 +984,14 @@ impl MajlisApp {
                 run.mentions += 1;
             }
         }
-        // A muted conversation raises no notification (its mentions are still counted).
-        let muted = self.state.muted.contains(&m.channel);
-        if (dm || mentions(&m.text, &addressed)) && !self.focused && !muted && !self.paused() {
+        // A muted conversation raises no notification (its mentions are still counted); one
+        // the member asked every message of raises one for each.
+        let wanted = match self.notify_of(&m.channel) {
+            Notify::Usual => dm || mentions(&m.text, &addressed),
+            Notify::Everything => true,
+            Notify::Nothing => false,
+        };
+        if wanted && !self.focused && !self.paused() {
             self.notified += 1;
             let title = notification_title(
                 self.state.lang,

@@ -9,6 +9,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use eframe::egui::{self, Align, Color32, Layout, RichText};
+use majlis_core::conversation::Notify;
 use majlis_core::roster::{
     dm_channel, dm_members, is_dm, notes_channel, notes_of, AuditEntry, DmPolicy, Policy,
     VerifiedRoster,
@@ -62,6 +63,11 @@ pub struct State {
     pub selected: Option<String>,
     /// Channels and DMs the user muted: no desktop notification, unread counts shown quietly.
     pub muted: std::collections::BTreeSet<String>,
+    /// Channels whose every message raises a desktop notification (not only mentions).
+    pub everything: std::collections::BTreeSet<String>,
+    /// Per conversation, when how it notifies was last chosen, on this device's clock or by
+    /// the act's `sent_at` from another device of the member: an older act changes nothing.
+    pub notify_at: HashMap<String, u64>,
     pub theme: Theme,
     /// Peers the user added by address in the network view, as typed (a host name is
     /// resolved again at each start): dialled at every start, as `--peer` ones are.
@@ -988,6 +994,34 @@ impl MajlisApp {
         self.notified
     }
 
+    /// How `channel` notifies this member.
+    fn notify_of(&self, channel: &str) -> Notify {
+        if self.state.muted.contains(channel) {
+            Notify::Nothing
+        } else if self.state.everything.contains(channel) {
+            Notify::Everything
+        } else {
+            Notify::Usual
+        }
+    }
+
+    /// Let `channel` notify as `notify` from now on, chosen at `at` (see `State::notify_at`).
+    fn set_notify(&mut self, channel: &str, notify: Notify, at: u64) {
+        let s = &mut self.state;
+        s.muted.remove(channel);
+        s.everything.remove(channel);
+        match notify {
+            Notify::Usual => {}
+            Notify::Everything => {
+                s.everything.insert(channel.to_string());
+            }
+            Notify::Nothing => {
+                s.muted.insert(channel.to_string());
+            }
+        }
+        s.notify_at.insert(channel.to_string(), at);
+    }
+
     /// Whether desktop notifications are paused now.
     fn paused(&self) -> bool {
         self.state.paused_until.is_some_and(|t| now_ms() < t)
@@ -1034,6 +1068,10 @@ impl MajlisApp {
             s.selected = saved.selected;
         }
         s.muted.extend(saved.muted);
+        s.everything.extend(saved.everything);
+        for (k, v) in saved.notify_at {
+            s.notify_at.entry(k).or_insert(v);
+        }
         if s.paused_until.is_none() {
             s.paused_until = saved.paused_until;
         }

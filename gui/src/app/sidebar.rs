@@ -305,9 +305,14 @@ impl MajlisApp {
         let mut open_saved = false;
         let saved_label = self.t("Saved");
         let mut clicked = None;
-        let mut toggle_mute: Option<String> = None;
+        let mut notify: Option<(String, Notify)> = None;
         let (muted_label, mute_label, unmute_label) =
             (self.t("muted"), self.t("Mute"), self.t("Unmute"));
+        let (every_label, notify_every, notify_usual) = (
+            self.t("every message"),
+            self.t("Notify me of every message"),
+            self.t("Notify me of mentions only"),
+        );
         let (left_heading, join_label) = (self.t("Channels you left"), self.t("Join"));
         let archived_heading = self.t("Archived");
         let mut join: Option<String> = None;
@@ -379,9 +384,16 @@ impl MajlisApp {
                                         label = format!("{label} ({n})");
                                     }
                                     let sel = self.state.selected.as_deref() == Some(k.as_str());
-                                    let muted = self.state.muted.contains(k);
-                                    if muted {
-                                        label = format!("{label} ({muted_label})");
+                                    let now = self.notify_of(k);
+                                    let muted = now == Notify::Nothing;
+                                    match now {
+                                        Notify::Nothing => {
+                                            label = format!("{label} ({muted_label})")
+                                        }
+                                        Notify::Everything => {
+                                            label = format!("{label} ({every_label})")
+                                        }
+                                        Notify::Usual => {}
                                     }
                                     let text = match (n > 0, muted) {
                                         (_, true) => RichText::new(label).weak(),
@@ -393,10 +405,24 @@ impl MajlisApp {
                                         clicked = Some(k.clone());
                                     }
                                     row.context_menu(|ui| {
-                                        let what = if muted { &unmute_label } else { &mute_label };
-                                        if ui.button(what.as_str()).clicked() {
-                                            toggle_mute = Some(k.clone());
-                                            ui.close();
+                                        // A direct message notifies of every message already.
+                                        let choices = match now {
+                                            Notify::Nothing => vec![(&unmute_label, Notify::Usual)],
+                                            _ if is_dm(k) => vec![(&mute_label, Notify::Nothing)],
+                                            Notify::Usual => vec![
+                                                (&notify_every, Notify::Everything),
+                                                (&mute_label, Notify::Nothing),
+                                            ],
+                                            Notify::Everything => vec![
+                                                (&notify_usual, Notify::Usual),
+                                                (&mute_label, Notify::Nothing),
+                                            ],
+                                        };
+                                        for (what, then) in choices {
+                                            if ui.button(what.as_str()).clicked() {
+                                                notify = Some((k.clone(), then));
+                                                ui.close();
+                                            }
                                         }
                                     });
                                 }
@@ -447,10 +473,15 @@ impl MajlisApp {
         if let Some(channel) = join {
             run.actions.push(Action::Join { channel, on: true });
         }
-        if let Some(k) = toggle_mute {
-            if !self.state.muted.remove(&k) {
-                self.state.muted.insert(k);
-            }
+        if let Some((channel, then)) = notify {
+            self.set_notify(&channel, then, now_ms());
+            // The member's other devices notify alike.
+            let n = run.node.clone();
+            self.rt.spawn(async move {
+                if let Err(e) = n.set_notify(&channel, then).await {
+                    tracing::info!("how {channel} notifies was not told to other devices: {e}");
+                }
+            });
         }
         // The mentions view is a search for what mentions this member.
         if open_mentions {
