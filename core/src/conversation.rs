@@ -61,6 +61,38 @@ pub enum Act {
     /// Its member chose how they are notified of `channel` (in their notes only; each of
     /// their devices follows the latest).
     Notify { channel: String, notify: Notify },
+    /// Its member's notification hours (`None`: any time; in their notes only; each of
+    /// their devices follows the latest).
+    Hours { hours: Option<Hours> },
+}
+
+/// When a member's devices raise desktop notifications: from `from` to `to` (minutes after
+/// local midnight, each device on its own clock; `to` before `from` spans midnight, for a
+/// night shift) on the days in `days` (bit 0 Monday … bit 6 Sunday; a span past midnight
+/// belongs to the day it starts). Outside them messages arrive and count as unread, quietly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Hours {
+    pub from: u16,
+    pub to: u16,
+    pub days: u8,
+}
+
+impl Hours {
+    /// Monday to Friday.
+    pub const MON_FRI: u8 = 0b001_1111;
+    /// Sunday to Thursday (the working week in much of the Gulf).
+    pub const SUN_THU: u8 = 0b100_1111;
+
+    /// Whether a notification may be raised on `weekday` (0 Monday … 6 Sunday) at `minute`
+    /// after local midnight.
+    pub fn allow(&self, weekday: u8, minute: u16) -> bool {
+        let on = |day: u8| self.days & (1 << (day % 7)) != 0;
+        if self.from <= self.to {
+            on(weekday) && (self.from..self.to).contains(&minute)
+        } else {
+            (minute >= self.from && on(weekday)) || (minute < self.to && on(weekday + 6))
+        }
+    }
 }
 
 /// How a member's devices notify them of one conversation. The same on each of their
@@ -329,7 +361,8 @@ impl Act {
             | Act::Save { .. }
             | Act::Remind { .. }
             | Act::Pause { .. }
-            | Act::Notify { .. } => CHANNEL,
+            | Act::Notify { .. }
+            | Act::Hours { .. } => CHANNEL,
         }
     }
 
@@ -344,6 +377,7 @@ impl Act {
                 | Act::Remind { .. }
                 | Act::Pause { .. }
                 | Act::Notify { .. }
+                | Act::Hours { .. }
         )
     }
 
@@ -517,7 +551,8 @@ pub fn fold(m: &mut StoredMessage, mut acts: Vec<StoredMessage>, is_admin: &dyn 
             | Act::Save { .. }
             | Act::Remind { .. }
             | Act::Pause { .. }
-            | Act::Notify { .. } => {}
+            | Act::Notify { .. }
+            | Act::Hours { .. } => {}
         }
     }
     // The last three repliers, most recent last.
@@ -651,6 +686,29 @@ mod tests {
 
     fn id(n: u8) -> MessageId {
         MessageId([n; 32])
+    }
+
+    /// Office hours on working days; a night shift past midnight belongs to the day it
+    /// starts (Thursday night's shift runs into Friday morning, Friday's does not start).
+    #[test]
+    fn notification_hours_allow_their_days_and_times() {
+        let (mon, thu, fri, sun) = (0, 3, 4, 6);
+        let office = Hours {
+            from: 9 * 60,
+            to: 18 * 60,
+            days: Hours::SUN_THU,
+        };
+        assert!(office.allow(sun, 9 * 60) && office.allow(thu, 18 * 60 - 1));
+        assert!(!office.allow(thu, 18 * 60) && !office.allow(mon, 8 * 60 + 59));
+        assert!(!office.allow(fri, 12 * 60), "not a working day");
+        let night = Hours {
+            from: 22 * 60,
+            to: 6 * 60,
+            days: Hours::SUN_THU,
+        };
+        assert!(night.allow(thu, 23 * 60) && night.allow(fri, 5 * 60));
+        assert!(!night.allow(fri, 23 * 60) && !night.allow(sun, 5 * 60));
+        assert!(night.allow(mon, 0) && !night.allow(mon, 12 * 60));
     }
 
     /// A member's saved list is the latest save act for each message, whatever order the

@@ -221,6 +221,12 @@ pub enum Plain {
         channel: String,
         notify: crate::conversation::Notify,
     },
+    /// Its member set when their devices raise notifications (`None`: any time) on one of
+    /// them: posted only in their own notes, so that each of their devices keeps the same
+    /// hours.
+    Hours {
+        hours: Option<crate::conversation::Hours>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

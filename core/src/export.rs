@@ -227,14 +227,17 @@ fn kind_of(m: &StoredMessage) -> (&'static str, Option<String>) {
                     Notify::Everything => "notify_everything",
                     Notify::Nothing => "mute",
                 },
+                Act::Hours { .. } => "notification_hours",
             },
             match a {
                 Act::Pin { of, .. } | Act::Save { of, .. } | Act::Remind { of, .. } => {
                     Some(of.to_string())
                 }
-                Act::Topic { .. } | Act::Join { .. } | Act::Pause { .. } | Act::Notify { .. } => {
-                    None
-                }
+                Act::Topic { .. }
+                | Act::Join { .. }
+                | Act::Pause { .. }
+                | Act::Notify { .. }
+                | Act::Hours { .. } => None,
                 _ => Some(a.target().to_string()),
             },
         ),

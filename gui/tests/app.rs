@@ -2959,3 +2959,88 @@ fn how_a_conversation_notifies_is_chosen_once_for_all_devices_of_the_member() {
         raised(h) == 2
     });
 }
+
+/// Notification hours are one member's for all their devices: set on bilal's other device
+/// to an hour that is not now, the app is quiet (a mention raises nothing, the bar says
+/// "Quiet hours"); "Sunday to Thursday, 9:00–18:00" chosen in the app reaches the other
+/// device; "Any time" notifies again. amina's modified client's act in #general, made to
+/// look like one, changes nothing.
+#[test]
+fn notification_hours_set_on_one_device_hold_on_the_others() {
+    use chrono::Timelike;
+    use majlis_core::conversation::{Act, Hours};
+    use majlis_core::e2e::Plain;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, other, mut h) = bilal_on_two_devices(dir.path(), &rt, true);
+    h.input_mut()
+        .viewports
+        .entry(eframe::egui::ViewportId::ROOT)
+        .or_default()
+        .focused = Some(false);
+    let raised = |h: &H| h.state().as_ref().unwrap().notifications_raised();
+    // An hour from now to two hours from now, every day: now is outside it.
+    let now = chrono::Local::now();
+    let minute = (now.hour() * 60 + now.minute()) as u16;
+    let later = Hours {
+        from: (minute + 60) % 1440,
+        to: (minute + 120) % 1440,
+        days: 0b111_1111,
+    };
+    let forged = Plain::Hours { hours: Some(later) };
+    rt.block_on(amina.act_unchecked("general", forged)).unwrap();
+    rt.block_on(amina.send("general", "@bilal one")).unwrap();
+    until(&mut h, "a notification", |h| raised(h) == 1);
+    assert!(!has(&h, "Quiet hours"), "quiet by another member's act");
+
+    rt.block_on(other.set_notification_hours(Some(later)))
+        .unwrap();
+    until(&mut h, "quiet here too", |h| has(h, "Quiet hours"));
+    rt.block_on(amina.send("general", "@bilal two")).unwrap();
+    until(&mut h, "the second mention", |h| has(h, "@bilal two"));
+    h.run_steps(5);
+    assert_eq!(raised(&h), 1, "a notification outside the hours");
+
+    let mut told = other.subscribe();
+    h.get_by_label("Quiet hours").click();
+    until(&mut h, "the menu", |h| {
+        has(h, "Sunday to Thursday, 9:00–18:00")
+    });
+    h.get_by_label("Sunday to Thursday, 9:00–18:00").click();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(Instant::now() < deadline, "the other device was not told");
+        match told.try_recv() {
+            Ok(majlis_core::Event::Message(m)) => {
+                if let Some(Act::Hours { hours }) = m.act {
+                    let want = Hours {
+                        from: 9 * 60,
+                        to: 18 * 60,
+                        days: Hours::SUN_THU,
+                    };
+                    assert_eq!(hours, Some(want));
+                    break;
+                }
+            }
+            Ok(_) => {}
+            Err(_) => {
+                h.step();
+                std::thread::sleep(Duration::from_millis(25));
+            }
+        }
+    }
+    h.run_steps(2);
+    // Whichever the bell says now (it depends on the day and hour this runs), "Any time".
+    let bell = ["Quiet hours", "Notifications"]
+        .into_iter()
+        .find(|b| has(&h, b))
+        .unwrap();
+    h.get_by_label(bell).click();
+    until(&mut h, "the menu", |h| has(h, "Any time"));
+    h.get_by_label("Any time").click();
+    until(&mut h, "notifications at any time", |h| {
+        has(h, "Notifications") && !has(h, "Quiet hours")
+    });
+    rt.block_on(amina.send("general", "@bilal three")).unwrap();
+    until(&mut h, "a notification again", |h| raised(h) == 2);
+}

@@ -2771,7 +2771,8 @@ pub fn arrival_line(m: &StoredMessage) -> Option<String> {
             | Act::Save { .. }
             | Act::Remind { .. }
             | Act::Pause { .. }
-            | Act::Notify { .. },
+            | Act::Notify { .. }
+            | Act::Hours { .. },
         ) => return None,
         Some(Act::Edit { of }) => format!("{who} edited {}: {}", of.short(), m.text),
         Some(Act::Delete { of }) => format!("{who} deleted {}", of.short()),

@@ -1058,6 +1058,16 @@ impl Node {
             .await
     }
 
+    /// Tell this member's other devices when they are to raise notifications (`None`: any
+    /// time), so that each keeps the same hours ([`Plain::Hours`] in their notes; the app
+    /// keeps and applies it).
+    pub async fn set_notification_hours(
+        &self,
+        hours: Option<crate::conversation::Hours>,
+    ) -> Result<()> {
+        self.tell_my_devices(Plain::Hours { hours }).await
+    }
+
     /// Tell this member's other devices of `act` (a saved message, a reminder) through their
     /// notes, which only their devices post in and read. Nothing where this device may not
     /// post there (no roster yet, a relay).

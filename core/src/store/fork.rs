@@ -282,6 +282,7 @@ pub fn retarget(p: &mut Plain, sent_again: &std::collections::HashMap<MessageId,
         | Plain::Join { .. }
         | Plain::Pause { .. }
         | Plain::Notify { .. }
+        | Plain::Hours { .. }
         | Plain::Poll { .. } => return,
     };
     if let Some(new) = sent_again.get(target) {

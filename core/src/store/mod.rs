@@ -2102,6 +2102,10 @@ impl Store {
                     });
                     (channel, false)
                 }
+                Some(Plain::Hours { hours }) => {
+                    act = Some(Act::Hours { hours });
+                    (String::new(), false)
+                }
                 Some(Plain::File(info)) => match file_view(blob, &info) {
                     Some(view) => {
                         file = Some(view);

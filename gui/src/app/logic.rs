@@ -919,6 +919,17 @@ impl MajlisApp {
                     self.set_notify(channel, *notify, m.sent_at);
                 }
             }
+            // Notification hours set on another device of this member: here too, if they
+            // are the latest word on them.
+            if let majlis_core::conversation::Act::Hours { hours } = act {
+                if m.device != run.me
+                    && notes_of(&m.channel) == Some(run.my_name().as_str())
+                    && m.sent_at > self.state.hours_at
+                {
+                    self.state.hours = *hours;
+                    self.state.hours_at = m.sent_at;
+                }
+            }
             // Saved (or taken off) on another device of this member: here too.
             if matches!(act, majlis_core::conversation::Act::Save { .. })
                 && m.device != run.me
@@ -991,7 +1002,7 @@ impl MajlisApp {
             Notify::Everything => true,
             Notify::Nothing => false,
         };
-        if wanted && !self.focused && !self.paused() {
+        if wanted && !self.focused && !self.paused() && !self.outside_hours() {
             self.notified += 1;
             let title = notification_title(
                 self.state.lang,

@@ -9,7 +9,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use eframe::egui::{self, Align, Color32, Layout, RichText};
-use majlis_core::conversation::Notify;
+use majlis_core::conversation::{Hours, Notify};
 use majlis_core::roster::{
     dm_channel, dm_members, is_dm, notes_channel, notes_of, AuditEntry, DmPolicy, Policy,
     VerifiedRoster,
@@ -68,6 +68,11 @@ pub struct State {
     /// Per conversation, when how it notifies was last chosen, on this device's clock or by
     /// the act's `sent_at` from another device of the member: an older act changes nothing.
     pub notify_at: HashMap<String, u64>,
+    /// When this member's devices raise desktop notifications (`None`: any time); the same
+    /// on each of their devices.
+    pub hours: Option<Hours>,
+    /// When `hours` was set, as `paused_at` is for a pause.
+    pub hours_at: u64,
     pub theme: Theme,
     /// Peers the user added by address in the network view, as typed (a host name is
     /// resolved again at each start): dialled at every start, as `--peer` ones are.
@@ -1022,6 +1027,17 @@ impl MajlisApp {
         s.notify_at.insert(channel.to_string(), at);
     }
 
+    /// Whether it is outside this member's notification hours now (on this device's clock).
+    fn outside_hours(&self) -> bool {
+        use chrono::{Datelike, Timelike};
+        let now = chrono::Local::now();
+        let (day, minute) = (
+            now.weekday().num_days_from_monday() as u8,
+            (now.hour() * 60 + now.minute()) as u16,
+        );
+        self.state.hours.is_some_and(|h| !h.allow(day, minute))
+    }
+
     /// Whether desktop notifications are paused now.
     fn paused(&self) -> bool {
         self.state.paused_until.is_some_and(|t| now_ms() < t)
@@ -1076,6 +1092,10 @@ impl MajlisApp {
             s.paused_until = saved.paused_until;
         }
         s.paused_at = s.paused_at.max(saved.paused_at);
+        if s.hours.is_none() {
+            s.hours = saved.hours;
+        }
+        s.hours_at = s.hours_at.max(saved.hours_at);
         for p in saved.peers {
             if !s.peers.contains(&p) {
                 s.peers.push(p);

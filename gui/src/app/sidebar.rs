@@ -132,10 +132,31 @@ impl MajlisApp {
             ),
             None => String::new(),
         });
+        let quiet = paused.is_some() || self.outside_hours();
         let bell = match paused {
             Some(_) => self.t("Notifications paused"),
+            None if quiet => self.t("Quiet hours"),
             None => self.t("Notifications"),
         };
+        let hours_header = self.t("Notification hours:");
+        let office = |days| Hours {
+            from: 9 * 60,
+            to: 18 * 60,
+            days,
+        };
+        let hours_choices: Vec<(String, Option<Hours>)> = vec![
+            (self.t("Any time"), None),
+            (
+                self.t("Monday to Friday, 9:00–18:00"),
+                Some(office(Hours::MON_FRI)),
+            ),
+            (
+                self.t("Sunday to Thursday, 9:00–18:00"),
+                Some(office(Hours::SUN_THU)),
+            ),
+        ];
+        let hours_now = self.state.hours;
+        let mut set_hours: Option<Option<Hours>> = None;
         let pause_choices: Vec<(String, u64)> = [
             self.t("For 1 hour"),
             self.t("Until tomorrow at 9:00"),
@@ -197,24 +218,37 @@ impl MajlisApp {
                     open_search = true;
                 }
                 let mut bell_text = RichText::new(bell.as_str());
-                if paused.is_some() {
+                if quiet {
                     bell_text = bell_text.color(ui.visuals().warn_fg_color);
                 }
-                ui.menu_button(bell_text, |ui| match &paused {
-                    Some(until) => {
-                        ui.label(until.as_str());
-                        if ui.button(resume_label.as_str()).clicked() {
-                            pause = Some(None);
-                            ui.close();
-                        }
-                    }
-                    None => {
-                        ui.label(pause_header.as_str());
-                        for (label, at) in &pause_choices {
-                            if ui.button(label.as_str()).clicked() {
-                                pause = Some(Some(*at));
+                ui.menu_button(bell_text, |ui| {
+                    match &paused {
+                        Some(until) => {
+                            ui.label(until.as_str());
+                            if ui.button(resume_label.as_str()).clicked() {
+                                pause = Some(None);
                                 ui.close();
                             }
+                        }
+                        None => {
+                            ui.label(pause_header.as_str());
+                            for (label, at) in &pause_choices {
+                                if ui.button(label.as_str()).clicked() {
+                                    pause = Some(Some(*at));
+                                    ui.close();
+                                }
+                            }
+                        }
+                    }
+                    ui.separator();
+                    ui.label(hours_header.as_str());
+                    for (label, hours) in &hours_choices {
+                        if ui
+                            .selectable_label(hours_now == *hours, label.as_str())
+                            .clicked()
+                        {
+                            set_hours = Some(*hours);
+                            ui.close();
                         }
                     }
                 });
@@ -228,6 +262,17 @@ impl MajlisApp {
             self.rt.spawn(async move {
                 if let Err(e) = n.pause_notifications(until.unwrap_or(0)).await {
                     tracing::info!("the pause was not told to other devices: {e}");
+                }
+            });
+        }
+        if let Some(hours) = set_hours {
+            self.state.hours = hours;
+            self.state.hours_at = now_ms();
+            // The member's other devices keep the same hours.
+            let n = run.node.clone();
+            self.rt.spawn(async move {
+                if let Err(e) = n.set_notification_hours(hours).await {
+                    tracing::info!("the notification hours were not told to other devices: {e}");
                 }
             });
         }
