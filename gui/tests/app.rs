@@ -791,6 +791,22 @@ fn a_shared_picture_is_shown_in_the_conversation() {
     until(&mut h, "closed", |h| {
         h.query_by_label("Picture site.png, enlarged").is_none()
     });
+
+    // An animated GIF moves.
+    let gif = dir.path().join("wave.gif");
+    {
+        let mut enc = image::codecs::gif::GifEncoder::new(std::fs::File::create(&gif).unwrap());
+        let frames = [[20u8, 120, 200, 255], [200, 120, 20, 255]].map(|px| {
+            let img = image::RgbaImage::from_pixel(60, 40, image::Rgba(px));
+            image::Frame::from_parts(img, 0, 0, image::Delay::from_numer_denom_ms(200, 1))
+        });
+        enc.encode_frames(frames).unwrap();
+    }
+    rt.block_on(amina.share_file("general", &gif, "")).unwrap();
+    until(&mut h, "the animation, drawn", |h| {
+        h.query_by_label("Picture wave.gif").is_some()
+            && h.state().as_ref().unwrap().animations_shown() == 1
+    });
 }
 
 #[test]

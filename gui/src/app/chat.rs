@@ -2232,7 +2232,8 @@ fn picture(
     let (rect, r) =
         ui.allocate_exact_size(egui::vec2(room.min(WIDTH), HEIGHT), egui::Sense::hover());
     match files.thumbs.get(&f.blob) {
-        Some(Thumb::Ready(tex)) => {
+        Some(Thumb::Ready(shown)) => {
+            let tex = shown.now(ui.ctx());
             let size = fitted(tex.size_vec2(), room);
             let at = match ui.layout().horizontal_align() {
                 Align::RIGHT => rect.right_top() - egui::vec2(size.x, 0.0),
@@ -2296,7 +2297,8 @@ fn picture_viewer(
     let room = ui.ctx().content_rect().size() * egui::vec2(0.9, 0.8);
     let modal = egui::Modal::new(egui::Id::unique("majlis-picture")).show(ui.ctx(), |ui| {
         match &v.shown {
-            Thumb::Ready(tex) => {
+            Thumb::Ready(shown) => {
+                let tex = shown.now(ui.ctx());
                 let size = super::preview::fit(tex.size_vec2(), room);
                 let r = ui.add(egui::Image::new(tex).fit_to_exact_size(size));
                 let label = tr_with(

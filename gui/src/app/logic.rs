@@ -294,9 +294,10 @@ impl MajlisApp {
                 });
             }
             Action::Preview { message, blob } => {
-                // Textures are kept for the pictures seen (up to ~1 MB each); a long
+                // Textures are kept for the pictures seen (up to ~1 MB a frame); a long
                 // session's are let go now and then (made again when shown).
-                if run.thumbs.len() > 48 {
+                let frames: usize = run.thumbs.values().map(|t| t.frames()).sum();
+                if run.thumbs.len() > 48 || frames > 400 {
                     run.thumbs.clear();
                 }
                 run.thumbs.insert(blob, super::preview::Thumb::Loading);
@@ -375,14 +376,22 @@ impl MajlisApp {
     fn texture(
         &self,
         name: String,
-        decoded: Result<egui::ColorImage, String>,
+        decoded: Result<super::preview::Frames, String>,
     ) -> super::preview::Thumb {
         match decoded {
-            Ok(img) => super::preview::Thumb::Ready(self.ctx.load_texture(
-                name,
-                img,
-                egui::TextureOptions::LINEAR,
-            )),
+            Ok(frames) => super::preview::Thumb::Ready(super::preview::Shown {
+                frames: frames
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (img, ms))| {
+                        let name = format!("{name} {i}");
+                        let tex = self
+                            .ctx
+                            .load_texture(name, img, egui::TextureOptions::LINEAR);
+                        (tex, ms)
+                    })
+                    .collect(),
+            }),
             Err(e) => {
                 tracing::info!("no {name}: {e}");
                 super::preview::Thumb::Failed
@@ -1044,12 +1053,12 @@ async fn picture(
     node: &Node,
     message: MessageId,
     size: (u32, u32),
-) -> Result<egui::ColorImage, String> {
+) -> Result<super::preview::Frames, String> {
     let bytes = node
         .file_bytes(&message, super::preview::MAX)
         .await
         .map_err(|e| e.to_string())?;
-    tokio::task::spawn_blocking(move || super::preview::decode(&bytes, size))
+    tokio::task::spawn_blocking(move || super::preview::decode_frames(&bytes, size))
         .await
         .unwrap_or_else(|e| Err(e.to_string()))
 }

@@ -289,9 +289,9 @@ enum Reply {
     Shared(Result<MessageId, String>),
     Files(Vec<majlis_core::node::FileStatus>),
     /// A picture decoded for its preview, or why it cannot be.
-    Preview(majlis_core::files::BlobId, Result<egui::ColorImage, String>),
+    Preview(majlis_core::files::BlobId, Result<preview::Frames, String>),
     /// A picture decoded for the viewer.
-    Viewed(MessageId, Result<egui::ColorImage, String>),
+    Viewed(MessageId, Result<preview::Frames, String>),
     /// A reaction or deletion was sent, or why not.
     Acted(Result<MessageId, String>),
     /// A message was forwarded or a reminder set (what to say), or why not.
@@ -997,6 +997,15 @@ impl MajlisApp {
     /// notification itself leaves nothing a test can read).
     pub fn notifications_raised(&self) -> u64 {
         self.notified
+    }
+
+    /// How many pictures drawn in the conversation are animations (for tests: frames
+    /// leave nothing on screen a test can read).
+    pub fn animations_shown(&self) -> usize {
+        match &self.phase {
+            Phase::Running(r) => r.thumbs.values().filter(|t| t.frames() > 1).count(),
+            _ => 0,
+        }
     }
 
     /// How `channel` notifies this member.

@@ -1,6 +1,6 @@
 //! Shared pictures shown in the conversation, not only as a file card.
 //!
-//! A PNG, JPEG, GIF (its first frame) or WebP up to [`MAX`] is decrypted into memory once downloaded (it never touches
+//! A PNG, JPEG, GIF (animated, within [`ANIM_BYTES`]) or WebP up to [`MAX`] is decrypted into memory once downloaded (it never touches
 //! the disk in the clear), decoded off the UI thread with `image`'s limits (a picture that
 //! claims more pixels than [`MAX_SIDE`] a side, or more memory than [`MAX_ALLOC`], is
 //! refused rather than allocated: a colleague's modified client may send a decompression
@@ -19,13 +19,66 @@ pub(super) const HEIGHT: f32 = 180.0;
 const MAX_SIDE: u32 = 16_384;
 const MAX_ALLOC: u64 = 256 * 1024 * 1024;
 
+/// The most decoded bytes an animated GIF's frames may take (each scaled as a still picture
+/// is): past it, only its first frame is shown. Bounds the memory a long or large animation
+/// (or a colleague's modified client's GIF of 100 000 frames) can take.
+const ANIM_BYTES: usize = 48 * 1024 * 1024;
+/// The most frames an animation keeps.
+const MAX_FRAMES: usize = 300;
+
+/// A decoded picture: its frames, each with how long it shows (ms; a still picture has one).
+pub type Frames = Vec<(egui::ColorImage, u32)>;
+
 /// Where a picture's preview stands.
 pub(super) enum Thumb {
     /// Being read and decoded.
     Loading,
-    Ready(egui::TextureHandle),
+    Ready(Shown),
     /// Not a picture `image` can read (or refused by its limits): the card alone.
     Failed,
+}
+
+impl Thumb {
+    /// Its textures, for bounding how many are kept.
+    pub fn frames(&self) -> usize {
+        match self {
+            Thumb::Ready(shown) => shown.frames.len(),
+            Thumb::Loading | Thumb::Failed => 0,
+        }
+    }
+}
+
+/// A picture's textures: one, or an animation's frames with how long each shows (ms).
+pub(super) struct Shown {
+    pub frames: Vec<(egui::TextureHandle, u32)>,
+}
+
+impl Shown {
+    /// The frame to draw now. An animation asks for a repaint when its next frame is due,
+    /// only while it is drawn: one scrolled out of sight costs nothing.
+    pub fn now(&self, ctx: &egui::Context) -> &egui::TextureHandle {
+        if self.frames.len() > 1 {
+            let ms = (ctx.input(|i| i.time) * 1000.0) as u64;
+            let (i, left) = frame_at(self.frames.iter().map(|f| f.1), ms);
+            ctx.request_repaint_after(std::time::Duration::from_millis(left));
+            return &self.frames[i].0;
+        }
+        &self.frames[0].0
+    }
+}
+
+/// Which of frames lasting `delays` (ms) shows `ms` into a looping animation, and how long
+/// until the next.
+pub fn frame_at(delays: impl Iterator<Item = u32> + Clone, ms: u64) -> (usize, u64) {
+    let cycle: u64 = delays.clone().map(u64::from).sum();
+    let mut t = ms % cycle.max(1);
+    for (i, d) in delays.enumerate() {
+        if t < u64::from(d) {
+            return (i, u64::from(d) - t);
+        }
+        t -= u64::from(d);
+    }
+    (0, 1)
 }
 
 /// Whether file `f` is drawn as a picture.
@@ -73,6 +126,52 @@ pub fn decode(bytes: &[u8], (w, h): (u32, u32)) -> Result<egui::ColorImage, Stri
     })
 }
 
+/// [`decode`], with every frame of an animated GIF (scaled alike, each with its delay;
+/// delays of 10 ms or less show for 100 ms, as browsers do). An animation over
+/// [`ANIM_BYTES`] or [`MAX_FRAMES`] shows its first frame only.
+pub fn decode_frames(bytes: &[u8], (w, h): (u32, u32)) -> Result<Frames, String> {
+    use image::{AnimationDecoder, ImageDecoder};
+    let still = || decode(bytes, (w, h)).map(|img| vec![(img, 0)]);
+    if image::guess_format(bytes).ok() != Some(image::ImageFormat::Gif) {
+        return still();
+    }
+    let mut decoder = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(bytes))
+        .map_err(|e| e.to_string())?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_ALLOC);
+    decoder.set_limits(limits).map_err(|e| e.to_string())?;
+    let (mut frames, mut total) = (Vec::new(), 0usize);
+    for frame in decoder.into_frames() {
+        let frame = frame.map_err(|e| e.to_string())?;
+        let (n, d) = frame.delay().numer_denom_ms();
+        let ms = match n / d.max(1) {
+            0..=10 => 100,
+            ms => ms,
+        };
+        let img = image::DynamicImage::ImageRgba8(frame.into_buffer());
+        let small = match img.width() > w || img.height() > h {
+            true => img.thumbnail(w, h),
+            false => img,
+        };
+        total += small.width() as usize * small.height() as usize * 4;
+        if total > ANIM_BYTES || frames.len() == MAX_FRAMES {
+            return still();
+        }
+        let size = [small.width() as usize, small.height() as usize];
+        let rgba = small.to_rgba8();
+        frames.push((
+            egui::ColorImage::from_rgba_unmultiplied(size, rgba.as_raw()),
+            ms,
+        ));
+    }
+    match frames.len() {
+        0 | 1 => still(),
+        _ => Ok(frames),
+    }
+}
+
 /// The size a picture of `size` pixels is drawn at: within the box (and `room` wide),
 /// never larger than it is.
 pub(super) fn fitted(size: egui::Vec2, room: f32) -> egui::Vec2 {
@@ -101,7 +200,7 @@ mod tests {
         out
     }
 
-    /// Screenshots (PNG), photos (JPEG), GIFs (their first frame) and WebP pictures are
+    /// Screenshots (PNG), photos (JPEG), GIFs and WebP pictures are
     /// read by their content: one shared under another type's name is drawn as what it is.
     #[test]
     fn pictures_of_each_kind_are_drawn() {
@@ -129,12 +228,57 @@ mod tests {
         }
     }
 
+    /// A GIF of `n` frames of `w` × `h`, each a different shade, 50 ms each (the first 5 ms).
+    fn animated(n: usize, w: u32, h: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        {
+            let mut enc = image::codecs::gif::GifEncoder::new(&mut out);
+            enc.set_repeat(image::codecs::gif::Repeat::Infinite)
+                .unwrap();
+            let frames = (0..n).map(|i| {
+                let shade = (i * 40 % 256) as u8;
+                let img = image::RgbaImage::from_pixel(w, h, image::Rgba([shade, 30, 30, 255]));
+                let ms = if i == 0 { 5 } else { 50 };
+                image::Frame::from_parts(img, 0, 0, image::Delay::from_numer_denom_ms(ms, 1))
+            });
+            enc.encode_frames(frames).unwrap();
+        }
+        out
+    }
+
+    /// An animated GIF shows each frame for its time and loops; a still GIF is one frame;
+    /// one whose frames would take more than the budget shows its first frame only.
+    #[test]
+    fn an_animated_gif_is_drawn_frame_by_frame_within_a_budget() {
+        let frames = decode_frames(&animated(3, 64, 32), THUMB).unwrap();
+        assert_eq!(frames.len(), 3);
+        let delays: Vec<u32> = frames.iter().map(|f| f.1).collect();
+        assert_eq!(delays, [100, 50, 50], "a 5 ms frame shows for 100 ms");
+        assert_ne!(frames[0].0.pixels[0], frames[1].0.pixels[0]);
+        assert_eq!(frames[1].0.size, [64, 32]);
+        let at = |ms| frame_at(delays.iter().copied(), ms);
+        assert_eq!(at(0), (0, 100));
+        assert_eq!(at(120), (1, 30));
+        assert_eq!(at(199), (2, 1));
+        assert_eq!(at(200 + 150), (2, 50), "it loops");
+        let still = decode_frames(&encoded(64, 32, image::ImageFormat::Gif), THUMB).unwrap();
+        assert_eq!(still.len(), 1);
+        // 60 frames of 640 × 360 (scaled to the box: 640 × 360 at twice its size) would
+        // take 55 MB.
+        let long = decode_frames(&animated(60, 640, 360), THUMB).unwrap();
+        assert_eq!(long.len(), 1, "over the budget: the first frame");
+        assert_eq!(long[0].0.size, [640, 360]);
+        assert_eq!(decode_frames(&png(40, 20), THUMB).unwrap().len(), 1);
+    }
+
     /// A GIF whose screen claims 65 535 × 65 535 pixels is refused by the limits too.
     #[test]
     fn a_gif_claiming_too_many_pixels_is_refused() {
         let mut bomb = encoded(1, 1, image::ImageFormat::Gif);
         bomb[6..10].copy_from_slice(&[0xff; 4]);
         let why = decode(&bomb, LARGE).unwrap_err();
+        assert!(why.to_lowercase().contains("limit"), "{why}");
+        let why = decode_frames(&bomb, LARGE).unwrap_err();
         assert!(why.to_lowercase().contains("limit"), "{why}");
     }
 
