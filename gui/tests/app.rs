@@ -1320,12 +1320,7 @@ fn notifications_paused_for_an_hour_stay_quiet_until_resumed() {
     let dir = tempfile::tempdir().unwrap();
     let rt = rt();
     let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
-    // The window is in the background: what a notification is for.
-    h.input_mut()
-        .viewports
-        .entry(eframe::egui::ViewportId::ROOT)
-        .or_default()
-        .focused = Some(false);
+    in_background(&mut h);
     let raised = |h: &H| h.state().as_ref().unwrap().notifications_raised();
     rt.block_on(amina.send("general", "@bilal first")).unwrap();
     until(&mut h, "a notification", |h| raised(h) == 1);
@@ -2879,15 +2874,37 @@ fn notifications_paused_on_one_device_are_paused_on_the_others() {
     until(&mut h, "the pause menu", |h| has(h, "For 1 hour"));
     h.get_by_label("For 1 hour").click();
     until(&mut h, "paused in the app", paused);
+    let act = told_act(&mut h, &mut told, |a| matches!(a, Act::Pause { .. }));
+    let Act::Pause { until } = act else {
+        unreachable!()
+    };
+    let hour = majlis_core::now_ms() + 3_600_000;
+    assert!((hour - 60_000..=hour).contains(&until), "{until}");
+}
+
+/// The window is in the background: what a desktop notification is for.
+fn in_background(h: &mut H) {
+    h.input_mut()
+        .viewports
+        .entry(eframe::egui::ViewportId::ROOT)
+        .or_default()
+        .focused = Some(false);
+}
+
+/// The first act `want` takes that a device of the member was told (its events on `told`),
+/// stepping the app meanwhile, for up to 30 s.
+fn told_act(
+    h: &mut H,
+    told: &mut tokio::sync::broadcast::Receiver<majlis_core::Event>,
+    want: impl Fn(&majlis_core::conversation::Act) -> bool,
+) -> majlis_core::conversation::Act {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         assert!(Instant::now() < deadline, "the other device was not told");
         match told.try_recv() {
             Ok(majlis_core::Event::Message(m)) => {
-                if let Some(Act::Pause { until }) = m.act {
-                    let hour = majlis_core::now_ms() + 3_600_000;
-                    assert!((hour - 60_000..=hour).contains(&until), "{until}");
-                    break;
+                if let Some(act) = m.act.filter(|a| want(a)) {
+                    return act;
                 }
             }
             Ok(_) => {}
@@ -2911,11 +2928,7 @@ fn how_a_conversation_notifies_is_chosen_once_for_all_devices_of_the_member() {
     let dir = tempfile::tempdir().unwrap();
     let rt = rt();
     let (amina, other, mut h) = bilal_on_two_devices(dir.path(), &rt, true);
-    h.input_mut()
-        .viewports
-        .entry(eframe::egui::ViewportId::ROOT)
-        .or_default()
-        .focused = Some(false);
+    in_background(&mut h);
     let raised = |h: &H| h.state().as_ref().unwrap().notifications_raised();
     let mute = Plain::Notify {
         channel: "general".into(),
@@ -2950,25 +2963,10 @@ fn how_a_conversation_notifies_is_chosen_once_for_all_devices_of_the_member() {
     until(&mut h, "every message", |h| {
         has(h, "# general (every message)")
     });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        assert!(Instant::now() < deadline, "the other device was not told");
-        match told.try_recv() {
-            Ok(majlis_core::Event::Message(m)) => {
-                if let Some(Act::Notify { channel, notify }) = m.act {
-                    if notify == Notify::Everything {
-                        assert_eq!(channel, "general");
-                        break;
-                    }
-                }
-            }
-            Ok(_) => {}
-            Err(_) => {
-                h.step();
-                std::thread::sleep(Duration::from_millis(25));
-            }
-        }
-    }
+    let everything =
+        |a: &Act| matches!(a, Act::Notify { notify, .. } if *notify == Notify::Everything);
+    let act = told_act(&mut h, &mut told, everything);
+    assert!(matches!(act, Act::Notify { channel, .. } if channel == "general"));
     rt.block_on(amina.send("general", "the build is red"))
         .unwrap();
     until(&mut h, "a notification of a message naming nobody", |h| {
@@ -2989,11 +2987,7 @@ fn notification_hours_set_on_one_device_hold_on_the_others() {
     let dir = tempfile::tempdir().unwrap();
     let rt = rt();
     let (amina, other, mut h) = bilal_on_two_devices(dir.path(), &rt, true);
-    h.input_mut()
-        .viewports
-        .entry(eframe::egui::ViewportId::ROOT)
-        .or_default()
-        .focused = Some(false);
+    in_background(&mut h);
     let raised = |h: &H| h.state().as_ref().unwrap().notifications_raised();
     // An hour from now to two hours from now, every day: now is outside it.
     let now = chrono::Local::now();
@@ -3023,28 +3017,13 @@ fn notification_hours_set_on_one_device_hold_on_the_others() {
         has(h, "Sunday to Thursday, 9:00–18:00")
     });
     h.get_by_label("Sunday to Thursday, 9:00–18:00").click();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        assert!(Instant::now() < deadline, "the other device was not told");
-        match told.try_recv() {
-            Ok(majlis_core::Event::Message(m)) => {
-                if let Some(Act::Hours { hours }) = m.act {
-                    let want = Hours {
-                        from: 9 * 60,
-                        to: 18 * 60,
-                        days: Hours::SUN_THU,
-                    };
-                    assert_eq!(hours, Some(want));
-                    break;
-                }
-            }
-            Ok(_) => {}
-            Err(_) => {
-                h.step();
-                std::thread::sleep(Duration::from_millis(25));
-            }
-        }
-    }
+    let act = told_act(&mut h, &mut told, |a| matches!(a, Act::Hours { .. }));
+    let want = Hours {
+        from: 9 * 60,
+        to: 18 * 60,
+        days: Hours::SUN_THU,
+    };
+    assert_eq!(act, Act::Hours { hours: Some(want) });
     h.run_steps(2);
     // Whichever the bell says now (it depends on the day and hour this runs), "Any time".
     let bell = ["Quiet hours", "Notifications"]
