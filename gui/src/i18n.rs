@@ -179,6 +179,8 @@ const AR: &[(&str, &str)] = &[
     ("Notify me of every message", "أعلمني بكل رسالة"),
     ("Notify me of mentions only", "أعلمني بالإشارات إليّ فقط"),
     ("Quiet hours", "ساعات الهدوء"),
+    ("Mark as read", "تعليم كمقروءة"),
+    ("Mark all as read", "تعليم الكل كمقروء"),
     ("Notification hours:", "ساعات الإشعارات:"),
     ("Any time", "في أي وقت"),
     ("Monday to Friday, 9:00–18:00", "من الاثنين إلى الجمعة، 9:00–18:00"),

@@ -413,6 +413,61 @@ fn a_refused_message_stays_drawn_with_its_formatting() {
     );
 }
 
+/// A conversation is marked read from its row's menu without opening it: its count goes,
+/// and amina, who wrote it, sees bilal read it (a DM sends receipts). "Mark all as read" on
+/// the Channels heading clears every conversation's count at once.
+#[test]
+fn conversations_are_marked_read_from_the_sidebar_without_opening_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    wait_for_peer(&mut h, &rt);
+    rt.block_on(amina.send("@bilal", "one")).unwrap();
+    let two = rt
+        .block_on(amina.send("@bilal", "where are the invoices?"))
+        .unwrap();
+    until(&mut h, "two unread", |h| has(h, "@ amina (2)"));
+    h.get_by_label("@ amina (2)").click_secondary();
+    until(&mut h, "the row's menu", |h| has(h, "Mark as read"));
+    h.get_by_label("Mark as read").click();
+    until(&mut h, "read", |h| {
+        !has(h, "@ amina (2)") && has(h, "@ amina")
+    });
+    assert!(!has(&h, "invoices"), "read without being opened");
+    let at = amina.history("@bilal", 5).unwrap().last().unwrap().sent_at;
+    assert_eq!(amina.history("@bilal", 5).unwrap().last().unwrap().id, two);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !amina
+        .read_marks("@bilal")
+        .unwrap()
+        .iter()
+        .any(|(who, t)| who == "bilal" && *t >= at)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "amina was not told bilal read it"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(25));
+    }
+
+    rt.block_on(amina.change_roster(RosterChange::CreateChannel {
+        name: "sales".into(),
+        members: None,
+    }))
+    .unwrap();
+    until(&mut h, "the new channel", |h| has(h, "# sales"));
+    rt.block_on(amina.send("sales", "leads")).unwrap();
+    rt.block_on(amina.send("@bilal", "three")).unwrap();
+    until(&mut h, "both unread", |h| {
+        has(h, "# sales (1)") && has(h, "@ amina (1)")
+    });
+    h.get_by_label("Channels").click_secondary();
+    until(&mut h, "the heading's menu", |h| has(h, "Mark all as read"));
+    h.get_by_label("Mark all as read").click();
+    until(&mut h, "all read", |h| !has(h, "(1)"));
+}
+
 #[test]
 fn unread_count_rises_and_clears() {
     let dir = tempfile::tempdir().unwrap();

@@ -829,6 +829,30 @@ impl MajlisApp {
         }
     }
 
+    /// Mark `channel` read without opening it: nothing in it counts as unread, and where
+    /// read receipts go its newest message is said read, as opening it would (the member's
+    /// other devices, and in a DM or a small channel its posters, learn it).
+    pub(super) fn mark_read_unopened(&mut self, run: &mut Running, channel: String) {
+        run.unread.insert(channel.clone(), 0);
+        let rows = run.node.history(&channel, 20).unwrap_or_default();
+        if let Some(last) = rows.last() {
+            let lr = self.state.last_read.entry(channel.clone()).or_default();
+            *lr = (*lr).max(last.sent_at);
+        }
+        let newest = rows
+            .iter()
+            .rev()
+            .find(|m| m.device != run.me && !m.locked)
+            .map(|m| m.id);
+        if let Some(id) = newest.filter(|id| run.read_sent.get(&channel) != Some(id)) {
+            run.read_sent.insert(channel.clone(), id);
+            let n = run.node.clone();
+            self.rt.spawn(async move {
+                let _ = n.mark_read(&channel, &id).await;
+            });
+        }
+    }
+
     /// Where this member has read `channel` up to: on this device, or on another of theirs,
     /// whichever is later (what was read on the laptop is not unread on the desktop).
     /// 0: never read.

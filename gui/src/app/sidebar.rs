@@ -351,6 +351,15 @@ impl MajlisApp {
         let saved_label = self.t("Saved");
         let mut clicked = None;
         let mut notify: Option<(String, Notify)> = None;
+        let mut mark_read: Vec<String> = Vec::new();
+        let (mark_read_label, mark_all_label) =
+            (self.t("Mark as read"), self.t("Mark all as read"));
+        let all_unread: Vec<String> = run
+            .unread
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, _)| k.clone())
+            .collect();
         let (muted_label, mute_label, unmute_label) =
             (self.t("muted"), self.t("Mute"), self.t("Unmute"));
         let (every_label, notify_every, notify_usual) = (
@@ -414,7 +423,17 @@ impl MajlisApp {
                             match item {
                                 Item::Heading(h, weak) => {
                                     let t = RichText::new(*h);
-                                    ui.label(if *weak { t.weak() } else { t.strong() });
+                                    let t = if *weak { t.weak() } else { t.strong() };
+                                    let heading =
+                                        ui.add(egui::Label::new(t).sense(egui::Sense::click()));
+                                    if !*weak && !all_unread.is_empty() {
+                                        heading.context_menu(|ui| {
+                                            if ui.button(mark_all_label.as_str()).clicked() {
+                                                mark_read.clone_from(&all_unread);
+                                                ui.close();
+                                            }
+                                        });
+                                    }
                                 }
                                 Item::Row(k) => {
                                     let k: &String = k;
@@ -450,6 +469,10 @@ impl MajlisApp {
                                         clicked = Some(k.clone());
                                     }
                                     row.context_menu(|ui| {
+                                        if n > 0 && ui.button(mark_read_label.as_str()).clicked() {
+                                            mark_read.push(k.clone());
+                                            ui.close();
+                                        }
                                         // A direct message notifies of every message already.
                                         let choices = match now {
                                             Notify::Nothing => vec![(&unmute_label, Notify::Usual)],
@@ -517,6 +540,9 @@ impl MajlisApp {
         }
         if let Some(channel) = join {
             run.actions.push(Action::Join { channel, on: true });
+        }
+        for channel in mark_read {
+            self.mark_read_unopened(run, channel);
         }
         if let Some((channel, then)) = notify {
             self.set_notify(&channel, then, now_ms());
