@@ -3094,3 +3094,69 @@ fn notification_hours_set_on_one_device_hold_on_the_others() {
     rt.block_on(amina.send("general", "@bilal three")).unwrap();
     until(&mut h, "a notification again", |h| raised(h) == 2);
 }
+
+/// Notification hours of one's own: from the bell's "Custom hours…", Sunday to Thursday
+/// from 7:00 to 15:00 (a hospital's early shift); saved, kept (sealed) and marked as the
+/// hours in force; no day at all cannot be saved.
+#[test]
+fn custom_notification_hours_are_chosen_in_their_editor() {
+    use majlis_core::conversation::Hours;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (_amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    h.get_by_label("Notifications").click();
+    until(&mut h, "the menu", |h| has(h, "Custom hours…"));
+    h.get_by_label("Custom hours…").click();
+    until(&mut h, "the editor", |h| has(h, "Wednesday"));
+    // From Monday to Friday, 9:00 to 18:00, as it opens: to Sunday to Thursday, 7 to 15.
+    h.get_by_label("Friday").click();
+    h.run_steps(2);
+    h.get_by_label("Sunday").click();
+    h.run_steps(2);
+    for (button, clicks) in [("Earlier start", 4), ("Earlier end", 6)] {
+        for _ in 0..clicks {
+            h.get_by_label(button).click();
+            h.run_steps(2);
+        }
+    }
+    assert!(has(&h, "From 07:00") && has(&h, "To 15:00"));
+    let sealed = |h: &H| -> majlis_gui::State {
+        let app = h.state().as_ref().unwrap();
+        app.save_state();
+        let node = app.node().unwrap();
+        serde_json::from_slice(&node.load_private("gui-state").unwrap().unwrap()).unwrap()
+    };
+    // Nothing is kept before Save.
+    assert_eq!(sealed(&h).hours, None);
+    h.get_by_label("Save").click();
+    until(&mut h, "the editor closed", |h| !has(h, "Wednesday"));
+    let want = Hours {
+        from: 7 * 60,
+        to: 15 * 60,
+        days: Hours::SUN_THU,
+    };
+    assert_eq!(sealed(&h).hours, Some(want));
+
+    // Without a day, Save says why and does nothing.
+    let bell = ["Quiet hours", "Notifications"]
+        .into_iter()
+        .find(|b| has(&h, b))
+        .unwrap();
+    h.get_by_label(bell).click();
+    until(&mut h, "the menu", |h| has(h, "Custom hours…"));
+    h.get_by_label("Custom hours…").click();
+    until(&mut h, "the editor", |h| has(h, "Wednesday"));
+    for day in ["Monday", "Tuesday", "Wednesday", "Thursday", "Sunday"] {
+        h.get_by_label(day).click();
+        h.run_steps(2);
+    }
+    until(&mut h, "why not", |h| {
+        has(h, "Pick at least one day, and two different hours.")
+    });
+    h.get_by_label("Save").click();
+    h.run_steps(2);
+    assert!(has(&h, "Wednesday"), "saved with no day");
+    h.get_by_label("Cancel").click();
+    until(&mut h, "the editor closed", |h| !has(h, "Wednesday"));
+    assert_eq!(sealed(&h).hours, Some(want));
+}

@@ -504,6 +504,8 @@ struct Running {
     group_draft: String,
     /// The last message this member's receipt named, per channel.
     read_sent: HashMap<String, MessageId>,
+    /// Notification hours being chosen in their editor (what it shows).
+    hours_draft: Option<Hours>,
     /// When the user last touched the app, and whether we told peers we are away.
     last_input: Instant,
     idle: bool,
@@ -937,6 +939,7 @@ impl MajlisApp {
             people_filter: String::new(),
             group_draft: String::new(),
             read_sent: HashMap::new(),
+            hours_draft: None,
             last_input: Instant::now(),
             idle: false,
             details_open: false,

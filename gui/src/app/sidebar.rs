@@ -157,6 +157,9 @@ impl MajlisApp {
         ];
         let hours_now = self.state.hours;
         let mut set_hours: Option<Option<Hours>> = None;
+        let custom_label = self.t("Custom hours…");
+        let custom = hours_now.is_some_and(|h| !hours_choices.iter().any(|c| c.1 == Some(h)));
+        let mut edit_hours = false;
         let pause_choices: Vec<(String, u64)> = [
             self.t("For 1 hour"),
             self.t("Until tomorrow at 9:00"),
@@ -251,6 +254,10 @@ impl MajlisApp {
                             ui.close();
                         }
                     }
+                    if ui.selectable_label(custom, custom_label.as_str()).clicked() {
+                        edit_hours = true;
+                        ui.close();
+                    }
                 });
             });
         });
@@ -264,6 +271,19 @@ impl MajlisApp {
                     tracing::info!("the pause was not told to other devices: {e}");
                 }
             });
+        }
+        if edit_hours {
+            run.hours_draft = Some(hours_now.unwrap_or(office(Hours::MON_FRI)));
+        }
+        if let Some(draft) = run.hours_draft {
+            match self.hours_editor(ui, draft) {
+                Edited::Editing(d) => run.hours_draft = Some(d),
+                Edited::Done(d) => {
+                    run.hours_draft = None;
+                    set_hours = Some(Some(d));
+                }
+                Edited::Cancelled => run.hours_draft = None,
+            }
         }
         if let Some(hours) = set_hours {
             self.state.hours = hours;
@@ -292,6 +312,90 @@ impl MajlisApp {
                 Theme::Light => Theme::Dark,
             };
             ui.ctx().set_theme(self.state.theme.egui());
+        }
+    }
+
+    /// Notification hours of one's own: which days, from and to which hour.
+    fn hours_editor(&self, ui: &mut egui::Ui, mut d: Hours) -> Edited {
+        const DAYS: [&str; 7] = [
+            "Monday",
+            "Tuesday",
+            "Wednesday",
+            "Thursday",
+            "Friday",
+            "Saturday",
+            "Sunday",
+        ];
+        let hhmm = |m: u16| format!("{:02}:{:02}", m / 60, m % 60);
+        let mut out = None;
+        // A window, not a modal: the hours' lists are popups, which a modal's backdrop
+        // would keep from being clicked.
+        egui::Window::new(self.t("Notification hours"))
+            .id(egui::Id::unique("majlis-hours"))
+            .collapsible(false)
+            .resizable(false)
+            .anchor(egui::Align2::CENTER_CENTER, egui::Vec2::ZERO)
+            .show(ui.ctx(), |ui| {
+                ui.horizontal_wrapped(|ui| {
+                    for (i, day) in DAYS.iter().enumerate() {
+                        let mut on = d.days & (1 << i) != 0;
+                        if ui.checkbox(&mut on, self.t(day)).changed() {
+                            d.days ^= 1 << i;
+                        }
+                    }
+                });
+                // Half an hour a click, round the clock: no list to scroll.
+                let rows = [
+                    (
+                        self.t("From"),
+                        &mut d.from,
+                        self.t("Earlier start"),
+                        self.t("Later start"),
+                    ),
+                    (
+                        self.t("To"),
+                        &mut d.to,
+                        self.t("Earlier end"),
+                        self.t("Later end"),
+                    ),
+                ];
+                for (label, at, earlier, later) in rows {
+                    ui.horizontal(|ui| {
+                        ui.label(format!("{label} {}", hhmm(*at)));
+                        let minus = ui.small_button("−");
+                        name_widget(&minus, egui::Role::Button, &earlier);
+                        if minus.clicked() {
+                            *at = (*at + 1440 - 30) % 1440;
+                        }
+                        let plus = ui.small_button("+");
+                        name_widget(&plus, egui::Role::Button, &later);
+                        if plus.clicked() {
+                            *at = (*at + 30) % 1440;
+                        }
+                    });
+                }
+                let ok = d.days != 0 && d.from != d.to;
+                if !ok {
+                    let why = self.t("Pick at least one day, and two different hours.");
+                    ui.label(RichText::new(why).weak());
+                }
+                ui.horizontal(|ui| {
+                    if ui
+                        .add_enabled(ok, egui::Button::new(self.t("Save")))
+                        .clicked()
+                    {
+                        out = Some(Edited::Done(d));
+                    }
+                    if ui.button(self.t("Cancel")).clicked() {
+                        out = Some(Edited::Cancelled);
+                    }
+                });
+            });
+        // Escape closes it, as Cancel does.
+        match out {
+            Some(done) => done,
+            None if ui.input(|i| i.key_pressed(egui::Key::Escape)) => Edited::Cancelled,
+            None => Edited::Editing(d),
         }
     }
 
@@ -599,4 +703,11 @@ pub(super) fn sidebar_keys(
     }
     keys.extend(dms);
     keys
+}
+
+/// Where the notification hours' editor stands after a frame.
+enum Edited {
+    Editing(Hours),
+    Done(Hours),
+    Cancelled,
 }
