@@ -179,6 +179,10 @@ const AR: &[(&str, &str)] = &[
     ("Notify me of every message", "أعلمني بكل رسالة"),
     ("Notify me of mentions only", "أعلمني بالإشارات إليّ فقط"),
     ("Quiet hours", "ساعات الهدوء"),
+    (
+        "More new messages: open Majlis to read them.",
+        "رسائل جديدة أخرى: افتح مجلس لقراءتها.",
+    ),
     ("Custom hours…", "ساعات أخرى…"),
     ("Notification hours", "ساعات الإشعارات"),
     ("Monday", "الاثنين"),

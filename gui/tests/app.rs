@@ -3160,3 +3160,23 @@ fn custom_notification_hours_are_chosen_in_their_editor() {
     until(&mut h, "the editor closed", |h| !has(h, "Wednesday"));
     assert_eq!(sealed(&h).hours, Some(want));
 }
+
+/// A burst of direct messages (a catch-up, or a colleague's client gone wild) raises three
+/// notifications and one that says more wait, not one each; every message still arrives
+/// and counts as unread.
+#[test]
+fn a_burst_of_messages_raises_a_few_notifications_not_one_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    wait_for_peer(&mut h, &rt);
+    in_background(&mut h);
+    let raised = |h: &H| h.state().as_ref().unwrap().notifications_raised();
+    for i in 0..12 {
+        rt.block_on(amina.send("@bilal", &format!("ping {i}")))
+            .unwrap();
+    }
+    until(&mut h, "all twelve, unread", |h| has(h, "@ amina (12)"));
+    h.run_steps(5);
+    assert_eq!(raised(&h), 4, "three, then one saying more wait");
+}

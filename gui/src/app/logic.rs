@@ -1036,13 +1036,69 @@ impl MajlisApp {
             Notify::Nothing => false,
         };
         if wanted && !self.focused && !self.paused() && !self.outside_hours() {
-            self.notified += 1;
-            let title = notification_title(
-                self.state.lang,
-                run.person(&m.sender),
-                (!dm).then(|| run.shown(&m.channel)),
-            );
-            crate::notify::show(&title, &crate::text::without_markers(&m.text));
+            match self.burst.next(Instant::now()) {
+                Say::Show => {
+                    self.notified += 1;
+                    let title = notification_title(
+                        self.state.lang,
+                        run.person(&m.sender),
+                        (!dm).then(|| run.shown(&m.channel)),
+                    );
+                    crate::notify::show(&title, &crate::text::without_markers(&m.text));
+                }
+                Say::More => {
+                    self.notified += 1;
+                    let more = self.t("More new messages: open Majlis to read them.");
+                    crate::notify::show("Majlis", &more);
+                }
+                Say::Nothing => {}
+            }
+        }
+    }
+}
+
+/// How many notifications a burst raises one by one (within [`BURST_WINDOW`]) before one
+/// says more are waiting.
+const BURST: usize = 3;
+const BURST_WINDOW: Duration = Duration::from_secs(10);
+
+/// Desktop notifications in a burst: a laptop waking to a night of an alerts channel that
+/// notifies of every message, a catch-up of a week's direct messages, or a colleague's
+/// modified client flooding a DM would otherwise raise one each (hundreds of pop-ups). The
+/// first few show as they come; then one says more are waiting, at most once a window;
+/// the rest are the app's unread counts.
+#[derive(Default)]
+pub(super) struct Burst {
+    shown: std::collections::VecDeque<Instant>,
+    more_at: Option<Instant>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Say {
+    Show,
+    More,
+    Nothing,
+}
+
+impl Burst {
+    pub(super) fn next(&mut self, now: Instant) -> Say {
+        while self
+            .shown
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= BURST_WINDOW)
+        {
+            self.shown.pop_front();
+        }
+        if self.shown.len() < BURST {
+            self.shown.push_back(now);
+            return Say::Show;
+        }
+        match self.more_at {
+            Some(t) if now.duration_since(t) < BURST_WINDOW => Say::Nothing,
+            _ => {
+                self.more_at = Some(now);
+                Say::More
+            }
         }
     }
 }
@@ -1090,6 +1146,31 @@ async fn picture(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A burst raises three notifications, then one saying more wait, then nothing until
+    /// the window has passed; a quiet spell starts over.
+    #[test]
+    fn a_burst_of_notifications_raises_a_few_and_says_more_wait() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut b = Burst::default();
+        let said: Vec<Say> = (0..8).map(|i| b.next(at(i * 100))).collect();
+        use Say::*;
+        assert_eq!(
+            said,
+            [Show, Show, Show, More, Nothing, Nothing, Nothing, Nothing]
+        );
+        // 10 s after the first: one slot is free again, the summary not yet.
+        assert_eq!(b.next(at(10_000)), Show);
+        assert_eq!(b.next(at(10_050)), Nothing);
+        // The other two slots free; full again, and 10 s since the summary: another.
+        assert_eq!(b.next(at(10_310)), Show);
+        assert_eq!(b.next(at(10_320)), Show);
+        assert_eq!(b.next(at(10_330)), More);
+        // A quiet minute: as new.
+        assert_eq!(b.next(at(70_000)), Show);
+        assert_eq!(b.next(at(70_001)), Show);
+    }
 
     /// A mention in a channel says where; a direct message needs no place.
     #[test]

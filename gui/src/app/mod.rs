@@ -651,6 +651,8 @@ pub struct MajlisApp {
     focused: bool,
     /// Desktop notifications of messages raised (see [`MajlisApp::notifications_raised`]).
     notified: u64,
+    /// The notifications of a burst, so that it raises a few and then one that says so.
+    burst: logic::Burst,
     /// When the app was created, for the cold-start figure.
     pub started: Instant,
 }
@@ -838,6 +840,7 @@ impl MajlisApp {
             rtl_font,
             focused: true,
             notified: 0,
+            burst: logic::Burst::default(),
             started,
             opts,
         };

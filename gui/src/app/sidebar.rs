@@ -328,8 +328,7 @@ impl MajlisApp {
         ];
         let hhmm = |m: u16| format!("{:02}:{:02}", m / 60, m % 60);
         let mut out = None;
-        // A window, not a modal: the hours' lists are popups, which a modal's backdrop
-        // would keep from being clicked.
+        // A window over the app, in its middle; Cancel or Escape closes it.
         egui::Window::new(self.t("Notification hours"))
             .id(egui::Id::unique("majlis-hours"))
             .collapsible(false)
@@ -391,7 +390,6 @@ impl MajlisApp {
                     }
                 });
             });
-        // Escape closes it, as Cancel does.
         match out {
             Some(done) => done,
             None if ui.input(|i| i.key_pressed(egui::Key::Escape)) => Edited::Cancelled,
