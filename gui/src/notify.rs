@@ -1,22 +1,47 @@
 //! Desktop notifications (`notify-rust`: freedesktop D-Bus on Linux, native elsewhere). Shown
-//! from a short-lived thread so a slow or missing notification daemon never stalls a frame.
+//! from a thread of their own, which then waits for a click, so a slow or missing
+//! notification daemon never stalls a frame.
 
-pub fn show(title: &str, body: &str) {
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Show a notification; a click on it runs `clicked` (on the thread that waits for it, so
+/// `clicked` only hands the click to the app). Where the notification service offers no
+/// click (or the notification is dismissed), `clicked` is never run.
+pub fn show(title: &str, body: &str, clicked: impl FnOnce() + Send + 'static) {
     let (title, body) = (
         title.to_string(),
         plain(&body.chars().take(200).collect::<String>()),
     );
     std::thread::spawn(move || {
-        if let Err(e) = notify_rust::Notification::new()
+        match notify_rust::Notification::new()
             .summary(&title)
             .body(&body)
             .appname("Majlis")
+            // The freedesktop "default" action: a click on the notification itself.
+            .action("default", "Open")
             .show()
         {
-            tracing::debug!("desktop notification not shown: {e}");
+            // A service that never says a notification closed would keep each thread
+            // waiting: past a few, a notification is shown without waiting for its click.
+            Ok(handle) if WAITING.fetch_add(1, Ordering::SeqCst) < MAX_WAITING => {
+                handle.wait_for_action(|action| {
+                    if action == "default" {
+                        clicked();
+                    }
+                });
+                WAITING.fetch_sub(1, Ordering::SeqCst);
+            }
+            Ok(_) => {
+                WAITING.fetch_sub(1, Ordering::SeqCst);
+            }
+            Err(e) => tracing::debug!("desktop notification not shown: {e}"),
         }
     });
 }
+
+/// Threads waiting for a click on their notification, and how many may.
+static WAITING: AtomicUsize = AtomicUsize::new(0);
+const MAX_WAITING: usize = 32;
 
 /// A message's text as a notification body shows it as written. Freedesktop notification
 /// servers read the body as markup (`<b>`, `<a href>`, `<img src>`): unescaped, "a < b &

@@ -3180,3 +3180,24 @@ fn a_burst_of_messages_raises_a_few_notifications_not_one_each() {
     h.run_steps(5);
     assert_eq!(raised(&h), 4, "three, then one saying more wait");
 }
+
+/// A click on a desktop notification opens what it told of: a direct message from amina,
+/// while bilal has #general open and the window is in the background.
+#[test]
+fn a_click_on_a_notification_opens_its_conversation() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    wait_for_peer(&mut h, &rt);
+    in_background(&mut h);
+    rt.block_on(amina.send("@bilal", "can you call me?"))
+        .unwrap();
+    until(&mut h, "a notification", |h| {
+        h.state().as_ref().unwrap().notifications_raised() == 1
+    });
+    assert!(!has(&h, "can you call me?"), "#general is open");
+    assert!(h.state_mut().as_mut().unwrap().click_last_notification());
+    until(&mut h, "the direct message, open", |h| {
+        has(h, "can you call me?")
+    });
+}

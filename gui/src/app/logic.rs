@@ -525,7 +525,8 @@ impl MajlisApp {
                             ("text", &message.text),
                         ],
                     );
-                    crate::notify::show(&self.t("Majlis: reminder"), &said);
+                    let opens = self.on_click(Some(message.channel.clone()));
+                    crate::notify::show(&self.t("Majlis: reminder"), &said, opens);
                     run.notice = Some((said, Instant::now()));
                 }
                 Event::RosterChanged { .. } => roster_changed = true,
@@ -680,6 +681,16 @@ impl MajlisApp {
                     run.notice = Some((result.unwrap_or_else(|e| e), Instant::now()));
                 }
                 Reply::Files(f) => run.files = f.into_iter().map(|f| (f.blob, f)).collect(),
+                Reply::Opened(channel) => {
+                    if let Some(channel) = channel.filter(|c| run.sidebar.contains(c)) {
+                        self.state.selected = Some(channel);
+                        run.conv = None;
+                        run.view = View::Chat;
+                    }
+                    self.ctx
+                        .send_viewport_cmd(egui::ViewportCommand::Minimized(false));
+                    self.ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+                }
                 Reply::Preview(blob, decoded) => {
                     let thumb = self.texture(format!("preview {blob}"), decoded);
                     run.thumbs.insert(blob, thumb);
@@ -1044,15 +1055,30 @@ impl MajlisApp {
                         run.person(&m.sender),
                         (!dm).then(|| run.shown(&m.channel)),
                     );
-                    crate::notify::show(&title, &crate::text::without_markers(&m.text));
+                    let opens = self.on_click(Some(m.channel.clone()));
+                    crate::notify::show(&title, &crate::text::without_markers(&m.text), opens);
                 }
                 Say::More => {
                     self.notified += 1;
                     let more = self.t("More new messages: open Majlis to read them.");
-                    crate::notify::show("Majlis", &more);
+                    let opens = self.on_click(None);
+                    crate::notify::show("Majlis", &more, opens);
                 }
                 Say::Nothing => {}
             }
+        }
+    }
+}
+
+impl MajlisApp {
+    /// What a click on a notification of `channel` (`None`: of several) does: bring the
+    /// window forward and open the conversation. Kept as the last notice, for tests.
+    fn on_click(&mut self, channel: Option<String>) -> impl FnOnce() + Send + 'static {
+        self.last_notice = Some(channel.clone());
+        let (tx, ctx) = (self.replies_tx.clone(), self.ctx.clone());
+        move || {
+            let _ = tx.send(Reply::Opened(channel));
+            ctx.request_repaint();
         }
     }
 }

@@ -290,6 +290,8 @@ enum Reply {
     Files(Vec<majlis_core::node::FileStatus>),
     /// A picture decoded for its preview, or why it cannot be.
     Preview(majlis_core::files::BlobId, Result<preview::Frames, String>),
+    /// A desktop notification was clicked: open what it told of (`None`: only the app).
+    Opened(Option<String>),
     /// A picture decoded for the viewer.
     Viewed(MessageId, Result<preview::Frames, String>),
     /// A reaction or deletion was sent, or why not.
@@ -653,6 +655,9 @@ pub struct MajlisApp {
     notified: u64,
     /// The notifications of a burst, so that it raises a few and then one that says so.
     burst: logic::Burst,
+    /// What the last notification raised opens when clicked (for tests, which have no
+    /// notification service to click in).
+    last_notice: Option<Option<String>>,
     /// When the app was created, for the cold-start figure.
     pub started: Instant,
 }
@@ -841,6 +846,7 @@ impl MajlisApp {
             focused: true,
             notified: 0,
             burst: logic::Burst::default(),
+            last_notice: None,
             started,
             opts,
         };
@@ -1003,6 +1009,18 @@ impl MajlisApp {
     /// notification itself leaves nothing a test can read).
     pub fn notifications_raised(&self) -> u64 {
         self.notified
+    }
+
+    /// Act as a click on the last desktop notification raised would (tests: a real one
+    /// needs a notification service to click in). `false`: none was raised.
+    pub fn click_last_notification(&mut self) -> bool {
+        match self.last_notice.clone() {
+            Some(what) => {
+                let _ = self.replies_tx.send(Reply::Opened(what));
+                true
+            }
+            None => false,
+        }
     }
 
     /// How many pictures drawn in the conversation are animations (for tests: frames
