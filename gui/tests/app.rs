@@ -3201,3 +3201,42 @@ fn a_click_on_a_notification_opens_its_conversation() {
         has(h, "can you call me?")
     });
 }
+
+/// A reply to one's own message raises a notification, as a mention does, and so does a
+/// mention in a thread; a reply to someone else's message does not.
+#[test]
+fn a_reply_to_ones_own_message_raises_a_notification() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    wait_for_peer(&mut h, &rt);
+    in_background(&mut h);
+    let raised = |h: &H| h.state().as_ref().unwrap().notifications_raised();
+    let node = h.state().as_ref().unwrap().node().unwrap().clone();
+    let his = rt
+        .block_on(node.send("general", "who has the key?"))
+        .unwrap();
+    let hers = rt.block_on(amina.send("general", "lunch at one")).unwrap();
+    until(&mut h, "both", |h| has(h, "lunch at one"));
+    rt.block_on(amina.reply(&hers, "or two", false)).unwrap();
+    until(&mut h, "her reply to herself", |h| has(h, "1 reply"));
+    h.run_steps(5);
+    assert_eq!(raised(&h), 0, "a reply to amina's own message");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !amina
+        .history("general", 10)
+        .unwrap()
+        .iter()
+        .any(|m| m.id == his)
+    {
+        assert!(Instant::now() < deadline, "amina never got his message");
+        h.step();
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    rt.block_on(amina.reply(&his, "I do", false)).unwrap();
+    until(&mut h, "a notification of her reply", |h| raised(h) == 1);
+    // A mention in a thread (not sent to the channel) notifies too.
+    rt.block_on(amina.reply(&hers, "@bilal are you in?", false))
+        .unwrap();
+    until(&mut h, "a notification of the mention", |h| raised(h) == 2);
+}

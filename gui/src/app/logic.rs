@@ -997,6 +997,14 @@ impl MajlisApp {
                 }
             }
             if !majlis_core::conversation::Act::in_channel(Some(act)) {
+                // A reply in a thread only is no row of the channel, but one that mentions
+                // this member, or answers their message, is news to them all the same.
+                if matches!(act, Act::Reply { .. })
+                    && m.sender != run.my_name()
+                    && !run.left.contains(&m.channel)
+                {
+                    self.tell_of(run, &m, false);
+                }
                 return;
             }
         }
@@ -1031,6 +1039,12 @@ impl MajlisApp {
         if run.left.contains(&m.channel) {
             return;
         }
+        self.tell_of(run, &m, open);
+    }
+
+    /// Count a mention of this member in `m` and raise the desktop notification `m` is
+    /// worth to them (`open`: its conversation is open here).
+    fn tell_of(&mut self, run: &mut Running, m: &StoredMessage, open: bool) {
         let dm = is_dm(&m.channel);
         let addressed = run.addressed_as();
         if mentions(&m.text, &addressed) {
@@ -1040,9 +1054,17 @@ impl MajlisApp {
             }
         }
         // A muted conversation raises no notification (its mentions are still counted); one
-        // the member asked every message of raises one for each.
+        // the member asked every message of raises one for each; a reply to this member's
+        // own message is news to them, as a mention is.
+        let to_me = |to: &MessageId| {
+            let target = run.node.store().message(to).ok().flatten();
+            target.is_some_and(|t| t.sender == run.my_name())
+        };
         let wanted = match self.notify_of(&m.channel) {
-            Notify::Usual => dm || mentions(&m.text, &addressed),
+            Notify::Usual => {
+                dm || mentions(&m.text, &addressed)
+                    || matches!(&m.act, Some(majlis_core::conversation::Act::Reply { to, .. }) if to_me(to))
+            }
             Notify::Everything => true,
             Notify::Nothing => false,
         };
