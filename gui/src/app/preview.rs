@@ -25,6 +25,11 @@ const MAX_ALLOC: u64 = 256 * 1024 * 1024;
 const ANIM_BYTES: usize = 48 * 1024 * 1024;
 /// The most frames an animation keeps.
 const MAX_FRAMES: usize = 300;
+/// The largest screen an animation may have (a little over 1920 × 1080): each of its frames
+/// is decoded whole before it is scaled, so a larger one (a colleague's modified client's
+/// 8 000 × 8 000 GIF of 300 blank frames is a few MB) would cost seconds of CPU a frame.
+/// A larger GIF shows its first frame.
+const MAX_ANIM_PIXELS: u64 = 2_100_000;
 
 /// A decoded picture: its frames, each with how long it shows (ms; a still picture has one).
 pub type Frames = Vec<(egui::ColorImage, u32)>;
@@ -128,7 +133,7 @@ pub fn decode(bytes: &[u8], (w, h): (u32, u32)) -> Result<egui::ColorImage, Stri
 
 /// [`decode`], with every frame of an animated GIF (scaled alike, each with its delay;
 /// delays of 10 ms or less show for 100 ms, as browsers do). An animation over
-/// [`ANIM_BYTES`] or [`MAX_FRAMES`] shows its first frame only.
+/// [`ANIM_BYTES`], [`MAX_FRAMES`] or [`MAX_ANIM_PIXELS`] shows its first frame only.
 pub fn decode_frames(bytes: &[u8], (w, h): (u32, u32)) -> Result<Frames, String> {
     use image::{AnimationDecoder, ImageDecoder};
     let still = || decode(bytes, (w, h)).map(|img| vec![(img, 0)]);
@@ -142,6 +147,10 @@ pub fn decode_frames(bytes: &[u8], (w, h): (u32, u32)) -> Result<Frames, String>
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_ALLOC);
     decoder.set_limits(limits).map_err(|e| e.to_string())?;
+    let (cw, ch) = decoder.dimensions();
+    if u64::from(cw) * u64::from(ch) > MAX_ANIM_PIXELS {
+        return still();
+    }
     let (mut frames, mut total) = (Vec::new(), 0usize);
     for frame in decoder.into_frames() {
         let frame = frame.map_err(|e| e.to_string())?;
@@ -268,6 +277,9 @@ mod tests {
         let long = decode_frames(&animated(60, 640, 360), THUMB).unwrap();
         assert_eq!(long.len(), 1, "over the budget: the first frame");
         assert_eq!(long[0].0.size, [640, 360]);
+        // A screen of 2 000 × 1 100 (2.2 million pixels) is decoded as a still picture.
+        let wide = decode_frames(&animated(2, 2000, 1100), LARGE).unwrap();
+        assert_eq!(wide.len(), 1, "too large a screen to animate");
         assert_eq!(decode_frames(&png(40, 20), THUMB).unwrap().len(), 1);
     }
 
