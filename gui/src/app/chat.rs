@@ -571,13 +571,7 @@ impl MajlisApp {
             .filter(|m| m.device != run.me && !m.locked)
             .map(|m| m.id);
         if let (Some(id), true) = (newest, self.focused && !run.idle) {
-            if run.read_sent.get(&channel) != Some(&id) {
-                run.read_sent.insert(channel.clone(), id);
-                let (n, c) = (run.node.clone(), channel.clone());
-                self.rt.spawn(async move {
-                    let _ = n.mark_read(&c, &id).await;
-                });
-            }
+            self.say_read(&run.node, &mut run.read_sent, &channel, id);
         }
         let topic = run
             .conv

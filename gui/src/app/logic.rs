@@ -855,13 +855,30 @@ impl MajlisApp {
             .rev()
             .find(|m| m.device != run.me && !m.locked)
             .map(|m| m.id);
-        if let Some(id) = newest.filter(|id| run.read_sent.get(&channel) != Some(id)) {
-            run.read_sent.insert(channel.clone(), id);
-            let n = run.node.clone();
-            self.rt.spawn(async move {
-                let _ = n.mark_read(&channel, &id).await;
-            });
+        if let Some(id) = newest {
+            self.say_read(&run.node, &mut run.read_sent, &channel, id);
         }
+    }
+
+    /// Say `channel` is read up to `id` (its member's other devices learn it, and where
+    /// receipts go, its posters; the node decides), once per message.
+    /// `sent` is the running app's `read_sent` (a field, so that a frame holding other
+    /// parts of it may call this).
+    pub(super) fn say_read(
+        &self,
+        node: &Node,
+        sent: &mut HashMap<String, MessageId>,
+        channel: &str,
+        id: MessageId,
+    ) {
+        if sent.get(channel) == Some(&id) {
+            return;
+        }
+        sent.insert(channel.to_string(), id);
+        let (n, c) = (node.clone(), channel.to_string());
+        self.rt.spawn(async move {
+            let _ = n.mark_read(&c, &id).await;
+        });
     }
 
     /// Where this member has read `channel` up to: on this device, or on another of theirs,
@@ -942,44 +959,28 @@ impl MajlisApp {
             }
         }
         if let Some(act) = &m.act {
-            // Paused or resumed on another device of this member: here too, if it is the
-            // latest word on it.
-            if let majlis_core::conversation::Act::Pause { until } = act {
-                if m.device != run.me
-                    && notes_of(&m.channel) == Some(run.my_name().as_str())
-                    && m.sent_at > self.state.paused_at
-                {
+            use majlis_core::conversation::Act as A;
+            // What this member set on another of their devices, in their own notes (the
+            // only place their devices read it from), holds here too if it is the latest
+            // word on it.
+            let noted = m.device != run.me && notes_of(&m.channel) == Some(run.my_name().as_str());
+            match act {
+                A::Pause { until } if noted && m.sent_at > self.state.paused_at => {
                     self.state.paused_until = (*until != 0).then_some(*until);
                     self.state.paused_at = m.sent_at;
                 }
-            }
-            // How a conversation notifies, chosen on another device of this member: here
-            // too, if it is the latest word on it.
-            if let majlis_core::conversation::Act::Notify { channel, notify } = act {
-                if m.device != run.me
-                    && notes_of(&m.channel) == Some(run.my_name().as_str())
-                    && m.sent_at > self.state.notify_at.get(channel).copied().unwrap_or(0)
+                A::Notify { channel, notify }
+                    if noted
+                        && m.sent_at > self.state.notify_at.get(channel).copied().unwrap_or(0) =>
                 {
                     self.set_notify(channel, *notify, m.sent_at);
                 }
-            }
-            // Notification hours set on another device of this member: here too, if they
-            // are the latest word on them.
-            if let majlis_core::conversation::Act::Hours { hours } = act {
-                if m.device != run.me
-                    && notes_of(&m.channel) == Some(run.my_name().as_str())
-                    && m.sent_at > self.state.hours_at
-                {
+                A::Hours { hours } if noted && m.sent_at > self.state.hours_at => {
                     self.state.hours = *hours;
                     self.state.hours_at = m.sent_at;
                 }
-            }
-            // Saved (or taken off) on another device of this member: here too.
-            if matches!(act, majlis_core::conversation::Act::Save { .. })
-                && m.device != run.me
-                && notes_of(&m.channel) == Some(run.my_name().as_str())
-            {
-                run.reload_saved();
+                A::Save { .. } if noted => run.reload_saved(),
+                _ => {}
             }
             // Read on another device of this member: not unread here either.
             if matches!(act, majlis_core::conversation::Act::Read { .. })
