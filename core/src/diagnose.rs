@@ -105,6 +105,13 @@ pub struct Stranger {
     /// When the gate last turned it away (unix ms), and whether it was calling us.
     pub turned_away: Option<u64>,
     pub inbound: bool,
+    /// The member name it asks to join under, if it announces one (a claim: see `code`).
+    #[serde(default)]
+    pub asks: Option<String>,
+    /// Its join code ([`crate::identity::join_code`]) for a device of this org: the admin
+    /// compares it with the code on the newcomer's screen before adding it.
+    #[serde(default)]
+    pub code: String,
 }
 
 /// What a running node knows about its reachability.
@@ -561,6 +568,16 @@ impl Report {
             } else {
                 part("It announces itself.", &[])
             };
+            // A newcomer waiting to join: what it asks and the code to compare, so the
+            // admin adds the device on the newcomer's desk and no impostor.
+            let asked = match (&s.asks, s.code.is_empty()) {
+                (_, true) => None,
+                (Some(name), false) => Some(part(
+                    "It asks to join as {name}; its join code is {code}.",
+                    &[("name", name), ("code", &s.code)],
+                )),
+                (None, false) => Some(part("Its join code is {code}.", &[("code", &s.code)])),
+            };
             let next = if ahead {
                 part(
                     "A connected device holds a newer roster, which arrives in a moment.",
@@ -568,11 +585,17 @@ impl Report {
                 )
             } else {
                 part(
-                    "If an admin has added it, this device's roster is out of date and cannot update: no connected device holds a newer one. Connect this device to one that does (an admin's device or a relay, e.g. with --peer). Otherwise an admin adds it (`majlisd roster add --device {device}`).",
+                    "If an admin has added it, this device's roster is out of date and cannot update: no connected device holds a newer one. Connect this device to one that does (an admin's device or a relay, e.g. with --peer). Otherwise an admin adds it (`majlisd roster add --device {device}`), once the code on its screen is the same.",
                     &[("device", device)],
                 )
             };
-            out.push(problem(vec![who, seen, next]));
+            out.push(problem(
+                vec![who, seen]
+                    .into_iter()
+                    .chain(asked)
+                    .chain([next])
+                    .collect(),
+            ));
         }
         let others: Vec<&Stranger> = self.strangers.iter().filter(|s| !s.this_org).collect();
         if !others.is_empty() {
@@ -993,6 +1016,8 @@ mod tests {
             this_org,
             turned_away: Some(60_000),
             inbound: true,
+            asks: None,
+            code: String::new(),
         }
     }
 
@@ -1045,6 +1070,15 @@ mod tests {
         // A connected peer holds a newer one: it is on its way.
         r.devices[0].roster_version = Some(4);
         assert!(r.findings()[0].text.contains("arrives in a moment"));
+        // A newcomer waiting to join: the name it asks for and the code to compare.
+        r.strangers[0].code = "2134 9216 9286".into();
+        assert!(r.findings()[0]
+            .text
+            .contains("Its join code is 2134 9216 9286."));
+        r.strangers[0].asks = Some("dina".into());
+        assert!(r.findings()[0]
+            .text
+            .contains("It asks to join as dina; its join code is 2134 9216 9286."));
 
         let mut r = fine();
         r.strangers = vec![stranger(false)];

@@ -23,7 +23,14 @@ pub struct Found {
     pub peer: PeerId,
     pub addrs: Vec<Multiaddr>,
     pub kind: Record,
+    /// The member name a device not yet on the roster asks to join under (TXT `name`):
+    /// a claim anyone can make, shown to admins beside the device's join code
+    /// ([`crate::identity::join_code`]), never trusted.
+    pub asks: Option<String>,
 }
+
+/// TXT key of the name a device waiting to join asks for.
+const ASKS: &str = "name";
 
 /// Whose record it is. Only [`Record::Ours`] is dialed; the others feed diagnostics ("a
 /// colleague joined another org", "this identity runs twice").
@@ -41,38 +48,37 @@ pub enum Record {
 pub struct Discovery {
     daemon: ServiceDaemon,
     fullname: String,
+    /// What [`Discovery::announce`] needs to announce this device again.
+    host: String,
+    tag: String,
+    me: String,
+    port: u16,
 }
 
 impl Discovery {
     /// Announce `me` listening on TCP `port` on every interface, and browse for the org.
+    /// `asks`: the member name to ask to join under, while this device is not on the roster.
     pub fn start(
         org: &OrgId,
         me: PeerId,
         port: u16,
+        asks: Option<&str>,
         tx: mpsc::UnboundedSender<Found>,
     ) -> Result<Discovery> {
         let daemon = ServiceDaemon::new().map_err(|e| Error::Mdns(e.to_string()))?;
         let tag = org.discovery_tag();
         let me_str = me.to_string();
         let host = format!("majlis-{}.local.", &me_str[me_str.len() - 12..]);
-        let info = ServiceInfo::new(
-            SERVICE_TYPE,
-            &me_str,
-            &host,
-            "",
+        let mut d = Discovery {
+            daemon,
+            fullname: String::new(),
+            host,
+            tag: tag.clone(),
+            me: me_str,
             port,
-            &[
-                ("v", TXT_VERSION),
-                ("org", tag.as_str()),
-                ("dev", me_str.as_str()),
-            ][..],
-        )
-        .map_err(|e| Error::Net(format!("mDNS service info: {e}")))?
-        .enable_addr_auto();
-        let fullname = info.get_fullname().to_string();
-        daemon
-            .register(info)
-            .map_err(|e| Error::Net(format!("mDNS register: {e}")))?;
+        };
+        d.announce(asks)?;
+        let daemon = &d.daemon;
         let events = daemon
             .browse(SERVICE_TYPE)
             .map_err(|e| Error::Net(format!("mDNS browse: {e}")))?;
@@ -112,14 +118,44 @@ impl Discovery {
                             svc.get_port(),
                             peer,
                         );
-                        if !addrs.is_empty() && tx.send(Found { peer, addrs, kind }).is_err() {
+                        let asks = svc
+                            .get_property_val_str(ASKS)
+                            .filter(|n| crate::roster::valid_name("member", n).is_ok())
+                            .map(str::to_string);
+                        let found = Found {
+                            peer,
+                            addrs,
+                            kind,
+                            asks,
+                        };
+                        if !found.addrs.is_empty() && tx.send(found).is_err() {
                             break;
                         }
                     }
                 }
             })
             .map_err(|e| Error::Net(format!("mDNS thread: {e}")))?;
-        Ok(Discovery { daemon, fullname })
+        Ok(d)
+    }
+
+    /// Announce this device (again), asking to join under `asks` or, once on the roster,
+    /// not: a member's device does not tell the LAN its owner's name.
+    pub fn announce(&mut self, asks: Option<&str>) -> Result<()> {
+        let mut txt = vec![
+            ("v", TXT_VERSION),
+            ("org", self.tag.as_str()),
+            ("dev", self.me.as_str()),
+        ];
+        if let Some(name) = asks.filter(|n| crate::roster::valid_name("member", n).is_ok()) {
+            txt.push((ASKS, name));
+        }
+        let info = ServiceInfo::new(SERVICE_TYPE, &self.me, &self.host, "", self.port, &txt[..])
+            .map_err(|e| Error::Net(format!("mDNS service info: {e}")))?
+            .enable_addr_auto();
+        self.fullname = info.get_fullname().to_string();
+        self.daemon
+            .register(info)
+            .map_err(|e| Error::Net(format!("mDNS register: {e}")))
     }
 
     /// Say goodbye on the LAN and stop the mDNS daemon.

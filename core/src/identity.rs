@@ -103,6 +103,26 @@ impl OrgId {
     }
 }
 
+/// The code a device waiting to join shows on its screen and its admin sees beside its
+/// request: twelve digits, `4821 3902 1138`, from the org id and the device id together.
+///
+/// Why: a request to join (an mDNS record naming the member, or a turned-away connection)
+/// says nothing anyone checked; anyone on the LAN can ask under any name. Before adding it,
+/// the admin compares this code with the one on the newcomer's screen, read out or seen. Equal
+/// codes mean the same device key (the admin adds the device the newcomer holds, not an
+/// impostor asking under the same name) and the same org (the newcomer is not answering
+/// another org's admin). 40 bits: to match a code, an impostor must make about 10^12 keys
+/// while the request waits, and the org id is in the hash, so no table can be made ahead.
+pub fn join_code(org: &OrgId, device: &DeviceId) -> String {
+    let mut h = blake3::Hasher::new_derive_key("majlis 2026 join code v1");
+    h.update(&org.0);
+    h.update(&device.0);
+    let mut n = [0u8; 8];
+    n.copy_from_slice(&h.finalize().as_bytes()[..8]);
+    let d = format!("{:012}", u64::from_le_bytes(n) % 1_000_000_000_000);
+    format!("{} {} {}", &d[..4], &d[4..8], &d[8..])
+}
+
 impl fmt::Display for OrgId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", bs58::encode(self.0).into_string())
@@ -383,6 +403,27 @@ impl OrgKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_join_code_names_one_device_in_one_org() {
+        let (a, b) = (DeviceKey::generate().id(), DeviceKey::generate().id());
+        let (org, other) = (OrgId([1; 32]), OrgId([2; 32]));
+        let code = join_code(&org, &a);
+        // Twelve digits in three groups, the same every time it is made.
+        assert_eq!(code.len(), 14);
+        assert!(code
+            .split(' ')
+            .all(|g| g.len() == 4 && g.bytes().all(|c| c.is_ascii_digit())));
+        assert_eq!(code, join_code(&org, &a));
+        assert_ne!(code, join_code(&org, &b), "another device, the same code");
+        assert_ne!(code, join_code(&other, &a), "another org, the same code");
+        // Known answer: a code must not change between releases (the newcomer's and the
+        // admin's app may differ).
+        assert_eq!(
+            join_code(&OrgId([7; 32]), &DeviceId([9; 32])),
+            "2134 9216 9286"
+        );
+    }
 
     #[test]
     fn a_kept_key_checks_signatures_as_a_fresh_one_and_the_store_of_keys_stays_bounded() {

@@ -203,6 +203,9 @@ fn onboarding_join_waits_for_the_roster_then_enters() {
     });
     let id = h.state().as_ref().unwrap().node().unwrap().device_id();
     assert!(has(&h, &id.to_string()), "the device id is shown");
+    let code = majlis_core::identity::join_code(&org_id.parse().unwrap(), &id);
+    assert!(has(&h, &code), "the join code is shown");
+    assert!(has(&h, "asking to join as bilal"));
     h.get_by_label("Copy").click();
     until(&mut h, "copied", |h| has(h, "Copied"));
     rt.block_on(amina.change_roster(RosterChange::AddMember {
@@ -505,6 +508,62 @@ fn admin_adds_a_member_from_the_admin_panel() {
     until(&mut h, "the audit log shows it", |h| {
         has(h, "added chen (member)")
     });
+}
+
+/// A newcomer's device calls the admin's app (by address: no multicast in tests): the
+/// Admin tab says someone waits, the Admin view shows the code the newcomer's screen shows,
+/// and one click adds the device under the name typed; the newcomer's node then holds a
+/// roster that lists it.
+#[test]
+fn a_device_waiting_to_join_is_added_from_the_admin_view_by_its_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let org_id = org(dir.path(), &[]).org().unwrap().unwrap();
+    let mut h = harness(opts(&dir.path().join("amina"), vec![]));
+    until(&mut h, "the main window", |h| has(h, "# general"));
+    let app = h.state().as_ref().unwrap().node().unwrap().clone();
+    let addr = rt.block_on(app.listen_addrs()).unwrap()[0].clone();
+    let dina = Profile::init(&dir.path().join("dina"), "dina").unwrap();
+    dina.org_join(org_id).unwrap();
+    let (id, code) = (
+        dina.device_id(),
+        majlis_core::identity::join_code(&org_id, &dina.device_id()),
+    );
+    let newcomer = rt
+        .block_on(Node::start(
+            dina,
+            opts(Path::new("/unused"), vec![addr]).config,
+        ))
+        .unwrap();
+    until(&mut h, "the Admin tab says one waits", |h| {
+        has(h, "Admin · 1 waiting")
+    });
+    h.get_by_label("Admin · 1 waiting").click();
+    until(&mut h, "the request with its code", |h| {
+        has(h, "Waiting to join") && has(h, &code) && has(h, "tried to connect")
+    });
+    // By address it gave no name: the button waits for one.
+    assert!(has(&h, "(no name given)"));
+    type_into(&mut h, "Name", "dina");
+    h.get_by_label("Add as a member").click();
+    until(&mut h, "dina on the roster", |h| {
+        h.state()
+            .as_ref()
+            .and_then(|a| a.node()?.roster_now())
+            .is_some_and(|r| r.member_of_device(&id).is_some_and(|m| m.name == "dina"))
+    });
+    until(&mut h, "the request gone", |h| !has(h, "Waiting to join"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while newcomer
+        .roster_now()
+        .is_none_or(|r| r.member_of_device(&id).is_none())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the newcomer never got the roster"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

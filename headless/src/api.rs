@@ -204,6 +204,22 @@ pub struct Status {
     /// The search index (in memory while running; `None` when not running).
     #[serde(default)]
     pub index: Option<IndexStatus>,
+    /// While this device is in an org but not on its roster: the code its admin compares
+    /// before adding it ([`majlis_core::identity::join_code`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join_code: Option<String>,
+}
+
+/// The join code to show while `device` waits to be added to `org`'s roster.
+pub fn waiting_code(
+    org: Option<majlis_core::OrgId>,
+    device: &majlis_core::DeviceId,
+    member: Option<&str>,
+) -> Option<String> {
+    match (org, member) {
+        (Some(org), None) => Some(majlis_core::identity::join_code(&org, device)),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -750,6 +766,11 @@ async fn handle(node: &Node, req: Request) -> Response {
                             messages: i.messages,
                             bytes: i.bytes,
                         }),
+                        join_code: waiting_code(
+                            node.store().org()?,
+                            &report.device,
+                            report.member.as_deref(),
+                        ),
                     },
                 }
             }

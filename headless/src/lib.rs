@@ -557,6 +557,13 @@ pub enum RosterCmd {
         #[arg(long)]
         full_name: Option<String>,
     },
+    /// Devices on this network asking to join: the name each asks for and its join code
+    /// (compare it with the code on the newcomer's screen before `roster add`). Asks the
+    /// running node, which sees them
+    Requests {
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove a member and all their devices
     Remove {
         /// The member's name as on the roster
@@ -1341,6 +1348,7 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
         Command::Doctor { .. } => Some(Request::Diagnose),
         Command::Audit { .. } => Some(Request::Audit),
         Command::Roster(RosterCmd::Show { .. }) => Some(Request::Roster),
+        Command::Roster(RosterCmd::Requests { .. }) => Some(Request::Diagnose),
         Command::Channel(ChannelCmd::List { .. }) => Some(Request::Channels),
         Command::Roster(_)
         | Command::Channel(
@@ -1440,7 +1448,8 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
             let org: OrgId = org_id.parse()?;
             let p = open(&dir)?;
             p.org_join(org)?;
-            out!("joined org {org}; give this device id to an admin, then run `majlisd run`:");
+            let code = majlis_core::identity::join_code(&org, &p.device_id());
+            out!("joined org {org}; run `majlisd run` on the org's network: its admins see this device asking to join as {}, with the join code {code} (they add it once it matches the code they see). Where they cannot see it, give an admin this device id:", p.name()?);
             out!("{}", p.device_id());
         }
         Command::Run {
@@ -1773,12 +1782,14 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
                 chain => Some(chain?),
             };
             let head = chain.as_ref().and_then(|c| c.head());
+            let member = head
+                .and_then(|h| h.member_of_device(&p.device_id()))
+                .map(|m| m.name.clone());
             let status = api::Status {
                 running: false,
                 device: p.device_id().to_string(),
-                member: head
-                    .and_then(|h| h.member_of_device(&p.device_id()))
-                    .map(|m| m.name.clone()),
+                join_code: api::waiting_code(p.org()?, &p.device_id(), member.as_deref()),
+                member,
                 org: p.org()?.map(|o| o.to_string()),
                 org_name: head.map(|h| h.roster.name.clone()),
                 roster_version: chain.as_ref().map_or(0, |c| c.version()),
@@ -1859,6 +1870,10 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
                 },
                 Command::Stats => bail!(
                     "majlisd is not running for {}; start it with `majlisd run`",
+                    dir.display()
+                ),
+                Command::Roster(RosterCmd::Requests { .. }) => bail!(
+                    "requests to join are what a running node sees on the network: start `majlisd run` for {}, wait a few seconds, then try again",
                     dir.display()
                 ),
                 Command::Channel(ChannelCmd::List { .. }) => Response::Channels {
@@ -2138,6 +2153,40 @@ fn print_governance(cmd: &Command, r: &Roster) -> Result<()> {
     Ok(())
 }
 
+/// Devices of this org not on the roster, as `roster requests` lists them: who each asks
+/// to be, its join code, where it was seen, and the command that adds it.
+fn print_requests(report: &majlis_core::diagnose::Report, json: bool) -> Result<()> {
+    let waiting: Vec<&majlis_core::diagnose::Stranger> =
+        report.strangers.iter().filter(|s| s.this_org).collect();
+    if json {
+        out!("{}", serde_json::to_string(&waiting)?);
+        return Ok(());
+    }
+    if waiting.is_empty() {
+        out!("no device is asking to join (a newcomer runs `majlisd org join ORG_ID`, then `majlisd run` on this network)");
+        return Ok(());
+    }
+    for s in waiting {
+        let asks = s.asks.as_deref().unwrap_or("(no name given)");
+        let how = match (s.turned_away.is_some(), s.inbound) {
+            (true, true) => "tried to connect",
+            (true, false) => "answered at an address given to this node",
+            (false, _) => "announces itself",
+        };
+        out!("{asks}\tcode {}\t{}\t{how}", s.code, s.device);
+        if let Some(a) = s.addrs.first() {
+            out!("  at {a}");
+        }
+        let name = s.asks.as_deref().unwrap_or("NAME");
+        out!(
+            "  if the code on its screen is {}: majlisd roster add --name {name} --device {}",
+            s.code,
+            s.device
+        );
+    }
+    Ok(())
+}
+
 fn print_response(cmd: &Command, resp: Response) -> Result<()> {
     let json = matches!(
         cmd,
@@ -2147,6 +2196,7 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             | Command::Search { json: true, .. }
             | Command::Peers { json: true }
             | Command::Roster(RosterCmd::Show { json: true })
+            | Command::Roster(RosterCmd::Requests { json: true })
             | Command::Channel(ChannelCmd::List { json: true })
             | Command::Audit { json: true }
             | Command::Doctor { json: true, .. }
@@ -2181,6 +2231,9 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                 (Some(id), Some(name)) => out!("org {name} ({id})"),
                 (Some(id), None) => out!("org {id} (its roster has not reached this device yet)"),
                 _ => out!("in no organization yet (`majlisd org create` or `org join`)"),
+            }
+            if let Some(code) = &s.join_code {
+                out!("waiting to join: an admin adds this device once the join code they see (`majlisd roster requests`, or the app's Admin view) is {code}");
             }
             if s.running {
                 out!(
@@ -2592,6 +2645,9 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
         }
         Response::File { file } => out!("{}\t{}", file.blob, file_state(&file)),
         Response::Saved { path } => out!("{}", path.display()),
+        Response::Diagnosis { report } if matches!(cmd, Command::Roster(RosterCmd::Requests { .. })) => {
+            print_requests(&report, json)?
+        }
         Response::Diagnosis { report } => {
             let short = matches!(cmd, Command::Doctor { report: true, .. });
             return print_diagnosis(&report, json, short);

@@ -50,6 +50,8 @@ struct Seen {
     addrs: Vec<Multiaddr>,
     this_org: bool,
     last: u64,
+    /// The member name it asks to join under (its mDNS record's claim).
+    asks: Option<String>,
 }
 
 pub(super) struct Facts {
@@ -161,17 +163,23 @@ impl Facts {
                 true
             }
             Record::Ours => {
-                self.stranger(f.peer, &f.addrs, true);
+                self.stranger(f.peer, &f.addrs, true, f.asks.clone());
                 true
             }
             Record::OtherOrg => {
-                self.stranger(f.peer, &f.addrs, false);
+                self.stranger(f.peer, &f.addrs, false, None);
                 false
             }
         }
     }
 
-    fn stranger(&mut self, peer: PeerId, addrs: &[Multiaddr], this_org: bool) {
+    fn stranger(
+        &mut self,
+        peer: PeerId,
+        addrs: &[Multiaddr],
+        this_org: bool,
+        asks: Option<String>,
+    ) {
         let now = crate::now_ms();
         self.strangers
             .retain(|_, s| now.saturating_sub(s.last) < STRANGER_TTL_MS);
@@ -185,6 +193,7 @@ impl Facts {
                 addrs,
                 this_org,
                 last: now,
+                asks,
             },
         );
     }
@@ -454,6 +463,8 @@ impl Runner {
                 this_org: s.this_org,
                 turned_away: None,
                 inbound: false,
+                asks: s.asks.clone().filter(|_| s.this_org),
+                code: String::new(),
             })
             .collect();
         for t in &gate.turned_away {
@@ -472,6 +483,8 @@ impl Runner {
                         this_org: true,
                         turned_away: None,
                         inbound: false,
+                        asks: None,
+                        code: String::new(),
                     });
                     strangers.len() - 1
                 }
@@ -484,6 +497,12 @@ impl Runner {
                 if !s.addrs.contains(&a) {
                     s.addrs.insert(0, a);
                 }
+            }
+        }
+        let org = self.profile.org().ok().flatten();
+        for s in strangers.iter_mut().filter(|s| s.this_org) {
+            if let (Some(org), Ok(d)) = (&org, s.device.parse::<DeviceId>()) {
+                s.code = crate::identity::join_code(org, &d);
             }
         }
         strangers.sort_by(|a, b| a.device.cmp(&b.device));

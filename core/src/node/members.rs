@@ -77,6 +77,15 @@ impl Runner {
             self.swarm.behaviour_mut().gossipsub.blacklist_peer(p);
         }
         self.swarm.behaviour_mut().gate.set_departed(departed);
+        if plan.listed != self.listed {
+            let asks = match plan.listed {
+                true => None,
+                false => self.profile.name().ok(),
+            };
+            if let Some(Err(e)) = self.discovery.as_mut().map(|d| d.announce(asks.as_deref())) {
+                tracing::warn!("announcing this device again over mDNS: {e}");
+            }
+        }
         self.listed = plan.listed;
         self.last_version = self.chain.version();
         self.roster_topics = plan

@@ -550,10 +550,17 @@ impl Node {
                     })
                 })
                 .unwrap_or(0);
+            // A device not on the roster yet asks to join under its name (admins see it
+            // with its join code); a member's device does not announce its owner's name.
+            let listed = chain
+                .head()
+                .is_some_and(|h| h.member_of_device(&profile.device_id()).is_some());
+            let name = profile.name()?;
             Some(Discovery::start(
                 &org,
                 *swarm.local_peer_id(),
                 port,
+                (!listed).then_some(name.as_str()),
                 disc_tx.clone(),
             )?)
         } else {

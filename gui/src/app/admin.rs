@@ -19,6 +19,8 @@ impl MajlisApp {
         let mut change: Option<RosterChange> = None;
         // Signed in the same version as `change`: a newcomer's full name.
         let mut also: Option<RosterChange> = None;
+        let waiting = waiting_to_join(run);
+        let mut joined: Option<String> = None;
         let f = &mut run.admin;
         egui::ScrollArea::vertical().show(ui, |ui| {
             ui.heading(t("Admin"));
@@ -26,6 +28,59 @@ impl MajlisApp {
                 if at.elapsed() < Duration::from_secs(8) {
                     ui.label(RichText::new(para(ui, n)).italics());
                 }
+            }
+            // Devices asking to join, seen by this node: added with one click once the
+            // admin has compared the code (the name is a claim anyone can make).
+            if !waiting.is_empty() {
+                ui.label(RichText::new(t("Waiting to join")).strong());
+                ui.label(RichText::new(para(ui, &t("Before adding a device, ask its owner for the join code on their screen, and add it only if it is the same: anyone on the network can ask under any name."))).small().weak());
+                for s in &waiting {
+                    let Ok(device) = s.device.parse::<DeviceId>() else {
+                        continue;
+                    };
+                    super::onboarding::card(ui, |ui| {
+                        let asks = match &s.asks {
+                            Some(name) => crate::i18n::tr_shown(
+                                lang,
+                                "asks to join as {name}",
+                                &[("name", name)],
+                            ),
+                            None => tr(lang, "(no name given)").to_string(),
+                        };
+                        let how = tr(
+                            lang,
+                            match s.turned_away.is_some() && s.inbound {
+                                true => "tried to connect",
+                                false => "announces itself on this network",
+                            },
+                        );
+                        ui.label(text::for_egui(&format!("{asks} · {how}")).into_owned());
+                        ui.horizontal(|ui| {
+                            ui.label(t("Join code"));
+                            ui.label(RichText::new(&s.code).monospace().size(20.0).strong());
+                        });
+                        ui.label(RichText::new(&s.device).monospace().small().weak());
+                        let name = f
+                            .join_names
+                            .entry(s.device.clone())
+                            .or_insert_with(|| s.asks.clone().unwrap_or_default());
+                        labelled_field(ui, &t("Name"), name);
+                        let name = name.trim().to_string();
+                        let add = match r.roster.members.iter().any(|m| m.name == name) {
+                            true => tf(lang, "Add as another device of {name}", &[("name", &name)]),
+                            false => t("Add as a member"),
+                        };
+                        if ui.add_enabled(!name.is_empty(), egui::Button::new(add)).clicked() {
+                            change = Some(RosterChange::AddMember {
+                                name,
+                                device,
+                                role: None,
+                            });
+                            joined = Some(s.device.clone());
+                        }
+                    });
+                }
+                ui.separator();
             }
             section(ui, lang.rtl(), &t("Add a member"), |ui| {
                 labelled_field(ui, &t("Name"), &mut f.name);
@@ -425,12 +480,30 @@ impl MajlisApp {
                 f.confirm = None;
             }
         }
+        if let Some(device) = joined {
+            // Gone from the list at once (the next report would drop it a moment later).
+            run.admin.join_names.remove(&device);
+            if let Some(d) = &mut run.diagnosis {
+                d.strangers.retain(|s| s.device != device);
+            }
+        }
         if let Some(c) = change {
             run.actions.push(Action::ChangeRoster(
                 std::iter::once(c).chain(also).collect(),
             ));
         }
     }
+}
+
+/// Devices of this org not on the roster that this node saw lately (announcing themselves
+/// or turned away at its gate), each with its join code.
+pub(super) fn waiting_to_join(run: &Running) -> Vec<majlis_core::diagnose::Stranger> {
+    run.diagnosis
+        .iter()
+        .flat_map(|d| &d.strangers)
+        .filter(|s| s.this_org && !s.code.is_empty())
+        .cloned()
+        .collect()
 }
 
 /// Who is on a channel: pick one, tick its members (or open it to everyone), save. Taking

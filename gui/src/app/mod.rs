@@ -412,6 +412,9 @@ struct AdminForm {
     /// Open the "Channel members" section at the next frame (asked from a channel's details).
     open_members: bool,
     confirm: Option<(String, RosterChange)>,
+    /// The name each device waiting to join is to be added under, by device id (starts as
+    /// the name it asks for).
+    join_names: HashMap<String, String>,
     /// Data governance: retention days for the org ("" or "forever": keep), the member a
     /// hold or an erasure is about, a hold's reason.
     retention_days: String,

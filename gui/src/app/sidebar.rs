@@ -68,11 +68,38 @@ impl MajlisApp {
                 "Waiting for an admin to add this device to the roster. Give them the id above.",
             ),
         );
+        // The code an admin compares before adding this device (`identity::join_code`).
+        let store = run.node.store();
+        let code = store
+            .org()
+            .ok()
+            .flatten()
+            .map(|org| majlis_core::identity::join_code(&org, &run.me));
+        let name = store
+            .get_meta("name")
+            .ok()
+            .flatten()
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .unwrap_or_default();
+        let (code_label, code_why) = (
+            self.t("Your join code"),
+            crate::i18n::tr_shown(
+                self.state.lang,
+                "An admin on this network sees this device asking to join as {name}, with this code. Tell them the code: they add this device once it is the same as the one they see. Where they cannot see it (another network), give them the id below.",
+                &[("name", &name)],
+            ),
+        );
         egui::CentralPanel::default().show(ui, |ui| {
             let layout = reading_column(rtl);
             ui.with_layout(layout, |ui| {
                 ui.heading("Majlis");
                 ui.add_space(8.0);
+                if let Some(code) = &code {
+                    ui.label(RichText::new(code_label).strong());
+                    ui.label(RichText::new(code).monospace().size(28.0).strong());
+                    ui.label(para(ui, &code_why));
+                    ui.add_space(12.0);
+                }
                 ui.label(RichText::new(label).strong());
                 ui.monospace(&id);
                 ui.label(RichText::new(para(ui, why)).small().weak());
@@ -112,7 +139,14 @@ impl MajlisApp {
             (View::Network, network),
         ];
         if is_admin {
-            tabs.push((View::Admin, self.t("Admin")));
+            let waiting = super::admin::waiting_to_join(run).len();
+            tabs.push((
+                View::Admin,
+                match waiting {
+                    0 => self.t("Admin"),
+                    n => self.tf("Admin · {count} waiting", &[("count", &n.to_string())]),
+                },
+            ));
         }
         let mut switch_lang = false;
         let mut switch_theme = false;
