@@ -171,3 +171,82 @@ fn spoofed_mdns_records_for_real_devices_do_not_keep_members_apart() {
     println!("spoofer: {}", String::from_utf8_lossy(&o.stdout).trim());
     assert!(amina.stop() && bilal.stop());
 }
+
+/// A newcomer joins over the LAN with no admin typing its id: `org join`, `run`, and the
+/// admin's `roster requests` lists it under the name it asks for (its mDNS record), with the
+/// join code its own `status` shows. An impostor on the LAN asking under the same name is
+/// listed too, with another code: the admin adds the device whose code is the one on the
+/// newcomer's screen. The newcomer talks; the impostor stays out.
+#[test]
+fn a_newcomer_asks_to_join_over_mdns_and_the_admin_adds_it_by_its_code() {
+    if !netns_available("joining over mDNS") {
+        return;
+    }
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let lan = Lan::new("jn", 3).unwrap();
+    let mut amina = Daemon::new(&bin, tmp.path(), "amina");
+    let mut bilal = Daemon::new(&bin, tmp.path(), "bilal");
+    let mut eve = Daemon::new(&bin, tmp.path(), "eve");
+    amina.ok(&["init", "--name", "amina"]);
+    let org = amina.ok(&["org", "create", "--name", "acme"]);
+    assert!(
+        amina.fails(&["roster", "requests"]).contains("start `majlisd run`"),
+        "without a running node there is nothing to list, and it says so"
+    );
+    amina.start(&lan, 0, &[]);
+    let b_id = bilal.ok(&["init", "--name", "bilal"]);
+    let joined = bilal.all(&["org", "join", &org]);
+    bilal.start(&lan, 1, &[]);
+    // The impostor knows the org id (it is no secret) and asks under bilal's name.
+    eve.ok(&["init", "--name", "bilal"]);
+    eve.ok(&["org", "join", &org]);
+    eve.start(&lan, 2, &[]);
+
+    let status: serde_json::Value =
+        serde_json::from_str(&bilal.ok(&["status", "--json"])).unwrap();
+    let code = status["join_code"].as_str().unwrap().to_string();
+    assert!(
+        joined.contains(&code),
+        "`org join` says the code too: {joined}"
+    );
+    let requests = || -> Vec<serde_json::Value> {
+        serde_json::from_str(&amina.ok(&["roster", "requests", "--json"])).unwrap()
+    };
+    let t = Instant::now();
+    wait_until("both ask to join as bilal", 30, || {
+        let r = requests();
+        r.len() == 2 && r.iter().all(|s| s["asks"] == "bilal")
+    });
+    println!(
+        "the admin saw both requests {:.2} s after they started",
+        t.elapsed().as_secs_f64()
+    );
+    let r = requests();
+    let matching: Vec<&serde_json::Value> = r.iter().filter(|s| s["code"] == code).collect();
+    assert_eq!(matching.len(), 1, "one request has the newcomer's code: {r:?}");
+    assert_eq!(matching[0]["device"], b_id.as_str());
+    let text = amina.all(&["roster", "requests"]);
+    assert!(
+        text.contains(&format!("roster add --name bilal --device {b_id}")),
+        "{text}"
+    );
+
+    amina.ok(&["roster", "add", "--name", "bilal", "--device", &b_id]);
+    wait_until("bilal holds the roster and is connected", 30, || {
+        bilal.peers().len() == 1
+    });
+    bilal.ok(&["send", "general", "joined by my code"]);
+    wait_until("amina reads it", 30, || amina.history("general").len() == 1);
+    let r = requests();
+    assert!(
+        r.len() == 1 && r[0]["device"] != b_id.as_str(),
+        "bilal is no longer waiting, the impostor still is: {r:?}"
+    );
+    // The impostor holds nothing and reaches nobody.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(eve.peers().is_empty());
+    assert!(eve.history("general").is_empty());
+    assert_eq!(amina.peers().len(), 1);
+    assert!(amina.stop() && bilal.stop() && eve.stop());
+}
