@@ -169,6 +169,10 @@ pub struct Report {
     /// ([`crate::store::min_free`]).
     #[serde(default)]
     pub disk_margin: u64,
+    /// Until when (unix ms) this device invites newcomers over mDNS, if it does
+    /// ([`crate::Node::invite`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inviting_until: Option<u64>,
 }
 
 /// Less free space than this on the data directory's disk is worth a finding before the
@@ -1006,6 +1010,7 @@ mod tests {
             forked_authors: vec![],
             disk_free: None,
             disk_margin: 4 << 20,
+            inviting_until: None,
         }
     }
 

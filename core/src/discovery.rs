@@ -31,6 +31,20 @@ pub struct Found {
 
 /// TXT key of the name a device waiting to join asks for.
 const ASKS: &str = "name";
+/// TXT keys of an admin's invitation: the org id and the org's name.
+const INVITE: &str = "invite";
+const ORG_NAME: &str = "orgname";
+
+/// An org inviting newcomers on this network (an admin opened it for a while): what a device
+/// with no org yet may join without typing the id. A claim like any record: the join code,
+/// which covers the org id, is what the newcomer and the admin compare.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Invitation {
+    pub org: String,
+    pub org_name: String,
+    /// The inviting device's id.
+    pub device: String,
+}
 
 /// Whose record it is. Only [`Record::Ours`] is dialed; the others feed diagnostics ("a
 /// colleague joined another org", "this identity runs twice").
@@ -53,6 +67,10 @@ pub struct Discovery {
     tag: String,
     me: String,
     port: u16,
+    /// The member name asked for while not on the roster.
+    asks: Option<String>,
+    /// (org id, org name) while an admin invites newcomers from this device.
+    invite: Option<(String, String)>,
 }
 
 impl Discovery {
@@ -76,8 +94,10 @@ impl Discovery {
             tag: tag.clone(),
             me: me_str,
             port,
+            asks: None,
+            invite: None,
         };
-        d.announce(asks)?;
+        d.ask(asks.map(str::to_string))?;
         let daemon = &d.daemon;
         let events = daemon
             .browse(SERVICE_TYPE)
@@ -138,16 +158,31 @@ impl Discovery {
         Ok(d)
     }
 
-    /// Announce this device (again), asking to join under `asks` or, once on the roster,
-    /// not: a member's device does not tell the LAN its owner's name.
-    pub fn announce(&mut self, asks: Option<&str>) -> Result<()> {
+    /// Announce this device again, asking to join under `asks` or, once on the roster, not:
+    /// a member's device does not tell the LAN its owner's name.
+    pub fn ask(&mut self, asks: Option<String>) -> Result<()> {
+        self.asks = asks.filter(|n| crate::roster::valid_name("member", n).is_ok());
+        self.announce()
+    }
+
+    /// Announce this device again, inviting newcomers to `org` (named `name`), or not.
+    pub fn invite(&mut self, invite: Option<(&OrgId, &str)>) -> Result<()> {
+        self.invite = invite.map(|(org, name)| (org.to_string(), name.to_string()));
+        self.announce()
+    }
+
+    fn announce(&mut self) -> Result<()> {
         let mut txt = vec![
             ("v", TXT_VERSION),
             ("org", self.tag.as_str()),
             ("dev", self.me.as_str()),
         ];
-        if let Some(name) = asks.filter(|n| crate::roster::valid_name("member", n).is_ok()) {
+        if let Some(name) = &self.asks {
             txt.push((ASKS, name));
+        }
+        if let Some((org, name)) = &self.invite {
+            txt.push((INVITE, org));
+            txt.push((ORG_NAME, name));
         }
         let info = ServiceInfo::new(SERVICE_TYPE, &self.me, &self.host, "", self.port, &txt[..])
             .map_err(|e| Error::Net(format!("mDNS service info: {e}")))?
@@ -165,6 +200,53 @@ impl Discovery {
         }
         let _ = self.daemon.shutdown();
     }
+}
+
+/// The orgs inviting newcomers on this network, as heard within `wait`: for a device with no
+/// org yet, so it browses without announcing anything. Records whose invitation does not
+/// match their own org tag, or whose org name is no valid name, are dropped.
+pub fn invitations(wait: std::time::Duration) -> Result<Vec<Invitation>> {
+    let daemon = ServiceDaemon::new().map_err(|e| Error::Mdns(e.to_string()))?;
+    let events = daemon
+        .browse(SERVICE_TYPE)
+        .map_err(|e| Error::Net(format!("mDNS browse: {e}")))?;
+    let deadline = std::time::Instant::now() + wait;
+    let mut out: Vec<Invitation> = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        let Ok(ev) = events.recv_timeout(left) else {
+            break;
+        };
+        let ServiceEvent::ServiceResolved(svc) = ev else {
+            continue;
+        };
+        let (Some(org), Some(name), Some(dev)) = (
+            svc.get_property_val_str(INVITE),
+            svc.get_property_val_str(ORG_NAME),
+            svc.get_property_val_str("dev"),
+        ) else {
+            continue;
+        };
+        let Ok(id) = org.parse::<OrgId>() else {
+            continue;
+        };
+        let fits = svc.get_property_val_str("org") == Some(id.discovery_tag().as_str())
+            && svc.get_property_val_str("v") == Some(TXT_VERSION)
+            && !name.trim().is_empty()
+            && name.len() <= crate::roster::MAX_NAME_BYTES
+            && !name.chars().any(char::is_control)
+            && dev.parse::<PeerId>().is_ok();
+        // One line per org: a second admin inviting to the same org adds nothing.
+        if fits && !out.iter().any(|i| i.org == org) && out.len() < 16 {
+            out.push(Invitation {
+                org: org.to_string(),
+                org_name: name.to_string(),
+                device: dev.to_string(),
+            });
+        }
+    }
+    let _ = daemon.shutdown();
+    out.sort_by(|a, b| a.org_name.cmp(&b.org_name).then(a.org.cmp(&b.org)));
+    Ok(out)
 }
 
 /// Dialable addresses, best first: routable before link-local (a link-local address only

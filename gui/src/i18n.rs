@@ -305,9 +305,15 @@ const AR: &[(&str, &str)] = &[
         "تصبح أول مشرف فيها، ثم تضيف زملاءك بمعرفات أجهزتهم.",
     ),
     (
-        "Ask an admin for the organization id. Next you will see this device's id: give it to the admin, who adds it to the roster.",
-        "اطلب معرف المؤسسة من أحد المشرفين. بعدها سترى معرف هذا الجهاز: أعطه للمشرف ليضيفه إلى القائمة.",
+        "Pick your organization if it invites on this network, or ask an admin for its id. Next you will see a join code: the admin adds this device once it is the same as the code they see.",
+        "اختر مؤسستك إن كانت تدعو على هذه الشبكة، أو اطلب معرفها من أحد المشرفين. بعدها سترى رمز انضمام: يضيف المشرف هذا الجهاز متى طابق الرمز الذي يراه.",
     ),
+    ("Join {org} (inviting on this network)", "انضم إلى {org} (تدعو على هذه الشبكة)"),
+    ("Inviting newcomers on this network until {time}.", "تدعو القادمين الجدد على هذه الشبكة حتى {time}."),
+    ("Stop inviting", "أوقف الدعوة"),
+    ("Invite newcomers on this network for 15 minutes", "ادعُ القادمين الجدد على هذه الشبكة لمدة 15 دقيقة"),
+    ("Newcomers on this network can pick this organization until {time}.", "يستطيع القادمون الجدد على هذه الشبكة اختيار هذه المؤسسة حتى {time}."),
+    ("No longer inviting.", "توقفت الدعوة."),
     (
         "The device id is this computer's public key. It is not a secret: an admin adds it to the organization's roster, and from then on only this device can connect with it.",
         "معرف الجهاز هو المفتاح العام لهذا الحاسوب. ليس سرا: يضيفه المشرف إلى قائمة المؤسسة، ومن بعدها لا يتصل به إلا هذا الجهاز.",

@@ -150,6 +150,10 @@ pub enum Request {
     Stats,
     Status,
     Diagnose,
+    /// Invite newcomers over mDNS until a time (unix ms), or stop (`None`).
+    Invite {
+        until: Option<u64>,
+    },
     /// Apply retention and erasure now.
     Sweep,
     Export {
@@ -416,6 +420,11 @@ pub enum Response {
     /// Messages for later: the one just kept or cancelled, or all that wait.
     Scheduled {
         scheduled: Vec<majlis_core::node::Scheduled>,
+    },
+    /// An invitation opened until a time, or closed (`None`).
+    Invited {
+        until: Option<u64>,
+        org_name: String,
     },
     Error {
         message: String,
@@ -772,6 +781,16 @@ async fn handle(node: &Node, req: Request) -> Response {
                             report.member.as_deref(),
                         ),
                     },
+                }
+            }
+            Request::Invite { until } => {
+                node.invite(until).await?;
+                Response::Invited {
+                    until,
+                    org_name: node
+                        .roster_now()
+                        .map(|r| r.roster.name.clone())
+                        .unwrap_or_default(),
                 }
             }
             Request::Diagnose => Response::Diagnosis {

@@ -505,10 +505,25 @@ pub enum OrgCmd {
         #[arg(long)]
         name: String,
     },
-    /// Belong to ORG_ID; only its rosters will be accepted
+    /// Belong to an org; only its rosters will be accepted. Without ORG, lists the orgs
+    /// inviting newcomers on this network
     Join {
-        /// The org id `org create` printed (ask an admin)
-        org_id: String,
+        /// The org id `org create` printed (ask an admin), or the name of an org inviting
+        /// on this network (an admin's `majlisd org invite`)
+        org_id: Option<String>,
+        /// How long to listen for invitations on this network
+        #[arg(long, default_value = "3s", value_parser = parse_for)]
+        wait: std::time::Duration,
+    },
+    /// Let newcomers on this network join without typing the org id: this admin's device
+    /// announces the org's id and name over mDNS for a while. Needs `majlisd run`
+    Invite {
+        /// How long: 15m, 2h (at most a day)
+        #[arg(long = "for", id = "for_", default_value = "15m", value_parser = parse_for)]
+        for_: std::time::Duration,
+        /// Stop inviting now
+        #[arg(long, conflicts_with = "for_")]
+        stop: bool,
     },
     /// Move the org root key off this laptop, or bring it back
     #[command(subcommand)]
@@ -1325,6 +1340,9 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
         }),
         Command::Stats => Some(Request::Stats),
         Command::Status { .. } => Some(Request::Status),
+        Command::Org(OrgCmd::Invite { for_, stop }) => Some(Request::Invite {
+            until: (!stop).then(|| majlis_core::now_ms() + for_.as_millis() as u64),
+        }),
         Command::Share {
             channel,
             path,
@@ -1444,9 +1462,43 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
             let org = p.import_root_key(&file, &pass)?;
             out!("the root key of org {org} is back, sealed by its passphrase");
         }
-        Command::Org(OrgCmd::Join { org_id }) => {
-            let org: OrgId = org_id.parse()?;
+        Command::Org(OrgCmd::Join { org_id, wait }) => {
             let p = open(&dir)?;
+            let org: OrgId = match org_id.as_deref().map(str::parse::<OrgId>) {
+                Some(Ok(org)) => org,
+                asked => {
+                    let heard = majlis_core::discovery::invitations(wait)?;
+                    let name = org_id.as_deref().filter(|_| asked.is_some());
+                    let Some(name) = name else {
+                        if heard.is_empty() {
+                            bail!("no org invites newcomers on this network (heard for {}): ask an admin to invite (`majlisd org invite`, or the app's Admin view), or for the org id", humantime::format_duration(wait));
+                        }
+                        for i in &heard {
+                            out!("{}\t{}", i.org_name, i.org);
+                        }
+                        out!("join one: majlisd org join NAME (or its id)");
+                        return Ok(());
+                    };
+                    let named: Vec<_> = heard
+                        .iter()
+                        .filter(|i| i.org_name.to_lowercase() == name.trim().to_lowercase())
+                        .collect();
+                    match named[..] {
+                        [one] => one.org.parse()?,
+                        [] => bail!(
+                            "'{name}' is neither an org id nor an org inviting on this network (heard: {}); ask an admin to invite (`majlisd org invite`) or for the org id",
+                            match heard.is_empty() {
+                                true => "none".to_string(),
+                                false => heard.iter().map(|i| i.org_name.as_str()).collect::<Vec<_>>().join(", "),
+                            }
+                        ),
+                        _ => bail!(
+                            "several orgs named '{name}' invite on this network: {}. Ask your admin which id is theirs and join by it",
+                            named.iter().map(|i| i.org.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                    }
+                }
+            };
             p.org_join(org)?;
             let code = majlis_core::identity::join_code(&org, &p.device_id());
             out!("joined org {org}; run `majlisd run` on the org's network: its admins see this device asking to join as {}, with the join code {code} (they add it once it matches the code they see). Where they cannot see it, give an admin this device id:", p.name()?);
@@ -1655,6 +1707,10 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
                 Response::Bookmarked { on: !remove },
             )?;
         }
+        Command::Org(OrgCmd::Invite { .. }) => bail!(
+            "the running node announces an invitation: start `majlisd run` for {} (with mDNS), then try again",
+            dir.display()
+        ),
         Command::Presence(PresenceCmd::Set { .. } | PresenceCmd::Clear) => bail!(
             "a status is sent by the running node: start `majlisd run` for {}, then try again",
             dir.display()
@@ -2645,6 +2701,10 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
         }
         Response::File { file } => out!("{}\t{}", file.blob, file_state(&file)),
         Response::Saved { path } => out!("{}", path.display()),
+        Response::Invited { until: Some(t), org_name } => {
+            out!("inviting newcomers on this network to {org_name} until {}: they run `majlisd org join {org_name}` (or pick it in the app), then `majlisd run`; `majlisd roster requests` lists them with their codes", when(t));
+        }
+        Response::Invited { until: None, .. } => out!("no longer inviting newcomers"),
         Response::Diagnosis { report } if matches!(cmd, Command::Roster(RosterCmd::Requests { .. })) => {
             print_requests(&report, json)?
         }

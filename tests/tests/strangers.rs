@@ -191,7 +191,9 @@ fn a_newcomer_asks_to_join_over_mdns_and_the_admin_adds_it_by_its_code() {
     amina.ok(&["init", "--name", "amina"]);
     let org = amina.ok(&["org", "create", "--name", "acme"]);
     assert!(
-        amina.fails(&["roster", "requests"]).contains("start `majlisd run`"),
+        amina
+            .fails(&["roster", "requests"])
+            .contains("start `majlisd run`"),
         "without a running node there is nothing to list, and it says so"
     );
     amina.start(&lan, 0, &[]);
@@ -203,8 +205,7 @@ fn a_newcomer_asks_to_join_over_mdns_and_the_admin_adds_it_by_its_code() {
     eve.ok(&["org", "join", &org]);
     eve.start(&lan, 2, &[]);
 
-    let status: serde_json::Value =
-        serde_json::from_str(&bilal.ok(&["status", "--json"])).unwrap();
+    let status: serde_json::Value = serde_json::from_str(&bilal.ok(&["status", "--json"])).unwrap();
     let code = status["join_code"].as_str().unwrap().to_string();
     assert!(
         joined.contains(&code),
@@ -224,7 +225,11 @@ fn a_newcomer_asks_to_join_over_mdns_and_the_admin_adds_it_by_its_code() {
     );
     let r = requests();
     let matching: Vec<&serde_json::Value> = r.iter().filter(|s| s["code"] == code).collect();
-    assert_eq!(matching.len(), 1, "one request has the newcomer's code: {r:?}");
+    assert_eq!(
+        matching.len(),
+        1,
+        "one request has the newcomer's code: {r:?}"
+    );
     assert_eq!(matching[0]["device"], b_id.as_str());
     let text = amina.all(&["roster", "requests"]);
     assert!(
@@ -249,4 +254,76 @@ fn a_newcomer_asks_to_join_over_mdns_and_the_admin_adds_it_by_its_code() {
     assert!(eve.history("general").is_empty());
     assert_eq!(amina.peers().len(), 1);
     assert!(amina.stop() && bilal.stop() && eve.stop());
+}
+
+/// `majlisd org join` run inside a namespace host, for a device of no org yet (mDNS needs the
+/// LAN): its whole output, and whether it succeeded.
+fn join_on_lan(lan: &Lan, host: usize, d: &Daemon, args: &[&str]) -> (bool, String) {
+    let out = lan
+        .command(host, &d.bin)
+        .arg("--data")
+        .arg(&d.dir)
+        .args(["org", "join"])
+        .args(args)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// An admin invites on the LAN for a while: a newcomer lists the orgs inviting there and
+/// joins by the org's name, no id typed; once the admin stops, a name joins nothing and says
+/// why.
+#[test]
+fn a_newcomer_joins_an_org_inviting_on_the_lan_by_its_name() {
+    if !netns_available("invitations over mDNS") {
+        return;
+    }
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let lan = Lan::new("iv", 3).unwrap();
+    let mut amina = Daemon::new(&bin, tmp.path(), "amina");
+    let mut bilal = Daemon::new(&bin, tmp.path(), "bilal");
+    let chen = Daemon::new(&bin, tmp.path(), "chen");
+    amina.ok(&["init", "--name", "amina"]);
+    let org = amina.ok(&["org", "create", "--name", "acme"]);
+    assert!(amina
+        .fails(&["org", "invite"])
+        .contains("start `majlisd run`"));
+    amina.start(&lan, 0, &[]);
+    let said = amina.all(&["org", "invite", "--for", "10m"]);
+    assert!(
+        said.contains("inviting newcomers on this network to acme until"),
+        "{said}"
+    );
+
+    let b_id = bilal.ok(&["init", "--name", "bilal"]);
+    let (ok, listed) = join_on_lan(&lan, 1, &bilal, &[]);
+    assert!(ok && listed.contains(&format!("acme\t{org}")), "{listed}");
+    let (ok, text) = join_on_lan(&lan, 1, &bilal, &["Acme"]);
+    assert!(ok, "{text}");
+    assert!(text.contains(&format!("joined org {org}")), "{text}");
+    let status: serde_json::Value = serde_json::from_str(&bilal.ok(&["status", "--json"])).unwrap();
+    assert_eq!(status["org"], org.as_str());
+    bilal.start(&lan, 1, &[]);
+    wait_until("amina sees bilal ask", 30, || {
+        let r: Vec<serde_json::Value> =
+            serde_json::from_str(&amina.ok(&["roster", "requests", "--json"])).unwrap();
+        r.iter()
+            .any(|s| s["device"] == b_id.as_str() && s["code"] == status["join_code"])
+    });
+    amina.ok(&["roster", "add", "--name", "bilal", "--device", &b_id]);
+    wait_until("bilal connected", 30, || bilal.peers().len() == 1);
+
+    assert!(amina
+        .all(&["org", "invite", "--stop"])
+        .contains("no longer inviting"));
+    chen.ok(&["init", "--name", "chen"]);
+    let (ok, text) = join_on_lan(&lan, 2, &chen, &["acme"]);
+    assert!(
+        !ok && text.contains("neither an org id nor an org inviting"),
+        "{text}"
+    );
+    assert!(amina.stop() && bilal.stop());
 }

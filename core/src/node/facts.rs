@@ -556,6 +556,7 @@ impl Runner {
             forked_authors: f.forked.iter().cloned().collect(),
             disk_free: self.store.disk_free(),
             disk_margin: crate::store::min_free(),
+            inviting_until: self.inviting_until,
         }
     }
 }

@@ -82,7 +82,7 @@ impl Runner {
                 true => None,
                 false => self.profile.name().ok(),
             };
-            if let Some(Err(e)) = self.discovery.as_mut().map(|d| d.announce(asks.as_deref())) {
+            if let Some(Err(e)) = self.discovery.as_mut().map(|d| d.ask(asks)) {
                 tracing::warn!("announcing this device again over mDNS: {e}");
             }
         }

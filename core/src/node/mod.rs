@@ -369,6 +369,10 @@ pub(crate) enum Command {
     Diagnose {
         reply: oneshot::Sender<crate::diagnose::Report>,
     },
+    Invite {
+        until: Option<u64>,
+        reply: oneshot::Sender<Result<()>>,
+    },
     Shutdown {
         reply: oneshot::Sender<()>,
     },
@@ -646,6 +650,7 @@ impl Node {
             closing: Vec::new(),
             close_at: None,
             listed: false,
+            inviting_until: None,
             wipe: false,
             contested: None,
             bench_plaintext: std::env::var("MAJLIS_BENCH_PLAINTEXT").is_ok_and(|v| v == "1"),
@@ -1769,6 +1774,15 @@ impl Node {
     /// says what looks wrong.
     pub async fn diagnose(&self) -> Result<crate::diagnose::Report> {
         self.ask(|reply| Command::Diagnose { reply }).await
+    }
+
+    /// Invite newcomers on this network until `until` (unix ms; at most a day ahead), or
+    /// stop (`None`): this device's mDNS record then carries the org's id and name, so a
+    /// device with no org yet lists the org ([`crate::discovery::invitations`]) and joins it
+    /// without the id typed. Only an admin's device invites (the admin is who adds them),
+    /// and only over mDNS.
+    pub async fn invite(&self, until: Option<u64>) -> Result<()> {
+        self.ask(|reply| Command::Invite { until, reply }).await?
     }
 
     pub async fn dial(&self, addr: Multiaddr) -> Result<()> {

@@ -117,6 +117,8 @@ pub(super) struct Runner {
     pub(super) close_at: Option<tokio::time::Instant>,
     /// Whether the head roster lists this device, and the version last acted upon.
     pub(super) listed: bool,
+    /// Until when (unix ms) this device invites newcomers over mDNS ([`Node::invite`]).
+    pub(super) inviting_until: Option<u64>,
     pub(super) last_version: u64,
     /// Set when a new roster removed this device: erase keys and history, then stop.
     pub(super) wipe: bool,
@@ -271,6 +273,9 @@ impl Runner {
                 }
                 _ = tokio::time::sleep(catchup_wait.unwrap_or_default()), if catchup_wait.is_some() => self.send_due_syncs(),
                 _ = redial.tick() => {
+                    if self.inviting_until.is_some_and(|u| u <= crate::now_ms()) {
+                        let _ = self.invite(None);
+                    }
                     self.check_subscriptions();
                     self.swarm.behaviour_mut().gate.expire_strangers();
                     self.police();
@@ -373,6 +378,42 @@ impl Runner {
             let _ = tokio::task::spawn_blocking(move || d.shutdown()).await;
         }
         let _ = self.events.send(Event::StoreFailed { error });
+    }
+
+    /// See [`Node::invite`]. An invitation ends at its time, when this device stops being
+    /// an admin's, or when the node stops (nothing of it is kept).
+    fn invite(&mut self, until: Option<u64>) -> crate::Result<()> {
+        let Some(until) = until else {
+            self.inviting_until = None;
+            return match self.discovery.as_mut() {
+                Some(d) => d.invite(None),
+                None => Ok(()),
+            };
+        };
+        let now = crate::now_ms();
+        if until <= now || until > now + 24 * 3600 * 1000 {
+            return Err(crate::Error::Invalid(
+                "an invitation lasts from a minute to a day: give a time within the next 24 hours"
+                    .into(),
+            ));
+        }
+        let Some(head) = self.chain.head() else {
+            return Err(crate::Error::NotOnRoster);
+        };
+        if head.member_of_device(&self.me).map(|m| m.role) != Some(crate::roster::Role::Admin) {
+            return Err(crate::Error::Denied(
+                "only an admin's device invites newcomers: it is an admin who adds them".into(),
+            ));
+        }
+        let Some(d) = self.discovery.as_mut() else {
+            return Err(crate::Error::NotReady(
+                "this node does not use mDNS (--no-mdns), so nobody on the network would hear the invitation: give newcomers the org id instead (`majlisd status` shows it)".into(),
+            ));
+        };
+        let (org, name) = (self.chain.org(), head.roster.name.clone());
+        d.invite(Some((&org, &name)))?;
+        self.inviting_until = Some(until);
+        Ok(())
     }
 
     pub(super) fn emit(&self, ev: Event) {
@@ -604,6 +645,9 @@ impl Runner {
             Command::Dial { addr } => self.dial_addr(addr),
             Command::Diagnose { reply } => {
                 let _ = reply.send(self.diagnose());
+            }
+            Command::Invite { until, reply } => {
+                let _ = reply.send(self.invite(until));
             }
             Command::Shutdown { .. } => unreachable!("handled in run"),
         }

@@ -21,6 +21,12 @@ impl MajlisApp {
         let mut also: Option<RosterChange> = None;
         let waiting = waiting_to_join(run);
         let mut joined: Option<String> = None;
+        let inviting = run
+            .diagnosis
+            .as_ref()
+            .and_then(|d| d.inviting_until)
+            .filter(|&u| u > majlis_core::now_ms());
+        let mut invite: Option<Option<u64>> = None;
         let f = &mut run.admin;
         egui::ScrollArea::vertical().show(ui, |ui| {
             ui.heading(t("Admin"));
@@ -29,6 +35,31 @@ impl MajlisApp {
                     ui.label(RichText::new(para(ui, n)).italics());
                 }
             }
+            // Newcomers on this network find the org without its id typed while this
+            // device invites (its mDNS record carries the org's id and name).
+            ui.horizontal_wrapped(|ui| match inviting {
+                Some(until) => {
+                    ui.label(
+                        RichText::new(tf(
+                            lang,
+                            "Inviting newcomers on this network until {time}.",
+                            &[("time", &format_time(until, true))],
+                        ))
+                        .strong(),
+                    );
+                    if ui.button(t("Stop inviting")).clicked() {
+                        invite = Some(None);
+                    }
+                }
+                None => {
+                    if ui
+                        .button(t("Invite newcomers on this network for 15 minutes"))
+                        .clicked()
+                    {
+                        invite = Some(Some(majlis_core::now_ms() + 15 * 60 * 1000));
+                    }
+                }
+            });
             // Devices asking to join, seen by this node: added with one click once the
             // admin has compared the code (the name is a claim anyone can make).
             if !waiting.is_empty() {
@@ -479,6 +510,9 @@ impl MajlisApp {
             if modal.should_close() {
                 f.confirm = None;
             }
+        }
+        if let Some(until) = invite {
+            run.actions.push(Action::Invite(until));
         }
         if let Some(device) = joined {
             // Gone from the list at once (the next report would drop it a moment later).

@@ -76,6 +76,17 @@ impl MajlisApp {
                     Reply::PeerAdded { typed, result }
                 });
             }
+            Action::Invite(until) => {
+                let (n, lang) = (run.node.clone(), self.state.lang);
+                self.spawn(async move {
+                    Reply::Invited(
+                        n.invite(until)
+                            .await
+                            .map(|()| until)
+                            .map_err(|e| say_error(lang, &e)),
+                    )
+                });
+            }
             Action::RefreshNetwork => {
                 run.refreshed = Instant::now();
                 self.spawn_peers(&run.node);
@@ -714,6 +725,18 @@ impl MajlisApp {
                         Err(e) => self.tf("not saved: {error}", &[("error", &e)]),
                     };
                     run.notice = Some((text, Instant::now()));
+                }
+                Reply::Invited(r) => {
+                    let text = match r {
+                        Ok(Some(until)) => self.tf(
+                            "Newcomers on this network can pick this organization until {time}.",
+                            &[("time", &super::format::format_time(until, true))],
+                        ),
+                        Ok(None) => self.t("No longer inviting."),
+                        Err(e) => e,
+                    };
+                    run.notice = Some((text, Instant::now()));
+                    self.spawn_peers(&run.node);
                 }
                 Reply::RosterChanged(r) => {
                     let text = match r {

@@ -168,6 +168,8 @@ enum Action {
     RefreshAudit,
     /// Peers and the node's diagnosis, again (the Network view's live facts).
     RefreshNetwork,
+    /// Invite newcomers on this network until a time (unix ms), or stop.
+    Invite(Option<u64>),
     /// Share the file at this path in the channel.
     ShareFile {
         channel: String,
@@ -285,6 +287,7 @@ enum Reply {
     Audit(Vec<AuditEntry>, Vec<majlis_core::store::LoggedAction>),
     RosterChanged(Result<u64, String>),
     Listen(Vec<majlis_core::Multiaddr>),
+    Invited(Result<Option<u64>, String>),
     /// A file share finished (or failed) encrypting and sending.
     Shared(Result<MessageId, String>),
     Files(Vec<majlis_core::node::FileStatus>),
@@ -334,6 +337,9 @@ struct Onboarding {
     org_name: String,
     org_id: String,
     error: Option<String>,
+    /// Orgs inviting newcomers on this network, as a background mDNS browse last heard them
+    /// (none browses when the app runs without mDNS).
+    invitations: Option<Arc<std::sync::Mutex<Vec<majlis_core::discovery::Invitation>>>>,
 }
 
 /// A message typed here and not yet acknowledged by the node (durably stored).

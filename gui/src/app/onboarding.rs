@@ -8,10 +8,19 @@ impl MajlisApp {
         let t = |en| text::for_egui(tr(lang, en)).into_owned();
         let mut action: Option<bool> = None; // Some(true): create, Some(false): join
         let mut switch_lang = false;
+        let mdns = self.opts.config.mdns;
         egui::CentralPanel::default().show(ui, |ui| {
             let Phase::Onboarding(ob) = &mut self.phase else {
                 return;
             };
+            if mdns && ob.invitations.is_none() {
+                ob.invitations = Some(browse_invitations(ui.ctx().clone()));
+            }
+            let invited: Vec<majlis_core::discovery::Invitation> = ob
+                .invitations
+                .as_ref()
+                .and_then(|i| i.lock().ok().map(|v| v.clone()))
+                .unwrap_or_default();
             let layout = reading_column(lang.rtl());
             // One readable column in the middle of the window.
             let width = ui.available_width().min(520.0);
@@ -64,11 +73,24 @@ impl MajlisApp {
                             ui.label(RichText::new(t("Join an organization")).strong());
                             ui.label(
                                 RichText::new(t(
-                                    "Ask an admin for the organization id. Next you will see this device's id: give it to the admin, who adds it to the roster.",
+                                    "Pick your organization if it invites on this network, or ask an admin for its id. Next you will see a join code: the admin adds this device once it is the same as the code they see.",
                                 ))
                                 .small()
                                 .weak(),
                             );
+                            // An admin's invitation, heard over mDNS: a claim, checked by the
+                            // join code the admin compares (it covers the org id).
+                            for i in &invited {
+                                let label = crate::i18n::tr_shown(
+                                    lang,
+                                    "Join {org} (inviting on this network)",
+                                    &[("org", &i.org_name)],
+                                );
+                                if ui.button(text::for_egui(&label).into_owned()).clicked() {
+                                    ob.org_id = i.org.clone();
+                                    action = Some(false);
+                                }
+                            }
                             labelled_field(ui, &t("Organization id"), &mut ob.org_id);
                             if ui.button(t("Join")).clicked() {
                                 action = Some(false);
@@ -147,6 +169,41 @@ impl MajlisApp {
         self.phase = self.start_node(profile);
         Ok(())
     }
+}
+
+/// Listen for orgs inviting on this network, again and again while the first-start screen
+/// holds the list (the thread ends once it is dropped).
+fn browse_invitations(
+    ctx: egui::Context,
+) -> Arc<std::sync::Mutex<Vec<majlis_core::discovery::Invitation>>> {
+    let list = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let weak = Arc::downgrade(&list);
+    let spawned = std::thread::Builder::new()
+        .name("majlis-invitations".into())
+        .spawn(move || {
+            while weak.strong_count() > 0 {
+                let heard = majlis_core::discovery::invitations(Duration::from_secs(3));
+                let Some(list) = weak.upgrade() else {
+                    break;
+                };
+                match heard {
+                    Ok(heard) => {
+                        if let Ok(mut l) = list.lock() {
+                            *l = heard;
+                        }
+                        ctx.request_repaint();
+                    }
+                    Err(e) => {
+                        tracing::warn!("listening for invitations: {e}");
+                        break;
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("listening for invitations: {e}");
+    }
+    list
 }
 
 /// A framed group of fields (one of the two ways in).
