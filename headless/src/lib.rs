@@ -1464,8 +1464,12 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
         }
         Command::Org(OrgCmd::Join { org_id, wait }) => {
             let p = open(&dir)?;
+            // A long run of letters and digits was meant as an id: say it is a wrong one,
+            // without listening to the network for a name nobody gives an org.
+            let meant_as_id = |s: &str| s.len() >= 32 && s.chars().all(|c| c.is_ascii_alphanumeric());
             let org: OrgId = match org_id.as_deref().map(str::parse::<OrgId>) {
                 Some(Ok(org)) => org,
+                Some(Err(e)) if org_id.as_deref().is_some_and(meant_as_id) => return Err(e.into()),
                 asked => {
                     let heard = majlis_core::discovery::invitations(wait)?;
                     let name = org_id.as_deref().filter(|_| asked.is_some());
