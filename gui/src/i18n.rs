@@ -46,6 +46,8 @@ const AR: &[(&str, &str)] = &[
         "في انتظار أن يضيف المسؤول هذا الجهاز إلى القائمة. أعطه المعرف أعلاه.",
     ),
     ("Your join code", "رمز انضمامك"),
+    ("Emoji", "رموز تعبيرية"),
+    ("More reactions", "تفاعلات أخرى"),
     (
         "An admin on this network sees this device asking to join as {name}, with this code. Tell them the code: they add this device once it is the same as the one they see. Where they cannot see it (another network), give them the id below.",
         "يرى المسؤول على هذه الشبكة هذا الجهاز يطلب الانضمام باسم {name} مع هذا الرمز. أخبره بالرمز: يضيف هذا الجهاز متى طابق الرمز الذي يراه. وحيث لا يراه (على شبكة أخرى)، أعطه المعرف أدناه.",

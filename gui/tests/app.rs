@@ -1148,6 +1148,64 @@ fn edits_reactions_replies_and_deletions_show_and_a_reaction_is_sent_from_the_ap
     assert!(!has(&h, "lunch at 2?") && !has(&h, "👍 2"));
 }
 
+/// The composer's emoji picker puts an emoji where the cursor is; a message's "More
+/// reactions" reacts with one beyond the quick four, and amina's node counts it.
+#[test]
+fn emoji_are_picked_into_the_composer_and_as_reactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    let id = rt
+        .block_on(amina.send("general", "the report is out"))
+        .unwrap();
+    until(&mut h, "the message", |h| has(h, "the report is out"));
+    // Typed, then the cursor taken back to the start of the line: the emoji goes there.
+    type_into(&mut h, "Message", "thanks all");
+    h.key_press(eframe::egui::Key::Home);
+    h.run_steps(2);
+    h.get_by_label("Emoji").click();
+    h.run_steps(2);
+    h.get_by_label("🙏").click();
+    h.run_steps(2);
+    type_into(&mut h, "Message", " ");
+    h.key_press(eframe::egui::Key::Enter);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        h.step();
+        let texts: Vec<String> = amina
+            .store()
+            .history("general", 10)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        if texts.iter().any(|t| t == "🙏 thanks all") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "amina has {texts:?}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    h.get_by_label("the report is out").click_secondary();
+    until(&mut h, "the message's menu", |h| has(h, "More reactions"));
+    h.get_by_label("More reactions").click();
+    h.run_steps(2);
+    h.get_by_label("✅").click();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        h.step();
+        let m = amina.store().message(&id).unwrap().unwrap();
+        if m.reactions
+            .iter()
+            .any(|r| r.emoji == "✅" && r.members == ["bilal"])
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "amina has {:?}", m.reactions);
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    until(&mut h, "the reaction shown", |h| has(h, "✅ 1"));
+}
+
 /// A thousand members: the sidebar lists channels and the DMs that exist, not a thousand
 /// DMs; the quick switcher (the search box) opens a DM with anyone; frames stay quick.
 #[test]

@@ -576,6 +576,7 @@ pub enum RosterCmd {
     /// (compare it with the code on the newcomer's screen before `roster add`). Asks the
     /// running node, which sees them
     Requests {
+        /// Print JSON instead of text (for scripts)
         #[arg(long)]
         json: bool,
     },

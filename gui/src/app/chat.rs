@@ -227,6 +227,8 @@ impl MajlisApp {
             (self.t("Attach file"), self.t("Share"), self.t("File path"));
         let later_label = self.t("Send later");
         let poll_label = self.t("Poll");
+        let emoji_label = tr(self.state.lang, "Emoji");
+        let mut emoji: Option<&'static str> = None;
         // Composer at the bottom.
         let draft = self.state.drafts.entry(channel.clone()).or_default();
         // Typing `@na…` offers the members whose names start so (and @channel, @here), each
@@ -426,6 +428,13 @@ impl MajlisApp {
                     if ui.button(poll_label.as_str()).clicked() {
                         toggle_poll = true;
                     }
+                    let picker = ui.menu_button("😊", |ui| {
+                        if let Some(e) = emoji_grid(ui, &EMOJI) {
+                            emoji = Some(e);
+                            ui.close();
+                        }
+                    });
+                    name_widget(&picker.response, egui::Role::Button, emoji_label);
                     let mut layouter = rtl_layouter;
                     let te = egui::TextEdit::multiline(draft)
                         .id(id)
@@ -444,6 +453,23 @@ impl MajlisApp {
                 });
                 ui.add_space(4.0);
             });
+        if let (Some(e), Some(id)) = (emoji, composer_id) {
+            // In place of the selection, or at the cursor; the cursor after it.
+            let mut st = egui::TextEdit::load_state(ui.ctx(), id).unwrap_or_default();
+            let n = draft.chars().count();
+            let (a, b) = st.cursor.char_range().map_or((n, n), |r| {
+                let (x, y) = (r.primary.index.0.min(n), r.secondary.index.0.min(n));
+                (x.min(y), x.max(y))
+            });
+            let byte = |c: usize| draft.char_indices().nth(c).map_or(draft.len(), |(i, _)| i);
+            let (start, end) = (byte(a), byte(b));
+            draft.replace_range(start..end, e);
+            let after = egui::text::CCursor::new(a + e.chars().count());
+            st.cursor
+                .set_char_range(Some(egui::text::CCursorRange::one(after)));
+            st.store(ui.ctx(), id);
+            ui.memory_mut(|m| m.request_focus(id));
+        }
         if let (Some(name), Some(id)) = (complete, composer_id) {
             if let Some(at) = draft.rfind('@') {
                 draft.truncate(at);
@@ -1892,6 +1918,31 @@ const SHOWN_READERS: usize = 100;
 /// Quick reactions offered on a message's menu.
 const QUICK: [&str; 4] = ["👍", "❤", "😂", "🎉"];
 
+/// What the composer's emoji picker and a message's "More reactions" offer: what a team
+/// answers with instead of words ("done", "seen", "thanks", "careful"), each one character
+/// that the emoji font the app installs draws (`fonts::install`; checked by a test).
+pub(super) const EMOJI: [&str; 40] = [
+    "👍", "👎", "❤", "😂", "🎉", "✅", "👀", "🙏", "👏", "🔥", "💯", "🙌", "🤝", "👌", "💪", "😊",
+    "😄", "😉", "🙂", "😮", "😢", "😡", "🤔", "😅", "😍", "🎈", "❌", "⚠", "❓", "🚀", "⭐", "💡",
+    "☕", "🍰", "🎂", "🌙", "☀", "📌", "📎", "🕌",
+];
+
+/// A grid of `emoji` buttons, eight to a row; the one clicked.
+fn emoji_grid(ui: &mut egui::Ui, emoji: &[&'static str]) -> Option<&'static str> {
+    let mut picked = None;
+    egui::Grid::new(ui.next_auto_id()).show(ui, |ui| {
+        for (i, e) in emoji.iter().enumerate() {
+            if ui.button(RichText::new(*e).size(18.0)).clicked() {
+                picked = Some(*e);
+            }
+            if i % 8 == 7 {
+                ui.end_row();
+            }
+        }
+    });
+    picked
+}
+
 /// What can be done to a message from its context menu (right click).
 /// `(mine, may_delete, pinned)` say which items apply.
 fn row_menu(
@@ -1938,6 +1989,18 @@ fn row_menu(
                     });
                     ui.close();
                 }
+            }
+        });
+        ui.menu_button(t("More reactions"), |ui| {
+            let more: Vec<&'static str> =
+                EMOJI.into_iter().filter(|e| !QUICK.contains(e)).collect();
+            if let Some(e) = emoji_grid(ui, &more) {
+                actions.push(Action::React {
+                    message: m.id,
+                    emoji: e.to_string(),
+                    on: true,
+                });
+                ui.close();
             }
         });
     }
@@ -2460,6 +2523,26 @@ mod tests {
             .find(|s| g.job.text[s.byte_range.start.0..s.byte_range.end.0].contains(part))
             .map(|s| s.format.clone())
             .unwrap_or_else(|| panic!("no section '{part}' in {:?}", g.job.sections))
+    }
+
+    /// Every emoji the picker offers is drawn by the fonts the app installs (with an emoji
+    /// font on the system, as `.ci/run` installs one), not as a box.
+    #[test]
+    fn the_offered_emoji_have_glyphs() {
+        let ctx = egui::Context::default();
+        crate::fonts::install(&ctx);
+        let mut out = ctx.run_ui(egui::RawInput::default(), |_| {});
+        out.textures_delta.clear();
+        let font = egui::FontId::proportional(18.0);
+        let missing: Vec<&str> = EMOJI
+            .into_iter()
+            .chain(QUICK)
+            .filter(|e| !ctx.fonts_mut(|f| f.has_glyphs(&font, e)))
+            .collect();
+        assert!(missing.is_empty(), "drawn as boxes: {missing:?}");
+        assert!(EMOJI
+            .iter()
+            .all(|e| majlis_core::conversation::valid_emoji(e)));
     }
 
     /// What was written as code is laid out in the fixed-width font, the rest (a link
