@@ -563,8 +563,12 @@ pub enum RosterCmd {
         #[arg(long)]
         name: String,
         /// The device id its `majlisd init` (or the app) printed
+        #[arg(long, required_unless_present = "code", conflicts_with = "code")]
+        device: Option<String>,
+        /// Or the join code its screen shows ("2134 9216 9286"): the device asking to join
+        /// with that code, as the running node sees it (`roster requests`)
         #[arg(long)]
-        device: String,
+        code: Option<String>,
         /// What the member may do [default: member; an existing member keeps their role]
         #[arg(long, value_parser = ["admin", "member", "guest", "relay", "archive", "bot"])]
         role: Option<String>,
@@ -1177,6 +1181,21 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
                 }
             },
         };
+    }
+    // A join code names a device the running node sees asking to join.
+    if let Command::Roster(RosterCmd::Add {
+        device,
+        code: Some(code),
+        ..
+    }) = &mut cli.command
+    {
+        let Some(stream) = api::connect(&socket) else {
+            bail!("a join code names a device that the running node sees asking to join: start `majlisd run` for {}, wait a few seconds, then try again (or give --device)", dir.display());
+        };
+        let Response::Diagnosis { report } = api::call(stream, &Request::Diagnose)? else {
+            bail!("majlisd answered the request for its diagnosis with something else");
+        };
+        *device = Some(device_with_code(&report, code)?);
     }
     if let Command::Send { text, .. } = &mut cli.command {
         if text == "-" {
@@ -1995,7 +2014,7 @@ fn roster_change(cmd: &Command) -> Result<RosterChange> {
             name, device, role, ..
         }) => RosterChange::AddMember {
             name: name.clone(),
-            device: device.parse::<DeviceId>()?,
+            device: device.as_deref().unwrap_or_default().parse::<DeviceId>()?,
             role: role.as_deref().map(str::parse::<Role>).transpose()?,
         },
         Command::Roster(RosterCmd::Remove { name }) => {
@@ -2212,6 +2231,27 @@ fn print_governance(cmd: &Command, r: &Roster) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The device waiting to join whose join code is `code` (digits compared, spaces aside).
+fn device_with_code(report: &majlis_core::diagnose::Report, code: &str) -> Result<String> {
+    let digits = |c: &str| {
+        c.chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .collect::<String>()
+    };
+    let want = digits(code);
+    if want.len() != 12 || !want.bytes().all(|b| b.is_ascii_digit()) {
+        bail!("'{code}' is not a join code: it is twelve digits, as the newcomer's screen shows them (2134 9216 9286)");
+    }
+    match report
+        .strangers
+        .iter()
+        .find(|s| s.this_org && !s.code.is_empty() && digits(&s.code) == want)
+    {
+        Some(s) => Ok(s.device.clone()),
+        None => bail!("no device asking to join shows the code {code} (`majlisd roster requests` lists those that ask, with their codes): check the digits, and that the newcomer's node runs on this network"),
+    }
 }
 
 /// Devices of this org not on the roster, as `roster requests` lists them: who each asks

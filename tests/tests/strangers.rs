@@ -237,7 +237,22 @@ fn a_newcomer_asks_to_join_over_mdns_and_the_admin_adds_it_by_its_code() {
         "{text}"
     );
 
-    amina.ok(&["roster", "add", "--name", "bilal", "--device", &b_id]);
+    // The admin types the code bilal reads out; a wrong one adds nobody.
+    let wrong = amina.fails(&[
+        "roster",
+        "add",
+        "--name",
+        "bilal",
+        "--code",
+        "0000 0000 0000",
+    ]);
+    assert!(
+        wrong.contains("no device asking to join shows the code"),
+        "{wrong}"
+    );
+    let typo = amina.fails(&["roster", "add", "--name", "bilal", "--code", "2134 92"]);
+    assert!(typo.contains("is not a join code"), "{typo}");
+    amina.ok(&["roster", "add", "--name", "bilal", "--code", &code]);
     wait_until("bilal holds the roster and is connected", 30, || {
         bilal.peers().len() == 1
     });
