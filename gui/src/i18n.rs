@@ -46,6 +46,10 @@ const AR: &[(&str, &str)] = &[
         "في انتظار أن يضيف المسؤول هذا الجهاز إلى القائمة. أعطه المعرف أعلاه.",
     ),
     ("Your join code", "رمز انضمامك"),
+    ("A device", "جهاز"),
+    ("{who} asks to join {org} (join code {code}): compare the code with theirs, then add it under Admin.", "{who} يطلب الانضمام إلى {org} (رمز الانضمام {code}): طابِق الرمز مع رمزه، ثم أضفه من الإدارة."),
+    ("Majlis: asking to join", "مجلس: طلب انضمام"),
+    ("More devices ask to join: see Admin.", "أجهزة أخرى تطلب الانضمام: انظر الإدارة."),
     ("Emoji", "رموز تعبيرية"),
     ("More reactions", "تفاعلات أخرى"),
     (

@@ -521,6 +521,8 @@ fn a_device_waiting_to_join_is_added_from_the_admin_view_by_its_code() {
     let org_id = org(dir.path(), &[]).org().unwrap().unwrap();
     let mut h = harness(opts(&dir.path().join("amina"), vec![]));
     until(&mut h, "the main window", |h| has(h, "# general"));
+    // amina is in another window: she is told by a notification, once.
+    in_background(&mut h);
     let app = h.state().as_ref().unwrap().node().unwrap().clone();
     let addr = rt.block_on(app.listen_addrs()).unwrap()[0].clone();
     let dina = Profile::init(&dir.path().join("dina"), "dina").unwrap();
@@ -538,6 +540,14 @@ fn a_device_waiting_to_join_is_added_from_the_admin_view_by_its_code() {
     until(&mut h, "the Admin tab says one waits", |h| {
         has(h, "Admin · 1 waiting")
     });
+    let told = |h: &H| h.state().as_ref().unwrap().notifications_raised();
+    until(&mut h, "a notification", |h| told(h) == 1);
+    // Asked again and again (the newcomer redials every few seconds): told once.
+    for _ in 0..100 {
+        h.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(told(&h), 1);
     h.get_by_label("Admin · 1 waiting").click();
     until(&mut h, "the request with its code", |h| {
         has(h, "Waiting to join") && has(h, &code) && has(h, "tried to connect")

@@ -639,12 +639,15 @@ impl MajlisApp {
                     }
                 }
                 Reply::Diagnosis(d) => {
+                    run.diagnosis = Some(*d);
+                    self.tell_of_requests(&mut run);
+                    let d = run.diagnosis.take().expect("just set");
                     run.problems = d
                         .findings()
                         .into_iter()
                         .filter(|f| f.level == majlis_core::diagnose::Level::Problem)
                         .collect();
-                    run.diagnosis = Some(*d);
+                    run.diagnosis = Some(d);
                 }
                 Reply::Listen(l) => run.listen = l,
                 Reply::Shared(r) => {
@@ -1119,6 +1122,46 @@ impl MajlisApp {
 impl MajlisApp {
     /// What a click on a notification of `channel` (`None`: of several) does: bring the
     /// window forward and open the conversation. Kept as the last notice, for tests.
+    /// An admin is told, once per device, of a device newly asking to join (with the name
+    /// it asks for and its code), through the same burst limit as messages: a LAN host
+    /// announcing dozens of requests raises a few notifications, not dozens.
+    fn tell_of_requests(&mut self, run: &mut Running) {
+        let admin = run.me_member().is_some_and(|m| m.role == Role::Admin);
+        let waiting = super::admin::waiting_to_join(run);
+        if !admin || waiting.is_empty() {
+            return;
+        }
+        if run.asked_seen.len() > 256 {
+            run.asked_seen.clear();
+        }
+        let org = run
+            .roster
+            .as_ref()
+            .map(|r| r.roster.name.clone())
+            .unwrap_or_default();
+        for s in waiting {
+            if !run.asked_seen.insert(s.device.clone()) {
+                continue;
+            }
+            if self.focused || self.paused() || self.outside_hours() {
+                continue;
+            }
+            let who = s.asks.clone().unwrap_or_else(|| self.t("A device"));
+            let said = self.tf(
+                "{who} asks to join {org} (join code {code}): compare the code with theirs, then add it under Admin.",
+                &[("who", &who), ("org", &org), ("code", &s.code)],
+            );
+            let said = match self.burst.next(Instant::now()) {
+                Say::Show => said,
+                Say::More => self.t("More devices ask to join: see Admin."),
+                Say::Nothing => continue,
+            };
+            self.notified += 1;
+            let opens = self.on_click(None);
+            crate::notify::show(&self.t("Majlis: asking to join"), &said, opens);
+        }
+    }
+
     fn on_click(&mut self, channel: Option<String>) -> impl FnOnce() + Send + 'static {
         self.last_notice = Some(channel.clone());
         let (tx, ctx) = (self.replies_tx.clone(), self.ctx.clone());

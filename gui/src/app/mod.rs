@@ -465,6 +465,8 @@ struct Running {
     peer_input: String,
     peer_error: Option<String>,
     diagnosis: Option<majlis_core::diagnose::Report>,
+    /// Devices asking to join that an admin was already told of (a notification each).
+    asked_seen: HashSet<String>,
     /// Its problems, found once when it arrives (not every frame: the findings walk every
     /// roster device).
     problems: Vec<majlis_core::diagnose::Finding>,
@@ -932,6 +934,7 @@ impl MajlisApp {
             peer_input: String::new(),
             peer_error: None,
             diagnosis: None,
+            asked_seen: HashSet::new(),
             problems: Vec::new(),
             refreshed: Instant::now(),
             files: HashMap::new(),
