@@ -880,6 +880,23 @@ fn a_file_is_shared_from_the_app_and_one_from_a_peer_is_downloaded_and_saved() {
     until(&mut h, "saved", |h| has(h, "saved to"));
     let saved = std::fs::read(downloads.join("scan.iso")).unwrap();
     assert!(saved.len() == 9 * 1024 * 1024 && saved.iter().all(|b| *b == 42));
+
+    // The conversation's details list what was shared there, newest first.
+    h.get_by_label("2 members").click();
+    until(&mut h, "the files in the details", |h| has(h, "Files (2)"));
+    let lines: Vec<String> = h
+        .query_all_by_label_contains(" · ")
+        .filter_map(|n| text_of(&n))
+        .filter(|l| l.starts_with("scan.iso · ") || l.starts_with("plan.pdf · "))
+        // The details' lines carry the date; the cards in the conversation do not.
+        .filter(|l| l.matches(" · ").count() == 2)
+        .collect();
+    assert!(
+        lines.len() == 2
+            && lines[0].starts_with("scan.iso · 9")
+            && lines[1].starts_with("plan.pdf"),
+        "{lines:?}"
+    );
 }
 
 /// A picture amina shares is shown in bilal's conversation, in its proportions, once his

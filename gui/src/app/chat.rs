@@ -1529,6 +1529,18 @@ impl MajlisApp {
         let person = |m: &'_ str| -> String {
             text::for_egui(majlis_core::roster::person_in(roster.as_deref(), m)).into_owned()
         };
+        // Files shared here, newest first: (sent at, name, size, a message sharing it).
+        let mut files: Vec<(u64, String, u64, MessageId)> = run
+            .files
+            .values()
+            .filter(|f| f.channels.iter().any(|c| c == channel))
+            .filter_map(|f| {
+                let (id, name) = (f.message?, f.name.clone()?);
+                let at = run.node.store().sent_at_of(&id).ok().flatten().unwrap_or(0);
+                Some((at, name, f.size, id))
+            })
+            .collect();
+        files.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         let Some(conv) = &mut run.conv else {
             return;
         };
@@ -1673,6 +1685,38 @@ impl MajlisApp {
                                 ui.close();
                             }
                         });
+                    }
+                    ui.separator();
+                    // What was shared here, one click from its message (its card downloads
+                    // and saves it).
+                    ui.label(RichText::new(format!("{} ({})", t("Files"), files.len())).strong());
+                    if files.is_empty() {
+                        ui.label(RichText::new(t("No files shared here yet.")).weak());
+                    }
+                    for (at, name, size, id) in files.iter().take(SHOWN_FILES) {
+                        let line = format!(
+                            "{} · {} · {}",
+                            majlis_core::files::safe_name(name),
+                            majlis_core::files::human_size(*size),
+                            format_time(*at, true)
+                        );
+                        let label = ui.add(
+                            egui::Label::new(text::for_egui(&line).into_owned())
+                                .sense(egui::Sense::click()),
+                        );
+                        if label.clicked() {
+                            jump = Some(*id);
+                        }
+                    }
+                    if files.len() > SHOWN_FILES {
+                        let more = files.len() - SHOWN_FILES;
+                        ui.label(
+                            RichText::new(self.tf(
+                                "+{count} more (search has:file)",
+                                &[("count", &more.to_string())],
+                            ))
+                            .weak(),
+                        );
                     }
                     ui.separator();
                     ui.label(
@@ -1911,6 +1955,9 @@ fn mention_suggestions(r: &VerifiedRoster, draft: &str) -> Vec<String> {
         .take(6)
         .collect()
 }
+
+/// How many files the details panel lists, newest first (search finds the rest).
+const SHOWN_FILES: usize = 20;
 
 /// How many readers the details panel lists (People lists everyone).
 const SHOWN_READERS: usize = 100;
