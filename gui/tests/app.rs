@@ -3390,3 +3390,99 @@ fn a_reply_to_ones_own_message_raises_a_notification() {
         .unwrap();
     until(&mut h, "a notification of the mention", |h| raised(h) == 2);
 }
+
+/// Puts the calling thread, and every thread and process it starts from now on, in a network
+/// namespace of its own with two virtual interfaces joined to each other, so that mDNS
+/// multicast stays there (never on the machine's network). Needs root (CI runs as root,
+/// with `MAJLIS_REQUIRE_NETNS=1`, where a missing capability fails the test); elsewhere it
+/// says loudly that the test is skipped.
+fn private_network(test: &str) -> bool {
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(
+            std::env::var("MAJLIS_REQUIRE_NETNS").is_err(),
+            "{test} needs root for a network namespace"
+        );
+        eprintln!("\n==== SKIPPED: {test} needs root for a network namespace (CI runs it) ====\n");
+        return false;
+    }
+    // SAFETY: a plain system call; it changes only this thread's network namespace.
+    assert_eq!(
+        unsafe { libc::unshare(libc::CLONE_NEWNET) },
+        0,
+        "unshare: {}",
+        std::io::Error::last_os_error()
+    );
+    for args in [
+        "link add mja type veth peer name mjb",
+        "addr add 10.77.0.1/24 dev mja",
+        "addr add 10.77.0.2/24 dev mjb",
+        "link set mja up",
+        "link set mjb up",
+        "link set lo up",
+    ] {
+        let ok = std::process::Command::new("ip")
+            .args(args.split(' '))
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "ip {args} failed in the test's namespace");
+    }
+    true
+}
+
+/// A newcomer's first start lists the orgs inviting on its network and joins one with a
+/// click, no id typed; the admin's node sees it ask under the name typed, with the code the
+/// app shows, and adds it; the app then enters. mDNS for real, in a network namespace of
+/// this test's own.
+#[test]
+fn the_first_start_offers_the_orgs_inviting_on_the_network() {
+    if !private_network("the_first_start_offers_the_orgs_inviting_on_the_network") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let admin = org(dir.path(), &[]);
+    let org_id = admin.org().unwrap().unwrap();
+    let with_mdns = |d: &Path| {
+        let mut o = opts(d, vec![]);
+        o.config.mdns = true;
+        o.config.listen = vec!["/ip4/0.0.0.0/tcp/0".parse().unwrap()];
+        o
+    };
+    let amina = rt
+        .block_on(Node::start(admin, with_mdns(Path::new("/unused")).config))
+        .unwrap();
+    rt.block_on(amina.invite(Some(majlis_core::now_ms() + 600_000)))
+        .unwrap();
+    let mut h = harness(with_mdns(&dir.path().join("dina")));
+    h.run_steps(2);
+    type_into(&mut h, "Your name", "dina");
+    until(&mut h, "the invitation", |h| {
+        has(h, "Join acme (inviting on this network)")
+    });
+    h.get_by_label("Join acme (inviting on this network)")
+        .click();
+    until(&mut h, "the waiting screen", |h| has(h, "Your join code"));
+    let id = h.state().as_ref().unwrap().node().unwrap().device_id();
+    let code = majlis_core::identity::join_code(&org_id, &id);
+    assert!(has(&h, &code));
+    // amina's node hears dina ask, under her name, with that code.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        h.step();
+        let r = rt.block_on(amina.diagnose()).unwrap();
+        if r.strangers.iter().any(|s| {
+            s.device == id.to_string() && s.code == code && s.asks.as_deref() == Some("dina")
+        }) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "amina heard {:?}", r.strangers);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    rt.block_on(amina.change_roster(RosterChange::AddMember {
+        name: "dina".into(),
+        device: id,
+        role: None,
+    }))
+    .unwrap();
+    until(&mut h, "general after being added", |h| has(h, "# general"));
+}
