@@ -380,8 +380,8 @@ impl Runner {
         let _ = self.events.send(Event::StoreFailed { error });
     }
 
-    /// See [`Node::invite`]. An invitation ends at its time, when this device stops being
-    /// an admin's, or when the node stops (nothing of it is kept).
+    /// See [`Node::invite`]. An invitation ends at its time, when asked, or when the node
+    /// stops (nothing of it is kept; a device removed from the roster stops at once).
     fn invite(&mut self, until: Option<u64>) -> crate::Result<()> {
         let Some(until) = until else {
             self.inviting_until = None;
