@@ -1233,6 +1233,64 @@ fn emoji_are_picked_into_the_composer_and_as_reactions() {
     until(&mut h, "the reaction shown", |h| has(h, "✅ 1"));
 }
 
+/// Alt+↓ and Alt+↑ step through the sidebar's conversations and back; ↑ in an empty
+/// composer opens this device's last message for editing, and the edit reaches amina.
+#[test]
+fn keys_step_through_conversations_and_up_edits_the_last_message() {
+    use eframe::egui::{Key, Modifiers};
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    let selected = |h: &H| h.state().as_ref().unwrap().open_conversation();
+    let first = selected(&h);
+    h.key_press_modifiers(Modifiers::ALT, Key::ArrowDown);
+    h.run_steps(2);
+    let second = selected(&h);
+    assert!(
+        second.is_some() && second != first,
+        "{first:?} -> {second:?}"
+    );
+    h.key_press_modifiers(Modifiers::ALT, Key::ArrowUp);
+    h.run_steps(2);
+    assert_eq!(selected(&h), first);
+
+    type_into(&mut h, "Message", "lunch at 1?");
+    h.key_press(Key::Enter);
+    until(&mut h, "sent", |h| has(h, "lunch at 1?"));
+    let id = {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            h.step();
+            let got = amina.history("general", 10).unwrap();
+            if let Some(m) = got.iter().find(|m| m.text == "lunch at 1?") {
+                break m.id;
+            }
+            assert!(Instant::now() < deadline, "amina has {got:?}");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    };
+    h.get_by_label("Message").focus();
+    h.step();
+    h.key_press(Key::ArrowUp);
+    until(&mut h, "the edit bar", |h| has(h, "Edit message"));
+    h.get_by_label("Edit").focus();
+    h.step();
+    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
+    h.get_by_label("Edit").type_text("lunch at 2?");
+    h.step();
+    h.get_by_label("Save").click();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        h.step();
+        let m = amina.store().message(&id).unwrap().unwrap();
+        if m.text == "lunch at 2?" && m.edited {
+            break;
+        }
+        assert!(Instant::now() < deadline, "amina shows {:?}", m.text);
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
 /// A thousand members: the sidebar lists channels and the DMs that exist, not a thousand
 /// DMs; the quick switcher (the search box) opens a DM with anyone; frames stay quick.
 #[test]

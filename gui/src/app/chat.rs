@@ -229,6 +229,22 @@ impl MajlisApp {
         let poll_label = self.t("Poll");
         let emoji_label = tr(self.state.lang, "Emoji");
         let mut emoji: Option<&'static str> = None;
+        // ↑ in an empty composer edits this device's last message here, as in other chat
+        // apps (what its menu's Edit would: text only, not a file, poll or forward).
+        let last_mine: Option<(MessageId, String)> = run.conv.as_ref().and_then(|c| {
+            c.rows
+                .iter()
+                .rev()
+                .find(|m| {
+                    m.device == run.me
+                        && !m.deleted
+                        && m.file.is_none()
+                        && m.poll.is_none()
+                        && m.forwarded.is_none()
+                })
+                .map(|m| (m.id, m.text.clone()))
+        });
+        let mut edit_last = false;
         // Composer at the bottom.
         let draft = self.state.drafts.entry(channel.clone()).or_default();
         // Typing `@na…` offers the members whose names start so (and @channel, @here), each
@@ -404,6 +420,11 @@ impl MajlisApp {
                     if let Some(marker) = wrap {
                         wrap_selection(ui.ctx(), id, draft, marker);
                     }
+                    edit_last = draft.is_empty()
+                        && last_mine.is_some()
+                        && ui.input_mut(|i| {
+                            i.consume_key(egui::Modifiers::NONE, egui::Key::ArrowUp)
+                        });
                 }
                 let layout = if rtl_ui {
                     Layout::right_to_left(Align::Center)
@@ -453,6 +474,9 @@ impl MajlisApp {
                 });
                 ui.add_space(4.0);
             });
+        if let Some((id, text)) = last_mine.filter(|_| edit_last) {
+            run.actions.push(Action::StartEdit(id, text));
+        }
         if let (Some(e), Some(id)) = (emoji, composer_id) {
             // In place of the selection, or at the cursor; the cursor after it.
             let mut st = egui::TextEdit::load_state(ui.ctx(), id).unwrap_or_default();

@@ -1091,6 +1091,12 @@ impl MajlisApp {
     /// Persist the remembered state (eframe calls this periodically and on exit). Drafts,
     /// read marks and the like are sealed in the node's store; eframe's own file (plain
     /// text) gets only the language.
+    /// The conversation open (its wire name), if one is (for tests; the heading says it to
+    /// a user).
+    pub fn open_conversation(&self) -> Option<String> {
+        self.state.selected.clone()
+    }
+
     pub fn save_state(&self) -> State {
         if let Phase::Running(run) = &self.phase {
             let private = serde_json::to_vec(&self.state).expect("state serializes");

@@ -84,6 +84,30 @@ impl MajlisApp {
         if run.search.is_some() && ui.ctx().input(|i| i.key_pressed(egui::Key::Escape)) {
             run.search = None;
         }
+        // Alt+↓ / Alt+↑: the next or the previous conversation of the sidebar, as in other
+        // chat apps, from anywhere (the composer keeps its draft).
+        let step = ui.ctx().input_mut(|i| {
+            if i.consume_key(egui::Modifiers::ALT, egui::Key::ArrowDown) {
+                Some(1)
+            } else if i.consume_key(egui::Modifiers::ALT, egui::Key::ArrowUp) {
+                Some(-1)
+            } else {
+                None
+            }
+        });
+        if let Some(step) = step.filter(|_| !run.sidebar.is_empty()) {
+            let n = run.sidebar.len() as isize;
+            let at = self
+                .state
+                .selected
+                .as_ref()
+                .and_then(|c| run.sidebar.iter().position(|s| s == c))
+                .map_or(0, |i| (i as isize + step).rem_euclid(n));
+            self.state.selected = Some(run.sidebar[at as usize].clone());
+            run.conv = None;
+            run.thread = None;
+            run.view = View::Chat;
+        }
     }
 
     pub(super) fn draw_search(&mut self, ui: &mut egui::Ui, run: &mut Running) {
