@@ -310,8 +310,8 @@ const AR: &[(&str, &str)] = &[
     ),
     ("How your colleagues will see you.", "هكذا سيراك زملاؤك."),
     (
-        "You become its first admin, then add colleagues by their device id.",
-        "تصبح أول مشرف فيها، ثم تضيف زملاءك بمعرفات أجهزتهم.",
+        "You become its first admin, then add colleagues as their devices ask to join, each by the code on its screen.",
+        "تصبح أول مشرف فيها، ثم تضيف زملاءك حين تطلب أجهزتهم الانضمام، كلًّا بالرمز الظاهر على شاشته.",
     ),
     (
         "Pick your organization if it invites on this network, or ask an admin for its id. Next you will see a join code: the admin adds this device once it is the same as the code they see.",

@@ -58,7 +58,7 @@ impl MajlisApp {
                             ui.label(RichText::new(t("Create an organization")).strong());
                             ui.label(
                                 RichText::new(t(
-                                    "You become its first admin, then add colleagues by their device id.",
+                                    "You become its first admin, then add colleagues as their devices ask to join, each by the code on its screen.",
                                 ))
                                 .small()
                                 .weak(),
