@@ -552,9 +552,15 @@ fn a_device_waiting_to_join_is_added_from_the_admin_view_by_its_code() {
     until(&mut h, "the request with its code", |h| {
         has(h, "Waiting to join") && has(h, &code) && has(h, "tried to connect")
     });
-    // By address it gave no name: the button waits for one.
+    // By address it gave no name: the button waits for one. A member's name makes it that
+    // member's other device (a replaced laptop); a new name, a new member.
     assert!(has(&h, "(no name given)"));
-    type_into(&mut h, "Name", "dina");
+    type_into(&mut h, "Name", "amina");
+    assert!(has(&h, "Add as another device of amina"));
+    h.get_by_label("Name").focus();
+    h.key_press_modifiers(eframe::egui::Modifiers::COMMAND, eframe::egui::Key::A);
+    h.get_by_label("Name").type_text("dina");
+    h.step();
     h.get_by_label("Add as a member").click();
     until(&mut h, "dina on the roster", |h| {
         h.state()
