@@ -138,10 +138,7 @@ impl Discovery {
                             svc.get_port(),
                             peer,
                         );
-                        let asks = svc
-                            .get_property_val_str(ASKS)
-                            .filter(|n| crate::roster::valid_name("member", n).is_ok())
-                            .map(str::to_string);
+                        let asks = svc.get_property_val_str(ASKS).and_then(asked_name);
                         let found = Found {
                             peer,
                             addrs,
@@ -161,7 +158,7 @@ impl Discovery {
     /// Announce this device again, asking to join under `asks` or, once on the roster, not:
     /// a member's device does not tell the LAN its owner's name.
     pub fn ask(&mut self, asks: Option<String>) -> Result<()> {
-        self.asks = asks.filter(|n| crate::roster::valid_name("member", n).is_ok());
+        self.asks = asks.as_deref().and_then(asked_name);
         self.announce()
     }
 
@@ -202,6 +199,22 @@ impl Discovery {
     }
 }
 
+/// The name a device asks to join under, if it may be shown as one: a valid member name
+/// without the invisible characters that change how text around them reads (bidirectional
+/// overrides and isolates, zero-width marks), with which a stranger's "lalib" after a right-to-left
+/// override (U+202E) would look like "bilal" in the admin's list.
+pub fn asked_name(raw: &str) -> Option<String> {
+    (crate::roster::valid_name("member", raw).is_ok()
+        && raw.trim() == raw
+        && !raw.chars().any(invisible))
+    .then(|| raw.to_string())
+}
+
+/// A character that shows nothing but changes how the text around it reads.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
 /// The orgs inviting newcomers on this network, as heard within `wait`: for a device with no
 /// org yet, so it browses without announcing anything. Records whose invitation does not
 /// match their own org tag, or whose org name is no valid name, are dropped.
@@ -233,7 +246,7 @@ pub fn invitations(wait: std::time::Duration) -> Result<Vec<Invitation>> {
             && svc.get_property_val_str("v") == Some(TXT_VERSION)
             && !name.trim().is_empty()
             && name.len() <= crate::roster::MAX_NAME_BYTES
-            && !name.chars().any(char::is_control)
+            && !name.chars().any(|c| c.is_control() || invisible(c))
             && dev.parse::<PeerId>().is_ok();
         // One line per org: a second admin inviting to the same org adds nothing.
         if fits && !out.iter().any(|i| i.org == org) && out.len() < 16 {
@@ -277,6 +290,25 @@ fn addrs_for(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_asked_for_is_shown_only_as_it_reads() {
+        assert_eq!(asked_name("bilal").as_deref(), Some("bilal"));
+        assert_eq!(asked_name("ليلى").as_deref(), Some("ليلى"));
+        for bad in [
+            "\u{202E}lalib",
+            "bi\u{200B}lal",
+            "\u{2067}bilal\u{2069}",
+            " bilal",
+            "",
+            "@bilal",
+            "a,b",
+            "bi\nlal",
+        ] {
+            assert_eq!(asked_name(bad), None, "{bad:?}");
+        }
+        assert_eq!(asked_name(&"x".repeat(65)), None);
+    }
 
     #[test]
     fn link_local_addresses_keep_their_zone_and_come_after_routable_ones() {
