@@ -480,13 +480,7 @@ impl MajlisApp {
         if let (Some(e), Some(id)) = (emoji, composer_id) {
             // In place of the selection, or at the cursor; the cursor after it.
             let mut st = egui::TextEdit::load_state(ui.ctx(), id).unwrap_or_default();
-            let n = draft.chars().count();
-            let (a, b) = st.cursor.char_range().map_or((n, n), |r| {
-                let (x, y) = (r.primary.index.0.min(n), r.secondary.index.0.min(n));
-                (x.min(y), x.max(y))
-            });
-            let byte = |c: usize| draft.char_indices().nth(c).map_or(draft.len(), |(i, _)| i);
-            let (start, end) = (byte(a), byte(b));
+            let Selected { a, start, end, .. } = selected(&st, draft);
             draft.replace_range(start..end, e);
             let after = egui::text::CCursor::new(a + e.chars().count());
             st.cursor
@@ -1900,18 +1894,36 @@ fn link_at(
         .map(|(_, url)| url.clone())
 }
 
-/// Put `marker` on both sides of the selection in the composer `id` holding `draft` (or at
-/// the cursor, which then sits between the two), keeping what was selected selected.
-fn wrap_selection(ctx: &egui::Context, id: egui::Id, draft: &mut String, marker: char) {
-    use egui::text::{CCursor, CCursorRange};
-    let mut st = egui::TextEdit::load_state(ctx, id).unwrap_or_default();
+/// The composer's selection (or its cursor, or the end when it has none): from char `a` to
+/// char `b`, bytes `start` to `end` of the draft.
+struct Selected {
+    a: usize,
+    b: usize,
+    start: usize,
+    end: usize,
+}
+
+fn selected(st: &egui::text_edit::TextEditState, draft: &str) -> Selected {
     let n = draft.chars().count();
     let (a, b) = st.cursor.char_range().map_or((n, n), |r| {
         let (x, y) = (r.primary.index.0.min(n), r.secondary.index.0.min(n));
         (x.min(y), x.max(y))
     });
     let byte = |c: usize| draft.char_indices().nth(c).map_or(draft.len(), |(i, _)| i);
-    let (start, end) = (byte(a), byte(b));
+    Selected {
+        a,
+        b,
+        start: byte(a),
+        end: byte(b),
+    }
+}
+
+/// Put `marker` on both sides of the selection in the composer `id` holding `draft` (or at
+/// the cursor, which then sits between the two), keeping what was selected selected.
+fn wrap_selection(ctx: &egui::Context, id: egui::Id, draft: &mut String, marker: char) {
+    use egui::text::{CCursor, CCursorRange};
+    let mut st = egui::TextEdit::load_state(ctx, id).unwrap_or_default();
+    let Selected { a, b, start, end } = selected(&st, draft);
     draft.insert(end, marker);
     draft.insert(start, marker);
     st.cursor.set_char_range(Some(CCursorRange::two(
