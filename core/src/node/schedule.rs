@@ -161,6 +161,7 @@ impl Runner {
         }
         let due: Vec<Scheduled> = all.iter().filter(|s| s.at <= now).cloned().collect();
         all.retain(|s| s.at > now);
+        let mut failed = Vec::new();
         for s in due {
             match self
                 .profile
@@ -171,15 +172,21 @@ impl Runner {
                     let (reply, _) = oneshot::channel();
                     self.send_composed(envs, &sender, reply, shown);
                 }
-                Err(e) => self.emit(Event::ScheduledFailed {
+                Err(e) => failed.push(Event::ScheduledFailed {
                     channel: s.channel,
                     text: s.text,
                     why: e.to_string(),
                 }),
             }
         }
+        // Sent first, then taken off (a crash between sends one twice, never loses it); and
+        // failures are told only once the schedule no longer holds them, so an app that
+        // reads it again when told does not find them still waiting.
         if let Err(e) = self.keep_schedule(&all) {
             tracing::warn!("the schedule was not kept: {e}");
+        }
+        for ev in failed {
+            self.emit(ev);
         }
     }
 }
