@@ -1202,40 +1202,21 @@ fn emoji_are_picked_into_the_composer_and_as_reactions() {
     h.run_steps(2);
     type_into(&mut h, "Message", " ");
     h.key_press(eframe::egui::Key::Enter);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        h.step();
-        let texts: Vec<String> = amina
-            .store()
-            .history("general", 10)
-            .unwrap()
-            .into_iter()
-            .map(|m| m.text)
-            .collect();
-        if texts.iter().any(|t| t == "🙏 thanks all") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "amina has {texts:?}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    until(&mut h, "amina has the line with its emoji", |_| {
+        let got = amina.store().history("general", 10).unwrap();
+        got.iter().any(|m| m.text == "🙏 thanks all")
+    });
     h.get_by_label("the report is out").click_secondary();
     until(&mut h, "the message's menu", |h| has(h, "More reactions"));
     h.get_by_label("More reactions").click();
     h.run_steps(2);
     h.get_by_label("✅").click();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        h.step();
+    until(&mut h, "amina counts bilal's ✅", |_| {
         let m = amina.store().message(&id).unwrap().unwrap();
-        if m.reactions
+        m.reactions
             .iter()
             .any(|r| r.emoji == "✅" && r.members == ["bilal"])
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "amina has {:?}", m.reactions);
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    });
     until(&mut h, "the reaction shown", |h| has(h, "✅ 1"));
 }
 
@@ -1285,16 +1266,10 @@ fn keys_step_through_conversations_and_up_edits_the_last_message() {
     h.get_by_label("Edit").type_text("lunch at 2?");
     h.step();
     h.get_by_label("Save").click();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        h.step();
+    until(&mut h, "amina shows the edit", |_| {
         let m = amina.store().message(&id).unwrap().unwrap();
-        if m.text == "lunch at 2?" && m.edited {
-            break;
-        }
-        assert!(Instant::now() < deadline, "amina shows {:?}", m.text);
-        std::thread::sleep(Duration::from_millis(25));
-    }
+        m.text == "lunch at 2?" && m.edited
+    });
 }
 
 /// A thousand members: the sidebar lists channels and the DMs that exist, not a thousand
@@ -3530,18 +3505,12 @@ fn the_first_start_offers_the_orgs_inviting_on_the_network() {
     let code = majlis_core::identity::join_code(&org_id, &id);
     assert!(has(&h, &code));
     // amina's node hears dina ask, under her name, with that code.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        h.step();
+    until(&mut h, "amina hears dina ask with the app's code", |_| {
         let r = rt.block_on(amina.diagnose()).unwrap();
-        if r.strangers.iter().any(|s| {
+        r.strangers.iter().any(|s| {
             s.device == id.to_string() && s.code == code && s.asks.as_deref() == Some("dina")
-        }) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "amina heard {:?}", r.strangers);
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        })
+    });
     rt.block_on(amina.change_roster(RosterChange::AddMember {
         name: "dina".into(),
         device: id,
