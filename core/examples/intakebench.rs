@@ -8,6 +8,10 @@
 //!
 //!     cargo run --release -p majlis-core --example intakebench [COUNT]
 
+/// The binaries' allocator (`majlisd`, the app): the store's cost depends on it.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Instant;
 
 use majlis_core::proto::intake::{decide, duplicates, Origin, Verdict};

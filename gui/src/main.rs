@@ -2,6 +2,11 @@
 
 use clap::Parser;
 
+/// mimalloc, as every Majlis binary: sled's node copies and the per-message records made
+/// glibc's malloc a quarter of the event loop's time (docs/benchmarks.md, session 61).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     // `MAJLIS_DATA=` (empty) means "not set", as for `majlisd`; clap would refuse it as a
     // `--data` given without a value. Before any thread starts.

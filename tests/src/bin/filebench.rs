@@ -9,6 +9,11 @@
 //! Three hosts: amina (h0) shares a file; the relay (h1) fetches it from amina alone (one
 //! source); then bilal (h2) fetches it from amina and the relay together (two sources).
 
+/// mimalloc, as every Majlis binary: sled's node copies and the per-message records made
+/// glibc's malloc a quarter of the event loop's time (docs/benchmarks.md, session 61).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};

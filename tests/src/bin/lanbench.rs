@@ -6,6 +6,11 @@
 //! Internally it re-executes itself inside the namespaces (`lanbench node …`,
 //! `lanbench echo-server …`, `lanbench echo-client …`).
 
+/// mimalloc, as every Majlis binary: sled's node copies and the per-message records made
+/// glibc's malloc a quarter of the event loop's time (docs/benchmarks.md, session 61).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
