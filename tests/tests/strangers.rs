@@ -201,7 +201,7 @@ fn a_newcomer_asks_to_join_over_mdns_and_the_admin_adds_it_by_its_code() {
     let joined = bilal.all(&["org", "join", &org]);
     bilal.start(&lan, 1, &[]);
     // The impostor knows the org id (it is no secret) and asks under bilal's name.
-    eve.ok(&["init", "--name", "bilal"]);
+    let e_id = eve.ok(&["init", "--name", "bilal"]);
     eve.ok(&["org", "join", &org]);
     eve.start(&lan, 2, &[]);
 
@@ -262,6 +262,27 @@ fn a_newcomer_asks_to_join_over_mdns_and_the_admin_adds_it_by_its_code() {
     assert!(
         r.len() == 1 && r[0]["device"] != b_id.as_str(),
         "bilal is no longer waiting, the impostor still is: {r:?}"
+    );
+    // Listed, bilal's device no longer tells the LAN his name; eve, still asking, does
+    // (which also shows the listener hears the LAN).
+    let hostile = std::path::PathBuf::from(env!("CARGO_BIN_EXE_hostile"));
+    let out = lan
+        .command(2, &hostile)
+        .args(["listen", "-", "0", "3"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let heard: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let records = &heard["records"];
+    assert_eq!(
+        records[b_id.as_str()]["dev"],
+        b_id.as_str(),
+        "bilal's heard: {heard}"
+    );
+    assert_eq!(records[e_id.as_str()]["name"], "bilal", "{heard}");
+    assert!(
+        records[b_id.as_str()].get("name").is_none(),
+        "a member's device announces no name: {heard}"
     );
     // The impostor holds nothing and reaches nobody.
     std::thread::sleep(Duration::from_secs(2));

@@ -3,7 +3,9 @@
 //! a handshake; `hostile strangers MULTIADDR N HOLD_S` connects N libp2p identities that are
 //! on no roster and reports how many stayed connected; `hostile mdns ORG_ID N HOLD_S DEV…`
 //! announces N mDNS records of the org that claim to be the given devices, at this host's
-//! addresses and ports where nothing listens. Prints one JSON line.
+//! addresses and ports where nothing listens; `hostile listen _ _ HOLD_S` only listens, as
+//! anyone on a LAN can, and reports each Majlis mDNS record it heard with its TXT keys.
+//! Prints one JSON line.
 
 use std::time::{Duration, Instant};
 
@@ -20,7 +22,8 @@ async fn main() -> Result<()> {
         Some("sockets") => sockets(&args[1], n, hold).await,
         Some("strangers") => strangers(args[1].parse()?, n, hold).await,
         Some("mdns") => spoof_mdns(&args[1], n, hold, &args[4..]).await,
-        _ => bail!("usage: hostile sockets|strangers ADDR N HOLD_S"),
+        Some("listen") => listen_mdns(hold),
+        _ => bail!("usage: hostile sockets|strangers|mdns|listen ADDR N HOLD_S"),
     }
 }
 
@@ -87,6 +90,32 @@ async fn strangers(addr: libp2p::Multiaddr, n: usize, hold: Duration) -> Result<
         "{}",
         serde_json::json!({"strangers": n, "still_connected": still})
     );
+    Ok(())
+}
+
+/// What a passive listener on the LAN learns from the Majlis records announced there: for
+/// each device (`dev`), its latest TXT keys and values.
+fn listen_mdns(hold: Duration) -> Result<()> {
+    let daemon = mdns_sd::ServiceDaemon::new()?;
+    let events = daemon.browse(majlis_core::discovery::SERVICE_TYPE)?;
+    let deadline = Instant::now() + hold;
+    let mut heard = serde_json::Map::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        let Ok(ev) = events.recv_timeout(left) else {
+            break;
+        };
+        if let mdns_sd::ServiceEvent::ServiceResolved(svc) = ev {
+            let txt: serde_json::Map<String, serde_json::Value> = svc
+                .get_properties()
+                .iter()
+                .map(|p| (p.key().to_string(), p.val_str().into()))
+                .collect();
+            let dev = svc.get_property_val_str("dev").unwrap_or("").to_string();
+            heard.insert(dev, txt.into());
+        }
+    }
+    let _ = daemon.shutdown();
+    println!("{}", serde_json::json!({ "records": heard }));
     Ok(())
 }
 
