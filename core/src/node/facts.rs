@@ -16,8 +16,15 @@ use crate::diagnose::{DeviceState, Report, StaticPeer, Stranger};
 use crate::discovery::{Found, Record};
 use crate::identity::DeviceId;
 
-/// Devices not on the roster remembered for diagnostics, and for how long.
+/// Devices not on the roster remembered for diagnostics and as requests to join, and for
+/// how long: up to this many of this org (asking to join) and, apart, of other orgs, so that
+/// a building shared with another company of forty desks does not hide a newcomer to ours.
 const MAX_STRANGERS: usize = 32;
+/// Of this org's, at most this many announced from one address: a host announcing records
+/// by the hundred (a flood, or a colleague's modified client) fills a few places, not all of
+/// them, and a newcomer elsewhere on the LAN is still listed. Room for a terminal server's
+/// several newcomers asking at once.
+const MAX_STRANGERS_PER_HOST: usize = 8;
 const STRANGER_TTL_MS: u64 = 30 * 60 * 1000;
 /// A connection the peer closes this soon, before it said anything, was refused by its gate.
 const REFUSED_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
@@ -158,6 +165,8 @@ impl Facts {
                 false
             }
             Record::Ours if on_roster => {
+                // Listed now: no longer waiting, and its place is free for the next one.
+                self.strangers.remove(&f.peer);
                 self.mdns_records += 1;
                 self.seen(f.peer, Via::Mdns);
                 true
@@ -183,10 +192,17 @@ impl Facts {
         let now = crate::now_ms();
         self.strangers
             .retain(|_, s| now.saturating_sub(s.last) < STRANGER_TTL_MS);
-        if self.strangers.len() >= MAX_STRANGERS && !self.strangers.contains_key(&peer) {
-            return;
+        let addrs: Vec<Multiaddr> = addrs.iter().take(4).map(without_p2p).collect();
+        if !self.strangers.contains_key(&peer) {
+            let host = addrs.first().and_then(host_of);
+            let kin = || self.strangers.values().filter(|s| s.this_org == this_org);
+            let from_host = kin()
+                .filter(|s| host.is_some() && s.addrs.first().and_then(host_of) == host)
+                .count();
+            if kin().count() >= MAX_STRANGERS || (this_org && from_host >= MAX_STRANGERS_PER_HOST) {
+                return;
+            }
         }
-        let addrs = addrs.iter().take(4).map(without_p2p).collect();
         self.strangers.insert(
             peer,
             Seen {
@@ -561,6 +577,15 @@ impl Runner {
     }
 }
 
+/// The IP address an address names, if any.
+fn host_of(addr: &Multiaddr) -> Option<std::net::IpAddr> {
+    addr.iter().find_map(|p| match p {
+        libp2p::multiaddr::Protocol::Ip4(ip) => Some(ip.into()),
+        libp2p::multiaddr::Protocol::Ip6(ip) => Some(ip.into()),
+        _ => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -610,5 +635,82 @@ mod tests {
         assert_eq!(f.closed(p, None), None);
         // Never connected: nothing to say.
         assert_eq!(f.closed(p, None), None);
+    }
+
+    /// A flood of records asking to join from one host, and another org's forty devices in
+    /// the same building, leave room for a real newcomer; a device once listed gives its
+    /// place back.
+    #[test]
+    fn requests_to_join_keep_room_for_a_newcomer_under_a_flood() {
+        let at =
+            |ip: &str| -> Vec<Multiaddr> { vec![format!("/ip4/{ip}/tcp/4000").parse().unwrap()] };
+        let found = |peer, addrs: Vec<Multiaddr>, kind, asks: Option<&str>| Found {
+            peer,
+            addrs,
+            kind,
+            asks: asks.map(str::to_string),
+        };
+        let mut f = Facts::default();
+        let waiting = |f: &Facts| f.strangers.values().filter(|s| s.this_org).count();
+        for _ in 0..40 {
+            f.record(
+                &found(PeerId::random(), at("10.0.0.9"), Record::OtherOrg, None),
+                false,
+            );
+        }
+        for _ in 0..500 {
+            f.record(
+                &found(
+                    PeerId::random(),
+                    at("10.0.0.66"),
+                    Record::Ours,
+                    Some("bilal"),
+                ),
+                false,
+            );
+        }
+        assert_eq!(
+            waiting(&f),
+            MAX_STRANGERS_PER_HOST,
+            "one host fills a few places"
+        );
+        let bilal = PeerId::random();
+        f.record(
+            &found(bilal, at("10.0.0.2"), Record::Ours, Some("bilal")),
+            false,
+        );
+        assert_eq!(f.strangers[&bilal].asks.as_deref(), Some("bilal"));
+        // Hosts enough to fill every place: then nobody new is taken, and a listed device
+        // frees its place.
+        for h in 10..40 {
+            f.record(
+                &found(
+                    PeerId::random(),
+                    at(&format!("10.0.1.{h}")),
+                    Record::Ours,
+                    None,
+                ),
+                false,
+            );
+        }
+        assert_eq!(waiting(&f), MAX_STRANGERS);
+        let late = PeerId::random();
+        f.record(
+            &found(late, at("10.0.0.3"), Record::Ours, Some("chen")),
+            false,
+        );
+        assert!(!f.strangers.contains_key(&late));
+        f.record(&found(bilal, at("10.0.0.2"), Record::Ours, None), true);
+        assert!(!f.strangers.contains_key(&bilal));
+        f.record(
+            &found(late, at("10.0.0.3"), Record::Ours, Some("chen")),
+            false,
+        );
+        assert!(f.strangers.contains_key(&late));
+        // The other org's devices were kept apart, up to their own limit.
+        assert_eq!(
+            f.strangers.values().filter(|s| !s.this_org).count(),
+            MAX_STRANGERS
+        );
     }
 }
