@@ -401,7 +401,7 @@ pub const STRANGER_TTL: Duration = Duration::from_secs(30);
 /// address (one host on the internet can use a whole /64). Link-local (`fe80::/10`) and
 /// unique-local (`fc00::/7`) addresses count one by one: every host on a LAN shares that
 /// /64, so grouping them would let one noisy host lock out the whole site.
-fn ip_of(addr: &Multiaddr) -> Option<std::net::IpAddr> {
+pub(crate) fn ip_of(addr: &Multiaddr) -> Option<std::net::IpAddr> {
     use libp2p::multiaddr::Protocol;
     addr.iter().find_map(|p| match p {
         Protocol::Ip4(ip) => Some(ip.into()),

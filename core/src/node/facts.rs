@@ -15,12 +15,14 @@ use super::runner::{without_p2p, Runner};
 use crate::diagnose::{DeviceState, Report, StaticPeer, Stranger};
 use crate::discovery::{Found, Record};
 use crate::identity::DeviceId;
+use crate::net::ip_of;
 
 /// Devices not on the roster remembered for diagnostics and as requests to join, and for
 /// how long: up to this many of this org (asking to join) and, apart, of other orgs, so that
 /// a building shared with another company of forty desks does not hide a newcomer to ours.
 const MAX_STRANGERS: usize = 32;
-/// Of this org's, at most this many announced from one address: a host announcing records
+/// Of this org's, at most this many announced from one source (an address, or a global
+/// IPv6 /64, as the gate counts callers: `net::ip_of`): a host announcing records
 /// by the hundred (a flood, or a colleague's modified client) fills a few places, not all of
 /// them, and a newcomer elsewhere on the LAN is still listed. Room for a terminal server's
 /// several newcomers asking at once.
@@ -194,10 +196,10 @@ impl Facts {
             .retain(|_, s| now.saturating_sub(s.last) < STRANGER_TTL_MS);
         let addrs: Vec<Multiaddr> = addrs.iter().take(4).map(without_p2p).collect();
         if !self.strangers.contains_key(&peer) {
-            let host = addrs.first().and_then(host_of);
+            let host = addrs.first().and_then(ip_of);
             let kin = || self.strangers.values().filter(|s| s.this_org == this_org);
             let from_host = kin()
-                .filter(|s| host.is_some() && s.addrs.first().and_then(host_of) == host)
+                .filter(|s| host.is_some() && s.addrs.first().and_then(ip_of) == host)
                 .count();
             if kin().count() >= MAX_STRANGERS || (this_org && from_host >= MAX_STRANGERS_PER_HOST) {
                 return;
@@ -575,15 +577,6 @@ impl Runner {
             inviting_until: self.inviting_until,
         }
     }
-}
-
-/// The IP address an address names, if any.
-fn host_of(addr: &Multiaddr) -> Option<std::net::IpAddr> {
-    addr.iter().find_map(|p| match p {
-        libp2p::multiaddr::Protocol::Ip4(ip) => Some(ip.into()),
-        libp2p::multiaddr::Protocol::Ip6(ip) => Some(ip.into()),
-        _ => None,
-    })
 }
 
 #[cfg(test)]
