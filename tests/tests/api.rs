@@ -716,15 +716,24 @@ type Seen = (Vec<(String, String)>, Vec<u8>);
 struct Receiver {
     url: String,
     got: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
+    /// The script, and the request it starts from.
+    script: std::sync::Arc<std::sync::Mutex<(&'static [u16], usize)>>,
 }
 
 impl Receiver {
+    /// From the next request on, answer as `script` says.
+    fn then(&self, script: &'static [u16]) {
+        let got = self.got.lock().unwrap();
+        *self.script.lock().unwrap() = (script, got.len());
+    }
+
     fn start(script: &'static [u16]) -> Receiver {
         use std::io::{Read, Write};
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/hook", l.local_addr().unwrap());
         let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let g = got.clone();
+        let script = std::sync::Arc::new(std::sync::Mutex::new((script, 0)));
+        let (g, sc) = (got.clone(), script.clone());
         std::thread::spawn(move || {
             for conn in l.incoming() {
                 let Ok(mut c) = conn else { break };
@@ -767,7 +776,8 @@ impl Receiver {
                 let status = {
                     let mut g = g.lock().unwrap();
                     g.push((headers, body));
-                    script[(g.len() - 1).min(script.len() - 1)]
+                    let (script, from) = *sc.lock().unwrap();
+                    script[(g.len() - 1 - from).min(script.len() - 1)]
                 };
                 let _ = c.write_all(
                     format!(
@@ -777,7 +787,7 @@ impl Receiver {
                 );
             }
         });
-        Receiver { url, got }
+        Receiver { url, got, script }
     }
 
     fn count(&self) -> usize {
@@ -794,7 +804,6 @@ fn header<'a>(h: &'a [(String, String)], k: &str) -> &'a str {
 
 #[test]
 fn outgoing_webhooks_are_signed_retried_and_dead_lettered() {
-    use hmac::Mac;
     let tmp = tempfile::tempdir().unwrap();
     let (mut ds, _) = two_nodes(tmp.path());
     let flaky = Receiver::start(&[500, 200]);
@@ -834,21 +843,7 @@ fn outgoing_webhooks_are_signed_retried_and_dead_lettered() {
     );
     let got = flaky.got.lock().unwrap().clone();
     for (h, body) in &got {
-        let ts = header(h, "x-majlis-timestamp");
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-        mac.update(format!("{ts}.").as_bytes());
-        mac.update(body);
-        let want: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert_eq!(
-            header(h, "x-majlis-signature"),
-            format!("sha256={want}"),
-            "signed"
-        );
+        assert!(signed_by(&secret, h, body), "signed");
         let ev: Value = serde_json::from_slice(body).unwrap();
         assert_eq!(ev["type"], "message");
         assert_eq!(ev["message"]["text"], "deploy done");
@@ -934,6 +929,99 @@ fn outgoing_webhooks_are_signed_retried_and_dead_lettered() {
     for d in &mut ds {
         assert!(d.stop());
     }
+}
+
+/// A receiver is down when amina's node stops (an upgrade, a reboot) with a delivery still
+/// being retried, and bilal writes again while her node is off. Once both are back, the
+/// receiver gets each message once, signed, the first with the event id of its first
+/// attempts (so a receiver that did get one of them can tell), and nothing is dead-lettered.
+#[test]
+fn webhook_deliveries_waiting_at_a_restart_are_sent_after_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let mut ds = org(&bin, tmp.path(), &["amina", "bilal"]);
+    // Retries after 0.2, 1, 6, 24 and 120 s: still retrying when the node stops.
+    ds[0]
+        .env
+        .push(("MAJLIS_WEBHOOK_BACKOFF_MS".into(), "200".into()));
+    let addr = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+    let amina_args = ["--no-mdns", "--listen", &addr, "--http", "127.0.0.1:0"];
+    ds[0].start_local(&amina_args);
+    ds[1].start_local(&["--no-mdns", "--peer", &addr]);
+    wait_until("connected", 20, || ds[0].peers().len() == 1);
+    let crm = Receiver::start(&[503]);
+    let secret = ds[0].ok(&[
+        "api",
+        "webhook",
+        "add",
+        "--name",
+        "crm",
+        "--channel",
+        "general",
+        "--url",
+        &crm.url,
+    ]);
+    let first = ds[1].ok(&["send", "general", "order 17 shipped"]);
+    wait_until("two failed attempts", 20, || crm.count() >= 2);
+    assert!(ds[0].stop());
+    let queue = std::fs::read_to_string(ds[0].dir.join("api-webhooks-queue.jsonl")).unwrap();
+    assert!(queue.contains(&first), "queued: {queue}");
+    assert!(
+        !queue.contains("order 17"),
+        "no message text on disk: {queue}"
+    );
+    let tried = crm.count();
+    let first_event = header(&crm.got.lock().unwrap()[0].0, "x-majlis-event-id").to_string();
+    let second = ds[1].ok(&["send", "general", "order 18 shipped"]);
+    crm.then(&[200]);
+    ds[0].start_local(&amina_args);
+    wait_until("both delivered", 30, || crm.count() >= tried + 2);
+    std::thread::sleep(Duration::from_millis(1500));
+    let got = crm.got.lock().unwrap()[tried..].to_vec();
+    let mut ids = Vec::new();
+    for (h, body) in &got {
+        assert!(signed_by(&secret, h, body), "signed");
+        let ev: Value = serde_json::from_slice(body).unwrap();
+        let id = ev["message"]["id"].as_str().unwrap().to_string();
+        if id == first {
+            assert_eq!(ev["message"]["text"], "order 17 shipped");
+            assert_eq!(
+                header(h, "x-majlis-event-id"),
+                first_event,
+                "the same event as before the restart"
+            );
+        } else {
+            assert_eq!(ev["message"]["text"], "order 18 shipped");
+        }
+        ids.push(id);
+    }
+    ids.sort();
+    let mut want = vec![first, second];
+    want.sort();
+    assert_eq!(ids, want, "each once, after the restart");
+    assert_eq!(
+        ds[0].ok(&["api", "webhook", "dead", "--json"]),
+        "",
+        "nothing given up"
+    );
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+}
+
+/// Whether `body` was sent with `X-Majlis-Signature` under `secret`.
+fn signed_by(secret: &str, h: &[(String, String)], body: &[u8]) -> bool {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{}.", header(h, "x-majlis-timestamp")).as_bytes());
+    mac.update(body);
+    let want: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    header(h, "x-majlis-signature") == format!("sha256={want}")
 }
 
 /// The value of an unlabelled metric in Prometheus text.

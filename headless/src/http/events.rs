@@ -65,7 +65,7 @@ pub enum ApiEvent {
 
 impl ApiEvent {
     /// `message` with its author's full name under the roster `node` holds now.
-    fn message(node: &Node, message: Box<StoredMessage>) -> ApiEvent {
+    pub(super) fn message(node: &Node, message: Box<StoredMessage>) -> ApiEvent {
         let sender_name = node
             .roster_now()
             .and_then(|r| r.roster.full_name(&message.sender).map(str::to_string));
@@ -108,6 +108,9 @@ type Subscribe = (Option<u64>, oneshot::Sender<Subscription>);
 #[derive(Clone)]
 pub struct Events {
     subscribe: mpsc::Sender<Subscribe>,
+    /// The id of the first event of this run: a reader that must see every event (the
+    /// webhooks) starts after `first - 1`, whenever its task gets to subscribing.
+    pub first: u64,
 }
 
 impl Events {
@@ -359,8 +362,9 @@ pub fn start(node: &Node, metrics: std::sync::Arc<Metrics>) -> Events {
     if let Some(r) = node.roster_now() {
         metrics.roster_version.set(r.version() as i64);
     }
+    let mut log = Log::new();
+    let first = log.next_id;
     tokio::spawn(async move {
-        let mut log = Log::new();
         // Messages that arrived before their key, per channel: an integration gets a message
         // once it can be read, never the "encrypted" placeholder.
         let mut locked: HashMap<String, Vec<majlis_core::MessageId>> = HashMap::new();
@@ -454,7 +458,10 @@ pub fn start(node: &Node, metrics: std::sync::Arc<Metrics>) -> Events {
             }
         }
     });
-    Events { subscribe: tx }
+    Events {
+        subscribe: tx,
+        first,
+    }
 }
 
 #[cfg(test)]
@@ -471,8 +478,9 @@ mod tests {
     fn served() -> (Events, mpsc::UnboundedSender<Cmd>) {
         let (subscribe, mut asked) = mpsc::channel::<Subscribe>(8);
         let (push, mut pushed) = mpsc::unbounded_channel();
+        let mut log = Log::new();
+        let first = log.next_id;
         tokio::spawn(async move {
-            let mut log = Log::new();
             loop {
                 tokio::select! {
                     Some(cmd) = pushed.recv() => match cmd {
@@ -486,7 +494,7 @@ mod tests {
                 }
             }
         });
-        (Events { subscribe }, push)
+        (Events { subscribe, first }, push)
     }
 
     /// Push roster events `versions`, and return once the log holds them all.

@@ -17,6 +17,11 @@
 //! 600 s (times `MAJLIS_WEBHOOK_BACKOFF_MS`/1000, for tests); then the delivery goes to
 //! `api-webhooks-dead.jsonl` (ids and reasons, never message text), which
 //! `majlisd api webhook dead` lists.
+//!
+//! Deliveries not yet made are kept in `api-webhooks-queue.jsonl` (ids, never message
+//! text; see [`Queue`]): a node restarted (an upgrade, a crash, a reboot) while a receiver
+//! was down or slow sends them again, with their first event ids, from the store. Delivery
+//! is at least once: a receiver drops an `X-Majlis-Event-Id` it has already handled.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,15 +35,24 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 
-use super::events::{ApiEvent, Events, Metrics};
+use std::collections::VecDeque;
+
+use tokio::sync::mpsc;
+
+use super::events::{ApiEvent, Events, Metrics, Shared};
 
 pub const FILE: &str = "api-webhooks.json";
 pub const DEAD_FILE: &str = "api-webhooks-dead.jsonl";
+pub const QUEUE_FILE: &str = "api-webhooks-queue.jsonl";
 /// Attempts after the first, and the wait before each (seconds, scaled for tests).
 const BACKOFF_SECS: [u64; 5] = [1, 5, 30, 120, 600];
-/// Deliveries in flight at most; more go to the dead-letter list at once (a receiver that
-/// is down must not make the node hold unbounded memory).
+/// Deliveries in flight at most; more wait their turn in the queue file.
 const MAX_IN_FLIGHT: usize = 1024;
+/// Deliveries waiting at most; more go to the dead-letter list at once (a receiver down
+/// for long under a busy channel must not grow the queue without end).
+const MAX_WAITING: usize = 100_000;
+/// Lines in the queue file before it is rewritten with only what waits.
+const COMPACT_AFTER: usize = 4096;
 /// The dead-letter list keeps this many entries.
 const MAX_DEAD: usize = 1000;
 const AAD: &[u8] = b"majlis api webhook secret v1";
@@ -247,99 +261,420 @@ pub fn start(
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
     tokio::spawn(async move {
-        // A burst (a catch-up) the loop falls behind on is read back from the log, so no
-        // delivery is skipped unless the log itself no longer keeps it.
-        let Some(mut feed) = events.feed(None).await else {
+        // From the run's first event, however late this task subscribes (a catch-up at
+        // start comes before it). A burst the reader falls behind on is read back from the
+        // log, so no delivery is skipped unless the log itself no longer keeps it.
+        let Some(mut feed) = events.feed(Some(events.first.saturating_sub(1))).await else {
             return;
         };
-        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
-        // The webhooks with their opened secrets, and the file's mtime when read.
-        type Opened = Vec<(Webhook, Vec<u8>)>;
-        let mut cache: Option<(Option<SystemTime>, Opened)> = None;
-        loop {
-            let Some((id, ev)) = feed.next().await else {
-                return;
-            };
-            // Messages, and messages gone (an erasure reaches the receiver too).
-            let (channel_of_event, about) = match &*ev {
-                ApiEvent::Message { message, .. } => {
-                    (message.channel.clone(), message.id.to_string())
+        // Read by a task of its own: the loop below also waits for deliveries to end, and
+        // a read of the feed cut short there could drop what it was reading back.
+        let (tx, mut rx) = mpsc::channel::<(u64, Shared)>(1024);
+        tokio::spawn(async move {
+            while let Some(ev) = feed.next().await {
+                if tx.send(ev).await.is_err() {
+                    return;
                 }
-                ApiEvent::Removed { channel, ids } => {
-                    (channel.clone(), format!("{} removed", ids.len()))
-                }
-                ApiEvent::Gap { from } => {
-                    metrics.webhook_failures.inc();
-                    tracing::error!(
-                        "webhooks fell behind further than the event log keeps: events {from} to {id} were not delivered; read the history for them"
-                    );
-                    continue;
-                }
-                _ => continue,
-            };
-            // Reread the file when it changed (add and remove work without a restart).
-            let mtime = std::fs::metadata(dir_file(&hooks.dir))
-                .and_then(|m| m.modified())
-                .ok();
-            if cache.as_ref().is_none_or(|(t, _)| *t != mtime) {
-                let list = hooks.list().unwrap_or_else(|e| {
-                    tracing::error!("webhooks unreadable: {e:#}");
-                    Vec::new()
-                });
-                let opened = list
-                    .into_iter()
-                    .filter_map(|w| {
-                        let secret = unhex(&w.secret).and_then(|s| sealer.open(&s));
-                        if secret.is_none() {
-                            tracing::error!(
-                                "webhook {}: its secret does not open with this directory's key",
-                                w.name
-                            );
-                        }
-                        Some((w, secret?))
-                    })
-                    .collect();
-                cache = Some((mtime, opened));
             }
-            let Some((_, list)) = &cache else { continue };
-            for (hook, secret) in list {
-                let Ok(channel) = node.resolve(&hook.channel) else {
+        });
+        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let mut opened = Opened::new(hooks.clone(), sealer);
+        let mut queue = Queue::open(&hooks.dir);
+        // What waits for a slot: the queue file's leftovers first (their events are read
+        // again from the store), then new events (kept in memory while few wait).
+        let mut waiting: VecDeque<(Queued, Option<Shared>)> =
+            queue.pending.values().map(|q| (q.clone(), None)).collect();
+        if !waiting.is_empty() {
+            tracing::info!(
+                "webhooks: {} deliveries left from the last run, sending them again",
+                waiting.len()
+            );
+        }
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<u64>();
+        let mut in_flight = 0usize;
+        loop {
+            while in_flight < MAX_IN_FLIGHT {
+                let Some((q, ev)) = waiting.pop_front() else {
+                    break;
+                };
+                let Some(job) = prepare(&q, ev, opened.list(), &node) else {
+                    // Its webhook was removed, or its message is gone (the removal is
+                    // delivered as an event of its own).
+                    queue.done(&[q.q]);
                     continue;
                 };
-                if channel != channel_of_event {
-                    continue;
-                }
-                let body = match serde_json::to_vec(&*ev) {
-                    Ok(b) => b,
-                    Err(_) => continue,
-                };
-                let job = Delivery {
-                    hook: hook.clone(),
-                    secret: secret.clone(),
-                    event: id,
-                    message: about.clone(),
-                    body,
-                };
-                let Ok(slot) = slots.clone().try_acquire_owned() else {
-                    metrics.webhook_failures.inc();
-                    let _ = hooks.bury(
-                        &job.dead(0, "too many deliveries waiting: the receiver is too slow"),
-                    );
-                    continue;
-                };
-                let (client, hooks, metrics) = (client.clone(), hooks.clone(), metrics.clone());
+                in_flight += 1;
+                let (client, hooks, metrics, done) = (
+                    client.clone(),
+                    hooks.clone(),
+                    metrics.clone(),
+                    done_tx.clone(),
+                );
                 tokio::spawn(async move {
                     job.run(&client, &hooks, &metrics, backoff_ms).await;
-                    drop(slot);
+                    let _ = done.send(q.q);
                 });
+            }
+            tokio::select! {
+                Some(q) = done_rx.recv() => {
+                    let mut ended = vec![q];
+                    while let Ok(q) = done_rx.try_recv() {
+                        ended.push(q);
+                    }
+                    in_flight -= ended.len();
+                    queue.done(&ended);
+                }
+                ev = rx.recv() => {
+                    let Some(ev) = ev else { return };
+                    let mut batch = vec![ev];
+                    while batch.len() < 256 {
+                        match rx.try_recv() {
+                            Ok(ev) => batch.push(ev),
+                            Err(_) => break,
+                        }
+                    }
+                    let mut new = Vec::new();
+                    for (id, ev) in batch {
+                        for (hook, about) in matching(&ev, id, opened.list(), &node, &metrics) {
+                            new.push((hook, id, about, ev.clone()));
+                        }
+                    }
+                    // A receiver down for long under a busy channel: beyond this many,
+                    // deliveries are set aside at once rather than held.
+                    let room = MAX_WAITING.saturating_sub(queue.pending.len());
+                    for (hook, event, about, _) in new.drain(room.min(new.len())..) {
+                        metrics.webhook_failures.inc();
+                        let _ = hooks.bury(&Dead {
+                            webhook: opened.name_of(&hook),
+                            event,
+                            message: about.to_string(),
+                            attempts: 0,
+                            reason: format!("more than {MAX_WAITING} deliveries waiting: the receiver is too slow or down"),
+                            at: majlis_core::now_ms(),
+                        });
+                    }
+                    let evs: Vec<Shared> = new.iter().map(|n| n.3.clone()).collect();
+                    let queued = queue.add(new.into_iter().map(|(h, e, a, _)| (h, e, a)));
+                    for (q, ev) in queued.into_iter().zip(evs) {
+                        let keep = waiting.len() < MAX_IN_FLIGHT;
+                        waiting.push_back((q, keep.then_some(ev)));
+                    }
+                }
             }
         }
     });
 }
 
-fn dir_file(dir: &Path) -> PathBuf {
-    dir.join(FILE)
+/// The webhooks with their opened secrets, read again when the file changes (add and
+/// remove work without a restart).
+struct Opened {
+    hooks: Arc<Webhooks>,
+    sealer: Sealer,
+    mtime: Option<Option<SystemTime>>,
+    list: Vec<(Webhook, Vec<u8>)>,
+}
+
+impl Opened {
+    fn new(hooks: Arc<Webhooks>, sealer: Sealer) -> Opened {
+        Opened {
+            hooks,
+            sealer,
+            mtime: None,
+            list: Vec::new(),
+        }
+    }
+
+    fn list(&mut self) -> &[(Webhook, Vec<u8>)] {
+        let mtime = std::fs::metadata(self.hooks.dir.join(FILE))
+            .and_then(|m| m.modified())
+            .ok();
+        if self.mtime != Some(mtime) {
+            let list = self.hooks.list().unwrap_or_else(|e| {
+                tracing::error!("webhooks unreadable: {e:#}");
+                Vec::new()
+            });
+            self.list = list
+                .into_iter()
+                .filter_map(|w| {
+                    let secret = unhex(&w.secret).and_then(|s| self.sealer.open(&s));
+                    if secret.is_none() {
+                        tracing::error!(
+                            "webhook {}: its secret does not open with this directory's key",
+                            w.name
+                        );
+                    }
+                    Some((w, secret?))
+                })
+                .collect();
+            self.mtime = Some(mtime);
+        }
+        &self.list
+    }
+
+    fn name_of(&mut self, id: &str) -> String {
+        self.list()
+            .iter()
+            .find(|(w, _)| w.id == id)
+            .map_or_else(|| id.to_string(), |(w, _)| w.name.clone())
+    }
+}
+
+/// The webhooks (their ids) that `ev` goes to, with what it is about. Messages, and
+/// messages gone (an erasure reaches the receiver too).
+fn matching(
+    ev: &ApiEvent,
+    id: u64,
+    hooks: &[(Webhook, Vec<u8>)],
+    node: &majlis_core::Node,
+    metrics: &Metrics,
+) -> Vec<(String, About)> {
+    let (channel, about) = match ev {
+        ApiEvent::Message { message, .. } => (
+            message.channel.as_str(),
+            About::Message(message.id.to_string()),
+        ),
+        ApiEvent::Removed { channel, ids } => (channel.as_str(), About::Removed(ids.clone())),
+        ApiEvent::Gap { from } => {
+            metrics.webhook_failures.inc();
+            tracing::error!(
+                "webhooks fell behind further than the event log keeps: events {from} to {id} were not delivered; read the history for them"
+            );
+            return Vec::new();
+        }
+        _ => return Vec::new(),
+    };
+    hooks
+        .iter()
+        .filter(|(hook, _)| node.resolve(&hook.channel).is_ok_and(|c| c == channel))
+        .map(|(hook, _)| (hook.id.clone(), about.clone()))
+        .collect()
+}
+
+/// The delivery of `q`: its webhook and its event (read again from the store when not
+/// kept). `None`: the webhook was removed, or the message is gone.
+fn prepare(
+    q: &Queued,
+    ev: Option<Shared>,
+    hooks: &[(Webhook, Vec<u8>)],
+    node: &majlis_core::Node,
+) -> Option<Delivery> {
+    let (hook, secret) = hooks.iter().find(|(w, _)| w.id == q.hook)?;
+    let ev = match ev {
+        Some(ev) => ev,
+        None => Shared::new(match &q.what {
+            About::Message(id) => {
+                let id: majlis_core::MessageId = id.parse().ok()?;
+                match node.store().message(&id) {
+                    Ok(Some(m)) if !m.locked => ApiEvent::message(node, Box::new(m)),
+                    _ => return None,
+                }
+            }
+            About::Removed(ids) => ApiEvent::Removed {
+                channel: node.resolve(&hook.channel).ok()?,
+                ids: ids.clone(),
+            },
+        }),
+    };
+    Some(Delivery {
+        hook: hook.clone(),
+        secret: secret.clone(),
+        event: q.event,
+        message: q.what.to_string(),
+        body: serde_json::to_vec(&*ev).ok()?,
+    })
+}
+
+/// What a queued delivery is about: ids, never what a message says (the queue file is
+/// not sealed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum About {
+    /// A message (its id).
+    Message(String),
+    /// Messages removed from the webhook's channel.
+    Removed(Vec<String>),
+}
+
+impl std::fmt::Display for About {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            About::Message(id) => f.write_str(id),
+            About::Removed(ids) => write!(f, "{} removed", ids.len()),
+        }
+    }
+}
+
+/// A delivery not yet made, as the queue file keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Queued {
+    /// Its number in the queue file.
+    q: u64,
+    /// The webhook's id.
+    hook: String,
+    /// The API event's id: `X-Majlis-Event-Id`, the same on every attempt, after a restart
+    /// too, so that a receiver recognises a delivery it already has.
+    event: u64,
+    what: About,
+}
+
+/// A line of the queue file.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Line {
+    Queued(Queued),
+    Done(u64),
+}
+
+/// The queue file (`api-webhooks-queue.jsonl`): the deliveries not yet made or given up,
+/// so that a restart (an upgrade, a crash, a reboot) resends them instead of losing them.
+/// A delivery is appended (and synced) before its first attempt and marked done after its
+/// last; the file is rewritten with only what waits when done lines pile up. A `done` line
+/// is not synced: one lost in a crash makes one delivery again, which the receiver
+/// recognises by its event id (delivery is at least once).
+struct Queue {
+    path: PathBuf,
+    /// Where lines are appended; `None` while the disk refuses (deliveries then go on from
+    /// memory only, and the error is logged).
+    file: Option<std::fs::File>,
+    pending: std::collections::BTreeMap<u64, Queued>,
+    next: u64,
+    /// Lines in the file.
+    lines: usize,
+}
+
+impl Queue {
+    /// The queue of `dir`, with what an earlier run left waiting. Unreadable lines (the
+    /// last one cut short by a crash) are skipped, and the file is rewritten without them.
+    fn open(dir: &Path) -> Queue {
+        let path = dir.join(QUEUE_FILE);
+        let mut pending = std::collections::BTreeMap::new();
+        let mut bad = 0;
+        let mut exists = true;
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                    match serde_json::from_slice::<Line>(line) {
+                        Ok(Line::Queued(q)) => {
+                            pending.insert(q.q, q);
+                        }
+                        Ok(Line::Done(q)) => {
+                            pending.remove(&q);
+                        }
+                        Err(_) => bad += 1,
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => exists = false,
+            Err(e) => tracing::error!("{}: {e}; earlier deliveries not resent", path.display()),
+        }
+        if bad > 0 {
+            tracing::warn!(
+                "{}: {bad} unreadable line(s) skipped (a crash cut one short, or the file was edited)",
+                path.display()
+            );
+        }
+        let next = pending.keys().next_back().map_or(0, |q| q + 1);
+        let mut queue = Queue {
+            path,
+            file: None,
+            pending,
+            next,
+            lines: 0,
+        };
+        // Created at the first delivery (a node with no webhooks has no queue file).
+        if exists {
+            queue.compact();
+        }
+        queue
+    }
+
+    /// Rewrite the file with what waits, and append to it from then on.
+    fn compact(&mut self) {
+        let mut text = Vec::new();
+        for q in self.pending.values() {
+            let _ = serde_json::to_writer(&mut text, &Line::Queued(q.clone()));
+            text.push(b'\n');
+        }
+        let opened = super::write_private(&self.path, &text)
+            .and_then(|()| Ok(std::fs::OpenOptions::new().append(true).open(&self.path)?));
+        match opened {
+            Ok(f) => {
+                self.file = Some(f);
+                self.lines = self.pending.len();
+            }
+            Err(e) => {
+                tracing::error!(
+                    "{}: {e:#}; webhook deliveries go on, but a restart now loses those not made",
+                    self.path.display()
+                );
+                self.file = None;
+            }
+        }
+    }
+
+    /// Queue deliveries (webhook id, event id, about); on disk when this returns, unless
+    /// the disk refuses (logged).
+    fn add(&mut self, items: impl IntoIterator<Item = (String, u64, About)>) -> Vec<Queued> {
+        let queued: Vec<Queued> = items
+            .into_iter()
+            .map(|(hook, event, what)| {
+                self.next += 1;
+                Queued {
+                    q: self.next - 1,
+                    hook,
+                    event,
+                    what,
+                }
+            })
+            .collect();
+        if queued.is_empty() {
+            return queued;
+        }
+        let lines: Vec<Line> = queued.iter().cloned().map(Line::Queued).collect();
+        self.pending.extend(queued.iter().map(|q| (q.q, q.clone())));
+        self.append(&lines, true);
+        queued
+    }
+
+    /// These deliveries were made or given up.
+    fn done(&mut self, qs: &[u64]) {
+        for q in qs {
+            self.pending.remove(q);
+        }
+        let lines: Vec<Line> = qs.iter().copied().map(Line::Done).collect();
+        self.append(&lines, false);
+        if self.lines > COMPACT_AFTER && self.lines > 4 * self.pending.len() {
+            self.compact();
+        }
+    }
+
+    fn append(&mut self, lines: &[Line], sync: bool) {
+        use std::io::Write;
+        if self.file.is_none() {
+            // Not created yet, or the disk refused before: (re)write the whole queue.
+            return self.compact();
+        }
+        let mut text = Vec::new();
+        for l in lines {
+            let _ = serde_json::to_writer(&mut text, l);
+            text.push(b'\n');
+        }
+        let Some(f) = &mut self.file else { return };
+        let written = f
+            .write_all(&text)
+            .and_then(|()| if sync { f.sync_data() } else { Ok(()) });
+        match written {
+            Ok(()) => self.lines += lines.len(),
+            // A line may be cut short: rewrite the file whole next time.
+            Err(e) => {
+                tracing::error!(
+                    "{}: {e}; webhook deliveries go on, but a restart now loses those not made",
+                    self.path.display()
+                );
+                self.file = None;
+            }
+        }
+    }
 }
 
 struct Delivery {
@@ -438,6 +773,88 @@ mod tests {
             sig,
             "the timestamp is signed"
         );
+    }
+
+    fn msg(id: &str) -> About {
+        About::Message(id.to_string())
+    }
+
+    #[test]
+    fn the_queue_keeps_what_was_not_delivered_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = Queue::open(dir.path());
+        assert!(
+            !dir.path().join(QUEUE_FILE).exists(),
+            "no file before a first delivery"
+        );
+        let a = q.add([
+            ("h1".to_string(), 7, msg("aa")),
+            ("h2".to_string(), 7, msg("aa")),
+        ]);
+        let b = q.add([(
+            "h1".to_string(),
+            8,
+            About::Removed(vec!["bb".into(), "cc".into()]),
+        )]);
+        q.done(&[a[0].q]);
+        drop(q);
+        let q = Queue::open(dir.path());
+        assert_eq!(
+            q.pending.values().cloned().collect::<Vec<_>>(),
+            vec![a[1].clone(), b[0].clone()],
+            "the two not done, in order"
+        );
+        // Numbers go on after the last one kept: a done line never names a new delivery.
+        let mut q = q;
+        let c = q.add([("h1".to_string(), 9, msg("dd"))]);
+        assert!(c[0].q > b[0].q);
+        q.done(&[a[1].q, b[0].q, c[0].q]);
+        drop(q);
+        assert!(Queue::open(dir.path()).pending.is_empty());
+    }
+
+    #[test]
+    fn a_line_cut_short_by_a_crash_loses_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = Queue::open(dir.path());
+        let a = q.add([("h1".to_string(), 1, msg("aa"))]);
+        drop(q);
+        // A crash in the middle of appending the next line, then bytes that are no JSON.
+        let path = dir.path().join(QUEUE_FILE);
+        let mut text = std::fs::read(&path).unwrap();
+        text.extend_from_slice(b"{\"queued\":{\"q\":1,\"hook\":\"h1\",\"ev");
+        text.extend_from_slice(b"\n\xff\xfe\n");
+        std::fs::write(&path, text).unwrap();
+        let mut q = Queue::open(dir.path());
+        assert_eq!(q.pending.values().cloned().collect::<Vec<_>>(), a);
+        // The file was rewritten without the broken lines: what follows is readable.
+        let b = q.add([("h1".to_string(), 2, msg("bb"))]);
+        drop(q);
+        let q = Queue::open(dir.path());
+        assert_eq!(q.pending.len(), 2);
+        assert!(q.pending.contains_key(&b[0].q));
+    }
+
+    #[test]
+    fn the_queue_file_is_rewritten_once_done_lines_pile_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = Queue::open(dir.path());
+        let keep = q.add([("h1".to_string(), 0, msg("kept"))]);
+        for i in 1..3000u64 {
+            let d = q.add([("h1".to_string(), i, msg("aa"))]);
+            q.done(&[d[0].q]);
+        }
+        let lines = std::fs::read_to_string(dir.path().join(QUEUE_FILE))
+            .unwrap()
+            .lines()
+            .count();
+        assert!(lines < COMPACT_AFTER + 2, "{lines} lines for one waiting");
+        drop(q);
+        let q = Queue::open(dir.path());
+        assert_eq!(q.pending.values().cloned().collect::<Vec<_>>(), keep);
+        // Rewritten at open: only the one waiting.
+        let text = std::fs::read_to_string(dir.path().join(QUEUE_FILE)).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
     }
 
     #[test]
