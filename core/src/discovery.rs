@@ -34,6 +34,13 @@ const ASKS: &str = "name";
 /// TXT keys of an admin's invitation: the org id and the org's name.
 const INVITE: &str = "invite";
 const ORG_NAME: &str = "orgname";
+/// TXT key: a number that grows with each announcement of this device's record, so that no
+/// two versions of it are alike. A browser's cache keeps both versions of a record changed
+/// twice within a second (RFC 6762 §10.2); one that comes back to a version still held there
+/// (an admin who starts inviting and stops at once) only renews it, mdns-sd tells nothing,
+/// and the newer version, first in its list, stays shown for its TTL (75 minutes; seen on
+/// the namespace LAN). A version never seen before goes first and is told.
+const SERIAL: &str = "n";
 
 /// An org inviting newcomers on this network (an admin opened it for a while): what a device
 /// with no org yet may join without typing the id. A claim like any record: the join code,
@@ -71,6 +78,8 @@ pub struct Discovery {
     asks: Option<String>,
     /// (org id, org name) while an admin invites newcomers from this device.
     invite: Option<(String, String)>,
+    /// The serial of the last announcement (see [`SERIAL`]).
+    serial: u64,
 }
 
 impl Discovery {
@@ -96,6 +105,7 @@ impl Discovery {
             port,
             asks: None,
             invite: None,
+            serial: 0,
         };
         d.ask(asks.map(str::to_string))?;
         let daemon = &d.daemon;
@@ -169,10 +179,13 @@ impl Discovery {
     }
 
     fn announce(&mut self) -> Result<()> {
+        self.serial = crate::now_ms().max(self.serial + 1);
+        let serial = self.serial.to_string();
         let mut txt = vec![
             ("v", TXT_VERSION),
             ("org", self.tag.as_str()),
             ("dev", self.me.as_str()),
+            (SERIAL, serial.as_str()),
         ];
         if let Some(name) = &self.asks {
             txt.push((ASKS, name));
@@ -219,47 +232,117 @@ fn invisible(c: char) -> bool {
 /// org yet, so it browses without announcing anything. Records whose invitation does not
 /// match their own org tag, or whose org name is no valid name, are dropped.
 pub fn invitations(wait: std::time::Duration) -> Result<Vec<Invitation>> {
-    let daemon = ServiceDaemon::new().map_err(|e| Error::Mdns(e.to_string()))?;
-    let events = daemon
-        .browse(SERVICE_TYPE)
-        .map_err(|e| Error::Net(format!("mDNS browse: {e}")))?;
+    let mut watch = InvitationWatch::start()?;
     let deadline = std::time::Instant::now() + wait;
-    let mut out: Vec<Invitation> = Vec::new();
     while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-        let Ok(ev) = events.recv_timeout(left) else {
-            break;
+        watch.next(left);
+    }
+    Ok(watch.list())
+}
+
+/// The orgs inviting on this network, kept up to date for as long as it lives: one mDNS
+/// browse (the first-start screen holds one while it is open), where a new daemon for
+/// each look would send the LAN a fresh round of queries each time. An invitation ends
+/// when its record goes (the admin's node stopped) or comes back without it (the admin
+/// stopped inviting; see [`SERIAL`] for why that reaches a browse that goes on).
+pub struct InvitationWatch {
+    daemon: ServiceDaemon,
+    events: mdns_sd::Receiver<ServiceEvent>,
+    /// By record (one device's), what it invites to.
+    heard: std::collections::BTreeMap<String, Invitation>,
+}
+
+/// Records (devices) an [`InvitationWatch`] keeps.
+const MAX_INVITING: usize = 64;
+
+impl InvitationWatch {
+    pub fn start() -> Result<InvitationWatch> {
+        let daemon = ServiceDaemon::new().map_err(|e| Error::Mdns(e.to_string()))?;
+        let events = daemon
+            .browse(SERVICE_TYPE)
+            .map_err(|e| Error::Net(format!("mDNS browse: {e}")))?;
+        Ok(InvitationWatch {
+            daemon,
+            events,
+            heard: Default::default(),
+        })
+    }
+
+    /// Take what the LAN said, waiting up to `wait` for the first news; whether the list
+    /// may have changed.
+    pub fn next(&mut self, wait: std::time::Duration) -> bool {
+        let Ok(ev) = self.events.recv_timeout(wait) else {
+            return false;
         };
-        let ServiceEvent::ServiceResolved(svc) = ev else {
-            continue;
-        };
-        let (Some(org), Some(name), Some(dev)) = (
-            svc.get_property_val_str(INVITE),
-            svc.get_property_val_str(ORG_NAME),
-            svc.get_property_val_str("dev"),
-        ) else {
-            continue;
-        };
-        let Ok(id) = org.parse::<OrgId>() else {
-            continue;
-        };
-        let fits = svc.get_property_val_str("org") == Some(id.discovery_tag().as_str())
-            && svc.get_property_val_str("v") == Some(TXT_VERSION)
-            && !name.trim().is_empty()
-            && name.len() <= crate::roster::MAX_NAME_BYTES
-            && !name.chars().any(|c| c.is_control() || invisible(c))
-            && dev.parse::<PeerId>().is_ok();
-        // One line per org: a second admin inviting to the same org adds nothing.
-        if fits && !out.iter().any(|i| i.org == org) && out.len() < 16 {
-            out.push(Invitation {
-                org: org.to_string(),
-                org_name: name.to_string(),
-                device: dev.to_string(),
-            });
+        let mut changed = self.take(ev);
+        while let Ok(ev) = self.events.try_recv() {
+            changed |= self.take(ev);
+        }
+        changed
+    }
+
+    fn take(&mut self, ev: ServiceEvent) -> bool {
+        match ev {
+            ServiceEvent::ServiceResolved(svc) => {
+                let fullname = svc.get_fullname().to_string();
+                match invitation_of(&svc) {
+                    // A record is one device's: of as many as 64 devices,
+                    // [`InvitationWatch::list`] shows one line per org.
+                    Some(i)
+                        if self.heard.len() < MAX_INVITING
+                            || self.heard.contains_key(&fullname) =>
+                    {
+                        self.heard.insert(fullname, i.clone()).as_ref() != Some(&i)
+                    }
+                    Some(_) => false,
+                    None => self.heard.remove(&fullname).is_some(),
+                }
+            }
+            ServiceEvent::ServiceRemoved(_, fullname) => self.heard.remove(&fullname).is_some(),
+            _ => false,
         }
     }
-    let _ = daemon.shutdown();
-    out.sort_by(|a, b| a.org_name.cmp(&b.org_name).then(a.org.cmp(&b.org)));
-    Ok(out)
+
+    /// The orgs inviting, by name, one line per org, at most 16.
+    pub fn list(&self) -> Vec<Invitation> {
+        let mut out: Vec<Invitation> = Vec::new();
+        for i in self.heard.values() {
+            // A second admin inviting to the same org adds nothing.
+            if !out.iter().any(|o| o.org == i.org) && out.len() < 16 {
+                out.push(i.clone());
+            }
+        }
+        out.sort_by(|a, b| a.org_name.cmp(&b.org_name).then(a.org.cmp(&b.org)));
+        out
+    }
+}
+
+impl Drop for InvitationWatch {
+    fn drop(&mut self) {
+        let _ = self.daemon.shutdown();
+    }
+}
+
+/// The invitation a record carries, if it is a valid one: it matches the record's own org
+/// tag, and its org name is a name.
+fn invitation_of(svc: &mdns_sd::ResolvedService) -> Option<Invitation> {
+    let (org, name, dev) = (
+        svc.get_property_val_str(INVITE)?,
+        svc.get_property_val_str(ORG_NAME)?,
+        svc.get_property_val_str("dev")?,
+    );
+    let id = org.parse::<OrgId>().ok()?;
+    let fits = svc.get_property_val_str("org") == Some(id.discovery_tag().as_str())
+        && svc.get_property_val_str("v") == Some(TXT_VERSION)
+        && !name.trim().is_empty()
+        && name.len() <= crate::roster::MAX_NAME_BYTES
+        && !name.chars().any(|c| c.is_control() || invisible(c))
+        && dev.parse::<PeerId>().is_ok();
+    fits.then(|| Invitation {
+        org: org.to_string(),
+        org_name: name.to_string(),
+        device: dev.to_string(),
+    })
 }
 
 /// Dialable addresses, best first: routable before link-local (a link-local address only

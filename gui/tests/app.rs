@@ -3468,8 +3468,8 @@ fn private_network(test: &str) -> bool {
     true
 }
 
-/// A newcomer's first start lists the orgs inviting on its network and joins one with a
-/// click, no id typed; the admin's node sees it ask under the name typed, with the code the
+/// A newcomer's first start lists the orgs inviting on its network (and no longer one that
+/// stopped inviting) and joins one with a click, no id typed; the admin's node sees it ask under the name typed, with the code the
 /// app shows, and adds it; the app then enters. mDNS for real, in a network namespace of
 /// this test's own.
 #[test]
@@ -3496,6 +3496,17 @@ fn the_first_start_offers_the_orgs_inviting_on_the_network() {
     h.run_steps(2);
     type_into(&mut h, "Your name", "dina");
     until(&mut h, "the invitation", |h| {
+        has(h, "Join acme (inviting on this network)")
+    });
+    // The list follows the LAN while the screen is open: amina stops inviting, and again.
+    rt.block_on(amina.invite(None)).unwrap();
+    until(&mut h, "the invitation gone", |h| {
+        !has(h, "Join acme (inviting on this network)")
+    });
+    // At once: within a second the LAN's caches hold both versions of her record.
+    rt.block_on(amina.invite(Some(majlis_core::now_ms() + 600_000)))
+        .unwrap();
+    until(&mut h, "the invitation again", |h| {
         has(h, "Join acme (inviting on this network)")
     });
     h.get_by_label("Join acme (inviting on this network)")

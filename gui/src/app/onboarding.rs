@@ -171,8 +171,8 @@ impl MajlisApp {
     }
 }
 
-/// Listen for orgs inviting on this network, again and again while the first-start screen
-/// holds the list (the thread ends once it is dropped).
+/// Listen for orgs inviting on this network while the first-start screen holds the list
+/// (the thread, and its mDNS browse, end once it is dropped).
 fn browse_invitations(
     ctx: egui::Context,
 ) -> Arc<std::sync::Mutex<Vec<majlis_core::discovery::Invitation>>> {
@@ -181,23 +181,22 @@ fn browse_invitations(
     let spawned = std::thread::Builder::new()
         .name("majlis-invitations".into())
         .spawn(move || {
+            let mut watch = match majlis_core::discovery::InvitationWatch::start() {
+                Ok(w) => w,
+                Err(e) => return tracing::warn!("listening for invitations: {e}"),
+            };
+            // Awake once a second at most to notice that the screen let go of the list.
             while weak.strong_count() > 0 {
-                let heard = majlis_core::discovery::invitations(Duration::from_secs(3));
+                if !watch.next(Duration::from_secs(1)) {
+                    continue;
+                }
                 let Some(list) = weak.upgrade() else {
                     break;
                 };
-                match heard {
-                    Ok(heard) => {
-                        if let Ok(mut l) = list.lock() {
-                            *l = heard;
-                        }
-                        ctx.request_repaint();
-                    }
-                    Err(e) => {
-                        tracing::warn!("listening for invitations: {e}");
-                        break;
-                    }
+                if let Ok(mut l) = list.lock() {
+                    *l = watch.list();
                 }
+                ctx.request_repaint();
             }
         });
     if let Err(e) = spawned {
