@@ -1548,13 +1548,25 @@ impl MajlisApp {
             text::for_egui(majlis_core::roster::person_in(roster.as_deref(), m)).into_owned()
         };
         // Files shared here, newest first: (sent at, name, size, a message sharing it).
+        let (store, dates) = (run.node.store(), &mut run.file_dates);
         let mut files: Vec<(u64, String, u64, MessageId)> = run
             .files
             .values()
             .filter(|f| f.channels.iter().any(|c| c == channel))
             .filter_map(|f| {
                 let (id, name) = (f.message?, f.name.clone()?);
-                let at = run.node.store().sent_at_of(&id).ok().flatten().unwrap_or(0);
+                // Kept once known (a message's time never changes; one not held yet is
+                // asked again).
+                let at = match dates.get(&id) {
+                    Some(at) => *at,
+                    None => {
+                        let at = store.sent_at_of(&id).ok().flatten();
+                        if let Some(at) = at {
+                            dates.insert(id, at);
+                        }
+                        at.unwrap_or(0)
+                    }
+                };
                 Some((at, name, f.size, id))
             })
             .collect();

@@ -475,6 +475,9 @@ struct Running {
     /// Shared files the node knows of, by blob, and when they were last asked for.
     files: HashMap<majlis_core::files::BlobId, majlis_core::node::FileStatus>,
     files_asked: Instant,
+    /// When the messages sharing files were sent, once read (the details panel lists files
+    /// by date every frame; a read of the store each time was one per file per frame).
+    file_dates: HashMap<MessageId, u64>,
     /// Pictures shown in conversations, by blob.
     thumbs: HashMap<majlis_core::files::BlobId, preview::Thumb>,
     /// A picture opened over the conversation.
@@ -939,6 +942,7 @@ impl MajlisApp {
             refreshed: Instant::now(),
             files: HashMap::new(),
             files_asked: Instant::now(),
+            file_dates: HashMap::new(),
             thumbs: HashMap::new(),
             viewer: None,
             attach: None,
