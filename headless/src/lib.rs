@@ -457,6 +457,16 @@ pub enum WebhookCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Send a webhook's failed deliveries again (once its receiver is back), with their
+    /// first event ids; they leave the dead-letter list. A running node sends them within
+    /// seconds, a stopped one at its next start
+    Redeliver {
+        /// The webhook's name or id (`api webhook list`)
+        name: String,
+        /// Only this event (its id, as `api webhook dead --json` shows it); repeatable
+        #[arg(long)]
+        event: Vec<u64>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -1590,6 +1600,10 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
                 WebhookCmd::Remove { name } => {
                     let gone = hooks.remove(&name)?;
                     out!("removed webhook {:?} (id {})", gone.name, gone.id);
+                }
+                WebhookCmd::Redeliver { name, event } => {
+                    let n = hooks.redeliver(&name, &event)?;
+                    out!("{n} failed deliveries of webhook {name:?} will be sent again: within seconds by a running node, else at its next start");
                 }
                 WebhookCmd::Dead { json } => {
                     let dead = hooks.dead()?;

@@ -868,6 +868,20 @@ fn outgoing_webhooks_are_signed_retried_and_dead_lettered() {
         (Some("down"), Some(6))
     );
     assert!(dead["reason"].as_str().unwrap().contains("500"), "{dead}");
+    // Its receiver is back: the operator sends the failed delivery again, the same event.
+    let first_event = header(&down.got.lock().unwrap()[0].0, "x-majlis-event-id").to_string();
+    down.then(&[200]);
+    let said = ds[0].ok(&["api", "webhook", "redeliver", "down"]);
+    assert!(said.starts_with("1 failed deliveries"), "{said}");
+    wait_until("the delivery sent again", 20, || down.count() == 7);
+    let (h, body) = down.got.lock().unwrap()[6].clone();
+    let ev: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(ev["message"]["id"], id.as_str());
+    assert_eq!(header(&h, "x-majlis-event-id"), first_event);
+    assert_eq!(ds[0].ok(&["api", "webhook", "dead", "--json"]), "");
+    let none = ds[0].fails(&["api", "webhook", "redeliver", "down"]);
+    assert!(none.contains("no failed deliveries"), "{none}");
+    ds[0].ok(&["api", "webhook", "remove", "down"]);
     // Only the channel's messages; a removed webhook gets nothing more.
     ds[1].ok(&["send", "@amina", "not for the webhook"]);
     wait_until("amina has the DM", 20, || {
@@ -880,7 +894,7 @@ fn outgoing_webhooks_are_signed_retried_and_dead_lettered() {
     assert_eq!(flaky.count(), 2, "nothing for the DM or after removal");
     let metrics = curl_metrics(&ds[0]);
     assert!(
-        metrics.contains("majlis_webhook_deliveries_total 1"),
+        metrics.contains("majlis_webhook_deliveries_total 2"),
         "{metrics}"
     );
     // An erasure reaches a receiver that keeps copies: each of bilal's messages in the

@@ -44,6 +44,9 @@ use super::events::{ApiEvent, Events, Metrics, Shared};
 pub const FILE: &str = "api-webhooks.json";
 pub const DEAD_FILE: &str = "api-webhooks-dead.jsonl";
 pub const QUEUE_FILE: &str = "api-webhooks-queue.jsonl";
+/// Where `api webhook redeliver` leaves its requests, one file each (written whole, then
+/// renamed in: the node never reads half of one).
+pub const REDELIVER_DIR: &str = "api-webhooks-redeliver";
 /// Attempts after the first, and the wait before each (seconds, scaled for tests).
 const BACKOFF_SECS: [u64; 5] = [1, 5, 30, 120, 600];
 /// Deliveries in flight at most; more wait their turn in the queue file.
@@ -78,12 +81,30 @@ struct WebhookFile {
 /// A delivery that gave up.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Dead {
+    /// The webhook's name.
     pub webhook: String,
     pub event: u64,
+    /// The message's id, or how many messages a removal named.
     pub message: String,
     pub attempts: u32,
     pub reason: String,
     pub at: u64,
+    /// The webhook's id, and what the event was about: what `api webhook redeliver` needs
+    /// (absent in entries written before it existed, which cannot be sent again).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hook: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    what: Option<About>,
+}
+
+/// A request to send failed deliveries again, left by `api webhook redeliver` in
+/// [`REDELIVER_DIR`] for the running node (or its next start).
+#[derive(Debug, Serialize, Deserialize)]
+struct Redeliver {
+    /// The webhook's id.
+    hook: String,
+    /// These events only; all of the webhook's when absent.
+    events: Option<Vec<u64>>,
 }
 
 /// Seals and opens secrets: the data key, or nothing for a directory that is not sealed.
@@ -133,12 +154,16 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 /// The webhook file of one data directory.
 pub struct Webhooks {
     dir: PathBuf,
+    /// Held while the dead-letter list is read and written again (deliveries give up on
+    /// tasks of their own; two at once each kept the list as it was before the other).
+    dead_lock: std::sync::Mutex<()>,
 }
 
 impl Webhooks {
     pub fn new(dir: &Path) -> Webhooks {
         Webhooks {
             dir: dir.to_path_buf(),
+            dead_lock: std::sync::Mutex::new(()),
         }
     }
 
@@ -212,8 +237,13 @@ impl Webhooks {
     }
 
     fn bury(&self, d: &Dead) -> Result<()> {
+        let _held = self.dead_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut all = self.dead()?;
         all.push(d.clone());
+        self.write_dead(&all)
+    }
+
+    fn write_dead(&self, all: &[Dead]) -> Result<()> {
         let skip = all.len().saturating_sub(MAX_DEAD);
         let mut text = String::new();
         for d in &all[skip..] {
@@ -221,6 +251,86 @@ impl Webhooks {
             text.push('\n');
         }
         super::write_private(&self.dir.join(DEAD_FILE), text.as_bytes())
+    }
+
+    /// Ask the node to send again the failed deliveries of webhook `name_or_id` (only
+    /// `events`, if given); returns how many there are. A running node takes the request
+    /// within seconds, a stopped one at its next start.
+    pub fn redeliver(&self, name_or_id: &str, events: &[u64]) -> Result<usize> {
+        let Some(hook) = self
+            .list()?
+            .into_iter()
+            .find(|w| w.name == name_or_id || w.id == name_or_id)
+        else {
+            bail!("no webhook named {name_or_id:?}; `majlisd api webhook list` shows them");
+        };
+        let n = self
+            .dead()?
+            .iter()
+            .filter(|d| d.hook == hook.id && d.what.is_some())
+            .filter(|d| events.is_empty() || events.contains(&d.event))
+            .count();
+        if n == 0 {
+            bail!(
+                "no failed deliveries of webhook {:?} to send again (`majlisd api webhook dead` lists them)",
+                hook.name
+            );
+        }
+        let dir = self.dir.join(REDELIVER_DIR);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut r = [0u8; 8];
+        getrandom::getrandom(&mut r).context("no randomness from the OS")?;
+        let request = Redeliver {
+            hook: hook.id,
+            events: (!events.is_empty()).then(|| events.to_vec()),
+        };
+        super::write_private(
+            &dir.join(format!("{}.json", hex(&r))),
+            &serde_json::to_vec(&request)?,
+        )?;
+        Ok(n)
+    }
+
+    /// The requests `redeliver` left: the failed deliveries they name, taken off the
+    /// dead-letter list (the requests are removed).
+    fn take_redeliveries(&self) -> Vec<(String, u64, About)> {
+        let dir = self.dir.join(REDELIVER_DIR);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let mut asked = Vec::new();
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "json") {
+                match std::fs::read(&p).map(|b| serde_json::from_slice::<Redeliver>(&b)) {
+                    Ok(Ok(r)) => asked.push(r),
+                    _ => tracing::warn!("{}: not a redelivery request; removed", p.display()),
+                }
+                let _ = std::fs::remove_file(&p);
+            }
+        }
+        if asked.is_empty() {
+            return Vec::new();
+        }
+        let _held = self.dead_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let Ok(all) = self.dead() else {
+            return Vec::new();
+        };
+        let wanted = |d: &Dead| {
+            d.what.is_some()
+                && asked.iter().any(|r| {
+                    r.hook == d.hook && r.events.as_ref().is_none_or(|e| e.contains(&d.event))
+                })
+        };
+        let (again, kept): (Vec<Dead>, Vec<Dead>) = all.into_iter().partition(wanted);
+        if let Err(e) = self.write_dead(&kept) {
+            tracing::error!("webhooks: cannot write the dead-letter list: {e:#}; not sent again");
+            return Vec::new();
+        }
+        again
+            .into_iter()
+            .filter_map(|d| Some((d.hook, d.event, d.what?)))
+            .collect()
     }
 
     fn read(&self) -> Result<WebhookFile> {
@@ -292,6 +402,8 @@ pub fn start(
         }
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<u64>();
         let mut in_flight = 0usize;
+        // Requests of `api webhook redeliver`, looked for every 2 s (and at once).
+        let mut redeliveries = tokio::time::interval(Duration::from_secs(2));
         loop {
             while in_flight < MAX_IN_FLIGHT {
                 let Some((q, ev)) = waiting.pop_front() else {
@@ -316,6 +428,15 @@ pub fn start(
                 });
             }
             tokio::select! {
+                _ = redeliveries.tick() => {
+                    let again = hooks.take_redeliveries();
+                    if !again.is_empty() {
+                        tracing::info!("webhooks: sending {} failed deliveries again, as asked", again.len());
+                    }
+                    for q in queue.add(again) {
+                        waiting.push_back((q, None));
+                    }
+                }
                 Some(q) = done_rx.recv() => {
                     let mut ended = vec![q];
                     while let Ok(q) = done_rx.try_recv() {
@@ -351,6 +472,8 @@ pub fn start(
                             attempts: 0,
                             reason: format!("more than {MAX_WAITING} deliveries waiting: the receiver is too slow or down"),
                             at: majlis_core::now_ms(),
+                            hook,
+                            what: Some(about),
                         });
                     }
                     let evs: Vec<Shared> = new.iter().map(|n| n.3.clone()).collect();
@@ -479,7 +602,7 @@ fn prepare(
         hook: hook.clone(),
         secret: secret.clone(),
         event: q.event,
-        message: q.what.to_string(),
+        what: q.what.clone(),
         body: serde_json::to_vec(&*ev).ok()?,
     })
 }
@@ -681,7 +804,7 @@ struct Delivery {
     hook: Webhook,
     secret: Vec<u8>,
     event: u64,
-    message: String,
+    what: About,
     body: Vec<u8>,
 }
 
@@ -749,10 +872,12 @@ impl Delivery {
         Dead {
             webhook: self.hook.name.clone(),
             event: self.event,
-            message: self.message.clone(),
+            message: self.what.to_string(),
             attempts,
             reason: reason.to_string(),
             at: majlis_core::now_ms(),
+            hook: self.hook.id.clone(),
+            what: Some(self.what.clone()),
         }
     }
 }
@@ -855,6 +980,36 @@ mod tests {
         // Rewritten at open: only the one waiting.
         let text = std::fs::read_to_string(dir.path().join(QUEUE_FILE)).unwrap();
         assert_eq!(text.lines().count(), 1, "{text}");
+    }
+
+    #[test]
+    fn deliveries_giving_up_at_once_are_all_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Arc::new(Webhooks::new(dir.path()));
+        let threads: Vec<_> = (0..8u64)
+            .map(|t| {
+                let w = w.clone();
+                std::thread::spawn(move || {
+                    for i in 0..40 {
+                        let d = Dead {
+                            webhook: "crm".into(),
+                            event: t * 100 + i,
+                            message: "m".into(),
+                            attempts: 6,
+                            reason: "500".into(),
+                            at: 0,
+                            hook: "h".into(),
+                            what: Some(msg("m")),
+                        };
+                        w.bury(&d).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(w.dead().unwrap().len(), 320);
     }
 
     #[test]
