@@ -458,8 +458,12 @@ pub struct Gate {
     pub turned_away: VecDeque<TurnedAway>,
 }
 
-/// How many turned-away devices diagnostics remember.
+/// How many turned-away devices diagnostics remember (they are also requests to join).
 pub const MAX_TURNED_AWAY: usize = 16;
+/// Of those, how many from one source ([`ip_of`]): a host calling with fresh keys by the
+/// hundred (a stranger's script, or a member's modified client) replaces its own entries,
+/// not a newcomer's connecting from elsewhere.
+pub const MAX_TURNED_AWAY_PER_SOURCE: usize = 4;
 
 /// A device the roster gate refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -521,8 +525,27 @@ impl Gate {
         if !self.allows(peer) {
             self.denied += 1;
             self.turned_away.retain(|t| t.peer != *peer);
-            if self.turned_away.len() >= MAX_TURNED_AWAY {
-                self.turned_away.pop_front();
+            // Room: the oldest of this source's own when it has its share, else the
+            // oldest of the source holding the most (one host cannot push others out).
+            let source = addr.and_then(ip_of);
+            let of = |t: &TurnedAway, src: &Option<_>| {
+                src.is_some() && t.addr.as_ref().and_then(ip_of) == *src
+            };
+            let mine = self.turned_away.iter().filter(|t| of(t, &source)).count();
+            let evict = if mine >= MAX_TURNED_AWAY_PER_SOURCE {
+                self.turned_away.iter().position(|t| of(t, &source))
+            } else if self.turned_away.len() >= MAX_TURNED_AWAY {
+                let share = |t: &TurnedAway| {
+                    let src = t.addr.as_ref().and_then(ip_of);
+                    self.turned_away.iter().filter(|u| of(u, &src)).count()
+                };
+                let most = self.turned_away.iter().map(share).max();
+                self.turned_away.iter().position(|t| Some(share(t)) == most)
+            } else {
+                None
+            };
+            if let Some(i) = evict {
+                self.turned_away.remove(i);
             }
             self.turned_away.push_back(TurnedAway {
                 peer: *peer,
@@ -935,6 +958,44 @@ mod tests {
         }
         let nested = SignedSignal::sign(&key, 1, Signal::Signed(s));
         assert_eq!(nested.verified(), None);
+    }
+
+    /// A host calling with fresh keys by the hundred keeps a few places of the turned-away
+    /// list (the requests to join), and a newcomer calling from elsewhere stays listed.
+    #[test]
+    fn a_flood_of_callers_from_one_host_leaves_room_for_a_newcomer() {
+        let mut g = Gate::default();
+        g.set_allowed(HashSet::new(), false, &HashSet::new());
+        let at = |ip: &str| -> Multiaddr { format!("/ip4/{ip}/tcp/5000").parse().unwrap() };
+        let call = |g: &mut Gate, peer: PeerId, ip: &str| {
+            assert!(g.enforce(&peer, Some(&at(ip)), true).is_err());
+        };
+        for _ in 0..500 {
+            call(&mut g, PeerId::random(), "10.0.0.66");
+        }
+        let newcomer = PeerId::random();
+        call(&mut g, newcomer, "10.0.0.7");
+        for _ in 0..500 {
+            call(&mut g, PeerId::random(), "10.0.0.66");
+        }
+        let listed = |g: &Gate, p: &PeerId| g.turned_away.iter().any(|t| t.peer == *p);
+        assert!(listed(&g, &newcomer));
+        let flood = g
+            .turned_away
+            .iter()
+            .filter(|t| t.addr == Some(at("10.0.0.66")))
+            .count();
+        assert_eq!(flood, MAX_TURNED_AWAY_PER_SOURCE);
+        // Sixteen more hosts at four each, while the newcomer's node calls again every few
+        // seconds (as it does): the list is full, and the newcomer is in it.
+        for h in 0..16 {
+            for _ in 0..4 {
+                call(&mut g, PeerId::random(), &format!("10.0.1.{h}"));
+            }
+            call(&mut g, newcomer, "10.0.0.7");
+        }
+        assert_eq!(g.turned_away.len(), MAX_TURNED_AWAY);
+        assert!(listed(&g, &newcomer));
     }
 
     /// A bootstrapping node lets a stranger in; then a roster listing that stranger arrives.
