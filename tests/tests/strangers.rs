@@ -363,3 +363,61 @@ fn a_newcomer_joins_an_org_inviting_on_the_lan_by_its_name() {
     );
     assert!(amina.stop() && bilal.stop());
 }
+
+/// A host on the LAN calls the admin's node with fresh keys by the hundred (a script, or a
+/// colleague's modified client) while a newcomer waits to be added: the admin's requests to
+/// join keep listing the newcomer, and the flood holds at most 4 places there.
+#[test]
+fn a_newcomer_stays_listed_while_a_host_calls_with_fresh_keys_by_the_hundred() {
+    if !netns_available("a flood of callers") {
+        return;
+    }
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let hostile = std::path::PathBuf::from(env!("CARGO_BIN_EXE_hostile"));
+    let tmp = tempfile::tempdir().unwrap();
+    let lan = Lan::new("fc", 3).unwrap();
+    let mut amina = Daemon::new(&bin, tmp.path(), "amina");
+    let mut bilal = Daemon::new(&bin, tmp.path(), "bilal");
+    amina.ok(&["init", "--name", "amina"]);
+    let org = amina.ok(&["org", "create", "--name", "acme"]);
+    let a_addr = format!("/ip4/{}/tcp/7441", lan.addrs[0]);
+    amina.start(&lan, 0, &["--no-mdns", "--listen", &a_addr]);
+    let b_id = bilal.ok(&["init", "--name", "bilal"]);
+    bilal.ok(&["org", "join", &org]);
+    bilal.start(&lan, 1, &["--no-mdns", "--peer", &a_addr]);
+    let requests = || -> Vec<serde_json::Value> {
+        serde_json::from_str(&amina.ok(&["roster", "requests", "--json"])).unwrap()
+    };
+    let has_bilal = |r: &[serde_json::Value]| r.iter().any(|s| s["device"] == b_id.as_str());
+    wait_until("amina lists bilal", 30, || has_bilal(&requests()));
+    let flooder = lan.addrs[2].to_string();
+    for round in 0..4 {
+        let o = lan
+            .command(2, &hostile)
+            .args(["strangers", &a_addr, "60", "2"])
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&o.stdout);
+        let r = requests();
+        let flood = r
+            .iter()
+            .filter(|s| {
+                s["addrs"].as_array().is_some_and(|a| {
+                    a.iter()
+                        .any(|a| a.as_str().unwrap_or("").contains(&flooder))
+                })
+            })
+            .count();
+        println!(
+            "round {round}: {said} -> {} requests, {flood} from the flooding host",
+            r.len()
+        );
+        assert!(
+            has_bilal(&r),
+            "round {round}: bilal pushed out by {} others",
+            r.len()
+        );
+        assert!(flood <= 4, "round {round}: {flood} places for one host");
+    }
+    assert!(amina.stop() && bilal.stop());
+}
