@@ -1,6 +1,7 @@
 //! Shared pictures shown in the conversation, not only as a file card.
 //!
-//! A PNG, JPEG, GIF (animated, within [`ANIM_BYTES`]) or WebP up to [`MAX`] is decrypted into memory once downloaded (it never touches
+//! A PNG, JPEG, GIF or WebP (GIF and WebP animated, within [`ANIM_BYTES`]) up to [`MAX`] is
+//! decrypted into memory once downloaded (it never touches
 //! the disk in the clear), decoded off the UI thread with `image`'s limits (a picture that
 //! claims more pixels than [`MAX_SIDE`] a side, or more memory than [`MAX_ALLOC`], is
 //! refused rather than allocated: a colleague's modified client may send a decompression
@@ -131,17 +132,39 @@ pub fn decode(bytes: &[u8], (w, h): (u32, u32)) -> Result<egui::ColorImage, Stri
     })
 }
 
-/// [`decode`], with every frame of an animated GIF (scaled alike, each with its delay;
-/// delays of 10 ms or less show for 100 ms, as browsers do). An animation over
+/// [`decode`], with every frame of an animated GIF or WebP (scaled alike, each with its
+/// delay; delays of 10 ms or less show for 100 ms, as browsers do). An animation over
 /// [`ANIM_BYTES`], [`MAX_FRAMES`] or [`MAX_ANIM_PIXELS`] shows its first frame only.
 pub fn decode_frames(bytes: &[u8], (w, h): (u32, u32)) -> Result<Frames, String> {
-    use image::{AnimationDecoder, ImageDecoder};
     let still = || decode(bytes, (w, h)).map(|img| vec![(img, 0)]);
-    if image::guess_format(bytes).ok() != Some(image::ImageFormat::Gif) {
-        return still();
+    let frames = match image::guess_format(bytes).ok() {
+        Some(image::ImageFormat::Gif) => frames_of(
+            image::codecs::gif::GifDecoder::new(std::io::Cursor::new(bytes))
+                .map_err(|e| e.to_string())?,
+            (w, h),
+        )?,
+        Some(image::ImageFormat::WebP) => {
+            let decoder = image::codecs::webp::WebPDecoder::new(std::io::Cursor::new(bytes))
+                .map_err(|e| e.to_string())?;
+            match decoder.has_animation() {
+                true => frames_of(decoder, (w, h))?,
+                false => None,
+            }
+        }
+        _ => None,
+    };
+    match frames {
+        Some(frames) if frames.len() > 1 => Ok(frames),
+        _ => still(),
     }
-    let mut decoder = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(bytes))
-        .map_err(|e| e.to_string())?;
+}
+
+/// The frames `decoder` gives, scaled to fit `(w, h)`; `None` where the animation is over
+/// the budget (then its first frame is shown still).
+fn frames_of<'a, D>(mut decoder: D, (w, h): (u32, u32)) -> Result<Option<Frames>, String>
+where
+    D: image::ImageDecoder + image::AnimationDecoder<'a>,
+{
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
@@ -149,7 +172,7 @@ pub fn decode_frames(bytes: &[u8], (w, h): (u32, u32)) -> Result<Frames, String>
     decoder.set_limits(limits).map_err(|e| e.to_string())?;
     let (cw, ch) = decoder.dimensions();
     if u64::from(cw) * u64::from(ch) > MAX_ANIM_PIXELS {
-        return still();
+        return Ok(None);
     }
     let (mut frames, mut total) = (Vec::new(), 0usize);
     for frame in decoder.into_frames() {
@@ -166,7 +189,7 @@ pub fn decode_frames(bytes: &[u8], (w, h): (u32, u32)) -> Result<Frames, String>
         };
         total += small.width() as usize * small.height() as usize * 4;
         if total > ANIM_BYTES || frames.len() == MAX_FRAMES {
-            return still();
+            return Ok(None);
         }
         let size = [small.width() as usize, small.height() as usize];
         let rgba = small.to_rgba8();
@@ -175,10 +198,7 @@ pub fn decode_frames(bytes: &[u8], (w, h): (u32, u32)) -> Result<Frames, String>
             ms,
         ));
     }
-    match frames.len() {
-        0 | 1 => still(),
-        _ => Ok(frames),
-    }
+    Ok(Some(frames))
 }
 
 /// The size a picture of `size` pixels is drawn at: within the box (and `room` wide),
@@ -281,6 +301,62 @@ mod tests {
         let wide = decode_frames(&animated(2, 2000, 1100), LARGE).unwrap();
         assert_eq!(wide.len(), 1, "too large a screen to animate");
         assert_eq!(decode_frames(&png(40, 20), THUMB).unwrap().len(), 1);
+    }
+
+    /// An animated WebP of `n` frames of `w` × `h` (each a different shade, 80 ms), put
+    /// together as the WebP container says (VP8X with the animation flag, ANIM, one ANMF
+    /// per frame) around still frames from `image`'s own lossless encoder.
+    fn animated_webp(n: usize, w: u32, h: u32) -> Vec<u8> {
+        fn chunk(out: &mut Vec<u8>, tag: &[u8; 4], data: &[u8]) {
+            out.extend_from_slice(tag);
+            out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            out.extend_from_slice(data);
+            if data.len() % 2 == 1 {
+                out.push(0);
+            }
+        }
+        let u24 = |v: u32| v.to_le_bytes()[..3].to_vec();
+        let mut body = Vec::new();
+        let mut vp8x = vec![0x02, 0, 0, 0]; // animation
+        vp8x.extend(u24(w - 1));
+        vp8x.extend(u24(h - 1));
+        chunk(&mut body, b"VP8X", &vp8x);
+        chunk(&mut body, b"ANIM", &[0, 0, 0, 0, 0, 0]);
+        for i in 0..n {
+            let shade = (i * 40 % 256) as u8;
+            let img = image::RgbImage::from_pixel(w, h, image::Rgb([shade, 30, 30]));
+            let mut still = Vec::new();
+            image::DynamicImage::ImageRgb8(img)
+                .write_to(
+                    &mut std::io::Cursor::new(&mut still),
+                    image::ImageFormat::WebP,
+                )
+                .unwrap();
+            // RIFF, size, WEBP: the frame's own chunk (VP8L) follows.
+            let mut anmf = [u24(0), u24(0), u24(w - 1), u24(h - 1), u24(80)].concat();
+            anmf.push(0);
+            anmf.extend_from_slice(&still[12..]);
+            chunk(&mut body, b"ANMF", &anmf);
+        }
+        let mut out = b"RIFF".to_vec();
+        out.extend_from_slice(&(body.len() as u32 + 4).to_le_bytes());
+        out.extend_from_slice(b"WEBP");
+        out.extend(body);
+        out
+    }
+
+    /// An animated WebP moves as a GIF does; a still one is one frame.
+    #[test]
+    fn an_animated_webp_is_drawn_frame_by_frame() {
+        let frames = decode_frames(&animated_webp(3, 64, 32), THUMB).unwrap();
+        assert_eq!(frames.len(), 3);
+        assert_eq!(frames.iter().map(|f| f.1).collect::<Vec<_>>(), [80, 80, 80]);
+        assert_ne!(frames[0].0.pixels[0], frames[1].0.pixels[0]);
+        assert_eq!(frames[2].0.size, [64, 32]);
+        let still = decode_frames(&encoded(64, 32, image::ImageFormat::WebP), THUMB).unwrap();
+        assert_eq!(still.len(), 1);
+        let long = decode_frames(&animated_webp(60, 640, 360), THUMB).unwrap();
+        assert_eq!(long.len(), 1, "over the budget: the first frame");
     }
 
     /// A GIF whose screen claims 65 535 × 65 535 pixels is refused by the limits too.
