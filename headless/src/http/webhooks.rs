@@ -663,6 +663,8 @@ struct Queue {
     next: u64,
     /// Lines in the file.
     lines: usize,
+    /// Whether the disk refused last time (said once, not at every delivery).
+    failing: bool,
 }
 
 impl Queue {
@@ -703,6 +705,7 @@ impl Queue {
             pending,
             next,
             lines: 0,
+            failing: false,
         };
         // Created at the first delivery (a node with no webhooks has no queue file).
         if exists {
@@ -722,17 +725,24 @@ impl Queue {
             .and_then(|()| Ok(std::fs::OpenOptions::new().append(true).open(&self.path)?));
         match opened {
             Ok(f) => {
+                if std::mem::take(&mut self.failing) {
+                    tracing::info!("{}: written again", self.path.display());
+                }
                 self.file = Some(f);
                 self.lines = self.pending.len();
             }
-            Err(e) => {
-                tracing::error!(
-                    "{}: {e:#}; webhook deliveries go on, but a restart now loses those not made",
-                    self.path.display()
-                );
-                self.file = None;
-            }
+            Err(e) => self.refused(&format!("{e:#}")),
         }
+    }
+
+    fn refused(&mut self, e: &str) {
+        if !std::mem::replace(&mut self.failing, true) {
+            tracing::error!(
+                "{}: {e}; webhook deliveries go on, but a restart now loses those not made",
+                self.path.display()
+            );
+        }
+        self.file = None;
     }
 
     /// Queue deliveries (webhook id, event id, about); on disk when this returns, unless
@@ -789,13 +799,7 @@ impl Queue {
         match written {
             Ok(()) => self.lines += lines.len(),
             // A line may be cut short: rewrite the file whole next time.
-            Err(e) => {
-                tracing::error!(
-                    "{}: {e}; webhook deliveries go on, but a restart now loses those not made",
-                    self.path.display()
-                );
-                self.file = None;
-            }
+            Err(e) => self.refused(&e.to_string()),
         }
     }
 }
@@ -958,6 +962,26 @@ mod tests {
         let q = Queue::open(dir.path());
         assert_eq!(q.pending.len(), 2);
         assert!(q.pending.contains_key(&b[0].q));
+    }
+
+    /// A queue file that cannot be written (here: a directory stands in its place, as
+    /// root ignores permissions) leaves deliveries going from memory; once it can be written
+    /// again, it holds everything that waits.
+    #[test]
+    fn deliveries_go_on_while_the_queue_file_cannot_be_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(QUEUE_FILE);
+        std::fs::create_dir(&path).unwrap();
+        let mut q = Queue::open(dir.path());
+        let a = q.add([("h1".to_string(), 1, msg("aa"))]);
+        let b = q.add([("h1".to_string(), 2, msg("bb"))]);
+        assert_eq!((a.len(), b.len(), q.pending.len()), (1, 1, 2));
+        assert!(q.failing && q.file.is_none());
+        std::fs::remove_dir(&path).unwrap();
+        q.add([("h1".to_string(), 3, msg("cc"))]);
+        assert!(!q.failing);
+        drop(q);
+        assert_eq!(Queue::open(dir.path()).pending.len(), 3);
     }
 
     #[test]
