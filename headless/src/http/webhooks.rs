@@ -245,12 +245,7 @@ impl Webhooks {
 
     fn write_dead(&self, all: &[Dead]) -> Result<()> {
         let skip = all.len().saturating_sub(MAX_DEAD);
-        let mut text = String::new();
-        for d in &all[skip..] {
-            text.push_str(&serde_json::to_string(d)?);
-            text.push('\n');
-        }
-        super::write_private(&self.dir.join(DEAD_FILE), text.as_bytes())
+        super::write_private(&self.dir.join(DEAD_FILE), &jsonl(&all[skip..]))
     }
 
     /// Ask the node to send again the failed deliveries of webhook `name_or_id` (only
@@ -346,6 +341,18 @@ impl Webhooks {
     fn write(&self, file: &WebhookFile) -> Result<()> {
         super::write_private(&self.dir.join(FILE), &serde_json::to_vec_pretty(file)?)
     }
+}
+
+/// `items` as JSON lines, the form of the queue and dead-letter files (each line stands alone,
+/// so a crash can cut short only the last).
+fn jsonl<T: Serialize>(items: impl IntoIterator<Item = T>) -> Vec<u8> {
+    let mut text = Vec::new();
+    for item in items {
+        // Ids, numbers and strings: nothing here fails to serialize.
+        let _ = serde_json::to_writer(&mut text, &item);
+        text.push(b'\n');
+    }
+    text
 }
 
 /// The signature header's value for `body` sent at `timestamp`.
@@ -716,11 +723,7 @@ impl Queue {
 
     /// Rewrite the file with what waits, and append to it from then on.
     fn compact(&mut self) {
-        let mut text = Vec::new();
-        for q in self.pending.values() {
-            let _ = serde_json::to_writer(&mut text, &Line::Queued(q.clone()));
-            text.push(b'\n');
-        }
+        let text = jsonl(self.pending.values().cloned().map(Line::Queued));
         let opened = super::write_private(&self.path, &text)
             .and_then(|()| Ok(std::fs::OpenOptions::new().append(true).open(&self.path)?));
         match opened {
@@ -787,11 +790,7 @@ impl Queue {
             // Not created yet, or the disk refused before: (re)write the whole queue.
             return self.compact();
         }
-        let mut text = Vec::new();
-        for l in lines {
-            let _ = serde_json::to_writer(&mut text, l);
-            text.push(b'\n');
-        }
+        let text = jsonl(lines);
         let Some(f) = &mut self.file else { return };
         let written = f
             .write_all(&text)
