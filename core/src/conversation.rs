@@ -306,6 +306,9 @@ pub struct ChannelRow {
     /// reader does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub posters: Option<Vec<String>>,
+    /// Where only some post: its other readers reply in its threads.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub readers_reply: bool,
     pub topic: String,
     /// An admin archived it: readable, nobody posts.
     pub archived: bool,
@@ -332,6 +335,7 @@ pub fn channel_rows(
                 display_name: head.roster.shown(&c.name).to_string(),
                 members: c.members.clone(),
                 posters: head.roster.posters(&c.name).map(<[String]>::to_vec),
+                readers_reply: head.roster.readers_reply(&c.name),
                 topic: d.topic,
                 archived: head.roster.is_archived(&c.name),
                 left: d.left.contains(&member.name),

@@ -89,6 +89,17 @@ pub enum Content {
         #[serde(with = "serde_bytes")]
         ciphertext: Vec<u8>,
     },
+    /// A [`Plain`] sealed like [`Content::Sealed`] that can only be a reply in a thread: a
+    /// reader's reply where an admin let the readers of a channel in which only some post
+    /// reply in its threads ([`crate::roster::Roster::replies`]). Tagged in the clear, as
+    /// [`Content::Response`] is, so that every node takes it from such a reader and from no
+    /// other; a reader opens it and shows nothing unless it is a reply in a thread.
+    ThreadReply {
+        key: KeyId,
+        nonce: [u8; 24],
+        #[serde(with = "serde_bytes")]
+        ciphertext: Vec<u8>,
+    },
 }
 
 /// Whether `plain` may travel as a [`Content::Response`]: reacting, voting and saying what
@@ -97,6 +108,45 @@ pub fn is_response(plain: &Plain) -> bool {
     matches!(
         plain,
         Plain::React { .. } | Plain::Vote { .. } | Plain::Read { .. }
+    )
+}
+
+/// The tags under which a reader who may not post writes: [`Content::Response`] and
+/// [`Content::ThreadReply`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReaderTag {
+    Answer,
+    ThreadReply,
+}
+
+impl ReaderTag {
+    /// `plain` sealed under this tag.
+    pub fn seal(
+        self,
+        key: &ChannelKey,
+        channel: &str,
+        author: &DeviceId,
+        plain: &Plain,
+    ) -> Content {
+        match self {
+            ReaderTag::Answer => seal_response(key, channel, author, plain),
+            ReaderTag::ThreadReply => seal_thread_reply(key, channel, author, plain),
+        }
+    }
+}
+
+/// Whether `plain` may travel as a [`Content::ThreadReply`]: a reply in a thread (not one
+/// also sent to the channel, which would be posting in it), and the edit or deletion with
+/// which a reader takes back its own words (receivers apply one only from the author of
+/// what it names, or an admin's deletion).
+pub fn is_thread_reply(plain: &Plain) -> bool {
+    matches!(
+        plain,
+        Plain::Reply {
+            also_channel: false,
+            ..
+        } | Plain::Edit { .. }
+            | Plain::Delete { .. }
     )
 }
 
@@ -296,6 +346,21 @@ pub fn seal(key: &ChannelKey, channel: &str, author: &DeviceId, plain: &Plain) -
 pub fn seal_response(key: &ChannelKey, channel: &str, author: &DeviceId, plain: &Plain) -> Content {
     let (nonce, ciphertext) = seal_bytes(key, channel, author, plain);
     Content::Response {
+        key: key.id(),
+        nonce,
+        ciphertext,
+    }
+}
+
+/// A reader's reply in a thread, sealed like text but tagged as a [`Content::ThreadReply`].
+pub fn seal_thread_reply(
+    key: &ChannelKey,
+    channel: &str,
+    author: &DeviceId,
+    plain: &Plain,
+) -> Content {
+    let (nonce, ciphertext) = seal_bytes(key, channel, author, plain);
+    Content::ThreadReply {
         key: key.id(),
         nonce,
         ciphertext,

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::e2e;
 use crate::identity::{self, DeviceId, DeviceKey};
-use crate::roster::{Member, VerifiedRoster};
+use crate::roster::{Member, Right, VerifiedRoster};
 
 /// Format 2: the body is an [`e2e::Content`] (sealed text or key grants).
 pub const MESSAGE_FORMAT: u8 = 2;
@@ -295,6 +295,12 @@ impl Envelope {
         self.unsigned.format == MESSAGE_FORMAT && self.unsigned.body.first() == Some(&3)
     }
 
+    /// Whether this message is a reader's reply in a thread ([`e2e::Content::ThreadReply`]):
+    /// a peek at the content's variant tag (4), which decoding checked.
+    pub fn is_thread_reply(&self) -> bool {
+        self.unsigned.format == MESSAGE_FORMAT && self.unsigned.body.first() == Some(&4)
+    }
+
     /// (message that was signed, signature, author key) for batch verification.
     pub fn signed_parts(&self) -> (Vec<u8>, [u8; 64], [u8; 32]) {
         let (unsigned, sig) = Self::split(&self.wire).expect("decoded before");
@@ -353,14 +359,20 @@ fn taken_still<'r>(env: &Envelope, roster: &'r VerifiedRoster) -> Option<&'r str
                         || roster.roster.posters(&u.channel).is_some()))
                 // A reader's reaction or vote where only some post; what it holds is checked
                 // when opened (anything else is not shown).
-                || (env.is_response() && roster.roster.may_respond(m, &u.channel)))
+                || (env.is_response() && roster.roster.may_respond(m, &u.channel))
+                // A reader's reply in a thread where an admin let readers reply; checked
+                // when opened too (anything but a reply in a thread is not shown).
+                || (env.is_thread_reply() && roster.roster.may_reply(m, &u.channel)))
     });
     match stayer {
         Some(m) => Some(&m.name),
         // A reader's answer, and the keys that open it, from before the reader lost the
         // right to answer.
         None if env.is_response() || env.is_keys() => {
-            roster.answered_before(&u.author, &u.channel, u.sent_at)
+            roster.had_right(&u.author, &u.channel, u.sent_at, Right::Answer)
+        }
+        None if env.is_thread_reply() => {
+            roster.had_right(&u.author, &u.channel, u.sent_at, Right::Reply)
         }
         None => roster.posted_before(&u.author, &u.channel, u.sent_at),
     }
@@ -653,6 +665,73 @@ mod tests {
         let head = step(NOW - 30, posters(None));
         assert_eq!(
             check_rules(&msg(&bilal, "general", "x", NOW - 20), &head, NOW),
+            Ok("bilal")
+        );
+    }
+
+    /// A reader's sealed body under `tag` (what it holds is checked only when opened).
+    fn tagged(dev: &DeviceKey, tag: crate::e2e::ReaderTag, sent_at: u64) -> Envelope {
+        let key = crate::e2e::ChannelKey::generate();
+        let plain = crate::e2e::Plain::Text("anything".into());
+        Envelope::sign(
+            dev,
+            Unsigned {
+                format: MESSAGE_FORMAT,
+                author: dev.id(),
+                channel: "general".into(),
+                sent_at,
+                seq: 1,
+                prev: None,
+                body: tag.seal(&key, "general", &dev.id(), &plain).encode(),
+            },
+        )
+    }
+
+    /// Where only some post, a reader's answer is taken; a reader's reply in a thread only
+    /// where an admin let readers reply, and, once turned off, only from before.
+    #[test]
+    fn a_readers_reply_is_taken_only_where_readers_reply() {
+        use crate::e2e::ReaderTag::{Answer, ThreadReply};
+        let (amina, bilal) = (DeviceKey::generate(), DeviceKey::generate());
+        let mut step = org_of(&amina, &bilal);
+        let head = step(
+            NOW - 80,
+            RosterChange::ChannelPosters {
+                name: "general".into(),
+                posters: Some(vec!["amina".into()]),
+            },
+        );
+        let replies = |on| RosterChange::ChannelReplies {
+            name: "general".into(),
+            on,
+        };
+        assert!(tagged(&bilal, ThreadReply, NOW - 70).is_thread_reply());
+        assert!(!tagged(&bilal, Answer, NOW - 70).is_thread_reply());
+        assert_eq!(
+            check_rules(&tagged(&bilal, Answer, NOW - 70), &head, NOW),
+            Ok("bilal")
+        );
+        assert!(matches!(
+            check_rules(&tagged(&bilal, ThreadReply, NOW - 70), &head, NOW),
+            Err(Reject::NotAllowed { .. })
+        ));
+        let head = step(NOW - 60, replies(true));
+        assert_eq!(
+            check_rules(&tagged(&bilal, ThreadReply, NOW - 55), &head, NOW),
+            Ok("bilal")
+        );
+        let head = step(NOW - 50, replies(false));
+        assert_eq!(
+            check_rules(&tagged(&bilal, ThreadReply, NOW - 55), &head, NOW),
+            Ok("bilal"),
+            "replied while readers replied"
+        );
+        assert!(matches!(
+            check_rules(&tagged(&bilal, ThreadReply, NOW - 40), &head, NOW),
+            Err(Reject::NotAllowed { .. })
+        ));
+        assert_eq!(
+            check_rules(&tagged(&bilal, Answer, NOW - 40), &head, NOW),
             Ok("bilal")
         );
     }

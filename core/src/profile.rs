@@ -32,8 +32,8 @@ enum Outgoing<'a> {
     Text(&'a str),
     /// A reply, edit, deletion or reaction (see [`crate::conversation`]).
     Act(Plain),
-    /// Anything, sent as a reader's answer with no check (a modified client, in tests).
-    Answer(Plain),
+    /// Anything, sent under a reader's tag with no check (a modified client, in tests).
+    Forced(Plain, e2e::ReaderTag),
     /// `described`: a [`Plain::File`] or [`Plain::ForwardFile`].
     File {
         blob: crate::files::BlobRef,
@@ -552,16 +552,17 @@ impl Profile {
         self.compose_sealed(chain, channel, Outgoing::Act(act))
     }
 
-    /// [`Profile::compose_act`] as a reader's answer whatever `act` is, skipping the sender's
-    /// checks, as a modified client would (see [`crate::Node::answer_unchecked`]).
+    /// [`Profile::compose_act`] under a reader's `tag` whatever `act` is, skipping the
+    /// sender's checks, as a modified client would (see [`crate::Node::answer_unchecked`]).
     #[doc(hidden)]
-    pub fn compose_answer_unchecked(
+    pub fn compose_forced(
         &self,
         chain: &RosterChain,
         channel: &str,
         act: Plain,
+        tag: e2e::ReaderTag,
     ) -> Result<Vec<Envelope>> {
-        self.compose_sealed(chain, channel, Outgoing::Answer(act))
+        self.compose_sealed(chain, channel, Outgoing::Forced(act, tag))
     }
 
     /// `what`, sealed, signed and stored (see [`Profile::compose_what`]).
@@ -605,20 +606,27 @@ impl Profile {
             return Err(Error::NotOnRoster);
         }
         let channel = &roster.resolve_channel(&self.device_id(), channel)?;
-        // A reaction or vote of a reader who may not post goes as a reader's answer, which
-        // every node takes from it (and only that); anything else as a message of its own.
-        let answer = match &what {
-            Outgoing::Act(plain) if e2e::is_response(plain) => {
-                roster.member_of_device(&self.device_id()).filter(|m| {
-                    !roster.roster.may_post(m, channel) && roster.roster.may_respond(m, channel)
-                })
-            }
-            Outgoing::Answer(_) => roster.member_of_device(&self.device_id()),
+        // A reaction or vote of a reader who may not post goes as a reader's answer, and its
+        // reply in a thread, where readers reply, as a reader's reply: every node takes those
+        // from it (and only those); anything else as a message of its own.
+        let reader = roster
+            .member_of_device(&self.device_id())
+            .filter(|m| !roster.roster.may_post(m, channel));
+        let tagged = match &what {
+            Outgoing::Act(plain) if e2e::is_response(plain) => reader
+                .filter(|m| roster.roster.may_respond(m, channel))
+                .map(|m| (m, e2e::ReaderTag::Answer)),
+            Outgoing::Act(plain) if e2e::is_thread_reply(plain) => reader
+                .filter(|m| roster.roster.may_reply(m, channel))
+                .map(|m| (m, e2e::ReaderTag::ThreadReply)),
+            Outgoing::Forced(_, tag) => roster
+                .member_of_device(&self.device_id())
+                .map(|m| (m, *tag)),
             _ => None,
         };
         // The rule every receiver applies, so what we keep is what peers accept.
-        let me = match answer {
-            Some(me) => Ok(me),
+        let me = match tagged {
+            Some((me, _)) => Ok(me),
             None => crate::message::may_author(roster, &self.device_id(), channel),
         }
         .map_err(|r| match r {
@@ -638,7 +646,7 @@ impl Profile {
             } => info.caption.as_str(),
             Outgoing::File { .. } => "",
             Outgoing::Act(Plain::Reply { text, .. } | Plain::Edit { text, .. }) => text.as_str(),
-            Outgoing::Act(_) | Outgoing::Answer(_) => "",
+            Outgoing::Act(_) | Outgoing::Forced(..) => "",
         };
         let written = matches!(
             what,
@@ -698,15 +706,11 @@ impl Profile {
             Outgoing::File { blob, described } => {
                 e2e::seal_file(&key, channel, &self.device_id(), blob, &described)
             }
-            // `answer` is set for a reader's reaction or vote and for every forced answer.
-            Outgoing::Act(plain) | Outgoing::Answer(plain) => {
-                let seal = if answer.is_some() {
-                    e2e::seal_response
-                } else {
-                    e2e::seal
-                };
-                seal(&key, channel, &self.device_id(), &plain)
-            }
+            // `tagged` is set for a reader's reaction, vote or reply and for every forced one.
+            Outgoing::Act(plain) | Outgoing::Forced(plain, _) => match tagged {
+                Some((_, tag)) => tag.seal(&key, channel, &self.device_id(), &plain),
+                None => e2e::seal(&key, channel, &self.device_id(), &plain),
+            },
         };
         out.push(self.append(chain, channel, &me.name, sealed, save)?);
         Ok((out, me.name.clone()))

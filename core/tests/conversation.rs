@@ -1655,3 +1655,138 @@ async fn readers_of_an_announcements_channel_react_and_vote_and_nothing_more() {
         }
     }
 }
+
+/// amina lets only herself post in #general and, later, its readers reply in its threads.
+/// Before, bilal may not reply (the rule a modified client meets is
+/// `message::tests::a_readers_reply_is_taken_only_where_readers_reply`). Then he replies, edits his reply, and every node shows it in the
+/// thread, chen's (off meanwhile) too once it catches up, though amina has turned replies
+/// off by then: he had the right when he wrote (a past right). What his modified client
+/// tags as a reader's reply but is no reply in a thread (a post, a reply also sent to the
+/// channel, a pin) is shown nowhere, and a reply it signs after replies were turned off is
+/// refused by every node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_reply_in_threads_where_an_admin_lets_them_and_nothing_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let only_amina = RosterChange::ChannelPosters {
+        name: "general".into(),
+        posters: Some(vec!["amina".into()]),
+    };
+    let (a, b, c) = start_three(org(dir.path(), &[only_amina])).await;
+    let news = a
+        .send("general", "The car park is closed on Friday")
+        .await
+        .unwrap();
+    wait_until("bilal and chen hold the news", async || {
+        shown(&b, &news).is_some() && shown(&c, &news).is_some()
+    })
+    .await;
+    let refused = |r: majlis_core::Result<MessageId>| r.unwrap_err().to_string();
+    assert!(refused(b.reply(&news, "Where do we park?", false).await)
+        .contains("only amina posts there"));
+    let reply = |text: &str| Plain::Reply {
+        to: news,
+        text: text.into(),
+        also_channel: false,
+    };
+    let replies = |on| RosterChange::ChannelReplies {
+        name: "general".into(),
+        on,
+    };
+    a.change_roster(replies(true)).await.unwrap();
+    wait_until("bilal's node lets him reply", async || {
+        b.roster_now()
+            .is_some_and(|r| r.roster.readers_reply("general"))
+    })
+    .await;
+    c.shutdown().await.unwrap();
+    drop(c);
+    let asked = b.reply(&news, "Where do we park?", false).await.unwrap();
+    b.edit(&asked, "Where do we park instead?").await.unwrap();
+    // Still no post, and no reply also sent to the channel: he reads it.
+    assert!(refused(b.send("general", "me too").await).contains("only amina posts there"));
+    assert!(refused(b.reply(&news, "also here", true).await).contains("only amina posts there"));
+    let forged = [
+        Plain::Text("win a prize: reply with your password".into()),
+        Plain::Reply {
+            to: news,
+            text: "a reply nobody may post in the channel".into(),
+            also_channel: true,
+        },
+        Plain::Pin { of: news, on: true },
+    ];
+    let mut forged_ids = Vec::new();
+    for plain in forged {
+        forged_ids.push(b.thread_reply_unchecked("general", plain).await.unwrap());
+    }
+    let thread = |n: &Node| -> Vec<(String, String, bool)> {
+        n.thread(&news)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| (m.sender, m.text, m.edited))
+            .collect()
+    };
+    let expected = vec![
+        (
+            "amina".to_string(),
+            "The car park is closed on Friday".to_string(),
+            false,
+        ),
+        (
+            "bilal".to_string(),
+            "Where do we park instead?".to_string(),
+            true,
+        ),
+    ];
+    wait_until("amina shows bilal's edited reply", async || {
+        thread(&a) == expected
+    })
+    .await;
+    // The roster's time is after the reply's, to the millisecond.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    a.change_roster(replies(false)).await.unwrap();
+    wait_until("bilal's node no longer lets him reply", async || {
+        b.roster_now()
+            .is_some_and(|r| !r.roster.readers_reply("general"))
+    })
+    .await;
+    assert!(refused(b.reply(&news, "one more", false).await).contains("only amina posts there"));
+    let late = b
+        .thread_reply_unchecked("general", reply("after it was turned off"))
+        .await
+        .unwrap();
+    let addr = a.listen_addrs().await.unwrap()[0].clone();
+    let c = common::start_dialing(Profile::open(&dir.path().join("chen")).unwrap(), &addr).await;
+    wait_until("chen's node takes bilal's reply by catch-up", async || {
+        thread(&c) == expected
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // (bilal's own node shows the late reply his modified client signed.)
+    for (who, n) in [("amina", &a), ("bilal", &b), ("chen", &c)] {
+        if who != "bilal" {
+            assert_eq!(thread(n), expected, "the thread at {who}");
+            assert_eq!(shown(n, &news).unwrap().replies, 1, "replies at {who}");
+            // Nothing of the readers' replies is a new message of the channel.
+            let unread = n.unread("general", 0, 100).unwrap();
+            assert_eq!(unread, usize::from(who == "chen"), "unread at {who}");
+        }
+        assert!(n.pinned("general").unwrap().is_empty(), "a pin at {who}");
+        let rows: Vec<String> = n
+            .history("general", 50)
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.act.is_none())
+            .map(|m| m.text)
+            .collect();
+        assert_eq!(rows, ["The car park is closed on Friday"], "posts at {who}");
+        for id in &forged_ids {
+            assert_eq!(n.store().message(id).unwrap(), None, "{id} shown at {who}");
+        }
+    }
+    for (who, n) in [("amina", &a), ("chen", &c)] {
+        assert!(!n.store().has_message(&late).unwrap(), "taken at {who}");
+    }
+    for n in [&a, &b, &c] {
+        n.shutdown().await.unwrap();
+    }
+}

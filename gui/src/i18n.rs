@@ -473,6 +473,14 @@ const AR: &[(&str, &str)] = &[
         "Only {names} can post in #{channel}; you read it.",
         "لا ينشر في ‎#{channel} إلا {names}؛ أنت تقرؤها.",
     ),
+    (
+        "Only {names} can post in #{channel}; you read it and reply in its threads.",
+        "لا ينشر في ‎#{channel} إلا {names}؛ أنت تقرؤها وترد في سلاسلها.",
+    ),
+    ("Only those who post here reply.", "لا يرد هنا إلا من ينشر."),
+    ("Readers reply in threads", "القراء يردون في السلاسل"),
+    ("the readers of #{name} reply in its threads", "قراء ‎#{name} يردون في سلاسلها"),
+    ("only the posters of #{name} reply", "لا يرد في ‎#{name} إلا من ينشر فيها"),
     ("(Empty: shown by the roster name again)", "(فارغ: يظهر باسمه في القائمة من جديد)"),
     ("connecting to {address}…", "جار الاتصال بـ {address}…"),
     ("could not paste the image: {error}", "تعذر لصق الصورة: {error}"),
@@ -806,6 +814,22 @@ const AR_SAID: &[(&str, &str)] = &[
     (
         "who posts in #{channel} is already set that way; nothing to change",
         "من ينشر في ‎#{channel} محدد هكذا من قبل؛ لا شيء يتغير",
+    ),
+    (
+        "every reader of #{channel} posts, and so replies, already; readers are let reply where only some post (set who posts first)",
+        "كل من يقرأ ‎#{channel} ينشر فيها، فيرد، من قبل؛ يُؤذن للقراء بالرد حيث لا ينشر إلا بعضهم (حدّد من ينشر أولًا)",
+    ),
+    (
+        "the readers of #{channel} already reply in its threads; nothing to change",
+        "قراء ‎#{channel} يردون في سلاسلها من قبل؛ لا شيء يتغير",
+    ),
+    (
+        "the readers of #{channel} do not reply in its threads; nothing to change",
+        "قراء ‎#{channel} لا يردون في سلاسلها؛ لا شيء يتغير",
+    ),
+    (
+        "in direct messages both post; only a channel's readers are let reply",
+        "في الرسائل المباشرة ينشر الطرفان كلاهما؛ لا يُؤذن بالرد إلا لقراء القنوات",
     ),
     (
         "in direct messages both post; only a channel's posters are set",
@@ -1551,6 +1575,19 @@ mod tests {
                 ]
                 .map(|c| E::Roster(y.next([0; 32], &c, 2).unwrap_err())),
             );
+            // Letting readers reply, refused.
+            let replies = |name: &str, on| C::ChannelReplies {
+                name: name.into(),
+                on,
+            };
+            let mut z = y.clone();
+            z.replies = vec!["general".into()];
+            errors.extend([
+                E::Roster(x.next([0; 32], &replies("general", true), 2).unwrap_err()),
+                E::Roster(y.next([0; 32], &replies("general", false), 2).unwrap_err()),
+                E::Roster(z.next([0; 32], &replies("general", true), 2).unwrap_err()),
+                E::Roster(z.next([0; 32], &replies("@chen", true), 2).unwrap_err()),
+            ]);
         }
         // A status, refused.
         {

@@ -2783,8 +2783,11 @@ fn a_reminder_set_from_a_messages_menu_is_said_at_its_time() {
     });
 }
 
-/// An admin lets only herself post in #legal from the admin panel; the audit log says so.
-/// Bilal's app shows #legal with what she posts and, in place of the composer, who posts.
+/// An admin lets only herself post in #legal from the admin panel; the audit log says so,
+/// and that she let its readers reply in threads and stopped them. Bilal's app shows #legal
+/// with what she posts and, in place of the composer, who posts. Once she lets readers
+/// reply again, he replies in her message's thread from his app (never also to the
+/// channel), and her node holds the reply.
 #[test]
 fn an_admin_lets_only_herself_post_and_a_reader_sees_why_there_is_no_composer() {
     let dir = tempfile::tempdir().unwrap();
@@ -2794,6 +2797,14 @@ fn an_admin_lets_only_herself_post_and_a_reader_sees_why_there_is_no_composer() 
     h.get_by_label("Set who posts").click();
     until(&mut h, "the audit log says so", |h| {
         has(h, "only amina may post in #legal")
+    });
+    h.get_by_label("Readers reply in threads").click();
+    until(&mut h, "the audit log says readers reply", |h| {
+        has(h, "the readers of #legal reply in its threads")
+    });
+    h.get_by_label("Readers reply in threads").click();
+    until(&mut h, "the audit log says they no longer do", |h| {
+        has(h, "only the posters of #legal reply")
     });
     drop(h);
 
@@ -2851,6 +2862,36 @@ fn an_admin_lets_only_herself_post_and_a_reader_sees_why_there_is_no_composer() 
         .unwrap()
         .iter()
         .any(|m| m.id == poll));
+
+    let news = amina.history("legal", 10).unwrap()[0].id;
+    rt.block_on(
+        amina.change_roster(majlis_core::RosterChange::ChannelReplies {
+            name: "legal".into(),
+            on: true,
+        }),
+    )
+    .unwrap();
+    until(&mut h, "he is told he replies", |h| {
+        has(
+            h,
+            "Only amina can post in #legal; you read it and reply in its threads.",
+        )
+    });
+    h.get_by_label("the contract is signed").click_secondary();
+    until(&mut h, "the message's menu", |h| has(h, "Reply in thread"));
+    assert!(!has(&h, "Pin"));
+    h.get_by_label("Reply in thread").click();
+    until(&mut h, "the thread", |h| has(h, "Thread reply"));
+    assert!(!has(&h, "Also send to the channel"));
+    type_into(&mut h, "Thread reply", "which clause?");
+    h.get_by_label("Reply").click();
+    until(&mut h, "amina's node holds his reply", |_| {
+        amina
+            .thread(&news)
+            .unwrap()
+            .iter()
+            .any(|m| m.sender == "bilal" && m.text == "which clause?")
+    });
 }
 
 /// Bilal read amina's first message, looked elsewhere, and two more came: opening the

@@ -929,6 +929,19 @@ pub enum ChannelCmd {
         #[arg(long)]
         everyone: bool,
     },
+    /// Let the readers of CHANNEL, where only some post, reply in its threads (questions
+    /// under an announcement), or stop them (admins; what they replied stays)
+    #[command(group(clap::ArgGroup::new("switch").required(true).args(["on", "off"])))]
+    Replies {
+        /// The channel's name
+        channel: String,
+        /// Its readers reply in threads
+        #[arg(long)]
+        on: bool,
+        /// Only its posters reply
+        #[arg(long)]
+        off: bool,
+    },
     /// Set the topic (one line) and description of CHANNEL or @NAME. Needs `majlisd run`
     Topic {
         /// A channel name, or @NAME
@@ -1405,7 +1418,8 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
             | ChannelCmd::Archive { .. }
             | ChannelCmd::Unarchive { .. }
             | ChannelCmd::Rename { .. }
-            | ChannelCmd::Posters { .. },
+            | ChannelCmd::Posters { .. }
+            | ChannelCmd::Replies { .. },
         )
         | Command::Retention(RetentionCmd::Set { .. })
         | Command::Hold(HoldCmd::Add { .. } | HoldCmd::Release { .. })
@@ -2106,6 +2120,10 @@ fn roster_change(cmd: &Command) -> Result<RosterChange> {
                 posters: only.clone(),
             }
         }
+        Command::Channel(ChannelCmd::Replies { channel, on, .. }) => RosterChange::ChannelReplies {
+            name: channel.clone(),
+            on: *on,
+        },
         Command::Channel(ChannelCmd::Archive { channel }) => RosterChange::ArchiveChannel {
             name: channel.clone(),
             archived: true,
@@ -2494,6 +2512,9 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                 if let Some(p) = &c.posters {
                     line.push_str(&format!("  (posts: {})", p.join(", ")));
                 }
+                if c.readers_reply {
+                    line.push_str("  (readers reply in threads)");
+                }
                 if c.left {
                     line.push_str("  (left)");
                 }
@@ -2646,6 +2667,12 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             Command::Channel(ChannelCmd::Posters { .. }) => {
                 out!("everyone on it posts again from roster version {version} on")
             }
+            Command::Channel(ChannelCmd::Replies { on: true, .. }) => out!(
+                "its readers reply in its threads from roster version {version} on"
+            ),
+            Command::Channel(ChannelCmd::Replies { .. }) => out!(
+                "only its posters reply from roster version {version} on; what readers replied stays"
+            ),
             Command::Roster(RosterCmd::FullName {
                 name,
                 full_name: Some(full),
@@ -3239,9 +3266,12 @@ fn print_roster(r: &Roster) -> Result<()> {
             true => String::new(),
             false => format!("  (was {})", c.name),
         };
-        let posts = r
+        let mut posts = r
             .posters(&c.name)
             .map_or(String::new(), |p| format!("  (posts: {})", p.join(", ")));
+        if r.readers_reply(&c.name) {
+            posts.push_str("  (readers reply in threads)");
+        }
         out!("  {shown:<16} {who}{archived}{was}{posts}");
     }
     if !r.groups.is_empty() {

@@ -1672,7 +1672,9 @@ fn a_message_is_named_by_the_first_digits_of_its_id() {
 }
 
 /// Where only bilal posts (announcements), amina's integration reads his news, reacts to it
-/// and votes in his poll; posting or replying there is a 403 with the reason.
+/// and votes in his poll; posting or replying there is a 403 with the reason. Once an admin
+/// lets the readers reply in its threads (the CLI, to the running node), her reply is taken
+/// and reaches bilal; one also sent to the channel is still a 403.
 #[test]
 fn a_reader_of_an_announcements_channel_reacts_and_votes_over_the_api() {
     let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
@@ -1738,6 +1740,29 @@ fn a_reader_of_an_announcements_channel_reacts_and_votes_over_the_api() {
         h.len() == 2
             && h[0]["reactions"][0]["members"][0] == "amina"
             && h[1]["poll"]["options"][1]["voters"][0] == "amina"
+    });
+    let out = ds[0].ok(&["channel", "replies", "news", "--on"]);
+    assert!(out.contains("its readers reply in its threads"), "{out}");
+    let (_, v) = curl(&url("/v1/channels"), Some(&rw), &[]);
+    assert!(
+        v["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "news" && c["readers_reply"] == true),
+        "{v}"
+    );
+    let replies = url(&format!("/v1/messages/{news}/replies"));
+    let (code, v) = post(
+        &replies,
+        &rw,
+        r#"{"text":"and lunch?","also_channel":true}"#,
+    );
+    assert_eq!(code, 403, "{v}");
+    let (code, v) = post(&replies, &rw, r#"{"text":"and lunch?"}"#);
+    assert_eq!(code, 201, "{v}");
+    wait_until("bilal holds her reply in his thread", 20, || {
+        ds[1].history("news")[0]["replies"] == 1
     });
     for d in &mut ds {
         assert!(d.stop());

@@ -1218,8 +1218,9 @@ fn a_reminder_from_the_command_line_is_said_by_the_running_node() {
 
 /// An admin makes #news a channel where only she posts: a member reads it (what she posts
 /// reaches him, readable), is told why his own post is refused, and sees who posts in his
-/// channel list; only admins set it, only readers can be named; set back to everyone, he
-/// posts.
+/// channel list; only admins set it, only readers can be named; let reply in its threads,
+/// he replies (and his list says so), and no longer once turned off; set back to everyone,
+/// he posts.
 #[test]
 fn an_admin_lets_only_some_post_in_a_channel() {
     let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
@@ -1277,6 +1278,36 @@ fn an_admin_lets_only_some_post_in_a_channel() {
             && h[1]["poll"]["options"][1]["voters"][0] == "bilal"
     });
 
+    // Readers reply in its threads: only an admin says so, and only where some post.
+    let e = ds[1].fails(&["channel", "replies", "news", "--on"]);
+    assert!(e.contains("admin"), "{e}");
+    let e = ds[0].fails(&["channel", "replies", "board", "--on"]);
+    assert!(e.contains("set who posts first"), "{e}");
+    let e = ds[0].fails(&["channel", "replies", "news"]);
+    assert!(e.contains("--on") && e.contains("--off"), "{e}");
+    ds[0].ok(&["channel", "replies", "news", "--on"]);
+    wait_until("bilal's list says he replies", 20, || {
+        ds[1]
+            .all(&["channel", "list"])
+            .contains("(readers reply in threads)")
+    });
+    ds[1].ok(&["reply", &news[..8], "which friday?"]);
+    wait_until("amina holds his reply", 20, || {
+        ds[0].history("news")[0]["replies"] == 1
+    });
+    let e = ds[1].fails(&["reply", "--also-channel", &news[..8], "and the next?"]);
+    assert!(e.contains("only amina posts there"), "{e}");
+    let out = ds[0].ok(&["channel", "replies", "news", "--off"]);
+    assert!(out.contains("what readers replied stays"), "{out}");
+    wait_until("bilal's node has it", 20, || {
+        !ds[1]
+            .all(&["channel", "list"])
+            .contains("(readers reply in threads)")
+    });
+    let e = ds[1].fails(&["reply", &news[..8], "and the next?"]);
+    assert!(e.contains("only amina posts there"), "{e}");
+    assert_eq!(ds[0].history("news")[0]["replies"], 1);
+
     ds[0].ok(&["channel", "posters", "news", "--everyone"]);
     wait_until("bilal posts again", 20, || {
         ds[1]
@@ -1288,6 +1319,11 @@ fn an_admin_lets_only_some_post_in_a_channel() {
     let audit = String::from_utf8_lossy(&ds[0].cli(&["audit", "--json"]).stdout).into_owned();
     assert_eq!(
         audit.matches("channel_posters_changed").count(),
+        2,
+        "{audit}"
+    );
+    assert_eq!(
+        audit.matches("channel_replies_changed").count(),
         2,
         "{audit}"
     );

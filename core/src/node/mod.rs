@@ -286,9 +286,10 @@ pub(crate) enum Command {
     Act {
         channel: String,
         act: crate::e2e::Plain,
-        /// Sent as a reader's answer whatever it holds and whoever sends it (only
-        /// [`Node::answer_unchecked`], a modified client in tests).
-        forced_answer: bool,
+        /// Sent under this reader's tag whatever it holds and whoever sends it (only
+        /// [`Node::answer_unchecked`] and [`Node::thread_reply_unchecked`], a modified
+        /// client in tests).
+        forced: Option<crate::e2e::ReaderTag>,
         reply: oneshot::Sender<Result<MessageId>>,
     },
     Peers {
@@ -1597,10 +1598,30 @@ impl Node {
     /// but reactions and votes that way.
     #[doc(hidden)]
     pub async fn answer_unchecked(&self, channel: &str, act: Plain) -> Result<MessageId> {
+        self.forced(channel, act, crate::e2e::ReaderTag::Answer)
+            .await
+    }
+
+    /// Send `act` in `channel` as a reader's reply in a thread
+    /// ([`crate::e2e::Content::ThreadReply`]) whatever it is, as a modified client would: for
+    /// tests that show readers take nothing but replies in threads that way, and only where
+    /// an admin let readers reply.
+    #[doc(hidden)]
+    pub async fn thread_reply_unchecked(&self, channel: &str, act: Plain) -> Result<MessageId> {
+        self.forced(channel, act, crate::e2e::ReaderTag::ThreadReply)
+            .await
+    }
+
+    async fn forced(
+        &self,
+        channel: &str,
+        act: Plain,
+        tag: crate::e2e::ReaderTag,
+    ) -> Result<MessageId> {
         self.ask(|reply| Command::Act {
             channel: channel.to_string(),
             act,
-            forced_answer: true,
+            forced: Some(tag),
             reply,
         })
         .await?
@@ -1610,7 +1631,7 @@ impl Node {
         self.ask(|reply| Command::Act {
             channel,
             act,
-            forced_answer: false,
+            forced: None,
             reply,
         })
         .await?

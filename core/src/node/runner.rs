@@ -480,24 +480,22 @@ impl Runner {
             Command::Act {
                 channel,
                 act,
-                forced_answer,
+                forced,
                 reply,
             } => {
-                let composed = if forced_answer {
-                    self.profile
-                        .compose_answer_unchecked(&self.chain, &channel, act)
-                } else {
-                    self.profile.compose_act(&self.chain, &channel, act)
+                let composed = match forced {
+                    Some(tag) => self.profile.compose_forced(&self.chain, &channel, act, tag),
+                    None => self.profile.compose_act(&self.chain, &channel, act),
                 };
                 match composed {
                     Ok(envs) => {
                         let last = envs.last().expect("an act makes a message");
                         match self.store.render(last, self.my_name()) {
                             Some(shown) => self.queue_own(envs, Some((reply, Box::new(shown)))),
-                            // Only a forced answer that is no reaction or vote shows nothing,
-                            // here as at its readers: sent all the same, as a modified client
-                            // would (its id is the answer).
-                            None if forced_answer => {
+                            // Only a forced answer or reply that is none shows nothing, here
+                            // as at its readers: sent all the same, as a modified client would
+                            // (its id is the answer).
+                            None if forced.is_some() => {
                                 let id = last.id;
                                 self.queue_own(envs, None);
                                 let _ = reply.send(Ok(id));

@@ -57,6 +57,12 @@ pub enum AuditChange {
         name: String,
         posters: Option<Vec<String>>,
     },
+    /// The readers of a channel where only some post may reply in its threads (`on`), or
+    /// no longer.
+    ChannelRepliesChanged {
+        name: String,
+        on: bool,
+    },
     /// A group made or changed (`members`), or deleted (`None`).
     GroupChanged {
         name: String,
@@ -218,6 +224,16 @@ pub fn diff(prev: Option<&Roster>, next: &Roster) -> Vec<AuditChange> {
             out.push(AuditChange::ChannelPostersChanged {
                 name: c.name.clone(),
                 posters: now.map(<[String]>::to_vec),
+            });
+        }
+    }
+    for c in &next.channels {
+        let on = next.readers_reply(&c.name);
+        // Off because every reader posts again: the change of posters says it.
+        if on != prev.readers_reply(&c.name) && next.posters(&c.name).is_some() {
+            out.push(AuditChange::ChannelRepliesChanged {
+                name: c.name.clone(),
+                on,
             });
         }
     }

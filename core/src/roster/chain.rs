@@ -58,8 +58,19 @@ pub struct PastRight {
     pub member: String,
     pub from: u64,
     pub until: u64,
-    /// A right to answer only, not to post.
-    pub answer: bool,
+    /// What the device could do there: post, or, as a reader where only some post, reply in
+    /// threads or answer only.
+    pub right: Right,
+}
+
+/// What a member may write in a channel, least first: a reader's answer (a reaction, a vote,
+/// a read receipt: [`crate::e2e::Content::Response`]), a reader's reply in a thread
+/// ([`crate::e2e::Content::ThreadReply`]) as well, or anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Right {
+    Answer,
+    Reply,
+    Post,
 }
 
 impl PastRight {
@@ -114,6 +125,9 @@ fn decode_body(body: &[u8]) -> Result<Roster, RosterError> {
     }
     if let Some(groups) = next(&mut rest, &mut layout, Layout::Groups)? {
         r.groups = groups;
+    }
+    if let Some(replies) = next(&mut rest, &mut layout, Layout::Replies)? {
+        r.replies = replies;
     }
     let written = match layout {
         Layout::First => r.encode_as(Layout::First),
@@ -206,20 +220,17 @@ impl VerifiedRoster {
     /// later version took away (`None` on versions other than a chain's head). Only for
     /// messages the head's own rules refuse ([`crate::message::check_rules`]).
     pub fn posted_before(&self, device: &DeviceId, channel: &str, sent_at: u64) -> Option<&str> {
-        self.had_right(device, channel, sent_at, false)
+        self.had_right(device, channel, sent_at, Right::Post)
     }
 
-    /// As [`Self::posted_before`], for a reader's answer: a right to post or to answer.
-    pub fn answered_before(&self, device: &DeviceId, channel: &str, sent_at: u64) -> Option<&str> {
-        self.had_right(device, channel, sent_at, true)
-    }
-
-    fn had_right(
+    /// As [`Self::posted_before`], for a message that needs only `need` (a reader's answer
+    /// or reply in a thread): a right to post, or one at least `need`.
+    pub fn had_right(
         &self,
         device: &DeviceId,
         channel: &str,
         sent_at: u64,
-        answer: bool,
+        need: Right,
     ) -> Option<&str> {
         self.past
             .as_ref()?
@@ -227,7 +238,7 @@ impl VerifiedRoster {
             .iter()
             .find(|r| {
                 r.covers(channel)
-                    && (answer || !r.answer)
+                    && r.right >= need
                     && sent_at < r.until
                     && sent_at.saturating_add(crate::message::BEFORE_LISTED_MS) >= r.from
             })
@@ -744,34 +755,29 @@ impl RosterChain {
 /// back for when it began.
 fn past_rights(chain: &[VerifiedRoster]) -> HashMap<DeviceId, Vec<PastRight>> {
     let mut out: HashMap<DeviceId, Vec<PastRight>> = HashMap::new();
-    // What a member may do in a channel: post, answer only (a reader where only some
-    // post), or neither.
-    #[derive(Clone, Copy, PartialEq, PartialOrd)]
-    enum May {
-        Nothing,
-        Answer,
-        Post,
-    }
+    // What a member may do in a channel (`None`: nothing).
     let may = |r: &crate::roster::Roster, m: &Member, c: &str| {
         if r.may_post(m, c) {
-            May::Post
+            Some(Right::Post)
+        } else if r.may_reply(m, c) {
+            Some(Right::Reply)
         } else if r.may_respond(m, c) {
-            May::Answer
+            Some(Right::Answer)
         } else {
-            May::Nothing
+            None
         }
     };
     // `c` None: the device's DMs, held while it is its member's and the member posts.
-    let held = |u: &VerifiedRoster, d: &DeviceId, name: &str, c: Option<(&str, May)>| {
+    let held = |u: &VerifiedRoster, d: &DeviceId, name: &str, c: Option<(&str, Right)>| {
         u.member_of_device(d).is_some_and(|m| {
             m.name == name
                 && match c {
-                    Some((c, right)) => may(&u.roster, m, c) >= right,
+                    Some((c, right)) => may(&u.roster, m, c) >= Some(right),
                     None => !m.role.stores_all(),
                 }
         })
     };
-    let since = |i: usize, d: &DeviceId, name: &str, c: Option<(&str, May)>| {
+    let since = |i: usize, d: &DeviceId, name: &str, c: Option<(&str, Right)>| {
         chain[..=i]
             .iter()
             .rev()
@@ -788,6 +794,7 @@ fn past_rights(chain: &[VerifiedRoster]) -> HashMap<DeviceId, Vec<PastRight>> {
                 w.channel(&c.name) != Some(*c)
                     || v.is_archived(&c.name) != w.is_archived(&c.name)
                     || v.posters(&c.name) != w.posters(&c.name)
+                    || v.readers_reply(&c.name) != w.readers_reply(&c.name)
             })
             .collect();
         let all: Vec<&Channel> = v.channels.iter().collect();
@@ -801,17 +808,16 @@ fn past_rights(chain: &[VerifiedRoster]) -> HashMap<DeviceId, Vec<PastRight>> {
                     None => &all,
                 };
                 for c in candidates {
-                    let had = may(v, m, &c.name);
-                    let has = kept.map_or(May::Nothing, |n| may(w, n, &c.name));
-                    if had == May::Nothing || has >= had {
+                    let has = kept.and_then(|n| may(w, n, &c.name));
+                    let Some(had) = may(v, m, &c.name).filter(|h| has < Some(*h)) else {
                         continue;
-                    }
+                    };
                     out.entry(*d).or_default().push(PastRight {
                         channel: c.name.clone(),
                         member: m.name.clone(),
                         from: since(i, d, &m.name, Some((&c.name, had))).unwrap_or(v.issued_at),
                         until: w.issued_at,
-                        answer: had == May::Answer,
+                        right: had,
                     });
                 }
                 // Gone from the roster, or no longer its member's: its DMs end too.
@@ -824,7 +830,7 @@ fn past_rights(chain: &[VerifiedRoster]) -> HashMap<DeviceId, Vec<PastRight>> {
                         member: m.name.clone(),
                         from: since(i, d, &m.name, None).unwrap_or(v.issued_at),
                         until: w.issued_at,
-                        answer: false,
+                        right: Right::Post,
                     });
                 }
             }

@@ -25,7 +25,9 @@ mod tests;
 
 use audit::hex;
 pub use audit::{diff, AuditChange, AuditEntry};
-pub use chain::{authorize, ApplyReport, PastRight, RosterChain, RosterSigner, VerifiedRoster};
+pub use chain::{
+    authorize, ApplyReport, PastRight, Right, RosterChain, RosterSigner, VerifiedRoster,
+};
 
 /// Wire format version of [`SignedRoster`]; bump on any incompatible change.
 pub const ROSTER_FORMAT: u8 = 1;
@@ -346,6 +348,12 @@ pub struct Roster {
     /// amina; it gives nobody a right. A roster with no group is written in the layout
     /// before ([`Layout::Posters`]).
     pub groups: Vec<(String, Vec<String>)>,
+    /// Added in the seventh wave: channels where only some post ([`Roster::posters`]) and
+    /// the other readers may still reply in threads (an announcement that asks "questions
+    /// below"), by their wire names. Their replies travel as
+    /// [`crate::e2e::Content::ThreadReply`], a tag every node checks against this list. A
+    /// roster that lets no reader reply is written in the layout before ([`Layout::Groups`]).
+    pub replies: Vec<String>,
 }
 
 /// The layouts a roster body has had, oldest first. Each adds one field at the end, so each
@@ -371,6 +379,8 @@ pub(crate) enum Layout {
     Posters,
     /// `+ groups`.
     Groups,
+    /// `+ replies`.
+    Replies,
 }
 
 /// The roster body as written: the first release's fields, then the later ones its
@@ -401,6 +411,8 @@ struct Body<'a> {
     posters: Option<&'a [(String, Vec<String>)]>,
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "bare")]
     groups: Option<&'a [(String, Vec<String>)]>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "bare")]
+    replies: Option<&'a [String]>,
 }
 
 /// A field [`Body`] writes only when set, written as the value itself (not as an `Option`,
@@ -418,7 +430,9 @@ fn bare<T: Serialize + ?Sized, S: serde::Serializer>(
 impl Roster {
     /// The earliest layout that holds everything set in this roster.
     pub(crate) fn layout(&self) -> Layout {
-        if !self.groups.is_empty() {
+        if !self.replies.is_empty() {
+            Layout::Replies
+        } else if !self.groups.is_empty() {
             Layout::Groups
         } else if !self.posters.is_empty() {
             Layout::Posters
@@ -459,6 +473,7 @@ impl Roster {
             full_names: (layout >= Layout::FullNames).then_some(&self.full_names),
             posters: (layout >= Layout::Posters).then_some(&self.posters),
             groups: (layout >= Layout::Groups).then_some(&self.groups),
+            replies: (layout >= Layout::Replies).then_some(&self.replies),
         })
         .expect("roster serializes")
     }
@@ -498,6 +513,7 @@ impl From<FirstLayout> for Roster {
             full_names: Vec::new(),
             posters: Vec::new(),
             groups: Vec::new(),
+            replies: Vec::new(),
         }
     }
 }
@@ -774,6 +790,12 @@ pub enum RosterChange {
     SetGroup {
         name: String,
         members: Option<Vec<String>>,
+    },
+    /// Let the readers of a channel where only some post reply in its threads (`true`), or
+    /// stop them (`false`; what they replied before stays).
+    ChannelReplies {
+        name: String,
+        on: bool,
     },
 }
 

@@ -38,6 +38,7 @@ impl Roster {
             full_names: Vec::new(),
             posters: Vec::new(),
             groups: Vec::new(),
+            replies: Vec::new(),
         }
     }
 
@@ -603,6 +604,21 @@ impl Roster {
                 && self.dm_with_leaver(channel).is_none())
     }
 
+    /// Whether `member` may reply in the threads of `channel`: wherever it may post, and as
+    /// a reader who answers ([`Roster::may_respond`]) where an admin let readers reply. Such
+    /// a reader's replies travel as [`crate::e2e::Content::ThreadReply`], which holds a reply
+    /// in a thread only.
+    pub fn may_reply(&self, member: &Member, channel: &str) -> bool {
+        self.may_post(member, channel)
+            || (self.may_respond(member, channel) && self.readers_reply(channel))
+    }
+
+    /// Whether an admin let the readers of `channel` (where only some post) reply in its
+    /// threads.
+    pub fn readers_reply(&self, channel: &str) -> bool {
+        self.posters(channel).is_some() && self.replies.iter().any(|c| c == channel)
+    }
+
     /// Who posts in `channel` (a wire name) where an admin let only some of its readers
     /// post; `None` where every reader does.
     pub fn posters(&self, channel: &str) -> Option<&[String]> {
@@ -849,6 +865,15 @@ impl Roster {
                 )));
             }
         }
+        // Readers who reply: in a channel where only some post, named once.
+        let mut replying = std::collections::HashSet::new();
+        for c in &self.replies {
+            if !limited.contains(c.as_str()) || !replying.insert(c.as_str()) {
+                return Err(RosterError::Rule(format!(
+                    "the readers of '{c}' are let reply twice, or '{c}' is not a channel where only some post"
+                )));
+            }
+        }
         // A group: named once, its members on the roster, each once. (What
         // `check_group_name` adds is asked only when an admin sets one.)
         let mut grouped = std::collections::HashSet::new();
@@ -1052,8 +1077,36 @@ impl Roster {
                     )));
                 }
                 r.posters.retain(|(n, _)| *n != c);
-                if let Some(names) = names {
-                    r.posters.push((c, names));
+                match names {
+                    Some(names) => r.posters.push((c, names)),
+                    // Every reader posts again: replies need no right of their own.
+                    None => r.replies.retain(|n| *n != c),
+                }
+            }
+            RosterChange::ChannelReplies { name, on } => {
+                let c = self.channel_named_for(
+                    name,
+                    "in direct messages both post; only a channel's readers are let reply",
+                )?;
+                let shown = self.shown(&c);
+                if self.posters(&c).is_none() {
+                    return Err(RosterError::Rule(format!(
+                        "every reader of #{shown} posts, and so replies, already; readers are let reply where only some post (set who posts first)"
+                    )));
+                }
+                match (self.readers_reply(&c), on) {
+                    (true, true) => {
+                        return Err(RosterError::Rule(format!(
+                        "the readers of #{shown} already reply in its threads; nothing to change"
+                    )))
+                    }
+                    (false, false) => {
+                        return Err(RosterError::Rule(format!(
+                            "the readers of #{shown} do not reply in its threads; nothing to change"
+                        )))
+                    }
+                    (false, true) => r.replies.push(c),
+                    (true, false) => r.replies.retain(|n| *n != c),
                 }
             }
             RosterChange::SetGroup { name, members } => {

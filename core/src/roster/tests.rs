@@ -2506,3 +2506,117 @@ fn a_members_notes_are_theirs_alone() {
     assert!(!r.channel_exists(notes));
     assert!(r.channel_exists("@amina") && r.channel_exists("@gus"));
 }
+
+/// The roster body the release with groups (and nothing after) reads.
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct ReleaseWithGroups {
+    first: FirstLayout,
+    files: FilePolicy,
+    governance: Governance,
+    archived: Vec<String>,
+    renamed: Vec<(String, String)>,
+    full_names: Vec<(String, String)>,
+    posters: Vec<(String, Vec<String>)>,
+    groups: Vec<(String, Vec<String>)>,
+}
+
+/// An admin lets the readers of a channel where only some post reply in its threads: only
+/// there (not where everyone posts, not in a DM), not twice, not by a member slipping it
+/// into a version; the audit says it; what a reader replied stays theirs once it is turned
+/// off; every reader posting again turns it off, and the earlier layout returns.
+#[test]
+fn an_admin_lets_the_readers_of_a_channel_reply_in_its_threads() {
+    let t = T;
+    let (mut o, bilal) = bilal_joins_then(vec![
+        (t, members_create_channels()),
+        (
+            t,
+            RosterChange::CreateChannel {
+                name: "news".into(),
+                members: None,
+            },
+        ),
+    ]);
+    let replies = |name: &str, on| RosterChange::ChannelReplies {
+        name: name.into(),
+        on,
+    };
+    let try_next = |o: &Org, c: RosterChange| {
+        let h = o.chain.head().unwrap();
+        h.roster
+            .next(h.hash, &c, t + 9 * H)
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(try_next(&o, replies("news", true)).contains("set who posts first"));
+    dated(
+        &mut o,
+        vec![(
+            t + H,
+            RosterChange::ChannelPosters {
+                name: "news".into(),
+                posters: Some(vec!["amina".into()]),
+            },
+        )],
+    );
+    unauthorized(&o, lunch_and(&o, &bilal, |r| r.replies.push("news".into())));
+    assert!(try_next(&o, replies("news", false)).contains("nothing to change"));
+    assert!(try_next(&o, replies("@bilal", true)).contains("direct messages"));
+
+    // As typed: "#News".
+    dated(&mut o, vec![(t + 3 * H, replies("#News", true))]);
+    let head = o.chain.head().unwrap().clone();
+    let r = &head.roster;
+    let (a, b) = (r.member("amina").unwrap(), r.member("bilal").unwrap());
+    assert!(r.readers_reply("news") && !r.readers_reply("general"));
+    assert!(r.may_reply(b, "news") && !r.may_post(b, "news") && r.may_reply(a, "news"));
+    assert_eq!(
+        o.chain.audit().last().unwrap().changes,
+        vec![AuditChange::ChannelRepliesChanged {
+            name: "news".into(),
+            on: true
+        }]
+    );
+    assert_eq!(r.layout(), Layout::Replies);
+    assert!(!read_by::<ReleaseWithGroups>(&r.encode_body()));
+    assert_eq!(VerifiedRoster::decode(&head.wire).unwrap().roster, *r);
+    assert!(try_next(&o, replies("news", true)).contains("nothing to change"));
+
+    // Off: what bilal replied while on stays his; after, nothing.
+    dated(&mut o, vec![(t + 4 * H, replies("news", false))]);
+    let head = o.chain.head().unwrap().clone();
+    let b = head.roster.member("bilal").unwrap();
+    assert!(!head.roster.may_reply(b, "news") && head.roster.may_respond(b, "news"));
+    assert!(head.roster.layout() < Layout::Replies);
+    let dev = bilal.id();
+    let replied = |at| head.had_right(&dev, "news", at, crate::roster::Right::Reply);
+    assert_eq!(replied(t + 3 * H + H / 2), Some("bilal"));
+    assert_eq!(replied(t + H + H / 2), None, "before it was on");
+    assert_eq!(replied(t + 5 * H), None);
+    assert_eq!(head.posted_before(&dev, "news", t + 3 * H + H / 2), None);
+
+    // Everyone posting again turns it off too.
+    dated(&mut o, vec![(t + 5 * H, replies("news", true))]);
+    dated(
+        &mut o,
+        vec![(
+            t + 6 * H,
+            RosterChange::ChannelPosters {
+                name: "news".into(),
+                posters: None,
+            },
+        )],
+    );
+    let r = &o.chain.head().unwrap().roster;
+    assert!(r.replies.is_empty() && r.layout() < Layout::Posters);
+
+    // Where not everyone posts, once: or not a roster.
+    let mut bad = r.clone();
+    bad.replies = vec!["news".into()];
+    assert!(bad.check_well_formed().is_err());
+    bad.posters = vec![("news".into(), vec!["amina".into()])];
+    assert!(bad.check_well_formed().is_ok());
+    bad.replies = vec!["news".into(), "news".into()];
+    assert!(bad.check_well_formed().is_err());
+}

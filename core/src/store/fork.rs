@@ -244,6 +244,11 @@ impl Store {
                 key,
                 nonce,
                 ciphertext,
+            }
+            | Content::ThreadReply {
+                key,
+                nonce,
+                ciphertext,
             } => open(&key, &nonce, &ciphertext).map(Redo::Sealed),
             Content::File {
                 blob,

@@ -1699,9 +1699,10 @@ impl Store {
                     env.unsigned.author != *except
                         && member != Some(rec.sender.as_str())
                         && !env.is_keys()
-                        // A reader's answer is never a message of its own (a forged one is
-                        // filed nowhere, so the check above misses it).
+                        // A reader's answer or reply is never a message of its own (a
+                        // forged one is filed nowhere, so the check above misses it).
                         && !env.is_response()
+                        && !env.is_thread_reply()
                 });
             n += usize::from(counts);
         }
@@ -1972,6 +1973,7 @@ impl Store {
         } else {
             // Decoded once: the blob reference (if any) is needed below whatever opens.
             let response = env.is_response();
+            let thread_reply = env.is_thread_reply();
             let (key, nonce, ciphertext, blob) = match env.content()? {
                 Content::Keys(_) => return None,
                 Content::Sealed {
@@ -1980,6 +1982,11 @@ impl Store {
                     ciphertext,
                 }
                 | Content::Response {
+                    key,
+                    nonce,
+                    ciphertext,
+                }
+                | Content::ThreadReply {
                     key,
                     nonce,
                     ciphertext,
@@ -2000,6 +2007,10 @@ impl Store {
             // the rules took it from someone who may not post here (a modified client may
             // put anything in it), and while its key is missing it is no row either.
             if response && !opened.as_ref().is_some_and(e2e::is_response) {
+                return None;
+            }
+            // A reader's reply is a reply in a thread, an edit or a deletion, or nothing.
+            if thread_reply && !opened.as_ref().is_some_and(e2e::is_thread_reply) {
                 return None;
             }
             match opened {

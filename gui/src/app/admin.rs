@@ -619,6 +619,20 @@ fn channel_members(
             });
         }
     });
+    // Where only some post, the others may still reply in threads (questions under an
+    // announcement).
+    if r.roster.posters(&c.name).is_some() {
+        let mut on = r.roster.readers_reply(&c.name);
+        if ui
+            .checkbox(&mut on, t("Readers reply in threads"))
+            .changed()
+        {
+            *change = Some(RosterChange::ChannelReplies {
+                name: c.name.clone(),
+                on,
+            });
+        }
+    }
     // Archiving asks first; bringing back does not (it takes nothing away).
     let archived = r.roster.is_archived(&c.name);
     let what = match archived {
@@ -753,6 +767,14 @@ pub(super) fn audit_text(lang: Lang, c: &majlis_core::roster::AuditChange) -> St
                 &[("members", &p.join(", ")), ("name", name)],
             ),
             None => tr_with(lang, "everyone on #{name} posts again", &[("name", name)]),
+        },
+        A::ChannelRepliesChanged { name, on } => match on {
+            true => tr_with(
+                lang,
+                "the readers of #{name} reply in its threads",
+                &[("name", name)],
+            ),
+            false => tr_with(lang, "only the posters of #{name} reply", &[("name", name)]),
         },
         A::GroupChanged { name, members } => match members {
             Some(m) => tr_with(

@@ -107,11 +107,17 @@ impl MajlisApp {
                 }
                 let names: Vec<&str> = posters.iter().map(|m| run.person(m)).collect();
                 let place = [("channel", run.shown(&channel))];
-                Some(match names.is_empty() {
-                    true => crate::i18n::tr_shown(lang, "Nobody posts in #{channel} now.", &place),
-                    false => crate::i18n::tr_shown(
+                let replies = r.roster.may_reply(me, &channel);
+                Some(match (names.is_empty(), replies) {
+                    (true, _) => crate::i18n::tr_shown(lang, "Nobody posts in #{channel} now.", &place),
+                    (false, false) => crate::i18n::tr_shown(
                         lang,
                         "Only {names} can post in #{channel}; you read it.",
+                        &[("names", &names.join(", ")), place[0]],
+                    ),
+                    (false, true) => crate::i18n::tr_shown(
+                        lang,
+                        "Only {names} can post in #{channel}; you read it and reply in its threads.",
                         &[("names", &names.join(", ")), place[0]],
                     ),
                 })
@@ -173,6 +179,13 @@ impl MajlisApp {
                     .as_deref()
                     .zip(run.me_member())
                     .is_some_and(|(r, me)| r.roster.may_respond(me, &channel)),
+            // And reply in threads, where an admin let its readers.
+            may_reply: read_only.is_none()
+                || run
+                    .roster
+                    .as_deref()
+                    .zip(run.me_member())
+                    .is_some_and(|(r, me)| r.roster.may_reply(me, &channel)),
             roster: run.roster.clone(),
             forward_to: run.forward_to.clone(),
             saved: run.saved.clone(),
@@ -707,6 +720,9 @@ pub(super) struct RowStrings {
     /// Reactions and poll votes can be sent here: where this member posts, and where only
     /// others post but it reads (see `Roster::may_respond`).
     respond: bool,
+    /// Replies in threads (and edits and deletions of one's own) can be sent here: where
+    /// this member posts, and where an admin let the readers reply (`Roster::may_reply`).
+    may_reply: bool,
     /// "read", "read by" (receipts on our messages).
     read: String,
     read_by: String,
@@ -1430,11 +1446,12 @@ impl MajlisApp {
             .as_ref()
             .map(|c| c.details.pins.iter().map(|p| p.0).collect())
             .unwrap_or_default();
-        let (title, reply_label, close_label, also_label) = (
+        let (title, reply_label, close_label, also_label, no_reply) = (
             self.t("Thread"),
             self.t("Reply"),
             self.t("Close"),
             self.t("Also send to the channel"),
+            self.t("Only those who post here reply."),
         );
         let mut close = false;
         let mut send = None;
@@ -1453,6 +1470,10 @@ impl MajlisApp {
                 ui.separator();
                 egui::Panel::bottom("thread-reply").show(ui, |ui| {
                     ui.add_space(4.0);
+                    if !s.may_reply {
+                        ui.label(RichText::new(no_reply.as_str()).weak());
+                        return;
+                    }
                     let id = ui.make_persistent_id("thread-reply");
                     let out = egui::TextEdit::multiline(&mut t.draft)
                         .id(id)
@@ -1472,7 +1493,12 @@ impl MajlisApp {
                             !i.modifiers.shift
                                 && i.consume_key(egui::Modifiers::NONE, egui::Key::Enter)
                         });
-                    ui.checkbox(&mut t.also, also_label.as_str());
+                    // A reader who replies does not post in the channel.
+                    if s.read_only {
+                        t.also = false;
+                    } else {
+                        ui.checkbox(&mut t.also, also_label.as_str());
+                    }
                     if (ui.button(reply_label.as_str()).clicked() || enter)
                         && !t.draft.trim().is_empty()
                     {
@@ -2052,7 +2078,7 @@ fn row_menu(
     // Where nothing can be posted, only what is this member's own: no reply, edit, pin or
     // deletion (each is a message here).
     let posts = !s.read_only;
-    if posts && ui.button(t("Reply in thread")).clicked() {
+    if s.may_reply && ui.button(t("Reply in thread")).clicked() {
         actions.push(Action::OpenThread(match &m.act {
             Some(majlis_core::conversation::Act::Reply { to, .. }) => *to,
             _ => m.id,
@@ -2066,7 +2092,7 @@ fn row_menu(
     // A forward keeps its author's words, a poll the question voted on (the node refuses to
     // edit either).
     let plain = m.file.is_none() && m.poll.is_none();
-    if posts && mine && plain && m.forwarded.is_none() && ui.button(t("Edit")).clicked() {
+    if s.may_reply && mine && plain && m.forwarded.is_none() && ui.button(t("Edit")).clicked() {
         actions.push(Action::StartEdit(m.id, m.text.clone()));
         ui.close();
     }
@@ -2129,7 +2155,7 @@ fn row_menu(
         });
         ui.close();
     }
-    if posts && may_delete && ui.button(t("Delete")).clicked() {
+    if s.may_reply && may_delete && ui.button(t("Delete")).clicked() {
         actions.push(Action::Delete(m.id));
         ui.close();
     }

@@ -412,6 +412,9 @@ enum Right {
     /// React and vote: where the member posts, and as a reader where only some post
     /// (`Roster::may_respond`).
     Respond,
+    /// Reply in a thread: where the member posts, and as a reader where an admin let the
+    /// readers reply (`Roster::may_reply`).
+    Reply,
 }
 
 /// Refuse a channel this device's member may not read or post in: a clear 403 (reading: the
@@ -462,7 +465,11 @@ async fn check_channel(s: &AppState, channel: &str, right: Right) -> Result<(), 
         .member_of_device(&s.node.device_id())
         .ok_or_else(|| ApiError::from(majlis_core::Error::NotOnRoster))?;
     // Where nobody posts (an archived channel, a DM with someone who left), core says why.
-    let answers = right == Right::Respond && roster.roster.may_respond(me, &resolved);
+    let answers = match right {
+        Right::Respond => roster.roster.may_respond(me, &resolved),
+        Right::Reply => roster.roster.may_reply(me, &resolved),
+        Right::Read | Right::Post => false,
+    };
     if right != Right::Read && !answers && roster.roster.may_read(me, &resolved) {
         if let Err(why) = majlis_core::message::may_author(&roster, &s.node.device_id(), &resolved)
         {
@@ -474,6 +481,7 @@ async fn check_channel(s: &AppState, channel: &str, right: Right) -> Result<(), 
         Right::Read => (roster.roster.may_read(me, &resolved), "read"),
         Right::Post => (roster.roster.may_post(me, &resolved), "post in"),
         Right::Respond => (answers, "react or vote in"),
+        Right::Reply => (answers, "reply in"),
     };
     if !ok {
         return Err(ApiError::new(
@@ -629,7 +637,12 @@ async fn reply(
     let Json(body) = body?;
     some_text(&body.text, "a reply")?;
     let m = held(&s, &id).await?;
-    check_channel(&s, &m.channel, Right::Post).await?;
+    // Also sent to the channel, a reply is a post there.
+    let right = match body.also_channel {
+        true => Right::Post,
+        false => Right::Reply,
+    };
+    check_channel(&s, &m.channel, right).await?;
     let id = s.node.reply(&m.id, &body.text, body.also_channel).await?;
     Ok((StatusCode::CREATED, Json(Posted { id: id.to_string() })))
 }
@@ -1183,6 +1196,9 @@ pub struct ChannelInfo {
     /// post by anyone else is refused (403).
     #[serde(skip_serializing_if = "Option::is_none")]
     posters: Option<Vec<String>>,
+    /// Where only some post: the other readers may still reply in threads
+    /// (`POST /v1/messages/{id}/replies` without `also_channel`).
+    readers_reply: bool,
     direct: bool,
     /// An admin archived it: readable and searchable, and posts to it are refused (403).
     archived: bool,
@@ -1212,6 +1228,7 @@ async fn channels(
                         display_name: r.roster.shown(&c.name).to_string(),
                         members: c.members.clone(),
                         posters: r.roster.posters(&c.name).map(<[String]>::to_vec),
+                        readers_reply: r.roster.readers_reply(&c.name),
                         direct: false,
                         archived: r.roster.is_archived(&c.name),
                     });
@@ -1224,6 +1241,7 @@ async fn channels(
                         name: d,
                         members: None,
                         posters: None,
+                        readers_reply: false,
                         direct: true,
                         archived: false,
                     });
