@@ -2661,8 +2661,9 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             Command::Channel(ChannelCmd::Posters {
                 only: Some(names), ..
             }) => out!(
-                "only {} post there from roster version {version} on; everyone else on it reads",
-                names.join(", ")
+                "only {} {} there from roster version {version} on; everyone else on it reads",
+                names.join(", "),
+                if names.len() == 1 { "posts" } else { "post" }
             ),
             Command::Channel(ChannelCmd::Posters { .. }) => {
                 out!("everyone on it posts again from roster version {version} on")

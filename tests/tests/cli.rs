@@ -1231,7 +1231,7 @@ fn an_admin_lets_only_some_post_in_a_channel() {
     majlis_tests::start_pair_local(&mut ds, &[]);
 
     let out = ds[0].ok(&["channel", "posters", "#News", "--only", "amina"]);
-    assert!(out.starts_with("only amina post there"), "{out}");
+    assert!(out.starts_with("only amina posts there"), "{out}");
     let e = ds[0].fails(&["channel", "posters", "board", "--only", "bilal"]);
     assert!(e.contains("'bilal' does not read #board"), "{e}");
     let e = ds[1].fails(&["channel", "posters", "news", "--everyone"]);
