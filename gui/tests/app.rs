@@ -3433,7 +3433,8 @@ fn a_click_on_a_notification_opens_its_conversation() {
 }
 
 /// A reply to one's own message raises a notification, as a mention does, and so does a
-/// mention in a thread; a reply to someone else's message does not.
+/// mention in a thread, and a reply in a thread one replied in; a reply to someone else's
+/// message, in a thread one is not in, does not.
 #[test]
 fn a_reply_to_ones_own_message_raises_a_notification() {
     let dir = tempfile::tempdir().unwrap();
@@ -3469,6 +3470,21 @@ fn a_reply_to_ones_own_message_raises_a_notification() {
     rt.block_on(amina.reply(&hers, "@bilal are you in?", false))
         .unwrap();
     until(&mut h, "a notification of the mention", |h| raised(h) == 2);
+    // He answers in her thread: her next word there is news to him.
+    let answer = rt
+        .block_on(node.reply(&hers, "yes, at two", false))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !amina.thread(&hers).unwrap().iter().any(|m| m.id == answer) {
+        assert!(Instant::now() < deadline, "amina never got his answer");
+        h.step();
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    rt.block_on(amina.reply(&hers, "see you then", false))
+        .unwrap();
+    until(&mut h, "a notification in the thread he is in", |h| {
+        raised(h) == 3
+    });
 }
 
 /// Puts the calling thread, and every thread and process it starts from now on, in a network

@@ -1081,11 +1081,12 @@ impl MajlisApp {
             }
         }
         // A muted conversation raises no notification (its mentions are still counted); one
-        // the member asked every message of raises one for each; a reply to this member's
-        // own message is news to them, as a mention is.
-        let to_me = |to: &MessageId| {
-            let target = run.node.store().message(to).ok().flatten();
-            target.is_some_and(|t| t.sender == run.my_name())
+        // the member asked every message of raises one for each; a reply in a thread this
+        // member started or replied in is news to them, as a mention is.
+        let to_me = |root: &MessageId| {
+            let me = run.my_name();
+            let thread = run.node.thread(root).unwrap_or_default();
+            thread.iter().any(|t| t.sender == me && t.id != m.id)
         };
         let wanted = match self.notify_of(&m.channel) {
             Notify::Usual => {
