@@ -127,6 +127,7 @@ const AR: &[(&str, &str)] = &[
     ("Edit message", "تعديل الرسالة"),
     ("Save", "حفظ"),
     ("Reply in thread", "الرد في سلسلة"),
+    ("Mark unread", "تعليم كغير مقروءة"),
     ("Copy text", "نسخ النص"),
     ("Edit", "تعديل"),
     ("online", "متصل"),

@@ -2894,6 +2894,46 @@ fn an_admin_lets_only_herself_post_and_a_reader_sees_why_there_is_no_composer() 
     });
 }
 
+/// Bilal, reading #general, marks amina's second message unread from its menu: the sidebar
+/// counts it and the one after as unread while he stays there, a "New" line stands above
+/// it, and a message arriving meanwhile counts too; opened again, #general is read. His own
+/// messages offer no "Mark unread".
+#[test]
+fn a_message_marked_unread_counts_until_the_conversation_is_opened_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    wait_for_peer(&mut h, &rt);
+    for text in ["first", "second", "third"] {
+        rt.block_on(amina.send("general", text)).unwrap();
+    }
+    until(&mut h, "all three", |h| has(h, "third"));
+    assert!(!has(&h, "# general (3)") && !has(&h, "New"));
+    h.get_by_label("second").click_secondary();
+    until(&mut h, "the message's menu", |h| has(h, "Mark unread"));
+    h.get_by_label("Mark unread").click();
+    until(&mut h, "two unread", |h| has(h, "# general (2)"));
+    let y = |h: &H, label: &str| h.get_by_label(label).rect().center().y;
+    assert!(has(&h, "New") && y(&h, "first") < y(&h, "New") && y(&h, "New") < y(&h, "second"));
+    h.run_steps(5);
+    assert!(has(&h, "# general (2)"), "read again while still open");
+    rt.block_on(amina.send("general", "fourth")).unwrap();
+    until(&mut h, "three unread", |h| has(h, "# general (3)"));
+    // Elsewhere, then back: read.
+    h.get_by_label("@ Your notes").click();
+    h.run_steps(3);
+    h.get_by_label("# general (3)").click();
+    until(&mut h, "read once opened again", |h| {
+        has(h, "fourth") && !has(h, "# general (3)") && !has(h, "# general (2)")
+    });
+    let node = h.state().as_ref().unwrap().node().unwrap().clone();
+    rt.block_on(node.send("general", "mine")).unwrap();
+    until(&mut h, "his own message", |h| has(h, "mine"));
+    h.get_by_label("mine").click_secondary();
+    until(&mut h, "its menu", |h| has(h, "Copy text"));
+    assert!(!has(&h, "Mark unread"));
+}
+
 /// Bilal read amina's first message, looked elsewhere, and two more came: opening the
 /// conversation again, a "New" line sits between what he read and what he did not.
 #[test]

@@ -10,6 +10,8 @@ impl MajlisApp {
         };
         if run.conv.as_ref().is_none_or(|c| c.channel != channel) {
             let mut c = Conversation::open(&run.node, &channel);
+            // Opened again: what was marked unread shows as new once, then counts as read.
+            let marked = self.state.unread_from.contains_key(&channel);
             // Where the user left off (here or on another of their devices): the first
             // colleague's message after what they read.
             let read = self.read_upto(run, &channel);
@@ -22,12 +24,18 @@ impl MajlisApp {
                 })
                 .flatten();
             run.conv = Some(c);
+            if marked {
+                self.state.unread_from.remove(&channel);
+            }
         }
-        // Opening a channel reads it.
-        run.unread.insert(channel.clone(), 0);
-        if let Some(last) = run.conv.as_ref().and_then(|c| c.rows.last()) {
-            let lr = self.state.last_read.entry(channel.clone()).or_default();
-            *lr = (*lr).max(last.sent_at);
+        // Opening a channel reads it; one marked unread while open stays unread until it is
+        // opened again.
+        if !self.state.unread_from.contains_key(&channel) {
+            run.unread.insert(channel.clone(), 0);
+            if let Some(last) = run.conv.as_ref().and_then(|c| c.rows.last()) {
+                let lr = self.state.last_read.entry(channel.clone()).or_default();
+                *lr = (*lr).max(last.sent_at);
+            }
         }
         let rtl_ui = self.state.lang.rtl();
         let title = self.channel_label(run, &channel);
@@ -2083,6 +2091,11 @@ fn row_menu(
             Some(majlis_core::conversation::Act::Reply { to, .. }) => *to,
             _ => m.id,
         }));
+        ui.close();
+    }
+    // A colleague's message of the conversation (not a reply in a thread): to come back to.
+    if !mine && m.act.is_none() && ui.button(t("Mark unread")).clicked() {
+        actions.push(Action::MarkUnread(m.id));
         ui.close();
     }
     if !m.text.is_empty() && ui.button(t("Copy text")).clicked() {

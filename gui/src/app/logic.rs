@@ -242,6 +242,16 @@ impl MajlisApp {
                     )
                 });
             }
+            Action::MarkUnread(id) => {
+                let Ok(Some(m)) = run.node.store().message(&id) else {
+                    return;
+                };
+                self.state.unread_from.insert(m.channel.clone(), m.sent_at);
+                run.recount.insert(m.channel.clone());
+                if let Some(c) = run.conv.as_mut().filter(|c| c.channel == m.channel) {
+                    c.first_new = Some(id);
+                }
+            }
             Action::OpenThread(root) => {
                 run.details_open = false;
                 run.thread = Some(ThreadView {
@@ -870,6 +880,7 @@ impl MajlisApp {
     /// read receipts go its newest message is said read, as opening it would (the member's
     /// other devices, and in a DM or a small channel its posters, learn it).
     pub(super) fn mark_read_unopened(&mut self, run: &mut Running, channel: String) {
+        self.state.unread_from.remove(&channel);
         run.unread.insert(channel.clone(), 0);
         let rows = run.node.history(&channel, 20).unwrap_or_default();
         if let Some(last) = rows.last() {
@@ -911,6 +922,10 @@ impl MajlisApp {
     /// whichever is later (what was read on the laptop is not unread on the desktop).
     /// 0: never read.
     pub(super) fn read_upto(&mut self, run: &Running, channel: &str) -> u64 {
+        // Marked unread: from that message on, whatever was read.
+        if let Some(from) = self.state.unread_from.get(channel) {
+            return from.saturating_sub(1);
+        }
         let here = self.state.last_read.get(channel).copied().unwrap_or(0);
         let read = here.max(run.read_elsewhere(channel));
         if read > here {
@@ -1048,13 +1063,15 @@ impl MajlisApp {
         }
         let open =
             self.state.selected.as_deref() == Some(m.channel.as_str()) && run.view == View::Chat;
+        let marked = self.state.unread_from.contains_key(&m.channel);
         if open {
             if let Some(c) = &mut run.conv {
                 c.insert(m.clone());
             }
             let lr = self.state.last_read.entry(m.channel.clone()).or_default();
             *lr = (*lr).max(m.sent_at);
-        } else if !mine && !own && !run.left.contains(&m.channel) {
+        }
+        if (!open || marked) && !mine && !own && !run.left.contains(&m.channel) {
             run.recount.insert(m.channel.clone());
         }
         // What this member wrote, on this device or another of theirs, is neither unread

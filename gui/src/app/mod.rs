@@ -58,6 +58,10 @@ pub struct State {
     pub drafts: HashMap<String, String>,
     /// Per channel, the `sent_at` of the newest message the user has seen.
     pub last_read: HashMap<String, u64>,
+    /// Per channel the member marked unread from a message ("Mark unread"), that message's
+    /// `sent_at`: the conversation counts as unread from there, whatever was read here or on
+    /// another device, until it is opened again.
+    pub unread_from: HashMap<String, u64>,
     /// Per device id, when it was last connected (ms since the epoch).
     pub last_seen: HashMap<String, u64>,
     pub selected: Option<String>,
@@ -234,6 +238,8 @@ enum Action {
     ExportMine,
     /// Open the thread of a message beside the conversation.
     OpenThread(MessageId),
+    /// Count a message's conversation unread from it on, to come back to.
+    MarkUnread(MessageId),
     /// Reply in the open thread (`also`: shown in the channel too).
     Reply {
         to: MessageId,
@@ -1131,6 +1137,9 @@ impl MajlisApp {
         }
         for (k, v) in saved.last_read {
             s.last_read.entry(k).or_insert(v);
+        }
+        for (k, v) in saved.unread_from {
+            s.unread_from.entry(k).or_insert(v);
         }
         for (k, v) in saved.last_seen {
             s.last_seen.entry(k).or_insert(v);
