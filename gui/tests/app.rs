@@ -1220,6 +1220,29 @@ fn emoji_are_picked_into_the_composer_and_as_reactions() {
     until(&mut h, "the reaction shown", |h| has(h, "✅ 1"));
 }
 
+/// Bilal stars his notes from the sidebar's menu: they are listed first, under "Starred",
+/// and not again under "Direct messages"; unstarred, the heading goes and they are back in
+/// place.
+#[test]
+fn a_starred_conversation_is_listed_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (_amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    let y = |h: &H, label: &str| h.get_by_label(label).rect().center().y;
+    assert!(!has(&h, "Starred") && y(&h, "Channels") < y(&h, "@ Your notes"));
+    h.get_by_label("@ Your notes").click_secondary();
+    until(&mut h, "the menu", |h| has(h, "Star"));
+    h.get_by_label("Star").click();
+    until(&mut h, "listed first", |h| has(h, "Starred"));
+    assert!(y(&h, "Starred") < y(&h, "@ Your notes") && y(&h, "@ Your notes") < y(&h, "Channels"));
+    assert_eq!(h.query_all_by_label("@ Your notes").count(), 1);
+    h.get_by_label("@ Your notes").click_secondary();
+    until(&mut h, "the menu", |h| has(h, "Unstar"));
+    h.get_by_label("Unstar").click();
+    until(&mut h, "back in place", |h| !has(h, "Starred"));
+    assert!(y(&h, "Channels") < y(&h, "@ Your notes"));
+}
+
 /// Alt+↓ and Alt+↑ step through the sidebar's conversations and back; ↑ in an empty
 /// composer opens this device's last message for editing, and the edit reaches amina.
 #[test]

@@ -65,6 +65,9 @@ pub struct State {
     /// Per device id, when it was last connected (ms since the epoch).
     pub last_seen: HashMap<String, u64>,
     pub selected: Option<String>,
+    /// Conversations the user starred: listed first in the sidebar, under "Starred" (on
+    /// this device).
+    pub starred: std::collections::BTreeSet<String>,
     /// Channels and DMs the user muted: no desktop notification, unread counts shown quietly.
     pub muted: std::collections::BTreeSet<String>,
     /// Channels whose every message raises a desktop notification (not only mentions).
@@ -1148,6 +1151,7 @@ impl MajlisApp {
             s.selected = saved.selected;
         }
         s.muted.extend(saved.muted);
+        s.starred.extend(saved.starred);
         s.everything.extend(saved.everything);
         for (k, v) in saved.notify_at {
             s.notify_at.entry(k).or_insert(v);

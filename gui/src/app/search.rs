@@ -96,14 +96,19 @@ impl MajlisApp {
             }
         });
         if let Some(step) = step.filter(|_| !run.sidebar.is_empty()) {
-            let n = run.sidebar.len() as isize;
+            // In the sidebar's order: starred first.
+            let starred = |k: &&String| self.state.starred.contains(k.as_str());
+            let order: Vec<&String> = (run.sidebar.iter().filter(starred))
+                .chain(run.sidebar.iter().filter(|k| !starred(k)))
+                .collect();
+            let n = order.len() as isize;
             let at = self
                 .state
                 .selected
                 .as_ref()
-                .and_then(|c| run.sidebar.iter().position(|s| s == c))
+                .and_then(|c| order.iter().position(|s| *s == c))
                 .map_or(0, |i| (i as isize + step).rem_euclid(n));
-            self.state.selected = Some(run.sidebar[at as usize].clone());
+            self.state.selected = Some(order[at as usize].clone());
             run.conv = None;
             run.thread = None;
             run.view = View::Chat;

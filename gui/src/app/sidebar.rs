@@ -477,7 +477,13 @@ impl MajlisApp {
         } else {
             egui::Panel::left("channels")
         };
-        let (h_chan, h_dm) = (self.t("Channels"), self.t("Direct messages"));
+        let (h_chan, h_dm, h_star) = (
+            self.t("Channels"),
+            self.t("Direct messages"),
+            self.t("Starred"),
+        );
+        let (star_label, unstar_label) = (self.t("Star"), self.t("Unstar"));
+        let mut star: Option<(String, bool)> = None;
         let mentions_label = match run.mentions {
             0 => self.t("Mentions"),
             n => format!("{} ({n})", self.t("Mentions")),
@@ -531,10 +537,24 @@ impl MajlisApp {
                     Left(&'a String),
                     Archived(&'a String),
                 }
-                let mut items: Vec<Item> = vec![Item::Heading(&h_chan, false)];
-                items.extend(chans.iter().copied().map(Item::Row));
+                // Starred first (channels, then DMs), each listed once.
+                let starred = |k: &&String| self.state.starred.contains(k.as_str());
+                let mut items: Vec<Item> = Vec::new();
+                if chans.iter().chain(&dms).any(starred) {
+                    items.push(Item::Heading(&h_star, false));
+                    items.extend(
+                        chans
+                            .iter()
+                            .chain(&dms)
+                            .copied()
+                            .filter(starred)
+                            .map(Item::Row),
+                    );
+                }
+                items.push(Item::Heading(&h_chan, false));
+                items.extend(chans.iter().copied().filter(|k| !starred(k)).map(Item::Row));
                 items.push(Item::Heading(&h_dm, false));
-                items.extend(dms.iter().copied().map(Item::Row));
+                items.extend(dms.iter().copied().filter(|k| !starred(k)).map(Item::Row));
                 // Open channels left: still readable, one click from joining again.
                 if run.left.iter().any(|k| !run.archived.contains(k)) {
                     items.push(Item::Heading(&left_heading, true));
@@ -609,6 +629,12 @@ impl MajlisApp {
                                             mark_read.push(k.clone());
                                             ui.close();
                                         }
+                                        let on = !self.state.starred.contains(k.as_str());
+                                        let what = if on { &star_label } else { &unstar_label };
+                                        if ui.button(what.as_str()).clicked() {
+                                            star = Some((k.clone(), on));
+                                            ui.close();
+                                        }
                                         // A direct message notifies of every message already.
                                         let choices = match now {
                                             Notify::Nothing => vec![(&unmute_label, Notify::Usual)],
@@ -673,6 +699,15 @@ impl MajlisApp {
         if let Some(k) = clicked {
             self.state.selected = Some(k);
             run.conv = None;
+        }
+        match star {
+            Some((k, true)) => {
+                self.state.starred.insert(k);
+            }
+            Some((k, false)) => {
+                self.state.starred.remove(&k);
+            }
+            None => {}
         }
         if let Some(channel) = join {
             run.actions.push(Action::Join { channel, on: true });
