@@ -120,7 +120,7 @@ pub enum ReaderTag {
 }
 
 impl ReaderTag {
-    /// `plain` sealed under this tag.
+    /// `plain` sealed like text (see [`seal`]) but under this tag.
     pub fn seal(
         self,
         key: &ChannelKey,
@@ -128,9 +128,27 @@ impl ReaderTag {
         author: &DeviceId,
         plain: &Plain,
     ) -> Content {
+        let (key, (nonce, ciphertext)) = (key.id(), seal_bytes(key, channel, author, plain));
         match self {
-            ReaderTag::Answer => seal_response(key, channel, author, plain),
-            ReaderTag::ThreadReply => seal_thread_reply(key, channel, author, plain),
+            ReaderTag::Answer => Content::Response {
+                key,
+                nonce,
+                ciphertext,
+            },
+            ReaderTag::ThreadReply => Content::ThreadReply {
+                key,
+                nonce,
+                ciphertext,
+            },
+        }
+    }
+
+    /// Whether `plain` may travel under this tag ([`is_response`], [`is_thread_reply`]):
+    /// a reader who opens one shows nothing else.
+    pub fn holds(self, plain: &Plain) -> bool {
+        match self {
+            ReaderTag::Answer => is_response(plain),
+            ReaderTag::ThreadReply => is_thread_reply(plain),
         }
     }
 }
@@ -336,31 +354,6 @@ fn body_aad(channel: &str, author: &DeviceId) -> Vec<u8> {
 pub fn seal(key: &ChannelKey, channel: &str, author: &DeviceId, plain: &Plain) -> Content {
     let (nonce, ciphertext) = seal_bytes(key, channel, author, plain);
     Content::Sealed {
-        key: key.id(),
-        nonce,
-        ciphertext,
-    }
-}
-
-/// A reader's reaction or vote, sealed like text but tagged as a [`Content::Response`].
-pub fn seal_response(key: &ChannelKey, channel: &str, author: &DeviceId, plain: &Plain) -> Content {
-    let (nonce, ciphertext) = seal_bytes(key, channel, author, plain);
-    Content::Response {
-        key: key.id(),
-        nonce,
-        ciphertext,
-    }
-}
-
-/// A reader's reply in a thread, sealed like text but tagged as a [`Content::ThreadReply`].
-pub fn seal_thread_reply(
-    key: &ChannelKey,
-    channel: &str,
-    author: &DeviceId,
-    plain: &Plain,
-) -> Content {
-    let (nonce, ciphertext) = seal_bytes(key, channel, author, plain);
-    Content::ThreadReply {
         key: key.id(),
         nonce,
         ciphertext,

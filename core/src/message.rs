@@ -301,6 +301,18 @@ impl Envelope {
         self.unsigned.format == MESSAGE_FORMAT && self.unsigned.body.first() == Some(&4)
     }
 
+    /// The reader's tag this message was sent under, if any ([`Envelope::is_response`],
+    /// [`Envelope::is_thread_reply`]).
+    pub fn reader_tag(&self) -> Option<e2e::ReaderTag> {
+        if self.is_response() {
+            Some(e2e::ReaderTag::Answer)
+        } else if self.is_thread_reply() {
+            Some(e2e::ReaderTag::ThreadReply)
+        } else {
+            None
+        }
+    }
+
     /// (message that was signed, signature, author key) for batch verification.
     pub fn signed_parts(&self) -> (Vec<u8>, [u8; 64], [u8; 32]) {
         let (unsigned, sig) = Self::split(&self.wire).expect("decoded before");

@@ -1701,8 +1701,7 @@ impl Store {
                         && !env.is_keys()
                         // A reader's answer or reply is never a message of its own (a
                         // forged one is filed nowhere, so the check above misses it).
-                        && !env.is_response()
-                        && !env.is_thread_reply()
+                        && env.reader_tag().is_none()
                 });
             n += usize::from(counts);
         }
@@ -1972,8 +1971,7 @@ impl Store {
             (String::from_utf8_lossy(&u.body).into_owned(), false)
         } else {
             // Decoded once: the blob reference (if any) is needed below whatever opens.
-            let response = env.is_response();
-            let thread_reply = env.is_thread_reply();
+            let reader_tag = env.reader_tag();
             let (key, nonce, ciphertext, blob) = match env.content()? {
                 Content::Keys(_) => return None,
                 Content::Sealed {
@@ -2003,14 +2001,11 @@ impl Store {
                 .ok()
                 .flatten()
                 .and_then(|k| e2e::open(&k, &u.channel, &u.author, &nonce, &ciphertext));
-            // A reader's answer is a reaction, a vote or a read receipt, or nothing at all:
-            // the rules took it from someone who may not post here (a modified client may
-            // put anything in it), and while its key is missing it is no row either.
-            if response && !opened.as_ref().is_some_and(e2e::is_response) {
-                return None;
-            }
-            // A reader's reply is a reply in a thread, an edit or a deletion, or nothing.
-            if thread_reply && !opened.as_ref().is_some_and(e2e::is_thread_reply) {
+            // A reader's answer is a reaction, a vote or a read receipt, and its reply a reply
+            // in a thread, an edit or a deletion, or nothing at all: the rules took it from
+            // someone who may not post here (a modified client may put anything in it), and
+            // while its key is missing it is no row either.
+            if reader_tag.is_some_and(|t| !opened.as_ref().is_some_and(|p| t.holds(p))) {
                 return None;
             }
             match opened {

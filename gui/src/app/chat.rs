@@ -10,8 +10,7 @@ impl MajlisApp {
         };
         if run.conv.as_ref().is_none_or(|c| c.channel != channel) {
             let mut c = Conversation::open(&run.node, &channel);
-            // Opened again: what was marked unread shows as new once, then counts as read.
-            let marked = self.state.unread_from.contains_key(&channel);
+
             // Where the user left off (here or on another of their devices): the first
             // colleague's message after what they read.
             let read = self.read_upto(run, &channel);
@@ -24,9 +23,8 @@ impl MajlisApp {
                 })
                 .flatten();
             run.conv = Some(c);
-            if marked {
-                self.state.unread_from.remove(&channel);
-            }
+            // Opened again: what was marked unread shows as new once, then counts as read.
+            self.state.unread_from.remove(&channel);
         }
         // Opening a channel reads it; one marked unread while open stays unread until it is
         // opened again.
@@ -130,6 +128,7 @@ impl MajlisApp {
                     ),
                 })
             });
+        let reader = run.roster.as_deref().zip(run.me_member());
         let strings = RowStrings {
             you: self.t("You"),
             sending: self.t("sending…"),
@@ -180,20 +179,12 @@ impl MajlisApp {
                 .me_member()
                 .is_some_and(|m| m.role == majlis_core::Role::Admin),
             read_only: read_only.is_some(),
-            // Readers of a channel where only some post still react and vote there.
+            // Readers of a channel where only some post still react and vote there, and
+            // reply in threads where an admin let them.
             respond: read_only.is_none()
-                || run
-                    .roster
-                    .as_deref()
-                    .zip(run.me_member())
-                    .is_some_and(|(r, me)| r.roster.may_respond(me, &channel)),
-            // And reply in threads, where an admin let its readers.
+                || reader.is_some_and(|(r, me)| r.roster.may_respond(me, &channel)),
             may_reply: read_only.is_none()
-                || run
-                    .roster
-                    .as_deref()
-                    .zip(run.me_member())
-                    .is_some_and(|(r, me)| r.roster.may_reply(me, &channel)),
+                || reader.is_some_and(|(r, me)| r.roster.may_reply(me, &channel)),
             roster: run.roster.clone(),
             forward_to: run.forward_to.clone(),
             saved: run.saved.clone(),
