@@ -64,6 +64,12 @@ pub enum Act {
     /// Its member's notification hours (`None`: any time; in their notes only; each of
     /// their devices follows the latest).
     Hours { hours: Option<Hours> },
+    /// Its member starred `channel` (`on`) or unstarred it (in their notes only; each of
+    /// their devices follows the latest).
+    Star { channel: String, on: bool },
+    /// Its member marked `channel` unread from the message sent at `from`, or (0) read it
+    /// again (in their notes only; each of their devices follows the latest).
+    Unread { channel: String, from: u64 },
 }
 
 /// When a member's devices raise desktop notifications: from `from` to `to` (minutes after
@@ -366,7 +372,9 @@ impl Act {
             | Act::Remind { .. }
             | Act::Pause { .. }
             | Act::Notify { .. }
-            | Act::Hours { .. } => CHANNEL,
+            | Act::Hours { .. }
+            | Act::Star { .. }
+            | Act::Unread { .. } => CHANNEL,
         }
     }
 
@@ -382,6 +390,8 @@ impl Act {
                 | Act::Pause { .. }
                 | Act::Notify { .. }
                 | Act::Hours { .. }
+                | Act::Star { .. }
+                | Act::Unread { .. }
         )
     }
 
@@ -556,7 +566,9 @@ pub fn fold(m: &mut StoredMessage, mut acts: Vec<StoredMessage>, is_admin: &dyn 
             | Act::Remind { .. }
             | Act::Pause { .. }
             | Act::Notify { .. }
-            | Act::Hours { .. } => {}
+            | Act::Hours { .. }
+            | Act::Star { .. }
+            | Act::Unread { .. } => {}
         }
     }
     // The last three repliers, most recent last.

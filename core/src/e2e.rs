@@ -295,6 +295,20 @@ pub enum Plain {
     Hours {
         hours: Option<crate::conversation::Hours>,
     },
+    /// Its member starred `channel` (`on`: listed first in their sidebar) or unstarred it,
+    /// on one of their devices: posted only in their own notes, so that each of their
+    /// devices lists it alike.
+    Star {
+        channel: String,
+        on: bool,
+    },
+    /// Its member marked `channel` unread from the message sent at `from` (ms since the
+    /// epoch) on one of their devices, or (`from` 0) opened it again there: posted only in
+    /// their own notes, so that each of their devices counts it alike.
+    Unread {
+        channel: String,
+        from: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -228,6 +228,10 @@ fn kind_of(m: &StoredMessage) -> (&'static str, Option<String>) {
                     Notify::Nothing => "mute",
                 },
                 Act::Hours { .. } => "notification_hours",
+                Act::Star { on: true, .. } => "star",
+                Act::Star { on: false, .. } => "unstar",
+                Act::Unread { from: 0, .. } => "read_again",
+                Act::Unread { .. } => "mark_unread",
             },
             match a {
                 Act::Pin { of, .. } | Act::Save { of, .. } | Act::Remind { of, .. } => {
@@ -237,7 +241,9 @@ fn kind_of(m: &StoredMessage) -> (&'static str, Option<String>) {
                 | Act::Join { .. }
                 | Act::Pause { .. }
                 | Act::Notify { .. }
-                | Act::Hours { .. } => None,
+                | Act::Hours { .. }
+                | Act::Star { .. }
+                | Act::Unread { .. } => None,
                 _ => Some(a.target().to_string()),
             },
         ),

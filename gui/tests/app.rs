@@ -3322,6 +3322,115 @@ fn how_a_conversation_notifies_is_chosen_once_for_all_devices_of_the_member() {
     });
 }
 
+/// Stars and "Mark unread" are the member's, on each of their devices: #general starred on
+/// bilal's other device is listed first in the app, and unstarred in the app it is unstarred
+/// there; marked unread there from amina's second message, the app counts two unread; opened
+/// again in the app, the other device is told it is read, and marked unread in the app, the
+/// other device is told from which message. amina's modified client's acts in #general, made
+/// to look like them, change nothing.
+#[test]
+fn stars_and_unread_marks_hold_on_each_device_of_the_member() {
+    use majlis_core::conversation::Act;
+    use majlis_core::e2e::Plain;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, other, mut h) = bilal_on_two_devices(dir.path(), &rt, true);
+    let forged = Plain::Star {
+        channel: "general".into(),
+        on: true,
+    };
+    rt.block_on(amina.act_unchecked("general", forged)).unwrap();
+    rt.block_on(amina.send("general", "after the forged star"))
+        .unwrap();
+    until(&mut h, "amina's message", |h| {
+        has(h, "after the forged star")
+    });
+    h.run_steps(3);
+    assert!(!has(&h, "Starred"), "starred by another member's act");
+
+    rt.block_on(other.set_starred("general", true)).unwrap();
+    until(&mut h, "starred here too", |h| has(h, "Starred"));
+    // The sidebar's row (the conversation's title says "# general" too).
+    let y = |h: &H, label: &str| {
+        h.query_all_by_label(label)
+            .next()
+            .unwrap()
+            .rect()
+            .center()
+            .y
+    };
+    assert!(y(&h, "Starred") < y(&h, "# general") && y(&h, "# general") < y(&h, "Channels"));
+    let mut told = other.subscribe();
+    h.query_all_by_label("# general")
+        .next()
+        .unwrap()
+        .click_secondary();
+    until(&mut h, "the row's menu", |h| has(h, "Unstar"));
+    h.get_by_label("Unstar").click();
+    until(&mut h, "unstarred", |h| !has(h, "Starred"));
+    let act = told_act(&mut h, &mut told, |a| matches!(a, Act::Star { .. }));
+    assert_eq!(
+        act,
+        Act::Star {
+            channel: "general".into(),
+            on: false
+        }
+    );
+
+    let mut sent = Vec::new();
+    for text in ["first", "second", "third"] {
+        let id = rt.block_on(amina.send("general", text)).unwrap();
+        sent.push(id);
+    }
+    until(&mut h, "all three", |h| has(h, "third"));
+    let second = amina.store().message(&sent[1]).unwrap().unwrap().sent_at;
+    let forged = Plain::Unread {
+        channel: "general".into(),
+        from: second,
+    };
+    rt.block_on(amina.act_unchecked("general", forged)).unwrap();
+    rt.block_on(amina.send("general", "after the forged mark"))
+        .unwrap();
+    until(&mut h, "amina's next", |h| has(h, "after the forged mark"));
+    h.run_steps(3);
+    assert!(!has(&h, "# general (3)"), "marked by another member's act");
+
+    rt.block_on(other.set_unread_from("general", second))
+        .unwrap();
+    until(&mut h, "marked unread here too", |h| {
+        has(h, "# general (3)")
+    });
+    // Elsewhere, then back: read here, and the other device is told.
+    h.get_by_label("@ Your notes").click();
+    h.run_steps(3);
+    h.get_by_label("# general (3)").click();
+    until(&mut h, "read once opened again", |h| {
+        !has(h, "# general (3)")
+    });
+    // (The other device's own mark, before, is passed over.)
+    let act = told_act(&mut h, &mut told, |a| {
+        matches!(a, Act::Unread { from: 0, .. })
+    });
+    assert_eq!(
+        act,
+        Act::Unread {
+            channel: "general".into(),
+            from: 0
+        }
+    );
+    h.get_by_label("second").click_secondary();
+    until(&mut h, "the message's menu", |h| has(h, "Mark unread"));
+    h.get_by_label("Mark unread").click();
+    let act = told_act(&mut h, &mut told, |a| matches!(a, Act::Unread { .. }));
+    assert_eq!(
+        act,
+        Act::Unread {
+            channel: "general".into(),
+            from: second
+        }
+    );
+}
+
 /// Notification hours are one member's for all their devices: set on bilal's other device
 /// to an hour that is not now, the app is quiet (a mention raises nothing, the bar says
 /// "Quiet hours"); "Sunday to Thursday, 9:00–18:00" chosen in the app reaches the other

@@ -2975,7 +2975,9 @@ pub fn arrival_line(m: &StoredMessage) -> Option<String> {
             | Act::Remind { .. }
             | Act::Pause { .. }
             | Act::Notify { .. }
-            | Act::Hours { .. },
+            | Act::Hours { .. }
+            | Act::Star { .. }
+            | Act::Unread { .. },
         ) => return None,
         Some(Act::Edit { of }) => format!("{who} edited {}: {}", of.short(), m.text),
         Some(Act::Delete { of }) => format!("{who} deleted {}", of.short()),

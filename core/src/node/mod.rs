@@ -1081,6 +1081,21 @@ impl Node {
         self.tell_my_devices(Plain::Hours { hours }).await
     }
 
+    /// Tell this member's other devices that `channel` is starred (`on`) or not, so that
+    /// each lists it alike ([`Plain::Star`] in their notes; the app keeps and applies it).
+    pub async fn set_starred(&self, channel: &str, on: bool) -> Result<()> {
+        let channel = channel.to_string();
+        self.tell_my_devices(Plain::Star { channel, on }).await
+    }
+
+    /// Tell this member's other devices that `channel` is unread from the message sent at
+    /// `from` (0: read again), so that each counts it alike ([`Plain::Unread`] in their
+    /// notes; the app keeps and applies it).
+    pub async fn set_unread_from(&self, channel: &str, from: u64) -> Result<()> {
+        let channel = channel.to_string();
+        self.tell_my_devices(Plain::Unread { channel, from }).await
+    }
+
     /// Tell this member's other devices of `act` (a saved message, a reminder) through their
     /// notes, which only their devices post in and read. Nothing where this device may not
     /// post there (no roster yet, a relay).

@@ -288,6 +288,8 @@ pub fn retarget(p: &mut Plain, sent_again: &std::collections::HashMap<MessageId,
         | Plain::Pause { .. }
         | Plain::Notify { .. }
         | Plain::Hours { .. }
+        | Plain::Star { .. }
+        | Plain::Unread { .. }
         | Plain::Poll { .. } => return,
     };
     if let Some(new) = sent_again.get(target) {

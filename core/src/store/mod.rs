@@ -2112,6 +2112,20 @@ impl Store {
                     act = Some(Act::Hours { hours });
                     (String::new(), false)
                 }
+                Some(Plain::Star { channel, on }) => {
+                    act = Some(Act::Star {
+                        channel: channel.clone(),
+                        on,
+                    });
+                    (channel, false)
+                }
+                Some(Plain::Unread { channel, from }) => {
+                    act = Some(Act::Unread {
+                        channel: channel.clone(),
+                        from,
+                    });
+                    (channel, false)
+                }
                 Some(Plain::File(info)) => match file_view(blob, &info) {
                     Some(view) => {
                         file = Some(view);

@@ -23,8 +23,11 @@ impl MajlisApp {
                 })
                 .flatten();
             run.conv = Some(c);
-            // Opened again: what was marked unread shows as new once, then counts as read.
-            self.state.unread_from.remove(&channel);
+            // Opened again: what was marked unread shows as new once, then counts as read
+            // (on the member's other devices too).
+            if self.state.unread_from.contains_key(&channel) {
+                self.mark_unread(&run.node, &channel, 0);
+            }
         }
         // Opening a channel reads it; one marked unread while open stays unread until it is
         // opened again.

@@ -246,7 +246,7 @@ impl MajlisApp {
                 let Ok(Some(m)) = run.node.store().message(&id) else {
                     return;
                 };
-                self.state.unread_from.insert(m.channel.clone(), m.sent_at);
+                self.mark_unread(&run.node, &m.channel, m.sent_at);
                 run.recount.insert(m.channel.clone());
                 if let Some(c) = run.conv.as_mut().filter(|c| c.channel == m.channel) {
                     c.first_new = Some(id);
@@ -437,6 +437,28 @@ impl MajlisApp {
             let _ = tx.send(fut.await);
             ctx.request_repaint();
         });
+    }
+
+    /// Tell the member's other devices, through their notes, what `tell` says (`what` it is,
+    /// for the log if it cannot be told: this device keeps it all the same).
+    pub(super) fn tell_my_devices<F>(&self, what: String, tell: F)
+    where
+        F: std::future::Future<Output = majlis_core::Result<()>> + Send + 'static,
+    {
+        self.rt.spawn(async move {
+            if let Err(e) = tell.await {
+                tracing::info!("{what} was not told to other devices: {e}");
+            }
+        });
+    }
+
+    /// Count `channel` unread from the message sent at `from`, or (0) read again, here and
+    /// on the member's other devices.
+    pub(super) fn mark_unread(&mut self, node: &Node, channel: &str, from: u64) {
+        self.set_unread(channel, from, now_ms());
+        let (n, c) = (node.clone(), channel.to_string());
+        let what = format!("{channel} marked unread from {from}");
+        self.tell_my_devices(what, async move { n.set_unread_from(&c, from).await });
     }
 
     pub(super) fn spawn_peers(&self, node: &Node) {
@@ -880,7 +902,9 @@ impl MajlisApp {
     /// read receipts go its newest message is said read, as opening it would (the member's
     /// other devices, and in a DM or a small channel its posters, learn it).
     pub(super) fn mark_read_unopened(&mut self, run: &mut Running, channel: String) {
-        self.state.unread_from.remove(&channel);
+        if self.state.unread_from.contains_key(&channel) {
+            self.mark_unread(&run.node, &channel, 0);
+        }
         run.unread.insert(channel.clone(), 0);
         let rows = run.node.history(&channel, 20).unwrap_or_default();
         if let Some(last) = rows.last() {
@@ -1021,6 +1045,19 @@ impl MajlisApp {
                     self.state.hours_at = m.sent_at;
                 }
                 A::Save { .. } if noted => run.reload_saved(),
+                A::Star { channel, on }
+                    if noted
+                        && m.sent_at > self.state.starred_at.get(channel).copied().unwrap_or(0) =>
+                {
+                    self.set_starred(channel, *on, m.sent_at);
+                }
+                A::Unread { channel, from }
+                    if noted
+                        && m.sent_at > self.state.unread_at.get(channel).copied().unwrap_or(0) =>
+                {
+                    self.set_unread(channel, *from, m.sent_at);
+                    run.recount.insert(channel.clone());
+                }
                 _ => {}
             }
             // Read on another device of this member: not unread here either.

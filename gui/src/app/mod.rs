@@ -60,14 +60,19 @@ pub struct State {
     pub last_read: HashMap<String, u64>,
     /// Per channel the member marked unread from a message ("Mark unread"), that message's
     /// `sent_at`: the conversation counts as unread from there, whatever was read here or on
-    /// another device, until it is opened again.
+    /// another device, until it is opened again (here or on another of the member's devices).
     pub unread_from: HashMap<String, u64>,
+    /// Per conversation, when it was last marked unread or opened again, on this device's
+    /// clock or by the act's `sent_at` from another device of the member (as `notify_at`).
+    pub unread_at: HashMap<String, u64>,
     /// Per device id, when it was last connected (ms since the epoch).
     pub last_seen: HashMap<String, u64>,
     pub selected: Option<String>,
     /// Conversations the user starred: listed first in the sidebar, under "Starred" (on
-    /// this device).
+    /// each of the member's devices).
     pub starred: std::collections::BTreeSet<String>,
+    /// Per conversation, when it was last starred or unstarred (as `notify_at`).
+    pub starred_at: HashMap<String, u64>,
     /// Channels and DMs the user muted: no desktop notification, unread counts shown quietly.
     pub muted: std::collections::BTreeSet<String>,
     /// Channels whose every message raises a desktop notification (not only mentions).
@@ -1085,6 +1090,27 @@ impl MajlisApp {
         s.notify_at.insert(channel.to_string(), at);
     }
 
+    /// Star (`on`) or unstar `channel`, chosen at `at` (see `State::starred_at`).
+    fn set_starred(&mut self, channel: &str, on: bool, at: u64) {
+        let s = &mut self.state;
+        match on {
+            true => s.starred.insert(channel.to_string()),
+            false => s.starred.remove(channel),
+        };
+        s.starred_at.insert(channel.to_string(), at);
+    }
+
+    /// Count `channel` unread from the message sent at `from` (0: read again), chosen at
+    /// `at` (see `State::unread_at`).
+    fn set_unread(&mut self, channel: &str, from: u64, at: u64) {
+        let s = &mut self.state;
+        match from {
+            0 => s.unread_from.remove(channel),
+            _ => s.unread_from.insert(channel.to_string(), from),
+        };
+        s.unread_at.insert(channel.to_string(), at);
+    }
+
     /// Whether it is outside this member's notification hours now (on this device's clock).
     fn outside_hours(&self) -> bool {
         use chrono::{Datelike, Timelike};
@@ -1143,6 +1169,12 @@ impl MajlisApp {
         }
         for (k, v) in saved.unread_from {
             s.unread_from.entry(k).or_insert(v);
+        }
+        for (k, v) in saved.unread_at {
+            s.unread_at.entry(k).or_insert(v);
+        }
+        for (k, v) in saved.starred_at {
+            s.starred_at.entry(k).or_insert(v);
         }
         for (k, v) in saved.last_seen {
             s.last_seen.entry(k).or_insert(v);

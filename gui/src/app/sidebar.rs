@@ -300,11 +300,8 @@ impl MajlisApp {
             self.state.paused_at = now_ms();
             // The member's other devices pause (or resume) too.
             let n = run.node.clone();
-            self.rt.spawn(async move {
-                if let Err(e) = n.pause_notifications(until.unwrap_or(0)).await {
-                    tracing::info!("the pause was not told to other devices: {e}");
-                }
-            });
+            let tell = async move { n.pause_notifications(until.unwrap_or(0)).await };
+            self.tell_my_devices("the pause".into(), tell);
         }
         if edit_hours {
             run.hours_draft = Some(hours_now.unwrap_or(office(Hours::MON_FRI)));
@@ -324,11 +321,8 @@ impl MajlisApp {
             self.state.hours_at = now_ms();
             // The member's other devices keep the same hours.
             let n = run.node.clone();
-            self.rt.spawn(async move {
-                if let Err(e) = n.set_notification_hours(hours).await {
-                    tracing::info!("the notification hours were not told to other devices: {e}");
-                }
-            });
+            let tell = async move { n.set_notification_hours(hours).await };
+            self.tell_my_devices("the notification hours".into(), tell);
         }
         if open_admin {
             run.actions.push(Action::RefreshAudit);
@@ -700,14 +694,12 @@ impl MajlisApp {
             self.state.selected = Some(k);
             run.conv = None;
         }
-        match star {
-            Some((k, true)) => {
-                self.state.starred.insert(k);
-            }
-            Some((k, false)) => {
-                self.state.starred.remove(&k);
-            }
-            None => {}
+        if let Some((channel, on)) = star {
+            self.set_starred(&channel, on, now_ms());
+            // Starred on each of the member's devices.
+            let n = run.node.clone();
+            let what = format!("{channel} starred {on}");
+            self.tell_my_devices(what, async move { n.set_starred(&channel, on).await });
         }
         if let Some(channel) = join {
             run.actions.push(Action::Join { channel, on: true });
@@ -719,11 +711,8 @@ impl MajlisApp {
             self.set_notify(&channel, then, now_ms());
             // The member's other devices notify alike.
             let n = run.node.clone();
-            self.rt.spawn(async move {
-                if let Err(e) = n.set_notify(&channel, then).await {
-                    tracing::info!("how {channel} notifies was not told to other devices: {e}");
-                }
-            });
+            let what = format!("how {channel} notifies");
+            self.tell_my_devices(what, async move { n.set_notify(&channel, then).await });
         }
         // The mentions view is a search for what mentions this member.
         if open_mentions {
