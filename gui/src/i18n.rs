@@ -382,6 +382,12 @@ const AR: &[(&str, &str)] = &[
     ("{member}'s full name taken away", "أُزيل الاسم الكامل لـ {member}"),
     ("Full name", "الاسم الكامل"),
     ("Full names", "الأسماء الكاملة"),
+    ("Job titles", "المسميات الوظيفية"),
+    ("Job title", "المسمى الوظيفي"),
+    ("(Empty: no job title)", "(فارغ: بلا مسمى وظيفي)"),
+    ("Set title", "تعيين المسمى"),
+    ("{member}'s job title: {title}", "المسمى الوظيفي لـ {member}: {title}"),
+    ("{member}'s job title taken away", "أُزيل المسمى الوظيفي لـ {member}"),
     ("Forward to", "إعادة توجيه إلى"),
     ("Send later", "إرسال لاحقًا"),
     ("In 1 hour", "بعد ساعة"),
@@ -439,7 +445,7 @@ const AR: &[(&str, &str)] = &[
     ),
     ("Your status", "حالتك"),
     ("Find", "بحث"),
-    ("name, full name or @group", "الاسم أو الاسم الكامل أو ‎@مجموعة"),
+    ("name, full name, title or @group", "الاسم أو الاسم الكامل أو المسمى أو ‎@مجموعة"),
     ("Group conversation with", "محادثة جماعية مع"),
     ("bilal, chen", "بلال، تشن"),
     ("Start", "ابدأ"),
@@ -838,6 +844,20 @@ const AR_SAID: &[(&str, &str)] = &[
     (
         "in direct messages both post; only a channel's posters are set",
         "في الرسائل المباشرة ينشر الطرفان كلاهما؛ لا يُحدَّد من ينشر إلا في القنوات",
+    ),
+    // A member's job title an admin sets.
+    (
+        "'{title}' is not a good job title for '{member}': {why}",
+        "'{title}' ليس مسمى وظيفيًا مناسبًا لـ '{member}': {why}",
+    ),
+    ("a job title is 1-128 bytes", "المسمى الوظيفي من 1 إلى 128 بايت"),
+    (
+        "'{name}' already has the job title '{title}'; nothing to change",
+        "لـ '{name}' المسمى الوظيفي '{title}' من قبل؛ لا شيء يتغير",
+    ),
+    (
+        "'{name}' has no job title; nothing to change",
+        "ليس لـ '{name}' مسمى وظيفي؛ لا شيء يتغير",
     ),
     // A member's full name an admin sets.
     (

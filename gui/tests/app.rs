@@ -2389,9 +2389,10 @@ fn a_dm_with_a_colleague_who_left_stays_and_says_why_nothing_can_be_sent() {
     );
 }
 
-/// An admin gives herself a full name from the admin panel; the audit log and the members
-/// list say so. Bilal's app then heads her messages, lists her in People and names the DM
-/// with her by it, while `@amina` stays what mentions her.
+/// An admin gives herself a full name and a job title from the admin panel; the audit log
+/// and the members list say so. Bilal's app then heads her messages, lists her in People
+/// (with her title, which his filter finds her by) and names the DM with her by it, while
+/// `@amina` stays what mentions her.
 #[test]
 fn an_admin_gives_a_full_name_and_every_app_shows_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -2405,6 +2406,14 @@ fn an_admin_gives_a_full_name_and_every_app_shows_it() {
     });
     until(&mut h, "the members list shows both names", |h| {
         has(h, "Amina Haddad (amina)")
+    });
+    drop(h);
+    let mut h = admin_section(&dir.path().join("amina"), Lang::En, "Job titles");
+    type_into(&mut h, "Member", "Amina");
+    type_into(&mut h, "Job title", "Head of finance");
+    h.get_by_label("Set title").click();
+    until(&mut h, "the audit log says so", |h| {
+        has(h, "amina's job title: Head of finance")
     });
     drop(h);
 
@@ -2425,8 +2434,17 @@ fn an_admin_gives_a_full_name_and_every_app_shows_it() {
         has(h, "@ Amina Haddad")
     });
     h.get_by_label("People").click();
-    until(&mut h, "People lists her full name and @amina", |h| {
-        has(h, "Amina Haddad") && has(h, "@amina")
+    until(
+        &mut h,
+        "People lists her full name, @amina and her title",
+        |h| has(h, "Amina Haddad") && has(h, "@amina") && has(h, "Head of finance"),
+    );
+    type_into(&mut h, "Find", "finance");
+    h.run_steps(3);
+    assert!(has(&h, "Head of finance"), "not found by her title");
+    type_into(&mut h, "Find", " team");
+    until(&mut h, "nobody is 'finance team'", |h| {
+        !has(h, "Head of finance")
     });
 }
 

@@ -618,6 +618,18 @@ pub enum RosterCmd {
         #[arg(long, conflicts_with = "full_name")]
         clear: bool,
     },
+    /// Give a member the job title colleagues see beside their name ("Site engineer, Dubai
+    /// yard"), or take it away (admins)
+    Title {
+        /// The member's name as on the roster
+        #[arg(long)]
+        name: String,
+        /// The job title (in quotes when it has spaces)
+        title: Option<String>,
+        /// Take the job title away
+        #[arg(long, conflicts_with = "title")]
+        clear: bool,
+    },
     /// Make a group that one mention reaches (`@hr` notifies each of its members who reads
     /// the conversation), change who is in it, or delete it (admins)
     #[command(group(clap::ArgGroup::new("how").required(true).args(["members", "delete"])))]
@@ -2085,6 +2097,15 @@ fn roster_change(cmd: &Command) -> Result<RosterChange> {
                 full_name: full_name.clone(),
             }
         }
+        Command::Roster(RosterCmd::Title { name, title, clear }) => {
+            if title.is_none() && !clear {
+                bail!("give the job title (in quotes when it has spaces), or --clear to take {name}'s away");
+            }
+            RosterChange::SetTitle {
+                member: name.clone(),
+                title: title.clone(),
+            }
+        }
         Command::Roster(RosterCmd::Group { name, members, .. }) => RosterChange::SetGroup {
             name: name.strip_prefix('@').unwrap_or(name).to_string(),
             members: members.clone(),
@@ -2681,6 +2702,14 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             }) => out!(
                 "everyone sees {name} as '{full}' from roster version {version} on; `@{name}` still mentions them"
             ),
+            Command::Roster(RosterCmd::Title {
+                name,
+                title: Some(title),
+                ..
+            }) => out!("{name}'s job title is '{title}' from roster version {version} on"),
+            Command::Roster(RosterCmd::Title { name, .. }) => {
+                out!("{name} has no job title from roster version {version} on")
+            }
             Command::Roster(RosterCmd::Group {
                 name,
                 members: Some(names),
@@ -3220,9 +3249,11 @@ fn print_roster(r: &Roster) -> Result<()> {
     out!("members:");
     for m in &r.members {
         let devs: Vec<String> = m.devices.iter().map(|d| d.to_string()).collect();
-        let full = r
-            .full_name(&m.name)
-            .map_or(String::new(), |f| format!("  ({f})"));
+        let full = match (r.full_name(&m.name), r.title(&m.name)) {
+            (Some(f), Some(t)) => format!("  ({f}, {t})"),
+            (Some(n), None) | (None, Some(n)) => format!("  ({n})"),
+            (None, None) => String::new(),
+        };
         out!(
             "  {:<16} {:<7} {}{full}",
             m.name,

@@ -809,7 +809,8 @@ fn an_admin_renames_a_channel_and_its_history_stays() {
 /// An admin gives colleagues their full names from the command line: `roster show` lists
 /// them, a reader's `history --json` and search carry the author's, a DM and `from:` take
 /// the full name as typed; a name that is someone else's, or looks like it, is refused, and
-/// only an admin sets one; taken away, the roster name is shown again.
+/// only an admin sets one; taken away, the roster name is shown again. Job titles likewise:
+/// listed beside the name, refused when not text or not from an admin, taken away.
 #[test]
 fn an_admin_gives_members_their_full_names() {
     let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
@@ -867,6 +868,26 @@ fn an_admin_gives_members_their_full_names() {
     let mine = ds[0].history("@bilal");
     assert_eq!(mine[0]["sender_name"], "بلال أحمد", "{mine:?}");
 
+    // A job title beside the name, in bilal's roster too.
+    let out = ds[0].ok(&["roster", "title", "--name", "amina", "Head of finance"]);
+    assert!(
+        out.starts_with("amina's job title is 'Head of finance'"),
+        "{out}"
+    );
+    let e = ds[1].fails(&["roster", "title", "--name", "bilal", "Director"]);
+    assert!(e.contains("admin"), "{e}");
+    let e = ds[0].fails(&["roster", "title", "--name", "bilal", " Director"]);
+    assert!(e.contains("is not a good job title for 'bilal'"), "{e}");
+    let e = ds[0].fails(&["roster", "title", "--name", "bilal"]);
+    assert!(e.contains("--clear"), "{e}");
+    wait_until("bilal's roster gives amina's title", 20, || {
+        ds[1]
+            .all(&["roster", "show"])
+            .contains("(Amina Haddad, Head of finance)")
+    });
+    let out = ds[0].ok(&["roster", "title", "--name", "amina", "--clear"]);
+    assert!(out.starts_with("amina has no job title"), "{out}");
+
     // Taken away: bilal's history shows amina's roster name again.
     let out = ds[0].ok(&["roster", "full-name", "--name", "amina", "--clear"]);
     assert!(
@@ -878,6 +899,7 @@ fn an_admin_gives_members_their_full_names() {
     });
     let audit = String::from_utf8_lossy(&ds[0].cli(&["audit", "--json"]).stdout).into_owned();
     assert_eq!(audit.matches("full_name_changed").count(), 4, "{audit}");
+    assert_eq!(audit.matches("title_changed").count(), 2, "{audit}");
     assert!(
         audit
             .lines()

@@ -68,6 +68,11 @@ pub enum AuditChange {
         name: String,
         members: Option<Vec<String>>,
     },
+    /// A member's job title set (`title`), changed, or taken away (`None`).
+    TitleChanged {
+        name: String,
+        title: Option<String>,
+    },
     /// A member's full name set (`full_name`), changed, or taken away (`None`).
     FullNameChanged {
         name: String,
@@ -122,6 +127,7 @@ pub fn diff(prev: Option<&Roster>, next: &Roster) -> Vec<AuditChange> {
         archived: vec![],
         renamed: vec![],
         full_names: vec![],
+        titles: vec![],
         posters: vec![],
         groups: vec![],
         ..next.clone()
@@ -243,6 +249,15 @@ pub fn diff(prev: Option<&Roster>, next: &Roster) -> Vec<AuditChange> {
             out.push(AuditChange::FullNameChanged {
                 name: m.name.clone(),
                 full_name: now.map(str::to_string),
+            });
+        }
+    }
+    for m in &next.members {
+        let now = next.title(&m.name);
+        if now != prev.title(&m.name) && (now.is_some() || prev.member(&m.name).is_some()) {
+            out.push(AuditChange::TitleChanged {
+                name: m.name.clone(),
+                title: now.map(str::to_string),
             });
         }
     }

@@ -129,6 +129,9 @@ fn decode_body(body: &[u8]) -> Result<Roster, RosterError> {
     if let Some(replies) = next(&mut rest, &mut layout, Layout::Replies)? {
         r.replies = replies;
     }
+    if let Some(titles) = next(&mut rest, &mut layout, Layout::Titles)? {
+        r.titles = titles;
+    }
     let written = match layout {
         Layout::First => r.encode_as(Layout::First),
         _ => r.encode_body(),

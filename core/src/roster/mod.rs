@@ -38,6 +38,8 @@ pub const MAX_ROSTER_BYTES: usize = 4 * 1024 * 1024;
 pub const MAX_NAME_BYTES: usize = 64;
 /// A full name ("Amina Haddad", "عبد الرحمن بن محمد الهاشمي") is longer than a roster name.
 pub const MAX_FULL_NAME_BYTES: usize = 128;
+/// A job title ("Site engineer, Dubai yard", "رئيسة قسم الموارد البشرية") as long as a full name.
+pub const MAX_TITLE_BYTES: usize = 128;
 /// Channels an org may hold for a member to add one more (`members_create_channels`);
 /// admins may add beyond it. Bounds what a member's modified client can make every node
 /// store and subscribe to.
@@ -354,6 +356,12 @@ pub struct Roster {
     /// [`crate::e2e::Content::ThreadReply`], a tag every node checks against this list. A
     /// roster that lets no reader reply is written in the layout before ([`Layout::Groups`]).
     pub replies: Vec<String>,
+    /// Added in the ninth wave: members' job titles as an admin set them, as (the member's
+    /// roster name, the title people see beside their name: "Site engineer, Dubai yard"),
+    /// so a colleague in a company of hundreds knows whom they are writing to. Not unique;
+    /// it grants nothing. A roster that sets none is written in the layout before
+    /// ([`Layout::Replies`]).
+    pub titles: Vec<(String, String)>,
 }
 
 /// The layouts a roster body has had, oldest first. Each adds one field at the end, so each
@@ -381,6 +389,8 @@ pub(crate) enum Layout {
     Groups,
     /// `+ replies`.
     Replies,
+    /// `+ titles`.
+    Titles,
 }
 
 /// The roster body as written: the first release's fields, then the later ones its
@@ -413,6 +423,8 @@ struct Body<'a> {
     groups: Option<&'a [(String, Vec<String>)]>,
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "bare")]
     replies: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "bare")]
+    titles: Option<&'a [(String, String)]>,
 }
 
 /// A field [`Body`] writes only when set, written as the value itself (not as an `Option`,
@@ -430,7 +442,9 @@ fn bare<T: Serialize + ?Sized, S: serde::Serializer>(
 impl Roster {
     /// The earliest layout that holds everything set in this roster.
     pub(crate) fn layout(&self) -> Layout {
-        if !self.replies.is_empty() {
+        if !self.titles.is_empty() {
+            Layout::Titles
+        } else if !self.replies.is_empty() {
             Layout::Replies
         } else if !self.groups.is_empty() {
             Layout::Groups
@@ -474,6 +488,7 @@ impl Roster {
             posters: (layout >= Layout::Posters).then_some(&self.posters),
             groups: (layout >= Layout::Groups).then_some(&self.groups),
             replies: (layout >= Layout::Replies).then_some(&self.replies),
+            titles: (layout >= Layout::Titles).then_some(&self.titles),
         })
         .expect("roster serializes")
     }
@@ -514,6 +529,7 @@ impl From<FirstLayout> for Roster {
             posters: Vec::new(),
             groups: Vec::new(),
             replies: Vec::new(),
+            titles: Vec::new(),
         }
     }
 }
@@ -796,6 +812,12 @@ pub enum RosterChange {
     ChannelReplies {
         name: String,
         on: bool,
+    },
+    /// Give a member the job title people see beside their name (`Some`), or take it away
+    /// (`None`).
+    SetTitle {
+        member: String,
+        title: Option<String>,
     },
 }
 

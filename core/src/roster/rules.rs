@@ -39,6 +39,7 @@ impl Roster {
             posters: Vec::new(),
             groups: Vec::new(),
             replies: Vec::new(),
+            titles: Vec::new(),
         }
     }
 
@@ -124,6 +125,14 @@ impl Roster {
             .iter()
             .find(|(m, _)| m == member)
             .map(|(_, f)| f.as_str())
+    }
+
+    /// The job title an admin gave `member` (a roster name), if any.
+    pub fn title(&self, member: &str) -> Option<&str> {
+        self.titles
+            .iter()
+            .find(|(m, _)| m == member)
+            .map(|(_, t)| t.as_str())
     }
 
     /// What the views call `member`: their full name, else their roster name (and any
@@ -276,6 +285,36 @@ impl Roster {
         if let Some(g) = self.group_like(name, Some(name)) {
             return Err(said(format!(
                 "it is, or looks like, the group '{g}' already there"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The rules a job title meets: it reads as text (no character that draws nothing or
+    /// turns the text around it, no spaces at either end). Not unique: a company has many
+    /// accountants.
+    pub(crate) fn check_title(member: &str, title: &str) -> Result<(), RosterError> {
+        let said = |why: String| {
+            RosterError::Rule(format!(
+                "'{title}' is not a good job title for '{member}': {why}"
+            ))
+        };
+        if title.is_empty() || title.len() > MAX_TITLE_BYTES {
+            return Err(said(format!("a job title is 1-{MAX_TITLE_BYTES} bytes")));
+        }
+        if title.chars().any(|c| c.is_control()) {
+            return Err(said("it holds a control character".into()));
+        }
+        if let Some(c) = hidden_char(title) {
+            return Err(said(hidden_said(c)));
+        }
+        if is_blank(title) {
+            return Err(said(BLANK.into()));
+        }
+        if title.trim() != title {
+            return Err(said(format!(
+                "it starts or ends with a space; try '{}'",
+                title.trim()
             )));
         }
         Ok(())
@@ -851,6 +890,22 @@ impl Roster {
                 )));
             }
         }
+        // A job title: a listed member's, set once, 1-128 bytes of text (what `check_title`
+        // adds is asked only when an admin sets one, as for full names).
+        let mut titled = std::collections::HashSet::new();
+        for (m, t) in &self.titles {
+            if !names.contains(m.as_str())
+                || !titled.insert(m.as_str())
+                || t.is_empty()
+                || t.len() > MAX_TITLE_BYTES
+                || t.chars().any(|c| c.is_control())
+            {
+                return Err(RosterError::Rule(format!(
+                    "'{m}' is given a job title twice, is not a member, or '{}' is not a title",
+                    t.escape_debug()
+                )));
+            }
+        }
         // A channel's posters: a channel of the roster, set once, each a member (none left
         // when the last one was removed: nobody posts until an admin names someone).
         let mut limited = std::collections::HashSet::new();
@@ -970,6 +1025,7 @@ impl Roster {
                     return Err(RosterError::Rule(format!("no member named '{name}'")));
                 }
                 r.full_names.retain(|(m, _)| m != name);
+                r.titles.retain(|(m, _)| m != name);
                 for (_, p) in r.posters.iter_mut().chain(&mut r.groups) {
                     p.retain(|m| m != name);
                 }
@@ -1178,6 +1234,25 @@ impl Roster {
                 if let Some(f) = full_name {
                     r.check_full_name(&name, f)?;
                     r.full_names.push((name, f.clone()));
+                }
+            }
+            RosterChange::SetTitle { member, title } => {
+                let name = self
+                    .member_typed(member)
+                    .map(|m| m.name.clone())
+                    .ok_or_else(|| RosterError::Rule(format!("no member named '{member}'")))?;
+                if self.title(&name) == title.as_deref() {
+                    return Err(RosterError::Rule(match title {
+                        Some(t) => {
+                            format!("'{name}' already has the job title '{t}'; nothing to change")
+                        }
+                        None => format!("'{name}' has no job title; nothing to change"),
+                    }));
+                }
+                r.titles.retain(|(m, _)| *m != name);
+                if let Some(t) = title {
+                    Self::check_title(&name, t)?;
+                    r.titles.push((name, t.clone()));
                 }
             }
             RosterChange::SetPolicy { policy } => {

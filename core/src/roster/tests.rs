@@ -2620,3 +2620,101 @@ fn an_admin_lets_the_readers_of_a_channel_reply_in_its_threads() {
     bad.replies = vec!["news".into(), "news".into()];
     assert!(bad.check_well_formed().is_err());
 }
+
+/// The roster body the release with readers' replies (and nothing after) reads.
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct ReleaseWithReplies {
+    before: ReleaseWithGroups,
+    replies: Vec<String>,
+}
+
+/// An admin gives a member a job title and takes it away: as typed, checked as text, not
+/// unique, never by a member slipping it into a version; the audit says it; a removed
+/// member's goes with them, and with no title left the earlier layout returns.
+#[test]
+fn an_admin_gives_job_titles_and_a_member_cannot() {
+    let t = T;
+    let (mut o, bilal) = bilal_joins_then(vec![(t, members_create_channels())]);
+    let title = |member: &str, title: Option<&str>| RosterChange::SetTitle {
+        member: member.into(),
+        title: title.map(str::to_string),
+    };
+    let try_next = |o: &Org, c: RosterChange| {
+        let h = o.chain.head().unwrap();
+        h.roster
+            .next(h.hash, &c, t + 9 * H)
+            .unwrap_err()
+            .to_string()
+    };
+    unauthorized(
+        &o,
+        lunch_and(&o, &bilal, |r| {
+            r.titles.push(("bilal".into(), "Director".into()))
+        }),
+    );
+    assert!(try_next(&o, title("chen", Some("Accountant"))).contains("no member named 'chen'"));
+    assert!(try_next(&o, title("bilal", None)).contains("has no job title"));
+    for bad in [
+        " Engineer",
+        "",
+        "Eng\u{202e}ineer",
+        "Eng\nineer",
+        &"x".repeat(129),
+    ] {
+        let said = try_next(&o, title("bilal", Some(bad)));
+        assert!(said.contains("is not a good job title"), "{bad:?}: {said}");
+    }
+
+    // As typed ("Bilal"), and the same title twice in the org is fine.
+    let site = "Site engineer, Dubai yard";
+    dated(
+        &mut o,
+        vec![
+            (t + H, title("Bilal", Some(site))),
+            (t + H, title("amina", Some(site))),
+        ],
+    );
+    let head = o.chain.head().unwrap().clone();
+    let r = &head.roster;
+    assert_eq!(
+        (r.title("bilal"), r.title("amina")),
+        (Some(site), Some(site))
+    );
+    assert_eq!(
+        o.chain.audit().last().unwrap().changes,
+        vec![AuditChange::TitleChanged {
+            name: "amina".into(),
+            title: Some(site.into())
+        }]
+    );
+    assert_eq!(r.layout(), Layout::Titles);
+    assert!(!read_by::<ReleaseWithReplies>(&r.encode_body()));
+    assert_eq!(VerifiedRoster::decode(&head.wire).unwrap().roster, *r);
+    assert!(try_next(&o, title("bilal", Some(site))).contains("already has the job title"));
+
+    // Taken away, and gone with the member.
+    dated(
+        &mut o,
+        vec![
+            (t + 2 * H, title("amina", None)),
+            (
+                t + 2 * H,
+                RosterChange::RemoveMember {
+                    name: "bilal".into(),
+                },
+            ),
+        ],
+    );
+    let r = &o.chain.head().unwrap().roster;
+    assert!(r.titles.is_empty() && r.layout() < Layout::Titles);
+
+    // A listed member's, once: or not a roster.
+    let mut bad = r.clone();
+    bad.titles = vec![("bilal".into(), "Director".into())];
+    assert!(bad.check_well_formed().is_err());
+    bad.titles = vec![("amina".into(), "Director".into())];
+    assert!(bad.check_well_formed().is_ok());
+    bad.titles.push(("amina".into(), "CEO".into()));
+    assert!(bad.check_well_formed().is_err());
+}

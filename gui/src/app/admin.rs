@@ -184,6 +184,21 @@ impl MajlisApp {
                     f.full_name.clear();
                 }
             });
+            // The job title colleagues see beside the name ("Site engineer, Dubai yard").
+            section(ui, lang.rtl(), &t("Job titles"), |ui| {
+                labelled_field(ui, &t("Member"), &mut f.title_member);
+                labelled_field(ui, &t("Job title"), &mut f.title);
+                ui.label(t("(Empty: no job title)"));
+                if ui.button(t("Set title")).clicked() {
+                    let title = f.title.trim();
+                    change = Some(RosterChange::SetTitle {
+                        member: f.title_member.trim().to_string(),
+                        title: (!title.is_empty()).then(|| title.to_string()),
+                    });
+                    f.title_member.clear();
+                    f.title.clear();
+                }
+            });
             // Groups one mention reaches (`@hr`): whom, as names typed comma-separated.
             section(ui, lang.rtl(), &t("Groups"), |ui| {
                 for (g, members) in &r.roster.groups {
@@ -791,6 +806,14 @@ pub(super) fn audit_text(lang: Lang, c: &majlis_core::roster::AuditChange) -> St
                 &[("member", name), ("full", full)],
             ),
             None => tr_with(lang, "{member}'s full name taken away", &[("member", name)]),
+        },
+        A::TitleChanged { name, title } => match title {
+            Some(title) => tr_with(
+                lang,
+                "{member}'s job title: {title}",
+                &[("member", name), ("title", title)],
+            ),
+            None => tr_with(lang, "{member}'s job title taken away", &[("member", name)]),
         },
         A::PolicyChanged { policy } => {
             let dms = [("dms", dm_policy_name(lang, policy.dms))];

@@ -413,6 +413,9 @@ struct AdminForm {
     /// Giving a member a full name: whom, and the name ("" takes it away).
     full_member: String,
     full_name: String,
+    /// Giving a member a job title: whom, and the title ("" takes it away).
+    title_member: String,
+    title: String,
     /// Making or changing a group (`@hr`): its name, and its members as typed, comma-separated.
     group: String,
     group_members: String,

@@ -123,7 +123,7 @@ impl MajlisApp {
             let l = ui.label(self.t("Find"));
             ui.add(
                 egui::TextEdit::singleline(&mut run.people_filter)
-                    .hint_text(self.t("name, full name or @group"))
+                    .hint_text(self.t("name, full name, title or @group"))
                     .desired_width(220.0),
             )
             .labelled_by(l.id);
@@ -154,9 +154,10 @@ impl MajlisApp {
             .filter(|m| {
                 wanted.is_empty()
                     || m.name.to_lowercase().contains(&wanted)
-                    || r.roster
-                        .full_name(&m.name)
-                        .is_some_and(|f| f.to_lowercase().contains(&wanted))
+                    || [r.roster.full_name(&m.name), r.roster.title(&m.name)]
+                        .into_iter()
+                        .flatten()
+                        .any(|f| f.to_lowercase().contains(&wanted))
                     || wanted.strip_prefix('@').is_some_and(|g| {
                         r.roster.addressed_as(&m.name)[1..]
                             .iter()
@@ -225,6 +226,9 @@ impl MajlisApp {
                                             RichText::new(text::for_egui(&format!("@{}", m.name)))
                                                 .weak(),
                                         );
+                                    }
+                                    if let Some(title) = r.roster.title(&m.name) {
+                                        ui.label(text::for_egui(title).into_owned());
                                     }
                                     ui.label(RichText::new(role_name(lang, m.role)).weak());
                                     // The groups a mention of which reaches them.
