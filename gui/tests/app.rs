@@ -2390,9 +2390,9 @@ fn a_dm_with_a_colleague_who_left_stays_and_says_why_nothing_can_be_sent() {
 }
 
 /// An admin gives herself a full name and a job title from the admin panel; the audit log
-/// and the members list say so. Bilal's app then heads her messages, lists her in People
-/// (with her title, which his filter finds her by) and names the DM with her by it, while
-/// `@amina` stays what mentions her.
+/// and the members list say so. Bilal's app then heads her messages (a hover over her name
+/// says `@amina` and her title), lists her in People (with her title, which his filter
+/// finds her by) and names the DM with her by it, while `@amina` stays what mentions her.
 #[test]
 fn an_admin_gives_a_full_name_and_every_app_shows_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -2429,6 +2429,13 @@ fn an_admin_gives_a_full_name_and_every_app_shows_it() {
     let headed = |h: &H| h.query_all_by_label_contains("Amina Haddad  ").count();
     until(&mut h, "her message under her full name", |h| {
         has(h, "the contract is signed") && headed(h) == 1
+    });
+    h.query_all_by_label_contains("Amina Haddad  ")
+        .next()
+        .unwrap()
+        .hover();
+    until(&mut h, "who she is, over her name", |h| {
+        has(h, "@amina · Head of finance")
     });
     until(&mut h, "the DM with her named by it", |h| {
         has(h, "@ Amina Haddad")

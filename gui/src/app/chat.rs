@@ -752,6 +752,18 @@ impl RowStrings {
         majlis_core::roster::person_in(self.roster.as_deref(), member)
     }
 
+    /// Who an author is beyond the name shown, for a hover over it: the roster name that
+    /// mentions them (where a full name is shown) and the job title an admin gave them.
+    fn about(&self, member: &str) -> Option<String> {
+        let r = &self.roster.as_deref()?.roster;
+        let at = (r.full_name(member).is_some()).then(|| format!("@{member}"));
+        let parts: Vec<String> = at
+            .into_iter()
+            .chain(r.title(member).map(str::to_string))
+            .collect();
+        (!parts.is_empty()).then(|| text::for_egui(&parts.join(" · ")).into_owned())
+    }
+
     /// Members as the views call them, in a list ("Amina Haddad, bilal"), ready for egui.
     fn people(&self, members: &[String]) -> String {
         let names: Vec<&str> = members.iter().map(|m| self.person(m)).collect();
@@ -1366,7 +1378,10 @@ impl Conversation {
                             0.0,
                             egui::TextFormat::simple(small, weak),
                         );
-                        ui.label(job);
+                        let head = ui.label(job);
+                        if let Some(about) = s.about(&m.sender) {
+                            head.on_hover_text(about);
+                        }
                     } else if self.meta_shown(i) {
                         ui.label(RichText::new(when).small().weak());
                     }
