@@ -72,6 +72,15 @@ pub enum Act {
     Unread { channel: String, from: u64 },
 }
 
+/// A thread a member takes part in, as [`crate::Node::threads`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadSummary {
+    /// The message the thread hangs from, its replies counted.
+    pub root: StoredMessage,
+    /// The thread's latest reply.
+    pub last: StoredMessage,
+}
+
 /// When a member's devices raise desktop notifications: from `from` to `to` (minutes after
 /// local midnight, each device on its own clock; `to` before `from` spans midnight, for a
 /// night shift) on the days in `days` (bit 0 Monday … bit 6 Sunday; a span past midnight

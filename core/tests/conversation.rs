@@ -1790,3 +1790,74 @@ async fn readers_reply_in_threads_where_an_admin_lets_them_and_nothing_more() {
         n.shutdown().await.unwrap();
     }
 }
+
+/// The threads amina takes part in, the latest reply first: one she started that bilal
+/// answered, and one of chen's she replied in; not her message nobody answered, not a thread
+/// of bilal's and chen's, not one whose only reply was deleted. A new reply moves its
+/// thread to the top, and back when it is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_members_threads_are_those_they_started_or_replied_in_latest_reply_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = start_three(org(dir.path(), &[])).await;
+    let hers = a.send("general", "the budget is due friday").await.unwrap();
+    a.send("general", "nobody answers this").await.unwrap();
+    let gone = a.send("general", "a question taken back").await.unwrap();
+    let chens = c.send("general", "who has the van keys?").await.unwrap();
+    let theirs = b.send("general", "lunch?").await.unwrap();
+    wait_until("everyone holds the five", async || {
+        [&a, &b, &c]
+            .iter()
+            .all(|n| n.history("general", 50).unwrap().len() == 5)
+    })
+    .await;
+    b.reply(&hers, "on it", false).await.unwrap();
+    a.reply(&chens, "in the drawer", false).await.unwrap();
+    c.reply(&theirs, "yes", false).await.unwrap();
+    let taken_back = b.reply(&gone, "which one?", false).await.unwrap();
+    wait_until("bilal holds his reply", async || {
+        b.thread(&gone).unwrap().len() == 2
+    })
+    .await;
+    b.delete(&taken_back).await.unwrap();
+    c.reply(&chens, "found them", false).await.unwrap();
+    let listed = async |n: &Node| -> Vec<(MessageId, String)> {
+        n.threads(10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.root.id, t.last.text))
+            .collect()
+    };
+    let want = vec![
+        (chens, "found them".to_string()),
+        (hers, "on it".to_string()),
+    ];
+    wait_until("amina's two threads, chen's first", async || {
+        listed(&a).await == want
+    })
+    .await;
+    let done = b.reply(&hers, "done", false).await.unwrap();
+    let want = vec![
+        (hers, "done".to_string()),
+        (chens, "found them".to_string()),
+    ];
+    wait_until("hers on top once bilal answers again", async || {
+        listed(&a).await == want
+    })
+    .await;
+    // His latest reply deleted: the one before it is the thread's latest again.
+    b.delete(&done).await.unwrap();
+    let want = vec![
+        (chens, "found them".to_string()),
+        (hers, "on it".to_string()),
+    ];
+    wait_until("chen's on top again", async || listed(&a).await == want).await;
+    // bilal's: his own that chen answered ("yes" came after his "on it"), then amina's he
+    // replied in (not the one whose only reply he deleted).
+    let his =
+        async || -> Vec<MessageId> { listed(&b).await.into_iter().map(|(id, _)| id).collect() };
+    wait_until("bilal's two threads", async || {
+        his().await == vec![theirs, hers]
+    })
+    .await;
+}

@@ -405,6 +405,11 @@ const AR: &[(&str, &str)] = &[
     ("Remove from saved", "إزالة من المحفوظات"),
     ("Saved for later", "حُفظت لوقت لاحق"),
     ("Saved", "المحفوظات"),
+    ("Threads", "السلاسل"),
+    (
+        "No threads yet: reply to a message to start one.",
+        "لا سلاسل بعد: رد على رسالة لتبدأ واحدة.",
+    ),
     ("Taken off the saved messages", "أُزيلت من الرسائل المحفوظة"),
     ("Forwarded to {to}", "أُعيد توجيهها إلى {to}"),
     // Reminders.

@@ -2982,6 +2982,42 @@ fn a_message_marked_unread_counts_until_the_conversation_is_opened_again() {
     assert!(!has(&h, "Mark unread"));
 }
 
+/// Threads lists the threads bilal takes part in, the latest reply first: amina's question
+/// he answered, not her message nobody answered; her answer there brings it up to date, and
+/// a click opens the conversation with the thread beside it.
+#[test]
+fn threads_lists_the_threads_one_takes_part_in_and_opens_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    wait_for_peer(&mut h, &rt);
+    let q = rt
+        .block_on(amina.send("general", "who books the van?"))
+        .unwrap();
+    rt.block_on(amina.send("general", "nobody answers this"))
+        .unwrap();
+    until(&mut h, "both", |h| has(h, "nobody answers this"));
+    let node = h.state().as_ref().unwrap().node().unwrap().clone();
+    rt.block_on(node.reply(&q, "I will", false)).unwrap();
+    h.get_by_label("@ Your notes").click();
+    h.run_steps(2);
+    h.get_by_label("Threads").click();
+    until(&mut h, "her question listed with his reply", |h| {
+        has(h, "amina: who books the van?") && has(h, "1 reply · bilal: I will")
+    });
+    assert!(!has(&h, "amina: nobody answers this"));
+    rt.block_on(amina.reply(&q, "thanks, for friday", false))
+        .unwrap();
+    until(&mut h, "her answer the latest", |h| {
+        has(h, "2 replies · amina: thanks, for friday")
+    });
+    h.get_by_label("amina: who books the van?").click();
+    until(&mut h, "#general open with the thread beside it", |h| {
+        h.state().as_ref().unwrap().open_conversation().as_deref() == Some("general")
+            && has(h, "Also send to the channel")
+    });
+}
+
 /// Bilal read amina's first message, looked elsewhere, and two more came: opening the
 /// conversation again, a "New" line sits between what he read and what he did not.
 #[test]

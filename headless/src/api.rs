@@ -131,6 +131,10 @@ pub enum Request {
         limit: usize,
         relevance: bool,
     },
+    /// The threads this member takes part in.
+    Threads {
+        limit: usize,
+    },
     Peers,
     /// Set this member's status (`text` empty: clear it).
     SetStatus {
@@ -251,6 +255,27 @@ impl SearchHit {
             shown: majlis_core::roster::shown_in(roster, &h.message.channel).to_string(),
             snippet: h.marked("[", "]"),
             message: h.message,
+        }
+    }
+}
+
+/// A thread as `majlisd threads` lists it: the thread, and its channel as people know it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ThreadLine {
+    #[serde(flatten)]
+    pub thread: majlis_core::conversation::ThreadSummary,
+    pub shown: String,
+}
+
+impl ThreadLine {
+    /// `t`, its channel named as `roster` shows it.
+    pub fn of(
+        t: majlis_core::conversation::ThreadSummary,
+        roster: Option<&VerifiedRoster>,
+    ) -> Self {
+        ThreadLine {
+            shown: majlis_core::roster::shown_in(roster, &t.root.channel).to_string(),
+            thread: t,
         }
     }
 }
@@ -416,6 +441,9 @@ pub enum Response {
     },
     Reminders {
         reminders: Vec<majlis_core::node::Reminder>,
+    },
+    Threads {
+        threads: Vec<ThreadLine>,
     },
     /// Messages for later: the one just kept or cancelled, or all that wait.
     Scheduled {
@@ -604,6 +632,17 @@ async fn handle(node: &Node, req: Request) -> Response {
             Request::Unremind { id } => Response::Reminders {
                 reminders: vec![node.cancel_reminder(id).await?],
             },
+            Request::Threads { limit } => {
+                let roster = node.roster_now();
+                Response::Threads {
+                    threads: node
+                        .threads(limit)
+                        .await?
+                        .into_iter()
+                        .map(|t| ThreadLine::of(t, roster.as_deref()))
+                        .collect(),
+                }
+            }
             Request::Reminders => Response::Reminders {
                 reminders: node.reminders(),
             },

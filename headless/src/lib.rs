@@ -35,7 +35,7 @@ use majlis_core::{
     RosterChange, StoredMessage,
 };
 
-use api::{Marks, Request, Response, SearchHit};
+use api::{Marks, Request, Response, SearchHit, ThreadLine};
 use majlis_core::files::human_size;
 
 #[derive(Parser, Debug)]
@@ -314,6 +314,21 @@ pub enum Command {
         /// `--limit` at a time
         #[arg(long, value_name = "MESSAGE", conflicts_with = "follow")]
         before: Option<MessageArg>,
+    },
+    /// The threads you take part in (you started one that has replies, or replied in it),
+    /// the one with the latest reply first
+    Threads {
+        /// Show at most this many
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// JSON lines: `root` and `last` (its latest reply) with the fields of `history
+        /// --json`, and `shown` (the channel as people know it)
+        #[arg(long)]
+        json: bool,
+        /// Show each thread's id first (its first message's), its first eight digits:
+        /// enough to name it in `thread` and `reply`
+        #[arg(long)]
+        ids: bool,
     },
     /// Search every message this device can read. Words and "phrases", with from:NAME,
     /// in:#channel or in:@name, has:file, has:link, before:/after:/on:YYYY-MM-DD, mentions:me, is:saved.
@@ -1278,6 +1293,7 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
             cancel: Some(id), ..
         } => Some(Request::Unremind { id: *id }),
         Command::Reminders { cancel: None, .. } => Some(Request::Reminders),
+        Command::Threads { limit, .. } => Some(Request::Threads { limit: *limit }),
         Command::Search {
             query,
             limit,
@@ -1857,6 +1873,35 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
                 dir.display()
             );
         }
+        Command::Threads { limit, .. } => {
+            // No node running: index what the store holds, then look through it.
+            let p = open(&dir)?;
+            p.require_org()?;
+            let mut ix = majlis_core::search::SearchIndex::new()?;
+            majlis_core::search::index_store(&mut ix, p.store(), "")?;
+            ix.commit()?;
+            let chain = p.chain()?;
+            let me = chain
+                .head()
+                .and_then(|h| h.member_of_device(&p.device_id()))
+                .map(|m| m.name.clone())
+                .context("this device is on no roster yet, so it takes part in no thread")?;
+            let mine = majlis_core::search::query(
+                &ix,
+                p.store(),
+                &format!("from:\"{me}\""),
+                chain.head(),
+                &p.device_id(),
+                majlis_core::search::Order::Newest,
+                majlis_core::node::THREADS_LOOK_BACK,
+            )?;
+            let threads = p.store().threads_of(mine.iter().map(|h| &h.message), limit)?;
+            let threads = threads
+                .into_iter()
+                .map(|t| ThreadLine::of(t, chain.head()))
+                .collect();
+            print_response(&cli.command, Response::Threads { threads })?;
+        }
         cmd @ Command::Search { .. } => {
             let Command::Search {
                 query,
@@ -2358,12 +2403,14 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
             | Command::Presence(PresenceCmd::Show { json: true })
             | Command::Scheduled { json: true, .. }
             | Command::Reminders { json: true, .. }
+            | Command::Threads { json: true, .. }
     );
     let ids = matches!(
         cmd,
         Command::History { ids: true, .. }
             | Command::Thread { ids: true, .. }
             | Command::Search { ids: true, .. }
+            | Command::Threads { ids: true, .. }
     );
     // With `--ids`, a message's line starts with its short id.
     let id_of = |id: &MessageId| match ids {
@@ -2543,6 +2590,39 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
                     line.push_str(&format!("  {}", c.topic));
                 }
                 out!("{line}");
+            }
+        }
+        Response::Threads { threads } => {
+            if threads.is_empty() && !json {
+                out!("no threads yet: `majlisd reply MESSAGE_ID TEXT` starts one");
+            }
+            let at = |ms: u64| humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms));
+            for t in threads {
+                if json {
+                    out!("{}", serde_json::to_string(&t)?);
+                    continue;
+                }
+                let (root, last) = (&t.thread.root, &t.thread.last);
+                let first = |m: &StoredMessage| match m.deleted {
+                    true => majlis_core::conversation::DELETED_TEXT.to_string(),
+                    false => m.text.lines().next().unwrap_or_default().to_string(),
+                };
+                out!(
+                    "{}{} [{}] {}: {}",
+                    id_of(&root.id),
+                    t.shown,
+                    at(root.sent_at),
+                    root.sender,
+                    first(root)
+                );
+                let n = root.replies;
+                out!(
+                    "    {n} {}, the latest [{}] {}: {}",
+                    if n == 1 { "reply" } else { "replies" },
+                    at(last.sent_at),
+                    last.sender,
+                    first(last)
+                );
             }
         }
         Response::Search { hits } => {

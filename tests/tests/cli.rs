@@ -242,7 +242,8 @@ fn replies_edits_deletions_and_reactions_from_the_command_line() {
 /// A message is named on the command line by the first digits of its id, as `history
 /// --ids` shows them (like a short commit hash), through the running node or, with none, the
 /// store; too few digits, or digits that name none, get a clear error. `history --before`
-/// pages back from one. An answer whose
+/// pages back from one; `threads` lists the thread both take part in, through the running
+/// node and from the store. An answer whose
 /// reader has gone (`| head -1`) ends the command quietly, not with a panic.
 #[test]
 fn a_message_is_named_by_the_first_digits_its_history_shows() {
@@ -294,6 +295,21 @@ fn a_message_is_named_by_the_first_digits_its_history_shows() {
     );
     let found = ds[1].all(&["search", "lunch", "--ids"]);
     assert!(found.starts_with(&lunch[..8]), "{found}");
+    // The threads each takes part in: amina's message bilal replied to, for both.
+    for d in &ds {
+        let threads = d.all(&["threads", "--ids"]);
+        let lines: Vec<&str> = threads.lines().collect();
+        assert_eq!(lines.len(), 2, "{threads}");
+        assert!(
+            lines[0].starts_with(&format!("{} general [", &lunch[..8])),
+            "{threads}"
+        );
+        assert!(lines[0].ends_with("amina: lunch at one"), "{threads}");
+        assert!(
+            lines[1].contains("1 reply, the latest [") && lines[1].ends_with("bilal: count me in"),
+            "{threads}"
+        );
+    }
     // Older history a page at a time, before a message named by its digits; a page cut by
     // the limit says how to see the older ones.
     let cut = ds[1].cli(&["history", "general", "--limit", "2"]);
@@ -348,6 +364,17 @@ fn a_message_is_named_by_the_first_digits_its_history_shows() {
     assert!(
         lines[1].starts_with(&reply[..8]) && lines[1].contains("count me in"),
         "{thread}"
+    );
+    let threads = ds[0].all(&["threads", "--json"]);
+    let t: serde_json::Value = serde_json::from_str(threads.trim()).unwrap();
+    assert_eq!(
+        (&t["root"]["id"], &t["last"]["text"], &t["shown"]),
+        (
+            &serde_json::json!(lunch),
+            &serde_json::json!("count me in"),
+            &serde_json::json!("general")
+        ),
+        "{threads}"
     );
 }
 

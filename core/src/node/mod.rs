@@ -52,6 +52,9 @@ pub use remind::{reminders as reminders_in, Reminder};
 pub use schedule::{scheduled as scheduled_in, Scheduled};
 pub use search::IndexStats;
 
+/// How many of this member's latest messages [`Node::threads`] looks through.
+pub const THREADS_LOOK_BACK: usize = 1000;
+
 /// How long a removed device keeps its connection after being told of its removal.
 pub const REMOVAL_GRACE: Duration = Duration::from_millis(300);
 
@@ -1847,6 +1850,23 @@ impl Node {
             .map_err(|_| Error::Invalid("search is not running".into()))?;
         rx.await
             .map_err(|_| Error::Invalid("search is not running".into()))?
+    }
+
+    /// The threads this member takes part in (they started one that has replies, or replied
+    /// in it), the one with the latest reply first, at most `limit`: the "Threads" view.
+    /// Found through the search index among the latest [`THREADS_LOOK_BACK`] messages this
+    /// member wrote, so a thread they last wrote in long before that is not listed.
+    pub async fn threads(&self, limit: usize) -> Result<Vec<crate::conversation::ThreadSummary>> {
+        let me = self.my_name()?;
+        let mine = self
+            .search(
+                &format!("from:\"{me}\""),
+                crate::search::Order::Newest,
+                THREADS_LOOK_BACK,
+            )
+            .await?;
+        self.store
+            .threads_of(mine.iter().map(|h| &h.message), limit)
     }
 
     /// How many messages the search index holds and its size in memory.

@@ -1469,6 +1469,40 @@ impl Store {
         Ok(out)
     }
 
+    /// The threads among `written` (a member's messages, newest first): those it replies in
+    /// and those it started that have replies, the one with the latest reply (not deleted)
+    /// first, at most `limit`. See [`crate::Node::threads`].
+    pub fn threads_of<'a>(
+        &self,
+        written: impl IntoIterator<Item = &'a StoredMessage>,
+        limit: usize,
+    ) -> Result<Vec<conversation::ThreadSummary>> {
+        let mut roots: Vec<MessageId> = Vec::new();
+        for m in written {
+            let root = match &m.act {
+                Some(Act::Reply { to, .. }) => *to,
+                None if m.replies > 0 => m.id,
+                _ => continue,
+            };
+            if !roots.contains(&root) {
+                roots.push(root);
+            }
+        }
+        let mut out = Vec::new();
+        for root in roots {
+            // The latest reply not deleted: a thread whose replies were all deleted is none.
+            let mut rows = self.thread(&root)?.into_iter();
+            let Some(root) = rows.next() else { continue };
+            let Some(last) = rows.rev().find(|m| !m.deleted) else {
+                continue;
+            };
+            out.push(conversation::ThreadSummary { root, last });
+        }
+        out.sort_by_key(|t| std::cmp::Reverse((t.last.sent_at, t.last.id)));
+        out.truncate(limit);
+        Ok(out)
+    }
+
     /// If `m` acts on another message, file it under that one, with what folding needs
     /// (sealed like a record), so showing a message reads its acts from one place instead of
     /// opening each act's message. Returns whether it was an act.

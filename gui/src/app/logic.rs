@@ -61,6 +61,12 @@ impl MajlisApp {
                     Reply::Search { query, result }
                 });
             }
+            Action::Threads => {
+                let n = run.node.clone();
+                self.spawn(async move {
+                    Reply::Threads(n.threads(50).await.map_err(|e| say_error(lang, &e)))
+                });
+            }
             Action::RefreshAudit => self.spawn_audit(&run.node),
             Action::AddPeer(typed) => {
                 let n = run.node.clone();
@@ -670,6 +676,18 @@ impl MajlisApp {
                         }
                     }
                 }
+                // Only while the Threads view is still open.
+                Reply::Threads(result) => {
+                    if let Some(sb) = run.search.as_mut().filter(|sb| sb.threads.is_some()) {
+                        match result {
+                            Ok(threads) => {
+                                sb.threads = Some(threads);
+                                sb.error = None;
+                            }
+                            Err(e) => sb.error = Some(e),
+                        }
+                    }
+                }
                 Reply::Diagnosis(d) => {
                     run.diagnosis = Some(*d);
                     self.tell_of_requests(&mut run);
@@ -1074,6 +1092,12 @@ impl MajlisApp {
                 {
                     c.read = run.node.read_marks(&m.channel).unwrap_or_default();
                 }
+            }
+            // The Threads view lists the latest reply of each thread.
+            if matches!(act, Act::Reply { .. })
+                && run.search.as_ref().is_some_and(|sb| sb.threads.is_some())
+            {
+                run.actions.push(Action::Threads);
             }
             if !majlis_core::conversation::Act::in_channel(Some(act)) {
                 // A reply in a thread only is no row of the channel, but one that mentions

@@ -212,6 +212,8 @@ enum Action {
     },
     /// Ask the node's search index.
     Search(String),
+    /// List the threads this member takes part in (the Threads view).
+    Threads,
     /// Dial a peer the user gave by address (as typed), and remember it (`State::peers`)
     /// if it is one.
     AddPeer(String),
@@ -340,6 +342,7 @@ enum Reply {
         query: String,
         result: Result<Vec<majlis_core::search::Hit>, String>,
     },
+    Threads(Result<Vec<majlis_core::conversation::ThreadSummary>, String>),
 }
 
 #[derive(Default)]

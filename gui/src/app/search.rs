@@ -2,9 +2,12 @@
 //! switcher: channels and members whose names match come first (open the channel, or the
 //! direct messages with that member), then what the node's index finds, newest first, each
 //! with its snippet; a result opens its conversation at that message, with the messages
-//! around it, and marks it for a moment.
+//! around it, and marks it for a moment. The sidebar's Threads opens it on the threads
+//! this member takes part in, the latest reply first; one opens its conversation and the
+//! thread beside it.
 
 use super::*;
+use majlis_core::conversation::ThreadSummary;
 use majlis_core::search::Hit;
 
 #[derive(Default)]
@@ -18,6 +21,9 @@ pub(super) struct SearchBox {
     pub focus: bool,
     /// Channels and members whose names match: the quick switcher (label, channel key).
     pub goto: Vec<(String, String)>,
+    /// The Threads view: the threads this member takes part in, listed while nothing is
+    /// typed (`None`: not that view; typing leaves it).
+    pub threads: Option<Vec<ThreadSummary>>,
 }
 
 /// Jump targets shown above the search results.
@@ -120,6 +126,12 @@ impl MajlisApp {
             self.t("words, \"a phrase\", from:name in:#channel has:file after:2026-01-31"),
             self.t("No messages found."),
         );
+        let (no_threads, reply_word, replies_word, deleted) = (
+            self.t("No threads yet: reply to a message to start one."),
+            self.t("reply"),
+            self.t("replies"),
+            self.t(majlis_core::conversation::DELETED_TEXT),
+        );
         let rtl = self.state.lang.rtl();
         let lang = self.state.lang;
         let roster = run.roster.clone();
@@ -137,6 +149,7 @@ impl MajlisApp {
             return;
         };
         let mut open: Option<(String, MessageId)> = None;
+        let mut thread: Option<MessageId> = None;
         let mut jump: Option<String> = None;
         let mut close = false;
         let panel = if rtl {
@@ -176,6 +189,50 @@ impl MajlisApp {
             } else if sb.hits.is_empty() && !sb.asked.trim().is_empty() {
                 ui.label(none.as_str());
             }
+            if let Some(threads) = &sb.threads {
+                if threads.is_empty() {
+                    ui.label(no_threads.as_str());
+                }
+                let first_line = |m: &StoredMessage| match m.deleted {
+                    true => deleted.clone(),
+                    false => m.text.lines().next().unwrap_or_default().to_string(),
+                };
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    for t in threads {
+                        let (root, last) = (&t.root, &t.last);
+                        let place = match dm_members(&root.channel).map(|n| n.len()) {
+                            Some(1) => notes.clone(),
+                            Some(_) => "@".to_string() + &group(&root.channel).unwrap_or_default(),
+                            None => format!("#{}", shown(&root.channel)),
+                        };
+                        let head = format!("{}: {}", person(&root.sender), first_line(root));
+                        let r = ui.add(
+                            egui::Button::new(text::for_egui(&head).into_owned())
+                                .frame(false)
+                                .wrap(),
+                        );
+                        let words = if root.replies == 1 {
+                            &reply_word
+                        } else {
+                            &replies_word
+                        };
+                        let latest = format!(
+                            "{} · {} {words} · {}: {} · {}",
+                            text::for_egui(&place),
+                            root.replies,
+                            person(&last.sender),
+                            text::for_egui(&first_line(last)),
+                            format_time(last.sent_at, true)
+                        );
+                        ui.label(RichText::new(latest).small().weak());
+                        if r.clicked() {
+                            open = Some((root.channel.clone(), root.id));
+                            thread = Some(root.id);
+                        }
+                        ui.separator();
+                    }
+                });
+            }
             egui::ScrollArea::vertical().show(ui, |ui| {
                 for h in &sb.hits {
                     let m = &h.message;
@@ -210,6 +267,7 @@ impl MajlisApp {
             });
         });
         if sb.query != sb.asked {
+            sb.threads = None;
             sb.asked = sb.query.clone();
             sb.goto = run
                 .roster
@@ -237,6 +295,9 @@ impl MajlisApp {
             self.state.selected = Some(channel.clone());
             run.view = View::Chat;
             run.conv = Some(Conversation::open_at(&run.node, &channel, id));
+        }
+        if let Some(root) = thread {
+            run.actions.push(Action::OpenThread(root));
         }
     }
 }

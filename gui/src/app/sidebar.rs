@@ -485,6 +485,8 @@ impl MajlisApp {
         let mut open_mentions = false;
         let mut open_saved = false;
         let saved_label = self.t("Saved");
+        let mut open_threads = false;
+        let threads_label = self.t("Threads");
         let mut clicked = None;
         let mut notify: Option<(String, Notify)> = None;
         let mut mark_read: Vec<String> = Vec::new();
@@ -519,6 +521,9 @@ impl MajlisApp {
                 };
                 if ui.selectable_label(false, text).clicked() {
                     open_mentions = true;
+                }
+                if ui.selectable_label(false, threads_label.as_str()).clicked() {
+                    open_threads = true;
                 }
                 if ui.selectable_label(false, saved_label.as_str()).clicked() {
                     open_saved = true;
@@ -720,6 +725,17 @@ impl MajlisApp {
             let sb = run.search.get_or_insert_with(Default::default);
             sb.query = "mentions:me".into();
             sb.focus = true;
+        }
+        // The threads this member takes part in, listed in the search box.
+        if open_threads {
+            let sb = run.search.get_or_insert_with(Default::default);
+            sb.query.clear();
+            sb.asked.clear();
+            sb.hits.clear();
+            sb.goto.clear();
+            sb.error = None;
+            sb.threads = Some(Vec::new());
+            run.actions.push(Action::Threads);
         }
         // And what was saved for later, a search too.
         if open_saved {
