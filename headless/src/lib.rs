@@ -1874,24 +1874,16 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
             );
         }
         Command::Threads { limit, .. } => {
-            // No node running: index what the store holds, then look through it.
             let p = open(&dir)?;
-            p.require_org()?;
-            let mut ix = majlis_core::search::SearchIndex::new()?;
-            majlis_core::search::index_store(&mut ix, p.store(), "")?;
-            ix.commit()?;
             let chain = p.chain()?;
             let me = chain
                 .head()
                 .and_then(|h| h.member_of_device(&p.device_id()))
                 .map(|m| m.name.clone())
                 .context("this device is on no roster yet, so it takes part in no thread")?;
-            let mine = majlis_core::search::query(
-                &ix,
-                p.store(),
+            let mine = search_stored(
+                &p,
                 &format!("from:\"{me}\""),
-                chain.head(),
-                &p.device_id(),
                 majlis_core::search::Order::Newest,
                 majlis_core::node::THREADS_LOOK_BACK,
             )?;
@@ -1913,22 +1905,9 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
                 unreachable!("matched above")
             };
             let (limit, relevance) = (*limit, *relevance);
-            // No node running: index what the store holds, then search it.
             let p = open(&dir)?;
-            p.require_org()?;
-            let mut ix = majlis_core::search::SearchIndex::new()?;
-            majlis_core::search::index_store(&mut ix, p.store(), "")?;
-            ix.commit()?;
+            let hits = search_stored(&p, query, search_order(relevance), limit)?;
             let chain = p.chain()?;
-            let hits = majlis_core::search::query(
-                &ix,
-                p.store(),
-                query,
-                chain.head(),
-                &p.device_id(),
-                search_order(relevance),
-                limit,
-            )?;
             print_response(
                 &cmd,
                 Response::Search {
@@ -2384,6 +2363,30 @@ fn print_requests(report: &majlis_core::diagnose::Report, json: bool) -> Result<
         );
     }
     Ok(())
+}
+
+/// Search what the store of `p` holds, with no node running: index it, then query.
+fn search_stored(
+    p: &Profile,
+    query: &str,
+    order: majlis_core::search::Order,
+    limit: usize,
+) -> Result<Vec<majlis_core::search::Hit>> {
+    p.require_org()?;
+    let mut ix = majlis_core::search::SearchIndex::new()?;
+    majlis_core::search::index_store(&mut ix, p.store(), "")?;
+    ix.commit()?;
+    let chain = p.chain()?;
+    let hits = majlis_core::search::query(
+        &ix,
+        p.store(),
+        query,
+        chain.head(),
+        &p.device_id(),
+        order,
+        limit,
+    )?;
+    Ok(hits)
 }
 
 fn print_response(cmd: &Command, resp: Response) -> Result<()> {

@@ -294,30 +294,11 @@ impl Roster {
     /// turns the text around it, no spaces at either end). Not unique: a company has many
     /// accountants.
     pub(crate) fn check_title(member: &str, title: &str) -> Result<(), RosterError> {
-        let said = |why: String| {
+        reads_as_text(title, "a job title", MAX_TITLE_BYTES).map_err(|why| {
             RosterError::Rule(format!(
                 "'{title}' is not a good job title for '{member}': {why}"
             ))
-        };
-        if title.is_empty() || title.len() > MAX_TITLE_BYTES {
-            return Err(said(format!("a job title is 1-{MAX_TITLE_BYTES} bytes")));
-        }
-        if title.chars().any(|c| c.is_control()) {
-            return Err(said("it holds a control character".into()));
-        }
-        if let Some(c) = hidden_char(title) {
-            return Err(said(hidden_said(c)));
-        }
-        if is_blank(title) {
-            return Err(said(BLANK.into()));
-        }
-        if title.trim() != title {
-            return Err(said(format!(
-                "it starts or ends with a space; try '{}'",
-                title.trim()
-            )));
-        }
-        Ok(())
+        })
     }
 
     /// The rules a full name for `member` meets: it reads as a name (no character that
@@ -332,26 +313,7 @@ impl Roster {
                 "'{full}' is not a good full name for '{member}': {why}"
             ))
         };
-        if full.is_empty() || full.len() > MAX_FULL_NAME_BYTES {
-            return Err(said(format!(
-                "a full name is 1-{MAX_FULL_NAME_BYTES} bytes"
-            )));
-        }
-        if full.chars().any(|c| c.is_control()) {
-            return Err(said("it holds a control character".into()));
-        }
-        if let Some(c) = hidden_char(full) {
-            return Err(said(hidden_said(c)));
-        }
-        if is_blank(full) {
-            return Err(said(BLANK.into()));
-        }
-        if full.trim() != full {
-            return Err(said(format!(
-                "it starts or ends with a space; try '{}'",
-                full.trim()
-            )));
-        }
+        reads_as_text(full, "a full name", MAX_FULL_NAME_BYTES).map_err(said)?;
         if full.starts_with(['@', '#']) {
             return Err(said(
                 "it starts with '@' or '#', which the views show in front of mentions and channels"
@@ -1484,4 +1446,29 @@ fn hidden_said(c: char) -> String {
 fn only_one<T>(mut it: impl Iterator<Item = T>) -> Option<T> {
     let first = it.next()?;
     it.next().is_none().then_some(first)
+}
+
+/// Why `text` (`what`: "a full name", "a job title") does not read as text people see
+/// beside a name: 1 to `max` bytes, no control character, nothing that draws nothing or
+/// turns the text around it, not blank, no space at either end.
+fn reads_as_text(text: &str, what: &str, max: usize) -> Result<(), String> {
+    if text.is_empty() || text.len() > max {
+        return Err(format!("{what} is 1-{max} bytes"));
+    }
+    if text.chars().any(|c| c.is_control()) {
+        return Err("it holds a control character".into());
+    }
+    if let Some(c) = hidden_char(text) {
+        return Err(hidden_said(c));
+    }
+    if is_blank(text) {
+        return Err(BLANK.into());
+    }
+    if text.trim() != text {
+        return Err(format!(
+            "it starts or ends with a space; try '{}'",
+            text.trim()
+        ));
+    }
+    Ok(())
 }
