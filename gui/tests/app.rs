@@ -2983,8 +2983,9 @@ fn a_message_marked_unread_counts_until_the_conversation_is_opened_again() {
 }
 
 /// Threads lists the threads bilal takes part in, the latest reply first: amina's question
-/// he answered, not her message nobody answered; her answer there brings it up to date, and
-/// a click opens the conversation with the thread beside it.
+/// he answered, not her message nobody answered; her answer there brings it up to date,
+/// marked new, and a click opens the conversation with the thread beside it, after which it
+/// is new no more.
 #[test]
 fn threads_lists_the_threads_one_takes_part_in_and_opens_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -3006,15 +3007,21 @@ fn threads_lists_the_threads_one_takes_part_in_and_opens_one() {
         has(h, "amina: who books the van?") && has(h, "1 reply · bilal: I will")
     });
     assert!(!has(&h, "amina: nobody answers this"));
+    assert!(!has(&h, "New · "), "his own reply is new to him");
     rt.block_on(amina.reply(&q, "thanks, for friday", false))
         .unwrap();
-    until(&mut h, "her answer the latest", |h| {
-        has(h, "2 replies · amina: thanks, for friday")
+    until(&mut h, "her answer the latest, and new", |h| {
+        has(h, "New · #general · 2 replies · amina: thanks, for friday")
     });
     h.get_by_label("amina: who books the van?").click();
     until(&mut h, "#general open with the thread beside it", |h| {
         h.state().as_ref().unwrap().open_conversation().as_deref() == Some("general")
             && has(h, "Also send to the channel")
+    });
+    // Seen in its panel: no longer new.
+    h.get_by_label("Threads").click();
+    until(&mut h, "listed again, not new", |h| {
+        has(h, "#general · 2 replies · amina: thanks, for friday") && !has(h, "New · ")
     });
 }
 

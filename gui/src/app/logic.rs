@@ -260,9 +260,11 @@ impl MajlisApp {
             }
             Action::OpenThread(root) => {
                 run.details_open = false;
+                let rows = run.node.thread(&root).unwrap_or_default();
+                self.seen_thread(&rows);
                 run.thread = Some(ThreadView {
                     root,
-                    rows: run.node.thread(&root).unwrap_or_default(),
+                    rows,
                     draft: String::new(),
                     also: false,
                 });
@@ -443,6 +445,19 @@ impl MajlisApp {
             let _ = tx.send(fut.await);
             ctx.request_repaint();
         });
+    }
+
+    /// The replies of a thread (`rows`: its first message, then its replies) were shown in
+    /// its panel: none of them is new in the Threads view any more.
+    fn seen_thread(&mut self, rows: &[StoredMessage]) {
+        if let (Some(root), Some(last)) = (rows.first(), rows.last()) {
+            let seen = self
+                .state
+                .threads_seen
+                .entry(root.id.to_string())
+                .or_default();
+            *seen = (*seen).max(last.sent_at);
+        }
     }
 
     /// Tell the member's other devices, through their notes, what `tell` says (`what` it is,
@@ -1039,6 +1054,7 @@ impl MajlisApp {
             let target = m.act.as_ref().map(|a| a.target());
             if target == Some(t.root) || t.rows.iter().any(|r| Some(r.id) == target) {
                 t.rows = run.node.thread(&t.root).unwrap_or_default();
+                self.seen_thread(&t.rows);
             }
         }
         if let Some(act) = &m.act {

@@ -73,6 +73,9 @@ pub struct State {
     pub starred: std::collections::BTreeSet<String>,
     /// Per conversation, when it was last starred or unstarred (as `notify_at`).
     pub starred_at: HashMap<String, u64>,
+    /// Per thread (its first message's id), the `sent_at` of the newest reply shown in its
+    /// panel here: a later one is new in the Threads view.
+    pub threads_seen: HashMap<String, u64>,
     /// Channels and DMs the user muted: no desktop notification, unread counts shown quietly.
     pub muted: std::collections::BTreeSet<String>,
     /// Channels whose every message raises a desktop notification (not only mentions).
@@ -1181,6 +1184,10 @@ impl MajlisApp {
         }
         for (k, v) in saved.starred_at {
             s.starred_at.entry(k).or_insert(v);
+        }
+        for (k, v) in saved.threads_seen {
+            let seen = s.threads_seen.entry(k).or_default();
+            *seen = (*seen).max(v);
         }
         for (k, v) in saved.last_seen {
             s.last_seen.entry(k).or_insert(v);

@@ -126,12 +126,14 @@ impl MajlisApp {
             self.t("words, \"a phrase\", from:name in:#channel has:file after:2026-01-31"),
             self.t("No messages found."),
         );
-        let (no_threads, reply_word, replies_word, deleted) = (
+        let (no_threads, reply_word, replies_word, deleted, new_word) = (
             self.t("No threads yet: reply to a message to start one."),
             self.t("reply"),
             self.t("replies"),
             self.t(majlis_core::conversation::DELETED_TEXT),
+            self.t("New"),
         );
+        let seen = &self.state.threads_seen;
         let rtl = self.state.lang.rtl();
         let lang = self.state.lang;
         let roster = run.roster.clone();
@@ -206,18 +208,26 @@ impl MajlisApp {
                             None => format!("#{}", shown(&root.channel)),
                         };
                         let head = format!("{}: {}", person(&root.sender), first_line(root));
-                        let r = ui.add(
-                            egui::Button::new(text::for_egui(&head).into_owned())
-                                .frame(false)
-                                .wrap(),
-                        );
+                        // A colleague's reply after the last one shown in its panel here.
+                        let new = last.sender != me
+                            && seen
+                                .get(&root.id.to_string())
+                                .is_none_or(|s| last.sent_at > *s);
+                        let head = RichText::new(text::for_egui(&head).into_owned());
+                        let head = if new { head.strong() } else { head };
+                        let r = ui.add(egui::Button::new(head).frame(false).wrap());
                         let words = if root.replies == 1 {
                             &reply_word
                         } else {
                             &replies_word
                         };
                         let latest = format!(
-                            "{} · {} {words} · {}: {} · {}",
+                            "{}{} · {} {words} · {}: {} · {}",
+                            if new {
+                                format!("{new_word} · ")
+                            } else {
+                                String::new()
+                            },
                             text::for_egui(&place),
                             root.replies,
                             person(&last.sender),
