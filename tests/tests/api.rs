@@ -1415,6 +1415,14 @@ fn replies_reactions_edits_and_deletions_over_the_api() {
     let (_, t) = curl(&msg("/thread"), Some(&ro), &[]);
     assert_eq!(t["messages"].as_array().unwrap().len(), 2, "{t}");
     assert_eq!(t["messages"][1]["text"], "after lunch");
+    // The threads the node's member takes part in: this one, its latest reply beside it.
+    wait_until("the thread listed", 20, || {
+        let (code, ts) = curl(&url("/v1/threads"), Some(&ro), &[]);
+        code == 200
+            && ts["threads"][0]["root"]["id"] == id.as_str()
+            && ts["threads"][0]["last"]["text"] == "after lunch"
+    });
+    assert_eq!(curl(&url("/v1/threads?limit=0"), Some(&ro), &[]).0, 400);
     // Pinned and a topic set; a read-only token does neither; bilal's node shows both.
     assert_eq!(curl(&msg("/pin"), Some(&ro), &["-X", "PUT"]).0, 403);
     assert_eq!(curl(&msg("/pin"), Some(&rw), &["-X", "PUT"]).0, 201);
@@ -1579,7 +1587,7 @@ fn the_openapi_document_holds_against_schemathesis() {
         String::from_utf8_lossy(&out.stderr)
     );
     // It ran: every operation but the event stream was tested.
-    assert!(text.contains("Tested: 27"), "{text}");
+    assert!(text.contains("Tested: 28"), "{text}");
 }
 
 /// An id copied from `majlisd history --ids` works in the API as on the command line: its

@@ -96,6 +96,7 @@ fn router(state: AppState) -> Router {
             get(messages).post(post_message),
         )
         .route("/v1/search", get(search))
+        .route("/v1/threads", get(threads))
         .route("/v1/files", get(files))
         .route(
             "/v1/channels/{channel}/files",
@@ -1286,6 +1287,54 @@ pub struct Hits {
     hits: Vec<Hit>,
 }
 
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ThreadsQuery {
+    /// At most this many threads (default 20).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ThreadItem {
+    /// The message the thread hangs from (its `replies` counted).
+    #[schema(value_type = ApiMessage)]
+    root: majlis_core::StoredMessage,
+    /// The thread's latest reply.
+    #[schema(value_type = ApiMessage)]
+    last: majlis_core::StoredMessage,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Threads {
+    threads: Vec<ThreadItem>,
+}
+
+/// The threads this device's member takes part in (they started one that has replies, or
+/// replied in it), the one with the latest reply first.
+#[utoipa::path(get, path = "/v1/threads", params(ThreadsQuery),
+    responses((status = 200, body = Threads), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("token" = ["read"])))]
+async fn threads(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    q: Result<Query<ThreadsQuery>, QueryRejection>,
+) -> Result<Json<Threads>, ApiError> {
+    auth(&s, &headers, Scope::Read)?;
+    let Query(q) = q?;
+    let limit = limit(q.limit, 20)?;
+    let threads = s.node.threads(limit).await?;
+    Ok(Json(Threads {
+        threads: threads
+            .into_iter()
+            .map(|t| ThreadItem {
+                root: t.root,
+                last: t.last,
+            })
+            .collect(),
+    }))
+}
+
 /// Search every message this device can read.
 #[utoipa::path(get, path = "/v1/search", params(SearchQuery),
     responses((status = 200, body = Hits), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
@@ -1456,8 +1505,8 @@ async fn metrics(
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Majlis local API", description = "The HTTP API of `majlisd run --http`. See docs/api.md."),
-    paths(messages, post_message, message, thread, reply, forward, post_poll, vote, close_poll, edit, delete, react, unreact, pin, unpin, details, set_topic, hook, channels, search, files, upload, download, roster, peers, statuses, stream, metrics),
-    components(schemas(ErrorBody, ApiMessage, Messages, NewMessage, NewReply, NewForward, NewPoll, PollChoice, NewVote, NewReaction, NewTopic, ChannelDetails, Posted, ChannelInfo, Channels, Hit, Hits, ApiEvent, Order)),
+    paths(messages, post_message, message, thread, threads, reply, forward, post_poll, vote, close_poll, edit, delete, react, unreact, pin, unpin, details, set_topic, hook, channels, search, files, upload, download, roster, peers, statuses, stream, metrics),
+    components(schemas(ErrorBody, ApiMessage, Messages, NewMessage, NewReply, NewForward, NewPoll, PollChoice, NewVote, NewReaction, NewTopic, ChannelDetails, Posted, ChannelInfo, Channels, Hit, Hits, ThreadItem, Threads, ApiEvent, Order)),
     modifiers(&BearerToken, &Errors)
 )]
 pub struct ApiDoc;
