@@ -361,6 +361,7 @@ const AR: &[(&str, &str)] = &[
     ("Release legal hold {hold}? Retention and erasure then apply to what it covered.", "رفع الحجز القانوني {hold}؟ بعدها تسري مدة الاحتفاظ والمحو على ما كان يشمله."),
     ("Remove {member} and all their devices?", "إزالة {member} وكل أجهزته؟"),
     ("Result: {text}", "نتيجة: {text}"),
+    ("Thread: {text}", "سلسلة: {text}"),
     ("Revoke device {device} of {member}?", "إبطال الجهاز {device} الخاص بـ {member}؟"),
     ("Save {file}", "حفظ {file}"),
     ("Search messages", "البحث في الرسائل"),

@@ -3013,7 +3013,7 @@ fn threads_lists_the_threads_one_takes_part_in_and_opens_one() {
     until(&mut h, "her answer the latest, and new", |h| {
         has(h, "New · #general · 2 replies · amina: thanks, for friday")
     });
-    h.get_by_label("amina: who books the van?").click();
+    h.get_by_label("Thread: amina: who books the van?").click();
     until(&mut h, "#general open with the thread beside it", |h| {
         h.state().as_ref().unwrap().open_conversation().as_deref() == Some("general")
             && has(h, "Also send to the channel")

@@ -147,6 +147,13 @@ impl MajlisApp {
             let r = roster.as_deref().map(|r| &r.roster);
             majlis_core::roster::dm_title(r, c, &me).map(|t| text::for_egui(&t).into_owned())
         };
+        // A conversation by who else is in it (the other, whoever wrote), or this member's
+        // notes as the sidebar names them.
+        let place = |c: &str| match dm_members(c).map(|n| n.len()) {
+            Some(1) => notes.clone(),
+            Some(_) => "@".to_string() + &group(c).unwrap_or_default(),
+            None => format!("#{}", shown(c)),
+        };
         let Some(sb) = run.search.as_mut() else {
             return;
         };
@@ -202,20 +209,18 @@ impl MajlisApp {
                 egui::ScrollArea::vertical().show(ui, |ui| {
                     for t in threads {
                         let (root, last) = (&t.root, &t.last);
-                        let place = match dm_members(&root.channel).map(|n| n.len()) {
-                            Some(1) => notes.clone(),
-                            Some(_) => "@".to_string() + &group(&root.channel).unwrap_or_default(),
-                            None => format!("#{}", shown(&root.channel)),
-                        };
-                        let head = format!("{}: {}", person(&root.sender), first_line(root));
+                        let place = place(&root.channel);
+                        let plain = format!("{}: {}", person(&root.sender), first_line(root));
                         // A colleague's reply after the last one shown in its panel here.
                         let new = last.sender != me
                             && seen
                                 .get(&root.id.to_string())
                                 .is_none_or(|s| last.sent_at > *s);
-                        let head = RichText::new(text::for_egui(&head).into_owned());
+                        let head = RichText::new(text::for_egui(&plain).into_owned());
                         let head = if new { head.strong() } else { head };
                         let r = ui.add(egui::Button::new(head).frame(false).wrap());
+                        let heard = tr_with(lang, "Thread: {text}", &[("text", &plain)]);
+                        name_widget(&r, egui::Role::Button, &heard);
                         let words = if root.replies == 1 {
                             &reply_word
                         } else {
@@ -246,13 +251,7 @@ impl MajlisApp {
             egui::ScrollArea::vertical().show(ui, |ui| {
                 for h in &sb.hits {
                     let m = &h.message;
-                    // A conversation by who else is in it (the other, whoever wrote), or
-                    // this member's notes as the sidebar names them.
-                    let place = match dm_members(&m.channel).map(|n| n.len()) {
-                        Some(1) => notes.clone(),
-                        Some(_) => "@".to_string() + &group(&m.channel).unwrap_or_default(),
-                        None => format!("#{}", shown(&m.channel)),
-                    };
+                    let place = place(&m.channel);
                     let head = format!(
                         "{} · {} · {}",
                         text::for_egui(&place),
