@@ -1477,14 +1477,16 @@ impl Store {
         written: impl IntoIterator<Item = &'a StoredMessage>,
         limit: usize,
     ) -> Result<Vec<conversation::ThreadSummary>> {
+        // In the order first met, each once: a member's 1 000 messages may name as many roots.
         let mut roots: Vec<MessageId> = Vec::new();
+        let mut met = std::collections::HashSet::new();
         for m in written {
             let root = match &m.act {
                 Some(Act::Reply { to, .. }) => *to,
                 None if m.replies > 0 => m.id,
                 _ => continue,
             };
-            if !roots.contains(&root) {
+            if met.insert(root) {
                 roots.push(root);
             }
         }

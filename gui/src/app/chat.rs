@@ -1379,7 +1379,8 @@ impl Conversation {
                             egui::TextFormat::simple(small, weak),
                         );
                         let head = ui.label(job);
-                        if let Some(about) = s.about(&m.sender) {
+                        // Built only while hovered: a page shows many heads every frame.
+                        if let Some(about) = head.hovered().then(|| s.about(&m.sender)).flatten() {
                             head.on_hover_text(about);
                         }
                     } else if self.meta_shown(i) {

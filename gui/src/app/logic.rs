@@ -62,6 +62,10 @@ impl MajlisApp {
                 });
             }
             Action::Threads => {
+                if let Some(sb) = run.search.as_mut() {
+                    sb.threads_asking = true;
+                    sb.threads_again = false;
+                }
                 let n = run.node.clone();
                 self.spawn(async move {
                     Reply::Threads(n.threads(50).await.map_err(|e| say_error(lang, &e)))
@@ -457,6 +461,7 @@ impl MajlisApp {
                 .entry(root.id.to_string())
                 .or_default();
             *seen = (*seen).max(last.sent_at);
+            forget_oldest(&mut self.state.threads_seen, THREADS_SEEN_MAX);
         }
     }
 
@@ -691,15 +696,22 @@ impl MajlisApp {
                         }
                     }
                 }
-                // Only while the Threads view is still open.
+                // Shown only while the Threads view is still open; asked again if replies
+                // arrived while it was on its way.
                 Reply::Threads(result) => {
-                    if let Some(sb) = run.search.as_mut().filter(|sb| sb.threads.is_some()) {
-                        match result {
-                            Ok(threads) => {
-                                sb.threads = Some(threads);
-                                sb.error = None;
+                    if let Some(sb) = run.search.as_mut() {
+                        sb.threads_asking = false;
+                        if sb.threads.is_some() {
+                            if std::mem::take(&mut sb.threads_again) {
+                                run.actions.push(Action::Threads);
                             }
-                            Err(e) => sb.error = Some(e),
+                            match result {
+                                Ok(threads) => {
+                                    sb.threads = Some(threads);
+                                    sb.error = None;
+                                }
+                                Err(e) => sb.error = Some(e),
+                            }
                         }
                     }
                 }
@@ -1111,7 +1123,7 @@ impl MajlisApp {
             }
             // The Threads view lists the latest reply of each thread.
             if matches!(act, Act::Reply { .. })
-                && run.search.as_ref().is_some_and(|sb| sb.threads.is_some())
+                && run.search.as_mut().is_some_and(|sb| sb.threads_stale())
             {
                 run.actions.push(Action::Threads);
             }
@@ -1267,6 +1279,21 @@ impl MajlisApp {
     }
 }
 
+/// How many threads the app remembers having seen (saved with its state).
+const THREADS_SEEN_MAX: usize = 2000;
+
+/// Keep `seen` (thread → the latest reply seen in it) to at most `max` threads: past it, the
+/// half seen longest ago is forgotten at once, so this sorts rarely. A forgotten thread
+/// with a new reply is shown New once more, which is the safe side.
+fn forget_oldest(seen: &mut HashMap<String, u64>, max: usize) {
+    if seen.len() > max {
+        let mut at: Vec<u64> = seen.values().copied().collect();
+        at.sort_unstable();
+        let keep_from = at[at.len() - max / 2];
+        seen.retain(|_, t| *t >= keep_from);
+    }
+}
+
 /// How many notifications a burst raises one by one (within [`BURST_WINDOW`]) before one
 /// says more are waiting.
 const BURST: usize = 3;
@@ -1380,6 +1407,19 @@ mod tests {
         // A quiet minute: as new.
         assert_eq!(b.next(at(70_000)), Show);
         assert_eq!(b.next(at(70_001)), Show);
+    }
+
+    /// The threads seen longest ago are forgotten first, and only past the bound.
+    #[test]
+    fn the_threads_seen_are_bounded_forgetting_the_oldest() {
+        let mut seen: HashMap<String, u64> = (0..10).map(|i| (format!("t{i}"), i)).collect();
+        forget_oldest(&mut seen, 10);
+        assert_eq!(seen.len(), 10, "at the bound, nothing is forgotten");
+        seen.insert("t10".into(), 10);
+        forget_oldest(&mut seen, 10);
+        let mut kept: Vec<u64> = seen.values().copied().collect();
+        kept.sort_unstable();
+        assert_eq!(kept, [6, 7, 8, 9, 10], "the newest half is kept");
     }
 
     /// A mention in a channel says where; a direct message needs no place.

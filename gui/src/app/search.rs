@@ -24,6 +24,22 @@ pub(super) struct SearchBox {
     /// The Threads view: the threads this member takes part in, listed while nothing is
     /// typed (`None`: not that view; typing leaves it).
     pub threads: Option<Vec<ThreadSummary>>,
+    /// A Threads listing is on its way, and (`threads_again`) replies arrived since it was
+    /// asked for: in a busy org they ask once more when it comes, not once each.
+    pub threads_asking: bool,
+    pub threads_again: bool,
+}
+
+impl SearchBox {
+    /// A reply arrived: whether to ask for the Threads listing now (the view is open and no
+    /// listing is on its way; else it is asked for again when that one comes).
+    pub fn threads_stale(&mut self) -> bool {
+        if self.threads.is_none() {
+            return false;
+        }
+        self.threads_again |= self.threads_asking;
+        !self.threads_asking
+    }
 }
 
 /// Jump targets shown above the search results.
@@ -399,5 +415,19 @@ mod tests {
             .map(|s| &job.text[s.byte_range.start.0..s.byte_range.end.0])
             .collect();
         assert_eq!(strong, ["depot"]);
+    }
+
+    /// Replies arriving while a Threads listing is on its way ask for it once more, not once
+    /// each; with the view closed they ask for nothing.
+    #[test]
+    fn replies_in_a_burst_ask_for_the_threads_once_more() {
+        let mut sb = SearchBox::default();
+        assert!(!sb.threads_stale(), "the view is not open");
+        sb.threads = Some(Vec::new());
+        assert!(sb.threads_stale(), "open, nothing on its way: ask");
+        sb.threads_asking = true;
+        assert!(!sb.threads_stale());
+        assert!(!sb.threads_stale());
+        assert!(sb.threads_again, "asked again when it comes");
     }
 }
