@@ -1796,7 +1796,7 @@ async fn readers_reply_in_threads_where_an_admin_lets_them_and_nothing_more() {
 /// of bilal's and chen's, not one whose only reply was deleted. A new reply moves its
 /// thread to the top, and back when it is deleted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_members_threads_are_those_they_started_or_replied_in_latest_reply_first() {
+async fn a_members_threads_are_those_they_started_replied_or_were_mentioned_in_latest_first() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b, c) = start_three(org(dir.path(), &[])).await;
     let hers = a.send("general", "the budget is due friday").await.unwrap();
@@ -1858,6 +1858,31 @@ async fn a_members_threads_are_those_they_started_or_replied_in_latest_reply_fir
         async || -> Vec<MessageId> { listed(&b).await.into_iter().map(|(id, _)| id).collect() };
     wait_until("bilal's two threads", async || {
         his().await == vec![theirs, hers]
+    })
+    .await;
+    // Mentioned in a reply to a thread she never wrote in, and in a first message that has
+    // a reply: both hers to follow now; a mention in one with no reply is no thread.
+    c.reply(&theirs, "@amina are you coming?", false)
+        .await
+        .unwrap();
+    let asked = c.send("general", "@amina the van is back").await.unwrap();
+    c.send("general", "@amina no thread here").await.unwrap();
+    wait_until("bilal holds chen's message", async || {
+        b.history("general", 50)
+            .unwrap()
+            .iter()
+            .any(|m| m.id == asked)
+    })
+    .await;
+    b.reply(&asked, "thanks", false).await.unwrap();
+    let want = vec![
+        (asked, "thanks".to_string()),
+        (theirs, "@amina are you coming?".to_string()),
+        (chens, "found them".to_string()),
+        (hers, "on it".to_string()),
+    ];
+    wait_until("the two she is mentioned in, on top", async || {
+        listed(&a).await == want
     })
     .await;
 }

@@ -315,8 +315,8 @@ pub enum Command {
         #[arg(long, value_name = "MESSAGE", conflicts_with = "follow")]
         before: Option<MessageArg>,
     },
-    /// The threads you take part in (you started one that has replies, or replied in it),
-    /// the one with the latest reply first
+    /// The threads you take part in (you started one that has replies, replied or were
+    /// mentioned in it), the one with the latest reply first
     Threads {
         /// Show at most this many
         #[arg(long, default_value_t = 20)]
@@ -1881,13 +1881,15 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
                 .and_then(|h| h.member_of_device(&p.device_id()))
                 .map(|m| m.name.clone())
                 .context("this device is on no roster yet, so it takes part in no thread")?;
-            let mine = search_stored(
+            let taking_part = search_stored(
                 &p,
-                &format!("from:\"{me}\""),
+                &majlis_core::node::threads_queries(&me),
                 majlis_core::search::Order::Newest,
                 majlis_core::node::THREADS_LOOK_BACK,
             )?;
-            let threads = p.store().threads_of(mine.iter().map(|h| &h.message), limit)?;
+            let threads = p
+                .store()
+                .threads_of(taking_part.iter().map(|h| &h.message), limit)?;
             let threads = threads
                 .into_iter()
                 .map(|t| ThreadLine::of(t, chain.head()))
@@ -1906,7 +1908,7 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
             };
             let (limit, relevance) = (*limit, *relevance);
             let p = open(&dir)?;
-            let hits = search_stored(&p, query, search_order(relevance), limit)?;
+            let hits = search_stored(&p, &[query], search_order(relevance), limit)?;
             let chain = p.chain()?;
             print_response(
                 &cmd,
@@ -2365,10 +2367,11 @@ fn print_requests(report: &majlis_core::diagnose::Report, json: bool) -> Result<
     Ok(())
 }
 
-/// Search what the store of `p` holds, with no node running: index it, then query.
+/// Search what the store of `p` holds, with no node running: index it once, then run each
+/// query, their hits one after another.
 fn search_stored(
     p: &Profile,
-    query: &str,
+    queries: &[impl AsRef<str>],
     order: majlis_core::search::Order,
     limit: usize,
 ) -> Result<Vec<majlis_core::search::Hit>> {
@@ -2377,15 +2380,18 @@ fn search_stored(
     majlis_core::search::index_store(&mut ix, p.store(), "")?;
     ix.commit()?;
     let chain = p.chain()?;
-    let hits = majlis_core::search::query(
-        &ix,
-        p.store(),
-        query,
-        chain.head(),
-        &p.device_id(),
-        order,
-        limit,
-    )?;
+    let mut hits = Vec::new();
+    for query in queries {
+        hits.extend(majlis_core::search::query(
+            &ix,
+            p.store(),
+            query.as_ref(),
+            chain.head(),
+            &p.device_id(),
+            order,
+            limit,
+        )?);
+    }
     Ok(hits)
 }
 

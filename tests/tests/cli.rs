@@ -243,7 +243,7 @@ fn replies_edits_deletions_and_reactions_from_the_command_line() {
 /// --ids` shows them (like a short commit hash), through the running node or, with none, the
 /// store; too few digits, or digits that name none, get a clear error. `history --before`
 /// pages back from one; `threads` lists the thread both take part in, through the running
-/// node and from the store. An answer whose
+/// node, and from the store one amina is only mentioned in too. An answer whose
 /// reader has gone (`| head -1`) ends the command quietly, not with a panic.
 #[test]
 fn a_message_is_named_by_the_first_digits_its_history_shows() {
@@ -338,6 +338,13 @@ fn a_message_is_named_by_the_first_digits_its_history_shows() {
     let e = ds[1].fails(&["history", "@amina", "--before", &ids[2][..8]]);
     assert!(e.contains("not in that conversation"), "{e}");
 
+    // A thread amina is only mentioned in: hers to follow too (read from the store below).
+    let van = ds[1].ok(&["send", "general", "@amina the van is back"]);
+    ds[1].ok(&["reply", &van[..8], "it is at gate 2"]);
+    wait_until("amina holds his reply", 20, || {
+        ds[0].all(&["thread", &van[..8], "--ids"]).lines().count() == 2
+    });
+
     // A reader that has gone: the pipe is closed before majlisd writes a line.
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
@@ -366,14 +373,26 @@ fn a_message_is_named_by_the_first_digits_its_history_shows() {
         "{thread}"
     );
     let threads = ds[0].all(&["threads", "--json"]);
-    let t: serde_json::Value = serde_json::from_str(threads.trim()).unwrap();
+    let t: Vec<serde_json::Value> = threads
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen: Vec<_> = t
+        .iter()
+        .map(|t| (&t["root"]["id"], &t["last"]["text"], &t["shown"]))
+        .collect();
+    let (general, van, lunch) = (
+        serde_json::json!("general"),
+        serde_json::json!(van),
+        serde_json::json!(lunch),
+    );
+    let (gate, count_me) = (
+        serde_json::json!("it is at gate 2"),
+        serde_json::json!("count me in"),
+    );
     assert_eq!(
-        (&t["root"]["id"], &t["last"]["text"], &t["shown"]),
-        (
-            &serde_json::json!(lunch),
-            &serde_json::json!("count me in"),
-            &serde_json::json!("general")
-        ),
+        seen,
+        [(&van, &gate, &general), (&lunch, &count_me, &general)],
         "{threads}"
     );
 }

@@ -52,8 +52,15 @@ pub use remind::{reminders as reminders_in, Reminder};
 pub use schedule::{scheduled as scheduled_in, Scheduled};
 pub use search::IndexStats;
 
-/// How many of this member's latest messages [`Node::threads`] looks through.
+/// How many of this member's latest messages, and of the latest that mention them,
+/// [`Node::threads`] looks through.
 pub const THREADS_LOOK_BACK: usize = 1000;
+
+/// The searches whose hits (each at most [`THREADS_LOOK_BACK`], newest first) name the
+/// threads `me` takes part in: what they wrote, and what mentions them.
+pub fn threads_queries(me: &str) -> [String; 2] {
+    [format!("from:\"{me}\""), "mentions:me".to_string()]
+}
 
 /// How long a removed device keeps its connection after being told of its removal.
 pub const REMOVAL_GRACE: Duration = Duration::from_millis(300);
@@ -1852,21 +1859,22 @@ impl Node {
             .map_err(|_| Error::Invalid("search is not running".into()))?
     }
 
-    /// The threads this member takes part in (they started one that has replies, or replied
-    /// in it), the one with the latest reply first, at most `limit`: the "Threads" view.
-    /// Found through the search index among the latest [`THREADS_LOOK_BACK`] messages this
-    /// member wrote, so a thread they last wrote in long before that is not listed.
+    /// The threads this member takes part in (they started one that has replies, replied
+    /// in it, or were mentioned in it: by name or by a group of theirs, in its first message
+    /// or a reply), the one with the latest reply first, at most `limit`: the "Threads"
+    /// view. Found through the search index among the latest [`THREADS_LOOK_BACK`] messages
+    /// this member wrote and as many that mention them, so a thread they last took part in
+    /// long before that is not listed.
     pub async fn threads(&self, limit: usize) -> Result<Vec<crate::conversation::ThreadSummary>> {
         let me = self.my_name()?;
-        let mine = self
-            .search(
-                &format!("from:\"{me}\""),
-                crate::search::Order::Newest,
-                THREADS_LOOK_BACK,
-            )
-            .await?;
-        self.store
-            .threads_of(mine.iter().map(|h| &h.message), limit)
+        let mut taking_part = Vec::new();
+        for query in threads_queries(&me) {
+            let hits = self
+                .search(&query, crate::search::Order::Newest, THREADS_LOOK_BACK)
+                .await?;
+            taking_part.extend(hits.into_iter().map(|h| h.message));
+        }
+        self.store.threads_of(&taking_part, limit)
     }
 
     /// How many messages the search index holds and its size in memory.

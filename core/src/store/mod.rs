@@ -1469,15 +1469,15 @@ impl Store {
         Ok(out)
     }
 
-    /// The threads among `written` (a member's messages, newest first): those it replies in
-    /// and those it started that have replies, the one with the latest reply (not deleted)
+    /// The threads among `written` (a member's messages, and those mentioning them): those
+    /// it replies in and those it starts that have replies, the one with the latest reply (not deleted)
     /// first, at most `limit`. See [`crate::Node::threads`].
     pub fn threads_of<'a>(
         &self,
         written: impl IntoIterator<Item = &'a StoredMessage>,
         limit: usize,
     ) -> Result<Vec<conversation::ThreadSummary>> {
-        // In the order first met, each once: a member's 1 000 messages may name as many roots.
+        // Each once: up to 2 000 messages may name as many roots.
         let mut roots: Vec<MessageId> = Vec::new();
         let mut met = std::collections::HashSet::new();
         for m in written {

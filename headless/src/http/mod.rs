@@ -1310,8 +1310,8 @@ pub struct Threads {
     threads: Vec<ThreadItem>,
 }
 
-/// The threads this device's member takes part in (they started one that has replies, or
-/// replied in it), the one with the latest reply first.
+/// The threads this device's member takes part in (they started one that has replies,
+/// replied or were mentioned in it), the one with the latest reply first.
 #[utoipa::path(get, path = "/v1/threads", params(ThreadsQuery),
     responses((status = 200, body = Threads), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("token" = ["read"])))]
