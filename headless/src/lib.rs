@@ -300,7 +300,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         /// Show at most this many (the newest)
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 100, value_parser = at_least_one)]
         limit: usize,
         /// Show each message's id first, its first eight digits: enough to name it in
         /// `reply`, `react`, `edit` and the other commands taking a message
@@ -319,7 +319,7 @@ pub enum Command {
     /// mentioned in it), the one with the latest reply first
     Threads {
         /// Show at most this many
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, default_value_t = 20, value_parser = at_least_one)]
         limit: usize,
         /// JSON lines: `root` and `last` (its latest reply) with the fields of `history
         /// --json`, and `shown` (the channel as people know it)
@@ -340,7 +340,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         /// Show at most this many results
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, default_value_t = 20, value_parser = at_least_one)]
         limit: usize,
         /// Best match first instead of newest first
         #[arg(long)]
@@ -2367,6 +2367,18 @@ fn print_requests(report: &majlis_core::diagnose::Report, json: bool) -> Result<
     Ok(())
 }
 
+/// A `--limit`: 1 or more, so `--limit 0` is an error saying so, not an empty answer that
+/// reads as "nothing there".
+fn at_least_one(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("0 would show nothing; give 1 or more".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!(
+            "'{s}' is not a count; give a whole number, 1 or more"
+        )),
+    }
+}
+
 /// Search what the store of `p` holds, with no node running: index it once, then run each
 /// query, their hits one after another.
 fn search_stored(
@@ -3557,6 +3569,29 @@ mod tests {
             panic!("run")
         };
         assert_eq!(http, Some("127.0.0.1:7480".parse().unwrap()));
+    }
+
+    /// `--limit 0` is refused with the range to give, not answered with nothing.
+    #[test]
+    fn a_limit_of_nothing_is_refused() {
+        use clap::Parser;
+        for args in [
+            &["history", "general"][..],
+            &["threads"][..],
+            &["search", "van"][..],
+        ] {
+            let argv = [&["majlisd"][..], args, &["--limit", "0"][..]].concat();
+            let e = super::Cli::try_parse_from(argv).unwrap_err().to_string();
+            assert!(
+                e.contains("0 would show nothing; give 1 or more"),
+                "{args:?}: {e}"
+            );
+            let argv = [&["majlisd"][..], args, &["--limit", "ten"][..]].concat();
+            let e = super::Cli::try_parse_from(argv).unwrap_err().to_string();
+            assert!(e.contains("'ten' is not a count"), "{args:?}: {e}");
+            let argv = [&["majlisd"][..], args, &["--limit", "1"][..]].concat();
+            assert!(super::Cli::try_parse_from(argv).is_ok(), "{args:?}");
+        }
     }
 
     /// A core error that quotes its source is printed once, with the advice after it.
