@@ -1115,8 +1115,10 @@ pub fn explain(e: &anyhow::Error) -> String {
         .chain()
         .find_map(|c| c.downcast_ref::<majlis_core::Error>())
     {
+        // A cause that ends its sentence ("… on 2026-12-07 05:02:31 UTC.") is continued,
+        // not followed by ".;".
         Some(ce) => match advice(ce) {
-            Some(a) => format!("{what}; {a}"),
+            Some(a) => format!("{}; {a}", what.trim_end_matches('.')),
             None => what,
         },
         None => what,
@@ -3604,6 +3606,17 @@ mod tests {
         assert_eq!(
             super::explain(&e),
             "roster rejected: version 3 is for another org"
+        );
+        let e: anyhow::Error = majlis_core::Error::Removed {
+            dir: "b".into(),
+            note: "This device was removed on 2026-12-07 05:02:31 UTC.".into(),
+            at: None,
+        }
+        .into();
+        assert!(
+            super::explain(&e).starts_with("b: This device was removed on 2026-12-07 05:02:31 UTC; to use this directory again, run"),
+            "{}",
+            super::explain(&e)
         );
         let e = anyhow::Error::from(majlis_core::Error::NoOrg).context("sending");
         assert_eq!(
