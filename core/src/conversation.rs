@@ -70,6 +70,9 @@ pub enum Act {
     /// Its member marked `channel` unread from the message sent at `from`, or (0) read it
     /// again (in their notes only; each of their devices follows the latest).
     Unread { channel: String, from: u64 },
+    /// Its member saw the thread hanging from `thread` up to its reply sent at `upto` (in
+    /// their notes only; each of their devices keeps the latest of what any saw).
+    Seen { thread: MessageId, upto: u64 },
 }
 
 /// A thread a member takes part in, as [`crate::Node::threads`] lists it.
@@ -383,7 +386,8 @@ impl Act {
             | Act::Notify { .. }
             | Act::Hours { .. }
             | Act::Star { .. }
-            | Act::Unread { .. } => CHANNEL,
+            | Act::Unread { .. }
+            | Act::Seen { .. } => CHANNEL,
         }
     }
 
@@ -401,6 +405,7 @@ impl Act {
                 | Act::Hours { .. }
                 | Act::Star { .. }
                 | Act::Unread { .. }
+                | Act::Seen { .. }
         )
     }
 
@@ -577,7 +582,8 @@ pub fn fold(m: &mut StoredMessage, mut acts: Vec<StoredMessage>, is_admin: &dyn 
             | Act::Notify { .. }
             | Act::Hours { .. }
             | Act::Star { .. }
-            | Act::Unread { .. } => {}
+            | Act::Unread { .. }
+            | Act::Seen { .. } => {}
         }
     }
     // The last three repliers, most recent last.

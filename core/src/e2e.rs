@@ -309,6 +309,13 @@ pub enum Plain {
         channel: String,
         from: u64,
     },
+    /// Its member saw the thread hanging from `thread` up to its reply sent at `upto` (ms
+    /// since the epoch) on one of their devices: posted only in their own notes, so that a
+    /// reply seen on one is not new on the others.
+    Seen {
+        thread: crate::message::MessageId,
+        upto: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -232,6 +232,7 @@ fn kind_of(m: &StoredMessage) -> (&'static str, Option<String>) {
                 Act::Star { on: false, .. } => "unstar",
                 Act::Unread { from: 0, .. } => "read_again",
                 Act::Unread { .. } => "mark_unread",
+                Act::Seen { .. } => "thread_seen",
             },
             match a {
                 Act::Pin { of, .. } | Act::Save { of, .. } | Act::Remind { of, .. } => {
@@ -244,6 +245,7 @@ fn kind_of(m: &StoredMessage) -> (&'static str, Option<String>) {
                 | Act::Hours { .. }
                 | Act::Star { .. }
                 | Act::Unread { .. } => None,
+                Act::Seen { thread, .. } => Some(thread.to_string()),
                 _ => Some(a.target().to_string()),
             },
         ),

@@ -3499,6 +3499,82 @@ fn stars_and_unread_marks_hold_on_each_device_of_the_member() {
     );
 }
 
+/// A thread seen on one of bilal's devices is not new on the others: amina's answer, new in
+/// the app's Threads view, is new no more once his other device says it saw it; a later one
+/// is new again, and stays so when amina's modified client, in #general, says he saw it;
+/// opened in the app, his other device is told up to which reply.
+#[test]
+fn a_thread_seen_on_one_device_is_not_new_on_the_others() {
+    use majlis_core::conversation::Act;
+    use majlis_core::e2e::Plain;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, other, mut h) = bilal_on_two_devices(dir.path(), &rt, true);
+    let q = rt
+        .block_on(amina.send("general", "who books the van?"))
+        .unwrap();
+    until(&mut h, "her question", |h| has(h, "who books the van?"));
+    rt.block_on(other.reply(&q, "I will", false)).unwrap();
+    h.get_by_label("@ Your notes").click();
+    h.run_steps(2);
+    h.get_by_label("Threads").click();
+    until(&mut h, "listed with his reply from the other device", |h| {
+        has(h, "1 reply · bilal: I will")
+    });
+    let thanks = rt
+        .block_on(amina.reply(&q, "thanks, for friday", false))
+        .unwrap();
+    until(&mut h, "her answer new", |h| {
+        has(h, "New · #general · 2 replies · amina: thanks, for friday")
+    });
+    let at = |id| amina.store().message(&id).unwrap().unwrap().sent_at;
+    rt.block_on(other.set_thread_seen(&q, at(thanks))).unwrap();
+    until(&mut h, "seen on the other device: not new here", |h| {
+        has(h, "#general · 2 replies · amina: thanks, for friday") && !has(h, "New · ")
+    });
+
+    let later = rt
+        .block_on(amina.reply(&q, "and the driver?", false))
+        .unwrap();
+    until(&mut h, "her next answer new", |h| {
+        has(h, "New · #general · 3 replies · amina: and the driver?")
+    });
+    let forged = Plain::Seen {
+        thread: q,
+        upto: at(later),
+    };
+    rt.block_on(amina.act_unchecked("general", forged)).unwrap();
+    rt.block_on(amina.send("general", "after the forged seen"))
+        .unwrap();
+    until(&mut h, "amina's message", |h| {
+        h.state()
+            .as_ref()
+            .unwrap()
+            .node()
+            .unwrap()
+            .history("general", 50)
+            .unwrap()
+            .iter()
+            .any(|m| m.text == "after the forged seen")
+    });
+    h.run_steps(3);
+    assert!(
+        has(&h, "New · #general · 3 replies · amina: and the driver?"),
+        "seen by another member's act"
+    );
+
+    let mut told = other.subscribe();
+    h.get_by_label("Thread: amina: who books the van?").click();
+    let act = told_act(&mut h, &mut told, |a| matches!(a, Act::Seen { .. }));
+    assert_eq!(
+        act,
+        Act::Seen {
+            thread: q,
+            upto: at(later)
+        }
+    );
+}
+
 /// Notification hours are one member's for all their devices: set on bilal's other device
 /// to an hour that is not now, the app is quiet (a mention raises nothing, the bar says
 /// "Quiet hours"); "Sunday to Thursday, 9:00–18:00" chosen in the app reaches the other

@@ -3109,7 +3109,8 @@ pub fn arrival_line(m: &StoredMessage) -> Option<String> {
             | Act::Notify { .. }
             | Act::Hours { .. }
             | Act::Star { .. }
-            | Act::Unread { .. },
+            | Act::Unread { .. }
+            | Act::Seen { .. },
         ) => return None,
         Some(Act::Edit { of }) => format!("{who} edited {}: {}", of.short(), m.text),
         Some(Act::Delete { of }) => format!("{who} deleted {}", of.short()),

@@ -1106,6 +1106,14 @@ impl Node {
         self.tell_my_devices(Plain::Unread { channel, from }).await
     }
 
+    /// Tell this member's other devices that the thread hanging from `thread` was seen up
+    /// to its reply sent at `upto`, so that those replies are not new there either
+    /// ([`Plain::Seen`] in their notes; the app keeps and applies it).
+    pub async fn set_thread_seen(&self, thread: &MessageId, upto: u64) -> Result<()> {
+        let thread = *thread;
+        self.tell_my_devices(Plain::Seen { thread, upto }).await
+    }
+
     /// Tell this member's other devices of `act` (a saved message, a reminder) through their
     /// notes, which only their devices post in and read. Nothing where this device may not
     /// post there (no roster yet, a relay).

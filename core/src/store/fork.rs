@@ -279,6 +279,7 @@ pub fn retarget(p: &mut Plain, sent_again: &std::collections::HashMap<MessageId,
         | Plain::Remind { of, .. }
         | Plain::ClosePoll { of } => of,
         Plain::Vote { poll, .. } => poll,
+        Plain::Seen { thread, .. } => thread,
         Plain::Read { upto } => upto,
         Plain::Forward { from, .. } | Plain::ForwardFile { from, .. } => &mut from.id,
         Plain::Text(_)

@@ -2162,6 +2162,10 @@ impl Store {
                     });
                     (channel, false)
                 }
+                Some(Plain::Seen { thread, upto }) => {
+                    act = Some(Act::Seen { thread, upto });
+                    (String::new(), false)
+                }
                 Some(Plain::File(info)) => match file_view(blob, &info) {
                     Some(view) => {
                         file = Some(view);

@@ -265,7 +265,7 @@ impl MajlisApp {
             Action::OpenThread(root) => {
                 run.details_open = false;
                 let rows = run.node.thread(&root).unwrap_or_default();
-                self.seen_thread(&rows);
+                self.seen_thread(&run.node, &rows);
                 run.thread = Some(ThreadView {
                     root,
                     rows,
@@ -452,17 +452,30 @@ impl MajlisApp {
     }
 
     /// The replies of a thread (`rows`: its first message, then its replies) were shown in
-    /// its panel: none of them is new in the Threads view any more.
-    fn seen_thread(&mut self, rows: &[StoredMessage]) {
-        if let (Some(root), Some(last)) = (rows.first(), rows.last()) {
-            let seen = self
-                .state
-                .threads_seen
-                .entry(root.id.to_string())
-                .or_default();
-            *seen = (*seen).max(last.sent_at);
-            forget_oldest(&mut self.state.threads_seen, THREADS_SEEN_MAX);
+    /// its panel here: none of them is new in the Threads view any more, here or (told
+    /// through the member's notes) on their other devices.
+    fn seen_thread(&mut self, node: &Node, rows: &[StoredMessage]) {
+        if let ([root, .., last], true) = (rows, rows.len() > 1) {
+            if self.saw_thread(&root.id, last.sent_at) {
+                let (n, thread, upto) = (node.clone(), root.id, last.sent_at);
+                let what = format!("thread {} seen", thread.short());
+                self.tell_my_devices(what, async move { n.set_thread_seen(&thread, upto).await });
+            }
         }
+    }
+
+    /// The thread hanging from `thread` was seen up to its reply sent at `upto`, here or on
+    /// another of the member's devices. Returns whether that is more than was seen.
+    fn saw_thread(&mut self, thread: &MessageId, upto: u64) -> bool {
+        let seen = self
+            .state
+            .threads_seen
+            .entry(thread.to_string())
+            .or_default();
+        let more = upto > *seen;
+        *seen = (*seen).max(upto);
+        forget_oldest(&mut self.state.threads_seen, THREADS_SEEN_MAX);
+        more
     }
 
     /// Tell the member's other devices, through their notes, what `tell` says (`what` it is,
@@ -1066,7 +1079,7 @@ impl MajlisApp {
             let target = m.act.as_ref().map(|a| a.target());
             if target == Some(t.root) || t.rows.iter().any(|r| Some(r.id) == target) {
                 t.rows = run.node.thread(&t.root).unwrap_or_default();
-                self.seen_thread(&t.rows);
+                self.seen_thread(&run.node, &t.rows);
             }
         }
         if let Some(act) = &m.act {
@@ -1103,6 +1116,9 @@ impl MajlisApp {
                 {
                     self.set_unread(channel, *from, m.sent_at);
                     run.recount.insert(channel.clone());
+                }
+                A::Seen { thread, upto } if noted => {
+                    self.saw_thread(thread, *upto);
                 }
                 _ => {}
             }
