@@ -80,6 +80,23 @@ impl MessageId {
     pub fn short(&self) -> String {
         self.to_string()[..8].to_string()
     }
+
+    /// A link to this message that colleagues paste in a message ("see
+    /// majlis:message/54f2…"), where the app opens it on a click, or give the CLI in its
+    /// place. It names the message only: a reader who may not read it, or does not hold it
+    /// yet, is told so, and learns nothing else from it.
+    pub fn link(&self) -> String {
+        format!("{}{self}", Self::LINK)
+    }
+
+    /// What every message link starts with (a URI scheme of its own, so that no browser
+    /// takes it for a web address).
+    pub const LINK: &'static str = "majlis:message/";
+
+    /// The message a [`MessageId::link`] names; `None` for anything else.
+    pub fn from_link(link: &str) -> Option<MessageId> {
+        link.strip_prefix(Self::LINK)?.parse().ok()
+    }
 }
 
 impl fmt::Debug for MessageId {

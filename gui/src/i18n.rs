@@ -132,6 +132,7 @@ const AR: &[(&str, &str)] = &[
     ("Star", "تمييز بنجمة"),
     ("Unstar", "إزالة النجمة"),
     ("Copy text", "نسخ النص"),
+    ("Copy link", "نسخ الرابط"),
     ("Edit", "تعديل"),
     ("online", "متصل"),
     ("offline", "غير متصل"),
@@ -500,6 +501,10 @@ const AR: &[(&str, &str)] = &[
     ("(Empty: shown by the roster name again)", "(فارغ: يظهر باسمه في القائمة من جديد)"),
     ("connecting to {address}…", "جار الاتصال بـ {address}…"),
     ("could not paste the image: {error}", "تعذر لصق الصورة: {error}"),
+    (
+        "That message is not on this device, or you may not read it.",
+        "تلك الرسالة ليست على هذا الجهاز، أو لا يحق لك قراءتها.",
+    ),
     ("data directory: {dir}", "مجلد البيانات: {dir}"),
     ("free on its disk: {size} (Majlis keeps {margin} free)", "المتاح على قرصه: {size} (يُبقي مجلس {margin} متاحة)"),
     ("device {device} for {name}", "الجهاز {device} لـ {name}"),

@@ -3025,6 +3025,85 @@ fn threads_lists_the_threads_one_takes_part_in_and_opens_one() {
     });
 }
 
+/// A message's "Copy link" gives its link; a link pasted in a message opens, on a click, its
+/// conversation at that message (in the app, never in a browser), with its thread beside it
+/// for a reply in one; a link to a message not on this device says so and opens nothing.
+#[test]
+fn a_message_link_opens_the_message_in_the_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (amina, mut h) = bilal_with_amina(dir.path(), &rt);
+    wait_for_peer(&mut h, &rt);
+    let plan = rt
+        .block_on(amina.send("general", "the van plan is in the yard office"))
+        .unwrap();
+    let keys = rt
+        .block_on(amina.reply(&plan, "keys are with chen", false))
+        .unwrap();
+    until(&mut h, "her message", |h| {
+        has(h, "the van plan is in the yard office")
+    });
+    h.get_by_label("the van plan is in the yard office")
+        .click_secondary();
+    until(&mut h, "the message's menu", |h| has(h, "Copy link"));
+    h.get_by_label("Copy link").click();
+    h.step();
+    let link = format!("majlis:message/{plan}");
+    assert!(
+        h.output()
+            .platform_output
+            .commands
+            .iter()
+            .any(|c| matches!(c, eframe::egui::OutputCommand::CopyText(t) if *t == link)),
+        "the link copied"
+    );
+
+    let click = |h: &mut H, label: &str| -> Vec<eframe::egui::OutputCommand> {
+        until(h, "the message with the link", |h| has(h, label));
+        h.run_steps(5);
+        // On the first line, past "see " (a long link wraps).
+        let at = h.get_by_label(label).rect().left_top() + eframe::egui::vec2(40.0, 8.0);
+        h.hover_at(at);
+        h.step();
+        h.drag_at(at);
+        h.step();
+        h.event(eframe::egui::Event::PointerButton {
+            pos: at,
+            button: eframe::egui::PointerButton::Primary,
+            pressed: false,
+            modifiers: eframe::egui::Modifiers::NONE,
+        });
+        h.step();
+        h.output().platform_output.commands.clone()
+    };
+    let text = format!("see majlis:message/{keys}");
+    rt.block_on(amina.send("@bilal", &text)).unwrap();
+    until(&mut h, "the DM", |h| has(h, "@ amina (1)"));
+    h.get_by_label("@ amina (1)").click();
+    let asked = click(&mut h, &text);
+    assert!(
+        !asked
+            .iter()
+            .any(|c| matches!(c, eframe::egui::OutputCommand::OpenUrl(_))),
+        "not for a browser: {asked:?}"
+    );
+    until(&mut h, "#general open, the thread beside it", |h| {
+        h.state().as_ref().unwrap().open_conversation().as_deref() == Some("general")
+            && has(h, "Also send to the channel")
+            && has(h, "keys are with chen")
+    });
+
+    let nowhere = format!("majlis:message/{}", "ab".repeat(32));
+    rt.block_on(amina.send("general", &nowhere)).unwrap();
+    click(&mut h, &nowhere);
+    // (The notice is laid out to the composer's width: its label holds line breaks.)
+    until(&mut h, "said to be nowhere here", |h| {
+        h.query_all_by_label_contains("not on this device, or you may")
+            .next()
+            .is_some()
+    });
+}
+
 /// Bilal read amina's first message, looked elsewhere, and two more came: opening the
 /// conversation again, a "New" line sits between what he read and what he did not.
 #[test]

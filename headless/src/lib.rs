@@ -789,8 +789,8 @@ fn parse_days(s: &str) -> Result<Days, String> {
     }
 }
 
-/// `2026-01-31` (midnight UTC) or an RFC 3339 time, as ms since the epoch.
-/// A message as a person names it on the command line: its whole id, or its first
+/// A message as a person names it on the command line: its whole id, its link
+/// (`majlis:message/…`, as the app's "Copy link" gives it), or its first
 /// [`MessageId::SHORT_MIN`] or more hex digits as `history --ids` shows them, looked up in
 /// this device's store (through the running node if there is one) before the command runs.
 #[derive(Debug, Clone)]
@@ -804,6 +804,9 @@ pub struct MessageArg {
 impl std::str::FromStr for MessageArg {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
+        if let Some(id) = MessageId::from_link(s) {
+            return Ok(MessageArg { id, short: None });
+        }
         if s.len() == 64 {
             return s
                 .parse()
@@ -815,7 +818,7 @@ impl std::str::FromStr for MessageArg {
             || !s.bytes().all(|b| b.is_ascii_hexdigit())
         {
             return Err(format!(
-                "'{s}' is not a message id: give its first {} or more hex digits (`majlisd history --ids` shows eight) or all 64",
+                "'{s}' is not a message id: give its first {} or more hex digits (`majlisd history --ids` shows eight), all 64, or its link (majlis:message/…)",
                 MessageId::SHORT_MIN
             ));
         }

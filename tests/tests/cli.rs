@@ -365,7 +365,10 @@ fn a_message_is_named_by_the_first_digits_its_history_shows() {
     let page = ds[1].all(&["history", "general", "--before", &lunch[..8]]);
     assert!(page.contains("amina: standup at 9"), "{page}");
     assert_eq!(page.lines().count(), 1, "{page}");
+    // Its link, as the app's "Copy link" gives it, names it too.
+    let linked = ds[1].all(&["thread", &format!("majlis:message/{lunch}"), "--ids"]);
     let thread = ds[1].all(&["thread", &lunch[..7], "--ids"]);
+    assert_eq!(linked, thread);
     let lines: Vec<&str> = thread.lines().collect();
     assert_eq!(lines.len(), 2, "{thread}");
     assert!(

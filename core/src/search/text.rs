@@ -154,15 +154,15 @@ pub fn has_link(text: &str) -> bool {
     links(text).next().is_some()
 }
 
-/// The links in `text` as byte ranges: words starting `http://`, `https://` or `www.`
-/// after an opening bracket or quote, without the punctuation that ends a sentence or a
+/// The links in `text` as byte ranges: words starting `http://`, `https://`, `www.` or
+/// `majlis:message/` (a [`crate::MessageId::link`]) after an opening bracket or quote, without the punctuation that ends a sentence or a
 /// bracket after them ("see https://x.test/a." links `https://x.test/a`). The app makes
 /// these clickable and `has:link` finds them, so both agree on what a link is.
 pub fn links(text: &str) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
     text.split_whitespace().filter_map(move |w| {
         let from = w.len() - w.trim_start_matches(['(', '<', '"', '\'', '[', '«']).len();
         let rest = &w[from..];
-        let scheme = ["http://", "https://", "www."]
+        let scheme = ["http://", "https://", "www.", crate::MessageId::LINK]
             .into_iter()
             .find(|p| rest.starts_with(p))?;
         let link = rest.trim_end_matches([
@@ -244,6 +244,14 @@ mod tests {
             "a scheme alone is no link"
         );
         assert!(!has_link("a https:// alone"));
+        // A link to a message: a link too, and it names the message.
+        let id = crate::MessageId([0xab; 32]);
+        let text = format!("see ({}), then reply", id.link());
+        let found: Vec<&str> = links(&text).map(|r| &text[r]).collect();
+        assert_eq!(found, [id.link()]);
+        assert_eq!(crate::MessageId::from_link(found[0]), Some(id));
+        assert_eq!(crate::MessageId::from_link("majlis:message/abcd"), None);
+        assert_eq!(crate::MessageId::from_link(&id.to_string()), None);
     }
 
     #[test]

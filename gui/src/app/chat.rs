@@ -2048,6 +2048,23 @@ fn mention_suggestions(r: &VerifiedRoster, draft: &str) -> Vec<String> {
         .collect()
 }
 
+/// Take the message links (`majlis:message/…`) out of what this frame asks to open in a
+/// browser: the app opens those itself.
+pub(super) fn take_message_links(commands: &mut Vec<egui::OutputCommand>) -> Vec<MessageId> {
+    let mut ids = Vec::new();
+    commands.retain(|c| match c {
+        egui::OutputCommand::OpenUrl(u) => match MessageId::from_link(&u.url) {
+            Some(id) => {
+                ids.push(id);
+                false
+            }
+            None => true,
+        },
+        _ => true,
+    });
+    ids
+}
+
 /// How many files the details panel lists, newest first (search finds the rest).
 const SHOWN_FILES: usize = 20;
 
@@ -2110,6 +2127,11 @@ fn row_menu(
     }
     if !m.text.is_empty() && ui.button(t("Copy text")).clicked() {
         ui.ctx().copy_text(m.text.clone());
+        ui.close();
+    }
+    // To point a colleague at it: pasted in a message, a click there opens it.
+    if ui.button(t("Copy link")).clicked() {
+        ui.ctx().copy_text(m.id.link());
         ui.close();
     }
     // A forward keeps its author's words, a poll the question voted on (the node refuses to

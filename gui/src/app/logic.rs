@@ -273,6 +273,34 @@ impl MajlisApp {
                     also: false,
                 });
             }
+            Action::OpenMessage(id) => {
+                use majlis_core::conversation::Act;
+                // Only where this member reads now; else nothing is said of it.
+                let m = run.node.store().message(&id).ok().flatten().filter(|m| {
+                    !m.locked && run.node.readable(&m.channel).is_ok_and(|c| c == m.channel)
+                });
+                let Some(m) = m else {
+                    let no = self.t("That message is not on this device, or you may not read it.");
+                    run.notice = Some((no, Instant::now()));
+                    return;
+                };
+                let (at, thread) = match m.act {
+                    Some(Act::Reply {
+                        to,
+                        also_channel: false,
+                    }) => (to, Some(to)),
+                    Some(Act::Reply { to, .. }) => (m.id, Some(to)),
+                    _ => (m.id, None),
+                };
+                self.state.selected = Some(m.channel.clone());
+                run.view = View::Chat;
+                run.search = None;
+                run.conv = Some(Conversation::open_at(&run.node, &m.channel, at));
+                match thread {
+                    Some(root) => run.actions.push(Action::OpenThread(root)),
+                    None => run.thread = None,
+                }
+            }
             Action::Reply { to, text, also } => {
                 let n = run.node.clone();
                 self.spawn(async move {

@@ -251,6 +251,9 @@ enum Action {
     ExportMine,
     /// Open the thread of a message beside the conversation.
     OpenThread(MessageId),
+    /// Open the conversation at a message (a message link was clicked), with its thread
+    /// beside it if it is a reply in one.
+    OpenMessage(MessageId),
     /// Count a message's conversation unread from it on, to come back to.
     MarkUnread(MessageId),
     /// Reply in the open thread (`also`: shown in the channel too).

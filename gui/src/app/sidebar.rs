@@ -46,6 +46,13 @@ impl MajlisApp {
         } else {
             self.draw_waiting(ui, &mut run);
         }
+        // A message link clicked this frame opens here, not in a browser.
+        for id in ui
+            .ctx()
+            .output_mut(|o| chat::take_message_links(&mut o.commands))
+        {
+            run.actions.push(Action::OpenMessage(id));
+        }
         for a in std::mem::take(&mut run.actions) {
             self.execute(&mut run, a);
         }
