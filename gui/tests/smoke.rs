@@ -5,11 +5,11 @@
 //! `.ci/run` installs them and sets MAJLIS_REQUIRE_GUI=1, which turns a missing X server into
 //! a failure. It draws every view (conversation, details, people, network, admin, onboarding)
 //! in English and Arabic, and the light theme. With MAJLIS_SCREENSHOTS=DIR the screenshots are
-//! written there (that is how docs/screenshots/ was made).
+//! written there, a relative DIR in the workspace (that is how docs/screenshots/ was made).
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[test]
@@ -24,7 +24,10 @@ fn the_real_app_draws_english_arabic_and_admin_views_and_idles() {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_majlis"));
     let tmp = tempfile::tempdir().unwrap();
     let data = support::seed(tmp.path(), 0);
-    let shots = std::env::var_os("MAJLIS_SCREENSHOTS").map(PathBuf::from);
+    // A relative DIR is the workspace's, as the README gives it (cargo runs tests in the
+    // crate's directory).
+    let shots = std::env::var_os("MAJLIS_SCREENSHOTS")
+        .map(|d| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(d));
     // Every view, in English and Arabic, and the light theme; the idle check on the first
     // three (the same drawing code draws the rest).
     let views: &[(&str, &[&str])] = &[
