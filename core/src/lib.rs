@@ -34,6 +34,7 @@ pub mod files;
 pub mod fuzz;
 pub mod governance;
 pub mod identity;
+pub mod invite;
 pub mod message;
 pub mod names;
 pub mod net;

@@ -24,6 +24,9 @@ use crate::store::Store;
 pub const DEVICE_KEY: &str = "device.key";
 pub const ROOT_KEY: &str = "org-root.key";
 pub const SOCKET: &str = "majlisd.sock";
+/// Where [`Profile::remembered_peers`] are kept (sealed with the rest of the store: they
+/// say where the org's nodes are).
+const PEERS_PRIVATE: &str = "peers";
 /// Left by a remote wipe, so that the next start says why the directory is empty instead of
 /// "no device identity" (a user would think the data was lost by a fault).
 pub const REMOVED: &str = "REMOVED.txt";
@@ -393,6 +396,29 @@ impl Profile {
                 Ok(())
             }
         }
+    }
+
+    /// Peers given by address that this device dials at every start (`majlisd run` adds
+    /// them to its `--peer`s): those of the join link it joined with, as written there.
+    pub fn remembered_peers(&self) -> Result<Vec<String>> {
+        Ok(match self.store.get_private(PEERS_PRIVATE)? {
+            // Unreadable (written by no release of ours): none, rather than no start.
+            Some(v) => serde_json::from_slice(&v).unwrap_or_default(),
+            None => Vec::new(),
+        })
+    }
+
+    /// Remember `peers` too (see [`Profile::remembered_peers`]), each once.
+    pub fn remember_peers(&self, peers: &[String]) -> Result<()> {
+        let mut all = self.remembered_peers()?;
+        for p in peers {
+            if !all.contains(p) {
+                all.push(p.clone());
+            }
+        }
+        let v = serde_json::to_vec(&all).expect("strings serialize");
+        self.store.set_private(PEERS_PRIVATE, &v)?;
+        self.store.flush()
     }
 
     /// The stored roster chain, re-verified. A damaged version truncates the chain there

@@ -133,6 +133,15 @@ const AR: &[(&str, &str)] = &[
     ("Unstar", "إزالة النجمة"),
     ("Copy text", "نسخ النص"),
     ("Copy link", "نسخ الرابط"),
+    ("Copy join link", "نسخ رابط الانضمام"),
+    (
+        "For a newcomer on another network: pasted at the first start, it joins the organization and finds this device. It grants nothing; you still add the device.",
+        "لمنضم جديد على شبكة أخرى: يُلصق عند التشغيل الأول، فينضم إلى المؤسسة ويجد هذا الجهاز. لا يمنح أي صلاحية؛ وتبقى أنت من يضيف الجهاز.",
+    ),
+    (
+        "or the join link an admin sent (majlis:join/…)",
+        "أو رابط الانضمام الذي أرسله مشرف (majlis:join/…)",
+    ),
     ("Edit", "تعديل"),
     ("online", "متصل"),
     ("offline", "غير متصل"),
@@ -1164,6 +1173,22 @@ const AR_SAID: &[(&str, &str)] = &[
     (
         "'{id}' is not an org id (an admin of the org can show it)",
         "'{id}' ليس معرّف مؤسسة (يستطيع مشرف المؤسسة أن يعرضه)",
+    ),
+    (
+        "'{link}' is not a join link (they start with majlis:join/)",
+        "'{link}' ليس رابط انضمام (تبدأ روابط الانضمام بـ majlis:join/)",
+    ),
+    (
+        "'{part}' in the join link is not peer=ADDRESS:PORT; ask for the link again",
+        "'{part}' في رابط الانضمام ليس peer=العنوان:المنفذ؛ اطلب الرابط مرة أخرى",
+    ),
+    (
+        "'{peer}' in the join link is not ADDRESS:PORT; ask for the link again",
+        "'{peer}' في رابط الانضمام ليس العنوان:المنفذ؛ اطلب الرابط مرة أخرى",
+    ),
+    (
+        "the join link names more than 8 addresses; ask for the link again",
+        "يذكر رابط الانضمام أكثر من 8 عناوين؛ اطلب الرابط مرة أخرى",
     ),
     (
         "'{member}' may not post in '{channel}'",

@@ -218,6 +218,73 @@ fn onboarding_join_waits_for_the_roster_then_enters() {
     assert!(!has(&h, "Admin"), "a member has no admin panel");
 }
 
+/// A newcomer where multicast does not reach pastes the admin's join link at the first start
+/// (the app is given no peer): it joins the org, dials the link's address, waits for the
+/// roster and enters once added; the address is remembered as a peer given by address. A
+/// malformed link is refused in words. The admin's app copies the org's link.
+#[test]
+fn onboarding_with_a_join_link_finds_the_org_where_multicast_does_not_reach() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let admin = org(dir.path(), &[]);
+    let org_id = admin.org().unwrap().unwrap();
+    let (amina, addr) = start(&rt, admin);
+    // "/ip4/127.0.0.1/tcp/PORT"
+    let port: u16 = addr
+        .to_string()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut h = harness(opts(&dir.path().join("bilal"), vec![]));
+    h.run_steps(2);
+    type_into(&mut h, "Your name", "bilal");
+    type_into(
+        &mut h,
+        "Organization id",
+        &format!("majlis:join/{org_id}?peer=127.0.0.1"),
+    );
+    h.get_by_label("Join").click();
+    until(&mut h, "refused in words", |h| {
+        h.query_all_by_label_contains("not ADDRESS:PORT; ask for the link again")
+            .next()
+            .is_some()
+    });
+    // (The field still holds the bad link: replaced whole.)
+    h.get_by_label("Organization id").focus();
+    h.step();
+    h.key_press_modifiers(eframe::egui::Modifiers::COMMAND, eframe::egui::Key::A);
+    h.step();
+    h.get_by_label("Organization id")
+        .type_text(&format!("majlis:join/{org_id}?peer=127.0.0.1:{port}"));
+    h.step();
+    h.get_by_label("Join").click();
+    until(&mut h, "the waiting screen", |h| {
+        has(h, "Waiting for an admin")
+    });
+    let id = h.state().as_ref().unwrap().node().unwrap().device_id();
+    // Only the link's address lets the two meet: no peer was given, no multicast runs.
+    until(&mut h, "asking amina's node", |_| {
+        rt.block_on(amina.diagnose())
+            .unwrap()
+            .strangers
+            .iter()
+            .any(|s| s.device == id.to_string())
+    });
+    rt.block_on(amina.change_roster(RosterChange::AddMember {
+        name: "bilal".into(),
+        device: id,
+        role: None,
+    }))
+    .unwrap();
+    until(&mut h, "general after being added", |h| has(h, "# general"));
+    assert_eq!(
+        h.state().as_ref().unwrap().peers_remembered(),
+        [format!("127.0.0.1:{port}")]
+    );
+}
+
 /// Bilal's GUI and amina's node: a message typed and sent with Enter reaches amina; her reply
 /// shows in the GUI after it, in order; Shift+Enter makes a new line.
 #[test]
@@ -575,6 +642,18 @@ fn a_device_waiting_to_join_is_added_from_the_admin_view_by_its_code() {
     until(&mut h, "why there is no invitation", |h| {
         has(h, "does not use mDNS")
     });
+    // Where multicast does not reach, the join link: the org, and addresses another host
+    // can dial (this app listens on loopback only, so none).
+    h.get_by_label("Copy join link").click();
+    h.step();
+    let org = org_id.to_string();
+    assert!(
+        h.output().platform_output.commands.iter().any(|c| matches!(
+            c,
+            eframe::egui::OutputCommand::CopyText(t) if *t == format!("majlis:join/{org}")
+        )),
+        "the join link copied"
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     while newcomer
         .roster_now()

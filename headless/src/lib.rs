@@ -533,8 +533,10 @@ pub enum OrgCmd {
     /// Belong to an org; only its rosters will be accepted. Without ORG, lists the orgs
     /// inviting newcomers on this network
     Join {
-        /// The org id `org create` printed (ask an admin), or the name of an org inviting
-        /// on this network (an admin's `majlisd org invite`)
+        /// The org id `org create` printed (ask an admin), its join link (`majlisd org
+        /// link`: the id and where to find the org's nodes, dialled at every start from then
+        /// on), or the name of an org inviting on this network (an admin's `majlisd org
+        /// invite`)
         org_id: Option<String>,
         /// How long to listen for invitations on this network
         #[arg(long, default_value = "3s", value_parser = parse_for)]
@@ -550,6 +552,11 @@ pub enum OrgCmd {
         #[arg(long, conflicts_with = "for_")]
         stop: bool,
     },
+    /// Print the org's join link: its id and where this node listens, for a newcomer on
+    /// another network to give `majlisd org join` (or paste at the app's first start). It
+    /// grants nothing: an admin still adds the device. Asks the running node for its
+    /// addresses
+    Link,
     /// Move the org root key off this laptop, or bring it back
     #[command(subcommand)]
     RootKey(RootKeyCmd),
@@ -1415,7 +1422,7 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
             until: until.or(for_.map(|d| majlis_core::now_ms() + d.as_millis() as u64)),
         }),
         Command::Stats => Some(Request::Stats),
-        Command::Status { .. } => Some(Request::Status),
+        Command::Status { .. } | Command::Org(OrgCmd::Link) => Some(Request::Status),
         Command::Org(OrgCmd::Invite { for_, stop }) => Some(Request::Invite {
             until: (!stop).then(|| majlis_core::now_ms() + for_.as_millis() as u64),
         }),
@@ -1539,6 +1546,28 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
             let org = p.import_root_key(&file, &pass)?;
             out!("the root key of org {org} is back, sealed by its passphrase");
         }
+        Command::Org(OrgCmd::Join {
+            org_id: Some(link),
+            ..
+        }) if link.trim().starts_with(majlis_core::invite::PREFIX) => {
+            let link = majlis_core::invite::JoinLink::parse(&link)?;
+            let p = open(&dir)?;
+            p.org_join(link.org)?;
+            p.remember_peers(&link.peers)?;
+            let code = majlis_core::identity::join_code(&link.org, &p.device_id());
+            let dialled = match link.peers.is_empty() {
+                true => "the link names no address: run it on the org's network".to_string(),
+                false => format!("it dials {} at every start", link.peers.join(", ")),
+            };
+            out!("joined org {}; run `majlisd run` ({dialled}): the org's admins see this device asking to join as {}, with the join code {code} (they add it once it matches the code they see). Where they cannot see it, give an admin this device id:", link.org, p.name()?);
+            out!("{}", p.device_id());
+        }
+        // No node runs (one that does answers `Status`, see `print_response`).
+        Command::Org(OrgCmd::Link) => {
+            let org = open(&dir)?.org()?.ok_or(majlis_core::Error::NoOrg)?;
+            eprintln!("majlisd is not running for {}: the link names the org only; start `majlisd run` for one with this node's addresses", dir.display());
+            out!("{}", majlis_core::invite::JoinLink::new(org, &[]));
+        }
         Command::Org(OrgCmd::Join { org_id, wait }) => {
             let p = open(&dir)?;
             // A long run of letters and digits was meant as an id: say it is a wrong one,
@@ -1598,6 +1627,16 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
                 Some(addr) => Some((addr, http::webhooks::Sealer::for_dir(&dir, &unlock)?)),
                 None => None,
             };
+            // And the peers of the join link this device joined with.
+            let p = open(&dir)?;
+            let mut peer = peer;
+            for typed in p.remembered_peers()? {
+                match majlis_core::net::parse_peer_addr(&typed) {
+                    Ok(a) if !peer.contains(&a) => peer.push(a),
+                    Ok(_) => {}
+                    Err(e) => eprintln!("warning: the join link's peer {typed}: {e}"),
+                }
+            }
             let config = Config {
                 peers: peer,
                 mdns: !no_mdns,
@@ -1608,7 +1647,7 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
                     listen
                 },
             };
-            run_node(open(&dir)?, config, print_messages, http)?
+            run_node(p, config, print_messages, http)?
         }
         Command::Api(ApiCmd::Webhook(cmd)) => {
             if !dir.is_dir() {
@@ -2447,6 +2486,20 @@ fn print_response(cmd: &Command, resp: Response) -> Result<()> {
         Response::Sent { id } | Response::Resolved { id } => out!("{id}"),
         // Only `follow` is answered so, and says more (see `follow_history`).
         Response::Missed { events } => eprintln!("majlisd: {events} events were dropped"),
+        Response::Status { status } if matches!(cmd, Command::Org(OrgCmd::Link)) => {
+            let org: majlis_core::identity::OrgId = status
+                .org
+                .as_deref()
+                .ok_or(majlis_core::Error::NoOrg)?
+                .parse()?;
+            let listen: Vec<majlis_core::Multiaddr> =
+                status.listen.iter().filter_map(|a| a.parse().ok()).collect();
+            let link = majlis_core::invite::JoinLink::new(org, &listen);
+            if link.peers.is_empty() {
+                eprintln!("this node listens on no address another host can reach (loopback only?): the link names the org only; give `majlisd run` a --listen address on the network");
+            }
+            out!("{link}");
+        }
         Response::Status { status } if json => out!("{}", serde_json::to_string(&status)?),
         Response::Status { status: s } => {
             let who = s.member.as_deref().unwrap_or("not on the roster yet");

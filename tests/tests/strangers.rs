@@ -421,3 +421,66 @@ fn a_newcomer_stays_listed_while_a_host_calls_with_fresh_keys_by_the_hundred() {
     }
     assert!(amina.stop() && bilal.stop());
 }
+
+/// Where multicast does not reach (every node here runs `--no-mdns`), an admin's join link
+/// carries the org and the admin node's address: `org link` prints it (with the node's LAN
+/// address, never loopback), the newcomer's `org join LINK` joins and remembers the address,
+/// its `run` dials it with no `--peer`, the admin adds it by the code it shows, and after a
+/// restart it finds the org again by the remembered address alone. A malformed link is
+/// refused in words and joins nothing.
+#[test]
+fn a_newcomer_joins_with_the_admins_join_link_where_multicast_does_not_reach() {
+    if !netns_available("joining with a link") {
+        return;
+    }
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let lan = Lan::new("ln", 2).unwrap();
+    let mut amina = Daemon::new(&bin, tmp.path(), "amina");
+    let mut bilal = Daemon::new(&bin, tmp.path(), "bilal");
+    amina.ok(&["init", "--name", "amina"]);
+    let org = amina.ok(&["org", "create", "--name", "acme"]);
+    let alone = amina.cli(&["org", "link"]);
+    assert_eq!(
+        String::from_utf8_lossy(&alone.stdout).trim(),
+        format!("majlis:join/{org}")
+    );
+    assert!(String::from_utf8_lossy(&alone.stderr).contains("start `majlisd run`"));
+    amina.start(&lan, 0, &["--no-mdns"]);
+    let link = amina.ok(&["org", "link"]);
+    let want = format!("majlis:join/{org}?peer={}:", lan.addrs[0]);
+    assert!(link.starts_with(&want), "{link} (wanted {want}…)");
+    assert!(!link.contains("127.0.0.1"), "{link}");
+
+    bilal.ok(&["init", "--name", "bilal"]);
+    let e = bilal.fails(&["org", "join", "majlis:join/nonsense?peer=10.0.0.5:7441"]);
+    assert!(e.contains("is not an org id"), "{e}");
+    let e = bilal.fails(&["org", "join", &format!("majlis:join/{org}?peer=10.0.0.5")]);
+    assert!(e.contains("not ADDRESS:PORT"), "{e}");
+    let joined = bilal.all(&["org", "join", &link]);
+    assert!(
+        joined.contains(&format!("it dials {}:", lan.addrs[0])),
+        "{joined}"
+    );
+    bilal.start(&lan, 1, &["--no-mdns"]);
+    let status: serde_json::Value = serde_json::from_str(&bilal.ok(&["status", "--json"])).unwrap();
+    let code = status["join_code"].as_str().unwrap().to_string();
+    wait_until("bilal asks amina's node to join", 30, || {
+        amina.all(&["roster", "requests"]).contains(&code)
+    });
+    amina.ok(&["roster", "add", "--name", "bilal", "--code", &code]);
+    wait_until("bilal holds the roster and is connected", 30, || {
+        bilal.peers().len() == 1
+    });
+    bilal.ok(&["send", "general", "joined by the link"]);
+    wait_until("amina reads it", 30, || amina.history("general").len() == 1);
+
+    // Restarted with no --peer and no multicast: the link's address is remembered.
+    assert!(bilal.stop());
+    amina.ok(&["send", "general", "while you were away"]);
+    bilal.start(&lan, 1, &["--no-mdns"]);
+    wait_until("bilal finds the org again and catches up", 30, || {
+        bilal.history("general").len() == 2
+    });
+    assert!(amina.stop() && bilal.stop());
+}

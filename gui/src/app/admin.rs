@@ -60,6 +60,23 @@ impl MajlisApp {
                     }
                 }
             });
+            // Where multicast does not carry the invitation (another subnet, a field
+            // network): the org's id and this node's addresses, sent as text.
+            ui.horizontal_wrapped(|ui| {
+                if ui.button(t("Copy join link")).clicked() {
+                    let link = majlis_core::invite::JoinLink::new(r.roster.org, &run.listen);
+                    ui.ctx().copy_text(link.to_string());
+                    run.copied = Some(Instant::now());
+                }
+                if run.copied.is_some_and(|at| at.elapsed() < Duration::from_secs(3)) {
+                    ui.label(RichText::new(t("Copied")).weak());
+                }
+                ui.label(
+                    RichText::new(para(ui, &t("For a newcomer on another network: pasted at the first start, it joins the organization and finds this device. It grants nothing; you still add the device.")))
+                        .small()
+                        .weak(),
+                );
+            });
             // Devices asking to join, seen by this node: added with one click once the
             // admin has compared the code (the name is a claim anyone can make).
             if !waiting.is_empty() {

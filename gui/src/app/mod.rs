@@ -16,8 +16,7 @@ use majlis_core::roster::{
 };
 use majlis_core::store::FileView;
 use majlis_core::{
-    Config, DeviceId, Event, MessageId, Node, OrgId, PeerInfo, Profile, Role, RosterChange,
-    StoredMessage,
+    Config, DeviceId, Event, MessageId, Node, PeerInfo, Profile, Role, RosterChange, StoredMessage,
 };
 use serde::{Deserialize, Serialize};
 
@@ -921,6 +920,7 @@ impl MajlisApp {
             Err(e) => return Phase::Failed(Failure::NodeStart(say_error(self.state.lang, &e))),
         };
         self.load_private_state(&node);
+        self.dial_remembered(&node);
         let (tx, events) = mpsc::channel();
         let mut sub = node.subscribe();
         let ctx = self.ctx.clone();
@@ -1142,6 +1142,12 @@ impl MajlisApp {
     /// Persist the remembered state (eframe calls this periodically and on exit). Drafts,
     /// read marks and the like are sealed in the node's store; eframe's own file (plain
     /// text) gets only the language.
+    /// The peers given by address that the app dials at every start, as written (for tests;
+    /// the network view lists them to a user).
+    pub fn peers_remembered(&self) -> &[String] {
+        &self.state.peers
+    }
+
     /// The conversation open (its wire name), if one is (for tests; the heading says it to
     /// a user).
     pub fn open_conversation(&self) -> Option<String> {
@@ -1217,7 +1223,13 @@ impl MajlisApp {
                 s.peers.push(p);
             }
         }
-        for p in s.peers.clone() {
+    }
+
+    /// Dial the peers given by address (the network view's, a join link's): at every start,
+    /// whether or not this device has saved state yet (a first start with a join link has
+    /// none).
+    fn dial_remembered(&self, node: &Node) {
+        for p in self.state.peers.clone() {
             let node = node.clone();
             self.rt.spawn(async move {
                 match resolve_peer(p).await {

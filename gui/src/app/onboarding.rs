@@ -92,6 +92,11 @@ impl MajlisApp {
                                 }
                             }
                             labelled_field(ui, &t("Organization id"), &mut ob.org_id);
+                            ui.label(
+                                RichText::new(t("or the join link an admin sent (majlis:join/…)"))
+                                    .small()
+                                    .weak(),
+                            );
                             if ui.button(t("Join")).clicked() {
                                 action = Some(false);
                             }
@@ -149,22 +154,46 @@ impl MajlisApp {
         let dir = self.opts.data.clone();
         let lang = self.state.lang;
         let say = |e: majlis_core::Error| say_error(lang, &e);
+        // What was typed is checked before this device gets an identity, so a mistyped id
+        // or link is corrected and joined again (and an error after that still leaves the
+        // identity made, to be opened at the next try: see `has_profile`).
+        let join = match create {
+            true if org_name.is_empty() => return Err(self.t("Enter the organization's name.")),
+            true => None,
+            // A join link: the org, and where to find its nodes.
+            false if org_id.starts_with(majlis_core::invite::PREFIX) => {
+                Some(majlis_core::invite::JoinLink::parse(&org_id).map_err(say)?)
+            }
+            false => Some(majlis_core::invite::JoinLink {
+                org: org_id.parse().map_err(say)?,
+                peers: Vec::new(),
+            }),
+        };
         let profile = if has_profile {
             Profile::open(&dir).map_err(say)?
         } else {
             if name.is_empty() {
                 return Err(self.t("Enter your name first."));
             }
-            Profile::init(&dir, &name).map_err(say)?
-        };
-        if create {
-            if org_name.is_empty() {
-                return Err(self.t("Enter the organization's name."));
+            let p = Profile::init(&dir, &name).map_err(say)?;
+            if let Phase::Onboarding(ob) = &mut self.phase {
+                ob.has_profile = true;
             }
-            profile.org_create(&org_name).map_err(say)?;
-        } else {
-            let org: OrgId = org_id.parse().map_err(say)?;
-            profile.org_join(org).map_err(say)?;
+            p
+        };
+        match join {
+            None => {
+                profile.org_create(&org_name).map_err(say)?;
+            }
+            Some(link) => {
+                profile.org_join(link.org).map_err(say)?;
+                // Dialled at every start, as peers added in the network view are.
+                for p in link.peers {
+                    if !self.state.peers.contains(&p) {
+                        self.state.peers.push(p);
+                    }
+                }
+            }
         }
         self.phase = self.start_node(profile);
         Ok(())
