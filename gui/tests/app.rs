@@ -3156,7 +3156,7 @@ fn a_message_link_opens_the_message_in_the_app() {
         h.output().platform_output.commands.clone()
     };
     let text = format!("see majlis:message/{keys}");
-    rt.block_on(amina.send("@bilal", &text)).unwrap();
+    let dm = rt.block_on(amina.send("@bilal", &text)).unwrap();
     until(&mut h, "the DM", |h| has(h, "@ amina (1)"));
     h.get_by_label("@ amina (1)").click();
     let asked = click(&mut h, &text);
@@ -3172,8 +3172,17 @@ fn a_message_link_opens_the_message_in_the_app() {
             && has(h, "keys are with chen")
     });
 
+    // A link to a direct message opens that conversation.
+    let to_dm = format!("majlis:message/{dm}");
+    rt.block_on(amina.send("general", &to_dm)).unwrap();
+    click(&mut h, &to_dm);
+    let dm_channel = amina.store().message(&dm).unwrap().unwrap().channel;
+    until(&mut h, "the DM open", |h| {
+        h.state().as_ref().unwrap().open_conversation() == Some(dm_channel.clone())
+    });
+
     let nowhere = format!("majlis:message/{}", "ab".repeat(32));
-    rt.block_on(amina.send("general", &nowhere)).unwrap();
+    rt.block_on(amina.send("@bilal", &nowhere)).unwrap();
     click(&mut h, &nowhere);
     // (The notice is laid out to the composer's width: its label holds line breaks.)
     until(&mut h, "said to be nowhere here", |h| {
@@ -3181,6 +3190,41 @@ fn a_message_link_opens_the_message_in_the_app() {
             .next()
             .is_some()
     });
+
+    // A message this device holds from a channel its member was since taken off: the link
+    // opens nothing.
+    rt.block_on(amina.change_roster(RosterChange::CreateChannel {
+        name: "legal".into(),
+        members: Some(vec!["amina".into(), "bilal".into()]),
+    }))
+    .unwrap();
+    until(&mut h, "#legal listed", |h| has(h, "# legal"));
+    let draft = rt
+        .block_on(amina.send("legal", "the contract draft"))
+        .unwrap();
+    let node = h.state().as_ref().unwrap().node().unwrap().clone();
+    until(&mut h, "bilal holds the draft, readable", |_| {
+        node.store()
+            .message(&draft)
+            .unwrap()
+            .is_some_and(|m| !m.locked)
+    });
+    rt.block_on(amina.change_roster(RosterChange::ChannelMembers {
+        name: "legal".into(),
+        change: majlis_core::roster::MembersChange::Remove(vec!["bilal".into()]),
+    }))
+    .unwrap();
+    until(&mut h, "#legal no longer listed", |h| !has(h, "# legal"));
+    let to_legal = format!("majlis:message/{draft}");
+    rt.block_on(amina.send("@bilal", &to_legal)).unwrap();
+    click(&mut h, &to_legal);
+    h.run_steps(5);
+    assert_eq!(
+        h.state().as_ref().unwrap().open_conversation(),
+        Some(dm_channel),
+        "a channel he no longer reads opened"
+    );
+    assert!(!has(&h, "the contract draft"));
 }
 
 /// Bilal read amina's first message, looked elsewhere, and two more came: opening the

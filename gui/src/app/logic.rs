@@ -275,10 +275,21 @@ impl MajlisApp {
             }
             Action::OpenMessage(id) => {
                 use majlis_core::conversation::Act;
-                // Only where this member reads now; else nothing is said of it.
-                let m = run.node.store().message(&id).ok().flatten().filter(|m| {
-                    !m.locked && run.node.readable(&m.channel).is_ok_and(|c| c == m.channel)
-                });
+                // Only where this member reads now (the roster's rule, for a channel, a DM or
+                // their notes alike); else nothing is said of it.
+                let reads = |channel: &str| {
+                    run.roster.as_ref().is_some_and(|r| {
+                        r.member_of_device(&run.me)
+                            .is_some_and(|me| r.roster.may_read(me, channel))
+                    })
+                };
+                let m = run
+                    .node
+                    .store()
+                    .message(&id)
+                    .ok()
+                    .flatten()
+                    .filter(|m| !m.locked && reads(&m.channel));
                 let Some(m) = m else {
                     let no = self.t("That message is not on this device, or you may not read it.");
                     run.notice = Some((no, Instant::now()));
