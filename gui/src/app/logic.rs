@@ -265,7 +265,7 @@ impl MajlisApp {
             Action::OpenThread(root) => {
                 run.details_open = false;
                 let rows = run.node.thread(&root).unwrap_or_default();
-                self.seen_thread(&run.node, &rows);
+                self.seen_thread(&run.node, &run.my_name(), &rows);
                 run.thread = Some(ThreadView {
                     root,
                     rows,
@@ -493,9 +493,15 @@ impl MajlisApp {
     /// The replies of a thread (`rows`: its first message, then its replies) were shown in
     /// its panel here: none of them is new in the Threads view any more, here or (told
     /// through the member's notes) on their other devices.
-    fn seen_thread(&mut self, node: &Node, rows: &[StoredMessage]) {
+    fn seen_thread(&mut self, node: &Node, me: &str, rows: &[StoredMessage]) {
         if let ([root, .., last], true) = (rows, rows.len() > 1) {
-            if self.saw_thread(&root.id, last.sent_at) {
+            // Told only for a colleague's reply: one's own are new on no device, and a
+            // member writing in a thread would otherwise post a note per reply.
+            let before = self.state.threads_seen.get(&root.id.to_string()).copied();
+            let news = rows[1..]
+                .iter()
+                .any(|r| r.sent_at > before.unwrap_or(0) && r.sender != me);
+            if self.saw_thread(&root.id, last.sent_at) && news {
                 let (n, thread, upto) = (node.clone(), root.id, last.sent_at);
                 let what = format!("thread {} seen", thread.short());
                 self.tell_my_devices(what, async move { n.set_thread_seen(&thread, upto).await });
@@ -1114,11 +1120,16 @@ impl MajlisApp {
         }
         // A reply, edit, deletion or reaction changes how its target shows; only a reply
         // sent to the channel too is a row of its own.
-        if let Some(t) = &mut run.thread {
-            let target = m.act.as_ref().map(|a| a.target());
-            if target == Some(t.root) || t.rows.iter().any(|r| Some(r.id) == target) {
+        let target = m.act.as_ref().map(|a| a.target());
+        let in_thread = run
+            .thread
+            .as_ref()
+            .is_some_and(|t| target == Some(t.root) || t.rows.iter().any(|r| Some(r.id) == target));
+        if in_thread {
+            let me = run.my_name();
+            if let Some(t) = &mut run.thread {
                 t.rows = run.node.thread(&t.root).unwrap_or_default();
-                self.seen_thread(&run.node, &t.rows);
+                self.seen_thread(&run.node, &me, &t.rows);
             }
         }
         if let Some(act) = &m.act {
