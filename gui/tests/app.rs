@@ -160,10 +160,20 @@ fn type_into(h: &mut H, label: &str, text: &str) {
 
 /// "Copy text" in the menu of the message shown as `shown` puts `sent` on the clipboard.
 fn copies(h: &mut H, shown: &str, sent: &str) {
+    menu_copies(h, shown, "Copy text", sent);
+}
+
+/// `item` in the menu of the message shown as `shown` puts `sent` on the clipboard.
+fn menu_copies(h: &mut H, shown: &str, item: &str, sent: &str) {
     h.get_by_label(shown).click_secondary();
-    until(h, "the message's menu", |h| has(h, "Copy text"));
-    h.get_by_label("Copy text").click();
+    until(h, "the message's menu", |h| has(h, item));
+    h.get_by_label(item).click();
     h.step();
+    assert_copied(h, sent);
+}
+
+/// The last frame put `sent` on the clipboard.
+fn assert_copied(h: &H, sent: &str) {
     let commands = &h.output().platform_output.commands;
     assert!(
         commands
@@ -171,6 +181,24 @@ fn copies(h: &mut H, shown: &str, sent: &str) {
             .any(|c| matches!(c, eframe::egui::OutputCommand::CopyText(t) if t == sent)),
         "{commands:?}"
     );
+}
+
+/// A primary click at `at` as a hand makes it (hover, press, release, each a frame), and
+/// what that frame asked of the platform (links to open, text to copy).
+fn click_at(h: &mut H, at: eframe::egui::Pos2) -> Vec<eframe::egui::OutputCommand> {
+    h.hover_at(at);
+    h.step();
+    h.drag_at(at);
+    h.step();
+    // The release alone (drop_at also takes the pointer away, in a frame of its own).
+    h.event(eframe::egui::Event::PointerButton {
+        pos: at,
+        button: eframe::egui::PointerButton::Primary,
+        pressed: false,
+        modifiers: eframe::egui::Modifiers::NONE,
+    });
+    h.step();
+    h.output().platform_output.commands.clone()
 }
 
 #[test]
@@ -333,24 +361,10 @@ fn a_link_in_a_message_opens_in_the_browser() {
     until(&mut h, "the message", |h| has(h, text));
     let r = h.get_by_label(text).rect();
     let click = |h: &mut H, at: eframe::egui::Pos2| -> Vec<String> {
-        h.hover_at(at);
-        h.step();
-        h.drag_at(at);
-        h.step();
-        // The release alone (drop_at also takes the pointer away, in a frame of its own).
-        h.event(eframe::egui::Event::PointerButton {
-            pos: at,
-            button: eframe::egui::PointerButton::Primary,
-            pressed: false,
-            modifiers: eframe::egui::Modifiers::NONE,
-        });
-        h.step();
-        h.output()
-            .platform_output
-            .commands
-            .iter()
+        click_at(h, at)
+            .into_iter()
             .filter_map(|c| match c {
-                eframe::egui::OutputCommand::OpenUrl(u) => Some(u.url.clone()),
+                eframe::egui::OutputCommand::OpenUrl(u) => Some(u.url),
                 _ => None,
             })
             .collect()
@@ -646,14 +660,7 @@ fn a_device_waiting_to_join_is_added_from_the_admin_view_by_its_code() {
     // can dial (this app listens on loopback only, so none).
     h.get_by_label("Copy join link").click();
     h.step();
-    let org = org_id.to_string();
-    assert!(
-        h.output().platform_output.commands.iter().any(|c| matches!(
-            c,
-            eframe::egui::OutputCommand::CopyText(t) if *t == format!("majlis:join/{org}")
-        )),
-        "the join link copied"
-    );
+    assert_copied(&h, &format!("majlis:join/{org_id}"));
     let deadline = Instant::now() + Duration::from_secs(30);
     while newcomer
         .roster_now()
@@ -3122,19 +3129,11 @@ fn a_message_link_opens_the_message_in_the_app() {
     until(&mut h, "her message", |h| {
         has(h, "the van plan is in the yard office")
     });
-    h.get_by_label("the van plan is in the yard office")
-        .click_secondary();
-    until(&mut h, "the message's menu", |h| has(h, "Copy link"));
-    h.get_by_label("Copy link").click();
-    h.step();
-    let link = format!("majlis:message/{plan}");
-    assert!(
-        h.output()
-            .platform_output
-            .commands
-            .iter()
-            .any(|c| matches!(c, eframe::egui::OutputCommand::CopyText(t) if *t == link)),
-        "the link copied"
+    menu_copies(
+        &mut h,
+        "the van plan is in the yard office",
+        "Copy link",
+        &format!("majlis:message/{plan}"),
     );
 
     let click = |h: &mut H, label: &str| -> Vec<eframe::egui::OutputCommand> {
@@ -3142,18 +3141,7 @@ fn a_message_link_opens_the_message_in_the_app() {
         h.run_steps(5);
         // On the first line, past "see " (a long link wraps).
         let at = h.get_by_label(label).rect().left_top() + eframe::egui::vec2(40.0, 8.0);
-        h.hover_at(at);
-        h.step();
-        h.drag_at(at);
-        h.step();
-        h.event(eframe::egui::Event::PointerButton {
-            pos: at,
-            button: eframe::egui::PointerButton::Primary,
-            pressed: false,
-            modifiers: eframe::egui::Modifiers::NONE,
-        });
-        h.step();
-        h.output().platform_output.commands.clone()
+        click_at(h, at)
     };
     let text = format!("see majlis:message/{keys}");
     let dm = rt.block_on(amina.send("@bilal", &text)).unwrap();

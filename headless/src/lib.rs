@@ -1546,22 +1546,6 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
             let org = p.import_root_key(&file, &pass)?;
             out!("the root key of org {org} is back, sealed by its passphrase");
         }
-        Command::Org(OrgCmd::Join {
-            org_id: Some(link),
-            ..
-        }) if link.trim().starts_with(majlis_core::invite::PREFIX) => {
-            let link = majlis_core::invite::JoinLink::parse(&link)?;
-            let p = open(&dir)?;
-            p.org_join(link.org)?;
-            p.remember_peers(&link.peers)?;
-            let code = majlis_core::identity::join_code(&link.org, &p.device_id());
-            let dialled = match link.peers.is_empty() {
-                true => "the link names no address: run it on the org's network".to_string(),
-                false => format!("it dials {} at every start", link.peers.join(", ")),
-            };
-            out!("joined org {}; run `majlisd run` ({dialled}): the org's admins see this device asking to join as {}, with the join code {code} (they add it once it matches the code they see). Where they cannot see it, give an admin this device id:", link.org, p.name()?);
-            out!("{}", p.device_id());
-        }
         // No node runs (one that does answers `Status`, see `print_response`).
         Command::Org(OrgCmd::Link) => {
             let org = open(&dir)?.org()?.ok_or(majlis_core::Error::NoOrg)?;
@@ -1570,13 +1554,22 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
         }
         Command::Org(OrgCmd::Join { org_id, wait }) => {
             let p = open(&dir)?;
+            // A join link: the org, and where its nodes listen.
+            let link = org_id
+                .as_deref()
+                .filter(|l| l.trim().starts_with(majlis_core::invite::PREFIX))
+                .map(majlis_core::invite::JoinLink::parse)
+                .transpose()?;
             // A long run of letters and digits was meant as an id: say it is a wrong one,
             // without listening to the network for a name nobody gives an org.
             let meant_as_id = |s: &str| s.len() >= 32 && s.chars().all(|c| c.is_ascii_alphanumeric());
-            let org: OrgId = match org_id.as_deref().map(str::parse::<OrgId>) {
-                Some(Ok(org)) => org,
-                Some(Err(e)) if org_id.as_deref().is_some_and(meant_as_id) => return Err(e.into()),
-                asked => {
+            let org: OrgId = match (&link, org_id.as_deref().map(str::parse::<OrgId>)) {
+                (Some(link), _) => link.org,
+                (None, Some(Ok(org))) => org,
+                (None, Some(Err(e))) if org_id.as_deref().is_some_and(meant_as_id) => {
+                    return Err(e.into())
+                }
+                (None, asked) => {
                     let heard = majlis_core::discovery::invitations(wait)?;
                     let name = org_id.as_deref().filter(|_| asked.is_some());
                     let Some(name) = name else {
@@ -1610,8 +1603,16 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
                 }
             };
             p.org_join(org)?;
+            let peers = link.map(|l| l.peers).unwrap_or_default();
+            let run = match peers.is_empty() {
+                true => "on the org's network".to_string(),
+                false => {
+                    p.remember_peers(&peers)?;
+                    format!("(it dials {} at every start)", peers.join(", "))
+                }
+            };
             let code = majlis_core::identity::join_code(&org, &p.device_id());
-            out!("joined org {org}; run `majlisd run` on the org's network: its admins see this device asking to join as {}, with the join code {code} (they add it once it matches the code they see). Where they cannot see it, give an admin this device id:", p.name()?);
+            out!("joined org {org}; run `majlisd run` {run}: its admins see this device asking to join as {}, with the join code {code} (they add it once it matches the code they see). Where they cannot see it, give an admin this device id:", p.name()?);
             out!("{}", p.device_id());
         }
         Command::Run {

@@ -303,10 +303,8 @@ impl MajlisApp {
                     Some(Act::Reply { to, .. }) => (m.id, Some(to)),
                     _ => (m.id, None),
                 };
-                self.state.selected = Some(m.channel.clone());
-                run.view = View::Chat;
                 run.search = None;
-                run.conv = Some(Conversation::open_at(&run.node, &m.channel, at));
+                self.open_at(run, &m.channel, at);
                 match thread {
                     Some(root) => run.actions.push(Action::OpenThread(root)),
                     None => run.thread = None,
@@ -488,6 +486,14 @@ impl MajlisApp {
             let _ = tx.send(fut.await);
             ctx.request_repaint();
         });
+    }
+
+    /// Open `channel` in the chat view, scrolled to message `id` (a search result, a thread,
+    /// a message link).
+    pub(super) fn open_at(&mut self, run: &mut Running, channel: &str, id: MessageId) {
+        self.state.selected = Some(channel.to_string());
+        run.view = View::Chat;
+        run.conv = Some(Conversation::open_at(&run.node, channel, id));
     }
 
     /// The replies of a thread (`rows`: its first message, then its replies) were shown in

@@ -317,9 +317,7 @@ impl MajlisApp {
             self.refresh_sidebar(run);
         }
         if let Some((channel, id)) = open {
-            self.state.selected = Some(channel.clone());
-            run.view = View::Chat;
-            run.conv = Some(Conversation::open_at(&run.node, &channel, id));
+            self.open_at(run, &channel, id);
         }
         if let Some(root) = thread {
             run.actions.push(Action::OpenThread(root));
