@@ -29,7 +29,12 @@ async fn main() -> Result<()> {
     let api = std::env::var("MAJLIS_API").unwrap_or_else(|_| "http://127.0.0.1:7480".into());
     let token =
         std::env::var("MAJLIS_TOKEN").context("set MAJLIS_TOKEN to a token with read,send")?;
-    let client: Http = Client::builder(TokioExecutor::new()).build_http();
+    // The API closes a connection idle for 10 s (`http::HEAD_TIME`); one kept longer would
+    // race that close when the bot next answers.
+    let client: Http = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(5))
+        .pool_timer(hyper_util::rt::TokioTimer::new())
+        .build_http();
     let mut last_id: Option<String> = None;
     loop {
         if let Err(e) = follow(&client, &api, &token, &mut last_id).await {

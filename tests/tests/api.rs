@@ -476,6 +476,135 @@ fn next_message_event(rx: &mpsc::Receiver<String>, within: Duration) -> Option<(
     None
 }
 
+/// Holds a connection to the API the way a "slowloris" does: a request line, then a header
+/// line every two seconds, never the blank line that ends the head. Returns how long the
+/// server kept it (read end of stream, an answer, or a refused write), or `None` if it was
+/// still held after 30 s.
+async fn slow_header(mut s: tokio::net::TcpStream) -> Option<Duration> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = Instant::now();
+    s.write_all(b"GET /v1/channels HTTP/1.1\r\n").await.ok()?;
+    let mut buf = [0u8; 512];
+    while t.elapsed() < Duration::from_secs(30) {
+        tokio::select! {
+            _ = s.read(&mut buf) => return Some(t.elapsed()),
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {
+                if s.write_all(b"X-Slow: 1\r\n").await.is_err() {
+                    return Some(t.elapsed());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// A host on the LAN that opens its share of the API's connections and never finishes a
+/// request, or makes one and leaves the connection idle, gives the places back after 10 s
+/// (`http::HEAD_TIME`); before, it held them for good, and a few such hosts filled the
+/// caps against every integration. An event stream, answered for as long as it lives, is
+/// not cut.
+#[test]
+fn connections_that_never_finish_a_request_give_their_places_back() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut ds, base) = two_nodes(tmp.path());
+    let token = api_token(&ds[0], "ops", "read");
+    let (mut stream, rx) = sse(&format!("{base}/v1/events"), &token, None);
+    let addr: std::net::SocketAddr = base.strip_prefix("http://").unwrap().parse().unwrap();
+    // What an integration on the attacker's address sees: its status, or 0 for no answer.
+    let from_there = {
+        let (base, token) = (base.clone(), token.clone());
+        move || {
+            let out = Command::new("curl")
+                .args([
+                    "-s",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    "--max-time",
+                    "5",
+                ])
+                .args(["--interface", "127.0.0.2", "-H"])
+                .arg(format!("Authorization: Bearer {token}"))
+                .arg(format!("{base}/v1/channels"))
+                .output()
+                .expect("curl");
+            String::from_utf8_lossy(&out.stdout)
+                .parse::<u16>()
+                .unwrap_or(0)
+        }
+    };
+    assert_eq!(from_there(), 200);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (held, idle) = rt.block_on(async {
+        let connect = |ip: &str| {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind(format!("{ip}:0").parse().unwrap()).unwrap();
+            socket.connect(addr)
+        };
+        // The per-address cap's worth of slow heads from 127.0.0.2.
+        let mut slow = Vec::new();
+        for _ in 0..128 {
+            slow.push(tokio::spawn(slow_header(
+                connect("127.0.0.2").await.unwrap(),
+            )));
+        }
+        // One request on a kept-alive connection from 127.0.0.3, then nothing.
+        let mut kept = connect("127.0.0.3").await.unwrap();
+        let t = Instant::now();
+        kept.write_all(b"GET /v1/channels HTTP/1.1\r\nHost: majlis\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 4096];
+        let n = kept.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 401"), "answered, then idle");
+        let idle = tokio::spawn(async move {
+            let closed = tokio::time::timeout(Duration::from_secs(30), kept.read(&mut buf)).await;
+            closed.is_ok().then(|| t.elapsed())
+        });
+        // The places are taken: the integration on that address gets no answer.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let refused = tokio::task::spawn_blocking(from_there.clone())
+            .await
+            .unwrap();
+        assert_eq!(refused, 0, "the slow heads hold the address's places");
+        let mut held = Vec::new();
+        for s in slow {
+            held.push(s.await.unwrap());
+        }
+        (held, idle.await.unwrap())
+    });
+    let held: Vec<Duration> = held
+        .into_iter()
+        .map(|h| h.expect("a slow-header connection held past 30 s"))
+        .collect();
+    let idle = idle.expect("an idle kept-alive connection held past 30 s");
+    let (first, last) = (held.iter().min().unwrap(), held.iter().max().unwrap());
+    println!(
+        "slow heads closed after {:.1}–{:.1} s, the idle connection after {:.1} s",
+        first.as_secs_f64(),
+        last.as_secs_f64(),
+        idle.as_secs_f64()
+    );
+    // Not cut before the promised time either: a slow client on a busy LAN has 10 s.
+    assert!(*first >= Duration::from_secs(9), "cut after {first:?}");
+    assert!(idle >= Duration::from_secs(9), "cut after {idle:?}");
+    assert_eq!(from_there(), 200, "the places came back");
+    // The event stream, open all this while, still carries what comes.
+    ds[1].ok(&["send", "general", "still streaming"]);
+    let (_, text) = next_message(&rx, Duration::from_secs(10)).expect("the stream was cut");
+    assert_eq!(text, "still streaming");
+    stream.kill().unwrap();
+    let _ = stream.wait();
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+}
+
 #[test]
 fn the_event_stream_delivers_another_nodes_message_and_resumes_after_a_break() {
     let tmp = tempfile::tempdir().unwrap();

@@ -3,12 +3,11 @@
 //! sends a request open for good: a few thousand idle connections from one host used up
 //! the process's file descriptors, which the node's own libp2p connections and database
 //! need too (measured: 3 000 held against `majlisd run --http`, every one kept). So the
-//! listener caps connections in all and per source address, and closes one that has sent
-//! nothing within [`FIRST_BYTE`]. A long-lived event stream is unaffected: its client spoke
-//! first.
+//! listener caps connections in all and per source address. How long a connection may hold
+//! its place without asking for something is the server's timer (`http::HEAD_TIME`): a cap
+//! alone is filled by a few hosts that each open their share and never finish a request.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -25,15 +24,11 @@ pub const MAX_CONNECTIONS: usize = 512;
 /// Connections held at once from one address: an integration host's parallel requests
 /// and event streams (or a load test on loopback).
 pub const MAX_PER_ADDRESS: usize = 128;
-/// How long a new connection may stay silent before it is closed.
-pub const FIRST_BYTE: Duration = Duration::from_secs(10);
-
 /// A TCP listener that admits connections within the caps above.
 pub struct Gate {
     listener: TcpListener,
     held: Arc<Mutex<HashMap<IpAddr, usize>>>,
     refused: u64,
-    first_byte: Duration,
 }
 
 impl Gate {
@@ -42,7 +37,6 @@ impl Gate {
             listener,
             held: Default::default(),
             refused: 0,
-            first_byte: FIRST_BYTE,
         }
     }
 
@@ -81,14 +75,7 @@ impl axum::serve::Listener for Gate {
             match self.admit(addr.ip()) {
                 Some(slot) => {
                     let _ = io.set_nodelay(true);
-                    return (
-                        Gated {
-                            io,
-                            silent: Some(Box::pin(tokio::time::sleep(self.first_byte))),
-                            _slot: slot,
-                        },
-                        addr,
-                    );
+                    return (Gated { io, _slot: slot }, addr);
                 }
                 None => {
                     // Closed at once: the client sees a reset, not a hang.
@@ -127,11 +114,9 @@ impl Drop for Slot {
     }
 }
 
-/// An admitted connection: the stream, the time it has to say something, and its slot.
+/// An admitted connection: the stream, and its place under the caps while it lives.
 pub struct Gated {
     io: TcpStream,
-    /// Until the first byte arrives.
-    silent: Option<Pin<Box<tokio::time::Sleep>>>,
     _slot: Slot,
 }
 
@@ -141,25 +126,7 @@ impl AsyncRead for Gated {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
-        if self.silent.is_some() {
-            match &polled {
-                Poll::Ready(Ok(())) if buf.filled().len() > before => self.silent = None,
-                Poll::Ready(_) => {}
-                Poll::Pending => {
-                    if let Some(t) = self.silent.as_mut() {
-                        if t.as_mut().poll(cx).is_ready() {
-                            return Poll::Ready(Err(io::Error::new(
-                                io::ErrorKind::TimedOut,
-                                "no request within the first-byte time",
-                            )));
-                        }
-                    }
-                }
-            }
-        }
-        polled
+        Pin::new(&mut self.io).poll_read(cx, buf)
     }
 }
 
@@ -235,27 +202,5 @@ mod tests {
         let mut b = [0u8; 1];
         io.read_exact(&mut b).await.unwrap();
         assert_eq!(&b, b"x");
-    }
-
-    /// A connection that says nothing is closed after the first-byte time; one that spoke
-    /// first stays however long it then waits (an event stream).
-    #[tokio::test]
-    async fn a_silent_connection_is_closed_and_a_talking_one_is_not() {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = l.local_addr().unwrap();
-        let mut gate = Gate::new(l);
-        gate.first_byte = Duration::from_millis(300);
-        let _silent = TcpStream::connect(addr).await.unwrap();
-        let (mut quiet, _) = gate.accept().await;
-        let mut talker = TcpStream::connect(addr).await.unwrap();
-        let (mut spoke, _) = gate.accept().await;
-        talker.write_all(b"GET").await.unwrap();
-        let mut b = [0u8; 3];
-        spoke.read_exact(&mut b).await.unwrap();
-        let mut one = [0u8; 1];
-        let r = quiet.read(&mut one).await;
-        assert_eq!(r.unwrap_err().kind(), io::ErrorKind::TimedOut);
-        let later = tokio::time::timeout(Duration::from_secs(1), spoke.read(&mut one)).await;
-        assert!(later.is_err(), "a connection that spoke first was cut");
     }
 }

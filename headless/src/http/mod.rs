@@ -42,6 +42,16 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub const UPLOADS: &str = "api-uploads";
 /// At most this many messages or hits per answer.
 pub const MAX_LIMIT: usize = 1000;
+/// How long a request's head (its line and headers) may take to arrive, counted from the
+/// connection's opening or from the end of its previous answer. Why: the connection caps
+/// ([`gate`]) are filled by a few hosts that each open their share and then send a header
+/// line every few seconds, or make one request and leave the connection idle; before this
+/// timer both were held for good (measured: one slow-header connection still open after
+/// 100 s, an idle keep-alive one after 60 s). 10 s is far above what a client on a LAN
+/// needs, and a client that keeps an idle connection longer reconnects, as it does after
+/// any server's keep-alive timeout. An answer being streamed (the event stream) and a body
+/// being uploaded are not requests' heads: they are not cut.
+pub const HEAD_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Clone)]
 struct AppState {
@@ -75,16 +85,30 @@ pub async fn serve(
         dir: dir.to_path_buf(),
     };
     let app = router(state);
-    // `tap_io` (a no-op) gives the gated listener axum's `ConnectInfo<SocketAddr>`.
-    use axum::serve::ListenerExt;
-    let listener = gate::Gate::new(listener).tap_io(|_| {});
-    if let Err(e) = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .await
-    {
-        tracing::error!("HTTP API stopped: {e}");
+    // hyper's HTTP/1 server as `axum::serve` runs it, plus the timer that `axum::serve`
+    // leaves out and [`HEAD_TIME`] needs.
+    use axum::serve::Listener;
+    let mut listener = gate::Gate::new(listener);
+    loop {
+        let (io, from) = listener.accept().await;
+        let app = hyper_util::service::TowerToHyperService::new(app.clone());
+        let service = hyper::service::service_fn(
+            move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(from));
+                hyper::service::Service::call(&app, req)
+            },
+        );
+        tokio::spawn(async move {
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEAD_TIME)
+                .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+                .with_upgrades()
+                .await;
+            if let Err(e) = served {
+                tracing::debug!("HTTP API: connection from {from}: {e}");
+            }
+        });
     }
 }
 
