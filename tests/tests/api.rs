@@ -498,17 +498,43 @@ async fn slow_header(mut s: tokio::net::TcpStream) -> Option<Duration> {
     None
 }
 
+/// Posts a body the way "R-U-Dead-Yet" does: a head announcing 1 000 bytes, then one every
+/// two seconds. Returns what the server answered and when, or `None` if it still waited
+/// after 40 s.
+async fn slow_body(mut s: tokio::net::TcpStream, token: &str) -> Option<(String, Duration)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = Instant::now();
+    let head = format!("POST /v1/channels/general/messages HTTP/1.1\r\nHost: majlis\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{");
+    s.write_all(head.as_bytes()).await.ok()?;
+    let mut buf = [0u8; 1024];
+    while t.elapsed() < Duration::from_secs(40) {
+        tokio::select! {
+            n = s.read(&mut buf) => {
+                let said = String::from_utf8_lossy(&buf[..n.unwrap_or(0)]).to_string();
+                return Some((said, t.elapsed()));
+            }
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {
+                if s.write_all(b" ").await.is_err() {
+                    return Some((String::new(), t.elapsed()));
+                }
+            }
+        }
+    }
+    None
+}
+
 /// A host on the LAN that opens its share of the API's connections and never finishes a
 /// request, or makes one and leaves the connection idle, gives the places back after 10 s
-/// (`http::HEAD_TIME`); before, it held them for good, and a few such hosts filled the
-/// caps against every integration. An event stream, answered for as long as it lives, is
-/// not cut.
+/// (`http::HEAD_TIME`), and one that trickles a body gets a 408 after 20 s
+/// (`http::BODY_TIME`); before, each held its places for good, and a few such hosts filled
+/// the caps against every integration. An event stream, answered for as long as it lives,
+/// is not cut.
 #[test]
 fn connections_that_never_finish_a_request_give_their_places_back() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let tmp = tempfile::tempdir().unwrap();
     let (mut ds, base) = two_nodes(tmp.path());
-    let token = api_token(&ds[0], "ops", "read");
+    let token = api_token(&ds[0], "ops", "read,send");
     let (mut stream, rx) = sse(&format!("{base}/v1/events"), &token, None);
     let addr: std::net::SocketAddr = base.strip_prefix("http://").unwrap().parse().unwrap();
     // What an integration on the attacker's address sees: its status, or 0 for no answer.
@@ -540,7 +566,7 @@ fn connections_that_never_finish_a_request_give_their_places_back() {
         .enable_all()
         .build()
         .unwrap();
-    let (held, idle) = rt.block_on(async {
+    let (held, idle, trickle) = rt.block_on(async {
         let connect = |ip: &str| {
             let socket = tokio::net::TcpSocket::new_v4().unwrap();
             socket.bind(format!("{ip}:0").parse().unwrap()).unwrap();
@@ -562,6 +588,9 @@ fn connections_that_never_finish_a_request_give_their_places_back() {
         let mut buf = [0u8; 4096];
         let n = kept.read(&mut buf).await.unwrap();
         assert!(buf[..n].starts_with(b"HTTP/1.1 401"), "answered, then idle");
+        let trickler = connect("127.0.0.4").await.unwrap();
+        let token = token.clone();
+        let trickle = tokio::spawn(async move { slow_body(trickler, &token).await });
         let idle = tokio::spawn(async move {
             let closed = tokio::time::timeout(Duration::from_secs(30), kept.read(&mut buf)).await;
             closed.is_ok().then(|| t.elapsed())
@@ -576,7 +605,7 @@ fn connections_that_never_finish_a_request_give_their_places_back() {
         for s in slow {
             held.push(s.await.unwrap());
         }
-        (held, idle.await.unwrap())
+        (held, idle.await.unwrap(), trickle.await.unwrap())
     });
     let held: Vec<Duration> = held
         .into_iter()
@@ -594,6 +623,14 @@ fn connections_that_never_finish_a_request_give_their_places_back() {
     assert!(*first >= Duration::from_secs(9), "cut after {first:?}");
     assert!(idle >= Duration::from_secs(9), "cut after {idle:?}");
     assert_eq!(from_there(), 200, "the places came back");
+    let (said, after) = trickle.expect("a trickled body held past 40 s");
+    println!(
+        "a trickled body answered after {:.1} s",
+        after.as_secs_f64()
+    );
+    assert!(said.starts_with("HTTP/1.1 408"), "{said}");
+    assert!(said.contains("did not arrive within 20 s"), "{said}");
+    assert!(after >= Duration::from_secs(19), "cut after {after:?}");
     // The event stream, open all this while, still carries what comes.
     ds[1].ok(&["send", "general", "still streaming"]);
     let (_, text) = next_message(&rx, Duration::from_secs(10)).expect("the stream was cut");

@@ -52,6 +52,13 @@ pub const MAX_LIMIT: usize = 1000;
 /// any server's keep-alive timeout. An answer being streamed (the event stream) and a body
 /// being uploaded are not requests' heads: they are not cut.
 pub const HEAD_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a request's body (at most [`MAX_BODY`]) may take to arrive after its head. Why:
+/// past the head, hyper waits for a body as long as bytes trickle in, so a client that
+/// sends a byte every few seconds held its place (and anyone may post to
+/// `/v1/hooks/{token}`: the token is checked once the body is read). 64 KiB take 8 s on a
+/// 64 kbit/s radio link. File uploads stream for as long as the file takes and are not
+/// bound by it; they need a `send` token before a byte is read.
+pub const BODY_TIME: std::time::Duration = std::time::Duration::from_secs(20);
 
 #[derive(Clone)]
 struct AppState {
@@ -122,10 +129,6 @@ fn router(state: AppState) -> Router {
         .route("/v1/search", get(search))
         .route("/v1/threads", get(threads))
         .route("/v1/files", get(files))
-        .route(
-            "/v1/channels/{channel}/files",
-            axum::routing::post(upload).layer(DefaultBodyLimit::disable()),
-        )
         .route("/v1/messages/{id}/file", get(download))
         .route("/v1/messages/{id}", get(message).patch(edit).delete(delete))
         .route("/v1/messages/{id}/thread", get(thread))
@@ -164,6 +167,16 @@ fn router(state: AppState) -> Router {
                 "no such endpoint; GET /openapi.json lists them",
             )
         })
+        .layer(axum::middleware::map_request(
+            |req: axum::extract::Request| async {
+                req.map(|body| axum::body::Body::new(InTime::new(body, BODY_TIME)))
+            },
+        ))
+        // Registered after the layer above, which applies to the routes before it only.
+        .route(
+            "/v1/channels/{channel}/files",
+            axum::routing::post(upload).layer(DefaultBodyLimit::disable()),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -230,8 +243,83 @@ impl From<majlis_core::Error> for ApiError {
     }
 }
 
+/// A request body that fails once [`BODY_TIME`] has passed with some of it still to come.
+struct InTime {
+    body: axum::body::Body,
+    until: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl InTime {
+    fn new(body: axum::body::Body, within: std::time::Duration) -> InTime {
+        InTime {
+            body,
+            until: Box::pin(tokio::time::sleep(within)),
+        }
+    }
+}
+
+/// The error an [`InTime`] body ends with.
+#[derive(Debug)]
+struct TooSlow;
+
+impl std::fmt::Display for TooSlow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the request body did not arrive within {} s of its head; send it whole",
+            BODY_TIME.as_secs()
+        )
+    }
+}
+
+impl std::error::Error for TooSlow {}
+
+impl http_body::Body for InTime {
+    type Data = hyper::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        use std::future::Future;
+        if let std::task::Poll::Ready(frame) = std::pin::Pin::new(&mut self.body).poll_frame(cx) {
+            return std::task::Poll::Ready(frame);
+        }
+        match self.until.as_mut().poll(cx) {
+            std::task::Poll::Ready(()) => {
+                std::task::Poll::Ready(Some(Err(axum::Error::new(TooSlow))))
+            }
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// Whether `e` or an error under it is [`TooSlow`].
+fn too_slow(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut at = Some(e);
+    while let Some(e) = at {
+        if e.is::<TooSlow>() {
+            return true;
+        }
+        at = e.source();
+    }
+    false
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> ApiError {
+        if too_slow(&r) {
+            return ApiError(StatusCode::REQUEST_TIMEOUT, TooSlow.to_string());
+        }
         let status = match &r {
             JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             JsonRejection::BytesRejection(_) => StatusCode::PAYLOAD_TOO_LARGE,
