@@ -523,12 +523,40 @@ async fn slow_body(mut s: tokio::net::TcpStream, token: &str) -> Option<(String,
     None
 }
 
+/// Asks for a file and reads none of it for 35 s (the "slow read"), then all it can.
+/// Returns the bytes it got and whether the answer ended within 20 s of reading again.
+async fn slow_read(
+    s: tokio::net::TcpSocket,
+    addr: std::net::SocketAddr,
+    path: &str,
+    token: &str,
+) -> (usize, bool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    s.set_recv_buffer_size(4096).unwrap();
+    let mut s = s.connect(addr).await.unwrap();
+    let get =
+        format!("GET {path} HTTP/1.1\r\nHost: majlis\r\nAuthorization: Bearer {token}\r\n\r\n");
+    s.write_all(get.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(35)).await;
+    let mut got = 0;
+    let mut buf = vec![0u8; 64 * 1024];
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Ok(n @ 1..) = s.read(&mut buf).await {
+            got += n;
+        }
+    })
+    .await
+    .is_ok();
+    (got, ended)
+}
+
 /// A host on the LAN that opens its share of the API's connections and never finishes a
 /// request, or makes one and leaves the connection idle, gives the places back after 10 s
 /// (`http::HEAD_TIME`), and one that trickles a body gets a 408 after 20 s
-/// (`http::BODY_TIME`); before, each held its places for good, and a few such hosts filled
-/// the caps against every integration. An event stream, answered for as long as it lives,
-/// is not cut.
+/// (`http::BODY_TIME`), and one that asks for a file and reads none of it loses the
+/// answer after 30 s (`http::gate::WRITE_STALL`); before, each held its places for good,
+/// and a few such hosts filled the caps against every integration. An event stream,
+/// answered for as long as it lives, is not cut.
 #[test]
 fn connections_that_never_finish_a_request_give_their_places_back() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -537,6 +565,26 @@ fn connections_that_never_finish_a_request_give_their_places_back() {
     let token = api_token(&ds[0], "ops", "read,send");
     let (mut stream, rx) = sse(&format!("{base}/v1/events"), &token, None);
     let addr: std::net::SocketAddr = base.strip_prefix("http://").unwrap().parse().unwrap();
+    // A file far larger than what the sockets between hold.
+    const FILE: usize = 24 << 20;
+    let src = tmp.path().join("big.bin");
+    std::fs::write(
+        &src,
+        (0..FILE).map(|i| (i % 251) as u8).collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    let (code, posted) = curl(
+        &format!("{base}/v1/channels/general/files?name=big.bin"),
+        Some(&token),
+        &[
+            "-X",
+            "POST",
+            "--data-binary",
+            &format!("@{}", src.display()),
+        ],
+    );
+    assert_eq!(code, 201, "{posted}");
+    let file = format!("/v1/messages/{}/file", posted["id"].as_str().unwrap());
     // What an integration on the attacker's address sees: its status, or 0 for no answer.
     let from_there = {
         let (base, token) = (base.clone(), token.clone());
@@ -566,7 +614,7 @@ fn connections_that_never_finish_a_request_give_their_places_back() {
         .enable_all()
         .build()
         .unwrap();
-    let (held, idle, trickle) = rt.block_on(async {
+    let (held, idle, trickle, (got, ended)) = rt.block_on(async {
         let connect = |ip: &str| {
             let socket = tokio::net::TcpSocket::new_v4().unwrap();
             socket.bind(format!("{ip}:0").parse().unwrap()).unwrap();
@@ -588,6 +636,12 @@ fn connections_that_never_finish_a_request_give_their_places_back() {
         let mut buf = [0u8; 4096];
         let n = kept.read(&mut buf).await.unwrap();
         assert!(buf[..n].starts_with(b"HTTP/1.1 401"), "answered, then idle");
+        let reader = tokio::net::TcpSocket::new_v4().unwrap();
+        reader.bind("127.0.0.5:0".parse().unwrap()).unwrap();
+        let read = {
+            let token = token.clone();
+            tokio::spawn(async move { slow_read(reader, addr, &file, &token).await })
+        };
         let trickler = connect("127.0.0.4").await.unwrap();
         let token = token.clone();
         let trickle = tokio::spawn(async move { slow_body(trickler, &token).await });
@@ -605,7 +659,12 @@ fn connections_that_never_finish_a_request_give_their_places_back() {
         for s in slow {
             held.push(s.await.unwrap());
         }
-        (held, idle.await.unwrap(), trickle.await.unwrap())
+        (
+            held,
+            idle.await.unwrap(),
+            trickle.await.unwrap(),
+            read.await.unwrap(),
+        )
     });
     let held: Vec<Duration> = held
         .into_iter()
@@ -631,10 +690,27 @@ fn connections_that_never_finish_a_request_give_their_places_back() {
     assert!(said.starts_with("HTTP/1.1 408"), "{said}");
     assert!(said.contains("did not arrive within 20 s"), "{said}");
     assert!(after >= Duration::from_secs(19), "cut after {after:?}");
+    println!("a reader that stopped reading got {got} of {FILE} bytes");
+    assert!(
+        ended,
+        "the answer to a reader that stopped was still being held"
+    );
+    assert!(
+        got < FILE,
+        "all {got} bytes waited for a reader that had stopped"
+    );
     // The event stream, open all this while, still carries what comes.
     ds[1].ok(&["send", "general", "still streaming"]);
-    let (_, text) = next_message(&rx, Duration::from_secs(10)).expect("the stream was cut");
-    assert_eq!(text, "still streaming");
+    // (After the file's message, which came first.)
+    let mut before = Vec::new();
+    loop {
+        match next_message(&rx, Duration::from_secs(10)) {
+            Some((_, text)) if text == "still streaming" => break,
+            Some((_, text)) => before.push(text),
+            None => panic!("the stream was cut after {before:?}"),
+        }
+    }
+    assert_eq!(before, [""], "the file's message, then the new one");
     stream.kill().unwrap();
     let _ = stream.wait();
     for d in &mut ds {

@@ -24,6 +24,13 @@ pub const MAX_CONNECTIONS: usize = 512;
 /// Connections held at once from one address: an integration host's parallel requests
 /// and event streams (or a load test on loopback).
 pub const MAX_PER_ADDRESS: usize = 128;
+/// How long a write may wait for the client to take bytes before the connection is
+/// closed. Why: a client that asks for a large answer (a file) and then reads nothing
+/// (the "slow read" attack) held its connection, its place and the answer's buffers for
+/// good, as hyper waits on a full socket without end. A client on a slow link still
+/// takes bytes every moment; one that takes none for this long has stopped.
+pub const WRITE_STALL: Duration = Duration::from_secs(30);
+
 /// A TCP listener that admits connections within the caps above.
 pub struct Gate {
     listener: TcpListener,
@@ -75,7 +82,14 @@ impl axum::serve::Listener for Gate {
             match self.admit(addr.ip()) {
                 Some(slot) => {
                     let _ = io.set_nodelay(true);
-                    return (Gated { io, _slot: slot }, addr);
+                    return (
+                        Gated {
+                            io,
+                            stalled: None,
+                            _slot: slot,
+                        },
+                        addr,
+                    );
                 }
                 None => {
                     // Closed at once: the client sees a reset, not a hang.
@@ -117,7 +131,35 @@ impl Drop for Slot {
 /// An admitted connection: the stream, and its place under the caps while it lives.
 pub struct Gated {
     io: TcpStream,
+    /// Since when a write has waited for the client to take bytes ([`WRITE_STALL`]).
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
     _slot: Slot,
+}
+
+impl Gated {
+    /// `polled` (a write's outcome) passed on, unless the writes have waited for the
+    /// client longer than [`WRITE_STALL`].
+    fn unless_stalled<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        use std::future::Future;
+        if polled.is_ready() {
+            self.stalled = None;
+            return polled;
+        }
+        let stalled = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(WRITE_STALL)));
+        match stalled.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client took no bytes of the answer for 30 s",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 impl AsyncRead for Gated {
@@ -136,7 +178,8 @@ impl AsyncWrite for Gated {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.unless_stalled(cx, polled)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -152,7 +195,8 @@ impl AsyncWrite for Gated {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.unless_stalled(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {
