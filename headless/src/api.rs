@@ -484,6 +484,57 @@ pub fn call(stream: std::os::unix::net::UnixStream, req: &Request) -> Result<Res
     }
 }
 
+/// A request on the socket is at most this long. Why: a line is read whole before it is
+/// parsed, and a client that never ends one (a bug, or a stray `cat` of a large file into
+/// the socket) grew the node's memory without end. The largest request, a message of at
+/// most 32 KiB of text or a list of names, is far below.
+pub const MAX_REQUEST: usize = 1 << 20;
+
+/// The requests of one client, a line each, none longer than [`MAX_REQUEST`].
+struct Requests {
+    r: tokio::io::BufReader<tokio::net::unix::OwnedReadHalf>,
+    /// What has come of the next line; kept here, so a `next` cancelled midway (the
+    /// follower's `select!`) loses nothing.
+    line: Vec<u8>,
+}
+
+impl Requests {
+    /// The next line, `None` at the end, or an error that says what was wrong with it.
+    async fn next(&mut self) -> std::io::Result<Option<String>> {
+        loop {
+            let have = self.r.fill_buf().await?;
+            if have.is_empty() {
+                return Ok(None);
+            }
+            let (taken, end) = match have.iter().position(|b| *b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (have.len(), false),
+            };
+            self.line.extend_from_slice(&have[..taken]);
+            self.r.consume(taken);
+            if self.line.len() > MAX_REQUEST + 1 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "a request over {} KiB; send one JSON object a line",
+                        MAX_REQUEST / 1024
+                    ),
+                ));
+            }
+            if end {
+                let mut line = std::mem::take(&mut self.line);
+                line.pop();
+                return String::from_utf8(line).map(Some).map_err(|_| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "a request that is not UTF-8 text",
+                    )
+                });
+            }
+        }
+    }
+}
+
 /// Serve the API until the listener is dropped.
 pub async fn serve(listener: tokio::net::UnixListener, node: Node) {
     loop {
@@ -493,8 +544,21 @@ pub async fn serve(listener: tokio::net::UnixListener, node: Node) {
         let node = node.clone();
         tokio::spawn(async move {
             let (r, mut w) = stream.into_split();
-            let mut lines = tokio::io::BufReader::new(r).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
+            let mut lines = Requests {
+                r: tokio::io::BufReader::new(r),
+                line: Vec::new(),
+            };
+            loop {
+                let line = match lines.next().await {
+                    Ok(Some(line)) => line,
+                    Ok(None) => break,
+                    // Said, then the connection closed: what follows cannot be told apart.
+                    Err(e) => {
+                        let message = format!("bad request: {e}");
+                        let _ = send_line(&mut w, &Response::Error { message }).await;
+                        break;
+                    }
+                };
                 let resp = match serde_json::from_str::<Request>(&line) {
                     Ok(Request::Follow { channel }) => {
                         follow(&node, &channel, &mut lines, &mut w).await;
@@ -543,7 +607,7 @@ pub fn page_end(
 async fn follow(
     node: &Node,
     channel: &str,
-    client: &mut tokio::io::Lines<tokio::io::BufReader<tokio::net::unix::OwnedReadHalf>>,
+    client: &mut Requests,
     w: &mut tokio::net::unix::OwnedWriteHalf,
 ) {
     // Subscribed before the first answer, so nothing shown after it is missed.
@@ -596,7 +660,7 @@ async fn follow(
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             },
             // Anything from the client but more lines: it has gone.
-            line = client.next_line() => if !matches!(line, Ok(Some(_))) {
+            line = client.next() => if !matches!(line, Ok(Some(_))) {
                 return;
             },
         }

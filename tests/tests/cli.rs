@@ -520,6 +520,63 @@ fn history_follow_prints_each_new_message_as_it_arrives() {
     assert!(e.contains("start `majlisd run`"), "{e}");
 }
 
+/// A client of the node's local socket that sends a line that is not text, or one that never
+/// ends, is told why and cut off; the node's memory does not grow with such a line, and
+/// it goes on serving everyone else (`api::MAX_REQUEST`).
+#[test]
+fn the_nodes_socket_refuses_what_it_cannot_read_and_goes_on() {
+    use std::io::{Read, Write};
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ds = majlis_tests::org(&bin, tmp.path(), &["amina", "bilal"]);
+    majlis_tests::start_pair_local(&mut ds, &[]);
+    let ask = |bytes: &[u8]| -> String {
+        let mut s =
+            std::os::unix::net::UnixStream::connect(ds[0].dir.join("majlisd.sock")).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        // Written on a thread: the node may stop reading (and answer) before all of it.
+        let mut w = s.try_clone().unwrap();
+        let bytes = bytes.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = w.write_all(&bytes);
+        });
+        let mut answer = String::new();
+        s.read_to_string(&mut answer)
+            .expect("an answer, then the end");
+        let _ = writer.join();
+        answer
+    };
+    let rss = || -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", ds[0].pid().unwrap())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+            .unwrap()
+    };
+    let answer = ask(b"{\"cmd\":\"send\",\"channel\":\"general\",\"text\":\"\xff\xfe\"}\n");
+    assert!(answer.starts_with("{\"error\""), "{answer}");
+    assert!(answer.contains("not UTF-8"), "{answer}");
+    let before = rss();
+    let endless = vec![b'a'; 64 << 20];
+    let answer = ask(&endless);
+    assert!(answer.contains("a request over 1024 KiB"), "{answer}");
+    let grew = rss().saturating_sub(before);
+    assert!(
+        grew < 16 << 10,
+        "64 MiB without a newline grew the node by {grew} kB"
+    );
+    // The node goes on: a message sent now reaches bilal, and nothing else was sent.
+    ds[0].ok(&["send", "general", "still here"]);
+    wait_until("bilal has it", 20, || ds[1].history("general").len() == 1);
+    assert_eq!(ds[0].history("general")[0]["text"], "still here");
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+}
+
 /// A colleague's message with terminal escape sequences (set the window title, clear the
 /// screen, recolour) is printed by `history` and `search` with its control characters
 /// written out, so it cannot drive the reader's terminal; `--json` keeps the text as sent.
