@@ -317,6 +317,23 @@ fn every_endpoint_needs_the_right_token_and_bad_input_writes_nothing() {
     let (code, text) = curl(&url("/metrics"), None, &[]);
     let text = text.as_str().unwrap_or_default().to_string();
     assert_eq!(code, 200);
+    // Asked for under another name that points here (a web page's DNS rebinding), the
+    // metrics, which name the org's members, need a token; `localhost` is loopback.
+    let port = base.rsplit(':').next().unwrap();
+    let as_host = |host: &str| curl(&url("/metrics"), None, &["-H", &format!("Host: {host}")]).0;
+    assert_eq!(as_host(&format!("rebind.example:{port}")), 401);
+    assert_eq!(as_host("rebind.example"), 401);
+    assert_eq!(as_host(&format!("localhost:{port}")), 200);
+    assert_eq!(as_host(&format!("[::1]:{port}")), 200);
+    assert_eq!(
+        curl(
+            &url("/metrics"),
+            Some(&reader),
+            &["-H", "Host: rebind.example"]
+        )
+        .0,
+        200
+    );
     assert!(text.contains("majlis_messages_sent_total 7"), "{text}");
     assert!(text.contains("majlis_peers_connected 1"), "{text}");
     assert!(text.contains("majlis_store_bytes "), "{text}");

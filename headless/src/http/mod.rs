@@ -1553,7 +1553,32 @@ async fn stream(
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
-/// Prometheus metrics. Open from loopback; from elsewhere a `read` token is needed.
+/// Whether a request names this host as a loopback client does (`Host: 127.0.0.1:7480`,
+/// `[::1]:7480`, `localhost:7480`). Why: a web page in a browser on this machine can
+/// reach the loopback API under a name of its own that it points at 127.0.0.1 (DNS
+/// rebinding); the browser then sends that name as the Host, and the loopback address
+/// alone would let the page read what is open to local programs (the metrics name the
+/// org's members and devices).
+fn named_as_loopback(headers: &HeaderMap) -> bool {
+    let Some(host) = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+    else {
+        // HTTP/1.0 without a Host: no browser sends that.
+        return true;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Prometheus metrics. Open from loopback (asked for as loopback, not under another name);
+/// from elsewhere a `read` token is needed.
 #[utoipa::path(get, path = "/metrics",
     responses((status = 200, description = "Prometheus metrics (OpenMetrics text)", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn metrics(
@@ -1561,7 +1586,7 @@ async fn metrics(
     ConnectInfo(from): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if !from.ip().is_loopback() {
+    if !from.ip().is_loopback() || !named_as_loopback(&headers) {
         auth(&s, &headers, Scope::Read)?;
     }
     if let Ok(p) = s.node.peers().await {
