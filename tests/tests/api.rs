@@ -567,11 +567,30 @@ async fn slow_read(
     (got, ended)
 }
 
+/// Starts an upload of 100 000 bytes, sends 1 000 and then nothing. Returns what the server
+/// answered and when, or `None` if it still waited after 50 s.
+async fn stalled_upload(mut s: tokio::net::TcpStream, token: &str) -> Option<(String, Duration)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = Instant::now();
+    let head = format!("POST /v1/channels/general/files?name=stalled.bin HTTP/1.1\r\nHost: majlis\r\nAuthorization: Bearer {token}\r\nContent-Length: 100000\r\n\r\n");
+    s.write_all(head.as_bytes()).await.ok()?;
+    s.write_all(&[7u8; 1000]).await.ok()?;
+    let mut buf = [0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(50), s.read(&mut buf))
+        .await
+        .ok()?;
+    Some((
+        String::from_utf8_lossy(&buf[..n.unwrap_or(0)]).to_string(),
+        t.elapsed(),
+    ))
+}
+
 /// A host on the LAN that opens its share of the API's connections and never finishes a
 /// request, or makes one and leaves the connection idle, gives the places back after 10 s
 /// (`http::HEAD_TIME`), and one that trickles a body gets a 408 after 20 s
 /// (`http::BODY_TIME`), and one that asks for a file and reads none of it loses the
-/// answer after 30 s (`http::gate::WRITE_STALL`); before, each held its places for good,
+/// answer after 30 s (`http::gate::WRITE_STALL`), as does an upload that stops bringing
+/// bytes (`http::UPLOAD_STALL`, a `408`); before, each held its places for good,
 /// and a few such hosts filled the caps against every integration. An event stream,
 /// answered for as long as it lives, is not cut.
 #[test]
@@ -631,7 +650,7 @@ fn connections_that_never_finish_a_request_give_their_places_back() {
         .enable_all()
         .build()
         .unwrap();
-    let (held, idle, trickle, (got, ended)) = rt.block_on(async {
+    let (held, idle, trickle, (got, ended), upload) = rt.block_on(async {
         let connect = |ip: &str| {
             let socket = tokio::net::TcpSocket::new_v4().unwrap();
             socket.bind(format!("{ip}:0").parse().unwrap()).unwrap();
@@ -659,6 +678,11 @@ fn connections_that_never_finish_a_request_give_their_places_back() {
             let token = token.clone();
             tokio::spawn(async move { slow_read(reader, addr, &file, &token).await })
         };
+        let uploader = connect("127.0.0.6").await.unwrap();
+        let upload = {
+            let token = token.clone();
+            tokio::spawn(async move { stalled_upload(uploader, &token).await })
+        };
         let trickler = connect("127.0.0.4").await.unwrap();
         let token = token.clone();
         let trickle = tokio::spawn(async move { slow_body(trickler, &token).await });
@@ -681,6 +705,7 @@ fn connections_that_never_finish_a_request_give_their_places_back() {
             idle.await.unwrap(),
             trickle.await.unwrap(),
             read.await.unwrap(),
+            upload.await.unwrap(),
         )
     });
     let held: Vec<Duration> = held
@@ -716,6 +741,14 @@ fn connections_that_never_finish_a_request_give_their_places_back() {
         got < FILE,
         "all {got} bytes waited for a reader that had stopped"
     );
+    let (said, after) = upload.expect("a stalled upload held past 50 s");
+    println!(
+        "a stalled upload answered after {:.1} s",
+        after.as_secs_f64()
+    );
+    assert!(said.starts_with("HTTP/1.1 408"), "{said}");
+    assert!(said.contains("the upload stopped"), "{said}");
+    assert!(after >= Duration::from_secs(29), "cut after {after:?}");
     // The event stream, open all this while, still carries what comes.
     ds[1].ok(&["send", "general", "still streaming"]);
     // (After the file's message, which came first.)

@@ -59,6 +59,10 @@ pub const HEAD_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 /// 64 kbit/s radio link. File uploads stream for as long as the file takes and are not
 /// bound by it; they need a `send` token before a byte is read.
 pub const BODY_TIME: std::time::Duration = std::time::Duration::from_secs(20);
+/// How long an upload may bring no bytes before it is refused. Why: an upload streams for as
+/// long as the file takes, so it has no deadline of its own, and one whose client stopped
+/// sending held its connection and place for good. Bytes move every moment on a slow link.
+pub const UPLOAD_STALL: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Clone)]
 struct AppState {
@@ -1151,7 +1155,7 @@ pub struct UploadQuery {
 #[utoipa::path(post, path = "/v1/channels/{channel}/files",
     params(("channel" = String, Path, description = "`general`, or `@NAME`"), UploadQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, body = Posted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 201, body = Posted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 408, body = ErrorBody)),
     security(("token" = ["send"])))]
 async fn upload(
     State(s): State<AppState>,
@@ -1181,7 +1185,19 @@ async fn upload(
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("upload: {e}")))?;
     let mut stream = body.into_data_stream();
     let mut size = 0usize;
-    while let Some(chunk) = stream.next().await {
+    let stalled = || {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the upload stopped: no bytes for {} s; send the file again",
+                UPLOAD_STALL.as_secs()
+            ),
+        )
+    };
+    while let Some(chunk) = tokio::time::timeout(UPLOAD_STALL, stream.next())
+        .await
+        .map_err(|_| stalled())?
+    {
         let chunk = chunk.map_err(|e| {
             ApiError::new(StatusCode::BAD_REQUEST, format!("upload cut short: {e}"))
         })?;
