@@ -3704,6 +3704,10 @@ fn a_thread_seen_on_one_device_is_not_new_on_the_others() {
         .block_on(amina.send("general", "who books the van?"))
         .unwrap();
     until(&mut h, "her question", |h| has(h, "who books the van?"));
+    // His other device answers it once it holds it too (it may come a moment later there).
+    until(&mut h, "her question on his other device", |_| {
+        other.store().message(&q).is_ok_and(|m| m.is_some())
+    });
     rt.block_on(other.reply(&q, "I will", false)).unwrap();
     h.get_by_label("@ Your notes").click();
     h.run_steps(2);

@@ -353,6 +353,90 @@ fn a_laptop_that_changes_address_is_found_again_without_a_restart() {
     }
 }
 
+/// A host's own `/etc/hosts` (`ip netns exec` shows `/etc/netns/NAME/hosts` in its place),
+/// removed when dropped.
+struct HostsFile(std::path::PathBuf);
+
+impl HostsFile {
+    fn new(ns: &str) -> HostsFile {
+        let dir = std::path::Path::new("/etc/netns").join(ns);
+        std::fs::create_dir_all(&dir).unwrap();
+        HostsFile(dir)
+    }
+
+    /// Written in place: the file a running process sees is this one.
+    fn set(&self, lines: &str) {
+        std::fs::write(
+            self.0.join("hosts"),
+            format!("127.0.0.1 localhost\n{lines}\n"),
+        )
+        .unwrap();
+    }
+}
+
+impl Drop for HostsFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A site whose members reach the relay by name (`--peer relay.site:7441`, no multicast):
+/// the relay is replaced by a machine at another address, which knows nobody's address.
+/// The members find it under its name without a restart, as the name is resolved again
+/// before each dial (before, once at start: they dialled the old address for good).
+#[test]
+fn a_relay_given_by_name_is_found_at_its_new_address() {
+    if !netns_available("relay by name") {
+        return;
+    }
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut lan = Lan::new("rn", 2).unwrap();
+    // IPv4 only at the relay: a link-local IPv6 address would survive the move.
+    let off = lan
+        .command(0, std::path::Path::new("sysctl"))
+        .args(["-qw", "net.ipv6.conf.all.disable_ipv6=1"])
+        .status()
+        .unwrap();
+    assert!(off.success());
+    let hosts = HostsFile::new(&lan.hosts[1]);
+    hosts.set(&format!("{} relay.site", lan.addrs[0]));
+    let mut ds = org(&bin, tmp.path(), &["amina", "bilal"]);
+    let relay = ["--no-mdns", "--listen", "/ip4/0.0.0.0/tcp/7441"];
+    ds[0].start(&lan, 0, &relay);
+    ds[1].start(&lan, 1, &["--no-mdns", "--peer", "relay.site:7441"]);
+    wait_until("bilal reaches the relay by name", 30, || {
+        ds[1].peers().len() == 1
+    });
+    ds[1].ok(&["send", "general", "before the move"]);
+    wait_until("the relay has it", 20, || {
+        ds[0].history("general").len() == 1
+    });
+    assert!(ds[0].stop());
+    let new = lan.move_host(0, 100).unwrap();
+    hosts.set(&format!("{new} relay.site"));
+    ds[0].start(&lan, 0, &relay);
+    let t = Instant::now();
+    wait_or_tell(
+        "bilal finds the relay at its new address",
+        60,
+        || ds[1].peers().len() == 1,
+        || String::from_utf8_lossy(&ds[1].cli(&["doctor"]).stdout).to_string(),
+    );
+    println!(
+        "found again {:.1} s after the relay restarted at {new}",
+        t.elapsed().as_secs_f64()
+    );
+    ds[0].ok(&["send", "general", "from the new machine"]);
+    ds[1].ok(&["send", "general", "after the move"]);
+    wait_until("both ways", 30, || {
+        ds[0].history("general").len() == 3 && ds[1].history("general").len() == 3
+    });
+    for d in &mut ds {
+        assert!(d.stop());
+    }
+}
+
 /// Context switches (≈ wakeups) per thread name, and CPU ticks, of a process.
 fn wakeups_and_ticks(pid: u32) -> (std::collections::BTreeMap<String, u64>, u64) {
     let mut switches = std::collections::BTreeMap::new();

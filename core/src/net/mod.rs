@@ -256,28 +256,23 @@ pub fn routable(addr: &Multiaddr) -> bool {
 /// A peer given by address (`--peer`), as a user writes it: `10.1.2.3:7441`,
 /// `[fe80::1%eth0]:7441` (a link-local address names its interface), `relay.site:7441`, or a
 /// multiaddr (`/ip4/10.1.2.3/tcp/7441`, `/ip6zone/eth0/ip6/fe80::1/tcp/7441`,
-/// `/dns4/relay.site/tcp/7441`, optionally ending in `/p2p/ID`). A host name is resolved here, once (the system
-/// resolver, so `/etc/hosts` on a site without DNS works), because the transport dials IP
-/// addresses only: a `/dns4` address that reached it would never connect, silently.
-/// The error says what to write instead.
+/// `/dns4/relay.site/tcp/7441`, optionally ending in `/p2p/ID`). A host name is resolved here
+/// (the system resolver, so `/etc/hosts` on a site without DNS works), so a name that does
+/// not resolve is refused in words, and kept as `/dns/NAME/tcp/PORT`: the node resolves it
+/// again before each dial ([`resolve_peer_addr`]), so a relay whose address changes (DHCP,
+/// a replaced server) is found under its name without a restart. The transport dials IP
+/// addresses only. The error says what to write instead.
 pub fn parse_peer_addr(s: &str) -> Result<Multiaddr, String> {
     use libp2p::multiaddr::Protocol;
-    use std::net::{SocketAddr, ToSocketAddrs};
+    use std::net::SocketAddr;
     let s = s.trim();
-    let hint = "give the peer as IP:PORT (10.1.2.3:7441), HOST:PORT, or a multiaddr \
-                (/ip4/10.1.2.3/tcp/7441)";
-    let resolve = |host: &str, port: u16| -> Result<SocketAddr, String> {
-        let found: Vec<SocketAddr> = (host, port)
-            .to_socket_addrs()
-            .map_err(|e| format!("cannot resolve '{host}': {e}; {hint}"))?
-            .collect();
-        // IPv4 first: a node listening on 0.0.0.0 only is not reached over ::1.
-        found
-            .iter()
-            .find(|a| a.is_ipv4())
-            .or(found.first())
-            .copied()
-            .ok_or_else(|| format!("'{host}' resolves to no address; {hint}"))
+    let hint = PEER_HINT;
+    // Checked now, kept by name.
+    let named = |host: &str, port: u16| -> Result<Multiaddr, String> {
+        resolve(host, port)?;
+        Ok(Multiaddr::empty()
+            .with(Protocol::Dns(host.to_string().into()))
+            .with(Protocol::Tcp(port)))
     };
     if !s.starts_with('/') {
         // `[fe80::1%eth0]:7441`: the zone may be an interface's name or index.
@@ -312,7 +307,7 @@ pub fn parse_peer_addr(s: &str) -> Result<Multiaddr, String> {
         let port: u16 = port
             .parse()
             .map_err(|_| format!("'{port}' in '{s}' is not a port; {hint}"))?;
-        return resolve(host.trim_matches(['[', ']']), port).map(from_socket);
+        return named(host.trim_matches(['[', ']']), port);
     }
     let addr: Multiaddr = s.parse().map_err(|e| format!("'{s}': {e}; {hint}"))?;
     let mut parts = addr.iter();
@@ -336,7 +331,7 @@ pub fn parse_peer_addr(s: &str) -> Result<Multiaddr, String> {
     };
     let mut out = match host {
         Ok(ip) => ip.with(Protocol::Tcp(port)),
-        Err(name) => from_socket(resolve(&name, port)?),
+        Err(name) => named(&name, port)?,
     };
     for rest in parts {
         match rest {
@@ -347,6 +342,52 @@ pub fn parse_peer_addr(s: &str) -> Result<Multiaddr, String> {
                 ))
             }
         }
+    }
+    Ok(out)
+}
+
+const PEER_HINT: &str = "give the peer as IP:PORT (10.1.2.3:7441), HOST:PORT, or a multiaddr \
+                         (/ip4/10.1.2.3/tcp/7441)";
+
+/// `host`'s address for `port` by the system resolver, IPv4 first (a node listening on
+/// 0.0.0.0 only is not reached over ::1). Blocking: a resolver may take seconds.
+fn resolve(host: &str, port: u16) -> Result<std::net::SocketAddr, String> {
+    use std::net::{SocketAddr, ToSocketAddrs};
+    let found: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve '{host}': {e}; {PEER_HINT}"))?
+        .collect();
+    found
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(found.first())
+        .copied()
+        .ok_or_else(|| format!("'{host}' resolves to no address; {PEER_HINT}"))
+}
+
+/// Whether `addr` names its host (`/dns/…`), to be resolved before each dial.
+pub fn is_named(addr: &Multiaddr) -> bool {
+    use libp2p::multiaddr::Protocol;
+    matches!(
+        addr.iter().next(),
+        Some(Protocol::Dns(_) | Protocol::Dns4(_) | Protocol::Dns6(_))
+    )
+}
+
+/// The address to dial now for a peer kept by name (see [`parse_peer_addr`]): its host
+/// resolved by the system resolver (blocking), the rest as given. Any other address is
+/// returned as it is.
+pub fn resolve_peer_addr(addr: &Multiaddr) -> Result<Multiaddr, String> {
+    use libp2p::multiaddr::Protocol;
+    let mut parts = addr.iter();
+    let (Some(Protocol::Dns(h) | Protocol::Dns4(h) | Protocol::Dns6(h)), Some(Protocol::Tcp(port))) =
+        (parts.next(), parts.next())
+    else {
+        return Ok(addr.clone());
+    };
+    let mut out = from_socket(resolve(&h, port)?);
+    for p in parts {
+        out.push(p);
     }
     Ok(out)
 }
@@ -883,10 +924,10 @@ mod tests {
                 &format!("/ip4/10.1.2.3/tcp/7441/p2p/{id}"),
                 format!("/ip4/10.1.2.3/tcp/7441/p2p/{id}"),
             ),
-            // Resolved here, IPv4 first (the transport dials IP addresses only).
-            ("localhost:7441", "/ip4/127.0.0.1/tcp/7441".into()),
-            ("/dns4/localhost/tcp/7441", "/ip4/127.0.0.1/tcp/7441".into()),
-            ("/dns/localhost/tcp/7441", "/ip4/127.0.0.1/tcp/7441".into()),
+            // Checked here, kept by name (resolved again before each dial).
+            ("localhost:7441", "/dns/localhost/tcp/7441".into()),
+            ("/dns4/localhost/tcp/7441", "/dns/localhost/tcp/7441".into()),
+            ("/dns/localhost/tcp/7441", "/dns/localhost/tcp/7441".into()),
         ] {
             assert_eq!(
                 parse_peer_addr(given).map(|a| a.to_string()),

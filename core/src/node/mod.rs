@@ -635,6 +635,8 @@ impl Node {
             dial_errors: HashMap::new(),
             static_peers: config.peers.iter().map(|a| (a.clone(), None)).collect(),
             static_dials: HashMap::new(),
+            resolving: HashSet::new(),
+            resolved: mpsc::unbounded_channel(),
             connections: HashMap::new(),
             announced: HashSet::new(),
             last_good: HashMap::new(),

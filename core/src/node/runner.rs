@@ -25,6 +25,9 @@ use crate::proto::Tally;
 use crate::roster::{RosterChain, VerifiedRoster};
 use crate::store::{Store, StoredMessage};
 
+/// A static peer kept by name, and the address it resolved to now (or why none).
+pub(super) type Resolved = (Multiaddr, std::result::Result<Multiaddr, String>);
+
 pub(super) struct Runner {
     pub(super) me: DeviceId,
     pub(super) topic_prefix: String,
@@ -83,6 +86,13 @@ pub(super) struct Runner {
     /// protocol(s)" for each), and every surplus connection is a chance of the races that
     /// lose gossip or subscriptions with it (see `push` and `gone_at`).
     pub(super) static_dials: HashMap<libp2p::swarm::ConnectionId, Multiaddr>,
+    /// Static peers kept by name being resolved now (on a blocking thread: a resolver may
+    /// take seconds), and where their answers come back (see [`Runner::dial_static`]).
+    pub(super) resolving: HashSet<Multiaddr>,
+    pub(super) resolved: (
+        mpsc::UnboundedSender<Resolved>,
+        mpsc::UnboundedReceiver<Resolved>,
+    ),
     pub(super) connections: HashMap<PeerId, Multiaddr>,
     /// Connected devices the app was told of (`Event::PeerConnected`) and not yet told
     /// gone. A device that connects before this node holds a roster naming it (a new
@@ -259,6 +269,7 @@ impl Runner {
                     }
                 },
                 Some(f) = found.recv() => self.on_found(f),
+                Some(r) = self.resolved.1.recv() => self.on_resolved(r),
                 Some(d) = file_done.recv() => self.on_file_done(d),
                 _ = file_tick.tick(), if !self.files.fetches.is_empty() => self.commit_files(),
                 res = async { (&mut self.flushing.as_mut().expect("guarded").0).await }, if self.flushing.is_some() => {
@@ -808,18 +819,46 @@ impl Runner {
         self.dial_static(addr);
     }
 
-    /// Dial a static address, unless a dial of it is in flight (see `static_dials`).
+    /// Dial a static address, unless a dial of it is in flight (see `static_dials`). One
+    /// kept by name is resolved first, every time: the host it names may have moved.
     fn dial_static(&mut self, addr: Multiaddr) {
         if self.static_dials.values().any(|a| *a == addr) {
             return;
         }
-        let opts = Self::fresh_port(addr.clone());
+        if crate::net::is_named(&addr) {
+            if self.resolving.insert(addr.clone()) {
+                let tx = self.resolved.0.clone();
+                tokio::task::spawn_blocking(move || {
+                    let at = crate::net::resolve_peer_addr(&addr);
+                    let _ = tx.send((addr, at));
+                });
+            }
+            return;
+        }
+        self.dial_as(addr.clone(), addr);
+    }
+
+    /// Dial `at` for the static peer `addr` (the same, or the address its name resolved to).
+    fn dial_as(&mut self, addr: Multiaddr, at: Multiaddr) {
+        let opts = Self::fresh_port(at.clone());
         let id = opts.connection_id();
         match self.swarm.dial(opts) {
             Ok(()) => {
                 self.static_dials.insert(id, addr);
             }
-            Err(e) => tracing::debug!("dial {addr}: {e}"),
+            Err(e) => tracing::debug!("dial {at}: {e}"),
+        }
+    }
+
+    /// A static peer's name resolved (or not): dial where it points now.
+    fn on_resolved(&mut self, (addr, at): Resolved) {
+        self.resolving.remove(&addr);
+        match at {
+            Ok(at) => self.dial_as(addr, at),
+            Err(e) => {
+                tracing::debug!("{e}");
+                self.dial_errors.insert(without_p2p(&addr), e);
+            }
         }
     }
 
@@ -881,7 +920,18 @@ impl Runner {
                 num_established,
                 ..
             } => {
-                self.static_dials.remove(&connection_id);
+                // A static peer kept by name: the address dialled is not the one kept.
+                let named = self
+                    .static_dials
+                    .remove(&connection_id)
+                    .filter(crate::net::is_named);
+                if let Some(n) = named {
+                    self.dial_errors.remove(&without_p2p(&n));
+                    if let Some(p) = self.static_peers.get_mut(&n) {
+                        *p = Some(peer_id);
+                        self.facts.seen(peer_id, super::facts::Via::Address);
+                    }
+                }
                 self.one_connection(peer_id, connection_id, endpoint.is_dialer());
                 let addr = endpoint.get_remote_address().clone();
                 if endpoint.is_dialer() {
@@ -1032,9 +1082,15 @@ impl Runner {
                 peer_id,
                 error,
             } => {
-                self.static_dials.remove(&connection_id);
+                let named = self
+                    .static_dials
+                    .remove(&connection_id)
+                    .filter(crate::net::is_named);
                 tracing::debug!("dial {peer_id:?}: {error}");
                 let text = super::facts::dial_error(&error);
+                if let Some(n) = named {
+                    self.dial_errors.insert(without_p2p(&n), text.clone());
+                }
                 if let libp2p::swarm::DialError::Transport(addrs) = &error {
                     for (a, e) in addrs {
                         self.dial_errors
