@@ -503,8 +503,12 @@ impl Requests {
     async fn next(&mut self) -> std::io::Result<Option<String>> {
         loop {
             let have = self.r.fill_buf().await?;
+            // The end: a last request without its newline is still one (as `lines()` took it).
             if have.is_empty() {
-                return Ok(None);
+                return match self.line.is_empty() {
+                    true => Ok(None),
+                    false => Self::text(std::mem::take(&mut self.line)).map(Some),
+                };
             }
             let (taken, end) = match have.iter().position(|b| *b == b'\n') {
                 Some(i) => (i + 1, true),
@@ -524,14 +528,18 @@ impl Requests {
             if end {
                 let mut line = std::mem::take(&mut self.line);
                 line.pop();
-                return String::from_utf8(line).map(Some).map_err(|_| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        "a request that is not UTF-8 text",
-                    )
-                });
+                return Self::text(line).map(Some);
             }
         }
+    }
+
+    fn text(line: Vec<u8>) -> std::io::Result<String> {
+        String::from_utf8(line).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "a request that is not UTF-8 text",
+            )
+        })
     }
 }
 
@@ -569,10 +577,7 @@ pub async fn serve(listener: tokio::net::UnixListener, node: Node) {
                         message: format!("bad request: {e}"),
                     },
                 };
-                let mut out = serde_json::to_string(&resp)
-                    .unwrap_or_else(|e| format!("{{\"error\":{{\"message\":\"{e}\"}}}}"));
-                out.push('\n');
-                if w.write_all(out.as_bytes()).await.is_err() {
+                if send_line(&mut w, &resp).await.is_err() {
                     break;
                 }
             }
@@ -668,7 +673,8 @@ async fn follow(
 }
 
 async fn send_line(w: &mut tokio::net::unix::OwnedWriteHalf, resp: &Response) -> Result<()> {
-    let mut out = serde_json::to_string(resp)?;
+    let mut out = serde_json::to_string(resp)
+        .unwrap_or_else(|e| format!("{{\"error\":{{\"message\":\"{e}\"}}}}"));
     out.push('\n');
     w.write_all(out.as_bytes()).await?;
     Ok(())

@@ -155,7 +155,10 @@ impl Gated {
         match stalled.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
-                "the client took no bytes of the answer for 30 s",
+                format!(
+                    "the client took no bytes of the answer for {} s",
+                    WRITE_STALL.as_secs()
+                ),
             ))),
             Poll::Pending => Poll::Pending,
         }

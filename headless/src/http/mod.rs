@@ -173,7 +173,7 @@ fn router(state: AppState) -> Router {
         })
         .layer(axum::middleware::map_request(
             |req: axum::extract::Request| async {
-                req.map(|body| axum::body::Body::new(InTime::new(body, BODY_TIME)))
+                req.map(|body| axum::body::Body::new(InTime::new(body)))
             },
         ))
         // Registered after the layer above, which applies to the routes before it only.
@@ -254,10 +254,10 @@ struct InTime {
 }
 
 impl InTime {
-    fn new(body: axum::body::Body, within: std::time::Duration) -> InTime {
+    fn new(body: axum::body::Body) -> InTime {
         InTime {
             body,
-            until: Box::pin(tokio::time::sleep(within)),
+            until: Box::pin(tokio::time::sleep(BODY_TIME)),
         }
     }
 }
