@@ -35,7 +35,8 @@ pub struct Cli {
     #[arg(long, value_parser = ["light", "dark"])]
     pub theme: Option<String>,
     /// Peer to dial, where multicast does not reach (repeatable): IP:PORT, HOST:PORT
-    /// (resolved again before each dial) or a multiaddr
+    /// (resolved before each dial; one that does not resolve yet is tried again) or a
+    /// multiaddr
     #[arg(long, value_name = "ADDR", value_parser = majlis_core::net::parse_peer_addr)]
     pub peer: Vec<majlis_core::Multiaddr>,
     /// Do not use mDNS discovery

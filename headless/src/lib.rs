@@ -90,7 +90,8 @@ pub enum Command {
         #[arg(long, value_name = "ADDR", value_parser = majlis_core::net::parse_listen_addr)]
         listen: Vec<Multiaddr>,
         /// Peer to dial, for networks without multicast (repeatable): IP:PORT, HOST:PORT
-        /// (resolved again before each dial) or a multiaddr
+        /// (resolved before each dial; one that does not resolve yet is tried again) or a
+        /// multiaddr
         #[arg(long, value_name = "ADDR", value_parser = majlis_core::net::parse_peer_addr)]
         peer: Vec<Multiaddr>,
         /// Do not use mDNS discovery

@@ -358,10 +358,15 @@ fn a_laptop_that_changes_address_is_found_again_without_a_restart() {
 struct HostsFile(std::path::PathBuf);
 
 impl HostsFile {
+    /// With a resolver of its own at the namespace's loopback, where nothing answers: a
+    /// name not in the hosts file fails at once, and nothing is asked outside.
     fn new(ns: &str) -> HostsFile {
         let dir = std::path::Path::new("/etc/netns").join(ns);
         std::fs::create_dir_all(&dir).unwrap();
-        HostsFile(dir)
+        std::fs::write(dir.join("resolv.conf"), "nameserver 127.0.0.1\n").unwrap();
+        let hosts = HostsFile(dir);
+        hosts.set("");
+        hosts
     }
 
     /// Written in place: the file a running process sees is this one.
@@ -380,10 +385,13 @@ impl Drop for HostsFile {
     }
 }
 
-/// A site whose members reach the relay by name (`--peer relay.site:7441`, no multicast):
-/// the relay is replaced by a machine at another address, which knows nobody's address.
-/// The members find it under its name without a restart, as the name is resolved again
-/// before each dial (before, once at start: they dialled the old address for good).
+/// A site whose members reach the relay by name (`--peer relay.site:7441`, no multicast).
+/// A member started before the name resolves (the site's DNS not up yet at boot) runs
+/// anyway, says so once, and finds the relay when it does (before, `--peer` refused to
+/// start). Then the relay is replaced by a machine at another address, which knows
+/// nobody's address: the members find it under its name without a restart, as the name
+/// is resolved again before each dial (before, once at start: they dialled the old address
+/// for good).
 #[test]
 fn a_relay_given_by_name_is_found_at_its_new_address() {
     if !netns_available("relay by name") {
@@ -400,14 +408,36 @@ fn a_relay_given_by_name_is_found_at_its_new_address() {
         .unwrap();
     assert!(off.success());
     let hosts = HostsFile::new(&lan.hosts[1]);
-    hosts.set(&format!("{} relay.site", lan.addrs[0]));
     let mut ds = org(&bin, tmp.path(), &["amina", "bilal"]);
     let relay = ["--no-mdns", "--listen", "/ip4/0.0.0.0/tcp/7441"];
     ds[0].start(&lan, 0, &relay);
+    // relay.site does not resolve yet at bilal's.
     ds[1].start(&lan, 1, &["--no-mdns", "--peer", "relay.site:7441"]);
-    wait_until("bilal reaches the relay by name", 30, || {
-        ds[1].peers().len() == 1
-    });
+    std::thread::sleep(Duration::from_secs(7));
+    let said = ds[1]
+        .log_text()
+        .matches("cannot resolve 'relay.site'")
+        .count();
+    assert_eq!(
+        said,
+        1,
+        "said once, not at each of its redials:\n{}",
+        ds[1].log_tail(20)
+    );
+    assert!(ds[1].peers().is_empty());
+    assert!(ds[1].exited().is_none(), "bilal's node stopped");
+    hosts.set(&format!("{} relay.site", lan.addrs[0]));
+    let t = Instant::now();
+    wait_or_tell(
+        "bilal reaches the relay by name once it resolves",
+        30,
+        || ds[1].peers().len() == 1,
+        || String::from_utf8_lossy(&ds[1].cli(&["doctor"]).stdout).to_string(),
+    );
+    println!(
+        "reached {:.1} s after the name resolved",
+        t.elapsed().as_secs_f64()
+    );
     ds[1].ok(&["send", "general", "before the move"]);
     wait_until("the relay has it", 20, || {
         ds[0].history("general").len() == 1

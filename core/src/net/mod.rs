@@ -256,20 +256,22 @@ pub fn routable(addr: &Multiaddr) -> bool {
 /// A peer given by address (`--peer`), as a user writes it: `10.1.2.3:7441`,
 /// `[fe80::1%eth0]:7441` (a link-local address names its interface), `relay.site:7441`, or a
 /// multiaddr (`/ip4/10.1.2.3/tcp/7441`, `/ip6zone/eth0/ip6/fe80::1/tcp/7441`,
-/// `/dns4/relay.site/tcp/7441`, optionally ending in `/p2p/ID`). A host name is resolved here
-/// (the system resolver, so `/etc/hosts` on a site without DNS works), so a name that does
-/// not resolve is refused in words, and kept as `/dns/NAME/tcp/PORT`: the node resolves it
-/// again before each dial ([`resolve_peer_addr`]), so a relay whose address changes (DHCP,
-/// a replaced server) is found under its name without a restart. The transport dials IP
+/// `/dns4/relay.site/tcp/7441`, optionally ending in `/p2p/ID`). A host name is kept as
+/// `/dns/NAME/tcp/PORT` and resolved before each dial ([`resolve_peer_addr`], the system
+/// resolver, so `/etc/hosts` on a site without DNS works): a relay whose address changes
+/// (DHCP, a replaced server) is found under its name without a restart, and a node started
+/// before the network's DNS answers (a server at boot, a laptop before its Wi-Fi) finds it
+/// once it does. So only its spelling is checked here, and nothing blocks; see
+/// [`check_peer_addr`] for an address typed to be dialled now. The transport dials IP
 /// addresses only. The error says what to write instead.
 pub fn parse_peer_addr(s: &str) -> Result<Multiaddr, String> {
     use libp2p::multiaddr::Protocol;
     use std::net::SocketAddr;
     let s = s.trim();
     let hint = PEER_HINT;
-    // Checked now, kept by name.
+    // Kept by name, resolved when dialled.
     let named = |host: &str, port: u16| -> Result<Multiaddr, String> {
-        resolve(host, port)?;
+        host_name(host)?;
         Ok(Multiaddr::empty()
             .with(Protocol::Dns(host.to_string().into()))
             .with(Protocol::Tcp(port)))
@@ -346,6 +348,53 @@ pub fn parse_peer_addr(s: &str) -> Result<Multiaddr, String> {
     Ok(out)
 }
 
+/// [`parse_peer_addr`], and a name resolved now too (blocking: a resolver may take
+/// seconds): for an address a user types to be dialled at once (the app's "Add a peer"),
+/// who wants to hear now that it does not resolve, not later from the diagnostics.
+pub fn check_peer_addr(s: &str) -> Result<Multiaddr, String> {
+    let addr = parse_peer_addr(s)?;
+    resolve_peer_addr(&addr)?;
+    Ok(addr)
+}
+
+/// Whether `host` is spelled as a host name (RFC 1123: dot-separated labels of letters,
+/// digits and hyphens, not starting or ending with a hyphen, the last not all digits), so
+/// that a mistyped IP address (`10.0.0.300`) or a stray character is refused at once
+/// rather than failing to resolve at every dial.
+fn host_name(host: &str) -> Result<(), String> {
+    let bad = |why: &str| {
+        Err(format!(
+            "'{host}' is not an IP address or a host name ({why}); {PEER_HINT}"
+        ))
+    };
+    let name = host.strip_suffix('.').unwrap_or(host);
+    if name.is_empty() || name.len() > 253 {
+        return bad("a host name has 1 to 253 characters");
+    }
+    for label in name.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return bad("each part between dots has 1 to 63 characters");
+        }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return bad("letters, digits, '-', '_' and '.' only");
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return bad("no part starts or ends with '-'");
+        }
+    }
+    if name
+        .rsplit('.')
+        .next()
+        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return bad("an IPv4 address has four numbers from 0 to 255");
+    }
+    Ok(())
+}
+
 const PEER_HINT: &str = "give the peer as IP:PORT (10.1.2.3:7441), HOST:PORT, or a multiaddr \
                          (/ip4/10.1.2.3/tcp/7441)";
 
@@ -355,14 +404,14 @@ fn resolve(host: &str, port: u16) -> Result<std::net::SocketAddr, String> {
     use std::net::{SocketAddr, ToSocketAddrs};
     let found: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve '{host}': {e}; {PEER_HINT}"))?
+        .map_err(|e| format!("cannot resolve '{host}': {e}"))?
         .collect();
     found
         .iter()
         .find(|a| a.is_ipv4())
         .or(found.first())
         .copied()
-        .ok_or_else(|| format!("'{host}' resolves to no address; {PEER_HINT}"))
+        .ok_or_else(|| format!("'{host}' resolves to no address"))
 }
 
 /// Whether `addr` names its host (`/dns/…`), to be resolved before each dial.
@@ -924,8 +973,18 @@ mod tests {
                 &format!("/ip4/10.1.2.3/tcp/7441/p2p/{id}"),
                 format!("/ip4/10.1.2.3/tcp/7441/p2p/{id}"),
             ),
-            // Checked here, kept by name (resolved again before each dial).
+            // Kept by name, resolved before each dial: one that does not resolve now is
+            // taken too (`.invalid` never does, RFC 6761; nothing is asked of a resolver).
             ("localhost:7441", "/dns/localhost/tcp/7441".into()),
+            ("relay.invalid:7441", "/dns/relay.invalid/tcp/7441".into()),
+            (
+                "Relay-2.site.invalid.:7441",
+                "/dns/Relay-2.site.invalid./tcp/7441".into(),
+            ),
+            (
+                "/dns/relay.invalid/tcp/7441",
+                "/dns/relay.invalid/tcp/7441".into(),
+            ),
             ("/dns4/localhost/tcp/7441", "/dns/localhost/tcp/7441".into()),
             ("/dns/localhost/tcp/7441", "/dns/localhost/tcp/7441".into()),
         ] {
@@ -946,10 +1005,24 @@ mod tests {
             ("[fe80::1]:7441", "link-local"),
             ("/ip6zone/lo/tcp/7441", "followed by /ip6"),
             ("/ip4/999.1.2.3/tcp/1", "IP:PORT"),
+            // Not spelled as a host name: refused now, not at every dial.
+            ("10.0.0.300:7441", "four numbers"),
+            ("relay site:7441", "letters, digits"),
+            ("-relay.invalid:7441", "starts or ends with '-'"),
+            ("relay..invalid:7441", "1 to 63"),
+            ("fd00::1:7441", "letters, digits"),
+            (":7441", "1 to 253"),
+            ("/dns/relay;rm/tcp/7441", "letters, digits"),
         ] {
             let e = parse_peer_addr(given).expect_err(given);
             assert!(e.contains(says) && e.contains("IP:PORT"), "{given}: {e}");
         }
+        // Typed to be dialled now: resolved now (`localhost` is in every hosts file).
+        assert_eq!(
+            check_peer_addr("localhost:7441").map(|a| a.to_string()),
+            Ok("/dns/localhost/tcp/7441".into())
+        );
+        assert!(check_peer_addr("10.0.0.300:7441").is_err());
         let listen = |s: &str| parse_listen_addr(s).map(|a| a.to_string());
         assert_eq!(listen("0.0.0.0:7441"), Ok("/ip4/0.0.0.0/tcp/7441".into()));
         assert_eq!(listen("[::]:0"), Ok("/ip6/::/tcp/0".into()));

@@ -856,8 +856,13 @@ impl Runner {
         match at {
             Ok(at) => self.dial_as(addr, at),
             Err(e) => {
-                tracing::debug!("{e}");
-                self.dial_errors.insert(without_p2p(&addr), e);
+                // Said once, not at every redial: a name that does not resolve yet (the
+                // network's DNS not up) is tried again before each dial.
+                let key = without_p2p(&addr);
+                if self.dial_errors.get(&key) != Some(&e) {
+                    tracing::warn!("peer {addr}: {e}; tried again before each dial");
+                }
+                self.dial_errors.insert(key, e);
             }
         }
     }

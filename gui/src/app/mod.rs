@@ -89,7 +89,7 @@ pub struct State {
     pub hours_at: u64,
     pub theme: Theme,
     /// Peers the user added by address in the network view, as typed (a host name is
-    /// resolved again at each start): dialled at every start, as `--peer` ones are.
+    /// resolved before each dial): dialled at every start, as `--peer` ones are.
     pub peers: Vec<String>,
     /// Desktop notifications paused until this time (ms since the epoch; `u64::MAX`: until
     /// the user resumes them). Messages still arrive and count as unread.
@@ -847,10 +847,11 @@ fn now_ms() -> u64 {
     majlis_core::now_ms()
 }
 
-/// A peer address as the user typed it, resolved off the UI thread: a host name on a field
-/// network without a reachable DNS server can take the resolver's timeouts (seconds).
+/// A peer address as the user typed it, resolved off the UI thread (a host name on a field
+/// network without a reachable DNS server can take the resolver's timeouts, seconds), so
+/// that a name that does not resolve is said at once.
 async fn resolve_peer(typed: String) -> Result<majlis_core::Multiaddr, String> {
-    tokio::task::spawn_blocking(move || majlis_core::net::parse_peer_addr(&typed))
+    tokio::task::spawn_blocking(move || majlis_core::net::check_peer_addr(&typed))
         .await
         .map_err(|e| e.to_string())?
 }
@@ -1227,18 +1228,19 @@ impl MajlisApp {
 
     /// Dial the peers given by address (the network view's, a join link's): at every start,
     /// whether or not this device has saved state yet (a first start with a join link has
-    /// none).
+    /// none). One given by name is kept even if it does not resolve now (the app started
+    /// before the Wi-Fi): the node resolves it before each dial.
     fn dial_remembered(&self, node: &Node) {
         for p in self.state.peers.clone() {
-            let node = node.clone();
-            self.rt.spawn(async move {
-                match resolve_peer(p).await {
-                    Ok(addr) => {
+            match majlis_core::net::parse_peer_addr(&p) {
+                Ok(addr) => {
+                    let node = node.clone();
+                    self.rt.spawn(async move {
                         let _ = node.dial(addr).await;
-                    }
-                    Err(e) => tracing::warn!("a peer added in the app: {e}"),
+                    });
                 }
-            });
+                Err(e) => tracing::warn!("a peer added in the app: {e}"),
+            }
         }
     }
 
