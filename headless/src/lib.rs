@@ -1214,6 +1214,15 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
     }
     unlock.require_sealed |= cli.require_sealed;
     if matches!(cli.command, Command::Run { .. }) {
+        // A node already running for this directory holds it for good: say so at once,
+        // rather than after waiting for the lock below.
+        if api::connect(&dir.join(majlis_core::profile::SOCKET)).is_some() {
+            bail!(
+                "a node is already running for {} (its local socket answers); stop it first \
+                 (Ctrl+C, or `systemctl stop majlisd` for the service), or give another --data DIR",
+                dir.display()
+            );
+        }
         // A command run just before (`majlisd send` while the node starts) holds the
         // directory for a moment: wait for it rather than fail.
         unlock.lock_wait = Some(Duration::from_secs(10));

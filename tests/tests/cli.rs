@@ -178,6 +178,15 @@ fn a_command_right_after_run_waits_for_the_starting_node() {
         amina.wait_api();
         let e = amina.fails(&["org", "create", "--name", "other"]);
         assert!(e.contains("in use") && !e.contains("disk"), "{e}");
+        // A second node for the same directory is refused at once, saying why.
+        let t = std::time::Instant::now();
+        let e = amina.fails(&["run", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"]);
+        assert!(e.contains("already running"), "{e}");
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(3),
+            "{:?}",
+            t.elapsed()
+        );
         assert!(amina.stop());
     }
     assert_eq!(amina.history("general").len(), 3);
