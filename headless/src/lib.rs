@@ -3308,10 +3308,11 @@ fn follow_history(
         seen.extend(messages.iter().map(|m| m.id));
     }
     print_response(cmd, history)?;
-    while let Some(resp) = next()? {
-        if READER_GONE.load(std::sync::atomic::Ordering::Relaxed) {
-            return Ok(());
-        }
+    end_with_the_reader();
+    while !READER_GONE.load(std::sync::atomic::Ordering::Relaxed) {
+        let Some(resp) = next()? else {
+            bail!("majlisd stopped")
+        };
         let (messages, marks) = match resp {
             Response::History { messages, marks } => (messages, marks),
             Response::Missed { events } => {
@@ -3339,7 +3340,34 @@ fn follow_history(
             }
         }
     }
-    bail!("majlisd stopped")
+    Ok(())
+}
+
+/// A follow that writes into a pipe ends when the pipe's reader does (`majlisd history -f
+/// | grep -m1 deploy` in a script), as `tail -f` does, not at the next message it would
+/// write, which may be hours away: a thread waits for the pipe to report its reader gone,
+/// and ends the process (nothing is held that needs closing). A terminal or a file never
+/// reports that.
+fn end_with_the_reader() {
+    #[cfg(unix)]
+    let _ = std::thread::Builder::new()
+        .name("stdout-watch".into())
+        .spawn(|| loop {
+            let mut fd = libc::pollfd {
+                fd: libc::STDOUT_FILENO,
+                events: 0,
+                revents: 0,
+            };
+            // SAFETY: one pollfd on the stack, for a descriptor this process holds open.
+            let n = unsafe { libc::poll(&mut fd, 1, -1) };
+            if n > 0 && fd.revents & (libc::POLLERR | libc::POLLHUP) != 0 {
+                std::process::exit(0);
+            }
+            // Anything else (a closed descriptor) ends the watch, never a busy loop.
+            if n > 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                return;
+            }
+        });
 }
 
 /// `majlisd get`: ask the running node to fetch, show progress until complete, then save.

@@ -497,6 +497,40 @@ fn history_follow_prints_each_new_message_as_it_arrives() {
     assert_eq!(next().unwrap(), "see the log");
     child.kill().unwrap();
     child.wait().unwrap();
+    // A follow whose reader goes (`| grep -m1`) ends then, not at the next message.
+    let mut short = std::process::Command::new(&bin)
+        .arg("--data")
+        .arg(&ds[1].dir)
+        .args(["history", "general", "--follow", "--limit", "1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut shown = std::io::BufReader::new(short.stdout.take().unwrap()).lines();
+    assert!(shown
+        .next()
+        .unwrap()
+        .unwrap()
+        .ends_with("amina: build failed"));
+    assert_eq!(shown.next().unwrap().unwrap(), "see the log");
+    // All written: the follow waits for the node's next message when its reader goes.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    drop(shown);
+    let t = std::time::Instant::now();
+    let ended = loop {
+        if let Some(st) = short.try_wait().unwrap() {
+            break Some(st);
+        }
+        if t.elapsed() > std::time::Duration::from_secs(5) {
+            short.kill().unwrap();
+            short.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(
+        ended.is_some_and(|st| st.success()),
+        "the follow outlived its reader: {ended:?}"
+    );
     // `run --print-messages` prints the same lines, a message with its short id.
     let printed = ds[0].log_text();
     for line in [
