@@ -94,6 +94,34 @@ fn make_private_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Keep `dir` closed to the machine's other users (a terminal server's): its records are
+/// sealed, but sled's keys name channels, authors and times, and a DM's channel names its
+/// two members (docs/security.md, "Metadata"). `init` makes it 0700; one opened up since
+/// (restored by a copy that did not keep modes, or by hand) is made so again, with a
+/// warning, as every open checks.
+fn keep_private(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let Ok(mode) = std::fs::metadata(dir).map(|m| m.permissions().mode() & 0o777) else {
+            return;
+        };
+        if mode & 0o077 == 0 {
+            return;
+        }
+        let shown = dir.display();
+        match std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700)) {
+            Ok(()) => tracing::warn!(
+                "{shown} was open to other users of this machine (mode {mode:o}); it is {:o} again",
+                mode & 0o700
+            ),
+            Err(e) => tracing::warn!(
+                "{shown} is open to other users of this machine (mode {mode:o}) and could not be closed: {e}; run `chmod 700 {shown}`"
+            ),
+        }
+    }
+}
+
 impl Profile {
     /// Create a new device identity in `dir`, sealed as the environment says
     /// ([`Unlock::from_env`]).
@@ -150,6 +178,7 @@ impl Profile {
                 Err(_) => Error::NoIdentity { dir },
             });
         }
+        keep_private(dir);
         let (dk, sealing) = data_key(dir, how)?;
         let (key, legacy) = DeviceKey::load(&key_path, KeyLock::Data(&dk))?;
         if legacy {
@@ -1024,6 +1053,22 @@ mod tests {
 
     /// A wiped directory says when, as a date a person reads and as a time the app can show
     /// in the user's own language; a note of an older release still opens as a removal.
+    /// Another user of the machine cannot read the directory, even after a copy that did
+    /// not keep modes opened it up.
+    #[cfg(unix)]
+    #[test]
+    fn the_data_directory_is_kept_private_to_its_user() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("a");
+        drop(Profile::init(&dir, "amina").unwrap());
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        drop(Profile::open(&dir).unwrap());
+        assert_eq!(mode(&dir), 0o700);
+    }
+
     #[test]
     fn wiped_directory_says_when() {
         let d = tempfile::tempdir().unwrap();
