@@ -84,6 +84,13 @@ fn root_pass_from_env() -> Result<Option<Vec<u8>>> {
 }
 
 fn make_private_dir(dir: &Path) -> Result<()> {
+    // Else the error would be "File exists", with a hint about disk space.
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::Invalid(format!(
+            "{} is a file, not a directory: give --data a directory (a new one is made)",
+            dir.display()
+        )));
+    }
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     #[cfg(unix)]
     {
@@ -1067,6 +1074,16 @@ mod tests {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         drop(Profile::open(&dir).unwrap());
         assert_eq!(mode(&dir), 0o700);
+    }
+
+    /// `--data` naming a file: said so, not "File exists" with a hint about disk space.
+    #[test]
+    fn a_file_given_as_the_data_directory_is_called_a_file() {
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("notes.txt");
+        std::fs::write(&file, "x").unwrap();
+        let e = Profile::init(&file, "amina").err().unwrap().to_string();
+        assert!(e.contains("is a file, not a directory"), "{e}");
     }
 
     #[test]
