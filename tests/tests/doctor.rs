@@ -315,7 +315,7 @@ fn doctor_names_another_org_a_wrong_clock_and_a_copied_identity() {
     let mut err = String::new();
     std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut err).unwrap();
     assert!(
-        !status.success() && err.contains("in use by another Majlis process"),
+        !status.success() && err.contains("a node is already running for"),
         "{err}"
     );
     assert!(
