@@ -1058,8 +1058,6 @@ fn read_removal_note(text: &str) -> (String, Option<u64>) {
 mod tests {
     use super::*;
 
-    /// A wiped directory says when, as a date a person reads and as a time the app can show
-    /// in the user's own language; a note of an older release still opens as a removal.
     /// Another user of the machine cannot read the directory, even after a copy that did
     /// not keep modes opened it up.
     #[cfg(unix)]
@@ -1086,6 +1084,8 @@ mod tests {
         assert!(e.contains("is a file, not a directory"), "{e}");
     }
 
+    /// A wiped directory says when, as a date a person reads and as a time the app can show
+    /// in the user's own language; a note of an older release still opens as a removal.
     #[test]
     fn wiped_directory_says_when() {
         let d = tempfile::tempdir().unwrap();
