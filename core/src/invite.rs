@@ -108,7 +108,9 @@ fn host_port(a: &Multiaddr) -> Option<String> {
 }
 
 /// `HOST:PORT` with a port and a host of letters, digits, `.`, `-` and `:` (an IPv6 address
-/// in brackets): nothing a shell, a URL or a log line would read as more than one word.
+/// in brackets): nothing a shell, a URL or a log line would read as more than one word;
+/// and one `--peer` takes ([`crate::net::parse_peer_addr`], which the node dials it with),
+/// so a link naming `10.0.0.300:7441` is refused when it is pasted, not at every start.
 fn looks_like_host_port(s: &str) -> bool {
     let Some((host, port)) = s.rsplit_once(':') else {
         return false;
@@ -123,6 +125,7 @@ fn looks_like_host_port(s: &str) -> bool {
         && host
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'))
+        && crate::net::parse_peer_addr(s).is_ok()
 }
 
 #[cfg(test)]
@@ -189,6 +192,10 @@ mod tests {
                 "not ADDRESS:PORT",
             ),
             (format!("majlis:join/{o}?peer=:7441"), "not ADDRESS:PORT"),
+            (
+                format!("majlis:join/{o}?peer=10.0.0.300:7441"),
+                "not ADDRESS:PORT",
+            ),
             (
                 format!("majlis:join/{o}?admin=yes"),
                 "not peer=ADDRESS:PORT",
