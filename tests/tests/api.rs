@@ -1017,7 +1017,7 @@ impl Receiver {
     }
 
     fn start(script: &'static [u16]) -> Receiver {
-        use std::io::{Read, Write};
+        use std::io::Write;
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/hook", l.local_addr().unwrap());
         let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -1026,36 +1026,7 @@ impl Receiver {
         std::thread::spawn(move || {
             for conn in l.incoming() {
                 let Ok(mut c) = conn else { break };
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let (head, body) = loop {
-                    let Ok(n) = c.read(&mut chunk) else {
-                        break (String::new(), Vec::new());
-                    };
-                    if n == 0 {
-                        break (String::new(), Vec::new());
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&buf[..i]).to_string();
-                        let len: usize = head
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse().unwrap_or(0))
-                            })
-                            .unwrap_or(0);
-                        while buf.len() < i + 4 + len {
-                            let Ok(n) = c.read(&mut chunk) else { break };
-                            if n == 0 {
-                                break;
-                            }
-                            buf.extend_from_slice(&chunk[..n]);
-                        }
-                        break (head, buf[i + 4..].to_vec());
-                    }
-                };
+                let (head, body) = read_request(&mut c);
                 let headers = head
                     .lines()
                     .skip(1)
@@ -1081,6 +1052,90 @@ impl Receiver {
 
     fn count(&self) -> usize {
         self.got.lock().unwrap().len()
+    }
+}
+
+/// An HTTP/1.1 request's head and body, read from `c` (empty if it closes first).
+fn read_request(c: &mut std::net::TcpStream) -> (String, Vec<u8>) {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let Ok(n) = c.read(&mut chunk) else {
+            return (String::new(), Vec::new());
+        };
+        if n == 0 {
+            return (String::new(), Vec::new());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..i]).to_string();
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            while buf.len() < i + 4 + len {
+                let Ok(n) = c.read(&mut chunk) else { break };
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return (head, buf[i + 4..].to_vec());
+        }
+    }
+}
+
+/// A receiver that takes its time (20 ms a request, a thread each, as a small web app
+/// does): the message ids it was sent, in the order they came, and the most requests it
+/// held at once.
+struct Slow {
+    url: String,
+    ids: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    most: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Slow {
+    fn start() -> Slow {
+        use std::io::Write;
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        use std::sync::{Arc, Mutex};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/archive", l.local_addr().unwrap());
+        let ids = Arc::new(Mutex::new(Vec::new()));
+        let most = Arc::new(AtomicUsize::new(0));
+        let now = Arc::new(AtomicUsize::new(0));
+        let (i, m) = (ids.clone(), most.clone());
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(mut c) = conn else { break };
+                let (i, m, now) = (i.clone(), m.clone(), now.clone());
+                std::thread::spawn(move || loop {
+                    // Keep-alive: a connection may carry several requests, one at a time.
+                    let (head, body) = read_request(&mut c);
+                    if head.is_empty() {
+                        return;
+                    }
+                    m.fetch_max(now.fetch_add(1, SeqCst) + 1, SeqCst);
+                    std::thread::sleep(Duration::from_millis(20));
+                    if let Ok(ev) = serde_json::from_slice::<Value>(&body) {
+                        if let Some(id) = ev["message"]["id"].as_str() {
+                            i.lock().unwrap().push(id.to_string());
+                        }
+                    }
+                    now.fetch_sub(1, SeqCst);
+                    let ok = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+                    if ok.is_err() {
+                        return;
+                    }
+                });
+            }
+        });
+        Slow { url, ids, most }
     }
 }
 
@@ -1310,6 +1365,99 @@ fn webhook_deliveries_waiting_at_a_restart_are_sent_after_it() {
     for d in &mut ds {
         assert!(d.stop());
     }
+}
+
+#[test]
+fn a_receiver_that_is_down_holds_back_no_other_webhook() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let mut ds = org(&bin, tmp.path(), &["amina"]);
+    // Retries after 1, 5, 30, 120 and 600 s, as a node does: the down receiver's
+    // deliveries keep retrying through the whole test.
+    ds[0].start_local(&["--no-mdns", "--http", "127.0.0.1:0"]);
+    let base = api_base(&ds[0]);
+    let token = api_token(&ds[0], "poster", "send");
+    let down = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/ticketing", l.local_addr().unwrap())
+    };
+    let archive = Slow::start();
+    for (name, url) in [("ticketing", &down), ("archive", &archive.url)] {
+        ds[0].ok(&[
+            "api",
+            "webhook",
+            "add",
+            "--name",
+            name,
+            "--channel",
+            "general",
+            "--url",
+            url,
+        ]);
+    }
+    // A busy morning: more messages than a node ever had deliveries in flight (1 024), in
+    // one curl run (one connection, kept alive).
+    let n = 1100;
+    let url = format!("{base}/v1/channels/general/messages");
+    let out = Command::new("curl")
+        .args(["-sS", "-w", "%{http_code}\n"])
+        .args(["-H", &format!("Authorization: Bearer {token}")])
+        .args(["-H", "Content-Type: application/json"])
+        .args(["--data-binary", r#"{"text":"shipment scanned"}"#])
+        .args((0..n).flat_map(|_| ["-o", "/dev/null", &url]))
+        .output()
+        .expect("curl (CI installs it)");
+    let codes = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        codes.lines().filter(|c| *c == "201").count(),
+        n,
+        "every send taken: {codes:.300}"
+    );
+    let t = Instant::now();
+    wait_until("every message at the archive", 60, || {
+        archive.ids.lock().unwrap().len() >= n
+    });
+    let ids = archive.ids.lock().unwrap().clone();
+    let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(
+        (ids.len(), distinct.len()),
+        (n, n),
+        "each message once at the archive"
+    );
+    let most = archive.most.load(std::sync::atomic::Ordering::SeqCst);
+    eprintln!(
+        "archive: all {n} {:.1} s after the last send, at most {most} requests at once, while the ticketing receiver was down",
+        t.elapsed().as_secs_f64()
+    );
+    assert!(
+        most <= 16,
+        "a webhook's receiver is sent at most 16 requests at once, not {most}"
+    );
+    // The down receiver's deliveries still wait their turn (retried, not given up).
+    assert_eq!(ds[0].ok(&["api", "webhook", "dead", "--json"]), "");
+    let queue = std::fs::read_to_string(ds[0].dir.join("api-webhooks-queue.jsonl")).unwrap();
+    let mut pending = std::collections::HashMap::new();
+    for line in queue.lines() {
+        let l: Value = serde_json::from_str(line).unwrap();
+        match l["done"].as_u64() {
+            Some(q) => pending.remove(&q),
+            None => pending.insert(l["queued"]["q"].as_u64().unwrap(), l["queued"].clone()),
+        };
+    }
+    let waiting: std::collections::HashSet<&str> = pending
+        .values()
+        .map(|q| q["what"]["message"].as_str().unwrap())
+        .collect();
+    let hooks: std::collections::HashSet<&str> = pending
+        .values()
+        .map(|q| q["hook"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        (waiting, hooks.len()),
+        (distinct.iter().map(|s| s.as_str()).collect(), 1),
+        "every message still queued for the ticketing receiver, and nothing else"
+    );
+    assert!(ds[0].stop());
 }
 
 /// Whether `body` was sent with `X-Majlis-Signature` under `secret`.

@@ -22,6 +22,11 @@
 //! text; see [`Queue`]): a node restarted (an upgrade, a crash, a reboot) while a receiver
 //! was down or slow sends them again, with their first event ids, from the store. Delivery
 //! is at least once: a receiver drops an `X-Majlis-Event-Id` it has already handled.
+//!
+//! Each webhook has its own line of deliveries ([`Lanes`]), with at most [`PER_HOOK`] in
+//! flight: a burst (a catch-up of thousands of messages) reaches a small receiver about in
+//! order and at a pace it can take, and a receiver that is down or slow holds only its own
+//! deliveries back, never another webhook's.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,7 +40,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use tokio::sync::mpsc;
 
@@ -49,10 +54,17 @@ pub const QUEUE_FILE: &str = "api-webhooks-queue.jsonl";
 pub const REDELIVER_DIR: &str = "api-webhooks-redeliver";
 /// Attempts after the first, and the wait before each (seconds, scaled for tests).
 const BACKOFF_SECS: [u64; 5] = [1, 5, 30, 120, 600];
-/// Deliveries in flight at most; more wait their turn in the queue file.
+/// Deliveries in flight at most, all webhooks together; more wait their turn in the queue
+/// file.
 const MAX_IN_FLIGHT: usize = 1024;
-/// Deliveries waiting at most; more go to the dead-letter list at once (a receiver down
-/// for long under a busy channel must not grow the queue without end).
+/// Deliveries of one webhook in flight at most (retries waiting included). A single-threaded
+/// receiver with a short listen backlog (Python's `http.server` keeps 5) took a burst of
+/// 1 024 at once as refused connections and 10 s timeouts, so a catch-up of 30 000 messages
+/// reached it in minutes, retried, out of order; and one receiver down held every slot for
+/// the 12 minutes of its retries, so the other webhooks waited that long.
+const PER_HOOK: usize = 16;
+/// Deliveries of one webhook waiting at most; more go to the dead-letter list at once (a
+/// receiver down for long under a busy channel must not grow the queue without end).
 const MAX_WAITING: usize = 100_000;
 /// Lines in the queue file before it is rewritten with only what waits.
 const COMPACT_AFTER: usize = 4096;
@@ -399,30 +411,28 @@ pub fn start(
         let mut queue = Queue::open(&hooks.dir);
         // What waits for a slot: the queue file's leftovers first (their events are read
         // again from the store), then new events (kept in memory while few wait).
-        let mut waiting: VecDeque<(Queued, Option<Shared>)> =
-            queue.pending.values().map(|q| (q.clone(), None)).collect();
-        if !waiting.is_empty() {
+        let mut lanes = Lanes::default();
+        for q in queue.pending.values() {
+            lanes.push(q.clone(), None);
+        }
+        if lanes.waiting > 0 {
             tracing::info!(
                 "webhooks: {} deliveries left from the last run, sending them again",
-                waiting.len()
+                lanes.waiting
             );
         }
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<u64>();
-        let mut in_flight = 0usize;
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(u64, String)>();
         // Requests of `api webhook redeliver`, looked for every 2 s (and at once).
         let mut redeliveries = tokio::time::interval(Duration::from_secs(2));
         loop {
-            while in_flight < MAX_IN_FLIGHT {
-                let Some((q, ev)) = waiting.pop_front() else {
-                    break;
-                };
+            while let Some((q, ev)) = lanes.next() {
                 let Some(job) = prepare(&q, ev, opened.list(), &node) else {
                     // Its webhook was removed, or its message is gone (the removal is
                     // delivered as an event of its own).
+                    lanes.done(&q.hook);
                     queue.done(&[q.q]);
                     continue;
                 };
-                in_flight += 1;
                 let (client, hooks, metrics, done) = (
                     client.clone(),
                     hooks.clone(),
@@ -431,7 +441,7 @@ pub fn start(
                 );
                 tokio::spawn(async move {
                     job.run(&client, &hooks, &metrics, backoff_ms).await;
-                    let _ = done.send(q.q);
+                    let _ = done.send((q.q, q.hook));
                 });
             }
             tokio::select! {
@@ -441,15 +451,17 @@ pub fn start(
                         tracing::info!("webhooks: sending {} failed deliveries again, as asked", again.len());
                     }
                     for q in queue.add(again) {
-                        waiting.push_back((q, None));
+                        lanes.push(q, None);
                     }
                 }
-                Some(q) = done_rx.recv() => {
-                    let mut ended = vec![q];
-                    while let Ok(q) = done_rx.try_recv() {
+                Some(first) = done_rx.recv() => {
+                    let mut ended = Vec::new();
+                    let mut next = Some(first);
+                    while let Some((q, hook)) = next {
+                        lanes.done(&hook);
                         ended.push(q);
+                        next = done_rx.try_recv().ok();
                     }
-                    in_flight -= ended.len();
                     queue.done(&ended);
                 }
                 ev = rx.recv() => {
@@ -469,8 +481,13 @@ pub fn start(
                     }
                     // A receiver down for long under a busy channel: beyond this many,
                     // deliveries are set aside at once rather than held.
-                    let room = MAX_WAITING.saturating_sub(queue.pending.len());
-                    for (hook, event, about, _) in new.drain(room.min(new.len())..) {
+                    let mut held: HashMap<String, usize> = HashMap::new();
+                    let (new, over): (Vec<_>, Vec<_>) = new.into_iter().partition(|n| {
+                        let h = held.entry(n.0.clone()).or_insert_with(|| lanes.held(&n.0));
+                        *h += 1;
+                        *h <= MAX_WAITING
+                    });
+                    for (hook, event, about, _) in over {
                         metrics.webhook_failures.inc();
                         let _ = hooks.bury(&Dead {
                             webhook: opened.name_of(&hook),
@@ -486,13 +503,84 @@ pub fn start(
                     let evs: Vec<Shared> = new.iter().map(|n| n.3.clone()).collect();
                     let queued = queue.add(new.into_iter().map(|(h, e, a, _)| (h, e, a)));
                     for (q, ev) in queued.into_iter().zip(evs) {
-                        let keep = waiting.len() < MAX_IN_FLIGHT;
-                        waiting.push_back((q, keep.then_some(ev)));
+                        let keep = lanes.waiting < MAX_IN_FLIGHT;
+                        lanes.push(q, keep.then_some(ev));
                     }
                 }
             }
         }
     });
+}
+
+/// Deliveries waiting for a slot, a line per webhook, taken in turn: at most [`PER_HOOK`]
+/// of a webhook and [`MAX_IN_FLIGHT`] of all in flight. A delivery keeps its slot through
+/// its retries, so a receiver that is down fills only its own line.
+#[derive(Default)]
+struct Lanes {
+    /// Each webhook's deliveries not yet started, oldest first (an event kept in memory
+    /// while few wait, else read again from the store).
+    lines: HashMap<String, VecDeque<(Queued, Option<Shared>)>>,
+    /// Each webhook's deliveries in flight.
+    busy: HashMap<String, usize>,
+    /// The webhooks with deliveries waiting, in the order they are served next.
+    turn: VecDeque<String>,
+    /// Deliveries waiting, all webhooks together.
+    waiting: usize,
+    in_flight: usize,
+}
+
+impl Lanes {
+    fn push(&mut self, q: Queued, ev: Option<Shared>) {
+        let line = self.lines.entry(q.hook.clone()).or_default();
+        if line.is_empty() {
+            self.turn.push_back(q.hook.clone());
+        }
+        line.push_back((q, ev));
+        self.waiting += 1;
+    }
+
+    /// The next delivery that may start, its webhook's turn passing to the next one.
+    fn next(&mut self) -> Option<(Queued, Option<Shared>)> {
+        if self.in_flight >= MAX_IN_FLIGHT {
+            return None;
+        }
+        for _ in 0..self.turn.len() {
+            let hook = self.turn.pop_front()?;
+            let busy = self.busy.entry(hook.clone()).or_default();
+            if *busy >= PER_HOOK {
+                self.turn.push_back(hook);
+                continue;
+            }
+            let line = self.lines.get_mut(&hook)?;
+            let next = line.pop_front()?;
+            if line.is_empty() {
+                self.lines.remove(&hook);
+            } else {
+                self.turn.push_back(hook);
+            }
+            *busy += 1;
+            self.in_flight += 1;
+            self.waiting -= 1;
+            return Some(next);
+        }
+        None
+    }
+
+    /// A delivery of `hook` ended (made, given up, or not to be made).
+    fn done(&mut self, hook: &str) {
+        if let Some(b) = self.busy.get_mut(hook) {
+            *b = b.saturating_sub(1);
+            if *b == 0 {
+                self.busy.remove(hook);
+            }
+        }
+        self.in_flight = self.in_flight.saturating_sub(1);
+    }
+
+    /// `hook`'s deliveries not yet made: waiting and in flight.
+    fn held(&self, hook: &str) -> usize {
+        self.lines.get(hook).map_or(0, VecDeque::len) + self.busy.get(hook).copied().unwrap_or(0)
+    }
 }
 
 /// The webhooks with their opened secrets, read again when the file changes (add and
@@ -905,6 +993,36 @@ mod tests {
 
     fn msg(id: &str) -> About {
         About::Message(id.to_string())
+    }
+
+    #[test]
+    fn each_webhook_takes_its_turn_and_at_most_its_share_of_slots() {
+        let mut lanes = Lanes::default();
+        let queued = |q: u64, hook: &str| Queued {
+            q,
+            hook: hook.into(),
+            event: q,
+            what: msg("m"),
+        };
+        // A burst for the ticketing receiver, queued before two for the archive.
+        for q in 0..20 {
+            lanes.push(queued(q, "ticketing"), None);
+        }
+        lanes.push(queued(20, "archive"), None);
+        lanes.push(queued(21, "archive"), None);
+        let started: Vec<u64> = std::iter::from_fn(|| lanes.next())
+            .map(|(q, _)| q.q)
+            .collect();
+        // Turns alternate while both wait; the archive's come second and fourth, not after
+        // the whole burst; the ticketing receiver gets PER_HOOK at once and no more.
+        assert_eq!(&started[..4], &[0, 20, 1, 21]);
+        assert_eq!(started.len(), PER_HOOK + 2);
+        assert_eq!((lanes.held("ticketing"), lanes.held("archive")), (20, 2));
+        lanes.done("archive");
+        assert!(lanes.next().is_none(), "the archive has nothing waiting");
+        lanes.done("ticketing");
+        assert_eq!(lanes.next().map(|(q, _)| q.q), Some(PER_HOOK as u64));
+        assert_eq!(lanes.waiting, 20 - PER_HOOK - 1);
     }
 
     #[test]
