@@ -1460,6 +1460,58 @@ fn a_receiver_that_is_down_holds_back_no_other_webhook() {
     assert!(ds[0].stop());
 }
 
+#[test]
+fn a_receiver_back_from_an_outage_gets_what_waits_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let mut ds = org(&bin, tmp.path(), &["amina"]);
+    // Retries after 1, 5, 30, 120 and 600 s, as a node does (webhooks are the API's).
+    ds[0].start_local(&["--no-mdns", "--http", "127.0.0.1:0"]);
+    let crm = Receiver::start(&[503]);
+    ds[0].ok(&[
+        "api",
+        "webhook",
+        "add",
+        "--name",
+        "crm",
+        "--channel",
+        "general",
+        "--url",
+        &crm.url,
+    ]);
+    let mut ids: Vec<String> = (0..5)
+        .map(|i| ds[0].ok(&["send", "general", &format!("order {i} shipped")]))
+        .collect();
+    // Each tried at once, after 1 s and after 5 s more: the next retry is 30 s away.
+    wait_until("three attempts of each", 30, || crm.count() >= 15);
+    std::thread::sleep(Duration::from_millis(300));
+    let failed = crm.count();
+    assert_eq!(failed, 15, "three attempts each, no more yet");
+    crm.then(&[200]);
+    let t = Instant::now();
+    ids.push(ds[0].ok(&["send", "general", "order 5 shipped"]));
+    wait_until(
+        "what waited, delivered once the receiver is back",
+        10,
+        || crm.count() >= failed + 6,
+    );
+    eprintln!(
+        "crm back: the 5 waiting deliveries and the new one made {:.1} s after the new send",
+        t.elapsed().as_secs_f64()
+    );
+    let mut got: Vec<String> = crm.got.lock().unwrap()[failed..]
+        .iter()
+        .map(|(_, body)| {
+            let ev: Value = serde_json::from_slice(body).unwrap();
+            ev["message"]["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    got.sort();
+    ids.sort();
+    assert_eq!(got, ids, "each once");
+    assert!(ds[0].stop());
+}
+
 /// Whether `body` was sent with `X-Majlis-Signature` under `secret`.
 fn signed_by(secret: &str, h: &[(String, String)], body: &[u8]) -> bool {
     use hmac::Mac;

@@ -23,10 +23,12 @@
 //! was down or slow sends them again, with their first event ids, from the store. Delivery
 //! is at least once: a receiver drops an `X-Majlis-Event-Id` it has already handled.
 //!
-//! Each webhook has its own line of deliveries ([`Lanes`]), with at most [`PER_HOOK`] in
-//! flight: a burst (a catch-up of thousands of messages) reaches a small receiver about in
-//! order and at a pace it can take, and a receiver that is down or slow holds only its own
-//! deliveries back, never another webhook's.
+//! Each webhook has its own line of deliveries ([`Lanes`]) and at most [`REQUESTS`] requests
+//! at once ([`Gate`]): a burst (a catch-up of thousands of messages) reaches a small
+//! receiver about in order and at a pace it can take, and a receiver that is down or slow
+//! holds only its own deliveries back, never another webhook's. When a receiver takes a
+//! delivery again after failing, its deliveries waiting to be retried go at once (a second
+//! apart at least) instead of at their next scheduled retry, up to 10 minutes later.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -54,15 +56,18 @@ pub const QUEUE_FILE: &str = "api-webhooks-queue.jsonl";
 pub const REDELIVER_DIR: &str = "api-webhooks-redeliver";
 /// Attempts after the first, and the wait before each (seconds, scaled for tests).
 const BACKOFF_SECS: [u64; 5] = [1, 5, 30, 120, 600];
-/// Deliveries in flight at most, all webhooks together; more wait their turn in the queue
-/// file.
-const MAX_IN_FLIGHT: usize = 1024;
-/// Deliveries of one webhook in flight at most (retries waiting included). A single-threaded
-/// receiver with a short listen backlog (Python's `http.server` keeps 5) took a burst of
-/// 1 024 at once as refused connections and 10 s timeouts, so a catch-up of 30 000 messages
-/// reached it in minutes, retried, out of order; and one receiver down held every slot for
-/// the 12 minutes of its retries, so the other webhooks waited that long.
-const PER_HOOK: usize = 16;
+/// Deliveries underway at most (attempted, or waiting to be retried), all webhooks
+/// together; more wait their turn in the queue file. Each holds its event in memory.
+const MAX_IN_FLIGHT: usize = 4096;
+/// Deliveries of one webhook underway at most. Until session 68 all webhooks shared 1 024,
+/// and one receiver down held every one of them through the 12 minutes of its retries: the
+/// other webhooks waited that long.
+const PER_HOOK: usize = 256;
+/// Requests to one webhook's receiver at once. A single-threaded receiver with a short
+/// listen backlog (Python's `http.server` keeps 5) took a burst of 1 024 at once as refused
+/// connections and 10 s timeouts: a catch-up of 30 000 messages reached it in minutes,
+/// retried, some twice.
+const REQUESTS: usize = 16;
 /// Deliveries of one webhook waiting at most; more go to the dead-letter list at once (a
 /// receiver down for long under a busy channel must not grow the queue without end).
 const MAX_WAITING: usize = 100_000;
@@ -422,6 +427,7 @@ pub fn start(
             );
         }
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(u64, String)>();
+        let mut gates: HashMap<String, Arc<Gate>> = HashMap::new();
         // Requests of `api webhook redeliver`, looked for every 2 s (and at once).
         let mut redeliveries = tokio::time::interval(Duration::from_secs(2));
         loop {
@@ -433,6 +439,7 @@ pub fn start(
                     queue.done(&[q.q]);
                     continue;
                 };
+                let gate = gates.entry(q.hook.clone()).or_default().clone();
                 let (client, hooks, metrics, done) = (
                     client.clone(),
                     hooks.clone(),
@@ -440,7 +447,7 @@ pub fn start(
                     done_tx.clone(),
                 );
                 tokio::spawn(async move {
-                    job.run(&client, &hooks, &metrics, backoff_ms).await;
+                    job.run(&client, &hooks, &metrics, &gate, backoff_ms).await;
                     let _ = done.send((q.q, q.hook));
                 });
             }
@@ -453,6 +460,8 @@ pub fn start(
                     for q in queue.add(again) {
                         lanes.push(q, None);
                     }
+                    // Gates of webhooks with nothing underway are made again when needed.
+                    gates.retain(|hook, _| lanes.held(hook) > 0);
                 }
                 Some(first) = done_rx.recv() => {
                     let mut ended = Vec::new();
@@ -891,6 +900,22 @@ impl Queue {
     }
 }
 
+/// What the deliveries of one webhook share: the right to make a request (at most
+/// [`REQUESTS`] at once), and word that its receiver has just taken one.
+struct Gate {
+    requests: tokio::sync::Semaphore,
+    took_one: tokio::sync::Notify,
+}
+
+impl Default for Gate {
+    fn default() -> Gate {
+        Gate {
+            requests: tokio::sync::Semaphore::new(REQUESTS),
+            took_one: tokio::sync::Notify::new(),
+        }
+    }
+}
+
 struct Delivery {
     hook: Webhook,
     secret: Vec<u8>,
@@ -905,17 +930,35 @@ impl Delivery {
         client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
         hooks: &Webhooks,
         metrics: &Metrics,
+        gate: &Gate,
         backoff_ms: u64,
     ) {
         let mut last = String::new();
         for attempt in 0..=BACKOFF_SECS.len() {
             if attempt > 0 {
-                let wait = BACKOFF_SECS[attempt - 1] * backoff_ms;
-                tokio::time::sleep(Duration::from_millis(wait)).await;
+                let wait = Duration::from_millis(BACKOFF_SECS[attempt - 1] * backoff_ms);
+                // The receiver took another delivery meanwhile: it is back, so this one goes
+                // now (a first retry's wait after its failure at least, so that a receiver
+                // refusing only some deliveries is not asked again and again).
+                let back = async {
+                    gate.took_one.notified().await;
+                    tokio::time::sleep(Duration::from_millis(BACKOFF_SECS[0] * backoff_ms)).await;
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = back => {}
+                }
             }
-            match self.attempt(client).await {
+            let result = {
+                let Ok(_turn) = gate.requests.acquire().await else {
+                    return;
+                };
+                self.attempt(client).await
+            };
+            match result {
                 Ok(()) => {
                     metrics.webhook_deliveries.inc();
+                    gate.took_one.notify_waiters();
                     return;
                 }
                 Err(e) => {
@@ -1005,24 +1048,28 @@ mod tests {
             what: msg("m"),
         };
         // A burst for the ticketing receiver, queued before two for the archive.
-        for q in 0..20 {
+        let burst = PER_HOOK as u64 + 4;
+        for q in 0..burst {
             lanes.push(queued(q, "ticketing"), None);
         }
-        lanes.push(queued(20, "archive"), None);
-        lanes.push(queued(21, "archive"), None);
+        lanes.push(queued(burst, "archive"), None);
+        lanes.push(queued(burst + 1, "archive"), None);
         let started: Vec<u64> = std::iter::from_fn(|| lanes.next())
             .map(|(q, _)| q.q)
             .collect();
         // Turns alternate while both wait; the archive's come second and fourth, not after
-        // the whole burst; the ticketing receiver gets PER_HOOK at once and no more.
-        assert_eq!(&started[..4], &[0, 20, 1, 21]);
+        // the whole burst; the ticketing receiver gets PER_HOOK underway and no more.
+        assert_eq!(&started[..4], &[0, burst, 1, burst + 1]);
         assert_eq!(started.len(), PER_HOOK + 2);
-        assert_eq!((lanes.held("ticketing"), lanes.held("archive")), (20, 2));
+        assert_eq!(
+            (lanes.held("ticketing"), lanes.held("archive")),
+            (burst as usize, 2)
+        );
         lanes.done("archive");
         assert!(lanes.next().is_none(), "the archive has nothing waiting");
         lanes.done("ticketing");
         assert_eq!(lanes.next().map(|(q, _)| q.q), Some(PER_HOOK as u64));
-        assert_eq!(lanes.waiting, 20 - PER_HOOK - 1);
+        assert_eq!(lanes.waiting, 3);
     }
 
     #[test]
