@@ -522,14 +522,14 @@ pub fn start(
 }
 
 /// Deliveries waiting for a slot, a line per webhook, taken in turn: at most [`PER_HOOK`]
-/// of a webhook and [`MAX_IN_FLIGHT`] of all in flight. A delivery keeps its slot through
+/// of a webhook and [`MAX_IN_FLIGHT`] of all underway. A delivery keeps its slot through
 /// its retries, so a receiver that is down fills only its own line.
 #[derive(Default)]
 struct Lanes {
     /// Each webhook's deliveries not yet started, oldest first (an event kept in memory
     /// while few wait, else read again from the store).
     lines: HashMap<String, VecDeque<(Queued, Option<Shared>)>>,
-    /// Each webhook's deliveries in flight.
+    /// Each webhook's deliveries underway (attempted, or waiting to be retried).
     busy: HashMap<String, usize>,
     /// The webhooks with deliveries waiting, in the order they are served next.
     turn: VecDeque<String>,
@@ -586,7 +586,7 @@ impl Lanes {
         self.in_flight = self.in_flight.saturating_sub(1);
     }
 
-    /// `hook`'s deliveries not yet made: waiting and in flight.
+    /// `hook`'s deliveries not yet made: waiting and underway.
     fn held(&self, hook: &str) -> usize {
         self.lines.get(hook).map_or(0, VecDeque::len) + self.busy.get(hook).copied().unwrap_or(0)
     }
