@@ -1055,6 +1055,21 @@ impl Receiver {
     }
 }
 
+/// A webhook of `d` sending `general` to `url`; its secret.
+fn add_webhook(d: &Daemon, name: &str, url: &str) -> String {
+    d.ok(&[
+        "api",
+        "webhook",
+        "add",
+        "--name",
+        name,
+        "--channel",
+        "general",
+        "--url",
+        url,
+    ])
+}
+
 /// An HTTP/1.1 request's head and body, read from `c` (empty if it closes first).
 fn read_request(c: &mut std::net::TcpStream) -> (String, Vec<u8>) {
     use std::io::Read;
@@ -1152,28 +1167,8 @@ fn outgoing_webhooks_are_signed_retried_and_dead_lettered() {
     let (mut ds, _) = two_nodes(tmp.path());
     let flaky = Receiver::start(&[500, 200]);
     let down = Receiver::start(&[500]);
-    let secret = ds[0].ok(&[
-        "api",
-        "webhook",
-        "add",
-        "--name",
-        "ci",
-        "--channel",
-        "general",
-        "--url",
-        &flaky.url,
-    ]);
-    ds[0].ok(&[
-        "api",
-        "webhook",
-        "add",
-        "--name",
-        "down",
-        "--channel",
-        "general",
-        "--url",
-        &down.url,
-    ]);
+    let secret = add_webhook(&ds[0], "ci", &flaky.url);
+    add_webhook(&ds[0], "down", &down.url);
     let stored = std::fs::read_to_string(ds[0].dir.join("api-webhooks.json")).unwrap();
     assert!(!stored.contains(&secret), "the secret is sealed on disk");
     let t = Instant::now();
@@ -1244,17 +1239,7 @@ fn outgoing_webhooks_are_signed_retried_and_dead_lettered() {
     // An erasure reaches a receiver that keeps copies: each of bilal's messages in the
     // channel is named as removed (the DM is not this webhook's).
     let gdpr = Receiver::start(&[200]);
-    ds[0].ok(&[
-        "api",
-        "webhook",
-        "add",
-        "--name",
-        "gdpr",
-        "--channel",
-        "general",
-        "--url",
-        &gdpr.url,
-    ]);
+    add_webhook(&ds[0], "gdpr", &gdpr.url);
     let bilals: Vec<String> = ds[0]
         .history("general")
         .iter()
@@ -1308,17 +1293,7 @@ fn webhook_deliveries_waiting_at_a_restart_are_sent_after_it() {
     ds[1].start_local(&["--no-mdns", "--peer", &addr]);
     wait_until("connected", 20, || ds[0].peers().len() == 1);
     let crm = Receiver::start(&[503]);
-    let secret = ds[0].ok(&[
-        "api",
-        "webhook",
-        "add",
-        "--name",
-        "crm",
-        "--channel",
-        "general",
-        "--url",
-        &crm.url,
-    ]);
+    let secret = add_webhook(&ds[0], "crm", &crm.url);
     let first = ds[1].ok(&["send", "general", "order 17 shipped"]);
     wait_until("two failed attempts", 20, || crm.count() >= 2);
     assert!(ds[0].stop());
@@ -1377,23 +1352,12 @@ fn a_receiver_that_is_down_holds_back_no_other_webhook() {
     ds[0].start_local(&["--no-mdns", "--http", "127.0.0.1:0"]);
     let base = api_base(&ds[0]);
     let token = api_token(&ds[0], "poster", "send");
-    let down = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}/ticketing", l.local_addr().unwrap())
-    };
+    // Nothing listens on the discard port (a privileged one, which no test binds): every
+    // connection is refused.
+    let down = "http://127.0.0.1:9/ticketing".to_string();
     let archive = Slow::start();
     for (name, url) in [("ticketing", &down), ("archive", &archive.url)] {
-        ds[0].ok(&[
-            "api",
-            "webhook",
-            "add",
-            "--name",
-            name,
-            "--channel",
-            "general",
-            "--url",
-            url,
-        ]);
+        add_webhook(&ds[0], name, url);
     }
     // A busy morning: more messages than a node ever had deliveries in flight (1 024), in
     // one curl run (one connection, kept alive).
@@ -1468,17 +1432,7 @@ fn a_receiver_back_from_an_outage_gets_what_waits_at_once() {
     // Retries after 1, 5, 30, 120 and 600 s, as a node does (webhooks are the API's).
     ds[0].start_local(&["--no-mdns", "--http", "127.0.0.1:0"]);
     let crm = Receiver::start(&[503]);
-    ds[0].ok(&[
-        "api",
-        "webhook",
-        "add",
-        "--name",
-        "crm",
-        "--channel",
-        "general",
-        "--url",
-        &crm.url,
-    ]);
+    add_webhook(&ds[0], "crm", &crm.url);
     let mut ids: Vec<String> = (0..5)
         .map(|i| ds[0].ok(&["send", "general", &format!("order {i} shipped")]))
         .collect();
