@@ -796,6 +796,34 @@ impl Store {
         Ok(out)
     }
 
+    /// Up to `limit` (seq, id) of `author`'s log in `channel` from `from_seq` to `to_seq`,
+    /// oldest first, without reading the messages (swept ones are left out).
+    pub fn log_ids(
+        &self,
+        channel: &str,
+        author: &DeviceId,
+        from_seq: u64,
+        to_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, MessageId)>> {
+        if from_seq > to_seq {
+            return Ok(Vec::new());
+        }
+        let start = log_key(channel, author, from_seq);
+        let end = log_key(channel, author, to_seq);
+        let mut out = Vec::new();
+        for kv in self.messages.range(start..=end) {
+            if out.len() == limit {
+                break;
+            }
+            let (k, v) = kv?;
+            if let Ok(id) = <[u8; 32]>::try_from(v.as_ref()) {
+                out.push((seq_of(&k), MessageId(id)));
+            }
+        }
+        Ok(out)
+    }
+
     /// The seqs of `author` held in `channel` from `from_seq` to `to_seq`, as at most
     /// `max` ranges (for sync requests after a gap).
     pub fn held_ranges(

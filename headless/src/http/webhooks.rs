@@ -21,7 +21,10 @@
 //! Deliveries not yet made are kept in `api-webhooks-queue.jsonl` (ids, never message
 //! text; see [`Queue`]): a node restarted (an upgrade, a crash, a reboot) while a receiver
 //! was down or slow sends them again, with their first event ids, from the store. Delivery
-//! is at least once: a receiver drops an `X-Majlis-Event-Id` it has already handled.
+//! is at least once: a receiver drops an `X-Majlis-Event-Id` it has already handled. The
+//! queue file also keeps how far each author's messages were queued for each webhook
+//! ([`marks`]): what the node holds and never queued (it was killed between the two writes,
+//! or its events were lost) is found in the author logs and sent.
 //!
 //! Each webhook has its own line of deliveries ([`Lanes`]) and at most [`REQUESTS`] requests
 //! at once ([`Gate`]): a burst (a catch-up of thousands of messages) reaches a small
@@ -48,6 +51,9 @@ use tokio::sync::mpsc;
 
 use super::events::{ApiEvent, Events, Metrics, Shared};
 
+mod marks;
+use marks::{Held, MarkLine, Marks};
+
 pub const FILE: &str = "api-webhooks.json";
 pub const DEAD_FILE: &str = "api-webhooks-dead.jsonl";
 pub const QUEUE_FILE: &str = "api-webhooks-queue.jsonl";
@@ -73,6 +79,10 @@ const REQUESTS: usize = 16;
 const MAX_WAITING: usize = 100_000;
 /// Lines in the queue file before it is rewritten with only what waits.
 const COMPACT_AFTER: usize = 4096;
+/// Log entries of one author read at most by one walk (the next walk goes on from there).
+const WALK: usize = 100_000;
+/// Redelivery ticks (2 s) between walks of the author logs.
+const WALK_EVERY: u32 = 15;
 /// The dead-letter list keeps this many entries.
 const MAX_DEAD: usize = 1000;
 const AAD: &[u8] = b"majlis api webhook secret v1";
@@ -426,6 +436,20 @@ pub fn start(
                 lanes.waiting
             );
         }
+        // Deliveries found in the author logs take event ids counting down from the run's
+        // first: ids of earlier runs are lower by a thousand a millisecond of their start.
+        let mut found_ids = events.first.saturating_sub(1);
+        let found = walk(&mut queue, opened.list(), &node, &mut found_ids, true);
+        if !found.is_empty() {
+            tracing::info!(
+                "webhooks: {} messages held here were never queued (the node stopped between the two), sending them",
+                found.len()
+            );
+        }
+        for q in found {
+            lanes.push(q, None);
+        }
+        let (mut ticks, mut behind) = (0u32, false);
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(u64, String)>();
         let mut gates: HashMap<String, Arc<Gate>> = HashMap::new();
         // Requests of `api webhook redeliver`, looked for every 2 s (and at once).
@@ -460,6 +484,17 @@ pub fn start(
                     for q in queue.add(again) {
                         lanes.push(q, None);
                     }
+                    // New webhooks are marked at once; the logs are walked now and then,
+                    // and at once after the event log was overrun.
+                    ticks = ticks.wrapping_add(1);
+                    let whole = std::mem::take(&mut behind) || ticks % WALK_EVERY == 0;
+                    let found = walk(&mut queue, opened.list(), &node, &mut found_ids, whole);
+                    if !found.is_empty() {
+                        tracing::warn!("webhooks: {} messages found never queued, sending them", found.len());
+                    }
+                    for q in found {
+                        lanes.push(q, None);
+                    }
                     // Gates of webhooks with nothing underway are made again when needed.
                     gates.retain(|hook, _| lanes.held(hook) > 0);
                 }
@@ -484,8 +519,28 @@ pub fn start(
                     }
                     let mut new = Vec::new();
                     for (id, ev) in batch {
-                        for (hook, about) in matching(&ev, id, opened.list(), &node, &metrics) {
-                            new.push((hook, id, about, ev.clone()));
+                        behind |= matches!(&*ev, ApiEvent::Gap { .. });
+                        let matched = matching(&ev, id, opened.list(), &node, &metrics);
+                        let from = match &*ev {
+                            ApiEvent::Message { message, .. } if !matched.is_empty() => {
+                                origin(&node, message)
+                            }
+                            _ => None,
+                        };
+                        for (hook, about) in matched {
+                            if let Some((channel, author, seq)) = &from {
+                                if !queue.marks.knows(&hook) {
+                                    if let Ok(heads) = node.store().heads(channel) {
+                                        queue.start_marks(&hook, &heads);
+                                    }
+                                }
+                                // Found in the author's log first (a walk ran ahead of it).
+                                if queue.marks.has(&hook, author, *seq) {
+                                    continue;
+                                }
+                            }
+                            let from = from.as_ref().map(|(_, a, s)| (hex(&a.0), *s));
+                            new.push((hook, id, about, ev.clone(), from));
                         }
                     }
                     // A receiver down for long under a busy channel: beyond this many,
@@ -496,7 +551,10 @@ pub fn start(
                         *h += 1;
                         *h <= MAX_WAITING
                     });
-                    for (hook, event, about, _) in over {
+                    // Counted as given, so that no walk sends them again.
+                    let set_aside = queue.add_from(over.iter().map(|(h, e, a, _, f)| (h.clone(), *e, a.clone(), f.clone())));
+                    queue.done(&set_aside.iter().map(|q| q.q).collect::<Vec<_>>());
+                    for (hook, event, about, _, _) in over {
                         metrics.webhook_failures.inc();
                         let _ = hooks.bury(&Dead {
                             webhook: opened.name_of(&hook),
@@ -510,7 +568,7 @@ pub fn start(
                         });
                     }
                     let evs: Vec<Shared> = new.iter().map(|n| n.3.clone()).collect();
-                    let queued = queue.add(new.into_iter().map(|(h, e, a, _)| (h, e, a)));
+                    let queued = queue.add_from(new.into_iter().map(|(h, e, a, _, f)| (h, e, a, f)));
                     for (q, ev) in queued.into_iter().zip(evs) {
                         let keep = lanes.waiting < MAX_IN_FLIGHT;
                         lanes.push(q, keep.then_some(ev));
@@ -677,6 +735,90 @@ fn matching(
         .collect()
 }
 
+/// The channel, author and seq of a message, read from the store (an event does not
+/// carry the seq).
+fn origin(
+    node: &majlis_core::Node,
+    m: &majlis_core::StoredMessage,
+) -> Option<(String, majlis_core::DeviceId, u64)> {
+    let wire = node.store().message_wire(&m.id).ok()??;
+    let env = majlis_core::Envelope::decode_unverified(&wire).ok()?;
+    Some((m.channel.clone(), env.unsigned.author, env.unsigned.seq))
+}
+
+/// Walk the author logs of each webhook's channel above its marks and queue what is held
+/// there and was never queued (see [`marks`]); a webhook seen for the first time is only
+/// marked (what its channel holds then is history). `whole`: walk every webhook, else only
+/// mark new ones. `ids`: the event ids of what is found, counting down.
+fn walk(
+    queue: &mut Queue,
+    hooks: &[(Webhook, Vec<u8>)],
+    node: &majlis_core::Node,
+    ids: &mut u64,
+    whole: bool,
+) -> Vec<Queued> {
+    let store = node.store();
+    let mut found = Vec::new();
+    for (hook, _) in hooks {
+        let known = queue.marks.knows(&hook.id);
+        if known && !whole {
+            continue;
+        }
+        let Ok(channel) = node.resolve(&hook.channel) else {
+            continue;
+        };
+        let heads = match store.heads(&channel) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!("webhook {}: reading {channel}'s logs: {e}", hook.name);
+                continue;
+            }
+        };
+        if !known {
+            queue.start_marks(&hook.id, &heads);
+            continue;
+        }
+        for (author, (c, max)) in &heads {
+            let mark = queue.marks.mark(&hook.id, author);
+            let log = match store.log_ids(&channel, author, mark.from(), *max, WALK) {
+                Ok(log) => log,
+                Err(e) => {
+                    tracing::warn!("webhook {}: reading {channel}'s logs: {e}", hook.name);
+                    continue;
+                }
+            };
+            let walked: Vec<(u64, Held)> = log
+                .iter()
+                .map(|(seq, id)| {
+                    let held = match mark.has(*seq) {
+                        true => Held::Queued,
+                        false => match store.message(id) {
+                            Ok(None) => Held::Gone,
+                            Ok(Some(m)) if !m.locked => Held::New,
+                            // Its key has not come, or the store did not answer: later.
+                            _ => Held::Locked,
+                        },
+                    };
+                    (*seq, held)
+                })
+                .collect();
+            mark.settle(*c, &walked, log.len() < WALK);
+            for ((seq, id), (_, held)) in log.iter().zip(&walked) {
+                if *held == Held::New {
+                    let from = Some((hex(&author.0), *seq));
+                    found.push((hook.id.clone(), *ids, About::Message(id.to_string()), from));
+                    *ids = ids.saturating_sub(1);
+                }
+            }
+        }
+    }
+    if whole {
+        let keep: Vec<&str> = hooks.iter().map(|(h, _)| h.id.as_str()).collect();
+        queue.marks.keep_only(&keep);
+    }
+    queue.add_from(found)
+}
+
 /// The delivery of `q`: its webhook and its event (read again from the store when not
 /// kept). `None`: the webhook was removed, or the message is gone.
 fn prepare(
@@ -742,6 +884,9 @@ struct Queued {
     /// too, so that a receiver recognises a delivery it already has.
     event: u64,
     what: About,
+    /// The message's author (hex) and seq: what the webhook's marks count as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    from: Option<(String, u64)>,
 }
 
 /// A line of the queue file.
@@ -750,6 +895,9 @@ struct Queued {
 enum Line {
     Queued(Queued),
     Done(u64),
+    /// What a webhook was given of an author's log, as of the last rewrite (the queued
+    /// lines after it add to it).
+    Marks(MarkLine),
 }
 
 /// The queue file (`api-webhooks-queue.jsonl`): the deliveries not yet made or given up,
@@ -764,9 +912,13 @@ struct Queue {
     /// memory only, and the error is logged).
     file: Option<std::fs::File>,
     pending: std::collections::BTreeMap<u64, Queued>,
+    /// What each webhook was given of its channel's author logs.
+    marks: Marks,
     next: u64,
     /// Lines in the file.
     lines: usize,
+    /// Mark lines written by the last rewrite.
+    lines_marked: usize,
     /// Whether the disk refused last time (said once, not at every delivery).
     failing: bool,
 }
@@ -777,6 +929,7 @@ impl Queue {
     fn open(dir: &Path) -> Queue {
         let path = dir.join(QUEUE_FILE);
         let mut pending = std::collections::BTreeMap::new();
+        let mut marks = Marks::default();
         let mut bad = 0;
         let mut exists = true;
         match std::fs::read(&path) {
@@ -784,11 +937,13 @@ impl Queue {
                 for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
                     match serde_json::from_slice::<Line>(line) {
                         Ok(Line::Queued(q)) => {
+                            note(&mut marks, &q);
                             pending.insert(q.q, q);
                         }
                         Ok(Line::Done(q)) => {
                             pending.remove(&q);
                         }
+                        Ok(Line::Marks(m)) => marks.load(m),
                         Err(_) => bad += 1,
                     }
                 }
@@ -807,8 +962,10 @@ impl Queue {
             path,
             file: None,
             pending,
+            marks,
             next,
             lines: 0,
+            lines_marked: 0,
             failing: false,
         };
         // Created at the first delivery (a node with no webhooks has no queue file).
@@ -818,9 +975,16 @@ impl Queue {
         queue
     }
 
-    /// Rewrite the file with what waits, and append to it from then on.
+    /// Rewrite the file with the marks and what waits, and append to it from then on.
     fn compact(&mut self) {
-        let text = jsonl(self.pending.values().cloned().map(Line::Queued));
+        let marks = self.marks.lines();
+        let lines = marks.len() + self.pending.len();
+        let text = jsonl(
+            marks
+                .into_iter()
+                .map(Line::Marks)
+                .chain(self.pending.values().cloned().map(Line::Queued)),
+        );
         let opened = super::write_private(&self.path, &text)
             .and_then(|()| Ok(std::fs::OpenOptions::new().append(true).open(&self.path)?));
         match opened {
@@ -829,7 +993,8 @@ impl Queue {
                     tracing::info!("{}: written again", self.path.display());
                 }
                 self.file = Some(f);
-                self.lines = self.pending.len();
+                self.lines = lines;
+                self.lines_marked = lines - self.pending.len();
             }
             Err(e) => self.refused(&format!("{e:#}")),
         }
@@ -848,25 +1013,48 @@ impl Queue {
     /// Queue deliveries (webhook id, event id, about); on disk when this returns, unless
     /// the disk refuses (logged).
     fn add(&mut self, items: impl IntoIterator<Item = (String, u64, About)>) -> Vec<Queued> {
+        self.add_from(items.into_iter().map(|(h, e, a)| (h, e, a, None)))
+    }
+
+    /// [`Queue::add`], with each message's author and seq (counted in the marks).
+    fn add_from(
+        &mut self,
+        items: impl IntoIterator<Item = (String, u64, About, Option<(String, u64)>)>,
+    ) -> Vec<Queued> {
         let queued: Vec<Queued> = items
             .into_iter()
-            .map(|(hook, event, what)| {
+            .map(|(hook, event, what, from)| {
                 self.next += 1;
                 Queued {
                     q: self.next - 1,
                     hook,
                     event,
                     what,
+                    from,
                 }
             })
             .collect();
         if queued.is_empty() {
             return queued;
         }
+        for q in &queued {
+            note(&mut self.marks, q);
+        }
         let lines: Vec<Line> = queued.iter().cloned().map(Line::Queued).collect();
         self.pending.extend(queued.iter().map(|q| (q.q, q.clone())));
         self.append(&lines, true);
         queued
+    }
+
+    /// `hook` seen for the first time: what its channel holds now (`heads`) is history.
+    fn start_marks(&mut self, hook: &str, heads: &majlis_core::sync::Heads) {
+        let lines: Vec<Line> = self
+            .marks
+            .start(hook, heads)
+            .into_iter()
+            .map(Line::Marks)
+            .collect();
+        self.append(&lines, true);
     }
 
     /// These deliveries were made or given up.
@@ -876,7 +1064,10 @@ impl Queue {
         }
         let lines: Vec<Line> = qs.iter().copied().map(Line::Done).collect();
         self.append(&lines, false);
-        if self.lines > COMPACT_AFTER && self.lines > 4 * self.pending.len() {
+        // Marks are rewritten whole each time: counted apart, or many authors would make
+        // every call rewrite the file.
+        let marks = self.lines_marked;
+        if self.lines > marks + COMPACT_AFTER && self.lines > marks + 4 * self.pending.len() {
             self.compact();
         }
     }
@@ -897,6 +1088,14 @@ impl Queue {
             // A line may be cut short: rewrite the file whole next time.
             Err(e) => self.refused(&e.to_string()),
         }
+    }
+}
+
+/// Count a queued delivery in its webhook's marks.
+fn note(marks: &mut Marks, q: &Queued) {
+    let Some((author, seq)) = &q.from else { return };
+    if let Some(a) = unhex(author).and_then(|a| <[u8; 32]>::try_from(a).ok()) {
+        marks.mark(&q.hook, &majlis_core::DeviceId(a)).note(*seq);
     }
 }
 
@@ -1046,6 +1245,7 @@ mod tests {
             hook: hook.into(),
             event: q,
             what: msg("m"),
+            from: None,
         };
         // A burst for the ticketing receiver, queued before two for the archive.
         let burst = PER_HOOK as u64 + 4;
@@ -1070,6 +1270,33 @@ mod tests {
         lanes.done("ticketing");
         assert_eq!(lanes.next().map(|(q, _)| q.q), Some(PER_HOOK as u64));
         assert_eq!(lanes.waiting, 3);
+    }
+
+    #[test]
+    fn what_each_webhook_was_given_is_kept_across_restarts_and_rewrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = majlis_core::DeviceId([3; 32]);
+        let from = |seq| Some((hex(&a.0), seq));
+        let mut q = Queue::open(dir.path());
+        q.start_marks("h1", &majlis_core::sync::Heads::from([(a, (2, 2))]));
+        let d = q.add_from([
+            ("h1".to_string(), 1, msg("aa"), from(3)),
+            ("h1".to_string(), 2, msg("bb"), from(5)),
+        ]);
+        q.done(&[d[0].q]);
+        let given = |q: &Queue| {
+            (1..=6)
+                .filter(|s| q.marks.has("h1", &a, *s))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(given(&q), vec![3, 5]);
+        drop(q);
+        // Read back from the lines, then from the rewrite made at open.
+        for _ in 0..2 {
+            let q = Queue::open(dir.path());
+            assert_eq!(given(&q), vec![3, 5]);
+            assert!(q.marks.knows("h1"));
+        }
     }
 
     #[test]
