@@ -1516,6 +1516,55 @@ fn a_message_held_but_never_queued_for_a_webhook_is_sent_after_a_restart() {
     assert!(ds[0].stop());
 }
 
+#[test]
+fn a_message_lost_in_a_crash_after_its_delivery_was_queued_is_sent_when_it_comes_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let mut ds = org(&bin, tmp.path(), &["amina", "bilal"]);
+    let addr = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+    let amina_args = ["--no-mdns", "--listen", &addr, "--http", "127.0.0.1:0"];
+    ds[0].start_local(&amina_args);
+    ds[1].start_local(&["--no-mdns", "--peer", &addr]);
+    wait_until("connected", 20, || ds[0].peers().len() == 1);
+    let crm = Receiver::start(&[200]);
+    add_webhook(&ds[0], "crm", &crm.url);
+    let first = ds[1].ok(&["send", "general", "order 1 shipped"]);
+    wait_until("delivered", 20, || crm.count() >= 1);
+    assert!(ds[0].stop());
+    let second = ds[1].ok(&["send", "general", "order 2 shipped"]);
+    // amina's queue file says order 2 was queued and delivered: as when a node showed a
+    // message before its write was durable, queued its delivery, and lost the message in
+    // a crash (catch-up brings it back).
+    let queue_file = ds[0].dir.join("api-webhooks-queue.jsonl");
+    let queue = std::fs::read_to_string(&queue_file).unwrap();
+    let line: Value = queue
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["queued"]["what"]["message"] == first.as_str())
+        .unwrap_or_else(|| panic!("order 1 queued: {queue}"));
+    let q = &line["queued"];
+    let (author, seq) = (&q["from"][0], q["from"][1].as_u64().unwrap());
+    let lost = serde_json::json!({"queued": {"q": 1_000_000, "hook": q["hook"], "event": 1,
+        "what": {"message": second}, "from": [author, seq + 1]}});
+    std::fs::write(
+        &queue_file,
+        format!(
+            "{queue}{lost}\n{}\n",
+            serde_json::json!({"done": 1_000_000})
+        ),
+    )
+    .unwrap();
+    let before = crm.count();
+    ds[0].start_local(&amina_args);
+    wait_until("order 2, caught up, delivered", 20, || {
+        crm.got.lock().unwrap()[before..].iter().any(|(_, body)| {
+            let ev: Value = serde_json::from_slice(body).unwrap();
+            ev["message"]["id"] == second.as_str()
+        })
+    });
+    assert!(ds[0].stop());
+}
+
 /// Whether `body` was sent with `X-Majlis-Signature` under `secret`.
 fn signed_by(secret: &str, h: &[(String, String)], body: &[u8]) -> bool {
     use hmac::Mac;

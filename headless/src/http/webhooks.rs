@@ -446,10 +446,16 @@ pub fn start(
                 found.len()
             );
         }
+        // What a walk found, by the tick it was found at: its event, if it comes after
+        // all, is not queued again. Only these: a message queued before and lost in a
+        // crash (the receiver may show one before its write is durable) comes again by
+        // catch-up, and its new event must send it.
+        let mut walked: HashMap<(String, (String, u64)), u32> = HashMap::new();
+        let (mut ticks, mut behind) = (0u32, false);
         for q in found {
+            walked.extend(q.from.clone().map(|f| ((q.hook.clone(), f), ticks)));
             lanes.push(q, None);
         }
-        let (mut ticks, mut behind) = (0u32, false);
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(u64, String)>();
         let mut gates: HashMap<String, Arc<Gate>> = HashMap::new();
         // Requests of `api webhook redeliver`, looked for every 2 s (and at once).
@@ -492,7 +498,10 @@ pub fn start(
                     if !found.is_empty() {
                         tracing::warn!("webhooks: {} messages found never queued, sending them", found.len());
                     }
+                    // An event later than two walks is not waited for.
+                    walked.retain(|_, at| ticks.wrapping_sub(*at) <= 2 * WALK_EVERY);
                     for q in found {
+                        walked.extend(q.from.clone().map(|f| ((q.hook.clone(), f), ticks)));
                         lanes.push(q, None);
                     }
                     // Gates of webhooks with nothing underway are made again when needed.
@@ -528,18 +537,20 @@ pub fn start(
                             _ => None,
                         };
                         for (hook, about) in matched {
-                            if let Some((channel, author, seq)) = &from {
+                            if let Some((channel, _, _)) = &from {
                                 if !queue.marks.knows(&hook) {
                                     if let Ok(heads) = node.store().heads(channel) {
                                         queue.start_marks(&hook, &heads);
                                     }
                                 }
-                                // Found in the author's log first (a walk ran ahead of it).
-                                if queue.marks.has(&hook, author, *seq) {
+                            }
+                            let from = from.as_ref().map(|(_, a, s)| (hex(&a.0), *s));
+                            // Found in the author's log first (a walk ran ahead of it).
+                            if let Some(f) = &from {
+                                if walked.remove(&(hook.clone(), f.clone())).is_some() {
                                     continue;
                                 }
                             }
-                            let from = from.as_ref().map(|(_, a, s)| (hex(&a.0), *s));
                             new.push((hook, id, about, ev.clone(), from));
                         }
                     }

@@ -155,6 +155,7 @@ impl Marks {
             .or_default()
     }
 
+    #[cfg(test)]
     pub fn has(&self, hook: &str, author: &DeviceId, seq: u64) -> bool {
         self.0
             .get(hook)
