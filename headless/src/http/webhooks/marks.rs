@@ -25,7 +25,6 @@ pub struct MarkLine {
     pub hook: String,
     /// The author's device id (hex).
     pub author: String,
-    pub floor: u64,
     pub upto: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub above: Vec<u64>,
@@ -34,10 +33,10 @@ pub struct MarkLine {
 /// What a webhook has been given of one author's log.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Mark {
-    /// What the author had sent when the webhook was first seen: history, which a walk
-    /// does not send (a message of it whose event comes still goes).
-    floor: u64,
-    /// Every seq up to here was queued or needs nothing.
+    /// Every seq up to here was queued or needs nothing (or was history when the webhook
+    /// was first seen: a walk does not send it, though its own event, if it comes, does).
+    /// Not counted for events: a message queued and then lost in a crash (a node shows one
+    /// before its write is durable) comes back by catch-up, and its new event sends it.
     upto: u64,
     /// Queued, above `upto`.
     above: BTreeSet<u64>,
@@ -57,10 +56,9 @@ pub enum Held {
 }
 
 impl Mark {
-    /// Whether a delivery of `seq` was queued already. A seq at or below the floor was
-    /// history when the webhook was first seen: only its own event sends it.
+    /// Whether a walk passes `seq` by: queued already, or history.
     pub fn has(&self, seq: u64) -> bool {
-        self.above.contains(&seq) || (seq > self.floor && seq <= self.upto)
+        seq <= self.upto || self.above.contains(&seq)
     }
 
     /// Where a walk of the author's log starts.
@@ -114,7 +112,7 @@ impl Mark {
 
     /// A delivery of `seq` was queued.
     pub fn note(&mut self, seq: u64) {
-        if seq <= self.floor || seq > self.upto {
+        if seq > self.upto {
             self.above.insert(seq);
         }
     }
@@ -137,7 +135,6 @@ impl Marks {
             marks.insert(
                 *author,
                 Mark {
-                    floor: *max,
                     upto: *max,
                     above: BTreeSet::new(),
                 },
@@ -172,7 +169,6 @@ impl Marks {
             return;
         };
         *self.mark(&line.hook, &DeviceId(author)) = Mark {
-            floor: line.floor,
             upto: line.upto,
             above: line.above.into_iter().collect(),
         };
@@ -192,7 +188,6 @@ impl Marks {
             return vec![MarkLine {
                 hook: hook.to_string(),
                 author: String::new(),
-                floor: 0,
                 upto: 0,
                 above: Vec::new(),
             }];
@@ -202,7 +197,6 @@ impl Marks {
             .map(|(author, m)| MarkLine {
                 hook: hook.to_string(),
                 author: super::hex(&author.0),
-                floor: m.floor,
                 upto: m.upto,
                 above: m.above.iter().copied().collect(),
             })
@@ -270,16 +264,15 @@ mod tests {
     }
 
     #[test]
-    fn history_is_not_walked_but_its_own_event_still_sends_it() {
+    fn history_is_not_walked() {
         let mut marks = Marks::default();
         let a = DeviceId([7; 32]);
         let lines = marks.start("h", &Heads::from([(a, (4, 4))]));
-        assert_eq!((lines.len(), lines[0].floor, lines[0].upto), (1, 4, 4));
+        assert_eq!((lines.len(), lines[0].upto), (1, 4));
         assert_eq!(marks.mark("h", &a).from(), 5);
-        // An event for 4, in flight when the webhook was first seen, is not "queued".
-        assert!(!marks.has("h", &a, 4));
-        marks.mark("h", &a).note(4);
-        assert!(marks.has("h", &a, 4));
+        assert!(marks.has("h", &a, 4) && !marks.has("h", &a, 5));
+        marks.mark("h", &a).note(6);
+        assert!(marks.has("h", &a, 6));
         // An author not seen before has nothing queued.
         assert!(!marks.has("h", &DeviceId([8; 32]), 1));
         // A webhook of an empty channel is known after a restart too.
