@@ -177,7 +177,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Download the file a message shares and save it to --out (waits, showing progress)
+    /// Download the file a message shares and save it to --out (waits, showing progress);
+    /// with no node running, save one already downloaded here
     Get {
         /// The message that shares the file (its id, or its first digits as `history --ids`
         /// shows them)
@@ -1454,6 +1455,13 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
         } => {
             let out = std::path::absolute(out)
                 .with_context(|| format!("{} is not a usable path", out.display()))?;
+            if api::connect(&socket).is_none() {
+                match open(&dir) {
+                    Ok(p) => return save_offline(&p, &dir, &message.id, &out),
+                    Err(e) if is_busy(&e) => drop(wait_for_node(&socket).ok_or(e)?),
+                    Err(e) => return Err(e),
+                }
+            }
             return get_file(&socket, &dir, message.id, &out, *timeout);
         }
         Command::Doctor { .. } => Some(Request::Diagnose),
@@ -3368,6 +3376,40 @@ fn end_with_the_reader() {
                 return;
             }
         });
+}
+
+/// `majlisd get` with no node running: a file already downloaded here is saved from the
+/// data directory (a backup, a stopped laptop); one that is not says how to get it.
+fn save_offline(
+    p: &Profile,
+    dir: &std::path::Path,
+    message: &MessageId,
+    out: &std::path::Path,
+) -> Result<()> {
+    let (blob, info, _) = p
+        .store()
+        .file_of(message)?
+        .ok_or_else(|| anyhow!("message {message} is not a file this device can open"))?;
+    if let Some(r) = p.chain()?.head() {
+        if !r.roster.files.allows_type(&info.mime) {
+            bail!(
+                "the org does not allow {} files (allowed: {})",
+                info.mime,
+                r.roster.files.types.join(", ")
+            );
+        }
+    }
+    match p.blobs()?.export(&blob, &info, out) {
+        Err(majlis_core::Error::NotReady(_)) => bail!(
+            "file {} is not downloaded on this device yet: start `majlisd run` for {}, then `majlisd get` again (it downloads from the peers that have it)",
+            blob.id,
+            dir.display()
+        ),
+        saved => saved?,
+    }
+    eprintln!("saved");
+    out!("{}", out.display());
+    Ok(())
 }
 
 /// `majlisd get`: ask the running node to fetch, show progress until complete, then save.

@@ -90,8 +90,18 @@ fn a_file_survives_a_killed_receiver_and_comes_from_the_relay_when_the_sender_is
     println!("relay fetched 40 MiB in {:?}", t.elapsed());
     assert_eq!(have(&bilal, &blob).0, 0, "a big file waits until asked");
 
-    // bilal asks; his node is killed a quarter of the way in.
+    // Asked while bilal's node is stopped: it is not on his disk, and the CLI says so.
     let out = tmp.path().join("copy.iso");
+    assert!(bilal.stop());
+    let early = bilal.cli(&["get", &msg, "--out", out.to_str().unwrap()]);
+    assert!(!early.status.success());
+    let said = String::from_utf8_lossy(&early.stderr);
+    assert!(said.contains("not downloaded on this device yet"), "{said}");
+    assert!(!out.exists());
+    bilal.start_local(&["--no-mdns", "--peer", &a_addr, "--peer", &r_addr]);
+    wait_until("bilal connected again", 30, || amina.peers().len() == 2);
+
+    // bilal asks; his node is killed a quarter of the way in.
     let get = {
         let (bin, dir, out, msg) = (bin.clone(), bilal.dir.clone(), out.clone(), msg.clone());
         std::thread::spawn(move || {
@@ -164,6 +174,14 @@ fn a_file_survives_a_killed_receiver_and_comes_from_the_relay_when_the_sender_is
     assert!(String::from_utf8_lossy(&bad_size.stderr).contains("is not a size"));
     std::thread::sleep(Duration::from_millis(100));
     assert!(bilal.stop() && relay.stop());
+    // With its node stopped, a file already downloaded is saved from the data directory.
+    let offline = tmp.path().join("offline copy.iso");
+    let saved = bilal.ok(&["get", &msg, "--out", offline.to_str().unwrap()]);
+    assert_eq!(saved, offline.to_str().unwrap());
+    assert!(
+        std::fs::read(&offline).unwrap() == data,
+        "the file saved offline differs"
+    );
     amina.start_local(&["--no-mdns", "--listen", &a_addr]);
     bilal.start_local(&["--no-mdns", "--peer", &a_addr]);
     amina.ok(&[
