@@ -1905,7 +1905,19 @@ pub fn run_cli(mut cli: Cli) -> Result<()> {
                 Response::History { messages, marks },
             )?;
         }
-        Command::Share { .. } | Command::Files { .. } | Command::Get { .. } => bail!(
+        Command::Files { .. } => {
+            // No node runs: what the data directory holds, nothing being fetched.
+            let p = open(&dir)?;
+            let files = majlis_core::node::files_at_rest(&p.blobs()?, p.store())?;
+            if files.iter().any(|f| f.wanted && !f.complete) {
+                eprintln!(
+                    "majlisd is not running for {}: nothing downloads until it runs",
+                    dir.display()
+                );
+            }
+            print_response(&cli.command, Response::Files { files })?;
+        }
+        Command::Share { .. } | Command::Get { .. } => bail!(
             "files move between running nodes: start `majlisd run` for {}, then try again",
             dir.display()
         ),

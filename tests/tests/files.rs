@@ -98,6 +98,11 @@ fn a_file_survives_a_killed_receiver_and_comes_from_the_relay_when_the_sender_is
     let said = String::from_utf8_lossy(&early.stderr);
     assert!(said.contains("not downloaded on this device yet"), "{said}");
     assert!(!out.exists());
+    let listed = bilal.ok(&["files"]);
+    assert!(
+        listed.contains("survey scan.iso") && listed.contains("not downloaded"),
+        "{listed}"
+    );
     bilal.start_local(&["--no-mdns", "--peer", &a_addr, "--peer", &r_addr]);
     wait_until("bilal connected again", 30, || amina.peers().len() == 2);
 
@@ -181,6 +186,11 @@ fn a_file_survives_a_killed_receiver_and_comes_from_the_relay_when_the_sender_is
     assert!(
         std::fs::read(&offline).unwrap() == data,
         "the file saved offline differs"
+    );
+    let listed = bilal.ok(&["files"]);
+    assert!(
+        listed.contains("survey scan.iso\t40.0 MiB\tcomplete"),
+        "{listed}"
     );
     amina.start_local(&["--no-mdns", "--listen", &a_addr]);
     bilal.start_local(&["--no-mdns", "--peer", &a_addr]);

@@ -39,6 +39,43 @@ pub struct FileStatus {
     pub name: Option<String>,
 }
 
+impl FileStatus {
+    /// `m`'s state with `have` chunks held and `sources` peers being asked.
+    fn of(m: &BlobMeta, have: u32, sources: usize) -> FileStatus {
+        FileStatus {
+            blob: m.blob.id,
+            size: m.blob.size,
+            chunks: m.blob.chunks(),
+            have,
+            complete: m.complete,
+            wanted: m.wanted,
+            channels: m.channels.clone(),
+            sources,
+            message: None,
+            name: None,
+        }
+    }
+}
+
+/// The files a data directory holds, as [`super::Node::files`] lists them, for a directory
+/// no node has open (`majlisd files` with the node stopped): nothing is being fetched.
+pub fn at_rest(
+    blobs: &crate::files::blobs::Blobs,
+    store: &crate::store::Store,
+) -> crate::Result<Vec<FileStatus>> {
+    let mut out = Vec::new();
+    for m in blobs.list()? {
+        let have = match m.complete {
+            true => m.blob.chunks(),
+            false => blobs.have(&m).map(|h| h.count()).unwrap_or(0),
+        };
+        let mut f = FileStatus::of(&m, have, 0);
+        name(&mut f, blobs, store);
+        out.push(f);
+    }
+    Ok(out)
+}
+
 /// Fill in `f.message` and `f.name`: a message that still shares the file (an erased one no
 /// longer does), named where this device can open it (not a relay; not before the channel's
 /// key has arrived). A read and a decryption per file: done by the caller of
@@ -298,18 +335,7 @@ impl Runner {
             None if m.complete => (m.blob.chunks(), 0),
             None => (self.blobs.have(m).map(|h| h.count()).unwrap_or(0), 0),
         };
-        FileStatus {
-            blob: m.blob.id,
-            size: m.blob.size,
-            chunks: m.blob.chunks(),
-            have,
-            complete: m.complete,
-            wanted: m.wanted,
-            channels: m.channels.clone(),
-            sources,
-            message: None,
-            name: None,
-        }
+        FileStatus::of(m, have, sources)
     }
 
     pub(super) fn file_statuses(&self) -> crate::Result<Vec<FileStatus>> {

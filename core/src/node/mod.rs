@@ -46,7 +46,7 @@ use crate::roster::{AuditEntry, Roster, RosterChange, VerifiedRoster};
 use crate::store::{Store, StoredMessage};
 use runner::Runner;
 
-pub use files::FileStatus;
+pub use files::{at_rest as files_at_rest, FileStatus};
 pub use governance::{SweepReport, SWEEP_EVERY};
 pub use remind::{reminders as reminders_in, Reminder};
 pub use schedule::{scheduled as scheduled_in, Scheduled};
