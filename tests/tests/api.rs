@@ -1053,6 +1053,19 @@ impl Receiver {
     fn count(&self) -> usize {
         self.got.lock().unwrap().len()
     }
+
+    /// The message ids of the requests from the `from`th on, sorted.
+    fn message_ids(&self, from: usize) -> Vec<String> {
+        let mut ids: Vec<String> = self.got.lock().unwrap()[from..]
+            .iter()
+            .map(|(_, body)| {
+                let ev: Value = serde_json::from_slice(body).unwrap();
+                ev["message"]["id"].as_str().unwrap_or_default().to_string()
+            })
+            .collect();
+        ids.sort();
+        ids
+    }
 }
 
 /// A webhook of `d` sending `general` to `url`; its secret.
@@ -1454,14 +1467,7 @@ fn a_receiver_back_from_an_outage_gets_what_waits_at_once() {
         "crm back: the 5 waiting deliveries and the new one made {:.1} s after the new send",
         t.elapsed().as_secs_f64()
     );
-    let mut got: Vec<String> = crm.got.lock().unwrap()[failed..]
-        .iter()
-        .map(|(_, body)| {
-            let ev: Value = serde_json::from_slice(body).unwrap();
-            ev["message"]["id"].as_str().unwrap().to_string()
-        })
-        .collect();
-    got.sort();
+    let got = crm.message_ids(failed);
     ids.sort();
     assert_eq!(got, ids, "each once");
     assert!(ds[0].stop());
@@ -1498,14 +1504,7 @@ fn a_message_held_but_never_queued_for_a_webhook_is_sent_after_a_restart() {
     ds[0].start_local(&args);
     wait_until("all three delivered", 20, || crm.count() >= tried + 3);
     std::thread::sleep(Duration::from_millis(1500));
-    let mut got: Vec<String> = crm.got.lock().unwrap()[tried..]
-        .iter()
-        .map(|(_, body)| {
-            let ev: Value = serde_json::from_slice(body).unwrap();
-            ev["message"]["id"].as_str().unwrap().to_string()
-        })
-        .collect();
-    got.sort();
+    let got = crm.message_ids(tried);
     let mut want = ids.clone();
     want.sort();
     assert_eq!(
@@ -1557,10 +1556,7 @@ fn a_message_lost_in_a_crash_after_its_delivery_was_queued_is_sent_when_it_comes
     let before = crm.count();
     ds[0].start_local(&amina_args);
     wait_until("order 2, caught up, delivered", 20, || {
-        crm.got.lock().unwrap()[before..].iter().any(|(_, body)| {
-            let ev: Value = serde_json::from_slice(body).unwrap();
-            ev["message"]["id"] == second.as_str()
-        })
+        crm.message_ids(before).contains(&second)
     });
     assert!(ds[0].stop());
 }
