@@ -3398,6 +3398,9 @@ fn save_offline(
     message: &MessageId,
     out: &std::path::Path,
 ) -> Result<()> {
+    if !p.store().has_message(message)? {
+        bail!("no message {message} on this device (`majlisd history` lists their ids)");
+    }
     let (blob, info, _) = p
         .store()
         .file_of(message)?

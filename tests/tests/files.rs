@@ -192,6 +192,9 @@ fn a_file_survives_a_killed_receiver_and_comes_from_the_relay_when_the_sender_is
         listed.contains("survey scan.iso\t40.0 MiB\tcomplete"),
         "{listed}"
     );
+    let unknown = bilal.cli(&["get", &"0".repeat(64), "--out", out.to_str().unwrap()]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no message 0000"));
     amina.start_local(&["--no-mdns", "--listen", &a_addr]);
     bilal.start_local(&["--no-mdns", "--peer", &a_addr]);
     amina.ok(&[
