@@ -3401,19 +3401,8 @@ fn save_offline(
     if !p.store().has_message(message)? {
         bail!("no message {message} on this device (`majlisd history` lists their ids)");
     }
-    let (blob, info, _) = p
-        .store()
-        .file_of(message)?
-        .ok_or_else(|| anyhow!("message {message} is not a file this device can open"))?;
-    if let Some(r) = p.chain()?.head() {
-        if !r.roster.files.allows_type(&info.mime) {
-            bail!(
-                "the org does not allow {} files (allowed: {})",
-                info.mime,
-                r.roster.files.types.join(", ")
-            );
-        }
-    }
+    let chain = p.chain()?;
+    let (blob, info) = majlis_core::node::openable_file(p.store(), chain.head(), message)?;
     match p.blobs()?.export(&blob, &info, out) {
         Err(majlis_core::Error::NotReady(_)) => bail!(
             "file {} is not downloaded on this device yet: start `majlisd run` for {}, then `majlisd get` again (it downloads from the peers that have it)",

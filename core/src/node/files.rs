@@ -76,6 +76,28 @@ pub fn at_rest(
     Ok(out)
 }
 
+/// The file message `id` shares, if this device can open it and the org (`roster`) allows
+/// its type to be opened: what the node and `majlisd get` with the node stopped both check.
+pub fn openable(
+    store: &crate::store::Store,
+    roster: Option<&crate::roster::VerifiedRoster>,
+    id: &crate::message::MessageId,
+) -> crate::Result<(BlobRef, crate::files::FileInfo)> {
+    let (blob, info, _) = store.file_of(id)?.ok_or_else(|| {
+        crate::Error::Invalid(format!("message {id} is not a file this device can open"))
+    })?;
+    if let Some(r) = roster {
+        if !r.roster.files.allows_type(&info.mime) {
+            return Err(crate::Error::Denied(format!(
+                "the org does not allow {} files (allowed: {})",
+                info.mime,
+                r.roster.files.types.join(", ")
+            )));
+        }
+    }
+    Ok((blob, info))
+}
+
 /// Fill in `f.message` and `f.name`: a message that still shares the file (an erased one no
 /// longer does), named where this device can open it (not a relay; not before the channel's
 /// key has arrived). A read and a decryption per file: done by the caller of

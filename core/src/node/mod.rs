@@ -46,7 +46,7 @@ use crate::roster::{AuditEntry, Roster, RosterChange, VerifiedRoster};
 use crate::store::{Store, StoredMessage};
 use runner::Runner;
 
-pub use files::{at_rest as files_at_rest, FileStatus};
+pub use files::{at_rest as files_at_rest, openable as openable_file, FileStatus};
 pub use governance::{SweepReport, SWEEP_EVERY};
 pub use remind::{reminders as reminders_in, Reminder};
 pub use schedule::{scheduled as scheduled_in, Scheduled};
@@ -911,19 +911,7 @@ impl Node {
         &self,
         id: &MessageId,
     ) -> Result<(crate::files::BlobRef, crate::files::FileInfo)> {
-        let (blob, info, _) = self.store.file_of(id)?.ok_or_else(|| {
-            Error::Invalid(format!("message {id} is not a file this device can open"))
-        })?;
-        if let Some(r) = self.roster.borrow().as_deref() {
-            if !r.roster.files.allows_type(&info.mime) {
-                return Err(Error::Denied(format!(
-                    "the org does not allow {} files (allowed: {})",
-                    info.mime,
-                    r.roster.files.types.join(", ")
-                )));
-            }
-        }
-        Ok((blob, info))
+        files::openable(&self.store, self.roster.borrow().as_deref(), id)
     }
 
     /// The bytes of the file that message `id` shares, in memory (an image to preview; it
