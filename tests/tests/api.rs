@@ -1355,6 +1355,62 @@ fn webhook_deliveries_waiting_at_a_restart_are_sent_after_it() {
     }
 }
 
+/// An erasure swept while amina's node is stopped (`majlisd retention sweep`; a node killed
+/// just after its own sweep leaves the same: the removal on disk, no delivery queued) still
+/// reaches her webhook's receiver, which keeps copies, once the node starts: removals are
+/// read from the store's journal of them, not from the node's events.
+#[test]
+fn a_removal_made_while_the_node_was_stopped_reaches_the_webhook_when_it_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let mut ds = org(&bin, tmp.path(), &["amina", "bilal"]);
+    let addr = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+    let amina_args = ["--no-mdns", "--listen", &addr, "--http", "127.0.0.1:0"];
+    ds[0].start_local(&amina_args);
+    ds[1].start_local(&["--no-mdns", "--peer", &addr]);
+    wait_until("connected", 20, || ds[0].peers().len() == 1);
+    let archive = Receiver::start(&[200]);
+    add_webhook(&ds[0], "archive", &archive.url);
+    let mut sent = vec![
+        ds[1].ok(&["send", "general", "invoice 4411 for Omar"]),
+        ds[1].ok(&["send", "general", "Omar's new address"]),
+    ];
+    sent.sort();
+    wait_until("both at the archive", 20, || archive.count() >= 2);
+    assert_eq!(archive.message_ids(0), sent);
+    assert!(ds[0].stop());
+    assert!(ds[1].stop());
+    ds[0].ok(&["erase", "--member", "bilal"]);
+    let sweep = ds[0].ok(&["retention", "sweep"]);
+    assert!(sweep.contains("2 erased"), "{sweep}");
+    ds[0].start_local(&amina_args);
+    wait_until("the archive hears of the erasure", 20, || {
+        archive.count() >= 3
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let got = archive.got.lock().unwrap()[2..].to_vec();
+    assert_eq!(got.len(), 1, "one removal, once");
+    let ev: Value = serde_json::from_slice(&got[0].1).unwrap();
+    assert_eq!(
+        (ev["type"].as_str(), ev["channel"].as_str()),
+        (Some("removed"), Some("general"))
+    );
+    let mut named: Vec<String> = ev["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap().to_string())
+        .collect();
+    named.sort();
+    assert_eq!(named, sent);
+    // Told once: a restart does not tell it again.
+    assert!(ds[0].stop());
+    ds[0].start_local(&amina_args);
+    std::thread::sleep(Duration::from_millis(3000));
+    assert_eq!(archive.count(), 3, "nothing sent again after a restart");
+    assert!(ds[0].stop());
+}
+
 #[test]
 fn a_receiver_that_is_down_holds_back_no_other_webhook() {
     let tmp = tempfile::tempdir().unwrap();

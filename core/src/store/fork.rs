@@ -165,6 +165,7 @@ impl Store {
             return Ok((taken, false));
         }
         self.set_refused(channel, &refused)?;
+        self.journal_removal(channel, &taken)?;
 
         for id in &taken {
             self.unfile(channel, id)?;

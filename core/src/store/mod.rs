@@ -30,10 +30,12 @@ use crate::sync::Heads;
 
 mod actions;
 mod fork;
+mod removals;
 mod sweep;
 
 pub use actions::{Action, LoggedAction};
 pub use fork::{retarget, Redo, Refused, Waiting};
+pub use removals::Removal;
 pub use sweep::Swept;
 
 // Key spaces of the `messages` tree.

@@ -193,6 +193,8 @@ impl Store {
         if chunk.is_empty() {
             return Ok(());
         }
+        let ids: Vec<MessageId> = chunk.iter().map(|g| g.id).collect();
+        self.journal_removal(channel, &ids)?;
         // Unsent messages and acts are rare; one look each instead of one per message.
         let outbox = !self.outbox.is_empty();
         let annexed = self

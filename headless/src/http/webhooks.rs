@@ -452,6 +452,16 @@ pub fn start(
         // catch-up, and its new event must send it.
         let mut walked: HashMap<(String, (String, u64)), u32> = HashMap::new();
         let (mut ticks, mut behind) = (0u32, false);
+        let removed = removals(&mut queue, opened.list(), &node, &mut found_ids);
+        if !removed.is_empty() {
+            tracing::info!(
+                "webhooks: {} removals made while no delivery was queued (the node stopped, or swept with no node running), sending them",
+                removed.len()
+            );
+        }
+        for q in removed {
+            lanes.push(q, None);
+        }
         for q in found {
             walked.extend(q.from.clone().map(|f| ((q.hook.clone(), f), ticks)));
             lanes.push(q, None);
@@ -504,6 +514,9 @@ pub fn start(
                         walked.extend(q.from.clone().map(|f| ((q.hook.clone(), f), ticks)));
                         lanes.push(q, None);
                     }
+                    for q in removals(&mut queue, opened.list(), &node, &mut found_ids) {
+                        lanes.push(q, None);
+                    }
                     // Gates of webhooks with nothing underway are made again when needed.
                     gates.retain(|hook, _| lanes.held(hook) > 0);
                 }
@@ -527,8 +540,10 @@ pub fn start(
                         }
                     }
                     let mut new = Vec::new();
+                    let mut removed = false;
                     for (id, ev) in batch {
                         behind |= matches!(&*ev, ApiEvent::Gap { .. });
+                        removed |= matches!(&*ev, ApiEvent::Removed { .. });
                         let matched = matching(&ev, id, opened.list(), &node, &metrics);
                         let from = match &*ev {
                             ApiEvent::Message { message, .. } if !matched.is_empty() => {
@@ -577,6 +592,13 @@ pub fn start(
                             hook,
                             what: Some(about),
                         });
+                    }
+                    // Removals are read from the store's journal, where a crash cannot
+                    // have lost them; the event only says to read it now.
+                    if removed {
+                        for q in removals(&mut queue, opened.list(), &node, &mut found_ids) {
+                            lanes.push(q, None);
+                        }
                     }
                     let evs: Vec<Shared> = new.iter().map(|n| n.3.clone()).collect();
                     let queued = queue.add_from(new.into_iter().map(|(h, e, a, _, f)| (h, e, a, f)));
@@ -715,8 +737,8 @@ impl Opened {
     }
 }
 
-/// The webhooks (their ids) that `ev` goes to, with what it is about. Messages, and
-/// messages gone (an erasure reaches the receiver too).
+/// The webhooks (their ids) that message event `ev` goes to, with what it is about.
+/// (Messages gone are read from the store's journal of removals: [`removals`].)
 fn matching(
     ev: &ApiEvent,
     id: u64,
@@ -729,7 +751,6 @@ fn matching(
             message.channel.as_str(),
             About::Message(message.id.to_string()),
         ),
-        ApiEvent::Removed { channel, ids } => (channel.as_str(), About::Removed(ids.clone())),
         ApiEvent::Gap { from } => {
             metrics.webhook_failures.inc();
             tracing::error!(
@@ -826,8 +847,61 @@ fn walk(
     if whole {
         let keep: Vec<&str> = hooks.iter().map(|(h, _)| h.id.as_str()).collect();
         queue.marks.keep_only(&keep);
+        queue.removals.retain(|h, _| keep.contains(&h.as_str()));
     }
     queue.add_from(found)
+}
+
+/// Queue the removals the store's journal holds past each webhook's place in it (see
+/// [`majlis_core::store::Removal`]), for the webhooks of their channels; what was removed
+/// before a webhook was made is history, even if its place was never written. The places
+/// are written to the queue file with the deliveries, so a removal is sent at least once,
+/// after a crash too.
+fn removals(
+    queue: &mut Queue,
+    hooks: &[(Webhook, Vec<u8>)],
+    node: &majlis_core::Node,
+    ids: &mut u64,
+) -> Vec<Queued> {
+    const READ: usize = 64;
+    let store = node.store();
+    let mut found = Vec::new();
+    let mut places: HashMap<String, u64> = hooks
+        .iter()
+        .map(|(h, _)| {
+            (
+                h.id.clone(),
+                queue.removals.get(&h.id).copied().unwrap_or(0),
+            )
+        })
+        .collect();
+    let mut from = places.values().min().copied();
+    while let Some(after) = from {
+        let read = match store.removals_after(after, READ) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("webhooks: reading the removals: {e}");
+                break;
+            }
+        };
+        let Some(&(last, _)) = read.last() else { break };
+        for (hook, _) in hooks {
+            let Some(at) = places.get_mut(&hook.id).filter(|at| **at < last) else {
+                continue;
+            };
+            let channel = node.resolve(&hook.channel).ok();
+            for (_, r) in read.iter().filter(|(pos, _)| pos > at) {
+                if channel.as_ref() == Some(&r.channel) && r.at >= hook.created_at {
+                    let gone = r.ids().map(|id| id.to_string()).collect();
+                    found.push((hook.id.clone(), *ids, About::Removed(gone)));
+                    *ids = ids.saturating_sub(1);
+                }
+            }
+            *at = last;
+        }
+        from = (read.len() == READ).then_some(last);
+    }
+    queue.add_removals(found, places)
 }
 
 /// The delivery of `q`: its webhook and its event (read again from the store when not
@@ -909,6 +983,11 @@ enum Line {
     /// What a webhook was given of an author's log, as of the last rewrite (the queued
     /// lines after it add to it).
     Marks(MarkLine),
+    /// Up to where a webhook was given the store's removals (a position in its journal).
+    Removals {
+        hook: String,
+        upto: u64,
+    },
 }
 
 /// The queue file (`api-webhooks-queue.jsonl`): the deliveries not yet made or given up,
@@ -925,6 +1004,8 @@ struct Queue {
     pending: std::collections::BTreeMap<u64, Queued>,
     /// What each webhook was given of its channel's author logs.
     marks: Marks,
+    /// Up to where each webhook was given the store's removals.
+    removals: HashMap<String, u64>,
     next: u64,
     /// Lines in the file.
     lines: usize,
@@ -941,6 +1022,7 @@ impl Queue {
         let path = dir.join(QUEUE_FILE);
         let mut pending = std::collections::BTreeMap::new();
         let mut marks = Marks::default();
+        let mut removals = HashMap::new();
         let mut bad = 0;
         let mut exists = true;
         match std::fs::read(&path) {
@@ -955,6 +1037,10 @@ impl Queue {
                             pending.remove(&q);
                         }
                         Ok(Line::Marks(m)) => marks.load(m),
+                        Ok(Line::Removals { hook, upto }) => {
+                            let at = removals.entry(hook).or_insert(upto);
+                            *at = upto.max(*at);
+                        }
                         Err(_) => bad += 1,
                     }
                 }
@@ -974,6 +1060,7 @@ impl Queue {
             file: None,
             pending,
             marks,
+            removals,
             next,
             lines: 0,
             lines_marked: 0,
@@ -989,11 +1076,16 @@ impl Queue {
     /// Rewrite the file with the marks and what waits, and append to it from then on.
     fn compact(&mut self) {
         let marks = self.marks.lines();
-        let lines = marks.len() + self.pending.len();
+        let lines = marks.len() + self.removals.len() + self.pending.len();
+        let removals = self.removals.iter().map(|(hook, upto)| Line::Removals {
+            hook: hook.clone(),
+            upto: *upto,
+        });
         let text = jsonl(
             marks
                 .into_iter()
                 .map(Line::Marks)
+                .chain(removals)
                 .chain(self.pending.values().cloned().map(Line::Queued)),
         );
         let opened = super::write_private(&self.path, &text)
@@ -1032,7 +1124,25 @@ impl Queue {
         &mut self,
         items: impl IntoIterator<Item = (String, u64, About, Option<(String, u64)>)>,
     ) -> Vec<Queued> {
-        let queued: Vec<Queued> = items
+        let queued = self.numbered(items);
+        if queued.is_empty() {
+            return queued;
+        }
+        for q in &queued {
+            note(&mut self.marks, q);
+        }
+        let lines: Vec<Line> = queued.iter().cloned().map(Line::Queued).collect();
+        self.pending.extend(queued.iter().map(|q| (q.q, q.clone())));
+        self.append(&lines, true);
+        queued
+    }
+
+    /// Number new deliveries in the queue (not yet written).
+    fn numbered(
+        &mut self,
+        items: impl IntoIterator<Item = (String, u64, About, Option<(String, u64)>)>,
+    ) -> Vec<Queued> {
+        items
             .into_iter()
             .map(|(hook, event, what, from)| {
                 self.next += 1;
@@ -1044,16 +1154,27 @@ impl Queue {
                     from,
                 }
             })
-            .collect();
-        if queued.is_empty() {
-            return queued;
+            .collect()
+    }
+
+    /// Queue removal deliveries (webhook id, event id, about) and move webhooks' places in
+    /// the store's journal of removals, in one synced write.
+    fn add_removals(
+        &mut self,
+        items: Vec<(String, u64, About)>,
+        moved: HashMap<String, u64>,
+    ) -> Vec<Queued> {
+        let queued = self.numbered(items.into_iter().map(|(h, e, a)| (h, e, a, None)));
+        let mut lines: Vec<Line> = queued.iter().cloned().map(Line::Queued).collect();
+        for (hook, upto) in moved {
+            if self.removals.insert(hook.clone(), upto) != Some(upto) {
+                lines.push(Line::Removals { hook, upto });
+            }
         }
-        for q in &queued {
-            note(&mut self.marks, q);
-        }
-        let lines: Vec<Line> = queued.iter().cloned().map(Line::Queued).collect();
         self.pending.extend(queued.iter().map(|q| (q.q, q.clone())));
-        self.append(&lines, true);
+        if !lines.is_empty() {
+            self.append(&lines, true);
+        }
         queued
     }
 
@@ -1295,6 +1416,10 @@ mod tests {
             ("h1".to_string(), 2, msg("bb"), from(5)),
         ]);
         q.done(&[d[0].q]);
+        let removed = q.add_removals(
+            vec![("h1".to_string(), 3, About::Removed(vec!["cc".into()]))],
+            HashMap::from([("h1".to_string(), 7), ("h2".to_string(), 4)]),
+        );
         let given = |q: &Queue| {
             (1..=6)
                 .filter(|s| q.marks.has("h1", &a, *s))
@@ -1308,6 +1433,12 @@ mod tests {
             let q = Queue::open(dir.path());
             assert_eq!(given(&q), vec![1, 2, 3, 5]);
             assert!(q.marks.knows("h1"));
+            // The removal queued, and where each webhook is in the store's journal.
+            assert_eq!(q.pending.get(&removed[0].q), Some(&removed[0]));
+            assert_eq!(
+                q.removals,
+                HashMap::from([("h1".to_string(), 7), ("h2".to_string(), 4)])
+            );
         }
     }
 
