@@ -439,33 +439,14 @@ pub fn start(
         // Deliveries found in the author logs take event ids counting down from the run's
         // first: ids of earlier runs are lower by a thousand a millisecond of their start.
         let mut found_ids = events.first.saturating_sub(1);
-        let found = walk(&mut queue, opened.list(), &node, &mut found_ids, true);
-        if !found.is_empty() {
-            tracing::info!(
-                "webhooks: {} messages held here were never queued (the node stopped between the two), sending them",
-                found.len()
-            );
-        }
         // What a walk found, by the tick it was found at: its event, if it comes after
         // all, is not queued again. Only these: a message queued before and lost in a
         // crash (the receiver may show one before its write is durable) comes again by
         // catch-up, and its new event must send it.
         let mut walked: HashMap<(String, (String, u64)), u32> = HashMap::new();
-        let (mut ticks, mut behind) = (0u32, false);
-        let removed = removals(&mut queue, opened.list(), &node, &mut found_ids);
-        if !removed.is_empty() {
-            tracing::info!(
-                "webhooks: {} removals made while no delivery was queued (the node stopped, or swept with no node running), sending them",
-                removed.len()
-            );
-        }
-        for q in removed {
-            lanes.push(q, None);
-        }
-        for q in found {
-            walked.extend(q.from.clone().map(|f| ((q.hook.clone(), f), ticks)));
-            lanes.push(q, None);
-        }
+        // The first tick, at once, walks the logs whole: what the last run held and never
+        // queued (the node stopped between the two).
+        let (mut ticks, mut behind) = (0u32, true);
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(u64, String)>();
         let mut gates: HashMap<String, Arc<Gate>> = HashMap::new();
         // Requests of `api webhook redeliver`, looked for every 2 s (and at once).
@@ -506,7 +487,7 @@ pub fn start(
                     let whole = std::mem::take(&mut behind) || ticks % WALK_EVERY == 0;
                     let found = walk(&mut queue, opened.list(), &node, &mut found_ids, whole);
                     if !found.is_empty() {
-                        tracing::warn!("webhooks: {} messages found never queued, sending them", found.len());
+                        tracing::warn!("webhooks: {} messages held here were never queued (the node stopped between the two, or events were missed), sending them", found.len());
                     }
                     // An event later than two walks is not waited for.
                     walked.retain(|_, at| ticks.wrapping_sub(*at) <= 2 * WALK_EVERY);
