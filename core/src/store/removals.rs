@@ -73,7 +73,8 @@ impl Store {
     }
 
     /// Up to `max` removals after position `after` (0: from the oldest kept), with their
-    /// positions, oldest first. An entry that does not decode is skipped (logged).
+    /// positions, oldest first. An entry that does not decode (a damaged disk) is dropped,
+    /// logged: kept, every reader would stop at it.
     pub fn removals_after(&self, after: u64, max: usize) -> Result<Vec<(u64, Removal)>> {
         let tree = self.db.open_tree(TREE)?;
         let mut out = Vec::new();
@@ -84,7 +85,10 @@ impl Store {
             };
             match postcard::from_bytes::<Removal>(&v) {
                 Ok(r) => out.push((at, r)),
-                Err(e) => tracing::warn!("removal journal entry {at} unreadable ({e}); skipped"),
+                Err(e) => {
+                    tracing::warn!("removal journal entry {at} unreadable ({e}); dropped");
+                    tree.remove(k)?;
+                }
             }
             if out.len() >= max {
                 break;
@@ -123,6 +127,15 @@ mod tests {
         assert_eq!(rest, all[1..]);
         assert_eq!(s.removals_after(0, 1).unwrap(), all[..1]);
         assert!(s.removals_after(all[1].0, 10).unwrap().is_empty());
+        // A damaged entry is dropped, not stopped at.
+        let tree = s.db.open_tree(TREE).unwrap();
+        tree.insert((all[1].0 + 1).to_be_bytes(), &b"\xff\xff"[..])
+            .unwrap();
+        s.journal_removal("ops", &[MessageId([4; 32])]).unwrap();
+        let after = s.removals_after(all[1].0, 10).unwrap();
+        assert_eq!(after.len(), 1);
+        assert_eq!(after[0].1.ids, vec![[4; 32]]);
+        assert_eq!(tree.len(), 3);
     }
 
     #[test]
