@@ -970,3 +970,77 @@ async fn a_dm_with_a_leaver_stays_readable_and_is_read_only() {
         n.shutdown().await.unwrap();
     }
 }
+
+/// A message that reached amina before its key, and was still locked when her node
+/// restarted, is announced once its key comes (`Event::Unlocked`), readable and once: the
+/// API's event stream and webhooks take messages so, and an in-memory list of them was lost
+/// with the process. bilal's client is driven by hand to send the message before the grant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_held_before_its_key_is_announced_when_the_key_comes_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ps = org_with(dir.path(), &[("bilal", Role::Member)], &[]);
+    let bilal = ps.pop().unwrap();
+    let amina = ps.pop().unwrap();
+    let (amina_dir, org) = (amina.dir().to_path_buf(), amina.org().unwrap().unwrap());
+    let mut envs = bilal
+        .compose(&bilal.chain().unwrap(), "general", SECRET)
+        .unwrap();
+    let message = envs.pop().unwrap();
+    assert!(!envs.is_empty() && envs.iter().all(|e| e.is_keys()));
+
+    let node = Node::start(amina, config()).await.unwrap();
+    let addr = node.listen_addrs().await.unwrap()[0].clone();
+    let mut rogue = Rogue::new(bilal.key().clone(), &org);
+    assert!(rogue.connect(&addr, node.device_id().peer_id()).await);
+    assert!(rogue.publish(message.wire.clone()));
+    let held = async || {
+        node.history("general", 10)
+            .unwrap()
+            .iter()
+            .any(|m| m.id == message.id && m.locked)
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !held().await {
+        assert!(tokio::time::Instant::now() < deadline, "never held");
+        rogue.pump(50).await;
+    }
+    node.shutdown().await.unwrap();
+    drop((node, rogue));
+    // The database is free once the node's tasks have let it go.
+    let mut reopened = Profile::open(&amina_dir);
+    for _ in 0..100 {
+        if reopened.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        reopened = Profile::open(&amina_dir);
+    }
+    let node = Node::start(reopened.unwrap(), config()).await.unwrap();
+    let mut events = node.subscribe();
+    let addr = node.listen_addrs().await.unwrap()[0].clone();
+    let mut rogue = Rogue::new(bilal.key().clone(), &org);
+    assert!(rogue.connect(&addr, node.device_id().peer_id()).await);
+    for grant in &envs {
+        assert!(rogue.publish(grant.wire.clone()));
+    }
+    let mut opened = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut keys = false;
+    while !keys {
+        assert!(tokio::time::Instant::now() < deadline, "no key came");
+        rogue.pump(50).await;
+        while let Ok(ev) = events.try_recv() {
+            match ev {
+                majlis_core::Event::Unlocked(m) => opened.push(m),
+                majlis_core::Event::KeysReceived { .. } => keys = true,
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(opened.len(), 1, "announced once");
+    assert_eq!((opened[0].id, opened[0].locked), (message.id, false));
+    assert_eq!(opened[0].text, SECRET);
+    // Told once: it is no longer waited for.
+    assert!(node.store().take_unlocked("general").unwrap().is_empty());
+    node.shutdown().await.unwrap();
+}

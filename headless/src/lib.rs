@@ -3632,15 +3632,16 @@ fn run_node(
                 _ = tokio::signal::ctrl_c() => break,
                 _ = term.recv() => break,
                 ev = events.recv() => match ev {
-                    // A message with its short id, which an act arriving later names.
-                    Ok(Event::Message(m)) if print_messages => if let Some(line) = arrival_line(&m) {
+                    // A message with its short id, which an act arriving later names (printed
+                    // again once it opens, if it came before its key).
+                    Ok(Event::Message(m) | Event::Unlocked(m)) if print_messages => if let Some(line) = arrival_line(&m) {
                         let id = match majlis_core::conversation::Act::is_message(m.act.as_ref()) {
                             true => format!("{} ", m.id.short()),
                             false => String::new(),
                         };
                         say!("#{} {id}{line}", majlis_core::roster::shown_in(node.roster_now().as_deref(), &m.channel))
                     },
-                    Ok(Event::Message(_) | Event::KeysReceived { .. } | Event::Typing { .. } | Event::Away { .. } | Event::Status(_) | Event::Delivered { .. } | Event::Presence { .. }) => {}
+                    Ok(Event::Message(_) | Event::Unlocked(_) | Event::KeysReceived { .. } | Event::Typing { .. } | Event::Away { .. } | Event::Status(_) | Event::Delivered { .. } | Event::Presence { .. }) => {}
                     Ok(Event::PeerConnected { name, device }) => say!("connected to {name} ({device})"),
                     Ok(Event::PeerDisconnected { device }) => say!("disconnected from {device}"),
                     Ok(Event::RosterChanged { version }) => say!("roster is now at version {version}"),

@@ -379,6 +379,14 @@ impl Runner {
                             if let Err(e) = store.annex_channel(&channel) {
                                 tracing::warn!("filing the acts of {channel}: {e}");
                             }
+                            match store.take_unlocked(&channel) {
+                                Ok(opened) => {
+                                    for m in opened {
+                                        let _ = events.send(Event::Unlocked(Box::new(m)));
+                                    }
+                                }
+                                Err(e) => tracing::warn!("reading what opens in {channel}: {e}"),
+                            }
                             let _ = events.send(Event::KeysReceived { channel });
                         });
                     }
@@ -392,6 +400,9 @@ impl Runner {
                 };
                 if let Some(m) = shown {
                     self.take_reminder_note(&m);
+                    if m.locked {
+                        self.note_locked(&m);
+                    }
                     self.emit(Event::Message(m));
                 }
                 let fetching = self.on_file_message(env);
@@ -414,6 +425,22 @@ impl Runner {
             }
             Verdict::NotStored(e) => tracing::error!("storing a message from {peer}: {e}"),
             Verdict::Duplicate => {}
+        }
+    }
+
+    /// `m` was shown locked: remembered, to be announced as it opens ([`Event::Unlocked`]).
+    /// Not on a relay that may not read the channel, which holds every message so and never
+    /// gets their keys (on a member's device, one that may not read it yet is remembered:
+    /// the roster letting it may be on its way).
+    fn note_locked(&self, m: &crate::StoredMessage) {
+        let may_open = self.chain.head().is_some_and(|h| {
+            h.roster.member_of_device(&self.me).map(|m| m.role) != Some(crate::roster::Role::Relay)
+                || h.roster.key_holders(&m.channel).contains(&self.me)
+        });
+        if may_open {
+            if let Err(e) = self.store.mark_locked(&m.channel, &m.id) {
+                tracing::warn!("remembering a message waiting for its key: {e}");
+            }
         }
     }
 

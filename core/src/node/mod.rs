@@ -142,6 +142,11 @@ pub enum Event {
     /// A message may be shown: ours once it is on disk; a peer's once it is verified and
     /// written (its flush follows; catch-up repairs a crash in between).
     Message(Box<StoredMessage>),
+    /// A message shown locked (its key had not come) opens now: it was remembered on disk,
+    /// so this comes after a restart too. Before the channel's [`Event::KeysReceived`]. For
+    /// what takes each message once as it can be read (the API's event stream, webhooks);
+    /// the app redraws on `KeysReceived` instead.
+    Unlocked(Box<StoredMessage>),
     RosterChanged {
         version: u64,
     },

@@ -50,6 +50,7 @@ const ANNEX: u8 = b'r'; // r | channel | 0 | target id | act id -> sealed summar
 const ACT: u8 = b'x'; // x | act id -> ()   (this message is an act: not a row of its channel)
 const READ: u8 = b'q'; // q | channel | 0 | member -> sealed (sent_at read up to)  (receipts)
 const DELIVERED: u8 = b'y'; // y | channel | 0 | member -> sealed (sent_at of ours it holds up to)
+const LOCKED: u8 = b'l'; // l | channel | 0 | id -> ()   (held before its key: announce it when it opens)
 
 // Key spaces of the `e2e` tree.
 const KEY: u8 = b'k'; // k | channel | 0 | key id -> sender key (32 bytes)
@@ -1729,6 +1730,34 @@ impl Store {
             }
         }
         Ok(n)
+    }
+
+    /// Remember that message `id` of `channel`, which this device should be able to read,
+    /// was stored before its key: [`Store::take_unlocked`] finds it when keys come, after a
+    /// restart too (an in-memory list was lost with the process, and so was the message for
+    /// integrations that take messages as they open).
+    pub fn mark_locked(&self, channel: &str, id: &MessageId) -> Result<()> {
+        let mut k = prefix(LOCKED, channel);
+        k.extend_from_slice(&id.0);
+        self.messages.insert(k, &[][..])?;
+        Ok(())
+    }
+
+    /// The messages of `channel` marked locked that open now (rendered), no longer marked;
+    /// those still locked stay marked, and those gone (swept) are forgotten.
+    pub fn take_unlocked(&self, channel: &str) -> Result<Vec<StoredMessage>> {
+        let mut opened = Vec::new();
+        for kv in self.messages.scan_prefix(prefix(LOCKED, channel)) {
+            let (k, _) = kv?;
+            let Some(id) = id_at_end(&k) else { continue };
+            match self.message(&MessageId(id))? {
+                Some(m) if m.locked => continue,
+                Some(m) => opened.push(m),
+                None => {}
+            }
+            self.messages.remove(k)?;
+        }
+        Ok(opened)
     }
 
     /// How many messages of `channel` were sent after `after_ms` and neither by the device

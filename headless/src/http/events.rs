@@ -6,7 +6,7 @@
 //! ones after those: nothing is lost or repeated between the two. A client that was away
 //! longer than the log reaches gets a `gap` event first (read the history to fill it).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use majlis_core::{Event, Node, StoredMessage};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -19,8 +19,6 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// Events kept for clients that resume.
 pub const KEEP: usize = 4096;
-/// Messages waiting for their key, per channel, at most.
-const MAX_LOCKED: usize = 4096;
 
 /// What the stream carries (SSE `event:` is the `type`).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -365,9 +363,6 @@ pub fn start(node: &Node, metrics: std::sync::Arc<Metrics>) -> Events {
     let mut log = Log::new();
     let first = log.next_id;
     tokio::spawn(async move {
-        // Messages that arrived before their key, per channel: an integration gets a message
-        // once it can be read, never the "encrypted" placeholder.
-        let mut locked: HashMap<String, Vec<majlis_core::MessageId>> = HashMap::new();
         loop {
             tokio::select! {
                 sub = rx.recv() => {
@@ -387,23 +382,10 @@ pub fn start(node: &Node, metrics: std::sync::Arc<Metrics>) -> Events {
                         Err(broadcast::error::RecvError::Closed) => return,
                     };
                     let api = match ev {
-                        Event::Message(m) if m.locked => {
-                            let ids = locked.entry(m.channel.clone()).or_default();
-                            if ids.len() < MAX_LOCKED {
-                                ids.push(m.id);
-                            }
-                            continue;
-                        }
-                        Event::KeysReceived { channel } => {
-                            for id in locked.remove(&channel).unwrap_or_default() {
-                                match node.store().message(&id) {
-                                    Ok(Some(m)) if !m.locked => log.push(ApiEvent::message(&node, Box::new(m))),
-                                    Ok(Some(m)) => locked.entry(channel.clone()).or_default().push(m.id),
-                                    _ => {}
-                                }
-                            }
-                            continue;
-                        }
+                        // An integration gets a message once it can be read, never the
+                        // "encrypted" placeholder: the node says when one opens.
+                        Event::Message(m) if m.locked => continue,
+                        Event::Unlocked(m) => ApiEvent::message(&node, m),
                         Event::Message(m) => {
                             if m.device == me {
                                 metrics.messages_out.inc();
@@ -426,9 +408,6 @@ pub fn start(node: &Node, metrics: std::sync::Arc<Metrics>) -> Events {
                             ApiEvent::Presence { device: device.to_string(), online }
                         }
                         Event::Swept { ids, channels, .. } => {
-                            for list in locked.values_mut() {
-                                list.retain(|id| !ids.contains(id));
-                            }
                             // One event per channel, so that a client (a webhook) of one
                             // channel hears only of its own.
                             let mut by_channel: std::collections::BTreeMap<&str, Vec<String>> =
