@@ -1,6 +1,8 @@
 //! Which sled write patterns are cheap to flush: `cargo run --release -p majlis-core --example sledprobe`.
 //! With `records`: a message's three single-key writes (history record, author log entry, id
-//! index) with records of several sizes, to see what the record's bytes cost.
+//! index) with records of several sizes, to see what the record's bytes cost. With `keys`:
+//! what each of the three keys costs (100 000 messages over 100 000 held, a flush every 500,
+//! as a catch-up writes), to see what a store format with fewer keys a message would save.
 use std::time::Instant;
 
 fn run(name: &str, f: impl Fn(&sled::Db, u64)) {
@@ -71,7 +73,54 @@ fn batch_writes(b: &mut sled::Batch, i: u64, record: &[u8]) {
     b.insert(m, c);
 }
 
+/// The first `keys` of a message's writes (history record, id index, author log entry).
+fn some_writes(db: &sled::Db, i: u64, record: &[u8], keys: usize) {
+    let id = *blake3::hash(&i.to_le_bytes()).as_bytes();
+    let mut c = b"cgeneral\0".to_vec();
+    c.extend_from_slice(&i.to_be_bytes());
+    c.extend_from_slice(&id);
+    db.insert(&c, record).unwrap();
+    if keys >= 2 {
+        let mut m = b"m".to_vec();
+        m.extend_from_slice(&id);
+        db.insert(m, c).unwrap();
+    }
+    if keys >= 3 {
+        let mut a = b"ageneral\0".to_vec();
+        a.extend_from_slice(&[9u8; 32]);
+        a.extend_from_slice(&i.to_be_bytes());
+        db.insert(a, &id[..]).unwrap();
+    }
+}
+
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("keys") {
+        let record = vec![7u8; 350];
+        for _ in 0..2 {
+            for keys in [3, 2, 1] {
+                let dir = tempfile::tempdir().unwrap();
+                let db = sled::Config::new()
+                    .path(dir.path())
+                    .flush_every_ms(None)
+                    .open()
+                    .unwrap();
+                for i in 0..100_000u64 {
+                    some_writes(&db, i, &record, keys);
+                }
+                db.flush().unwrap();
+                let t = Instant::now();
+                for i in 100_000..200_000u64 {
+                    some_writes(&db, i, &record, keys);
+                    if i % 500 == 0 {
+                        db.flush().unwrap();
+                    }
+                }
+                let us = t.elapsed().as_secs_f64() * 1e6 / 100_000.0;
+                println!("{keys} key(s) a message: {us:.1} µs a message");
+            }
+        }
+        return;
+    }
     if std::env::args().nth(1).as_deref() == Some("records") {
         for n in [350usize, 120, 12] {
             let record = vec![7u8; n];
