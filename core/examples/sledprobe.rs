@@ -41,23 +41,6 @@ fn run(name: &str, f: impl Fn(&sled::Db, u64)) {
     );
 }
 
-/// A message's writes as the store makes them: the record under a time-ordered key, the
-/// author's log entry, the id index.
-fn message_writes(db: &sled::Db, i: u64, record: &[u8]) {
-    let id = *blake3::hash(&i.to_le_bytes()).as_bytes();
-    let mut c = b"cgeneral\0".to_vec();
-    c.extend_from_slice(&i.to_be_bytes());
-    c.extend_from_slice(&id);
-    db.insert(&c, record).unwrap();
-    let mut a = b"ageneral\0".to_vec();
-    a.extend_from_slice(&[9u8; 32]);
-    a.extend_from_slice(&i.to_be_bytes());
-    db.insert(a, &id[..]).unwrap();
-    let mut m = b"m".to_vec();
-    m.extend_from_slice(&id);
-    db.insert(m, c).unwrap();
-}
-
 fn batch_writes(b: &mut sled::Batch, i: u64, record: &[u8]) {
     let id = *blake3::hash(&i.to_le_bytes()).as_bytes();
     let mut c = b"cgeneral\0".to_vec();
@@ -73,8 +56,9 @@ fn batch_writes(b: &mut sled::Batch, i: u64, record: &[u8]) {
     b.insert(m, c);
 }
 
-/// The first `keys` of a message's writes (history record, id index, author log entry).
-fn some_writes(db: &sled::Db, i: u64, record: &[u8], keys: usize) {
+/// A message's writes as the store makes them, the first `keys` of them: the record under a
+/// time-ordered key, the id index, the author's log entry.
+fn message_writes(db: &sled::Db, i: u64, record: &[u8], keys: usize) {
     let id = *blake3::hash(&i.to_le_bytes()).as_bytes();
     let mut c = b"cgeneral\0".to_vec();
     c.extend_from_slice(&i.to_be_bytes());
@@ -105,12 +89,12 @@ fn main() {
                     .open()
                     .unwrap();
                 for i in 0..100_000u64 {
-                    some_writes(&db, i, &record, keys);
+                    message_writes(&db, i, &record, keys);
                 }
                 db.flush().unwrap();
                 let t = Instant::now();
                 for i in 100_000..200_000u64 {
-                    some_writes(&db, i, &record, keys);
+                    message_writes(&db, i, &record, keys);
                     if i % 500 == 0 {
                         db.flush().unwrap();
                     }
@@ -125,7 +109,7 @@ fn main() {
         for n in [350usize, 120, 12] {
             let record = vec![7u8; n];
             run(&format!("3 keys, record {n} B"), |db, i| {
-                message_writes(db, i, &record)
+                message_writes(db, i, &record, 3)
             });
         }
         return;
@@ -134,7 +118,7 @@ fn main() {
         let record = vec![7u8; 350];
         for _ in 0..2 {
             run("3 keys each, single inserts", |db, i| {
-                message_writes(db, i, &record)
+                message_writes(db, i, &record, 3)
             });
             // The same writes, 500 messages to a `Batch` (a catch-up answer's worth).
             let pending = std::cell::RefCell::new(sled::Batch::default());

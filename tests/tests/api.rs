@@ -1068,6 +1068,28 @@ impl Receiver {
     }
 }
 
+/// amina, with the API on and `amina_env` set, and bilal dialing her, connected over
+/// loopback; and amina's address, to start her again with ([`start_amina`]).
+fn amina_and_bilal(tmp: &std::path::Path, amina_env: &[(&str, &str)]) -> (Vec<Daemon>, String) {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
+    let mut ds = org(&bin, tmp, &["amina", "bilal"]);
+    ds[0].env.extend(
+        amina_env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    let addr = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+    start_amina(&mut ds[0], &addr);
+    ds[1].start_local(&["--no-mdns", "--peer", &addr]);
+    wait_until("connected", 20, || ds[0].peers().len() == 1);
+    (ds, addr)
+}
+
+/// Start amina's node on `addr`, with the API on.
+fn start_amina(d: &mut Daemon, addr: &str) {
+    d.start_local(&["--no-mdns", "--listen", addr, "--http", "127.0.0.1:0"]);
+}
+
 /// A webhook of `d` sending `general` to `url`; its secret.
 fn add_webhook(d: &Daemon, name: &str, url: &str) -> String {
     d.ok(&[
@@ -1294,17 +1316,8 @@ fn outgoing_webhooks_are_signed_retried_and_dead_lettered() {
 #[test]
 fn webhook_deliveries_waiting_at_a_restart_are_sent_after_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
-    let mut ds = org(&bin, tmp.path(), &["amina", "bilal"]);
     // Retries after 0.2, 1, 6, 24 and 120 s: still retrying when the node stops.
-    ds[0]
-        .env
-        .push(("MAJLIS_WEBHOOK_BACKOFF_MS".into(), "200".into()));
-    let addr = format!("/ip4/127.0.0.1/tcp/{}", free_port());
-    let amina_args = ["--no-mdns", "--listen", &addr, "--http", "127.0.0.1:0"];
-    ds[0].start_local(&amina_args);
-    ds[1].start_local(&["--no-mdns", "--peer", &addr]);
-    wait_until("connected", 20, || ds[0].peers().len() == 1);
+    let (mut ds, addr) = amina_and_bilal(tmp.path(), &[("MAJLIS_WEBHOOK_BACKOFF_MS", "200")]);
     let crm = Receiver::start(&[503]);
     let secret = add_webhook(&ds[0], "crm", &crm.url);
     let first = ds[1].ok(&["send", "general", "order 17 shipped"]);
@@ -1320,7 +1333,7 @@ fn webhook_deliveries_waiting_at_a_restart_are_sent_after_it() {
     let first_event = header(&crm.got.lock().unwrap()[0].0, "x-majlis-event-id").to_string();
     let second = ds[1].ok(&["send", "general", "order 18 shipped"]);
     crm.then(&[200]);
-    ds[0].start_local(&amina_args);
+    start_amina(&mut ds[0], &addr);
     wait_until("both delivered", 30, || crm.count() >= tried + 2);
     std::thread::sleep(Duration::from_millis(1500));
     let got = crm.got.lock().unwrap()[tried..].to_vec();
@@ -1362,13 +1375,7 @@ fn webhook_deliveries_waiting_at_a_restart_are_sent_after_it() {
 #[test]
 fn a_removal_made_while_the_node_was_stopped_reaches_the_webhook_when_it_starts() {
     let tmp = tempfile::tempdir().unwrap();
-    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
-    let mut ds = org(&bin, tmp.path(), &["amina", "bilal"]);
-    let addr = format!("/ip4/127.0.0.1/tcp/{}", free_port());
-    let amina_args = ["--no-mdns", "--listen", &addr, "--http", "127.0.0.1:0"];
-    ds[0].start_local(&amina_args);
-    ds[1].start_local(&["--no-mdns", "--peer", &addr]);
-    wait_until("connected", 20, || ds[0].peers().len() == 1);
+    let (mut ds, addr) = amina_and_bilal(tmp.path(), &[]);
     let archive = Receiver::start(&[200]);
     add_webhook(&ds[0], "archive", &archive.url);
     let mut sent = vec![
@@ -1383,7 +1390,7 @@ fn a_removal_made_while_the_node_was_stopped_reaches_the_webhook_when_it_starts(
     ds[0].ok(&["erase", "--member", "bilal"]);
     let sweep = ds[0].ok(&["retention", "sweep"]);
     assert!(sweep.contains("2 erased"), "{sweep}");
-    ds[0].start_local(&amina_args);
+    start_amina(&mut ds[0], &addr);
     wait_until("the archive hears of the erasure", 20, || {
         archive.count() >= 3
     });
@@ -1405,7 +1412,7 @@ fn a_removal_made_while_the_node_was_stopped_reaches_the_webhook_when_it_starts(
     assert_eq!(named, sent);
     // Told once: a restart does not tell it again.
     assert!(ds[0].stop());
-    ds[0].start_local(&amina_args);
+    start_amina(&mut ds[0], &addr);
     std::thread::sleep(Duration::from_millis(3000));
     assert_eq!(archive.count(), 3, "nothing sent again after a restart");
     assert!(ds[0].stop());
@@ -1574,13 +1581,7 @@ fn a_message_held_but_never_queued_for_a_webhook_is_sent_after_a_restart() {
 #[test]
 fn a_message_lost_in_a_crash_after_its_delivery_was_queued_is_sent_when_it_comes_again() {
     let tmp = tempfile::tempdir().unwrap();
-    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_majlisd-e2e"));
-    let mut ds = org(&bin, tmp.path(), &["amina", "bilal"]);
-    let addr = format!("/ip4/127.0.0.1/tcp/{}", free_port());
-    let amina_args = ["--no-mdns", "--listen", &addr, "--http", "127.0.0.1:0"];
-    ds[0].start_local(&amina_args);
-    ds[1].start_local(&["--no-mdns", "--peer", &addr]);
-    wait_until("connected", 20, || ds[0].peers().len() == 1);
+    let (mut ds, addr) = amina_and_bilal(tmp.path(), &[]);
     let crm = Receiver::start(&[200]);
     add_webhook(&ds[0], "crm", &crm.url);
     let first = ds[1].ok(&["send", "general", "order 1 shipped"]);
@@ -1610,7 +1611,7 @@ fn a_message_lost_in_a_crash_after_its_delivery_was_queued_is_sent_when_it_comes
     )
     .unwrap();
     let before = crm.count();
-    ds[0].start_local(&amina_args);
+    start_amina(&mut ds[0], &addr);
     wait_until("order 2, caught up, delivered", 20, || {
         crm.message_ids(before).contains(&second)
     });
