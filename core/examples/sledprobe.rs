@@ -5,13 +5,19 @@
 //! as a catch-up writes), to see what a store format with fewer keys a message would save.
 use std::time::Instant;
 
-fn run(name: &str, f: impl Fn(&sled::Db, u64)) {
+/// A database in a fresh directory (kept while the directory is), flushed only when told.
+fn fresh() -> (tempfile::TempDir, sled::Db) {
     let dir = tempfile::tempdir().unwrap();
     let db = sled::Config::new()
         .path(dir.path())
         .flush_every_ms(None)
         .open()
         .unwrap();
+    (dir, db)
+}
+
+fn run(name: &str, f: impl Fn(&sled::Db, u64)) {
+    let (_dir, db) = fresh();
     // warm: 20k existing entries
     for i in 0..20_000u64 {
         f(&db, i);
@@ -82,12 +88,7 @@ fn main() {
         let record = vec![7u8; 350];
         for _ in 0..2 {
             for keys in [3, 2, 1] {
-                let dir = tempfile::tempdir().unwrap();
-                let db = sled::Config::new()
-                    .path(dir.path())
-                    .flush_every_ms(None)
-                    .open()
-                    .unwrap();
+                let (_dir, db) = fresh();
                 for i in 0..100_000u64 {
                     message_writes(&db, i, &record, keys);
                 }
