@@ -130,6 +130,7 @@ fn router(state: AppState) -> Router {
             "/v1/channels/{channel}/messages",
             get(messages).post(post_message),
         )
+        .route("/v1/channels/{channel}/removed", get(removed))
         .route("/v1/search", get(search))
         .route("/v1/threads", get(threads))
         .route("/v1/files", get(files))
@@ -496,6 +497,86 @@ async fn messages(
     };
     let messages = s.node.history_before(&channel, before, limit)?;
     Ok(Json(Messages::of(&s, messages)?))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RemovedQuery {
+    /// Only removals after this place (the `next` of the last answer; default: from the
+    /// oldest kept).
+    after: Option<u64>,
+    /// At most this many (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
+}
+
+/// Messages removed together from a channel.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Removal {
+    /// When (Unix ms).
+    at: u64,
+    /// The ids of the messages removed.
+    ids: Vec<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Removals {
+    /// Oldest first.
+    removals: Vec<Removal>,
+    /// Where to read on from: give it as `after=` next time (the same when nothing new).
+    next: u64,
+}
+
+/// Messages removed from a channel (retention, an erasure request, the node's own messages
+/// sent again after a fork), from the node's journal of removals, kept 30 days: what a
+/// client that keeps copies deletes. Unlike the event stream's `removed` events, a removal
+/// made while the client or the node was away is here; read on with `after=`.
+#[utoipa::path(get, path = "/v1/channels/{channel}/removed",
+    params(("channel" = String, Path, description = "`general`, or `@NAME` for direct messages with NAME"), RemovedQuery),
+    responses((status = 200, body = Removals), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("token" = ["read"])))]
+async fn removed(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(channel): Path<String>,
+    q: Result<Query<RemovedQuery>, QueryRejection>,
+) -> Result<Json<Removals>, ApiError> {
+    const READ: usize = 256;
+    auth(&s, &headers, Scope::Read)?;
+    let Query(q) = q?;
+    check_channel(&s, &channel, Right::Read).await?;
+    let limit = limit(q.limit, 100)?;
+    // Places are below 2^63 (what the document's int64 allows).
+    if q.after.is_some_and(|a| a > i64::MAX as u64) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "after= is the `next` of an earlier answer",
+        ));
+    }
+    let channel = s.node.resolve(&channel)?;
+    let mut next = q.after.unwrap_or(0);
+    let mut removals = Vec::new();
+    // The journal keeps at most a few thousand entries: read whole if need be.
+    'read: loop {
+        let read = s.node.store().removals_after(next, READ)?;
+        let more = read.len() == READ;
+        for (at, r) in read {
+            if r.channel == channel {
+                if removals.len() == limit {
+                    break 'read;
+                }
+                removals.push(Removal {
+                    at: r.at,
+                    ids: r.ids().map(|id| id.to_string()).collect(),
+                });
+            }
+            next = at;
+        }
+        if !more {
+            break;
+        }
+    }
+    Ok(Json(Removals { removals, next }))
 }
 
 /// `limit=` as given (1 to [`MAX_LIMIT`]), else `default`.
@@ -1386,7 +1467,7 @@ async fn channels(
 pub struct SearchQuery {
     /// The query: words, "phrases", from:NAME, in:#channel, in:@name, has:file, has:link,
     /// before:/after:/on:YYYY-MM-DD, mentions:me, is:saved. Not only spaces.
-    #[param(pattern = r"\S")]
+    #[param(pattern = r"[^\s\u0085]")]
     q: String,
     /// At most this many hits (default 20).
     #[param(minimum = 1, maximum = 1000)]
@@ -1474,6 +1555,15 @@ async fn search(
 ) -> Result<Json<Hits>, ApiError> {
     auth(&s, &headers, Scope::Read)?;
     let Query(q) = q?;
+    // "Only spaces" as the document's pattern says it, so that a generated client and the
+    // server agree: ECMA-262's `\s` (with U+FEFF, which Rust does not count as a space) and
+    // U+0085 (which ECMA does not).
+    if q.q.chars().all(|c| c.is_whitespace() || c == '\u{feff}') {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "q= needs words to search for, or a filter such as from:NAME",
+        ));
+    }
     let relevance = matches!(q.order, Some(Order::Relevance));
     let limit = limit(q.limit, 20)?;
     let hits = s
@@ -1658,8 +1748,8 @@ async fn metrics(
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Majlis local API", description = "The HTTP API of `majlisd run --http`. See docs/api.md."),
-    paths(messages, post_message, message, thread, threads, reply, forward, post_poll, vote, close_poll, edit, delete, react, unreact, pin, unpin, details, set_topic, hook, channels, search, files, upload, download, roster, peers, statuses, stream, metrics),
-    components(schemas(ErrorBody, ApiMessage, Messages, NewMessage, NewReply, NewForward, NewPoll, PollChoice, NewVote, NewReaction, NewTopic, ChannelDetails, Posted, ChannelInfo, Channels, Hit, Hits, ThreadItem, Threads, ApiEvent, Order)),
+    paths(messages, removed, post_message, message, thread, threads, reply, forward, post_poll, vote, close_poll, edit, delete, react, unreact, pin, unpin, details, set_topic, hook, channels, search, files, upload, download, roster, peers, statuses, stream, metrics),
+    components(schemas(ErrorBody, ApiMessage, Messages, Removal, Removals, NewMessage, NewReply, NewForward, NewPoll, PollChoice, NewVote, NewReaction, NewTopic, ChannelDetails, Posted, ChannelInfo, Channels, Hit, Hits, ThreadItem, Threads, ApiEvent, Order)),
     modifiers(&BearerToken, &Errors)
 )]
 pub struct ApiDoc;
