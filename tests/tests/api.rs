@@ -131,9 +131,12 @@ fn every_endpoint_needs_the_right_token_and_bad_input_writes_nothing() {
         names.contains(&"general") && !names.contains(&"hr"),
         "{chans}"
     );
-    // A private channel amina is not in: refused, not an empty page.
-    let (code, body) = curl(&url("/v1/channels/hr/messages"), Some(&reader), &[]);
-    assert_eq!(code, 403, "{body}");
+    // A private channel amina is not in: refused, not an empty page (nor an empty list of
+    // what was removed from it).
+    for path in ["/v1/channels/hr/messages", "/v1/channels/hr/removed"] {
+        let (code, body) = curl(&url(path), Some(&reader), &[]);
+        assert_eq!(code, 403, "{path}: {body}");
+    }
 
     // Posting: only with the send scope; the message reaches the other node.
     let msgs = url("/v1/channels/general/messages");

@@ -75,7 +75,7 @@ impl Store {
     /// Up to `max` removals after position `after` (0: from the oldest kept), with their
     /// positions, oldest first. An entry that does not decode (a damaged disk) is dropped,
     /// logged: kept, every reader would stop at it.
-    pub fn removals_after(&self, after: u64, max: usize) -> Result<Vec<(u64, Removal)>> {
+    fn removals_after(&self, after: u64, max: usize) -> Result<Vec<(u64, Removal)>> {
         let tree = self.db.open_tree(TREE)?;
         let mut out = Vec::new();
         for kv in tree.range(after.saturating_add(1).to_be_bytes()..) {
@@ -95,6 +95,35 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Up to `max` removals from `channel` after position `after`, oldest first, and the
+    /// position to read on from: the last entry read, of any channel (what lies between
+    /// was another channel's). A reader that gets fewer than `max` has read to the end.
+    pub fn removals_of(
+        &self,
+        channel: &str,
+        after: u64,
+        max: usize,
+    ) -> Result<(Vec<Removal>, u64)> {
+        const PAGE: usize = if cfg!(test) { 8 } else { 64 };
+        let (mut out, mut next) = (Vec::new(), after);
+        loop {
+            let page = self.removals_after(next, PAGE)?;
+            let more = page.len() == PAGE;
+            for (at, r) in page {
+                if r.channel == channel {
+                    if out.len() == max {
+                        return Ok((out, next));
+                    }
+                    out.push(r);
+                }
+                next = at;
+            }
+            if !more {
+                return Ok((out, next));
+            }
+        }
     }
 }
 
@@ -160,5 +189,40 @@ mod tests {
         let kept = s.removals_after(0, usize::MAX).unwrap();
         assert_eq!(kept.len(), KEEP);
         assert_eq!(kept.last().unwrap().1.ids, vec![[(KEEP + 4) as u8; 32]]);
+    }
+
+    #[test]
+    fn a_channels_removals_are_read_past_other_channels_pages() {
+        let (_d, s) = store();
+        // More of another channel's entries than a page holds, between two of ours.
+        s.journal_removal("general", &[MessageId([1; 32])]).unwrap();
+        for i in 0..20 {
+            s.journal_removal("ops", &[MessageId([100 + i; 32])])
+                .unwrap();
+        }
+        s.journal_removal("general", &[MessageId([2; 32])]).unwrap();
+        for i in 0..10 {
+            s.journal_removal("ops", &[MessageId([200 + i; 32])])
+                .unwrap();
+        }
+        let ids = |rs: &[Removal]| rs.iter().map(|r| r.ids[0][0]).collect::<Vec<_>>();
+        let (first, next) = s.removals_of("general", 0, 1).unwrap();
+        assert_eq!(ids(&first), [1]);
+        let (rest, end) = s.removals_of("general", next, 10).unwrap();
+        assert_eq!(ids(&rest), [2], "read on from the first, past 20 of ops");
+        let (none, same) = s.removals_of("general", end, 10).unwrap();
+        assert!(none.is_empty());
+        assert_eq!(
+            same, end,
+            "read to the end: nothing more, and the same place"
+        );
+        let all = s.removals_after(0, usize::MAX).unwrap();
+        assert_eq!(
+            end,
+            all.last().unwrap().0,
+            "the place is past ops' last entries too"
+        );
+        assert_eq!(ids(&s.removals_of("general", 0, 10).unwrap().0), [1, 2]);
+        assert!(s.removals_of("sales", 0, 10).unwrap().0.is_empty());
     }
 }

@@ -541,7 +541,6 @@ async fn removed(
     Path(channel): Path<String>,
     q: Result<Query<RemovedQuery>, QueryRejection>,
 ) -> Result<Json<Removals>, ApiError> {
-    const READ: usize = 256;
     auth(&s, &headers, Scope::Read)?;
     let Query(q) = q?;
     check_channel(&s, &channel, Right::Read).await?;
@@ -554,28 +553,17 @@ async fn removed(
         ));
     }
     let channel = s.node.resolve(&channel)?;
-    let mut next = q.after.unwrap_or(0);
-    let mut removals = Vec::new();
-    // The journal keeps at most a few thousand entries: read whole if need be.
-    'read: loop {
-        let read = s.node.store().removals_after(next, READ)?;
-        let more = read.len() == READ;
-        for (at, r) in read {
-            if r.channel == channel {
-                if removals.len() == limit {
-                    break 'read;
-                }
-                removals.push(Removal {
-                    at: r.at,
-                    ids: r.ids().map(|id| id.to_string()).collect(),
-                });
-            }
-            next = at;
-        }
-        if !more {
-            break;
-        }
-    }
+    let (found, next) = s
+        .node
+        .store()
+        .removals_of(&channel, q.after.unwrap_or(0), limit)?;
+    let removals = found
+        .into_iter()
+        .map(|r| Removal {
+            at: r.at,
+            ids: r.ids().map(|id| id.to_string()).collect(),
+        })
+        .collect();
     Ok(Json(Removals { removals, next }))
 }
 

@@ -847,40 +847,31 @@ fn removals(
     const READ: usize = 64;
     let store = node.store();
     let mut found = Vec::new();
-    let mut places: HashMap<String, u64> = hooks
-        .iter()
-        .map(|(h, _)| {
-            (
-                h.id.clone(),
-                queue.removals.get(&h.id).copied().unwrap_or(0),
-            )
-        })
-        .collect();
-    let mut from = places.values().min().copied();
-    while let Some(after) = from {
-        let read = match store.removals_after(after, READ) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!("webhooks: reading the removals: {e}");
+    let mut places = HashMap::new();
+    for (hook, _) in hooks {
+        // A channel that no longer resolves is read as "", no channel's name: nothing
+        // matches, and the place still moves on.
+        let channel = node.resolve(&hook.channel).unwrap_or_default();
+        let mut at = queue.removals.get(&hook.id).copied().unwrap_or(0);
+        loop {
+            let (read, next) = match store.removals_of(&channel, at, READ) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!("webhooks: reading the removals: {e}");
+                    break;
+                }
+            };
+            for r in read.iter().filter(|r| r.at >= hook.created_at) {
+                let gone = r.ids().map(|id| id.to_string()).collect();
+                found.push((hook.id.clone(), *ids, About::Removed(gone)));
+                *ids = ids.saturating_sub(1);
+            }
+            at = next;
+            if read.len() < READ {
                 break;
             }
-        };
-        let Some(&(last, _)) = read.last() else { break };
-        for (hook, _) in hooks {
-            let Some(at) = places.get_mut(&hook.id).filter(|at| **at < last) else {
-                continue;
-            };
-            let channel = node.resolve(&hook.channel).ok();
-            for (_, r) in read.iter().filter(|(pos, _)| pos > at) {
-                if channel.as_ref() == Some(&r.channel) && r.at >= hook.created_at {
-                    let gone = r.ids().map(|id| id.to_string()).collect();
-                    found.push((hook.id.clone(), *ids, About::Removed(gone)));
-                    *ids = ids.saturating_sub(1);
-                }
-            }
-            *at = last;
         }
-        from = (read.len() == READ).then_some(last);
+        places.insert(hook.id.clone(), at);
     }
     queue.add_removals(found, places)
 }
