@@ -544,8 +544,9 @@ impl SearchIndex {
                 let end = body.char_indices().nth(160).map_or(body.len(), |(i, _)| i);
                 (body[..end].to_string(), Vec::new())
             } else {
-                (
-                    s.fragment().to_string(),
+                whole_marks(
+                    &body,
+                    s.fragment(),
                     s.highlighted().iter().map(|r| (r.start, r.end)).collect(),
                 )
             };
@@ -558,6 +559,44 @@ impl SearchIndex {
         }
         Ok(out)
     }
+}
+
+/// The snippet `fragment` of `body` with the punctuation right around it in `body` taken
+/// in: tantivy cuts fragments at tokens, so `see the *new plan*` came out as
+/// `see the *new plan` and `Where is the offsite?` without its `?`, a marker or a question
+/// lost to the reader. `highlights` move with the start. Only up to a few characters, and
+/// never across a space or a line.
+fn whole_marks(
+    body: &str,
+    fragment: &str,
+    highlights: Vec<(usize, usize)>,
+) -> (String, Vec<(usize, usize)>) {
+    const MOST: usize = 4;
+    let Some(at) = body.find(fragment) else {
+        return (fragment.to_string(), highlights);
+    };
+    let mark = |c: &char| !c.is_alphanumeric() && !c.is_whitespace();
+    let before: usize = body[..at]
+        .chars()
+        .rev()
+        .take(MOST)
+        .take_while(mark)
+        .map(char::len_utf8)
+        .sum();
+    let end = at + fragment.len();
+    let after: usize = body[end..]
+        .chars()
+        .take(MOST)
+        .take_while(mark)
+        .map(char::len_utf8)
+        .sum();
+    (
+        body[at - before..end + after].to_string(),
+        highlights
+            .into_iter()
+            .map(|(a, b)| (a + before, b + before))
+            .collect(),
+    )
 }
 
 /// Index every message of `channel` (every channel if empty) that `store` can show. Reads a

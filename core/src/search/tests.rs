@@ -88,6 +88,44 @@ fn corpus() -> Vec<StoredMessage> {
     ]
 }
 
+/// tantivy ends a fragment at a token: the marks right around it in the message are taken
+/// in, so a reader sees `*new plan*` and the question, not `*new plan` and a statement.
+#[test]
+fn a_snippet_keeps_the_marks_around_its_words() {
+    let texts = [
+        "welcome bilal, see the *new plan*",
+        "«offsite»? not decided",
+        "is the room booked?",
+    ];
+    let messages: Vec<StoredMessage> = (0u8..)
+        .zip(texts)
+        .map(|(n, t)| msg(40 + n, "general", "amina", n as u64, t))
+        .collect();
+    let mut ix = SearchIndex::new().unwrap();
+    for m in &messages {
+        ix.add(m).unwrap();
+    }
+    ix.commit().unwrap();
+    let lookup = |id: &MessageId| messages.iter().find(|m| m.id == *id).cloned();
+    let cx = Context {
+        message: &lookup,
+        dm_channel: &|_| None,
+        me: &["amina"],
+        hidden: &[],
+        saved: &[],
+    };
+    let snippet = |q: &str| {
+        let hits = ix
+            .search(&parse(q).unwrap(), &cx, Order::Newest, 10)
+            .unwrap();
+        assert_eq!(hits.len(), 1, "{q}: {hits:?}");
+        hits[0].marked("[", "]")
+    };
+    assert_eq!(snippet("plan"), "welcome bilal, see the *new [plan]*");
+    assert_eq!(snippet("offsite"), "«[offsite]»? not decided");
+    assert_eq!(snippet("booked"), "is the room [booked]?");
+}
+
 fn index() -> SearchIndex {
     let mut ix = SearchIndex::new().unwrap();
     for m in corpus() {
