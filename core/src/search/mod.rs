@@ -640,11 +640,18 @@ fn index_channels(
             before = Some((first.sent_at, first.id));
             let full = page.len() == PAGE;
             for m in &page {
-                match fresh {
-                    true => ix.add_new(m)?,
-                    false => ix.add(m)?,
+                // A thread's replies are acts, not rows: read beside their root.
+                let replies = match m.replies {
+                    0 => Vec::new(),
+                    _ => store.replies_only_in_thread(&c, &m.id)?,
+                };
+                for m in std::iter::once(m).chain(&replies) {
+                    match fresh {
+                        true => ix.add_new(m)?,
+                        false => ix.add(m)?,
+                    }
+                    n += 1;
                 }
-                n += 1;
             }
             if !full {
                 break;

@@ -101,19 +101,9 @@ fn a_snippet_keeps_the_marks_around_its_words() {
         .zip(texts)
         .map(|(n, t)| msg(40 + n, "general", "amina", n as u64, t))
         .collect();
-    let mut ix = SearchIndex::new().unwrap();
-    for m in &messages {
-        ix.add(m).unwrap();
-    }
-    ix.commit().unwrap();
+    let ix = index_of(&messages);
     let lookup = |id: &MessageId| messages.iter().find(|m| m.id == *id).cloned();
-    let cx = Context {
-        message: &lookup,
-        dm_channel: &|_| None,
-        me: &["amina"],
-        hidden: &[],
-        saved: &[],
-    };
+    let cx = amina(&lookup);
     let snippet = |q: &str| {
         let hits = ix
             .search(&parse(q).unwrap(), &cx, Order::Newest, 10)
@@ -127,12 +117,27 @@ fn a_snippet_keeps_the_marks_around_its_words() {
 }
 
 fn index() -> SearchIndex {
+    index_of(&corpus())
+}
+
+fn index_of(messages: &[StoredMessage]) -> SearchIndex {
     let mut ix = SearchIndex::new().unwrap();
-    for m in corpus() {
-        ix.add(&m).unwrap();
+    for m in messages {
+        ix.add(m).unwrap();
     }
     ix.commit().unwrap();
     ix
+}
+
+/// What amina may search, its messages from `message`.
+fn amina<'a>(message: &'a dyn Fn(&MessageId) -> Option<StoredMessage>) -> Context<'a> {
+    Context {
+        message,
+        dm_channel: &|_| None,
+        me: &["amina"],
+        hidden: &[],
+        saved: &[],
+    }
 }
 
 fn lookup(id: &MessageId) -> Option<StoredMessage> {
@@ -234,13 +239,7 @@ fn the_query_table() {
 #[test]
 fn results_are_newest_first_with_marked_snippets() {
     let ix = index();
-    let cx = Context {
-        message: &lookup,
-        dm_channel: &|_| None,
-        me: &["amina"],
-        hidden: &[],
-        saved: &[],
-    };
+    let cx = amina(&lookup);
     let hits = ix
         .search(&parse("report").unwrap(), &cx, Order::Newest, 10)
         .unwrap();
@@ -286,13 +285,8 @@ fn indexing_a_message_again_replaces_it() {
     m.text = "now about budgets".into();
     ix.add(&m).unwrap();
     ix.commit().unwrap();
-    let cx = Context {
-        message: &|id| (*id == m.id).then(|| m.clone()).or_else(|| lookup(id)),
-        dm_channel: &|_| None,
-        me: &["amina"],
-        hidden: &[],
-        saved: &[],
-    };
+    let held = |id: &MessageId| (*id == m.id).then(|| m.clone()).or_else(|| lookup(id));
+    let cx = amina(&held);
     let ids = |q: &str| hits(&ix, &cx, q);
     assert_eq!(ids("budget"), [2]);
     assert_eq!(ids("quarterly"), Vec::<u8>::new());
@@ -306,13 +300,7 @@ fn a_message_indexed_twice_is_one_result() {
     let m = corpus()[1].clone();
     ix.add_new(&m).unwrap();
     ix.commit().unwrap();
-    let cx = Context {
-        message: &lookup,
-        dm_channel: &|_| None,
-        me: &["amina"],
-        hidden: &[],
-        saved: &[],
-    };
+    let cx = amina(&lookup);
     let hits = ix
         .search(&parse(&m.text).unwrap(), &cx, Order::Newest, 10)
         .unwrap();
@@ -368,13 +356,8 @@ fn what_follows_a_queued_message_applies_to_it() {
     ix.add(&edited).unwrap();
     ix.remove(&[b.id]).unwrap();
     ix.commit().unwrap();
-    let cx = Context {
-        message: &|id| (*id == a.id).then(|| edited.clone()),
-        dm_channel: &|_| None,
-        me: &["amina"],
-        hidden: &[],
-        saved: &[],
-    };
+    let held = |id: &MessageId| (*id == a.id).then(|| edited.clone());
+    let cx = amina(&held);
     let ids = |q: &str| hits(&ix, &cx, q);
     assert_eq!(ids("final"), [20]);
     assert_eq!(

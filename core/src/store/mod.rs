@@ -1500,6 +1500,30 @@ impl Store {
         Ok(out)
     }
 
+    /// The replies in the thread of `root` (a message of `channel`) that are not rows of the
+    /// channel too, each whole as it shows (a file, an edit, a deletion folded in), in no
+    /// order. What a rebuild of the search index reads besides the channel's rows: the
+    /// rows alone left every thread reply unfindable after a restart.
+    pub fn replies_only_in_thread(
+        &self,
+        channel: &str,
+        root: &MessageId,
+    ) -> Result<Vec<StoredMessage>> {
+        let mut out = Vec::new();
+        for a in self.acts_on(channel, root)? {
+            if matches!(
+                a.act,
+                Some(Act::Reply {
+                    also_channel: false,
+                    ..
+                })
+            ) {
+                out.extend(self.message(&a.id)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// The threads among `written` (a member's messages, and those mentioning them): those
     /// it replies in and those it starts that have replies, the one with the latest reply (not deleted)
     /// first, at most `limit`. See [`crate::Node::threads`].
