@@ -74,6 +74,18 @@ fn api_base(d: &Daemon) -> String {
 }
 
 /// A new API token of `d`'s data directory.
+/// A JSON array of message ids, sorted (a removal names its ids in no set order).
+fn sorted_ids(ids: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = ids
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
 fn api_token(d: &Daemon, name: &str, scopes: &str) -> String {
     d.ok(&["api", "token", "create", "--name", name, "--scopes", scopes])
         .trim()
@@ -1408,14 +1420,7 @@ fn a_removal_made_while_the_node_was_stopped_reaches_the_webhook_when_it_starts(
         (ev["type"].as_str(), ev["channel"].as_str()),
         (Some("removed"), Some("general"))
     );
-    let mut named: Vec<String> = ev["ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i.as_str().unwrap().to_string())
-        .collect();
-    named.sort();
-    assert_eq!(named, sent);
+    assert_eq!(sorted_ids(&ev["ids"]), sent);
     // An archive that reads the API instead finds the same removal, and reads on from it.
     let (base, reader) = (api_base(&ds[0]), api_token(&ds[0], "archive", "read"));
     let removed = |q: &str| {
@@ -1429,14 +1434,7 @@ fn a_removal_made_while_the_node_was_stopped_reaches_the_webhook_when_it_starts(
     assert_eq!(code, 200, "{body}");
     let rows = body["removals"].as_array().unwrap();
     assert_eq!(rows.len(), 1, "{body}");
-    let mut listed: Vec<String> = rows[0]["ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i.as_str().unwrap().to_string())
-        .collect();
-    listed.sort();
-    assert_eq!(listed, sent);
+    assert_eq!(sorted_ids(&rows[0]["ids"]), sent);
     let next = body["next"].as_u64().unwrap();
     let (code, body) = removed(&format!("?after={next}"));
     assert_eq!(code, 200, "{body}");
