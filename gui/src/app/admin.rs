@@ -30,11 +30,7 @@ impl MajlisApp {
         let f = &mut run.admin;
         egui::ScrollArea::vertical().show(ui, |ui| {
             ui.heading(t("Admin"));
-            if let Some((n, at)) = &run.notice {
-                if at.elapsed() < Duration::from_secs(8) {
-                    ui.label(RichText::new(para(ui, n)).italics());
-                }
-            }
+            super::toast(ui, &run.notice);
             // Newcomers on this network find the org without its id typed while this
             // device invites (its mDNS record carries the org's id and name).
             ui.horizontal_wrapped(|ui| match inviting {

@@ -726,6 +726,27 @@ fn para(ui: &egui::Ui, logical: &str) -> String {
     .join("\n")
 }
 
+/// What became of the last action here (a roster change, an invitation), for 8 s, as a card
+/// over the bottom of the view. Shown in line above the controls, its coming and going moved
+/// the buttons under the pointer: a click meant for one landed on whatever took its place.
+/// It takes no clicks itself, so nothing under it is blocked.
+fn toast(ui: &egui::Ui, notice: &Option<(String, Instant)>) {
+    let Some((n, at)) = notice else { return };
+    if at.elapsed() >= Duration::from_secs(8) {
+        return;
+    }
+    egui::Area::new(egui::Id::unique("majlis-notice"))
+        .anchor(egui::Align2::CENTER_BOTTOM, [0.0, -16.0])
+        .order(egui::Order::Foreground)
+        .interactable(false)
+        .show(ui.ctx(), |ui| {
+            egui::Frame::popup(ui.style()).show(ui, |ui| {
+                ui.set_max_width(520.0);
+                ui.label(RichText::new(para(ui, n)).italics());
+            });
+        });
+}
+
 /// A column aligned to the reading edge: right-aligned in a right-to-left language, where
 /// rows inside it (`ui.horizontal`) then run from the right too (egui follows the
 /// enclosing layout).

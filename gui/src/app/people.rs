@@ -98,11 +98,7 @@ impl MajlisApp {
                 });
             }
         });
-        if let Some((n, at)) = &run.notice {
-            if at.elapsed() < Duration::from_secs(8) {
-                ui.label(RichText::new(para(ui, n)).italics());
-            }
-        }
+        super::toast(ui, &run.notice);
         let archives: Vec<&str> = r.roster.archives().map(|m| m.name.as_str()).collect();
         if archives.is_empty() {
             ui.label(self.t(
