@@ -68,6 +68,17 @@ pub struct Profile {
     sending: std::sync::Mutex<std::collections::HashMap<String, ([u8; 32], ChannelKey)>>,
 }
 
+/// What [`Profile::share_keys`] goes by when deciding whether to pass other senders' keys
+/// on to a channel's new readers, and what it left to another device.
+#[derive(Debug, Default)]
+pub struct PassOnKeys {
+    /// The devices this node knows to be on the network (connected, or heard of lately).
+    pub online: std::collections::HashSet<DeviceId>,
+    /// Per channel, the older key holder (with a smaller id, seen online) left to pass the
+    /// keys on, and the new readers it owes them to.
+    pub left: Vec<(String, DeviceId, Vec<DeviceId>)>,
+}
+
 /// The data key of `dir`: opened if set up, else made (a store written before sealing
 /// gets one on its first open).
 fn data_key(dir: &Path, how: &Unlock) -> Result<(DataKey, Sealing)> {
@@ -875,13 +886,16 @@ impl Profile {
     ///   holders only, so nothing sent from now on opens with what the removed device had.
     ///   Also makes the first key.
     ///
-    /// - With `online` (the devices this node knows to be on the network), a new reader of a
+    /// - With `pass_on` (the devices this node knows to be on the network), a new reader of a
     ///   channel also gets the keys this device holds from other senders, if no older key
     ///   holder with a smaller device id is online to do it: a member put on a channel then
     ///   reads what senders who are offline said there, without waiting for each of them to
     ///   come back. One designated device keeps this from being done by every reader; a key
     ///   passed on is checked against the key id the message names, so a device can hand on
-    ///   only the real key (or nothing). Not in direct-message channels (see below).
+    ///   only the real key (or nothing). Not in direct-message channels (see below). What
+    ///   is left to another device is noted in `pass_on` ([`PassOnKeys::left`]), as "online" may
+    ///   be a device heard of a minute ago that is gone (a lost laptop whose replacement is
+    ///   being added): the node passes the keys on itself if that device does not show up.
     ///
     /// In a direct-message channel, a new device of the other member gets only the keys made
     /// since that member has been on the roster without a break: a newcomer given a removed
@@ -891,7 +905,7 @@ impl Profile {
         chain: &RosterChain,
         channel: &str,
         rotate: bool,
-        online: Option<&std::collections::HashSet<DeviceId>>,
+        mut pass_on: Option<&mut PassOnKeys>,
     ) -> Result<Vec<Envelope>> {
         let Some(roster) = chain.head() else {
             return Ok(Vec::new());
@@ -946,13 +960,17 @@ impl Profile {
             let dm = crate::roster::is_dm(channel);
             // The designated device: no key holder that already held the keys before this
             // change, online and with a smaller id, is there to pass them on.
-            let forward = !dm
-                && online.is_some_and(|on| {
-                    !holders
-                        .iter()
-                        .any(|d| *d < me && on.contains(d) && st.shared.contains(d))
-                });
-            if !others.is_empty() && forward {
+            let designated = pass_on.as_deref().filter(|_| !dm).map(|p| {
+                holders
+                    .iter()
+                    .find(|d| **d < me && p.online.contains(d) && st.shared.contains(d))
+                    .copied()
+            });
+            if let (Some(Some(by)), Some(p), false) = (designated, &mut pass_on, others.is_empty())
+            {
+                p.left.push((channel.to_string(), by, others.clone()));
+            }
+            if !others.is_empty() && designated == Some(None) {
                 let all = self.store.keys_of(channel)?;
                 contents.extend(e2e::grant_all(&all, channel, &others).map_err(e2e_err)?);
             } else if !others.is_empty() && !st.mine.is_empty() {
@@ -994,6 +1012,41 @@ impl Profile {
             self.store.set_sender_state(channel, &st)?;
         }
         contents
+            .into_iter()
+            .map(|c| self.append(chain, channel, &member.name, c, true))
+            .collect()
+    }
+
+    /// Grant every key this device holds for `channel` (whoever made it) to those of `to` who
+    /// may hold them now: what [`Profile::share_keys`] left to another device that did not
+    /// show up. Nothing in a direct-message channel (see `share_keys`).
+    pub fn pass_on_keys(
+        &self,
+        chain: &RosterChain,
+        channel: &str,
+        to: &[DeviceId],
+    ) -> Result<Vec<Envelope>> {
+        let Some(roster) = chain.head() else {
+            return Ok(Vec::new());
+        };
+        let Some(member) = roster.member_of_device(&self.device_id()) else {
+            return Ok(Vec::new());
+        };
+        if crate::roster::is_dm(channel) || !roster.roster.may_share_keys(member, channel) {
+            return Ok(Vec::new());
+        }
+        let holders = roster.roster.key_holders(channel);
+        let to: Vec<DeviceId> = to
+            .iter()
+            .filter(|d| holders.binary_search(d).is_ok())
+            .copied()
+            .collect();
+        let all = self.store.keys_of(channel)?;
+        if to.is_empty() || all.is_empty() {
+            return Ok(Vec::new());
+        }
+        e2e::grant_all(&all, channel, &to)
+            .map_err(e2e_err)?
             .into_iter()
             .map(|c| self.append(chain, channel, &member.name, c, true))
             .collect()

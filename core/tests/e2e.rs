@@ -1044,3 +1044,82 @@ async fn a_message_held_before_its_key_is_announced_when_the_key_comes_after_a_r
     assert!(node.store().take_unlocked("general").unwrap().is_empty());
     node.shutdown().await.unwrap();
 }
+
+/// A lost laptop's replacement reads what its member said from the lost one. amina and
+/// bilal meet only through a relay (sites on two networks); bilal's laptop is gone moments
+/// before amina adds his new one, so to amina it still counts as online (heard of through
+/// the relay within the presence window) and, as the older key holder with the smaller id,
+/// the device to pass keys on to the new one. It never does: amina must, once it does not
+/// show up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacement_device_reads_what_its_lost_predecessor_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = founder(dir.path());
+    let relay = member(dir.path(), &admin, "relay", Some(Role::Relay));
+    // Find device ids until bilal's old laptop sorts before amina's: the designated one.
+    let bilal = loop {
+        let _ = std::fs::remove_dir_all(dir.path().join("bilal"));
+        let p = Profile::init(&dir.path().join("bilal"), "bilal").unwrap();
+        if p.device_id() < admin.device_id() {
+            break p;
+        }
+    };
+    bilal.org_join(admin.org().unwrap().unwrap()).unwrap();
+    add(&admin, "bilal", bilal.device_id(), None);
+    let laptop = Profile::init(&dir.path().join("laptop"), "bilal").unwrap();
+    laptop.org_join(admin.org().unwrap().unwrap()).unwrap();
+    let (laptop_id, old_id) = (laptop.device_id(), bilal.device_id());
+    share_roster(&admin, &[&relay, &bilal]);
+    let (r, mut nodes) = start_star(relay, vec![admin, bilal]).await;
+    let (b, a) = (nodes.pop().unwrap(), nodes.pop().unwrap());
+    let said = b.send("general", SECRET).await.unwrap();
+    wait_until("amina reads bilal, through the relay only", async || {
+        let held = a.history("general", 10).unwrap();
+        let heard_of = a
+            .diagnose()
+            .await
+            .unwrap()
+            .devices
+            .into_iter()
+            .any(|d| d.device == old_id && d.online && d.connected.is_none());
+        heard_of && held.iter().any(|m| m.id == said && !m.locked)
+    })
+    .await;
+    b.shutdown().await.unwrap();
+    a.change_roster(RosterChange::AddMember {
+        name: "bilal".into(),
+        device: laptop_id,
+        role: None,
+    })
+    .await
+    .unwrap();
+    let relay_addr = r.listen_addrs().await.unwrap()[0].clone();
+    let l = Node::start(
+        laptop,
+        majlis_core::Config {
+            peers: vec![relay_addr],
+            ..config()
+        },
+    )
+    .await
+    .unwrap();
+    // The grace for the designated device (20 s) and a catch-up round.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
+    loop {
+        let held = l.history("general", 10).unwrap_or_default();
+        if held
+            .iter()
+            .any(|m| m.id == said && !m.locked && m.text == SECRET)
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the new laptop never read what bilal said on the lost one: {held:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for n in [&a, &r, &l] {
+        n.shutdown().await.unwrap();
+    }
+}

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use libp2p::{gossipsub, request_response, PeerId};
 
@@ -11,6 +12,7 @@ use super::runner::Runner;
 use super::{Event, REMOVAL_GRACE};
 use crate::identity::DeviceId;
 use crate::net::{RosterRequest, RosterResponse};
+use crate::profile::PassOnKeys;
 use crate::proto::membership::{self, Membership};
 use crate::roster::VerifiedRoster;
 
@@ -18,13 +20,17 @@ use crate::roster::VerifiedRoster;
 /// reaches us directly: longer than the time after a connection closes in which gossipsub's
 /// lost subscriptions are put right (`SUBSCRIPTIONS_GRACE`, by reconnecting), so a link
 /// told is one whose far end knows what we subscribe to.
-const STEADY_LINK: std::time::Duration =
-    std::time::Duration::from_secs(super::neighbours::SUBSCRIPTIONS_GRACE.as_secs() + 2);
+const STEADY_LINK: Duration =
+    Duration::from_secs(super::neighbours::SUBSCRIPTIONS_GRACE.as_secs() + 2);
 /// How long after our own connections change we ask the peers for their links again.
-const RELINK_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
+const RELINK_AFTER: Duration = Duration::from_millis(500);
 /// How often this device signs its peer record anew while nothing about it changes: well
 /// inside [`super::PRESENCE_TTL`], so a record passed on still shows it online.
-const RECORD_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+const RECORD_EVERY: Duration = Duration::from_secs(15);
+/// How long a device left to pass channel keys on to new readers has to show up (connect, or
+/// be heard of anew) before this node does it itself: longer than [`RECORD_EVERY`], so a
+/// device on the network is heard of again in it.
+pub(super) const PASS_ON_GRACE: Duration = Duration::from_secs(20);
 
 impl Runner {
     /// Bring the gate, subscriptions and peers in line with the head roster.
@@ -159,20 +165,59 @@ impl Runner {
             .collect();
         // Who is on the network now, as the app is told (connected, or heard of lately):
         // which of the old key holders can pass other senders' keys on to a new reader.
-        let online: HashSet<DeviceId> = self
-            .connections
-            .keys()
-            .chain(&self.present)
-            .filter_map(DeviceId::from_peer_id)
-            .collect();
+        let mut passing = PassOnKeys {
+            online: self
+                .connections
+                .keys()
+                .chain(&self.present)
+                .filter_map(DeviceId::from_peer_id)
+                .collect(),
+            left: Vec::new(),
+        };
         let mut envs = Vec::new();
         for ch in channels {
             match self
                 .profile
-                .share_keys(&self.chain, &ch, false, Some(&online))
+                .share_keys(&self.chain, &ch, false, Some(&mut passing))
             {
                 Ok(e) => envs.extend(e),
                 Err(e) => tracing::error!("sharing keys of '{ch}': {e}"),
+            }
+        }
+        let now = Instant::now();
+        self.keys_owed.extend(
+            passing
+                .left
+                .into_iter()
+                .map(|(ch, by, to)| (now, ch, by, to)),
+        );
+        if !envs.is_empty() {
+            self.queue_own(envs, None);
+        }
+    }
+
+    /// Pass on the keys left to another device that has not shown up since (see
+    /// [`PassOnKeys`]): "online" counts a device heard of in the last
+    /// [`super::PRESENCE_TTL`], and one that was lost or switched off in that time would
+    /// leave its member's replacement device, or a colleague put on the channel, without the
+    /// history of senders who are away. A grant twice costs a few bytes a reader.
+    pub(super) fn pass_on_owed(&mut self) {
+        let now = Instant::now();
+        let (due, wait) = std::mem::take(&mut self.keys_owed)
+            .into_iter()
+            .partition::<Vec<_>, _>(|(since, ..)| now.duration_since(*since) >= PASS_ON_GRACE);
+        self.keys_owed = wait;
+        let mut envs = Vec::new();
+        for (since, ch, by, to) in due {
+            let p = by.peer_id();
+            let shown_up =
+                self.connections.contains_key(&p) || self.heard.get(&p).is_some_and(|t| *t > since);
+            if shown_up {
+                continue;
+            }
+            match self.profile.pass_on_keys(&self.chain, &ch, &to) {
+                Ok(e) => envs.extend(e),
+                Err(e) => tracing::error!("passing keys of '{ch}' on: {e}"),
             }
         }
         if !envs.is_empty() {

@@ -675,6 +675,7 @@ impl Node {
             away: false,
             signal_seen: HashMap::new(),
             away_heard: HashMap::new(),
+            keys_owed: Vec::new(),
             statuses,
             statuses_dirty: false,
             status_pace: Default::default(),

@@ -152,6 +152,10 @@ pub(super) struct Runner {
     pub(super) status_pace: super::signals::PassOn,
     /// What this node may still pass on of each device's signals.
     pub(super) pass_on: super::signals::PassOn,
+    /// Channel keys left to another device to pass on to new readers (see
+    /// `Profile::share_keys`), since when: passed on by this node if that device is not
+    /// heard of within [`super::members::PASS_ON_GRACE`] (`pass_on_owed`).
+    pub(super) keys_owed: Vec<(Instant, String, DeviceId, Vec<DeviceId>)>,
     /// Signals sent and not yet answered: one that a closing surplus connection cut off is
     /// sent again on the connection kept (request-response spreads requests over all of a
     /// peer's connections, so for a moment some go to the one about to close).
@@ -303,6 +307,7 @@ impl Runner {
                         self.sweep(None);
                     }
                     self.presence();
+                    self.pass_on_owed();
                     self.send_due();
                     self.remind_due();
                     self.keep_statuses();
