@@ -329,6 +329,17 @@ pub enum E2eError {
 }
 
 impl Content {
+    /// The sender key a body is sealed under; `None` for key grants.
+    pub fn key_id(&self) -> Option<KeyId> {
+        match self {
+            Content::Sealed { key, .. }
+            | Content::File { key, .. }
+            | Content::Response { key, .. }
+            | Content::ThreadReply { key, .. } => Some(*key),
+            Content::Keys(_) => None,
+        }
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         postcard::to_stdvec(self).expect("content serializes")
     }

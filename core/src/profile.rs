@@ -973,7 +973,7 @@ impl Profile {
             if !others.is_empty() && designated == Some(None) {
                 let all = self.store.keys_of(channel)?;
                 contents.extend(e2e::grant_all(&all, channel, &others).map_err(e2e_err)?);
-            } else if !others.is_empty() && !st.mine.is_empty() {
+            } else if !others.is_empty() {
                 let mine = |since: u64| -> Vec<ChannelKey> {
                     st.mine
                         .iter()
@@ -993,10 +993,14 @@ impl Profile {
                     }
                     for (name, devs) in by_member {
                         let since = chain.member_since(name).unwrap_or(u64::MAX);
-                        let keys = mine(since);
+                        let mut keys = mine(since);
+                        // And the keys its member's other devices sealed with, so a
+                        // replacement laptop reads its member's half of the conversation
+                        // when the lost one never comes back to hand them over.
+                        keys.extend(self.keys_used_by(chain, channel, name)?);
                         contents.extend(e2e::grant_all(&keys, channel, &devs).map_err(e2e_err)?);
                     }
-                } else {
+                } else if !st.mine.is_empty() {
                     contents.extend(e2e::grant_all(&mine(0), channel, &others).map_err(e2e_err)?);
                 }
             }
@@ -1050,6 +1054,43 @@ impl Profile {
             .into_iter()
             .map(|c| self.append(chain, channel, &member.name, c, true))
             .collect()
+    }
+
+    /// The keys held here that devices of `name` sealed their messages in `channel` with, in
+    /// the time `name` has been on the roster without a break: a newcomer given a removed
+    /// member's name gets none of the removed member's. Reads the channel's history of those
+    /// devices (once, when a device of `name` appears).
+    fn keys_used_by(
+        &self,
+        chain: &RosterChain,
+        channel: &str,
+        name: &str,
+    ) -> Result<Vec<ChannelKey>> {
+        const PAGE: usize = 256;
+        let mut ids = std::collections::BTreeSet::new();
+        for author in self.store.heads(channel)?.keys() {
+            if *author == self.device_id() || !chain.was_device_of(name, author) {
+                continue;
+            }
+            let mut from = 0;
+            loop {
+                let page = self.store.log_from_seq(channel, author, from, PAGE)?;
+                for (_, w) in &page {
+                    let key = Envelope::decode_unverified(w)
+                        .ok()
+                        .and_then(|e| e.content()?.key_id());
+                    ids.extend(key);
+                }
+                match page.last() {
+                    Some((seq, _)) if page.len() == PAGE => from = seq + 1,
+                    _ => break,
+                }
+            }
+        }
+        Ok(ids
+            .iter()
+            .filter_map(|id| self.store.key(channel, id).ok().flatten())
+            .collect())
     }
 
     /// Take the keys an accepted message grants to this device. Returns how many were new.

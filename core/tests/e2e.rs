@@ -378,8 +378,17 @@ fn dm_history_reaches_a_members_new_device_but_not_a_newcomer_with_the_same_name
         bilal.store().history(dm, 10).unwrap()[0].text,
         "OLD-DM the contract terms"
     );
+    bilal
+        .compose(
+            &bilal.chain().unwrap(),
+            "@amina",
+            "OLD-DM signed, on its way",
+        )
+        .unwrap();
+    deliver(&bilal, &admin, dm);
 
-    // Bilal's replacement laptop: amina's node hands it the DM history.
+    // Bilal's replacement laptop: amina's node hands it the DM history, both halves (the
+    // keys bilal's own laptop sealed with too: it may never come back to do it).
     let laptop = Profile::init(&dir.path().join("bilal-laptop"), "bilal").unwrap();
     laptop.org_join(admin.org().unwrap().unwrap()).unwrap();
     add(&admin, "bilal", laptop.device_id(), None);
@@ -388,9 +397,9 @@ fn dm_history_reaches_a_members_new_device_but_not_a_newcomer_with_the_same_name
         .unwrap();
     deliver(&admin, &laptop, dm);
     let h = laptop.store().history(dm, 10).unwrap();
-    assert_eq!(h.len(), 1);
+    assert_eq!(h.len(), 2);
     assert!(
-        !h[0].locked,
+        h.iter().all(|m| !m.locked),
         "a member's new device could not read its DM history"
     );
 
@@ -416,9 +425,12 @@ fn dm_history_reaches_a_members_new_device_but_not_a_newcomer_with_the_same_name
         "newcomer with a reused name sees: {:?}",
         h.iter().map(|m| (&m.text, m.locked)).collect::<Vec<_>>()
     );
-    assert_eq!(h.len(), 2);
-    assert!(h[0].locked, "the newcomer read the old member's DM");
-    assert_eq!(h[1].text, "NEW-DM welcome aboard");
+    assert_eq!(h.len(), 3);
+    assert!(
+        h[0].locked && h[1].locked,
+        "the newcomer read the old member's DM"
+    );
+    assert_eq!(h[2].text, "NEW-DM welcome aboard");
 }
 
 /// An org that names an archive device: it reads every channel and DM (for the org's
@@ -1050,7 +1062,8 @@ async fn a_message_held_before_its_key_is_announced_when_the_key_comes_after_a_r
 /// before amina adds his new one, so to amina it still counts as online (heard of through
 /// the relay within the presence window) and, as the older key holder with the smaller id,
 /// the device to pass keys on to the new one. It never does: amina must, once it does not
-/// show up.
+/// show up. In their DM too: amina hands the new laptop the keys bilal's lost one sealed
+/// with, so bilal's half of it is not lost with the laptop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replacement_device_reads_what_its_lost_predecessor_said() {
     let dir = tempfile::tempdir().unwrap();
@@ -1073,8 +1086,10 @@ async fn a_replacement_device_reads_what_its_lost_predecessor_said() {
     let (r, mut nodes) = start_star(relay, vec![admin, bilal]).await;
     let (b, a) = (nodes.pop().unwrap(), nodes.pop().unwrap());
     let said = b.send("general", SECRET).await.unwrap();
+    let whispered = b.send("@amina", SECRET).await.unwrap();
     wait_until("amina reads bilal, through the relay only", async || {
         let held = a.history("general", 10).unwrap();
+        let dm = a.history("@bilal", 10).unwrap();
         let heard_of = a
             .diagnose()
             .await
@@ -1082,7 +1097,9 @@ async fn a_replacement_device_reads_what_its_lost_predecessor_said() {
             .devices
             .into_iter()
             .any(|d| d.device == old_id && d.online && d.connected.is_none());
-        heard_of && held.iter().any(|m| m.id == said && !m.locked)
+        heard_of
+            && held.iter().any(|m| m.id == said && !m.locked)
+            && dm.iter().any(|m| m.id == whispered && !m.locked)
     })
     .await;
     b.shutdown().await.unwrap();
@@ -1105,17 +1122,19 @@ async fn a_replacement_device_reads_what_its_lost_predecessor_said() {
     .unwrap();
     // The grace for the designated device (20 s) and a catch-up round.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
+    let reads = |h: &[majlis_core::store::StoredMessage], id| {
+        h.iter()
+            .any(|m| m.id == id && !m.locked && m.text == SECRET)
+    };
     loop {
         let held = l.history("general", 10).unwrap_or_default();
-        if held
-            .iter()
-            .any(|m| m.id == said && !m.locked && m.text == SECRET)
-        {
+        let dm = l.history("@amina", 10).unwrap_or_default();
+        if reads(&held, said) && reads(&dm, whispered) {
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the new laptop never read what bilal said on the lost one: {held:?}"
+            "the new laptop never read what bilal said on the lost one: {held:?} {dm:?}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -622,6 +622,20 @@ impl RosterChain {
         since
     }
 
+    /// Whether `device` was one of `name`'s devices in the time `name` has been on the roster
+    /// without a break ([`Self::member_since`]): a device of a removed member of that name
+    /// never was.
+    pub fn was_device_of(&self, name: &str, device: &DeviceId) -> bool {
+        let Some(since) = self.member_since(name) else {
+            return false;
+        };
+        self.chain.iter().filter(|v| v.version() >= since).any(|v| {
+            v.roster
+                .member(name)
+                .is_some_and(|m| m.devices.contains(device))
+        })
+    }
+
     /// Versions a peer holding `their_version` should receive: from `min(theirs, ours)`
     /// inclusive, so that a fork at their head becomes visible to them.
     pub fn suffix_for(&self, their_version: u64) -> &[VerifiedRoster] {
