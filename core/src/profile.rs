@@ -993,12 +993,26 @@ impl Profile {
                     }
                     for (name, devs) in by_member {
                         let since = chain.member_since(name).unwrap_or(u64::MAX);
-                        let mut keys = mine(since);
+                        let keys = mine(since);
                         // And the keys its member's other devices sealed with, so a
                         // replacement laptop reads its member's half of the conversation
-                        // when the lost one never comes back to hand them over.
-                        keys.extend(self.keys_used_by(chain, channel, name)?);
-                        contents.extend(e2e::grant_all(&keys, channel, &devs).map_err(e2e_err)?);
+                        // when the lost one never comes back to hand them over (a device
+                        // is not sent back its own).
+                        let used = self.keys_used_by(chain, channel, name)?;
+                        if used.is_empty() {
+                            contents
+                                .extend(e2e::grant_all(&keys, channel, &devs).map_err(e2e_err)?);
+                        }
+                        for d in devs.iter().filter(|_| !used.is_empty()) {
+                            let mut keys = keys.clone();
+                            keys.extend(
+                                used.iter().filter(|(a, _)| a != d).map(|(_, k)| k.clone()),
+                            );
+                            contents.extend(
+                                e2e::grant_all(&keys, channel, std::slice::from_ref(d))
+                                    .map_err(e2e_err)?,
+                            );
+                        }
                     }
                 } else if !st.mine.is_empty() {
                     contents.extend(e2e::grant_all(&mine(0), channel, &others).map_err(e2e_err)?);
@@ -1057,15 +1071,15 @@ impl Profile {
     }
 
     /// The keys held here that devices of `name` sealed their messages in `channel` with, in
-    /// the time `name` has been on the roster without a break: a newcomer given a removed
-    /// member's name gets none of the removed member's. Reads the channel's history of those
-    /// devices (once, when a device of `name` appears).
+    /// the time `name` has been on the roster without a break (a newcomer given a removed
+    /// member's name gets none of the removed member's), each with the device that made it.
+    /// Reads the channel's history of those devices (once, when a device of `name` appears).
     fn keys_used_by(
         &self,
         chain: &RosterChain,
         channel: &str,
         name: &str,
-    ) -> Result<Vec<ChannelKey>> {
+    ) -> Result<Vec<(DeviceId, ChannelKey)>> {
         const PAGE: usize = 256;
         let mut ids = std::collections::BTreeSet::new();
         for author in self.store.heads(channel)?.keys() {
@@ -1079,7 +1093,7 @@ impl Profile {
                     let key = Envelope::decode_unverified(w)
                         .ok()
                         .and_then(|e| e.content()?.key_id());
-                    ids.extend(key);
+                    ids.extend(key.map(|k| (*author, k)));
                 }
                 match page.last() {
                     Some((seq, _)) if page.len() == PAGE => from = seq + 1,
@@ -1088,8 +1102,8 @@ impl Profile {
             }
         }
         Ok(ids
-            .iter()
-            .filter_map(|id| self.store.key(channel, id).ok().flatten())
+            .into_iter()
+            .filter_map(|(a, id)| Some((a, self.store.key(channel, &id).ok().flatten()?)))
             .collect())
     }
 

@@ -344,6 +344,49 @@ async fn a_removed_member_colluding_with_a_relay_reads_nothing_sent_after_the_re
     let _ = c.shutdown().await;
 }
 
+/// Deliver every message `from` stored in `ch` to `to` (as gossip or sync would), with the
+/// admin's roster.
+fn deliver_with(admin: &Profile, from: &Profile, to: &Profile, ch: &str) {
+    let mut chain = to.chain().unwrap();
+    to.apply_rosters(&mut chain, admin.chain().unwrap().versions().to_vec())
+        .unwrap();
+    let heads = from.store().heads(ch).unwrap();
+    for (author, (_, max)) in heads {
+        for w in from.store().log_from(ch, &author, 1, max as usize).unwrap() {
+            let env = Envelope::decode(&w).unwrap();
+            to.store().insert_message(&env, "x").unwrap();
+            to.absorb(&env).unwrap();
+        }
+    }
+}
+
+/// A member who never wrote in a DM hands the other member's devices nothing back of
+/// their own keys, and a new device of theirs the keys their other device sealed with.
+#[test]
+fn in_a_dm_a_device_is_handed_its_members_keys_never_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = founder(dir.path());
+    let bilal = member(dir.path(), &admin, "bilal", None);
+    share_roster(&admin, &[&bilal]);
+    bilal
+        .compose(&bilal.chain().unwrap(), "@amina", "are you in today?")
+        .unwrap();
+    let dm = "@amina,bilal";
+    deliver_with(&admin, &bilal, &admin, dm);
+    let grants = |p: &Profile| p.share_keys(&p.chain().unwrap(), dm, false, None).unwrap();
+    assert!(grants(&admin).is_empty(), "bilal was sent back his own key");
+    let laptop = Profile::init(&dir.path().join("bilal-laptop"), "bilal").unwrap();
+    laptop.org_join(admin.org().unwrap().unwrap()).unwrap();
+    add(&admin, "bilal", laptop.device_id(), None);
+    let sent = grants(&admin);
+    assert_eq!(sent.len(), 1, "one grant, to the laptop");
+    let mut chain = laptop.chain().unwrap();
+    laptop
+        .apply_rosters(&mut chain, admin.chain().unwrap().versions().to_vec())
+        .unwrap();
+    assert_eq!(laptop.absorb(&sent[0]).unwrap(), 1);
+}
+
 /// A direct message's history goes to a new device of the same member, never to a newcomer
 /// given a removed member's name.
 #[test]
@@ -351,20 +394,7 @@ fn dm_history_reaches_a_members_new_device_but_not_a_newcomer_with_the_same_name
     let dir = tempfile::tempdir().unwrap();
     let admin = founder(dir.path());
     let bilal = member(dir.path(), &admin, "bilal", None);
-    // Deliver every message `from` stored in `ch` to `to` (as gossip or sync would).
-    let deliver = |from: &Profile, to: &Profile, ch: &str| {
-        let mut chain = to.chain().unwrap();
-        to.apply_rosters(&mut chain, admin.chain().unwrap().versions().to_vec())
-            .unwrap();
-        let heads = from.store().heads(ch).unwrap();
-        for (author, (_, max)) in heads {
-            for w in from.store().log_from(ch, &author, 1, max as usize).unwrap() {
-                let env = Envelope::decode(&w).unwrap();
-                to.store().insert_message(&env, "x").unwrap();
-                to.absorb(&env).unwrap();
-            }
-        }
-    };
+    let deliver = |from: &Profile, to: &Profile, ch: &str| deliver_with(&admin, from, to, ch);
     let dm = "@amina,bilal";
     admin
         .compose(
