@@ -1002,8 +1002,9 @@ impl Profile {
                         if used.is_empty() {
                             contents
                                 .extend(e2e::grant_all(&keys, channel, &devs).map_err(e2e_err)?);
+                            continue;
                         }
-                        for d in devs.iter().filter(|_| !used.is_empty()) {
+                        for d in &devs {
                             let mut keys = keys.clone();
                             keys.extend(
                                 used.iter().filter(|(a, _)| a != d).map(|(_, k)| k.clone()),
